@@ -1,0 +1,21 @@
+"""Command line: ``python -m course doctor``."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args != ["doctor"]:
+        print("usage: python -m course doctor    (checks versions, device, Graphviz and widgets)", file=sys.stderr)
+        return 2
+    from course.doctor import check_environment
+
+    report = check_environment()
+    print(report)
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

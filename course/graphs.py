@@ -1,0 +1,139 @@
+"""Autograd graphs drawn with torchviz, with names that stay the same from run to run."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import torch
+
+INSTALL_HINT = (
+    "Graphviz's `dot` program is not installed, so the picture cannot be drawn. "
+    "Install it (Debian/Ubuntu: sudo apt-get install graphviz; macOS: brew install graphviz; "
+    "conda: conda install -c conda-forge graphviz) and restart the kernel."
+)
+
+_NODE = re.compile(r"^\t(\d+) \[label=(\"(?:[^\"\\]|\\.)*\"|\S+?)(?: fillcolor=(\w+))?(?: \w+=\S+)*\]\s*$", re.DOTALL)
+_EDGE = re.compile(r"^\t(\d+) -> (\d+)(.*)$", re.DOTALL)
+_KIND_BY_COLOR = {"lightblue": "leaf", "darkolivegreen1": "output", "darkolivegreen3": "base", "orange": "saved"}
+
+
+@dataclass
+class AutogradGraph:
+    """An autograd graph: shows as a picture in Jupyter, as a stable text summary elsewhere."""
+
+    nodes: dict[str, str]  # stable id -> label
+    kinds: dict[str, str]  # stable id -> "leaf", "output", "operation", ...
+    edges: list[tuple[str, str]]  # (from, to), in the direction gradients are *not* flowing
+    dot_source: str = field(repr=False)
+
+    def display_names(self) -> dict[str, str]:
+        """Readable unique names: ``AccumulateGrad(a)`` for a leaf's accumulator, ``MulBackward0 #2`` for repeats."""
+        names = dict(self.nodes)
+        for src, dst in self.edges:
+            if self.nodes[dst] == "AccumulateGrad" and self.kinds[src] == "leaf":
+                names[dst] = f"AccumulateGrad({self.nodes[src]})"
+        seen: dict[str, int] = {}
+        for node, label in names.items():
+            seen[label] = seen.get(label, 0) + 1
+            if seen[label] > 1:
+                names[node] = f"{label} #{seen[label]}"
+        return names
+
+    def _summary_lines(self) -> list[str]:
+        names = self.display_names()
+        inputs: dict[str, list[str]] = {n: [] for n in self.nodes}
+        for src, dst in self.edges:
+            inputs[dst].append(names[src])
+        lines = [f"Autograd graph: {len(self.nodes)} nodes, {len(self.edges)} edges"]
+        for node, name in names.items():
+            text = f"  [{self.kinds[node]}] {name}"
+            if inputs[node]:
+                text += " <- " + ", ".join(inputs[node])
+            lines.append(text)
+        return lines
+
+    def __repr__(self) -> str:
+        lines = self._summary_lines()
+        if shutil.which("dot") is None:
+            lines.append(INSTALL_HINT)
+        return "\n".join(lines)
+
+    def _repr_png_(self) -> bytes | None:
+        if shutil.which("dot") is None:
+            return None
+        import graphviz
+
+        return graphviz.Source(self.dot_source).pipe(format="png")
+
+
+def _label_text(raw: str) -> str:
+    text = raw[1:-1] if raw.startswith('"') else raw
+    parts = [p.strip() for p in text.split("\n") if p.strip()]
+    return " ".join(parts)
+
+
+def show_graph(
+    tensor: torch.Tensor, params: Mapping[str, torch.Tensor] | None = None, name: str | None = None
+) -> AutogradGraph:
+    """Draw the autograd graph that produced ``tensor``.
+
+    ``params`` names the tensors that require gradients (``{"a": a, "b": b}``), so
+    their boxes say ``a (1)`` instead of an empty label; ``name`` labels the output
+    box (``name="loss"``). Node ids are numbered in the
+    order torchviz meets them, so two runs give the same graph, text and picture.
+
+    Example:
+        >>> a = torch.ones(1, requires_grad=True)
+        >>> show_graph((2 * a).sum(), params={"a": a})
+        Autograd graph: 5 nodes, 4 edges
+          [output] () <- SumBackward0
+          [operation] SumBackward0 <- MulBackward0
+          [operation] MulBackward0 <- AccumulateGrad(a (1))
+          [leaf] a (1)
+          [operation] AccumulateGrad(a (1)) <- a (1)
+    """
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"show_graph expects the tensor at the end of a computation, got {type(tensor).__name__}.")
+    if tensor.grad_fn is None:
+        raise ValueError(
+            "This tensor has no autograd graph (its grad_fn is None): nothing that requires grad went into it. "
+            "Create a parameter with requires_grad=True and compute from it, outside torch.no_grad()."
+        )
+    params = dict(params or {})
+    for key, value in params.items():
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"params[{key!r}] should be a tensor, got {type(value).__name__}.")
+    if name is not None:
+        params[name] = tensor
+    from torchviz import make_dot
+
+    with warnings.catch_warnings():  # torchviz 0.0.3 compares versions with the deprecated distutils
+        warnings.simplefilter("ignore", DeprecationWarning)
+        dot = make_dot(tensor, params=params)
+    stable: dict[str, str] = {}
+
+    def node_id(raw: str) -> str:
+        return stable.setdefault(raw, f"n{len(stable)}")
+
+    nodes: dict[str, str] = {}
+    kinds: dict[str, str] = {}
+    edges: list[tuple[str, str]] = []
+    body: list[str] = []
+    for line in dot.body:
+        if (edge := _EDGE.match(line)) is not None:
+            src, dst = node_id(edge.group(1)), node_id(edge.group(2))
+            edges.append((src, dst))
+            body.append(f"\t{src} -> {dst}{edge.group(3)}")
+        elif (node := _NODE.match(line)) is not None:
+            key = node_id(node.group(1))
+            nodes[key] = _label_text(node.group(2))
+            kinds[key] = _KIND_BY_COLOR.get(node.group(3) or "", "operation")
+            body.append(f"\t{key}" + line[len(node.group(1)) + 1 :])
+        else:
+            raise RuntimeError(f"show_graph could not read this line of torchviz's output: {line!r}")
+    dot.body = body
+    return AutogradGraph(nodes=nodes, kinds=kinds, edges=edges, dot_source=dot.source)

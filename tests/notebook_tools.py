@@ -1,0 +1,66 @@
+"""Reading and executing the lesson notebooks (shared by the tests and the benchmarks)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+SOLUTION = re.compile(r"<details>.*?```python\n(.*?)```.*?</details>", re.DOTALL)
+
+
+def lesson_paths() -> list[Path]:
+    return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def tags(cell: nbformat.NotebookNode) -> set[str]:
+    return set(cell.get("metadata", {}).get("tags", []))
+
+
+def output_text(cell: nbformat.NotebookNode) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        if "text" in out:
+            parts.append(out["text"])
+        parts.append(out.get("data", {}).get("text/plain", ""))
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """An exercise: the stub cell, the check cell after it, and the hidden solution's code."""
+
+    stub: int
+    check: int
+    solution: str
+
+
+def exercises(nb: nbformat.NotebookNode) -> list[Exercise]:
+    """Find each cell tagged ``exercise``; its check is the next code cell, its solution the next markdown."""
+    found = []
+    cells = nb.cells
+    for i, cell in enumerate(cells):
+        if cell.cell_type != "code" or "exercise" not in tags(cell):
+            continue
+        check = next((j for j in range(i + 1, len(cells)) if cells[j].cell_type == "code"), None)
+        solution_cell = next((j for j in range(i + 1, len(cells)) if cells[j].cell_type == "markdown"), None)
+        match = SOLUTION.search(cells[solution_cell].source) if solution_cell is not None else None
+        found.append(Exercise(i, check if check is not None else -1, match.group(1) if match else ""))
+    return found
+
+
+def execute(nb: nbformat.NotebookNode, timeout: int = 120) -> nbformat.NotebookNode:
+    """Run a notebook top to bottom in the notebooks folder (raises-exception cells may raise)."""
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}}
+    )
+    return client.execute()
