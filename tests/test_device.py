@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+import torch
+
+from course.device import get_device, to_numpy
+
+
+def test_cpu_override(monkeypatch):
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    assert get_device() == torch.device("cpu")
+
+
+def test_override_is_case_and_space_insensitive(monkeypatch):
+    monkeypatch.setenv("COURSE_DEVICE", "  CPU ")
+    assert get_device().type == "cpu"
+
+
+def test_automatic_choice_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert get_device().type == "mps"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert get_device().type == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert get_device().type == "cpu"
+
+
+def test_unknown_value_lists_the_choices(monkeypatch):
+    monkeypatch.setenv("COURSE_DEVICE", "tpu")
+    with pytest.raises(ValueError, match=r"'tpu'.*Valid choices: cuda, mps, cpu"):
+        get_device()
+
+
+def test_unavailable_device_says_what_is_available(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.setenv("COURSE_DEVICE", "cuda")
+    with pytest.raises(RuntimeError, match=r"not available on this machine\. Available here: cpu"):
+        get_device()
+
+
+def test_cuda_index_out_of_range(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("COURSE_DEVICE", "cuda:3")
+    with pytest.raises(RuntimeError, match="has 1 CUDA device"):
+        get_device()
+
+
+def test_to_numpy_detaches_and_copies_values():
+    t = torch.arange(3.0, requires_grad=True)
+    array = to_numpy(t * 2)
+    assert isinstance(array, np.ndarray)
+    np.testing.assert_array_equal(array, [0.0, 2.0, 4.0])
+
+
+def test_to_numpy_moves_other_devices_to_cpu():
+    # a tensor whose .cpu() is observable: the meta device exists on every machine
+    t = torch.empty(2, device="meta")
+    with pytest.raises(NotImplementedError):
+        to_numpy(t)  # meta has no data: reaching .cpu() proves the move is attempted
+
+
+@pytest.mark.parametrize("value", [[1, 2], np.ones(2), 3.0, None])
+def test_to_numpy_rejects_non_tensors(value):
+    with pytest.raises(TypeError, match="expects a torch.Tensor"):
+        to_numpy(value)

@@ -1,0 +1,67 @@
+import re
+import shutil
+
+import pytest
+import torch
+
+from course.graphs import INSTALL_HINT, show_graph
+
+
+def linear_loss(freeze_b=False):
+    a = torch.tensor([0.5], requires_grad=True)
+    b = torch.tensor([-0.3], requires_grad=not freeze_b)
+    x = torch.linspace(0, 1, 5).reshape(-1, 1)
+    loss = ((a + b * x - 2 * x) ** 2).mean()
+    return loss, {"a": a, "b": b}
+
+
+def test_text_summary_is_identical_across_runs():
+    first = repr(show_graph(*linear_loss(), name="loss"))
+    second = repr(show_graph(*linear_loss(), name="loss"))
+    assert first == second
+    assert not re.search(r"0x[0-9a-f]+|\d{6,}", first), "no memory addresses or object ids"
+
+
+def test_summary_names_parameters_operations_and_output():
+    graph = show_graph(*linear_loss(), name="loss")
+    text = repr(graph)
+    assert "[output] loss ()" in text
+    assert "[leaf] a (1)" in text and "[leaf] b (1)" in text
+    assert "MeanBackward0 <- PowBackward0" in text
+    assert sum(kind == "leaf" for kind in graph.kinds.values()) == 2
+
+
+def test_a_frozen_parameter_disappears():
+    graph = show_graph(*linear_loss(freeze_b=True))
+    assert [graph.nodes[n] for n, k in graph.kinds.items() if k == "leaf"] == ["a (1)"]
+
+
+def test_dot_source_uses_stable_ids():
+    graph = show_graph(*linear_loss())
+    assert graph.dot_source == show_graph(*linear_loss()).dot_source
+    assert "n0 [label=" in graph.dot_source
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot")
+def test_renders_a_png_with_dot():
+    assert show_graph(*linear_loss())._repr_png_().startswith(b"\x89PNG")
+
+
+def test_without_dot_gives_text_and_the_install_hint(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    graph = show_graph(*linear_loss())
+    assert graph._repr_png_() is None
+    assert repr(graph).endswith(INSTALL_HINT) and "apt-get install graphviz" in INSTALL_HINT
+
+
+def test_tensor_without_graph_is_explained():
+    with pytest.raises(ValueError, match="grad_fn is None"):
+        show_graph(torch.ones(3).sum())
+
+
+def test_non_tensor_and_bad_params_are_rejected():
+    with pytest.raises(TypeError, match="expects the tensor"):
+        show_graph([1, 2, 3])
+    loss, _ = linear_loss()
+    with pytest.raises(TypeError, match=r"params\['a'\] should be a tensor"):
+        show_graph(loss, params={"a": 1.0})
