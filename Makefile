@@ -33,7 +33,7 @@ graphviz:
 	fi
 
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 test: setup
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile
