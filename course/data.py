@@ -54,3 +54,36 @@ def make_linear_data(
     rng.shuffle(idx)
     train, val = idx[:n_train], idx[n_train:]
     return Split(x[train], y[train], x[val], y[val])
+
+
+def load_breast_cancer_split(test_fraction: float = 0.2, seed: int = 42) -> tuple:
+    """scikit-learn's breast-cancer data (lesson 11), split and standardised, as float32 tensors.
+
+    A stratified split (``sklearn.model_selection.train_test_split``, ``random_state=seed``),
+    then each feature scaled with the mean and standard deviation of the *training* part only.
+    Returns ``(x_train, y_train, x_test, y_test)``: features ``(N, 30)``, targets ``(N, 1)``
+    with 1 for benign and 0 for malignant, as scikit-learn codes them. No download needed.
+
+    Example:
+        >>> x_train, y_train, x_test, y_test = load_breast_cancer_split()
+        >>> tuple(x_train.shape), tuple(y_test.shape), x_train.dtype
+        ((455, 30), (114, 1), torch.float32)
+        >>> round(x_train.mean().item(), 4) == 0.0
+        True
+    """
+    _check_fraction("test_fraction", test_fraction)
+    import torch
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0)
+
+    def features(part: np.ndarray) -> torch.Tensor:
+        return torch.tensor((part - mean) / std, dtype=torch.float32)
+
+    def targets(part: np.ndarray) -> torch.Tensor:
+        return torch.tensor(part, dtype=torch.float32).reshape(-1, 1)
+
+    return features(x_train), targets(y_train), features(x_test), targets(y_test)
