@@ -8,6 +8,16 @@ Use in a notebook::
 Each check returns a :class:`~course.checks.verdict.Verdict`.
 """
 
-from course.checks.verdict import Mistake, Verdict, call_learner, correct, is_placeholder, judge, not_attempted, wrong
+from course.checks.verdict import (
+    Mistake,
+    Verdict,
+    as_number,
+    call_learner,
+    correct,
+    is_placeholder,
+    judge,
+    not_attempted,
+    wrong,
+)
 
-__all__ = ["Mistake", "Verdict", "call_learner", "correct", "is_placeholder", "judge", "not_attempted", "wrong"]
+__all__ = ["Mistake", "Verdict", "as_number", "call_learner", "correct", "is_placeholder", "judge", "not_attempted", "wrong"]

@@ -9,20 +9,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from course.checks.verdict import Verdict, call_learner, correct, is_placeholder, not_attempted, wrong
+from course.checks.verdict import Verdict, as_number, call_learner, correct, is_placeholder, not_attempted, wrong
 
 TARGET_ACCURACY = 0.95
 
 
-def _as_float(value: object) -> float | None:
-    try:
-        if isinstance(value, torch.Tensor):
-            return float(value.detach().item()) if value.numel() == 1 else None
-        if isinstance(value, bool):
-            return None
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
 
 
 def _close(a: float, b: float, tol: float = 1e-4) -> bool:
@@ -153,7 +144,7 @@ def accuracy(fn: Callable | None) -> Verdict:
         result, verdict = call_learner(fn, probs.clone(), targets.clone(), threshold)
         if verdict is not None:
             return verdict
-        value = _as_float(result)
+        value = as_number(result)
         if value is None:
             return wrong("not_a_number", f"return one number between 0 and 1, got {type(result).__name__}.")
         answers[threshold] = value
@@ -192,7 +183,7 @@ def precision_recall(fn: Callable | None) -> Verdict:
         return verdict
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         return wrong("not_a_pair", f"return two numbers, (precision, recall); got {type(result).__name__}.")
-    precision, recall = (_as_float(v) for v in result)
+    precision, recall = (as_number(v) for v in result)
     if precision is None or recall is None:
         return wrong("not_a_number", "precision and recall should each be one number.")
     want = (4 / 6, 4 / 5)

@@ -9,21 +9,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course.checks.verdict import Verdict, call_learner, correct, wrong
-
-
-def _as_float(value: object) -> float | None:
-    """A plain float from a Python number or a one-element tensor/array; None when impossible."""
-    try:
-        if isinstance(value, torch.Tensor):
-            if value.numel() != 1:
-                return None
-            return float(value.detach().item())
-        if isinstance(value, bool):
-            return None
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
+from course.checks.verdict import Verdict, as_number, call_learner, correct, wrong
 
 
 def _close(a: float, b: float, tol: float = 1e-4) -> bool:
@@ -83,7 +69,7 @@ def validation_loss(fn: Callable | None) -> Verdict:
             "the model's output requires grad: autograd built a graph you never use (memory and time wasted). "
             "Put the loop inside `with torch.no_grad():`.",
         )
-    value = _as_float(result)
+    value = as_number(result)
     if value is None:
         return wrong("not_a_number", f"return one number (a float, e.g. with .item()), got {type(result).__name__}.")
     if _close(value, expected):
@@ -109,7 +95,7 @@ def regression_metrics(fn: Callable | None) -> Verdict:
         return verdict
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         return wrong("not_a_pair", f"return two numbers, (mae, r2); got {type(result).__name__}.")
-    mae, r2 = (_as_float(v) for v in result)
+    mae, r2 = (as_number(v) for v in result)
     if mae is None or r2 is None:
         return wrong("not_a_number", "both mae and r2 should be single numbers (use .item() on a 0-d tensor).")
     err = y_true - y_pred

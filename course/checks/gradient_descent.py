@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from course.checks.verdict import Verdict, call_learner, correct, is_placeholder, not_attempted, wrong
+from course.checks.verdict import Verdict, as_number, call_learner, correct, is_placeholder, not_attempted, wrong
 from course.data import make_linear_data
 
 START = (0.5, -0.5)  # where the checks start descent: away from the minimum, same for every learner
@@ -109,14 +109,11 @@ def _fastest_stable_rate() -> float:
     return float(2 / eigenvalues.sum())
 
 
-def _as_number(answer: object) -> float | None:
+
+
+def _finite(answer: object) -> float | None:
     """A finite real number from the answer, or None when it is not one."""
-    if isinstance(answer, bool | str) or answer is None:
-        return None
-    try:
-        value = float(np.asarray(answer, dtype=float).reshape(-1)[0]) if np.size(answer) == 1 else None
-    except (TypeError, ValueError):
-        return None
+    value = as_number(answer)
     return value if value is not None and math.isfinite(value) else None
 
 
@@ -124,7 +121,7 @@ def _as_pair(result: object) -> tuple[float, float] | None:
     """Two finite floats from a learner's ``(first, second)`` result, or None."""
     if not isinstance(result, Sequence | np.ndarray) or isinstance(result, str) or len(result) != 2:
         return None
-    first, second = (_as_number(value) for value in result)
+    first, second = (_finite(value) for value in result)
     if first is None or second is None:
         return None
     return first, second
@@ -137,7 +134,7 @@ def _close(found: tuple[float, float], expected: tuple[float, float], tol: float
 def _learning_rate(answer: object) -> tuple[float | None, Verdict | None]:
     if is_placeholder(answer):
         return None, not_attempted()
-    lr = _as_number(answer)
+    lr = _finite(answer)
     if lr is None:
         return None, wrong("not_a_number", f"a learning rate is one positive number, such as 0.1; got {answer!r}.")
     if lr <= 0:

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from course.checks.verdict import Mistake, Verdict, call_learner, judge, wrong
+from course.checks.verdict import Mistake, Verdict, as_number, call_learner, judge, wrong
 
 __all__ = ["bce_by_hand", "binary_loss_from_logits", "class_loss", "regression_loss"]
 
@@ -29,15 +29,6 @@ def _inputs(seed: int) -> torch.Generator:
     return generator
 
 
-def _as_number(value: object) -> float | None:
-    """A Python float from a number or a one-element tensor; ``None`` for anything else."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point():
-        return float(value.detach().cpu().reshape(()))
-    return None
 
 
 def _close(a: float | None, b: float) -> bool:
@@ -61,7 +52,7 @@ def _judge_number(
             f"your function returned a tensor of shape {tuple(result.shape)}, one loss per element. "
             f"A loss is one number: average the elements (.mean(), or reduction='mean').",
         )
-    value = _as_number(result)
+    value = as_number(result)
     if value is None:
         return wrong(
             "not_a_number", f"expected a scalar tensor (the {what}), got {type(result).__name__}. Return the loss."

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import torch
 
-from course.checks.verdict import Verdict, call_learner, correct, is_placeholder, not_attempted, wrong
+from course.checks.verdict import Verdict, as_number, call_learner, correct, is_placeholder, not_attempted, wrong
 
 __all__ = ["param_groups", "scheduled_training", "train_step"]
 
@@ -53,14 +53,6 @@ def _replay(order: str) -> tuple[torch.Tensor, list[float]]:
     return torch.cat([a.detach(), b.detach()]), losses
 
 
-def _as_float(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return float(value.detach().reshape(()))
-    return None
 
 
 def _call_positions(fn: object) -> dict[str, int] | None:
@@ -131,7 +123,7 @@ def train_step(fn: Callable[..., float]) -> Verdict:
     found = torch.cat([a.detach(), b.detach()])
     expected, losses = _replay("BSZ")
     if torch.allclose(found, expected, atol=1e-6):
-        values = [_as_float(r) for r in returned]
+        values = [as_number(r) for r in returned]
         if any(v is None for v in values):
             return wrong(
                 "no_loss_returned",

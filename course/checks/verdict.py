@@ -11,6 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+import torch
+
 Status = Literal["correct", "not_attempted", "wrong"]
 
 _PREFIX = {"correct": "✅ Correct", "not_attempted": "⏳ Not attempted yet", "wrong": "❌ Not yet"}
@@ -45,6 +48,24 @@ def not_attempted(message: str = PLACEHOLDER_HINT) -> Verdict:
 
 def wrong(mistake: str, message: str) -> Verdict:
     return Verdict("wrong", message, mistake)
+
+
+def as_number(value: object) -> float | None:
+    """A Python float from a number, a NumPy scalar or a one-element tensor or array; ``None`` otherwise.
+
+    Example:
+        >>> as_number(torch.tensor([2.5])), as_number(np.float64(1.0)), as_number("3"), as_number(True)
+        (2.5, 1.0, None, None)
+    """
+    if isinstance(value, (bool, str, bytes)) or value is None:
+        return None
+    if isinstance(value, torch.Tensor):
+        return float(value.detach().cpu().reshape(())) if value.numel() == 1 else None
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return None
+    return float(array.reshape(())) if array.size == 1 else None
 
 
 def is_placeholder(answer: object) -> bool:
