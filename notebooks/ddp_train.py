@@ -159,30 +159,33 @@ def main(argv: list[str] | None = None) -> None:
         torch.cuda.set_device(device)
     dist.init_process_group(backend)  # reads RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT from the environment
     try:
-        rank, world_size = dist.get_rank(), dist.get_world_size()
-        log = print if rank == 0 else (lambda *a, **k: None)  # only rank 0 talks
-        log(f"world_size={world_size} backend={backend} device={device.type}")
-
-        model = make_model(args.seed).to(device)  # same seed: every rank starts with the same weights
-        ddp_model = DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
-        loader = make_loader(make_dataset(args.seed), args.global_batch, rank, world_size, args.seed)
-        log(f"batch per process={loader.batch_size} global batch={args.global_batch} steps/epoch={len(loader)}")
-
-        crash_at = 2 if args.crash_rank == rank else None
-        losses = train(ddp_model, loader, args.epochs, args.lr, log=log, crash_at=crash_at)
-
-        if rank == 0:  # one writer: the weights are identical on every rank anyway
-            args.out.mkdir(parents=True, exist_ok=True)
-            path = save_checkpoint(
-                args.out / "ddp.pt", ddp_model.module, epoch=args.epochs, history={"train_loss": losses}
-            )
-            log(f"rank 0 saved {path.name}")
-        dist.barrier(device_ids=[local_rank] if device.type == "cuda" else None)  # wait for the checkpoint
+        run(args, local_rank, device, backend)
     except Exception as exc:  # every rank reports its own failure, before it disconnects (traceback follows)
         print(f"rank {dist.get_rank()} failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         raise
     finally:
-        dist.destroy_process_group()
+        dist.destroy_process_group()  # after run() returned: the DDP wrapper is already gone
+
+
+def run(args: argparse.Namespace, local_rank: int, device: torch.device, backend: str) -> None:
+    """Train on this rank's share of every batch; rank 0 logs and saves the checkpoint."""
+    rank, world_size = dist.get_rank(), dist.get_world_size()
+    log = print if rank == 0 else (lambda *a, **k: None)  # only rank 0 talks
+    log(f"world_size={world_size} backend={backend} device={device.type}")
+
+    model = make_model(args.seed).to(device)  # same seed: every rank starts with the same weights
+    ddp_model = DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
+    loader = make_loader(make_dataset(args.seed), args.global_batch, rank, world_size, args.seed)
+    log(f"batch per process={loader.batch_size} global batch={args.global_batch} steps/epoch={len(loader)}")
+
+    crash_at = 2 if args.crash_rank == rank else None
+    losses = train(ddp_model, loader, args.epochs, args.lr, log=log, crash_at=crash_at)
+
+    if rank == 0:  # one writer: the weights are identical on every rank anyway
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = save_checkpoint(args.out / "ddp.pt", ddp_model.module, epoch=args.epochs, history={"train_loss": losses})
+        log(f"rank 0 saved {path.name}")
+    dist.barrier(device_ids=[local_rank] if device.type == "cuda" else None)  # wait for the checkpoint
 
 
 # ---------------------------------------------------------------- starting torchrun from Python
