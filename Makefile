@@ -52,6 +52,7 @@ notebooks: setup
 
 bench: setup
 	$(CANONICAL) $(BIN)/python benchmarks/notebook_times.py
+	$(CANONICAL) $(BIN)/python benchmarks/fit_overhead.py
 
 lint: setup
 	$(BIN)/ruff check course tests benchmarks
