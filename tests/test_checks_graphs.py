@@ -8,7 +8,8 @@ import torch
 from course.checks import graphs as check
 
 
-def count_right(tensor):
+def reachable(tensor):
+    """Every backward node behind ``tensor`` (the walk a right answer does)."""
     seen, todo = set(), [tensor.grad_fn]
     while todo:
         fn = todo.pop()
@@ -16,7 +17,11 @@ def count_right(tensor):
             continue
         seen.add(fn)
         todo.extend(next_fn for next_fn, _ in fn.next_functions)
-    return len(seen)
+    return seen
+
+
+def count_right(tensor):
+    return len(reachable(tensor))
 
 
 def count_with_none(tensor):
@@ -54,14 +59,7 @@ def count_without_root(tensor):
 
 
 def count_without_accumulate(tensor):
-    seen, todo = set(), [tensor.grad_fn]
-    while todo:
-        fn = todo.pop()
-        if fn is None or fn in seen:
-            continue
-        seen.add(fn)
-        todo.extend(next_fn for next_fn, _ in fn.next_functions)
-    return sum(type(fn).__name__ != "AccumulateGrad" for fn in seen)
+    return sum(type(fn).__name__ != "AccumulateGrad" for fn in reachable(tensor))
 
 
 def count_stub(tensor):

@@ -132,14 +132,11 @@ def _param_verdict(new: torch.Tensor, old: torch.Tensor, name: str) -> Verdict |
     return None
 
 
-def update(fn: Callable[..., Any] | object) -> Verdict:
-    """Check a learner's ``update(a, b, lr) -> (a, b)``: one in-place step against ``.grad``, then zero it."""
-    device, lr = get_device(), 0.1
-    a, b = _make_params(device)
-    grad_a, grad_b = _set_grads(a, b)
+def _run_on_params(fn: object, a: torch.Tensor, b: torch.Tensor, *args: Any) -> Verdict | None:
+    """Call ``fn(a, b, *args) -> (a, b)``; a verdict if it raised or did not update ``a`` and ``b`` in place."""
     with warnings.catch_warnings():  # reading .grad of a non-leaf warns; the verdict explains it instead
         warnings.simplefilter("ignore")
-        result, verdict = call_learner(fn, a, b, lr)
+        result, verdict = call_learner(fn, a, b, *args)
         if verdict is not None:
             return _raised_verdict(verdict, a)
         params = _returned_params(result)
@@ -149,7 +146,18 @@ def update(fn: Callable[..., Any] | object) -> Verdict:
             found = _param_verdict(new, old, name)
             if found is not None:
                 return found
-        values = (float(a.detach()), float(b.detach()))
+    return None
+
+
+def update(fn: Callable[..., Any] | object) -> Verdict:
+    """Check a learner's ``update(a, b, lr) -> (a, b)``: one in-place step against ``.grad``, then zero it."""
+    device, lr = get_device(), 0.1
+    a, b = _make_params(device)
+    grad_a, grad_b = _set_grads(a, b)
+    problem = _run_on_params(fn, a, b, lr)
+    if problem is not None:
+        return problem
+    values = (float(a.detach()), float(b.detach()))
     expected = (START[0] - lr * grad_a, START[1] - lr * grad_b)
     if all(math.isclose(v, s + lr * g, abs_tol=1e-6) for v, s, g in zip(values, START, (grad_a, grad_b), strict=True)):
         return wrong("wrong_sign", "a and b moved with their gradients, uphill: subtract lr * grad, do not add it.")
@@ -198,18 +206,9 @@ def train(fn: Callable[..., Any] | object) -> Verdict:
     device, lr, epochs = get_device(), 0.1, 20
     x, y = _tensors(device)
     a, b = _make_params(device)
-    with warnings.catch_warnings():  # reading .grad of a non-leaf warns; the verdict explains it instead
-        warnings.simplefilter("ignore")
-        result, verdict = call_learner(fn, a, b, x.clone(), y.clone(), lr, epochs)
-        if verdict is not None:
-            return _raised_verdict(verdict, a)
-        params = _returned_params(result)
-        if isinstance(params, Verdict):
-            return params
-        for new, old, name in zip(params, (a, b), "ab", strict=True):
-            found = _param_verdict(new, old, name)
-            if found is not None:
-                return found
+    problem = _run_on_params(fn, a, b, x.clone(), y.clone(), lr, epochs)
+    if problem is not None:
+        return problem
     values = (float(a.detach()), float(b.detach()))
     if not all(math.isfinite(v) for v in values):
         return wrong("diverges", "a and b became inf or nan: check the sign of the update and the learning rate.")

@@ -9,7 +9,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from course.checks.verdict import Verdict, as_number, call_learner, correct, is_placeholder, not_attempted, wrong
+from course.checks.verdict import (
+    Verdict,
+    as_number,
+    call_learner,
+    correct,
+    is_placeholder,
+    not_attempted,
+    number_pair,
+    wrong,
+)
 
 TARGET_ACCURACY = 0.95
 
@@ -181,11 +190,10 @@ def precision_recall(fn: Callable | None) -> Verdict:
     result, verdict = call_learner(fn, predictions.clone(), targets.clone())
     if verdict is not None:
         return verdict
-    if not isinstance(result, (tuple, list)) or len(result) != 2:
-        return wrong("not_a_pair", f"return two numbers, (precision, recall); got {type(result).__name__}.")
-    precision, recall = (as_number(v) for v in result)
-    if precision is None or recall is None:
-        return wrong("not_a_number", "precision and recall should each be one number.")
+    numbers = number_pair(result, ("precision", "recall"))
+    if isinstance(numbers, Verdict):
+        return numbers
+    precision, recall = numbers
     want = (4 / 6, 4 / 5)
     if _close(precision, want[0]) and _close(recall, want[1]):
         return correct(f"precision {want[0]:.4f} (TP / predicted positive), recall {want[1]:.4f} (TP / actually positive).")

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course.checks.verdict import Verdict, as_number, call_learner, correct, wrong
+from course.checks.verdict import Verdict, as_number, call_learner, correct, number_pair, wrong
 
 
 def _close(a: float, b: float, tol: float = 1e-4) -> bool:
@@ -93,11 +93,10 @@ def regression_metrics(fn: Callable | None) -> Verdict:
     result, verdict = call_learner(fn, y_true.clone(), y_pred.clone())
     if verdict is not None:
         return verdict
-    if not isinstance(result, (tuple, list)) or len(result) != 2:
-        return wrong("not_a_pair", f"return two numbers, (mae, r2); got {type(result).__name__}.")
-    mae, r2 = (as_number(v) for v in result)
-    if mae is None or r2 is None:
-        return wrong("not_a_number", "both mae and r2 should be single numbers (use .item() on a 0-d tensor).")
+    numbers = number_pair(result, ("mae", "r2"))
+    if isinstance(numbers, Verdict):
+        return numbers
+    mae, r2 = numbers
     err = y_true - y_pred
     ss_res = float((err**2).sum())
     expected_mae = float(err.abs().mean())

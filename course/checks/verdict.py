@@ -68,6 +68,25 @@ def as_number(value: object) -> float | None:
     return float(array.reshape(())) if array.size == 1 else None
 
 
+def number_pair(result: object, names: tuple[str, str]) -> tuple[float, float] | Verdict:
+    """The two numbers of a learner's ``(first, second)`` result, or the verdict that says what is wrong.
+
+    Example:
+        >>> number_pair((torch.tensor(0.5), 2), ("mae", "r2"))
+        (0.5, 2.0)
+        >>> number_pair(0.5, ("mae", "r2")).mistake
+        'not_a_pair'
+    """
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        return wrong("not_a_pair", f"return two numbers, ({names[0]}, {names[1]}); got {type(result).__name__}.")
+    first, second = (as_number(value) for value in result)
+    if first is None or second is None:
+        return wrong(
+            "not_a_number", f"{names[0]} and {names[1]} should each be one number (use .item() on a one-element tensor)."
+        )
+    return first, second
+
+
 def is_placeholder(answer: object) -> bool:
     """True for the stub values a notebook ships with: ``None`` and ``...``."""
     return answer is None or answer is Ellipsis
