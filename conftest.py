@@ -7,7 +7,6 @@ these variables from pytest, so every run compares like with like.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 CANONICAL_ENV = {
     "OMP_NUM_THREADS": "1",  # float reductions depend on the thread count
@@ -16,12 +15,8 @@ CANONICAL_ENV = {
     "CUDA_VISIBLE_DEVICES": "",
     "PYTHONHASHSEED": "0",
 }
-SANITIZE_FILE = Path(__file__).parent / "tests" / "nbval_sanitize.cfg"
 
 
-def pytest_configure(config) -> None:
+def pytest_configure() -> None:
     os.environ.update(CANONICAL_ENV)
     os.environ.pop("MPLBACKEND", None)  # Agg would remove the inline figures
-    os.environ.pop("TQDM_DISABLE", None)  # would change fit()'s output
-    if getattr(config.option, "nbval", False) and not config.option.nbval_sanitize_with:
-        config.option.nbval_sanitize_with = str(SANITIZE_FILE)  # nbval opens it relative to the cwd
