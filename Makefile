@@ -48,7 +48,7 @@ test: $(TEACH_STAMP) graphviz
 
 notebooks: setup
 	$(CANONICAL) $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-		--ExecutePreprocessor.timeout=120 --ExecutePreprocessor.kernel_name=python3 $(or $(NB),notebooks/[0-9]*.ipynb)
+		--ExecutePreprocessor.timeout=120 --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.record_timing=False $(or $(NB),notebooks/[0-9]*.ipynb)
 
 bench: setup
 	$(CANONICAL) $(BIN)/python benchmarks/notebook_times.py
