@@ -51,11 +51,12 @@ notebooks: setup
 		--ExecutePreprocessor.timeout=120 --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.record_timing=False $(or $(NB),notebooks/[0-9]*.ipynb)
 
 bench: setup
-	$(CANONICAL) $(BIN)/python benchmarks/notebook_times.py
-	$(CANONICAL) $(BIN)/python benchmarks/fit_overhead.py
+	$(CANONICAL) $(BIN)/python -m benchmarks.notebook_times
+	$(CANONICAL) $(BIN)/python -m benchmarks.fit_overhead
 
-lint: setup
-	$(BIN)/ruff check course tests benchmarks
+lint: $(STAMP)
+	$(BIN)/ruff check course tests tools benchmarks notebooks
+	$(BIN)/ruff format --check course tests tools benchmarks notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache
@@ -102,4 +103,4 @@ grades: teach-setup
 	@echo "Grades: $(COURSE_DIR)/grades.csv"
 
 teach-test: teach-setup
-	$(BIN)/python -m pytest -q tests/test_assignments.py
+	$(BIN)/python -m pytest -q tests/grading/test_assignments.py

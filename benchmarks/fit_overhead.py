@@ -21,14 +21,12 @@ import copy
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from course.training import fit  # noqa: E402
+from course.training import fit
 
 LIMIT = 1.05
 REPS = 31
@@ -46,8 +44,10 @@ def make_workload() -> tuple[nn.Module, nn.Module, DataLoader, torch.Generator]:
     return model, nn.MSELoss(), loader, generator
 
 
-def manual_loop(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader) -> list[float]:
-    """The loop lessons 08-10 write by hand: per epoch the mean mini-batch loss."""
+def manual_loop(
+    model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader
+) -> list[float]:
+    """The loop lessons 09-11 write by hand: per epoch the mean mini-batch loss."""
     device = next(model.parameters()).device
     losses = []
     for _ in range(EPOCHS):
@@ -69,7 +69,9 @@ def with_fit(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimi
     return fit(model, loss_fn, optimizer, loader, EPOCHS, progress=False)["train_loss"]
 
 
-def timed(train, start: nn.Module, loss_fn: nn.Module, loader: DataLoader, generator: torch.Generator) -> tuple[float, list[float]]:
+def timed(
+    train, start: nn.Module, loss_fn: nn.Module, loader: DataLoader, generator: torch.Generator
+) -> tuple[float, list[float]]:
     model = copy.deepcopy(start)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     generator.manual_seed(1)
@@ -97,7 +99,9 @@ def main() -> int:
     fit_median, loop_median = statistics.median(fit_times), statistics.median(loop_times)
     ratio = fit_median / loop_median
     batches = EPOCHS * len(loader)
-    print(f"workload: MLP {FEATURES}-64-64-1, {SAMPLES} samples, batch {BATCH}, {EPOCHS} epochs ({batches} steps), {REPS} reps")
+    print(
+        f"workload: MLP {FEATURES}-64-64-1, {SAMPLES} samples, batch {BATCH}, {EPOCHS} epochs ({batches} steps), {REPS} reps"
+    )
     print(f"hand-written loop: median {loop_median * 1e3:.1f} ms CPU ({loop_median / batches * 1e6:.1f} us/step)")
     print(f"fit:               median {fit_median * 1e3:.1f} ms CPU ({fit_median / batches * 1e6:.1f} us/step)")
     print(f"ratio fit / loop:  {ratio:.3f} (limit {LIMIT})")

@@ -2,7 +2,7 @@
 
 Run with `make bench`. Prints each notebook's wall time (kernel start included), its slowest cell,
 and its ratio to the floor; exits 1 if a lesson breaks its budget. SYLLABUS.md: 20 s a notebook and
-5 s a cell, on one core. Lesson 13 starts two training processes, each launch costing a few seconds of
+5 s a cell, on one core. Lesson 15 starts two training processes, each launch costing a few seconds of
 Python and torch start-up; its issue gives it 30 s on two cores and no per-cell budget.
 """
 
@@ -19,8 +19,7 @@ from typing import NamedTuple
 
 import nbformat
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.notebook_tools import execute, lesson_paths, read  # noqa: E402
+from tools.notebooks import execute, lesson_paths, read
 
 
 class Budget(NamedTuple):
@@ -30,7 +29,7 @@ class Budget(NamedTuple):
 
 
 DEFAULT_BUDGET = Budget(cores=1, notebook_s=20.0, cell_s=5.0)
-BUDGETS = {"13": Budget(cores=2, notebook_s=30.0, cell_s=float("inf"))}
+BUDGETS = {"15": Budget(cores=2, notebook_s=30.0, cell_s=float("inf"))}
 
 
 def use_cores(n: int) -> None:

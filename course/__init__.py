@@ -8,5 +8,6 @@ from course.device import get_device, to_numpy
 from course.doctor import doctor
 from course.graphs import show_graph
 from course.repro import seed_everything
+from course.show import warnings_as_text
 
-__all__ = ["doctor", "get_device", "seed_everything", "show_graph", "to_numpy"]
+__all__ = ["doctor", "get_device", "seed_everything", "show_graph", "to_numpy", "warnings_as_text"]

@@ -46,7 +46,9 @@ def make_linear_data(
     _check_fraction("train_fraction", train_fraction)
     n_train = int(round(n * train_fraction))
     if not 0 < n_train < n:
-        raise ValueError(f"train_fraction={train_fraction} leaves an empty split of {n} points; use more points or a fraction nearer 0.5.")
+        raise ValueError(
+            f"train_fraction={train_fraction} leaves an empty split of {n} points; use more points or a fraction nearer 0.5."
+        )
     rng = np.random.RandomState(seed)  # the legacy stream, same numbers as np.random.seed(seed)
     x = rng.rand(n, 1)
     y = a + b * x + noise * rng.randn(n, 1)
@@ -57,7 +59,7 @@ def make_linear_data(
 
 
 def load_breast_cancer_split(test_fraction: float = 0.2, seed: int = 42) -> tuple:
-    """scikit-learn's breast-cancer data (lesson 11), split and standardised, as float32 tensors.
+    """scikit-learn's breast-cancer data (lesson 12), split and standardised, as float32 tensors.
 
     A stratified split (``sklearn.model_selection.train_test_split``, ``random_state=seed``),
     then each feature scaled with the mean and standard deviation of the *training* part only.

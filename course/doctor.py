@@ -11,7 +11,18 @@ from importlib import metadata
 
 import torch
 
-PACKAGES = ("torch", "numpy", "matplotlib", "scikit-learn", "torchviz", "graphviz", "jupyterlab", "ipywidgets", "nbval", "tqdm")
+PACKAGES = (
+    "torch",
+    "numpy",
+    "matplotlib",
+    "scikit-learn",
+    "torchviz",
+    "graphviz",
+    "jupyterlab",
+    "ipywidgets",
+    "nbval",
+    "tqdm",
+)
 
 GRAPHVIZ_FIX = (
     "install Graphviz: Debian/Ubuntu `sudo apt-get install graphviz`, Fedora `sudo dnf install graphviz`, "
@@ -78,7 +89,9 @@ def check_environment() -> Report:
         version = _version(package)
         report.lines.append(f"{package:<13}{version or 'missing'}")
         if version is None:
-            report.problems.append(f"{package} is not installed: run `make setup` (or `pip install -e .`) in the course folder.")
+            report.problems.append(
+                f"{package} is not installed: run `make setup` (or `pip install -e .`) in the course folder."
+            )
     device, problem = _device_status()
     report.lines.append(f"{'device':<13}{device}")
     report.lines.append(f"{'threads':<13}{torch.get_num_threads()}")
@@ -87,7 +100,9 @@ def check_environment() -> Report:
     widgets = "available" if _version("ipywidgets") and _version("jupyterlab_widgets") else "missing"
     report.lines.append(f"{'widgets':<13}{widgets}")
     if widgets == "missing":
-        report.problems.append("Jupyter widgets are missing, so progress bars show as plain text: `pip install ipywidgets`.")
+        report.problems.append(
+            "Jupyter widgets are missing, so progress bars show as plain text: `pip install ipywidgets`."
+        )
     report.problems.extend(p for p in (problem, graphviz_problem) if p)
     return report
 

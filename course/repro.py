@@ -23,7 +23,9 @@ def seed_everything(seed: int) -> torch.Generator:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed_everything expects an integer seed, got {type(seed).__name__} ({seed!r}).")
     if not 0 <= int(seed) < 2**32:
-        raise ValueError(f"seed must be between 0 and 2**32 - 1, got {seed}. Pick a small non-negative integer such as 42.")
+        raise ValueError(
+            f"seed must be between 0 and 2**32 - 1, got {seed}. Pick a small non-negative integer such as 42."
+        )
     seed = int(seed)
     random.seed(seed)
     np.random.seed(seed)

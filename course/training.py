@@ -53,7 +53,9 @@ def _scalar_loss(loss: torch.Tensor) -> torch.Tensor:
     return loss
 
 
-def _train_batch(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> float:
+def _train_batch(
+    model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor
+) -> float:
     """Forward, loss, backward, step, zero the gradients: the body every training loop repeats."""
     loss = _scalar_loss(loss_fn(model(x), y))
     loss.backward()
@@ -256,7 +258,12 @@ def _start_history(history: Mapping[str, Sequence[float]] | None, validating: bo
 
 
 def _train_epoch(
-    model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer, loader: Iterable, device: torch.device, epoch: int
+    model: nn.Module,
+    loss_fn: Callable,
+    optimizer: torch.optim.Optimizer,
+    loader: Iterable,
+    device: torch.device,
+    epoch: int,
 ) -> float:
     """One pass over the loader; return the mean of the mini-batch losses (the hot path: keep it lean)."""
     model.train()
@@ -399,8 +406,13 @@ def _rng_state(generator: torch.Generator | None) -> dict[str, Any]:
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {"name": str(name), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "numpy": {
+            "name": str(name),
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
         "python": {"version": int(version), "state": list(internal), "gauss": gauss},
         "generator": generator.get_state() if generator is not None else None,
     }
@@ -411,7 +423,9 @@ def _set_rng_state(state: Mapping[str, Any], generator: torch.Generator | None) 
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
     n = state["numpy"]
-    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    np.random.set_state(
+        (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
     p = state["python"]
     random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
     if generator is not None:
@@ -443,7 +457,9 @@ def _checkpoint_path(path: str | os.PathLike) -> Path:
             "or choose a path in an existing folder."
         )
     if path.is_dir():
-        raise IsADirectoryError(f"'{path}' is a folder; pass a file path for the checkpoint, e.g. '{path / 'checkpoint.pt'}'.")
+        raise IsADirectoryError(
+            f"'{path}' is a folder; pass a file path for the checkpoint, e.g. '{path / 'checkpoint.pt'}'."
+        )
     return path
 
 
@@ -549,7 +565,9 @@ def load_checkpoint(
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint file at '{path}'. Check the path, or save one first with save_checkpoint.")
+        raise FileNotFoundError(
+            f"no checkpoint file at '{path}'. Check the path, or save one first with save_checkpoint."
+        )
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(checkpoint, Mapping) or not {"model", "epoch", "history", "rng"} <= set(checkpoint):
         raise ValueError(

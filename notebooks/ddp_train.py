@@ -1,4 +1,4 @@
-"""Data-parallel training of a tiny model with ``torch.distributed`` (lesson 13).
+"""Data-parallel training of a tiny model with ``torch.distributed`` (lesson 15).
 
 Every process runs this same file. ``torchrun`` starts the processes and tells each one who it
 is through environment variables (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``,

@@ -30,7 +30,9 @@ LEAF_IN_PLACE = "a leaf Variable that requires grad is being used in an in-place
 def _parameter_verdict(w: object, value: float, device: torch.device, dtype: torch.dtype) -> Verdict | None:
     """What is wrong with ``w`` as a parameter holding ``value`` on ``device`` in ``dtype`` (None: nothing)."""
     if not isinstance(w, torch.Tensor):
-        return wrong("not_a_tensor", f"expected a torch.Tensor, got {type(w).__name__}. Build it with torch.tensor(...).")
+        return wrong(
+            "not_a_tensor", f"expected a torch.Tensor, got {type(w).__name__}. Build it with torch.tensor(...)."
+        )
     if not w.requires_grad:
         return wrong(
             "no_requires_grad",
@@ -69,7 +71,9 @@ def make_parameter(fn: Callable[..., Any] | object) -> Verdict:
         verdict = _parameter_verdict(w, value, device, dtype)
         if verdict is not None:
             return verdict
-    return correct("a leaf that requires grad, created with the right dtype on the right device: backward() fills its .grad.")
+    return correct(
+        "a leaf that requires grad, created with the right dtype on the right device: backward() fills its .grad."
+    )
 
 
 def _make_params(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -230,7 +234,9 @@ def train(fn: Callable[..., Any] | object) -> Verdict:
             return wrong(name, messages[name])
     expected = variants[0][1]
     if values == START:
-        return wrong("no_update", "a and b never changed: call loss.backward(), then update them inside torch.no_grad().")
+        return wrong(
+            "no_update", "a and b never changed: call loss.backward(), then update them inside torch.no_grad()."
+        )
     return wrong(
         "other",
         f"after {epochs} epochs expected a = {expected[0]:.4f}, b = {expected[1]:.4f}; got a = {values[0]:.4f}, "

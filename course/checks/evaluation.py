@@ -1,4 +1,4 @@
-"""Checks for lesson 10 (evaluation): the validation loop, regression metrics, scaling, early stopping."""
+"""Checks for lesson 11 (evaluation): the validation loop, regression metrics, scaling, early stopping."""
 
 from __future__ import annotations
 
@@ -56,7 +56,9 @@ def validation_loss(fn: Callable | None) -> Verdict:
         batch_losses = [loss_fn(model.linear(xb), yb).item() for xb, yb in loader]
     expected = sum(batch_losses) / len(batch_losses)
     if not model.calls:
-        return wrong("model_not_called", "your function never called the model. Loop over the loader: loss_fn(model(x), y).")
+        return wrong(
+            "model_not_called", "your function never called the model. Loop over the loader: loss_fn(model(x), y)."
+        )
     if any(training for training, _ in model.calls):
         return wrong(
             "no_eval",
@@ -75,9 +77,15 @@ def validation_loss(fn: Callable | None) -> Verdict:
     if _close(value, expected):
         return correct(f"mean validation loss {expected:.4f}, in eval mode and without a graph.")
     if _close(value, sum(batch_losses)):
-        return wrong("sum_not_mean", f"you returned the sum of the batch losses ({value:.4f}); divide by the number of batches (expected {expected:.4f}).")
+        return wrong(
+            "sum_not_mean",
+            f"you returned the sum of the batch losses ({value:.4f}); divide by the number of batches (expected {expected:.4f}).",
+        )
     if _close(value, batch_losses[-1]):
-        return wrong("last_batch", f"you returned the last batch's loss ({value:.4f}); average the losses of all batches (expected {expected:.4f}).")
+        return wrong(
+            "last_batch",
+            f"you returned the last batch's loss ({value:.4f}); average the losses of all batches (expected {expected:.4f}).",
+        )
     return wrong("other", f"expected the mean of the per-batch losses, {expected:.4f}; got {value:.4f}.")
 
 
@@ -103,9 +111,18 @@ def regression_metrics(fn: Callable | None) -> Verdict:
     expected_r2 = 1 - ss_res / float(((y_true - y_true.mean()) ** 2).sum())
     if not _close(mae, expected_mae):
         guesses = {
-            "squared_error": (float((err**2).mean()), "that is the mean *squared* error; MAE takes the absolute value: (y_true - y_pred).abs().mean()."),
-            "rmse": (math.sqrt(float((err**2).mean())), "that is the root mean squared error; MAE is the mean of the absolute errors."),
-            "no_abs": (float(err.mean()), "without .abs() positive and negative errors cancel out; take the absolute value first."),
+            "squared_error": (
+                float((err**2).mean()),
+                "that is the mean *squared* error; MAE takes the absolute value: (y_true - y_pred).abs().mean().",
+            ),
+            "rmse": (
+                math.sqrt(float((err**2).mean())),
+                "that is the root mean squared error; MAE is the mean of the absolute errors.",
+            ),
+            "no_abs": (
+                float(err.mean()),
+                "without .abs() positive and negative errors cancel out; take the absolute value first.",
+            ),
             "sum_not_mean": (float(err.abs().sum()), "that is the sum of the absolute errors; take the mean."),
         }
         for mistake, (value, hint) in guesses.items():
@@ -127,9 +144,13 @@ def regression_metrics(fn: Callable | None) -> Verdict:
                     "around *their* mean: ((y_true - y_true.mean())**2).sum().",
                 )
         if _close(r2, ss_res / float(((y_true - y_true.mean()) ** 2).sum())):
-            return wrong("missing_one_minus", f"R²: got {r2:.4f}, expected {expected_r2:.4f}: R² is 1 minus that ratio.")
+            return wrong(
+                "missing_one_minus", f"R²: got {r2:.4f}, expected {expected_r2:.4f}: R² is 1 minus that ratio."
+            )
         if _close(r2, 1 - float(((y_pred - y_true) ** 2).sum()) / float(((y_pred - y_pred.mean()) ** 2).sum())):
-            return wrong("swapped_arguments", "R²: you swapped y_true and y_pred; the mean and spread are those of y_true.")
+            return wrong(
+                "swapped_arguments", "R²: you swapped y_true and y_pred; the mean and spread are those of y_true."
+            )
         return wrong("r2_other", f"R²: got {r2:.4f}, expected {expected_r2:.4f} = 1 - SS_res / SS_tot.")
     return correct(f"MAE {expected_mae:.4f} and R² {expected_r2:.4f}, as sklearn.metrics computes them.")
 
@@ -154,14 +175,18 @@ def standardize(fn: Callable | None) -> Verdict:
     except Exception:
         return wrong("not_tensors", "return two tensors (or arrays) of numbers.")
     if train_s.shape != x_train.shape or val_s.shape != x_val.shape:
-        return wrong("wrong_shape", f"expected shapes {tuple(x_train.shape)} and {tuple(x_val.shape)}, got {tuple(train_s.shape)} and {tuple(val_s.shape)}.")
+        return wrong(
+            "wrong_shape",
+            f"expected shapes {tuple(x_train.shape)} and {tuple(x_val.shape)}, got {tuple(train_s.shape)} and {tuple(val_s.shape)}.",
+        )
 
     def scaled(x: torch.Tensor, ref: torch.Tensor, unbiased: bool) -> torch.Tensor:
         return (x - ref.mean(0)) / ref.std(0, unbiased=unbiased)
 
     def matches(ref_train: torch.Tensor, ref_val: torch.Tensor) -> bool:
         return any(
-            torch.allclose(train_s, scaled(x_train, ref_train, u), atol=1e-4) and torch.allclose(val_s, scaled(x_val, ref_val, u), atol=1e-4)
+            torch.allclose(train_s, scaled(x_train, ref_train, u), atol=1e-4)
+            and torch.allclose(val_s, scaled(x_val, ref_val, u), atol=1e-4)
             for u in (False, True)
         )
 
@@ -175,11 +200,19 @@ def standardize(fn: Callable | None) -> Verdict:
             "leaked into the preprocessing. Compute them on x_train only, then apply them to both parts.",
         )
     if matches(x_train, x_val):
-        return wrong("val_own_stats", "the validation part was scaled with its own statistics; use the training mean and std for both parts.")
+        return wrong(
+            "val_own_stats",
+            "the validation part was scaled with its own statistics; use the training mean and std for both parts.",
+        )
     if torch.allclose(train_s, x_train - x_train.mean(0), atol=1e-4):
         return wrong("no_std", "you subtracted the mean but did not divide by the standard deviation.")
-    if any(torch.allclose(train_s, (x_train - x_train.mean()) / x_train.std(unbiased=u), atol=1e-4) for u in (False, True)):
-        return wrong("wrong_axis", "you used one mean and std for the whole tensor; compute them per feature (column) with dim=0.")
+    if any(
+        torch.allclose(train_s, (x_train - x_train.mean()) / x_train.std(unbiased=u), atol=1e-4) for u in (False, True)
+    ):
+        return wrong(
+            "wrong_axis",
+            "you used one mean and std for the whole tensor; compute them per feature (column) with dim=0.",
+        )
     return wrong("other", "expected (x - mean) / std with the mean and std of each column of x_train.")
 
 
@@ -207,7 +240,9 @@ def best_epoch(fn: Callable | None) -> Verdict:
             "memorises the data; choose by the validation loss.",
         )
     if value == 3:
-        return wrong("zero_based", "off by one: Python indices start at 0 but epochs are counted from 1. Add 1 to the index.")
+        return wrong(
+            "zero_based", "off by one: Python indices start at 0 but epochs are counted from 1. Add 1 to the index."
+        )
     return wrong("other", f"expected 4, the epoch with the lowest val_loss; got {value}.")
 
 

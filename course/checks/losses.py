@@ -29,8 +29,6 @@ def _inputs(seed: int) -> torch.Generator:
     return generator
 
 
-
-
 def _close(a: float | None, b: float) -> bool:
     return a is not None and math.isfinite(a) and abs(a - b) <= _TOL * max(1.0, abs(b))
 

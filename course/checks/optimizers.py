@@ -53,8 +53,6 @@ def _replay(order: str) -> tuple[torch.Tensor, list[float]]:
     return torch.cat([a.detach(), b.detach()]), losses
 
 
-
-
 def _call_positions(fn: object) -> dict[str, int] | None:
     """Where ``backward(``, ``.step(`` and ``zero_grad(`` first appear in the function's code, comments removed."""
     try:
@@ -63,7 +61,11 @@ def _call_positions(fn: object) -> dict[str, int] | None:
         return None
     code = "\n".join(line.split("#", 1)[0] for line in source.splitlines())
     found = {}
-    for name, pattern in {"B": r"\.backward\(", "S": r"\.step\(", "Z": r"zero_grad\(|\.grad\.zero_\(|\.grad = None"}.items():
+    for name, pattern in {
+        "B": r"\.backward\(",
+        "S": r"\.step\(",
+        "Z": r"zero_grad\(|\.grad\.zero_\(|\.grad = None",
+    }.items():
         match = re.search(pattern, code)
         if match is not None:
             found[name] = match.start()
@@ -74,7 +76,9 @@ def _why_no_update(fn: object) -> Verdict:
     positions = _call_positions(fn)
     if positions is not None:
         if "B" not in positions:
-            return wrong("no_backward", "the parameters never moved: call loss.backward() so the optimizer has gradients to use.")
+            return wrong(
+                "no_backward", "the parameters never moved: call loss.backward() so the optimizer has gradients to use."
+            )
         if "S" not in positions:
             return wrong("no_step", "the parameters never moved: call optimizer.step() after loss.backward().")
         if positions["S"] < positions["B"]:
@@ -130,7 +134,9 @@ def train_step(fn: Callable[..., float]) -> Verdict:
                 f"the parameters are right, but the function returned {type(returned[0]).__name__}: return the loss (loss.item()).",
             )
         if not all(abs(v - w) < 1e-5 for v, w in zip(values, losses, strict=True)):  # type: ignore[operator]
-            return wrong("wrong_loss", "the parameters are right, but return the loss computed before the step (loss.item()).")
+            return wrong(
+                "wrong_loss", "the parameters are right, but return the loss computed before the step (loss.item())."
+            )
         return correct("forward, backward, step, zero_grad: three steps moved a and b exactly as SGD should.")
     if torch.allclose(found, start):
         return _why_no_update(fn)
@@ -253,7 +259,9 @@ def scheduled_training(fn: Callable[..., object]) -> Verdict:
         )
     stepped = scheduler.last_epoch
     if stepped == SCHEDULE_EPOCHS:
-        return correct(f"one scheduler step per epoch: after {SCHEDULE_EPOCHS} epochs the lr is {optimizer.param_groups[0]['lr']:g}.")
+        return correct(
+            f"one scheduler step per epoch: after {SCHEDULE_EPOCHS} epochs the lr is {optimizer.param_groups[0]['lr']:g}."
+        )
     if stepped == n_batches:
         return wrong(
             "scheduler_per_batch",
@@ -261,7 +269,10 @@ def scheduled_training(fn: Callable[..., object]) -> Verdict:
             "Move it out of the batch loop: once per epoch, after the batches.",
         )
     if stepped == 0:
-        return wrong("no_scheduler_step", "scheduler.step() never ran, so the learning rate never changed. Call it once per epoch.")
+        return wrong(
+            "no_scheduler_step",
+            "scheduler.step() never ran, so the learning rate never changed. Call it once per epoch.",
+        )
     return wrong(
         "wrong_scheduler_count",
         f"scheduler.step() ran {stepped} times in {SCHEDULE_EPOCHS} epochs; it should run once per epoch.",

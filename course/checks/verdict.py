@@ -82,7 +82,8 @@ def number_pair(result: object, names: tuple[str, str]) -> tuple[float, float] |
     first, second = (as_number(value) for value in result)
     if first is None or second is None:
         return wrong(
-            "not_a_number", f"{names[0]} and {names[1]} should each be one number (use .item() on a one-element tensor)."
+            "not_a_number",
+            f"{names[0]} and {names[1]} should each be one number (use .item() on a one-element tensor).",
         )
     return first, second
 
@@ -154,6 +155,8 @@ def call_learner(fn: object, *args: Any, **kwargs: Any) -> tuple[Any, Verdict | 
     try:
         return fn(*args, **kwargs), None
     except NotImplementedError:
-        return None, not_attempted("the function still raises NotImplementedError: write its body, then run the cell again.")
+        return None, not_attempted(
+            "the function still raises NotImplementedError: write its body, then run the cell again."
+        )
     except Exception as exc:
         return None, wrong("raised", f"your function raised {type(exc).__name__}: {exc}")

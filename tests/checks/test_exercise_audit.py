@@ -1,0 +1,64 @@
+"""The audit of the lessons' exercises: every mistake the course promises to diagnose has a diagnosis.
+
+Each row names a mistake learners really make (issues of the course: lessons 02-06 and 07-14), the check
+module that diagnoses it and the ``mistake`` id its verdict carries. The test proves the id is produced by
+that module and asserted by the module's unit tests, so a diagnosis cannot silently disappear.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROMISED_DIAGNOSES = [
+    # (the mistake, check module, mistake id)
+    ("a wrong sign in the update (lesson 02)", "gradient_descent_numpy", "wrong_sign"),
+    ("a wrong sign in the update (lesson 03)", "autograd", "wrong_sign"),
+    ("a learning rate that does not diverge when asked for one that does", "gradient_descent_numpy", "converges"),
+    ("a learning rate that diverges", "gradient_descent_numpy", "diverges"),
+    ("forgetting to zero gradients (autograd)", "autograd", "no_zero_grad"),
+    ("forgetting to zero gradients (optimizer)", "optimizers", "no_zero_grad"),
+    ("forgetting to zero gradients (train step)", "training_pipeline", "no_zero_grad"),
+    ("updating parameters outside torch.no_grad()", "autograd", "outside_no_grad"),
+    ("a parameter made a non-leaf by .to(device)", "autograd", "non_leaf"),
+    ("predictions and targets of different shapes (tensors)", "tensors_and_devices", "broadcast_matrix"),
+    ("predictions and targets of different shapes (losses)", "losses", "shape_mismatch"),
+    ("probabilities passed where logits are expected", "losses", "probabilities_not_logits"),
+    ("softmax before CrossEntropyLoss", "losses", "softmax_before_cross_entropy"),
+    ("calling model.forward(x) directly (models)", "models", "called_forward_directly"),
+    ("calling model.forward(x) directly (train step)", "training_pipeline", "called_forward"),
+    ("a model and data on different devices", "models", "device_mismatch"),
+    ("forgetting model.eval() in validation", "evaluation", "no_eval"),
+    ("forgetting torch.no_grad() in validation", "evaluation", "no_grad"),
+    ("evaluating on the training set", "evaluation", "training_data"),
+    ("scaling with statistics of all the data (evaluation)", "evaluation", "leakage"),
+    ("scaling with statistics of all the data (classification)", "logistic_regression", "leakage"),
+    ("a sigmoid before BCEWithLogitsLoss", "logistic_regression", "sigmoid_before_logits_loss"),
+    ("optimizer.step() before backward()", "training_pipeline", "step_before_backward"),
+    ("zeroing the gradients after backward, before step", "training_pipeline", "zero_grad_before_step"),
+    ("a checkpoint without the optimizer state", "putting_it_together", "missing_optimizer"),
+    ("a DistributedSampler without set_epoch", "beyond_one_machine", "no_set_epoch"),
+]
+
+
+@pytest.mark.parametrize(
+    "mistake, module, mistake_id", PROMISED_DIAGNOSES, ids=[row[2] + "@" + row[1] for row in PROMISED_DIAGNOSES]
+)
+def test_promised_diagnosis_exists_and_is_tested(mistake, module, mistake_id):
+    check_source = (ROOT / "course" / "checks" / f"{module}.py").read_text()
+    tests_source = (ROOT / "tests" / "checks" / f"test_{module}.py").read_text()
+    quoted = re.compile(rf"[\"']{mistake_id}[\"']")
+    assert quoted.search(check_source), f"course/checks/{module}.py never reports {mistake_id!r} ({mistake})"
+    assert quoted.search(tests_source), f"tests/checks/test_{module}.py never asserts {mistake_id!r} ({mistake})"
+
+
+def test_every_lesson_check_module_is_used_by_its_lesson():
+    notebooks = "\n".join(p.read_text() for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    for module in sorted(p.stem for p in (ROOT / "course" / "checks").glob("*.py")):
+        if module in ("__init__", "verdict"):
+            continue
+        assert f"from course.checks import {module}" in notebooks, f"no lesson uses course.checks.{module}"

@@ -1,0 +1,83 @@
+"""Package-wide rules: cheap, side-effect-free import; layering; pins that agree."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+ROOT = Path(__file__).resolve().parents[2]
+LAYERS = {  # a module may import only modules of a lower layer
+    "device": 0,
+    "repro": 0,
+    "data": 1,
+    "graphs": 1,
+    "plots": 1,
+    "training": 2,
+    "doctor": 2,
+    "checks": 3,  # exercise checks compare a learner's answer with the package's own reference code
+}
+
+
+def test_import_is_cheap_and_has_no_side_effects():
+    code = (
+        "import random, sys, numpy as np, torch\n"
+        "before = (random.getstate(), np.random.get_state()[1].tolist(), torch.random.get_rng_state().tolist())\n"
+        "import course, course.checks, course.training\n"
+        "after = (random.getstate(), np.random.get_state()[1].tolist(), torch.random.get_rng_state().tolist())\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'matplotlib', 'sklearn', 'torchviz', 'graphviz'})\n"
+        "print(before == after, heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True []"
+
+
+def imported_course_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("course."):
+            names.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            names |= {a.name.split(".")[1] for a in node.names if a.name.startswith("course.")}
+    return names
+
+
+def test_imports_point_down_only():
+    for path in sorted((ROOT / "course").rglob("*.py")):
+        rel = path.relative_to(ROOT / "course")
+        top = rel.parts[0].removesuffix(".py")
+        if top not in LAYERS:
+            continue
+        for used in imported_course_modules(path) - {top}:
+            assert LAYERS[used] < LAYERS[top], f"course/{rel} imports course.{used}, a module at or above its layer"
+
+
+def requirement_names(specs: list[str]) -> dict[str, str]:
+    pins = {}
+    for spec in specs:
+        match = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([^\s;#]+)", spec.split("#")[0].strip())
+        if match:
+            pins[match.group(1).lower()] = match.group(2)
+    return pins
+
+
+def test_environment_yml_lists_the_same_pins_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    expected = requirement_names(project["dependencies"] + project["optional-dependencies"]["dev"])
+    lines = (ROOT / "environment.yml").read_text().splitlines()
+    pip_specs = [line.strip()[2:] for line in lines if line.startswith("      - ")]
+    assert requirement_names(pip_specs) == expected
+    assert "  - graphviz" in lines, "conda users get Graphviz's dot from conda-forge"
+
+
+def test_every_dependency_is_pinned_exactly():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    specs = project["dependencies"] + [s for extra in project["optional-dependencies"].values() for s in extra]
+    loose = [s for s in specs if "==" not in s]
+    assert not loose, f"pin exactly (a loose torch pulls a multi-GB CUDA build): {loose}"
