@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -33,3 +35,28 @@ def seed_everything(seed: int) -> torch.Generator:
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
+
+
+@contextmanager
+def preserved_rng() -> Iterator[None]:
+    """Run a block without disturbing the random streams of Python, NumPy and torch (CPU).
+
+    The exercise checks run inside it, so checking an answer never changes the numbers a
+    lesson draws next.
+
+    Example:
+        >>> _ = torch.manual_seed(0)
+        >>> with preserved_rng():
+        ...     _ = torch.rand(3)
+        >>> after = torch.rand(1)
+        >>> _ = torch.manual_seed(0)
+        >>> torch.equal(after, torch.rand(1))
+        True
+    """
+    python_state, numpy_state, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        torch.set_rng_state(torch_state)

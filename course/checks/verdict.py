@@ -11,8 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
-import torch
+from course.checks.values import as_number
 
 Status = Literal["correct", "not_attempted", "wrong"]
 
@@ -50,29 +49,11 @@ def wrong(mistake: str, message: str) -> Verdict:
     return Verdict("wrong", message, mistake)
 
 
-def as_number(value: object) -> float | None:
-    """A Python float from a number, a NumPy scalar or a one-element tensor or array; ``None`` otherwise.
-
-    Example:
-        >>> as_number(torch.tensor([2.5])), as_number(np.float64(1.0)), as_number("3"), as_number(True)
-        (2.5, 1.0, None, None)
-    """
-    if isinstance(value, (bool, str, bytes)) or value is None:
-        return None
-    if isinstance(value, torch.Tensor):
-        return float(value.detach().cpu().reshape(())) if value.numel() == 1 else None
-    try:
-        array = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        return None
-    return float(array.reshape(())) if array.size == 1 else None
-
-
 def number_pair(result: object, names: tuple[str, str]) -> tuple[float, float] | Verdict:
     """The two numbers of a learner's ``(first, second)`` result, or the verdict that says what is wrong.
 
     Example:
-        >>> number_pair((torch.tensor(0.5), 2), ("mae", "r2"))
+        >>> number_pair((0.5, 2), ("mae", "r2"))
         (0.5, 2.0)
         >>> number_pair(0.5, ("mae", "r2")).mistake
         'not_a_pair'

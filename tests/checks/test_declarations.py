@@ -1,0 +1,170 @@
+"""Tests generated from every declared exercise: the declarations are the test cases.
+
+For each exercise of each lesson: the reference and every right alternative pass; the placeholder is
+"not attempted"; every known mistake, given as the learner's answer, is diagnosed as itself; every
+guard's example triggers it; every id is in the one vocabulary; and hostile answers (code that never
+returns, exits, raises from ``__str__``, objects equal to everything, meta tensors, huge views) get a
+verdict within the time limit and never a ✅.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+import torch
+from torch import nn
+
+from course.checks import LESSONS, engine, exercises
+from course.checks.verdict import Verdict
+from course.checks.vocabulary import MISTAKES
+
+
+def _declared(module: str) -> list:
+    try:
+        return exercises(module)
+    except ModuleNotFoundError:
+        return []
+
+
+ALL = [(module, exercise) for module in LESSONS.values() for exercise in _declared(module)]
+MISTAKE_CASES = [(m, e, mistake) for m, e in ALL for mistake in e.mistakes]
+GUARD_CASES = [(m, e, guard) for m, e in ALL for guard in e.guards]
+ALTERNATIVE_CASES = [(m, e, i) for m, e in ALL for i in range(len(e.alternatives))]
+
+
+def _id(case: tuple) -> str:
+    module, exercise, *rest = case
+    tail = "" if not rest else "/" + (rest[0].id if hasattr(rest[0], "id") else f"alternative{rest[0]}")
+    return f"{module}.{exercise.name}{tail}"
+
+
+def _as_answer(exercise, program):
+    """What a learner would hand in: the program itself, or for a value exercise the value it builds."""
+    return program() if exercise.kind == "value" and callable(program) else program
+
+
+def test_every_lesson_declares_its_exercises():
+    missing = [module for module in LESSONS.values() if not _declared(module)]
+    assert not missing, f"check modules that declare no Exercise: {missing}"
+
+
+@pytest.mark.parametrize("case", ALL, ids=[_id(c) for c in ALL])
+def test_reference_passes_and_placeholder_is_not_attempted(case):
+    _, exercise = case
+    verdict = exercise(_as_answer(exercise, exercise.reference))
+    assert verdict.passed, verdict
+    assert exercise(None).status == "not_attempted"
+    assert exercise(...).status == "not_attempted"
+
+
+@pytest.mark.parametrize("case", ALTERNATIVE_CASES, ids=[_id(c) for c in ALTERNATIVE_CASES])
+def test_every_right_alternative_passes(case):
+    _, exercise, index = case
+    verdict = exercise(_as_answer(exercise, exercise.alternatives[index]))
+    assert verdict.passed, verdict
+
+
+@pytest.mark.parametrize("case", MISTAKE_CASES, ids=[_id(c) for c in MISTAKE_CASES])
+def test_every_mistake_is_diagnosed_as_itself(case):
+    _, exercise, mistake = case
+    verdict = exercise(_as_answer(exercise, mistake.wrong))
+    assert verdict.mistake == mistake.id, verdict
+    assert mistake.id in MISTAKES, f"{mistake.id!r} is not in course/checks/vocabulary.py"
+
+
+@pytest.mark.parametrize("case", GUARD_CASES, ids=[_id(c) for c in GUARD_CASES])
+def test_every_guard_is_triggered_by_its_example(case):
+    _, exercise, guard = case
+    verdict = exercise(_as_answer(exercise, guard.example))
+    assert verdict.mistake == guard.id, verdict
+    assert guard.id in MISTAKES, f"{guard.id!r} is not in course/checks/vocabulary.py"
+
+
+# --- hostile answers ------------------------------------------------------------------------------
+class EqualToEverything:
+    def __eq__(self, other):
+        return True
+
+    __hash__ = None
+
+    def __bool__(self):
+        return True
+
+
+class BadMessage(Exception):
+    def __str__(self):
+        raise RuntimeError("__str__ refuses")
+
+
+class Booby:
+    def __getattr__(self, name):
+        raise RuntimeError(f"no attribute {name} for you")
+
+    def __len__(self):
+        raise RuntimeError("no len")
+
+    def __float__(self):
+        raise RuntimeError("no float")
+
+
+class SleepyModel(nn.Module):
+    def forward(self, *args):
+        time.sleep(5)
+
+
+class ExitingModel(nn.Module):
+    def forward(self, *args):
+        sys.exit(0)
+
+
+def _returning(make):
+    return lambda *args: make()
+
+
+def _raise_bad_message(*args):
+    raise BadMessage()
+
+
+HOSTILE_VALUES = {
+    "equal_to_everything": EqualToEverything,
+    "booby_trapped": Booby,
+    "meta_tensor": lambda: torch.empty(3, 1, device="meta"),
+    "huge_view": lambda: torch.zeros(1).expand(10**12),
+    "sleepy_model": SleepyModel,
+    "exiting_model": ExitingModel,
+}
+HOSTILE_FUNCTIONS = {
+    "never_returns": lambda *args: time.sleep(5),
+    "spins_forever": lambda *args: [None for _ in iter(int, 1)],
+    "calls_sys_exit": lambda *args: sys.exit(3),
+    "exception_str_raises": _raise_bad_message,
+    **{name: _returning(make) for name, make in HOSTILE_VALUES.items()},
+}
+HOSTILE_CASES = [
+    (m, e, name) for m, e in ALL for name in (HOSTILE_FUNCTIONS if e.kind == "function" else HOSTILE_VALUES)
+]
+
+
+@pytest.mark.parametrize("case", HOSTILE_CASES, ids=[f"{_id(c[:2])}/{c[2]}" for c in HOSTILE_CASES])
+def test_hostile_answers_get_a_verdict_in_time_and_never_pass(case, monkeypatch):
+    _, exercise, name = case
+    monkeypatch.setattr(engine, "TIME_LIMIT", 0.5)
+    answer = HOSTILE_FUNCTIONS[name] if exercise.kind == "function" else HOSTILE_VALUES[name]()
+    started = time.perf_counter()
+    verdict = exercise(answer)
+    elapsed = time.perf_counter() - started
+    assert isinstance(verdict, Verdict)
+    assert not verdict.passed, verdict
+    assert elapsed < 0.5 + 1.0, f"{elapsed:.2f} s"
+    assert isinstance(str(verdict), str)
+
+
+def test_keyboard_interrupt_still_stops_the_cell():
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    for _, exercise in [case for case in ALL if case[1].kind == "function"][:3]:
+        with pytest.raises(KeyboardInterrupt):
+            exercise(interrupted)

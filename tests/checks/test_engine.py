@@ -1,0 +1,97 @@
+"""The engine itself, on a small declared exercise: every path to a verdict, the time limit, the RNG."""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from course.checks import engine
+from course.checks.engine import Exercise, Guard, Mistake
+from course.checks.runner import run_limited
+
+DOUBLE = Exercise(
+    name="double",
+    inputs=lambda: (torch.tensor([1.0, -2.0, 3.0]),),
+    reference=lambda x: 2 * x,
+    guards=[Guard("not_a_tensor", lambda got: not isinstance(got, torch.Tensor), example=lambda x: [2.0])],
+    mistakes=[
+        Mistake("wrong_sign", lambda x: -2 * x),
+        Mistake("device_mismatch", lambda x: x + torch.ones(3, device="meta")),
+    ],
+    alternatives=[lambda x: x + x],
+    success="2 * x",
+)
+
+
+def stub(x):
+    raise NotImplementedError
+
+
+def module_without_forward(x):
+    return torch.nn.Module()(x)
+
+
+def inplace(x):
+    return x.mul_(2)
+
+
+@pytest.mark.parametrize(
+    "answer, status, mistake",
+    [
+        (lambda x: x * 2, "correct", None),
+        (lambda x: x + x, "correct", None),
+        (None, "not_attempted", None),
+        (stub, "not_attempted", None),
+        (module_without_forward, "wrong", "raised"),  # NotImplementedError from inside torch is not a stub
+        (lambda x: -2 * x, "wrong", "wrong_sign"),
+        (lambda x: x + torch.ones(3, device="meta"), "wrong", "device_mismatch"),  # the same error as the wrong program
+        (lambda x: [2.0, -4.0, 6.0], "wrong", "not_a_tensor"),
+        (lambda x: None, "wrong", "returned_none"),
+        (inplace, "wrong", "mutated_input"),
+        (lambda x: sys.exit(1), "wrong", "exited"),
+        (lambda x: 1 / 0, "wrong", "raised"),
+        (lambda x: 3 * x, "wrong", "other"),
+        (42, "wrong", "not_callable"),
+    ],
+)
+def test_every_path_gives_its_verdict(answer, status, mistake):
+    verdict = DOUBLE(answer)
+    assert (verdict.status, verdict.mistake) == (status, mistake), verdict
+
+
+def test_code_that_never_returns_is_stopped_within_the_limit(monkeypatch):
+    monkeypatch.setattr(engine, "TIME_LIMIT", 0.3)
+    started = time.perf_counter()
+    verdict = DOUBLE(lambda x: [None for _ in iter(int, 1)])
+    assert verdict.mistake == "timeout" and "0.3 s" in verdict.message
+    assert time.perf_counter() - started < 1.0
+
+
+def test_the_default_limit_is_ten_seconds():
+    assert engine.TIME_LIMIT == 10.0
+
+
+def test_a_check_leaves_the_random_streams_as_they_were():
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    DOUBLE(lambda x: torch.manual_seed(5) and np.random.seed(5) or random.seed(5) or x * torch.rand(3))
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+
+
+def test_keyboard_interrupt_propagates():
+    def interrupted(x):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        DOUBLE(interrupted)
+
+
+def test_runner_reports_errors_instead_of_raising():
+    outcome = run_limited(lambda: 1 / 0, limit=1.0)
+    assert isinstance(outcome.error, ZeroDivisionError) and not outcome.timed_out
