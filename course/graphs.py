@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 import warnings
@@ -56,18 +57,36 @@ class AutogradGraph:
             lines.append(text)
         return lines
 
-    def __repr__(self) -> str:
-        lines = self._summary_lines()
-        if shutil.which("dot") is None:
-            lines.append(INSTALL_HINT)
-        return "\n".join(lines)
+    def summary(self) -> str:
+        """The graph as text, one node a line with the nodes it comes from: print it next to the picture."""
+        return "\n".join(self._summary_lines())
 
-    def _repr_png_(self) -> bytes | None:
+    def alt_text(self) -> str:
+        """One sentence describing the picture for a screen reader: its leaves, operations and output."""
+        names = self.display_names()
+        by_kind = {
+            kind: [names[n] for n in self.nodes if self.kinds[n] == kind] for kind in ("leaf", "operation", "output")
+        }
+        operations = [name for name in by_kind["operation"] if not name.startswith("AccumulateGrad")]
+        return (
+            f"Autograd graph with {len(self.nodes)} nodes. Leaves: {', '.join(by_kind['leaf']) or 'none'}. "
+            f"Operations: {', '.join(operations) or 'none'}. Output: {', '.join(by_kind['output']) or 'none'}."
+        )
+
+    def __repr__(self) -> str:
+        text = self.summary()
+        return text if shutil.which("dot") is not None else text + "\n" + INSTALL_HINT
+
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> tuple[dict, dict]:
+        """The picture (PNG, with alt text) when Graphviz is installed, and the text summary always."""
+        data: dict[str, str] = {"text/plain": repr(self)}
         if shutil.which("dot") is None:
-            return None
+            return data, {}
         import graphviz
 
-        return graphviz.Source(self.dot_source).pipe(format="png")
+        png = graphviz.Source(self.dot_source).pipe(format="png")
+        data["image/png"] = base64.b64encode(png).decode("ascii")
+        return data, {"image/png": {"alt": self.alt_text()}}
 
 
 def _label_text(raw: str) -> str:

@@ -1,4 +1,5 @@
 import re
+import base64
 import shutil
 
 import pytest
@@ -43,14 +44,20 @@ def test_dot_source_uses_stable_ids():
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot")
-def test_renders_a_png_with_dot():
-    assert show_graph(*linear_loss())._repr_png_().startswith(b"\x89PNG")
+def test_renders_a_png_with_alt_text_with_dot():
+    graph = show_graph(*linear_loss())
+    data, metadata = graph._repr_mimebundle_()
+    assert base64.b64decode(data["image/png"]).startswith(b"\x89PNG")
+    alt = metadata["image/png"]["alt"]
+    assert alt.startswith("Autograd graph with") and "Leaves: a (1), b (1)" in alt and "MulBackward0" in alt
+    assert data["text/plain"] == graph.summary() == repr(graph)
 
 
 def test_without_dot_gives_text_and_the_install_hint(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     graph = show_graph(*linear_loss())
-    assert graph._repr_png_() is None
+    data, metadata = graph._repr_mimebundle_()
+    assert "image/png" not in data and metadata == {}
     assert repr(graph).endswith(INSTALL_HINT) and "apt-get install graphviz" in INSTALL_HINT
 
 
