@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 
 import torch
 
@@ -53,6 +55,15 @@ def _version(package: str) -> str | None:
         return None
 
 
+def _environment() -> str:
+    """Which Python this is, without printing the machine's paths: a virtual environment's folder name."""
+    if sys.prefix != sys.base_prefix:
+        return f"virtual environment {Path(sys.prefix).name}"
+    if "CONDA_PREFIX" in os.environ:
+        return f"conda environment {Path(sys.prefix).name}"
+    return "system Python"
+
+
 def _graphviz_status() -> tuple[str, str | None]:
     dot = shutil.which("dot")
     if dot is None:
@@ -60,10 +71,10 @@ def _graphviz_status() -> tuple[str, str | None]:
     try:
         run = subprocess.run([dot, "-Tsvg"], input=b"digraph { a -> b }", capture_output=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"{dot} (fails: {exc})", f"`dot` is on PATH but does not run: reinstall Graphviz ({GRAPHVIZ_FIX})"
+        return f"dot on PATH (fails: {exc})", f"`dot` is on PATH but does not run: reinstall Graphviz ({GRAPHVIZ_FIX})"
     if run.returncode != 0 or b"<svg" not in run.stdout:
-        return f"{dot} (cannot render)", f"`dot` cannot render a graph: reinstall Graphviz ({GRAPHVIZ_FIX})"
-    return f"renders ({dot})", None
+        return "dot on PATH (cannot render)", f"`dot` cannot render a graph: reinstall Graphviz ({GRAPHVIZ_FIX})"
+    return "renders", None
 
 
 def _device_status() -> tuple[str, str | None]:
@@ -84,7 +95,7 @@ def check_environment() -> Report:
         True
     """
     report = Report()
-    report.lines.append(f"{'python':<13}{platform.python_version()} ({sys.executable})")
+    report.lines.append(f"{'python':<13}{platform.python_version()} ({_environment()})")
     for package in PACKAGES:
         version = _version(package)
         report.lines.append(f"{package:<13}{version or 'missing'}")

@@ -1,0 +1,63 @@
+"""What a learner reads in the stored outputs: no machine's paths, short errors, figures with alt text."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tools.notebooks import lesson_paths, read, tags
+
+LESSONS = lesson_paths()
+# A path that starts at the root of some machine's file system (POSIX home/temp/system folders, or C:\).
+ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])(?:/(?:home|root|tmp|usr|opt|work|var|Users|private|mnt|srv|etc)/|[A-Z]:\\)")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+MAX_ERROR_LINES = 25
+
+
+def _strings(value):
+    """Every string inside a cell's outputs (text, tracebacks, text data), in order."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key != "image/png":
+                yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _code_cells(path):
+    return [cell for cell in read(path).cells if cell.cell_type == "code"]
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_no_stored_output_holds_an_absolute_path(path):
+    for index, cell in enumerate(_code_cells(path)):
+        text = ANSI.sub("", "\n".join(_strings(cell.get("outputs", []))))
+        found = ABSOLUTE_PATH.search(text)
+        assert found is None, f"code cell {index}: {text[max(0, found.start() - 60) : found.end() + 60]!r}"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_stored_errors_are_short(path):
+    for index, cell in enumerate(_code_cells(path)):
+        for out in cell.get("outputs", []):
+            if out.output_type == "error":
+                lines = "\n".join(out.traceback).splitlines()
+                assert len(lines) <= MAX_ERROR_LINES, (
+                    f"code cell {index}: a {len(lines)}-line error (use %xmode Minimal)"
+                )
+                assert "raises-exception" in tags(cell)
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_every_figure_has_alt_text(path):
+    for index, cell in enumerate(_code_cells(path)):
+        for out in cell.get("outputs", []):
+            if "image/png" in out.get("data", {}):
+                alt = out.get("metadata", {}).get("image/png", {}).get("alt", "")
+                assert len(alt.strip()) >= 15, (
+                    f"code cell {index}: a figure without alt text (course.plots.show(fig, alt))"
+                )
