@@ -2,6 +2,11 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# TORCH=cpu installs the CPU-only build of the same pinned torch from PyTorch's CPU wheel index
+# (Linux: a few hundred MB instead of the default build's several GB of CUDA libraries). Never automatic.
+TORCH  ?=
+TORCH_VERSION   := $(shell sed -n 's/.*"torch==\([^"]*\)".*/\1/p' pyproject.toml)
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 PINS   := $(shell cksum < pyproject.toml | cut -d' ' -f1)
 # One stamp per set of extras, named after pyproject.toml's checksum: set-up reruns only when it changes.
 STAMP       := $(VENV)/.installed-dev-$(PINS)
@@ -9,42 +14,77 @@ TEACH_STAMP := $(VENV)/.installed-teach-$(PINS)
 JOBS   ?= $(shell nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 2)
 # The canonical environment the committed outputs are recorded in (also pinned by conftest.py).
 CANONICAL := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 COURSE_DEVICE=cpu CUDA_VISIBLE_DEVICES= PYTHONHASHSEED=0
+# Quiet installs: no pip upgrade notices, no setuptools box about editable installs.
+PIP    := PYTHONWARNINGS=ignore $(BIN)/python -m pip --quiet --disable-pip-version-check
+# Students' JupyterLab hides the grading tools that `make test` installs (see `student-jupyter`).
+STUDENT_JUPYTER := $(VENV)/etc/course-student
+NEEDS_311 := import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)
 
-.PHONY: setup lab test notebooks bench lint graphviz teach-setup assignments clean
+.PHONY: setup lab test notebooks bench lint doctor graphviz graphviz-warn python-version student-jupyter teach-setup assignments clean
 
-setup: $(STAMP) graphviz
+setup: python-version graphviz $(STAMP)
 
-$(STAMP):
+# The pins need Python 3.11 or newer: say so before anything is installed, and rebuild a .venv
+# that an older Python left behind.
+python-version:
+	@$(PYTHON) -c '$(NEEDS_311)' 2>/dev/null || { \
+		echo "The course needs Python 3.11 or newer; '$(PYTHON)' is $$($(PYTHON) --version 2>/dev/null || echo 'not found')."; \
+		echo "Install Python 3.11+ and name it, for example:  make lab PYTHON=python3.11"; exit 1; }
+	@if [ -e $(BIN)/python ] && ! $(BIN)/python -c '$(NEEDS_311)' 2>/dev/null; then \
+		echo "Rebuilding $(VENV): it was made by $$($(BIN)/python --version 2>/dev/null || echo 'a Python that no longer runs')."; \
+		rm -rf $(VENV); fi
+	@case "$(TORCH)" in ""|cpu) ;; *) echo "TORCH must be empty (your platform's default build) or cpu, got '$(TORCH)'."; exit 1;; esac
+
+$(STAMP): | python-version
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(PIP) install --upgrade pip
+	$(if $(filter cpu,$(TORCH)),$(PIP) install "torch==$(TORCH_VERSION)" --index-url $(TORCH_CPU_INDEX))
+	$(PIP) install -e ".[dev]"
 	@rm -f $(VENV)/.installed-dev-* && touch $@
 
 # Teachers and the test suite also need nbgrader (the "teach" extra); students do not.
 $(TEACH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[dev,teach]"
+	$(PIP) install -e ".[dev,teach]"
 	@rm -f $(VENV)/.installed-teach-* && touch $@
 
+# Graphviz's `dot` draws lesson 04's graphs. `make test` needs it; `make lab` warns and goes on.
 graphviz:
 	@command -v dot >/dev/null 2>&1 && exit 0; \
 	if [ -f /etc/debian_version ] && [ "$$(id -u)" = 0 ]; then \
 		echo "Installing Graphviz (apt-get install graphviz)..."; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
-	else \
-		echo "Graphviz's 'dot' program is missing. Install it with:"; \
-		if [ -n "$$CONDA_PREFIX" ]; then echo "  conda install -c conda-forge graphviz"; \
-		elif [ "$$(uname)" = Darwin ]; then echo "  brew install graphviz"; \
-		elif [ -f /etc/debian_version ]; then echo "  sudo apt-get install graphviz"; \
-		elif command -v dnf >/dev/null 2>&1; then echo "  sudo dnf install graphviz"; \
-		else echo "  your system's package manager (package 'graphviz'), or conda install -c conda-forge graphviz"; fi; \
-		echo "then run this command again."; exit 1; \
-	fi
+	else $(MAKE) --no-print-directory graphviz-hint; exit 1; fi
 
-lab: setup
-	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+graphviz-warn:
+	@command -v dot >/dev/null 2>&1 || [ "$$(id -u)" = 0 -a -f /etc/debian_version ] || { \
+		echo "WARNING: Graphviz's 'dot' is missing: lesson 04 will show its graphs as text only."; \
+		$(MAKE) --no-print-directory graphviz-hint; }
+	@if [ "$$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then $(MAKE) --no-print-directory graphviz; fi
 
-test: $(TEACH_STAMP) graphviz
+graphviz-hint:
+	@echo "Install Graphviz with:"; \
+	if [ -n "$$CONDA_PREFIX" ]; then echo "  conda install -c conda-forge graphviz"; \
+	elif [ "$$(uname)" = Darwin ]; then echo "  brew install graphviz"; \
+	elif [ -f /etc/debian_version ]; then echo "  sudo apt-get install graphviz"; \
+	elif command -v dnf >/dev/null 2>&1; then echo "  sudo dnf install graphviz"; \
+	else echo "  your system's package manager (package 'graphviz'), or conda install -c conda-forge graphviz"; fi
+
+# A JupyterLab configuration for learners: nbgrader's menus, sidebars and server pages are turned off.
+student-jupyter: $(STAMP)
+	@mkdir -p $(STUDENT_JUPYTER)/labconfig
+	@printf '%s\n' '{"disabledExtensions": {"@jupyter/nbgrader": true}}' > $(STUDENT_JUPYTER)/labconfig/page_config.json
+	@printf '%s\n' '{"ServerApp": {"jpserver_extensions": {"nbgrader.server_extensions.formgrader": false,' \
+		'"nbgrader.server_extensions.validate_assignment": false, "nbgrader.server_extensions.assignment_list": false,' \
+		'"nbgrader.server_extensions.course_list": false}}}' > $(STUDENT_JUPYTER)/jupyter_server_config.json
+
+lab: python-version graphviz-warn $(STAMP) student-jupyter
+	JUPYTER_CONFIG_PATH="$(abspath $(STUDENT_JUPYTER))" $(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+test: setup $(TEACH_STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile
+
+doctor: $(STAMP)
+	@$(BIN)/python -m course doctor
 
 notebooks: setup
 	$(CANONICAL) $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
