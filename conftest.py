@@ -7,6 +7,9 @@ these variables from pytest, so every run compares like with like.
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+SANITIZE = Path(__file__).resolve().parent / "tests" / "notebooks" / "sanitize.cfg"
 
 CANONICAL_ENV = {
     "OMP_NUM_THREADS": "1",  # float reductions depend on the thread count
@@ -17,6 +20,8 @@ CANONICAL_ENV = {
 }
 
 
-def pytest_configure() -> None:
+def pytest_configure(config) -> None:
     os.environ.update(CANONICAL_ENV)
+    if getattr(config.option, "nbval_sanitize_with", "unset") is None:  # nbval opens the file relative to the cwd
+        config.option.nbval_sanitize_with = str(SANITIZE)
     os.environ.pop("MPLBACKEND", None)  # Agg would remove the inline figures

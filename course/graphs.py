@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import re
 import shutil
 import warnings
@@ -10,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
+
+from course.images import png_with_alt
 
 INSTALL_HINT = (
     "Graphviz's `dot` program is not installed, so the picture cannot be drawn. "
@@ -84,9 +85,7 @@ class AutogradGraph:
             return data, {}
         import graphviz
 
-        png = graphviz.Source(self.dot_source).pipe(format="png")
-        data["image/png"] = base64.b64encode(png).decode("ascii")
-        return data, {"image/png": {"alt": self.alt_text()}}
+        return png_with_alt(graphviz.Source(self.dot_source).pipe(format="png"), self.alt_text(), data["text/plain"])
 
 
 def _label_text(raw: str) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 import io
 from typing import TYPE_CHECKING
+
+from course.images import png_with_alt
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -44,5 +45,5 @@ def show(fig: Figure, alt: str) -> None:
     if get_ipython() is None:  # a plain Python session: no rich display, print the summary
         print(text)
         return
-    png = base64.b64encode(buffer.getvalue()).decode("ascii")
-    display({"image/png": png, "text/plain": text}, raw=True, metadata={"image/png": {"alt": alt.strip()}})
+    data, metadata = png_with_alt(buffer.getvalue(), alt.strip(), text)
+    display(data, raw=True, metadata=metadata)

@@ -1,0 +1,22 @@
+"""Pictures in a notebook's outputs that carry alt text, the description a screen reader reads aloud."""
+
+from __future__ import annotations
+
+import base64
+import html
+
+
+def png_with_alt(png: bytes, alt: str, text: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """A display bundle for a PNG that carries ``alt``: in the PNG's metadata, and in an ``<img alt>`` twin.
+
+    JupyterLab and nbconvert's classic template read the metadata; nbconvert's default (lab) HTML
+    template ignores it, so an HTML ``<img>`` with the same picture and alt text comes along too.
+
+    Example:
+        >>> data, metadata = png_with_alt(b"\\x89PNG", "A dot.", "<Figure>")
+        >>> sorted(data), metadata
+        (['image/png', 'text/html', 'text/plain'], {'image/png': {'alt': 'A dot.'}})
+    """
+    encoded = base64.b64encode(png).decode("ascii")
+    tag = f'<img src="data:image/png;base64,{encoded}" alt="{html.escape(alt, quote=True)}"/>'
+    return {"image/png": encoded, "text/html": tag, "text/plain": text}, {"image/png": {"alt": alt}}
