@@ -1,0 +1,114 @@
+"""Lesson 08's checks: what the generated tests (tests/checks/test_declarations.py) cannot express."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from course.checks import nonlinearity_and_mlps as check
+
+
+def test_a_step_without_any_clipping_or_clipping_after_the_step_is_misplaced_clipping():
+    def no_clip(model, optimizer, x, y, max_norm):
+        loss = nn.MSELoss()(model(x), y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        return loss.item()
+
+    def clip_after_step(model, optimizer, x, y, max_norm):
+        optimizer.zero_grad()
+        loss = nn.MSELoss()(model(x), y)
+        loss.backward()
+        optimizer.step()
+        nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        return loss
+
+    assert check.clipped_step(no_clip).mistake == "clip_misplaced"
+    assert check.clipped_step(clip_after_step).mistake == "clip_misplaced"
+
+
+class NoActivation(nn.Module):
+    def __init__(self, n_inputs, hidden, n_outputs):
+        super().__init__()
+        sizes = [n_inputs, *hidden, n_outputs]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class AllInAPlainList(nn.Module):
+    def __init__(self, n_inputs, hidden, n_outputs):
+        super().__init__()
+        sizes = [n_inputs, *hidden, n_outputs]
+        self.layers = []  # nothing registered at all
+        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+            self.layers.append(nn.Linear(a, b))
+
+    def forward(self, x):
+        for layer in self.layers[:-1]:
+            x = torch.relu(layer(x))
+        return self.layers[-1](x)
+
+
+def relu_everywhere(n_inputs, hidden, n_outputs):
+    layers = []
+    for a, b in zip([n_inputs, *hidden], [*hidden, n_outputs], strict=True):
+        layers.append(nn.Linear(a, b))
+        layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def test_mistakes_written_another_way_are_still_diagnosed():
+    assert check.make_mlp(NoActivation).mistake == "no_activation"
+    assert check.make_mlp(AllInAPlainList).mistake == "plain_list"
+    assert check.make_mlp(relu_everywhere).mistake == "activation_after_output"
+
+    def weights_only(sizes):
+        total = 0
+        for i in range(len(sizes) - 1):
+            total += sizes[i] * sizes[i + 1]
+        return total
+
+    assert check.count_parameters(weights_only).mistake == "no_biases"
+    assert check.dead_units(lambda layer, x: (layer(x) < 0).sum(dim=0) == len(x)).mistake == "strict_threshold"
+
+
+def test_layer_sizes_that_differ_are_named_in_the_message():
+    def first_hidden_only(n_inputs, hidden, n_outputs):
+        return nn.Sequential(nn.Linear(n_inputs, hidden[0]), nn.ReLU(), nn.Linear(hidden[0], n_outputs))
+
+    verdict = check.make_mlp(first_hidden_only)
+    assert verdict.mistake == "other"
+    assert "Linear(3, 5), Linear(4, 2), Linear(5, 4)" in verdict.message
+
+
+def test_a_list_that_also_sits_in_a_sequential_is_registered_and_passes():
+    class KeepsItsList(nn.Module):
+        def __init__(self, n_inputs, hidden, n_outputs):
+            super().__init__()
+            sizes = [n_inputs, *hidden, n_outputs]
+            self.parts = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+            self.net = nn.Sequential(*[m for linear in self.parts for m in (linear, nn.ReLU())][:-1])
+
+        def forward(self, x):
+            return self.net(x)
+
+    assert check.make_mlp(KeepsItsList).passed
+
+
+def test_a_wrong_type_of_count_names_what_came():
+    verdict = check.count_parameters(lambda sizes: [sum(sizes)])
+    assert verdict.mistake == "not_a_number" and "a list of 1 items" in verdict.message
+    assert check.count_parameters(
+        lambda sizes: torch.tensor(float(sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))))
+    ).passed
+
+
+def test_the_dead_units_probe_has_a_unit_exactly_on_the_threshold():
+    layer, x = check._dead_units_probe()
+    pre_activation = layer(x)
+    assert (pre_activation[:, 2] == 0).all() and (pre_activation[:, 4] == 0).any()
