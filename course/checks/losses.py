@@ -1,14 +1,13 @@
-"""Checks for lesson 06, losses: MSE with the right shapes, BCE by hand, logits and class scores.
+"""Checks for lesson 06 (losses): MSE with the right shapes, binary cross-entropy by hand, the safe versions.
 
-Every check takes the learner's function, calls it on small fixed inputs (made with a private
-generator, so the notebook's random stream is untouched), and compares with the library's value.
-When the answer is wrong, it recomputes the known wrong answers (a broadcast ``(N, N)`` loss,
-a sum instead of a mean, a flipped sign, a sigmoid or softmax too many) to say which one it is.
+Every exercise asks for a loss *tensor* that ``backward()`` can use, so the probe inputs require grad
+and a Python number (``.item()``) is refused. Each probe is two batches: one with ordinary values and
+one with extreme ones (logits of 30, 100, 1000, a logit of exactly 0), so that each unsafe formula
+breaks on its own batch and is named.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -16,249 +15,161 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from course.checks.verdict import Mistake, Verdict, as_number, call_learner, judge, wrong
+from course.checks.engine import Exercise, Guard, Mistake
 
-__all__ = ["bce_by_hand", "binary_loss_from_logits", "class_loss", "regression_loss"]
-
-_TOL = 1e-5
-
-
-def _inputs(seed: int) -> torch.Generator:
-    generator = torch.Generator()
-    generator.manual_seed(seed)
-    return generator
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+_SIGN = (
+    "the sign is wrong: log p is negative for p < 1, so the formula starts with a minus; this loss is never negative."
+)
 
 
-def _close(a: float | None, b: float) -> bool:
-    return a is not None and math.isfinite(a) and abs(a - b) <= _TOL * max(1.0, abs(b))
-
-
-def _run(fn: object, *args: torch.Tensor) -> tuple[Any, Verdict | None]:
-    """Call the learner's loss on copies of the inputs, keeping any broadcast warning out of the notebook."""
-    with warnings.catch_warnings():
+def _on_batches(answer: object, args: tuple) -> list:
+    """The learner's loss on each (input, target) pair of the probe; a one-element tensor becomes 0-d, nan becomes inf."""
+    results = []
+    with warnings.catch_warnings():  # the broadcast warning belongs to a mistake the verdict names
         warnings.simplefilter("ignore")
-        return call_learner(fn, *(a.clone() for a in args))
+        for inputs, targets in zip(args[::2], args[1::2], strict=True):
+            result = answer(inputs, targets)  # type: ignore[operator]
+            if isinstance(result, torch.Tensor) and result.numel() == 1 and result.is_floating_point():
+                result = result.reshape(())
+                result = torch.where(result.isnan(), torch.inf, result)  # nan or inf: both broke
+            results.append(result)
+    return results
 
 
-def _judge_number(
-    result: object, expected: float, success: str, mistakes: list[tuple[str, float, str]], what: str
-) -> Verdict:
-    """Compare a loss value with the expected one, then with each known wrong value."""
-    if isinstance(result, torch.Tensor) and result.numel() > 1:
-        return wrong(
-            "not_scalar",
-            f"your function returned a tensor of shape {tuple(result.shape)}, one loss per element. "
-            f"A loss is one number: average the elements (.mean(), or reduction='mean').",
-        )
-    value = as_number(result)
-    if value is None:
-        return wrong(
-            "not_a_number", f"expected a scalar tensor (the {what}), got {type(result).__name__}. Return the loss."
-        )
-    rules = [Mistake(mid, (lambda v, w=bad: _close(v, w)), msg) for mid, bad, msg in mistakes]
-    return judge(
-        value,
-        lambda v: _close(v, expected),
-        success,
-        rules,
-        otherwise=f"expected {expected:.4f}, got {value:.4f}. Compare your formula with the lesson's, term by term.",
+def _explain(got: list, expected: list) -> str:
+    yours, right = (", ".join(f"{value.item():.4f}" for value in values) for values in (got, expected))
+    return f"on the check's two batches the losses should be {right}; yours are {yours}. Compare your formula with the lesson's."
+
+
+def _exercise(name: str, probe: Callable[[], tuple], reference: Loss, success: str, **declared: Any) -> Exercise:
+    """A loss exercise: the learner's function must return one backpropagatable number per probe batch."""
+    cut_off = lambda got: not all(isinstance(r, torch.Tensor) and r.requires_grad for r in got)  # noqa: E731
+    guards = [
+        Guard("not_backpropagatable", cut_off, example=lambda *args: reference(*args).item()),
+        Guard(
+            "wrong_shape",
+            lambda got: not all(r.numel() == 1 for r in got),
+            example=lambda inputs, targets: reference(inputs, targets) * torch.ones(2),
+            message="a loss is one number, but your function returned one value per element: average them.",
+        ),
+    ]
+    return Exercise(name, reference, success, lesson="06", inputs=probe, observe=_on_batches, guards=guards,
+                    explain=_explain, **declared)  # fmt: skip
+
+
+def _batches(first: tuple, second: tuple, targets: torch.dtype = torch.float32) -> Callable[[], tuple]:
+    """A probe of two (inputs, targets) batches; inputs (a list, or a factory) require grad."""
+
+    def make(values: object) -> torch.Tensor:
+        return (values() if callable(values) else torch.tensor(values)).requires_grad_()
+
+    return lambda: (
+        make(first[0]),
+        torch.tensor(first[1], dtype=targets),
+        make(second[0]),
+        torch.tensor(second[1], dtype=targets),
     )
 
 
-def regression_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Verdict:
-    """Check ``fn(predictions, targets)``: the mean squared error of ``(N, 1)`` predictions against ``(N,)`` targets.
-
-    Example:
-        >>> regression_loss(lambda p, y: F.mse_loss(p.squeeze(1), y)).passed
-        True
-        >>> regression_loss(lambda p, y: F.mse_loss(p, y)).mistake
-        'shape_mismatch'
-    """
-    generator = _inputs(6)
-    predictions = torch.randn(8, 1, generator=generator)
-    targets = torch.randn(8, generator=generator)
-    result, problem = _run(fn, predictions, targets)
-    if problem:
-        return problem
-    column = predictions.squeeze(1)
-    expected = F.mse_loss(column, targets).item()
-    broadcast = ((predictions - targets) ** 2).mean().item()  # (8, 1) - (8,) -> (8, 8)
-    return _judge_number(
-        result,
-        expected,
-        f"the shapes agree, so each prediction meets its own target: MSE = {expected:.4f}.",
-        [
-            (
-                "shape_mismatch",
-                broadcast,
-                f"you got {broadcast:.4f}, the mean over an (8, 8) grid: predictions (8, 1) and targets (8,) "
-                "broadcast against each other, so every prediction was compared with every target. Make the "
-                "shapes equal first: predictions.squeeze(1) (or targets.unsqueeze(1)).",
-            ),
-            (
-                "sum_not_mean",
-                F.mse_loss(column, targets, reduction="sum").item(),
-                "that is the SUM of the squared errors. The mean squared error divides by the number of "
-                "elements: use reduction='mean' (the default) or .mean().",
-            ),
-            (
-                "not_squared",
-                (column - targets).abs().mean().item(),
-                "that is the mean ABSOLUTE error. Square the differences: ((p - y) ** 2).mean().",
-            ),
-            (
-                "root_of_mse",
-                math.sqrt(expected),
-                "that is the square root of the MSE (RMSE). The loss is the mean of the squares, no root.",
-            ),
-        ],
-        "mean squared error",
-    )
+def _seeded(seed: int, *shape: int, scale: float = 1.0, low: float = 0.0) -> Callable[[], torch.Tensor]:
+    return lambda: torch.rand(*shape, generator=torch.Generator().manual_seed(seed)) * scale + low
 
 
-def bce_by_hand(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Verdict:
-    """Check ``fn(probabilities, targets)``: binary cross-entropy written by hand, averaged over the batch.
-
-    Example:
-        >>> bce_by_hand(lambda p, y: -(y * p.log() + (1 - y) * (1 - p).log()).mean()).passed
-        True
-        >>> bce_by_hand(lambda p, y: (y * p.log() + (1 - y) * (1 - p).log()).mean()).mistake
-        'wrong_sign'
-    """
-    generator = _inputs(7)
-    probabilities = torch.rand(8, generator=generator) * 0.9 + 0.05
-    targets = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0])
-    result, problem = _run(fn, probabilities, targets)
-    if problem:
-        return problem
-    p, y = probabilities, targets
-    expected = F.binary_cross_entropy(p, y).item()
-    per_item = -(y * p.log() + (1 - y) * (1 - p).log())
-    return _judge_number(
-        result,
-        expected,
-        f"your binary cross-entropy matches nn.BCELoss: {expected:.4f}.",
-        [
-            (
-                "wrong_sign",
-                -expected,
-                f"you got {-expected:.4f}: the right size with the wrong sign. log(p) is negative for p < 1, "
-                "so the formula starts with a minus: -(y log p + (1 - y) log(1 - p)). A loss to minimise "
-                "is never negative here.",
-            ),
-            (
-                "sum_not_mean",
-                per_item.sum().item(),
-                "that is the SUM over the batch. nn.BCELoss averages: finish with .mean().",
-            ),
-            (
-                "swapped_terms",
-                -(y * (1 - p).log() + (1 - y) * p.log()).mean().item(),
-                "the two terms are swapped: y goes with log(p) (the probability of class 1), "
-                "and (1 - y) with log(1 - p).",
-            ),
-            (
-                "missing_negative_term",
-                -(y * p.log()).mean().item(),
-                "only the positive examples count in your loss. Add the (1 - y) * log(1 - p) term "
-                "for the examples whose target is 0.",
-            ),
-        ],
-        "binary cross-entropy",
-    )
+# --- exercise 1: MSE of (N, 1) predictions against (N,) targets ---------------------------------------------
+regression_loss = _exercise(
+    "regression_loss",
+    _batches(
+        (_seeded(6, 8, 1, scale=4, low=-2), [0.5, -1.0, 2.0, 0.0, 1.5, -0.5, 3.0, 1.0]),
+        (_seeded(16, 5, 1, scale=4, low=-2), [1.0, 1.0, -2.0, 0.5, 0.25]),
+    ),
+    reference=lambda p, y: F.mse_loss(p.squeeze(1), y),
+    mistakes=[
+        Mistake("shape_mismatch", lambda p, y: F.mse_loss(p, y)),
+        Mistake("sum_not_mean", lambda p, y: F.mse_loss(p.squeeze(1), y, reduction="sum")),
+        Mistake("not_squared", lambda p, y: (p.squeeze(1) - y).abs().mean()),
+        Mistake("root_of_mse", lambda p, y: F.mse_loss(p.squeeze(1), y).sqrt()),
+    ],
+    alternatives=[lambda p, y: torch.nn.MSELoss()(p, y.unsqueeze(1)), lambda p, y: ((p.view(-1) - y) ** 2).mean()],
+    success="the shapes agree, so each prediction meets its own target.",
+)
 
 
-def binary_loss_from_logits(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Verdict:
-    """Check ``fn(logits, targets)``: binary cross-entropy from raw scores with ``nn.BCEWithLogitsLoss``.
-
-    Example:
-        >>> binary_loss_from_logits(lambda z, y: F.binary_cross_entropy_with_logits(z, y)).passed
-        True
-        >>> binary_loss_from_logits(lambda z, y: F.binary_cross_entropy_with_logits(z.sigmoid(), y)).mistake
-        'probabilities_not_logits'
-    """
-    generator = _inputs(8)
-    logits = torch.randn(8, generator=generator) * 2
-    logits[0] = 30.0  # a confident wrong answer: sigmoid(30) is exactly 1.0 in float32
-    targets = torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0])
-    result, problem = _run(fn, logits, targets)
-    if problem:
-        if problem.mistake == "raised" and "between 0 and 1" in problem.message:
-            return wrong(
-                "bce_on_logits",
-                "nn.BCELoss expects probabilities in [0, 1] and refused the raw scores. Use "
-                "nn.BCEWithLogitsLoss, which takes the logits themselves.",
-            )
-        return problem
-    expected = F.binary_cross_entropy_with_logits(logits, targets).item()
-    probabilities = logits.sigmoid()
-    return _judge_number(
-        result,
-        expected,
-        f"raw scores go straight into BCEWithLogitsLoss: {expected:.4f}, even with the logit 30.0 in the batch.",
-        [
-            (
-                "probabilities_not_logits",
-                F.binary_cross_entropy_with_logits(probabilities, targets).item(),
-                "you applied a sigmoid before nn.BCEWithLogitsLoss, which applies its own: the loss saw "
-                "sigmoid(sigmoid(z)). Pass the raw logits, with no sigmoid.",
-            ),
-            (
-                "bce_after_sigmoid",
-                F.binary_cross_entropy(probabilities, targets).item(),
-                "you used sigmoid + nn.BCELoss. sigmoid(30.0) rounds to exactly 1.0 in float32, log(1 - 1) "
-                "is clamped to -100, and that example's loss is 100 instead of 30. Use nn.BCEWithLogitsLoss "
-                "on the raw logits.",
-            ),
-            (
-                "sum_not_mean",
-                F.binary_cross_entropy_with_logits(logits, targets, reduction="sum").item(),
-                "that is the SUM over the batch. Keep the default reduction='mean'.",
-            ),
-        ],
-        "binary cross-entropy",
-    )
+# --- exercise 2: binary cross-entropy from probabilities, by hand ---------------------------------------------
+def _terms(p: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return y * p.log(), (1 - y) * (1 - p).log()
 
 
-def class_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Verdict:
-    """Check ``fn(logits, labels)``: cross-entropy of ``(N, C)`` raw scores against ``(N,)`` class indices.
+bce_by_hand = _exercise(
+    "bce_by_hand",
+    _batches(
+        (_seeded(7, 6, scale=0.9, low=0.05), [1.0, 0.0, 1.0, 1.0, 0.0, 0.0]),
+        ([0.5, 0.02, 0.99, 0.3], [0.0, 1.0, 1.0, 0.0]),
+    ),
+    reference=lambda p, y: F.binary_cross_entropy(p, y),
+    mistakes=[
+        Mistake("wrong_sign", lambda p, y: sum(_terms(p, y)).mean(), _SIGN),
+        Mistake("sum_not_mean", lambda p, y: F.binary_cross_entropy(p, y, reduction="sum")),
+        Mistake("swapped_terms", lambda p, y: -(y * (1 - p).log() + (1 - y) * p.log()).mean()),
+        Mistake("missing_negative_term", lambda p, y: -_terms(p, y)[0].mean()),
+    ],
+    alternatives=[lambda p, y: -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()],
+    success="your binary cross-entropy matches nn.BCELoss on both batches.",
+)
 
-    Example:
-        >>> class_loss(lambda z, y: F.cross_entropy(z, y)).passed
-        True
-        >>> class_loss(lambda z, y: F.cross_entropy(z.softmax(dim=1), y)).mistake
-        'softmax_before_cross_entropy'
-    """
-    generator = _inputs(9)
-    logits = torch.randn(6, 4, generator=generator) * 2
-    labels = torch.tensor([0, 3, 1, 2, 2, 0])
-    result, problem = _run(fn, logits, labels)
-    if problem:
-        return problem
-    expected = F.cross_entropy(logits, labels).item()
-    return _judge_number(
-        result,
-        expected,
-        f"raw scores and class indices into CrossEntropyLoss: {expected:.4f}.",
-        [
-            (
-                "softmax_before_cross_entropy",
-                F.cross_entropy(logits.softmax(dim=1), labels).item(),
-                "you applied softmax before nn.CrossEntropyLoss, which applies log-softmax itself: the "
-                "loss saw softmax twice, gets squashed towards log(C) and its gradients shrink. Pass the "
-                "raw scores.",
-            ),
-            (
-                "nll_without_log_softmax",
-                F.nll_loss(logits, labels).item(),
-                "nn.NLLLoss expects log-probabilities, and you gave it raw scores. Use nn.CrossEntropyLoss "
-                "on the raw scores (it is log_softmax followed by NLLLoss).",
-            ),
-            (
-                "sum_not_mean",
-                F.cross_entropy(logits, labels, reduction="sum").item(),
-                "that is the SUM over the batch. Keep the default reduction='mean'.",
-            ),
-        ],
-        "cross-entropy",
-    )
+# --- exercise 3: binary cross-entropy from logits, the safe way --------------------------------------------------
+binary_loss_from_logits = _exercise(
+    "binary_loss_from_logits",
+    _batches(
+        ([30.0, -2.5, 0.0, 1.5, -0.7], [0.0, 1.0, 1.0, 0.0, 0.0]), ([-100.0, 100.0, 0.7, -30.0], [0.0, 1.0, 0.0, 1.0])
+    ),
+    reference=lambda z, y: F.binary_cross_entropy_with_logits(z, y),
+    mistakes=[
+        Mistake("sigmoid_then_bce", lambda z, y: F.binary_cross_entropy(z.sigmoid(), y)),
+        Mistake("log_of_sigmoid", lambda z, y: -(y * z.sigmoid().log() + (1 - y) * (1 - z.sigmoid()).log()).mean()),
+        Mistake("exp_overflow", lambda z, y: ((1 - y) * z + torch.log(1 + torch.exp(-z))).mean()),
+        Mistake("missing_abs", lambda z, y: (z.clamp(min=0) - z * y + torch.log1p(torch.exp(-z))).mean()),
+        Mistake(
+            "sigmoid_before_logits_loss",
+            lambda z, y: F.binary_cross_entropy_with_logits(z.sigmoid(), y),
+            "you applied a sigmoid before BCEWithLogitsLoss, which applies its own: the loss saw sigmoid(sigmoid(z)). "
+            "Pass the raw logits.",
+        ),
+        Mistake("wrong_sign", lambda z, y: -F.binary_cross_entropy_with_logits(z, y), _SIGN),
+        Mistake("sum_not_mean", lambda z, y: F.binary_cross_entropy_with_logits(z, y, reduction="sum")),
+    ],
+    alternatives=[
+        lambda z, y: (z.clamp(min=0) - z * y + torch.log1p(torch.exp(-z.abs()))).mean(),
+        lambda z, y: torch.nn.BCEWithLogitsLoss()(z, y),
+    ],
+    success="max(z, 0) - z y + log(1 + exp(-|z|)): right even for logits of 100, where a sigmoid rounds to 1.",
+)
+
+
+# --- exercise 4: cross-entropy from logits and class indices, by hand and safely -----------------------------------
+def _picked(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return z[torch.arange(len(y)), y]
+
+
+class_loss = _exercise(
+    "class_loss",
+    _batches(
+        (_seeded(9, 5, 4, scale=6, low=-3), [0, 3, 1, 2, 2]),
+        ([[1000.0, 0.0, -5.0, 2.0], [0.5, 0.5, 0.5, 0.5], [-3.0, 4.0, 0.0, 1.0]], [1, 2, 0]),
+        targets=torch.int64,
+    ),
+    reference=lambda z, y: F.cross_entropy(z, y),
+    mistakes=[
+        Mistake("unstable_softmax", lambda z, y: -_picked(z.exp() / z.exp().sum(1, keepdim=True), y).log().mean()),
+        Mistake("softmax_before_cross_entropy", lambda z, y: F.cross_entropy(z.softmax(dim=1), y)),
+        Mistake("missing_logsumexp", lambda z, y: -_picked(z, y).mean()),
+        Mistake("all_classes", lambda z, y: (torch.logsumexp(z, dim=1, keepdim=True) - z).mean()),
+        Mistake("wrong_sign", lambda z, y: -F.cross_entropy(z, y), _SIGN),
+        Mistake("sum_not_mean", lambda z, y: F.cross_entropy(z, y, reduction="sum")),
+    ],
+    alternatives=[
+        lambda z, y: -F.log_softmax(z, dim=1)[torch.arange(len(y)), y].mean(),
+        lambda z, y: (torch.logsumexp(z, dim=1) - z.gather(1, y.unsqueeze(1)).squeeze(1)).mean(),
+    ],
+    success="log-sum-exp minus the right class's score, averaged: nn.CrossEntropyLoss's number, even with a logit of 1000.",
+)

@@ -1,287 +1,259 @@
-"""Checks for lesson 07, models: registered parameters, model(x) not model.forward(x), devices, shapes.
+"""Checks for lesson 07 (models): a module with registered parameters, predict, the data's device, logistic regression.
 
-The checks build their own small models and inputs inside ``torch.random.fork_rng``, so calling
-a check never moves the notebook's random stream. They watch the learner's code through a
-forward hook: it records every call made with ``model(x)`` (a direct ``model.forward(x)`` skips it),
-together with the mode (train/eval) and whether gradients were being tracked.
+The checks judge what a model *computes* on fresh inputs, cast to the model's dtype, and watch how it is
+called through a forward hook (a direct ``model.forward(x)`` skips it). Models built inside a check are
+seeded there, so a check never moves the notebook's random stream (the engine restores it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import torch
 from torch import nn
 
-from course.checks.verdict import Verdict, call_learner, correct, wrong
+from course.checks.engine import Exercise, Guard, Mistake
+from course.checks.values import describe
 
-__all__ = ["logistic_model", "predict_function", "quadratic_class", "run_on_data_device"]
-
-
-def _isolated(seed: int, check: Callable[[Any], Verdict], answer: object) -> Verdict:
-    """Run ``check(answer)`` with the global torch RNG seeded, then restored as it was."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return check(answer)
-
-
-class _CallRecorder:
-    """A forward hook that records, for each ``model(x)`` call, the mode and whether grad was on."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.calls: list[tuple[bool, bool]] = []
-        self.handle = model.register_forward_hook(self._record)
-
-    def _record(self, module: nn.Module, inputs: Any, output: Any) -> None:
-        self.calls.append((module.training, torch.is_grad_enabled()))
-
-    def remove(self) -> None:
-        self.handle.remove()
-
-
-def _shape(value: object) -> str:
-    return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else type(value).__name__
-
-
-_FORWARD_DIRECTLY = (
-    "your code never went through model(x): it called model.forward(x) directly (or computed the layers "
-    "by hand). model(x) runs the hooks registered on the model, then forward; .forward(x) skips them, so "
-    "anything attached to the model silently stops working. Call model(x)."
-)
-
-
-def quadratic_class(cls: object) -> Verdict:
-    """Check a class ``cls()`` -> module with ``nn.Parameter`` ``a``, ``b``, ``c`` computing ``a + b x + c x**2``, shape ``(N, 1)``.
-
-    Example:
-        >>> class Quadratic(nn.Module):
-        ...     def __init__(self):
-        ...         super().__init__()
-        ...         self.a = nn.Parameter(torch.randn(1))
-        ...         self.b = nn.Parameter(torch.randn(1))
-        ...         self.c = nn.Parameter(torch.randn(1))
-        ...     def forward(self, x):
-        ...         return self.a + self.b * x + self.c * x**2
-        >>> quadratic_class(Quadratic).passed
-        True
-    """
-    return _isolated(0, _quadratic_class, cls)
-
-
-_NAMES = ["a", "b", "c"]
+# --- exercise 1: a Quadratic module ---------------------------------------------------------------------------
 _VALUES = {"a": 1.5, "b": -2.0, "c": 0.5}
 
 
-def _quadratic_class(cls: object) -> Verdict:
-    if isinstance(cls, nn.Module):
-        return wrong("instance_not_class", "pass the class itself (Quadratic), not an instance of it.")
-    model, problem = call_learner(cls)
-    if problem:
-        return problem
+def _quadratic(answer: object, args: tuple) -> dict:
+    if isinstance(answer, nn.Module):
+        return {"module": "an instance"}
+    torch.manual_seed(0)
+    model = answer()  # type: ignore[operator]
     if not isinstance(model, nn.Module):
-        return wrong(
-            "not_a_module",
-            f"Quadratic() gave a {type(model).__name__}, not an nn.Module. Derive the class from nn.Module "
-            "and call super().__init__() first in __init__.",
-        )
+        return {"module": False}
     params = dict(model.named_parameters())
-    plain = sorted(
-        name for name, value in vars(model).items() if isinstance(value, torch.Tensor) and name not in params
-    )
-    if plain:
-        return wrong(
-            "unregistered_parameter",
-            f"model.parameters() does not contain {', '.join(plain)}: a plain tensor attribute is not registered, "
-            "so the optimizer never sees it, .to(device) does not move it and state_dict() does not save it. "
-            f"Wrap it: self.{plain[0]} = nn.Parameter(torch.randn(1)).",
-        )
-    if sorted(params) != _NAMES:
-        return wrong(
-            "wrong_parameters",
-            f"expected exactly three parameters named a, b and c, found {sorted(params) or 'none'}. "
-            "Declare each in __init__, e.g. self.a = nn.Parameter(torch.randn(1)).",
-        )
-    if any(p.numel() != 1 for p in params.values()):
-        shapes = {name: tuple(p.shape) for name, p in params.items()}
-        return wrong("wrong_parameter_shape", f"a, b and c should each hold one number (shape (1,)), found {shapes}.")
+    plain = sorted(k for k, v in vars(model).items() if isinstance(v, torch.Tensor) and k not in params)
+    seen = {"module": True, "parameters": sorted(params), "unregistered": plain}
+    if sorted(params) != sorted(_VALUES) or any(p.numel() != 1 for p in params.values()):
+        return seen
     with torch.no_grad():
         for name, value in _VALUES.items():
             params[name].fill_(value)
-    x = torch.linspace(-1, 2, 5).unsqueeze(1)
-    out, problem = call_learner(model, x)
-    if problem:
-        return problem
-    if not isinstance(out, torch.Tensor) or out.shape != (5, 1):
-        return wrong(
-            "wrong_output_shape",
-            f"for x of shape (5, 1) the model should return (5, 1), one prediction per row; it returned {_shape(out)}. "
-            "Compute with x as it comes, without reshaping or reducing it.",
-        )
-    expected = 1.5 - 2.0 * x + 0.5 * x**2
-    if torch.allclose(out.detach().float(), expected, atol=1e-5):
-        return correct("a, b and c are registered parameters, and forward computes a + b x + c x² with shape (N, 1).")
-    return wrong(
-        "wrong_values",
-        "the shape is right but, with a=1.5, b=-2, c=0.5, the values are not a + b * x + c * x ** 2. Check forward's formula.",
-    )
+    x = torch.linspace(-1, 2, 5).unsqueeze(1).to(params["a"].dtype)
+    return {**seen, "output": model(x).detach()}
 
 
-def predict_function(fn: Callable[[nn.Module, torch.Tensor], torch.Tensor]) -> Verdict:
-    """Check ``fn(model, x)``: calls ``model(x)`` in eval mode without tracking gradients and returns the output.
+class _Quadratic(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.c = (nn.Parameter(torch.randn(1)) for _ in range(3))
 
-    Example:
-        >>> def predict(model, x):
-        ...     model.eval()
-        ...     with torch.no_grad():
-        ...         return model(x)
-        >>> predict_function(predict).passed
-        True
-        >>> predict_function(lambda model, x: model.eval().forward(x)).mistake
-        'called_forward_directly'
-    """
-    return _isolated(1, _predict_function, fn)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.a + self.b * x + self.c * x**2
 
 
-def _predict_function(fn: object) -> Verdict:
+class _Unregistered(_Quadratic):
+    def __init__(self) -> None:
+        super().__init__()
+        del self.c
+        self.c = torch.randn(1, requires_grad=True)
+
+
+def _two_numbers_each() -> nn.Module:
+    model = _Quadratic()
+    model.a = nn.Parameter(torch.randn(2))
+    return model
+
+
+quadratic_class = Exercise(
+    name="quadratic_class",
+    lesson="07",
+    reference=_Quadratic,
+    observe=_quadratic,
+    guards=[
+        Guard("instance_not_class", lambda got: got["module"] == "an instance", example=nn.Identity()),
+        Guard("not_a_model", lambda got: not got["module"], example=lambda: 42),
+        Guard("unregistered_parameter", lambda got: bool(got["unregistered"]), example=_Unregistered),
+        Guard("wrong_parameters", lambda got: got["parameters"] != ["a", "b", "c"], example=lambda: nn.Linear(1, 1)),
+        Guard(
+            "wrong_shape",
+            lambda got: "output" not in got,
+            example=_two_numbers_each,
+            message="a, b and c should each hold one number: nn.Parameter(torch.randn(1)).",
+        ),
+    ],
+    alternatives=[lambda: _Quadratic().double()],
+    explain=lambda got, expected: (
+        f"with a = 1.5, b = -2, c = 0.5 and x = -1 ... 2, forward gave {describe(got['output'])}; "
+        f"a + b * x + c * x ** 2 is {describe(expected['output'])}. Check forward's formula and keep x's shape."
+    ),
+    success="a, b and c are registered parameters, and forward computes a + b x + c x² with shape (N, 1).",
+)
+
+
+# --- exercise 2: predict ----------------------------------------------------------------------------------------
+def _probe_model() -> tuple:
+    torch.manual_seed(1)
     model = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 1))
-    x = torch.randn(10, 3)
-    model.eval()
-    with torch.no_grad():
-        expected = model(x)
-    model.train()
-    recorder = _CallRecorder(model)
-    try:
-        out, problem = call_learner(fn, model, x.clone())
-    finally:
-        recorder.remove()
-    if problem:
-        return problem
-    if not isinstance(out, torch.Tensor):
-        return wrong("not_a_tensor", f"predict should return the model's output tensor, got {type(out).__name__}.")
-    if not recorder.calls:
-        return wrong("called_forward_directly", _FORWARD_DIRECTLY)
-    training, grad_enabled = recorder.calls[-1]
-    if out.shape != expected.shape:
-        return wrong(
-            "wrong_output_shape",
-            f"expected the output's shape {tuple(expected.shape)}, got {tuple(out.shape)}. Return model(x) as it is.",
-        )
-    if training:
-        return wrong(
-            "train_mode",
-            "the model ran in training mode, so Dropout zeroed random activations and the predictions are noisy. "
-            "Call model.eval() before model(x).",
-        )
-    if grad_enabled or out.requires_grad:
-        return wrong(
-            "tracks_gradients",
-            "the predictions were computed with gradient tracking on, which builds a graph nobody will use. "
-            "Wrap model(x) in with torch.no_grad(): (or torch.inference_mode()).",
-        )
-    if not torch.allclose(out, expected, atol=1e-6):
-        return wrong("other", "the output differs from the model's eval-mode output. Return model(x) unchanged.")
-    return correct("eval mode, no gradient tracking, and model(x) so that hooks run.")
+    model.calls = []
+    model.register_forward_hook(lambda m, args, out: m.calls.append((m.training, torch.is_grad_enabled())))
+    return model, torch.randn(10, 3)
 
 
-def run_on_data_device(fn: Callable[[nn.Module, torch.Tensor], torch.Tensor]) -> Verdict:
-    """Check ``fn(model, x)``: sends the model to ``x.device`` and returns ``model(x)`` (tested with x on ``meta``).
-
-    Example:
-        >>> def run_on(model, x):
-        ...     model.to(x.device)
-        ...     return model(x)
-        >>> run_on_data_device(run_on).passed
-        True
-        >>> run_on_data_device(lambda model, x: model(x)).mistake
-        'device_mismatch'
-    """
-    return _isolated(2, _run_on_data_device, fn)
+def _predicted(answer: object, args: tuple) -> dict:
+    model, x = args
+    torch.manual_seed(2)  # the same dropout mask for every program
+    out = answer(model, x)  # type: ignore[operator]
+    return {"output": out.detach() if isinstance(out, torch.Tensor) else out, "calls": model.calls}
 
 
-def _run_on_data_device(fn: object) -> Verdict:
+def _predict(eval_mode: bool = True, no_grad: bool = True, call: bool = True) -> object:
+    def predict(model, x):
+        if eval_mode:
+            model.eval()
+        with torch.set_grad_enabled(not no_grad):
+            return model(x) if call else model.forward(x)
+
+    return predict
+
+
+predict_function = Exercise(
+    name="predict_function",
+    lesson="07",
+    inputs=_probe_model,
+    reference=_predict(),
+    observe=_predicted,
+    guards=[Guard("not_a_tensor", lambda got: not isinstance(got["output"], torch.Tensor), example=lambda m, x: 0.5)],
+    mistakes=[
+        Mistake("called_forward", _predict(call=False)),
+        Mistake("no_eval", _predict(eval_mode=False)),
+        Mistake("no_grad", _predict(no_grad=False)),
+    ],
+    alternatives=[lambda model, x: torch.inference_mode()(lambda: model.train(False)(x))()],
+    explain=lambda got, expected: (
+        f"predict returned {describe(got['output'])}; expected {describe(expected['output'])}, "
+        "the model's output for x in eval mode. Return model(x) as it is."
+    ),
+    success="eval mode, no gradient tracking, and model(x) so that hooks run.",
+)
+
+
+# --- exercise 3: model and data on the same device ------------------------------------------------------------------
+def _device_probe() -> tuple:
+    torch.manual_seed(3)
     model = nn.Linear(4, 1)
-    x = torch.empty(6, 4, device="meta")  # a device every machine has: shapes only, no data
-    recorder = _CallRecorder(model)
-    try:
-        out, problem = call_learner(fn, model, x)
-    finally:
-        recorder.remove()
-    if problem:
-        if problem.mistake == "raised" and ("device" in problem.message or "meta" in problem.message):
-            return wrong(
-                "device_mismatch",
-                f"the check gave your function a model on cpu and data on meta, and PyTorch refused to mix them "
-                f"({problem.message.removeprefix('your function raised ')}). Move the model to the data: "
-                "model.to(x.device), then call model(x).",
-            )
-        return problem
-    devices = sorted({str(p.device) for p in model.parameters()})
-    if devices != ["meta"]:
-        return wrong(
-            "device_mismatch",
-            f"after your function the model's parameters are on {devices}, the data on meta. "
-            "model.to(x.device) moves the model itself (it changes the module in place).",
-        )
+    model.calls = []
+    model.register_forward_hook(lambda m, args, out: m.calls.append(str(args[0].device)))
+    return model, torch.randn(6, 4), "meta"
+
+
+def _ran_on(answer: object, args: tuple) -> object:
+    model = args[0]
+    out = answer(*args)  # type: ignore[operator]
     if not isinstance(out, torch.Tensor):
-        return wrong("not_a_tensor", f"return the model's output, got {type(out).__name__}.")
-    if not recorder.calls:
-        return wrong("called_forward_directly", _FORWARD_DIRECTLY)
-    if out.device != x.device or out.shape != (6, 1):
-        return wrong(
-            "wrong_output_shape",
-            f"expected an output of shape (6, 1) on meta, got {_shape(out)} on {out.device}. Return model(x).",
-        )
-    return correct("the model followed the data to its device, and model(x) ran there.")
+        return out
+    return {"output": (tuple(out.shape), str(out.device)), "model on": str(model.weight.device), "calls": model.calls}
 
 
-def logistic_model(fn: Callable[[int], nn.Module]) -> Verdict:
-    """Check ``fn(n_features)`` -> logistic regression: a linear layer to one output, then a sigmoid.
-
-    Example:
-        >>> logistic_model(lambda n: nn.Sequential(nn.Linear(n, 1), nn.Sigmoid())).passed
-        True
-        >>> logistic_model(lambda n: nn.Sequential(nn.Linear(n, 2), nn.Sigmoid())).mistake
-        'wrong_output_shape'
-    """
-    return _isolated(3, _logistic_model, fn)
+def _x_not_moved(model: nn.Module, x: torch.Tensor, device: object) -> torch.Tensor:
+    model.to(device)
+    x.to(device)  # the bug: the moved copy is thrown away
+    return model(x)
 
 
-def _logistic_model(fn: object) -> Verdict:
+run_on_device = Exercise(
+    name="run_on_device",
+    lesson="07",
+    inputs=_device_probe,
+    reference=lambda model, x, device: model.to(device)(x.to(device)),
+    observe=_ran_on,
+    guards=[Guard("not_a_tensor", lambda got: not isinstance(got, dict), example=lambda m, x, device: [0.0])],
+    mistakes=[
+        Mistake(
+            "device_mismatch",
+            _x_not_moved,
+            "x.to(device) returns a moved copy and leaves x where it was (unlike model.to, which moves the "
+            "model itself), so the model on meta met data on the CPU. Keep the copy: x = x.to(device).",
+        ),
+        Mistake(
+            "device_mismatch",
+            lambda model, x, device: model(x.to(device)),
+            "the data went to the device but the model stayed on the CPU: call model.to(device) too.",
+        ),
+        Mistake("called_forward", lambda model, x, device: model.to(device).forward(x.to(device))),
+    ],
+    explain=lambda got, expected: (
+        f"expected the model's output of shape (6, 1) on meta, with the model moved there; "
+        f"got an output {got['output']} and the model on {got['model on']}."
+    ),
+    success="model.to moved the model, x = x.to(device) kept the moved data, and model(x) ran there.",
+)
+
+
+# --- exercise 4: logistic regression, judged by what it computes ---------------------------------------------------
+def _fit_error(inputs: torch.Tensor, values: torch.Tensor) -> float:
+    """How far ``values`` are from the best affine function of ``inputs`` (0 for an exact fit)."""
+    design = torch.cat([inputs, torch.ones(len(inputs), 1, dtype=inputs.dtype)], dim=1)
+    solution = torch.linalg.lstsq(design, values).solution
+    return float((design @ solution - values).abs().max() / (values.abs().max() + 1e-9))
+
+
+def _computes(answer: object, args: tuple) -> object:
+    seen = []
     for n_features in (5, 2):
-        model, problem = call_learner(fn, n_features)
-        if problem:
-            return problem
+        torch.manual_seed(n_features)
+        model = answer(n_features)  # type: ignore[operator]
         if not isinstance(model, nn.Module):
-            return wrong(
-                "not_a_module", f"make_logistic_regression should return an nn.Module, got {type(model).__name__}."
-            )
-        x = torch.randn(8, n_features) * 3
-        out, problem = call_learner(model, x)
-        if problem:
-            if "cannot be multiplied" in problem.message:
-                return wrong(
-                    "wrong_input_size",
-                    f"the model cannot take {n_features} features: {problem.message.removeprefix('your function raised ')}. "
-                    "The first argument of nn.Linear is the number of input features: nn.Linear(n_features, 1).",
-                )
-            return problem
-        if not isinstance(out, torch.Tensor) or out.shape != (8, 1):
-            return wrong(
-                "wrong_output_shape",
-                f"for 8 examples with {n_features} features the model should return (8, 1), one probability per "
-                f"example; it returned {_shape(out)}. Use nn.Linear(n_features, 1).",
-            )
-        if out.min() < 0 or out.max() > 1:
-            return wrong(
-                "no_sigmoid",
-                "the outputs are not probabilities (some lie outside [0, 1]): end the model with nn.Sigmoid().",
-            )
-        n_params = sum(p.numel() for p in model.parameters())
-        if n_params != n_features + 1:
-            return wrong(
-                "wrong_parameter_count",
-                f"logistic regression on {n_features} features has {n_features + 1} parameters "
-                f"({n_features} weights and a bias); yours has {n_params}. Use a single nn.Linear(n_features, 1).",
-            )
-    return correct("nn.Linear(n_features, 1) then nn.Sigmoid(): one probability per example.")
+            return "not a model"
+        dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+        x = (torch.randn(12, n_features, generator=torch.Generator().manual_seed(7)) * 3).to(dtype)
+        with torch.no_grad():
+            out = model(x)
+        if not isinstance(out, torch.Tensor) or out.shape != (12, 1):
+            return {"output shape": tuple(out.shape) if isinstance(out, torch.Tensor) else describe(out)}
+        out = out.double()
+        probabilities = bool(((out > 0) & (out < 1)).all())
+        logits = torch.log(out / (1 - out)) if probabilities else out
+        affine = _fit_error(x.double(), logits) < 1e-3
+        extra = sum(p.numel() for p in model.parameters()) - n_features - 1
+        seen.append(
+            {"probabilities": probabilities, "constant": bool((out == out[0]).all()), "affine": affine, "extra": extra}
+        )
+    return seen
+
+
+class _WithSigmoid(nn.Module):
+    def __init__(self, n_features: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(n_features, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.linear(x))
+
+
+logistic_model = Exercise(
+    name="logistic_model",
+    lesson="07",
+    reference=_WithSigmoid,
+    observe=_computes,
+    guards=[
+        Guard("not_a_model", lambda got: got == "not a model", example=lambda n: "a model"),
+        Guard(
+            "wrong_shape",
+            lambda got: isinstance(got, dict),
+            example=lambda n: nn.Sequential(nn.Linear(n, 2), nn.Sigmoid()),
+            message=lambda got, _: (
+                f"for 12 examples the model should return (12, 1), one probability each; "
+                f"it returned {got['output shape']}. Use nn.Linear(n_features, 1)."
+            ),
+        ),
+    ],
+    mistakes=[
+        Mistake("no_sigmoid", lambda n: nn.Linear(n, 1)),
+        Mistake("softmax_one_output", lambda n: nn.Sequential(nn.Linear(n, 1), nn.Softmax(dim=1))),
+        Mistake("sigmoid_first", lambda n: nn.Sequential(nn.Sigmoid(), nn.Linear(n, 1))),
+        Mistake("extra_layer", lambda n: nn.Sequential(nn.Linear(n, 4), nn.Sigmoid(), nn.Linear(4, 1), nn.Sigmoid())),
+    ],
+    alternatives=[
+        lambda n: nn.Sequential(nn.Linear(n, 1), nn.Sigmoid()),
+        lambda n: nn.Sequential(nn.Linear(n, 1), nn.Sigmoid()).double(),
+    ],
+    explain=lambda got, expected: (
+        "the outputs are not sigmoid(w · x + b) of the inputs: logistic regression is one "
+        "nn.Linear(n_features, 1) (n_features weights and a bias) followed by a sigmoid."
+    ),
+    success="one linear layer to one output, then a sigmoid: a probability per example, computed as logistic regression.",
+)

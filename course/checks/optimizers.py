@@ -1,279 +1,215 @@
-"""Checks for lesson 05, optimizers: one training step, parameter groups, where ``scheduler.step()`` goes.
+"""Checks for lesson 05 (optimizers): one training step, every group's learning rate, where ``scheduler.step()`` goes.
 
-The checks run the learner's code on small problems of their own (a private generator keeps the
-notebook's random stream untouched). When the result is wrong they replay the typical mistakes
-(no ``zero_grad``, ``step`` before ``backward``, ``zero_grad`` between ``backward`` and ``step``,
-a scheduler stepped per batch, swapped learning rates) and say which one it was.
+The probes watch what happens instead of reading code: an SGD that records, at each ``step()``, how
+many backward passes have run and which gradients it finds; an optimizer with three groups at three
+learning rates; and a ``step`` function that records the learning rate of every call.
 """
 
 from __future__ import annotations
 
-import inspect
-import re
 import warnings
-from collections.abc import Callable
 
 import torch
 
-from course.checks.verdict import Verdict, as_number, call_learner, correct, is_placeholder, not_attempted, wrong
+from course.checks.engine import Exercise, Guard, Mistake
 
-__all__ = ["param_groups", "scheduled_training", "train_step"]
-
-STEP_LR = 0.1
-STEP_CALLS = 3
-GROUP_LR = {"a": 0.1, "b": 0.01}
-SCHEDULE_EPOCHS = 4
-SCHEDULE_BATCHES = 3
+STEPS, FACTOR, EPOCHS, BATCHES = 3, 0.3, 4, 3
 
 
-def _problem() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Fresh parameters ``a, b`` and data ``x, y`` on the line y = 1 + 2x (same numbers every call)."""
-    generator = torch.Generator()
-    generator.manual_seed(5)
-    a = torch.randn(1, generator=generator).requires_grad_()
-    b = torch.randn(1, generator=generator).requires_grad_()
-    x = torch.linspace(0, 1, 10).reshape(-1, 1)
-    return a, b, x, 1 + 2 * x
+# --- exercise 1: one training step ------------------------------------------------------------------------
+class _WatchedSGD(torch.optim.SGD):
+    """SGD that records, at each ``step()``, the backward passes so far and the gradients it finds."""
+
+    def __init__(self, params: list[torch.Tensor], lr: float) -> None:
+        super().__init__(params, lr=lr)
+        self.seen: list[tuple] = []
+        self.backward_passes = 0
+        params[0].register_hook(lambda grad: setattr(self, "backward_passes", self.backward_passes + 1))
+
+    def step(self, closure=None):
+        found = [p.grad for group in self.param_groups for p in group["params"]]
+        grads = tuple(None if g is None or not g.any() else g.detach().clone() for g in found)
+        self.seen.append((self.backward_passes, grads))
+        return super().step(closure)
+
+
+def _step_probe() -> tuple:
+    generator = torch.Generator().manual_seed(5)
+    a, b = (torch.randn(1, generator=generator).requires_grad_() for _ in range(2))
+    x = torch.tensor([[0.0], [0.25], [0.5], [1.0], [2.0], [3.0], [3.5]])
+    y = 1 + 2 * x + torch.tensor([[0.1], [-0.2], [0.0], [0.3], [-0.1], [0.2], [-0.3]])
+    return a, b, _WatchedSGD([a, b], lr=0.05), x, y
+
+
+def _run_steps(answer: object, args: tuple) -> dict:
+    a, b, optimizer, x, y = args
+    returned = [answer(a, b, optimizer, x, y) for _ in range(STEPS)]  # type: ignore[operator]
+    parameters = torch.cat([a.detach(), b.detach()])
+    return {
+        "parameters": parameters,
+        "returned": returned,
+        "steps": optimizer.seen,
+        "backward": optimizer.backward_passes,
+    }
 
 
 def _mse(a: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return ((a + b * x - y) ** 2).mean()
 
 
-def _replay(order: str) -> tuple[torch.Tensor, list[float]]:
-    """Run ``STEP_CALLS`` steps doing forward then the actions of ``order`` (B backward, S step, Z zero_grad)."""
-    a, b, x, y = _problem()
-    optimizer = torch.optim.SGD([a, b], lr=STEP_LR)
-    losses = []
-    for _ in range(STEP_CALLS):
-        loss = _mse(a, b, x, y)
-        losses.append(loss.item())
-        for action in order:
-            {"B": loss.backward, "S": optimizer.step, "Z": optimizer.zero_grad}[action]()
-    return torch.cat([a.detach(), b.detach()]), losses
+def _in_order(*calls: str, returns: str = "before", reduction: str = "mean") -> object:
+    """A train step doing the named calls (backward, step, zero_grad) in this order after the forward pass."""
+
+    def program(a, b, optimizer, x, y):
+        loss = _mse(a, b, x, y) if reduction == "mean" else ((a + b * x - y) ** 2).sum()
+        for call in calls:
+            {"backward": loss.backward, "step": optimizer.step, "zero_grad": optimizer.zero_grad}[call]()
+        return loss.item() if returns == "before" else _mse(a, b, x, y).item()
+
+    return program
 
 
-def _call_positions(fn: object) -> dict[str, int] | None:
-    """Where ``backward(``, ``.step(`` and ``zero_grad(`` first appear in the function's code, comments removed."""
-    try:
-        source = inspect.getsource(fn)  # type: ignore[arg-type]
-    except (OSError, TypeError):
-        return None
-    code = "\n".join(line.split("#", 1)[0] for line in source.splitlines())
-    found = {}
-    for name, pattern in {
-        "B": r"\.backward\(",
-        "S": r"\.step\(",
-        "Z": r"zero_grad\(|\.grad\.zero_\(|\.grad = None",
-    }.items():
-        match = re.search(pattern, code)
-        if match is not None:
-            found[name] = match.start()
-    return found
-
-
-def _why_no_update(fn: object) -> Verdict:
-    positions = _call_positions(fn)
-    if positions is not None:
-        if "B" not in positions:
-            return wrong(
-                "no_backward", "the parameters never moved: call loss.backward() so the optimizer has gradients to use."
-            )
-        if "S" not in positions:
-            return wrong("no_step", "the parameters never moved: call optimizer.step() after loss.backward().")
-        if positions["S"] < positions["B"]:
-            return wrong(
-                "step_before_backward",
-                "the parameters never moved: optimizer.step() ran before loss.backward(), when the gradients were still empty. "
-                "The order is: forward, loss, backward, step, zero_grad.",
-            )
-        if "Z" in positions and positions["B"] < positions["Z"] < positions["S"]:
-            return wrong(
-                "zero_grad_before_step",
-                "the parameters never moved: zero_grad() between backward() and step() erases the gradients the step needs. "
-                "Call optimizer.zero_grad() after optimizer.step() (or before backward()).",
-            )
-    return wrong(
-        "no_update",
-        "the parameters never moved: the step must see fresh gradients. "
-        "The order is: forward, loss, loss.backward(), optimizer.step(), optimizer.zero_grad().",
+def _explain_steps(got: dict, expected: dict) -> str:
+    (a, b), (a_ok, b_ok) = got["parameters"].tolist(), expected["parameters"].tolist()
+    losses, right = (", ".join(f"{v:.4f}" for v in d["returned"]) for d in (got, expected))
+    return (
+        f"after {STEPS} calls a = {a:.4f}, b = {b:.4f} (expected {a_ok:.4f}, {b_ok:.4f}); returned losses {losses} "
+        f"(expected {right}). Use the optimizer you are given, the mean squared error, and return loss.item()."
     )
 
 
-def train_step(fn: Callable[..., float]) -> Verdict:
-    """Check ``fn(a, b, optimizer, x, y) -> float``: one step of gradient descent on the MSE of ``a + b * x``.
-
-    Example:
-        >>> def step(a, b, optimizer, x, y):
-        ...     loss = ((a + b * x - y) ** 2).mean()
-        ...     loss.backward()
-        ...     optimizer.step()
-        ...     optimizer.zero_grad()
-        ...     return loss.item()
-        >>> train_step(step).passed
-        True
-    """
-    if is_placeholder(fn):
-        return not_attempted()
-    a, b, x, y = _problem()
-    optimizer = torch.optim.SGD([a, b], lr=STEP_LR)
-    start = torch.cat([a.detach(), b.detach()])
-    returned = []
-    for _ in range(STEP_CALLS):
-        result, problem = call_learner(fn, a, b, optimizer, x, y)
-        if problem is not None:
-            return problem
-        returned.append(result)
-    found = torch.cat([a.detach(), b.detach()])
-    expected, losses = _replay("BSZ")
-    if torch.allclose(found, expected, atol=1e-6):
-        values = [as_number(r) for r in returned]
-        if any(v is None for v in values):
-            return wrong(
-                "no_loss_returned",
-                f"the parameters are right, but the function returned {type(returned[0]).__name__}: return the loss (loss.item()).",
-            )
-        if not all(abs(v - w) < 1e-5 for v, w in zip(values, losses, strict=True)):  # type: ignore[operator]
-            return wrong(
-                "wrong_loss", "the parameters are right, but return the loss computed before the step (loss.item())."
-            )
-        return correct("forward, backward, step, zero_grad: three steps moved a and b exactly as SGD should.")
-    if torch.allclose(found, start):
-        return _why_no_update(fn)
-    if torch.allclose(found, _replay("BS")[0], atol=1e-6) or torch.allclose(found, _replay("SB")[0], atol=1e-6):
-        return wrong(
-            "no_zero_grad",
-            "the gradients were never zeroed, so each backward() added to the previous ones and the steps grew "
-            "with every call. Call optimizer.zero_grad() after optimizer.step().",
-        )
-    if torch.allclose(found, _replay("SZB")[0], atol=1e-6):
-        return wrong(
-            "step_before_backward",
-            "each step used the gradient of the previous call: optimizer.step() ran before loss.backward(). "
-            "The order is: forward, loss, backward, step, zero_grad.",
-        )
-    return wrong(
-        "other",
-        f"after {STEP_CALLS} steps expected a = {expected[0].item():.4f}, b = {expected[1].item():.4f}; "
-        f"got a = {found[0].item():.4f}, b = {found[1].item():.4f}. Use the optimizer you are given and the MSE loss.",
-    )
+train_step = Exercise(
+    name="train_step",
+    lesson="05",
+    inputs=_step_probe,
+    reference=_in_order("backward", "step", "zero_grad"),
+    observe=_run_steps,
+    pure=False,  # a train step changes a and b in place: that is its job
+    guards=[
+        Guard("returned_none", lambda got: None in got["returned"], example=lambda a, b, opt, x, y: None),
+        Guard(
+            "returns_tensor",
+            lambda got: any(isinstance(value, torch.Tensor) for value in got["returned"]),
+            example=lambda a, b, optimizer, x, y: _mse(a, b, x, y),
+        ),
+        Guard("not_a_number", lambda got: not all(isinstance(v, float) for v in got["returned"]), lambda *_: "0.5"),
+    ],
+    mistakes=[
+        Mistake("no_zero_grad", _in_order("backward", "step")),
+        Mistake("no_backward", _in_order("step", "zero_grad")),
+        Mistake("no_step", _in_order("backward", "zero_grad")),
+        Mistake("zero_grad_before_step", _in_order("backward", "zero_grad", "step")),
+        Mistake("step_before_backward", _in_order("step", "backward", "zero_grad")),
+        Mistake("step_uses_old_gradient", _in_order("step", "zero_grad", "backward")),
+        Mistake("loss_after_step", _in_order("backward", "step", "zero_grad", returns="after")),
+        Mistake("sum_not_mean", _in_order("backward", "step", "zero_grad", reduction="sum")),
+    ],
+    alternatives=[_in_order("zero_grad", "backward", "step")],
+    explain=_explain_steps,
+    success="backward, step, zero_grad: every step() found the fresh gradients of its own loss.",
+)
 
 
-def _lr_of(optimizer: torch.optim.Optimizer, tensor: torch.Tensor) -> float | None:
-    for group in optimizer.param_groups:
-        if any(p is tensor for p in group["params"]):
-            return float(group["lr"])
-    return None
+# --- exercise 2: scale the learning rate of every group -------------------------------------------------------
+def _groups_probe() -> tuple:
+    tensors = [torch.zeros(2, requires_grad=True) for _ in range(3)]
+    groups = [{"params": [tensors[0]], "lr": 0.1}, {"params": [tensors[1]], "lr": 0.01}, {"params": [tensors[2]]}]
+    return torch.optim.SGD(groups, lr=0.05, momentum=0.9), FACTOR
 
 
-def param_groups(optimizer: torch.optim.Optimizer, a: torch.Tensor, b: torch.Tensor) -> Verdict:
-    """Check an optimizer with two parameter groups: ``a`` at learning rate 0.1, ``b`` at 0.01.
-
-    Example:
-        >>> a, b = torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)
-        >>> param_groups(torch.optim.SGD([{"params": [a], "lr": 0.1}, {"params": [b], "lr": 0.01}]), a, b).passed
-        True
-        >>> param_groups(torch.optim.SGD([a, b], lr=0.1), a, b).mistake
-        'same_lr'
-    """
-    if is_placeholder(optimizer):
-        return not_attempted()
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        return wrong(
-            "not_an_optimizer",
-            f"expected a torch.optim optimizer, got {type(optimizer).__name__}. Build one, e.g. torch.optim.SGD([...]).",
-        )
-    lr_a, lr_b = _lr_of(optimizer, a), _lr_of(optimizer, b)
-    if lr_a is None or lr_b is None:
-        missing = " and ".join(n for n, lr in (("a", lr_a), ("b", lr_b)) if lr is None)
-        return wrong(
-            "missing_parameter",
-            f"{missing} is in no parameter group, so the optimizer would never update it. "
-            "Give each parameter a group: [{'params': [a], 'lr': ...}, {'params': [b], 'lr': ...}].",
-        )
-    want_a, want_b = GROUP_LR["a"], GROUP_LR["b"]
-    close = lambda u, v: abs(u - v) <= 1e-12 * max(1.0, abs(v))  # noqa: E731
-    if close(lr_a, want_a) and close(lr_b, want_b):
-        return correct(f"a learns at lr {want_a}, b at lr {want_b}.")
-    if close(lr_a, want_b) and close(lr_b, want_a):
-        return wrong("swapped_lrs", f"the learning rates are swapped: a should use {want_a} and b {want_b}.")
-    if close(lr_a, lr_b):
-        return wrong(
-            "same_lr",
-            f"both parameters use lr {lr_a}: one group (or the default lr) for both. "
-            f"Put a and b in separate groups, each with its own 'lr' ({want_a} for a, {want_b} for b).",
-        )
-    return wrong("wrong_lr", f"found lr {lr_a} for a and {lr_b} for b; expected {want_a} for a and {want_b} for b.")
+def _scaled_rates(answer: object, args: tuple) -> list[float]:
+    answer(*args)  # type: ignore[operator]
+    return [group["lr"] for group in args[0].param_groups]
 
 
-def _schedule_problem() -> tuple[Callable[[torch.Tensor, torch.Tensor], float], torch.optim.Optimizer, list, list[int]]:
-    a, b, x, y = _problem()
-    optimizer = torch.optim.SGD([a, b], lr=STEP_LR)
-    calls = [0]
+def _set_each(new_lr: object) -> object:
+    """A program that sets every group's lr to ``new_lr(optimizer, group, factor)``."""
 
-    def step(xb: torch.Tensor, yb: torch.Tensor) -> float:
-        calls[0] += 1
-        loss = _mse(a, b, xb, yb)
+    def program(optimizer, factor):
+        for group in optimizer.param_groups:
+            group["lr"] = new_lr(optimizer, group, factor)
+
+    return program
+
+
+scale_learning_rates = Exercise(
+    name="scale_learning_rates",
+    lesson="05",
+    inputs=_groups_probe,
+    reference=_set_each(lambda optimizer, group, factor: group["lr"] * factor),
+    observe=_scaled_rates,
+    mistakes=[
+        Mistake("groups_unchanged", lambda optimizer, factor: optimizer.defaults.update(lr=factor * 0.05)),
+        Mistake("only_first_group", lambda optimizer, factor: optimizer.param_groups[0].update(lr=0.1 * factor)),
+        Mistake("same_lr", _set_each(lambda optimizer, group, factor: optimizer.defaults["lr"] * factor)),
+        Mistake("lr_set_to_factor", _set_each(lambda optimizer, group, factor: factor)),
+    ],
+    alternatives=[lambda optimizer, factor: [g.update(lr=g["lr"] * factor) for g in optimizer.param_groups]],
+    explain=lambda got, expected: (
+        f"the groups' learning rates became {got}; expected {expected} (each group's own rate times {FACTOR})."
+    ),
+    success=f"every group's own rate times {FACTOR}, changed in place: the next step() uses them.",
+)
+
+
+# --- exercise 3: where scheduler.step() goes ------------------------------------------------------------------
+def _schedule_probe() -> tuple:
+    a = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.SGD([a], lr=0.1)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+    rates: list[float] = []
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> float:
+        rates.append(optimizer.param_groups[0]["lr"])
+        loss = ((a * x - y) ** 2).mean()
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
         return loss.item()
 
-    batches = [(x[i::SCHEDULE_BATCHES], y[i::SCHEDULE_BATCHES]) for i in range(SCHEDULE_BATCHES)]
-    return step, optimizer, batches, calls
+    batches = [(torch.full((2,), i + 1.0), torch.full((2,), 2.0 * (i + 1))) for i in range(BATCHES)]
+    return step, optimizer, scheduler, batches, EPOCHS, rates
 
 
-def scheduled_training(fn: Callable[..., object]) -> Verdict:
-    """Check ``fn(step, optimizer, scheduler, batches, epochs)``: ``step`` per batch, ``scheduler.step()`` once per epoch.
+def _rates_per_call(answer: object, args: tuple) -> list[float]:
+    with warnings.catch_warnings():  # the scheduler's own warning is the learner's mistake, diagnosed below
+        warnings.simplefilter("ignore")
+        answer(*args[:5])  # type: ignore[operator]
+    return args[5]
 
-    Example:
-        >>> def train(step, optimizer, scheduler, batches, epochs):
-        ...     for epoch in range(epochs):
-        ...         for x, y in batches:
-        ...             step(x, y)
-        ...         scheduler.step()
-        >>> scheduled_training(train).passed
-        True
-    """
-    if is_placeholder(fn):
-        return not_attempted()
-    step, optimizer, batches, calls = _schedule_problem()
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        _, problem = call_learner(fn, step, optimizer, scheduler, batches, SCHEDULE_EPOCHS)
-    if problem is not None:
-        return problem
-    n_batches = SCHEDULE_EPOCHS * SCHEDULE_BATCHES
-    if calls[0] != n_batches:
-        return wrong(
-            "wrong_number_of_steps",
-            f"step(x, y) ran {calls[0]} times; with {SCHEDULE_EPOCHS} epochs of {SCHEDULE_BATCHES} batches it should run "
-            f"{n_batches} times: loop over the epochs, and inside over the batches.",
-        )
-    if any("before `optimizer.step()`" in str(w.message) for w in caught):
-        return wrong(
-            "scheduler_before_optimizer",
-            "scheduler.step() ran before the first optimizer.step(), so the first epoch's learning rate was skipped. "
-            "Call scheduler.step() at the END of each epoch, after the loop over the batches.",
-        )
-    stepped = scheduler.last_epoch
-    if stepped == SCHEDULE_EPOCHS:
-        return correct(
-            f"one scheduler step per epoch: after {SCHEDULE_EPOCHS} epochs the lr is {optimizer.param_groups[0]['lr']:g}."
-        )
-    if stepped == n_batches:
-        return wrong(
-            "scheduler_per_batch",
-            f"scheduler.step() ran once per batch ({stepped} times), so the learning rate decayed {SCHEDULE_BATCHES}x too fast. "
-            "Move it out of the batch loop: once per epoch, after the batches.",
-        )
-    if stepped == 0:
-        return wrong(
-            "no_scheduler_step",
-            "scheduler.step() never ran, so the learning rate never changed. Call it once per epoch.",
-        )
-    return wrong(
-        "wrong_scheduler_count",
-        f"scheduler.step() ran {stepped} times in {SCHEDULE_EPOCHS} epochs; it should run once per epoch.",
-    )
+
+def _scheduled(where: str, all_epochs: bool = True) -> object:
+    """A training loop that calls ``scheduler.step()`` at ``where``: "end", "batch", "start" or "never"."""
+
+    def program(step, optimizer, scheduler, batches, epochs):
+        for _ in range(epochs if all_epochs else 1):
+            if where == "start":
+                scheduler.step()
+            for x, y in batches:
+                step(x, y)
+                if where == "batch":
+                    scheduler.step()
+            if where == "end":
+                scheduler.step()
+
+    return program
+
+
+scheduled_training = Exercise(
+    name="scheduled_training",
+    lesson="05",
+    inputs=_schedule_probe,
+    reference=_scheduled("end"),
+    observe=_rates_per_call,
+    mistakes=[
+        Mistake("scheduler_per_batch", _scheduled("batch")),
+        Mistake("scheduler_before_optimizer", _scheduled("start")),
+        Mistake("no_scheduler_step", _scheduled("never")),
+        Mistake("one_epoch_only", _scheduled("end", all_epochs=False)),
+    ],
+    explain=lambda got, expected: (
+        f"step(x, y) ran {len(got)} times at learning rates {got}; expected "
+        f"{len(expected)} calls ({EPOCHS} epochs of {BATCHES} batches) at {expected}."
+    ),
+    success="one scheduler step per epoch: the learning rate halved every 2 epochs, as StepLR(step_size=2) says.",
+)

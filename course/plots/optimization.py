@@ -1,0 +1,106 @@
+"""Figures of lesson 05: optimizers' paths on a loss contour, and learning-rate schedules.
+
+matplotlib is imported inside each function, so ``import course`` stays cheap. Each helper returns its ``Figure``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from course.plots.curves import _as_1d
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _path_array(name: str, path: object) -> np.ndarray:
+    points = np.asarray(path, dtype=float)
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) < 1:
+        raise ValueError(
+            f"paths[{name!r}] should be a list of (a, b) pairs, shape (steps, 2); got shape {points.shape}."
+        )
+    return points
+
+
+def plot_optimizer_paths(
+    loss: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    paths: Mapping[str, Sequence[Sequence[float]]],
+    a_range: tuple[float, float],
+    b_range: tuple[float, float],
+    target: tuple[float, float] | None = None,
+    columns: int = 3,
+) -> Figure:
+    """One small contour plot of ``loss(a, b)`` per optimizer, with that optimizer's path of ``(a, b)`` points.
+
+    ``loss`` takes two NumPy grids (from ``np.meshgrid``) and returns the loss at every point; the
+    contour lines are spaced logarithmically, so a long narrow valley stays readable. ``target``
+    marks the minimum with a star.
+
+    Example:
+        >>> bowl = lambda a, b: a**2 + 10 * b**2
+        >>> fig = plot_optimizer_paths(bowl, {"SGD": [(1, 1), (0.5, 0.2), (0, 0)]}, (-1, 1), (-1, 1), target=(0, 0))
+        >>> [ax.get_title() for ax in fig.axes]
+        ['SGD']
+    """
+    if not isinstance(paths, Mapping) or not paths:
+        raise ValueError("paths should be a non-empty dict of optimizer name -> list of (a, b) points.")
+    if not callable(loss):
+        raise TypeError(f"loss should be a function loss(a_grid, b_grid) -> losses, got {type(loss).__name__}.")
+    import matplotlib.pyplot as plt
+
+    a_grid, b_grid = np.meshgrid(np.linspace(*a_range, 200), np.linspace(*b_range, 200))
+    surface = np.asarray(loss(a_grid, b_grid), dtype=float)
+    if surface.shape != a_grid.shape:
+        raise ValueError(f"loss(a_grid, b_grid) should return the grid's shape {a_grid.shape}, got {surface.shape}.")
+    low = max(float(surface.min()), 1e-3)
+    levels = np.geomspace(low, float(surface.max()), 12)
+    columns = max(1, min(columns, len(paths)))
+    rows = -(-len(paths) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 3.0 * rows), sharex=True, sharey=True)
+    axes = np.atleast_1d(axes).reshape(-1)
+    for ax, (name, path) in zip(axes, paths.items(), strict=False):
+        points = _path_array(name, path)
+        ax.contour(a_grid, b_grid, surface, levels=levels, colors="0.75", linewidths=0.7)
+        ax.plot(points[:, 0], points[:, 1], color="C0", marker=".", markersize=2.5, linewidth=1)
+        ax.plot(*points[0], marker="o", color="black", markersize=4)
+        ax.plot(*points[-1], marker="o", color="C3", markersize=5)
+        if target is not None:
+            ax.plot(*target, marker="*", color="C2", markersize=11)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlim(*a_range)
+        ax.set_ylim(*b_range)
+    for ax in axes[len(paths) :]:
+        ax.set_visible(False)
+    for ax in axes[(rows - 1) * columns :]:
+        ax.set_xlabel("a (intercept)")
+    for ax in axes[::columns]:
+        ax.set_ylabel("b (slope)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_lr_schedules(schedules: Mapping[str, Sequence[float]]) -> Figure:
+    """The learning rate used in each epoch, one staircase per scheduler, on a log scale.
+
+    Example:
+        >>> fig = plot_lr_schedules({"StepLR": [0.1, 0.1, 0.05, 0.05], "constant": [0.1] * 4})
+        >>> fig.axes[0].get_yscale(), [line.get_label() for line in fig.axes[0].get_lines()]
+        ('log', ['StepLR', 'constant'])
+    """
+    if not isinstance(schedules, Mapping) or not schedules:
+        raise ValueError("schedules should be a non-empty dict of name -> learning rate per epoch.")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for name, values in schedules.items():
+        rates = _as_1d(f"schedules[{name!r}]", values)
+        epochs = np.arange(1, len(rates) + 1)
+        ax.step(epochs, rates, where="post", label=name)
+    ax.set_yscale("log")
+    ax.set(xlabel="epoch", ylabel="learning rate", title="Learning rate per epoch")
+    ax.legend()
+    fig.tight_layout()
+    return fig
