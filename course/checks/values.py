@@ -139,7 +139,7 @@ def _describe_tensor(value: torch.Tensor) -> str:
     shape = tuple(value.shape)
     if value.numel() <= 6 and value.device.type != "meta":
         plain = value.detach().cpu()
-        numbers = np.round(plain.numpy(), 4).tolist() if plain.is_floating_point() else plain.tolist()
+        numbers = np.round(plain.double().numpy(), 4).tolist() if plain.is_floating_point() else plain.tolist()
         return f"a {str(value.dtype).removeprefix('torch.')} tensor of shape {shape}{where}: {numbers}"
     return f"a {str(value.dtype).removeprefix('torch.')} tensor of shape {shape}{where}"
 

@@ -44,6 +44,14 @@ PROMISED_DIAGNOSES = [
     ("zeroing the gradients after backward, before step", "training_pipeline", "zero_grad_before_step"),
     ("a checkpoint without the optimizer state", "putting_it_together", "missing_optimizer"),
     ("a DistributedSampler without set_epoch", "beyond_one_machine", "no_set_epoch"),
+    ("no activation between linear layers", "nonlinearity_and_mlps", "no_activation"),
+    ("layers kept in a plain Python list", "nonlinearity_and_mlps", "plain_list"),
+    ("gradient clipping outside backward/step", "nonlinearity_and_mlps", "clip_misplaced"),
+    ("softmax before CrossEntropyLoss (multi-class)", "multiclass_classification", "softmax_before_cross_entropy"),
+    ("argmax over the wrong dimension", "multiclass_classification", "argmax_wrong_dim"),
+    ("a count instead of a share", "multiclass_classification", "count_not_share"),
+    ("per-class accuracy divided by the wrong total", "multiclass_classification", "wrong_total"),
+    ("float labels where class indices are expected", "multiclass_classification", "wrong_dtype"),
 ]
 
 

@@ -1,0 +1,84 @@
+"""Figures of lesson 13 (multi-class classification): digit images in a grid, a 10x10 confusion matrix.
+
+Each helper returns its ``Figure``; show it with ``course.plots.show(fig, alt)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _as_images(images: object) -> np.ndarray:
+    array = np.asarray(images.detach().cpu() if hasattr(images, "detach") else images, dtype=float)
+    if array.ndim == 2 and array.shape[1] == 64:
+        array = array.reshape(-1, 8, 8)
+    if array.ndim != 3 or array.shape[0] == 0:
+        raise ValueError(
+            f"images should be a non-empty stack of pictures, shape (n, height, width) or (n, 64) for 8x8 digits; "
+            f"got shape {array.shape}."
+        )
+    return array
+
+
+def plot_digit_grid(images: object, titles: Sequence[str], columns: int = 8) -> Figure:
+    """Draw small grey-scale images in a grid, each with its title (e.g. ``"true 3, said 8"``).
+
+    ``images`` has shape ``(n, height, width)``, or ``(n, 64)`` for the 8x8 digits of
+    ``sklearn.datasets.load_digits``; dark is ink, as on paper.
+
+    Example:
+        >>> fig = plot_digit_grid(np.zeros((3, 64)), ["a", "b", "c"], columns=2)
+        >>> len(fig.axes), fig.axes[2].get_title()
+        (4, 'c')
+    """
+    pictures = _as_images(images)
+    if isinstance(titles, str) or not isinstance(titles, Sequence):
+        raise TypeError(f"titles should be a list of strings, one per image; got {type(titles).__name__}.")
+    if len(titles) != len(pictures):
+        raise ValueError(f"got {len(pictures)} images but {len(titles)} titles; give one title per image.")
+    if isinstance(columns, bool) or not isinstance(columns, int) or columns < 1:
+        raise ValueError(f"columns must be a positive integer, got {columns!r}.")
+    import matplotlib.pyplot as plt
+
+    rows = -(-len(pictures) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.5 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, picture, title in zip(axes.flat, pictures, titles, strict=False):
+        ax.imshow(picture, cmap="gray_r")
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_digit_confusion(matrix: object, title: str = "") -> Figure:
+    """A 10x10 confusion matrix (rows: true digit, columns: predicted digit); zero cells left blank.
+
+    Example:
+        >>> fig = plot_digit_confusion(np.eye(10, dtype=int) * 30, title="perfect")
+        >>> fig.axes[0].get_xlabel(), len(fig.axes[0].texts)
+        ('predicted digit', 10)
+    """
+    counts = np.asarray(matrix)
+    if counts.shape != (10, 10) or counts.dtype.kind not in "iu":
+        raise ValueError(
+            f"matrix should be 10x10 integer counts (sklearn.metrics.confusion_matrix); "
+            f"got shape {counts.shape}, dtype {counts.dtype}."
+        )
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 6))
+    ax.imshow(counts, cmap="Blues")
+    for (row, col), value in np.ndenumerate(counts):
+        if value:
+            color = "white" if value > counts.max() / 2 else "black"
+            ax.text(col, row, str(value), ha="center", va="center", color=color, fontsize=9)
+    ax.set(xticks=range(10), yticks=range(10), xlabel="predicted digit", ylabel="true digit", title=title)
+    fig.tight_layout()
+    return fig

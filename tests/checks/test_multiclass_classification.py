@@ -1,0 +1,60 @@
+"""Lesson 13's checks on answers written the way learners write them, not as the declared programs.
+
+tests/checks/test_declarations.py already proves every declared mistake, guard and alternative.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from course.checks import multiclass_classification as check
+
+
+@pytest.mark.parametrize(
+    "answer, passed", [(2.3, True), (torch.tensor(math.log(10)), True), (np.float64(2.30), True), (2.0, False)]
+)
+def test_uniform_loss_accepts_a_rounded_prediction_and_nothing_far(answer, passed):
+    assert check.uniform_loss(answer).passed is passed
+
+
+def test_digits_loss_diagnoses_learner_variants():
+    def softmax_module(logits, labels):
+        return nn.CrossEntropyLoss()(nn.Softmax(dim=1)(logits), labels.to(torch.long))
+
+    def item_and_float(logits, labels):
+        return nn.functional.cross_entropy(logits, labels.long()).tolist()
+
+    assert check.digits_loss(softmax_module).mistake == "softmax_before_cross_entropy"
+    assert check.digits_loss(item_and_float).mistake == "not_backpropagatable"
+    verdict = check.digits_loss(lambda logits, labels: nn.CrossEntropyLoss()(logits, labels))
+    assert verdict.mistake == "wrong_dtype" and "labels.long()" in verdict.message
+
+
+def test_accuracy_diagnoses_learner_variants():
+    def count_over_batch(logits, targets):
+        _, predicted = torch.max(logits, 1)
+        return (predicted == targets).sum().item()
+
+    def wrong_dim_divided(logits, targets):
+        return (logits.argmax(0) == targets).sum().item() / len(targets)
+
+    assert check.accuracy(count_over_batch).mistake == "count_not_share"
+    assert check.accuracy(wrong_dim_divided).mistake == "argmax_wrong_dim"
+    assert check.accuracy(lambda logits, targets: logits.argmax(1) == targets).mistake == "not_a_number"
+
+
+def test_per_class_accuracy_accepts_lists_and_names_the_wrong_denominator():
+    def loop(predictions, targets, num_classes):
+        return [float((predictions[targets == k] == k).float().mean()) for k in range(num_classes)]
+
+    def precision(predictions, targets, num_classes):
+        return [float((targets[predictions == k] == k).float().mean()) for k in range(num_classes)]
+
+    assert check.per_class_accuracy(loop).passed
+    verdict = check.per_class_accuracy(precision)
+    assert verdict.mistake == "wrong_total" and "precision" in verdict.message
