@@ -12,7 +12,7 @@ is updated once per epoch; it is not part of the per-batch cost).
 Times are the process's CPU time (time.process_time): on a shared machine, other programs stretch
 wall-clock times of both variants unevenly, but barely change the CPU time this one computation needs.
 
-    python benchmarks/fit_overhead.py
+    python -m benchmarks.fit_overhead
 """
 
 from __future__ import annotations

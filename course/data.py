@@ -1,10 +1,11 @@
-"""The data sets the lessons use, with their train/validation splits."""
+"""The data sets the lessons use, with their train/validation (and test) splits."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
 import numpy as np
+import torch
 
 
 class Split(NamedTuple):
@@ -41,8 +42,8 @@ def make_linear_data(
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
         raise ValueError(f"n must be an integer of at least 2 (one point for each split), got {n!r}.")
-    if noise < 0:
-        raise ValueError(f"noise is a standard deviation and cannot be negative, got {noise}.")
+    if not np.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise is a standard deviation: a finite number of at least 0, got {noise}.")
     _check_fraction("train_fraction", train_fraction)
     n_train = int(round(n * train_fraction))
     if not 0 < n_train < n:
@@ -58,28 +59,50 @@ def make_linear_data(
     return Split(x[train], y[train], x[val], y[val])
 
 
-def load_breast_cancer_split(test_fraction: float = 0.2, seed: int = 42) -> tuple:
-    """scikit-learn's breast-cancer data (lesson 12), split and standardised, as float32 tensors.
+class ThreeWaySplit(NamedTuple):
+    """Training, validation and test parts of a data set, as tensors: features ``(N, n_features)``, targets ``(N, 1)``."""
 
-    A stratified split (``sklearn.model_selection.train_test_split``, ``random_state=seed``),
-    then each feature scaled with the mean and standard deviation of the *training* part only.
-    Returns ``(x_train, y_train, x_test, y_test)``: features ``(N, 30)``, targets ``(N, 1)``
-    with 1 for benign and 0 for malignant, as scikit-learn codes them. No download needed.
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+
+def load_breast_cancer_split(val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 42) -> ThreeWaySplit:
+    """scikit-learn's breast-cancer data (lesson 12) in three parts, standardised, as float32 tensors.
+
+    Two stratified splits with ``sklearn.model_selection.train_test_split`` (``random_state=seed``):
+    first the test part (``test_fraction`` of the 569 rows), then the validation part
+    (``val_fraction`` of the 569 rows) from what is left. Each feature is then scaled with the mean
+    and standard deviation of the *training* part only, so neither held-out part leaks into training.
+    Features are ``(N, 30)``; targets ``(N, 1)``, 1 for benign and 0 for malignant, as scikit-learn
+    codes them. No download needed.
 
     Example:
-        >>> x_train, y_train, x_test, y_test = load_breast_cancer_split()
-        >>> tuple(x_train.shape), tuple(y_test.shape), x_train.dtype
-        ((455, 30), (114, 1), torch.float32)
-        >>> round(x_train.mean().item(), 4) == 0.0
+        >>> parts = load_breast_cancer_split()
+        >>> [tuple(t.shape) for t in parts[::2]], parts.x_train.dtype
+        ([(341, 30), (114, 30), (114, 30)], torch.float32)
+        >>> round(parts.x_train.mean().item(), 4) == 0.0
         True
     """
+    _check_fraction("val_fraction", val_fraction)
     _check_fraction("test_fraction", test_fraction)
-    import torch
+    if val_fraction + test_fraction >= 0.9:
+        raise ValueError(
+            f"val_fraction + test_fraction = {val_fraction + test_fraction:g} leaves almost nothing to train on; "
+            "keep their sum below 0.9 (the lesson uses 0.2 + 0.2)."
+        )
     from sklearn.datasets import load_breast_cancer
     from sklearn.model_selection import train_test_split
 
     x, y = load_breast_cancer(return_X_y=True)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
+    n_val, n_test = round(val_fraction * len(x)), round(test_fraction * len(x))
+    x_rest, x_test, y_rest, y_test = train_test_split(x, y, test_size=n_test, random_state=seed, stratify=y)
+    x_train, x_val, y_train, y_val = train_test_split(
+        x_rest, y_rest, test_size=n_val, random_state=seed, stratify=y_rest
+    )
     mean, std = x_train.mean(axis=0), x_train.std(axis=0)
 
     def features(part: np.ndarray) -> torch.Tensor:
@@ -88,4 +111,6 @@ def load_breast_cancer_split(test_fraction: float = 0.2, seed: int = 42) -> tupl
     def targets(part: np.ndarray) -> torch.Tensor:
         return torch.tensor(part, dtype=torch.float32).reshape(-1, 1)
 
-    return features(x_train), targets(y_train), features(x_test), targets(y_test)
+    return ThreeWaySplit(
+        features(x_train), targets(y_train), features(x_val), targets(y_val), features(x_test), targets(y_test)
+    )

@@ -1,11 +1,13 @@
-"""Pick the device a lesson runs on, and get tensors back to NumPy safely."""
+"""Pick the device a lesson runs on, find the one a model lives on, and get tensors back to NumPy safely."""
 
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import torch
+from torch import nn
 
 DEVICE_ENV_VAR = "COURSE_DEVICE"
 DEVICE_CHOICES = ("cuda", "mps", "cpu")
@@ -72,3 +74,55 @@ def to_numpy(tensor: torch.Tensor) -> np.ndarray:
             "Convert lists or arrays with torch.as_tensor(...) first, or use the value directly."
         )
     return tensor.detach().cpu().numpy()
+
+
+# PyTorch's own words when one operation meets tensors on two devices: the first from its device checks
+# (c10 and ATen), the second from its Python reference implementations (the meta device takes that path).
+_DEVICE_MISMATCH = re.compile(
+    r"Expected all tensors to be on the same device|Tensor on device \S+ is not on the expected device \S+!"
+)
+
+
+def is_device_mismatch(error: BaseException) -> bool:
+    """True if ``error`` is PyTorch's "tensors on different devices" error, and nothing else.
+
+    Matches PyTorch's exact message, so another error that merely mentions a device (a CUDA
+    device-side assert, an unavailable device) is not mistaken for it.
+
+    Example:
+        >>> try:
+        ...     torch.ones(2) + torch.ones(2, device="meta")
+        ... except RuntimeError as error:
+        ...     print(is_device_mismatch(error))
+        True
+        >>> is_device_mismatch(RuntimeError("CUDA error: device-side assert triggered"))
+        False
+    """
+    return isinstance(error, RuntimeError) and _DEVICE_MISMATCH.search(str(error)) is not None
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The one device that holds all of the model's parameters and buffers (the CPU for a model without any).
+
+    Raises a clear error if they are spread over several devices, or if the model is on the
+    ``meta`` device (shapes without values, nothing to compute with).
+
+    Example:
+        >>> model_device(torch.nn.Linear(2, 1))
+        device(type='cpu')
+    """
+    devices = {t.device for t in model.parameters()} | {t.device for t in model.buffers()}
+    if len(devices) > 1:
+        names = ", ".join(sorted(str(d) for d in devices))
+        raise RuntimeError(
+            f"the model's parameters and buffers should all be on one device, but they are on {names}. "
+            "Move the whole model at once with model.to(device) before training."
+        )
+    device = devices.pop() if devices else torch.device("cpu")
+    if device.type == "meta":
+        raise RuntimeError(
+            "the model is on the meta device: its parameters have shapes but no values, so it cannot compute. "
+            "Build it on a real device (e.g. without device='meta'), or give it storage and fresh weights with "
+            "model.to_empty(device='cpu') followed by each layer's reset_parameters()."
+        )
+    return device

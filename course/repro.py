@@ -1,13 +1,24 @@
-"""One call that makes a lesson reproducible."""
+"""Reproducibility: seed every random number generator at once, and save and restore their states.
+
+- :func:`seed_everything` seeds Python, NumPy and torch and returns a generator for loaders;
+- :func:`rng_state` / :func:`set_rng_state` read and write the state of all of them as plain data
+  (what a checkpoint stores);
+- :func:`preserved_rng` runs a block and then puts every generator back, so code inside (an
+  exercise check, say) cannot shift the random numbers a lesson draws afterwards.
+"""
 
 from __future__ import annotations
 
+import functools
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
+
+RngState = dict[str, Any]
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -37,26 +48,158 @@ def seed_everything(seed: int) -> torch.Generator:
     return generator
 
 
-@contextmanager
-def preserved_rng() -> Iterator[None]:
-    """Run a block without disturbing the random streams of Python, NumPy and torch (CPU).
+def _cuda_in_use() -> bool:
+    """True once CUDA is initialised: reading its state earlier would start CUDA just to read a seed."""
+    return torch.cuda.is_available() and torch.cuda.is_initialized()
 
-    The exercise checks run inside it, so checking an answer never changes the numbers a
-    lesson draws next.
+
+def rng_state(generator: torch.Generator | None = None) -> RngState:
+    """The state of every global random number generator, and of ``generator`` if given, as plain data.
+
+    Covers torch (CPU, and CUDA once it is in use), NumPy's global generator and Python's
+    ``random``. The result holds only tensors, numbers, strings and lists, so a checkpoint
+    holding it loads with ``torch.load(..., weights_only=True)``.
+
+    Example:
+        >>> state = rng_state()
+        >>> first = (torch.rand(2), np.random.rand(), random.random())
+        >>> set_rng_state(state)
+        >>> again = (torch.rand(2), np.random.rand(), random.random())
+        >>> torch.equal(first[0], again[0]) and first[1:] == again[1:]
+        True
+    """
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator should be a torch.Generator (or None), got {type(generator).__name__}.")
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if _cuda_in_use() else [],
+        "numpy": {
+            "name": str(name),
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "python": {"version": int(version), "state": list(internal), "gauss": gauss},
+        "generator": generator.get_state() if generator is not None else None,
+    }
+
+
+def _torch_setter(state: object, scratch: torch.Generator) -> Callable[[], None]:
+    scratch.set_state(state)  # raises on a tensor of the wrong kind or size, before anything changes
+    return lambda: torch.set_rng_state(state)
+
+
+@functools.cache
+def _scratch() -> tuple[np.random.RandomState, random.Random]:
+    """Private generators to try a state on before the global ones get it (made once: seeding them is slow)."""
+    return np.random.RandomState(0), random.Random(0)
+
+
+def _numpy_setter(n: Mapping[str, Any]) -> Callable[[], None]:
+    native = (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    _scratch()[0].set_state(native)
+    return lambda: np.random.set_state(native)
+
+
+def _python_setter(p: Mapping[str, Any]) -> Callable[[], None]:
+    native = (p["version"], tuple(p["state"]), p["gauss"])
+    _scratch()[1].setstate(native)
+    return lambda: random.setstate(native)
+
+
+def _cuda_setter(states: list) -> Callable[[], None]:
+    if not isinstance(states, list) or not all(isinstance(s, torch.Tensor) for s in states):
+        raise TypeError(f"expected a list of tensors, got {type(states).__name__}")
+    usable = states[: torch.cuda.device_count()] if torch.cuda.is_available() else []
+
+    def set_cuda() -> None:
+        for index, cuda_state in enumerate(usable):
+            torch.cuda.set_rng_state(cuda_state, index)
+
+    return set_cuda
+
+
+def _generator_setter(state: object, generator: torch.Generator) -> Callable[[], None]:
+    if state is None:
+        raise ValueError(
+            "you passed a generator to restore, but the saved state holds none. "
+            "Save it with save_checkpoint(..., generator=the_loaders_generator)"
+        )
+    scratch = torch.Generator(device=generator.device)
+    scratch.set_state(state)
+    return lambda: generator.set_state(state)
+
+
+def _setters(state: object, generator: torch.Generator | None) -> list[Callable[[], None]]:
+    """Build (and try on scratch generators) one setter per part, so a bad state changes nothing."""
+    if not isinstance(state, Mapping):
+        raise ValueError(f"a random state should be the dict rng_state() returns, got {type(state).__name__}.")
+    parts: list[tuple[str, Callable[[], Callable[[], None]]]] = [
+        ("torch", lambda: _torch_setter(state["torch"], torch.Generator())),
+        ("cuda", lambda: _cuda_setter(state["cuda"])),
+        ("numpy", lambda: _numpy_setter(state["numpy"])),
+        ("python", lambda: _python_setter(state["python"])),
+    ]
+    if generator is not None:
+        parts.append(("generator", lambda: _generator_setter(state.get("generator"), generator)))
+    setters = []
+    for name, build in parts:
+        try:
+            setters.append(build())
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+            raise ValueError(f"the saved random state does not fit: its '{name}' part is unusable ({exc}).") from None
+    return setters
+
+
+def set_rng_state(state: RngState, generator: torch.Generator | None = None) -> None:
+    """Restore the states :func:`rng_state` returned (and ``generator``'s, if given): all or nothing.
+
+    Every part is checked before any generator changes, so a damaged or incomplete state raises
+    a ``ValueError`` naming the part and leaves every generator as it was.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> state = rng_state(g)
+        >>> first = torch.rand(3, generator=g)
+        >>> set_rng_state(state, g)
+        >>> torch.equal(first, torch.rand(3, generator=g))
+        True
+    """
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator should be a torch.Generator (or None), got {type(generator).__name__}.")
+    for setter in _setters(state, generator):
+        setter()
+
+
+@contextmanager
+def preserved_rng(generator: torch.Generator | None = None) -> Iterator[None]:
+    """Run the block, then put every random number generator (and ``generator``) back as it was.
+
+    Random numbers drawn inside the block do not shift those drawn after it, even if the block
+    raises. (The states stay in memory as the libraries give them: cheaper than :func:`rng_state`.)
 
     Example:
         >>> _ = torch.manual_seed(0)
         >>> with preserved_rng():
-        ...     _ = torch.rand(3)
-        >>> after = torch.rand(1)
+        ...     _ = torch.rand(1000), np.random.rand(5), random.random()
+        >>> after = torch.rand(2)
         >>> _ = torch.manual_seed(0)
-        >>> torch.equal(after, torch.rand(1))
+        >>> torch.equal(after, torch.rand(2))
         True
     """
-    python_state, numpy_state, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if _cuda_in_use() else None
+    states = (torch.get_rng_state(), np.random.get_state(), random.getstate())
+    own = generator.get_state() if generator is not None else None
     try:
         yield
     finally:
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)
-        torch.set_rng_state(torch_state)
+        torch.set_rng_state(states[0])
+        np.random.set_state(states[1])
+        random.setstate(states[2])
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+        if generator is not None:
+            generator.set_state(own)

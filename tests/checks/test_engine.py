@@ -95,3 +95,17 @@ def test_keyboard_interrupt_propagates():
 def test_runner_reports_errors_instead_of_raising():
     outcome = run_limited(lambda: 1 / 0, limit=1.0)
     assert isinstance(outcome.error, ZeroDivisionError) and not outcome.timed_out
+
+
+def test_a_verdict_is_one_line_with_its_status():
+    from course.checks.verdict import correct, not_attempted, wrong
+
+    assert repr(correct("doubles.")) == "✅ Correct: doubles." and correct("x").passed
+    assert repr(not_attempted()).startswith("⏳ Not attempted yet: replace the placeholder")
+    verdict = wrong("wrong_sign", "subtract the gradient.")
+    assert (verdict.status, verdict.mistake, str(verdict)) == (
+        "wrong",
+        "wrong_sign",
+        "❌ Not yet: subtract the gradient.",
+    )
+    assert "\n" not in repr(verdict) and not verdict.passed

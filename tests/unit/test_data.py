@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from course.data import make_linear_data
+from course.data import load_breast_cancer_split, make_linear_data
 
 
 def test_matches_the_syllabus_recipe():
@@ -32,7 +32,8 @@ def test_noise_free_points_lie_on_the_line():
     [
         ({"n": 1}, "at least 2"),
         ({"n": 10.5}, "integer"),
-        ({"noise": -0.1}, "cannot be negative"),
+        ({"noise": -0.1}, "finite number of at least 0"),
+        ({"noise": float("nan")}, "finite number of at least 0"),
         ({"train_fraction": 1.0}, "strictly between 0 and 1"),
         ({"n": 2, "train_fraction": 0.9}, "empty split"),
     ],
@@ -40,3 +41,51 @@ def test_noise_free_points_lie_on_the_line():
 def test_bad_arguments_explain_themselves(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_linear_data(**kwargs)
+
+
+# --- the breast-cancer data of lesson 12 ---------------------------------------------------------
+
+
+def test_breast_cancer_split_has_three_disjoint_parts_scaled_with_training_statistics_only():
+    import torch
+
+    parts = load_breast_cancer_split()
+    assert [len(t) for t in parts] == [341, 341, 114, 114, 114, 114]
+    assert all(t.dtype == torch.float32 for t in parts)
+    assert tuple(parts.y_val.shape) == (114, 1) and set(parts.y_train.unique().tolist()) == {0.0, 1.0}
+    assert torch.allclose(parts.x_train.mean(0), torch.zeros(30), atol=1e-5)
+    assert torch.allclose(parts.x_train.std(0, unbiased=False), torch.ones(30), atol=1e-4)
+    for held_out in (parts.x_val, parts.x_test):  # scaled with the training statistics, not re-centred
+        assert not torch.allclose(held_out.mean(0), torch.zeros(30), atol=1e-2)
+    rows = {tuple(row) for t in (parts.x_train, parts.x_val, parts.x_test) for row in t.tolist()}
+    assert len(rows) == 569  # no row in two parts
+    # stratified: each part keeps the 37/63 class balance within a point
+    assert all(abs(y.mean().item() - 357 / 569) < 0.01 for y in (parts.y_train, parts.y_val, parts.y_test))
+
+
+def test_breast_cancer_test_part_is_the_same_rows_as_a_plain_80_20_split():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_breast_cancer(return_X_y=True)
+    _, x_test, _, _ = train_test_split(x, y, test_size=0.2, random_state=42, stratify=y)
+    parts = load_breast_cancer_split()
+    assert x_test.shape == tuple(parts.x_test.shape)
+    # scaling is monotone per column, so the same rows in the same order rank the same in every column
+    for column in range(30):
+        np.testing.assert_array_equal(
+            np.argsort(x_test[:, column], kind="stable"), np.argsort(parts.x_test[:, column].numpy(), kind="stable")
+        )
+
+
+def test_breast_cancer_split_is_seeded_and_rejects_bad_fractions():
+    import torch
+
+    first, again = load_breast_cancer_split(seed=1), load_breast_cancer_split(seed=1)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not torch.equal(first.x_train, load_breast_cancer_split(seed=2).x_train)
+    assert len(load_breast_cancer_split(val_fraction=0.1).x_val) == 57
+    with pytest.raises(ValueError, match="test_fraction"):
+        load_breast_cancer_split(test_fraction=1.5)
+    with pytest.raises(ValueError, match="below 0.9"):
+        load_breast_cancer_split(val_fraction=0.5, test_fraction=0.45)

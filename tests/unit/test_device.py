@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from course.device import get_device, to_numpy
+from course.device import get_device, is_device_mismatch, model_device, to_numpy
 
 
 def test_cpu_override(monkeypatch):
@@ -67,3 +67,31 @@ def test_to_numpy_moves_other_devices_to_cpu():
 def test_to_numpy_rejects_non_tensors(value):
     with pytest.raises(TypeError, match="expects a torch.Tensor"):
         to_numpy(value)
+
+
+# ----------------------------------------------------------------------------- which device a model is on
+
+
+def test_device_mismatch_is_recognised_by_pytorchs_own_message_only():
+    with pytest.raises(RuntimeError) as info:
+        torch.ones(2) + torch.ones(2, device="meta")
+    assert is_device_mismatch(info.value)
+    cuda_style = RuntimeError(
+        "Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!"
+    )
+    assert is_device_mismatch(cuda_style)
+    for other in (
+        RuntimeError("CUDA error: device-side assert triggered"),
+        RuntimeError("Attempting to deserialize object on a CUDA device but torch.cuda.is_available() is False"),
+        ValueError("Expected all tensors to be on the same device"),  # not a RuntimeError: not torch's
+    ):
+        assert not is_device_mismatch(other)
+
+
+def test_model_device_finds_the_one_device_and_explains_the_others():
+    assert model_device(torch.nn.Linear(2, 1)) == torch.device("cpu")
+    assert model_device(torch.nn.ReLU()) == torch.device("cpu")  # no parameters: the CPU
+    with pytest.raises(RuntimeError, match=r"on one device, but they are on cpu, meta.*model.to\(device\)"):
+        model_device(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1, device="meta")))
+    with pytest.raises(RuntimeError, match=r"on the meta device: .*no values.*to_empty\(device='cpu'\)"):
+        model_device(torch.nn.Linear(2, 1, device="meta"))

@@ -1,9 +1,10 @@
-"""course.training: fit, evaluate, predict, checkpoints, and the errors they raise."""
+"""course.training: the steps, train_epoch, fit, evaluate and predict behave as the lessons say.
+
+Bad input and the errors it gets: tests/unit/test_bad_inputs.py; checkpoints: test_checkpoints.py."""
 
 from __future__ import annotations
 
 import copy
-import random
 
 import nbformat
 import numpy as np
@@ -13,7 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from course import training
-from course.training import evaluate, fit, load_checkpoint, make_train_step, predict, save_checkpoint
+from course.training import evaluate, fit, make_train_step, predict, train_epoch
 from tools.notebooks import execute
 
 
@@ -61,26 +62,28 @@ def test_fit_returns_plain_float_history_with_lr_per_epoch():
     assert history["train_loss"][-1] < history["train_loss"][0]
 
 
+def hand_written_epoch(model, optimizer, loader) -> float:
+    """One epoch as lesson 10 writes it: the mean of the mini-batch losses."""
+    model.train()
+    losses = []
+    for x, y in loader:
+        loss = nn.MSELoss()(model(x), y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    return sum(losses) / len(losses)
+
+
 def test_fit_equals_the_hand_written_loop_exactly():
     setup = make_setup()
-    model, optimizer, _, loader, _, generator = copy.deepcopy(setup)
-    hand = []
+    model, optimizer, _, loader, _, _ = copy.deepcopy(setup)
     torch.manual_seed(5)  # dropout draws from the global generator
-    for _ in range(3):
-        model.train()
-        losses = []
-        for x, y in loader:
-            loss = nn.MSELoss()(model(x), y)
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-            losses.append(loss.item())
-        hand.append(sum(losses) / len(losses))
+    hand = [hand_written_epoch(model, optimizer, loader) for _ in range(3)]
     torch.manual_seed(5)
     history = fit(setup[0], nn.MSELoss(), setup[1], setup[3], 3, progress=False)
     assert history["train_loss"] == hand
-    for a, b in zip(setup[0].parameters(), model.parameters(), strict=True):
-        assert torch.equal(a, b)
+    assert all(torch.equal(a, b) for a, b in zip(setup[0].parameters(), model.parameters(), strict=True))
 
 
 def test_plateau_scheduler_gets_the_validation_loss_else_the_training_loss():
@@ -178,241 +181,96 @@ def test_predict_rejects_arrays_clearly():
         predict(nn.Linear(1, 1), np.ones((2, 1)))
 
 
-# ----------------------------------------------------------------------------- errors
+# ----------------------------------------------------------------------------- train_epoch
 
 
-def test_model_on_several_devices_is_reported():
-    model = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 1).to("meta"))
-    with pytest.raises(RuntimeError, match=r"all be on one device, but they are on cpu, meta.*model.to\(device\)"):
-        fit(
-            model,
-            nn.MSELoss(),
-            torch.optim.SGD(model.parameters(), lr=0.1),
-            DataLoader(make_data(8)),
-            1,
-            progress=False,
-        )
+def test_train_epoch_is_one_epoch_of_the_hand_written_loop():
+    setup = make_setup()
+    model, optimizer, _, loader, _, _ = copy.deepcopy(setup)
+    torch.manual_seed(5)
+    hand = hand_written_epoch(model, optimizer, loader)
+    torch.manual_seed(5)
+    assert train_epoch(setup[0], nn.MSELoss(), setup[1], setup[3]) == hand
+    assert all(torch.equal(a, b) for a, b in zip(setup[0].parameters(), model.parameters(), strict=True))
 
 
-class MakesMetaTensor(nn.Module):
-    """A classic device bug: a tensor created in forward() on a fixed device."""
-
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(3, 1)
-
-    def forward(self, x):
-        return self.linear(x) + torch.zeros(1, device="meta")
+# ----------------------------------------------------------------------------- a loss that stops being finite
 
 
-def test_tensors_on_different_devices_during_training_are_explained():
-    model = MakesMetaTensor()
-    with pytest.raises(RuntimeError, match=r"different devices.*moved to the model's device \(cpu\).*device=x.device"):
-        fit(
-            model,
-            nn.MSELoss(),
-            torch.optim.SGD(model.parameters(), lr=0.1),
-            DataLoader(make_data(8)),
-            1,
-            progress=False,
-        )
-    with pytest.raises(RuntimeError, match=r"different devices"):
-        evaluate(model, nn.MSELoss(), DataLoader(make_data(8)))
-
-
-class OnlyFeatures(torch.utils.data.Dataset):
-    def __init__(self, kind: str):
-        self.kind = kind
-
-    def __len__(self):
-        return 4
-
-    def __getitem__(self, i):
-        x = torch.ones(3)
-        return {"tensor": x, "dict": {"x": x, "y": x[:1]}, "triple": (x, x[:1], x[:1]), "pair_of_str": ("a", "b")}[
-            self.kind
-        ]
-
-
-@pytest.mark.parametrize(
-    ("kind", "found"),
-    [
-        ("tensor", "a single tensor of shape (2, 3)"),
-        ("dict", "a dict with keys ['x', 'y']"),
-        ("triple", "a list of 3 item(s)"),
-        ("pair_of_str", "a list of 2 item(s): tuple, tuple"),
-    ],
-)
-def test_a_loader_that_does_not_yield_pairs_is_reported(kind, found):
+def test_a_nan_loss_stops_training_where_it_happened_and_puts_back_the_epochs_start():
     model = nn.Linear(3, 1)
-    with pytest.raises(TypeError, match=r"should yield \(features, targets\) pairs") as info:
-        fit(
-            model,
-            nn.MSELoss(),
-            torch.optim.SGD(model.parameters(), lr=0.1),
-            DataLoader(OnlyFeatures(kind), batch_size=2),
-            1,
-            progress=False,
-        )
-    assert found in str(info.value) and "__getitem__ return (x, y)" in str(info.value)
-
-
-def test_a_loss_that_is_not_a_scalar_is_reported():
-    model = nn.Linear(3, 1)
-    with pytest.raises(ValueError, match=r"the loss must be a scalar tensor, got \(8, 1\).*reduction='mean'"):
-        fit(
-            model,
-            nn.MSELoss(reduction="none"),
-            torch.optim.SGD(model.parameters(), lr=0.1),
-            DataLoader(make_data(16), batch_size=8),
-            1,
-            progress=False,
-        )
-
-
-def test_a_nan_loss_stops_training_and_says_where():
-    calls = []
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    calls, start_of_epoch_2 = [], {}
 
     def nan_on_sixth_call(pred, target):
         calls.append(1)
+        if len(calls) == 5:  # epoch 2, step 1: no step of epoch 2 taken yet
+            start_of_epoch_2.update(model=copy.deepcopy(model.state_dict()), opt=copy.deepcopy(optimizer.state_dict()))
         loss = nn.functional.mse_loss(pred, target)
         return loss * float("nan") if len(calls) == 6 else loss
 
-    model = nn.Linear(3, 1)
     loader = DataLoader(make_data(32), batch_size=8)  # 4 steps per epoch: call 6 is epoch 2, step 2
-    with pytest.raises(FloatingPointError, match=r"became nan at epoch 2, step 2.*Lower the learning rate"):
-        fit(model, nan_on_sixth_call, torch.optim.SGD(model.parameters(), lr=0.1), loader, 5, progress=False)
+    with pytest.raises(FloatingPointError, match=r"became nan at epoch 2, step 2 .*start of epoch 2") as info:
+        fit(model, nan_on_sixth_call, optimizer, loader, 5, progress=False)
+    assert "The batch is finite, so training diverged: lower the learning rate" in str(info.value)
     assert len(calls) == 6
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, start_of_epoch_2["model"][key])
+    momentum = optimizer.state_dict()["state"][0]["momentum_buffer"]
+    assert torch.equal(momentum, start_of_epoch_2["opt"]["state"][0]["momentum_buffer"])
 
 
-def test_an_infinite_loss_is_reported_too():
-    model = nn.Linear(1, 1)
-    loader = DataLoader(TensorDataset(torch.ones(4, 1), torch.full((4, 1), float("inf"))), batch_size=4)
-    with pytest.raises(FloatingPointError, match=r"became inf at epoch 1, step 1"):
-        fit(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1), loader, 1, progress=False)
-
-
-@pytest.mark.parametrize(
-    ("epochs", "start", "history", "message"),
-    [
-        (3, 5, None, r"start_epoch=5 is past epochs=3.*epochs=10"),
-        (
-            5,
-            0,
-            {"train_loss": [1.0, 0.5]},
-            r"holds 2 epoch\(s\) of train_loss but start_epoch=0.*start_epoch=ckpt\['epoch'\]",
-        ),
-        (-1, 0, None, r"epochs should be a non-negative integer, got -1"),
-        (2.5, 0, None, r"epochs should be a non-negative integer, got 2.5"),
-    ],
-)
-def test_wrong_epochs_are_reported(epochs, start, history, message):
+def test_after_divergence_the_last_finite_weights_and_optimizer_state_come_back():
+    """A huge learning rate makes the weights inf while the loss of that step was finite; the next loss is not.
+    fit puts back the state at the start of the last epoch that began with finite weights."""
+    torch.manual_seed(0)
+    x = torch.randn(64, 3) * 10
+    loader = DataLoader(TensorDataset(x, x.sum(dim=1, keepdim=True)), batch_size=16)
     model = nn.Linear(3, 1)
-    with pytest.raises(ValueError, match=message):
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    fit(model, nn.MSELoss(), optimizer, loader, 2, progress=False)  # two healthy epochs
+    at_epoch_3 = copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
+    optimizer.param_groups[0]["lr"] = 1e30
+    with pytest.raises(
+        FloatingPointError,
+        match=r"became (nan|inf) at epoch 3, step \d.*put back to their finite state "
+        r"at the start of epoch 3.*lower the learning rate",
+    ):
+        fit(model, nn.MSELoss(), optimizer, loader, 5, history=None, start_epoch=2, progress=False)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, at_epoch_3[0][key])
+    momentum = optimizer.state_dict()["state"][0]["momentum_buffer"]
+    assert torch.equal(momentum, at_epoch_3[1]["state"][0]["momentum_buffer"])
+    assert optimizer.param_groups[0]["lr"] == 1e30  # the state as it was then, with the learning rate set since
+
+
+@pytest.mark.parametrize(("where", "name"), [(0, "features x"), (1, "targets y")])
+def test_nan_in_the_data_is_blamed_on_the_data(where, name):
+    data = list(make_data(16).tensors)
+    data[where] = data[where].clone()
+    data[where][3, 0] = float("nan")
+    model = nn.Linear(3, 1)
+    before = copy.deepcopy(model.state_dict())
+    with pytest.raises(
+        FloatingPointError, match=rf"at epoch 1, step 1 .*in the {name}, 1 of \d+ values are NaN or inf.*will not help"
+    ):
         fit(
             model,
             nn.MSELoss(),
             torch.optim.SGD(model.parameters(), lr=0.1),
-            DataLoader(make_data(8)),
-            epochs,
-            history=history,
-            start_epoch=start,
+            DataLoader(TensorDataset(*data), batch_size=8),
+            2,
             progress=False,
         )
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
 
 
-def test_an_empty_loader_is_reported():
+def test_evaluate_weights_each_batch_by_its_size_as_lesson_11_teaches():
     model = nn.Linear(3, 1)
-    with pytest.raises(ValueError, match="yielded no batches"):
-        fit(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1), [], 1, progress=False)
-
-
-def test_a_checkpoint_folder_that_does_not_exist_is_reported(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"the folder '.*missing' does not exist.*mkdir\(parents=True"):
-        save_checkpoint(tmp_path / "missing" / "ckpt.pt", nn.Linear(1, 1))
-    with pytest.raises(FileNotFoundError, match=r"no checkpoint file at"):
-        load_checkpoint(tmp_path / "nothing.pt", nn.Linear(1, 1))
-
-
-def test_loading_a_missing_optimizer_state_is_reported(tmp_path):
-    model = nn.Linear(1, 1)
-    path = save_checkpoint(tmp_path / "c.pt", model)
-    with pytest.raises(ValueError, match=r"holds no optimizer state.*save_checkpoint\(\.\.\., optimizer=optimizer\)"):
-        load_checkpoint(path, model, torch.optim.SGD(model.parameters(), lr=0.1))
-
-
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def test_checkpoint_loads_with_weights_only_and_holds_plain_values(tmp_path):
-    model, optimizer, scheduler, loader, val_loader, generator = make_setup()
-    history = run_fit((model, optimizer, scheduler, loader, val_loader, generator), 2)
-    history["train_loss"] = [np.float64(v) for v in history["train_loss"]]  # numpy scalars get converted
-    path = save_checkpoint(tmp_path / "c.pt", model, optimizer, scheduler, 2, history, generator=generator)
-    raw = torch.load(path, weights_only=True)
-    assert sorted(raw) == ["epoch", "history", "model", "optimizer", "rng", "scheduler"]
-    assert raw["epoch"] == 2 and all(type(v) is float for v in raw["history"]["train_loss"])
-    assert sorted(raw["rng"]) == ["cuda", "generator", "numpy", "python", "torch"]
-
-
-def test_loading_restores_every_random_generator(tmp_path):
-    generator = torch.Generator().manual_seed(3)
-    random.seed(1)
-    np.random.seed(1)
-    torch.manual_seed(1)
-    np.random.randn()  # leaves a cached Gaussian in NumPy's state
-    path = save_checkpoint(tmp_path / "c.pt", nn.Linear(1, 1), generator=generator)
-    expected = (torch.rand(3), np.random.randn(3), random.random(), torch.rand(3, generator=generator))
-    torch.rand(5), np.random.rand(5), random.random(), torch.rand(5, generator=generator)
-    load_checkpoint(path, nn.Linear(1, 1), generator=generator)
-    again = (torch.rand(3), np.random.randn(3), random.random(), torch.rand(3, generator=generator))
-    assert torch.equal(expected[0], again[0]) and np.array_equal(expected[1], again[1])
-    assert expected[2] == again[2] and torch.equal(expected[3], again[3])
-
-
-def test_a_failure_mid_save_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
-    path = save_checkpoint(tmp_path / "c.pt", nn.Linear(1, 1), epoch=1)
-    before = path.read_bytes()
-
-    def crash_mid_write(obj, file):
-        file.write(b"half a checkpoint")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(torch, "save", crash_mid_write)
-    with pytest.raises(OSError, match="disk full"):
-        save_checkpoint(path, nn.Linear(1, 1), epoch=2)
-    assert path.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # the temporary file is gone too
-    monkeypatch.undo()
-    assert load_checkpoint(path, nn.Linear(1, 1))["epoch"] == 1
-
-
-def test_resuming_gives_exactly_the_parameters_of_training_that_never_stopped(tmp_path):
-    straight = make_setup()
-    history_straight = run_fit(straight, 6)
-
-    first = make_setup()
-    history = run_fit(first, 3)
-    save_checkpoint(tmp_path / "c.pt", first[0], first[1], first[2], 3, history, generator=first[5])
-    torch.rand(100)  # anything random in between is undone by loading
-
-    resumed = make_setup(seed=123)  # other initial weights and loader state: all overwritten by the checkpoint
-    ckpt = load_checkpoint(tmp_path / "c.pt", resumed[0], resumed[1], resumed[2], generator=resumed[5])
-    history_resumed = run_fit(resumed, 6, history=ckpt["history"], start_epoch=ckpt["epoch"])
-
-    assert history_resumed == history_straight
-    for a, b in zip(straight[0].parameters(), resumed[0].parameters(), strict=True):
-        assert torch.equal(a, b)
-
-
-def test_without_the_loader_generator_the_shuffling_order_differs(tmp_path):
-    """The control for the test above: the loader's generator state matters."""
-    straight = make_setup()
-    run_fit(straight, 4)
-    first = make_setup()
-    history = run_fit(first, 2)
-    save_checkpoint(tmp_path / "c.pt", first[0], first[1], first[2], 2, history)
-    resumed = make_setup(seed=123)
-    ckpt = load_checkpoint(tmp_path / "c.pt", resumed[0], resumed[1], resumed[2])
-    run_fit(resumed, 4, history=ckpt["history"], start_epoch=ckpt["epoch"])
-    assert not torch.equal(straight[0][0].weight, resumed[0][0].weight)
+    data = make_data(20)  # batches of 8, 8 and 4: the mean of the batch means would differ
+    loss_fn = nn.MSELoss()
+    with torch.no_grad():
+        all_at_once = loss_fn(model(data.tensors[0]), data.tensors[1]).item()
+        batch_means = [loss_fn(model(x), y).item() for x, y in DataLoader(data, batch_size=8)]
+    assert evaluate(model, loss_fn, DataLoader(data, batch_size=8)) == pytest.approx(all_at_once, rel=1e-6)
+    assert abs(sum(batch_means) / len(batch_means) - all_at_once) > 1e-3  # so the test can tell them apart

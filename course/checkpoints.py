@@ -1,0 +1,223 @@
+"""Checkpoints: save everything needed to resume training, verified, and load it back all or nothing.
+
+:func:`save_checkpoint` stores the state of the model, optimizer and scheduler, the epoch, the
+history and every random state, in a file sealed with a checksum and written atomically
+(:mod:`course.checkpoint_file`). :func:`load_checkpoint` verifies the file, checks that everything
+in it fits what you load it into, and only then changes anything.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from course.checkpoint_file import CheckpointError, damaged, read_sealed, write_sealed
+from course.parts import check_model, check_optimizer, check_scheduler, plain_history
+from course.repro import rng_state, set_rng_state
+
+_KEYS = {"model", "optimizer", "scheduler", "epoch", "history", "rng", "kinds"}
+
+
+def _kind(part: object) -> str | None:
+    return type(part).__name__ if part is not None else None
+
+
+def _checkpoint_path(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            f"cannot save the checkpoint to '{path}': the folder '{path.parent}' does not exist. "
+            f"Create it first with Path('{path.parent}').mkdir(parents=True, exist_ok=True), "
+            "or choose a path in an existing folder."
+        )
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"'{path}' is a folder; pass a file path for the checkpoint, e.g. '{path / 'checkpoint.pt'}'."
+        )
+    return path
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any | None = None,
+    epoch: int = 0,
+    history: Mapping[str, Sequence[float]] | None = None,
+    *,
+    generator: torch.Generator | None = None,
+) -> Path:
+    """Save everything needed to resume training, atomically and with a checksum; return the path.
+
+    The file holds the model's, optimizer's and scheduler's ``state_dict`` (and their kinds), the
+    number of epochs done, the history (as Python floats), and the states of the random number
+    generators: torch, NumPy, Python's ``random``, and ``generator`` if given (pass your
+    DataLoader's generator so the shuffling order resumes exactly). It loads with
+    ``torch.load(path, weights_only=True)``; :func:`load_checkpoint` also verifies it.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> model = nn.Linear(1, 1)
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> path = save_checkpoint(folder / "ckpt.pt", model, epoch=3, history={"train_loss": [0.3, 0.2, 0.1]})
+        >>> sorted(torch.load(path, weights_only=True))
+        ['epoch', 'history', 'kinds', 'model', 'optimizer', 'rng', 'scheduler']
+    """
+    check_model(model)
+    if optimizer is not None:
+        check_optimizer(optimizer, model)
+    check_scheduler(scheduler, optimizer)
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+        raise ValueError(f"epoch should be the number of epochs done, a non-negative integer; got {epoch!r}.")
+    path = _checkpoint_path(path)
+    checkpoint = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "kinds": {"optimizer": _kind(optimizer), "scheduler": _kind(scheduler)},
+        "epoch": int(epoch),
+        "history": plain_history(history),
+        "rng": rng_state(generator),
+    }
+    write_sealed(checkpoint, path)
+    return path
+
+
+def _model_misfit(model: nn.Module, saved: Mapping[str, Any]) -> str | None:
+    mine = model.state_dict()
+    missing, unexpected = sorted(set(mine) - set(saved)), sorted(set(saved) - set(mine))
+    shapes = [
+        f"{key} is {tuple(saved[key].shape)} in the file but {tuple(mine[key].shape)} in your model"
+        for key in sorted(set(mine) & set(saved))
+        if isinstance(saved[key], torch.Tensor) and saved[key].shape != mine[key].shape
+    ]
+    problems = [f"missing {missing}"] * bool(missing) + [f"unexpected {unexpected}"] * bool(unexpected) + shapes
+    return "the model's weights do not fit (" + "; ".join(problems) + ")" if problems else None
+
+
+def _missing(name: str) -> str:
+    return (
+        f"the checkpoint holds no {name} state, so the {name} cannot be restored: save it with "
+        f"save_checkpoint(..., {name}={name}), or do not pass a {name} to load_checkpoint"
+    )
+
+
+def _optimizer_misfit(optimizer: torch.optim.Optimizer, saved: Any, kind: str | None) -> str | None:
+    if saved is None:
+        return _missing("optimizer")
+    if kind != type(optimizer).__name__:
+        return f"the file holds the state of a {kind} optimizer, but you passed a {type(optimizer).__name__}"
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    sizes = [len(group["params"]) for group in optimizer.param_groups]
+    if sizes != [len(group["params"]) for group in saved["param_groups"]]:
+        return f"the optimizer's parameter groups hold {sizes} parameters, the file's {[len(g['params']) for g in saved['param_groups']]}"
+    for index, state in saved["state"].items():
+        for name, value in state.items():
+            if isinstance(value, torch.Tensor) and value.ndim and value.shape != params[index].shape:
+                return f"the optimizer's {name} for parameter {index} is {tuple(value.shape)}, the parameter {tuple(params[index].shape)}"
+    return None
+
+
+def _misfits(
+    checkpoint: Mapping[str, Any], model: nn.Module, optimizer: Any, scheduler: Any, generator: Any
+) -> list[str]:
+    """Everything in the file that does not fit what it is loaded into (empty when all fits)."""
+    kinds = checkpoint["kinds"]
+    problems = [_model_misfit(model, checkpoint["model"])]
+    if generator is not None and checkpoint["rng"].get("generator") is None:
+        problems.append(_missing("generator"))
+    if optimizer is not None:
+        problems.append(_optimizer_misfit(optimizer, checkpoint["optimizer"], kinds.get("optimizer")))
+    if scheduler is not None and checkpoint["scheduler"] is None:
+        problems.append(_missing("scheduler"))
+    elif scheduler is not None and kinds.get("scheduler") != type(scheduler).__name__:
+        problems.append(
+            f"the file holds a {kinds.get('scheduler')} scheduler, but you passed a {type(scheduler).__name__}"
+        )
+    return [problem for problem in problems if problem]
+
+
+def _snapshot(model: nn.Module, optimizer: Any, scheduler: Any, generator: Any) -> tuple:
+    return (
+        {key: value.clone() for key, value in model.state_dict().items()},
+        copy.deepcopy(optimizer.state_dict()) if optimizer is not None else None,
+        copy.deepcopy(scheduler.state_dict()) if scheduler is not None else None,
+        rng_state(generator),
+    )
+
+
+def _apply(parts: tuple, model: nn.Module, optimizer: Any, scheduler: Any, generator: Any) -> None:
+    weights, optimizer_state, scheduler_state, rng = parts
+    set_rng_state(rng, generator)  # checks every part before changing any: first, so a misfit changes nothing
+    model.load_state_dict(weights)
+    if optimizer is not None:
+        optimizer.load_state_dict(optimizer_state)
+    if scheduler is not None:
+        scheduler.load_state_dict(scheduler_state)
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any | None = None,
+    *,
+    generator: torch.Generator | None = None,
+) -> dict[str, Any]:
+    """Verify and restore a checkpoint saved by :func:`save_checkpoint`; return ``{"epoch": ..., "history": ...}``.
+
+    Checks the file's SHA-256 seal, loads it with ``torch.load(weights_only=True)`` (no arbitrary
+    code runs), then restores the model, the optimizer and the scheduler when given, every random
+    number generator, and the DataLoader's ``generator`` when given. All or nothing: if anything
+    does not fit (other weights' shapes, an optimizer or scheduler of another kind, a state the
+    file lacks), a ``CheckpointError`` says what, and nothing has changed. Resume with
+    ``fit(..., history=ckpt["history"], start_epoch=ckpt["epoch"])``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = save_checkpoint(pathlib.Path(tempfile.mkdtemp()) / "ckpt.pt", nn.Linear(1, 1), epoch=2)
+        >>> ckpt = load_checkpoint(path, nn.Linear(1, 1))
+        >>> ckpt["epoch"], ckpt["history"]
+        (2, {})
+    """
+    check_model(model)
+    if optimizer is not None:
+        check_optimizer(optimizer, model)
+    check_scheduler(scheduler, optimizer)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator should be the DataLoader's torch.Generator (or None), got {type(generator).__name__}."
+        )
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no checkpoint file at '{path}'. Check the path, or save one first with save_checkpoint."
+        )
+    checkpoint = read_sealed(path)
+    if not isinstance(checkpoint, Mapping) or not _KEYS <= set(checkpoint):
+        raise damaged(
+            path, f"it lacks the keys {sorted(_KEYS - set(checkpoint if isinstance(checkpoint, Mapping) else ()))}"
+        )
+    problems = _misfits(checkpoint, model, optimizer, scheduler, generator)
+    if problems:
+        raise CheckpointError(f"'{path.name}' does not fit, so nothing was loaded: " + "; ".join(problems) + ".")
+    before = _snapshot(model, optimizer, scheduler, generator)
+    try:
+        _apply(
+            (checkpoint["model"], checkpoint["optimizer"], checkpoint["scheduler"], checkpoint["rng"]),
+            model,
+            optimizer,
+            scheduler,
+            generator,
+        )
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        _apply(before, model, optimizer, scheduler, generator)
+        raise CheckpointError(f"'{path.name}' does not fit, so nothing was loaded: {exc}") from None
+    return {"epoch": checkpoint["epoch"], "history": checkpoint["history"]}

@@ -1,0 +1,67 @@
+"""The progress bar of ``fit``: a text bar in a terminal, a widget that stores no text in a notebook.
+
+Stored notebook outputs must not depend on timing (nbval compares them), so in Jupyter the bar
+is shown as tqdm's widget only, without the text version tqdm would store next to it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (the test ``tqdm.auto`` uses).
+
+    Example:
+        >>> in_notebook()
+        False
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and "IPKernelApp" in shell.config
+
+
+def widget_only(bundle: Mapping[str, Any]) -> dict[str, Any]:
+    """Keep only the widget view of a display bundle, so a notebook stores no text that nbval would compare.
+
+    Example:
+        >>> widget_only({"text/plain": " 40%|####", "application/vnd.jupyter.widget-view+json": {"model_id": "a"}})
+        {'application/vnd.jupyter.widget-view+json': {'model_id': 'a'}}
+    """
+    return {key: value for key, value in bundle.items() if key == "application/vnd.jupyter.widget-view+json"}
+
+
+def epoch_bar(epochs: int, start_epoch: int = 0) -> Any | None:
+    """A bar counting epochs up to ``epochs``, starting at ``start_epoch``; None where none can be shown.
+
+    In a terminal: tqdm's text bar on stderr. In a notebook: tqdm's widget, displayed with NO text
+    (tqdm's own display stores a text repr, and a text bar streams rates to stderr: both would make
+    stored outputs depend on timing). Without ipywidgets a notebook gets no bar rather than a text one.
+    Call ``update()`` after each epoch, ``set_postfix(...)`` to show numbers, and ``close()`` at the end.
+
+    Example:
+        >>> import io, contextlib
+        >>> with contextlib.redirect_stderr(io.StringIO()):
+        ...     bar = epoch_bar(3)
+        ...     bar.update()
+        ...     bar.close()
+        >>> bar.n, bar.total
+        (1, 3)
+    """
+    settings = dict(total=epochs, initial=start_epoch, desc="fit", unit="epoch", leave=True)
+    if not in_notebook():
+        from tqdm.std import tqdm
+
+        return tqdm(**settings)
+    try:
+        import ipywidgets  # noqa: F401
+        from IPython.display import display
+        from tqdm.notebook import tqdm as notebook_tqdm
+    except ImportError:
+        return None
+    bar = notebook_tqdm(display=False, **settings)
+    if getattr(bar, "container", None) is not None:  # absent when tqdm is disabled (TQDM_DISABLE=1)
+        display(widget_only(bar.container._repr_mimebundle_()), raw=True)
+    return bar

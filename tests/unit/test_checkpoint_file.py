@@ -1,0 +1,147 @@
+"""course.checkpoint_file: damage is always detected; a save that fails, crashes or is killed mid-write leaves
+the previous checkpoint loadable and no temporary file behind."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sys
+import time
+
+import pytest
+import torch
+from torch import nn
+
+from course import checkpoint_file
+from course.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from tests.unit.test_checkpoints import everything, make_setup, same, trained_checkpoint
+
+DAMAGED = r"'c.pt' is not a course checkpoint, or damaged: "
+
+
+# ----------------------------------------------------------------------------- damage is always detected
+
+
+def test_every_one_of_200_random_corruptions_is_detected_and_changes_nothing(tmp_path):
+    path = trained_checkpoint(tmp_path)
+    good = path.read_bytes()
+    rng = random.Random(0)
+    model, optimizer, scheduler, _, generator = make_setup(seed=7)
+    before = everything(model, optimizer, scheduler, generator)
+    for _trial in range(200):
+        data = bytearray(good)
+        for position in rng.sample(range(len(data)), rng.randint(1, 8)):
+            data[position] ^= rng.randint(1, 255)  # a real change: never XOR with 0
+        path.write_bytes(bytes(data))
+        with pytest.raises(CheckpointError, match=DAMAGED):
+            load_checkpoint(path, model, optimizer, scheduler, generator=generator)
+    assert same(everything(model, optimizer, scheduler, generator), before)
+
+
+def test_truncated_empty_and_foreign_files_get_one_clear_message(tmp_path):
+    path = trained_checkpoint(tmp_path)
+    good = path.read_bytes()
+    unsealed = tmp_path / "unsealed.pt"
+    torch.save(torch.load(path, weights_only=True), unsealed)  # the same dict, written by plain torch.save
+    foreign = {
+        "empty": b"",
+        "one byte": good[:1],
+        "text": b"epoch,loss\n1,0.5\n",
+        "random bytes": bytes(random.Random(1).randrange(256) for _ in range(4096)),
+        "plain torch.save": unsealed.read_bytes(),
+    }
+    foreign |= {f"cut to {n} bytes": good[:n] for n in random.Random(2).sample(range(2, len(good)), 30)}
+    foreign |= {"seal of another file": good[:-64] + b"0" * 64}
+    for name, data in foreign.items():
+        path.write_bytes(data)
+        with pytest.raises(CheckpointError, match=DAMAGED + r".*Nothing was loaded") as info:
+            load_checkpoint(path, nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 1)))
+        assert str(tmp_path) not in str(info.value), name  # the file's name, not where it lives
+
+
+def test_a_sealed_file_of_another_shape_is_not_a_checkpoint(tmp_path):
+    checkpoint_file.write_sealed({"epoch": 3}, tmp_path / "c.pt")
+    with pytest.raises(CheckpointError, match=DAMAGED + r"it lacks the keys \['history', 'kinds', 'model'"):
+        load_checkpoint(tmp_path / "c.pt", nn.Linear(1, 1))
+
+
+# ----------------------------------------------------------------------------- saves that a crash or a kill cannot half-write
+
+
+@pytest.fixture(params=["unnamed", "named"])
+def writer(request, monkeypatch):
+    """Both ways of writing: a file with no name (Linux) and a hidden temporary file (elsewhere)."""
+    if request.param == "named":
+        monkeypatch.setattr(checkpoint_file, "_write_unnamed", lambda *args: False)
+    return request.param
+
+
+def test_a_failure_mid_write_leaves_the_previous_checkpoint_and_no_temporary_file(tmp_path, monkeypatch, writer):
+    path = save_checkpoint(tmp_path / "c.pt", nn.Linear(1, 1), epoch=1)
+    before = path.read_bytes()
+
+    def disk_full(fd, data):
+        os.write(fd, data[:100])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint_file, "_write_all", disk_full)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, nn.Linear(1, 1), epoch=2)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+    monkeypatch.undo()
+    assert load_checkpoint(path, nn.Linear(1, 1))["epoch"] == 1
+
+
+def kill_mid_save(folder, unnamed: bool, delay: float) -> bool:
+    """Fork a process that saves epoch 2 over the checkpoint with a slowed writer; SIGKILL it ``delay`` seconds
+    after it began writing. Return whether it was killed (rather than finishing)."""
+    model = nn.Linear(200, 100)  # built before the fork: the child only saves
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            os.close(read)
+            if not unnamed:
+                checkpoint_file._write_unnamed = lambda *args: False
+
+            def slow_writer(fd, data):  # about 0.4 s for the model below
+                os.write(write, b"w")
+                for start in range(0, len(data), 512):
+                    os.write(fd, data[start : start + 512])
+                    time.sleep(0.002)
+
+            checkpoint_file._write_all = slow_writer
+            save_checkpoint(folder / "c.pt", model, epoch=2)
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.read(read, 1)  # the child has begun writing
+    time.sleep(delay)
+    os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    os.close(read)
+    return os.WIFSIGNALED(status)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kills a forked process; unnamed files are Linux's")
+def test_a_save_killed_mid_write_leaves_no_temporary_file_and_the_last_checkpoint_loads(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", nn.Linear(200, 100), epoch=1)
+    rng = random.Random(0)
+    for _trial in range(10):
+        assert kill_mid_save(tmp_path, unnamed=True, delay=rng.uniform(0.0, 0.25))
+        assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+        assert load_checkpoint(path, nn.Linear(200, 100))["epoch"] == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="kills a forked process")
+def test_where_a_killed_save_leaves_a_temporary_file_the_next_save_removes_it(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", nn.Linear(200, 100), epoch=1)
+    for _trial in range(2):
+        assert kill_mid_save(tmp_path, unnamed=False, delay=0.05)
+        assert len(list(tmp_path.glob(".c.pt.*.tmp"))) == 1  # this kill's file (the next save removed the last)
+    assert load_checkpoint(path, nn.Linear(200, 100))["epoch"] == 1
+    save_checkpoint(path, nn.Linear(200, 100), epoch=3)
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+    assert load_checkpoint(path, nn.Linear(200, 100))["epoch"] == 3

@@ -1,0 +1,229 @@
+"""course.checkpoints: what a checkpoint holds, exact resuming, damage always detected, all-or-nothing loading,
+saves that a crash or a kill cannot half-write."""
+
+from __future__ import annotations
+
+import copy
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from course import checkpoint_file
+from course.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from course.repro import rng_state
+from course.training import fit
+
+DAMAGED = r"'c.pt' is not a course checkpoint, or damaged: "
+
+
+def make_setup(seed: int = 0):
+    """A model with dropout, SGD with momentum, a scheduler and a shuffling seeded loader."""
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(48, 3, generator=g)
+    data = TensorDataset(x, x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.1 * torch.randn(48, 1, generator=g))
+    model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+    generator = torch.Generator().manual_seed(seed)
+    loader = DataLoader(data, batch_size=8, shuffle=True, generator=generator)
+    return model, optimizer, scheduler, loader, generator
+
+
+def run_fit(setup, epochs, **kwargs):
+    model, optimizer, scheduler, loader, _ = setup
+    return fit(model, nn.MSELoss(), optimizer, loader, epochs, scheduler=scheduler, progress=False, **kwargs)
+
+
+def trained_checkpoint(tmp_path, epochs=2):
+    setup = make_setup()
+    history = run_fit(setup, epochs)
+    model, optimizer, scheduler, _, generator = setup
+    return save_checkpoint(tmp_path / "c.pt", model, optimizer, scheduler, epochs, history, generator=generator)
+
+
+def everything(model, optimizer=None, scheduler=None, generator=None):
+    """A deep copy of all that loading may change: to prove that a failed load changed nothing."""
+    return copy.deepcopy(
+        (model.state_dict(), optimizer and optimizer.state_dict(), scheduler and scheduler.state_dict())
+    ) + (rng_state(generator),)
+
+
+def same(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(same, a, b))
+    return a == b
+
+
+# ----------------------------------------------------------------------------- what a checkpoint holds
+
+
+def test_checkpoint_loads_with_weights_only_and_holds_plain_values(tmp_path):
+    model, optimizer, scheduler, _, generator = make_setup()
+    history = {"train_loss": [np.float64(0.5), np.float32(0.25)], "lr": [0.05, 0.05]}  # numpy scalars get converted
+    path = save_checkpoint(tmp_path / "c.pt", model, optimizer, scheduler, 2, history, generator=generator)
+    raw = torch.load(path, weights_only=True)
+    assert sorted(raw) == ["epoch", "history", "kinds", "model", "optimizer", "rng", "scheduler"]
+    assert raw["epoch"] == 2 and all(type(v) is float for v in raw["history"]["train_loss"])
+    assert raw["kinds"] == {"optimizer": "SGD", "scheduler": "StepLR"}
+    assert sorted(raw["rng"]) == ["cuda", "generator", "numpy", "python", "torch"]
+    assert path.read_bytes()[-91:-64] == checkpoint_file.SEAL  # the checksum sits in the zip archive's comment
+
+
+def test_loading_restores_every_random_generator(tmp_path):
+    generator = torch.Generator().manual_seed(3)
+    random.seed(1)
+    np.random.seed(1)
+    torch.manual_seed(1)
+    np.random.randn()  # leaves a cached Gaussian in NumPy's state
+    path = save_checkpoint(tmp_path / "c.pt", nn.Linear(1, 1), generator=generator)
+    expected = (torch.rand(3), np.random.randn(3), random.random(), torch.rand(3, generator=generator))
+    torch.rand(5), np.random.rand(5), random.random(), torch.rand(5, generator=generator)
+    load_checkpoint(path, nn.Linear(1, 1), generator=generator)
+    again = (torch.rand(3), np.random.randn(3), random.random(), torch.rand(3, generator=generator))
+    assert torch.equal(expected[0], again[0]) and np.array_equal(expected[1], again[1])
+    assert expected[2] == again[2] and torch.equal(expected[3], again[3])
+
+
+def test_resuming_gives_exactly_the_parameters_of_training_that_never_stopped(tmp_path):
+    straight = make_setup()
+    history_straight = run_fit(straight, 6)
+    first = make_setup()
+    history = run_fit(first, 3)
+    save_checkpoint(tmp_path / "c.pt", first[0], first[1], first[2], 3, history, generator=first[4])
+    torch.rand(100)  # anything random in between is undone by loading
+    resumed = make_setup(seed=123)  # other initial weights and loader state: all overwritten by the checkpoint
+    ckpt = load_checkpoint(tmp_path / "c.pt", resumed[0], resumed[1], resumed[2], generator=resumed[4])
+    assert run_fit(resumed, 6, history=ckpt["history"], start_epoch=ckpt["epoch"]) == history_straight
+    assert all(torch.equal(a, b) for a, b in zip(straight[0].parameters(), resumed[0].parameters(), strict=True))
+
+
+def test_without_the_loader_generator_the_shuffling_order_differs(tmp_path):
+    """The control for the test above: the loader's generator state matters."""
+    straight = make_setup()
+    run_fit(straight, 4)
+    first = make_setup()
+    save_checkpoint(tmp_path / "c.pt", first[0], first[1], first[2], 2, run_fit(first, 2))
+    resumed = make_setup(seed=123)
+    ckpt = load_checkpoint(tmp_path / "c.pt", resumed[0], resumed[1], resumed[2])
+    run_fit(resumed, 4, history=ckpt["history"], start_epoch=ckpt["epoch"])
+    assert not torch.equal(straight[0][0].weight, resumed[0][0].weight)
+
+
+# ----------------------------------------------------------------------------- loading is all or nothing
+
+
+def other_parts(kind: str):
+    """(model, optimizer, scheduler, generator) to load into, built so that one part does not fit."""
+    model = make_setup(seed=5)[0]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=3)
+    generator = torch.Generator().manual_seed(11)
+    if kind == "wider model":
+        model = nn.Sequential(nn.Linear(3, 9), nn.ReLU(), nn.Dropout(0.2), nn.Linear(9, 1))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        scheduler = None
+    elif kind == "Adam":
+        optimizer = torch.optim.Adam(model.parameters())
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=3)
+    elif kind == "two groups":
+        optimizer = torch.optim.SGD([{"params": model[0].parameters()}, {"params": model[3].parameters()}], lr=0.1)
+        scheduler = None
+    elif kind == "ExponentialLR":
+        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.9)
+    return model, optimizer, scheduler, generator
+
+
+@pytest.mark.parametrize(
+    ("saved", "kind", "words"),
+    [
+        (
+            "all",
+            "wider model",
+            r"weights do not fit \(0.bias is \(8,\) in the file but \(9,\).*momentum_buffer for parameter 0",
+        ),
+        ("all", "Adam", r"the file holds the state of a SGD optimizer, but you passed a Adam"),
+        ("all", "two groups", r"parameter groups hold \[2, 2\] parameters, the file's \[4\]"),
+        ("all", "ExponentialLR", r"holds a StepLR scheduler, but you passed a ExponentialLR"),
+        ("model only", "same", r"holds no optimizer state.*optimizer=optimizer.*holds no scheduler state"),
+        ("no generator", "same", r"holds no generator state.*save_checkpoint\(\.\.\., generator=generator\)"),
+    ],
+)
+def test_a_checkpoint_that_does_not_fit_changes_nothing_and_says_what(tmp_path, saved, kind, words):
+    model, optimizer, scheduler, loader, generator = make_setup()
+    run_fit((model, optimizer, scheduler, loader, generator), 1)  # so the optimizer has momentum buffers
+    parts = {
+        "all": (optimizer, scheduler, generator),
+        "model only": (None, None, generator),
+        "no generator": (optimizer, scheduler, None),
+    }[saved]
+    save_checkpoint(tmp_path / "c.pt", model, parts[0], parts[1], 2, generator=parts[2])
+    target = other_parts(kind)
+    before = everything(*target)
+    with pytest.raises(CheckpointError, match=r"'c.pt' does not fit, so nothing was loaded: .*" + words):
+        load_checkpoint(tmp_path / "c.pt", *target[:3], generator=target[3])
+    assert same(everything(*target), before)
+
+
+def test_a_failure_while_restoring_puts_everything_back(tmp_path, monkeypatch):
+    path = trained_checkpoint(tmp_path)
+    model, optimizer, scheduler, _, generator = make_setup(seed=5)
+    before = everything(model, optimizer, scheduler, generator)
+    calls = []
+
+    original = torch.optim.lr_scheduler.StepLR.load_state_dict
+
+    def fails_once(self, state_dict):  # the scheduler is restored last: everything before it was already loaded
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("something unforeseen")
+        return original(self, state_dict)
+
+    monkeypatch.setattr(torch.optim.lr_scheduler.StepLR, "load_state_dict", fails_once)
+    with pytest.raises(CheckpointError, match=r"does not fit, so nothing was loaded: something unforeseen"):
+        load_checkpoint(path, model, optimizer, scheduler, generator=generator)
+    assert same(everything(model, optimizer, scheduler, generator), before)
+    assert len(calls) == 2  # the failed restore, then the one that put the scheduler back
+
+
+# ----------------------------------------------------------------------------- saving rejects what it cannot restore
+
+
+def test_save_rejects_what_is_not_an_optimizer_or_a_scheduler_before_writing(tmp_path):
+    model, optimizer, scheduler, _, _ = make_setup()
+    other = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1)
+    cases = [
+        ((model, model), TypeError, r"optimizer should be a torch.optim.Optimizer, got a model \(Sequential\)"),
+        ((model, list(model.parameters())), TypeError, r"got list"),
+        ((model, optimizer, optimizer), TypeError, r"scheduler should be a learning-rate scheduler.*got SGD"),
+        ((model, other), ValueError, r"holds none of this model's parameters"),
+        ((model, optimizer, torch.optim.lr_scheduler.StepLR(other, 1)), ValueError, r"built for another optimizer"),
+        ((nn.Linear,), TypeError, r"model is the class Linear"),
+        ((model, optimizer, scheduler, -1), ValueError, r"epoch should be the number of epochs done"),
+        ((model, optimizer, scheduler, 2, [0.5, 0.4]), TypeError, r"history should be a dict of lists"),
+    ]
+    for args, error, words in cases:
+        with pytest.raises(error, match=words):
+            save_checkpoint(tmp_path / "c.pt", *args)
+    with pytest.raises(TypeError, match=r"generator should be a torch.Generator"):
+        save_checkpoint(tmp_path / "c.pt", model, generator=np.random.default_rng(0))
+    assert list(tmp_path.iterdir()) == []  # nothing was written
+
+
+def test_paths_that_cannot_hold_a_checkpoint_are_reported(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"the folder '.*missing' does not exist.*mkdir\(parents=True"):
+        save_checkpoint(tmp_path / "missing" / "c.pt", nn.Linear(1, 1))
+    with pytest.raises(IsADirectoryError, match=r"is a folder; pass a file path"):
+        save_checkpoint(tmp_path, nn.Linear(1, 1))
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint file at"):
+        load_checkpoint(tmp_path / "nothing.pt", nn.Linear(1, 1))
+    with pytest.raises(TypeError, match=r"optimizer should be a torch.optim.Optimizer, got a model"):
+        load_checkpoint(tmp_path / "nothing.pt", nn.Linear(1, 1), nn.Linear(1, 1))
