@@ -1,300 +1,378 @@
-"""Checks for lesson 12 (logistic regression): scaling, the logits setup, accuracy, precision and recall."""
+"""Checks for lesson 12 (logistic regression): scaling three parts, fixing a setup, precision and recall,
+picking a threshold on validation, and a model that reaches the target on validation.
+
+Models are judged by what they compute on fresh inputs (in the model's own dtype), never by their class.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+import functools
 
 import numpy as np
 import torch
 from torch import nn
 
-from course.checks.verdict import (
-    Verdict,
-    as_number,
-    call_learner,
-    correct,
-    is_placeholder,
-    not_attempted,
-    number_pair,
-    wrong,
-)
+from course.checks.engine import Exercise, Guard, Mistake
+from course.checks.values import as_number, close
+from course.checks.vocabulary import MISTAKES
 
 TARGET_ACCURACY = 0.95
+_SHAPES = [(24, 4), (8, 4), (8, 4)]
+_SAY = {  # messages that only these exercises need
+    "tensors": "return torch tensors: torch.tensor(values, dtype=torch.float32) for each part.",
+    "rows": "select each part's rows with x[train_idx], x[val_idx], x[test_idx]: here (24, 4), (8, 4) and (8, 4).",
+    "float32": "the numbers may be right, but models expect float32: torch.tensor(values, dtype=torch.float32).",
+    "val_leak": "the statistics came from the training *and* validation rows: validation leaked into training.",
+    "model_first": "the first thing returned should be the model, an nn.Module such as nn.Linear(n_features, 1).",
+    "features": "the model should take a batch of shape (N, n_features) and give one score per row, shape (N, 1): "
+    "build it with nn.Linear(n_features, 1), not for a fixed number of features.",
+    "two_numbers": "precision and recall should each be one number (use .item() on a one-element tensor).",
+    "threshold": "return the threshold as one number (a float, e.g. with .item()).",
+    "one_output": "the model should give one output per example: shape (N, 1) for N rows of 30 features.",
+}
 
 
-def _close(a: float, b: float, tol: float = 1e-4) -> bool:
-    return math.isclose(a, b, rel_tol=tol, abs_tol=tol)
+def _is(category: str, position: int = 0):
+    """A guard's test: the observation's first (or ``position``-th) item is ``category``."""
+    return lambda got: got[position] == category
 
 
-def _scaling_data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+# --- exercise 1: split, then scale ----------------------------------------------------------------
+
+
+def _scaling_inputs() -> tuple:
     rng = np.random.RandomState(3)
-    x = rng.randn(30, 4) * np.array([1.0, 100.0, 0.01, 5.0]) + np.array([2.0, 500.0, 0.0, -1.0])
-    x[-8:] += np.array([3.0, 200.0, 0.05, 10.0])  # the last rows differ: leakage changes the statistics visibly
-    idx = rng.permutation(30)
-    return x, np.sort(idx[:22]), np.sort(idx[22:])
+    x = rng.randn(40, 4) * [1.0, 100.0, 0.01, 5.0] + [2.0, 500.0, 0.0, -1.0]
+    x[-10:] += [3.0, 200.0, 0.05, 10.0]  # the last rows differ: statistics that include them are visibly off
+    idx = rng.permutation(40)
+    return x, np.sort(idx[:24]), np.sort(idx[24:32]), np.sort(idx[32:])
 
 
-def scale_features(fn: Callable | None) -> Verdict:
-    """Check ``fn(x, train_idx, test_idx) -> (x_train, x_test)``: split, then scale with training statistics, float32."""
-    x, train_idx, test_idx = _scaling_data()
-    result, verdict = call_learner(fn, x.copy(), train_idx.copy(), test_idx.copy())
-    if verdict is not None:
-        return verdict
-    if not isinstance(result, (tuple, list)) or len(result) != 2:
-        return wrong("not_a_pair", f"return two tensors, (x_train, x_test); got {type(result).__name__}.")
-    got_train, got_test = result
-    if not all(isinstance(t, torch.Tensor) for t in result):
-        return wrong("not_tensors", "return torch tensors: torch.tensor(array, dtype=torch.float32).")
-    if got_train.shape != (len(train_idx), x.shape[1]) or got_test.shape != (len(test_idx), x.shape[1]):
-        return wrong(
-            "wrong_shape",
-            f"expected shapes {(len(train_idx), x.shape[1])} and {(len(test_idx), x.shape[1])}, "
-            f"got {tuple(got_train.shape)} and {tuple(got_test.shape)}. Select rows with x[train_idx] and x[test_idx].",
-        )
-    got_train, got_test = got_train.detach().double(), got_test.detach().double()
-    raw_train, raw_test = x[train_idx], x[test_idx]
+def _scale(x, parts, stats_of=lambda part, first: first, ddof=0, axis=0, dtype=torch.float32) -> tuple:
+    """Each part of ``x`` scaled with the mean and std of the rows ``stats_of(part, first part)``.
 
-    def matches(
-        mean: np.ndarray, std: np.ndarray, test_mean: np.ndarray | None = None, test_std: np.ndarray | None = None
-    ) -> bool:
-        test_mean = mean if test_mean is None else test_mean
-        test_std = std if test_std is None else test_std
-        want_train = torch.from_numpy((raw_train - mean) / std)
-        want_test = torch.from_numpy((raw_test - test_mean) / test_std)
-        return torch.allclose(got_train, want_train, atol=1e-4) and torch.allclose(got_test, want_test, atol=1e-4)
+    ``stats_of`` may also say "all" (every row) or "train and val" (the first two parts).
+    """
 
-    for ddof in (0, 1):
-        if matches(raw_train.mean(0), raw_train.std(0, ddof=ddof)):
-            if result[0].dtype != torch.float32 or result[1].dtype != torch.float32:
-                return wrong(
-                    "not_float32",
-                    f"the numbers are right but the dtype is {result[0].dtype}; models expect torch.float32.",
-                )
-            return correct("split first, scaled with the training part's statistics, float32 tensors.")
-    for ddof in (0, 1):
-        if matches(x.mean(0), x.std(0, ddof=ddof)):
-            return wrong(
-                "leakage",
-                "you scaled with the mean and std of all the data, test rows included: the test set leaked into "
-                "training. Split first, compute the statistics on x[train_idx] only, apply them to both parts.",
-            )
-        if matches(raw_train.mean(0), raw_train.std(0, ddof=ddof), raw_test.mean(0), raw_test.std(0, ddof=ddof)):
-            return wrong(
-                "test_own_stats",
-                "the test part was scaled with its own statistics; use the training mean and std for both parts.",
-            )
-        if matches(raw_train.mean(), raw_train.std(ddof=ddof)):
-            return wrong(
-                "wrong_axis", "one mean and std for the whole array mixes features; use axis=0 (one per column)."
-            )
-    return wrong(
-        "other",
-        "expected (x[train_idx] - mean) / std and (x[test_idx] - mean) / std with the training mean and std per column.",
-    )
+    def rows(part):
+        chosen = stats_of(part, parts[0])
+        named = {"all": lambda: slice(None), "train and val": lambda: np.concatenate(parts[:2])}
+        return x[named[chosen]() if isinstance(chosen, str) else chosen]
+
+    return tuple(torch.tensor((x[p] - rows(p).mean(axis)) / rows(p).std(axis, ddof=ddof), dtype=dtype) for p in parts)
+
+
+def _scaled_parts(answer, args) -> object:
+    """The three parts divided by the training part's spread, so a std with ddof 0 or 1 gives the same answer."""
+    got = answer(*args)
+    if not isinstance(got, (tuple, list)) or len(got) != 3 or any(type(t) is not torch.Tensor for t in got):
+        return got
+    if [tuple(t.shape) for t in got] != _SHAPES or not all(t.is_floating_point() for t in got):
+        return got
+    spread = got[0].detach().double().std(0, unbiased=False)
+    return tuple((t.detach().double() / spread).to(t.dtype) for t in got) if bool((spread > 0).all()) else got
+
+
+def _scaler(rows=False, **how):
+    """A scaling program; ``rows=True`` forgets to select the rows of each part."""
+    return lambda x, tr, va, te: _scale(x, (slice(None),) * 3 if rows else (tr, va, te), **how)
+
+
+scale_features = Exercise(
+    name="scale_features",
+    inputs=_scaling_inputs,
+    reference=_scaler(),
+    observe=_scaled_parts,
+    alternatives=[_scaler(ddof=1)],
+    guards=[
+        Guard("not_three_parts", lambda got: not isinstance(got, (tuple, list)) or len(got) != 3, lambda *a: a[0]),
+        Guard(
+            "not_a_tensor", lambda got: any(type(t) is not torch.Tensor for t in got), lambda x, *i: i, _SAY["tensors"]
+        ),
+        Guard("wrong_shape", lambda got: [tuple(t.shape) for t in got] != _SHAPES, _scaler(rows=True), _SAY["rows"]),
+        Guard(
+            "wrong_dtype",
+            lambda got: any(t.dtype != torch.float32 for t in got),
+            _scaler(dtype=torch.float64),
+            _SAY["float32"],
+        ),
+    ],
+    mistakes=[
+        Mistake("leakage", _scaler(stats_of=lambda part, first: "all")),
+        Mistake("leakage", _scaler(stats_of=lambda part, first: "train and val"), _SAY["val_leak"]),
+        Mistake("own_statistics", _scaler(stats_of=lambda part, first: part)),
+        Mistake("own_statistics", _scaler(stats_of=lambda part, first: part, ddof=1)),
+        Mistake("wrong_axis", _scaler(axis=None)),
+    ],
+    success="split first, then every part scaled with the training rows' mean and std per column, as float32.",
+)
+
+# --- exercise 2: find the bug in a setup ----------------------------------------------------------
+
+
+def _outputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor | str:
+    """The model's outputs for ``x`` (cast to its parameters' dtype and device) as float64, or what went wrong."""
+    param = next((p for p in model.parameters() if p.is_floating_point()), None)
+    try:
+        with torch.no_grad():
+            out = model(x.float() if param is None else x.to(device=param.device, dtype=param.dtype))
+    except Exception:
+        return "wrong_shape"
+    if type(out) is not torch.Tensor or out.numel() != len(x) or out.device.type == "meta":
+        return "wrong_shape"
+    return out.detach().cpu().double().reshape(-1)
+
+
+def _affine(values: torch.Tensor, x: torch.Tensor) -> bool:
+    design = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)
+    fitted = design @ torch.linalg.lstsq(design, values.unsqueeze(1)).solution
+    return bool((fitted.squeeze(1) - values).abs().max() <= 1e-4 * (1 + values.abs().max()))
+
+
+def _model_kind(model: object, n_features: int) -> str:
+    """'probabilities' (a sigmoid of an affine score), 'logits' (an affine score), or what else it computes."""
+    if not isinstance(model, nn.Module):
+        return "not_a_model"
+    x = 2 * torch.randn(64, n_features, generator=torch.Generator().manual_seed(12), dtype=torch.float64)
+    out = _outputs(model, x)
+    if isinstance(out, str) or not bool(torch.isfinite(out).all()):
+        return out if isinstance(out, str) else "not_finite"
+    squashed = bool(out.min() >= 0 and out.max() <= 1)
+    if out.max() - out.min() < 1e-9:
+        return "constant"
+    if squashed and out.min() > 0 and out.max() < 1 and _affine(torch.logit(out), x):
+        return "probabilities"
+    return "logits" if _affine(out, x) else "other, squashed" if squashed else "other"
 
 
 def _loss_kind(loss_fn: object) -> str:
-    """'logits', 'probabilities' or 'unknown': what the loss expects, judged by its class or its behaviour."""
-    if isinstance(loss_fn, nn.BCEWithLogitsLoss):
-        return "logits"
-    if isinstance(loss_fn, nn.BCELoss):
-        return "probabilities"
-    if not callable(loss_fn):
-        return "unknown"
-    target = torch.tensor([[1.0], [0.0]])
-    try:
-        scores = torch.tensor([[2.0], [-1.0]])
-        if _close(
-            float(loss_fn(scores, target)), float(nn.functional.binary_cross_entropy_with_logits(scores, target))
-        ):
-            return "logits"
-    except Exception:
-        pass
-    try:
-        probs = torch.tensor([[0.8], [0.3]])
-        if _close(float(loss_fn(probs, target)), float(nn.functional.binary_cross_entropy(probs, target))):
-            return "probabilities"
-    except Exception:
-        pass
+    """'logits' or 'probabilities': which binary cross-entropy ``loss_fn`` computes, judged by its numbers."""
+    target = torch.tensor([[1.0], [0.0], [1.0]])
+    for kind, inputs, right in [
+        ("logits", torch.tensor([[2.0], [-1.0], [-0.5]]), nn.functional.binary_cross_entropy_with_logits),
+        ("probabilities", torch.tensor([[0.8], [0.3], [0.4]]), nn.functional.binary_cross_entropy),
+    ]:
+        try:
+            if close(as_number(loss_fn(inputs, target)), right(inputs, target).item()):
+                return kind
+        except Exception:
+            continue
     return "unknown"
 
 
-def logits_setup(model: object, loss_fn: object) -> Verdict:
-    """Check a raw-score model for 30 features (one output, no sigmoid) paired with ``nn.BCEWithLogitsLoss``."""
-    if is_placeholder(model) or is_placeholder(loss_fn):
-        return not_attempted()
-    if not isinstance(model, nn.Module):
-        return wrong(
-            "not_a_model", f"raw_model should be an nn.Module such as nn.Linear(30, 1), got {type(model).__name__}."
-        )
-    x = torch.randn(64, 30, generator=torch.Generator().manual_seed(4)) * 50
-    try:
-        with torch.no_grad():
-            out = model(x)
-    except Exception as exc:
-        return wrong("raised", f"calling the model on a (64, 30) batch raised {type(exc).__name__}: {exc}")
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (64, 1):
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        return wrong(
-            "wrong_output_shape", f"expected one score per example, shape (64, 1); got {shape}. Use nn.Linear(30, 1)."
-        )
-    squashed = bool(((out >= 0) & (out <= 1)).all())
-    kind = _loss_kind(loss_fn)
-    if kind == "unknown":
-        return wrong(
-            "not_a_loss", "logits_loss should be a binary cross-entropy loss object, e.g. nn.BCEWithLogitsLoss()."
-        )
-    if squashed and kind == "logits":
-        return wrong(
-            "sigmoid_before_logits_loss",
-            "your model ends with a sigmoid, and BCEWithLogitsLoss applies one again: the loss sees sigmoid(sigmoid(z)) "
-            "and cannot go below about 0.31. Remove nn.Sigmoid from the model.",
-        )
-    if squashed and kind == "probabilities":
-        return wrong(
-            "not_logits",
-            "that is the probability version (Sigmoid + BCELoss). Here, drop the Sigmoid and use nn.BCEWithLogitsLoss.",
-        )
-    if not squashed and kind == "probabilities":
-        return wrong(
-            "bce_on_logits",
-            "BCELoss expects probabilities in [0, 1], but your model outputs raw scores. Use nn.BCEWithLogitsLoss.",
-        )
-    return correct("raw scores in, BCEWithLogitsLoss applies the sigmoid inside, in a numerically safe way.")
+def _setup(answer, args) -> tuple:
+    got = answer(*args)
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        return ("not_a_pair", "")
+    model, loss = _model_kind(got[0], args[0]), _loss_kind(got[1])
+    return ("matched", "matched") if model == loss else (model, loss)
 
 
-def _accuracy_data() -> tuple[torch.Tensor, torch.Tensor]:
-    probs = torch.tensor([0.95, 0.85, 0.72, 0.65, 0.55, 0.45, 0.35, 0.25, 0.15, 0.05, 0.9, 0.6]).reshape(-1, 1)
-    targets = torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0]).reshape(-1, 1)
-    return probs, targets
+class _SigmoidOfLinear(nn.Module):
+    def __init__(self, n_features: int, linear: nn.Module | None = None) -> None:
+        super().__init__()
+        self.linear = linear or nn.Linear(n_features, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.linear(x))
 
 
-def accuracy(fn: Callable | None) -> Verdict:
-    """Check ``fn(probabilities, targets, threshold) -> float``: the share of thresholded predictions that are right."""
-    probs, targets = _accuracy_data()
-    answers = {}
-    for threshold in (0.5, 0.8):
-        result, verdict = call_learner(fn, probs.clone(), targets.clone(), threshold)
-        if verdict is not None:
-            return verdict
-        value = as_number(result)
-        if value is None:
-            return wrong("not_a_number", f"return one number between 0 and 1, got {type(result).__name__}.")
-        answers[threshold] = value
-
-    def acc(pred: torch.Tensor) -> float:
-        return float((pred.float() == targets).float().mean())
-
-    expected = {t: acc(probs >= t) for t in answers}
-    if all(_close(answers[t], expected[t]) for t in answers):
-        return correct(f"accuracy {expected[0.5]:.4f} at threshold 0.5 and {expected[0.8]:.4f} at 0.8.")
-    if all(_close(answers[t], acc(probs < t)) for t in answers):
-        return wrong(
-            "wrong_direction",
-            "your threshold points the wrong way: a probability *at or above* the threshold means class 1.",
-        )
-    no_threshold = [acc(probs), float(1 - (probs - targets).abs().mean()), float(probs.mean())]
-    if any(_close(answers[0.5], v) for v in no_threshold):
-        return wrong(
-            "no_threshold",
-            "you used the probabilities directly; turn them into 0/1 predictions first with (probabilities >= threshold), "
-            "then compare with the targets.",
-        )
-    if _close(answers[0.5], expected[0.5]) and _close(answers[0.8], expected[0.5]):
-        return wrong(
-            "ignores_threshold",
-            "your function gives the same answer for every threshold; use the threshold argument instead of 0.5.",
-        )
-    return wrong("other", f"expected {expected[0.5]:.4f} at threshold 0.5, got {answers[0.5]:.4f}.")
+def _seq(n: int, *tail: nn.Module) -> nn.Module:
+    return nn.Sequential(nn.Linear(n, 1), *tail)
 
 
-def _pr_data() -> tuple[torch.Tensor, torch.Tensor]:
-    predictions = torch.tensor([1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0]).reshape(-1, 1).float()
-    targets = torch.tensor([1, 1, 1, 0, 0, 1, 0, 0, 0, 0, 1, 0]).reshape(-1, 1).float()
-    return predictions, targets  # TP 4, FP 2, FN 1, TN 5: precision 4/6, recall 4/5
+fixed_setup = Exercise(
+    name="fixed_setup",
+    inputs=lambda: (7,),
+    reference=lambda n: (nn.Linear(n, 1), nn.BCEWithLogitsLoss()),
+    observe=_setup,
+    alternatives=[
+        lambda n: (_seq(n, nn.Sigmoid()), nn.BCELoss()),
+        lambda n: (_SigmoidOfLinear(n), nn.BCELoss()),
+        lambda n: (nn.Linear(n, 1).double(), nn.BCEWithLogitsLoss()),
+        lambda n: (_seq(n), nn.functional.binary_cross_entropy_with_logits),
+    ],
+    guards=[
+        Guard("not_a_pair", _is("not_a_pair"), lambda n: nn.Linear(n, 1), "return (model, loss_fn)."),
+        Guard("not_a_model", _is("not_a_model"), lambda n: ("model", nn.BCELoss()), _SAY["model_first"]),
+        Guard(
+            "wrong_shape", _is("wrong_shape"), lambda n: (nn.Linear(30, 1), nn.BCEWithLogitsLoss()), _SAY["features"]
+        ),
+        Guard("not_a_loss", _is("unknown", 1), lambda n: (nn.Linear(n, 1), nn.MSELoss())),
+    ],
+    mistakes=[
+        Mistake("sigmoid_before_logits_loss", lambda n: (_seq(n, nn.Sigmoid()), nn.BCEWithLogitsLoss())),
+        Mistake("bce_on_logits", lambda n: (nn.Linear(n, 1), nn.BCELoss())),
+        Mistake("softmax_one_output", lambda n: (_seq(n, nn.Softmax(dim=1)), nn.BCELoss())),
+    ],
+    success="the model's output and the loss agree: raw scores with BCEWithLogitsLoss (or a sigmoid with BCELoss).",
+)
+
+# --- exercise 3: precision and recall --------------------------------------------------------------
 
 
-def precision_recall(fn: Callable | None) -> Verdict:
-    """Check ``fn(predictions, targets) -> (precision, recall)`` for the positive class 1."""
-    predictions, targets = _pr_data()
-    result, verdict = call_learner(fn, predictions.clone(), targets.clone())
-    if verdict is not None:
-        return verdict
-    numbers = number_pair(result, ("precision", "recall"))
-    if isinstance(numbers, Verdict):
-        return numbers
-    precision, recall = numbers
-    want = (4 / 6, 4 / 5)
-    if _close(precision, want[0]) and _close(recall, want[1]):
-        return correct(
-            f"precision {want[0]:.4f} (TP / predicted positive), recall {want[1]:.4f} (TP / actually positive)."
-        )
-    if _close(precision, want[1]) and _close(recall, want[0]):
-        return wrong(
-            "swapped",
-            "precision and recall are swapped. Precision divides TP by everything *predicted* positive (TP + FP); "
-            "recall divides TP by everything *actually* positive (TP + FN).",
-        )
-    if _close(precision, 5 / 6) and _close(recall, 5 / 7):
-        return wrong("wrong_class", "you computed them for class 0; the positive class is 1.")
-    if _close(precision, 9 / 12) or _close(recall, 9 / 12):
-        return wrong(
-            "accuracy", "that is the accuracy (right / all); precision and recall only count the positive class."
-        )
-    return wrong(
-        "other", f"expected precision {want[0]:.4f} and recall {want[1]:.4f}; got {precision:.4f} and {recall:.4f}."
-    )
+def _pr(pred, y, positive=1.0):
+    tp = ((pred == positive) & (y == positive)).sum().item()
+    return tp / (pred == positive).sum().item(), tp / (y == positive).sum().item()
 
 
-def held_out_accuracy(model: object, target: float = TARGET_ACCURACY) -> Verdict:
-    """Check that a trained model reaches ``target`` accuracy on the course's held-out breast-cancer data.
+precision_recall = Exercise(
+    name="precision_recall",
+    inputs=lambda: (  # TP 4, FP 2, FN 1, TN 5
+        torch.tensor([1.0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0]).reshape(-1, 1),
+        torch.tensor([1.0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 1, 0]).reshape(-1, 1),
+    ),
+    reference=_pr,
+    guards=[
+        Guard("not_a_pair", lambda got: not isinstance(got, (tuple, list)) or len(got) != 2, lambda p, y: 0.5),
+        Guard(
+            "not_a_number", lambda got: any(as_number(v) is None for v in got), lambda p, y: (p, y), _SAY["two_numbers"]
+        ),
+    ],
+    mistakes=[
+        Mistake("swapped_precision_recall", lambda p, y: _pr(p, y)[::-1]),
+        Mistake("wrong_class", lambda p, y: _pr(p, y, positive=0.0)),
+        Mistake("accuracy_not_precision", lambda p, y: ((p == y).float().mean().item(),) * 2),
+    ],
+    success=lambda exp: f"precision {exp[0]:.4f} (TP / predicted 1), recall {exp[1]:.4f} (TP / truly 1).",
+)
 
-    The model takes the standardised (N, 30) features of ``course.data.load_breast_cancer_split()``
-    and returns raw scores (threshold 0) or, if it ends with ``nn.Sigmoid``, probabilities (threshold 0.5).
-    """
-    if is_placeholder(model):
-        return not_attempted()
-    if not isinstance(model, nn.Module):
-        return wrong("not_a_model", f"my_model should be a trained nn.Module, got {type(model).__name__}.")
+# --- exercise 4: pick the threshold on validation --------------------------------------------------
+
+_PROBS = [0.55, 0.1, 0.85, 0.9, 0.6, 0.95, 0.2, 0.4, 0.05, 0.3, 0.7, 0.8]  # shuffled: nothing relies on order
+_BENIGN = [1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0]  # 1 = benign, 0 = malignant
+
+
+def _decisions(answer, args) -> tuple:
+    """For max_missed 0 and 1: the smallest probability at or above the returned threshold (the same decisions)."""
+    probs, got = args[0].double().reshape(-1), []
+    for max_missed in (0, 1):
+        value = answer(*(a.clone() for a in args), max_missed)
+        number = as_number(value)
+        above = probs[probs >= number] if number is not None else None
+        got.append(value if number is None else above.min().item() if len(above) else float("inf"))
+    return tuple(got)
+
+
+def _pick(missed_of=lambda p, y, t: ((p >= t) & (y == 0)).sum(), smallest=True, within=lambda m, k: m <= k):
+    def pick(p, y, max_missed):
+        for t in sorted(p.reshape(-1).tolist(), reverse=not smallest):
+            if within(missed_of(p, y, t), max_missed):
+                return t
+        return None
+
+    return pick
+
+
+def _pick_sorted(p, y, max_missed):
+    kept_out = torch.sort(p[y == 0], descending=True).values[max_missed]  # the (max_missed + 1)-th malignant score
+    return p[p > kept_out].min().item()
+
+
+pick_threshold = Exercise(
+    name="pick_threshold",
+    inputs=lambda: (torch.tensor(_PROBS).reshape(-1, 1), torch.tensor(_BENIGN).reshape(-1, 1)),
+    reference=_pick(),
+    observe=_decisions,
+    alternatives=[
+        _pick_sorted,
+        lambda p, y, k: next(t for t in torch.linspace(0, 1, 1001) if ((p >= t) & (y == 0)).sum() <= k),
+    ],
+    guards=[
+        Guard("returned_none", lambda got: all(v is None for v in got), lambda p, y, k: None),
+        Guard(
+            "not_a_number",
+            lambda got: any(v is not None and as_number(v) is None for v in got),
+            lambda p, y, k: p,
+            _SAY["threshold"],
+        ),
+    ],
+    mistakes=[
+        Mistake("strict_threshold", _pick(lambda p, y, t: ((p > t) & (y == 0)).sum())),
+        Mistake("missed_off_by_one", _pick(within=lambda m, k: m < k)),
+        Mistake("wrong_class", _pick(lambda p, y, t: ((p < t) & (y == 1)).sum())),
+        Mistake("largest_threshold", _pick(smallest=False)),
+        Mistake("ignores_max_missed", _pick(within=lambda m, k: m <= 0)),
+    ],
+    success="the smallest threshold that keeps the missed cancers within the limit: as many benign found as allowed.",
+)
+
+# --- exercise 5: reach the target on validation ----------------------------------------------------
+
+
+@functools.cache
+def _fitted() -> tuple:
+    """scikit-learn's logistic regression on the lesson's training part (a right answer, quick to get)."""
+    from sklearn.linear_model import LogisticRegression
+
     from course.data import load_breast_cancer_split
 
-    _, _, x_test, y_test = load_breast_cancer_split()
-    was_training = model.training
+    parts = load_breast_cancer_split()
+    model = LogisticRegression(max_iter=1000).fit(parts.x_train.numpy(), parts.y_train.numpy().ravel())
+    return model.coef_.tolist(), model.intercept_.tolist(), parts.x_val, parts.y_val
+
+
+def _linear(weight=None, bias=None, *tail: nn.Module, dtype=torch.float32) -> nn.Module:
+    linear = nn.Linear(30, 1).to(dtype)
+    weight, bias = (weight, bias) if weight is not None else _fitted()[:2]
+    with torch.no_grad():
+        linear.weight.copy_(torch.as_tensor(weight, dtype=dtype))
+        linear.bias.copy_(torch.as_tensor(bias, dtype=dtype))
+    return nn.Sequential(linear, *tail) if tail else linear
+
+
+def _validation(model, args) -> tuple:
+    """(category, validation accuracy), in eval mode; outputs in [0, 1] are thresholded at 0.5, scores at 0."""
+    modes = [(module, module.training) for module in model.modules()] if isinstance(model, nn.Module) else []
     try:
-        device = next(model.parameters()).device
-    except StopIteration:
-        device = torch.device("cpu")
-    except Exception:
-        device = torch.device("cpu")
-    try:
-        model.eval()
-        with torch.no_grad():
-            out = model(x_test.to(device))
-    except Exception as exc:
-        return wrong("raised", f"calling the model on the (114, 30) test features raised {type(exc).__name__}: {exc}")
+        for module, _ in modes:
+            module.training = False
+        kind, (x_val, y_val) = _model_kind(model, 30), _fitted()[2:]
+        out = _outputs(model, x_val.clone()) if kind not in ("not_a_model", "wrong_shape", "not_finite") else kind
     finally:
-        model.train(was_training)
-    if not isinstance(out, torch.Tensor) or out.numel() != len(y_test):
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        return wrong("wrong_output_shape", f"expected one output per example, shape (114, 1); got {shape}.")
-    out = out.detach().cpu().reshape(-1, 1).float()
-    ends_with_sigmoid = isinstance(model, nn.Sequential) and len(model) > 0 and isinstance(model[-1], nn.Sigmoid)
-    threshold = 0.5 if ends_with_sigmoid else 0.0
-    acc = float(((out >= threshold).float() == y_test).float().mean())
-    if math.isnan(acc):
-        return wrong("nan", "the model outputs NaN; lower the learning rate.")
-    if acc >= target:
-        return correct(f"held-out accuracy {acc:.4f} reaches the target {target:.2f}.")
-    if acc <= 0.7:
-        return wrong(
-            "untrained",
-            f"held-out accuracy {acc:.4f}, about what guessing gives: did the training loop run and update this model?",
-        )
-    return wrong(
-        "below_target",
-        f"held-out accuracy {acc:.4f} is below the target {target:.2f}: train longer or with a larger learning rate.",
-    )
+        for module, mode in modes:
+            module.training = mode
+    if isinstance(out, str) or kind == "constant":
+        return (kind, None)
+    threshold = 0.5 if kind in ("probabilities", "other, squashed") else 0.0
+    acc = ((out >= threshold).double() == y_val.reshape(-1)).double().mean().item()
+    return ("reached" if acc >= TARGET_ACCURACY else "chance" if acc <= 0.7 else "below_target", acc)
 
 
-__all__ = ["TARGET_ACCURACY", "accuracy", "held_out_accuracy", "logits_setup", "precision_recall", "scale_features"]
+def _naming_accuracy(mistake: str):
+    """The vocabulary's message with the learner's validation accuracy in it."""
+    return lambda got, exp: MISTAKES[mistake].replace("the accuracy", f"the validation accuracy, {got[1]:.4f},")
+
+
+def _random_linear() -> nn.Module:  # an untrained model: validation accuracy 0.52
+    return _linear(0.2 * torch.randn(1, 30, generator=torch.Generator().manual_seed(3)), [0.0])
+
+
+def _one_feature() -> nn.Module:  # mean concavity alone: validation accuracy 0.88
+    return _linear([[-1.0 if i == 6 else 0.0 for i in range(30)]], [0.0])
+
+
+validation_accuracy = Exercise(
+    name="validation_accuracy",
+    kind="value",
+    reference=_linear,
+    observe=_validation,
+    same=lambda got, expected: got[0] == expected[0],
+    alternatives=[
+        lambda: _linear(None, None, nn.Sigmoid()),
+        lambda: _linear(dtype=torch.float64),
+        lambda: _SigmoidOfLinear(30, _linear()),
+        lambda: _linear(None, None, nn.Tanh()),
+    ],
+    guards=[
+        Guard("not_a_model", _is("not_a_model"), lambda: "model", "pass your trained nn.Module."),
+        Guard("wrong_shape", _is("wrong_shape"), lambda: nn.Linear(30, 2), _SAY["one_output"]),
+        Guard("not_finite", _is("not_finite"), lambda: _linear([[float("nan")] * 30], [0.0])),
+    ],
+    mistakes=[
+        Mistake("softmax_one_output", lambda: _linear(None, None, nn.Softmax(dim=1))),
+        Mistake("untrained", _random_linear, _naming_accuracy("untrained")),
+        Mistake("below_target", _one_feature, _naming_accuracy("below_target")),
+    ],
+    success=f"validation accuracy at or above the target {TARGET_ACCURACY:.2f}; the test part stays untouched.",
+)

@@ -94,7 +94,7 @@ MISTAKES: dict[str, str] = {
     "lr_set_to_factor": "you set each learning rate to the factor itself; multiply it: group['lr'] *= factor.",
     "scheduler_per_batch": "scheduler.step() ran once per batch, so the schedule counted batches and decayed too fast. Move it out of the batch loop: once per epoch, after the batches.",
     "scheduler_before_optimizer": "scheduler.step() ran at the start of each epoch, before the first optimizer.step(), so the first learning rate of the schedule was skipped. Call it at the end of each epoch, after the batches.",
-    "no_scheduler_step": "scheduler.step() never ran, so the learning rate never changed. Call it once per epoch, after the batches.",
+    "no_scheduler_step": "the learning rate never changed while the batches ran: scheduler.step() was not called inside the epoch loop. Call it once per epoch, after the batches.",
     "one_epoch_only": "only one pass over the batches ran: loop over the epochs, and inside over the batches.",
     # --- lesson 06 losses ----------------------------------------------------------------------------
     "not_squared": "that is the mean ABSOLUTE error. Square the differences: ((p - y) ** 2).mean().",

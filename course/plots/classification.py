@@ -1,0 +1,147 @@
+"""Pictures of a binary classifier (lesson 12): the sigmoid and its threshold, a decision boundary, ROC and PR curves.
+
+Each helper returns its ``Figure``; show it with ``course.plots.show(fig, alt)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from course.plots.curves import _as_1d, _paired
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _check_threshold(threshold: float) -> None:
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold is a probability strictly between 0 and 1, got {threshold}; the usual one is 0.5.")
+
+
+def plot_sigmoid_threshold(
+    threshold: float = 0.5,
+    scores: object = None,
+    targets: object = None,
+    class_names: Sequence[str] = ("class 0", "class 1"),
+) -> Figure:
+    """The sigmoid curve, the decision threshold on it, and optionally examples placed on the curve by their score.
+
+    Points with probability at or above ``threshold`` are predicted class 1; the threshold on the
+    probability is the score ``log(t / (1 - t))`` on the horizontal axis (0 for ``t = 0.5``).
+
+    Example:
+        >>> fig = plot_sigmoid_threshold(0.5, scores=[-2.0, 0.5, 3.0], targets=[0, 1, 1])
+        >>> fig.axes[0].get_xlabel()
+        'score z (logit)'
+    """
+    _check_threshold(threshold)
+    import matplotlib.pyplot as plt
+
+    cut = float(np.log(threshold / (1 - threshold)))
+    z = np.linspace(-8, 8, 401)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.axvspan(cut, 8, color="C2", alpha=0.08, label=f"predicted {class_names[1]}")
+    ax.plot(z, 1 / (1 + np.exp(-z)), color="black", label=r"$\sigma(z) = 1 / (1 + e^{-z})$")
+    ax.axhline(threshold, color="C3", linestyle="--", label=f"threshold {threshold:g}")
+    ax.axvline(cut, color="C3", linestyle=":", label=f"z = {cut:.2f}")
+    if scores is not None:
+        z_points, y_points = _paired("scores", scores, "targets", targets)
+        z_points = np.clip(z_points, -8, 8)
+        for label, color in ((0, "C1"), (1, "C0")):
+            chosen = y_points == label
+            ax.scatter(
+                z_points[chosen], 1 / (1 + np.exp(-z_points[chosen])), s=14, color=color, label=class_names[label]
+            )
+    ax.set(xlabel="score z (logit)", ylabel=f"probability of {class_names[1]}", xlim=(-8, 8), ylim=(-0.03, 1.03))
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_decision_boundary(
+    probability: Callable[[np.ndarray], object],
+    x: object,
+    y: object,
+    feature_names: Sequence[str] = ("feature 1", "feature 2"),
+    threshold: float = 0.5,
+    class_names: Sequence[str] = ("class 0", "class 1"),
+) -> Figure:
+    """Shade a 2-D feature plane by a model's probability of class 1 and draw where it crosses ``threshold``.
+
+    ``probability`` maps an ``(M, 2)`` array of points to ``M`` probabilities; ``x`` is ``(N, 2)``
+    and ``y`` holds the 0/1 classes of those points, drawn on top.
+
+    Example:
+        >>> fig = plot_decision_boundary(lambda g: 1 / (1 + np.exp(-g.sum(axis=1))), [[0, 1], [1, -2]], [1, 0])
+        >>> fig.axes[0].get_xlabel()
+        'feature 1'
+    """
+    _check_threshold(threshold)
+    points = np.asarray(x, dtype=float)
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"x should hold two features per point, shape (N, 2); got shape {points.shape}.")
+    classes = _as_1d("y", y)
+    if len(classes) != len(points):
+        raise ValueError(f"x has {len(points)} points but y has {len(classes)} classes; they must match one to one.")
+    import matplotlib.pyplot as plt
+
+    low, high = points.min(axis=0) - 0.5, points.max(axis=0) + 0.5
+    g1, g2 = np.meshgrid(np.linspace(low[0], high[0], 200), np.linspace(low[1], high[1], 200))
+    grid = np.column_stack([g1.ravel(), g2.ravel()])
+    p = _as_1d("probability(grid)", probability(grid)).reshape(g1.shape)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    shading = ax.contourf(g1, g2, p, levels=np.linspace(0, 1, 11), cmap="RdBu", alpha=0.6)
+    fig.colorbar(shading, ax=ax, label=f"probability of {class_names[1]}")
+    ax.contour(g1, g2, p, levels=[threshold], colors="black", linewidths=2)
+    for label, (marker, color) in enumerate((("x", "C1"), ("o", "C0"))):
+        chosen = classes == label
+        ax.scatter(*points[chosen].T, marker=marker, s=16, color=color, label=class_names[label])
+    ax.plot([], [], color="black", label=f"decision boundary (p = {threshold:g})")
+    ax.set(xlabel=feature_names[0], ylabel=feature_names[1])
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_roc_pr(targets: object, scores: object, threshold: float | None = None) -> Figure:
+    """The ROC curve and the precision-recall curve of scores against 0/1 targets, side by side.
+
+    Uses ``sklearn.metrics.roc_curve`` and ``precision_recall_curve``; the areas (``roc_auc_score``
+    and ``average_precision_score``) go in the legends. ``threshold``, if given, is marked on both
+    curves at the decisions ``scores >= threshold``.
+
+    Example:
+        >>> fig = plot_roc_pr([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9], threshold=0.5)
+        >>> [ax.get_xlabel() for ax in fig.axes]
+        ['false positive rate', 'recall']
+    """
+    y, s = _paired("targets", targets, "scores", scores)
+    if set(np.unique(y)) != {0.0, 1.0}:
+        raise ValueError("targets should hold both classes, 0 and 1, and nothing else.")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+
+    fpr, tpr, _ = roc_curve(y, s)
+    precision, recall, _ = precision_recall_curve(y, s)
+    fig, (roc, pr) = plt.subplots(1, 2, figsize=(10, 4.2))
+    roc.plot(fpr, tpr, color="C0", label=f"model (area {roc_auc_score(y, s):.3f})")
+    roc.plot([0, 1], [0, 1], color="gray", linestyle="--", label="guessing (area 0.5)")
+    roc.set(xlabel="false positive rate", ylabel="true positive rate (recall)", title="ROC curve")
+    pr.plot(recall, precision, color="C0", label=f"model (average precision {average_precision_score(y, s):.3f})")
+    pr.axhline(y.mean(), color="gray", linestyle="--", label=f"guessing (share of class 1: {y.mean():.2f})")
+    pr.set(xlabel="recall", ylabel="precision", title="Precision-recall curve")
+    if threshold is not None:
+        chosen = s >= threshold
+        tp, fp = np.sum(chosen & (y == 1)), np.sum(chosen & (y == 0))
+        point_recall, point_fpr = tp / np.sum(y == 1), fp / np.sum(y == 0)
+        point_precision = tp / max(tp + fp, 1)
+        roc.scatter([point_fpr], [point_recall], color="C3", zorder=3, label=f"threshold {threshold:.4g}")
+        pr.scatter([point_recall], [point_precision], color="C3", zorder=3, label=f"threshold {threshold:.4g}")
+    for ax in (roc, pr):
+        ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
+        ax.legend(loc="lower right" if ax is roc else "lower left", fontsize=8)
+    fig.tight_layout()
+    return fig
