@@ -1,249 +1,232 @@
-"""Checks for lesson 11 (evaluation): the validation loop, regression metrics, scaling, early stopping."""
+"""Checks for lesson 11 (evaluation): a validation loss, R² by hand, scaling without leakage, early stopping.
+
+Use in a notebook::
+
+    from course.checks import evaluation as check
+    check.validation_loss(validation_loss)
+
+The validation probe is a model with Dropout that starts in training mode and records, at every
+forward pass, its mode and whether autograd recorded a graph; its loader has a short last batch
+(4, 4 and 2 samples), so the mean over samples and the mean of the batch means differ.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course.checks.verdict import Verdict, as_number, call_learner, correct, number_pair, wrong
+from course.checks.engine import Exercise, Guard, Mistake
+from course.checks.values import as_number
+
+# --- exercise 1: fix a validation function --------------------------------------------------------------
 
 
-def _close(a: float, b: float, tol: float = 1e-4) -> bool:
-    return math.isclose(a, b, rel_tol=tol, abs_tol=tol)
-
-
-class _Probe(nn.Module):
-    """A small model with Dropout that records, on each forward pass, its mode and whether grad is on."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        generator = torch.Generator().manual_seed(0)
-        self.linear = nn.Linear(2, 1)
-        with torch.no_grad():
-            self.linear.weight.copy_(torch.randn(1, 2, generator=generator))
-            self.linear.bias.fill_(0.5)
-        self.dropout = nn.Dropout(p=0.5)
-        self.calls: list[tuple[bool, bool]] = []  # (training, output requires grad)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.linear(self.dropout(x))
-        self.calls.append((self.training, out.requires_grad))
-        return out
-
-
-def _probe_data() -> tuple[torch.Tensor, torch.Tensor]:
+def _val_inputs() -> tuple:
     generator = torch.Generator().manual_seed(1)
-    x = torch.randn(10, 2, generator=generator)
-    y = torch.randn(10, 1, generator=generator)
-    return x, y
-
-
-def validation_loss(fn: Callable | None) -> Verdict:
-    """Check ``fn(model, loss_fn, loader) -> float``: the mean loss per mini-batch, in eval mode, without grad."""
-    x, y = _probe_data()
-    loader = DataLoader(TensorDataset(x, y), batch_size=4)  # batches of 4, 4 and 2
-    model, loss_fn = _Probe(), nn.MSELoss()
-    model.train()
-    result, verdict = call_learner(fn, model, loss_fn, loader)
-    if verdict is not None:
-        return verdict
+    x, y = torch.randn(10, 2, generator=generator), torch.randn(10, 1, generator=generator)
+    model = nn.Sequential(nn.Dropout(0.5), nn.Linear(2, 1))  # a new module starts in training mode
     with torch.no_grad():
-        model.eval()
-        batch_losses = [loss_fn(model.linear(xb), yb).item() for xb, yb in loader]
-    expected = sum(batch_losses) / len(batch_losses)
-    if not model.calls:
-        return wrong(
-            "model_not_called", "your function never called the model. Loop over the loader: loss_fn(model(x), y)."
-        )
-    if any(training for training, _ in model.calls):
-        return wrong(
-            "no_eval",
-            "the model was still in training mode when you called it, so Dropout dropped inputs at random and "
-            "the loss changes from call to call. Call model.eval() before the loop.",
-        )
-    if any(requires_grad for _, requires_grad in model.calls):
-        return wrong(
-            "no_grad",
-            "the model's output requires grad: autograd built a graph you never use (memory and time wasted). "
-            "Put the loop inside `with torch.no_grad():`.",
-        )
-    value = as_number(result)
-    if value is None:
-        return wrong("not_a_number", f"return one number (a float, e.g. with .item()), got {type(result).__name__}.")
-    if _close(value, expected):
-        return correct(f"mean validation loss {expected:.4f}, in eval mode and without a graph.")
-    if _close(value, sum(batch_losses)):
-        return wrong(
-            "sum_not_mean",
-            f"you returned the sum of the batch losses ({value:.4f}); divide by the number of batches (expected {expected:.4f}).",
-        )
-    if _close(value, batch_losses[-1]):
-        return wrong(
-            "last_batch",
-            f"you returned the last batch's loss ({value:.4f}); average the losses of all batches (expected {expected:.4f}).",
-        )
-    return wrong("other", f"expected the mean of the per-batch losses, {expected:.4f}; got {value:.4f}.")
+        model[1].weight.copy_(torch.tensor([[0.8, -0.6]]))
+        model[1].bias.fill_(0.5)
+    model.seen = []  # (training, output requires grad) at every forward pass
+    model.register_forward_hook(lambda module, args, out: model.seen.append((model.training, out.requires_grad)))
+    return model, nn.MSELoss(), DataLoader(TensorDataset(x, y), batch_size=4)
 
 
-def _regression_data() -> tuple[torch.Tensor, torch.Tensor]:
-    y_true = torch.tensor([3.0, -0.5, 2.0, 7.0, 4.5, 1.0])
-    y_pred = torch.tensor([2.5, 0.0, 2.0, 9.0, 3.0, 2.5])
-    return y_true, y_pred
+def _observe_val(fn: object, args: tuple) -> dict:
+    result, seen = fn(*args), args[0].seen
+    number = as_number(result)
+    return {
+        "called": bool(seen),
+        "eval": not any(training for training, _ in seen),
+        "no_grad": not any(grad for _, grad in seen),
+        "loss": number if number is not None else type(result).__name__,
+    }
 
 
-def regression_metrics(fn: Callable | None) -> Verdict:
-    """Check ``fn(y_true, y_pred) -> (mae, r2)`` computed by hand on 1-D tensors."""
-    y_true, y_pred = _regression_data()
-    result, verdict = call_learner(fn, y_true.clone(), y_pred.clone())
-    if verdict is not None:
-        return verdict
-    numbers = number_pair(result, ("mae", "r2"))
-    if isinstance(numbers, Verdict):
-        return numbers
-    mae, r2 = numbers
-    err = y_true - y_pred
-    ss_res = float((err**2).sum())
-    expected_mae = float(err.abs().mean())
-    expected_r2 = 1 - ss_res / float(((y_true - y_true.mean()) ** 2).sum())
-    if not _close(mae, expected_mae):
-        guesses = {
-            "squared_error": (
-                float((err**2).mean()),
-                "that is the mean *squared* error; MAE takes the absolute value: (y_true - y_pred).abs().mean().",
-            ),
-            "rmse": (
-                math.sqrt(float((err**2).mean())),
-                "that is the root mean squared error; MAE is the mean of the absolute errors.",
-            ),
-            "no_abs": (
-                float(err.mean()),
-                "without .abs() positive and negative errors cancel out; take the absolute value first.",
-            ),
-            "sum_not_mean": (float(err.abs().sum()), "that is the sum of the absolute errors; take the mean."),
-        }
-        for mistake, (value, hint) in guesses.items():
-            if _close(mae, value) or _close(mae, -value):
-                return wrong(mistake, f"MAE: got {mae:.4f}, expected {expected_mae:.4f}: {hint}")
-        return wrong("mae_other", f"MAE: got {mae:.4f}, expected {expected_mae:.4f} = mean of |y_true - y_pred|.")
-    if not _close(r2, expected_r2):
-        denominators = {
-            "wrong_denominator": [
-                float(((y_true - y_pred.mean()) ** 2).sum()),  # mean of the predictions
-                float((y_true**2).sum()),  # not centred
-            ],
-        }
-        for d in denominators["wrong_denominator"]:
-            if _close(r2, 1 - ss_res / d):
-                return wrong(
-                    "wrong_denominator",
-                    f"R²: got {r2:.4f}, expected {expected_r2:.4f}. The denominator is the spread of the *targets* "
-                    "around *their* mean: ((y_true - y_true.mean())**2).sum().",
-                )
-        if _close(r2, ss_res / float(((y_true - y_true.mean()) ** 2).sum())):
-            return wrong(
-                "missing_one_minus", f"R²: got {r2:.4f}, expected {expected_r2:.4f}: R² is 1 minus that ratio."
-            )
-        if _close(r2, 1 - float(((y_pred - y_true) ** 2).sum()) / float(((y_pred - y_pred.mean()) ** 2).sum())):
-            return wrong(
-                "swapped_arguments", "R²: you swapped y_true and y_pred; the mean and spread are those of y_true."
-            )
-        return wrong("r2_other", f"R²: got {r2:.4f}, expected {expected_r2:.4f} = 1 - SS_res / SS_tot.")
-    return correct(f"MAE {expected_mae:.4f} and R² {expected_r2:.4f}, as sklearn.metrics computes them.")
+def _val(average: str = "samples", eval_mode: bool = True, no_grad: bool = True) -> object:
+    """validation_loss as it should be, or with one mistake: a right or a wrong program."""
+
+    def validation_loss(model, loss_fn, loader):
+        if eval_mode:
+            model.eval()
+        with torch.set_grad_enabled(not no_grad):
+            losses = [(loss_fn(model(x), y).item(), len(x)) for x, y in loader]
+        total = sum(loss * n for loss, n in losses)
+        return {
+            "samples": total / sum(n for _, n in losses),
+            "batches": sum(loss for loss, _ in losses) / len(losses),
+            "sum": sum(loss for loss, _ in losses),
+            "last": losses[-1][0],
+            "full batches": total / (len(losses) * loader.batch_size),
+        }[average]
+
+    return validation_loss
 
 
-def _scaling_data() -> tuple[torch.Tensor, torch.Tensor]:
+def _all_at_once(model: nn.Module, loss_fn: object, loader: DataLoader) -> float:
+    model.eval()
+    with torch.no_grad():
+        x, y = loader.dataset.tensors
+        return loss_fn(model(x), y).item()
+
+
+validation_loss = Exercise(
+    name="validation_loss",
+    lesson="11",
+    inputs=_val_inputs,
+    reference=_val(),
+    observe=_observe_val,
+    guards=[
+        Guard("model_not_called", lambda got: not got["called"], example=lambda model, loss_fn, loader: 0.5),
+        Guard("no_eval", lambda got: not got["eval"], example=_val(eval_mode=False)),
+        Guard("no_grad", lambda got: not got["no_grad"], example=_val(no_grad=False)),
+        Guard("not_a_number", lambda got: isinstance(got["loss"], str), example=lambda *args: str(_val()(*args))),
+    ],
+    mistakes=[
+        Mistake("mean_of_batch_means", _val("batches")),
+        Mistake("sum_not_mean", _val("sum")),
+        Mistake("last_loss_only", _val("last")),
+        Mistake("wrong_total", _val("full batches"), "the last batch is short: divide by the number of samples."),
+    ],
+    alternatives=[_all_at_once],
+    explain=lambda got, expected: (
+        f"expected the mean loss over the samples, {expected['loss']:.4f}; got {got['loss']:.4f}."
+    ),
+    success="the mean loss over all validation samples, in eval mode and without a graph.",
+)
+
+# --- exercise 2: R² by hand -----------------------------------------------------------------------------
+
+
+def _number(fn: object, args: tuple) -> object:
+    result = fn(*args)
+    number = as_number(result)
+    return number if number is not None else f"a {type(result).__name__}"
+
+
+def _r2(y_true: torch.Tensor, y_pred: torch.Tensor, centre: object = None, res: str = "sum") -> torch.Tensor:
+    """1 - SS_res / SS_tot, or a mistaken version of it."""
+    errors = (y_true - y_pred) ** 2
+    ss_res = errors.sum() if res == "sum" else errors.mean()
+    return 1 - ss_res / ((y_true - (y_true.mean() if centre is None else centre)) ** 2).sum()
+
+
+r_squared = Exercise(
+    name="r_squared",
+    lesson="11",
+    inputs=lambda: (torch.tensor([3.0, -0.5, 2.0, 7.0, 4.5, 1.0]), torch.tensor([2.5, 0.0, 2.0, 9.0, 3.0, 2.5])),
+    reference=_r2,
+    observe=_number,
+    guards=[Guard("not_a_number", lambda got: isinstance(got, str), example=lambda y_true, y_pred: [0.5])],
+    mistakes=[
+        Mistake("missing_one_minus", lambda y_true, y_pred: 1 - _r2(y_true, y_pred)),
+        Mistake("wrong_denominator", lambda y_true, y_pred: _r2(y_true, y_pred, centre=y_pred.mean())),
+        Mistake("not_centred", lambda y_true, y_pred: _r2(y_true, y_pred, centre=0.0)),
+        Mistake("mean_over_sum", lambda y_true, y_pred: _r2(y_true, y_pred, res="mean")),
+        Mistake("swapped_arguments", lambda y_true, y_pred: _r2(y_pred, y_true)),
+    ],
+    alternatives=[lambda y_true, y_pred: 1 - ((y_true - y_pred) ** 2).mean() / y_true.var(unbiased=False)],
+    success=lambda expected: f"R² = {expected:.4f}, as sklearn.metrics.r2_score computes it.",
+)
+
+# --- exercise 3: standardise with the training statistics -----------------------------------------------
+
+
+def _scaling_inputs() -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(2)
     x_train = torch.randn(20, 3, generator=generator) * torch.tensor([1.0, 10.0, 0.1]) + torch.tensor([5.0, -3.0, 0.0])
     x_val = torch.randn(8, 3, generator=generator) * torch.tensor([2.0, 5.0, 0.3]) + torch.tensor([7.0, 0.0, 1.0])
     return x_train, x_val
 
 
-def standardize(fn: Callable | None) -> Verdict:
-    """Check ``fn(x_train, x_val) -> (x_train_scaled, x_val_scaled)`` using the training statistics only."""
-    x_train, x_val = _scaling_data()
-    result, verdict = call_learner(fn, x_train.clone(), x_val.clone())
-    if verdict is not None:
-        return verdict
-    if not isinstance(result, (tuple, list)) or len(result) != 2:
-        return wrong("not_a_pair", f"return two tensors, (x_train_scaled, x_val_scaled); got {type(result).__name__}.")
-    try:
-        train_s, val_s = (torch.as_tensor(v, dtype=torch.float32) for v in result)
-    except Exception:
-        return wrong("not_tensors", "return two tensors (or arrays) of numbers.")
-    if train_s.shape != x_train.shape or val_s.shape != x_val.shape:
-        return wrong(
-            "wrong_shape",
-            f"expected shapes {tuple(x_train.shape)} and {tuple(x_val.shape)}, got {tuple(train_s.shape)} and {tuple(val_s.shape)}.",
-        )
+def _scale(x_train: torch.Tensor, x_val: torch.Tensor, stats: object = None, dim: object = 0, ddof: int = 1) -> tuple:
+    """Scale both parts with the mean and std of ``stats`` (default: the training part)."""
+    stats = x_train if stats is None else stats
+    mean, std = stats.mean(dim=dim), stats.std(dim=dim, correction=ddof)
+    return (x_train - mean) / std, (x_val - mean) / std
 
-    def scaled(x: torch.Tensor, ref: torch.Tensor, unbiased: bool) -> torch.Tensor:
-        return (x - ref.mean(0)) / ref.std(0, unbiased=unbiased)
 
-    def matches(ref_train: torch.Tensor, ref_val: torch.Tensor) -> bool:
-        return any(
-            torch.allclose(train_s, scaled(x_train, ref_train, u), atol=1e-4)
-            and torch.allclose(val_s, scaled(x_val, ref_val, u), atol=1e-4)
-            for u in (False, True)
-        )
+def _observe_scaled(fn: object, args: tuple) -> object:
+    """The learner's pair; one scaled with the population std (ddof 0, as scikit-learn) is converted to ddof 1."""
+    out = fn(*args)
+    if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(isinstance(t, torch.Tensor) for t in out)):
+        return out
+    n = len(args[0])
+    if out[0].shape == args[0].shape and torch.allclose(out[0].std(0, unbiased=False), torch.ones(1), atol=1e-4):
+        return tuple(t * math.sqrt((n - 1) / n) for t in out)
+    return tuple(out)
 
-    x_all = torch.cat([x_train, x_val])
-    if matches(x_train, x_train):
-        return correct("both parts scaled with the mean and standard deviation of the training part only.")
-    if matches(x_all, x_all):
-        return wrong(
-            "leakage",
-            "you computed the mean and standard deviation on all the data, validation included: the validation set "
-            "leaked into the preprocessing. Compute them on x_train only, then apply them to both parts.",
-        )
-    if matches(x_train, x_val):
-        return wrong(
-            "val_own_stats",
-            "the validation part was scaled with its own statistics; use the training mean and std for both parts.",
-        )
-    if torch.allclose(train_s, x_train - x_train.mean(0), atol=1e-4):
-        return wrong("no_std", "you subtracted the mean but did not divide by the standard deviation.")
-    if any(
-        torch.allclose(train_s, (x_train - x_train.mean()) / x_train.std(unbiased=u), atol=1e-4) for u in (False, True)
-    ):
-        return wrong(
+
+def _tensor_pair(got: object) -> bool:
+    return isinstance(got, tuple) and all(isinstance(t, torch.Tensor) for t in got)
+
+
+standardize = Exercise(
+    name="standardize",
+    lesson="11",
+    inputs=_scaling_inputs,
+    reference=_scale,
+    observe=_observe_scaled,
+    guards=[
+        Guard("not_a_pair", lambda got: not isinstance(got, (tuple, list)) or len(got) != 2, example=lambda a, b: a),
+        Guard("not_a_tensor", lambda got: not _tensor_pair(got), example=lambda a, b: (a.numpy(), b.numpy())),
+    ],
+    mistakes=[
+        Mistake("leakage", lambda a, b: _scale(a, b, stats=torch.cat([a, b]))),
+        Mistake("leakage", lambda a, b: _scale(a, b, stats=torch.cat([a, b]), ddof=0)),
+        Mistake("own_statistics", lambda a, b: (_scale(a, b)[0], _scale(b, b)[0])),
+        Mistake("no_std", lambda a, b: (a - a.mean(0), b - a.mean(0))),
+        Mistake(
             "wrong_axis",
-            "you used one mean and std for the whole tensor; compute them per feature (column) with dim=0.",
-        )
-    return wrong("other", "expected (x - mean) / std with the mean and std of each column of x_train.")
+            lambda a, b: _scale(a, b, dim=None),
+            "one mean and std for the whole tensor mixes the features: use dim=0.",
+        ),
+    ],
+    alternatives=[
+        lambda a, b: ((a - a.mean(0)) / a.std(0, unbiased=False), (b - a.mean(0)) / a.std(0, unbiased=False))
+    ],
+    explain=lambda got, _: "expected (x - mean) / std for both parts, with the mean and std of each column of x_train.",
+    success="each column scaled with the mean and standard deviation of the training part only.",
+)
+
+# --- exercise 4: predict when early stopping stops ------------------------------------------------------
+HISTORY = {
+    "train_loss": [0.95, 0.60, 0.44, 0.38, 0.33, 0.29, 0.26, 0.23, 0.21, 0.19, 0.17, 0.16],
+    "val_loss": [0.90, 0.62, 0.48, 0.50, 0.48, 0.55, 0.47, 0.52, 0.51, 0.53, 0.60, 0.58],
+}
+PATIENCE = 3
 
 
-def best_epoch(fn: Callable | None) -> Verdict:
-    """Check ``fn(history) -> int``: the epoch (counted from 1) with the lowest validation loss."""
-    history = {
-        "train_loss": [1.0, 0.6, 0.4, 0.3, 0.2, 0.15, 0.1],
-        "val_loss": [1.1, 0.7, 0.5, 0.45, 0.5, 0.6, 0.8],
-    }
-    result, verdict = call_learner(fn, {k: list(v) for k, v in history.items()})
-    if verdict is not None:
-        return verdict
-    try:
-        value = int(result) if not isinstance(result, bool) and float(result) == int(result) else None
-    except (TypeError, ValueError):
-        value = None
-    if value is None:
-        return wrong("not_an_int", f"return an epoch number (an int), got {result!r}.")
-    if value == 4:
-        return correct("epoch 4 has the lowest validation loss: stop there, before the model starts to overfit.")
-    if value == 7:
-        return wrong(
-            "training_data",
-            "you chose the epoch with the lowest *training* loss. The training loss keeps falling as the model "
-            "memorises the data; choose by the validation loss.",
-        )
-    if value == 3:
-        return wrong(
-            "zero_based", "off by one: Python indices start at 0 but epochs are counted from 1. Add 1 to the index."
-        )
-    return wrong("other", f"expected 4, the epoch with the lowest val_loss; got {value}.")
+def _pair_of_epochs(answer: object, args: tuple) -> object:
+    numbers = [as_number(a) for a in answer] if isinstance(answer, (tuple, list)) and len(answer) == 2 else None
+    return tuple(numbers) if numbers and None not in numbers else ("not a pair", type(answer).__name__)
 
 
-__all__ = ["best_epoch", "regression_metrics", "standardize", "validation_loss"]
+early_stopping = Exercise(
+    name="early_stopping",
+    kind="value",
+    lesson="11",
+    reference=lambda: (6, 3),
+    observe=_pair_of_epochs,
+    guards=[Guard("not_a_pair", lambda got: got[0] == "not a pair", example=lambda: 6)],
+    mistakes=[
+        Mistake("tie_is_improvement", lambda: (10, 7)),
+        Mistake("patience_off_by_one", lambda: (11, 7)),
+        Mistake("no_early_stop", lambda: (12, 7)),
+        Mistake("zero_based", lambda: (5, 2)),
+        Mistake("training_data", lambda: (12, 12)),
+        Mistake("restored_last", lambda: (6, 6)),
+    ],
+    explain=lambda got, _: (
+        f"({got[0]:g}, {got[1]:g}) is not it: walk through the validation losses epoch by epoch, "
+        "counting the epochs since the best one so far; stop when that count reaches 3."
+    ),
+    success="the lowest validation loss is at epoch 3; epochs 4, 5 and 6 do not beat it (a tie is no "
+    "improvement), so training stops after epoch 6 and the weights of epoch 3 are restored.",
+)
+
+__all__ = ["early_stopping", "r_squared", "standardize", "validation_loss"]

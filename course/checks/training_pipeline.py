@@ -1,316 +1,266 @@
-"""Checks for lesson 09, the training pipeline: model sizes, a train-step factory, the epoch loop.
+"""Checks for lesson 09 (the training pipeline): model sizes, the order of a step, a buggy step, data as tensors.
 
-Use in a notebook::
-
-    from course.checks import training_pipeline as check
-    check.model_sizes(model)
-
-The train-step check runs the learner's factory on a small known problem next to
-``course.training.make_train_step`` and compares the parameters after one and two steps.
-Instrumented parts (an optimizer that logs ``step``/``zero_grad``, a gradient hook that logs
-``backward``, a hook that counts ``model(x)`` calls) name the mistake when the effect is wrong.
+The train-step probe is a model with Dropout that starts in eval mode and logs its forward passes,
+``model(x)`` calls, ``backward``, ``step`` and ``zero_grad``; the updates are compared with SGD on
+the same data, so every right form passes (``model.zero_grad()``, zeroing first or by hand).
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
+from collections.abc import Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
-from course.checks.verdict import Verdict, call_learner, correct, is_placeholder, not_attempted, wrong
-from course.training import make_train_step
-
-N_FEATURES, N_OUTPUTS = 3, 1  # the shapes of the model_sizes exercise: X is (64, 3), y is (64, 1)
+from course.checks.engine import Exercise, Guard, Mistake
+from course.checks.values import as_number, describe, safe_text
 
 
-def model_sizes(model: object, n_features: int = N_FEATURES, n_outputs: int = N_OUTPUTS) -> Verdict:
-    """Check a model for inputs of shape ``(N, n_features)`` and targets of shape ``(N, n_outputs)``.
+def _is(key: object, value: object) -> object:
+    return lambda got: got[key] == value
 
-    Example:
-        >>> model_sizes(nn.Linear(3, 1)).passed
-        True
-        >>> model_sizes(nn.Linear(1, 3)).mistake
-        'swapped_sizes'
-    """
-    if is_placeholder(model):
-        return not_attempted()
+
+# --- exercise 1: the sizes of a model, from X (64, 3) and y (64, 2) ------------------------------------
+def _model_io(model: object, args: tuple) -> tuple:
+    """("runs", output shape), ("fails", sizes of the first Linear, the error) or ("not a model", what it is)."""
     if not isinstance(model, nn.Module):
-        return wrong(
-            "not_a_module",
-            f"expected a model (an nn.Module such as nn.Linear(in_features, out_features)), got {type(model).__name__}.",
-        )
+        return ("not a model", f"the class {model.__name__}" if isinstance(model, type) else type(model).__name__)
+    first = next(iter(model.parameters()), None)
+    x = args[0].to(first.dtype) if first is not None and first.is_floating_point() else args[0]
     linear = next((m for m in model.modules() if isinstance(m, nn.Linear)), None)
-    sizes = (linear.in_features, linear.out_features) if linear is not None else None
-    x = torch.zeros(5, n_features)
     try:
         with torch.no_grad():
             out = model(x)
     except Exception as exc:
-        return _size_mistake(sizes, n_features, n_outputs, f"model(X) raised {type(exc).__name__}: {exc}. ")
-    if not isinstance(out, torch.Tensor):
-        return wrong("not_a_tensor", f"model(X) should return a tensor, got {type(out).__name__}.")
-    if tuple(out.shape) != (5, n_outputs):
-        return _size_mistake(
-            sizes,
-            n_features,
-            n_outputs,
-            f"for X of shape (5, {n_features}) the model returned shape {tuple(out.shape)}. ",
+        return (
+            "fails",
+            linear and (linear.in_features, linear.out_features),
+            f"{type(exc).__name__}: {safe_text(exc)}",
         )
-    return correct(
-        f"{n_features} input features in, {n_outputs} output per sample out: one row of X gives one row of predictions."
-    )
+    return ("runs", tuple(out.shape) if isinstance(out, torch.Tensor) else describe(out))
 
 
-def _size_mistake(sizes: tuple[int, int] | None, n_in: int, n_out: int, found: str) -> Verdict:
-    want = f"nn.Linear({n_in}, {n_out})"
-    if sizes == (n_out, n_in):
-        return wrong(
-            "swapped_sizes",
-            f"{found}The sizes are swapped: nn.Linear takes (in_features, out_features), so use {want}.",
+model_sizes = Exercise(
+    name="model_sizes",
+    kind="value",
+    lesson="09",
+    inputs=lambda: (torch.randn(5, 3, generator=torch.Generator().manual_seed(0)),),
+    reference=lambda: nn.Linear(3, 2),
+    observe=_model_io,
+    guards=[
+        Guard("not_a_model", _is(0, "not a model"), lambda: nn.Linear, lambda got, _: f"{got[1]} is not a model."),
+        Guard("swapped_sizes", lambda got: got[:2] == ("fails", (2, 3)), example=lambda: nn.Linear(2, 3)),
+        Guard("wrong_input_size", lambda got: got[0] == "fails" and got[1][0] != 3, example=lambda: nn.Linear(64, 2)),
+        Guard("wrong_output_size", lambda got: got[0] == "runs" and got[1] != (5, 2), example=lambda: nn.Linear(3, 1)),
+    ],
+    alternatives=[lambda: nn.Sequential(nn.Linear(3, 2)), lambda: nn.Linear(3, 2).double()],
+    explain=lambda got, _: f"model(X) should give 2 predictions per row of X; it gave {got[1:]}.",
+    success="3 features in (the columns of X), 2 outputs out (the columns of y): nn.Linear(3, 2).",
+)
+
+# --- exercise 2: predict which orders of the actions learn ----------------------------------------------
+ORDERS = {"A": "learns", "B": "stuck", "C": "stuck", "D": "learns"}
+
+
+def _prediction(answer: object, args: tuple) -> object:
+    if not isinstance(answer, Mapping):
+        return ("not a dict", type(answer).__name__)
+    return {str(key).strip().upper(): str(value).strip().lower() for key, value in answer.items()}
+
+
+def _flip(letter: str) -> dict[str, str]:
+    return {**ORDERS, letter: "stuck" if ORDERS[letter] == "learns" else "learns"}
+
+
+def _wrong_letters(got: dict, expected: dict) -> str:
+    letters = " and ".join(k for k in sorted(ORDERS) if got.get(k) != expected[k])
+    return f"{letters} are not right yet. For each, ask: when step() runs, what does .grad hold?"
+
+
+step_orders = Exercise(
+    name="step_orders",
+    kind="value",
+    lesson="09",
+    reference=lambda: dict(ORDERS),
+    observe=_prediction,
+    guards=[
+        Guard(
+            "not_a_prediction",
+            lambda got: set(got) != set(ORDERS) or not set(got.values()) <= {"learns", "stuck"},
+            example=lambda: {"A": "yes"},
         )
-    if sizes is not None and sizes[0] != n_in:
-        return wrong(
-            "wrong_input_size",
-            f"{found}in_features must be the number of columns of X ({n_in}, from X.shape[1]), "
-            f"not the number of samples or anything else; you used {sizes[0]}. Use {want}.",
-        )
-    if sizes is not None and sizes[1] != n_out:
-        return wrong(
-            "wrong_output_size",
-            f"{found}out_features must be the number of columns of y ({n_out}, from y.shape[1]); you used {sizes[1]}. Use {want}.",
-        )
-    return wrong("other", f"{found}Expected a model like {want}: X of shape (N, {n_in}) in, (N, {n_out}) out.")
+    ],  # fmt: skip
+    mistakes=[
+        Mistake("predicted_zero_first_stuck", lambda: _flip("A")),
+        Mistake("predicted_step_before_backward_learns", lambda: _flip("B")),
+        Mistake("predicted_zero_between_learns", lambda: _flip("C")),
+        Mistake("predicted_zero_after_forward_stuck", lambda: _flip("D")),
+    ],
+    explain=_wrong_letters,
+    success="A and D learn, B and C never move: step() must see the gradients of this step's backward().",
+)
 
 
-# --- the train-step factory ------------------------------------------------------------------
+# --- exercise 3: find the bugs in a train-step factory ----------------------------------------------------
+def _logged(method: object, log: list[str], name: str) -> object:
+    return lambda *args, **kwargs: (log.append(name), method(*args, **kwargs))[1]
 
 
-class _LoggingSGD(torch.optim.SGD):
-    """SGD that writes 'step' and 'zero_grad' into a shared event log."""
-
-    def __init__(self, params: object, lr: float, events: list[str]) -> None:
-        super().__init__(params, lr=lr)
-        self.events = events
-
-    def step(self, closure: Callable | None = None) -> object:  # type: ignore[override]
-        self.events.append("step")
-        return super().step(closure)
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        self.events.append("zero_grad")
-        super().zero_grad(set_to_none)
-
-
-class _Probe(nn.Module):
-    """A linear model that counts how often ``forward`` runs and how often ``model(x)`` is called."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.linear = nn.Linear(1, 1)
-        self.forward_runs = 0
-        self.calls = 0
-        self.register_forward_pre_hook(self._count_call)
-
-    def _count_call(self, module: nn.Module, args: object) -> None:
-        self.calls += 1
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.forward_runs += 1
-        return self.linear(x)
-
-
-def _problem() -> tuple[_Probe, torch.Tensor, torch.Tensor]:
-    model = _Probe()
+def _probe() -> tuple:
+    """Dropout then Linear(2, 1), in eval mode; a log of forward passes, model(x) calls, backward, step, zero_grad."""
+    log: list[str] = []
+    model = nn.Sequential(nn.Dropout(0.5), nn.Linear(2, 1)).eval()
+    model.log = log
     with torch.no_grad():
-        model.linear.weight.fill_(0.5)
-        model.linear.bias.fill_(-0.25)
-    x = torch.tensor([[1.0], [2.0], [3.0], [4.0]])
-    return model, x, 2 * x + 1
+        model[1].weight.copy_(torch.tensor([[0.5, -0.25]]))
+        model[1].bias.fill_(0.1)
+    model[1].register_forward_pre_hook(lambda *_: log.append("forward" if model.training else "forward in eval"))
+    model.register_forward_pre_hook(lambda *_: log.append("call"))  # model.forward(x) skips this hook
+    model[1].weight.register_hook(lambda grad: log.append("backward"))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for owner, name in ((optimizer, "step"), (optimizer, "zero_grad"), (model, "zero_grad")):
+        setattr(owner, name, _logged(getattr(owner, name), log, name))
+    x = torch.tensor([[1.0, 2.0], [-1.0, 0.5], [3.0, -2.0], [0.5, 0.5], [2.0, 1.0]])
+    return model, nn.MSELoss(), optimizer, x, x @ torch.tensor([[1.0], [2.0]]) - 1
 
 
-def _params(model: nn.Module) -> torch.Tensor:
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).clone()
+def _order(log: list[str]) -> str:
+    """The first thing wrong with the order of one step's actions, or "ok"."""
+    if "backward" not in log or "step" not in log:
+        return "no_backward" if "backward" not in log else "no_step"
+    back, step = log.index("backward"), log.index("step")
+    if step < back or "zero_grad" in log[back:step]:
+        return "step_before_backward" if step < back else "zero_grad_before_step"
+    return "ok" if "zero_grad" in log else "no_zero_grad"
 
 
-def train_step_factory(factory: object, lr: float = 0.05) -> Verdict:
-    """Check ``factory(model, loss_fn, optimizer) -> step``, where ``step(x, y)`` does one training step.
-
-    Example:
-        >>> train_step_factory(make_train_step).passed
-        True
-    """
-    if is_placeholder(factory):
-        return not_attempted()
-    model, x, y = _problem()
-    reference = copy.deepcopy(model)
-    ref_step = make_train_step(reference, nn.MSELoss(), torch.optim.SGD(reference.parameters(), lr=lr))
-    start = _params(model)
-    expected, ref_losses = [], []
-    for _ in range(2):
-        ref_losses.append(ref_step(x, y))
-        expected.append(_params(reference))
-
-    events: list[str] = []
-    optimizer = _LoggingSGD(model.parameters(), lr, events)
-    model.linear.weight.register_hook(lambda grad: events.append("backward"))
-    step, verdict = call_learner(factory, model, nn.MSELoss(), optimizer)
-    if verdict is not None:
-        return verdict
+def _run(factory: object, model: nn.Module, loss_fn: object, optimizer: object, x: object, y: object) -> dict:
+    log, step = model.log, factory(model, loss_fn, optimizer)
     if not callable(step):
-        return wrong(
-            "not_a_step",
-            f"your factory returned {type(step).__name__}; it should return the inner function "
-            "(define def train_step(x, y): ... inside it, then return train_step without calling it).",
-        )
-    per_call: list[list[str]] = []
-    after: list[torch.Tensor] = []
-    returned = []
-    for _ in range(2):
-        events.clear()
-        out, verdict = call_learner(step, x, y)
-        if verdict is not None:
-            return verdict
-        per_call.append(list(events))
-        after.append(_params(model))
-        returned.append(out)
-
-    first = per_call[0]
-    if model.forward_runs == 0:
-        return wrong(
-            "uses_globals",
-            "your step never ran the model it was given. Use the model, loss_fn and optimizer passed to the "
-            "factory (the inner function sees them), not variables from elsewhere in the notebook.",
-        )
-    if not torch.allclose(after[0], expected[0], atol=1e-6):
-        if torch.allclose(after[0], start):
-            return _no_update_mistake(first)
-        return wrong(
-            "wrong_update",
-            "after one step the parameters differ from one SGD step on the loss. Do exactly: predictions = model(x), "
-            "loss = loss_fn(predictions, y), loss.backward(), optimizer.step(), optimizer.zero_grad().",
-        )
-    if not torch.allclose(after[1], expected[1], atol=1e-6):
-        if "zero_grad" not in first + per_call[1]:
-            return wrong(
-                "no_zero_grad",
-                "the first step is right but the second is too large: the gradients accumulate because they are never "
-                "reset. .backward() adds into .grad; call optimizer.zero_grad() once per step (after optimizer.step()).",
-            )
-        return wrong(
-            "wrong_update", "the first step is right but the second is not. Run the same five actions on every call."
-        )
-    if isinstance(returned[0], torch.Tensor):
-        return wrong(
-            "returns_tensor",
-            "the updates are right, but the step returns a tensor. Return loss.item(), a plain Python float: "
-            "a kept loss tensor keeps its whole graph alive, and a float is what the loop prints and plots.",
-        )
-    if not isinstance(returned[0], (float, int)) or abs(float(returned[0]) - ref_losses[0]) > 1e-5:
-        return wrong(
-            "wrong_return",
-            f"the updates are right, but the first call returned {returned[0]!r} instead of the loss "
-            f"{ref_losses[0]:.4f}. Return loss.item(), the loss computed before the update.",
-        )
-    if model.calls < model.forward_runs:
-        return wrong(
-            "called_forward",
-            "the numbers are right, but you called model.forward(x). Call model(x): it runs forward *and* the hooks "
-            "PyTorch and other tools register on the model, which .forward() silently skips.",
-        )
-    return correct("forward, loss, backward, step, zero the gradients: both steps match SGD exactly.")
+        return {"step": describe(step)}
+    returned, orders = [], []
+    for call in range(2):
+        torch.manual_seed(call)  # the same Dropout masks for every program
+        model.eval()  # as after an evaluation between two steps
+        start = len(log)
+        returned.append(step(x, y))
+        orders.append(_order(log[start:]))
+    forwards = [event for event in log if event.startswith("forward")]
+    return {
+        "step": "function",
+        "ran": bool(forwards),
+        "order": next((o for o in orders if o != "ok"), "ok"),
+        "train_mode": all(event == "forward" for event in forwards),
+        "model_called": log.count("call") == len(forwards),
+        "returns": "tensor" if isinstance(returned[0], torch.Tensor) else type(returned[0]).__name__,
+        "loss": as_number(returned[0]),
+        "params": torch.cat([p.detach().reshape(-1) for p in model.parameters()]),
+    }
 
 
-def _no_update_mistake(events: list[str]) -> Verdict:
-    if "backward" not in events:
-        return wrong(
-            "no_backward",
-            "the parameters did not move: your step never calls loss.backward(), so there are no gradients.",
-        )
-    if "step" not in events:
-        return wrong(
-            "no_step", "the parameters did not move: your step never calls optimizer.step(), which applies the update."
-        )
-    back, step = events.index("backward"), events.index("step")
-    if step < back:
-        return wrong(
-            "step_before_backward",
-            "the parameters did not move after the first step: optimizer.step() ran before loss.backward(), "
-            "when there were no gradients yet. The order is backward first, then step.",
-        )
-    if "zero_grad" in events[back:step]:
-        return wrong(
-            "zero_grad_before_step",
-            "the parameters never move: optimizer.zero_grad() runs between loss.backward() and optimizer.step(), "
-            "so the gradients are erased before they are used. Zero them after the step (or before the forward pass).",
-        )
-    return wrong(
-        "no_update", "the parameters did not move after a step. Check that the optimizer holds model.parameters()."
-    )
+def _observe_factory(factory: object, args: tuple) -> dict:
+    got = _run(factory, *args)
+    if got["step"] == "function" and torch.allclose(got["params"], _run(_factory(), *_probe())["params"]):
+        got["order"] = "ok"  # the updates are right: however the gradients were zeroed, it worked
+    return got
 
 
-# --- the epoch loop ----------------------------------------------------------------------------
+def _factory(order: str = "fbsz", train: bool = True, call: bool = True, item: bool | None = True, given: bool = True):
+    """A train-step factory running f(orward), b(ackward), s(tep), z(ero_grad) in the given order."""
+
+    def factory(model, loss_fn, optimizer):
+        def train_step(x, y):
+            if train:
+                model.train()
+            target, loss = (model if given else nn.Linear(2, 1)), None
+            for action in order:
+                if action == "f":
+                    loss = loss_fn(target(x) if call else target.forward(x), y)
+                else:
+                    (loss.backward if action == "b" else optimizer.step if action == "s" else optimizer.zero_grad)()
+            return None if item is None else loss.item() if item else loss
+
+        return train_step
+
+    return factory
 
 
-class _FakeStep:
-    """Stands in for a train step: records its calls and returns 1, 1/2, 1/3, ..."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        self.x, self.y, self.calls, self.swapped = x, y, 0, False
-
-    def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> float:
-        if xb is self.y and yb is self.x:
-            self.swapped = True
-        self.calls += 1
-        return 1.0 / self.calls
+def _loss_after_step(model: nn.Module, loss_fn: object, optimizer: object) -> object:
+    step = _factory()(model, loss_fn, optimizer)
+    return lambda x, y: (step(x, y), loss_fn(model(x), y).item())[1]
 
 
-def training_loop(train: object, epochs: int = 7) -> Verdict:
-    """Check ``train(step, x, y, epochs) -> list of floats``: one step per epoch, every loss recorded.
+_ORDER = {"no_backward": "fsz", "no_step": "fbz", "step_before_backward": "fsbz", "zero_grad_before_step": "fbzs"}
+_NO_TRAIN = "the model trained in eval mode (Dropout off): call model.train() inside train_step, at every step."
+train_step_factory = Exercise(
+    name="train_step_factory",
+    lesson="09",
+    inputs=_probe,
+    reference=_factory(),
+    observe=_observe_factory,
+    guards=[
+        Guard("not_a_step", lambda got: got["step"] != "function", example=lambda model, loss_fn, optimizer: 0.5),
+        Guard("uses_globals", _is("ran", False), example=_factory(given=False)),
+        *[Guard(key, _is("order", key), example=_factory(order)) for key, order in _ORDER.items()],
+        Guard("no_zero_grad", _is("order", "no_zero_grad"), example=_factory("fbs")),
+        Guard("no_train", _is("train_mode", False), example=_factory(train=False), message=_NO_TRAIN),
+        Guard("called_forward", _is("model_called", False), example=_factory(call=False)),
+        Guard("returns_tensor", _is("returns", "tensor"), example=_factory(item=False)),
+        Guard("returned_none", _is("returns", "NoneType"), example=_factory(item=None)),
+    ],
+    alternatives=[_factory("zfbs"), _factory("fzbs")],
+    mistakes=[Mistake("loss_after_step", _loss_after_step)],
+    explain=lambda got, _: (
+        "the steps run in a good order, but the parameters differ from one SGD step on "
+        "loss_fn(model(x), y): use the model, loss_fn and optimizer the factory receives."
+    ),
+    success="train mode, model(x), loss, backward, step, zero_grad, and a float returned: every bug fixed.",
+)
 
-    Example:
-        >>> def train(step, x, y, epochs):
-        ...     return [step(x, y) for _ in range(epochs)]
-        >>> training_loop(train).passed
-        True
-    """
-    if is_placeholder(train):
-        return not_attempted()
-    x, y = torch.zeros(4, 1), torch.ones(4, 1)
-    fake = _FakeStep(x, y)
-    losses, verdict = call_learner(train, fake, x, y, epochs)
-    if verdict is not None:
-        return verdict
-    if fake.swapped:
-        return wrong("swapped_arguments", "you called step(y, x): the inputs come first, step(x, y).")
-    if losses is None:
-        return wrong("returns_nothing", "your function returns None: collect the losses in a list and return it.")
-    if isinstance(losses, (float, int, torch.Tensor)):
-        return wrong(
-            "last_loss_only",
-            "your function returns one number; return the list of all the epochs' losses (append inside the loop).",
-        )
-    try:
-        losses = [float(v) for v in losses]
-    except (TypeError, ValueError):
-        return wrong("not_a_list", f"expected a list of floats, got {type(losses).__name__}.")
-    if fake.calls == 2 * epochs:
-        return wrong(
-            "step_called_twice",
-            "step ran twice per epoch (once to train and once more to print or record?). "
-            "Call it once: loss = step(x, y), then use loss.",
-        )
-    if fake.calls != epochs:
-        return wrong(
-            "wrong_epoch_count",
-            f"with epochs={epochs} the step ran {fake.calls} times. Use for epoch in range(epochs): exactly one step each.",
-        )
-    if len(losses) != epochs:
-        return wrong(
-            "wrong_length", f"the step ran {epochs} times but you returned {len(losses)} losses: record every one."
-        )
-    expected = [1.0 / k for k in range(1, epochs + 1)]
-    if losses != expected:
-        return wrong("wrong_values", "the list should hold the values step returned, in order, one per epoch.")
-    return correct(f"{epochs} epochs, one step each, every loss recorded in order.")
+
+# --- exercise 4: scikit-learn's arrays as tensors nn.Linear and nn.MSELoss accept ----------------------------
+def _arrays() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.RandomState(0)
+    return rng.randn(7, 3), rng.randn(7)
+
+
+def _f32(x: object) -> torch.Tensor:
+    return torch.tensor(x, dtype=torch.float32)
+
+
+def _pair_of_tensors(got: object) -> bool:
+    return isinstance(got, (tuple, list)) and len(got) == 2 and all(isinstance(t, torch.Tensor) for t in got)
+
+
+_NOT_TENSORS = "return two torch tensors: torch.from_numpy(...) or torch.tensor(...) converts an array."
+_FLOAT64 = "float64 data meets nn.Linear's float32 weights: 'mat1 and mat2 must have the same dtype'. Use .float()."
+to_tensors = Exercise(
+    name="to_tensors",
+    lesson="09",
+    inputs=_arrays,
+    reference=lambda X, y: (_f32(X), _f32(y).reshape(-1, 1)),
+    guards=[
+        Guard("not_a_pair", lambda got: not isinstance(got, (tuple, list)) or len(got) != 2, example=lambda X, y: X),
+        Guard("not_a_tensor", lambda got: not _pair_of_tensors(got), lambda X, y: (X, y), _NOT_TENSORS),
+        Guard(
+            "wrong_dtype",
+            lambda got: got[0].dtype != torch.float32 or got[1].dtype != torch.float32,
+            lambda X, y: (torch.from_numpy(X), torch.from_numpy(y).reshape(-1, 1)),
+            _FLOAT64,
+        ),  # fmt: skip
+        Guard("shape_mismatch", lambda got: got[1].ndim == 1, example=lambda X, y: (_f32(X), _f32(y))),
+    ],
+    mistakes=[
+        Mistake("target_row", lambda X, y: (_f32(X), _f32(y).reshape(1, -1))),
+        Mistake("features_flattened", lambda X, y: (_f32(X).reshape(-1, 1), _f32(y).reshape(-1, 1))),
+    ],
+    alternatives=[
+        lambda X, y: (torch.from_numpy(X).float(), torch.from_numpy(y).float().unsqueeze(1)),
+        lambda X, y: (torch.Tensor(X), torch.Tensor(y).view(len(y), 1)),
+        lambda X, y: (torch.as_tensor(X.astype(np.float32)), torch.as_tensor(y.astype(np.float32))[:, None]),
+    ],
+    success="float32 features of shape (N, 3) and a float32 target column (N, 1): no broadcasting, no dtype clash.",
+)
+
+__all__ = ["model_sizes", "step_orders", "to_tensors", "train_step_factory"]

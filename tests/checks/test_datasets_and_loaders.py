@@ -1,211 +1,94 @@
-"""Each known mistake of lesson 10 is diagnosed by its check, with its stable id."""
+"""Lesson 10's checks on answers a learner writes, beyond the declarations' generated tests."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
-import torch
-from torch.utils.data import DataLoader, Dataset, TensorDataset, random_split
+from torch.utils.data import DataLoader, Dataset, random_split
 
 from course.checks import datasets_and_loaders as check
 
 
-def _dataset_class(getitem, length=lambda self: len(self.x)):
-    class Pairs(Dataset):
-        def __init__(self, x, y):
-            self.x, self.y = x, y
+class Windows(Dataset):
+    def __init__(self, series, window):
+        self.series, self.window = series, window
 
-        def __len__(self):
-            return length(self)
+    def __len__(self):
+        return len(self.series) - self.window
 
-        def __getitem__(self, index):
-            return getitem(self, index)
-
-    return Pairs
+    def __getitem__(self, i):
+        return self.series[i : i + self.window], self.series[i + self.window].unsqueeze(0)
 
 
-RIGHT_ITEM = lambda self, i: (self.x[i], self.y[i])  # noqa: E731
+class WindowsAsLists(Windows):
+    def __getitem__(self, i):
+        return self.series[i : i + self.window].tolist(), [self.series[i + self.window].item()]
 
 
-# --- pair_dataset ---
+def test_window_dataset_accepts_another_right_form_and_names_lists():
+    assert check.window_dataset(Windows).passed
+    assert check.window_dataset(WindowsAsLists).mistake == "not_a_tensor"
 
 
-def test_pair_dataset_correct():
-    assert check.pair_dataset(_dataset_class(RIGHT_ITEM)).passed
-    assert check.pair_dataset(TensorDataset).passed
+def test_batch_sizes_names_the_first_case_it_gets_wrong():
+    verdict = check.batch_sizes(lambda n, b, drop: [b] * (n // b) + [n % b])
+    assert verdict.mistake == "other" and "n_samples=100, batch_size=10, drop_last=False" in verdict.message
 
 
-@pytest.mark.parametrize(
-    ("cls", "mistake"),
-    [
-        (_dataset_class(RIGHT_ITEM, lambda self: len(self.x) - 1), "len_off_by_one"),
-        (_dataset_class(RIGHT_ITEM, lambda self: len(self.x) + 1), "len_off_by_one"),
-        (_dataset_class(RIGHT_ITEM, lambda self: self.x.shape[1]), "len_wrong"),
-        (_dataset_class(lambda self, i: (self.y[i], self.x[i])), "swapped_pair"),
-        (_dataset_class(lambda self, i: (self.x[i].item(), self.y[i].item())), "not_tensor"),
-        (_dataset_class(lambda self, i: (self.x[i].numpy(), self.y[i].numpy())), "not_tensor"),
-        (_dataset_class(lambda self, i: self.x[i]), "not_a_pair"),
-        (_dataset_class(lambda self, i: (self.x, self.y)), "whole_tensor"),
-        (_dataset_class(lambda self, i: (self.x[i], self.y[i + 1])), "wrong_item"),
-    ],
-)
-def test_pair_dataset_mistakes(cls, mistake):
-    assert check.pair_dataset(cls).mistake == mistake
+def buggy_loaders(dataset, batch_size, generator):
+    train_set, val_set = random_split(dataset, [0.8, 0.2])
+    train_loader = DataLoader(train_set, batch_size=batch_size)
+    val_loader = DataLoader(val_set, batch_size=batch_size, shuffle=True, drop_last=True)
+    return train_loader, val_loader
 
 
-def test_pair_dataset_placeholder_and_junk():
-    class Stub(Dataset):
-        def __init__(self, x, y):
-            raise NotImplementedError  # your code here
-
-    class NoLen:
-        def __init__(self, x, y):
-            pass
-
-    assert check.pair_dataset(None).status == "not_attempted"
-    assert check.pair_dataset(Stub).status == "not_attempted"
-    assert check.pair_dataset(NoLen).mistake == "no_len"
-    assert check.pair_dataset("Pairs").status == "wrong"
-    assert check.pair_dataset(int).status == "wrong"
-
-
-# --- batches_per_epoch ---
-
-
-def test_batches_per_epoch_correct():
-    def right(n, batch_size, drop_last):
-        return n // batch_size if drop_last else math.ceil(n / batch_size)
-
-    assert check.batches_per_epoch(right).passed
-    assert check.batches_per_epoch(lambda n, b, d: len(DataLoader(range(n), batch_size=b, drop_last=d))).passed
-
-
-@pytest.mark.parametrize(
-    ("fn", "mistake"),
-    [
-        (lambda n, b, d: n // b, "ignores_drop_last_floor"),
-        (lambda n, b, d: math.ceil(n / b), "ignores_drop_last_ceil"),
-        (lambda n, b, d: math.ceil(n / b) if d else n // b, "drop_last_reversed"),
-        (lambda n, b, d: n // b if d else n // b + 1, "off_by_one"),
-        (lambda n, b, d: n / b, "not_an_integer"),
-        (lambda n, b, d: 3, "other"),
-    ],
-)
-def test_batches_per_epoch_mistakes(fn, mistake):
-    assert check.batches_per_epoch(fn).mistake == mistake
-
-
-def test_batches_per_epoch_placeholder_and_junk():
-    def stub(n, batch_size, drop_last):
-        raise NotImplementedError  # your code here
-
-    assert check.batches_per_epoch(None).status == "not_attempted"
-    assert check.batches_per_epoch(stub).status == "not_attempted"
-    assert check.batches_per_epoch(16).status == "wrong"
-    assert check.batches_per_epoch(lambda n, b, d: "many").status == "wrong"
-    assert check.batches_per_epoch(lambda n, b, d: n // 0).mistake == "raised"
-
-
-# --- split_loaders ---
-
-
-def _make(split_generator=True, train_shuffle=True, val_shuffle=False, fractions=(0.8, 0.2), val_drop_last=False,
-          batch=None, to_meta=False):  # fmt: skip
+def loaders(seeded=True, shuffle=True, val_shuffle=False, val_drop=False, shuffle_generator=False):
     def make_loaders(dataset, batch_size, generator):
-        if to_meta:
-            dataset = TensorDataset(*(t.to("meta") for t in dataset.tensors))
-        kwargs = {"generator": generator} if split_generator else {}
-        train, val = random_split(dataset, list(fractions), **kwargs)
-        size = batch or batch_size
-        return (
-            DataLoader(train, size, shuffle=train_shuffle),
-            DataLoader(val, size, shuffle=val_shuffle, drop_last=val_drop_last),
-        )
+        n_train = int(0.8 * len(dataset))
+        parts = [n_train, len(dataset) - n_train]
+        train_set, val_set = random_split(dataset, parts, generator=generator if seeded else None)
+        extra = {"generator": generator} if shuffle_generator else {}
+        train = DataLoader(train_set, batch_size=batch_size, shuffle=shuffle, **extra)
+        return train, DataLoader(val_set, batch_size=batch_size, shuffle=val_shuffle, drop_last=val_drop)
 
     return make_loaders
 
 
-def test_split_loaders_correct():
-    assert check.split_loaders(_make()).passed
-    assert check.split_loaders(_make(fractions=(40, 10))).passed
-
-
 @pytest.mark.parametrize(
-    ("fn", "mistake"),
+    "answer, verdict",
     [
-        (_make(split_generator=False), "unseeded_split"),
-        (_make(train_shuffle=False), "train_not_shuffled"),
-        (_make(val_shuffle=True), "val_shuffled"),
-        (_make(fractions=(0.2, 0.8)), "swapped_split"),
-        (_make(fractions=(0.5, 0.5)), "wrong_split_sizes"),
-        (_make(val_drop_last=True), "val_drop_last"),
-        (_make(batch=32), "wrong_batch_size"),
-        (_make(to_meta=True), "dataset_on_device"),
-        (lambda d, b, g: (DataLoader(d, b, shuffle=True), DataLoader(d, b)), "no_random_split"),
-        (lambda d, b, g: DataLoader(d, b), "not_loaders"),
+        (buggy_loaders, "unseeded_split"),
+        (loaders(shuffle=False, val_shuffle=True, val_drop=True), "train_not_shuffled"),
+        (loaders(val_shuffle=True, val_drop=True), "val_drop_last"),
+        (loaders(val_shuffle=True), "val_shuffled"),
+        (loaders(), None),
+        (loaders(shuffle_generator=True), None),
     ],
 )
-def test_split_loaders_mistakes(fn, mistake):
-    assert check.split_loaders(fn).mistake == mistake
+def test_the_four_bugs_are_found_one_at_a_time_and_right_forms_pass(answer, verdict):
+    result = check.split_loaders(answer)
+    assert result.mistake == verdict and result.passed == (verdict is None)
 
 
-def test_split_loaders_placeholder_and_junk():
-    def stub(dataset, batch_size, generator):
-        raise NotImplementedError  # your code here
-
-    assert check.split_loaders(None).status == "not_attempted"
-    assert check.split_loaders(stub).status == "not_attempted"
-    assert check.split_loaders("loaders").status == "wrong"
-    assert check.split_loaders(lambda d, b, g: (1, 2)).status == "wrong"
-    assert check.split_loaders(lambda d, b, g: None).status == "wrong"
+def buggy_epoch(step, loader, device):
+    n_batches = len(loader.dataset) // loader.batch_size
+    for i, (xb, yb) in enumerate(loader):
+        if i == n_batches:
+            break
+        loss = step(xb.to(device), yb)
+    return loss
 
 
-# --- train_one_epoch ---
-
-
-def _epoch(move_x=True, move_y=True, reduce="mean", one_batch=False):
+def epoch(average="batches"):
     def train_one_epoch(step, loader, device):
-        batches = [next(iter(loader))] if one_batch else loader
-        losses = []
-        for xb, yb in batches:
-            losses.append(step(xb.to(device) if move_x else xb, yb.to(device) if move_y else yb))
-        if reduce == "sum":
-            return sum(losses)
-        if reduce == "last":
-            return losses[-1]
-        if reduce == "tensor":
-            return torch.tensor(losses).mean()
-        return sum(losses) / len(losses)
+        results = [(step(xb.to(device), yb.to(device)), len(xb)) for xb, yb in loader]
+        if average == "batches":
+            return sum(loss for loss, _ in results) / len(results)
+        return sum(loss * n for loss, n in results) / len(loader.dataset)
 
     return train_one_epoch
 
 
-def test_train_one_epoch_correct():
-    assert check.train_one_epoch(_epoch()).passed
-
-
-@pytest.mark.parametrize(
-    ("fn", "mistake"),
-    [
-        (_epoch(move_x=False, move_y=False), "batch_not_moved"),
-        (_epoch(move_y=False), "target_not_moved"),
-        (_epoch(reduce="sum"), "sum_not_mean"),
-        (_epoch(reduce="last"), "last_loss_only"),
-        (_epoch(reduce="tensor"), "not_a_float"),
-        (_epoch(one_batch=True), "one_batch_only"),
-        (lambda step, loader, device: 0.0, "no_steps"),
-    ],
-)
-def test_train_one_epoch_mistakes(fn, mistake):
-    assert check.train_one_epoch(fn).mistake == mistake
-
-
-def test_train_one_epoch_placeholder_and_junk():
-    def stub(step, loader, device):
-        raise NotImplementedError  # your code here
-
-    assert check.train_one_epoch(None).status == "not_attempted"
-    assert check.train_one_epoch(stub).status == "not_attempted"
-    assert check.train_one_epoch([1, 2]).status == "wrong"
-    assert check.train_one_epoch(lambda s, loader, d: s(1, 2)).mistake == "raised"
+def test_a_skipped_last_batch_is_named_as_such_and_both_means_pass():
+    assert check.train_one_epoch(buggy_epoch).mistake == "skipped_last_batch"
+    assert check.train_one_epoch(epoch("batches")).passed
+    assert check.train_one_epoch(epoch("samples")).passed
