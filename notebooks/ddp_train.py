@@ -17,8 +17,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
+import threading
+import traceback
+from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -27,7 +31,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from course.training import load_checkpoint, save_checkpoint
+from course.checkpoints import load_checkpoint, save_checkpoint
+from course.device import get_device
 
 HERE = Path(__file__).resolve().parent
 N_SAMPLES = 64
@@ -79,7 +84,14 @@ def make_loader(dataset: TensorDataset, global_batch: int, rank: int, world_size
 
 
 def train(
-    model: nn.Module, loader: DataLoader, epochs: int, lr: float, log=print, crash_at: int | None = None
+    model: nn.Module,
+    loader: DataLoader,
+    epochs: int,
+    lr: float,
+    log=print,
+    crash_at: int | None = None,
+    hang_at: int | None = None,
+    progress=None,
 ) -> list[float]:
     """Plain SGD on MSE; returns the mean training loss of each epoch (averaged over all ranks).
 
@@ -96,6 +108,10 @@ def train(
         for x, y in loader:
             if crash_at is not None and step == crash_at:
                 raise RuntimeError(f"rank {dist.get_rank()} crashed on purpose at step {step}")
+            if hang_at is not None and step == hang_at:
+                threading.Event().wait()  # stop answering, as a deadlocked or paused process would
+            if progress is not None:
+                progress.reached(step)
             x, y = x.to(device), y.to(device)
             loss = loss_fn(model(x), y)
             optimizer.zero_grad()
@@ -127,19 +143,54 @@ def train_one_process(epochs: int = 2, global_batch: int = 16, lr: float = 0.1, 
 def pick_device(local_rank: int) -> tuple[torch.device, str]:
     """``(cuda:LOCAL_RANK, "nccl")`` when every process on this machine gets a GPU, else ``(cpu, "gloo")``.
 
-    ``COURSE_DEVICE=cpu`` forces the CPU. Two processes on a one-GPU machine fall back to the CPU
-    together (all ranks must use the same backend).
+    The device comes from ``course.get_device()``, so ``COURSE_DEVICE`` works as in every lesson. Chosen
+    automatically, too few GPUs (or Apple's MPS, which torch.distributed does not support) means the CPU
+    for every rank (all ranks must use the same backend); asked for explicitly, it is an error.
 
     Example:
         >>> os.environ["COURSE_DEVICE"] = "cpu"
         >>> pick_device(0)
         (device(type='cpu'), 'gloo')
     """
-    wanted = os.environ.get("COURSE_DEVICE", "").strip().lower()
+    chosen = bool(os.environ.get("COURSE_DEVICE", "").strip())
+    device = get_device()
     processes_here = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # set by torchrun: processes on this machine
-    if wanted in ("", "cuda") and torch.cuda.is_available() and torch.cuda.device_count() >= processes_here:
-        return torch.device("cuda", local_rank), "nccl"  # one process per GPU
+    problem = None
+    if device.type == "cuda" and device.index is not None and processes_here > 1:
+        problem = f"COURSE_DEVICE={device} puts every process on one GPU; data-parallel needs COURSE_DEVICE=cuda"
+    elif device.type == "cuda" and torch.cuda.device_count() < processes_here:
+        problem = f"{processes_here} processes but {torch.cuda.device_count()} GPU(s): one process per GPU"
+    elif device.type == "mps":
+        problem = "torch.distributed has no MPS backend; train data-parallel with COURSE_DEVICE=cpu"
+    if problem is None:
+        return (torch.device("cuda", local_rank), "nccl") if device.type == "cuda" else (device, "gloo")
+    if chosen:
+        raise RuntimeError(problem)
     return torch.device("cpu"), "gloo"
+
+
+class Progress:
+    """Each rank records the step it reached in torchrun's key-value store, so a rank that stops can be named.
+
+    A collective (all-reduce) waits for every rank; when one stops answering, the others time out without
+    knowing who is missing. The store tells them: the rank whose last step is behind is the stuck one.
+    """
+
+    def __init__(self, rank: int, world_size: int, timeout: timedelta) -> None:
+        self.rank, self.world_size = rank, world_size
+        self.store = dist.TCPStore(
+            os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False, timeout=timeout
+        )
+
+    def reached(self, step: int) -> None:
+        self.store.set(f"course/progress/{self.rank}", str(step))
+
+    def stuck_ranks(self) -> list[int]:
+        steps = {}
+        for rank in range(self.world_size):
+            key = f"course/progress/{rank}"
+            steps[rank] = int(self.store.get(key)) if self.store.check([key]) else -1
+        return [rank for rank, step in steps.items() if step < max(steps.values())]
 
 
 # ---------------------------------------------------------------- what each process runs
@@ -150,24 +201,38 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/ddp"), help="folder for the checkpoint")
+    parser.add_argument("--timeout", type=float, default=60, help="seconds a collective waits for a stuck rank")
     parser.add_argument("--crash-rank", type=int, default=None, help="this rank raises at step 2 (failure demo)")
+    parser.add_argument("--hang-rank", type=int, default=None, help="this rank stops answering at step 2 (hang demo)")
     args = parser.parse_args(argv)
 
     local_rank = int(os.environ["LOCAL_RANK"])  # set by torchrun: which process on this machine
     device, backend = pick_device(local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group(backend)  # reads RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT from the environment
+    timeout = timedelta(seconds=args.timeout)  # a collective waiting longer than this raises instead of hanging
+    dist.init_process_group(backend, timeout=timeout)  # reads RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT
+    progress = Progress(dist.get_rank(), dist.get_world_size(), timeout)
+    code = 0
     try:
-        run(args, local_rank, device, backend)
-    except Exception as exc:  # every rank reports its own failure, before it disconnects (traceback follows)
-        print(f"rank {dist.get_rank()} failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-        raise
+        run(args, local_rank, device, backend, progress)
+    except Exception as exc:  # every rank reports its own failure, naming the ranks that stopped answering
+        stuck = progress.stuck_ranks() if "Timed out" in str(exc) else []
+        blame = f" (rank {', '.join(map(str, stuck))} stopped answering)" if stuck else ""
+        message = re.sub(r"^\[[^\]]*\] ", "", str(exc))  # gloo prefixes its messages with its source file
+        print(f"rank {dist.get_rank()} failed: {type(exc).__name__}: {message}{blame}", file=sys.stderr, flush=True)
+        traceback.print_exc()
+        code = 1
     finally:
         dist.destroy_process_group()  # after run() returned: the DDP wrapper is already gone
+    # Leave without Python's interpreter shutdown: gloo's worker threads can still hold finished work (and
+    # tensors) whose release needs the interpreter; during shutdown that release aborts the process with
+    # "terminate called without an active exception" (pytorch/pytorch#190489). Everything is written now.
+    sys.stdout.flush(), sys.stderr.flush()
+    os._exit(code)
 
 
-def run(args: argparse.Namespace, local_rank: int, device: torch.device, backend: str) -> None:
+def run(args: argparse.Namespace, local_rank: int, device: torch.device, backend: str, progress: Progress) -> None:
     """Train on this rank's share of every batch; rank 0 logs and saves the checkpoint."""
     rank, world_size = dist.get_rank(), dist.get_world_size()
     log = print if rank == 0 else (lambda *a, **k: None)  # only rank 0 talks
@@ -179,7 +244,10 @@ def run(args: argparse.Namespace, local_rank: int, device: torch.device, backend
     log(f"batch per process={loader.batch_size} global batch={args.global_batch} steps/epoch={len(loader)}")
 
     crash_at = 2 if args.crash_rank == rank else None
-    losses = train(ddp_model, loader, args.epochs, args.lr, log=log, crash_at=crash_at)
+    hang_at = 2 if args.hang_rank == rank else None
+    losses = train(
+        ddp_model, loader, args.epochs, args.lr, log=log, crash_at=crash_at, hang_at=hang_at, progress=progress
+    )
 
     if rank == 0:  # one writer: the weights are identical on every rank anyway
         args.out.mkdir(parents=True, exist_ok=True)
@@ -209,7 +277,7 @@ def launch(nproc: int, *script_args: str, timeout: float = 120) -> subprocess.Co
 
 
 def load_trained(checkpoint: Path) -> tuple[nn.Module, dict]:
-    """A fresh model with the weights rank 0 saved, and ``{"epoch", "history"}`` (``course.training.load_checkpoint``)."""
+    """A fresh model with the weights rank 0 saved, and ``{"epoch", "history"}`` (``course.checkpoints.load_checkpoint``)."""
     model = make_model()
     state = load_checkpoint(checkpoint, model)
     return model, state

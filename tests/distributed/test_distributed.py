@@ -17,7 +17,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 sys.path.insert(0, str(NOTEBOOKS))
 import ddp_train  # noqa: E402
 
-from course.training import load_checkpoint  # noqa: E402
+from course.checkpoints import load_checkpoint  # noqa: E402
 
 TOLERANCE = 1e-6
 
@@ -88,3 +88,28 @@ def test_the_ranks_share_out_each_global_batch():
 def test_a_global_batch_that_does_not_split_is_refused():
     with pytest.raises(ValueError, match="multiple of world_size"):
         ddp_train.make_loader(ddp_train.make_dataset(), 15, rank=0, world_size=2)
+
+
+def test_a_rank_that_stops_answering_ends_the_job_in_bounded_time_and_is_named(tmp_path):
+    start = time.perf_counter()
+    result = ddp_train.launch(2, "--out", str(tmp_path), "--hang-rank", "1", "--timeout", "5", timeout=90)
+    elapsed = time.perf_counter() - start
+    assert result.returncode != 0
+    assert elapsed < 60, f"a stuck rank held the job for {elapsed:.0f} s"
+    assert "rank 0 failed: RuntimeError: Timed out waiting 5000ms" in result.stderr
+    assert "(rank 1 stopped answering)" in result.stderr
+    assert "terminate called" not in result.stderr
+
+
+def test_the_device_follows_course_device(monkeypatch):
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setattr(ddp_train, "get_device", lambda: torch.device("mps"))
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    assert ddp_train.pick_device(1) == (torch.device("cpu"), "gloo")  # chosen automatically: fall back together
+    monkeypatch.setenv("COURSE_DEVICE", "mps")
+    with pytest.raises(RuntimeError, match="no MPS backend"):
+        ddp_train.pick_device(1)
+    monkeypatch.setattr(ddp_train, "get_device", lambda: torch.device("cuda", 1))
+    monkeypatch.setenv("COURSE_DEVICE", "cuda:1")
+    with pytest.raises(RuntimeError, match="data-parallel needs COURSE_DEVICE=cuda"):
+        ddp_train.pick_device(1)
