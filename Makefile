@@ -89,6 +89,7 @@ doctor: $(STAMP)
 notebooks: setup
 	$(CANONICAL) $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=120 --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.record_timing=False $(or $(NB),notebooks/[0-9]*.ipynb)
+	$(BIN)/python -m tools.notebooks normalize $(or $(NB),notebooks/[0-9]*.ipynb)
 
 bench: setup
 	$(CANONICAL) $(BIN)/python -m benchmarks.notebook_times

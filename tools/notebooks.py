@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,3 +65,41 @@ def execute(nb: nbformat.NotebookNode, timeout: int = 120) -> nbformat.NotebookN
         nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}}
     )
     return client.execute()
+
+
+def _integral_floats_as_ints(value: object) -> object:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral_floats_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral_floats_as_ints(item) for item in value]
+    return value
+
+
+def normalize_widget_state(path: Path) -> bool:
+    """Store widget state as JupyterLab saves it, so opening and saving a lesson changes nothing.
+
+    ipywidgets' Float traits are written as ``30.0``; JupyterLab (JavaScript has one number type)
+    saves them back as ``30``. Returns whether the file changed.
+    """
+    nb = read(path)
+    widgets = nb.metadata.get("widgets")
+    if not widgets:
+        return False
+    normalized = _integral_floats_as_ints(widgets)
+    if normalized == widgets and json.dumps(normalized) == json.dumps(widgets):
+        return False
+    nb.metadata["widgets"] = normalized
+    nbformat.write(nb, path)
+    return True
+
+
+if __name__ == "__main__":  # python -m tools.notebooks normalize NOTEBOOK...
+    import sys
+
+    if sys.argv[1:2] != ["normalize"]:
+        sys.exit("usage: python -m tools.notebooks normalize NOTEBOOK...")
+    for name in sys.argv[2:]:
+        if normalize_widget_state(Path(name)):
+            print(f"{name}: widget state stored as JupyterLab saves it")
