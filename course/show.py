@@ -7,9 +7,13 @@ temporary file named after the kernel's process id), so it differs from run to r
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+# PyTorch appends where in its C++ sources a warning came from, a path on the machine that built the wheel.
+_BUILD_PATH = re.compile(r" \(Triggered internally at [^)]*\)")
 
 
 @contextmanager
@@ -24,6 +28,9 @@ def warnings_as_text() -> Iterator[list[str]]:
         UserWarning: size_average is deprecated
         >>> shown
         ['UserWarning: size_average is deprecated']
+        >>> with warnings_as_text():
+        ...     warnings.warn("grad is None (Triggered internally at /build/TensorBody.h:494.)", UserWarning)
+        UserWarning: grad is None
     """
     shown: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
@@ -32,6 +39,7 @@ def warnings_as_text() -> Iterator[list[str]]:
             yield shown
         finally:
             for warning in caught:
-                line = f"{warning.category.__name__}: {warning.message}"
+                message = _BUILD_PATH.sub("", str(warning.message))
+                line = f"{warning.category.__name__}: {message}"
                 shown.append(line)
                 print(line)

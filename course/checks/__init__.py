@@ -3,7 +3,7 @@
 Use in a notebook::
 
     from course.checks import tensors_and_devices as check
-    check.column_vector(answer)      # shows one line: correct, not attempted, or what is wrong
+    check.mse(mse)                   # shows one line: correct, not attempted, or what is wrong
 
 Each check is an :class:`~course.checks.engine.Exercise`; calling it returns a
 :class:`~course.checks.verdict.Verdict`. ``LESSONS`` says which module serves which lesson.

@@ -1,244 +1,206 @@
-"""Checks for lesson 03, autograd.
-
-Use in a notebook::
-
-    from course.checks import autograd as check
-    check.make_parameter(make_parameter)
-
-Each check returns a :class:`~course.checks.verdict.Verdict` and never raises.
-"""
+"""Checks for lesson 03 (autograd): a parameter that gets its gradient, an SGD step, a training loop's bugs."""
 
 from __future__ import annotations
 
-import math
-import warnings
-from collections.abc import Callable
-from typing import Any
+from functools import partial
 
+import numpy as np
 import torch
 
-from course.checks.verdict import Verdict, call_learner, correct, wrong
+from course.checks.engine import Exercise, Guard, Mistake
+from course.checks.values import close
 from course.data import make_linear_data
-from course.device import get_device
 
-START = (0.5, -0.5)  # where the checks start: away from the minimum, the same for every learner
-LEAF_VALUE = 0.5  # the value make_parameter is asked for
-
-LEAF_IN_PLACE = "a leaf Variable that requires grad is being used in an in-place operation"
+START = tuple(float(v) for v in np.random.RandomState(42).randn(2))  # lesson 02's start: a, b
+NO_ZERO = "the gradients were never zeroed, so the next backward() adds to them: call p.grad.zero_() after the update."
+CASES = ((0.5, "cpu", torch.float64), (-1.25, "meta", torch.float32))  # meta: a second device on every machine
 
 
-def _parameter_verdict(w: object, value: float, device: torch.device, dtype: torch.dtype) -> Verdict | None:
-    """What is wrong with ``w`` as a parameter holding ``value`` on ``device`` in ``dtype`` (None: nothing)."""
-    if not isinstance(w, torch.Tensor):
-        return wrong(
-            "not_a_tensor", f"expected a torch.Tensor, got {type(w).__name__}. Build it with torch.tensor(...)."
-        )
-    if not w.requires_grad:
-        return wrong(
-            "no_requires_grad",
-            "the tensor does not require gradients, so backward() will never fill its .grad: pass "
-            "requires_grad=True when you create it (or call .requires_grad_() after moving it).",
-        )
-    if not w.is_leaf:
-        made_by = type(w.grad_fn).__name__ if w.grad_fn is not None else "an operation"
-        return wrong(
-            "non_leaf",
-            f"with device={device} and dtype={dtype} your tensor is not a leaf: it is the result of an operation "
-            f"({made_by}), typically .to(device) or .to(dtype) applied after requires_grad=True, and its .grad "
-            "stays None. Create it directly with torch.tensor(value, dtype=dtype, device=device, requires_grad=True).",
-        )
-    if w.dtype != dtype:
-        return wrong("wrong_dtype", f"asked for dtype={dtype}, got {w.dtype}: pass dtype=dtype.")
-    if w.device.type != device.type:
-        return wrong("wrong_device", f"asked for device={device}, got {w.device}: pass device=device.")
-    if w.numel() != 1:
-        return wrong("wrong_value", f"the parameter should hold one number; got shape {tuple(w.shape)}.")
-    if device.type != "meta" and not math.isclose(float(w.detach().reshape(-1)[0]), value, abs_tol=1e-12):
-        return wrong("wrong_value", f"the parameter should hold {value}; got {float(w.detach().reshape(-1)[0])}.")
-    return None
+def _facts(t: object) -> dict:
+    """What matters about a parameter: a tensor, that requires grad, a leaf, its dtype, device and value."""
+    if not isinstance(t, torch.Tensor):
+        return {"tensor": False}
+    value = "no data" if t.device.type == "meta" else t.detach().cpu().reshape(-1).tolist()
+    facts = {"requires_grad": t.requires_grad, "leaf": t.is_leaf, "dtype": t.dtype, "device": t.device.type}
+    return {"tensor": True, **{k: str(v) for k, v in facts.items()}, "value": value}
 
 
-def make_parameter(fn: Callable[..., Any] | object) -> Verdict:
-    """Check a learner's ``make_parameter(value, device, dtype)``: a leaf that requires grad, where asked."""
-    cases = [
-        (LEAF_VALUE, torch.device("cpu"), torch.float64),
-        (LEAF_VALUE, torch.device("meta"), torch.float32),  # the meta device: a second device on every machine
+def _made(make: object, args: tuple) -> list[dict]:
+    return [_facts(make(value, torch.device(device), dtype)) for value, device, dtype in CASES]
+
+
+def _any(key: str, bad: object) -> object:
+    return lambda got: any(facts.get(key, bad) == bad for facts in got)
+
+
+def _mismatch(key: str, index: int) -> object:
+    return lambda got: any(str(case[index]) != facts[key] for case, facts in zip(CASES, got, strict=True))
+
+
+DTYPE, DEVICE = "pass dtype=dtype: the parameter needs the dtype asked for.", "pass device=device: it must live there."
+REPLACED = (
+    "the list holds new tensors, but the parameters themselves never changed: update each in place, p -= lr * p.grad."
+)
+
+make_parameter = Exercise(
+    name="make_parameter",
+    reference=lambda value, device, dtype: torch.tensor(value, dtype=dtype, device=device, requires_grad=True),
+    observe=_made,
+    guards=[
+        Guard("not_a_tensor", _any("tensor", False), lambda v, d, t: v),
+        Guard("no_requires_grad", _any("requires_grad", "False"), lambda v, d, t: torch.tensor(v, dtype=t, device=d)),
+        Guard("non_leaf", _any("leaf", "False"), lambda v, d, t: torch.tensor(v, requires_grad=True).to(d, t)),
+        Guard(
+            "wrong_dtype", _mismatch("dtype", 2), lambda v, d, t: torch.tensor(v, device=d, requires_grad=True), DTYPE
+        ),
+        Guard(
+            "wrong_device", _mismatch("device", 1), lambda v, d, t: torch.tensor(v, dtype=t, requires_grad=True), DEVICE
+        ),
+    ],
+    alternatives=[lambda v, d, t: torch.full((1,), v, dtype=t, device=d).requires_grad_()],
+    explain=lambda got, expected: (
+        "the parameter should hold the one number asked for: "
+        + "; ".join(f"asked for {case[0]}, it holds {facts['value']}" for case, facts in zip(CASES, got, strict=True))
+    ),
+    success="a leaf that requires grad, born with the right dtype on the right device: backward() fills its .grad.",
+)
+
+
+def _parameters() -> list[torch.Tensor]:
+    """Three leaves of different shapes, each holding a gradient from a real backward()."""
+    w0, w1 = torch.tensor(0.5, requires_grad=True), torch.tensor([1.0, -2.0, 0.5], requires_grad=True)
+    w2 = torch.tensor([[0.1, 0.2], [0.3, 0.4]], requires_grad=True)
+    ((w0 - 2) ** 2 + 3 * (w1**2).sum() + (w2 * torch.tensor([[1.0, 2.0], [3.0, 4.0]])).sum()).backward()
+    return [w0, w1, w2]
+
+
+def _after_step(step: object, args: tuple) -> list[tuple]:
+    params, lr = args
+    originals = list(params)  # the caller's tensors, whatever the function does to the list
+    step(params, lr)
+    grads = ["zero" if p.grad is None or not p.grad.any() else p.grad.clone() for p in originals]
+    kept = [i < len(params) and params[i] is p for i, p in enumerate(originals)]  # still the caller's tensors
+    return list(zip([p.detach().clone() for p in originals], grads, kept, strict=True))
+
+
+def _sgd_step(params: list[torch.Tensor], lr: float, mistake: str = "") -> None:
+    """One step on every parameter, then the gradients zeroed; ``mistake`` makes one known mistake on purpose."""
+    with torch.enable_grad() if mistake == "outside_no_grad" else torch.no_grad():
+        for i, p in enumerate(params):
+            if mistake in ("no_update", "not_in_place", "replaced"):
+                params[i] = p - lr * p.grad if mistake == "replaced" else p  # a new tensor, the old one unchanged
+                if mistake == "not_in_place":
+                    (p - lr * p.grad).grad.zero_()  # the new tensor has no .grad
+            else:
+                p -= (-1.0 if mistake == "wrong_sign" else 1.0) * lr * p.grad
+    for p in () if mistake in ("no_zero_grad", "replaced") else params:
+        p.grad.zero_()
+
+
+def _step_then_none(params: list[torch.Tensor], lr: float) -> None:
+    """Right too: set the gradients to None (what optimizer.zero_grad() does) instead of zeroing them."""
+    _sgd_step(params, lr, mistake="no_zero_grad")
+    for p in params:
+        p.grad = None
+
+
+def _step_explained(got: list, expected: list) -> str:
+    notes = [
+        f"parameter {i} {'moved right' if close(g[0], e[0]) else 'did not move by -lr * its gradient'}, its "
+        f"gradient {'was' if isinstance(g[1], str) else 'was not'} cleared"
+        for i, (g, e) in enumerate(zip(got, expected, strict=False))
     ]
-    for value, device, dtype in cases:
-        w, verdict = call_learner(fn, value, device, dtype)
-        if verdict is not None:
-            return verdict
-        verdict = _parameter_verdict(w, value, device, dtype)
-        if verdict is not None:
-            return verdict
-    return correct(
-        "a leaf that requires grad, created with the right dtype on the right device: backward() fills its .grad."
-    )
+    return "; ".join(notes) + ". Update every parameter in place inside torch.no_grad(), then zero every gradient."
 
 
-def _make_params(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    a = torch.tensor(START[0], device=device, requires_grad=True)
-    b = torch.tensor(START[1], device=device, requires_grad=True)
+SGD_MISTAKES = {  # what _sgd_step does wrong: (mistake id, message; None: the vocabulary's)
+    "outside_no_grad": ("outside_no_grad", None),
+    "no_update": ("no_update", None),
+    "not_in_place": ("not_in_place", None),
+    "replaced": ("not_in_place", REPLACED),
+    "no_zero_grad": ("no_zero_grad", NO_ZERO),
+    "wrong_sign": ("wrong_sign", None),
+}
+
+sgd_step = Exercise(
+    name="sgd_step",
+    inputs=lambda: (_parameters(), 0.1),
+    reference=_sgd_step,
+    observe=_after_step,
+    mistakes=[Mistake(i, partial(_sgd_step, mistake=name), text) for name, (i, text) in SGD_MISTAKES.items()],
+    alternatives=[_step_then_none],
+    explain=_step_explained,
+    pure=False,
+    success="every parameter moved against its gradient in place, and its gradient was cleared for the next backward().",
+)
+
+
+def _train_inputs() -> tuple:
+    split = make_linear_data()
+    a, b = (torch.tensor(v, requires_grad=True) for v in START)
+    x, y = (torch.tensor(v, dtype=torch.float32) for v in (split.x_train, split.y_train))
+    return a, b, x, y, 0.1, 20
+
+
+def _train(a, b, x, y, lr, epochs, mistake: str = ""):
+    """Batch descent with autograd; ``mistake`` makes one known mistake on purpose."""
+    loss = torch.mean((a + b * x - y) ** 2)
+    for _ in range(epochs):
+        if mistake not in ("loss_outside_loop", "retained_graph"):
+            loss = torch.mean((a + b * x - y) ** 2)
+        loss.backward(retain_graph=mistake == "retained_graph")
+        with torch.enable_grad() if mistake == "outside_no_grad" else torch.no_grad():
+            if mistake == "rebinds":
+                a, b = a - lr * a.grad, b - lr * b.grad
+            else:
+                a -= (-1.0 if mistake == "wrong_sign" else 1.0) * lr * a.grad
+                b -= (-1.0 if mistake == "wrong_sign" else 1.0) * lr * b.grad
+        if mistake not in ("no_zero_grad", "loss_outside_loop", "rebinds"):
+            a.grad.zero_()
+            b.grad.zero_()
     return a, b
 
 
-def _set_grads(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
-    """Give a and b known gradients through a real backward pass; return them."""
-    loss = (a - 2.0) ** 2 + 3.0 * (b + 1.0) ** 2
-    loss.backward()
-    return float(a.grad), float(b.grad)
-
-
-def _raised_verdict(verdict: Verdict, a: torch.Tensor) -> Verdict:
-    """Turn the errors the lesson shows into their named mistakes (``a`` is the parameter passed in)."""
-    if verdict.mistake != "raised":
-        return verdict
-    if LEAF_IN_PLACE in verdict.message:
-        return wrong(
-            "outside_no_grad",
-            "the in-place update ran while autograd was recording, and PyTorch refuses to change a leaf that "
-            "requires grad. Put the update inside `with torch.no_grad():`.",
-        )
-    if "NoneType" in verdict.message and a.grad is None:
-        return wrong(
-            "no_backward",
-            f"{verdict.message}: .grad was None because loss.backward() never ran. Call it before the update.",
-        )
-    if "NoneType" in verdict.message:
-        return wrong(
-            "outside_no_grad",
-            f"{verdict.message}: `a = a - lr * a.grad` outside torch.no_grad() rebinds a to a non-leaf result, "
-            "whose .grad is None. Update in place inside `with torch.no_grad():` (a -= lr * a.grad).",
-        )
-    return verdict
-
-
-def _returned_params(result: object) -> tuple[torch.Tensor, torch.Tensor] | Verdict:
-    if not isinstance(result, tuple | list) or len(result) != 2 or not all(isinstance(t, torch.Tensor) for t in result):
-        return wrong("not_a_pair", f"return the two parameters: return a, b (got {type(result).__name__}).")
-    return result[0], result[1]
-
-
-def _param_verdict(new: torch.Tensor, old: torch.Tensor, name: str) -> Verdict | None:
-    """Is the returned parameter still the same leaf that requires grad?"""
-    if new.grad_fn is not None:
-        return wrong(
-            "outside_no_grad",
-            f"{name} came back as the result of an operation ({type(new.grad_fn).__name__}), a non-leaf: the update "
-            f"ran outside torch.no_grad() and rebound {name}. Do it in place inside `with torch.no_grad():`.",
-        )
-    if new is not old:
-        return wrong(
-            "not_in_place",
-            f"{name} is a new tensor (requires_grad={new.requires_grad}), not the parameter you were given: "
-            f"whoever holds {name} (a model, an optimizer) never sees the change. Update it in place: {name} -= ...",
-        )
-    return None
-
-
-def _run_on_params(fn: object, a: torch.Tensor, b: torch.Tensor, *args: Any) -> Verdict | None:
-    """Call ``fn(a, b, *args) -> (a, b)``; a verdict if it raised or did not update ``a`` and ``b`` in place."""
-    with warnings.catch_warnings():  # reading .grad of a non-leaf warns; the verdict explains it instead
-        warnings.simplefilter("ignore")
-        result, verdict = call_learner(fn, a, b, *args)
-        if verdict is not None:
-            return _raised_verdict(verdict, a)
-        params = _returned_params(result)
-        if isinstance(params, Verdict):
-            return params
-        for new, old, name in zip(params, (a, b), "ab", strict=True):
-            found = _param_verdict(new, old, name)
-            if found is not None:
-                return found
-    return None
-
-
-def update(fn: Callable[..., Any] | object) -> Verdict:
-    """Check a learner's ``update(a, b, lr) -> (a, b)``: one in-place step against ``.grad``, then zero it."""
-    device, lr = get_device(), 0.1
-    a, b = _make_params(device)
-    grad_a, grad_b = _set_grads(a, b)
-    problem = _run_on_params(fn, a, b, lr)
-    if problem is not None:
-        return problem
-    values = (float(a.detach()), float(b.detach()))
-    expected = (START[0] - lr * grad_a, START[1] - lr * grad_b)
-    if all(math.isclose(v, s + lr * g, abs_tol=1e-6) for v, s, g in zip(values, START, (grad_a, grad_b), strict=True)):
-        return wrong("wrong_sign", "a and b moved with their gradients, uphill: subtract lr * grad, do not add it.")
-    if not all(math.isclose(v, e, abs_tol=1e-6) for v, e in zip(values, expected, strict=True)):
-        return wrong(
-            "wrong_step",
-            f"from {START} with gradients ({grad_a:.1f}, {grad_b:.1f}) and lr={lr} expected "
-            f"({expected[0]:.2f}, {expected[1]:.2f}), got ({values[0]:.4f}, {values[1]:.4f}).",
-        )
-    for t, name in ((a, "a"), (b, "b")):
-        if t.grad is not None and bool(torch.any(t.grad != 0)):
-            return wrong(
-                "no_zero_grad",
-                f"{name}.grad still holds the old gradient, and the next backward() would add to it: "
-                f"call {name}.grad.zero_() after the update.",
-            )
-    return correct(f"one step from {START} gives ({values[0]:.2f}, {values[1]:.2f}), gradients zeroed.")
-
-
-def _tensors(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    split = make_linear_data()
-    x = torch.as_tensor(split.x_train, dtype=torch.float32, device=device)
-    y = torch.as_tensor(split.y_train, dtype=torch.float32, device=device)
-    return x, y
-
-
-def _reference_train(
-    x: torch.Tensor, y: torch.Tensor, lr: float, epochs: int, sign: float = 1.0, zero: bool = True
-) -> tuple[float, float]:
-    """Batch descent with autograd (``sign=-1``: moves uphill; ``zero=False``: gradients accumulate)."""
-    a, b = _make_params(x.device)
+def _zeroes_first(a, b, x, y, lr, epochs):
+    """Right too: clear the gradients at the start of each epoch (None first, then zeros)."""
     for _ in range(epochs):
-        loss = torch.mean((a + b * x - y) ** 2)
-        loss.backward()
+        a.grad = b.grad = None
+        torch.mean((a + b * x - y) ** 2).backward()
         with torch.no_grad():
-            a -= sign * lr * a.grad
-            b -= sign * lr * b.grad
-        if zero:
-            a.grad.zero_()
-            b.grad.zero_()
-    return float(a.detach()), float(b.detach())
+            a -= lr * a.grad
+            b -= lr * b.grad
+    return a, b
 
 
-def train(fn: Callable[..., Any] | object) -> Verdict:
-    """Check a learner's ``train(a, b, x, y, lr, epochs) -> (a, b)``: batch descent with autograd."""
-    device, lr, epochs = get_device(), 0.1, 20
-    x, y = _tensors(device)
-    a, b = _make_params(device)
-    problem = _run_on_params(fn, a, b, x.clone(), y.clone(), lr, epochs)
-    if problem is not None:
-        return problem
-    values = (float(a.detach()), float(b.detach()))
-    if not all(math.isfinite(v) for v in values):
-        return wrong("diverges", "a and b became inf or nan: check the sign of the update and the learning rate.")
-    variants = [
-        ("correct", _reference_train(x, y, lr, epochs)),
-        ("no_zero_grad", _reference_train(x, y, lr, epochs, zero=False)),
-        ("wrong_sign", _reference_train(x, y, lr, epochs, sign=-1.0)),
-        ("wrong_sign", _reference_train(x, y, lr, epochs, sign=-1.0, zero=False)),
-    ]
-    messages = {
-        "no_zero_grad": "the gradients accumulated: backward() adds to .grad, so each step used the sum of every "
-        "gradient so far. Zero them after each update with a.grad.zero_() and b.grad.zero_().",
-        "wrong_sign": "a and b moved with their gradients, uphill: subtract lr * grad inside torch.no_grad().",
-    }
-    for name, expected in variants:
-        if all(math.isclose(v, e, rel_tol=1e-4, abs_tol=1e-5) for v, e in zip(values, expected, strict=True)):
-            if name == "correct":
-                return correct(f"{epochs} epochs from {START} end at a = {values[0]:.4f}, b = {values[1]:.4f}.")
-            return wrong(name, messages[name])
-    expected = variants[0][1]
-    if values == START:
-        return wrong(
-            "no_update", "a and b never changed: call loss.backward(), then update them inside torch.no_grad()."
-        )
-    return wrong(
-        "other",
-        f"after {epochs} epochs expected a = {expected[0]:.4f}, b = {expected[1]:.4f}; got a = {values[0]:.4f}, "
-        f"b = {values[1]:.4f}. Each epoch: prediction, MSE loss, loss.backward(), update in torch.no_grad(), zero grads.",
-    )
+def _trained(fit: object, args: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where the caller's a and b end up: the loop must update them in place."""
+    fit(*args)
+    return args[0].detach().clone(), args[1].detach().clone()
+
+
+RETAINED = (
+    "retain_graph=True silences the error, but each step reuses the first loss's gradients: compute it every epoch."
+)
+TRAIN_MISTAKES = {  # what _train does wrong: (mistake id, message; None: the vocabulary's)
+    "loss_outside_loop": ("loss_outside_loop", None),
+    "retained_graph": ("loss_outside_loop", RETAINED),
+    "no_zero_grad": ("no_zero_grad", NO_ZERO),
+    "wrong_sign": ("wrong_sign", None),
+    "outside_no_grad": ("outside_no_grad", None),
+    "rebinds": ("not_in_place", None),
+}
+
+train = Exercise(
+    name="train",
+    inputs=_train_inputs,
+    reference=_train,
+    observe=_trained,
+    mistakes=[Mistake(i, partial(_train, mistake=name), text) for name, (i, text) in TRAIN_MISTAKES.items()],
+    alternatives=[_zeroes_first],
+    explain=lambda got, expected: (
+        f"after 20 epochs from ({START[0]:.4f}, {START[1]:.4f}) expected a = "
+        f"{expected[0].item():.4f}, b = {expected[1].item():.4f}; got a = {got[0].item():.4f}, b = {got[1].item():.4f}."
+    ),
+    pure=False,
+    success="a fresh loss every epoch, backward(), the update inside torch.no_grad(), then the gradients zeroed.",
+)

@@ -1,44 +1,24 @@
-"""Checks for lesson 00 (start here)."""
+"""Checks for lesson 00 (start here): a first tensor."""
 
 from __future__ import annotations
 
 import torch
 
-from course.checks.verdict import Mistake, Verdict, judge
+from course.checks.engine import Exercise, Guard, Mistake
 
+FLOATS = "the values are right but they are floats: write 1, 2, 3 without decimal points to get integers."
+NESTED = "the values are right but the shape is (1, 3), one row of a matrix: pass a flat list, [1, 2, 3]."
+NOT_A_TENSOR = "this is {got}, not a tensor. Wrap the list: torch.tensor([1, 2, 3])."
 
-def _values(t: object) -> list:
-    return torch.as_tensor(t).flatten().tolist()
-
-
-def first_tensor(answer: object) -> Verdict:
-    """The integers 1, 2, 3 as a one-dimensional tensor."""
-    return judge(
-        answer,
-        is_correct=lambda t: (
-            isinstance(t, torch.Tensor) and t.shape == (3,) and t.dtype == torch.int64 and t.tolist() == [1, 2, 3]
-        ),
-        success="torch.tensor([1, 2, 3]) is a 1-D tensor of three integers (dtype torch.int64).",
-        mistakes=[
-            Mistake(
-                "not_a_tensor",
-                lambda t: not isinstance(t, torch.Tensor),
-                f"this is a {type(answer).__name__}, not a tensor. Wrap the list: torch.tensor([1, 2, 3]).",
-            ),
-            Mistake(
-                "wrong_values",
-                lambda t: _values(t) != [1, 2, 3],
-                "the tensor should hold exactly 1, 2, 3 in that order.",
-            ),
-            Mistake(
-                "floats",
-                lambda t: t.dtype.is_floating_point,
-                "the values are right but they are floats: write 1, 2, 3 without decimal points to get integers.",
-            ),
-            Mistake(
-                "wrong_shape",
-                lambda t: tuple(t.shape) != (3,),
-                "the values are right but the shape is not (3,): pass a flat list, not a nested one.",
-            ),
-        ],
-    )
+first_tensor = Exercise(
+    name="first_tensor",
+    kind="value",
+    reference=lambda: torch.tensor([1, 2, 3]),
+    guards=[Guard("not_a_tensor", lambda got: not isinstance(got, torch.Tensor), lambda: [1, 2, 3], NOT_A_TENSOR)],
+    mistakes=[
+        Mistake("wrong_dtype", lambda: torch.tensor([1.0, 2.0, 3.0]), FLOATS),
+        Mistake("wrong_shape", lambda: torch.tensor([[1, 2, 3]]), NESTED),
+    ],
+    explain=lambda got, expected: "the tensor should hold exactly 1, 2, 3, in that order, in one dimension.",
+    success="a 1-D tensor of three integers: torch.tensor picks torch.int64 for Python integers.",
+)

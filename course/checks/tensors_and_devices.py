@@ -1,141 +1,128 @@
-"""Checks for lesson 01 (tensors and devices)."""
+"""Checks for lesson 01 (tensors and devices): shapes predicted, a loss's shape bug, copies from NumPy, in-place."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from course.checks.verdict import Mistake, Verdict, judge
+from course.checks.engine import Exercise, Guard, Mistake
+from course.checks.values import close, describe, safe_text
 
-COLUMN = torch.arange(5).reshape(5, 1)
-
-
-def _shape(t: object) -> tuple:
-    return tuple(t.shape)
-
-
-def _is_tensor(t: object) -> bool:
-    return isinstance(t, torch.Tensor)
+SHAPES = {"column - vector": (4, 4), "m[:, -1]": (3,), "m[:, -1:]": (3, 1), "X @ w": (5, 1), "X * w.T": (5, 3)}
+KEYS = f"answer with a dict with exactly these keys, each giving a shape tuple: {list(SHAPES)}."
+KEPT_DTYPE = "torch.tensor(array) copies but keeps the array's dtype (float64, int64): ask for dtype=torch.float32."
+NOT_A_TENSOR = Guard("not_a_tensor", lambda got: not isinstance(got, torch.Tensor), example=lambda *args: [0.0])
 
 
-def column_vector(answer: object) -> Verdict:
-    """``torch.arange(5)`` turned into a column of shape (5, 1)."""
-    return judge(
-        answer,
-        is_correct=lambda t: _is_tensor(t) and _shape(t) == (5, 1) and torch.equal(t.long(), COLUMN),
-        success="a column: shape (5, 1), one row per value.",
-        mistakes=[
-            Mistake("not_a_tensor", lambda t: not _is_tensor(t), "expected a tensor; start from torch.arange(5)."),
-            Mistake(
-                "still_flat",
-                lambda t: _shape(t) == (5,),
-                "the shape is still (5,): a flat vector. Add the second axis with .reshape(5, 1), .view(-1, 1) or .unsqueeze(1).",
-            ),
-            Mistake(
-                "row_not_column",
-                lambda t: _shape(t) == (1, 5),
-                "the shape is (1, 5): that is a row. You added the new axis first (unsqueeze(0)); use unsqueeze(1) or reshape(-1, 1).",
-            ),
-            Mistake(
-                "wrong_values",
-                lambda t: _shape(t) == (5, 1),
-                "the shape is right but the values are not 0, 1, 2, 3, 4 from top to bottom.",
-            ),
-        ],
-        otherwise=f"expected shape (5, 1), got {_shape(answer) if _is_tensor(answer) else type(answer).__name__}.",
-    )
+def _with(changes: dict) -> dict:
+    return {**SHAPES, **changes}
 
 
-def residuals(answer: object, y_true: torch.Tensor, y_pred: torch.Tensor) -> Verdict:
-    """One error per sample, ``y_pred - y_true``, for predictions (N, 1) and targets (N,)."""
-    expected = y_pred.reshape(-1) - y_true.reshape(-1)
-    n = len(expected)
-    return judge(
-        answer,
-        is_correct=lambda r: (
-            _is_tensor(r) and r.numel() == n and torch.allclose(r.reshape(-1).float(), expected.float())
-        ),
-        success=f"{n} residuals, one per sample. Matching the shapes first is what prevents the silent (N, N) bug.",
-        mistakes=[
-            Mistake("not_a_tensor", lambda r: not _is_tensor(r), "expected a tensor computed from y_pred and y_true."),
-            Mistake(
-                "broadcast_matrix",
-                lambda r: _shape(r) == (n, n),
-                f"the result has shape ({n}, {n}): an (N, 1) column minus an (N,) vector broadcasts to every pair. "
-                "Make both the same shape first, e.g. y_pred.squeeze(1) - y_true or y_pred - y_true.unsqueeze(1).",
-            ),
-            Mistake(
-                "wrong_sign",
-                lambda r: torch.allclose(r.reshape(-1).float(), -expected.float()),
-                "the sign is flipped: the residual here is prediction minus target (y_pred - y_true).",
-            ),
-        ],
-        otherwise=f"expected {n} values equal to y_pred - y_true, one per sample.",
-    )
+def _shapes_explained(got: dict, expected: dict) -> str:
+    wrong = [
+        f"{key} is {value}, not {safe_text(got[key], 30)}"
+        for key, value in SHAPES.items()
+        if not close(got[key], value)
+    ]
+    return f"{len(wrong)} of {len(SHAPES)} predictions differ: {'; '.join(wrong)}. Run each one and read why."
 
 
-def independent_float_copy(answer: object, source: np.ndarray) -> Verdict:
-    """A float32 tensor with ``source``'s values that does not share memory with it."""
-
-    def shares_memory(t: torch.Tensor) -> bool:
-        return t.device.type == "cpu" and np.shares_memory(t.numpy(), source)
-
-    return judge(
-        answer,
-        is_correct=lambda t: (
-            _is_tensor(t) and t.dtype == torch.float32 and not shares_memory(t) and np.allclose(t.numpy(), source)
-        ),
-        success="float32 values of your own: changing the array will not change this tensor.",
-        mistakes=[
-            Mistake(
-                "not_a_tensor", lambda t: not _is_tensor(t), "expected a torch tensor, e.g. from torch.tensor(array)."
-            ),
-            Mistake(
-                "shares_memory",
-                lambda t: shares_memory(t),
-                "this tensor shares memory with the array (torch.from_numpy or torch.as_tensor): changing one changes the "
-                "other. torch.tensor(array) copies; then convert the dtype.",
-            ),
-            Mistake(
-                "float64",
-                lambda t: t.dtype == torch.float64,
-                "the dtype is float64, NumPy's default. PyTorch models use float32: add .float() or dtype=torch.float32.",
-            ),
-            Mistake(
-                "wrong_values",
-                lambda t: not np.allclose(t.detach().cpu().numpy().astype(float), source),
-                "the values differ from the array's.",
-            ),
-        ],
-        otherwise="expected a float32 tensor that copies the array's values.",
-    )
+predicted_shapes = Exercise(
+    name="predicted_shapes",
+    kind="value",
+    reference=lambda: dict(SHAPES),
+    guards=[Guard("unreadable", lambda got: not isinstance(got, dict) or set(got) != set(SHAPES), dict, KEYS)],
+    mistakes=[
+        Mistake("broadcast_pairs", lambda: _with({"column - vector": (4,)})),
+        Mistake("index_drops_axis", lambda: _with({"m[:, -1]": (3, 1)})),
+        Mistake("index_drops_axis", lambda: _with({"m[:, -1:]": (3,)})),
+        Mistake("elementwise_not_matmul", lambda: _with({"X @ w": (5, 3), "X * w.T": (5, 1)})),
+    ],
+    explain=_shapes_explained,
+    success="all five shapes predicted. Printing .shape whenever you are unsure is the habit that catches these.",
+)
 
 
-def matrix_product(answer: object, features: torch.Tensor, weights: torch.Tensor) -> Verdict:
-    """Predictions ``features @ weights``: shape (N, 1) for features (N, k) and weights (k, 1)."""
-    expected = features @ weights
-    return judge(
-        answer,
-        is_correct=lambda t: _is_tensor(t) and _shape(t) == _shape(expected) and torch.allclose(t, expected),
-        success=f"features @ weights: a ({features.shape[0]}, {features.shape[1]}) matrix times a "
-        f"({weights.shape[0]}, 1) column gives {tuple(expected.shape)}.",
-        mistakes=[
-            Mistake(
-                "elementwise",
-                lambda t: _shape(t) == _shape(features * weights.T),
-                f"the shape is {tuple((features * weights.T).shape)}: that is element-wise multiplication (*), which "
-                "broadcasts. A matrix product sums over the shared axis: use @ or torch.matmul.",
-            ),
-            Mistake(
-                "forgot_sum",
-                lambda t: torch.allclose(t.reshape(-1), (features * weights.T).reshape(-1)),
-                "those are the element-wise products before summing: the matrix product adds them along each row.",
-            ),
-            Mistake(
-                "flat",
-                lambda t: _shape(t) == (features.shape[0],),
-                "the values may be right but the shape is flat (N,); keep the column (N, 1) that @ gives with a (k, 1) column.",
-            ),
-        ],
-        otherwise=f"expected shape {tuple(expected.shape)} equal to features @ weights.",
-    )
+def _cut_off(got: object) -> bool:
+    """A number (from .item()) or a detached tensor: backward() could not run through it."""
+    return isinstance(got, float | int | np.number) or (isinstance(got, torch.Tensor) and not got.requires_grad)
+
+
+def _fixed_mse(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+    return ((y_pred.squeeze(1) - y_true) ** 2).mean()
+
+
+mse = Exercise(
+    name="mse",
+    inputs=lambda: (  # predictions as a model returns them: a column computed from parameters; targets flat
+        torch.tensor([[2.5], [0.0], [2.1], [7.8], [1.0]], requires_grad=True) * 1.0,
+        torch.tensor([3.0, -0.5, 2.0, 7.0, 2.5]),
+    ),
+    reference=_fixed_mse,
+    guards=[Guard("not_backpropagatable", _cut_off, example=lambda p, t: _fixed_mse(p, t).item()), NOT_A_TENSOR],
+    mistakes=[
+        Mistake("shape_mismatch", lambda p, t: ((p - t) ** 2).mean()),
+        Mistake("sum_not_mean", lambda p, t: ((p.squeeze(1) - t) ** 2).sum()),
+        Mistake("square_of_mean", lambda p, t: (p.squeeze(1) - t).mean() ** 2),
+        Mistake("no_mean", lambda p, t: (p.squeeze(1) - t) ** 2),
+    ],
+    alternatives=[lambda p, t: ((p - t.unsqueeze(1)) ** 2).mean(), lambda p, t: torch.mean((p.view(-1) - t) ** 2)],
+    success="one squared error per sample, then their mean: the shapes match, so nothing broadcasts.",
+)
+
+
+def _arrays() -> tuple[np.ndarray, ...]:
+    return np.array([0.5, 1.5, 2.5]), np.array([0.25, -1.0], dtype=np.float32), np.array([1, 2, 3])
+
+
+def _after_source_changes(convert: object, arrays: tuple) -> list:
+    """Convert each array, then change the array: a tensor that shares its memory changes with it."""
+    seen = []
+    for array in arrays:
+        tensor = convert(array)
+        array += 100
+        seen.append((str(getattr(tensor, "dtype", type(tensor).__name__)), tensor))
+    return seen
+
+
+def _copies_explained(got: list, expected: list) -> str:
+    found = "; ".join(f"for {a.dtype} {a.tolist()}: {describe(t)}" for a, (_, t) in zip(_arrays(), got, strict=True))
+    return f"each tensor should be a float32 copy of its array; yours, after the arrays changed: {found}."
+
+
+to_float32 = Exercise(
+    name="to_float32",
+    inputs=_arrays,
+    reference=lambda a: torch.tensor(a, dtype=torch.float32),
+    observe=_after_source_changes,
+    guards=[Guard("not_a_tensor", lambda got: any(not isinstance(t, torch.Tensor) for _, t in got), np.float32)],
+    mistakes=[
+        Mistake("shares_memory", lambda a: torch.from_numpy(a)),
+        Mistake("wrong_dtype", lambda a: torch.tensor(a), KEPT_DTYPE),
+        Mistake("shares_when_same_dtype", lambda a: torch.from_numpy(a).float()),
+    ],
+    alternatives=[lambda a: torch.tensor(a).float(), lambda a: torch.from_numpy(a.copy()).float()],
+    explain=_copies_explained,
+    pure=False,
+    success="float32 values of your own for every array: changing an array never changes its tensor.",
+)
+
+
+def _buggy_standardize(x: torch.Tensor) -> torch.Tensor:
+    x -= x.mean()
+    x /= x.std()
+    return x
+
+
+standardize = Exercise(
+    name="standardize",
+    inputs=lambda: (torch.tensor([2.0, 4.0, 4.0, 5.0, 7.0, 9.0]),),
+    reference=lambda x: (x - x.mean()) / x.std(),
+    guards=[NOT_A_TENSOR],
+    mistakes=[
+        Mistake("mutated_input", _buggy_standardize),
+        Mistake("population_std", lambda x: (x - x.mean()) / x.std(correction=0)),
+    ],
+    alternatives=[lambda x: x.sub(x.mean()).div(x.std()), lambda x: _buggy_standardize(x.clone())],
+    success="the caller's tensor is untouched: x - ... makes a new tensor, where x -= ... changes x itself.",
+)

@@ -11,7 +11,7 @@ from __future__ import annotations
 MISTAKES: dict[str, str] = {
     # --- raised by the engine itself, for any exercise ------------------------------------------
     "not_callable": "this exercise needs a function; you gave {got}. Define it with def ... and pass its name.",
-    "raised": "your code raised {got}.",
+    "raised": "your code raised an error: {got}",
     "timeout": "your code did not finish within the time limit: look for a loop that never ends.",
     "exited": "your code called exit() or sys.exit(), which would stop the kernel: return a value instead.",
     "returned_none": "your function returned None: did you forget the `return` statement?",

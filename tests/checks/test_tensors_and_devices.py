@@ -1,110 +1,37 @@
-"""Checks of lessons 00 and 01: each known mistake gets its own diagnosis."""
+"""Lesson 01's checks, beyond the generated tests: what the messages name, and forms the statements allow."""
 
 import numpy as np
-import pytest
 import torch
 
-from course.checks import start_here as start
-from course.checks import tensors_and_devices as tensors
+from course.checks import tensors_and_devices as check
 
 
-@pytest.mark.parametrize(
-    "answer, mistake",
-    [
-        ([1, 2, 3], "not_a_tensor"),
-        (torch.tensor([1, 2, 4]), "wrong_values"),
-        (torch.tensor([1.0, 2.0, 3.0]), "floats"),
-        (torch.tensor([[1, 2, 3]]), "wrong_shape"),
-    ],
-)
-def test_first_tensor_mistakes(answer, mistake):
-    assert start.first_tensor(answer).mistake == mistake
+def test_shape_predictions_name_every_wrong_entry_and_accept_any_sequence():
+    verdict = check.predicted_shapes({**check.SHAPES, "column - vector": (4, 1), "X * w.T": (5, 1)})
+    assert verdict.mistake == "other"
+    assert "2 of 5" in verdict.message and "column - vector is (4, 4), not (4, 1)" in verdict.message
+    assert check.predicted_shapes({key: list(value) for key, value in check.SHAPES.items()}).passed
+    assert check.predicted_shapes({**check.SHAPES, "X @ w": torch.Size([5, 1])}).passed
 
 
-def test_first_tensor_right_and_placeholder():
-    assert start.first_tensor(torch.tensor([1, 2, 3])).passed
-    assert start.first_tensor(None).status == "not_attempted"
+def test_the_mse_bug_is_fixed_by_any_reshape_and_a_loss_must_stay_in_the_graph():
+    assert check.mse(lambda p, t: ((p.reshape(-1) - t) ** 2).sum() / len(t)).passed
+    assert check.mse(lambda p, t: ((p.squeeze(1) - t) ** 2).mean().detach()).mistake == "not_backpropagatable"
+    assert check.mse(lambda p, t: ((p.squeeze_(1) - t) ** 2).mean()).mistake == "mutated_input"
 
 
-@pytest.mark.parametrize(
-    "answer, mistake",
-    [
-        (torch.arange(5), "still_flat"),
-        (torch.arange(5).unsqueeze(0), "row_not_column"),
-        (torch.arange(5).flip(0).reshape(5, 1), "wrong_values"),
-        ([[0], [1]], "not_a_tensor"),
-        ("column", "not_a_tensor"),
-    ],
-)
-def test_column_vector_mistakes(answer, mistake):
-    assert tensors.column_vector(answer).mistake == mistake
+def test_float32_copies_catch_sharing_only_the_float32_array_reveals():
+    assert check.to_float32(lambda a: torch.Tensor(a)).mistake == "shares_when_same_dtype"
+    assert check.to_float32(lambda a: torch.as_tensor(a, dtype=torch.float32)).mistake == "shares_when_same_dtype"
+    assert check.to_float32(lambda a: torch.tensor(a.astype(np.float32))).passed
+    verdict = check.to_float32(lambda a: torch.tensor(a, dtype=torch.float64))
+    assert verdict.mistake == "other" and "float64 tensor" in verdict.message
 
 
-def test_column_vector_right():
-    assert tensors.column_vector(torch.arange(5).unsqueeze(1)).passed
-    assert tensors.column_vector(torch.arange(5.0).view(-1, 1)).passed
+def test_standardize_may_rebind_then_work_in_place():
+    def rebinds_first(x):
+        x = x - x.mean()
+        x /= x.std()
+        return x
 
-
-Y_TRUE = torch.tensor([1.0, 2.0, 3.0, 4.0])
-Y_PRED = torch.tensor([[1.5], [1.5], [3.5], [3.0]])
-
-
-@pytest.mark.parametrize(
-    "answer, mistake",
-    [
-        (Y_PRED - Y_TRUE, "broadcast_matrix"),
-        (Y_TRUE - Y_PRED.squeeze(1), "wrong_sign"),
-        (Y_TRUE, "other"),
-        (torch.ones(2, 3), "other"),
-        ("nope", "not_a_tensor"),
-    ],
-)
-def test_residual_mistakes(answer, mistake):
-    assert tensors.residuals(answer, Y_TRUE, Y_PRED).mistake == mistake
-
-
-def test_residuals_right_in_either_layout():
-    assert tensors.residuals(Y_PRED.squeeze(1) - Y_TRUE, Y_TRUE, Y_PRED).passed
-    assert tensors.residuals(Y_PRED - Y_TRUE.unsqueeze(1), Y_TRUE, Y_PRED).passed
-
-
-SOURCE = np.array([0.5, 1.5, 2.5])
-
-
-@pytest.mark.parametrize(
-    "make, mistake",
-    [
-        (lambda a: torch.from_numpy(a), "shares_memory"),
-        (lambda a: torch.as_tensor(a), "shares_memory"),
-        (lambda a: torch.tensor(a), "float64"),
-        (lambda a: torch.tensor(a * 2).float(), "wrong_values"),
-        (lambda a: a.copy(), "not_a_tensor"),
-    ],
-)
-def test_independent_copy_mistakes(make, mistake):
-    source = SOURCE.copy()
-    assert tensors.independent_float_copy(make(source), source).mistake == mistake
-
-
-def test_independent_copy_right():
-    source = SOURCE.copy()
-    assert tensors.independent_float_copy(torch.tensor(source, dtype=torch.float32), source).passed
-    assert tensors.independent_float_copy(torch.tensor(source).float(), source).passed
-
-
-X = torch.arange(12.0).reshape(4, 3)
-W = torch.tensor([[1.0], [0.0], [-1.0]])
-
-
-@pytest.mark.parametrize(
-    "answer, mistake",
-    [(X * W.T, "elementwise"), ((X @ W).reshape(-1), "flat"), (torch.zeros(4, 1), "other"), (None, None)],
-)
-def test_matrix_product_mistakes(answer, mistake):
-    verdict = tensors.matrix_product(answer, X, W)
-    assert verdict.mistake == mistake and not verdict.passed
-
-
-def test_matrix_product_right():
-    assert tensors.matrix_product(X @ W, X, W).passed
-    assert tensors.matrix_product(torch.matmul(X, W), X, W).passed
+    assert check.standardize(rebinds_first).passed

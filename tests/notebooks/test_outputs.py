@@ -10,7 +10,9 @@ from tools.notebooks import lesson_paths, read, tags
 
 LESSONS = lesson_paths()
 # A path that starts at the root of some machine's file system (POSIX home/temp/system folders, or C:\).
-ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])(?:/(?:home|root|tmp|usr|opt|work|var|Users|private|mnt|srv|etc)/|[A-Z]:\\)")
+ABSOLUTE_PATH = re.compile(
+    r"(?<![\w.:/])(?:/(?:home|root|tmp|usr|opt|work|var|Users|private|mnt|srv|etc|__w)/|[A-Z]:\\)"
+)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 MAX_ERROR_LINES = 25
 
@@ -58,6 +60,8 @@ def test_every_figure_has_alt_text(path):
         for out in cell.get("outputs", []):
             if "image/png" in out.get("data", {}):
                 alt = out.get("metadata", {}).get("image/png", {}).get("alt", "")
-                assert len(alt.strip()) >= 15, f"code cell {index}: a figure without alt text (course.plots.show(fig, alt))"
+                assert len(alt.strip()) >= 15, (
+                    f"code cell {index}: a figure without alt text (course.plots.show(fig, alt))"
+                )
                 # nbconvert's default HTML template ignores the metadata: the <img> twin carries the same text
                 assert 'alt="' in out["data"].get("text/html", ""), f"code cell {index}: no <img alt> for nbconvert"
