@@ -80,7 +80,9 @@ student-jupyter: $(STAMP)
 lab: python-version graphviz-warn $(STAMP) student-jupyter
 	JUPYTER_CONFIG_PATH="$(abspath $(STUDENT_JUPYTER))" $(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
+# The grading tests run in bubblewrap's sandbox: installed here as root on Debian, else they are skipped.
 test: setup $(TEACH_STAMP)
+	-@$(MAKE) --no-print-directory sandbox
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile
 
 doctor: $(STAMP)
@@ -104,26 +106,51 @@ clean:
 
 # Teaching (nbgrader) ----------------------------------------------------------------------------
 # The classroom workflow of TEACHING.md, run in the nbgrader course folder assignments/.
-# Student code runs UNSANDBOXED while grading: run `make autograde` as a separate user, in a
-# container or in a VM (TEACHING.md, "Grading safely").
-#   make teach-setup                 install nbgrader (the "teach" extra)
+# `make autograde` grades each submission in its own bubblewrap sandbox and decides the points outside
+# it, on fresh inputs (tools/grading; TEACHING.md, "How grading works"). Without a sandbox it refuses,
+# unless you opt in with UNSANDBOXED=1 (students' code then runs with your permissions).
+#   make teach-setup                 install nbgrader (the "teach" extra) and bubblewrap (make sandbox)
 #   make assignments [A=01_tensors]  student versions in assignments/release/ (FORCE=--force to redo)
 #   make collect A=01_tensors        LMS downloads in assignments/downloaded/A/archive/ -> submitted/
-#   make autograde [A=...] [TIMEOUT=60]   grade assignments/submitted/<student>/<A>/
+#   make autograde [A=...] [STUDENT=...] [TIMEOUT=60] [GRADE_JOBS=4] [SEED=...]   grade submitted/<student>/<A>/
 #   make feedback [A=...]            HTML reports in assignments/feedback/<student>/<A>/
-#   make grades                      assignments/grades.csv
-#   make teach-test                  the round trip test (solution, blank, wrong submissions)
-COURSE_DIR := assignments
-A          ?= *
-TIMEOUT    ?=
-FORCE      ?=
+#   make grades                      assignments/grades.csv, with a flags column
+#   make accept A=... STUDENT=...    give a flagged submission its points, after you reviewed it
+#   make sandbox                     install bubblewrap (as root on Debian/Ubuntu) or print the command
+#   make teach-test                  the grading tests (hidden checks, attacks, sandboxed round trip)
+COURSE_DIR  := assignments
+A           ?= *
+STUDENT     ?= *
+TIMEOUT     ?=
+GRADE_JOBS  ?=
+SEED        ?=
+UNSANDBOXED ?=
+FORCE       ?=
 # nbgrader shells out to alembic and starts kernels with `python`: the venv's bin/ goes first on PATH.
 NBGRADER   := cd $(COURSE_DIR) && $(CANONICAL) PATH="$(abspath $(BIN)):$$PATH" $(abspath $(BIN))/nbgrader
+GRADING    := cd $(COURSE_DIR) && $(CANONICAL) PATH="$(abspath $(BIN)):$$PATH" PYTHONPATH="$(CURDIR)" \
+	$(abspath $(BIN))/python -m tools.grading
 
-.PHONY: teach-setup assignments collect autograde feedback grades teach-test
+.PHONY: teach-setup sandbox assignments collect autograde feedback grades accept teach-test
 
 teach-setup: $(TEACH_STAMP)
+	@$(MAKE) --no-print-directory sandbox || echo "(only make autograde needs the sandbox; the rest works without it)"
 	@$(BIN)/nbgrader --version | tail -1
+
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 && exit 0; \
+	if [ "$$(uname)" != Linux ]; then \
+		echo "bubblewrap, the grading sandbox, needs Linux: grade in a Linux VM or container (TEACHING.md)."; exit 1; \
+	elif [ -f /etc/debian_version ] && [ "$$(id -u)" = 0 ]; then \
+		echo "Installing bubblewrap (apt-get install bubblewrap)..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
+	else \
+		echo "bubblewrap, the sandbox make autograde grades each submission in, is missing. Install it with:"; \
+		if [ -f /etc/debian_version ]; then echo "  sudo apt-get install bubblewrap"; \
+		elif command -v dnf >/dev/null 2>&1; then echo "  sudo dnf install bubblewrap"; \
+		else echo "  your system's package manager (package 'bubblewrap')"; fi; \
+		echo "then run this command again."; exit 1; \
+	fi
 
 assignments: teach-setup
 	$(NBGRADER) generate_assignment "$(A)" $(FORCE)
@@ -134,14 +161,20 @@ collect: teach-setup
 	$(NBGRADER) zip_collect "$(A)"
 
 autograde: teach-setup
-	$(NBGRADER) autograde "$(A)" $(if $(TIMEOUT),--Execute.timeout=$(TIMEOUT))
+	$(GRADING) autograde "$(A)" --student "$(STUDENT)" $(if $(TIMEOUT),--timeout $(TIMEOUT)) \
+		$(if $(GRADE_JOBS),--jobs $(GRADE_JOBS)) $(if $(SEED),--seed $(SEED)) \
+		$(if $(filter 1 yes true,$(UNSANDBOXED)),--unsandboxed)
 
 feedback: teach-setup
 	$(NBGRADER) generate_feedback "$(A)"
 
 grades: teach-setup
-	$(NBGRADER) export --to grades.csv
-	@echo "Grades: $(COURSE_DIR)/grades.csv"
+	$(GRADING) export --to grades.csv
+	@echo "Grades: $(COURSE_DIR)/grades.csv (a non-empty flags column means: review it, see TEACHING.md)"
+
+accept: teach-setup
+	@test "$(A)" != "*" -a "$(STUDENT)" != "*" || { echo "Name both: make accept A=01_tensors STUDENT=alice"; exit 1; }
+	$(GRADING) accept "$(A)" "$(STUDENT)"
 
 teach-test: teach-setup
-	$(BIN)/python -m pytest -q tests/grading/test_assignments.py
+	$(BIN)/python -m pytest -q tests/grading

@@ -1,0 +1,164 @@
+"""Hidden checks of assignment 01_tensors: the student's functions on fresh inputs, decided outside the kernel.
+
+See tools/grading/spec.py for how a grader is written. The probes below run in the student's kernel;
+everything else runs in the teacher's grading process.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tools.grading.spec import Grader, require
+
+
+def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
+    """Fresh inputs for each probe, and what the checks need to know about them."""
+    ints = rng.integers(-50, 50, size=int(rng.integers(4, 9))).tolist()
+    floats = rng.normal(0, 10, size=int(rng.integers(3, 8)))  # NumPy float64, as in the task
+    cols = int(rng.integers(3, 5))
+    x = rng.normal(size=(int(rng.integers(7, 12)), cols)) * rng.uniform(0.5, 20, cols) + rng.uniform(-10, 10, cols)
+    rows = int(rng.integers(3, 7))
+    a, b = rng.uniform(-2, 2), rng.uniform(0.5, 3)
+    line_x = rng.uniform(0, 1, size=(int(rng.integers(40, 80)), 1))
+    line_y = a + b * line_x + rng.normal(0, 0.1, size=line_x.shape)
+    f32 = torch.float32
+    inputs = {
+        "to_column": {"ints": ints, "floats": floats},
+        "standardize": {"x": torch.tensor(x, dtype=f32)},
+        "move_batch": {"x": torch.rand(rows, cols), "y": torch.rand(rows, 1)},
+        "fit_line": {"x": torch.tensor(line_x, dtype=f32), "y": torch.tensor(line_y, dtype=f32)},
+    }
+    return inputs, inputs  # the inputs travel as text: the originals stay here, untouched
+
+
+grader = Grader(make_inputs)
+
+
+# ------------------------------------------------------------------------------- probes (in the kernel)
+@grader.probe
+def to_column(inputs, ns):
+    return {"ints": ns["to_column"](list(inputs["ints"])), "floats": ns["to_column"](inputs["floats"].copy())}
+
+
+@grader.probe
+def standardize(inputs, ns):
+    x = inputs["x"]
+    result = ns["standardize"](x.clone())
+    kept = x.clone()
+    second = ns["standardize"](kept)
+    return {"result": result, "second": second, "input_after": kept}
+
+
+@grader.probe
+def move_batch(inputs, ns):
+    import torch
+
+    x, y = inputs["x"], inputs["y"]
+    moved = ns["move_batch"](x, y, torch.device("meta"))
+    return {"moved": moved, "inputs_on": [x.device.type, y.device.type]}
+
+
+@grader.probe
+def fit_line(inputs, ns):
+    return ns["fit_line"](inputs["x"], inputs["y"])
+
+
+# ------------------------------------------------------------------------------- checks (outside)
+def _column(got, values, name):
+    require(isinstance(got, torch.Tensor), f"to_column({name}) returned {type(got).__name__}, expected a tensor")
+    n = len(values)
+    require(
+        tuple(got.shape) == (n, 1), f"to_column({name}) of {n} numbers has shape {tuple(got.shape)}, expected ({n}, 1)"
+    )
+    expected = torch.tensor(np.asarray(values, dtype=np.float64)).reshape(-1, 1)
+    require(torch.allclose(got.double(), expected, rtol=1e-6, atol=1e-5), f"to_column({name}) changed the values")
+
+
+@grader.check("test_to_column_shape", "to_column")
+def _(results, secrets):
+    got, given = results["to_column"], secrets["to_column"]
+    _column(got["ints"], given["ints"], "a list of ints")
+    _column(got["floats"], given["floats"], "a float64 NumPy array")
+
+
+@grader.check("test_to_column_dtype", "to_column")
+def _(results, secrets):
+    for key, name in (("ints", "a list of ints"), ("floats", "a float64 NumPy array")):
+        got = results["to_column"][key]
+        dtype = getattr(got, "dtype", type(got).__name__)
+        require(dtype == torch.float32, f"to_column({name}) has dtype {dtype}, expected torch.float32")
+
+
+def _standardized(x: torch.Tensor, correction: int) -> torch.Tensor:
+    x = x.double()
+    return (x - x.mean(dim=0)) / x.std(dim=0, correction=correction)
+
+
+@grader.check("test_standardize_columns", "standardize")
+def _(results, secrets):
+    x, got = secrets["standardize"]["x"], results["standardize"]["result"]
+    require(
+        isinstance(got, torch.Tensor) and got.shape == x.shape,
+        f"standardize returned {getattr(got, 'shape', type(got).__name__)} for a tensor of shape {tuple(x.shape)}",
+    )
+    right = any(torch.allclose(got.double(), _standardized(x, c), rtol=1e-4, atol=1e-4) for c in (0, 1))
+    means = got.double().mean(dim=0).abs().max().item()
+    require(
+        right, f"on a new {tuple(x.shape)} tensor the columns are not standardized (largest |column mean| {means:.3g})"
+    )
+
+
+@grader.check("test_standardize_keeps_input", "standardize")
+def _(results, secrets):
+    x, got = secrets["standardize"]["x"], results["standardize"]
+    require(
+        isinstance(got["second"], torch.Tensor) and got["second"].shape == x.shape,
+        "standardize did not return a tensor of its input's shape",
+    )
+    after = got["input_after"]
+    require(isinstance(after, torch.Tensor) and torch.equal(after, x), "standardize changed its input tensor in place")
+
+
+@grader.check("test_move_batch", "move_batch")
+def _(results, secrets):
+    got, given = results["move_batch"], secrets["move_batch"]
+    moved = got["moved"]
+    require(
+        isinstance(moved, tuple) and len(moved) == 2, f"move_batch returned {type(moved).__name__}, expected a pair"
+    )
+    require(
+        all(isinstance(t, torch.Tensor) and t.device.type == "meta" for t in moved),
+        "move_batch did not return both tensors on the requested device (keep what .to(device) returns)",
+    )
+    shapes = [tuple(t.shape) for t in moved]
+    require(shapes == [tuple(given["x"].shape), tuple(given["y"].shape)], f"move_batch changed the shapes: {shapes}")
+    require(got["inputs_on"] == ["cpu", "cpu"], "move_batch moved its input tensors instead of returning new ones")
+
+
+@grader.check("test_fit_line_types", "fit_line")
+def _(results, secrets):
+    got = results["fit_line"]
+    require(
+        isinstance(got, tuple) and len(got) == 2 and all(isinstance(v, float) for v in got),
+        f"fit_line returned {got!r:.60}, expected a pair of Python floats (a, b)",
+    )
+
+
+def _number(value) -> float:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    return float(value) if isinstance(value, (int, float)) else float("nan")
+
+
+@grader.check("test_fit_line_target", "fit_line")
+def _(results, secrets):
+    x, y = secrets["fit_line"]["x"].double(), secrets["fit_line"]["y"].double()
+    best = torch.linalg.lstsq(torch.cat([torch.ones_like(x), x], dim=1), y).solution.flatten().tolist()
+    got = results["fit_line"]
+    require(isinstance(got, (tuple, list)) and len(got) == 2, "fit_line did not return a pair (a, b)")
+    a, b = (_number(v) for v in got)
+    require(
+        abs(a - best[0]) < 1e-3 and abs(b - best[1]) < 1e-3,
+        f"on new data fit_line gave a={a:.4f}, b={b:.4f}; the least-squares line is a={best[0]:.4f}, b={best[1]:.4f}",
+    )

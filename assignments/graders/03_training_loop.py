@@ -1,0 +1,205 @@
+"""Hidden checks of assignment 03_training_loop: the student's functions on fresh inputs, decided outside the kernel.
+
+See tools/grading/spec.py for how a grader is written. The probes below run in the student's kernel;
+everything else runs in the teacher's grading process.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tools.grading.spec import Grader, require
+
+NOISE = 0.1
+
+
+def _tensor(array) -> torch.Tensor:
+    return torch.tensor(np.asarray(array), dtype=torch.float32)
+
+
+def _problem(rng: np.random.Generator) -> dict:
+    features = int(rng.integers(2, 4))
+    n = int(rng.integers(5, 9))
+    return {
+        "weight": _tensor(rng.normal(size=(1, features))),
+        "bias": _tensor(rng.normal(size=(1,))),
+        "x": _tensor(rng.normal(size=(n, features))),
+        "y": _tensor(rng.normal(size=(n, 1))),
+        "lr": float(rng.uniform(0.05, 0.2)),
+    }
+
+
+def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
+    """Fresh inputs for each probe; the secrets add the true line of the training data."""
+    a, b = rng.uniform(0.5, 1.5), rng.uniform(1.5, 2.5)
+    x = rng.uniform(0, 1, size=(100, 1))
+    y = a + b * x + rng.normal(0, NOISE, size=x.shape)
+    query = rng.uniform(0, 1, size=(200, 1))
+    inputs = {
+        "train_step": _problem(rng),
+        "evaluate": _problem(rng),
+        "train_model": {
+            "x_train": _tensor(x[:80]),
+            "y_train": _tensor(y[:80]),
+            "x_val": _tensor(x[80:]),
+            "y_val": _tensor(y[80:]),
+            "x_query": _tensor(query),
+        },
+    }
+    return inputs, {**inputs, "line": (a, b)}
+
+
+grader = Grader(make_inputs)
+
+
+# ------------------------------------------------------------------------------- probes (in the kernel)
+@grader.probe
+def train_step(inputs, ns):
+    import torch
+    from torch import nn
+
+    model = nn.Linear(inputs["weight"].shape[1], 1)
+    with torch.no_grad():
+        model.weight.copy_(inputs["weight"])
+        model.bias.copy_(inputs["bias"])
+    modes = []
+    model.register_forward_hook(lambda module, args, output: modes.append(module.training))
+    model.eval()
+    optimizer = torch.optim.SGD(model.parameters(), lr=inputs["lr"])
+    losses, weights = [], []
+    for _ in range(2):
+        losses.append(ns["train_step"](model, nn.MSELoss(), optimizer, inputs["x"], inputs["y"]))
+        weights.append(torch.cat([model.weight.detach().flatten(), model.bias.detach()]).clone())
+    grads = [p.grad for p in model.parameters()]
+    leftover = any(g is not None and g.abs().sum().item() > 0 for g in grads)
+    return {"losses": losses, "weights": weights, "leftover": leftover, "modes": modes}
+
+
+@grader.probe
+def evaluate(inputs, ns):
+    import torch
+    from torch import nn
+
+    model = nn.Linear(inputs["weight"].shape[1], 1)
+    with torch.no_grad():
+        model.weight.copy_(inputs["weight"])
+        model.bias.copy_(inputs["bias"])
+    graph = []
+    model.register_forward_hook(lambda module, args, output: graph.append(output.requires_grad))
+    model.train()
+    loss = ns["evaluate"](model, nn.MSELoss(), inputs["x"], inputs["y"])
+    return {
+        "loss": loss,
+        "training": model.training,
+        "grads": [p.grad is None for p in model.parameters()],
+        "graph": graph,
+    }
+
+
+@grader.probe
+def train_model(inputs, ns):
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    generator = torch.Generator().manual_seed(inputs["seed"])
+    loader = DataLoader(
+        TensorDataset(inputs["x_train"], inputs["y_train"]), batch_size=16, shuffle=True, generator=generator
+    )
+    trained = ns["train_model"](loader, inputs["x_val"], inputs["y_val"])
+    if not (isinstance(trained, tuple) and len(trained) == 2):
+        return {"returned": type(trained).__name__}
+    model, history = trained
+    found = {"returned": "pair", "history": history, "is_module": isinstance(model, nn.Module)}
+    if found["is_module"]:
+        with torch.no_grad():
+            found["predictions"] = model(inputs["x_query"])
+    return found
+
+
+# ------------------------------------------------------------------------------- checks (outside)
+def _reference(given: dict) -> tuple[list[float], list[torch.Tensor]]:
+    w, b = given["weight"].double().flatten(), given["bias"].double().flatten()
+    x, y = given["x"].double(), given["y"].double()
+    losses, weights = [], []
+    for _ in range(2):
+        error = x @ w + b - y.flatten()
+        losses.append(error.pow(2).mean().item())
+        w, b = w - given["lr"] * 2 * (error[:, None] * x).mean(dim=0), b - given["lr"] * 2 * error.mean()
+        weights.append(torch.cat([w, b]))
+    return losses, weights
+
+
+@grader.check("test_train_step_returns_loss", "train_step")
+def _(results, secrets):
+    loss = results["train_step"]["losses"][0]
+    want = _reference(secrets["train_step"])[0][0]
+    require(
+        isinstance(loss, float), f"train_step returned {type(loss).__name__}, expected a Python float (loss.item())"
+    )
+    require(
+        abs(loss - want) <= 1e-4 * max(1, want),
+        f"on new data train_step returned {loss:.4f}; the loss before the update is {want:.4f}",
+    )
+
+
+@grader.check("test_train_step_updates", "train_step")
+def _(results, secrets):
+    got = results["train_step"]
+    require(got["modes"] == [True, True], f"the forward passes ran with training={got['modes']}: call model.train()")
+    want = _reference(secrets["train_step"])[1]
+    for step, (found, right) in enumerate(zip(got["weights"], want, strict=True), start=1):
+        require(
+            torch.allclose(found.double(), right, rtol=1e-4, atol=1e-5),
+            f"after {step} step(s) on new data the parameters are {found.tolist()}, expected {right.tolist()}",
+        )
+    require(not got["leftover"], "gradients were left after the step: call optimizer.zero_grad()")
+
+
+@grader.check("test_evaluate", "evaluate")
+def _(results, secrets):
+    got, given = results["evaluate"], secrets["evaluate"]
+    want = (
+        (given["x"].double() @ given["weight"].double().T + given["bias"].double() - given["y"].double()).pow(2).mean()
+    )
+    require(isinstance(got["loss"], float), f"evaluate returned {type(got['loss']).__name__}, expected a Python float")
+    require(
+        abs(got["loss"] - want.item()) <= 1e-4 * max(1, want.item()),
+        f"evaluate returned {got['loss']:.4f}, expected {want.item():.4f}",
+    )
+    require(got["training"] is False, "the model was left in training mode: call model.eval()")
+    require(all(got["grads"]), "evaluate produced gradients: do not call backward() when evaluating")
+    require(got["graph"] == [False], "evaluate built a graph: wrap the forward pass in torch.no_grad()")
+
+
+@grader.check("test_history", "train_model")
+def _(results, secrets):
+    got = results["train_model"]
+    require(got["returned"] == "pair", f"train_model returned {got['returned']}, expected the pair (model, history)")
+    history = got["history"]
+    require(
+        isinstance(history, list) and len(history) >= 2 and all(isinstance(v, float) for v in history),
+        f"history is {history!r:.80}, expected a list of at least 2 floats",
+    )
+    require(
+        history[-1] < history[0],
+        f"the validation loss did not go down on new data ({history[0]:.4f} -> {history[-1]:.4f})",
+    )
+
+
+@grader.check("test_validation_target", "train_model")
+def _(results, secrets):
+    got = results["train_model"]
+    require(got.get("is_module") is True, "train_model did not return an nn.Module as its model")
+    predictions, query = got["predictions"], secrets["train_model"]["x_query"].double()
+    require(
+        isinstance(predictions, torch.Tensor) and tuple(predictions.shape) == tuple(query.shape),
+        f"the model's output for {len(query)} points has shape {getattr(predictions, 'shape', None)}",
+    )
+    a, b = secrets["line"]
+    expected_mse = NOISE**2 + (predictions.double() - (a + b * query)).pow(2).mean().item()
+    require(
+        expected_mse < 0.015,
+        f"trained on new data, the model's expected validation MSE is {expected_mse:.4f}, not below 0.015",
+    )

@@ -1,0 +1,195 @@
+"""Hidden checks of assignment 04_data_evaluation: the student's functions on fresh inputs, decided outside the kernel.
+
+See tools/grading/spec.py for how a grader is written. The probes below run in the student's kernel;
+everything else runs in the teacher's grading process.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tools.grading.spec import Grader, require
+
+
+def _tensor(array) -> torch.Tensor:
+    return torch.tensor(np.asarray(array), dtype=torch.float32)
+
+
+def _logits(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    n = int(rng.integers(40, 60))
+    logits = rng.normal(0, 2, size=(n, 1))
+    logits[np.abs(logits) < 0.05] = 0.1
+    logits[:4] = rng.uniform(0.05, 0.45, size=(4, 1))  # probability above 0.5, logit below 0.5 ...
+    targets = (rng.uniform(size=(n, 1)) < 0.5).astype(float)
+    targets[:4] = 1.0  # ... and right: thresholding the logit at 0.5 gets these four wrong
+    logits[4:6] = 0.0  # probability exactly 0.5: not above it, class 0
+    return _tensor(logits), _tensor(targets)
+
+
+def _split(rng: np.random.Generator) -> tuple[dict, torch.Tensor]:
+    from sklearn.datasets import load_breast_cancer
+
+    features, labels = load_breast_cancer(return_X_y=True)
+    order = rng.permutation(len(labels))
+    train, rest = order[:341], order[341:]
+    mean, std = features[train].mean(axis=0), features[train].std(axis=0)
+    scaled = (features - mean) / std
+    inputs = {
+        "x_train": _tensor(scaled[train]),
+        "y_train": _tensor(labels[train].reshape(-1, 1)),
+        "x_query": _tensor(scaled[rest]),
+    }
+    return inputs, _tensor(labels[rest].reshape(-1, 1))
+
+
+def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
+    """Fresh inputs for each probe; the secrets add the labels of the held-out rows."""
+    columns = int(rng.integers(3, 6))
+    x_train = rng.normal(size=(int(rng.integers(12, 20)), columns)) * rng.uniform(1, 10, columns) + rng.uniform(
+        -5, 5, columns
+    )
+    x_other = rng.normal(size=(int(rng.integers(6, 10)), columns)) * rng.uniform(1, 10, columns) + rng.uniform(
+        -5, 5, columns
+    )
+    n, batch = int(rng.integers(9, 15)), int(rng.integers(3, 6))
+    n += int(n % batch == 0)  # a last, smaller batch
+    logits, targets = _logits(rng)
+    split, labels = _split(rng)
+    inputs = {
+        "standardize": {"x_train": _tensor(x_train), "x": _tensor(x_other)},
+        "accuracy": {"logits": logits, "targets": targets},
+        "make_loader": {"n": n, "batch_size": batch},
+        "train_classifier": split,
+    }
+    return inputs, {**inputs, "labels": labels}
+
+
+grader = Grader(make_inputs)
+
+
+# ------------------------------------------------------------------------------- probes (in the kernel)
+@grader.probe
+def standardize(inputs, ns):
+    return ns["standardize"](inputs["x_train"].clone(), inputs["x"].clone())
+
+
+@grader.probe
+def accuracy(inputs, ns):
+    return ns["accuracy"](inputs["logits"].clone(), inputs["targets"].clone())
+
+
+@grader.probe
+def make_loader(inputs, ns):
+    import torch
+
+    n = inputs["n"]
+    x, y = torch.arange(2.0 * n).reshape(n, 2), torch.arange(float(n)).reshape(n, 1)
+
+    def epoch(loader):
+        batches = [(bx.tolist(), by.flatten().tolist()) for bx, by in loader]
+        return {
+            "sizes": [len(by) for _, by in batches],
+            "order": [v for _, by in batches for v in by],
+            "pairs": all(row == [2 * v, 2 * v + 1] for bx, by in batches for row, v in zip(bx, by, strict=True)),
+        }
+
+    loader = ns["make_loader"](x, y, inputs["batch_size"], torch.Generator().manual_seed(inputs["seed"]))
+    first, second = epoch(loader), epoch(loader)
+    again = epoch(ns["make_loader"](x, y, inputs["batch_size"], torch.Generator().manual_seed(inputs["seed"])))
+    return {"first": first, "second": second, "again": again}
+
+
+@grader.probe
+def train_classifier(inputs, ns):
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    generator = torch.Generator().manual_seed(inputs["seed"])
+    loader = DataLoader(
+        TensorDataset(inputs["x_train"], inputs["y_train"]), batch_size=32, shuffle=True, generator=generator
+    )
+    model = ns["train_classifier"](loader)
+    found = {"is_module": isinstance(model, nn.Module)}
+    if found["is_module"]:
+        model.eval()
+        with torch.no_grad():
+            found["logits"] = model(inputs["x_query"])
+    return found
+
+
+# ------------------------------------------------------------------------------- checks (outside)
+@grader.check("test_standardize", "standardize")
+def _(results, secrets):
+    got, given = results["standardize"], secrets["standardize"]
+    x_train, x = given["x_train"].double(), given["x"].double()
+    require(
+        isinstance(got, torch.Tensor) and got.shape == x.shape,
+        f"standardize returned {getattr(got, 'shape', type(got).__name__)}, expected shape {tuple(x.shape)}",
+    )
+    right = any(
+        torch.allclose(got.double(), (x - x_train.mean(0)) / x_train.std(0, correction=c), rtol=1e-4, atol=1e-4)
+        for c in (0, 1)
+    )
+    leak = any(
+        torch.allclose(got.double(), (x - x.mean(0)) / x.std(0, correction=c), rtol=1e-3, atol=1e-3) for c in (0, 1)
+    )
+    require(not leak, "on new data the features were scaled with their own statistics, not the training ones (leakage)")
+    require(right, "on new data the features are not (x - x_train.mean(0)) / x_train.std(0)")
+
+
+@grader.check("test_accuracy", "accuracy")
+def _(results, secrets):
+    got, given = results["accuracy"], secrets["accuracy"]
+    want = (
+        ((torch.sigmoid(given["logits"].double()) > 0.5).double() == given["targets"].double()).double().mean().item()
+    )
+    require(isinstance(got, float), f"accuracy returned {type(got).__name__}, expected a Python float")
+    require(
+        abs(got - want) < 1e-6, f"on {len(given['logits'])} new logits accuracy returned {got:.4f}, expected {want:.4f}"
+    )
+
+
+@grader.check("test_make_loader", "make_loader")
+def _(results, secrets):
+    got, given = results["make_loader"], secrets["make_loader"]
+    n, batch = given["n"], given["batch_size"]
+    sizes = [batch] * (n // batch) + [n % batch]
+    first = got["first"]
+    require(
+        first["sizes"] == sizes, f"{n} examples in batches of {batch} gave sizes {first['sizes']}, expected {sizes}"
+    )
+    require(first["pairs"] is True, "the batches do not keep each x[i] with its y[i]")
+    require(sorted(first["order"]) == list(range(n)), "an epoch did not contain every example once")
+    require(first["order"] != list(range(n)), "the examples come in their original order: pass shuffle=True")
+    require(
+        got["second"]["order"] != first["order"],
+        "the second epoch has the same order as the first: shuffle every epoch",
+    )
+    require(
+        got["again"]["order"] == first["order"],
+        "the same seeded generator gave another order: pass generator=generator",
+    )
+
+
+@grader.check("test_classifier_outputs", "train_classifier")
+def _(results, secrets):
+    got, rows = results["train_classifier"], len(secrets["labels"])
+    require(got["is_module"] is True, "train_classifier did not return an nn.Module")
+    shape = tuple(getattr(got["logits"], "shape", ()))
+    require(shape == (rows, 1), f"the model's output for {rows} rows has shape {shape}, expected ({rows}, 1)")
+
+
+@grader.check("test_heldout_accuracy", "train_classifier")
+def _(results, secrets):
+    got, labels = results["train_classifier"], secrets["labels"]
+    logits = got.get("logits")
+    require(
+        isinstance(logits, torch.Tensor) and logits.shape == labels.shape, "the model gave no logits of the right shape"
+    )
+    value = ((logits > 0).float() == labels).float().mean().item()
+    require(
+        value >= 0.93,
+        f"trained on a new split, the model's accuracy on the {len(labels)} other rows is {value:.3f}, below 0.93",
+    )

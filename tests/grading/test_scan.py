@@ -1,0 +1,104 @@
+"""The static scan flags code that alters the kernel or reaches outside it, and leaves honest work alone."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("nbgrader", reason='the grading tests need nbgrader: pip install -e ".[teach]"')
+
+from tests.grading import scripted  # noqa: E402
+from tools.grading import scan, wire  # noqa: E402
+
+MODULES = {"torch", "nn", "np", "course", "DataLoader"}
+ATTACKS = {
+    "get_ipython().input_transformers_cleanup.append(lambda lines: ['pass'])": "kernel",
+    "import IPython\nIPython.get_ipython().events.register('post_run_cell', print)": "kernel",
+    "%load_ext my_extension": "kernel",
+    "!cat ../../source/*/*.ipynb": "process",
+    "import builtins\nbuiltins.print = lambda *a: None": "builtins",
+    "__builtins__['len'] = lambda x: 3": "builtins",
+    "import sys\nsys.modules['torch'] = None": "import_system",
+    "import sys\nsys.path.insert(0, '/tmp')": "import_system",
+    "import importlib; importlib.reload(torch)": "import_system",
+    "torch.allclose = lambda *a, **k: True": "monkeypatch",
+    "nn.Module.eval = lambda self: self": "monkeypatch",
+    "setattr(np, 'allclose', lambda *a, **k: True)": "monkeypatch",
+    "text = open('/etc/passwd').read()": "filesystem",
+    "import os\nos.remove('gradebook.db')": "filesystem",
+    "from pathlib import Path\nPath('x').write_text('y')": "filesystem",
+    "import shutil; shutil.rmtree('..')": "filesystem",
+    "import subprocess; subprocess.run(['ls'])": "process",
+    "import os; os.system('ls')": "process",
+    "import threading": "process",
+    "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)": "kernel",
+    "import ctypes": "process",
+    "import socket": "network",
+    "from urllib.request import urlopen": "network",
+    "exec('x = 1')": "dynamic_code",
+    "eval('1')": "dynamic_code",
+    "m = __import__('o' + 's')": "dynamic_code",
+    "import pickle": "dynamic_code",
+    "g = globals()": "introspection",
+    "f = (lambda: 0).__globals__": "introspection",
+    "subclasses = ().__class__.__base__.__subclasses__()": "introspection",
+    "import inspect": "introspection",
+    "import sys; frame = sys._getframe(1)": "introspection",
+    "import sys; sys.stdout = None": "kernel",
+    "__grading__['run_probe'] = None": "kernel",
+}
+
+
+@pytest.mark.parametrize("code, category", ATTACKS.items(), ids=list(ATTACKS))
+def test_tampering_is_flagged(code, category):
+    found = scan.scan_cell(code, "to_column", MODULES)
+    assert category in {f.category for f in found}, found
+
+
+HONEST = [
+    "%matplotlib inline\n%time x = torch.ones(3)",
+    "import warnings\nwarnings.warn('careful')",
+    "import sys\nprint('to stderr', file=sys.stderr)",
+    "import os\nprint(os.path.join('a', 'b'), os.cpu_count())",
+    "import math, random, itertools, functools, collections",
+    "model = nn.Linear(2, 1)\nmodel.weight.data = torch.zeros(1, 2)\nhistory = []\nhistory.append(1.0)",
+    "def standardize(x):\n    result = x.clone()\n    result[:, 0] = 0\n    return result",
+    "from torch.utils.data import TensorDataset\nname = type(3).__name__",
+    "while True:\n    try:\n        break\n    except:\n        pass",
+    "def f(\n",  # a syntax error: the kernel reports it, nothing to flag
+]
+
+
+@pytest.mark.parametrize("code", HONEST)
+def test_honest_code_is_not_flagged(code):
+    assert scan.scan_cell(code, "cell", MODULES) == []
+
+
+@pytest.mark.parametrize("name", scripted.NAMES)
+def test_solutions_and_honest_scripts_are_clean(name):
+    for nb in [scripted.solution(name)] + [s.notebook() for s in scripted.scripts(name) if not s.flagged]:
+        codes = [c.source for c in nb.cells if c.cell_type == "code"]
+        modules = scan.imported_names(codes)
+        for cell in nb.cells:
+            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
+                assert scan.scan_cell(cell.source, "x", modules) == [], cell.source
+
+
+def test_every_flag_a_script_expects_is_found():
+    for script in scripted.scripts():
+        nb = script.notebook({"@COURSE@": "/course", "@PORT@": "1"})
+        codes = [c.source for c in nb.cells if c.cell_type == "code"]
+        modules = scan.imported_names(codes)
+        found = {f.category for c in nb.cells if c.cell_type == "code" for f in scan.scan_cell(c.source, "x", modules)}
+        expected = {flag for flag in script.flagged if flag not in ("audit_missing", "kernel_altered")}
+        assert expected <= found, f"{script.assignment}/{script.name}: {expected - found} not found"
+
+
+def test_the_wire_carries_data_only():
+    import torch
+
+    value = (torch.ones(2, 3), torch.empty(2, device="meta"), [1, 2.5, "x", None], {"k": True}, object())
+    back = wire.loads(__import__("json").dumps(wire.encode(value)))
+    assert torch.equal(back[0], value[0]) and back[1].device.type == "meta" and back[2] == [1, 2.5, "x", None]
+    assert back[3] == {"k": True} and isinstance(back[4], wire.Opaque)
+    forged = '{"__tensor__": {"dtype": "os.system", "shape": [1], "values": [1]}}'
+    assert isinstance(wire.loads(forged), wire.Opaque), "only known dtypes are read"

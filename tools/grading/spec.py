@@ -1,0 +1,186 @@
+"""How an assignment's hidden checks are written (one file per assignment in ``assignments/graders/``).
+
+A grader has three parts, and only the middle one ever runs in the student's kernel:
+
+1. ``make_inputs(rng) -> (inputs, secrets)``: fresh inputs for each probe, drawn anew for every
+   grading run (they appear nowhere in the student's notebook), and the secrets kept outside (the
+   held-out answers the kernel must never see).
+2. probes, ``@grader.probe``: ``probe(inputs, ns)`` calls the student's functions (found in ``ns``,
+   the notebook's globals) on the inputs and returns plain data. Its source is shipped into the
+   kernel, so it imports what it needs inside its body and uses nothing else from its module.
+3. checks, ``@grader.check(grade_id, *probes)``: ``check(results, secrets)`` decides one test cell's
+   points outside the kernel, from the probes' results (``results[probe_name]``) and the secrets.
+   It calls :func:`require` for each condition; the first failing one is the cell's feedback.
+
+Example (a grader for a notebook asking for ``double(x)``)::
+
+    grader = Grader(lambda rng: ({"double": {"x": int(rng.integers(100))}}, {}))
+
+    @grader.probe
+    def double(inputs, ns):
+        return ns["double"](inputs["x"])
+
+    @grader.check("test_double", "double")
+    def _(results, secrets):
+        require(results["double"] == 2 * secrets["x"], "double(x) is not 2 * x")
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tools.grading import wire
+
+FAILURES = {
+    "timeout": "did not finish within the time limit on the grader's inputs (it was interrupted)",
+    "unresponsive": "ignored the interrupt at the time limit (the kernel was restarted)",
+    "died": "killed the kernel while running on the grader's inputs",
+    "not_run": "could not be run",
+    "missing": "returned no result (the kernel did not report one)",
+}
+
+
+class Wrong(Exception):
+    """Raised by :func:`require`: the answer is wrong, and the message says what was expected."""
+
+
+def require(condition: object, message: str) -> None:
+    """Fail the current check with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise Wrong(message)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A probe: its name and the source text shipped into the kernel."""
+
+    name: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Check:
+    """The decision for one test cell: the probes it needs and the function that decides."""
+
+    grade_id: str
+    needs: tuple[str, ...]
+    decide: Callable[[dict[str, Any], dict[str, Any]], None]
+
+
+@dataclass
+class ProbeResult:
+    """A probe's outcome: ``status`` "ok" (``value`` holds the decoded result) or why not (``detail``)."""
+
+    status: str
+    value: Any = None
+    detail: str = ""
+
+    def describe(self, name: str) -> str:
+        if self.status == "raised":
+            return f"your {name} raised {self.detail} on the grader's inputs"
+        return f"your {name} {FAILURES.get(self.status, self.status)}" + (f" ({self.detail})" if self.detail else "")
+
+
+def probe_result(status: str, text: str | None) -> ProbeResult:
+    """A probe's outcome from the runner's status for its step and the text its kernel sent (untrusted)."""
+    if status not in ("ok", "error"):
+        return ProbeResult(status)
+    if text is None:
+        return ProbeResult("missing")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return ProbeResult("missing", detail="unreadable")
+    if not isinstance(data, dict) or not isinstance(data.get("ok"), bool):
+        return ProbeResult("missing", detail="unreadable")
+    if not data["ok"]:
+        return ProbeResult("raised", detail=str(data.get("error"))[:500])
+    return ProbeResult("ok", value=wire.decode(data.get("value")))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One test cell's points and the sentence that explains them."""
+
+    grade_id: str
+    points: float
+    max_points: float
+    message: str
+
+
+class Grader:
+    """The hidden checks of one assignment: fresh inputs, probes and checks (see the module docstring)."""
+
+    def __init__(self, make_inputs: Callable[[np.random.Generator], tuple[dict, dict]]) -> None:
+        self.make_inputs = make_inputs
+        self.probes: dict[str, Probe] = {}
+        self.checks: dict[str, Check] = {}
+
+    def probe(self, function: Callable) -> Callable:
+        """Register ``function`` as a probe (decorator); it runs in the student's kernel."""
+        source = textwrap.dedent(inspect.getsource(function))
+        source = "\n".join(line for line in source.splitlines() if not line.startswith("@"))
+        self.probes[function.__name__] = Probe(function.__name__, source)
+        return function
+
+    def check(self, grade_id: str, *needs: str) -> Callable[[Callable], Callable]:
+        """Register the decision for test cell ``grade_id`` from the results of the probes ``needs``."""
+
+        def register(function: Callable) -> Callable:
+            unknown = [name for name in needs if name not in self.probes]
+            if unknown:
+                raise ValueError(f"check {grade_id!r} needs unknown probes {unknown}: declare the probes first")
+            self.checks[grade_id] = Check(grade_id, needs, function)
+            return function
+
+        return register
+
+    def encoded_inputs(self, inputs: dict[str, dict], seed: int) -> dict[str, str]:
+        """Each probe's inputs as JSON text (with the seed its run starts from)."""
+        return {name: json.dumps(wire.encode({**inputs.get(name, {}), "seed": seed})) for name in self.probes}
+
+    def decide(self, results: dict[str, ProbeResult], secrets: dict, points: dict[str, float]) -> list[Verdict]:
+        """The points of every test cell in ``points``; a cell without a check gets none (and says so)."""
+        verdicts = []
+        for grade_id, max_points in points.items():
+            check = self.checks.get(grade_id)
+            if check is None:
+                verdicts.append(Verdict(grade_id, 0.0, max_points, "no hidden check is declared for this cell"))
+                continue
+            failed = [
+                results.get(n, ProbeResult("missing")).describe(n)
+                for n in check.needs
+                if results.get(n, ProbeResult("missing")).status != "ok"
+            ]
+            message = "; ".join(failed)
+            if not failed:
+                try:
+                    check.decide({n: results[n].value for n in check.needs}, secrets)
+                except Wrong as wrong:
+                    message = str(wrong)
+                except Exception as error:  # noqa: BLE001  (a result of an unexpected form is a wrong answer)
+                    message = f"the result has an unexpected form ({type(error).__name__}: {error})"[:400]
+            verdicts.append(Verdict(grade_id, 0.0 if message else max_points, max_points, message or "right"))
+        return verdicts
+
+
+def load(path: Path) -> Grader:
+    """The ``grader`` defined by the file ``path`` (``assignments/graders/<assignment>.py``)."""
+    spec = importlib.util.spec_from_file_location(f"grader_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"cannot load a grader from {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    grader = getattr(module, "grader", None)
+    if not isinstance(grader, Grader):
+        raise TypeError(f"{path} must define `grader = Grader(make_inputs)` (see tools/grading/spec.py)")
+    return grader

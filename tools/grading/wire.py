@@ -1,0 +1,184 @@
+"""Values as plain JSON data, both ways: the grader's fresh inputs in, the student's results out.
+
+This module runs on both sides of the sandbox. Outside, the grader encodes the inputs it chose and
+decodes what came back; inside, its source is shipped into the student's kernel (it imports only
+the standard library, and torch and NumPy inside the functions), where :func:`run_probe` calls one
+probe on decoded inputs and encodes the result. Only data crosses: tensors become
+``{"__tensor__": {dtype, shape, device, requires_grad, values}}``, tuples ``{"__tuple__": [...]}``,
+anything else is reduced to its type name (``{"__object__": "module.Class"}``), so reading a
+result can never run the student's code. Decoding is defensive: the data may have been forged.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+MIME = "application/x.course-grading+json"  # how a probe's result leaves the kernel (a display message)
+MAX_ITEMS = 200_000  # numbers per tensor or list: larger ones are reduced to their type
+MAX_DEPTH = 12
+DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "uint8", "int16", "int32", "int64", "bool")
+
+
+class Opaque:
+    """A value the wire does not carry (a model, a loader, a forged or oversized value): only its type."""
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = str(type_name)[:200]
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Opaque) and other.type_name == self.type_name
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _type_name(obj: Any) -> str:
+    kind = type(obj)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _encode_array(obj: Any, tag: str, device: str, requires_grad: bool) -> dict:
+    dtype = str(obj.dtype).replace("torch.", "")
+    if dtype not in DTYPES:
+        return {"__object__": f"{tag.strip('_')} of {dtype}"}
+    shape = [int(n) for n in obj.shape]
+    values = None
+    if device != "meta" and math.prod(shape) <= MAX_ITEMS:
+        flat = obj.reshape(-1)
+        values = [bool(v) if isinstance(v, bool) else float(v) for v in flat.tolist()]
+    return {tag: {"dtype": dtype, "shape": shape, "device": device, "requires_grad": requires_grad, "values": values}}
+
+
+def encode(obj: Any, depth: int = 0) -> Any:
+    """Plain JSON data for ``obj`` (tensors, arrays, numbers, strings, tuples, lists, dicts with str keys)."""
+    if depth > MAX_DEPTH:
+        return {"__object__": "too deeply nested"}
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj if not isinstance(obj, str) else obj[:10_000]
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return float(obj)
+    if isinstance(obj, (list, tuple)):
+        if len(obj) > MAX_ITEMS:
+            return {"__object__": _type_name(obj)}
+        items = [encode(item, depth + 1) for item in obj]
+        return {"__tuple__": items} if isinstance(obj, tuple) else items
+    if isinstance(obj, dict) and all(isinstance(key, str) for key in obj):
+        return {"__dict__": {key: encode(value, depth + 1) for key, value in list(obj.items())[:1000]}}
+    return _encode_library(obj)
+
+
+def _encode_library(obj: Any) -> Any:
+    import numpy as np
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        tensor = obj.detach()
+        if tensor.device.type not in ("cpu", "meta"):
+            tensor = tensor.cpu()
+        return _encode_array(tensor, "__tensor__", obj.device.type, bool(obj.requires_grad))
+    if isinstance(obj, np.ndarray) and obj.dtype.kind in "biuf":
+        return _encode_array(obj, "__ndarray__", "cpu", False)
+    if isinstance(obj, np.generic) and obj.dtype.kind in "biuf":
+        return {"__scalar__": {"type": _type_name(obj), "value": obj.item()}}
+    return {"__object__": _type_name(obj)}
+
+
+def _decode_array(spec: Any, tensor: bool) -> Any:
+    import numpy as np
+    import torch
+
+    if not isinstance(spec, dict) or spec.get("dtype") not in DTYPES:
+        return Opaque("unreadable array")
+    shape = spec.get("shape")
+    if not isinstance(shape, list) or not all(isinstance(n, int) and 0 <= n <= MAX_ITEMS for n in shape):
+        return Opaque("unreadable array")
+    values, dtype, device = spec.get("values"), spec["dtype"], spec.get("device")
+    if values is None:
+        if tensor and device == "meta":
+            return torch.empty(shape, dtype=getattr(torch, dtype), device="meta")
+        return Opaque(f"{'tensor' if tensor else 'array'} on {str(device)[:20]}")
+    if not isinstance(values, list) or len(values) != math.prod(shape):
+        return Opaque("unreadable array")
+    if not all(isinstance(v, (int, float)) for v in values):
+        return Opaque("unreadable array")
+    if not tensor:
+        return np.asarray(values, dtype=np.float64).astype(dtype).reshape(shape)
+    out = torch.tensor(values, dtype=torch.float64).to(getattr(torch, dtype)).reshape(shape)
+    if spec.get("requires_grad") is True and out.is_floating_point():
+        out.requires_grad_(True)
+    return out
+
+
+def decode(data: Any, depth: int = 0) -> Any:
+    """The value :func:`encode` described: tensors, arrays, tuples come back; the rest as :class:`Opaque`."""
+    if depth > MAX_DEPTH + 2:
+        return Opaque("too deeply nested")
+    if data is None or isinstance(data, (bool, int, float, str)):
+        return data
+    if isinstance(data, list):
+        return [decode(item, depth + 1) for item in data]
+    if not isinstance(data, dict) or len(data) != 1:
+        return Opaque("unreadable")
+    ((tag, body),) = data.items()
+    if tag == "__tuple__" and isinstance(body, list):
+        return tuple(decode(item, depth + 1) for item in body)
+    if tag == "__dict__" and isinstance(body, dict):
+        return {str(key): decode(value, depth + 1) for key, value in body.items()}
+    if tag in ("__tensor__", "__ndarray__"):
+        return _decode_array(body, tag == "__tensor__")
+    if tag == "__scalar__" and isinstance(body, dict) and isinstance(body.get("value"), (int, float)):
+        return body["value"]
+    if tag == "__object__":
+        return Opaque(str(body))
+    return Opaque("unreadable")
+
+
+def loads(text: str) -> Any:
+    """Decode a JSON text from the kernel; anything unreadable becomes ``Opaque("unreadable")``."""
+    try:
+        return decode(json.loads(text))
+    except (ValueError, TypeError, RecursionError):
+        return Opaque("unreadable")
+
+
+class Names(dict):
+    """The student's globals as the probes see them: a missing name says so, as Python would."""
+
+    def __missing__(self, key: str) -> Any:
+        raise NameError(f"name {key!r} is not defined: run the cell that defines it")
+
+
+def emit(text: str) -> None:
+    """Send ``text`` out of the kernel as a display message of type :data:`MIME` (the runner picks it up)."""
+    from IPython.display import display
+
+    display({MIME: text}, raw=True)
+
+
+def run_probe(name: str, source: str, inputs_json: str, namespace: dict) -> str:
+    """Run probe ``name`` (its ``source`` defines it) on decoded inputs; its result or its error as JSON text.
+
+    The probe is called as ``probe(inputs, namespace)``, ``namespace`` being the student's globals.
+    torch's generator is seeded from ``inputs["seed"]`` first, so every run draws the same numbers.
+    """
+    scope: dict = {}
+    try:
+        exec(compile(source, f"<probe {name}>", "exec"), scope)  # the grader's own code, shipped with the job
+        inputs = decode(json.loads(inputs_json))
+        if isinstance(inputs, dict) and isinstance(inputs.get("seed"), int):
+            import torch
+
+            torch.manual_seed(inputs["seed"])
+        value = scope[name](inputs, Names(namespace))
+        return json.dumps({"ok": True, "value": encode(value)})
+    except BaseException as error:  # noqa: BLE001  (the student's code may raise anything, even SystemExit)
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        text = (f"{type(error).__name__}: {error}" if str(error) else type(error).__name__)[:500]
+        return json.dumps({"ok": False, "error": text})
