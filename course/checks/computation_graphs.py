@@ -134,7 +134,12 @@ untracked_prediction = Exercise(
     observe=_untracked,
     guards=[
         Guard("returned_none", lambda got: got["values"] is None, example=lambda a, b, x: None),
-        Guard("not_a_tensor", lambda got: not isinstance(got["values"], torch.Tensor), example=lambda a, b, x: [0.0]),
+        Guard(
+            "not_a_tensor",
+            lambda got: not isinstance(got["values"], torch.Tensor),
+            example=lambda a, b, x: [0.0],
+            message=lambda got, _: f"return a torch tensor (with no grad_fn), got {describe(got['values'])}.",
+        ),
     ],
     mistakes=[
         Mistake("still_tracked", lambda a, b, x: a + b * x),

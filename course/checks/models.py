@@ -116,7 +116,14 @@ predict_function = Exercise(
     inputs=_probe_model,
     reference=_predict(),
     observe=_predicted,
-    guards=[Guard("not_a_tensor", lambda got: not isinstance(got["output"], torch.Tensor), example=lambda m, x: 0.5)],
+    guards=[
+        Guard(
+            "not_a_tensor",
+            lambda got: not isinstance(got["output"], torch.Tensor),
+            example=lambda m, x: 0.5,
+            message=lambda got, _: f"return the model's output as a torch tensor, got {describe(got['output'])}.",
+        )
+    ],
     mistakes=[
         Mistake("called_forward", _predict(call=False)),
         Mistake("no_eval", _predict(eval_mode=False)),

@@ -178,6 +178,15 @@ def _pairs(sizes: list[int]) -> list[tuple[int, int]]:
     return list(zip(sizes[:-1], sizes[1:], strict=True))
 
 
+def _explain_count(got: list, expected: list) -> str:
+    counts = ", ".join(f"{as_number(n):g}" for n in got)
+    sizes = ", ".join(map(str, _SIZES))
+    return (
+        f"for the sizes {sizes} your function gave {counts}, expected {', '.join(map(str, expected))}: "
+        "n_in * n_out weights plus n_out biases for each pair of neighbouring sizes."
+    )
+
+
 count_parameters = Exercise(
     name="count_parameters",
     inputs=lambda: tuple(list(sizes) for sizes in _SIZES),
@@ -201,6 +210,7 @@ count_parameters = Exercise(
         lambda sizes: sum(p.numel() for p in _mlp(sizes[0], sizes[1:-1], sizes[-1]).parameters()),
         lambda sizes: sum((sizes[i] + 1) * sizes[i + 1] for i in range(len(sizes) - 1)),
     ],
+    explain=_explain_count,
     success="each nn.Linear(n_in, n_out) holds n_in * n_out weights and n_out biases; add them up over the layers.",
 )
 
@@ -261,6 +271,15 @@ def _step_zeroing_last(model, optimizer, x, y, max_norm):
     return loss
 
 
+def _explain_clipped(got: tuple, expected: tuple) -> str:
+    yours, right = (", ".join(f"{v:.4f}" for v in losses) for losses in (got[0], expected[0]))
+    return (
+        f"over three calls your step returned the losses {yours}; expected {right}. Return the loss computed "
+        "before the step, and change only where clip_grad_norm_(model.parameters(), max_norm) goes: after "
+        "loss.backward(), before optimizer.step()."
+    )
+
+
 clipped_step = Exercise(
     name="clipped_step",
     inputs=_clip_probe,
@@ -287,6 +306,7 @@ clipped_step = Exercise(
         ),
     ],
     alternatives=[_step_zeroing_last],
+    explain=_explain_clipped,
     success="loss.backward() makes the gradients, clip_grad_norm_ shortens them to max_norm, then "
     "optimizer.step() uses the clipped ones.",
 )

@@ -12,6 +12,7 @@ import warnings
 import torch
 
 from course.checks.engine import Exercise, Guard, Mistake
+from course.checks.values import describe
 
 STEPS, FACTOR, EPOCHS, BATCHES = 3, 0.3, 4, 3
 
@@ -27,10 +28,15 @@ class _WatchedSGD(torch.optim.SGD):
         params[0].register_hook(lambda grad: setattr(self, "backward_passes", self.backward_passes + 1))
 
     def step(self, closure=None):
+        loss = None
+        if closure is not None:  # as SGD does: the closure first, then the gradients it made
+            with torch.enable_grad():
+                loss = closure()
         found = [p.grad for group in self.param_groups for p in group["params"]]
         grads = tuple(None if g is None or not g.any() else g.detach().clone() for g in found)
         self.seen.append((self.backward_passes, grads))
-        return super().step(closure)
+        super().step()
+        return loss
 
 
 def _step_probe() -> tuple:
@@ -70,6 +76,8 @@ def _in_order(*calls: str, returns: str = "before", reduction: str = "mean") -> 
 
 
 def _explain_steps(got: dict, expected: dict) -> str:
+    if not got["steps"]:
+        return "optimizer.step() never ran: let the optimizer you are given update a and b, after loss.backward()."
     (a, b), (a_ok, b_ok) = got["parameters"].tolist(), expected["parameters"].tolist()
     losses, right = (", ".join(f"{v:.4f}" for v in d["returned"]) for d in (got, expected))
     return (
@@ -92,7 +100,16 @@ train_step = Exercise(
             lambda got: any(isinstance(value, torch.Tensor) for value in got["returned"]),
             example=lambda a, b, optimizer, x, y: _mse(a, b, x, y),
         ),
-        Guard("not_a_number", lambda got: not all(isinstance(v, float) for v in got["returned"]), lambda *_: "0.5"),
+        Guard(
+            "not_a_number",
+            lambda got: not all(isinstance(v, float) for v in got["returned"]),
+            lambda *_: "0.5",
+            lambda got, _: (
+                "return the loss as a Python float (loss.item()), got "
+                + describe(next(v for v in got["returned"] if not isinstance(v, float)))
+                + "."
+            ),
+        ),
     ],
     mistakes=[
         Mistake("no_zero_grad", _in_order("backward", "step")),

@@ -67,3 +67,8 @@ def test_smoothed_training_accepts_data_and_diagnoses_the_buggy_loop():
     assert check.smoothed_training(train_with_data).passed
     verdict = check.smoothed_training(check._smoothed("keep the bug"))
     assert verdict.mistake == "raised" and "backward through the graph a second time" in verdict.message
+
+
+def test_untracked_prediction_names_what_came_instead_of_a_tensor():
+    verdict = check.untracked_prediction(lambda a, b, x: (a + b * x).detach().numpy())
+    assert verdict.mistake == "not_a_tensor" and "ndarray" in verdict.message, verdict

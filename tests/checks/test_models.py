@@ -65,3 +65,13 @@ def test_predict_accepts_inference_mode_and_names_forward():
 
     assert check.predict_function(predict).passed
     assert check.predict_function(lambda model, x: model.eval().forward(x)).mistake == "called_forward"
+
+
+def test_predict_names_what_came_instead_of_a_tensor():
+    def predict_numpy(model, x):
+        model.eval()
+        with torch.no_grad():
+            return model(x).numpy()
+
+    verdict = check.predict_function(predict_numpy)
+    assert verdict.mistake == "not_a_tensor" and "ndarray" in verdict.message, verdict

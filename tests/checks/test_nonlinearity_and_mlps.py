@@ -112,3 +112,18 @@ def test_the_dead_units_probe_has_a_unit_exactly_on_the_threshold():
     layer, x = check._dead_units_probe()
     pre_activation = layer(x)
     assert (pre_activation[:, 2] == 0).all() and (pre_activation[:, 4] == 0).any()
+
+
+def test_the_fallbacks_name_the_numbers():
+    verdict = check.count_parameters(lambda sizes: check.count_parameters.reference(sizes) + 1)
+    assert verdict.mistake == "other" and "gave 55, 1154, 9, expected 54, 1153, 8" in verdict.message, verdict
+
+    def loss_after_the_step(model, optimizer, x, y, max_norm):
+        optimizer.zero_grad()
+        nn.MSELoss()(model(x), y).backward()
+        nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        optimizer.step()
+        return nn.MSELoss()(model(x), y).item()
+
+    verdict = check.clipped_step(loss_after_the_step)
+    assert verdict.mistake == "other" and "expected 48.6625, 28.0163, 14.1437" in verdict.message, verdict

@@ -47,8 +47,37 @@ def test_train_step_on_learner_code(answer, status, mistake):
     assert (verdict.status, verdict.mistake) == (status, mistake), verdict
 
 
-def test_train_step_fallback_names_the_expected_parameters():
+def step_with_a_closure(a, b, optimizer, x, y):
+    """Right: the closure form of lesson 05's tour, step(closure) returns the loss before the step."""
+
+    def closure():
+        optimizer.zero_grad()
+        loss = ((a + b * x - y) ** 2).mean()
+        loss.backward()
+        return loss
+
+    return optimizer.step(closure).item()
+
+
+def step_on_absolute_error(a, b, optimizer, x, y):
+    loss = (a + b * x - y).abs().mean()
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    return loss.item()
+
+
+def test_train_step_accepts_a_closure():
+    assert check.train_step(step_with_a_closure).passed
+
+
+def test_train_step_says_when_the_given_optimizer_never_stepped():
     verdict = check.train_step(step_on_a_new_optimizer)
+    assert verdict.mistake == "other" and "optimizer.step() never ran" in verdict.message, verdict
+
+
+def test_train_step_fallback_names_the_expected_parameters():
+    verdict = check.train_step(step_on_absolute_error)
     assert "expected 0.5178, 1.6331" in verdict.message, verdict
 
 
@@ -80,3 +109,14 @@ def test_scheduled_training_accepts_other_loops_and_never_prints_the_warning(cap
     verdict = check.scheduled_training(lambda step, opt, sched, batches, epochs: [sched.step() for _ in range(epochs)])
     assert verdict.mistake == "other" and "ran 0 times" in verdict.message, verdict
     assert capsys.readouterr() == ("", "")
+
+
+def test_a_scheduler_stepped_only_after_training_is_named():
+    def train_then_step(step, optimizer, scheduler, batches, epochs):
+        for _ in range(epochs):
+            for x, y in batches:
+                step(x, y)
+        scheduler.step()  # dedented one level too far
+
+    verdict = check.scheduled_training(train_then_step)
+    assert verdict.mistake == "no_scheduler_step" and "inside the epoch loop" in verdict.message, verdict
