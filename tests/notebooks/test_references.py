@@ -17,6 +17,7 @@ from tools.notebooks import lesson_paths, read
 PATHS = lesson_paths()
 TITLES = {path.stem[:2]: read(path).cells[0].source.splitlines()[0] for path in PATHS}
 REFERENCE = re.compile(r"\b[Ll]essons? (\d\d)\b")
+LISTED = re.compile(r"\b(\d\d) \(")
 # Ideas whose home lesson is fixed: a sentence that cites one lesson and names the idea must cite its home.
 TAUGHT_IN = {
     r"\bmake_train_step\b|train-step factory": "09",
@@ -59,6 +60,8 @@ def test_every_reference_names_an_existing_lesson_and_the_right_one(path):
     for cell in read(path).cells:
         for sentence in _sentences(cell.source):
             cited = set(REFERENCE.findall(sentence))
+            if re.search(r"\b[Ll]essons \d\d", sentence):  # a list: "Lessons 07 (models), 08 (MLPs) and 09 (...)"
+                cited |= set(LISTED.findall(sentence))
             missing = cited - TITLES.keys()
             assert not missing, f"{sentence!r} cites lesson(s) {sorted(missing)} that do not exist"
             if len(cited) != 1:
