@@ -11,20 +11,39 @@ from __future__ import annotations
 from torch.utils.data import DistributedSampler
 
 from course.checks.engine import Exercise, Guard, Mistake
+from course.checks.probes import any_item
+from course.checks.values import close, describe
 
-# (base_lr, base_batch, batch_per_process, nproc_per_node, nnodes): every factor different, so each mistake differs
-_JOB = (0.1, 64, 32, 4, 3)
+# (base_lr, base_batch, batch_per_process, nproc_per_node, nnodes): every factor different, so each mistake differs;
+# the second job makes sure the answer is computed, not the first job's number typed in
+_JOBS = ((0.1, 64, 32, 4, 3), (0.05, 256, 64, 8, 2))
 
 
 def _scaled_lr(base_lr, base_batch, batch_per_process, nproc_per_node, nnodes):
     return base_lr * batch_per_process * nproc_per_node * nnodes / base_batch
 
 
+def _lr_gap(got: list, expected: list) -> str:
+    job, mine, right = next((j, g, e) for j, g, e in zip(_JOBS, got, expected, strict=True) if not close(g, e))
+    return (
+        f"for (base_lr, base_batch, batch_per_process, nproc_per_node, nnodes) = {job} the rule gives {right:g}; "
+        f"your function returned {describe(mine)}."
+    )
+
+
 scaled_lr = Exercise(
     name="scaled_lr",
-    inputs=lambda: _JOB,
+    inputs=lambda: _JOBS,
+    observe=lambda fn, jobs: [fn(*job) for job in jobs],
     reference=_scaled_lr,
-    guards=[Guard("not_a_number", lambda got: isinstance(got, (str, bool, list, tuple)), example=lambda *job: "0.6")],
+    guards=[
+        Guard(
+            "not_a_number",
+            any_item(lambda v: isinstance(v, (str, bool, list, tuple))),
+            lambda *job: "0.6",
+            "return one number, a float: not a string, a list or a bool.",
+        )
+    ],
     mistakes=[
         Mistake(
             "per_process_batch",
@@ -54,6 +73,7 @@ scaled_lr = Exercise(
             "more samples, and the rule scales the learning rate by the same factor.",
         ),
     ],
+    explain=_lr_gap,
     success="global batch 32 x 4 x 3 = 384 is 6 times the base batch of 64, so the learning rate is 6 x 0.1 = 0.6.",
 )
 
@@ -95,6 +115,10 @@ should_save = Exercise(
             "the last rank would do, but by convention it is RANK 0, the one that exists even in a one-process run.",
         ),
     ],
+    explain=lambda got, exp: (
+        f"return True for the one process that saves and False for the others: for RANK 0, "
+        f"1, 4 and 7 your function returned {', '.join(map(describe, got))}."
+    ),
     success="only global RANK 0 logs and saves: one process out of eight on 2 machines x 4 processes.",
 )
 
@@ -134,5 +158,9 @@ epoch_orders = Exercise(
             "epochs 0 and 1 have the same order: set_epoch came after reading the indices. Call it BEFORE.",
         ),
     ],
+    explain=lambda got, exp: (
+        "for each epoch e = 0, 1, ..., epochs - 1, return the order the sampler gives after "
+        "sampler.set_epoch(e); " + ("yours are off by one epoch." if got[:-1] == exp[1:] else "yours differ.")
+    ),
     success="set_epoch(epoch) before each epoch gives a new shuffle every epoch, the same one on every rank.",
 )

@@ -35,7 +35,7 @@ parameter_boxes = Exercise(
     guards=[
         Guard("not_names", lambda got: not isinstance(got, frozenset), example=lambda: "weight, bias"),
         Guard("frozen_counted", _holds_any("scale"), example=lambda: {"weight", "bias", "scale"}),
-        Guard("data_counted", _holds_any("inputs", "targets"), example=lambda: {"weight", "bias", "inputs"}),
+        Guard("data_drawn", _holds_any("inputs", "targets"), example=lambda: {"weight", "bias", "inputs"}),
         Guard("output_counted", _holds_any("out"), example=lambda: {"weight", "bias", "out"}),
         Guard("missing_parameter", lambda got: not {"weight", "bias"} <= got, example=lambda: {"weight"}),
     ],

@@ -1,12 +1,7 @@
 """Checks for lesson 10 (datasets and DataLoaders): a windowed Dataset, batch sizes, split loaders, one epoch.
 
-Use in a notebook::
-
-    from course.checks import datasets_and_loaders as check
-    check.window_dataset(WindowDataset)
-
-Every probe has a short last batch. The loader check calls the learner's function twice with
-identically seeded generators and reads what the loaders would do; the epoch check hands over a
+Every probe has a short last batch. The loader check calls the learner's function with generators
+seeded alike and seeded differently and reads what the loaders would do; the epoch check hands over a
 stand-in step that records every batch and the ``meta`` device, which exists on every machine.
 """
 
@@ -18,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset, TensorDataset, random_split
 
 from course.checks.engine import Exercise, Guard, Mistake
+from course.checks.probes import tag_is
 from course.checks.values import as_number, close
 
 # --- exercise 1: a Dataset of sliding windows over a series ----------------------------------------------
@@ -43,39 +39,22 @@ def _windows(**methods: object) -> type:
 
 def _observe_windows(cls: object, args: tuple) -> dict:
     dataset = cls(*args)
-    return {"len": len(dataset), "items": [dataset[i] for i in range(len(SERIES) - WINDOW)]}
-
-
-def _pairs(items: list) -> bool:
-    return all(isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in items)
-
-
-def _tensors(items: list) -> bool:
-    return all(isinstance(t, torch.Tensor) for pair in items for t in pair)
+    items = [dataset[i] for i in range(len(SERIES) - WINDOW)]
+    pairs = all(isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in items)
+    form = "ok" if pairs and all(torch.is_tensor(t) for pair in items for t in pair) else "not_a_tensor"
+    return {"len": len(dataset), "items": items, "form": form if pairs else "not_a_pair"}
 
 
 _PAIR = "dataset[i] should be a pair: return features, target (a tuple of two tensors)."
-_TENSORS = "return tensors (slices of series), not lists or numbers, so a DataLoader can stack them into batches."
+_TENS = "return tensors (slices of series), not lists or numbers, so a DataLoader can stack them into batches."
+_FORMS = [("not_a_pair", lambda s, i: i, _PAIR), ("not_a_tensor", lambda s, i: (i, i), _TENS)]
 window_dataset = Exercise(
     name="window_dataset",
     lesson="10",
     inputs=lambda: (torch.tensor(SERIES), WINDOW),
     reference=_Windows,
     observe=_observe_windows,
-    guards=[
-        Guard(
-            "not_a_pair",
-            lambda got: not _pairs(got["items"]),
-            example=_windows(__getitem__=lambda s, i: i),
-            message=_PAIR,
-        ),
-        Guard(
-            "not_a_tensor",
-            lambda got: not _tensors(got["items"]),
-            example=_windows(__getitem__=lambda s, i: (i, i)),
-            message=_TENSORS,
-        ),
-    ],
+    guards=[Guard(f, lambda got, f=f: got["form"] == f, _windows(__getitem__=item), m) for f, item, m in _FORMS],
     mistakes=[
         Mistake("len_off_by_one", _windows(__len__=lambda s: len(s.series) - s.window + 1)),
         Mistake("len_of_series", _windows(__len__=lambda s: len(s.series))),
@@ -105,9 +84,7 @@ batch_sizes = Exercise(
     lesson="10",
     reference=_sizes,
     observe=lambda fn, args: [fn(*case) for case in CASES],
-    guards=[
-        Guard("not_a_list", lambda got: not all(isinstance(s, (list, tuple)) for s in got), example=lambda n, b, d: 4)
-    ],
+    guards=[Guard("not_a_list", lambda got: not all(isinstance(s, (list, tuple)) for s in got), lambda n, b, d: 4)],
     mistakes=[
         Mistake("empty_last_batch", lambda n, b, d: [b] * (n // b) + ([] if d else [n % b])),
         Mistake("ignores_drop_last", lambda n, b, d: _sizes(n, b, False)),
@@ -124,90 +101,69 @@ batch_sizes = Exercise(
     success="full batches, then the remainder n % batch_size if there is one and drop_last is False.",
 )
 
+
 # --- exercise 3: find the bugs in make_loaders -----------------------------------------------------------
-
-
 def _loaders(seeded: bool = True, shuffle: bool = True, val_shuffle: bool = False, val_drop: bool = False,
-             parts: tuple = (0.8, 0.2), size: int | None = None) -> object:  # fmt: skip
+             parts: tuple = (0.8, 0.2), size: int | None = None, overlap: bool = False) -> object:  # fmt: skip
     """make_loaders as it should be, or with the given bugs: a right or a wrong program."""
 
     def make_loaders(dataset, batch_size, generator):
         train, val = random_split(dataset, list(parts), generator=generator if seeded else None)
+        val = Subset(dataset, train.indices[:10]) if overlap else val
         batch = size or batch_size
         return DataLoader(train, batch, shuffle=shuffle), DataLoader(val, batch, val_shuffle, drop_last=val_drop)
 
     return make_loaders
 
 
-def _split_inputs() -> tuple:
-    return TensorDataset(torch.arange(50.0).reshape(50, 1), torch.zeros(50, 1)), 8, torch.Generator().manual_seed(0)
+def _split_inputs(seed: int = 0) -> tuple:
+    return TensorDataset(torch.arange(50.0).reshape(50, 1), torch.zeros(50, 1)), 8, torch.Generator().manual_seed(seed)
 
 
-def _indices(loader: DataLoader) -> list[int]:
-    return [int(item[0].reshape(-1)[0]) for item in loader.dataset]  # the probe's feature is the sample's index
-
-
-def _observe_loaders(fn: object, args: tuple) -> dict:
-    first, second = fn(*args), fn(*_split_inputs())
-    if not all(
-        isinstance(o, (tuple, list)) and len(o) == 2 and all(isinstance(d, DataLoader) for d in o)
-        for o in (first, second)
-    ):
-        return {"loaders": False}
-    (train, val), again = first, [_indices(loader) for loader in second]
-    train_idx, val_idx = _indices(train), _indices(val)
-    return {
-        "loaders": True,
-        "sizes": (len(train_idx), len(val_idx)),
-        "overlap": bool(set(train_idx) & set(val_idx)),
-        "reproducible": again == [train_idx, val_idx],
-        "shuffles": (isinstance(train.sampler, RandomSampler), isinstance(val.sampler, RandomSampler)),
+def _observe_loaders(fn: object, args: tuple) -> tuple[str]:
+    """The first thing wrong with the loaders (in the order of the guards below), or "ok"."""
+    runs = [fn(*args), fn(*_split_inputs()), fn(*_split_inputs(seed=1))]
+    if not all(isinstance(r, (tuple, list)) and [isinstance(d, DataLoader) for d in r] == [True] * 2 for r in runs):
+        return ("not_loaders",)
+    (train, val), parts = runs[0], [[[int(x) for x, _ in loader.dataset] for loader in run] for run in runs]
+    faults = {
+        "swapped_split": [len(p) for p in parts[0]] == [10, 40],
+        "wrong_split_sizes": [len(p) for p in parts[0]] != [40, 10],
+        "overlap": bool(set(parts[0][0]) & set(parts[0][1])),
+        "unseeded_split": parts[1] != parts[0] or parts[2] == parts[0],  # same seed, same split; another, another
+        "train_not_shuffled": not isinstance(train.sampler, RandomSampler),
         "val_drop_last": val.drop_last,
-        "batch_sizes": (train.batch_size, val.batch_size),
+        "val_shuffled": isinstance(val.sampler, RandomSampler),
+        "wrong_batch_size": (train.batch_size, val.batch_size) != (8, 8),
     }
+    return (next((fault for fault, found in faults.items() if found), "ok"),)
 
 
-def _overlapping(dataset: Dataset, batch_size: int, generator: torch.Generator) -> tuple[DataLoader, DataLoader]:
-    train, val = Subset(dataset, range(40)), Subset(dataset, range(30, 40))
-    return DataLoader(train, batch_size, shuffle=True), DataLoader(val, batch_size)
-
-
-def _field(key: str, value: object) -> object:
-    return lambda got: got[key] == value
-
-
+_UNSEEDED = "the split must follow the generator you are given: random_split(..., generator=generator)."
+_FAULTS = dict(
+    not_loaders=lambda dataset, batch_size, generator: dataset, swapped_split=_loaders(parts=(0.2, 0.8)),
+    wrong_split_sizes=_loaders(parts=(0.5, 0.5)), overlap=_loaders(overlap=True), unseeded_split=_loaders(seeded=False),
+    train_not_shuffled=_loaders(shuffle=False), val_drop_last=_loaders(val_drop=True),
+    val_shuffled=_loaders(val_shuffle=True), wrong_batch_size=_loaders(size=32),
+)  # fmt: skip
 split_loaders = Exercise(
     name="split_loaders",
     lesson="10",
     inputs=_split_inputs,
     reference=_loaders(),
     observe=_observe_loaders,
-    guards=[
-        Guard("not_loaders", _field("loaders", False), example=lambda dataset, batch_size, generator: dataset),
-        Guard("swapped_split", _field("sizes", (10, 40)), example=_loaders(parts=(0.2, 0.8))),
-        Guard("wrong_split_sizes", lambda got: got["sizes"] != (40, 10), example=_loaders(parts=(0.5, 0.5))),
-        Guard("overlap", _field("overlap", True), example=_overlapping),
-        Guard("unseeded_split", _field("reproducible", False), example=_loaders(seeded=False)),
-        Guard("train_not_shuffled", lambda got: not got["shuffles"][0], example=_loaders(shuffle=False)),
-        Guard("val_drop_last", _field("val_drop_last", True), example=_loaders(val_drop=True)),
-        Guard("val_shuffled", lambda got: got["shuffles"][1], example=_loaders(val_shuffle=True)),
-        Guard("wrong_batch_size", lambda got: got["batch_sizes"] != (8, 8), example=_loaders(size=32)),
-    ],
+    guards=[Guard(f, tag_is(f), wrong, _UNSEEDED if f == "unseeded_split" else None) for f, wrong in _FAULTS.items()],
     success="a reproducible 40/10 split, shuffled training batches, every validation sample in a fixed order.",
 )
 
+
 # --- exercise 4: one epoch of mini-batch training ---------------------------------------------------------
-
-
-class _RecordingStep:
+class _RecordingStep(list):
     """Stands in for a train step: records each batch's devices and size; returns 3.0, 2.0, 1.0, ..."""
 
-    def __init__(self) -> None:
-        self.batches: list[tuple[str, str, int]] = []
-
     def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> float:
-        self.batches.append((xb.device.type, yb.device.type, len(xb)))
-        return float(3 - len(self.batches) + 1)
+        self.append((xb.device.type, yb.device.type, len(xb)))
+        return 4.0 - len(self)
 
 
 def _epoch_inputs() -> tuple:
@@ -216,15 +172,12 @@ def _epoch_inputs() -> tuple:
 
 
 def _observe_epoch(fn: object, args: tuple) -> dict:
-    result, batches = fn(*args), args[0].batches
-    losses, sizes = [3 - k for k in range(len(batches))], [size for *_, size in batches]
-    means = (
-        sum(losses) / max(len(losses), 1),
-        sum(loss * size for loss, size in zip(losses, sizes, strict=True)) / max(sum(sizes), 1),
-    )
-    number = as_number(result)
-    mean = "the mean" if number is not None and any(math.isclose(number, m) for m in means) else number
-    return {"result": mean if number is not None else type(result).__name__, "batches": batches}
+    result, batches = fn(*args), list(args[0])
+    losses, sizes = [3.0 - k for k in range(len(batches))] or [0.0], [b[2] for b in batches] or [1]
+    means = (sum(losses) / len(losses), sum(loss * n for loss, n in zip(losses, sizes, strict=True)) / sum(sizes))
+    number = as_number(result)  # None: not a number
+    is_mean = number is not None and any(math.isclose(number, m) for m in means)
+    return {"result": "the mean" if is_mean else number, "batches": batches}
 
 
 def _epoch(move: str = "xy", sizes: tuple = (4, 4, 2), result: str = "mean") -> object:
@@ -236,9 +189,7 @@ def _epoch(move: str = "xy", sizes: tuple = (4, 4, 2), result: str = "mean") -> 
             if len(xb) not in sizes:
                 continue
             losses.append(step(xb.to(device) if "x" in move else xb, yb.to(device) if "y" in move else yb))
-        return {"mean": sum(losses) / max(len(losses), 1), "sum": sum(losses), "last": losses[-1], "all": losses}[
-            result
-        ]
+        return {"mean": sum(losses) / len(losses), "sum": sum(losses), "last": losses[-1], "all": losses}[result]
 
     return train_one_epoch
 
@@ -255,16 +206,9 @@ train_one_epoch = Exercise(
         Guard("skipped_last_batch", lambda got: [b[2] for b in got["batches"]] == [4, 4], example=_epoch(sizes=(4,))),
         Guard("batch_not_moved", lambda got: any(b[0] != "meta" for b in got["batches"]), example=_epoch(move="")),
         Guard("target_not_moved", lambda got: any(b[1] != "meta" for b in got["batches"]), example=_epoch(move="x")),
-        Guard(
-            "not_a_number",
-            lambda got: isinstance(got["result"], str) and got["result"] != "the mean",
-            example=_epoch(result="all"),
-        ),
+        Guard("not_a_number", lambda got: got["result"] is None, example=_epoch(result="all")),
     ],
-    mistakes=[
-        Mistake("last_loss_only", _epoch(result="last")),
-        Mistake("sum_not_mean", _epoch(result="sum")),
-    ],
+    mistakes=[Mistake("last_loss_only", _epoch(result="last")), Mistake("sum_not_mean", _epoch(result="sum"))],
     explain=lambda got, _: (
         f"the step ran on batches of {[b[2] for b in got['batches']]} samples and you returned "
         f"{got['result']}; the loader's batches hold 4, 4 and 2: one step each, then the mean of their losses."

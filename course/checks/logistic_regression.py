@@ -1,7 +1,6 @@
 """Checks for lesson 12 (logistic regression): scaling three parts, fixing a setup, precision and recall,
-picking a threshold on validation, and a model that reaches the target on validation.
-
-Models are judged by what they compute on fresh inputs (in the model's own dtype), never by their class.
+picking a threshold on validation, and a model that reaches the target on validation (models are judged by
+what they compute, with course.checks.probes, never by their class).
 """
 
 from __future__ import annotations
@@ -13,7 +12,8 @@ import torch
 from torch import nn
 
 from course.checks.engine import Exercise, Guard, Mistake
-from course.checks.values import as_number, close
+from course.checks.probes import KIND_WORDS, any_item, binary_accuracy, loss_kind, model_kind, randomised, tag_is
+from course.checks.values import as_number
 from course.checks.vocabulary import MISTAKES
 
 TARGET_ACCURACY = 0.95
@@ -26,15 +26,10 @@ _SAY = {  # messages that only these exercises need
     "model_first": "the first thing returned should be the model, an nn.Module such as nn.Linear(n_features, 1).",
     "features": "the model should take a batch of shape (N, n_features) and give one score per row, shape (N, 1): "
     "build it with nn.Linear(n_features, 1), not for a fixed number of features.",
-    "two_numbers": "precision and recall should each be one number (use .item() on a one-element tensor).",
     "threshold": "return the threshold as one number (a float, e.g. with .item()).",
+    "two_numbers": "precision and recall should each be one number (use .item() on a one-element tensor).",
     "one_output": "the model should give one output per example: shape (N, 1) for N rows of 30 features.",
 }
-
-
-def _is(category: str, position: int = 0):
-    """A guard's test: the observation's first (or ``position``-th) item is ``category``."""
-    return lambda got: got[position] == category
 
 
 # --- exercise 1: split, then scale ----------------------------------------------------------------
@@ -48,34 +43,30 @@ def _scaling_inputs() -> tuple:
     return x, np.sort(idx[:24]), np.sort(idx[24:32]), np.sort(idx[32:])
 
 
-def _scale(x, parts, stats_of=lambda part, first: first, ddof=0, axis=0, dtype=torch.float32) -> tuple:
-    """Each part of ``x`` scaled with the mean and std of the rows ``stats_of(part, first part)``.
+def _scaler(stats="train", rows=True, ddof=0, axis=0, dtype=torch.float32):
+    """A scaling program: statistics of the training rows, of "all", of "train and val" or of each part's "own";
+    ``rows=False`` forgets to select each part's rows."""
 
-    ``stats_of`` may also say "all" (every row) or "train and val" (the first two parts).
-    """
+    def scale(x, *parts):
+        parts = parts if rows else (slice(None),) * 3
+        named = {"train": parts[0], "all": slice(None), "train and val": np.concatenate(parts[:2]) if rows else None}
+        stat_rows = [named[stats] if stats in named else part for part in parts]
+        return tuple(
+            torch.tensor((x[p] - x[s].mean(axis)) / x[s].std(axis, ddof=ddof), dtype=dtype)
+            for p, s in zip(parts, stat_rows, strict=True)
+        )
 
-    def rows(part):
-        chosen = stats_of(part, parts[0])
-        named = {"all": lambda: slice(None), "train and val": lambda: np.concatenate(parts[:2])}
-        return x[named[chosen]() if isinstance(chosen, str) else chosen]
-
-    return tuple(torch.tensor((x[p] - rows(p).mean(axis)) / rows(p).std(axis, ddof=ddof), dtype=dtype) for p in parts)
+    return scale
 
 
 def _scaled_parts(answer, args) -> object:
-    """The three parts divided by the training part's spread, so a std with ddof 0 or 1 gives the same answer."""
+    """The parts divided by the first part's spread, so a std with ddof 0 or 1 gives the same answer."""
     got = answer(*args)
-    if not isinstance(got, (tuple, list)) or len(got) != 3 or any(type(t) is not torch.Tensor for t in got):
+    try:
+        spread = got[0].detach().double().std(0, unbiased=False)
+        return tuple((t.detach().double() / spread).to(t.dtype) for t in got) if bool((spread > 0).all()) else got
+    except Exception:  # not tensors: the guards say so
         return got
-    if [tuple(t.shape) for t in got] != _SHAPES or not all(t.is_floating_point() for t in got):
-        return got
-    spread = got[0].detach().double().std(0, unbiased=False)
-    return tuple((t.detach().double() / spread).to(t.dtype) for t in got) if bool((spread > 0).all()) else got
-
-
-def _scaler(rows=False, **how):
-    """A scaling program; ``rows=True`` forgets to select the rows of each part."""
-    return lambda x, tr, va, te: _scale(x, (slice(None),) * 3 if rows else (tr, va, te), **how)
 
 
 scale_features = Exercise(
@@ -86,22 +77,17 @@ scale_features = Exercise(
     alternatives=[_scaler(ddof=1)],
     guards=[
         Guard("not_three_parts", lambda got: not isinstance(got, (tuple, list)) or len(got) != 3, lambda *a: a[0]),
+        Guard("not_a_tensor", any_item(lambda t: type(t) is not torch.Tensor), lambda x, *i: i, _SAY["tensors"]),
+        Guard("wrong_shape", lambda got: [tuple(t.shape) for t in got] != _SHAPES, _scaler(rows=False), _SAY["rows"]),
         Guard(
-            "not_a_tensor", lambda got: any(type(t) is not torch.Tensor for t in got), lambda x, *i: i, _SAY["tensors"]
-        ),
-        Guard("wrong_shape", lambda got: [tuple(t.shape) for t in got] != _SHAPES, _scaler(rows=True), _SAY["rows"]),
-        Guard(
-            "wrong_dtype",
-            lambda got: any(t.dtype != torch.float32 for t in got),
-            _scaler(dtype=torch.float64),
-            _SAY["float32"],
+            "wrong_dtype", any_item(lambda t: t.dtype != torch.float32), _scaler(dtype=torch.float64), _SAY["float32"]
         ),
     ],
     mistakes=[
-        Mistake("leakage", _scaler(stats_of=lambda part, first: "all")),
-        Mistake("leakage", _scaler(stats_of=lambda part, first: "train and val"), _SAY["val_leak"]),
-        Mistake("own_statistics", _scaler(stats_of=lambda part, first: part)),
-        Mistake("own_statistics", _scaler(stats_of=lambda part, first: part, ddof=1)),
+        Mistake("leakage", _scaler("all")),
+        Mistake("leakage", _scaler("train and val"), _SAY["val_leak"]),
+        Mistake("own_statistics", _scaler("own")),
+        Mistake("own_statistics", _scaler("own", ddof=1)),
         Mistake("wrong_axis", _scaler(axis=None)),
     ],
     success="split first, then every part scaled with the training rows' mean and std per column, as float32.",
@@ -110,71 +96,20 @@ scale_features = Exercise(
 # --- exercise 2: find the bug in a setup ----------------------------------------------------------
 
 
-def _outputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor | str:
-    """The model's outputs for ``x`` (cast to its parameters' dtype and device) as float64, or what went wrong."""
-    param = next((p for p in model.parameters() if p.is_floating_point()), None)
-    try:
-        with torch.no_grad():
-            out = model(x.float() if param is None else x.to(device=param.device, dtype=param.dtype))
-    except Exception:
-        return "wrong_shape"
-    if type(out) is not torch.Tensor or out.numel() != len(x) or out.device.type == "meta":
-        return "wrong_shape"
-    return out.detach().cpu().double().reshape(-1)
-
-
-def _affine(values: torch.Tensor, x: torch.Tensor) -> bool:
-    design = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)
-    fitted = design @ torch.linalg.lstsq(design, values.unsqueeze(1)).solution
-    return bool((fitted.squeeze(1) - values).abs().max() <= 1e-4 * (1 + values.abs().max()))
-
-
-def _model_kind(model: object, n_features: int) -> str:
-    """'probabilities' (a sigmoid of an affine score), 'logits' (an affine score), or what else it computes."""
-    if not isinstance(model, nn.Module):
-        return "not_a_model"
-    x = 2 * torch.randn(64, n_features, generator=torch.Generator().manual_seed(12), dtype=torch.float64)
-    out = _outputs(model, x)
-    if isinstance(out, str) or not bool(torch.isfinite(out).all()):
-        return out if isinstance(out, str) else "not_finite"
-    squashed = bool(out.min() >= 0 and out.max() <= 1)
-    if out.max() - out.min() < 1e-9:
-        return "constant"
-    if squashed and out.min() > 0 and out.max() < 1 and _affine(torch.logit(out), x):
-        return "probabilities"
-    return "logits" if _affine(out, x) else "other, squashed" if squashed else "other"
-
-
-def _loss_kind(loss_fn: object) -> str:
-    """'logits' or 'probabilities': which binary cross-entropy ``loss_fn`` computes, judged by its numbers."""
-    target = torch.tensor([[1.0], [0.0], [1.0]])
-    for kind, inputs, right in [
-        ("logits", torch.tensor([[2.0], [-1.0], [-0.5]]), nn.functional.binary_cross_entropy_with_logits),
-        ("probabilities", torch.tensor([[0.8], [0.3], [0.4]]), nn.functional.binary_cross_entropy),
-    ]:
-        try:
-            if close(as_number(loss_fn(inputs, target)), right(inputs, target).item()):
-                return kind
-        except Exception:
-            continue
-    return "unknown"
-
-
 def _setup(answer, args) -> tuple:
     got = answer(*args)
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         return ("not_a_pair", "")
-    model, loss = _model_kind(got[0], args[0]), _loss_kind(got[1])
+    model, loss = model_kind(got[0], args[0]), loss_kind(got[1])
     return ("matched", "matched") if model == loss else (model, loss)
 
 
-class _SigmoidOfLinear(nn.Module):
-    def __init__(self, n_features: int, linear: nn.Module | None = None) -> None:
-        super().__init__()
-        self.linear = linear or nn.Linear(n_features, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.linear(x))
+def _mismatch(got: tuple, expected: tuple) -> str:
+    model, loss = (KIND_WORDS.get(kind, kind) for kind in got)
+    return (
+        f"the model outputs {model} and the loss expects {loss}: logistic regression is nn.Linear(n_features, 1) "
+        "with BCEWithLogitsLoss, or followed by a sigmoid with BCELoss."
+    )
 
 
 def _seq(n: int, *tail: nn.Module) -> nn.Module:
@@ -188,23 +123,23 @@ fixed_setup = Exercise(
     observe=_setup,
     alternatives=[
         lambda n: (_seq(n, nn.Sigmoid()), nn.BCELoss()),
-        lambda n: (_SigmoidOfLinear(n), nn.BCELoss()),
         lambda n: (nn.Linear(n, 1).double(), nn.BCEWithLogitsLoss()),
         lambda n: (_seq(n), nn.functional.binary_cross_entropy_with_logits),
     ],
     guards=[
-        Guard("not_a_pair", _is("not_a_pair"), lambda n: nn.Linear(n, 1), "return (model, loss_fn)."),
-        Guard("not_a_model", _is("not_a_model"), lambda n: ("model", nn.BCELoss()), _SAY["model_first"]),
+        Guard("not_a_pair", tag_is("not_a_pair"), lambda n: nn.Linear(n, 1), "return (model, loss_fn)."),
+        Guard("not_a_model", tag_is("not_a_model"), lambda n: ("model", nn.BCELoss()), _SAY["model_first"]),
         Guard(
-            "wrong_shape", _is("wrong_shape"), lambda n: (nn.Linear(30, 1), nn.BCEWithLogitsLoss()), _SAY["features"]
+            "wrong_shape", tag_is("wrong_shape"), lambda n: (nn.Linear(30, 1), nn.BCEWithLogitsLoss()), _SAY["features"]
         ),
-        Guard("not_a_loss", _is("unknown", 1), lambda n: (nn.Linear(n, 1), nn.MSELoss())),
+        Guard("not_a_loss", tag_is("unknown", 1), lambda n: (nn.Linear(n, 1), nn.MSELoss())),
     ],
     mistakes=[
         Mistake("sigmoid_before_logits_loss", lambda n: (_seq(n, nn.Sigmoid()), nn.BCEWithLogitsLoss())),
         Mistake("bce_on_logits", lambda n: (nn.Linear(n, 1), nn.BCELoss())),
         Mistake("softmax_one_output", lambda n: (_seq(n, nn.Softmax(dim=1)), nn.BCELoss())),
     ],
+    explain=_mismatch,
     success="the model's output and the loss agree: raw scores with BCEWithLogitsLoss (or a sigmoid with BCELoss).",
 )
 
@@ -225,15 +160,14 @@ precision_recall = Exercise(
     reference=_pr,
     guards=[
         Guard("not_a_pair", lambda got: not isinstance(got, (tuple, list)) or len(got) != 2, lambda p, y: 0.5),
-        Guard(
-            "not_a_number", lambda got: any(as_number(v) is None for v in got), lambda p, y: (p, y), _SAY["two_numbers"]
-        ),
+        Guard("not_a_number", any_item(lambda v: as_number(v) is None), lambda p, y: (p, y), _SAY["two_numbers"]),
     ],
     mistakes=[
         Mistake("swapped_precision_recall", lambda p, y: _pr(p, y)[::-1]),
         Mistake("wrong_class", lambda p, y: _pr(p, y, positive=0.0)),
         Mistake("accuracy_not_precision", lambda p, y: ((p == y).float().mean().item(),) * 2),
     ],
+    explain=lambda got, exp: f"expected precision {exp[0]:.4f} and recall {exp[1]:.4f}, got {got[0]} and {got[1]}.",
     success=lambda exp: f"precision {exp[0]:.4f} (TP / predicted 1), recall {exp[1]:.4f} (TP / truly 1).",
 )
 
@@ -245,13 +179,13 @@ _BENIGN = [1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0]  # 1 = be
 
 def _decisions(answer, args) -> tuple:
     """For max_missed 0 and 1: the smallest probability at or above the returned threshold (the same decisions)."""
-    probs, got = args[0].double().reshape(-1), []
-    for max_missed in (0, 1):
-        value = answer(*(a.clone() for a in args), max_missed)
+    probs = args[0].reshape(-1).tolist()
+
+    def lowest_kept(value: object) -> object:
         number = as_number(value)
-        above = probs[probs >= number] if number is not None else None
-        got.append(value if number is None else above.min().item() if len(above) else float("inf"))
-    return tuple(got)
+        return value if number is None else min((p for p in probs if p >= number), default=float("inf"))
+
+    return tuple(lowest_kept(answer(*(a.clone() for a in args), max_missed)) for max_missed in (0, 1))
 
 
 def _pick(missed_of=lambda p, y, t: ((p >= t) & (y == 0)).sum(), smallest=True, within=lambda m, k: m <= k):
@@ -264,25 +198,20 @@ def _pick(missed_of=lambda p, y, t: ((p >= t) & (y == 0)).sum(), smallest=True, 
     return pick
 
 
-def _pick_sorted(p, y, max_missed):
-    kept_out = torch.sort(p[y == 0], descending=True).values[max_missed]  # the (max_missed + 1)-th malignant score
-    return p[p > kept_out].min().item()
-
-
 pick_threshold = Exercise(
     name="pick_threshold",
     inputs=lambda: (torch.tensor(_PROBS).reshape(-1, 1), torch.tensor(_BENIGN).reshape(-1, 1)),
     reference=_pick(),
     observe=_decisions,
     alternatives=[
-        _pick_sorted,
+        lambda p, y, k: p[p > p[y == 0].sort(descending=True).values[k]].min().item(),  # above the (k+1)-th cancer
         lambda p, y, k: next(t for t in torch.linspace(0, 1, 1001) if ((p >= t) & (y == 0)).sum() <= k),
     ],
     guards=[
         Guard("returned_none", lambda got: all(v is None for v in got), lambda p, y, k: None),
         Guard(
             "not_a_number",
-            lambda got: any(v is not None and as_number(v) is None for v in got),
+            any_item(lambda v: v is not None and as_number(v) is None),
             lambda p, y, k: p,
             _SAY["threshold"],
         ),
@@ -322,33 +251,19 @@ def _linear(weight=None, bias=None, *tail: nn.Module, dtype=torch.float32) -> nn
 
 
 def _validation(model, args) -> tuple:
-    """(category, validation accuracy), in eval mode; outputs in [0, 1] are thresholded at 0.5, scores at 0."""
-    modes = [(module, module.training) for module in model.modules()] if isinstance(model, nn.Module) else []
-    try:
-        for module, _ in modes:
-            module.training = False
-        kind, (x_val, y_val) = _model_kind(model, 30), _fitted()[2:]
-        out = _outputs(model, x_val.clone()) if kind not in ("not_a_model", "wrong_shape", "not_finite") else kind
-    finally:
-        for module, mode in modes:
-            module.training = mode
-    if isinstance(out, str) or kind == "constant":
+    """(category, validation accuracy): "reached", "below_target", "chance", or why it cannot be measured."""
+    kind, acc = binary_accuracy(model, *_fitted()[2:])
+    if acc is None:
         return (kind, None)
-    threshold = 0.5 if kind in ("probabilities", "other, squashed") else 0.0
-    acc = ((out >= threshold).double() == y_val.reshape(-1)).double().mean().item()
     return ("reached" if acc >= TARGET_ACCURACY else "chance" if acc <= 0.7 else "below_target", acc)
 
 
-def _naming_accuracy(mistake: str):
+def _with_accuracy(mistake: str):
     """The vocabulary's message with the learner's validation accuracy in it."""
     return lambda got, exp: MISTAKES[mistake].replace("the accuracy", f"the validation accuracy, {got[1]:.4f},")
 
 
-def _random_linear() -> nn.Module:  # an untrained model: validation accuracy 0.52
-    return _linear(0.2 * torch.randn(1, 30, generator=torch.Generator().manual_seed(3)), [0.0])
-
-
-def _one_feature() -> nn.Module:  # mean concavity alone: validation accuracy 0.88
+def _one_feature() -> nn.Module:  # mean concavity alone: validation accuracy 0.88 (random weights, seed 3: 0.46)
     return _linear([[-1.0 if i == 6 else 0.0 for i in range(30)]], [0.0])
 
 
@@ -361,18 +276,17 @@ validation_accuracy = Exercise(
     alternatives=[
         lambda: _linear(None, None, nn.Sigmoid()),
         lambda: _linear(dtype=torch.float64),
-        lambda: _SigmoidOfLinear(30, _linear()),
         lambda: _linear(None, None, nn.Tanh()),
     ],
     guards=[
-        Guard("not_a_model", _is("not_a_model"), lambda: "model", "pass your trained nn.Module."),
-        Guard("wrong_shape", _is("wrong_shape"), lambda: nn.Linear(30, 2), _SAY["one_output"]),
-        Guard("not_finite", _is("not_finite"), lambda: _linear([[float("nan")] * 30], [0.0])),
+        Guard("not_a_model", tag_is("not_a_model"), lambda: "model"),
+        Guard("wrong_shape", tag_is("wrong_shape"), lambda: nn.Linear(30, 2), _SAY["one_output"]),
+        Guard("not_finite", tag_is("not_finite"), lambda: _linear([[float("nan")] * 30], [0.0])),
     ],
     mistakes=[
         Mistake("softmax_one_output", lambda: _linear(None, None, nn.Softmax(dim=1))),
-        Mistake("untrained", _random_linear, _naming_accuracy("untrained")),
-        Mistake("below_target", _one_feature, _naming_accuracy("below_target")),
+        Mistake("untrained", lambda: randomised(nn.Linear(30, 1), seed=3, scale=0.2), _with_accuracy("untrained")),
+        Mistake("below_target", _one_feature, _with_accuracy("below_target")),
     ],
     success=f"validation accuracy at or above the target {TARGET_ACCURACY:.2f}; the test part stays untouched.",
 )

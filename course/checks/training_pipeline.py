@@ -7,18 +7,13 @@ the same data, so every right form passes (``model.zero_grad()``, zeroing first 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 import torch
 from torch import nn
 
 from course.checks.engine import Exercise, Guard, Mistake
-from course.checks.values import as_number, describe, safe_text
-
-
-def _is(key: object, value: object) -> object:
-    return lambda got: got[key] == value
+from course.checks.probes import flat_parameters, randomised, tag_is
+from course.checks.values import as_number, safe_text
 
 
 # --- exercise 1: the sizes of a model, from X (64, 3) and y (64, 2) ------------------------------------
@@ -26,19 +21,14 @@ def _model_io(model: object, args: tuple) -> tuple:
     """("runs", output shape), ("fails", sizes of the first Linear, the error) or ("not a model", what it is)."""
     if not isinstance(model, nn.Module):
         return ("not a model", f"the class {model.__name__}" if isinstance(model, type) else type(model).__name__)
-    first = next(iter(model.parameters()), None)
-    x = args[0].to(first.dtype) if first is not None and first.is_floating_point() else args[0]
     linear = next((m for m in model.modules() if isinstance(m, nn.Linear)), None)
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     try:
         with torch.no_grad():
-            out = model(x)
+            return ("runs", tuple(model(args[0].to(dtype)).shape))
     except Exception as exc:
-        return (
-            "fails",
-            linear and (linear.in_features, linear.out_features),
-            f"{type(exc).__name__}: {safe_text(exc)}",
-        )
-    return ("runs", tuple(out.shape) if isinstance(out, torch.Tensor) else describe(out))
+        sizes = linear and (linear.in_features, linear.out_features)
+        return ("fails", sizes, f"{type(exc).__name__}: {safe_text(exc)}")
 
 
 model_sizes = Exercise(
@@ -49,7 +39,7 @@ model_sizes = Exercise(
     reference=lambda: nn.Linear(3, 2),
     observe=_model_io,
     guards=[
-        Guard("not_a_model", _is(0, "not a model"), lambda: nn.Linear, lambda got, _: f"{got[1]} is not a model."),
+        Guard("not_a_model", tag_is("not a model"), lambda: nn.Linear, lambda got, _: f"{got[1]} is not a model."),
         Guard("swapped_sizes", lambda got: got[:2] == ("fails", (2, 3)), example=lambda: nn.Linear(2, 3)),
         Guard("wrong_input_size", lambda got: got[0] == "fails" and got[1][0] != 3, example=lambda: nn.Linear(64, 2)),
         Guard("wrong_output_size", lambda got: got[0] == "runs" and got[1] != (5, 2), example=lambda: nn.Linear(3, 1)),
@@ -64,63 +54,42 @@ ORDERS = {"A": "learns", "B": "stuck", "C": "stuck", "D": "learns"}
 
 
 def _prediction(answer: object, args: tuple) -> object:
-    if not isinstance(answer, Mapping):
-        return ("not a dict", type(answer).__name__)
-    return {str(key).strip().upper(): str(value).strip().lower() for key, value in answer.items()}
+    items = answer.items() if isinstance(answer, dict) else ()
+    got = {str(key).strip().upper(): str(value).strip().lower() for key, value in items}
+    return got if set(got) == set(ORDERS) and set(got.values()) <= {"learns", "stuck"} else "not a prediction"
 
 
-def _flip(letter: str) -> dict[str, str]:
-    return {**ORDERS, letter: "stuck" if ORDERS[letter] == "learns" else "learns"}
-
-
-def _wrong_letters(got: dict, expected: dict) -> str:
-    letters = " and ".join(k for k in sorted(ORDERS) if got.get(k) != expected[k])
-    return f"{letters} are not right yet. For each, ask: when step() runs, what does .grad hold?"
-
-
+_ASK = " not right yet. For each, ask: when step() runs, what does .grad hold?"
 step_orders = Exercise(
     name="step_orders",
     kind="value",
     lesson="09",
     reference=lambda: dict(ORDERS),
     observe=_prediction,
-    guards=[
-        Guard(
-            "not_a_prediction",
-            lambda got: set(got) != set(ORDERS) or not set(got.values()) <= {"learns", "stuck"},
-            example=lambda: {"A": "yes"},
-        )
-    ],  # fmt: skip
+    guards=[Guard("not_a_prediction", lambda got: got == "not a prediction", example=lambda: {"A": "yes"})],
     mistakes=[
-        Mistake("predicted_zero_first_stuck", lambda: _flip("A")),
-        Mistake("predicted_step_before_backward_learns", lambda: _flip("B")),
-        Mistake("predicted_zero_between_learns", lambda: _flip("C")),
-        Mistake("predicted_zero_after_forward_stuck", lambda: _flip("D")),
+        Mistake("predicted_zero_first_stuck", lambda: {**ORDERS, "A": "stuck"}),
+        Mistake("predicted_step_before_backward_learns", lambda: {**ORDERS, "B": "learns"}),
+        Mistake("predicted_zero_between_learns", lambda: {**ORDERS, "C": "learns"}),
+        Mistake("predicted_zero_after_forward_stuck", lambda: {**ORDERS, "D": "stuck"}),
     ],
-    explain=_wrong_letters,
+    explain=lambda got, expected: " and ".join(k for k in "ABCD" if got[k] != expected[k]) + " are" + _ASK,
     success="A and D learn, B and C never move: step() must see the gradients of this step's backward().",
 )
 
 
 # --- exercise 3: find the bugs in a train-step factory ----------------------------------------------------
-def _logged(method: object, log: list[str], name: str) -> object:
-    return lambda *args, **kwargs: (log.append(name), method(*args, **kwargs))[1]
-
-
 def _probe() -> tuple:
     """Dropout then Linear(2, 1), in eval mode; a log of forward passes, model(x) calls, backward, step, zero_grad."""
-    log: list[str] = []
-    model = nn.Sequential(nn.Dropout(0.5), nn.Linear(2, 1)).eval()
+    model, log = randomised(nn.Sequential(nn.Dropout(0.5), nn.Linear(2, 1)), seed=0).eval(), []
     model.log = log
-    with torch.no_grad():
-        model[1].weight.copy_(torch.tensor([[0.5, -0.25]]))
-        model[1].bias.fill_(0.1)
     model[1].register_forward_pre_hook(lambda *_: log.append("forward" if model.training else "forward in eval"))
     model.register_forward_pre_hook(lambda *_: log.append("call"))  # model.forward(x) skips this hook
     model[1].weight.register_hook(lambda grad: log.append("backward"))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     for owner, name in ((optimizer, "step"), (optimizer, "zero_grad"), (model, "zero_grad")):
-        setattr(owner, name, _logged(getattr(owner, name), log, name))
+        method = getattr(owner, name)
+        setattr(owner, name, lambda *a, _method=method, _name=name, **k: (log.append(_name), _method(*a, **k))[1])
     x = torch.tensor([[1.0, 2.0], [-1.0, 0.5], [3.0, -2.0], [0.5, 0.5], [2.0, 1.0]])
     return model, nn.MSELoss(), optimizer, x, x @ torch.tensor([[1.0], [2.0]]) - 1
 
@@ -135,35 +104,30 @@ def _order(log: list[str]) -> str:
     return "ok" if "zero_grad" in log else "no_zero_grad"
 
 
-def _run(factory: object, model: nn.Module, loss_fn: object, optimizer: object, x: object, y: object) -> dict:
-    log, step = model.log, factory(model, loss_fn, optimizer)
+def _observe_factory(factory: object, args: tuple) -> tuple:
+    """(the first fault found, or "ok"; the first loss returned; the parameters after two steps)."""
+    model, log, step = args[0], args[0].log, factory(*args[:3])
     if not callable(step):
-        return {"step": describe(step)}
+        return ("not_a_step",)
     returned, orders = [], []
     for call in range(2):
         torch.manual_seed(call)  # the same Dropout masks for every program
         model.eval()  # as after an evaluation between two steps
         start = len(log)
-        returned.append(step(x, y))
+        returned.append(step(*args[3:]))
         orders.append(_order(log[start:]))
-    forwards = [event for event in log if event.startswith("forward")]
-    return {
-        "step": "function",
-        "ran": bool(forwards),
-        "order": next((o for o in orders if o != "ok"), "ok"),
-        "train_mode": all(event == "forward" for event in forwards),
-        "model_called": log.count("call") == len(forwards),
-        "returns": "tensor" if isinstance(returned[0], torch.Tensor) else type(returned[0]).__name__,
-        "loss": as_number(returned[0]),
-        "params": torch.cat([p.detach().reshape(-1) for p in model.parameters()]),
-    }
-
-
-def _observe_factory(factory: object, args: tuple) -> dict:
-    got = _run(factory, *args)
-    if got["step"] == "function" and torch.allclose(got["params"], _run(_factory(), *_probe())["params"]):
-        got["order"] = "ok"  # the updates are right: however the gradients were zeroed, it worked
-    return got
+    params, forwards = flat_parameters(model), [event for event in log if event.startswith("forward")]
+    if factory is not _REFERENCE and torch.allclose(params, _observe_factory(_REFERENCE, _probe())[2]):
+        orders = []  # the updates are right: however the gradients were zeroed, it worked
+    faults = [
+        ("uses_globals", not forwards),
+        *[(order, True) for order in orders if order != "ok"],
+        ("no_train", not all(event == "forward" for event in forwards)),
+        ("called_forward", log.count("call") != len(forwards)),
+        ("returns_tensor", isinstance(returned[0], torch.Tensor)),
+        ("returned_none", returned[0] is None),
+    ]
+    return (next((fault for fault, found in faults if found), "ok"), as_number(returned[0]), params)
 
 
 def _factory(order: str = "fbsz", train: bool = True, call: bool = True, item: bool | None = True, given: bool = True):
@@ -179,6 +143,8 @@ def _factory(order: str = "fbsz", train: bool = True, call: bool = True, item: b
                     loss = loss_fn(target(x) if call else target.forward(x), y)
                 else:
                     (loss.backward if action == "b" else optimizer.step if action == "s" else optimizer.zero_grad)()
+            if item == "after":  # the loss after the step, not the one the step used
+                return loss_fn(model(x), y).item()
             return None if item is None else loss.item() if item else loss
 
         return train_step
@@ -186,80 +152,58 @@ def _factory(order: str = "fbsz", train: bool = True, call: bool = True, item: b
     return factory
 
 
-def _loss_after_step(model: nn.Module, loss_fn: object, optimizer: object) -> object:
-    step = _factory()(model, loss_fn, optimizer)
-    return lambda x, y: (step(x, y), loss_fn(model(x), y).item())[1]
-
-
-_ORDER = {"no_backward": "fsz", "no_step": "fbz", "step_before_backward": "fsbz", "zero_grad_before_step": "fbzs"}
+_REFERENCE = _factory()
+_FAULTS = dict(  # what each fault looks like, as a wrong program
+    not_a_step=lambda model, loss_fn, optimizer: 0.5, uses_globals=_factory(given=False), no_backward=_factory("fsz"),
+    no_step=_factory("fbz"), no_zero_grad=_factory("fbs"), step_before_backward=_factory("fsbz"),
+    zero_grad_before_step=_factory("fbzs"), no_train=_factory(train=False), called_forward=_factory(call=False),
+    returns_tensor=_factory(item=False), returned_none=_factory(item=None),
+)  # fmt: skip
+_UPDATES = "the order is right, but the updates differ from SGD on loss_fn(model(x), y): use the parts you are given."
 _NO_TRAIN = "the model trained in eval mode (Dropout off): call model.train() inside train_step, at every step."
 train_step_factory = Exercise(
     name="train_step_factory",
     lesson="09",
     inputs=_probe,
-    reference=_factory(),
+    reference=_REFERENCE,
     observe=_observe_factory,
-    guards=[
-        Guard("not_a_step", lambda got: got["step"] != "function", example=lambda model, loss_fn, optimizer: 0.5),
-        Guard("uses_globals", _is("ran", False), example=_factory(given=False)),
-        *[Guard(key, _is("order", key), example=_factory(order)) for key, order in _ORDER.items()],
-        Guard("no_zero_grad", _is("order", "no_zero_grad"), example=_factory("fbs")),
-        Guard("no_train", _is("train_mode", False), example=_factory(train=False), message=_NO_TRAIN),
-        Guard("called_forward", _is("model_called", False), example=_factory(call=False)),
-        Guard("returns_tensor", _is("returns", "tensor"), example=_factory(item=False)),
-        Guard("returned_none", _is("returns", "NoneType"), example=_factory(item=None)),
-    ],
+    guards=[Guard(f, tag_is(f), wrong, _NO_TRAIN if f == "no_train" else None) for f, wrong in _FAULTS.items()],
     alternatives=[_factory("zfbs"), _factory("fzbs")],
-    mistakes=[Mistake("loss_after_step", _loss_after_step)],
-    explain=lambda got, _: (
-        "the steps run in a good order, but the parameters differ from one SGD step on "
-        "loss_fn(model(x), y): use the model, loss_fn and optimizer the factory receives."
-    ),
+    mistakes=[Mistake("loss_after_step", _factory(item="after"))],
+    explain=lambda got, _: _UPDATES,
     success="train mode, model(x), loss, backward, step, zero_grad, and a float returned: every bug fixed.",
 )
 
 
 # --- exercise 4: scikit-learn's arrays as tensors nn.Linear and nn.MSELoss accept ----------------------------
-def _arrays() -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.RandomState(0)
-    return rng.randn(7, 3), rng.randn(7)
-
-
-def _f32(x: object) -> torch.Tensor:
-    return torch.tensor(x, dtype=torch.float32)
-
-
-def _pair_of_tensors(got: object) -> bool:
-    return isinstance(got, (tuple, list)) and len(got) == 2 and all(isinstance(t, torch.Tensor) for t in got)
-
-
-_NOT_TENSORS = "return two torch tensors: torch.from_numpy(...) or torch.tensor(...) converts an array."
-_FLOAT64 = "float64 data meets nn.Linear's float32 weights: 'mat1 and mat2 must have the same dtype'. Use .float()."
+_TENS = "return two torch tensors: torch.from_numpy(...) or torch.tensor(...) converts an array."
+_FLOAT = "nn.Linear's weights are float32; other dtypes give 'mat1 and mat2 must have the same dtype': use .float()."
 to_tensors = Exercise(
     name="to_tensors",
     lesson="09",
-    inputs=_arrays,
-    reference=lambda X, y: (_f32(X), _f32(y).reshape(-1, 1)),
+    inputs=lambda: (np.random.RandomState(0).randn(50, 3), np.random.RandomState(1).randn(50)),  # as in the lesson
+    reference=lambda X, y: (torch.Tensor(X), torch.Tensor(y).reshape(-1, 1)),
     guards=[
         Guard("not_a_pair", lambda got: not isinstance(got, (tuple, list)) or len(got) != 2, example=lambda X, y: X),
-        Guard("not_a_tensor", lambda got: not _pair_of_tensors(got), lambda X, y: (X, y), _NOT_TENSORS),
+        Guard("not_a_tensor", lambda got: not all(map(torch.is_tensor, got)), lambda X, y: (X, y), _TENS),
         Guard(
             "wrong_dtype",
             lambda got: got[0].dtype != torch.float32 or got[1].dtype != torch.float32,
             lambda X, y: (torch.from_numpy(X), torch.from_numpy(y).reshape(-1, 1)),
-            _FLOAT64,
-        ),  # fmt: skip
-        Guard("shape_mismatch", lambda got: got[1].ndim == 1, example=lambda X, y: (_f32(X), _f32(y))),
+            lambda got, _: f"you gave {got[0].dtype} and {got[1].dtype}; {_FLOAT}",
+        ),
+        Guard("shape_mismatch", lambda got: got[1].ndim == 1, example=lambda X, y: (torch.Tensor(X), torch.Tensor(y))),
     ],
     mistakes=[
-        Mistake("target_row", lambda X, y: (_f32(X), _f32(y).reshape(1, -1))),
-        Mistake("features_flattened", lambda X, y: (_f32(X).reshape(-1, 1), _f32(y).reshape(-1, 1))),
+        Mistake("target_row", lambda X, y: (torch.Tensor(X), torch.Tensor(y).reshape(1, -1))),
+        Mistake("features_flattened", lambda X, y: (torch.Tensor(X).reshape(-1, 1), torch.Tensor(y).reshape(-1, 1))),
     ],
     alternatives=[
         lambda X, y: (torch.from_numpy(X).float(), torch.from_numpy(y).float().unsqueeze(1)),
-        lambda X, y: (torch.Tensor(X), torch.Tensor(y).view(len(y), 1)),
+        lambda X, y: (torch.tensor(X, dtype=torch.float32), torch.tensor(y, dtype=torch.float32).view(50, 1)),
         lambda X, y: (torch.as_tensor(X.astype(np.float32)), torch.as_tensor(y.astype(np.float32))[:, None]),
     ],
+    explain=lambda got, _: f"expected X (50, 3) and y (50, 1); got {tuple(got[0].shape)} and {tuple(got[1].shape)}.",
     success="float32 features of shape (N, 3) and a float32 target column (N, 1): no broadcasting, no dtype clash.",
 )
 

@@ -148,8 +148,8 @@ def describe(value: object) -> str:
     """A few words that say what ``value`` is, safe for any object.
 
     Example:
-        >>> describe(torch.zeros(2, 4)), describe(0.123456), describe([1, 2])
-        ('a float32 tensor of shape (2, 4)', '0.1235', 'a list of 2 items')
+        >>> describe(torch.zeros(2, 4)), describe(0.123456), describe([1, 2]), describe(list(range(9)))
+        ('a float32 tensor of shape (2, 4)', '0.1235', 'a list (1; 2)', 'a list of 9 items')
     """
     if isinstance(value, Raised):
         return f"{value.kind}: {value.message}"
@@ -161,6 +161,8 @@ def describe(value: object) -> str:
     if number is not None:
         return f"{number:.4g}"
     if isinstance(value, (tuple, list)):
+        if 0 < len(value) <= 4 and all(not isinstance(item, (tuple, list, dict)) for item in value):
+            return f"a {type(value).__name__} ({'; '.join(describe(item) for item in value)})"
         return f"a {type(value).__name__} of {len(value)} items"
     if isinstance(value, str):
         return repr(safe_text(value, 60))

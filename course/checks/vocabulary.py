@@ -29,7 +29,6 @@ MISTAKES: dict[str, str] = {
     "not_backpropagatable": "this must stay a tensor connected to the graph so backward() can run; a Python number (.item()) cuts it off.",
     "shape_mismatch": "predictions and targets have different shapes, so they broadcast to a matrix and the number is wrong. Make both the same shape (e.g. y.view(-1, 1)).",
     "sum_not_mean": "that is the sum; the exercise asks for the mean (divide by the count).",
-    "mean_not_sum": "that is the mean; the exercise asks for the sum.",
     "wrong_sign": "the sign is wrong: step *against* the gradient (subtract it).",
     # --- behaviour shared by many exercises -------------------------------------------------------
     "no_eval": "the model was still in training mode, so layers such as Dropout behave as in training. Call model.eval() first.",
@@ -73,7 +72,7 @@ MISTAKES: dict[str, str] = {
     # --- lesson 04 computation_graphs -----------------------------------------------------------------
     "not_names": "answer with a set of variable names as strings, in quotes inside curly braces, like {'weight'}.",
     "frozen_counted": "`scale` had requires_grad switched off (requires_grad_(False)), so autograd does not track it: a frozen tensor gets no box.",
-    "data_counted": "`inputs` and `targets` are data: they do not require grad, so the graph does not draw them. Only tensors with requires_grad=True get a blue box.",
+    "data_drawn": "`inputs` and `targets` are data: they do not require grad, so the graph does not draw them. Only tensors with requires_grad=True get a blue box.",
     "output_counted": "`out` is the tensor backward starts from: it is drawn, but as the green output box, not as a blue parameter box.",
     "missing_parameter": "a parameter is missing: every tensor created with requires_grad=True (and not frozen later) that the computation uses gets a blue box.",
     "counted_data": "you counted the `None` entries of next_functions. A `None` stands for an input that needs no gradient (data, a frozen tensor): it is not a node. Skip it.",
@@ -198,9 +197,6 @@ MISTAKES: dict[str, str] = {
     "sigmoid_before_logits_loss": "the model ends with a sigmoid and BCEWithLogitsLoss applies one again, so the loss sees sigmoid(sigmoid(z)) and cannot go below about 0.31. Drop the sigmoid from the model (or use nn.BCELoss).",
     "bce_on_logits": "BCELoss expects probabilities in [0, 1], but the model outputs raw scores: use nn.BCEWithLogitsLoss (or end the model with a sigmoid).",
     "softmax_one_output": "a softmax over a single output is always exactly 1, whatever the input: the model cannot learn anything. Use a sigmoid (or raw scores with BCEWithLogitsLoss) for one output.",
-    "wrong_direction": "the threshold points the wrong way: a probability at or above the threshold means class 1.",
-    "no_threshold": "the probabilities were compared with the targets directly; turn them into 0/1 decisions first, (probabilities >= threshold).",
-    "ignores_threshold": "the answer is the same for every threshold: use the threshold argument instead of a fixed 0.5.",
     "percent_not_share": "that is a percentage; return the share between 0 and 1 (do not multiply by 100).",
     "swapped_precision_recall": "precision and recall are swapped: precision divides TP by everything *predicted* positive (TP + FP), recall by everything *truly* positive (TP + FN).",
     "wrong_class": "that counts the other class: the positive class here is 1 (benign), and a missed cancer is a malignant tumour (0) predicted 1.",

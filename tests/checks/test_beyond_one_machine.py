@@ -18,3 +18,8 @@ def test_should_save_accepts_numpy_booleans():
     import numpy as np
 
     assert check.should_save(lambda env: np.bool_(int(env["RANK"]) == 0)).passed
+
+
+def test_a_typed_in_number_is_not_a_rule():
+    verdict = check.scaled_lr(lambda *job: 0.6)
+    assert not verdict.passed and "(0.05, 256, 64, 8, 2)" in verdict.message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from torch.utils.data import DataLoader, Dataset, random_split
 
 from course.checks import datasets_and_loaders as check
@@ -62,6 +63,10 @@ def loaders(seeded=True, shuffle=True, val_shuffle=False, val_drop=False, shuffl
         (loaders(val_shuffle=True), "val_shuffled"),
         (loaders(), None),
         (loaders(shuffle_generator=True), None),
+        (
+            lambda dataset, batch_size, generator: loaders()(dataset, batch_size, torch.Generator().manual_seed(42)),
+            "unseeded_split",
+        ),
     ],
 )
 def test_the_four_bugs_are_found_one_at_a_time_and_right_forms_pass(answer, verdict):

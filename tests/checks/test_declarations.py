@@ -168,3 +168,18 @@ def test_keyboard_interrupt_still_stops_the_cell():
     for _, exercise in [case for case in ALL if case[1].kind == "function"][:3]:
         with pytest.raises(KeyboardInterrupt):
             exercise(interrupted)
+
+
+def test_every_vocabulary_id_is_used():
+    engine_ids = {
+        "not_callable",
+        "raised",
+        "timeout",
+        "exited",
+        "returned_none",
+        "mutated_input",
+        "unreadable",
+        "other",
+    }
+    declared = {item.id for _, exercise in ALL for item in (*exercise.mistakes, *exercise.guards)}
+    assert set(MISTAKES) - declared - engine_ids == set(), "remove ids no exercise declares"

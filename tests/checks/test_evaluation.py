@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -73,6 +74,9 @@ def test_standardize_accepts_the_population_std_and_names_leakage():
     [
         ((6, 3), None),
         ([6, 3], None),
+        (np.array([6, 3]), None),
+        ((3, 6), "swapped_pair"),
+        ("6, 3", "not_a_pair"),
         ((12, 12), "training_data"),
         ((12, 7), "no_early_stop"),
         ((10, 7), "tie_is_improvement"),

@@ -17,14 +17,15 @@ def test_promised_diagnoses():
 
 def test_models_are_judged_by_what_they_compute():
     class SigmoidInForward(nn.Module):  # no nn.Sigmoid module anywhere: torch.sigmoid in forward
-        def __init__(self, n):
+        def __init__(self, n, score=None):
             super().__init__()
-            self.score = nn.Linear(n, 1)
+            self.score = score or nn.Linear(n, 1)
 
         def forward(self, x):
             return torch.sigmoid(self.score(x))
 
     assert check.fixed_setup(lambda n: (SigmoidInForward(n), nn.BCELoss())).passed
+    assert check.validation_accuracy(SigmoidInForward(30, check._linear())).passed
     # ends with a "probability" layer, but a softmax over one output is 1 whatever the input
     softmax = check.fixed_setup(lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Softmax(dim=-1)), nn.BCELoss()))
     assert softmax.mistake == "softmax_one_output"

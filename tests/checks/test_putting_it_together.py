@@ -49,3 +49,14 @@ def test_checks_leave_the_learners_random_numbers_alone():
     torch.manual_seed(7)
     check.resume(check.resume.reference)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_graph_built_then_detached_is_still_a_graph():
+    def detaches(model, x):
+        was_training = model.training
+        model.eval()
+        out = model(x).detach()  # the graph was built before detach() dropped it
+        model.train(was_training)
+        return out
+
+    assert check.predict_by_hand(detaches).mistake == "no_grad"

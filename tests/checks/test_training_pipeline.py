@@ -93,3 +93,8 @@ def test_step_orders_accepts_any_spelling_and_lists_every_wrong_letter():
 def test_to_tensors_rejects_float64_and_a_flat_target():
     assert check.to_tensors(lambda X, y: (torch.tensor(X), torch.tensor(y).view(-1, 1))).mistake == "wrong_dtype"
     assert check.to_tensors(lambda X, y: (torch.Tensor(X), torch.Tensor(y))).mistake == "shape_mismatch"
+    assert "float16" in check.to_tensors(lambda X, y: (torch.Tensor(X).half(), torch.Tensor(y).half()[:, None])).message
+
+
+def test_to_tensors_accepts_the_lessons_sizes_written_out():
+    assert check.to_tensors(lambda X, y: (torch.Tensor(X), torch.Tensor(y).reshape(50, 1))).passed

@@ -113,6 +113,8 @@ def bwrap_command(package: Path, limits: Limits, isolate_user: bool = True) -> l
         "ALL",
         "--hostname",
         "grading",
+        # /tmp first: the binds below may live under /tmp (a course cloned there) and must stay visible
+        *("--size", scratch, "--tmpfs", "/tmp"),
         *_system_binds(),
         *_python_dirs(package),
         "--proc",
@@ -120,7 +122,6 @@ def bwrap_command(package: Path, limits: Limits, isolate_user: bool = True) -> l
         "--dev",
         "/dev",
         *("--size", scratch, "--tmpfs", "/dev/shm"),
-        *("--size", scratch, "--tmpfs", "/tmp"),
         *("--dir", "/tmp/home", "--dir", "/tmp/work", "--chdir", "/tmp/work"),
         *("--ro-bind", str(RUNNER), "/opt/grading/runner.py"),
         "--clearenv",
