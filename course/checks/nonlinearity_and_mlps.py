@@ -9,12 +9,11 @@ lists of layer sizes; a linear model whose first gradient (norm 48) is far longe
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from course.checks.engine import Exercise, Guard, Mistake
+from course.checks.probes import fixed_values, unregistered_modules
 from course.checks.values import as_number, describe
 
 
@@ -75,23 +74,6 @@ dead_units = Exercise(
 _MLP_PROBE_X = torch.linspace(-2.0, 2.0, 18).reshape(6, 3)
 
 
-def _fixed_values(shape: torch.Size, offset: float) -> torch.Tensor:
-    """Values that depend only on the shape, so any way of building the same layers gets the same numbers."""
-    index = torch.arange(math.prod(shape), dtype=torch.float32).reshape(shape)
-    return 0.8 * torch.sin(0.7 * index + 0.37 * shape[-1] + offset)
-
-
-def _unregistered(model: nn.Module) -> int:
-    """Layers kept in plain lists, tuples or dicts of the model, which parameters() never sees."""
-    registered = {id(m) for m in model.modules()}
-    hidden = 0
-    for module in model.modules():
-        for value in vars(module).values():
-            items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
-            hidden += sum(isinstance(v, nn.Module) and id(v) not in registered for v in items)
-    return hidden
-
-
 def _architecture(make: object, args: tuple) -> object:
     """The model's sorted layer shapes, its count of unregistered layers, and its output with fixed weights."""
     model = make(*args)
@@ -100,12 +82,12 @@ def _architecture(make: object, args: tuple) -> object:
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     with torch.no_grad():
         for layer in linears:
-            layer.weight.copy_(_fixed_values(layer.weight.shape, 0.0))
+            layer.weight.copy_(fixed_values(layer.weight.shape, 0.0))
             if layer.bias is not None:
-                layer.bias.copy_(_fixed_values(layer.bias.shape, 1.0))
+                layer.bias.copy_(fixed_values(layer.bias.shape, 1.0))
         output = model(_MLP_PROBE_X.clone())
     shapes = sorted((m.in_features, m.out_features, m.bias is not None) for m in linears)
-    return tuple(shapes), _unregistered(model), output
+    return tuple(shapes), unregistered_modules(model), output
 
 
 def _mlp(n_inputs: int, hidden: list[int], n_outputs: int, activation: type = nn.ReLU, last: bool = False) -> nn.Module:

@@ -17,6 +17,7 @@ softmax over one output. So these helpers feed fresh inputs to the answer and re
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -216,3 +217,34 @@ def flat_parameters(model: nn.Module) -> torch.Tensor:
         torch.Size([8])
     """
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).double()
+
+
+def fixed_values(shape: torch.Size, offset: float) -> torch.Tensor:
+    """Values that depend only on the shape, so any way of building the same layers gets the same numbers.
+
+    Example:
+        >>> torch.equal(fixed_values(torch.Size([2, 3]), 0.0), fixed_values(torch.Size([2, 3]), 0.0))
+        True
+    """
+    index = torch.arange(math.prod(shape), dtype=torch.float32).reshape(shape)
+    return 0.8 * torch.sin(0.7 * index + 0.37 * shape[-1] + offset)
+
+
+def unregistered_modules(model: nn.Module) -> int:
+    """How many layers ``model`` keeps in plain lists, tuples or dicts, where ``parameters()`` never sees them.
+
+    Example:
+        >>> class Hidden(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.layers = [nn.Linear(2, 2)]
+        >>> unregistered_modules(Hidden()), unregistered_modules(nn.Sequential(nn.Linear(2, 2)))
+        (1, 0)
+    """
+    registered = {id(m) for m in model.modules()}
+    hidden = 0
+    for module in model.modules():
+        for value in vars(module).values():
+            items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+            hidden += sum(isinstance(v, nn.Module) and id(v) not in registered for v in items)
+    return hidden
