@@ -59,10 +59,14 @@ def exercises(nb: nbformat.NotebookNode) -> list[Exercise]:
     return found
 
 
-def execute(nb: nbformat.NotebookNode, timeout: int = 120) -> nbformat.NotebookNode:
+def execute(nb: nbformat.NotebookNode, timeout: int = 120, allow_errors: bool = False) -> nbformat.NotebookNode:
     """Run a notebook top to bottom in the notebooks folder (raises-exception cells may raise)."""
     client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}}
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=allow_errors,
+        resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
     )
     return client.execute()
 
