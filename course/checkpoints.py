@@ -217,7 +217,7 @@ def load_checkpoint(
             scheduler,
             generator,
         )
-    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+    except Exception as exc:  # whatever a custom scheduler raises, put everything back
         _apply(before, model, optimizer, scheduler, generator)
         raise CheckpointError(f"'{path.name}' does not fit, so nothing was loaded: {exc}") from None
     return {"epoch": checkpoint["epoch"], "history": checkpoint["history"]}

@@ -213,23 +213,33 @@ def main(argv: list[str] | None = None) -> None:
     timeout = timedelta(seconds=args.timeout)  # a collective waiting longer than this raises instead of hanging
     dist.init_process_group(backend, timeout=timeout)  # reads RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT
     progress = Progress(dist.get_rank(), dist.get_world_size(), timeout)
-    code = 0
+    code = 1  # until run() returns
     try:
-        run(args, local_rank, device, backend, progress)
-    except Exception as exc:  # every rank reports its own failure, naming the ranks that stopped answering
-        stuck = progress.stuck_ranks() if "Timed out" in str(exc) else []
-        blame = f" (rank {', '.join(map(str, stuck))} stopped answering)" if stuck else ""
-        message = re.sub(r"^\[[^\]]*\] ", "", str(exc))  # gloo prefixes its messages with its source file
-        print(f"rank {dist.get_rank()} failed: {type(exc).__name__}: {message}{blame}", file=sys.stderr, flush=True)
-        traceback.print_exc()
-        code = 1
+        try:
+            run(args, local_rank, device, backend, progress)
+            code = 0
+        except Exception as exc:  # every rank reports its own failure, naming the ranks that stopped answering
+            report_failure(exc, progress)
+        finally:
+            dist.destroy_process_group()  # after run() returned: the DDP wrapper is already gone
     finally:
-        dist.destroy_process_group()  # after run() returned: the DDP wrapper is already gone
-    # Leave without Python's interpreter shutdown: gloo's worker threads can still hold finished work (and
-    # tensors) whose release needs the interpreter; during shutdown that release aborts the process with
-    # "terminate called without an active exception" (pytorch/pytorch#190489). Everything is written now.
-    sys.stdout.flush(), sys.stderr.flush()
-    os._exit(code)
+        # Leave without Python's interpreter shutdown, whatever happened above: gloo's worker threads can still
+        # hold finished work (and tensors) whose release needs the interpreter; during shutdown that release
+        # aborts the process with "terminate called without an active exception" (pytorch/pytorch#190489).
+        sys.stdout.flush(), sys.stderr.flush()
+        os._exit(code)
+
+
+def report_failure(exc: Exception, progress: Progress) -> None:
+    """Print this rank's failure in one line (and the ranks that stopped answering, if it timed out), then the traceback."""
+    try:
+        stuck = progress.stuck_ranks() if "Timed out" in str(exc) else []
+    except Exception:  # the store may be gone too
+        stuck = []
+    blame = f" (rank {', '.join(map(str, stuck))} stopped answering)" if stuck else ""
+    message = re.sub(r"^\[[^\]]*\] ", "", str(exc))  # gloo prefixes its messages with its source file
+    print(f"rank {dist.get_rank()} failed: {type(exc).__name__}: {message}{blame}", file=sys.stderr, flush=True)
+    traceback.print_exc()
 
 
 def run(args: argparse.Namespace, local_rank: int, device: torch.device, backend: str, progress: Progress) -> None:

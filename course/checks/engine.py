@@ -16,6 +16,7 @@ A check never raises (``KeyboardInterrupt`` aside) and always answers within ``T
 
 from __future__ import annotations
 
+import linecache
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -73,7 +74,12 @@ def _raised_in_stub(exc: BaseException) -> bool:
     tb = exc.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    return tb is None or not tb.tb_frame.f_code.co_filename.startswith(_LIBRARIES)
+    if tb is None:
+        return True
+    filename = tb.tb_frame.f_code.co_filename
+    # torch raises from C++ with the learner's line as the last Python frame: only a `raise` line is a stub
+    line = linecache.getline(filename, tb.tb_lineno, tb.tb_frame.f_globals)
+    return not filename.startswith(_LIBRARIES) and ("raise" in line or not line)
 
 
 class _Stub(Exception):

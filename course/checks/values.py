@@ -35,7 +35,11 @@ def safe_text(obj: object, limit: int = 200) -> str:
     """
     try:
         text = str(obj)
-    except Exception:
+        if not isinstance(text, str):
+            raise TypeError
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # SystemExit included: a learner's __str__ must not end the check
         return f"<a {type(obj).__name__} that cannot be printed>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -145,12 +149,21 @@ def _describe_tensor(value: torch.Tensor) -> str:
 
 
 def describe(value: object) -> str:
-    """A few words that say what ``value`` is, safe for any object.
+    """A few words that say what ``value`` is, safe for any object (see :func:`_describe`).
 
     Example:
         >>> describe(torch.zeros(2, 4)), describe(0.123456), describe([1, 2]), describe(list(range(9)))
         ('a float32 tensor of shape (2, 4)', '0.1235', 'a list (1; 2)', 'a list of 9 items')
     """
+    try:
+        return _describe(value)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # a hostile __len__, __float__ or repr
+        return f"an object of type {type(value).__name__}"
+
+
+def _describe(value: object) -> str:
     if isinstance(value, Raised):
         return f"{value.kind}: {value.message}"
     if isinstance(value, torch.Tensor):
@@ -162,7 +175,7 @@ def describe(value: object) -> str:
         return f"{number:.4g}"
     if isinstance(value, (tuple, list)):
         if 0 < len(value) <= 4 and all(not isinstance(item, (tuple, list, dict)) for item in value):
-            return f"a {type(value).__name__} ({'; '.join(describe(item) for item in value)})"
+            return f"a {type(value).__name__} ({'; '.join(_describe(item) for item in value)})"
         return f"a {type(value).__name__} of {len(value)} items"
     if isinstance(value, str):
         return repr(safe_text(value, 60))

@@ -109,3 +109,30 @@ def test_a_verdict_is_one_line_with_its_status():
         "❌ Not yet: subtract the gradient.",
     )
     assert "\n" not in repr(verdict) and not verdict.passed
+
+
+class _BadLen(list):
+    def __len__(self):
+        raise RuntimeError("no len")
+
+
+class _ExitingStr(Exception):
+    def __str__(self):
+        raise SystemExit(1)
+
+
+def _raises_exiting_str(x):
+    raise _ExitingStr()
+
+
+def _meta_tolist(x):
+    return torch.empty(3, device="meta").tolist()  # NotImplementedError from torch's C++, on the learner's line
+
+
+def test_hostile_objects_outside_the_worker_still_give_a_verdict():
+    assert DOUBLE(_BadLen([1])).mistake == "not_callable"
+    assert DOUBLE(_raises_exiting_str).mistake == "raised"
+
+
+def test_not_implemented_from_inside_torch_is_not_a_stub():
+    assert DOUBLE(_meta_tolist).mistake == "raised"

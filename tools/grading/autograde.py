@@ -127,6 +127,8 @@ def grade_one(course: Path, task: Assignment, student: str, command: list[str] |
     }
     outcome = sandbox.run(job, command, settings.limits)
     steps_report, report.cpu_seconds = jobs.parse_report(outcome.report, len(steps.steps))
+    if outcome.killed or outcome.exit_code != 0:  # the runner ends with 0 after writing its report
+        steps_report = None
     if steps_report is None:
         why = "killed at the time limit" if outcome.killed else f"exit code {outcome.exit_code}"
         report.notes.append(f"no report came back from the sandbox ({why}): {outcome.stderr[-300:]}")

@@ -175,9 +175,18 @@ def execute(job: dict) -> dict[str, Any]:
     return {"steps": done, "restarts": restarts, "seconds": round(time.monotonic() - started, 3), "cpu": round(cpu, 2)}
 
 
+def _not_dumpable() -> None:
+    """Close /proc/<runner>/fd to the kernel (same user id): it must not write the runner's report itself."""
+    import ctypes
+
+    PR_SET_DUMPABLE = 4
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
 def main() -> None:
     job = json.loads(sys.stdin.read())
     sys.stdin.close()
+    _not_dumpable()
     set_limits(job["memory_mb"], job["file_mb"])
     report = execute(job)
     json.dump(report, sys.stdout)
