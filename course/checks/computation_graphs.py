@@ -29,7 +29,6 @@ def _holds_any(*names: str) -> object:
 parameter_boxes = Exercise(
     name="parameter_boxes",
     kind="value",
-    lesson="04",
     reference=lambda: {"weight", "bias"},
     observe=_names,
     guards=[
@@ -76,7 +75,6 @@ def _counter(nones: bool = False, once: bool = True, root: bool = True, accumula
 
 count_nodes = Exercise(
     name="count_nodes",
-    lesson="04",
     inputs=_graphs,
     reference=_counter(),
     observe=lambda answer, graphs: [answer(graph) for graph in graphs],
@@ -128,7 +126,6 @@ def _frozen(a: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 untracked_prediction = Exercise(
     name="untracked_prediction",
-    lesson="04",
     inputs=_line_probe,
     reference=lambda a, b, x: (a + b * x).detach(),
     observe=_untracked,
@@ -183,7 +180,6 @@ def _smoothed(carry: str) -> object:
 
 smoothed_training = Exercise(
     name="smoothed_training",
-    lesson="04",
     inputs=_smoothing_probe,
     reference=_smoothed("detach"),
     observe=lambda answer, args: {"losses": answer(*args), "a": args[0].detach().clone()},

@@ -50,7 +50,6 @@ _TENS = "return tensors (slices of series), not lists or numbers, so a DataLoade
 _FORMS = [("not_a_pair", lambda s, i: i, _PAIR), ("not_a_tensor", lambda s, i: (i, i), _TENS)]
 window_dataset = Exercise(
     name="window_dataset",
-    lesson="10",
     inputs=lambda: (torch.tensor(SERIES), WINDOW),
     reference=_Windows,
     observe=_observe_windows,
@@ -81,7 +80,6 @@ def _sizes(n: int, b: int, drop_last: bool) -> list[int]:
 
 batch_sizes = Exercise(
     name="batch_sizes",
-    lesson="10",
     reference=_sizes,
     observe=lambda fn, args: [fn(*case) for case in CASES],
     guards=[Guard("not_a_list", lambda got: not all(isinstance(s, (list, tuple)) for s in got), lambda n, b, d: 4)],
@@ -148,7 +146,6 @@ _FAULTS = dict(
 )  # fmt: skip
 split_loaders = Exercise(
     name="split_loaders",
-    lesson="10",
     inputs=_split_inputs,
     reference=_loaders(),
     observe=_observe_loaders,
@@ -196,7 +193,6 @@ def _epoch(move: str = "xy", sizes: tuple = (4, 4, 2), result: str = "mean") -> 
 
 train_one_epoch = Exercise(
     name="train_one_epoch",
-    lesson="10",
     inputs=_epoch_inputs,
     reference=_epoch(),
     observe=_observe_epoch,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import linecache
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -118,7 +118,6 @@ class Exercise:
     same: Callable[[Any, Any], bool] = close
     explain: Callable[[Any, Any], str] | None = None
     pure: bool = True
-    lesson: str = field(default="", compare=False)
 
     def __call__(self, *answers: object) -> Verdict:
         answer = answers[0] if len(answers) == 1 else answers

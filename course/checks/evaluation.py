@@ -60,7 +60,6 @@ _VAL_FAULTS = dict(model_not_called=lambda model, loss_fn, loader: 0.5, no_eval=
                    no_grad=_val(no_grad=False), not_a_number=lambda *args: str(_val()(*args)))  # fmt: skip
 validation_loss = Exercise(
     name="validation_loss",
-    lesson="11",
     inputs=_val_inputs,
     reference=_val(),
     observe=_observe_val,
@@ -93,7 +92,6 @@ def _r2(y_true: torch.Tensor, y_pred: torch.Tensor, centre: object = None, res: 
 
 r_squared = Exercise(
     name="r_squared",
-    lesson="11",
     inputs=lambda: (torch.tensor([3.0, -0.5, 2.0, 7.0, 4.5, 1.0]), torch.tensor([2.5, 0.0, 2.0, 9.0, 3.0, 2.5])),
     reference=_r2,
     observe=_number,
@@ -137,7 +135,6 @@ def _observe_scaled(fn: object, args: tuple) -> object:
 
 standardize = Exercise(
     name="standardize",
-    lesson="11",
     inputs=_scaling_inputs,
     reference=_scale,
     observe=_observe_scaled,
@@ -170,7 +167,6 @@ _WRONG = dict(tie_is_improvement=(10, 7), patience_off_by_one=(11, 7), no_early_
 early_stopping = Exercise(
     name="early_stopping",
     kind="value",
-    lesson="11",
     reference=lambda: (6, 3),
     observe=_pair_of_epochs,
     guards=[Guard("not_a_pair", tag_is("not a pair"), lambda: 6, lambda got, _: f"{_PAIR}, got a {got[1]}.")],

@@ -54,7 +54,7 @@ def _exercise(name: str, probe: Callable[[], tuple], reference: Loss, success: s
             message="a loss is one number, but your function returned one value per element: average them.",
         ),
     ]
-    return Exercise(name, reference, success, lesson="06", inputs=probe, observe=_on_batches, guards=guards,
+    return Exercise(name, reference, success, inputs=probe, observe=_on_batches, guards=guards,
                     explain=_explain, **declared)  # fmt: skip
 
 

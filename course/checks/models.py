@@ -60,7 +60,6 @@ def _two_numbers_each() -> nn.Module:
 
 quadratic_class = Exercise(
     name="quadratic_class",
-    lesson="07",
     reference=_Quadratic,
     observe=_quadratic,
     guards=[
@@ -112,7 +111,6 @@ def _predict(eval_mode: bool = True, no_grad: bool = True, call: bool = True) ->
 
 predict_function = Exercise(
     name="predict_function",
-    lesson="07",
     inputs=_probe_model,
     reference=_predict(),
     observe=_predicted,
@@ -163,7 +161,6 @@ def _x_not_moved(model: nn.Module, x: torch.Tensor, device: object) -> torch.Ten
 
 run_on_device = Exercise(
     name="run_on_device",
-    lesson="07",
     inputs=_device_probe,
     reference=lambda model, x, device: model.to(device)(x.to(device)),
     observe=_ran_on,
@@ -233,7 +230,6 @@ class _WithSigmoid(nn.Module):
 
 logistic_model = Exercise(
     name="logistic_model",
-    lesson="07",
     reference=_WithSigmoid,
     observe=_computes,
     guards=[

@@ -88,7 +88,6 @@ def _explain_steps(got: dict, expected: dict) -> str:
 
 train_step = Exercise(
     name="train_step",
-    lesson="05",
     inputs=_step_probe,
     reference=_in_order("backward", "step", "zero_grad"),
     observe=_run_steps,
@@ -151,7 +150,6 @@ def _set_each(new_lr: object) -> object:
 
 scale_learning_rates = Exercise(
     name="scale_learning_rates",
-    lesson="05",
     inputs=_groups_probe,
     reference=_set_each(lambda optimizer, group, factor: group["lr"] * factor),
     observe=_scaled_rates,
@@ -214,7 +212,6 @@ def _scheduled(where: str, all_epochs: bool = True) -> object:
 
 scheduled_training = Exercise(
     name="scheduled_training",
-    lesson="05",
     inputs=_schedule_probe,
     reference=_scheduled("end"),
     observe=_rates_per_call,

@@ -34,7 +34,6 @@ def _model_io(model: object, args: tuple) -> tuple:
 model_sizes = Exercise(
     name="model_sizes",
     kind="value",
-    lesson="09",
     inputs=lambda: (torch.randn(5, 3, generator=torch.Generator().manual_seed(0)),),
     reference=lambda: nn.Linear(3, 2),
     observe=_model_io,
@@ -63,7 +62,6 @@ _ASK = " not right yet. For each, ask: when step() runs, what does .grad hold?"
 step_orders = Exercise(
     name="step_orders",
     kind="value",
-    lesson="09",
     reference=lambda: dict(ORDERS),
     observe=_prediction,
     guards=[Guard("not_a_prediction", lambda got: got == "not a prediction", example=lambda: {"A": "yes"})],
@@ -163,7 +161,6 @@ _UPDATES = "the order is right, but the updates differ from SGD on loss_fn(model
 _NO_TRAIN = "the model trained in eval mode (Dropout off): call model.train() inside train_step, at every step."
 train_step_factory = Exercise(
     name="train_step_factory",
-    lesson="09",
     inputs=_probe,
     reference=_REFERENCE,
     observe=_observe_factory,
@@ -180,7 +177,6 @@ _TENS = "return two torch tensors: torch.from_numpy(...) or torch.tensor(...) co
 _FLOAT = "nn.Linear's weights are float32; other dtypes give 'mat1 and mat2 must have the same dtype': use .float()."
 to_tensors = Exercise(
     name="to_tensors",
-    lesson="09",
     inputs=lambda: (np.random.RandomState(0).randn(50, 3), np.random.RandomState(1).randn(50)),  # as in the lesson
     reference=lambda X, y: (torch.Tensor(X), torch.Tensor(y).reshape(-1, 1)),
     guards=[

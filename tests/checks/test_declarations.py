@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from course.checks import LESSONS, engine, exercises
+from course.checks import LESSONS, Mistake, engine, exercises
 from course.checks.verdict import Verdict
 from course.checks.vocabulary import MISTAKES
 
@@ -29,8 +29,8 @@ def _declared(module: str) -> list:
 
 
 ALL = [(module, exercise) for module in LESSONS.values() for exercise in _declared(module)]
-MISTAKE_CASES = [(m, e, mistake) for m, e in ALL for mistake in e.mistakes]
-GUARD_CASES = [(m, e, guard) for m, e in ALL for guard in e.guards]
+# every known wrong answer: a mistake's wrong program, or the example that triggers a guard
+DIAGNOSIS_CASES = [(m, e, item) for m, e in ALL for item in (*e.mistakes, *e.guards)]
 ALTERNATIVE_CASES = [(m, e, i) for m, e in ALL for i in range(len(e.alternatives))]
 
 
@@ -66,20 +66,13 @@ def test_every_right_alternative_passes(case):
     assert verdict.passed, verdict
 
 
-@pytest.mark.parametrize("case", MISTAKE_CASES, ids=[_id(c) for c in MISTAKE_CASES])
-def test_every_mistake_is_diagnosed_as_itself(case):
-    _, exercise, mistake = case
-    verdict = exercise(_as_answer(exercise, mistake.wrong))
-    assert verdict.mistake == mistake.id, verdict
-    assert mistake.id in MISTAKES, f"{mistake.id!r} is not in course/checks/vocabulary.py"
-
-
-@pytest.mark.parametrize("case", GUARD_CASES, ids=[_id(c) for c in GUARD_CASES])
-def test_every_guard_is_triggered_by_its_example(case):
-    _, exercise, guard = case
-    verdict = exercise(_as_answer(exercise, guard.example))
-    assert verdict.mistake == guard.id, verdict
-    assert guard.id in MISTAKES, f"{guard.id!r} is not in course/checks/vocabulary.py"
+@pytest.mark.parametrize("case", DIAGNOSIS_CASES, ids=[_id(c) for c in DIAGNOSIS_CASES])
+def test_every_mistake_and_guard_is_diagnosed_as_itself(case):
+    _, exercise, item = case
+    wrong = item.wrong if isinstance(item, Mistake) else item.example
+    verdict = exercise(_as_answer(exercise, wrong))
+    assert verdict.mistake == item.id, verdict
+    assert item.id in MISTAKES, f"{item.id!r} is not in course/checks/vocabulary.py"
 
 
 # --- hostile answers ------------------------------------------------------------------------------
