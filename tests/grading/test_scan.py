@@ -45,6 +45,17 @@ ATTACKS = {
     "import sys; frame = sys._getframe(1)": "introspection",
     "import sys; sys.stdout = None": "kernel",
     "__grading__['run_probe'] = None": "kernel",
+    # the same attacks under another name: aliases, names assigned a module, names computed at run time
+    "import os as o\no.system('ls')": "process",
+    "import sys as s\ns.modules['torch'] = None": "import_system",
+    "import os\np = os\nq = p\nq.unlink('gradebook.db')": "filesystem",
+    "import sys\nx, y = sys, 1\nx.path.append('/tmp')": "import_system",
+    "m = torch.nn\nm.Module.eval = lambda self: self": "monkeypatch",
+    "import torch as t\nt.allclose = lambda *a, **k: True": "monkeypatch",
+    "from numpy import testing as tt\ntt.assert_allclose = print": "monkeypatch",
+    "from torch import nn as layers\nsetattr(layers.Module, 'eval', print)": "monkeypatch",
+    "import os\ngetattr(os, 'remove')('gradebook.db')": "filesystem",
+    "import os\nrun = getattr(os, 'sys' + 'tem')": "introspection",
 }
 
 
@@ -64,6 +75,8 @@ HONEST = [
     "def standardize(x):\n    result = x.clone()\n    result[:, 0] = 0\n    return result",
     "from torch.utils.data import TensorDataset\nname = type(3).__name__",
     "while True:\n    try:\n        break\n    except:\n        pass",
+    "x = torch.ones(3)\nx[0] = 1\nw = np.pi\nw += 1",  # a value taken from a module is not the module
+    "model = nn.Linear(2, 1)\nweight = getattr(model, 'weight')",
     "def f(\n",  # a syntax error: the kernel reports it, nothing to flag
 ]
 

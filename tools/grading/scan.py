@@ -150,9 +150,20 @@ def _dotted(node: ast.AST) -> str:
     return ".".join(reversed(parts))
 
 
+def _chain(node: ast.AST) -> str | None:
+    """``a.b.c`` for a plain chain of names and attributes (no calls, no subscripts), else None."""
+    dotted = _dotted(node)
+    return dotted if dotted and ast.unparse(node) == dotted else None
+
+
 class _Scanner(ast.NodeVisitor):
-    def __init__(self, label: str, modules: set[str]) -> None:
-        self.label, self.modules, self.found, self.allowed = label, modules, [], set()
+    def __init__(self, label: str, aliases: dict[str, str]) -> None:
+        self.label, self.aliases, self.found, self.allowed = label, aliases, [], set()
+
+    def resolve(self, node: ast.AST) -> str:
+        """The dotted name with its root replaced by what it stands for: ``o.system`` is ``os.system``."""
+        root, dot, rest = _dotted(node).partition(".")
+        return self.aliases.get(root, root) + dot + rest
 
     def flag(self, category: str, node: ast.AST, what: str) -> None:
         self.found.append(Finding(category, self.label, getattr(node, "lineno", 0), what))
@@ -178,10 +189,19 @@ class _Scanner(ast.NodeVisitor):
                 self.allowed.add(id(func.value.func))
             elif func.attr in ("system", "getoutput"):
                 self.flag("process", node, "a shell command (!)")
-        if isinstance(func, ast.Name) and func.id in ("setattr", "delattr") and node.args:
-            if _dotted(node.args[0]).split(".")[0] in self.modules:
-                self.flag("monkeypatch", node, f"{func.id}({_dotted(node.args[0])}, ...)")
+        if isinstance(func, ast.Name) and func.id in ("setattr", "delattr", "getattr") and len(node.args) >= 2:
+            self._by_name(func.id, node)
         self.generic_visit(node)
+
+    def _by_name(self, function: str, node: ast.Call) -> None:
+        target, name = self.resolve(node.args[0]), node.args[1]
+        if function != "getattr" and _dotted(node.args[0]).split(".")[0] in self.aliases:
+            self.flag("monkeypatch", node, f"{function}({target}, ...)")
+        elif target in ("os", "sys"):
+            if isinstance(name, ast.Constant) and isinstance(name.value, str):
+                self._module_attr(target, name.value, node, assigned=function != "getattr")
+            else:
+                self.flag("introspection", node, f"{function}({target}, <a computed name>)")
 
     def visit_Name(self, node: ast.Name) -> None:
         if id(node) in self.allowed:
@@ -196,7 +216,7 @@ class _Scanner(ast.NodeVisitor):
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if node.attr in DUNDERS:
             self.flag("introspection", node, f".{node.attr}")
-        root = _dotted(node.value)
+        root = self.resolve(node.value)
         if root in ("os", "sys"):
             self._module_attr(root, node.attr, node, assigned=isinstance(node.ctx, (ast.Store, ast.Del)))
         self.generic_visit(node)
@@ -215,9 +235,10 @@ class _Scanner(ast.NodeVisitor):
         for target in targets:
             for sub in ast.walk(target):
                 if isinstance(sub, (ast.Attribute, ast.Subscript)):
-                    dotted = _dotted(sub)
-                    root = dotted.split(".")[0]
-                    if root in self.modules and not dotted.startswith(("os.environ", "sys.stdout", "sys.stderr")):
+                    dotted = self.resolve(sub)
+                    if _dotted(sub).split(".")[0] in self.aliases and not dotted.startswith(
+                        ("os.environ", "sys.stdout", "sys.stderr")
+                    ):
                         self.flag("monkeypatch", node, f"assigns {dotted}")
                     elif dotted in ("sys.stdout", "sys.stderr"):
                         self.flag("kernel", node, f"replaces {dotted}")
@@ -231,26 +252,61 @@ class _Scanner(ast.NodeVisitor):
     visit_AugAssign = visit_AnnAssign = visit_Delete = visit_Assign
 
 
-def imported_names(codes: list[str]) -> set[str]:
-    """Every name an import statement binds anywhere in these cells (modules, and classes or functions)."""
-    names: set[str] = set()
+def _parsed(codes: list[str]) -> list[ast.Module]:
+    trees = []
     for code in codes:
         try:
-            tree = ast.parse(python_source(code))
+            trees.append(ast.parse(python_source(code)))
         except (SyntaxError, ValueError):
             continue
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                names |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"}
+    return trees
+
+
+def _aliases_assigned(trees: list[ast.Module], names: dict[str, str]) -> bool:
+    """Add ``m`` for ``m = torch.nn`` (and ``o, s = os, sys``); True when something new was learned."""
+    learned = False
+    for node in (n for tree in trees for n in ast.walk(tree) if isinstance(n, ast.Assign)):
+        for target in node.targets:
+            pairs = [(target, node.value)]
+            if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
+                pairs = list(zip(target.elts, node.value.elts, strict=False))
+            for name, value in pairs:
+                chain = _chain(value)
+                root, dot, rest = (chain or "").partition(".")
+                if isinstance(name, ast.Name) and root in names and name.id not in names:
+                    names[name.id], learned = names[root] + dot + rest, True
+    return learned
+
+
+def imported_names(codes: list[str], known: dict[str, str] | None = None) -> dict[str, str]:
+    """Every name an import binds in these cells, and every name assigned one of those, with what it stands for.
+
+    Example:
+        >>> imported_names(["import os as o, sys", "from torch import nn", "layers = nn"])
+        {'o': 'os', 'sys': 'sys', 'nn': 'torch.nn', 'layers': 'torch.nn'}
+    """
+    trees, names = _parsed(codes), dict(known or {})
+    for node in (n for tree in trees for n in ast.walk(tree)):
+        if isinstance(node, ast.Import):
+            names |= {
+                a.asname or a.name.split(".")[0]: a.name if a.asname else a.name.split(".")[0] for a in node.names
+            }
+        elif isinstance(node, ast.ImportFrom):
+            names |= {
+                a.asname or a.name: f"{node.module or ''}.{a.name}".lstrip(".") for a in node.names if a.name != "*"
+            }
+    while _aliases_assigned(trees, names):
+        pass
     return names
 
 
-def scan_cell(code: str, label: str, modules: set[str]) -> list[Finding]:
+def scan_cell(code: str, label: str, modules: dict[str, str] | set[str]) -> list[Finding]:
     """The findings in one student cell; ``modules`` are the names imports bind in the whole notebook."""
     try:
         tree = ast.parse(python_source(code))
     except (SyntaxError, ValueError):
         return []  # it cannot run either: the kernel reports the syntax error
-    scanner = _Scanner(label, modules)
+    known = modules if isinstance(modules, dict) else {name: name for name in modules}
+    scanner = _Scanner(label, imported_names([code], known))
     scanner.visit(tree)
     return sorted(set(scanner.found), key=lambda f: (f.line, f.category, f.what))
