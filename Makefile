@@ -9,7 +9,7 @@ TORCH_VERSION   := $(shell sed -n 's/.*"torch==\([^"]*\)".*/\1/p' pyproject.toml
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 PINS   := $(shell cksum < pyproject.toml | cut -d' ' -f1)
 # One stamp per set of extras, named after pyproject.toml's checksum: set-up reruns only when it changes.
-STAMP       := $(VENV)/.installed-dev-$(PINS)
+STAMP       := $(VENV)/.installed-dev-$(PINS)$(if $(filter cpu,$(TORCH)),-cpu)
 TEACH_STAMP := $(VENV)/.installed-teach-$(PINS)
 JOBS   ?= $(shell nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 2)
 # The canonical environment the committed outputs are recorded in (also pinned by conftest.py).
@@ -19,6 +19,7 @@ PIP    := PYTHONWARNINGS=ignore $(BIN)/python -m pip --quiet --disable-pip-versi
 # Students' JupyterLab hides the grading tools that `make test` installs (see `student-jupyter`).
 STUDENT_JUPYTER := $(VENV)/etc/course-student
 NEEDS_311 := import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)
+CUDA_BUILD := import sys, torch; sys.exit(0 if torch.version.cuda else 1)
 
 .PHONY: setup lab test notebooks bench lint doctor graphviz graphviz-warn python-version student-jupyter teach-setup assignments clean
 
@@ -30,7 +31,7 @@ python-version:
 	@$(PYTHON) -c '$(NEEDS_311)' 2>/dev/null || { \
 		echo "The course needs Python 3.11 or newer; '$(PYTHON)' is $$($(PYTHON) --version 2>/dev/null || echo 'not found')."; \
 		echo "Install Python 3.11+ and name it, for example:  make lab PYTHON=python3.11"; exit 1; }
-	@if [ -e $(BIN)/python ] && ! $(BIN)/python -c '$(NEEDS_311)' 2>/dev/null; then \
+	@if [ -e $(BIN)/python -o -L $(BIN)/python ] && ! $(BIN)/python -c '$(NEEDS_311)' 2>/dev/null; then \
 		echo "Rebuilding $(VENV): it was made by $$($(BIN)/python --version 2>/dev/null || echo 'a Python that no longer runs')."; \
 		rm -rf $(VENV); fi
 	@case "$(TORCH)" in ""|cpu) ;; *) echo "TORCH must be empty (your platform's default build) or cpu, got '$(TORCH)'."; exit 1;; esac
@@ -38,6 +39,9 @@ python-version:
 $(STAMP): | python-version
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
+	$(if $(filter cpu,$(TORCH)),@if $(BIN)/python -c '$(CUDA_BUILD)' 2>/dev/null; then \
+		echo "TORCH=cpu: replacing the installed CUDA build of torch with the CPU-only build."; \
+		$(PIP) install --force-reinstall --no-deps "torch==$(TORCH_VERSION)" --index-url $(TORCH_CPU_INDEX); fi)
 	$(if $(filter cpu,$(TORCH)),$(PIP) install "torch==$(TORCH_VERSION)" --index-url $(TORCH_CPU_INDEX))
 	$(PIP) install -e ".[dev]"
 	@rm -f $(VENV)/.installed-dev-* && touch $@

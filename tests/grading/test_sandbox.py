@@ -216,6 +216,22 @@ def test_a_reviewed_flagged_submission_gets_its_points_with_make_accept(graded):
     with open(course / "accepted.csv", newline="") as handle:
         row = next(r for r in csv.DictReader(handle) if (r["assignment"], r["student_id"]) == ("01_tensors", "curious"))
     assert (float(row["score"]), float(row["points_on_hold"])) == (10.0, 0.0) and row["flags"]
+    package = ("--course-package", str(graded["package"]), "--timeout", str(CELL_TIMEOUT), "--seed", "11")
+    command(course, "autograde", "01_tensors", "--student", "curious", *package)
+    assert accepted_score(course) == 10.0, "regrading the reviewed notebook keeps the acceptance"
+    resubmitted = course / "submitted" / "curious" / "01_tensors" / "01_tensors.ipynb"
+    nb = nbformat.read(resubmitted, as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("changed after the review"))
+    nbformat.write(nb, resubmitted)
+    command(course, "autograde", "01_tensors", "--student", "curious", *package)
+    assert accepted_score(course) == 0.0, "a changed notebook does not keep points a teacher released for another"
+
+
+def accepted_score(course: Path) -> float:
+    export.export(course, course / "accepted.csv")
+    with open(course / "accepted.csv", newline="") as handle:
+        row = next(r for r in csv.DictReader(handle) if (r["assignment"], r["student_id"]) == ("01_tensors", "curious"))
+    return float(row["score"])
 
 
 def test_without_a_sandbox_grading_refuses(tmp_path, monkeypatch, capsys):

@@ -41,6 +41,24 @@ def test_a_venv_left_by_an_old_python_is_rebuilt(tmp_path):
     assert "Rebuilding" in result.stdout and "Python 3.9.18" in result.stdout and not venv.exists()
 
 
+def test_a_venv_whose_python_is_gone_is_rebuilt(tmp_path):
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(tmp_path / "a-python-that-was-uninstalled")
+    result = make("python-version", f"VENV={venv}", f"PYTHON={sys.executable}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Rebuilding" in result.stdout and "no longer runs" in result.stdout and not venv.exists()
+
+
+def test_torch_cpu_is_not_ignored_once_the_default_build_is_installed(tmp_path):
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    variables = make("-p", "-n", "python-version").stdout.splitlines()
+    (venv / Path(next(v for v in variables if v.startswith("STAMP := ")).split()[-1]).name).touch()  # set up before
+    planned = make("-n", "setup", f"VENV={venv}", "TORCH=cpu").stdout
+    assert "--force-reinstall --no-deps" in planned and "torch.version.cuda" in planned, planned
+
+
 def test_torch_cpu_installs_the_same_pinned_torch_from_the_cpu_index(tmp_path):
     venv = tmp_path / "venv"  # a fresh folder, so make plans the whole install
     cpu = make("-n", f"{venv}/.installed-dev-x", f"VENV={venv}", f"STAMP={venv}/.installed-dev-x", "TORCH=cpu").stdout

@@ -222,8 +222,9 @@ def autograde(
             except Exception as error:  # noqa: BLE001  (one submission the grader chokes on must not stop the rest)
                 report, notebook, comments = _crashed(tasks[name], who, error), None, {}
             folder = course / "submitted" / who / name
+            withdraw = record.carry_acceptance(course, report, folder)
             record.write_files(course, report, notebook, folder)
-            record.write_gradebook(gradebook, report, folder, comments)
+            record.write_gradebook(gradebook, report, folder, comments, withdraw)
             reports.append(report)
             held = f" (on hold: {report.earned:g})" if report.flags else ""
             seconds = f"{report.seconds:.1f} s, {report.cpu_seconds:.1f} s CPU in the sandbox"

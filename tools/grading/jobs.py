@@ -121,7 +121,7 @@ def audit_findings(steps: Steps, report: list[dict]) -> tuple[list[str] | None, 
             continue
         try:
             found = json.loads(step["result"]) if step["result"] else None
-        except ValueError:
+        except (ValueError, RecursionError):
             found = None
         return ([str(item)[:200] for item in found] if isinstance(found, list) else None), step["status"]
     return None, "not_run"

@@ -9,6 +9,7 @@ marked as needing manual grading, and the points the checks found are kept in th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import warnings
@@ -36,6 +37,7 @@ class Report:
     sandbox: str = "bubblewrap"
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    accepted: str = ""  # the digest of the notebook a teacher accepted with `make accept`, while it is unchanged
 
     @property
     def earned(self) -> float:
@@ -58,6 +60,26 @@ def read_report(course: Path, assignment: str, student: str) -> dict | None:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+def digest(submitted: Path, assignment: str) -> str:
+    """The SHA-256 of the submitted notebook (empty when there is none)."""
+    try:
+        return hashlib.sha256((submitted / f"{assignment}.ipynb").read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def carry_acceptance(course: Path, report: Report, submitted: Path) -> bool:
+    """Keep an earlier ``make accept`` for an unchanged notebook; True when the notebook changed since.
+
+    Points released by ``make accept`` are for the notebook the teacher reviewed: a new notebook in its
+    place (a resubmission) is decided afresh, so it cannot keep them with a new flag nobody has seen.
+    """
+    earlier = (read_report(course, report.assignment, report.student) or {}).get("accepted") or ""
+    if earlier and earlier == digest(submitted, report.assignment):
+        report.accepted = earlier
+    return bool(earlier) and not report.accepted
 
 
 def write_files(course: Path, report: Report, notebook: nbformat.NotebookNode | None, submitted: Path) -> None:
@@ -84,14 +106,17 @@ def _timestamp(submitted: Path):
         return None
 
 
-def write_gradebook(gradebook, report: Report, submitted: Path, comments: dict[str, str]) -> None:
-    """Scores (0 while flagged), the flag, and one comment per solution cell, in nbgrader's gradebook."""
+def write_gradebook(gradebook, report: Report, submitted: Path, comments: dict[str, str], withdraw: bool) -> None:
+    """Scores (0 while flagged), the flag, and one comment per solution cell, in nbgrader's gradebook.
+
+    ``withdraw``: the notebook changed since ``make accept`` released its points, so those go.
+    """
     with warnings.catch_warnings():  # nbgrader's own SQLAlchemy use warns about its session on every new submission
         warnings.simplefilter("ignore")
-        _write_gradebook(gradebook, report, submitted, comments)
+        _write_gradebook(gradebook, report, submitted, comments, withdraw)
 
 
-def _write_gradebook(gradebook, report: Report, submitted: Path, comments: dict[str, str]) -> None:
+def _write_gradebook(gradebook, report: Report, submitted: Path, comments: dict[str, str], withdraw: bool) -> None:
     name = report.assignment
     gradebook.update_or_create_student(report.student)
     stamp = _timestamp(submitted)
@@ -101,6 +126,8 @@ def _write_gradebook(gradebook, report: Report, submitted: Path, comments: dict[
     for grade in notebook.grades:
         verdict = verdicts.get(grade.name)
         grade.auto_score = 0.0 if report.flags or verdict is None else verdict.points
+        if withdraw:
+            grade.manual_score = None
         grade.needs_manual_grade = bool(report.flags) or grade.manual_score is not None
     for comment in notebook.comments:
         comment.auto_comment = comments.get(comment.name)
@@ -119,4 +146,6 @@ def accept(gradebook, course: Path, assignment: str, student: str) -> float:
         grade.manual_score = points.get(grade.name, 0.0)
         grade.needs_manual_grade = False
     gradebook.db.commit()
+    found["accepted"] = digest(course / "submitted" / student / assignment, assignment)
+    (course / "autograded" / student / assignment / REPORT).write_text(json.dumps(found, indent=1))
     return sum(points.values())
