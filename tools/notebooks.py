@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import builtins
 import json
 import re
 from dataclasses import dataclass
@@ -57,6 +59,44 @@ def exercises(nb: nbformat.NotebookNode) -> list[Exercise]:
         match = SOLUTION.search(cells[solution_cell].source) if solution_cell is not None else None
         found.append(Exercise(i, check if check is not None else -1, match.group(1) if match else ""))
     return found
+
+
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """The names a cell binds and the names it reads (after IPython turns its magics into Python)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        tree = ast.parse(TransformerManager().transform_cell(source))
+    except (SyntaxError, ValueError):
+        return set(), set()
+    bound, read = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+    return bound, read - set(dir(builtins))
+
+
+def needed_cells(nb: nbformat.NotebookNode, wanted: list[int], follow: bool = True) -> list[int]:
+    """The first code cell, the ``wanted`` cells, and (``follow``) every earlier code cell binding a name they read.
+
+    A slice of the lesson that runs as the whole lesson would, as far as names go (a cell that changes
+    an object in place without binding a name is not followed: a check that needs it fails, and
+    then the caller runs the whole lesson).
+    """
+    code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
+    names = {i: _names(nb.cells[i].source) for i in code}
+    keep, todo = set(), [code[0], *wanted]
+    while todo:
+        cell = todo.pop()
+        if cell in keep:
+            continue
+        keep.add(cell)
+        todo += [i for i in code if follow and i < cell and names[i][0] & names[cell][1]]
+    return sorted(keep)
 
 
 def execute(nb: nbformat.NotebookNode, timeout: int = 120, allow_errors: bool = False) -> nbformat.NotebookNode:

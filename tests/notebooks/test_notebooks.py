@@ -12,7 +12,7 @@ import re
 import nbformat
 import pytest
 
-from tools.notebooks import execute, exercises, lesson_paths, output_text, read, tags
+from tools.notebooks import execute, exercises, lesson_paths, needed_cells, output_text, read, tags
 
 LESSONS = lesson_paths()
 ADDRESS = re.compile(r"at 0x[0-9a-fA-F]{6,}|/tmp/ipykernel_\d+")
@@ -69,29 +69,62 @@ def test_exercises_ship_unattempted_with_a_solution(path):
         )
 
 
-def _passed_alone(solved: nbformat.NotebookNode, found: list) -> bool:
-    """Run only the set-up cell and each solution with its check; True if every check says correct.
+def _solved(path) -> tuple[nbformat.NotebookNode, list]:
+    nb = read(path)
+    found = exercises(nb)
+    for ex in found:
+        nb.cells[ex.stub].source = ex.solution
+    return nb, found
 
-    Most solutions need nothing else from their lesson, and this costs one kernel start instead of the
-    whole lesson. A solution that uses the lesson's variables fails here and is then run in full.
+
+def _failed_together(parts: dict[str, tuple[nbformat.NotebookNode, list, list[int]]]) -> dict[str, list]:
+    """Run each lesson's chosen cells, lesson after lesson, in one kernel: the exercises whose check did not pass.
+
+    ``%reset -f`` before each lesson: it sees nothing of the one before but the modules already imported.
     """
-    setup = next(i for i, cell in enumerate(solved.cells) if cell.cell_type == "code")
-    keep = [setup, *(i for ex in found for i in (ex.stub, ex.check))]
-    short = copy.deepcopy(solved)
-    short.cells = [solved.cells[i] for i in keep]
-    execute(short, allow_errors=True)
-    return all("✅ Correct" in output_text(short.cells[keep.index(ex.check)]) for ex in found)
+    combined, spans = nbformat.v4.new_notebook(), {}
+    for stem, (solved, found, keep) in parts.items():
+        combined.cells.append(nbformat.v4.new_code_cell("%reset -f"))
+        spans[stem] = (found, {index: len(combined.cells) + k for k, index in enumerate(keep)})
+        combined.cells += [copy.deepcopy(solved.cells[i]) for i in keep]
+    if combined.cells:
+        execute(combined, allow_errors=True)
+    return {
+        stem: [ex for ex in found if "✅ Correct" not in output_text(combined.cells[where[ex.check]])]
+        for stem, (found, where) in spans.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def failed_in_short() -> dict[str, list]:
+    """Every lesson's solutions and checks, run with as little of their lesson as they need, in two kernels.
+
+    First each lesson's set-up cell with its solutions and checks only (most need nothing else); then, for
+    the exercises that failed, the earlier cells binding the names they read (``needed_cells``). One kernel
+    start and one torch import per round instead of one per lesson.
+    """
+    lessons = {path.stem: _solved(path) for path in LESSONS}
+    first = {
+        stem: (nb, found, needed_cells(nb, [i for ex in found for i in (ex.stub, ex.check)], follow=False))
+        for stem, (nb, found) in lessons.items()
+    }
+    failed = {stem: found for stem, found in _failed_together(first).items() if found}
+    second = {
+        stem: (
+            lessons[stem][0],
+            found,
+            needed_cells(lessons[stem][0], [i for ex in found for i in (ex.stub, ex.check)]),
+        )
+        for stem, found in failed.items()
+    }
+    return {**{stem: [] for stem in lessons}, **_failed_together(second)}
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
-def test_every_hidden_solution_passes_its_check(path):
-    nb = read(path)
-    found = exercises(nb)
-    solved = copy.deepcopy(nb)
-    for ex in found:
-        solved.cells[ex.stub].source = ex.solution
-    if _passed_alone(solved, found):
+def test_every_hidden_solution_passes_its_check(path, failed_in_short):
+    if not failed_in_short[path.stem]:
         return
+    solved, found = _solved(path)  # a solution that needs what its lesson changed in place: run the whole lesson
     execute(solved)
     for ex in found:
         verdict = output_text(solved.cells[ex.check])
