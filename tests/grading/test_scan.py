@@ -56,6 +56,10 @@ ATTACKS = {
     "from torch import nn as layers\nsetattr(layers.Module, 'eval', print)": "monkeypatch",
     "import os\ngetattr(os, 'remove')('gradebook.db')": "filesystem",
     "import os\nrun = getattr(os, 'sys' + 'tem')": "introspection",
+    "torch.os.system('ls')": "process",  # modules that other modules imported are attributes of them
+    "np.sys.modules['torch'] = None": "import_system",
+    "torch.multiprocessing.Process(target=print).start()": "process",
+    "import os.path as osp\nosp.os.remove('gradebook.db')": "filesystem",
 }
 
 

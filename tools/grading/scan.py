@@ -216,10 +216,18 @@ class _Scanner(ast.NodeVisitor):
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if node.attr in DUNDERS:
             self.flag("introspection", node, f".{node.attr}")
-        root = self.resolve(node.value)
-        if root in ("os", "sys"):
-            self._module_attr(root, node.attr, node, assigned=isinstance(node.ctx, (ast.Store, ast.Del)))
+        reached = self.resolve(node.value)
+        module = reached.rsplit(".", 1)[-1] if self._through_modules(node.value) else reached
+        if module in ("os", "sys"):
+            self._module_attr(module, node.attr, node, assigned=isinstance(node.ctx, (ast.Store, ast.Del)))
+        elif module != reached and module in MODULE_CATEGORY:
+            self.flag(MODULE_CATEGORY[module], node, f"{reached} (the {module} module, reached through another)")
         self.generic_visit(node)
+
+    def _through_modules(self, node: ast.AST) -> bool:
+        """``torch.os`` or ``np.sys``: a chain of attributes from an imported name, with no call on the way."""
+        chain = _chain(node)
+        return chain is not None and "." in chain and chain.split(".")[0] in self.aliases
 
     def _module_attr(self, module: str, attr: str, node: ast.AST, assigned: bool) -> None:
         if module == "os" and attr not in OS_OK:
