@@ -283,7 +283,18 @@ def launch(nproc: int, *script_args: str, timeout: float = 120) -> subprocess.Co
     ]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1", PYTHONUNBUFFERED="1")
     env["GLOO_SOCKET_IFNAME"] = "lo0" if sys.platform == "darwin" else "lo"  # gloo talks over loopback only
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout, cwd=HERE)
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, "env": env, "cwd": HERE}
+    with subprocess.Popen(command, **pipes) as job:
+        try:
+            out, err = job.communicate(timeout=timeout)
+        except BaseException:  # out of time, or the cell interrupted: torchrun stops its ranks when terminated
+            job.terminate()
+            try:
+                job.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                job.kill()
+            raise
+    return subprocess.CompletedProcess(command, job.returncode, out, err)
 
 
 def load_trained(checkpoint: Path) -> tuple[nn.Module, dict]:

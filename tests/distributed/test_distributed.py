@@ -6,6 +6,7 @@ they take a few seconds each.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -99,6 +100,23 @@ def test_a_rank_that_stops_answering_ends_the_job_in_bounded_time_and_is_named(t
     assert "rank 0 failed: RuntimeError: Timed out waiting 5000ms" in result.stderr
     assert "(rank 1 stopped answering)" in result.stderr
     assert "terminate called" not in result.stderr
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process table in /proc")
+def test_a_launch_out_of_time_leaves_no_rank_behind(tmp_path):
+    out = tmp_path / "late"  # a name only this job's processes carry on their command line
+    with pytest.raises(subprocess.TimeoutExpired):
+        ddp_train.launch(2, "--out", str(out), "--hang-rank", "1", "--timeout", "60", timeout=3)
+    time.sleep(0.5)
+    left = [cmd for cmd in Path("/proc").glob("[0-9]*/cmdline") if _reads(cmd).count(str(out))]
+    assert not left, "torchrun or one of its ranks outlived the launch"
+
+
+def _reads(path: Path) -> str:
+    try:
+        return path.read_bytes().decode(errors="replace")
+    except OSError:  # the process ended while we looked
+        return ""
 
 
 def test_the_device_follows_course_device(monkeypatch):
