@@ -1,47 +1,26 @@
-"""Exercise self-checks: one module per lesson, each exercise declared as data over one engine.
+"""Exercise self-checks: one module per lesson (``LESSONS``), each exercise declared as data over one engine.
 
-Use in a notebook::
-
-    from course.checks import tensors_and_devices as check
-    check.mse(mse)                   # shows one line: correct, not attempted, or what is wrong
-
-Each check is an :class:`~course.checks.engine.Exercise`; calling it returns a
-:class:`~course.checks.verdict.Verdict`. ``LESSONS`` says which module serves which lesson.
+In a notebook, ``from course.checks import tensors_and_devices as check`` then ``check.mse(mse)`` shows one line:
+correct, not attempted, or what is wrong (an :class:`~course.checks.engine.Exercise` returns a ``Verdict``).
 """
 
 from __future__ import annotations
 
 import importlib
 
-from course.checks.engine import Exercise, Guard, Mistake
-from course.checks.verdict import Verdict
+from course.checks.engine import Exercise, Guard, Mistake, Verdict
 
-LESSONS: dict[str, str] = {
-    "00": "start_here",
-    "01": "tensors_and_devices",
-    "02": "gradient_descent_numpy",
-    "03": "autograd",
-    "04": "computation_graphs",
-    "05": "optimizers",
-    "06": "losses",
-    "07": "models",
-    "08": "nonlinearity_and_mlps",
-    "09": "training_pipeline",
-    "10": "datasets_and_loaders",
-    "11": "evaluation",
-    "12": "logistic_regression",
-    "13": "multiclass_classification",
-    "14": "putting_it_together",
-    "15": "beyond_one_machine",
-}
+_MODULES = """start_here tensors_and_devices gradient_descent_numpy autograd computation_graphs optimizers losses
+    models nonlinearity_and_mlps training_pipeline datasets_and_loaders evaluation logistic_regression
+    multiclass_classification putting_it_together beyond_one_machine"""
+LESSONS: dict[str, str] = {f"{number:02d}": name for number, name in enumerate(_MODULES.split())}  # "07": models
 
 
 def exercises(module_name: str) -> list[Exercise]:
     """The exercises a lesson's check module declares, in the order they appear.
 
-    Example:
-        >>> [exercise.name for exercise in exercises("start_here")][:1]
-        ['first_tensor']
+    >>> [exercise.name for exercise in exercises("start_here")][:1]
+    ['first_tensor']
     """
     if module_name not in LESSONS.values():
         raise ValueError(f"no check module {module_name!r}; the lessons' modules are {sorted(LESSONS.values())}.")

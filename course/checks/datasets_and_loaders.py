@@ -1,8 +1,8 @@
 """Checks for lesson 10 (datasets and DataLoaders): a windowed Dataset, batch sizes, split loaders, one epoch.
 
-Every probe has a short last batch. The loader check calls the learner's function with generators
-seeded alike and seeded differently and reads what the loaders would do; the epoch check hands over a
-stand-in step that records every batch and the ``meta`` device, which exists on every machine.
+Every probe has a short last batch. The loader check calls the learner's function with generators seeded alike
+and seeded differently and reads what the loaders would do; the epoch check hands over a stand-in step that
+records every batch and the ``meta`` device, which exists on every machine.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import tag_is
 from course.checks.values import as_number, close
 
-# --- exercise 1: a Dataset of sliding windows over a series ----------------------------------------------
-SERIES = [0.5, 1.5, 3.0, 2.0, 4.5, 6.0, 5.0, 7.5, 9.0, 8.0]
-WINDOW = 3
+SERIES, WINDOW = [0.5, 1.5, 3.0, 2.0, 4.5, 6.0, 5.0, 7.5, 9.0, 8.0], 3
+PAIR = "dataset[i] should be a pair: return features, target (a tuple of two tensors)."
+TENSORS = "return tensors (slices of series), not lists or numbers, so a DataLoader can stack them into batches."
 
 
 class _Windows(Dataset):
@@ -37,23 +37,21 @@ def _windows(**methods: object) -> type:
     return type("Windows", (_Windows,), methods)
 
 
-def _observe_windows(cls: object, args: tuple) -> dict:
+def _observe_windows(cls: object, args: tuple) -> tuple:
+    """(the items' form: "ok", "not_a_pair" or "not_a_tensor"; len(dataset); every item)."""
     dataset = cls(*args)
     items = [dataset[i] for i in range(len(SERIES) - WINDOW)]
     pairs = all(isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in items)
-    form = "ok" if pairs and all(torch.is_tensor(t) for pair in items for t in pair) else "not_a_tensor"
-    return {"len": len(dataset), "items": items, "form": form if pairs else "not_a_pair"}
+    tensors = pairs and all(torch.is_tensor(t) for pair in items for t in pair)
+    return ("ok" if tensors else "not_a_tensor" if pairs else "not_a_pair", len(dataset), items)
 
 
-_PAIR = "dataset[i] should be a pair: return features, target (a tuple of two tensors)."
-_TENS = "return tensors (slices of series), not lists or numbers, so a DataLoader can stack them into batches."
-_FORMS = [("not_a_pair", lambda s, i: i, _PAIR), ("not_a_tensor", lambda s, i: (i, i), _TENS)]
 window_dataset = Exercise(
-    name="window_dataset",
-    inputs=lambda: (torch.tensor(SERIES), WINDOW),
-    reference=_Windows,
-    observe=_observe_windows,
-    guards=[Guard(f, lambda got, f=f: got["form"] == f, _windows(__getitem__=item), m) for f, item, m in _FORMS],
+    name="window_dataset", inputs=lambda: (torch.tensor(SERIES), WINDOW), reference=_Windows, observe=_observe_windows,
+    guards=[
+        Guard("not_a_pair", tag_is("not_a_pair"), _windows(__getitem__=lambda s, i: i), PAIR),
+        Guard("not_a_tensor", tag_is("not_a_tensor"), _windows(__getitem__=lambda s, i: (i, i)), TENSORS),
+    ],
     mistakes=[
         Mistake("len_off_by_one", _windows(__len__=lambda s: len(s.series) - s.window + 1)),
         Mistake("len_of_series", _windows(__len__=lambda s: len(s.series))),
@@ -63,15 +61,13 @@ window_dataset = Exercise(
     ],
     alternatives=[_windows(__getitem__=lambda s, i: (s.series[i : i + 3], s.series[i + 3].unsqueeze(0)))],
     explain=lambda got, expected: (
-        f"with 10 values and window 3, len(dataset) is {expected['len']} and dataset[0] is "
-        f"({SERIES[:3]}, [{SERIES[3]}]); yours has len {got['len']} and dataset[0] = {[t.tolist() for t in got['items'][0]]}."
-    ),
+        f"with 10 values and window 3, len(dataset) is {expected[1]} and dataset[0] is ({SERIES[:3]}, [{SERIES[3]}]); "
+        f"yours has len {got[1]} and dataset[0] = {[t.tolist() for t in got[2][0]]}."),
     success="7 windows from 10 values: item i is (series[i:i+3], series[i+3:i+4]); batches of (B, 3) and (B, 1).",
-)
+)  # fmt: skip
 
-# --- exercise 2: the sizes of the batches of one epoch ----------------------------------------------------
-CASES = [(100, 10, False), (100, 10, True), (101, 10, False), (101, 10, True), (5, 10, False), (5, 10, True),
-         (1000, 64, False), (1000, 64, True)]  # fmt: skip
+# a size that divides n, one that leaves 1, one larger than n: each with and without drop_last
+CASES = [(n, size, drop) for n, size in ((100, 10), (101, 10), (5, 10), (1000, 64)) for drop in (False, True)]
 
 
 def _sizes(n: int, b: int, drop_last: bool) -> list[int]:
@@ -79,9 +75,7 @@ def _sizes(n: int, b: int, drop_last: bool) -> list[int]:
 
 
 batch_sizes = Exercise(
-    name="batch_sizes",
-    reference=_sizes,
-    observe=lambda fn, args: [fn(*case) for case in CASES],
+    name="batch_sizes", reference=_sizes, observe=lambda fn, args: [fn(*case) for case in CASES],
     guards=[Guard("not_a_list", lambda got: not all(isinstance(s, (list, tuple)) for s in got), lambda n, b, d: 4)],
     mistakes=[
         Mistake("empty_last_batch", lambda n, b, d: [b] * (n // b) + ([] if d else [n % b])),
@@ -93,23 +87,25 @@ batch_sizes = Exercise(
     alternatives=[lambda n, b, d: [min(b, n - s) for s in range(0, n, b) if not d or n - s >= b]],
     explain=lambda got, expected: next(
         f"for n_samples={n}, batch_size={b}, drop_last={d} a DataLoader gives {want}; you returned {had}."
-        for (n, b, d), had, want in zip(CASES, got, expected, strict=True)
-        if not close(had, want)
-    ),
+        for (n, b, d), had, want in zip(CASES, got, expected, strict=True) if not close(had, want)),
     success="full batches, then the remainder n % batch_size if there is one and drop_last is False.",
-)
+)  # fmt: skip
+
+# the bugs _loaders can make; _observe_loaders reports the first it finds, in this order
+BUGS = ("swapped_split", "wrong_split_sizes", "overlap", "unseeded_split", "train_not_shuffled",
+        "val_drop_last", "val_shuffled", "wrong_batch_size")  # fmt: skip
 
 
-# --- exercise 3: find the bugs in make_loaders -----------------------------------------------------------
-def _loaders(seeded: bool = True, shuffle: bool = True, val_shuffle: bool = False, val_drop: bool = False,
-             parts: tuple = (0.8, 0.2), size: int | None = None, overlap: bool = False) -> object:  # fmt: skip
-    """make_loaders as it should be, or with the given bugs: a right or a wrong program."""
+def _loaders(bug: str = "") -> object:
+    """make_loaders as it should be, or with one of BUGS."""
 
     def make_loaders(dataset, batch_size, generator):
-        train, val = random_split(dataset, list(parts), generator=generator if seeded else None)
-        val = Subset(dataset, train.indices[:10]) if overlap else val
-        batch = size or batch_size
-        return DataLoader(train, batch, shuffle=shuffle), DataLoader(val, batch, val_shuffle, drop_last=val_drop)
+        parts = {"swapped_split": [0.2, 0.8], "wrong_split_sizes": [0.5, 0.5]}.get(bug, [0.8, 0.2])
+        train, val = random_split(dataset, parts, generator=None if bug == "unseeded_split" else generator)
+        val = Subset(dataset, train.indices[:10]) if bug == "overlap" else val
+        batch = 32 if bug == "wrong_batch_size" else batch_size
+        train_loader = DataLoader(train, batch, shuffle=bug != "train_not_shuffled")
+        return train_loader, DataLoader(val, batch, shuffle=bug == "val_shuffled", drop_last=bug == "val_drop_last")
 
     return make_loaders
 
@@ -119,42 +115,34 @@ def _split_inputs(seed: int = 0) -> tuple:
 
 
 def _observe_loaders(fn: object, args: tuple) -> tuple[str]:
-    """The first thing wrong with the loaders (in the order of the guards below), or "ok"."""
+    """The first of BUGS found in the loaders, or "ok"."""
     runs = [fn(*args), fn(*_split_inputs()), fn(*_split_inputs(seed=1))]
     if not all(isinstance(r, (tuple, list)) and [isinstance(d, DataLoader) for d in r] == [True] * 2 for r in runs):
         return ("not_loaders",)
     (train, val), parts = runs[0], [[[int(x) for x, _ in loader.dataset] for loader in run] for run in runs]
-    faults = {
-        "swapped_split": [len(p) for p in parts[0]] == [10, 40],
-        "wrong_split_sizes": [len(p) for p in parts[0]] != [40, 10],
+    sizes = [len(part) for part in parts[0]]
+    found = {
+        "swapped_split": sizes == [10, 40], "wrong_split_sizes": sizes != [40, 10],
         "overlap": bool(set(parts[0][0]) & set(parts[0][1])),
         "unseeded_split": parts[1] != parts[0] or parts[2] == parts[0],  # same seed, same split; another, another
-        "train_not_shuffled": not isinstance(train.sampler, RandomSampler),
-        "val_drop_last": val.drop_last,
+        "train_not_shuffled": not isinstance(train.sampler, RandomSampler), "val_drop_last": val.drop_last,
         "val_shuffled": isinstance(val.sampler, RandomSampler),
         "wrong_batch_size": (train.batch_size, val.batch_size) != (8, 8),
-    }
-    return (next((fault for fault, found in faults.items() if found), "ok"),)
+    }  # fmt: skip
+    return (next((bug for bug in BUGS if found[bug]), "ok"),)
 
 
-_UNSEEDED = "the split must follow the generator you are given: random_split(..., generator=generator)."
-_FAULTS = dict(
-    not_loaders=lambda dataset, batch_size, generator: dataset, swapped_split=_loaders(parts=(0.2, 0.8)),
-    wrong_split_sizes=_loaders(parts=(0.5, 0.5)), overlap=_loaders(overlap=True), unseeded_split=_loaders(seeded=False),
-    train_not_shuffled=_loaders(shuffle=False), val_drop_last=_loaders(val_drop=True),
-    val_shuffled=_loaders(val_shuffle=True), wrong_batch_size=_loaders(size=32),
-)  # fmt: skip
+UNSEEDED = "the split must follow the generator you are given: random_split(..., generator=generator)."
 split_loaders = Exercise(
-    name="split_loaders",
-    inputs=_split_inputs,
-    reference=_loaders(),
-    observe=_observe_loaders,
-    guards=[Guard(f, tag_is(f), wrong, _UNSEEDED if f == "unseeded_split" else None) for f, wrong in _FAULTS.items()],
+    name="split_loaders", inputs=_split_inputs, reference=_loaders(), observe=_observe_loaders,
+    guards=[
+        Guard("not_loaders", tag_is("not_loaders"), lambda dataset, batch_size, generator: dataset),
+        *(Guard(bug, tag_is(bug), _loaders(bug), UNSEEDED if bug == "unseeded_split" else None) for bug in BUGS),
+    ],
     success="a reproducible 40/10 split, shuffled training batches, every validation sample in a fixed order.",
-)
+)  # fmt: skip
 
 
-# --- exercise 4: one epoch of mini-batch training ---------------------------------------------------------
 class _RecordingStep(list):
     """Stands in for a train step: records each batch's devices and size; returns 3.0, 2.0, 1.0, ..."""
 
@@ -169,10 +157,11 @@ def _epoch_inputs() -> tuple:
 
 
 def _observe_epoch(fn: object, args: tuple) -> dict:
+    """The batches the step saw, and the result: "the mean" (over batches or samples), another number or None."""
     result, batches = fn(*args), list(args[0])
     losses, sizes = [3.0 - k for k in range(len(batches))] or [0.0], [b[2] for b in batches] or [1]
     means = (sum(losses) / len(losses), sum(loss * n for loss, n in zip(losses, sizes, strict=True)) / sum(sizes))
-    number = as_number(result)  # None: not a number
+    number = as_number(result)
     is_mean = number is not None and any(math.isclose(number, m) for m in means)
     return {"result": "the mean" if is_mean else number, "batches": batches}
 
@@ -181,35 +170,27 @@ def _epoch(move: str = "xy", sizes: tuple = (4, 4, 2), result: str = "mean") -> 
     """train_one_epoch as it should be, or with the given mistake."""
 
     def train_one_epoch(step, loader, device):
-        losses = []
-        for xb, yb in loader:
-            if len(xb) not in sizes:
-                continue
-            losses.append(step(xb.to(device) if "x" in move else xb, yb.to(device) if "y" in move else yb))
+        batches = [(xb, yb) for xb, yb in loader if len(xb) in sizes]
+        losses = [
+            step(xb.to(device) if "x" in move else xb, yb.to(device) if "y" in move else yb) for xb, yb in batches
+        ]
         return {"mean": sum(losses) / len(losses), "sum": sum(losses), "last": losses[-1], "all": losses}[result]
 
     return train_one_epoch
 
 
 train_one_epoch = Exercise(
-    name="train_one_epoch",
-    inputs=_epoch_inputs,
-    reference=_epoch(),
-    observe=_observe_epoch,
-    pure=False,
+    name="train_one_epoch", inputs=_epoch_inputs, reference=_epoch(), observe=_observe_epoch, pure=False,
     guards=[
-        Guard("no_steps", lambda got: not got["batches"], example=lambda step, loader, device: 0.0),
-        Guard("skipped_last_batch", lambda got: [b[2] for b in got["batches"]] == [4, 4], example=_epoch(sizes=(4,))),
-        Guard("batch_not_moved", lambda got: any(b[0] != "meta" for b in got["batches"]), example=_epoch(move="")),
-        Guard("target_not_moved", lambda got: any(b[1] != "meta" for b in got["batches"]), example=_epoch(move="x")),
-        Guard("not_a_number", lambda got: got["result"] is None, example=_epoch(result="all")),
+        Guard("no_steps", lambda got: not got["batches"], lambda step, loader, device: 0.0),
+        Guard("skipped_last_batch", lambda got: [b[2] for b in got["batches"]] == [4, 4], _epoch(sizes=(4,))),
+        Guard("batch_not_moved", lambda got: any(b[0] != "meta" for b in got["batches"]), _epoch(move="")),
+        Guard("target_not_moved", lambda got: any(b[1] != "meta" for b in got["batches"]), _epoch(move="x")),
+        Guard("not_a_number", lambda got: got["result"] is None, _epoch(result="all")),
     ],
     mistakes=[Mistake("last_loss_only", _epoch(result="last")), Mistake("sum_not_mean", _epoch(result="sum"))],
     explain=lambda got, _: (
-        f"the step ran on batches of {[b[2] for b in got['batches']]} samples and you returned "
-        f"{got['result']}; the loader's batches hold 4, 4 and 2: one step each, then the mean of their losses."
-    ),
+        f"the step ran on batches of {[b[2] for b in got['batches']]} samples and you returned {got['result']}; "
+        "the loader's batches hold 4, 4 and 2: one step each, then the mean of their losses."),
     success="every batch moved to the device, one step each, short last batch included, and the mean loss returned.",
-)
-
-__all__ = ["batch_sizes", "split_loaders", "train_one_epoch", "window_dataset"]
+)  # fmt: skip

@@ -1,13 +1,14 @@
 """Checks for lesson 05 (optimizers): one training step, every group's learning rate, where ``scheduler.step()`` goes.
 
-The probes watch what happens instead of reading code: an SGD that records, at each ``step()``, how
-many backward passes have run and which gradients it finds; an optimizer with three groups at three
-learning rates; and a ``step`` function that records the learning rate of every call.
+The probes watch what happens instead of reading code. The train step's SGD notes at every ``step()`` (after a
+closure has run) the backward passes so far and the gradients it finds, so each wrong order of ``backward``,
+``step`` and ``zero_grad`` leaves its own trace. The optimizer to rescale has three groups at three rates, one the
+default. The loop's optimizer notes its rate at every step: 4 epochs of StepLR(step_size=2) tell each place apart.
 """
 
 from __future__ import annotations
 
-import warnings
+from functools import partial
 
 import torch
 
@@ -15,215 +16,114 @@ from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.values import describe
 
 STEPS, FACTOR, EPOCHS, BATCHES = 3, 0.3, 4, 3
-
-
-# --- exercise 1: one training step ------------------------------------------------------------------------
-class _WatchedSGD(torch.optim.SGD):
-    """SGD that records, at each ``step()``, the backward passes so far and the gradients it finds."""
-
-    def __init__(self, params: list[torch.Tensor], lr: float) -> None:
-        super().__init__(params, lr=lr)
-        self.seen: list[tuple] = []
-        self.backward_passes = 0
-        params[0].register_hook(lambda grad: setattr(self, "backward_passes", self.backward_passes + 1))
-
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:  # as SGD does: the closure first, then the gradients it made
-            with torch.enable_grad():
-                loss = closure()
-        found = [p.grad for group in self.param_groups for p in group["params"]]
-        grads = tuple(None if g is None or not g.any() else g.detach().clone() for g in found)
-        self.seen.append((self.backward_passes, grads))
-        super().step()
-        return loss
+_WRONG_ORDERS = dict(no_zero_grad="backward step", no_backward="step zero_grad", no_step="backward zero_grad",
+                     zero_grad_before_step="backward zero_grad step", step_before_backward="step backward zero_grad",
+                     step_uses_old_gradient="step zero_grad backward")  # fmt: skip
 
 
 def _step_probe() -> tuple:
     generator = torch.Generator().manual_seed(5)
     a, b = (torch.randn(1, generator=generator).requires_grad_() for _ in range(2))
+    optimizer, backward, steps = torch.optim.SGD([a, b], lr=0.05), [], []
+    a.register_hook(backward.append)  # a's gradient at every backward pass; at every step, a and b's (None is 0)
+    optimizer.register_step_post_hook(lambda *_: steps.append((len(backward), [float(p.grad or 0) for p in (a, b)])))
     x = torch.tensor([[0.0], [0.25], [0.5], [1.0], [2.0], [3.0], [3.5]])
     y = 1 + 2 * x + torch.tensor([[0.1], [-0.2], [0.0], [0.3], [-0.1], [0.2], [-0.3]])
-    return a, b, _WatchedSGD([a, b], lr=0.05), x, y
+    return a, b, optimizer, x, y, {"parameters": (a.detach(), b.detach()), "backward": backward, "steps": steps}
 
 
-def _run_steps(answer: object, args: tuple) -> dict:
-    a, b, optimizer, x, y = args
-    returned = [answer(a, b, optimizer, x, y) for _ in range(STEPS)]  # type: ignore[operator]
-    parameters = torch.cat([a.detach(), b.detach()])
-    return {
-        "parameters": parameters,
-        "returned": returned,
-        "steps": optimizer.seen,
-        "backward": optimizer.backward_passes,
-    }
-
-
-def _mse(a: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return ((a + b * x - y) ** 2).mean()
-
-
-def _in_order(*calls: str, returns: str = "before", reduction: str = "mean") -> object:
-    """A train step doing the named calls (backward, step, zero_grad) in this order after the forward pass."""
-
-    def program(a, b, optimizer, x, y):
-        loss = _mse(a, b, x, y) if reduction == "mean" else ((a + b * x - y) ** 2).sum()
-        for call in calls:
-            {"backward": loss.backward, "step": optimizer.step, "zero_grad": optimizer.zero_grad}[call]()
-        return loss.item() if returns == "before" else _mse(a, b, x, y).item()
-
-    return program
+def _step(a, b, optimizer, x, y, fault: str = "", calls: str = "backward step zero_grad") -> float:
+    """The train step doing ``calls`` after the forward pass, or the wrong one ``fault`` (a mistake id) names."""
+    loss = ((a + b * x - y) ** 2).sum() if fault == "sum_not_mean" else ((a + b * x - y) ** 2).mean()
+    for call in _WRONG_ORDERS.get(fault, calls).split():
+        getattr(loss if call == "backward" else optimizer, call)()
+    return (((a + b * x - y) ** 2).mean() if fault == "loss_after_step" else loss).item()
 
 
 def _explain_steps(got: dict, expected: dict) -> str:
     if not got["steps"]:
         return "optimizer.step() never ran: let the optimizer you are given update a and b, after loss.backward()."
-    (a, b), (a_ok, b_ok) = got["parameters"].tolist(), expected["parameters"].tolist()
-    losses, right = (", ".join(f"{v:.4f}" for v in d["returned"]) for d in (got, expected))
-    return (
-        f"after {STEPS} calls a = {a:.4f}, b = {b:.4f} (expected {a_ok:.4f}, {b_ok:.4f}); returned losses {losses} "
-        f"(expected {right}). Use the optimizer you are given, the mean squared error, and return loss.item()."
-    )
+    shown = [", ".join(map("{:.4f}".format, map(float, run[key])))
+             for key in ("parameters", "returned") for run in (got, expected)]  # fmt: skip
+    return ("after {} calls a, b = {} (expected {}), the losses returned {} (expected {}). Use the optimizer you are "
+            "given, the mean squared error, and return loss.item().").format(STEPS, *shown)  # fmt: skip
 
 
 train_step = Exercise(
-    name="train_step",
-    inputs=_step_probe,
-    reference=_in_order("backward", "step", "zero_grad"),
-    observe=_run_steps,
+    name="train_step", inputs=_step_probe, reference=_step, explain=_explain_steps,
+    observe=lambda answer, args: {"returned": [answer(*args[:5]) for _ in range(STEPS)], **args[5]},
     pure=False,  # a train step changes a and b in place: that is its job
     guards=[
-        Guard("returned_none", lambda got: None in got["returned"], example=lambda a, b, opt, x, y: None),
-        Guard(
-            "returns_tensor",
-            lambda got: any(isinstance(value, torch.Tensor) for value in got["returned"]),
-            example=lambda a, b, optimizer, x, y: _mse(a, b, x, y),
-        ),
-        Guard(
-            "not_a_number",
-            lambda got: not all(isinstance(v, float) for v in got["returned"]),
-            lambda *_: "0.5",
-            lambda got, _: (
-                "return the loss as a Python float (loss.item()), got "
-                + describe(next(v for v in got["returned"] if not isinstance(v, float)))
-                + "."
-            ),
-        ),
+        Guard("returned_none", lambda got: None in got["returned"], lambda *args: None),
+        Guard("returns_tensor", lambda got: any(map(torch.is_tensor, got["returned"])), lambda *args: torch.ones(())),
+        Guard("not_a_number", lambda got: not all(isinstance(v, float) for v in got["returned"]), lambda *args: "0.5",
+              lambda got, _: f"return the loss as a Python float (loss.item()), got {describe(got['returned'][0])}."),
     ],
-    mistakes=[
-        Mistake("no_zero_grad", _in_order("backward", "step")),
-        Mistake("no_backward", _in_order("step", "zero_grad")),
-        Mistake("no_step", _in_order("backward", "zero_grad")),
-        Mistake("zero_grad_before_step", _in_order("backward", "zero_grad", "step")),
-        Mistake("step_before_backward", _in_order("step", "backward", "zero_grad")),
-        Mistake("step_uses_old_gradient", _in_order("step", "zero_grad", "backward")),
-        Mistake("loss_after_step", _in_order("backward", "step", "zero_grad", returns="after")),
-        Mistake("sum_not_mean", _in_order("backward", "step", "zero_grad", reduction="sum")),
-    ],
-    alternatives=[_in_order("zero_grad", "backward", "step")],
-    explain=_explain_steps,
+    mistakes=[Mistake(fault, partial(_step, fault=fault))
+              for fault in (*_WRONG_ORDERS, "loss_after_step", "sum_not_mean")],
+    alternatives=[partial(_step, calls="zero_grad backward step")],
     success="backward, step, zero_grad: every step() found the fresh gradients of its own loss.",
-)
+)  # fmt: skip
 
 
-# --- exercise 2: scale the learning rate of every group -------------------------------------------------------
+def _call_then_read(answer, probe: tuple) -> object:
+    *args, read = probe  # the probe's last item reads what the answer did
+    answer(*args)
+    return read()
+
+
+def _scale(optimizer, factor: float, new_lr=lambda lr, default, factor: lr * factor) -> None:
+    for group in optimizer.param_groups:  # each group's lr becomes new_lr(its lr, the default lr, factor)
+        group["lr"] = new_lr(group["lr"], optimizer.defaults["lr"], factor)
+
+
 def _groups_probe() -> tuple:
-    tensors = [torch.zeros(2, requires_grad=True) for _ in range(3)]
-    groups = [{"params": [tensors[0]], "lr": 0.1}, {"params": [tensors[1]], "lr": 0.01}, {"params": [tensors[2]]}]
-    return torch.optim.SGD(groups, lr=0.05, momentum=0.9), FACTOR
-
-
-def _scaled_rates(answer: object, args: tuple) -> list[float]:
-    answer(*args)  # type: ignore[operator]
-    return [group["lr"] for group in args[0].param_groups]
-
-
-def _set_each(new_lr: object) -> object:
-    """A program that sets every group's lr to ``new_lr(optimizer, group, factor)``."""
-
-    def program(optimizer, factor):
-        for group in optimizer.param_groups:
-            group["lr"] = new_lr(optimizer, group, factor)
-
-    return program
+    groups = [{"params": [torch.zeros(2, requires_grad=True)], **rate} for rate in ({"lr": 0.1}, {"lr": 0.01}, {})]
+    optimizer = torch.optim.SGD(groups, lr=0.05, momentum=0.9)
+    return optimizer, FACTOR, lambda: [group["lr"] for group in optimizer.param_groups]
 
 
 scale_learning_rates = Exercise(
-    name="scale_learning_rates",
-    inputs=_groups_probe,
-    reference=_set_each(lambda optimizer, group, factor: group["lr"] * factor),
-    observe=_scaled_rates,
+    name="scale_learning_rates", inputs=_groups_probe, reference=_scale, observe=_call_then_read,
     mistakes=[
         Mistake("groups_unchanged", lambda optimizer, factor: optimizer.defaults.update(lr=factor * 0.05)),
         Mistake("only_first_group", lambda optimizer, factor: optimizer.param_groups[0].update(lr=0.1 * factor)),
-        Mistake("same_lr", _set_each(lambda optimizer, group, factor: optimizer.defaults["lr"] * factor)),
-        Mistake("lr_set_to_factor", _set_each(lambda optimizer, group, factor: factor)),
+        Mistake("same_lr", partial(_scale, new_lr=lambda lr, default, factor: default * factor)),
+        Mistake("lr_set_to_factor", partial(_scale, new_lr=lambda lr, default, factor: factor)),
     ],
     alternatives=[lambda optimizer, factor: [g.update(lr=g["lr"] * factor) for g in optimizer.param_groups]],
-    explain=lambda got, expected: (
-        f"the groups' learning rates became {got}; expected {expected} (each group's own rate times {FACTOR})."
-    ),
+    explain=lambda got, expected: f"the groups' rates became {got}; expected {expected}, each own rate times {FACTOR}.",
     success=f"every group's own rate times {FACTOR}, changed in place: the next step() uses them.",
-)
+)  # fmt: skip
 
 
-# --- exercise 3: where scheduler.step() goes ------------------------------------------------------------------
 def _schedule_probe() -> tuple:
-    a = torch.zeros(1, requires_grad=True)
-    optimizer = torch.optim.SGD([a], lr=0.1)
+    a, b = torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)
+    optimizer, rates = torch.optim.SGD([a, b], lr=0.1), []
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
-    rates: list[float] = []
-
-    def step(x: torch.Tensor, y: torch.Tensor) -> float:
-        rates.append(optimizer.param_groups[0]["lr"])
-        loss = ((a * x - y) ** 2).mean()
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        return loss.item()
-
+    optimizer.step()  # a step before any scheduler.step(), so the scheduler never warns: the rates name that mistake
+    optimizer.register_step_pre_hook(lambda *_: rates.append(optimizer.param_groups[0]["lr"]))
     batches = [(torch.full((2,), i + 1.0), torch.full((2,), 2.0 * (i + 1))) for i in range(BATCHES)]
-    return step, optimizer, scheduler, batches, EPOCHS, rates
+    return partial(_step, a, b, optimizer), optimizer, scheduler, batches, EPOCHS, rates.copy
 
 
-def _rates_per_call(answer: object, args: tuple) -> list[float]:
-    with warnings.catch_warnings():  # the scheduler's own warning is the learner's mistake, diagnosed below
-        warnings.simplefilter("ignore")
-        answer(*args[:5])  # type: ignore[operator]
-    return args[5]
-
-
-def _scheduled(where: str, all_epochs: bool = True) -> object:
-    """A training loop that calls ``scheduler.step()`` at ``where``: "end", "batch", "start" or "never"."""
-
-    def program(step, optimizer, scheduler, batches, epochs):
-        for _ in range(epochs if all_epochs else 1):
-            if where == "start":
+def _train(step, optimizer, scheduler, batches, epochs, fault: str = "") -> None:
+    for _ in range(1 if fault == "one_epoch_only" else epochs):
+        if fault == "scheduler_before_optimizer":
+            scheduler.step()
+        for x, y in batches:
+            step(x, y)
+            if fault == "scheduler_per_batch":
                 scheduler.step()
-            for x, y in batches:
-                step(x, y)
-                if where == "batch":
-                    scheduler.step()
-            if where == "end":
-                scheduler.step()
-
-    return program
+        if not fault or fault == "one_epoch_only":
+            scheduler.step()
 
 
 scheduled_training = Exercise(
-    name="scheduled_training",
-    inputs=_schedule_probe,
-    reference=_scheduled("end"),
-    observe=_rates_per_call,
-    mistakes=[
-        Mistake("scheduler_per_batch", _scheduled("batch")),
-        Mistake("scheduler_before_optimizer", _scheduled("start")),
-        Mistake("no_scheduler_step", _scheduled("never")),
-        Mistake("one_epoch_only", _scheduled("end", all_epochs=False)),
-    ],
-    explain=lambda got, expected: (
-        f"step(x, y) ran {len(got)} times at learning rates {got}; expected "
-        f"{len(expected)} calls ({EPOCHS} epochs of {BATCHES} batches) at {expected}."
-    ),
+    name="scheduled_training", inputs=_schedule_probe, reference=_train, observe=_call_then_read,
+    mistakes=[Mistake(fault, partial(_train, fault=fault)) for fault in
+              ("scheduler_per_batch", "scheduler_before_optimizer", "no_scheduler_step", "one_epoch_only")],
+    explain=lambda got, expected: f"step(x, y) ran {len(got)} times at learning rates {got}; expected {EPOCHS} epochs "
+            f"of {BATCHES} batches at {expected}.",
     success="one scheduler step per epoch: the learning rate halved every 2 epochs, as StepLR(step_size=2) says.",
-)
+)  # fmt: skip

@@ -1,10 +1,6 @@
-"""Run a learner's code so that a check always answers: with a time limit, and never raising.
-
-The code runs in a worker thread. The check waits at most ``limit`` seconds; code still running
-then is asked to stop (an exception is injected into its thread, which ends any pure-Python loop)
-and the check reports a time-out. ``SystemExit`` (``exit()`` or ``sys.exit()``) and every other
-exception become an :class:`Outcome`. A ``KeyboardInterrupt`` (the stop button) still stops the cell.
-"""
+"""Run a learner's code in a worker thread so that a check always answers, within a time limit and never raising:
+code still running after ``limit`` seconds is stopped (an injected exception ends any pure-Python loop), SystemExit
+and every other exception become an :class:`Outcome`, and KeyboardInterrupt (the stop button) still stops the cell."""
 
 from __future__ import annotations
 
@@ -16,7 +12,7 @@ from typing import Any
 
 
 class _Stop(BaseException):
-    """Injected into a thread that ran past its time limit (not an ``Exception``, so ``except Exception`` lets it through)."""
+    """Injected into a thread past its time limit (not an ``Exception``: ``except Exception`` lets it through)."""
 
 
 @dataclass(frozen=True)
@@ -37,16 +33,10 @@ def _stop(thread: threading.Thread) -> None:
 def run_limited(fn: Callable[..., Any], *args: Any, limit: float) -> Outcome:
     """Call ``fn(*args)`` in a worker thread and wait at most ``limit`` seconds for it.
 
-    Example:
-        >>> run_limited(lambda x: x + 1, 1, limit=1.0).value
-        2
-        >>> import time
-        >>> run_limited(time.sleep, 5, limit=0.05).timed_out
-        True
-        >>> run_limited(exit, limit=1.0).exited
-        True
+    >>> run_limited(lambda x: x + 1, 1, limit=1.0).value, run_limited(exit, limit=1.0).exited
+    (2, True)
     """
-    box: dict[str, Any] = {}
+    box: dict[str, Any] = {}  # the Outcome's fields, as the worker sets them
 
     def target() -> None:
         try:
@@ -54,7 +44,7 @@ def run_limited(fn: Callable[..., Any], *args: Any, limit: float) -> Outcome:
         except SystemExit:
             box["exited"] = True
         except _Stop:
-            box["stopped"] = True
+            box["timed_out"] = True
         except BaseException as exc:  # reported as an outcome, never raised in the worker
             box["error"] = exc
 
@@ -65,9 +55,9 @@ def run_limited(fn: Callable[..., Any], *args: Any, limit: float) -> Outcome:
     except BaseException:  # the stop button: stop the learner's code too, then stop the cell
         _stop(thread)
         raise
-    if thread.is_alive() or "stopped" in box:
+    if thread.is_alive() or "timed_out" in box:
         _stop(thread)
         return Outcome(timed_out=True)
     if isinstance(box.get("error"), KeyboardInterrupt):
         raise box["error"]
-    return Outcome(value=box.get("value"), error=box.get("error"), exited=box.get("exited", False))
+    return Outcome(**box)

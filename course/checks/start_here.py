@@ -1,7 +1,5 @@
 """Checks for lesson 00 (start here): a first tensor."""
 
-from __future__ import annotations
-
 import torch
 
 from course.checks.engine import Exercise, Guard, Mistake
@@ -9,7 +7,6 @@ from course.checks.engine import Exercise, Guard, Mistake
 FLOATS = "the values are right but they are floats: write 1, 2, 3 without decimal points to get integers."
 NESTED = "the values are right but the shape is (1, 3), one row of a matrix: pass a flat list, [1, 2, 3]."
 NOT_A_TENSOR = "this is {got}, not a tensor. Wrap the list: torch.tensor([1, 2, 3])."
-
 first_tensor = Exercise(
     name="first_tensor",
     kind="value",
@@ -19,6 +16,5 @@ first_tensor = Exercise(
         Mistake("wrong_dtype", lambda: torch.tensor([1.0, 2.0, 3.0]), FLOATS),
         Mistake("wrong_shape", lambda: torch.tensor([[1, 2, 3]]), NESTED),
     ],
-    explain=lambda got, expected: "the tensor should hold exactly 1, 2, 3, in that order, in one dimension.",
     success="a 1-D tensor of three integers: torch.tensor picks torch.int64 for Python integers.",
 )

@@ -1,7 +1,5 @@
 """Checks for lesson 01 (tensors and devices): shapes predicted, a loss's shape bug, copies from NumPy, in-place."""
 
-from __future__ import annotations
-
 import numpy as np
 import torch
 
@@ -11,19 +9,30 @@ from course.checks.values import close, describe, safe_text
 SHAPES = {"column - vector": (4, 4), "m[:, -1]": (3,), "m[:, -1:]": (3, 1), "X @ w": (5, 1), "X * w.T": (5, 3)}
 KEYS = f"answer with a dict with exactly these keys, each giving a shape tuple: {list(SHAPES)}."
 KEPT_DTYPE = "torch.tensor(array) copies but keeps the array's dtype (float64, int64): ask for dtype=torch.float32."
-NOT_A_TENSOR = Guard("not_a_tensor", lambda got: not isinstance(got, torch.Tensor), example=lambda *args: [0.0])
+# the float32 array shows the memory that .float() shares when there is nothing to convert
+ARRAYS = (np.array([0.5, 1.5, 2.5]), np.array([0.25, -1.0], dtype=np.float32), np.array([1, 2, 3]))
+NOT_A_TENSOR = Guard("not_a_tensor", lambda got: not isinstance(got, torch.Tensor), lambda *args: [0.0])
 
 
-def _with(changes: dict) -> dict:
-    return {**SHAPES, **changes}
+def _after_source_changes(convert: object, arrays: tuple) -> list:
+    """Each array's tensor, seen after the array changed: a tensor that shares its memory changes with it."""
+    tensors = [convert(array) for array in arrays]
+    for array in arrays:
+        array += 100
+    return [(str(getattr(tensor, "dtype", type(tensor).__name__)), tensor) for tensor in tensors]
+
+
+def _cut_off(got: object) -> bool:  # a number (from .item()) or a detached tensor: backward() cannot run through it
+    return isinstance(got, float | int | np.number) or (isinstance(got, torch.Tensor) and not got.requires_grad)
+
+
+def _copies_explained(got: list, expected: list) -> str:
+    found = "; ".join(f"for {a.dtype} {a.tolist()}: {describe(t)}" for a, (_, t) in zip(ARRAYS, got, strict=True))
+    return f"each tensor should be a float32 copy of its array; yours, after the arrays changed: {found}."
 
 
 def _shapes_explained(got: dict, expected: dict) -> str:
-    wrong = [
-        f"{key} is {value}, not {safe_text(got[key], 30)}"
-        for key, value in SHAPES.items()
-        if not close(got[key], value)
-    ]
+    wrong = [f"{k} is {v}, not {safe_text(got[k], 30)}" for k, v in SHAPES.items() if not close(got[k], v)]
     return f"{len(wrong)} of {len(SHAPES)} predictions differ: {'; '.join(wrong)}. Run each one and read why."
 
 
@@ -33,24 +42,14 @@ predicted_shapes = Exercise(
     reference=lambda: dict(SHAPES),
     guards=[Guard("unreadable", lambda got: not isinstance(got, dict) or set(got) != set(SHAPES), dict, KEYS)],
     mistakes=[
-        Mistake("broadcast_pairs", lambda: _with({"column - vector": (4,)})),
-        Mistake("index_drops_axis", lambda: _with({"m[:, -1]": (3, 1)})),
-        Mistake("index_drops_axis", lambda: _with({"m[:, -1:]": (3,)})),
-        Mistake("elementwise_not_matmul", lambda: _with({"X @ w": (5, 3), "X * w.T": (5, 1)})),
+        Mistake("broadcast_pairs", lambda: {**SHAPES, "column - vector": (4,)}),
+        Mistake("index_drops_axis", lambda: {**SHAPES, "m[:, -1]": (3, 1)}),
+        Mistake("index_drops_axis", lambda: {**SHAPES, "m[:, -1:]": (3,)}),
+        Mistake("elementwise_not_matmul", lambda: {**SHAPES, "X @ w": (5, 3), "X * w.T": (5, 1)}),
     ],
     explain=_shapes_explained,
     success="all five shapes predicted. Printing .shape whenever you are unsure is the habit that catches these.",
 )
-
-
-def _cut_off(got: object) -> bool:
-    """A number (from .item()) or a detached tensor: backward() could not run through it."""
-    return isinstance(got, float | int | np.number) or (isinstance(got, torch.Tensor) and not got.requires_grad)
-
-
-def _fixed_mse(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
-    return ((y_pred.squeeze(1) - y_true) ** 2).mean()
-
 
 mse = Exercise(
     name="mse",
@@ -58,8 +57,11 @@ mse = Exercise(
         torch.tensor([[2.5], [0.0], [2.1], [7.8], [1.0]], requires_grad=True) * 1.0,
         torch.tensor([3.0, -0.5, 2.0, 7.0, 2.5]),
     ),
-    reference=_fixed_mse,
-    guards=[Guard("not_backpropagatable", _cut_off, example=lambda p, t: _fixed_mse(p, t).item()), NOT_A_TENSOR],
+    reference=lambda p, t: ((p.squeeze(1) - t) ** 2).mean(),
+    guards=[
+        Guard("not_backpropagatable", _cut_off, lambda p, t: mse.reference(p, t).item()),
+        NOT_A_TENSOR,
+    ],
     mistakes=[
         Mistake("shape_mismatch", lambda p, t: ((p - t) ** 2).mean()),
         Mistake("sum_not_mean", lambda p, t: ((p.squeeze(1) - t) ** 2).sum()),
@@ -70,29 +72,9 @@ mse = Exercise(
     success="one squared error per sample, then their mean: the shapes match, so nothing broadcasts.",
 )
 
-
-def _arrays() -> tuple[np.ndarray, ...]:
-    return np.array([0.5, 1.5, 2.5]), np.array([0.25, -1.0], dtype=np.float32), np.array([1, 2, 3])
-
-
-def _after_source_changes(convert: object, arrays: tuple) -> list:
-    """Convert each array, then change the array: a tensor that shares its memory changes with it."""
-    seen = []
-    for array in arrays:
-        tensor = convert(array)
-        array += 100
-        seen.append((str(getattr(tensor, "dtype", type(tensor).__name__)), tensor))
-    return seen
-
-
-def _copies_explained(got: list, expected: list) -> str:
-    found = "; ".join(f"for {a.dtype} {a.tolist()}: {describe(t)}" for a, (_, t) in zip(_arrays(), got, strict=True))
-    return f"each tensor should be a float32 copy of its array; yours, after the arrays changed: {found}."
-
-
 to_float32 = Exercise(
     name="to_float32",
-    inputs=_arrays,
+    inputs=lambda: tuple(array.copy() for array in ARRAYS),
     reference=lambda a: torch.tensor(a, dtype=torch.float32),
     observe=_after_source_changes,
     guards=[Guard("not_a_tensor", lambda got: any(not isinstance(t, torch.Tensor) for _, t in got), np.float32)],
@@ -107,22 +89,15 @@ to_float32 = Exercise(
     success="float32 values of your own for every array: changing an array never changes its tensor.",
 )
 
-
-def _buggy_standardize(x: torch.Tensor) -> torch.Tensor:
-    x -= x.mean()
-    x /= x.std()
-    return x
-
-
 standardize = Exercise(
     name="standardize",
     inputs=lambda: (torch.tensor([2.0, 4.0, 4.0, 5.0, 7.0, 9.0]),),
     reference=lambda x: (x - x.mean()) / x.std(),
     guards=[NOT_A_TENSOR],
     mistakes=[
-        Mistake("mutated_input", _buggy_standardize),
+        Mistake("mutated_input", lambda x: x.sub_(x.mean()).div_(x.std())),  # x -= x.mean(); x /= x.std()
         Mistake("population_std", lambda x: (x - x.mean()) / x.std(correction=0)),
     ],
-    alternatives=[lambda x: x.sub(x.mean()).div(x.std()), lambda x: _buggy_standardize(x.clone())],
+    alternatives=[lambda x: x.sub(x.mean()).div(x.std()), lambda x: x.clone().sub_(x.mean()).div_(x.std())],
     success="the caller's tensor is untouched: x - ... makes a new tensor, where x -= ... changes x itself.",
 )

@@ -16,7 +16,6 @@ from course.checks.probes import flat_parameters, randomised, tag_is
 from course.checks.values import as_number, safe_text
 
 
-# --- exercise 1: the sizes of a model, from X (64, 3) and y (64, 2) ------------------------------------
 def _model_io(model: object, args: tuple) -> tuple:
     """("runs", output shape), ("fails", sizes of the first Linear, the error) or ("not a model", what it is)."""
     if not isinstance(model, nn.Module):
@@ -27,28 +26,27 @@ def _model_io(model: object, args: tuple) -> tuple:
         with torch.no_grad():
             return ("runs", tuple(model(args[0].to(dtype)).shape))
     except Exception as exc:
-        sizes = linear and (linear.in_features, linear.out_features)
-        return ("fails", sizes, f"{type(exc).__name__}: {safe_text(exc)}")
+        return (
+            "fails",
+            linear and (linear.in_features, linear.out_features),
+            f"{type(exc).__name__}: {safe_text(exc)}",
+        )
 
 
-model_sizes = Exercise(
-    name="model_sizes",
-    kind="value",
+model_sizes = Exercise(  # X has 3 columns and y 2, so in and out sizes cannot be confused
+    name="model_sizes", kind="value", reference=lambda: nn.Linear(3, 2), observe=_model_io,
     inputs=lambda: (torch.randn(5, 3, generator=torch.Generator().manual_seed(0)),),
-    reference=lambda: nn.Linear(3, 2),
-    observe=_model_io,
     guards=[
         Guard("not_a_model", tag_is("not a model"), lambda: nn.Linear, lambda got, _: f"{got[1]} is not a model."),
-        Guard("swapped_sizes", lambda got: got[:2] == ("fails", (2, 3)), example=lambda: nn.Linear(2, 3)),
-        Guard("wrong_input_size", lambda got: got[0] == "fails" and got[1][0] != 3, example=lambda: nn.Linear(64, 2)),
-        Guard("wrong_output_size", lambda got: got[0] == "runs" and got[1] != (5, 2), example=lambda: nn.Linear(3, 1)),
+        Guard("swapped_sizes", lambda got: got[:2] == ("fails", (2, 3)), lambda: nn.Linear(2, 3)),
+        Guard("wrong_input_size", lambda got: got[0] == "fails" and got[1][0] != 3, lambda: nn.Linear(64, 2)),
+        Guard("wrong_output_size", lambda got: got[0] == "runs" and got[1] != (5, 2), lambda: nn.Linear(3, 1)),
     ],
     alternatives=[lambda: nn.Sequential(nn.Linear(3, 2)), lambda: nn.Linear(3, 2).double()],
     explain=lambda got, _: f"model(X) should give 2 predictions per row of X; it gave {got[1:]}.",
     success="3 features in (the columns of X), 2 outputs out (the columns of y): nn.Linear(3, 2).",
-)
+)  # fmt: skip
 
-# --- exercise 2: predict which orders of the actions learn ----------------------------------------------
 ORDERS = {"A": "learns", "B": "stuck", "C": "stuck", "D": "learns"}
 
 
@@ -58,25 +56,21 @@ def _prediction(answer: object, args: tuple) -> object:
     return got if set(got) == set(ORDERS) and set(got.values()) <= {"learns", "stuck"} else "not a prediction"
 
 
-_ASK = " not right yet. For each, ask: when step() runs, what does .grad hold?"
 step_orders = Exercise(
-    name="step_orders",
-    kind="value",
-    reference=lambda: dict(ORDERS),
-    observe=_prediction,
-    guards=[Guard("not_a_prediction", lambda got: got == "not a prediction", example=lambda: {"A": "yes"})],
+    name="step_orders", kind="value", reference=lambda: dict(ORDERS), observe=_prediction,
+    guards=[Guard("not_a_prediction", lambda got: got == "not a prediction", lambda: {"A": "yes"})],
     mistakes=[
         Mistake("predicted_zero_first_stuck", lambda: {**ORDERS, "A": "stuck"}),
         Mistake("predicted_step_before_backward_learns", lambda: {**ORDERS, "B": "learns"}),
         Mistake("predicted_zero_between_learns", lambda: {**ORDERS, "C": "learns"}),
         Mistake("predicted_zero_after_forward_stuck", lambda: {**ORDERS, "D": "stuck"}),
     ],
-    explain=lambda got, expected: " and ".join(k for k in "ABCD" if got[k] != expected[k]) + " are" + _ASK,
+    explain=lambda got, expected: " and ".join(k for k in "ABCD" if got[k] != expected[k])
+    + " are not right yet. For each, ask: when step() runs, what does .grad hold?",
     success="A and D learn, B and C never move: step() must see the gradients of this step's backward().",
-)
+)  # fmt: skip
 
 
-# --- exercise 3: find the bugs in a train-step factory ----------------------------------------------------
 def _probe() -> tuple:
     """Dropout then Linear(2, 1), in eval mode; a log of forward passes, model(x) calls, backward, step, zero_grad."""
     model, log = randomised(nn.Sequential(nn.Dropout(0.5), nn.Linear(2, 1)), seed=0).eval(), []
@@ -94,12 +88,12 @@ def _probe() -> tuple:
 
 def _order(log: list[str]) -> str:
     """The first thing wrong with the order of one step's actions, or "ok"."""
-    if "backward" not in log or "step" not in log:
-        return "no_backward" if "backward" not in log else "no_step"
-    back, step = log.index("backward"), log.index("step")
-    if step < back or "zero_grad" in log[back:step]:
-        return "step_before_backward" if step < back else "zero_grad_before_step"
-    return "ok" if "zero_grad" in log else "no_zero_grad"
+    back, step = (log.index(action) if action in log else -1 for action in ("backward", "step"))
+    faults = {
+        "no_backward": back < 0, "no_step": step < 0, "step_before_backward": step < back,
+        "zero_grad_before_step": "zero_grad" in log[back:step], "no_zero_grad": "zero_grad" not in log,
+    }  # fmt: skip
+    return next((fault for fault, found in faults.items() if found), "ok")
 
 
 def _observe_factory(factory: object, args: tuple) -> tuple:
@@ -118,27 +112,24 @@ def _observe_factory(factory: object, args: tuple) -> tuple:
     if factory is not _REFERENCE and torch.allclose(params, _observe_factory(_REFERENCE, _probe())[2]):
         orders = []  # the updates are right: however the gradients were zeroed, it worked
     faults = [
-        ("uses_globals", not forwards),
-        *[(order, True) for order in orders if order != "ok"],
+        ("uses_globals", not forwards), *[(order, True) for order in orders if order != "ok"],
         ("no_train", not all(event == "forward" for event in forwards)),
         ("called_forward", log.count("call") != len(forwards)),
-        ("returns_tensor", isinstance(returned[0], torch.Tensor)),
-        ("returned_none", returned[0] is None),
-    ]
+        ("returns_tensor", isinstance(returned[0], torch.Tensor)), ("returned_none", returned[0] is None),
+    ]  # fmt: skip
     return (next((fault for fault, found in faults if found), "ok"), as_number(returned[0]), params)
 
 
-def _factory(order: str = "fbsz", train: bool = True, call: bool = True, item: bool | None = True, given: bool = True):
+def _factory(order: str = "fbsz", train: bool = True, call: bool = True, item: bool | str | None = True) -> object:
     """A train-step factory running f(orward), b(ackward), s(tep), z(ero_grad) in the given order."""
 
     def factory(model, loss_fn, optimizer):
         def train_step(x, y):
             if train:
                 model.train()
-            target, loss = (model if given else nn.Linear(2, 1)), None
             for action in order:
                 if action == "f":
-                    loss = loss_fn(target(x) if call else target.forward(x), y)
+                    loss = loss_fn(model(x) if call else model.forward(x), y)
                 else:
                     (loss.backward if action == "b" else optimizer.step if action == "s" else optimizer.zero_grad)()
             if item == "after":  # the loss after the step, not the one the step used
@@ -152,43 +143,35 @@ def _factory(order: str = "fbsz", train: bool = True, call: bool = True, item: b
 
 _REFERENCE = _factory()
 _FAULTS = dict(  # what each fault looks like, as a wrong program
-    not_a_step=lambda model, loss_fn, optimizer: 0.5, uses_globals=_factory(given=False), no_backward=_factory("fsz"),
-    no_step=_factory("fbz"), no_zero_grad=_factory("fbs"), step_before_backward=_factory("fsbz"),
-    zero_grad_before_step=_factory("fbzs"), no_train=_factory(train=False), called_forward=_factory(call=False),
-    returns_tensor=_factory(item=False), returned_none=_factory(item=None),
+    not_a_step=lambda model, loss_fn, optimizer: 0.5,
+    uses_globals=lambda model, *rest: _REFERENCE(nn.Linear(2, 1), *rest),  # trains another model than the one given
+    no_backward=_factory("fsz"), no_step=_factory("fbz"), no_zero_grad=_factory("fbs"),
+    step_before_backward=_factory("fsbz"), zero_grad_before_step=_factory("fbzs"), no_train=_factory(train=False),
+    called_forward=_factory(call=False), returns_tensor=_factory(item=False), returned_none=_factory(item=None),
 )  # fmt: skip
-_UPDATES = "the order is right, but the updates differ from SGD on loss_fn(model(x), y): use the parts you are given."
-_NO_TRAIN = "the model trained in eval mode (Dropout off): call model.train() inside train_step, at every step."
+NO_TRAIN = "the model trained in eval mode (Dropout off): call model.train() inside train_step, at every step."
 train_step_factory = Exercise(
-    name="train_step_factory",
-    inputs=_probe,
-    reference=_REFERENCE,
-    observe=_observe_factory,
-    guards=[Guard(f, tag_is(f), wrong, _NO_TRAIN if f == "no_train" else None) for f, wrong in _FAULTS.items()],
+    name="train_step_factory", inputs=_probe, reference=_REFERENCE, observe=_observe_factory,
+    guards=[Guard(f, tag_is(f), wrong, NO_TRAIN if f == "no_train" else None) for f, wrong in _FAULTS.items()],
     alternatives=[_factory("zfbs"), _factory("fzbs")],
     mistakes=[Mistake("loss_after_step", _factory(item="after"))],
-    explain=lambda got, _: _UPDATES,
+    explain=lambda got, _: "the order is right, but the updates differ from SGD on loss_fn(model(x), y): "
+    "use the parts you are given.",
     success="train mode, model(x), loss, backward, step, zero_grad, and a float returned: every bug fixed.",
-)
+)  # fmt: skip
 
-
-# --- exercise 4: scikit-learn's arrays as tensors nn.Linear and nn.MSELoss accept ----------------------------
-_TENS = "return two torch tensors: torch.from_numpy(...) or torch.tensor(...) converts an array."
-_FLOAT = "nn.Linear's weights are float32; other dtypes give 'mat1 and mat2 must have the same dtype': use .float()."
+TENSORS = "return two torch tensors: torch.from_numpy(...) or torch.tensor(...) converts an array."
+FLOAT = "nn.Linear's weights are float32; other dtypes give 'mat1 and mat2 must have the same dtype': use .float()."
 to_tensors = Exercise(
-    name="to_tensors",
+    name="to_tensors", reference=lambda X, y: (torch.Tensor(X), torch.Tensor(y).reshape(-1, 1)),
     inputs=lambda: (np.random.RandomState(0).randn(50, 3), np.random.RandomState(1).randn(50)),  # as in the lesson
-    reference=lambda X, y: (torch.Tensor(X), torch.Tensor(y).reshape(-1, 1)),
     guards=[
-        Guard("not_a_pair", lambda got: not isinstance(got, (tuple, list)) or len(got) != 2, example=lambda X, y: X),
-        Guard("not_a_tensor", lambda got: not all(map(torch.is_tensor, got)), lambda X, y: (X, y), _TENS),
-        Guard(
-            "wrong_dtype",
-            lambda got: got[0].dtype != torch.float32 or got[1].dtype != torch.float32,
-            lambda X, y: (torch.from_numpy(X), torch.from_numpy(y).reshape(-1, 1)),
-            lambda got, _: f"you gave {got[0].dtype} and {got[1].dtype}; {_FLOAT}",
-        ),
-        Guard("shape_mismatch", lambda got: got[1].ndim == 1, example=lambda X, y: (torch.Tensor(X), torch.Tensor(y))),
+        Guard("not_a_pair", lambda got: not isinstance(got, (tuple, list)) or len(got) != 2, lambda X, y: X),
+        Guard("not_a_tensor", lambda got: not all(map(torch.is_tensor, got)), lambda X, y: (X, y), TENSORS),
+        Guard("wrong_dtype", lambda got: {got[0].dtype, got[1].dtype} != {torch.float32},
+              lambda X, y: (torch.from_numpy(X), torch.from_numpy(y).reshape(-1, 1)),
+              lambda got, _: f"you gave {got[0].dtype} and {got[1].dtype}; {FLOAT}"),
+        Guard("shape_mismatch", lambda got: got[1].ndim == 1, lambda X, y: (torch.Tensor(X), torch.Tensor(y))),
     ],
     mistakes=[
         Mistake("target_row", lambda X, y: (torch.Tensor(X), torch.Tensor(y).reshape(1, -1))),
@@ -201,6 +184,4 @@ to_tensors = Exercise(
     ],
     explain=lambda got, _: f"expected X (50, 3) and y (50, 1); got {tuple(got[0].shape)} and {tuple(got[1].shape)}.",
     success="float32 features of shape (N, 3) and a float32 target column (N, 1): no broadcasting, no dtype clash.",
-)
-
-__all__ = ["model_sizes", "step_orders", "to_tensors", "train_step_factory"]
+)  # fmt: skip

@@ -1,10 +1,6 @@
-"""Compare and describe a learner's values without trusting them.
-
-:func:`close` decides whether two results are the same answer: it looks at the *expected* value's
-type first, so an object that claims to equal everything never passes, and a tensor is compared
-by shape, kind of dtype and values. :func:`describe` says what a value is in a few words, without
-calling methods a hostile object could break.
-"""
+"""Compare and describe a learner's values without trusting them: :func:`close` looks at the *expected* value's
+type first, so an object that claims to equal everything never passes, and :func:`describe` calls nothing a
+hostile object could break."""
 
 from __future__ import annotations
 
@@ -29,14 +25,11 @@ class Raised:
 def safe_text(obj: object, limit: int = 200) -> str:
     """``str(obj)``, cut to ``limit`` characters, or a placeholder if ``__str__`` itself fails.
 
-    Example:
-        >>> safe_text(ValueError("bad shape"))
-        'bad shape'
+    >>> safe_text("a long message", limit=9)
+    'a long...'
     """
     try:
-        text = str(obj)
-        if not isinstance(text, str):
-            raise TypeError
+        text = str(obj)  # always a str: str() itself refuses anything else
     except KeyboardInterrupt:
         raise
     except BaseException:  # SystemExit included: a learner's __str__ must not end the check
@@ -47,9 +40,8 @@ def safe_text(obj: object, limit: int = 200) -> str:
 def as_number(value: object) -> float | None:
     """A Python float from a number, a NumPy scalar or a one-element tensor or array; ``None`` otherwise.
 
-    Example:
-        >>> as_number(torch.tensor([2.5])), as_number(np.float64(1.0)), as_number("3"), as_number(True)
-        (2.5, 1.0, None, None)
+    >>> as_number(torch.tensor([2.5])), as_number(np.float64(1.0)), as_number("3"), as_number(True)
+    (2.5, 1.0, None, None)
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number, np.ndarray, torch.Tensor)):
         return None
@@ -58,26 +50,22 @@ def as_number(value: object) -> float | None:
             return None
         return float(value.detach().cpu().reshape(()))
     array = np.asarray(value)
-    if array.size != 1 or array.dtype.kind not in "iuf":
-        return None
-    return float(array.reshape(()))
+    return float(array.reshape(())) if array.size == 1 and array.dtype.kind in "iuf" else None
 
 
 def _tensor_kind(dtype: torch.dtype) -> str:
     if dtype == torch.bool:
         return "bool"
-    if dtype.is_complex:
-        return "complex"
-    return "float" if dtype.is_floating_point else "int"
+    return "complex" if dtype.is_complex else "float" if dtype.is_floating_point else "int"
 
 
 def _close_tensor(got: object, expected: torch.Tensor, rtol: float, atol: float) -> bool:
     if type(got) not in (torch.Tensor, torch.nn.Parameter) or got.device.type == "meta":
         return False
-    if got.shape != expected.shape or _tensor_kind(got.dtype) != _tensor_kind(expected.dtype):
+    kind = _tensor_kind(expected.dtype)
+    if got.shape != expected.shape or _tensor_kind(got.dtype) != kind:
         return False
     got, expected = got.detach().cpu(), expected.detach().cpu()
-    kind = _tensor_kind(expected.dtype)
     if kind in ("bool", "int"):
         return bool(torch.equal(got.to(torch.int64), expected.to(torch.int64)))
     wide = torch.complex128 if kind == "complex" else torch.float64
@@ -85,41 +73,22 @@ def _close_tensor(got: object, expected: torch.Tensor, rtol: float, atol: float)
 
 
 def _close_array(got: object, expected: np.ndarray, rtol: float, atol: float) -> bool:
-    if isinstance(got, torch.Tensor):
-        if got.device.type == "meta":
-            return False
+    if isinstance(got, torch.Tensor) and got.device.type != "meta":
         got = got.detach().cpu().numpy()
     if not isinstance(got, np.ndarray) or got.shape != expected.shape:
         return False
-    if _KINDS.get(got.dtype.kind) != _KINDS.get(expected.dtype.kind):
-        return False
-    return bool(np.allclose(got, expected, rtol=rtol, atol=atol))
-
-
-def _close_sequence(got: object, expected: tuple | list, rtol: float, atol: float) -> bool:
-    if not isinstance(got, (tuple, list)) or len(got) != len(expected):
-        return False
-    return all(close(g, e, rtol=rtol, atol=atol) for g, e in zip(got, expected, strict=True))
-
-
-def _close_mapping(got: object, expected: Mapping, rtol: float, atol: float) -> bool:
-    if not isinstance(got, Mapping) or set(got.keys()) != set(expected.keys()):
-        return False
-    return all(close(got[key], expected[key], rtol=rtol, atol=atol) for key in expected)
+    return _KINDS.get(got.dtype.kind) == _KINDS.get(expected.dtype.kind) and bool(
+        np.allclose(got, expected, rtol=rtol, atol=atol)
+    )
 
 
 def close(got: object, expected: object, rtol: float = 1e-4, atol: float = 1e-6) -> bool:
     """True when ``got`` is the same answer as ``expected``: same kind of value, numbers within tolerance.
 
-    Tensors must have the same shape and the same kind of dtype (float, int, bool: int32 equals int64);
-    numbers may come as Python, NumPy or one-element tensors; tuples, lists and dicts compare item by item.
+    Tensors need the same shape and kind of dtype (float, int, bool: int32 equals int64); numbers may come as
+    Python, NumPy or one-element tensors; tuples, lists and dicts compare item by item.
 
-    Example:
-        >>> close(torch.tensor([1, 2], dtype=torch.int32), torch.tensor([1, 2]))
-        True
-        >>> close(torch.tensor([1.0, 2.0]), torch.tensor([[1.0, 2.0]]))
-        False
-        >>> close(torch.tensor(0.5), 0.50001), close(0.5, (0.5,))
+        >>> close(torch.tensor([1, 2], dtype=torch.int32), torch.tensor([1, 2])), close(torch.ones(2), torch.ones(1, 2))
         (True, False)
     """
     if isinstance(expected, torch.Tensor):
@@ -132,34 +101,31 @@ def close(got: object, expected: object, rtol: float = 1e-4, atol: float = 1e-6)
         number = as_number(got)
         return number is not None and math.isclose(number, float(expected), rel_tol=rtol, abs_tol=atol)
     if isinstance(expected, (tuple, list)):
-        return _close_sequence(got, expected, rtol, atol)
+        return (
+            isinstance(got, (tuple, list))
+            and len(got) == len(expected)
+            and all(close(g, e, rtol=rtol, atol=atol) for g, e in zip(got, expected, strict=True))
+        )
     if isinstance(expected, Mapping):
-        return _close_mapping(got, expected, rtol, atol)
+        return (
+            isinstance(got, Mapping)
+            and set(got.keys()) == set(expected.keys())
+            and all(close(got[key], expected[key], rtol=rtol, atol=atol) for key in expected)
+        )
     return type(got) is type(expected) and bool(expected == got)
 
 
-def _describe_tensor(value: torch.Tensor) -> str:
-    where = "" if value.device.type == "cpu" else f" on {value.device}"
-    shape = tuple(value.shape)
-    if value.numel() <= 6 and value.device.type != "meta":
-        plain = value.detach().cpu()
-        numbers = np.round(plain.double().numpy(), 4).tolist() if plain.is_floating_point() else plain.tolist()
-        return f"a {str(value.dtype).removeprefix('torch.')} tensor of shape {shape}{where}: {numbers}"
-    return f"a {str(value.dtype).removeprefix('torch.')} tensor of shape {shape}{where}"
-
-
 def describe(value: object) -> str:
-    """A few words that say what ``value`` is, safe for any object (see :func:`_describe`).
+    """A few words that say what ``value`` is, safe for any object (a hostile ``__len__``, ``__float__`` or repr).
 
-    Example:
-        >>> describe(torch.zeros(2, 4)), describe(0.123456), describe([1, 2]), describe(list(range(9)))
-        ('a float32 tensor of shape (2, 4)', '0.1235', 'a list (1; 2)', 'a list of 9 items')
+    >>> describe(torch.zeros(2, 4)), describe(0.123456), describe([1, 2]), describe(list(range(9)))
+    ('a float32 tensor of shape (2, 4)', '0.1235', 'a list (1; 2)', 'a list of 9 items')
     """
     try:
         return _describe(value)
     except KeyboardInterrupt:
         raise
-    except BaseException:  # a hostile __len__, __float__ or repr
+    except BaseException:
         return f"an object of type {type(value).__name__}"
 
 
@@ -167,9 +133,15 @@ def _describe(value: object) -> str:
     if isinstance(value, Raised):
         return f"{value.kind}: {value.message}"
     if isinstance(value, torch.Tensor):
-        return _describe_tensor(value)
-    if isinstance(value, (bool, np.bool_)) or value is None:
-        return repr(bool(value)) if value is not None else "None"
+        where = "" if value.device.type == "cpu" else f" on {value.device}"
+        text = f"a {str(value.dtype).removeprefix('torch.')} tensor of shape {tuple(value.shape)}{where}"
+        if value.numel() > 6 or value.device.type == "meta":
+            return text
+        plain = value.detach().cpu()
+        numbers = np.round(plain.double().numpy(), 4).tolist() if plain.is_floating_point() else plain.tolist()
+        return f"{text}: {numbers}"
+    if value is None or isinstance(value, (bool, np.bool_)):
+        return "None" if value is None else repr(bool(value))
     number = as_number(value) if isinstance(value, (int, float, np.number)) else None
     if number is not None:
         return f"{number:.4g}"
@@ -177,6 +149,4 @@ def _describe(value: object) -> str:
         if 0 < len(value) <= 4 and all(not isinstance(item, (tuple, list, dict)) for item in value):
             return f"a {type(value).__name__} ({'; '.join(_describe(item) for item in value)})"
         return f"a {type(value).__name__} of {len(value)} items"
-    if isinstance(value, str):
-        return repr(safe_text(value, 60))
-    return f"an object of type {type(value).__name__}"
+    return repr(safe_text(value, 60)) if isinstance(value, str) else f"an object of type {type(value).__name__}"

@@ -1,10 +1,6 @@
-"""One vocabulary of mistake ids for every exercise, each with the message a learner reads.
-
-The same mistake has the same id and the same explanation in every lesson, so a learner who
-meets "model still in training mode" in lesson 11 reads what they read in lesson 07. A check
-may give a more specific message for its own exercise, but never a new id for an old mistake.
-Messages may use ``{got}`` and ``{expected}``: the engine fills in short descriptions.
-"""
+"""One vocabulary of mistake ids for every exercise, each with the message a learner reads: the same mistake has
+the same id and explanation in every lesson. A check may give a more specific message for its own exercise, but
+never a new id for an old mistake. ``{got}`` and ``{expected}`` in a message are filled in by the engine."""
 
 from __future__ import annotations
 
@@ -40,9 +36,8 @@ MISTAKES: dict[str, str] = {
     "no_backward": "no gradients were computed: call loss.backward() before optimizer.step().",
     "device_mismatch": "the model and the data are on different devices; move the data to the model's device with .to(device).",
     "leakage": "the statistics came from all the data, test part included (leakage); compute them on the training part only.",
-    # --- lesson 00 start_here ----------------------------------------------------------------------
-    # --- lesson 01 tensors_and_devices ---------------------------------------------------------------
-    "broadcast_pairs": "a column (N, 1) and a vector (N,) broadcast to (N, N): the vector acts as a row (1, N), so every row meets every column.",
+    # --- each lesson's own mistakes, in lesson order (a comment names the lesson at its first id) -----
+    "broadcast_pairs": "a column (N, 1) and a vector (N,) broadcast to (N, N): the vector acts as a row (1, N), so every row meets every column.",  # lesson 01 tensors_and_devices
     "index_drops_axis": "an integer index removes its axis and a slice keeps it: m[:, -1] is flat, (3,); m[:, -1:] is a column, (3, 1).",
     "elementwise_not_matmul": "@ is the matrix product: (N, k) @ (k, 1) sums over k and gives (N, 1); * multiplies element by element, broadcasting (N, k) with (1, k) to (N, k).",
     "square_of_mean": "that squares the mean error; the MSE is the mean of the squared errors: square each error first, then average.",
@@ -50,8 +45,7 @@ MISTAKES: dict[str, str] = {
     "shares_memory": "this tensor shares memory with the array (torch.from_numpy, torch.as_tensor): change one and the other changes. torch.tensor(array, ...) copies.",
     "population_std": "that divides by the population standard deviation (correction=0, NumPy's default); x.std() in PyTorch divides by N - 1.",
     "shares_when_same_dtype": "right for the float64 array, but the float32 array's tensor changed with it: .float() (like torch.as_tensor and torch.Tensor) keeps the same memory when there is nothing to convert. Copy explicitly: torch.tensor(array, dtype=torch.float32).",
-    # --- lesson 02 gradient_descent_numpy -----------------------------------------------------------
-    "not_positive": "a learning rate is a positive step size: with 0 or less each step goes nowhere or uphill. The minus sign in the update already does the descending.",
+    "not_positive": "a learning rate is a positive step size: with 0 or less each step goes nowhere or uphill. The minus sign in the update already does the descending.",  # lesson 02 gradient_descent_numpy
     "diverges": "with this learning rate the loss grows instead of shrinking: each step overshoots the minimum by more than it was away from it. Try a smaller one.",
     "too_small": "0.01 more still converges, so this is not the largest stable rate to two decimals: keep going up until the loss grows.",
     "zigzags": "stable, but so close to the limit that the steps zig-zag across the valley and settle too slowly: try a slightly smaller learning rate.",
@@ -62,15 +56,13 @@ MISTAKES: dict[str, str] = {
     "shuffled_apart": "x and y were shuffled each on its own, so each x lost its y: draw one order = rng.permutation(len(x)) and index both with it.",
     "one_update_per_epoch": "only the first mini-batch was used: loop over every batch, for start in range(0, len(x), batch_size).",
     "whole_data_gradient": "each update used the gradient of the whole data set: compute it on the batch only, x[idx] and y[idx].",
-    # --- lesson 03 autograd --------------------------------------------------------------------------
-    "no_requires_grad": "the tensor does not require gradients, so backward() never fills its .grad: pass requires_grad=True when you create it (or call .requires_grad_() after moving it).",
+    "no_requires_grad": "the tensor does not require gradients, so backward() never fills its .grad: pass requires_grad=True when you create it (or call .requires_grad_() after moving it).",  # lesson 03 autograd
     "non_leaf": "the tensor is not a leaf but the result of an operation (typically .to(device) or .to(dtype) after requires_grad=True), so backward() never fills its .grad. Create it where it lives, with its dtype and requires_grad=True.",
     "outside_no_grad": "the in-place update ran while autograd was recording, and PyTorch refuses to change a leaf that requires grad: do the update inside `with torch.no_grad():`.",
     "no_update": "the parameters never changed: p = p - ... only makes a new tensor and rebinds the name (update in place: p -= ...), or the gradients were zeroed before the update used them.",
     "not_in_place": "w = w - lr * w.grad makes a new tensor, without a .grad (hence the error), and leaves the parameter as it was: update it in place, w -= lr * w.grad, inside torch.no_grad().",
     "loss_outside_loop": "the loss is computed once, before the loop, and the first backward() frees its graph, so the second one fails: compute the loss inside the loop, every epoch.",
-    # --- lesson 04 computation_graphs -----------------------------------------------------------------
-    "not_names": "answer with a set of variable names as strings, in quotes inside curly braces, like {'weight'}.",
+    "not_names": "answer with a set of variable names as strings, in quotes inside curly braces, like {'weight'}.",  # lesson 04 computation_graphs
     "frozen_counted": "`scale` had requires_grad switched off (requires_grad_(False)), so autograd does not track it: a frozen tensor gets no box.",
     "data_drawn": "`inputs` and `targets` are data: they do not require grad, so the graph does not draw them. Only tensors with requires_grad=True get a blue box.",
     "output_counted": "`out` is the tensor backward starts from: it is drawn, but as the green output box, not as a blue parameter box.",
@@ -84,8 +76,7 @@ MISTAKES: dict[str, str] = {
     "retain_graph_not_detach": "the error is gone, but with retain_graph=True every backward() runs back through all the earlier steps too: the gradients are not this step's, and each step costs more time and memory. Detach the carried state instead.",
     "state_not_carried": "the state no longer carries half of its previous value: keep 0.5 * (previous state), detached, plus a * x.",
     "detached_too_much": "you detached the new state, a * x included, so the loss no longer depends on a and backward() has nothing to differentiate. Detach only the part carried over from the previous step.",
-    # --- lesson 05 optimizers -----------------------------------------------------------------------
-    "step_uses_old_gradient": "optimizer.step() ran before loss.backward(), so each step used the gradient left over from the previous call (the first step had none). The order is backward, step, zero_grad.",
+    "step_uses_old_gradient": "optimizer.step() ran before loss.backward(), so each step used the gradient left over from the previous call (the first step had none). The order is backward, step, zero_grad.",  # lesson 05 optimizers
     "loss_after_step": "the parameters are right, but return the loss computed before the step (loss.item() of the loss you called backward() on).",
     "groups_unchanged": "the groups' learning rates did not change. optimizer.defaults is only read when a group is created, and a new optimizer or a copy (state_dict()) is not the one that trains: change group['lr'] in every dict of optimizer.param_groups.",
     "only_first_group": "only the first group changed: loop over every dict in optimizer.param_groups.",
@@ -95,8 +86,7 @@ MISTAKES: dict[str, str] = {
     "scheduler_before_optimizer": "scheduler.step() ran at the start of each epoch, before the first optimizer.step(), so the first learning rate of the schedule was skipped. Call it at the end of each epoch, after the batches.",
     "no_scheduler_step": "the learning rate never changed while the batches ran: scheduler.step() was not called inside the epoch loop. Call it once per epoch, after the batches.",
     "one_epoch_only": "only one pass over the batches ran: loop over the epochs, and inside over the batches.",
-    # --- lesson 06 losses ----------------------------------------------------------------------------
-    "not_squared": "that is the mean ABSOLUTE error. Square the differences: ((p - y) ** 2).mean().",
+    "not_squared": "that is the mean ABSOLUTE error. Square the differences: ((p - y) ** 2).mean().",  # lesson 06 losses
     "root_of_mse": "that is the square root of the MSE (RMSE). The loss is the mean of the squares, no root.",
     "swapped_terms": "the two terms are swapped: y goes with log(p) (the probability of class 1), and (1 - y) with log(1 - p).",
     "missing_negative_term": "only the examples with target 1 count in your loss. Add the (1 - y) * log(1 - p) term for the examples whose target is 0.",
@@ -107,15 +97,13 @@ MISTAKES: dict[str, str] = {
     "unstable_softmax": "exp(1000) overflows to inf, so softmax computed as written gives inf or nan. Use torch.logsumexp(logits, dim=1), which subtracts the largest score first.",
     "missing_logsumexp": "you took minus the right class's score, but that is not a log-probability: subtract it from log(sum(exp(z))) of its row, torch.logsumexp(logits, dim=1).",
     "all_classes": "you averaged over every class; take only the right class's term of each row: logits[torch.arange(N), labels].",
-    # --- lesson 07 models ----------------------------------------------------------------------------
-    "instance_not_class": "pass the class itself (Quadratic), not an instance of it (Quadratic()).",
+    "instance_not_class": "pass the class itself (Quadratic), not an instance of it (Quadratic()).",  # lesson 07 models
     "unregistered_parameter": "a tensor attribute is not registered: parameters() misses it, so the optimizer never updates it, .to(device) does not move it and state_dict() does not save it. Wrap it: nn.Parameter(torch.randn(1)).",
     "wrong_parameters": "expected exactly three parameters named a, b and c: declare each in __init__, e.g. self.a = nn.Parameter(torch.randn(1)).",
     "no_sigmoid": "the outputs are not probabilities (some lie outside (0, 1)): apply a sigmoid to the linear layer's output.",
     "sigmoid_first": "the sigmoid is applied to the inputs, before the linear layer: the outputs are not probabilities. Apply it to the linear layer's output.",
     "extra_layer": "that is more than logistic regression: one nn.Linear(n_features, 1) (n_features weights and a bias), then a sigmoid, and nothing else.",
-    # --- lesson 08 nonlinearity_and_mlps -------------------------------------------------------------
-    "strict_threshold": "a value exactly on the threshold is on the wrong side: use <= (or >=), not < (or >).",
+    "strict_threshold": "a value exactly on the threshold is on the wrong side: use <= (or >=), not < (or >).",  # lesson 08 nonlinearity_and_mlps
     "any_not_all": "that marks what holds for *some* inputs; the exercise asks for what holds for every input: .all(), not .any().",
     "inverted_mask": "the mask is inverted: True should mark the units asked for, not the others.",
     "weights_only": "you looked at the weights alone; what a unit does depends on its pre-activation x W^T + b over the data: compute layer(x).",
@@ -131,8 +119,7 @@ MISTAKES: dict[str, str] = {
     "clip_value_not_norm": "clip_grad_value_ cuts each gradient entry to [-max_norm, max_norm] and changes the direction; clip_grad_norm_ rescales all gradients together.",
     "clip_per_parameter": "clipping each parameter on its own lets the total norm exceed max_norm: pass all the parameters to one clip_grad_norm_ call.",
     "ignored_argument": "your function does not use one of its arguments: it must work for whatever value the caller passes.",
-    # --- lesson 09 training_pipeline ------------------------------------------------------------------
-    "wrong_input_size": "in_features must be the number of columns of X (X.shape[1]): it counts features, not samples.",
+    "wrong_input_size": "in_features must be the number of columns of X (X.shape[1]): it counts features, not samples.",  # lesson 09 training_pipeline
     "wrong_output_size": "out_features must be the number of columns of y (y.shape[1]): one output per target column.",
     "not_a_step": "the factory should return the inner function itself: return train_step, without calling it.",
     "swapped_sizes": "the sizes are swapped: nn.Linear(in_features, out_features) takes the columns of X first, then the columns of y.",
@@ -147,8 +134,7 @@ MISTAKES: dict[str, str] = {
     "returns_tensor": "the step returns the loss tensor; return loss.item(), a plain float: it is what the loop prints and plots, and it does not hold the graph.",
     "target_row": "y became a row of shape (1, N); the target needs one row per sample: a column (N, 1), e.g. y.reshape(-1, 1).",
     "features_flattened": "X already has one row per sample and one column per feature; reshaping it into one column mixes the features of different samples. Leave its shape as it is.",
-    # --- lesson 10 datasets_and_loaders ---------------------------------------------------------------
-    "len_off_by_one": "len(dataset) is one too many: the last window would need a target past the end of the series. __len__ is len(series) - window.",
+    "len_off_by_one": "len(dataset) is one too many: the last window would need a target past the end of the series. __len__ is len(series) - window.",  # lesson 10 datasets_and_loaders
     "len_of_series": "len(dataset) counts the values of the series, but the last `window` values have no next value to predict: len(series) - window.",
     "target_in_window": "the target is the last value of the window, which the model already sees; it should be the value right after the window: series[i + window].",
     "target_not_column": "the target is a 0-d tensor, so a DataLoader stacks targets into shape (B,), not the (B, 1) column the model predicts (lesson 09's broadcasting pitfall). Slice it: series[i + window : i + window + 1].",
@@ -173,8 +159,7 @@ MISTAKES: dict[str, str] = {
     "batch_not_moved": "the batches reached the step on the CPU, not on `device`: move each one inside the loop, xb, yb = xb.to(device), yb.to(device).",
     "target_not_moved": "the inputs were moved to the device but the targets were not: move yb too.",
     "last_loss_only": "that is the last batch's loss; return the mean over all batches of the epoch.",
-    # --- lesson 11 evaluation ------------------------------------------------------------------------
-    "model_not_called": "your function never called the model: loop over the loader and compute loss_fn(model(x), y) for each batch.",
+    "model_not_called": "your function never called the model: loop over the loader and compute loss_fn(model(x), y) for each batch.",  # lesson 11 evaluation
     "mean_of_batch_means": "that is the mean of the batch means: the short last batch (2 samples) counts as much as a full one (4), so each of its samples weighs twice as much and the result depends on how the batches fall. Weight each batch by its size: sum(loss * len(x)) / number of samples.",
     "missing_one_minus": "that is SS_res / SS_tot; R² is 1 minus that ratio.",
     "wrong_denominator": "the denominator is the spread of the targets around *their* mean: ((y_true - y_true.mean()) ** 2).sum(), not around the predictions' mean.",
@@ -189,8 +174,7 @@ MISTAKES: dict[str, str] = {
     "zero_based": "off by one: epochs are counted from 1 here, Python positions from 0.",
     "training_data": "that follows the training loss, which keeps falling as the model memorises; early stopping watches the validation loss.",
     "restored_last": "early stopping restores the weights of the best epoch, not those of the epoch where it stopped.",
-    # --- lesson 12 logistic_regression ----------------------------------------------------------------
-    "not_three_parts": "return three tensors, (x_train, x_val, x_test); got {got}.",
+    "not_three_parts": "return three tensors, (x_train, x_val, x_test); got {got}.",  # lesson 12 logistic_regression
     "own_statistics": "each held-out part was scaled with its own mean and std; scale every part with the training part's statistics.",
     "wrong_axis": "one mean and std for the whole array mixes the features; compute one per column (axis=0).",
     "not_a_loss": "the loss should be the plain binary cross-entropy, averaged over the batch: nn.BCEWithLogitsLoss() for raw scores, nn.BCELoss() after a sigmoid.",
@@ -207,16 +191,14 @@ MISTAKES: dict[str, str] = {
     "not_finite": "the model outputs NaN or inf: training diverged. Lower the learning rate and train a fresh model.",
     "untrained": "the accuracy is no better than guessing: did the training loop run, and did it update this very model?",
     "below_target": "the accuracy is below the target of 0.95: train longer or with a larger learning rate.",
-    # --- lesson 13 multiclass_classification ------------------------------------------------------------
-    "softmax_before_cross_entropy": "you applied softmax before CrossEntropyLoss, which applies log-softmax itself: pass the raw logits.",
+    "softmax_before_cross_entropy": "you applied softmax before CrossEntropyLoss, which applies log-softmax itself: pass the raw logits.",  # lesson 13 multiclass_classification
     "probability_not_loss": "that is a probability; the loss is minus the log of the probability given to the right class.",
     "log_base_10": "that uses log base 10; PyTorch's losses use the natural logarithm (math.log, torch.log).",
     "argmax_wrong_dim": "the argmax ran over the wrong dimension: each row is one sample, so take it over the classes, dim=1.",
     "max_values_not_indices": "max(dim=1) returns (values, indices); the predicted class is the index (or use argmax(dim=1)).",
     "count_not_share": "that is a count of correct predictions; divide by the number of samples to get a share between 0 and 1.",
     "wrong_total": "the share is divided by the wrong total: check what the denominator counts.",
-    # --- lesson 14 putting_it_together -----------------------------------------------------------------
-    "not_a_dict": "a checkpoint is a dict of named parts, e.g. {'model': model.state_dict(), ...}.",
+    "not_a_dict": "a checkpoint is a dict of named parts, e.g. {'model': model.state_dict(), ...}.",  # lesson 14 putting_it_together
     "whole_model": "'model' holds the nn.Module itself. torch.load(weights_only=True) refuses to unpickle classes: store model.state_dict(), a dict of tensors.",
     "optimizer_object": "'optimizer' holds the optimizer object itself, which weights_only loading refuses: store optimizer.state_dict().",
     "numpy_scalars": "the checkpoint holds NumPy scalars (e.g. from np.mean), which torch.load(weights_only=True) rejects: store plain Python numbers, float(value) (or int(value) for a count).",
@@ -236,8 +218,7 @@ MISTAKES: dict[str, str] = {
     "history_lost": "the returned history lost the epochs before the checkpoint: pass history=ckpt['history'] to fit.",
     "model_not_restored": "the final weights are not those of training that never stopped: load the checkpoint into this very model before calling fit.",
     "mode_not_restored": "the model's mode changed: remember was_training = model.training and call model.train(was_training) at the end.",
-    # --- lesson 15 beyond_one_machine ------------------------------------------------------------------
-    "per_process_batch": "you used the batch of one process; the global batch counts every process's batch.",
+    "per_process_batch": "you used the batch of one process; the global batch counts every process's batch.",  # lesson 15 beyond_one_machine
     "forgot_nodes": "you counted the processes of one machine only; multiply by the number of machines too.",
     "forgot_procs": "you counted one process per machine; multiply by the processes per machine too.",
     "inverted_ratio": "the ratio is upside down: a larger batch gets a larger learning rate.",

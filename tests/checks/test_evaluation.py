@@ -48,6 +48,11 @@ def test_the_sample_weighted_mean_passes_and_the_mean_of_batch_means_is_explaine
     assert "twice as much" in check.validation_loss(validation(weighted=False)).message
 
 
+def test_a_validation_loss_as_text_is_not_a_number():
+    verdict = check.validation_loss(lambda model, loss_fn, loader: str(validation()(model, loss_fn, loader)))
+    assert verdict.mistake == "not_a_number" and "one number" in verdict.message, verdict
+
+
 def test_r_squared_accepts_a_float_or_a_tensor():
     def r2(y_true, y_pred):
         return 1 - ((y_true - y_pred) ** 2).sum() / ((y_true - y_true.mean()) ** 2).sum()
@@ -77,6 +82,8 @@ def test_standardize_accepts_the_population_std_and_names_leakage():
         (np.array([6, 3]), None),
         ((3, 6), "swapped_pair"),
         ("6, 3", "not_a_pair"),
+        (("6", "3"), "not_a_pair"),
+        ((6, 3, 1), "not_a_pair"),
         ((12, 12), "training_data"),
         ((12, 7), "no_early_stop"),
         ((10, 7), "tie_is_improvement"),

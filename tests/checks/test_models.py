@@ -28,10 +28,17 @@ class NoBias(nn.Module):
         return torch.sigmoid(self.linear(x))
 
 
+class Flat(IntroLab):
+    def forward(self, x):
+        return self.linear(x).squeeze(1)  # (N,), where the exercise asks for (N, 1)
+
+
 def test_logistic_model_is_judged_by_what_it_computes():
     assert check.logistic_model(IntroLab).passed
     assert check.logistic_model(lambda n: IntroLab(n).double()).passed
     assert check.logistic_model(NoBias).mistake == "other"
+    verdict = check.logistic_model(Flat)
+    assert verdict.mistake == "wrong_shape" and "(12,)" in verdict.message, verdict
 
 
 class QuadraticWithBuffer(nn.Module):
@@ -44,15 +51,30 @@ class QuadraticWithBuffer(nn.Module):
         return self.scale * (self.a + self.b * x + self.c * x**2)
 
 
+class Unregistered(QuadraticWithBuffer):
+    def __init__(self):
+        super().__init__()
+        del self.c
+        self.c = torch.zeros(1, requires_grad=True)  # a plain tensor attribute: parameters() misses it
+
+
 def test_quadratic_accepts_a_buffer_and_names_the_unregistered_tensor():
     assert check.quadratic_class(QuadraticWithBuffer).passed
-    verdict = check.quadratic_class(check._Unregistered)
-    assert verdict.mistake == "unregistered_parameter"
+    assert check.quadratic_class(Unregistered).mistake == "unregistered_parameter"
+
+
+def x_not_moved(model, x, device):
+    """The lesson's bug: the moved copy of x is thrown away."""
+    model.to(device)
+    x.to(device)
+    return model(x)
 
 
 def test_run_on_device_names_the_fix_from_the_exact_error():
-    verdict = check.run_on_device(check._x_not_moved)
+    verdict = check.run_on_device(x_not_moved)
     assert verdict.mistake == "device_mismatch" and "x = x.to(device)" in verdict.message
+    stayed_on_cpu = check.run_on_device(lambda model, x, device: model(x))
+    assert stayed_on_cpu.mistake == "other" and "on cpu" in stayed_on_cpu.message, stayed_on_cpu
     other_error = check.run_on_device(lambda model, x, device: model.to(device)(x.to(device).t()))
     assert other_error.mistake == "raised"
 

@@ -109,7 +109,7 @@ def test_a_wrong_type_of_count_names_what_came():
 
 
 def test_the_dead_units_probe_has_a_unit_exactly_on_the_threshold():
-    layer, x = check._dead_units_probe()
+    layer, x = check.dead_units.inputs()
     pre_activation = layer(x)
     assert (pre_activation[:, 2] == 0).all() and (pre_activation[:, 4] == 0).any()
 

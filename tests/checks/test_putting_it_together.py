@@ -8,10 +8,10 @@ from course.checks import putting_it_together as check
 
 
 def test_a_checkpoint_without_the_optimizer_or_scheduler_state_is_named():
-    no_optimizer = check._good_checkpoint(optimizer=KeyError)
+    no_optimizer = check._checkpoint(optimizer=KeyError)
     assert check.checkpoint_contents(no_optimizer).mistake == "missing_optimizer"
-    assert check.checkpoint_contents(check._good_checkpoint(scheduler=None)).mistake == "missing_scheduler"
-    assert check.checkpoint_contents(check._good_checkpoint(epoch=True)).mistake == "missing_epoch"
+    assert check.checkpoint_contents(check._checkpoint(scheduler=None)).mistake == "missing_scheduler"
+    assert check.checkpoint_contents(check._checkpoint(epoch=True)).mistake == "missing_epoch"
 
 
 def test_the_lessons_buggy_resume_is_found_and_a_file_the_learner_broke_does_not_matter():
