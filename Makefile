@@ -88,7 +88,7 @@ lab: python-version graphviz-warn $(STAMP) student-jupyter
 # The grading tests run in bubblewrap's sandbox: installed here as root on Debian, else they are skipped.
 test: setup $(TEACH_STAMP)
 	-@$(MAKE) --no-print-directory sandbox
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile
+	$(BIN)/python -m pytest -n $(JOBS)
 
 doctor: $(STAMP)
 	@$(BIN)/python -m course doctor

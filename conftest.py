@@ -7,7 +7,10 @@ these variables from pytest, so every run compares like with like.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+
+import pytest
 
 SANITIZE = Path(__file__).resolve().parent / "tests" / "notebooks" / "sanitize.cfg"
 
@@ -20,6 +23,14 @@ CANONICAL_ENV = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Figures a test or a doctest drew are closed after it (a worker runs hundreds of tests)."""
+    yield
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+
+
 def pytest_configure(config) -> None:
     os.environ.update(CANONICAL_ENV)
     if getattr(config.option, "nbval_sanitize_with", "unset") is None:  # nbval opens the file relative to the cwd
@@ -27,24 +38,41 @@ def pytest_configure(config) -> None:
     os.environ.pop("MPLBACKEND", None)  # Agg would remove the inline figures
 
 
-# The longest files first: with `--dist loadfile` workers take files in collection order, so the
-# long ones start at once and the short ones fill in around them (seconds of worker time, measured).
+# How `make test` shares the work between processes (pytest-xdist): a notebook's cells share one kernel
+# and three test files share a costly module fixture, so each of those runs as one unit in one process;
+# every other test is a unit of its own, so the short ones fill in around the long units. The longest
+# units are collected first so that they start at once (seconds of worker time, measured).
 LONGEST_FIRST = (
     "tests/grading/test_sandbox.py",  # ~40 s: every submission graded in its sandbox
     "notebooks/15_beyond_one_machine.ipynb",  # ~20 s: three torchrun jobs
-    "tests/distributed/test_distributed.py",  # ~20 s: four torchrun jobs
-    "tests/checks/test_declarations.py",  # ~20 s: every declared mistake, alternative and hostile answer
-    "tests/notebooks/test_notebooks.py",  # ~15 s: every hidden solution
-    "tests/grading/test_graders.py",  # ~10 s: scripted submissions, some waiting on time limits
+    "tests/distributed/test_distributed.py",  # ~25 s: five torchrun jobs
+    "tests/notebooks/test_notebooks.py",  # ~20 s: every hidden solution
 )
+SHARED_FIXTURE = {
+    "tests/grading/test_sandbox.py",
+    "tests/distributed/test_distributed.py",
+    "tests/notebooks/test_notebooks.py",
+}
+
+
+def _unit(nodeid: str) -> str:
+    """What must run in one process: a whole notebook, a file with a shared fixture, or else one test."""
+    file = nodeid.split("::", 1)[0]
+    return file if file in SHARED_FIXTURE or file.endswith(".ipynb") else nodeid
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    config.option.loadscopereorder = False  # keep the collection order (longest first), not "most tests first"
+
+    class ByUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit(nodeid)
+
+    return ByUnit(config, log)
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    root = Path(__file__).resolve().parent
-
-    def rank(item) -> int:
-        path = Path(str(item.fspath)).resolve()
-        name = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
-
-    items.sort(key=rank)  # stable: each file's tests stay together and in order
+    rank = {unit: position for position, unit in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_unit(item.nodeid), len(rank)))  # stable: each file keeps its order
