@@ -6,6 +6,8 @@ import ast
 import builtins
 import json
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
+_IN_NOTEBOOKS = {"metadata": {"path": str(NOTEBOOK_DIR)}}  # cells run with the notebooks folder as cwd
 SOLUTION = re.compile(r"<details>.*?```python\n(.*?)```.*?</details>", re.DOTALL)
 
 
@@ -99,6 +102,24 @@ def needed_cells(nb: nbformat.NotebookNode, wanted: list[int], follow: bool = Tr
     return sorted(keep)
 
 
+@contextmanager
+def kernel(timeout: int = 120) -> Iterator[Callable[[list], list]]:
+    """One kernel in the notebooks folder for several batches of cells: ``run(cells)`` executes them in turn
+    (an error becomes the cell's output) and returns them; the kernel lives until the ``with`` ends."""
+    nb = nbformat.v4.new_notebook()
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True, resources=_IN_NOTEBOOKS)
+
+    def run(cells: list) -> list:
+        start = len(nb.cells)
+        nb.cells.extend(cells)
+        for index in range(start, len(nb.cells)):
+            client.execute_cell(nb.cells[index], index)
+        return nb.cells[start:]
+
+    with client.setup_kernel():
+        yield run
+
+
 def execute(nb: nbformat.NotebookNode, timeout: int = 120, allow_errors: bool = False) -> nbformat.NotebookNode:
     """Run a notebook top to bottom in the notebooks folder (raises-exception cells may raise)."""
     client = NotebookClient(
@@ -106,7 +127,7 @@ def execute(nb: nbformat.NotebookNode, timeout: int = 120, allow_errors: bool = 
         timeout=timeout,
         kernel_name="python3",
         allow_errors=allow_errors,
-        resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
+        resources=_IN_NOTEBOOKS,
     )
     return client.execute()
 

@@ -12,12 +12,19 @@ import re
 import nbformat
 import pytest
 
-from tools.notebooks import execute, exercises, lesson_paths, needed_cells, output_text, read, tags
+from tools.notebooks import execute, exercises, kernel, lesson_paths, needed_cells, output_text, read, tags
 
 LESSONS = lesson_paths()
 ADDRESS = re.compile(r"at 0x[0-9a-fA-F]{6,}|/tmp/ipykernel_\d+")
 REQUIRED_HEADINGS = ("Learning objectives", "Prerequisites", "Exercises", "Key points", "Further reading")
 MIN_EXERCISES = {"00": 1, "15": 2}  # every other lesson has at least three
+FORGET = "\n".join(
+    [
+        "for _name in [n for n in get_ipython().user_ns if n not in get_ipython().user_ns_hidden]:",
+        "    del get_ipython().user_ns[_name]",
+        "import matplotlib.pyplot as _plt; _plt.close('all'); del _plt",
+    ]
+)
 
 
 def test_there_are_lessons():
@@ -77,47 +84,47 @@ def _solved(path) -> tuple[nbformat.NotebookNode, list]:
     return nb, found
 
 
-def _failed_together(parts: dict[str, tuple[nbformat.NotebookNode, list, list[int]]]) -> dict[str, list]:
+def _failed_together(run, parts: dict[str, tuple[nbformat.NotebookNode, list, list[int]]]) -> dict[str, list]:
     """Run each lesson's chosen cells, lesson after lesson, in one kernel: the exercises whose check did not pass.
 
-    ``%reset -f`` before each lesson: it sees nothing of the one before but the modules already imported.
+    Before each lesson its namespace is emptied (``%reset -f`` without its garbage collection, which costs
+    a third of a second): it sees nothing of the one before but the modules already imported.
     """
-    combined, spans = nbformat.v4.new_notebook(), {}
+    cells, spans = [], {}
     for stem, (solved, found, keep) in parts.items():
-        combined.cells.append(nbformat.v4.new_code_cell("%reset -f"))
-        spans[stem] = (found, {index: len(combined.cells) + k for k, index in enumerate(keep)})
-        combined.cells += [copy.deepcopy(solved.cells[i]) for i in keep]
-    if combined.cells:
-        execute(combined, allow_errors=True)
+        cells.append(nbformat.v4.new_code_cell(FORGET))
+        spans[stem] = (found, {index: len(cells) + k for k, index in enumerate(keep)})
+        cells += [copy.deepcopy(solved.cells[i]) for i in keep]
+    done = run(cells)
     return {
-        stem: [ex for ex in found if "✅ Correct" not in output_text(combined.cells[where[ex.check]])]
+        stem: [ex for ex in found if "✅ Correct" not in output_text(done[where[ex.check]])]
         for stem, (found, where) in spans.items()
     }
 
 
+def _cells_of(found: list) -> list[int]:
+    return [i for ex in found for i in (ex.stub, ex.check)]
+
+
 @pytest.fixture(scope="module")
 def failed_in_short() -> dict[str, list]:
-    """Every lesson's solutions and checks, run with as little of their lesson as they need, in two kernels.
+    """Every lesson's solutions and checks, run with as little of their lesson as they need, in one kernel.
 
     First each lesson's set-up cell with its solutions and checks only (most need nothing else); then, for
     the exercises that failed, the earlier cells binding the names they read (``needed_cells``). One kernel
-    start and one torch import per round instead of one per lesson.
+    start and one torch import instead of one per lesson.
     """
     lessons = {path.stem: _solved(path) for path in LESSONS}
-    first = {
-        stem: (nb, found, needed_cells(nb, [i for ex in found for i in (ex.stub, ex.check)], follow=False))
-        for stem, (nb, found) in lessons.items()
-    }
-    failed = {stem: found for stem, found in _failed_together(first).items() if found}
-    second = {
-        stem: (
-            lessons[stem][0],
-            found,
-            needed_cells(lessons[stem][0], [i for ex in found for i in (ex.stub, ex.check)]),
-        )
-        for stem, found in failed.items()
-    }
-    return {**{stem: [] for stem in lessons}, **_failed_together(second)}
+    with kernel() as run:
+        first = {
+            stem: (nb, found, needed_cells(nb, _cells_of(found), follow=False)) for stem, (nb, found) in lessons.items()
+        }
+        failed = {stem: found for stem, found in _failed_together(run, first).items() if found}
+        second = {
+            stem: (lessons[stem][0], found, needed_cells(lessons[stem][0], _cells_of(found)))
+            for stem, found in failed.items()
+        }
+        return {**{stem: [] for stem in lessons}, **_failed_together(run, second)}
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
