@@ -93,8 +93,11 @@ test: setup $(TEACH_STAMP)
 doctor: $(STAMP)
 	@$(BIN)/python -m course doctor
 
+# The kernel talks to nbconvert over local sockets in a private folder (IPC), not over TCP.
 notebooks: setup
+	@sockets=$$(mktemp -d) && trap 'rm -rf "$$sockets"' EXIT && \
 	$(CANONICAL) $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+		--KernelManager.transport=ipc --KernelManager.ip="$$sockets/kernel" \
 		--ExecutePreprocessor.timeout=120 --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.record_timing=False $(or $(NB),notebooks/[0-9]*.ipynb)
 	$(BIN)/python -m tools.notebooks normalize $(or $(NB),notebooks/[0-9]*.ipynb)
 
