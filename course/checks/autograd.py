@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from course.checks.engine import Exercise, Guard, Mistake
+from course.checks.probes import any_item
 from course.checks.values import close
 from course.data import make_linear_data
 
@@ -20,14 +21,19 @@ START = tuple(float(v) for v in np.random.RandomState(42).randn(2))  # lesson 02
 CASES = ((0.5, "cpu", torch.float64), (-1.25, "meta", torch.float32))
 NO_ZERO = "the gradients were never zeroed, so the next backward() adds to them: call p.grad.zero_() after the update."
 REPLACED = "the list holds new tensors, but the parameters never changed: update each in place, p -= lr * p.grad."
+NO_GRAPH = (
+    "the loss had no graph: a = a - lr * a.grad in torch.no_grad() made a new a that needs no grad (update in place, "
+    "a -= lr * a.grad), or the loss itself was computed in torch.no_grad()."
+)
 RETAINED = "retain_graph=True hides the error, but each step reuses the first loss's gradients: compute it every epoch."
+NOT_A_TENSOR = "return the tensor itself, one torch tensor (not a list, a tuple or a number)."
 DTYPE, DEVICE = "pass dtype=dtype: the parameter needs the dtype asked for.", "pass device=device: it must live there."
 
 
-def _facts(t: object, device: str, dtype: torch.dtype) -> dict | None:
-    """What matters about the parameter made for one case (None: not a tensor); a meta tensor has no value."""
+def _facts(t: object, device: str, dtype: torch.dtype) -> dict | str:
+    """What matters about the parameter made for one case (its type's name if not a tensor); meta has no value."""
     if not isinstance(t, torch.Tensor):
-        return None
+        return type(t).__name__
     facts = dict(requires_grad=t.requires_grad, leaf=t.is_leaf, dtype=t.dtype == dtype, device=t.device.type == device)
     return {**facts, "value": "no data" if t.device.type == "meta" else t.detach().cpu().reshape(-1).tolist()}
 
@@ -41,7 +47,7 @@ make_parameter = Exercise(
     reference=lambda value, device, dtype: torch.tensor(value, dtype=dtype, device=device, requires_grad=True),
     observe=lambda make, args: [_facts(make(v, torch.device(d), t), d, t) for v, d, t in CASES],
     guards=[
-        Guard("not_a_tensor", lambda got: None in got, lambda v, d, t: v),
+        Guard("not_a_tensor", any_item(lambda facts: isinstance(facts, str)), lambda v, d, t: v, NOT_A_TENSOR),
         Guard("no_requires_grad", _lacks("requires_grad"), lambda v, d, t: torch.tensor(v, dtype=t, device=d)),
         Guard("non_leaf", _lacks("leaf"), lambda v, d, t: torch.tensor(v, requires_grad=True).to(d, t)),
         Guard("wrong_dtype", _lacks("dtype"), lambda v, d, t: torch.tensor(v, device=d, requires_grad=True), DTYPE),
@@ -72,22 +78,22 @@ def _after_step(step: object, args: tuple) -> list[tuple]:
 
 
 def _sgd_step(params: list[torch.Tensor], lr: float, variant: str = "") -> list[torch.Tensor]:
-    """The right step, a known mistake, or "to_none": right too (what optimizer.zero_grad() does)."""
-    with torch.enable_grad() if variant == "outside_no_grad" else torch.no_grad():
+    """The right step, a known mistake ("rebound": replaced outside no_grad), or "to_none": right too."""
+    with torch.enable_grad() if variant in ("outside_no_grad", "rebound") else torch.no_grad():
         for i, p in enumerate(params):
-            if variant == "replaced":
-                params[i] = p - lr * p.grad  # a new tensor in the list, the caller's unchanged
+            if variant in ("replaced", "rebound"):  # a new tensor in the list, the caller's unchanged
+                params[i] = p - lr * (p.grad if p.is_leaf else None)  # a non-leaf has no .grad (and warns if asked)
             elif variant == "not_in_place":
                 (p - lr * p.grad).grad.zero_()  # the new tensor has no .grad
             elif variant != "no_update":
                 p -= (-1.0 if variant == "wrong_sign" else 1.0) * lr * p.grad
-    for p in () if variant in ("no_zero_grad", "replaced") else params:
+    for p in () if variant in ("no_zero_grad", "replaced", "rebound") else params:
         p.grad = None if variant == "to_none" else p.grad.zero_()
     return params  # what _train rebinds a and b to
 
 
 sgd_step = Exercise(
-    name="sgd_step", inputs=lambda: (_parameters(), 0.1), reference=_sgd_step, observe=_after_step, pure=False,
+    name="sgd_step", inputs=lambda: (_parameters(), 0.05), reference=_sgd_step, observe=_after_step, pure=False,
     mistakes=[
         *(Mistake(m, partial(_sgd_step, variant=m)) for m in ("outside_no_grad", "no_update", "not_in_place")),
         Mistake("not_in_place", partial(_sgd_step, variant="replaced"), REPLACED),
@@ -135,7 +141,9 @@ train = Exercise(
         *(Mistake(m, partial(_train, variant=m)) for m in ("loss_outside_loop", "wrong_sign", "outside_no_grad")),
         Mistake("loss_outside_loop", partial(_train, variant="retained_graph"), RETAINED),
         Mistake("no_zero_grad", partial(_train, variant="no_zero_grad"), NO_ZERO),
-        Mistake("not_in_place", partial(_train, variant="replaced")),  # a, b = a - lr * a.grad, ...
+        Mistake("no_update", partial(_train, variant="no_update")),  # zeroed before the update, or never updated
+        *(Mistake("not_in_place", partial(_train, variant=m)) for m in ("not_in_place", "rebound")),  # a = a - ...
+        Mistake("not_in_place", partial(_train, variant="replaced"), NO_GRAPH),
     ],
     alternatives=[partial(_train, variant="zero_first")],
     explain=lambda got, expected: (

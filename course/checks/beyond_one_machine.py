@@ -1,7 +1,8 @@
 """Checks for lesson 15 (beyond one machine): the global batch and its learning rate, who saves, set_epoch.
 
 The probes tell the wrong answers apart: two jobs whose five factors all differ (the second one catches a typed-in
-0.6), and four processes of 2 machines x 4 where RANK, LOCAL_RANK and the last rank disagree.
+0.6, and its ratio 2.5 an integer division), and four processes of 2 machines x 4 where RANK, LOCAL_RANK and the
+last rank disagree.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import any_item
 from course.checks.values import close, describe
 
-_JOBS = ((0.1, 64, 32, 4, 3), (0.05, 256, 64, 8, 2))  # (base_lr, base_batch, batch_per_process, nproc_per_node, nnodes)
+_JOBS = ((0.1, 64, 32, 4, 3), (0.05, 256, 40, 8, 2))  # (base_lr, base_batch, batch_per_process, nproc_per_node, nnodes)
 _RANKS = (("0", "0"), ("1", "1"), ("4", "0"), ("7", "3"))  # (RANK, LOCAL_RANK) of four of the 8 processes
 _SAY = {  # more than the vocabulary says
     "per_process_batch": "you used ONE process's batch; the global one is batch_per_process * nproc_per_node * nnodes.",
     "no_scaling": "you returned the base learning rate: a global batch 6x larger gets a learning rate 6x larger.",
     "local_rank": "LOCAL_RANK is 0 once PER MACHINE, so on 2 machines two processes would save: use the global RANK.",
+    "string_rank": "no process would save: if you compared RANK with the number 0, environment variables are "
+    "strings: convert with int() first.",
+    "flat": "return one list of indices per epoch: a list of `epochs` lists.",
     "last_rank": "the last rank would do, but by convention it is RANK 0, which exists even in a one-process run.",
 }
 
@@ -51,7 +55,7 @@ should_save = Exercise(
     alternatives=[lambda env: env["RANK"] == "0", lambda env: not int(env["RANK"])],
     mistakes=[
         Mistake("local_rank", lambda env: env["LOCAL_RANK"] == "0", _SAY["local_rank"]),
-        Mistake("string_rank", lambda env: env["RANK"] == 0),
+        Mistake("string_rank", lambda env: env["RANK"] == 0, _SAY["string_rank"]),
         Mistake("everyone", lambda env: True),
         Mistake("last_rank", lambda env: int(env["RANK"]) == int(env["WORLD_SIZE"]) - 1, _SAY["last_rank"]),
     ],
@@ -62,10 +66,21 @@ should_save = Exercise(
     success="only global RANK 0 logs and saves: one process out of eight on 2 machines x 4 processes.",
 )
 
+
+def _orders(fn, args: tuple) -> list | str | None:
+    """Each epoch's indices as a list of ints, from any iterable of iterables; "not_nested" from anything else."""
+    result = fn(*args)
+    try:
+        return [[int(i) for i in order] for order in result]
+    except TypeError:  # an int where an epoch's order should be, or nothing to iterate
+        return None if result is None else "not_nested"
+
+
 epoch_orders = Exercise(
     name="epoch_orders",
     inputs=lambda: (DistributedSampler(range(12), num_replicas=2, rank=1, shuffle=True, seed=3), 3),
-    observe=lambda fn, args: [[int(i) for i in order] for order in fn(*args)],
+    observe=_orders,
+    guards=[Guard("wrong_shape", lambda got: got == "not_nested", lambda sampler, n: list(range(n)), _SAY["flat"])],
     reference=lambda sampler, epochs: [list(sampler) for _ in map(sampler.set_epoch, range(epochs))],  # set, then read
     alternatives=[lambda sampler, epochs: [(sampler.set_epoch(e), list(sampler))[1] for e in range(epochs)]],
     mistakes=[

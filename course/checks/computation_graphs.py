@@ -13,6 +13,8 @@ import torch
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.values import describe
 
+NAMES = {"weight", "bias", "scale", "inputs", "targets", "out"}  # the exercise's variables
+
 
 def _names(answer: object, _: tuple) -> object:
     """The answer as a frozenset of stripped names when it is a collection of strings; else what it is."""
@@ -27,9 +29,9 @@ parameter_boxes = Exercise(
         Guard("frozen_counted", lambda got: "scale" in got, lambda: {"weight", "bias", "scale"}),
         Guard("data_drawn", lambda got: bool(got & {"inputs", "targets"}), lambda: {"weight", "bias", "inputs"}),
         Guard("output_counted", lambda got: "out" in got, lambda: {"weight", "bias", "out"}),
-        Guard("missing_parameter", lambda got: not {"weight", "bias"} <= got, lambda: {"weight"}),
+        Guard("missing_parameter", lambda got: got <= NAMES and not {"weight", "bias"} <= got, lambda: {"weight"}),
     ],
-    explain=lambda got, _: f"{sorted(got)} are not variables of the exercise: look at which tensors require grad.",
+    explain=lambda got, _: f"{sorted(got - NAMES)} are not variables of the exercise: which tensors require grad?",
     success="only `weight` and `bias` require grad; the frozen `scale` and the data get no box.",
 )  # fmt: skip
 
@@ -46,7 +48,8 @@ def _count(tensor: torch.Tensor, fault: str = "") -> int:
     while todo:
         node = todo.pop()
         if node is None or (node in seen and fault != "counted_shared_twice"):
-            count += node is None and fault == "counted_data"
+            count += node is None and (fault == "counted_data" or fault == "none_in_set" and node not in seen)
+            seen.add(node)
             continue
         seen.add(node)
         count += fault != "no_accumulate_grad" or type(node).__name__ != "AccumulateGrad"
@@ -60,7 +63,8 @@ count_nodes = Exercise(
     guards=[Guard("not_a_number", lambda got: not all(type(n) is int for n in got), lambda tensor: "7",
                   "return a whole number: len(...) of the set of nodes you collected.")],
     mistakes=[Mistake(fault, partial(_count, fault=fault))
-              for fault in ("counted_data", "counted_shared_twice", "forgot_root", "no_accumulate_grad")],
+              for fault in ("counted_data", "counted_shared_twice", "forgot_root", "no_accumulate_grad")]
+             + [Mistake("counted_data", partial(_count, fault="none_in_set"))],  # None kept in the set of nodes
     explain=lambda got, expected: f"on the check's three graphs your function gave {got}, expected {expected}. "
                                   "Start from tensor.grad_fn, follow next_functions, skip None, count each node once.",
     success=lambda expected: f"your function counts {expected} nodes on the check's three graphs, as it should.",
@@ -121,7 +125,7 @@ smoothed_training = Exercise(
         Mistake("detached_too_much", partial(_smoothed, carry="cut")),
     ],
     alternatives=[partial(_smoothed, carry="detach after")],
-    explain=lambda got, expected: f"after 4 steps a = {got['a'].item():.4f}, expected {expected['a'].item():.4f} "
-            f"(losses {', '.join(f'{v:.4f}' for v in expected['losses'])}). Change only how state is carried over.",
+    explain=lambda got, expected: f"after 4 steps a = {got['a'].item():.4f}, losses {describe(got['losses'])}; "
+            f"expected {expected['a'].item():.4f}, {describe(expected['losses'])}. Change only how state is carried.",
     success="state.detach() keeps the value and cuts the old graph: each backward() covers one step.",
 )  # fmt: skip

@@ -38,12 +38,13 @@ def _windows(**methods: object) -> type:
 
 
 def _observe_windows(cls: object, args: tuple) -> tuple:
-    """(the items' form: "ok", "not_a_pair" or "not_a_tensor"; len(dataset); every item)."""
-    dataset = cls(*args)
-    items = [dataset[i] for i in range(len(SERIES) - WINDOW)]
-    pairs = all(isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in items)
-    tensors = pairs and all(torch.is_tensor(t) for pair in items for t in pair)
-    return ("ok" if tensors else "not_a_tensor" if pairs else "not_a_pair", len(dataset), items)
+    """(the items' form: "ok", "not_a_pair" or "not_a_tensor"; len(dataset); every item), then the length and
+    items for a window of 4 too, so a class that ignores ``window`` (3 in the lesson's example) shows."""
+    datasets = {window: cls(args[0], window) for window in (args[1], args[1] + 1)}
+    items = [[dataset[i] for i in range(len(SERIES) - window)] for window, dataset in datasets.items()]
+    pairs = all(isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in items[0] + items[1])
+    tensors = pairs and all(torch.is_tensor(t) for pair in items[0] + items[1] for t in pair)
+    return ("ok" if tensors else "not_a_tensor" if pairs else "not_a_pair", len(datasets[args[1]]), *items)
 
 
 window_dataset = Exercise(
@@ -55,14 +56,18 @@ window_dataset = Exercise(
     mistakes=[
         Mistake("len_off_by_one", _windows(__len__=lambda s: len(s.series) - s.window + 1)),
         Mistake("len_of_series", _windows(__len__=lambda s: len(s.series))),
-        Mistake("target_in_window", _windows(__getitem__=lambda s, i: (s.series[i : i + 3], s.series[i + 2 : i + 3]))),
-        Mistake("target_not_column", _windows(__getitem__=lambda s, i: (s.series[i : i + 3], s.series[i + 3]))),
-        Mistake("swapped_pair", _windows(__getitem__=lambda s, i: (s.series[i + 3 : i + 4], s.series[i : i + 3]))),
+        Mistake("target_in_window", _windows(__getitem__=lambda s, i: (s.series[i : i + s.window],
+                                                                       s.series[i + s.window - 1 : i + s.window]))),
+        Mistake("target_not_column", _windows(__getitem__=lambda s, i: (s.series[i : i + s.window],
+                                                                        s.series[i + s.window]))),
+        Mistake("swapped_pair", _windows(__getitem__=lambda s, i: _Windows.__getitem__(s, i)[::-1])),
     ],
-    alternatives=[_windows(__getitem__=lambda s, i: (s.series[i : i + 3], s.series[i + 3].unsqueeze(0)))],
+    alternatives=[_windows(__getitem__=lambda s, i: (s.series[i : i + s.window], s.series[i + s.window].unsqueeze(0)))],
     explain=lambda got, expected: (
         f"with 10 values and window 3, len(dataset) is {expected[1]} and dataset[0] is ({SERIES[:3]}, [{SERIES[3]}]); "
-        f"yours has len {got[1]} and dataset[0] = {[t.tolist() for t in got[2][0]]}."),
+        f"yours has len {got[1]} and dataset[0] = {[t.tolist() for t in got[2][0]]}." if not close(got[:3], expected[:3])
+        else f"with window=4 dataset[0] should hold 4 values, ({SERIES[:4]}, [{SERIES[4]}]); yours holds "
+        f"{[t.tolist() for t in got[3][0]]}: use the window the class is given, not the 3 of the example."),
     success="7 windows from 10 values: item i is (series[i:i+3], series[i+3:i+4]); batches of (B, 3) and (B, 1).",
 )  # fmt: skip
 
@@ -127,28 +132,32 @@ def _observe_loaders(fn: object, args: tuple) -> tuple[str]:
         "unseeded_split": parts[1] != parts[0] or parts[2] == parts[0],  # same seed, same split; another, another
         "train_not_shuffled": not isinstance(train.sampler, RandomSampler), "val_drop_last": val.drop_last,
         "val_shuffled": isinstance(val.sampler, RandomSampler),
-        "wrong_batch_size": (train.batch_size, val.batch_size) != (8, 8),
+        "wrong_batch_size": train.batch_size != 8,  # validation may use any size: it only measures
     }  # fmt: skip
     return (next((bug for bug in BUGS if found[bug]), "ok"),)
 
 
-UNSEEDED = "the split must follow the generator you are given: random_split(..., generator=generator)."
+MESSAGES = {
+    "unseeded_split": "the split must follow the generator you are given: random_split(..., generator=generator).",
+    "wrong_batch_size": "the training loader should use the batch_size you were given.",
+}
 split_loaders = Exercise(
     name="split_loaders", inputs=_split_inputs, reference=_loaders(), observe=_observe_loaders,
     guards=[
         Guard("not_loaders", tag_is("not_loaders"), lambda dataset, batch_size, generator: dataset),
-        *(Guard(bug, tag_is(bug), _loaders(bug), UNSEEDED if bug == "unseeded_split" else None) for bug in BUGS),
+        *(Guard(bug, tag_is(bug), _loaders(bug), MESSAGES.get(bug)) for bug in BUGS),
     ],
     success="a reproducible 40/10 split, shuffled training batches, every validation sample in a fixed order.",
 )  # fmt: skip
 
 
 class _RecordingStep(list):
-    """Stands in for a train step: records each batch's devices and size; returns 3.0, 2.0, 1.0, ..."""
+    """Stands in for a train step: records each batch's devices and size; returns 3.0, 0.75, 0.333, ... (3 / k²),
+    so that the mean, the median and the mean weighted by batch size all differ."""
 
     def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> float:
         self.append((xb.device.type, yb.device.type, len(xb)))
-        return 4.0 - len(self)
+        return 3.0 / len(self) ** 2
 
 
 def _epoch_inputs() -> tuple:
@@ -159,10 +168,10 @@ def _epoch_inputs() -> tuple:
 def _observe_epoch(fn: object, args: tuple) -> dict:
     """The batches the step saw, and the result: "the mean" (over batches or samples), another number or None."""
     result, batches = fn(*args), list(args[0])
-    losses, sizes = [3.0 - k for k in range(len(batches))] or [0.0], [b[2] for b in batches] or [1]
+    losses, sizes = [3.0 / k**2 for k in range(1, len(batches) + 1)] or [0.0], [b[2] for b in batches] or [1]
     means = (sum(losses) / len(losses), sum(loss * n for loss, n in zip(losses, sizes, strict=True)) / sum(sizes))
     number = as_number(result)
-    is_mean = number is not None and any(math.isclose(number, m) for m in means)
+    is_mean = number is not None and any(math.isclose(number, m, rel_tol=1e-6) for m in means)
     return {"result": "the mean" if is_mean else number, "batches": batches}
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import linecache
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -163,10 +164,15 @@ class Exercise:
                 raise _Stub() from None
             return Raised(type(exc).__name__, safe_text(exc))
 
+    def _own(self, program: Any) -> Any:
+        """What the check's own program (the reference or a mistake) gives; its warnings are not the learner's."""
+        with warnings.catch_warnings(action="ignore"):
+            return self.observation(self._materialise(program))
+
     def _judge(self, answer: Any) -> Verdict:
         args = self.inputs()
         got = self.observation(answer, args)
-        expected = self.observation(self._materialise(self.reference))
+        expected = self._own(self.reference)
         if isinstance(got, Raised):
             return self._named_mistake(got, expected) or _wrong("raised", got, expected)
         if got is None:
@@ -183,12 +189,15 @@ class Exercise:
     def _mutated(self, args: tuple) -> bool:
         pairs = [(used, fresh) for used, fresh in zip(args, self.inputs(), strict=False) if type(used) is type(fresh)]
         tensors = [(used, fresh) for used, fresh in pairs if type(used) is torch.Tensor]
-        return any(used.shape != fresh.shape or not torch.equal(used, fresh) for used, fresh in tensors)
+        return any(
+            used.shape != fresh.shape or used.dtype != fresh.dtype or not torch.equal(used, fresh)
+            for used, fresh in tensors
+        )
 
     def _named_mistake(self, got: Any, expected: Any) -> Verdict | None:
         for mistake in self.mistakes:
-            other = self.observation(self._materialise(mistake.wrong))
-            raised = isinstance(got, Raised) or isinstance(other, Raised)
-            if (got == other) if raised else _holds(self.same, got, other):
+            other = self._own(mistake.wrong)
+            raised = isinstance(got, Raised) or isinstance(other, Raised)  # then both, or an object equal to all
+            if (type(got) is type(other) and got == other) if raised else _holds(self.same, got, other):
                 return _wrong(mistake.id, got, expected, mistake.message)
         return None

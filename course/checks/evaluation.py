@@ -1,7 +1,8 @@
 """Checks for lesson 11 (evaluation): a validation loss, R² by hand, scaling without leakage, early stopping.
 
-The validation probe is a Dropout model that starts in training mode, and its loader's batches hold 4, 4 and 2
-samples, so the mean over samples, the mean of the batch means and a division by full batches all differ. The
+The validation probe is a Dropout model that starts in training mode, with a Huber loss (so an MSE written in place
+of ``loss_fn`` shows), and its loader's batches hold 4, 4 and 2 samples, so the mean over samples, the mean of the
+batch means and a division by full batches all differ. The
 scaling probe's columns differ in spread and its two parts in mean, so every wrong choice of statistics shows.
 """
 
@@ -46,7 +47,7 @@ validation_loss = Exercise(
     name="validation_loss",
     inputs=lambda: (
         randomised(nn.Sequential(nn.Dropout(0.5), nn.Linear(2, 1)), seed=0),  # a new module is in training mode
-        nn.MSELoss(),
+        nn.HuberLoss(delta=0.5),  # not MSE, not L1: a loss written in place of loss_fn shows
         DataLoader(TensorDataset(torch.linspace(-1, 1, 20).view(10, 2), torch.linspace(0, 2, 10).view(10, 1)), 4),
     ),
     reference=_val,
@@ -60,7 +61,9 @@ validation_loss = Exercise(
     mistakes=[Mistake(f, partial(_val, fault=f)) for f in ("mean_of_batch_means", "sum_not_mean", "last_loss_only")]
     + [Mistake("wrong_total", partial(_val, fault="wrong_total"), _SHORT_LAST_BATCH)],
     alternatives=[lambda model, loss_fn, loader: _val(model, loss_fn, [loader.dataset.tensors])],  # one big batch
-    explain=lambda got, expected: f"expected the mean loss over the samples, {expected[0]:.4f}; got {got[0]:.4f}.",
+    explain=lambda got, expected: (
+        f"expected the mean of loss_fn over the samples, {expected[0]:.4f}; got {got[0]:.4f}."
+    ),
     success="the mean loss over all validation samples, in eval mode and without a graph.",
 )
 
@@ -90,11 +93,21 @@ r_squared = Exercise(
 )
 
 
+def _tensor(value: object) -> object:
+    """A NumPy array (scikit-learn's StandardScaler returns them) as a tensor; anything else as it came."""
+    return torch.from_numpy(value) if isinstance(value, np.ndarray) and value.dtype.kind == "f" else value
+
+
 def _scaled(stats: torch.Tensor, *parts: torch.Tensor, dim: object = 0, ddof: int = 1) -> tuple:
     """Every part scaled with the mean and standard deviation of ``stats``."""
     return tuple((part - stats.mean(dim=dim)) / stats.std(dim=dim, correction=ddof) for part in parts)
 
 
+_WRONG_SCALING = {
+    "leakage": lambda train, val, ddof: _scaled(torch.cat([train, val]), train, val, ddof=ddof),
+    "own_statistics": lambda train, val, ddof: _scaled(train, train, ddof=ddof) + _scaled(val, val, ddof=ddof),
+    "wrong_axis": lambda train, val, ddof: _scaled(train, train, val, dim=None, ddof=ddof),
+}
 _POPULATION = (20 / 19) ** 0.5  # a right pair scaled with the population std (ddof 0, as scikit-learn) is this larger
 standardize = Exercise(
     name="standardize",
@@ -103,16 +116,14 @@ standardize = Exercise(
         torch.randn(8, 3, generator=torch.Generator().manual_seed(3)) * torch.tensor([2.0, 5.0, 0.3]) + 7,
     ),
     reference=lambda x_train, x_val: _scaled(x_train, x_train, x_val),
+    observe=lambda fn, args: tuple(map(_tensor, got)) if isinstance(got := fn(*args), (tuple, list)) else got,
     guards=[
         Guard("not_a_pair", lambda got: not isinstance(got, (tuple, list)) or len(got) != 2, lambda train, val: train),
-        Guard("not_a_tensor", lambda got: not all(map(torch.is_tensor, got)), lambda train, val: (train.numpy(), val)),
+        Guard("not_a_tensor", lambda got: not all(map(torch.is_tensor, got)), lambda train, val: (train.tolist(), val)),
     ],
-    mistakes=[
-        Mistake("leakage", lambda train, val: _scaled(torch.cat([train, val]), train, val)),
-        Mistake("leakage", lambda train, val: _scaled(torch.cat([train, val]), train, val, ddof=0)),
-        Mistake("own_statistics", lambda train, val: _scaled(train, train) + _scaled(val, val)),
+    mistakes=[  # each with the sample std (ddof 1) and the population std (ddof 0)
+        *(Mistake(mistake, partial(wrong, ddof=ddof)) for mistake, wrong in _WRONG_SCALING.items() for ddof in (1, 0)),
         Mistake("no_std", lambda train, val: (train - train.mean(0), val - train.mean(0))),
-        Mistake("wrong_axis", lambda train, val: _scaled(train, train, val, dim=None)),
     ],
     alternatives=[lambda train, val: _scaled(train, train, val, ddof=0)],
     same=lambda got, expected: close(got, expected) or close(got, tuple(part * _POPULATION for part in expected)),

@@ -25,6 +25,8 @@ _SAY = {  # more than the vocabulary says
     "still a sum": "the signs are right now; grad_b is still a sum: the loss is a mean, so are its gradients.",
     "still flipped": "np.mean is right now; the sign is still flipped: error = prediction - target = a + b * x - y.",
     "train_not_shuffled": "the points kept their stored order: shuffle each epoch, order = rng.permutation(len(x)).",
+    "wrong_total": "each batch's gradient was divided by batch_size, but the last batch holds only 16 points: take "
+    "np.mean over the batch (or divide by len(batch)).",
     "skipped_last_batch": "the short last batch was skipped: range(0, len(x), batch_size) reaches it, and "
     "order[start:start + batch_size] simply holds fewer points.",
 }
@@ -81,7 +83,8 @@ def _epoch(a, b, x, y, lr, batch_size, rng, variant: str = "") -> tuple[float, f
     starts = list(range(0, n - n % batch_size if variant == "skipped_last_batch" else n, batch_size))
     for start in starts[:1] if variant == "one_update_per_epoch" else starts:
         idx = order[start : start + batch_size]
-        factor = len(idx) if variant == "sum_not_mean" else {"wrong_sign": -1, "missing_factor_2": 0.5}.get(variant, 1)
+        factor = {"sum_not_mean": len(idx), "wrong_total": len(idx) / batch_size}.get(variant, 1)
+        factor *= {"wrong_sign": -1, "missing_factor_2": 0.5}.get(variant, 1)
         batch = (x, y) if variant == "whole_data_gradient" else (x[idx], y[idx])
         grad_a, grad_b = _gradients(a, b, *batch, (factor, factor))
         a, b = a - lr * grad_a, b - lr * grad_b
@@ -97,6 +100,13 @@ RATE_GUARDS = [
     Guard("not_a_number", lambda got: got == "not a number", "0.5", "a learning rate is one number, e.g. 0.1."),
     Guard("not_positive", lambda got: got == "not positive", -0.5),
 ]
+
+
+def _pair(answer: object, args: tuple) -> object:  # an array of two numbers is a pair too
+    got = answer(*args)
+    return tuple(got) if isinstance(got, np.ndarray) and got.ndim > 0 and len(got) == 2 else got
+
+
 NOT_A_PAIR = Guard(
     "not_a_pair", lambda got: not isinstance(got, tuple | list) or len(got) != 2 or None in map(as_number, got),
     example=lambda *args: 0.0,
@@ -115,7 +125,7 @@ learning_rate_within_budget = Exercise(
     success=f"within {BUDGET_TOLERANCE} of the least-squares answer after {BUDGET_EPOCHS} epochs.",
 )  # fmt: skip
 gradients = Exercise(
-    "gradients", _gradients, inputs=lambda: (*START, X.copy(), Y.copy()), guards=[NOT_A_PAIR],
+    "gradients", _gradients, inputs=lambda: (*START, X.copy(), Y.copy()), observe=_pair, guards=[NOT_A_PAIR],
     mistakes=[  # the notebook's buggy_gradients (y - prediction, a sum for b), each bug alone, then other slips
         Mistake("wrong_sign", partial(_gradients, factors=(-1, -N)), _SAY["both bugs"]),
         Mistake("sum_not_mean", partial(_gradients, factors=(1, N)), _SAY["still a sum"]),
@@ -131,11 +141,11 @@ gradients = Exercise(
     success="2 * mean(error) and 2 * mean(error * x), with error = a + b * x - y.",
 )  # fmt: skip
 minibatch_epoch = Exercise(
-    "minibatch_epoch", _epoch, inputs=lambda: (*START, X.copy(), Y.copy(), 0.1, 32, np.random.default_rng(1)),
-    guards=[NOT_A_PAIR], alternatives=[partial(_epoch, variant="reordered")],
+    "minibatch_epoch", _epoch, inputs=lambda: (*START, X.copy(), Y.copy(), 0.05, 32, np.random.default_rng(1)),
+    observe=_pair, guards=[NOT_A_PAIR], alternatives=[partial(_epoch, variant="reordered")],
     mistakes=[Mistake(variant, partial(_epoch, variant=variant), _SAY.get(variant)) for variant in [
         "train_not_shuffled", "shuffled_apart", "one_update_per_epoch", "skipped_last_batch", "whole_data_gradient",
-        "wrong_sign", "missing_factor_2", "sum_not_mean"]],
+        "wrong_sign", "missing_factor_2", "sum_not_mean", "wrong_total"]],
     explain=lambda got, expected: f"after one epoch from {START_TEXT} {_versus(got, expected)}. Shuffle with the "
     "rng you are given (order = rng.permutation(len(x)), not np.random), then make one update per slice "
     "order[start:start + batch_size], in that order.",

@@ -15,7 +15,7 @@ from torch import nn
 
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import KIND_WORDS, any_item, binary_accuracy, loss_kind, model_kind, randomised, tag_is
-from course.checks.values import as_number
+from course.checks.values import as_number, close
 from course.checks.vocabulary import MISTAKES
 from course.data import load_breast_cancer_split
 
@@ -36,31 +36,39 @@ def _scaler(ref=lambda parts, rows: parts[0], ddof=0, axis=0, dtype=torch.float3
     )
 
 
-def _unit_spread(answer, args) -> object:
-    """The parts over the first part's spread, so a std with ddof 0 or 1 gives the same answer."""
+_SAMPLE = (23 / 24) ** 0.5  # a right answer scaled with the sample std (ddof 1) of the 24 training rows is this smaller
+_WRONG_ROWS = [("leakage", lambda parts, rows: slice(None), None),
+               ("leakage", lambda parts, rows: np.concatenate(parts[:2]),
+                "the statistics came from the training *and* validation rows: validation leaked into training."),
+               ("own_statistics", lambda parts, rows: rows, None)]  # fmt: skip
+_MUTATED = "you changed the array x in place (x -= ...): the caller's data changed too; compute on a copy (x - mean)."
+
+
+def _unchanged_x(answer, args) -> object:
+    """What ``answer`` returns, or "mutated" when it changed the caller's ``x`` in place."""
+    x = args[0].copy()
     got = answer(*args)
-    try:
-        return tuple((t.detach().double() / got[0].detach().double().std(0, unbiased=False)).to(t.dtype) for t in got)
-    except Exception:  # not tensors: the guards say so
-        return got
+    return "mutated" if not np.array_equal(x, args[0]) else got
 
 
 scale_features = Exercise(
-    "scale_features", _scaler(), observe=_unit_spread, inputs=lambda: (_X.copy(), *(r.copy() for r in _ROWS)),
+    "scale_features", _scaler(), observe=_unchanged_x, inputs=lambda: (_X.copy(), *(r.copy() for r in _ROWS)),
     alternatives=[_scaler(ddof=1)],
-    guards=[Guard("not_three_parts", lambda got: not isinstance(got, (tuple, list)) or len(got) != 3, lambda *a: a[0]),
+    same=lambda got, exp: close(got, exp) or close(got, tuple(t * _SAMPLE for t in exp)),
+    guards=[Guard("mutated_input", lambda got: isinstance(got, str), lambda x, *rows: _scaler()(np.add(x, 1, out=x), *rows),
+                  _MUTATED),
+            Guard("not_three_parts", lambda got: not isinstance(got, (tuple, list)) or len(got) != 3, lambda *a: a[0]),
             Guard("not_a_tensor", any_item(lambda t: type(t) is not torch.Tensor), lambda x, *rows: rows),
             Guard("wrong_shape", lambda got: [t.shape for t in got] != [(24, 4), (8, 4), (8, 4)],
                   lambda x, *rows: _scaler()(x, *[rows[0]] * 3), "select each part's rows with x[train_idx], "
                   "x[val_idx], x[test_idx]: here (24, 4), (8, 4) and (8, 4)."),
             Guard("wrong_dtype", any_item(lambda t: t.dtype != torch.float32), _scaler(dtype=torch.float64),
                   "the numbers may be right, but models expect float32: torch.tensor(values, dtype=torch.float32).")],
-    mistakes=[Mistake("leakage", _scaler(lambda parts, rows: slice(None))),
-              Mistake("leakage", _scaler(lambda parts, rows: np.concatenate(parts[:2])),
-                      "the statistics came from the training *and* validation rows: validation leaked into training."),
-              Mistake("own_statistics", _scaler(lambda parts, rows: rows)),
-              Mistake("own_statistics", _scaler(lambda parts, rows: rows, ddof=1)),
-              Mistake("wrong_axis", _scaler(axis=None))],
+    mistakes=[*(Mistake(m, _scaler(ref, ddof=d), message) for m, ref, message in _WRONG_ROWS for d in (0, 1)),
+              *(Mistake("wrong_axis", _scaler(axis=None, ddof=d)) for d in (0, 1)),
+              Mistake("no_std", lambda x, *parts: tuple(torch.tensor(x[r] - x[parts[0]].mean(0)).float() for r in parts))],
+    explain=lambda got, exp: "expected every part as (x[rows] - mean) / std, with the mean and std of each column "
+                             "over the training rows x[train_idx] only.",
     success="split first, then every part scaled with the training rows' mean and std per column, as float32.",
 )  # fmt: skip
 

@@ -16,6 +16,7 @@ from course.checks.probes import any_item
 
 _SIGN = "the sign is wrong: log p < 0 for p < 1, so the formula starts with a minus; this loss is never negative."
 _TWICE = "BCEWithLogitsLoss applies its own sigmoid, so after yours it saw sigmoid(sigmoid(z)): pass the raw logits."
+_COLUMNS = "logits[:, labels] takes whole columns, (N, N); one score per row is logits[torch.arange(N), labels]."
 _GUARDS = [  # a Python number (.item()) cuts the graph; a loss per element is not one number
     Guard("not_backpropagatable", any_item(lambda x: not (torch.is_tensor(x) and x.requires_grad)), lambda x, y: 0.5),
     Guard("wrong_shape", any_item(lambda x: x.numel() != 1), lambda x, y: x.abs(),
@@ -56,9 +57,9 @@ regression_loss = _exercise(  # MSE of (N, 1) predictions against (N,) targets
     [lambda p, y: torch.nn.MSELoss()(p, y.unsqueeze(1)), lambda p, y: ((p.view(-1) - y) ** 2).mean()],
     "the shapes agree, so each prediction meets its own target.", sign=False,
 )  # fmt: skip
-bce_by_hand = _exercise(  # from probabilities
+bce_by_hand = _exercise(  # from probabilities; 3 ones to 1 zero, so averaging per class then over classes is wrong
     "bce_by_hand", lambda p, y: F.binary_cross_entropy(p, y),
-    [([0.2, 0.9, 0.6, 0.4, 0.7, 0.1], [1.0, 0.0, 1.0, 1.0, 0.0, 0.0]), ([0.5, 0.02, 0.99, 0.3], [0.0, 1.0, 1.0, 0.0])],
+    [([0.2, 0.9, 0.6, 0.4, 0.7, 0.1], [1.0, 0.0, 1.0, 1.0, 0.0, 0.0]), ([0.5, 0.02, 0.99, 0.3], [0.0, 1.0, 1.0, 1.0])],
     [Mistake("swapped_terms", lambda p, y: -(y * (1 - p).log() + (1 - y) * p.log()).mean()),
      Mistake("missing_negative_term", lambda p, y: -(y * p.log()).mean())],
     [lambda p, y: -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()],
@@ -83,6 +84,7 @@ class_loss = _exercise(  # cross-entropy from logits and class indices, by hand 
     [Mistake("unstable_softmax", lambda z, y: -(z.exp()[range(len(y)), y] / z.exp().sum(1)).log().mean()),
      Mistake("softmax_before_cross_entropy", lambda z, y: F.cross_entropy(z.softmax(dim=1), y)),
      Mistake("missing_logsumexp", lambda z, y: -z[range(len(y)), y].mean()),
+     Mistake("shape_mismatch", lambda z, y: (torch.logsumexp(z, dim=1) - z[:, y]).mean(), _COLUMNS),
      Mistake("all_classes", lambda z, y: (torch.logsumexp(z, dim=1, keepdim=True) - z).mean())],
     [lambda z, y: -F.log_softmax(z, dim=1)[torch.arange(len(y)), y].mean(),
      lambda z, y: (torch.logsumexp(z, dim=1) - z.gather(1, y.unsqueeze(1)).squeeze(1)).mean()],

@@ -55,7 +55,7 @@ quadratic_class = Exercise(
     observe=_quadratic,
     guards=[
         Guard("instance_not_class", lambda got: got == "an instance", nn.Identity()),
-        Guard("not_a_model", lambda got: got == "not a model", lambda: 42),
+        Guard("not_a_model", lambda got: got == "not a model", lambda: 42, "Quadratic() built no nn.Module."),
         Guard("unregistered_parameter", lambda got: bool(got["unregistered"]), partial(_Quadratic, register_c=False)),
         Guard("wrong_parameters", lambda got: sorted(got["sizes"]) != ["a", "b", "c"], lambda: nn.Linear(1, 1)),
         Guard("wrong_shape", lambda got: set(got["sizes"].values()) != {1}, partial(_Quadratic, size=2), _ONE_NUMBER),
@@ -93,6 +93,7 @@ predict_function = Exercise(
 
 
 _KEEP_THE_COPY = "x.to(device) returns a moved copy, leaving x on the CPU (unlike model.to): keep it, x = x.to(device)."
+_OUTPUT_MOVED = "the model ran on the CPU and only its output moved: move the model and x, then call model(x) there."
 _MODEL_LEFT = "the data went to the device but the model stayed on the CPU: call model.to(device) too."
 run_on_device = Exercise(
     name="run_on_device",
@@ -107,6 +108,7 @@ run_on_device = Exercise(
     mistakes=[
         Mistake("device_mismatch", lambda model, x, device: model.to(device)(x), _KEEP_THE_COPY),  # x.to(device) lost
         Mistake("device_mismatch", lambda model, x, device: model(x.to(device)), _MODEL_LEFT),
+        Mistake("device_mismatch", lambda model, x, device: model(x).to(device), _OUTPUT_MOVED),
         Mistake("called_forward", lambda model, x, device: model.to(device).forward(x.to(device))),
     ],
     explain=lambda got, _: f"expected the model's output, of shape (6, 1), on meta; got {got[0][0]} on {got[0][1]}.",
@@ -125,7 +127,10 @@ def _computes(make: object, args: tuple) -> object:
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
         out = model(torch.zeros(12, n_features, dtype=dtype))
         extra = sum(p.numel() for p in model.parameters()) - n_features - 1
-        seen.append((tuple(out.shape) if torch.is_tensor(out) else describe(out), model_kind(model, n_features), extra))
+        kind = model_kind(model, n_features)
+        if kind == "constant":  # all-zero weights are a right start: judge what the model computes with random ones
+            kind = model_kind(randomised(model, seed=n_features), n_features)
+        seen.append((tuple(out.shape) if torch.is_tensor(out) else describe(out), kind, extra))
     return seen
 
 
@@ -138,12 +143,13 @@ class _WithSigmoid(nn.Module):
         return torch.sigmoid(self.linear(x))
 
 
+_NEW_MODEL = "make_logistic_regression(n_features) must return a model, an instance such as Logistic(n_features)."
 logistic_model = Exercise(
     name="logistic_model",
     reference=_WithSigmoid,
     observe=_computes,
     guards=[
-        Guard("not_a_model", lambda got: got == "not a model", lambda n: "a model"),
+        Guard("not_a_model", lambda got: got == "not a model", lambda n: "a model", _NEW_MODEL),
         Guard(
             "wrong_shape",
             lambda got: got[0][0] != (12, 1),

@@ -13,6 +13,7 @@ from course.checks.values import as_number, describe
 
 PER_UNIT = "return one True/False per unit (a bool tensor of shape (5,)), got {got}: reduce over the rows, .all(dim=0)."
 ONE_COUNT = "return the count as one number (an int), got %s."
+MLP_SIZES = ((3, [5, 4], 2), (2, [3, 4, 3], 1))  # two hidden layers, then three: a model for two only fails
 
 
 def _linear(weight: list, bias: list) -> nn.Linear:
@@ -25,19 +26,32 @@ def _numbers(values: list) -> str:
     return ", ".join(f"{as_number(value):g}" for value in values)
 
 
-def _architecture(make: object, sizes: tuple) -> object:
-    """Sorted layer shapes, unregistered layers, and the output once each layer holds values fixed by its shape."""
-    model = make(*sizes)
-    if not isinstance(model, nn.Module):
-        return model
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    with torch.no_grad():
-        for layer in linears:
-            for offset, parameter in enumerate(layer.parameters()):  # the weight, then the bias if any
-                parameter.copy_(fixed_values(parameter.shape, float(offset)))
-        output = model(torch.linspace(-2.0, 2.0, 18).reshape(6, 3))
-    shapes = sorted((m.in_features, m.out_features, m.bias is not None) for m in linears)
-    return shapes, unregistered_modules(model), output
+def _architecture(make: object, probes: tuple) -> object:
+    """Per probe's sizes: sorted layer shapes, unregistered layers, the output once each layer holds values fixed by
+    its shape (for inputs of the model's dtype)."""
+    seen = []
+    for n_inputs, *sizes in probes:
+        model = make(n_inputs, *sizes)
+        if not isinstance(model, nn.Module):
+            return model
+        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+        with torch.no_grad():
+            for layer in linears:
+                for offset, parameter in enumerate(layer.parameters()):  # the weight, then the bias if any
+                    parameter.copy_(fixed_values(parameter.shape, float(offset)))
+            output = model(torch.linspace(-2.0, 2.0, 6 * n_inputs, dtype=dtype).reshape(6, n_inputs))
+        shapes = sorted((m.in_features, m.out_features, m.bias is not None) for m in linears)
+        seen.append((shapes, unregistered_modules(model), output))
+    return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs), one item per probe each
+
+
+def _explain_mlp(got: tuple, expected: tuple) -> str:
+    for (n_inputs, hidden, n_outputs), yours, right in zip(MLP_SIZES, got[0], expected[0], strict=True):
+        if yours != right:
+            layers = ", ".join(f"Linear({a}, {b})" for a, b in pairwise([n_inputs, *hidden, n_outputs]))
+            return f"make_mlp({n_inputs}, {hidden}, {n_outputs}) should hold {layers}, each with a bias."
+    return "the layer sizes are right but the output is not: a ReLU after each hidden layer, none after the last."
 
 
 def _mlp(n_inputs: int, hidden: list[int], n_outputs: int, activation: Callable = nn.ReLU, last: bool = False):
@@ -86,7 +100,7 @@ dead_units = Exercise(
     # `<` fails where `<=` is right), on for some inputs only, <= 0 with exactly 0 twice
     inputs=lambda: (
         _linear([[-0.5, -0.25], [0.5, 0.25], [0.0, 0.0], [1.0, 0.5], [1.0, 0.0]], [3.0, -4.0, 0.0, -0.5, -1.0]),
-        torch.tensor([[1.0, 2.0], [-1.0, 0.5], [0.5, -2.0], [1.0, -1.0], [-2.0, 1.5], [0.25, 0.75], [-0.5, -1.0]]),
+        torch.tensor([[-1.0, 0.5], [1.0, 2.0], [0.5, -2.0], [1.0, -1.0], [-2.0, 1.5], [0.25, 0.75], [-0.5, -1.0]]),
     ),
     reference=lambda layer, x: (layer(x) <= 0).all(dim=0),
     guards=[
@@ -112,12 +126,12 @@ dead_units = Exercise(
 
 make_mlp = Exercise(
     name="make_mlp",
-    inputs=lambda: (3, [5, 4], 2),
+    inputs=lambda: MLP_SIZES,
     observe=_architecture,
     reference=_mlp,
     guards=[
         Guard("not_a_model", lambda got: not isinstance(got, tuple), lambda n_in, hidden, n_out: [n_in]),
-        Guard("plain_list", lambda got: got[1] > 0, lambda *sizes: _LoopMLP(*sizes, container=list)),
+        Guard("plain_list", lambda got: any(got[1]), lambda *sizes: _LoopMLP(*sizes, container=list)),
     ],
     mistakes=[
         Mistake("no_activation", lambda *sizes: _mlp(*sizes, activation=nn.Identity)),
@@ -126,11 +140,7 @@ make_mlp = Exercise(
         Mistake("wrong_activation", lambda *sizes: _mlp(*sizes, activation=nn.Tanh)),
     ],
     alternatives=[_LoopMLP, lambda *sizes: _mlp(*sizes, activation=lambda: nn.ReLU(inplace=True))],
-    explain=lambda got, expected: (
-        "the layer sizes are right but the output is not: a ReLU after each hidden layer, none after the last."
-        if got[0] == expected[0]
-        else f"the linear layers should be {', '.join(f'Linear({a}, {b})' for a, b, _ in expected[0])} (with biases)."
-    ),
+    explain=_explain_mlp,
     success="nn.Linear layers from n_inputs through each hidden width to n_outputs, a ReLU after each hidden layer and "
     "none after the last, so the output can take any value.",
 )

@@ -3,7 +3,7 @@
 The probes watch what happens instead of reading code. The train step's SGD notes at every ``step()`` (after a
 closure has run) the backward passes so far and the gradients it finds, so each wrong order of ``backward``,
 ``step`` and ``zero_grad`` leaves its own trace. The optimizer to rescale has three groups at three rates, one the
-default. The loop's optimizer notes its rate at every step: 4 epochs of StepLR(step_size=2) tell each place apart.
+default. The loop's step notes the rate and batch of every call: 4 epochs of StepLR(step_size=2) tell places apart.
 """
 
 from __future__ import annotations
@@ -102,9 +102,13 @@ def _schedule_probe() -> tuple:
     optimizer, rates = torch.optim.SGD([a, b], lr=0.1), []
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
     optimizer.step()  # a step before any scheduler.step(), so the scheduler never warns: the rates name that mistake
-    optimizer.register_step_pre_hook(lambda *_: rates.append(optimizer.param_groups[0]["lr"]))
     batches = [(torch.full((2,), i + 1.0), torch.full((2,), 2.0 * (i + 1))) for i in range(BATCHES)]
-    return partial(_step, a, b, optimizer), optimizer, scheduler, batches, EPOCHS, rates.copy
+
+    def step(x, y):  # notes the rate and the batch of every call: calling optimizer.step() instead is not training
+        rates.append((optimizer.param_groups[0]["lr"], float(x[0]), float(y[0])))
+        return _step(a, b, optimizer, x, y)
+
+    return step, optimizer, scheduler, batches, EPOCHS, rates.copy
 
 
 def _train(step, optimizer, scheduler, batches, epochs, fault: str = "") -> None:
@@ -119,11 +123,17 @@ def _train(step, optimizer, scheduler, batches, epochs, fault: str = "") -> None
             scheduler.step()
 
 
+def _explain_schedule(got: list, expected: list) -> str:
+    rates, right = [call[0] for call in got], [call[0] for call in expected]
+    if rates == right:
+        return "the rates are right, but step(x, y) did not get each (x, y) of batches, in order, every epoch."
+    return f"step(x, y) ran {len(got)} times at {rates}; expected {EPOCHS} epochs of {BATCHES} batches at {right}."
+
+
 scheduled_training = Exercise(
     name="scheduled_training", inputs=_schedule_probe, reference=_train, observe=_call_then_read,
     mistakes=[Mistake(fault, partial(_train, fault=fault)) for fault in
               ("scheduler_per_batch", "scheduler_before_optimizer", "no_scheduler_step", "one_epoch_only")],
-    explain=lambda got, expected: f"step(x, y) ran {len(got)} times at learning rates {got}; expected {EPOCHS} epochs "
-            f"of {BATCHES} batches at {expected}.",
+    explain=_explain_schedule,
     success="one scheduler step per epoch: the learning rate halved every 2 epochs, as StepLR(step_size=2) says.",
 )  # fmt: skip

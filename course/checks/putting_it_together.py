@@ -23,7 +23,7 @@ from course.checks.values import close
 from course.training import fit
 
 _EPOCHS, _DONE = 6, 3  # StepLR(step_size=2) halves the rate after epochs 2 and 4: once on each side of the checkpoint
-_STATES = {"model": "", "optimizer": "param_groups", "scheduler": "last_epoch", "history": "train_loss"}  # and a key
+_STATES = {"model": None, "optimizer": "param_groups", "scheduler": "last_epoch", "history": "train_loss"}  # and a key
 
 
 def _checkpoint(**changes: object) -> dict:
@@ -47,7 +47,12 @@ def _load_error(ckpt: Mapping) -> str:
 
 
 def _lacks(ckpt: Mapping, key: str) -> bool:
-    return not isinstance(ckpt.get(key), Mapping) or not ckpt[key] or (_STATES[key] and _STATES[key] not in ckpt[key])
+    part = ckpt.get(key)
+    if not isinstance(part, Mapping) or not part:
+        return True
+    if key == "model":  # a state_dict: parameter names to tensors, not wrapped in another dict
+        return not all(isinstance(value, torch.Tensor) for value in part.values())
+    return _STATES[key] not in part
 
 
 _PROBLEMS = [  # (mistake, its test, the changes that make it), in order: each test may rely on those before
@@ -82,20 +87,24 @@ def _parts(seed: int) -> list:
 
 
 @cache
-def _saved() -> tuple[Path, bytes]:
-    """Where the probe's checkpoint lies, and its bytes: the run of seed 0 after 3 of 6 epochs, trained once."""
+def _saved() -> tuple[Path, bytes, list]:
+    """Where the probe's checkpoint lies, its bytes and its train losses: the run of seed 0 after 3 of 6 epochs."""
     model, loss_fn, optimizer, scheduler, loader, generator = _parts(seed=0)
     history = fit(model, loss_fn, optimizer, loader, _DONE, scheduler=scheduler, progress=False)
     path = Path(tempfile.mkdtemp(prefix="course-check-")) / "resume.pt"
-    return path, save_checkpoint(path, model, optimizer, scheduler, _DONE, history, generator=generator).read_bytes()
+    saved = save_checkpoint(path, model, optimizer, scheduler, _DONE, history, generator=generator)
+    return path, saved.read_bytes(), history["train_loss"]
 
 
-def _resumed(answer, args: tuple) -> tuple:
-    """(the epochs in the returned history, or -1; the final weights), resumed from a pristine checkpoint file."""
+def _resumed(answer, args: tuple) -> tuple | None:
+    """(the epochs in the returned history, whether it starts with the checkpoint's, the final weights), resumed from
+    a pristine checkpoint file; "not_a_history" first when what came back has no list history["train_loss"]."""
     args[0].write_bytes(_saved()[1])  # the learner's code may have changed the file
     history = answer(*args)
-    done = len(history["train_loss"]) if isinstance(history, Mapping) and "train_loss" in history else -1
-    return (done, flat_parameters(args[1]))
+    losses = history.get("train_loss") if isinstance(history, Mapping) else None
+    if not isinstance(losses, list | tuple):
+        return None if history is None else ("not_a_history", False, flat_parameters(args[1]))
+    return (len(losses), close(list(losses[:_DONE]), _saved()[2]), flat_parameters(args[1]))
 
 
 def _by_hand(path, *parts, generator):  # load_checkpoint's work done by hand: right as well
@@ -124,6 +133,8 @@ resume = Exercise(
     inputs=lambda: (_saved()[0], *_parts(seed=99), _EPOCHS), observe=_resumed,
     pure=False, same=partial(close, rtol=1e-6, atol=1e-7),  # not pure: no tensor among the arguments
     alternatives=[partial(_resume, load=_by_hand)],
+    guards=[Guard("not_a_dict", tag_is("not_a_history"), lambda *args: _resume(*args)["train_loss"],
+                  "return the history that fit returns, a dict of lists such as history['train_loss'].")],
     mistakes=[*(Mistake(f"{part}_not_restored", partial(_resume, forget=part))
                 for part in ("scheduler", "optimizer", "generator", "model")),
               Mistake("scheduler_not_stepped", partial(_resume, scheduler=None)),
@@ -140,15 +151,21 @@ resume = Exercise(
 
 
 def _prediction(answer, args: tuple) -> tuple:
-    """(form, equals the eval-mode output, graph built, mode after a call in train mode, after one in eval mode)."""
+    """(form, equals the eval-mode output, graph built, Dropout active, mode after a call in train mode, after one in
+    eval mode), graph and Dropout as seen by a hook during the forward passes (a later .detach() undoes nothing)."""
     model, x = args
     expected = copy.deepcopy(model).eval()(x).detach()
-    graphs = []  # whether autograd was recording during each forward pass (a later .detach() does not undo it)
-    model.register_forward_hook(lambda *_: graphs.append(torch.is_grad_enabled()))
+    seen = []  # (a graph built, Dropout in training mode) at each forward pass, of the model or a copy of it
+    model.register_forward_hook(lambda module, _, out: seen.append((out.requires_grad, module[2].training)))
     out, after_train = answer(model.train(), x), model.training
     answer(model.eval(), x.clone())
     form = "not_a_tensor" if type(out) is not torch.Tensor else "wrong_shape" if out.shape != expected.shape else "ok"
-    return (form, form == "ok" and torch.allclose(out.detach(), expected), any(graphs), after_train, model.training)
+    graph, dropout = (any(flags) for flags in zip(*seen, strict=True)) if seen else (False, False)
+    return (form, form == "ok" and close(out, expected), graph, dropout, after_train, model.training)
+
+
+_FAULTS = ("the output is not model(x) in eval mode", "autograd recorded a graph", "Dropout was active",
+           "the model did not end in training mode", "the model did not end in eval mode")  # fmt: skip
 
 
 def _predict(model, x, eval_mode=True, grad=torch.no_grad, restore=True):
@@ -174,4 +191,6 @@ predict_by_hand = Exercise(
               Mistake("no_grad", partial(_predict, grad=torch.enable_grad)),
               Mistake("mode_not_restored", partial(_predict, restore=False)),
               Mistake("mode_not_restored", lambda model, x: _predict(model.train(), x))],  # left in train mode
+    explain=lambda got, expected: "; ".join(text for text, ok, right in zip(_FAULTS, got[1:], (True, False, False,
+                                            True, False), strict=True) if ok != right) + ".",
 )  # fmt: skip

@@ -7,11 +7,13 @@ from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.values import close, describe, safe_text
 
 SHAPES = {"column - vector": (4, 4), "m[:, -1]": (3,), "m[:, -1:]": (3, 1), "X @ w": (5, 1), "X * w.T": (5, 3)}
-KEYS = f"answer with a dict with exactly these keys, each giving a shape tuple: {list(SHAPES)}."
+KEYS = f"answer with a dict with exactly these keys, each a shape tuple such as (2, 3), not a string: {list(SHAPES)}."
 KEPT_DTYPE = "torch.tensor(array) copies but keeps the array's dtype (float64, int64): ask for dtype=torch.float32."
 # the float32 array shows the memory that .float() shares when there is nothing to convert
 ARRAYS = (np.array([0.5, 1.5, 2.5]), np.array([0.25, -1.0], dtype=np.float32), np.array([1, 2, 3]))
 NOT_A_TENSOR = Guard("not_a_tensor", lambda got: not isinstance(got, torch.Tensor), lambda *args: [0.0])
+TENSORS = "return torch tensors, not NumPy arrays or lists: build each one with torch.tensor(...)."
+CUT = "the loss must stay a tensor in the graph for backward(): .item(), .detach(), NumPy and no_grad() cut it off."
 
 
 def _after_source_changes(convert: object, arrays: tuple) -> list:
@@ -24,6 +26,10 @@ def _after_source_changes(convert: object, arrays: tuple) -> list:
 
 def _cut_off(got: object) -> bool:  # a number (from .item()) or a detached tensor: backward() cannot run through it
     return isinstance(got, float | int | np.number) or (isinstance(got, torch.Tensor) and not got.requires_grad)
+
+
+def _not_shapes(got: object) -> bool:  # a string such as "(4, 4)" is not a shape tuple
+    return not isinstance(got, dict) or set(got) != set(SHAPES) or any(isinstance(v, str) for v in got.values())
 
 
 def _copies_explained(got: list, expected: list) -> str:
@@ -40,7 +46,7 @@ predicted_shapes = Exercise(
     name="predicted_shapes",
     kind="value",
     reference=lambda: dict(SHAPES),
-    guards=[Guard("unreadable", lambda got: not isinstance(got, dict) or set(got) != set(SHAPES), dict, KEYS)],
+    guards=[Guard("unreadable", _not_shapes, dict, KEYS)],
     mistakes=[
         Mistake("broadcast_pairs", lambda: {**SHAPES, "column - vector": (4,)}),
         Mistake("index_drops_axis", lambda: {**SHAPES, "m[:, -1]": (3, 1)}),
@@ -54,12 +60,12 @@ predicted_shapes = Exercise(
 mse = Exercise(
     name="mse",
     inputs=lambda: (  # predictions as a model returns them: a column computed from parameters; targets flat
-        torch.tensor([[2.5], [0.0], [2.1], [7.8], [1.0]], requires_grad=True) * 1.0,
+        torch.tensor([[2.5], [0.0], [2.1], [7.8], [0.5]], requires_grad=True) * 1.0,
         torch.tensor([3.0, -0.5, 2.0, 7.0, 2.5]),
     ),
     reference=lambda p, t: ((p.squeeze(1) - t) ** 2).mean(),
     guards=[
-        Guard("not_backpropagatable", _cut_off, lambda p, t: mse.reference(p, t).item()),
+        Guard("not_backpropagatable", _cut_off, lambda p, t: mse.reference(p, t).item(), CUT),
         NOT_A_TENSOR,
     ],
     mistakes=[
@@ -67,6 +73,7 @@ mse = Exercise(
         Mistake("sum_not_mean", lambda p, t: ((p.squeeze(1) - t) ** 2).sum()),
         Mistake("square_of_mean", lambda p, t: (p.squeeze(1) - t).mean() ** 2),
         Mistake("no_mean", lambda p, t: (p.squeeze(1) - t) ** 2),
+        Mistake("not_squared", lambda p, t: (p.squeeze(1) - t).abs().mean()),
     ],
     alternatives=[lambda p, t: ((p - t.unsqueeze(1)) ** 2).mean(), lambda p, t: torch.mean((p.view(-1) - t) ** 2)],
     success="one squared error per sample, then their mean: the shapes match, so nothing broadcasts.",
@@ -77,7 +84,7 @@ to_float32 = Exercise(
     inputs=lambda: tuple(array.copy() for array in ARRAYS),
     reference=lambda a: torch.tensor(a, dtype=torch.float32),
     observe=_after_source_changes,
-    guards=[Guard("not_a_tensor", lambda got: any(not isinstance(t, torch.Tensor) for _, t in got), np.float32)],
+    guards=[Guard("not_a_tensor", lambda got: not all(torch.is_tensor(t) for _, t in got), np.float32, TENSORS)],
     mistakes=[
         Mistake("shares_memory", lambda a: torch.from_numpy(a)),
         Mistake("wrong_dtype", lambda a: torch.tensor(a), KEPT_DTYPE),

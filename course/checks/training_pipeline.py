@@ -116,6 +116,7 @@ def _observe_factory(factory: object, args: tuple) -> tuple:
         ("no_train", not all(event == "forward" for event in forwards)),
         ("called_forward", log.count("call") != len(forwards)),
         ("returns_tensor", isinstance(returned[0], torch.Tensor)), ("returned_none", returned[0] is None),
+        ("not_a_number", as_number(returned[0]) is None),
     ]  # fmt: skip
     return (next((fault for fault, found in faults if found), "ok"), as_number(returned[0]), params)
 
@@ -148,11 +149,15 @@ _FAULTS = dict(  # what each fault looks like, as a wrong program
     no_backward=_factory("fsz"), no_step=_factory("fbz"), no_zero_grad=_factory("fbs"),
     step_before_backward=_factory("fsbz"), zero_grad_before_step=_factory("fbzs"), no_train=_factory(train=False),
     called_forward=_factory(call=False), returns_tensor=_factory(item=False), returned_none=_factory(item=None),
+    not_a_number=lambda *parts: lambda x, y: [_REFERENCE(*parts)(x, y)],  # the updates are right, the result is not
 )  # fmt: skip
-NO_TRAIN = "the model trained in eval mode (Dropout off): call model.train() inside train_step, at every step."
+_MESSAGES = {
+    "no_train": "the model trained in eval mode (Dropout off): call model.train() inside train_step, at every step.",
+    "not_a_number": "train_step should return the loss as one number, loss.item(); it returned something else.",
+}
 train_step_factory = Exercise(
     name="train_step_factory", inputs=_probe, reference=_REFERENCE, observe=_observe_factory,
-    guards=[Guard(f, tag_is(f), wrong, NO_TRAIN if f == "no_train" else None) for f, wrong in _FAULTS.items()],
+    guards=[Guard(f, tag_is(f), wrong, _MESSAGES.get(f)) for f, wrong in _FAULTS.items()],
     alternatives=[_factory("zfbs"), _factory("fzbs")],
     mistakes=[Mistake("loss_after_step", _factory(item="after"))],
     explain=lambda got, _: "the order is right, but the updates differ from SGD on loss_fn(model(x), y): "
@@ -162,10 +167,26 @@ train_step_factory = Exercise(
 
 TENSORS = "return two torch tensors: torch.from_numpy(...) or torch.tensor(...) converts an array."
 FLOAT = "nn.Linear's weights are float32; other dtypes give 'mat1 and mat2 must have the same dtype': use .float()."
+
+
+def _arrays_kept(fn: object, args: tuple) -> object:
+    """What ``fn`` returns, or "mutated" when it changed the shape or values of the caller's arrays."""
+    copies = [array.copy() for array in args]
+    got = fn(*args)
+    return got if all(map(np.array_equal, args, copies)) else "mutated"  # array_equal compares the shapes too
+
+
+def _reshaped_in_place(X: np.ndarray, y: np.ndarray) -> tuple:
+    y.shape = (-1, 1)
+    return torch.Tensor(X), torch.Tensor(y)
+
+
 to_tensors = Exercise(
-    name="to_tensors", reference=lambda X, y: (torch.Tensor(X), torch.Tensor(y).reshape(-1, 1)),
+    name="to_tensors", reference=lambda X, y: (torch.Tensor(X), torch.Tensor(y).reshape(-1, 1)), observe=_arrays_kept,
     inputs=lambda: (np.random.RandomState(0).randn(50, 3), np.random.RandomState(1).randn(50)),  # as in the lesson
     guards=[
+        Guard("mutated_input", lambda got: isinstance(got, str), _reshaped_in_place, "you reshaped the caller's "
+              "y_numpy in place (y.shape = ...): it changed outside the function too; reshape the tensor instead."),
         Guard("not_a_pair", lambda got: not isinstance(got, (tuple, list)) or len(got) != 2, lambda X, y: X),
         Guard("not_a_tensor", lambda got: not all(map(torch.is_tensor, got)), lambda X, y: (X, y), TENSORS),
         Guard("wrong_dtype", lambda got: {got[0].dtype, got[1].dtype} != {torch.float32},

@@ -214,7 +214,7 @@ MISTAKES: dict[str, str] = {
     "generator_not_restored": "the mini-batches came in another order: the loader's generator was not restored. Pass generator=generator to load_checkpoint.",
     "scheduler_not_stepped": "the learning rate never changed after resuming: pass scheduler=scheduler to fit as well.",
     "wrong_start_epoch": "training did not continue where the checkpoint stopped: fit(..., history=ckpt['history'], start_epoch=ckpt['epoch']).",
-    "epochs_remaining": "fit's epochs is the total to reach, counted from the first epoch ever, not the number still to run: pass epochs as it came, with start_epoch=ckpt['epoch'].",
+    "epochs_remaining": "no epoch ran after the checkpoint: fit's epochs is the total to reach, counted from the first epoch ever, not the number still to run: pass epochs as it came, with start_epoch=ckpt['epoch'].",
     "history_lost": "the returned history lost the epochs before the checkpoint: pass history=ckpt['history'] to fit.",
     "model_not_restored": "the final weights are not those of training that never stopped: load the checkpoint into this very model before calling fit.",
     "mode_not_restored": "the model's mode changed: remember was_training = model.training and call model.train(was_training) at the end.",

@@ -1,5 +1,9 @@
 """Lesson 03's checks, beyond the generated tests: forms the statements allow, and what the messages name."""
 
+import contextlib
+from functools import partial
+
+import pytest
 import torch
 
 from course.checks import autograd as check
@@ -30,5 +34,50 @@ def test_an_sgd_step_through_data_passes_and_a_step_that_stops_early_is_describe
 
 
 def test_wrong_numbers_of_a_loop_are_shown():
-    verdict = check.train(lambda a, b, x, y, lr, epochs: (a, b))
-    assert verdict.mistake == "other" and "got a = 0.4967, b = -0.1383" in verdict.message
+    assert check.train(lambda a, b, x, y, lr, epochs: (a, b)).mistake == "no_update"  # the parameters never moved
+    verdict = check.train(lambda a, b, x, y, lr, epochs: _loop(a, b, x, y, lr, epochs - 1))
+    assert verdict.mistake == "other" and "expected a = 1.5686, b = 0.8920; got a = 1.5757" in verdict.message
+
+
+def _loop(a, b, x, y, lr, epochs, slip=""):
+    for _ in range(epochs):
+        with torch.no_grad() if slip == "all_in_no_grad" else contextlib.nullcontext():
+            loss = torch.mean((a + b * x - y) ** 2)
+        loss.backward()
+        if slip == "zero_before_step":
+            a.grad.zero_(), b.grad.zero_()
+        with torch.no_grad() if slip != "rebind_recorded" else contextlib.nullcontext():
+            if slip.startswith("rebind"):
+                a, b = a - lr * a.grad, b - lr * b.grad
+            else:
+                a -= lr * a.grad
+                b -= lr * b.grad
+        if slip != "rebind_recorded":
+            a.grad.zero_(), b.grad.zero_()
+    return a, b
+
+
+@pytest.mark.filterwarnings("ignore:The .grad attribute")
+@pytest.mark.parametrize(
+    "slip, mistake",
+    [("", None), ("zero_before_step", "no_update"), ("rebind", "not_in_place"), ("rebind_recorded", "not_in_place")],
+)
+def test_review_loops_that_rebind_or_zero_too_early_are_named(slip, mistake):
+    assert check.train(partial(_loop, slip=slip)).mistake == mistake
+
+
+def test_review_a_loss_made_in_no_grad_is_not_blamed_on_rebinding_alone():
+    verdict = check.train(partial(_loop, slip="all_in_no_grad"))
+    assert verdict.mistake == "not_in_place" and "loss itself was computed in torch.no_grad()" in verdict.message
+
+
+def test_review_a_step_must_use_its_lr_and_a_parameter_must_be_one_tensor():
+    def fixed_rate(params, lr):
+        with torch.no_grad():
+            for p in params:
+                p -= 0.1 * p.grad
+                p.grad.zero_()
+
+    assert not check.sgd_step(fixed_rate).passed
+    verdict = check.make_parameter(lambda v, d, t: (torch.tensor(v, dtype=t, device=d, requires_grad=True),))
+    assert verdict.mistake == "not_a_tensor" and "not a list, a tuple" in verdict.message

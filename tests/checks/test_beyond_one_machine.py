@@ -22,4 +22,24 @@ def test_should_save_accepts_numpy_booleans():
 
 def test_a_typed_in_number_is_not_a_rule():
     verdict = check.scaled_lr(lambda *job: 0.6)
-    assert not verdict.passed and "(0.05, 256, 64, 8, 2)" in verdict.message
+    assert not verdict.passed and "(0.05, 256, 40, 8, 2)" in verdict.message
+
+
+def test_an_integer_division_of_the_batches_is_not_the_rule():
+    assert not check.scaled_lr(lambda lr, base, b, p, n: lr * (b * p * n // base)).passed
+
+
+def test_a_function_that_never_saves_is_told_so():
+    verdict = check.should_save(lambda env: env["WORLD_SIZE"] == "1")
+    assert verdict.mistake == "string_rank" and "no process would save" in verdict.message
+
+
+def test_one_flat_list_of_indices_is_a_shape_mistake_not_an_error_in_the_code():
+    def flat(sampler, epochs):
+        orders = []
+        for epoch in range(epochs):
+            sampler.set_epoch(epoch)
+            orders.extend(sampler)
+        return orders
+
+    assert check.epoch_orders(flat).mistake == "wrong_shape"

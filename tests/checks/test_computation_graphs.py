@@ -74,3 +74,38 @@ def test_smoothed_training_accepts_data_and_diagnoses_the_buggy_loop():
 def test_untracked_prediction_names_what_came_instead_of_a_tensor():
     verdict = check.untracked_prediction(lambda a, b, x: (a + b * x).detach().numpy())
     assert verdict.mistake == "not_a_tensor" and "ndarray" in verdict.message, verdict
+
+
+@pytest.mark.parametrize("answer, named", [({"w", "b"}, "['b', 'w']"), ({"weight", "bias", "x"}, "['x'] are not")])
+def test_review_unknown_names_are_named_not_called_a_missing_parameter(answer, named):
+    verdict = check.parameter_boxes(answer)
+    assert verdict.mistake == "other" and named in verdict.message
+
+
+def test_review_a_set_of_nodes_holding_none_counts_data():
+    def none_in_set(tensor):
+        seen, todo = set(), [tensor.grad_fn]
+        while todo:
+            node = todo.pop()
+            if node not in seen:
+                seen.add(node)  # None included: the slip
+                todo.extend(next_node for next_node, _ in getattr(node, "next_functions", ()))
+        return len(seen)
+
+    assert check.count_nodes(none_in_set).mistake == "counted_data"
+
+
+def test_review_a_summed_loss_shows_its_losses_when_a_ends_the_same():
+    def summed(a, x, y, steps, lr=0.1):
+        state, losses = torch.zeros_like(y), []
+        for _ in range(steps):
+            state = 0.5 * state.detach() + a * x
+            loss = ((state - y) ** 2).sum()
+            loss.backward()
+            with torch.no_grad():
+                a -= lr * a.grad
+            a.grad = None
+            losses.append(loss.item())
+        return losses
+
+    assert "losses a list (38.38" in check.smoothed_training(summed).message

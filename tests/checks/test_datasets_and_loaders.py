@@ -97,3 +97,38 @@ def test_a_skipped_last_batch_is_named_as_such_and_both_means_pass():
     assert check.train_one_epoch(buggy_epoch).mistake == "skipped_last_batch"
     assert check.train_one_epoch(epoch("batches")).passed
     assert check.train_one_epoch(epoch("samples")).passed
+
+
+def test_a_dataset_with_the_examples_window_written_in_fails():
+    class ThreeWide(Dataset):  # the lesson's example has window 3: the class ignores its argument
+        def __init__(self, series, window):
+            self.series = series
+
+        def __len__(self):
+            return len(self.series) - 3
+
+        def __getitem__(self, i):
+            return self.series[i : i + 3], self.series[i + 3 : i + 4]
+
+    verdict = check.window_dataset(ThreeWide)
+    assert not verdict.passed and "window=4" in str(verdict)
+
+
+def test_one_epoch_median_is_no_mean_and_a_tensor_mean_is():
+    def median(step, loader, device):
+        losses = sorted(step(xb.to(device), yb.to(device)) for xb, yb in loader)
+        return losses[len(losses) // 2]
+
+    def tensor_mean(step, loader, device):
+        return torch.tensor([step(xb.to(device), yb.to(device)) for xb, yb in loader]).mean()  # float32
+
+    assert not check.train_one_epoch(median).passed
+    assert check.train_one_epoch(tensor_mean).passed
+
+
+def test_the_validation_loader_may_use_a_larger_batch():
+    def make_loaders(dataset, batch_size, generator):
+        train, val = random_split(dataset, [0.8, 0.2], generator=generator)
+        return DataLoader(train, batch_size, shuffle=True), DataLoader(val, batch_size=len(val))
+
+    assert check.split_loaders(make_loaders).passed

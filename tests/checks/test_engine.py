@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import sys
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -129,3 +131,51 @@ def test_hostile_objects_outside_the_worker_still_give_a_verdict():
 
 def test_not_implemented_from_inside_torch_is_not_a_stub():
     assert DOUBLE(_meta_tolist).mistake == "raised"
+
+
+def test_hostile_answers_get_their_own_verdict():
+    class Text(str):
+        def __len__(self):
+            raise RuntimeError("len")
+
+    class Loud(Exception):
+        def __str__(self):
+            return Text("boom")
+
+    class EqualToAll:
+        def __eq__(self, other):
+            return True
+
+        __hash__ = None
+
+    def raises_loud(x):
+        raise Loud()
+
+    def retypes(x):
+        x.data = x.data.double()  # same values, another dtype: still a change to the caller's tensor
+        return 2 * x
+
+    assert DOUBLE(raises_loud).message.endswith("Loud: boom")
+    unguarded = dataclasses.replace(DOUBLE, guards=())
+    assert unguarded(lambda x: EqualToAll()).mistake == "other"  # not device_mismatch, whose program raises
+    assert DOUBLE(retypes).mistake == "mutated_input"
+
+
+def _warns_then(value: torch.Tensor, text: str) -> torch.Tensor:
+    warnings.warn(text, UserWarning, stacklevel=2)
+    return value
+
+
+def test_only_the_learners_own_warnings_reach_the_cell():
+    noisy = Exercise(
+        name="noisy",
+        inputs=lambda: (torch.tensor([1.0, 2.0]),),
+        reference=lambda x: _warns_then(2 * x, "from the reference"),
+        mistakes=[Mistake("wrong_sign", lambda x: _warns_then(-2 * x, "from a mistake"))],
+        success="doubled.",
+    )
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        verdict = noisy(lambda x: _warns_then(-2 * x, "from the learner"))
+    assert verdict.mistake == "wrong_sign"
+    assert [str(w.message) for w in shown] == ["from the learner"]

@@ -91,3 +91,27 @@ def test_standardize_accepts_the_population_std_and_names_leakage():
 )
 def test_early_stopping_predictions(answer, mistake):
     assert check.early_stopping(answer).mistake == mistake
+
+
+def test_validation_loss_uses_the_loss_fn_it_is_given():
+    def hard_coded_mse(model, loss_fn, loader):
+        model.eval()
+        with torch.no_grad():
+            total = sum(((model(x) - y) ** 2).sum().item() for x, y in loader)
+        return total / len(loader.dataset)
+
+    assert check.validation_loss(hard_coded_mse).mistake == "other"
+
+
+def test_standardize_population_std_mistakes_and_numpy_answers():
+    def own_population(train, val):  # StandardScaler fitted on each part: ddof 0
+        return tuple((part - part.mean(0)) / part.std(0, unbiased=False) for part in (train, val))
+
+    def scaler_arrays(train, val):  # StandardScaler().fit(train).transform returns arrays
+        mean, std = train.numpy().mean(0), train.numpy().std(0)
+        return (train.numpy() - mean) / std, (val.numpy() - mean) / std
+
+    assert check.standardize(own_population).mistake == "own_statistics"
+    assert check.standardize(lambda t, v: (t / t.std(0), v / t.std(0))).mistake == "other"
+    assert check.standardize(scaler_arrays).passed
+    assert not check.standardize(lambda t, v: tuple((p - t.mean(0)) / t.std(0) * 1.03 for p in (t, v))).passed

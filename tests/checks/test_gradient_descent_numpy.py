@@ -1,5 +1,7 @@
 """Lesson 02's checks, beyond the generated tests: the lesson's numbers, the learning-rate boundaries, messages."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -39,3 +41,20 @@ def test_an_epoch_that_shuffles_with_the_global_generator_is_told_to_use_rng():
 
     verdict = check.minibatch_epoch(global_rng)
     assert verdict.mistake == "other" and "not np.random" in verdict.message
+
+
+def _epoch(a, b, x, y, lr, batch_size, rng, divide_by_batch_size=False, rate=None):
+    order = rng.permutation(len(x))
+    for start in range(0, len(x), batch_size):
+        idx = order[start : start + batch_size]
+        count, error = batch_size if divide_by_batch_size else len(idx), a + b * x[idx] - y[idx]
+        step = lr if rate is None else rate
+        a, b = a - step * 2 * np.sum(error) / count, b - step * 2 * np.sum(error * x[idx]) / count
+    return np.array([a, b])  # an array of two numbers is a pair too
+
+
+def test_review_forms_and_mistakes_of_gradients_and_epochs():
+    assert check.gradients(lambda a, b, x, y: np.array(check._gradients(a, b, x, y))).passed
+    assert check.minibatch_epoch(_epoch).passed
+    assert check.minibatch_epoch(partial(_epoch, divide_by_batch_size=True)).mistake == "wrong_total"
+    assert not check.minibatch_epoch(partial(_epoch, rate=0.1)).passed  # the lesson's lr, not the argument

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -57,3 +58,21 @@ def test_checks_leave_the_learners_random_numbers_alone():
     torch.manual_seed(7)
     check.fixed_setup(lambda n: (nn.Linear(n, 1), nn.BCEWithLogitsLoss()))
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_scale_features_judges_the_spread_too():
+    def scaled(x, rows, spread):
+        return tuple(torch.tensor((x[r] - x[rows[0]].mean(0)) / spread(x[rows[0]]), dtype=torch.float32) for r in rows)
+
+    assert check.scale_features(lambda x, *rows: scaled(x, rows, lambda t: t.std(0, ddof=1))).passed
+    for wrong in (lambda t: t.var(0), lambda t: 2 * t.std(0), lambda t: np.abs(t).max(0), lambda t: 1.0):
+        assert not check.scale_features(lambda x, *rows, w=wrong: scaled(x, rows, w)).passed
+
+
+def test_scale_features_notices_x_changed_in_place():
+    def in_place(x, *rows):
+        x -= x[rows[0]].mean(0)
+        x /= x[rows[0]].std(0)
+        return tuple(torch.tensor(x[r], dtype=torch.float32) for r in rows)
+
+    assert check.scale_features(in_place).mistake == "mutated_input"

@@ -54,3 +54,13 @@ def test_cross_entropy_as_written_overflows_on_the_extreme_batch():
 def test_the_fallback_names_both_batches():
     verdict = check.bce_by_hand(lambda p, y: (p - y).abs().mean())
     assert verdict.mistake == "other" and verdict.message.count(",") >= 2
+
+
+def test_a_mean_per_class_is_not_the_mean_over_the_batch():
+    verdict = check.bce_by_hand(lambda p, y: -(torch.log(p[y == 1]).mean() + torch.log(1 - p[y == 0]).mean()) / 2)
+    assert verdict.mistake == "other", verdict
+
+
+def test_scores_of_whole_columns_are_named():
+    verdict = check.class_loss(lambda z, y: (torch.logsumexp(z, dim=1) - z[:, y]).mean())
+    assert verdict.mistake == "shape_mismatch" and "torch.arange(N)" in verdict.message, verdict

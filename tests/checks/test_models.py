@@ -97,3 +97,35 @@ def test_predict_names_what_came_instead_of_a_tensor():
 
     verdict = check.predict_function(predict_numpy)
     assert verdict.mistake == "not_a_tensor" and "ndarray" in verdict.message, verdict
+
+
+class ZeroStart(nn.Module):
+    """Right: logistic regression is often started from all-zero weights, so every output is 0.5 at first."""
+
+    def __init__(self, n_features):
+        super().__init__()
+        self.linear = nn.Linear(n_features, 1)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, x):
+        return torch.sigmoid(self.linear(x))
+
+
+def test_a_logistic_model_started_at_zero_passes():
+    assert check.logistic_model(ZeroStart).passed
+
+
+def test_a_softmax_over_one_output_is_still_named():
+    verdict = check.logistic_model(lambda n: nn.Sequential(nn.Linear(n, 1), nn.Softmax(dim=1)))
+    assert verdict.mistake == "softmax_one_output", verdict
+
+
+def test_returning_the_class_says_to_build_an_instance():
+    verdict = check.logistic_model(lambda n: ZeroStart)
+    assert verdict.mistake == "not_a_model" and "instance" in verdict.message, verdict
+
+
+def test_moving_only_the_output_is_named():
+    verdict = check.run_on_device(lambda model, x, device: model(x).to(device))
+    assert verdict.mistake == "device_mismatch" and "only its output moved" in verdict.message, verdict

@@ -58,3 +58,8 @@ def test_per_class_accuracy_accepts_lists_and_names_the_wrong_denominator():
     assert check.per_class_accuracy(loop).passed
     verdict = check.per_class_accuracy(precision)
     assert verdict.mistake == "wrong_total" and "precision" in verdict.message
+
+
+def test_an_error_rate_is_not_taken_for_a_flattened_argmax():
+    verdict = check.accuracy(lambda logits, targets: 1 - (logits.argmax(dim=1) == targets).float().mean().item())
+    assert verdict.mistake == "other"

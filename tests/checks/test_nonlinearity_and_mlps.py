@@ -83,7 +83,7 @@ def test_layer_sizes_that_differ_are_named_in_the_message():
 
     verdict = check.make_mlp(first_hidden_only)
     assert verdict.mistake == "other"
-    assert "Linear(3, 5), Linear(4, 2), Linear(5, 4)" in verdict.message
+    assert "make_mlp(3, [5, 4], 2) should hold Linear(3, 5), Linear(5, 4), Linear(4, 2)" in verdict.message
 
 
 def test_a_list_that_also_sits_in_a_sequential_is_registered_and_passes():
@@ -127,3 +127,30 @@ def test_the_fallbacks_name_the_numbers():
 
     verdict = check.clipped_step(loss_after_the_step)
     assert verdict.mistake == "other" and "expected 48.6625, 28.0163, 14.1437" in verdict.message, verdict
+
+
+class TwoHiddenLayers(nn.Module):
+    """Wrong: section 3's model with its sizes as arguments, but always two hidden layers."""
+
+    def __init__(self, n_inputs, hidden, n_outputs):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(n_inputs, hidden[0]), nn.ReLU(), nn.Linear(hidden[0], hidden[1]), nn.ReLU(),
+            nn.Linear(hidden[1], n_outputs),
+        )  # fmt: skip
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_a_model_for_two_hidden_layers_only_fails():
+    verdict = check.make_mlp(TwoHiddenLayers)
+    assert verdict.mistake == "other" and "make_mlp(2, [3, 4, 3], 1) should hold" in verdict.message, verdict
+
+
+def test_a_float64_mlp_passes():
+    assert check.make_mlp(lambda *sizes: check._mlp(*sizes).double()).passed
+
+
+def test_looking_at_the_first_input_only_is_not_dead_units():
+    assert not check.dead_units(lambda layer, x: layer(x)[0] <= 0).passed

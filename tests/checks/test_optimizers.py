@@ -120,3 +120,32 @@ def test_a_scheduler_stepped_only_after_training_is_named():
 
     verdict = check.scheduled_training(train_then_step)
     assert verdict.mistake == "no_scheduler_step" and "inside the epoch loop" in verdict.message, verdict
+
+
+def train_without_step(step, optimizer, scheduler, batches, epochs):
+    for _ in range(epochs):
+        for _ in batches:
+            optimizer.step()  # the rates a scheduler sets, but no forward or backward pass: nothing trains
+        scheduler.step()
+
+
+def train_on_the_first_batch(step, optimizer, scheduler, batches, epochs):
+    x, y = batches[0]
+    for _ in range(epochs):
+        for _ in batches:
+            step(x, y)
+        scheduler.step()
+
+
+def train_swapped(step, optimizer, scheduler, batches, epochs):
+    for _ in range(epochs):
+        for x, y in batches:
+            step(y, x)
+        scheduler.step()
+
+
+@pytest.mark.parametrize("answer", [train_without_step, train_on_the_first_batch, train_swapped])
+def test_scheduled_training_needs_step_on_every_batch(answer):
+    verdict = check.scheduled_training(answer)
+    assert verdict.mistake == "other", verdict
+    assert ("ran 0 times" if answer is train_without_step else "did not get each (x, y)") in verdict.message, verdict

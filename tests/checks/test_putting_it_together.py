@@ -60,3 +60,52 @@ def test_a_graph_built_then_detached_is_still_a_graph():
         return out
 
     assert check.predict_by_hand(detaches).mistake == "no_grad"
+
+
+def _resume_then(path, model, loss_fn, optimizer, scheduler, loader, generator, epochs):
+    ckpt = check.load_checkpoint(path, model, optimizer, scheduler, generator=generator)
+    history = check.fit(model, loss_fn, optimizer, loader, epochs, scheduler=scheduler, history=ckpt["history"],
+                        start_epoch=ckpt["epoch"], progress=False)  # fmt: skip
+    return ckpt, history
+
+
+def test_resume_names_what_came_back_instead_of_a_history():
+    assert check.resume(lambda *args: _resume_then(*args)[0]).mistake == "not_a_dict"  # not "returned None"
+    assert check.resume(lambda *args: _resume_then(*args)[1]["train_loss"]).mistake == "not_a_dict"
+    verdict = check.resume(lambda *args: _resume_then(*args)[0]["history"])  # fit was given it, but copies it
+    assert verdict.mistake == "other" and "3 epochs" in verdict.message
+
+
+def test_predict_by_hand_judges_the_output_the_graph_and_dropout_each():
+    def squashes(model, x):
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            out = torch.sigmoid(model(x))
+        model.train(was_training)
+        return out
+
+    def frozen(model, x):  # no parameter requires grad, so no graph is built
+        was_training = model.training
+        model.eval().requires_grad_(False)
+        out = model(x)
+        model.train(was_training).requires_grad_(True)
+        return out
+
+    def in_float64(model, x):
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            out = model.double()(x.double())
+        model.float().train(was_training)
+        return out
+
+    verdict = check.predict_by_hand(squashes)
+    assert verdict.mistake == "other" and "not model(x) in eval mode" in verdict.message
+    assert check.predict_by_hand(frozen).passed
+    assert check.predict_by_hand(in_float64).passed
+
+
+def test_a_model_state_dict_wrapped_in_another_dict_is_not_a_state_dict():
+    wrapped = check._checkpoint(model={"state_dict": {"weight": torch.ones(1, 2)}})
+    assert check.checkpoint_contents(wrapped).mistake == "missing_model"

@@ -35,3 +35,16 @@ def test_standardize_may_rebind_then_work_in_place():
         return x
 
     assert check.standardize(rebinds_first).passed
+
+
+def test_review_wrong_answers_the_probe_used_to_hide_and_messages_that_name_the_cause():
+    from course.checks import start_here
+
+    assert "torch.Tensor" in start_here.first_tensor(torch.Tensor([1, 2, 3])).message
+    assert check.mse(lambda p, t: (p.squeeze(1) - t).abs().mean()).mistake == "not_squared"  # |e| summed as e² did
+    verdict = check.mse(lambda p, t: torch.no_grad()(lambda: ((p.squeeze(1) - t) ** 2).mean())())
+    assert verdict.mistake == "not_backpropagatable" and "no_grad()" in verdict.message
+    strings = check.predicted_shapes({key: str(value) for key, value in check.SHAPES.items()})
+    assert strings.mistake == "unreadable" and "not a string" in strings.message
+    verdict = check.to_float32(lambda a: a.astype(np.float32))
+    assert verdict.mistake == "not_a_tensor" and "NumPy" in verdict.message

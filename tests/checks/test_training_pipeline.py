@@ -98,3 +98,19 @@ def test_to_tensors_rejects_float64_and_a_flat_target():
 
 def test_to_tensors_accepts_the_lessons_sizes_written_out():
     assert check.to_tensors(lambda X, y: (torch.Tensor(X), torch.Tensor(y).reshape(50, 1))).passed
+
+
+def test_a_right_update_with_a_result_that_is_no_number_names_the_result():
+    def returns_method(model, loss_fn, optimizer):
+        step = fixed()(model, loss_fn, optimizer)
+        return lambda x, y: [step(x, y)]  # a list around the float: the updates are right
+
+    assert check.train_step_factory(returns_method).mistake == "not_a_number"
+
+
+def test_to_tensors_notices_the_callers_array_reshaped_in_place():
+    def reshapes_y_numpy(X, y):
+        y.shape = (-1, 1)  # the lesson's y_numpy would change too
+        return torch.from_numpy(X).float(), torch.from_numpy(y).float()
+
+    assert check.to_tensors(reshapes_y_numpy).mistake == "mutated_input"
