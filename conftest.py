@@ -61,6 +61,7 @@ def _unit(nodeid: str) -> str:
     return file if file in SHARED_FIXTURE or file.endswith(".ipynb") else nodeid
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest without xdist has no such hook
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
