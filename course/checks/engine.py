@@ -97,6 +97,17 @@ def _raised_in_stub(exc: BaseException) -> bool:
     return not filename.startswith(_LIBRARIES) and ("raise" in line or not line)
 
 
+def _changed(used: object, fresh: object) -> bool:
+    """Whether the probe input ``used`` no longer equals its fresh copy; only tensors and arrays are compared."""
+    if type(used) is not type(fresh) or type(used) not in (torch.Tensor, np.ndarray):
+        return False
+    if used.shape != fresh.shape or used.dtype != fresh.dtype:
+        return True
+    if type(used) is torch.Tensor:
+        return not torch.equal(used, fresh)
+    return not np.array_equal(used, fresh, equal_nan=used.dtype.kind in "fc")
+
+
 def _holds(test: Callable[..., Any], *args: Any) -> bool:
     try:
         return bool(test(*args))
@@ -187,12 +198,8 @@ class Exercise:
         return self._named_mistake(got, expected) or _wrong("other", got, expected, self.explain)
 
     def _mutated(self, args: tuple) -> bool:
-        pairs = [(used, fresh) for used, fresh in zip(args, self.inputs(), strict=False) if type(used) is type(fresh)]
-        tensors = [(used, fresh) for used, fresh in pairs if type(used) is torch.Tensor]
-        return any(
-            used.shape != fresh.shape or used.dtype != fresh.dtype or not torch.equal(used, fresh)
-            for used, fresh in tensors
-        )
+        """Whether the answer changed a tensor or array it was given (values, shape or dtype)."""
+        return any(_changed(used, fresh) for used, fresh in zip(args, self.inputs(), strict=False))
 
     def _named_mistake(self, got: Any, expected: Any) -> Verdict | None:
         for mistake in self.mistakes:

@@ -179,3 +179,25 @@ def test_only_the_learners_own_warnings_reach_the_cell():
         verdict = noisy(lambda x: _warns_then(-2 * x, "from the learner"))
     assert verdict.mistake == "wrong_sign"
     assert [str(w.message) for w in shown] == ["from the learner"]
+
+
+NUMPY_DOUBLE = Exercise("numpy_double", lambda x: 2 * x, "2 * x.", inputs=lambda: (np.array([1.0, -2.0, 3.0]),))
+
+
+@pytest.mark.parametrize(
+    "changes_its_input",
+    [
+        lambda x: np.multiply(x, 2, out=x),  # the right values, in the caller's array
+        lambda x: (x.sort(), 2 * x)[1],  # the caller's order changed
+        lambda x: (x.resize(3, 1, refcheck=False), 2 * x.ravel())[1],  # the caller's shape changed
+    ],
+)
+def test_in_place_changes_to_numpy_inputs_are_named(changes_its_input):
+    assert NUMPY_DOUBLE(changes_its_input).mistake == "mutated_input"
+    assert NUMPY_DOUBLE(lambda x: 2 * x.copy()).passed
+
+
+def test_arrays_of_any_dtype_are_compared():
+    labels = Exercise("labels", lambda x: list(x), "a list.", inputs=lambda: (np.array(["a", "b"], dtype=object),))
+    assert labels(lambda x: list(x)).passed
+    assert labels(lambda x: (x.fill("c"), list(x))[1]).mistake == "mutated_input"
