@@ -1,8 +1,9 @@
 """Checks for lesson 03 (autograd): a parameter that gets its gradient, an SGD step, a training loop's bugs.
 
-A parameter is made twice, once on the ``meta`` device (present on every machine), so a missing device or dtype
-shows; the step and the loop are judged by the caller's own tensors afterwards, so a rebound name shows. Each
-wrong program is the right one with one ``variant``.
+A parameter is made three times, once on the ``meta`` device (present on every machine), so a missing device or
+dtype shows; the step and the loop are judged by the caller's own tensors afterwards, so a rebound name shows, and
+run twice with other numbers, so a hard-coded rate, count or data set shows. Each wrong program is the right one
+with one ``variant``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from course.checks.values import close
 from course.data import make_linear_data
 
 START = tuple(float(v) for v in np.random.RandomState(42).randn(2))  # lesson 02's start: a, b
-CASES = ((0.5, "cpu", torch.float64), (-1.25, "meta", torch.float32))
+CASES = ((-1.25, "cpu", torch.float64), (0.75, "cpu", torch.float32), (2.0, "meta", torch.float32))  # not 0.5
 NO_ZERO = "the gradients were never zeroed, so the next backward() adds to them: call p.grad.zero_() after the update."
 REPLACED = "the list holds new tensors, but the parameters never changed: update each in place, p -= lr * p.grad."
 NO_GRAPH = (
@@ -27,6 +28,7 @@ NO_GRAPH = (
 )
 RETAINED = "retain_graph=True hides the error, but each step reuses the first loss's gradients: compute it every epoch."
 NOT_A_TENSOR = "return the tensor itself, one torch tensor (not a list, a tuple or a number)."
+RATES = (0.05, 0.3)  # the step is taken twice, each time with fresh parameters
 DTYPE, DEVICE = "pass dtype=dtype: the parameter needs the dtype asked for.", "pass device=device: it must live there."
 
 
@@ -67,9 +69,8 @@ def _parameters() -> list[torch.Tensor]:
     return [w0, w1, w2]
 
 
-def _after_step(step: object, args: tuple) -> list[tuple]:
+def _after_step(step: object, params: list, lr: float) -> list[tuple]:
     """Each of the caller's parameters after the step: its value, its gradient ("zero" if cleared), still listed."""
-    params, lr = args
     originals = list(params)
     step(params, lr)
     grads = ["zero" if p.grad is None or not p.grad.any() else p.grad.clone() for p in originals]
@@ -92,8 +93,25 @@ def _sgd_step(params: list[torch.Tensor], lr: float, variant: str = "") -> list[
     return params  # what _train rebinds a and b to
 
 
+def _step_explained(got: list, expected: list) -> str:
+    if close(got[0], expected[0]):
+        return (
+            f"right with lr = {RATES[0]} but not with lr = {RATES[1]}: step by the lr passed in, never a fixed number."
+        )
+    moves = [
+        f"parameter {i} {'moved right' if close(g[0], e[0]) else 'did not move by -lr * its gradient'}, "
+        f"its gradient {'was' if isinstance(g[1], str) else 'was not'} cleared"
+        for i, (g, e) in enumerate(zip(got[0], expected[0], strict=False))
+    ]
+    if not all(kept for _, _, kept in got[0]):
+        moves.insert(0, "the list itself changed (leave the caller's list as it is)")
+    return "; ".join(moves) + ". Update every parameter in place inside torch.no_grad(), then zero every gradient."
+
+
 sgd_step = Exercise(
-    name="sgd_step", inputs=lambda: (_parameters(), 0.05), reference=_sgd_step, observe=_after_step, pure=False,
+    name="sgd_step", reference=_sgd_step, pure=False,
+    inputs=lambda: (_parameters(), RATES[0], _parameters(), RATES[1]),
+    observe=lambda step, args: [_after_step(step, *args[:2]), _after_step(step, *args[2:])],
     mistakes=[
         *(Mistake(m, partial(_sgd_step, variant=m)) for m in ("outside_no_grad", "no_update", "not_in_place")),
         Mistake("not_in_place", partial(_sgd_step, variant="replaced"), REPLACED),
@@ -101,11 +119,7 @@ sgd_step = Exercise(
         Mistake("wrong_sign", partial(_sgd_step, variant="wrong_sign")),
     ],
     alternatives=[partial(_sgd_step, variant="to_none")],
-    explain=lambda got, expected: "; ".join(
-        f"parameter {i} {'moved right' if close(g[0], e[0]) else 'did not move by -lr * its gradient'}, "
-        f"its gradient {'was' if isinstance(g[1], str) else 'was not'} cleared"
-        for i, (g, e) in enumerate(zip(got, expected, strict=False))
-    ) + ". Update every parameter in place inside torch.no_grad(), then zero every gradient.",
+    explain=_step_explained,
     success="each parameter moved against its gradient in place, and its gradient was cleared for the next backward().",
 )  # fmt: skip
 
@@ -125,14 +139,29 @@ def _train(a, b, x, y, lr, epochs, variant: str = ""):
 
 
 def _train_inputs() -> tuple:
-    split = make_linear_data()
-    a, b = (torch.tensor(v, requires_grad=True) for v in START)
-    return a, b, *(torch.tensor(v, dtype=torch.float32) for v in (split.x_train, split.y_train)), 0.1, 20
+    """Twice a, b, x, y, lr, epochs: the lesson's start and 80 points for 20 epochs, then other ones."""
+    a, b, a2, b2 = (torch.tensor(v, requires_grad=True) for v in (*START, 1.5, 0.5))
+    x, y, x2, y2 = (torch.tensor(v, dtype=torch.float32) for v in make_linear_data())  # training, then validation
+    return a, b, x, y, 0.1, 20, a2, b2, x2, y2, 0.05, 7
 
 
-def _trained(fit: object, args: tuple) -> tuple[torch.Tensor, torch.Tensor]:
-    fit(*args)  # the loop must update the caller's a and b in place
-    return args[0].detach().clone(), args[1].detach().clone()
+def _trained(fit: object, args: tuple) -> list[tuple]:
+    """The caller's a and b after each run: the loop must update them in place."""
+    for probe in (args[:6], args[6:]):
+        fit(*probe)
+    return [(args[0].detach().clone(), args[1].detach().clone()), (args[6].detach().clone(), args[7].detach().clone())]
+
+
+def _loop_explained(got: list, expected: list) -> str:
+    runs = (
+        f"after 20 epochs from ({START[0]:.4f}, {START[1]:.4f})",
+        "right for the lesson's data but not for others (use the arguments, never fixed numbers): after 7 epochs of "
+        "lr 0.05 from (1.5, 0.5) on 20 points,",
+    )
+    where, (a, b), (a_right, b_right) = next(
+        run for run in zip(runs, got, expected, strict=True) if not close(*run[1:])
+    )
+    return f"{where} expected a = {a_right:.4f}, b = {b_right:.4f}; got a = {a:.4f}, b = {b:.4f}."
 
 
 train = Exercise(
@@ -146,8 +175,6 @@ train = Exercise(
         Mistake("not_in_place", partial(_train, variant="replaced"), NO_GRAPH),
     ],
     alternatives=[partial(_train, variant="zero_first")],
-    explain=lambda got, expected: (
-        f"after 20 epochs from ({START[0]:.4f}, {START[1]:.4f}) expected a = {expected[0].item():.4f}, "
-        f"b = {expected[1].item():.4f}; got a = {got[0].item():.4f}, b = {got[1].item():.4f}."),
+    explain=_loop_explained,
     success="a fresh loss every epoch, backward(), the update inside torch.no_grad(), then the gradients zeroed.",
 )  # fmt: skip

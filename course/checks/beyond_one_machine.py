@@ -7,6 +7,8 @@ last rank disagree.
 
 from __future__ import annotations
 
+import operator
+
 from torch.utils.data import DistributedSampler
 
 from course.checks.engine import Exercise, Guard, Mistake
@@ -22,6 +24,7 @@ _SAY = {  # more than the vocabulary says
     "string_rank": "no process would save: if you compared RANK with the number 0, environment variables are "
     "strings: convert with int() first.",
     "flat": "return one list of indices per epoch: a list of `epochs` lists.",
+    "not_indices": "each epoch's order should hold the integer indices themselves, as list(sampler) gives them.",
     "last_rank": "the last rank would do, but by convention it is RANK 0, which exists even in a one-process run.",
 }
 
@@ -30,7 +33,10 @@ scaled_lr = Exercise(
     inputs=lambda: _JOBS,
     observe=lambda fn, jobs: [fn(*job) for job in jobs],
     reference=lambda lr, base, b, p, n: lr * b * p * n / base,
-    guards=[Guard("not_a_number", any_item(lambda v: isinstance(v, (str, bool, list, tuple))), lambda *job: "0.6")],
+    guards=[
+        Guard("returned_none", any_item(lambda v: v is None), lambda *job: None),
+        Guard("not_a_number", any_item(lambda v: isinstance(v, (str, bool, list, tuple))), lambda *job: "0.6"),
+    ],
     mistakes=[
         Mistake("per_process_batch", lambda lr, base, b, p, n: lr * b / base, _SAY["per_process_batch"]),
         Mistake("forgot_nodes", lambda lr, base, b, p, n: lr * b * p / base),
@@ -68,19 +74,27 @@ should_save = Exercise(
 
 
 def _orders(fn, args: tuple) -> list | str | None:
-    """Each epoch's indices as a list of ints, from any iterable of iterables; "not_nested" from anything else."""
+    """Each epoch's indices as a list of ints, from any iterable of iterables of integers (int, NumPy or tensor);
+    "not_nested" from anything else, "not_indices" when an index is no integer (a float, a string)."""
     result = fn(*args)
     try:
-        return [[int(i) for i in order] for order in result]
+        orders = [list(order) for order in result]
     except TypeError:  # an int where an epoch's order should be, or nothing to iterate
         return None if result is None else "not_nested"
+    try:
+        return [[operator.index(i) for i in order] for order in orders]
+    except TypeError:
+        return "not_indices"
 
 
 epoch_orders = Exercise(
     name="epoch_orders",
     inputs=lambda: (DistributedSampler(range(12), num_replicas=2, rank=1, shuffle=True, seed=3), 3),
     observe=_orders,
-    guards=[Guard("wrong_shape", lambda got: got == "not_nested", lambda sampler, n: list(range(n)), _SAY["flat"])],
+    guards=[
+        Guard("wrong_shape", lambda got: got == "not_nested", lambda sampler, n: list(range(n)), _SAY["flat"]),
+        Guard("wrong_dtype", lambda got: got == "not_indices", lambda sampler, n: [[0.0]] * n, _SAY["not_indices"]),
+    ],
     reference=lambda sampler, epochs: [list(sampler) for _ in map(sampler.set_epoch, range(epochs))],  # set, then read
     alternatives=[lambda sampler, epochs: [(sampler.set_epoch(e), list(sampler))[1] for e in range(epochs)]],
     mistakes=[

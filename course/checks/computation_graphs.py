@@ -1,24 +1,32 @@
 """Checks for lesson 04 (computation graphs): which boxes, counting nodes, an untracked prediction, a carried state.
 
 The node count runs on three small graphs (one with data, one with a leaf used twice, one with a frozen tensor),
-so each way of miscounting gives its own numbers; the prediction gets fresh leaves; the loop trains for four steps.
+so each way of miscounting gives its own numbers; the prediction gets fresh leaves; the loop trains twice, for four
+steps and then for two with another learning rate, so fixed numbers show.
 """
 
 from __future__ import annotations
 
+from collections.abc import Set
 from functools import partial
 
+import numpy as np
 import torch
 
 from course.checks.engine import Exercise, Guard, Mistake
-from course.checks.values import describe
+from course.checks.probes import any_item
+from course.checks.values import close, describe
 
 NAMES = {"weight", "bias", "scale", "inputs", "targets", "out"}  # the exercise's variables
+FROZEN = (  # its own words: the vocabulary's froze_parameters speaks of a model being evaluated
+    "a or b no longer requires grad: you switched off the parameters themselves, so training would stop. Leave them "
+    "alone and detach only the result, or compute it under torch.no_grad()."
+)
 
 
 def _names(answer: object, _: tuple) -> object:
     """The answer as a frozenset of stripped names when it is a collection of strings; else what it is."""
-    names = isinstance(answer, (set, frozenset, list, tuple)) and all(isinstance(name, str) for name in answer)
+    names = isinstance(answer, Set | list | tuple) and all(isinstance(name, str) for name in answer)  # dict keys too
     return frozenset(name.strip() for name in answer) if names else ("not names", type(answer).__name__)
 
 
@@ -60,7 +68,8 @@ def _count(tensor: torch.Tensor, fault: str = "") -> int:
 count_nodes = Exercise(
     name="count_nodes", inputs=_graphs, reference=_count,
     observe=lambda answer, graphs: [answer(graph) for graph in graphs],
-    guards=[Guard("not_a_number", lambda got: not all(type(n) is int for n in got), lambda tensor: "7",
+    guards=[Guard("not_a_number", lambda got: not all(type(n) is int or isinstance(n, np.integer) for n in got),
+                  lambda tensor: "7",
                   "return a whole number: len(...) of the set of nodes you collected.")],
     mistakes=[Mistake(fault, partial(_count, fault=fault))
               for fault in ("counted_data", "counted_shared_twice", "forgot_root", "no_accumulate_grad")]
@@ -88,7 +97,7 @@ untracked_prediction = Exercise(
     ],
     mistakes=[
         Mistake("still_tracked", lambda a, b, x: a + b * x),
-        Mistake("froze_parameters", lambda a, b, x: a.requires_grad_(False) + b.requires_grad_(False) * x),
+        Mistake("froze_parameters", lambda a, b, x: a.requires_grad_(False) + b.requires_grad_(False) * x, FROZEN),
     ],
     alternatives=[lambda a, b, x: torch.no_grad()(lambda: a + b * x)()],
     explain=lambda got, expected: f"expected {describe(expected['values'])}, the values of a + b * x, with no grad_fn "
@@ -113,19 +122,39 @@ def _smoothed(a, x, y, steps, lr=0.1, carry: str = "detach") -> list[float]:
     return losses
 
 
+def _smoothed_inputs() -> tuple:
+    """Twice a, x, y, steps, lr: y = 2 x + 0.5 on five points for 4 steps, then y = 1 - x on three for 2."""
+    x = torch.tensor([[0.0], [0.5], [1.0], [1.5], [3.0]])
+    return (torch.tensor([0.5], requires_grad=True), x, 2 * x + 0.5, 4, 0.1,
+            torch.tensor([-1.0], requires_grad=True), x[:3].clone(), 1 - x[:3], 2, 0.05)  # fmt: skip
+
+
+def _runs(train: object, args: tuple) -> list[dict]:
+    """Each run's losses (a list, also when they come as an array) and the caller's ``a`` after it."""
+    runs = [(train(*probe), probe[0].detach().clone()) for probe in (args[:5], args[5:])]
+    return [{"losses": v.tolist() if isinstance(v, np.ndarray) else v, "a": a} for v, a in runs]
+
+
+def _smoothed_explained(got: list, expected: list) -> str:
+    runs = ("after 4 steps with lr 0.1", "right for 4 steps with lr 0.1 but not for other data, steps and lr (use "
+            "the arguments, never fixed numbers): after 2 steps with lr 0.05")  # fmt: skip
+    where, run, right = next(case for case in zip(runs, got, expected, strict=True) if not close(*case[1:]))
+    return (
+        f"{where} a = {run['a'].item():.4f}, losses {describe(run['losses'])}; expected {right['a'].item():.4f}, "
+        f"{describe(right['losses'])}. Change only how state is carried."
+    )
+
+
 smoothed_training = Exercise(
     name="smoothed_training", reference=_smoothed, pure=False,  # the loop updates a in place: that is its job
-    inputs=lambda: (torch.tensor([0.5], requires_grad=True), torch.tensor([[0.0], [0.5], [1.0], [1.5], [3.0]]),
-                    torch.tensor([[0.5], [1.5], [2.5], [3.5], [6.5]]), 4),  # y = 2 x + 0.5
-    observe=lambda answer, args: {"losses": answer(*args), "a": args[0].detach().clone()},
-    guards=[Guard("returned_none", lambda got: got["losses"] is None, lambda *args: None)],
+    inputs=_smoothed_inputs, observe=_runs,
+    guards=[Guard("returned_none", any_item(lambda run: run["losses"] is None), lambda *args: None)],
     mistakes=[
         Mistake("retain_graph_not_detach", partial(_smoothed, carry="retain")),
         Mistake("state_not_carried", partial(_smoothed, carry="reset")),
         Mistake("detached_too_much", partial(_smoothed, carry="cut")),
     ],
     alternatives=[partial(_smoothed, carry="detach after")],
-    explain=lambda got, expected: f"after 4 steps a = {got['a'].item():.4f}, losses {describe(got['losses'])}; "
-            f"expected {expected['a'].item():.4f}, {describe(expected['losses'])}. Change only how state is carried.",
+    explain=_smoothed_explained,
     success="state.detach() keeps the value and cuts the old graph: each backward() covers one step.",
 )  # fmt: skip

@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset, TensorDataset, random_split
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset, random_split
 
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import tag_is
-from course.checks.values import as_number, close
+from course.checks.values import as_number, close, describe
 
 SERIES, WINDOW = [0.5, 1.5, 3.0, 2.0, 4.5, 6.0, 5.0, 7.5, 9.0, 8.0], 3
+REVERSED = SERIES[::-1]  # the second probe's series, with a window of 4
 PAIR = "dataset[i] should be a pair: return features, target (a tuple of two tensors)."
 TENSORS = "return tensors (slices of series), not lists or numbers, so a DataLoader can stack them into batches."
 
@@ -38,13 +39,14 @@ def _windows(**methods: object) -> type:
 
 
 def _observe_windows(cls: object, args: tuple) -> tuple:
-    """(the items' form: "ok", "not_a_pair" or "not_a_tensor"; len(dataset); every item), then the length and
-    items for a window of 4 too, so a class that ignores ``window`` (3 in the lesson's example) shows."""
-    datasets = {window: cls(args[0], window) for window in (args[1], args[1] + 1)}
-    items = [[dataset[i] for i in range(len(SERIES) - window)] for window, dataset in datasets.items()]
+    """(the items' form: "ok", "not_a_pair" or "not_a_tensor"; len(dataset); every item), then the items for the
+    series reversed with a window of 4, so a class that ignores its ``series`` or ``window`` shows."""
+    probes = [args, (args[0].flip(0), args[1] + 1)]
+    datasets = [(cls(series, window), len(series) - window) for series, window in probes]
+    items = [[data[i] for i in range(count)] for data, count in datasets]
     pairs = all(isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in items[0] + items[1])
     tensors = pairs and all(torch.is_tensor(t) for pair in items[0] + items[1] for t in pair)
-    return ("ok" if tensors else "not_a_tensor" if pairs else "not_a_pair", len(datasets[args[1]]), *items)
+    return ("ok" if tensors else "not_a_tensor" if pairs else "not_a_pair", len(datasets[0][0]), *items)
 
 
 window_dataset = Exercise(
@@ -66,8 +68,8 @@ window_dataset = Exercise(
     explain=lambda got, expected: (
         f"with 10 values and window 3, len(dataset) is {expected[1]} and dataset[0] is ({SERIES[:3]}, [{SERIES[3]}]); "
         f"yours has len {got[1]} and dataset[0] = {[t.tolist() for t in got[2][0]]}." if not close(got[:3], expected[:3])
-        else f"with window=4 dataset[0] should hold 4 values, ({SERIES[:4]}, [{SERIES[4]}]); yours holds "
-        f"{[t.tolist() for t in got[3][0]]}: use the window the class is given, not the 3 of the example."),
+        else f"for the series reversed and window=4, dataset[0] should be ({REVERSED[:4]}, [{REVERSED[4]}]); yours "
+        f"is {[t.tolist() for t in got[3][0]]}: use the series and the window the class is given."),
     success="7 windows from 10 values: item i is (series[i:i+3], series[i+3:i+4]); batches of (B, 3) and (B, 1).",
 )  # fmt: skip
 
@@ -107,7 +109,7 @@ def _loaders(bug: str = "") -> object:
     def make_loaders(dataset, batch_size, generator):
         parts = {"swapped_split": [0.2, 0.8], "wrong_split_sizes": [0.5, 0.5]}.get(bug, [0.8, 0.2])
         train, val = random_split(dataset, parts, generator=None if bug == "unseeded_split" else generator)
-        val = Subset(dataset, train.indices[:10]) if bug == "overlap" else val
+        val = Subset(dataset, train.indices[: len(val)]) if bug == "overlap" else val
         batch = 32 if bug == "wrong_batch_size" else batch_size
         train_loader = DataLoader(train, batch, shuffle=bug != "train_not_shuffled")
         return train_loader, DataLoader(val, batch, shuffle=bug == "val_shuffled", drop_last=bug == "val_drop_last")
@@ -115,8 +117,22 @@ def _loaders(bug: str = "") -> object:
     return make_loaders
 
 
-def _split_inputs(seed: int = 0) -> tuple:
-    return TensorDataset(torch.arange(50.0).reshape(50, 1), torch.zeros(50, 1)), 8, torch.Generator().manual_seed(seed)
+def _split_inputs(seed: int = 0, n: int = 50) -> tuple:
+    data = TensorDataset(torch.arange(float(n)).reshape(n, 1), torch.zeros(n, 1))
+    return data, 8, torch.Generator().manual_seed(seed)
+
+
+def _epoch_order(loader: DataLoader) -> list[int]:
+    """The samples (their numbers) one epoch of ``loader`` visits, in order, however the loader was built."""
+    return [int(loader.dataset[i][0]) for i in loader.sampler]
+
+
+def _sizes_of_60(fn: object) -> list[int] | None:
+    """The sizes of the two parts for 60 samples (None if that fails): sizes written in for 50 show."""
+    try:
+        return [len(_epoch_order(loader)) for loader in fn(*_split_inputs(n=60))]
+    except Exception:
+        return None
 
 
 def _observe_loaders(fn: object, args: tuple) -> tuple[str]:
@@ -124,14 +140,15 @@ def _observe_loaders(fn: object, args: tuple) -> tuple[str]:
     runs = [fn(*args), fn(*_split_inputs()), fn(*_split_inputs(seed=1))]
     if not all(isinstance(r, (tuple, list)) and [isinstance(d, DataLoader) for d in r] == [True] * 2 for r in runs):
         return ("not_loaders",)
-    (train, val), parts = runs[0], [[[int(x) for x, _ in loader.dataset] for loader in run] for run in runs]
-    sizes = [len(part) for part in parts[0]]
+    (train, val), parts = runs[0], [[sorted(_epoch_order(loader)) for loader in run] for run in runs]
+    sizes = [[len(part) for part in run] for run in parts]
     found = {
-        "swapped_split": sizes == [10, 40], "wrong_split_sizes": sizes != [40, 10],
+        "swapped_split": sizes[0] == [10, 40],
+        "wrong_split_sizes": sizes[0] != [40, 10] or _sizes_of_60(fn) != [48, 12],
         "overlap": bool(set(parts[0][0]) & set(parts[0][1])),
         "unseeded_split": parts[1] != parts[0] or parts[2] == parts[0],  # same seed, same split; another, another
-        "train_not_shuffled": not isinstance(train.sampler, RandomSampler), "val_drop_last": val.drop_last,
-        "val_shuffled": isinstance(val.sampler, RandomSampler),
+        "train_not_shuffled": _epoch_order(train) == _epoch_order(train), "val_drop_last": val.drop_last,
+        "val_shuffled": _epoch_order(val) != _epoch_order(val),  # two epochs, two orders
         "wrong_batch_size": train.batch_size != 8,  # validation may use any size: it only measures
     }  # fmt: skip
     return (next((bug for bug in BUGS if found[bug]), "ok"),)
@@ -160,26 +177,33 @@ class _RecordingStep(list):
         return 3.0 / len(self) ** 2
 
 
-def _epoch_inputs() -> tuple:
-    loader = DataLoader(TensorDataset(torch.zeros(10, 1), torch.zeros(10, 1)), batch_size=4)  # batches 4, 4, 2
+def _epoch_inputs(n: int = 10, batch_size: int = 4) -> tuple:
+    loader = DataLoader(TensorDataset(torch.zeros(n, 1), torch.zeros(n, 1)), batch_size)  # batches 4, 4, 2
     return _RecordingStep(), loader, torch.device("meta")
 
 
-def _observe_epoch(fn: object, args: tuple) -> dict:
-    """The batches the step saw, and the result: "the mean" (over batches or samples), another number or None."""
-    result, batches = fn(*args), list(args[0])
+def _summary(result: object, batches: list) -> object:
+    """What an epoch returned: "the mean" (over batches or samples), another number, or ("not a number", what)."""
     losses, sizes = [3.0 / k**2 for k in range(1, len(batches) + 1)] or [0.0], [b[2] for b in batches] or [1]
     means = (sum(losses) / len(losses), sum(loss * n for loss, n in zip(losses, sizes, strict=True)) / sum(sizes))
     number = as_number(result)
-    is_mean = number is not None and any(math.isclose(number, m, rel_tol=1e-6) for m in means)
-    return {"result": "the mean" if is_mean else number, "batches": batches}
+    if number is None:
+        return ("not a number", describe(result))
+    return "the mean" if any(math.isclose(number, m, rel_tol=1e-6) for m in means) else number
 
 
-def _epoch(move: str = "xy", sizes: tuple = (4, 4, 2), result: str = "mean") -> object:
+def _observe_epoch(fn: object, args: tuple) -> dict:
+    """The batches the step saw and the result; then the result for 9 samples in batches of 2, so that a number
+    of batches or samples written in shows."""
+    other = _epoch_inputs(9, 2)
+    return {"result": _summary(fn(*args), args[0]), "batches": list(args[0]), "other": _summary(fn(*other), other[0])}
+
+
+def _epoch(move: str = "xy", skip_last: bool = False, result: str = "mean") -> object:
     """train_one_epoch as it should be, or with the given mistake."""
 
     def train_one_epoch(step, loader, device):
-        batches = [(xb, yb) for xb, yb in loader if len(xb) in sizes]
+        batches = list(loader)[:-1] if skip_last else list(loader)
         losses = [
             step(xb.to(device) if "x" in move else xb, yb.to(device) if "y" in move else yb) for xb, yb in batches
         ]
@@ -192,14 +216,18 @@ train_one_epoch = Exercise(
     name="train_one_epoch", inputs=_epoch_inputs, reference=_epoch(), observe=_observe_epoch, pure=False,
     guards=[
         Guard("no_steps", lambda got: not got["batches"], lambda step, loader, device: 0.0),
-        Guard("skipped_last_batch", lambda got: [b[2] for b in got["batches"]] == [4, 4], _epoch(sizes=(4,))),
+        Guard("skipped_last_batch", lambda got: [b[2] for b in got["batches"]] == [4, 4], _epoch(skip_last=True)),
         Guard("batch_not_moved", lambda got: any(b[0] != "meta" for b in got["batches"]), _epoch(move="")),
         Guard("target_not_moved", lambda got: any(b[1] != "meta" for b in got["batches"]), _epoch(move="x")),
-        Guard("not_a_number", lambda got: got["result"] is None, _epoch(result="all")),
+        Guard("not_a_number", lambda got: isinstance(got["result"], tuple), _epoch(result="all"),
+              lambda got, _: f"return the mean loss as one number (a float); you returned {got['result'][1]}."),
     ],
     mistakes=[Mistake("last_loss_only", _epoch(result="last")), Mistake("sum_not_mean", _epoch(result="sum"))],
-    explain=lambda got, _: (
-        f"the step ran on batches of {[b[2] for b in got['batches']]} samples and you returned {got['result']}; "
+    explain=lambda got, expected: (
+        f"right for this loader, but for 9 samples in batches of 2 you returned {describe(got['other'])}, not the "
+        "mean of the 5 batch losses: count the batches, do not write in 3."
+        if close([got["result"], got["batches"]], [expected["result"], expected["batches"]])
+        else f"the step ran on batches of {[b[2] for b in got['batches']]} samples and you returned {got['result']}; "
         "the loader's batches hold 4, 4 and 2: one step each, then the mean of their losses."),
     success="every batch moved to the device, one step each, short last batch included, and the mean loss returned.",
 )  # fmt: skip

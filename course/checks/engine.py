@@ -14,8 +14,11 @@ A check never raises (``KeyboardInterrupt`` aside) and answers within ``TIME_LIM
 
 from __future__ import annotations
 
+import builtins
 import linecache
+import math
 import os
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +27,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from course.checks.runner import run_limited
+from course.checks import probes, values
+from course.checks.runner import names_restored, run_limited
 from course.checks.values import Raised, close, describe, safe_text
 from course.checks.vocabulary import MISTAKES
 from course.repro import preserved_rng
@@ -35,6 +39,8 @@ Message = str | Callable[[Any, Any], str] | None
 _LIBRARIES = tuple(os.path.dirname(path) for path in (torch.__file__, np.__file__, os.path.dirname(__file__)))
 _PLACEHOLDER = "replace the placeholder (None or ...) with your answer, then run this cell again."
 _STUB = "the function still raises NotImplementedError: write its body, then run the cell again."
+# what a check relies on: learner code that replaces a name here is told so, and the name is put back
+_TRUSTED = (builtins, math, np, torch, torch.Tensor, torch.nn.Module, torch.nn.functional, values, probes)
 _PREFIX = {"correct": "✅ Correct", "not_attempted": "⏳ Not attempted yet", "wrong": "❌ Not yet"}
 
 
@@ -148,7 +154,7 @@ class Exercise:
         if self.kind == "function" and not callable(answer):
             return _wrong("not_callable", answer)
         with preserved_rng():
-            outcome = run_limited(self._judge, answer, limit=TIME_LIMIT)
+            outcome = run_limited(self._judge_with_trusted_names, answer, limit=TIME_LIMIT)
         if outcome.timed_out:
             return _wrong("timeout", message=f"{MISTAKES['timeout']} (limit {TIME_LIMIT:g} s)")
         if outcome.exited:
@@ -158,6 +164,19 @@ class Exercise:
         if outcome.error is not None:
             return _wrong("unreadable", Raised(type(outcome.error).__name__, safe_text(outcome.error)))
         return outcome.value
+
+    def _judge_with_trusted_names(self, answer: Any) -> Verdict:
+        """:meth:`_judge`, after which every trusted name the learner's code replaced is put back and named."""
+        with names_restored(*_TRUSTED, sys.modules[__name__]) as replaced:
+            try:
+                verdict = self._judge(answer)
+            except Exception as exc:  # the replacement may have broken the check itself
+                verdict = exc
+        if replaced:
+            return _wrong("patched_library", message=MISTAKES["patched_library"].replace("{got}", ", ".join(replaced)))
+        if isinstance(verdict, Exception):
+            raise verdict
+        return verdict
 
     def _materialise(self, program: Any) -> Any:
         """A value-kind reference or mistake is a zero-argument factory: build a fresh value."""

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import randomised
-from course.checks.values import as_number, close
+from course.checks.values import as_number, close, describe
 
 
 def _number(value: object) -> object:
@@ -24,18 +24,34 @@ def _number(value: object) -> object:
     return value if number is None else number
 
 
-def _observe_val(fn: object, args: tuple) -> tuple:
-    """(the number returned, the (training, output requires grad) pairs seen at the model's forward passes)."""
-    seen = set()
-    args[0].register_forward_hook(lambda model, inputs, out: seen.add((model.training, out.requires_grad)))
-    return _number(fn(*args)), sorted(seen)
+def _val_inputs(n: int = 10) -> tuple:
+    """A Dropout model in training mode, a Huber loss (not MSE, not L1: a loss written in place of loss_fn shows)
+    and a loader of ``n`` samples in batches of 4, the last one short."""
+    model = randomised(nn.Sequential(nn.Dropout(0.5), nn.Linear(2, 1)), seed=0)
+    data = TensorDataset(torch.linspace(-1, 1, 2 * n).view(n, 2), torch.linspace(0, 2, n).view(n, 1))
+    return model, nn.HuberLoss(delta=0.5), DataLoader(data, 4)
+
+
+def _observe_val(fn: object, args: tuple) -> dict:
+    """The number returned; the (training, output requires grad) pairs seen at the model's forward passes; whether
+    model.forward(x) was called (its hooks skipped), whether the parameters were left untrainable; the number
+    returned for a loader of 7 samples, so that a count written in shows."""
+    model, passes, calls = args[0], [], []
+    model[1].register_forward_hook(lambda layer, inputs, out: passes.append((model.training, out.requires_grad)))
+    model.register_forward_pre_hook(lambda *_: calls.append("call"))  # model.forward(x) skips this hook
+    loss = _number(fn(*args))
+    return {"loss": loss, "passes": sorted(set(passes)), "called_forward": len(calls) < len(passes),
+            "froze_parameters": not all(p.requires_grad for p in model.parameters()),
+            "other": _number(fn(*_val_inputs(7)))}  # fmt: skip
 
 
 def _val(model: nn.Module, loss_fn: object, loader: object, fault: str = "") -> object:
     """validation_loss done right, or with the fault named (a guard or mistake id)."""
     model.train(fault == "no_eval")
+    model.requires_grad_(fault != "froze_parameters")
+    forward = model.forward if fault == "called_forward" else model
     with torch.set_grad_enabled(fault == "no_grad"):
-        losses, sizes = np.array([(loss_fn(model(x), y).item(), len(x)) for x, y in loader]).T
+        losses, sizes = np.array([(loss_fn(forward(x), y).item(), len(x)) for x, y in loader]).T
     mean = losses @ sizes / sizes.sum()
     return dict(mean_of_batch_means=losses.mean(), sum_not_mean=losses.sum(), last_loss_only=losses[-1],
                 wrong_total=losses @ sizes / sizes.max() / len(sizes)).get(fault, mean)  # fmt: skip
@@ -43,26 +59,35 @@ def _val(model: nn.Module, loss_fn: object, loader: object, fault: str = "") -> 
 
 _ONE_NUMBER = "return the mean loss as one number (a float, e.g. with .item())."
 _SHORT_LAST_BATCH = "the last batch is short: divide by the number of samples."
+_FROZEN = (
+    "you turned off requires_grad on the model's parameters, so training could no longer update them: use "
+    "`with torch.no_grad():`, which stops recording only while the evaluation runs."
+)
 validation_loss = Exercise(
     name="validation_loss",
-    inputs=lambda: (
-        randomised(nn.Sequential(nn.Dropout(0.5), nn.Linear(2, 1)), seed=0),  # a new module is in training mode
-        nn.HuberLoss(delta=0.5),  # not MSE, not L1: a loss written in place of loss_fn shows
-        DataLoader(TensorDataset(torch.linspace(-1, 1, 20).view(10, 2), torch.linspace(0, 2, 10).view(10, 1)), 4),
-    ),
+    inputs=_val_inputs,
     reference=_val,
     observe=_observe_val,
     guards=[
-        Guard("model_not_called", lambda got: not got[1], lambda model, loss_fn, loader: 0.5),
-        Guard("no_eval", lambda got: any(training for training, _ in got[1]), partial(_val, fault="no_eval")),
-        Guard("no_grad", lambda got: any(graph for _, graph in got[1]), partial(_val, fault="no_grad")),
-        Guard("not_a_number", lambda got: not isinstance(got[0], float), lambda *args: str(_val(*args)), _ONE_NUMBER),
+        Guard("model_not_called", lambda got: not got["passes"], lambda model, loss_fn, loader: 0.5),
+        Guard("no_eval", lambda got: any(training for training, _ in got["passes"]), partial(_val, fault="no_eval")),
+        Guard("no_grad", lambda got: any(graph for _, graph in got["passes"]), partial(_val, fault="no_grad")),
+        Guard("called_forward", lambda got: got["called_forward"], partial(_val, fault="called_forward")),
+        Guard(
+            "froze_parameters", lambda got: got["froze_parameters"], partial(_val, fault="froze_parameters"), _FROZEN
+        ),
+        Guard(
+            "not_a_number", lambda got: not isinstance(got["loss"], float), lambda *args: str(_val(*args)), _ONE_NUMBER
+        ),
     ],
     mistakes=[Mistake(f, partial(_val, fault=f)) for f in ("mean_of_batch_means", "sum_not_mean", "last_loss_only")]
     + [Mistake("wrong_total", partial(_val, fault="wrong_total"), _SHORT_LAST_BATCH)],
     alternatives=[lambda model, loss_fn, loader: _val(model, loss_fn, [loader.dataset.tensors])],  # one big batch
     explain=lambda got, expected: (
-        f"expected the mean of loss_fn over the samples, {expected[0]:.4f}; got {got[0]:.4f}."
+        f"right for this loader, but for a loader of 7 samples you returned {describe(got['other'])}, not "
+        f"{expected['other']:.4f}: divide by the number of samples the loader holds, not by a number written in."
+        if close(got["loss"], expected["loss"])
+        else f"expected the mean of loss_fn over the samples, {expected['loss']:.4f}; got {got['loss']:.4f}."
     ),
     success="the mean loss over all validation samples, in eval mode and without a graph.",
 )

@@ -2,22 +2,26 @@
 
 Every check runs on the lesson's 80 training points from its seeded start (``np.random.seed(42)``, then
 ``np.random.randn(1)`` for a, then for b), and judges a learning rate by what it does there. Mini-batches of 32
-leave a short last batch of 16, so an epoch that skips it shows.
+leave a short last batch of 16, so an epoch that skips it shows. The functions also run on a second probe (other
+points, start, batch size and learning rate), so an answer that hard-codes the lesson's numbers shows.
 """
 
 import math
 from functools import partial
 
 import numpy as np
+import torch
 
 from course.checks.engine import Exercise, Guard, Mistake
-from course.checks.values import as_number
+from course.checks.probes import any_item
+from course.checks.values import as_number, close, describe
 from course.data import make_linear_data
 
 START = tuple(float(v) for v in np.random.RandomState(42).randn(2))  # a = 0.49671415, b = -0.1382643
 START_TEXT = f"({START[0]:.4f}, {START[1]:.4f})"
 X, Y = make_linear_data()[:2]  # the training points, columns (80, 1); each probe gets copies
-N = len(X)  # a sum over the points is N times their mean
+N = len(X)  # the lesson's count, which a sum divided by a number may hard-code
+OTHER_START = (1.5, 0.5)  # the second probe's start, on other points than the first 80
 LEAST_SQUARES = np.linalg.lstsq(np.hstack([np.ones_like(X), X]), Y.ravel(), rcond=None)[0]
 STABLE_EPOCHS, BUDGET_EPOCHS, BUDGET_TOLERANCE = 1000, 100, 1e-3
 _SAY = {  # more than the vocabulary says
@@ -32,10 +36,12 @@ _SAY = {  # more than the vocabulary says
 }
 
 
-def _gradients(a, b, x, y, factors=(1, 1)) -> tuple[float, float]:
-    """The gradients of the mean squared error; a known mistake's ``factors`` multiply them."""
+def _gradients(a, b, x, y, factors=(1, 1), divisors=(None, None)) -> tuple[float, float]:
+    """The gradients of the mean squared error; a known mistake's ``factors`` multiply them, and a gradient with a
+    divisor ``d`` is ``np.sum(...) / d`` instead of a mean (1: a sum; N: the lesson's count hard-coded)."""
     error = a + b * x - y
-    return 2 * factors[0] * np.mean(error), 2 * factors[1] * np.mean(error * x)
+    means = [np.mean(v) if d is None else np.sum(v) / d for v, d in zip((error, error * x), divisors, strict=True)]
+    return 2 * factors[0] * means[0], 2 * factors[1] * means[1]
 
 
 def descend(lr: float, epochs: int) -> tuple[float, float, list[float]]:
@@ -91,9 +97,15 @@ def _epoch(a, b, x, y, lr, batch_size, rng, variant: str = "") -> tuple[float, f
     return a, b
 
 
-def _versus(got: tuple, expected: tuple) -> str:
-    """Both pairs to 6 decimals, where the fallback's 4 digits would hide a near miss."""
-    return "expected ({:.6f}, {:.6f}), got ({:.6f}, {:.6f})".format(*map(as_number, (*expected, *got)))
+def _versus(*probes: str, advice: str) -> object:
+    """An ``explain``: the first probe whose pair is wrong, both pairs to 6 decimals (4 would hide a near miss)."""
+
+    def explain(got: list, expected: list) -> str:
+        where, pair, right = next(case for case in zip(probes, got, expected, strict=True) if not close(*case[1:]))
+        numbers = "expected ({:.6f}, {:.6f}), got ({:.6f}, {:.6f})".format(*map(as_number, (*right, *pair)))
+        return f"{where} {numbers}. {advice}"
+
+    return explain
 
 
 RATE_GUARDS = [
@@ -102,15 +114,25 @@ RATE_GUARDS = [
 ]
 
 
-def _pair(answer: object, args: tuple) -> object:  # an array of two numbers is a pair too
-    got = answer(*args)
-    return tuple(got) if isinstance(got, np.ndarray) and got.ndim > 0 and len(got) == 2 else got
+def _pairs(answer: object, args: tuple) -> list:
+    """The answer's result on each of the two probes (``args`` holds both); an array of two numbers is a pair too."""
+    results = [answer(*probe) for probe in (args[: len(args) // 2], args[len(args) // 2 :])]
+    return [
+        tuple(got) if isinstance(got, np.ndarray | torch.Tensor) and got.ndim > 0 and len(got) == 2 else got
+        for got in results
+    ]
 
 
-NOT_A_PAIR = Guard(
-    "not_a_pair", lambda got: not isinstance(got, tuple | list) or len(got) != 2 or None in map(as_number, got),
-    example=lambda *args: 0.0,
-)  # fmt: skip
+def _not_a_pair(got: object) -> bool:
+    return not isinstance(got, tuple | list) or len(got) != 2 or None in map(as_number, got)
+
+
+def _pair_expected(got: list, expected: list) -> str:
+    wrong = next(pair for pair in got if _not_a_pair(pair))
+    return f"return a pair (first, second) of numbers, each one number: got {describe(wrong)}."
+
+
+NOT_A_PAIR = Guard("not_a_pair", any_item(_not_a_pair), lambda *args: 0.0, _pair_expected)
 
 largest_stable_rate = Exercise(
     "largest_stable_rate", 0.80, kind="value", guards=RATE_GUARDS,
@@ -125,29 +147,35 @@ learning_rate_within_budget = Exercise(
     success=f"within {BUDGET_TOLERANCE} of the least-squares answer after {BUDGET_EPOCHS} epochs.",
 )  # fmt: skip
 gradients = Exercise(
-    "gradients", _gradients, inputs=lambda: (*START, X.copy(), Y.copy()), observe=_pair, guards=[NOT_A_PAIR],
+    "gradients", _gradients, observe=_pairs, guards=[NOT_A_PAIR],
+    inputs=lambda: (*START, X.copy(), Y.copy(), *OTHER_START, X[50:].copy(), Y[50:].copy()),
     mistakes=[  # the notebook's buggy_gradients (y - prediction, a sum for b), each bug alone, then other slips
-        Mistake("wrong_sign", partial(_gradients, factors=(-1, -N)), _SAY["both bugs"]),
-        Mistake("sum_not_mean", partial(_gradients, factors=(1, N)), _SAY["still a sum"]),
+        Mistake("wrong_sign", partial(_gradients, factors=(-1, -1), divisors=(None, 1)), _SAY["both bugs"]),
+        Mistake("sum_not_mean", partial(_gradients, divisors=(None, 1)), _SAY["still a sum"]),
         Mistake("wrong_sign", partial(_gradients, factors=(-1, -1)), _SAY["still flipped"]),
+        *(Mistake("hard_coded_count", partial(_gradients, divisors=d)) for d in ((None, N), (N, N))),
         Mistake("missing_factor_2", partial(_gradients, factors=(0.5, 0.5))),
-        Mistake("sum_not_mean", partial(_gradients, factors=(N, N))),
+        Mistake("sum_not_mean", partial(_gradients, divisors=(1, 1))),
         Mistake("swapped", lambda a, b, x, y: _gradients(a, b, x, y)[::-1]),
         Mistake("missing_x", lambda a, b, x, y: (_gradients(a, b, x, y)[0],) * 2),
     ],
     alternatives=[lambda a, b, x, y: (2 * np.sum(a + b * x - y) / len(x), 2 * np.sum((a + b * x - y) * x) / len(x))],
-    explain=lambda got, expected: f"at (a, b) = {START_TEXT} {_versus(got, expected)}. Start from error = "
-    "a + b * x - y and apply the chain rule to mean(error²).",
+    explain=_versus(f"at (a, b) = {START_TEXT}, on the {N} training points,", f"right for the lesson's {N} points "
+                    "but not for others (use len(x), never a fixed count): at (a, b) = (1.5, 0.5), on 30 others,",
+                    advice="Start from error = a + b * x - y and apply the chain rule to mean(error²)."),
     success="2 * mean(error) and 2 * mean(error * x), with error = a + b * x - y.",
 )  # fmt: skip
 minibatch_epoch = Exercise(
-    "minibatch_epoch", _epoch, inputs=lambda: (*START, X.copy(), Y.copy(), 0.05, 32, np.random.default_rng(1)),
-    observe=_pair, guards=[NOT_A_PAIR], alternatives=[partial(_epoch, variant="reordered")],
+    "minibatch_epoch", _epoch, observe=_pairs, guards=[NOT_A_PAIR], alternatives=[partial(_epoch, variant="reordered")],
+    inputs=lambda: (*START, X.copy(), Y.copy(), 0.05, 32, np.random.default_rng(1),
+                    *OTHER_START, X[30:].copy(), Y[30:].copy(), 0.1, 16, np.random.default_rng(2)),
     mistakes=[Mistake(variant, partial(_epoch, variant=variant), _SAY.get(variant)) for variant in [
         "train_not_shuffled", "shuffled_apart", "one_update_per_epoch", "skipped_last_batch", "whole_data_gradient",
         "wrong_sign", "missing_factor_2", "sum_not_mean", "wrong_total"]],
-    explain=lambda got, expected: f"after one epoch from {START_TEXT} {_versus(got, expected)}. Shuffle with the "
-    "rng you are given (order = rng.permutation(len(x)), not np.random), then make one update per slice "
-    "order[start:start + batch_size], in that order.",
+    explain=_versus(f"after one epoch from {START_TEXT} (80 points, batch_size 32, lr 0.05)",
+                    "right for the lesson's numbers but not for others (use the arguments, never fixed numbers): after "
+                    "one epoch from (1.5, 0.5) (50 points, batch_size 16, lr 0.1)",
+                    advice="Shuffle with the rng you are given (order = rng.permutation(len(x)), not np.random), then "
+                    "make one update per slice order[start:start + batch_size], in that order."),
     success="one update per batch of the shuffled order, the last, shorter batch included: 3 updates of 32, 32, 16.",
 )  # fmt: skip

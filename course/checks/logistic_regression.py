@@ -3,10 +3,12 @@ threshold on validation, a model that reaches the target on validation. Models a
 (course.checks.probes), never by their class. The probes keep wrong answers apart: the last scaling rows are shifted,
 so statistics that include them are visibly off; precision, recall and accuracy differ (TP 4, FP 2, FN 1, TN 5); the
 thresholds are the probabilities themselves, so a malignant tumour lies on a candidate and `>` and `>=` pick apart.
+Precision and thresholds are judged on a second probe too, so numbers typed in from a message do not pass.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 
 import numpy as np
@@ -23,9 +25,41 @@ TARGET_ACCURACY = 0.95
 _X = np.random.RandomState(3).randn(40, 4) * [1.0, 100.0, 0.01, 5.0] + [2.0, 500.0, 0.0, -1.0]
 _X[30:] += [3.0, 200.0, 0.05, 10.0]
 _ROWS = [np.sort(rows) for rows in np.split(np.random.RandomState(4).permutation(40), [24, 32])]  # train, val, test
-_PREDICTED_TRUE = [[1.0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0], [1.0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 1, 0]]
-_PROBS = [0.55, 0.1, 0.85, 0.9, 0.6, 0.95, 0.2, 0.4, 0.05, 0.3, 0.7, 0.8]  # shuffled: nothing relies on order
-_BENIGN = [1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0]  # 1 = benign, 0 = malignant
+_PREDICTED_TRUE = [  # (predictions, targets): TP 4, FP 2, FN 1, TN 5; then TP 3, FP 1, FN 2, TN 2
+    ([1.0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0], [1.0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 1, 0]),
+    ([1.0, 0, 1, 1, 0, 0, 1, 0], [1.0, 1, 1, 0, 0, 0, 1, 1]),
+]
+_PROBS_BENIGN = [  # (probabilities of benign, targets: 1 = benign, 0 = malignant), shuffled: no order relied on
+    ([0.55, 0.1, 0.85, 0.9, 0.6, 0.95, 0.2, 0.4, 0.05, 0.3, 0.7, 0.8], [1.0, 0, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1]),
+    ([0.3, 0.65, 0.15, 0.8, 0.5, 0.92, 0.35, 0.7, 0.45, 0.6], [0.0, 1, 0, 1, 0, 1, 1, 0, 1, 0]),
+]
+_NOT_A_COLUMN = (
+    "the model gives one number per row, but not as a column (N, 1) like the targets y: BCEWithLogitsLoss and BCELoss "
+    "refuse an output of shape (N,) against targets (N, 1). Drop the squeeze, flatten or view."
+)
+
+
+def _columns(pairs: list) -> tuple:
+    """The probe pairs as one flat tuple of columns (N, 1): (first of pair 1, second of pair 1, first of pair 2, ...)."""
+    return tuple(torch.tensor(values).reshape(-1, 1) for pair in pairs for values in pair)
+
+
+def _on_each_pair(answer, args) -> list:
+    """What ``answer`` returns on each probe pair of ``args``."""
+    return [answer(*args[start : start + 2]) for start in range(0, len(args), 2)]
+
+
+def _not_a_column(model: object, n_features: int) -> bool:
+    """Whether a copy of ``model``, in eval mode, gives 3 rows of zeros another shape than (3, 1) (a copy that cannot
+    be made or run says nothing: model_kind judges such a model)."""
+    try:
+        probe = copy.deepcopy(model).eval()
+        param = next((p for p in probe.parameters() if p.is_floating_point()), None)
+        x = torch.zeros(3, n_features, **({} if param is None else {"dtype": param.dtype, "device": param.device}))
+        with torch.no_grad():
+            return tuple(probe(x).shape) != (3, 1)
+    except Exception:
+        return False
 
 
 def _scaler(ref=lambda parts, rows: parts[0], ddof=0, axis=0, dtype=torch.float32):
@@ -79,6 +113,8 @@ def _setup(answer, args) -> tuple:
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         return ("not_a_pair", "")
     kinds = (model_kind(got[0], args[0]), loss_kind(got[1]))
+    if kinds[0] in KIND_WORDS and _not_a_column(got[0], args[0]):
+        return ("not_a_column", kinds[1])
     return ("matched", "matched") if kinds[0] == kinds[1] else kinds
 
 
@@ -93,6 +129,8 @@ fixed_setup = Exercise(
             Guard("wrong_shape", tag_is("wrong_shape"), lambda n: (nn.Linear(30, 1), nn.BCEWithLogitsLoss()),
                   "the model should map a batch (N, n_features) to one score per row, (N, 1): nn.Linear(n_features, 1),"
                   " not for a fixed number of features."),
+            Guard("wrong_shape", tag_is("not_a_column"), lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Flatten(0)),
+                  nn.BCEWithLogitsLoss()), _NOT_A_COLUMN),
             Guard("not_a_loss", tag_is("unknown", 1), lambda n: (nn.Linear(n, 1), nn.MSELoss()))],
     mistakes=[Mistake("sigmoid_before_logits_loss",  # the lesson's buggy setup
                       lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Sigmoid()), nn.BCEWithLogitsLoss())),
@@ -112,25 +150,36 @@ def _pr(pred, y, positive=1.0):
 
 
 precision_recall = Exercise(
-    "precision_recall", _pr, inputs=lambda: tuple(torch.tensor(_PREDICTED_TRUE).unsqueeze(-1)),
-    guards=[Guard("not_a_pair", lambda got: not isinstance(got, (tuple, list)) or len(got) != 2, lambda p, y: 0.5),
-            Guard("not_a_number", any_item(lambda v: as_number(v) is None), lambda p, y: (p, y),
+    "precision_recall", _pr, inputs=lambda: _columns(_PREDICTED_TRUE), observe=_on_each_pair,
+    guards=[Guard("not_a_pair", any_item(lambda got: not isinstance(got, (tuple, list)) or len(got) != 2),
+                  lambda p, y: 0.5),
+            Guard("not_a_number", any_item(any_item(lambda v: as_number(v) is None)), lambda p, y: (p, y),
                   "precision and recall should each be one number (use .item() on a one-element tensor).")],
     mistakes=[Mistake("swapped_precision_recall", lambda p, y: _pr(p, y)[::-1]),
               Mistake("wrong_class", lambda p, y: _pr(p, y, positive=0.0)),
               Mistake("accuracy_not_precision", lambda p, y: ((p == y).float().mean().item(),) * 2)],
-    explain=lambda got, exp: f"expected precision {exp[0]:.4f} and recall {exp[1]:.4f}, got {got[0]} and {got[1]}.",
-    success=lambda exp: f"precision {exp[0]:.4f} (TP / predicted 1), recall {exp[1]:.4f} (TP / truly 1).",
+    explain=lambda got, exp: next(f"expected precision {e[0]:.4f} and recall {e[1]:.4f}, got {g[0]} and {g[1]}."
+                                  for g, e in zip(got, exp, strict=True) if not close(g, e)),
+    success=lambda exp: f"precision {exp[0][0]:.4f} (TP / predicted 1), recall {exp[0][1]:.4f} (TP / truly 1).",
 )  # fmt: skip
 
 
 def _decisions(answer, args) -> tuple:
-    """For max_missed 0 and 1, the smallest probability the returned threshold keeps: same decisions, same answer."""
-    probs = args[0].reshape(-1).tolist()
-    got = [answer(*(a.clone() for a in args), max_missed) for max_missed in (0, 1)]
-    return tuple(
-        t if as_number(t) is None else min((p for p in probs if p >= as_number(t)), default=np.inf) for t in got
-    )
+    """On each probe, for max_missed 0 and 1, the smallest probability the returned threshold keeps, compared in
+    float32 as `probabilities >= threshold` compares: same decisions, same answer. The first call gets the probe
+    itself (a change to it is seen), the others fresh copies."""
+    pristine = [a.clone() for a in args]
+    got = []  # (threshold returned, the probe's probabilities)
+    for start in range(0, len(args), 2):
+        for max_missed in (0, 1):
+            given = args[:2] if not got else [a.clone() for a in pristine[start : start + 2]]
+            got.append((answer(*given, max_missed), pristine[start]))
+    return tuple(t if as_number(t) is None else _smallest_kept(probs, as_number(t)) for t, probs in got)
+
+
+def _smallest_kept(probs: torch.Tensor, threshold: float) -> float:
+    kept = probs[probs >= threshold]
+    return kept.min().item() if len(kept) else np.inf
 
 
 def _pick(missed=lambda p, y, t: ((p >= t) & (y == 0)).sum(), smallest=True, within=lambda m, k: m <= k):
@@ -142,7 +191,7 @@ def _pick(missed=lambda p, y, t: ((p >= t) & (y == 0)).sum(), smallest=True, wit
 
 pick_threshold = Exercise(
     "pick_threshold", _pick(), observe=_decisions,
-    inputs=lambda: (torch.tensor(_PROBS).reshape(-1, 1), torch.tensor(_BENIGN).reshape(-1, 1)),
+    inputs=lambda: _columns(_PROBS_BENIGN),
     alternatives=[lambda p, y, k: p[p > p[y == 0].sort(descending=True).values[k]].min().item(),  # above k+1 cancers
                   lambda p, y, k: next(t for t in torch.linspace(0, 1, 1001) if ((p >= t) & (y == 0)).sum() <= k)],
     guards=[Guard("returned_none", lambda got: all(v is None for v in got), lambda p, y, k: None),
@@ -175,11 +224,15 @@ def _linear(weight=None, dtype=torch.float32) -> nn.Linear:
 
 
 def _validation(model, args) -> tuple:
-    """(category, validation accuracy): "reached", "below_target", "chance", or why it cannot be measured."""
+    """(category, validation accuracy): "reached", "below_target", "chance", "opposite" (far below the 0.37 of always
+    answering malignant: the classes are flipped), or why it cannot be measured."""
     kind, acc = binary_accuracy(model, *_fitted()[1:])
     if acc is None:
         return (kind, None)
-    return ("reached" if acc >= TARGET_ACCURACY else "chance" if acc <= 0.7 else "below_target", acc)
+    if _not_a_column(model, 30):
+        return ("not_a_column", acc)
+    return ("reached" if acc >= TARGET_ACCURACY else "opposite" if acc < 0.3 else "chance" if acc <= 0.7
+            else "below_target", acc)  # fmt: skip
 
 
 def _with_accuracy(mistake: str):
@@ -190,14 +243,18 @@ validation_accuracy = Exercise(
     "validation_accuracy", _linear, kind="value", observe=_validation, same=lambda got, exp: got[0] == exp[0],
     alternatives=[lambda: nn.Sequential(_linear(), nn.Sigmoid()), lambda: _linear(dtype=torch.float64),
                   lambda: nn.Sequential(_linear(), nn.Tanh())],
-    guards=[Guard("not_a_model", tag_is("not_a_model"), lambda: "model"),
+    guards=[Guard("not_a_model", tag_is("not_a_model"), lambda: "model", "my_model should be the trained model "
+                  "itself, an nn.Module such as nn.Linear(30, 1): not a function, its predictions or its weights."),
             Guard("wrong_shape", tag_is("wrong_shape"), lambda: nn.Linear(30, 2),
                   "the model should give one output per example: shape (N, 1) for N rows of 30 features."),
+            Guard("wrong_shape", tag_is("not_a_column"), lambda: nn.Sequential(_linear(), nn.Flatten(0)),
+                  _NOT_A_COLUMN),
             Guard("not_finite", tag_is("not_finite"), lambda: _linear([[torch.nan] * 30]))],
     mistakes=[Mistake("softmax_one_output", lambda: nn.Sequential(_linear(), nn.Softmax(dim=1))),
               Mistake("untrained", lambda: randomised(nn.Linear(30, 1), seed=3, scale=0.2),
                       _with_accuracy("untrained")),
               # mean concavity (feature 6) alone: validation accuracy 0.88; the random weights (seed 3): 0.46
-              Mistake("below_target", lambda: _linear(-torch.eye(30)[6:7]), _with_accuracy("below_target"))],
+              Mistake("below_target", lambda: _linear(-torch.eye(30)[6:7]), _with_accuracy("below_target")),
+              Mistake("opposite_classes", lambda: _linear(-_fitted()[0]["weight"]), _with_accuracy("opposite_classes"))],
     success=f"validation accuracy at or above the target {TARGET_ACCURACY:.2f}; the test part stays untouched.",
 )  # fmt: skip

@@ -13,23 +13,49 @@ import torch.nn.functional as F
 
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import any_item
+from course.checks.values import describe
 
 _SIGN = "the sign is wrong: log p < 0 for p < 1, so the formula starts with a minus; this loss is never negative."
 _TWICE = "BCEWithLogitsLoss applies its own sigmoid, so after yours it saw sigmoid(sigmoid(z)): pass the raw logits."
 _COLUMNS = "logits[:, labels] takes whole columns, (N, N); one score per row is logits[torch.arange(N), labels]."
+_DETACHED = "no gradient flows from your loss back to the inputs: compute it from them, without .detach() or .item()."
+
+
+def _cut_off(got: list, expected: list) -> str:
+    value = next(x for x in got if not (torch.is_tensor(x) and x.requires_grad))
+    if torch.is_tensor(value):
+        return _DETACHED
+    return f"return the loss as a tensor, got {describe(value)}: .item() or NumPy cut it off, so backward() cannot run."
+
+
 _GUARDS = [  # a Python number (.item()) cuts the graph; a loss per element is not one number
-    Guard("not_backpropagatable", any_item(lambda x: not (torch.is_tensor(x) and x.requires_grad)), lambda x, y: 0.5),
+    Guard("not_backpropagatable", any_item(lambda x: not (torch.is_tensor(x) and x.requires_grad)), lambda x, y: 0.5,
+          _cut_off),
     Guard("wrong_shape", any_item(lambda x: x.numel() != 1), lambda x, y: x.abs(),
           "a loss is one number, but your function returned one value per element: average them."),
 ]  # fmt: skip
 
 
+def _reaches(loss: torch.Tensor, inputs: torch.Tensor) -> bool:
+    """Whether a gradient flows from ``loss`` back to ``inputs``: a tensor made anew from .item() lets none through."""
+    if not loss.requires_grad:
+        return False
+    gradient = torch.autograd.grad(loss.sum(), inputs, allow_unused=True, retain_graph=True)[0]
+    return gradient is not None and bool((gradient != 0).any())
+
+
 def _on_batches(answer, args: tuple) -> list:
-    """The loss on each (inputs, targets) batch; one number becomes 0-d, and nan becomes inf: both broke."""
-    with warnings.catch_warnings(action="ignore"):  # the broadcast warning belongs to a mistake the verdict names
-        losses = [answer(inputs, targets) for inputs, targets in zip(args[::2], args[1::2], strict=True)]
-    numbers = [isinstance(x, torch.Tensor) and x.numel() == 1 and x.is_floating_point() for x in losses]
-    return [torch.where(x.isnan(), torch.inf, x).reshape(()) if n else x for x, n in zip(losses, numbers, strict=True)]
+    """The loss on each (inputs, targets) batch; one number becomes 0-d, detached if no gradient reaches the inputs,
+    and nan becomes inf: both broke."""
+    seen = []
+    for inputs, targets in zip(args[::2], args[1::2], strict=True):
+        with warnings.catch_warnings(action="ignore"):  # the broadcast warning belongs to a mistake the verdict names
+            loss = answer(inputs, targets)
+        if isinstance(loss, torch.Tensor) and loss.numel() == 1 and loss.is_floating_point():
+            loss = torch.where(loss.isnan(), torch.inf, loss).reshape(())
+            loss = loss if _reaches(loss, inputs) else loss.detach()
+        seen.append(loss)
+    return seen
 
 
 def _explain(got: list, expected: list) -> str:
@@ -52,6 +78,7 @@ regression_loss = _exercise(  # MSE of (N, 1) predictions against (N,) targets
     [([[0.3], [-1.6], [1.1], [0.9], [-0.2], [1.7], [2.0], [-1.3]], [0.5, -1.0, 2.0, 0.0, 1.5, -0.5, 3.0, 1.0]),
      ([[-0.7], [1.8], [0.4], [-1.9], [1.2]], [1.0, 1.0, -2.0, 0.5, 0.25])],
     [Mistake("shape_mismatch", lambda p, y: F.mse_loss(p, y)),
+     Mistake("shape_mismatch", lambda p, y: ((p - y) ** 2).sum() / len(y)),  # the (N, N) matrix, over N
      Mistake("not_squared", lambda p, y: (p.squeeze(1) - y).abs().mean()),
      Mistake("root_of_mse", lambda p, y: F.mse_loss(p.squeeze(1), y).sqrt())],
     [lambda p, y: torch.nn.MSELoss()(p, y.unsqueeze(1)), lambda p, y: ((p.view(-1) - y) ** 2).mean()],

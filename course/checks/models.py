@@ -1,7 +1,8 @@
 """Checks for lesson 07 (models): a module with registered parameters, predict, the data's device, logistic regression.
 
-They judge what a model *computes* on fresh inputs and watch each call through a forward hook (which a direct
-``model.forward(x)`` skips); the predict probe has Dropout and starts in training mode, so a missing eval() shows.
+They judge what a model *computes* on fresh inputs, that gradients reach its parameters, and watch each call through
+a forward hook (which a direct ``model.forward(x)`` skips); the predict probe has Dropout and starts in training mode,
+so a missing eval() shows. A device's answer runs on meta (shapes and devices, no values), then on the CPU (values).
 """
 
 from functools import partial
@@ -10,23 +11,30 @@ import torch
 from torch import nn
 
 from course.checks.engine import Exercise, Guard, Mistake
-from course.checks.probes import model_kind, randomised
+from course.checks.probes import any_item, model_kind, randomised
 from course.checks.values import describe
 
 
 def _watched(program: object, args: tuple, record: object, summary: object = lambda out: out) -> object:
-    """``(summary(output), [record(module, inputs, out) at each forward pass of args[0]])``; a non-tensor as it came."""
+    """The output's ``summary``, the distinct ``record(module, inputs, out)`` of the forward passes of args[0], and
+    whether gradient tracking is still on afterwards (then back on); a non-tensor output as it came."""
     seen = []
     args[0].register_forward_hook(lambda *call: seen.append(record(*call)))
     torch.manual_seed(2)  # the same dropout mask for every program
-    out = program(*args)
-    return (summary(out), seen) if torch.is_tensor(out) else out
+    try:
+        out = program(*args)
+    finally:  # a learner's set_grad_enabled(False) must not reach the check's own programs
+        grad_after = torch.is_grad_enabled()
+        torch.set_grad_enabled(True)
+    if not torch.is_tensor(out):
+        return out
+    return {"output": summary(out), "calls": sorted(set(seen)), "grad_after": grad_after}
 
 
 class _Quadratic(nn.Module):
-    def __init__(self, size: int = 1, register_c: bool = True) -> None:
+    def __init__(self, size: int = 1, register_c: bool = True, frozen: bool = False) -> None:
         super().__init__()
-        self.a, self.b = nn.Parameter(torch.randn(size)), nn.Parameter(torch.randn(size))
+        self.a, self.b = nn.Parameter(torch.randn(size), requires_grad=not frozen), nn.Parameter(torch.randn(size))
         self.c = nn.Parameter(torch.randn(1)) if register_c else torch.randn(1, requires_grad=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -41,11 +49,27 @@ def _quadratic(make: object, args: tuple) -> object:
     if not isinstance(model, nn.Module):
         return "not a model"
     fixed = {"a": torch.tensor([1.5]), "b": torch.tensor([-2.0]), "c": torch.tensor([0.5])}
+    fixed = {name: value.requires_grad_() for name, value in fixed.items()}
+    out = torch.func.functional_call(model, fixed, torch.linspace(-1, 2, 5).unsqueeze(1))
     return {
         "sizes": {name: p.numel() for name, p in model.named_parameters()},
         "unregistered": [name for name, value in vars(model).items() if torch.is_tensor(value)],
-        "output": torch.func.functional_call(model, fixed, torch.linspace(-1, 2, 5).unsqueeze(1)),
+        "output": out.detach() if torch.is_tensor(out) else out,
+        "stuck": [name for name, p in model.named_parameters() if not p.requires_grad] + _unreached(out, fixed),
     }
+
+
+def _unreached(out: object, inputs: dict) -> list:
+    """The names of ``inputs`` that no gradient of ``out`` reaches (a .detach(), torch.no_grad(), a number typed in)."""
+    if not (torch.is_tensor(out) and out.requires_grad and out.is_floating_point()):
+        return list(inputs)
+    gradients = torch.autograd.grad(out.sum(), list(inputs.values()), allow_unused=True)
+    return [name for name, gradient in zip(inputs, gradients, strict=True) if gradient is None or not gradient.any()]
+
+
+def _stuck(got: dict, expected: dict) -> str:
+    return (f"no gradient reaches {', '.join(got['stuck'])}: forward must compute with the parameters themselves (no "
+            ".detach(), no torch.no_grad(), no number typed in), and each must keep requires_grad=True.")  # fmt: skip
 
 
 _ONE_NUMBER = "a, b and c should each hold one number: nn.Parameter(torch.randn(1))."
@@ -59,6 +83,7 @@ quadratic_class = Exercise(
         Guard("unregistered_parameter", lambda got: bool(got["unregistered"]), partial(_Quadratic, register_c=False)),
         Guard("wrong_parameters", lambda got: sorted(got["sizes"]) != ["a", "b", "c"], lambda: nn.Linear(1, 1)),
         Guard("wrong_shape", lambda got: set(got["sizes"].values()) != {1}, partial(_Quadratic, size=2), _ONE_NUMBER),
+        Guard("not_backpropagatable", lambda got: bool(got["stuck"]), partial(_Quadratic, frozen=True), _stuck),
     ],
     alternatives=[lambda: _Quadratic().double()],
     explain=lambda got, expected: (
@@ -72,10 +97,17 @@ quadratic_class = Exercise(
 def _predict(model: nn.Module, x: torch.Tensor, fault: str = "") -> object:
     """predict done right, or with the fault named (a mistake id)."""
     model.train(fault == "no_eval")
+    torch.set_grad_enabled(fault != "grad_left_off")
     with torch.set_grad_enabled(fault == "no_grad"):
         return model.forward(x) if fault == "called_forward" else model(x)
 
 
+_PREDICT_FAULTS = {  # each fault, seen in the calls the hook noted (training, grad enabled) or the mode left after
+    "called_forward": lambda got: not got["calls"],
+    "no_eval": lambda got: any(training for training, _ in got["calls"]),
+    "no_grad": lambda got: any(grad_enabled for _, grad_enabled in got["calls"]),
+    "grad_left_off": lambda got: not got["grad_after"],
+}
 predict_function = Exercise(
     name="predict_function",
     inputs=lambda: (
@@ -84,12 +116,37 @@ predict_function = Exercise(
     ),
     reference=_predict,
     observe=partial(_watched, record=lambda model, inputs, out: (model.training, torch.is_grad_enabled())),
-    guards=[Guard("not_a_tensor", lambda got: not isinstance(got, tuple), lambda model, x: 0.5)],
-    mistakes=[Mistake(fault, partial(_predict, fault=fault)) for fault in ("called_forward", "no_eval", "no_grad")],
+    guards=[
+        Guard("not_a_tensor", lambda got: not isinstance(got, dict), lambda model, x: 0.5),
+        *(Guard(fault, test, partial(_predict, fault=fault)) for fault, test in _PREDICT_FAULTS.items()),
+    ],
     alternatives=[lambda model, x: torch.inference_mode()(lambda: model.train(False)(x))()],
-    explain=lambda got, expected: f"predict gave {describe(got[0])}, not model(x) in eval mode: return it as it is.",
+    explain=lambda got, _: f"predict gave {describe(got['output'])}, not model(x) in eval mode: return it as it is.",
     success="eval mode, no gradient tracking, and model(x) so that hooks run.",
 )
+
+
+def _device_probe(device: str) -> tuple:
+    return randomised(nn.Linear(4, 1), seed=3), torch.linspace(-1, 1, 24).reshape(6, 4), device
+
+
+def _on_devices(program: object, args: tuple) -> object:
+    """On meta (no values): the output's shape and device, the device of each forward pass's input, where the model
+    is; then on the CPU: the output itself, values and all."""
+    summary = partial(_watched, record=lambda model, inputs, out: str(inputs[0].device),  # forward() skips the hook
+                      summary=lambda out: (tuple(out.shape), str(out.device)))  # fmt: skip
+    on_meta = summary(program, args)
+    if not isinstance(on_meta, dict):
+        return on_meta
+    return {**on_meta, "model_on": str(args[0].weight.device), "cpu": program(*_device_probe("cpu"))}
+
+
+def _explain_device(got: dict, expected: dict) -> str:
+    if not got["calls"]:
+        return "the model you were given never ran: move it with model.to(device), then call model(x) on it."
+    if got["output"] != expected["output"]:
+        return f"expected the model's output, of shape (6, 1), on meta; got {got['output'][0]} on {got['output'][1]}."
+    return f"on the CPU your function gave {describe(got['cpu'])}, not model(x): use the x and the device it is given."
 
 
 _KEEP_THE_COPY = "x.to(device) returns a moved copy, leaving x on the CPU (unlike model.to): keep it, x = x.to(device)."
@@ -97,27 +154,31 @@ _OUTPUT_MOVED = "the model ran on the CPU and only its output moved: move the mo
 _MODEL_LEFT = "the data went to the device but the model stayed on the CPU: call model.to(device) too."
 run_on_device = Exercise(
     name="run_on_device",
-    inputs=lambda: (randomised(nn.Linear(4, 1), seed=3), torch.linspace(-1, 1, 24).reshape(6, 4), "meta"),
+    inputs=lambda: _device_probe("meta"),
     reference=lambda model, x, device: model.to(device)(x.to(device)),
-    observe=partial(
-        _watched,
-        record=lambda model, inputs, out: str(inputs[0].device),  # forward() skips the hook: no record
-        summary=lambda out: (tuple(out.shape), str(out.device)),  # no values on meta
-    ),
-    guards=[Guard("not_a_tensor", lambda got: not isinstance(got, tuple), lambda model, x, device: [0.0])],
+    observe=_on_devices,
+    guards=[Guard("not_a_tensor", lambda got: not isinstance(got, dict), lambda model, x, device: [0.0])],
     mistakes=[
         Mistake("device_mismatch", lambda model, x, device: model.to(device)(x), _KEEP_THE_COPY),  # x.to(device) lost
         Mistake("device_mismatch", lambda model, x, device: model(x.to(device)), _MODEL_LEFT),
         Mistake("device_mismatch", lambda model, x, device: model(x).to(device), _OUTPUT_MOVED),
         Mistake("called_forward", lambda model, x, device: model.to(device).forward(x.to(device))),
     ],
-    explain=lambda got, _: f"expected the model's output, of shape (6, 1), on meta; got {got[0][0]} on {got[0][1]}.",
+    explain=_explain_device,
     success="model.to moved the model, x = x.to(device) kept the moved data, and model(x) ran there.",
 )
 
 
+def _ignored(model: nn.Module, n_features: int, dtype: torch.dtype) -> int:
+    """How many features leave the output unchanged when only they change."""
+    x = torch.randn(8, n_features, generator=torch.Generator().manual_seed(n_features), dtype=dtype)
+    with torch.no_grad():
+        return sum(torch.equal(model(x + step), model(x)) for step in torch.eye(n_features, dtype=dtype))
+
+
 def _computes(make: object, args: tuple) -> object:
-    """For 5 and 2 features: the output's shape, what the model computes (probes.model_kind), extra parameters."""
+    """For 5 and 2 features: the output's shape, what the model computes (probes.model_kind), extra parameters,
+    the features it ignores, whether it can be trained and whether it keeps tensors unregistered."""
     seen = []
     for n_features in (5, 2):
         torch.manual_seed(n_features)
@@ -126,24 +187,47 @@ def _computes(make: object, args: tuple) -> object:
             return "not a model"
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
         out = model(torch.zeros(12, n_features, dtype=dtype))
-        extra = sum(p.numel() for p in model.parameters()) - n_features - 1
         kind = model_kind(model, n_features)
         if kind == "constant":  # all-zero weights are a right start: judge what the model computes with random ones
             kind = model_kind(randomised(model, seed=n_features), n_features)
-        seen.append((tuple(out.shape) if torch.is_tensor(out) else describe(out), kind, extra))
+        seen.append({
+            "shape": tuple(out.shape) if torch.is_tensor(out) else describe(out), "kind": kind,
+            "extra": sum(p.numel() for p in model.parameters()) - n_features - 1,
+            "ignored": 0 if kind == "constant" or not torch.is_tensor(out) else _ignored(model, n_features, dtype),
+            "trainable": torch.is_tensor(out) and out.requires_grad and all(p.requires_grad for p in model.parameters()),
+            "unregistered": any(torch.is_tensor(value) for module in model.modules() for value in vars(module).values()),
+        })  # fmt: skip
     return seen
 
 
 class _WithSigmoid(nn.Module):
-    def __init__(self, n_features: int) -> None:
+    def __init__(self, n_features: int, features: list | None = None) -> None:
         super().__init__()
-        self.linear = nn.Linear(n_features, 1)
+        self.features = features  # all of them; a guard's example uses only some
+        self.linear = nn.Linear(n_features if features is None else len(features), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.linear(x))
+        return torch.sigmoid(self.linear(x if self.features is None else x[:, self.features]))
+
+
+def _frozen(n_features: int) -> nn.Module:
+    return _WithSigmoid(n_features).requires_grad_(False)
+
+
+class _Unregistered(nn.Module):  # the weights as plain tensors: parameters() misses them
+    def __init__(self, n_features: int) -> None:
+        super().__init__()
+        self.w, self.b = torch.randn(n_features, 1, requires_grad=True), torch.zeros(1, requires_grad=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(x @ self.w + self.b)
 
 
 _NEW_MODEL = "make_logistic_regression(n_features) must return a model, an instance such as Logistic(n_features)."
+_PLAIN = "a weight or bias is a plain tensor attribute: parameters() misses it, so no optimizer would train it. Use \
+nn.Linear(n_features, 1), or wrap each tensor in nn.Parameter."
+_FROZEN = "no gradient reaches the parameters (torch.no_grad() or .detach() in forward, or requires_grad=False), so \
+training could never change them."
 logistic_model = Exercise(
     name="logistic_model",
     reference=_WithSigmoid,
@@ -152,10 +236,13 @@ logistic_model = Exercise(
         Guard("not_a_model", lambda got: got == "not a model", lambda n: "a model", _NEW_MODEL),
         Guard(
             "wrong_shape",
-            lambda got: got[0][0] != (12, 1),
+            lambda got: got[0]["shape"] != (12, 1),
             lambda n: nn.Sequential(nn.Linear(n, 2), nn.Sigmoid()),
-            lambda got, _: f"12 examples gave an output {got[0][0]}, not (12, 1): use nn.Linear(n_features, 1).",
+            lambda got, _: f"12 examples gave an output {got[0]['shape']}, not (12, 1): use nn.Linear(n_features, 1).",
         ),
+        Guard("unregistered_parameter", any_item(lambda item: item["unregistered"]), _Unregistered, _PLAIN),
+        Guard("not_backpropagatable", any_item(lambda item: not item["trainable"]), _frozen, _FROZEN),
+        Guard("ignored_feature", any_item(lambda item: item["ignored"]), partial(_WithSigmoid, features=[0])),
     ],
     mistakes=[
         Mistake("no_sigmoid", lambda n: nn.Linear(n, 1)),

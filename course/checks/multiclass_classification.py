@@ -2,8 +2,9 @@
 
 Probes: 7 samples of 10 classes for the loss (float64 labels, as read from a file); 8 samples of 5 classes for the
 accuracy, so an argmax over the wrong dimension gives 5 predictions and cannot pass unnoticed (and a flat
-argmax gives 0.25, not the 0.375 error rate); 11 samples of 4
-uneven classes, each predicted at least once, so precision and per-class accuracy differ.
+argmax gives 0.25, not the 0.375 error rate); 11 samples of 4 uneven classes, each predicted at least once, so
+precision and per-class accuracy differ. Each function runs on a second, smaller probe too (5 samples, 3 classes),
+so a number typed in from a message, a batch size or a number of classes written into the code does not pass.
 """
 
 import math
@@ -14,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from course.checks.engine import Exercise, Guard, Mistake
+from course.checks.probes import any_item
 from course.checks.values import as_number, close
 
 _SAY = {  # more than the vocabulary says
@@ -28,6 +30,11 @@ _SAY = {  # more than the vocabulary says
     "all samples": "you divided by all the samples; divide each class's correct count by the number of its samples.",
 }
 NOT_A_NUMBER = partial(Guard, "not_a_number", lambda got: as_number(got) is None)  # each with its own example
+
+
+def _on_each(size: int):
+    """An observation: the answer run on each probe, the probe inputs being consecutive groups of ``size``."""
+    return lambda answer, args: [answer(*args[start : start + size]) for start in range(0, len(args), size)]
 
 
 def _as_vector(result: object) -> object:
@@ -64,8 +71,11 @@ uniform_loss = Exercise(
 digits_loss = Exercise(
     "digits_loss", lambda logits, labels: F.cross_entropy(logits, labels.long()),
     inputs=lambda: (torch.randn(7, 10, generator=torch.Generator().manual_seed(13)).mul(3).requires_grad_(),
-                    torch.tensor([3.0, 0.0, 9.0, 3.0, 7.0, 1.0, 5.0], dtype=torch.float64)),
-    guards=[Guard("not_backpropagatable", lambda got: not isinstance(got, torch.Tensor) or not got.requires_grad,
+                    torch.tensor([3.0, 0.0, 9.0, 3.0, 7.0, 1.0, 5.0], dtype=torch.float64),
+                    torch.randn(5, 10, generator=torch.Generator().manual_seed(14)).mul(2).requires_grad_(),
+                    torch.tensor([8.0, 2.0, 2.0, 6.0, 4.0], dtype=torch.float64)),
+    observe=_on_each(2),
+    guards=[Guard("not_backpropagatable", any_item(lambda got: not isinstance(got, torch.Tensor) or not got.requires_grad),
                   lambda logits, labels: F.cross_entropy(logits, labels.long()).item())],
     mistakes=[
         Mistake("softmax_before_cross_entropy",
@@ -92,9 +102,12 @@ accuracy = Exercise(
     inputs=lambda: (torch.tensor([[2.5, 0.1, -1.0, 0.3, 0.2], [0.2, 1.7, 0.4, -0.6, 0.0], [-0.3, 0.2, 0.9, 1.4, 0.1],
                                   [0.6, 0.5, 0.4, 0.3, 1.1], [1.2, -0.5, 0.3, 0.8, 0.1], [0.1, 0.2, 2.1, 0.3, -0.4],
                                   [0.4, 1.3, 0.2, 0.5, 0.6], [-1.1, 0.3, 0.2, 2.2, 0.9]]),
-                    torch.tensor([0, 1, 2, 4, 0, 2, 3, 1])),
-    guards=[NOT_A_NUMBER(lambda logits, targets: [0.5])],
-    same=lambda got, other: close(as_number(got), as_number(other)),  # a count as int, tensor or NumPy number alike
+                    torch.tensor([0, 1, 2, 4, 0, 2, 3, 1]),
+                    torch.tensor([[0.3, 1.2, -0.4], [2.0, 0.1, 0.5], [0.2, 0.3, 0.9], [1.1, 0.8, -0.2], [0.0, 0.4, 0.1]]),
+                    torch.tensor([1, 0, 1, 0, 2])),
+    observe=_on_each(2),
+    guards=[Guard("not_a_number", any_item(lambda got: as_number(got) is None), lambda logits, targets: [0.5])],
+    same=lambda got, other: close([as_number(g) for g in got], [as_number(o) for o in other], rtol=1e-3),  # float16 too
     mistakes=[  # the two argmax(dim=0) orders raise with different messages
         Mistake("argmax_wrong_dim", lambda logits, targets: (logits.argmax(dim=0) == targets).float().mean()),
         Mistake("argmax_wrong_dim", lambda logits, targets: (targets == logits.argmax(dim=0)).float().mean()),
@@ -114,8 +127,9 @@ accuracy = Exercise(
 per_class_accuracy = Exercise(
     "per_class_accuracy", lambda p, t, c: torch.stack([(p[t == k] == k).float().mean() for k in range(c)]),
     inputs=lambda: (torch.tensor([0, 0, 0, 1, 1, 0, 2, 2, 3, 3, 3]),  # predictions
-                    torch.tensor([0, 0, 0, 0, 1, 1, 2, 2, 2, 3, 3]), 4),  # targets, number of classes
-    observe=lambda answer, args: _as_vector(answer(*args)),
+                    torch.tensor([0, 0, 0, 0, 1, 1, 2, 2, 2, 3, 3]), 4,  # targets, number of classes
+                    torch.tensor([2, 1, 1, 0, 2, 2, 0]), torch.tensor([2, 1, 0, 0, 2, 1, 0]), 3),
+    observe=lambda answer, args: [_as_vector(got) for got in _on_each(3)(answer, args)], same=partial(close, rtol=1e-3),
     mistakes=[
         Mistake("wrong_total", lambda p, t, c: _correct_per_class(p, t, c) / torch.bincount(p, minlength=c),
                 _SAY["precision"]),

@@ -1,6 +1,10 @@
-"""Checks for lesson 08 (Nonlinearity and multilayer perceptrons): four exercises declared over one engine."""
+"""Checks for lesson 08 (Nonlinearity and multilayer perceptrons): four exercises declared over one engine.
+
+Dead units and the clipped step each run on two probes (the second with other units, learning rate and max_norm), so
+that no answer typed in and no number of the first probe fits both."""
 
 from collections.abc import Callable
+from functools import partial
 from itertools import pairwise
 
 import torch
@@ -8,8 +12,8 @@ from torch import nn
 from torch.nn.utils import clip_grad_norm_, clip_grad_value_
 
 from course.checks.engine import Exercise, Guard, Mistake
-from course.checks.probes import fixed_values, flat_parameters, unregistered_modules
-from course.checks.values import as_number, describe
+from course.checks.probes import any_item, fixed_values, flat_parameters, unregistered_modules
+from course.checks.values import as_number, close, describe
 
 PER_UNIT = "return one True/False per unit (a bool tensor of shape (5,)), got {got}: reduce over the rows, .all(dim=0)."
 ONE_COUNT = "return the count as one number (an int), got %s."
@@ -18,7 +22,7 @@ MLP_SIZES = ((3, [5, 4], 2), (2, [3, 4, 3], 1))  # two hidden layers, then three
 
 def _linear(weight: list, bias: list) -> nn.Linear:
     layer = nn.Linear(len(weight[0]), len(weight))
-    layer.load_state_dict({"weight": torch.tensor(weight), "bias": torch.tensor(bias)})
+    layer.load_state_dict({"weight": torch.as_tensor(weight), "bias": torch.as_tensor(bias)})
     return layer
 
 
@@ -40,7 +44,8 @@ def _architecture(make: object, probes: tuple) -> object:
             for layer in linears:
                 for offset, parameter in enumerate(layer.parameters()):  # the weight, then the bias if any
                     parameter.copy_(fixed_values(parameter.shape, float(offset)))
-            output = model(torch.linspace(-2.0, 2.0, 6 * n_inputs, dtype=dtype).reshape(6, n_inputs))
+            # inputs up to 8: pre-activations beyond 6, where ReLU6 and the like part from ReLU
+            output = model(torch.linspace(-8.0, 8.0, 6 * n_inputs, dtype=dtype).reshape(6, n_inputs))
         shapes = sorted((m.in_features, m.out_features, m.bias is not None) for m in linears)
         seen.append((shapes, unregistered_modules(model), output))
     return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs), one item per probe each
@@ -72,12 +77,16 @@ class _LoopMLP(nn.Module):  # the output layer registered first; the hidden ones
         return self.output(x)
 
 
-def _three_steps(step: object, args: tuple) -> object:
-    """The losses three calls return (three, so a missing zero_grad shows), then the parameters they leave."""
-    losses = [step(*args) for _ in range(3)]
-    if None in map(as_number, losses):
-        return losses[0]
-    return [as_number(loss) for loss in losses], flat_parameters(args[0])
+def _three_steps(step: object, args: tuple) -> tuple:
+    """What three calls return (three, so a missing zero_grad shows), then the parameters they leave."""
+    return [step(*args) for _ in range(3)], flat_parameters(args[0])
+
+
+def _clip_probe(lr: float, max_norm: float) -> tuple:
+    model = _linear([[0.5, -1.0, 2.0]], [0.25])
+    x = torch.tensor([[4.0, 1.0, -2.0], [-3.0, 2.0, 5.0], [6.0, -1.0, 0.5], [1.0, 4.0, -3.0], [-2.0, -5.0, 1.0]])
+    y = torch.tensor([[1.0], [-2.0], [3.0], [0.5], [-1.0]])
+    return model, torch.optim.SGD(model.parameters(), lr=lr), x, y, max_norm
 
 
 def _step(order: str = "zero backward clip step", clip: Callable = clip_grad_norm_) -> Callable:
@@ -89,24 +98,45 @@ def _step(order: str = "zero backward clip step", clip: Callable = clip_grad_nor
         stages["clip"] = lambda: clip(model.parameters(), max_norm)
         for stage in order.split():
             stages[stage]()
-        return loss
+        return loss.item()
 
     return step
 
 
+def _dead_probe(flip: bool = False) -> tuple:
+    """Units: alive (weights <= 0, a large bias), killed by its bias, exactly 0 everywhere (on ReLU's threshold, so
+    `<` fails where `<=` is right), on for the last input only, <= 0 with exactly 0 twice. ``flip`` reverses the units
+    and the inputs: the second probe, so that no answer typed in fits both."""
+    weight = torch.tensor([[-0.5, -0.25], [0.5, 0.25], [0.0, 0.0], [-2.0, -1.5], [1.0, 0.0]])
+    bias = torch.tensor([3.0, -4.0, 0.0, -2.25, -1.0])
+    x = torch.tensor([[-1.0, 0.5], [1.0, 2.0], [0.5, -2.0], [1.0, -1.0], [-2.0, 1.5], [0.25, 0.75], [-0.5, -1.0]])
+    return (_linear(weight.flip(0), bias.flip(0)), x.flip(0)) if flip else (_linear(weight, bias), x)
+
+
+def _per_unit(got: tuple, expected: tuple) -> str:
+    """PER_UNIT, naming the first answer that is not one bool per unit."""
+    wrong = next(g for g in got if not (torch.is_tensor(g) and g.shape == (5,) and g.dtype == torch.bool))
+    return PER_UNIT.format(got=describe(wrong))
+
+
+def _no_tensor(got: tuple, expected: tuple) -> str:
+    return f"return a torch tensor, one bool per unit; got {describe(next(g for g in got if not torch.is_tensor(g)))}."
+
+
+def _explain_dead(got: tuple, expected: tuple) -> str:
+    yours, right = next((g, e) for g, e in zip(got, expected, strict=True) if not close(g, e))
+    return f"expected {describe(right)}, got {describe(yours)}: True where layer(x) <= 0 in every row of x."
+
+
 dead_units = Exercise(
     name="dead_units",
-    # units: alive (weights <= 0, a large bias), killed by its bias, exactly 0 everywhere (on ReLU's threshold, so
-    # `<` fails where `<=` is right), on for some inputs only, <= 0 with exactly 0 twice
-    inputs=lambda: (
-        _linear([[-0.5, -0.25], [0.5, 0.25], [0.0, 0.0], [1.0, 0.5], [1.0, 0.0]], [3.0, -4.0, 0.0, -0.5, -1.0]),
-        torch.tensor([[-1.0, 0.5], [1.0, 2.0], [0.5, -2.0], [1.0, -1.0], [-2.0, 1.5], [0.25, 0.75], [-0.5, -1.0]]),
-    ),
+    inputs=_dead_probe,
+    observe=lambda answer, args: (answer(*args), answer(*_dead_probe(flip=True))),
     reference=lambda layer, x: (layer(x) <= 0).all(dim=0),
     guards=[
-        Guard("not_a_tensor", lambda got: not isinstance(got, torch.Tensor), lambda layer, x: [True] * 5),
-        Guard("wrong_shape", lambda got: got.shape != (5,), lambda layer, x: (layer(x) <= 0).all(dim=1), PER_UNIT),
-        Guard("wrong_dtype", lambda got: got.dtype != torch.bool, lambda layer, x: layer(x)[0], PER_UNIT),
+        Guard("not_a_tensor", any_item(lambda got: not torch.is_tensor(got)), lambda layer, x: [True] * 5, _no_tensor),
+        Guard("wrong_shape", any_item(lambda got: got.shape != (5,)), lambda layer, x: layer(x) <= 0, _per_unit),
+        Guard("wrong_dtype", any_item(lambda got: got.dtype != torch.bool), lambda layer, x: layer(x)[0], _per_unit),
     ],
     mistakes=[
         Mistake("strict_threshold", lambda layer, x: (layer(x) < 0).all(dim=0)),
@@ -114,6 +144,7 @@ dead_units = Exercise(
         Mistake("inverted_mask", lambda layer, x: (layer(x) > 0).any(dim=0)),
         Mistake("weights_only", lambda layer, x: (layer.weight <= 0).all(dim=1)),
     ],
+    explain=_explain_dead,
     alternatives=[
         lambda layer, x: (torch.relu(layer(x)) == 0).all(dim=0),
         lambda layer, x: ~(layer(x) > 0).any(dim=0),
@@ -124,6 +155,7 @@ dead_units = Exercise(
     "too), so nothing can revive it.",
 )
 
+_OTHER_ACTIVATIONS = (nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.GELU, nn.ELU, nn.SiLU)
 make_mlp = Exercise(
     name="make_mlp",
     inputs=lambda: MLP_SIZES,
@@ -136,8 +168,7 @@ make_mlp = Exercise(
     mistakes=[
         Mistake("no_activation", lambda *sizes: _mlp(*sizes, activation=nn.Identity)),
         Mistake("activation_after_output", lambda *sizes: _mlp(*sizes, last=True)),
-        Mistake("wrong_activation", lambda *sizes: _mlp(*sizes, activation=nn.Sigmoid)),
-        Mistake("wrong_activation", lambda *sizes: _mlp(*sizes, activation=nn.Tanh)),
+        *(Mistake("wrong_activation", partial(_mlp, activation=other)) for other in _OTHER_ACTIVATIONS),
     ],
     alternatives=[_LoopMLP, lambda *sizes: _mlp(*sizes, activation=lambda: nn.ReLU(inplace=True))],
     explain=_explain_mlp,
@@ -170,18 +201,43 @@ count_parameters = Exercise(
     success="each nn.Linear(n_in, n_out) holds n_in * n_out weights and n_out biases; add them up over the layers.",
 )
 
+# lr, max_norm: far below the gradients' norms (48, ...), then above the third one (17): an answer that fits one
+# learning rate, one max_norm, or scales every gradient to max_norm fails the other
+CLIP_PROBES = ((0.2, 2.5), (0.03, 20.0))
+
+
+def _not_a_number(got: list, expected: list) -> str:
+    value = next(value for losses, _ in got for value in losses if as_number(value) is None)
+    return f"return the loss as a number, loss.item(); got {describe(value)}."
+
+
+def _returned(mistake: str, test: Callable, example: Callable, message: Callable | None = None) -> Guard:
+    """A guard on what the steps return: ``test`` holds for one of the losses of a run."""
+    return Guard(mistake, any_item(lambda run: any(map(test, run[0]))), example, message)
+
+
+_RETURNED = [  # what a step may return instead of the loss as a number, checked in this order
+    _returned("returned_none", lambda value: value is None, lambda *args: None),
+    _returned("returns_tensor", torch.is_tensor, lambda *args: torch.ones(())),
+    _returned("not_a_number", lambda value: as_number(value) is None, lambda *args: "loss", _not_a_number),
+]
+
+
+def _explain_clip(got: list, expected: list) -> str:
+    for (lr, max_norm), (losses, _), (right, _) in zip(CLIP_PROBES, got, expected, strict=True):
+        if not close(losses, right):
+            return (f"with lr={lr:g} and max_norm={max_norm:g}, three calls returned the losses {_numbers(losses)}; "
+                    f"expected {_numbers(right)}. Return the loss computed first; clip after loss.backward(), before "
+                    "optimizer.step().")  # fmt: skip
+    return "the losses are right, but not the parameters: clip_grad_norm_(model.parameters(), max_norm), then step()."
+
+
 clipped_step = Exercise(
     name="clipped_step",
-    inputs=lambda: (
-        model := _linear([[0.5, -1.0, 2.0]], [0.25]),
-        torch.optim.SGD(model.parameters(), lr=0.2),
-        torch.tensor([[4.0, 1.0, -2.0], [-3.0, 2.0, 5.0], [6.0, -1.0, 0.5], [1.0, 4.0, -3.0], [-2.0, -5.0, 1.0]]),
-        torch.tensor([[1.0], [-2.0], [3.0], [0.5], [-1.0]]),
-        2.5,  # max_norm: far below the first gradient's norm (48), and a value nobody types by accident
-    ),
-    observe=_three_steps,
+    inputs=lambda: _clip_probe(*CLIP_PROBES[0]),
+    observe=lambda step, args: [_three_steps(step, args), _three_steps(step, _clip_probe(*CLIP_PROBES[1]))],
     reference=_step(),
-    guards=[Guard("not_a_number", lambda got: not isinstance(got, tuple), lambda *args: "loss")],
+    guards=_RETURNED,
     mistakes=[
         Mistake("clip_misplaced", _step("zero clip backward step")),
         Mistake("clip_value_not_norm", _step(clip=clip_grad_value_)),
@@ -191,9 +247,6 @@ clipped_step = Exercise(
         Mistake("ignored_argument", _step(clip=lambda params, limit: clip_grad_norm_(params, 1.0))),
     ],
     alternatives=[_step("backward clip step zero")],
-    explain=lambda got, expected: (
-        f"over three calls your step returned the losses {_numbers(got[0])}; expected "
-        f"{_numbers(expected[0])}. Return the loss computed first; clip after loss.backward(), before optimizer.step()."
-    ),
+    explain=_explain_clip,
     success="backward() makes the gradients, clip_grad_norm_ shortens them to max_norm, then step() uses them.",
 )

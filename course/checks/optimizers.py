@@ -2,8 +2,9 @@
 
 The probes watch what happens instead of reading code. The train step's SGD notes at every ``step()`` (after a
 closure has run) the backward passes so far and the gradients it finds, so each wrong order of ``backward``,
-``step`` and ``zero_grad`` leaves its own trace. The optimizer to rescale has three groups at three rates, one the
-default. The loop's step notes the rate and batch of every call: 4 epochs of StepLR(step_size=2) tell places apart.
+``step`` and ``zero_grad`` leaves its own trace. The optimizers to rescale have three groups at three rates, one the
+default. The loop's step notes the rate, the scheduler's count and the batch of every call: 4 epochs of
+StepLR(step_size=2) tell places apart. The last two run twice, on other numbers, so that no number typed in passes.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from functools import partial
 import torch
 
 from course.checks.engine import Exercise, Guard, Mistake
-from course.checks.values import describe
+from course.checks.values import close, describe
 
-STEPS, FACTOR, EPOCHS, BATCHES = 3, 0.3, 4, 3
+STEPS = 3
+RATE_PROBES = (((0.1, 0.01), 0.05, 0.3), ((0.2, 0.004), 0.07, 0.45))  # each: groups' own rates, the default, factor
+SCHEDULE_PROBES = ((4, 3), (5, 2))  # epochs, batches: no fixed number of either fits both
 _WRONG_ORDERS = dict(no_zero_grad="backward step", no_backward="step zero_grad", no_step="backward zero_grad",
                      zero_grad_before_step="backward zero_grad step", step_before_backward="step backward zero_grad",
                      step_uses_old_gradient="step zero_grad backward")  # fmt: skip
@@ -40,9 +43,18 @@ def _step(a, b, optimizer, x, y, fault: str = "", calls: str = "backward step ze
     return (((a + b * x - y) ** 2).mean() if fault == "loss_after_step" else loss).item()
 
 
+def _not_float(values: list) -> str:
+    """The first value that is not a Python float, described with its type ("" when all are floats)."""
+    value = next((v for v in values if not isinstance(v, float)), None)
+    text = "" if value is None else describe(value)
+    return text if type(value).__name__ in text or not text else f"{text} ({type(value).__name__})"
+
+
 def _explain_steps(got: dict, expected: dict) -> str:
     if not got["steps"]:
         return "optimizer.step() never ran: let the optimizer you are given update a and b, after loss.backward()."
+    if len(got["steps"]) != STEPS:
+        return f"optimizer.step() ran {len(got['steps'])} times in {STEPS} calls: call it once per step."
     shown = [", ".join(map("{:.4f}".format, map(float, run[key])))
              for key in ("parameters", "returned") for run in (got, expected)]  # fmt: skip
     return ("after {} calls a, b = {} (expected {}), the losses returned {} (expected {}). Use the optimizer you are "
@@ -54,10 +66,10 @@ train_step = Exercise(
     observe=lambda answer, args: {"returned": [answer(*args[:5]) for _ in range(STEPS)], **args[5]},
     pure=False,  # a train step changes a and b in place: that is its job
     guards=[
-        Guard("returned_none", lambda got: None in got["returned"], lambda *args: None),
+        Guard("returned_none", lambda got: any(v is None for v in got["returned"]), lambda *args: None),
         Guard("returns_tensor", lambda got: any(map(torch.is_tensor, got["returned"])), lambda *args: torch.ones(())),
-        Guard("not_a_number", lambda got: not all(isinstance(v, float) for v in got["returned"]), lambda *args: "0.5",
-              lambda got, _: f"return the loss as a Python float (loss.item()), got {describe(got['returned'][0])}."),
+        Guard("not_a_number", lambda got: _not_float(got["returned"]), lambda *args: "0.5",
+              lambda got, _: f"return the loss as a Python float (loss.item()), got {_not_float(got['returned'])}."),
     ],
     mistakes=[Mistake(fault, partial(_step, fault=fault))
               for fault in (*_WRONG_ORDERS, "loss_after_step", "sum_not_mean")],
@@ -66,10 +78,13 @@ train_step = Exercise(
 )  # fmt: skip
 
 
-def _call_then_read(answer, probe: tuple) -> object:
-    *args, read = probe  # the probe's last item reads what the answer did
-    answer(*args)
-    return read()
+def _on_each(answer, probes: tuple) -> list:
+    """What ``answer`` did on each probe: a probe's last item reads it (two probes, so no fixed number fits both)."""
+    seen = []
+    for *args, read in probes:
+        answer(*args)
+        seen.append(read())
+    return seen
 
 
 def _scale(optimizer, factor: float, new_lr=lambda lr, default, factor: lr * factor) -> None:
@@ -77,38 +92,55 @@ def _scale(optimizer, factor: float, new_lr=lambda lr, default, factor: lr * fac
         group["lr"] = new_lr(group["lr"], optimizer.defaults["lr"], factor)
 
 
-def _groups_probe() -> tuple:
-    groups = [{"params": [torch.zeros(2, requires_grad=True)], **rate} for rate in ({"lr": 0.1}, {"lr": 0.01}, {})]
-    optimizer = torch.optim.SGD(groups, lr=0.05, momentum=0.9)
-    return optimizer, FACTOR, lambda: [group["lr"] for group in optimizer.param_groups]
+def _groups_probe(rates: tuple, default: float, factor: float) -> tuple:
+    """Groups at ``rates`` and one at the ``default``; the read gives each group's settings, lr and all the rest."""
+    groups = [{"params": [torch.zeros(2, requires_grad=True)], "lr": lr} for lr in rates]
+    optimizer = torch.optim.SGD([*groups, {"params": [torch.zeros(2, requires_grad=True)]}], lr=default, momentum=0.9)
+    keys = [key for key in optimizer.param_groups[0] if key != "params"]
+    return optimizer, factor, lambda: [{key: group.get(key) for key in keys} for group in optimizer.param_groups]
+
+
+def _rates(groups: list) -> str:
+    return f"[{', '.join(describe(group['lr']) for group in groups)}]"
+
+
+def _explain_rates(got: list, expected: list) -> str:
+    for (_, _, factor), yours, right in zip(RATE_PROBES, got, expected, strict=True):
+        if not close([group["lr"] for group in yours], [group["lr"] for group in right]):
+            return f"with factor {factor:g} the rates became {_rates(yours)}; expected {_rates(right)}, each own rate times it."
+        changed = [key for key in right[0] if not close([group.get(key) for group in yours], [g[key] for g in right])]
+        if changed:
+            return f"the rates are right, but {', '.join(changed)} changed too: change only group['lr']."
+    return "the groups' settings are not those expected."
 
 
 scale_learning_rates = Exercise(
-    name="scale_learning_rates", inputs=_groups_probe, reference=_scale, observe=_call_then_read,
+    name="scale_learning_rates", inputs=lambda: tuple(_groups_probe(*probe) for probe in RATE_PROBES),
+    reference=_scale, observe=_on_each, explain=_explain_rates,
     mistakes=[
         Mistake("groups_unchanged", lambda optimizer, factor: optimizer.defaults.update(lr=factor * 0.05)),
-        Mistake("only_first_group", lambda optimizer, factor: optimizer.param_groups[0].update(lr=0.1 * factor)),
+        Mistake("only_first_group", lambda opt, factor: opt.param_groups[0].update(lr=opt.param_groups[0]["lr"] * factor)),
         Mistake("same_lr", partial(_scale, new_lr=lambda lr, default, factor: default * factor)),
         Mistake("lr_set_to_factor", partial(_scale, new_lr=lambda lr, default, factor: factor)),
+        Mistake("ignored_argument", lambda optimizer, factor: _scale(optimizer, RATE_PROBES[0][2])),
     ],
     alternatives=[lambda optimizer, factor: [g.update(lr=g["lr"] * factor) for g in optimizer.param_groups]],
-    explain=lambda got, expected: f"the groups' rates became {got}; expected {expected}, each own rate times {FACTOR}.",
-    success=f"every group's own rate times {FACTOR}, changed in place: the next step() uses them.",
+    success="every group's own rate times the factor, changed in place: the next step() uses them.",
 )  # fmt: skip
 
 
-def _schedule_probe() -> tuple:
+def _schedule_probe(epochs: int, n_batches: int) -> tuple:
     a, b = torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)
-    optimizer, rates = torch.optim.SGD([a, b], lr=0.1), []
+    optimizer, calls = torch.optim.SGD([a, b], lr=0.1), []
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
     optimizer.step()  # a step before any scheduler.step(), so the scheduler never warns: the rates name that mistake
-    batches = [(torch.full((2,), i + 1.0), torch.full((2,), 2.0 * (i + 1))) for i in range(BATCHES)]
+    batches = [(torch.tensor([i + 1.0, -0.5 * i]), torch.tensor([2.0 * i + 2, i - 0.5])) for i in range(n_batches)]
 
-    def step(x, y):  # notes the rate and the batch of every call: calling optimizer.step() instead is not training
-        rates.append((optimizer.param_groups[0]["lr"], float(x[0]), float(y[0])))
+    def step(x, y):  # notes the rate, the scheduler's count and the batch of every call: not optimizer.step()
+        calls.append((optimizer.param_groups[0]["lr"], scheduler.last_epoch, *map(float, (*x, *y))))
         return _step(a, b, optimizer, x, y)
 
-    return step, optimizer, scheduler, batches, EPOCHS, rates.copy
+    return step, optimizer, scheduler, batches, epochs, calls.copy
 
 
 def _train(step, optimizer, scheduler, batches, epochs, fault: str = "") -> None:
@@ -124,14 +156,21 @@ def _train(step, optimizer, scheduler, batches, epochs, fault: str = "") -> None
 
 
 def _explain_schedule(got: list, expected: list) -> str:
-    rates, right = [call[0] for call in got], [call[0] for call in expected]
-    if rates == right:
-        return "the rates are right, but step(x, y) did not get each (x, y) of batches, in order, every epoch."
-    return f"step(x, y) ran {len(got)} times at {rates}; expected {EPOCHS} epochs of {BATCHES} batches at {right}."
+    for (epochs, n_batches), yours, right in zip(SCHEDULE_PROBES, got, expected, strict=True):
+        rates, right_rates = ([call[0] for call in calls] for calls in (yours, right))
+        if not close(rates, right_rates):
+            return (f"with {epochs} epochs of {n_batches} batches step(x, y) ran {len(yours)} times at {rates}; "
+                    f"expected {len(right)} times at {right_rates}.")  # fmt: skip
+        if not close([call[2:] for call in yours], [call[2:] for call in right]):
+            return "the rates are right, but step(x, y) did not get each (x, y) of batches, in order, every epoch."
+        if not close(yours, right):
+            return "the rates are right, but the scheduler you were given did not count the epochs: call its step()."
+    return "the training loop is not right."
 
 
 scheduled_training = Exercise(
-    name="scheduled_training", inputs=_schedule_probe, reference=_train, observe=_call_then_read,
+    name="scheduled_training", inputs=lambda: tuple(_schedule_probe(*probe) for probe in SCHEDULE_PROBES),
+    reference=_train, observe=_on_each,
     mistakes=[Mistake(fault, partial(_train, fault=fault)) for fault in
               ("scheduler_per_batch", "scheduler_before_optimizer", "no_scheduler_step", "one_epoch_only")],
     explain=_explain_schedule,

@@ -151,17 +151,19 @@ resume = Exercise(
 
 
 def _prediction(answer, args: tuple) -> tuple:
-    """(form, equals the eval-mode output, graph built, Dropout active, mode after a call in train mode, after one in
-    eval mode), graph and Dropout as seen by a hook during the forward passes (a later .detach() undoes nothing)."""
+    """(form, equals the eval-mode output, graph built, Dropout active, every layer in training mode after a call in
+    train mode, any layer after one in eval mode), graph and Dropout as seen by a hook during the forward passes (a
+    later .detach() undoes nothing)."""
     model, x = args
     expected = copy.deepcopy(model).eval()(x).detach()
     seen = []  # (a graph built, Dropout in training mode) at each forward pass, of the model or a copy of it
     model.register_forward_hook(lambda module, _, out: seen.append((out.requires_grad, module[2].training)))
-    out, after_train = answer(model.train(), x), model.training
+    out, after_train = answer(model.train(), x), all(module.training for module in model.modules())
     answer(model.eval(), x.clone())
     form = "not_a_tensor" if type(out) is not torch.Tensor else "wrong_shape" if out.shape != expected.shape else "ok"
     graph, dropout = (any(flags) for flags in zip(*seen, strict=True)) if seen else (False, False)
-    return (form, form == "ok" and close(out, expected), graph, dropout, after_train, model.training)
+    after_eval = any(module.training for module in model.modules())
+    return (form, form == "ok" and close(out, expected), graph, dropout, after_train, after_eval)
 
 
 _FAULTS = ("the output is not model(x) in eval mode", "autograd recorded a graph", "Dropout was active",

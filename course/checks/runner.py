@@ -6,9 +6,14 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
+
+_GONE = object()  # a deleted name's value
+_CACHES = {"_", "__slotnames__"}  # builtins._ is the last result shown; copyreg caches a class's __slotnames__
 
 
 class _Stop(BaseException):
@@ -61,3 +66,41 @@ def run_limited(fn: Callable[..., Any], *args: Any, limit: float) -> Outcome:
     if isinstance(box.get("error"), KeyboardInterrupt):
         raise box["error"]
     return Outcome(**box)
+
+
+@contextmanager
+def names_restored(*owners: object) -> Iterator[list[str]]:
+    """Put back every name of the modules or classes ``owners`` that the code run inside replaced, deleted or added
+    (a learner's ``torch.allclose = ...`` would fool the check and break the rest of the notebook); the list it
+    yields names them once the block ends. A library's own lazy work is left alone: a submodule imported, or a
+    function wrapped around the original (``__wrapped__``, as torch._dynamo does to ``torch.manual_seed``).
+
+    >>> import math
+    >>> with names_restored(math) as replaced:
+    ...     math.isclose = lambda *args, **kwargs: True
+    >>> replaced, math.isclose(1, 2)
+    (['math.isclose'], False)
+    """
+    saved = [(owner, dict(vars(owner))) for owner in owners]
+    replaced: list[str] = []
+    try:
+        yield replaced
+    except _Stop:  # stopped past its time limit: the check has answered and the test may have moved on, so
+        raise  # putting back what was true back then could undo later changes
+    except BaseException:
+        _put_back(saved, replaced)
+        raise
+    _put_back(saved, replaced)
+
+
+def _put_back(saved: list[tuple[Any, dict[str, Any]]], replaced: list[str]) -> None:
+    for owner, before in saved:
+        for name, value in list(vars(owner).items()):
+            if name not in before and name not in _CACHES and not isinstance(value, ModuleType):
+                delattr(owner, name)
+                replaced.append(f"{owner.__name__}.{name}")
+        for name, value in before.items():
+            now = vars(owner).get(name, _GONE)
+            if now is not value and getattr(now, "__wrapped__", None) is not value:
+                setattr(owner, name, value)
+                replaced.append(f"{owner.__name__}.{name}")

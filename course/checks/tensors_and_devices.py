@@ -1,9 +1,12 @@
 """Checks for lesson 01 (tensors and devices): shapes predicted, a loss's shape bug, copies from NumPy, in-place."""
 
+from functools import partial
+
 import numpy as np
 import torch
 
 from course.checks.engine import Exercise, Guard, Mistake
+from course.checks.probes import any_item
 from course.checks.values import close, describe, safe_text
 
 SHAPES = {"column - vector": (4, 4), "m[:, -1]": (3,), "m[:, -1:]": (3, 1), "X @ w": (5, 1), "X * w.T": (5, 3)}
@@ -11,14 +14,56 @@ KEYS = f"answer with a dict with exactly these keys, each a shape tuple such as 
 KEPT_DTYPE = "torch.tensor(array) copies but keeps the array's dtype (float64, int64): ask for dtype=torch.float32."
 # the float32 array shows the memory that .float() shares when there is nothing to convert
 ARRAYS = (np.array([0.5, 1.5, 2.5]), np.array([0.25, -1.0], dtype=np.float32), np.array([1, 2, 3]))
-NOT_A_TENSOR = Guard("not_a_tensor", lambda got: not isinstance(got, torch.Tensor), lambda *args: [0.0])
+NOT_A_TENSOR = Guard(  # the observation holds one answer per probe
+    "not_a_tensor",
+    any_item(lambda got: not isinstance(got, torch.Tensor)),
+    lambda *args: [0.0],
+    lambda got, _: f"return a torch tensor, got {describe(next(g for g in got if not isinstance(g, torch.Tensor)))}.",
+)
 TENSORS = "return torch tensors, not NumPy arrays or lists: build each one with torch.tensor(...)."
 CUT = "the loss must stay a tensor in the graph for backward(): .item(), .detach(), NumPy and no_grad() cut it off."
+AXIS = (
+    "x.mean(dim) and x.std(dim) standardise each column or row; the exercise asks for one mean and one std of the "
+    "whole tensor: x.mean() and x.std()."
+)
+
+
+def _along(x: torch.Tensor, dim: int) -> torch.Tensor:  # standardised along one axis: a mean and std per column or row
+    return (x - x.mean(dim, keepdim=True)) / x.std(dim, keepdim=True)
+
+
+def _column(values: list[float]) -> torch.Tensor:  # predictions as a model returns them: computed from parameters
+    return torch.tensor(values, requires_grad=True).reshape(-1, 1) * 1.0
+
+
+def _reaching(out: object, predictions: torch.Tensor) -> object:
+    """``out``, detached when backward() from it would not reach ``predictions`` (a new leaf, a copy of a number)."""
+    try:
+        reaches = torch.autograd.grad(out.sum(), predictions, retain_graph=True, allow_unused=True)[0] is not None
+    except Exception:  # not a tensor, or no graph at all
+        return out
+    return out if reaches else out.detach()
+
+
+def _per_probe(*names: str) -> object:
+    """An ``explain`` for an observation of one answer per probe: each probe that went wrong, by its name."""
+
+    def explain(got: list, expected: list) -> str:
+        wrong = [
+            f"{name} expected {describe(e)}, got {describe(g)}"
+            for name, g, e in zip(names, got, expected, strict=True)
+            if not close(g, e)
+        ]
+        return "; ".join(wrong) + "."
+
+    return explain
 
 
 def _after_source_changes(convert: object, arrays: tuple) -> list:
     """Each array's tensor, seen after the array changed: a tensor that shares its memory changes with it."""
     tensors = [convert(array) for array in arrays]
+    if any(a.dtype != b.dtype or not np.array_equal(a, b) for a, b in zip(arrays, ARRAYS, strict=True)):
+        return "changed its array"  # values, shape or dtype
     for array in arrays:
         array += 100
     return [(str(getattr(tensor, "dtype", type(tensor).__name__)), tensor) for tensor in tensors]
@@ -34,11 +79,22 @@ def _not_shapes(got: object) -> bool:  # a string such as "(4, 4)" is not a shap
 
 def _copies_explained(got: list, expected: list) -> str:
     found = "; ".join(f"for {a.dtype} {a.tolist()}: {describe(t)}" for a, (_, t) in zip(ARRAYS, got, strict=True))
-    return f"each tensor should be a float32 copy of its array; yours, after the arrays changed: {found}."
+    dtypes = sorted({dtype for dtype, _ in got} - {"torch.float32"})
+    start = f"every tensor must be float32, not {', '.join(dtypes)}; " if dtypes else ""
+    return f"{start}each tensor should be a float32 copy of its array; yours, after the arrays changed: {found}."
+
+
+def _shape_text(value: object) -> str:
+    """A predicted shape as the learner wrote it, with what is wrong with its form, if something is."""
+    if isinstance(value, torch.Tensor | np.ndarray):
+        return f"{describe(value)}, an array, not a shape: write the tuple (or use .shape)"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"the number {value}: a tuple of one item needs a comma, ({value},)"
+    return safe_text(value, 30)
 
 
 def _shapes_explained(got: dict, expected: dict) -> str:
-    wrong = [f"{k} is {v}, not {safe_text(got[k], 30)}" for k, v in SHAPES.items() if not close(got[k], v)]
+    wrong = [f"{k} is {v}, not {_shape_text(got[k])}" for k, v in SHAPES.items() if not close(got[k], v)]
     return f"{len(wrong)} of {len(SHAPES)} predictions differ: {'; '.join(wrong)}. Run each one and read why."
 
 
@@ -59,13 +115,16 @@ predicted_shapes = Exercise(
 
 mse = Exercise(
     name="mse",
-    inputs=lambda: (  # predictions as a model returns them: a column computed from parameters; targets flat
-        torch.tensor([[2.5], [0.0], [2.1], [7.8], [0.5]], requires_grad=True) * 1.0,
+    inputs=lambda: (  # twice predictions (N, 1) as a model returns them and flat targets (N,): 5, then 3 samples
+        _column([2.5, 0.0, 2.1, 7.8, 0.5]),
         torch.tensor([3.0, -0.5, 2.0, 7.0, 2.5]),
+        _column([1.0, -2.0, 0.5]),
+        torch.tensor([0.0, 1.0, 3.5]),
     ),
+    observe=lambda mse, args: [_reaching(mse(p, t), p) for p, t in (args[:2], args[2:])],
     reference=lambda p, t: ((p.squeeze(1) - t) ** 2).mean(),
     guards=[
-        Guard("not_backpropagatable", _cut_off, lambda p, t: mse.reference(p, t).item(), CUT),
+        Guard("not_backpropagatable", any_item(_cut_off), lambda p, t: mse.reference(p, t).item(), CUT),
         NOT_A_TENSOR,
     ],
     mistakes=[
@@ -76,6 +135,7 @@ mse = Exercise(
         Mistake("not_squared", lambda p, t: (p.squeeze(1) - t).abs().mean()),
     ],
     alternatives=[lambda p, t: ((p - t.unsqueeze(1)) ** 2).mean(), lambda p, t: torch.mean((p.view(-1) - t) ** 2)],
+    explain=_per_probe("for 5 samples", "for 3 samples"),
     success="one squared error per sample, then their mean: the shapes match, so nothing broadcasts.",
 )
 
@@ -84,7 +144,10 @@ to_float32 = Exercise(
     inputs=lambda: tuple(array.copy() for array in ARRAYS),
     reference=lambda a: torch.tensor(a, dtype=torch.float32),
     observe=_after_source_changes,
-    guards=[Guard("not_a_tensor", lambda got: not all(torch.is_tensor(t) for _, t in got), np.float32, TENSORS)],
+    guards=[
+        Guard("mutated_input", lambda got: got == "changed its array", lambda a: torch.tensor(np.negative(a, out=a))),
+        Guard("not_a_tensor", lambda got: not all(torch.is_tensor(t) for _, t in got), np.float32, TENSORS),
+    ],
     mistakes=[
         Mistake("shares_memory", lambda a: torch.from_numpy(a)),
         Mistake("wrong_dtype", lambda a: torch.tensor(a), KEPT_DTYPE),
@@ -98,13 +161,16 @@ to_float32 = Exercise(
 
 standardize = Exercise(
     name="standardize",
-    inputs=lambda: (torch.tensor([2.0, 4.0, 4.0, 5.0, 7.0, 9.0]),),
+    inputs=lambda: (torch.tensor([2.0, 4.0, 4.0, 5.0, 7.0, 9.0]), torch.tensor([[1.0, 6.0, 2.0], [3.0, 8.0, 11.0]])),
+    observe=lambda standardize, tensors: [standardize(x) for x in tensors],
     reference=lambda x: (x - x.mean()) / x.std(),
     guards=[NOT_A_TENSOR],
     mistakes=[
+        *(Mistake("wrong_axis", partial(_along, dim=dim), AXIS) for dim in (0, -1)),
         Mistake("mutated_input", lambda x: x.sub_(x.mean()).div_(x.std())),  # x -= x.mean(); x /= x.std()
         Mistake("population_std", lambda x: (x - x.mean()) / x.std(correction=0)),
     ],
     alternatives=[lambda x: x.sub(x.mean()).div(x.std()), lambda x: x.clone().sub_(x.mean()).div_(x.std())],
+    explain=_per_probe("for x of shape (6,)", "for x of shape (2, 3)"),
     success="the caller's tensor is untouched: x - ... makes a new tensor, where x -= ... changes x itself.",
 )

@@ -1,30 +1,36 @@
 """Checks for lesson 09 (the training pipeline): model sizes, the order of a step, a buggy step, data as tensors.
 
 The train-step probe is a model with Dropout that starts in eval mode and logs its forward passes,
-``model(x)`` calls, ``backward``, ``step`` and ``zero_grad``; the updates are compared with SGD on
-the same data, so every right form passes (``model.zero_grad()``, zeroing first or by hand).
+``model(x)`` calls, ``backward``, ``step`` and ``zero_grad``; the updates are compared with those of the
+reference on the same data, so every right form passes (``model.zero_grad()``, zeroing first or by hand).
+Its loss is a Huber loss and its optimizer SGD with momentum, so a step that brings its own MSE, its own
+optimizer or an update by hand does not land on the same parameters.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+import torch._dynamo  # noqa: F401  # an optimizer's first use imports it (seconds): here, not inside the time limit
 from torch import nn
 
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import flat_parameters, randomised, tag_is
-from course.checks.values import as_number, safe_text
+from course.checks.values import as_number, close, safe_text
 
 
 def _model_io(model: object, args: tuple) -> tuple:
-    """("runs", output shape), ("fails", sizes of the first Linear, the error) or ("not a model", what it is)."""
+    """("runs", output shape), ("fixed", output shape) when the output ignores X or nothing in the model can learn,
+    ("fails", sizes of the first Linear, the error) or ("not a model", what it is)."""
     if not isinstance(model, nn.Module):
         return ("not a model", f"the class {model.__name__}" if isinstance(model, type) else type(model).__name__)
     linear = next((m for m in model.modules() if isinstance(m, nn.Linear)), None)
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     try:
         with torch.no_grad():
-            return ("runs", tuple(model(args[0].to(dtype)).shape))
+            out, other = (model(x.to(dtype)) for x in (args[0], 2 * args[0] + 1))
+            learns = any(p.requires_grad for p in model.parameters()) and not torch.equal(out, other)
+        return ("runs" if learns else "fixed", tuple(out.shape))
     except Exception as exc:
         return (
             "fails",
@@ -38,6 +44,7 @@ model_sizes = Exercise(  # X has 3 columns and y 2, so in and out sizes cannot b
     inputs=lambda: (torch.randn(5, 3, generator=torch.Generator().manual_seed(0)),),
     guards=[
         Guard("not_a_model", tag_is("not a model"), lambda: nn.Linear, lambda got, _: f"{got[1]} is not a model."),
+        Guard("no_learnable_map", tag_is("fixed"), lambda: nn.Linear(3, 2).requires_grad_(False)),
         Guard("swapped_sizes", lambda got: got[:2] == ("fails", (2, 3)), lambda: nn.Linear(2, 3)),
         Guard("wrong_input_size", lambda got: got[0] == "fails" and got[1][0] != 3, lambda: nn.Linear(64, 2)),
         Guard("wrong_output_size", lambda got: got[0] == "runs" and got[1] != (5, 2), lambda: nn.Linear(3, 1)),
@@ -53,7 +60,8 @@ ORDERS = {"A": "learns", "B": "stuck", "C": "stuck", "D": "learns"}
 def _prediction(answer: object, args: tuple) -> object:
     items = answer.items() if isinstance(answer, dict) else ()
     got = {str(key).strip().upper(): str(value).strip().lower() for key, value in items}
-    return got if set(got) == set(ORDERS) and set(got.values()) <= {"learns", "stuck"} else "not a prediction"
+    valid = len(got) == len(items) and set(got) == set(ORDERS) and set(got.values()) <= {"learns", "stuck"}
+    return got if valid else "not a prediction"  # two spellings of one letter are no prediction either
 
 
 step_orders = Exercise(
@@ -78,12 +86,12 @@ def _probe() -> tuple:
     model[1].register_forward_pre_hook(lambda *_: log.append("forward" if model.training else "forward in eval"))
     model.register_forward_pre_hook(lambda *_: log.append("call"))  # model.forward(x) skips this hook
     model[1].weight.register_hook(lambda grad: log.append("backward"))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     for owner, name in ((optimizer, "step"), (optimizer, "zero_grad"), (model, "zero_grad")):
         method = getattr(owner, name)
         setattr(owner, name, lambda *a, _method=method, _name=name, **k: (log.append(_name), _method(*a, **k))[1])
     x = torch.tensor([[1.0, 2.0], [-1.0, 0.5], [3.0, -2.0], [0.5, 0.5], [2.0, 1.0]])
-    return model, nn.MSELoss(), optimizer, x, x @ torch.tensor([[1.0], [2.0]]) - 1
+    return model, nn.HuberLoss(delta=1.0), optimizer, x, x @ torch.tensor([[1.0], [2.0]]) - 1
 
 
 def _order(log: list[str]) -> str:
@@ -101,6 +109,7 @@ def _observe_factory(factory: object, args: tuple) -> tuple:
     model, log, step = args[0], args[0].log, factory(*args[:3])
     if not callable(step):
         return ("not_a_step",)
+    initial = flat_parameters(model)
     returned, orders = [], []
     for call in range(2):
         torch.manual_seed(call)  # the same Dropout masks for every program
@@ -112,7 +121,8 @@ def _observe_factory(factory: object, args: tuple) -> tuple:
     if factory is not _REFERENCE and torch.allclose(params, _observe_factory(_REFERENCE, _probe())[2]):
         orders = []  # the updates are right: however the gradients were zeroed, it worked
     faults = [
-        ("uses_globals", not forwards), *[(order, True) for order in orders if order != "ok"],
+        ("uses_globals", not forwards), ("unused_optimizer", "step" not in log and not torch.equal(params, initial)),
+        *[(order, True) for order in orders if order != "ok"],
         ("no_train", not all(event == "forward" for event in forwards)),
         ("called_forward", log.count("call") != len(forwards)),
         ("returns_tensor", isinstance(returned[0], torch.Tensor)), ("returned_none", returned[0] is None),
@@ -146,6 +156,7 @@ _REFERENCE = _factory()
 _FAULTS = dict(  # what each fault looks like, as a wrong program
     not_a_step=lambda model, loss_fn, optimizer: 0.5,
     uses_globals=lambda model, *rest: _REFERENCE(nn.Linear(2, 1), *rest),  # trains another model than the one given
+    unused_optimizer=lambda model, loss_fn, _: _REFERENCE(model, loss_fn, torch.optim.SGD(model.parameters(), lr=0.1)),
     no_backward=_factory("fsz"), no_step=_factory("fbz"), no_zero_grad=_factory("fbs"),
     step_before_backward=_factory("fsbz"), zero_grad_before_step=_factory("fbzs"), no_train=_factory(train=False),
     called_forward=_factory(call=False), returns_tensor=_factory(item=False), returned_none=_factory(item=None),
@@ -160,8 +171,9 @@ train_step_factory = Exercise(
     guards=[Guard(f, tag_is(f), wrong, _MESSAGES.get(f)) for f, wrong in _FAULTS.items()],
     alternatives=[_factory("zfbs"), _factory("fzbs")],
     mistakes=[Mistake("loss_after_step", _factory(item="after"))],
-    explain=lambda got, _: "the order is right, but the updates differ from SGD on loss_fn(model(x), y): "
-    "use the parts you are given.",
+    explain=lambda got, expected: f"the updates are right, but train_step returned {got[1]:.4g} for a loss of "
+    f"{expected[1]:.4g}: return loss.item() as it is." if close(got[2], expected[2]) else "the order is right, but "
+    "the updates differ from those of optimizer.step() on loss_fn(model(x), y): use the parts you are given.",
     success="train mode, model(x), loss, backward, step, zero_grad, and a float returned: every bug fixed.",
 )  # fmt: skip
 
@@ -203,6 +215,8 @@ to_tensors = Exercise(
         lambda X, y: (torch.tensor(X, dtype=torch.float32), torch.tensor(y, dtype=torch.float32).view(50, 1)),
         lambda X, y: (torch.as_tensor(X.astype(np.float32)), torch.as_tensor(y.astype(np.float32))[:, None]),
     ],
-    explain=lambda got, _: f"expected X (50, 3) and y (50, 1); got {tuple(got[0].shape)} and {tuple(got[1].shape)}.",
+    explain=lambda got, _: f"expected X (50, 3) and y (50, 1); got {tuple(got[0].shape)} and {tuple(got[1].shape)}."
+    if (got[0].shape, got[1].shape) != ((50, 3), (50, 1)) else "the shapes are right, but the values are not the "
+    "arrays' values: convert them as they are; only the dtype and the shape of y change.",
     success="float32 features of shape (N, 3) and a float32 target column (N, 1): no broadcasting, no dtype clash.",
 )  # fmt: skip

@@ -12,7 +12,7 @@ from course.checks import autograd as check
 def test_a_parameter_made_as_the_lesson_fixes_it_passes_and_a_wrong_value_is_named():
     assert check.make_parameter(lambda v, d, t: torch.tensor(v).to(d, t).requires_grad_()).passed
     verdict = check.make_parameter(lambda v, d, t: torch.tensor(1.0, dtype=t, device=d, requires_grad=True))
-    assert verdict.mistake == "other" and "asked for 0.5, it holds [1.0]" in verdict.message
+    assert verdict.mistake == "other" and "asked for -1.25, it holds [1.0]" in verdict.message
 
 
 def test_an_sgd_step_through_data_passes_and_a_step_that_stops_early_is_described():
@@ -81,3 +81,34 @@ def test_review_a_step_must_use_its_lr_and_a_parameter_must_be_one_tensor():
     assert not check.sgd_step(fixed_rate).passed
     verdict = check.make_parameter(lambda v, d, t: (torch.tensor(v, dtype=t, device=d, requires_grad=True),))
     assert verdict.mistake == "not_a_tensor" and "not a list, a tuple" in verdict.message
+
+
+def test_review2_the_lessons_value_or_the_probes_rate_hard_coded_is_wrong():
+    assert not check.make_parameter(lambda v, d, t: torch.tensor(0.5, dtype=t, device=d, requires_grad=True)).passed
+
+    def fixed_probe_rate(params, lr):
+        with torch.no_grad():
+            for p in params:
+                p -= 0.05 * p.grad
+                p.grad.zero_()
+
+    verdict = check.sgd_step(fixed_probe_rate)
+    assert verdict.mistake == "other" and "the lr passed in" in verdict.message
+
+
+def test_review2_a_step_that_empties_the_list_is_told_so():
+    def empties(params, lr):
+        check._sgd_step(params, lr)
+        params.clear()
+
+    assert "the list itself changed" in check.sgd_step(empties).message
+
+
+def test_review2_a_loop_uses_its_data_and_its_epochs():
+    assert not check.train(lambda a, b, x, y, lr, epochs: _loop(a, b, x, y, lr, 20)).passed
+
+    def lesson_data(a, b, x, y, lr, epochs):
+        x, y = (torch.tensor(v, dtype=torch.float32) for v in check.make_linear_data()[:2])
+        return _loop(a, b, x, y, lr, epochs)
+
+    assert not check.train(lesson_data).passed

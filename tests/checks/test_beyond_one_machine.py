@@ -43,3 +43,17 @@ def test_one_flat_list_of_indices_is_a_shape_mistake_not_an_error_in_the_code():
         return orders
 
     assert check.epoch_orders(flat).mistake == "wrong_shape"
+
+
+def test_indices_must_be_integers():
+    def orders(sampler, epochs, as_item):
+        return [[as_item(i) for i in (sampler.set_epoch(e), list(sampler))[1]] for e in range(epochs)]
+
+    assert check.epoch_orders(lambda s, n: orders(s, n, int)).passed
+    for as_item in (str, float):
+        verdict = check.epoch_orders(lambda s, n, f=as_item: orders(s, n, f))
+        assert verdict.mistake == "wrong_dtype" and "integer indices" in verdict.message
+
+
+def test_a_learning_rate_of_none_is_a_missing_return():
+    assert check.scaled_lr(lambda *job: None).mistake == "returned_none"

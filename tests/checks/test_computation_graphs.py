@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
 import pytest
 import torch
 
@@ -109,3 +110,26 @@ def test_review_a_summed_loss_shows_its_losses_when_a_ends_the_same():
         return losses
 
     assert "losses a list (38.38" in check.smoothed_training(summed).message
+
+
+def test_review2_other_right_forms_of_names_and_counts():
+    assert check.parameter_boxes({"weight": 1, "bias": 2}.keys()).passed
+    assert check.count_nodes(lambda tensor: np.int64(count_recursively(tensor))).passed
+
+
+def _smoothed(a, x, y, steps, lr=0.1, fixed_steps=None, fixed_lr=None):
+    state, losses = torch.zeros_like(y), []
+    for _ in range(fixed_steps or steps):
+        state = 0.5 * state.detach() + a * x
+        loss = ((state - y) ** 2).mean()
+        loss.backward()
+        with torch.no_grad():
+            a -= (fixed_lr or lr) * a.grad
+        a.grad = None
+        losses.append(loss.item())
+    return np.array(losses)  # an array of losses is a right form too
+
+
+@pytest.mark.parametrize("fixed, passes", [({}, True), ({"fixed_steps": 4}, False), ({"fixed_lr": 0.1}, False)])
+def test_review2_the_smoothed_loop_uses_its_steps_and_lr(fixed, passes):
+    assert check.smoothed_training(partial(_smoothed, **fixed)).passed == passes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch.utils.data import DataLoader, Dataset, random_split
+from torch.utils.data import DataLoader, Dataset, Subset, SubsetRandomSampler, random_split
 
 from course.checks import datasets_and_loaders as check
 
@@ -132,3 +132,47 @@ def test_the_validation_loader_may_use_a_larger_batch():
         return DataLoader(train, batch_size, shuffle=True), DataLoader(val, batch_size=len(val))
 
     assert check.split_loaders(make_loaders).passed
+
+
+def test_a_dataset_that_ignores_the_series_it_is_given_fails():
+    class ChecksSeries(Windows):  # the check's own numbers, written in
+        def __init__(self, series, window):
+            super().__init__(torch.tensor(check.SERIES), window)
+
+    assert not check.window_dataset(ChecksSeries).passed
+
+
+def test_split_loaders_with_the_probes_sizes_written_in_fail():
+    def make_loaders(dataset, batch_size, generator):
+        train, val = random_split(dataset, [40, 10], generator=generator)
+        return DataLoader(train, batch_size, shuffle=True), DataLoader(val, batch_size)
+
+    assert check.split_loaders(make_loaders).mistake == "wrong_split_sizes"
+
+
+def test_split_loaders_read_what_the_loaders_yield_not_how_they_are_built():
+    def sampled(fixed_order=False):
+        def make_loaders(dataset, batch_size, generator):
+            order = torch.randperm(len(dataset), generator=generator).tolist()
+            n_train = int(0.8 * len(dataset))
+            train = order[:n_train] if fixed_order else SubsetRandomSampler(order[:n_train])
+            return DataLoader(dataset, batch_size, sampler=train), DataLoader(
+                Subset(dataset, order[n_train:]), batch_size
+            )
+
+        return make_loaders
+
+    assert check.split_loaders(sampled()).passed
+    assert check.split_loaders(sampled(fixed_order=True)).mistake == "train_not_shuffled"
+
+
+def test_one_epoch_counts_the_batches_and_names_what_it_returned():
+    def three_batches(step, loader, device):  # the check's loader has 3 batches
+        return sum(step(xb.to(device), yb.to(device)) for xb, yb in loader) / 3
+
+    def as_list(step, loader, device):
+        return [step(xb.to(device), yb.to(device)) for xb, yb in loader]
+
+    assert not check.train_one_epoch(three_batches).passed
+    verdict = check.train_one_epoch(as_list)
+    assert verdict.mistake == "not_a_number" and "a list" in verdict.message and "dict" not in verdict.message

@@ -193,6 +193,7 @@ def test_every_vocabulary_id_is_used():
         "mutated_input",
         "unreadable",
         "other",
+        "patched_library",
     }
     declared = {item.id for _, exercise in ALL for item in (*exercise.mistakes, *exercise.guards)}
     assert set(MISTAKES) - declared - engine_ids == set(), "remove ids no exercise declares"

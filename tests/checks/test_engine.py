@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
+import math
 import random
 import sys
+import threading
 import time
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 import torch
 
-from course.checks import engine
+from course.checks import engine, values
 from course.checks.engine import Exercise, Guard, Mistake, Verdict
 from course.checks.runner import run_limited
 
@@ -201,3 +205,49 @@ def test_arrays_of_any_dtype_are_compared():
     labels = Exercise("labels", lambda x: list(x), "a list.", inputs=lambda: (np.array(["a", "b"], dtype=object),))
     assert labels(lambda x: list(x)).passed
     assert labels(lambda x: (x.fill("c"), list(x))[1]).mistake == "mutated_input"
+
+
+def _patches(owner: object, name: str, value: object) -> Callable:
+    def answer(x):
+        setattr(owner, name, value)
+        return torch.zeros(3)  # wrong: only the replaced name could make it pass
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    "owner, name, value",
+    [
+        (torch, "allclose", lambda *args, **kwargs: True),
+        (torch, "equal", lambda *args: True),
+        (math, "isclose", lambda *args, **kwargs: True),
+        (builtins, "isinstance", lambda *args: True),  # breaks the check's own code too
+        (torch.Tensor, "shape", property(lambda self: torch.Size([3]))),
+        (values, "close", lambda *args, **kwargs: True),
+    ],
+)
+def test_an_answer_that_replaces_a_name_the_check_relies_on_is_told_and_the_name_is_put_back(owner, name, value):
+    original = vars(owner).get(name)  # Tensor.shape is inherited: not in the dict before, nor after
+    verdict = DOUBLE(_patches(owner, name, value))
+    assert (verdict.mistake, vars(owner).get(name)) == ("patched_library", original), verdict
+    assert f".{name}" in verdict.message
+    assert DOUBLE(lambda x: 2 * x).passed
+
+
+def test_deleting_a_library_name_is_undone_too():
+    def answer(x):
+        del torch.allclose
+        return 2 * x
+
+    assert DOUBLE(answer).mistake == "patched_library"
+    assert torch.allclose(torch.ones(1), torch.ones(1))
+
+
+def test_a_check_stopped_past_its_limit_puts_nothing_back_when_it_finally_ends(monkeypatch):
+    monkeypatch.setattr(engine, "TIME_LIMIT", 0.05)
+    release = threading.Event()
+    assert DOUBLE(lambda x: release.wait(5)).mistake == "timeout"
+    monkeypatch.undo()  # the test moves on (TIME_LIMIT is 10 again) while the stopped code still waits
+    release.set()
+    time.sleep(0.1)  # the stopped code ends now; it must not restore the 0.05 it saw when it started
+    assert engine.TIME_LIMIT == 10.0

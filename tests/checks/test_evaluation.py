@@ -115,3 +115,30 @@ def test_standardize_population_std_mistakes_and_numpy_answers():
     assert check.standardize(lambda t, v: (t / t.std(0), v / t.std(0))).mistake == "other"
     assert check.standardize(scaler_arrays).passed
     assert not check.standardize(lambda t, v: tuple((p - t.mean(0)) / t.std(0) * 1.03 for p in (t, v))).passed
+
+
+def test_validation_loss_counts_the_samples_of_the_loader_it_is_given():
+    def ten_samples(model, loss_fn, loader):  # the check's loader holds 10
+        model.eval()
+        with torch.no_grad():
+            return sum(loss_fn(model(x), y).item() * len(x) for x, y in loader) / 10
+
+    assert not check.validation_loss(ten_samples).passed
+
+
+def test_validation_loss_must_leave_the_parameters_trainable():
+    def freezes(model, loss_fn, loader):
+        model.eval()
+        model.requires_grad_(False)  # no graph, but no more training either
+        return sum(loss_fn(model(x), y).item() * len(x) for x, y in loader) / len(loader.dataset)
+
+    assert check.validation_loss(freezes).mistake == "froze_parameters"
+
+
+def test_validation_loss_names_model_forward():
+    def calls_forward(model, loss_fn, loader):
+        model.eval()
+        with torch.no_grad():
+            return sum(loss_fn(model.forward(x), y).item() * len(x) for x, y in loader) / len(loader.dataset)
+
+    assert check.validation_loss(calls_forward).mistake == "called_forward"

@@ -4,6 +4,7 @@ from functools import partial
 
 import numpy as np
 import pytest
+import torch
 
 from course.checks import gradient_descent_numpy as check
 
@@ -58,3 +59,26 @@ def test_review_forms_and_mistakes_of_gradients_and_epochs():
     assert check.minibatch_epoch(_epoch).passed
     assert check.minibatch_epoch(partial(_epoch, divide_by_batch_size=True)).mistake == "wrong_total"
     assert not check.minibatch_epoch(partial(_epoch, rate=0.1)).passed  # the lesson's lr, not the argument
+
+
+def test_review2_a_count_or_an_answer_hard_coded_for_the_lessons_80_points_is_wrong():
+    verdict = check.gradients(lambda a, b, x, y: (2 * np.sum(a + b * x - y) / 80, 2 * np.sum((a + b * x - y) * x) / 80))
+    assert verdict.mistake == "hard_coded_count" and "len(x)" in verdict.message
+    assert not check.gradients(lambda a, b, x, y: check._gradients(*check.START, check.X, check.Y)).passed
+    assert check.gradients(lambda a, b, x, y: torch.tensor(check._gradients(a, b, x, y))).passed
+    each_row = check.gradients(lambda a, b, x, y: (2 * np.mean(a + b * x - y, axis=1), 0.0))
+    assert each_row.mistake == "not_a_pair" and "one number" in each_row.message
+
+
+@pytest.mark.parametrize("fixed", [{"count": 80}, {"size": 32}, {"rate": 0.05}])
+def test_review2_an_epoch_uses_its_arguments_not_the_probes_numbers(fixed):
+    def epoch(a, b, x, y, lr, batch_size, rng):
+        n, size, rate = fixed.get("count", len(x)), fixed.get("size", batch_size), fixed.get("rate", lr)
+        order = rng.permutation(n)
+        for start in range(0, n, size):
+            idx = order[start : start + size]
+            error = a + b * x[idx] - y[idx]
+            a, b = a - rate * 2 * np.mean(error), b - rate * 2 * np.mean(error * x[idx])
+        return a, b
+
+    assert not check.minibatch_epoch(epoch).passed

@@ -47,9 +47,9 @@ def test_validation_accuracy_names_the_accuracy_and_restores_the_mode():
 
 
 def test_pick_threshold_accepts_any_threshold_with_the_same_decisions():
-    # 0.86 and 0.61 decide exactly like 0.9 and 0.7 on the probe: nothing lies between
-    assert check.pick_threshold(lambda p, y, k: [0.86, 0.61][k]).passed
-    assert not check.pick_threshold(lambda p, y, k: [0.85, 0.61][k]).passed
+    # no probability of either probe lies within 0.01 below the right threshold: the same decisions
+    assert check.pick_threshold(lambda p, y, k: check._pick()(p, y, k) - 0.01).passed
+    assert not check.pick_threshold(lambda p, y, k: check._pick()(p, y, k) + 0.01).passed
 
 
 def test_checks_leave_the_learners_random_numbers_alone():
@@ -76,3 +76,59 @@ def test_scale_features_notices_x_changed_in_place():
         return tuple(torch.tensor(x[r], dtype=torch.float32) for r in rows)
 
     assert check.scale_features(in_place).mistake == "mutated_input"
+
+
+class _Flat(nn.Module):
+    """One score per row, but as a vector (N,) where the lesson's targets are a column (N, 1)."""
+
+    def __init__(self, score):
+        super().__init__()
+        self.score = score
+
+    def forward(self, x):
+        return self.score(x).reshape(-1)
+
+
+def test_one_score_per_row_must_come_as_a_column_like_the_targets():
+    for model in (
+        lambda n: _Flat(nn.Linear(n, 1)),
+        lambda n: nn.Sequential(nn.Linear(n, 1), nn.Sigmoid(), nn.Flatten(0)),
+    ):
+        for loss in (nn.BCEWithLogitsLoss(), nn.BCELoss()):
+            assert check.fixed_setup(lambda n, m=model, f=loss: (m(n), f)).mistake == "wrong_shape"
+    verdict = check.validation_accuracy(_Flat(check._linear()))
+    assert verdict.mistake == "wrong_shape" and "(N, 1)" in verdict.message
+
+
+def test_a_model_that_predicts_the_opposite_classes_is_not_called_untrained():
+    flipped = check._linear()
+    with torch.no_grad():
+        flipped.weight.neg_()
+        flipped.bias.neg_()
+    verdict = check.validation_accuracy(flipped)
+    assert verdict.mistake == "opposite_classes" and "0.0088" in verdict.message
+
+
+def test_a_function_instead_of_a_model_is_named_as_such():
+    verdict = check.validation_accuracy(lambda x: check._linear()(x))
+    assert verdict.mistake == "not_a_model" and "function" in verdict.message and "tuple" not in verdict.message
+
+
+def test_numbers_typed_in_from_a_message_do_not_pass():
+    assert not check.precision_recall(lambda p, y: (4 / 6, 0.8)).passed
+    assert not check.pick_threshold(lambda p, y, k: float(np.float32([0.9, 0.7][k]))).passed
+
+
+def test_pick_threshold_judges_decisions_as_torch_compares_them():
+    def rounded(p, y, k):  # p >= 0.9 compares in float32, where 0.9 is a probability of the probe
+        return round(check._pick()(p, y, k), 2)
+
+    assert check.pick_threshold(rounded).passed
+
+
+def test_pick_threshold_notices_the_probabilities_changed_in_place():
+    def squeezes(p, y, k):
+        p.squeeze_(1)
+        return check._pick()(p.unsqueeze(1), y, k)
+
+    assert check.pick_threshold(squeezes).mistake == "mutated_input"

@@ -64,3 +64,36 @@ def test_a_mean_per_class_is_not_the_mean_over_the_batch():
 def test_scores_of_whole_columns_are_named():
     verdict = check.class_loss(lambda z, y: (torch.logsumexp(z, dim=1) - z[:, y]).mean())
     assert verdict.mistake == "shape_mismatch" and "torch.arange(N)" in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda p, y: torch.tensor(F.mse_loss(p.squeeze(1), y).item(), requires_grad=True),  # a new leaf
+        lambda p, y: F.mse_loss(p.squeeze(1), y).detach().requires_grad_(),
+        lambda p, y: F.mse_loss(p.squeeze(1), y).detach() + 0 * p.sum(),  # on the graph, but no gradient reaches p
+    ],
+    ids=["rewrapped", "detached_then_requires_grad", "zero_gradient"],
+)
+def test_a_loss_that_no_gradient_flows_through_is_not_backpropagatable(answer):
+    verdict = check.regression_loss(answer)
+    assert verdict.mistake == "not_backpropagatable", verdict
+
+
+def test_a_broadcast_loss_divided_by_n_is_still_the_shape_mismatch():
+    verdict = check.regression_loss(lambda p, y: torch.sum((p - y) ** 2) / len(y))
+    assert verdict.mistake == "shape_mismatch", verdict
+
+
+def test_the_unsafe_messages_fit_every_unsafe_form():
+    overflow = check.binary_loss_from_logits(lambda z, y: (torch.log1p(torch.exp(z)) - z * y).mean())
+    assert overflow.mistake == "exp_overflow" and "exp(-z) overflows" not in overflow.message, overflow
+    softmax = check.class_loss(lambda z, y: -F.softmax(z, dim=1)[torch.arange(len(y)), y].log().mean())
+    assert softmax.mistake == "unstable_softmax" and "round to 0" in softmax.message, softmax
+
+
+def test_the_cut_off_message_names_what_came():
+    number = check.bce_by_hand(lambda p, y: F.binary_cross_entropy(p, y).item())
+    assert number.mistake == "not_backpropagatable" and "return the loss as a tensor" in number.message, number
+    detached = check.bce_by_hand(lambda p, y: F.binary_cross_entropy(p, y).detach())
+    assert detached.mistake == "not_backpropagatable" and "no gradient flows" in detached.message, detached

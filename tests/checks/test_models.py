@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
+
+import pytest
 import torch
 from torch import nn
 
@@ -129,3 +132,132 @@ def test_returning_the_class_says_to_build_an_instance():
 def test_moving_only_the_output_is_named():
     verdict = check.run_on_device(lambda model, x, device: model(x).to(device))
     assert verdict.mistake == "device_mismatch" and "only its output moved" in verdict.message, verdict
+
+
+class OnlyTheLastFeature(nn.Module):
+    """Wrong: n_features + 1 parameters, but the output depends on one feature only."""
+
+    def __init__(self, n_features):
+        super().__init__()
+        self.linear = nn.Linear(n_features, 1)
+
+    def forward(self, x):
+        return torch.sigmoid(self.linear.weight[0, 0] * x[:, -1:] + self.linear.bias)
+
+
+class FirstTwoFeatures(nn.Module):
+    """Wrong: an answer fitted to the lesson's two features, the others zeroed."""
+
+    def __init__(self, n_features):
+        super().__init__()
+        self.linear = nn.Linear(n_features, 1)
+
+    def forward(self, x):
+        return torch.sigmoid(self.linear(torch.cat([x[:, :2], torch.zeros_like(x[:, 2:])], dim=1)))
+
+
+@pytest.mark.parametrize("answer", [OnlyTheLastFeature, FirstTwoFeatures, partial(check._WithSigmoid, features=[0])])
+def test_a_logistic_model_must_use_every_feature(answer):
+    verdict = check.logistic_model(answer)
+    assert verdict.mistake == "ignored_feature", verdict
+
+
+class PlainTensors(nn.Module):
+    def __init__(self, n_features):
+        super().__init__()
+        self.w = torch.randn(n_features, 1, requires_grad=True)  # not registered: parameters() misses it
+        self.b = torch.zeros(1, requires_grad=True)
+
+    def forward(self, x):
+        return torch.sigmoid(x @ self.w + self.b)
+
+
+class NoGradForward(check._WithSigmoid):
+    def forward(self, x):
+        with torch.no_grad():
+            return super().forward(x)
+
+
+class OwnParameters(PlainTensors):
+    """Right: the weights as nn.Parameter, x @ w + b by hand."""
+
+    def __init__(self, n_features):
+        super().__init__(n_features)
+        self.w, self.b = nn.Parameter(self.w.detach()), nn.Parameter(self.b.detach())
+
+
+def test_a_logistic_model_must_be_trainable():
+    assert check.logistic_model(PlainTensors).mistake == "unregistered_parameter"
+    assert check.logistic_model(NoGradForward).mistake == "not_backpropagatable"
+    frozen = check.logistic_model(lambda n: nn.Sequential(nn.Linear(n, 1), nn.Sigmoid()).requires_grad_(False))
+    assert frozen.mistake == "not_backpropagatable", frozen
+    assert check.logistic_model(OwnParameters).passed
+
+
+def quadratic(forward, frozen=""):
+    """A Quadratic class with a, b, c as the exercise asks and the given forward (and one frozen parameter)."""
+
+    class Quadratic(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.c = (nn.Parameter(torch.randn(1), requires_grad=name != frozen) for name in "abc")
+
+    Quadratic.forward = forward
+    return Quadratic
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        quadratic(lambda self, x: self.a.detach() + self.b * x + self.c * x**2),
+        quadratic(lambda self, x: 1.5 + self.b * x + self.c * x**2),  # the check's own value of a, typed in
+        quadratic(lambda self, x: torch.no_grad()(lambda: self.a + self.b * x + self.c * x**2)()),
+        quadratic(lambda self, x: self.a + self.b * x + self.c * x**2, frozen="c"),
+    ],
+    ids=["detached", "a_typed_in", "no_grad", "frozen"],
+)
+def test_the_quadratic_must_let_gradients_reach_a_b_and_c(answer):
+    verdict = check.quadratic_class(answer)
+    assert verdict.mistake == "not_backpropagatable", verdict
+
+
+def test_predict_judges_the_calls_not_how_many():
+    def row_by_row(model, x):
+        model.eval()
+        with torch.no_grad():
+            return torch.cat([model(row.unsqueeze(0)) for row in x])
+
+    def p_zero_in_training_mode(model, x):
+        for module in model.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = 0.0
+        with torch.no_grad():
+            return model(x)
+
+    def leaves_grad_off(model, x):
+        model.eval()
+        torch.set_grad_enabled(False)  # never switched back on: training after this cannot learn
+        return model(x)
+
+    assert check.predict_function(row_by_row).passed
+    assert check.predict_function(p_zero_in_training_mode).mistake == "no_eval"
+    verdict = check.predict_function(leaves_grad_off)
+    assert verdict.mistake == "grad_left_off", verdict
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda model, x, device: model.to(device)(torch.zeros(6, 4, device=device)),  # x's values lost
+        lambda model, x, device: model.to("meta")(x.to("meta")),  # the check's device typed in
+        lambda model, x, device: model.to(device)(x.to(device, torch.float64)),
+    ],
+    ids=["zeros", "meta_typed_in", "float64"],
+)
+def test_run_on_device_checks_the_values_on_the_cpu_too(answer):
+    assert not check.run_on_device(answer).passed
+
+
+def test_run_on_device_says_when_the_given_model_never_ran():
+    verdict = check.run_on_device(lambda model, x, device: nn.Linear(4, 1).to(device)(x.to(device)))
+    assert verdict.mistake == "other" and "the model you were given" in verdict.message, verdict

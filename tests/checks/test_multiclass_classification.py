@@ -63,3 +63,22 @@ def test_per_class_accuracy_accepts_lists_and_names_the_wrong_denominator():
 def test_an_error_rate_is_not_taken_for_a_flattened_argmax():
     verdict = check.accuracy(lambda logits, targets: 1 - (logits.argmax(dim=1) == targets).float().mean().item())
     assert verdict.mistake == "other"
+
+
+def test_numbers_of_the_probe_typed_in_do_not_pass():
+    assert not check.accuracy(lambda logits, targets: 0.625).passed
+    hard_batch = check.digits_loss(
+        lambda logits, labels: nn.CrossEntropyLoss(reduction="sum")(logits, labels.long()) / 7
+    )
+    assert not hard_batch.passed
+    four_classes = check.per_class_accuracy(
+        lambda p, t, c: torch.stack([(p[t == k] == k).float().mean() for k in range(4)])
+    )
+    assert not four_classes.passed
+
+
+def test_shares_computed_in_float16_are_right():
+    assert check.accuracy(lambda logits, targets: (logits.argmax(1) == targets).half().mean()).passed
+    assert check.per_class_accuracy(
+        lambda p, t, c: torch.stack([(p[t == k] == k).half().mean() for k in range(c)])
+    ).passed

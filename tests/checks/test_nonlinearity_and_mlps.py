@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -22,7 +24,7 @@ def test_a_step_without_any_clipping_or_clipping_after_the_step_is_misplaced_cli
         loss.backward()
         optimizer.step()
         nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-        return loss
+        return loss.item()
 
     assert check.clipped_step(no_clip).mistake == "clip_misplaced"
     assert check.clipped_step(clip_after_step).mistake == "clip_misplaced"
@@ -154,3 +156,56 @@ def test_a_float64_mlp_passes():
 
 def test_looking_at_the_first_input_only_is_not_dead_units():
     assert not check.dead_units(lambda layer, x: layer(x)[0] <= 0).passed
+
+
+def test_dead_units_needs_every_row_and_the_layer_it_is_given():
+    assert not check.dead_units(lambda layer, x: (layer(x)[:-1] <= 0).all(dim=0)).passed  # the last row dropped
+    answer = check.dead_units.reference(*check.dead_units.inputs())
+    assert not check.dead_units(lambda layer, x: answer.clone()).passed  # the probe's answer, typed in
+
+
+@pytest.mark.parametrize("activation", [nn.ReLU6, nn.LeakyReLU, nn.GELU])
+def test_other_activations_are_named_even_where_they_agree_with_relu_on_small_inputs(activation):
+    verdict = check.make_mlp(lambda *sizes: check._mlp(*sizes, activation=activation))
+    assert not verdict.passed, verdict
+    if activation is not nn.ReLU6:
+        assert verdict.mistake == "wrong_activation", verdict
+
+
+def a_clipped_step(returned="item", max_norm=None, optimizer=None, rescale_always=False):
+    def step(model, given_optimizer, x, y, given_max_norm):
+        opt = given_optimizer if optimizer is None else optimizer(model)
+        opt.zero_grad()
+        loss = nn.MSELoss()(model(x), y)
+        loss.backward()
+        if rescale_always:  # every gradient scaled to max_norm, even a short one
+            norm = torch.sqrt(sum((p.grad**2).sum() for p in model.parameters()))
+            for p in model.parameters():
+                p.grad *= given_max_norm / norm
+        else:
+            nn.utils.clip_grad_norm_(model.parameters(), given_max_norm if max_norm is None else max_norm)
+        opt.step()
+        return {"item": loss.item(), "tensor": loss, "detached": loss.detach(), "numpy": np.float32(loss.item())}[
+            returned
+        ]
+
+    return step
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        a_clipped_step(max_norm=2.5),  # the check's max_norm, typed in
+        a_clipped_step(optimizer=lambda model: torch.optim.SGD(model.parameters(), lr=0.2)),  # the check's lr
+        a_clipped_step(rescale_always=True),
+    ],
+    ids=["max_norm_typed_in", "own_optimizer", "rescale_always"],
+)
+def test_clipped_step_rejects_answers_that_fit_one_probe_only(answer):
+    assert not check.clipped_step(answer).passed
+
+
+def test_clipped_step_returns_a_number_not_the_loss_tensor():
+    assert check.clipped_step(a_clipped_step(returned="tensor")).mistake == "returns_tensor"
+    assert check.clipped_step(a_clipped_step(returned="detached")).mistake == "returns_tensor"
+    assert check.clipped_step(a_clipped_step(returned="numpy")).passed  # a NumPy number is a number

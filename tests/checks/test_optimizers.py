@@ -149,3 +149,104 @@ def test_scheduled_training_needs_step_on_every_batch(answer):
     verdict = check.scheduled_training(answer)
     assert verdict.mistake == "other", verdict
     assert ("ran 0 times" if answer is train_without_step else "did not get each (x, y)") in verdict.message, verdict
+
+
+class EqualToAll:
+    def __eq__(self, other):
+        return True
+
+    __hash__ = object.__hash__
+
+
+def test_train_step_does_not_call_an_object_equal_to_all_none():
+    verdict = check.train_step(lambda a, b, optimizer, x, y: EqualToAll())
+    assert verdict.mistake == "not_a_number" and "EqualToAll" in verdict.message, verdict
+
+
+def test_train_step_names_the_type_of_a_number_that_is_not_a_float():
+    def step_numpy_float32(a, b, optimizer, x, y):
+        loss = F.mse_loss(a + b * x, y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        return np.float32(loss.item())
+
+    verdict = check.train_step(step_numpy_float32)
+    assert verdict.mistake == "not_a_number" and "float32" in verdict.message, verdict
+
+
+def test_train_step_says_when_step_ran_too_often():
+    def step_twice(a, b, optimizer, x, y):
+        loss = F.mse_loss(a + b * x, y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        optimizer.step()  # nothing to apply, but not the step asked for
+        return loss.item()
+
+    verdict = check.train_step(step_twice)
+    assert verdict.mistake == "other" and "step() ran 6 times" in verdict.message, verdict
+
+
+def scale_by_the_probes_factor(optimizer, factor):
+    for group in optimizer.param_groups:
+        group["lr"] *= 0.3
+
+
+def scale_and_round(optimizer, factor):
+    for group in optimizer.param_groups:
+        group["lr"] = round(group["lr"] * factor, 3)
+
+
+def scale_momentum_too(optimizer, factor):
+    for group in optimizer.param_groups:
+        group["lr"] *= factor
+        group["momentum"] *= factor
+
+
+@pytest.mark.parametrize("answer", [scale_by_the_probes_factor, scale_and_round, scale_momentum_too])
+def test_scale_learning_rates_rejects_answers_that_fit_one_probe_only(answer):
+    verdict = check.scale_learning_rates(answer)
+    assert not verdict.passed, verdict
+    if answer is scale_by_the_probes_factor:
+        assert verdict.mistake == "ignored_argument", verdict
+    if answer is scale_momentum_too:
+        assert "momentum changed too" in verdict.message, verdict
+
+
+def test_scale_learning_rates_accepts_a_scheduler_that_scales_once():
+    def with_lambda_lr(optimizer, factor):
+        torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: factor)
+
+    assert check.scale_learning_rates(with_lambda_lr).passed
+
+
+def train_first_example_only(step, optimizer, scheduler, batches, epochs):
+    for _ in range(epochs):
+        for x, y in batches:
+            step(x[:1], y[:1])
+        scheduler.step()
+
+
+def train_four_epochs(step, optimizer, scheduler, batches, epochs):
+    for _ in range(4):  # the number of epochs the check's message once showed
+        for x, y in batches:
+            step(x, y)
+        scheduler.step()
+
+
+def train_halving_by_hand(step, optimizer, scheduler, batches, epochs):
+    for epoch in range(epochs):
+        for x, y in batches:
+            step(x, y)
+        if epoch % 2 == 1:
+            for group in optimizer.param_groups:
+                group["lr"] *= 0.5
+
+
+@pytest.mark.parametrize("answer", [train_first_example_only, train_four_epochs, train_halving_by_hand])
+def test_scheduled_training_rejects_answers_that_fit_one_probe_only(answer):
+    verdict = check.scheduled_training(answer)
+    assert not verdict.passed, verdict
+    if answer is train_halving_by_hand:
+        assert "scheduler you were given" in verdict.message, verdict

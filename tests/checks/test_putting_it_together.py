@@ -109,3 +109,21 @@ def test_predict_by_hand_judges_the_output_the_graph_and_dropout_each():
 def test_a_model_state_dict_wrapped_in_another_dict_is_not_a_state_dict():
     wrapped = check._checkpoint(model={"state_dict": {"weight": torch.ones(1, 2)}})
     assert check.checkpoint_contents(wrapped).mistake == "missing_model"
+
+
+def test_predict_by_hand_restores_the_mode_of_every_layer():
+    def top_flag_only(model, x):
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            out = model(x)
+        model.training = was_training  # the Dropout inside stays in eval mode
+        return out
+
+    def rebuilt_around_the_same_layers(model, x):
+        copy = torch.nn.Sequential(*model.children()).eval()  # eval() reaches the shared layers
+        with torch.no_grad():
+            return copy(x)
+
+    assert check.predict_by_hand(top_flag_only).mistake == "mode_not_restored"
+    assert check.predict_by_hand(rebuilt_around_the_same_layers).mistake == "mode_not_restored"

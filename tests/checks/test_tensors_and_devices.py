@@ -48,3 +48,33 @@ def test_review_wrong_answers_the_probe_used_to_hide_and_messages_that_name_the_
     assert strings.mistake == "unreadable" and "not a string" in strings.message
     verdict = check.to_float32(lambda a: a.astype(np.float32))
     assert verdict.mistake == "not_a_tensor" and "NumPy" in verdict.message
+
+
+def test_review2_a_loss_must_divide_by_the_count_and_reach_the_predictions():
+    assert not check.mse(lambda p, t: ((p.squeeze(1) - t) ** 2).sum() / 5).passed  # the probe's count, hard-coded
+    detached_leaf = check.mse(lambda p, t: torch.tensor(((p.squeeze(1) - t) ** 2).mean().item(), requires_grad=True))
+    assert detached_leaf.mistake == "not_backpropagatable"
+    assert check.mse(lambda p, t: torch.nn.functional.mse_loss(p.view(-1), t).double()).passed
+
+
+def test_review2_a_shape_written_as_a_number_or_a_tensor_is_named():
+    assert "needs a comma" in check.predicted_shapes({**check.SHAPES, "m[:, -1]": (3)}).message
+    verdict = check.predicted_shapes({**check.SHAPES, "X @ w": torch.zeros(5, 1)})
+    assert "an array, not a shape" in verdict.message
+
+
+def test_review2_a_copy_that_changes_the_array_or_the_dtype_is_named():
+    def zeroes_the_array(a):
+        tensor = torch.tensor(a, dtype=torch.float32)
+        a[...] = 0
+        return tensor
+
+    assert check.to_float32(zeroes_the_array).mistake == "mutated_input"
+    verdict = check.to_float32(lambda a: torch.tensor(a, dtype=torch.float64))
+    assert "float32" in verdict.message.split(";")[0]
+
+
+def test_review2_standardize_uses_one_mean_and_std_for_the_whole_tensor():
+    per_column = check.standardize(lambda x: (x - x.mean(0)) / x.std(0))
+    assert per_column.mistake == "wrong_axis"
+    assert check.standardize(lambda x: torch.nn.functional.layer_norm(x, x.shape) * 0 + (x - x.mean()) / x.std()).passed

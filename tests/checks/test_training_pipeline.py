@@ -114,3 +114,80 @@ def test_to_tensors_notices_the_callers_array_reshaped_in_place():
         return torch.from_numpy(X).float(), torch.from_numpy(y).float()
 
     assert check.to_tensors(reshapes_y_numpy).mistake == "mutated_input"
+
+
+class IgnoresX(nn.Module):
+    """Two outputs per row, the right shape, but the same numbers whatever X holds."""
+
+    def __init__(self):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(2))
+
+    def forward(self, x):
+        return self.bias.expand(len(x), 2)
+
+
+@pytest.mark.parametrize("model", [IgnoresX(), nn.Sequential(nn.Linear(3, 2), nn.Flatten()).requires_grad_(False)])
+def test_model_sizes_wants_predictions_learned_from_x(model):
+    assert check.model_sizes(model).mistake == "no_learnable_map"
+
+
+def test_step_orders_contradictory_spellings_of_a_letter_are_no_prediction():
+    answer = {"a": "stuck", "A": "learns", "B": "stuck", "C": "stuck", "D": "learns"}
+    assert check.step_orders(answer).mistake == "not_a_prediction"
+
+
+def own_parts(loss=None, lr=None, by_hand=False):
+    """A step that trains with its own loss, its own SGD, or an update by hand, not with the parts it is given."""
+
+    def factory(model, loss_fn, optimizer):
+        opt = optimizer if lr is None else torch.optim.SGD(model.parameters(), lr=lr)
+
+        def train_step(x, y):
+            model.train()
+            loss_value = (loss or loss_fn)(model(x), y)
+            loss_value.backward()
+            if by_hand:
+                with torch.no_grad():
+                    for p in model.parameters():
+                        p -= 0.1 * p.grad
+                        p.grad = None
+            else:
+                opt.step()
+                opt.zero_grad()
+            return loss_value.item()
+
+        return train_step
+
+    return factory
+
+
+@pytest.mark.parametrize(
+    "answer, mistake",
+    [
+        (own_parts(loss=nn.MSELoss()), "other"),
+        (own_parts(loss=lambda out, y: ((out - y) ** 2).mean()), "other"),
+        (own_parts(lr=0.1), "unused_optimizer"),
+        (own_parts(lr=0.01), "unused_optimizer"),
+        (own_parts(by_hand=True), "unused_optimizer"),
+    ],
+)
+def test_a_step_must_train_with_the_loss_and_optimizer_it_is_given(answer, mistake):
+    verdict = check.train_step_factory(answer)
+    assert verdict.mistake == mistake, verdict
+    assert "never changed" not in verdict.message
+
+
+def test_to_tensors_with_the_right_shapes_but_other_values_says_so():
+    verdict = check.to_tensors(lambda X, y: (torch.ones(50, 3), torch.ones(50, 1)))
+    assert verdict.mistake == "other" and "values" in verdict.message and "(50, 3) and (50, 1)" not in verdict.message
+
+
+@pytest.mark.parametrize("rounding", [int, lambda loss: round(loss, 1)])
+def test_a_right_update_with_a_rounded_loss_blames_the_result_not_the_updates(rounding):
+    def factory(model, loss_fn, optimizer):
+        step = fixed()(model, loss_fn, optimizer)
+        return lambda x, y: rounding(step(x, y))
+
+    verdict = check.train_step_factory(factory)
+    assert verdict.mistake == "other" and "updates are right" in verdict.message, verdict
