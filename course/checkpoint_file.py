@@ -179,4 +179,10 @@ def write_sealed(obj: object, path: Path) -> None:
     """
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    _atomic_write(_seal(buffer.getvalue()), path)
+    try:
+        _atomic_write(_seal(buffer.getvalue()), path)
+    except OSError as exc:  # named after the checkpoint, not the temporary file the caller never chose
+        raise type(exc)(
+            f"cannot write the checkpoint '{path.name}' in '{path.parent}': {exc.strerror or exc}. "
+            "Choose a folder you can write to, with enough free space."
+        ) from None

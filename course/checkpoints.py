@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from course.checkpoint_file import CheckpointError, damaged, read_sealed, write_sealed
+from course.device import model_device
 from course.parts import check_model, check_optimizer, check_scheduler, plain_history
 from course.repro import rng_state, set_rng_state
 
@@ -29,8 +30,16 @@ def _kind(part: object) -> str | None:
     return type(part).__name__ if part is not None else None
 
 
+def _as_path(path: object) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"path should be a file path such as 'checkpoint.pt' (a str or Path), got {type(path).__name__}."
+        )
+    return Path(path)
+
+
 def _checkpoint_path(path: str | os.PathLike) -> Path:
-    path = Path(path)
+    path = _as_path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(
             f"cannot save the checkpoint to '{path}': the folder '{path.parent}' does not exist. "
@@ -71,6 +80,7 @@ def save_checkpoint(
         ['epoch', 'history', 'kinds', 'model', 'optimizer', 'rng', 'scheduler']
     """
     check_model(model)
+    model_device(model)  # one real device: a meta model has no weights to save
     if optimizer is not None:
         check_optimizer(optimizer, model)
     check_scheduler(scheduler, optimizer)
@@ -103,9 +113,10 @@ def _model_misfit(model: nn.Module, saved: Mapping[str, Any]) -> str | None:
 
 
 def _missing(name: str) -> str:
+    article = "an" if name[0] in "aeiou" else "a"
     return (
         f"the checkpoint holds no {name} state, so the {name} cannot be restored: save it with "
-        f"save_checkpoint(..., {name}={name}), or do not pass a {name} to load_checkpoint"
+        f"save_checkpoint(..., {name}={name}), or do not pass {article} {name} to load_checkpoint"
     )
 
 
@@ -113,7 +124,7 @@ def _optimizer_misfit(optimizer: torch.optim.Optimizer, saved: Any, kind: str | 
     if saved is None:
         return _missing("optimizer")
     if kind != type(optimizer).__name__:
-        return f"the file holds the state of a {kind} optimizer, but you passed a {type(optimizer).__name__}"
+        return f"the file holds the state of the optimizer {kind}, but you passed {type(optimizer).__name__}"
     params = [p for group in optimizer.param_groups for p in group["params"]]
     sizes = [len(group["params"]) for group in optimizer.param_groups]
     if sizes != [len(group["params"]) for group in saved["param_groups"]]:
@@ -139,7 +150,7 @@ def _misfits(
         problems.append(_missing("scheduler"))
     elif scheduler is not None and kinds.get("scheduler") != type(scheduler).__name__:
         problems.append(
-            f"the file holds a {kinds.get('scheduler')} scheduler, but you passed a {type(scheduler).__name__}"
+            f"the file holds the scheduler {kinds.get('scheduler')}, but you passed {type(scheduler).__name__}"
         )
     return [problem for problem in problems if problem]
 
@@ -188,6 +199,7 @@ def load_checkpoint(
         (2, {})
     """
     check_model(model)
+    model_device(model)  # a meta model would take the weights without keeping them
     if optimizer is not None:
         check_optimizer(optimizer, model)
     check_scheduler(scheduler, optimizer)
@@ -195,7 +207,11 @@ def load_checkpoint(
         raise TypeError(
             f"generator should be the DataLoader's torch.Generator (or None), got {type(generator).__name__}."
         )
-    path = Path(path)
+    path = _as_path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"'{path}' is a folder, not a checkpoint file: pass the file's path, e.g. '{path / 'checkpoint.pt'}'."
+        )
     if not path.is_file():
         raise FileNotFoundError(
             f"no checkpoint file at '{path}'. Check the path, or save one first with save_checkpoint."

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import NamedTuple
 
 import numpy as np
 import torch
+
+from course.repro import check_seed
 
 
 class Split(NamedTuple):
@@ -17,7 +21,17 @@ class Split(NamedTuple):
     y_val: np.ndarray
 
 
+def _check_number(name: str, value: object, low: float = -math.inf) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} should be a finite number, got {value!r}.")
+    if not (math.isfinite(value) and value >= low):
+        bound = f" of at least {low:g}" if low > -math.inf else ""
+        raise ValueError(f"{name} should be a finite number{bound}, got {value}: the data would be NaN, inf or wrong.")
+
+
 def _check_fraction(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} should be a number strictly between 0 and 1, e.g. 0.8; got {value!r}.")
     if not 0.0 < value < 1.0:
         raise ValueError(f"{name} must be strictly between 0 and 1, got {value}. For an 80/20 split pass 0.8.")
 
@@ -42,9 +56,11 @@ def make_linear_data(
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
         raise ValueError(f"n must be an integer of at least 2 (one point for each split), got {n!r}.")
-    if not np.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise is a standard deviation: a finite number of at least 0, got {noise}.")
+    _check_number("a", a)
+    _check_number("b", b)
+    _check_number("noise", noise, low=0.0)  # a standard deviation
     _check_fraction("train_fraction", train_fraction)
+    seed = check_seed(seed)
     n_train = int(round(n * train_fraction))
     if not 0 < n_train < n:
         raise ValueError(
@@ -97,8 +113,15 @@ def load_breast_cancer_split(val_fraction: float = 0.2, test_fraction: float = 0
     from sklearn.datasets import load_breast_cancer
     from sklearn.model_selection import train_test_split
 
+    seed = check_seed(seed)
     x, y = load_breast_cancer(return_X_y=True)
     n_val, n_test = round(val_fraction * len(x)), round(test_fraction * len(x))
+    for name, fraction, rows in (("val_fraction", val_fraction, n_val), ("test_fraction", test_fraction, n_test)):
+        if rows < 2:
+            raise ValueError(
+                f"{name}={fraction} gives {rows} of {len(x)} rows; each part needs at least 2 (one per class). "
+                "Use a larger fraction, such as 0.2."
+            )
     x_rest, x_test, y_rest, y_test = train_test_split(x, y, test_size=n_test, random_state=seed, stratify=y)
     x_train, x_val, y_train, y_val = train_test_split(
         x_rest, y_rest, test_size=n_val, random_state=seed, stratify=y_rest

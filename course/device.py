@@ -63,6 +63,9 @@ def get_device() -> torch.device:
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:
     """Return a NumPy copy of ``tensor``, detached from autograd and moved to the CPU.
 
+    Tensors NumPy cannot take as they are come back as their values: sparse ones dense, bfloat16
+    as float32 (which holds every bfloat16 value exactly), conjugate or negative views resolved.
+
     Example:
         >>> t = torch.ones(2, requires_grad=True)
         >>> to_numpy(t * 2)
@@ -73,7 +76,16 @@ def to_numpy(tensor: torch.Tensor) -> np.ndarray:
             f"to_numpy expects a torch.Tensor, got {type(tensor).__name__}. "
             "Convert lists or arrays with torch.as_tensor(...) first, or use the value directly."
         )
-    return tensor.detach().cpu().numpy()
+    if tensor.is_meta or tensor.is_nested:
+        raise ValueError(
+            "to_numpy got a tensor on the meta device: it has a shape but no values. Compute it on a real device."
+            if tensor.is_meta
+            else "to_numpy got a nested tensor, whose rows differ in length: pad it first, t.to_padded_tensor(0.0)."
+        )
+    tensor = tensor.detach().cpu()
+    tensor = tensor.to_dense() if tensor.layout != torch.strided else tensor
+    tensor = tensor.float() if tensor.dtype == torch.bfloat16 else tensor  # NumPy has no bfloat16
+    return tensor.resolve_conj().resolve_neg().numpy()
 
 
 # PyTorch's own words when one operation meets tensors on two devices: the first from its device checks
@@ -111,6 +123,9 @@ def model_device(model: nn.Module) -> torch.device:
         >>> model_device(torch.nn.Linear(2, 1))
         device(type='cpu')
     """
+    if not isinstance(model, nn.Module):
+        what = f"the class {model.__name__}" if isinstance(model, type) else type(model).__name__
+        raise TypeError(f"model should be a torch.nn.Module, got {what}. Build the model first, e.g. nn.Linear(2, 1).")
     devices = {t.device for t in model.parameters()} | {t.device for t in model.buffers()}
     if len(devices) > 1:
         names = ", ".join(sorted(str(d) for d in devices))

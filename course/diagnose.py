@@ -1,9 +1,9 @@
 """Explain a mini-batch that fails, and put training back on its feet when the loss stops being finite.
 
 Torch's own errors deep inside a model (``mat1 and mat2 shapes cannot be multiplied``) become
-errors that say which tensor, which shape or dtype, and the fix. A loss that silently broadcasts
-predictions against targets is refused. A loss that becomes NaN or inf is blamed on the data when
-the batch holds NaN or inf, and the last finite weights are put back. Nothing here costs more
+errors that say which tensor, which shape or dtype, and the fix; the loss itself is checked by
+:mod:`course.loss_checks`. A loss that becomes NaN or inf is blamed on the data when the batch
+holds NaN or inf (or nothing), and the last finite weights are put back. Nothing here costs more
 than one shape comparison per mini-batch while all goes well.
 """
 
@@ -16,50 +16,7 @@ import torch
 from torch import nn
 
 from course.device import is_device_mismatch
-
-
-def check_scalar(loss: object) -> torch.Tensor:
-    """Return ``loss`` if it is a scalar tensor (what ``backward()`` needs); else a ``ValueError`` naming the fix.
-
-    Example:
-        >>> check_scalar(torch.ones(3))
-        Traceback (most recent call last):
-        ValueError: the loss must be a scalar tensor, got (3,). Use a loss with reduction='mean' or 'sum', ...
-    """
-    if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
-        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-        raise ValueError(
-            f"the loss must be a scalar tensor, got {shape}. Use a loss with reduction='mean' or 'sum', "
-            "or reduce it yourself with .mean()."
-        )
-    return loss
-
-
-def check_pair(pred: object, target: object) -> None:
-    """Raise a ``ValueError`` if the loss would broadcast predictions and targets to a bigger shape.
-
-    Predictions of shape (N, 1) against targets of shape (N,) broadcast to (N, N): every
-    prediction is compared with every target, and the loss is silently wrong.
-
-    Example:
-        >>> check_pair(torch.zeros(4, 1), torch.zeros(4))
-        Traceback (most recent call last):
-        ValueError: the predictions have shape (4, 1) but the targets (4,): ... y = y.view(-1, 1), or make the model's ...
-    """
-    if type(pred) is not torch.Tensor or type(target) is not torch.Tensor or pred.shape == target.shape:
-        return
-    try:
-        both = torch.broadcast_shapes(pred.shape, target.shape)
-    except RuntimeError:
-        return  # shapes that do not broadcast: the loss says so itself (or, like CrossEntropyLoss, expects them)
-    if both != pred.shape:
-        p, t = tuple(pred.shape), tuple(target.shape)
-        view = ", ".join(["-1", *map(str, p[1:])])
-        raise ValueError(
-            f"the predictions have shape {p} but the targets {t}: the loss would broadcast them to {tuple(both)} "
-            "and compare every prediction with every target, silently giving a wrong loss. Give the targets the "
-            f"predictions' shape, y = y.view({view}), or make the model's output match the targets."
-        )
+from course.loss_checks import loss_of
 
 
 def _describe(batch: object) -> str:
@@ -86,6 +43,59 @@ def not_a_pair(batch: object) -> TypeError:
     )
 
 
+def batch_to(batch: object, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unpack a ``(features, targets)`` batch and move both to ``device``; a clear error if it is not one.
+
+    Example:
+        >>> x, y = batch_to([torch.ones(2, 1), torch.zeros(2)], torch.device("cpu"))
+        >>> x.shape, y.shape
+        (torch.Size([2, 1]), torch.Size([2]))
+    """
+    try:
+        if isinstance(batch, torch.Tensor):
+            raise TypeError
+        x, y = batch
+        return x.to(device), y.to(device)
+    except (TypeError, ValueError, AttributeError):
+        raise not_a_pair(batch) from None
+
+
+def check_tensors(x: object, y: object) -> None:
+    """Raise a ``TypeError`` naming the fix unless the features ``x`` and targets ``y`` are tensors.
+
+    Example:
+        >>> check_tensors([1.0], torch.ones(1))
+        Traceback (most recent call last):
+        TypeError: x should be a torch.Tensor, got list. Convert it once with torch.as_tensor(x, dtype=torch.float32).
+    """
+    for name, value in (("x", x), ("y", y)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(
+                f"{name} should be a torch.Tensor, got {type(value).__name__}. "
+                f"Convert it once with torch.as_tensor({name}, dtype=torch.float32)."
+            )
+
+
+def forward_loss(model: nn.Module, loss_fn: object, x: torch.Tensor, y: object) -> torch.Tensor:
+    """The model's loss on one batch, checked (:func:`course.loss_checks.loss_of`); a batch of one sample explained.
+
+    Example:
+        >>> forward_loss(nn.Linear(1, 1, bias=False).requires_grad_(False), nn.MSELoss(), torch.zeros(2, 1), torch.ones(2, 1))
+        tensor(1.)
+    """
+    try:
+        pred = model(x)
+    except ValueError as exc:
+        if "Expected more than 1 value per channel when training" not in str(exc):
+            raise
+        raise ValueError(
+            f"a batch of {len(x)} sample reached a BatchNorm layer in training mode, which needs at least 2 to compute "
+            "a mean and a variance. Drop the last, incomplete batch with DataLoader(..., drop_last=True), or choose "
+            "a batch size that divides the number of samples."
+        ) from None
+    return loss_of(pred, loss_fn, y)
+
+
 def _first_linear(model: nn.Module) -> nn.Linear | None:
     return next((m for m in model.modules() if isinstance(m, nn.Linear) and m.in_features > 0), None)
 
@@ -109,8 +119,18 @@ def _dtype_error(model: nn.Module, x: torch.Tensor, y: object) -> TypeError | No
 
 def _width_error(model: nn.Module, x: torch.Tensor) -> ValueError | None:
     first = _first_linear(model)
-    if first is None or x.ndim == 0 or x.shape[-1] == first.in_features:
+    if first is None or (x.ndim and x.shape[-1] == first.in_features):
         return None
+    if x.ndim == 0:
+        return ValueError(
+            f"x is a single number (shape ()), but the model takes a batch of samples, each of {first.in_features} "
+            "feature(s): give it a batch shape, x = x.view(1, -1)."
+        )
+    if x.ndim == 1 and first.in_features == 1:
+        return ValueError(
+            f"the features x have shape {tuple(x.shape)}, but the model's first layer expects one feature per sample "
+            "in a column, shape (N, 1): x = x.view(-1, 1) (or x.unsqueeze(1))."
+        )
     return ValueError(
         f"the features x have shape {tuple(x.shape)}, {x.shape[-1]} per sample, but the model's first layer, "
         f"Linear(in_features={first.in_features}, out_features={first.out_features}), expects {first.in_features}. "
@@ -145,8 +165,14 @@ def explain(error: RuntimeError, model: nn.Module, x: torch.Tensor, y: object) -
     found: BaseException | None = None
     if "dtype" in text or "scalar type" in text:
         found = _dtype_error(model, x, y)
-    elif "shapes cannot be multiplied" in text:
+    elif "shapes cannot be multiplied" in text or "need to be at least 1D" in text:
         found = _width_error(model, x)
+    elif "does not require grad and does not have a grad_fn" in text:
+        found = ValueError(
+            "the loss is not connected to the model's parameters (it has no grad_fn), so backward() cannot compute "
+            "gradients. Compute the loss from the predictions with torch operations only: no .item(), .detach(), "
+            ".numpy() or torch.tensor(...) on the way."
+        )
     return found or error
 
 
@@ -166,6 +192,21 @@ def bad_values(x: object, y: object) -> str | None:
     """
     found = [f"in the {name}, {count}" for name, t in (("features x", x), ("targets y", y)) if (count := _count(t))]
     return "; ".join(found) or None
+
+
+def empty_batch(number: int, x: object) -> ValueError | None:
+    """The error for a batch of 0 samples (whose mean loss is NaN), or None if ``x`` holds samples.
+
+    Example:
+        >>> print(empty_batch(3, torch.ones(0, 2)))  # doctest: +ELLIPSIS
+        batch 3 is empty (0 samples), so its mean loss is NaN...
+    """
+    if not isinstance(x, torch.Tensor) or x.ndim == 0 or len(x):
+        return None
+    return ValueError(
+        f"batch {number} is empty (0 samples), so its mean loss is NaN. Check the loader: every batch should hold "
+        "at least one sample (is a Dataset's __len__ larger than its data, or a hand-made list of batches empty?)."
+    )
 
 
 def _finite(tensors: Iterable[object]) -> bool:
@@ -211,7 +252,9 @@ class LastFinite:
         when = f"epoch {self.epoch + 1}" if self.epoch is not None else "this epoch"
         return f"The model and optimizer were put back to their finite state at the start of {when}."
 
-    def diverged(self, value: float, epoch: int | None, step: int, x: object, y: object) -> FloatingPointError:
+    def diverged(self, value: float, epoch: int | None, step: int, x: object, y: object) -> Exception:
+        if (empty := empty_batch(step, x)) is not None:
+            return empty
         where = f"epoch {epoch + 1}, step {step}" if epoch is not None else f"step {step}"
         bad = bad_values(x, y)
         if bad:
@@ -232,13 +275,15 @@ class LastFinite:
         )
 
 
-def nonfinite_validation(value: float, batch: int, x: object, y: object) -> FloatingPointError:
+def nonfinite_validation(value: float, batch: int, x: object, y: object) -> Exception:
     """The error for a validation loss that is NaN or inf: blames the data when the batch holds NaN or inf.
 
     Example:
         >>> print(nonfinite_validation(float("nan"), 2, torch.tensor([float("inf")]), torch.ones(1)))
         the validation loss of batch 2 (counting from 1) is nan. The data is at fault: in the features x, 1 of 1 values are NaN or inf. Clean it (find the rows with ~torch.isfinite(x).all(dim=1)).
     """
+    if (empty := empty_batch(batch, x)) is not None:
+        return empty
     bad = bad_values(x, y)
     cause = (
         f"The data is at fault: {bad}. Clean it (find the rows with ~torch.isfinite(x).all(dim=1))."

@@ -94,6 +94,29 @@ def _label_text(raw: str) -> str:
     return " ".join(parts)
 
 
+def _checked(tensor: object, params: object) -> dict[str, torch.Tensor]:
+    """Check show_graph's arguments; return ``params`` as a new dict."""
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"show_graph expects the tensor at the end of a computation, got {type(tensor).__name__}.")
+    if tensor.grad_fn is None and tensor.requires_grad:
+        raise ValueError(
+            "This tensor is a leaf: you created it, no operation made it, so it has no graph yet. "
+            "Compute something from it and draw that, e.g. show_graph((a * 2).sum(), params={'a': a})."
+        )
+    if tensor.grad_fn is None:
+        raise ValueError(
+            "This tensor has no autograd graph (its grad_fn is None): nothing that requires grad went into it. "
+            "Create a parameter with requires_grad=True and compute from it, outside torch.no_grad()."
+        )
+    if params is not None and not isinstance(params, Mapping):
+        raise TypeError(f"params should be a dict of names to tensors, e.g. {{'a': a}}; got {type(params).__name__}.")
+    checked = dict(params or {})
+    for key, value in checked.items():
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"params[{key!r}] should be a tensor, got {type(value).__name__}.")
+    return checked
+
+
 def show_graph(
     tensor: torch.Tensor, params: Mapping[str, torch.Tensor] | None = None, name: str | None = None
 ) -> AutogradGraph:
@@ -114,17 +137,7 @@ def show_graph(
           [leaf] a (1)
           [operation] AccumulateGrad(a (1)) <- a (1)
     """
-    if not isinstance(tensor, torch.Tensor):
-        raise TypeError(f"show_graph expects the tensor at the end of a computation, got {type(tensor).__name__}.")
-    if tensor.grad_fn is None:
-        raise ValueError(
-            "This tensor has no autograd graph (its grad_fn is None): nothing that requires grad went into it. "
-            "Create a parameter with requires_grad=True and compute from it, outside torch.no_grad()."
-        )
-    params = dict(params or {})
-    for key, value in params.items():
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"params[{key!r}] should be a tensor, got {type(value).__name__}.")
+    params = _checked(tensor, params)
     if name is not None:
         params[name] = tensor
     from torchviz import make_dot

@@ -7,7 +7,9 @@ checkpoints (:mod:`course.checkpoints`): a wrong part fails at once, not after a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import math
+import numbers
+from collections.abc import Iterable, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -71,12 +73,29 @@ def check_optimizer(optimizer: object, model: nn.Module) -> None:
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer should be a torch.optim.Optimizer, got {type(optimizer).__name__}. {build}")
     mine = {id(p) for p in model.parameters()}
-    if not any(id(p) in mine for group in optimizer.param_groups for p in group["params"]):
+    held = [p for group in optimizer.param_groups for p in group["params"] if id(p) in mine]
+    if not held:
         raise ValueError(
             "the optimizer holds none of this model's parameters, so training would change nothing. It was built for "
             "another model, or before the model was rebuilt or copied. Build the optimizer from this model, after "
             "creating it: torch.optim.SGD(model.parameters(), lr=...)."
         )
+    if not any(p.requires_grad for p in held):
+        raise ValueError(
+            "the optimizer holds only frozen parameters of this model (requires_grad=False), so training would "
+            "change nothing. Build it from the parameters to train: torch.optim.SGD(model.parameters(), lr=...)."
+        )
+    _check_learning_rates(optimizer)
+
+
+def _check_learning_rates(optimizer: torch.optim.Optimizer) -> None:
+    for group in optimizer.param_groups:
+        lr = float(group.get("lr", 0.0))
+        if not math.isfinite(lr) or lr < 0:
+            raise ValueError(
+                f"the optimizer's learning rate is {lr}: it must be a finite number of at least 0, "
+                "e.g. torch.optim.SGD(model.parameters(), lr=0.01)."
+            )
 
 
 def check_trainable(model: nn.Module) -> None:
@@ -190,7 +209,24 @@ def no_batches(loader: object, name: str) -> ValueError:
         )
     if size == 0:
         return ValueError(f"{name} yielded no batches: its dataset is empty (0 samples). Check how it was built.")
+    if isinstance(loader, Iterator):
+        return ValueError(f"{name} yielded no batches: it is an iterator, used up by an earlier pass. Pass a list.")
     return ValueError(f"{name} yielded no batches: check that its dataset is not empty.")
+
+
+def check_reusable(loader: object, name: str, passes: int) -> None:
+    """Raise a ``TypeError`` if ``loader`` is a one-pass iterator but is needed for several ``passes``.
+
+    Example:
+        >>> check_reusable(iter([(1, 2)]), "train_loader", 3)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        TypeError: train_loader is an iterator (a generator, or iter(...)): it is used up after one pass, ...
+    """
+    if passes > 1 and isinstance(loader, Iterator):
+        raise TypeError(
+            f"{name} is an iterator (a generator, or iter(...)): it is used up after one pass, but fit goes over it "
+            f"once per epoch ({passes} passes). Pass the DataLoader itself, or the batches as a list: list(batches)."
+        )
 
 
 def check_epochs(epochs: object, start_epoch: object, done: int | None) -> None:
@@ -202,7 +238,7 @@ def check_epochs(epochs: object, start_epoch: object, done: int | None) -> None:
         ValueError: start_epoch=5 is past epochs=3. epochs is the total to reach, counted from the first epoch ever...
     """
     for name, value in (("epochs", epochs), ("start_epoch", start_epoch)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:  # NumPy ints are Integral
             raise ValueError(f"{name} should be a non-negative integer, got {value!r}.")
     if start_epoch > epochs:
         raise ValueError(

@@ -21,6 +21,23 @@ import torch
 RngState = dict[str, Any]
 
 
+def check_seed(seed: object) -> int:
+    """Return ``seed`` as an ``int`` if it is a valid seed (an integer from 0 to 2**32 - 1); else a clear error.
+
+    Example:
+        >>> check_seed(-1)
+        Traceback (most recent call last):
+        ValueError: seed must be between 0 and 2**32 - 1, got -1. Pick a small non-negative integer such as 42.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"expected an integer seed, got {type(seed).__name__} ({seed!r}); pick one such as 42.")
+    if not 0 <= int(seed) < 2**32:
+        raise ValueError(
+            f"seed must be between 0 and 2**32 - 1, got {seed}. Pick a small non-negative integer such as 42."
+        )
+    return int(seed)
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch (and any accelerator); return a seeded ``torch.Generator``.
 
@@ -33,13 +50,7 @@ def seed_everything(seed: int) -> torch.Generator:
         >>> torch.equal(first, again)
         True
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed_everything expects an integer seed, got {type(seed).__name__} ({seed!r}).")
-    if not 0 <= int(seed) < 2**32:
-        raise ValueError(
-            f"seed must be between 0 and 2**32 - 1, got {seed}. Pick a small non-negative integer such as 42."
-        )
-    seed = int(seed)
+    seed = check_seed(seed)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA and MPS device
@@ -190,6 +201,8 @@ def preserved_rng(generator: torch.Generator | None = None) -> Iterator[None]:
         >>> torch.equal(after, torch.rand(2))
         True
     """
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator should be a torch.Generator (or None), got {type(generator).__name__}.")
     cuda = torch.cuda.get_rng_state_all() if _cuda_in_use() else None
     states = (torch.get_rng_state(), np.random.get_state(), random.getstate())
     own = generator.get_state() if generator is not None else None

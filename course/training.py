@@ -22,18 +22,19 @@ import torch
 from torch import nn
 
 from course.device import model_device
-from course.diagnose import LastFinite, check_pair, check_scalar, explain, nonfinite_validation, not_a_pair
-from course.parts import check_loader, check_model, check_parts, check_scheduler, continued_history, no_batches
+from course.diagnose import LastFinite, batch_to, check_tensors, explain, forward_loss, nonfinite_validation
+from course.parts import (
+    check_loader,
+    check_model,
+    check_parts,
+    check_reusable,
+    check_scheduler,
+    continued_history,
+    no_batches,
+)
 from course.progress import epoch_bar
 
 Step = Callable[[torch.Tensor, torch.Tensor], float]
-
-
-def _loss(model: nn.Module, loss_fn: Callable, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Forward and loss, with the checks that catch a silently wrong loss: a scalar, from same-shaped inputs."""
-    pred = model(x)
-    check_pair(pred, y)
-    return check_scalar(loss_fn(pred, y))
 
 
 def make_train_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer) -> Step:
@@ -48,9 +49,10 @@ def make_train_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.
     check_parts(model, loss_fn, optimizer, training=True)
 
     def train_step(x: torch.Tensor, y: torch.Tensor) -> float:
+        check_tensors(x, y)
         model.train()
         try:
-            loss = _loss(model, loss_fn, x, y)
+            loss = forward_loss(model, loss_fn, x, y)
             loss.backward()
         except RuntimeError as exc:
             raise explain(exc, model, x, y) from None
@@ -65,7 +67,7 @@ def _val_loss(model: nn.Module, loss_fn: Callable, x: torch.Tensor, y: torch.Ten
     """The loss of one mini-batch without building a graph (the caller sets eval mode)."""
     try:
         with torch.no_grad():
-            return _loss(model, loss_fn, x, y).item()
+            return forward_loss(model, loss_fn, x, y).item()
     except RuntimeError as exc:
         raise explain(exc, model, x, y) from None
 
@@ -82,21 +84,11 @@ def make_val_step(model: nn.Module, loss_fn: Callable) -> Step:
     check_parts(model, loss_fn)
 
     def val_step(x: torch.Tensor, y: torch.Tensor) -> float:
+        check_tensors(x, y)
         model.eval()
         return _val_loss(model, loss_fn, x, y)
 
     return val_step
-
-
-def _batch_to(batch: object, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Unpack a ``(features, targets)`` batch and move both to ``device``."""
-    try:
-        if isinstance(batch, torch.Tensor):
-            raise TypeError
-        x, y = batch
-        return x.to(device), y.to(device)
-    except (TypeError, ValueError, AttributeError):
-        raise not_a_pair(batch) from None
 
 
 @contextlib.contextmanager
@@ -134,18 +126,23 @@ def evaluate(model: nn.Module, loss_fn: Callable, loader: Iterable) -> float:
     """
     check_parts(model, loss_fn)
     check_loader(loader, "loader")
+    return _mean_loss(model, loss_fn, loader, "loader")
+
+
+def _mean_loss(model: nn.Module, loss_fn: Callable, loader: Iterable, name: str) -> float:
+    """:func:`evaluate`'s loop, after its checks; ``name`` is the loader's name in the error if it yields nothing."""
     device = model_device(model)
     total, count, batches = 0.0, 0, 0
     with _eval_mode(model):
         for batches, batch in enumerate(loader, start=1):  # noqa: B007 (batches counts them)
-            x, y = _batch_to(batch, device)
+            x, y = batch_to(batch, device)
             value = _val_loss(model, loss_fn, x, y)
             if not math.isfinite(value):
                 raise nonfinite_validation(value, batches, x, y)
             size = len(x) if x.ndim else 1
             total, count = total + value * size, count + size
     if batches == 0:
-        raise no_batches(loader, "loader")
+        raise no_batches(loader, name)
     return total / count
 
 
@@ -188,9 +185,9 @@ def _run_epoch(
     model.train()
     total, step = 0.0, 0
     for step, batch in enumerate(loader, start=1):  # noqa: B007 (step counts the batches)
-        x, y = _batch_to(batch, device)
+        x, y = batch_to(batch, device)
         try:
-            loss = _loss(model, loss_fn, x, y)
+            loss = forward_loss(model, loss_fn, x, y)
             value = loss.item()
             if not math.isfinite(value):  # checked before the step, so the weights stay finite
                 raise last_finite.diverged(value, epoch, step, x, y)
@@ -276,6 +273,8 @@ def fit(
         check_loader(val_loader, "val_loader")
     check_scheduler(scheduler, optimizer)
     history = continued_history(history, epochs, start_epoch, validating=val_loader is not None)
+    for name, loader in (("train_loader", train_loader), ("val_loader", val_loader)):
+        check_reusable(loader, name, epochs - start_epoch)
     model_device(model)
     last_finite = LastFinite(model, optimizer)
     bar = epoch_bar(epochs, start_epoch) if progress else None
@@ -284,7 +283,7 @@ def fit(
             history["lr"].append(float(optimizer.param_groups[0]["lr"]))
             history["train_loss"].append(_run_epoch(model, loss_fn, optimizer, train_loader, last_finite, epoch))
             if val_loader is not None:
-                history["val_loss"].append(evaluate(model, loss_fn, val_loader))
+                history["val_loss"].append(_mean_loss(model, loss_fn, val_loader, "val_loader"))
             _step_scheduler(scheduler, history["val_loss" if val_loader is not None else "train_loss"][-1])
             if bar is not None:
                 bar.set_postfix(

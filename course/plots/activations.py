@@ -10,15 +10,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from course.plots.curves import _as_1d, _paired
+from course.plots import _inputs as check
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def _non_empty(name: str, value: object, example: str) -> None:
-    if not isinstance(value, Mapping) or not value:
-        raise ValueError(f"{name} should be a non-empty dict, e.g. {example}; got {type(value).__name__}.")
+MOST_PANELS = 6  # side by side, each 5 or 6 inches wide
+MOST_CURVES = 20  # more lines than a legend can tell apart
 
 
 def plot_fits(x: object, y: object, x_line: object, predictions: Mapping[str, object]) -> Figure:
@@ -31,13 +30,13 @@ def plot_fits(x: object, y: object, x_line: object, predictions: Mapping[str, ob
         >>> [ax.get_title() for ax in fig.axes]
         ['line', 'curve']
     """
-    _non_empty("predictions", predictions, "{'linear': y_linear, 'MLP': y_mlp}")
+    check.mapping("predictions", predictions, "{'linear': y_linear, 'MLP': y_mlp}", most=MOST_PANELS)
+    x_data, y_data = check.paired("x", x, "y", y)
+    lines = {name: check.paired("x_line", x_line, f"predictions[{name!r}]", v) for name, v in predictions.items()}
     import matplotlib.pyplot as plt
 
-    x_data, y_data = _paired("x", x, "y", y)
     fig, axes = plt.subplots(1, len(predictions), figsize=(5 * len(predictions), 4), sharey=True, squeeze=False)
-    for ax, (name, values) in zip(axes[0], predictions.items(), strict=True):
-        x_l, y_l = _paired("x_line", x_line, f"predictions[{name!r}]", values)
+    for ax, (name, (x_l, y_l)) in zip(axes[0], lines.items(), strict=True):
         order = np.argsort(x_l)
         ax.scatter(x_data, y_data, s=12, color="C0", alpha=0.6, label="data")
         ax.plot(x_l[order], y_l[order], color="C3", linewidth=2, label="model")
@@ -48,25 +47,32 @@ def plot_fits(x: object, y: object, x_line: object, predictions: Mapping[str, ob
     return fig
 
 
+def _layer_curves(name: str, curves: object) -> dict[str, np.ndarray]:
+    check.mapping(name, curves, "{'Kaiming': stds}", most=MOST_CURVES)
+    return {key: check.positive(f"{name}[{key!r}]", check.line(f"{name}[{key!r}]", v)) for key, v in curves.items()}
+
+
 def plot_layer_scales(
     panels: Mapping[str, Mapping[str, Sequence[float]]], ylabel: str = "std of activations"
 ) -> Figure:
     """One panel per title; in each, one curve per name: a value per layer (layer 1 first), on a log scale.
+
+    NaN and infinite values (an overflow) are left out of the line; every finite value must be above zero.
 
     Example:
         >>> fig = plot_layer_scales({"ReLU": {"too small": [1e-1, 1e-3], "Kaiming": [0.8, 0.7]}})
         >>> fig.axes[0].get_yscale(), [line.get_label() for line in fig.axes[0].get_lines()]
         ('log', ['too small', 'Kaiming'])
     """
-    _non_empty("panels", panels, "{'ReLU': {'Kaiming': stds}}")
+    check.mapping("panels", panels, "{'ReLU': {'Kaiming': stds}}", most=MOST_PANELS)
+    checked = {title: _layer_curves(f"panels[{title!r}]", curves) for title, curves in panels.items()}
+    check.text("ylabel", ylabel)
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
-    for ax, (title, curves) in zip(axes[0], panels.items(), strict=True):
-        _non_empty(f"panels[{title!r}]", curves, "{'Kaiming': stds}")
+    for ax, (title, curves) in zip(axes[0], checked.items(), strict=True):
         for name, values in curves.items():
-            values = _as_1d(f"panels[{title!r}][{name!r}]", values)
             ax.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3, label=name)
         ax.set_yscale("log")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -10,15 +10,33 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from course.plots.curves import _as_1d, _paired
+from course.plots import _inputs as check
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def _check_threshold(threshold: float) -> None:
-    if not 0.0 < threshold < 1.0:
+def _check_threshold(threshold: object) -> float:
+    value = check.real("threshold", threshold, "0.5")
+    if not 0.0 < value < 1.0:
         raise ValueError(f"threshold is a probability strictly between 0 and 1, got {threshold}; the usual one is 0.5.")
+    return value
+
+
+def _examples(scores: object, targets: object) -> tuple[np.ndarray, np.ndarray] | None:
+    """Scores (+inf and -inf allowed: they sit at the ends of the curve) and their 0/1 targets, or None."""
+    if scores is None and targets is None:
+        return None
+    if scores is None or targets is None:
+        given, missing = ("scores", "targets") if targets is None else ("targets", "scores")
+        raise ValueError(f"{given} were given without {missing}: pass both (one per example), or neither.")
+    z = check.vector("scores", scores, allow_nonfinite=True)
+    if np.isnan(z).any():
+        raise ValueError(f"scores hold NaN at position {np.flatnonzero(np.isnan(z))[0]}; that example has no place.")
+    y = check.zero_one("targets", check.vector("targets", targets))
+    if len(z) != len(y):
+        raise ValueError(f"scores has {len(z)} points but targets has {len(y)}; they must match one to one.")
+    return z, y
 
 
 def plot_sigmoid_threshold(
@@ -37,7 +55,9 @@ def plot_sigmoid_threshold(
         >>> fig.axes[0].get_xlabel()
         'score z (logit)'
     """
-    _check_threshold(threshold)
+    threshold = _check_threshold(threshold)
+    examples = _examples(scores, targets)
+    check.names("class_names", class_names, 2, "['malignant', 'benign']")
     import matplotlib.pyplot as plt
 
     cut = float(np.log(threshold / (1 - threshold)))
@@ -47,8 +67,8 @@ def plot_sigmoid_threshold(
     ax.plot(z, 1 / (1 + np.exp(-z)), color="black", label=r"$\sigma(z) = 1 / (1 + e^{-z})$")
     ax.axhline(threshold, color="C3", linestyle="--", label=f"threshold {threshold:g}")
     ax.axvline(cut, color="C3", linestyle=":", label=f"z = {cut:.2f}")
-    if scores is not None:
-        z_points, y_points = _paired("scores", scores, "targets", targets)
+    if examples is not None:
+        z_points, y_points = examples
         z_points = np.clip(z_points, -8, 8)
         for label, color in ((0, "C1"), (1, "C0")):
             chosen = y_points == label
@@ -59,6 +79,33 @@ def plot_sigmoid_threshold(
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _points_and_classes(x: object, y: object) -> tuple[np.ndarray, np.ndarray]:
+    points = check.array("x", x)
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) == 0:
+        raise ValueError(f"x should hold two features per point, shape (N, 2) with N >= 1; got shape {points.shape}.")
+    check.finite("x", points.reshape(-1))
+    classes = check.zero_one("y", check.vector("y", y))
+    if len(classes) != len(points):
+        raise ValueError(f"x has {len(points)} points but y has {len(classes)} classes; they must match one to one.")
+    return points, classes
+
+
+def _probabilities(values: object, count: int) -> np.ndarray:
+    p = check.array("probability(grid)", values).reshape(-1)
+    if p.size != count:
+        raise ValueError(
+            f"probability(grid) should return one probability per row of its (M, 2) input, M = {count}; "
+            f"got {p.size} values."
+        )
+    check.finite("probability(grid)", p, "part of the plane would be left blank")
+    if p.min() < 0 or p.max() > 1:
+        raise ValueError(
+            f"probability(grid) should return probabilities from 0 to 1, got values from {p.min():.3g} to "
+            f"{p.max():.3g}; if the model returns scores (logits), apply torch.sigmoid to them."
+        )
+    return p
 
 
 def plot_decision_boundary(
@@ -79,19 +126,20 @@ def plot_decision_boundary(
         >>> fig.axes[0].get_xlabel()
         'feature 1'
     """
-    _check_threshold(threshold)
-    points = np.asarray(x, dtype=float)
-    if points.ndim != 2 or points.shape[1] != 2:
-        raise ValueError(f"x should hold two features per point, shape (N, 2); got shape {points.shape}.")
-    classes = _as_1d("y", y)
-    if len(classes) != len(points):
-        raise ValueError(f"x has {len(points)} points but y has {len(classes)} classes; they must match one to one.")
+    threshold = _check_threshold(threshold)
+    if not callable(probability):
+        raise TypeError(
+            f"probability should be a function of an (M, 2) array of points, got {check.what(probability)}."
+        )
+    points, classes = _points_and_classes(x, y)
+    check.names("feature_names", feature_names, 2, "['radius', 'texture']")
+    check.names("class_names", class_names, 2, "['malignant', 'benign']")
     import matplotlib.pyplot as plt
 
     low, high = points.min(axis=0) - 0.5, points.max(axis=0) + 0.5
     g1, g2 = np.meshgrid(np.linspace(low[0], high[0], 200), np.linspace(low[1], high[1], 200))
     grid = np.column_stack([g1.ravel(), g2.ravel()])
-    p = _as_1d("probability(grid)", probability(grid)).reshape(g1.shape)
+    p = _probabilities(probability(grid), len(grid)).reshape(g1.shape)
     fig, ax = plt.subplots(figsize=(6, 5))
     shading = ax.contourf(g1, g2, p, levels=np.linspace(0, 1, 11), cmap="RdBu", alpha=0.6)
     fig.colorbar(shading, ax=ax, label=f"probability of {class_names[1]}")
@@ -118,9 +166,11 @@ def plot_roc_pr(targets: object, scores: object, threshold: float | None = None)
         >>> [ax.get_xlabel() for ax in fig.axes]
         ['false positive rate', 'recall']
     """
-    y, s = _paired("targets", targets, "scores", scores)
-    if set(np.unique(y)) != {0.0, 1.0}:
-        raise ValueError("targets should hold both classes, 0 and 1, and nothing else.")
+    y, s = check.paired("targets", targets, "scores", scores)
+    if set(np.unique(check.zero_one("targets", y))) != {0.0, 1.0}:
+        raise ValueError(f"targets should hold both classes, 0 and 1; all {len(y)} are {y[0]:g}.")
+    if threshold is not None:
+        threshold = check.real("threshold", threshold, "0.5 (a score, marked where scores >= threshold)")
     import matplotlib.pyplot as plt
     from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 

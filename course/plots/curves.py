@@ -10,24 +10,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from course.plots import _inputs as check
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-
-def _as_1d(name: str, values: object) -> np.ndarray:
-    array = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values, dtype=float)
-    if array.ndim == 2 and 1 in array.shape:
-        array = array.reshape(-1)
-    if array.ndim != 1:
-        raise ValueError(f"{name} should be one value per point, shape (N,) or (N, 1); got shape {array.shape}.")
-    return array
-
-
-def _paired(x_name: str, x: object, y_name: str, y: object) -> tuple[np.ndarray, np.ndarray]:
-    x_arr, y_arr = _as_1d(x_name, x), _as_1d(y_name, y)
-    if len(x_arr) != len(y_arr):
-        raise ValueError(f"{x_name} has {len(x_arr)} points but {y_name} has {len(y_arr)}; they must match one to one.")
-    return x_arr, y_arr
+MOST_CURVES = 20  # more lines than a legend can tell apart
+NOT_LOSSES = ("lr",)
+MOST_CLASSES = 30  # one text per cell: more would not fit  # entries of fit's history that are not losses
 
 
 def plot_split(x_train: object, y_train: object, x_val: object, y_val: object) -> Figure:
@@ -39,13 +29,12 @@ def plot_split(x_train: object, y_train: object, x_val: object, y_val: object) -
         >>> len(fig.axes)
         2
     """
+    parts = [check.paired("x_train", x_train, "y_train", y_train), check.paired("x_val", x_val, "y_val", y_val)]
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, (x, y), title, color in zip(
-        axes, [(x_train, y_train), (x_val, y_val)], ["Training set", "Validation set"], ["C0", "C1"], strict=True
-    ):
-        ax.scatter(*_paired("x", x, "y", y), color=color, s=15)
+    for ax, points, title, color in zip(axes, parts, ["Training set", "Validation set"], ["C0", "C1"], strict=True):
+        ax.scatter(*points, color=color, s=15)
         ax.set(title=title, xlabel="x", ylabel="y")
     fig.tight_layout()
     return fig
@@ -59,11 +48,12 @@ def plot_fit(x: object, y: object, x_line: object, y_line: object, title: str = 
         >>> fig.axes[0].get_title()
         'Data and fitted line'
     """
+    points, (x_l, y_l) = check.paired("x", x, "y", y), check.paired("x_line", x_line, "y_line", y_line)
+    check.text("title", title)
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.scatter(*_paired("x", x, "y", y), s=15, label="data")
-    x_l, y_l = _paired("x_line", x_line, "y_line", y_line)
+    ax.scatter(*points, s=15, label="data")
     order = np.argsort(x_l)
     ax.plot(x_l[order], y_l[order], color="C3", label="model")
     ax.set(title=title, xlabel="x", ylabel="y")
@@ -81,18 +71,26 @@ def plot_curves(
 ) -> Figure:
     """Draw several named curves on one axis (losses per epoch, learning rates, ...).
 
+    NaN and infinite values (a run that diverged) are left out of the line; with ``log_y`` every
+    finite value must be above zero.
+
     Example:
         >>> fig = plot_curves({"training": [1.0, 0.5], "validation": [1.1, 0.7]})
         >>> [line.get_label() for line in fig.axes[0].get_lines()]
         ['training', 'validation']
     """
-    if not isinstance(curves, Mapping) or not curves:
-        raise ValueError("curves should be a non-empty dict of name -> list of values, e.g. {'training': losses}.")
+    check.mapping("curves", curves, "{'training': losses}", most=MOST_CURVES)
+    lines = {name: check.line(f"curves[{name!r}]", v) for name, v in curves.items()}
+    if check.flag("log_y", log_y):
+        for name, values in lines.items():
+            check.positive(f"curves[{name!r}]", values)
+    for name, value in (("xlabel", xlabel), ("ylabel", ylabel)):
+        check.text(name, value)
+    check.text("title", title, optional=True)
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    for name, values in curves.items():
-        values = _as_1d(f"curves[{name!r}]", values)
+    for name, values in lines.items():
         ax.plot(np.arange(1, len(values) + 1), values, label=name)
     if log_y:
         ax.set_yscale("log")
@@ -103,14 +101,21 @@ def plot_curves(
 
 
 def plot_losses(history: Mapping[str, Sequence[float]], log_y: bool = False) -> Figure:
-    """Training (and validation) loss per epoch, from a history dict.
+    """Training (and validation) loss per epoch, from a history dict such as the one ``fit`` returns.
+
+    Only losses are drawn: the ``"lr"`` entry of ``fit``'s history is a learning rate, so it is left
+    out (draw it with ``plot_curves({"learning rate": history["lr"]})``).
 
     Example:
-        >>> fig = plot_losses({"train_loss": [1.0, 0.5], "val_loss": [1.2, 0.6]})
-        >>> fig.axes[0].get_ylabel()
-        'loss'
+        >>> fig = plot_losses({"train_loss": [1.0, 0.5], "val_loss": [1.2, 0.6], "lr": [0.1, 0.1]})
+        >>> fig.axes[0].get_ylabel(), [line.get_label() for line in fig.axes[0].get_lines()]
+        ('loss', ['train_loss', 'val_loss'])
     """
-    return plot_curves(history, xlabel="epoch", ylabel="loss", log_y=log_y, title="Loss per epoch")
+    check.mapping("history", history, "{'train_loss': losses, 'val_loss': val_losses}")
+    losses = {name: values for name, values in history.items() if name not in NOT_LOSSES}
+    if not losses:
+        raise ValueError(f"history holds no loss, only {sorted(history)}; plot those with plot_curves.")
+    return plot_curves(losses, xlabel="epoch", ylabel="loss", log_y=log_y, title="Loss per epoch")
 
 
 def plot_loss_surface(
@@ -126,27 +131,29 @@ def plot_loss_surface(
         >>> fig.axes[0].get_xlabel()
         'a'
     """
-    a_grid, b_grid, losses = (np.asarray(v, dtype=float) for v in (a_grid, b_grid, losses))
-    if not a_grid.shape == b_grid.shape == losses.shape or a_grid.ndim != 2:
-        raise ValueError(
-            "a_grid, b_grid and losses must be 2-D arrays of one shape (use np.meshgrid); "
-            f"got {a_grid.shape}, {b_grid.shape} and {losses.shape}."
-        )
+    a_grid, b_grid, losses = check.grids(("a_grid", "b_grid", "losses"), a_grid, b_grid, losses)
+    points = None if path is None else check.path("path", path)
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 5))
     contours = ax.contourf(a_grid, b_grid, losses, levels=30, cmap="viridis")
     fig.colorbar(contours, ax=ax, label="loss")
-    if path is not None:
-        points = np.asarray(path, dtype=float)
-        if points.ndim != 2 or points.shape[1] != 2:
-            raise ValueError(f"path should be a list of (a, b) pairs, shape (steps, 2); got shape {points.shape}.")
+    if points is not None:
         ax.plot(points[:, 0], points[:, 1], color="white", marker=".", markersize=3, label="descent path")
         ax.scatter(*points[-1], color="red", zorder=3, label="end")
         ax.legend()
     ax.set(xlabel="a", ylabel="b", title="Loss surface")
     fig.tight_layout()
     return fig
+
+
+def _counts(matrix: object) -> np.ndarray:
+    """The counts (or fractions) of a confusion matrix: finite, not negative, integers kept as integers."""
+    counts = check.numeric("matrix", matrix)
+    check.finite("matrix", counts.reshape(-1).astype(float), "a cell would be left blank")
+    if (counts < 0).any():
+        raise ValueError(f"matrix holds a negative count, {counts.min():g}; a confusion matrix counts examples.")
+    return counts
 
 
 def plot_confusion_matrix(matrix: object, labels: Sequence[str]) -> Figure:
@@ -157,11 +164,14 @@ def plot_confusion_matrix(matrix: object, labels: Sequence[str]) -> Figure:
         >>> fig.axes[0].get_xlabel()
         'predicted'
     """
-    counts = np.asarray(matrix)
+    check.names("labels", labels, None, "['neg', 'pos']")
+    counts = _counts(matrix)
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.shape[0] != len(labels):
         raise ValueError(
             f"matrix must be square with one row per label; got shape {counts.shape} and {len(labels)} labels."
         )
+    if not 1 <= len(labels) <= MOST_CLASSES:
+        raise ValueError(f"a confusion matrix here has 1 to {MOST_CLASSES} classes, got {len(labels)}.")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(4, 4))

@@ -7,19 +7,38 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from course.plots import _inputs as check
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 Run = tuple[Sequence[Sequence[float]], Sequence[float]]  # the (a, b) path, the loss per epoch
 
 
+MOST_RUNS = 8  # columns of 2.6 inches each
+
+
 def _checked(a_grid: object, b_grid: object, surface: object, runs: object) -> tuple[np.ndarray, ...]:
-    grids = tuple(np.asarray(v, dtype=float) for v in (a_grid, b_grid, surface))
-    if not grids[0].shape == grids[1].shape == grids[2].shape or grids[0].ndim != 2:
-        raise ValueError("a_grid, b_grid and surface must be 2-D arrays of one shape (use np.meshgrid).")
-    if not isinstance(runs, Mapping) or not runs:
-        raise ValueError("runs should be a non-empty dict: title -> (path of (a, b) points, losses per epoch).")
+    grids = check.grids(("a_grid", "b_grid", "surface"), a_grid, b_grid, surface)
+    if grids[2].max() <= max(grids[2].min(), 1e-3):
+        raise ValueError(
+            f"surface should rise above its lowest value and above 1e-3 to have contour lines; it runs from "
+            f"{grids[2].min():g} to {grids[2].max():g}. Widen the grid or check the loss."
+        )
+    example = "{'lr = 0.1': (path, losses)}"
+    check.mapping("runs", runs, example, most=MOST_RUNS)
+    for title, run in runs.items():
+        if isinstance(run, (str, Mapping)) or not isinstance(run, Sequence) or len(run) != 2:
+            raise TypeError(
+                f"runs[{title!r}] should be a pair (path of (a, b) points, losses per epoch), e.g. {example}."
+            )
     return grids
+
+
+def _losses(name: str, losses: object) -> np.ndarray:
+    """Losses for a log axis: NaN or inf (a run that diverged) become gaps, not shifted points."""
+    values = check.positive(name, check.line(name, losses))
+    return np.where(np.isfinite(values), values, np.nan)
 
 
 def plot_learning_rates(a_grid: object, b_grid: object, surface: object, runs: Mapping[str, Run]) -> Figure:
@@ -27,7 +46,7 @@ def plot_learning_rates(a_grid: object, b_grid: object, surface: object, runs: M
 
     ``runs`` maps a title (say ``"lr = 0.1"``) to ``(path, losses)``. A black square marks each start,
     a star the lowest point of the grid. Paths that leave the grid are cut at its edge; the loss axis is
-    logarithmic, so a loss that grows a millionfold still fits.
+    logarithmic, so a loss that grows a millionfold still fits (a loss that became NaN or inf is not drawn).
 
     Example:
         >>> a, b = np.meshgrid(np.linspace(-1, 1, 5), np.linspace(-1, 1, 5))
@@ -37,25 +56,26 @@ def plot_learning_rates(a_grid: object, b_grid: object, surface: object, runs: M
         ['slow', 'fast']
         >>> plot_learning_rates(a, b, a**2 + b**2, runs={})
         Traceback (most recent call last):
-        ValueError: runs should be a non-empty dict: title -> (path of (a, b) points, losses per epoch).
+        ValueError: runs should be a non-empty dict, e.g. {'lr = 0.1': (path, losses)}; got an empty one.
     """
     a_grid, b_grid, surface = _checked(a_grid, b_grid, surface, runs)
+    checked = {
+        title: (check.path(f"runs[{title!r}] path", p), _losses(f"runs[{title!r}] losses", ls))
+        for title, (p, ls) in runs.items()
+    }
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, len(runs), figsize=(2.6 * len(runs), 5.0), squeeze=False)
     levels = np.geomspace(max(surface.min(), 1e-3), surface.max(), 8)
     lowest = np.unravel_index(np.argmin(surface), surface.shape)
-    for column, (title, (path, losses)) in enumerate(runs.items()):
+    for column, (title, (points, losses)) in enumerate(checked.items()):
         top, bottom = axes[0, column], axes[1, column]
         top.contour(a_grid, b_grid, surface, levels=levels, cmap="viridis", linewidths=0.8)
-        points = np.asarray(path, dtype=float).reshape(-1, 2)
         top.plot(points[:, 0], points[:, 1], ".-", color="C3", markersize=3, linewidth=0.8)
         top.plot(*points[0], "ks", markersize=5)
         top.plot(a_grid[lowest], b_grid[lowest], "k*", markersize=9)
         top.set(xlim=(a_grid.min(), a_grid.max()), ylim=(b_grid.min(), b_grid.max()), title=title, xlabel="a")
-        finite = np.asarray(losses, dtype=float)
-        finite = finite[np.isfinite(finite)]
-        bottom.plot(np.arange(1, len(finite) + 1), finite, color="C3")
+        bottom.plot(np.arange(1, len(losses) + 1), losses, color="C3")
         bottom.set(yscale="log", xlabel="epoch")
     axes[0, 0].set_ylabel("b")
     axes[1, 0].set_ylabel("training loss")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from course.plots import _inputs as check
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -27,12 +29,10 @@ def draw_data_parallel(world_size: int = 2, global_batch: int = 16) -> Figure:
         >>> [text.get_text() for text in fig.axes[0].texts][0]
         'global batch\\n16 samples'
     """
-    if not isinstance(world_size, int) or not 1 <= world_size <= 4:
-        raise ValueError(
-            f"world_size must be an integer from 1 to 4 (the picture has room for four), got {world_size!r}."
-        )
-    if not isinstance(global_batch, int) or global_batch % world_size:
-        raise ValueError(f"global_batch must be a multiple of world_size={world_size}, got {global_batch!r}.")
+    world_size = check.integer("world_size", world_size, 1, 4, " (the picture has room for four)")
+    global_batch = check.integer("global_batch", global_batch, world_size, why=", one sample or more per process")
+    if global_batch % world_size:
+        raise ValueError(f"global_batch must be a multiple of world_size={world_size}, got {global_batch}.")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.9 * world_size))

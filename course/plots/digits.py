@@ -10,12 +10,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from course.plots import _inputs as check
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
+MOST_IMAGES = 200  # one small axis each: more takes minutes to draw
+MOST_COLUMNS = 20
+
+
 def _as_images(images: object) -> np.ndarray:
-    array = np.asarray(images.detach().cpu() if hasattr(images, "detach") else images, dtype=float)
+    array = check.array("images", images)
     if array.ndim == 2 and array.shape[1] == 64:
         array = array.reshape(-1, 8, 8)
     if array.ndim != 3 or array.shape[0] == 0:
@@ -23,7 +29,11 @@ def _as_images(images: object) -> np.ndarray:
             f"images should be a non-empty stack of pictures, shape (n, height, width) or (n, 64) for 8x8 digits; "
             f"got shape {array.shape}."
         )
-    return array
+    if len(array) > MOST_IMAGES:
+        raise ValueError(
+            f"got {len(array)} images; a grid here shows at most {MOST_IMAGES}, pass a slice, images[:64]."
+        )
+    return check.finite("images", array.reshape(-1), "those pixels would be blank").reshape(array.shape)
 
 
 def plot_digit_grid(images: object, titles: Sequence[str], columns: int = 8) -> Figure:
@@ -42,8 +52,7 @@ def plot_digit_grid(images: object, titles: Sequence[str], columns: int = 8) -> 
         raise TypeError(f"titles should be a list of strings, one per image; got {type(titles).__name__}.")
     if len(titles) != len(pictures):
         raise ValueError(f"got {len(pictures)} images but {len(titles)} titles; give one title per image.")
-    if isinstance(columns, bool) or not isinstance(columns, int) or columns < 1:
-        raise ValueError(f"columns must be a positive integer, got {columns!r}.")
+    columns = check.integer("columns", columns, 1, MOST_COLUMNS)
     import matplotlib.pyplot as plt
 
     rows = -(-len(pictures) // columns)
@@ -65,12 +74,15 @@ def plot_digit_confusion(matrix: object, title: str = "") -> Figure:
         >>> fig.axes[0].get_xlabel(), len(fig.axes[0].texts)
         ('predicted digit', 10)
     """
-    counts = np.asarray(matrix)
+    counts = check.numeric("matrix", matrix)
     if counts.shape != (10, 10) or counts.dtype.kind not in "iu":
         raise ValueError(
             f"matrix should be 10x10 integer counts (sklearn.metrics.confusion_matrix); "
             f"got shape {counts.shape}, dtype {counts.dtype}."
         )
+    if (counts < 0).any():
+        raise ValueError(f"matrix holds a negative count, {counts.min()}; a confusion matrix counts examples.")
+    check.text("title", title)
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 6))

@@ -10,19 +10,43 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from course.plots.curves import _as_1d
+from course.plots import _inputs as check
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def _path_array(name: str, path: object) -> np.ndarray:
-    points = np.asarray(path, dtype=float)
-    if points.ndim != 2 or points.shape[1] != 2 or len(points) < 1:
+MOST_PANELS = 16  # small contour plots, one per optimizer
+MOST_CURVES = 20  # more lines than a legend can tell apart
+
+
+def _pair(name: str, value: object, example: str) -> tuple[float, float]:
+    if isinstance(value, (str, Mapping)) or not isinstance(value, (Sequence, np.ndarray)) or len(value) != 2:
+        raise TypeError(f"{name} should be a pair of numbers, e.g. {example}; got {value!r}.")
+    first, second = (check.real(f"{name}[{i}]", v, "1.5") for i, v in enumerate(value))
+    return first, second
+
+
+def _span(name: str, value: object) -> tuple[float, float]:
+    low, high = _pair(name, value, "(-1, 2)")
+    if not low < high:
+        raise ValueError(f"{name} should be (low, high) with low < high, e.g. (-1, 2); got ({low:g}, {high:g}).")
+    return low, high
+
+
+def _surface(
+    loss: Callable[[np.ndarray, np.ndarray], np.ndarray], a_grid: np.ndarray, b_grid: np.ndarray
+) -> np.ndarray:
+    surface = check.array("loss(a_grid, b_grid)", loss(a_grid, b_grid))
+    if surface.shape != a_grid.shape:
+        raise ValueError(f"loss(a_grid, b_grid) should return the grid's shape {a_grid.shape}, got {surface.shape}.")
+    check.finite("loss(a_grid, b_grid)", surface.reshape(-1), "the contour lines would have holes")
+    if surface.max() <= max(surface.min(), 1e-3):
         raise ValueError(
-            f"paths[{name!r}] should be a list of (a, b) pairs, shape (steps, 2); got shape {points.shape}."
+            f"loss(a_grid, b_grid) should vary over the ranges and rise above 1e-3 to have contour lines; it runs "
+            f"from {surface.min():g} to {surface.max():g}. Check the loss, or widen a_range and b_range."
         )
-    return points
+    return surface
 
 
 def plot_optimizer_paths(
@@ -45,24 +69,24 @@ def plot_optimizer_paths(
         >>> [ax.get_title() for ax in fig.axes]
         ['SGD']
     """
-    if not isinstance(paths, Mapping) or not paths:
-        raise ValueError("paths should be a non-empty dict of optimizer name -> list of (a, b) points.")
+    check.mapping("paths", paths, "{'SGD': [(0, 0), (0.1, 0.4)]}", most=MOST_PANELS)
     if not callable(loss):
         raise TypeError(f"loss should be a function loss(a_grid, b_grid) -> losses, got {type(loss).__name__}.")
+    points_of = {name: check.path(f"paths[{name!r}]", path) for name, path in paths.items()}
+    a_range, b_range = _span("a_range", a_range), _span("b_range", b_range)
+    target = None if target is None else _pair("target", target, "(0, 2)")
+    columns = check.integer("columns", columns, 1)
+    a_grid, b_grid = np.meshgrid(np.linspace(*a_range, 200), np.linspace(*b_range, 200))
+    surface = _surface(loss, a_grid, b_grid)
     import matplotlib.pyplot as plt
 
-    a_grid, b_grid = np.meshgrid(np.linspace(*a_range, 200), np.linspace(*b_range, 200))
-    surface = np.asarray(loss(a_grid, b_grid), dtype=float)
-    if surface.shape != a_grid.shape:
-        raise ValueError(f"loss(a_grid, b_grid) should return the grid's shape {a_grid.shape}, got {surface.shape}.")
     low = max(float(surface.min()), 1e-3)
     levels = np.geomspace(low, float(surface.max()), 12)
     columns = max(1, min(columns, len(paths)))
     rows = -(-len(paths) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 3.0 * rows), sharex=True, sharey=True)
     axes = np.atleast_1d(axes).reshape(-1)
-    for ax, (name, path) in zip(axes, paths.items(), strict=False):
-        points = _path_array(name, path)
+    for ax, (name, points) in zip(axes, points_of.items(), strict=False):
         ax.contour(a_grid, b_grid, surface, levels=levels, colors="0.75", linewidths=0.7)
         ax.plot(points[:, 0], points[:, 1], color="C0", marker=".", markersize=2.5, linewidth=1)
         ax.plot(*points[0], marker="o", color="black", markersize=4)
@@ -90,13 +114,15 @@ def plot_lr_schedules(schedules: Mapping[str, Sequence[float]]) -> Figure:
         >>> fig.axes[0].get_yscale(), [line.get_label() for line in fig.axes[0].get_lines()]
         ('log', ['StepLR', 'constant'])
     """
-    if not isinstance(schedules, Mapping) or not schedules:
-        raise ValueError("schedules should be a non-empty dict of name -> learning rate per epoch.")
+    check.mapping("schedules", schedules, "{'StepLR': lrs}", most=MOST_CURVES)
+    lines = {
+        name: check.positive(f"schedules[{name!r}]", check.vector(f"schedules[{name!r}]", v))
+        for name, v in schedules.items()
+    }
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    for name, values in schedules.items():
-        rates = _as_1d(f"schedules[{name!r}]", values)
+    for name, rates in lines.items():
         epochs = np.arange(1, len(rates) + 1)
         ax.step(epochs, rates, where="post", label=name)
     ax.set_yscale("log")

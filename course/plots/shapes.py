@@ -7,9 +7,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from course.plots import _inputs as check
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+
+MOST_CELLS = 12  # per side: each cell is drawn and labelled
 
 
 def _grid(ax: Axes, values: np.ndarray, solid: np.ndarray, title: str, color: str) -> None:
@@ -43,10 +48,19 @@ def plot_broadcast(column: Sequence[float], vector: Sequence[float]) -> Figure:
         Traceback (most recent call last):
         ValueError: column and vector need at least one value each, e.g. plot_broadcast([1, 2], [1, 2]).
     """
-    col = np.asarray(column, dtype=float).reshape(-1)
-    vec = np.asarray(vector, dtype=float).reshape(-1)
+    col, vec = check.array("column", column), check.array("vector", vector)
     if col.size == 0 or vec.size == 0:
         raise ValueError("column and vector need at least one value each, e.g. plot_broadcast([1, 2], [1, 2]).")
+    if not (col.ndim == 1 or (col.ndim == 2 and col.shape[1] == 1)):
+        raise ValueError(f"column should have shape (N, 1) (or (N,), read as one), got shape {col.shape}.")
+    if vec.ndim != 1:
+        raise ValueError(f"vector should have shape (M,), got shape {vec.shape}; flatten it first, v.reshape(-1).")
+    col = col.reshape(-1)
+    if max(len(col), len(vec)) > MOST_CELLS:
+        raise ValueError(
+            f"column has {len(col)} values and vector {len(vec)}; the picture writes every cell, so each may have "
+            f"at most {MOST_CELLS}. Draw a slice, e.g. column[:4], vector[:4]."
+        )
     import matplotlib.pyplot as plt
 
     n, m = len(col), len(vec)

@@ -56,11 +56,16 @@ def test_to_numpy_detaches_and_copies_values():
     np.testing.assert_array_equal(array, [0.0, 2.0, 4.0])
 
 
-def test_to_numpy_moves_other_devices_to_cpu():
-    # a tensor whose .cpu() is observable: the meta device exists on every machine
-    t = torch.empty(2, device="meta")
-    with pytest.raises(NotImplementedError):
-        to_numpy(t)  # meta has no data: reaching .cpu() proves the move is attempted
+def test_to_numpy_moves_other_devices_to_cpu(monkeypatch):
+    moved = []
+    real_cpu = torch.Tensor.cpu
+    monkeypatch.setattr(torch.Tensor, "cpu", lambda self, *args, **kwargs: moved.append(1) or real_cpu(self))
+    assert to_numpy(torch.ones(2)).tolist() == [1.0, 1.0] and moved
+
+
+def test_to_numpy_of_a_meta_tensor_says_it_has_no_values():
+    with pytest.raises(ValueError, match="meta device: it has a shape but no values"):
+        to_numpy(torch.empty(2, device="meta"))
 
 
 @pytest.mark.parametrize("value", [[1, 2], np.ones(2), 3.0, None])

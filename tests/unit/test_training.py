@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course import training
+from course.diagnose import batch_to
 from course.training import evaluate, fit, make_train_step, predict, train_epoch
 from tools.notebooks import execute
 
@@ -120,7 +120,7 @@ def test_fit_does_not_change_the_history_passed_in():
 
 
 def test_batches_move_to_the_model_device():
-    x, y = training._batch_to((torch.ones(2, 1), torch.ones(2)), torch.device("meta"))
+    x, y = batch_to((torch.ones(2, 1), torch.ones(2)), torch.device("meta"))
     assert x.device.type == y.device.type == "meta"
 
 

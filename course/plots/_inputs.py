@@ -1,0 +1,183 @@
+"""Checks shared by the plot helpers: bad input gets an error that names the problem and the fix.
+
+A figure never silently leaves points out: ``None``, strings, empty data, NaN where it would vanish,
+values a log scale cannot show and sizes too large to draw are refused before matplotlib sees them.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from course.device import to_numpy
+
+
+def what(value: object) -> str:
+    if value is None or isinstance(value, (bool, str)):
+        return repr(value)
+    return type(value).__name__
+
+
+def _from_tensor(name: str, tensor: torch.Tensor) -> np.ndarray:
+    if tensor.is_meta:
+        raise ValueError(f"{name} is a tensor on the meta device: it has a shape but no values to draw.")
+    return to_numpy(tensor)
+
+
+def numeric(name: str, values: object) -> np.ndarray:
+    """``values`` (list, NumPy array or tensor, even one that requires grad) as a NumPy array of numbers."""
+    if values is None or isinstance(values, (str, bytes, Mapping)):
+        raise TypeError(f"{name} should be numbers (a list, a NumPy array or a tensor), got {what(values)}.")
+    if isinstance(values, torch.Tensor):
+        values = _from_tensor(name, values)
+    elif isinstance(values, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in values):
+        values = [_from_tensor(f"{name}[{i}]", v) if isinstance(v, torch.Tensor) else v for i, v in enumerate(values)]
+    try:
+        result = np.asarray(values)
+    except ValueError:
+        raise ValueError(f"{name} should be a regular array of numbers; its rows differ in length.") from None
+    if result.dtype.kind not in "biuf":
+        flat = result.reshape(-1).tolist()
+        odd = next((v for v in flat if not isinstance(v, numbers.Real)), flat[0] if flat else None)
+        raise TypeError(f"{name} should hold only numbers, but it holds {odd!r} (dtype {result.dtype}).")
+    return result
+
+
+def array(name: str, values: object) -> np.ndarray:
+    """Like ``numeric``, as floats."""
+    return numeric(name, values).astype(float)
+
+
+def finite(name: str, values: np.ndarray, why: str = "a figure would silently leave them out") -> np.ndarray:
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ValueError(
+            f"{name} holds {bad.size} NaN or infinite value(s), the first at position {bad[0]}; {why}. "
+            "Find where they come from (a diverging run, a division by zero) or leave them out yourself."
+        )
+    return values
+
+
+def vector(name: str, values: object, *, allow_nonfinite: bool = False) -> np.ndarray:
+    """One value per point: shape ``(N,)``, ``(N, 1)`` or ``(1, N)``, at least one value, finite unless allowed."""
+    result = array(name, values)
+    if result.ndim == 2 and 1 in result.shape:
+        result = result.reshape(-1)
+    if result.ndim != 1:
+        raise ValueError(f"{name} should be one value per point, shape (N,) or (N, 1); got shape {result.shape}.")
+    if result.size == 0:
+        raise ValueError(f"{name} is empty; it needs at least one value to draw.")
+    return result if allow_nonfinite else finite(name, result)
+
+
+def line(name: str, values: object) -> np.ndarray:
+    """Values for a line: NaN and inf (a run that diverged) are gaps, but some value must be finite."""
+    result = vector(name, values, allow_nonfinite=True)
+    if not np.isfinite(result).any():
+        raise ValueError(f"{name} holds no finite value at all (only NaN or inf): there is nothing to draw.")
+    return result
+
+
+def paired(x_name: str, x: object, y_name: str, y: object) -> tuple[np.ndarray, np.ndarray]:
+    x_arr, y_arr = vector(x_name, x), vector(y_name, y)
+    if len(x_arr) != len(y_arr):
+        raise ValueError(f"{x_name} has {len(x_arr)} points but {y_name} has {len(y_arr)}; they must match one to one.")
+    return x_arr, y_arr
+
+
+def positive(name: str, values: np.ndarray) -> np.ndarray:
+    """Values for a log axis: each finite one must be above zero, else it would silently vanish."""
+    bad = np.flatnonzero(np.isfinite(values) & (values <= 0))
+    if bad.size:
+        raise ValueError(
+            f"{name} holds {values[bad[0]]:g} at position {bad[0]}, which a log scale cannot show; "
+            "draw it on a linear scale, or raise the values to a floor first, e.g. max(v, 1e-12)."
+        )
+    return values
+
+
+def zero_one(name: str, values: np.ndarray) -> np.ndarray:
+    odd = np.setdiff1d(np.unique(values), [0.0, 1.0])
+    if odd.size:
+        raise ValueError(f"{name} should hold the classes 0 and 1 only, got {odd[0]:g}; map the labels to 0/1 first.")
+    return values
+
+
+def real(name: str, value: object, example: str) -> float:
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_meta:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} should be a number, e.g. {example}; got {what(value)}.")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} should be a finite number, e.g. {example}; got {value}.")
+    return float(value)
+
+
+def integer(name: str, value: object, low: int, high: int | None = None, why: str = "") -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} should be a whole number, e.g. {max(low, 2)}; got {what(value)}.")
+    if value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise ValueError(f"{name} should be a whole number {bounds}{why}, got {value}.")
+    return int(value)
+
+
+def flag(name: str, value: object) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} should be True or False, got {what(value)}.")
+    return bool(value)
+
+
+def text(name: str, value: object, optional: bool = False) -> None:
+    if not (isinstance(value, str) or (optional and value is None)):
+        raise TypeError(f"{name} should be a string, got {what(value)}.")
+
+
+def names(name: str, value: object, count: int | None, example: str) -> None:
+    """``count`` labels (any number if None), strings or numbers, e.g. class or feature names, in a list or tuple."""
+    if isinstance(value, str) or not isinstance(value, (Sequence, np.ndarray)):
+        raise TypeError(f"{name} should be a list of {count or 'the'} names, e.g. {example}; got {what(value)}.")
+    if count is not None and len(value) != count:
+        raise ValueError(f"{name} should hold {count} names, e.g. {example}; got {len(value)}.")
+    odd = [v for v in value if isinstance(v, bool) or not isinstance(v, (str, numbers.Number))]
+    if odd:
+        raise TypeError(f"{name} should hold names (strings), e.g. {example}; got {odd[0]!r} among them.")
+
+
+def mapping(name: str, value: object, example: str, most: int | None = None) -> None:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} should be a non-empty dict, e.g. {example}; got {what(value)}.")
+    if not value:
+        raise ValueError(f"{name} should be a non-empty dict, e.g. {example}; got an empty one.")
+    if most is not None and len(value) > most:
+        raise ValueError(f"{name} has {len(value)} entries; the figure has room for at most {most}. Draw fewer.")
+
+
+def grids(names_: Sequence[str], *values: object) -> tuple[np.ndarray, ...]:
+    """Two or more 2-D grids of one shape (from ``np.meshgrid``), at least 2x2, finite."""
+    result = tuple(array(n, v) for n, v in zip(names_, values, strict=True))
+    shapes = [g.shape for g in result]
+    if len(set(shapes)) != 1 or result[0].ndim != 2 or min(result[0].shape) < 2:
+        raise ValueError(
+            f"{', '.join(names_[:-1])} and {names_[-1]} must be 2-D arrays of one shape, at least 2x2 "
+            f"(use np.meshgrid); got {' and '.join(str(s) for s in shapes)}."
+        )
+    return tuple(finite(n, g.reshape(-1)).reshape(g.shape) for n, g in zip(names_, result, strict=True))
+
+
+def path(name: str, value: object) -> np.ndarray:
+    """A path of ``(a, b)`` points: shape ``(steps, 2)``, at least one step, finite."""
+    points = array(name, value)
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) < 1:
+        raise ValueError(f"{name} should be a list of (a, b) pairs, shape (steps, 2); got shape {points.shape}.")
+    bad = np.flatnonzero(~np.isfinite(points).all(axis=1))
+    if bad.size:
+        raise ValueError(
+            f"{name} has a NaN or infinite point at step {bad[0]}, where the line would silently stop: the descent "
+            f"diverged. Lower the learning rate, or draw only the steps before it, {name}[:{bad[0]}]."
+        )
+    return points
