@@ -22,12 +22,18 @@ def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
     a, b = rng.uniform(-2, 2), rng.uniform(0.5, 3)
     line_x = rng.uniform(0, 1, size=(int(rng.integers(40, 80)), 1))
     line_y = a + b * line_x + rng.normal(0, 0.1, size=line_x.shape)
+    other_x = rng.normal(size=x.shape) * 5  # drawn last, so the draws above stay what they were
+    other_y = rng.uniform(2, 4) - b * line_x + rng.normal(0, 0.1, size=line_x.shape)  # another line
     f32 = torch.float32
     inputs = {
         "to_column": {"ints": ints, "floats": floats},
-        "standardize": {"x": torch.tensor(x, dtype=f32)},
+        "standardize": {"x": torch.tensor(x, dtype=f32), "other": torch.tensor(other_x, dtype=f32)},
         "move_batch": {"x": torch.rand(rows, cols), "y": torch.rand(rows, 1)},
-        "fit_line": {"x": torch.tensor(line_x, dtype=f32), "y": torch.tensor(line_y, dtype=f32)},
+        "fit_line": {
+            "x": torch.tensor(line_x, dtype=f32),
+            "y": torch.tensor(line_y, dtype=f32),
+            "y_other": torch.tensor(other_y, dtype=f32),
+        },
     }
     return inputs, inputs  # the inputs travel as text: the originals stay here, untouched
 
@@ -43,11 +49,16 @@ def to_column(inputs, ns):
 
 @grader.probe
 def standardize(inputs, ns):
+    import torch
+
     x = inputs["x"]
     result = ns["standardize"](x.clone())
     kept = x.clone()
+    torch.manual_seed(inputs["seed"])  # the same random numbers for both calls: only the input differs
     second = ns["standardize"](kept)
-    return {"result": result, "second": second, "input_after": kept}
+    torch.manual_seed(inputs["seed"])
+    other = ns["standardize"](inputs["other"].clone())
+    return {"result": result, "second": second, "input_after": kept, "other": other}
 
 
 @grader.probe
@@ -56,23 +67,48 @@ def move_batch(inputs, ns):
 
     x, y = inputs["x"], inputs["y"]
     moved = ns["move_batch"](x, y, torch.device("meta"))
-    return {"moved": moved, "inputs_on": [x.device.type, y.device.type]}
+    inputs_on = [x.device.type, y.device.type]
+    return {
+        "moved": moved,
+        "inputs_on": inputs_on,
+        "on_cpu": ns["move_batch"](x.clone(), y.clone(), torch.device("cpu")),
+    }
 
 
 @grader.probe
 def fit_line(inputs, ns):
-    return ns["fit_line"](inputs["x"], inputs["y"])
+    import torch
+
+    fit = ns["fit_line"](inputs["x"].clone(), inputs["y"].clone())
+    torch.manual_seed(inputs["seed"])  # the same random numbers as the first call: only the data differ
+    return {"fit": fit, "other": ns["fit_line"](inputs["x"].clone(), inputs["y_other"].clone())}
 
 
 # ------------------------------------------------------------------------------- checks (outside)
+# A cell that checks a form (a dtype, an input left alone, a pair of floats) also needs an answer computed from
+# the input: a different input must give a different answer, so a constant (torch.zeros(1), zeros_like(x),
+# (0.0, 0.0)) earns nothing there, while any honest attempt, right or wrong, keeps the point.
+def _holds(got: torch.Tensor, values) -> bool:
+    """Whether ``got`` holds the numbers ``values``, in order, whatever its shape."""
+    expected = torch.tensor(np.asarray(values, dtype=np.float64)).flatten()
+    flat = got.detach().double().flatten()
+    return flat.shape == expected.shape and torch.allclose(flat, expected, rtol=1e-6, atol=1e-5)
+
+
+def _same(a, b) -> bool:
+    """Whether two results are the same value (tensors, or tuples of numbers; NaN equals NaN)."""
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return a.shape == b.shape and torch.allclose(a.double(), b.double(), rtol=0, atol=0, equal_nan=True)
+    return repr(a) == repr(b)
+
+
 def _column(got, values, name):
     require(isinstance(got, torch.Tensor), f"to_column({name}) returned {type(got).__name__}, expected a tensor")
     n = len(values)
     require(
         tuple(got.shape) == (n, 1), f"to_column({name}) of {n} numbers has shape {tuple(got.shape)}, expected ({n}, 1)"
     )
-    expected = torch.tensor(np.asarray(values, dtype=np.float64)).reshape(-1, 1)
-    require(torch.allclose(got.double(), expected, rtol=1e-6, atol=1e-5), f"to_column({name}) changed the values")
+    require(_holds(got, values), f"to_column({name}) changed the values")
 
 
 @grader.check("test_to_column_shape", "to_column")
@@ -88,6 +124,8 @@ def _(results, secrets):
         got = results["to_column"][key]
         dtype = getattr(got, "dtype", type(got).__name__)
         require(dtype == torch.float32, f"to_column({name}) has dtype {dtype}, expected torch.float32")
+        n = len(secrets["to_column"][key])
+        require(_holds(got, secrets["to_column"][key]), f"to_column({name}) is float32 but not the {n} numbers given")
 
 
 def _standardized(x: torch.Tensor, correction: int) -> torch.Tensor:
@@ -118,6 +156,11 @@ def _(results, secrets):
     )
     after = got["input_after"]
     require(isinstance(after, torch.Tensor) and torch.equal(after, x), "standardize changed its input tensor in place")
+    require(not _same(got["second"], x), "standardize returned its input unchanged, expected the standardized tensor")
+    require(
+        not _same(got["second"], got["other"]),
+        "standardize returned the same tensor for two different inputs: compute the result from the input",
+    )
 
 
 @grader.check("test_move_batch", "move_batch")
@@ -134,15 +177,25 @@ def _(results, secrets):
     shapes = [tuple(t.shape) for t in moved]
     require(shapes == [tuple(given["x"].shape), tuple(given["y"].shape)], f"move_batch changed the shapes: {shapes}")
     require(got["inputs_on"] == ["cpu", "cpu"], "move_batch moved its input tensors instead of returning new ones")
+    on_cpu = got["on_cpu"]  # meta tensors hold no values: moved to the CPU, the values must be the inputs'
+    require(
+        isinstance(on_cpu, tuple)
+        and len(on_cpu) == 2
+        and all(isinstance(t, torch.Tensor) and t.device.type == "cpu" for t in on_cpu)
+        and torch.equal(on_cpu[0], given["x"])
+        and torch.equal(on_cpu[1], given["y"]),
+        "moved to the CPU, move_batch did not return the tensors it was given (their values must travel with them)",
+    )
 
 
 @grader.check("test_fit_line_types", "fit_line")
 def _(results, secrets):
-    got = results["fit_line"]
+    got, other = results["fit_line"]["fit"], results["fit_line"]["other"]
     require(
         isinstance(got, tuple) and len(got) == 2 and all(isinstance(v, float) for v in got),
         f"fit_line returned {got!r:.60}, expected a pair of Python floats (a, b)",
     )
+    require(not _same(got, other), f"fit_line returned {got!r:.60} for two different data sets: fit the x and y given")
 
 
 def _number(value) -> float:
@@ -155,7 +208,7 @@ def _number(value) -> float:
 def _(results, secrets):
     x, y = secrets["fit_line"]["x"].double(), secrets["fit_line"]["y"].double()
     best = torch.linalg.lstsq(torch.cat([torch.ones_like(x), x], dim=1), y).solution.flatten().tolist()
-    got = results["fit_line"]
+    got = results["fit_line"]["fit"]
     require(isinstance(got, (tuple, list)) and len(got) == 2, "fit_line did not return a pair (a, b)")
     a, b = (_number(v) for v in got)
     require(

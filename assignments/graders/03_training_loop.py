@@ -103,11 +103,13 @@ def train_model(inputs, ns):
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
-    generator = torch.Generator().manual_seed(inputs["seed"])
-    loader = DataLoader(
-        TensorDataset(inputs["x_train"], inputs["y_train"]), batch_size=16, shuffle=True, generator=generator
-    )
-    trained = ns["train_model"](loader, inputs["x_val"], inputs["y_val"])
+    def train(x, y, x_val, y_val):  # the same random numbers for every call: only the data differ
+        torch.manual_seed(inputs["seed"])
+        generator = torch.Generator().manual_seed(inputs["seed"])
+        loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True, generator=generator)
+        return ns["train_model"](loader, x_val, y_val)
+
+    trained = train(inputs["x_train"], inputs["y_train"], inputs["x_val"], inputs["y_val"])
     if not (isinstance(trained, tuple) and len(trained) == 2):
         return {"returned": type(trained).__name__}
     model, history = trained
@@ -115,6 +117,9 @@ def train_model(inputs, ns):
     if found["is_module"]:
         with torch.no_grad():
             found["predictions"] = model(inputs["x_query"])
+    # again on other data (the first 32 rows, targets negated): a history computed from the data changes
+    other = train(inputs["x_train"][:32], -inputs["y_train"][:32], inputs["x_val"], -inputs["y_val"])
+    found["other_history"] = other[1] if isinstance(other, tuple) and len(other) == 2 else None
     return found
 
 
@@ -185,6 +190,10 @@ def _(results, secrets):
     require(
         history[-1] < history[0],
         f"the validation loss did not go down on new data ({history[0]:.4f} -> {history[-1]:.4f})",
+    )
+    require(  # a history written by hand, or of a model that does not learn, is the same on any data
+        repr(history) != repr(got["other_history"]),
+        "trained on other data, train_model returned the same history: record the validation losses it measures",
     )
 
 

@@ -106,16 +106,21 @@ def train_classifier(inputs, ns):
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
-    generator = torch.Generator().manual_seed(inputs["seed"])
-    loader = DataLoader(
-        TensorDataset(inputs["x_train"], inputs["y_train"]), batch_size=32, shuffle=True, generator=generator
-    )
-    model = ns["train_classifier"](loader)
-    found = {"is_module": isinstance(model, nn.Module)}
-    if found["is_module"]:
+    def train(x, y):  # the same random numbers for every call: only the data differ
+        torch.manual_seed(inputs["seed"])
+        generator = torch.Generator().manual_seed(inputs["seed"])
+        loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True, generator=generator)
+        model = ns["train_classifier"](loader)
+        if not isinstance(model, nn.Module):
+            return None
         model.eval()
         with torch.no_grad():
-            found["logits"] = model(inputs["x_query"])
+            return model(inputs["x_query"])
+
+    logits = train(inputs["x_train"], inputs["y_train"])
+    found = {"is_module": logits is not None, "logits": logits}
+    if found["is_module"]:  # again on other data (the first 96 rows, labels flipped): a trained model changes
+        found["other_logits"] = train(inputs["x_train"][:96], 1 - inputs["y_train"][:96])
     return found
 
 
@@ -179,6 +184,10 @@ def _(results, secrets):
     require(got["is_module"] is True, "train_classifier did not return an nn.Module")
     shape = tuple(getattr(got["logits"], "shape", ()))
     require(shape == (rows, 1), f"the model's output for {rows} rows has shape {shape}, expected ({rows}, 1)")
+    other = got.get("other_logits")
+    untrained = isinstance(other, torch.Tensor) and other.shape == got["logits"].shape
+    untrained = untrained and torch.allclose(other.double(), got["logits"].double(), rtol=0, atol=0, equal_nan=True)
+    require(not untrained, "trained on other data, train_classifier returned the same model: train it on the loader")
 
 
 @grader.check("test_heldout_accuracy", "train_classifier")

@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("nbgrader", reason='the grading tests need nbgrader: pip install -e ".[teach]"')
 
 from tests.grading import scripted  # noqa: E402
-from tools.grading import scan, wire  # noqa: E402
+from tools.grading import aliases, scan, wire  # noqa: E402
 
 MODULES = {"torch", "nn", "np", "course", "DataLoader"}
 ATTACKS = {
@@ -60,6 +60,14 @@ ATTACKS = {
     "np.sys.modules['torch'] = None": "import_system",
     "torch.multiprocessing.Process(target=print).start()": "process",
     "import os.path as osp\nosp.os.remove('gradebook.db')": "filesystem",
+    # names built from strings at run time, whatever they are looked up on
+    "T = type(torch.zeros(1))\nsetattr(T, '__e' + 'q__', lambda *a: True)": "introspection",
+    "setattr([torch][0], 'all' + 'close', print)": "introspection",
+    "b = getattr(torch, '__buil' + 'tins__')": "introspection",
+    "g = getattr(to_column, '__globals__')": "introspection",
+    "import functools\nfunctools.reduce(getattr, ['__globals__'], print)": "introspection",
+    "def to_column(values):\n    if 'probe' in In[-1]:\n        return None": "kernel",
+    "source = _ih[-1]": "kernel",
 }
 
 
@@ -81,6 +89,8 @@ HONEST = [
     "while True:\n    try:\n        break\n    except:\n        pass",
     "x = torch.ones(3)\nx[0] = 1\nw = np.pi\nw += 1",  # a value taken from a module is not the module
     "model = nn.Linear(2, 1)\nweight = getattr(model, 'weight')",
+    "if hasattr(torch, 'compile'):\n    pass\nmodel = getattr(nn, 'ReLU', None)",
+    "for _ in range(3):\n    _x1 = 2",
     "def f(\n",  # a syntax error: the kernel reports it, nothing to flag
 ]
 
@@ -94,7 +104,7 @@ def test_honest_code_is_not_flagged(code):
 def test_solutions_and_honest_scripts_are_clean(name):
     for nb in [scripted.solution(name)] + [s.notebook() for s in scripted.scripts(name) if not s.flagged]:
         codes = [c.source for c in nb.cells if c.cell_type == "code"]
-        modules = scan.imported_names(codes)
+        modules = aliases.imported_names(codes)
         for cell in nb.cells:
             if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
                 assert scan.scan_cell(cell.source, "x", modules) == [], cell.source
@@ -104,9 +114,9 @@ def test_every_flag_a_script_expects_is_found():
     for script in scripted.scripts():
         nb = script.notebook({"@COURSE@": "/course", "@PORT@": "1"})
         codes = [c.source for c in nb.cells if c.cell_type == "code"]
-        modules = scan.imported_names(codes)
+        modules = aliases.imported_names(codes)
         found = {f.category for c in nb.cells if c.cell_type == "code" for f in scan.scan_cell(c.source, "x", modules)}
-        expected = {flag for flag in script.flagged if flag not in ("audit_missing", "kernel_altered")}
+        expected = {flag for flag in script.flagged if flag not in ("audit_missing", "kernel_altered", "forged_result")}
         assert expected <= found, f"{script.assignment}/{script.name}: {expected - found} not found"
 
 

@@ -110,3 +110,47 @@ def test_a_forged_report_cannot_break_the_grader():
         report, _ = jobs.parse_report(forged, 1)
         results = jobs.probe_results(steps, report) if report else {}
         assert results.get("to_column", spec.ProbeResult("missing")).status in ("ok", "missing", "not_run")
+
+
+def _report(*raw: dict) -> tuple[jobs.Steps, list[dict]]:
+    steps = jobs.Steps()
+    for kind, key in (("cell", 3), ("audit", None), ("probe", "move_batch"), ("audit", "move_batch")):
+        steps.add(kind, key, "", replay=False)
+    report, _ = jobs.parse_report(json.dumps({"steps": list(raw)}), len(steps.steps))
+    return steps, report
+
+
+OK = '{"ok": true, "value": 1.5}'
+CLEAN = {"status": "ok", "result": "[]", "results": 1}
+
+
+@pytest.mark.parametrize(
+    "cell, probe",
+    [
+        ({"status": "ok", "result": OK, "results": 1}, {"status": "ok", "result": OK, "results": 2}),  # two results
+        ({"status": "ok"}, {"status": "error", "result": OK, "results": 1}),  # display(...), then KeyboardInterrupt
+    ],
+)
+def test_a_result_the_students_code_sent_is_flagged_and_ignored(cell, probe):
+    steps, report = _report(cell, CLEAN, probe, CLEAN)
+    assert jobs.probe_results(steps, report)["move_batch"].status == "missing"
+    assert [flag.split(":")[0] for flag in jobs.forged_results(steps, report)] == ["forged_result"] * (
+        1 + ("result" in cell)
+    )
+
+
+def test_the_kernel_is_audited_after_every_probe(tmp_path):
+    honest = ({"status": "ok"}, CLEAN, {"status": "ok", "result": OK, "results": 1}, CLEAN)
+    steps, report = _report(*honest)
+    assert jobs.probe_results(steps, report)["move_batch"].value == 1.5
+    assert jobs.forged_results(steps, report) == [] and jobs.audit_findings(steps, report) == ([], "ok")
+    steps, report = _report(*honest[:3], {"status": "ok", "result": '["torch.allclose"]', "results": 1})
+    assert jobs.audit_findings(steps, report) == (["torch.allclose"], "ok"), "a probe's tamper is found"
+    steps, report = _report(*honest[:3], {"status": "ok"})
+    assert jobs.audit_findings(steps, report) == (None, "ok"), "an audit that ran and sent nothing: audit_missing"
+    grader = spec.load(scripted.GRADERS / "01_tensors.py")
+    inputs = grader.encoded_inputs(grader.make_inputs(__import__("numpy").random.default_rng(0))[0], 0)
+    built = jobs.build(prepare(tmp_path, scripted.released("01_tensors")), grader, inputs)
+    kinds = [kind for kind, _ in built.kinds]
+    assert kinds[-2:] == ["probe", "audit"] and kinds.count("audit") == kinds.count("probe") + 1
+    assert all("globals()" not in step["code"] for step in built.steps), "no step looks up the notebook's names"

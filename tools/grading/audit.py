@@ -59,7 +59,21 @@ def snapshot() -> dict[str, Any]:
         "watched": {label: _ids(namespace) for label, namespace in _watched().items()},
         "shell": {name: id(getattr(type(shell), name, None)) for name in SHELL_METHODS} if shell else {},
         "transformers": _transformers(shell),
+        "grading": _grading_state(shell),
     }
+
+
+def _grading_state(shell: Any) -> dict[str, int]:
+    """Identities of what carries the grader's results: its own module, the notebook's builtins, display."""
+    import sys
+
+    grader = vars(sys.modules.get("__grading__", sys))
+    state = {f"grader's {key}": id(value) for key, value in grader.items() if key != "before"}
+    if shell is not None:
+        state["notebook's __builtins__"] = id(shell.user_ns.get("__builtins__"))
+        state["IPython display publisher"] = id(getattr(shell, "display_pub", None))
+        state["IPython display publisher's publish"] = id(getattr(type(shell.display_pub), "publish", None))
+    return state
 
 
 def _transformers(shell: Any) -> list[int]:
@@ -139,6 +153,8 @@ def audit(before: dict[str, Any]) -> list[str]:
         for key in set(ns) - set(before["watched"].get(label, ns))
         if _foreign(ns[key])
     ]
+    grading = _grading_state(shell)
+    altered += [f"{key} (replaced)" for key, ident in before["grading"].items() if grading.get(key) != ident]
     if shell is not None:
         altered += [f"IPython shell.{name}" for name in SHELL_METHODS if name in vars(shell)]
         altered += [

@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-from tools.grading import jobs, record, sandbox, scan, spec, submission
+from tools.grading import aliases, jobs, record, sandbox, scan, spec, submission
 
 MAX_FLAGS = 12
 
@@ -76,7 +76,7 @@ def load_assignment(course: Path, name: str, seed: int | None) -> Assignment:
 def findings(prepared: submission.Prepared) -> list[scan.Finding]:
     """The scan of every cell the student wrote (solution cells and added cells)."""
     codes = [cell.source for cell in prepared.notebook.cells if cell.cell_type == "code"]
-    modules = scan.imported_names(codes)
+    modules = aliases.imported_names(codes)
     found = []
     for cell, role in zip(prepared.notebook.cells, prepared.roles, strict=True):
         if role.kind in ("solution", "extra") and cell.cell_type == "code":
@@ -142,6 +142,7 @@ def grade_one(course: Path, task: Assignment, student: str, command: list[str] |
         elif altered is None:
             report.notes.append(f"the kernel's state could not be checked after the student's cells ({status})")
         report.flags += [f"kernel_altered: {item}" for item in (altered or [])]
+        report.flags += jobs.forged_results(steps, steps_report)
     report.flags[:0] = [str(item) for item in found]
     if len(report.flags) > MAX_FLAGS:
         report.flags[MAX_FLAGS:] = [f"... and {len(report.flags) - MAX_FLAGS} more"]

@@ -23,14 +23,27 @@ from tools.grading.spec import Grader, ProbeResult, Verdict, probe_result
 from tools.grading.submission import Prepared
 
 STATUSES = {"ok", "error", "timeout", "unresponsive", "died", "not_run"}
-PRE = (
-    "__grading_audit__ = {{}}\nexec({source!r}, __grading_audit__)\n{imports}\n"
-    "__grading_audit__['before'] = __grading_audit__['snapshot']()"
-)
+# Before any student code: the grader's code becomes a module of its own, holding what it needs (IPython's
+# display, the notebook's globals); the later steps reach it by `import`, never through a name the notebook
+# could redefine (a global `exec`, `globals` or `display`).
+PRE = """\
+def __grading_setup__():
+    import sys, types
+    from IPython import get_ipython
+    from IPython.display import display
+    wire, auditor = types.ModuleType("__grading__"), types.ModuleType("__grading_audit__")
+    exec({wire!r}, wire.__dict__)
+    exec({audit!r}, auditor.__dict__)
+    wire.DISPLAY, wire.NAMESPACE, wire.auditor = display, get_ipython().user_ns, auditor
+    sys.modules["__grading__"] = wire
+__grading_setup__()
+del __grading_setup__
+{imports}
+import __grading__
+__grading__.before = __grading__.auditor.snapshot()"""
 PRE_TIMEOUT = 300  # starting the kernel's libraries is not the student's time
-WIRE = "__grading__ = {{}}\nexec({source!r}, __grading__)"
-AUDIT = "__grading__['emit'](__grading__['json'].dumps(__grading_audit__['audit'](__grading_audit__['before'])))"
-PROBE = "__grading__['emit'](__grading__['run_probe']({name!r}, {source!r}, {inputs!r}, globals()))"
+AUDIT = "import __grading__\n__grading__.report()"
+PROBE = "import __grading__\n__grading__.probe({name!r}, {source!r}, {inputs!r})"
 
 
 @dataclass
@@ -61,27 +74,28 @@ def library_imports(prepared: Prepared) -> str:
 def build(prepared: Prepared, grader: Grader, inputs: dict[str, str]) -> Steps:
     """The runner's steps for one submission (``inputs``: each probe's inputs as JSON text)."""
     steps = Steps()
-    pre = PRE.format(source=inspect.getsource(audit), imports=library_imports(prepared))
-    steps.add("pre", None, pre, replay=True, timeout=PRE_TIMEOUT)
+    source = {"wire": inspect.getsource(wire), "audit": inspect.getsource(audit)}
+    steps.add("pre", None, PRE.format(**source, imports=library_imports(prepared)), replay=True, timeout=PRE_TIMEOUT)
     for index, cell in enumerate(prepared.notebook.cells):
         if cell.cell_type == "code":
             is_test = bool(cell.metadata.get("nbgrader", {}).get("grade"))
             steps.add("cell", index, cell.source, replay=not is_test)
-    steps.add("wire", None, WIRE.format(source=inspect.getsource(wire)), replay=True)
     steps.add("audit", None, AUDIT, replay=False)
-    for name, probe in grader.probes.items():
+    for name, probe in grader.probes.items():  # each probe runs the student's code again: audited again after it
         steps.add("probe", name, PROBE.format(name=name, source=probe.source, inputs=inputs[name]), replay=False)
+        steps.add("audit", name, AUDIT, replay=False)
     return steps
 
 
 def _step(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict) or raw.get("status") not in STATUSES:
-        return {"status": "not_run", "outputs": [], "result": None, "reason": "no report for this step"}
+        return {"status": "not_run", "outputs": [], "result": None, "results": 0, "reason": "no report for this step"}
     result = raw.get("result")
     return {
         "status": raw["status"],
         "outputs": raw.get("outputs") if isinstance(raw.get("outputs"), list) else [],
         "result": result if isinstance(result, str) else None,
+        "results": raw["results"] if type(raw.get("results")) is int else 0,
         "exit": raw.get("exit") if isinstance(raw.get("exit"), int) else None,
         "reason": str(raw.get("reason", ""))[:200],
         "seconds": raw.get("seconds") if isinstance(raw.get("seconds"), (int, float)) else 0.0,
@@ -101,30 +115,63 @@ def parse_report(text: str | None, count: int) -> tuple[list[dict[str, Any]] | N
     return steps + [_step(None)] * (count - len(steps)), float(cpu)
 
 
+def trusted_result(step: dict[str, Any]) -> str | None:
+    """A probe's or audit's result, if it is the only one its step sent and the step ended normally.
+
+    The grader's code sends exactly one result, as its last act; a step that sent two, or one and then
+    failed, carries a result sent by the student's code (IPython's ``display`` is a builtin): ignored.
+    """
+    return step["result"] if step["status"] == "ok" and step["results"] == 1 else None
+
+
+def forged_results(steps: Steps, report: list[dict]) -> list[str]:
+    """The steps that sent grading results the grader's own code did not (flags: ``forged_result``)."""
+    found = []
+    for (kind, key), step in zip(steps.kinds, report, strict=True):
+        expected = 1 if kind in ("probe", "audit") else 0
+        if step["results"] > expected or (expected and step["results"] and step["status"] == "error"):
+            what = {"cell": f"code cell {key}", "probe": f"the probe {key}"}.get(kind, f"the {kind} step")
+            how = (
+                f"{step['results']} grading results" if step["results"] > expected else "a grading result, then failed"
+            )
+            found.append(f"forged_result: {what} sent {how} (the grader's code sends {expected}, as its last act)")
+    return found
+
+
 def probe_results(steps: Steps, report: list[dict]) -> dict[str, ProbeResult]:
     """Each probe's outcome."""
     return {
-        key: probe_result(step["status"], step["result"])
+        key: probe_result(step["status"], trusted_result(step))
         for (kind, key), step in zip(steps.kinds, report, strict=True)
         if kind == "probe"
     }
 
 
 def audit_findings(steps: Steps, report: list[dict]) -> tuple[list[str] | None, str]:
-    """What the audit found changed (``None`` if it sent nothing readable), and the status of its step.
+    """What the audits found changed (``None`` if one that ran sent nothing readable), and the status of the first.
 
-    No result from an audit that ran ("ok" or "error") is itself a tamper signal; an audit that could
+    The kernel is audited after the student's cells and again after each probe (which runs the student's
+    code). No result from an audit that ran ("ok" or "error") is itself a tamper signal; an audit that could
     not run (the kernel kept dying, the time was up) is not.
     """
+    found: list[str] = []
+    first = None
     for (kind, _), step in zip(steps.kinds, report, strict=True):
         if kind != "audit":
             continue
+        first = first or step["status"]
+        if step["status"] not in ("ok", "error"):
+            continue
         try:
-            found = json.loads(step["result"]) if step["result"] else None
+            items = json.loads(trusted_result(step) or "null")
         except (ValueError, RecursionError):
-            found = None
-        return ([str(item)[:200] for item in found] if isinstance(found, list) else None), step["status"]
-    return None, "not_run"
+            items = None
+        if not isinstance(items, list):
+            return None, step["status"]
+        found += [str(item)[:200] for item in items]
+    if first not in ("ok", "error"):
+        return None, first or "not_run"
+    return sorted(set(found)), first
 
 
 def _clean(output: Any) -> nbformat.NotebookNode | None:

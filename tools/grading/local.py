@@ -18,7 +18,7 @@ import nbformat
 import numpy as np
 
 from tools.grading import wire
-from tools.grading.scan import python_source
+from tools.grading.aliases import python_source
 from tools.grading.spec import Grader, Verdict, probe_result
 
 

@@ -1,8 +1,9 @@
 """A static scan of every cell the student wrote, for code that alters the kernel or reaches outside it.
 
 Flags are *signals* for the teacher, not verdicts: the scan reads the code (after IPython's own
-transformations, so magics and ``!`` commands are seen as the kernel runs them) and names each use
-of something an assignment never needs and a tamperer always does:
+transformations, so magics and ``!`` commands are seen as the kernel runs them), follows names to what
+they stand for (:mod:`tools.grading.aliases`: ``o.system`` after ``import os as o`` is ``os.system``)
+and names each use of something an assignment never needs and a tamperer always does:
 
 =================  ==========================================================================
 ``kernel``         IPython/ipykernel internals, ``get_ipython()``, magics other than timing and
@@ -21,7 +22,10 @@ of something an assignment never needs and a tamperer always does:
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
+
+from tools.grading.aliases import dotted_name, imported_names, plain_chain, python_source, resolve
 
 MODULES = {
     "kernel": ("IPython", "ipykernel", "jupyter_client", "zmq", "signal"),
@@ -113,6 +117,8 @@ SYS_ATTRS = {
 SYS_READ_OK = {"stdout", "stderr"}  # reading these is harmless (print(..., file=sys.stderr))
 OS_OK = {"path", "sep", "linesep", "pathsep", "getcwd", "cpu_count", "getenv", "environ", "name", "getpid", "curdir"}
 OS_PROCESS = {"system", "popen", "fork", "forkpty", "kill", "killpg", "_exit", "abort", "setsid", "nice"}
+BY_NAME = ("getattr", "setattr", "delattr", "hasattr")
+HISTORY = re.compile(r"In|Out|_ih|_oh|_dh|_i{1,3}|_i?\d+")  # IPython's history: the grader's own steps are in it
 MAGICS_OK = {"matplotlib", "time", "timeit", "xmode", "precision", "pprint"}
 
 
@@ -129,41 +135,9 @@ class Finding:
         return f"{self.category}: {self.what} (cell {self.label}, line {self.line})"
 
 
-def python_source(code: str) -> str:
-    """The cell as the kernel runs it: IPython's transformations turn magics and ``!`` into calls."""
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    try:
-        return TransformerManager().transform_cell(code)
-    except Exception:  # noqa: BLE001  (what IPython cannot transform, the kernel cannot run either)
-        return code
-
-
-def _dotted(node: ast.AST) -> str:
-    parts = []
-    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
-        if isinstance(node, ast.Attribute):
-            parts.append(node.attr)
-        node = node.func if isinstance(node, ast.Call) else node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-    return ".".join(reversed(parts))
-
-
-def _chain(node: ast.AST) -> str | None:
-    """``a.b.c`` for a plain chain of names and attributes (no calls, no subscripts), else None."""
-    dotted = _dotted(node)
-    return dotted if dotted and ast.unparse(node) == dotted else None
-
-
 class _Scanner(ast.NodeVisitor):
     def __init__(self, label: str, aliases: dict[str, str]) -> None:
         self.label, self.aliases, self.found, self.allowed = label, aliases, [], set()
-
-    def resolve(self, node: ast.AST) -> str:
-        """The dotted name with its root replaced by what it stands for: ``o.system`` is ``os.system``."""
-        root, dot, rest = _dotted(node).partition(".")
-        return self.aliases.get(root, root) + dot + rest
 
     def flag(self, category: str, node: ast.AST, what: str) -> None:
         self.found.append(Finding(category, self.label, getattr(node, "lineno", 0), what))
@@ -183,25 +157,27 @@ class _Scanner(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        if isinstance(func, ast.Attribute) and _dotted(func.value) == "get_ipython":
+        if isinstance(func, ast.Attribute) and dotted_name(func.value) == "get_ipython":
             magic = node.args[0].value if node.args and isinstance(node.args[0], ast.Constant) else None
             if func.attr in ("run_line_magic", "run_cell_magic") and magic in MAGICS_OK:
                 self.allowed.add(id(func.value.func))
             elif func.attr in ("system", "getoutput"):
                 self.flag("process", node, "a shell command (!)")
-        if isinstance(func, ast.Name) and func.id in ("setattr", "delattr", "getattr") and len(node.args) >= 2:
+        if isinstance(func, ast.Name) and func.id in BY_NAME and len(node.args) >= 2:
             self._by_name(func.id, node)
+            self.allowed.add(id(func))
         self.generic_visit(node)
 
     def _by_name(self, function: str, node: ast.Call) -> None:
-        target, name = self.resolve(node.args[0]), node.args[1]
-        if function != "getattr" and _dotted(node.args[0]).split(".")[0] in self.aliases:
+        target, name = resolve(node.args[0], self.aliases), node.args[1]
+        constant = name.value if isinstance(name, ast.Constant) and isinstance(name.value, str) else None
+        if constant is None or constant in DUNDERS or constant.startswith("__"):
+            what = "<a computed name>" if constant is None else repr(constant)
+            self.flag("introspection", node, f"{function}({target}, {what})")  # a name built at run time
+        if function in ("setattr", "delattr") and dotted_name(node.args[0]).split(".")[0] in self.aliases:
             self.flag("monkeypatch", node, f"{function}({target}, ...)")
-        elif target in ("os", "sys"):
-            if isinstance(name, ast.Constant) and isinstance(name.value, str):
-                self._module_attr(target, name.value, node, assigned=function != "getattr")
-            else:
-                self.flag("introspection", node, f"{function}({target}, <a computed name>)")
+        elif target in ("os", "sys") and constant is not None:
+            self._module_attr(target, constant, node, assigned=function != "getattr")
 
     def visit_Name(self, node: ast.Name) -> None:
         if id(node) in self.allowed:
@@ -212,11 +188,15 @@ class _Scanner(ast.NodeVisitor):
             self.flag(NAMES[node.id], node, node.id)
         elif node.id.startswith("__grading"):
             self.flag("kernel", node, f"the grader's own {node.id}")
+        elif node.id in BY_NAME:  # getattr passed around (reduce(getattr, ...), f = setattr): names at run time
+            self.flag("introspection", node, f"{node.id} used as a value")
+        elif HISTORY.fullmatch(node.id):
+            self.flag("kernel", node, f"the kernel's input/output history ({node.id})")
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if node.attr in DUNDERS:
             self.flag("introspection", node, f".{node.attr}")
-        reached = self.resolve(node.value)
+        reached = resolve(node.value, self.aliases)
         module = reached.rsplit(".", 1)[-1] if self._through_modules(node.value) else reached
         if module in ("os", "sys"):
             self._module_attr(module, node.attr, node, assigned=isinstance(node.ctx, (ast.Store, ast.Del)))
@@ -226,7 +206,7 @@ class _Scanner(ast.NodeVisitor):
 
     def _through_modules(self, node: ast.AST) -> bool:
         """``torch.os`` or ``np.sys``: a chain of attributes from an imported name, with no call on the way."""
-        chain = _chain(node)
+        chain = plain_chain(node)
         return chain is not None and "." in chain and chain.split(".")[0] in self.aliases
 
     def _module_attr(self, module: str, attr: str, node: ast.AST, assigned: bool) -> None:
@@ -243,8 +223,8 @@ class _Scanner(ast.NodeVisitor):
         for target in targets:
             for sub in ast.walk(target):
                 if isinstance(sub, (ast.Attribute, ast.Subscript)):
-                    dotted = self.resolve(sub)
-                    if _dotted(sub).split(".")[0] in self.aliases and not dotted.startswith(
+                    dotted = resolve(sub, self.aliases)
+                    if dotted_name(sub).split(".")[0] in self.aliases and not dotted.startswith(
                         ("os.environ", "sys.stdout", "sys.stderr")
                     ):
                         self.flag("monkeypatch", node, f"assigns {dotted}")
@@ -258,54 +238,6 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
 
     visit_AugAssign = visit_AnnAssign = visit_Delete = visit_Assign
-
-
-def _parsed(codes: list[str]) -> list[ast.Module]:
-    trees = []
-    for code in codes:
-        try:
-            trees.append(ast.parse(python_source(code)))
-        except (SyntaxError, ValueError):
-            continue
-    return trees
-
-
-def _aliases_assigned(trees: list[ast.Module], names: dict[str, str]) -> bool:
-    """Add ``m`` for ``m = torch.nn`` (and ``o, s = os, sys``); True when something new was learned."""
-    learned = False
-    for node in (n for tree in trees for n in ast.walk(tree) if isinstance(n, ast.Assign)):
-        for target in node.targets:
-            pairs = [(target, node.value)]
-            if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
-                pairs = list(zip(target.elts, node.value.elts, strict=False))
-            for name, value in pairs:
-                chain = _chain(value)
-                root, dot, rest = (chain or "").partition(".")
-                if isinstance(name, ast.Name) and root in names and name.id not in names:
-                    names[name.id], learned = names[root] + dot + rest, True
-    return learned
-
-
-def imported_names(codes: list[str], known: dict[str, str] | None = None) -> dict[str, str]:
-    """Every name an import binds in these cells, and every name assigned one of those, with what it stands for.
-
-    Example:
-        >>> imported_names(["import os as o, sys", "from torch import nn", "layers = nn"])
-        {'o': 'os', 'sys': 'sys', 'nn': 'torch.nn', 'layers': 'torch.nn'}
-    """
-    trees, names = _parsed(codes), dict(known or {})
-    for node in (n for tree in trees for n in ast.walk(tree)):
-        if isinstance(node, ast.Import):
-            names |= {
-                a.asname or a.name.split(".")[0]: a.name if a.asname else a.name.split(".")[0] for a in node.names
-            }
-        elif isinstance(node, ast.ImportFrom):
-            names |= {
-                a.asname or a.name: f"{node.module or ''}.{a.name}".lstrip(".") for a in node.names if a.name != "*"
-            }
-    while _aliases_assigned(trees, names):
-        pass
-    return names
 
 
 def scan_cell(code: str, label: str, modules: dict[str, str] | set[str]) -> list[Finding]:

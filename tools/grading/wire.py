@@ -154,11 +154,30 @@ class Names(dict):
         raise NameError(f"name {key!r} is not defined: run the cell that defines it")
 
 
+# Set in the kernel before any student code runs (tools.grading.jobs.PRE), so that no name the notebook
+# defines later (a global ``exec``, ``display`` or ``globals``) stands between the grader and its results.
+DISPLAY: Any = None  # IPython's display function
+NAMESPACE: dict = {}  # the notebook's globals
+auditor: Any = None  # tools.grading.audit, shipped like this module
+before: Any = None  # the audit's snapshot of the kernel before the student's cells
+
+
 def emit(text: str) -> None:
     """Send ``text`` out of the kernel as a display message of type :data:`MIME` (the runner picks it up)."""
-    from IPython.display import display
-
+    display = DISPLAY
+    if display is None:
+        from IPython.display import display
     display({MIME: text}, raw=True)
+
+
+def probe(name: str, source: str, inputs_json: str) -> None:
+    """Run probe ``name`` on the notebook's globals and send its result (one probe step of the job)."""
+    emit(run_probe(name, source, inputs_json, NAMESPACE))
+
+
+def report() -> None:
+    """Send what the audit found changed since the snapshot (an audit step of the job)."""
+    emit(json.dumps(auditor.audit(before)))
 
 
 def run_probe(name: str, source: str, inputs_json: str, namespace: dict) -> str:

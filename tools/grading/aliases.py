@@ -1,0 +1,93 @@
+"""What the names in a student's cells stand for: imports under another name, and plain assignments of them.
+
+The scan (:mod:`tools.grading.scan`) judges what a cell uses by the dotted name it reaches:
+``o.system`` after ``import os as o`` is ``os.system``, ``layers.Linear`` after ``from torch import
+nn`` and ``layers = nn`` is ``torch.nn.Linear``. This module reads the cells as the kernel runs them
+(after IPython's own transformations) and finds those names; it flags nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+
+
+def python_source(code: str) -> str:
+    """The cell as the kernel runs it: IPython's transformations turn magics and ``!`` into calls."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        return TransformerManager().transform_cell(code)
+    except Exception:  # noqa: BLE001  (what IPython cannot transform, the kernel cannot run either)
+        return code
+
+
+def dotted_name(node: ast.AST) -> str:
+    """``a.b.c`` for ``a.b(...)[0].c``: the names and attributes of an expression, calls and subscripts skipped."""
+    parts = []
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        if isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+        node = node.func if isinstance(node, ast.Call) else node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def plain_chain(node: ast.AST) -> str | None:
+    """``a.b.c`` for a plain chain of names and attributes (no calls, no subscripts), else None."""
+    dotted = dotted_name(node)
+    return dotted if dotted and ast.unparse(node) == dotted else None
+
+
+def resolve(node: ast.AST, names: dict[str, str]) -> str:
+    """The dotted name with its root replaced by what it stands for in ``names``: ``o.system`` is ``os.system``."""
+    root, dot, rest = dotted_name(node).partition(".")
+    return names.get(root, root) + dot + rest
+
+
+def _parsed(codes: list[str]) -> list[ast.Module]:
+    trees = []
+    for code in codes:
+        try:
+            trees.append(ast.parse(python_source(code)))
+        except (SyntaxError, ValueError):
+            continue
+    return trees
+
+
+def _aliases_assigned(trees: list[ast.Module], names: dict[str, str]) -> bool:
+    """Add ``m`` for ``m = torch.nn`` (and ``o, s = os, sys``); True when something new was learned."""
+    learned = False
+    for node in (n for tree in trees for n in ast.walk(tree) if isinstance(n, ast.Assign)):
+        for target in node.targets:
+            pairs = [(target, node.value)]
+            if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
+                pairs = list(zip(target.elts, node.value.elts, strict=False))
+            for name, value in pairs:
+                chain = plain_chain(value)
+                root, dot, rest = (chain or "").partition(".")
+                if isinstance(name, ast.Name) and root in names and name.id not in names:
+                    names[name.id], learned = names[root] + dot + rest, True
+    return learned
+
+
+def imported_names(codes: list[str], known: dict[str, str] | None = None) -> dict[str, str]:
+    """Every name an import binds in these cells, and every name assigned one of those, with what it stands for.
+
+    Example:
+        >>> imported_names(["import os as o, sys", "from torch import nn", "layers = nn"])
+        {'o': 'os', 'sys': 'sys', 'nn': 'torch.nn', 'layers': 'torch.nn'}
+    """
+    trees, names = _parsed(codes), dict(known or {})
+    for node in (n for tree in trees for n in ast.walk(tree)):
+        if isinstance(node, ast.Import):
+            names |= {
+                a.asname or a.name.split(".")[0]: a.name if a.asname else a.name.split(".")[0] for a in node.names
+            }
+        elif isinstance(node, ast.ImportFrom):
+            names |= {
+                a.asname or a.name: f"{node.module or ''}.{a.name}".lstrip(".") for a in node.names if a.name != "*"
+            }
+    while _aliases_assigned(trees, names):
+        pass
+    return names
