@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 MOST_CURVES = 20  # more lines than a legend can tell apart
+LOG_TOP = 1e200  # a log axis drawn higher needs ticks past float64's end (1.8e308): it stops here
 NOT_LOSSES = ("lr",)
 MOST_CLASSES = 30  # one text per cell: more would not fit  # entries of fit's history that are not losses
 
@@ -72,7 +73,8 @@ def plot_curves(
     """Draw several named curves on one axis (losses per epoch, learning rates, ...).
 
     NaN and infinite values (a run that diverged) are left out of the line; with ``log_y`` every
-    finite value must be above zero.
+    finite value must be above zero, and the axis ends at 1e200 (a float64 run that grows to 1e300
+    leaves the top of the plot).
 
     Example:
         >>> fig = plot_curves({"training": [1.0, 0.5], "validation": [1.1, 0.7]})
@@ -92,6 +94,9 @@ def plot_curves(
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, values in lines.items():
         ax.plot(np.arange(1, len(values) + 1), values, label=name)
+    finite = np.concatenate([values[np.isfinite(values)] for values in lines.values()])
+    if log_y and finite.max() > LOG_TOP:  # its ticks and margin would pass float64's end
+        ax.set_ylim(finite.min() / 2, LOG_TOP)
     if log_y:
         ax.set_yscale("log")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title or "")

@@ -195,6 +195,14 @@ def test_a_diverged_curve_is_drawn_up_to_where_it_broke():
     np.testing.assert_array_equal(fig.axes[0].get_lines()[0].get_ydata(), [0.5, 40.0, INF, NAN])
 
 
+def test_a_float64_run_that_grows_to_1e300_is_drawn_without_overflow(recwarn):
+    # float64 losses reach ~1e300 before inf; a log axis up there would need ticks past 1e308.
+    fig = plot_curves({"no clipping": [0.5, 1e10, 1e150, 1e300, INF, NAN]}, log_y=True)
+    fig.canvas.draw()
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    assert fig.axes[0].get_ylim()[1] == 1e200  # the docstring's promise: the axis stops there
+
+
 def test_losses_that_require_grad_in_a_list_are_drawn_as_their_values():
     w = torch.ones(1, requires_grad=True)
     fig = plot_curves({"training": [(w * 2).sum(), (w * 1).sum()]})
