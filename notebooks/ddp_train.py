@@ -70,7 +70,9 @@ def make_loader(dataset: TensorDataset, global_batch: int, rank: int, world_size
     """A loader that gives this rank its share (``global_batch // world_size``) of every global batch.
 
     The ``DistributedSampler`` shuffles with ``seed + epoch`` (call ``set_epoch`` each epoch), splits the
-    shuffled indices among the ranks and never lets two ranks see the same sample in one epoch.
+    shuffled indices among the ranks, each rank a different part. When the data size is not a multiple of
+    ``world_size`` it pads the last part with samples from the start, so a few are seen twice in that epoch
+    (or, with ``drop_last=True``, it drops them); the 64 samples here divide evenly.
 
     Example:
         >>> loader = make_loader(make_dataset(), global_batch=16, rank=1, world_size=2)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import CANONICAL_ENV
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 
@@ -78,3 +80,8 @@ def test_students_jupyterlab_hides_the_grading_tools():
 
 def test_doctor_has_a_make_target():
     assert "-m course doctor" in make("-n", "doctor").stdout
+
+
+def test_notebooks_are_recorded_in_the_environment_the_tests_compare_in():
+    printed = make("-s", "--eval=show-canonical: ; @echo $(CANONICAL)", "show-canonical").stdout.split()
+    assert dict(pair.split("=", 1) for pair in printed) == CANONICAL_ENV
