@@ -68,6 +68,13 @@ ATTACKS = {
     "import functools\nfunctools.reduce(getattr, ['__globals__'], print)": "introspection",
     "def to_column(values):\n    if 'probe' in In[-1]:\n        return None": "kernel",
     "source = _ih[-1]": "kernel",
+    "def train_step(model, loss_fn, optimizer, x, y):\n    return course.training.make_train_step(model, loss_fn, optimizer)(x, y)": "course_answer",
+    "from course.training import fit": "course_answer",
+    "from course.training import evaluate as mine": "course_answer",
+    "import course.training as t": "course_answer",
+    "trainer = course.training\nmodel = trainer.fit": "course_answer",
+    "answer = course.checks.autograd.gradients.reference": "course_answer",
+    "x = course.data.standardize(x)": "course_answer",
 }
 
 
@@ -92,6 +99,9 @@ HONEST = [
     "if hasattr(torch, 'compile'):\n    pass\nmodel = getattr(nn, 'ReLU', None)",
     "for _ in range(3):\n    _x1 = 2",
     "def f(\n",  # a syntax error: the kernel reports it, nothing to flag
+    "course.seed_everything(0)\ndevice = course.get_device()\nx, y = course.data.make_linear_data(10)",
+    "from course.plots import plot_losses\nfig = course.plots.plot_curves({'a': [1.0]})\ncourse.doctor()",
+    "from course.data import make_linear_data\nfrom course import seed_everything",
 ]
 
 
@@ -108,6 +118,15 @@ def test_solutions_and_honest_scripts_are_clean(name):
         for cell in nb.cells:
             if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
                 assert scan.scan_cell(cell.source, "x", modules) == [], cell.source
+
+
+@pytest.mark.parametrize("name", scripted.NAMES)
+def test_what_the_released_notebooks_use_from_the_course_is_given(name):
+    released = scripted.released(name)
+    codes = [c.source for c in released.cells if c.cell_type == "code"]
+    modules = aliases.imported_names(codes)
+    found = [f for code in codes for f in scan.scan_cell(code, "x", modules) if f.category == "course_answer"]
+    assert found == [], f"{name} hands out {found}: add it to scan.COURSE_GIVEN if it answers no task"
 
 
 def test_every_flag_a_script_expects_is_found():

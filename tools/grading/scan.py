@@ -16,6 +16,8 @@ and names each use of something an assignment never needs and a tamperer always 
 ``dynamic_code``   ``exec``, ``eval``, ``compile``, ``__import__``, ``pickle``, ``marshal``
 ``introspection``  frames, ``gc``, ``inspect``, ``globals()``/``vars()``, ``__dict__``, ``__globals__``...
 ``monkeypatch``    assigning to (or ``setattr`` on) anything reached from an imported module
+``course_answer``  the course's own implementations (``course.training``, ``course.checks``...):
+                   an answer cell may use only what the assignments hand out (``COURSE_GIVEN``)
 =================  ==========================================================================
 """
 
@@ -120,6 +122,25 @@ OS_PROCESS = {"system", "popen", "fork", "forkpty", "kill", "killpg", "_exit", "
 BY_NAME = ("getattr", "setattr", "delattr", "hasattr")
 HISTORY = re.compile(r"In|Out|_ih|_oh|_dh|_i{1,3}|_i?\d+")  # IPython's history: the grader's own steps are in it
 MAGICS_OK = {"matplotlib", "time", "timeit", "xmode", "precision", "pprint"}
+COURSE_GIVEN = (  # set-up, data and drawing: what the released notebooks use, and nothing that answers a task
+    "course.seed_everything",
+    "course.repro.seed_everything",
+    "course.get_device",
+    "course.device.get_device",
+    "course.doctor",
+    "course.show_graph",
+    "course.warnings_as_text",
+    "course.data.make_linear_data",
+    "course.plots",
+)
+
+
+def borrows_an_answer(dotted: str) -> bool:
+    """``course.training.fit`` does, ``course.plots.plot_losses`` and ``course`` itself do not."""
+    inside = dotted.startswith("course.")
+    return inside and not any(
+        f"{dotted}.".startswith(f"{given}.") or given.startswith(f"{dotted}.") for given in COURSE_GIVEN
+    )
 
 
 @dataclass(frozen=True)
@@ -137,7 +158,7 @@ class Finding:
 
 class _Scanner(ast.NodeVisitor):
     def __init__(self, label: str, aliases: dict[str, str]) -> None:
-        self.label, self.aliases, self.found, self.allowed = label, aliases, [], set()
+        self.label, self.aliases, self.found, self.allowed, self.judged = label, aliases, [], set(), set()
 
     def flag(self, category: str, node: ast.AST, what: str) -> None:
         self.found.append(Finding(category, self.label, getattr(node, "lineno", 0), what))
@@ -149,6 +170,9 @@ class _Scanner(ast.NodeVisitor):
                 if candidate in MODULE_CATEGORY:
                     self.flag(MODULE_CATEGORY[candidate], node, f"import {name}")
                     break
+        borrowed = [f"{node.module}.{a.name}" for a in node.names] if isinstance(node, ast.ImportFrom) else names
+        for name in filter(borrows_an_answer, borrowed):
+            self.flag("course_answer", node, f"import of {name}")
         if isinstance(node, ast.ImportFrom) and node.module in ("os", "sys"):
             for alias in node.names:
                 self._module_attr(node.module, alias.name, node, assigned=False)
@@ -179,7 +203,20 @@ class _Scanner(ast.NodeVisitor):
         elif target in ("os", "sys") and constant is not None:
             self._module_attr(target, constant, node, assigned=function != "getattr")
 
+    def _course(self, node: ast.Name | ast.Attribute) -> None:
+        """Judge the whole chain ``course.training.fit`` once, not its parts ``course.training`` and ``course``."""
+        if id(node) in self.judged:
+            return
+        inner = node
+        while isinstance(inner, ast.Attribute):
+            inner = inner.value
+            self.judged.add(id(inner))
+        dotted = resolve(node, self.aliases)
+        if borrows_an_answer(dotted):
+            self.flag("course_answer", node, dotted)
+
     def visit_Name(self, node: ast.Name) -> None:
+        self._course(node)
         if id(node) in self.allowed:
             return
         if node.id in CALLS and node.id not in NAMES:
@@ -194,6 +231,7 @@ class _Scanner(ast.NodeVisitor):
             self.flag("kernel", node, f"the kernel's input/output history ({node.id})")
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
+        self._course(node)
         if node.attr in DUNDERS:
             self.flag("introspection", node, f".{node.attr}")
         reached = resolve(node.value, self.aliases)
