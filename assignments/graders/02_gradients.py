@@ -41,6 +41,10 @@ def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
         "gradient_descent_target": {"x": train_x, "y": train_y},
         "diverging_lr": {},
     }
+    inputs["autograd_use"] = {
+        "mse_gradients": inputs["mse_gradients"],
+        "gradient_descent": inputs["gradient_descent_steps"],
+    }
     return inputs, {**inputs, "line": (a, b)}
 
 
@@ -64,6 +68,37 @@ def gradient_descent_target(inputs, ns):
     if type(epochs) is not int or not 0 < epochs <= 1000 or type(lr) not in (int, float):
         return {"LR": lr if type(lr) in (int, float) else None, "EPOCHS": epochs if type(epochs) is int else None}
     return {"LR": lr, "EPOCHS": epochs, "fit": ns["gradient_descent"](inputs["x"], inputs["y"], lr, epochs)}
+
+
+@grader.probe
+def autograd_use(inputs, ns):
+    """For each function, whether it ran autograd's backward pass on its inputs: Task 1 must not, Task 2 must."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    backward = (torch.Tensor.backward, torch.autograd.backward, torch.autograd.grad)  # torch.func.grad uses grad
+
+    class Watch(TorchFunctionMode):
+        ran = False
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            self.ran = self.ran or func in backward
+            return func(*args, **(kwargs or {}))
+
+    calls = {
+        "mse_gradients": lambda given: (given["a"], given["b"], given["x"].clone(), given["y"].clone()),
+        "gradient_descent": lambda given: (given["x"], given["y"], given["lr"], given["epochs"]),
+    }
+    ran = {}
+    for name, arguments in calls.items():
+        watch = Watch()
+        try:
+            with watch:
+                ns[name](*arguments(inputs[name]))
+        except Exception:  # noqa: BLE001  (the function's own probe reports its error)
+            pass
+        ran[name] = watch.ran
+    return ran
 
 
 @grader.probe
@@ -92,7 +127,7 @@ def _(results, secrets):
     )
 
 
-@grader.check("test_mse_gradients_values", "mse_gradients")
+@grader.check("test_mse_gradients_values", "mse_gradients", "autograd_use")
 def _(results, secrets):
     given = secrets["mse_gradients"]
     x, y = given["x"].double(), given["y"].double()
@@ -102,6 +137,11 @@ def _(results, secrets):
     require(
         _close(got, want, 1e-4),
         f"on new data mse_gradients gave {got[0]:.4f}, {got[1]:.4f}; expected {want[0]:.4f}, {want[1]:.4f}",
+    )
+    require(
+        not results["autograd_use"]["mse_gradients"],
+        "mse_gradients gets the right numbers from autograd (backward() or torch.autograd.grad); "
+        "Task 1 asks for the two formulas, computed without autograd",
     )
 
 
@@ -114,7 +154,7 @@ def _descend(x: torch.Tensor, y: torch.Tensor, lr: float, epochs: int) -> tuple[
     return a, b
 
 
-@grader.check("test_gradient_descent_steps", "gradient_descent_steps")
+@grader.check("test_gradient_descent_steps", "gradient_descent_steps", "autograd_use")
 def _(results, secrets):
     given = secrets["gradient_descent_steps"]
     want = _descend(given["x"], given["y"], given["lr"], given["epochs"])
@@ -123,6 +163,11 @@ def _(results, secrets):
         _close(got, want, 1e-3),
         f"{given['epochs']} steps with lr={given['lr']:.3f} on new data gave a={got[0]:.4f}, "
         f"b={got[1]:.4f}; expected a={want[0]:.4f}, b={want[1]:.4f}",
+    )
+    require(
+        results["autograd_use"]["gradient_descent"],
+        "gradient_descent never called backward() (nor torch.autograd.grad): Task 2 asks for the gradients from "
+        "autograd, not from Task 1's formulas",
     )
 
 
