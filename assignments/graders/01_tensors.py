@@ -58,7 +58,22 @@ def standardize(inputs, ns):
     second = ns["standardize"](kept)
     torch.manual_seed(inputs["seed"])
     other = ns["standardize"](inputs["other"].clone())
-    return {"result": result, "second": second, "input_after": kept, "other": other}
+    from torch.overrides import TorchFunctionMode
+
+    class Count(TorchFunctionMode):  # the torch operations a call runs: a loop over the columns runs more on more
+        operations = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            self.operations += 1
+            return func(*args, **(kwargs or {}))
+
+    operations = []
+    for width in (2, 7):
+        count, wide = Count(), torch.rand(5, width)
+        with count:
+            ns["standardize"](wide)
+        operations.append(count.operations)
+    return {"result": result, "second": second, "input_after": kept, "other": other, "operations": operations}
 
 
 @grader.probe
@@ -144,6 +159,12 @@ def _(results, secrets):
     means = got.double().mean(dim=0).abs().max().item()
     require(
         right, f"on a new {tuple(x.shape)} tensor the columns are not standardized (largest |column mean| {means:.3g})"
+    )
+    two, seven = results["standardize"]["operations"]
+    require(
+        two == seven,
+        f"standardize runs {two} torch operations on 2 columns and {seven} on 7: a Python loop over the columns; "
+        "Task 2 asks for broadcasting (x.mean(dim=0), x.std(dim=0))",
     )
 
 
