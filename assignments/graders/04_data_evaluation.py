@@ -104,13 +104,24 @@ def make_loader(inputs, ns):
 def train_classifier(inputs, ns):
     import torch
     from torch import nn
+    from torch.overrides import TorchFunctionMode
     from torch.utils.data import DataLoader, TensorDataset
+
+    class Losses(TorchFunctionMode):  # the names of the torch.nn.functional losses the training runs
+        names: set = set()
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            name = getattr(func, "__name__", "")
+            if getattr(func, "__module__", "") == "torch.nn.functional" and ("loss" in name or "entropy" in name):
+                self.names.add(name)
+            return func(*args, **(kwargs or {}))
 
     def train(x, y):  # the same random numbers for every call: only the data differ
         torch.manual_seed(inputs["seed"])
         generator = torch.Generator().manual_seed(inputs["seed"])
         loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True, generator=generator)
-        model = ns["train_classifier"](loader)
+        with Losses():
+            model = ns["train_classifier"](loader)
         if not isinstance(model, nn.Module):
             return None
         model.eval()
@@ -118,7 +129,7 @@ def train_classifier(inputs, ns):
             return model(inputs["x_query"])
 
     logits = train(inputs["x_train"], inputs["y_train"])
-    found = {"is_module": logits is not None, "logits": logits}
+    found = {"is_module": logits is not None, "logits": logits, "losses": sorted(Losses.names)}
     if found["is_module"]:  # again on other data (the first 96 rows, labels flipped): a trained model changes
         found["other_logits"] = train(inputs["x_train"][:96], 1 - inputs["y_train"][:96])
     return found
@@ -188,6 +199,12 @@ def _(results, secrets):
     untrained = isinstance(other, torch.Tensor) and other.shape == got["logits"].shape
     untrained = untrained and torch.allclose(other.double(), got["logits"].double(), rtol=0, atol=0, equal_nan=True)
     require(not untrained, "trained on other data, train_classifier returned the same model: train it on the loader")
+    losses = got.get("losses", [])
+    require(
+        "binary_cross_entropy_with_logits" in losses,
+        f"train_classifier trained with {' and '.join(losses) or 'no loss of torch.nn'}: Task 4 asks for "
+        "nn.BCEWithLogitsLoss on the logits",
+    )
 
 
 @grader.check("test_heldout_accuracy", "train_classifier")
