@@ -23,6 +23,7 @@ from course.checks.values import close
 from course.training import fit
 
 _EPOCHS, _DONE = 6, 3  # StepLR(step_size=2) halves the rate after epochs 2 and 4: once on each side of the checkpoint
+_AGAIN = 8, 5  # a second run, stopped after 5 of 8 epochs: 6 and 3 typed into an answer do not fit it
 _STATES = {"model": None, "optimizer": "param_groups", "scheduler": "last_epoch", "history": "train_loss"}  # and a key
 
 
@@ -87,24 +88,36 @@ def _parts(seed: int) -> list:
 
 
 @cache
-def _saved() -> tuple[Path, bytes, list]:
-    """Where the probe's checkpoint lies, its bytes and its train losses: the run of seed 0 after 3 of 6 epochs."""
+def _saved(done: int = _DONE) -> tuple[Path, bytes, list]:
+    """Where a probe's checkpoint lies, its bytes and its train losses: the run of seed 0 after ``done`` epochs."""
     model, loss_fn, optimizer, scheduler, loader, generator = _parts(seed=0)
-    history = fit(model, loss_fn, optimizer, loader, _DONE, scheduler=scheduler, progress=False)
+    history = fit(model, loss_fn, optimizer, loader, done, scheduler=scheduler, progress=False)
     path = Path(tempfile.mkdtemp(prefix="course-check-")) / "resume.pt"
-    saved = save_checkpoint(path, model, optimizer, scheduler, _DONE, history, generator=generator)
+    saved = save_checkpoint(path, model, optimizer, scheduler, done, history, generator=generator)
     return path, saved.read_bytes(), history["train_loss"]
 
 
-def _resumed(answer, args: tuple) -> tuple | None:
+def _resumed_once(answer, args: tuple, done: int) -> tuple | None:
     """(the epochs in the returned history, whether it starts with the checkpoint's, the final weights), resumed from
     a pristine checkpoint file; "not_a_history" first when what came back has no list history["train_loss"]."""
-    args[0].write_bytes(_saved()[1])  # the learner's code may have changed the file
+    args[0].write_bytes(_saved(done)[1])  # the learner's code may have changed the file
     history = answer(*args)
     losses = history.get("train_loss") if isinstance(history, Mapping) else None
     if not isinstance(losses, list | tuple):
         return None if history is None else ("not_a_history", False, flat_parameters(args[1]))
-    return (len(losses), close(list(losses[:_DONE]), _saved()[2]), flat_parameters(args[1]))
+    return (len(losses), close(list(losses[:done]), _saved(done)[2]), flat_parameters(args[1]))
+
+
+def _resumed(answer, args: tuple) -> tuple | None:
+    """The run of the probe's arguments, then a second one stopped at another epoch; None when the first gave None."""
+    first = _resumed_once(answer, args, _DONE)
+    epochs, done = _AGAIN
+    return first and (first, _resumed_once(answer, (_saved(done)[0], *_parts(seed=98), epochs), done))
+
+
+def _epochs_left(path, *parts_and_epochs):  # the mistake of passing fit the epochs still to run
+    done = torch.load(path, weights_only=True)["epoch"]
+    return _resume(path, *parts_and_epochs[:-1], parts_and_epochs[-1] - done)
 
 
 def _by_hand(path, *parts, generator):  # load_checkpoint's work done by hand: right as well
@@ -133,7 +146,7 @@ resume = Exercise(
     inputs=lambda: (_saved()[0], *_parts(seed=99), _EPOCHS), observe=_resumed,
     pure=False, same=partial(close, rtol=1e-6, atol=1e-7),  # not pure: no tensor among the arguments
     alternatives=[partial(_resume, load=_by_hand)],
-    guards=[Guard("not_a_dict", tag_is("not_a_history"), lambda *args: _resume(*args)["train_loss"],
+    guards=[Guard("not_a_dict", lambda got: any(run[0] == "not_a_history" for run in got), lambda *args: _resume(*args)["train_loss"],
                   "return the history that fit returns, a dict of lists such as history['train_loss'].")],
     mistakes=[*(Mistake(f"{part}_not_restored", partial(_resume, forget=part))
                 for part in ("scheduler", "optimizer", "generator", "model")),
@@ -141,11 +154,13 @@ resume = Exercise(
               Mistake("wrong_start_epoch", partial(_resume, history=None, start_epoch=0)),
               Mistake("wrong_start_epoch", partial(_resume, start_epoch=0)),
               Mistake("history_lost", partial(_resume, history=None)),
-              Mistake("epochs_remaining", lambda *args: _resume(*args[:-1], args[-1] - _DONE)),
+              Mistake("epochs_remaining", _epochs_left),
               Mistake("returned_none", lambda *args: _resume(*args) and None)],
-    explain=lambda got, expected: (
-        f"the returned history has {got[0]} epochs; an unbroken run has {expected[0]}." if got[0] != expected[0]
-        else "the final weights are not those of a run that never stopped: restore the model, the optimizer, the "
+    explain=lambda got, expected: next(
+        (f"the returned history has {g[0]} epochs; an unbroken run has {e[0]} (checked on two runs that stopped at "
+         "different epochs: take both numbers from the checkpoint and the argument)." for g, e in zip(got, expected)
+         if g[0] != e[0]),
+        "the final weights are not those of a run that never stopped: restore the model, the optimizer, the "
         "scheduler and the loader's generator from the checkpoint, then fit with history and start_epoch."),
 )  # fmt: skip
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+from course.checkpoints import load_checkpoint
 from course.checks import putting_it_together as check
+from course.training import fit
 
 
 def test_a_checkpoint_without_the_optimizer_or_scheduler_state_is_named():
@@ -127,3 +130,16 @@ def test_predict_by_hand_restores_the_mode_of_every_layer():
 
     assert check.predict_by_hand(top_flag_only).mistake == "mode_not_restored"
     assert check.predict_by_hand(rebuilt_around_the_same_layers).mistake == "mode_not_restored"
+
+
+@pytest.mark.parametrize("typed", [{"start_epoch": 3}, {"epochs": 6}, {"start_epoch": 3, "epochs": 6}])
+def test_a_resume_with_the_probes_epochs_typed_in_is_found(typed):
+    def typed_in(path, model, loss_fn, optimizer, scheduler, loader, generator, epochs):
+        ckpt = load_checkpoint(path, model, optimizer, scheduler, generator=generator)
+        told = {"epochs": epochs, "start_epoch": ckpt["epoch"]} | typed
+        return fit(
+            model, loss_fn, optimizer, loader, history=ckpt["history"], scheduler=scheduler, progress=False, **told
+        )
+
+    verdict = check.resume(typed_in)
+    assert not verdict.passed and ("two runs" in verdict.message or "start_epoch" in verdict.message), verdict
