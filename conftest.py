@@ -52,18 +52,16 @@ def pytest_configure(config) -> None:
 
 
 # How `make test` shares the work between processes (pytest-xdist): a notebook's cells share one kernel
-# and three test files share a costly module fixture, so each of those runs as one unit in one process;
+# and two test files share a costly module fixture, so each of those runs as one unit in one process;
 # every other test is a unit of its own, so the short ones fill in around the long units. The longest
 # units are collected first so that they start at once (seconds of worker time, measured).
 LONGEST_FIRST = (
-    "tests/grading/test_sandbox.py",  # ~40 s: every submission graded in its sandbox
-    "notebooks/15_beyond_one_machine.ipynb",  # ~20 s: three torchrun jobs
-    "tests/distributed/test_distributed.py",  # ~25 s: five torchrun jobs
-    "tests/notebooks/test_notebooks.py",  # ~20 s: every hidden solution
+    "tests/grading/test_sandbox.py",  # ~55 s: every submission graded in its sandbox
+    "notebooks/15_beyond_one_machine.ipynb",  # ~30 s: three torchrun jobs
+    "tests/notebooks/test_notebooks.py",  # ~12 s: every hidden solution
 )
 SHARED_FIXTURE = {
     "tests/grading/test_sandbox.py",
-    "tests/distributed/test_distributed.py",
     "tests/notebooks/test_notebooks.py",
 }
 
