@@ -15,6 +15,7 @@ A check never raises (``KeyboardInterrupt`` aside) and answers within ``TIME_LIM
 from __future__ import annotations
 
 import builtins
+import contextlib
 import linecache
 import math
 import os
@@ -26,6 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from torch.overrides import TorchFunctionMode
 
 from course.checks import probes, values
 from course.checks.runner import names_restored, run_limited
@@ -81,6 +83,27 @@ class Guard:
     message: Message = None
 
 
+@dataclass(frozen=True)
+class Library:
+    """A library function the exercise asks the learner to write by hand; ``example`` is an answer that calls it."""
+
+    function: Callable[..., Any]
+    example: Any
+    id: str = "used_library"
+
+
+class _Calls(TorchFunctionMode):
+    """The torch functions called while it is active (one worker thread's: modes are per thread)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set = set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204  (torch's protocol)
+        self.seen.add(func)
+        return func(*args, **(kwargs or {}))
+
+
 class _Stub(Exception):
     """The learner's function still raises NotImplementedError."""
 
@@ -112,6 +135,11 @@ def _changed(used: object, fresh: object) -> bool:
     if type(used) is torch.Tensor:
         return not torch.equal(used, fresh)
     return not np.array_equal(used, fresh, equal_nan=used.dtype.kind in "fc")
+
+
+def _qualified(function: Callable[..., Any]) -> str:
+    module = {"torch.nn.functional": "F", "torch._C._nn": "F"}.get(function.__module__ or "", function.__module__)
+    return f"{module}.{function.__name__}"
 
 
 def _holds(test: Callable[..., Any], *args: Any) -> bool:
@@ -146,6 +174,7 @@ class Exercise:
     same: Callable[[Any, Any], bool] = close
     explain: Callable[[Any, Any], str] | None = None
     pure: bool = True
+    library: Sequence[Library] = ()
 
     def __call__(self, *answers: object) -> Verdict:
         answer = answers[0] if len(answers) == 1 else answers
@@ -201,7 +230,8 @@ class Exercise:
 
     def _judge(self, answer: Any) -> Verdict:
         args = self.inputs()
-        got = self.observation(answer, args)
+        with _Calls() if self.library else contextlib.nullcontext() as calls:  # watched only where a name is banned
+            got = self.observation(answer, args)
         expected = self._own(self.reference)
         if isinstance(got, Raised):
             return self._named_mistake(got, expected) or _wrong("raised", got, expected)
@@ -213,6 +243,9 @@ class Exercise:
             if _holds(guard.when, got):
                 return _wrong(guard.id, got, expected, guard.message)
         if self.same(got, expected):
+            used = [entry for entry in self.library if entry.function in calls.seen]
+            if used:  # the right number, from the function the exercise asks the learner to write
+                return _wrong(used[0].id, message=MISTAKES[used[0].id].replace("{got}", _qualified(used[0].function)))
             return Verdict("correct", self.success(expected) if callable(self.success) else self.success)
         return self._named_mistake(got, expected) or _wrong("other", got, expected, self.explain)
 

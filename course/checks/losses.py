@@ -11,7 +11,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from course.checks.engine import Exercise, Guard, Mistake
+from course.checks.engine import Exercise, Guard, Library, Mistake
 from course.checks.probes import any_item
 from course.checks.values import describe
 
@@ -63,11 +63,13 @@ def _explain(got: list, expected: list) -> str:
     return f"on the check's two batches the losses should be {right}; yours are {yours}: compare with the lesson."
 
 
-def _exercise(name, reference, batches, mistakes, alternatives, success, sign=True) -> Exercise:
-    """A loss on two (inputs, targets) batches; a wrong sign (if ``sign``) and a sum are mistakes of every one."""
+def _exercise(name, reference, batches, mistakes, alternatives, success, sign=True, library=()) -> Exercise:
+    """A loss on two (inputs, targets) batches; a wrong sign (if ``sign``) and a sum are mistakes of every one;
+    ``library`` holds the torch function the exercise asks the learner to write, with an answer that calls it."""
     negated = [Mistake("wrong_sign", lambda x, y: -reference(x, y), _SIGN)] if sign else []
     return Exercise(
         name, reference, success, alternatives=alternatives, observe=_on_batches, explain=_explain, guards=_GUARDS,
+        library=[Library(function, example) for function, example in library],
         inputs=lambda: tuple(t for x, y in batches for t in (torch.tensor(x).requires_grad_(), torch.tensor(y))),
         mistakes=[*mistakes, *negated, Mistake("sum_not_mean", lambda x, y: reference(x, y) * len(y))],
     )  # fmt: skip
@@ -85,27 +87,29 @@ regression_loss = _exercise(  # MSE of (N, 1) predictions against (N,) targets
     "the shapes agree, so each prediction meets its own target.", sign=False,
 )  # fmt: skip
 bce_by_hand = _exercise(  # from probabilities; 3 ones to 1 zero, so averaging per class then over classes is wrong
-    "bce_by_hand", lambda p, y: F.binary_cross_entropy(p, y),
+    "bce_by_hand", lambda p, y: -(y * p.log() + (1 - y) * (1 - p).log()).mean(),
     [([0.2, 0.9, 0.6, 0.4, 0.7, 0.1], [1.0, 0.0, 1.0, 1.0, 0.0, 0.0]), ([0.5, 0.02, 0.99, 0.3], [0.0, 1.0, 1.0, 1.0])],
     [Mistake("swapped_terms", lambda p, y: -(y * (1 - p).log() + (1 - y) * p.log()).mean()),
      Mistake("missing_negative_term", lambda p, y: -(y * p.log()).mean())],
-    [lambda p, y: -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()],
+    [lambda p, y: -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean(),
+     lambda p, y: -torch.where(y == 1, p, 1 - p).log().mean()],
     "your binary cross-entropy matches nn.BCELoss on both batches.",
+    library=[(F.binary_cross_entropy, lambda p, y: torch.nn.BCELoss()(p, y))],
 )  # fmt: skip
 binary_loss_from_logits = _exercise(  # from logits, the safe way
-    "binary_loss_from_logits", lambda z, y: F.binary_cross_entropy_with_logits(z, y),
+    "binary_loss_from_logits", lambda z, y: (z.clamp(min=0) - z * y + torch.log1p(torch.exp(-z.abs()))).mean(),
     [([30.0, -2.5, 0.0, 1.5, -0.7], [0.0, 1.0, 1.0, 0.0, 0.0]), ([-100.0, 100.0, 0.7, -30.0], [0.0, 1.0, 0.0, 1.0])],
     [Mistake("sigmoid_then_bce", lambda z, y: F.binary_cross_entropy(z.sigmoid(), y)),
      Mistake("log_of_sigmoid", lambda z, y: -(y * z.sigmoid().log() + (1 - y) * (1 - z.sigmoid()).log()).mean()),
      Mistake("exp_overflow", lambda z, y: ((1 - y) * z + torch.log(1 + torch.exp(-z))).mean()),
      Mistake("sigmoid_before_logits_loss", lambda z, y: F.binary_cross_entropy_with_logits(z.sigmoid(), y), _TWICE),
      Mistake("missing_abs", lambda z, y: (z.clamp(min=0) - z * y + torch.log1p(torch.exp(-z))).mean())],
-    [lambda z, y: (z.clamp(min=0) - z * y + torch.log1p(torch.exp(-z.abs()))).mean(),
-     lambda z, y: torch.nn.BCEWithLogitsLoss()(z, y)],
+    [lambda z, y: (F.relu(z) - z * y + F.softplus(-z.abs())).mean()],
     "max(z, 0) - z y + log(1 + exp(-|z|)): right even for logits of 100, where a sigmoid rounds to 1.",
+    library=[(F.binary_cross_entropy_with_logits, lambda z, y: torch.nn.BCEWithLogitsLoss()(z, y))],
 )  # fmt: skip
 class_loss = _exercise(  # cross-entropy from logits and class indices, by hand and safely
-    "class_loss", lambda z, y: F.cross_entropy(z, y),
+    "class_loss", lambda z, y: (torch.logsumexp(z, dim=1) - z.gather(1, y.unsqueeze(1)).squeeze(1)).mean(),
     [([[0.4, -2.1, 1.3, 2.8], [-1.7, 0.6, 2.2, -0.3], [1.1, -2.6, -0.9, 0.2], [2.5, 1.4, -1.2, -2.8]], [0, 3, 1, 2]),
      ([[1000.0, 0.0, -5.0, 2.0], [0.5, 0.5, 0.5, 0.5], [-3.0, 4.0, 0.0, 1.0]], [1, 2, 0])],
     [Mistake("unstable_softmax", lambda z, y: -(z.exp()[range(len(y)), y] / z.exp().sum(1)).log().mean()),
@@ -113,7 +117,8 @@ class_loss = _exercise(  # cross-entropy from logits and class indices, by hand 
      Mistake("missing_logsumexp", lambda z, y: -z[range(len(y)), y].mean()),
      Mistake("shape_mismatch", lambda z, y: (torch.logsumexp(z, dim=1) - z[:, y]).mean(), _COLUMNS),
      Mistake("all_classes", lambda z, y: (torch.logsumexp(z, dim=1, keepdim=True) - z).mean())],
-    [lambda z, y: -F.log_softmax(z, dim=1)[torch.arange(len(y)), y].mean(),
-     lambda z, y: (torch.logsumexp(z, dim=1) - z.gather(1, y.unsqueeze(1)).squeeze(1)).mean()],
+    [lambda z, y: -F.log_softmax(z, dim=1)[torch.arange(len(y)), y].mean()],
     "log-sum-exp minus the right class's score, averaged: nn.CrossEntropyLoss's number, even with a logit of 1000.",
+    library=[(F.cross_entropy, lambda z, y: torch.nn.CrossEntropyLoss()(z, y)),
+             (F.nll_loss, lambda z, y: F.nll_loss(F.log_softmax(z, dim=1), y))],
 )  # fmt: skip

@@ -158,8 +158,8 @@ resume = Exercise(
               Mistake("returned_none", lambda *args: _resume(*args) and None)],
     explain=lambda got, expected: next(
         (f"the returned history has {g[0]} epochs; an unbroken run has {e[0]} (checked on two runs that stopped at "
-         "different epochs: take both numbers from the checkpoint and the argument)." for g, e in zip(got, expected)
-         if g[0] != e[0]),
+         "different epochs: take both numbers from the checkpoint and the argument)."
+         for g, e in zip(got, expected, strict=False) if g[0] != e[0]),
         "the final weights are not those of a run that never stopped: restore the model, the optimizer, the "
         "scheduler and the loader's generator from the checkpoint, then fit with history and start_epoch."),
 )  # fmt: skip

@@ -30,7 +30,7 @@ def _declared(module: str) -> list:
 
 ALL = [(module, exercise) for module in LESSONS.values() for exercise in _declared(module)]
 # every known wrong answer: a mistake's wrong program, or the example that triggers a guard
-DIAGNOSIS_CASES = [(m, e, item) for m, e in ALL for item in (*e.mistakes, *e.guards)]
+DIAGNOSIS_CASES = [(m, e, item) for m, e in ALL for item in (*e.mistakes, *e.guards, *e.library)]
 ALTERNATIVE_CASES = [(m, e, i) for m, e in ALL for i in range(len(e.alternatives))]
 
 
@@ -195,5 +195,5 @@ def test_every_vocabulary_id_is_used():
         "other",
         "patched_library",
     }
-    declared = {item.id for _, exercise in ALL for item in (*exercise.mistakes, *exercise.guards)}
+    declared = {item.id for _, exercise in ALL for item in (*exercise.mistakes, *exercise.guards, *exercise.library)}
     assert set(MISTAKES) - declared - engine_ids == set(), "remove ids no exercise declares"

@@ -97,3 +97,22 @@ def test_the_cut_off_message_names_what_came():
     assert number.mistake == "not_backpropagatable" and "return the loss as a tensor" in number.message, number
     detached = check.bce_by_hand(lambda p, y: F.binary_cross_entropy(p, y).detach())
     assert detached.mistake == "not_backpropagatable" and "no gradient flows" in detached.message, detached
+
+
+LIBRARY_ANSWERS = {  # the by-hand exercises answered by the very function they ask the learner to write
+    "bce_by_hand": [lambda p, y: nn.BCELoss()(p, y), lambda p, y: F.binary_cross_entropy(p, y)],
+    "binary_loss_from_logits": [lambda z, y: nn.BCEWithLogitsLoss()(z, y), F.binary_cross_entropy_with_logits],
+    "class_loss": [
+        lambda z, y: nn.CrossEntropyLoss()(z, y),
+        lambda z, y: F.nll_loss(F.log_softmax(z, dim=1), y),
+        lambda z, y: torch.nn.functional.cross_entropy(z, y, reduction="sum") / len(y),
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "answer"), [(n, a) for n, answers in LIBRARY_ANSWERS.items() for a in answers], ids=lambda v: str(v)[:20]
+)
+def test_a_by_hand_exercise_answered_by_the_library_is_told_so(name, answer):
+    verdict = getattr(check, name)(answer)
+    assert verdict.mistake == "used_library" and "formula" in verdict.message, verdict
