@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import inspect
+import itertools
 import linecache
 import math
 import os
@@ -27,7 +29,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch.overrides import TorchFunctionMode
 
 from course.checks import probes, values
 from course.checks.runner import names_restored, run_limited
@@ -92,16 +93,25 @@ class Library:
     id: str = "used_library"
 
 
-class _Calls(TorchFunctionMode):
-    """The torch functions called while it is active (one worker thread's: modes are per thread)."""
+class _Calls:
+    """The code of every Python function called in this thread while it is active (a profile hook is per thread)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __enter__(self) -> _Calls:
         self.seen: set = set()
+        self._before = sys.getprofile()
+        sys.setprofile(self._note)
+        return self
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204  (torch's protocol)
-        self.seen.add(func)
-        return func(*args, **(kwargs or {}))
+    def _note(self, frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            self.seen.add(frame.f_code)
+
+    def __exit__(self, *exc: object) -> None:
+        sys.setprofile(self._before)
+
+    def ran(self, function: Callable[..., Any]) -> bool:
+        """Whether ``function`` ran (the function inside its decorators: scikit-learn wraps its metrics)."""
+        return getattr(inspect.unwrap(function), "__code__", None) in self.seen
 
 
 class _Stub(Exception):
@@ -138,7 +148,9 @@ def _changed(used: object, fresh: object) -> bool:
 
 
 def _qualified(function: Callable[..., Any]) -> str:
-    module = {"torch.nn.functional": "F", "torch._C._nn": "F"}.get(function.__module__ or "", function.__module__)
+    """``F.cross_entropy``, ``sklearn.metrics.r2_score``: the name a learner imports it by (no private module)."""
+    public = itertools.takewhile(lambda part: not part.startswith("_"), function.__module__.split("."))
+    module = {"torch.nn.functional": "F"}.get(function.__module__, ".".join(public))
     return f"{module}.{function.__name__}"
 
 
@@ -243,7 +255,7 @@ class Exercise:
             if _holds(guard.when, got):
                 return _wrong(guard.id, got, expected, guard.message)
         if self.same(got, expected):
-            used = [entry for entry in self.library if entry.function in calls.seen]
+            used = [entry for entry in self.library if calls.ran(entry.function)]
             if used:  # the right number, from the function the exercise asks the learner to write
                 return _wrong(used[0].id, message=MISTAKES[used[0].id].replace("{got}", _qualified(used[0].function)))
             return Verdict("correct", self.success(expected) if callable(self.success) else self.success)

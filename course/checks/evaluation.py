@@ -10,10 +10,11 @@ from functools import partial
 
 import numpy as np
 import torch
+from sklearn.metrics import r2_score
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course.checks.engine import Exercise, Guard, Mistake
+from course.checks.engine import Exercise, Guard, Library, Mistake
 from course.checks.probes import randomised
 from course.checks.values import as_number, close, describe
 
@@ -114,6 +115,7 @@ r_squared = Exercise(
         Mistake("swapped_arguments", lambda y_true, y_pred: _r2(y_pred, y_true)),
     ],
     alternatives=[lambda y_true, y_pred: 1 - ((y_true - y_pred) ** 2).mean() / y_true.var(unbiased=False)],
+    library=[Library(r2_score, lambda y_true, y_pred: r2_score(y_true.numpy(), y_pred.numpy()))],
     success=lambda expected: f"R² = {expected:.4f}, as sklearn.metrics.r2_score computes it.",
 )
 

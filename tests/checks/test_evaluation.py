@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sklearn.metrics
 import torch
+from sklearn.metrics import r2_score
 
 from course.checks import evaluation as check
 
@@ -142,3 +144,15 @@ def test_validation_loss_names_model_forward():
             return sum(loss_fn(model.forward(x), y).item() * len(x) for x, y in loader) / len(loader.dataset)
 
     assert check.validation_loss(calls_forward).mistake == "called_forward"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda y_true, y_pred: r2_score(y_true.numpy(), y_pred.numpy()),
+        lambda y_true, y_pred: float(sklearn.metrics.r2_score(y_true, y_pred)),
+    ],
+)
+def test_r_squared_from_scikit_learn_is_told_so(answer):
+    verdict = check.r_squared(answer)
+    assert verdict.mistake == "used_library" and "r2_score" in verdict.message, verdict

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.metrics import precision_score, recall_score
 from torch import nn
 
 from course.checks import logistic_regression as check
@@ -132,3 +133,11 @@ def test_pick_threshold_notices_the_probabilities_changed_in_place():
         return check._pick()(p.unsqueeze(1), y, k)
 
     assert check.pick_threshold(squeezes).mistake == "mutated_input"
+
+
+def test_precision_and_recall_from_scikit_learn_are_told_so():
+    def from_sklearn(p, y):
+        return precision_score(y.view(-1).numpy(), p.view(-1).numpy()), recall_score(y.view(-1), p.view(-1))
+
+    verdict = check.precision_recall(from_sklearn)
+    assert verdict.mistake == "used_library" and "precision_score" in verdict.message, verdict
