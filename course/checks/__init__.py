@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from course.checks.engine import Exercise, Guard, Mistake, Verdict
+from course.checks.engine import Exercise, Guard, Library, Mistake, Verdict
 
 _MODULES = """start_here tensors_and_devices gradient_descent_numpy autograd computation_graphs optimizers losses
     models nonlinearity_and_mlps training_pipeline datasets_and_loaders evaluation logistic_regression
@@ -28,4 +28,4 @@ def exercises(module_name: str) -> list[Exercise]:
     return [value for value in vars(module).values() if isinstance(value, Exercise)]
 
 
-__all__ = ["LESSONS", "Exercise", "Guard", "Mistake", "Verdict", "exercises"]
+__all__ = ["LESSONS", "Exercise", "Guard", "Library", "Mistake", "Verdict", "exercises"]

@@ -4,7 +4,8 @@ alternatives and how to compare. Called on a learner's answer it returns a :clas
 
 1. a placeholder (``None``, ``...``, a stub raising ``NotImplementedError``) is *not attempted*;
 2. the answer is observed on fresh probe inputs, in a worker thread with a time limit;
-3. guards (form checks: "return a tensor") are tried, then the reference: equal means *correct*;
+3. guards (form checks: "return a tensor") are tried, then the reference: equal means *correct*, unless the
+   answer called a library function the exercise asks the learner to write (``library``: "by hand");
 4. otherwise the first mistake whose wrong program gives the same observation names the mistake;
 5. otherwise a fallback message says what was expected and what came.
 
