@@ -13,8 +13,9 @@ STAMP       := $(VENV)/.installed-dev-$(PINS)$(if $(filter cpu,$(TORCH)),-cpu)
 TEACH_STAMP := $(VENV)/.installed-teach-$(PINS)
 JOBS   ?= $(shell nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 2)
 # The canonical environment the committed outputs are recorded in (also pinned by conftest.py).
-CANONICAL := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 COURSE_DEVICE=cpu CUDA_VISIBLE_DEVICES= PYTHONHASHSEED=0 \
-	ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=COMPATIBLE ONEDNN_MAX_CPU_ISA=AVX2
+# On x86-64 also the same math kernels on every CPU (conftest.py says why); ARM has no such settings.
+X86_KERNELS := $(if $(filter x86_64 amd64 AMD64,$(shell uname -m 2>/dev/null)),ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=COMPATIBLE ONEDNN_MAX_CPU_ISA=AVX2)
+CANONICAL := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 COURSE_DEVICE=cpu CUDA_VISIBLE_DEVICES= PYTHONHASHSEED=0 $(X86_KERNELS)
 # Quiet installs: no pip upgrade notices, no setuptools box about editable installs.
 PIP    := PYTHONWARNINGS=ignore $(BIN)/python -m pip --quiet --disable-pip-version-check
 # Students' JupyterLab hides the grading tools that `make test` installs (see `student-jupyter`).

@@ -7,6 +7,7 @@ these variables from pytest, so every run compares like with like.
 from __future__ import annotations
 
 import os
+import platform
 import sys
 from pathlib import Path
 
@@ -20,12 +21,13 @@ CANONICAL_ENV = {
     "COURSE_DEVICE": "cpu",  # tensor reprs gain device='cuda:0' on a GPU
     "CUDA_VISIBLE_DEVICES": "",
     "PYTHONHASHSEED": "0",
-    # The same kernels on every x86-64 machine: without these, an AVX-512 Intel, an AVX-512 AMD and an AVX2
-    # machine each pick their own vectorised code (ATen's, MKL's, oneDNN's), and the last printed digit differs.
-    "ATEN_CPU_CAPABILITY": "avx2",
-    "MKL_CBWR": "COMPATIBLE",
-    "ONEDNN_MAX_CPU_ISA": "AVX2",
 }
+# The same kernels on every x86-64 machine: without these, an AVX-512 Intel, an AVX-512 AMD and an AVX2 machine
+# each pick their own vectorised code (ATen's, MKL's, oneDNN's), and the last printed digit differs. Elsewhere
+# (ARM) the values do not exist and torch would warn in every notebook, so they are set on x86-64 only.
+X86_KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "COMPATIBLE", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+if platform.machine().lower() in ("x86_64", "amd64"):
+    CANONICAL_ENV |= X86_KERNELS
 
 
 @pytest.fixture(autouse=True)
@@ -38,14 +40,13 @@ def _close_figures():
 
 # `make portability` sets COURSE_OWN_KERNELS=1: the notebooks then run with the math kernels this CPU picks
 # by itself, and must still print what was recorded with the pinned ones (see README, "How outputs are validated").
-KERNEL_CHOICE = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA")
 
 
 def pytest_configure(config) -> None:
     os.environ.update(CANONICAL_ENV)
     if os.environ.get("COURSE_OWN_KERNELS") == "1":
-        for name in KERNEL_CHOICE:
-            del os.environ[name]
+        for name in X86_KERNELS:
+            os.environ.pop(name, None)
     if getattr(config.option, "nbval_sanitize_with", "unset") is None:  # nbval opens the file relative to the cwd
         config.option.nbval_sanitize_with = str(SANITIZE)
     os.environ.pop("MPLBACKEND", None)  # Agg would remove the inline figures
