@@ -75,6 +75,14 @@ ATTACKS = {
     "trainer = course.training\nmodel = trainer.fit": "course_answer",
     "answer = course.checks.autograd.gradients.reference": "course_answer",
     "x = course.data.standardize(x)": "course_answer",
+    "import pydoc\nstep = pydoc.locate('course.training.make_train_step')": "course_answer",
+    "trainer = getattr(course, 'training')": "course_answer",
+    "fit = (lambda: course)().training.fit": "course_answer",
+    "fit = [course][0].training.fit": "course_answer",
+    "if (package := course):\n    pass": "course_answer",
+    "def train(c=course):\n    return c.training.fit": "course_answer",
+    "for package in [course]:\n    pass": "course_answer",
+    "import pydoc": "import_system",
 }
 
 
@@ -102,6 +110,7 @@ HONEST = [
     "course.seed_everything(0)\ndevice = course.get_device()\nx, y = course.data.make_linear_data(10)",
     "from course.plots import plot_losses\nfig = course.plots.plot_curves({'a': [1.0]})\ncourse.doctor()",
     "from course.data import make_linear_data\nfrom course import seed_everything",
+    "values = course.to_numpy(torch.ones(2))\ntext = 'course.training is what lesson 09 builds'",
 ]
 
 

@@ -32,7 +32,7 @@ from tools.grading.aliases import dotted_name, imported_names, plain_chain, pyth
 MODULES = {
     "kernel": ("IPython", "ipykernel", "jupyter_client", "zmq", "signal"),
     "builtins": ("builtins", "__builtin__"),
-    "import_system": ("importlib", "imp", "pkgutil", "site", "zipimport", "runpy"),
+    "import_system": ("importlib", "imp", "pkgutil", "site", "zipimport", "runpy", "pydoc"),
     "filesystem": ("shutil", "pathlib", "glob", "tempfile", "io", "fileinput", "sqlite3", "zipfile", "tarfile", "mmap"),
     "process": (
         "subprocess",
@@ -121,6 +121,7 @@ OS_OK = {"path", "sep", "linesep", "pathsep", "getcwd", "cpu_count", "getenv", "
 OS_PROCESS = {"system", "popen", "fork", "forkpty", "kill", "killpg", "_exit", "abort", "setsid", "nice"}
 BY_NAME = ("getattr", "setattr", "delattr", "hasattr")
 HISTORY = re.compile(r"In|Out|_ih|_oh|_dh|_i{1,3}|_i?\d+")  # IPython's history: the grader's own steps are in it
+DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")  # a module path written as text
 MAGICS_OK = {"matplotlib", "time", "timeit", "xmode", "precision", "pprint"}
 COURSE_GIVEN = (  # set-up, data and drawing: what the released notebooks use, and nothing that answers a task
     "course.seed_everything",
@@ -130,6 +131,8 @@ COURSE_GIVEN = (  # set-up, data and drawing: what the released notebooks use, a
     "course.doctor",
     "course.show_graph",
     "course.warnings_as_text",
+    "course.to_numpy",
+    "course.device.to_numpy",
     "course.data.make_linear_data",
     "course.plots",
 )
@@ -214,6 +217,13 @@ class _Scanner(ast.NodeVisitor):
         dotted = resolve(node, self.aliases)
         if borrows_an_answer(dotted):
             self.flag("course_answer", node, dotted)
+        elif dotted == "course" and isinstance(node, ast.Name):  # passed around, its attributes reached later
+            self.flag("course_answer", node, "the course package used as a value")
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        name = node.value.strip() if isinstance(node.value, str) else ""
+        if DOTTED.fullmatch(name) and borrows_an_answer(name):  # pydoc.locate("course.training.fit")
+            self.flag("course_answer", node, f"the name {name!r}")
 
     def visit_Name(self, node: ast.Name) -> None:
         self._course(node)
