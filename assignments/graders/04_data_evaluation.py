@@ -102,26 +102,29 @@ def make_loader(inputs, ns):
 
 @grader.probe
 def train_classifier(inputs, ns):
+    import sys
+
     import torch
     from torch import nn
-    from torch.overrides import TorchFunctionMode
     from torch.utils.data import DataLoader, TensorDataset
 
-    class Losses(TorchFunctionMode):  # the names of the torch.nn.functional losses the training runs
-        names: set = set()
+    functional, losses = torch.nn.functional.__file__, {}
 
-        def __torch_function__(self, func, types, args=(), kwargs=None):
-            name = getattr(func, "__name__", "")
-            if getattr(func, "__module__", "") == "torch.nn.functional" and ("loss" in name or "entropy" in name):
-                self.names.add(name)
-            return func(*args, **(kwargs or {}))
+    def note(frame, event, arg):  # counts torch.nn.functional's losses, even where function modes are switched off
+        name = frame.f_code.co_name
+        public_loss = not name.startswith("_") and ("loss" in name or "entropy" in name)
+        if event == "call" and public_loss and frame.f_code.co_filename == functional:
+            losses[name] = losses.get(name, 0) + 1
 
     def train(x, y):  # the same random numbers for every call: only the data differ
         torch.manual_seed(inputs["seed"])
         generator = torch.Generator().manual_seed(inputs["seed"])
         loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True, generator=generator)
-        with Losses():
+        sys.setprofile(note)
+        try:
             model = ns["train_classifier"](loader)
+        finally:
+            sys.setprofile(None)
         if not isinstance(model, nn.Module):
             return None
         model.eval()
@@ -129,7 +132,8 @@ def train_classifier(inputs, ns):
             return model(inputs["x_query"])
 
     logits = train(inputs["x_train"], inputs["y_train"])
-    found = {"is_module": logits is not None, "logits": logits, "losses": sorted(Losses.names)}
+    batches = -(-len(inputs["x_train"]) // 32)
+    found = {"is_module": logits is not None, "logits": logits, "losses": dict(losses), "batches": batches}
     if found["is_module"]:  # again on other data (the first 96 rows, labels flipped): a trained model changes
         found["other_logits"] = train(inputs["x_train"][:96], 1 - inputs["y_train"][:96])
     return found
@@ -199,11 +203,12 @@ def _(results, secrets):
     untrained = isinstance(other, torch.Tensor) and other.shape == got["logits"].shape
     untrained = untrained and torch.allclose(other.double(), got["logits"].double(), rtol=0, atol=0, equal_nan=True)
     require(not untrained, "trained on other data, train_classifier returned the same model: train it on the loader")
-    losses = got.get("losses", [])
+    losses = got.get("losses", {})
+    used = ", ".join(f"{name} {count} times" for name, count in losses.items()) or "no loss of torch.nn"
     require(
-        "binary_cross_entropy_with_logits" in losses,
-        f"train_classifier trained with {' and '.join(losses) or 'no loss of torch.nn'}: Task 4 asks for "
-        "nn.BCEWithLogitsLoss on the logits",
+        set(losses) == {"binary_cross_entropy_with_logits"} and losses[next(iter(losses))] >= got.get("batches", 1),
+        f"train_classifier's training ran {used}, for {got.get('batches')} batches an epoch: Task 4 asks for "
+        "nn.BCEWithLogitsLoss on the logits of every batch",
     )
 
 
