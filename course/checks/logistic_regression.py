@@ -13,7 +13,7 @@ import functools
 
 import numpy as np
 import torch
-from sklearn.metrics import precision_score, recall_score
+from sklearn.metrics import precision_recall_fscore_support, precision_score, recall_score
 from torch import nn
 
 from course.checks.engine import Exercise, Guard, Library, Mistake
@@ -159,8 +159,8 @@ precision_recall = Exercise(
     mistakes=[Mistake("swapped_precision_recall", lambda p, y: _pr(p, y)[::-1]),
               Mistake("wrong_class", lambda p, y: _pr(p, y, positive=0.0)),
               Mistake("accuracy_not_precision", lambda p, y: ((p == y).float().mean().item(),) * 2)],
-    library=[Library(metric, lambda p, y: (precision_score(y.view(-1), p.view(-1)), recall_score(y.view(-1), p.view(-1))))
-             for metric in (precision_score, recall_score)],
+    library=[Library(precision_recall_fscore_support,  # what precision_score, recall_score and classification_report run
+                     lambda p, y: (precision_score(y.view(-1), p.view(-1)), recall_score(y.view(-1), p.view(-1))))],
     explain=lambda got, exp: next(f"expected precision {e[0]:.4f} and recall {e[1]:.4f}, got {g[0]} and {g[1]}."
                                   for g, e in zip(got, exp, strict=True) if not close(g, e)),
     success=lambda exp: f"precision {exp[0][0]:.4f} (TP / predicted 1), recall {exp[0][1]:.4f} (TP / truly 1).",

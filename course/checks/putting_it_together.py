@@ -88,7 +88,7 @@ def _parts(seed: int) -> list:
 
 
 @cache
-def _saved(done: int = _DONE) -> tuple[Path, bytes, list]:
+def _saved(done: int) -> tuple[Path, bytes, list]:
     """Where a probe's checkpoint lies, its bytes and its train losses: the run of seed 0 after ``done`` epochs."""
     model, loss_fn, optimizer, scheduler, loader, generator = _parts(seed=0)
     history = fit(model, loss_fn, optimizer, loader, done, scheduler=scheduler, progress=False)
@@ -143,7 +143,7 @@ def _resume(
 
 resume = Exercise(
     "resume", _resume, "the resumed run ends with exactly the weights of a run that never stopped.",
-    inputs=lambda: (_saved()[0], *_parts(seed=99), _EPOCHS), observe=_resumed,
+    inputs=lambda: (_saved(_DONE)[0], *_parts(seed=99), _EPOCHS), observe=_resumed,
     pure=False, same=partial(close, rtol=1e-6, atol=1e-7),  # not pure: no tensor among the arguments
     alternatives=[partial(_resume, load=_by_hand)],
     guards=[Guard("not_a_dict", lambda got: any(run[0] == "not_a_history" for run in got), lambda *args: _resume(*args)["train_loss"],

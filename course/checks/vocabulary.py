@@ -14,7 +14,7 @@ MISTAKES: dict[str, str] = {
     "mutated_input": "your function changed the tensor or array it was given, in place (values, shape or dtype): the caller's data changed too. Work on a copy (x.clone(), x.copy()) or use out-of-place operations (x = x - m, not x -= m).",
     "unreadable": "the check could not use your answer ({got}).",
     "other": "expected {expected}, got {got}.",
-    "used_library": "your numbers are right, but {got} computed them: the exercise asks you to write the formula with basic tensor operations, which is how you see what the library does.",
+    "used_library": "your numbers are right, but your function called {got}: the exercise asks you to write the formula with basic tensor operations, which is how you see what the library does (compare with the library outside your function).",
     "patched_library": "your code replaced {got}, which the check (and the rest of your notebook) relies on, so nothing it measured can be trusted. Never assign to a library's names; the originals are back now.",
     # --- forms shared by many exercises -----------------------------------------------------------
     "not_a_tensor": "return a torch tensor, got {got}.",

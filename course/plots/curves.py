@@ -96,7 +96,7 @@ def plot_curves(
         ax.plot(np.arange(1, len(values) + 1), values, label=name)
     finite = np.concatenate([values[np.isfinite(values)] for values in lines.values()])
     if log_y and finite.max() > LOG_TOP:  # its ticks and margin would pass float64's end
-        ax.set_ylim(finite.min() / 2, LOG_TOP)
+        ax.set_ylim(min(finite.min() / 2, LOG_TOP / 1e10), LOG_TOP)  # all above it: an empty axis, the right way up
     if log_y:
         ax.set_yscale("log")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title or "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.metrics import precision_score, recall_score
+from sklearn.metrics import classification_report, precision_recall_fscore_support, precision_score, recall_score
 from torch import nn
 
 from course.checks import logistic_regression as check
@@ -140,4 +140,16 @@ def test_precision_and_recall_from_scikit_learn_are_told_so():
         return precision_score(y.view(-1).numpy(), p.view(-1).numpy()), recall_score(y.view(-1), p.view(-1))
 
     verdict = check.precision_recall(from_sklearn)
-    assert verdict.mistake == "used_library" and "precision_score" in verdict.message, verdict
+    assert verdict.mistake == "used_library" and "precision_recall_fscore_support" in verdict.message, verdict
+
+
+def test_precision_and_recall_from_any_scikit_learn_entry_point_are_told_so():
+    def from_report(p, y):
+        report = classification_report(y.view(-1), p.view(-1), output_dict=True)
+        return report["1.0"]["precision"], report["1.0"]["recall"]
+
+    for answer in (
+        lambda p, y: precision_recall_fscore_support(y.view(-1), p.view(-1), average="binary")[:2],
+        from_report,
+    ):
+        assert check.precision_recall(answer).mistake == "used_library"
