@@ -47,8 +47,9 @@ def _architecture(make: object, probes: tuple) -> object:
             # inputs up to 8: pre-activations beyond 6, where ReLU6 and the like part from ReLU
             output = model(torch.linspace(-8.0, 8.0, 6 * n_inputs, dtype=dtype).reshape(6, n_inputs))
         shapes = sorted((m.in_features, m.out_features, m.bias is not None) for m in linears)
-        seen.append((shapes, unregistered_modules(model), output))
-    return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs), one item per probe each
+        frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
+        seen.append((shapes, unregistered_modules(model), output, frozen))
+    return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen), one item per probe each
 
 
 def _explain_mlp(got: tuple, expected: tuple) -> str:
@@ -164,6 +165,15 @@ make_mlp = Exercise(
     guards=[
         Guard("not_a_model", lambda got: not isinstance(got, tuple), lambda n_in, hidden, n_out: [n_in]),
         Guard("plain_list", lambda got: any(got[1]), lambda *sizes: _LoopMLP(*sizes, container=list)),
+        Guard(
+            "froze_parameters",
+            lambda got: any(got[3]),
+            lambda *sizes: _mlp(*sizes).requires_grad_(False),
+            lambda got, expected: (
+                f"{', '.join(next(f for f in got[3] if f))} do not require grad: no optimizer "
+                "could train them. Leave nn.Linear's parameters as they are (requires_grad=True)."
+            ),
+        ),
     ],
     mistakes=[
         Mistake("no_activation", lambda *sizes: _mlp(*sizes, activation=nn.Identity)),

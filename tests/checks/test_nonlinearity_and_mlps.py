@@ -209,3 +209,13 @@ def test_clipped_step_returns_a_number_not_the_loss_tensor():
     assert check.clipped_step(a_clipped_step(returned="tensor")).mistake == "returns_tensor"
     assert check.clipped_step(a_clipped_step(returned="detached")).mistake == "returns_tensor"
     assert check.clipped_step(a_clipped_step(returned="numpy")).passed  # a NumPy number is a number
+
+
+def test_an_mlp_with_a_frozen_layer_is_told_so():
+    def frozen_first(n_inputs, hidden, n_outputs):
+        model = check.make_mlp.reference(n_inputs, hidden, n_outputs)
+        model[0].weight.requires_grad_(False)
+        return model
+
+    verdict = check.make_mlp(frozen_first)
+    assert verdict.mistake == "froze_parameters" and "0.weight" in verdict.message, verdict
