@@ -138,14 +138,25 @@ def _raised_in_stub(exc: BaseException) -> bool:
 
 
 def _changed(used: object, fresh: object) -> bool:
-    """Whether the probe input ``used`` no longer equals its fresh copy; only tensors and arrays are compared."""
-    if type(used) is not type(fresh) or type(used) not in (torch.Tensor, np.ndarray):
+    """Whether the probe input ``used`` no longer equals its fresh copy: a tensor or an array (values, shape, dtype),
+    or a list (its length, or a number, tensor or array in it)."""
+    if type(used) is not type(fresh):
+        return False
+    if type(used) is list:
+        return len(used) != len(fresh) or any(_item_changed(u, f) for u, f in zip(used, fresh, strict=True))
+    if type(used) not in (torch.Tensor, np.ndarray):
         return False
     if used.shape != fresh.shape or used.dtype != fresh.dtype:
         return True
     if type(used) is torch.Tensor:
         return not torch.equal(used, fresh)
     return not np.array_equal(used, fresh, equal_nan=used.dtype.kind in "fc")
+
+
+def _item_changed(used: object, fresh: object) -> bool:
+    if type(used) in (int, float, bool) and type(fresh) is type(used):
+        return used != fresh and not (used != used and fresh != fresh)  # a NaN is still itself
+    return _changed(used, fresh)
 
 
 def _qualified(function: Callable[..., Any]) -> str:

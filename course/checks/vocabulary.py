@@ -11,7 +11,7 @@ MISTAKES: dict[str, str] = {
     "timeout": "your code did not finish within the time limit: look for a loop that never ends.",
     "exited": "your code called exit() or sys.exit(), which would stop the kernel: return a value instead.",
     "returned_none": "your function returned None: did you forget the `return` statement?",
-    "mutated_input": "your function changed the tensor or array it was given, in place (values, shape or dtype): the caller's data changed too. Work on a copy (x.clone(), x.copy()) or use out-of-place operations (x = x - m, not x -= m).",
+    "mutated_input": "your function changed the tensor, array or list it was given, in place (values, shape or dtype; a list's items or length): the caller's data changed too. Work on a copy (x.clone(), x.copy(), list(sizes)) or use out-of-place operations (x = x - m, not x -= m).",
     "unreadable": "the check could not use your answer ({got}).",
     "other": "expected {expected}, got {got}.",
     "used_library": "your numbers are right, but your function called {got}: the exercise asks you to write the formula with basic tensor operations, which is how you see what the library does (compare with the library outside your function).",

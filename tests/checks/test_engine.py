@@ -251,3 +251,20 @@ def test_a_check_stopped_past_its_limit_puts_nothing_back_when_it_finally_ends(m
     release.set()
     time.sleep(0.1)  # the stopped code ends now; it must not restore the 0.05 it saw when it started
     assert engine.TIME_LIMIT == 10.0
+
+
+def test_an_answer_that_changes_a_list_it_was_given_is_told_so():
+    from course.checks import nonlinearity_and_mlps as mlps
+
+    def appends(sizes):
+        total = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+        sizes.append(0)  # the caller's list grows
+        return total
+
+    def rewrites(sizes):
+        total = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+        sizes[0] = -1
+        return total
+
+    for answer in (appends, rewrites):
+        assert mlps.count_parameters(answer).mistake == "mutated_input", answer.__name__
