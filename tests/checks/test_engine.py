@@ -257,12 +257,12 @@ def test_an_answer_that_changes_a_list_it_was_given_is_told_so():
     from course.checks import nonlinearity_and_mlps as mlps
 
     def appends(sizes):
-        total = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+        total = sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
         sizes.append(0)  # the caller's list grows
         return total
 
     def rewrites(sizes):
-        total = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+        total = sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
         sizes[0] = -1
         return total
 
