@@ -139,10 +139,10 @@ def _raised_in_stub(exc: BaseException) -> bool:
 
 def _changed(used: object, fresh: object) -> bool:
     """Whether the probe input ``used`` no longer equals its fresh copy: a tensor or an array (values, shape, dtype),
-    or a list (its length, or a number, tensor or array in it)."""
+    or a list (its length, or a number, tensor, array or list in it, also inside a tuple)."""
     if type(used) is not type(fresh):
         return False
-    if type(used) is list:
+    if type(used) in (list, tuple):  # a tuple is not changed, but a list inside it may be
         return len(used) != len(fresh) or any(_item_changed(u, f) for u, f in zip(used, fresh, strict=True))
     if type(used) not in (torch.Tensor, np.ndarray):
         return False

@@ -219,3 +219,17 @@ def test_an_mlp_with_a_frozen_layer_is_told_so():
 
     verdict = check.make_mlp(frozen_first)
     assert verdict.mistake == "froze_parameters" and "0.weight" in verdict.message, verdict
+
+
+def test_make_mlp_that_appends_to_hidden_is_told_so_and_leaves_the_probe_as_it_was():
+    before = repr(check.MLP_SIZES)
+
+    def appends(n_inputs, hidden, n_outputs):
+        hidden.append(n_outputs)  # the caller's list grows
+        sizes = [n_inputs, *hidden]
+        layers = [m for a, b in zip(sizes, sizes[1:], strict=False) for m in (nn.Linear(a, b), nn.ReLU())]
+        return nn.Sequential(*layers[:-1])
+
+    assert check.make_mlp(appends).mistake == "mutated_input"
+    assert repr(check.MLP_SIZES) == before
+    assert check.make_mlp(check.make_mlp.reference).passed
