@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -197,3 +198,20 @@ def test_every_vocabulary_id_is_used():
     }
     declared = {item.id for _, exercise in ALL for item in (*exercise.mistakes, *exercise.guards, *exercise.library)}
     assert set(MISTAKES) - declared - engine_ids == set(), "remove ids no exercise declares"
+
+
+def _mutable_ids(value: object, depth: int = 0) -> set[int]:
+    """The ids of the lists, dicts, tensors, arrays and modules in a probe's inputs (a few levels deep)."""
+    found = {id(value)} if isinstance(value, (list, dict, set, torch.Tensor, np.ndarray, nn.Module)) else set()
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple, set)) else ()
+    for item in items if depth < 4 else ():
+        found |= _mutable_ids(item, depth + 1)
+    return found
+
+
+@pytest.mark.parametrize("case", ALL, ids=[_id(c) for c in ALL])
+def test_each_run_gets_fresh_probe_inputs(case):
+    # an answer that changes what it was given must not change the next run's probe (the check's own constants)
+    _, exercise = case
+    first, second = exercise.inputs(), exercise.inputs()
+    assert not _mutable_ids(first) & _mutable_ids(second), "inputs() hands out the same object twice"
