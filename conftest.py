@@ -38,12 +38,10 @@ def _close_figures():
         sys.modules["matplotlib.pyplot"].close("all")
 
 
-# `make portability` sets COURSE_OWN_KERNELS=1: the notebooks then run with the math kernels this CPU picks
-# by itself, and must still print what was recorded with the pinned ones (see README, "How outputs are validated").
-
-
 def pytest_configure(config) -> None:
     os.environ.update(CANONICAL_ENV)
+    # `make portability` sets COURSE_OWN_KERNELS=1: the notebooks then run with the math kernels this CPU picks by
+    # itself, and must still print what was recorded with the pinned ones (README, "How outputs are validated").
     if os.environ.get("COURSE_OWN_KERNELS") == "1":
         for name in X86_KERNELS:
             os.environ.pop(name, None)

@@ -78,8 +78,8 @@ def standardize(inputs, ns):
             sys.settrace(None)
         return count[0]
 
-    operations = [lines_run(torch.rand(rows, cols)) for rows, cols in ((4, 2), (4, 7), (9, 2))]
-    return {"result": result, "second": second, "input_after": kept, "other": other, "operations": operations}
+    lines = [lines_run(torch.rand(rows, cols)) for rows, cols in ((4, 2), (4, 7), (9, 2))]
+    return {"result": result, "second": second, "input_after": kept, "other": other, "lines": lines}
 
 
 @grader.probe
@@ -166,7 +166,7 @@ def _(results, secrets):
     require(
         right, f"on a new {tuple(x.shape)} tensor the columns are not standardized (largest |column mean| {means:.3g})"
     )
-    lines = results["standardize"]["operations"]
+    lines = results["standardize"]["lines"]
     require(
         len(set(lines)) == 1,
         f"standardize runs {lines[0]} lines of your code on a 4 x 2 tensor, {lines[1]} on 4 x 7 and {lines[2]} on "

@@ -26,7 +26,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -91,7 +91,7 @@ class Library:
 
     function: Callable[..., Any]
     example: Any
-    id: str = "used_library"
+    id: ClassVar[str] = "used_library"  # one diagnosis for every library entry
 
 
 class _Calls:

@@ -146,8 +146,8 @@ resume = Exercise(
     inputs=lambda: (_saved(_DONE)[0], *_parts(seed=99), _EPOCHS), observe=_resumed,
     pure=False, same=partial(close, rtol=1e-6, atol=1e-7),  # not pure: no tensor among the arguments
     alternatives=[partial(_resume, load=_by_hand)],
-    guards=[Guard("not_a_dict", lambda got: any(run[0] == "not_a_history" for run in got), lambda *args: _resume(*args)["train_loss"],
-                  "return the history that fit returns, a dict of lists such as history['train_loss'].")],
+    guards=[Guard("not_a_dict", lambda got: any(run[0] == "not_a_history" for run in got),
+                  lambda *args: _resume(*args)["train_loss"], "return the history that fit returns, a dict of lists such as history['train_loss'].")],
     mistakes=[*(Mistake(f"{part}_not_restored", partial(_resume, forget=part))
                 for part in ("scheduler", "optimizer", "generator", "model")),
               Mistake("scheduler_not_stepped", partial(_resume, scheduler=None)),
