@@ -83,6 +83,14 @@ ATTACKS = {
     "def train(c=course):\n    return c.training.fit": "course_answer",
     "for package in [course]:\n    pass": "course_answer",
     "import pydoc": "import_system",
+    # a function's own variables are its own, but not a name it imports or declares global, nor a nested one's
+    "def f():\n    course = 0\n    import course\n    return course.training.fit": "course_answer",
+    "def f():\n    global course\n    course = 1\n    return course.training.fit": "course_answer",
+    "def f():\n    def g():\n        course = 1\n    return course.training.fit": "course_answer",
+    "def f(course=course):\n    return 1": "course_answer",
+    "f = lambda c: c.training.fit\nf(course)": "course_answer",
+    "course = 1\nimport course\nfit = course.training.fit": "course_answer",
+    "names = [x for x in course.training.__all__]": "course_answer",
 }
 
 
@@ -111,6 +119,12 @@ HONEST = [
     "from course.plots import plot_losses\nfig = course.plots.plot_curves({'a': [1.0]})\ncourse.doctor()",
     "from course.data import make_linear_data\nfrom course import seed_everything",
     "values = course.to_numpy(torch.ones(2))\ntext = 'course.training is what lesson 09 builds'",
+    # the student's own names that happen to be the package's: parameters, locals, loop and comprehension names
+    "def describe(course, training=None):\n    return course.training if training is None else training",
+    "def best(scores):\n    for course in scores:\n        course.training = 1\n    return course.training",
+    "def f(x):\n    course = x * 2\n    with open_it() as (course, other):\n        pass\n    return course",
+    "grades = {course: len(course.training) for course in catalogue}\nlabel = lambda course: course.upper()",
+    "course = 'PyTorch from first principles'\ntitle = course.upper()",
 ]
 
 
@@ -135,7 +149,7 @@ def test_what_the_released_notebooks_use_from_the_course_is_given(name):
     codes = [c.source for c in released.cells if c.cell_type == "code"]
     modules = aliases.imported_names(codes)
     found = [f for code in codes for f in scan.scan_cell(code, "x", modules) if f.category == "course_answer"]
-    assert found == [], f"{name} hands out {found}: add it to scan.COURSE_GIVEN if it answers no task"
+    assert found == [], f"{name} hands out {found}: add it to tools.grading.flagged.COURSE_GIVEN if it answers no task"
 
 
 def test_every_flag_a_script_expects_is_found():

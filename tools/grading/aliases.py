@@ -91,3 +91,32 @@ def imported_names(codes: list[str], known: dict[str, str] | None = None) -> dic
     while _aliases_assigned(trees, names):
         pass
     return names
+
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+def _targets_of(node: ast.AST) -> list[ast.AST]:
+    """What an assignment, ``for``, ``with`` or ``:=`` binds; nothing for other statements."""
+    if isinstance(node, ast.Assign):
+        return node.targets
+    if isinstance(node, ast.With):
+        return [item.optional_vars for item in node.items if item.optional_vars]
+    return [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.For, ast.NamedExpr)) else []
+
+
+def assigned_in(body: list[ast.AST]) -> set[str]:
+    """The names a function body binds itself, nested functions and classes left out, less those an import or
+    ``global`` binds: its own variables, whatever they are called (Python makes them local to the function)."""
+    nodes, found = [n for n in body if not isinstance(n, _SCOPES)], []
+    while nodes:
+        found.append(node := nodes.pop())
+        nodes.extend(child for child in ast.iter_child_nodes(node) if not isinstance(child, _SCOPES))
+    imported = [
+        a.asname or a.name.split(".")[0] for n in found if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names
+    ]
+    declared = [name for n in found if isinstance(n, ast.Global | ast.Nonlocal) for name in n.names]
+    bound = {
+        n.id for node in found for target in _targets_of(node) for n in ast.walk(target) if isinstance(n, ast.Name)
+    }
+    return bound - set(imported) - set(declared)

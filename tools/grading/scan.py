@@ -3,147 +3,31 @@
 Flags are *signals* for the teacher, not verdicts: the scan reads the code (after IPython's own
 transformations, so magics and ``!`` commands are seen as the kernel runs them), follows names to what
 they stand for (:mod:`tools.grading.aliases`: ``o.system`` after ``import os as o`` is ``os.system``)
-and names each use of something an assignment never needs and a tamperer always does:
-
-=================  ==========================================================================
-``kernel``         IPython/ipykernel internals, ``get_ipython()``, magics other than timing and
-                   ``%matplotlib``, signal handlers, replacing ``sys`` hooks or streams
-``builtins``       the ``builtins`` module, ``__builtins__``
-``import_system``  ``importlib``, ``sys.modules``, ``sys.meta_path``, ``sys.path`` and friends
-``filesystem``     ``open``, file functions of ``os``, ``shutil``, ``pathlib``, ``glob``, ``sqlite3``...
-``process``        ``subprocess``, ``os.system``, threads, ``multiprocessing``, ``ctypes``, ``atexit``
-``network``        ``socket``, ``urllib``, ``http``, ``requests``
-``dynamic_code``   ``exec``, ``eval``, ``compile``, ``__import__``, ``pickle``, ``marshal``
-``introspection``  frames, ``gc``, ``inspect``, ``globals()``/``vars()``, ``__dict__``, ``__globals__``...
-``monkeypatch``    assigning to (or ``setattr`` on) anything reached from an imported module
-``course_answer``  the course's own implementations (``course.training``, ``course.checks``...):
-                   an answer cell may use only what the assignments hand out (``COURSE_GIVEN``)
-=================  ==========================================================================
+and names each use of something in the tables of :mod:`tools.grading.flagged` (``kernel``, ``filesystem``,
+``course_answer``...). A function's own parameters and variables are its own, whatever their names.
 """
 
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass
 
-from tools.grading.aliases import dotted_name, imported_names, plain_chain, python_source, resolve
-
-MODULES = {
-    "kernel": ("IPython", "ipykernel", "jupyter_client", "zmq", "signal"),
-    "builtins": ("builtins", "__builtin__"),
-    "import_system": ("importlib", "imp", "pkgutil", "site", "zipimport", "runpy", "pydoc"),
-    "filesystem": ("shutil", "pathlib", "glob", "tempfile", "io", "fileinput", "sqlite3", "zipfile", "tarfile", "mmap"),
-    "process": (
-        "subprocess",
-        "multiprocessing",
-        "threading",
-        "_thread",
-        "concurrent",
-        "asyncio",
-        "atexit",
-        "pty",
-        "ctypes",
-        "cffi",
-        "resource",
-        "sched",
-    ),
-    "network": ("socket", "urllib", "http", "requests", "ssl", "ftplib", "smtplib", "httpx", "aiohttp"),
-    "dynamic_code": ("code", "codeop", "pickle", "marshal", "dill", "cloudpickle", "shelve", "types"),
-    "introspection": ("inspect", "gc", "sys._getframe", "traceback", "dis"),
-}
-MODULE_CATEGORY = {name: category for category, names in MODULES.items() for name in names}
-CALLS = {
-    "open": "filesystem",
-    "exec": "dynamic_code",
-    "eval": "dynamic_code",
-    "compile": "dynamic_code",
-    "__import__": "dynamic_code",
-    "globals": "introspection",
-    "locals": "introspection",
-    "vars": "introspection",
-    "get_ipython": "kernel",
-    "breakpoint": "kernel",
-}
-NAMES = {"__builtins__": "builtins", "__import__": "dynamic_code", "__IPYTHON__": "kernel", "get_ipython": "kernel"}
-DUNDERS = {
-    "__globals__",
-    "__code__",
-    "__closure__",
-    "__subclasses__",
-    "__bases__",
-    "__base__",
-    "__mro__",
-    "__dict__",
-    "__builtins__",
-    "__getattribute__",
-    "__setattr__",
-    "__delattr__",
-    "__module__",
-    "__loader__",
-    "__spec__",
-    "__self__",
-    "__func__",
-    "__defaults__",
-    "__kwdefaults__",
-    "__reduce__",
-    "__reduce_ex__",
-    "f_globals",
-    "f_locals",
-    "f_back",
-    "f_builtins",
-    "gi_frame",
-    "tb_frame",
-    "cr_frame",
-    "co_code",
-}
-SYS_ATTRS = {
-    "modules": "import_system",
-    "meta_path": "import_system",
-    "path_hooks": "import_system",
-    "path_importer_cache": "import_system",
-    "path": "import_system",
-    "excepthook": "kernel",
-    "displayhook": "kernel",
-    "settrace": "kernel",
-    "setprofile": "kernel",
-    "addaudithook": "kernel",
-    "_getframe": "introspection",
-    "_current_frames": "introspection",
-    "stdout": "kernel",
-    "stderr": "kernel",
-    "stdin": "kernel",
-    "__stdout__": "kernel",
-    "__stderr__": "kernel",
-}
-SYS_READ_OK = {"stdout", "stderr"}  # reading these is harmless (print(..., file=sys.stderr))
-OS_OK = {"path", "sep", "linesep", "pathsep", "getcwd", "cpu_count", "getenv", "environ", "name", "getpid", "curdir"}
-OS_PROCESS = {"system", "popen", "fork", "forkpty", "kill", "killpg", "_exit", "abort", "setsid", "nice"}
-BY_NAME = ("getattr", "setattr", "delattr", "hasattr")
-HISTORY = re.compile(r"In|Out|_ih|_oh|_dh|_i{1,3}|_i?\d+")  # IPython's history: the grader's own steps are in it
-DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")  # a module path written as text
-MAGICS_OK = {"matplotlib", "time", "timeit", "xmode", "precision", "pprint"}
-COURSE_GIVEN = (  # set-up, data and drawing: what the released notebooks use, and nothing that answers a task
-    "course.seed_everything",
-    "course.repro.seed_everything",
-    "course.get_device",
-    "course.device.get_device",
-    "course.doctor",
-    "course.show_graph",
-    "course.warnings_as_text",
-    "course.to_numpy",
-    "course.device.to_numpy",
-    "course.data.make_linear_data",
-    "course.plots",
+from tools.grading.aliases import assigned_in, dotted_name, imported_names, plain_chain, python_source, resolve
+from tools.grading.flagged import (
+    BY_NAME,
+    CALLS,
+    DOTTED,
+    DUNDERS,
+    HISTORY,
+    MAGICS_OK,
+    MODULE_CATEGORY,
+    NAMES,
+    OS_OK,
+    OS_PROCESS,
+    SYS_ATTRS,
+    SYS_READ_OK,
+    borrows_an_answer,
 )
-
-
-def borrows_an_answer(dotted: str) -> bool:
-    """``course.training.fit`` does, ``course.plots.plot_losses`` and ``course`` itself do not."""
-    inside = dotted.startswith("course.")
-    return inside and not any(
-        f"{dotted}.".startswith(f"{given}.") or given.startswith(f"{dotted}.") for given in COURSE_GIVEN
-    )
 
 
 @dataclass(frozen=True)
@@ -162,12 +46,14 @@ class Finding:
 class _Scanner(ast.NodeVisitor):
     def __init__(self, label: str, aliases: dict[str, str]) -> None:
         self.label, self.aliases, self.found, self.allowed, self.judged = label, aliases, [], set(), set()
+        self.own: list[set[str]] = [set()]  # names a function or comprehension binds itself (``def f(course)``)
 
     def flag(self, category: str, node: ast.AST, what: str) -> None:
         self.found.append(Finding(category, self.label, getattr(node, "lineno", 0), what))
 
     def visit_Import(self, node: ast.Import | ast.ImportFrom) -> None:
         names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+        self.own[-1] -= {a.asname or a.name.split(".")[0] for a in node.names}  # the name is a module's again
         for name in names:
             for candidate in (name, name.split(".")[0]):
                 if candidate in MODULE_CATEGORY:
@@ -214,11 +100,42 @@ class _Scanner(ast.NodeVisitor):
         while isinstance(inner, ast.Attribute):
             inner = inner.value
             self.judged.add(id(inner))
+        if isinstance(inner, ast.Name) and (inner.id in self.own[-1] or not isinstance(inner.ctx, ast.Load)):
+            return  # the student's own variable that happens to share the package's name, or the name being bound
         dotted = resolve(node, self.aliases)
         if borrows_an_answer(dotted):
             self.flag("course_answer", node, dotted)
         elif dotted == "course" and isinstance(node, ast.Name):  # passed around, its attributes reached later
             self.flag("course_answer", node, "the course package used as a value")
+
+    def _scope(self, node: ast.AST, bound: set[str], body: list[ast.AST], outer: list[ast.AST]) -> None:
+        """Visit ``outer`` (defaults, decorators, the first iterable) here and ``body`` with ``bound`` as own names."""
+        for part in outer:
+            self.visit(part)
+        self.own.append(self.own[-1] | bound)
+        for part in body:
+            self.visit(part)
+        self.own.pop()
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
+        arguments = node.args
+        parameters = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]
+        bound = {a.arg for a in parameters if a is not None}
+        body = node.body if isinstance(node.body, list) else [node.body]
+        bound |= assigned_in(body)
+        decorators = getattr(node, "decorator_list", [])
+        self._scope(node, bound, body, [*decorators, *arguments.defaults, *filter(None, arguments.kw_defaults)])
+
+    visit_AsyncFunctionDef = visit_Lambda = visit_FunctionDef
+
+    def visit_ListComp(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp) -> None:
+        first, *rest = node.generators
+        bound = {n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
+        results = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
+        inner = [first.target, *first.ifs, *(p for g in rest for p in (g.target, g.iter, *g.ifs)), *results]
+        self._scope(node, bound, inner, [first.iter])
+
+    visit_SetComp = visit_GeneratorExp = visit_DictComp = visit_ListComp
 
     def visit_Constant(self, node: ast.Constant) -> None:
         name = node.value.strip() if isinstance(node.value, str) else ""
@@ -271,9 +188,11 @@ class _Scanner(ast.NodeVisitor):
         for target in targets:
             for sub in ast.walk(target):
                 if isinstance(sub, (ast.Attribute, ast.Subscript)):
-                    dotted = resolve(sub, self.aliases)
-                    if dotted_name(sub).split(".")[0] in self.aliases and not dotted.startswith(
-                        ("os.environ", "sys.stdout", "sys.stderr")
+                    dotted, root = resolve(sub, self.aliases), dotted_name(sub).split(".")[0]
+                    if (
+                        root in self.aliases
+                        and root not in self.own[-1]
+                        and not dotted.startswith(("os.environ", "sys.stdout", "sys.stderr"))
                     ):
                         self.flag("monkeypatch", node, f"assigns {dotted}")
                     elif dotted in ("sys.stdout", "sys.stderr"):
@@ -284,6 +203,8 @@ class _Scanner(ast.NodeVisitor):
         targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
         self._targets(targets, node)
         self.generic_visit(node)
+        if len(self.own) == 1 and isinstance(node, ast.Assign | ast.AnnAssign) and plain_chain(node.value) is None:
+            self.own[0] |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}  # from here on
 
     visit_AugAssign = visit_AnnAssign = visit_Delete = visit_Assign
 

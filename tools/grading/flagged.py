@@ -1,0 +1,139 @@
+"""What the static scan (:mod:`tools.grading.scan`) flags, as tables: each category, and the modules, calls,
+names, attributes and ``os``/``sys`` members that fall in it, things an assignment never needs and a tamperer
+always does:
+
+=================  ==========================================================================
+``kernel``         IPython/ipykernel internals, ``get_ipython()``, magics other than timing and
+                   ``%matplotlib``, signal handlers, replacing ``sys`` hooks or streams
+``builtins``       the ``builtins`` module, ``__builtins__``
+``import_system``  ``importlib``, ``sys.modules``, ``sys.meta_path``, ``sys.path`` and friends
+``filesystem``     ``open``, file functions of ``os``, ``shutil``, ``pathlib``, ``glob``, ``sqlite3``...
+``process``        ``subprocess``, ``os.system``, threads, ``multiprocessing``, ``ctypes``, ``atexit``
+``network``        ``socket``, ``urllib``, ``http``, ``requests``
+``dynamic_code``   ``exec``, ``eval``, ``compile``, ``__import__``, ``pickle``, ``marshal``
+``introspection``  frames, ``gc``, ``inspect``, ``globals()``/``vars()``, ``__dict__``, ``__globals__``...
+``monkeypatch``    assigning to (or ``setattr`` on) anything reached from an imported module
+``course_answer``  the course's own implementations (``course.training``, ``course.checks``...):
+                   an answer cell may use only what the assignments hand out (``COURSE_GIVEN``)
+=================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import re
+
+MODULES = {
+    "kernel": ("IPython", "ipykernel", "jupyter_client", "zmq", "signal"),
+    "builtins": ("builtins", "__builtin__"),
+    "import_system": ("importlib", "imp", "pkgutil", "site", "zipimport", "runpy", "pydoc"),
+    "filesystem": ("shutil", "pathlib", "glob", "tempfile", "io", "fileinput", "sqlite3", "zipfile", "tarfile", "mmap"),
+    "process": (
+        "subprocess",
+        "multiprocessing",
+        "threading",
+        "_thread",
+        "concurrent",
+        "asyncio",
+        "atexit",
+        "pty",
+        "ctypes",
+        "cffi",
+        "resource",
+        "sched",
+    ),
+    "network": ("socket", "urllib", "http", "requests", "ssl", "ftplib", "smtplib", "httpx", "aiohttp"),
+    "dynamic_code": ("code", "codeop", "pickle", "marshal", "dill", "cloudpickle", "shelve", "types"),
+    "introspection": ("inspect", "gc", "sys._getframe", "traceback", "dis"),
+}
+MODULE_CATEGORY = {name: category for category, names in MODULES.items() for name in names}
+CALLS = {
+    "open": "filesystem",
+    "exec": "dynamic_code",
+    "eval": "dynamic_code",
+    "compile": "dynamic_code",
+    "__import__": "dynamic_code",
+    "globals": "introspection",
+    "locals": "introspection",
+    "vars": "introspection",
+    "get_ipython": "kernel",
+    "breakpoint": "kernel",
+}
+NAMES = {"__builtins__": "builtins", "__import__": "dynamic_code", "__IPYTHON__": "kernel", "get_ipython": "kernel"}
+DUNDERS = {
+    "__globals__",
+    "__code__",
+    "__closure__",
+    "__subclasses__",
+    "__bases__",
+    "__base__",
+    "__mro__",
+    "__dict__",
+    "__builtins__",
+    "__getattribute__",
+    "__setattr__",
+    "__delattr__",
+    "__module__",
+    "__loader__",
+    "__spec__",
+    "__self__",
+    "__func__",
+    "__defaults__",
+    "__kwdefaults__",
+    "__reduce__",
+    "__reduce_ex__",
+    "f_globals",
+    "f_locals",
+    "f_back",
+    "f_builtins",
+    "gi_frame",
+    "tb_frame",
+    "cr_frame",
+    "co_code",
+}
+SYS_ATTRS = {
+    "modules": "import_system",
+    "meta_path": "import_system",
+    "path_hooks": "import_system",
+    "path_importer_cache": "import_system",
+    "path": "import_system",
+    "excepthook": "kernel",
+    "displayhook": "kernel",
+    "settrace": "kernel",
+    "setprofile": "kernel",
+    "addaudithook": "kernel",
+    "_getframe": "introspection",
+    "_current_frames": "introspection",
+    "stdout": "kernel",
+    "stderr": "kernel",
+    "stdin": "kernel",
+    "__stdout__": "kernel",
+    "__stderr__": "kernel",
+}
+SYS_READ_OK = {"stdout", "stderr"}  # reading these is harmless (print(..., file=sys.stderr))
+OS_OK = {"path", "sep", "linesep", "pathsep", "getcwd", "cpu_count", "getenv", "environ", "name", "getpid", "curdir"}
+OS_PROCESS = {"system", "popen", "fork", "forkpty", "kill", "killpg", "_exit", "abort", "setsid", "nice"}
+BY_NAME = ("getattr", "setattr", "delattr", "hasattr")
+HISTORY = re.compile(r"In|Out|_ih|_oh|_dh|_i{1,3}|_i?\d+")  # IPython's history: the grader's own steps are in it
+DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")  # a module path written as text
+MAGICS_OK = {"matplotlib", "time", "timeit", "xmode", "precision", "pprint"}
+COURSE_GIVEN = (  # set-up, data and drawing: what the released notebooks use, and nothing that answers a task
+    "course.seed_everything",
+    "course.repro.seed_everything",
+    "course.get_device",
+    "course.device.get_device",
+    "course.doctor",
+    "course.show_graph",
+    "course.warnings_as_text",
+    "course.to_numpy",
+    "course.device.to_numpy",
+    "course.data.make_linear_data",
+    "course.plots",
+)
+
+
+def borrows_an_answer(dotted: str) -> bool:
+    """``course.training.fit`` does, ``course.plots.plot_losses`` and ``course`` itself do not."""
+    inside = dotted.startswith("course.")
+    return inside and not any(
+        f"{dotted}.".startswith(f"{given}.") or given.startswith(f"{dotted}.") for given in COURSE_GIVEN
+    )
