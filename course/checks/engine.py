@@ -95,7 +95,11 @@ class Library:
 
 
 class _Calls:
-    """The code of every Python function called in this thread while it is active (a profile hook is per thread)."""
+    """The code of every Python function called in this thread while it is active, and which of the library's
+    C functions (``torch.binary_cross_entropy_with_logits``) were called: a profile hook is per thread."""
+
+    def __init__(self, library: Sequence[Library]) -> None:
+        self.watched = {id(entry.function): entry.function for entry in library}
 
     def __enter__(self) -> _Calls:
         self.seen: set = set()
@@ -106,13 +110,15 @@ class _Calls:
     def _note(self, frame: Any, event: str, arg: Any) -> None:
         if event == "call":
             self.seen.add(frame.f_code)
+        elif event == "c_call" and id(arg) in self.watched:
+            self.seen.add(self.watched[id(arg)])
 
     def __exit__(self, *exc: object) -> None:
         sys.setprofile(self._before)
 
     def ran(self, function: Callable[..., Any]) -> bool:
         """Whether ``function`` ran (the function inside its decorators: scikit-learn wraps its metrics)."""
-        return getattr(inspect.unwrap(function), "__code__", None) in self.seen
+        return function in self.seen or getattr(inspect.unwrap(function), "__code__", None) in self.seen
 
 
 class _Stub(Exception):
@@ -162,7 +168,8 @@ def _item_changed(used: object, fresh: object) -> bool:
 def _qualified(function: Callable[..., Any]) -> str:
     """``F.cross_entropy``, ``sklearn.metrics.r2_score``: the name a learner imports it by (no private module)."""
     public = itertools.takewhile(lambda part: not part.startswith("_"), function.__module__.split("."))
-    module = {"torch.nn.functional": "F"}.get(function.__module__, ".".join(public))
+    public = function.__module__ if inspect.isbuiltin(function) else ".".join(public)  # torch._C._nn's own entries
+    module = {"torch.nn.functional": "F"}.get(function.__module__, public)
     return f"{module}.{function.__name__}"
 
 
@@ -254,7 +261,7 @@ class Exercise:
 
     def _judge(self, answer: Any) -> Verdict:
         args = self.inputs()
-        with _Calls() if self.library else contextlib.nullcontext() as calls:  # watched only where a name is banned
+        with _Calls(self.library) if self.library else contextlib.nullcontext() as calls:  # only where one is banned
             got = self.observation(answer, args)
         expected = self._own(self.reference)
         if isinstance(got, Raised):

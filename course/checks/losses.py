@@ -94,7 +94,8 @@ bce_by_hand = _exercise(  # from probabilities; 3 ones to 1 zero, so averaging p
     [lambda p, y: -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean(),
      lambda p, y: -torch.where(y == 1, p, 1 - p).log().mean()],
     "your binary cross-entropy matches nn.BCELoss on both batches.",
-    library=[(F.binary_cross_entropy, lambda p, y: torch.nn.BCELoss()(p, y))],
+    library=[(F.binary_cross_entropy, lambda p, y: torch.nn.BCELoss()(p, y)),
+             (torch._C._nn.binary_cross_entropy, lambda p, y: torch._C._nn.binary_cross_entropy(p, y).mean())],
 )  # fmt: skip
 binary_loss_from_logits = _exercise(  # from logits, the safe way
     "binary_loss_from_logits", lambda z, y: (z.clamp(min=0) - z * y + torch.log1p(torch.exp(-z.abs()))).mean(),
@@ -106,7 +107,9 @@ binary_loss_from_logits = _exercise(  # from logits, the safe way
      Mistake("missing_abs", lambda z, y: (z.clamp(min=0) - z * y + torch.log1p(torch.exp(-z))).mean())],
     [lambda z, y: (F.relu(z) - z * y + F.softplus(-z.abs())).mean()],
     "max(z, 0) - z y + log(1 + exp(-|z|)): right even for logits of 100, where a sigmoid rounds to 1.",
-    library=[(F.binary_cross_entropy_with_logits, lambda z, y: torch.nn.BCEWithLogitsLoss()(z, y))],
+    library=[(F.binary_cross_entropy_with_logits, lambda z, y: torch.nn.BCEWithLogitsLoss()(z, y)),
+             (torch.binary_cross_entropy_with_logits, lambda z, y: torch.binary_cross_entropy_with_logits(z, y).mean()),
+             (F.soft_margin_loss, lambda z, y: F.soft_margin_loss(z, 2 * y - 1))],  # the same loss, labels ±1
 )  # fmt: skip
 class_loss = _exercise(  # cross-entropy from logits and class indices, by hand and safely
     "class_loss", lambda z, y: (torch.logsumexp(z, dim=1) - z.gather(1, y.unsqueeze(1)).squeeze(1)).mean(),
@@ -120,5 +123,9 @@ class_loss = _exercise(  # cross-entropy from logits and class indices, by hand 
     [lambda z, y: -F.log_softmax(z, dim=1)[torch.arange(len(y)), y].mean()],
     "log-sum-exp minus the right class's score, averaged: nn.CrossEntropyLoss's number, even with a logit of 1000.",
     library=[(F.cross_entropy, lambda z, y: torch.nn.CrossEntropyLoss()(z, y)),
-             (F.nll_loss, lambda z, y: F.nll_loss(F.log_softmax(z, dim=1), y))],
+             (F.nll_loss, lambda z, y: F.nll_loss(F.log_softmax(z, dim=1), y)),
+             (torch._C._nn.cross_entropy_loss, lambda z, y: torch._C._nn.cross_entropy_loss(z, y).mean()),
+             (torch._C._nn.nll_loss_nd, lambda z, y: torch._C._nn.nll_loss_nd(z.log_softmax(1), y).mean()),
+             (F.kl_div, lambda z, y: F.kl_div(z.log_softmax(1), F.one_hot(y, 4).float(), reduction="batchmean")),
+             (torch.kl_div, lambda z, y: torch.kl_div(z.log_softmax(1), F.one_hot(y, 4).float()).sum() / len(y))],
 )  # fmt: skip
