@@ -5,7 +5,10 @@ report goes to stdout (the kernel's own stdout goes nowhere). It needs only the 
 (the kernel has the course's environment). It trusts nothing it gets back from the kernel: the
 report is data for the grader outside, which validates it again.
 
-Each step (a cell, a probe) gets ``timeout`` seconds. A step still running is interrupted; one that
+Each step (a cell, a probe) gets ``timeout`` seconds of its own time: the time it ran or slept, not the time
+it stood waiting for a CPU that other processes held (Linux's per-thread run-queue wait), so a busy machine
+(``--jobs``, other work) does not fail a student's code that an idle one would pass. A step still running is
+interrupted; one that
 ignores the interrupt for ``grace`` seconds, or that kills the kernel (a segfault, ``os._exit``, the
 memory limit), costs only itself: the kernel is restarted, the earlier steps marked ``replay`` are run
 again silently to rebuild the state, and the run goes on with the next step.
@@ -47,6 +50,16 @@ class Kernel:
         self.client.start_channels()
         self.client.wait_for_ready(timeout=120)
 
+    def waited(self) -> float:
+        """Seconds the kernel's main thread has stood runnable while other processes held the CPUs (0 where
+        ``/proc/PID/schedstat`` is missing: then every step's time is wall-clock time)."""
+        process = getattr(self.manager.provisioner, "process", None)
+        try:
+            with open(f"/proc/{process.pid}/schedstat") as stats:  # on-CPU ns, run-queue wait ns, time slices
+                return int(stats.read().split()[1]) / 1e9
+        except (AttributeError, OSError, ValueError, IndexError):
+            return 0.0
+
     def exit_code(self) -> int | None:
         process = getattr(self.manager.provisioner, "process", None)
         return None if process is None else process.poll()
@@ -59,20 +72,18 @@ class Kernel:
             pass
 
     def run(self, code: str, timeout: float, grace: float) -> dict[str, Any]:
-        started = time.monotonic()
+        started, waited = time.monotonic(), self.waited()
         msg_id = self.client.execute(code, allow_stdin=False, stop_on_error=False)
         step: dict[str, Any] = {"status": "ok", "outputs": [], "result": None, "results": 0}
-        deadline, interrupted = started + timeout, False
+        grace_ends = None  # set when the step is interrupted
         while True:
             if not self.manager.is_alive():
                 step.update(status="died", exit=self.exit_code())
                 break
-            now = time.monotonic()
-            if now > deadline and not interrupted:
+            if grace_ends is None and time.monotonic() - (self.waited() - waited) > started + timeout:
                 self.manager.interrupt_kernel()
-                interrupted, deadline = True, now + grace
-                step["status"] = "timeout"
-            elif now > deadline:
+                grace_ends, step["status"] = time.monotonic() + grace, "timeout"
+            elif grace_ends is not None and time.monotonic() > grace_ends:
                 step["status"] = "unresponsive"
                 break
             try:
