@@ -3,7 +3,8 @@
 alternatives and how to compare. Called on a learner's answer it returns a :class:`Verdict`, one line to read:
 
 1. a placeholder (``None``, ``...``, a stub raising ``NotImplementedError``) is *not attempted*;
-2. the answer is observed on fresh probe inputs, in a worker thread with a time limit;
+2. the answer is observed on fresh probe inputs, in a worker thread with a time limit; an answer that leaves
+   gradient tracking switched off (``torch.set_grad_enabled(False)``) is told so first;
 3. guards (form checks: "return a tensor") are tried, then the reference: equal means *correct*, unless the
    answer called a library function the exercise asks the learner to write (``library``: "by hand");
 4. otherwise the first mistake whose wrong program gives the same observation names the mistake;
@@ -263,6 +264,9 @@ class Exercise:
         args = self.inputs()
         with _Calls(self.library) if self.library else contextlib.nullcontext() as calls:  # only where one is banned
             got = self.observation(answer, args)
+        if not torch.is_grad_enabled():  # the learner's code switched tracking off for everything after it
+            torch.set_grad_enabled(True)  # this worker thread's mode: the check's own programs need it on
+            return _wrong("grad_left_off")
         expected = self._own(self.reference)
         if isinstance(got, Raised):
             return self._named_mistake(got, expected) or _wrong("raised", got, expected)

@@ -175,6 +175,23 @@ def test_hostile_answers_get_a_verdict_in_time_and_never_pass(case, monkeypatch)
     assert isinstance(str(verdict), str)
 
 
+FUNCTION_CASES = [case for case in ALL if case[1].kind == "function"]
+
+
+@pytest.mark.parametrize("case", FUNCTION_CASES, ids=[_id(c) for c in FUNCTION_CASES])
+def test_an_answer_that_leaves_gradient_tracking_off_is_told_so(case):
+    # the reference's numbers, but tracking left off for the rest of the notebook (and for the check's own code)
+    _, exercise = case
+
+    def grad_left_off(*args, **kwargs):
+        result = exercise.reference(*args, **kwargs)
+        torch.set_grad_enabled(False)
+        return result
+
+    assert exercise(grad_left_off).mistake == "grad_left_off"
+    assert torch.is_grad_enabled()  # the check ran the answer in its own thread: this one's mode is untouched
+
+
 def test_keyboard_interrupt_still_stops_the_cell():
     def interrupted(*args):
         raise KeyboardInterrupt
