@@ -15,7 +15,9 @@ import glob
 import hashlib
 import io
 import os
+import pickle
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -23,6 +25,15 @@ import torch
 SEAL = b"course-checkpoint 1 sha256:"
 _DIGEST = 64  # hex characters of a SHA-256
 _END = b"PK\x05\x06"  # a zip archive's end-of-central-directory record: 22 bytes, then the comment
+
+
+_PLAIN = (
+    "A checkpoint holds only tensors, numbers, strings, and lists, tuples and dicts of them: convert the rest, "
+    "e.g. float(x) for a NumPy number and x.tolist() for an array; leave out functions and other objects."
+)
+
+
+_SCALARS = (str, bytes, int, float, complex, bool, type(None))  # exactly these: a NumPy float is not a float here
 
 
 class CheckpointError(ValueError):
@@ -50,6 +61,20 @@ def damaged(path: Path, why: str) -> CheckpointError:
     )
 
 
+def _file(path: object, verb: str) -> Path:
+    """``path`` as a ``Path`` to a file (not a folder); a clear error naming the fix otherwise."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"path should be a file path such as 'checkpoint.pt' (a str or Path), got {type(path).__name__}."
+        )
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot {verb} '{path}': it is a folder. Pass a file's path, e.g. '{path / 'x.pt'}'.")
+    if verb == "read" and not path.is_file():
+        raise FileNotFoundError(f"cannot read '{path}': there is no such file. Check the path.")
+    return path
+
+
 def read_sealed(path: Path) -> object:
     """Verify the checksum of the file at ``path``, then load it with ``torch.load(weights_only=True)``.
 
@@ -67,6 +92,7 @@ def read_sealed(path: Path) -> object:
         Traceback (most recent call last):
         course.checkpoint_file.CheckpointError: 'x.pt' is not a course checkpoint, or damaged: no course checksum ...
     """
+    path = _file(path, "read")
     data = path.read_bytes()
     head, digest = data[:-_DIGEST], data[-_DIGEST:]
     if len(data) < 22 + len(SEAL) + _DIGEST or not head.endswith(SEAL):
@@ -165,10 +191,22 @@ def _write_all(fd: int, data: bytes, chunk: int = 1 << 20) -> None:
         view = view[os.write(fd, view[:chunk]) :]
 
 
+def _odd_value(value: object, where: str) -> str | None:
+    """Where in ``value`` the first object sits that is not plain data, e.g. ``['model']['_extra_state']``."""
+    if isinstance(value, (torch.Tensor, torch.Size, torch.dtype, torch.device)) or type(value) in _SCALARS:
+        return None
+    if not isinstance(value, (Mapping, list, tuple)):
+        return where or "its top"
+    items = value.items() if isinstance(value, Mapping) else enumerate(value)
+    return next((found for key, item in items if (found := _odd_value(item, f"{where}[{key!r}]"))), None)
+
+
 def write_sealed(obj: object, path: Path) -> None:
     """Serialise ``obj`` with ``torch.save``, seal it with its checksum and write it to ``path`` atomically.
 
     ``torch.load(path, weights_only=True)`` still reads the file; :func:`read_sealed` also verifies it.
+    An object that could not be loaded back that way (a NumPy number, a function, any other class)
+    is refused with a ``TypeError`` before anything is written.
 
     Example:
         >>> import tempfile
@@ -177,8 +215,21 @@ def write_sealed(obj: object, path: Path) -> None:
         >>> torch.load(path, weights_only=True)
         {'weights': tensor([1., 1.])}
     """
+    path = _file(path, "write")
     buffer = io.BytesIO()
-    torch.save(obj, buffer)
+    try:
+        torch.save(obj, buffer)
+    except (pickle.PicklingError, AttributeError, TypeError) as exc:  # a lambda, an open file, a lock...
+        raise TypeError(f"cannot save this object: {exc}. {_PLAIN}") from None
+    buffer.seek(0)
+    unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(buffer)
+    if unsafe:  # torch.save takes any object, but read_sealed could not load it back: refuse now, not then
+        where = _odd_value(obj, "")
+        raise TypeError(
+            f"cannot save this object: it holds {', '.join(unsafe)}{f' at {where}' if where else ''}, which "
+            f"torch.load(weights_only=True) refuses, so the file could never be loaded back. {_PLAIN} "
+            "(A custom get_extra_state or state_dict must return only those.)"
+        )
     try:
         _atomic_write(_seal(buffer.getvalue()), path)
     except OSError as exc:  # named after the checkpoint, not the temporary file the caller never chose

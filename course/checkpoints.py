@@ -53,6 +53,41 @@ def _checkpoint_path(path: str | os.PathLike) -> Path:
     return path
 
 
+def _scheduler_needs_optimizer(optimizer: object, scheduler: object, verb: str) -> None:
+    if scheduler is not None and optimizer is None:
+        raise ValueError(
+            f"a scheduler cannot be {verb} without its optimizer: the scheduler's state says which learning rate "
+            "it set, but that rate lives in the optimizer's state. Pass both, "
+            f"{'save' if verb == 'saved' else 'load'}_checkpoint(path, model, optimizer, scheduler)."
+        )
+
+
+def _nan_or_inf(tensor: torch.Tensor, inf_too: bool) -> bool:
+    if not (tensor.is_floating_point() or tensor.is_complex()) or tensor.is_quantized:
+        return False
+    tensor = tensor.to_dense() if tensor.layout != torch.strided else tensor
+    tensor = tensor.float() if tensor.element_size() == 1 else tensor  # float8 has no isnan of its own
+    return bool(torch.isnan(tensor).any() or (inf_too and torch.isinf(tensor).any()))
+
+
+def _diverged(model: nn.Module, weights: Mapping[str, Any], optimizer_state: Any) -> list[str]:
+    """What holds NaN (or, for a parameter, inf), the mark of a diverged run; a buffer may hold inf (a mask)."""
+    params = dict(model.named_parameters())
+    bad = [
+        name
+        for name, value in weights.items()
+        if isinstance(value, torch.Tensor) and _nan_or_inf(value, name in params)
+    ]
+    states = optimizer_state["state"].items() if isinstance(optimizer_state, Mapping) else ()
+    bad += [
+        f"the optimizer's {key} of parameter {index}"
+        for index, state in states
+        for key, value in state.items()
+        if isinstance(value, torch.Tensor) and _nan_or_inf(value, False)
+    ]
+    return bad
+
+
 def save_checkpoint(
     path: str | os.PathLike,
     model: nn.Module,
@@ -84,6 +119,7 @@ def save_checkpoint(
     if optimizer is not None:
         check_optimizer(optimizer, model)
     check_scheduler(scheduler, optimizer)
+    _scheduler_needs_optimizer(optimizer, scheduler, "saved")
     if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
         raise ValueError(f"epoch should be the number of epochs done, a non-negative integer; got {epoch!r}.")
     path = _checkpoint_path(path)
@@ -96,7 +132,14 @@ def save_checkpoint(
         "history": plain_history(history),
         "rng": rng_state(generator),
     }
-    write_sealed(checkpoint, path)
+    diverged = _diverged(model, checkpoint["model"], checkpoint["optimizer"])
+    if diverged:
+        raise ValueError(
+            f"nothing was saved: {', '.join(diverged[:5])} hold(s) NaN or inf, so the training diverged and this "
+            "state cannot resume it. Keep the last checkpoint saved before it diverged (save an earlier state), "
+            "and resume from there with a lower learning rate."
+        )
+    write_sealed(checkpoint, path)  # refuses what load_checkpoint could not read back, e.g. a custom extra state
     return path
 
 
@@ -203,6 +246,7 @@ def load_checkpoint(
     if optimizer is not None:
         check_optimizer(optimizer, model)
     check_scheduler(scheduler, optimizer)
+    _scheduler_needs_optimizer(optimizer, scheduler, "loaded")
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(
             f"generator should be the DataLoader's torch.Generator (or None), got {type(generator).__name__}."
@@ -222,6 +266,12 @@ def load_checkpoint(
             path, f"it lacks the keys {sorted(_KEYS - set(checkpoint if isinstance(checkpoint, Mapping) else ()))}"
         )
     problems = _misfits(checkpoint, model, optimizer, scheduler, generator)
+    diverged = [] if problems else _diverged(model, checkpoint["model"], checkpoint["optimizer"] if optimizer else None)
+    if diverged:
+        raise CheckpointError(
+            f"'{path.name}' holds NaN or inf in {', '.join(diverged[:5])}: the training had diverged when it was "
+            "saved, so nothing was loaded. Load an earlier checkpoint, and train on with a lower learning rate."
+        )
     if problems:
         raise CheckpointError(f"'{path.name}' does not fit, so nothing was loaded: " + "; ".join(problems) + ".")
     before = _snapshot(model, optimizer, scheduler, generator)

@@ -11,6 +11,8 @@ import torch
 
 from course.repro import check_seed
 
+MOST_POINTS = 10_000_000  # x, y and the shuffled indices take 24 bytes a point: 240 MB at most
+
 
 class Split(NamedTuple):
     """Training and validation parts of a data set, features as columns ``(N, n_features)``."""
@@ -56,6 +58,11 @@ def make_linear_data(
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
         raise ValueError(f"n must be an integer of at least 2 (one point for each split), got {n!r}.")
+    if n > MOST_POINTS:
+        raise ValueError(
+            f"n={n:,} points would need {24 * n / 2**30:,.1f} GiB of memory; make_linear_data makes at most "
+            f"{MOST_POINTS:,} (the lesson uses 100). Pass a smaller n."
+        )
     _check_number("a", a)
     _check_number("b", b)
     _check_number("noise", noise, low=0.0)  # a standard deviation
@@ -68,7 +75,13 @@ def make_linear_data(
         )
     rng = np.random.RandomState(seed)  # the legacy stream, same numbers as np.random.seed(seed)
     x = rng.rand(n, 1)
-    y = a + b * x + noise * rng.randn(n, 1)
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below, with the fix
+        y = a + b * x + noise * rng.randn(n, 1)
+    if not np.isfinite(y).all():
+        raise ValueError(
+            f"with a={a:g}, b={b:g} and noise={noise:g} the targets y = a + b x + noise overflow float64 "
+            "(beyond 1.8e308 they become inf or NaN). Choose smaller a, b and noise, e.g. below 1e300."
+        )
     idx = np.arange(n)
     rng.shuffle(idx)
     train, val = idx[:n_train], idx[n_train:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 
@@ -25,7 +26,8 @@ def get_device() -> torch.device:
     """Return the best available device: cuda, then mps, then cpu.
 
     Set the environment variable ``COURSE_DEVICE`` (``cuda``, ``cuda:1``, ``mps``
-    or ``cpu``) to choose one yourself.
+    or ``cpu``) to choose one yourself: a value that is not a device raises ``ValueError``; a device
+    this machine lacks raises ``RuntimeError`` (the setting is fine, the machine cannot honour it).
 
     Example:
         >>> import os; os.environ["COURSE_DEVICE"] = "cpu"
@@ -63,8 +65,9 @@ def get_device() -> torch.device:
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:
     """Return a NumPy copy of ``tensor``, detached from autograd and moved to the CPU.
 
-    Tensors NumPy cannot take as they are come back as their values: sparse ones dense, bfloat16
-    as float32 (which holds every bfloat16 value exactly), conjugate or negative views resolved.
+    Tensors NumPy cannot take as they are come back as their values: sparse ones dense, quantized
+    ones dequantized, bfloat16 and float8 as float32 and complex32 as complex64 (which hold each of
+    their values exactly), conjugate or negative views resolved.
 
     Example:
         >>> t = torch.ones(2, requires_grad=True)
@@ -83,9 +86,22 @@ def to_numpy(tensor: torch.Tensor) -> np.ndarray:
             else "to_numpy got a nested tensor, whose rows differ in length: pad it first, t.to_padded_tensor(0.0)."
         )
     tensor = tensor.detach().cpu()
+    tensor = tensor.dequantize() if tensor.is_quantized else tensor
     tensor = tensor.to_dense() if tensor.layout != torch.strided else tensor
-    tensor = tensor.float() if tensor.dtype == torch.bfloat16 else tensor  # NumPy has no bfloat16
-    return tensor.resolve_conj().resolve_neg().numpy()
+    tensor = tensor.resolve_conj().resolve_neg()
+    try:
+        return tensor.numpy()
+    except TypeError:  # a dtype NumPy lacks: bfloat16, float8, complex32 (their values fit in float32, complex64)
+        if tensor.is_complex() and tensor.element_size() <= 8:
+            return tensor.to(torch.complex64).numpy()
+        if tensor.is_floating_point() and tensor.element_size() <= 4:
+            with contextlib.suppress(RuntimeError, NotImplementedError):
+                return tensor.float().numpy()
+    raise TypeError(
+        f"to_numpy cannot convert a tensor of dtype {tensor.dtype}: NumPy has no such type and torch cannot "
+        "widen it. Convert it to a dtype NumPy knows first, e.g. tensor.to(torch.float32), or read its raw bits "
+        "with tensor.view(torch.uint8)."
+    )
 
 
 # PyTorch's own words when one operation meets tensors on two devices: the first from its device checks

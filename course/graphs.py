@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ INSTALL_HINT = (
 
 _NODE = re.compile(r"^\t(\d+) \[label=(\"(?:[^\"\\]|\\.)*\"|\S+?)(?: fillcolor=(\w+))?(?: \w+=\S+)*\]\s*$", re.DOTALL)
 _EDGE = re.compile(r"^\t(\d+) -> (\d+)(.*)$", re.DOTALL)
+MOST_OPERATIONS = 1000  # nodes of an autograd graph, each a box: more cannot be read in one picture
 _KIND_BY_COLOR = {"lightblue": "leaf", "darkolivegreen1": "output", "darkolivegreen3": "base", "orange": "saved"}
 
 
@@ -117,6 +119,22 @@ def _checked(tensor: object, params: object) -> dict[str, torch.Tensor]:
     return checked
 
 
+def _graph_size(root: object) -> int:
+    """How many operations the graph that ends in ``root`` holds; a clear error past ``MOST_OPERATIONS``."""
+    seen, todo = {root}, [root]
+    while todo:
+        for child, _ in getattr(todo.pop(), "next_functions", ()):
+            if child is not None and child not in seen:
+                if len(seen) >= MOST_OPERATIONS:
+                    raise ValueError(
+                        f"this graph holds more than {MOST_OPERATIONS} operations, too many boxes for a picture anyone "
+                        "can read. Draw a smaller computation, e.g. a loop of a few steps instead of hundreds."
+                    )
+                seen.add(child)
+                todo.append(child)
+    return len(seen)
+
+
 def show_graph(
     tensor: torch.Tensor, params: Mapping[str, torch.Tensor] | None = None, name: str | None = None
 ) -> AutogradGraph:
@@ -124,7 +142,8 @@ def show_graph(
 
     ``params`` names the tensors that require gradients (``{"a": a, "b": b}``), so
     their boxes say ``a (1)`` instead of an empty label; ``name`` labels the output
-    box (``name="loss"``). Node ids are numbered in the
+    box (``name="loss"``). Graphs of more than ``MOST_OPERATIONS`` (1000) operations are refused:
+    too big to read. Node ids are numbered in the
     order torchviz meets them, so two runs give the same graph, text and picture.
 
     Example:
@@ -138,13 +157,21 @@ def show_graph(
           [operation] AccumulateGrad(a (1)) <- a (1)
     """
     params = _checked(tensor, params)
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name labels the output box, so it should be a string such as 'loss'; got {name!r}.")
     if name is not None:
         params[name] = tensor
+    size = _graph_size(tensor.grad_fn)
     from torchviz import make_dot
 
-    with warnings.catch_warnings():  # torchviz 0.0.3 compares versions with the deprecated distutils
-        warnings.simplefilter("ignore", DeprecationWarning)
-        dot = make_dot(tensor, params=params)
+    limit = sys.getrecursionlimit()
+    try:  # torchviz walks the graph by recursion, one call per step of its longest chain
+        sys.setrecursionlimit(limit + size + 100)
+        with warnings.catch_warnings():  # torchviz 0.0.3 compares versions with the deprecated distutils
+            warnings.simplefilter("ignore", DeprecationWarning)
+            dot = make_dot(tensor, params=params)
+    finally:
+        sys.setrecursionlimit(limit)
     stable: dict[str, str] = {}
 
     def node_id(raw: str) -> str:

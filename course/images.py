@@ -17,6 +17,13 @@ def png_with_alt(png: bytes, alt: str, text: str) -> tuple[dict[str, str], dict[
         >>> sorted(data), metadata
         (['image/png', 'text/html', 'text/plain'], {'image/png': {'alt': 'A dot.'}})
     """
+    if not isinstance(png, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"png should be the picture's bytes, e.g. buffer.getvalue() after fig.savefig(buffer, format='png'); got {type(png).__name__}."
+        )
+    for name, value, meaning in (("alt", alt, "one sentence saying what it shows"), ("text", text, "its summary")):
+        if not isinstance(value, str):
+            raise TypeError(f"{name} should be a string, {meaning}; got {type(value).__name__}.")
     encoded = base64.b64encode(png).decode("ascii")
     tag = f'<img src="data:image/png;base64,{encoded}" alt="{html.escape(alt, quote=True)}"/>'
     return {"image/png": encoded, "text/html": tag, "text/plain": text}, {"image/png": {"alt": alt}}

@@ -2,8 +2,9 @@
 
 A loss silently broadcasts predictions against targets of another shape, and stretches one target
 over several predictions; both give a wrong number without an error, so :func:`check_pair`
-refuses them. When the loss function itself fails (class indices of the wrong shape or dtype,
-probabilities out of range), :func:`explain_loss` says what the targets or predictions should be.
+refuses them (for any loss: class indices, the one case where shapes rightly differ, are integers).
+(Values a loss misreads without an error are :mod:`course.loss_values`'s.) When the loss function itself fails (class indices of the wrong shape or dtype, probabilities out
+of range), :func:`explain_loss` says what the targets or predictions should be.
 """
 
 from __future__ import annotations
@@ -13,11 +14,40 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.nn import functional
 
 # Losses that compare each prediction with the target in the same place: a target shape that differs is a bug.
-_ELEMENTWISE = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, nn.BCELoss, nn.BCEWithLogitsLoss)
-_ELEMENTWISE_FUNCTIONS = {nn.functional.mse_loss, nn.functional.l1_loss, nn.functional.smooth_l1_loss}
+_ELEMENTWISE = (
+    nn.MSELoss,
+    nn.L1Loss,
+    nn.SmoothL1Loss,
+    nn.HuberLoss,
+    nn.BCELoss,
+    nn.BCEWithLogitsLoss,
+    nn.KLDivLoss,
+    nn.SoftMarginLoss,
+    nn.PoissonNLLLoss,
+)
+_ELEMENTWISE_FUNCTIONS = {
+    functional.mse_loss,
+    functional.l1_loss,
+    functional.smooth_l1_loss,
+    functional.huber_loss,
+    functional.binary_cross_entropy,
+    functional.binary_cross_entropy_with_logits,
+    functional.kl_div,
+}
+# Losses of class indices: their targets rightly have another shape than the scores, (N,) for (N, C).
+_CLASS_INDICES = (nn.CrossEntropyLoss, nn.NLLLoss)
+_CLASS_INDEX_FUNCTIONS = {functional.cross_entropy, functional.nll_loss}
 _OUT_OF_BOUNDS = re.compile(r"Target (-?\d+) is out of bounds")
+
+
+def _is(loss_fn: object, modules: tuple[type, ...], functions: set) -> bool:
+    try:
+        return isinstance(loss_fn, modules) or loss_fn in functions
+    except TypeError:  # an unhashable callable
+        return False
 
 
 def check_scalar(loss: object) -> torch.Tensor:
@@ -37,19 +67,49 @@ def check_scalar(loss: object) -> torch.Tensor:
     return loss
 
 
-def _stretches(target: torch.Tensor, loss_fn: object) -> bool:
-    """True if the loss would compare one floating-point target with several predictions."""
-    elementwise = isinstance(loss_fn, _ELEMENTWISE) or loss_fn in _ELEMENTWISE_FUNCTIONS
-    return target.is_floating_point() and (target.ndim == 0 or elementwise)
+def _stretches(pred: torch.Tensor, target: torch.Tensor, loss_fn: object) -> bool:
+    """True if the loss would compare one target with several predictions (the shapes broadcast to pred's)."""
+    if _is(loss_fn, _CLASS_INDICES, _CLASS_INDEX_FUNCTIONS):
+        return target.ndim == 0 and target.is_floating_point()
+    if _is(loss_fn, _ELEMENTWISE, _ELEMENTWISE_FUNCTIONS):
+        return True
+    # any other loss: a floating-point target of the predictions' rank (or a single number) is a value per prediction
+    return target.is_floating_point() and target.ndim in (0, pred.ndim)
 
 
-def check_pair(pred: object, target: object, loss_fn: object = None) -> None:
+def _last_layer(model: object) -> str:
+    layers = [] if not isinstance(model, nn.Module) else [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not layers:  # no model known, or none with a Linear layer
+        return "Make the model's output match the targets (its last layer's out_features)"
+    last = layers[-1]
+    return (
+        f"The model's last layer, Linear(in_features={last.in_features}, out_features={last.out_features}), gives "
+        f"{last.out_features} value(s) per sample: build it with out_features = the number of target columns"
+    )
+
+
+def _reshape(pred: torch.Tensor, target: torch.Tensor) -> str:
+    view = ", ".join(["-1", *map(str, pred.shape[1:])]) if pred.ndim > 1 else str(pred.numel())
+    if target.ndim == 0 and pred.numel() == 1:
+        return (
+            f"give the target the prediction's shape, y = y.view({view}) (a loader with batch_size=None yields one "
+            "sample at a time: build its data set with targets of shape (N, 1), TensorDataset(x, y.view(-1, 1)))"
+        )
+    return f"give the targets the predictions' shape, y = y.view({view})"
+
+
+def check_pair(pred: object, target: object, loss_fn: object = None, model: nn.Module | None = None) -> None:
     """Raise a clear error unless the model's output is a tensor whose samples pair up with the targets.
 
     Predictions of shape (N, 1) against targets of shape (N,) broadcast to (N, N): every
     prediction is compared with every target, and the loss is silently wrong. So is a batch of
-    N predictions with another number of targets, or (for ``loss_fn`` comparing element by
-    element, like ``nn.MSELoss()``) one target stretched over several predictions.
+    N predictions with another number of targets, or one target stretched over several
+    predictions ((N, 2) against (N, 1)), whatever the loss. Class indices, integer targets of
+    ``nn.CrossEntropyLoss``-like losses, rightly have another shape than the scores. A loss comparing
+    element by element (``nn.MSELoss()``) also refuses shapes that do not broadcast. The ``model``,
+    if given, is named in the message. Limit: a hand-written loss whose predictions have more
+    columns than the targets on purpose (a mean and a variance per sample against targets (N, 1))
+    is refused too: give it targets of shape (N,) and index the columns inside the loss.
 
     Example:
         >>> check_pair(torch.zeros(4, 1), torch.zeros(4))
@@ -73,20 +133,37 @@ def check_pair(pred: object, target: object, loss_fn: object = None) -> None:
     try:
         both = torch.broadcast_shapes(pred.shape, target.shape)
     except RuntimeError:
-        return  # shapes that do not broadcast: the loss says so itself (or, like CrossEntropyLoss, expects them)
-    view = ", ".join(["-1", *map(str, p[1:])])
+        if _is(loss_fn, _ELEMENTWISE, _ELEMENTWISE_FUNCTIONS):
+            raise _mismatch(pred, target, model) from None
+        return  # another loss may take such shapes (CrossEntropyLoss does), or says so itself
     if both != pred.shape:
+        view = ", ".join(["-1", *map(str, p[1:])])
         raise ValueError(
             f"the predictions have shape {p} but the targets {t}: the loss would broadcast them to {tuple(both)} "
             "and compare every prediction with every target, silently giving a wrong loss. Give the targets the "
             f"predictions' shape, y = y.view({view}), or make the model's output match the targets."
         )
-    if _stretches(target, loss_fn):
+    if not _stretches(pred, target, loss_fn):
+        return
+    if pred.numel() == target.numel():
         raise ValueError(
-            f"the predictions have shape {p} but the targets {t}: the loss would stretch the targets to {p}, "
-            "comparing one target with several predictions, silently giving a wrong loss. Make the model's output "
-            "match the targets (its last layer's out_features), or give the targets the predictions' shape."
+            f"the predictions have shape {p} but the target {t}: one value each, but of different shapes, which the "
+            f"loss would broadcast (torch only warns): {_reshape(pred, target)}."
         )
+    raise ValueError(
+        f"the predictions have shape {p} but the targets {t}: the loss would stretch the targets to {p}, "
+        "comparing one target with several predictions, silently giving a wrong loss. "
+        f"{_last_layer(model)}, or give the targets the predictions' shape."
+    )
+
+
+def _mismatch(pred: torch.Tensor, target: torch.Tensor, model: nn.Module | None) -> ValueError:
+    """The error for predictions and targets whose shapes cannot be compared element by element."""
+    fix = _reshape(pred, target) if pred.numel() == target.numel() else f"{_last_layer(model)}"
+    return ValueError(
+        f"the predictions have shape {tuple(pred.shape)} but the targets {tuple(target.shape)}: this loss compares "
+        f"each prediction with the target in the same place, so they need the same shape. {fix[0].upper()}{fix[1:]}."
+    )
 
 
 def _classes(pred: torch.Tensor, y: torch.Tensor, text: str) -> BaseException | None:
@@ -101,6 +178,8 @@ def _classes(pred: torch.Tensor, y: torch.Tensor, text: str) -> BaseException | 
             f"this loss expects class indices as targets (integers from 0, dtype torch.long), but they are {y.dtype}: "
             f"y = y.long(). (Class probabilities instead need the predictions' shape, {tuple(pred.shape)}.)"
         )
+    if "Expected floating point type for target with class probabilities" in text:
+        return _probabilities_or_indices(pred, y)
     if (found := _OUT_OF_BOUNDS.search(text)) is not None:
         scores = pred.shape[1] if pred.ndim > 1 else pred.shape[0]
         return ValueError(
@@ -111,7 +190,24 @@ def _classes(pred: torch.Tensor, y: torch.Tensor, text: str) -> BaseException | 
     return None
 
 
-def explain_loss(error: BaseException, pred: torch.Tensor, y: object, loss_fn: object = None) -> BaseException:
+def _probabilities_or_indices(pred: torch.Tensor, y: torch.Tensor) -> BaseException:
+    if pred.ndim <= 1:
+        return ValueError(
+            f"the predictions have shape {tuple(pred.shape)}, one score per sample, but cross-entropy needs a score "
+            "per class, shape (N, C), with class indices of shape (N,): build the last layer with out_features = "
+            "the number of classes (and do not squeeze or flatten its output); for two classes scored by one "
+            "output, use nn.BCEWithLogitsLoss() with float targets, y = y.float()."
+        )
+    return TypeError(
+        f"the targets have the predictions' shape {tuple(pred.shape)}, so cross-entropy reads them as class "
+        f"probabilities, which must be floating point, but they are {y.dtype}. Pass class indices of shape "
+        f"({len(y)},) instead, y = y.argmax(dim=1) (from one-hot rows), or probabilities, y = y.float()."
+    )
+
+
+def explain_loss(
+    error: BaseException, pred: torch.Tensor, y: object, loss_fn: object = None, model: nn.Module | None = None
+) -> BaseException:
     """The error to raise when ``loss_fn(pred, y)`` failed: a clearer one when we know the cause, else ``error``.
 
     Example:
@@ -141,19 +237,31 @@ def explain_loss(error: BaseException, pred: torch.Tensor, y: object, loss_fn: o
             "the targets should be between 0 and 1 (class 0 or 1, or a probability), but some are not: "
             "check the labels (e.g. map the classes {1, 2} to {0, 1})."
         )
+    if "must match the size of tensor" in text and _broadcasts(pred, y) is False:
+        return _mismatch(pred, y, model)
     return _classes(pred, y, text) or error
 
 
-def loss_of(pred: object, loss_fn: Callable, y: object) -> torch.Tensor:
+def _broadcasts(pred: torch.Tensor, y: torch.Tensor) -> bool:
+    try:
+        torch.broadcast_shapes(pred.shape, y.shape)
+    except RuntimeError:
+        return False
+    return True
+
+
+def loss_of(pred: object, loss_fn: Callable, y: object, model: nn.Module | None = None) -> torch.Tensor:
     """``loss_fn(pred, y)``, checked: predictions and targets that pair up, a scalar, and the loss's own errors explained.
+
+    ``model``, if given, is only named in the messages (its last layer's out_features).
 
     Example:
         >>> loss_of(torch.zeros(2, 1), nn.MSELoss(), torch.ones(2, 1))
         tensor(1.)
     """
-    check_pair(pred, y, loss_fn)
+    check_pair(pred, y, loss_fn, model)
     try:
         loss = loss_fn(pred, y)
     except (RuntimeError, IndexError) as exc:
-        raise explain_loss(exc, pred, y, loss_fn) from None
+        raise explain_loss(exc, pred, y, loss_fn, model) from None
     return check_scalar(loss)

@@ -1,15 +1,13 @@
 """The parts of training, checked before it starts: each bad part gets an error that names the fix.
 
-The model, the loss, the optimizer, the scheduler, the history, the epochs and the loaders are
-checked once, before the first epoch, by the trainer (:mod:`course.training`) and by the
+The model, the loss, the optimizer, the scheduler and the history are checked once, before the first epoch, by the trainer (:mod:`course.training`) and by the
 checkpoints (:mod:`course.checkpoints`): a wrong part fails at once, not after an epoch of work.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 from torch import nn
@@ -21,6 +19,21 @@ _SCHEDULERS = (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.Re
 
 def _a_class(value: object, base: type) -> bool:
     return isinstance(value, type) and issubclass(value, base)
+
+
+def wrong_order(name: str, value: object) -> str:
+    """The hint for an argument that is another part of training: the arguments were given in the wrong order."""
+    kinds = ((nn.modules.loss._Loss, "a loss"), (torch.optim.Optimizer, "an optimizer"), (nn.Module, "a model"))
+    kind = next((k for base, k in kinds if isinstance(value, base)), None)
+    if kind is None and isinstance(value, Iterable) and not isinstance(value, (str, bytes, Mapping)):
+        kind = "a loader"
+    if kind is None:
+        return ""
+    return (
+        f" {name} got {kind} ({type(value).__name__}): the arguments are swapped. Their order is model, loss_fn, "
+        "optimizer, then the loader: make_train_step(model, loss_fn, optimizer), train_epoch(model, loss_fn, "
+        "optimizer, loader), fit(model, loss_fn, optimizer, train_loader, epochs), evaluate(model, loss_fn, loader)."
+    )
 
 
 def check_model(model: object) -> None:
@@ -35,8 +48,8 @@ def check_model(model: object) -> None:
         raise TypeError(
             f"model is the class {model.__name__}, not a model: build one first, e.g. model = {model.__name__}(...)."
         )
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model should be a torch.nn.Module, got {type(model).__name__}.")
+    if isinstance(model, nn.modules.loss._Loss) or not isinstance(model, nn.Module):
+        raise TypeError(f"model should be a torch.nn.Module, got {type(model).__name__}.{wrong_order('model', model)}")
 
 
 def check_loss_fn(loss_fn: object) -> None:
@@ -51,8 +64,10 @@ def check_loss_fn(loss_fn: object) -> None:
         raise TypeError(
             f"loss_fn is the class {loss_fn.__name__}, not a loss: add the parentheses, loss_fn = nn.{loss_fn.__name__}()."
         )
-    if not callable(loss_fn):
-        raise TypeError(f"loss_fn should be callable (e.g. nn.MSELoss()), got {type(loss_fn).__name__}.")
+    if not callable(loss_fn) or isinstance(loss_fn, torch.optim.Optimizer):
+        raise TypeError(
+            f"loss_fn should be callable (e.g. nn.MSELoss()), got {type(loss_fn).__name__}.{wrong_order('loss_fn', loss_fn)}"
+        )
 
 
 def check_optimizer(optimizer: object, model: nn.Module) -> None:
@@ -66,12 +81,15 @@ def check_optimizer(optimizer: object, model: nn.Module) -> None:
     build = "Build one after the model with e.g. torch.optim.SGD(model.parameters(), lr=0.1)."
     if _a_class(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer is the class {optimizer.__name__}, not an optimizer. {build}")
-    if isinstance(optimizer, nn.Module):
+    if isinstance(optimizer, nn.Module) and not isinstance(optimizer, nn.modules.loss._Loss):
         raise TypeError(
             f"optimizer should be a torch.optim.Optimizer, got a model ({type(optimizer).__name__}). {build}"
         )
     if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer should be a torch.optim.Optimizer, got {type(optimizer).__name__}. {build}")
+        raise TypeError(
+            f"optimizer should be a torch.optim.Optimizer, got {type(optimizer).__name__}. "
+            f"{wrong_order('optimizer', optimizer).strip() or build}"
+        )
     mine = {id(p) for p in model.parameters()}
     held = [p for group in optimizer.param_groups for p in group["params"] if id(p) in mine]
     if not held:
@@ -146,6 +164,28 @@ def check_scheduler(scheduler: object, optimizer: torch.optim.Optimizer | None) 
         )
 
 
+def check_mean_loss(loss_fn: object, who: str) -> None:
+    """Raise a ``ValueError`` unless ``loss_fn`` averages over its batch, as ``who`` needs to weigh batches by size.
+
+    A loss with ``reduction='sum'`` grows with the batch size, so a loss over a loader weighted
+    by batch size would depend on it. A hand-written loss that sums cannot be recognised.
+
+    Example:
+        >>> check_mean_loss(nn.MSELoss(reduction="sum"), "evaluate")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: evaluate needs a loss that averages over its batch, but this one has reduction='sum'...
+    """
+    reduction = getattr(loss_fn, "reduction", None)
+    if reduction is None:
+        reduction = getattr(loss_fn, "keywords", {}).get("reduction")  # functools.partial(F.mse_loss, reduction=...)
+    if reduction not in (None, "mean"):
+        raise ValueError(
+            f"{who} needs a loss that averages over its batch, but this one has reduction={reduction!r}: its value "
+            "grows with the batch size, so the loss over the loader would depend on it. Use reduction='mean' (the "
+            "default), e.g. nn.MSELoss(), for evaluating; train with the sum if you like."
+        )
+
+
 def plain_history(history: object) -> History:
     """A copy of ``history`` as ``{name: [float, ...]}``; a clear ``TypeError`` if it is not one.
 
@@ -172,87 +212,6 @@ def plain_history(history: object) -> History:
     return plain
 
 
-def check_loader(loader: object, name: str) -> None:
-    """Raise a ``TypeError`` naming the fix unless ``loader`` can be iterated.
-
-    Example:
-        >>> check_loader(None, "loader")
-        Traceback (most recent call last):
-        TypeError: loader should be a DataLoader (or any iterable) of (features, targets) batches, got None...
-    """
-    if loader is None or not isinstance(loader, Iterable):
-        raise TypeError(
-            f"{name} should be a DataLoader (or any iterable) of (features, targets) batches, got "
-            f"{'None' if loader is None else type(loader).__name__}. Build one with "
-            "DataLoader(TensorDataset(x, y), batch_size=64), or wrap tensors as a one-batch list, [(x, y)]."
-        )
-
-
-def no_batches(loader: object, name: str) -> ValueError:
-    """The error for a loader that yielded no batches, saying why when the loader can tell.
-
-    Example:
-        >>> from torch.utils.data import DataLoader, TensorDataset
-        >>> loader = DataLoader(TensorDataset(torch.ones(3, 1), torch.ones(3, 1)), batch_size=4, drop_last=True)
-        >>> print(no_batches(loader, "loader"))
-        loader yielded no batches: drop_last=True drops the only, incomplete batch (3 samples, batch_size=4)...
-    """
-    try:
-        size = len(loader.dataset)  # type: ignore[attr-defined]
-    except (AttributeError, TypeError):
-        size = None
-    batch_size = getattr(loader, "batch_size", None)
-    if getattr(loader, "drop_last", False) and size and batch_size and size < batch_size:
-        return ValueError(
-            f"{name} yielded no batches: drop_last=True drops the only, incomplete batch ({size} samples, "
-            f"batch_size={batch_size}). Use drop_last=False, or a batch size of at most {size}."
-        )
-    if size == 0:
-        return ValueError(f"{name} yielded no batches: its dataset is empty (0 samples). Check how it was built.")
-    if isinstance(loader, Iterator):
-        return ValueError(f"{name} yielded no batches: it is an iterator, used up by an earlier pass. Pass a list.")
-    return ValueError(f"{name} yielded no batches: check that its dataset is not empty.")
-
-
-def check_reusable(loader: object, name: str, passes: int) -> None:
-    """Raise a ``TypeError`` if ``loader`` is a one-pass iterator but is needed for several ``passes``.
-
-    Example:
-        >>> check_reusable(iter([(1, 2)]), "train_loader", 3)  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        TypeError: train_loader is an iterator (a generator, or iter(...)): it is used up after one pass, ...
-    """
-    if passes > 1 and isinstance(loader, Iterator):
-        raise TypeError(
-            f"{name} is an iterator (a generator, or iter(...)): it is used up after one pass, but fit goes over it "
-            f"once per epoch ({passes} passes). Pass the DataLoader itself, or the batches as a list: list(batches)."
-        )
-
-
-def check_epochs(epochs: object, start_epoch: object, done: int | None) -> None:
-    """Check ``fit``'s ``epochs`` and ``start_epoch``, and that a history of ``done`` epochs agrees with them.
-
-    Example:
-        >>> check_epochs(3, 5, None)
-        Traceback (most recent call last):
-        ValueError: start_epoch=5 is past epochs=3. epochs is the total to reach, counted from the first epoch ever...
-    """
-    for name, value in (("epochs", epochs), ("start_epoch", start_epoch)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:  # NumPy ints are Integral
-            raise ValueError(f"{name} should be a non-negative integer, got {value!r}.")
-    if start_epoch > epochs:
-        raise ValueError(
-            f"start_epoch={start_epoch} is past epochs={epochs}. epochs is the total to reach, counted from the "
-            f"first epoch ever: to train 5 more epochs after a checkpoint at epoch {start_epoch}, pass "
-            f"epochs={start_epoch + 5}."
-        )
-    if done is not None and done != start_epoch:
-        raise ValueError(
-            f"the history holds {done} epoch(s) of train_loss but start_epoch={start_epoch}; they must agree. "
-            f"When resuming, pass both from the checkpoint: history=ckpt['history'], start_epoch=ckpt['epoch']."
-        )
-
-
 def check_parts(model: object, loss_fn: object, optimizer: object = None, *, training: bool = False) -> None:
     """Check the model and the loss; for ``training``, also that the optimizer trains this model's parameters.
 
@@ -268,17 +227,3 @@ def check_parts(model: object, loss_fn: object, optimizer: object = None, *, tra
     if training:
         check_trainable(model)
         check_optimizer(optimizer, model)
-
-
-def continued_history(history: object, epochs: object, start_epoch: object, validating: bool) -> History:
-    """A checked copy of the history ``fit`` continues, with a list for each quantity it records.
-
-    Example:
-        >>> continued_history({"train_loss": [0.5], "lr": [0.1]}, 3, 1, validating=True)
-        {'train_loss': [0.5], 'lr': [0.1], 'val_loss': []}
-    """
-    result = plain_history(history)
-    check_epochs(epochs, start_epoch, len(result.get("train_loss", [])) if result else None)
-    for key in ("train_loss", "val_loss", "lr") if validating else ("train_loss", "lr"):
-        result.setdefault(key, [])
-    return result

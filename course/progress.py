@@ -6,6 +6,7 @@ is shown as tqdm's widget only, without the text version tqdm would store next t
 
 from __future__ import annotations
 
+import numbers
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -50,6 +51,9 @@ def epoch_bar(epochs: int, start_epoch: int = 0) -> Any | None:
         >>> bar.n, bar.total
         (1, 3)
     """
+    for name, value in (("epochs", epochs), ("start_epoch", start_epoch)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise ValueError(f"{name} should be a non-negative integer, got {value!r}: e.g. epoch_bar(10).")
     settings = dict(total=epochs, initial=start_epoch, desc="fit", unit="epoch", leave=True)
     if not in_notebook():
         from tqdm.std import tqdm

@@ -160,8 +160,11 @@ def _setters(state: object, generator: torch.Generator | None) -> list[Callable[
     for name, build in parts:
         try:
             setters.append(build())
-        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
-            raise ValueError(f"the saved random state does not fit: its '{name}' part is unusable ({exc}).") from None
+        except Exception as exc:  # tried on scratch generators only, so whatever a bad part raises changes nothing
+            raise ValueError(
+                f"the saved random state does not fit: its '{name}' part is unusable ({exc}). "
+                "Pass the dict rng_state() returned, unchanged."
+            ) from None
     return setters
 
 

@@ -7,8 +7,8 @@ The module grows by concepts, each a few short functions:
   scheduler, progress bar);
 - using a model: :func:`evaluate`, :func:`predict`.
 
-Saving and resuming live in :mod:`course.checkpoints`, the bar in :mod:`course.progress`, and the
-checks that turn bad input into an error naming the fix in :mod:`course.diagnose`.
+Saving and resuming live in :mod:`course.checkpoints`, the bar in :mod:`course.progress`; the checks
+that name the fix of bad input in parts, epochs, loaders, diagnose, loss_checks, loss_values and divergence.
 """
 
 from __future__ import annotations
@@ -22,16 +22,11 @@ import torch
 from torch import nn
 
 from course.device import model_device
-from course.diagnose import LastFinite, batch_to, check_tensors, explain, forward_loss, nonfinite_validation
-from course.parts import (
-    check_loader,
-    check_model,
-    check_parts,
-    check_reusable,
-    check_scheduler,
-    continued_history,
-    no_batches,
-)
+from course.diagnose import check_tensors, explain, forward_loss
+from course.divergence import LastFinite, nonfinite_step, nonfinite_validation
+from course.epochs import check_scheduler_steps, continued_history, pad_history, step_scheduler
+from course.loaders import batch_to, batches, check_loaders, no_batches, on_meta
+from course.parts import check_mean_loss, check_model, check_parts, check_scheduler
 from course.progress import epoch_bar
 
 Step = Callable[[torch.Tensor, torch.Tensor], float]
@@ -39,6 +34,10 @@ Step = Callable[[torch.Tensor, torch.Tensor], float]
 
 def make_train_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer) -> Step:
     """Return ``train_step(x, y) -> float``: forward, loss, backward, step, zero the gradients.
+
+    ``x`` and ``y`` must already be on the model's device (the step does not move them). A loss
+    that is NaN or inf raises a ``FloatingPointError`` before the step, so the weights do not change;
+    an empty batch raises a ``ValueError``, like :func:`evaluate`.
 
     Example:
         >>> model = nn.Linear(1, 1)
@@ -52,28 +51,37 @@ def make_train_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.
         check_tensors(x, y)
         model.train()
         try:
-            loss = forward_loss(model, loss_fn, x, y)
+            loss = forward_loss(model, loss_fn, x, y, values=True)
+            value = loss.item()
+            if not math.isfinite(value):  # checked before the step, so the weights stay as they were
+                raise nonfinite_step(value, model, x, y)
             loss.backward()
         except RuntimeError as exc:
             raise explain(exc, model, x, y) from None
         optimizer.step()
         optimizer.zero_grad()
-        return loss.item()
+        return value
 
     return train_step
 
 
-def _val_loss(model: nn.Module, loss_fn: Callable, x: torch.Tensor, y: torch.Tensor) -> float:
-    """The loss of one mini-batch without building a graph (the caller sets eval mode)."""
+def _val_loss(model: nn.Module, loss_fn: Callable, x: torch.Tensor, y: torch.Tensor, batch: int | None) -> float:
+    """The finite loss of one mini-batch (number ``batch``, values checked on the first) without building a graph."""
     try:
         with torch.no_grad():
-            return forward_loss(model, loss_fn, x, y).item()
+            value = forward_loss(model, loss_fn, x, y, values=batch in (None, 1)).item()
     except RuntimeError as exc:
         raise explain(exc, model, x, y) from None
+    if not math.isfinite(value):
+        raise nonfinite_validation(value, batch, x, y)
+    return value
 
 
 def make_val_step(model: nn.Module, loss_fn: Callable) -> Step:
     """Return ``val_step(x, y) -> float``: the loss in eval mode, without building a graph.
+
+    As in :func:`make_train_step`, ``x`` and ``y`` must be on the model's device; a NaN or inf loss
+    raises a ``FloatingPointError``, an empty batch a ``ValueError``.
 
     Example:
         >>> model = nn.Linear(1, 1)
@@ -86,7 +94,7 @@ def make_val_step(model: nn.Module, loss_fn: Callable) -> Step:
     def val_step(x: torch.Tensor, y: torch.Tensor) -> float:
         check_tensors(x, y)
         model.eval()
-        return _val_loss(model, loss_fn, x, y)
+        return _val_loss(model, loss_fn, x, y, None)
 
     return val_step
 
@@ -109,9 +117,11 @@ def evaluate(model: nn.Module, loss_fn: Callable, loader: Iterable) -> float:
 
     Each batch's loss is weighted by its number of samples (a short last batch counts for what it
     holds), so with a loss that averages over its batch (``reduction="mean"``, the default) this is
-    the loss of the whole data set at once. Batches move to the model's device; the model's
-    previous mode is restored. A loss that is NaN or inf raises a ``FloatingPointError`` saying
-    whether the data is at fault.
+    the loss of the whole data set at once; another reduction (``"sum"``) is refused, its value
+    would depend on the batch size (a hand-written loss that sums cannot be recognised). Batches
+    move to the model's device; the model's previous mode is restored. A NaN or inf loss raises a
+    ``FloatingPointError`` saying whether the data is at fault. An endless loader never ends the
+    pass (only ``itertools``' endless iterators are refused).
 
     Example:
         >>> from torch.utils.data import DataLoader, TensorDataset
@@ -125,23 +135,21 @@ def evaluate(model: nn.Module, loss_fn: Callable, loader: Iterable) -> float:
         True
     """
     check_parts(model, loss_fn)
-    check_loader(loader, "loader")
+    check_mean_loss(loss_fn, "evaluate")
+    check_loaders({"loader": loader}, passes=1)
     return _mean_loss(model, loss_fn, loader, "loader")
 
 
 def _mean_loss(model: nn.Module, loss_fn: Callable, loader: Iterable, name: str) -> float:
     """:func:`evaluate`'s loop, after its checks; ``name`` is the loader's name in the error if it yields nothing."""
     device = model_device(model)
-    total, count, batches = 0.0, 0, 0
+    total, count, number = 0.0, 0, 0
     with _eval_mode(model):
-        for batches, batch in enumerate(loader, start=1):  # noqa: B007 (batches counts them)
+        for number, batch in enumerate(batches(loader, name), start=1):  # noqa: B007 (number counts them)
             x, y = batch_to(batch, device)
-            value = _val_loss(model, loss_fn, x, y)
-            if not math.isfinite(value):
-                raise nonfinite_validation(value, batches, x, y)
             size = len(x) if x.ndim else 1
-            total, count = total + value * size, count + size
-    if batches == 0:
+            total, count = total + _val_loss(model, loss_fn, x, y, number) * size, count + size
+    if number == 0:
         raise no_batches(loader, name)
     return total / count
 
@@ -149,9 +157,7 @@ def _mean_loss(model: nn.Module, loss_fn: Callable, loader: Iterable, name: str)
 def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The model's output for ``x``, in eval mode and without gradients (``x`` moves to the model's device).
 
-    The model's previous mode is restored afterwards.
-
-    Example:
+    The model's previous mode is restored afterwards. Example:
         >>> model = nn.Sequential(nn.Linear(2, 1), nn.Dropout(0.5))
         >>> out = predict(model, torch.ones(3, 2))
         >>> out.shape, out.requires_grad, model.training
@@ -163,6 +169,8 @@ def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
             f"x should be a torch.Tensor of features, got {type(x).__name__}. "
             "Convert arrays with torch.as_tensor(x, dtype=torch.float32)."
         )
+    if x.is_meta:
+        raise on_meta("x")
     x = x.to(model_device(model))
     with _eval_mode(model):
         try:
@@ -184,10 +192,10 @@ def _run_epoch(
     last_finite.remember(epoch)
     model.train()
     total, step = 0.0, 0
-    for step, batch in enumerate(loader, start=1):  # noqa: B007 (step counts the batches)
+    for step, batch in enumerate(batches(loader, "train_loader"), start=1):  # noqa: B007 (step counts the batches)
         x, y = batch_to(batch, device)
         try:
-            loss = forward_loss(model, loss_fn, x, y)
+            loss = forward_loss(model, loss_fn, x, y, values=step == 1)
             value = loss.item()
             if not math.isfinite(value):  # checked before the step, so the weights stay finite
                 raise last_finite.diverged(value, epoch, step, x, y)
@@ -207,7 +215,8 @@ def train_epoch(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Opti
 
     The loop lesson 10 writes by hand: per batch, forward, loss, backward, step, zero the
     gradients. If the loss becomes NaN or inf, training stops with a ``FloatingPointError`` that
-    says whether the data is at fault, and the model keeps its last finite weights.
+    says whether the data is at fault, and the model keeps its last finite weights. An endless
+    loader never ends the epoch (``itertools``' endless iterators are refused).
 
     Example:
         >>> from torch.utils.data import DataLoader, TensorDataset
@@ -219,15 +228,8 @@ def train_epoch(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Opti
         0.25
     """
     check_parts(model, loss_fn, optimizer, training=True)
-    check_loader(loader, "loader")
+    check_loaders({"loader": loader}, passes=1)
     return _run_epoch(model, loss_fn, optimizer, loader, LastFinite(model, optimizer), None)
-
-
-def _step_scheduler(scheduler: Any, metric: float) -> None:
-    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        scheduler.step(metric)
-    elif scheduler is not None:
-        scheduler.step()
 
 
 def fit(
@@ -247,11 +249,13 @@ def fit(
 
     Each epoch is :func:`train_epoch`'s pass over ``train_loader``; fit records its mean loss and
     the learning rate it used, evaluates on ``val_loader`` if given, then steps the scheduler
-    (``ReduceLROnPlateau`` gets the validation loss, or the training loss without validation).
-    ``epochs`` counts from the very first epoch: to resume, pass ``history=ckpt["history"],
-    start_epoch=ckpt["epoch"]`` and the same ``epochs``. Every argument is checked before the
-    first epoch. If the loss becomes NaN or inf, the model and optimizer get their last finite
-    state back and a ``FloatingPointError`` says so.
+    (``ReduceLROnPlateau`` gets the validation loss, or the training loss without validation) and
+    checks the learning rate it set. ``epochs`` counts from the very first epoch: to resume, pass
+    ``history=ckpt["history"], start_epoch=ckpt["epoch"]`` and the same ``epochs``. Each history
+    list holds one value per epoch, NaN where not recorded (``val_loss`` without ``val_loader``).
+    Every argument is checked before the first epoch. If the loss becomes NaN or inf, the model and
+    optimizer get their last finite state back and a ``FloatingPointError`` says so. An endless
+    loader never ends an epoch (only ``itertools``' endless iterators are refused).
 
     ``progress=True`` shows a bar: tqdm's text bar in a terminal, a widget (and no text output,
     so stored notebook outputs never change) in Jupyter.
@@ -268,27 +272,26 @@ def fit(
         (['lr', 'train_loss'], 30, True)
     """
     check_parts(model, loss_fn, optimizer, training=True)
-    check_loader(train_loader, "train_loader")
     if val_loader is not None:
-        check_loader(val_loader, "val_loader")
+        check_mean_loss(loss_fn, "fit's validation (val_loader)")
     check_scheduler(scheduler, optimizer)
     history = continued_history(history, epochs, start_epoch, validating=val_loader is not None)
-    for name, loader in (("train_loader", train_loader), ("val_loader", val_loader)):
-        check_reusable(loader, name, epochs - start_epoch)
+    check_scheduler_steps(scheduler, epochs - start_epoch)
+    check_loaders({"train_loader": train_loader, "val_loader": val_loader}, passes=epochs - start_epoch)
     model_device(model)
     last_finite = LastFinite(model, optimizer)
     bar = epoch_bar(epochs, start_epoch) if progress else None
+    shown = ("train_loss", "val_loss") if val_loader is not None else ("train_loss",)  # the last is the watched one
     try:
         for epoch in range(start_epoch, epochs):
             history["lr"].append(float(optimizer.param_groups[0]["lr"]))
             history["train_loss"].append(_run_epoch(model, loss_fn, optimizer, train_loader, last_finite, epoch))
             if val_loader is not None:
                 history["val_loss"].append(_mean_loss(model, loss_fn, val_loader, "val_loader"))
-            _step_scheduler(scheduler, history["val_loss" if val_loader is not None else "train_loss"][-1])
+            pad_history(history, epoch + 1)
+            step_scheduler(scheduler, optimizer, history[shown[-1]][-1], epoch)
             if bar is not None:
-                bar.set_postfix(
-                    {k: f"{history[k][-1]:.4g}" for k in ("train_loss", "val_loss") if history.get(k)}, refresh=False
-                )
+                bar.set_postfix({k: f"{history[k][-1]:.4g}" for k in shown}, refresh=False)
                 bar.update()
     finally:
         if bar is not None:

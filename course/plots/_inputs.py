@@ -15,6 +15,8 @@ import torch
 
 from course.device import to_numpy
 
+AXIS_END = 1e300  # an axis spanning more overflows float64 (1.8e308) in matplotlib's ticks and margins
+
 
 def what(value: object) -> str:
     if value is None or isinstance(value, (bool, str)):
@@ -82,8 +84,22 @@ def line(name: str, values: object) -> np.ndarray:
     return result
 
 
-def paired(x_name: str, x: object, y_name: str, y: object) -> tuple[np.ndarray, np.ndarray]:
+def drawable(name: str, values: np.ndarray) -> np.ndarray:
+    """Finite values an axis can span: beyond +-1e300 its ticks and margins would overflow float64."""
+    big = np.flatnonzero(np.abs(values) > AXIS_END)
+    if big.size:
+        raise ValueError(
+            f"{name} holds {values.flat[big[0]]:g} at position {big[0]}, too large to draw: an axis ends at "
+            "-1e300 and 1e300. Rescale the values (divide them by a power of ten) or leave those points out."
+        )
+    return values
+
+
+def paired(x_name: str, x: object, y_name: str, y: object, on_axes: bool = True) -> tuple[np.ndarray, np.ndarray]:
     x_arr, y_arr = vector(x_name, x), vector(y_name, y)
+    if on_axes:
+        drawable(x_name, x_arr)
+        drawable(y_name, y_arr)
     if len(x_arr) != len(y_arr):
         raise ValueError(f"{x_name} has {len(x_arr)} points but {y_name} has {len(y_arr)}; they must match one to one.")
     return x_arr, y_arr
@@ -137,15 +153,18 @@ def text(name: str, value: object, optional: bool = False) -> None:
         raise TypeError(f"{name} should be a string, got {what(value)}.")
 
 
-def names(name: str, value: object, count: int | None, example: str) -> None:
-    """``count`` labels (any number if None), strings or numbers, e.g. class or feature names, in a list or tuple."""
+def names(name: str, value: object, count: int | None, example: str, noun: str = "names") -> None:
+    """``count`` labels (any number if None), strings or numbers, e.g. class or feature names: a list, tuple or 1-D array."""
+    wanted = f"{name} should be a list of {f'{count} ' if count else ''}{noun}, e.g. {example}"
     if isinstance(value, str) or not isinstance(value, (Sequence, np.ndarray)):
-        raise TypeError(f"{name} should be a list of {count or 'the'} names, e.g. {example}; got {what(value)}.")
+        raise TypeError(f"{wanted}; got {what(value)}.")
+    if isinstance(value, np.ndarray) and value.ndim != 1:
+        raise TypeError(f"{wanted}; got an array of shape {value.shape}.")
     if count is not None and len(value) != count:
-        raise ValueError(f"{name} should hold {count} names, e.g. {example}; got {len(value)}.")
+        raise ValueError(f"{name} should hold {count} {noun}, e.g. {example}; got {len(value)}.")
     odd = [v for v in value if isinstance(v, bool) or not isinstance(v, (str, numbers.Number))]
     if odd:
-        raise TypeError(f"{name} should hold names (strings), e.g. {example}; got {odd[0]!r} among them.")
+        raise TypeError(f"{name} should hold only strings (or numbers), e.g. {example}; got {odd[0]!r} among them.")
 
 
 def mapping(name: str, value: object, example: str, most: int | None = None) -> None:
@@ -166,7 +185,7 @@ def grids(names_: Sequence[str], *values: object) -> tuple[np.ndarray, ...]:
             f"{', '.join(names_[:-1])} and {names_[-1]} must be 2-D arrays of one shape, at least 2x2 "
             f"(use np.meshgrid); got {' and '.join(str(s) for s in shapes)}."
         )
-    return tuple(finite(n, g.reshape(-1)).reshape(g.shape) for n, g in zip(names_, result, strict=True))
+    return tuple(drawable(n, finite(n, g.reshape(-1))).reshape(g.shape) for n, g in zip(names_, result, strict=True))
 
 
 def path(name: str, value: object) -> np.ndarray:
@@ -180,4 +199,4 @@ def path(name: str, value: object) -> np.ndarray:
             f"{name} has a NaN or infinite point at step {bad[0]}, where the line would silently stop: the descent "
             f"diverged. Lower the learning rate, or draw only the steps before it, {name}[:{bad[0]}]."
         )
-    return points
+    return drawable(name, points)

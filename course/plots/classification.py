@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from course.plots import _inputs as check
 
@@ -85,7 +86,7 @@ def _points_and_classes(x: object, y: object) -> tuple[np.ndarray, np.ndarray]:
     points = check.array("x", x)
     if points.ndim != 2 or points.shape[1] != 2 or len(points) == 0:
         raise ValueError(f"x should hold two features per point, shape (N, 2) with N >= 1; got shape {points.shape}.")
-    check.finite("x", points.reshape(-1))
+    check.drawable("x", check.finite("x", points.reshape(-1)))
     classes = check.zero_one("y", check.vector("y", y))
     if len(classes) != len(points):
         raise ValueError(f"x has {len(points)} points but y has {len(classes)} classes; they must match one to one.")
@@ -108,6 +109,16 @@ def _probabilities(values: object, count: int) -> np.ndarray:
     return p
 
 
+def _call(probability: Callable[[np.ndarray], object], grid: np.ndarray) -> object:
+    try:
+        return probability(grid)
+    except (TypeError, RuntimeError) as exc:  # most often torch refusing a NumPy array, or float64 for a float32 model
+        raise TypeError(
+            f"probability(grid) failed: {str(exc)[:200]}. It is called with a float64 NumPy array of shape (M, 2); "
+            "convert it for your model first, e.g. torch.as_tensor(grid, dtype=torch.float32)."
+        ) from exc
+
+
 def plot_decision_boundary(
     probability: Callable[[np.ndarray], object],
     x: object,
@@ -118,7 +129,8 @@ def plot_decision_boundary(
 ) -> Figure:
     """Shade a 2-D feature plane by a model's probability of class 1 and draw where it crosses ``threshold``.
 
-    ``probability`` maps an ``(M, 2)`` array of points to ``M`` probabilities; ``x`` is ``(N, 2)``
+    ``probability`` maps an ``(M, 2)`` float64 NumPy array of points to ``M`` probabilities (wrap a
+    model: ``lambda g: torch.sigmoid(model(torch.as_tensor(g, dtype=torch.float32)))``); ``x`` is ``(N, 2)``
     and ``y`` holds the 0/1 classes of those points, drawn on top.
 
     Example:
@@ -127,6 +139,12 @@ def plot_decision_boundary(
         'feature 1'
     """
     threshold = _check_threshold(threshold)
+    if isinstance(probability, torch.nn.Module):  # it takes tensors, and may give scores rather than probabilities
+        raise TypeError(
+            f"probability is a model ({type(probability).__name__}), but it is called with a NumPy array of points. "
+            f"Wrap it in a function, e.g. lambda g: torch.sigmoid(model(torch.as_tensor(g, dtype=torch.float32))) "
+            "(without torch.sigmoid if the model already ends in nn.Sigmoid)."
+        )
     if not callable(probability):
         raise TypeError(
             f"probability should be a function of an (M, 2) array of points, got {check.what(probability)}."
@@ -139,7 +157,7 @@ def plot_decision_boundary(
     low, high = points.min(axis=0) - 0.5, points.max(axis=0) + 0.5
     g1, g2 = np.meshgrid(np.linspace(low[0], high[0], 200), np.linspace(low[1], high[1], 200))
     grid = np.column_stack([g1.ravel(), g2.ravel()])
-    p = _probabilities(probability(grid), len(grid)).reshape(g1.shape)
+    p = _probabilities(_call(probability, grid), len(grid)).reshape(g1.shape)
     fig, ax = plt.subplots(figsize=(6, 5))
     shading = ax.contourf(g1, g2, p, levels=np.linspace(0, 1, 11), cmap="RdBu", alpha=0.6)
     fig.colorbar(shading, ax=ax, label=f"probability of {class_names[1]}")
@@ -166,7 +184,7 @@ def plot_roc_pr(targets: object, scores: object, threshold: float | None = None)
         >>> [ax.get_xlabel() for ax in fig.axes]
         ['false positive rate', 'recall']
     """
-    y, s = check.paired("targets", targets, "scores", scores)
+    y, s = check.paired("targets", targets, "scores", scores, on_axes=False)  # the axes show rates, not scores
     if set(np.unique(check.zero_one("targets", y))) != {0.0, 1.0}:
         raise ValueError(f"targets should hold both classes, 0 and 1; all {len(y)} are {y[0]:g}.")
     if threshold is not None:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 MOST_CURVES = 20  # more lines than a legend can tell apart
 LOG_TOP = 1e200  # a log axis drawn higher needs ticks past float64's end (1.8e308): it stops here
+LINEAR_TOP = check.AXIS_END  # a linear axis spanning more overflows its ticks and margins: it stops at +-1e300
 NOT_LOSSES = ("lr",)
 MOST_CLASSES = 30  # one text per cell: more would not fit  # entries of fit's history that are not losses
 
@@ -74,7 +75,7 @@ def plot_curves(
 
     NaN and infinite values (a run that diverged) are left out of the line; with ``log_y`` every
     finite value must be above zero, and the axis ends at 1e200 (a float64 run that grows to 1e300
-    leaves the top of the plot).
+    leaves the top of the plot). A linear axis ends at -1e300 and 1e300 for the same reason.
 
     Example:
         >>> fig = plot_curves({"training": [1.0, 0.5], "validation": [1.1, 0.7]})
@@ -92,9 +93,14 @@ def plot_curves(
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
+    finite = np.concatenate([values[np.isfinite(values)] for values in lines.values()])
+    if not log_y and np.abs(finite).max() > LINEAR_TOP:  # its ticks and margins would pass float64's end
+        low, high = np.clip([finite.min(), finite.max()], -LINEAR_TOP, LINEAR_TOP)
+        if low == high:  # all beyond one end
+            low, high = min(low, 0.0), max(high, 0.0)
+        ax.set_ylim(low, high)  # before plotting, so matplotlib never computes the overflowing limits
     for name, values in lines.items():
         ax.plot(np.arange(1, len(values) + 1), values, label=name)
-    finite = np.concatenate([values[np.isfinite(values)] for values in lines.values()])
     if log_y and finite.max() > LOG_TOP:  # its ticks and margin would pass float64's end
         ax.set_ylim(min(finite.min() / 2, LOG_TOP / 1e10), LOG_TOP)  # all above it: an empty axis, the right way up
     if log_y:

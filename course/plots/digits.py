@@ -40,7 +40,8 @@ def plot_digit_grid(images: object, titles: Sequence[str], columns: int = 8) -> 
     """Draw small grey-scale images in a grid, each with its title (e.g. ``"true 3, said 8"``).
 
     ``images`` has shape ``(n, height, width)``, or ``(n, 64)`` for the 8x8 digits of
-    ``sklearn.datasets.load_digits``; dark is ink, as on paper.
+    ``sklearn.datasets.load_digits``; dark is ink, as on paper. ``titles`` is a list, tuple or 1-D
+    NumPy array of strings (or numbers, such as the labels).
 
     Example:
         >>> fig = plot_digit_grid(np.zeros((3, 64)), ["a", "b", "c"], columns=2)
@@ -48,8 +49,7 @@ def plot_digit_grid(images: object, titles: Sequence[str], columns: int = 8) -> 
         (4, 'c')
     """
     pictures = _as_images(images)
-    if isinstance(titles, str) or not isinstance(titles, Sequence):
-        raise TypeError(f"titles should be a list of strings, one per image; got {type(titles).__name__}.")
+    check.names("titles", titles, None, "['true 3, said 8', ...], one per image", noun="strings")
     if len(titles) != len(pictures):
         raise ValueError(f"got {len(pictures)} images but {len(titles)} titles; give one title per image.")
     columns = check.integer("columns", columns, 1, MOST_COLUMNS)

@@ -7,11 +7,14 @@ that the loss was never computed.
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from course.progress import epoch_bar
 from course.training import evaluate, fit, make_train_step, make_val_step, predict, train_epoch
 
 CALLS: list[int] = []
@@ -140,12 +143,30 @@ def step(x, y, make=make_train_step):
     return (make(model, nn.MSELoss(), sgd(model)) if make is make_train_step else make(model, nn.MSELoss()))(x, y)
 
 
+def step_on(model):
+    return make_val_step(model, nn.MSELoss())(torch.ones(4, 3), torch.ones(4, 1))
+
+
 def epoch_on(loader_):
     model = nn.Linear(3, 1)
     return train_epoch(model, nn.MSELoss(), sgd(model), loader_)
 
 
-StepLR = torch.optim.lr_scheduler.StepLR
+def with_scheduler(make, epochs=2, **kwargs):
+    model = nn.Linear(3, 1)
+    optimizer = sgd(model)
+    return run_fit(model=model, optimizer=optimizer, scheduler=make(optimizer), epochs=epochs, **kwargs)
+
+
+def moved_after_the_step_was_built():
+    model = nn.Linear(3, 1)
+    train_step = make_train_step(model, nn.MSELoss(), sgd(model))
+    model.to("meta")  # as model.to("cuda") after building the step: the batch stays on the CPU
+    return train_step(torch.ones(4, 3), torch.ones(4, 1))
+
+
+StepLR, LambdaLR = torch.optim.lr_scheduler.StepLR, torch.optim.lr_scheduler.LambdaLR
+SUMMED = functools.partial(nn.functional.mse_loss, reduction="sum")
 
 # One row per line: a table reads better than rows the formatter folds.
 # fmt: off
@@ -176,6 +197,10 @@ BEFORE_TRAINING = [  # (id, call, error, words in the message): none may compute
     ("train loader None", lambda: fit(m := nn.Linear(3, 1), counting_mse, sgd(m), None, 1), TypeError, r"got None"),
     ("train loader int", lambda: run_fit(train=7), TypeError, r"train_loader should be a DataLoader.*got int"),
     ("val loader not iterable", lambda: run_fit(val_loader=5), TypeError, r"val_loader should be a DataLoader"),
+    ("summed loss, validation", lambda: run_fit(loss_fn=SUMMED, val_loader=loader()), ValueError, r"reduction='sum'.*Use reduction='mean'"),
+    ("OneCycleLR too short", lambda: with_scheduler(lambda o: torch.optim.lr_scheduler.OneCycleLR(o, 0.1, total_steps=2), 5), ValueError, r"OneCycleLR was built for total_steps=2.*5 more times.*total_steps=epochs"),
+    ("val_loss longer than train_loss", lambda: run_fit(history={"train_loss": [0.5], "val_loss": [1.0, 2.0, 3.0], "lr": [0.1]}, start_epoch=1, val_loader=loader()), ValueError, r"3 epoch\(s\) of val_loss but start_epoch=1"),
+    ("lr shorter than train_loss", lambda: run_fit(epochs=3, history={"train_loss": [0.5, 0.4], "lr": [0.1]}, start_epoch=2), ValueError, r"1 epoch\(s\) of lr"),
 ]
 
 WHILE_TRAINING = [  # (id, call, error, words in the message)
@@ -201,6 +226,8 @@ WHILE_TRAINING = [  # (id, call, error, words in the message)
     ("batch: dict", lambda: run_fit(train=not_pairs("dict")), TypeError, r"a dict with keys \['x', 'y'\]"),
     ("batch: triple", lambda: run_fit(train=not_pairs("triple")), TypeError, r"a list of 3 item\(s\)"),
     ("batch: pair of str", lambda: run_fit(train=not_pairs("pair_of_str")), TypeError, r"2 item\(s\): tuple, tuple"),
+    ("scheduler makes lr negative", lambda: with_scheduler(lambda o: LambdaLR(o, lambda e: -1.0 if e else 1.0), 3), ValueError, r"scheduler LambdaLR set the learning rate to -0.1 after epoch 1"),
+    ("scheduler makes lr NaN", lambda: with_scheduler(lambda o: LambdaLR(o, lambda e: NAN if e > 1 else 1.0), 4), ValueError, r"LambdaLR set the learning rate to nan after epoch 2.*Fix the scheduler"),
 ]
 
 OTHER_FUNCTIONS = [  # evaluate, predict, train_epoch and the step factories get the same checks
@@ -221,6 +248,15 @@ OTHER_FUNCTIONS = [  # evaluate, predict, train_epoch and the step factories get
     ("train step (N,1) vs (N,)", lambda: step(torch.ones(4, 3), torch.ones(4)), ValueError, r"\(4, 4\)"),
     ("train step float64", lambda: step(torch.ones(4, 3, dtype=F64), torch.ones(4, 1)), TypeError, r"float64"),
     ("val step width", lambda: step(torch.ones(4, 2), torch.ones(4, 1), make_val_step), ValueError, r"2 per sample"),
+    ("evaluate summed loss", lambda: evaluate(nn.Linear(3, 1), nn.MSELoss(reduction="sum"), loader()), ValueError, r"evaluate needs a loss that averages.*reduction='mean'"),
+    ("train step empty batch", lambda: step(torch.ones(0, 3), torch.ones(0, 1)), ValueError, r"the batch is empty \(0 samples\)"),
+    ("val step empty batch", lambda: step(torch.ones(0, 3), torch.ones(0, 1), make_val_step), ValueError, r"the batch is empty"),
+    ("train step NaN batch", lambda: step(torch.full((2, 3), NAN), torch.ones(2, 1)), FloatingPointError, r"step was skipped.*features x, 6 of 6"),
+    ("val step NaN batch", lambda: step(torch.ones(2, 3), torch.full((2, 1), INF), make_val_step), FloatingPointError, r"loss of this batch is inf.*targets y"),
+    ("train step, model moved", moved_after_the_step_was_built, RuntimeError, r"x is on cpu but the model on meta\. Move the batch.*x, y = x.to\(device\), y.to\(device\)"),
+    ("val step, meta model", lambda: step_on(nn.Linear(3, 1, device="meta")), RuntimeError, r"x is on cpu but the model on meta"),
+    ("epoch_bar of a string", lambda: epoch_bar("3"), ValueError, r"epochs should be a non-negative integer, got '3'"),
+    ("epoch_bar start past", lambda: epoch_bar(3, -1), ValueError, r"start_epoch should be a non-negative integer"),
 ]
 # fmt: on
 

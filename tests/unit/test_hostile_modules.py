@@ -9,20 +9,41 @@ from __future__ import annotations
 
 import errno
 import os
+import tempfile
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from course.checkpoint_file import CheckpointError, read_sealed, write_sealed
 from course.checkpoints import load_checkpoint, save_checkpoint
 from course.data import load_breast_cancer_split, make_linear_data
 from course.device import model_device, to_numpy
 from course.graphs import show_graph
-from course.repro import preserved_rng
+from course.images import png_with_alt
+from course.repro import preserved_rng, rng_state, set_rng_state
 from tests.unit.clear_errors import assert_clear_error
 
 NAN, INF = float("nan"), float("inf")
+
+
+A = torch.ones(1, requires_grad=True)
+TMP = Path(tempfile.mkdtemp())
+
+
+def chain(steps):
+    out = A
+    for _ in range(steps):
+        out = out * 1.0
+    return out.sum()
+
+
+def with_numpy(**changes):
+    state = rng_state()
+    return dict(state, numpy=dict(state["numpy"], **changes))
 
 
 def in_preserved_rng(generator):
@@ -68,6 +89,22 @@ CASES = [  # (id, call, error, words in the message)
     ("cancer seed None", lambda: load_breast_cancer_split(seed=None), TypeError, r"integer seed"),
     ("show_graph leaf", graph_of_leaf, ValueError, r"a leaf.*Compute something from it"),
     ("show_graph params list", graph_with_params_list, TypeError, r"params should be a dict.*\{'a': a\}.*got list"),
+    ("show_graph name list", lambda: show_graph((A * 2).sum(), name=[1]), TypeError, r"name .* should be a string such as 'loss'"),
+    ("show_graph name int", lambda: show_graph((A * 2).sum(), name=5), TypeError, r"should be a string"),
+    ("show_graph 2000 operations", lambda: show_graph(chain(2000)), ValueError, r"more than 1000 operations.*smaller computation"),
+    ("linear data overflows", lambda: make_linear_data(a=1e308, b=1e308), ValueError, r"overflow float64.*smaller a, b and noise"),
+    ("linear data noise overflows", lambda: make_linear_data(noise=1e308), ValueError, r"overflow.*smaller"),
+    ("linear data 10**12 points", lambda: make_linear_data(n=10**12), ValueError, r"at most 10,000,000.*smaller n"),
+    ("rng numpy keys short", lambda: set_rng_state(with_numpy(keys=torch.zeros(3, dtype=torch.int64))), ValueError, r"'numpy' part is unusable.*rng_state\(\) returned"),
+    ("rng numpy pos huge", lambda: set_rng_state(with_numpy(pos=10**30)), ValueError, r"'numpy' part is unusable"),
+    ("to_numpy packed float4", lambda: to_numpy(torch.zeros(2, dtype=torch.uint8).view(torch.float4_e2m1fn_x2)), TypeError, r"dtype torch.float4_e2m1fn_x2.*tensor.view\(torch.uint8\)"),
+    ("png None", lambda: png_with_alt(None, "a", "t"), TypeError, r"png should be the picture's bytes.*got NoneType"),
+    ("png alt None", lambda: png_with_alt(b"x", None, "t"), TypeError, r"alt should be a string.*what it shows"),
+    ("png text int", lambda: png_with_alt(b"x", "a", 3), TypeError, r"text should be a string"),
+    ("read_sealed int", lambda: read_sealed(3), TypeError, r"path should be a file path"),
+    ("write_sealed lambda", lambda: write_sealed({"f": lambda: 1}, TMP / "f.pt"), TypeError, r"cannot save this object.*leave out functions"),
+    ("write_sealed numpy number", lambda: write_sealed({"x": np.float64(1)}, TMP / "n.pt"), TypeError, r"refuses.*float\(x\) for a NumPy number"),
+    ("write_sealed object", lambda: write_sealed([object()], TMP / "o.pt"), TypeError, r"builtins.object at \[0\]"),
 ]
 # fmt: on
 
@@ -77,6 +114,12 @@ def test_bad_input_gets_an_error_that_names_the_fix(call, error, words):
     assert_clear_error(call, error, words)
 
 
+def quiet(make):
+    with warnings.catch_warnings():  # complex32 is experimental, quantized tensors deprecated: both still exist
+        warnings.simplefilter("ignore", UserWarning)
+        return make()
+
+
 @pytest.mark.parametrize(
     ("tensor", "expected"),
     [
@@ -84,8 +127,15 @@ def test_bad_input_gets_an_error_that_names_the_fix(call, error, words):
         (torch.tensor([1 + 2j]).conj(), np.array([1 - 2j], dtype=np.complex64)),
         (torch.tensor([1 + 2j]).conj().imag, np.array([-2.0], dtype=np.float32)),
         (torch.eye(2).to_sparse(), np.eye(2, dtype=np.float32)),
+        (torch.tensor([1.5, -2.0]).to(torch.float8_e4m3fn), np.array([1.5, -2.0], dtype=np.float32)),
+        (torch.tensor([1.5, -2.0]).to(torch.float8_e5m2), np.array([1.5, -2.0], dtype=np.float32)),
+        (quiet(lambda: torch.tensor([1 + 2j]).to(torch.complex32)), np.array([1 + 2j], dtype=np.complex64)),
+        (
+            quiet(lambda: torch.quantize_per_tensor(torch.tensor([1.0, 2.5]), 0.5, 0, torch.quint8)),
+            np.array([1.0, 2.5], dtype=np.float32),
+        ),
     ],
-    ids=["bfloat16", "conjugate bit", "negative bit", "sparse"],
+    ids=["bfloat16", "conjugate bit", "negative bit", "sparse", "float8_e4m3fn", "float8_e5m2", "complex32", "quint8"],
 )
 def test_to_numpy_gives_the_values_of_tensors_numpy_cannot_take_directly(tensor, expected):
     got = to_numpy(tensor)
@@ -143,3 +193,73 @@ def test_messages_about_missing_parts_use_the_right_article(saved):
     model = nn.Linear(2, 1)
     with pytest.raises(ValueError, match=r"do not pass an optimizer"):
         load_checkpoint(saved, model, torch.optim.Adam(model.parameters()))
+
+
+def diverged_model(value=NAN):
+    model = nn.Linear(2, 1)
+    with torch.no_grad():
+        model.bias.fill_(value)
+    return model
+
+
+@pytest.mark.parametrize("value", [NAN, INF], ids=["NaN", "inf"])
+def test_a_diverged_model_is_not_saved(tmp_path, value):
+    assert_clear_error(
+        lambda: save_checkpoint(tmp_path / "c.pt", diverged_model(value)), ValueError, r"bias.*diverged.*earlier state"
+    )
+    assert not (tmp_path / "c.pt").exists()
+
+
+def test_nan_in_the_optimizer_state_is_not_saved(tmp_path):
+    model = nn.Linear(2, 1)
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.ones(1, 2)).sum().backward()
+    optimizer.step()
+    optimizer.state[model.bias]["exp_avg"].fill_(NAN)
+    assert_clear_error(
+        lambda: save_checkpoint(tmp_path / "c.pt", model, optimizer), ValueError, r"optimizer's exp_avg.*diverged"
+    )
+
+
+def test_a_buffer_may_hold_inf_on_purpose(tmp_path):
+    model = nn.Linear(2, 1)
+    model.register_buffer("mask", torch.tensor([0.0, -INF]))
+    path = save_checkpoint(tmp_path / "c.pt", model)
+    again = nn.Linear(2, 1)
+    again.register_buffer("mask", torch.zeros(2))
+    load_checkpoint(path, again)
+    assert torch.equal(again.mask, model.mask)
+
+
+def test_a_file_with_nan_weights_is_not_loaded(tmp_path, saved):
+    checkpoint = read_sealed(saved)
+    checkpoint["model"] = {key: torch.full_like(value, NAN) for key, value in checkpoint["model"].items()}
+    write_sealed(checkpoint, tmp_path / "nan.pt")
+    model = nn.Linear(2, 1)
+    before = model.weight.clone()
+    assert_clear_error(lambda: load_checkpoint(tmp_path / "nan.pt", model), CheckpointError, r"NaN.*earlier checkpoint")
+    assert torch.equal(model.weight, before)
+
+
+def test_a_state_load_could_not_read_is_refused_when_saving(tmp_path):
+    odd = type("Odd", (nn.Linear,), {"get_extra_state": lambda self: {"obj": object()}, "set_extra_state": print})
+    assert_clear_error(
+        lambda: save_checkpoint(tmp_path / "c.pt", odd(1, 1)), TypeError, r"\['model'\]\['_extra_state'\]\['obj'\]"
+    )
+    assert not (tmp_path / "c.pt").exists()
+
+
+def test_a_scheduler_needs_its_optimizer(tmp_path, saved):
+    model = nn.Linear(2, 1)
+    scheduler = torch.optim.lr_scheduler.StepLR(torch.optim.SGD(model.parameters(), lr=0.1), 1)
+    for call in (lambda: save_checkpoint(tmp_path / "c.pt", model, None, scheduler),
+                 lambda: load_checkpoint(saved, model, None, scheduler)):  # fmt: skip
+        assert_clear_error(call, ValueError, r"without its optimizer.*Pass both")
+
+
+def test_sealed_files_take_str_paths_and_name_a_folder(tmp_path):
+    write_sealed({"epoch": 1}, str(tmp_path / "s.pt"))
+    assert read_sealed(str(tmp_path / "s.pt")) == {"epoch": 1}
+    assert_clear_error(lambda: read_sealed(tmp_path), IsADirectoryError, r"is a folder. Pass a file's path")
+    assert_clear_error(lambda: write_sealed({}, tmp_path), IsADirectoryError, r"is a folder")
+    assert_clear_error(lambda: read_sealed(tmp_path / "no.pt"), FileNotFoundError, r"no such file")

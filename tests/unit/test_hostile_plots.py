@@ -95,7 +95,7 @@ CASES = [  # (id, call, error, words in the message)
     ("confusion negative", lambda: plot_confusion_matrix([[1, -2], [3, 4]], ["a", "b"]), ValueError, r"negative count, -2"),
     ("confusion NaN", lambda: plot_confusion_matrix([[1, NAN], [3, 4]], ["a", "b"]), ValueError, r"matrix holds 1 NaN.*left blank"),
     ("confusion huge", lambda: plot_confusion_matrix(np.ones((40, 40), int), [str(i) for i in range(40)]), ValueError, r"1 to 30 classes, got 40"),
-    ("confusion label None", lambda: plot_confusion_matrix([[1, 2], [3, 4]], ["a", None]), TypeError, r"labels should hold names.*got None"),
+    ("confusion label None", lambda: plot_confusion_matrix([[1, 2], [3, 4]], ["a", None]), TypeError, r"labels should hold only strings.*got None"),
     ("confusion None", lambda: plot_confusion_matrix(None, ["a", "b"]), TypeError, r"matrix should be numbers.*got None"),
     ("sigmoid threshold True", lambda: plot_sigmoid_threshold(True), TypeError, r"threshold should be a number.*got True"),
     ("sigmoid threshold NaN", lambda: plot_sigmoid_threshold(NAN), ValueError, r"threshold should be a finite number"),
@@ -179,6 +179,15 @@ CASES = [  # (id, call, error, words in the message)
     ("broadcast strings", lambda: plot_broadcast(["1"], [1]), TypeError, r"column should hold only numbers, but it holds '1'"),
     ("broadcast meta", lambda: plot_broadcast(META, [1]), ValueError, r"column is a tensor on the meta device"),
     ("broadcast 13 values", lambda: plot_broadcast(np.ones(13), [1]), ValueError, r"column has 13 values.*at most 12"),
+    ("boundary a model", lambda: plot_decision_boundary(torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.Sigmoid()), XY, [0, 1]), TypeError, r"probability is a model \(Sequential\).*Wrap it in a function.*torch.as_tensor"),
+    ("boundary fails on numpy", lambda: plot_decision_boundary(lambda g: torch.nn.Linear(2, 1)(g), XY, [0, 1]), TypeError, r"probability\(grid\) failed.*NumPy array.*torch.as_tensor\(grid, dtype=torch.float32\)"),
+    ("boundary float64 into float32", lambda: plot_decision_boundary(lambda g: torch.nn.Linear(2, 1)(torch.as_tensor(g)), XY, [0, 1]), TypeError, r"failed.*dtype=torch.float32"),
+    ("boundary x 1e308", lambda: plot_decision_boundary(half, [[1e308, 0], [-1e308, 1]], [0, 1]), ValueError, r"too large to draw.*Rescale"),
+    ("fit x 1e308", lambda: plot_fit([-1e308, 1e308], [0, 1], [0, 1], [0, 1]), ValueError, r"x holds -1e\+308 at position 0, too large to draw"),
+    ("split y 1e308", lambda: plot_split([0, 1], [0, 1e308], [0, 1], [0, 1]), ValueError, r"y_train holds 1e\+308.*too large"),
+    ("surface 1e308", lambda: plot_loss_surface(A, B, BOWL * 1e307), ValueError, r"losses holds .* too large to draw"),
+    ("path 1e308", lambda: plot_loss_surface(A, B, BOWL, path=[(0, 1e308)]), ValueError, r"path holds 1e\+308"),
+    ("digits titles 2-D array", lambda: plot_digit_grid(np.zeros((2, 64)), np.array([["a", "b"]])), TypeError, r"titles should be a list of strings.*array of shape \(1, 2\)"),
 ]
 # fmt: on
 
@@ -238,3 +247,24 @@ def test_grids_and_paths_may_require_grad():
     a, b = (torch.tensor(g, requires_grad=True) for g in (A, B))
     fig = plot_loss_surface(a, b, a**2 + b**2, path=torch.tensor([[1.0, 1.0], [0.0, 0.0]], requires_grad=True))
     assert fig.axes[0].get_title() == "Loss surface"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[0, 1.7e308], [-1e308, 1e308], [1e308, 1e308], [-1.7e308, NAN]],
+    ids=["0..max", "both ends", "flat", "low"],
+)
+def test_a_linear_axis_draws_values_across_the_whole_float_range(values, recwarn):
+    fig = plot_curves({"run": values, "other": [1.0, 2.0]})
+    fig.canvas.draw()
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    low, high = fig.axes[0].get_ylim()
+    assert -1e300 <= low < high <= 1e300, "the docstring's promise: the axis ends at -1e300 and 1e300"
+
+
+@pytest.mark.parametrize(
+    "titles", [np.array(["a", "b"]), (3, 4), np.array([3, 4])], ids=["numpy strings", "tuple of ints", "numpy ints"]
+)
+def test_digit_titles_are_any_sequence_of_names(titles):
+    fig = plot_digit_grid(np.zeros((2, 64)), titles)
+    assert [ax.get_title() for ax in fig.axes[:2]] == [str(t) for t in titles]

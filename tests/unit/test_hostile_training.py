@@ -6,6 +6,8 @@ deep traceback from inside torch, never a silently wrong loss), or in the right 
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -78,6 +80,24 @@ def step(x, y, make=make_train_step):
     return (make(model, nn.MSELoss(), sgd(model)) if make is make_train_step else make(model, nn.MSELoss()))(x, y)
 
 
+def one_step(model, loss_fn, y, x=None, make=make_train_step):
+    x = batch()[0][0] if x is None else x
+    return (make(model, loss_fn, sgd(model)) if make is make_train_step else make(model, loss_fn))(x, y)
+
+
+def labels(*values, column=True):
+    y = torch.tensor(values, dtype=torch.float32)
+    return y.view(-1, 1) if column else y
+
+
+def mse_by_hand(p, t):
+    return ((p - t) ** 2).mean()
+
+
+def epoch_of(loader):
+    return train_epoch(m := nn.Linear(3, 1), nn.MSELoss(), sgd(m), loader)
+
+
 def batchnorm_model():
     return nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2), nn.Linear(2, 1))
 
@@ -85,6 +105,8 @@ def batchnorm_model():
 NAN, INF = float("nan"), float("inf")
 LONG = torch.long
 EMPTY = [(torch.ones(0, 3), torch.ones(0, 1))]
+CLASSES = torch.tensor([0, 1, 2, 3])
+RAGGED = [(torch.ones(i + 1), torch.ones(1)) for i in range(4)]
 
 # fmt: off
 CASES = [  # (id, call, error, words in the message)
@@ -129,10 +151,48 @@ CASES = [  # (id, call, error, words in the message)
     ("lr negative", lambda: run_fit(optimizer=optimizer_with_lr(m := nn.Linear(3, 1), -0.1), model=m), ValueError, r"learning rate is -0.1"),
     ("optimizer holds only frozen", lambda: only_frozen_in_optimizer(), ValueError, r"only frozen parameters"),
     ("train_epoch lr nan", lambda: train_epoch(m := nn.Linear(3, 1), nn.MSELoss(), optimizer_with_lr(m, NAN), batch()), ValueError, r"learning rate"),
+    # targets a loss misreads without an error: labels outside [0, 1], raw scores for NLLLoss
+    ("BCEWithLogits labels {-1, 1}", lambda: run_fit(loss_fn=nn.BCEWithLogitsLoss(), train=batch(y=labels(-1, 1, 1, -1))), ValueError, r"targets between 0 and 1.*map \{-1, 1\} to \{0, 1\}, y = \(y == 1\)"),
+    ("BCEWithLogits labels {1, 2}, step", lambda: one_step(nn.Linear(3, 1), nn.BCEWithLogitsLoss(), labels(1, 2, 2, 1)), ValueError, r"map \{1, 2\} to \{0, 1\}"),
+    ("BCEWithLogits labels {0, 255}, val step", lambda: one_step(nn.Linear(3, 1), nn.BCEWithLogitsLoss(), labels(0, 255, 0, 0), make=make_val_step), ValueError, r"map \{0, 255\} to \{0, 1\}"),
+    ("BCEWithLogits labels 0 to 9, evaluate", lambda: evaluate(nn.Linear(3, 1), nn.BCEWithLogitsLoss(), batch(y=labels(0, 3, 6, 9))), ValueError, r"range from 0 to 9: scale them into \[0, 1\]"),
+    ("F.binary_cross_entropy_with_logits {1, 2}", lambda: run_fit(loss_fn=nn.functional.binary_cross_entropy_with_logits, train=batch(y=labels(1, 2, 2, 1))), ValueError, r"map \{1, 2\}"),
+    ("CE probabilities above 1", lambda: classifier_fit(torch.full((4, 4), 2.0)), ValueError, r"class probabilities.*all 2"),
+    ("NLLLoss on raw scores", lambda: classifier_fit(CLASSES, nn.NLLLoss()), ValueError, r"NLLLoss expects log-probabilities.*add nn.LogSoftmax\(dim=1\).*CrossEntropyLoss"),
+    ("NLLLoss on raw scores, step", lambda: one_step(nn.Linear(3, 4), nn.NLLLoss(), CLASSES), ValueError, r"NLLLoss expects log-probabilities"),
+    ("NLLLoss on raw scores, evaluate", lambda: evaluate(nn.Linear(3, 4), nn.NLLLoss(), batch(y=CLASSES)), ValueError, r"LogSoftmax"),
+    # targets stretched or of another shape, whatever the loss
+    ("hand-written loss stretches (N,1) over (N,2)", lambda: run_fit(model=nn.Linear(3, 2), loss_fn=mse_by_hand), ValueError, r"\(4, 2\) but the targets \(4, 1\).*stretch.*out_features=2"),
+    ("hand-written loss stretches, step", lambda: one_step(nn.Linear(3, 2), mse_by_hand, torch.ones(4, 1)), ValueError, r"stretch"),
+    ("F.mse_loss stretches", lambda: one_step(nn.Linear(3, 2), nn.functional.mse_loss, torch.ones(4, 1)), ValueError, r"stretch"),
+    ("MSE (N,3) vs (N,2)", lambda: one_step(nn.Linear(3, 3), nn.MSELoss(), torch.ones(4, 2)), ValueError, r"\(4, 3\) but the targets \(4, 2\).*same shape.*out_features=3"),
+    ("L1 (N,3) vs (N,2), val step", lambda: one_step(nn.Linear(3, 3), nn.L1Loss(), torch.ones(4, 2), make=make_val_step), ValueError, r"\(4, 3\) but the targets \(4, 2\)"),
+    ("MSE (N,T,1) vs (N,T)", lambda: one_step(nn.Linear(3, 1), nn.MSELoss(), torch.ones(4, 5), x=torch.ones(4, 5, 3)), ValueError, r"\(4, 5, 1\) but the targets \(4, 5\).*y = y.view\(-1, 5, 1\)"),
+    ("hand-written loss (N,3) vs (N,2)", lambda: one_step(nn.Linear(3, 3), mse_by_hand, torch.ones(4, 2)), ValueError, r"\(4, 3\) but the targets \(4, 2\).*out_features=3"),
+    ("batch_size=None, 1-D targets", lambda: train_epoch(m := nn.Linear(3, 1), nn.MSELoss(), sgd(m), DataLoader(TensorDataset(torch.ones(4, 3), torch.ones(4)), batch_size=None)), ValueError, r"\(1,\) but the target \(\): one value each.*y.view\(1\).*batch_size=None.*y.view\(-1, 1\)"),
+    ("CE one-hot long targets", lambda: classifier_fit(nn.functional.one_hot(CLASSES, 4)), TypeError, r"class probabilities.*torch.int64.*y.argmax\(dim=1\).*y.float\(\)"),
+    ("CE scores (N,) with long (N,)", lambda: run_fit(model=nn.Sequential(nn.Linear(3, 1), nn.Flatten(0)), loss_fn=nn.CrossEntropyLoss(), train=batch(y=CLASSES)), ValueError, r"one score per sample.*out_features = the number of classes"),
+    # arguments in the wrong order
+    ("swapped: a loss as the model", lambda: make_train_step(nn.MSELoss(), m := nn.Linear(3, 1), sgd(m)), TypeError, r"model got a loss \(MSELoss\): the arguments are swapped"),
+    ("swapped: optimizer as the loss", lambda: fit(m := nn.Linear(3, 1), sgd(m), nn.MSELoss(), batch(), 1), TypeError, r"loss_fn got an optimizer \(SGD\): the arguments are swapped"),
+    ("swapped: loader as the loss", lambda: evaluate(nn.Linear(3, 1), batch(), nn.MSELoss()), TypeError, r"loss_fn got a loader \(list\).*evaluate\(model, loss_fn, loader\)"),
+    ("swapped: loader as the optimizer", lambda: train_epoch(m := nn.Linear(3, 1), nn.MSELoss(), batch(), sgd(m)), TypeError, r"optimizer got a loader.*swapped"),
+    # data on the meta device, Datasets the DataLoader cannot batch, endless loaders
+    ("predict x on meta", lambda: predict(nn.Linear(3, 1), torch.ones(2, 3, device="meta")), ValueError, r"x is on the meta device.*real device"),
+    ("step x on meta", lambda: step(torch.ones(4, 3, device="meta"), torch.ones(4, 1)), ValueError, r"x is on the meta device"),
+    ("loader on meta", lambda: run_fit(train=[(torch.ones(4, 3, device="meta"), torch.ones(4, 1))]), ValueError, r"meta device"),
+    ("Dataset of objects", lambda: run_fit(train=DataLoader([(object(), 1.0)] * 4, batch_size=2)), TypeError, r"train_loader could not batch.*<class 'object'>.*__getitem__ return tensors.*collate_fn"),
+    ("Dataset of ragged tensors", lambda: evaluate(nn.Linear(3, 1), nn.MSELoss(), DataLoader(RAGGED, batch_size=2)), ValueError, r"^loader could not batch.*equal size.*collate_fn"),
+    ("Dataset of ragged lists", lambda: epoch_of(DataLoader([([1.0] * (i + 1), 1.0) for i in range(4)], batch_size=2)), ValueError, r"equal size.*one shape"),
+    ("endless repeat, train_epoch", lambda: epoch_of(itertools.repeat(batch()[0])), ValueError, r"endless iterator \(itertools.repeat\)"),
+    ("endless cycle, evaluate", lambda: evaluate(nn.Linear(3, 1), nn.MSELoss(), itertools.cycle(batch())), ValueError, r"itertools.cycle"),
+    ("endless, fit 1 epoch", lambda: run_fit(train=itertools.repeat(batch()[0]), epochs=1), ValueError, r"train_loader is an endless"),
+    ("endless val_loader", lambda: run_fit(val_loader=itertools.repeat(batch()[0]), epochs=1), ValueError, r"val_loader is an endless"),
 ]
 # fmt: on
 
 
+@pytest.mark.filterwarnings("error")  # torch's own warning ("Using a target size ...") must not come first
 @pytest.mark.parametrize(("call", "error", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_mistake_gets_an_error_that_names_the_fix(call, error, words):
     with pytest.raises(error, match=words) as info:
@@ -154,6 +214,15 @@ RIGHT = [  # (id, call): inputs that are unusual but right, and must keep workin
     ("lr zero", lambda: run_fit(optimizer=sgd(m := nn.Linear(3, 1), lr=0.0), model=m)),
     ("partly frozen model", lambda: run_fit(model=frozen_first_layer()[0], optimizer=None)),
     ("x requires grad", lambda: run_fit(train=[(torch.ones(4, 3, requires_grad=True), torch.ones(4, 1))])),
+    ("hand-written CE, (N, C) scores, N == C", lambda: run_fit(model=nn.Linear(3, 4), loss_fn=nn.functional.cross_entropy, train=batch(y=CLASSES))),
+    ("hand-written loss with soft targets", lambda: run_fit(model=nn.Linear(3, 4), loss_fn=lambda p, t: -(t * p.log_softmax(1)).sum(1).mean(), train=batch(y=torch.full((4, 4), 0.25)))),
+    ("hand-written accuracy, evaluate", lambda: evaluate(nn.Linear(3, 4), lambda p, t: (p.argmax(1) == t).float().mean(), batch(y=CLASSES))),
+    ("NLLLoss after LogSoftmax", lambda: run_fit(model=nn.Sequential(nn.Linear(3, 4), nn.LogSoftmax(dim=1)), loss_fn=nn.NLLLoss(), train=batch(y=CLASSES))),
+    ("BCEWithLogits soft labels", lambda: run_fit(loss_fn=nn.BCEWithLogitsLoss(), train=batch(y=torch.full((4, 1), 0.3)))),
+    ("CE, one unbatched sample", lambda: one_step(nn.Linear(3, 4), nn.CrossEntropyLoss(), torch.tensor(2), x=torch.ones(3))),
+    ("batch_size=None, (N, 1) targets", lambda: epoch_of(DataLoader(TensorDataset(torch.ones(4, 3), torch.ones(4, 1)), batch_size=None))),
+    ("finite itertools.repeat", lambda: epoch_of(itertools.repeat(batch()[0], 3))),
+    ("summed loss in training", lambda: run_fit(loss_fn=nn.MSELoss(reduction="sum"))),
     ("float64 model and data", lambda: run_fit(model=nn.Linear(3, 1).double(), train=[(torch.ones(4, 3, dtype=torch.float64), torch.ones(4, 1, dtype=torch.float64))])),
 ]
 # fmt: on

@@ -83,7 +83,7 @@ FOUND = [  # (id, call, error, words in the message)
     ("optimizer paths constant loss", lambda: plot_optimizer_paths(lambda a, b: a * 0 + 1, {"SGD": [(0, 0)]}, (-1, 1), (-1, 1)), ValueError, r"should vary over the ranges.*from 1 to 1"),
     ("threshold None", lambda: plot_sigmoid_threshold(None), TypeError, r"threshold should be a number, e.g. 0.5; got None"),
     ("threshold str", lambda: plot_sigmoid_threshold("0.5"), TypeError, r"threshold should be a number.*got '0.5'"),
-    ("labels None", lambda: plots.plot_confusion_matrix([[1, 2], [3, 4]], None), TypeError, r"labels should be a list of the names.*got None"),
+    ("labels None", lambda: plots.plot_confusion_matrix([[1, 2], [3, 4]], None), TypeError, r"labels should be a list of names.*got None"),
     ("columns '2'", lambda: plot_digit_grid(np.zeros((3, 64)), ["a", "b", "c"], columns="2"), TypeError, r"columns should be a whole number, e.g. 2; got '2'"),
     ("strings in the data", lambda: plots.plot_fit(["a", "b"], [1, 2], [0], [0]), TypeError, r"x should hold only numbers, but it holds 'a'"),
 ]

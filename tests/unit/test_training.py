@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course.diagnose import batch_to
+from course.loaders import batch_to
 from course.training import evaluate, fit, make_train_step, predict, train_epoch
 from tools.notebooks import execute
 
@@ -274,3 +274,26 @@ def test_evaluate_weights_each_batch_by_its_size_as_lesson_11_teaches():
         batch_means = [loss_fn(model(x), y).item() for x, y in DataLoader(data, batch_size=8)]
     assert evaluate(model, loss_fn, DataLoader(data, batch_size=8)) == pytest.approx(all_at_once, rel=1e-6)
     assert abs(sum(batch_means) / len(batch_means) - all_at_once) > 1e-3  # so the test can tell them apart
+
+
+def test_resuming_with_validation_added_keeps_each_epoch_at_its_index():  # NaN where not recorded
+    model, optimizer, _, loader, val_loader, _ = make_setup()
+    first = fit(model, nn.MSELoss(), optimizer, loader, 2, progress=False)
+    resumed = run_fit((model, optimizer, None, loader, val_loader, None), 4, history=first, start_epoch=2)
+    assert {k: len(v) for k, v in resumed.items()} == {"train_loss": 4, "lr": 4, "val_loss": 4}
+    assert np.isnan(resumed["val_loss"][:2]).all() and np.isfinite(resumed["val_loss"][2:]).all()
+    again = fit(model, nn.MSELoss(), optimizer, loader, 5, history=resumed, start_epoch=4, progress=False)
+    assert len(again["val_loss"]) == 5 and np.isnan(again["val_loss"][4])
+
+
+def test_a_step_on_a_bad_batch_leaves_the_weights_as_they_were():
+    model = nn.Linear(3, 1)
+    step, before = make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1)), model.state_dict()
+    before = copy.deepcopy(before)
+    with pytest.raises(FloatingPointError, match=r"step was skipped, so the weights did not change"):
+        step(torch.full((4, 3), float("nan")), torch.ones(4, 1))
+    assert all(torch.equal(value, before[key]) for key, value in model.state_dict().items())
+    with torch.no_grad():
+        model.weight.fill_(float("inf"))  # as after a step that diverged: the next loss says so
+    with pytest.raises(FloatingPointError, match=r"weights are NaN or inf: an earlier step diverged.*rebuild"):
+        step(torch.ones(4, 3), torch.ones(4, 1))

@@ -1,0 +1,158 @@
+"""A loss that stops being finite: the cause named, and training put back on its feet.
+
+A loss that becomes NaN or inf is blamed on the data when the batch holds NaN or inf (or no
+sample at all), else on the learning rate; the loop puts back the weights and optimizer state of
+the start of the last epoch that began finite. The loss is checked before its step, so a bad batch
+never reaches the weights; nothing here runs while the loss stays finite, except one copy per epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+
+def _count(tensor: object) -> str | None:
+    if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point():
+        return None
+    bad = (~torch.isfinite(tensor)).sum().item()
+    return f"{bad} of {tensor.numel()} values are NaN or inf" if bad else None
+
+
+def bad_values(x: object, y: object) -> str | None:
+    """Say which of a batch's tensors hold NaN or inf, and how many; None if both are finite.
+
+    Example:
+        >>> bad_values(torch.tensor([[1.0], [float("nan")]]), torch.ones(2, 1))
+        'in the features x, 1 of 2 values are NaN or inf'
+    """
+    found = [f"in the {name}, {count}" for name, t in (("features x", x), ("targets y", y)) if (count := _count(t))]
+    return "; ".join(found) or None
+
+
+def empty_batch(number: int | None, x: object) -> ValueError | None:
+    """The error for a batch of 0 samples (whose mean loss is NaN), or None if ``x`` holds samples.
+
+    Example:
+        >>> print(empty_batch(3, torch.ones(0, 2)))  # doctest: +ELLIPSIS
+        batch 3 is empty (0 samples), so its mean loss is NaN...
+    """
+    if not isinstance(x, torch.Tensor) or x.ndim == 0 or len(x):
+        return None
+    return ValueError(
+        f"{'the batch' if number is None else f'batch {number}'} is empty (0 samples), so its mean loss is NaN. Check "
+        "the loader: every batch should hold at least one sample (is a Dataset's __len__ larger than its data, or a hand-made list of batches empty?)."
+    )
+
+
+def _finite(tensors: Iterable[object]) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in tensors if isinstance(t, torch.Tensor) and t.is_floating_point())
+
+
+class LastFinite:
+    """The weights and optimizer state at the start of the last epoch that began finite, put back if training diverges.
+
+    Taken once per epoch (a copy per step would slow every step down); the non-finite loss itself
+    is caught before its step.
+
+    Example:
+        >>> model = nn.Linear(1, 1)
+        >>> keeper = LastFinite(model, torch.optim.SGD(model.parameters(), lr=0.1))
+        >>> keeper.remember(epoch=0)
+        >>> with torch.no_grad():
+        ...     _ = model.weight.fill_(float("inf"))
+        >>> print(keeper.diverged(float("nan"), 0, 3, torch.ones(2, 1), torch.ones(2, 1)))  # doctest: +ELLIPSIS
+        the training loss became nan at epoch 1, step 3 (counting from 1); training stopped. The model and ...
+        >>> bool(torch.isfinite(model.weight).all())
+        True
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        self.model, self.optimizer = model, optimizer
+        self.saved: tuple[dict, dict] | None = None
+        self.epoch: int | None = None
+
+    def remember(self, epoch: int | None) -> None:
+        if _finite(self.model.parameters()):
+            weights = {key: value.detach().clone() for key, value in self.model.state_dict().items()}
+            self.saved, self.epoch = (weights, copy.deepcopy(self.optimizer.state_dict())), epoch
+
+    def _restore(self) -> str:
+        if self.saved is None:
+            return (
+                "The weights were already NaN or inf when this epoch began, so there was no finite state to put "
+                "back: rebuild the model and the optimizer (or load a checkpoint)."
+            )
+        self.model.load_state_dict(self.saved[0])
+        self.optimizer.load_state_dict(copy.deepcopy(self.saved[1]))
+        when = f"epoch {self.epoch + 1}" if self.epoch is not None else "this epoch"
+        return f"The model and optimizer were put back to their finite state at the start of {when}."
+
+    def diverged(self, value: float, epoch: int | None, step: int, x: object, y: object) -> Exception:
+        if (empty := empty_batch(step, x)) is not None:
+            return empty
+        where = f"epoch {epoch + 1}, step {step}" if epoch is not None else f"step {step}"
+        bad = bad_values(x, y)
+        if bad:
+            cause = (
+                f"The batch itself is at fault: {bad}. Clean the data before training (find the rows with "
+                "~torch.isfinite(x).all(dim=1)); a lower learning rate will not help."
+            )
+        elif self.saved is None:
+            cause = "The batch is finite: the weights were NaN or inf before this training began."
+        else:
+            cause = (
+                "The batch is finite, so training diverged: lower the learning rate (e.g. divide it by 10), "
+                "or standardise the features."
+            )
+        return FloatingPointError(
+            f"the training loss became {value} at {where} (counting from 1); training stopped. "
+            f"{self._restore()} {cause}"
+        )
+
+
+def nonfinite_step(value: float, model: nn.Module, x: object, y: object) -> Exception:
+    """The error for a training step whose loss is NaN or inf (checked before the step, so the weights did not change).
+
+    Example:
+        >>> print(nonfinite_step(float("nan"), nn.Linear(1, 1), torch.tensor([[float("nan")]]), torch.ones(1, 1)))
+        the training loss is nan; the step was skipped, so the weights did not change. The batch itself is at fault: in the features x, 1 of 1 values are NaN or inf. Clean the data before training (find the rows with ~torch.isfinite(x).all(dim=1)); a lower learning rate will not help.
+    """
+    if bad := bad_values(x, y):
+        cause = (
+            f"The batch itself is at fault: {bad}. Clean the data before training (find the rows with "
+            "~torch.isfinite(x).all(dim=1)); a lower learning rate will not help."
+        )
+    elif not _finite(model.parameters()):
+        cause = (
+            "The batch is finite, but the model's weights are NaN or inf: an earlier step diverged. Lower the "
+            "learning rate (e.g. divide it by 10), then rebuild the model and the optimizer (or load a checkpoint)."
+        )
+    else:
+        cause = "The batch and the weights are finite, so the loss overflowed: lower the learning rate, or standardise the features."
+    return FloatingPointError(
+        f"the training loss is {value}; the step was skipped, so the weights did not change. {cause}"
+    )
+
+
+def nonfinite_validation(value: float, batch: int | None, x: object, y: object) -> Exception:
+    """The error for a validation loss that is NaN or inf: blames the data when the batch holds NaN or inf.
+
+    Example:
+        >>> print(nonfinite_validation(float("nan"), 2, torch.tensor([float("inf")]), torch.ones(1)))
+        the validation loss of batch 2 (counting from 1) is nan. The data is at fault: in the features x, 1 of 1 values are NaN or inf. Clean it (find the rows with ~torch.isfinite(x).all(dim=1)).
+    """
+    if (empty := empty_batch(batch, x)) is not None:
+        return empty
+    bad = bad_values(x, y)
+    cause = (
+        f"The data is at fault: {bad}. Clean it (find the rows with ~torch.isfinite(x).all(dim=1))."
+        if bad
+        else "The data is finite, so the model's output is not: are its weights finite? "
+        "(all(torch.isfinite(p).all() for p in model.parameters()))"
+    )
+    which = "this batch" if batch is None else f"batch {batch} (counting from 1)"
+    return FloatingPointError(f"the validation loss of {which} is {value}. {cause}")

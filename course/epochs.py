@@ -1,0 +1,141 @@
+"""The epochs of a run, checked: how many, the history it continues, and a scheduler that lasts them.
+
+``fit`` counts epochs from the very first one: resuming passes the history and the epoch of a
+checkpoint. Each list of the history holds one value per epoch, so entry i is always epoch i + 1;
+a scheduler must last every epoch still to train, and keep the learning rate usable after each step.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+
+from course.parts import History, plain_history, wrong_order
+
+
+def check_epochs(epochs: object, start_epoch: object) -> None:
+    """Check ``fit``'s ``epochs`` and ``start_epoch``.
+
+    Example:
+        >>> check_epochs(3, 5)
+        Traceback (most recent call last):
+        ValueError: start_epoch=5 is past epochs=3. epochs is the total to reach, counted from the first epoch ever...
+    """
+    for name, value in (("epochs", epochs), ("start_epoch", start_epoch)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:  # NumPy ints are Integral
+            shown = repr(value) if value is None or isinstance(value, (numbers.Number, str)) else type(value).__name__
+            raise ValueError(f"{name} should be a non-negative integer, got {shown}.{wrong_order(name, value)}")
+    if start_epoch > epochs:
+        raise ValueError(
+            f"start_epoch={start_epoch} is past epochs={epochs}. epochs is the total to reach, counted from the "
+            f"first epoch ever: to train 5 more epochs after a checkpoint at epoch {start_epoch}, pass "
+            f"epochs={start_epoch + 5}."
+        )
+
+
+def continued_history(history: object, epochs: object, start_epoch: object, validating: bool) -> History:
+    """A checked copy of the history ``fit`` continues: every list holds one value per epoch, ``start_epoch`` of them.
+
+    A list of another length is refused (its values would be drawn at the wrong epochs). A quantity
+    ``fit`` records but the history lacks (``val_loss`` when the first run had no validation, or
+    everything without a history) gets NaN for the epochs before, which plots leave out: entry i
+    is always epoch i + 1. ``fit`` pads every list it does not record with NaN in the same way.
+
+    Example:
+        >>> continued_history({"train_loss": [0.5], "lr": [0.1]}, 3, 1, validating=True)
+        {'train_loss': [0.5], 'lr': [0.1], 'val_loss': [nan]}
+    """
+    result = plain_history(history)
+    check_epochs(epochs, start_epoch)
+    for key, values in result.items():
+        if len(values) != start_epoch:
+            raise ValueError(
+                f"the history holds {len(values)} epoch(s) of {key} but start_epoch={start_epoch}; every list must "
+                "hold one value per epoch done, or entries would be drawn at the wrong epochs. When resuming, pass "
+                "both from the checkpoint: history=ckpt['history'], start_epoch=ckpt['epoch']."
+            )
+    for key in ("train_loss", "val_loss", "lr") if validating else ("train_loss", "lr"):
+        result.setdefault(key, [math.nan] * start_epoch)
+    return result
+
+
+def check_scheduler_steps(scheduler: object, steps: int) -> None:
+    """Raise a ``ValueError`` if ``scheduler`` has a total number of steps (``OneCycleLR``) below ``steps`` more.
+
+    ``fit`` steps its scheduler once per epoch, so it needs one step per epoch still to train.
+
+    Example:
+        >>> opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)
+        >>> check_scheduler_steps(torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=2), 5)
+        Traceback (most recent call last):
+        ValueError: the scheduler OneCycleLR was built for total_steps=2 and has 2 left, but fit steps it once per epoch, 5 more times...
+    """
+    total = getattr(scheduler, "total_steps", None)
+    if not isinstance(total, numbers.Integral):
+        return
+    left = total - scheduler.last_epoch
+    if steps > left:
+        raise ValueError(
+            f"the scheduler {type(scheduler).__name__} was built for total_steps={total} and has {left} left, but fit "
+            f"steps it once per epoch, {steps} more times (torch would fail after {left} epochs). Build it with "
+            "total_steps=epochs (fit steps it per epoch, not per batch), or train fewer epochs."
+        )
+
+
+def check_scheduled_lr(optimizer: torch.optim.Optimizer, scheduler: object, epoch: int) -> None:
+    """After ``scheduler.step()`` at the end of ``epoch`` (counting from 1): a ``ValueError`` if it broke the rate.
+
+    Example:
+        >>> opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)
+        >>> sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: -1.0 if e else 1.0)
+        >>> opt.step(), sched.step()
+        (None, None)
+        >>> check_scheduled_lr(opt, sched, 1)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: the scheduler LambdaLR set the learning rate to -0.1 after epoch 1: it must stay a finite ...
+    """
+    for group in optimizer.param_groups:
+        lr = float(group.get("lr", 0.0))
+        if not math.isfinite(lr) or lr < 0:
+            raise ValueError(
+                f"the scheduler {type(scheduler).__name__} set the learning rate to {lr} after epoch {epoch}: it must "
+                "stay a finite number of at least 0 (a negative one climbs the loss, NaN destroys the weights). Fix "
+                "the scheduler's settings (its lr_lambda, gamma or milestones); training stopped before using that rate."
+            )
+
+
+def step_scheduler(scheduler: object, optimizer: torch.optim.Optimizer, metric: float, epoch: int) -> None:
+    """Step ``scheduler`` at the end of ``epoch`` (counting from 0), then check the learning rate it set.
+
+    ``ReduceLROnPlateau`` gets ``metric`` (the loss it watches); every other scheduler steps blind.
+
+    Example:
+        >>> opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)
+        >>> sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+        >>> opt.step()
+        >>> step_scheduler(sched, opt, 0.3, 0)
+        >>> opt.param_groups[0]["lr"]
+        0.05
+    """
+    if scheduler is None:
+        return
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(metric)
+    else:
+        scheduler.step()
+    check_scheduled_lr(optimizer, scheduler, epoch + 1)
+
+
+def pad_history(history: History, epochs: int) -> None:
+    """Give every list of ``history`` NaN up to ``epochs`` values: a quantity not recorded this epoch is a gap.
+
+    Example:
+        >>> history = {"train_loss": [0.5, 0.4], "val_loss": [0.6]}
+        >>> pad_history(history, 2)
+        >>> history
+        {'train_loss': [0.5, 0.4], 'val_loss': [0.6, nan]}
+    """
+    for values in history.values():
+        values.extend([math.nan] * (epochs - len(values)))

@@ -1,0 +1,204 @@
+"""The loaders: checked before training, their batches unpacked, and their failures explained.
+
+A loader is anything that yields ``(features, targets)`` batches: a ``DataLoader``, a list, a
+one-pass generator. Mistakes show up before the first epoch (not iterable, a one-pass iterator
+needed for several epochs, an endless ``itertools`` iterator) or while batching (a ``Dataset``
+whose items the ``DataLoader`` cannot stack, items that are not pairs, no batches at all).
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+import re
+from collections.abc import Iterable, Iterator, Mapping
+
+import torch
+
+
+def _describe(batch: object) -> str:
+    if isinstance(batch, torch.Tensor):
+        return f"a single tensor of shape {tuple(batch.shape)}"
+    if isinstance(batch, Mapping):
+        return f"a {type(batch).__name__} with keys {sorted(map(str, batch))}"
+    if isinstance(batch, (list, tuple)):
+        return f"a {type(batch).__name__} of {len(batch)} item(s): {', '.join(type(b).__name__ for b in batch)}"
+    return f"a {type(batch).__name__}"
+
+
+def not_a_pair(batch: object) -> TypeError:
+    """The error for a loader that yields something other than ``(features, targets)`` pairs, saying what it was.
+
+    Example:
+        >>> print(not_a_pair(torch.ones(2, 3)))  # doctest: +ELLIPSIS
+        the loader should yield (features, targets) pairs of tensors, ...; it yielded a single tensor of shape (2, 3)...
+    """
+    return TypeError(
+        "the loader should yield (features, targets) pairs of tensors, as DataLoader(TensorDataset(x, y)) "
+        f"does; it yielded {_describe(batch)}. Make your Dataset's __getitem__ return (x, y), "
+        "or build the loader from TensorDataset(features, targets)."
+    )
+
+
+def batch_to(batch: object, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unpack a ``(features, targets)`` batch and move both to ``device``; a clear error if it is not one.
+
+    Example:
+        >>> x, y = batch_to([torch.ones(2, 1), torch.zeros(2)], torch.device("cpu"))
+        >>> x.shape, y.shape
+        (torch.Size([2, 1]), torch.Size([2]))
+    """
+    try:
+        if isinstance(batch, torch.Tensor):
+            raise TypeError
+        x, y = batch
+        return x.to(device), y.to(device)
+    except (TypeError, ValueError, AttributeError):
+        raise not_a_pair(batch) from None
+    except NotImplementedError:  # "Cannot copy out of meta tensor"
+        raise on_meta("the loader's batch") from None
+
+
+def on_meta(what: str) -> ValueError:
+    """The error for data on the meta device, which has shapes but no values.
+
+    Example:
+        >>> print(on_meta("x"))  # doctest: +ELLIPSIS
+        x is on the meta device: it has a shape but no values, so nothing can be computed from it...
+    """
+    return ValueError(
+        f"{what} is on the meta device: it has a shape but no values, so nothing can be computed from it. "
+        "Create the data on a real device (without device='meta'), e.g. torch.randn(..., device='cpu')."
+    )
+
+
+# The DataLoader's own words when it cannot stack the items of a batch (default_collate).
+_NOT_COLLATABLE = re.compile(
+    r"default_collate: batch must contain [^\n]*found [^\n]*|stack expects each tensor to be equal size[^\n]*"
+    r"|each element in list of batch should be of equal size"
+)
+
+
+def batches(loader: Iterable, name: str) -> Iterator[object]:
+    """The loader's batches; a ``DataLoader`` that cannot batch its ``Dataset``'s items gets an error naming the fix.
+
+    Only errors raised while the loader makes a batch are read (by PyTorch's exact words), so an
+    error in the training step itself passes through unchanged.
+
+    Example:
+        >>> from torch.utils.data import DataLoader
+        >>> next(batches(DataLoader([(object(), 1.0)] * 2, batch_size=2), "train_loader"))
+        Traceback (most recent call last):
+        TypeError: train_loader could not batch its Dataset's items: default_collate: batch must contain ...
+    """
+    iterator = iter(loader)
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except (TypeError, RuntimeError) as exc:
+            found = _NOT_COLLATABLE.search(str(exc))
+            if found is None:
+                raise
+            kind = TypeError if isinstance(exc, TypeError) else ValueError  # an object, or items of two shapes
+            raise kind(
+                f"{name} could not batch its Dataset's items: {found.group(0)}. Make __getitem__ return tensors "
+                "(or numbers) of one shape for every item, e.g. (torch.as_tensor(features, dtype=torch.float32), "
+                "torch.as_tensor(target)), or pass the DataLoader a collate_fn that builds a batch from items of "
+                "different sizes (e.g. torch.nn.utils.rnn.pad_sequence)."
+            ) from None
+        yield batch
+
+
+def check_loader(loader: object, name: str) -> None:
+    """Raise a ``TypeError`` naming the fix unless ``loader`` can be iterated.
+
+    Example:
+        >>> check_loader(None, "loader")
+        Traceback (most recent call last):
+        TypeError: loader should be a DataLoader (or any iterable) of (features, targets) batches, got None...
+    """
+    if loader is None or not isinstance(loader, Iterable):
+        raise TypeError(
+            f"{name} should be a DataLoader (or any iterable) of (features, targets) batches, got "
+            f"{'None' if loader is None else type(loader).__name__}. Build one with "
+            "DataLoader(TensorDataset(x, y), batch_size=64), or wrap tensors as a one-batch list, [(x, y)]."
+        )
+
+
+def no_batches(loader: object, name: str) -> ValueError:
+    """The error for a loader that yielded no batches, saying why when the loader can tell.
+
+    Example:
+        >>> from torch.utils.data import DataLoader, TensorDataset
+        >>> loader = DataLoader(TensorDataset(torch.ones(3, 1), torch.ones(3, 1)), batch_size=4, drop_last=True)
+        >>> print(no_batches(loader, "loader"))
+        loader yielded no batches: drop_last=True drops the only, incomplete batch (3 samples, batch_size=4)...
+    """
+    try:
+        size = len(loader.dataset)  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):
+        size = None
+    batch_size = getattr(loader, "batch_size", None)
+    if getattr(loader, "drop_last", False) and size and batch_size and size < batch_size:
+        return ValueError(
+            f"{name} yielded no batches: drop_last=True drops the only, incomplete batch ({size} samples, "
+            f"batch_size={batch_size}). Use drop_last=False, or a batch size of at most {size}."
+        )
+    if size == 0:
+        return ValueError(f"{name} yielded no batches: its dataset is empty (0 samples). Check how it was built.")
+    if isinstance(loader, Iterator):
+        return ValueError(f"{name} yielded no batches: it is an iterator, used up by an earlier pass. Pass a list.")
+    return ValueError(f"{name} yielded no batches: check that its dataset is not empty.")
+
+
+def check_endless(loader: object, name: str) -> None:
+    """Raise a ``ValueError`` if ``loader`` is one of ``itertools``'s endless iterators, over which a pass never ends.
+
+    Any other endless iterable cannot be recognised in general: a pass over it never ends.
+
+    Example:
+        >>> check_endless(itertools.repeat(1), "loader")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: loader is an endless iterator (itertools.repeat): one pass over it would never end...
+    """
+    endless = isinstance(loader, (itertools.count, itertools.cycle)) or (
+        isinstance(loader, itertools.repeat) and operator.length_hint(loader, -1) < 0
+    )
+    if endless:
+        raise ValueError(
+            f"{name} is an endless iterator (itertools.{type(loader).__name__}): one pass over it would never end. "
+            "Pass a finite list of batches, e.g. [(x, y)] * 10, or a DataLoader."
+        )
+
+
+def check_reusable(loader: object, name: str, passes: int) -> None:
+    """Raise a ``TypeError`` if ``loader`` is a one-pass iterator but is needed for several ``passes``.
+
+    Example:
+        >>> check_reusable(iter([(1, 2)]), "train_loader", 3)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        TypeError: train_loader is an iterator (a generator, or iter(...)): it is used up after one pass, ...
+    """
+    if passes > 1 and isinstance(loader, Iterator):
+        raise TypeError(
+            f"{name} is an iterator (a generator, or iter(...)): it is used up after one pass, but fit goes over it "
+            f"once per epoch ({passes} passes). Pass the DataLoader itself, or the batches as a list: list(batches)."
+        )
+
+
+def check_loaders(loaders: Mapping[str, object], passes: int) -> None:
+    """Check each named loader (None is left out, except a ``train_loader``) for ``passes`` passes over it.
+
+    Example:
+        >>> check_loaders({"train_loader": [(torch.ones(1), torch.ones(1))], "val_loader": None}, passes=3)
+        >>> check_loaders({"loader": None}, passes=1)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        TypeError: loader should be a DataLoader (or any iterable) of (features, targets) batches, got None...
+    """
+    for name, loader in loaders.items():
+        if loader is not None or name != "val_loader":
+            check_loader(loader, name)
+            check_endless(loader, name)
+            check_reusable(loader, name, passes)
