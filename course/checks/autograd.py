@@ -8,14 +8,16 @@ with one ``variant``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import numpy as np
 import torch
 
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import any_item
-from course.checks.values import close
+from course.checks.values import as_number, close, describe
 from course.data import make_linear_data
 
 START = tuple(float(v) for v in np.random.RandomState(42).randn(2))  # lesson 02's start: a, b
@@ -30,6 +32,21 @@ RETAINED = "retain_graph=True hides the error, but each step reuses the first lo
 NOT_A_TENSOR = "return the tensor itself, one torch tensor (not a list, a tuple or a number)."
 RATES = (0.05, 0.3)  # the step is taken twice, each time with fresh parameters
 DTYPE, DEVICE = "pass dtype=dtype: the parameter needs the dtype asked for.", "pass device=device: it must live there."
+NO_RETURN = "your function returned None: end it with `return a, b`, the parameters it updated, as the exercise asks."
+NOT_A_PAIR = "return the pair a, b (the parameters your loop updated), got {}."
+GRAD_NONE = "'NoneType' object has no attribute ...: a .grad was used before any backward() filled it"
+
+
+def before_backward(run: Callable[[], Any], *params: torch.Tensor) -> Any:
+    """``run()``, where an attribute looked up on None while every one of ``params`` still has no .grad (zeroed
+    before the first backward(), ``a.grad.zero_()`` or ``a.grad.data.zero_()``) raises one same AttributeError,
+    which a mistake can name; any other error goes on as it was."""
+    try:
+        return run()
+    except AttributeError as exc:
+        if exc.name is None or exc.obj is not None or any(p.grad is not None for p in params):
+            raise
+        raise AttributeError(GRAD_NONE) from None
 
 
 def _facts(t: object, device: str, dtype: torch.dtype) -> dict | str:
@@ -131,11 +148,13 @@ def _train(a, b, x, y, lr, epochs, variant: str = ""):
     for _ in range(epochs):
         if variant == "zero_first":
             a.grad = b.grad = None
+        if variant == "zeroed_before_backward":  # a.grad is still None in the first epoch
+            a.grad.zero_(), b.grad.zero_()
         if variant not in ("loss_outside_loop", "retained_graph"):
             loss = torch.mean((a + b * x - y) ** 2)
         loss.backward(retain_graph=variant == "retained_graph")
         a, b = _sgd_step([a, b], lr, "no_zero_grad" if variant == "zero_first" else variant)  # "replaced" rebinds
-    return a, b
+    return None if variant == "no_return" else (a, b)
 
 
 def _train_inputs() -> tuple:
@@ -145,11 +164,16 @@ def _train_inputs() -> tuple:
     return a, b, x, y, 0.1, 20, a2, b2, x2, y2, 0.05, 7
 
 
-def _trained(fit: object, args: tuple) -> list[tuple]:
-    """The caller's a and b after each run: the loop must update them in place."""
-    for probe in (args[:6], args[6:]):
-        fit(*probe)
-    return [(args[0].detach().clone(), args[1].detach().clone()), (args[6].detach().clone(), args[7].detach().clone())]
+def _returned(value: object) -> object:
+    """What a run returned: None, a pair of numbers (tensors or floats), or what it is instead, described."""
+    pair = [as_number(v) for v in value] if isinstance(value, tuple | list) and len(value) == 2 else [None]
+    return None if value is None else tuple(pair) if None not in pair else describe(value)
+
+
+def _trained(fit: object, args: tuple) -> list[dict]:
+    """The caller's a and b after each run (the loop must update them in place) and what the run returned."""
+    runs = [(probe[:2], before_backward(partial(fit, *probe), *probe[:2])) for probe in (args[:6], args[6:])]
+    return [{"a, b": tuple(p.detach().clone() for p in ab), "returned": _returned(out)} for ab, out in runs]
 
 
 def _loop_explained(got: list, expected: list) -> str:
@@ -158,16 +182,24 @@ def _loop_explained(got: list, expected: list) -> str:
         "right for the lesson's data but not for others (use the arguments, never fixed numbers): after 7 epochs of "
         "lr 0.05 from (1.5, 0.5) on 20 points,",
     )
-    where, (a, b), (a_right, b_right) = next(
-        run for run in zip(runs, got, expected, strict=True) if not close(*run[1:])
-    )
+    where, run, right = next(case for case in zip(runs, got, expected, strict=True) if not close(*case[1:]))
+    (a, b), (a_right, b_right) = run["a, b"], right["a, b"]
+    if close(run["a, b"], right["a, b"]):
+        return f"{where} a and b end right, but train returned {describe(run['returned'])}: return a, b."
     return f"{where} expected a = {a_right:.4f}, b = {b_right:.4f}; got a = {a:.4f}, b = {b:.4f}."
 
 
 train = Exercise(
     name="train", inputs=_train_inputs, reference=_train, observe=_trained, pure=False,
+    guards=[
+        Guard("returned_none", any_item(lambda run: run["returned"] is None), partial(_train, variant="no_return"),
+              NO_RETURN),
+        Guard("not_a_pair", any_item(lambda run: isinstance(run["returned"], str)), lambda *args: 0.5,
+              lambda got, _: NOT_A_PAIR.format(next(r["returned"] for r in got if isinstance(r["returned"], str)))),
+    ],
     mistakes=[
         *(Mistake(m, partial(_train, variant=m)) for m in ("loss_outside_loop", "wrong_sign", "outside_no_grad")),
+        Mistake("zeroed_before_backward", partial(_train, variant="zeroed_before_backward")),
         Mistake("loss_outside_loop", partial(_train, variant="retained_graph"), RETAINED),
         Mistake("no_zero_grad", partial(_train, variant="no_zero_grad"), NO_ZERO),
         Mistake("no_update", partial(_train, variant="no_update")),  # zeroed before the update, or never updated
@@ -176,5 +208,6 @@ train = Exercise(
     ],
     alternatives=[partial(_train, variant="zero_first")],
     explain=_loop_explained,
-    success="a fresh loss every epoch, backward(), the update inside torch.no_grad(), then the gradients zeroed.",
+    success="a fresh loss every epoch, backward(), the update inside torch.no_grad(), and the gradients zeroed "
+    "before the next backward().",
 )  # fmt: skip

@@ -28,6 +28,11 @@ _SAY = {  # more than the vocabulary says
     "last_rank": "the last rank would do, but by convention it is RANK 0, which exists even in a one-process run.",
 }
 
+
+def _not_a_number(value: object) -> bool:
+    return isinstance(value, (str, bool, list, tuple))
+
+
 scaled_lr = Exercise(
     name="scaled_lr",
     inputs=lambda: _JOBS,
@@ -35,7 +40,12 @@ scaled_lr = Exercise(
     reference=lambda lr, base, b, p, n: lr * b * p * n / base,
     guards=[
         Guard("returned_none", any_item(lambda v: v is None), lambda *job: None),
-        Guard("not_a_number", any_item(lambda v: isinstance(v, (str, bool, list, tuple))), lambda *job: "0.6"),
+        Guard(
+            "not_a_number",
+            any_item(_not_a_number),
+            lambda *job: "0.6",
+            lambda got, _: f"return one number, the learning rate; got {describe(next(filter(_not_a_number, got)))}.",
+        ),
     ],
     mistakes=[
         Mistake("per_process_batch", lambda lr, base, b, p, n: lr * b / base, _SAY["per_process_batch"]),

@@ -13,6 +13,7 @@ from functools import partial
 import numpy as np
 import torch
 
+from course.checks.autograd import before_backward
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import any_item
 from course.checks.values import close, describe
@@ -21,6 +22,10 @@ NAMES = {"weight", "bias", "scale", "inputs", "targets", "out"}  # the exercise'
 FROZEN = (  # its own words: the vocabulary's froze_parameters speaks of a model being evaluated
     "a or b no longer requires grad: you switched off the parameters themselves, so training would stop. Leave them "
     "alone and detach only the result, or compute it under torch.no_grad()."
+)
+GRAPH_KEPT = (  # lesson 03's loss_outside_loop, here through the state
+    "the state carries the previous step's graph, which the first backward() freed, so the second backward() fails: "
+    "carry only its value, state = 0.5 * state.detach() + a * x."
 )
 
 
@@ -107,9 +112,12 @@ untracked_prediction = Exercise(
 
 
 def _smoothed(a, x, y, steps, lr=0.1, carry: str = "detach") -> list[float]:
-    """The exercise's loop; ``carry``: "detach" the state (before or after use), "retain" the graph, "reset", "cut"."""
+    """The exercise's loop; ``carry``: "detach" the state (before or after use), "retain" the graph, "reset", "cut",
+    "zero first" (a.grad zeroed before its first backward()), or anything else: the buggy loop, state kept whole."""
     state, losses = torch.zeros_like(y), []
     for _ in range(steps):
+        if carry == "zero first":
+            a.grad.zero_()
         kept = {"detach": state.detach(), "reset": torch.zeros_like(y)}.get(carry, state)
         state = 0.5 * kept + a * x
         loss = (((state.detach() if carry == "cut" else state) - y) ** 2).mean()
@@ -129,10 +137,16 @@ def _smoothed_inputs() -> tuple:
             torch.tensor([-1.0], requires_grad=True), x[:3].clone(), 1 - x[:3], 2, 0.05)  # fmt: skip
 
 
+def _listed(losses: object) -> object:
+    """The losses as a list when they come as a 1-D array or tensor (a short one: a huge view is not listed)."""
+    flat = isinstance(losses, np.ndarray | torch.Tensor) and losses.ndim == 1 and len(losses) <= 100
+    return losses.tolist() if flat else losses
+
+
 def _runs(train: object, args: tuple) -> list[dict]:
-    """Each run's losses (a list, also when they come as an array) and the caller's ``a`` after it."""
-    runs = [(train(*probe), probe[0].detach().clone()) for probe in (args[:5], args[5:])]
-    return [{"losses": v.tolist() if isinstance(v, np.ndarray) else v, "a": a} for v, a in runs]
+    """Each run's losses (a list, an array or a tensor) and the caller's ``a`` after it."""
+    runs = [(before_backward(partial(train, *probe), probe[0]), probe[0]) for probe in (args[:5], args[5:])]
+    return [{"losses": _listed(losses), "a": a.detach().clone()} for losses, a in runs]
 
 
 def _smoothed_explained(got: list, expected: list) -> str:
@@ -153,8 +167,10 @@ smoothed_training = Exercise(
         Mistake("retain_graph_not_detach", partial(_smoothed, carry="retain")),
         Mistake("state_not_carried", partial(_smoothed, carry="reset")),
         Mistake("detached_too_much", partial(_smoothed, carry="cut")),
+        Mistake("loss_outside_loop", partial(_smoothed, carry="keep"), GRAPH_KEPT),
+        Mistake("zeroed_before_backward", partial(_smoothed, carry="zero first")),
     ],
-    alternatives=[partial(_smoothed, carry="detach after")],
+    alternatives=[partial(_smoothed, carry="detach after"), lambda *args: torch.tensor(_smoothed(*args))],
     explain=_smoothed_explained,
     success="state.detach() keeps the value and cuts the old graph: each backward() covers one step.",
 )  # fmt: skip

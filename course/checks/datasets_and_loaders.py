@@ -1,8 +1,9 @@
 """Checks for lesson 10 (datasets and DataLoaders): a windowed Dataset, batch sizes, split loaders, one epoch.
 
 Every probe has a short last batch. The loader check calls the learner's function with generators seeded alike
-and seeded differently and reads what the loaders would do; the epoch check hands over a stand-in step that
-records every batch and the ``meta`` device, which exists on every machine.
+and seeded differently and reads the batches the loaders yield over two epochs, however they were built; the epoch
+check hands over a stand-in step that records every batch and the ``meta`` device, which exists on every machine,
+and calls the answer again on a fresh probe, so that state kept from one call to the next shows.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 import math
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset, random_split
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Subset, TensorDataset, random_split
 
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import tag_is
-from course.checks.values import as_number, close, describe
+from course.checks.values import as_number, close, describe, safe_text
 
 SERIES, WINDOW = [0.5, 1.5, 3.0, 2.0, 4.5, 6.0, 5.0, 7.5, 9.0, 8.0], 3
 REVERSED = SERIES[::-1]  # the second probe's series, with a window of 4
@@ -98,21 +99,28 @@ batch_sizes = Exercise(
     success="full batches, then the remainder n % batch_size if there is one and drop_last is False.",
 )  # fmt: skip
 
-# the bugs _loaders can make; _observe_loaders reports the first it finds, in this order
-BUGS = ("swapped_split", "wrong_split_sizes", "overlap", "unseeded_split", "train_not_shuffled",
-        "val_drop_last", "val_shuffled", "wrong_batch_size")  # fmt: skip
+# the bugs _loaders can make, and a part left out of both loaders: _observe_loaders reports the first it finds, in
+# this order (a wrong batch size first: with drop_last, it could leave training samples unseen)
+BUGS = ("wrong_batch_size", "swapped_split", "wrong_split_sizes", "overlap", "left_out", "unseeded_split",
+        "train_not_shuffled", "val_drop_last", "val_shuffled")  # fmt: skip
 
 
 def _loaders(bug: str = "") -> object:
-    """make_loaders as it should be, or with one of BUGS."""
+    """make_loaders as it should be, or with one of BUGS, or in another right form (sampler, batch_sampler, one
+    validation batch)."""
 
     def make_loaders(dataset, batch_size, generator):
         parts = {"swapped_split": [0.2, 0.8], "wrong_split_sizes": [0.5, 0.5]}.get(bug, [0.8, 0.2])
         train, val = random_split(dataset, parts, generator=None if bug == "unseeded_split" else generator)
         val = Subset(dataset, train.indices[: len(val)]) if bug == "overlap" else val
+        val = Subset(dataset, val.indices[:batch_size]) if bug == "left_out" else val
         batch = 32 if bug == "wrong_batch_size" else batch_size
-        train_loader = DataLoader(train, batch, shuffle=bug != "train_not_shuffled")
-        return train_loader, DataLoader(val, batch, shuffle=bug == "val_shuffled", drop_last=bug == "val_drop_last")
+        train_loader = {
+            "sampler": lambda: DataLoader(train, batch, sampler=RandomSampler(train)),
+            "batch_sampler": lambda: DataLoader(train, batch_sampler=BatchSampler(RandomSampler(train), batch, False)),
+        }.get(bug, lambda: DataLoader(train, batch, shuffle=bug != "train_not_shuffled"))()
+        val_batch = len(val) if bug == "whole_validation" else batch
+        return train_loader, DataLoader(val, val_batch, shuffle=bug == "val_shuffled", drop_last=bug == "val_drop_last")
 
     return make_loaders
 
@@ -122,48 +130,63 @@ def _split_inputs(seed: int = 0, n: int = 50) -> tuple:
     return data, 8, torch.Generator().manual_seed(seed)
 
 
-def _epoch_order(loader: DataLoader) -> list[int]:
-    """The samples (their numbers) one epoch of ``loader`` visits, in order, however the loader was built."""
-    return [int(loader.dataset[i][0]) for i in loader.sampler]
+def _epochs(loader: DataLoader) -> list[list[list[int]]]:
+    """The batches two epochs of ``loader`` yield, each batch as the numbers of its samples: what the loader does,
+    however it was built (shuffle=True, a sampler, a batch_sampler)."""
+    return [[[int(v) for v in batch[0].reshape(-1)] for batch in loader] for _ in range(2)]
 
 
-def _sizes_of_60(fn: object) -> list[int] | None:
-    """The sizes of the two parts for 60 samples (None if that fails): sizes written in for 50 show."""
+def _visited(epochs: list) -> set[int]:
+    return {v for epoch in epochs for batch in epoch for v in batch}
+
+
+def _train_size_of_60(fn: object) -> int | None:
+    """How many of 60 samples the training loader visits (None if that fails): sizes written in for 50 show."""
     try:
-        return [len(_epoch_order(loader)) for loader in fn(*_split_inputs(n=60))]
+        return len(_visited(_epochs(fn(*_split_inputs(n=60))[0])))
     except Exception:
         return None
 
 
 def _observe_loaders(fn: object, args: tuple) -> tuple[str]:
-    """The first of BUGS found in the loaders, or "ok"."""
+    """The first of BUGS found in the batches the loaders yield over two epochs, or "ok"."""
     runs = [fn(*args), fn(*_split_inputs()), fn(*_split_inputs(seed=1))]
     if not all(isinstance(r, (tuple, list)) and [isinstance(d, DataLoader) for d in r] == [True] * 2 for r in runs):
         return ("not_loaders",)
-    (train, val), parts = runs[0], [[sorted(_epoch_order(loader)) for loader in run] for run in runs]
-    sizes = [[len(part) for part in run] for run in parts]
+    try:
+        (train, val), splits = (_epochs(loader) for loader in runs[0]), [_visited(_epochs(r[0])) for r in runs[1:]]
+    except Exception as exc:  # the batches are not (xb, yb) pairs of the dataset's samples
+        return ("odd_batches", f"{type(exc).__name__}: {safe_text(exc)}")
+    part, sizes = _visited(train), [[len(batch) for batch in epoch] for epoch in train]
+    unseen = [set(range(50)) - part - _visited([epoch]) for epoch in val]  # in no part, epoch by epoch
     found = {
-        "swapped_split": sizes[0] == [10, 40],
-        "wrong_split_sizes": sizes[0] != [40, 10] or _sizes_of_60(fn) != [48, 12],
-        "overlap": bool(set(parts[0][0]) & set(parts[0][1])),
-        "unseeded_split": parts[1] != parts[0] or parts[2] == parts[0],  # same seed, same split; another, another
-        "train_not_shuffled": _epoch_order(train) == _epoch_order(train), "val_drop_last": val.drop_last,
-        "val_shuffled": _epoch_order(val) != _epoch_order(val),  # two epochs, two orders
-        "wrong_batch_size": train.batch_size != 8,  # validation may use any size: it only measures
+        "wrong_batch_size": any(s[:-1] != [8] * (len(s) - 1) or not 0 < s[-1] <= 8 for s in sizes if s),
+        "swapped_split": len(part) == 10, "wrong_split_sizes": len(part) != 40 or _train_size_of_60(fn) != 48,
+        "overlap": bool(part & _visited(val)),
+        "left_out": any(unseen) and not getattr(runs[0][1].batch_sampler, "drop_last", False),  # found, then named
+        "unseeded_split": splits[0] != part or splits[1] == part,  # same seed, same split; another, another
+        "train_not_shuffled": train[0] == train[1], "val_drop_last": any(unseen),
+        "val_shuffled": val[0] != val[1],  # two epochs, two orders
     }  # fmt: skip
     return (next((bug for bug in BUGS if found[bug]), "ok"),)
 
 
 MESSAGES = {
     "unseeded_split": "the split must follow the generator you are given: random_split(..., generator=generator).",
-    "wrong_batch_size": "the training loader should use the batch_size you were given.",
+    "wrong_batch_size": "the training loader should yield batches of the batch_size you were given (the last may be "
+    "shorter).",
 }
 split_loaders = Exercise(
     name="split_loaders", inputs=_split_inputs, reference=_loaders(), observe=_observe_loaders,
     guards=[
         Guard("not_loaders", tag_is("not_loaders"), lambda dataset, batch_size, generator: dataset),
-        *(Guard(bug, tag_is(bug), _loaders(bug), MESSAGES.get(bug)) for bug in BUGS),
+        Guard("wrong_split_sizes", tag_is("left_out"), _loaders("left_out"), "some samples are in neither loader: "
+              "split the whole dataset, random_split(dataset, [0.8, 0.2], generator=generator), and use both parts."),
+        *(Guard(bug, tag_is(bug), _loaders(bug), MESSAGES.get(bug)) for bug in BUGS if bug != "left_out"),
     ],
+    alternatives=[_loaders(form) for form in ("sampler", "batch_sampler", "whole_validation")],
+    explain=lambda got, _: f"iterating your loaders raised {got[1]}: each batch should be (xb, yb), as a "
+    "DataLoader over the dataset gives." if got[0] == "odd_batches" else f"expected ('ok',), got {got}.",
     success="a reproducible 40/10 split, shuffled training batches, every validation sample in a fixed order.",
 )  # fmt: skip
 
@@ -194,17 +217,21 @@ def _summary(result: object, batches: list) -> object:
 
 def _observe_epoch(fn: object, args: tuple) -> dict:
     """The batches the step saw and the result; then the result for 9 samples in batches of 2, so that a number
-    of batches or samples written in shows."""
-    other = _epoch_inputs(9, 2)
-    return {"result": _summary(fn(*args), args[0]), "batches": list(args[0]), "other": _summary(fn(*other), other[0])}
+    of batches or samples written in shows; then the result for the first probe again, afresh: state kept from one
+    call to the next shows."""
+    other, again = _epoch_inputs(9, 2), _epoch_inputs()
+    result, other_result = _summary(fn(*args), args[0]), _summary(fn(*other), other[0])
+    return {"result": result, "batches": list(args[0]), "other": other_result, "again": _summary(fn(*again), again[0])}
 
 
-def _epoch(move: str = "xy", skip_last: bool = False, result: str = "mean") -> object:
-    """train_one_epoch as it should be, or with the given mistake."""
+def _epoch(move: str = "xy", skip_last: bool = False, result: str = "mean", keep: bool = False) -> object:
+    """train_one_epoch as it should be, or with the given mistake (keep: the losses of every call in one list)."""
+    kept: list[float] = []
 
     def train_one_epoch(step, loader, device):
         batches = list(loader)[:-1] if skip_last else list(loader)
-        losses = [
+        losses = kept if keep else []
+        losses += [
             step(xb.to(device) if "x" in move else xb, yb.to(device) if "y" in move else yb) for xb, yb in batches
         ]
         return {"mean": sum(losses) / len(losses), "sum": sum(losses), "last": losses[-1], "all": losses}[result]
@@ -221,11 +248,13 @@ train_one_epoch = Exercise(
         Guard("target_not_moved", lambda got: any(b[1] != "meta" for b in got["batches"]), _epoch(move="x")),
         Guard("not_a_number", lambda got: isinstance(got["result"], tuple), _epoch(result="all"),
               lambda got, _: f"return the mean loss as one number (a float); you returned {got['result'][1]}."),
+        Guard("state_across_calls", lambda got: not close(got["again"], got["result"]), _epoch(keep=True)),
     ],
     mistakes=[Mistake("last_loss_only", _epoch(result="last")), Mistake("sum_not_mean", _epoch(result="sum"))],
     explain=lambda got, expected: (
         f"right for this loader, but for 9 samples in batches of 2 you returned {describe(got['other'])}, not the "
-        "mean of the 5 batch losses: count the batches, do not write in 3."
+        "mean of the 5 batch losses: divide by the number of batches your loop ran, not by a number that only fits "
+        "this loader."
         if close([got["result"], got["batches"]], [expected["result"], expected["batches"]])
         else f"the step ran on batches of {[b[2] for b in got['batches']]} samples and you returned {got['result']}; "
         "the loader's batches hold 4, 4 and 2: one step each, then the mean of their losses."),

@@ -214,6 +214,8 @@ class Exercise:
             return Verdict("not_attempted", _PLACEHOLDER)
         if self.kind == "function" and not callable(answer):
             return _wrong("not_callable", answer)
+        import torch._dynamo  # noqa: F401  (an optimizer's first step or a matmul on meta imports it: seconds, here)
+
         with preserved_rng():
             outcome = run_limited(self._judge_with_trusted_names, answer, limit=TIME_LIMIT)
         if outcome.timed_out:

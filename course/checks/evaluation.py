@@ -2,7 +2,10 @@
 
 The validation probe is a Dropout model that starts in training mode, with a Huber loss (so an MSE written in place
 of ``loss_fn`` shows), and its loader's batches hold 4, 4 and 2 samples, so the mean over samples, the mean of the
-batch means and a division by full batches all differ. The
+batch means and a division by full batches all differ. Its residuals are uneven, some in Huber's quadratic part and
+some in its linear part, so the per-sample losses are skewed: their median, their midrange and the loss of the mean
+prediction all differ from their mean. Eval mode is judged by the Dropout layer itself, the layer it changes. R² is
+judged on a second probe too, so a number typed in from a message does not pass. The
 scaling probe's columns differ in spread and its two parts in mean, so every wrong choice of statistics shows.
 """
 
@@ -25,20 +28,27 @@ def _number(value: object) -> object:
     return value if number is None else number
 
 
+_RESIDUALS = torch.tensor([0.1, -1.6, 0.3, 2.4, -0.2, 0.05, 1.1, -0.4, 3.0, -0.7])  # around Huber's delta 0.5
+
+
 def _val_inputs(n: int = 10) -> tuple:
     """A Dropout model in training mode, a Huber loss (not MSE, not L1: a loss written in place of loss_fn shows)
-    and a loader of ``n`` samples in batches of 4, the last one short."""
+    and a loader of ``n`` samples in batches of 4, the last one short, whose targets lie off the model's
+    predictions by the uneven ``_RESIDUALS``."""
     model = randomised(nn.Sequential(nn.Dropout(0.5), nn.Linear(2, 1)), seed=0)
-    data = TensorDataset(torch.linspace(-1, 1, 2 * n).view(n, 2), torch.linspace(0, 2, n).view(n, 1))
-    return model, nn.HuberLoss(delta=0.5), DataLoader(data, 4)
+    x = torch.linspace(-1, 1, 2 * n).view(n, 2)
+    with torch.no_grad():
+        y = model[1](x) + _RESIDUALS[:n].view(n, 1)  # the eval-mode prediction, Dropout being the identity there
+    return model, nn.HuberLoss(delta=0.5), DataLoader(TensorDataset(x, y), 4)
 
 
 def _observe_val(fn: object, args: tuple) -> dict:
-    """The number returned; the (training, output requires grad) pairs seen at the model's forward passes; whether
+    """The number returned; the (Dropout in training mode, output requires grad) pairs seen at the model's forward
+    passes (the Dropout layer's own mode: the one layer that eval mode changes here); whether
     model.forward(x) was called (its hooks skipped), whether the parameters were left untrainable; the number
     returned for a loader of 7 samples, so that a count written in shows."""
     model, passes, calls = args[0], [], []
-    model[1].register_forward_hook(lambda layer, inputs, out: passes.append((model.training, out.requires_grad)))
+    model[1].register_forward_hook(lambda layer, inputs, out: passes.append((model[0].training, out.requires_grad)))
     model.register_forward_pre_hook(lambda *_: calls.append("call"))  # model.forward(x) skips this hook
     loss = _number(fn(*args))
     return {"loss": loss, "passes": sorted(set(passes)), "called_forward": len(calls) < len(passes),
@@ -53,9 +63,13 @@ def _val(model: nn.Module, loss_fn: object, loader: object, fault: str = "") -> 
     forward = model.forward if fault == "called_forward" else model
     with torch.set_grad_enabled(fault == "no_grad"):
         losses, sizes = np.array([(loss_fn(forward(x), y).item(), len(x)) for x, y in loader]).T
+        each = [loss_fn(forward(x[i : i + 1]), y[i : i + 1]).item() for x, y in loader for i in range(len(x))]
+        outs, ys = zip(*((forward(x), y) for x, y in loader), strict=True)
     mean = losses @ sizes / sizes.sum()
     return dict(mean_of_batch_means=losses.mean(), sum_not_mean=losses.sum(), last_loss_only=losses[-1],
-                wrong_total=losses @ sizes / sizes.max() / len(sizes)).get(fault, mean)  # fmt: skip
+                wrong_total=losses @ sizes / sizes.max() / len(sizes), median=float(np.median(each)),
+                midrange=(max(each) + min(each)) / 2,
+                loss_of_mean=loss_fn(torch.cat(outs).mean(), torch.cat(ys).mean()).item()).get(fault, mean)  # fmt: skip
 
 
 _ONE_NUMBER = "return the mean loss as one number (a float, e.g. with .item())."
@@ -64,6 +78,10 @@ _FROZEN = (
     "you turned off requires_grad on the model's parameters, so training could no longer update them: use "
     "`with torch.no_grad():`, which stops recording only while the evaluation runs."
 )
+_MEAN = "weight each batch's loss by its size and divide by the number of samples, sum(loss * len(x)) / n."
+_NOT_THE_MEAN = [("median", "the median of the per-sample losses"),
+                 ("midrange", "halfway between the smallest and the largest per-sample loss"),
+                 ("loss_of_mean", "the loss of the mean prediction against the mean target")]  # fmt: skip
 validation_loss = Exercise(
     name="validation_loss",
     inputs=_val_inputs,
@@ -82,7 +100,15 @@ validation_loss = Exercise(
         ),
     ],
     mistakes=[Mistake(f, partial(_val, fault=f)) for f in ("mean_of_batch_means", "sum_not_mean", "last_loss_only")]
-    + [Mistake("wrong_total", partial(_val, fault="wrong_total"), _SHORT_LAST_BATCH)],
+    + [Mistake("wrong_total", partial(_val, fault="wrong_total"), _SHORT_LAST_BATCH)]
+    + [
+        Mistake(
+            "not_mean_of_losses",
+            partial(_val, fault=fault),
+            f"that is {what}, not the mean of the per-sample losses: {_MEAN}",
+        )
+        for fault, what in _NOT_THE_MEAN
+    ],  # fmt: skip
     alternatives=[lambda model, loss_fn, loader: _val(model, loss_fn, [loader.dataset.tensors])],  # one big batch
     explain=lambda got, expected: (
         f"right for this loader, but for a loader of 7 samples you returned {describe(got['other'])}, not "
@@ -100,12 +126,29 @@ def _r2(y_true: torch.Tensor, y_pred: torch.Tensor, centre: object = None, ss_re
     return 1 - ss_res((y_true - y_pred) ** 2) / ((y_true - centre) ** 2).sum()
 
 
+def _r2_explain(got: list, expected: list) -> str:
+    """Which probe went wrong: a number typed in fits the first one only."""
+    if close(got[0], expected[0]):
+        return (
+            f"right on these targets, but on another pair of tensors your function returned {describe(got[1])}, "
+            f"not {expected[1]:.4f}: compute R² from y_true and y_pred, not a number written in."
+        )
+    return f"expected R² = {expected[0]:.4f}, got {describe(got[0])}."
+
+
 r_squared = Exercise(
     name="r_squared",
-    inputs=lambda: (torch.tensor([3.0, -0.5, 2.0, 7.0, 4.5, 1.0]), torch.tensor([2.5, 0.0, 2.0, 9.0, 3.0, 2.5])),
+    inputs=lambda: (
+        torch.tensor([3.0, -0.5, 2.0, 7.0, 4.5, 1.0]),
+        torch.tensor([2.5, 0.0, 2.0, 9.0, 3.0, 2.5]),
+        torch.tensor([1.0, 4.0, -2.0, 0.5, 6.0]),
+        torch.tensor([1.5, 2.5, -1.0, 1.5, 4.0]),
+    ),
     reference=_r2,
-    observe=lambda fn, args: _number(fn(*args)),
-    guards=[Guard("not_a_number", lambda got: not isinstance(got, float), lambda y_true, y_pred: [0.5])],
+    observe=lambda fn, args: [_number(fn(*args[start : start + 2])) for start in (0, 2)],  # each probe pair
+    guards=[
+        Guard("not_a_number", lambda got: not all(isinstance(v, float) for v in got), lambda y_true, y_pred: [0.5])
+    ],
     mistakes=[
         Mistake("missing_one_minus", lambda y_true, y_pred: 1 - _r2(y_true, y_pred)),
         Mistake("wrong_denominator", lambda y_true, y_pred: _r2(y_true, y_pred, centre=y_pred.mean())),
@@ -116,7 +159,8 @@ r_squared = Exercise(
     ],
     alternatives=[lambda y_true, y_pred: 1 - ((y_true - y_pred) ** 2).mean() / y_true.var(unbiased=False)],
     library=[Library(r2_score, lambda y_true, y_pred: r2_score(y_true.numpy(), y_pred.numpy()))],
-    success=lambda expected: f"R² = {expected:.4f}, as sklearn.metrics.r2_score computes it.",
+    explain=_r2_explain,
+    success=lambda expected: f"R² = {expected[0]:.4f}, as sklearn.metrics.r2_score computes it.",
 )
 
 
@@ -162,12 +206,32 @@ standardize = Exercise(
 # validation losses 0.90 0.62 0.48 0.50 0.48 0.55 0.47 ...: a tie is no improvement, so patience 3 stops at epoch 6
 _WRONG_PAIRS = dict(tie_is_improvement=(10, 7), patience_off_by_one=(11, 7), no_early_stop=(12, 7), zero_based=(5, 2),
                     training_data=(12, 12), restored_last=(6, 6))  # fmt: skip
+_TWO_EPOCHS = "return a pair of two epoch numbers, (stop_epoch, best_epoch); got {got}."
+
+
+def _pair(answer: object) -> object:
+    """A sequence of two items as a tuple, each number as a float; anything else as it came."""
+    try:
+        two = np.ndim(answer) == 1 and len(answer) == 2
+    except Exception:  # a ragged sequence that NumPy cannot shape
+        return answer
+    return tuple(map(_number, answer)) if two else answer
+
+
 early_stopping = Exercise(
     name="early_stopping",
     kind="value",
     reference=lambda: (6, 3),
-    observe=lambda answer, _: tuple(map(_number, answer)) if np.ndim(answer) == 1 and len(answer) == 2 else answer,
-    guards=[Guard("not_a_pair", lambda got: not isinstance(got, tuple) or set(map(type, got)) != {float}, lambda: 6)],
+    observe=lambda answer, _: _pair(answer),
+    guards=[
+        Guard("not_a_pair", lambda got: not isinstance(got, tuple) or len(got) != 2, lambda: 6, _TWO_EPOCHS),
+        Guard(
+            "not_a_number",
+            lambda got: set(map(type, got)) != {float},
+            lambda: ("6", "3"),
+            "the pair's items should be numbers, epoch numbers such as 4, not {got}: (stop_epoch, best_epoch).",
+        ),
+    ],  # fmt: skip
     mistakes=[
         *(Mistake(m, lambda pair=pair: pair) for m, pair in _WRONG_PAIRS.items()),
         Mistake("swapped_pair", lambda: (3, 6), "the pair is the wrong way round: (stop_epoch, best_epoch)."),

@@ -33,6 +33,14 @@ _SAY = {  # more than the vocabulary says
     "np.mean over the batch (or divide by len(batch)).",
     "skipped_last_batch": "the short last batch was skipped: range(0, len(x), batch_size) reaches it, and "
     "order[start:start + batch_size] simply holds fewer points.",
+    "divided_by_n": "each batch's gradient was divided by len(x), the count of all the points; it is a mean over the "
+    "batch: np.mean over x[idx] and y[idx] (or divide by len(idx)).",
+    "averaged": "you averaged the batches' gradients into one update per epoch: update a and b once per batch, right "
+    "after computing its gradients, so that the next batch starts from the new a, b.",
+    "no_update": "a and b came back as they went in: update them once per batch, a = a - lr * grad_a and "
+    "b = b - lr * grad_b, and return the new a, b.",
+    "typed_start": "those are the gradients at the lesson's start, whatever a and b you are given: compute the error "
+    "from the arguments, error = a + b * x - y.",
 }
 
 
@@ -87,14 +95,19 @@ def _epoch(a, b, x, y, lr, batch_size, rng, variant: str = "") -> tuple[float, f
     if variant == "reordered":  # the points put in the shuffled order first, then walked through in order
         x, y, order = x[order], y[order], np.arange(n)
     starts = list(range(0, n - n % batch_size if variant == "skipped_last_batch" else n, batch_size))
+    start_ab, grads = (a, b), []
     for start in starts[:1] if variant == "one_update_per_epoch" else starts:
         idx = order[start : start + batch_size]
-        factor = {"sum_not_mean": len(idx), "wrong_total": len(idx) / batch_size}.get(variant, 1)
-        factor *= {"wrong_sign": -1, "missing_factor_2": 0.5}.get(variant, 1)
+        factor = {"sum_not_mean": len(idx), "wrong_total": len(idx) / batch_size, "divided_by_n": len(idx) / n}
+        factor = factor.get(variant, 1) * {"wrong_sign": -1, "missing_factor_2": 0.5}.get(variant, 1)
         batch = (x, y) if variant == "whole_data_gradient" else (x[idx], y[idx])
-        grad_a, grad_b = _gradients(a, b, *batch, (factor, factor))
-        a, b = a - lr * grad_a, b - lr * grad_b
-    return a, b
+        grads.append(_gradients(a, b, *batch, (factor, factor)))
+        if variant != "averaged":  # one update per batch, b's gradient from the moved a if "sequential_update"
+            a = a - lr * grads[-1][0]
+            b = b - lr * (_gradients(a, b, *batch)[1] if variant == "sequential_update" else grads[-1][1])
+    if variant == "averaged":  # the batches' gradients averaged into one update
+        a, b = a - lr * np.mean([g[0] for g in grads]), b - lr * np.mean([g[1] for g in grads])
+    return start_ab if variant == "no_update" else (a, b)
 
 
 def _versus(*probes: str, advice: str) -> object:
@@ -158,10 +171,12 @@ gradients = Exercise(
         Mistake("sum_not_mean", partial(_gradients, divisors=(1, 1))),
         Mistake("swapped", lambda a, b, x, y: _gradients(a, b, x, y)[::-1]),
         Mistake("missing_x", lambda a, b, x, y: (_gradients(a, b, x, y)[0],) * 2),
+        Mistake("ignored_argument", lambda a, b, x, y: _gradients(*START, x, y), _SAY["typed_start"]),
     ],
     alternatives=[lambda a, b, x, y: (2 * np.sum(a + b * x - y) / len(x), 2 * np.sum((a + b * x - y) * x) / len(x))],
-    explain=_versus(f"at (a, b) = {START_TEXT}, on the {N} training points,", f"right for the lesson's {N} points "
-                    "but not for others (use len(x), never a fixed count): at (a, b) = (1.5, 0.5), on 30 others,",
+    explain=_versus(f"at (a, b) = {START_TEXT}, on the {N} training points,", f"right at the lesson's start on its {N} "
+                    "points but not elsewhere (use the arguments a, b, x, y, never fixed numbers or counts): at (a, b) "
+                    "= (1.5, 0.5), on 30 others,",
                     advice="Start from error = a + b * x - y and apply the chain rule to mean(error²)."),
     success="2 * mean(error) and 2 * mean(error * x), with error = a + b * x - y.",
 )  # fmt: skip
@@ -171,11 +186,14 @@ minibatch_epoch = Exercise(
                     *OTHER_START, X[30:].copy(), Y[30:].copy(), 0.1, 16, np.random.default_rng(2)),
     mistakes=[Mistake(variant, partial(_epoch, variant=variant), _SAY.get(variant)) for variant in [
         "train_not_shuffled", "shuffled_apart", "one_update_per_epoch", "skipped_last_batch", "whole_data_gradient",
-        "wrong_sign", "missing_factor_2", "sum_not_mean", "wrong_total"]],
+        "wrong_sign", "missing_factor_2", "sum_not_mean", "wrong_total", "sequential_update", "no_update"]]
+        + [Mistake("wrong_total", partial(_epoch, variant="divided_by_n"), _SAY["divided_by_n"]),
+           Mistake("one_update_per_epoch", partial(_epoch, variant="averaged"), _SAY["averaged"])],
     explain=_versus(f"after one epoch from {START_TEXT} (80 points, batch_size 32, lr 0.05)",
                     "right for the lesson's numbers but not for others (use the arguments, never fixed numbers): after "
                     "one epoch from (1.5, 0.5) (50 points, batch_size 16, lr 0.1)",
-                    advice="Shuffle with the rng you are given (order = rng.permutation(len(x)), not np.random), then "
-                    "make one update per slice order[start:start + batch_size], in that order."),
+                    advice="Check each part: order = rng.permutation(len(x)) with the rng you are given (not "
+                    "np.random); one update per slice order[start:start + batch_size], the last one shorter; each "
+                    "with 2 * np.mean(...) over that slice, both gradients from the same a and b."),
     success="one update per batch of the shuffled order, the last, shorter batch included: 3 updates of 32, 32, 16.",
 )  # fmt: skip

@@ -13,7 +13,7 @@ import functools
 
 import numpy as np
 import torch
-from sklearn.metrics import precision_recall_fscore_support, precision_score, recall_score
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, precision_score, recall_score
 from torch import nn
 
 from course.checks.engine import Exercise, Guard, Library, Mistake
@@ -34,10 +34,10 @@ _PROBS_BENIGN = [  # (probabilities of benign, targets: 1 = benign, 0 = malignan
     ([0.55, 0.1, 0.85, 0.9, 0.6, 0.95, 0.2, 0.4, 0.05, 0.3, 0.7, 0.8], [1.0, 0, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1]),
     ([0.3, 0.65, 0.15, 0.8, 0.5, 0.92, 0.35, 0.7, 0.45, 0.6], [0.0, 1, 0, 1, 0, 1, 1, 0, 1, 0]),
 ]
-_NOT_A_COLUMN = (
-    "the model gives one number per row, but not as a column (N, 1) like the targets y: BCEWithLogitsLoss and BCELoss "
-    "refuse an output of shape (N,) against targets (N, 1). Drop the squeeze, flatten or view."
-)
+_ABOVE = object()  # marks a threshold above every probability: (_ABOVE, threshold)
+_is_above = lambda v: type(v) is tuple and len(v) == 2 and v[0] is _ABOVE  # noqa: E731
+_NOT_A_COLUMN = ("the model gives one number per row, but not as a column (N, 1) like the targets y: BCEWithLogitsLoss "
+                 "and BCELoss refuse an output of shape (N,) against targets (N, 1). Drop the squeeze, flatten or view.")  # fmt: skip
 
 
 def _columns(pairs: list) -> tuple:
@@ -45,22 +45,30 @@ def _columns(pairs: list) -> tuple:
     return tuple(torch.tensor(values).reshape(-1, 1) for pair in pairs for values in pair)
 
 
-def _on_each_pair(answer, args) -> list:
-    """What ``answer`` returns on each probe pair of ``args``."""
-    return [answer(*args[start : start + 2]) for start in range(0, len(args), 2)]
-
-
-def _not_a_column(model: object, n_features: int) -> bool:
-    """Whether a copy of ``model``, in eval mode, gives 3 rows of zeros another shape than (3, 1) (a copy that cannot
-    be made or run says nothing: model_kind judges such a model)."""
+def _eval_output(model: object, x: torch.Tensor) -> torch.Tensor | None:
+    """A copy of ``model`` in eval mode run on ``x``, cast to its first float parameter; None if it cannot be."""
     try:
         probe = copy.deepcopy(model).eval()
         param = next((p for p in probe.parameters() if p.is_floating_point()), None)
-        x = torch.zeros(3, n_features, **({} if param is None else {"dtype": param.dtype, "device": param.device}))
         with torch.no_grad():
-            return tuple(probe(x).shape) != (3, 1)
+            out = probe(x if param is None else x.to(dtype=param.dtype, device=param.device))
+        return out if type(out) is torch.Tensor else None
     except Exception:
-        return False
+        return None
+
+
+def _not_a_column(model: object, n_features: int) -> bool:
+    """Whether a copy of ``model``, in eval mode, gives 3 rows of zeros another shape than (3, 1)."""
+    return (out := _eval_output(model, torch.zeros(3, n_features))) is not None and tuple(out.shape) != (3, 1)
+
+
+def _kind(model: object, n_features: int) -> str:
+    """model_kind, of a copy with random parameters when the model's own (zeros) make it constant: softmax stays so."""
+    kind = model_kind(model, n_features)
+    try:
+        return model_kind(randomised(copy.deepcopy(model), seed=5), n_features) if kind == "constant" else kind
+    except Exception:
+        return kind
 
 
 def _scaler(ref=lambda parts, rows: parts[0], ddof=0, axis=0, dtype=torch.float32):
@@ -109,11 +117,17 @@ scale_features = Exercise(
 
 
 def _setup(answer, args) -> tuple:
-    """(what the model outputs, what the loss expects), or ("matched", "matched") when they agree."""
+    """(what the model outputs, what the loss expects), or ("matched", "matched") when they agree; "swapped" when the
+    loss comes first, "2 outputs" (say) when the model runs but gives more than one number per row."""
     got = answer(*args)
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         return ("not_a_pair", "")
-    kinds = (model_kind(got[0], args[0]), loss_kind(got[1]))
+    if loss_kind(got[0]) != "unknown":
+        return ("swapped", "")
+    kinds = (_kind(got[0], args[0]), loss_kind(got[1]))
+    out = _eval_output(got[0], torch.zeros(3, args[0])) if kinds[0] == "wrong_shape" else None
+    if out is not None and out.dim() == 2 and len(out) == 3 and out.shape[1] > 1:  # runs, but not one output per row
+        return (f"{out.shape[1]} outputs", kinds[1])
     if kinds[0] in KIND_WORDS and _not_a_column(got[0], args[0]):
         return ("not_a_column", kinds[1])
     return ("matched", "matched") if kinds[0] == kinds[1] else kinds
@@ -123,21 +137,26 @@ fixed_setup = Exercise(
     "fixed_setup", lambda n: (nn.Linear(n, 1), nn.BCEWithLogitsLoss()), inputs=lambda: (7,), observe=_setup,
     alternatives=[lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Sigmoid()), nn.BCELoss()),
                   lambda n: (nn.Linear(n, 1).double(), nn.BCEWithLogitsLoss()),
+                  lambda n: (randomised(nn.Linear(n, 1), 0, scale=0.0), nn.BCEWithLogitsLoss()),  # zeros: it trains
                   lambda n: (nn.Sequential(nn.Linear(n, 1)), nn.functional.binary_cross_entropy_with_logits)],
     guards=[Guard("not_a_pair", tag_is("not_a_pair"), lambda n: nn.Linear(n, 1), "return (model, loss_fn)."),
             Guard("not_a_model", tag_is("not_a_model"), lambda n: ("model", nn.BCELoss()),
                   "the first thing returned should be the model, an nn.Module such as nn.Linear(n_features, 1)."),
+            Guard("swapped_pair", tag_is("swapped"), lambda n: (nn.BCEWithLogitsLoss(), nn.Linear(n, 1)),
+                  "the pair is the wrong way round: return (model, loss_fn) in that order."),
             Guard("wrong_shape", tag_is("wrong_shape"), lambda n: (nn.Linear(30, 1), nn.BCEWithLogitsLoss()),
-                  "the model should map a batch (N, n_features) to one score per row, (N, 1): nn.Linear(n_features, 1),"
-                  " not for a fixed number of features."),
+                  "the model cannot take a batch (N, n_features): build it from the argument, nn.Linear(n_features, "
+                  "1), not for a fixed number of features."),
+            Guard("wrong_shape", lambda got: got[0].endswith(" outputs"), lambda n: (nn.Linear(n, 2), nn.CrossEntropyLoss()),
+                  lambda got, exp: f"the model gives {got[0]} per row: give one output, not {got[0].split()[0]}, "
+                  "nn.Linear(n_features, 1) (two outputs with CrossEntropyLoss are lesson 13's multi-class setup)."),
             Guard("wrong_shape", tag_is("not_a_column"), lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Flatten(0)),
                   nn.BCEWithLogitsLoss()), _NOT_A_COLUMN),
             Guard("not_a_loss", tag_is("unknown", 1), lambda n: (nn.Linear(n, 1), nn.MSELoss()))],
     mistakes=[Mistake("sigmoid_before_logits_loss",  # the lesson's buggy setup
                       lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Sigmoid()), nn.BCEWithLogitsLoss())),
               Mistake("bce_on_logits", lambda n: (nn.Linear(n, 1), nn.BCELoss())),
-              Mistake("softmax_one_output",
-                      lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Softmax(dim=1)), nn.BCELoss()))],
+              Mistake("softmax_one_output", lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Softmax(dim=1)), nn.BCELoss()))],
     explain=lambda got, exp: f"the model outputs {KIND_WORDS.get(got[0], got[0])} and the loss expects "
                              f"{KIND_WORDS.get(got[1], got[1])}: logistic regression is nn.Linear(n_features, 1) with "
                              "BCEWithLogitsLoss, or followed by a sigmoid with BCELoss.",
@@ -151,16 +170,21 @@ def _pr(pred, y, positive=1.0):
 
 
 precision_recall = Exercise(
-    "precision_recall", _pr, inputs=lambda: _columns(_PREDICTED_TRUE), observe=_on_each_pair,
+    "precision_recall", _pr, inputs=lambda: _columns(_PREDICTED_TRUE),
+    observe=lambda answer, args: [answer(*args[start : start + 2]) for start in (0, 2)],  # on each probe pair
     guards=[Guard("not_a_pair", any_item(lambda got: not isinstance(got, (tuple, list)) or len(got) != 2),
                   lambda p, y: 0.5),
             Guard("not_a_number", any_item(any_item(lambda v: as_number(v) is None)), lambda p, y: (p, y),
                   "precision and recall should each be one number (use .item() on a one-element tensor).")],
     mistakes=[Mistake("swapped_precision_recall", lambda p, y: _pr(p, y)[::-1]),
-              Mistake("wrong_class", lambda p, y: _pr(p, y, positive=0.0)),
-              Mistake("accuracy_not_precision", lambda p, y: ((p == y).float().mean().item(),) * 2)],
+              Mistake("wrong_class", lambda p, y: _pr(p, y, positive=0.0), "that is precision and recall of class 0: "
+                      "the positive class is 1, so TP counts the predictions 1 whose target is 1."),
+              Mistake("accuracy_not_precision", lambda p, y: ((p == y).float().mean().item(),) * 2),
+              Mistake("percent_not_share", lambda p, y: tuple(100 * v for v in _pr(p, y)))],
     library=[Library(precision_recall_fscore_support,  # what precision_score, recall_score and classification_report run
-                     lambda p, y: (precision_score(y.view(-1), p.view(-1)), recall_score(y.view(-1), p.view(-1))))],
+                     lambda p, y: (precision_score(y.view(-1), p.view(-1)), recall_score(y.view(-1), p.view(-1)))),
+             Library(confusion_matrix, lambda p, y: (lambda m: (m[1, 1] / m[:, 1].sum(), m[1, 1] / m[1].sum()))(
+                 confusion_matrix(y.view(-1), p.view(-1))))],
     explain=lambda got, exp: next(f"expected precision {e[0]:.4f} and recall {e[1]:.4f}, got {g[0]} and {g[1]}."
                                   for g, e in zip(got, exp, strict=True) if not close(g, e)),
     success=lambda exp: f"precision {exp[0][0]:.4f} (TP / predicted 1), recall {exp[0][1]:.4f} (TP / truly 1).",
@@ -168,21 +192,24 @@ precision_recall = Exercise(
 
 
 def _decisions(answer, args) -> tuple:
-    """On each probe, for max_missed 0 and 1, the smallest probability the returned threshold keeps, compared in
-    float32 as `probabilities >= threshold` compares: same decisions, same answer. The first call gets the probe
-    itself (a change to it is seen), the others fresh copies."""
+    """On each probe, for max_missed 0 and 1, the smallest probability the returned threshold keeps, compared as
+    `probabilities >= threshold` compares (same decisions, same answer); (_ABOVE, threshold) when it keeps none."""
     pristine = [a.clone() for a in args]
-    got = []  # (threshold returned, the probe's probabilities)
+    got = []  # (threshold returned, the probe's probabilities); the first call gets the probe itself, then copies
     for start in range(0, len(args), 2):
         for max_missed in (0, 1):
             given = args[:2] if not got else [a.clone() for a in pristine[start : start + 2]]
             got.append((answer(*given, max_missed), pristine[start]))
-    return tuple(t if as_number(t) is None else _smallest_kept(probs, as_number(t)) for t, probs in got)
+    numbers = [(t, as_number(t), probs) for t, probs in got]
+    return tuple(t if n is None else probs[probs >= n].min().item() if (probs >= n).any() else (_ABOVE, n)
+                 for t, n, probs in numbers)  # fmt: skip
 
 
-def _smallest_kept(probs: torch.Tensor, threshold: float) -> float:
-    kept = probs[probs >= threshold]
-    return kept.min().item() if len(kept) else np.inf
+def _above_all(got: tuple, _: object) -> str:
+    high = next(v[1] for v in got if _is_above(v))
+    return f"your threshold, {high:g}, lies above every probability, so no tumour would be called benign: " + (
+        "probabilities lie between 0 and 1: return one of them, not a percentage (90) or an index." if high > 1
+        else "the smallest threshold that keeps the limit is one of the probabilities themselves.")  # fmt: skip
 
 
 def _pick(missed=lambda p, y, t: ((p >= t) & (y == 0)).sum(), smallest=True, within=lambda m, k: m <= k):
@@ -198,6 +225,8 @@ pick_threshold = Exercise(
     alternatives=[lambda p, y, k: p[p > p[y == 0].sort(descending=True).values[k]].min().item(),  # above k+1 cancers
                   lambda p, y, k: next(t for t in torch.linspace(0, 1, 1001) if ((p >= t) & (y == 0)).sum() <= k)],
     guards=[Guard("returned_none", lambda got: all(v is None for v in got), lambda p, y, k: None),
+            Guard("threshold_above_all", any_item(_is_above), lambda p, y, k: 100 * _pick()(p, y, k),
+                  _above_all),
             Guard("not_a_number", any_item(lambda v: v is not None and as_number(v) is None), lambda p, y, k: p)],
     mistakes=[Mistake("strict_threshold", _pick(lambda p, y, t: ((p > t) & (y == 0)).sum())),
               Mistake("missed_off_by_one", _pick(within=lambda m, k: m < k)),
@@ -227,18 +256,24 @@ def _linear(weight=None, dtype=torch.float32) -> nn.Linear:
 
 
 def _validation(model, args) -> tuple:
-    """(category, validation accuracy): "reached", "below_target", "chance", "opposite" (far below the 0.37 of always
-    answering malignant: the classes are flipped), or why it cannot be measured."""
-    kind, acc = binary_accuracy(model, *_fitted()[1:])
+    """(category, validation accuracy): "reached", "below_target", "chance" (zero weights too), "opposite" (flipped),
+    "not_scores" (at chance, yet a threshold on its outputs reaches the target: LogSigmoid), or why not measured."""
+    x, y = _fitted()[1:]
+    kind, acc = binary_accuracy(model, x, y)
+    out, benign = _eval_output(model, x), y.reshape(-1) == 1
+    share = lambda t: ((out.reshape(-1) >= t) == benign).double().mean().item()  # noqa: E731
+    if kind == "constant" and _kind(model, 30) != "constant" and out is not None:
+        acc = share(0.5 if 0 <= out.min() <= out.max() <= 1 else 0.0)  # binary_accuracy's rule
     if acc is None:
         return (kind, None)
     if _not_a_column(model, 30):
         return ("not_a_column", acc)
-    return ("reached" if acc >= TARGET_ACCURACY else "opposite" if acc < 0.3 else "chance" if acc <= 0.7
-            else "below_target", acc)  # fmt: skip
+    learned = out is not None and max(map(share, out.reshape(-1))) >= TARGET_ACCURACY
+    return ("reached" if acc >= TARGET_ACCURACY else "opposite" if acc < 0.3 else "not_scores" if acc <= 0.7 and
+            learned else "chance" if acc <= 0.7 else "below_target", acc)  # fmt: skip
 
 
-def _with_accuracy(mistake: str):
+def _with_accuracy(mistake: str):  # the message with the accuracy itself
     return lambda got, exp: MISTAKES[mistake].replace("the accuracy", f"the validation accuracy, {got[1]:.4f},")
 
 
@@ -250,14 +285,15 @@ validation_accuracy = Exercise(
                   "itself, an nn.Module such as nn.Linear(30, 1): not a function, its predictions or its weights."),
             Guard("wrong_shape", tag_is("wrong_shape"), lambda: nn.Linear(30, 2),
                   "the model should give one output per example: shape (N, 1) for N rows of 30 features."),
-            Guard("wrong_shape", tag_is("not_a_column"), lambda: nn.Sequential(_linear(), nn.Flatten(0)),
-                  _NOT_A_COLUMN),
+            Guard("wrong_shape", tag_is("not_a_column"), lambda: nn.Sequential(_linear(), nn.Flatten(0)), _NOT_A_COLUMN),
             Guard("not_finite", tag_is("not_finite"), lambda: _linear([[torch.nan] * 30]))],
     mistakes=[Mistake("softmax_one_output", lambda: nn.Sequential(_linear(), nn.Softmax(dim=1))),
-              Mistake("untrained", lambda: randomised(nn.Linear(30, 1), seed=3, scale=0.2),
-                      _with_accuracy("untrained")),
+              Mistake("untrained", lambda: randomised(nn.Linear(30, 1), seed=3, scale=0.2), _with_accuracy("untrained")),
               # mean concavity (feature 6) alone: validation accuracy 0.88; the random weights (seed 3): 0.46
               Mistake("below_target", lambda: _linear(-torch.eye(30)[6:7]), _with_accuracy("below_target")),
-              Mistake("opposite_classes", lambda: _linear(-_fitted()[0]["weight"]), _with_accuracy("opposite_classes"))],
+              Mistake("opposite_classes", lambda: _linear(-_fitted()[0]["weight"]), _with_accuracy("opposite_classes")),
+              Mistake("untrained", lambda: _linear(torch.zeros(1, 30)), _with_accuracy("untrained")),  # all zeros
+              Mistake("outputs_not_scores", lambda: nn.Sequential(_linear(), nn.LogSigmoid()),
+                      _with_accuracy("outputs_not_scores"))],
     success=f"validation accuracy at or above the target {TARGET_ACCURACY:.2f}; the test part stays untouched.",
 )  # fmt: skip

@@ -1,7 +1,8 @@
 """Checks for lesson 06 (losses): MSE with the right shapes, binary cross-entropy by hand, the safe versions.
 
-Each answer must return a loss *tensor* for backward() (the probe inputs require grad) on two batches: ordinary
-values, then extreme ones (logits of 30, 100, 1000, exactly 0) on which each unsafe formula breaks and is named.
+Each answer must return a loss *tensor* for backward() (the probe inputs require grad) on a few batches: ordinary
+values, then extreme ones (logits of 1000 and -1000, too large for float64's exp too, and exactly 0) on which each
+unsafe formula breaks and is named. The last batch is never shown, so no loss typed in from a message passes.
 """
 
 from __future__ import annotations
@@ -59,13 +60,18 @@ def _on_batches(answer, args: tuple) -> list:
 
 
 def _explain(got: list, expected: list) -> str:
-    yours, right = (", ".join(f"{loss.item():.4f}" for loss in losses) for losses in (got, expected))
-    return f"on the check's two batches the losses should be {right}; yours are {yours}: compare with the lesson."
+    """The losses on the batches shown (all but the last, which no message prints)."""
+    yours, right = (", ".join(f"{loss.item():.4f}" for loss in losses[:-1]) for losses in (got, expected))
+    if yours == right:  # only the batch never shown differs: numbers typed in, or fitted to the batches shown
+        return (f"your losses match the batches shown ({right}) but not another batch: compute the loss from the "
+                "inputs you are given, for any batch, with no number typed in.")  # fmt: skip
+    return f"on the check's batches the losses should be {right}; yours are {yours}: compare with the lesson."
 
 
 def _exercise(name, reference, batches, mistakes, alternatives, success, sign=True, library=()) -> Exercise:
-    """A loss on two (inputs, targets) batches; a wrong sign (if ``sign``) and a sum are mistakes of every one;
-    ``library`` holds the torch function the exercise asks the learner to write, with an answer that calls it."""
+    """A loss on (inputs, targets) batches, the last one never shown; a wrong sign (if ``sign``) and a sum are
+    mistakes of every one; ``library`` holds each torch function the exercise asks the learner to write, with an
+    answer that calls it."""
     negated = [Mistake("wrong_sign", lambda x, y: -reference(x, y), _SIGN)] if sign else []
     return Exercise(
         name, reference, success, alternatives=alternatives, observe=_on_batches, explain=_explain, guards=_GUARDS,
@@ -75,10 +81,35 @@ def _exercise(name, reference, batches, mistakes, alternatives, success, sign=Tr
     )  # fmt: skip
 
 
+def _hot(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return F.one_hot(labels.long(), scores.shape[1]).to(scores.dtype)  # one row per label, for F.kl_div
+
+
+def _cross_entropy_library(scores) -> list:
+    """The library's cross-entropies, each with an answer that calls it on ``scores(inputs)``: (N, C) scores whose
+    softmax gives each class's probability (for a binary loss, C = 2 columns for 0 and 1)."""
+    return [(F.cross_entropy, lambda x, y: torch.nn.CrossEntropyLoss()(scores(x), y.long())),
+            (F.nll_loss, lambda x, y: F.nll_loss(F.log_softmax(scores(x), dim=1), y.long())),
+            (torch._C._nn.cross_entropy_loss, lambda x, y: torch._C._nn.cross_entropy_loss(scores(x), y.long()).mean()),
+            (torch._C._nn.nll_loss_nd, lambda x, y: torch._C._nn.nll_loss_nd(scores(x).log_softmax(1), y.long()).mean()),
+            (F.kl_div, lambda x, y: F.kl_div(scores(x).log_softmax(1), _hot(scores(x), y), reduction="batchmean")),
+            (torch.kl_div, lambda x, y: torch.kl_div(scores(x).log_softmax(1), _hot(scores(x), y)).sum() / len(y))]  # fmt: skip
+
+
+def _logits_library(logits) -> list:
+    """The library's binary cross-entropies from logits, each with an answer that calls it on ``logits(inputs)``."""
+    return [(F.binary_cross_entropy_with_logits, lambda x, y: torch.nn.BCEWithLogitsLoss()(logits(x), y)),
+            (torch.binary_cross_entropy_with_logits,
+             lambda x, y: torch.binary_cross_entropy_with_logits(logits(x), y).mean()),
+            (F.multilabel_soft_margin_loss, lambda x, y: F.multilabel_soft_margin_loss(logits(x)[None], y[None])),
+            *_cross_entropy_library(lambda x: torch.stack([torch.zeros_like(logits(x)), logits(x)], dim=1))]  # fmt: skip
+
+
 regression_loss = _exercise(  # MSE of (N, 1) predictions against (N,) targets
     "regression_loss", lambda p, y: F.mse_loss(p.squeeze(1), y),
     [([[0.3], [-1.6], [1.1], [0.9], [-0.2], [1.7], [2.0], [-1.3]], [0.5, -1.0, 2.0, 0.0, 1.5, -0.5, 3.0, 1.0]),
-     ([[-0.7], [1.8], [0.4], [-1.9], [1.2]], [1.0, 1.0, -2.0, 0.5, 0.25])],
+     ([[-0.7], [1.8], [0.4], [-1.9], [1.2]], [1.0, 1.0, -2.0, 0.5, 0.25]),
+     ([[1.4], [-0.6], [0.2], [2.2], [-1.1], [0.8]], [0.9, -1.5, 0.0, 1.7, -0.4, 1.2])],
     [Mistake("shape_mismatch", lambda p, y: F.mse_loss(p, y)),
      Mistake("shape_mismatch", lambda p, y: ((p - y) ** 2).sum() / len(y)),  # the (N, N) matrix, over N
      Mistake("not_squared", lambda p, y: (p.squeeze(1) - y).abs().mean()),
@@ -88,33 +119,41 @@ regression_loss = _exercise(  # MSE of (N, 1) predictions against (N,) targets
 )  # fmt: skip
 bce_by_hand = _exercise(  # from probabilities; 3 ones to 1 zero, so averaging per class then over classes is wrong
     "bce_by_hand", lambda p, y: -(y * p.log() + (1 - y) * (1 - p).log()).mean(),
-    [([0.2, 0.9, 0.6, 0.4, 0.7, 0.1], [1.0, 0.0, 1.0, 1.0, 0.0, 0.0]), ([0.5, 0.02, 0.99, 0.3], [0.0, 1.0, 1.0, 1.0])],
+    [([0.2, 0.9, 0.6, 0.4, 0.7, 0.1], [1.0, 0.0, 1.0, 1.0, 0.0, 0.0]), ([0.5, 0.02, 0.99, 0.3], [0.0, 1.0, 1.0, 1.0]),
+     ([0.35, 0.8, 0.05, 0.65, 0.5, 0.9, 0.15], [0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0])],
     [Mistake("swapped_terms", lambda p, y: -(y * (1 - p).log() + (1 - y) * p.log()).mean()),
      Mistake("missing_negative_term", lambda p, y: -(y * p.log()).mean())],
     [lambda p, y: -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean(),
      lambda p, y: -torch.where(y == 1, p, 1 - p).log().mean()],
-    "your binary cross-entropy matches nn.BCELoss on both batches.",
+    "your binary cross-entropy matches nn.BCELoss on every batch.",
     library=[(F.binary_cross_entropy, lambda p, y: torch.nn.BCELoss()(p, y)),
-             (torch._C._nn.binary_cross_entropy, lambda p, y: torch._C._nn.binary_cross_entropy(p, y).mean())],
+             (torch._C._nn.binary_cross_entropy, lambda p, y: torch._C._nn.binary_cross_entropy(p, y).mean()),
+             (F.soft_margin_loss, lambda p, y: F.soft_margin_loss(torch.logit(p), 2 * y - 1)),  # labels ±1
+             *_logits_library(torch.logit),
+             *_cross_entropy_library(lambda p: torch.stack([(1 - p).log(), p.log()], dim=1))],
 )  # fmt: skip
-binary_loss_from_logits = _exercise(  # from logits, the safe way
+binary_loss_from_logits = _exercise(  # from logits, the safe way; 1000 on the right side, then on the wrong side
     "binary_loss_from_logits", lambda z, y: (z.clamp(min=0) - z * y + torch.log1p(torch.exp(-z.abs()))).mean(),
-    [([30.0, -2.5, 0.0, 1.5, -0.7], [0.0, 1.0, 1.0, 0.0, 0.0]), ([-100.0, 100.0, 0.7, -30.0], [0.0, 1.0, 0.0, 1.0])],
+    [([2.0, -1.5, 0.0, 1000.0, -1000.0, 0.6, -0.3], [0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0]),
+     ([1000.0, -2.5, 0.7, 1.5], [0.0, 1.0, 0.0, 0.0]), ([-1000.0, 3.0, -0.4, 0.0], [1.0, 1.0, 0.0, 1.0]),
+     ([1.2, -0.8, 3.5, -2.0, 0.4, -0.1], [1.0, 0.0, 0.0, 1.0, 1.0, 0.0])],
     [Mistake("sigmoid_then_bce", lambda z, y: F.binary_cross_entropy(z.sigmoid(), y)),
      Mistake("log_of_sigmoid", lambda z, y: -(y * z.sigmoid().log() + (1 - y) * (1 - z.sigmoid()).log()).mean()),
      Mistake("exp_overflow", lambda z, y: ((1 - y) * z + torch.log(1 + torch.exp(-z))).mean()),
+     Mistake("exp_overflow", lambda z, y: (torch.log1p(torch.exp(z)) - z * y).mean()),
+     Mistake("exp_overflow", lambda z, y: torch.log1p(torch.exp(-(2 * y - 1) * z)).mean()),  # F.soft_margin_loss's
      Mistake("sigmoid_before_logits_loss", lambda z, y: F.binary_cross_entropy_with_logits(z.sigmoid(), y), _TWICE),
      Mistake("missing_abs", lambda z, y: (z.clamp(min=0) - z * y + torch.log1p(torch.exp(-z))).mean())],
-    [lambda z, y: (F.relu(z) - z * y + F.softplus(-z.abs())).mean()],
-    "max(z, 0) - z y + log(1 + exp(-|z|)): right even for logits of 100, where a sigmoid rounds to 1.",
-    library=[(F.binary_cross_entropy_with_logits, lambda z, y: torch.nn.BCEWithLogitsLoss()(z, y)),
-             (torch.binary_cross_entropy_with_logits, lambda z, y: torch.binary_cross_entropy_with_logits(z, y).mean()),
-             (F.soft_margin_loss, lambda z, y: F.soft_margin_loss(z, 2 * y - 1))],  # the same loss, labels ±1
+    [lambda z, y: (F.relu(z) - z * y + F.softplus(-z.abs())).mean(), lambda z, y: ((1 - y) * z - F.logsigmoid(z)).mean()],
+    "max(z, 0) - z y + log(1 + exp(-|z|)): right even for logits of ±1000, where a sigmoid rounds to 1 or 0 and exp "
+    "overflows.", library=_logits_library(lambda z: z),
 )  # fmt: skip
 class_loss = _exercise(  # cross-entropy from logits and class indices, by hand and safely
     "class_loss", lambda z, y: (torch.logsumexp(z, dim=1) - z.gather(1, y.unsqueeze(1)).squeeze(1)).mean(),
     [([[0.4, -2.1, 1.3, 2.8], [-1.7, 0.6, 2.2, -0.3], [1.1, -2.6, -0.9, 0.2], [2.5, 1.4, -1.2, -2.8]], [0, 3, 1, 2]),
-     ([[1000.0, 0.0, -5.0, 2.0], [0.5, 0.5, 0.5, 0.5], [-3.0, 4.0, 0.0, 1.0]], [1, 2, 0])],
+     ([[1000.0, 0.0, -5.0, 2.0], [0.5, 0.5, 0.5, 0.5], [-3.0, 4.0, 0.0, 1.0]], [1, 2, 0]),
+     ([[-0.6, 1.9, 0.3, -1.4], [2.1, -0.2, -1.8, 0.7], [0.0, 1.2, -2.3, 1.6], [-1.1, -0.5, 2.6, 0.9],
+       [1.5, 0.8, -0.7, -2.2]], [2, 0, 3, 1, 0])],
     [Mistake("unstable_softmax", lambda z, y: -(z.exp()[range(len(y)), y] / z.exp().sum(1)).log().mean()),
      Mistake("softmax_before_cross_entropy", lambda z, y: F.cross_entropy(z.softmax(dim=1), y)),
      Mistake("missing_logsumexp", lambda z, y: -z[range(len(y)), y].mean()),
@@ -122,10 +161,5 @@ class_loss = _exercise(  # cross-entropy from logits and class indices, by hand 
      Mistake("all_classes", lambda z, y: (torch.logsumexp(z, dim=1, keepdim=True) - z).mean())],
     [lambda z, y: -F.log_softmax(z, dim=1)[torch.arange(len(y)), y].mean()],
     "log-sum-exp minus the right class's score, averaged: nn.CrossEntropyLoss's number, even with a logit of 1000.",
-    library=[(F.cross_entropy, lambda z, y: torch.nn.CrossEntropyLoss()(z, y)),
-             (F.nll_loss, lambda z, y: F.nll_loss(F.log_softmax(z, dim=1), y)),
-             (torch._C._nn.cross_entropy_loss, lambda z, y: torch._C._nn.cross_entropy_loss(z, y).mean()),
-             (torch._C._nn.nll_loss_nd, lambda z, y: torch._C._nn.nll_loss_nd(z.log_softmax(1), y).mean()),
-             (F.kl_div, lambda z, y: F.kl_div(z.log_softmax(1), F.one_hot(y, 4).float(), reduction="batchmean")),
-             (torch.kl_div, lambda z, y: torch.kl_div(z.log_softmax(1), F.one_hot(y, 4).float()).sum() / len(y))],
+    library=_cross_entropy_library(lambda z: z),
 )  # fmt: skip

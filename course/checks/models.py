@@ -12,7 +12,8 @@ from torch import nn
 
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import any_item, model_kind, randomised
-from course.checks.values import describe
+from course.checks.values import describe, safe_text
+from course.checks.vocabulary import MISTAKES
 
 
 def _watched(program: object, args: tuple, record: object, summary: object = lambda out: out) -> object:
@@ -61,15 +62,18 @@ def _quadratic(make: object, args: tuple) -> object:
 
 def _unreached(out: object, inputs: dict) -> list:
     """The names of ``inputs`` that no gradient of ``out`` reaches (a .detach(), torch.no_grad(), a number typed in)."""
-    if not (torch.is_tensor(out) and out.requires_grad and out.is_floating_point()):
+    if not (torch.is_tensor(out) and out.requires_grad and out.is_floating_point()) or not inputs:
         return list(inputs)
     gradients = torch.autograd.grad(out.sum(), list(inputs.values()), allow_unused=True)
     return [name for name, gradient in zip(inputs, gradients, strict=True) if gradient is None or not gradient.any()]
 
 
-def _stuck(got: dict, expected: dict) -> str:
-    return (f"no gradient reaches {', '.join(got['stuck'])}: forward must compute with the parameters themselves (no "
-            ".detach(), no torch.no_grad(), no number typed in), and each must keep requires_grad=True.")  # fmt: skip
+def _stuck(got: dict | list, expected: object) -> str:
+    """The parameters no gradient reaches, of the quadratic (a dict) or of the first logistic model that has some."""
+    stuck = got["stuck"] if isinstance(got, dict) else next(item["stuck"] for item in got if item["stuck"])
+    return (f"no gradient reaches {', '.join(stuck)}, so training could never change it: forward must compute with "
+            "every parameter itself (none left out, no .detach(), no torch.no_grad(), no number typed in), and each "
+            "must keep requires_grad=True.")  # fmt: skip
 
 
 _ONE_NUMBER = "a, b and c should each hold one number: nn.Parameter(torch.randn(1))."
@@ -102,11 +106,24 @@ def _predict(model: nn.Module, x: torch.Tensor, fault: str = "") -> object:
         return model.forward(x) if fault == "called_forward" else model(x)
 
 
-_PREDICT_FAULTS = {  # each fault, seen in the calls the hook noted (training, grad enabled) or the mode left after
-    "called_forward": lambda got: not got["calls"],
-    "no_eval": lambda got: any(training for training, _ in got["calls"]),
-    "no_grad": lambda got: any(grad_enabled for _, grad_enabled in got["calls"]),
-    "grad_left_off": lambda got: not got["grad_after"],
+def _modes(model: nn.Module, inputs: tuple, out: object) -> tuple:
+    """What a forward pass ran in: the model's own mode, its Dropout's (the layer whose mode matters), grad mode."""
+    dropout = any(m.training for m in model.modules() if isinstance(m, nn.Dropout))
+    return model.training, dropout, torch.is_grad_enabled()
+
+
+def _no_eval(got: dict, expected: dict) -> str:
+    if any(dropout and not top for top, dropout, _ in got["calls"]):
+        return ("the Dropout inside was still in training mode: assigning model.training = False changes only the top "
+                "module, while model.eval() sets every submodule. Call model.eval().")  # fmt: skip
+    return MISTAKES["no_eval"]
+
+
+_FAULTS = {  # each fault, seen in the calls the hook noted (_modes) or the grad mode left after; its own message
+    "called_forward": (lambda got: not got["calls"], None),
+    "no_eval": (lambda got: any(dropout for _, dropout, _ in got["calls"]), _no_eval),
+    "no_grad": (lambda got: any(grad_enabled for *_, grad_enabled in got["calls"]), None),
+    "grad_left_off": (lambda got: not got["grad_after"], None),
 }
 predict_function = Exercise(
     name="predict_function",
@@ -115,10 +132,10 @@ predict_function = Exercise(
         torch.linspace(-2, 2, 30).reshape(10, 3),
     ),
     reference=_predict,
-    observe=partial(_watched, record=lambda model, inputs, out: (model.training, torch.is_grad_enabled())),
+    observe=partial(_watched, record=_modes),
     guards=[
         Guard("not_a_tensor", lambda got: not isinstance(got, dict), lambda model, x: 0.5),
-        *(Guard(fault, test, partial(_predict, fault=fault)) for fault, test in _PREDICT_FAULTS.items()),
+        *(Guard(fault, test, partial(_predict, fault=fault), message) for fault, (test, message) in _FAULTS.items()),
     ],
     alternatives=[lambda model, x: torch.inference_mode()(lambda: model.train(False)(x))()],
     explain=lambda got, _: f"predict gave {describe(got['output'])}, not model(x) in eval mode: return it as it is.",
@@ -135,7 +152,12 @@ def _on_devices(program: object, args: tuple) -> object:
     is; then on the CPU: the output itself, values and all."""
     summary = partial(_watched, record=lambda model, inputs, out: str(inputs[0].device),  # forward() skips the hook
                       summary=lambda out: (tuple(out.shape), str(out.device)))  # fmt: skip
-    on_meta = summary(program, args)
+    try:
+        on_meta = summary(program, args)
+    except Exception as exc:  # the error of reading values on meta is the check's, not the learner's: say what it was
+        if not any(text in safe_text(exc) for text in _NO_VALUES):
+            raise
+        return {"read values": safe_text(exc)}
     if not isinstance(on_meta, dict):
         return on_meta
     return {**on_meta, "model_on": str(args[0].weight.device), "cpu": program(*_device_probe("cpu"))}
@@ -149,6 +171,15 @@ def _explain_device(got: dict, expected: dict) -> str:
     return f"on the CPU your function gave {describe(got['cpu'])}, not model(x): use the x and the device it is given."
 
 
+_NO_VALUES = ("copy out of meta", "meta device type tensor to numpy", "on meta tensors")  # .cpu(), .numpy(), .item()
+_STAY = "your function copied the output off the device or read its values (.cpu(), .item(), .numpy(), .tolist()), \
+which the check's device (meta) cannot give: return model(x) as it is, on the device the model computed on."
+
+
+def _copied_back(model: nn.Module, x: torch.Tensor, device: str) -> torch.Tensor:
+    return model.to(device)(x.to(device)).cpu()  # right on the CPU, but the output left the device it was made on
+
+
 _KEEP_THE_COPY = "x.to(device) returns a moved copy, leaving x on the CPU (unlike model.to): keep it, x = x.to(device)."
 _OUTPUT_MOVED = "the model ran on the CPU and only its output moved: move the model and x, then call model(x) there."
 _MODEL_LEFT = "the data went to the device but the model stayed on the CPU: call model.to(device) too."
@@ -157,7 +188,10 @@ run_on_device = Exercise(
     inputs=lambda: _device_probe("meta"),
     reference=lambda model, x, device: model.to(device)(x.to(device)),
     observe=_on_devices,
-    guards=[Guard("not_a_tensor", lambda got: not isinstance(got, dict), lambda model, x, device: [0.0])],
+    guards=[
+        Guard("wrong_device", lambda got: isinstance(got, dict) and "read values" in got, _copied_back, _STAY),
+        Guard("not_a_tensor", lambda got: not isinstance(got, dict), lambda model, x, device: [0.0]),
+    ],  # fmt: skip
     mistakes=[
         Mistake("device_mismatch", lambda model, x, device: model.to(device)(x), _KEEP_THE_COPY),  # x.to(device) lost
         Mistake("device_mismatch", lambda model, x, device: model(x.to(device)), _MODEL_LEFT),
@@ -176,9 +210,18 @@ def _ignored(model: nn.Module, n_features: int, dtype: torch.dtype) -> int:
         return sum(torch.equal(model(x + step), model(x)) for step in torch.eye(n_features, dtype=dtype))
 
 
+def _untrainable(model: nn.Module, out: object) -> list:
+    """The names of the parameters training could never change: frozen, or no gradient of ``out`` reaches them."""
+    parameters = dict(model.named_parameters())  # after a call: a lazy layer has them only then
+    trainable = {name: p for name, p in parameters.items() if p.requires_grad}
+    if torch.is_tensor(out) and out.is_floating_point():  # weighted: a softmax over the batch always sums to 1
+        out = out * torch.linspace(1, 2, out.numel(), dtype=out.dtype, device=out.device).reshape(out.shape)
+    return [name for name in parameters if name not in trainable] + _unreached(out, trainable)
+
+
 def _computes(make: object, args: tuple) -> object:
     """For 5 and 2 features: the output's shape, what the model computes (probes.model_kind), extra parameters,
-    the features it ignores, whether it can be trained and whether it keeps tensors unregistered."""
+    the features it ignores, the parameters no gradient reaches and whether it keeps tensors unregistered."""
     seen = []
     for n_features in (5, 2):
         torch.manual_seed(n_features)
@@ -186,7 +229,8 @@ def _computes(make: object, args: tuple) -> object:
         if not isinstance(model, nn.Module):
             return "not a model"
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-        out = model(torch.zeros(12, n_features, dtype=dtype))
+        x = 2 * torch.randn(64, n_features, generator=torch.Generator().manual_seed(n_features), dtype=dtype)
+        out, stuck = model(x[:12]), _untrainable(model, model(x))  # before model_kind, which may change the weights
         kind = model_kind(model, n_features)
         if kind == "constant":  # all-zero weights are a right start: judge what the model computes with random ones
             kind = model_kind(randomised(model, seed=n_features), n_features)
@@ -194,7 +238,7 @@ def _computes(make: object, args: tuple) -> object:
             "shape": tuple(out.shape) if torch.is_tensor(out) else describe(out), "kind": kind,
             "extra": sum(p.numel() for p in model.parameters()) - n_features - 1,
             "ignored": 0 if kind == "constant" or not torch.is_tensor(out) else _ignored(model, n_features, dtype),
-            "trainable": torch.is_tensor(out) and out.requires_grad and all(p.requires_grad for p in model.parameters()),
+            "stuck": [] if kind == "constant" else stuck,  # a constant output (softmax of one) is a mistake of its own
             "unregistered": any(torch.is_tensor(value) for module in model.modules() for value in vars(module).values()),
         })  # fmt: skip
     return seen
@@ -226,8 +270,6 @@ class _Unregistered(nn.Module):  # the weights as plain tensors: parameters() mi
 _NEW_MODEL = "make_logistic_regression(n_features) must return a model, an instance such as Logistic(n_features)."
 _PLAIN = "a weight or bias is a plain tensor attribute: parameters() misses it, so no optimizer would train it. Use \
 nn.Linear(n_features, 1), or wrap each tensor in nn.Parameter."
-_FROZEN = "no gradient reaches the parameters (torch.no_grad() or .detach() in forward, or requires_grad=False), so \
-training could never change them."
 logistic_model = Exercise(
     name="logistic_model",
     reference=_WithSigmoid,
@@ -241,7 +283,7 @@ logistic_model = Exercise(
             lambda got, _: f"12 examples gave an output {got[0]['shape']}, not (12, 1): use nn.Linear(n_features, 1).",
         ),
         Guard("unregistered_parameter", any_item(lambda item: item["unregistered"]), _Unregistered, _PLAIN),
-        Guard("not_backpropagatable", any_item(lambda item: not item["trainable"]), _frozen, _FROZEN),
+        Guard("not_backpropagatable", any_item(lambda item: item["stuck"]), _frozen, _stuck),
         Guard("ignored_feature", any_item(lambda item: item["ignored"]), partial(_WithSigmoid, features=[0])),
     ],
     mistakes=[

@@ -2,7 +2,8 @@
 
 Probes: 7 samples of 10 classes for the loss (float64 labels, as read from a file); 8 samples of 5 classes for the
 accuracy, so an argmax over the wrong dimension gives 5 predictions and cannot pass unnoticed (and a flat
-argmax gives 0.25, not the 0.375 error rate); 11 samples of 4 uneven classes, each predicted at least once, so
+argmax gives 0.25, not the 0.375 error rate); a row of the second accuracy probe has its largest logit 1.0 at class
+1, so comparing the max values with the targets matches once there and differs from an argmin or a guess; 11 samples of 4 uneven classes, each predicted at least once, so
 precision and per-class accuracy differ. Each function runs on a second, smaller probe too (5 samples, 3 classes),
 so a number typed in from a message, a batch size or a number of classes written into the code does not pass.
 """
@@ -76,7 +77,9 @@ digits_loss = Exercise(
                     torch.tensor([8.0, 2.0, 2.0, 6.0, 4.0], dtype=torch.float64)),
     observe=_on_each(2),
     guards=[Guard("not_backpropagatable", any_item(lambda got: not isinstance(got, torch.Tensor) or not got.requires_grad),
-                  lambda logits, labels: F.cross_entropy(logits, labels.long()).item())],
+                  lambda logits, labels: F.cross_entropy(logits, labels.long()).item(),
+                  "the loss must stay a tensor connected to the graph so backward() can run: no .item(), .detach(), "
+                  "NumPy or torch.no_grad() on the way.")],
     mistakes=[
         Mistake("softmax_before_cross_entropy",
                 lambda logits, labels: F.cross_entropy(logits.softmax(1), labels.long())),
@@ -103,7 +106,7 @@ accuracy = Exercise(
                                   [0.6, 0.5, 0.4, 0.3, 1.1], [1.2, -0.5, 0.3, 0.8, 0.1], [0.1, 0.2, 2.1, 0.3, -0.4],
                                   [0.4, 1.3, 0.2, 0.5, 0.6], [-1.1, 0.3, 0.2, 2.2, 0.9]]),
                     torch.tensor([0, 1, 2, 4, 0, 2, 3, 1]),
-                    torch.tensor([[0.3, 1.2, -0.4], [2.0, 0.1, 0.5], [0.2, 0.3, 0.9], [1.1, 0.8, -0.2], [0.0, 0.4, 0.1]]),
+                    torch.tensor([[0.3, 1.0, -0.4], [2.0, 0.1, 0.5], [0.2, 0.3, 0.9], [1.1, 0.8, -0.2], [0.0, 0.4, 0.1]]),
                     torch.tensor([1, 0, 1, 0, 2])),
     observe=_on_each(2),
     guards=[Guard("not_a_number", any_item(lambda got: as_number(got) is None), lambda logits, targets: [0.5])],

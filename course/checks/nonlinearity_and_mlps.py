@@ -1,7 +1,8 @@
 """Checks for lesson 08 (Nonlinearity and multilayer perceptrons): four exercises declared over one engine.
 
 Dead units and the clipped step each run on two probes (the second with other units, learning rate and max_norm), so
-that no answer typed in and no number of the first probe fits both."""
+that no answer typed in and no number of the first probe fits both; dead units and the count also run on a probe that
+no message shows, so that no answer typed in from the messages fits."""
 
 from collections.abc import Callable
 from functools import partial
@@ -79,15 +80,32 @@ class _LoopMLP(nn.Module):  # the output layer registered first; the hidden ones
 
 
 def _three_steps(step: object, args: tuple) -> tuple:
-    """What three calls return (three, so a missing zero_grad shows), then the parameters they leave."""
-    return [step(*args) for _ in range(3)], flat_parameters(args[0])
+    """What three calls return (three, so a missing zero_grad shows), the parameters they leave, and if these never
+    moved, why: each call's backward passes and steps in order (a step noting whether it found gradients)."""
+    model, calls = args[0], []
+    before = flat_parameters(model)
+    for _ in range(3):
+        start = len(model.log)
+        calls.append((step(*args), tuple(model.log[start:])))
+    returned, logs = zip(*calls, strict=True)
+    after = flat_parameters(model)
+    return list(returned), after, () if not torch.equal(after, before) else logs
+
+
+def _stepped(model: nn.Module) -> str:
+    """A step, noted with whether it found gradients to use (no .grad, or only zeros, gives it none)."""
+    found = any(p.grad is not None and bool(p.grad.any()) for p in model.parameters())
+    return "step" if found else "step without gradients"
 
 
 def _clip_probe(lr: float, max_norm: float) -> tuple:
     model = _linear([[0.5, -1.0, 2.0]], [0.25])
     x = torch.tensor([[4.0, 1.0, -2.0], [-3.0, 2.0, 5.0], [6.0, -1.0, 0.5], [1.0, 4.0, -3.0], [-2.0, -5.0, 1.0]])
     y = torch.tensor([[1.0], [-2.0], [3.0], [0.5], [-1.0]])
-    return model, torch.optim.SGD(model.parameters(), lr=lr), x, y, max_norm
+    optimizer, model.log = torch.optim.SGD(model.parameters(), lr=lr), []  # what each call did, for _three_steps
+    model.weight.register_hook(lambda grad: model.log.append("backward"))
+    optimizer.register_step_pre_hook(lambda *_: model.log.append(_stepped(model)))
+    return model, optimizer, x, y, max_norm
 
 
 def _step(order: str = "zero backward clip step", clip: Callable = clip_grad_norm_) -> Callable:
@@ -104,12 +122,14 @@ def _step(order: str = "zero backward clip step", clip: Callable = clip_grad_nor
     return step
 
 
-def _dead_probe(flip: bool = False) -> tuple:
+def _dead_probe(flip: bool = False, roll: int = 0) -> tuple:
     """Units: alive (weights <= 0, a large bias), killed by its bias, exactly 0 everywhere (on ReLU's threshold, so
     `<` fails where `<=` is right), on for the last input only, <= 0 with exactly 0 twice. ``flip`` reverses the units
-    and the inputs: the second probe, so that no answer typed in fits both."""
+    and the inputs: the second probe, so that no answer typed in fits both; ``roll`` shifts the units: the third,
+    never shown, so that no answer typed in from the messages fits."""
     weight = torch.tensor([[-0.5, -0.25], [0.5, 0.25], [0.0, 0.0], [-2.0, -1.5], [1.0, 0.0]])
     bias = torch.tensor([3.0, -4.0, 0.0, -2.25, -1.0])
+    weight, bias = weight.roll(roll, 0), bias.roll(roll, 0)
     x = torch.tensor([[-1.0, 0.5], [1.0, 2.0], [0.5, -2.0], [1.0, -1.0], [-2.0, 1.5], [0.25, 0.75], [-0.5, -1.0]])
     return (_linear(weight.flip(0), bias.flip(0)), x.flip(0)) if flip else (_linear(weight, bias), x)
 
@@ -125,14 +145,16 @@ def _no_tensor(got: tuple, expected: tuple) -> str:
 
 
 def _explain_dead(got: tuple, expected: tuple) -> str:
-    yours, right = next((g, e) for g, e in zip(got, expected, strict=True) if not close(g, e))
-    return f"expected {describe(right)}, got {describe(yours)}: True where layer(x) <= 0 in every row of x."
+    pair = next(((g, e) for g, e in zip(got[:2], expected[:2], strict=True) if not close(g, e)), None)
+    if pair is None:  # only the probe never shown differs
+        return "right for the layers shown, but not for another: compute the mask from layer(x), no answer typed in."
+    return f"expected {describe(pair[1])}, got {describe(pair[0])}: True where layer(x) <= 0 in every row of x."
 
 
 dead_units = Exercise(
     name="dead_units",
     inputs=_dead_probe,
-    observe=lambda answer, args: (answer(*args), answer(*_dead_probe(flip=True))),
+    observe=lambda answer, args: (answer(*args), *(answer(*_dead_probe(True, roll)) for roll in (0, 2))),
     reference=lambda layer, x: (layer(x) <= 0).all(dim=0),
     guards=[
         Guard("not_a_tensor", any_item(lambda got: not torch.is_tensor(got)), lambda layer, x: [True] * 5, _no_tensor),
@@ -186,9 +208,18 @@ make_mlp = Exercise(
     "none after the last, so the output can take any value.",
 )
 
+
+def _explain_count(got: list, expected: list, sizes: tuple) -> str:
+    """The counts for the sizes shown (all but the last list, which no message prints)."""
+    if close(got, expected):
+        return "right for the sizes shown, but not for another list: compute the count from sizes, no number typed in."
+    return (f"for the sizes {sizes} your function gave {_numbers(got)}, expected {_numbers(expected)}: "
+            "n_in * n_out weights plus n_out biases for each pair of neighbouring sizes.")  # fmt: skip
+
+
 count_parameters = Exercise(
     name="count_parameters",
-    inputs=lambda: ([3, 5, 4, 2], [1, 32, 32, 1], [7, 1]),
+    inputs=lambda: ([3, 5, 4, 2], [1, 32, 32, 1], [7, 1], [4, 6, 3]),  # the last is never shown
     observe=lambda count, probes: [count(sizes) for sizes in probes],
     reference=lambda sizes: sum(n_in * n_out + n_out for n_in, n_out in pairwise(sizes)),
     guards=[
@@ -204,10 +235,7 @@ count_parameters = Exercise(
         lambda sizes: sum(p.numel() for p in _mlp(sizes[0], sizes[1:-1], sizes[-1]).parameters()),
         lambda sizes: sum((sizes[i] + 1) * sizes[i + 1] for i in range(len(sizes) - 1)),
     ],
-    explain=lambda got, expected: (
-        f"for the sizes {count_parameters.inputs()} your function gave {_numbers(got)}, "
-        f"expected {_numbers(expected)}: n_in * n_out weights plus n_out biases for each pair of neighbouring sizes."
-    ),
+    explain=lambda got, expected: _explain_count(got[:-1], expected[:-1], count_parameters.inputs()[:-1]),
     success="each nn.Linear(n_in, n_out) holds n_in * n_out weights and n_out biases; add them up over the layers.",
 )
 
@@ -217,7 +245,7 @@ CLIP_PROBES = ((0.2, 2.5), (0.03, 20.0))
 
 
 def _not_a_number(got: list, expected: list) -> str:
-    value = next(value for losses, _ in got for value in losses if as_number(value) is None)
+    value = next(value for losses, *_ in got for value in losses if as_number(value) is None)
     return f"return the loss as a number, loss.item(); got {describe(value)}."
 
 
@@ -234,7 +262,7 @@ _RETURNED = [  # what a step may return instead of the loss as a number, checked
 
 
 def _explain_clip(got: list, expected: list) -> str:
-    for (lr, max_norm), (losses, _), (right, _) in zip(CLIP_PROBES, got, expected, strict=True):
+    for (lr, max_norm), (losses, *_), (right, *_) in zip(CLIP_PROBES, got, expected, strict=True):
         if not close(losses, right):
             return (f"with lr={lr:g} and max_norm={max_norm:g}, three calls returned the losses {_numbers(losses)}; "
                     f"expected {_numbers(right)}. Return the loss computed first; clip after loss.backward(), before "
@@ -253,6 +281,9 @@ clipped_step = Exercise(
         Mistake("clip_value_not_norm", _step(clip=clip_grad_value_)),
         Mistake("clip_per_parameter", _step(clip=lambda params, limit: [clip_grad_norm_(p, limit) for p in params])),
         Mistake("no_zero_grad", _step("backward clip step")),
+        Mistake("zero_grad_before_step", _step("backward clip zero step")),  # the parameters never moved: why
+        Mistake("step_before_backward", _step("zero step backward clip")),
+        Mistake("no_backward", _step("zero clip step")),
         Mistake("no_step", _step("zero backward clip")),
         Mistake("ignored_argument", _step(clip=lambda params, limit: clip_grad_norm_(params, 1.0))),
     ],

@@ -2,8 +2,9 @@
 
 The probes watch what happens instead of reading code. The train step's SGD notes at every ``step()`` (after a
 closure has run) the backward passes so far and the gradients it finds, so each wrong order of ``backward``,
-``step`` and ``zero_grad`` leaves its own trace. The optimizers to rescale have three groups at three rates, one the
-default. The loop's step notes the rate, the scheduler's count and the batch of every call: 4 epochs of
+``step`` and ``zero_grad`` leaves its own trace; it runs on two probes (other points, count and rate), so that no
+count or rate typed in passes. The optimizers to rescale have three groups at three rates, one the default, then
+four, so that no number of groups typed in passes. The loop's step notes the rate, the scheduler's count and the batch of every call: 4 epochs of
 StepLR(step_size=2) tell places apart. The last two run twice, on other numbers, so that no number typed in passes.
 """
 
@@ -13,25 +14,36 @@ from functools import partial
 
 import torch
 
+from course.checks.autograd import before_backward
 from course.checks.engine import Exercise, Guard, Mistake
+from course.checks.probes import any_item
 from course.checks.values import close, describe
 
 STEPS = 3
-RATE_PROBES = (((0.1, 0.01), 0.05, 0.3), ((0.2, 0.004), 0.07, 0.45))  # each: groups' own rates, the default, factor
+RATE_PROBES = (((0.1, 0.01), 0.05, 0.3), ((0.2, 0.004, 0.03), 0.07, 0.45))  # each: groups' own rates, default, factor
 SCHEDULE_PROBES = ((4, 3), (5, 2))  # epochs, batches: no fixed number of either fits both
 _WRONG_ORDERS = dict(no_zero_grad="backward step", no_backward="step zero_grad", no_step="backward zero_grad",
                      zero_grad_before_step="backward zero_grad step", step_before_backward="step backward zero_grad",
-                     step_uses_old_gradient="step zero_grad backward")  # fmt: skip
+                     step_uses_old_gradient="step zero_grad backward",
+                     zeroed_before_backward="zero_by_hand backward step")  # fmt: skip
+STEP_PROBES = (  # seed, x, noise, lr: 7 points at lr 0.05, then 5 others at lr 0.1
+    (5, [0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 3.5], [0.1, -0.2, 0.0, 0.3, -0.1, 0.2, -0.3], 0.05),
+    (6, [-1.0, 0.5, 1.5, 2.0, 4.0], [0.2, 0.1, -0.3, 0.0, -0.1], 0.1),
+)
+ZERO_BY_HAND = (
+    "a.grad is None before the first backward(), so a.grad.zero_() fails there: call optimizer.zero_grad(), which "
+    "empties every gradient of the optimizer, None or not (after step(), or first)."
+)
 
 
-def _step_probe() -> tuple:
-    generator = torch.Generator().manual_seed(5)
+def _step_probe(seed: int, x: list, noise: list, lr: float) -> tuple:
+    generator = torch.Generator().manual_seed(seed)
     a, b = (torch.randn(1, generator=generator).requires_grad_() for _ in range(2))
-    optimizer, backward, steps = torch.optim.SGD([a, b], lr=0.05), [], []
+    optimizer, backward, steps = torch.optim.SGD([a, b], lr=lr), [], []
     a.register_hook(backward.append)  # a's gradient at every backward pass; at every step, a and b's (None is 0)
     optimizer.register_step_post_hook(lambda *_: steps.append((len(backward), [float(p.grad or 0) for p in (a, b)])))
-    x = torch.tensor([[0.0], [0.25], [0.5], [1.0], [2.0], [3.0], [3.5]])
-    y = 1 + 2 * x + torch.tensor([[0.1], [-0.2], [0.0], [0.3], [-0.1], [0.2], [-0.3]])
+    x = torch.tensor(x).reshape(-1, 1)
+    y = 1 + 2 * x + torch.tensor(noise).reshape(-1, 1)
     return a, b, optimizer, x, y, {"parameters": (a.detach(), b.detach()), "backward": backward, "steps": steps}
 
 
@@ -39,8 +51,17 @@ def _step(a, b, optimizer, x, y, fault: str = "", calls: str = "backward step ze
     """The train step doing ``calls`` after the forward pass, or the wrong one ``fault`` (a mistake id) names."""
     loss = ((a + b * x - y) ** 2).sum() if fault == "sum_not_mean" else ((a + b * x - y) ** 2).mean()
     for call in _WRONG_ORDERS.get(fault, calls).split():
-        getattr(loss if call == "backward" else optimizer, call)()
+        if call == "zero_by_hand":
+            a.grad.zero_(), b.grad.zero_()  # None before the first backward()
+        else:
+            getattr(loss if call == "backward" else optimizer, call)()
     return (((a + b * x - y) ** 2).mean() if fault == "loss_after_step" else loss).item()
+
+
+def _stepped(answer, probe: tuple) -> dict:
+    """The answer called STEPS times on one probe: what it returned, and what the probe's hooks saw."""
+    a, b, *_, seen = probe
+    return {"returned": before_backward(lambda: [answer(*probe[:5]) for _ in range(STEPS)], a, b), **seen}
 
 
 def _not_float(values: list) -> str:
@@ -50,31 +71,38 @@ def _not_float(values: list) -> str:
     return text if type(value).__name__ in text or not text else f"{text} ({type(value).__name__})"
 
 
-def _explain_steps(got: dict, expected: dict) -> str:
-    if not got["steps"]:
+def _explain_steps(got: list, expected: list) -> str:
+    if not any(run["steps"] for run in got):
         return "optimizer.step() never ran: let the optimizer you are given update a and b, after loss.backward()."
-    if len(got["steps"]) != STEPS:
-        return f"optimizer.step() ran {len(got['steps'])} times in {STEPS} calls: call it once per step."
+    ran = next((len(run["steps"]) for run in got if len(run["steps"]) != STEPS), STEPS)
+    if ran != STEPS:
+        return f"optimizer.step() ran {ran} times in {STEPS} calls: call it once per step."
+    where = ("", "right on the check's first 7 points at lr 0.05, but not on 5 other points at lr 0.1 (use x, y and "
+             "the optimizer's own rate, never fixed numbers): ")  # fmt: skip
+    text, yours, right = next(case for case in zip(where, got, expected, strict=True) if not close(*case[1:]))
     shown = [", ".join(map("{:.4f}".format, map(float, run[key])))
-             for key in ("parameters", "returned") for run in (got, expected)]  # fmt: skip
-    return ("after {} calls a, b = {} (expected {}), the losses returned {} (expected {}). Use the optimizer you are "
-            "given, the mean squared error, and return loss.item().").format(STEPS, *shown)  # fmt: skip
+             for key in ("parameters", "returned") for run in (yours, right)]  # fmt: skip
+    return text + ("after {} calls a, b = {} (expected {}), the losses returned {} (expected {}). Use the optimizer you "
+                   "are given, the mean squared error, and return loss.item().").format(STEPS, *shown)  # fmt: skip
 
 
 train_step = Exercise(
-    name="train_step", inputs=_step_probe, reference=_step, explain=_explain_steps,
-    observe=lambda answer, args: {"returned": [answer(*args[:5]) for _ in range(STEPS)], **args[5]},
+    name="train_step", inputs=lambda: tuple(_step_probe(*probe) for probe in STEP_PROBES), reference=_step,
+    observe=lambda answer, probes: [_stepped(answer, probe) for probe in probes], explain=_explain_steps,
     pure=False,  # a train step changes a and b in place: that is its job
     guards=[
-        Guard("returned_none", lambda got: any(v is None for v in got["returned"]), lambda *args: None),
-        Guard("returns_tensor", lambda got: any(map(torch.is_tensor, got["returned"])), lambda *args: torch.ones(())),
-        Guard("not_a_number", lambda got: _not_float(got["returned"]), lambda *args: "0.5",
-              lambda got, _: f"return the loss as a Python float (loss.item()), got {_not_float(got['returned'])}."),
+        Guard("returned_none", any_item(lambda run: any(v is None for v in run["returned"])), lambda *args: None),
+        Guard("returns_tensor", any_item(lambda run: any(map(torch.is_tensor, run["returned"]))),
+              lambda *args: torch.ones(())),
+        Guard("not_a_number", any_item(lambda run: _not_float(run["returned"])), lambda *args: "0.5",
+              lambda got, _: "return the loss as a Python float (loss.item()), got "
+                             f"{next(filter(None, (_not_float(run['returned']) for run in got)))}."),
     ],
-    mistakes=[Mistake(fault, partial(_step, fault=fault))
+    mistakes=[Mistake(fault, partial(_step, fault=fault), ZERO_BY_HAND if fault == "zeroed_before_backward" else None)
               for fault in (*_WRONG_ORDERS, "loss_after_step", "sum_not_mean")],
     alternatives=[partial(_step, calls="zero_grad backward step")],
-    success="backward, step, zero_grad: every step() found the fresh gradients of its own loss.",
+    success="every step() used the fresh gradients of its own loss (backward() before step()), and the gradients "
+    "were emptied between steps, so none piled up.",
 )  # fmt: skip
 
 

@@ -5,6 +5,7 @@
 """
 
 import copy
+import inspect
 import io
 import tempfile
 from collections.abc import Mapping
@@ -30,7 +31,8 @@ _STATES = {"model": None, "optimizer": "param_groups", "scheduler": "last_epoch"
 def _checkpoint(**changes: object) -> dict:
     """A complete checkpoint after 3 epochs, parts as state_dict() gives them, with ``changes`` (KeyError: no key)."""
     ckpt = {"model": {"weight": torch.ones(1, 2), "bias": torch.zeros(1)}, "epoch": 3,
-            "optimizer": {"state": {}, "param_groups": [{"lr": 0.1, "momentum": 0.9, "params": [0, 1]}]},
+            "optimizer": {"state": {0: {"momentum_buffer": torch.ones(1, 2)}, 1: {"momentum_buffer": torch.ones(1)}},
+                          "param_groups": [{"lr": 0.1, "momentum": 0.9, "params": [0, 1]}]},
             "scheduler": {"step_size": 2, "gamma": 0.1, "last_epoch": 3, "_last_lr": [0.1]},
             "history": {"train_loss": [0.5, 0.4, 0.3], "val_loss": [0.6, 0.5, 0.4], "lr": [0.1, 0.1, 0.1]}}  # fmt: skip
     return {key: value for key, value in (ckpt | changes).items() if value is not KeyError}
@@ -56,16 +58,47 @@ def _lacks(ckpt: Mapping, key: str) -> bool:
     return _STATES[key] not in part
 
 
+def _sgd(momentum: float = 0.0) -> optim.SGD:
+    """An optimizer of one parameter, for the objects the declared mistakes store."""
+    return optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1, momentum=momentum)
+
+
+def _not_called(ckpt: Mapping, key: str) -> bool:
+    """Whether ckpt[key] is the method state_dict itself, not called (model.state_dict, without the brackets)."""
+    return inspect.ismethod(method := ckpt.get(key)) and method.__name__ == "state_dict"
+
+
+def _fresh_optimizer(ckpt: Mapping) -> bool:
+    """Whether the optimizer's state is empty though its groups keep one (momentum, Adam's betas): the state_dict of
+    an optimizer that never stepped, not of the one that trained the model."""
+    groups = ckpt["optimizer"]["param_groups"]
+    groups = [group for group in groups if isinstance(group, Mapping)] if isinstance(groups, list | tuple) else []
+    return not ckpt["optimizer"].get("state") and any(group.get("momentum") or "betas" in group for group in groups)
+
+
+_PARTS = ("model", "optimizer", "scheduler")
 _PROBLEMS = [  # (mistake, its test, the changes that make it), in order: each test may rely on those before
+    *[(f"state_dict_not_called/{key}", partial(_not_called, key=key), {key: part.state_dict})
+      for key, part in zip(_PARTS, (nn.Identity(), _sgd(), optim.lr_scheduler.StepLR(_sgd(), 2)), strict=True)],
     ("whole_model", lambda ckpt: isinstance(ckpt.get("model"), nn.Module), {"model": nn.Identity()}),
     ("optimizer_object", lambda ckpt: isinstance(ckpt.get("optimizer"), optim.Optimizer),
      {"optimizer": optim.SGD([nn.Parameter(torch.zeros(1))])}),
+    ("scheduler_object", lambda ckpt: callable(getattr(ckpt.get("scheduler"), "state_dict", None)),
+     {"scheduler": optim.lr_scheduler.StepLR(_sgd(), 2)}),
     ("numpy_scalars", lambda ckpt: "multiarray.scalar" in _load_error(ckpt), {"history": {"loss": [np.float64(0.5)]}}),
     ("not_loadable", lambda ckpt: _load_error(ckpt) != "", {"extra": nn.ReLU}),
     *[(f"missing_{key}", partial(_lacks, key=key), {key: KeyError}) for key in _STATES],
+    ("missing_optimizer/fresh", _fresh_optimizer, {"optimizer": _sgd(momentum=0.9).state_dict()}),
     ("missing_epoch", lambda ckpt: type(ckpt.get("epoch")) is not int, {"epoch": 3.0}),
     ("wrong_epoch", lambda ckpt: ckpt["epoch"] != len(ckpt["history"]["train_loss"]), {"epoch": 0}),
 ]  # fmt: skip
+_SAY = {  # more than the vocabulary says
+    **{f"state_dict_not_called/{key}": f"'{key}' holds the method {key}.state_dict itself, which cannot be saved: "
+       f"call it, {key}.state_dict(), and store the dict it returns." for key in _PARTS},
+    "missing_optimizer/fresh": "the optimizer's state is empty (no momentum buffers, no Adam averages): that is the "
+    "state_dict() of an optimizer that never stepped. Store optimizer.state_dict() of the optimizer that trained "
+    "the model, after training.",
+}  # fmt: skip
 checkpoint_contents = Exercise(
     "checkpoint_contents", _checkpoint, "model, optimizer and scheduler states, the epoch and the history: all there, "
     "and it loads with torch.load(..., weights_only=True).", kind="value",
@@ -73,7 +106,8 @@ checkpoint_contents = Exercise(
     if isinstance(ckpt, Mapping) else "not_a_dict",  # the first thing that keeps the checkpoint from resuming a run
     alternatives=[partial(_checkpoint, rng={"torch": torch.get_rng_state()}, note=["run 1"])],
     guards=[Guard("not_a_dict", lambda got: got == "not_a_dict", lambda: [1, 2])],
-    mistakes=[Mistake(problem, partial(_checkpoint, **changes)) for problem, _, changes in _PROBLEMS],
+    mistakes=[Mistake(problem.split("/")[0], partial(_checkpoint, **changes), _SAY.get(problem))
+              for problem, _, changes in _PROBLEMS],
 )  # fmt: skip
 
 

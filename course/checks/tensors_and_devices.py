@@ -77,6 +77,20 @@ def _not_shapes(got: object) -> bool:  # a string such as "(4, 4)" is not a shap
     return not isinstance(got, dict) or set(got) != set(SHAPES) or any(isinstance(v, str) for v in got.values())
 
 
+def _float_sizes(value: object) -> bool:  # a shape written with floats, such as (4.0, 4.0)
+    return isinstance(value, tuple | list) and any(isinstance(n, float | np.floating) for n in value)
+
+
+def _floats_named(got: dict, _: object) -> str:
+    key = next(key for key in SHAPES if _float_sizes(got[key]))
+    try:  # the same sizes as ints, when they are whole
+        ints = tuple(int(n) for n in got[key]) if all(float(n).is_integer() for n in got[key]) else None
+    except Exception:  # a size that is no number
+        ints = None
+    fix = f"write {ints}" if ints else "write each size as an int"
+    return f"{key} is {safe_text(got[key], 30)}: a shape holds whole numbers (ints), as .shape does: {fix}."
+
+
 def _copies_explained(got: list, expected: list) -> str:
     found = "; ".join(f"for {a.dtype} {a.tolist()}: {describe(t)}" for a, (_, t) in zip(ARRAYS, got, strict=True))
     dtypes = sorted({dtype for dtype, _ in got} - {"torch.float32"})
@@ -102,7 +116,15 @@ predicted_shapes = Exercise(
     name="predicted_shapes",
     kind="value",
     reference=lambda: dict(SHAPES),
-    guards=[Guard("unreadable", _not_shapes, dict, KEYS)],
+    guards=[
+        Guard("unreadable", _not_shapes, dict, KEYS),
+        Guard(
+            "shape_not_ints",
+            lambda got: any(map(_float_sizes, got.values())),
+            lambda: {**SHAPES, "X @ w": (5.0, 1.0)},
+            _floats_named,
+        ),
+    ],
     mistakes=[
         Mistake("broadcast_pairs", lambda: {**SHAPES, "column - vector": (4,)}),
         Mistake("index_drops_axis", lambda: {**SHAPES, "m[:, -1]": (3, 1)}),

@@ -1,57 +1,124 @@
 """Checks for lesson 09 (the training pipeline): model sizes, the order of a step, a buggy step, data as tensors.
 
-The train-step probe is a model with Dropout that starts in eval mode and logs its forward passes,
-``model(x)`` calls, ``backward``, ``step`` and ``zero_grad``; the updates are compared with those of the
-reference on the same data, so every right form passes (``model.zero_grad()``, zeroing first or by hand).
-Its loss is a Huber loss and its optimizer SGD with momentum, so a step that brings its own MSE, its own
-optimizer or an update by hand does not land on the same parameters.
+A model is judged on a copy with its parameters drawn anew, by what it computes on fresh rows (a linear map of
+every column of X, row by row) and whether a gradient reaches every parameter. The train-step probe is a model with
+Dropout that starts in eval mode and logs its forward passes (in the Dropout layer's own mode), ``model(x)`` calls,
+``backward``, ``step`` and ``zero_grad``; the updates are compared with those of the reference on the same data, so
+every right form passes. Its loss is a Huber loss and its optimizer SGD with momentum, so a step that brings its own
+MSE, its own optimizer or an update by hand does not land on the same parameters.
 """
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
-import torch._dynamo  # noqa: F401  # an optimizer's first use imports it (seconds): here, not inside the time limit
 from torch import nn
 
 from course.checks.engine import Exercise, Guard, Mistake
-from course.checks.probes import flat_parameters, randomised, tag_is
-from course.checks.values import as_number, close, safe_text
+from course.checks.probes import _is_affine, flat_parameters, randomised, tag_is
+from course.checks.values import as_number, close, describe, safe_text
+
+
+class _Written(nn.Module):
+    """X @ W + b written out, W and b started at zero (right), or with a fault: "bias only" (the same numbers
+    whatever X holds), "first two" (the third column of X never used), "detached" (no gradient reaches W)."""
+
+    def __init__(self, fault: str = "") -> None:
+        super().__init__()
+        self.fault, n_in = fault, 2 if fault == "first two" else 3
+        self.W, self.b = nn.Parameter(torch.zeros(n_in, 2)), nn.Parameter(torch.zeros(2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fault == "bias only":
+            return self.b.expand(len(x), -1)
+        W = self.W.detach() if self.fault == "detached" else self.W
+        return (x[:, :2] if self.fault == "first two" else x) @ W + self.b
+
+
+_FRESH = 2 * torch.randn(64, 3, generator=torch.Generator().manual_seed(9), dtype=torch.float64)  # rows never shown
+
+
+def _fault(probe: nn.Module, dtype: torch.dtype) -> str:
+    """What keeps ``probe`` (parameters drawn anew) from being one trainable linear map of all 3 columns, or "ok"."""
+    nn.Module.zero_grad(probe)  # .grad = None: a trained model's copy keeps its old gradients
+    params = list(probe.parameters())
+    with torch.enable_grad():
+        out = probe(_FRESH.to(dtype))
+        values = out.detach().double()
+        if out.requires_grad:
+            out.sum().backward()
+    with torch.no_grad():
+        ignored = any(torch.equal(probe((_FRESH + step).to(dtype)), out) for step in torch.eye(3, dtype=_FRESH.dtype))
+        alone = probe(_FRESH[:16].to(dtype)).double()  # a row's output must not depend on the other rows
+    rtol = 1e-4 if dtype in (torch.float32, torch.float64) else 3e-2  # half precision rounds more
+    per_row = alone.shape == values[:16].shape and torch.allclose(alone, values[:16], rtol=rtol, atol=rtol)
+    faults = {
+        "fixed": not params or bool((values - values[0]).abs().max() < 1e-9),
+        "frozen": not all(p.requires_grad for p in params), "no_gradient": any(p.grad is None for p in params),
+        "not_linear": not per_row or not all(_is_affine(column, _FRESH, rtol) for column in values.T),
+        "ignored_feature": ignored,
+    }  # fmt: skip
+    return next((fault for fault, found in faults.items() if found), "ok")
 
 
 def _model_io(model: object, args: tuple) -> tuple:
-    """("runs", output shape), ("fixed", output shape) when the output ignores X or nothing in the model can learn,
-    ("fails", sizes of the first Linear, the error) or ("not a model", what it is)."""
+    """("not a model", what), ("fails", sizes of the first Linear, the error) when model(X) raises, ("shape", the
+    output's shape, the last Linear's out_features) when it is not (5, 2); else (the fault or "ok",) of a copy with
+    parameters drawn anew: all-zero weights (a right start) are no fault, and the learner's model stays as it was."""
     if not isinstance(model, nn.Module):
         return ("not a model", f"the class {model.__name__}" if isinstance(model, type) else type(model).__name__)
-    linear = next((m for m in model.modules() if isinstance(m, nn.Linear)), None)
-    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    try:
+        probe = copy.deepcopy(model)  # judged instead of the model: its parameters are drawn anew
+    except Exception as exc:
+        return ("uncopyable", f"{type(exc).__name__}: {safe_text(exc)}")
+    dtype = next((p.dtype for p in probe.parameters() if p.is_floating_point()), torch.float32)
     try:
         with torch.no_grad():
-            out, other = (model(x.to(dtype)) for x in (args[0], 2 * args[0] + 1))
-            learns = any(p.requires_grad for p in model.parameters()) and not torch.equal(out, other)
-        return ("runs" if learns else "fixed", tuple(out.shape))
+            out = probe(args[0].to(dtype))  # also gives a LazyLinear its weights
     except Exception as exc:
-        return (
-            "fails",
-            linear and (linear.in_features, linear.out_features),
-            f"{type(exc).__name__}: {safe_text(exc)}",
-        )
+        linear, error = next((m for m in model.modules() if isinstance(m, nn.Linear)), None), safe_text(exc)
+        return ("fails", linear and (linear.in_features, linear.out_features), f"{type(exc).__name__}: {error}")
+    if type(out) is not torch.Tensor or out.shape != (5, 2):
+        last = next((m.out_features for m in reversed(list(model.modules())) if isinstance(m, nn.Linear)), None)
+        return ("shape", tuple(out.shape) if type(out) is torch.Tensor else describe(out), last)
+    try:
+        return (_fault(randomised(probe, seed=3), dtype),)
+    except Exception as exc:
+        return ("fails on other rows", f"{type(exc).__name__}: {safe_text(exc)}")
 
 
+_LINEAR = "The exercise asks for a linear model: nn.Linear(3, 2) alone."
+_EXPLAIN = {
+    "fails": "model(X) raised {}", "shape": "model(X) should give 2 predictions per row of X, (5, 2); it gave {}.",
+    "uncopyable": "copy.deepcopy(model) raised {}: the check tests a copy (nn.Linear and nn.Parameter copy).",
+    "fails on other rows": "model(X) ran, but on 64 other rows it raised {}: a model should work for any rows.",
+}  # fmt: skip
 model_sizes = Exercise(  # X has 3 columns and y 2, so in and out sizes cannot be confused
     name="model_sizes", kind="value", reference=lambda: nn.Linear(3, 2), observe=_model_io,
     inputs=lambda: (torch.randn(5, 3, generator=torch.Generator().manual_seed(0)),),
     guards=[
         Guard("not_a_model", tag_is("not a model"), lambda: nn.Linear, lambda got, _: f"{got[1]} is not a model."),
-        Guard("no_learnable_map", tag_is("fixed"), lambda: nn.Linear(3, 2).requires_grad_(False)),
         Guard("swapped_sizes", lambda got: got[:2] == ("fails", (2, 3)), lambda: nn.Linear(2, 3)),
         Guard("wrong_input_size", lambda got: got[0] == "fails" and got[1][0] != 3, lambda: nn.Linear(64, 2)),
-        Guard("wrong_output_size", lambda got: got[0] == "runs" and got[1] != (5, 2), lambda: nn.Linear(3, 1)),
+        Guard("wrong_output_size", lambda got: got[0] == "shape" and got[1] == (5, got[2]), lambda: nn.Linear(3, 1)),
+        Guard("no_learnable_map", tag_is("fixed"), lambda: _Written("bias only")),
+        Guard("froze_parameters", tag_is("frozen"), lambda: nn.Linear(3, 2).requires_grad_(False),
+              f"some parameters have requires_grad switched off, so no optimizer could train them. {_LINEAR}"),
+        Guard("not_backpropagatable", tag_is("no_gradient"), lambda: _Written("detached"), "no gradient reaches some "
+              f"parameters (a .detach() or torch.no_grad() in forward, or a parameter forward never uses). {_LINEAR}"),
+        Guard("extra_layer", tag_is("not_linear"), lambda: nn.Sequential(nn.Linear(3, 2), nn.Sigmoid()),
+              "the outputs are not a linear function of each row of X (X @ W.T + b): something else changes them, "
+              f"such as an activation (ReLU, Sigmoid), a hidden layer with one, or Dropout or BatchNorm. {_LINEAR}"),
+        Guard("ignored_feature", tag_is("ignored_feature"), lambda: _Written("first two"), "the output does not "
+              f"change when one column of X does: a linear model weighs every feature. {_LINEAR}"),
     ],
-    alternatives=[lambda: nn.Sequential(nn.Linear(3, 2)), lambda: nn.Linear(3, 2).double()],
-    explain=lambda got, _: f"model(X) should give 2 predictions per row of X; it gave {got[1:]}.",
-    success="3 features in (the columns of X), 2 outputs out (the columns of y): nn.Linear(3, 2).",
+    alternatives=[lambda: nn.Sequential(nn.Linear(3, 2)), lambda: nn.Linear(3, 2).double(), lambda: nn.LazyLinear(2),
+                  lambda: nn.Linear(3, 2).apply(lambda m: nn.init.zeros_(m.weight)),  # a zero start trains too
+                  lambda: nn.Linear(3, 2, bias=False), _Written],
+    explain=lambda got, _: _EXPLAIN.get(got[0], _EXPLAIN["shape"]).format(got[2] if got[0] == "fails" else got[1]),
+    success="3 features in (the columns of X), 2 outputs out (the columns of y), every weight trainable: a linear map.",
 )  # fmt: skip
 
 ORDERS = {"A": "learns", "B": "stuck", "C": "stuck", "D": "learns"}
@@ -83,7 +150,8 @@ def _probe() -> tuple:
     """Dropout then Linear(2, 1), in eval mode; a log of forward passes, model(x) calls, backward, step, zero_grad."""
     model, log = randomised(nn.Sequential(nn.Dropout(0.5), nn.Linear(2, 1)), seed=0).eval(), []
     model.log = log
-    model[1].register_forward_pre_hook(lambda *_: log.append("forward" if model.training else "forward in eval"))
+    # the mode that matters is the Dropout layer's own: model.training = True sets only the outer flag
+    model[1].register_forward_pre_hook(lambda *_: log.append("forward" if model[0].training else "forward in eval"))
     model.register_forward_pre_hook(lambda *_: log.append("call"))  # model.forward(x) skips this hook
     model[1].weight.register_hook(lambda grad: log.append("backward"))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
@@ -99,7 +167,8 @@ def _order(log: list[str]) -> str:
     back, step = (log.index(action) if action in log else -1 for action in ("backward", "step"))
     faults = {
         "no_backward": back < 0, "no_step": step < 0, "step_before_backward": step < back,
-        "zero_grad_before_step": "zero_grad" in log[back:step], "no_zero_grad": "zero_grad" not in log,
+        "zero_grad_before_step": "zero_grad" in log[back:step], "backward_twice": log.count("backward") > 1,
+        "step_twice": log.count("step") > 1, "no_zero_grad": "zero_grad" not in log,
     }  # fmt: skip
     return next((fault for fault, found in faults.items() if found), "ok")
 
@@ -132,7 +201,8 @@ def _observe_factory(factory: object, args: tuple) -> tuple:
 
 
 def _factory(order: str = "fbsz", train: bool = True, call: bool = True, item: bool | str | None = True) -> object:
-    """A train-step factory running f(orward), b(ackward), s(tep), z(ero_grad) in the given order."""
+    """A train-step factory running f(orward), b(ackward), B(ackward keeping the graph), s(tep), z(ero_grad) in the
+    given order."""
 
     def factory(model, loss_fn, optimizer):
         def train_step(x, y):
@@ -141,8 +211,10 @@ def _factory(order: str = "fbsz", train: bool = True, call: bool = True, item: b
             for action in order:
                 if action == "f":
                     loss = loss_fn(model(x) if call else model.forward(x), y)
+                elif action in "bB":
+                    loss.backward(retain_graph=action == "B")
                 else:
-                    (loss.backward if action == "b" else optimizer.step if action == "s" else optimizer.zero_grad)()
+                    (optimizer.step if action == "s" else optimizer.zero_grad)()
             if item == "after":  # the loss after the step, not the one the step used
                 return loss_fn(model(x), y).item()
             return None if item is None else loss.item() if item else loss
@@ -158,12 +230,14 @@ _FAULTS = dict(  # what each fault looks like, as a wrong program
     uses_globals=lambda model, *rest: _REFERENCE(nn.Linear(2, 1), *rest),  # trains another model than the one given
     unused_optimizer=lambda model, loss_fn, _: _REFERENCE(model, loss_fn, torch.optim.SGD(model.parameters(), lr=0.1)),
     no_backward=_factory("fsz"), no_step=_factory("fbz"), no_zero_grad=_factory("fbs"),
-    step_before_backward=_factory("fsbz"), zero_grad_before_step=_factory("fbzs"), no_train=_factory(train=False),
+    step_before_backward=_factory("fsbz"), zero_grad_before_step=_factory("fbzs"), backward_twice=_factory("fBbsz"),
+    step_twice=_factory("fbssz"), no_train=_factory(train=False),
     called_forward=_factory(call=False), returns_tensor=_factory(item=False), returned_none=_factory(item=None),
     not_a_number=lambda *parts: lambda x, y: [_REFERENCE(*parts)(x, y)],  # the updates are right, the result is not
 )  # fmt: skip
 _MESSAGES = {
-    "no_train": "the model trained in eval mode (Dropout off): call model.train() inside train_step, at every step.",
+    "no_train": "the Dropout layer ran in eval mode while training: call model.train() inside train_step, at every "
+    "step (it sets every layer's mode; model.training = True sets only the outer model's flag).",
     "not_a_number": "train_step should return the loss as one number, loss.item(); it returned something else.",
 }
 train_step_factory = Exercise(
@@ -173,7 +247,9 @@ train_step_factory = Exercise(
     mistakes=[Mistake("loss_after_step", _factory(item="after"))],
     explain=lambda got, expected: f"the updates are right, but train_step returned {got[1]:.4g} for a loss of "
     f"{expected[1]:.4g}: return loss.item() as it is." if close(got[2], expected[2]) else "the order is right, but "
-    "the updates differ from those of optimizer.step() on loss_fn(model(x), y): use the parts you are given.",
+    "after two steps the parameters differ from those of one optimizer.step() on the gradients of loss_fn(model(x), "
+    "y): train with the model, loss_fn and optimizer you are given, and change nothing in between (no other loss, "
+    "no clipping or scaling of the gradients).",
     success="train mode, model(x), loss, backward, step, zero_grad, and a float returned: every bug fixed.",
 )  # fmt: skip
 

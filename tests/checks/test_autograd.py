@@ -112,3 +112,48 @@ def test_review2_a_loop_uses_its_data_and_its_epochs():
         return _loop(a, b, x, y, lr, epochs)
 
     assert not check.train(lesson_data).passed
+
+
+def _trained_loop(a, b, x, y, lr, epochs, zero="after", returns=True):
+    for _ in range(epochs):
+        if zero == "first":
+            a.grad.zero_(), b.grad.zero_()
+        if zero == "first data":
+            a.grad.data.zero_(), b.grad.data.zero_()
+        loss = torch.mean((a + b * x - y) ** 2)
+        loss.backward()
+        with torch.no_grad():
+            a -= lr * a.grad
+            b -= lr * b.grad
+        if zero == "after":
+            a.grad.zero_(), b.grad.zero_()
+        if zero == "guarded first" and a.grad is not None:
+            a.grad.zero_(), b.grad.zero_()
+    return (a, b) if returns else None
+
+
+@pytest.mark.parametrize(
+    "options, mistake",
+    [
+        ({"returns": False}, "returned_none"),
+        ({"zero": "first"}, "zeroed_before_backward"),
+        ({"zero": "first data"}, "zeroed_before_backward"),
+    ],
+)
+def test_review3_a_loop_returns_its_parameters_and_zeroing_first_is_named(options, mistake):
+    verdict = check.train(partial(_trained_loop, **options))
+    assert verdict.mistake == mistake, verdict
+    if mistake == "zeroed_before_backward":
+        assert "None" in verdict.message and "not_in_place" not in verdict.message
+
+
+def test_review3_a_loop_that_returns_something_else_is_told_to_return_a_and_b():
+    verdict = check.train(lambda a, b, x, y, lr, epochs: _trained_loop(a, b, x, y, lr, epochs)[::-1])
+    assert verdict.mistake == "other" and "return a, b" in verdict.message, verdict
+    loss = check.train(lambda a, b, x, y, lr, epochs: [_trained_loop(a, b, x, y, lr, epochs), 0.5][1])
+    assert loss.mistake == "not_a_pair", loss
+
+
+def test_review3_a_guarded_zero_first_passes_and_the_success_names_no_order_it_did_not_use():
+    verdict = check.train(partial(_trained_loop, zero="guarded first"))
+    assert verdict.passed and "then the gradients zeroed" not in verdict.message, verdict

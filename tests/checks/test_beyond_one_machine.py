@@ -57,3 +57,8 @@ def test_indices_must_be_integers():
 
 def test_a_learning_rate_of_none_is_a_missing_return():
     assert check.scaled_lr(lambda *job: None).mistake == "returned_none"
+
+
+def test_scaled_lr_shows_what_one_call_returned_when_it_is_no_number():
+    verdict = check.scaled_lr(lambda lr, base, b, p, n: (lr * b * p * n / base, b * p * n))
+    assert verdict.mistake == "not_a_number" and "a tuple (" in verdict.message, verdict

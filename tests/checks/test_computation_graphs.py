@@ -69,7 +69,7 @@ def train_with_data(a, x, y, steps, lr=0.1):
 def test_smoothed_training_accepts_data_and_diagnoses_the_buggy_loop():
     assert check.smoothed_training(train_with_data).passed
     verdict = check.smoothed_training(partial(check._smoothed, carry="keep the bug"))
-    assert verdict.mistake == "raised" and "backward through the graph a second time" in verdict.message
+    assert verdict.mistake == "loss_outside_loop" and "state.detach()" in verdict.message
 
 
 def test_untracked_prediction_names_what_came_instead_of_a_tensor():
@@ -133,3 +133,37 @@ def _smoothed(a, x, y, steps, lr=0.1, fixed_steps=None, fixed_lr=None):
 @pytest.mark.parametrize("fixed, passes", [({}, True), ({"fixed_steps": 4}, False), ({"fixed_lr": 0.1}, False)])
 def test_review2_the_smoothed_loop_uses_its_steps_and_lr(fixed, passes):
     assert check.smoothed_training(partial(_smoothed, **fixed)).passed == passes
+
+
+def _carried(a, x, y, steps, lr=0.1, carry="detach", zero="after", form=list):
+    state, losses = torch.zeros_like(y), []
+    for _ in range(steps):
+        if zero == "first":
+            a.grad.zero_()
+        kept = state.detach() if carry == "detach" else state
+        state = 0.5 * kept + (a.detach() if carry == "detach a" else a) * x
+        loss = ((state - y) ** 2).mean()
+        loss.backward()
+        with torch.no_grad():
+            a -= lr * a.grad
+        a.grad = None
+        losses.append(loss.item())
+    return form(losses)
+
+
+@pytest.mark.parametrize("form", [torch.tensor, np.array, tuple])
+def test_review3_the_losses_may_come_as_a_tensor_an_array_or_a_tuple(form):
+    assert check.smoothed_training(partial(_carried, form=form)).passed
+
+
+@pytest.mark.parametrize(
+    "options, mistake, named",
+    [
+        ({"carry": "keep"}, "loss_outside_loop", "state"),
+        ({"carry": "detach a"}, "detached_too_much", "a.detach()"),
+        ({"zero": "first"}, "zeroed_before_backward", "None"),
+    ],
+)
+def test_review3_the_buggy_loop_a_detached_parameter_and_zeroing_first_are_named(options, mistake, named):
+    verdict = check.smoothed_training(partial(_carried, **options))
+    assert verdict.mistake == mistake and named in verdict.message, verdict

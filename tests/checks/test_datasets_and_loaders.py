@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset, SubsetRandomSampler, random_split
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    SequentialSampler,
+    Subset,
+    SubsetRandomSampler,
+    random_split,
+)
 
 from course.checks import datasets_and_loaders as check
 
@@ -176,3 +185,64 @@ def test_one_epoch_counts_the_batches_and_names_what_it_returned():
     assert not check.train_one_epoch(three_batches).passed
     verdict = check.train_one_epoch(as_list)
     assert verdict.mistake == "not_a_number" and "a list" in verdict.message and "dict" not in verdict.message
+
+
+def batched(train_sampler=RandomSampler, train_size=None, val_drop=False):
+    """Loaders built from batch samplers: no shuffle or batch_size argument for the check to read."""
+
+    def make_loaders(dataset, batch_size, generator):
+        train, val = random_split(dataset, [0.8, 0.2], generator=generator)
+        batches = BatchSampler(train_sampler(train), train_size or batch_size, drop_last=False)
+        val_batches = BatchSampler(SequentialSampler(val), batch_size, drop_last=val_drop)
+        return DataLoader(train, batch_sampler=batches), DataLoader(val, batch_sampler=val_batches)
+
+    return make_loaders
+
+
+@pytest.mark.parametrize(
+    "answer, mistake",
+    [
+        (batched(), None),
+        (batched(train_sampler=SequentialSampler), "train_not_shuffled"),
+        (batched(train_size=4), "wrong_batch_size"),
+        (batched(val_drop=True), "val_drop_last"),
+    ],
+)
+def test_split_loaders_judge_the_batches_the_loaders_yield(answer, mistake):
+    verdict = check.split_loaders(answer)
+    assert verdict.mistake == mistake and verdict.passed == (mistake is None), verdict
+
+
+def test_the_validation_loader_may_use_a_fixed_shuffled_order():
+    def make_loaders(dataset, batch_size, generator):
+        train, val = random_split(dataset, [0.8, 0.2], generator=generator)
+        fixed = torch.randperm(len(val), generator=torch.Generator().manual_seed(1)).tolist()
+        return DataLoader(train, batch_size, shuffle=True), DataLoader(val, batch_size, sampler=fixed)
+
+    assert check.split_loaders(make_loaders).passed
+
+
+def test_a_part_left_out_of_both_loaders_is_not_called_drop_last():
+    def make_loaders(dataset, batch_size, generator):
+        order = torch.randperm(len(dataset), generator=generator).tolist()
+        n_train = int(0.8 * len(dataset))
+        return DataLoader(Subset(dataset, order[:n_train]), batch_size, shuffle=True), DataLoader(
+            Subset(dataset, order[n_train : n_train + batch_size]), batch_size
+        )
+
+    verdict = check.split_loaders(make_loaders)
+    assert verdict.mistake == "wrong_split_sizes" and "drop_last" not in verdict.message, verdict
+
+
+LOSSES = []
+
+
+def kept_across_calls(step, loader, device):
+    for xb, yb in loader:
+        LOSSES.append(step(xb.to(device), yb.to(device)))
+    return sum(LOSSES) / len(LOSSES)
+
+
+def test_one_epoch_that_keeps_its_losses_across_calls_is_told_so():
+    verdict = check.train_one_epoch(kept_across_calls)
+    assert verdict.mistake == "state_across_calls" and "write in 3" not in verdict.message, verdict

@@ -6,6 +6,7 @@ import builtins
 import dataclasses
 import math
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -76,6 +77,18 @@ def test_code_that_never_returns_is_stopped_within_the_limit(monkeypatch):
     verdict = DOUBLE(lambda x: [None for _ in iter(int, 1)])
     assert verdict.mistake == "timeout" and "0.3 s" in verdict.message
     assert time.perf_counter() - started < 1.0
+
+
+def test_torchs_slow_lazy_imports_happen_before_the_time_limit_starts():
+    # an optimizer's first step, or a matmul on meta, imports torch._dynamo: seconds under load, not the learner's
+    script = """import sys
+from course.checks import engine
+limited, seen = engine.run_limited, []
+engine.run_limited = lambda *args, **kwargs: seen.append("torch._dynamo" in sys.modules) or limited(*args, **kwargs)
+double = engine.Exercise("double", lambda x: 2 * x, "ok", inputs=lambda: (1.0,))
+print("torch._dynamo" in sys.modules, double(None).status, list(seen), double(lambda x: x + x).passed, seen)"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["False", "not_attempted", "[]", "True", "[True]"], done.stdout
 
 
 def test_the_default_limit_is_ten_seconds():

@@ -84,7 +84,8 @@ def test_standardize_accepts_the_population_std_and_names_leakage():
         (np.array([6, 3]), None),
         ((3, 6), "swapped_pair"),
         ("6, 3", "not_a_pair"),
-        (("6", "3"), "not_a_pair"),
+        (("6", "3"), "not_a_number"),
+        ((6, None), "not_a_number"),
         ((6, 3, 1), "not_a_pair"),
         ((12, 12), "training_data"),
         ((12, 7), "no_early_stop"),
@@ -156,3 +157,28 @@ def test_validation_loss_names_model_forward():
 def test_r_squared_from_scikit_learn_is_told_so(answer):
     verdict = check.r_squared(answer)
     assert verdict.mistake == "used_library" and "r2_score" in verdict.message, verdict
+
+
+def test_r_squared_typed_in_from_a_message_does_not_pass():
+    verdict = check.r_squared(lambda y_true, y_pred: 0.7453)
+    assert not verdict.passed and "another pair" in verdict.message, verdict
+
+
+def test_validation_loss_judges_eval_mode_by_the_dropout_layer():
+    def dropout_off(model, loss_fn, loader):  # only the Dropout layers in eval mode: Dropout is not active
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.eval()
+        with torch.no_grad():
+            return sum(loss_fn(model(x), y).item() * len(x) for x, y in loader) / len(loader.dataset)
+
+    def dropout_on(model, loss_fn, loader):  # model.eval(), then the Dropout layers back in training mode
+        model.eval()
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.train()
+        with torch.no_grad():
+            return sum(loss_fn(model(x), y).item() * len(x) for x, y in loader) / len(loader.dataset)
+
+    assert check.validation_loss(dropout_off).passed
+    assert check.validation_loss(dropout_on).mistake == "no_eval"

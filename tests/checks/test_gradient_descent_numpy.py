@@ -82,3 +82,42 @@ def test_review2_an_epoch_uses_its_arguments_not_the_probes_numbers(fixed):
         return a, b
 
     assert not check.minibatch_epoch(epoch).passed
+
+
+def _slip(a, b, x, y, lr, batch_size, rng, slip=""):
+    order, a0, b0, grads = rng.permutation(len(x)), a, b, []
+    for start in range(0, len(x), batch_size):
+        idx = order[start : start + batch_size]
+        error = a + b * x[idx] - y[idx]
+        count = len(x) if slip == "len(x)" else len(idx)
+        grad_a, grad_b = 2 * np.sum(error) / count, 2 * np.sum(error * x[idx]) / count
+        if slip == "a first":
+            a = a - lr * grad_a
+            grad_b = 2 * np.mean((a + b * x[idx] - y[idx]) * x[idx])
+        if slip == "averaged":
+            grads.append((grad_a, grad_b))
+            continue
+        a, b = (a if slip == "a first" else a - lr * grad_a), b - lr * grad_b
+    if slip == "averaged":
+        grad_a, grad_b = np.mean(grads, axis=0)
+        a, b = a - lr * grad_a, b - lr * grad_b
+    return (a0, b0) if slip == "unchanged" else (a, b)
+
+
+@pytest.mark.parametrize(
+    "slip, mistake, named",
+    [
+        ("len(x)", "wrong_total", "len(x)"),
+        ("a first", "sequential_update", "same a and b"),
+        ("unchanged", "no_update", "as they went in"),
+        ("averaged", "one_update_per_epoch", "averaged"),
+    ],
+)
+def test_review3_common_epoch_slips_get_their_own_message(slip, mistake, named):
+    verdict = check.minibatch_epoch(partial(_slip, slip=slip))
+    assert verdict.mistake == mistake and named in verdict.message, verdict
+
+
+def test_review3_a_typed_in_start_is_told_to_use_a_and_b():
+    verdict = check.gradients(lambda a, b, x, y: check._gradients(*check.START, x, y))
+    assert verdict.mistake == "ignored_argument" and "len(x)" not in verdict.message, verdict

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from sklearn.metrics import classification_report, precision_recall_fscore_support, precision_score, recall_score
 from torch import nn
@@ -153,3 +154,52 @@ def test_precision_and_recall_from_any_scikit_learn_entry_point_are_told_so():
         from_report,
     ):
         assert check.precision_recall(answer).mistake == "used_library"
+
+
+def test_a_zero_initialised_model_is_judged_by_what_its_layers_compute():
+    def zeros(model):
+        return nn.init.zeros_(model.bias) is not None and nn.init.zeros_(model.weight) is not None and model
+
+    assert check.fixed_setup(lambda n: (zeros(nn.Linear(n, 1)), nn.BCEWithLogitsLoss())).passed
+    assert check.fixed_setup(lambda n: (nn.Sequential(zeros(nn.Linear(n, 1)), nn.Sigmoid()), nn.BCELoss())).passed
+    constant = check.validation_accuracy(zeros(nn.Linear(30, 1)))  # never trained: no softmax in sight
+    assert constant.mistake == "untrained", constant
+
+
+def test_fixed_setup_names_two_outputs_and_the_swapped_pair():
+    two = check.fixed_setup(lambda n: (nn.Linear(n, 2), nn.CrossEntropyLoss()))
+    assert two.mistake == "wrong_shape" and "not 2" in two.message and "fixed number" not in two.message, two
+    swapped = check.fixed_setup(lambda n: (nn.BCELoss(), nn.Sequential(nn.Linear(n, 1), nn.Sigmoid())))
+    assert swapped.mistake == "swapped_pair" and "(model, loss_fn)" in swapped.message, swapped
+
+
+@pytest.mark.parametrize(
+    "answer, shown, hint",
+    [
+        (lambda p, y, k: 100 * check._pick()(p, y, k), "90", "percentage"),  # 0.9 for the first probe
+        (lambda p, y, k: 0.97, "0.97", "probabilities themselves"),  # above 0.95, the first probe's largest
+    ],
+)
+def test_pick_threshold_shows_a_threshold_above_every_probability_as_returned(answer, shown, hint):
+    verdict = check.pick_threshold(answer)
+    assert verdict.mistake == "threshold_above_all" and shown in verdict.message and hint in verdict.message, verdict
+    assert "inf" not in verdict.message
+
+
+def test_pick_threshold_survives_a_tuple_returned():
+    assert not check.pick_threshold(lambda p, y, k: (0.9,)).passed
+
+
+def test_precision_recall_of_class_0_is_not_told_about_cancers():
+    verdict = check.precision_recall(lambda p, y: check._pr(p, y, positive=0.0))
+    assert verdict.mistake == "wrong_class" and "cancer" not in verdict.message, verdict
+
+
+def test_precision_recall_from_a_confusion_matrix_is_told_so():
+    from sklearn.metrics import confusion_matrix
+
+    def from_matrix(p, y):
+        (tn, fp), (fn, tp) = confusion_matrix(y.view(-1).numpy(), p.view(-1).numpy())
+        return tp / (tp + fp), tp / (tp + fn)
+
+    assert check.precision_recall(from_matrix).mistake == "used_library"

@@ -100,8 +100,18 @@ def test_the_cut_off_message_names_what_came():
 
 
 LIBRARY_ANSWERS = {  # the by-hand exercises answered by the very function they ask the learner to write
-    "bce_by_hand": [lambda p, y: nn.BCELoss()(p, y), lambda p, y: F.binary_cross_entropy(p, y)],
-    "binary_loss_from_logits": [lambda z, y: nn.BCEWithLogitsLoss()(z, y), F.binary_cross_entropy_with_logits],
+    "bce_by_hand": [
+        lambda p, y: nn.BCELoss()(p, y),
+        lambda p, y: F.binary_cross_entropy(p, y),
+        lambda p, y: F.binary_cross_entropy_with_logits(torch.logit(p), y),
+        lambda p, y: F.nll_loss(torch.stack([(1 - p).log(), p.log()], 1), y.long()),
+        lambda p, y: F.cross_entropy(torch.stack([(1 - p).log(), p.log()], 1), y.long()),
+    ],
+    "binary_loss_from_logits": [
+        lambda z, y: nn.BCEWithLogitsLoss()(z, y),
+        F.binary_cross_entropy_with_logits,
+        lambda z, y: F.cross_entropy(torch.stack([torch.zeros_like(z), z], 1), y.long()),  # two classes' scores
+    ],
     "class_loss": [
         lambda z, y: nn.CrossEntropyLoss()(z, y),
         lambda z, y: F.nll_loss(F.log_softmax(z, dim=1), y),
@@ -116,3 +126,39 @@ LIBRARY_ANSWERS = {  # the by-hand exercises answered by the very function they 
 def test_a_by_hand_exercise_answered_by_the_library_is_told_so(name, answer):
     verdict = getattr(check, name)(answer)
     assert verdict.mistake == "used_library" and "formula" in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    "answer, mistake",
+    [
+        (lambda z, y: F.binary_cross_entropy(torch.sigmoid(z.double()), y.double()), "sigmoid_then_bce"),
+        (lambda z, y: (torch.log1p(torch.exp(z.double())) - z * y).mean(), "exp_overflow"),
+        (
+            lambda z, y: -(y * z.double().sigmoid().log() + (1 - y) * (1 - z.double().sigmoid()).log()).mean(),
+            "log_of_sigmoid",
+        ),
+        (lambda z, y: F.soft_margin_loss(z, 2 * y - 1), "exp_overflow"),  # log(1 + exp(-t z)), labels ±1
+    ],
+    ids=["bce_after_sigmoid", "softplus_by_exp", "naive", "soft_margin"],
+)
+def test_unsafe_binary_losses_are_named_in_float64_too(answer, mistake):
+    verdict = check.binary_loss_from_logits(answer)
+    assert verdict.mistake == mistake and "float32 stops" not in verdict.message, verdict
+
+
+def _key(x):
+    return tuple(x.detach().flatten().tolist())
+
+
+def _typed_in(exercise):
+    """An answer that returns the reference's loss on each batch the messages show, recognised by its inputs."""
+    inputs = exercise.inputs()
+    shown = {_key(x): exercise.reference(x, y).item() for x, y in zip(inputs[:-2:2], inputs[1:-2:2], strict=True)}
+    return lambda x, y: x.sum() * 1e-9 + shown.get(_key(x), 0.0)
+
+
+@pytest.mark.parametrize("name", ["regression_loss", "bce_by_hand", "binary_loss_from_logits", "class_loss"])
+def test_losses_typed_in_from_the_message_fail_on_the_batch_never_shown(name):
+    exercise = getattr(check, name)
+    verdict = exercise(_typed_in(exercise))
+    assert verdict.mistake == "other" and "not another batch" in verdict.message, verdict

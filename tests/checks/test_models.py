@@ -261,3 +261,39 @@ def test_run_on_device_checks_the_values_on_the_cpu_too(answer):
 def test_run_on_device_says_when_the_given_model_never_ran():
     verdict = check.run_on_device(lambda model, x, device: nn.Linear(4, 1).to(device)(x.to(device)))
     assert verdict.mistake == "other" and "the model you were given" in verdict.message, verdict
+
+
+def logistic(compute):  # nn.Linear(n_features, 1) as self.linear; forward: the sigmoid of compute(x, weight, bias)
+    forward = lambda self, x: torch.sigmoid(compute(x, self.linear.weight, self.linear.bias))  # noqa: E731
+    return type("Logistic", (check._WithSigmoid,), {"forward": forward})
+
+
+NO_GRADIENT = {  # a forward that leaves out or detaches the bias or the weight: that parameter never trains
+    "bias_left_out": (logistic(lambda x, w, b: x @ w.T), "linear.bias"),
+    "bias_detached": (logistic(lambda x, w, b: x @ w.T + b.detach()), "linear.bias"),
+    "weight_detached": (logistic(lambda x, w, b: x @ w.detach().T + b), "linear.weight"),
+}
+
+
+@pytest.mark.parametrize(("answer", "stuck"), NO_GRADIENT.values(), ids=NO_GRADIENT)
+def test_a_logistic_model_must_let_gradients_reach_every_parameter(answer, stuck):
+    verdict = check.logistic_model(answer)
+    assert verdict.mistake == "not_backpropagatable" and f"reaches {stuck}," in verdict.message, verdict
+
+
+def test_predict_names_a_mode_set_on_the_top_module_only():  # model.training = False: the Dropout inside still trains
+    verdict = check.predict_function(lambda model, x: (setattr(model, "training", False), torch.no_grad()(model)(x))[1])
+    assert verdict.mistake == "no_eval" and "model.eval() sets every submodule" in verdict.message, verdict
+
+
+READ_BACK = {  # what copies the output off the device, or reads its values
+    "cpu": torch.Tensor.cpu,
+    "numpy": lambda out: torch.from_numpy(out.detach().numpy()),
+    "item": lambda out: out * (out.sum().item() != 0),
+}
+
+
+@pytest.mark.parametrize("read", READ_BACK.values(), ids=READ_BACK)
+def test_run_on_device_names_an_output_copied_off_the_device(read):
+    verdict = check.run_on_device(lambda model, x, device: read(model.to(device)(x.to(device))))
+    assert verdict.mistake == "wrong_device" and verdict.message.startswith("your function copied the output"), verdict

@@ -82,3 +82,9 @@ def test_shares_computed_in_float16_are_right():
     assert check.per_class_accuracy(
         lambda p, t, c: torch.stack([(p[t == k] == k).half().mean() for k in range(c)])
     ).passed
+
+
+def test_an_accuracy_of_zero_everywhere_is_not_blamed_on_max_values():
+    for answer in (lambda logits, targets: (logits.argmin(1) == targets).float().mean(), lambda logits, targets: 0.0):
+        verdict = check.accuracy(answer)
+        assert not verdict.passed and verdict.mistake != "max_values_not_indices", verdict

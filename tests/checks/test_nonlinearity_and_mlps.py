@@ -233,3 +233,45 @@ def test_make_mlp_that_appends_to_hidden_is_told_so_and_leaves_the_probe_as_it_w
     assert check.make_mlp(appends).mistake == "mutated_input"
     assert repr(check.MLP_SIZES) == before
     assert check.make_mlp(check.make_mlp.reference).passed
+
+
+def in_order(*stages, zero=lambda model, optimizer: optimizer.zero_grad()):
+    """A clipped step that runs ``stages`` (zero, backward, clip, step) in this order after the forward pass."""
+
+    def step(model, optimizer, x, y, max_norm):
+        loss = nn.MSELoss()(model(x), y)
+        actions = {
+            "zero": lambda: zero(model, optimizer),
+            "backward": loss.backward,
+            "clip": lambda: nn.utils.clip_grad_norm_(model.parameters(), max_norm),
+            "step": optimizer.step,
+        }
+        for stage in stages:
+            actions[stage]()
+        return loss.item()
+
+    return step
+
+
+@pytest.mark.parametrize(
+    "answer, mistake",
+    [
+        (in_order("backward", "clip", "zero", "step"), "zero_grad_before_step"),
+        (in_order("backward", "clip", "zero", "step", zero=lambda m, o: o.zero_grad(False)), "zero_grad_before_step"),
+        (in_order("zero", "step", "backward", "clip"), "step_before_backward"),
+        (in_order("zero", "step", "backward", "clip", zero=lambda m, o: m.zero_grad()), "step_before_backward"),
+        (in_order("zero", "clip", "step"), "no_backward"),
+    ],
+    ids=["zero_between", "zero_to_zeros_between", "step_first", "model_zero_grad_step_first", "no_backward"],
+)
+def test_a_step_that_never_moves_the_parameters_is_told_why(answer, mistake):
+    verdict = check.clipped_step(answer)
+    assert verdict.mistake == mistake and "call optimizer.step()" not in verdict.message, verdict
+
+
+def test_answers_typed_in_from_the_messages_fail_on_the_probe_never_shown():
+    count = check.count_parameters(lambda sizes: {5: 54, 32: 1153}.get(sizes[1], 8))  # the counts the message shows
+    assert count.mistake == "other" and "not for another list" in count.message, count
+    first, second = (check.dead_units.reference(*check._dead_probe(flip)) for flip in (False, True))
+    dead = check.dead_units(lambda layer, x: (first if x[0, 0] == -1.0 else second).clone())
+    assert dead.mistake == "other" and "not for another" in dead.message, dead

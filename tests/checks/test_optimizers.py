@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -250,3 +252,37 @@ def test_scheduled_training_rejects_answers_that_fit_one_probe_only(answer):
     assert not verdict.passed, verdict
     if answer is train_halving_by_hand:
         assert "scheduler you were given" in verdict.message, verdict
+
+
+def step_with(a, b, optimizer, x, y, count=None, rate=None, order="backward step zero_grad"):
+    """A train step that may type in the probe's count of points or learning rate, in any order of calls."""
+    for group in optimizer.param_groups if rate is not None else ():
+        group["lr"] = rate
+    loss = ((a + b * x - y) ** 2).sum() / (count or len(x))
+    for call in order.split():
+        if call == "zero_by_hand":
+            a.grad.zero_(), b.grad.zero_()
+        else:
+            getattr(loss if call == "backward" else optimizer, call)()
+    return loss.item()
+
+
+@pytest.mark.parametrize("typed", [{"count": 7}, {"rate": 0.05}])
+def test_review3_train_step_uses_its_data_and_its_optimizer_rate(typed):
+    assert check.train_step(partial(step_with, **typed)).mistake == "other"
+
+
+def test_review3_zeroing_by_hand_before_backward_is_named_and_success_fits_every_order():
+    verdict = check.train_step(partial(step_with, order="zero_by_hand backward step"))
+    assert verdict.mistake == "zeroed_before_backward" and "zero_grad()" in verdict.message, verdict
+    for order in ("backward step zero_grad", "zero_grad backward step"):
+        verdict = check.train_step(partial(step_with, order=order))
+        assert verdict.passed and "backward, step, zero_grad" not in verdict.message, verdict
+
+
+def test_review3_scale_learning_rates_works_for_any_number_of_groups():
+    def first_three(optimizer, factor):
+        for i in range(3):
+            optimizer.param_groups[i]["lr"] *= factor
+
+    assert check.scale_learning_rates(first_three).mistake == "other"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from course.checkpoints import load_checkpoint
 from course.checks import putting_it_together as check
@@ -143,3 +144,28 @@ def test_a_resume_with_the_probes_epochs_typed_in_is_found(typed):
 
     verdict = check.resume(typed_in)
     assert not verdict.passed and ("two runs" in verdict.message or "start_epoch" in verdict.message), verdict
+
+
+def test_checkpoint_contents_names_an_optimizer_that_never_stepped():
+    model = nn.Linear(2, 1)
+    adam = torch.optim.Adam(model.parameters())
+    fresh = check._checkpoint(optimizer=adam.state_dict())
+    assert check.checkpoint_contents(fresh).mistake == "missing_optimizer"
+    model(torch.ones(1, 2)).sum().backward()
+    adam.step()
+    assert check.checkpoint_contents(check._checkpoint(optimizer=adam.state_dict())).passed
+
+
+def test_predict_by_hand_judges_eval_mode_by_the_dropout_layer_as_lesson_11_does():
+    def dropout_off(model, x):  # only the Dropout layers in eval mode, then back: Dropout was never active
+        dropouts = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+        modes = [m.training for m in dropouts]
+        for m in dropouts:
+            m.eval()
+        with torch.no_grad():
+            out = model(x)
+        for m, mode in zip(dropouts, modes, strict=True):
+            m.train(mode)
+        return out
+
+    assert check.predict_by_hand(dropout_off).passed

@@ -78,3 +78,10 @@ def test_review2_standardize_uses_one_mean_and_std_for_the_whole_tensor():
     per_column = check.standardize(lambda x: (x - x.mean(0)) / x.std(0))
     assert per_column.mistake == "wrong_axis"
     assert check.standardize(lambda x: torch.nn.functional.layer_norm(x, x.shape) * 0 + (x - x.mean()) / x.std()).passed
+
+
+def test_review3_a_shape_holds_whole_numbers():
+    verdict = check.predicted_shapes({key: tuple(float(n) for n in value) for key, value in check.SHAPES.items()})
+    assert verdict.mistake == "shape_not_ints" and "(4, 4)" in verdict.message, verdict
+    numpy_ints = {key: tuple(np.int64(n) for n in value) for key, value in check.SHAPES.items()}
+    assert check.predicted_shapes(numpy_ints).passed

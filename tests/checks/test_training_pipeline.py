@@ -80,8 +80,73 @@ def test_train_mode_set_once_in_the_factory_is_not_enough():
 def test_model_sizes_names_what_was_used():
     verdict = check.model_sizes(nn.Linear(64, 2))
     assert verdict.mistake == "wrong_input_size"
-    assert check.model_sizes(nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))).passed
     assert check.model_sizes(nn.Linear).mistake == "not_a_model"
+    no_linear = check.model_sizes(nn.Sequential())  # gives X back, (5, 3): no out_features to blame
+    assert no_linear.mistake == "other" and "(5, 3)" in no_linear.message, no_linear
+
+
+def zeroed(bias=True):
+    model = nn.Linear(3, 2)
+    nn.init.zeros_(model.weight)
+    if bias:
+        nn.init.zeros_(model.bias)
+    return model
+
+
+class XW(nn.Module):
+    """The linear map written out, its weights started at zero."""
+
+    def __init__(self):
+        super().__init__()
+        self.W, self.b = nn.Parameter(torch.zeros(3, 2)), nn.Parameter(torch.zeros(2))
+
+    def forward(self, x):
+        return x @ self.W + self.b
+
+
+@pytest.mark.parametrize(
+    "model", [zeroed(), zeroed(bias=False), nn.Linear(3, 2, bias=False), nn.LazyLinear(2), XW(), nn.Linear(3, 2).half()]
+)
+def test_model_sizes_judges_a_linear_map_whatever_its_start(model):
+    assert check.model_sizes(model).passed, check.model_sizes(model)
+
+
+class Detached(nn.Linear):
+    def forward(self, x):
+        return x @ self.weight.detach().T + self.bias
+
+
+class FirstTwo(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.linear(x[:, :2])
+
+
+def frozen_weight():
+    model = nn.Linear(3, 2)
+    model.weight.requires_grad_(False)
+    return model
+
+
+@pytest.mark.parametrize(
+    "model, mistake",
+    [
+        (nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 2)), "extra_layer"),
+        (nn.Sequential(nn.Linear(3, 2), nn.Sigmoid()), "extra_layer"),
+        (nn.Sequential(nn.Linear(3, 2), nn.Tanh()), "extra_layer"),
+        (nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2)), "extra_layer"),  # each row's output depends on the others
+        (frozen_weight(), "froze_parameters"),
+        (Detached(3, 2), "not_backpropagatable"),
+        (FirstTwo(), "ignored_feature"),
+    ],
+)
+def test_model_sizes_wants_one_trainable_linear_map(model, mistake):
+    verdict = check.model_sizes(model)
+    assert verdict.mistake == mistake, verdict
+    assert "nn.Linear(3, 2)" in verdict.message
 
 
 def test_step_orders_accepts_any_spelling_and_lists_every_wrong_letter():
@@ -127,9 +192,10 @@ class IgnoresX(nn.Module):
         return self.bias.expand(len(x), 2)
 
 
-@pytest.mark.parametrize("model", [IgnoresX(), nn.Sequential(nn.Linear(3, 2), nn.Flatten()).requires_grad_(False)])
-def test_model_sizes_wants_predictions_learned_from_x(model):
-    assert check.model_sizes(model).mistake == "no_learnable_map"
+def test_model_sizes_wants_predictions_learned_from_x():
+    assert check.model_sizes(IgnoresX()).mistake == "no_learnable_map"
+    frozen = nn.Sequential(nn.Linear(3, 2), nn.Flatten()).requires_grad_(False)
+    assert check.model_sizes(frozen).mistake == "froze_parameters"
 
 
 def test_step_orders_contradictory_spellings_of_a_letter_are_no_prediction():
@@ -191,3 +257,28 @@ def test_a_right_update_with_a_rounded_loss_blames_the_result_not_the_updates(ro
 
     verdict = check.train_step_factory(factory)
     assert verdict.mistake == "other" and "updates are right" in verdict.message, verdict
+
+
+def step_body(body):
+    """A train-step factory whose step runs ``body(model, loss_fn, optimizer, x, y)``."""
+    return lambda model, loss_fn, optimizer: lambda x, y: body(model, loss_fn, optimizer, x, y)
+
+
+def top_flag_only(model, loss_fn, optimizer, x, y):
+    model.training = True  # the outer flag only: the Dropout layer inside stays in eval mode
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    return loss.item()
+
+
+def dropout_only(model, loss_fn, optimizer, x, y):
+    model[0].train()  # the layer whose mode matters
+    return top_flag_only(model, loss_fn, optimizer, x, y)
+
+
+def test_train_mode_is_read_from_the_layer_it_changes():
+    verdict = check.train_step_factory(step_body(top_flag_only))
+    assert verdict.mistake == "no_train" and "model.train()" in verdict.message, verdict
+    assert check.train_step_factory(step_body(dropout_only)).passed
