@@ -18,7 +18,7 @@ from course.checks.values import as_number, close, describe
 
 PER_UNIT = "return one True/False per unit (a bool tensor of shape (5,)), got {got}: reduce over the rows, .all(dim=0)."
 ONE_COUNT = "return the count as one number (an int), got %s."
-MLP_SIZES = ((3, [5, 4], 2), (2, [3, 4, 3], 1))  # two hidden layers, then three: a model for two only fails
+MLP_SIZES = ((3, [5, 4], 2), (2, [3, 4, 3], 1), (2, [4, 4, 4], 1))  # 2 then 3 hidden layers; equal widths last
 
 
 def _linear(weight: list, bias: list) -> nn.Linear:
@@ -49,8 +49,9 @@ def _architecture(make: object, probes: tuple) -> object:
             output = model(torch.linspace(-8.0, 8.0, 6 * n_inputs, dtype=dtype).reshape(6, n_inputs))
         shapes = sorted((m.in_features, m.out_features, m.bias is not None) for m in linears)
         frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
-        seen.append((shapes, unregistered_modules(model), output, frozen))
-    return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen), one item per probe each
+        every = [m for _, m in model.named_modules(remove_duplicate=False) if isinstance(m, nn.Linear)]
+        seen.append((shapes, unregistered_modules(model), output, frozen, len(every) - len(linears)))
+    return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen, reused layers), per probe each
 
 
 def _explain_mlp(got: tuple, expected: tuple) -> str:
@@ -178,6 +179,15 @@ dead_units = Exercise(
     "too), so nothing can revive it.",
 )
 
+
+def _shared_hidden(n_inputs: int, hidden: list[int], n_outputs: int) -> nn.Sequential:
+    """One nn.Linear built per pair of widths, used again where the pair repeats: [4, 4, 4] runs one layer twice."""
+    built: dict = {}
+    pairs = pairwise([n_inputs, *hidden, n_outputs])
+    layers = [m for pair in pairs for m in (built.setdefault(pair, nn.Linear(*pair)), nn.ReLU())]
+    return nn.Sequential(*layers[:-1])
+
+
 _OTHER_ACTIVATIONS = (nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.GELU, nn.ELU, nn.SiLU)
 make_mlp = Exercise(
     name="make_mlp",
@@ -187,6 +197,7 @@ make_mlp = Exercise(
     guards=[
         Guard("not_a_model", lambda got: not isinstance(got, tuple), lambda n_in, hidden, n_out: [n_in]),
         Guard("plain_list", lambda got: any(got[1]), lambda *sizes: _LoopMLP(*sizes, container=list)),
+        Guard("shared_layer", lambda got: any(got[4]), _shared_hidden),
         Guard(
             "froze_parameters",
             lambda got: any(got[3]),
