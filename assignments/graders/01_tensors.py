@@ -52,34 +52,52 @@ def standardize(inputs, ns):
     import sys
 
     import torch
+    from torch.overrides import TorchFunctionMode
 
-    x = inputs["x"]
-    result = ns["standardize"](x.clone())
-    kept = x.clone()
-    torch.manual_seed(inputs["seed"])  # the same random numbers for both calls: only the input differs
-    second = ns["standardize"](kept)
-    torch.manual_seed(inputs["seed"])
-    other = ns["standardize"](inputs["other"].clone())
     libraries = (sys.prefix, sys.base_prefix, sys.exec_prefix)
+    count = [0, 0]
 
-    def lines_run(x):  # the lines of the student's own code one call runs (a loop runs more on more data)
-        count = [0]
+    class Count(TorchFunctionMode):  # torch functions called, even from builtins (map(torch.mean, columns))
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            count[1] += 1
+            return func(*args, **(kwargs or {}))
 
-        def trace(frame, event, arg):
-            if frame.f_code.co_filename.startswith(libraries):
-                return None
-            count[0] += event == "line"
-            return trace
+    def trace(frame, event, arg):  # the lines of the student's own code run
+        if frame.f_code.co_filename.startswith(libraries):
+            return None
+        count[0] += event == "line"
+        return trace
 
+    def watched(x):  # every call is watched, and judged: a loop runs more lines or torch calls on more columns
+        count[:] = [0, 0]
         sys.settrace(trace)
         try:
-            ns["standardize"](x)
+            with Count():
+                result = ns["standardize"](x)
         finally:
             sys.settrace(None)
-        return count[0]
+        return result, tuple(count)
 
-    lines = [lines_run(torch.rand(rows, cols)) for rows, cols in ((4, 2), (4, 7), (9, 2))]
-    return {"result": result, "second": second, "input_after": kept, "other": other, "lines": lines}
+    x = inputs["x"]
+    result, work = watched(x.clone())
+    kept = x.clone()
+    torch.manual_seed(inputs["seed"])  # the same random numbers for both calls: only the input differs
+    second, _ = watched(kept)
+    # what the input holds now, read without letting it answer for itself (a Tensor subclass could show other values)
+    plain = type(kept) is torch.Tensor
+    after = torch.tensor(torch.Tensor.tolist(kept), dtype=torch.float32) if plain else None
+    torch.manual_seed(inputs["seed"])
+    other, _ = watched(inputs["other"].clone())
+    shapes = [torch.rand(rows, cols) for rows, cols in ((4, 2), (4, 7), (9, 2))]
+    sized = [(t, *watched(t.clone())) for t in shapes]
+    return {
+        "result": result,
+        "second": second,
+        "input_after": after,
+        "other": other,
+        "sized": [(t, got) for t, got, _ in sized],
+        "work": [w for _, _, w in sized] + [work],
+    }
 
 
 @grader.probe
@@ -166,11 +184,19 @@ def _(results, secrets):
     require(
         right, f"on a new {tuple(x.shape)} tensor the columns are not standardized (largest |column mean| {means:.3g})"
     )
-    lines = results["standardize"]["lines"]
+    for given, found in results["standardize"]["sized"]:
+        require(
+            isinstance(found, torch.Tensor)
+            and found.shape == given.shape
+            and any(torch.allclose(found.double(), _standardized(given, c), rtol=1e-4, atol=1e-4) for c in (0, 1)),
+            f"on a new {tuple(given.shape)} tensor the columns are not standardized",
+        )
+    work = results["standardize"]["work"]
     require(
-        len(set(lines)) == 1,
-        f"standardize runs {lines[0]} lines of your code on a 4 x 2 tensor, {lines[1]} on 4 x 7 and {lines[2]} on "
-        "9 x 2: a Python loop; Task 2 asks for broadcasting (x.mean(dim=0), x.std(dim=0)), no loops",
+        len(set(work)) == 1,
+        f"standardize runs (lines of your code, torch calls) {work[0]} on a 4 x 2 tensor, {work[1]} on 4 x 7, "
+        f"{work[2]} on 9 x 2 and {work[3]} on {tuple(x.shape)}: a loop; Task 2 asks for broadcasting "
+        "(x.mean(dim=0), x.std(dim=0)), no loops",
     )
 
 
@@ -182,7 +208,10 @@ def _(results, secrets):
         "standardize did not return a tensor of its input's shape",
     )
     after = got["input_after"]
-    require(isinstance(after, torch.Tensor) and torch.equal(after, x), "standardize changed its input tensor in place")
+    require(
+        isinstance(after, torch.Tensor) and torch.equal(after, x),
+        "standardize changed its input tensor in place (or turned it into another type of tensor)",
+    )
     require(not _same(got["second"], x), "standardize returned its input unchanged, expected the standardized tensor")
     require(
         not _same(got["second"], got["other"]),

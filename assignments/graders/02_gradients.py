@@ -41,10 +41,6 @@ def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
         "gradient_descent_target": {"x": train_x, "y": train_y},
         "diverging_lr": {},
     }
-    inputs["autograd_use"] = {
-        "mse_gradients": inputs["mse_gradients"],
-        "gradient_descent": inputs["gradient_descent_steps"],
-    }
     return inputs, {**inputs, "line": (a, b)}
 
 
@@ -52,14 +48,67 @@ grader = Grader(make_inputs)
 
 
 # ------------------------------------------------------------------------------- probes (in the kernel)
+@grader.helper
+def watched(function, *arguments):
+    """``function(*arguments)``, called ONCE under a profile hook: its value, and the autograd it ran.
+
+    The judged value comes from this same call, so a function that behaves otherwise when watched (or
+    remembers an earlier call) is judged on what it does watched. ``losses``: the value of each loss given
+    to torch.autograd.backward or grad (Tensor.backward, torch.func.grad end there); ``engine``: calls of
+    the C autograd engine, however reached; ``forward``: forward-mode autodiff and torch.func transforms;
+    ``unwatched``: the hook was switched off or replaced during the call.
+    """
+    import sys
+    import threading
+
+    import torch
+    from torch._functorch import apis, eager_transforms
+    from torch.autograd import forward_ad
+
+    entries = {torch.autograd.backward.__code__: "tensors", torch.autograd.grad.__code__: "outputs"}
+    files = {forward_ad.__file__, apis.__file__, eager_transforms.__file__}
+    forward_c = {"_make_dual", "_enter_dual_level", "_grad_increment_nesting", "_jvp_increment_nesting"}
+    seen = {"losses": [], "engine": 0, "forward": 0, "unwatched": False}
+
+    def loss_value(given):
+        given = given[0] if isinstance(given, (tuple, list)) and given else given
+        try:
+            return float(torch.Tensor.item(given.detach())) if given.grad_fn is not None else None
+        except Exception:  # noqa: BLE001  (not a one-number tensor in a graph: not a loss)
+            return None
+
+    def note(frame, event, arg):
+        if event == "c_call":
+            name = getattr(arg, "__name__", "")
+            seen["engine"] += name == "run_backward"
+            seen["forward"] += name in forward_c
+            seen["unwatched"] |= name in ("setprofile", "settrace")
+        elif event == "call" and frame.f_code in entries:
+            seen["losses"].append(loss_value(frame.f_locals.get(entries[frame.f_code])))
+        elif event == "call" and frame.f_code.co_filename in files:
+            seen["forward"] += 1
+
+    threading.setprofile(note)  # threads the call starts are watched too
+    sys.setprofile(note)
+    try:
+        value = function(*arguments)
+    finally:
+        unwatched = seen["unwatched"] or sys.getprofile() is not note  # before the hook sees its own removal
+        sys.setprofile(None)
+        threading.setprofile(None)
+    return value, {**seen, "unwatched": unwatched}
+
+
 @grader.probe
 def mse_gradients(inputs, ns):
-    return ns["mse_gradients"](inputs["a"], inputs["b"], inputs["x"].clone(), inputs["y"].clone())
+    value, seen = watched(ns["mse_gradients"], inputs["a"], inputs["b"], inputs["x"].clone(), inputs["y"].clone())
+    return {"value": value, "autograd": seen}
 
 
 @grader.probe
 def gradient_descent_steps(inputs, ns):
-    return ns["gradient_descent"](inputs["x"], inputs["y"], inputs["lr"], inputs["epochs"])
+    value, seen = watched(ns["gradient_descent"], inputs["x"], inputs["y"], inputs["lr"], inputs["epochs"])
+    return {"value": value, "autograd": seen}
 
 
 @grader.probe
@@ -67,39 +116,8 @@ def gradient_descent_target(inputs, ns):
     lr, epochs = ns.get("LR"), ns.get("EPOCHS")
     if type(epochs) is not int or not 0 < epochs <= 1000 or type(lr) not in (int, float):
         return {"LR": lr if type(lr) in (int, float) else None, "EPOCHS": epochs if type(epochs) is int else None}
-    return {"LR": lr, "EPOCHS": epochs, "fit": ns["gradient_descent"](inputs["x"], inputs["y"], lr, epochs)}
-
-
-@grader.probe
-def autograd_use(inputs, ns):
-    """For each function, how many backward passes it ran on its inputs: Task 1 none, Task 2 one per epoch."""
-    import sys
-
-    import torch
-
-    # Tensor.backward and torch.func.grad end in these two; a profile hook sees them even where torch's
-    # function modes are switched off (torch._C.DisableTorchFunction)
-    backward = {torch.autograd.backward.__code__, torch.autograd.grad.__code__}
-    calls = {
-        "mse_gradients": lambda given: (given["a"], given["b"], given["x"].clone(), given["y"].clone()),
-        "gradient_descent": lambda given: (given["x"], given["y"], given["lr"], given["epochs"]),
-    }
-    passes = {}
-    for name, arguments in calls.items():
-        count = [0]
-
-        def note(frame, event, arg, count=count):
-            count[0] += event == "call" and frame.f_code in backward
-
-        sys.setprofile(note)
-        try:
-            ns[name](*arguments(inputs[name]))
-        except Exception:  # noqa: BLE001  (the function's own probe reports its error)
-            pass
-        finally:
-            sys.setprofile(None)
-        passes[name] = count[0]
-    return passes
+    fit, _ = watched(ns["gradient_descent"], inputs["x"], inputs["y"], lr, epochs)  # watched like the others
+    return {"LR": lr, "EPOCHS": epochs, "fit": fit}
 
 
 @grader.probe
@@ -121,55 +139,65 @@ def _close(got: tuple[float, float], want: tuple[float, float], tol: float) -> b
 
 @grader.check("test_mse_gradients_types", "mse_gradients")
 def _(results, secrets):
-    got = results["mse_gradients"]
+    got = results["mse_gradients"]["value"]
     require(
         isinstance(got, tuple) and len(got) == 2 and all(isinstance(v, float) for v in got),
         f"mse_gradients returned {got!r:.60}, expected a pair of Python floats",
     )
 
 
-@grader.check("test_mse_gradients_values", "mse_gradients", "autograd_use")
+@grader.check("test_mse_gradients_values", "mse_gradients")
 def _(results, secrets):
     given = secrets["mse_gradients"]
     x, y = given["x"].double(), given["y"].double()
     error = given["a"] + given["b"] * x - y
     want = (2 * error.mean()).item(), (2 * (error * x).mean()).item()
-    got = _pair(results["mse_gradients"], "mse_gradients")
+    got = _pair(results["mse_gradients"]["value"], "mse_gradients")
     require(
         _close(got, want, 1e-4),
         f"on new data mse_gradients gave {got[0]:.4f}, {got[1]:.4f}; expected {want[0]:.4f}, {want[1]:.4f}",
     )
+    seen = results["mse_gradients"]["autograd"]
+    require(not seen["unwatched"], "mse_gradients switched off the grader's watch (sys.setprofile / sys.settrace)")
     require(
-        results["autograd_use"]["mse_gradients"] == 0,
-        "mse_gradients gets the right numbers from autograd (backward() or torch.autograd.grad); "
+        seen["engine"] == 0 and seen["forward"] == 0 and not seen["losses"],
+        "mse_gradients gets the numbers from autograd (backward(), torch.autograd.grad, forward-mode or torch.func); "
         "Task 1 asks for the two formulas, computed without autograd",
     )
 
 
-def _descend(x: torch.Tensor, y: torch.Tensor, lr: float, epochs: int) -> tuple[float, float]:
+def _descend(x: torch.Tensor, y: torch.Tensor, lr: float, epochs: int) -> tuple[tuple[float, float], list[float]]:
+    """The line after ``epochs`` steps from a = b = 0, and the MSE loss at the start of each epoch."""
     x, y = x.double().flatten(), y.double().flatten()
     a = b = 0.0
+    losses = []
     for _ in range(epochs):
         error = a + b * x - y
+        losses.append(error.pow(2).mean().item())
         a, b = a - lr * 2 * error.mean().item(), b - lr * 2 * (error * x).mean().item()
-    return a, b
+    return (a, b), losses
 
 
-@grader.check("test_gradient_descent_steps", "gradient_descent_steps", "autograd_use")
+@grader.check("test_gradient_descent_steps", "gradient_descent_steps")
 def _(results, secrets):
     given = secrets["gradient_descent_steps"]
-    want = _descend(given["x"], given["y"], given["lr"], given["epochs"])
-    got = _pair(results["gradient_descent_steps"], "gradient_descent")
+    want, losses = _descend(given["x"], given["y"], given["lr"], given["epochs"])
+    got = _pair(results["gradient_descent_steps"]["value"], "gradient_descent")
     require(
         _close(got, want, 1e-3),
         f"{given['epochs']} steps with lr={given['lr']:.3f} on new data gave a={got[0]:.4f}, "
         f"b={got[1]:.4f}; expected a={want[0]:.4f}, b={want[1]:.4f}",
     )
-    passes = results["autograd_use"]["gradient_descent"]
+    seen = results["gradient_descent_steps"]["autograd"]
+    require(not seen["unwatched"], "gradient_descent switched off the grader's watch (sys.setprofile / sys.settrace)")
+    # a backward pass counts when what it differentiates is the MSE of the current line (a throw-away
+    # tensor's backward() does not), and the engine ran it
+    found = [v for v in seen["losses"] if isinstance(v, float)]
+    done = sum(any(abs(v - want_loss) <= 1e-3 * max(1.0, want_loss) for v in found) for want_loss in losses)
     require(
-        passes >= given["epochs"],
-        f"gradient_descent ran {passes} backward pass(es) in {given['epochs']} epochs: Task 2 asks for the gradients "
-        "from autograd at every epoch (loss.backward()), not from Task 1's formulas",
+        done == given["epochs"] and seen["engine"] >= given["epochs"],
+        f"in {given['epochs']} epochs gradient_descent ran backward on the MSE loss of the current line in {done}: "
+        "Task 2 asks for the gradients from autograd at every epoch (loss.backward()), not from Task 1's formulas",
     )
 
 
@@ -179,6 +207,13 @@ def _(results, secrets):
     epochs = got.get("EPOCHS") if isinstance(got, dict) else None
     require(isinstance(epochs, int) and 0 < epochs <= 1000, f"EPOCHS must be an integer from 1 to 1000, got {epochs!r}")
     a, b = _pair(got.get("fit"), "gradient_descent")
+    given = secrets["gradient_descent_target"]
+    want, _ = _descend(given["x"], given["y"], float(got["LR"]), epochs)
+    require(  # the point is for LR and EPOCHS: the line must be the one their gradient descent reaches
+        _close((a, b), want, 1e-3),
+        f"with LR={got['LR']} and EPOCHS={epochs} gradient_descent gave a={a:.4f}, b={b:.4f} on new data; "
+        f"{epochs} steps of gradient descent reach a={want[0]:.4f}, b={want[1]:.4f}",
+    )
     true_a, true_b = secrets["line"]
     grid = torch.linspace(0, 1, 1001, dtype=torch.float64)
     expected_mse = NOISE**2 + ((a - true_a) + (b - true_b) * grid).pow(2).mean().item()

@@ -54,17 +54,32 @@ grader = Grader(make_inputs)
 
 
 # ------------------------------------------------------------------------------- probes (in the kernel)
+@grader.helper
+def recorded(weight, bias):
+    """An nn.Linear holding ``weight`` and ``bias`` whose own forward records its mode and grad mode (no hook to
+    remove: the record is taken inside the forward pass)."""
+    import torch
+    from torch import nn
+
+    class Recorded(nn.Linear):
+        def forward(self, x):
+            self.seen.append({"training": self.training, "grad": torch.is_grad_enabled()})
+            return super().forward(x)
+
+    model = Recorded(weight.shape[1], 1)
+    model.seen = []
+    with torch.no_grad():
+        model.weight.copy_(weight)
+        model.bias.copy_(bias)
+    return model
+
+
 @grader.probe
 def train_step(inputs, ns):
     import torch
     from torch import nn
 
-    model = nn.Linear(inputs["weight"].shape[1], 1)
-    with torch.no_grad():
-        model.weight.copy_(inputs["weight"])
-        model.bias.copy_(inputs["bias"])
-    modes = []
-    model.register_forward_hook(lambda module, args, output: modes.append(module.training))
+    model = recorded(inputs["weight"], inputs["bias"])
     model.eval()
     optimizer = torch.optim.SGD(model.parameters(), lr=inputs["lr"])
     losses, weights = [], []
@@ -73,52 +88,84 @@ def train_step(inputs, ns):
         weights.append(torch.cat([model.weight.detach().flatten(), model.bias.detach()]).clone())
     grads = [p.grad for p in model.parameters()]
     leftover = any(g is not None and g.abs().sum().item() > 0 for g in grads)
-    return {"losses": losses, "weights": weights, "leftover": leftover, "modes": modes}
+    return {"losses": losses, "weights": weights, "leftover": leftover, "modes": [s["training"] for s in model.seen]}
 
 
 @grader.probe
 def evaluate(inputs, ns):
-    import torch
     from torch import nn
 
-    model = nn.Linear(inputs["weight"].shape[1], 1)
-    with torch.no_grad():
-        model.weight.copy_(inputs["weight"])
-        model.bias.copy_(inputs["bias"])
-    graph = []
-    model.register_forward_hook(lambda module, args, output: graph.append(output.requires_grad))
+    model = recorded(inputs["weight"], inputs["bias"])
     model.train()
     loss = ns["evaluate"](model, nn.MSELoss(), inputs["x"], inputs["y"])
     return {
         "loss": loss,
         "training": model.training,
         "grads": [p.grad is None for p in model.parameters()],
-        "graph": graph,
+        "graph": [s["grad"] for s in model.seen],
     }
 
 
 @grader.probe
-def train_model(inputs, ns):
+def train_model(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers live inside it)
+    import sys
+    import threading
+
     import torch
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
+    entries = {torch.autograd.backward.__code__: "tensors", torch.autograd.grad.__code__: "outputs"}
+
+    def leaves(loss):  # the ids of the leaf tensors a backward pass from ``loss`` reaches
+        loss = loss[0] if isinstance(loss, (tuple, list)) and loss else loss
+        found, stack, done = set(), [getattr(loss, "grad_fn", None)], set()
+        while stack:
+            node = stack.pop()
+            if node is None or id(node) in done:
+                continue
+            done.add(id(node))
+            variable = getattr(node, "variable", None)
+            found |= {id(variable)} if isinstance(variable, torch.Tensor) else set()
+            stack += [n for n, _ in node.next_functions]
+        return found
+
+    class Counted(DataLoader):  # counts the batches the training loop takes
+        def __iter__(self):
+            for batch in super().__iter__():
+                self.served += 1
+                yield batch
+
     def train(x, y, x_val, y_val):  # the same random numbers for every call: only the data differ
         torch.manual_seed(inputs["seed"])
         generator = torch.Generator().manual_seed(inputs["seed"])
-        loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True, generator=generator)
-        return ns["train_model"](loader, x_val, y_val)
+        loader = Counted(TensorDataset(x, y), batch_size=16, shuffle=True, generator=generator)
+        loader.served, passes = 0, []
 
-    trained = train(inputs["x_train"], inputs["y_train"], inputs["x_val"], inputs["y_val"])
+        def note(frame, event, arg):
+            if event == "call" and frame.f_code in entries:
+                passes.append(leaves(frame.f_locals.get(entries[frame.f_code])))
+
+        threading.setprofile(note)
+        sys.setprofile(note)
+        try:
+            return ns["train_model"](loader, x_val, y_val), loader.served, passes
+        finally:
+            sys.setprofile(None)
+            threading.setprofile(None)
+
+    trained, served, passes = train(inputs["x_train"], inputs["y_train"], inputs["x_val"], inputs["y_val"])
     if not (isinstance(trained, tuple) and len(trained) == 2):
         return {"returned": type(trained).__name__}
     model, history = trained
-    found = {"returned": "pair", "history": history, "is_module": isinstance(model, nn.Module)}
+    found = {"returned": "pair", "history": history, "is_module": isinstance(model, nn.Module), "batches": served}
     if found["is_module"]:
+        params = {id(p) for p in model.parameters()}
+        found["steps"] = sum(bool(params) and params <= reached for reached in passes)  # backward passes into it
         with torch.no_grad():
             found["predictions"] = model(inputs["x_query"])
     # again on other data (the first 32 rows, targets negated): a history computed from the data changes
-    other = train(inputs["x_train"][:32], -inputs["y_train"][:32], inputs["x_val"], -inputs["y_val"])
+    other = train(inputs["x_train"][:32], -inputs["y_train"][:32], inputs["x_val"], -inputs["y_val"])[0]
     found["other_history"] = other[1] if isinstance(other, tuple) and len(other) == 2 else None
     return found
 
@@ -195,12 +242,27 @@ def _(results, secrets):
         repr(history) != repr(got["other_history"]),
         "trained on other data, train_model returned the same history: record the validation losses it measures",
     )
+    _trained_in_a_loop(got)
+
+
+def _trained_in_a_loop(got: dict) -> None:
+    """Task 3's loop: every epoch (one history entry each) takes every batch, each a backward pass into the model."""
+    per_epoch = -(-80 // 16)
+    history, batches, steps = got.get("history"), got.get("batches", 0), got.get("steps", 0)
+    epochs = len(history) if isinstance(history, list) else 0
+    require(
+        batches >= per_epoch * max(1, epochs - 1) and steps >= batches,
+        f"train_model took {batches} batches from the loader ({per_epoch} an epoch) for {epochs} history entries and "
+        f"ran {steps} backward passes into the model it returned: Task 3 asks for train_step on every batch of "
+        "every epoch, and one validation loss per epoch",
+    )
 
 
 @grader.check("test_validation_target", "train_model")
 def _(results, secrets):
     got = results["train_model"]
     require(got.get("is_module") is True, "train_model did not return an nn.Module as its model")
+    _trained_in_a_loop(got)
     predictions, query = got["predictions"], secrets["train_model"]["x_query"].double()
     require(
         isinstance(predictions, torch.Tensor) and tuple(predictions.shape) == tuple(query.shape),

@@ -101,41 +101,88 @@ def make_loader(inputs, ns):
 
 
 @grader.probe
-def train_classifier(inputs, ns):
+def train_classifier(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers live inside it)
     import sys
+    import threading
 
     import torch
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
-    functional, losses = torch.nn.functional.__file__, {}
+    functional, losses, passes = torch.nn.functional.__file__, {}, []
+    library = torch.__file__.rsplit("/", 1)[0]  # torch's C entry counts when called from outside torch
+    entries = {torch.autograd.backward.__code__: "tensors", torch.autograd.grad.__code__: "outputs"}
 
-    def note(frame, event, arg):  # counts torch.nn.functional's losses, even where function modes are switched off
-        name = frame.f_code.co_name
-        public_loss = not name.startswith("_") and ("loss" in name or "entropy" in name)
-        if event == "call" and public_loss and frame.f_code.co_filename == functional:
-            losses[name] = losses.get(name, 0) + 1
+    def graph(loss):  # a backward pass: is its loss BCE-with-logits, and the ids of the leaf tensors it reaches
+        loss = loss[0] if isinstance(loss, (tuple, list)) and loss else loss
+        root = getattr(loss, "grad_fn", None)
+        nodes = [root, *(n for n, _ in getattr(root, "next_functions", ()))][:2]  # the loss, or its mean/sum
+        is_bce = root is not None and "BinaryCrossEntropyWithLogits" in " ".join(type(n).__name__ for n in nodes)
+        found, stack, done = set(), [root], set()
+        while stack:
+            node = stack.pop()
+            if node is None or id(node) in done:
+                continue
+            done.add(id(node))
+            variable = getattr(node, "variable", None)
+            found |= {id(variable)} if isinstance(variable, torch.Tensor) else set()
+            stack += [n for n, _ in node.next_functions]
+        return is_bce, found
+
+    def note(frame, event, arg):  # torch.nn.functional's losses (or torch's C entry of BCE), and backward passes
+        code = frame.f_code
+        if event == "c_call" and getattr(arg, "__name__", "") == "binary_cross_entropy_with_logits":
+            if code.co_filename.startswith(library):
+                return
+            losses["binary_cross_entropy_with_logits"] = losses.get("binary_cross_entropy_with_logits", 0) + 1
+        elif event == "call" and code in entries:
+            passes.append(graph(frame.f_locals.get(entries[code])))
+        elif event == "call" and code.co_filename == functional:
+            name = code.co_name
+            if not name.startswith("_") and ("loss" in name or "entropy" in name):
+                losses[name] = losses.get(name, 0) + 1
 
     def train(x, y):  # the same random numbers for every call: only the data differ
         torch.manual_seed(inputs["seed"])
         generator = torch.Generator().manual_seed(inputs["seed"])
         loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True, generator=generator)
+        threading.setprofile(note)
         sys.setprofile(note)
         try:
             model = ns["train_classifier"](loader)
         finally:
             sys.setprofile(None)
-        if not isinstance(model, nn.Module):
-            return None
+            threading.setprofile(None)
+        return model if isinstance(model, nn.Module) else None
+
+    def affine(model):  # whether the model is x @ W.T + b of its own parameters (Task 4 asks for nn.Linear(30, 1))
+        params = dict(model.named_parameters())
+        matrices = [p for p in params.values() if tuple(p.shape) == (1, 30)]
+        vectors = [p for p in params.values() if tuple(p.shape) == (1,)]
+        if len(params) != 2 or len(matrices) != 1 or len(vectors) != 1:
+            return False
+        x = torch.randn(64, 30) * 3
+        with torch.no_grad():
+            want = torch.Tensor.tolist(x @ matrices[0].detach().T + vectors[0].detach())
+            got = model(x)
+        return type(got) is torch.Tensor and torch.allclose(got, torch.tensor(want), rtol=1e-4, atol=1e-4)
+
+    model = train(inputs["x_train"], inputs["y_train"])
+    batches = -(-len(inputs["x_train"]) // 32)
+    found = {"is_module": model is not None, "losses": dict(losses), "batches": batches}
+    if model is not None:
+        params = {id(p) for p in model.parameters()}
+        found["bce_steps"] = sum(is_bce and bool(params) and params <= reached for is_bce, reached in passes)
+        found["affine"] = affine(model)
         model.eval()
         with torch.no_grad():
-            return model(inputs["x_query"])
-
-    logits = train(inputs["x_train"], inputs["y_train"])
-    batches = -(-len(inputs["x_train"]) // 32)
-    found = {"is_module": logits is not None, "logits": logits, "losses": dict(losses), "batches": batches}
-    if found["is_module"]:  # again on other data (the first 96 rows, labels flipped): a trained model changes
-        found["other_logits"] = train(inputs["x_train"][:96], 1 - inputs["y_train"][:96])
+            found["logits"] = model(inputs["x_query"])
+        # again on other data (the first 96 rows, labels flipped): a trained model changes
+        other = train(inputs["x_train"][:96], 1 - inputs["y_train"][:96])
+        if other is not None:
+            other.eval()
+            with torch.no_grad():
+                found["other_logits"] = other(inputs["x_query"])
     return found
 
 
@@ -193,10 +240,19 @@ def _(results, secrets):
     )
 
 
+def _affine(got: dict) -> None:
+    require(
+        got.get("affine") is True,
+        "the model train_classifier returned is not x @ weight.T + bias of its own weight (1 x 30) and bias: "
+        "Task 4 asks for an nn.Linear(30, 1)",
+    )
+
+
 @grader.check("test_classifier_outputs", "train_classifier")
 def _(results, secrets):
     got, rows = results["train_classifier"], len(secrets["labels"])
     require(got["is_module"] is True, "train_classifier did not return an nn.Module")
+    _affine(got)
     shape = tuple(getattr(got["logits"], "shape", ()))
     require(shape == (rows, 1), f"the model's output for {rows} rows has shape {shape}, expected ({rows}, 1)")
     other = got.get("other_logits")
@@ -207,15 +263,18 @@ def _(results, secrets):
     used = ", ".join(f"{name} {count} times" for name, count in losses.items()) or "no loss of torch.nn"
     require(
         set(losses) == {"binary_cross_entropy_with_logits"}
-        and losses["binary_cross_entropy_with_logits"] >= got.get("batches", 1),
-        f"train_classifier's training ran {used}, for {got.get('batches')} batches an epoch: Task 4 asks for "
-        "nn.BCEWithLogitsLoss on the logits of every batch",
+        and losses["binary_cross_entropy_with_logits"] >= got.get("batches", 1)
+        and got.get("bce_steps", 0) >= got.get("batches", 1),
+        f"train_classifier's training ran {used} and {got.get('bce_steps', 0)} backward passes from that loss into "
+        f"the model it returned, for {got.get('batches')} batches an epoch: Task 4 asks for nn.BCEWithLogitsLoss "
+        "on the model's logits of every batch, and training on it",
     )
 
 
 @grader.check("test_heldout_accuracy", "train_classifier")
 def _(results, secrets):
     got, labels = results["train_classifier"], secrets["labels"]
+    _affine(got)
     logits = got.get("logits")
     require(
         isinstance(logits, torch.Tensor) and logits.shape == labels.shape, "the model gave no logits of the right shape"

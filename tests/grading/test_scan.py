@@ -91,6 +91,41 @@ ATTACKS = {
     "f = lambda c: c.training.fit\nf(course)": "course_answer",
     "course = 1\nimport course\nfit = course.training.fit": "course_answer",
     "names = [x for x in course.training.__all__]": "course_answer",
+    # a module reached through another, by attribute, getattr or import: bound to a name the scan cannot follow
+    '_json = getattr(torch.hub, "json")\n_json.dumps = print': "kernel",
+    "j = torch.hub.json\nj.dumps = print": "kernel",
+    "from torch.hub import json": "kernel",
+    '_s = getattr(torch, "sys")\n_s.settrace = lambda f: None': "kernel",
+    'getattr(torch, "os").system("ls")': "filesystem",
+    "import torch.multiprocessing as tmp\np = tmp.Process(target=print)": "process",
+    "from torch import multiprocessing": "process",
+    "import faulthandler\nfaulthandler.enable()": "kernel",
+    # getattr by another name: operator's getters, judged by the names they are given
+    'import operator, sys\ndef f():\n    operator.attrgetter("setprofile")(sys)(None)': "kernel",
+    'from operator import methodcaller\nmethodcaller("settrace", None)(sys)': "kernel",
+    'import operator\noperator.attrgetter("hub.json")(torch)': "kernel",
+    'import operator\nname = "set" + "trace"\ng = operator.attrgetter(name)': "introspection",
+    "import operator\ngetters = list(map(operator.attrgetter, names))": "introspection",
+    'import operator\ng = operator.attrgetter("__globals__")': "introspection",
+    # file I/O through NumPy and torch
+    "t = np.fromfile('/etc/passwd', dtype=np.uint8)": "filesystem",
+    "np.savetxt('/tmp/work/torch.py', [], header='print(1)', comments='')": "filesystem",
+    "x = np.load('x.npy')": "filesystem",
+    "torch.save(model, 'model.pt')": "filesystem",
+    "model = torch.load('model.pt')": "filesystem",
+    "x.numpy().tofile('values.bin')": "filesystem",
+    "a = np.memmap('f', mode='w+', shape=(3,))": "filesystem",
+    "from numpy import savetxt": "filesystem",
+    "getattr(torch, 'save')(x, 'f')": "filesystem",
+    # an object's type swapped, torch's private machinery (hooks, the autograd engine, the C bindings)
+    "def f(x):\n    x.__class__ = Keep": "monkeypatch",
+    "hooks = list(model._forward_hooks.values())": "introspection",
+    "model._forward_pre_hooks.clear()": "introspection",
+    "g = torch.autograd.Variable._execution_engine.run_backward((loss,), None, False, False, (a,), False)": (
+        "introspection"
+    ),
+    "with torch._C.DisableTorchFunction():\n    pass": "introspection",
+    "h = getattr(model, '_forward_hooks')": "introspection",
 }
 
 
@@ -125,6 +160,14 @@ HONEST = [
     "def f(x):\n    course = x * 2\n    with open_it() as (course, other):\n        pass\n    return course",
     "grades = {course: len(course.training) for course in catalogue}\nlabel = lambda course: course.upper()",
     "course = 'PyTorch from first principles'\ntitle = course.upper()",
+    # modules' own functions that share a name with a standard module, JSON, operator's getters on data
+    "import json\ntext = json.dumps({'a': 1})",
+    "import operator\npairs = sorted([(1, 2)], key=operator.itemgetter(1))\nweights = operator.attrgetter('weight')",
+    "np.random.seed(0)\nr = np.random.default_rng(0).random(3)\ntorch.random.manual_seed(0)",
+    "t = torch.trace(torch.eye(2))\nu = np.array([1]).copy()\nv = torch.select(torch.ones(2, 2), 0, 1)",
+    "state = model.state_dict()\nmodel.load_state_dict(state)\nname = model.__class__.__name__",
+    "from torch.utils.data import DataLoader, TensorDataset\nimport torch.nn.functional as F\nimport os.path",
+    "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.__hidden = 1",
 ]
 
 

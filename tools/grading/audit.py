@@ -2,19 +2,48 @@
 
 :func:`snapshot` runs first, before any student code; :func:`audit` runs after the last cell and
 lists what changed in the parts of the kernel that decide how later code runs: builtins, the
-import system, sys hooks, signal handlers, IPython's hooks and transformers, and the functions of
-the libraries the probes use. Its report is a tamper *signal*, never a proof of innocence: code that
+import system, sys hooks, signal handlers, IPython's hooks and transformers, the functions of
+the libraries the probes use, and what carries results out of the kernel (``json``, the kernel's
+message session). Its report is a tamper *signal*, never a proof of innocence: code that
 knows this audit can hide from it, which is why the grader also scans every student cell
 (:mod:`tools.grading.scan`) and decides every point outside the kernel.
+
+Who made a replacement is judged by where its code lives (a file of the Python installation, or a
+notebook cell), never by what it says of itself (``__module__`` is the student's to set); and what
+carries results, or runs the probes' watches (``sys.settrace``...), may not change at all.
 """
 
 from __future__ import annotations
 
+import builtins as _builtins
+import signal as _signal
+import sys as _sys
+import types as _types
 from typing import Any
 
-WATCHED_MODULES = ("torch", "torch.nn", "torch.nn.functional", "torch.optim", "torch.utils.data", "numpy", "json")
+__builtins__ = dict(vars(_builtins))  # its own copy: a notebook that replaces `id` or `isinstance` fools no one
+_GETTRACE, _GETPROFILE, _GETSIGNAL = _sys.gettrace, _sys.getprofile, _signal.getsignal  # the real ones, kept
+
+WATCHED_MODULES = ("torch", "torch.nn", "torch.nn.functional", "torch.optim", "torch.utils.data", "numpy")
 WATCHED_CLASSES = (("torch", "Tensor"), ("torch.nn", "Module"), ("torch.utils.data", "DataLoader"))
+# what no library changes once imported: any change is flagged, whoever made it
+STRICT_MODULES = ("json", "json.encoder", "json.decoder", "json.scanner", "jupyter_client.session")
+STRICT_OBJECTS = (
+    ("json", "JSONEncoder"),
+    ("json", "JSONDecoder"),
+    ("json", "_default_encoder"),
+    ("json", "_default_decoder"),
+    ("jupyter_client.session", "Session"),
+)
+STRICT_NAMES = (
+    ("sys", ("settrace", "setprofile", "gettrace", "getprofile", "_getframe", "exc_info", "addaudithook", "audit")),
+    (
+        "threading",
+        ("settrace", "setprofile", "gettrace", "getprofile", "settrace_all_threads", "setprofile_all_threads"),
+    ),
+)
 SHELL_METHODS = ("run_cell", "run_ast_nodes", "run_code", "showtraceback", "showsyntaxerror", "transform_cell")
+HEAPTYPE = 1 << 9  # a class made by a `class` statement (or type()), not one built into Python or a C extension
 
 
 def _ids(namespace: dict) -> dict[str, int]:
@@ -30,33 +59,107 @@ def _shell() -> Any:
         return None
 
 
-def _watched() -> dict[str, dict[str, Any]]:
+def _namespace(obj: Any) -> dict:
+    """An object's own attributes, read without its class's help (a class may fake ``__dict__``)."""
+    if isinstance(obj, type):
+        return dict(type.__dict__["__dict__"].__get__(obj))
+    try:
+        return dict(object.__getattribute__(obj, "__dict__"))
+    except (AttributeError, TypeError):
+        return {}
+
+
+def _watched(modules: tuple, classes: tuple) -> dict[str, dict[str, Any]]:
     import sys
 
-    found = {}
-    for name in WATCHED_MODULES:
-        if name in sys.modules:
-            found[name] = dict(vars(sys.modules[name]))
-    for module, cls in WATCHED_CLASSES:
-        if module in sys.modules and hasattr(sys.modules[module], cls):
-            found[f"{module}.{cls}"] = dict(vars(getattr(sys.modules[module], cls)))
+    found = {name: dict(vars(sys.modules[name])) for name in modules if name in sys.modules}
+    for module, attr in classes:
+        if module in sys.modules and attr in vars(sys.modules[module]):
+            found[f"{module}.{attr}"] = _namespace(vars(sys.modules[module])[attr])
     return found
+
+
+def _strict() -> dict[str, dict[str, Any]]:
+    import sys
+
+    found = _watched(STRICT_MODULES, STRICT_OBJECTS)
+    for module, names in STRICT_NAMES:
+        if module in sys.modules:
+            space = vars(sys.modules[module])
+            found[module] = {name: space[name] for name in names if name in space}
+    session = getattr(getattr(_shell(), "kernel", None), "session", None)
+    if session is not None:
+        found["the kernel's message session"] = {key: getattr(session, key, None) for key in ("pack", "unpack")}
+    return found
+
+
+def _roots() -> tuple[str, ...]:
+    """Where the code of Python, the libraries and the course package lives (a cell's code lives elsewhere)."""
+    import os
+    import sys
+
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    course = getattr(sys.modules.get("course"), "__file__", None)
+    roots |= {os.path.dirname(os.path.dirname(course))} if isinstance(course, str) else set()
+    roots |= {os.path.realpath(root) for root in roots}
+    return (*(os.path.join(root, "") for root in roots), "<frozen ")
+
+
+ROOTS = _roots()
+
+
+def _made_here(value: Any, depth: int = 0) -> bool:
+    """True for a function, class or object whose code the notebook wrote (its code's file is not a library's)."""
+    import functools
+
+    types, kind = _types, type(value)
+    if depth > 6 or value is None or isinstance(value, types.ModuleType):
+        return False
+    if kind is types.FunctionType:
+        return not value.__code__.co_filename.startswith(ROOTS)
+    if kind in (types.MethodType, staticmethod, classmethod):
+        return _made_here(value.__func__, depth + 1) or _made_here(getattr(value, "__self__", None), depth + 1)
+    if kind is property:
+        return any(_made_here(f, depth + 1) for f in (value.fget, value.fset, value.fdel))
+    if kind is functools.partial:
+        parts = [value.func, *value.args, *value.keywords.values()]
+        return any(_made_here(part, depth + 1) for part in parts)
+    if isinstance(value, (types.BuiltinFunctionType, types.MethodWrapperType)):
+        return _made_here(getattr(value, "__self__", None), depth + 1)
+    if isinstance(value, type):
+        return _class_made_here(value, depth)
+    if _class_made_here(kind, depth):
+        return True
+    return _made_here(_namespace(value).get("__wrapped__"), depth + 1)  # functools.lru_cache(f) and the like
+
+
+def _class_made_here(cls: type, depth: int) -> bool:
+    code = [
+        item
+        for klass in cls.__mro__
+        if klass.__flags__ & HEAPTYPE
+        for item in _namespace(klass).values()
+        if isinstance(item, (staticmethod, classmethod, property, _types.FunctionType))
+    ]
+    if not code:  # no code of its own: only what it says of itself is left
+        return cls.__flags__ & HEAPTYPE and type.__dict__["__module__"].__get__(cls) == "__main__"
+    return any(_made_here(item, depth + 1) for item in code)
 
 
 def snapshot() -> dict[str, Any]:
     """What the audit compares against: identities of builtins, hooks, modules and shell methods."""
-    import builtins
     import signal
     import sys
 
     shell = _shell()
     return {
-        "builtins": _ids(vars(builtins)),
+        "builtins": _ids(vars(_builtins)),
         "modules": {name: id(module) for name, module in list(sys.modules.items())},
         "hooks": _ids(_hooks()),
         "meta_path": [id(finder) for finder in sys.meta_path],
-        "sigint": id(signal.getsignal(signal.SIGINT)),
-        "watched": {label: _ids(namespace) for label, namespace in _watched().items()},
+        "sigint": id(_GETSIGNAL(signal.SIGINT)),
+        "watched": {label: _ids(space) for label, space in _watched(WATCHED_MODULES, WATCHED_CLASSES).items()},
+        "strict": {label: _ids(space) for label, space in _strict().items()},
         "shell": {name: id(getattr(type(shell), name, None)) for name in SHELL_METHODS} if shell else {},
         "transformers": _transformers(shell),
         "grading": _grading_state(shell),
@@ -64,11 +167,12 @@ def snapshot() -> dict[str, Any]:
 
 
 def _grading_state(shell: Any) -> dict[str, int]:
-    """Identities of what carries the grader's results: its own module, the notebook's builtins, display."""
+    """Identities of what carries the grader's results: its own modules, the notebook's builtins, display."""
     import sys
 
     grader = vars(sys.modules.get("__grading__", sys))
     state = {f"grader's {key}": id(value) for key, value in grader.items() if key != "before"}
+    state |= {f"grader's audit {key}": id(value) for key, value in _grading_state.__globals__.items()}
     if shell is not None:
         state["notebook's __builtins__"] = id(shell.user_ns.get("__builtins__"))
         state["IPython display publisher"] = id(getattr(shell, "display_pub", None))
@@ -83,76 +187,62 @@ def _transformers(shell: Any) -> list[int]:
     return [id(item) for name in lists for item in getattr(shell, name, [])]
 
 
-def _foreign(value: Any) -> bool:
-    """True for a value defined in the notebook itself (a student's function, lambda or object)."""
-    module = getattr(value, "__module__", None)
-    if not isinstance(module, str):
-        module = type(value).__module__
-    return module == "__main__"
-
-
-def _changed(before: dict[str, int], now: dict[str, Any], label: str) -> list[str]:
-    """Entries removed, or replaced by something the notebook defined (libraries may rewrap their own)."""
-    found = []
-    for key, ident in before.items():
-        if key not in now:
-            found.append(f"{label}.{key} (removed)")
-        elif id(now[key]) != ident and _foreign(now[key]):
+def _changed(before: dict[str, int], now: dict[str, Any], label: str, strict: bool = False) -> list[str]:
+    """Entries removed or replaced (by the notebook's own code, or by anything where ``strict``), or added."""
+    found = [f"{label}.{key} (removed)" for key in before if key not in now]
+    for key, value in now.items():
+        if key.strip("_") == "":  # IPython's `_`, `__`, `___`: the last outputs
+            continue
+        if key in before and id(value) != before[key] and (strict or _made_here(value)):
             found.append(f"{label}.{key}")
+        elif key not in before and (_made_here(value) or (strict and type(value).__name__ != "module")):
+            found.append(f"{label}.{key} (added)")
     return found
 
 
 def _hooks() -> dict[str, Any]:
     import sys
 
+    threading = sys.modules.get("threading")
     return {
         "excepthook": sys.excepthook,
         "displayhook": sys.displayhook,
-        "settrace": sys.gettrace(),
-        "setprofile": sys.getprofile(),
+        "settrace": _GETTRACE(),
+        "setprofile": _GETPROFILE(),
+        "threading.settrace": getattr(threading, "_trace_hook", None),
+        "threading.setprofile": getattr(threading, "_profile_hook", None),
     }
-
-
-def _student_callbacks(shell: Any) -> list[str]:
-    found = []
-    for event, callbacks in getattr(getattr(shell, "events", None), "callbacks", {}).items():
-        for callback in callbacks:
-            if getattr(callback, "__module__", None) in (None, "__main__"):
-                found.append(f"IPython event callback on {event}")
-    return found
 
 
 def audit(before: dict[str, Any]) -> list[str]:
     """Every change since :func:`snapshot` that alters how the kernel runs code (empty when none)."""
-    import builtins
     import signal
     import sys
 
     shell = _shell()
-    altered = _changed(before["builtins"], dict(vars(builtins)), "builtins")
-    altered += [f"builtins.{key} (added)" for key in set(vars(builtins)) - set(before["builtins"])]
+    altered = _changed(before["builtins"], dict(vars(_builtins)), "builtins")
     modules = dict(sys.modules)
     altered += [
         f"sys.modules[{k!r}]" for k, ident in before["modules"].items() if k in modules and id(modules[k]) != ident
     ]
-    altered += _changed(before["hooks"], _hooks(), "sys")
+    hooks = _hooks()
+    altered += _changed({k: before["hooks"][k] for k in ("excepthook", "displayhook")}, hooks, "sys")
+    altered += [
+        f"sys.{key} (a function is installed)"
+        for key in before["hooks"]
+        if id(hooks[key]) != before["hooks"][key] and "set" in key
+    ]
     altered += [
         f"sys.meta_path: {type(f).__qualname__}"
         for f in sys.meta_path
-        if id(f) not in before["meta_path"] and type(f).__module__ == "__main__"
+        if id(f) not in before["meta_path"] and _made_here(f)
     ]
-    handler = signal.getsignal(signal.SIGINT)
-    if id(handler) != before["sigint"] and (handler == signal.SIG_IGN or _foreign(handler)):
+    handler = _GETSIGNAL(signal.SIGINT)
+    if id(handler) != before["sigint"] and (handler == signal.SIG_IGN or _made_here(handler)):
         altered.append("signal handler for SIGINT")
-    now = _watched()
-    for label, idents in before["watched"].items():
-        altered += _changed(idents, now.get(label, {}), label)
-    altered += [
-        f"{label}.{key} (added)"
-        for label, ns in now.items()
-        for key in set(ns) - set(before["watched"].get(label, ns))
-        if _foreign(ns[key])
-    ]
+    for kind, now in (("watched", _watched(WATCHED_MODULES, WATCHED_CLASSES)), ("strict", _strict())):
+        for label, idents in before[kind].items():
+            altered += _changed(idents, now.get(label, {}), label, strict=kind == "strict")
     grading = _grading_state(shell)
     altered += [f"{key} (replaced)" for key, ident in before["grading"].items() if grading.get(key) != ident]
     if shell is not None:
@@ -164,5 +254,8 @@ def audit(before: dict[str, Any]) -> list[str]:
         ]
         if _transformers(shell) != before["transformers"]:
             altered.append("IPython input or AST transformers")
-        altered += _student_callbacks(shell)
+        events = getattr(getattr(shell, "events", None), "callbacks", {})
+        altered += [
+            f"IPython event callback on {event}" for event, cbs in events.items() for cb in cbs if _made_here(cb)
+        ]
     return sorted(set(altered))

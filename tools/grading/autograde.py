@@ -68,7 +68,7 @@ def load_assignment(course: Path, name: str, seed: int | None) -> Assignment:
         if cell.metadata.get("nbgrader", {}).get("grade")
     }
     grader = spec.load(path)
-    seed = secrets.randbits(31) if seed is None else seed
+    seed = secrets.randbits(63) if seed is None else seed  # too many to try, whatever reaches the kernel
     inputs, hidden = grader.make_inputs(np.random.default_rng(seed))
     return Assignment(name, source, grader, points, seed, hidden, grader.encoded_inputs(inputs, seed))
 

@@ -4,15 +4,20 @@ always does:
 
 =================  ==========================================================================
 ``kernel``         IPython/ipykernel internals, ``get_ipython()``, magics other than timing and
-                   ``%matplotlib``, signal handlers, replacing ``sys`` hooks or streams
+                   ``%matplotlib``, signal handlers, ``faulthandler``, replacing ``sys`` hooks or
+                   streams, ``sys`` or ``json`` (the grader's result format) reached through another module
 ``builtins``       the ``builtins`` module, ``__builtins__``
 ``import_system``  ``importlib``, ``sys.modules``, ``sys.meta_path``, ``sys.path`` and friends
-``filesystem``     ``open``, file functions of ``os``, ``shutil``, ``pathlib``, ``glob``, ``sqlite3``...
+``filesystem``     ``open``, file functions of ``os``, NumPy and torch (``np.fromfile``, ``torch.save``...),
+                   ``shutil``, ``pathlib``, ``glob``, ``sqlite3``...
 ``process``        ``subprocess``, ``os.system``, threads, ``multiprocessing``, ``ctypes``, ``atexit``
 ``network``        ``socket``, ``urllib``, ``http``, ``requests``
 ``dynamic_code``   ``exec``, ``eval``, ``compile``, ``__import__``, ``pickle``, ``marshal``
-``introspection``  frames, ``gc``, ``inspect``, ``globals()``/``vars()``, ``__dict__``, ``__globals__``...
-``monkeypatch``    assigning to (or ``setattr`` on) anything reached from an imported module
+``introspection``  frames, ``gc``, ``inspect``, ``globals()``/``vars()``, ``__dict__``, ``__globals__``,
+                   torch's private machinery (``model._forward_hooks``, ``torch._C``...), a name looked up
+                   at run time (``getattr``, ``operator.attrgetter``) that is built or a ``__dunder__``
+``monkeypatch``    assigning to (or ``setattr`` on) anything reached from an imported module, or to a
+                   ``__dunder__`` of anything (``x.__class__ = ...``)
 ``course_answer``  the course's own implementations (``course.training``, ``course.checks``...):
                    an answer cell may use only what the assignments hand out (``COURSE_GIVEN``)
 =================  ==========================================================================
@@ -23,7 +28,7 @@ from __future__ import annotations
 import re
 
 MODULES = {
-    "kernel": ("IPython", "ipykernel", "jupyter_client", "zmq", "signal"),
+    "kernel": ("IPython", "ipykernel", "jupyter_client", "zmq", "signal", "faulthandler"),
     "builtins": ("builtins", "__builtin__"),
     "import_system": ("importlib", "imp", "pkgutil", "site", "zipimport", "runpy", "pydoc"),
     "filesystem": ("shutil", "pathlib", "glob", "tempfile", "io", "fileinput", "sqlite3", "zipfile", "tarfile", "mmap"),
@@ -109,6 +114,27 @@ SYS_ATTRS = {
     "__stdout__": "kernel",
     "__stderr__": "kernel",
 }
+# modules a student imports by name, never reaches through another (``torch.hub.json``, ``getattr(torch, "sys")``):
+# the module is then bound to a name the scan cannot follow (the reach itself is flagged)
+REACHED = {
+    **MODULE_CATEGORY,
+    "os": "filesystem",
+    "sys": "kernel",
+    "json": "kernel",
+    "codecs": "filesystem",
+    "serialization": "filesystem",
+    "hub": "network",
+    "distributed": "network",
+    "operator": "introspection",
+}
+# file I/O of NumPy and torch: these names anywhere (``x.tofile``), these on numpy or torch (``torch.save``)
+FILE_ANY = {"fromfile", "tofile", "savetxt", "loadtxt", "genfromtxt", "memmap", "open_memmap", "savez"}
+FILE_ANY |= {"savez_compressed", "fromregex", "from_file", "DataSource", "read_csv", "to_csv"}
+FILE_LIBRARY = {"save", "load", "load_state_dict_from_url", "download_url_to_file"}
+LIBRARIES = {"numpy", "np", "torch"}
+# torch's machinery behind hooks, the autograd engine and dispatch: a student never needs it, a forger does
+PRIVATE = re.compile(r"_\w*_hooks?(_\w*)?|_C|_VF|_execution_engine|_dynamo|_functorch|_python_dispatch|_ops")
+GETTERS = {"operator.attrgetter", "operator.methodcaller", "operator.itemgetter"}  # getattr by another name
 SYS_READ_OK = {"stdout", "stderr"}  # reading these is harmless (print(..., file=sys.stderr))
 OS_OK = {"path", "sep", "linesep", "pathsep", "getcwd", "cpu_count", "getenv", "environ", "name", "getpid", "curdir"}
 OS_PROCESS = {"system", "popen", "fork", "forkpty", "kill", "killpg", "_exit", "abort", "setsid", "nice"}

@@ -20,6 +20,7 @@ import json
 import os
 import queue
 import resource
+import shutil
 import sys
 import time
 from typing import Any
@@ -151,8 +152,22 @@ def replay(kernel: Kernel, steps: list[dict], done: list[dict], job: dict) -> bo
     return True
 
 
-def start() -> Kernel | str:
-    """A fresh kernel, or why it could not start."""
+def empty(home: str | None) -> None:
+    """Remove everything in the kernel's home folder (``home``, the job's), where a cell may have written files
+    that a new kernel would read when it starts: IPython's start-up files and settings, Jupyter's kernel specs."""
+    if not home or not os.path.isdir(home):
+        return
+    for entry in os.listdir(home):
+        path = os.path.join(home, entry)
+        try:
+            shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.unlink(path)
+        except OSError:
+            pass
+
+
+def start(home: str | None = None) -> Kernel | str:
+    """A fresh kernel (its home emptied first), or why it could not start."""
+    empty(home)
     try:
         return Kernel()
     except Exception as error:  # noqa: BLE001  (reported as the reason the remaining steps did not run)
@@ -176,7 +191,11 @@ def execute(job: dict) -> dict[str, Any]:
         if step["status"] in ("died", "unresponsive"):
             kernel.stop()
             restarts += 1
-            kernel = start() if restarts <= job["max_restarts"] else "the kernel had to be restarted too often"
+            kernel = (
+                start(job.get("home"))
+                if restarts <= job["max_restarts"]
+                else "the kernel had to be restarted too often"
+            )
             if isinstance(kernel, str):
                 broken = kernel
             elif not replay(kernel, steps, done[:-1], job):

@@ -66,6 +66,7 @@ def environment(home: str) -> dict[str, str]:
         "CUDA_VISIBLE_DEVICES": "",
         "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONSAFEPATH": "1",  # the working folder is not on sys.path: a torch.py written there is never imported
         "JUPYTER_PLATFORM_DIRS": "1",
         "JUPYTER_RUNTIME_DIR": f"{home}/runtime",
         "IPYTHONDIR": f"{home}/ipython",
@@ -179,14 +180,17 @@ def check(package: Path | None = None) -> tuple[tuple[str, ...] | None, str]:
 
 def run(job: dict, command: list[str] | None, limits: Limits) -> Outcome:
     """Run one job: in the sandbox ``command``, or (``None``, the teacher opted out) as a plain subprocess."""
-    payload = json.dumps({**job, "memory_mb": limits.memory_mb, "file_mb": limits.file_mb})
     with tempfile.TemporaryDirectory(prefix="grading-") as scratch:
         if command is None:  # unsandboxed: same runner, same limits, own scratch folder
             home = Path(scratch, "home")
             home.mkdir()
             argv, env, cwd = [PYTHON, str(RUNNER)], environment(str(home)), scratch
         else:
+            home = Path("/tmp/home")
             argv, env, cwd = command, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, scratch
+        # the runner empties the kernel's home before a restarted kernel starts: settings or kernel specs a
+        # cell wrote there (IPython start-up files, a kernel.json) must not run before the grader's set-up
+        payload = json.dumps({**job, "memory_mb": limits.memory_mb, "file_mb": limits.file_mb, "home": str(home)})
         out_path, err_path = Path(scratch, "report.json"), Path(scratch, "stderr.txt")
         with open(out_path, "w+b") as out, open(err_path, "w+b") as err:
             process = subprocess.Popen(

@@ -18,12 +18,18 @@ from tools.grading.flagged import (
     CALLS,
     DOTTED,
     DUNDERS,
+    FILE_ANY,
+    FILE_LIBRARY,
+    GETTERS,
     HISTORY,
+    LIBRARIES,
     MAGICS_OK,
     MODULE_CATEGORY,
     NAMES,
     OS_OK,
     OS_PROCESS,
+    PRIVATE,
+    REACHED,
     SYS_ATTRS,
     SYS_READ_OK,
     borrows_an_answer,
@@ -54,17 +60,17 @@ class _Scanner(ast.NodeVisitor):
     def visit_Import(self, node: ast.Import | ast.ImportFrom) -> None:
         names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
         self.own[-1] -= {a.asname or a.name.split(".")[0] for a in node.names}  # the name is a module's again
-        for name in names:
-            for candidate in (name, name.split(".")[0]):
-                if candidate in MODULE_CATEGORY:
-                    self.flag(MODULE_CATEGORY[candidate], node, f"import {name}")
-                    break
+        for name in names:  # import torch.multiprocessing as tmp: a module reached through another is in the name
+            first, *rest = name.split(".")
+            found = [MODULE_CATEGORY.get(name), MODULE_CATEGORY.get(first), *(REACHED.get(part) for part in rest)]
+            if any(found):
+                self.flag(next(filter(None, found)), node, f"import {name}")
+        if isinstance(node, ast.ImportFrom) and node.module:  # from torch.hub import json, from numpy import save
+            for alias in node.names:
+                self._member(node.module, alias.name, node, assigned=False, from_module=True)
         borrowed = [f"{node.module}.{a.name}" for a in node.names] if isinstance(node, ast.ImportFrom) else names
         for name in filter(borrows_an_answer, borrowed):
             self.flag("course_answer", node, f"import of {name}")
-        if isinstance(node, ast.ImportFrom) and node.module in ("os", "sys"):
-            for alias in node.names:
-                self._module_attr(node.module, alias.name, node, assigned=False)
 
     visit_ImportFrom = visit_Import
 
@@ -79,7 +85,30 @@ class _Scanner(ast.NodeVisitor):
         if isinstance(func, ast.Name) and func.id in BY_NAME and len(node.args) >= 2:
             self._by_name(func.id, node)
             self.allowed.add(id(func))
+        elif isinstance(func, (ast.Name, ast.Attribute)) and resolve(func, self.aliases) in GETTERS:
+            self._getter(resolve(func, self.aliases), node)
+            self.allowed.add(id(func))
         self.generic_visit(node)
+
+    def _getter(self, getter: str, node: ast.Call) -> None:
+        """``operator.attrgetter("setprofile")(sys)``: getattr by another name, judged by the names it is given."""
+        names = node.args[:1] if getter.endswith("methodcaller") else node.args
+        for arg in names or [None]:
+            if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
+                if not getter.endswith("itemgetter"):  # itemgetter(i) picks data; attrgetter(name) an attribute
+                    self.flag("introspection", node, f"{getter}(<a computed name>)")
+                continue
+            for part in arg.value.split("."):
+                what = f"{getter}({arg.value!r})"
+                if part in DUNDERS or part.startswith("__") or PRIVATE.fullmatch(part):
+                    self.flag("introspection", node, what)
+                category = REACHED.get(part) or (SYS_ATTRS.get(part) if part not in SYS_READ_OK else None)
+                if part in OS_PROCESS or part.startswith(("exec", "spawn")):
+                    category = "process"
+                elif part in FILE_ANY or part in FILE_LIBRARY:
+                    category = "filesystem"
+                if category:
+                    self.flag(category, node, what)
 
     def _by_name(self, function: str, node: ast.Call) -> None:
         target, name = resolve(node.args[0], self.aliases), node.args[1]
@@ -89,8 +118,8 @@ class _Scanner(ast.NodeVisitor):
             self.flag("introspection", node, f"{function}({target}, {what})")  # a name built at run time
         if function in ("setattr", "delattr") and dotted_name(node.args[0]).split(".")[0] in self.aliases:
             self.flag("monkeypatch", node, f"{function}({target}, ...)")
-        elif target in ("os", "sys") and constant is not None:
-            self._module_attr(target, constant, node, assigned=function != "getattr")
+        if constant is not None:  # getattr(torch, "sys") is torch.sys
+            self._attribute(node.args[0], constant, node, assigned=function in ("setattr", "delattr"))
 
     def _course(self, node: ast.Name | ast.Attribute) -> None:
         """Judge the whole chain ``course.training.fit`` once, not its parts ``course.training`` and ``course``."""
@@ -152,22 +181,42 @@ class _Scanner(ast.NodeVisitor):
             self.flag(NAMES[node.id], node, node.id)
         elif node.id.startswith("__grading"):
             self.flag("kernel", node, f"the grader's own {node.id}")
-        elif node.id in BY_NAME:  # getattr passed around (reduce(getattr, ...), f = setattr): names at run time
+        elif node.id in BY_NAME or self.aliases.get(node.id) in GETTERS:  # reduce(getattr, ...), f = setattr
             self.flag("introspection", node, f"{node.id} used as a value")
         elif HISTORY.fullmatch(node.id):
             self.flag("kernel", node, f"the kernel's input/output history ({node.id})")
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         self._course(node)
+        assigned = isinstance(node.ctx, (ast.Store, ast.Del))
         if node.attr in DUNDERS:
             self.flag("introspection", node, f".{node.attr}")
-        reached = resolve(node.value, self.aliases)
-        module = reached.rsplit(".", 1)[-1] if self._through_modules(node.value) else reached
-        if module in ("os", "sys"):
-            self._module_attr(module, node.attr, node, assigned=isinstance(node.ctx, (ast.Store, ast.Del)))
-        elif module != reached and module in MODULE_CATEGORY:
-            self.flag(MODULE_CATEGORY[module], node, f"{reached} (the {module} module, reached through another)")
+        elif assigned and node.attr.startswith("__") and node.attr.endswith("__"):  # x.__class__ = Other
+            self.flag("monkeypatch", node, f"assigns .{node.attr}")
+        if resolve(node, self.aliases) in GETTERS and id(node) not in self.allowed:
+            self.flag("introspection", node, f"{resolve(node, self.aliases)} used as a value")
+        self._attribute(node.value, node.attr, node, assigned)
         self.generic_visit(node)
+
+    def _attribute(self, value: ast.AST, attr: str, node: ast.AST, assigned: bool) -> None:
+        """``value.attr`` (or ``getattr(value, "attr")``): a member of os or sys, a module reached through another."""
+        reached, root = resolve(value, self.aliases), dotted_name(value).split(".")[0]
+        module = reached.rsplit(".", 1)[-1] if self._through_modules(value) else reached
+        if module in ("os", "sys"):
+            self._module_attr(module, attr, node, assigned)
+        from_module = root in self.aliases and root not in self.own[-1]
+        self._member(reached, attr, node, assigned, from_module)
+        if PRIVATE.fullmatch(attr):  # model._forward_hooks, torch._C: torch's machinery, whatever it is reached from
+            self.flag("introspection", node, f"{reached}.{attr}")
+
+    def _member(self, reached: str, attr: str, node: ast.AST, assigned: bool, from_module: bool) -> None:
+        """``attr`` of the module ``reached`` (``from_module``): another module, file I/O, os or sys members."""
+        if from_module and attr in REACHED:
+            self.flag(REACHED[attr], node, f"{reached}.{attr} (the {attr} module, reached through another)")
+        if attr in FILE_ANY or (from_module and attr in FILE_LIBRARY and reached.split(".")[0] in LIBRARIES):
+            self.flag("filesystem", node, f"{reached}.{attr}")
+        if from_module and reached in ("os", "sys"):
+            self._module_attr(reached, attr, node, assigned)
 
     def _through_modules(self, node: ast.AST) -> bool:
         """``torch.os`` or ``np.sys``: a chain of attributes from an imported name, with no call on the way."""

@@ -27,6 +27,7 @@ Example (a grader for a notebook asking for ``double(x)``)::
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import inspect
 import json
@@ -124,12 +125,18 @@ class Grader:
         self.make_inputs = make_inputs
         self.probes: dict[str, Probe] = {}
         self.checks: dict[str, Check] = {}
+        self.helpers: list[str] = []
+
+    def helper(self, function: Callable) -> Callable:
+        """Ship ``function``'s source with every probe declared after it (decorator), for code the probes share."""
+        self.helpers.append(textwrap.dedent(inspect.getsource(function)).split("\n", 1)[1])
+        return function
 
     def probe(self, function: Callable) -> Callable:
         """Register ``function`` as a probe (decorator); it runs in the student's kernel."""
         source = textwrap.dedent(inspect.getsource(function))
         source = "\n".join(line for line in source.splitlines() if not line.startswith("@"))
-        self.probes[function.__name__] = Probe(function.__name__, source)
+        self.probes[function.__name__] = Probe(function.__name__, "\n".join([*self.helpers, source]))
         return function
 
     def check(self, grade_id: str, *needs: str) -> Callable[[Callable], Callable]:
@@ -145,8 +152,11 @@ class Grader:
         return register
 
     def encoded_inputs(self, inputs: dict[str, dict], seed: int) -> dict[str, str]:
-        """Each probe's inputs as JSON text (with the seed its run starts from)."""
-        return {name: json.dumps(wire.encode({**inputs.get(name, {}), "seed": seed})) for name in self.probes}
+        """Each probe's inputs as JSON text, with the seed its run starts from: :func:`kernel_seed`, never ``seed``."""
+        return {
+            name: json.dumps(wire.encode({**inputs.get(name, {}), "seed": kernel_seed(seed, name)}))
+            for name in self.probes
+        }
 
     def decide(self, results: dict[str, ProbeResult], secrets: dict, points: dict[str, float]) -> list[Verdict]:
         """The points of every test cell in ``points``; a cell without a check gets none (and says so)."""
@@ -171,6 +181,17 @@ class Grader:
                     message = f"the result has an unexpected form ({type(error).__name__}: {error})"[:400]
             verdicts.append(Verdict(grade_id, 0.0 if message else max_points, max_points, message or "right"))
         return verdicts
+
+
+def kernel_seed(seed: int, probe: str) -> int:
+    """The seed of probe ``probe``'s random numbers in the kernel: a hash of the secret ``seed`` and the name.
+
+    The kernel must never see ``seed`` itself: the graders are public, so from it a student could draw the
+    secret inputs again (the true line behind the training data, the held-out rows). The hash tells nothing
+    about ``seed`` (inverting it means hashing every possible seed), and differs from probe to probe.
+    """
+    digest = hashlib.sha256(f"kernel-seed:{seed}:{probe}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1  # 63 bits: torch.manual_seed takes it
 
 
 def load(path: Path) -> Grader:

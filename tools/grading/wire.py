@@ -11,10 +11,15 @@ result can never run the student's code. Decoding is defensive: the data may hav
 
 from __future__ import annotations
 
+import builtins as _builtins
 import json
 import math
 from typing import Any
 
+__builtins__ = dict(
+    vars(_builtins)
+)  # its own copy: a notebook that replaces `isinstance` or `str` changes nothing here
+_DUMPS, _LOADS = json.dumps, json.loads  # kept when the grader's code is set up, before any student cell
 MIME = "application/x.course-grading+json"  # how a probe's result leaves the kernel (a display message)
 MAX_ITEMS = 200_000  # numbers per tensor or list: larger ones are reduced to their type
 MAX_DEPTH = 12
@@ -142,7 +147,7 @@ def decode(data: Any, depth: int = 0) -> Any:
 def loads(text: str) -> Any:
     """Decode a JSON text from the kernel; anything unreadable becomes ``Opaque("unreadable")``."""
     try:
-        return decode(json.loads(text))
+        return decode(_LOADS(text))
     except (ValueError, TypeError, RecursionError):
         return Opaque("unreadable")
 
@@ -177,7 +182,7 @@ def probe(name: str, source: str, inputs_json: str) -> None:
 
 def report() -> None:
     """Send what the audit found changed since the snapshot (an audit step of the job)."""
-    emit(json.dumps(auditor.audit(before)))
+    emit(_DUMPS(auditor.audit(before)))
 
 
 def run_probe(name: str, source: str, inputs_json: str, namespace: dict) -> str:
@@ -189,15 +194,26 @@ def run_probe(name: str, source: str, inputs_json: str, namespace: dict) -> str:
     scope: dict = {}
     try:
         exec(compile(source, f"<probe {name}>", "exec"), scope)  # the grader's own code, shipped with the job
-        inputs = decode(json.loads(inputs_json))
+        inputs = decode(_LOADS(inputs_json))
         if isinstance(inputs, dict) and isinstance(inputs.get("seed"), int):
             import torch
 
             torch.manual_seed(inputs["seed"])
         value = scope[name](inputs, Names(namespace))
-        return json.dumps({"ok": True, "value": encode(value)})
+        return _DUMPS({"ok": True, "value": encode(value)})
     except BaseException as error:  # noqa: BLE001  (the student's code may raise anything, even SystemExit)
         if isinstance(error, KeyboardInterrupt):
             raise
-        text = (f"{type(error).__name__}: {error}" if str(error) else type(error).__name__)[:500]
-        return json.dumps({"ok": False, "error": text})
+        return _DUMPS({"ok": False, "error": describe(error)})
+
+
+def describe(error: BaseException) -> str:
+    """``Name: message`` of an exception, even one whose message cannot be read (its ``__str__`` raises)."""
+    name = str(type.__dict__["__name__"].__get__(type(error)))
+    try:
+        message = str(error)
+    except BaseException as inner:  # noqa: BLE001  (the student's exception class: its __str__ is theirs)
+        if isinstance(inner, KeyboardInterrupt):
+            raise
+        message = "(its message could not be read: its __str__ raised an error)"
+    return (f"{name}: {message}" if message else name)[:500]
