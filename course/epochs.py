@@ -12,7 +12,7 @@ import numbers
 
 import torch
 
-from course.parts import History, plain_history, wrong_order
+from course.parts import History, bad_learning_rate, plain_history, wrong_order
 
 
 def check_epochs(epochs: object, start_epoch: object) -> None:
@@ -96,14 +96,12 @@ def check_scheduled_lr(optimizer: torch.optim.Optimizer, scheduler: object, epoc
         Traceback (most recent call last):
         ValueError: the scheduler LambdaLR set the learning rate to -0.1 after epoch 1: it must stay a finite ...
     """
-    for group in optimizer.param_groups:
-        lr = float(group.get("lr", 0.0))
-        if not math.isfinite(lr) or lr < 0:
-            raise ValueError(
-                f"the scheduler {type(scheduler).__name__} set the learning rate to {lr} after epoch {epoch}: it must "
-                "stay a finite number of at least 0 (a negative one climbs the loss, NaN destroys the weights). Fix "
-                "the scheduler's settings (its lr_lambda, gamma or milestones); training stopped before using that rate."
-            )
+    if (lr := bad_learning_rate(optimizer)) is not None:
+        raise ValueError(
+            f"the scheduler {type(scheduler).__name__} set the learning rate to {lr} after epoch {epoch}: it must "
+            "stay a finite number of at least 0 (a negative one climbs the loss, NaN destroys the weights). Fix "
+            "the scheduler's settings (its lr_lambda, gamma or milestones); training stopped before using that rate."
+        )
 
 
 def step_scheduler(scheduler: object, optimizer: torch.optim.Optimizer, metric: float, epoch: int) -> None:

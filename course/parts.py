@@ -106,14 +106,18 @@ def check_optimizer(optimizer: object, model: nn.Module) -> None:
     _check_learning_rates(optimizer)
 
 
+def bad_learning_rate(optimizer: torch.optim.Optimizer) -> float | None:
+    """The first learning rate of ``optimizer`` that is not a finite number of at least 0, if any."""
+    rates = (float(group.get("lr", 0.0)) for group in optimizer.param_groups)
+    return next((lr for lr in rates if not math.isfinite(lr) or lr < 0), None)
+
+
 def _check_learning_rates(optimizer: torch.optim.Optimizer) -> None:
-    for group in optimizer.param_groups:
-        lr = float(group.get("lr", 0.0))
-        if not math.isfinite(lr) or lr < 0:
-            raise ValueError(
-                f"the optimizer's learning rate is {lr}: it must be a finite number of at least 0, "
-                "e.g. torch.optim.SGD(model.parameters(), lr=0.01)."
-            )
+    if (lr := bad_learning_rate(optimizer)) is not None:
+        raise ValueError(
+            f"the optimizer's learning rate is {lr}: it must be a finite number of at least 0, "
+            "e.g. torch.optim.SGD(model.parameters(), lr=0.01)."
+        )
 
 
 def check_trainable(model: nn.Module) -> None:

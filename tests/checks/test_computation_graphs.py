@@ -52,18 +52,23 @@ def test_untracked_prediction_accepts_other_right_forms(answer):
     assert check.untracked_prediction(answer).passed
 
 
-def train_with_data(a, x, y, steps, lr=0.1):
-    """Right: .data carries the value without the graph (discouraged, but correct here)."""
+def _carried(a, x, y, steps, lr=0.1, carry="detach", zero="after", form=list):
     state, losses = torch.zeros_like(y), []
     for _ in range(steps):
-        state = 0.5 * state.data + a * x
+        if zero == "first":
+            a.grad.zero_()
+        kept = {"detach": state.detach(), "data": state.data}.get(carry, state)  # .data: discouraged, right here
+        state = 0.5 * kept + (a.detach() if carry == "detach a" else a) * x
         loss = ((state - y) ** 2).mean()
         loss.backward()
         with torch.no_grad():
             a -= lr * a.grad
         a.grad = None
         losses.append(loss.item())
-    return losses
+    return form(losses)
+
+
+train_with_data = partial(_carried, carry="data")  # the value without the graph
 
 
 def test_smoothed_training_accepts_data_and_diagnoses_the_buggy_loop():
@@ -133,22 +138,6 @@ def _smoothed(a, x, y, steps, lr=0.1, fixed_steps=None, fixed_lr=None):
 @pytest.mark.parametrize("fixed, passes", [({}, True), ({"fixed_steps": 4}, False), ({"fixed_lr": 0.1}, False)])
 def test_review2_the_smoothed_loop_uses_its_steps_and_lr(fixed, passes):
     assert check.smoothed_training(partial(_smoothed, **fixed)).passed == passes
-
-
-def _carried(a, x, y, steps, lr=0.1, carry="detach", zero="after", form=list):
-    state, losses = torch.zeros_like(y), []
-    for _ in range(steps):
-        if zero == "first":
-            a.grad.zero_()
-        kept = state.detach() if carry == "detach" else state
-        state = 0.5 * kept + (a.detach() if carry == "detach a" else a) * x
-        loss = ((state - y) ** 2).mean()
-        loss.backward()
-        with torch.no_grad():
-            a -= lr * a.grad
-        a.grad = None
-        losses.append(loss.item())
-    return form(losses)
 
 
 @pytest.mark.parametrize("form", [torch.tensor, np.array, tuple])
