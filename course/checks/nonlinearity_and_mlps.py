@@ -5,7 +5,7 @@ that no answer typed in and no number of the first probe fits both; dead units a
 no message shows, so that no answer typed in from the messages fits."""
 
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 from itertools import pairwise
 
 import torch
@@ -32,8 +32,7 @@ def _numbers(values: list) -> str:
 
 
 def _architecture(make: object, probes: tuple) -> object:
-    """Per probe's sizes: sorted layer shapes, unregistered layers, the output once each layer holds values fixed by
-    its shape (for inputs of the model's dtype)."""
+    """Per probe's sizes: layer shapes, unregistered layers, the output with weights fixed by shape, frozen names."""
     seen = []
     for n_inputs, *sizes in probes:
         model = make(n_inputs, *sizes)
@@ -41,17 +40,20 @@ def _architecture(make: object, probes: tuple) -> object:
             return model
         linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+        calls = []  # each Linear's id, once per time forward runs it: an MLP runs each of its layers once
+        hooks = [layer.register_forward_hook(lambda m, *_, note=calls.append: note(id(m))) for layer in linears]
         with torch.no_grad():
             for layer in linears:
                 for offset, parameter in enumerate(layer.parameters()):  # the weight, then the bias if any
                     parameter.copy_(fixed_values(parameter.shape, float(offset)))
             # inputs up to 8: pre-activations beyond 6, where ReLU6 and the like part from ReLU
             output = model(torch.linspace(-8.0, 8.0, 6 * n_inputs, dtype=dtype).reshape(6, n_inputs))
+        for hook in hooks:
+            hook.remove()
         shapes = sorted((m.in_features, m.out_features, m.bias is not None) for m in linears)
         frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
-        every = [m for _, m in model.named_modules(remove_duplicate=False) if isinstance(m, nn.Linear)]
-        seen.append((shapes, unregistered_modules(model), output, frozen, len(every) - len(linears)))
-    return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen, reused layers), per probe each
+        seen.append((shapes, unregistered_modules(model), output, frozen, len(calls) - len(set(calls))))
+    return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen, layers run again), per probe
 
 
 def _explain_mlp(got: tuple, expected: tuple) -> str:
@@ -62,9 +64,9 @@ def _explain_mlp(got: tuple, expected: tuple) -> str:
     return "the layer sizes are right but the output is not: a ReLU after each hidden layer, none after the last."
 
 
-def _mlp(n_inputs: int, hidden: list[int], n_outputs: int, activation: Callable = nn.ReLU, last: bool = False):
+def _mlp(n_inputs: int, hidden: list, n_outputs: int, activation: Callable = nn.ReLU, last=False, linear=nn.Linear):
     pairs = pairwise([n_inputs, *hidden, n_outputs])
-    layers = [module for n_in, n_out in pairs for module in (nn.Linear(n_in, n_out), activation())]
+    layers = [module for n_in, n_out in pairs for module in (linear(n_in, n_out), activation())]
     return nn.Sequential(*(layers if last else layers[:-1]))
 
 
@@ -141,10 +143,6 @@ def _per_unit(got: tuple, expected: tuple) -> str:
     return PER_UNIT.format(got=describe(wrong))
 
 
-def _no_tensor(got: tuple, expected: tuple) -> str:
-    return f"return a torch tensor, one bool per unit; got {describe(next(g for g in got if not torch.is_tensor(g)))}."
-
-
 def _explain_dead(got: tuple, expected: tuple) -> str:
     pair = next(((g, e) for g, e in zip(got[:2], expected[:2], strict=True) if not close(g, e)), None)
     if pair is None:  # only the probe never shown differs
@@ -158,7 +156,7 @@ dead_units = Exercise(
     observe=lambda answer, args: (answer(*args), *(answer(*_dead_probe(True, roll)) for roll in (0, 2))),
     reference=lambda layer, x: (layer(x) <= 0).all(dim=0),
     guards=[
-        Guard("not_a_tensor", any_item(lambda got: not torch.is_tensor(got)), lambda layer, x: [True] * 5, _no_tensor),
+        Guard("not_a_tensor", any_item(lambda got: not torch.is_tensor(got)), lambda layer, x: [True] * 5, _per_unit),
         Guard("wrong_shape", any_item(lambda got: got.shape != (5,)), lambda layer, x: layer(x) <= 0, _per_unit),
         Guard("wrong_dtype", any_item(lambda got: got.dtype != torch.bool), lambda layer, x: layer(x)[0], _per_unit),
     ],
@@ -180,14 +178,6 @@ dead_units = Exercise(
 )
 
 
-def _shared_hidden(n_inputs: int, hidden: list[int], n_outputs: int) -> nn.Sequential:
-    """One nn.Linear built per pair of widths, used again where the pair repeats: [4, 4, 4] runs one layer twice."""
-    built: dict = {}
-    pairs = pairwise([n_inputs, *hidden, n_outputs])
-    layers = [m for pair in pairs for m in (built.setdefault(pair, nn.Linear(*pair)), nn.ReLU())]
-    return nn.Sequential(*layers[:-1])
-
-
 _OTHER_ACTIVATIONS = (nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.GELU, nn.ELU, nn.SiLU)
 make_mlp = Exercise(
     name="make_mlp",
@@ -197,7 +187,8 @@ make_mlp = Exercise(
     guards=[
         Guard("not_a_model", lambda got: not isinstance(got, tuple), lambda n_in, hidden, n_out: [n_in]),
         Guard("plain_list", lambda got: any(got[1]), lambda *sizes: _LoopMLP(*sizes, container=list)),
-        Guard("shared_layer", lambda got: any(got[4]), _shared_hidden),
+        # one nn.Linear per pair of widths, used again where the pair repeats: [4, 4, 4] runs one layer twice
+        Guard("shared_layer", lambda got: any(got[4]), lambda *sizes: _mlp(*sizes, linear=cache(nn.Linear))),
         Guard(
             "froze_parameters",
             lambda got: any(got[3]),

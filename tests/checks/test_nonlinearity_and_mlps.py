@@ -275,3 +275,17 @@ def test_answers_typed_in_from_the_messages_fail_on_the_probe_never_shown():
     first, second = (check.dead_units.reference(*check._dead_probe(flip)) for flip in (False, True))
     dead = check.dead_units(lambda layer, x: (first if x[0, 0] == -1.0 else second).clone())
     assert dead.mistake == "other" and "not for another" in dead.message, dead
+
+
+class _WithHandle(nn.Module):  # right: a second name for a layer it runs once (the first, kept for inspection)
+    def __init__(self, n_inputs, hidden, n_outputs):
+        super().__init__()
+        self.net = check.make_mlp.reference(n_inputs, hidden, n_outputs)
+        self.first, self.layers = self.net[0], nn.ModuleList(m for m in self.net if isinstance(m, nn.Linear))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_review4_a_layer_reached_by_two_names_but_run_once_is_not_shared():
+    assert check.make_mlp(_WithHandle).passed
