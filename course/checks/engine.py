@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import inspect
-import itertools
 import linecache
 import math
 import os
@@ -27,12 +25,13 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from course.checks import probes, values
+from course.checks.calls import Calls, Library, qualified
 from course.checks.runner import names_restored, run_limited
 from course.checks.values import Raised, close, describe, safe_text
 from course.checks.vocabulary import MISTAKES
@@ -86,42 +85,6 @@ class Guard:
     message: Message = None
 
 
-@dataclass(frozen=True)
-class Library:
-    """A library function the exercise asks the learner to write by hand; ``example`` is an answer that calls it."""
-
-    function: Callable[..., Any]
-    example: Any
-    id: ClassVar[str] = "used_library"  # one diagnosis for every library entry
-
-
-class _Calls:
-    """The code of every Python function called in this thread while it is active, and which of the library's
-    C functions (``torch.binary_cross_entropy_with_logits``) were called: a profile hook is per thread."""
-
-    def __init__(self, library: Sequence[Library]) -> None:
-        self.watched = {id(entry.function): entry.function for entry in library}
-
-    def __enter__(self) -> _Calls:
-        self.seen: set = set()
-        self._before = sys.getprofile()
-        sys.setprofile(self._note)
-        return self
-
-    def _note(self, frame: Any, event: str, arg: Any) -> None:
-        if event == "call":
-            self.seen.add(frame.f_code)
-        elif event == "c_call" and id(arg) in self.watched:
-            self.seen.add(self.watched[id(arg)])
-
-    def __exit__(self, *exc: object) -> None:
-        sys.setprofile(self._before)
-
-    def ran(self, function: Callable[..., Any]) -> bool:
-        """Whether ``function`` ran (the function inside its decorators: scikit-learn wraps its metrics)."""
-        return function in self.seen or getattr(inspect.unwrap(function), "__code__", None) in self.seen
-
-
 class _Stub(Exception):
     """The learner's function still raises NotImplementedError."""
 
@@ -164,14 +127,6 @@ def _item_changed(used: object, fresh: object) -> bool:
     if type(used) in (int, float, bool) and type(fresh) is type(used):
         return used != fresh and not (used != used and fresh != fresh)  # a NaN is still itself
     return _changed(used, fresh)
-
-
-def _qualified(function: Callable[..., Any]) -> str:
-    """``F.cross_entropy``, ``sklearn.metrics.r2_score``: the name a learner imports it by (no private module)."""
-    public = itertools.takewhile(lambda part: not part.startswith("_"), function.__module__.split("."))
-    public = function.__module__ if inspect.isbuiltin(function) else ".".join(public)  # torch._C._nn's own entries
-    module = {"torch.nn.functional": "F"}.get(function.__module__, public)
-    return f"{module}.{function.__name__}"
 
 
 def _holds(test: Callable[..., Any], *args: Any) -> bool:
@@ -264,7 +219,7 @@ class Exercise:
 
     def _judge(self, answer: Any) -> Verdict:
         args = self.inputs()
-        with _Calls(self.library) if self.library else contextlib.nullcontext() as calls:  # only where one is banned
+        with Calls(self.library) if self.library else contextlib.nullcontext() as calls:  # only where one is banned
             got = self.observation(answer, args)
         if not torch.is_grad_enabled():  # the learner's code switched tracking off for everything after it
             torch.set_grad_enabled(True)  # this worker thread's mode: the check's own programs need it on
@@ -282,7 +237,7 @@ class Exercise:
         if self.same(got, expected):
             used = [entry for entry in self.library if calls.ran(entry.function)]
             if used:  # the right number, from the function the exercise asks the learner to write
-                return _wrong(used[0].id, message=MISTAKES[used[0].id].replace("{got}", _qualified(used[0].function)))
+                return _wrong(used[0].id, message=MISTAKES[used[0].id].replace("{got}", qualified(used[0].function)))
             return Verdict("correct", self.success(expected) if callable(self.success) else self.success)
         return self._named_mistake(got, expected) or _wrong("other", got, expected, self.explain)
 

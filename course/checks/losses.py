@@ -92,6 +92,7 @@ def _cross_entropy_library(scores) -> list:
             (F.nll_loss, lambda x, y: F.nll_loss(F.log_softmax(scores(x), dim=1), y.long())),
             (torch._C._nn.cross_entropy_loss, lambda x, y: torch._C._nn.cross_entropy_loss(scores(x), y.long()).mean()),
             (torch._C._nn.nll_loss_nd, lambda x, y: torch._C._nn.nll_loss_nd(scores(x).log_softmax(1), y.long()).mean()),
+            (torch._C._nn.nll_loss, lambda x, y: torch._C._nn.nll_loss(scores(x).log_softmax(1), y.long()).mean()),
             (F.kl_div, lambda x, y: F.kl_div(scores(x).log_softmax(1), _hot(scores(x), y), reduction="batchmean")),
             (torch.kl_div, lambda x, y: torch.kl_div(scores(x).log_softmax(1), _hot(scores(x), y)).sum() / len(y))]  # fmt: skip
 

@@ -106,16 +106,21 @@ LIBRARY_ANSWERS = {  # the by-hand exercises answered by the very function they 
         lambda p, y: F.binary_cross_entropy_with_logits(torch.logit(p), y),
         lambda p, y: F.nll_loss(torch.stack([(1 - p).log(), p.log()], 1), y.long()),
         lambda p, y: F.cross_entropy(torch.stack([(1 - p).log(), p.log()], 1), y.long()),
+        lambda p, y: torch.ops.aten.binary_cross_entropy(p, y).mean(),  # the kernel as an operator
+        lambda p, y: torch.ops.aten.binary_cross_entropy.default(p, y).mean(),
     ],
     "binary_loss_from_logits": [
         lambda z, y: nn.BCEWithLogitsLoss()(z, y),
         F.binary_cross_entropy_with_logits,
         lambda z, y: F.cross_entropy(torch.stack([torch.zeros_like(z), z], 1), y.long()),  # two classes' scores
+        lambda z, y: torch.ops.aten.binary_cross_entropy_with_logits(z, y).mean(),
     ],
     "class_loss": [
         lambda z, y: nn.CrossEntropyLoss()(z, y),
         lambda z, y: F.nll_loss(F.log_softmax(z, dim=1), y),
         lambda z, y: torch.nn.functional.cross_entropy(z, y, reduction="sum") / len(y),
+        lambda z, y: torch.ops.aten.cross_entropy_loss(z, y),
+        lambda z, y: torch.ops.aten.nll_loss(z.log_softmax(1), y),
     ],
 }
 

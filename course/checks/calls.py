@@ -1,0 +1,72 @@
+"""Which library functions a learner's answer called: the watch behind an exercise's ``library`` entries.
+
+An exercise that asks for a formula written by hand (a loss, a metric) lists the library functions that
+compute it; :class:`Calls` notes, in the thread that runs the answer, the code of every Python function
+called, the C functions listed (``torch.binary_cross_entropy_with_logits``) and the operators they are as
+``torch.ops.aten.<name>``, so that the right number reached through the library is told apart.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+_OP_CALLS = {torch._ops.OpOverloadPacket.__call__.__code__, torch._ops.OpOverload.__call__.__code__}
+
+
+@dataclass(frozen=True)
+class Library:
+    """A library function the exercise asks the learner to write by hand; ``example`` is an answer that calls it."""
+
+    function: Callable[..., Any]
+    example: Any
+    id: ClassVar[str] = "used_library"  # one diagnosis for every library entry
+
+
+class Calls:
+    """The code of every Python function called in this thread while it is active, and which of the library's
+    C functions (``torch.binary_cross_entropy_with_logits``) were called: a profile hook is per thread."""
+
+    def __init__(self, library: Sequence[Library]) -> None:
+        self.watched = {id(entry.function): entry.function for entry in library}
+        for function in [entry.function for entry in library if inspect.isbuiltin(entry.function)]:
+            operator = getattr(torch.ops.aten, function.__name__, None)  # the same kernel as torch.ops.aten.<name>
+            self.watched |= {} if operator is None else {id(operator): function}
+
+    def __enter__(self) -> Calls:
+        self.seen: set = set()
+        self._before = sys.getprofile()
+        sys.setprofile(self._note)
+        return self
+
+    def _note(self, frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            self.seen.add(frame.f_code)
+            if frame.f_code in _OP_CALLS:  # torch.ops.aten.X(...) or its .default: the operator is `self`
+                op = frame.f_locals.get("self")
+                if (packet := id(getattr(op, "overloadpacket", op))) in self.watched:
+                    self.seen.add(self.watched[packet])
+        elif event == "c_call" and id(arg) in self.watched:
+            self.seen.add(self.watched[id(arg)])
+
+    def __exit__(self, *exc: object) -> None:
+        sys.setprofile(self._before)
+
+    def ran(self, function: Callable[..., Any]) -> bool:
+        """Whether ``function`` ran (the function inside its decorators: scikit-learn wraps its metrics)."""
+        code = getattr(inspect.unwrap(function), "__code__", None)
+        return function in self.seen or (code is not None and code in self.seen)
+
+
+def qualified(function: Callable[..., Any]) -> str:
+    """``F.cross_entropy``, ``sklearn.metrics.r2_score``: the name a learner imports it by (no private module)."""
+    public = itertools.takewhile(lambda part: not part.startswith("_"), function.__module__.split("."))
+    public = function.__module__ if inspect.isbuiltin(function) else ".".join(public)  # torch._C._nn's own entries
+    module = {"torch.nn.functional": "F"}.get(function.__module__, public)
+    return f"{module}.{function.__name__}"
