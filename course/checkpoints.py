@@ -20,6 +20,8 @@ from torch import nn
 
 from course.checkpoint_file import CheckpointError, damaged, read_sealed, write_sealed
 from course.device import model_device
+from course.divergence import state_copy
+from course.epochs import check_saved_epoch
 from course.parts import check_model, check_optimizer, check_scheduler, plain_history
 from course.repro import rng_state, set_rng_state
 
@@ -122,6 +124,7 @@ def save_checkpoint(
     _scheduler_needs_optimizer(optimizer, scheduler, "saved")
     if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
         raise ValueError(f"epoch should be the number of epochs done, a non-negative integer; got {epoch!r}.")
+    check_saved_epoch(epoch, history)
     path = _checkpoint_path(path)
     checkpoint = {
         "model": model.state_dict(),
@@ -149,7 +152,9 @@ def _model_misfit(model: nn.Module, saved: Mapping[str, Any]) -> str | None:
     shapes = [
         f"{key} is {tuple(saved[key].shape)} in the file but {tuple(mine[key].shape)} in your model"
         for key in sorted(set(mine) & set(saved))
-        if isinstance(saved[key], torch.Tensor) and saved[key].shape != mine[key].shape
+        if isinstance(saved[key], torch.Tensor)
+        and isinstance(mine[key], torch.Tensor)
+        and saved[key].shape != mine[key].shape
     ]
     problems = [f"missing {missing}"] * bool(missing) + [f"unexpected {unexpected}"] * bool(unexpected) + shapes
     return "the model's weights do not fit (" + "; ".join(problems) + ")" if problems else None
@@ -200,7 +205,7 @@ def _misfits(
 
 def _snapshot(model: nn.Module, optimizer: Any, scheduler: Any, generator: Any) -> tuple:
     return (
-        {key: value.clone() for key, value in model.state_dict().items()},
+        {key: state_copy(value) for key, value in model.state_dict().items()},
         copy.deepcopy(optimizer.state_dict()) if optimizer is not None else None,
         copy.deepcopy(scheduler.state_dict()) if scheduler is not None else None,
         rng_state(generator),

@@ -45,8 +45,8 @@ def check_tensors(x: object, y: object) -> None:
 def forward_loss(model: nn.Module, loss_fn: object, x: torch.Tensor, y: object, values: bool = False) -> torch.Tensor:
     """The model's loss on one batch, checked (:func:`course.loss_checks.loss_of`); a batch of one sample explained.
 
-    With ``values``, the targets and predictions are also checked against the loss's range
-    (:func:`course.loss_values.check_values`, which reads them: the trainer asks once per pass).
+    The targets are checked against the loss's range (:func:`course.loss_values.check_values`); with
+    ``values``, the predictions too (a logsumexp: the trainer asks once per pass).
 
     Example:
         >>> forward_loss(nn.Linear(1, 1, bias=False).requires_grad_(False), nn.MSELoss(), torch.zeros(2, 1), torch.ones(2, 1))
@@ -63,8 +63,7 @@ def forward_loss(model: nn.Module, loss_fn: object, x: torch.Tensor, y: object, 
             "a batch size that divides the number of samples."
         ) from None
     loss = loss_of(pred, loss_fn, y, model)
-    if values:  # after the loss, so that wrong shapes are named first
-        check_values(pred, y, loss_fn)
+    check_values(pred, y, loss_fn, first=values)  # after the loss, so that wrong shapes are named first
     return loss
 
 

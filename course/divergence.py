@@ -1,7 +1,7 @@
 """A loss that stops being finite: the cause named, and training put back on its feet.
 
 A loss that becomes NaN or inf is blamed on the data when the batch holds NaN or inf (or no
-sample at all), else on the learning rate; the loop puts back the weights and optimizer state of
+sample at all), on the loss or its targets when no update has happened yet, else on the learning rate; the loop puts back the weights and optimizer state of
 the start of the last epoch that began finite. The loss is checked before its step, so a bad batch
 never reaches the weights; nothing here runs while the loss stays finite, except one copy per epoch.
 """
@@ -48,8 +48,25 @@ def empty_batch(number: int | None, x: object) -> ValueError | None:
     )
 
 
+_NOT_THE_RATE = (
+    "The batch and the weights are finite and this was before any update, so the learning rate is not the cause: "
+    "the loss itself is. Check the targets and the loss (every target equal to ignore_index leaves a mean over no "
+    "sample; KLDivLoss takes (log-probabilities, target probabilities) in that order; a log of 0 is -inf)."
+)
+
+
 def _finite(tensors: Iterable[object]) -> bool:
     return all(bool(torch.isfinite(t).all()) for t in tensors if isinstance(t, torch.Tensor) and t.is_floating_point())
+
+
+def state_copy(value: object) -> object:
+    """A copy of one entry of a ``state_dict``: a tensor cloned, anything else (a custom extra state) deep-copied.
+
+    Example:
+        >>> state_copy({"version": 2})
+        {'version': 2}
+    """
+    return value.detach().clone() if isinstance(value, torch.Tensor) else copy.deepcopy(value)
 
 
 class LastFinite:
@@ -74,10 +91,12 @@ class LastFinite:
         self.model, self.optimizer = model, optimizer
         self.saved: tuple[dict, dict] | None = None
         self.epoch: int | None = None
+        self.passes = 0  # epochs begun: at step 1 of the first, no update has happened yet
 
     def remember(self, epoch: int | None) -> None:
+        self.passes += 1
         if _finite(self.model.parameters()):
-            weights = {key: value.detach().clone() for key, value in self.model.state_dict().items()}
+            weights = {key: state_copy(value) for key, value in self.model.state_dict().items()}
             self.saved, self.epoch = (weights, copy.deepcopy(self.optimizer.state_dict())), epoch
 
     def _restore(self) -> str:
@@ -103,6 +122,8 @@ class LastFinite:
             )
         elif self.saved is None:
             cause = "The batch is finite: the weights were NaN or inf before this training began."
+        elif step == 1 and self.passes == 1:
+            cause = _NOT_THE_RATE
         else:
             cause = (
                 "The batch is finite, so training diverged: lower the learning rate (e.g. divide it by 10), "
@@ -114,8 +135,10 @@ class LastFinite:
         )
 
 
-def nonfinite_step(value: float, model: nn.Module, x: object, y: object) -> Exception:
+def nonfinite_step(value: float, model: nn.Module, x: object, y: object, first: bool = False) -> Exception:
     """The error for a training step whose loss is NaN or inf (checked before the step, so the weights did not change).
+
+    ``first``: no step has updated the weights yet, so the learning rate cannot be the cause.
 
     Example:
         >>> print(nonfinite_step(float("nan"), nn.Linear(1, 1), torch.tensor([[float("nan")]]), torch.ones(1, 1)))
@@ -131,6 +154,8 @@ def nonfinite_step(value: float, model: nn.Module, x: object, y: object) -> Exce
             "The batch is finite, but the model's weights are NaN or inf: an earlier step diverged. Lower the "
             "learning rate (e.g. divide it by 10), then rebuild the model and the optimizer (or load a checkpoint)."
         )
+    elif first:
+        cause = _NOT_THE_RATE
     else:
         cause = "The batch and the weights are finite, so the loss overflowed: lower the learning rate, or standardise the features."
     return FloatingPointError(

@@ -14,6 +14,8 @@ import torch
 
 from course.parts import History, bad_learning_rate, plain_history, wrong_order
 
+RECORDED = ("train_loss", "lr", "val_loss")  # the lists fit itself keeps; any other is the user's, left alone
+
 
 def check_epochs(epochs: object, start_epoch: object) -> None:
     """Check ``fit``'s ``epochs`` and ``start_epoch``.
@@ -38,10 +40,11 @@ def check_epochs(epochs: object, start_epoch: object) -> None:
 def continued_history(history: object, epochs: object, start_epoch: object, validating: bool) -> History:
     """A checked copy of the history ``fit`` continues: every list holds one value per epoch, ``start_epoch`` of them.
 
-    A list of another length is refused (its values would be drawn at the wrong epochs). A quantity
-    ``fit`` records but the history lacks (``val_loss`` when the first run had no validation, or
-    everything without a history) gets NaN for the epochs before, which plots leave out: entry i
-    is always epoch i + 1. ``fit`` pads every list it does not record with NaN in the same way.
+    A list ``fit`` records (``train_loss``, ``lr``, ``val_loss``) of another length is refused (its
+    values would be drawn at the wrong epochs). A quantity ``fit`` records but the history lacks
+    (``val_loss`` when the first run had no validation, or everything without a history) gets NaN
+    for the epochs before, which plots leave out: entry i is always epoch i + 1. Any other list is
+    the user's own (a metric appended after each call): kept as it is, never padded nor refused.
 
     Example:
         >>> continued_history({"train_loss": [0.5], "lr": [0.1]}, 3, 1, validating=True)
@@ -50,7 +53,7 @@ def continued_history(history: object, epochs: object, start_epoch: object, vali
     result = plain_history(history)
     check_epochs(epochs, start_epoch)
     for key, values in result.items():
-        if len(values) != start_epoch:
+        if key in RECORDED and len(values) != start_epoch:
             raise ValueError(
                 f"the history holds {len(values)} epoch(s) of {key} but start_epoch={start_epoch}; every list must "
                 "hold one value per epoch done, or entries would be drawn at the wrong epochs. When resuming, pass "
@@ -59,6 +62,25 @@ def continued_history(history: object, epochs: object, start_epoch: object, vali
     for key in ("train_loss", "val_loss", "lr") if validating else ("train_loss", "lr"):
         result.setdefault(key, [math.nan] * start_epoch)
     return result
+
+
+def check_saved_epoch(epoch: int, history: object) -> None:
+    """Refuse a checkpoint's ``epoch`` that is not the number of values in the lists ``fit`` records.
+
+    Resuming from it would misalign the history (and ``fit`` would refuse it only then).
+
+    Example:
+        >>> check_saved_epoch(2, {"train_loss": [0.3, 0.2, 0.1]})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: epoch=2 but the history holds 3 value(s) of train_loss: the epoch to save is the number of epochs...
+    """
+    for key, values in plain_history(history).items():
+        if key in RECORDED and len(values) != epoch:
+            raise ValueError(
+                f"epoch={epoch} but the history holds {len(values)} value(s) of {key}: the epoch to save is the "
+                "number of epochs done, the length of the history. After the epoch counted e from 0, save "
+                f"epoch=e + 1 (here epoch={len(values)}), so that resuming continues the history where it stopped."
+            )
 
 
 def check_scheduler_steps(scheduler: object, steps: int) -> None:
@@ -104,10 +126,14 @@ def check_scheduled_lr(optimizer: torch.optim.Optimizer, scheduler: object, epoc
         )
 
 
-def step_scheduler(scheduler: object, optimizer: torch.optim.Optimizer, metric: float, epoch: int) -> None:
+def step_scheduler(
+    scheduler: object, optimizer: torch.optim.Optimizer, metric: float, epoch: int, last: bool = False
+) -> None:
     """Step ``scheduler`` at the end of ``epoch`` (counting from 0), then check the learning rate it set.
 
     ``ReduceLROnPlateau`` gets ``metric`` (the loss it watches); every other scheduler steps blind.
+    After the ``last`` epoch the rate is not checked: it is never used (a schedule may overshoot
+    below 0 at its very end, ``OneCycleLR(anneal_strategy="linear")``); a later ``fit`` checks it.
 
     Example:
         >>> opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)
@@ -123,17 +149,21 @@ def step_scheduler(scheduler: object, optimizer: torch.optim.Optimizer, metric: 
         scheduler.step(metric)
     else:
         scheduler.step()
-    check_scheduled_lr(optimizer, scheduler, epoch + 1)
+    if not last:
+        check_scheduled_lr(optimizer, scheduler, epoch + 1)
 
 
 def pad_history(history: History, epochs: int) -> None:
-    """Give every list of ``history`` NaN up to ``epochs`` values: a quantity not recorded this epoch is a gap.
+    """Give each list ``fit`` records NaN up to ``epochs`` values: a quantity not recorded this epoch is a gap.
+
+    The user's own lists (any other key) are left alone.
 
     Example:
-        >>> history = {"train_loss": [0.5, 0.4], "val_loss": [0.6]}
+        >>> history = {"train_loss": [0.5, 0.4], "val_loss": [0.6], "val_mae": [0.1]}
         >>> pad_history(history, 2)
         >>> history
-        {'train_loss': [0.5, 0.4], 'val_loss': [0.6, nan]}
+        {'train_loss': [0.5, 0.4], 'val_loss': [0.6, nan], 'val_mae': [0.1]}
     """
-    for values in history.values():
-        values.extend([math.nan] * (epochs - len(values)))
+    for key in RECORDED:
+        if key in history:
+            history[key].extend([math.nan] * (epochs - len(history[key])))

@@ -9,7 +9,9 @@ of range), :func:`explain_loss` says what the targets or predictions should be.
 
 from __future__ import annotations
 
+import functools
 import re
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -44,6 +46,9 @@ _OUT_OF_BOUNDS = re.compile(r"Target (-?\d+) is out of bounds")
 
 
 def _is(loss_fn: object, modules: tuple[type, ...], functions: set) -> bool:
+    """Whether ``loss_fn`` is one of these losses, also behind ``functools.partial`` (a lambda cannot be told)."""
+    while isinstance(loss_fn, functools.partial):
+        loss_fn = loss_fn.func
     try:
         return isinstance(loss_fn, modules) or loss_fn in functions
     except TypeError:  # an unhashable callable
@@ -67,14 +72,19 @@ def check_scalar(loss: object) -> torch.Tensor:
     return loss
 
 
-def _stretches(pred: torch.Tensor, target: torch.Tensor, loss_fn: object) -> bool:
-    """True if the loss would compare one target with several predictions (the shapes broadcast to pred's)."""
+def _stretches(pred: torch.Tensor, target: torch.Tensor, loss_fn: object) -> bool | None:
+    """True if the loss would compare one target with several predictions (the shapes broadcast to pred's).
+
+    None when it may or may not: a hand-written loss given a floating-point target of the predictions'
+    rank (or a single number) stretches it if it compares element by element, ``((p - y) ** 2).mean()``,
+    but not if it uses the extra columns on purpose (quantiles, a mean and a variance): the shapes and
+    even the values are the same in both, so nothing can tell them apart.
+    """
     if _is(loss_fn, _CLASS_INDICES, _CLASS_INDEX_FUNCTIONS):
         return target.ndim == 0 and target.is_floating_point()
     if _is(loss_fn, _ELEMENTWISE, _ELEMENTWISE_FUNCTIONS):
         return True
-    # any other loss: a floating-point target of the predictions' rank (or a single number) is a value per prediction
-    return target.is_floating_point() and target.ndim in (0, pred.ndim)
+    return None if target.is_floating_point() and target.ndim in (0, pred.ndim) else False
 
 
 def _last_layer(model: object) -> str:
@@ -106,10 +116,11 @@ def check_pair(pred: object, target: object, loss_fn: object = None, model: nn.M
     N predictions with another number of targets, or one target stretched over several
     predictions ((N, 2) against (N, 1)), whatever the loss. Class indices, integer targets of
     ``nn.CrossEntropyLoss``-like losses, rightly have another shape than the scores. A loss comparing
-    element by element (``nn.MSELoss()``) also refuses shapes that do not broadcast. The ``model``,
-    if given, is named in the message. Limit: a hand-written loss whose predictions have more
-    columns than the targets on purpose (a mean and a variance per sample against targets (N, 1))
-    is refused too: give it targets of shape (N,) and index the columns inside the loss.
+    element by element (``nn.MSELoss()``, also behind ``functools.partial``) also refuses shapes that
+    do not broadcast. The ``model``, if given, is named in the message. Limit: a hand-written loss
+    (a function or lambda the course does not know) given more prediction columns than target
+    columns only gets a ``UserWarning``, since it may use them on purpose (quantiles, a mean and a
+    variance per sample) and nothing tells that apart from a loss that stretches the targets.
 
     Example:
         >>> check_pair(torch.zeros(4, 1), torch.zeros(4))
@@ -143,13 +154,24 @@ def check_pair(pred: object, target: object, loss_fn: object = None, model: nn.M
             "and compare every prediction with every target, silently giving a wrong loss. Give the targets the "
             f"predictions' shape, y = y.view({view}), or make the model's output match the targets."
         )
-    if not _stretches(pred, target, loss_fn):
+    stretches = _stretches(pred, target, loss_fn)
+    if stretches is False:
         return
     if pred.numel() == target.numel():
         raise ValueError(
             f"the predictions have shape {p} but the target {t}: one value each, but of different shapes, which the "
             f"loss would broadcast (torch only warns): {_reshape(pred, target)}."
         )
+    if stretches is None:  # a hand-written loss: only a warning, it may use the extra columns on purpose
+        warnings.warn(
+            f"the predictions have shape {p} but the targets {t}: a loss comparing them element by element would "
+            f"stretch each target over {pred.numel() // target.numel()} predictions and be silently wrong. If your "
+            "loss uses the extra columns on purpose (quantiles, a mean and a variance), all is well; otherwise "
+            f"{_last_layer(model)[0].lower()}{_last_layer(model)[1:]}.",
+            UserWarning,
+            stacklevel=2,
+        )
+        return
     raise ValueError(
         f"the predictions have shape {p} but the targets {t}: the loss would stretch the targets to {p}, "
         "comparing one target with several predictions, silently giving a wrong loss. "

@@ -1,11 +1,14 @@
 """Values a loss takes without an error but silently misreads: labels outside [0, 1], raw scores for NLLLoss.
 
 ``nn.BCEWithLogitsLoss`` trains on labels {1, 2} or {-1, 1} without a word, and ``nn.NLLLoss`` on
-raw scores drives its loss towards minus infinity. Shapes are :mod:`course.loss_checks`'s concern;
-these checks read the values (a device sync), so the trainer runs them once per pass, on its first batch.
+raw scores drives its loss towards minus infinity. Shapes are :mod:`course.loss_checks`'s concern.
+The targets' range is checked on every batch (a comparison of the targets, small next to a forward
+pass); the log-probabilities once per pass, on its first batch (a logsumexp over the predictions).
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 from torch import nn
@@ -13,6 +16,8 @@ from torch.nn import functional
 
 
 def _is(loss_fn: object, modules: tuple[type, ...], functions: set) -> bool:
+    while isinstance(loss_fn, functools.partial):  # functools.partial(F.nll_loss, ...); a lambda cannot be told
+        loss_fn = loss_fn.func
     try:
         return isinstance(loss_fn, modules) or loss_fn in functions
     except TypeError:  # an unhashable callable
@@ -35,12 +40,14 @@ def _out_of_range(target: torch.Tensor, loss_fn: object, what: str) -> ValueErro
     return ValueError(f"{_name(loss_fn)} expects targets between 0 and 1 ({what}), but {fix}.")
 
 
-def check_values(pred: object, target: object, loss_fn: object) -> None:
+def check_values(pred: object, target: object, loss_fn: object, first: bool = True) -> None:
     """Refuse values a loss takes without an error but silently misreads (a ``ValueError`` naming the fix).
 
     Binary cross-entropy needs targets in [0, 1] (``BCEWithLogitsLoss`` trains on labels {1, 2}
-    without a word), class probabilities too, and ``NLLLoss`` needs log-probabilities (at most 0:
-    on raw scores the loss falls without end).
+    without a word), class probabilities too: checked on every batch. ``NLLLoss`` needs
+    log-probabilities, whose exp sums to 1 over the classes (on raw scores the loss falls without
+    end): checked when ``first`` (the trainer's first batch of a pass). The losses are recognised as
+    modules, functions or ``functools.partial`` of them; a lambda or a function wrapping them cannot be.
 
     Example:
         >>> check_values(torch.zeros(2, 1), torch.tensor([[1.0], [2.0]]), nn.BCEWithLogitsLoss())
@@ -48,20 +55,36 @@ def check_values(pred: object, target: object, loss_fn: object) -> None:
         ValueError: BCEWithLogitsLoss expects targets between 0 and 1 (class labels 0 or 1, or probabilities), but they hold the values {1, 2}: map {1, 2} to {0, 1}, y = (y == 2).float().
     """
     if not isinstance(pred, torch.Tensor) or not isinstance(target, torch.Tensor) or not target.is_floating_point():
-        if _is(loss_fn, (nn.NLLLoss,), {functional.nll_loss}) and isinstance(pred, torch.Tensor):
+        if first and isinstance(pred, torch.Tensor) and _is(loss_fn, (nn.NLLLoss,), {functional.nll_loss}):
             _check_log_probabilities(pred)
         return
-    binary = _is(loss_fn, (nn.BCEWithLogitsLoss, nn.BCELoss), {functional.binary_cross_entropy_with_logits})
-    soft = _is(loss_fn, (nn.CrossEntropyLoss,), {functional.cross_entropy}) and target.shape == pred.shape
-    if (binary or soft) and bool(((target < 0) | (target > 1)).any()):
+    binary = _is(
+        loss_fn,
+        (nn.BCEWithLogitsLoss, nn.BCELoss),
+        {functional.binary_cross_entropy_with_logits, functional.binary_cross_entropy},
+    )
+    soft = target.shape == pred.shape and _is(loss_fn, (nn.CrossEntropyLoss,), {functional.cross_entropy})
+    if (binary or soft) and target.numel() and _outside(target.detach()):
         raise _out_of_range(
             target, loss_fn, "class labels 0 or 1, or probabilities" if binary else "class probabilities"
         )
 
 
+def _outside(target: torch.Tensor) -> bool:
+    if torch.equal(target, target.clamp(0, 1)):  # two cheap ops, one sync: this runs on every batch
+        return False
+    return bool(((target < 0) | (target > 1)).any())  # NaN differs from itself: not out of range, blamed later
+
+
 def _check_log_probabilities(pred: torch.Tensor) -> None:
-    if pred.is_floating_point() and bool((pred.detach() > 1e-6).any()):
+    if not pred.is_floating_point() or pred.numel() == 0:
+        return
+    classes = 1 if pred.ndim > 1 else 0
+    total = pred.detach().float().logsumexp(dim=classes).abs().max().item()  # 0 for log-probabilities
+    if total > max(1e-3, 16 * torch.finfo(pred.dtype).eps):  # float16 and bfloat16 round more
         raise ValueError(
-            f"NLLLoss expects log-probabilities (at most 0), but the model's outputs reach {pred.max().item():.3g}: "
-            "add nn.LogSoftmax(dim=1) as its last layer, or use CrossEntropyLoss on the raw scores."
+            f"NLLLoss expects log-probabilities, whose exp sums to 1 over the classes (dim {classes}), but the "
+            f"model's outputs are {total:.3g} away from that (logsumexp over the classes should be 0): add "
+            f"nn.LogSoftmax(dim={classes}) as its last layer (over the classes, not the samples), or use "
+            "CrossEntropyLoss on the raw scores."
         )

@@ -6,6 +6,7 @@ checkpoints (:mod:`course.checkpoints`): a wrong part fails at once, not after a
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable, Mapping
 
@@ -68,6 +69,25 @@ def check_loss_fn(loss_fn: object) -> None:
         raise TypeError(
             f"loss_fn should be callable (e.g. nn.MSELoss()), got {type(loss_fn).__name__}.{wrong_order('loss_fn', loss_fn)}"
         )
+    if not _takes_two(loss_fn):
+        model = isinstance(loss_fn, nn.Module) and next(loss_fn.parameters(), None) is not None
+        hint = wrong_order("loss_fn", loss_fn) if model else " Define it as def loss_fn(pred, target): ..."
+        name = type(loss_fn).__name__ if isinstance(loss_fn, nn.Module) else getattr(loss_fn, "__name__", "it")
+        raise TypeError(
+            f"loss_fn should take the predictions and the targets, loss_fn(pred, y), but {name} cannot take two "
+            f"arguments.{hint}"
+        )
+
+
+def _takes_two(loss_fn: object) -> bool:
+    """Whether ``loss_fn(pred, y)`` fits its signature (True when it cannot be read, as for some builtins)."""
+    try:
+        inspect.signature(loss_fn.forward if isinstance(loss_fn, nn.Module) else loss_fn).bind(None, None)
+    except TypeError:
+        return False
+    except ValueError:  # no signature to read
+        return True
+    return True
 
 
 def check_optimizer(optimizer: object, model: nn.Module) -> None:
@@ -106,10 +126,26 @@ def check_optimizer(optimizer: object, model: nn.Module) -> None:
     _check_learning_rates(optimizer)
 
 
+def _broken(group: Mapping) -> float | None:
+    lr = float(group.get("lr", 0.0))
+    if math.isfinite(lr) and lr < 0:  # a schedule ending at 0 may land a rounding error below it (LinearLR: -2e-18)
+        initial = float(group.get("initial_lr", 0.0))
+        lr = 0.0 if -lr <= 1e-12 * max(abs(initial) if math.isfinite(initial) else 0.0, 1.0) else lr
+    return lr if not math.isfinite(lr) or lr < 0 else None
+
+
 def bad_learning_rate(optimizer: torch.optim.Optimizer) -> float | None:
-    """The first learning rate of ``optimizer`` that is not a finite number of at least 0, if any."""
-    rates = (float(group.get("lr", 0.0)) for group in optimizer.param_groups)
-    return next((lr for lr in rates if not math.isfinite(lr) or lr < 0), None)
+    """The first learning rate of ``optimizer`` that is not a finite number of at least 0, if any.
+
+    A rate below 0 by no more than a rounding error (1e-12 of the initial rate, or of 1) counts as 0.
+
+    Example:
+        >>> opt = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1)
+        >>> opt.param_groups[0]["lr"] = -2.2e-18
+        >>> bad_learning_rate(opt) is None
+        True
+    """
+    return next((lr for group in optimizer.param_groups if (lr := _broken(group)) is not None), None)
 
 
 def _check_learning_rates(optimizer: torch.optim.Optimizer) -> None:
@@ -172,7 +208,8 @@ def check_mean_loss(loss_fn: object, who: str) -> None:
     """Raise a ``ValueError`` unless ``loss_fn`` averages over its batch, as ``who`` needs to weigh batches by size.
 
     A loss with ``reduction='sum'`` grows with the batch size, so a loss over a loader weighted
-    by batch size would depend on it. A hand-written loss that sums cannot be recognised.
+    by batch size would depend on it (``'batchmean'`` averages over the samples: accepted). A
+    hand-written loss that sums cannot be recognised.
 
     Example:
         >>> check_mean_loss(nn.MSELoss(reduction="sum"), "evaluate")  # doctest: +ELLIPSIS
@@ -182,7 +219,7 @@ def check_mean_loss(loss_fn: object, who: str) -> None:
     reduction = getattr(loss_fn, "reduction", None)
     if reduction is None:
         reduction = getattr(loss_fn, "keywords", {}).get("reduction")  # functools.partial(F.mse_loss, reduction=...)
-    if reduction not in (None, "mean"):
+    if reduction not in (None, "mean", "batchmean"):  # KLDivLoss's batchmean averages over the samples
         raise ValueError(
             f"{who} needs a loss that averages over its batch, but this one has reduction={reduction!r}: its value "
             "grows with the batch size, so the loss over the loader would depend on it. Use reduction='mean' (the "

@@ -35,10 +35,8 @@ Step = Callable[[torch.Tensor, torch.Tensor], float]
 def make_train_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer) -> Step:
     """Return ``train_step(x, y) -> float``: forward, loss, backward, step, zero the gradients.
 
-    ``x`` and ``y`` must already be on the model's device (the step does not move them). A loss
-    that is NaN or inf raises a ``FloatingPointError`` before the step, so the weights do not change;
-    an empty batch raises a ``ValueError``, like :func:`evaluate`.
-
+    ``x`` and ``y`` must already be on the model's device (the step does not move them). A NaN or inf
+    loss raises a ``FloatingPointError`` before the step (weights unchanged), an empty batch a ``ValueError``.
     Example:
         >>> model = nn.Linear(1, 1)
         >>> step = make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
@@ -46,6 +44,7 @@ def make_train_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.
         True
     """
     check_parts(model, loss_fn, optimizer, training=True)
+    steps = [0]  # updates done: before the first, a NaN loss is not the learning rate's fault
 
     def train_step(x: torch.Tensor, y: torch.Tensor) -> float:
         check_tensors(x, y)
@@ -54,12 +53,13 @@ def make_train_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.
             loss = forward_loss(model, loss_fn, x, y, values=True)
             value = loss.item()
             if not math.isfinite(value):  # checked before the step, so the weights stay as they were
-                raise nonfinite_step(value, model, x, y)
+                raise nonfinite_step(value, model, x, y, first=not steps[0])
             loss.backward()
         except RuntimeError as exc:
             raise explain(exc, model, x, y) from None
         optimizer.step()
         optimizer.zero_grad()
+        steps[0] += 1
         return value
 
     return train_step
@@ -250,15 +250,15 @@ def fit(
     Each epoch is :func:`train_epoch`'s pass over ``train_loader``; fit records its mean loss and
     the learning rate it used, evaluates on ``val_loader`` if given, then steps the scheduler
     (``ReduceLROnPlateau`` gets the validation loss, or the training loss without validation) and
-    checks the learning rate it set. ``epochs`` counts from the very first epoch: to resume, pass
+    checks the learning rate it set for the next epoch (none after the last). ``epochs`` counts from the very first epoch: to resume, pass
     ``history=ckpt["history"], start_epoch=ckpt["epoch"]`` and the same ``epochs``. Each history
-    list holds one value per epoch, NaN where not recorded (``val_loss`` without ``val_loader``).
+    list fit records holds one value per epoch, NaN where not recorded (``val_loss`` without
+    ``val_loader``); lists of your own (a metric appended after each call) are kept as they are.
     Every argument is checked before the first epoch. If the loss becomes NaN or inf, the model and
     optimizer get their last finite state back and a ``FloatingPointError`` says so. An endless
-    loader never ends an epoch (only ``itertools``' endless iterators are refused).
-
-    ``progress=True`` shows a bar: tqdm's text bar in a terminal, a widget (and no text output,
-    so stored notebook outputs never change) in Jupyter.
+    loader never ends an epoch (only ``itertools``' endless iterators are refused). ``progress=True``
+    shows a bar: tqdm's text bar in a terminal, a widget (no text output, so stored notebook outputs
+    never change) in Jupyter.
 
     Example:
         >>> from torch.utils.data import DataLoader, TensorDataset
@@ -289,7 +289,7 @@ def fit(
             if val_loader is not None:
                 history["val_loss"].append(_mean_loss(model, loss_fn, val_loader, "val_loader"))
             pad_history(history, epoch + 1)
-            step_scheduler(scheduler, optimizer, history[shown[-1]][-1], epoch)
+            step_scheduler(scheduler, optimizer, history[shown[-1]][-1], epoch, last=epoch + 1 == epochs)
             if bar is not None:
                 bar.set_postfix({k: f"{history[k][-1]:.4g}" for k in shown}, refresh=False)
                 bar.update()
