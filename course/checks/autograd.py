@@ -34,6 +34,8 @@ RATES = (0.05, 0.3)  # the step is taken twice, each time with fresh parameters
 DTYPE, DEVICE = "pass dtype=dtype: the parameter needs the dtype asked for.", "pass device=device: it must live there."
 NO_RETURN = "your function returned None: end it with `return a, b`, the parameters it updated, as the exercise asks."
 NOT_A_PAIR = "return the pair a, b (the parameters your loop updated), got {}."
+COPIES = "you returned the right a, b, but the caller's tensors never changed: you trained copies (a.detach().clone(), \
+torch.tensor(...)). Update the a and b you were given in place, a -= lr * a.grad, as the exercise asks."
 GRAD_NONE = "'NoneType' object has no attribute ...: a .grad was used before any backward() filled it"
 
 
@@ -144,6 +146,8 @@ sgd_step = Exercise(
 def _train(a, b, x, y, lr, epochs, variant: str = ""):
     """The right loop (a fresh loss each epoch, backward(), an SGD step), a known mistake, or "zero_first": right
     too, the gradients set to None at the start of each epoch instead of zeroed after the step."""
+    if variant == "copies":  # the right loop on copies: the caller's a and b never change
+        a, b = a.detach().clone().requires_grad_(), b.detach().clone().requires_grad_()
     loss = torch.mean((a + b * x - y) ** 2)
     for _ in range(epochs):
         if variant == "zero_first":
@@ -186,6 +190,8 @@ def _loop_explained(got: list, expected: list) -> str:
     (a, b), (a_right, b_right) = run["a, b"], right["a, b"]
     if close(run["a, b"], right["a, b"]):
         return f"{where} a and b end right, but train returned {describe(run['returned'])}: return a, b."
+    if close(run["returned"], right["returned"]):  # copies trained, by whatever means
+        return COPIES
     return f"{where} expected a = {a_right:.4f}, b = {b_right:.4f}; got a = {a:.4f}, b = {b:.4f}."
 
 
@@ -205,6 +211,7 @@ train = Exercise(
         Mistake("no_update", partial(_train, variant="no_update")),  # zeroed before the update, or never updated
         *(Mistake("not_in_place", partial(_train, variant=m)) for m in ("not_in_place", "rebound")),  # a = a - ...
         Mistake("not_in_place", partial(_train, variant="replaced"), NO_GRAPH),
+        Mistake("not_in_place", partial(_train, variant="copies"), COPIES),
     ],
     alternatives=[partial(_train, variant="zero_first")],
     explain=_loop_explained,

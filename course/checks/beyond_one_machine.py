@@ -8,19 +8,23 @@ last rank disagree.
 from __future__ import annotations
 
 import operator
+from decimal import Decimal
+from fractions import Fraction
 
+import numpy as np
 from torch.utils.data import DistributedSampler
 
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import any_item
-from course.checks.values import close, describe
+from course.checks.values import close, describe, exact_as_float
 
 _JOBS = ((0.1, 64, 32, 4, 3), (0.05, 256, 40, 8, 2))  # (base_lr, base_batch, batch_per_process, nproc_per_node, nnodes)
 _RANKS = (("0", "0"), ("1", "1"), ("4", "0"), ("7", "3"))  # (RANK, LOCAL_RANK) of four of the 8 processes
 _SAY = {  # more than the vocabulary says
     "per_process_batch": "you used ONE process's batch; the global one is batch_per_process * nproc_per_node * nnodes.",
     "no_scaling": "you returned the base learning rate: a global batch 6x larger gets a learning rate 6x larger.",
-    "local_rank": "LOCAL_RANK is 0 once PER MACHINE, so on 2 machines two processes would save: use the global RANK.",
+    "local_rank": "your function says True for RANK 0 and RANK 4, the first process of EACH machine (LOCAL_RANK 0 "
+    "there), so on 2 machines two processes would save: only the global RANK 0 should, int(env['RANK']) == 0.",
     "string_rank": "no process would save: if you compared RANK with the number 0, environment variables are "
     "strings: convert with int() first.",
     "flat": "return one list of indices per epoch: a list of `epochs` lists.",
@@ -33,10 +37,17 @@ def _not_a_number(value: object) -> bool:
     return isinstance(value, (str, bool, list, tuple))
 
 
+def _answers(values: list) -> list:
+    """Yes or no answers as bools when every one is True or False, 1 or 0, or a NumPy bool (``if should_save(env):``
+    reads them alike); else as they came."""
+    yes_no = all(isinstance(v, bool | np.bool_) or (type(v) is int and v in (0, 1)) for v in values)
+    return [bool(v) for v in values] if yes_no else values
+
+
 scaled_lr = Exercise(
     name="scaled_lr",
     inputs=lambda: _JOBS,
-    observe=lambda fn, jobs: [fn(*job) for job in jobs],
+    observe=lambda fn, jobs: [exact_as_float(fn(*job)) for job in jobs],
     reference=lambda lr, base, b, p, n: lr * b * p * n / base,
     guards=[
         Guard("returned_none", any_item(lambda v: v is None), lambda *job: None),
@@ -54,6 +65,10 @@ scaled_lr = Exercise(
         Mistake("inverted_ratio", lambda lr, base, b, p, n: lr * base / (b * p * n)),
         Mistake("no_scaling", lambda lr, base, b, p, n: lr, _SAY["no_scaling"]),
     ],
+    alternatives=[  # exact numbers: judged as their float
+        lambda lr, base, b, p, n: Fraction(str(lr)) * b * p * n / base,
+        lambda lr, base, b, p, n: Decimal(str(lr)) * b * p * n / base,
+    ],
     explain=lambda got, exp: next(
         f"for (base_lr, base_batch, batch_per_process, nproc_per_node, nnodes) = {job} the rule gives {right:g}; "
         f"your function returned {describe(mine)}."
@@ -66,9 +81,24 @@ scaled_lr = Exercise(
 should_save = Exercise(
     name="should_save",
     inputs=lambda: ([{"RANK": rank, "LOCAL_RANK": local, "WORLD_SIZE": "8"} for rank, local in _RANKS],),
-    observe=lambda fn, args: [fn(env) for env in args[0]],
+    observe=lambda fn, args: _answers([fn(env) for env in args[0]]),
     reference=lambda env: int(env["RANK"]) == 0,
-    alternatives=[lambda env: env["RANK"] == "0", lambda env: not int(env["RANK"])],
+    guards=[
+        Guard(
+            "wrong_dtype",
+            any_item(lambda v: type(v) is not bool),
+            lambda env: int(env["RANK"]) == 0 or None,
+            lambda got, _: (
+                "return a bool, True for the one process that saves and False for the others: for RANK 0, "
+                f"1, 4 and 7 your function returned {', '.join(map(describe, got))}."
+            ),
+        )
+    ],
+    alternatives=[
+        lambda env: env["RANK"] == "0",
+        lambda env: not int(env["RANK"]),
+        lambda env: int(env["RANK"] == "0"),
+    ],
     mistakes=[
         Mistake("local_rank", lambda env: env["LOCAL_RANK"] == "0", _SAY["local_rank"]),
         Mistake("string_rank", lambda env: env["RANK"] == 0, _SAY["string_rank"]),

@@ -5,8 +5,8 @@ of ``loss_fn`` shows), and its loader's batches hold 4, 4 and 2 samples, so the 
 batch means and a division by full batches all differ. Its residuals are uneven, some in Huber's quadratic part and
 some in its linear part, so the per-sample losses are skewed: their median, their midrange and the loss of the mean
 prediction all differ from their mean. Eval mode is judged by the Dropout layer itself, the layer it changes. R² is
-judged on a second probe too, so a number typed in from a message does not pass. The
-scaling probe's columns differ in spread and its two parts in mean, so every wrong choice of statistics shows.
+judged on a second probe too, so a number typed in from a message does not pass; the first one's R² is negative,
+so a clip at 0 shows. The scaling probe's columns differ in spread and its two parts in mean, so every wrong choice of statistics shows.
 """
 
 from functools import partial
@@ -140,7 +140,7 @@ r_squared = Exercise(
     name="r_squared",
     inputs=lambda: (
         torch.tensor([3.0, -0.5, 2.0, 7.0, 4.5, 1.0]),
-        torch.tensor([2.5, 0.0, 2.0, 9.0, 3.0, 2.5]),
+        torch.tensor([7.0, 3.0, -1.0, 2.0, 1.0, 5.0]),  # worse than the mean: R² below 0
         torch.tensor([1.0, 4.0, -2.0, 0.5, 6.0]),
         torch.tensor([1.5, 2.5, -1.0, 1.5, 4.0]),
     ),
@@ -156,6 +156,7 @@ r_squared = Exercise(
         Mistake("mean_over_sum", lambda y_true, y_pred: _r2(y_true, y_pred, ss_res=torch.mean)),
         Mistake("unbiased_variance", lambda y_true, y_pred: 1 - ((y_true - y_pred) ** 2).mean() / y_true.var()),
         Mistake("swapped_arguments", lambda y_true, y_pred: _r2(y_pred, y_true)),
+        Mistake("clipped_r2", lambda y_true, y_pred: _r2(y_true, y_pred).clamp(min=0.0)),
     ],
     alternatives=[lambda y_true, y_pred: 1 - ((y_true - y_pred) ** 2).mean() / y_true.var(unbiased=False)],
     library=[Library(r2_score, lambda y_true, y_pred: r2_score(y_true.numpy(), y_pred.numpy()))],

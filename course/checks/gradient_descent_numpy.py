@@ -7,6 +7,8 @@ points, start, batch size and learning rate), so an answer that hard-codes the l
 """
 
 import math
+from decimal import Decimal
+from fractions import Fraction
 from functools import partial
 
 import numpy as np
@@ -150,13 +152,14 @@ NOT_A_PAIR = Guard("not_a_pair", any_item(_not_a_pair), lambda *args: 0.0, _pair
 largest_stable_rate = Exercise(
     "largest_stable_rate", 0.80, kind="value", guards=RATE_GUARDS,
     observe=lambda answer, _: _rate_outcome(answer, STABLE_EPOCHS),
-    mistakes=[Mistake("diverges", 0.81), Mistake("too_small", 0.7)],
+    mistakes=[Mistake("diverges", 0.81), Mistake("too_small", 0.7)], alternatives=[Fraction(4, 5), Decimal("0.80")],
     success="0.80: with it the loss still shrinks over 1000 epochs; with 0.81 it grows. The limit lies in between.",
 )  # fmt: skip
 learning_rate_within_budget = Exercise(
     "learning_rate_within_budget", 0.6, kind="value", guards=RATE_GUARDS,
     observe=lambda answer, _: _rate_outcome(answer, BUDGET_EPOCHS),
     mistakes=[Mistake("diverges", 1.0), Mistake("zigzags", 0.79), Mistake("too_slow", 0.1)],
+    alternatives=[Fraction(3, 5), Decimal("0.6")],
     success=f"within {BUDGET_TOLERANCE} of the least-squares answer after {BUDGET_EPOCHS} epochs.",
 )  # fmt: skip
 gradients = Exercise(

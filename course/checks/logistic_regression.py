@@ -2,9 +2,8 @@
 threshold on validation, a model that reaches the target on validation. Models are judged by what they compute
 (course.checks.probes), never by their class. The probes keep wrong answers apart: the last scaling rows are shifted,
 so statistics that include them are visibly off; precision, recall and accuracy differ (TP 4, FP 2, FN 1, TN 5); the
-thresholds are the probabilities themselves, so a malignant tumour lies on a candidate and `>` and `>=` pick apart.
-Precision and thresholds are judged on a second probe too, so numbers typed in from a message do not pass.
-"""
+thresholds are the probabilities themselves, so a malignant tumour lies on a candidate and `>` and `>=` pick apart
+(and is the answer once). Precision and thresholds are judged on a second probe too: numbers typed in do not pass."""
 
 from __future__ import annotations
 
@@ -13,10 +12,12 @@ import functools
 
 import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, precision_score, recall_score
 from torch import nn
 
 from course.checks.engine import Exercise, Guard, Library, Mistake
+from course.checks.models import _untrainable
 from course.checks.probes import KIND_WORDS, any_item, binary_accuracy, loss_kind, model_kind, randomised, tag_is
 from course.checks.values import as_number, close
 from course.checks.vocabulary import MISTAKES
@@ -32,17 +33,13 @@ _PREDICTED_TRUE = [  # (predictions, targets): TP 4, FP 2, FN 1, TN 5; then TP 3
 ]
 _PROBS_BENIGN = [  # (probabilities of benign, targets: 1 = benign, 0 = malignant), shuffled: no order relied on
     ([0.55, 0.1, 0.85, 0.9, 0.6, 0.95, 0.2, 0.4, 0.05, 0.3, 0.7, 0.8], [1.0, 0, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1]),
-    ([0.3, 0.65, 0.15, 0.8, 0.5, 0.92, 0.35, 0.7, 0.45, 0.6], [0.0, 1, 0, 1, 0, 1, 1, 0, 1, 0]),
+    ([0.3, 0.75, 0.15, 0.8, 0.5, 0.92, 0.35, 0.7, 0.45, 0.6], [0.0, 1, 0, 1, 0, 1, 1, 0, 1, 0]),  # 0.6, 0.7 malignant
 ]
 _ABOVE = object()  # marks a threshold above every probability: (_ABOVE, threshold)
 _is_above = lambda v: type(v) is tuple and len(v) == 2 and v[0] is _ABOVE  # noqa: E731
+_columns = lambda pairs: tuple(torch.tensor(v).reshape(-1, 1) for pair in pairs for v in pair)  # noqa: E731 (N, 1) each
 _NOT_A_COLUMN = ("the model gives one number per row, but not as a column (N, 1) like the targets y: BCEWithLogitsLoss "
                  "and BCELoss refuse an output of shape (N,) against targets (N, 1). Drop the squeeze, flatten or view.")  # fmt: skip
-
-
-def _columns(pairs: list) -> tuple:
-    """The probe pairs as one flat tuple of columns (N, 1): (first of pair 1, second of pair 1, first of pair 2, ...)."""
-    return tuple(torch.tensor(values).reshape(-1, 1) for pair in pairs for values in pair)
 
 
 def _eval_output(model: object, x: torch.Tensor) -> torch.Tensor | None:
@@ -57,9 +54,8 @@ def _eval_output(model: object, x: torch.Tensor) -> torch.Tensor | None:
         return None
 
 
-def _not_a_column(model: object, n_features: int) -> bool:
-    """Whether a copy of ``model``, in eval mode, gives 3 rows of zeros another shape than (3, 1)."""
-    return (out := _eval_output(model, torch.zeros(3, n_features))) is not None and tuple(out.shape) != (3, 1)
+# whether a copy of the model, in eval mode, gives 3 rows of zeros another shape than (3, 1)
+_not_a_column = lambda model, n: (out := _eval_output(model, torch.zeros(3, n))) is not None and out.shape != (3, 1)  # noqa: E731, E501
 
 
 def _kind(model: object, n_features: int) -> str:
@@ -87,15 +83,9 @@ _WRONG_ROWS = [("leakage", lambda parts, rows: slice(None), None),
 _MUTATED = "you changed the array x in place (x -= ...): the caller's data changed too; compute on a copy (x - mean)."
 
 
-def _unchanged_x(answer, args) -> object:
-    """What ``answer`` returns, or "mutated" when it changed the caller's ``x`` in place."""
-    x = args[0].copy()
-    got = answer(*args)
-    return "mutated" if not np.array_equal(x, args[0]) else got
-
-
 scale_features = Exercise(
-    "scale_features", _scaler(), observe=_unchanged_x, inputs=lambda: (_X.copy(), *(r.copy() for r in _ROWS)),
+    "scale_features", _scaler(), observe=lambda answer, args: (  # "mutated" when the answer changed the caller's x in place
+        lambda x: (lambda got: got if np.array_equal(x, args[0]) else "mutated")(answer(*args)))(args[0].copy()), inputs=lambda: (_X.copy(), *(r.copy() for r in _ROWS)),
     alternatives=[_scaler(ddof=1)],
     same=lambda got, exp: close(got, exp) or close(got, tuple(t * _SAMPLE for t in exp)),
     guards=[Guard("mutated_input", lambda got: isinstance(got, str), lambda x, *rows: _scaler()(np.add(x, 1, out=x), *rows),
@@ -130,7 +120,22 @@ def _setup(answer, args) -> tuple:
         return (f"{out.shape[1]} outputs", kinds[1])
     if kinds[0] in KIND_WORDS and _not_a_column(got[0], args[0]):
         return ("not_a_column", kinds[1])
-    return ("matched", "matched") if kinds[0] == kinds[1] else kinds
+    return (_stuck(got[0], args[0]) or ("matched", "matched")) if kinds[0] == kinds[1] else kinds
+
+
+def _stuck(model: nn.Module, n_features: int) -> tuple | None:
+    """("frozen" or "no_gradient", the names of the parameters training could never change), or None."""
+    try:
+        probe, x = copy.deepcopy(model).train(), torch.randn(8, n_features, generator=torch.Generator().manual_seed(1))
+        with torch.enable_grad():
+            stuck = _untrainable(probe, probe(x.to(next((p.dtype for p in probe.parameters()), x.dtype))))
+        frozen = [name for name, p in probe.named_parameters() if not p.requires_grad]
+    except Exception:
+        return None
+    return (("frozen", ", ".join(frozen)) if frozen else ("no_gradient", ", ".join(stuck))) if stuck else None
+
+
+_NEVER = "training could never change {} of the model: {}. Return nn.Linear(n_features, 1) as it comes, every parameter trainable and used."  # fmt: skip  # noqa: E501
 
 
 fixed_setup = Exercise(
@@ -152,7 +157,13 @@ fixed_setup = Exercise(
                   "nn.Linear(n_features, 1) (two outputs with CrossEntropyLoss are lesson 13's multi-class setup)."),
             Guard("wrong_shape", tag_is("not_a_column"), lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Flatten(0)),
                   nn.BCEWithLogitsLoss()), _NOT_A_COLUMN),
-            Guard("not_a_loss", tag_is("unknown", 1), lambda n: (nn.Linear(n, 1), nn.MSELoss()))],
+            Guard("not_a_loss", tag_is("unknown", 1), lambda n: (nn.Linear(n, 1), nn.MSELoss())),
+            Guard("froze_parameters", tag_is("frozen"), lambda n: (nn.Linear(n, 1).requires_grad_(False),
+                  nn.BCEWithLogitsLoss()), lambda got, _: _NEVER.format(got[1], "requires_grad is switched off")),
+            Guard("not_backpropagatable", tag_is("no_gradient"), lambda n: ((m := nn.Linear(n, 1)),  # output detached
+                  m.register_forward_hook(lambda module, x, out: out.detach()), nn.BCEWithLogitsLoss())[::2],
+                  lambda got, _: _NEVER.format(got[1], "no gradient reaches it (a .detach(), torch.no_grad(), or "
+                                               "forward never uses it)"))],
     mistakes=[Mistake("sigmoid_before_logits_loss",  # the lesson's buggy setup
                       lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Sigmoid()), nn.BCEWithLogitsLoss())),
               Mistake("bce_on_logits", lambda n: (nn.Linear(n, 1), nn.BCELoss())),
@@ -164,11 +175,8 @@ fixed_setup = Exercise(
 )  # fmt: skip
 
 
-def _pr(pred, y, positive=1.0):
-    tp = ((pred == positive) & (y == positive)).sum().item()
-    return tp / (pred == positive).sum().item(), tp / (y == positive).sum().item()
-
-
+# (precision, recall): the true positives over the predicted positives, then over the truly positive
+_pr = lambda p, y, c=1.0: tuple(((p == c) & (y == c)).sum().item() / (t == c).sum().item() for t in (p, y))  # noqa: E731
 precision_recall = Exercise(
     "precision_recall", _pr, inputs=lambda: _columns(_PREDICTED_TRUE),
     observe=lambda answer, args: [answer(*args[start : start + 2]) for start in (0, 2)],  # on each probe pair
@@ -177,7 +185,7 @@ precision_recall = Exercise(
             Guard("not_a_number", any_item(any_item(lambda v: as_number(v) is None)), lambda p, y: (p, y),
                   "precision and recall should each be one number (use .item() on a one-element tensor).")],
     mistakes=[Mistake("swapped_precision_recall", lambda p, y: _pr(p, y)[::-1]),
-              Mistake("wrong_class", lambda p, y: _pr(p, y, positive=0.0), "that is precision and recall of class 0: "
+              Mistake("wrong_class", lambda p, y: _pr(p, y, c=0.0), "that is precision and recall of class 0: "
                       "the positive class is 1, so TP counts the predictions 1 whose target is 1."),
               Mistake("accuracy_not_precision", lambda p, y: ((p == y).float().mean().item(),) * 2),
               Mistake("percent_not_share", lambda p, y: tuple(100 * v for v in _pr(p, y)))],
@@ -200,9 +208,8 @@ def _decisions(answer, args) -> tuple:
         for max_missed in (0, 1):
             given = args[:2] if not got else [a.clone() for a in pristine[start : start + 2]]
             got.append((answer(*given, max_missed), pristine[start]))
-    numbers = [(t, as_number(t), probs) for t, probs in got]
     return tuple(t if n is None else probs[probs >= n].min().item() if (probs >= n).any() else (_ABOVE, n)
-                 for t, n, probs in numbers)  # fmt: skip
+                 for t, n, probs in [(t, as_number(t), probs) for t, probs in got])  # fmt: skip
 
 
 def _above_all(got: tuple, _: object) -> str:
@@ -212,27 +219,25 @@ def _above_all(got: tuple, _: object) -> str:
         else "the smallest threshold that keeps the limit is one of the probabilities themselves.")  # fmt: skip
 
 
-def _pick(missed=lambda p, y, t: ((p >= t) & (y == 0)).sum(), smallest=True, within=lambda m, k: m <= k):
-    """A picking program: the first probability (smallest first) whose missed cancers are ``within`` the limit."""
-    return lambda p, y, k: next(
-        (t for t in sorted(p.reshape(-1).tolist(), reverse=not smallest) if within(missed(p, y, t), k)), None
-    )
+def _pick(missed=lambda p, y, t: ((p >= t) & (y == 0)).sum(), smallest=True, within=lambda m, k: m <= k, pool=None):
+    """A picking program: the first probability (smallest first) of ``pool`` whose missed cancers are ``within``."""
+    return lambda p, y, k: next((t for t in sorted((p if pool is None else pool(p, y)).reshape(-1).tolist(),
+                                                   reverse=not smallest) if within(missed(p, y, t), k)), None)  # fmt: skip
 
 
 pick_threshold = Exercise(
-    "pick_threshold", _pick(), observe=_decisions,
-    inputs=lambda: _columns(_PROBS_BENIGN),
+    "pick_threshold", _pick(), observe=_decisions, inputs=lambda: _columns(_PROBS_BENIGN),
     alternatives=[lambda p, y, k: p[p > p[y == 0].sort(descending=True).values[k]].min().item(),  # above k+1 cancers
                   lambda p, y, k: next(t for t in torch.linspace(0, 1, 1001) if ((p >= t) & (y == 0)).sum() <= k)],
     guards=[Guard("returned_none", lambda got: all(v is None for v in got), lambda p, y, k: None),
-            Guard("threshold_above_all", any_item(_is_above), lambda p, y, k: 100 * _pick()(p, y, k),
-                  _above_all),
+            Guard("threshold_above_all", any_item(_is_above), lambda p, y, k: 100 * _pick()(p, y, k), _above_all),
             Guard("not_a_number", any_item(lambda v: v is not None and as_number(v) is None), lambda p, y, k: p)],
     mistakes=[Mistake("strict_threshold", _pick(lambda p, y, t: ((p > t) & (y == 0)).sum())),
               Mistake("missed_off_by_one", _pick(within=lambda m, k: m < k)),
               Mistake("wrong_class", _pick(lambda p, y, t: ((p < t) & (y == 1)).sum())),
               Mistake("largest_threshold", _pick(smallest=False)),
-              Mistake("ignores_max_missed", _pick(within=lambda m, k: m <= 0))],
+              Mistake("ignores_max_missed", _pick(within=lambda m, k: m <= 0)),
+              Mistake("benign_candidates_only", _pick(pool=lambda p, y: p[y == 1]))],
     success="the smallest threshold that keeps the missed cancers within the limit: as many benign found as allowed.",
 )  # fmt: skip
 
@@ -240,8 +245,6 @@ pick_threshold = Exercise(
 @functools.cache
 def _fitted() -> tuple:
     """scikit-learn's logistic regression on the lesson's training part (a right answer, quick), and validation."""
-    from sklearn.linear_model import LogisticRegression
-
     parts = load_breast_cancer_split()
     fitted = LogisticRegression(max_iter=1000).fit(parts.x_train.numpy(), parts.y_train.numpy().ravel())
     return {"weight": torch.tensor(fitted.coef_), "bias": torch.tensor(fitted.intercept_)}, parts.x_val, parts.y_val
@@ -273,10 +276,7 @@ def _validation(model, args) -> tuple:
             learned else "chance" if acc <= 0.7 else "below_target", acc)  # fmt: skip
 
 
-def _with_accuracy(mistake: str):  # the message with the accuracy itself
-    return lambda got, exp: MISTAKES[mistake].replace("the accuracy", f"the validation accuracy, {got[1]:.4f},")
-
-
+_with_accuracy = lambda mistake: lambda got, exp: MISTAKES[mistake].replace("the accuracy", f"the validation accuracy, {got[1]:.4f},")  # fmt: skip  # noqa: E731, E501
 validation_accuracy = Exercise(
     "validation_accuracy", _linear, kind="value", observe=_validation, same=lambda got, exp: got[0] == exp[0],
     alternatives=[lambda: nn.Sequential(_linear(), nn.Sigmoid()), lambda: _linear(dtype=torch.float64),

@@ -17,19 +17,22 @@ from course.checks.vocabulary import MISTAKES
 
 
 def _watched(program: object, args: tuple, record: object, summary: object = lambda out: out) -> object:
-    """The output's ``summary``, the distinct ``record(module, inputs, out)`` of the forward passes of args[0], and
-    whether gradient tracking is still on afterwards (then back on); a non-tensor output as it came."""
-    seen = []
-    args[0].register_forward_hook(lambda *call: seen.append(record(*call)))
+    """The output's ``summary``, the distinct ``record(module, inputs, out)`` of the forward passes of args[0], the
+    layers inside it that never ran, its parameters left frozen, and whether gradient tracking is still on afterwards
+    (then back on); a non-tensor output as it came."""
+    seen, ran, model = [], set(), args[0]
+    model.register_forward_hook(lambda *call: seen.append(record(*call)))
+    for name, layer in model.named_modules():  # model.forward(x) runs them all, model[0](x) only one
+        layer.register_forward_hook(lambda *_, name=name: ran.add(name))
     torch.manual_seed(2)  # the same dropout mask for every program
     try:
         out = program(*args)
     finally:  # a learner's set_grad_enabled(False) must not reach the check's own programs
         grad_after = torch.is_grad_enabled()
         torch.set_grad_enabled(True)
-    if not torch.is_tensor(out):
-        return out
-    return {"output": summary(out), "calls": sorted(set(seen)), "grad_after": grad_after}
+    return out if not torch.is_tensor(out) else {"output": summary(out), "calls": sorted(set(seen)),
+            "missed": [name for name, _ in model.named_modules() if name and name not in ran], "grad_after": grad_after,
+            "frozen": [name for name, p in model.named_parameters() if not p.requires_grad]}  # fmt: skip
 
 
 class _Quadratic(nn.Module):
@@ -49,15 +52,12 @@ def _quadratic(make: object, args: tuple) -> object:
     model = make()
     if not isinstance(model, nn.Module):
         return "not a model"
-    fixed = {"a": torch.tensor([1.5]), "b": torch.tensor([-2.0]), "c": torch.tensor([0.5])}
-    fixed = {name: value.requires_grad_() for name, value in fixed.items()}
+    fixed = {n: torch.tensor([v], requires_grad=True) for n, v in zip("abc", (1.5, -2.0, 0.5), strict=True)}
     out = torch.func.functional_call(model, fixed, torch.linspace(-1, 2, 5).unsqueeze(1))
-    return {
-        "sizes": {name: p.numel() for name, p in model.named_parameters()},
-        "unregistered": [name for name, value in vars(model).items() if torch.is_tensor(value)],
-        "output": out.detach() if torch.is_tensor(out) else out,
-        "stuck": [name for name, p in model.named_parameters() if not p.requires_grad] + _unreached(out, fixed),
-    }
+    frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
+    return {"sizes": {n: p.numel() for n, p in model.named_parameters()}, "stuck": frozen + _unreached(out, fixed),
+            "unregistered": [name for name, value in vars(model).items() if torch.is_tensor(value)],
+            "output": out.detach() if torch.is_tensor(out) else out}  # fmt: skip
 
 
 def _unreached(out: object, inputs: dict) -> list:
@@ -78,9 +78,7 @@ def _stuck(got: dict | list, expected: object) -> str:
 
 _ONE_NUMBER = "a, b and c should each hold one number: nn.Parameter(torch.randn(1))."
 quadratic_class = Exercise(
-    name="quadratic_class",
-    reference=_Quadratic,
-    observe=_quadratic,
+    name="quadratic_class", reference=_Quadratic, observe=_quadratic,
     guards=[
         Guard("instance_not_class", lambda got: got == "an instance", nn.Identity()),
         Guard("not_a_model", lambda got: got == "not a model", lambda: 42, "Quadratic() built no nn.Module."),
@@ -90,57 +88,54 @@ quadratic_class = Exercise(
         Guard("not_backpropagatable", lambda got: bool(got["stuck"]), partial(_Quadratic, frozen=True), _stuck),
     ],
     alternatives=[lambda: _Quadratic().double()],
-    explain=lambda got, expected: (
-        f"with a = 1.5, b = -2, c = 0.5 and x = -1 ... 2, forward gave {describe(got['output'])}, not "
-        f"{describe(expected['output'])}. Check forward's formula and keep x's shape."
-    ),
+    explain=lambda got, expected: f"with a = 1.5, b = -2, c = 0.5 and x = -1 ... 2, forward gave "
+    f"{describe(got['output'])}, not {describe(expected['output'])}. Check forward's formula and keep x's shape.",
     success="a, b and c are registered parameters, and forward computes a + b x + c x² with shape (N, 1).",
-)
+)  # fmt: skip
 
 
 def _predict(model: nn.Module, x: torch.Tensor, fault: str = "") -> object:
     """predict done right, or with the fault named (a mistake id)."""
-    model.train(fault == "no_eval")
+    model.train(fault == "no_eval").requires_grad_(fault != "froze_parameters")
     torch.set_grad_enabled(fault != "grad_left_off")
     with torch.set_grad_enabled(fault == "no_grad"):
-        return model.forward(x) if fault == "called_forward" else model(x)
+        return {"called_forward": model.forward, "model_not_called": model[0]}.get(fault, model)(x)
 
 
 def _modes(model: nn.Module, inputs: tuple, out: object) -> tuple:
-    """What a forward pass ran in: the model's own mode, its Dropout's (the layer whose mode matters), grad mode."""
-    dropout = any(m.training for m in model.modules() if isinstance(m, nn.Dropout))
-    return model.training, dropout, torch.is_grad_enabled()
+    """What a forward pass ran in: the model's mode, its Dropout's (whose mode matters), grad mode; if it recorded."""
+    return (model.training, any(m.training for m in model.modules() if isinstance(m, nn.Dropout)),
+            torch.is_grad_enabled(), torch.is_tensor(out) and out.requires_grad)  # fmt: skip
 
 
-def _no_eval(got: dict, expected: dict) -> str:
-    if any(dropout and not top for top, dropout, _ in got["calls"]):
-        return ("the Dropout inside was still in training mode: assigning model.training = False changes only the top "
-                "module, while model.eval() sets every submodule. Call model.eval().")  # fmt: skip
-    return MISTAKES["no_eval"]
-
-
-_FAULTS = {  # each fault, seen in the calls the hook noted (_modes) or the grad mode left after; its own message
+_TOP_ONLY = "the Dropout inside was still in training mode: assigning model.training = False changes only the top \
+module, while model.eval() sets every submodule. Call model.eval()."
+_UNRECORDED = "gradient tracking was on while the model ran; nothing was recorded only because its parameters were \
+frozen at the time. Leave requires_grad alone and wrap the evaluation in `with torch.no_grad():`."
+_NOT_CALLED = "the model itself was never called: a layer of it (model[0](x)) gives that layer's output, not the \
+model's. Return model(x), which runs every layer in order, in eval mode and under torch.no_grad()."
+_FROZE = "your function left the parameters frozen (model.requires_grad_(False)): the model stays so for good, and \
+training it after a prediction silently stops learning. Use `with torch.no_grad():`, which stops only while it runs."
+_FAULTS = {  # each fault, seen in the calls the hook noted (_modes), the layers, parameters, grad mode left after
+    "model_not_called": (lambda got: not got["calls"] and got["missed"], _NOT_CALLED),
     "called_forward": (lambda got: not got["calls"], None),
-    "no_eval": (lambda got: any(dropout for _, dropout, _ in got["calls"]), _no_eval),
-    "no_grad": (lambda got: any(grad_enabled for *_, grad_enabled in got["calls"]), None),
+    "froze_parameters": (lambda got: got["frozen"], _FROZE),
+    "no_eval": (lambda got: any(dropout for _, dropout, *_ in got["calls"]),  # the top module's mode, the Dropout's
+                lambda got, _: _TOP_ONLY if any(d and not top for top, d, *_ in got["calls"]) else MISTAKES["no_eval"]),
+    "no_grad": (lambda got: any(grad_enabled for _, _, grad_enabled, _ in got["calls"]),  # and recorded or not
+                lambda got, _: MISTAKES["no_grad"] if any(call[3] for call in got["calls"]) else _UNRECORDED),
     "grad_left_off": (lambda got: not got["grad_after"], None),
-}
+}  # fmt: skip
 predict_function = Exercise(
-    name="predict_function",
-    inputs=lambda: (
-        randomised(nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 1)), seed=1),
-        torch.linspace(-2, 2, 30).reshape(10, 3),
-    ),
-    reference=_predict,
-    observe=partial(_watched, record=_modes),
-    guards=[
-        Guard("not_a_tensor", lambda got: not isinstance(got, dict), lambda model, x: 0.5),
-        *(Guard(fault, test, partial(_predict, fault=fault), message) for fault, (test, message) in _FAULTS.items()),
-    ],
+    name="predict_function", reference=_predict, observe=partial(_watched, record=_modes),
+    inputs=lambda: (randomised(nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 1)), seed=1),
+                    torch.linspace(-2, 2, 30).reshape(10, 3)),
+    guards=[Guard("not_a_tensor", lambda got: not isinstance(got, dict), lambda model, x: 0.5),
+            *(Guard(fault, test, partial(_predict, fault=fault), say) for fault, (test, say) in _FAULTS.items())],
     alternatives=[lambda model, x: torch.inference_mode()(lambda: model.train(False)(x))()],
     explain=lambda got, _: f"predict gave {describe(got['output'])}, not model(x) in eval mode: return it as it is.",
     success="eval mode, no gradient tracking, and model(x) so that hooks run.",
-)
+)  # fmt: skip
 
 
 def _device_probe(device: str) -> tuple:
@@ -174,22 +169,15 @@ def _explain_device(got: dict, expected: dict) -> str:
 _NO_VALUES = ("copy out of meta", "meta device type tensor to numpy", "on meta tensors")  # .cpu(), .numpy(), .item()
 _STAY = "your function copied the output off the device or read its values (.cpu(), .item(), .numpy(), .tolist()), \
 which the check's device (meta) cannot give: return model(x) as it is, on the device the model computed on."
-
-
-def _copied_back(model: nn.Module, x: torch.Tensor, device: str) -> torch.Tensor:
-    return model.to(device)(x.to(device)).cpu()  # right on the CPU, but the output left the device it was made on
-
-
 _KEEP_THE_COPY = "x.to(device) returns a moved copy, leaving x on the CPU (unlike model.to): keep it, x = x.to(device)."
 _OUTPUT_MOVED = "the model ran on the CPU and only its output moved: move the model and x, then call model(x) there."
 _MODEL_LEFT = "the data went to the device but the model stayed on the CPU: call model.to(device) too."
 run_on_device = Exercise(
-    name="run_on_device",
-    inputs=lambda: _device_probe("meta"),
+    name="run_on_device", inputs=lambda: _device_probe("meta"), observe=_on_devices,
     reference=lambda model, x, device: model.to(device)(x.to(device)),
-    observe=_on_devices,
     guards=[
-        Guard("wrong_device", lambda got: isinstance(got, dict) and "read values" in got, _copied_back, _STAY),
+        Guard("wrong_device", lambda got: isinstance(got, dict) and "read values" in got,
+              lambda model, x, device: model.to(device)(x.to(device)).cpu(), _STAY),  # right values, off the device
         Guard("not_a_tensor", lambda got: not isinstance(got, dict), lambda model, x, device: [0.0]),
     ],  # fmt: skip
     mistakes=[
@@ -200,7 +188,7 @@ run_on_device = Exercise(
     ],
     explain=_explain_device,
     success="model.to moved the model, x = x.to(device) kept the moved data, and model(x) ran there.",
-)
+)  # fmt: skip
 
 
 def _ignored(model: nn.Module, n_features: int, dtype: torch.dtype) -> int:
@@ -217,6 +205,25 @@ def _untrainable(model: nn.Module, out: object) -> list:
     if torch.is_tensor(out) and out.is_floating_point():  # weighted: a softmax over the batch always sums to 1
         out = out * torch.linspace(1, 2, out.numel(), dtype=out.dtype, device=out.device).reshape(out.shape)
     return [name for name in parameters if name not in trainable] + _unreached(out, trainable)
+
+
+def _batch_dependent(model: nn.Module, x: torch.Tensor) -> bool:
+    """Whether the rows of ``x`` give other outputs in two halves than all together: forward mixes the batch."""
+    try:
+        whole, halves = model(x), torch.cat([model(half) for half in x.chunk(2)])
+        return halves.shape != whole.shape or not torch.allclose(halves, whole, rtol=1e-4, atol=1e-6)
+    except Exception:  # not a tensor, or not rows: other guards say so
+        return False
+
+
+def _softmax_in(out: object) -> bool:
+    """Whether a softmax is among the operations autograd recorded for ``out``."""
+    nodes, seen = [getattr(out, "grad_fn", None)], set()
+    while nodes:
+        if (node := nodes.pop()) is not None and node not in seen:
+            seen.add(node)
+            nodes += [parent for parent, _ in node.next_functions]
+    return any(type(node).__name__.startswith("SoftmaxBackward") for node in seen)
 
 
 def _computes(make: object, args: tuple) -> object:
@@ -236,6 +243,7 @@ def _computes(make: object, args: tuple) -> object:
             kind = model_kind(randomised(model, seed=n_features), n_features)
         seen.append({
             "shape": tuple(out.shape) if torch.is_tensor(out) else describe(out), "kind": kind,
+            "batch": _batch_dependent(model, x[:12]), "softmax": kind == "constant" and _softmax_in(out),
             "extra": sum(p.numel() for p in model.parameters()) - n_features - 1,
             "ignored": 0 if kind == "constant" or not torch.is_tensor(out) else _ignored(model, n_features, dtype),
             "stuck": [] if kind == "constant" else stuck,  # a constant output (softmax of one) is a mistake of its own
@@ -244,55 +252,47 @@ def _computes(make: object, args: tuple) -> object:
     return seen
 
 
-class _WithSigmoid(nn.Module):
-    def __init__(self, n_features: int, features: list | None = None) -> None:
+class _WithSigmoid(nn.Module):  # right; a guard's example passes change(x) to the linear layer instead of x
+    def __init__(self, n_features: int, change: object = None) -> None:
         super().__init__()
-        self.features = features  # all of them; a guard's example uses only some
-        self.linear = nn.Linear(n_features if features is None else len(features), 1)
+        self.change, self.linear = change, nn.Linear(n_features, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.linear(x if self.features is None else x[:, self.features]))
-
-
-def _frozen(n_features: int) -> nn.Module:
-    return _WithSigmoid(n_features).requires_grad_(False)
+        return torch.sigmoid(self.linear(x if self.change is None else self.change(x)))
 
 
 class _Unregistered(nn.Module):  # the weights as plain tensors: parameters() misses them
     def __init__(self, n_features: int) -> None:
         super().__init__()
         self.w, self.b = torch.randn(n_features, 1, requires_grad=True), torch.zeros(1, requires_grad=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(x @ self.w + self.b)
+        self.forward = lambda x: torch.sigmoid(x @ self.w + self.b)
 
 
 _NEW_MODEL = "make_logistic_regression(n_features) must return a model, an instance such as Logistic(n_features)."
 _PLAIN = "a weight or bias is a plain tensor attribute: parameters() misses it, so no optimizer would train it. Use \
 nn.Linear(n_features, 1), or wrap each tensor in nn.Parameter."
 logistic_model = Exercise(
-    name="logistic_model",
-    reference=_WithSigmoid,
-    observe=_computes,
+    name="logistic_model", reference=_WithSigmoid, observe=_computes,
     guards=[
         Guard("not_a_model", lambda got: got == "not a model", lambda n: "a model", _NEW_MODEL),
-        Guard(
-            "wrong_shape",
-            lambda got: got[0]["shape"] != (12, 1),
-            lambda n: nn.Sequential(nn.Linear(n, 2), nn.Sigmoid()),
-            lambda got, _: f"12 examples gave an output {got[0]['shape']}, not (12, 1): use nn.Linear(n_features, 1).",
-        ),
+        Guard("wrong_shape", lambda got: got[0]["shape"] != (12, 1), lambda n: nn.Linear(n, 2), lambda got, _:
+              f"12 examples gave an output {got[0]['shape']}, not (12, 1): use nn.Linear(n_features, 1)."),
         Guard("unregistered_parameter", any_item(lambda item: item["unregistered"]), _Unregistered, _PLAIN),
-        Guard("not_backpropagatable", any_item(lambda item: item["stuck"]), _frozen, _stuck),
-        Guard("ignored_feature", any_item(lambda item: item["ignored"]), partial(_WithSigmoid, features=[0])),
+        Guard("softmax_one_output", any_item(lambda item: item["softmax"]),
+              lambda n: nn.Sequential(nn.Linear(n, 1), nn.Softmax(dim=1))),
+        Guard("constant_output", any_item(lambda item: item["kind"] == "constant"),
+              partial(_WithSigmoid, change=torch.zeros_like)),  # or linear(x) * 0 + bias: x is never used
+        Guard("not_backpropagatable", any_item(lambda item: item["stuck"]),
+              lambda n: _WithSigmoid(n).requires_grad_(False), _stuck),
+        Guard("batch_dependent", any_item(lambda item: item["batch"]),  # standardised inside forward
+              partial(_WithSigmoid, change=lambda x: (x - x.mean(0)) / x.std(0))),
+        Guard("ignored_feature", any_item(lambda item: item["ignored"]),
+              partial(_WithSigmoid, change=lambda x: x[:, :1].expand_as(x))),  # only the first feature, repeated
     ],
-    mistakes=[
-        Mistake("no_sigmoid", lambda n: nn.Linear(n, 1)),
-        Mistake("softmax_one_output", lambda n: nn.Sequential(nn.Linear(n, 1), nn.Softmax(dim=1))),
-        Mistake("sigmoid_first", lambda n: nn.Sequential(nn.Sigmoid(), nn.Linear(n, 1))),
-        Mistake("extra_layer", lambda n: nn.Sequential(nn.Linear(n, 4), nn.Sigmoid(), nn.Linear(4, 1), nn.Sigmoid())),
-    ],
+    mistakes=[Mistake("no_sigmoid", lambda n: nn.Linear(n, 1)),
+              Mistake("sigmoid_first", lambda n: nn.Sequential(nn.Sigmoid(), nn.Linear(n, 1))),
+              Mistake("extra_layer", lambda n: nn.Sequential(nn.Linear(n, 4), nn.Sigmoid(), _WithSigmoid(4)))],
     alternatives=[lambda n: nn.Sequential(nn.Linear(n, 1), nn.Sigmoid()), lambda n: _WithSigmoid(n).double()],
     explain=lambda got, _: "not sigmoid(w · x + b): use one nn.Linear(n_features, 1), then a sigmoid, nothing else.",
     success="one nn.Linear to one output, then a sigmoid: each example's probability, as logistic regression gives.",
-)
+)  # fmt: skip

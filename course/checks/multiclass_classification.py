@@ -9,6 +9,8 @@ so a number typed in from a message, a batch size or a number of classes written
 """
 
 import math
+from decimal import Decimal
+from fractions import Fraction
 from functools import partial
 
 import numpy as np
@@ -17,7 +19,7 @@ import torch.nn.functional as F
 
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import any_item
-from course.checks.values import as_number, close
+from course.checks.values import as_number, close, describe, exact_as_float
 
 _SAY = {  # more than the vocabulary says
     "float": "the labels are still float64: CrossEntropyLoss wants class indices of dtype long. Use labels.long().",
@@ -45,7 +47,7 @@ def _as_vector(result: object) -> object:
         return result.detach().double() if ordinary else result
     if not isinstance(result, list | tuple | np.ndarray) or len(result) > 1000:
         return result
-    numbers = [as_number(v) for v in result]
+    numbers = [as_number(exact_as_float(v)) for v in result]
     return result if None in numbers else torch.tensor(numbers, dtype=torch.float64)
 
 
@@ -62,6 +64,7 @@ def _confusion_diagonal_share(predictions: torch.Tensor, targets: torch.Tensor, 
 
 uniform_loss = Exercise(
     "uniform_loss", math.log(10), kind="value", same=partial(close, rtol=1e-2), guards=[NOT_A_NUMBER("2.3")],
+    observe=lambda value, args: exact_as_float(value), alternatives=[lambda: Decimal("2.3026")],
     mistakes=[Mistake("probability_not_loss", 0.1), Mistake("log_base_10", 1.0),
               Mistake("wrong_sign", -math.log(10), "a loss of -log(p) is never negative, since p is at most 1.")],
     explain=lambda got, expected: "not quite. With 10 equal logits, what probability does softmax give each class? "
@@ -108,8 +111,10 @@ accuracy = Exercise(
                     torch.tensor([0, 1, 2, 4, 0, 2, 3, 1]),
                     torch.tensor([[0.3, 1.0, -0.4], [2.0, 0.1, 0.5], [0.2, 0.3, 0.9], [1.1, 0.8, -0.2], [0.0, 0.4, 0.1]]),
                     torch.tensor([1, 0, 1, 0, 2])),
-    observe=_on_each(2),
-    guards=[Guard("not_a_number", any_item(lambda got: as_number(got) is None), lambda logits, targets: [0.5])],
+    observe=lambda answer, args: [exact_as_float(got) for got in _on_each(2)(answer, args)],
+    guards=[Guard("not_a_number", any_item(lambda got: as_number(got) is None), lambda logits, targets: [0.5],
+                  lambda got, exp: "return one number, the share (a float, e.g. with .item()); got "
+                                   f"{describe(next(g for g in got if as_number(g) is None))}.")],
     same=lambda got, other: close([as_number(g) for g in got], [as_number(o) for o in other], rtol=1e-3),  # float16 too
     mistakes=[  # the two argmax(dim=0) orders raise with different messages
         Mistake("argmax_wrong_dim", lambda logits, targets: (logits.argmax(dim=0) == targets).float().mean()),
@@ -124,6 +129,7 @@ accuracy = Exercise(
         lambda logits, targets: (logits.softmax(dim=1).argmax(dim=1) == targets).float().mean(),
         lambda logits, targets: (logits.max(dim=1).indices == targets.int()).sum().item() / len(targets),
         lambda logits, targets: float((logits.numpy().argmax(axis=1) == targets.numpy()).mean()),
+        lambda logits, targets: Fraction((logits.argmax(dim=1) == targets).sum().item(), len(targets)),  # exact
     ],
     success="the predicted class is the argmax over the classes (dim=1); accuracy is the share that match.",
 )  # fmt: skip
@@ -143,6 +149,7 @@ per_class_accuracy = Exercise(
         lambda p, t, c: _correct_per_class(p, t, c) / torch.bincount(t, minlength=c),
         lambda p, t, c: [((p == k) & (t == k)).sum().item() / (t == k).sum().item() for k in range(c)],
         lambda p, t, c: _confusion_diagonal_share(p.int(), t.int(), c),
+        lambda p, t, c: [Fraction(((p == k) & (t == k)).sum().item(), (t == k).sum().item()) for k in range(c)],
     ],
     success="for each class: the correct predictions among the samples of that class, divided by their number.",
 )  # fmt: skip

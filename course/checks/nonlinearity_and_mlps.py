@@ -126,12 +126,12 @@ def _step(order: str = "zero backward clip step", clip: Callable = clip_grad_nor
 
 
 def _dead_probe(flip: bool = False, roll: int = 0) -> tuple:
-    """Units: alive (weights <= 0, a large bias), killed by its bias, exactly 0 everywhere (on ReLU's threshold, so
-    `<` fails where `<=` is right), on for the last input only, <= 0 with exactly 0 twice. ``flip`` reverses the units
-    and the inputs: the second probe, so that no answer typed in fits both; ``roll`` shifts the units: the third,
-    never shown, so that no answer typed in from the messages fits."""
+    """Units: alive (weights <= 0, off for one input only), killed by its bias, exactly 0 everywhere (on ReLU's
+    threshold, so `<` fails where `<=` is right), on for the last input only and barely (2**-20: a tolerance fails),
+    <= 0 with exactly 0 twice. ``flip`` reverses the units and the inputs: the second probe, so that no answer typed
+    in fits both; ``roll`` shifts the units: the third, never shown, so that no answer typed in from the messages fits."""
     weight = torch.tensor([[-0.5, -0.25], [0.5, 0.25], [0.0, 0.0], [-2.0, -1.5], [1.0, 0.0]])
-    bias = torch.tensor([3.0, -4.0, 0.0, -2.25, -1.0])
+    bias = torch.tensor([0.75, -4.0, 0.0, 2**-20 - 2.5, -1.0])
     weight, bias = weight.roll(roll, 0), bias.roll(roll, 0)
     x = torch.tensor([[-1.0, 0.5], [1.0, 2.0], [0.5, -2.0], [1.0, -1.0], [-2.0, 1.5], [0.25, 0.75], [-0.5, -1.0]])
     return (_linear(weight.flip(0), bias.flip(0)), x.flip(0)) if flip else (_linear(weight, bias), x)
@@ -165,6 +165,7 @@ dead_units = Exercise(
         Mistake("any_not_all", lambda layer, x: (layer(x) <= 0).any(dim=0)),
         Mistake("inverted_mask", lambda layer, x: (layer(x) > 0).any(dim=0)),
         Mistake("weights_only", lambda layer, x: (layer.weight <= 0).all(dim=1)),
+        Mistake("tolerance_threshold", lambda layer, x: (torch.relu(layer(x)) < 1e-6).all(dim=0)),
     ],
     explain=_explain_dead,
     alternatives=[

@@ -91,6 +91,8 @@ _PROBLEMS = [  # (mistake, its test, the changes that make it), in order: each t
     ("missing_optimizer/fresh", _fresh_optimizer, {"optimizer": _sgd(momentum=0.9).state_dict()}),
     ("missing_epoch", lambda ckpt: type(ckpt.get("epoch")) is not int, {"epoch": 3.0}),
     ("wrong_epoch", lambda ckpt: ckpt["epoch"] != len(ckpt["history"]["train_loss"]), {"epoch": 0}),
+    ("missing_scheduler/fresh", lambda ckpt: ckpt["scheduler"]["last_epoch"] != ckpt["epoch"],  # stepped once an epoch
+     {"scheduler": optim.lr_scheduler.StepLR(_sgd(), 2).state_dict()}),
 ]  # fmt: skip
 _SAY = {  # more than the vocabulary says
     **{f"state_dict_not_called/{key}": f"'{key}' holds the method {key}.state_dict itself, which cannot be saved: "
@@ -98,6 +100,9 @@ _SAY = {  # more than the vocabulary says
     "missing_optimizer/fresh": "the optimizer's state is empty (no momentum buffers, no Adam averages): that is the "
     "state_dict() of an optimizer that never stepped. Store optimizer.state_dict() of the optimizer that trained "
     "the model, after training.",
+    "missing_scheduler/fresh": "the scheduler's last_epoch is not the checkpoint's epoch: that is the state_dict() of "
+    "a scheduler that never stepped (or stepped another number of times), so the learning-rate schedule would "
+    "restart. Store scheduler.state_dict() of the scheduler fit stepped, once per epoch, after training.",
 }  # fmt: skip
 checkpoint_contents = Exercise(
     "checkpoint_contents", _checkpoint, "model, optimizer and scheduler states, the epoch and the history: all there, "

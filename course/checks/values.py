@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -40,10 +42,18 @@ def safe_text(obj: object, limit: int = 200) -> str:
 def as_number(value: object) -> float | None:
     """A Python float from a number, a NumPy scalar or a one-element tensor or array; ``None`` otherwise.
 
-    >>> as_number(torch.tensor([2.5])), as_number(np.float64(1.0)), as_number("3"), as_number(True)
-    (2.5, 1.0, None, None)
+    >>> as_number(torch.tensor([2.5])), as_number(np.float64(1.0)), as_number(Fraction(4, 5)), as_number("3")
+    (2.5, 1.0, 0.8, None)
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number, np.ndarray, torch.Tensor)):
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (Fraction, Decimal)):  # exact numbers: float() reads them
+        try:
+            number = float(value)
+        except (ArithmeticError, ValueError):  # a signalling NaN, a subclass that refuses
+            return None
+        return number if math.isfinite(number) else None
+    if not isinstance(value, (int, float, np.number, np.ndarray, torch.Tensor)):
         return None
     if isinstance(value, torch.Tensor):
         if value.numel() != 1 or value.device.type == "meta" or value.dtype == torch.bool or value.is_complex():
@@ -51,6 +61,11 @@ def as_number(value: object) -> float | None:
         return float(value.detach().cpu().reshape(()))
     array = np.asarray(value)
     return float(array.reshape(())) if array.size == 1 and array.dtype.kind in "iuf" else None
+
+
+def exact_as_float(value: object) -> object:
+    """An exact number (Fraction, Decimal) as the float it stands for; anything else as it came."""
+    return float(value) if isinstance(value, Fraction | Decimal) and as_number(value) is not None else value
 
 
 def _tensor_kind(dtype: torch.dtype) -> str:

@@ -157,3 +157,13 @@ def test_review3_a_loop_that_returns_something_else_is_told_to_return_a_and_b():
 def test_review3_a_guarded_zero_first_passes_and_the_success_names_no_order_it_did_not_use():
     verdict = check.train(partial(_trained_loop, zero="guarded first"))
     assert verdict.passed and "then the gradients zeroed" not in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    "copy",
+    [lambda t: t.detach().clone().requires_grad_(), lambda t: torch.tensor(t.item(), requires_grad=True)],
+    ids=["detach_clone", "tensor_of_item"],
+)
+def test_review4_a_loop_that_trains_copies_is_told_the_callers_tensors_never_changed(copy):
+    verdict = check.train(lambda a, b, x, y, lr, epochs: _loop(copy(a), copy(b), x, y, lr, epochs))
+    assert verdict.mistake == "not_in_place" and "the caller's tensors never changed" in verdict.message, verdict

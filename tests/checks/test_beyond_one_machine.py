@@ -62,3 +62,8 @@ def test_a_learning_rate_of_none_is_a_missing_return():
 def test_scaled_lr_shows_what_one_call_returned_when_it_is_no_number():
     verdict = check.scaled_lr(lambda lr, base, b, p, n: (lr * b * p * n / base, b * p * n))
     assert verdict.mistake == "not_a_number" and "a tuple (" in verdict.message, verdict
+
+
+def test_should_save_once_per_machine_is_told_by_what_it_does_not_by_local_rank():
+    verdict = check.should_save(lambda env: int(env["RANK"]) % 4 == 0)  # uses RANK, yet saves once per machine
+    assert verdict.mistake == "local_rank" and "RANK 0 and RANK 4" in verdict.message, verdict

@@ -160,7 +160,7 @@ def test_r_squared_from_scikit_learn_is_told_so(answer):
 
 
 def test_r_squared_typed_in_from_a_message_does_not_pass():
-    verdict = check.r_squared(lambda y_true, y_pred: 0.7453)
+    verdict = check.r_squared(lambda y_true, y_pred: -1.5613)  # the number the success message shows
     assert not verdict.passed and "another pair" in verdict.message, verdict
 
 

@@ -1,5 +1,7 @@
 """Lesson 02's checks, beyond the generated tests: the lesson's numbers, the learning-rate boundaries, messages."""
 
+from decimal import Decimal
+from fractions import Fraction
 from functools import partial
 
 import numpy as np
@@ -121,3 +123,9 @@ def test_review3_common_epoch_slips_get_their_own_message(slip, mistake, named):
 def test_review3_a_typed_in_start_is_told_to_use_a_and_b():
     verdict = check.gradients(lambda a, b, x, y: check._gradients(*check.START, x, y))
     assert verdict.mistake == "ignored_argument" and "len(x)" not in verdict.message, verdict
+
+
+def test_review4_an_exact_number_is_a_learning_rate_too():
+    assert check.largest_stable_rate(Fraction(4, 5)).passed and check.largest_stable_rate(Decimal("0.80")).passed
+    assert check.largest_stable_rate(Fraction(81, 100)).mistake == "diverges"
+    assert check.largest_stable_rate(Decimal("sNaN")).mistake == "not_a_number"

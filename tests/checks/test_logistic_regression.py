@@ -191,7 +191,7 @@ def test_pick_threshold_survives_a_tuple_returned():
 
 
 def test_precision_recall_of_class_0_is_not_told_about_cancers():
-    verdict = check.precision_recall(lambda p, y: check._pr(p, y, positive=0.0))
+    verdict = check.precision_recall(lambda p, y: check._pr(p, y, c=0.0))
     assert verdict.mistake == "wrong_class" and "cancer" not in verdict.message, verdict
 
 
@@ -203,3 +203,31 @@ def test_precision_recall_from_a_confusion_matrix_is_told_so():
         return tp / (tp + fp), tp / (tp + fn)
 
     assert check.precision_recall(from_matrix).mistake == "used_library"
+
+
+class _DetachedWeight(nn.Module):
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(n, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x, self.linear.weight.detach(), self.linear.bias)
+
+
+def _bias_frozen(n: int) -> nn.Module:
+    model = nn.Sequential(nn.Linear(n, 1), nn.Sigmoid())
+    model[0].bias.requires_grad_(False)
+    return model
+
+
+@pytest.mark.parametrize(
+    ("make", "loss_fn", "mistake", "names"),
+    [
+        (lambda n: nn.Linear(n, 1).requires_grad_(False), nn.BCEWithLogitsLoss(), "froze_parameters", "weight, bias"),
+        (_bias_frozen, nn.BCELoss(), "froze_parameters", "0.bias"),
+        (_DetachedWeight, nn.BCEWithLogitsLoss(), "not_backpropagatable", "linear.weight"),
+    ],
+)
+def test_fixed_setup_refuses_a_model_that_cannot_train(make, loss_fn, mistake, names):
+    verdict = check.fixed_setup(lambda n: (make(n), loss_fn))
+    assert verdict.mistake == mistake and f"change {names} of" in verdict.message, verdict

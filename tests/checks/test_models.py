@@ -102,26 +102,16 @@ def test_predict_names_what_came_instead_of_a_tensor():
     assert verdict.mistake == "not_a_tensor" and "ndarray" in verdict.message, verdict
 
 
-class ZeroStart(nn.Module):
+class ZeroStart(check._WithSigmoid):
     """Right: logistic regression is often started from all-zero weights, so every output is 0.5 at first."""
 
     def __init__(self, n_features):
-        super().__init__()
-        self.linear = nn.Linear(n_features, 1)
-        nn.init.zeros_(self.linear.weight)
-        nn.init.zeros_(self.linear.bias)
-
-    def forward(self, x):
-        return torch.sigmoid(self.linear(x))
+        super().__init__(n_features)
+        nn.init.zeros_(self.linear.weight), nn.init.zeros_(self.linear.bias)
 
 
 def test_a_logistic_model_started_at_zero_passes():
     assert check.logistic_model(ZeroStart).passed
-
-
-def test_a_softmax_over_one_output_is_still_named():
-    verdict = check.logistic_model(lambda n: nn.Sequential(nn.Linear(n, 1), nn.Softmax(dim=1)))
-    assert verdict.mistake == "softmax_one_output", verdict
 
 
 def test_returning_the_class_says_to_build_an_instance():
@@ -134,29 +124,19 @@ def test_moving_only_the_output_is_named():
     assert verdict.mistake == "device_mismatch" and "only its output moved" in verdict.message, verdict
 
 
-class OnlyTheLastFeature(nn.Module):
-    """Wrong: n_features + 1 parameters, but the output depends on one feature only."""
-
-    def __init__(self, n_features):
-        super().__init__()
-        self.linear = nn.Linear(n_features, 1)
-
-    def forward(self, x):
-        return torch.sigmoid(self.linear.weight[0, 0] * x[:, -1:] + self.linear.bias)
+def logistic(compute):  # nn.Linear(n_features, 1) as self.linear; forward: the sigmoid of compute(x, weight, bias)
+    forward = lambda self, x: torch.sigmoid(compute(x, self.linear.weight, self.linear.bias))  # noqa: E731
+    return type("Logistic", (check._WithSigmoid,), {"forward": forward})
 
 
-class FirstTwoFeatures(nn.Module):
-    """Wrong: an answer fitted to the lesson's two features, the others zeroed."""
-
-    def __init__(self, n_features):
-        super().__init__()
-        self.linear = nn.Linear(n_features, 1)
-
-    def forward(self, x):
-        return torch.sigmoid(self.linear(torch.cat([x[:, :2], torch.zeros_like(x[:, 2:])], dim=1)))
+ONLY_SOME_FEATURES = [  # n_features + 1 parameters, but the output depends on the last feature, or the first two only
+    logistic(lambda x, w, b: w[0, 0] * x[:, -1:] + b),
+    logistic(lambda x, w, b: torch.cat([x[:, :2], torch.zeros_like(x[:, 2:])], dim=1) @ w.T + b),
+    partial(check._WithSigmoid, change=lambda x: x[:, :1].expand_as(x)),
+]
 
 
-@pytest.mark.parametrize("answer", [OnlyTheLastFeature, FirstTwoFeatures, partial(check._WithSigmoid, features=[0])])
+@pytest.mark.parametrize("answer", ONLY_SOME_FEATURES)
 def test_a_logistic_model_must_use_every_feature(answer):
     verdict = check.logistic_model(answer)
     assert verdict.mistake == "ignored_feature", verdict
@@ -263,11 +243,6 @@ def test_run_on_device_says_when_the_given_model_never_ran():
     assert verdict.mistake == "other" and "the model you were given" in verdict.message, verdict
 
 
-def logistic(compute):  # nn.Linear(n_features, 1) as self.linear; forward: the sigmoid of compute(x, weight, bias)
-    forward = lambda self, x: torch.sigmoid(compute(x, self.linear.weight, self.linear.bias))  # noqa: E731
-    return type("Logistic", (check._WithSigmoid,), {"forward": forward})
-
-
 NO_GRADIENT = {  # a forward that leaves out or detaches the bias or the weight: that parameter never trains
     "bias_left_out": (logistic(lambda x, w, b: x @ w.T), "linear.bias"),
     "bias_detached": (logistic(lambda x, w, b: x @ w.T + b.detach()), "linear.bias"),
@@ -297,3 +272,26 @@ READ_BACK = {  # what copies the output off the device, or reads its values
 def test_run_on_device_names_an_output_copied_off_the_device(read):
     verdict = check.run_on_device(lambda model, x, device: read(model.to(device)(x.to(device))))
     assert verdict.mistake == "wrong_device" and verdict.message.startswith("your function copied the output"), verdict
+
+
+REVIEW4 = {  # an answer, the exercise, its diagnosis and words of the message
+    "frozen_for_good": (lambda model, x: torch.no_grad()(model.eval().requires_grad_(False))(x), "froze_parameters",
+                        "silently stops learning"),
+    "frozen_then_restored": (lambda model, x: [model.eval().requires_grad_(False), model(x), model.requires_grad_(True)][1],
+                             "no_grad", "nothing was recorded"),  # nothing recorded, but only as the model was frozen
+    "first_layer_only": (lambda model, x: torch.no_grad()(model.eval()[0])(x), "model_not_called", "never called"),
+    "weights_times_zero": (logistic(lambda x, w, b: x @ w.T * 0 + b), "constant_output", "whatever x holds"),
+    "zeros_for_x": (logistic(lambda x, w, b: torch.zeros_like(x) @ w.T + b), "constant_output", "whatever x holds"),
+    "softmax_of_one": (lambda n: nn.Sequential(nn.Linear(n, 1), nn.Softmax(dim=1)), "softmax_one_output", "softmax"),
+    "softmax_then_sigmoid": (logistic(lambda x, w, b: torch.softmax(x @ w.T + b, 1)), "softmax_one_output", "softmax"),
+    "standardised_inside": (logistic(lambda x, w, b: ((x - x.mean(0)) / x.std(0)) @ w.T + b), "batch_dependent",
+                            "other examples in the batch"),
+    "softmax_over_batch": (lambda n: nn.Sequential(nn.Linear(n, 1), nn.Softmax(dim=0)), "batch_dependent", "batch"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("answer", "mistake", "words"), REVIEW4.values(), ids=REVIEW4)
+def test_review4_predict_and_logistic_model_name_what_happened(answer, mistake, words):
+    exercise = check.predict_function if mistake in ("froze_parameters", "no_grad", "model_not_called") else None
+    verdict = (exercise or check.logistic_model)(answer)
+    assert verdict.mistake == mistake and words in verdict.message, verdict
