@@ -55,6 +55,7 @@ def standardize(inputs, ns):
     from torch.overrides import TorchFunctionMode
 
     libraries = (sys.prefix, sys.base_prefix, sys.exec_prefix)
+    cells = ("<cell ", "<ipython-input-")  # the notebook's cells run here (ipykernel's are files in a temp folder)
     count = [0, 0]
 
     class Count(TorchFunctionMode):  # torch functions called, even from builtins (map(torch.mean, columns))
@@ -62,9 +63,12 @@ def standardize(inputs, ns):
             count[1] += 1
             return func(*args, **(kwargs or {}))
 
-    def trace(frame, event, arg):  # the lines of the student's own code run
-        if frame.f_code.co_filename.startswith(libraries):
-            return None
+    def trace(frame, event, arg):  # the lines of the student's own code run: the cells' (and files' of their own)
+        name = frame.f_code.co_filename
+        if not name.startswith(cells) and (
+            name.startswith(("<", *libraries)) or "/site-packages/" in name or "/dist-packages/" in name
+        ):
+            return None  # a library, or code compiled from a string or frozen (the kernel's, the imports')
         count[0] += event == "line"
         return trace
 

@@ -113,17 +113,27 @@ def gradient_descent_steps(inputs, ns):
 
 @grader.probe
 def gradient_descent_target(inputs, ns):
-    lr, epochs = ns.get("LR"), ns.get("EPOCHS")
-    if type(epochs) is not int or not 0 < epochs <= 1000 or type(lr) not in (int, float):
-        return {"LR": lr if type(lr) in (int, float) else None, "EPOCHS": epochs if type(epochs) is int else None}
+    import numbers
+
+    lr, epochs = ns.get("LR"), ns.get("EPOCHS")  # any real number (a NumPy float too), read as a plain one
+    lr = float(lr) if isinstance(lr, numbers.Real) and not isinstance(lr, bool) else repr(type(lr).__name__)
+    epochs = (
+        int(epochs) if isinstance(epochs, numbers.Integral) and not isinstance(epochs, bool) else type(epochs).__name__
+    )
+    if not isinstance(epochs, int) or not 0 < epochs <= 1000 or not isinstance(lr, float):
+        return {"LR": lr, "EPOCHS": epochs}
     fit, _ = watched(ns["gradient_descent"], inputs["x"], inputs["y"], lr, epochs)  # watched like the others
     return {"LR": lr, "EPOCHS": epochs, "fit": fit}
 
 
 @grader.probe
 def diverging_lr(inputs, ns):
+    import numbers
+
     value = ns.get("DIVERGING_LR")
-    return value if type(value) in (int, float) else repr(type(value).__name__)
+    return (
+        float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else repr(type(value).__name__)
+    )
 
 
 # ------------------------------------------------------------------------------- checks (outside)
@@ -206,6 +216,7 @@ def _(results, secrets):
     got = results["gradient_descent_target"]
     epochs = got.get("EPOCHS") if isinstance(got, dict) else None
     require(isinstance(epochs, int) and 0 < epochs <= 1000, f"EPOCHS must be an integer from 1 to 1000, got {epochs!r}")
+    require(isinstance(got.get("LR"), float), f"LR must be a number, got a value of type {got.get('LR')}")
     a, b = _pair(got.get("fit"), "gradient_descent")
     given = secrets["gradient_descent_target"]
     want, _ = _descend(given["x"], given["y"], float(got["LR"]), epochs)

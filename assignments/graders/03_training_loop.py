@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tools.grading.spec import Grader, require
+from tools.grading.spec import Grader, backward_watch, require
 
 NOISE = 0.1
 
@@ -51,6 +51,7 @@ def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
 
 
 grader = Grader(make_inputs)
+grader.helper(backward_watch)
 
 
 # ------------------------------------------------------------------------------- probes (in the kernel)
@@ -107,7 +108,7 @@ def evaluate(inputs, ns):
 
 
 @grader.probe
-def train_model(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers live inside it)
+def train_model(inputs, ns):
     import sys
     import threading
 
@@ -115,20 +116,7 @@ def train_model(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers li
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
-    entries = {torch.autograd.backward.__code__: "tensors", torch.autograd.grad.__code__: "outputs"}
-
-    def leaves(loss):  # the ids of the leaf tensors a backward pass from ``loss`` reaches
-        loss = loss[0] if isinstance(loss, (tuple, list)) and loss else loss
-        found, stack, done = set(), [getattr(loss, "grad_fn", None)], set()
-        while stack:
-            node = stack.pop()
-            if node is None or id(node) in done:
-                continue
-            done.add(id(node))
-            variable = getattr(node, "variable", None)
-            found |= {id(variable)} if isinstance(variable, torch.Tensor) else set()
-            stack += [n for n, _ in node.next_functions]
-        return found
+    watch = None
 
     class Counted(DataLoader):  # counts the batches the training loop takes
         def __iter__(self):
@@ -137,33 +125,33 @@ def train_model(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers li
                 yield batch
 
     def train(x, y, x_val, y_val):  # the same random numbers for every call: only the data differ
+        nonlocal watch
+        watch = backward_watch()
         torch.manual_seed(inputs["seed"])
         generator = torch.Generator().manual_seed(inputs["seed"])
         loader = Counted(TensorDataset(x, y), batch_size=16, shuffle=True, generator=generator)
-        loader.served, passes = 0, []
-
-        def note(frame, event, arg):
-            if event == "call" and frame.f_code in entries:
-                passes.append(leaves(frame.f_locals.get(entries[frame.f_code])))
-
-        threading.setprofile(note)
-        sys.setprofile(note)
+        loader.served = 0
+        threading.setprofile(watch.note)
+        sys.setprofile(watch.note)
         try:
-            return ns["train_model"](loader, x_val, y_val), loader.served, passes
+            return ns["train_model"](loader, x_val, y_val), loader.served
         finally:
             sys.setprofile(None)
             threading.setprofile(None)
 
-    trained, served, passes = train(inputs["x_train"], inputs["y_train"], inputs["x_val"], inputs["y_val"])
+    trained, served = train(inputs["x_train"], inputs["y_train"], inputs["x_val"], inputs["y_val"])
     if not (isinstance(trained, tuple) and len(trained) == 2):
         return {"returned": type(trained).__name__}
     model, history = trained
     found = {"returned": "pair", "history": history, "is_module": isinstance(model, nn.Module), "batches": served}
     if found["is_module"]:
-        params = {id(p) for p in model.parameters()}
-        found["steps"] = sum(bool(params) and params <= reached for reached in passes)  # backward passes into it
+        # backward passes that left gradients on the returned model (or what it is a copy of), and steps after them
+        _, found["steps"], found["updates"], found["jumps"] = watch.into(model)
         with torch.no_grad():
             found["predictions"] = model(inputs["x_query"])
+        with torch.enable_grad():  # the same model with grad on, as it trained: both must answer alike
+            again = model(inputs["x_query"])
+        found["predictions_grad"] = again.detach() if isinstance(again, torch.Tensor) else None
     # again on other data (the first 32 rows, targets negated): a history computed from the data changes
     other = train(inputs["x_train"][:32], -inputs["y_train"][:32], inputs["x_val"], -inputs["y_val"])[0]
     found["other_history"] = other[1] if isinstance(other, tuple) and len(other) == 2 else None
@@ -246,15 +234,29 @@ def _(results, secrets):
 
 
 def _trained_in_a_loop(got: dict) -> None:
-    """Task 3's loop: every epoch (one history entry each) takes every batch, each a backward pass into the model."""
+    """Task 3's loop: every epoch (one history entry each; one more for a loss before training) has a backward
+    pass for each training batch that leaves gradients on the returned model's parameters (or on those it is a
+    copy of), and the parameters change after them (the optimizer's steps)."""
     per_epoch = -(-80 // 16)
-    history, batches, steps = got.get("history"), got.get("batches", 0), got.get("steps", 0)
+    history, batches = got.get("history"), got.get("batches", 0)
+    steps, updates = got.get("steps", 0), got.get("updates", 0)
     epochs = len(history) if isinstance(history, list) else 0
+    need = per_epoch * max(1, epochs - 1)
     require(
-        batches >= per_epoch * max(1, epochs - 1) and steps >= batches,
+        batches >= need and steps >= need,
         f"train_model took {batches} batches from the loader ({per_epoch} an epoch) for {epochs} history entries and "
-        f"ran {steps} backward passes into the model it returned: Task 3 asks for train_step on every batch of "
-        "every epoch, and one validation loss per epoch",
+        f"ran {steps} backward passes that left gradients on the model it returned: Task 3 asks for train_step on "
+        "every batch of every epoch, and one validation loss per epoch",
+    )
+    require(
+        2 * updates >= need,
+        f"the parameters of the model train_model returned changed after {updates} of its {steps} backward passes: "
+        "Task 3 asks for an optimizer step after each (train_step)",
+    )
+    require(
+        got.get("jumps", 0) == 0,
+        "the parameters of the model train_model returned were set after training, far from every value they held "
+        "while it trained: the model must be the one the training loop trained",
     )
 
 
@@ -267,6 +269,13 @@ def _(results, secrets):
     require(
         isinstance(predictions, torch.Tensor) and tuple(predictions.shape) == tuple(query.shape),
         f"the model's output for {len(query)} points has shape {getattr(predictions, 'shape', None)}",
+    )
+    again = got.get("predictions_grad")
+    require(
+        isinstance(again, torch.Tensor)
+        and again.shape == predictions.shape
+        and torch.allclose(again.double(), predictions.double(), rtol=1e-5, atol=1e-5),
+        "the model answers differently with gradients on (as it trains) and off (as it predicts): one model, one line",
     )
     a, b = secrets["line"]
     expected_mse = NOISE**2 + (predictions.double() - (a + b * query)).pow(2).mean().item()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tools.grading.spec import Grader, require
+from tools.grading.spec import Grader, backward_watch, require
 
 
 def _tensor(array) -> torch.Tensor:
@@ -66,6 +66,7 @@ def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
 
 
 grader = Grader(make_inputs)
+grader.helper(backward_watch)
 
 
 # ------------------------------------------------------------------------------- probes (in the kernel)
@@ -109,43 +110,34 @@ def train_classifier(inputs, ns):  # noqa: C901  (a probe ships whole: its helpe
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
-    functional, losses, passes = torch.nn.functional.__file__, {}, []
+    functional, losses = torch.nn.functional.__file__, {}
     library = torch.__file__.rsplit("/", 1)[0]  # torch's C entry counts when called from outside torch
-    entries = {torch.autograd.backward.__code__: "tensors", torch.autograd.grad.__code__: "outputs"}
 
-    def graph(loss):  # a backward pass: is its loss BCE-with-logits, and the ids of the leaf tensors it reaches
-        loss = loss[0] if isinstance(loss, (tuple, list)) and loss else loss
-        root = getattr(loss, "grad_fn", None)
-        nodes = [root, *(n for n, _ in getattr(root, "next_functions", ()))][:2]  # the loss, or its mean/sum
-        is_bce = root is not None and "BinaryCrossEntropyWithLogits" in " ".join(type(n).__name__ for n in nodes)
-        found, stack, done = set(), [root], set()
-        while stack:
-            node = stack.pop()
-            if node is None or id(node) in done:
-                continue
-            done.add(id(node))
-            variable = getattr(node, "variable", None)
-            found |= {id(variable)} if isinstance(variable, torch.Tensor) else set()
-            stack += [n for n, _ in node.next_functions]
-        return is_bce, found
+    def count(name):
+        if torch.is_grad_enabled():  # a loss computed without a graph (a monitor) trains nothing
+            losses[name] = losses.get(name, 0) + 1
 
     def note(frame, event, arg):  # torch.nn.functional's losses (or torch's C entry of BCE), and backward passes
         code = frame.f_code
+        if watch.note(frame, event, arg):
+            return
         if event == "c_call" and getattr(arg, "__name__", "") == "binary_cross_entropy_with_logits":
-            if code.co_filename.startswith(library):
-                return
-            losses["binary_cross_entropy_with_logits"] = losses.get("binary_cross_entropy_with_logits", 0) + 1
-        elif event == "call" and code in entries:
-            passes.append(graph(frame.f_locals.get(entries[code])))
+            if not code.co_filename.startswith(library):
+                count("binary_cross_entropy_with_logits")
         elif event == "call" and code.co_filename == functional:
             name = code.co_name
             if not name.startswith("_") and ("loss" in name or "entropy" in name):
-                losses[name] = losses.get(name, 0) + 1
+                count(name)
+
+    watch = None
 
     def train(x, y):  # the same random numbers for every call: only the data differ
+        nonlocal watch
+        watch = backward_watch()
         torch.manual_seed(inputs["seed"])
         generator = torch.Generator().manual_seed(inputs["seed"])
         loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True, generator=generator)
+        losses.clear()
         threading.setprofile(note)
         sys.setprofile(note)
         try:
@@ -155,26 +147,31 @@ def train_classifier(inputs, ns):  # noqa: C901  (a probe ships whole: its helpe
             threading.setprofile(None)
         return model if isinstance(model, nn.Module) else None
 
-    def affine(model):  # whether the model is x @ W.T + b of its own parameters (Task 4 asks for nn.Linear(30, 1))
+    def affine(model):  # whether the model (in eval mode) is x @ W.T + b of its own parameters: nn.Linear(30, 1)
         params = dict(model.named_parameters())
+        shapes = {name: tuple(p.shape) for name, p in params.items()}
         matrices = [p for p in params.values() if tuple(p.shape) == (1, 30)]
         vectors = [p for p in params.values() if tuple(p.shape) == (1,)]
         if len(params) != 2 or len(matrices) != 1 or len(vectors) != 1:
-            return False
+            return f"its parameters are {shapes}, not one weight (1, 30) and one bias (1,)"
         x = torch.randn(64, 30) * 3
         with torch.no_grad():
-            want = torch.Tensor.tolist(x @ matrices[0].detach().T + vectors[0].detach())
+            weight, bias = matrices[0].detach(), vectors[0].detach()
+            want = torch.Tensor.tolist((x.to(weight.dtype) @ weight.T + bias.to(weight.dtype)).double())
             got = model(x)
-        return type(got) is torch.Tensor and torch.allclose(got, torch.tensor(want), rtol=1e-4, atol=1e-4)
+        if type(got) is not torch.Tensor or tuple(got.shape) != (64, 1):
+            return "its output for 64 rows is not a (64, 1) tensor"
+        if not torch.allclose(got.double(), torch.tensor(want, dtype=torch.float64), rtol=1e-4, atol=1e-4):
+            return "in eval mode its output is not x @ weight.T + bias of its own weight (1, 30) and bias (1,)"
+        return True
 
     model = train(inputs["x_train"], inputs["y_train"])
     batches = -(-len(inputs["x_train"]) // 32)
     found = {"is_module": model is not None, "losses": dict(losses), "batches": batches}
     if model is not None:
-        params = {id(p) for p in model.parameters()}
-        found["bce_steps"] = sum(is_bce and bool(params) and params <= reached for is_bce, reached in passes)
+        found["bce_steps"], found["steps"], found["updates"], found["jumps"] = watch.into(model)
+        model.eval()  # judged as predictions are made: in eval mode, without a graph
         found["affine"] = affine(model)
-        model.eval()
         with torch.no_grad():
             found["logits"] = model(inputs["x_query"])
         # again on other data (the first 96 rows, labels flipped): a trained model changes
@@ -241,10 +238,12 @@ def _(results, secrets):
 
 
 def _affine(got: dict) -> None:
+    affine = got.get("affine")
     require(
-        got.get("affine") is True,
-        "the model train_classifier returned is not x @ weight.T + bias of its own weight (1 x 30) and bias: "
-        "Task 4 asks for an nn.Linear(30, 1)",
+        affine is True,
+        f"the model train_classifier returned is not an nn.Linear(30, 1) as Task 4 asks: {affine}"
+        if isinstance(affine, str)
+        else "the model train_classifier returned is not x @ weight.T + bias: Task 4 asks for an nn.Linear(30, 1)",
     )
 
 
@@ -259,15 +258,28 @@ def _(results, secrets):
     untrained = isinstance(other, torch.Tensor) and other.shape == got["logits"].shape
     untrained = untrained and torch.allclose(other.double(), got["logits"].double(), rtol=0, atol=0, equal_nan=True)
     require(not untrained, "trained on other data, train_classifier returned the same model: train it on the loader")
-    losses = got.get("losses", {})
+    losses, batches = got.get("losses", {}), got.get("batches", 1)
     used = ", ".join(f"{name} {count} times" for name, count in losses.items()) or "no loss of torch.nn"
     require(
-        set(losses) == {"binary_cross_entropy_with_logits"}
-        and losses["binary_cross_entropy_with_logits"] >= got.get("batches", 1)
-        and got.get("bce_steps", 0) >= got.get("batches", 1),
-        f"train_classifier's training ran {used} and {got.get('bce_steps', 0)} backward passes from that loss into "
-        f"the model it returned, for {got.get('batches')} batches an epoch: Task 4 asks for nn.BCEWithLogitsLoss "
-        "on the model's logits of every batch, and training on it",
+        set(losses) == {"binary_cross_entropy_with_logits"} and losses["binary_cross_entropy_with_logits"] >= batches,
+        f"train_classifier's training computed (with gradients on) {used}, for {batches} batches an epoch: Task 4 "
+        "asks for nn.BCEWithLogitsLoss on the model's logits of every batch",
+    )
+    steps, bce_steps, updates = got.get("steps", 0), got.get("bce_steps", 0), got.get("updates", 0)
+    require(
+        bce_steps >= batches,
+        f"of its {steps} backward passes that left gradients on the model it returned, {bce_steps} came from a loss "
+        f"with BCE-with-logits in it, for {batches} batches an epoch: Task 4 asks to train on that loss",
+    )
+    require(
+        2 * updates >= batches,
+        f"the parameters of the model train_classifier returned changed after {updates} of its {steps} backward "
+        "passes: Task 4 asks for an optimizer step to train it",
+    )
+    require(
+        got.get("jumps", 0) == 0,
+        "the parameters of the model train_classifier returned were set after training, far from every value they "
+        "held while it trained: the model must be the one its training trained",
     )
 
 

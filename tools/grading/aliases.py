@@ -116,7 +116,9 @@ def assigned_in(body: list[ast.AST]) -> set[str]:
         a.asname or a.name.split(".")[0] for n in found if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names
     ]
     declared = [name for n in found if isinstance(n, ast.Global | ast.Nonlocal) for name in n.names]
-    bound = {
-        n.id for node in found for target in _targets_of(node) for n in ast.walk(target) if isinstance(n, ast.Name)
-    }
-    return bound - set(imported) - set(declared)
+    return binds([target for node in found for target in _targets_of(node)]) - set(imported) - set(declared)
+
+
+def binds(targets: list[ast.AST]) -> set[str]:
+    """The names assignment targets bind (``a, (b, *c) = ...``), not those they read (``x[i] = ...``)."""
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}

@@ -4,18 +4,21 @@ always does:
 
 =================  ==========================================================================
 ``kernel``         IPython/ipykernel internals, ``get_ipython()``, magics other than timing and
-                   ``%matplotlib``, signal handlers, ``faulthandler``, replacing ``sys`` hooks or
-                   streams, ``sys`` or ``json`` (the grader's result format) reached through another module
+                   ``%matplotlib``, signal handlers, ``faulthandler``, profilers (``torch.profiler``),
+                   replacing ``sys`` hooks or streams, ``sys`` or ``json`` (the grader's result
+                   format) reached through another module
 ``builtins``       the ``builtins`` module, ``__builtins__``
 ``import_system``  ``importlib``, ``sys.modules``, ``sys.meta_path``, ``sys.path`` and friends
 ``filesystem``     ``open``, file functions of ``os``, NumPy and torch (``np.fromfile``, ``torch.save``...),
                    ``shutil``, ``pathlib``, ``glob``, ``sqlite3``...
-``process``        ``subprocess``, ``os.system``, threads, ``multiprocessing``, ``ctypes``, ``atexit``
+``process``        ``subprocess``, ``os.system``, threads, ``multiprocessing``, ``ctypes``, ``atexit``,
+                   DataLoader workers (``num_workers``)
 ``network``        ``socket``, ``urllib``, ``http``, ``requests``
-``dynamic_code``   ``exec``, ``eval``, ``compile``, ``__import__``, ``pickle``, ``marshal``
+``dynamic_code``   ``exec``, ``eval``, ``compile``, ``__import__``, ``pickle``, ``marshal``, TorchScript
 ``introspection``  frames, ``gc``, ``inspect``, ``globals()``/``vars()``, ``__dict__``, ``__globals__``,
                    torch's private machinery (``model._forward_hooks``, ``torch._C``...), a name looked up
                    at run time (``getattr``, ``operator.attrgetter``) that is built or a ``__dunder__``
+(any)              ``from module import *`` of a module not in ``STAR_OK``: in the module's category
 ``monkeypatch``    assigning to (or ``setattr`` on) anything reached from an imported module, or to a
                    ``__dunder__`` of anything (``x.__class__ = ...``)
 ``course_answer``  the course's own implementations (``course.training``, ``course.checks``...):
@@ -28,7 +31,18 @@ from __future__ import annotations
 import re
 
 MODULES = {
-    "kernel": ("IPython", "ipykernel", "jupyter_client", "zmq", "signal", "faulthandler"),
+    "kernel": (
+        "IPython",
+        "ipykernel",
+        "jupyter_client",
+        "zmq",
+        "signal",
+        "faulthandler",
+        "cProfile",
+        "profile",
+        "pdb",
+        "bdb",
+    ),
     "builtins": ("builtins", "__builtin__"),
     "import_system": ("importlib", "imp", "pkgutil", "site", "zipimport", "runpy", "pydoc"),
     "filesystem": ("shutil", "pathlib", "glob", "tempfile", "io", "fileinput", "sqlite3", "zipfile", "tarfile", "mmap"),
@@ -47,7 +61,7 @@ MODULES = {
         "sched",
     ),
     "network": ("socket", "urllib", "http", "requests", "ssl", "ftplib", "smtplib", "httpx", "aiohttp"),
-    "dynamic_code": ("code", "codeop", "pickle", "marshal", "dill", "cloudpickle", "shelve", "types"),
+    "dynamic_code": ("code", "codeop", "pickle", "marshal", "dill", "cloudpickle", "shelve", "types", "numba"),
     "introspection": ("inspect", "gc", "sys._getframe", "traceback", "dis"),
 }
 MODULE_CATEGORY = {name: category for category, names in MODULES.items() for name in names}
@@ -126,7 +140,17 @@ REACHED = {
     "hub": "network",
     "distributed": "network",
     "operator": "introspection",
+    "jit": "dynamic_code",  # TorchScript: loops and autograd run in C++, out of the probes' watch
+    "cpp_extension": "dynamic_code",
+    "profiler": "kernel",  # torch.profiler(with_stack=True) takes the profile hook over
 }
+# modules flagged but for a few harmless members, judged where they are used (``traceback.print_exc()``)
+HARMLESS = {
+    "IPython.display": {"display", "clear_output", "HTML", "Markdown", "Image"},
+    "types": {"SimpleNamespace", "MappingProxyType"},
+    "traceback": {"print_exc", "format_exc", "print_exception", "format_exception", "format_exception_only"},
+}
+STAR_OK = {"math", "cmath", "statistics", "random", "typing"}  # ``from math import *``; other star imports hide names
 # file I/O of NumPy and torch: these names anywhere (``x.tofile``), these on numpy or torch (``torch.save``)
 FILE_ANY = {"fromfile", "tofile", "savetxt", "loadtxt", "genfromtxt", "memmap", "open_memmap", "savez"}
 FILE_ANY |= {"savez_compressed", "fromregex", "from_file", "DataSource", "read_csv", "to_csv"}
@@ -155,6 +179,40 @@ COURSE_GIVEN = (  # set-up, data and drawing: what the released notebooks use, a
     "course.data.make_linear_data",
     "course.plots",
 )
+
+
+def harmless(dotted: str) -> bool:
+    """``types.SimpleNamespace``, or a module of ``HARMLESS`` itself (its members judged where used)."""
+    module, _, member = dotted.rpartition(".")
+    return dotted in HARMLESS or member in HARMLESS.get(module, ())
+
+
+def star_category(module: str) -> str | None:
+    """``from sys import *`` binds names the scan cannot follow (``settrace``): the module's category."""
+    first = module.split(".")[0]
+    if module in STAR_OK:
+        return None
+    return REACHED.get(module) or REACHED.get(first) or ("filesystem" if module in LIBRARIES else "introspection")
+
+
+def reached_by_name(part: str) -> set[str]:
+    """What ``operator.attrgetter("part")`` may reach: a dunder or torch's machinery, a module, os or sys members."""
+    found = {"introspection"} if part in DUNDERS or part.startswith("__") or PRIVATE.fullmatch(part) else set()
+    category = REACHED.get(part) or (SYS_ATTRS.get(part) if part not in SYS_READ_OK else None)
+    if part in OS_PROCESS or part.startswith(("exec", "spawn")):
+        category = "process"
+    elif part in FILE_ANY or part in FILE_LIBRARY:
+        category = "filesystem"
+    return found | {category} - {None}
+
+
+def os_or_sys(module: str, attr: str, assigned: bool) -> str | None:
+    """The category of ``os.attr`` or ``sys.attr`` (``assigned``: ``sys.stdout = ...``), None when harmless."""
+    if module == "os" and attr not in OS_OK:
+        return "process" if attr in OS_PROCESS or attr.startswith(("exec", "spawn")) else "filesystem"
+    if module == "sys" and attr in SYS_ATTRS and (assigned or attr not in SYS_READ_OK):
+        return SYS_ATTRS[attr]
+    return None
 
 
 def borrows_an_answer(dotted: str) -> bool:

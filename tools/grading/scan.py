@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from tools.grading.aliases import assigned_in, dotted_name, imported_names, plain_chain, python_source, resolve
+from tools.grading.aliases import assigned_in, binds, dotted_name, imported_names, plain_chain, python_source, resolve
 from tools.grading.flagged import (
     BY_NAME,
     CALLS,
@@ -21,18 +21,19 @@ from tools.grading.flagged import (
     FILE_ANY,
     FILE_LIBRARY,
     GETTERS,
+    HARMLESS,
     HISTORY,
     LIBRARIES,
     MAGICS_OK,
     MODULE_CATEGORY,
     NAMES,
-    OS_OK,
-    OS_PROCESS,
     PRIVATE,
     REACHED,
-    SYS_ATTRS,
-    SYS_READ_OK,
     borrows_an_answer,
+    harmless,
+    os_or_sys,
+    reached_by_name,
+    star_category,
 )
 
 
@@ -53,13 +54,20 @@ class _Scanner(ast.NodeVisitor):
     def __init__(self, label: str, aliases: dict[str, str]) -> None:
         self.label, self.aliases, self.found, self.allowed, self.judged = label, aliases, [], set(), set()
         self.own: list[set[str]] = [set()]  # names a function or comprehension binds itself (``def f(course)``)
+        self.mine: list[set[str]] = [set()]  # names surely bound by the student where read (else ``_i`` is IPython's)
 
     def flag(self, category: str, node: ast.AST, what: str) -> None:
         self.found.append(Finding(category, self.label, getattr(node, "lineno", 0), what))
 
     def visit_Import(self, node: ast.Import | ast.ImportFrom) -> None:
-        names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
         self.own[-1] -= {a.asname or a.name.split(".")[0] for a in node.names}  # the name is a module's again
+        if isinstance(node, ast.ImportFrom):  # (module, what the name will stand for)
+            imports = [(node.module or "", f"{node.module or ''}.{a.name}") for a in node.names]
+            if any(a.name == "*" for a in node.names) and (category := star_category(node.module or "")):
+                self.flag(category, node, f"from {node.module} import * (names the scan cannot follow)")
+        else:
+            imports = [(a.name, a.name if a.asname else a.name.split(".")[0]) for a in node.names]
+        names = [name for name, bound in imports if not harmless(bound)]  # import traceback: judged where used
         for name in names:  # import torch.multiprocessing as tmp: a module reached through another is in the name
             first, *rest = name.split(".")
             found = [MODULE_CATEGORY.get(name), MODULE_CATEGORY.get(first), *(REACHED.get(part) for part in rest)]
@@ -88,6 +96,13 @@ class _Scanner(ast.NodeVisitor):
         elif isinstance(func, (ast.Name, ast.Attribute)) and resolve(func, self.aliases) in GETTERS:
             self._getter(resolve(func, self.aliases), node)
             self.allowed.add(id(func))
+        workers = [k.value for k in node.keywords if k.arg == "num_workers"]
+        hidden = node.args[5:] + [a for a in node.args if isinstance(a, ast.Starred)]  # (data, 1, False, None, None, 2)
+        hidden += [k for k in node.keywords if k.arg is None]  # DataLoader(data, *args, **options): workers unseen
+        if any(not (isinstance(v, ast.Constant) and v.value in (0, None)) for v in workers) or (
+            hidden and resolve(func, self.aliases).endswith("DataLoader")
+        ):
+            self.flag("process", node, "DataLoader worker processes (num_workers)")
         self.generic_visit(node)
 
     def _getter(self, getter: str, node: ast.Call) -> None:
@@ -98,17 +113,8 @@ class _Scanner(ast.NodeVisitor):
                 if not getter.endswith("itemgetter"):  # itemgetter(i) picks data; attrgetter(name) an attribute
                     self.flag("introspection", node, f"{getter}(<a computed name>)")
                 continue
-            for part in arg.value.split("."):
-                what = f"{getter}({arg.value!r})"
-                if part in DUNDERS or part.startswith("__") or PRIVATE.fullmatch(part):
-                    self.flag("introspection", node, what)
-                category = REACHED.get(part) or (SYS_ATTRS.get(part) if part not in SYS_READ_OK else None)
-                if part in OS_PROCESS or part.startswith(("exec", "spawn")):
-                    category = "process"
-                elif part in FILE_ANY or part in FILE_LIBRARY:
-                    category = "filesystem"
-                if category:
-                    self.flag(category, node, what)
+            for category in {c for part in arg.value.split(".") for c in reached_by_name(part)}:
+                self.flag(category, node, f"{getter}({arg.value!r})")
 
     def _by_name(self, function: str, node: ast.Call) -> None:
         target, name = resolve(node.args[0], self.aliases), node.args[1]
@@ -142,9 +148,23 @@ class _Scanner(ast.NodeVisitor):
         for part in outer:
             self.visit(part)
         self.own.append(self.own[-1] | bound)
+        self.mine.append(self.mine[-1] | bound)
         for part in body:
             self.visit(part)
-        self.own.pop()
+        self.own.pop(), self.mine.pop()
+
+    def visit_Module(self, node: ast.Module) -> None:
+        for statement in node.body:  # ``In, Out = 30, 1`` at the top of a cell: the student's own from here on
+            self.visit(statement)
+            if isinstance(statement, ast.Assign | ast.AnnAssign) and statement.value is not None:
+                self.mine[0] |= binds(statement.targets if isinstance(statement, ast.Assign) else [statement.target])
+
+    def visit_For(self, node: ast.For | ast.AsyncFor) -> None:  # the loop's names are the student's in the loop
+        self._scope(node, binds([node.target]), [node.target, *node.body], [node.iter])
+        for part in node.orelse:  # (after it, only if the loop ran: ``_i`` may still be IPython's)
+            self.visit(part)
+
+    visit_AsyncFor = visit_For
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
         arguments = node.args
@@ -170,6 +190,8 @@ class _Scanner(ast.NodeVisitor):
         name = node.value.strip() if isinstance(node.value, str) else ""
         if DOTTED.fullmatch(name) and borrows_an_answer(name):  # pydoc.locate("course.training.fit")
             self.flag("course_answer", node, f"the name {name!r}")
+        elif name == "num_workers":  # DataLoader(data, **{"num_workers": 2}), setattr(loader, "num_workers", 2)
+            self.flag("process", node, "DataLoader worker processes ('num_workers')")
 
     def visit_Name(self, node: ast.Name) -> None:
         self._course(node)
@@ -183,8 +205,11 @@ class _Scanner(ast.NodeVisitor):
             self.flag("kernel", node, f"the grader's own {node.id}")
         elif node.id in BY_NAME or self.aliases.get(node.id) in GETTERS:  # reduce(getattr, ...), f = setattr
             self.flag("introspection", node, f"{node.id} used as a value")
-        elif HISTORY.fullmatch(node.id):
+        elif HISTORY.fullmatch(node.id) and isinstance(node.ctx, ast.Load) and node.id not in self.mine[-1]:
             self.flag("kernel", node, f"the kernel's input/output history ({node.id})")
+        elif self.aliases.get(node.id) in HARMLESS and node.id not in self.own[-1] and isinstance(node.ctx, ast.Load):
+            module = self.aliases[node.id]  # the module itself, passed around: its other members reachable
+            self.flag(MODULE_CATEGORY[module.split(".")[0]], node, f"{module} used as a value")
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         self._course(node)
@@ -195,6 +220,13 @@ class _Scanner(ast.NodeVisitor):
             self.flag("monkeypatch", node, f"assigns .{node.attr}")
         if resolve(node, self.aliases) in GETTERS and id(node) not in self.allowed:
             self.flag("introspection", node, f"{resolve(node, self.aliases)} used as a value")
+        if assigned and node.attr == "num_workers":  # a loader's workers set after it is made
+            self.flag("process", node, "DataLoader worker processes (.num_workers)")
+        root, base = dotted_name(node.value).split(".")[0], resolve(node.value, self.aliases)
+        if base in HARMLESS and plain_chain(node.value) and root in self.aliases and root not in self.own[-1]:
+            self.allowed.add(id(node.value))  # traceback.print_exc: a harmless member; traceback.walk_stack: not
+            if node.attr not in HARMLESS[base]:
+                self.flag(MODULE_CATEGORY[base.split(".")[0]], node, f"{base}.{node.attr}")
         self._attribute(node.value, node.attr, node, assigned)
         self.generic_visit(node)
 
@@ -224,14 +256,8 @@ class _Scanner(ast.NodeVisitor):
         return chain is not None and "." in chain and chain.split(".")[0] in self.aliases
 
     def _module_attr(self, module: str, attr: str, node: ast.AST, assigned: bool) -> None:
-        if module == "os" and attr not in OS_OK:
-            self.flag(
-                "process" if attr in OS_PROCESS or attr.startswith(("exec", "spawn")) else "filesystem",
-                node,
-                f"os.{attr}",
-            )
-        elif module == "sys" and attr in SYS_ATTRS and (assigned or attr not in SYS_READ_OK):
-            self.flag(SYS_ATTRS[attr], node, f"sys.{attr}")
+        if category := os_or_sys(module, attr, assigned):
+            self.flag(category, node, f"{module}.{attr}")
 
     def _targets(self, targets: list[ast.AST], node: ast.AST) -> None:
         for target in targets:
@@ -252,8 +278,10 @@ class _Scanner(ast.NodeVisitor):
         targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
         self._targets(targets, node)
         self.generic_visit(node)
+        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):  # In += [...] reads In
+            self.visit_Name(ast.copy_location(ast.Name(node.target.id, ast.Load()), node.target))
         if len(self.own) == 1 and isinstance(node, ast.Assign | ast.AnnAssign) and plain_chain(node.value) is None:
-            self.own[0] |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}  # from here on
+            self.own[0] |= binds(targets)  # from here on
 
     visit_AugAssign = visit_AnnAssign = visit_Delete = visit_Assign
 

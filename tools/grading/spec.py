@@ -129,7 +129,8 @@ class Grader:
 
     def helper(self, function: Callable) -> Callable:
         """Ship ``function``'s source with every probe declared after it (decorator), for code the probes share."""
-        self.helpers.append(textwrap.dedent(inspect.getsource(function)).split("\n", 1)[1])
+        source = textwrap.dedent(inspect.getsource(function))
+        self.helpers.append("\n".join(line for line in source.splitlines() if not line.startswith("@")))
         return function
 
     def probe(self, function: Callable) -> Callable:
@@ -181,6 +182,93 @@ class Grader:
                     message = f"the result has an unexpected form ({type(error).__name__}: {error})"[:400]
             verdicts.append(Verdict(grade_id, 0.0 if message else max_points, max_points, message or "right"))
         return verdicts
+
+
+def backward_watch():  # noqa: C901  (shipped whole into the probes: ``grader.helper(backward_watch)``)
+    """A probe helper: the backward passes of a training run, for the graders of the training tasks (03, 04).
+
+    ``watch.note(frame, event, arg)``, called from the probe's profile hook, sees each backward pass
+    (``backward()``, ``torch.autograd.backward`` or ``.grad``): the leaf tensors it reaches, whether
+    BCE-with-logits is anywhere in its loss's graph, which leaves it left nonzero gradients on, and their
+    values then. ``watch.into(model)`` gives the passes into the model's parameters, or into those whose
+    values they hold (a ``copy.deepcopy`` of the best epoch's model): (from a BCE-with-logits loss, all,
+    how many were followed by a change of the parameters, i.e. a step, and how many parameters ended far
+    from every value they held at a pass: set after training, by more than a quarter of the way it travelled).
+    """
+    import torch
+
+    entries = {torch.autograd.backward.__code__: "tensors", torch.autograd.grad.__code__: "outputs"}
+
+    def values(t):  # a tensor's shape and values (a hash of them for a large one), read without its own methods
+        flat = tuple(torch.Tensor.tolist(torch.Tensor.detach(t).double().flatten()))
+        return tuple(t.shape), flat if len(flat) <= 4096 else hash(flat)
+
+    def graph(loss):
+        loss = loss[0] if isinstance(loss, (tuple, list)) and loss else loss
+        found, stack, done, is_bce = {}, [getattr(loss, "grad_fn", None)], set(), False
+        while stack:
+            node = stack.pop()
+            if node is None or id(node) in done:
+                continue
+            done.add(id(node))
+            is_bce = is_bce or "BinaryCrossEntropyWithLogits" in type(node).__name__
+            variable = getattr(node, "variable", None)
+            if isinstance(variable, torch.Tensor):
+                found[id(variable)] = variable
+            stack += [n for n, _ in node.next_functions]
+        return is_bce, found
+
+    def moved(grad, before):  # whether a backward pass left a nonzero gradient
+        if not isinstance(grad, torch.Tensor):
+            return False
+        return bool(grad.abs().sum() > 0) if before is None else not torch.equal(grad, before)
+
+    class Watch:
+        def __init__(self):
+            self.keep, self.known, self.passes, self.pending = {}, {}, [], []  # leaves reached (kept alive) ...
+
+        def note(self, frame, event, arg):
+            code = frame.f_code
+            if code not in entries:
+                return False
+            if event == "call":
+                is_bce, reached = graph(frame.f_locals.get(entries[code]))
+                for i, t in reached.items():
+                    self.keep[i] = t
+                    self.known.setdefault(values(t), set()).add(i)
+                grads = {i: None if t.grad is None else t.grad.detach().clone() for i, t in reached.items()}
+                self.pending.append((is_bce, reached, grads, {i: values(t) for i, t in reached.items()}))
+            elif event == "return" and self.pending:
+                is_bce, reached, grads, at = self.pending.pop()
+                if code is torch.autograd.grad.__code__:  # gradients returned, not accumulated
+                    nonzero = any(isinstance(g, torch.Tensor) and bool(g.abs().sum() > 0) for g in (arg or ()))
+                    self.passes.append((is_bce, set(reached) if nonzero else set(), at))
+                else:
+                    self.passes.append((is_bce, {i for i, t in reached.items() if moved(t.grad, grads[i])}, at))
+            return True
+
+        def into(self, model):
+            for i, t in self.keep.items():  # the values the trained leaves hold at the end
+                self.known.setdefault(values(t), set()).add(i)
+            origins = [{id(p)} if id(p) in self.keep else self.known.get(values(p), set()) for p in model.parameters()]
+            into = [(b, at) for b, nonzero, at in self.passes if origins and all(o & nonzero for o in origins)]
+            final = {i: values(t) for i, t in self.keep.items()}
+            after = [at for _, at in into[1:]] + [final] if into else []
+            updates = sum(
+                any(at[i] != nxt.get(i) for o in origins for i in o if i in at)
+                for (_, at), nxt in zip(into, after, strict=True)
+            )
+            jumps = 0  # parameters far from every value they held at a backward pass: set after training
+            for p, o in zip(model.parameters(), origins, strict=True):
+                seen = [at[i][1] for _, at in into for i in o if i in at and at[i][0] == tuple(p.shape)]
+                if seen and isinstance(seen[0], tuple):
+                    here = values(p)[1]
+                    off = min(sum((a - b) ** 2 for a, b in zip(here, v, strict=True)) ** 0.5 for v in seen)
+                    travel = sum((a - b) ** 2 for a, b in zip(seen[0], seen[-1], strict=True)) ** 0.5
+                    jumps += off > 0.25 * travel + 1e-3
+            return sum(b for b, _ in into), len(into), updates, jumps
+
+    return Watch()
 
 
 def kernel_seed(seed: int, probe: str) -> int:
