@@ -4,6 +4,8 @@ one. So these helpers feed fresh inputs to the answer and read the numbers."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
 from collections.abc import Callable
 from typing import Any
@@ -25,7 +27,10 @@ _UNMEASURABLE = ("not_a_model", "wrong_shape", "not_finite", "constant")
 
 
 def _outputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor | str:
-    """One output per row of ``x`` (cast to the model's first float parameter) as float64, else "wrong_shape"."""
+    """One output per row of ``x`` as float64, else "wrong_shape". Run on a float64 copy where one can be made: in
+    float32 a sigmoid near 0 or 1 rounds too coarsely for its logit to stay affine (large weights are right too)."""
+    with contextlib.suppress(Exception):
+        model = copy.deepcopy(model).double()
     param = next((p for p in model.parameters() if p.is_floating_point()), None)
     try:
         with torch.no_grad():

@@ -9,6 +9,7 @@ from sklearn.metrics import classification_report, precision_recall_fscore_suppo
 from torch import nn
 
 from course.checks import logistic_regression as check
+from course.checks import models
 
 
 def test_promised_diagnoses():
@@ -231,3 +232,24 @@ def _bias_frozen(n: int) -> nn.Module:
 def test_fixed_setup_refuses_a_model_that_cannot_train(make, loss_fn, mistake, names):
     verdict = check.fixed_setup(lambda n: (make(n), loss_fn))
     assert verdict.mistake == mistake and f"change {names} of" in verdict.message, verdict
+
+
+@pytest.mark.parametrize("std", [1.5, 3.0])
+def test_review5_a_logistic_model_with_large_initial_weights_is_right(std):
+    # float32 rounds a sigmoid near 0 and 1 too coarsely for its logit to look affine: the probe runs in float64
+    def setup(n):
+        model = nn.Sequential(nn.Linear(n, 1), nn.Sigmoid())
+        nn.init.normal_(model[0].weight, std=std)
+        return model, nn.BCELoss()
+
+    class Logistic(nn.Module):
+        def __init__(self, n):
+            super().__init__()
+            self.fc = nn.Linear(n, 1)
+            nn.init.normal_(self.fc.weight, std=std)
+
+        def forward(self, x):
+            return torch.sigmoid(self.fc(x))
+
+    assert check.fixed_setup(setup).passed
+    assert models.logistic_model(Logistic).passed
