@@ -67,7 +67,8 @@ def model_kind(model: object, n_features: int, seed: int = 12) -> str:
     if out.max() - out.min() < 1e-9:
         return "constant"
     squashed = bool(out.min() >= 0 and out.max() <= 1)
-    if squashed and out.min() > 0 and out.max() < 1 and _is_affine(torch.logit(out), x):
+    inner = (out > 1e-9) & (out < 1 - 1e-9)  # where the logit is well measured: a sigmoid of a large score rounds
+    if squashed and int(inner.sum()) > n_features + 1 and _is_affine(torch.logit(out[inner]), x[inner]):
         return "probabilities"
     return "logits" if _is_affine(out, x) else "other, squashed" if squashed else "other"
 
