@@ -111,15 +111,25 @@ def gradient_descent_steps(inputs, ns):
     return {"value": value, "autograd": seen}
 
 
-@grader.probe
-def gradient_descent_target(inputs, ns):
+@grader.helper
+def plain_number(value, kind):
+    """``value`` as a plain float (kind "real") or int (kind "integer"): a NumPy number or a one-element tensor
+    too, as ``LR = np.float64(0.5)`` or ``LR = torch.tensor(0.5)`` work wherever a number does; else its type's name."""
     import numbers
 
-    lr, epochs = ns.get("LR"), ns.get("EPOCHS")  # any real number (a NumPy float too), read as a plain one
-    lr = float(lr) if isinstance(lr, numbers.Real) and not isinstance(lr, bool) else repr(type(lr).__name__)
-    epochs = (
-        int(epochs) if isinstance(epochs, numbers.Integral) and not isinstance(epochs, bool) else type(epochs).__name__
-    )
+    import torch
+
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.dtype.is_complex:
+        value = value.item()  # a bool tensor gives a bool, refused below
+    wanted = numbers.Real if kind == "real" else numbers.Integral
+    if isinstance(value, wanted) and not isinstance(value, bool):
+        return float(value) if kind == "real" else int(value)
+    return repr(type(value).__name__) if kind == "real" else type(value).__name__
+
+
+@grader.probe
+def gradient_descent_target(inputs, ns):
+    lr, epochs = plain_number(ns.get("LR"), "real"), plain_number(ns.get("EPOCHS"), "integer")
     if not isinstance(epochs, int) or not 0 < epochs <= 1000 or not isinstance(lr, float):
         return {"LR": lr, "EPOCHS": epochs}
     fit, _ = watched(ns["gradient_descent"], inputs["x"], inputs["y"], lr, epochs)  # watched like the others
@@ -128,12 +138,7 @@ def gradient_descent_target(inputs, ns):
 
 @grader.probe
 def diverging_lr(inputs, ns):
-    import numbers
-
-    value = ns.get("DIVERGING_LR")
-    return (
-        float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else repr(type(value).__name__)
-    )
+    return plain_number(ns.get("DIVERGING_LR"), "real")
 
 
 # ------------------------------------------------------------------------------- checks (outside)
