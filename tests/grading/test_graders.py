@@ -8,6 +8,9 @@ The sandbox, the kernel and the attacks are tested end to end in test_sandbox.py
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 pytest.importorskip("nbgrader", reason='the grading tests need nbgrader: pip install -e ".[teach]"')
@@ -92,3 +95,23 @@ def test_a_check_that_meets_an_unexpected_result_fails_without_raising():
         scripted.points(scripted.source("01_tensors")),
     )
     assert all(v.points == 0 and v.message for v in verdicts)
+
+
+def test_a_loop_that_loses_the_first_interrupt_is_still_stopped():
+    # an interrupt that lands in a finalizer is printed and lost; the limit raises again until the block ends
+    script = """from tools.grading.local import CellTimeout, limited
+def loop():
+    try:
+        while True:
+            pass
+    except CellTimeout:
+        pass  # lost, as in a generator's finalizer
+    while True:
+        pass
+try:
+    with limited(0.2):
+        loop()
+except CellTimeout:
+    print("stopped")"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=20)
+    assert done.stdout.strip() == "stopped", done.stderr

@@ -28,7 +28,9 @@ class CellTimeout(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def limited(seconds: float | None) -> Iterator[None]:
-    """Raise :class:`CellTimeout` in the block after ``seconds`` (main thread only; ``None``: no limit)."""
+    """Raise :class:`CellTimeout` in the block after ``seconds``, and again every quarter second until the block
+    ends (main thread only; ``None``: no limit): an interrupt that lands in a finalizer (a generator closed, a
+    ``__del__``) is printed and lost, not raised, so one alone can leave a loop running for ever."""
     if not seconds or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -37,7 +39,7 @@ def limited(seconds: float | None) -> Iterator[None]:
         raise CellTimeout(f"interrupted after {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.25)
     try:
         yield
     finally:
