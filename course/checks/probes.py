@@ -27,10 +27,16 @@ _UNMEASURABLE = ("not_a_model", "wrong_shape", "not_finite", "constant")
 
 
 def _outputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor | str:
-    """One output per row of ``x`` as float64, else "wrong_shape". Run on a float64 copy where one can be made: in
-    float32 a sigmoid near 0 or 1 rounds too coarsely for its logit to stay affine (large weights are right too)."""
+    """One output per row of ``x`` as float64, else "wrong_shape". Run on a float64 copy where one runs: in float32
+    a sigmoid near 0 or 1 rounds too coarsely for its logit to stay affine (large weights are right too); a model
+    that casts its input to float32 itself (``x.float()``) runs as it is."""
     with contextlib.suppress(Exception):
-        model = copy.deepcopy(model).double()
+        if not isinstance(out := _run(copy.deepcopy(model).double(), x), str):
+            return out
+    return _run(model, x)
+
+
+def _run(model: nn.Module, x: torch.Tensor) -> torch.Tensor | str:
     param = next((p for p in model.parameters() if p.is_floating_point()), None)
     try:
         with torch.no_grad():

@@ -257,3 +257,16 @@ def test_review5_a_logistic_model_with_large_initial_weights_is_right(std, seed)
 
     assert check.fixed_setup(setup).passed
     assert models.logistic_model(Logistic).passed
+
+
+def test_review7_a_model_that_casts_its_input_to_float32_itself_is_right():
+    # the probe's float64 copy cannot run it (float32 input, float64 weights): the model runs as it is
+    class LogReg(nn.Module):
+        def __init__(self, n):
+            super().__init__()
+            self.linear = nn.Linear(n, 1)
+
+        def forward(self, x):
+            return self.linear(x.float())
+
+    assert check.fixed_setup(lambda n: (LogReg(n), nn.BCEWithLogitsLoss())).passed
