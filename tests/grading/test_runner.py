@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -28,20 +29,34 @@ def kernel():
 
 
 def test_a_step_starved_by_other_processes_is_not_interrupted(kernel):
-    os.sched_setaffinity(kernel.manager.provisioner.process.pid, {0})  # one CPU, shared with three spinning hogs
+    os.sched_setaffinity(kernel.manager.provisioner.process.pid, {0})  # one CPU, shared with two spinning hogs
     # each in its own session: Linux's autogroups share a CPU between sessions first, then between their processes
-    hogs = [subprocess.Popen([sys.executable, "-c", HOG], start_new_session=True) for _ in range(3)]
+    hogs = [subprocess.Popen([sys.executable, "-c", HOG], start_new_session=True) for _ in range(2)]
     try:
         time.sleep(0.5)  # until they spin
-        step = kernel.run(SPIN.format(0.5), timeout=0.8, grace=2)  # 0.5 s of work, 1 to 2 s of wall time
+        step = kernel.run(SPIN.format(0.5), timeout=0.8, grace=2)  # 0.5 s of work, about 1.5 s of wall time
     finally:
         for hog in hogs:
             hog.kill()
             hog.wait()
     assert step["status"] == "ok", step
-    assert step["seconds"] > 1.2, "the hogs did not slow the step: the test proves nothing"
+    assert step["seconds"] > 1.0, "the hogs did not slow the step: the test proves nothing"
 
 
 def test_sleeping_and_spinning_are_charged(kernel):
     assert kernel.run("import time\ntime.sleep(30)", timeout=0.5, grace=2)["status"] == "timeout"
     assert kernel.run(SPIN.format(30), timeout=0.5, grace=2)["status"] == "timeout"
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs util-linux's setpriv to drop root's override")
+def test_a_read_only_folder_in_the_kernels_home_is_emptied_too(tmp_path):
+    # a cell plants an IPython start-up file and makes its folder read-only; the sandbox has no capabilities, so
+    # root cannot ignore the mode there: emptied without the override, as in the sandbox
+    startup = tmp_path / "ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00.py").write_text("import builtins; builtins.print = None")
+    startup.chmod(0o555)
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--inh-caps=-all"]
+    code = f"from tools.grading.runner import empty; empty({str(tmp_path)!r})"
+    subprocess.run([*drop, sys.executable, "-c", code], cwd=Path(__file__).parents[2], check=True, timeout=60)
+    assert list(tmp_path.iterdir()) == []

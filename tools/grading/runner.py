@@ -7,15 +7,16 @@ report is data for the grader outside, which validates it again.
 
 Each step (a cell, a probe) gets ``timeout`` seconds of its own time: the time it ran or slept, not the time
 it stood waiting for a CPU that other processes held (Linux's per-thread run-queue wait), so a busy machine
-(``--jobs``, other work) does not fail a student's code that an idle one would pass. A step still running is
-interrupted; one that
-ignores the interrupt for ``grace`` seconds, or that kills the kernel (a segfault, ``os._exit``, the
+(``--jobs``, other work) does not fail a student's code that an idle one would pass. A step is charged at least
+a quarter of its wall time (processes the student started cannot stretch its limit further), and none runs past
+the submission's own deadline. A step still running is interrupted; one that ignores the interrupt for ``grace`` seconds, or that kills the kernel (a segfault, ``os._exit``, the
 memory limit), costs only itself: the kernel is restarted, the earlier steps marked ``replay`` are run
 again silently to rebuild the state, and the run goes on with the next step.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -72,8 +73,11 @@ class Kernel:
         except Exception:  # noqa: BLE001  (a dead or stuck kernel: nothing left to stop)
             pass
 
-    def run(self, code: str, timeout: float, grace: float) -> dict[str, Any]:
+    def run(self, code: str, timeout: float, grace: float, wall: float | None = None) -> dict[str, Any]:
+        """Run ``code``: interrupted after ``timeout`` seconds of its own time (at least a quarter of the wall time:
+        processes the student started cannot stretch it further), or ``wall`` seconds of wall time."""
         started, waited = time.monotonic(), self.waited()
+        wall_ends = started + (float("inf") if wall is None else wall)
         msg_id = self.client.execute(code, allow_stdin=False, stop_on_error=False)
         step: dict[str, Any] = {"status": "ok", "outputs": [], "result": None, "results": 0}
         grace_ends = None  # set when the step is interrupted
@@ -81,7 +85,9 @@ class Kernel:
             if not self.manager.is_alive():
                 step.update(status="died", exit=self.exit_code())
                 break
-            if grace_ends is None and time.monotonic() - (self.waited() - waited) > started + timeout:
+            now = time.monotonic()
+            own = max(now - started - (self.waited() - waited), (now - started) / 4)
+            if grace_ends is None and (own > timeout or now > wall_ends):
                 self.manager.interrupt_kernel()
                 grace_ends, step["status"] = time.monotonic() + grace, "timeout"
             elif grace_ends is not None and time.monotonic() > grace_ends:
@@ -157,18 +163,22 @@ def empty(home: str | None) -> None:
     that a new kernel would read when it starts: IPython's start-up files and settings, Jupyter's kernel specs."""
     if not home or not os.path.isdir(home):
         return
+    for folder, folders, _ in os.walk(home):  # a folder the cell made read-only would keep its files
+        for name in folders:
+            with contextlib.suppress(OSError):
+                os.chmod(os.path.join(folder, name), 0o700, follow_symlinks=False)
     for entry in os.listdir(home):
         path = os.path.join(home, entry)
-        try:
+        with contextlib.suppress(OSError):
             shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.unlink(path)
-        except OSError:
-            pass
+    if os.listdir(home):
+        raise RuntimeError("the kernel's home could not be emptied: files a cell left there would run at start-up")
 
 
 def start(home: str | None = None) -> Kernel | str:
-    """A fresh kernel (its home emptied first), or why it could not start."""
-    empty(home)
+    """A fresh kernel (its home emptied first: if it cannot be, none starts), or why it could not start."""
     try:
+        empty(home)
         return Kernel()
     except Exception as error:  # noqa: BLE001  (reported as the reason the remaining steps did not run)
         return f"the kernel could not start ({type(error).__name__}: {str(error)[:200]})"
@@ -186,7 +196,7 @@ def execute(job: dict) -> dict[str, Any]:
             reason = broken or "the submission used up its time limit"
             done.append({"status": "not_run", "outputs": [], "result": None, "seconds": 0, "reason": reason})
             continue
-        step = kernel.run(spec["code"], min(spec.get("timeout", job["timeout"]), left), job["grace"])
+        step = kernel.run(spec["code"], min(spec.get("timeout", job["timeout"]), left), job["grace"], wall=left)
         done.append(step)
         if step["status"] in ("died", "unresponsive"):
             kernel.stop()
