@@ -169,7 +169,10 @@ def _train_inputs() -> tuple:
 
 
 def _returned(value: object) -> object:
-    """What a run returned: None, a pair of numbers (tensors or floats), or what it is instead, described."""
+    """What a run returned: None, a pair of numbers (tensors or floats, or one tensor or array of two), or what it
+    is instead, described."""
+    if isinstance(value, torch.Tensor | np.ndarray) and value.ndim == 1 and len(value) == 2:  # torch.stack([a, b])
+        value = tuple(value)
     pair = [as_number(v) for v in value] if isinstance(value, tuple | list) and len(value) == 2 else [None]
     return None if value is None else tuple(pair) if None not in pair else describe(value)
 
@@ -213,7 +216,7 @@ train = Exercise(
         Mistake("not_in_place", partial(_train, variant="replaced"), NO_GRAPH),
         Mistake("not_in_place", partial(_train, variant="copies"), COPIES),
     ],
-    alternatives=[partial(_train, variant="zero_first")],
+    alternatives=[partial(_train, variant="zero_first"), lambda *args: torch.stack(_train(*args))],
     explain=_loop_explained,
     success="a fresh loss every epoch, backward(), the update inside torch.no_grad(), and the gradients zeroed "
     "before the next backward().",

@@ -12,6 +12,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
+import torch
 from torch.utils.data import DistributedSampler
 
 from course.checks.engine import Exercise, Guard, Mistake
@@ -37,10 +38,14 @@ def _not_a_number(value: object) -> bool:
     return isinstance(value, (str, bool, list, tuple))
 
 
+def _bool_tensor(value: object) -> bool:
+    return isinstance(value, torch.Tensor) and value.dtype == torch.bool and value.numel() == 1 and not value.is_meta
+
+
 def _answers(values: list) -> list:
-    """Yes or no answers as bools when every one is True or False, 1 or 0, or a NumPy bool (``if should_save(env):``
-    reads them alike); else as they came."""
-    yes_no = all(isinstance(v, bool | np.bool_) or (type(v) is int and v in (0, 1)) for v in values)
+    """Yes or no answers as bools when every one is True or False, 1 or 0, a NumPy bool or a one-element bool tensor
+    (``if should_save(env):`` reads them alike); else as they came."""
+    yes_no = all(isinstance(v, bool | np.bool_) or (type(v) is int and v in (0, 1)) or _bool_tensor(v) for v in values)
     return [bool(v) for v in values] if yes_no else values
 
 
@@ -98,6 +103,7 @@ should_save = Exercise(
         lambda env: env["RANK"] == "0",
         lambda env: not int(env["RANK"]),
         lambda env: int(env["RANK"] == "0"),
+        lambda env: torch.tensor(int(env["RANK"])) == 0,
     ],
     mistakes=[
         Mistake("local_rank", lambda env: env["LOCAL_RANK"] == "0", _SAY["local_rank"]),
