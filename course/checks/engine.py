@@ -4,7 +4,8 @@ alternatives and how to compare. Called on a learner's answer it returns a :clas
 
 1. a placeholder (``None``, ``...``, a stub raising ``NotImplementedError``) is *not attempted*;
 2. the answer is observed on fresh probe inputs, in a worker thread with a time limit; an answer that leaves
-   gradient tracking switched off (``torch.set_grad_enabled(False)``) is told so first;
+   gradient tracking switched off (``torch.set_grad_enabled(False)``) is told so first, then one that called
+   backward() on the inputs it was given (where the right program does not);
 3. guards (form checks: "return a tensor") are tried, then the reference: equal means *correct*, unless the
    answer called a library function the exercise asks the learner to write (``library``: "by hand");
 4. otherwise the first mistake whose wrong program gives the same observation names the mistake;
@@ -129,6 +130,33 @@ def _item_changed(used: object, fresh: object) -> bool:
     return _changed(used, fresh)
 
 
+def _leaves(args: tuple) -> list[torch.Tensor]:
+    """The leaves that require grad behind the probe inputs: a model's parameters, a tensor input, or the leaves it
+    was computed from."""
+    found, nodes, seen = [], [], set()
+    for arg in args:
+        if isinstance(arg, torch.nn.Module):
+            found += list(arg.parameters())
+        elif isinstance(arg, torch.Tensor) and arg.requires_grad:
+            nodes.append(arg if arg.is_leaf else arg.grad_fn)
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, torch.Tensor):
+            found.append(node)
+        elif node is not None and node not in seen:
+            seen.add(node)
+            nodes += [getattr(node, "variable", None), *(parent for parent, _ in node.next_functions)]
+    return [leaf for leaf in found if leaf.requires_grad]
+
+
+def _backward_watch(args: tuple) -> list:
+    """A list that grows each time a backward() accumulates a gradient into a leaf behind the probe inputs."""
+    accumulated: list = []
+    for leaf in _leaves(args):
+        leaf.register_post_accumulate_grad_hook(accumulated.append)
+    return accumulated
+
+
 def _holds(test: Callable[..., Any], *args: Any) -> bool:
     try:
         return bool(test(*args))
@@ -219,11 +247,14 @@ class Exercise:
 
     def _judge(self, answer: Any) -> Verdict:
         args = self.inputs()
+        backward_ran = _backward_watch(args) if self.kind == "function" and self.pure else []
         with Calls(self.library) if self.library else contextlib.nullcontext() as calls:  # only where one is banned
             got = self.observation(answer, args)
         if not torch.is_grad_enabled():  # the learner's code switched tracking off for everything after it
             torch.set_grad_enabled(True)  # this worker thread's mode: the check's own programs need it on
             return _wrong("grad_left_off")
+        if backward_ran and not self._runs_backward():
+            return _wrong("backward_inside")
         expected = self._own(self.reference)
         if isinstance(got, Raised):
             return self._named_mistake(got, expected) or _wrong("raised", got, expected)
@@ -240,6 +271,14 @@ class Exercise:
                 return _wrong(used[0].id, message=MISTAKES[used[0].id].replace("{got}", qualified(used[0].function)))
             return Verdict("correct", self.success(expected) if callable(self.success) else self.success)
         return self._named_mistake(got, expected) or _wrong("other", got, expected, self.explain)
+
+    def _runs_backward(self) -> bool:
+        """Whether the right program itself runs backward() into the probe inputs (a training step does)."""
+        args = self.inputs()
+        backward_ran = _backward_watch(args)
+        with warnings.catch_warnings(action="ignore"):
+            self.observation(self.reference, args)
+        return bool(backward_ran)
 
     def _mutated(self, args: tuple) -> bool:
         """Whether the answer changed a tensor or array it was given (values, shape or dtype)."""

@@ -37,7 +37,10 @@ def _column(values: list[float]) -> torch.Tensor:  # predictions as a model retu
 
 
 def _reaching(out: object, predictions: torch.Tensor) -> object:
-    """``out``, detached when backward() from it would not reach ``predictions`` (a new leaf, a copy of a number)."""
+    """``out``, detached when backward() from it would not reach ``predictions`` (a new leaf, a copy of a number);
+    one number of shape (1,) or (1, 1) as 0-d: backward() runs from it as well."""
+    if isinstance(out, torch.Tensor) and out.numel() == 1:
+        out = out.reshape(())
     try:
         reaches = torch.autograd.grad(out.sum(), predictions, retain_graph=True, allow_unused=True)[0] is not None
     except Exception:  # not a tensor, or no graph at all
@@ -156,7 +159,11 @@ mse = Exercise(
         Mistake("no_mean", lambda p, t: (p.squeeze(1) - t) ** 2),
         Mistake("not_squared", lambda p, t: (p.squeeze(1) - t).abs().mean()),
     ],
-    alternatives=[lambda p, t: ((p - t.unsqueeze(1)) ** 2).mean(), lambda p, t: torch.mean((p.view(-1) - t) ** 2)],
+    alternatives=[
+        lambda p, t: ((p - t.unsqueeze(1)) ** 2).mean(),
+        lambda p, t: torch.mean((p.view(-1) - t) ** 2),
+        lambda p, t: ((p - t.unsqueeze(1)) ** 2).mean(dim=0),
+    ],  # shape (1,): one number all the same
     explain=_per_probe("for 5 samples", "for 3 samples"),
     success="one squared error per sample, then their mean: the shapes match, so nothing broadcasts.",
 )

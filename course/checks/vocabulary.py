@@ -15,6 +15,7 @@ MISTAKES: dict[str, str] = {
     "unreadable": "the check could not use your answer ({got}).",
     "other": "expected {expected}, got {got}.",
     "used_library": "your numbers are right, but your function called {got}: the exercise asks you to write the formula with basic tensor operations, which is how you see what the library does (compare with the library outside your function).",
+    "backward_inside": "your function called backward() itself, which filled the .grad of the tensors it was given: it should only compute and return its result. The training step calls backward() once, on what your function returns; a second backward() then fails ('Trying to backward through the graph a second time'), or adds the gradients twice.",
     "patched_library": "your code replaced {got}, which the check (and the rest of your notebook) relies on, so nothing it measured can be trusted. Never assign to a library's names; the originals are back now.",
     # --- forms shared by many exercises -----------------------------------------------------------
     "not_a_tensor": "return a torch tensor, got {got}.",

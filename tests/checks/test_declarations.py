@@ -192,6 +192,29 @@ def test_an_answer_that_leaves_gradient_tracking_off_is_told_so(case):
     assert torch.is_grad_enabled()  # the check ran the answer in its own thread: this one's mode is untouched
 
 
+BACKWARD_CASES = [  # a function given tensors that require grad, whose right program runs no backward() into them
+    (module, exercise)
+    for module, exercise in FUNCTION_CASES
+    if exercise.pure
+    and engine._leaves(exercise.inputs())
+    and not exercise._runs_backward()
+    and exercise.name != "run_on_device"  # runs the answer on meta, then on CPU tensors of its own: no leaf watched
+]
+
+
+@pytest.mark.parametrize("case", BACKWARD_CASES, ids=[_id(c) for c in BACKWARD_CASES])
+def test_an_answer_that_calls_backward_on_what_it_was_given_is_told_so(case):
+    # the reference's numbers, after a backward() into every leaf behind the inputs (with zero gradients)
+    _, exercise = case
+
+    def backward_inside(*args):
+        result = exercise.reference(*args)
+        (sum(leaf.sum() for leaf in engine._leaves(args)) * 0).backward()
+        return result
+
+    assert exercise(backward_inside).mistake == "backward_inside"
+
+
 def test_keyboard_interrupt_still_stops_the_cell():
     def interrupted(*args):
         raise KeyboardInterrupt
@@ -212,6 +235,7 @@ def test_every_vocabulary_id_is_used():
         "unreadable",
         "other",
         "patched_library",
+        "backward_inside",
     }
     declared = {item.id for _, exercise in ALL for item in (*exercise.mistakes, *exercise.guards, *exercise.library)}
     assert set(MISTAKES) - declared - engine_ids == set(), "remove ids no exercise declares"
