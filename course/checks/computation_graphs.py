@@ -52,7 +52,8 @@ parameter_boxes = Exercise(
 def _graphs() -> tuple:
     a, b = torch.tensor([0.3], requires_grad=True), torch.tensor([-1.2], requires_grad=True)
     x, frozen = torch.linspace(0, 1, 6).reshape(-1, 1), torch.tensor([0.7])
-    return ((a + b * x - 1 - 2 * x) ** 2).mean(), (a * a + a).sum(), (b * x + frozen).sum()
+    shared = a * b  # a node (not a leaf) that two paths reach
+    return ((a + b * x - 1 - 2 * x) ** 2).mean(), (a * a + a).sum(), (b * x + frozen).sum(), (shared * shared).sum()
 
 
 def _count(tensor: torch.Tensor, fault: str = "") -> int:
@@ -79,9 +80,9 @@ count_nodes = Exercise(
     mistakes=[Mistake(fault, partial(_count, fault=fault))
               for fault in ("counted_data", "counted_shared_twice", "forgot_root", "no_accumulate_grad")]
              + [Mistake("counted_data", partial(_count, fault="none_in_set"))],  # None kept in the set of nodes
-    explain=lambda got, expected: f"on the check's three graphs your function gave {got}, expected {expected}. "
+    explain=lambda got, expected: f"on the check's four graphs your function gave {got}, expected {expected}. "
                                   "Start from tensor.grad_fn, follow next_functions, skip None, count each node once.",
-    success=lambda expected: f"your function counts {expected} nodes on the check's three graphs, as it should.",
+    success=lambda expected: f"your function counts {expected} nodes on the check's four graphs, as it should.",
 )  # fmt: skip
 
 

@@ -35,6 +35,8 @@ _SAY = {  # more than the vocabulary says
     "np.mean over the batch (or divide by len(batch)).",
     "skipped_last_batch": "the short last batch was skipped: range(0, len(x), batch_size) reaches it, and "
     "order[start:start + batch_size] simply holds fewer points.",
+    "empty_last_batch": "when batch_size divides the number of points your loop makes one more, empty batch, and "
+    "np.mean of nothing is nan: loop over range(0, len(x), batch_size), which stops after the last real batch.",
     "divided_by_n": "each batch's gradient was divided by len(x), the count of all the points; it is a mean over the "
     "batch: np.mean over x[idx] and y[idx] (or divide by len(idx)).",
     "averaged": "you averaged the batches' gradients into one update per epoch: update a and b once per batch, right "
@@ -96,7 +98,8 @@ def _epoch(a, b, x, y, lr, batch_size, rng, variant: str = "") -> tuple[float, f
         x, y = x[rng.permutation(n)], y[rng.permutation(n)]
     if variant == "reordered":  # the points put in the shuffled order first, then walked through in order
         x, y, order = x[order], y[order], np.arange(n)
-    starts = list(range(0, n - n % batch_size if variant == "skipped_last_batch" else n, batch_size))
+    end = n - n % batch_size if variant == "skipped_last_batch" else n + (variant == "empty_last_batch")
+    starts = list(range(0, end, batch_size))  # "empty_last_batch": one more, empty, when batch_size divides n
     start_ab, grads = (a, b), []
     for start in starts[:1] if variant == "one_update_per_epoch" else starts:
         idx = order[start : start + batch_size]
@@ -184,9 +187,11 @@ gradients = Exercise(
     success="2 * mean(error) and 2 * mean(error * x), with error = a + b * x - y.",
 )  # fmt: skip
 minibatch_epoch = Exercise(
-    "minibatch_epoch", _epoch, observe=_pairs, guards=[NOT_A_PAIR], alternatives=[partial(_epoch, variant="reordered")],
+    "minibatch_epoch", _epoch, observe=_pairs, guards=[NOT_A_PAIR, Guard(  # nan: the mean of an empty batch
+        "empty_last_batch", any_item(lambda pair: math.isnan(sum(map(as_number, pair)))),
+        partial(_epoch, variant="empty_last_batch"), _SAY["empty_last_batch"])], alternatives=[partial(_epoch, variant="reordered")],
     inputs=lambda: (*START, X.copy(), Y.copy(), 0.05, 32, np.random.default_rng(1),
-                    *OTHER_START, X[30:].copy(), Y[30:].copy(), 0.1, 16, np.random.default_rng(2)),
+                    *OTHER_START, X[32:].copy(), Y[32:].copy(), 0.1, 16, np.random.default_rng(2)),  # 3 full batches
     mistakes=[Mistake(variant, partial(_epoch, variant=variant), _SAY.get(variant)) for variant in [
         "train_not_shuffled", "shuffled_apart", "one_update_per_epoch", "skipped_last_batch", "whole_data_gradient",
         "wrong_sign", "missing_factor_2", "sum_not_mean", "wrong_total", "sequential_update", "no_update"]]
@@ -194,7 +199,7 @@ minibatch_epoch = Exercise(
            Mistake("one_update_per_epoch", partial(_epoch, variant="averaged"), _SAY["averaged"])],
     explain=_versus(f"after one epoch from {START_TEXT} (80 points, batch_size 32, lr 0.05)",
                     "right for the lesson's numbers but not for others (use the arguments, never fixed numbers): after "
-                    "one epoch from (1.5, 0.5) (50 points, batch_size 16, lr 0.1)",
+                    "one epoch from (1.5, 0.5) (48 points, batch_size 16, lr 0.1)",
                     advice="Check each part: order = rng.permutation(len(x)) with the rng you are given (not "
                     "np.random); one update per slice order[start:start + batch_size], the last one shorter; each "
                     "with 2 * np.mean(...) over that slice, both gradients from the same a and b."),

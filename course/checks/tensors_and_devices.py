@@ -13,7 +13,12 @@ SHAPES = {"column - vector": (4, 4), "m[:, -1]": (3,), "m[:, -1:]": (3, 1), "X @
 KEYS = f"answer with a dict with exactly these keys, each a shape tuple such as (2, 3), not a string: {list(SHAPES)}."
 KEPT_DTYPE = "torch.tensor(array) copies but keeps the array's dtype (float64, int64): ask for dtype=torch.float32."
 # the float32 array shows the memory that .float() shares when there is nothing to convert
-ARRAYS = (np.array([0.5, 1.5, 2.5]), np.array([0.25, -1.0], dtype=np.float32), np.array([1, 2, 3]))
+ARRAYS = (
+    np.array([0.5, 1.5, 2.5]),
+    np.array([0.25, -1.0], dtype=np.float32),
+    np.array([1, 2, 3]),
+    np.array([[1.5, -2.0, 0.0], [4.0, 0.5, -1.0]]),
+)  # "any NumPy array": a matrix too
 NOT_A_TENSOR = Guard(  # the observation holds one answer per probe
     "not_a_tensor",
     any_item(lambda got: not isinstance(got, torch.Tensor)),

@@ -37,7 +37,7 @@ def count_recursively(tensor):
 def test_count_nodes_accepts_a_recursive_walk_and_names_the_numbers():
     assert check.count_nodes(count_recursively).passed
     verdict = check.count_nodes(lambda tensor: 3)
-    assert verdict.mistake == "other" and "[3, 3, 3]" in verdict.message
+    assert verdict.mistake == "other" and "[3, 3, 3, 3]" in verdict.message
 
 
 @pytest.mark.parametrize(
@@ -156,3 +156,21 @@ def test_review3_the_losses_may_come_as_a_tensor_an_array_or_a_tuple(form):
 def test_review3_the_buggy_loop_a_detached_parameter_and_zeroing_first_are_named(options, mistake, named):
     verdict = check.smoothed_training(partial(_carried, **options))
     assert verdict.mistake == mistake and named in verdict.message, verdict
+
+
+def _count_leaves_once(tensor):
+    """Counts a leaf once but an inner node once per path reaching it: right on a tree-shaped graph only."""
+    count, leaves, todo = 0, set(), [tensor.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is None or (type(node).__name__ == "AccumulateGrad" and node.variable in leaves):
+            continue
+        leaves.update([node.variable] if type(node).__name__ == "AccumulateGrad" else [])
+        count += 1
+        todo.extend(parent for parent, _ in node.next_functions)
+    return count
+
+
+def test_review5_an_inner_node_reached_by_two_paths_counts_once():
+    verdict = check.count_nodes(_count_leaves_once)
+    assert not verdict.passed and verdict.message.endswith("count each node once."), verdict

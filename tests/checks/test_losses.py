@@ -167,3 +167,14 @@ def test_losses_typed_in_from_the_message_fail_on_the_batch_never_shown(name):
     exercise = getattr(check, name)
     verdict = exercise(_typed_in(exercise))
     assert verdict.mistake == "other" and "not another batch" in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    "hot",
+    [lambda y: torch.eye(4)[y], lambda y: F.one_hot(y, 4), lambda y: torch.arange(4) == y[:, None]],
+    ids=["eye", "one_hot", "arange"],
+)
+def test_review5_a_count_of_classes_typed_in_fails_on_a_batch_with_another(hot):
+    verdict = check.class_loss(lambda z, y: (torch.logsumexp(z, 1) - (z * hot(y)).sum(1)).mean())
+    assert not verdict.passed, verdict
+    assert check.class_loss(lambda z, y: (torch.logsumexp(z, 1) - (z * F.one_hot(y, z.shape[1])).sum(1)).mean()).passed

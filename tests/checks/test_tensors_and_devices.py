@@ -85,3 +85,8 @@ def test_review3_a_shape_holds_whole_numbers():
     assert verdict.mistake == "shape_not_ints" and "(4, 4)" in verdict.message, verdict
     numpy_ints = {key: tuple(np.int64(n) for n in value) for key, value in check.SHAPES.items()}
     assert check.predicted_shapes(numpy_ints).passed
+
+
+def test_review5_a_conversion_that_works_for_one_dimension_only_fails():
+    assert not check.to_float32(lambda a: torch.tensor([float(v) for v in a])).passed
+    assert check.to_float32(lambda a: torch.tensor(a.tolist(), dtype=torch.float32)).passed
