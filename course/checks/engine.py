@@ -133,19 +133,10 @@ def _item_changed(used: object, fresh: object) -> bool:
 def _leaves(args: tuple) -> list[torch.Tensor]:
     """The leaves that require grad behind the probe inputs: a model's parameters, a tensor input, or the leaves it
     was computed from."""
-    found, nodes, seen = [], [], set()
-    for arg in args:
-        if isinstance(arg, torch.nn.Module):
-            found += list(arg.parameters())
-        elif isinstance(arg, torch.Tensor) and arg.requires_grad:
-            nodes.append(arg if arg.is_leaf else arg.grad_fn)
-    while nodes:
-        node = nodes.pop()
-        if isinstance(node, torch.Tensor):
-            found.append(node)
-        elif node is not None and node not in seen:
-            seen.add(node)
-            nodes += [getattr(node, "variable", None), *(parent for parent, _ in node.next_functions)]
+    tensors = [arg for arg in args if isinstance(arg, torch.Tensor) and arg.requires_grad]
+    found = [p for arg in args if isinstance(arg, torch.nn.Module) for p in arg.parameters()]
+    found += [t for t in tensors if t.is_leaf]
+    found += [node.variable for node in probes.graph_nodes(*(t.grad_fn for t in tensors)) if hasattr(node, "variable")]
     return [leaf for leaf in found if leaf.requires_grad]
 
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from course.checks.engine import Exercise, Guard, Mistake
-from course.checks.probes import any_item, model_kind, randomised
+from course.checks.probes import any_item, batch_dependent, graph_nodes, model_kind, random_output, randomised
 from course.checks.values import describe, safe_text
 from course.checks.vocabulary import MISTAKES
 
@@ -110,6 +110,9 @@ def _modes(model: nn.Module, inputs: tuple, out: object) -> tuple:
 
 _TOP_ONLY = "the Dropout inside was still in training mode: assigning model.training = False changes only the top \
 module, while model.eval() sets every submodule. Call model.eval()."
+_LAYERS_ONLY = "the layers were in eval mode, but the model itself was still in training mode (model.training is \
+True): switching the layers one by one misses the top module, and any forward that reads self.training. Call \
+model.eval(), which sets every module."
 _UNRECORDED = "gradient tracking was on while the model ran; nothing was recorded only because its parameters were \
 frozen at the time. Leave requires_grad alone and wrap the evaluation in `with torch.no_grad():`."
 _NOT_CALLED = "the model itself was never called: a layer of it (model[0](x)) gives that layer's output, not the \
@@ -120,8 +123,9 @@ _FAULTS = {  # each fault, seen in the calls the hook noted (_modes), the layers
     "model_not_called": (lambda got: not got["calls"] and got["missed"], _NOT_CALLED),
     "called_forward": (lambda got: not got["calls"], None),
     "froze_parameters": (lambda got: got["frozen"], _FROZE),
-    "no_eval": (lambda got: any(dropout for _, dropout, *_ in got["calls"]),  # the top module's mode, the Dropout's
-                lambda got, _: _TOP_ONLY if any(d and not top for top, d, *_ in got["calls"]) else MISTAKES["no_eval"]),
+    "no_eval": (lambda got: any(top or dropout for top, dropout, *_ in got["calls"]),  # the top module's, Dropout's
+                lambda got, _: _TOP_ONLY if any(d and not top for top, d, *_ in got["calls"])
+                else _LAYERS_ONLY if not any(d for _, d, *_ in got["calls"]) else MISTAKES["no_eval"]),
     "no_grad": (lambda got: any(grad_enabled for _, _, grad_enabled, _ in got["calls"]),  # and recorded or not
                 lambda got, _: MISTAKES["no_grad"] if any(call[3] for call in got["calls"]) else _UNRECORDED),
     "grad_left_off": (lambda got: not got["grad_after"], None),
@@ -207,25 +211,6 @@ def _untrainable(model: nn.Module, out: object) -> list:
     return [name for name in parameters if name not in trainable] + _unreached(out, trainable)
 
 
-def _batch_dependent(model: nn.Module, x: torch.Tensor) -> bool:
-    """Whether the rows of ``x`` give other outputs in two halves than all together: forward mixes the batch."""
-    try:
-        whole, halves = model(x), torch.cat([model(half) for half in x.chunk(2)])
-        return halves.shape != whole.shape or not torch.allclose(halves, whole, rtol=1e-4, atol=1e-6)
-    except Exception:  # not a tensor, or not rows: other guards say so
-        return False
-
-
-def _softmax_in(out: object) -> bool:
-    """Whether a softmax is among the operations autograd recorded for ``out``."""
-    nodes, seen = [getattr(out, "grad_fn", None)], set()
-    while nodes:
-        if (node := nodes.pop()) is not None and node not in seen:
-            seen.add(node)
-            nodes += [parent for parent, _ in node.next_functions]
-    return any(type(node).__name__.startswith("SoftmaxBackward") for node in seen)
-
-
 def _computes(make: object, args: tuple) -> object:
     """For 5 and 2 features: the output's shape, what the model computes (probes.model_kind), extra parameters,
     the features it ignores, the parameters no gradient reaches and whether it keeps tensors unregistered."""
@@ -243,7 +228,9 @@ def _computes(make: object, args: tuple) -> object:
             kind = model_kind(randomised(model, seed=n_features), n_features)
         seen.append({
             "shape": tuple(out.shape) if torch.is_tensor(out) else describe(out), "kind": kind,
-            "batch": _batch_dependent(model, x[:12]), "softmax": kind == "constant" and _softmax_in(out),
+            "random": random_output(model, x[:12]), "batch": batch_dependent(model, x[:12]),
+            "softmax": kind == "constant" and any("SoftmaxBackward" in type(node).__name__ for node in graph_nodes(
+                getattr(out, "grad_fn", None))),
             "extra": sum(p.numel() for p in model.parameters()) - n_features - 1,
             "ignored": 0 if kind == "constant" or not torch.is_tensor(out) else _ignored(model, n_features, dtype),
             "stuck": [] if kind == "constant" else stuck,  # a constant output (softmax of one) is a mistake of its own
@@ -284,6 +271,8 @@ logistic_model = Exercise(
               partial(_WithSigmoid, change=torch.zeros_like)),  # or linear(x) * 0 + bias: x is never used
         Guard("not_backpropagatable", any_item(lambda item: item["stuck"]),
               lambda n: _WithSigmoid(n).requires_grad_(False), _stuck),
+        Guard("random_output", any_item(lambda item: item["random"]),
+              partial(_WithSigmoid, change=nn.Dropout(0.2))),  # before batch_dependent: two runs differ too
         Guard("batch_dependent", any_item(lambda item: item["batch"]),  # standardised inside forward
               partial(_WithSigmoid, change=lambda x: (x - x.mean(0)) / x.std(0))),
         Guard("ignored_feature", any_item(lambda item: item["ignored"]),

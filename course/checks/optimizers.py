@@ -168,7 +168,10 @@ def _schedule_probe(epochs: int, n_batches: int) -> tuple:
         calls.append((optimizer.param_groups[0]["lr"], scheduler.last_epoch, *map(float, (*x, *y))))
         return _step(a, b, optimizer, x, y)
 
-    return step, optimizer, scheduler, batches, epochs, calls.copy
+    def read() -> list:  # the calls, then the scheduler's count after the loop (where the rates show it stepped)
+        return [*calls, ("after the loop", scheduler.last_epoch if len({call[0] for call in calls}) > 1 else None)]
+
+    return step, optimizer, scheduler, batches, epochs, read
 
 
 def _train(step, optimizer, scheduler, batches, epochs, fault: str = "") -> None:
@@ -184,7 +187,7 @@ def _train(step, optimizer, scheduler, batches, epochs, fault: str = "") -> None
 
 
 def _explain_schedule(got: list, expected: list) -> str:
-    for (epochs, n_batches), yours, right in zip(SCHEDULE_PROBES, got, expected, strict=True):
+    for (epochs, n_batches), (*yours, end), (*right, right_end) in zip(SCHEDULE_PROBES, got, expected, strict=True):
         rates, right_rates = ([call[0] for call in calls] for calls in (yours, right))
         if not close(rates, right_rates):
             return (f"with {epochs} epochs of {n_batches} batches step(x, y) ran {len(yours)} times at {rates}; "
@@ -193,6 +196,9 @@ def _explain_schedule(got: list, expected: list) -> str:
             return "the rates are right, but step(x, y) did not get each (x, y) of batches, in order, every epoch."
         if not close(yours, right):
             return "the rates are right, but the scheduler you were given did not count the epochs: call its step()."
+        if end != right_end:  # the last epoch's scheduler.step() left out, or one more after the loop
+            return (f"the rates are right, but after {epochs} epochs the scheduler has counted {end[1]}: call "
+                    "scheduler.step() once per epoch, after that epoch's batches, so a checkpoint resumes right.")  # fmt: skip
     return "the training loop is not right."
 
 

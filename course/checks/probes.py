@@ -184,3 +184,35 @@ def unregistered_modules(model: nn.Module) -> int:
     kept = [value for m in model.modules() for value in vars(m).values() if isinstance(value, (list, tuple, dict))]
     items = [item for value in kept for item in (value.values() if isinstance(value, dict) else value)]
     return sum(isinstance(item, nn.Module) and id(item) not in registered for item in items)
+
+
+def graph_nodes(*roots: object) -> set:
+    """Every node autograd recorded behind ``roots`` (grad_fns; None is skipped), each once.
+
+    >>> a = torch.ones(1, requires_grad=True)
+    >>> sorted(type(node).__name__ for node in graph_nodes((a * a).sum().grad_fn))
+    ['AccumulateGrad', 'MulBackward0', 'SumBackward0']
+    """
+    nodes, seen = list(roots), set()
+    while nodes:
+        if (node := nodes.pop()) is not None and node not in seen:
+            seen.add(node)
+            nodes += [parent for parent, _ in node.next_functions]
+    return seen
+
+
+def random_output(model: nn.Module, x: torch.Tensor) -> bool:
+    """Whether the same ``x`` gives another output the next time: a Dropout, or noise, inside forward."""
+    try:
+        return not torch.equal(model(x), model(x))
+    except Exception:  # not a tensor, or not rows: other guards say so
+        return False
+
+
+def batch_dependent(model: nn.Module, x: torch.Tensor) -> bool:
+    """Whether the rows of ``x`` give other outputs in two halves than all together: forward mixes the batch."""
+    try:
+        whole, halves = model(x), torch.cat([model(half) for half in x.chunk(2)])
+        return halves.shape != whole.shape or not torch.allclose(halves, whole, rtol=1e-4, atol=1e-6)
+    except Exception:  # not a tensor, or not rows: other guards say so
+        return False

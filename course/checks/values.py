@@ -149,7 +149,13 @@ def _describe(value: object) -> str:
         return f"{value.kind}: {value.message}"
     if isinstance(value, torch.Tensor):
         where = "" if value.device.type == "cpu" else f" on {value.device}"
-        text = f"a {str(value.dtype).removeprefix('torch.')} tensor of shape {tuple(value.shape)}{where}"
+        kind = (
+            "tensor"
+            if type(value) in (torch.Tensor, torch.nn.Parameter)
+            else f"tensor of class \
+{type(value).__name__} (a subclass the check does not read: return a plain torch.Tensor)"
+        )
+        text = f"a {str(value.dtype).removeprefix('torch.')} {kind} of shape {tuple(value.shape)}{where}"
         if value.numel() > 6 or value.device.type == "meta":
             return text
         plain = value.detach().cpu()

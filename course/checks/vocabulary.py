@@ -112,6 +112,7 @@ MISTAKES: dict[str, str] = {
     "extra_layer": "that is more than logistic regression: one nn.Linear(n_features, 1) (n_features weights and a bias), then a sigmoid, and nothing else.",
     "ignored_feature": "the output does not change when one of the features does: logistic regression weighs every feature, so give all of x to nn.Linear(n_features, 1).",
     "constant_output": "every example gets the same output, whatever x holds: the model does not use its input, so it cannot tell examples apart. Compute the output from x itself: torch.sigmoid(self.linear(x)).",
+    "random_output": "the same examples got other outputs the second time: something random runs inside forward (a Dropout, or added noise). The model computes the same output for the same input: leave it out.",
     "batch_dependent": "each example's output depends on the other examples in the batch (an x.mean(0) or x.std(0) inside forward, a softmax over dim=0): the same example gets another prediction in another batch, or alone. Compute each row from its own features only; standardise the data before the model, with the training set's statistics.",
     "grad_left_off": "gradient tracking stayed off after your function returned (torch.set_grad_enabled(False)), so training after it would not learn: use `with torch.no_grad():`, which switches it back on.",
     "strict_threshold": "a value exactly on the threshold is on the wrong side: use <= (or >=), not < (or >).",  # lesson 08 nonlinearity_and_mlps

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from course.checks import engine, values
+from course.checks import engine, start_here, values
 from course.checks.engine import Exercise, Guard, Mistake, Verdict
 from course.checks.runner import run_limited
 
@@ -281,3 +281,11 @@ def test_an_answer_that_changes_a_list_it_was_given_is_told_so():
 
     for answer in (appends, rewrites):
         assert mlps.count_parameters(answer).mistake == "mutated_input", answer.__name__
+
+
+def test_review5_a_tensor_subclass_is_named_as_such_in_the_message():
+    class Marked(torch.Tensor):
+        pass
+
+    verdict = start_here.first_tensor(torch.tensor([1, 2, 3]).as_subclass(Marked))
+    assert not verdict.passed and "tensor of class Marked" in verdict.message, verdict

@@ -295,3 +295,28 @@ def test_review4_predict_and_logistic_model_name_what_happened(answer, mistake, 
     exercise = check.predict_function if mistake in ("froze_parameters", "no_grad", "model_not_called") else None
     verdict = (exercise or check.logistic_model)(answer)
     assert verdict.mistake == mistake and words in verdict.message, verdict
+
+
+class _DropoutLogistic(nn.Module):
+    def __init__(self, n_features: int) -> None:
+        super().__init__()
+        self.drop, self.linear = nn.Dropout(0.2), nn.Linear(n_features, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.linear(self.drop(x)))
+
+
+def test_review5_a_dropout_in_logistic_regression_is_named_not_blamed_on_the_batch():
+    verdict = check.logistic_model(_DropoutLogistic)
+    assert verdict.mistake == "random_output" and "Dropout" in verdict.message, verdict
+
+
+def test_review5_layers_switched_to_eval_one_by_one_leave_the_model_in_training_mode():
+    def predict(model, x):
+        for layer in model.children():
+            layer.eval()
+        with torch.no_grad():
+            return model(x)
+
+    verdict = check.predict_function(predict)
+    assert verdict.mistake == "no_eval" and "model.training is True" in verdict.message, verdict

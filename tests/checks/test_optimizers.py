@@ -286,3 +286,25 @@ def test_review3_scale_learning_rates_works_for_any_number_of_groups():
             optimizer.param_groups[i]["lr"] *= factor
 
     assert check.scale_learning_rates(first_three).mistake == "other"
+
+
+def _epochs_then(extra_steps: int, skip_first: bool):
+    def train(step, optimizer, scheduler, batches, epochs):
+        for epoch in range(epochs):
+            if skip_first and epoch > 0:  # the scheduler stepped before each epoch but the first: one step short
+                scheduler.step()
+            for x, y in batches:
+                step(x, y)
+            if not skip_first:
+                scheduler.step()
+        for _ in range(extra_steps):
+            scheduler.step()
+
+    return train
+
+
+@pytest.mark.parametrize(("extra_steps", "skip_first"), [(0, True), (1, False)], ids=["one_short", "one_more"])
+def test_review5_the_scheduler_counts_every_epoch_and_no_more(extra_steps, skip_first):
+    verdict = check.scheduled_training(_epochs_then(extra_steps, skip_first))
+    assert not verdict.passed and "the scheduler has counted" in verdict.message, verdict
+    assert check.scheduled_training(_epochs_then(0, False)).passed
