@@ -62,33 +62,8 @@ def get_device() -> torch.device:
     return device
 
 
-def to_numpy(tensor: torch.Tensor) -> np.ndarray:
-    """Return a NumPy copy of ``tensor``, detached from autograd and moved to the CPU.
-
-    Tensors NumPy cannot take as they are come back as their values: sparse ones dense, quantized
-    ones dequantized, bfloat16 and float8 as float32 and complex32 as complex64 (which hold each of
-    their values exactly), conjugate or negative views resolved.
-
-    Example:
-        >>> t = torch.ones(2, requires_grad=True)
-        >>> to_numpy(t * 2)
-        array([2., 2.], dtype=float32)
-    """
-    if not isinstance(tensor, torch.Tensor):
-        raise TypeError(
-            f"to_numpy expects a torch.Tensor, got {type(tensor).__name__}. "
-            "Convert lists or arrays with torch.as_tensor(...) first, or use the value directly."
-        )
-    if tensor.is_meta or tensor.is_nested:
-        raise ValueError(
-            "to_numpy got a tensor on the meta device: it has a shape but no values. Compute it on a real device."
-            if tensor.is_meta
-            else "to_numpy got a nested tensor, whose rows differ in length: pad it first, t.to_padded_tensor(0.0)."
-        )
-    tensor = tensor.detach().cpu()
-    tensor = tensor.dequantize() if tensor.is_quantized else tensor
-    tensor = tensor.to_dense() if tensor.layout != torch.strided else tensor
-    tensor = tensor.resolve_conj().resolve_neg()
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    """``tensor.numpy()`` of a detached, dense CPU tensor; a dtype NumPy lacks widened to one that holds its values."""
     try:
         return tensor.numpy()
     except TypeError:  # a dtype NumPy lacks: bfloat16, float8, complex32 (their values fit in float32, complex64)
@@ -102,6 +77,42 @@ def to_numpy(tensor: torch.Tensor) -> np.ndarray:
         "widen it. Convert it to a dtype NumPy knows first, e.g. tensor.to(torch.float32), or read its raw bits "
         "with tensor.view(torch.uint8)."
     )
+
+
+def to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """Return a NumPy copy of ``tensor``, detached from autograd and moved to the CPU.
+
+    A copy on every device: changing the array never changes the tensor (``tensor.numpy()`` of a CPU
+    tensor shares its memory, so writing into it would change the tensor, or a model's weights).
+    Tensors NumPy cannot take as they are come back as their values: sparse ones dense, quantized
+    ones dequantized, bfloat16 and float8 as float32 and complex32 as complex64 (which hold each of
+    their values exactly), conjugate or negative views resolved.
+
+    Example:
+        >>> t = torch.ones(2, requires_grad=True)
+        >>> to_numpy(t * 2)
+        array([2., 2.], dtype=float32)
+        >>> to_numpy(t)[0] = 5.0  # the copy changes, not t
+        >>> t
+        tensor([1., 1.], requires_grad=True)
+    """
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(
+            f"to_numpy expects a torch.Tensor, got {type(tensor).__name__}. "
+            "Convert lists or arrays with torch.as_tensor(...) first, or use the value directly."
+        )
+    if tensor.is_meta or tensor.is_nested:
+        raise ValueError(
+            "to_numpy got a tensor on the meta device: it has a shape but no values. Compute it on a real device."
+            if tensor.is_meta
+            else "to_numpy got a nested tensor, whose rows differ in length: pad it first, t.to_padded_tensor(0.0)."
+        )
+    shared = tensor.device.type == "cpu"  # .cpu() copies a tensor from any other device; a CPU one stays itself
+    tensor = tensor.detach().cpu()
+    tensor = tensor.dequantize() if tensor.is_quantized else tensor
+    tensor = tensor.to_dense() if tensor.layout != torch.strided else tensor
+    array = _numpy(tensor.resolve_conj().resolve_neg())
+    return array.copy() if shared else array
 
 
 # PyTorch's own words when one operation meets tensors on two devices: the first from its device checks

@@ -1,9 +1,11 @@
 """A loss that stops being finite: the cause named, and training put back on its feet.
 
 A loss that becomes NaN or inf is blamed on the data when the batch holds NaN or inf (or no
-sample at all), on the loss or its targets when no update has happened yet, else on the learning rate; the loop puts back the weights and optimizer state of
-the start of the last epoch that began finite. The loss is checked before its step, so a bad batch
-never reaches the weights; nothing here runs while the loss stays finite, except one copy per epoch.
+sample at all); before any update (and in validation) on the first of the weights, the model's output
+(computed again) and the loss itself that is not finite; else on the learning rate. The loop puts back
+the weights and optimizer state of the start of the last epoch that began finite. The loss is checked
+before its step, so a bad batch never reaches the weights; nothing here runs while the loss stays
+finite, except one copy per epoch.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Iterable
 
 import torch
 from torch import nn
+
+from course.repro import preserved_rng
 
 
 def _count(tensor: object) -> str | None:
@@ -48,15 +52,60 @@ def empty_batch(number: int | None, x: object) -> ValueError | None:
     )
 
 
-_NOT_THE_RATE = (
-    "The batch and the weights are finite and this was before any update, so the learning rate is not the cause: "
-    "the loss itself is. Check the targets and the loss (every target equal to ignore_index leaves a mean over no "
-    "sample; KLDivLoss takes (log-probabilities, target probabilities) in that order; a log of 0 is -inf)."
+_NOT_THE_RATE = "This was before any update, so the learning rate is not the cause. "
+
+
+_LOSS_ITSELF = (
+    "an error of 1e20 squared overflows (1e40 is beyond float32's largest value, about 3.4e38), and a mean over "
+    "no sample is NaN (every target equal to ignore_index). Check the targets and the loss (KLDivLoss takes "
+    "(log-probabilities, target probabilities) in that order; a log of 0 is -inf)."
 )
 
 
 def _finite(tensors: Iterable[object]) -> bool:
     return all(bool(torch.isfinite(t).all()) for t in tensors if isinstance(t, torch.Tensor) and t.is_floating_point())
+
+
+def _output(model: nn.Module, x: object) -> object:
+    """The model's output on ``x`` again, without a graph (None if it fails); its buffers (BatchNorm's) and the
+    random state (Dropout's) are put back."""
+    saved = {name: b.detach().clone() for name, b in model.named_buffers()}
+    try:
+        with torch.no_grad(), preserved_rng():
+            return model(x)
+    except Exception:  # an output that cannot be computed again is not named
+        return None
+    finally:
+        with torch.no_grad():
+            for name, buffer in model.named_buffers():
+                if name in saved and buffer.shape == saved[name].shape:
+                    buffer.copy_(saved[name])
+
+
+def finite_batch_cause(model: nn.Module, x: object) -> str:
+    """Why a finite batch gave a NaN or inf loss: the weights, else the model's output (recomputed), else the loss itself.
+
+    Example:
+        >>> model = nn.Linear(1, 1)
+        >>> with torch.no_grad():
+        ...     _ = model.weight.fill_(1e20)
+        >>> print(finite_batch_cause(model, torch.ones(2, 1)))  # doctest: +ELLIPSIS
+        The batch, the weights and the model's output are finite, so the loss itself is the cause: an error of 1e20 squared overflows ...
+    """
+    if not _finite(model.parameters()):
+        return (
+            "The batch is finite, but the model's weights are NaN or inf (as after a training step that diverged): "
+            "retrain with a lower learning rate (e.g. divide it by 10), or load a checkpoint."
+        )
+    out = _output(model, x)
+    if bad := _count(out):
+        return (
+            f"The batch and the weights are finite, but the model's output is not ({bad}): a value overflowed inside "
+            "the model. Are some weights huge? (max(p.abs().max() for p in model.parameters()))"
+        )
+    if not (isinstance(out, torch.Tensor) and out.is_floating_point()):  # an output we cannot read: both named
+        return "The batch and the weights are finite, so the model's output or the loss itself is not: " + _LOSS_ITSELF
+    return "The batch, the weights and the model's output are finite, so the loss itself is the cause: " + _LOSS_ITSELF
 
 
 def state_copy(value: object) -> object:
@@ -123,7 +172,7 @@ class LastFinite:
         elif self.saved is None:
             cause = "The batch is finite: the weights were NaN or inf before this training began."
         elif step == 1 and self.passes == 1:
-            cause = _NOT_THE_RATE
+            cause = _NOT_THE_RATE + finite_batch_cause(self.model, x)
         else:
             cause = (
                 "The batch is finite, so training diverged: lower the learning rate (e.g. divide it by 10), "
@@ -155,7 +204,7 @@ def nonfinite_step(value: float, model: nn.Module, x: object, y: object, first: 
             "learning rate (e.g. divide it by 10), then rebuild the model and the optimizer (or load a checkpoint)."
         )
     elif first:
-        cause = _NOT_THE_RATE
+        cause = _NOT_THE_RATE + finite_batch_cause(model, x)
     else:
         cause = "The batch and the weights are finite, so the loss overflowed: lower the learning rate, or standardise the features."
     return FloatingPointError(
@@ -163,11 +212,11 @@ def nonfinite_step(value: float, model: nn.Module, x: object, y: object, first: 
     )
 
 
-def nonfinite_validation(value: float, batch: int | None, x: object, y: object) -> Exception:
-    """The error for a validation loss that is NaN or inf: blames the data when the batch holds NaN or inf.
+def nonfinite_validation(value: float, batch: int | None, model: nn.Module, x: object, y: object) -> Exception:
+    """The error for a validation loss that is NaN or inf: the data, the weights, the model's output or the loss itself.
 
     Example:
-        >>> print(nonfinite_validation(float("nan"), 2, torch.tensor([float("inf")]), torch.ones(1)))
+        >>> print(nonfinite_validation(float("nan"), 2, nn.Linear(1, 1), torch.tensor([float("inf")]), torch.ones(1)))
         the validation loss of batch 2 (counting from 1) is nan. The data is at fault: in the features x, 1 of 1 values are NaN or inf. Clean it (find the rows with ~torch.isfinite(x).all(dim=1)).
     """
     if (empty := empty_batch(batch, x)) is not None:
@@ -176,8 +225,7 @@ def nonfinite_validation(value: float, batch: int | None, x: object, y: object) 
     cause = (
         f"The data is at fault: {bad}. Clean it (find the rows with ~torch.isfinite(x).all(dim=1))."
         if bad
-        else "The data is finite, so the model's output is not: are its weights finite? "
-        "(all(torch.isfinite(p).all() for p in model.parameters()))"
+        else finite_batch_cause(model, x)
     )
     which = "this batch" if batch is None else f"batch {batch} (counting from 1)"
     return FloatingPointError(f"the validation loss of {which} is {value}. {cause}")

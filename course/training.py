@@ -73,7 +73,7 @@ def _val_loss(model: nn.Module, loss_fn: Callable, x: torch.Tensor, y: torch.Ten
     except RuntimeError as exc:
         raise explain(exc, model, x, y) from None
     if not math.isfinite(value):
-        raise nonfinite_validation(value, batch, x, y)
+        raise nonfinite_validation(value, batch, model, x, y)
     return value
 
 
@@ -115,13 +115,13 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
 def evaluate(model: nn.Module, loss_fn: Callable, loader: Iterable) -> float:
     """The loss over every sample of the loader, in eval mode and without gradients.
 
-    Each batch's loss is weighted by its number of samples (a short last batch counts for what it
-    holds), so with a loss that averages over its batch (``reduction="mean"``, the default) this is
-    the loss of the whole data set at once; another reduction (``"sum"``) is refused, its value
-    would depend on the batch size (a hand-written loss that sums cannot be recognised). Batches
-    move to the model's device; the model's previous mode is restored. A NaN or inf loss raises a
-    ``FloatingPointError`` saying whether the data is at fault. An endless loader never ends the
-    pass (only ``itertools``' endless iterators are refused).
+    Each batch's loss is weighted by its number of samples (a short last batch counts for what it holds),
+    so with a loss that averages over its batch (``reduction="mean"``) this is the loss of the whole set,
+    unless that mean is weighted (class ``weight``, ``ignore_index``: divided by the batch's total weight,
+    not its size). ``"sum"`` is refused, it grows with the batch size (a hand-written sum goes unnoticed).
+    Batches move to the model's device; the model's previous mode is restored. A NaN or inf loss raises a
+    ``FloatingPointError`` naming the first of the data, weights, output and loss that is not finite. An
+    endless loader never ends the pass (only ``itertools``' endless iterators are refused).
 
     Example:
         >>> from torch.utils.data import DataLoader, TensorDataset

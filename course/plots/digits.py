@@ -40,8 +40,11 @@ def plot_digit_grid(images: object, titles: Sequence[str], columns: int = 8) -> 
     """Draw small grey-scale images in a grid, each with its title (e.g. ``"true 3, said 8"``).
 
     ``images`` has shape ``(n, height, width)``, or ``(n, 64)`` for the 8x8 digits of
-    ``sklearn.datasets.load_digits``; dark is ink, as on paper. ``titles`` is a list, tuple or 1-D
-    NumPy array of strings (or numbers, such as the labels).
+    ``sklearn.datasets.load_digits``; dark is ink, as on paper, on one grey scale for the whole grid:
+    white at its smallest value, black at its largest (for the digits 0 and 16, once one pixel is fully
+    inked), so one grey means one value in every picture (``imshow`` alone would stretch each picture
+    to its own range: a digit whose darkest pixel is 15 would look as dark as one at 16). ``titles``
+    is a list, tuple or 1-D NumPy array of strings (or numbers, such as the labels).
 
     Example:
         >>> fig = plot_digit_grid(np.zeros((3, 64)), ["a", "b", "c"], columns=2)
@@ -60,7 +63,7 @@ def plot_digit_grid(images: object, titles: Sequence[str], columns: int = 8) -> 
     for ax in axes.flat:
         ax.axis("off")
     for ax, picture, title in zip(axes.flat, pictures, titles, strict=False):
-        ax.imshow(picture, cmap="gray_r")
+        ax.imshow(picture, cmap="gray_r", vmin=pictures.min(), vmax=pictures.max())
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig

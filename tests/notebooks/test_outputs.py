@@ -65,3 +65,11 @@ def test_every_figure_has_alt_text(path):
                 )
                 # nbconvert's default HTML template ignores the metadata: the <img> twin carries the same text
                 assert 'alt="' in out["data"].get("text/html", ""), f"code cell {index}: no <img alt> for nbconvert"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_pictures_are_drawn_on_a_stated_grey_scale(path):
+    # imshow alone stretches each picture to its own min and max: a faint digit would look fully inked
+    for index, cell in enumerate(_code_cells(path)):
+        for call in re.findall(r"\.imshow\((.*)\)", cell.source):
+            assert "vmin=" in call and "vmax=" in call, f"code cell {index}: imshow({call}) without vmin and vmax"

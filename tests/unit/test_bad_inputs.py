@@ -233,7 +233,7 @@ WHILE_TRAINING = [  # (id, call, error, words in the message)
 OTHER_FUNCTIONS = [  # evaluate, predict, train_epoch and the step factories get the same checks
     ("evaluate None", lambda: evaluate(nn.Linear(3, 1), nn.MSELoss(), None), TypeError, r"got None.*\[\(x, y\)\]"),
     ("evaluate loss class", lambda: evaluate(nn.Linear(3, 1), nn.MSELoss, loader()), TypeError, r"nn\.MSELoss\(\)"),
-    ("evaluate inf weights", lambda: evaluate(infinite_model(), nn.MSELoss(), loader()), FloatingPointError, r"output is not"),
+    ("evaluate inf weights", lambda: evaluate(infinite_model(), nn.MSELoss(), loader()), FloatingPointError, r"weights are NaN or inf"),
     ("evaluate (N,1) vs (N,)", lambda: evaluate(nn.Linear(3, 1), nn.MSELoss(), loader(target_shape=())), ValueError, r"\(8, 8\)"),
     ("evaluate drop_last", lambda: evaluate(nn.Linear(3, 1), nn.MSELoss(), loader(n=3, drop_last=True)), ValueError, r"drop_last"),
     ("predict list", lambda: predict(nn.Linear(3, 1), [[1.0, 2.0, 3.0]]), TypeError, r"torch.as_tensor"),

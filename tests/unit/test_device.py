@@ -56,6 +56,29 @@ def test_to_numpy_detaches_and_copies_values():
     np.testing.assert_array_equal(array, [0.0, 2.0, 4.0])
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: torch.arange(3.0),
+        lambda: torch.nn.Linear(2, 3).weight,  # a model's weights: writing into a shared array would train them
+        lambda: torch.arange(6.0).reshape(2, 3).T,  # a view with strides of its own
+        lambda: torch.arange(6.0)[1::2],
+        lambda: torch.tensor(2.5),
+        lambda: torch.arange(3, dtype=torch.int64),
+        lambda: torch.ones(3, dtype=torch.bool),
+        lambda: torch.arange(3.0, dtype=torch.bfloat16),
+        lambda: torch.tensor([1 + 2j, 3 - 1j]),
+    ],
+)
+def test_writing_into_to_numpys_result_leaves_the_tensor_as_it_was(make):
+    tensor = make()
+    before = tensor.detach().clone()
+    array = to_numpy(tensor)
+    array[...] = 0
+    assert torch.equal(tensor.detach(), before)
+    assert not np.shares_memory(array, to_numpy(tensor))
+
+
 def test_to_numpy_moves_other_devices_to_cpu(monkeypatch):
     moved = []
     real_cpu = torch.Tensor.cpu

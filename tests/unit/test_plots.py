@@ -57,6 +57,13 @@ def test_bad_curves_and_surfaces_are_explained():
         plots.plot_confusion_matrix([[1, 2], [3, 4]], ["only one"])
 
 
+def test_digit_grid_draws_every_picture_on_one_grey_scale():
+    faint, full = np.full((1, 64), 8.0), np.full((1, 64), 16.0)  # a digit at half ink, one fully inked
+    faint[0, 0] = full[0, 0] = 0.0
+    fig = plot_digit_grid(np.concatenate([faint, full]), ["faint", "full"], columns=2)
+    assert [ax.get_images()[0].get_clim() for ax in fig.axes] == [(0.0, 16.0), (0.0, 16.0)]
+
+
 def _fit_history():
     return {"lr": [0.1, 0.1, 0.05], "train_loss": [0.9, 0.5, 0.4], "val_loss": [1.0, 0.6, 0.5]}
 

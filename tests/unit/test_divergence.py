@@ -1,0 +1,91 @@
+"""course.divergence: a NaN or inf loss on a finite batch names what is not finite, after checking it.
+
+The weights, the model's output (computed again) or the loss itself: a weight of 1e20 under MSELoss
+overflows the loss while the output stays finite, and a mean over no sample (every target equal to
+ignore_index) is NaN from a finite output; neither may be blamed on the output."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from course.divergence import finite_batch_cause
+from course.training import evaluate, fit, make_train_step, make_val_step
+
+ONES, ZEROS = torch.ones(4, 1), torch.zeros(4, 1)
+
+
+def scaled(layers: int = 1, value: float = 1e20) -> nn.Module:
+    """``layers`` Linear(1, 1) layers in a row, whose weights are ``value`` and biases 0."""
+    layers = [nn.Linear(1, 1) for _ in range(layers)]
+    for layer in layers:
+        nn.init.constant_(layer.weight, value)
+        nn.init.zeros_(layer.bias)
+    return nn.Sequential(*layers)
+
+
+def ignored() -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor]:
+    """Cross-entropy over a batch whose every target is ignore_index: a mean over no sample."""
+    return nn.Linear(1, 3), nn.CrossEntropyLoss(ignore_index=0), ONES, torch.zeros(4, dtype=torch.long)
+
+
+def overflowed() -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor]:
+    """A weight of 1e20: the output is 1e20, finite; its square, the MSE, is inf in float32."""
+    return scaled(), nn.MSELoss(), ONES, ZEROS
+
+
+def inside() -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor]:
+    """Two layers of weight 1e30: the output itself overflows, with finite weights."""
+    return scaled(2, value=1e30), nn.MSELoss(), ONES, ZEROS
+
+
+def broken() -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor]:
+    return scaled(value=float("inf")), nn.MSELoss(), ONES, ZEROS
+
+
+LOSS = "The batch, the weights and the model's output are finite, so the loss itself is the cause"
+CASES = [(ignored, LOSS), (overflowed, LOSS), (inside, "finite, but the model's output is not (4 of 4 values")]
+CASES_VAL = [*CASES, (broken, "the model's weights are NaN or inf")]
+
+
+def validation_runs(model, loss_fn, x, y):
+    yield lambda: evaluate(model, loss_fn, [(x, y)])
+    yield lambda: make_val_step(model, loss_fn)(x, y)
+    # fit: training on x = 0 (an output of bias 0, a finite loss, a zero gradient) and then validating on x
+    zero = torch.zeros_like(x)
+    train_y = torch.ones_like(y) if y.dtype == torch.long else y  # targets that are not ignored
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    yield lambda: fit(model, loss_fn, opt, [(zero, train_y)], 1, val_loader=[(x, y)], progress=False)
+
+
+@pytest.mark.parametrize(("make", "cause"), CASES_VAL)
+def test_a_validation_loss_names_what_is_not_finite(make, cause):
+    model, loss_fn, x, y = make()
+    runs = list(validation_runs(model, loss_fn, x, y))
+    for run in runs[:2] if make is broken else runs:  # fit would stop at training on inf weights, before validating
+        with pytest.raises(FloatingPointError, match="validation loss") as info:
+            run()
+        assert cause in str(info.value)
+        assert "data is at fault" not in str(info.value)
+
+
+@pytest.mark.parametrize(("make", "cause"), CASES)
+def test_a_first_training_step_names_what_is_not_finite(make, cause):
+    model, loss_fn, x, y = make()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for run in (
+        lambda: make_train_step(model, loss_fn, opt)(x, y),
+        lambda: fit(model, loss_fn, opt, [(x, y)], 1, progress=False),
+    ):
+        with pytest.raises(FloatingPointError, match="before any update, so the learning rate is not") as info:
+            run()
+        assert cause in str(info.value)
+
+
+def test_computing_the_output_again_leaves_batchnorm_statistics_and_the_mode_as_they_were():
+    model = nn.Sequential(nn.Linear(1, 2), nn.BatchNorm1d(2)).train()
+    before = {key: value.clone() for key, value in model.state_dict().items()}
+    assert "loss itself" in finite_batch_cause(model, torch.randn(8, 1))
+    assert model.training
+    assert all(torch.equal(value, before[key]) for key, value in model.state_dict().items())

@@ -1,0 +1,34 @@
+"""course.training.evaluate: the loss of the whole set for a plain mean, not for a weighted one, as its docstring says."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from course.training import evaluate
+
+X, Y = torch.randn(5, 3, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 1, 2, 1, 0])
+BATCHES = [(X[:4], Y[:4]), (X[4:], Y[4:])]
+
+
+@pytest.mark.parametrize(
+    ("loss_fn", "whole"),
+    [
+        (nn.CrossEntropyLoss(), True),
+        (nn.CrossEntropyLoss(label_smoothing=0.1), True),
+        (nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 3.0])), False),
+        (nn.CrossEntropyLoss(ignore_index=1), False),
+    ],
+)
+def test_evaluate_is_the_whole_set_loss_only_for_an_unweighted_mean(loss_fn, whole):
+    torch.manual_seed(0)
+    model = nn.Linear(3, 3)
+    with torch.no_grad():
+        expected = loss_fn(model(X), Y).item()
+    assert (evaluate(model, loss_fn, BATCHES) == pytest.approx(expected, rel=1e-6)) is whole
+
+
+def test_the_docstring_names_the_weighted_means():
+    doc = " ".join(evaluate.__doc__.split())
+    assert "unless that mean is weighted (class ``weight``, ``ignore_index``" in doc
