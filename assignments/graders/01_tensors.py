@@ -49,6 +49,7 @@ def to_column(inputs, ns):
 
 @grader.probe
 def standardize(inputs, ns):
+    import gc
     import sys
 
     import torch
@@ -56,30 +57,45 @@ def standardize(inputs, ns):
 
     libraries = (sys.prefix, sys.base_prefix, sys.exec_prefix)
     cells = ("<cell ", "<ipython-input-")  # the notebook's cells run here (ipykernel's are files in a temp folder)
-    count = [0, 0]
+    count = [0, 0, 0]
 
     class Count(TorchFunctionMode):  # torch functions called, even from builtins (map(torch.mean, columns))
         def __torch_function__(self, func, types, args=(), kwargs=None):
             count[1] += 1
             return func(*args, **(kwargs or {}))
 
-    def trace(frame, event, arg):  # the lines of the student's own code run: the cells' (and files' of their own)
-        name = frame.f_code.co_filename
-        if not name.startswith(cells) and (
-            name.startswith(("<", *libraries)) or "/site-packages/" in name or "/dist-packages/" in name
-        ):
+    def own(frame):  # the student's code: the cells' (and files' of their own), not a library's, nor compiled text
+        name = getattr(frame, "f_code", None) and frame.f_code.co_filename
+        return isinstance(name, str) and (
+            name.startswith(cells)
+            or not (name.startswith(("<", *libraries)) or "/site-packages/" in name or "/dist-packages/" in name)
+        )
+
+    def trace(frame, event, arg):  # the lines of the student's own code run
+        if not own(frame):
             return None  # a library, or code compiled from a string or frozen (the kernel's, the imports')
         count[0] += event == "line"
         return trace
 
-    def watched(x):  # every call is watched, and judged: a loop runs more lines or torch calls on more columns
-        count[:] = [0, 0]
+    def profile(frame, event, arg):  # the functions the student's code calls, itself or through builtins (map) or
+        caller = frame if event == "c_call" else frame.f_back  # NumPy's loops over slices (apply_along_axis)
+        looping = getattr(getattr(caller, "f_code", None), "co_name", "") in ("apply_along_axis", "_vectorize_call")
+        count[2] += event in ("call", "c_call") and (own(caller) or looping)
+
+    def watched(x):  # every call is watched, and judged: a loop runs more lines or calls on more columns
+        count[:] = [0, 0, 0]
+        collecting = gc.isenabled()
+        gc.disable()  # no finalizers run by a collection in the count
         sys.settrace(trace)
+        sys.setprofile(profile)
         try:
             with Count():
                 result = ns["standardize"](x)
         finally:
+            sys.setprofile(None)
             sys.settrace(None)
+            if collecting:
+                gc.enable()
         return result, tuple(count)
 
     x = inputs["x"]
@@ -195,11 +211,12 @@ def _(results, secrets):
             and any(torch.allclose(found.double(), _standardized(given, c), rtol=1e-4, atol=1e-4) for c in (0, 1)),
             f"on a new {tuple(given.shape)} tensor the columns are not standardized",
         )
-    work = results["standardize"]["work"]
+    work = results["standardize"]["work"]  # the calls counted on the sizes tried after three warm-up calls
     require(
-        len(set(work)) == 1,
-        f"standardize runs (lines of your code, torch calls) {work[0]} on a 4 x 2 tensor, {work[1]} on 4 x 7, "
-        f"{work[2]} on 9 x 2 and {work[3]} on {tuple(x.shape)}: a loop; Task 2 asks for broadcasting "
+        len({w[:2] for w in work}) == 1 and len({w[2] for w in work[:3]}) == 1,
+        f"standardize runs (lines of your code, torch calls, function calls) {work[0]} on a 4 x 2 tensor, {work[1]} "
+        f"on 4 x 7, {work[2]} on 9 x 2 and {work[3][:2]} on {tuple(x.shape)}: a loop (a function applied per column "
+        "by map, a comprehension, np.apply_along_axis or np.vectorize is one); Task 2 asks for broadcasting "
         "(x.mean(dim=0), x.std(dim=0)), no loops",
     )
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tools.grading.spec import Grader, backward_watch, require
+from tools.grading.spec import Grader, require
+from tools.grading.watch import backward_watch, require_no_warm_start, require_trained_steps
 
 
 def _tensor(array) -> torch.Tensor:
@@ -46,12 +47,11 @@ def _split(rng: np.random.Generator) -> tuple[dict, torch.Tensor]:
 def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
     """Fresh inputs for each probe; the secrets add the labels of the held-out rows."""
     columns = int(rng.integers(3, 6))
-    x_train = rng.normal(size=(int(rng.integers(12, 20)), columns)) * rng.uniform(1, 10, columns) + rng.uniform(
-        -5, 5, columns
-    )
-    x_other = rng.normal(size=(int(rng.integers(6, 10)), columns)) * rng.uniform(1, 10, columns) + rng.uniform(
-        -5, 5, columns
-    )
+
+    def scattered(rows):  # columns of their own scale and offset
+        return rng.normal(size=(rows, columns)) * rng.uniform(1, 10, columns) + rng.uniform(-5, 5, columns)
+
+    x_train, x_other = scattered(int(rng.integers(12, 20))), scattered(int(rng.integers(6, 10)))
     n, batch = int(rng.integers(9, 15)), int(rng.integers(3, 6))
     n += int(n % batch == 0)  # a last, smaller batch
     logits, targets = _logits(rng)
@@ -163,13 +163,14 @@ def train_classifier(inputs, ns):  # noqa: C901  (a probe ships whole: its helpe
             return "its output for 64 rows is not a (64, 1) tensor"
         if not torch.allclose(got.double(), torch.tensor(want, dtype=torch.float64), rtol=1e-4, atol=1e-4):
             return "in eval mode its output is not x @ weight.T + bias of its own weight (1, 30) and bias (1,)"
+        found["weight"], found["bias"] = weight.clone(), bias.clone()  # the held-out logits are judged against them
         return True
 
     model = train(inputs["x_train"], inputs["y_train"])
     batches = -(-len(inputs["x_train"]) // 32)
     found = {"is_module": model is not None, "losses": dict(losses), "batches": batches}
     if model is not None:
-        found["bce_steps"], found["steps"], found["updates"], found["jumps"] = watch.into(model)
+        found.update(watch.into(model))
         model.eval()  # judged as predictions are made: in eval mode, without a graph
         found["affine"] = affine(model)
         with torch.no_grad():
@@ -177,6 +178,7 @@ def train_classifier(inputs, ns):  # noqa: C901  (a probe ships whole: its helpe
         # again on other data (the first 96 rows, labels flipped): a trained model changes
         other = train(inputs["x_train"][:96], 1 - inputs["y_train"][:96])
         if other is not None:
+            found["other_start"] = watch.into(other)["start"]  # where its training started, on other data
             other.eval()
             with torch.no_grad():
                 found["other_logits"] = other(inputs["x_query"])
@@ -239,12 +241,8 @@ def _(results, secrets):
 
 def _affine(got: dict) -> None:
     affine = got.get("affine")
-    require(
-        affine is True,
-        f"the model train_classifier returned is not an nn.Linear(30, 1) as Task 4 asks: {affine}"
-        if isinstance(affine, str)
-        else "the model train_classifier returned is not x @ weight.T + bias: Task 4 asks for an nn.Linear(30, 1)",
-    )
+    why = affine if isinstance(affine, str) else "it is not x @ weight.T + bias"
+    require(affine is True, f"the model train_classifier returned is not an nn.Linear(30, 1) as Task 4 asks: {why}")
 
 
 @grader.check("test_classifier_outputs", "train_classifier")
@@ -265,32 +263,34 @@ def _(results, secrets):
         f"train_classifier's training computed (with gradients on) {used}, for {batches} batches an epoch: Task 4 "
         "asks for nn.BCEWithLogitsLoss on the model's logits of every batch",
     )
-    steps, bce_steps, updates = got.get("steps", 0), got.get("bce_steps", 0), got.get("updates", 0)
+    require_trained_steps(got, batches, "train_classifier", "Task 4")
+    steps, bce_steps = got.get("steps", 0), got.get("bce_steps", 0)
     require(
         bce_steps >= batches,
-        f"of its {steps} backward passes that left gradients on the model it returned, {bce_steps} came from a loss "
-        f"with BCE-with-logits in it, for {batches} batches an epoch: Task 4 asks to train on that loss",
+        f"of its {steps} backward passes that left gradients on the model it returned, {bce_steps} had the gradient "
+        f"of BCE-with-logits at the model's logits (another loss added changes it), for {batches} batches an epoch: "
+        "Task 4 asks to train on that loss",
     )
-    require(
-        2 * updates >= batches,
-        f"the parameters of the model train_classifier returned changed after {updates} of its {steps} backward "
-        "passes: Task 4 asks for an optimizer step to train it",
-    )
-    require(
-        got.get("jumps", 0) == 0,
-        "the parameters of the model train_classifier returned were set after training, far from every value they "
-        "held while it trained: the model must be the one its training trained",
-    )
+    require_no_warm_start(got, -(-341 // 32), "train_classifier")
 
 
 @grader.check("test_heldout_accuracy", "train_classifier")
 def _(results, secrets):
     got, labels = results["train_classifier"], secrets["labels"]
+    x_query = secrets["train_classifier"]["x_query"].double()
     _affine(got)
     logits = got.get("logits")
     require(
         isinstance(logits, torch.Tensor) and logits.shape == labels.shape, "the model gave no logits of the right shape"
     )
+    weight, bias = got.get("weight"), got.get("bias")
+    require(  # the logits judged are those of its parameters, not of a forward that answers otherwise on these rows
+        isinstance(weight, torch.Tensor)
+        and torch.allclose(logits.double(), x_query @ weight.double().T + bias.double(), rtol=1e-4, atol=1e-4),
+        f"on the {len(labels)} held-out rows the model's logits are not x @ weight.T + bias of its own parameters: "
+        "Task 4 asks for an nn.Linear(30, 1), whose logits are its parameters' on every row",
+    )
+    require_no_warm_start(got, -(-341 // 32), "train_classifier")
     value = ((logits > 0).float() == labels).float().mean().item()
     require(
         value >= 0.93,

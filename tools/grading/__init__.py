@@ -8,6 +8,7 @@
 - :mod:`~tools.grading.sandbox` starts bubblewrap; :mod:`~tools.grading.runner` runs the kernel inside it;
 - :mod:`~tools.grading.audit` and :mod:`~tools.grading.wire` are shipped into the kernel (audit, data only);
 - :mod:`~tools.grading.spec` is how ``assignments/graders/<assignment>.py`` declare fresh inputs, probes, checks;
+- :mod:`~tools.grading.watch` is the graders' watch on a training run's backward passes (03, 04);
 - :mod:`~tools.grading.autograde` grades in parallel; :mod:`~tools.grading.record` writes the gradebook
   and the files; :mod:`~tools.grading.export` writes ``grades.csv`` with flags;
 - :mod:`~tools.grading.local` grades trusted code in process, without a kernel (for the tests).

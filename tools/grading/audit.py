@@ -9,8 +9,10 @@ knows this audit can hide from it, which is why the grader also scans every stud
 (:mod:`tools.grading.scan`) and decides every point outside the kernel.
 
 Who made a replacement is judged by where its code lives (a file of the Python installation, or a
-notebook cell), never by what it says of itself (``__module__`` is the student's to set); and what
-carries results, or runs the probes' watches (``sys.settrace``...), may not change at all.
+notebook cell), never by what it says of itself (``__module__`` is the student's to set); the libraries'
+functions the probes use may not be replaced by anything (a ``MagicMock`` or another library function is
+code of the installation too); and what carries results, or runs the probes' watches (``sys.settrace``...),
+may not change at all.
 """
 
 from __future__ import annotations
@@ -187,17 +189,45 @@ def _transformers(shell: Any) -> list[int]:
     return [id(item) for name in lists for item in getattr(shell, name, [])]
 
 
-def _changed(before: dict[str, int], now: dict[str, Any], label: str, strict: bool = False) -> list[str]:
-    """Entries removed or replaced (by the notebook's own code, or by anything where ``strict``), or added."""
+def _changed(
+    before: dict[str, int], now: dict[str, Any], label: str, strict: bool = False, replaced: bool = False
+) -> list[str]:
+    """Entries removed, replaced (by the notebook's own code; by anything where ``strict`` or ``replaced``: a
+    library's ``MagicMock`` or ``torch.is_tensor`` put in ``torch.allclose``'s place), or added."""
     found = [f"{label}.{key} (removed)" for key in before if key not in now]
     for key, value in now.items():
         if key.strip("_") == "":  # IPython's `_`, `__`, `___`: the last outputs
             continue
-        if key in before and id(value) != before[key] and (strict or _made_here(value)):
+        if (
+            key in before
+            and id(value) != before[key]
+            and (strict or _made_here(value) or replaced and not _wraps(value, before[key]))
+        ):
             found.append(f"{label}.{key}")
         elif key not in before and (_made_here(value) or (strict and type(value).__name__ != "module")):
             found.append(f"{label}.{key} (added)")
     return found
+
+
+def _wraps(value: Any, ident: int) -> bool:
+    """torch's own wrapper of the very function it replaces (``torch._dynamo`` wraps ``torch.manual_seed`` on
+    import, with ``torch._disable_dynamo``): its ``inner`` in torch/_compile.py, holding the original in
+    ``__wrapped__`` and in its closure. No other wrapper: ``contextlib.contextmanager(torch.allclose)`` is a library
+    function holding the original too, and returns a context manager that is always true."""
+    if type(value) is not _types.FunctionType or _made_here(value):
+        return False
+    code = value.__code__
+    if code.co_name != "inner" or not code.co_filename.replace("\\", "/").endswith("/torch/_compile.py"):
+        return False
+    if id(_namespace(value).get("__wrapped__")) != ident:
+        return False
+    for cell in value.__closure__ or ():
+        try:
+            if id(cell.cell_contents) == ident:
+                return True
+        except ValueError:  # an empty cell
+            continue
+    return False
 
 
 def _hooks() -> dict[str, Any]:
@@ -242,7 +272,7 @@ def audit(before: dict[str, Any]) -> list[str]:
         altered.append("signal handler for SIGINT")
     for kind, now in (("watched", _watched(WATCHED_MODULES, WATCHED_CLASSES)), ("strict", _strict())):
         for label, idents in before[kind].items():
-            altered += _changed(idents, now.get(label, {}), label, strict=kind == "strict")
+            altered += _changed(idents, now.get(label, {}), label, strict=kind == "strict", replaced=True)
     grading = _grading_state(shell)
     altered += [f"{key} (replaced)" for key, ident in before["grading"].items() if grading.get(key) != ident]
     if shell is not None:

@@ -20,7 +20,9 @@ always does:
                    at run time (``getattr``, ``operator.attrgetter``) that is built or a ``__dunder__``
 (any)              ``from module import *`` of a module not in ``STAR_OK``: in the module's category
 ``monkeypatch``    assigning to (or ``setattr`` on) anything reached from an imported module, or to a
-                   ``__dunder__`` of anything (``x.__class__ = ...``)
+                   ``__dunder__`` of anything (``x.__class__ = ...``); ``unittest.mock`` (``mock.patch``),
+                   ``functools.update_wrapper`` (it sets attributes on what it is given; ``@functools.wraps`` on a
+                   decorator's own function is not flagged: what it would change in a library the audit sees)
 ``course_answer``  the course's own implementations (``course.training``, ``course.checks``...):
                    an answer cell may use only what the assignments hand out (``COURSE_GIVEN``)
 =================  ==========================================================================
@@ -63,6 +65,7 @@ MODULES = {
     "network": ("socket", "urllib", "http", "requests", "ssl", "ftplib", "smtplib", "httpx", "aiohttp"),
     "dynamic_code": ("code", "codeop", "pickle", "marshal", "dill", "cloudpickle", "shelve", "types", "numba"),
     "introspection": ("inspect", "gc", "sys._getframe", "traceback", "dis"),
+    "monkeypatch": ("mock", "unittest.mock"),
 }
 MODULE_CATEGORY = {name: category for category, names in MODULES.items() for name in names}
 CALLS = {
@@ -158,6 +161,7 @@ FILE_LIBRARY = {"save", "load", "load_state_dict_from_url", "download_url_to_fil
 LIBRARIES = {"numpy", "np", "torch"}
 # torch's machinery behind hooks, the autograd engine and dispatch: a student never needs it, a forger does
 PRIVATE = re.compile(r"_\w*_hooks?(_\w*)?|_C|_VF|_execution_engine|_dynamo|_functorch|_python_dispatch|_ops")
+PATCHERS = {"update_wrapper"}  # functools' setattr by another name: update_wrapper(torch, fake, ("allclose",))
 GETTERS = {"operator.attrgetter", "operator.methodcaller", "operator.itemgetter"}  # getattr by another name
 SYS_READ_OK = {"stdout", "stderr"}  # reading these is harmless (print(..., file=sys.stderr))
 OS_OK = {"path", "sep", "linesep", "pathsep", "getcwd", "cpu_count", "getenv", "environ", "name", "getpid", "curdir"}

@@ -1,10 +1,8 @@
 """A static scan of every cell the student wrote, for code that alters the kernel or reaches outside it.
 
-Flags are *signals* for the teacher, not verdicts: the scan reads the code (after IPython's own
-transformations, so magics and ``!`` commands are seen as the kernel runs them), follows names to what
-they stand for (:mod:`tools.grading.aliases`: ``o.system`` after ``import os as o`` is ``os.system``)
-and names each use of something in the tables of :mod:`tools.grading.flagged` (``kernel``, ``filesystem``,
-``course_answer``...). A function's own parameters and variables are its own, whatever their names.
+Flags are *signals* for the teacher, not verdicts: the scan reads the code as the kernel runs it (magics, ``!``),
+follows names to what they stand for (:mod:`tools.grading.aliases`: ``o.system`` after ``import os as o``) and
+names each use of what :mod:`tools.grading.flagged` lists. A function's own names are its own, whatever they are.
 """
 
 from __future__ import annotations
@@ -27,6 +25,7 @@ from tools.grading.flagged import (
     MAGICS_OK,
     MODULE_CATEGORY,
     NAMES,
+    PATCHERS,
     PRIVATE,
     REACHED,
     borrows_an_answer,
@@ -247,6 +246,8 @@ class _Scanner(ast.NodeVisitor):
             self.flag(REACHED[attr], node, f"{reached}.{attr} (the {attr} module, reached through another)")
         if attr in FILE_ANY or (from_module and attr in FILE_LIBRARY and reached.split(".")[0] in LIBRARIES):
             self.flag("filesystem", node, f"{reached}.{attr}")
+        if from_module and reached == "functools" and attr in PATCHERS:  # update_wrapper(torch, fake, ("allclose",))
+            self.flag("monkeypatch", node, f"functools.{attr} (it sets attributes on what it is given)")
         if from_module and reached in ("os", "sys"):
             self._module_attr(reached, attr, node, assigned)
 

@@ -1,0 +1,83 @@
+"""The audit (shipped into the kernel) run in this process: a library attribute replaced by anything is found,
+and the solutions with their probes replace none."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import types
+from unittest import mock
+
+import pytest
+
+pytest.importorskip("nbgrader", reason='the grading tests need nbgrader: pip install -e ".[teach]"')
+import sklearn.datasets  # noqa: E402, F401
+import torch  # noqa: E402
+
+from tests.grading import scripted  # noqa: E402
+from tools.grading import audit, local, spec  # noqa: E402
+
+WATCHED = tuple(f"{m}." for m in audit.WATCHED_MODULES) + tuple(f"{m}.{c}." for m, c in audit.WATCHED_CLASSES)
+
+
+def libraries(found: list[str]) -> list[str]:
+    return [item for item in found if item.startswith(WATCHED)]
+
+
+def through_mock():
+    return mock.patch.object(torch, "allclose", mock.MagicMock(return_value=True))
+
+
+@contextlib.contextmanager
+def through_update_wrapper():  # functools sets the attribute: update_wrapper(torch, fake, assigned=("allclose",))
+    real = torch.allclose
+    functools.update_wrapper(torch, types.SimpleNamespace(allclose=torch.is_tensor), ("allclose",), ())
+    try:
+        yield
+    finally:
+        torch.allclose = real
+        del torch.__wrapped__  # update_wrapper sets it too
+
+
+@contextlib.contextmanager
+def through_wraps():  # wraps(...)(torch) is update_wrapper(torch, ...): the audit sees it, the scan lets wraps pass
+    real = torch.allclose
+    functools.wraps(types.SimpleNamespace(allclose=torch.is_tensor), ("allclose",), ())(torch)
+    try:
+        yield
+    finally:
+        torch.allclose = real
+        del torch.__wrapped__
+
+
+@contextlib.contextmanager
+def through_library_wrapper():  # a function of the installation holding the original: always-true context managers
+    with mock.patch.object(torch, "allclose", contextlib.contextmanager(torch.allclose)):
+        yield
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        through_mock,
+        through_update_wrapper,
+        through_wraps,
+        through_library_wrapper,
+        lambda: mock.patch("numpy.mean", len),
+    ],
+)
+def test_a_library_function_replaced_by_library_code_is_found(patch):
+    before = audit.snapshot()
+    with patch():
+        found = libraries(audit.audit(before))
+    assert {"torch.allclose", "numpy.mean"} & set(found), found
+    assert set(found) <= {"torch.allclose", "numpy.mean", "torch.__wrapped__ (added)"}, found
+    assert libraries(audit.audit(before)) == [], "put back, nothing is left"
+
+
+@pytest.mark.parametrize("name", scripted.NAMES)
+def test_the_solutions_and_their_probes_replace_no_library_attribute(name):
+    before = audit.snapshot()
+    grader = spec.load(scripted.GRADERS / f"{name}.py")
+    local.grade(scripted.solution(name), grader, scripted.points(scripted.source(name)))
+    assert libraries(audit.audit(before)) == []

@@ -1,0 +1,243 @@
+"""The backward passes of a training run, for the graders of the training tasks (03, 04), and what they show.
+
+:func:`backward_watch` and :func:`own_predictions` are shipped whole into the probes (``grader.helper``);
+:func:`require_no_warm_start` decides, outside the kernel, from what two watched runs sent back.
+"""
+
+from __future__ import annotations
+
+from tools.grading.spec import require
+
+NOT_HELD = (  # a check's message when the model returned is none the watch saw trained
+    "no backward pass of {} left gradients on the parameters of the model it returned, nor on parameters whose "
+    "values they hold or are an average of (an AveragedModel, an EMA): return the model the training trained"
+)
+
+
+def backward_watch():  # noqa: C901  (shipped whole into the probes: ``grader.helper(backward_watch)``)
+    """A probe helper: ``watch.note(frame, event, arg)``, called from the probe's profile hook, sees each backward
+    pass (``backward()``, ``torch.autograd.backward`` or ``.grad``): the leaf tensors it reaches, its loss, which
+    leaves it left nonzero gradients on, their values then, and whether the gradient at the input of each
+    BCE-with-logits in its graph is that loss's own: ``w * (sigmoid(z) - t)`` (with its ``pos_weight`` and
+    ``weight``) times a positive factor per class (a class weight, the reduction). A squared error added with a
+    zero-weighted BCE, or ``bce + (mse - bce)``, has another gradient there; an L2 penalty on the parameters
+    does not change it.
+
+    ``watch.into(model)`` gives the passes into the model's parameters, or into those whose values they hold (a
+    ``copy.deepcopy`` of the best epoch's model) or lie between, coordinate by coordinate (an average of them:
+    ``AveragedModel``, an EMA): how many had BCE's gradient, all, how many were followed by a change of the
+    parameters (a step), how many parameters ended far from every value they held at a pass (set after training,
+    by more than a quarter of the way they travelled), the parameters at the first pass and every pass's loss.
+    """
+    import torch
+
+    entries = {torch.autograd.backward.__code__: "tensors", torch.autograd.grad.__code__: "outputs"}
+
+    def values(t):  # a tensor's shape and values (a hash of them for a large one), read without its own methods
+        flat = tuple(torch.Tensor.tolist(torch.Tensor.detach(t).double().flatten()))
+        return tuple(t.shape), flat if len(flat) <= 4096 else hash(flat)
+
+    def graph(loss):
+        loss = loss[0] if isinstance(loss, (tuple, list)) and loss else loss
+        found, stack, done, bce = {}, [getattr(loss, "grad_fn", None)], set(), []
+        while stack:
+            node = stack.pop()
+            if node is None or id(node) in done:
+                continue
+            done.add(id(node))
+            if "BinaryCrossEntropyWithLogits" in type(node).__name__:
+                bce.append(node)
+            variable = getattr(node, "variable", None)
+            if isinstance(variable, torch.Tensor):
+                found[id(variable)] = variable
+            stack += [n for n, _ in node.next_functions]
+        one = isinstance(loss, torch.Tensor) and loss.numel() == 1
+        return bce, found, values(loss)[1][0] if one else None
+
+    def capture(node):  # BCE's gradient at its input z, and the total gradient that reaches z from the whole loss
+        z, seen = node._saved_self, []
+        if not z.requires_grad:
+            return None
+        t, pos, weight = (v if v is None else v.detach().double() for v in (node._saved_target, *saved(node)))
+        pos = 1.0 if pos is None else pos
+        right = torch.sigmoid(z.detach().double()) * (1 + (pos - 1) * t) - pos * t
+        right = right if weight is None else right * weight
+        return (right, t), seen, z.register_hook(lambda g: seen.append(g.detach().double()))
+
+    def saved(node):
+        return node._saved_pos_weight, node._saved_weight
+
+    def bce_shaped(bce, seen):  # the gradient at z is w * (sigmoid(z) - t) times a positive factor per class
+        if len(seen) != 1:
+            return False
+        right, t = bce
+        right, got = torch.broadcast_tensors(right, seen[0])
+        for rows in (t >= 0.5, t < 0.5):
+            rows = torch.broadcast_to(rows, right.shape)
+            r, g = right[rows], got[rows]
+            big = r.abs() > 1e-3 * float(right.abs().max())
+            ratio = g[big] / r[big]
+            if ratio.numel() and not (ratio.min() > 0 and ratio.max() <= ratio.min() * 1.01 + 1e-12):
+                return False
+        return True
+
+    def moved(grad, before):  # whether a backward pass left a nonzero gradient
+        if not isinstance(grad, torch.Tensor):
+            return False
+        return bool(grad.abs().sum() > 0) if before is None else not torch.equal(grad, before)
+
+    class Watch:
+        def __init__(self):
+            self.keep, self.known, self.passes, self.pending = {}, {}, [], []  # leaves reached (kept alive) ...
+
+        def note(self, frame, event, arg):
+            code = frame.f_code
+            if code not in entries:
+                return False
+            if event == "call":
+                bce, reached, loss = graph(frame.f_locals.get(entries[code]))
+                for i, t in reached.items():
+                    self.keep[i] = t
+                    self.known.setdefault(values(t), set()).add(i)
+                grads = {i: None if t.grad is None else t.grad.detach().clone() for i, t in reached.items()}
+                hooks = [capture(node) for node in bce]
+                at = {i: values(t) for i, t in reached.items()}
+                self.pending.append((bool(bce), [h for h in hooks if h], reached, grads, at, loss))
+            elif event == "return" and self.pending:
+                any_bce, hooks, reached, grads, at, loss = self.pending.pop()
+                for _, _, handle in hooks:
+                    handle.remove()
+                is_bce = any_bce and bool(hooks) and all(bce_shaped(node, seen) for node, seen, _ in hooks)
+                if code is torch.autograd.grad.__code__:  # gradients returned, not accumulated
+                    nonzero = any(isinstance(g, torch.Tensor) and bool(g.abs().sum() > 0) for g in (arg or ()))
+                    self.passes.append((is_bce, set(reached) if nonzero else set(), at, loss))
+                else:
+                    self.passes.append((is_bce, {i for i, t in reached.items() if moved(t.grad, grads[i])}, at, loss))
+            return True
+
+        def between(self, p):  # the trained leaves p lies between, coordinate by coordinate: an average of them
+            shape, here = values(p)
+            found = set()
+            for i, t in self.keep.items():
+                held = [at[i][1] for *_, at, _ in self.passes if i in at] + [values(t)[1]]
+                if tuple(t.shape) != shape or not all(isinstance(v, tuple) for v in [here, *held]):
+                    continue
+                if all(min(c) - 1e-6 <= h <= max(c) + 1e-6 for h, c in zip(here, zip(*held, strict=True), strict=True)):
+                    found.add(i)
+            return found
+
+        def into(self, model):
+            for i, t in self.keep.items():  # the values the trained leaves hold at the end
+                self.known.setdefault(values(t), set()).add(i)
+            origins = [
+                {id(p)} if id(p) in self.keep else self.known.get(values(p), set()) or self.between(p)
+                for p in model.parameters()
+            ]
+            into = [
+                (b, at, loss) for b, nonzero, at, loss in self.passes if origins and all(o & nonzero for o in origins)
+            ]
+            final = {i: values(t) for i, t in self.keep.items()}
+            after = [at for _, at, _ in into[1:]] + [final] if into else []
+            updates = sum(
+                any(at[i] != nxt.get(i) for o in origins for i in o if i in at)
+                for (_, at, _), nxt in zip(into, after, strict=True)
+            )
+            jumps = 0  # parameters far from every value they held at a backward pass: set after training
+            for p, o in zip(model.parameters(), origins, strict=True):
+                seen = [at[i][1] for _, at, _ in into for i in o if i in at and at[i][0] == tuple(p.shape)]
+                if seen and isinstance(seen[0], tuple):
+                    here = values(p)[1]
+                    off = min(sum((a - b) ** 2 for a, b in zip(here, v, strict=True)) ** 0.5 for v in seen)
+                    travel = sum((a - b) ** 2 for a, b in zip(seen[0], seen[-1], strict=True)) ** 0.5
+                    jumps += off > 0.25 * travel + 1e-3
+            start = [next((into[0][1][i] for i in sorted(o) if i in into[0][1]), None) for o in origins] if into else []
+            return {
+                "bce_steps": sum(b for b, _, _ in into),
+                "steps": len(into),
+                "updates": updates,
+                "jumps": jumps,
+                "start": start,
+                "pass_losses": [loss for _, _, loss in into],
+            }
+
+    return Watch()
+
+
+def own_predictions(model, x):
+    """What the model's parameters compute for ``x``, by torch's own layers, never by the model's forward where that
+    is the student's: torch.nn layers (in nn.Sequential) run torch's forward, hooks left out; a model of two
+    one-element parameters (an nn.Linear(1, 1) in a class of the student's) is the line of their values, read
+    either way. None for another model: its predictions cannot be told from its parameters."""
+    import torch
+    from torch import nn
+
+    def run(module, x):
+        kind = type(module)
+        if kind is nn.Sequential:
+            for child in module:
+                x = run(child, x)
+            return x
+        if kind is not getattr(nn, kind.__name__, None):
+            raise TypeError(kind.__name__)
+        own = [p for p in module.parameters(recurse=False)]
+        return kind.forward(module, x.to(own[0].dtype) if own else x)
+
+    with torch.no_grad():
+        try:
+            return [run(model, x).double()]
+        except TypeError:
+            pass
+        params = [p.detach().double().flatten() for p in model.parameters()]
+        if len(params) != 2 or any(p.numel() != 1 for p in params):
+            return None
+        x = x.double()
+        return [params[0] * x + params[1], params[1] * x + params[0]]
+
+
+def require_trained_steps(got: dict, need: int, function: str, task: str) -> None:
+    """Fail the check unless the returned model's parameters changed after the backward passes (the optimizer's
+    steps; accumulating over two batches is fine) and were not set after training (``jumps``)."""
+    steps, updates = got.get("steps", 0), got.get("updates", 0)
+    require(steps > 0, NOT_HELD.format(function))
+    require(
+        2 * updates >= need,
+        f"the parameters of the model {function} returned changed after {updates} of its {steps} backward passes: "
+        f"{task} asks for an optimizer step after each",
+    )
+    require(
+        got.get("jumps", 0) == 0,
+        f"the parameters of the model {function} returned were set after training, far from every value they held "
+        "while it trained: the model must be the one its training loop trained",
+    )
+
+
+def require_no_warm_start(got: dict, per_epoch: int, function: str) -> None:
+    """Fail the check when the training of ``got`` (a probe's result) started from parameters fitted to the data.
+
+    The probes train twice, with the same random numbers on other data: an honest start (the layer's own random
+    draw, ``nn.init.zeros_``, a seeded draw) is the same both times. A start that depends on the data (a closed
+    form, scikit-learn's fit, written in before the loop) is a warm start; it is refused when the training then
+    barely lowered the loss (the first pass's loss is not 3 times the last epoch's): the loop did not do the work.
+    """
+    start, other = got.get("start"), got.get("other_start")
+    losses = [loss for loss in got.get("pass_losses") or [] if isinstance(loss, float)]
+    if not start or not other or len(losses) < 2:
+        return
+    same = len(start) == len(other) and all(same_values(a, b) for a, b in zip(start, other, strict=True))
+    last = losses[-per_epoch:]
+    require(
+        same or losses[0] > 3 * sum(last) / len(last),
+        f"the model {function} returned was not trained by its loop: its parameters started from values fitted to "
+        "the data (trained on other data with the same random numbers, it started elsewhere), and the training barely lowered the loss ({losses[0]:.4g} at the first backward "
+        f"pass, {sum(last) / len(last):.4g} at the end): the model must be trained by its loop from an initialization "
+        "that does not depend on the data (the layer's own, nn.init, zeros), not fitted otherwise and written in",
+    )
+
+
+def same_values(a, b) -> bool:
+    """Whether two parameters' (shape, values) sent back by :func:`backward_watch` are the same, to rounding."""
+    if not (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and list(a[0]) == list(b[0])):
+        return False
+    if not (isinstance(a[1], (list, tuple)) and isinstance(b[1], (list, tuple))):
+        return a[1] == b[1]  # hashes of large ones
+    return len(a[1]) == len(b[1]) and all(abs(u - v) <= 1e-6 + 1e-5 * abs(v) for u, v in zip(a[1], b[1], strict=True))
