@@ -1,8 +1,10 @@
 """Checks for lesson 15 (beyond one machine): the global batch and its learning rate, who saves, set_epoch.
 
 The probes tell the wrong answers apart: two jobs whose five factors all differ (the second one catches a typed-in
-0.6, and its ratio 2.5 an integer division), and four processes of 2 machines x 4 where RANK, LOCAL_RANK and the
-last rank disagree.
+0.6, and its ratio 2.5 an integer division), four processes of 2 machines x 4 where RANK, LOCAL_RANK and the
+last rank disagree, and a one-process run (WORLD_SIZE 1), which saves too. The epoch orders come from two samplers:
+3 epochs of 12 items over 2 ranks, then 4 epochs of 13, which DistributedSampler pads (rank 1 gets the first index
+again), so neither a fixed number of epochs nor a shuffle written by hand without the padding fits both.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from course.checks.probes import any_item
 from course.checks.values import close, describe, exact_as_float
 
 _JOBS = ((0.1, 64, 32, 4, 3), (0.05, 256, 40, 8, 2))  # (base_lr, base_batch, batch_per_process, nproc_per_node, nnodes)
-_RANKS = (("0", "0"), ("1", "1"), ("4", "0"), ("7", "3"))  # (RANK, LOCAL_RANK) of four of the 8 processes
+_ENVS = [("0", "0", "8"), ("1", "1", "8"), ("4", "0", "8"), ("7", "3", "8"), ("0", "0", "1")]  # 4 of 8, then 1 of 1
+_RUNS = "RANK 0, 1, 4 and 7 of 8 processes and for a one-process run (RANK 0 of WORLD_SIZE 1)"
+_DIFFERS = ("the 3 epochs of 12 items", "4 epochs of 13 items over 2 ranks (padded to 14)")
 _SAY = {  # more than the vocabulary says
     "per_process_batch": "you used ONE process's batch; the global one is batch_per_process * nproc_per_node * nnodes.",
     "no_scaling": "you returned the base learning rate: a global batch 6x larger gets a learning rate 6x larger.",
     "local_rank": "your function says True for RANK 0 and RANK 4, the first process of EACH machine (LOCAL_RANK 0 "
     "there), so on 2 machines two processes would save: only the global RANK 0 should, int(env['RANK']) == 0.",
-    "string_rank": "no process would save: if you compared RANK with the number 0, environment variables are "
+    "string_rank": "no process would save in the job of 8 processes: if you compared RANK with the number 0, environment variables are "
     "strings: convert with int() first.",
     "flat": "return one list of indices per epoch: a list of `epochs` lists.",
     "not_indices": "each epoch's order should hold the integer indices themselves, as list(sampler) gives them.",
@@ -85,7 +89,7 @@ scaled_lr = Exercise(
 
 should_save = Exercise(
     name="should_save",
-    inputs=lambda: ([{"RANK": rank, "LOCAL_RANK": local, "WORLD_SIZE": "8"} for rank, local in _RANKS],),
+    inputs=lambda: ([{"RANK": rank, "LOCAL_RANK": local, "WORLD_SIZE": size} for rank, local, size in _ENVS],),
     observe=lambda fn, args: _answers([fn(env) for env in args[0]]),
     reference=lambda env: int(env["RANK"]) == 0,
     guards=[
@@ -94,10 +98,11 @@ should_save = Exercise(
             any_item(lambda v: type(v) is not bool),
             lambda env: int(env["RANK"]) == 0 or None,
             lambda got, _: (
-                "return a bool, True for the one process that saves and False for the others: for RANK 0, "
-                f"1, 4 and 7 your function returned {', '.join(map(describe, got))}."
+                "return a bool, True for the one process that saves and False for the others: for "
+                f"{_RUNS} your function returned {', '.join(map(describe, got))}."
             ),
-        )
+        ),  # then no process of the 8 saves (a one-process run may)
+        Guard("string_rank", lambda got: not any(got[:4]), lambda env: env["RANK"] == 0, _SAY["string_rank"]),
     ],
     alternatives=[
         lambda env: env["RANK"] == "0",
@@ -107,16 +112,27 @@ should_save = Exercise(
     ],
     mistakes=[
         Mistake("local_rank", lambda env: env["LOCAL_RANK"] == "0", _SAY["local_rank"]),
-        Mistake("string_rank", lambda env: env["RANK"] == 0, _SAY["string_rank"]),
         Mistake("everyone", lambda env: True),
         Mistake("last_rank", lambda env: int(env["RANK"]) == int(env["WORLD_SIZE"]) - 1, _SAY["last_rank"]),
     ],
     explain=lambda got, exp: (
-        "return True for the one process that saves and False for the others: for RANK 0, 1, 4 "
-        f"and 7 your function returned {', '.join(map(describe, got))}."
+        "return True for the one process that saves (RANK 0, in a one-process run too) and False for the others: "
+        f"for {_RUNS} your function returned {', '.join(map(describe, got))}."
     ),
-    success="only global RANK 0 logs and saves: one process out of eight on 2 machines x 4 processes.",
+    success="only global RANK 0 logs and saves: one process out of eight on 2 machines x 4 processes, and the only "
+    "process of a one-process run.",
 )
+
+
+def _sampler(n: int, rank: int, seed: int) -> DistributedSampler:
+    return DistributedSampler(range(n), num_replicas=2, rank=rank, shuffle=True, seed=seed)
+
+
+def _orders_of_both(fn, args: tuple) -> list | str | None:
+    """:func:`_orders` for the probe's sampler and epochs, then for 4 epochs of 13 items, padded (rank 1); the first
+    of "not_nested", "not_indices" or None found when an answer is not orders."""
+    both = [_orders(fn, args), _orders(fn, (_sampler(13, rank=1, seed=5), 4))]
+    return next((run for run in both if run is None or isinstance(run, str)), both)
 
 
 def _orders(fn, args: tuple) -> list | str | None:
@@ -135,8 +151,8 @@ def _orders(fn, args: tuple) -> list | str | None:
 
 epoch_orders = Exercise(
     name="epoch_orders",
-    inputs=lambda: (DistributedSampler(range(12), num_replicas=2, rank=1, shuffle=True, seed=3), 3),
-    observe=_orders,
+    inputs=lambda: (_sampler(12, rank=1, seed=3), 3),
+    observe=_orders_of_both,
     guards=[
         Guard("wrong_shape", lambda got: got == "not_nested", lambda sampler, n: list(range(n)), _SAY["flat"]),
         Guard("wrong_dtype", lambda got: got == "not_indices", lambda sampler, n: [[0.0]] * n, _SAY["not_indices"]),
@@ -150,8 +166,13 @@ epoch_orders = Exercise(
         ),
     ],
     explain=lambda got, exp: (
-        "for each epoch e = 0, 1, ..., epochs - 1, return the order the sampler gives after "
-        "sampler.set_epoch(e); " + ("yours are off by one epoch." if got[:-1] == exp[1:] else "yours differ.")
+        "for each epoch e = 0, 1, ..., epochs - 1, return the order the sampler gives after sampler.set_epoch(e), "
+        "as many as epochs asks for, each as long as the sampler (it repeats indices to give every rank as many); "
+        + (
+            "yours are off by one epoch."
+            if all(g[:-1] == e[1:] for g, e in zip(got, exp, strict=True))
+            else f"yours differ for {_DIFFERS[got[0] == exp[0]]}."
+        )
     ),
     success="set_epoch(epoch) before each epoch gives a new shuffle every epoch, the same one on every rank.",
 )

@@ -1,6 +1,7 @@
 """Checks for lesson 10 (datasets and DataLoaders): a windowed Dataset, batch sizes, split loaders, one epoch.
 
-Every probe has a short last batch. The loader check calls the learner's function with generators seeded alike
+Every probe has a short last batch. Batch sizes are asked for by arithmetic: a DataLoader or BatchSampler that gives
+them (iterated, or its len) is named. The loader check calls the learner's function with generators seeded alike
 and seeded differently and reads the batches the loaders yield over two epochs, however they were built; the epoch
 check hands over a stand-in step that records every batch and the ``meta`` device, which exists on every machine,
 and calls the answer again on a fresh probe, so that state kept from one call to the next shows.
@@ -8,12 +9,13 @@ and calls the answer again on a fresh probe, so that state kept from one call to
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Subset, TensorDataset, random_split
 
-from course.checks.engine import Exercise, Guard, Mistake
+from course.checks.engine import Exercise, Guard, Library, Mistake
 from course.checks.probes import tag_is
 from course.checks.values import as_number, close, describe, safe_text
 
@@ -82,6 +84,21 @@ def _sizes(n: int, b: int, drop_last: bool) -> list[int]:
     return [b] * (n // b) + ([n % b] if n % b and not drop_last else [])
 
 
+def _named(method: object, name: str) -> object:
+    """``method``, watched as a library function, under the name a learner knows: torch.utils.data.DataLoader."""
+    watched = functools.wraps(method)(lambda *args, **kwargs: method(*args, **kwargs))
+    watched.__module__, watched.__name__ = "torch.utils.data", name
+    return watched
+
+
+_LOADERS = [  # what batches a DataLoader, iterated or counted: the statement asks for arithmetic instead
+    Library(_named(DataLoader.__iter__, "DataLoader"), lambda n, b, d: [len(x) for x in DataLoader(range(n), b, drop_last=d)]),
+    Library(_named(BatchSampler.__iter__, "BatchSampler"), lambda n, b, d: [len(x) for x in BatchSampler(range(n), b, d)]),
+    Library(_named(DataLoader.__len__, "DataLoader.__len__"),
+            lambda n, b, d: [b] * len(DataLoader(range(n), b, drop_last=True)) + [n % b] * (not d and n % b > 0)),
+]  # fmt: skip
+
+
 batch_sizes = Exercise(
     name="batch_sizes", reference=_sizes, observe=lambda fn, args: [fn(*case) for case in CASES],
     guards=[Guard("not_a_list", lambda got: not all(isinstance(s, (list, tuple)) for s in got), lambda n, b, d: 4)],
@@ -92,7 +109,7 @@ batch_sizes = Exercise(
         Mistake("drop_last_reversed", lambda n, b, d: _sizes(n, b, not d)),
         Mistake("last_batch_full", lambda n, b, d: [b] * (n // b if d else math.ceil(n / b))),
     ],
-    alternatives=[lambda n, b, d: [min(b, n - s) for s in range(0, n, b) if not d or n - s >= b]],
+    alternatives=[lambda n, b, d: [min(b, n - s) for s in range(0, n, b) if not d or n - s >= b]], library=_LOADERS,
     explain=lambda got, expected: next(
         f"for n_samples={n}, batch_size={b}, drop_last={d} a DataLoader gives {want}; you returned {had}."
         for (n, b, d), had, want in zip(CASES, got, expected, strict=True) if not close(had, want)),

@@ -4,7 +4,8 @@ The validation probe is a Dropout model that starts in training mode, with a Hub
 of ``loss_fn`` shows), and its loader's batches hold 4, 4 and 2 samples, so the mean over samples, the mean of the
 batch means and a division by full batches all differ. Its residuals are uneven, some in Huber's quadratic part and
 some in its linear part, so the per-sample losses are skewed: their median, their midrange and the loss of the mean
-prediction all differ from their mean. Eval mode is judged by the Dropout layer itself, the layer it changes. R² is
+prediction all differ from their mean. Eval mode is judged by the Dropout layer itself, the layer it changes (a copy's
+own, when the answer evaluates a copy), and the loss function must be left as it came (its reduction too). R² is
 judged on a second probe too, so a number typed in from a message does not pass; the first one's R² is negative,
 so a clip at 0 shows. The scaling probe's columns differ in spread and its two parts in mean, so every wrong choice of statistics shows.
 """
@@ -19,7 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from course.checks.engine import Exercise, Guard, Library, Mistake
 from course.checks.probes import randomised
-from course.checks.values import as_number, close, describe
+from course.checks.values import as_number, close, describe, safe_text
 
 
 def _number(value: object) -> object:
@@ -42,17 +43,29 @@ def _val_inputs(n: int = 10) -> tuple:
     return model, nn.HuberLoss(delta=0.5), DataLoader(TensorDataset(x, y), 4)
 
 
+def _settings(loss_fn: object) -> dict:
+    """The loss function's own settings (reduction, delta, ...), as text: its public attributes but the mode."""
+    attributes = getattr(loss_fn, "__dict__", {})
+    text = lambda value: repr(value) if isinstance(value, str) else safe_text(value)  # noqa: E731  'mean', 0.5
+    return {name: text(value) for name, value in attributes.items() if name[0] != "_" and name != "training"}
+
+
 def _observe_val(fn: object, args: tuple) -> dict:
-    """The number returned; the (Dropout in training mode, output requires grad) pairs seen at the model's forward
-    passes (the Dropout layer's own mode: the one layer that eval mode changes here); whether
-    model.forward(x) was called (its hooks skipped), whether the parameters were left untrainable; the number
-    returned for a loader of 7 samples, so that a count written in shows."""
-    model, passes, calls = args[0], [], []
-    model[1].register_forward_hook(lambda layer, inputs, out: passes.append((model[0].training, out.requires_grad)))
+    """The number returned; the Dropout layer's modes and whether the output required grad at the model's forward
+    passes (each read by a hook from the layer it runs on, so a copy's passes count as its own); whether
+    model.forward(x) was called (its hooks skipped), whether the parameters were left untrainable, and the settings
+    of loss_fn left changed, (name, before, after); the number returned for a loader of 7 samples, so that a count
+    written in shows."""
+    (model, loss_fn, _), modes, graphs, calls, settings = args, [], [], [], _settings(args[1])
+    model[0].register_forward_hook(lambda dropout, inputs, out: modes.append(dropout.training))
+    model[1].register_forward_hook(lambda layer, inputs, out: graphs.append(out.requires_grad))
     model.register_forward_pre_hook(lambda *_: calls.append("call"))  # model.forward(x) skips this hook
-    loss = _number(fn(*args))
-    return {"loss": loss, "passes": sorted(set(passes)), "called_forward": len(calls) < len(passes),
+    loss, after = _number(fn(*args)), _settings(loss_fn)
+    return {"loss": loss, "modes": sorted(set(modes)), "graphs": sorted(set(graphs)),
+            "called_forward": len(calls) < len(graphs),
             "froze_parameters": not all(p.requires_grad for p in model.parameters()),
+            "loss_fn_changed": [(k, settings.get(k), after.get(k)) for k in sorted(settings.keys() | after.keys())
+                                if settings.get(k) != after.get(k)],
             "other": _number(fn(*_val_inputs(7)))}  # fmt: skip
 
 
@@ -78,6 +91,21 @@ _FROZEN = (
     "you turned off requires_grad on the model's parameters, so training could no longer update them: use "
     "`with torch.no_grad():`, which stops recording only while the evaluation runs."
 )
+
+
+def _sums(model: nn.Module, loss_fn: nn.Module, loader: object) -> float:
+    """The mean from summed batch losses, leaving the caller's loss_fn summing: reduction is never put back."""
+    loss_fn.reduction = "sum"
+    return _val(model, loss_fn, loader, fault="sum_not_mean") / len(loader.dataset)
+
+
+def _loss_fn_changed(got: dict, expected: object) -> str:
+    name, before, after = got["loss_fn_changed"][0]
+    return (f"your function set loss_fn.{name} = {after} (it was {before}) and left it so: the caller's loss function "
+            "changed too, and every loss computed with it after this call would differ. Put it back when you are done "
+            f"(loss_fn.{name} = {before}, in a finally: block), or leave loss_fn as it came.")  # fmt: skip
+
+
 _MEAN = "weight each batch's loss by its size and divide by the number of samples, sum(loss * len(x)) / n."
 _NOT_THE_MEAN = [("median", "the median of the per-sample losses"),
                  ("midrange", "halfway between the smallest and the largest per-sample loss"),
@@ -88,13 +116,14 @@ validation_loss = Exercise(
     reference=_val,
     observe=_observe_val,
     guards=[
-        Guard("model_not_called", lambda got: not got["passes"], lambda model, loss_fn, loader: 0.5),
-        Guard("no_eval", lambda got: any(training for training, _ in got["passes"]), partial(_val, fault="no_eval")),
-        Guard("no_grad", lambda got: any(graph for _, graph in got["passes"]), partial(_val, fault="no_grad")),
+        Guard("model_not_called", lambda got: not got["graphs"], lambda model, loss_fn, loader: 0.5),
+        Guard("no_eval", lambda got: any(got["modes"]), partial(_val, fault="no_eval")),
+        Guard("no_grad", lambda got: any(got["graphs"]), partial(_val, fault="no_grad")),
         Guard("called_forward", lambda got: got["called_forward"], partial(_val, fault="called_forward")),
         Guard(
             "froze_parameters", lambda got: got["froze_parameters"], partial(_val, fault="froze_parameters"), _FROZEN
         ),
+        Guard("mutated_input", lambda got: got["loss_fn_changed"], _sums, _loss_fn_changed),
         Guard(
             "not_a_number", lambda got: not isinstance(got["loss"], float), lambda *args: str(_val(*args)), _ONE_NUMBER
         ),

@@ -1,7 +1,7 @@
 """Checks for lesson 12 (logistic regression): scaling three parts, fixing a setup, precision and recall, picking a
 threshold on validation, a model that reaches the target on validation. Models are judged by what they compute
-(course.checks.probes), never by their class. The probes keep wrong answers apart: the last scaling rows are shifted,
-so statistics that include them are visibly off; precision, recall and accuracy differ (TP 4, FP 2, FN 1, TN 5); the
+(course.checks.probes), never by their class, on copies of the data. The probes keep wrong answers apart: the last
+scaling rows are shifted and the indices unsorted; precision, recall and accuracy differ (TP 4, FP 2, FN 1, TN 5); the
 thresholds are the probabilities themselves, so a malignant tumour lies on a candidate and `>` and `>=` pick apart
 (and is the answer once). Precision and thresholds are judged on a second probe too: numbers typed in do not pass."""
 
@@ -26,7 +26,7 @@ from course.data import load_breast_cancer_split
 TARGET_ACCURACY = 0.95
 _X = np.random.RandomState(3).randn(40, 4) * [1.0, 100.0, 0.01, 5.0] + [2.0, 500.0, 0.0, -1.0]
 _X[30:] += [3.0, 200.0, 0.05, 10.0]
-_ROWS = [np.sort(rows) for rows in np.split(np.random.RandomState(4).permutation(40), [24, 32])]  # train, val, test
+_ROWS = np.split(np.random.RandomState(4).permutation(40), [24, 32])  # train, val, test: shuffled, as a split gives
 _PREDICTED_TRUE = [  # (predictions, targets): TP 4, FP 2, FN 1, TN 5; then TP 3, FP 1, FN 2, TN 2
     ([1.0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0], [1.0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 1, 0]),
     ([1.0, 0, 1, 1, 0, 0, 1, 0], [1.0, 1, 1, 0, 0, 0, 1, 1]),
@@ -43,12 +43,13 @@ _NOT_A_COLUMN = ("the model gives one number per row, but not as a column (N, 1)
 
 
 def _eval_output(model: object, x: torch.Tensor) -> torch.Tensor | None:
-    """A copy of ``model`` in eval mode run on ``x``, cast to its first float parameter; None if it cannot be."""
+    """A copy of ``model`` in eval mode run on a copy of ``x`` (the check's own data), cast to its first float
+    parameter's dtype; None if it cannot be."""
     try:
         probe = copy.deepcopy(model).eval()
         param = next((p for p in probe.parameters() if p.is_floating_point()), None)
         with torch.no_grad():
-            out = probe(x if param is None else x.to(dtype=param.dtype, device=param.device))
+            out = probe(x.clone() if param is None else x.to(dtype=param.dtype, device=param.device, copy=True))
         return out if type(out) is torch.Tensor else None
     except Exception:
         return None
@@ -80,9 +81,9 @@ _WRONG_ROWS = [("leakage", lambda parts, rows: slice(None), None),
                ("leakage", lambda parts, rows: np.concatenate(parts[:2]),
                 "the statistics came from the training *and* validation rows: validation leaked into training."),
                ("own_statistics", lambda parts, rows: rows, None)]  # fmt: skip
+_SORTED = ("each part holds the right rows, but sorted (a boolean mask, np.sort), not in the order of its indices, so "
+           "row i of x[train_idx] no longer goes with label i of y[train_idx]: select with x[train_idx] as it comes.")  # fmt: skip
 _MUTATED = "you changed the array x in place (x -= ...): the caller's data changed too; compute on a copy (x - mean)."
-
-
 scale_features = Exercise(
     "scale_features", _scaler(), observe=lambda answer, args: (  # "mutated" when the answer changed the caller's x in place
         lambda x: (lambda got: got if np.array_equal(x, args[0]) else "mutated")(answer(*args)))(args[0].copy()), inputs=lambda: (_X.copy(), *(r.copy() for r in _ROWS)),
@@ -99,7 +100,8 @@ scale_features = Exercise(
                   "the numbers may be right, but models expect float32: torch.tensor(values, dtype=torch.float32).")],
     mistakes=[*(Mistake(m, _scaler(ref, ddof=d), message) for m, ref, message in _WRONG_ROWS for d in (0, 1)),
               *(Mistake("wrong_axis", _scaler(axis=None, ddof=d)) for d in (0, 1)),
-              Mistake("no_std", lambda x, *parts: tuple(torch.tensor(x[r] - x[parts[0]].mean(0)).float() for r in parts))],
+              Mistake("no_std", lambda x, *parts: tuple(torch.tensor(x[r] - x[parts[0]].mean(0)).float() for r in parts)),
+              Mistake("shuffled_apart", lambda x, *parts: _scaler()(x, *map(np.sort, parts)), _SORTED)],
     explain=lambda got, exp: "expected every part as (x[rows] - mean) / std, with the mean and std of each column "
                              "over the training rows x[train_idx] only.",
     success="split first, then every part scaled with the training rows' mean and std per column, as float32.",
@@ -136,8 +138,6 @@ def _stuck(model: nn.Module, n_features: int) -> tuple | None:
 
 
 _NEVER = "training could never change {} of the model: {}. Return nn.Linear(n_features, 1) as it comes, every parameter trainable and used."  # fmt: skip  # noqa: E501
-
-
 fixed_setup = Exercise(
     "fixed_setup", lambda n: (nn.Linear(n, 1), nn.BCEWithLogitsLoss()), inputs=lambda: (7,), observe=_setup,
     alternatives=[lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Sigmoid()), nn.BCELoss()),

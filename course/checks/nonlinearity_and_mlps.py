@@ -10,6 +10,7 @@ from itertools import pairwise
 
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 from torch.nn.utils import clip_grad_norm_, clip_grad_value_
 
 from course.checks.engine import Exercise, Guard, Mistake
@@ -17,7 +18,6 @@ from course.checks.probes import any_item, fixed_values, flat_parameters, unregi
 from course.checks.values import as_number, close, describe
 
 PER_UNIT = "return one True/False per unit (a bool tensor of shape (5,)), got {got}: reduce over the rows, .all(dim=0)."
-ONE_COUNT = "return the count as one number (an int), got %s."
 MLP_SIZES = ((3, [5, 4], 2), (2, [3, 4, 3], 1), (2, [4, 4, 4], 1))  # 2 then 3 hidden layers; equal widths last
 
 
@@ -27,27 +27,32 @@ def _linear(weight: list, bias: list) -> nn.Linear:
     return layer
 
 
-def _numbers(values: list) -> str:
-    return ", ".join(f"{as_number(value):g}" for value in values)
+_numbers = lambda values: ", ".join(f"{as_number(value):g}" for value in values)  # noqa: E731
 
 
 def _architecture(make: object, probes: tuple) -> object:
-    """Per probe's sizes: layer shapes, unregistered layers, the output with weights fixed by shape, frozen names."""
+    """Per probe's sizes: layer shapes, unregistered layers, the output with weights fixed by shape, frozen names, and
+    layers run twice; lazy layers get their sizes from one pass first, and a half-precision MLP is judged in float64."""
     seen = []
     for n_inputs, *sizes in probes:
         model = make(n_inputs, *sizes)
         if not isinstance(model, nn.Module):
             return model
-        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+        x = torch.linspace(-8.0, 8.0, 6 * n_inputs).reshape(6, n_inputs)  # beyond 6: where ReLU6 parts from ReLU
+        if any(map(is_lazy, model.parameters())):  # a lazy layer learns its input size on the first pass
+            with torch.no_grad():
+                model(x.to(dtype))
+        if dtype.itemsize < 4:  # float16 rounds to 1e-3: judge the layers in float64, before the weights are set
+            model, dtype = model.double(), torch.float64
+        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
         calls = []  # each Linear's id, once per time forward runs it: an MLP runs each of its layers once
         hooks = [layer.register_forward_hook(lambda m, *_, note=calls.append: note(id(m))) for layer in linears]
         with torch.no_grad():
             for layer in linears:
                 for offset, parameter in enumerate(layer.parameters()):  # the weight, then the bias if any
                     parameter.copy_(fixed_values(parameter.shape, float(offset)))
-            # inputs up to 8: pre-activations beyond 6, where ReLU6 and the like part from ReLU
-            output = model(torch.linspace(-8.0, 8.0, 6 * n_inputs, dtype=dtype).reshape(6, n_inputs))
+            output = model(x.to(dtype))
         for hook in hooks:
             hook.remove()
         shapes = sorted((m.in_features, m.out_features, m.bias is not None) for m in linears)
@@ -85,20 +90,12 @@ class _LoopMLP(nn.Module):  # the output layer registered first; the hidden ones
 def _three_steps(step: object, args: tuple) -> tuple:
     """What three calls return (three, so a missing zero_grad shows), the parameters they leave, and if these never
     moved, why: each call's backward passes and steps in order (a step noting whether it found gradients)."""
-    model, calls = args[0], []
-    before = flat_parameters(model)
+    model, calls, before = args[0], [], flat_parameters(args[0])
     for _ in range(3):
         start = len(model.log)
         calls.append((step(*args), tuple(model.log[start:])))
-    returned, logs = zip(*calls, strict=True)
-    after = flat_parameters(model)
+    (returned, logs), after = zip(*calls, strict=True), flat_parameters(model)
     return list(returned), after, () if not torch.equal(after, before) else logs
-
-
-def _stepped(model: nn.Module) -> str:
-    """A step, noted with whether it found gradients to use (no .grad, or only zeros, gives it none)."""
-    found = any(p.grad is not None and bool(p.grad.any()) for p in model.parameters())
-    return "step" if found else "step without gradients"
 
 
 def _clip_probe(lr: float, max_norm: float) -> tuple:
@@ -107,7 +104,8 @@ def _clip_probe(lr: float, max_norm: float) -> tuple:
     y = torch.tensor([[1.0], [-2.0], [3.0], [0.5], [-1.0]])
     optimizer, model.log = torch.optim.SGD(model.parameters(), lr=lr), []  # what each call did, for _three_steps
     model.weight.register_hook(lambda grad: model.log.append("backward"))
-    optimizer.register_step_pre_hook(lambda *_: model.log.append(_stepped(model)))
+    found = lambda: any(p.grad is not None and bool(p.grad.any()) for p in model.parameters())  # noqa: E731
+    optimizer.register_step_pre_hook(lambda *_: model.log.append("step" if found() else "step without gradients"))
     return model, optimizer, x, y, max_norm
 
 
@@ -127,14 +125,35 @@ def _step(order: str = "zero backward clip step", clip: Callable = clip_grad_nor
 
 def _dead_probe(flip: bool = False, roll: int = 0) -> tuple:
     """Units: alive (weights <= 0, off for one input only), killed by its bias, exactly 0 everywhere (on ReLU's
-    threshold, so `<` fails where `<=` is right), on for the last input only and barely (2**-20: a tolerance fails),
-    <= 0 with exactly 0 twice. ``flip`` reverses the units and the inputs: the second probe, so that no answer typed
-    in fits both; ``roll`` shifts the units: the third, never shown, so that no answer typed in from the messages fits."""
-    weight = torch.tensor([[-0.5, -0.25], [0.5, 0.25], [0.0, 0.0], [-2.0, -1.5], [1.0, 0.0]])
-    bias = torch.tensor([0.75, -4.0, 0.0, 2**-20 - 2.5, -1.0])
+    threshold: `<` fails), on for the last input only and barely (2**-100, exact: its row is scaled by 2**-80, so any
+    tolerance fails), <= 0 with exactly 0 twice. ``flip`` reverses units and inputs: the second probe, so no answer
+    typed in fits both; ``roll`` shifts the units: the third, never shown, so none typed in from the messages fits."""
+    weight = torch.tensor([[-0.5, -0.25], [0.5, 0.25], [0.0, 0.0], [-2.0 * 2**-80, -1.5 * 2**-80], [1.0, 0.0]])
+    bias = torch.tensor([0.75, -4.0, 0.0, (2**-20 - 2.5) * 2**-80, -1.0])
     weight, bias = weight.roll(roll, 0), bias.roll(roll, 0)
     x = torch.tensor([[-1.0, 0.5], [1.0, 2.0], [0.5, -2.0], [1.0, -1.0], [-2.0, 1.5], [0.25, 0.75], [-0.5, -1.0]])
     return (_linear(weight.flip(0), bias.flip(0)), x.flip(0)) if flip else (_linear(weight, bias), x)
+
+
+# what a function that only reads a layer leaves as it was: requires_grad, then modes, then values and dtypes
+_state = lambda layer: ([p.requires_grad for p in layer.parameters()], [m.training for m in layer.modules()],  # noqa: E731
+                        [(t.dtype, t.tolist()) for t in (*layer.parameters(), *layer.buffers())])  # fmt: skip
+
+
+def _read_only(answer: Callable, args: tuple) -> tuple | str:
+    """The answers on the three probes; "froze" or "changed" when the answer left a layer it was given changed."""
+    got = []
+    for layer, x in (args, _dead_probe(True), _dead_probe(True, roll=2)):
+        before = _state(layer)
+        got.append(answer(layer, x))
+        if (after := _state(layer)) != before:
+            return "froze" if after[0] != before[0] else "changed"
+    return tuple(got)
+
+
+_LEFT = "your function {} the layer it was given and left it so: the caller's layer changed too. {}"
+_FROZE = "switched off requires_grad on", "It could no longer be trained; for no graph use `with torch.no_grad():`."
+_CHANGED = "changed (its weights or its mode)", "Only read it: compare layer(x) with 0, without assigning or .eval()."
 
 
 def _per_unit(got: tuple, expected: tuple) -> str:
@@ -151,11 +170,12 @@ def _explain_dead(got: tuple, expected: tuple) -> str:
 
 
 dead_units = Exercise(
-    name="dead_units",
-    inputs=_dead_probe,
-    observe=lambda answer, args: (answer(*args), *(answer(*_dead_probe(True, roll)) for roll in (0, 2))),
-    reference=lambda layer, x: (layer(x) <= 0).all(dim=0),
-    guards=[
+    name="dead_units", inputs=_dead_probe, observe=_read_only, reference=lambda layer, x: (layer(x) <= 0).all(dim=0),
+    guards=[  # first the layer left changed, then the form of each answer
+        Guard("froze_parameters", lambda got: got == "froze", lambda layer, x: (layer.requires_grad_(False)(x) <= 0)
+              .all(0), _LEFT.format(*_FROZE)),
+        Guard("mutated_input", lambda got: got == "changed", lambda layer, x: (layer.eval()(x) <= 0).all(0),
+              _LEFT.format(*_CHANGED)),
         Guard("not_a_tensor", any_item(lambda got: not torch.is_tensor(got)), lambda layer, x: [True] * 5, _per_unit),
         Guard("wrong_shape", any_item(lambda got: got.shape != (5,)), lambda layer, x: layer(x) <= 0, _per_unit),
         Guard("wrong_dtype", any_item(lambda got: got.dtype != torch.bool), lambda layer, x: layer(x)[0], _per_unit),
@@ -168,48 +188,39 @@ dead_units = Exercise(
         Mistake("tolerance_threshold", lambda layer, x: (torch.relu(layer(x)) < 1e-6).all(dim=0)),
     ],
     explain=_explain_dead,
-    alternatives=[
-        lambda layer, x: (torch.relu(layer(x)) == 0).all(dim=0),
-        lambda layer, x: ~(layer(x) > 0).any(dim=0),
-        lambda layer, x: layer(x).max(dim=0).values <= 0,
-        lambda layer, x: (x @ layer.weight.T + layer.bias <= 0).sum(dim=0) == len(x),
-    ],
+    alternatives=[lambda layer, x: (torch.relu(layer(x)) == 0).all(dim=0), lambda layer, x: ~(layer(x) > 0).any(dim=0),
+                  lambda layer, x: layer(x).max(dim=0).values <= 0,
+                  lambda layer, x: (x @ layer.weight.T + layer.bias <= 0).sum(dim=0) == len(x)],
     success="a unit is dead when its pre-activation is <= 0 for every input: ReLU's gradient is 0 there (at exactly 0 "
     "too), so nothing can revive it.",
-)
+)  # fmt: skip
 
 
 _OTHER_ACTIVATIONS = (nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.GELU, nn.ELU, nn.SiLU)
 make_mlp = Exercise(
-    name="make_mlp",
+    name="make_mlp", observe=_architecture, reference=_mlp,
     inputs=lambda: tuple((n_in, list(hidden), n_out) for n_in, hidden, n_out in MLP_SIZES),  # fresh lists each run
-    observe=_architecture,
-    reference=_mlp,
     guards=[
         Guard("not_a_model", lambda got: not isinstance(got, tuple), lambda n_in, hidden, n_out: [n_in]),
         Guard("plain_list", lambda got: any(got[1]), lambda *sizes: _LoopMLP(*sizes, container=list)),
         # one nn.Linear per pair of widths, used again where the pair repeats: [4, 4, 4] runs one layer twice
         Guard("shared_layer", lambda got: any(got[4]), lambda *sizes: _mlp(*sizes, linear=cache(nn.Linear))),
-        Guard(
-            "froze_parameters",
-            lambda got: any(got[3]),
-            lambda *sizes: _mlp(*sizes).requires_grad_(False),
-            lambda got, expected: (
-                f"{', '.join(next(f for f in got[3] if f))} do not require grad: no optimizer "
-                "could train them. Leave nn.Linear's parameters as they are (requires_grad=True)."
-            ),
-        ),
+        Guard("froze_parameters", lambda got: any(got[3]), lambda *sizes: _mlp(*sizes).requires_grad_(False),
+              lambda got, expected: f"{', '.join(next(f for f in got[3] if f))} do not require grad: no optimizer "
+              "could train them. Leave nn.Linear's parameters as they are (requires_grad=True)."),
     ],
     mistakes=[
         Mistake("no_activation", lambda *sizes: _mlp(*sizes, activation=nn.Identity)),
         Mistake("activation_after_output", lambda *sizes: _mlp(*sizes, last=True)),
         *(Mistake("wrong_activation", partial(_mlp, activation=other)) for other in _OTHER_ACTIVATIONS),
     ],
-    alternatives=[_LoopMLP, lambda *sizes: _mlp(*sizes, activation=lambda: nn.ReLU(inplace=True))],
+    alternatives=[_LoopMLP, lambda *sizes: _mlp(*sizes, activation=lambda: nn.ReLU(inplace=True)),
+                  lambda *sizes: _mlp(*sizes, linear=lambda n_in, n_out: nn.LazyLinear(n_out)),  # sizes from a pass
+                  lambda *sizes: _mlp(*sizes).half()],  # half precision: the same layers
     explain=_explain_mlp,
     success="nn.Linear layers from n_inputs through each hidden width to n_outputs, a ReLU after each hidden layer and "
     "none after the last, so the output can take any value.",
-)
+)  # fmt: skip
 
 
 def _explain_count(got: list, expected: list, sizes: tuple) -> str:
@@ -221,26 +232,22 @@ def _explain_count(got: list, expected: list, sizes: tuple) -> str:
 
 
 count_parameters = Exercise(
-    name="count_parameters",
+    name="count_parameters", observe=lambda count, probes: [count(sizes) for sizes in probes],
     inputs=lambda: ([3, 5, 4, 2], [1, 32, 32, 1], [7, 1], [4, 6, 3]),  # the last is never shown
-    observe=lambda count, probes: [count(sizes) for sizes in probes],
     reference=lambda sizes: sum(n_in * n_out + n_out for n_in, n_out in pairwise(sizes)),
-    guards=[
-        Guard("not_a_number", lambda got: None in map(as_number, got), str, lambda got, _: ONE_COUNT % describe(got[0]))
-    ],
+    guards=[Guard("not_a_number", lambda got: None in map(as_number, got), str,
+                  lambda got, _: f"return the count as one number (an int), got {describe(got[0])}.")],
     mistakes=[
         Mistake("no_biases", lambda sizes: sum(n_in * n_out for n_in, n_out in pairwise(sizes))),
         Mistake("bias_per_input", lambda sizes: sum(n_in * n_out + n_in for n_in, n_out in pairwise(sizes))),
         Mistake("counted_units", lambda sizes: sum(sizes)),
         Mistake("missed_a_layer", lambda sizes: sum(n_in * n_out + n_out for n_in, n_out in pairwise(sizes[:-1]))),
     ],
-    alternatives=[
-        lambda sizes: sum(p.numel() for p in _mlp(sizes[0], sizes[1:-1], sizes[-1]).parameters()),
-        lambda sizes: sum((sizes[i] + 1) * sizes[i + 1] for i in range(len(sizes) - 1)),
-    ],
+    alternatives=[lambda sizes: sum(p.numel() for p in _mlp(sizes[0], sizes[1:-1], sizes[-1]).parameters()),
+                  lambda sizes: sum((sizes[i] + 1) * sizes[i + 1] for i in range(len(sizes) - 1))],
     explain=lambda got, expected: _explain_count(got[:-1], expected[:-1], count_parameters.inputs()[:-1]),
     success="each nn.Linear(n_in, n_out) holds n_in * n_out weights and n_out biases; add them up over the layers.",
-)
+)  # fmt: skip
 
 # lr, max_norm: far below the gradients' norms (48, ...), then above the third one (17): an answer that fits one
 # learning rate, one max_norm, or scales every gradient to max_norm fails the other
@@ -274,11 +281,8 @@ def _explain_clip(got: list, expected: list) -> str:
 
 
 clipped_step = Exercise(
-    name="clipped_step",
-    inputs=lambda: _clip_probe(*CLIP_PROBES[0]),
+    name="clipped_step", inputs=lambda: _clip_probe(*CLIP_PROBES[0]), reference=_step(), guards=_RETURNED,
     observe=lambda step, args: [_three_steps(step, args), _three_steps(step, _clip_probe(*CLIP_PROBES[1]))],
-    reference=_step(),
-    guards=_RETURNED,
     mistakes=[
         Mistake("clip_misplaced", _step("zero clip backward step")),
         Mistake("clip_value_not_norm", _step(clip=clip_grad_value_)),
@@ -290,7 +294,6 @@ clipped_step = Exercise(
         Mistake("no_step", _step("zero backward clip")),
         Mistake("ignored_argument", _step(clip=lambda params, limit: clip_grad_norm_(params, 1.0))),
     ],
-    alternatives=[_step("backward clip step zero")],
-    explain=_explain_clip,
+    alternatives=[_step("backward clip step zero")], explain=_explain_clip,
     success="backward() makes the gradients, clip_grad_norm_ shortens them to max_norm, then step() uses them.",
-)
+)  # fmt: skip

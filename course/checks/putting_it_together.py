@@ -7,7 +7,9 @@
 import copy
 import inspect
 import io
+import shutil
 import tempfile
+import uuid
 from collections.abc import Mapping
 from functools import cache, partial
 from pathlib import Path
@@ -20,7 +22,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from course.checkpoints import load_checkpoint, save_checkpoint
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import flat_parameters, randomised, tag_is
-from course.checks.values import close
+from course.checks.values import close, describe, safe_text
 from course.training import fit
 
 _EPOCHS, _DONE = 6, 3  # StepLR(step_size=2) halves the rate after epochs 2 and 4: once on each side of the checkpoint
@@ -127,31 +129,61 @@ def _parts(seed: int) -> list:
 
 
 @cache
-def _saved(done: int) -> tuple[Path, bytes, list]:
-    """Where a probe's checkpoint lies, its bytes and its train losses: the run of seed 0 after ``done`` epochs."""
+def _saved(done: int) -> tuple[bytes, list]:
+    """A probe checkpoint's bytes and its train losses: the run of seed 0 after ``done`` epochs."""
     model, loss_fn, optimizer, scheduler, loader, generator = _parts(seed=0)
     history = fit(model, loss_fn, optimizer, loader, done, scheduler=scheduler, progress=False)
-    path = Path(tempfile.mkdtemp(prefix="course-check-")) / "resume.pt"
-    saved = save_checkpoint(path, model, optimizer, scheduler, done, history, generator=generator)
-    return path, saved.read_bytes(), history["train_loss"]
+    with tempfile.TemporaryDirectory(prefix="course-check-") as folder:
+        saved = save_checkpoint(
+            Path(folder) / "resume.pt", model, optimizer, scheduler, done, history, generator=generator
+        )
+        return saved.read_bytes(), history["train_loss"]
+
+
+def _fresh_path() -> Path:
+    """Where one run's checkpoint goes, in a folder of its own, made when the run starts: an answer may delete it."""
+    return Path(tempfile.gettempdir()) / f"course-check-{uuid.uuid4().hex}" / "resume.pt"
 
 
 def _resumed_once(answer, args: tuple, done: int) -> tuple | None:
     """(the epochs in the returned history, whether it starts with the checkpoint's, the final weights), resumed from
-    a pristine checkpoint file; "not_a_history" first when what came back has no list history["train_loss"]."""
-    args[0].write_bytes(_saved(done)[1])  # the learner's code may have changed the file
-    history = answer(*args)
+    a pristine checkpoint file in a new folder, removed afterwards; "not_a_history" first when what came back has no
+    list history["train_loss"]; ("check_failed", why, a token equal to nothing) when the check's own file could not
+    be written, so that no answer, mistake or reference can match it."""
+    try:
+        args[0].parent.mkdir(parents=True, exist_ok=True)
+        args[0].write_bytes(_saved(done)[0])
+    except Exception as exc:
+        return ("check_failed", f"{type(exc).__name__}: {safe_text(exc)}", object())
+    try:
+        history = answer(*args)
+    finally:
+        shutil.rmtree(args[0].parent, ignore_errors=True)
     losses = history.get("train_loss") if isinstance(history, Mapping) else None
     if not isinstance(losses, list | tuple):
         return None if history is None else ("not_a_history", False, flat_parameters(args[1]))
-    return (len(losses), close(list(losses[:done]), _saved(done)[2]), flat_parameters(args[1]))
+    return (len(losses), close(list(losses[:done]), _saved(done)[1]), flat_parameters(args[1]))
 
 
 def _resumed(answer, args: tuple) -> tuple | None:
     """The run of the probe's arguments, then a second one stopped at another epoch; None when the first gave None."""
     first = _resumed_once(answer, args, _DONE)
     epochs, done = _AGAIN
-    return first and (first, _resumed_once(answer, (_saved(done)[0], *_parts(seed=98), epochs), done))
+    return first and (first, _resumed_once(answer, (_fresh_path(), *_parts(seed=98), epochs), done))
+
+
+def _explain_resume(got: tuple, expected: object) -> str:
+    """Why the runs differ; first, when the check's own file (or its own run) failed, that nothing was judged."""
+    runs = [*got, *expected] if isinstance(expected, tuple) else [*got, ("check_failed", describe(expected))]
+    failed = next((run[1] for run in runs if run and run[0] == "check_failed"), None)
+    if failed is not None:  # the check's own doing, not the answer's
+        return f"the check itself failed ({failed}), so your answer was not judged: run the cell again."
+    return next(
+        (f"the returned history has {g[0]} epochs; an unbroken run has {e[0]} (checked on two runs that stopped at "
+         "different epochs: take both numbers from the checkpoint and the argument)."
+         for g, e in zip(got, expected, strict=False) if g[0] != e[0]),
+        "the final weights are not those of a run that never stopped: restore the model, the optimizer, the "
+        "scheduler and the loader's generator from the checkpoint, then fit with history and start_epoch.")  # fmt: skip
 
 
 def _epochs_left(path, *parts_and_epochs):  # the mistake of passing fit the epochs still to run
@@ -182,7 +214,7 @@ def _resume(
 
 resume = Exercise(
     "resume", _resume, "the resumed run ends with exactly the weights of a run that never stopped.",
-    inputs=lambda: (_saved(_DONE)[0], *_parts(seed=99), _EPOCHS), observe=_resumed,
+    inputs=lambda: (_fresh_path(), *_parts(seed=99), _EPOCHS), observe=_resumed, explain=_explain_resume,
     pure=False, same=partial(close, rtol=1e-6, atol=1e-7),  # not pure: no tensor among the arguments
     alternatives=[partial(_resume, load=_by_hand)],
     guards=[Guard("not_a_dict", lambda got: any(run[0] == "not_a_history" for run in got),
@@ -195,21 +227,16 @@ resume = Exercise(
               Mistake("history_lost", partial(_resume, history=None)),
               Mistake("epochs_remaining", _epochs_left),
               Mistake("returned_none", lambda *args: _resume(*args) and None)],
-    explain=lambda got, expected: next(
-        (f"the returned history has {g[0]} epochs; an unbroken run has {e[0]} (checked on two runs that stopped at "
-         "different epochs: take both numbers from the checkpoint and the argument)."
-         for g, e in zip(got, expected, strict=False) if g[0] != e[0]),
-        "the final weights are not those of a run that never stopped: restore the model, the optimizer, the "
-        "scheduler and the loader's generator from the checkpoint, then fit with history and start_epoch."),
 )  # fmt: skip
 
 
 def _prediction(answer, args: tuple) -> tuple:
     """(form, equals the eval-mode output, graph built, Dropout active, every layer in training mode after a call in
     train mode, any layer after one in eval mode), graph and Dropout as seen by a hook during the forward passes (a
-    later .detach() undoes nothing)."""
+    later .detach() undoes nothing); the form is "froze" or "changed" when the parameters were left frozen or
+    changed: predicting only reads them."""
     model, x = args
-    expected = copy.deepcopy(model).eval()(x).detach()
+    expected, before = copy.deepcopy(model).eval()(x).detach(), flat_parameters(model)
     seen = []  # (a graph built, Dropout in training mode) at each forward pass, of the model or a copy of it
     model.register_forward_hook(lambda module, _, out: seen.append((out.requires_grad, module[2].training)))
     out, after_train = answer(model.train(), x), all(module.training for module in model.modules())
@@ -217,9 +244,12 @@ def _prediction(answer, args: tuple) -> tuple:
     form = "not_a_tensor" if type(out) is not torch.Tensor else "wrong_shape" if out.shape != expected.shape else "ok"
     graph, dropout = (any(flags) for flags in zip(*seen, strict=True)) if seen else (False, False)
     after_eval = any(module.training for module in model.modules())
+    frozen = not all(p.requires_grad for p in model.parameters())
+    form = "froze" if frozen else "changed" if not torch.equal(flat_parameters(model), before) else form
     return (form, form == "ok" and close(out, expected), graph, dropout, after_train, after_eval)
 
 
+_LEFT = "your function {}: the caller's model {}. Predicting only reads the model; for no graph use `with torch.no_grad():`, which changes nothing outside it."  # fmt: skip  # noqa: E501
 _FAULTS = ("the output is not model(x) in eval mode", "autograd recorded a graph", "Dropout was active",
            "the model did not end in training mode", "the model did not end in eval mode")  # fmt: skip
 
@@ -239,10 +269,14 @@ predict_by_hand = Exercise(
     inputs=lambda: (randomised(nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 1)), 0, 0.5),
                     torch.linspace(-1, 1, 28).reshape(7, 4)),
     observe=_prediction, alternatives=[partial(_predict, grad=torch.inference_mode)],
-    guards=[Guard(tag, tag_is(tag), example, f"return the model's output as it comes: {what}.")
+    guards=[Guard("froze_parameters", tag_is("froze"), lambda model, x: _predict(model.requires_grad_(False), x),
+                  _LEFT.format("switched off requires_grad on the model's parameters", "could no longer be trained")),
+            Guard("mutated_input", tag_is("changed"), lambda model, x: (_predict(model, x), model[0].weight.data
+                  .mul_(2))[0], _LEFT.format("changed the model's parameters", "changed too")),
+            *(Guard(tag, tag_is(tag), example, f"return the model's output as it comes: {what}.")
             for tag, example, what in [
                 ("not_a_tensor", lambda model, x: _predict(model, x).tolist(), "a tensor, not a list or a number"),
-                ("wrong_shape", lambda model, x: _predict(model, x).reshape(-1), "one row per example, shape (N, 1)")]],
+                ("wrong_shape", lambda model, x: _predict(model, x).reshape(-1), "one row per example, shape (N, 1)")])],
     mistakes=[Mistake("no_eval", partial(_predict, eval_mode=False)),
               Mistake("no_grad", partial(_predict, grad=torch.enable_grad)),
               Mistake("mode_not_restored", partial(_predict, restore=False)),

@@ -37,27 +37,26 @@ class _Written(nn.Module):
         return (x[:, :2] if self.fault == "first two" else x) @ W + self.b
 
 
-_FRESH = 2 * torch.randn(64, 3, generator=torch.Generator().manual_seed(9), dtype=torch.float64)  # rows never shown
-
-
 def _fault(probe: nn.Module, dtype: torch.dtype) -> str:
-    """What keeps ``probe`` (parameters drawn anew) from being one trainable linear map of all 3 columns, or "ok"."""
+    """What keeps ``probe`` (parameters drawn anew) from being one trainable linear map of all 3 columns, or "ok";
+    the model gets copies of the rows, so that one changing its input in place (x.clamp_) changes no rows judged."""
     nn.Module.zero_grad(probe)  # .grad = None: a trained model's copy keeps its old gradients
     params = list(probe.parameters())
+    fresh = 2 * torch.randn(64, 3, generator=torch.Generator().manual_seed(9), dtype=torch.float64)  # never shown
     with torch.enable_grad():
-        out = probe(_FRESH.to(dtype))
+        out = probe(fresh.to(dtype, copy=True))
         values = out.detach().double()
         if out.requires_grad:
             out.sum().backward()
     with torch.no_grad():
-        ignored = any(torch.equal(probe((_FRESH + step).to(dtype)), out) for step in torch.eye(3, dtype=_FRESH.dtype))
-        alone = probe(_FRESH[:16].to(dtype)).double()  # a row's output must not depend on the other rows
+        ignored = any(torch.equal(probe((fresh + step).to(dtype)), out) for step in torch.eye(3, dtype=fresh.dtype))
+        alone = probe(fresh[:16].to(dtype, copy=True)).double()  # a row's output must not depend on the other rows
     rtol = 1e-4 if dtype in (torch.float32, torch.float64) else 3e-2  # half precision rounds more
     per_row = alone.shape == values[:16].shape and torch.allclose(alone, values[:16], rtol=rtol, atol=rtol)
     faults = {
         "fixed": not params or bool((values - values[0]).abs().max() < 1e-9),
         "frozen": not all(p.requires_grad for p in params), "no_gradient": any(p.grad is None for p in params),
-        "not_linear": not per_row or not all(_is_affine(column, _FRESH, rtol) for column in values.T),
+        "not_linear": not per_row or not all(_is_affine(column, fresh, rtol) for column in values.T),
         "ignored_feature": ignored,
     }  # fmt: skip
     return next((fault for fault, found in faults.items() if found), "ok")
@@ -66,7 +65,8 @@ def _fault(probe: nn.Module, dtype: torch.dtype) -> str:
 def _model_io(model: object, args: tuple) -> tuple:
     """("not a model", what), ("fails", sizes of the first Linear, the error) when model(X) raises, ("shape", the
     output's shape, the last Linear's out_features) when it is not (5, 2); else (the fault or "ok",) of a copy with
-    parameters drawn anew: all-zero weights (a right start) are no fault, and the learner's model stays as it was."""
+    parameters drawn anew, in training mode, then in eval mode, whatever mode the model came in (Dropout, BatchNorm
+    act in one only): all-zero weights (a right start) are no fault, and the learner's model stays as it was."""
     if not isinstance(model, nn.Module):
         return ("not a model", f"the class {model.__name__}" if isinstance(model, type) else type(model).__name__)
     try:
@@ -84,7 +84,8 @@ def _model_io(model: object, args: tuple) -> tuple:
         last = next((m.out_features for m in reversed(list(model.modules())) if isinstance(m, nn.Linear)), None)
         return ("shape", tuple(out.shape) if type(out) is torch.Tensor else describe(out), last)
     try:
-        return (_fault(randomised(probe, seed=3), dtype),)
+        faults = [_fault(randomised(probe.train(mode), seed=3), dtype) for mode in (True, False)]
+        return (next((fault for fault in faults if fault != "ok"), "ok"),)
     except Exception as exc:
         return ("fails on other rows", f"{type(exc).__name__}: {safe_text(exc)}")
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+import torch
+
 from course.checks import beyond_one_machine as check
 
 
@@ -67,3 +70,26 @@ def test_scaled_lr_shows_what_one_call_returned_when_it_is_no_number():
 def test_should_save_once_per_machine_is_told_by_what_it_does_not_by_local_rank():
     verdict = check.should_save(lambda env: int(env["RANK"]) % 4 == 0)  # uses RANK, yet saves once per machine
     assert verdict.mistake == "local_rank" and "RANK 0 and RANK 4" in verdict.message, verdict
+
+
+def shuffled_by_hand(sampler, epochs):  # DistributedSampler's shuffle written out, without its padding
+    orders = []
+    for epoch in range(epochs):
+        generator = torch.Generator().manual_seed(sampler.seed + epoch)
+        orders.append(torch.randperm(len(sampler.dataset), generator=generator)[sampler.rank :: sampler.num_replicas])
+    return orders
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [lambda sampler, epochs: [(sampler.set_epoch(e), list(sampler))[1] for e in range(3)], shuffled_by_hand],
+    ids=["three_epochs_typed_in", "shuffled_by_hand_without_padding"],
+)
+def test_review4_epoch_orders_needs_the_epochs_asked_for_and_the_samplers_padding(answer):
+    verdict = check.epoch_orders(answer)
+    assert verdict.mistake == "other" and "4 epochs of 13 items" in verdict.message, verdict
+
+
+def test_review4_should_save_saves_in_a_one_process_run_too():
+    verdict = check.should_save(lambda env: int(env["RANK"]) == 0 and int(env["WORLD_SIZE"]) > 1)
+    assert verdict.mistake == "other" and "WORLD_SIZE 1" in verdict.message, verdict

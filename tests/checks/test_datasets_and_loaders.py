@@ -246,3 +246,21 @@ def kept_across_calls(step, loader, device):
 def test_one_epoch_that_keeps_its_losses_across_calls_is_told_so():
     verdict = check.train_one_epoch(kept_across_calls)
     assert verdict.mistake == "state_across_calls" and "write in 3" not in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    "answer, named",
+    [
+        (lambda n, b, d: [len(x) for x in DataLoader(range(n), batch_size=b, drop_last=d)], "DataLoader"),
+        (lambda n, b, d: [len(x) for x in BatchSampler(SequentialSampler(range(n)), b, d)], "BatchSampler"),
+        (
+            lambda n, b, d: [b] * len(DataLoader(range(n), b, drop_last=True)) + [n % b] * (not d and n % b > 0),
+            "DataLoader.__len__",
+        ),
+    ],
+    ids=["loader", "batch_sampler", "len_of_loader"],
+)
+def test_review4_batch_sizes_from_a_dataloader_are_named(answer, named):
+    verdict = check.batch_sizes(answer)
+    assert verdict.mistake == "used_library" and f"called torch.utils.data.{named}" in verdict.message, verdict
+    assert check.batch_sizes(lambda n, b, d: [min(b, n - s) for s in range(0, n, b) if not d or n - s >= b]).passed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import sklearn.metrics
@@ -182,3 +184,40 @@ def test_validation_loss_judges_eval_mode_by_the_dropout_layer():
 
     assert check.validation_loss(dropout_off).passed
     assert check.validation_loss(dropout_on).mistake == "no_eval"
+
+
+def evaluates_a_copy(eval_mode=True):
+    def validation_loss(model, loss_fn, loader):  # the caller's model keeps its mode
+        evaluated, total = copy.deepcopy(model).train(not eval_mode), 0.0
+        with torch.no_grad():
+            for x, y in loader:
+                total += loss_fn(evaluated(x), y).item() * len(x)
+        return total / len(loader.dataset)
+
+    return validation_loss
+
+
+def sums(restore):
+    def validation_loss(model, loss_fn, loader):
+        model.eval()
+        reduction, loss_fn.reduction, total = loss_fn.reduction, "sum", 0.0
+        with torch.no_grad():
+            total = sum(loss_fn(model(x), y).item() for x, y in loader)
+        if restore:
+            loss_fn.reduction = reduction
+        return total / len(loader.dataset)
+
+    return validation_loss
+
+
+def test_review4_the_mode_of_a_copy_counts():
+    assert check.validation_loss(evaluates_a_copy()).passed
+    assert check.validation_loss(evaluates_a_copy(eval_mode=False)).mistake == "no_eval"
+
+
+def test_review4_the_loss_function_must_be_left_as_it_came():
+    assert check.validation_loss(sums(restore=True)).passed
+    verdict = check.validation_loss(sums(restore=False))
+    assert verdict.mistake == "mutated_input" and "loss_fn.reduction = 'sum' (it was 'mean')" in verdict.message, (
+        verdict
+    )

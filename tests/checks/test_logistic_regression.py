@@ -270,3 +270,29 @@ def test_review7_a_model_that_casts_its_input_to_float32_itself_is_right():
             return self.linear(x.float())
 
     assert check.fixed_setup(lambda n: (LogReg(n), nn.BCEWithLogitsLoss())).passed
+
+
+@pytest.mark.parametrize("order", [lambda x, idx: np.isin(np.arange(len(x)), idx), lambda x, idx: np.sort(idx), lambda x, idx: np.unique(idx)], ids=["mask", "sorted", "unique"])  # fmt: skip
+def test_review4_rows_taken_in_another_order_than_the_indices_are_told_apart_from_their_labels(order):
+    def scale_features(x, *parts):
+        mean, std = x[parts[0]].mean(0), x[parts[0]].std(0)
+        return tuple(torch.tensor((x[order(x, idx)] - mean) / std, dtype=torch.float32) for idx in parts)
+
+    verdict = check.scale_features(scale_features)
+    assert verdict.mistake == "shuffled_apart" and "x[train_idx] as it comes" in verdict.message, verdict
+
+
+class _ChangesItsInput(nn.Module):  # right outputs, but its input changed in place: x.neg_() twice, or x.clamp_
+    def __init__(self, clamp=False):
+        super().__init__()
+        self.linear, self.clamp = check._linear(), clamp
+
+    def forward(self, x):
+        return self.linear(x.clamp_(-2.0, 2.0) if self.clamp else -x.neg_())
+
+
+def test_review4_a_model_that_changes_its_input_in_place_changes_no_data_of_the_check():
+    x_val = check._fitted()[1].clone()
+    verdicts = [check.validation_accuracy(_ChangesItsInput(clamp)) for clamp in (False, False, True, False)]
+    assert all(verdict.passed for verdict in verdicts), verdicts  # -x.neg_() on the check's data flipped it each time
+    assert torch.equal(check._fitted()[1], x_val)

@@ -131,34 +131,25 @@ def test_the_fallbacks_name_the_numbers():
     assert verdict.mistake == "other" and "expected 48.6625, 28.0163, 14.1437" in verdict.message, verdict
 
 
-class TwoHiddenLayers(nn.Module):
-    """Wrong: section 3's model with its sizes as arguments, but always two hidden layers."""
-
-    def __init__(self, n_inputs, hidden, n_outputs):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(n_inputs, hidden[0]), nn.ReLU(), nn.Linear(hidden[0], hidden[1]), nn.ReLU(),
-            nn.Linear(hidden[1], n_outputs),
-        )  # fmt: skip
-
-    def forward(self, x):
-        return self.net(x)
-
-
 def test_a_model_for_two_hidden_layers_only_fails():
-    verdict = check.make_mlp(TwoHiddenLayers)
+    # wrong: section 3's model with its sizes as arguments, but always two hidden layers
+    verdict = check.make_mlp(lambda n_inputs, hidden, n_outputs: nn.Sequential(
+        nn.Linear(n_inputs, hidden[0]), nn.ReLU(), nn.Linear(hidden[0], hidden[1]), nn.ReLU(),
+        nn.Linear(hidden[1], n_outputs)))  # fmt: skip
     assert verdict.mistake == "other" and "make_mlp(2, [3, 4, 3], 1) should hold" in verdict.message, verdict
 
 
-def test_a_float64_mlp_passes():
-    assert check.make_mlp(lambda *sizes: check._mlp(*sizes).double()).passed
-
-
-def test_looking_at_the_first_input_only_is_not_dead_units():
-    assert not check.dead_units(lambda layer, x: layer(x)[0] <= 0).passed
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("linear", [nn.Linear, lambda n_in, n_out: nn.LazyLinear(n_out)], ids=["linear", "lazy"])
+def test_review4_an_mlp_in_any_float_dtype_or_of_lazy_layers_passes(dtype, linear):
+    # lazy layers: no 'cannot access the shape of an uninitialized parameter' from the check; half: not rounding
+    verdicts = [check.make_mlp(lambda *sizes, last=last: check._mlp(*sizes, linear=linear, last=last).to(dtype))
+                for last in (False, True)]  # fmt: skip
+    assert verdicts[0].passed and verdicts[1].mistake == "activation_after_output", verdicts
 
 
 def test_dead_units_needs_every_row_and_the_layer_it_is_given():
+    assert not check.dead_units(lambda layer, x: layer(x)[0] <= 0).passed  # the first input only
     assert not check.dead_units(lambda layer, x: (layer(x)[:-1] <= 0).all(dim=0)).passed  # the last row dropped
     answer = check.dead_units.reference(*check.dead_units.inputs())
     assert not check.dead_units(lambda layer, x: answer.clone()).passed  # the probe's answer, typed in
@@ -192,15 +183,10 @@ def a_clipped_step(returned="item", max_norm=None, optimizer=None, rescale_alway
     return step
 
 
-@pytest.mark.parametrize(
-    "answer",
-    [
-        a_clipped_step(max_norm=2.5),  # the check's max_norm, typed in
-        a_clipped_step(optimizer=lambda model: torch.optim.SGD(model.parameters(), lr=0.2)),  # the check's lr
-        a_clipped_step(rescale_always=True),
-    ],
-    ids=["max_norm_typed_in", "own_optimizer", "rescale_always"],
-)
+@pytest.mark.parametrize("answer", [
+    a_clipped_step(max_norm=2.5),  # the check's max_norm, typed in
+    a_clipped_step(optimizer=lambda model: torch.optim.SGD(model.parameters(), lr=0.2)),  # the check's lr
+    a_clipped_step(rescale_always=True)], ids=["max_norm_typed_in", "own_optimizer", "rescale_always"])  # fmt: skip
 def test_clipped_step_rejects_answers_that_fit_one_probe_only(answer):
     assert not check.clipped_step(answer).passed
 
@@ -253,17 +239,13 @@ def in_order(*stages, zero=lambda model, optimizer: optimizer.zero_grad()):
     return step
 
 
-@pytest.mark.parametrize(
-    "answer, mistake",
-    [
-        (in_order("backward", "clip", "zero", "step"), "zero_grad_before_step"),
-        (in_order("backward", "clip", "zero", "step", zero=lambda m, o: o.zero_grad(False)), "zero_grad_before_step"),
-        (in_order("zero", "step", "backward", "clip"), "step_before_backward"),
-        (in_order("zero", "step", "backward", "clip", zero=lambda m, o: m.zero_grad()), "step_before_backward"),
-        (in_order("zero", "clip", "step"), "no_backward"),
-    ],
-    ids=["zero_between", "zero_to_zeros_between", "step_first", "model_zero_grad_step_first", "no_backward"],
-)
+@pytest.mark.parametrize("answer, mistake", [
+    (in_order("backward", "clip", "zero", "step"), "zero_grad_before_step"),
+    (in_order("backward", "clip", "zero", "step", zero=lambda m, o: o.zero_grad(False)), "zero_grad_before_step"),
+    (in_order("zero", "step", "backward", "clip"), "step_before_backward"),
+    (in_order("zero", "step", "backward", "clip", zero=lambda m, o: m.zero_grad()), "step_before_backward"),
+    (in_order("zero", "clip", "step"), "no_backward"),
+], ids=["zero_between", "zero_to_zeros_between", "step_first", "model_zero_grad_step_first", "no_backward"])  # fmt: skip
 def test_a_step_that_never_moves_the_parameters_is_told_why(answer, mistake):
     verdict = check.clipped_step(answer)
     assert verdict.mistake == mistake and "call optimizer.step()" not in verdict.message, verdict
@@ -289,3 +271,27 @@ class _WithHandle(nn.Module):  # right: a second name for a layer it runs once (
 
 def test_review4_a_layer_reached_by_two_names_but_run_once_is_not_shared():
     assert check.make_mlp(_WithHandle).passed
+
+
+def _mode_restored(layer, x):  # right: the layer's mode changed for a while, then put back
+    was_training = layer.training
+    mask = (layer.eval()(x) <= 0).all(dim=0)
+    layer.train(was_training)
+    return mask
+
+
+_REVIEW4_DEAD = {  # an answer, and the mistake named (None: it passes)
+    "eps": (lambda layer, x: (layer(x) <= torch.finfo(torch.float32).eps).all(dim=0), "tolerance_threshold"),
+    "isclose": (lambda layer, x: ((layer(x) <= 0) | torch.isclose(layer(x), torch.zeros(()))).all(0), "tolerance_threshold"),
+    "requires_grad_off": (lambda layer, x: (layer.requires_grad_(False)(x) <= 0).all(dim=0), "froze_parameters"),
+    "left_in_eval": (lambda layer, x: (layer.eval()(x) <= 0).all(dim=0), "mutated_input"),
+    "bias_zeroed": (lambda layer, x: (layer(x) <= 0).all(dim=0) | layer.bias.data.zero_().bool(), "mutated_input"),
+    "mode_restored": (_mode_restored, None),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", _REVIEW4_DEAD)
+def test_review4_dead_units_refuses_any_tolerance_and_a_layer_left_changed(case):
+    answer, mistake = _REVIEW4_DEAD[case]
+    verdict = check.dead_units(answer)
+    assert verdict.mistake == mistake and verdict.passed == (mistake is None), verdict

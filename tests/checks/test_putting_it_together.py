@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import shutil
+
 import pytest
 import torch
 from torch import nn
@@ -169,3 +173,35 @@ def test_predict_by_hand_judges_eval_mode_by_the_dropout_layer_as_lesson_11_does
         return out
 
     assert check.predict_by_hand(dropout_off).passed
+
+
+def right_resume(path, model, loss_fn, optimizer, scheduler, loader, generator, epochs, remove_folder=False):
+    ckpt = load_checkpoint(path, model, optimizer, scheduler, generator=generator)
+    if remove_folder:  # the run's checkpoint folder, removed once loaded: the learner's own business
+        shutil.rmtree(os.path.dirname(path))
+    return fit(model, loss_fn, optimizer, loader, epochs, scheduler=scheduler, history=ckpt["history"],
+               start_epoch=ckpt["epoch"], progress=False)  # fmt: skip
+
+
+def test_review4_an_answer_that_removes_the_checkpoint_folder_breaks_nothing_for_the_next_check():
+    assert check.resume(functools.partial(right_resume, remove_folder=True)).passed
+    assert check.resume(right_resume).passed  # each run has a folder of its own
+    assert check.resume(check.resume.mistakes[0].wrong).mistake == "scheduler_not_restored"
+
+
+def test_review4_the_checks_own_file_failing_is_told_as_such_never_as_a_mistake(tmp_path, monkeypatch):
+    (tmp_path / "a_file").write_text("")  # no folder can be made under a file
+    monkeypatch.setattr(check.tempfile, "gettempdir", lambda: str(tmp_path / "a_file"))
+    for answer in (right_resume, check.resume.mistakes[0].wrong):
+        verdict = check.resume(answer)
+        assert verdict.mistake == "other" and "the check itself failed" in verdict.message, verdict
+
+
+def test_review4_predict_by_hand_must_leave_the_parameters_as_they_were():
+    def freezes(model, x):  # no graph, by switching the parameters off for good
+        was_training = model.training
+        out = model.requires_grad_(False).eval()(x)
+        model.train(was_training)
+        return out
+
+    assert check.predict_by_hand(freezes).mistake == "froze_parameters"

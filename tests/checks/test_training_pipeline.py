@@ -125,6 +125,11 @@ class FirstTwo(nn.Module):
         return self.linear(x[:, :2])
 
 
+class ClampsInPlace(nn.Module):  # a nonlinear model that changes the rows it is given, x.clamp_
+    def forward(self, x):
+        return x.clamp_(-1.0, 1.0)
+
+
 def frozen_weight():
     model = nn.Linear(3, 2)
     model.weight.requires_grad_(False)
@@ -138,6 +143,9 @@ def frozen_weight():
         (nn.Sequential(nn.Linear(3, 2), nn.Sigmoid()), "extra_layer"),
         (nn.Sequential(nn.Linear(3, 2), nn.Tanh()), "extra_layer"),
         (nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2)), "extra_layer"),  # each row's output depends on the others
+        (nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2)).eval(), "extra_layer"),  # review 4: judged in both modes
+        (nn.Sequential(nn.Linear(3, 2), nn.Dropout(0.5)).eval(), "extra_layer"),
+        (nn.Sequential(ClampsInPlace(), nn.Linear(3, 2)).double(), "extra_layer"),  # review 4: it gets copies of rows
         (frozen_weight(), "froze_parameters"),
         (Detached(3, 2), "not_backpropagatable"),
         (FirstTwo(), "ignored_feature"),
