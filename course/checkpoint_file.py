@@ -61,17 +61,46 @@ def damaged(path: Path, why: str) -> CheckpointError:
     )
 
 
-def _file(path: object, verb: str) -> Path:
-    """``path`` as a ``Path`` to a file (not a folder); a clear error naming the fix otherwise."""
+def as_path(path: object) -> Path:
+    """``path`` as a ``Path``; a ``TypeError`` naming the fix for anything else (None, bytes, a number)."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(
             f"path should be a file path such as 'checkpoint.pt' (a str or Path), got {type(path).__name__}."
         )
-    path = Path(path)
+    return Path(path)
+
+
+def unexpanded(path: Path) -> str:
+    """The fix for a path that starts with '~', which no file function expands ('' for other paths, and where a
+    folder really named so exists)."""
+    if not path.parts or not path.parts[0].startswith("~") or Path(path.parts[0]).is_dir():
+        return ""
+    return (
+        f" '~' is not expanded here (nor by open() or torch.save): it would mean a folder named '{path.parts[0]}'. "
+        f"For your home folder, pass Path('{path}').expanduser()."
+    )
+
+
+def read_only(path: Path) -> PermissionError | None:
+    """The error for an existing file that may not be written; renaming a new file over it would ignore that."""
+    if not path.exists() or os.access(path, os.W_OK):
+        return None
+    return PermissionError(
+        f"cannot write the checkpoint '{path.name}' in '{path.parent}': the file is read-only (protected, say, as a "
+        "best model to keep), so it was left as it is. Save to another path, or make it writable first, "
+        f"os.chmod('{path}', 0o644) (chmod u+w in a shell)."
+    )
+
+
+def _file(path: object, verb: str) -> Path:
+    """``path`` as a ``Path`` to a file (not a folder) that may be read or written; a clear error otherwise."""
+    path = as_path(path)
     if path.is_dir():
         raise IsADirectoryError(f"cannot {verb} '{path}': it is a folder. Pass a file's path, e.g. '{path / 'x.pt'}'.")
     if verb == "read" and not path.is_file():
-        raise FileNotFoundError(f"cannot read '{path}': there is no such file. Check the path.")
+        raise FileNotFoundError(f"cannot read '{path}': there is no such file.{unexpanded(path) or ' Check the path.'}")
+    if verb == "write" and (error := read_only(path)) is not None:
+        raise error
     return path
 
 
@@ -234,6 +263,6 @@ def write_sealed(obj: object, path: Path) -> None:
         _atomic_write(_seal(buffer.getvalue()), path)
     except OSError as exc:  # named after the checkpoint, not the temporary file the caller never chose
         raise type(exc)(
-            f"cannot write the checkpoint '{path.name}' in '{path.parent}': {exc.strerror or exc}. "
-            "Choose a folder you can write to, with enough free space."
+            f"cannot write the checkpoint '{path.name}' in '{path.parent}': {exc.strerror or exc}."
+            f"{unexpanded(path) or ' Choose a folder you can write to, with enough free space.'}"
         ) from None

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from course.checkpoint_file import CheckpointError, damaged, read_sealed, write_sealed
+from course.checkpoint_file import CheckpointError, as_path, damaged, read_sealed, unexpanded, write_sealed
 from course.device import model_device
 from course.divergence import state_copy
 from course.epochs import check_saved_epoch
@@ -32,21 +32,16 @@ def _kind(part: object) -> str | None:
     return type(part).__name__ if part is not None else None
 
 
-def _as_path(path: object) -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(
-            f"path should be a file path such as 'checkpoint.pt' (a str or Path), got {type(path).__name__}."
-        )
-    return Path(path)
-
-
 def _checkpoint_path(path: str | os.PathLike) -> Path:
-    path = _as_path(path)
+    path = as_path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(
-            f"cannot save the checkpoint to '{path}': the folder '{path.parent}' does not exist. "
-            f"Create it first with Path('{path.parent}').mkdir(parents=True, exist_ok=True), "
-            "or choose a path in an existing folder."
+            f"cannot save the checkpoint to '{path}': the folder '{path.parent}' does not exist."
+            + (
+                unexpanded(path)
+                or f" Create it first with Path('{path.parent}').mkdir(parents=True, exist_ok=True), "
+                "or choose a path in an existing folder."
+            )
         )
     if path.is_dir():
         raise IsADirectoryError(
@@ -256,14 +251,15 @@ def load_checkpoint(
         raise TypeError(
             f"generator should be the DataLoader's torch.Generator (or None), got {type(generator).__name__}."
         )
-    path = _as_path(path)
+    path = as_path(path)
     if path.is_dir():
         raise IsADirectoryError(
             f"'{path}' is a folder, not a checkpoint file: pass the file's path, e.g. '{path / 'checkpoint.pt'}'."
         )
     if not path.is_file():
         raise FileNotFoundError(
-            f"no checkpoint file at '{path}'. Check the path, or save one first with save_checkpoint."
+            f"no checkpoint file at '{path}'."
+            + (unexpanded(path) or " Check the path, or save one first with save_checkpoint.")
         )
     checkpoint = read_sealed(path)
     if not isinstance(checkpoint, Mapping) or not _KEYS <= set(checkpoint):

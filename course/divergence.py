@@ -16,8 +16,6 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from course.repro import preserved_rng
-
 
 def _count(tensor: object) -> str | None:
     if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point():
@@ -62,6 +60,11 @@ _LOSS_ITSELF = (
 )
 
 
+def _cuda_devices(model: nn.Module) -> list[int]:
+    """The CUDA devices the model's parameters are on: their generators, with the CPU's, are put back after a rerun."""
+    return sorted({p.device.index or 0 for p in model.parameters() if p.is_cuda})
+
+
 def _finite(tensors: Iterable[object]) -> bool:
     return all(bool(torch.isfinite(t).all()) for t in tensors if isinstance(t, torch.Tensor) and t.is_floating_point())
 
@@ -71,7 +74,7 @@ def _output(model: nn.Module, x: object) -> object:
     random state (Dropout's) are put back."""
     saved = {name: b.detach().clone() for name, b in model.named_buffers()}
     try:
-        with torch.no_grad(), preserved_rng():
+        with torch.no_grad(), torch.random.fork_rng(devices=_cuda_devices(model)):
             return model(x)
     except Exception:  # an output that cannot be computed again is not named
         return None

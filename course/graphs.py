@@ -116,6 +116,13 @@ def _checked(tensor: object, params: object) -> dict[str, torch.Tensor]:
     for key, value in checked.items():
         if not isinstance(value, torch.Tensor):
             raise TypeError(f"params[{key!r}] should be a tensor, got {type(value).__name__}.")
+        if value.grad_fn is not None and value is not tensor:  # torchviz draws no box for it: the name would vanish
+            raise ValueError(
+                f"params[{key!r}] was computed by an operation (its grad_fn is {type(value.grad_fn).__name__}), but "
+                "only tensors you created, the leaves (parameters), get a named box: an intermediate result is drawn "
+                f"as the box of the operation that made it, {type(value.grad_fn).__name__}. Leave {key!r} out of "
+                "params (name the output with name=...)."
+            )
     return checked
 
 
@@ -141,7 +148,8 @@ def show_graph(
     """Draw the autograd graph that produced ``tensor``.
 
     ``params`` names the tensors that require gradients (``{"a": a, "b": b}``), so
-    their boxes say ``a (1)`` instead of an empty label; ``name`` labels the output
+    their boxes say ``a (1)`` instead of an empty label; only such leaves have a box of their own,
+    so an intermediate result (``h = a * 2``) in ``params`` is refused; ``name`` labels the output
     box (``name="loss"``). Graphs of more than ``MOST_OPERATIONS`` (1000) operations are refused:
     too big to read. Node ids are numbered in the
     order torchviz meets them, so two runs give the same graph, text and picture.

@@ -40,6 +40,34 @@ def not_a_pair(batch: object) -> TypeError:
     )
 
 
+_PARTS = {  # a part of a (features, targets) pair, and how __getitem__ makes it a tensor
+    "features x": "(torch.tensor(features, dtype=torch.float32), y) rather than (a list of features, y)",
+    "targets y": "(x, torch.tensor([y])) rather than (x, [y])",
+}
+
+
+def not_tensors(batch: object) -> TypeError | None:
+    """The error for a ``(features, targets)`` pair of which a part is not a tensor, naming that part.
+
+    Example:
+        >>> print(not_tensors((torch.ones(2, 3), [torch.zeros(2)])))  # doctest: +ELLIPSIS
+        the loader should yield (features, targets) pairs of tensors; it yielded a tuple ..., whose targets y are a list...
+    """
+    if not isinstance(batch, (list, tuple)) or len(batch) != 2:
+        return None
+    odd = [(name, part) for name, part in zip(_PARTS, batch, strict=True) if not isinstance(part, torch.Tensor)]
+    if not odd:
+        return None
+    name, part = odd[0]
+    return TypeError(
+        f"the loader should yield (features, targets) pairs of tensors; it yielded {_describe(batch)}, whose {name} "
+        f"are {_describe(part)}, not a tensor. "
+        f"Make each part a tensor: your Dataset's __getitem__ should return tensors (or numbers), e.g. {_PARTS[name]}, "
+        "as a DataLoader turns a list into a list of batches; convert the parts of batches you build yourself with "
+        "torch.as_tensor(...)."
+    )
+
+
 def batch_to(batch: object, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Unpack a ``(features, targets)`` batch and move both to ``device``; a clear error if it is not one.
 
@@ -48,6 +76,8 @@ def batch_to(batch: object, device: torch.device) -> tuple[torch.Tensor, torch.T
         >>> x.shape, y.shape
         (torch.Size([2, 1]), torch.Size([2]))
     """
+    if (error := not_tensors(batch)) is not None:
+        raise error
     try:
         if isinstance(batch, torch.Tensor):
             raise TypeError

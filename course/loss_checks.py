@@ -1,10 +1,10 @@
 """The loss of a mini-batch, checked: predictions and targets that pair up, a scalar, and torch's errors explained.
 
-A loss silently broadcasts predictions against targets of another shape, and stretches one target
-over several predictions; both give a wrong number without an error, so :func:`check_pair`
-refuses them (for any loss: class indices, the one case where shapes rightly differ, are integers).
-(Values a loss misreads without an error are :mod:`course.loss_values`'s.) When the loss function itself fails (class indices of the wrong shape or dtype, probabilities out
-of range), :func:`explain_loss` says what the targets or predictions should be.
+A loss silently broadcasts predictions against targets of another shape, and stretches one target over several
+predictions; both give a wrong number without an error, so :func:`check_pair` refuses them (for any loss: class
+indices, the one case where shapes rightly differ, are integers), and scores of a single class. (Values a loss
+misreads without an error are :mod:`course.loss_values`'s.) When the loss itself fails (class indices of the wrong
+shape or dtype, probabilities out of range), :func:`explain_loss` says what the targets or predictions should be.
 """
 
 from __future__ import annotations
@@ -56,20 +56,20 @@ def _is(loss_fn: object, modules: tuple[type, ...], functions: set) -> bool:
 
 
 def check_scalar(loss: object) -> torch.Tensor:
-    """Return ``loss`` if it is a scalar tensor (what ``backward()`` needs); else a ``ValueError`` naming the fix.
+    """``loss`` as a scalar if it holds one value (``backward()`` takes ``()`` or ``(1,)``); else a ``ValueError``.
 
     Example:
         >>> check_scalar(torch.ones(3))
         Traceback (most recent call last):
         ValueError: the loss must be a scalar tensor, got (3,). Use a loss with reduction='mean' or 'sum', ...
     """
-    if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
         shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
         raise ValueError(
             f"the loss must be a scalar tensor, got {shape}. Use a loss with reduction='mean' or 'sum', "
             "or reduce it yourself with .mean()."
         )
-    return loss
+    return loss.reshape(())  # a view: backward() still reaches the graph
 
 
 def _stretches(pred: torch.Tensor, target: torch.Tensor, loss_fn: object) -> bool | None:
@@ -115,7 +115,8 @@ def check_pair(pred: object, target: object, loss_fn: object = None, model: nn.M
     prediction is compared with every target, and the loss is silently wrong. So is a batch of
     N predictions with another number of targets, or one target stretched over several
     predictions ((N, 2) against (N, 1)), whatever the loss. Class indices, integer targets of
-    ``nn.CrossEntropyLoss``-like losses, rightly have another shape than the scores. A loss comparing
+    ``nn.CrossEntropyLoss``-like losses, rightly have another shape than the scores (one column per
+    class: a single column, whose loss is always 0, is refused). A loss comparing
     element by element (``nn.MSELoss()``, also behind ``functools.partial``) also refuses shapes that
     do not broadcast. The ``model``, if given, is named in the message. Limit: a hand-written loss
     (a function or lambda the course does not know) given more prediction columns than target
@@ -132,6 +133,7 @@ def check_pair(pred: object, target: object, loss_fn: object = None, model: nn.M
             f"the model returned a {type(pred).__name__}, not a tensor: forward() should return a tensor of "
             "predictions (if it computes several things, return only the predictions)."
         )
+    _refuse_one_class(pred, target, loss_fn)
     if not isinstance(target, torch.Tensor) or pred.shape == target.shape:
         return
     p, t = tuple(pred.shape), tuple(target.shape)
@@ -212,13 +214,21 @@ def _classes(pred: torch.Tensor, y: torch.Tensor, text: str) -> BaseException | 
     return None
 
 
+def _refuse_one_class(pred: torch.Tensor, y: object, loss_fn: object) -> None:
+    """Refuse the scores of one class, (N, 1, ...) or (1,), for a loss of class indices: their loss is always 0."""
+    indices = isinstance(y, torch.Tensor) and not y.is_floating_point() and pred.ndim > 0
+    if indices and _is(loss_fn, _CLASS_INDICES, _CLASS_INDEX_FUNCTIONS) and pred.shape[min(1, pred.ndim - 1)] == 1:
+        raise _probabilities_or_indices(pred, y)
+
+
 def _probabilities_or_indices(pred: torch.Tensor, y: torch.Tensor) -> BaseException:
-    if pred.ndim <= 1:
+    if pred.ndim <= 1 or pred.shape[1] == 1:
+        view = ", ".join(["-1", *map(str, pred.shape[1:])])
         return ValueError(
             f"the predictions have shape {tuple(pred.shape)}, one score per sample, but cross-entropy needs a score "
             "per class, shape (N, C), with class indices of shape (N,): build the last layer with out_features = "
-            "the number of classes (and do not squeeze or flatten its output); for two classes scored by one "
-            "output, use nn.BCEWithLogitsLoss() with float targets, y = y.float()."
+            "the number of classes, nn.Linear(..., n_classes) (and do not squeeze or flatten its output); for two "
+            f"classes scored by one output, use nn.BCEWithLogitsLoss() with float targets, y = y.float().view({view})."
         )
     return TypeError(
         f"the targets have the predictions' shape {tuple(pred.shape)}, so cross-entropy reads them as class "

@@ -84,6 +84,18 @@ def line(name: str, values: object) -> np.ndarray:
     return result
 
 
+def marks(values: np.ndarray) -> dict[str, object]:
+    """Markers for the points of a line that no segment reaches: finite, with no finite neighbour.
+
+    A line joins each point to the next, so a lone point (a single epoch, a NaN on both sides) would
+    draw nothing; ``ax.plot(x, values, **marks(values))`` puts a dot on each such point, and on no other.
+    """
+    finite_ = np.isfinite(values)
+    padded = np.pad(finite_, 1)
+    lone = np.flatnonzero(finite_ & ~padded[:-2] & ~padded[2:]).tolist()
+    return {"marker": "o", "markersize": 4, "markevery": lone} if lone else {}
+
+
 def drawable(name: str, values: np.ndarray) -> np.ndarray:
     """Finite values an axis can span: beyond +-1e300 its ticks and margins would overflow float64."""
     big = np.flatnonzero(np.abs(values) > AXIS_END)

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 MOST_CURVES = 20  # more lines than a legend can tell apart
 LOG_TOP = 1e200  # a log axis drawn higher needs ticks past float64's end (1.8e308): it stops here
 LINEAR_TOP = check.AXIS_END  # a linear axis spanning more overflows its ticks and margins: it stops at +-1e300
-NOT_LOSSES = ("lr",)
-MOST_CLASSES = 30  # one text per cell: more would not fit  # entries of fit's history that are not losses
+NOT_LOSSES = ("lr",)  # entries of fit's history that are not losses
+MOST_CLASSES = 30  # one text per cell: more would not fit
 
 
 def plot_split(x_train: object, y_train: object, x_val: object, y_val: object) -> Figure:
@@ -57,7 +57,7 @@ def plot_fit(x: object, y: object, x_line: object, y_line: object, title: str = 
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.scatter(*points, s=15, label="data")
     order = np.argsort(x_l)
-    ax.plot(x_l[order], y_l[order], color="C3", label="model")
+    ax.plot(x_l[order], y_l[order], color="C3", label="model", **check.marks(y_l))
     ax.set(title=title, xlabel="x", ylabel="y")
     ax.legend()
     fig.tight_layout()
@@ -73,7 +73,8 @@ def plot_curves(
 ) -> Figure:
     """Draw several named curves on one axis (losses per epoch, learning rates, ...).
 
-    NaN and infinite values (a run that diverged) are left out of the line; with ``log_y`` every
+    NaN and infinite values (a run that diverged) are left out of the line, and a point with no finite
+    neighbour (a single epoch, or the first validation after NaNs) gets a dot; with ``log_y`` every
     finite value must be above zero, and the axis ends at 1e200 (a float64 run that grows to 1e300
     leaves the top of the plot). A linear axis ends at -1e300 and 1e300 for the same reason.
 
@@ -100,7 +101,7 @@ def plot_curves(
             low, high = min(low, 0.0), max(high, 0.0)
         ax.set_ylim(low, high)  # before plotting, so matplotlib never computes the overflowing limits
     for name, values in lines.items():
-        ax.plot(np.arange(1, len(values) + 1), values, label=name)
+        ax.plot(np.arange(1, len(values) + 1), values, label=name, **check.marks(values))
     if log_y and finite.max() > LOG_TOP:  # its ticks and margin would pass float64's end
         ax.set_ylim(min(finite.min() / 2, LOG_TOP / 1e10), LOG_TOP)  # all above it: an empty axis, the right way up
     if log_y:
@@ -114,8 +115,10 @@ def plot_curves(
 def plot_losses(history: Mapping[str, Sequence[float]], log_y: bool = False) -> Figure:
     """Training (and validation) loss per epoch, from a history dict such as the one ``fit`` returns.
 
-    Only losses are drawn: the ``"lr"`` entry of ``fit``'s history is a learning rate, so it is left
-    out (draw it with ``plot_curves({"learning rate": history["lr"]})``).
+    Only losses are drawn, on one loss axis: the entries whose name ends in ``"loss"`` (``"train_loss"``,
+    ``"val_loss"``), so that the ``"lr"`` of ``fit``'s history and metrics of your own (``"val_acc"``)
+    are left out; draw those with ``plot_curves({"accuracy": history["val_acc"]})``. A dict with no
+    such name, e.g. ``{"training": ..., "validation": ...}``, is all losses (but for an ``"lr"``).
 
     Example:
         >>> fig = plot_losses({"train_loss": [1.0, 0.5], "val_loss": [1.2, 0.6], "lr": [0.1, 0.1]})
@@ -123,7 +126,8 @@ def plot_losses(history: Mapping[str, Sequence[float]], log_y: bool = False) -> 
         ('loss', ['train_loss', 'val_loss'])
     """
     check.mapping("history", history, "{'train_loss': losses, 'val_loss': val_losses}")
-    losses = {name: values for name, values in history.items() if name not in NOT_LOSSES}
+    named = {name: v for name, v in history.items() if str(name).lower().endswith(("loss", "losses"))}
+    losses = named or {name: values for name, values in history.items() if name not in NOT_LOSSES}
     if not losses:
         raise ValueError(f"history holds no loss, only {sorted(history)}; plot those with plot_curves.")
     return plot_curves(losses, xlabel="epoch", ylabel="loss", log_y=log_y, title="Loss per epoch")

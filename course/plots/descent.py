@@ -75,7 +75,7 @@ def plot_learning_rates(a_grid: object, b_grid: object, surface: object, runs: M
         top.plot(*points[0], "ks", markersize=5)
         top.plot(a_grid[lowest], b_grid[lowest], "k*", markersize=9)
         top.set(xlim=(a_grid.min(), a_grid.max()), ylim=(b_grid.min(), b_grid.max()), title=title, xlabel="a")
-        bottom.plot(np.arange(1, len(losses) + 1), losses, color="C3")
+        bottom.plot(np.arange(1, len(losses) + 1), losses, color="C3", **check.marks(losses))
         bottom.set(yscale="log", xlabel="epoch")
     axes[0, 0].set_ylabel("b")
     axes[1, 0].set_ylabel("training loss")

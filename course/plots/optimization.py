@@ -109,6 +109,8 @@ def plot_optimizer_paths(
 def plot_lr_schedules(schedules: Mapping[str, Sequence[float]]) -> Figure:
     """The learning rate used in each epoch, one staircase per scheduler, on a log scale.
 
+    Epoch ``e``'s rate is a step from ``e`` to ``e + 1``, so the last epoch (or the only one) shows too.
+
     Example:
         >>> fig = plot_lr_schedules({"StepLR": [0.1, 0.1, 0.05, 0.05], "constant": [0.1] * 4})
         >>> fig.axes[0].get_yscale(), [line.get_label() for line in fig.axes[0].get_lines()]
@@ -123,8 +125,8 @@ def plot_lr_schedules(schedules: Mapping[str, Sequence[float]]) -> Figure:
 
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for name, rates in lines.items():
-        epochs = np.arange(1, len(rates) + 1)
-        ax.step(epochs, rates, where="post", label=name)
+        edges = np.arange(1, len(rates) + 2)  # epoch e spans [e, e + 1]: repeat the last rate to close its step
+        ax.step(edges, np.append(rates, rates[-1]), where="post", label=name)
     ax.set_yscale("log")
     ax.set(xlabel="epoch", ylabel="learning rate", title="Learning rate per epoch")
     ax.legend()

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
+import stat
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +21,7 @@ from course import checkpoint_file
 from course.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from tests.unit.test_checkpoints import everything, make_setup, same, trained_checkpoint
 
+ROOT = Path(__file__).parents[2]
 DAMAGED = r"'c.pt' is not a course checkpoint, or damaged: "
 
 
@@ -145,3 +150,42 @@ def test_where_a_killed_save_leaves_a_temporary_file_the_next_save_removes_it(tm
     save_checkpoint(path, nn.Linear(200, 100), epoch=3)
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
     assert load_checkpoint(path, nn.Linear(200, 100))["epoch"] == 3
+
+
+# ----------------------------------------------------------------------------- a read-only checkpoint is kept
+
+# root ignores file modes (CAP_DAC_OVERRIDE): drop that, as a learner's account never had it
+_AS_A_USER = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--inh-caps=-all"]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="file modes of POSIX")
+@pytest.mark.skipif(
+    os.geteuid() == 0 and shutil.which("setpriv") is None, reason="root needs setpriv to drop its override"
+)
+def test_a_read_only_checkpoint_is_neither_overwritten_nor_made_writable(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", nn.Linear(2, 1), epoch=1)
+    path.chmod(0o444)
+    before = path.read_bytes()
+    code = (
+        "from torch import nn\nfrom course.checkpoints import save_checkpoint\n"
+        f"try:\n    save_checkpoint({str(path)!r}, nn.Linear(2, 1), epoch=5)\n"
+        "except PermissionError as error:\n    print('refused:', error)\n"
+    )
+    prefix = _AS_A_USER if os.geteuid() == 0 else []
+    done = subprocess.run([*prefix, sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("refused: cannot write the checkpoint 'c.pt'"), done.stdout
+    assert "read-only" in done.stdout and "another path" in done.stdout and "os.chmod(" in done.stdout
+    assert path.read_bytes() == before and stat.S_IMODE(path.stat().st_mode) == 0o444
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary file left either
+
+
+def test_a_writable_checkpoint_is_still_overwritten_and_a_read_only_one_refused_in_process(tmp_path, monkeypatch):
+    path = save_checkpoint(tmp_path / "c.pt", nn.Linear(2, 1), epoch=1)
+    assert load_checkpoint(save_checkpoint(path, nn.Linear(2, 1), epoch=2), nn.Linear(2, 1))["epoch"] == 2
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if p == path else real_access(p, mode, **kw))
+    with pytest.raises(PermissionError, match=r"'c.pt' .*read-only.*Save to another path.*os.chmod\("):
+        save_checkpoint(path, nn.Linear(2, 1), epoch=3)
+    monkeypatch.undo()
+    assert load_checkpoint(path, nn.Linear(2, 1))["epoch"] == 2

@@ -227,3 +227,27 @@ def test_paths_that_cannot_hold_a_checkpoint_are_reported(tmp_path):
         load_checkpoint(tmp_path / "nothing.pt", nn.Linear(1, 1))
     with pytest.raises(TypeError, match=r"optimizer should be a torch.optim.Optimizer, got a model"):
         load_checkpoint(tmp_path / "nothing.pt", nn.Linear(1, 1), nn.Linear(1, 1))
+
+
+@pytest.mark.parametrize("given", ["~/c.pt", "~learner/runs/c.pt"])
+def test_a_path_starting_with_a_tilde_is_explained_not_a_folder_named_tilde_suggested(tmp_path, monkeypatch, given):
+    monkeypatch.chdir(tmp_path)  # where no folder named '~' exists
+    fix = rf"'~' is not expanded.*Path\('{given}'\)\.expanduser\(\)"
+    with pytest.raises(FileNotFoundError, match=fix) as saving:
+        save_checkpoint(given, nn.Linear(1, 1))
+    assert "mkdir" not in str(saving.value)
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint file at '~.*" + fix):
+        load_checkpoint(given, nn.Linear(1, 1))
+    with pytest.raises(FileNotFoundError, match=fix):
+        checkpoint_file.read_sealed(given)
+    with pytest.raises(FileNotFoundError, match=r"cannot write the checkpoint 'c.pt'.*" + fix):
+        checkpoint_file.write_sealed({}, given)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_really_named_tilde_is_still_a_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "~").mkdir()
+    assert load_checkpoint(save_checkpoint("~/c.pt", nn.Linear(1, 1), epoch=2), nn.Linear(1, 1))["epoch"] == 2
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint file at '~/other.pt'. Check the path"):
+        load_checkpoint("~/other.pt", nn.Linear(1, 1))

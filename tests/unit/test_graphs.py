@@ -72,3 +72,15 @@ def test_non_tensor_and_bad_params_are_rejected():
     loss, _ = linear_loss()
     with pytest.raises(TypeError, match=r"params\['a'\] should be a tensor"):
         show_graph(loss, params={"a": 1.0})
+
+
+def test_naming_an_intermediate_result_is_refused_not_silently_ignored():
+    a = torch.tensor([0.5], requires_grad=True)
+    h = a * 2
+    out = (h * 3).sum()
+    with pytest.raises(ValueError, match=r"params\['h'\] was computed by an operation.*MulBackward0.*only tensors you"):
+        show_graph(out, {"a": a, "h": h})
+    # still accepted: leaves, frozen leaves, a leaf outside the graph, and the output itself under params or name
+    graph = show_graph(out, {"a": a, "frozen": torch.ones(1), "unused": torch.ones(1, requires_grad=True), "out": out})
+    assert "[leaf] a (1)" in repr(graph) and "[output] out ()" in repr(graph)
+    assert "[output] loss ()" in repr(show_graph(out, {"a": a}, name="loss"))
