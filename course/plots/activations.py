@@ -39,7 +39,7 @@ def plot_fits(x: object, y: object, x_line: object, predictions: Mapping[str, ob
     for ax, (name, (x_l, y_l)) in zip(axes[0], lines.items(), strict=True):
         order = np.argsort(x_l)
         ax.scatter(x_data, y_data, s=12, color="C0", alpha=0.6, label="data")
-        ax.plot(x_l[order], y_l[order], color="C3", linewidth=2, label="model")
+        ax.plot(x_l[order], y_l[order], color="C3", linewidth=2, label="model", **check.marks(y_l[order]))
         ax.set(title=name, xlabel="x")
         ax.legend(loc="best")
     axes[0][0].set_ylabel("y")

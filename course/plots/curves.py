@@ -57,7 +57,7 @@ def plot_fit(x: object, y: object, x_line: object, y_line: object, title: str = 
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.scatter(*points, s=15, label="data")
     order = np.argsort(x_l)
-    ax.plot(x_l[order], y_l[order], color="C3", label="model", **check.marks(y_l))
+    ax.plot(x_l[order], y_l[order], color="C3", label="model", **check.marks(y_l[order]))
     ax.set(title=title, xlabel="x", ylabel="y")
     ax.legend()
     fig.tight_layout()

@@ -85,3 +85,11 @@ def test_a_dict_of_losses_built_by_hand_is_still_all_losses():
     assert [line.get_label() for line in plot_losses(history).axes[0].get_lines()] == ["training", "validation"]
     with pytest.raises(ValueError, match=r"history holds no loss, only \['lr'\]"):
         plot_losses({"lr": [0.1]})
+
+
+def test_a_one_point_model_line_of_plot_fits_is_drawn():
+    from course.plots.activations import plot_fits
+
+    fig = plot_fits([0, 1], [0, 1], [0.5], {"linear": [0.5], "MLP": [0.4]})
+    for ax in fig.axes:
+        assert visible(next(line for line in ax.get_lines() if line.get_label() == "model")) == [0]
