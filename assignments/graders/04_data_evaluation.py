@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from tools.grading.spec import Grader, require
-from tools.grading.watch import backward_watch, require_no_warm_start, require_trained_steps
+from tools.grading.watch import backward_watch, require_trained_steps
 
 
 def _tensor(array) -> torch.Tensor:
@@ -178,7 +178,6 @@ def train_classifier(inputs, ns):  # noqa: C901  (a probe ships whole: its helpe
         # again on other data (the first 96 rows, labels flipped): a trained model changes
         other = train(inputs["x_train"][:96], 1 - inputs["y_train"][:96])
         if other is not None:
-            found["other_start"] = watch.into(other)["start"]  # where its training started, on other data
             other.eval()
             with torch.no_grad():
                 found["other_logits"] = other(inputs["x_query"])
@@ -271,7 +270,6 @@ def _(results, secrets):
         f"of BCE-with-logits at the model's logits (another loss added changes it), for {batches} batches an epoch: "
         "Task 4 asks to train on that loss",
     )
-    require_no_warm_start(got, -(-341 // 32), "train_classifier")
 
 
 @grader.check("test_heldout_accuracy", "train_classifier")
@@ -290,7 +288,6 @@ def _(results, secrets):
         f"on the {len(labels)} held-out rows the model's logits are not x @ weight.T + bias of its own parameters: "
         "Task 4 asks for an nn.Linear(30, 1), whose logits are its parameters' on every row",
     )
-    require_no_warm_start(got, -(-341 // 32), "train_classifier")
     value = ((logits > 0).float() == labels).float().mean().item()
     require(
         value >= 0.93,

@@ -81,3 +81,11 @@ def test_the_solutions_and_their_probes_replace_no_library_attribute(name):
     grader = spec.load(scripted.GRADERS / f"{name}.py")
     local.grade(scripted.solution(name), grader, scripted.points(scripted.source(name)))
     assert libraries(audit.audit(before)) == []
+
+
+def test_a_compiled_model_changes_no_library_function():
+    # torch.compile's first run patches nn.Module.__init__ and __setstate__ (torch._dynamo.mutation_guard)
+    before = audit.snapshot()
+    model = torch.compile(torch.nn.Linear(2, 1), backend="eager")
+    model(torch.ones(3, 2))
+    assert libraries(audit.audit(before)) == []

@@ -209,17 +209,23 @@ def _changed(
     return found
 
 
+# torch's own wrappers of the very function they replace: torch._dynamo wraps torch.manual_seed on import
+# (torch._disable_dynamo's ``inner``), and Module.__init__ and __setstate__ when a compiled model first runs
+_TORCH_WRAPPERS = {
+    "/torch/_compile.py": {"inner"},
+    "/torch/_dynamo/mutation_guard.py": {"patched_init", "patched_setstate"},
+}
+
+
 def _wraps(value: Any, ident: int) -> bool:
-    """torch's own wrapper of the very function it replaces (``torch._dynamo`` wraps ``torch.manual_seed`` on
-    import, with ``torch._disable_dynamo``): its ``inner`` in torch/_compile.py, holding the original in
-    ``__wrapped__`` and in its closure. No other wrapper: ``contextlib.contextmanager(torch.allclose)`` is a library
-    function holding the original too, and returns a context manager that is always true."""
+    """One of torch's own wrappers (:data:`_TORCH_WRAPPERS`), holding the original in its closure. No other
+    wrapper: ``contextlib.contextmanager(torch.allclose)`` is a library function holding the original too, and
+    returns a context manager that is always true."""
     if type(value) is not _types.FunctionType or _made_here(value):
         return False
     code = value.__code__
-    if code.co_name != "inner" or not code.co_filename.replace("\\", "/").endswith("/torch/_compile.py"):
-        return False
-    if id(_namespace(value).get("__wrapped__")) != ident:
+    path = code.co_filename.replace("\\", "/")
+    if not any(path.endswith(end) and code.co_name in names for end, names in _TORCH_WRAPPERS.items()):
         return False
     for cell in value.__closure__ or ():
         try:
