@@ -4,19 +4,27 @@ Torch's own errors deep inside a model (``mat1 and mat2 shapes cannot be multipl
 errors that say which tensor, which shape, dtype or device, and the fix; the loss itself is checked
 by :mod:`course.loss_checks` and :mod:`course.loss_values`, a loss that stops being finite by
 :mod:`course.divergence`. Nothing here costs more than one shape comparison per mini-batch while
-all goes well.
+all goes well. Before training, what would fail only in the middle of it, after changing the
+weights, is refused: a loader with no batch, a last batch of one sample that BatchNorm cannot take,
+an optimizer whose step needs a closure.
 """
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import nn
+from torch.nn.modules.lazy import LazyModuleMixin
+from torch.utils.data import DataLoader
 
-from course.device import is_device_mismatch
-from course.divergence import empty_batch
-from course.loaders import on_meta
+from course.device import is_device_mismatch, model_device
+from course.divergence import empty_batch, untouched
+from course.loaders import batch_to, check_loaders, no_batches, on_meta
 from course.loss_checks import loss_of
 from course.loss_values import check_values
+
+_ONE_VALUE = "Expected more than 1 value per channel when training"  # BatchNorm's words for a batch of 1
 
 
 def check_tensors(x: object, y: object) -> None:
@@ -55,7 +63,7 @@ def forward_loss(model: nn.Module, loss_fn: object, x: torch.Tensor, y: object, 
     try:
         pred = model(x)
     except ValueError as exc:
-        if "Expected more than 1 value per channel when training" not in str(exc):
+        if _ONE_VALUE not in str(exc):
             raise
         raise ValueError(
             f"a batch of {len(x)} sample reached a BatchNorm layer in training mode, which needs at least 2 to compute "
@@ -65,6 +73,109 @@ def forward_loss(model: nn.Module, loss_fn: object, x: torch.Tensor, y: object, 
     loss = loss_of(pred, loss_fn, y, model)
     check_values(pred, y, loss_fn, first=values)  # after the loss, so that wrong shapes are named first
     return loss
+
+
+def check_plain_step(optimizer: torch.optim.Optimizer, who: str) -> None:
+    """Refuse an optimizer whose ``step`` needs a closure (``LBFGS``): ``who`` calls ``optimizer.step()`` without one.
+
+    Example:
+        >>> check_plain_step(torch.optim.LBFGS(nn.Linear(1, 1).parameters()), "fit")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        TypeError: LBFGS.step needs a closure (a function that computes the loss again, as it may several times per step), but fit calls optimizer.step() without a closure...
+    """
+    try:  # a scheduler wraps step: its signature may show self, (self, closure=None)
+        closure = inspect.signature(optimizer.step).parameters.get("closure")
+    except (TypeError, ValueError):  # no signature to read
+        return
+    if closure is not None and closure.default is inspect.Parameter.empty:
+        name = type(optimizer).__name__
+        raise TypeError(
+            f"{name}.step needs a closure (a function that computes the loss again, as it may several times per step), "
+            f"but {who} calls optimizer.step() without a closure. Train with an optimizer that needs none, e.g. "
+            "torch.optim.Adam(model.parameters(), lr=0.01), or write the loop yourself: def closure(): "
+            "optimizer.zero_grad(); loss = loss_fn(model(x), y); loss.backward(); return loss, then "
+            "optimizer.step(closure)."
+        )
+
+
+def check_run(
+    model: nn.Module, optimizer: torch.optim.Optimizer, loaders: dict[str, object], passes: int, who: str
+) -> None:
+    """Before ``who`` makes ``passes`` passes over ``loaders`` (the first is trained on): the optimizer and the loaders.
+
+    :func:`check_plain_step`, then :func:`course.loaders.check_loaders` and :func:`check_batches`.
+    """
+    check_plain_step(optimizer, who)
+    check_loaders(loaders, passes)
+    check_batches(model, loaders, passes)
+
+
+def check_batches(model: nn.Module, loaders: dict[str, object], passes: int) -> None:
+    """Before training: a ``ValueError`` for a loader whose length is 0, or if the first (trained on), a ``DataLoader``,
+    ends each epoch on a batch of one sample, which a BatchNorm layer of the model cannot take in training mode.
+
+    Found only in the middle of training, either would leave the model changed. A loader without a length
+    (a generator) is not checked, nor are batches whose size the ``DataLoader`` alone does not decide.
+
+    Example:
+        >>> check_batches(nn.Linear(1, 1), {"train_loader": [(torch.ones(2, 1), torch.ones(2, 1))], "val_loader": []}, 1)
+        Traceback (most recent call last):
+        ValueError: val_loader yielded no batches: check that its dataset is not empty. (Its length is 0, found before training: nothing changed.)
+    """
+    device = model_device(model)  # one device, not meta: checked even with nothing to probe
+    for name, loader in loaders.items() if passes else ():
+        try:
+            empty = loader is not None and len(loader) == 0  # type: ignore[arg-type]
+        except Exception:  # no length: a generator, an IterableDataset
+            continue
+        if empty:
+            raise ValueError(f"{no_batches(loader, name)} (Its length is 0, found before training: nothing changed.)")
+    name, loader = next(iter(loaders.items()))
+    if passes and isinstance(loader, DataLoader) and loader.batch_size and not loader.drop_last:
+        _check_last_batch(model, loader, name, device)
+
+
+def _check_last_batch(model: nn.Module, loader: DataLoader, name: str, device: torch.device) -> None:
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()) or any(
+        isinstance(m, LazyModuleMixin) and m.has_uninitialized_params()
+        for m in model.modules()  # type: ignore[operator]
+    ):
+        return
+    try:
+        samples, size = len(loader.sampler), loader.batch_size  # type: ignore[arg-type]
+        if (samples % size or size) != 1 or not _fails_alone(model, loader.collate_fn([loader.dataset[0]]), device):
+            return
+    except Exception:  # a sampler without a length, a dataset that cannot be indexed by 0: found while training
+        return
+    other = next((b for d in range(1, size + 2) for b in (size + d, size - d) if b > 1 and samples % b != 1), None)
+    example = f" (e.g. {other})" if other else ""
+    fix = (
+        f"Choose a batch size of at least 2{example}"
+        if size == 1
+        else "Drop that batch with DataLoader(..., drop_last=True), or choose a batch size that leaves at least 2 "
+        f"samples in the last batch{example}"
+    )
+    raise ValueError(
+        f"{name} ends every epoch on a batch of 1 sample ({samples} samples, batch_size={size}), but the model's "
+        "BatchNorm layer needs at least 2 in training mode to compute a mean and a variance: training would fail at "
+        f"the end of the first epoch, after changing the weights. {fix}. (Checked before training: nothing changed.)"
+    )
+
+
+def _fails_alone(model: nn.Module, batch: object, device: torch.device) -> bool:
+    """Whether a BatchNorm layer refuses this batch of one sample in training mode (modes, buffers, RNG put back)."""
+    x, _ = batch_to(batch, device)
+    modes = [(module, module.training) for module in model.modules()]
+    try:
+        model.train()
+        with untouched(model), torch.no_grad():
+            model(x)
+    except ValueError as exc:
+        return _ONE_VALUE in str(exc)
+    finally:
+        for module, training in modes:
+            module.training = training
+    return False
 
 
 def _first_linear(model: nn.Module) -> nn.Linear | None:

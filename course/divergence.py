@@ -2,7 +2,8 @@
 
 A loss that becomes NaN or inf is blamed on the data when the batch holds NaN or inf (or no
 sample at all); before any update (and in validation) on the first of the weights, the model's output
-(computed again) and the loss itself that is not finite; else on the learning rate. The loop puts back
+(computed again) and the loss itself that is not finite; else on a gradient that is not finite though
+the loss is (computed again at the weights put back: a sqrt at 0), else on the learning rate. The loop puts back
 the weights and optimizer state of the start of the last epoch that began finite. The loss is checked
 before its step, so a bad batch never reaches the weights; nothing here runs while the loss stays
 finite, except one copy per epoch.
@@ -10,8 +11,9 @@ finite, except one copy per epoch.
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -69,20 +71,56 @@ def _finite(tensors: Iterable[object]) -> bool:
     return all(bool(torch.isfinite(t).all()) for t in tensors if isinstance(t, torch.Tensor) and t.is_floating_point())
 
 
-def _output(model: nn.Module, x: object) -> object:
-    """The model's output on ``x`` again, without a graph (None if it fails); its buffers (BatchNorm's) and the
-    random state (Dropout's) are put back."""
+@contextlib.contextmanager
+def untouched(model: nn.Module) -> Iterator[None]:
+    """Run the block, then put back the model's buffers (BatchNorm's statistics) and the random state (Dropout's)."""
     saved = {name: b.detach().clone() for name, b in model.named_buffers()}
     try:
-        with torch.no_grad(), torch.random.fork_rng(devices=_cuda_devices(model)):
-            return model(x)
-    except Exception:  # an output that cannot be computed again is not named
-        return None
+        with torch.random.fork_rng(devices=_cuda_devices(model)):
+            yield
     finally:
         with torch.no_grad():
             for name, buffer in model.named_buffers():
                 if name in saved and buffer.shape == saved[name].shape:
                     buffer.copy_(saved[name])
+
+
+def _output(model: nn.Module, x: object) -> object:
+    """The model's output on ``x`` again, without a graph and :func:`untouched` (None if it fails)."""
+    try:
+        with untouched(model), torch.no_grad():
+            return model(x)
+    except Exception:  # an output that cannot be computed again is not named
+        return None
+
+
+def gradient_cause(model: nn.Module, loss_fn: Callable | None, x: object, y: object) -> str | None:
+    """Why finite weights and batches still gave NaN weights: the loss on ``x`` is finite but its gradient is not.
+
+    None if the gradient is finite (or cannot be computed again). Example:
+        >>> model = nn.Linear(1, 1, bias=False)
+        >>> _ = nn.init.zeros_(model.weight)
+        >>> rmse = lambda pred, y: torch.sqrt(((pred - y) ** 2).mean())
+        >>> print(gradient_cause(model, rmse, torch.ones(2, 1), torch.zeros(2, 1)))  # doctest: +ELLIPSIS
+        The batch and the weights put back are finite, and the loss is finite (0 on this batch) but its gradient is not...
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    try:
+        with untouched(model), torch.enable_grad():
+            loss = loss_fn(model(x), y)
+            grads = torch.autograd.grad(loss, params, allow_unused=True) if torch.isfinite(loss).all() else ()
+    except Exception:  # a gradient that cannot be computed again is not named
+        return None
+    bad = sum(1 for g in grads if g is not None and not bool(torch.isfinite(g).all()))
+    if not bad:
+        return None
+    return (
+        f"The batch and the weights put back are finite, and the loss is finite ({loss.item():.4g} on this batch) but "
+        f"its gradient is not (NaN or inf in {bad} of {len(params)} parameters' gradients): one step with it makes the "
+        "weights NaN whatever the learning rate, so a lower one will not help. The loss has a point where its slope "
+        "is infinite or undefined: torch.sqrt at 0 (an RMSE on a perfect fit), x ** 0.5 or a log at 0. Keep it away "
+        "from there, e.g. torch.sqrt(mse + 1e-8), or train on the MSE and report its square root."
+    )
 
 
 def finite_batch_cause(model: nn.Module, x: object) -> str:
@@ -125,7 +163,8 @@ class LastFinite:
     """The weights and optimizer state at the start of the last epoch that began finite, put back if training diverges.
 
     Taken once per epoch (a copy per step would slow every step down); the non-finite loss itself
-    is caught before its step.
+    is caught before its step. The loop counts the ``updates`` of the epoch under way, undone if
+    ``restored``: a run stopped in the middle can say what the model holds.
 
     Example:
         >>> model = nn.Linear(1, 1)
@@ -139,14 +178,15 @@ class LastFinite:
         True
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
-        self.model, self.optimizer = model, optimizer
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable | None = None) -> None:
+        self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.saved: tuple[dict, dict] | None = None
         self.epoch: int | None = None
         self.passes = 0  # epochs begun: at step 1 of the first, no update has happened yet
+        self.updates, self.restored = 0, False
 
     def remember(self, epoch: int | None) -> None:
-        self.passes += 1
+        self.passes, self.updates = self.passes + 1, 0
         if _finite(self.model.parameters()):
             weights = {key: state_copy(value) for key, value in self.model.state_dict().items()}
             self.saved, self.epoch = (weights, copy.deepcopy(self.optimizer.state_dict())), epoch
@@ -159,6 +199,7 @@ class LastFinite:
             )
         self.model.load_state_dict(self.saved[0])
         self.optimizer.load_state_dict(copy.deepcopy(self.saved[1]))
+        self.restored = True
         when = f"epoch {self.epoch + 1}" if self.epoch is not None else "this epoch"
         return f"The model and optimizer were put back to their finite state at the start of {when}."
 
@@ -166,7 +207,7 @@ class LastFinite:
         if (empty := empty_batch(step, x)) is not None:
             return empty
         where = f"epoch {epoch + 1}, step {step}" if epoch is not None else f"step {step}"
-        bad = bad_values(x, y)
+        bad, restored = bad_values(x, y), self._restore()  # put back first: the gradient is computed again there
         if bad:
             cause = (
                 f"The batch itself is at fault: {bad}. Clean the data before training (find the rows with "
@@ -177,13 +218,12 @@ class LastFinite:
         elif step == 1 and self.passes == 1:
             cause = _NOT_THE_RATE + finite_batch_cause(self.model, x)
         else:
-            cause = (
+            cause = gradient_cause(self.model, self.loss_fn, x, y) or (
                 "The batch is finite, so training diverged: lower the learning rate (e.g. divide it by 10), "
                 "or standardise the features."
             )
         return FloatingPointError(
-            f"the training loss became {value} at {where} (counting from 1); training stopped. "
-            f"{self._restore()} {cause}"
+            f"the training loss became {value} at {where} (counting from 1); training stopped. {restored} {cause}"
         )
 
 
@@ -203,8 +243,10 @@ def nonfinite_step(value: float, model: nn.Module, x: object, y: object, first: 
         )
     elif not _finite(model.parameters()):
         cause = (
-            "The batch is finite, but the model's weights are NaN or inf: an earlier step diverged. Lower the "
-            "learning rate (e.g. divide it by 10), then rebuild the model and the optimizer (or load a checkpoint)."
+            "The batch is finite, but the model's weights are NaN or inf: an earlier step diverged. Either the "
+            "learning rate is too high (divide it by 10), or that step's gradient was NaN or inf although its loss "
+            "was finite (torch.sqrt or a log at 0 in the loss; keep it away from 0, e.g. torch.sqrt(mse + 1e-8): a "
+            "lower rate will not help). Then rebuild the model and the optimizer (or load a checkpoint)."
         )
     elif first:
         cause = _NOT_THE_RATE + finite_batch_cause(model, x)

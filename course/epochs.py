@@ -1,17 +1,22 @@
-"""The epochs of a run, checked: how many, the history it continues, and a scheduler that lasts them.
+"""The epochs of a run, checked: how many, the history it continues, a scheduler that lasts them; and a run stopped.
 
 ``fit`` counts epochs from the very first one: resuming passes the history and the epoch of a
 checkpoint. Each list of the history holds one value per epoch, so entry i is always epoch i + 1;
-a scheduler must last every epoch still to train, and keep the learning rate usable after each step.
+a scheduler must last every epoch still to train, watch the loss fall (not rise), and keep the
+learning rate usable after each step. A run stopped in the middle (an error, an interrupt) says
+where, what the model holds, and hands over the history of its finished epochs to go on from.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
+from collections.abc import Iterator
 
 import torch
 
+from course.divergence import LastFinite
 from course.parts import History, bad_learning_rate, plain_history, wrong_order
 
 RECORDED = ("train_loss", "lr", "val_loss")  # the lists fit itself keeps; any other is the user's, left alone
@@ -106,6 +111,34 @@ def check_scheduler_steps(scheduler: object, steps: int) -> None:
         )
 
 
+def check_plateau_mode(scheduler: object, validating: bool) -> None:
+    """Refuse a ``ReduceLROnPlateau`` with ``mode="max"``: ``fit`` passes it a loss, which should fall.
+
+    Example:
+        >>> opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)
+        >>> check_plateau_mode(torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max"), validating=True)
+        Traceback (most recent call last):
+        ValueError: the scheduler ReduceLROnPlateau has mode='max', but fit passes it the validation loss, which should fall...
+    """
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and scheduler.mode == "max":
+        watched = "the validation loss" if validating else "the training loss (there is no val_loader)"
+        raise ValueError(
+            f"the scheduler ReduceLROnPlateau has mode='max', but fit passes it {watched}, which should fall: every "
+            "fall would count as no improvement, and the learning rate would be cut again and again while training "
+            "goes well. Build it with mode='min' (the default): ReduceLROnPlateau(optimizer, mode='min', ...). To "
+            "watch an accuracy instead, write the loop yourself and call scheduler.step(accuracy)."
+        )
+
+
+def check_schedule(scheduler: object, steps: int, validating: bool) -> None:
+    """``fit``'s scheduler: it lasts the ``steps`` epochs to train, and a plateau it watches for is one of a loss.
+
+    :func:`check_scheduler_steps`, then :func:`check_plateau_mode`.
+    """
+    check_scheduler_steps(scheduler, steps)
+    check_plateau_mode(scheduler, validating)
+
+
 def check_scheduled_lr(optimizer: torch.optim.Optimizer, scheduler: object, epoch: int) -> None:
     """After ``scheduler.step()`` at the end of ``epoch`` (counting from 1): a ``ValueError`` if it broke the rate.
 
@@ -167,3 +200,57 @@ def pad_history(history: History, epochs: int) -> None:
     for key in RECORDED:
         if key in history:
             history[key].extend([math.nan] * (epochs - len(history[key])))
+
+
+@contextlib.contextmanager
+def stop_noted(history: History, epochs: int, start_epoch: int, keeper: LastFinite) -> Iterator[None]:
+    """Run ``fit``'s epochs: an exception (an error, an interrupt) goes on, told by :func:`note_stop`."""
+    try:
+        yield
+    except BaseException as exc:
+        note_stop(exc, history, epochs, start_epoch, keeper)
+        raise
+
+
+def note_stop(exc: BaseException, history: History, epochs: int, start_epoch: int, keeper: LastFinite) -> None:
+    """Tell a run stopped in the middle (an error, an interrupt): where, what the model holds, the history to go on from.
+
+    ``exc.history`` gets the history of the epochs finished (every list ``fit`` records cut to
+    them, the user's own kept as they are), and ``exc`` a note, unless nothing was trained and it is
+    an error (an interrupt always says where). ``keeper`` is the run's ``LastFinite``: its
+    ``updates`` in the epoch under way, and whether it ``restored`` the start of epoch ``keeper.epoch``.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> exc = KeyboardInterrupt()
+        >>> history = {"train_loss": [0.5, 0.4], "lr": [0.1, 0.1, 0.1]}
+        >>> note_stop(exc, history, 5, 0, SimpleNamespace(updates=1, restored=False, epoch=2))
+        >>> exc.history
+        {'train_loss': [0.5, 0.4], 'lr': [0.1, 0.1]}
+        >>> print(exc.__notes__[0])  # doctest: +ELLIPSIS
+        fit stopped in epoch 3 of 5, at batch 2 (counting from 1). The model and optimizer keep the training done: 2 full epoch(s) and 1 batch(es) of epoch 3...
+    """
+    lengths = {key: len(history[key]) for key in RECORDED if key in history}
+    trained, done = lengths["train_loss"], min(lengths.values())  # epochs trained, and recorded in full
+    if keeper.restored:  # put back to the start of epoch keeper.epoch + 1: what came after it is gone
+        trained = done = min(done, keeper.epoch)
+    exc.history = {key: values[:done] if key in RECORDED else list(values) for key, values in history.items()}
+    underway = lengths["lr"] > lengths["train_loss"]  # the rate is recorded as an epoch begins
+    if underway:
+        where = f"in epoch {lengths['lr']} of {epochs}, at batch {keeper.updates + 1} (counting from 1)"
+    else:
+        where = f"in epoch {trained} of {epochs}, during validation" if done < trained else f"after epoch {trained}"
+    updates = keeper.updates if underway and not keeper.restored else 0
+    if trained <= start_epoch and not updates:
+        if isinstance(exc, KeyboardInterrupt):
+            exc.add_note(f"fit stopped {where}, before any update: the model and optimizer are unchanged.")
+        return
+    held = f"{trained} full epoch(s)" + (f" and {updates} batch(es) of epoch {trained + 1}" if updates else "")
+    kept = f"were put back to the start of epoch {trained + 1}" if keeper.restored else "keep the training done"
+    exc.add_note(
+        f"fit stopped {where}. The model and optimizer {kept}: {held}. exc.history holds the "
+        f"history of the {done} epoch(s) finished (in Jupyter, in the next cell: import sys; exc = sys.last_value). "
+        f"To go on from here, call fit again with history=exc.history, start_epoch={done}"
+        + (" (the updates of the unfinished epoch stay in the weights)" if trained > done or updates else "")
+        + "; to start over, rebuild the model, the optimizer and any scheduler (or load a checkpoint)."
+    )

@@ -6,10 +6,13 @@ is shown as tqdm's widget only, without the text version tqdm would store next t
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
+
+import numpy as np
 
 
 def in_notebook() -> bool:
@@ -32,6 +35,24 @@ def widget_only(bundle: Mapping[str, Any]) -> dict[str, Any]:
         {'application/vnd.jupyter.widget-view+json': {'model_id': 'a'}}
     """
     return {key: value for key, value in bundle.items() if key == "application/vnd.jupyter.widget-view+json"}
+
+
+def check_progress(progress: object) -> None:
+    """Raise a ``TypeError`` unless ``progress`` is True or False (None counts as False): a string is always true.
+
+    Example:
+        >>> check_progress("False")
+        Traceback (most recent call last):
+        TypeError: progress should be True or False, got the string 'False' (a non-empty string is true, so the bar would show): write fit(..., progress=False (or True), without quotes).
+    """
+    if progress is None or isinstance(progress, (bool, np.bool_)):
+        return
+    if isinstance(progress, str):
+        got = f"the string {progress!r:.30} (a non-empty string is true, so the bar would show)"
+        fix = "progress=False (or True), without quotes"
+    else:
+        got, fix = f"{type(progress).__name__} {progress!r:.30}", "progress=False (or True)"
+    raise TypeError(f"progress should be True or False, got {got}: write fit(..., {fix}).")
 
 
 def epoch_bar(epochs: int, start_epoch: int = 0) -> Any | None:
@@ -69,3 +90,21 @@ def epoch_bar(epochs: int, start_epoch: int = 0) -> Any | None:
     if getattr(bar, "container", None) is not None:  # absent when tqdm is disabled (TQDM_DISABLE=1)
         display(widget_only(bar.container._repr_mimebundle_()), raw=True)
     return bar
+
+
+@contextlib.contextmanager
+def shown_bar(progress: object, epochs: int, start_epoch: int = 0) -> Iterator[Any | None]:
+    """:func:`epoch_bar` if ``progress`` (checked: True or False) else None, closed when the block ends, even by an error.
+
+    Example:
+        >>> with shown_bar(False, 3) as bar:
+        ...     print(bar)
+        None
+    """
+    check_progress(progress)
+    bar = epoch_bar(epochs, start_epoch) if progress else None
+    try:
+        yield bar
+    finally:
+        if bar is not None:
+            bar.close()

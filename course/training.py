@@ -22,12 +22,12 @@ import torch
 from torch import nn
 
 from course.device import model_device
-from course.diagnose import check_tensors, explain, forward_loss
+from course.diagnose import check_plain_step, check_run, check_tensors, explain, forward_loss
 from course.divergence import LastFinite, nonfinite_step, nonfinite_validation
-from course.epochs import check_scheduler_steps, continued_history, pad_history, step_scheduler
+from course.epochs import check_schedule, continued_history, pad_history, step_scheduler, stop_noted
 from course.loaders import batch_to, batches, check_loaders, no_batches, on_meta
 from course.parts import check_mean_loss, check_model, check_parts, check_scheduler
-from course.progress import epoch_bar
+from course.progress import shown_bar
 
 Step = Callable[[torch.Tensor, torch.Tensor], float]
 
@@ -44,6 +44,7 @@ def make_train_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.
         True
     """
     check_parts(model, loss_fn, optimizer, training=True)
+    check_plain_step(optimizer, "train_step")
     steps = [0]  # updates done: before the first, a NaN loss is not the learning rate's fault
 
     def train_step(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -204,7 +205,7 @@ def _run_epoch(
             raise explain(exc, model, x, y) from None
         optimizer.step()
         optimizer.zero_grad()
-        total += value
+        total, last_finite.updates = total + value, last_finite.updates + 1
     if step == 0:
         raise no_batches(loader, "train_loader")
     return total / step
@@ -228,8 +229,8 @@ def train_epoch(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Opti
         0.25
     """
     check_parts(model, loss_fn, optimizer, training=True)
-    check_loaders({"loader": loader}, passes=1)
-    return _run_epoch(model, loss_fn, optimizer, loader, LastFinite(model, optimizer), None)
+    check_run(model, optimizer, {"loader": loader}, 1, "train_epoch")
+    return _run_epoch(model, loss_fn, optimizer, loader, LastFinite(model, optimizer, loss_fn), None)
 
 
 def fit(
@@ -247,18 +248,22 @@ def fit(
 ) -> dict[str, list[float]]:
     """Train for ``epochs`` epochs in total; return the history of plain floats.
 
-    Each epoch is :func:`train_epoch`'s pass over ``train_loader``; fit records its mean loss and
-    the learning rate it used, evaluates on ``val_loader`` if given, then steps the scheduler
-    (``ReduceLROnPlateau`` gets the validation loss, or the training loss without validation) and
-    checks the learning rate it set for the next epoch (none after the last). ``epochs`` counts from the very first epoch: to resume, pass
-    ``history=ckpt["history"], start_epoch=ckpt["epoch"]`` and the same ``epochs``. Each history
-    list fit records holds one value per epoch, NaN where not recorded (``val_loss`` without
-    ``val_loader``); lists of your own (a metric appended after each call) are kept as they are.
-    Every argument is checked before the first epoch. If the loss becomes NaN or inf, the model and
-    optimizer get their last finite state back and a ``FloatingPointError`` says so. An endless
-    loader never ends an epoch (only ``itertools``' endless iterators are refused). ``progress=True``
-    shows a bar: tqdm's text bar in a terminal, a widget (no text output, so stored notebook outputs
-    never change) in Jupyter.
+    Each epoch is :func:`train_epoch`'s pass over ``train_loader``; fit records its mean loss and the learning
+    rate it used, evaluates on ``val_loader`` if given, then steps the scheduler (``ReduceLROnPlateau``, in
+    mode "min", gets the validation loss, or the training loss without validation) and checks the rate it set
+    for the next epoch (none after the last). ``epochs`` counts from the very first epoch: to resume, pass
+    ``history=ckpt["history"], start_epoch=ckpt["epoch"]`` and the same ``epochs``. Each history list fit
+    records holds one value per epoch, NaN where not recorded (``val_loss`` without ``val_loader``); lists of
+    your own (a metric appended after each call) are kept as they are. Every argument is checked before the
+    first epoch, as far as it can be known then (an optimizer that needs a closure, a loader of length 0, a
+    last batch of one sample for BatchNorm). If the loss becomes NaN or inf, the model and optimizer get their
+    last finite state back and a ``FloatingPointError`` says so. Any other stop in the middle (an error, or
+    Jupyter's "Interrupt kernel": the ``KeyboardInterrupt`` goes on) leaves them with the training done: a note
+    on the exception says where it stopped and what they hold, and ``exc.history`` is the history of the
+    epochs finished, to go on with ``fit(..., history=exc.history, start_epoch=len(exc.history["lr"]))`` (in
+    Jupyter, ``exc = sys.last_value``). An endless loader never ends an epoch (only ``itertools``' endless
+    iterators are refused). ``progress=True`` shows a bar: tqdm's text bar in a terminal, a widget (no text
+    output, so stored notebook outputs never change) in Jupyter; False (or None) shows none.
 
     Example:
         >>> from torch.utils.data import DataLoader, TensorDataset
@@ -276,13 +281,11 @@ def fit(
         check_mean_loss(loss_fn, "fit's validation (val_loader)")
     check_scheduler(scheduler, optimizer)
     history = continued_history(history, epochs, start_epoch, validating=val_loader is not None)
-    check_scheduler_steps(scheduler, epochs - start_epoch)
-    check_loaders({"train_loader": train_loader, "val_loader": val_loader}, passes=epochs - start_epoch)
-    model_device(model)
-    last_finite = LastFinite(model, optimizer)
-    bar = epoch_bar(epochs, start_epoch) if progress else None
+    check_schedule(scheduler, epochs - start_epoch, validating=val_loader is not None)
+    check_run(model, optimizer, {"train_loader": train_loader, "val_loader": val_loader}, epochs - start_epoch, "fit")
+    last_finite = LastFinite(model, optimizer, loss_fn)
     shown = ("train_loss", "val_loss") if val_loader is not None else ("train_loss",)  # the last is the watched one
-    try:
+    with shown_bar(progress, epochs, start_epoch) as bar, stop_noted(history, epochs, start_epoch, last_finite):
         for epoch in range(start_epoch, epochs):
             history["lr"].append(float(optimizer.param_groups[0]["lr"]))
             history["train_loss"].append(_run_epoch(model, loss_fn, optimizer, train_loader, last_finite, epoch))
@@ -293,7 +296,4 @@ def fit(
             if bar is not None:
                 bar.set_postfix({k: f"{history[k][-1]:.4g}" for k in shown}, refresh=False)
                 bar.update()
-    finally:
-        if bar is not None:
-            bar.close()
     return history
