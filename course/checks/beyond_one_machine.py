@@ -9,6 +9,7 @@ again), so neither a fixed number of epochs nor a shuffle written by hand withou
 
 from __future__ import annotations
 
+import itertools
 import operator
 from decimal import Decimal
 from fractions import Fraction
@@ -138,9 +139,9 @@ def _orders_of_both(fn, args: tuple) -> list | str | None:
 def _orders(fn, args: tuple) -> list | str | None:
     """Each epoch's indices as a list of ints, from any iterable of iterables of integers (int, NumPy or tensor);
     "not_nested" from anything else, "not_indices" when an index is no integer (a float, a string)."""
-    result = fn(*args)
-    try:
-        orders = [list(order) for order in result]
+    result, most = fn(*args), len(args[0]) + 1  # no more epochs, nor indices per epoch, than that are read
+    try:  # islice: list() of an endless iterator (itertools.cycle) runs in C, where no time limit can stop it
+        orders = [list(itertools.islice(order, most)) for order in itertools.islice(result, args[1] + 1)]
     except TypeError:  # an int where an epoch's order should be, or nothing to iterate
         return None if result is None else "not_nested"
     try:

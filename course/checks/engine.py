@@ -238,14 +238,14 @@ class Exercise:
 
     def _judge(self, answer: Any) -> Verdict:
         args = self.inputs()
-        backward_ran = _backward_watch(args) if self.kind == "function" and self.pure else []
+        ungraded = (
+            [leaf for leaf in _leaves(args) if leaf.grad is None] if self.kind == "function" and self.pure else []
+        )
+        dtype = torch.get_default_dtype()
         with Calls(self.library) if self.library else contextlib.nullcontext() as calls:  # only where one is banned
             got = self.observation(answer, args)
-        if not torch.is_grad_enabled():  # the learner's code switched tracking off for everything after it
-            torch.set_grad_enabled(True)  # this worker thread's mode: the check's own programs need it on
-            return _wrong("grad_left_off")
-        if backward_ran and not self._runs_backward():
-            return _wrong("backward_inside")
+        if left := self._state_left(dtype, ungraded):
+            return _wrong(left)
         expected = self._own(self.reference)
         if isinstance(got, Raised):
             return self._named_mistake(got, expected) or _wrong("raised", got, expected)
@@ -262,6 +262,18 @@ class Exercise:
                 return _wrong(used[0].id, message=MISTAKES[used[0].id].replace("{got}", qualified(used[0].function)))
             return Verdict("correct", self.success(expected) if callable(self.success) else self.success)
         return self._named_mistake(got, expected) or _wrong("other", got, expected, self.explain)
+
+    def _state_left(self, dtype: torch.dtype, ungraded: list[torch.Tensor]) -> str | None:
+        """What the answer left changed for the code after it, put back where it is global: a mistake id, or None."""
+        if not torch.is_grad_enabled():  # the learner's code switched tracking off for everything after it
+            torch.set_grad_enabled(True)  # this worker thread's mode: the check's own programs need it on
+            return "grad_left_off"
+        if torch.get_default_dtype() != dtype:  # torch.set_default_dtype: every later tensor of the notebook too
+            torch.set_default_dtype(dtype)
+            return "default_dtype_changed"
+        if any(leaf.grad is not None for leaf in ungraded) and not self._runs_backward():  # .grad left filled
+            return "backward_inside"
+        return None
 
     def _runs_backward(self) -> bool:
         """Whether the right program itself runs backward() into the probe inputs (a training step does)."""

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from course.checks.engine import Exercise, Guard, Library, Mistake
-from course.checks.probes import any_item
+from course.checks.probes import FREED, any_item, freed, freeing
 from course.checks.values import describe
 
 _SIGN = "the sign is wrong: log p < 0 for p < 1, so the formula starts with a minus; this loss is never negative."
@@ -52,7 +52,9 @@ def _on_batches(answer, args: tuple) -> list:
     for inputs, targets in zip(args[::2], args[1::2], strict=True):
         with warnings.catch_warnings(action="ignore"):  # the broadcast warning belongs to a mistake the verdict names
             loss = answer(inputs, targets)
-        if isinstance(loss, torch.Tensor) and loss.numel() == 1 and loss.is_floating_point():
+        if freed(loss):
+            loss = FREED
+        elif isinstance(loss, torch.Tensor) and loss.numel() == 1 and loss.is_floating_point():
             loss = torch.where(loss.isnan(), torch.inf, loss).reshape(())
             loss = loss if _reaches(loss, inputs) else loss.detach()
         seen.append(loss)
@@ -74,7 +76,8 @@ def _exercise(name, reference, batches, mistakes, alternatives, success, sign=Tr
     answer that calls it."""
     negated = [Mistake("wrong_sign", lambda x, y: -reference(x, y), _SIGN)] if sign else []
     return Exercise(
-        name, reference, success, alternatives=alternatives, observe=_on_batches, explain=_explain, guards=_GUARDS,
+        name, reference, success, alternatives=alternatives, observe=_on_batches, explain=_explain,
+        guards=[Guard("graph_freed", any_item(lambda x: x is FREED), freeing(reference)), *_GUARDS],
         library=[Library(function, example) for function, example in library],
         inputs=lambda: tuple(t for x, y in batches for t in (torch.tensor(x).requires_grad_(), torch.tensor(y))),
         mistakes=[*mistakes, *negated, Mistake("sum_not_mean", lambda x, y: reference(x, y) * len(y))],

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from course.checks.engine import Exercise, Guard, Mistake
-from course.checks.probes import any_item
+from course.checks.probes import FREED, any_item, freed, freeing
 from course.checks.values import as_number, close, describe, exact_as_float
 
 _SAY = {  # more than the vocabulary says
@@ -78,8 +78,10 @@ digits_loss = Exercise(
                     torch.tensor([3.0, 0.0, 9.0, 3.0, 7.0, 1.0, 5.0], dtype=torch.float64),
                     torch.randn(5, 10, generator=torch.Generator().manual_seed(14)).mul(2).requires_grad_(),
                     torch.tensor([8.0, 2.0, 2.0, 6.0, 4.0], dtype=torch.float64)),
-    observe=_on_each(2),
-    guards=[Guard("not_backpropagatable", any_item(lambda got: not isinstance(got, torch.Tensor) or not got.requires_grad),
+    observe=lambda answer, args: [FREED if freed(out) else out for out in _on_each(2)(answer, args)],
+    guards=[Guard("graph_freed", any_item(lambda got: got is FREED),
+                  freeing(lambda logits, labels: F.cross_entropy(logits, labels.long()))),
+            Guard("not_backpropagatable", any_item(lambda got: not isinstance(got, torch.Tensor) or not got.requires_grad),
                   lambda logits, labels: F.cross_entropy(logits, labels.long()).item(),
                   "the loss must stay a tensor connected to the graph so backward() can run: no .item(), .detach(), "
                   "NumPy or torch.no_grad() on the way.")],

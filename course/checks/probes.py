@@ -216,3 +216,35 @@ def batch_dependent(model: nn.Module, x: torch.Tensor) -> bool:
         return halves.shape != whole.shape or not torch.allclose(halves, whole, rtol=1e-4, atol=1e-6)
     except Exception:  # not a tensor, or not rows: other guards say so
         return False
+
+
+class _Freed:
+    def __repr__(self) -> str:
+        return "a loss whose graph was freed"
+
+
+FREED = _Freed()  # what a loss observer records instead of a loss that backward() can no longer run from
+
+
+def freed(out: object) -> bool:
+    """Whether backward() from ``out`` would fail because its graph was freed: a backward() or ``autograd.grad``
+    inside the function that made it, without ``retain_graph=True``."""
+    if not isinstance(out, torch.Tensor) or out.grad_fn is None:
+        return False
+    leaves = [node.variable for node in graph_nodes(out.grad_fn) if hasattr(node, "variable")]
+    try:
+        torch.autograd.grad(out.sum(), leaves, retain_graph=True, allow_unused=True)
+    except RuntimeError as exc:
+        return "second time" in str(exc)
+    return False
+
+
+def freeing(program: Callable[..., Any]) -> Callable[..., Any]:
+    """``program``, then ``autograd.grad`` of its result with respect to its tensor inputs: a freed graph's example."""
+
+    def freed_program(*args: Any) -> Any:
+        out = program(*args)
+        torch.autograd.grad(out, [a for a in args if isinstance(a, torch.Tensor) and a.requires_grad])
+        return out
+
+    return freed_program

@@ -13,7 +13,9 @@ from types import ModuleType
 from typing import Any
 
 _GONE = object()  # a deleted name's value
-_CACHES = {"_", "__slotnames__"}  # builtins._ is the last result shown; copyreg caches a class's __slotnames__
+# names the libraries rebind themselves: builtins._ is the last result shown; copyreg caches a class's __slotnames__;
+# torch.set_default_dtype rebinds torch.Storage; a warning raised in a module adds its __warningregistry__
+_CACHES = {"_", "__slotnames__", "Storage", "__warningregistry__"}
 
 
 class _Stop(BaseException):
@@ -101,6 +103,6 @@ def _put_back(saved: list[tuple[Any, dict[str, Any]]], replaced: list[str]) -> N
                 replaced.append(f"{owner.__name__}.{name}")
         for name, value in before.items():
             now = vars(owner).get(name, _GONE)
-            if now is not value and getattr(now, "__wrapped__", None) is not value:
+            if now is not value and getattr(now, "__wrapped__", None) is not value and name not in _CACHES:
                 setattr(owner, name, value)
                 replaced.append(f"{owner.__name__}.{name}")

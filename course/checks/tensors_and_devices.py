@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from course.checks.engine import Exercise, Guard, Mistake
-from course.checks.probes import any_item
+from course.checks.probes import FREED, any_item, freed, freeing
 from course.checks.values import close, describe, safe_text
 
 SHAPES = {"column - vector": (4, 4), "m[:, -1]": (3,), "m[:, -1:]": (3, 1), "X @ w": (5, 1), "X * w.T": (5, 3)}
@@ -43,14 +43,16 @@ def _column(values: list[float]) -> torch.Tensor:  # predictions as a model retu
 
 def _reaching(out: object, predictions: torch.Tensor) -> object:
     """``out``, detached when backward() from it would not reach ``predictions`` (a new leaf, a copy of a number);
-    one number of shape (1,) or (1, 1) as 0-d: backward() runs from it as well."""
+    one number of shape (1,) or (1, 1) as 0-d: backward() runs from it as well; FREED if its graph was freed."""
     if isinstance(out, torch.Tensor) and out.numel() == 1:
         out = out.reshape(())
+    if freed(out):
+        return FREED
     try:
-        reaches = torch.autograd.grad(out.sum(), predictions, retain_graph=True, allow_unused=True)[0] is not None
+        gradient = torch.autograd.grad(out.sum(), predictions, retain_graph=True, allow_unused=True)[0]
     except Exception:  # not a tensor, or no graph at all
         return out
-    return out if reaches else out.detach()
+    return out if gradient is not None and bool(gradient.any()) else out.detach()  # + 0 * p.sum() reaches with 0s
 
 
 def _per_probe(*names: str) -> object:
@@ -154,6 +156,9 @@ mse = Exercise(
     observe=lambda mse, args: [_reaching(mse(p, t), p) for p, t in (args[:2], args[2:])],
     reference=lambda p, t: ((p.squeeze(1) - t) ** 2).mean(),
     guards=[
+        Guard(
+            "graph_freed", any_item(lambda got: got is FREED), freeing(lambda p, t: ((p.squeeze(1) - t) ** 2).mean())
+        ),
         Guard("not_backpropagatable", any_item(_cut_off), lambda p, t: mse.reference(p, t).item(), CUT),
         NOT_A_TENSOR,
     ],

@@ -16,6 +16,8 @@ MISTAKES: dict[str, str] = {
     "other": "expected {expected}, got {got}.",
     "used_library": "your numbers are right, but your function called {got}: the exercise asks you to write the formula with basic tensor operations, which is how you see what the library does (compare with the library outside your function).",
     "backward_inside": "your function called backward() itself, which filled the .grad of the tensors it was given: it should only compute and return its result. The training step calls backward() once, on what your function returns; a second backward() then fails ('Trying to backward through the graph a second time'), or adds the gradients twice.",
+    "default_dtype_changed": "your function changed torch's default dtype (torch.set_default_dtype), for every tensor the rest of the notebook makes too; it is put back now. Give a dtype to the tensors you make instead, e.g. torch.tensor(values, dtype=torch.float64), or x.double().",
+    "graph_freed": "your function ran backward() or torch.autograd.grad on the loss it returns, which frees the loss's graph: the caller's loss.backward() then fails ('Trying to backward through the graph a second time'). Return the loss without differentiating it yourself.",
     "patched_library": "your code replaced {got}, which the check (and the rest of your notebook) relies on, so nothing it measured can be trusted. Never assign to a library's names; the originals are back now.",
     # --- forms shared by many exercises -----------------------------------------------------------
     "not_a_tensor": "return a torch tensor, got {got}.",

@@ -93,3 +93,11 @@ def test_review4_epoch_orders_needs_the_epochs_asked_for_and_the_samplers_paddin
 def test_review4_should_save_saves_in_a_one_process_run_too():
     verdict = check.should_save(lambda env: int(env["RANK"]) == 0 and int(env["WORLD_SIZE"]) > 1)
     assert verdict.mistake == "other" and "WORLD_SIZE 1" in verdict.message, verdict
+
+
+def test_review6_endless_orders_get_a_verdict_instead_of_filling_memory():
+    import itertools
+
+    for endless in (lambda s, n: [itertools.cycle(list(s)) for _ in range(n)], lambda s, n: itertools.repeat([0])):
+        verdict = check.epoch_orders(endless)
+        assert not verdict.passed and verdict.mistake != "timeout", verdict

@@ -215,6 +215,19 @@ def test_an_answer_that_calls_backward_on_what_it_was_given_is_told_so(case):
     assert exercise(backward_inside).mistake == "backward_inside"
 
 
+@pytest.mark.parametrize("case", FUNCTION_CASES, ids=[_id(c) for c in FUNCTION_CASES])
+def test_an_answer_that_changes_the_default_dtype_is_told_so_and_it_is_put_back(case):
+    _, exercise = case
+
+    def float64_from_now_on(*args, **kwargs):
+        result = exercise.reference(*args, **kwargs)
+        torch.set_default_dtype(torch.float64)
+        return result
+
+    assert exercise(float64_from_now_on).mistake == "default_dtype_changed"
+    assert torch.get_default_dtype() == torch.float32
+
+
 def test_keyboard_interrupt_still_stops_the_cell():
     def interrupted(*args):
         raise KeyboardInterrupt
@@ -236,6 +249,8 @@ def test_every_vocabulary_id_is_used():
         "other",
         "patched_library",
         "backward_inside",
+        "graph_freed",
+        "default_dtype_changed",
     }
     declared = {item.id for _, exercise in ALL for item in (*exercise.mistakes, *exercise.guards, *exercise.library)}
     assert set(MISTAKES) - declared - engine_ids == set(), "remove ids no exercise declares"

@@ -4,6 +4,7 @@ import numpy as np
 import torch
 
 from course.checks import tensors_and_devices as check
+from course.checks.probes import graph_nodes
 
 
 def test_shape_predictions_name_every_wrong_entry_and_accept_any_sequence():
@@ -90,3 +91,19 @@ def test_review3_a_shape_holds_whole_numbers():
 def test_review5_a_conversion_that_works_for_one_dimension_only_fails():
     assert not check.to_float32(lambda a: torch.tensor([float(v) for v in a])).passed
     assert check.to_float32(lambda a: torch.tensor(a.tolist(), dtype=torch.float32)).passed
+
+
+def test_review6_a_loss_that_reaches_the_predictions_with_zero_gradient_is_cut_off():
+    verdict = check.mse(lambda p, t: ((p.detach().squeeze(1) - t) ** 2).mean() + 0 * p.sum())
+    assert verdict.mistake == "not_backpropagatable", verdict
+
+
+def test_review6_a_backward_whose_gradients_are_put_back_leaves_nothing_behind():
+    def tidy(p, t):
+        loss = ((p.squeeze(1) - t) ** 2).mean()
+        loss.backward(retain_graph=True)
+        for leaf in {node.variable for node in graph_nodes(loss.grad_fn) if hasattr(node, "variable")}:
+            leaf.grad = None
+        return loss
+
+    assert check.mse(tidy).passed
