@@ -14,7 +14,7 @@ from functools import partial
 
 import numpy as np
 import torch
-from sklearn.metrics import r2_score
+from sklearn.metrics import mean_squared_error, r2_score
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -188,7 +188,13 @@ r_squared = Exercise(
         Mistake("clipped_r2", lambda y_true, y_pred: _r2(y_true, y_pred).clamp(min=0.0)),
     ],
     alternatives=[lambda y_true, y_pred: 1 - ((y_true - y_pred) ** 2).mean() / y_true.var(unbiased=False)],
-    library=[Library(r2_score, lambda y_true, y_pred: r2_score(y_true.numpy(), y_pred.numpy()))],
+    library=[
+        Library(r2_score, lambda y_true, y_pred: r2_score(y_true.numpy(), y_pred.numpy())),
+        Library(
+            mean_squared_error,  # "no scikit-learn": its mean squared error over the variance is R² too
+            lambda y_true, y_pred: 1 - mean_squared_error(y_true.numpy(), y_pred.numpy()) / y_true.numpy().var(),
+        ),
+    ],
     explain=_r2_explain,
     success=lambda expected: f"R² = {expected[0]:.4f}, as sklearn.metrics.r2_score computes it.",
 )

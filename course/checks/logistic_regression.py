@@ -12,10 +12,11 @@ import functools
 
 import numpy as np
 import torch
+from sklearn import metrics
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, precision_score, recall_score
 from torch import nn
 
+from course.checks import probes
 from course.checks.engine import Exercise, Guard, Library, Mistake
 from course.checks.models import _untrainable
 from course.checks.probes import KIND_WORDS, any_item, binary_accuracy, loss_kind, model_kind, randomised, tag_is
@@ -42,21 +43,8 @@ _NOT_A_COLUMN = ("the model gives one number per row, but not as a column (N, 1)
                  "and BCELoss refuse an output of shape (N,) against targets (N, 1). Drop the squeeze, flatten or view.")  # fmt: skip
 
 
-def _eval_output(model: object, x: torch.Tensor) -> torch.Tensor | None:
-    """A copy of ``model`` in eval mode run on a copy of ``x`` (the check's own data), cast to its first float
-    parameter's dtype; None if it cannot be."""
-    try:
-        probe = copy.deepcopy(model).eval()
-        param = next((p for p in probe.parameters() if p.is_floating_point()), None)
-        with torch.no_grad():
-            out = probe(x.clone() if param is None else x.to(dtype=param.dtype, device=param.device, copy=True))
-        return out if type(out) is torch.Tensor else None
-    except Exception:
-        return None
-
-
-# whether a copy of the model, in eval mode, gives 3 rows of zeros another shape than (3, 1)
-_not_a_column = lambda model, n: (out := _eval_output(model, torch.zeros(3, n))) is not None and out.shape != (3, 1)  # noqa: E731, E501
+def _not_a_column(model: object, n: int) -> bool:  # a copy in eval mode gives 3 rows of zeros another shape
+    return (out := probes.eval_output(model, torch.zeros(3, n))) is not None and out.shape != (3, 1)
 
 
 def _kind(model: object, n_features: int) -> str:
@@ -117,7 +105,7 @@ def _setup(answer, args) -> tuple:
     if loss_kind(got[0]) != "unknown":
         return ("swapped", "")
     kinds = (_kind(got[0], args[0]), loss_kind(got[1]))
-    out = _eval_output(got[0], torch.zeros(3, args[0])) if kinds[0] == "wrong_shape" else None
+    out = probes.eval_output(got[0], torch.zeros(3, args[0])) if kinds[0] == "wrong_shape" else None
     if out is not None and out.dim() == 2 and len(out) == 3 and out.shape[1] > 1:  # runs, but not one output per row
         return (f"{out.shape[1]} outputs", kinds[1])
     if kinds[0] in KIND_WORDS and _not_a_column(got[0], args[0]):
@@ -177,6 +165,15 @@ fixed_setup = Exercise(
 
 # (precision, recall): the true positives over the predicted positives, then over the truly positive
 _pr = lambda p, y, c=1.0: tuple(((p == c) & (y == c)).sum().item() / (t == c).sum().item() for t in (p, y))  # noqa: E731
+
+
+_SKLEARN = {  # scikit-learn's entry points, each with an answer that calls it; a verdict names the learner's call first
+    "precision_score": lambda p, y: (metrics.precision_score(y.view(-1), p.view(-1)), _pr(p, y)[1]),
+    "recall_score": lambda p, y: (_pr(p, y)[0], metrics.recall_score(y.view(-1), p.view(-1))),
+    "precision_recall_fscore_support": lambda p, y: (metrics.precision_recall_fscore_support(y, p), _pr(p, y))[1],
+    "multilabel_confusion_matrix": lambda p, y: (metrics.multilabel_confusion_matrix(y, p), _pr(p, y))[1],
+    "confusion_matrix": lambda p, y: (metrics.confusion_matrix(y.view(-1), p.view(-1)), _pr(p, y))[1],
+}  # fmt: skip
 precision_recall = Exercise(
     "precision_recall", _pr, inputs=lambda: _columns(_PREDICTED_TRUE),
     observe=lambda answer, args: [answer(*args[start : start + 2]) for start in (0, 2)],  # on each probe pair
@@ -189,10 +186,7 @@ precision_recall = Exercise(
                       "the positive class is 1, so TP counts the predictions 1 whose target is 1."),
               Mistake("accuracy_not_precision", lambda p, y: ((p == y).float().mean().item(),) * 2),
               Mistake("percent_not_share", lambda p, y: tuple(100 * v for v in _pr(p, y)))],
-    library=[Library(precision_recall_fscore_support,  # what precision_score, recall_score and classification_report run
-                     lambda p, y: (precision_score(y.view(-1), p.view(-1)), recall_score(y.view(-1), p.view(-1)))),
-             Library(confusion_matrix, lambda p, y: (lambda m: (m[1, 1] / m[:, 1].sum(), m[1, 1] / m[1].sum()))(
-                 confusion_matrix(y.view(-1), p.view(-1))))],
+    library=[Library(getattr(metrics, name), example) for name, example in _SKLEARN.items()],
     explain=lambda got, exp: next(f"expected precision {e[0]:.4f} and recall {e[1]:.4f}, got {g[0]} and {g[1]}."
                                   for g, e in zip(got, exp, strict=True) if not close(g, e)),
     success=lambda exp: f"precision {exp[0][0]:.4f} (TP / predicted 1), recall {exp[0][1]:.4f} (TP / truly 1).",
@@ -263,7 +257,7 @@ def _validation(model, args) -> tuple:
     "not_scores" (at chance, yet a threshold on its outputs reaches the target: LogSigmoid), or why not measured."""
     x, y = _fitted()[1:]
     kind, acc = binary_accuracy(model, x, y)
-    out, benign = _eval_output(model, x), y.reshape(-1) == 1
+    out, benign = probes.eval_output(model, x), y.reshape(-1) == 1
     share = lambda t: ((out.reshape(-1) >= t) == benign).double().mean().item()  # noqa: E731
     if kind == "constant" and _kind(model, 30) != "constant" and out is not None:
         acc = share(0.5 if 0 <= out.min() <= out.max() <= 1 else 0.0)  # binary_accuracy's rule

@@ -56,7 +56,7 @@ def _quadratic(make: object, args: tuple) -> object:
     out = torch.func.functional_call(model, fixed, torch.linspace(-1, 2, 5).unsqueeze(1))
     frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
     return {"sizes": {n: p.numel() for n, p in model.named_parameters()}, "stuck": frozen + _unreached(out, fixed),
-            "unregistered": [name for name, value in vars(model).items() if torch.is_tensor(value)],
+            "unregistered": [n for n, v in vars(model).items() if torch.is_tensor(v) and v.requires_grad],  # a constant: fine
             "output": out.detach() if torch.is_tensor(out) else out}  # fmt: skip
 
 
@@ -234,7 +234,8 @@ def _computes(make: object, args: tuple) -> object:
             "extra": sum(p.numel() for p in model.parameters()) - n_features - 1,
             "ignored": 0 if kind == "constant" or not torch.is_tensor(out) else _ignored(model, n_features, dtype),
             "stuck": [] if kind == "constant" else stuck,  # a constant output (softmax of one) is a mistake of its own
-            "unregistered": any(torch.is_tensor(value) for module in model.modules() for value in vars(module).values()),
+            "unregistered": any(torch.is_tensor(value) and value.requires_grad for module in model.modules()
+                                for value in vars(module).values()),
         })  # fmt: skip
     return seen
 

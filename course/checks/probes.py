@@ -248,3 +248,16 @@ def freeing(program: Callable[..., Any]) -> Callable[..., Any]:
         return out
 
     return freed_program
+
+
+def eval_output(model: object, x: torch.Tensor) -> torch.Tensor | None:
+    """A copy of ``model`` in eval mode run on a copy of ``x`` (the check's own data), cast to its first float
+    parameter's dtype; None if it cannot be."""
+    try:
+        probe = copy.deepcopy(model).eval()
+        param = next((p for p in probe.parameters() if p.is_floating_point()), None)
+        with torch.no_grad():
+            out = probe(x.clone() if param is None else x.to(dtype=param.dtype, device=param.device, copy=True))
+        return out if type(out) is torch.Tensor else None
+    except Exception:
+        return None

@@ -8,7 +8,7 @@ MISTAKES: dict[str, str] = {
     # --- raised by the engine itself, for any exercise ------------------------------------------
     "not_callable": "this exercise needs a function; you gave {got}. Define it with def ... and pass its name.",
     "raised": "your code raised an error: {got}",
-    "timeout": "your code did not finish within the time limit: look for a loop that never ends.",
+    "timeout": "your code did not finish within the time limit: look for a loop that never ends (a torch.compile'd function compiles on its first call, which can take longer: check it uncompiled).",
     "exited": "your code called exit() or sys.exit(), which would stop the kernel: return a value instead.",
     "returned_none": "your function returned None: did you forget the `return` statement?",
     "mutated_input": "your function changed the tensor, array or list it was given, in place (values, shape or dtype; a list's items or length): the caller's data changed too. Work on a copy (x.clone(), x.copy(), list(sizes)) or use out-of-place operations (x = x - m, not x -= m).",

@@ -221,3 +221,10 @@ def test_review4_the_loss_function_must_be_left_as_it_came():
     assert verdict.mistake == "mutated_input" and "loss_fn.reduction = 'sum' (it was 'mean')" in verdict.message, (
         verdict
     )
+
+
+def test_review6_r_squared_through_scikit_learns_mean_squared_error_is_told_so():
+    from sklearn.metrics import mean_squared_error
+
+    verdict = check.r_squared(lambda t, p: 1 - mean_squared_error(t.numpy(), p.numpy()) / t.numpy().var())
+    assert verdict.mistake == "used_library" and "mean_squared_error" in verdict.message, verdict

@@ -142,7 +142,7 @@ def test_precision_and_recall_from_scikit_learn_are_told_so():
         return precision_score(y.view(-1).numpy(), p.view(-1).numpy()), recall_score(y.view(-1), p.view(-1))
 
     verdict = check.precision_recall(from_sklearn)
-    assert verdict.mistake == "used_library" and "precision_recall_fscore_support" in verdict.message, verdict
+    assert verdict.mistake == "used_library" and "precision_score" in verdict.message, verdict  # the one it called
 
 
 def test_precision_and_recall_from_any_scikit_learn_entry_point_are_told_so():
@@ -296,3 +296,14 @@ def test_review4_a_model_that_changes_its_input_in_place_changes_no_data_of_the_
     verdicts = [check.validation_accuracy(_ChangesItsInput(clamp)) for clamp in (False, False, True, False)]
     assert all(verdict.passed for verdict in verdicts), verdicts  # -x.neg_() on the check's data flipped it each time
     assert torch.equal(check._fitted()[1], x_val)
+
+
+def test_review6_precision_and_recall_through_a_confusion_matrix_per_label_is_told_so():
+    from sklearn.metrics import multilabel_confusion_matrix
+
+    def per_label(p, y):
+        tn, fp, fn, tp = multilabel_confusion_matrix(y.view(-1), p.view(-1))[1].ravel()
+        return tp / (tp + fp), tp / (tp + fn)
+
+    verdict = check.precision_recall(per_label)
+    assert verdict.mistake == "used_library" and "multilabel_confusion_matrix" in verdict.message, verdict

@@ -320,3 +320,17 @@ def test_review5_layers_switched_to_eval_one_by_one_leave_the_model_in_training_
 
     verdict = check.predict_function(predict)
     assert verdict.mistake == "no_eval" and "model.training is True" in verdict.message, verdict
+
+
+class _WithConstant(nn.Module):  # a constant tensor attribute (not trained): fine, unlike a trainable plain tensor
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.c = (nn.Parameter(torch.randn(1)) for _ in range(3))
+        self.eps = torch.tensor(0.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.a + self.b * x + self.c * x**2 + self.eps
+
+
+def test_review6_a_constant_tensor_attribute_is_no_unregistered_parameter():
+    assert check.quadratic_class(_WithConstant).passed
