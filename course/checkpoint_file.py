@@ -73,12 +73,21 @@ def as_path(path: object) -> Path:
 def unexpanded(path: Path) -> str:
     """The fix for a path that starts with '~', which no file function expands ('' for other paths, and where a
     folder really named so exists)."""
-    if not path.parts or not path.parts[0].startswith("~") or Path(path.parts[0]).is_dir():
-        return ""
+    first = path.parts[0] if path.parts else ""
+    if not first.startswith("~") or Path(first).is_dir() or len(path.parts) == 1 or _no_home(first):
+        return ""  # ~backup.pt is a file's name; ~nobody/ names no user's home
     return (
         f" '~' is not expanded here (nor by open() or torch.save): it would mean a folder named '{path.parts[0]}'. "
         f"For your home folder, pass Path('{path}').expanduser()."
     )
+
+
+def _no_home(first: str) -> bool:
+    """Whether ``~`` or ``~user`` names no home folder that expanduser() would find."""
+    try:
+        return Path(first).expanduser() == Path(first)
+    except RuntimeError:  # "Could not determine home directory"
+        return True
 
 
 def read_only(path: Path) -> PermissionError | None:

@@ -12,6 +12,7 @@ an optimizer whose step needs a closure.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -143,7 +144,9 @@ def _check_last_batch(model: nn.Module, loader: DataLoader, name: str, device: t
         return
     try:
         samples, size = len(loader.sampler), loader.batch_size  # type: ignore[arg-type]
-        if (samples % size or size) != 1 or not _fails_alone(model, loader.collate_fn([loader.dataset[0]]), device):
+        if (samples % size or size) != 1 or not _fails_alone(
+            model, lambda: loader.collate_fn([loader.dataset[0]]), device
+        ):
             return
     except Exception:  # a sampler without a length, a dataset that cannot be indexed by 0: found while training
         return
@@ -162,14 +165,14 @@ def _check_last_batch(model: nn.Module, loader: DataLoader, name: str, device: t
     )
 
 
-def _fails_alone(model: nn.Module, batch: object, device: torch.device) -> bool:
-    """Whether a BatchNorm layer refuses this batch of one sample in training mode (modes, buffers, RNG put back)."""
-    x, _ = batch_to(batch, device)
+def _fails_alone(model: nn.Module, batch: Callable[[], object], device: torch.device) -> bool:
+    """Whether a BatchNorm layer refuses the batch of one sample ``batch()`` reads, in training mode (modes, buffers
+    and random states put back: a dataset's random augmentation draws no number training would have drawn)."""
     modes = [(module, module.training) for module in model.modules()]
     try:
         model.train()
         with untouched(model), torch.no_grad():
-            model(x)
+            model(batch_to(batch(), device)[0])
     except ValueError as exc:
         return _ONE_VALUE in str(exc)
     finally:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import random
 from collections.abc import Callable, Iterable, Iterator
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -73,12 +75,16 @@ def _finite(tensors: Iterable[object]) -> bool:
 
 @contextlib.contextmanager
 def untouched(model: nn.Module) -> Iterator[None]:
-    """Run the block, then put back the model's buffers (BatchNorm's statistics) and the random state (Dropout's)."""
+    """Run the block, then put back the model's buffers (BatchNorm's statistics) and every random state: torch's
+    (Dropout's), NumPy's and Python's (a dataset's random augmentation draws from any of them)."""
     saved = {name: b.detach().clone() for name, b in model.named_buffers()}
+    states = random.getstate(), np.random.get_state()
     try:
         with torch.random.fork_rng(devices=_cuda_devices(model)):
             yield
     finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
         with torch.no_grad():
             for name, buffer in model.named_buffers():
                 if name in saved and buffer.shape == saved[name].shape:
@@ -117,9 +123,10 @@ def gradient_cause(model: nn.Module, loss_fn: Callable | None, x: object, y: obj
     return (
         f"The batch and the weights put back are finite, and the loss is finite ({loss.item():.4g} on this batch) but "
         f"its gradient is not (NaN or inf in {bad} of {len(params)} parameters' gradients): one step with it makes the "
-        "weights NaN whatever the learning rate, so a lower one will not help. The loss has a point where its slope "
-        "is infinite or undefined: torch.sqrt at 0 (an RMSE on a perfect fit), x ** 0.5 or a log at 0. Keep it away "
-        "from there, e.g. torch.sqrt(mse + 1e-8), or train on the MSE and report its square root."
+        "weights NaN whatever the learning rate, so a lower one will not help. The model's forward or the loss has a "
+        "point where its slope is infinite or undefined: torch.sqrt at 0 (an RMSE on a perfect fit, a distance "
+        "between equal points), x ** 0.5 or a log at 0. Keep its argument away from there, e.g. torch.sqrt(s + "
+        "1e-8), wherever it is computed (for an RMSE: train on the MSE and report its square root)."
     )
 
 

@@ -208,7 +208,8 @@ def stop_noted(history: History, epochs: int, start_epoch: int, keeper: LastFini
     try:
         yield
     except BaseException as exc:
-        note_stop(exc, history, epochs, start_epoch, keeper)
+        with contextlib.suppress(Exception):  # an exception that takes no attribute (a frozen dataclass) goes on as is
+            note_stop(exc, history, epochs, start_epoch, keeper)
         raise
 
 

@@ -38,15 +38,16 @@ def widget_only(bundle: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def check_progress(progress: object) -> None:
-    """Raise a ``TypeError`` unless ``progress`` is True or False (None counts as False): a string is always true.
+    """Raise a ``TypeError`` unless ``progress`` is True or False, or 1 or 0 (None counts as False): a string is
+    always true.
 
     Example:
         >>> check_progress("False")
         Traceback (most recent call last):
         TypeError: progress should be True or False, got the string 'False' (a non-empty string is true, so the bar would show): write fit(..., progress=False (or True), without quotes).
     """
-    if progress is None or isinstance(progress, (bool, np.bool_)):
-        return
+    if progress is None or isinstance(progress, (bool, np.bool_)) or (type(progress) is int and progress in (0, 1)):
+        return  # 0 and 1 are as plain as False and True
     if isinstance(progress, str):
         got = f"the string {progress!r:.30} (a non-empty string is true, so the bar would show)"
         fix = "progress=False (or True), without quotes"

@@ -5,6 +5,7 @@ matplotlib is imported inside each function, so ``import course`` stays cheap.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -115,9 +116,9 @@ def plot_curves(
 def plot_losses(history: Mapping[str, Sequence[float]], log_y: bool = False) -> Figure:
     """Training (and validation) loss per epoch, from a history dict such as the one ``fit`` returns.
 
-    Only losses are drawn, on one loss axis: the entries whose name ends in ``"loss"`` (``"train_loss"``,
+    Only losses are drawn, on one loss axis: the entries whose name holds ``"loss"`` (``"train_loss"``,
     ``"val_loss"``), so that the ``"lr"`` of ``fit``'s history and metrics of your own (``"val_acc"``)
-    are left out; draw those with ``plot_curves({"accuracy": history["val_acc"]})``. A dict with no
+    are left out, with a warning that names them; draw those with ``plot_curves``. A dict with no
     such name, e.g. ``{"training": ..., "validation": ...}``, is all losses (but for an ``"lr"``).
 
     Example:
@@ -126,8 +127,14 @@ def plot_losses(history: Mapping[str, Sequence[float]], log_y: bool = False) -> 
         ('loss', ['train_loss', 'val_loss'])
     """
     check.mapping("history", history, "{'train_loss': losses, 'val_loss': val_losses}")
-    named = {name: v for name, v in history.items() if str(name).lower().endswith(("loss", "losses"))}
+    named = {name: v for name, v in history.items() if "loss" in str(name).lower()}
     losses = named or {name: values for name, values in history.items() if name not in NOT_LOSSES}
+    if left := [name for name in history if name not in losses and name not in NOT_LOSSES]:
+        warnings.warn(
+            f"plot_losses drew the losses {list(losses)} and left out {left}, whose names hold no 'loss': draw "
+            "those with plot_curves, or name a loss so (e.g. 'train_loss').",
+            stacklevel=2,
+        )
     if not losses:
         raise ValueError(f"history holds no loss, only {sorted(history)}; plot those with plot_curves.")
     return plot_curves(losses, xlabel="epoch", ylabel="loss", log_y=log_y, title="Loss per epoch")

@@ -4,6 +4,7 @@ saves that a crash or a kill cannot half-write."""
 from __future__ import annotations
 
 import copy
+import getpass
 import random
 
 import numpy as np
@@ -229,7 +230,7 @@ def test_paths_that_cannot_hold_a_checkpoint_are_reported(tmp_path):
         load_checkpoint(tmp_path / "nothing.pt", nn.Linear(1, 1), nn.Linear(1, 1))
 
 
-@pytest.mark.parametrize("given", ["~/c.pt", "~learner/runs/c.pt"])
+@pytest.mark.parametrize("given", ["~/c.pt", f"~{getpass.getuser()}/runs/c.pt"])  # a user that exists
 def test_a_path_starting_with_a_tilde_is_explained_not_a_folder_named_tilde_suggested(tmp_path, monkeypatch, given):
     monkeypatch.chdir(tmp_path)  # where no folder named '~' exists
     fix = rf"'~' is not expanded.*Path\('{given}'\)\.expanduser\(\)"
@@ -251,3 +252,10 @@ def test_a_folder_really_named_tilde_is_still_a_folder(tmp_path, monkeypatch):
     assert load_checkpoint(save_checkpoint("~/c.pt", nn.Linear(1, 1), epoch=2), nn.Linear(1, 1))["epoch"] == 2
     with pytest.raises(FileNotFoundError, match=r"no checkpoint file at '~/other.pt'. Check the path"):
         load_checkpoint("~/other.pt", nn.Linear(1, 1))
+
+
+@pytest.mark.parametrize("path", ["~backup_missing.pt", "~nobody_here_at_all/model.pt"])
+def test_a_name_that_starts_with_a_tilde_but_is_no_home_is_not_told_to_expand(path):
+    with pytest.raises(FileNotFoundError) as error:
+        load_checkpoint(path, nn.Linear(1, 1))
+    assert "expanduser" not in str(error.value), error.value

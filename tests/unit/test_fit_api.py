@@ -214,7 +214,7 @@ def test_an_error_before_any_update_adds_no_note_but_still_hands_over_the_histor
 # ----------------------------------------------------------------------------- 3: progress
 
 
-@pytest.mark.parametrize("progress", ["False", 0, "no"])
+@pytest.mark.parametrize("progress", ["False", 2, "no", 0.0])
 def test_progress_that_is_not_a_bool_is_refused(progress, capsys):
     model, loss_fn, opt = parts()
     refused_before_training(
@@ -223,7 +223,7 @@ def test_progress_that_is_not_a_bool_is_refused(progress, capsys):
     assert "fit" not in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("progress", [False, np.bool_(False), None])
+@pytest.mark.parametrize("progress", [False, np.bool_(False), None, 0])
 def test_progress_false_in_its_forms_shows_no_bar(progress, capsys):
     model, loss_fn, opt = parts()
     fit(model, loss_fn, opt, LOADER, 2, progress=progress)
@@ -277,3 +277,56 @@ def test_an_optimizer_whose_step_needs_a_closure_is_refused_up_front(make):
     refused_before_training(lambda: train_epoch(model, nn.MSELoss(), opt, LOADER), model, TypeError, match)
     with pytest.raises(TypeError, match=match):
         make_train_step(model, nn.MSELoss(), opt)
+
+
+class _Augmented(torch.utils.data.Dataset):
+    """33 pictures with random noise added as each is read: every read draws from torch's, NumPy's and Python's
+    random streams."""
+
+    def __init__(self) -> None:
+        generator = torch.Generator().manual_seed(1)
+        self.x, self.y = torch.randn(33, 3, 4, 4, generator=generator), torch.randn(33, 1, generator=generator)
+
+    def __len__(self) -> int:
+        return 33
+
+    def __getitem__(self, i: int) -> tuple:
+        import random
+
+        noise = 0.1 * torch.randn(3, 4, 4) + float(np.random.rand()) + random.random()
+        return self.x[i] + noise, self.y[i]
+
+
+def test_the_one_sample_check_draws_no_random_number_training_would_draw():
+    # BatchNorm2d accepts one 4x4 picture, so the check lets training go on: on the same random streams as without it
+    import random
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(64, 1))
+    loader = DataLoader(_Augmented(), batch_size=16, shuffle=True)  # 33 = 16 + 16 + 1
+    torch.manual_seed(0), np.random.seed(0), random.seed(0)
+    fit(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.01), loader, 1, progress=False)
+    after = (torch.rand(1).item(), float(np.random.rand()), random.random())
+    torch.manual_seed(0), np.random.seed(0), random.seed(0)
+    for x, _ in loader:  # what one epoch draws: the shuffle and the 33 reads, nothing more
+        model(x)
+    assert after == (torch.rand(1).item(), float(np.random.rand()), random.random())
+
+
+def test_an_exception_that_takes_no_attribute_goes_on_as_it_was():
+    class BadRecord(Exception):  # refuses attributes of its own (history); Python's own dunders it takes
+        def __setattr__(self, name: str, value: object) -> None:
+            if not name.startswith("__"):
+                raise AttributeError(f"BadRecord takes no attribute {name}")
+            super().__setattr__(name, value)
+
+    def batches():
+        yield torch.ones(4, 3), torch.zeros(4, 1)
+        raise BadRecord(17)
+
+    class Loader:
+        def __iter__(self):
+            return batches()
+
+    model = nn.Linear(3, 1)
+    with pytest.raises(BadRecord):
+        fit(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1), Loader(), 2, progress=False)

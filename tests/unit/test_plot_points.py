@@ -72,12 +72,19 @@ def test_each_epoch_of_a_schedule_is_a_step_of_width_one_the_last_too(rates):
         assert start.size == 1 and y[start[0]] == rate and x[start[0] + 1] == epoch + 1
 
 
-def test_plot_losses_draws_only_losses_not_a_metric_of_your_own():
+def test_plot_losses_draws_only_losses_not_a_metric_of_your_own_and_says_what_it_left_out():
     history = {"train_loss": [0.9, 0.7, 0.6], "lr": [0.1] * 3, "val_acc": [0.8], "val_loss": [1.0, 0.8, 0.7]}
-    assert [line.get_label() for line in plot_losses(history).axes[0].get_lines()] == ["train_loss", "val_loss"]
-    assert [line.get_label() for line in plot_losses({"Loss": [1.0], "accuracy": [0.5]}).axes[0].get_lines()] == [
-        "Loss"
-    ]
+    with pytest.warns(UserWarning, match=r"left out \['val_acc'\]"):
+        assert [line.get_label() for line in plot_losses(history).axes[0].get_lines()] == ["train_loss", "val_loss"]
+    with pytest.warns(UserWarning, match=r"left out \['train'\]"):  # a loss under another name: said, not silent
+        assert [line.get_label() for line in plot_losses({"train": [1.0], "val_loss": [1.2]}).axes[0].get_lines()] == [
+            "val_loss"
+        ]
+
+
+def test_every_series_whose_name_holds_loss_is_drawn():
+    history = {"train_loss_epoch": [1.0, 0.5], "val_loss": [1.2, 0.6], "train_loss_smoothed": [0.9, 0.6]}
+    assert [line.get_label() for line in plot_losses(history).axes[0].get_lines()] == list(history)
 
 
 def test_a_dict_of_losses_built_by_hand_is_still_all_losses():
