@@ -103,6 +103,8 @@ def _epoch(a, b, x, y, lr, batch_size, rng, variant: str = "") -> tuple[float, f
     start_ab, grads = (a, b), []
     for start in starts[:1] if variant == "one_update_per_epoch" else starts:
         idx = order[start : start + batch_size]
+        if not len(idx):  # "empty_last_batch": np.mean of nothing is nan (and warns)
+            return math.nan, math.nan
         factor = {"sum_not_mean": len(idx), "wrong_total": len(idx) / batch_size, "divided_by_n": len(idx) / n}
         factor = factor.get(variant, 1) * {"wrong_sign": -1, "missing_factor_2": 0.5}.get(variant, 1)
         batch = (x, y) if variant == "whole_data_gradient" else (x[idx], y[idx])
