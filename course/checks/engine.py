@@ -38,6 +38,7 @@ from course.checks.values import Raised, close, describe, safe_text
 from course.checks.vocabulary import MISTAKES
 from course.repro import preserved_rng
 
+_LEFT = ("grad_left_off", "default_dtype_changed", "backward_inside")  # what an answer can leave behind, in order
 TIME_LIMIT = 10.0  # seconds a check may take, learner's code included
 Message = str | Callable[[Any, Any], str] | None
 # a NotImplementedError raised in these folders (torch, NumPy, the course) is not the learner's stub
@@ -180,6 +181,7 @@ class Exercise:
     same: Callable[[Any, Any], bool] = close
     explain: Callable[[Any, Any], str] | None = None
     pure: bool = True
+    grad_left_ok: bool = False  # the answer may read gradients it made itself (dead units: a zero gradient)
     library: Sequence[Library] = ()
 
     def __call__(self, *answers: object) -> Verdict:
@@ -239,7 +241,9 @@ class Exercise:
     def _judge(self, answer: Any) -> Verdict:
         args = self.inputs()
         ungraded = (
-            [leaf for leaf in _leaves(args) if leaf.grad is None] if self.kind == "function" and self.pure else []
+            [leaf for leaf in _leaves(args) if leaf.grad is None]
+            if self.kind == "function" and self.pure and not self.grad_left_ok
+            else []
         )
         dtype = torch.get_default_dtype()
         with Calls(self.library) if self.library else contextlib.nullcontext() as calls:  # only where one is banned
@@ -264,16 +268,14 @@ class Exercise:
         return self._named_mistake(got, expected) or _wrong("other", got, expected, self.explain)
 
     def _state_left(self, dtype: torch.dtype, ungraded: list[torch.Tensor]) -> str | None:
-        """What the answer left changed for the code after it, put back where it is global: a mistake id, or None."""
-        if not torch.is_grad_enabled():  # the learner's code switched tracking off for everything after it
-            torch.set_grad_enabled(True)  # this worker thread's mode: the check's own programs need it on
-            return "grad_left_off"
-        if torch.get_default_dtype() != dtype:  # torch.set_default_dtype: every later tensor of the notebook too
-            torch.set_default_dtype(dtype)
-            return "default_dtype_changed"
-        if any(leaf.grad is not None for leaf in ungraded) and not self._runs_backward():  # .grad left filled
-            return "backward_inside"
-        return None
+        """What the answer left changed for the code after it, all put back where it is global: a mistake id, or
+        None. Tracking switched off (this worker thread's mode: the check's own programs need it on), the default
+        dtype (every later tensor of the notebook), .grad left filled on what it was given."""
+        left = [not torch.is_grad_enabled(), torch.get_default_dtype() != dtype]
+        torch.set_grad_enabled(True)
+        torch.set_default_dtype(dtype)
+        left.append(any(leaf.grad is not None for leaf in ungraded) and not self._runs_backward())
+        return next((name for name, found in zip(_LEFT, left, strict=True) if found), None)
 
     def _runs_backward(self) -> bool:
         """Whether the right program itself runs backward() into the probe inputs (a training step does)."""

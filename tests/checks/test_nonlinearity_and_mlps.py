@@ -295,3 +295,11 @@ def test_review4_dead_units_refuses_any_tolerance_and_a_layer_left_changed(case)
     answer, mistake = _REVIEW4_DEAD[case]
     verdict = check.dead_units(answer)
     assert verdict.mistake == mistake and verdict.passed == (mistake is None), verdict
+
+
+def test_review7_dead_units_read_from_the_gradients_it_made_itself_are_right():
+    def from_gradients(layer, x):
+        torch.relu(layer(x)).sum().backward()  # a unit's bias gradient counts the inputs where it is active
+        return layer.bias.grad == 0
+
+    assert check.dead_units(from_gradients).passed

@@ -107,3 +107,13 @@ def test_review6_a_backward_whose_gradients_are_put_back_leaves_nothing_behind()
         return loss
 
     assert check.mse(tidy).passed
+
+
+def test_review7_every_global_change_is_put_back_whichever_is_named():
+    def both(p, t):
+        torch.set_default_dtype(torch.float64)
+        torch.set_grad_enabled(False)
+        return ((p.squeeze(1) - t) ** 2).mean()
+
+    assert check.mse(both).mistake == "grad_left_off"
+    assert torch.get_default_dtype() == torch.float32

@@ -89,3 +89,12 @@ def test_a_compiled_model_changes_no_library_function():
     model = torch.compile(torch.nn.Linear(2, 1), backend="eager")
     model(torch.ones(3, 2))
     assert libraries(audit.audit(before)) == []
+
+
+def test_a_default_dtype_set_by_the_student_changes_no_library_function():
+    before = audit.snapshot()
+    torch.set_default_dtype(torch.float64)  # torch rebinds torch.Storage itself
+    try:
+        assert libraries(audit.audit(before)) == []
+    finally:
+        torch.set_default_dtype(torch.float32)

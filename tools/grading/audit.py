@@ -196,7 +196,7 @@ def _changed(
     library's ``MagicMock`` or ``torch.is_tensor`` put in ``torch.allclose``'s place), or added."""
     found = [f"{label}.{key} (removed)" for key in before if key not in now]
     for key, value in now.items():
-        if key.strip("_") == "":  # IPython's `_`, `__`, `___`: the last outputs
+        if key.strip("_") == "" or key in _REBOUND:  # IPython's `_`, `__`, `___`: the last outputs
             continue
         if (
             key in before
@@ -208,6 +208,8 @@ def _changed(
             found.append(f"{label}.{key} (added)")
     return found
 
+
+_REBOUND = {"Storage"}  # torch.set_default_dtype (or set_default_tensor_type) rebinds torch.Storage itself
 
 # torch's own wrappers of the very function they replace: torch._dynamo wraps torch.manual_seed on import
 # (torch._disable_dynamo's ``inner``), and Module.__init__ and __setstate__ when a compiled model first runs

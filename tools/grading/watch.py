@@ -205,6 +205,7 @@ def require_trained_steps(got: dict, need: int, function: str, task: str) -> Non
     )
     require(
         got.get("jumps", 0) == 0,
-        f"the parameters of the model {function} returned were set after training, far from every value they held "
-        "while it trained: the model must be the one its training loop trained",
+        f"the parameters of the model {function} returned ended far from every value they held while it trained: "
+        "either they were set after training (the model must be the one its training loop trained), or the last "
+        "steps diverged (lower the learning rate)",
     )
