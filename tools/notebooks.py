@@ -132,6 +132,12 @@ def execute(nb: nbformat.NotebookNode, timeout: int = 120, allow_errors: bool = 
     return client.execute()
 
 
+def run_cells(*sources: str, allow_errors: bool = False) -> list:
+    """Run code cells with these sources in a fresh kernel, as a notebook would: the executed cells."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in sources])
+    return execute(nb, allow_errors=allow_errors).cells
+
+
 def _integral_floats_as_ints(value: object) -> object:
     if isinstance(value, float) and value.is_integer():
         return int(value)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 
-import nbformat
 import numpy as np
 import pytest
 import torch
@@ -16,7 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from course.training import fit, make_train_step, train_epoch
-from tools.notebooks import execute
+from tools.notebooks import run_cells
 
 X = torch.linspace(-1, 1, 32).reshape(16, 2)
 Y = X.sum(1, keepdim=True)
@@ -168,21 +167,17 @@ def test_an_interrupt_keeps_going_and_hands_over_the_finished_epochs():
 
 
 def test_in_jupyter_an_interrupted_run_shows_the_note_and_its_history_stays_reachable():
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [
-        nbformat.v4.new_code_cell(
-            "import torch\nfrom torch import nn\nfrom course.training import fit\n"
-            "class Stops:\n    count = 0\n    def __iter__(self):\n        for _ in range(3):\n"
-            "            Stops.count += 1\n"
-            "            if Stops.count == 5:\n                raise KeyboardInterrupt  # 'Interrupt kernel'\n"
-            "            yield torch.ones(4, 1), torch.ones(4, 1)\n"
-            "model = nn.Linear(1, 1)\n"
-            "fit(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1), Stops(), 3, progress=False)"
-        ),
-        nbformat.v4.new_code_cell("import sys\nprint(sys.last_value.history)"),
-    ]
-    cells = execute(nb, allow_errors=True).cells
+    cells = run_cells(
+        "import torch\nfrom torch import nn\nfrom course.training import fit\n"
+        "class Stops:\n    count = 0\n    def __iter__(self):\n        for _ in range(3):\n"
+        "            Stops.count += 1\n"
+        "            if Stops.count == 5:\n                raise KeyboardInterrupt  # 'Interrupt kernel'\n"
+        "            yield torch.ones(4, 1), torch.ones(4, 1)\n"
+        "model = nn.Linear(1, 1)\n"
+        "fit(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1), Stops(), 3, progress=False)",
+        "import sys\nprint(sys.last_value.history)",
+        allow_errors=True,
+    )
     error = next(o for o in cells[0].outputs if o.output_type == "error")
     assert error.ename == "KeyboardInterrupt" and "fit stopped in epoch 2 of 3, at batch 2" in "".join(error.traceback)
     assert cells[1].outputs[0].text.startswith("{'train_loss': [")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 
-import nbformat
 import numpy as np
 import pytest
 import torch
@@ -15,7 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from course.loaders import batch_to
 from course.training import evaluate, fit, make_train_step, predict, train_epoch
-from tools.notebooks import execute
+from tools.notebooks import run_cells
 
 
 def make_data(n: int = 48, seed: int = 0) -> TensorDataset:
@@ -145,18 +144,13 @@ def test_progress_bar_in_a_terminal_goes_to_stderr_only(capsys):
 def test_progress_bar_in_a_notebook_stores_no_compared_output():
     """Run fit(progress=True) in a real kernel: the cell keeps only a widget view, which nbval never
     compares (model ids are random), so stored outputs cannot differ between runs by construction."""
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [
-        nbformat.v4.new_code_cell(
-            "import torch\nfrom torch import nn\nfrom torch.utils.data import DataLoader, TensorDataset\n"
-            "from course.training import fit\n"
-            "loader = DataLoader(TensorDataset(torch.ones(8, 1), torch.ones(8, 1)), batch_size=4)\n"
-            "model = nn.Linear(1, 1)\nopt = torch.optim.SGD(model.parameters(), lr=0.1)"
-        ),
-        nbformat.v4.new_code_cell("history = fit(model, nn.MSELoss(), opt, loader, epochs=3)"),
-    ]
-    outputs = execute(nb).cells[1].outputs
+    outputs = run_cells(
+        "import torch\nfrom torch import nn\nfrom torch.utils.data import DataLoader, TensorDataset\n"
+        "from course.training import fit\n"
+        "loader = DataLoader(TensorDataset(torch.ones(8, 1), torch.ones(8, 1)), batch_size=4)\n"
+        "model = nn.Linear(1, 1)\nopt = torch.optim.SGD(model.parameters(), lr=0.1)",
+        "history = fit(model, nn.MSELoss(), opt, loader, epochs=3)",
+    )[1].outputs
     assert [o.output_type for o in outputs] == ["display_data"]
     assert list(outputs[0].data) == ["application/vnd.jupyter.widget-view+json"]
 

@@ -16,7 +16,7 @@ NOT_HELD = (  # a check's message when the model returned is none the watch saw 
 
 def backward_watch():  # noqa: C901  (shipped whole into the probes: ``grader.helper(backward_watch)``)
     """A probe helper: ``watch.note(frame, event, arg)``, called from the probe's profile hook, sees each backward
-    pass (``backward()``, ``torch.autograd.backward`` or ``.grad``): the leaf tensors it reaches, its loss, which
+    pass (``backward()``, ``torch.autograd.backward`` or ``.grad``): the leaf tensors it reaches, which
     leaves it left nonzero gradients on, their values then, and whether the gradient at the input of each
     BCE-with-logits in its graph is that loss's own: ``w * (sigmoid(z) - t)`` (with its ``pos_weight`` and
     ``weight``) times a positive factor per class (a class weight, the reduction). A squared error added with a
@@ -27,7 +27,7 @@ def backward_watch():  # noqa: C901  (shipped whole into the probes: ``grader.he
     ``copy.deepcopy`` of the best epoch's model) or lie between, coordinate by coordinate (an average of them:
     ``AveragedModel``, an EMA): how many had BCE's gradient, all, how many were followed by a change of the
     parameters (a step), how many parameters ended far from every value they held at a pass (set after training,
-    by more than half the farthest they went: an L-BFGS step ends with an update no pass saw), and every pass's loss.
+    by more than half the farthest they went: an L-BFGS step ends with an update no pass saw).
     """
     import torch
 
@@ -51,8 +51,7 @@ def backward_watch():  # noqa: C901  (shipped whole into the probes: ``grader.he
             if isinstance(variable, torch.Tensor):
                 found[id(variable)] = variable
             stack += [n for n, _ in node.next_functions]
-        one = isinstance(loss, torch.Tensor) and loss.numel() == 1
-        return bce, found, values(loss)[1][0] if one else None
+        return bce, found
 
     def capture(node):  # BCE's gradient at its input z, and the total gradient that reaches z from the whole loss
         z, seen = node._saved_self, []
@@ -95,31 +94,31 @@ def backward_watch():  # noqa: C901  (shipped whole into the probes: ``grader.he
             if code not in entries:
                 return False
             if event == "call":
-                bce, reached, loss = graph(frame.f_locals.get(entries[code]))
+                bce, reached = graph(frame.f_locals.get(entries[code]))
                 for i, t in reached.items():
                     self.keep[i] = t
                     self.known.setdefault(values(t), set()).add(i)
                 grads = {i: None if t.grad is None else t.grad.detach().clone() for i, t in reached.items()}
                 hooks = [capture(node) for node in bce]
                 at = {i: values(t) for i, t in reached.items()}
-                self.pending.append((bool(bce), [h for h in hooks if h], reached, grads, at, loss))
+                self.pending.append((bool(bce), [h for h in hooks if h], reached, grads, at))
             elif event == "return" and self.pending:
-                any_bce, hooks, reached, grads, at, loss = self.pending.pop()
+                any_bce, hooks, reached, grads, at = self.pending.pop()
                 for _, _, handle in hooks:
                     handle.remove()
                 is_bce = any_bce and bool(hooks) and all(bce_shaped(node, seen) for node, seen, _ in hooks)
                 if code is torch.autograd.grad.__code__:  # gradients returned, not accumulated
                     nonzero = any(isinstance(g, torch.Tensor) and bool(g.abs().sum() > 0) for g in (arg or ()))
-                    self.passes.append((is_bce, set(reached) if nonzero else set(), at, loss))
+                    self.passes.append((is_bce, set(reached) if nonzero else set(), at))
                 else:
-                    self.passes.append((is_bce, {i for i, t in reached.items() if moved(t.grad, grads[i])}, at, loss))
+                    self.passes.append((is_bce, {i for i, t in reached.items() if moved(t.grad, grads[i])}, at))
             return True
 
         def between(self, p):  # the trained leaves p lies between, coordinate by coordinate: an average of them
             shape, here = values(p)
             found = set()
             for i, t in self.keep.items():
-                held = [at[i][1] for *_, at, _ in self.passes if i in at] + [values(t)[1]]
+                held = [at[i][1] for *_, at in self.passes if i in at] + [values(t)[1]]
                 if tuple(t.shape) != shape or not all(isinstance(v, tuple) for v in [here, *held]):
                     continue
                 if all(min(c) - 1e-6 <= h <= max(c) + 1e-6 for h, c in zip(here, zip(*held, strict=True), strict=True)):
@@ -133,18 +132,16 @@ def backward_watch():  # noqa: C901  (shipped whole into the probes: ``grader.he
                 {id(p)} if id(p) in self.keep else self.known.get(values(p), set()) or self.between(p)
                 for p in model.parameters()
             ]
-            into = [
-                (b, at, loss) for b, nonzero, at, loss in self.passes if origins and all(o & nonzero for o in origins)
-            ]
+            into = [(b, at) for b, nonzero, at in self.passes if origins and all(o & nonzero for o in origins)]
             final = {i: values(t) for i, t in self.keep.items()}
-            after = [at for _, at, _ in into[1:]] + [final] if into else []
+            after = [at for _, at in into[1:]] + [final] if into else []
             updates = sum(
                 any(at[i] != nxt.get(i) for o in origins for i in o if i in at)
-                for (_, at, _), nxt in zip(into, after, strict=True)
+                for (_, at), nxt in zip(into, after, strict=True)
             )
             jumps = 0  # parameters far from every value they held at a backward pass: set after training
             for p, o in zip(model.parameters(), origins, strict=True):
-                seen = [at[i][1] for _, at, _ in into for i in o if i in at and at[i][0] == tuple(p.shape)]
+                seen = [at[i][1] for _, at in into for i in o if i in at and at[i][0] == tuple(p.shape)]
                 if seen and isinstance(seen[0], tuple):
                     here = values(p)[1]
                     off = min(sum((a - b) ** 2 for a, b in zip(here, v, strict=True)) ** 0.5 for v in seen)
@@ -152,11 +149,10 @@ def backward_watch():  # noqa: C901  (shipped whole into the probes: ``grader.he
                     travel = max(sum((a - b) ** 2 for a, b in zip(seen[0], v, strict=True)) ** 0.5 for v in seen)
                     jumps += off > 0.5 * travel + 1e-3
             return {
-                "bce_steps": sum(b for b, _, _ in into),
+                "bce_steps": sum(b for b, _ in into),
                 "steps": len(into),
                 "updates": updates,
                 "jumps": jumps,
-                "pass_losses": [loss for _, _, loss in into],
             }
 
     return Watch()
