@@ -61,11 +61,11 @@ def damaged(path: Path, why: str) -> CheckpointError:
     )
 
 
-def as_path(path: object) -> Path:
-    """``path`` as a ``Path``; a ``TypeError`` naming the fix for anything else (None, bytes, a number)."""
+def as_path(path: object, hint: str = "") -> Path:
+    """``path`` as a ``Path``; a ``TypeError`` naming the fix for anything else (None, bytes, a number), then ``hint``."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(
-            f"path should be a file path such as 'checkpoint.pt' (a str or Path), got {type(path).__name__}."
+            f"path should be a file path such as 'checkpoint.pt' (a str or Path), got {type(path).__name__}.{hint}"
         )
     return Path(path)
 

@@ -22,10 +22,14 @@ from course.checkpoint_file import CheckpointError, as_path, damaged, read_seale
 from course.device import model_device
 from course.divergence import state_copy
 from course.epochs import check_saved_epoch
-from course.parts import check_model, check_optimizer, check_scheduler, plain_history
+from course.parts import check_model, check_optimizer, check_scheduler, plain_history, wrong_order
 from course.repro import rng_state, set_rng_state
 
 _KEYS = {"model", "optimizer", "scheduler", "epoch", "history", "rng", "kinds"}
+_ORDER = (
+    "the path, then the model, optimizer and scheduler: save_checkpoint(path, model, optimizer, scheduler, epoch, "
+    "history), load_checkpoint(path, model, optimizer, scheduler)"
+)
 
 
 def _kind(part: object) -> str | None:
@@ -47,6 +51,18 @@ def _checkpoint_path(path: str | os.PathLike) -> Path:
         raise IsADirectoryError(
             f"'{path}' is a folder; pass a file path for the checkpoint, e.g. '{path / 'checkpoint.pt'}'."
         )
+    return path
+
+
+def _check_parts(path: object, model: object, optimizer: object, scheduler: object, verb: str) -> Path:
+    """The path (first: a model in its place is the swap named), the model, the optimizer and scheduler if any."""
+    path = as_path(path, wrong_order("path", path, _ORDER))
+    check_model(model, _ORDER)
+    model_device(model)  # one real device: a meta model has no weights to save, nor keeps those loaded
+    if optimizer is not None:
+        check_optimizer(optimizer, model)
+    check_scheduler(scheduler, optimizer)
+    _scheduler_needs_optimizer(optimizer, scheduler, verb)
     return path
 
 
@@ -111,12 +127,7 @@ def save_checkpoint(
         >>> sorted(torch.load(path, weights_only=True))
         ['epoch', 'history', 'kinds', 'model', 'optimizer', 'rng', 'scheduler']
     """
-    check_model(model)
-    model_device(model)  # one real device: a meta model has no weights to save
-    if optimizer is not None:
-        check_optimizer(optimizer, model)
-    check_scheduler(scheduler, optimizer)
-    _scheduler_needs_optimizer(optimizer, scheduler, "saved")
+    path = _check_parts(path, model, optimizer, scheduler, "saved")
     if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
         raise ValueError(f"epoch should be the number of epochs done, a non-negative integer; got {epoch!r}.")
     check_saved_epoch(epoch, history)
@@ -241,17 +252,11 @@ def load_checkpoint(
         >>> ckpt["epoch"], ckpt["history"]
         (2, {})
     """
-    check_model(model)
-    model_device(model)  # a meta model would take the weights without keeping them
-    if optimizer is not None:
-        check_optimizer(optimizer, model)
-    check_scheduler(scheduler, optimizer)
-    _scheduler_needs_optimizer(optimizer, scheduler, "loaded")
+    path = _check_parts(path, model, optimizer, scheduler, "loaded")
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(
             f"generator should be the DataLoader's torch.Generator (or None), got {type(generator).__name__}."
         )
-    path = as_path(path)
     if path.is_dir():
         raise IsADirectoryError(
             f"'{path}' is a folder, not a checkpoint file: pass the file's path, e.g. '{path / 'checkpoint.pt'}'."

@@ -12,6 +12,7 @@ an optimizer whose step needs a closure.
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 
 import torch
@@ -26,6 +27,7 @@ from course.loss_checks import loss_of
 from course.loss_values import check_values
 
 _ONE_VALUE = "Expected more than 1 value per channel when training"  # BatchNorm's words for a batch of 1
+_PRODUCT = re.compile(r"\((\d+)x(\d+) and (\d+)x(\d+)\)")  # torch's mat1 (rows x width) and mat2 (in x out)
 
 
 def check_tensors(x: object, y: object) -> None:
@@ -181,13 +183,21 @@ def _fails_alone(model: nn.Module, batch: Callable[[], object], device: torch.de
     return False
 
 
-def _first_linear(model: nn.Module) -> nn.Linear | None:
-    return next((m for m in model.modules() if isinstance(m, nn.Linear) and m.in_features > 0), None)
+def _first_layer(model: nn.Module) -> nn.Module | None:
+    """The first module registered without submodules (the model itself if it has none): where x goes first."""
+    return next((m for m in model.modules() if next(m.children(), None) is None), None)
 
 
 def _dtype_error(model: nn.Module, x: torch.Tensor, y: object) -> TypeError | None:
     dtype = next((p.dtype for p in model.parameters()), None)
-    if dtype is not None and x.dtype != dtype:
+    first = _first_layer(model)
+    if isinstance(first, (nn.Embedding, nn.EmbeddingBag)):  # its input is integer ids, never the parameters' dtype
+        if x.is_floating_point():
+            return TypeError(
+                f"the features x are {x.dtype}, but the model's first layer, {type(first).__name__}, takes integer "
+                "ids (whole numbers from 0 to num_embeddings - 1): x = x.long()."
+            )
+    elif dtype is not None and x.dtype != dtype:
         model_fix = ", or the model with model.to(x.dtype)" if x.is_floating_point() else ""
         return TypeError(
             f"the features x are {x.dtype} but the model's parameters are {dtype}; they must match. Convert the data "
@@ -202,10 +212,12 @@ def _dtype_error(model: nn.Module, x: torch.Tensor, y: object) -> TypeError | No
     return None
 
 
-def _width_error(model: nn.Module, x: torch.Tensor) -> ValueError | None:
-    first = _first_linear(model)
-    if first is None or (x.ndim and x.shape[-1] == first.in_features):
-        return None
+def _width_error(model: nn.Module, x: torch.Tensor, text: str) -> ValueError | None:
+    """x's width blamed only if x goes straight into the first layer, a Linear (torch's shapes agreeing)."""
+    first, shapes, width = _first_layer(model), _PRODUCT.search(text), x.shape[-1] if x.ndim else 1
+    straight = isinstance(first, nn.Linear) and first.in_features > 0 and not (shapes and int(shapes[2]) != width)
+    if not straight or (x.ndim and width == first.in_features):  # reshaped before the Linear, or a later one
+        return _inner_width_error(model, x, shapes)
     if x.ndim == 0:
         return ValueError(
             f"x is a single number (shape ()), but the model takes a batch of samples, each of {first.in_features} "
@@ -223,11 +235,23 @@ def _width_error(model: nn.Module, x: torch.Tensor) -> ValueError | None:
     )
 
 
+def _inner_width_error(model: nn.Module, x: torch.Tensor, shapes: re.Match | None) -> ValueError | None:
+    """The Linear that torch's shapes name, fed by the layers before it; None if none fits (a product by hand)."""
+    width, needed, out = (int(shapes[i]) for i in (2, 3, 4)) if shapes else (0, -1, -1)
+    if not any(isinstance(m, nn.Linear) and (m.in_features, m.out_features) == (needed, out) for m in model.modules()):
+        return None
+    return ValueError(
+        f"the layer Linear(in_features={needed}, out_features={out}) received inputs of width {width} (their last "
+        f"dimension; torch said: shapes cannot be multiplied {shapes[0]}), made by the layers before it from x of shape "
+        f"{tuple(x.shape)}. Build it as nn.Linear({width}, {out}), or change the layers before it."
+    )
+
+
 def explain(error: RuntimeError, model: nn.Module, x: torch.Tensor, y: object) -> BaseException:
     """The error to raise for a batch on which the model or the loss failed: a clearer one when we know the cause.
 
     Recognises tensors on different devices (by PyTorch's exact message), data of the wrong dtype
-    and features whose width does not match the first layer; anything else comes back unchanged.
+    and a Linear layer given the wrong width (x's, if x goes straight into it); anything else comes back unchanged.
 
     Example:
         >>> model = nn.Linear(3, 1)
@@ -245,7 +269,7 @@ def explain(error: RuntimeError, model: nn.Module, x: torch.Tensor, y: object) -
     if "dtype" in text or "scalar type" in text:
         found = _dtype_error(model, x, y)
     elif "shapes cannot be multiplied" in text or "need to be at least 1D" in text:
-        found = _width_error(model, x)
+        found = _width_error(model, x, text)
     elif "does not require grad and does not have a grad_fn" in text:
         found = ValueError(
             "the loss is not connected to the model's parameters (it has no grad_fn), so backward() cannot compute "

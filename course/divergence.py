@@ -55,6 +55,7 @@ def empty_batch(number: int | None, x: object) -> ValueError | None:
 
 
 _NOT_THE_RATE = "This was before any update, so the learning rate is not the cause. "
+_NEVER_FINITE = "The batch is finite: the weights were NaN or inf before this training began."
 
 
 _LOSS_ITSELF = (
@@ -221,7 +222,7 @@ class LastFinite:
                 "~torch.isfinite(x).all(dim=1)); a lower learning rate will not help."
             )
         elif self.saved is None:
-            cause = "The batch is finite: the weights were NaN or inf before this training began."
+            cause = _NEVER_FINITE
         elif step == 1 and self.passes == 1:
             cause = _NOT_THE_RATE + finite_batch_cause(self.model, x)
         else:
@@ -248,6 +249,8 @@ def nonfinite_step(value: float, model: nn.Module, x: object, y: object, first: 
             f"The batch itself is at fault: {bad}. Clean the data before training (find the rows with "
             "~torch.isfinite(x).all(dim=1)); a lower learning rate will not help."
         )
+    elif not _finite(model.parameters()) and first:
+        cause = f"{_NEVER_FINITE} {_NOT_THE_RATE}Rebuild the model and the optimizer (or load a checkpoint)."
     elif not _finite(model.parameters()):
         cause = (
             "The batch is finite, but the model's weights are NaN or inf: an earlier step diverged. Either the "

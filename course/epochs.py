@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+import warnings
 from collections.abc import Iterator
 
 import torch
@@ -91,7 +92,8 @@ def check_saved_epoch(epoch: int, history: object) -> None:
 def check_scheduler_steps(scheduler: object, steps: int) -> None:
     """Raise a ``ValueError`` if ``scheduler`` has a total number of steps (``OneCycleLR``) below ``steps`` more.
 
-    ``fit`` steps its scheduler once per epoch, so it needs one step per epoch still to train.
+    ``fit`` steps its scheduler once per epoch, so it needs one step per epoch still to train; a warning if it has
+    more steps left than that (built per batch, its schedule would never end).
 
     Example:
         >>> opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)
@@ -103,7 +105,15 @@ def check_scheduler_steps(scheduler: object, steps: int) -> None:
     if not isinstance(total, numbers.Integral):
         return
     left = total - scheduler.last_epoch
-    if steps > left:
+    if steps < left:  # valid when a later run resumes to the end; a schedule built per batch would never end
+        warnings.warn(
+            f"the scheduler {type(scheduler).__name__} has {left} of its total_steps={total} left, but fit steps it "
+            f"once per epoch, {steps} times, so its schedule will not finish. If you built it per batch "
+            "(steps_per_epoch=len(loader)), build it with total_steps=epochs; if a later run resumes to the end, "
+            "all is well.",
+            stacklevel=4,
+        )
+    elif steps > left:
         raise ValueError(
             f"the scheduler {type(scheduler).__name__} was built for total_steps={total} and has {left} left, but fit "
             f"steps it once per epoch, {steps} more times (torch would fail after {left} epochs). Build it with "

@@ -22,23 +22,25 @@ def _a_class(value: object, base: type) -> bool:
     return isinstance(value, type) and issubclass(value, base)
 
 
-def wrong_order(name: str, value: object) -> str:
-    """The hint for an argument that is another part of training: the arguments were given in the wrong order."""
+_TRAINER_ORDER = (
+    "model, loss_fn, optimizer, then the loader: make_train_step(model, loss_fn, optimizer), train_epoch(model, loss_fn, "
+    "optimizer, loader), fit(model, loss_fn, optimizer, train_loader, epochs), evaluate(model, loss_fn, loader)"
+)
+
+
+def wrong_order(name: str, value: object, order: str = _TRAINER_ORDER) -> str:
+    """The hint for an argument that is another part of training: the arguments were given in the wrong ``order``."""
     kinds = ((nn.modules.loss._Loss, "a loss"), (torch.optim.Optimizer, "an optimizer"), (nn.Module, "a model"))
     kind = next((k for base, k in kinds if isinstance(value, base)), None)
     if kind is None and isinstance(value, Iterable) and not isinstance(value, (str, bytes, Mapping)):
         kind = "a loader"
     if kind is None:
         return ""
-    return (
-        f" {name} got {kind} ({type(value).__name__}): the arguments are swapped. Their order is model, loss_fn, "
-        "optimizer, then the loader: make_train_step(model, loss_fn, optimizer), train_epoch(model, loss_fn, "
-        "optimizer, loader), fit(model, loss_fn, optimizer, train_loader, epochs), evaluate(model, loss_fn, loader)."
-    )
+    return f" {name} got {kind} ({type(value).__name__}): the arguments are swapped. Their order is {order}."
 
 
-def check_model(model: object) -> None:
-    """Raise a ``TypeError`` naming the fix unless ``model`` is an ``nn.Module`` instance.
+def check_model(model: object, order: str = _TRAINER_ORDER) -> None:
+    """Raise a ``TypeError`` naming the fix unless ``model`` is an ``nn.Module`` instance (a swap told in ``order``).
 
     Example:
         >>> check_model(nn.Linear)
@@ -50,7 +52,9 @@ def check_model(model: object) -> None:
             f"model is the class {model.__name__}, not a model: build one first, e.g. model = {model.__name__}(...)."
         )
     if isinstance(model, nn.modules.loss._Loss) or not isinstance(model, nn.Module):
-        raise TypeError(f"model should be a torch.nn.Module, got {type(model).__name__}.{wrong_order('model', model)}")
+        raise TypeError(
+            f"model should be a torch.nn.Module, got {type(model).__name__}.{wrong_order('model', model, order)}"
+        )
 
 
 def check_loss_fn(loss_fn: object) -> None:
@@ -208,8 +212,8 @@ def check_mean_loss(loss_fn: object, who: str) -> None:
     """Raise a ``ValueError`` unless ``loss_fn`` averages over its batch, as ``who`` needs to weigh batches by size.
 
     A loss with ``reduction='sum'`` grows with the batch size, so a loss over a loader weighted
-    by batch size would depend on it (``'batchmean'`` averages over the samples: accepted). A
-    hand-written loss that sums cannot be recognised.
+    by batch size would depend on it; ``'none'`` gives one loss per sample, not a number
+    (``'batchmean'`` averages over the samples: accepted). A hand-written loss that sums cannot be recognised.
 
     Example:
         >>> check_mean_loss(nn.MSELoss(reduction="sum"), "evaluate")  # doctest: +ELLIPSIS
@@ -220,10 +224,16 @@ def check_mean_loss(loss_fn: object, who: str) -> None:
     if reduction is None:
         reduction = getattr(loss_fn, "keywords", {}).get("reduction")  # functools.partial(F.mse_loss, reduction=...)
     if reduction not in (None, "mean", "batchmean"):  # KLDivLoss's batchmean averages over the samples
+        sums = reduction != "none"  # 'sum', or any other reduction that is not a mean
+        why = (
+            "its value grows with the batch size, so the loss over the loader would depend on it"
+            if sums
+            else "it returns one loss per sample, not a single number"
+        )
         raise ValueError(
-            f"{who} needs a loss that averages over its batch, but this one has reduction={reduction!r}: its value "
-            "grows with the batch size, so the loss over the loader would depend on it. Use reduction='mean' (the "
-            "default), e.g. nn.MSELoss(), for evaluating; train with the sum if you like."
+            f"{who} needs a loss that averages over its batch, but this one has reduction={reduction!r}: {why}. Use "
+            "reduction='mean' (the default), e.g. nn.MSELoss(), for evaluating"
+            + ("; train with the sum if you like." if sums else ".")
         )
 
 

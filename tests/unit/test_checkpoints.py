@@ -230,6 +230,20 @@ def test_paths_that_cannot_hold_a_checkpoint_are_reported(tmp_path):
         load_checkpoint(tmp_path / "nothing.pt", nn.Linear(1, 1), nn.Linear(1, 1))
 
 
+@pytest.mark.parametrize("function", [save_checkpoint, load_checkpoint])
+@pytest.mark.parametrize("as_str", [False, True])
+def test_the_model_and_the_path_swapped_are_named_with_the_right_order(tmp_path, function, as_str):
+    path = str(tmp_path / "c.pt") if as_str else tmp_path / "c.pt"
+    with pytest.raises(
+        TypeError, match=rf"path got a model \(Linear\): the arguments are swapped.*{function.__name__}\(path, model"
+    ):
+        function(nn.Linear(1, 1), path)
+    optimizer = torch.optim.SGD((model := nn.Linear(1, 1)).parameters(), lr=0.1)
+    with pytest.raises(TypeError, match=r"model got an optimizer \(SGD\): the arguments are swapped.*the path, then"):
+        function(path, optimizer, model)
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("given", ["~/c.pt", f"~{getpass.getuser()}/runs/c.pt"])  # a user that exists
 def test_a_path_starting_with_a_tilde_is_explained_not_a_folder_named_tilde_suggested(tmp_path, monkeypatch, given):
     monkeypatch.chdir(tmp_path)  # where no folder named '~' exists

@@ -89,3 +89,15 @@ def test_computing_the_output_again_leaves_batchnorm_statistics_and_the_mode_as_
     assert "loss itself" in finite_batch_cause(model, torch.randn(8, 1))
     assert model.training
     assert all(torch.equal(value, before[key]) for key, value in model.state_dict().items())
+
+
+def test_weights_never_finite_are_not_blamed_on_an_earlier_step_or_the_learning_rate():
+    model, loss_fn, x, y = broken()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for run in (
+        lambda: make_train_step(model, loss_fn, opt)(x, y),
+        lambda: fit(model, loss_fn, opt, [(x, y)], 1, progress=False),
+    ):
+        with pytest.raises(FloatingPointError, match=r"weights were NaN or inf before this training began") as info:
+            run()
+        assert "an earlier step diverged" not in str(info.value) and "learning rate is too high" not in str(info.value)

@@ -32,3 +32,13 @@ def test_evaluate_is_the_whole_set_loss_only_for_an_unweighted_mean(loss_fn, who
 def test_the_docstring_names_the_weighted_means():
     doc = " ".join(evaluate.__doc__.split())
     assert "unless that mean is weighted (class ``weight``, ``ignore_index``" in doc
+
+
+@pytest.mark.parametrize(
+    ("reduction", "reason"),
+    [("none", r"it returns one loss per sample, not a single number"), ("sum", r"its value grows with the batch size")],
+)
+def test_a_loss_that_does_not_average_is_refused_for_its_own_reason(reduction, reason):
+    with pytest.raises(ValueError, match=rf"reduction='{reduction}': {reason}.*Use reduction='mean'") as info:
+        evaluate(nn.Linear(3, 3), nn.CrossEntropyLoss(reduction=reduction), BATCHES)
+    assert ("grows with the batch size" in str(info.value)) is (reduction == "sum")

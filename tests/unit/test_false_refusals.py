@@ -214,3 +214,12 @@ def test_nan_at_the_first_step_is_not_blamed_on_the_learning_rate():
     with pytest.raises(FloatingPointError) as info:
         make_train_step(model, nn.CrossEntropyLoss(), opt)(X, labels)
     assert "lower the learning rate" not in str(info.value)
+
+
+def test_a_one_cycle_schedule_built_per_batch_is_trained_with_a_warning_naming_total_steps_epochs():
+    per_batch = functools.partial(lr_scheduler.OneCycleLR, max_lr=0.1, epochs=3, steps_per_epoch=len(LOADER))
+    with pytest.warns(UserWarning, match=r"OneCycleLR has 12 of its total_steps=12 left.*3 times.*total_steps=epochs"):
+        assert len(fitted(per_batch, 3)["train_loss"]) == 3  # warned, not refused: a later run may resume to the end
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a schedule that lasts exactly the epochs to train: no warning
+        fitted(functools.partial(lr_scheduler.OneCycleLR, max_lr=0.1, total_steps=3), 3)

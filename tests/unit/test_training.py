@@ -287,7 +287,8 @@ def test_a_step_on_a_bad_batch_leaves_the_weights_as_they_were():
     with pytest.raises(FloatingPointError, match=r"step was skipped, so the weights did not change"):
         step(torch.full((4, 3), float("nan")), torch.ones(4, 1))
     assert all(torch.equal(value, before[key]) for key, value in model.state_dict().items())
+    step(torch.ones(4, 3), torch.ones(4, 1))  # one update, then weights as after a step that diverged
     with torch.no_grad():
-        model.weight.fill_(float("inf"))  # as after a step that diverged: the next loss says so
+        model.weight.fill_(float("inf"))  # the next loss says so
     with pytest.raises(FloatingPointError, match=r"weights are NaN or inf: an earlier step diverged.*rebuild"):
         step(torch.ones(4, 3), torch.ones(4, 1))

@@ -1,0 +1,96 @@
+"""course.diagnose: a shape or dtype error is blamed on x only when x really goes straight into the layer at fault.
+
+After Flatten, a convolution or an embedding, the width that reaches a Linear is not x's last dimension, and
+the integer ids an embedding needs are not a dtype problem."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from course.training import make_train_step, predict
+from tests.unit.clear_errors import assert_clear_error
+
+
+class Reshaping(nn.Module):
+    """A Linear registered first, but x flattened in forward before it: x does not go straight into it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(100, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.flatten(1))
+
+
+class HandMade(nn.Module):
+    """A matrix product written by hand: no Linear of those shapes to name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(3, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1) @ self.w
+
+
+@pytest.mark.parametrize(
+    ("model", "x", "words"),
+    [
+        (nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), torch.randn(4, 28, 28), r"width 784 .*.*\(784, 10\)"),
+        (
+            nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(100, 10)),
+            torch.randn(4, 1, 8, 8),
+            r"width 144 .*\(144, 10\)",
+        ),
+        (nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(3, 1)), torch.randint(0, 10, (5, 2)), r"\(8, 1\)"),
+        (Reshaping(), torch.randn(4, 2, 5), r"Linear\(in_features=100, out_features=1\) received inputs of width 10"),
+    ],
+)
+def test_a_width_changed_before_the_linear_is_not_blamed_on_x(model, x, words):
+    with pytest.raises(ValueError, match=words) as info:
+        predict(model, x)
+    assert f"nn.Linear({x.shape[-1]}, ...)" not in str(info.value) and "first layer" not in str(info.value)
+
+
+def test_a_hand_written_product_keeps_torchs_own_words():
+    with pytest.raises(RuntimeError, match=r"mat1 and mat2 shapes cannot be multiplied \(2x4 and 3x1\)"):
+        predict(HandMade(), torch.ones(2, 4))
+
+
+@pytest.mark.parametrize(
+    ("model", "x"),
+    [
+        (nn.Linear(3, 1), torch.ones(2, 5)),
+        (nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1)), torch.ones(2, 5)),
+        (nn.Sequential(nn.Sequential(nn.Linear(3, 1))), torch.ones(2, 4, 5)),
+    ],
+)
+def test_x_going_straight_into_the_first_linear_is_still_blamed(model, x):
+    assert_clear_error(lambda: predict(model, x), ValueError, r"5 per sample.*Build the first layer as nn.Linear\(5,")
+
+
+def embedded() -> nn.Module:
+    return nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(8, 1), nn.Sigmoid())
+
+
+def bce_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return make_train_step(model, nn.BCELoss(), torch.optim.SGD(model.parameters(), lr=0.1))(x, y)
+
+
+def test_integer_ids_for_an_embedding_are_not_blamed_the_targets_dtype_is():
+    ids, y = torch.randint(0, 10, (5, 2)), torch.randint(0, 2, (5, 1)).double()
+    with pytest.raises(TypeError, match=r"the targets y are torch.float64.*y = y.to\(torch.float32\)") as info:
+        bce_step(embedded(), ids, y)
+    assert "the features x" not in str(info.value)
+
+
+def test_float_ids_for_an_embedding_are_told_to_be_integers():
+    x, y = torch.randint(0, 10, (5, 2)).double(), torch.ones(5, 1)
+    assert_clear_error(lambda: bce_step(embedded(), x, y), TypeError, r"Embedding, takes integer ids.*x = x.long\(\)")
+
+
+def test_integer_features_for_a_linear_model_are_still_blamed():
+    x, y = torch.ones(4, 3, dtype=torch.long), torch.ones(4, 1)
+    assert_clear_error(lambda: bce_step(nn.Sequential(nn.Linear(3, 1), nn.Sigmoid()), x, y), TypeError, r"x = x.to\(")
