@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tools.grading.spec import Grader, require
+from tools.grading.spec import Grader, real, require, same
+from tools.grading.watch import settled
 
 NOISE = 0.1
 
@@ -41,10 +42,14 @@ def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
         "gradient_descent_target": {"x": train_x, "y": train_y},
         "diverging_lr": {},
     }
+    other = [float(rng.uniform(-1, 1)), float(rng.uniform(-2, 2))]  # drawn last: the draws above stay what they were
+    other += [torch.tensor(rng.normal(size=(small, 1)), dtype=torch.float32) for _ in range(2)]
+    inputs["mse_gradients"]["other"] = tuple(other)  # a, b, x, y: another input, for the form's check
     return inputs, {**inputs, "line": (a, b)}
 
 
 grader = Grader(make_inputs)
+grader.helper(settled)
 
 
 # ------------------------------------------------------------------------------- probes (in the kernel)
@@ -56,7 +61,9 @@ def watched(function, *arguments):
     remembers an earlier call) is judged on what it does watched. ``losses``: the value of each loss given
     to torch.autograd.backward or grad (Tensor.backward, torch.func.grad end there); ``engine``: calls of
     the C autograd engine, however reached; ``forward``: forward-mode autodiff and torch.func transforms;
-    ``unwatched``: the hook was switched off or replaced during the call.
+    ``graph``: reads of a tensor's ``grad_fn`` (autograd's graph, whose nodes called by hand give the gradients);
+    ``unwatched``: the hook was switched off or replaced during the call. The value is read inside the watch
+    (:func:`settled`): a lazy value's deferred work (a float whose ``__float__`` runs backward) is watched too.
     """
     import sys
     import threading
@@ -64,18 +71,27 @@ def watched(function, *arguments):
     import torch
     from torch._functorch import apis, eager_transforms
     from torch.autograd import forward_ad
+    from torch.overrides import TorchFunctionMode
 
     entries = {torch.autograd.backward.__code__: "tensors", torch.autograd.grad.__code__: "outputs"}
     files = {forward_ad.__file__, apis.__file__, eager_transforms.__file__}
     forward_c = {"_make_dual", "_enter_dual_level", "_grad_increment_nesting", "_jvp_increment_nesting"}
-    seen = {"losses": [], "engine": 0, "forward": 0, "unwatched": False}
+    seen = {"losses": [], "engine": 0, "forward": 0, "graph": 0, "unwatched": False}
+
+    class Graph(TorchFunctionMode):  # a tensor's attributes are read through the mode too: grad_fn among them
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            seen["graph"] += getattr(func, "__self__", None) is torch.Tensor.grad_fn
+            return func(*args, **(kwargs or {}))
 
     def loss_value(given):
         given = given[0] if isinstance(given, (tuple, list)) and given else given
+        reads = seen["graph"]  # the watch's own read of grad_fn is not the student's
         try:
             return float(torch.Tensor.item(given.detach())) if given.grad_fn is not None else None
         except Exception:  # noqa: BLE001  (not a one-number tensor in a graph: not a loss)
             return None
+        finally:
+            seen["graph"] = reads
 
     def note(frame, event, arg):
         if event == "c_call":
@@ -91,7 +107,8 @@ def watched(function, *arguments):
     threading.setprofile(note)  # threads the call starts are watched too
     sys.setprofile(note)
     try:
-        value = function(*arguments)
+        with Graph():
+            value = settled(function(*arguments))
     finally:
         unwatched = seen["unwatched"] or sys.getprofile() is not note  # before the hook sees its own removal
         sys.setprofile(None)
@@ -101,8 +118,13 @@ def watched(function, *arguments):
 
 @grader.probe
 def mse_gradients(inputs, ns):
+    import torch
+
     value, seen = watched(ns["mse_gradients"], inputs["a"], inputs["b"], inputs["x"].clone(), inputs["y"].clone())
-    return {"value": value, "autograd": seen}
+    torch.manual_seed(inputs["seed"])  # the same random numbers as the first call: only the input differs
+    a, b, x, y = inputs["other"]
+    other, _ = watched(ns["mse_gradients"], a, b, x.clone(), y.clone())
+    return {"value": value, "autograd": seen, "other": other}
 
 
 @grader.probe
@@ -144,8 +166,9 @@ def diverging_lr(inputs, ns):
 # ------------------------------------------------------------------------------- checks (outside)
 def _pair(got, what: str) -> tuple[float, float]:
     require(isinstance(got, (tuple, list)) and len(got) == 2, f"{what} returned {got!r:.60}, expected a pair")
-    require(all(isinstance(v, (int, float)) for v in got), f"{what} returned {got!r:.60}, expected two numbers")
-    return float(got[0]), float(got[1])
+    values = [real(v) for v in got]  # any real numbers, as the visible tests compute with them
+    require(None not in values, f"{what} returned {got!r:.60}, expected two numbers")
+    return values[0], values[1]
 
 
 def _close(got: tuple[float, float], want: tuple[float, float], tol: float) -> bool:
@@ -158,6 +181,10 @@ def _(results, secrets):
     require(
         isinstance(got, tuple) and len(got) == 2 and all(isinstance(v, float) for v in got),
         f"mse_gradients returned {got!r:.60}, expected a pair of Python floats",
+    )
+    require(
+        not same(got, results["mse_gradients"]["other"]),
+        f"mse_gradients returned {got!r:.60} for two different inputs: compute the gradients from a, b, x and y",
     )
 
 
@@ -175,9 +202,9 @@ def _(results, secrets):
     seen = results["mse_gradients"]["autograd"]
     require(not seen["unwatched"], "mse_gradients switched off the grader's watch (sys.setprofile / sys.settrace)")
     require(
-        seen["engine"] == 0 and seen["forward"] == 0 and not seen["losses"],
-        "mse_gradients gets the numbers from autograd (backward(), torch.autograd.grad, forward-mode or torch.func); "
-        "Task 1 asks for the two formulas, computed without autograd",
+        seen["engine"] == 0 and seen["forward"] == 0 and seen["graph"] == 0 and not seen["losses"],
+        "mse_gradients gets the numbers from autograd (backward(), torch.autograd.grad, forward-mode, torch.func or "
+        "the nodes of its graph, grad_fn); Task 1 asks for the two formulas, computed without autograd",
     )
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from tools.grading.spec import Grader, require
-from tools.grading.watch import backward_watch, own_predictions, require_trained_steps
+from tools.grading.watch import backward_watch, own_predictions, require_trained_steps, settled
 
 NOISE = 0.1
 
@@ -54,6 +54,7 @@ def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
 grader = Grader(make_inputs)
 grader.helper(backward_watch)
 grader.helper(own_predictions)
+grader.helper(settled)
 
 
 # ------------------------------------------------------------------------------- probes (in the kernel)
@@ -136,14 +137,15 @@ def train_model(inputs, ns):
         threading.setprofile(watch.note)
         sys.setprofile(watch.note)
         try:
-            return ns["train_model"](loader, x_val, y_val), loader.served
+            return settled(ns["train_model"](loader, x_val, y_val)), loader.served  # read inside the watch
         finally:
             sys.setprofile(None)
             threading.setprofile(None)
 
     trained, served = train(inputs["x_train"], inputs["y_train"], inputs["x_val"], inputs["y_val"])
-    if not (isinstance(trained, tuple) and len(trained) == 2):
-        return {"returned": type(trained).__name__}
+    sized = isinstance(trained, (tuple, list))  # "Return (model, history)": a list of two unpacks alike
+    if not (sized and len(trained) == 2):
+        return {"returned": f"a {type(trained).__name__}" + (f" of {len(trained)} items" if sized else "")}
     model, history = trained
     found = {"returned": "pair", "history": history, "is_module": isinstance(model, nn.Module), "batches": served}
     if found["is_module"]:
@@ -157,7 +159,7 @@ def train_model(inputs, ns):
         found["predictions_grad"] = again.detach() if isinstance(again, torch.Tensor) else None
     # again on other data (the first 32 rows, targets negated): a history computed from the data changes
     other = train(inputs["x_train"][:32], -inputs["y_train"][:32], inputs["x_val"], -inputs["y_val"])[0]
-    found["other_history"] = other[1] if isinstance(other, tuple) and len(other) == 2 else None
+    found["other_history"] = other[1] if isinstance(other, (tuple, list)) and len(other) == 2 else None
     return found
 
 
@@ -219,7 +221,7 @@ def _(results, secrets):
 @grader.check("test_history", "train_model")
 def _(results, secrets):
     got = results["train_model"]
-    require(got["returned"] == "pair", f"train_model returned {got['returned']}, expected the pair (model, history)")
+    _returned_a_pair(got)
     history = got["history"]
     require(
         isinstance(history, list) and len(history) >= 2 and all(isinstance(v, float) for v in history),
@@ -234,6 +236,10 @@ def _(results, secrets):
         "trained on other data, train_model returned the same history: record the validation losses it measures",
     )
     _trained_in_a_loop(got)
+
+
+def _returned_a_pair(got: dict) -> None:
+    require(got["returned"] == "pair", f"train_model returned {got['returned']}, expected the pair (model, history)")
 
 
 def _trained_in_a_loop(got: dict) -> None:
@@ -257,6 +263,7 @@ def _trained_in_a_loop(got: dict) -> None:
 @grader.check("test_validation_target", "train_model")
 def _(results, secrets):
     got = results["train_model"]
+    _returned_a_pair(got)
     require(got.get("is_module") is True, "train_model did not return an nn.Module as its model")
     _trained_in_a_loop(got)
     predictions, query = got["predictions"], secrets["train_model"]["x_query"].double()

@@ -16,6 +16,7 @@ always does:
 ``network``        ``socket``, ``urllib``, ``http``, ``requests``
 ``dynamic_code``   ``exec``, ``eval``, ``compile``, ``__import__``, ``pickle``, ``marshal``, TorchScript
 ``introspection``  frames, ``gc``, ``inspect``, ``globals()``/``vars()``, ``__dict__``, ``__globals__``,
+                   autograd's graph walked by hand (``next_functions``),
                    torch's private machinery (``model._forward_hooks``, ``torch._C``...), a name looked up
                    at run time (``getattr``, ``operator.attrgetter``) that is built or a ``__dunder__``
 (any)              ``from module import *`` of a module not in ``STAR_OK``: in the module's category
@@ -111,6 +112,7 @@ DUNDERS = {
     "tb_frame",
     "cr_frame",
     "co_code",
+    "next_functions",  # autograd's graph walked by hand, its nodes called: gradients without backward()
 }
 SYS_ATTRS = {
     "modules": "import_system",

@@ -60,6 +60,31 @@ def require(condition: object, message: str) -> None:
         raise Wrong(message)
 
 
+def same(a: Any, b: Any) -> bool:
+    """Whether two results are the same value (tensors, or tuples of numbers; NaN equals NaN): a check of a form
+    also wants an answer computed from the input, so the same answer for two different inputs earns nothing."""
+    import torch
+
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return a.shape == b.shape and torch.allclose(a.double(), b.double(), rtol=0, atol=0, equal_nan=True)
+    return repr(a) == repr(b)
+
+
+def real(value: Any) -> float | None:
+    """A real number as a float: Python's, NumPy's (``np.float32``), a one-element tensor's or array's, as the
+    visible tests compute with any of them; None for anything else. (A check of a form, "a Python float", looks at
+    the type.)"""
+    import numbers
+
+    import torch
+
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.dtype.is_complex:
+        return float(value.item())
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "biuf":
+        return float(value.item())
+    return float(value) if isinstance(value, numbers.Real) else None
+
+
 @dataclass(frozen=True)
 class Probe:
     """A probe: its name and the source text shipped into the kernel."""

@@ -5,8 +5,11 @@ decodes what came back; inside, its source is shipped into the student's kernel 
 the standard library, and torch and NumPy inside the functions), where :func:`run_probe` calls one
 probe on decoded inputs and encodes the result. Only data crosses: tensors become
 ``{"__tensor__": {dtype, shape, device, requires_grad, values}}``, tuples ``{"__tuple__": [...]}``,
-anything else is reduced to its type name (``{"__object__": "module.Class"}``), so reading a
-result can never run the student's code. Decoding is defensive: the data may have been forged.
+NumPy numbers ``{"__scalar__": {type, value}}`` (back as their own type: an ``np.float32`` is no Python
+float), anything else is reduced to its type name (``{"__object__": "module.Class"}``). Decoding is
+defensive: the data may have been forged. A probe that watches how the student's function computes reads
+the result into plain values inside its watch (:func:`tools.grading.watch.settled`): reading a value of a
+class of the student's (a ``float`` subclass, a tensor subclass) runs the student's code.
 """
 
 from __future__ import annotations
@@ -90,7 +93,8 @@ def _encode_library(obj: Any) -> Any:
     if isinstance(obj, np.ndarray) and obj.dtype.kind in "biuf":
         return _encode_array(obj, "__ndarray__", "cpu", False)
     if isinstance(obj, np.generic) and obj.dtype.kind in "biuf":
-        return {"__scalar__": {"type": _type_name(obj), "value": obj.item()}}
+        value = {"b": bool, "i": int, "u": int, "f": float}[obj.dtype.kind](obj)  # (a longdouble's .item() is one)
+        return {"__scalar__": {"type": _type_name(obj), "value": value}}
     return {"__object__": _type_name(obj)}
 
 
@@ -120,6 +124,21 @@ def _decode_array(spec: Any, tensor: bool) -> Any:
     return out
 
 
+def _decode_scalar(type_name: str, value: int | float) -> Any:
+    """A NumPy number as its own type (``np.float32``: not the Python float a task may ask for), else the value."""
+    import numpy as np
+
+    module, _, name = type_name.partition(".")
+    kind = getattr(np, name, None) if module == "numpy" and name.isidentifier() else None
+    if not (isinstance(kind, type) and issubclass(kind, (np.number, np.bool_))):
+        return value
+    try:
+        with np.errstate(all="ignore"):
+            return kind(value)
+    except (OverflowError, ValueError, TypeError):  # forged: 300 as a uint8
+        return Opaque(f"unreadable {name}")
+
+
 def decode(data: Any, depth: int = 0) -> Any:
     """The value :func:`encode` described: tensors, arrays, tuples come back; the rest as :class:`Opaque`."""
     if depth > MAX_DEPTH + 2:
@@ -138,7 +157,7 @@ def decode(data: Any, depth: int = 0) -> Any:
     if tag in ("__tensor__", "__ndarray__"):
         return _decode_array(body, tag == "__tensor__")
     if tag == "__scalar__" and isinstance(body, dict) and isinstance(body.get("value"), (int, float)):
-        return body["value"]
+        return _decode_scalar(str(body.get("type")), body["value"])
     if tag == "__object__":
         return Opaque(str(body))
     return Opaque("unreadable")

@@ -1,0 +1,104 @@
+"""How the graders read the student's results: inside the watch (lazy values), by their real type (NumPy numbers),
+as numbers where the visible tests compute with any; and the code a watched call ran (its loops)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tools.grading import scan, spec, watch, wire
+
+
+class Lazy(float):
+    """A float whose value is computed when it is read (``float(value)``), as a cheat defers its work."""
+
+    def __new__(cls, thunk):
+        value = float.__new__(cls, 0.0)
+        value.thunk = thunk
+        return value
+
+    def __float__(self):
+        return self.thunk()
+
+
+class Deferred(torch.Tensor):
+    """A tensor subclass that doubles its data when torch reads it."""
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        args = [a.as_subclass(torch.Tensor) * 2 if isinstance(a, Deferred) else a for a in args]
+        return func(*args, **(kwargs or {}))
+
+
+def test_settled_runs_deferred_work_now_and_leaves_plain_values():
+    ran = []
+    value = (Lazy(lambda: ran.append(1) or 2.5), [torch.ones(2).as_subclass(Deferred)], {"k": Lazy(lambda: 1.0)})
+    got = watch.settled(value)
+    assert ran == [1], "the deferred work runs inside the call to settled"
+    assert type(got) is tuple and type(got[0]) is float and got[0] == 2.5
+    assert type(got[1]) is list and type(got[1][0]) is torch.Tensor and got[1][0].tolist() == [2.0, 2.0]
+    assert type(got[2]) is dict and type(got[2]["k"]) is float
+
+
+def test_settled_keeps_plain_values_and_other_objects_as_they_are():
+    weight = torch.ones(2, requires_grad=True)
+    model = torch.nn.Linear(1, 1)
+    got = watch.settled((weight, model, np.float32(1.5), True, None))
+    assert got[0] is weight and got[1] is model and type(got[2]) is np.float32 and got[3] is True and got[4] is None
+
+
+def test_loops_in_names_the_code_that_loops():
+    def flat(x):
+        return x * 2
+
+    def looped(x):
+        total = 0
+        while total < x:
+            total += 1
+        return total
+
+    first = looped.__code__.co_firstlineno
+    assert watch.loops_in([flat.__code__]) == []
+    assert watch.loops_in([flat.__code__, looped.__code__]) == [f"looped, line {first + 2}"]  # the while line
+
+
+@pytest.mark.parametrize("kind", [np.float32, np.float16, np.int64, np.uint8, np.bool_, np.longdouble])
+def test_a_numpy_number_comes_back_as_its_own_type(kind):
+    back = wire.loads(json.dumps(wire.encode(kind(1))))
+    assert type(back) is kind and back == 1
+    assert not isinstance(wire.loads(json.dumps(wire.encode(np.float32(0.5)))), float), "np.float32 is no float"
+
+
+def test_a_forged_numpy_number_is_refused_or_kept_as_a_plain_value():
+    assert isinstance(wire.decode({"__scalar__": {"type": "numpy.uint8", "value": 300}}), wire.Opaque)
+    assert wire.decode({"__scalar__": {"type": "numpy.save", "value": 1}}) == 1
+    assert type(wire.decode({"__scalar__": {"type": "os.system", "value": 2.0}})) is float
+
+
+def test_real_reads_any_number_the_visible_tests_compute_with():
+    assert [spec.real(v) for v in (1, 2.5, np.float32(0.5), torch.tensor([3.0]), np.array(4.0))] == [1, 2.5, 0.5, 3, 4]
+    assert [spec.real(v) for v in ("1", None, torch.ones(2), [1.0])] == [None] * 4
+
+
+def test_same_tells_answers_apart():
+    assert spec.same((0.0, 0.0), (0.0, 0.0)) and spec.same(torch.tensor([float("nan")]), torch.tensor([float("nan")]))
+    assert not spec.same((0.0, 1.0), (0.0, 0.0)) and not spec.same(torch.ones(2), torch.zeros(2))
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "nodes = loss.grad_fn.next_functions",
+        "nodes = getattr(node, 'next_functions')",
+        "import operator\nwalk = operator.attrgetter('grad_fn.next_functions')",
+    ],
+)
+def test_walking_autograds_graph_by_hand_is_flagged(code):
+    assert "introspection" in {f.category for f in scan.scan_cell(code, "mse_gradients", {"torch", "operator"})}
+
+
+def test_reading_grad_fn_alone_is_not_flagged():
+    assert scan.scan_cell("print(loss.grad_fn)\nassert loss.grad_fn is not None", "cell", {"torch"}) == []
