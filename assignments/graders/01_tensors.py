@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from tools.grading.spec import Grader, real, require, same
-from tools.grading.watch import loops_in, settled
+from tools.grading.watch import settled
 
 
 def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
@@ -41,7 +41,6 @@ def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
 
 grader = Grader(make_inputs)
 grader.helper(settled)
-grader.helper(loops_in)
 
 
 # ------------------------------------------------------------------------------- probes (in the kernel)
@@ -60,7 +59,7 @@ def standardize(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers li
 
     libraries = (sys.prefix, sys.base_prefix, sys.exec_prefix)
     cells = ("<cell ", "<ipython-input-")  # the notebook's cells run here (ipykernel's are files in a temp folder)
-    count, ran = [0, 0, 0], set()  # lines, torch calls, function calls; the code objects of the student's run
+    count, hits = [0, 0, 0], {}  # lines, torch calls, function calls; how often each line of the student's ran
 
     class Count(TorchFunctionMode):  # torch functions called, even from builtins (map(torch.mean, columns))
         def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -74,12 +73,17 @@ def standardize(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers li
             or not (name.startswith(("<", *libraries)) or "/site-packages/" in name or "/dist-packages/" in name)
         )
 
-    def trace(frame, event, arg):  # the lines of the student's own code run
-        if not own(frame):
-            return None  # a library, or code compiled from a string or frozen (the kernel's, the imports')
-        count[0] += event == "line"
-        if event == "call":
-            ran.add(frame.f_code)
+    def text(frame):  # code compiled from a string (exec, timeit): the student's too, for the hits; not the imports'
+        name = getattr(frame, "f_code", None) and frame.f_code.co_filename  # (frozen) nor the grader's own code
+        return isinstance(name, str) and name.startswith("<") and not name.startswith(("<frozen", "<probe", "<grader"))
+
+    def trace(frame, event, arg):  # the lines of the student's own code run, and how often each
+        mine = own(frame)
+        if not (mine or text(frame)):
+            return None  # a library, or frozen code (the imports')
+        if event == "line":
+            count[0] += mine
+            hits[frame.f_code, frame.f_lineno] = hits.get((frame.f_code, frame.f_lineno), 0) + 1
         return trace
 
     def profile(frame, event, arg):  # the functions the student's code calls, itself or through builtins (map) or
@@ -89,6 +93,7 @@ def standardize(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers li
 
     def watched(x):  # every call is watched, and judged: a loop runs more lines or calls on more columns
         count[:] = [0, 0, 0]
+        hits.clear()
         collecting = gc.isenabled()
         gc.disable()  # no finalizers run by a collection in the count
         sys.settrace(trace)
@@ -101,7 +106,7 @@ def standardize(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers li
             sys.settrace(None)
             if collecting:
                 gc.enable()
-        return result, tuple(count)
+        return result, (*count, max(hits.values(), default=0))
 
     x = inputs["x"]
     result, work = watched(x.clone())
@@ -122,7 +127,6 @@ def standardize(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers li
         "other": other,
         "sized": [(t, got) for t, got, _ in sized],
         "work": [w for _, _, w in sized] + [work],
-        "loops": loops_in(ran),
     }
 
 
@@ -214,13 +218,19 @@ def _(results, secrets):
     )
     for given, found in results["standardize"]["sized"]:
         require(_standardizes(found, given), f"on a new {tuple(given.shape)} tensor the columns are not standardized")
-    loops = "; ".join(results["standardize"]["loops"])  # a for or while loop, a comprehension, in the code it ran
-    require(not loops, f"standardize ran a Python loop (in {loops} of your code): Task 2 asks for no loops")
     work = results["standardize"]["work"]  # the calls counted on the sizes tried after three warm-up calls
+    most = work[1][3]  # the most times one line of the student's code (or of text it compiled) ran, on 4 x 7
+    require(
+        most < 7,
+        f"a line of your code ran {most} times in one call on a 4 x 7 tensor: a Python loop over the columns (padded to "
+        "a fixed count, a comprehension, map or functools.reduce with a function of yours are loops too); Task 2 asks "
+        "for broadcasting (x.mean(dim=0), x.std(dim=0)), no loops",
+    )
     require(
         len({w[:2] for w in work}) == 1 and len({w[2] for w in work[:3]}) == 1,
-        f"standardize runs (lines of your code, torch calls, function calls) {work[0]} on a 4 x 2 tensor, {work[1]} "
-        f"on 4 x 7, {work[2]} on 9 x 2 and {work[3][:2]} on {tuple(x.shape)}: a loop (a function applied per column "
+        f"standardize runs (lines of your code, torch calls, function calls) {work[0][:3]} on a 4 x 2 tensor, "
+        f"{work[1][:3]} on 4 x 7, {work[2][:3]} on 9 x 2 and {work[3][:2]} on {tuple(x.shape)}: a loop (a function "
+        "applied per column "
         "by map, a comprehension, np.apply_along_axis or np.vectorize is one); Task 2 asks for broadcasting "
         "(x.mean(dim=0), x.std(dim=0)), no loops",
     )

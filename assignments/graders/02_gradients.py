@@ -75,13 +75,15 @@ def watched(function, *arguments):
 
     entries = {torch.autograd.backward.__code__: "tensors", torch.autograd.grad.__code__: "outputs"}
     files = {forward_ad.__file__, apis.__file__, eager_transforms.__file__}
+    printing = torch._tensor_str.__file__  # print(tensor) asks forward_ad whether the tensor is a dual one
     forward_c = {"_make_dual", "_enter_dual_level", "_grad_increment_nesting", "_jvp_increment_nesting"}
     seen = {"losses": [], "engine": 0, "forward": 0, "graph": 0, "unwatched": False}
 
     class Graph(TorchFunctionMode):  # a tensor's attributes are read through the mode too: grad_fn among them
         def __torch_function__(self, func, types, args=(), kwargs=None):
-            seen["graph"] += getattr(func, "__self__", None) is torch.Tensor.grad_fn
-            return func(*args, **(kwargs or {}))
+            result = func(*args, **(kwargs or {}))
+            seen["graph"] += getattr(func, "__self__", None) is torch.Tensor.grad_fn and result is not None  # a node
+            return result
 
     def loss_value(given):
         given = given[0] if isinstance(given, (tuple, list)) and given else given
@@ -102,7 +104,7 @@ def watched(function, *arguments):
         elif event == "call" and frame.f_code in entries:
             seen["losses"].append(loss_value(frame.f_locals.get(entries[frame.f_code])))
         elif event == "call" and frame.f_code.co_filename in files:
-            seen["forward"] += 1
+            seen["forward"] += getattr(getattr(frame.f_back, "f_code", None), "co_filename", None) != printing
 
     threading.setprofile(note)  # threads the call starts are watched too
     sys.setprofile(note)

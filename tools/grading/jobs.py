@@ -32,8 +32,8 @@ def __grading_setup__():
     from IPython import get_ipython
     from IPython.display import display
     wire, auditor = types.ModuleType("__grading__"), types.ModuleType("__grading_audit__")
-    exec({wire!r}, wire.__dict__)
-    exec({audit!r}, auditor.__dict__)
+    exec(compile({wire!r}, "<grader wire>", "exec"), wire.__dict__)  # named: a probe tells its code from the student's
+    exec(compile({audit!r}, "<grader audit>", "exec"), auditor.__dict__)
     wire.DISPLAY, wire.NAMESPACE, wire.auditor = display, get_ipython().user_ns, auditor
     sys.modules["__grading__"] = wire
 __grading_setup__()

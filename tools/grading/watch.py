@@ -159,48 +159,37 @@ def backward_watch():  # noqa: C901  (shipped whole into the probes: ``grader.he
 
 
 def settled(value, depth=0):  # noqa: C901  (shipped whole into the probes: ``grader.helper(settled)``)
-    """``value`` read now, to be called inside a watch on what the watched call returned: a float, int or str of a
-    class of the student's becomes the plain one (its ``__float__`` runs now), a tensor of a subclass a plain
-    ``torch.Tensor`` (its ``__torch_function__`` runs now), an array of a subclass a plain array, tuples, lists and
-    dicts plain ones of settled items. Work deferred until the result is read (a lazy value) thus runs watched,
-    never later, when the wire reads the result outside the watch. Other objects (a model) are left as they are."""
+    """``value`` read now, into a copy of its own, to be called inside a watch on what the watched call returned: a
+    float, int or str of a class of the student's becomes the plain one (its ``__float__`` runs now), a NumPy number
+    of a subclass the plain NumPy number it holds, a tensor or array a plain copy (a subclass's
+    ``__torch_function__`` runs now), tuples, lists and dicts plain ones of settled items. Work deferred until the
+    result is read (a lazy value) thus runs watched, and nothing the student's code keeps (a finalizer, a hook, a
+    list of results) can change the values judged after the watch. Other objects (a model) are left as they are."""
     import numpy as np
     import torch
 
-    if depth > 12 or value is None or type(value) in (bool, int, float, str, torch.Tensor, np.ndarray):
+    if depth > 12 or value is None or type(value) in (bool, int, float, str):
         return value
+    if isinstance(value, np.generic):  # its data, as the NumPy type it is stored as: no method of a subclass runs
+        return np.array(value)[()]
     for kind in (float, int, str):  # (bool, the one subclass of int, cannot be subclassed: returned above)
         if isinstance(value, kind):
             return kind(value)
     if isinstance(value, torch.Tensor):
+        tracked = value.requires_grad
         value = value.detach()  # a subclass's own dispatch runs here
         if not isinstance(value, torch.Tensor):
             return value
         with torch._C.DisableTorchFunctionSubclass():  # the data it now holds, without asking it again
-            return torch.Tensor.as_subclass(value, torch.Tensor)
+            return torch.Tensor.as_subclass(value, torch.Tensor).clone().requires_grad_(tracked)
     if isinstance(value, np.ndarray):
-        return np.asarray(value)
+        return np.array(value)  # a plain copy
     if isinstance(value, (tuple, list)):
         items = [settled(item, depth + 1) for item in value]
         return tuple(items) if isinstance(value, tuple) else items
     if isinstance(value, dict):
         return {key: settled(item, depth + 1) for key, item in list(value.items())}
     return value
-
-
-def loops_in(codes):
-    """Where the code objects ``codes`` (those a watched call ran) loop: ``"name, line N"`` of each that holds a for
-    or while loop or a comprehension (a FOR_ITER or a backward jump in its bytecode), sorted (shipped into the
-    probes)."""
-    import dis
-
-    ops = {op for op, name in enumerate(dis.opname) if name == "FOR_ITER" or "BACKWARD" in name}
-    found = set()
-    for code in codes:
-        lines = [i.positions.lineno for i in dis.get_instructions(code) if i.opcode in ops]
-        if lines:
-            found.add(f"{code.co_name}, line {min(lines)}")
-    return sorted(found)
 
 
 def own_predictions(model, x):

@@ -92,9 +92,10 @@ def _encode_library(obj: Any) -> Any:
         return _encode_array(tensor, "__tensor__", obj.device.type, bool(obj.requires_grad))
     if isinstance(obj, np.ndarray) and obj.dtype.kind in "biuf":
         return _encode_array(obj, "__ndarray__", "cpu", False)
-    if isinstance(obj, np.generic) and obj.dtype.kind in "biuf":
-        value = {"b": bool, "i": int, "u": int, "f": float}[obj.dtype.kind](obj)  # (a longdouble's .item() is one)
-        return {"__scalar__": {"type": _type_name(obj), "value": value}}
+    plain = np.array(obj)[()] if isinstance(obj, np.generic) else None  # its data: no method of a subclass runs
+    if plain is not None and plain.dtype.kind in "biuf":
+        value = {"b": bool, "i": int, "u": int, "f": float}[plain.dtype.kind](plain.item())  # (longdouble's item())
+        return {"__scalar__": {"type": _type_name(plain), "value": value}}
     return {"__object__": _type_name(obj)}
 
 
