@@ -93,8 +93,8 @@ def _untracked(out: object, a: torch.Tensor, b: torch.Tensor) -> dict:
 
 untracked_prediction = Exercise(
     name="untracked_prediction", reference=lambda a, b, x: (a + b * x).detach(),
-    inputs=lambda: (torch.tensor([0.8], requires_grad=True), torch.tensor([-0.4], requires_grad=True),
-                    torch.tensor([[0.0], [0.5], [1.0], [2.5]])),
+    inputs=lambda: (torch.tensor([0.8137], requires_grad=True), torch.tensor([-0.4291], requires_grad=True),
+                    torch.tensor([[0.0], [0.53], [1.17], [2.5]])),  # values that rounding changes
     observe=lambda answer, args: _untracked(answer(*args), *args[:2]),
     guards=[
         Guard("returned_none", lambda got: got["values"] is None, lambda a, b, x: None),
@@ -104,6 +104,7 @@ untracked_prediction = Exercise(
     mistakes=[
         Mistake("still_tracked", lambda a, b, x: a + b * x),
         Mistake("froze_parameters", lambda a, b, x: a.requires_grad_(False) + b.requires_grad_(False) * x, FROZEN),
+        Mistake("rounded", lambda a, b, x: (a + b * x).detach().round(decimals=2)),
     ],
     alternatives=[lambda a, b, x: torch.no_grad()(lambda: a + b * x)()],
     explain=lambda got, expected: f"expected {describe(expected['values'])}, the values of a + b * x, with no grad_fn "

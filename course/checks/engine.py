@@ -3,11 +3,13 @@
 alternatives and how to compare. Called on a learner's answer it returns a :class:`Verdict`, one line to read:
 
 1. a placeholder (``None``, ``...``, a stub raising ``NotImplementedError``) is *not attempted*;
-2. the answer is observed on fresh probe inputs, in a worker thread with a time limit; an answer that leaves
-   gradient tracking switched off (``torch.set_grad_enabled(False)``) is told so first, then one that called
-   backward() on the inputs it was given (where the right program does not);
+2. the answer is observed on fresh probe inputs, in a worker thread with a time limit; an answer that changed a
+   global setting after any call (gradient tracking off, the default dtype or device: put back at once) is told so
+   first, then one that called backward() on the inputs it was given, or changed them (a model's weights, dtype or
+   device too), where the right program does not;
 3. guards (form checks: "return a tensor") are tried, then the reference: equal means *correct*, unless the
-   answer called a library function the exercise asks the learner to write (``library``: "by hand");
+   answer called a library function the exercise asks the learner to write (``library``: "by hand"), or a result
+   the right program lets backward() run from has another gradient (part of it detached);
 4. otherwise the first mistake whose wrong program gives the same observation names the mistake;
 5. otherwise a fallback message says what was expected and what came.
 
@@ -19,9 +21,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import linecache
 import math
-import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -33,20 +33,24 @@ import torch
 
 from course.checks import probes, values
 from course.checks.calls import Calls, Library, qualified
-from course.checks.runner import names_restored, run_limited
-from course.checks.values import Raised, close, describe, safe_text
+from course.checks.runner import SETTINGS, Watched, names_restored, put_back, raised_in_stub, run_limited, settings
+from course.checks.values import Raised, changed, close, describe, safe_text
 from course.checks.vocabulary import MISTAKES
 from course.repro import preserved_rng
 
-_LEFT = ("grad_left_off", "default_dtype_changed", "backward_inside")  # what an answer can leave behind, in order
+_LEFT = (*SETTINGS, "backward_inside")  # what an answer can leave behind, in order
 TIME_LIMIT = 10.0  # seconds a check may take, learner's code included
 Message = str | Callable[[Any, Any], str] | None
-# a NotImplementedError raised in these folders (torch, NumPy, the course) is not the learner's stub
-_LIBRARIES = tuple(os.path.dirname(path) for path in (torch.__file__, np.__file__, os.path.dirname(__file__)))
 _PLACEHOLDER = "replace the placeholder (None or ...) with your answer, then run this cell again."
 _STUB = "the function still raises NotImplementedError: write its body, then run the cell again."
 # what a check relies on: learner code that replaces a name here is told so, and the name is put back
 _TRUSTED = (builtins, math, np, torch, torch.Tensor, torch.nn.Module, torch.nn.functional, values, probes)
+_MODEL_CHANGED = (
+    "your function changed the model it was given (the values, dtype or device of its parameters or buffers: "
+    "model.double(), model.to(...), a weight updated in place), which the exercise does not ask for: the caller's model "
+    "stays changed, and its next prediction or training step runs with other weights or fails on a dtype mismatch. "
+    "Leave the model as it came: use it as it is (convert x to the model's dtype if they differ), change no weight."
+)
 _PREFIX = {"correct": "✅ Correct", "not_attempted": "⏳ Not attempted yet", "wrong": "❌ Not yet"}
 
 
@@ -99,54 +103,30 @@ def _wrong(mistake_id: str, got: object = None, expected: object = None, message
     return Verdict("wrong", text.replace("{got}", describe(got)).replace("{expected}", describe(expected)), mistake_id)
 
 
-def _raised_in_stub(exc: BaseException) -> bool:
-    tb = exc.__traceback__  # caught, so it holds at least the frame that caught it
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    filename = tb.tb_frame.f_code.co_filename
-    # torch raises from C++ with the learner's line as the last Python frame: only a `raise` line is a stub
-    line = linecache.getline(filename, tb.tb_lineno, tb.tb_frame.f_globals)
-    return not filename.startswith(_LIBRARIES) and ("raise" in line or not line)
-
-
-def _changed(used: object, fresh: object) -> bool:
-    """Whether the probe input ``used`` no longer equals its fresh copy: a tensor or an array (values, shape, dtype),
-    or a list (its length, or a number, tensor, array or list in it, also inside a tuple)."""
-    if type(used) is not type(fresh):
-        return False
-    if type(used) in (list, tuple):  # a tuple is not changed, but a list inside it may be
-        return len(used) != len(fresh) or any(_item_changed(u, f) for u, f in zip(used, fresh, strict=True))
-    if type(used) not in (torch.Tensor, np.ndarray):
-        return False
-    if used.shape != fresh.shape or used.dtype != fresh.dtype:
-        return True
-    if type(used) is torch.Tensor:
-        return not torch.equal(used, fresh)
-    return not np.array_equal(used, fresh, equal_nan=used.dtype.kind in "fc")
-
-
-def _item_changed(used: object, fresh: object) -> bool:
-    if type(used) in (int, float, bool) and type(fresh) is type(used):
-        return used != fresh and not (used != used and fresh != fresh)  # a NaN is still itself
-    return _changed(used, fresh)
-
-
-def _leaves(args: tuple) -> list[torch.Tensor]:
-    """The leaves that require grad behind the probe inputs: a model's parameters, a tensor input, or the leaves it
-    was computed from."""
-    tensors = [arg for arg in args if isinstance(arg, torch.Tensor) and arg.requires_grad]
-    found = [p for arg in args if isinstance(arg, torch.nn.Module) for p in arg.parameters()]
-    found += [t for t in tensors if t.is_leaf]
-    found += [node.variable for node in probes.graph_nodes(*(t.grad_fn for t in tensors)) if hasattr(node, "variable")]
-    return [leaf for leaf in found if leaf.requires_grad]
+def _changed_inputs(inputs: list) -> Verdict | None:
+    """The verdict on an answer that changed the ``inputs`` it was given (a model's own message), if any."""
+    only_models = all(isinstance(arg, torch.nn.Module) for arg in inputs)
+    return _wrong("mutated_input", message=_MODEL_CHANGED if only_models else None) if inputs else None
 
 
 def _backward_watch(args: tuple) -> list:
     """A list that grows each time a backward() accumulates a gradient into a leaf behind the probe inputs."""
     accumulated: list = []
-    for leaf in _leaves(args):
+    for leaf in probes.leaves(args):
         leaf.register_post_accumulate_grad_hook(accumulated.append)
     return accumulated
+
+
+def _nudged(args: tuple) -> tuple:
+    """``args`` with every float tensor that requires grad moved by about ±1e-4, computed from it (gradients still
+    reach its leaves): off the kinks (0 for relu, abs, clamp) where right formulas differ in gradient."""
+    moved = []
+    for arg in args:
+        if isinstance(arg, torch.Tensor) and arg.requires_grad and arg.is_floating_point():
+            index = torch.arange(arg.numel(), dtype=arg.dtype, device=arg.device).reshape(arg.shape)
+            arg = arg + 1e-4 * (0.6 + 0.3 * torch.sin(index)) * (1 - 2 * (index % 2))  # both signs, never 0
+        moved.append(arg)
+    return tuple(moved)
 
 
 def _holds(test: Callable[..., Any], *args: Any) -> bool:
@@ -229,65 +209,85 @@ class Exercise:
                 return self.observe(answer, args)
             return answer(*args) if self.kind == "function" else answer
         except Exception as exc:
-            if isinstance(exc, NotImplementedError) and _raised_in_stub(exc):
+            if isinstance(exc, NotImplementedError) and raised_in_stub(exc):
                 raise _Stub() from None
             return Raised(type(exc).__name__, safe_text(exc))
 
-    def _own(self, program: Any) -> Any:
+    def _own(self, program: Any, args: tuple | None = None) -> Any:
         """What the check's own program (the reference or a mistake) gives; its warnings are not the learner's."""
         with warnings.catch_warnings(action="ignore"):
-            return self.observation(self._materialise(program))
+            return self.observation(self._materialise(program), args)
 
     def _judge(self, answer: Any) -> Verdict:
-        args = self.inputs()
-        ungraded = (
-            [leaf for leaf in _leaves(args) if leaf.grad is None]
-            if self.kind == "function" and self.pure and not self.grad_left_ok
-            else []
-        )
-        dtype = torch.get_default_dtype()
+        args, start, function = self.inputs(), settings(), self.kind == "function"
+        ungraded = [leaf for leaf in probes.leaves(args) if leaf.grad is None] if function and self.pure else []
+        # each call puts back the settings it changed; a model handed in is left as it is for isinstance to see
+        watched = Watched(answer) if function and not isinstance(answer, torch.nn.Module) else answer
         with Calls(self.library) if self.library else contextlib.nullcontext() as calls:  # only where one is banned
-            got = self.observation(answer, args)
-        if left := self._state_left(dtype, ungraded):
+            got = self.observation(watched, args)
+        if left := self._state_left(getattr(watched, "left", set()) | put_back(start), ungraded):
             return _wrong(left)
-        expected = self._own(self.reference)
-        if isinstance(got, Raised):
-            return self._named_mistake(got, expected) or _wrong("raised", got, expected)
+        expected, mutated = self._own(self.reference), self._mutated(args) if function and self.pure else []
+        if isinstance(got, Raised):  # a call after one that changed what it was given may fail for that change
+            return self._named_mistake(got, expected) or _changed_inputs(mutated) or _wrong("raised", got, expected)
         if got is None:
             return _wrong("returned_none")
-        if self.kind == "function" and self.pure and self._mutated(args):
-            return _wrong("mutated_input")
+        if any(not isinstance(arg, torch.nn.Module) for arg in mutated):
+            return _changed_inputs(mutated)
         for guard in self.guards:
             if _holds(guard.when, got):
                 return _wrong(guard.id, got, expected, guard.message)
+        if mutated:  # only models: after the guards, which may say how the exercise's own model was changed
+            return _changed_inputs(mutated)
         if self.same(got, expected):
-            used = [entry for entry in self.library if calls.ran(entry.function)]
-            if used:  # the right number, from the function the exercise asks the learner to write
-                return _wrong(used[0].id, message=MISTAKES[used[0].id].replace("{got}", qualified(used[0].function)))
-            return Verdict("correct", self.success(expected) if callable(self.success) else self.success)
+            return self._right_value(watched, calls, expected)
         return self._named_mistake(got, expected) or _wrong("other", got, expected, self.explain)
 
-    def _state_left(self, dtype: torch.dtype, ungraded: list[torch.Tensor]) -> str | None:
-        """What the answer left changed for the code after it, all put back where it is global: a mistake id, or
-        None. Tracking switched off (this worker thread's mode: the check's own programs need it on), the default
-        dtype (every later tensor of the notebook), .grad left filled on what it was given."""
-        left = [not torch.is_grad_enabled(), torch.get_default_dtype() != dtype]
-        torch.set_grad_enabled(True)
-        torch.set_default_dtype(dtype)
-        left.append(any(leaf.grad is not None for leaf in ungraded) and not self._runs_backward())
-        return next((name for name, found in zip(_LEFT, left, strict=True) if found), None)
+    def _right_value(self, answer: Any, calls: Calls | None, expected: Any) -> Verdict:
+        """The verdict on an answer that gives the right observation: correct, unless the number came from a library
+        function the exercise asks the learner to write, or a result's gradient is not the right program's."""
+        used = [entry for entry in self.library if calls.ran(entry.function)]
+        if used:
+            return _wrong(used[0].id, message=MISTAKES[used[0].id].replace("{got}", qualified(used[0].function)))
+        if self.kind == "function" and self.pure and self._gradient_differs(answer):
+            return _wrong("partly_detached")
+        return Verdict("correct", self.success(expected) if callable(self.success) else self.success)
 
-    def _runs_backward(self) -> bool:
-        """Whether the right program itself runs backward() into the probe inputs (a training step does)."""
+    def _state_left(self, left: set[str], ungraded: list[torch.Tensor]) -> str | None:
+        """What the answer left changed for the code after it, as a mistake id, or None: the :data:`SETTINGS` it
+        changed after any call (already put back), or .grad left filled on what it was given."""
+        if not self.grad_left_ok and any(leaf.grad is not None for leaf in ungraded):
+            left = left | ({"backward_inside"} if not self._reference_effects()[0] else set())
+        return next((name for name in _LEFT if name in left), None)
+
+    def _reference_effects(self) -> tuple[bool, list[bool]]:
+        """What the right program does to fresh probe inputs: whether it runs backward() into them (a training step
+        does), and which of them it changes (a training step's model; a model moved to the device)."""
         args = self.inputs()
         backward_ran = _backward_watch(args)
-        with warnings.catch_warnings(action="ignore"):
-            self.observation(self.reference, args)
-        return bool(backward_ran)
+        self._own(self.reference, args)
+        return bool(backward_ran), [changed(used, fresh) for used, fresh in zip(args, self.inputs(), strict=False)]
 
-    def _mutated(self, args: tuple) -> bool:
-        """Whether the answer changed a tensor or array it was given (values, shape or dtype)."""
-        return any(_changed(used, fresh) for used, fresh in zip(args, self.inputs(), strict=False))
+    def _mutated(self, args: tuple) -> list:
+        """The models, tensors, arrays and lists given that the answer changed (see :func:`values.changed`) where
+        the right program leaves them as they came."""
+        found = [i for i, (used, fresh) in enumerate(zip(args, self.inputs(), strict=False)) if changed(used, fresh)]
+        if found:  # what the right program changes too (a model trained, or moved) is the exercise's job
+            own = self._reference_effects()[1]
+            found = [i for i in found if not own[i]]
+        return [args[i] for i in found]
+
+    def _gradient_differs(self, answer: Any) -> bool:
+        """Whether a result the answer gets right has another gradient than the right program's (part of it detached),
+        on probe inputs nudged off the kinks where right formulas differ (:func:`_nudged`)."""
+        args, own_args = _nudged(self.inputs()), _nudged(self.inputs())
+        with warnings.catch_warnings(action="ignore"):  # the learner saw its warnings on the first run
+            got = probes.gradients(self.observation(answer, args), args)
+        expected = probes.gradients(self._own(self.reference, own_args), own_args)
+        return any(
+            mine is not None and right is not None and all(bool(g.isfinite().all()) for g in right)
+            and not close(mine, right, rtol=1e-3, atol=1e-5) for mine, right in zip(got, expected, strict=False)
+        )  # fmt: skip
 
     def _named_mistake(self, got: Any, expected: Any) -> Verdict | None:
         for mistake in self.mistakes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -147,8 +148,11 @@ binary_loss_from_logits = _exercise(  # from logits, the safe way; 1000 on the r
      Mistake("exp_overflow", lambda z, y: (torch.log1p(torch.exp(z)) - z * y).mean()),
      Mistake("exp_overflow", lambda z, y: torch.log1p(torch.exp(-(2 * y - 1) * z)).mean()),  # F.soft_margin_loss's
      Mistake("sigmoid_before_logits_loss", lambda z, y: F.binary_cross_entropy_with_logits(z.sigmoid(), y), _TWICE),
-     Mistake("missing_abs", lambda z, y: (z.clamp(min=0) - z * y + torch.log1p(torch.exp(-z))).mean())],
-    [lambda z, y: (F.relu(z) - z * y + F.softplus(-z.abs())).mean(), lambda z, y: ((1 - y) * z - F.logsigmoid(z)).mean()],
+     Mistake("missing_abs", lambda z, y: (z.clamp(min=0) - z * y + torch.log1p(torch.exp(-z))).mean()),
+     Mistake("partly_detached", lambda z, y: (torch.from_numpy(np.maximum(z.detach().numpy(), 0)) - z * y  # NumPy's
+                                              + torch.log1p(torch.exp(-z.abs()))).mean())],  # max: the right value
+    [lambda z, y: (F.relu(z) - z * y + F.softplus(-z.abs())).mean(), lambda z, y: ((1 - y) * z - F.logsigmoid(z)).mean(),
+     lambda z, y: ((z + z.abs()) / 2 - z * y + torch.log1p(torch.exp(-z.abs()))).mean()],  # other gradients at z = 0
     "max(z, 0) - z y + log(1 + exp(-|z|)): right even for logits of ±1000, where a sigmoid rounds to 1 or 0 and exp "
     "overflows.", library=_logits_library(lambda z: z),
 )  # fmt: skip
@@ -162,8 +166,11 @@ class_loss = _exercise(  # cross-entropy from logits and class indices, by hand 
      Mistake("softmax_before_cross_entropy", lambda z, y: F.cross_entropy(z.softmax(dim=1), y)),
      Mistake("missing_logsumexp", lambda z, y: -z[range(len(y)), y].mean()),
      Mistake("shape_mismatch", lambda z, y: (torch.logsumexp(z, dim=1) - z[:, y]).mean(), _COLUMNS),
-     Mistake("all_classes", lambda z, y: (torch.logsumexp(z, dim=1, keepdim=True) - z).mean())],
-    [lambda z, y: -F.log_softmax(z, dim=1)[torch.arange(len(y)), y].mean()],
+     Mistake("all_classes", lambda z, y: (torch.logsumexp(z, dim=1, keepdim=True) - z).mean()),
+     Mistake("partly_detached", lambda z, y: (torch.logsumexp(z, dim=1) - z.detach()[range(len(y)), y]).mean())],
+    [lambda z, y: -F.log_softmax(z, dim=1)[torch.arange(len(y)), y].mean(),
+     lambda z, y: ((m := z.max(1, keepdim=True).values.detach()).squeeze(1) + (z - m).exp().sum(1).log()  # a detached
+                   - z[range(len(y)), y]).mean()],  # shift: its gradient cancels, so detaching it is right
     "log-sum-exp minus the right class's score, averaged: nn.CrossEntropyLoss's number, even with a logit of 1000.",
     library=_cross_entropy_library(lambda z: z),
 )  # fmt: skip

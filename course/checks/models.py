@@ -5,6 +5,7 @@ a forward hook (which a direct ``model.forward(x)`` skips); the predict probe ha
 so a missing eval() shows. A device's answer runs on meta (shapes and devices, no values), then on the CPU (values).
 """
 
+import copy
 from functools import partial
 
 import torch
@@ -18,20 +19,16 @@ from course.checks.vocabulary import MISTAKES
 
 def _watched(program: object, args: tuple, record: object, summary: object = lambda out: out) -> object:
     """The output's ``summary``, the distinct ``record(module, inputs, out)`` of the forward passes of args[0], the
-    layers inside it that never ran, its parameters left frozen, and whether gradient tracking is still on afterwards
-    (then back on); a non-tensor output as it came."""
+    layers inside it that never ran and its parameters left frozen; a non-tensor output as it came (grad mode left
+    off is the engine's to name)."""
     seen, ran, model = [], set(), args[0]
     model.register_forward_hook(lambda *call: seen.append(record(*call)))
     for name, layer in model.named_modules():  # model.forward(x) runs them all, model[0](x) only one
         layer.register_forward_hook(lambda *_, name=name: ran.add(name))
     torch.manual_seed(2)  # the same dropout mask for every program
-    try:
-        out = program(*args)
-    finally:  # a learner's set_grad_enabled(False) must not reach the check's own programs
-        grad_after = torch.is_grad_enabled()
-        torch.set_grad_enabled(True)
+    out = program(*args)
     return out if not torch.is_tensor(out) else {"output": summary(out), "calls": sorted(set(seen)),
-            "missed": [name for name, _ in model.named_modules() if name and name not in ran], "grad_after": grad_after,
+            "missed": [name for name, _ in model.named_modules() if name and name not in ran],
             "frozen": [name for name, p in model.named_parameters() if not p.requires_grad]}  # fmt: skip
 
 
@@ -46,18 +43,26 @@ class _Quadratic(nn.Module):
 
 
 def _quadratic(make: object, args: tuple) -> object:
-    """Parameter sizes, plain tensor attributes, and forward for x = -1 ... 2 with a, b, c = 1.5, -2, 0.5."""
+    """Parameter sizes, tensors kept as attributes of the instance or the class, forward for x = -1 ... 2 with a, b,
+    c set in place to 1.5, -2, 0.5 (a list that holds them sees it too), and the parameters no gradient reaches."""
     if isinstance(make, nn.Module):
         return "an instance"
     model = make()
     if not isinstance(model, nn.Module):
         return "not a model"
-    fixed = {n: torch.tensor([v], requires_grad=True) for n, v in zip("abc", (1.5, -2.0, 0.5), strict=True)}
-    out = torch.func.functional_call(model, fixed, torch.linspace(-1, 2, 5).unsqueeze(1))
-    frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
-    return {"sizes": {n: p.numel() for n, p in model.named_parameters()}, "stuck": frozen + _unreached(out, fixed),
+    parameters = dict(model.named_parameters())
+    seen = {"sizes": {n: p.numel() for n, p in parameters.items()},
             "unregistered": [n for n, v in vars(model).items() if torch.is_tensor(v) and v.requires_grad],  # a constant: fine
-            "output": out.detach() if torch.is_tensor(out) else out}  # fmt: skip
+            "in_class": [n for cls in type(model).__mro__ for n, v in vars(cls).items() if torch.is_tensor(v)
+                         and v.requires_grad], "stuck": [], "output": None}  # fmt: skip
+    if sorted(parameters) != ["a", "b", "c"] or any(p.numel() != 1 for p in parameters.values()):
+        return seen  # a guard names it
+    for name, value in zip("abc", (1.5, -2.0, 0.5), strict=True):
+        parameters[name].data.fill_(value)  # the check's own instance: no graph, and frozen ones too
+    out = model(torch.linspace(-1, 2, 5).unsqueeze(1))
+    trainable = {name: p for name, p in parameters.items() if p.requires_grad}
+    stuck = [name for name in parameters if name not in trainable] + _unreached(out, trainable)
+    return {**seen, "stuck": stuck, "output": out.detach() if torch.is_tensor(out) else out}
 
 
 def _unreached(out: object, inputs: dict) -> list:
@@ -76,6 +81,8 @@ def _stuck(got: dict | list, expected: object) -> str:
             "must keep requires_grad=True.")  # fmt: skip
 
 
+_IN_CLASS = "a, b and c are class attributes (declared in the class body), which nn.Module never registers: no \
+optimizer sees them, and all instances share them. Declare each in __init__: self.a = nn.Parameter(torch.randn(1))."
 _ONE_NUMBER = "a, b and c should each hold one number: nn.Parameter(torch.randn(1))."
 quadratic_class = Exercise(
     name="quadratic_class", reference=_Quadratic, observe=_quadratic,
@@ -83,6 +90,8 @@ quadratic_class = Exercise(
         Guard("instance_not_class", lambda got: got == "an instance", nn.Identity()),
         Guard("not_a_model", lambda got: got == "not a model", lambda: 42, "Quadratic() built no nn.Module."),
         Guard("unregistered_parameter", lambda got: bool(got["unregistered"]), partial(_Quadratic, register_c=False)),
+        Guard("unregistered_parameter", lambda got: bool(got["in_class"]), type("Quadratic", (_Quadratic,), {  # in
+              "__init__": nn.Module.__init__, **{n: nn.Parameter(torch.zeros(1)) for n in "abc"}}), _IN_CLASS),  # the body
         Guard("wrong_parameters", lambda got: sorted(got["sizes"]) != ["a", "b", "c"], lambda: nn.Linear(1, 1)),
         Guard("wrong_shape", lambda got: set(got["sizes"].values()) != {1}, partial(_Quadratic, size=2), _ONE_NUMBER),
         Guard("not_backpropagatable", lambda got: bool(got["stuck"]), partial(_Quadratic, frozen=True), _stuck),
@@ -97,7 +106,6 @@ quadratic_class = Exercise(
 def _predict(model: nn.Module, x: torch.Tensor, fault: str = "") -> object:
     """predict done right, or with the fault named (a mistake id)."""
     model.train(fault == "no_eval").requires_grad_(fault != "froze_parameters")
-    torch.set_grad_enabled(fault != "grad_left_off")
     with torch.set_grad_enabled(fault == "no_grad"):
         return {"called_forward": model.forward, "model_not_called": model[0]}.get(fault, model)(x)
 
@@ -119,7 +127,7 @@ _NOT_CALLED = "the model itself was never called: a layer of it (model[0](x)) gi
 model's. Return model(x), which runs every layer in order, in eval mode and under torch.no_grad()."
 _FROZE = "your function left the parameters frozen (model.requires_grad_(False)): the model stays so for good, and \
 training it after a prediction silently stops learning. Use `with torch.no_grad():`, which stops only while it runs."
-_FAULTS = {  # each fault, seen in the calls the hook noted (_modes), the layers, parameters, grad mode left after
+_FAULTS = {  # each fault, seen in the calls the hook noted (_modes), the layers and parameters
     "model_not_called": (lambda got: not got["calls"] and got["missed"], _NOT_CALLED),
     "called_forward": (lambda got: not got["calls"], None),
     "froze_parameters": (lambda got: got["frozen"], _FROZE),
@@ -128,7 +136,6 @@ _FAULTS = {  # each fault, seen in the calls the hook noted (_modes), the layers
                 else _LAYERS_ONLY if not any(d for _, d, *_ in got["calls"]) else MISTAKES["no_eval"]),
     "no_grad": (lambda got: any(grad_enabled for _, _, grad_enabled, _ in got["calls"]),  # and recorded or not
                 lambda got, _: MISTAKES["no_grad"] if any(call[3] for call in got["calls"]) else _UNRECORDED),
-    "grad_left_off": (lambda got: not got["grad_after"], None),
 }  # fmt: skip
 predict_function = Exercise(
     name="predict_function", reference=_predict, observe=partial(_watched, record=_modes),
@@ -189,6 +196,7 @@ run_on_device = Exercise(
         Mistake("device_mismatch", lambda model, x, device: model(x.to(device)), _MODEL_LEFT),
         Mistake("device_mismatch", lambda model, x, device: model(x).to(device), _OUTPUT_MOVED),
         Mistake("called_forward", lambda model, x, device: model.to(device).forward(x.to(device))),
+        Mistake("moved_a_copy", lambda model, x, device: copy.deepcopy(model).to(device)(x.to(device))),
     ],
     explain=_explain_device,
     success="model.to moved the model, x = x.to(device) kept the moved data, and model(x) ran there.",
@@ -256,6 +264,8 @@ class _Unregistered(nn.Module):  # the weights as plain tensors: parameters() mi
         self.forward = lambda x: torch.sigmoid(x @ self.w + self.b)
 
 
+_FLAT = "12 examples gave shape (12,), not the (12, 1) column of nn.Linear(n_features, 1): something in forward \
+flattened it (.squeeze(), .view(-1), .flatten()). Return the column; reshape flat targets to (N, 1) instead."
 _NEW_MODEL = "make_logistic_regression(n_features) must return a model, an instance such as Logistic(n_features)."
 _PLAIN = "a weight or bias is a plain tensor attribute: parameters() misses it, so no optimizer would train it. Use \
 nn.Linear(n_features, 1), or wrap each tensor in nn.Parameter."
@@ -263,6 +273,8 @@ logistic_model = Exercise(
     name="logistic_model", reference=_WithSigmoid, observe=_computes,
     guards=[
         Guard("not_a_model", lambda got: got == "not a model", lambda n: "a model", _NEW_MODEL),
+        Guard("wrong_shape", lambda got: got[0]["shape"] == (12,), lambda n: nn.Sequential(_WithSigmoid(n),
+              nn.Flatten(0)), _FLAT),
         Guard("wrong_shape", lambda got: got[0]["shape"] != (12, 1), lambda n: nn.Linear(n, 2), lambda got, _:
               f"12 examples gave an output {got[0]['shape']}, not (12, 1): use nn.Linear(n_features, 1)."),
         Guard("unregistered_parameter", any_item(lambda item: item["unregistered"]), _Unregistered, _PLAIN),

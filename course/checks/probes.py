@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from course.checks.values import as_number, close
+from course.checks.values import as_number, close, tensors_in
 
 KIND_WORDS = {  # what each kind that model_kind and loss_kind return means, for a learner's message
     "logits": "raw scores",
@@ -186,19 +186,51 @@ def unregistered_modules(model: nn.Module) -> int:
     return sum(isinstance(item, nn.Module) and id(item) not in registered for item in items)
 
 
-def graph_nodes(*roots: object) -> set:
-    """Every node autograd recorded behind ``roots`` (grad_fns; None is skipped), each once.
+def graph_nodes(*roots: object) -> list:
+    """Every node autograd recorded behind ``roots`` (grad_fns; None is skipped), each once, always in one order.
 
     >>> a = torch.ones(1, requires_grad=True)
     >>> sorted(type(node).__name__ for node in graph_nodes((a * a).sum().grad_fn))
     ['AccumulateGrad', 'MulBackward0', 'SumBackward0']
     """
-    nodes, seen = list(roots), set()
+    nodes, seen = list(roots)[::-1], {}  # a dict keeps the order nodes were found in
     while nodes:
         if (node := nodes.pop()) is not None and node not in seen:
-            seen.add(node)
-            nodes += [parent for parent, _ in node.next_functions]
-    return seen
+            seen[node] = None
+            nodes += [parent for parent, _ in reversed(node.next_functions)]
+    return list(seen)
+
+
+def leaves(args: tuple) -> list[torch.Tensor]:
+    """The leaves that require grad behind the probe inputs: a model's parameters, a tensor input, or the leaves it
+    was computed from."""
+    tensors = [arg for arg in args if isinstance(arg, torch.Tensor) and arg.requires_grad]
+    found = [p for arg in args if isinstance(arg, nn.Module) for p in arg.parameters()]
+    found += [t for t in tensors if t.is_leaf]
+    found += [node.variable for node in graph_nodes(*(t.grad_fn for t in tensors)) if hasattr(node, "variable")]
+    return [leaf for leaf in found if leaf.requires_grad]
+
+
+def gradients(observation: object, args: tuple) -> list[list[torch.Tensor] | None]:
+    """For each tensor of ``observation`` (:func:`values.tensors_in`), the gradient of a weighted sum of it with
+    respect to each leaf behind ``args`` (zeros where none reaches); None where no gradient reaches any of them.
+
+    >>> a = torch.tensor([1.0, 2.0], requires_grad=True)
+    >>> gradients([(a**2).sum(), a.detach()], (a,))
+    [[tensor([2., 4.])], None]
+    """
+    found, result = [leaf for leaf in leaves(args) if leaf.device.type != "meta"], []
+    for out in tensors_in(observation):
+        grads = [None]
+        if found and out.requires_grad and out.is_floating_point() and out.device.type != "meta":
+            weights = torch.linspace(1, 2, out.numel(), dtype=out.dtype, device=out.device).reshape(out.shape)
+            with contextlib.suppress(RuntimeError):  # a graph already freed: nothing to compare
+                grads = torch.autograd.grad((out * weights).sum(), found, allow_unused=True, retain_graph=True)
+        reached = any(g is not None for g in grads)
+        result.append(
+            [torch.zeros_like(x) if g is None else g for x, g in zip(found, grads, strict=True)] if reached else None
+        )
+    return result
 
 
 def random_output(model: nn.Module, x: torch.Tensor) -> bool:

@@ -1,10 +1,14 @@
 """Run a learner's code in a worker thread so that a check always answers, within a time limit and never raising:
 code still running after ``limit`` seconds is stopped (an injected exception ends any pure-Python loop), SystemExit
-and every other exception become an :class:`Outcome`, and KeyboardInterrupt (the stop button) still stops the cell."""
+and every other exception become an :class:`Outcome`, and KeyboardInterrupt (the stop button) still stops the cell;
+what the code changes for the code after it is put back: names of trusted modules (:func:`names_restored`), and
+after each call the global settings, grad mode and the default dtype and device (:class:`Watched`)."""
 
 from __future__ import annotations
 
 import ctypes
+import linecache
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,10 +16,19 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+import torch
+
 _GONE = object()  # a deleted name's value
 # names the libraries rebind themselves: builtins._ is the last result shown; copyreg caches a class's __slotnames__;
 # torch.set_default_dtype rebinds torch.Storage; a warning raised in a module adds its __warningregistry__
 _CACHES = {"_", "__slotnames__", "Storage", "__warningregistry__"}
+
+
+# a NotImplementedError raised in these folders (torch, NumPy, the course) is not the learner's stub
+_LIBRARIES = tuple(os.path.dirname(path) for path in (torch.__file__, np.__file__, os.path.dirname(__file__)))
+# the global settings learner code can leave changed for every later cell, as a mistake id each (in this order)
+SETTINGS = ("grad_left_off", "default_dtype_changed", "default_device_changed")
 
 
 class _Stop(BaseException):
@@ -106,3 +119,60 @@ def _put_back(saved: list[tuple[Any, dict[str, Any]]], replaced: list[str]) -> N
             if now is not value and getattr(now, "__wrapped__", None) is not value and name not in _CACHES:
                 setattr(owner, name, value)
                 replaced.append(f"{owner.__name__}.{name}")
+
+
+def settings() -> tuple[bool, torch.dtype, torch.device]:
+    """This thread's global settings of :data:`SETTINGS`: grad mode, the default dtype, the default device."""
+    return torch.is_grad_enabled(), torch.get_default_dtype(), torch.get_default_device()
+
+
+def put_back(before: tuple[bool, torch.dtype, torch.device]) -> set[str]:
+    """Put back the settings ``before`` (from :func:`settings`); the mistake ids of those that had changed. Tracking
+    switched *on* is put back but not named: it harms nothing.
+
+    >>> before = settings()
+    >>> torch.set_default_dtype(torch.float64)
+    >>> put_back(before), torch.get_default_dtype()
+    ({'default_dtype_changed'}, torch.float32)
+    """
+    grad, dtype, device = before
+    now = settings()
+    if now[1] != dtype:
+        torch.set_default_dtype(dtype)
+    if now[2] != device:
+        torch.set_default_device(None if device.type == "cpu" else device)
+    torch.set_grad_enabled(grad)
+    changed = [grad and not now[0], now[1] != dtype, now[2] != device]
+    return {name for name, found in zip(SETTINGS, changed, strict=True) if found}
+
+
+class Watched:
+    """A learner's callable, called as it is, whose every call then puts back the :data:`SETTINGS` it changed and
+    notes them in ``left``: a change undone by a later call (the default dtype of the last probe) is still seen,
+    and the check's own code after a call runs with the settings it expects."""
+
+    def __init__(self, answer: Callable[..., Any]) -> None:
+        self.answer, self.left = answer, set()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        before = settings()
+        try:
+            result = self.answer(*args, **kwargs)
+        except _Stop:  # past the time limit: the check has answered, and the (global) dtype may be another cell's now
+            raise
+        except BaseException:
+            self.left |= put_back(before)
+            raise
+        self.left |= put_back(before)
+        return result
+
+
+def raised_in_stub(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised by a `raise` line of the learner's own code (a stub), not inside a library."""
+    tb = exc.__traceback__  # caught, so it holds at least the frame that caught it
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    filename = tb.tb_frame.f_code.co_filename
+    # torch raises from C++ with the learner's line as the last Python frame: only a `raise` line is a stub
+    line = linecache.getline(filename, tb.tb_lineno, tb.tb_frame.f_globals)
+    return not filename.startswith(_LIBRARIES) and ("raise" in line or not line)

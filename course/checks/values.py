@@ -130,6 +130,51 @@ def close(got: object, expected: object, rtol: float = 1e-4, atol: float = 1e-6)
     return type(got) is type(expected) and bool(expected == got)
 
 
+def changed(used: object, fresh: object) -> bool:
+    """Whether the probe input ``used`` no longer equals its fresh copy: a tensor or an array (values, shape, dtype,
+    device), a module (its parameters' and buffers' names, values, shape, dtype and device; its mode and
+    requires_grad are the exercise's business), or a list (its length, or a number, tensor, array or list in it,
+    also inside a tuple).
+
+        >>> changed(torch.nn.Linear(2, 1).double(), torch.nn.Linear(2, 1)), changed([1, 2], [1, 2])
+        (True, False)
+    """
+    if type(used) is not type(fresh):
+        return False
+    if isinstance(used, torch.nn.Module):
+        state, before = (dict([*m.named_parameters(), *m.named_buffers()]) for m in (used, fresh))
+        return state.keys() != before.keys() or any(changed(state[k].detach(), before[k].detach()) for k in state)
+    if type(used) in (list, tuple):  # a tuple is not changed, but a list inside it may be
+        return len(used) != len(fresh) or any(_item_changed(u, f) for u, f in zip(used, fresh, strict=True))
+    if type(used) not in (torch.Tensor, np.ndarray):
+        return False
+    if used.shape != fresh.shape or used.dtype != fresh.dtype:
+        return True
+    if type(used) is torch.Tensor:
+        if used.device != fresh.device or used.device.type == "meta":  # meta holds no values to compare
+            return used.device != fresh.device
+        return not torch.equal(used, fresh)
+    return not np.array_equal(used, fresh, equal_nan=used.dtype.kind in "fc")
+
+
+def _item_changed(used: object, fresh: object) -> bool:
+    if type(used) in (int, float, bool) and type(fresh) is type(used):
+        return used != fresh and not (used != used and fresh != fresh)  # a NaN is still itself
+    return changed(used, fresh)
+
+
+def tensors_in(observation: object, depth: int = 0) -> list[torch.Tensor]:
+    """The tensors of an observation, in order: itself, or those in its lists, tuples and dict values (4 levels).
+
+    >>> len(tensors_in([torch.ones(1), {"a": (torch.ones(2), 3.0)}]))
+    2
+    """
+    if isinstance(observation, torch.Tensor) or depth > 4 or not isinstance(observation, list | tuple | dict):
+        return [observation] if isinstance(observation, torch.Tensor) else []
+    items = observation.values() if isinstance(observation, dict) else observation
+    return [tensor for item in items for tensor in tensors_in(item, depth + 1)]
+
+
 def describe(value: object) -> str:
     """A few words that say what ``value`` is, safe for any object (a hostile ``__len__``, ``__float__`` or repr).
 

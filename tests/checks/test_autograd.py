@@ -167,3 +167,12 @@ def test_review3_a_guarded_zero_first_passes_and_the_success_names_no_order_it_d
 def test_review4_a_loop_that_trains_copies_is_told_the_callers_tensors_never_changed(copy):
     verdict = check.train(lambda a, b, x, y, lr, epochs: _loop(copy(a), copy(b), x, y, lr, epochs))
     assert verdict.mistake == "not_in_place" and "the caller's tensors never changed" in verdict.message, verdict
+
+
+def test_review8_a_default_dtype_set_inside_is_named_though_the_last_call_puts_it_back():
+    def make_parameter(value, device, dtype):
+        torch.set_default_dtype(dtype)  # float64 for the first probe, float32 (the default) for the last
+        return torch.tensor(value, device=device, requires_grad=True)
+
+    assert check.make_parameter(make_parameter).mistake == "default_dtype_changed"
+    assert torch.get_default_dtype() == torch.float32

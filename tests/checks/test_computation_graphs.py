@@ -174,3 +174,9 @@ def _count_leaves_once(tensor):
 def test_review5_an_inner_node_reached_by_two_paths_counts_once():
     verdict = check.count_nodes(_count_leaves_once)
     assert not verdict.passed and verdict.message.endswith("count each node once."), verdict
+
+
+@pytest.mark.parametrize("decimals", [1, 2, 3])
+def test_review8_rounded_values_are_not_the_prediction(decimals):
+    verdict = check.untracked_prediction(lambda a, b, x: (a + b * x).detach().round(decimals=decimals))
+    assert not verdict.passed and verdict.mistake in ("rounded", "other"), verdict

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -178,3 +179,37 @@ def test_review5_a_count_of_classes_typed_in_fails_on_a_batch_with_another(hot):
     verdict = check.class_loss(lambda z, y: (torch.logsumexp(z, 1) - (z * hot(y)).sum(1)).mean())
     assert not verdict.passed, verdict
     assert check.class_loss(lambda z, y: (torch.logsumexp(z, 1) - (z * F.one_hot(y, z.shape[1])).sum(1)).mean()).passed
+
+
+def _relu_through_numpy(z, y):  # np.maximum on a tensor that requires grad raises; torch's message says .detach()
+    relu = torch.from_numpy(np.maximum(z.detach().numpy(), 0))
+    return (relu - z * y + torch.log1p(torch.exp(-z.abs()))).mean()
+
+
+def _right_score_through_numpy(z, labels):  # the right class's score read off a detached copy
+    right = torch.from_numpy(z.detach().numpy()[np.arange(len(labels)), labels.numpy()])
+    return (torch.logsumexp(z, dim=1) - right).mean()
+
+
+@pytest.mark.parametrize(
+    "name, answer", [("binary_loss_from_logits", _relu_through_numpy), ("class_loss", _right_score_through_numpy)]
+)
+def test_review8_a_loss_with_the_right_value_and_a_detached_term_is_told_its_gradient_is_wrong(name, answer):
+    verdict = getattr(check, name)(answer)
+    assert verdict.mistake == "partly_detached" and "gradient is wrong" in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    "relu",
+    [
+        lambda z: z.clamp(min=0),
+        F.relu,
+        lambda z: torch.maximum(z, torch.zeros_like(z)),
+        lambda z: torch.where(z > 0, z, 0),
+    ],
+    ids=["clamp", "relu", "maximum", "where"],
+)
+def test_review8_every_form_of_max_z_0_passes_though_their_gradients_differ_at_0(relu):
+    assert check.binary_loss_from_logits(
+        lambda z, y: (relu(z) - z * y + torch.log1p(torch.exp(-z.abs()))).mean()
+    ).passed

@@ -1,0 +1,108 @@
+"""The engine on what an answer does beyond its result: global settings after each call, a model it was given, the
+gradient of a result whose value is right."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course.checks.engine import Exercise
+from course.checks.runner import Watched
+from course.checks.values import changed
+
+
+def test_each_call_of_a_watched_answer_puts_back_the_settings_it_changed():
+    def changes_everything():
+        torch.set_default_device("meta")
+        torch.set_default_dtype(torch.float64)
+        torch.set_grad_enabled(False)
+
+    watched = Watched(changes_everything)
+    watched()
+    assert (torch.empty(1).device.type, torch.get_default_dtype(), torch.is_grad_enabled()) == (
+        "cpu",
+        torch.float32,
+        True,
+    )
+    assert watched.left == {"grad_left_off", "default_dtype_changed", "default_device_changed"}
+
+
+def _model() -> nn.Module:
+    model = nn.Sequential(nn.Linear(2, 1), nn.BatchNorm1d(1))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[0.5, -1.5]]))
+        model[0].bias.fill_(0.25)
+    return model
+
+
+def test_a_models_mode_and_requires_grad_are_no_change_but_its_weights_dtype_and_buffers_are():
+    assert not changed(_model().eval().requires_grad_(False), _model())
+    assert changed(_model().double(), _model()) and changed(_model().to("meta"), _model())
+    moved_buffer = _model()
+    moved_buffer[1].running_mean += 1
+    assert changed(moved_buffer, _model())
+
+
+def _predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model.eval()(x)
+
+
+PREDICT = Exercise("predict", _predict, "ok", inputs=lambda: (_model(), torch.tensor([[1.0, 2.0], [0.5, -1.0]])))
+
+
+def _step(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        model[0].weight -= 0.1  # its job: the right program changes the model too
+    return model[0].weight.detach().clone()
+
+
+STEP = Exercise("step", _step, "ok", inputs=PREDICT.inputs)
+
+
+def _halves_then_raises(model, x):
+    with torch.no_grad():
+        model[0].weight *= 0.5
+    raise RuntimeError("mat1 and mat2 must have the same dtype")  # as the next call on a changed model would
+
+
+@pytest.mark.parametrize(
+    "exercise, answer, mistake",
+    [
+        (PREDICT, lambda model, x: _predict(model.double(), x.double()).float(), "mutated_input"),
+        (PREDICT, lambda model, x: (_predict(model, x), model[0].weight.data.mul_(0.5))[0], "mutated_input"),
+        (PREDICT, _halves_then_raises, "mutated_input"),
+        (PREDICT, lambda model, x: (_predict(model, x), model.train())[0], None),  # the mode is the exercise's business
+        (STEP, _step, None),
+    ],
+    ids=["double", "halved after", "halved then raised", "mode", "a step"],
+)
+def test_an_answer_that_changes_a_model_is_told_so_unless_the_right_program_does_too(exercise, answer, mistake):
+    verdict = exercise(answer)
+    assert verdict.mistake == mistake, verdict
+    assert mistake is None or "changed the model it was given" in verdict.message
+
+
+RELU_SUM = Exercise(  # the probe holds 0, where relu, clamp and maximum have other gradients
+    "relu_sum",
+    lambda x: x.clamp(min=0).sum(),
+    "ok",
+    inputs=lambda: (torch.tensor([-1.0, 0.0, 2.0], requires_grad=True),),
+)
+
+
+@pytest.mark.parametrize(
+    "answer, mistake",
+    [
+        (lambda x: F.relu(x).sum(), None),
+        (lambda x: torch.maximum(x, torch.zeros(3)).sum(), None),
+        (lambda x: (x.abs() + x).sum() / 2, None),
+        (lambda x: (0.5 * F.relu(x) + 0.5 * F.relu(x).detach()).sum(), "partly_detached"),
+        (lambda x: F.relu(x)[:2].sum() + F.relu(x.detach())[2], "partly_detached"),
+    ],
+    ids=["relu", "maximum", "abs", "half detached", "one term detached"],
+)
+def test_a_result_is_right_only_with_the_right_gradient_off_any_kink(answer, mistake):
+    assert RELU_SUM(answer).mistake == mistake

@@ -1,0 +1,151 @@
+"""Lesson 07's checks on the answers reviewers wrote, beyond the declarations' generated tests (review 4 on)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from course.checks import models as check
+from tests.checks.test_models import logistic
+
+REVIEW4 = {  # an answer, the exercise, its diagnosis and words of the message
+    "frozen_for_good": (lambda model, x: torch.no_grad()(model.eval().requires_grad_(False))(x), "froze_parameters",
+                        "silently stops learning"),
+    "frozen_then_restored": (lambda model, x: [model.eval().requires_grad_(False), model(x), model.requires_grad_(True)][1],
+                             "no_grad", "nothing was recorded"),  # nothing recorded, but only as the model was frozen
+    "first_layer_only": (lambda model, x: torch.no_grad()(model.eval()[0])(x), "model_not_called", "never called"),
+    "weights_times_zero": (logistic(lambda x, w, b: x @ w.T * 0 + b), "constant_output", "whatever x holds"),
+    "zeros_for_x": (logistic(lambda x, w, b: torch.zeros_like(x) @ w.T + b), "constant_output", "whatever x holds"),
+    "softmax_of_one": (lambda n: nn.Sequential(nn.Linear(n, 1), nn.Softmax(dim=1)), "softmax_one_output", "softmax"),
+    "softmax_then_sigmoid": (logistic(lambda x, w, b: torch.softmax(x @ w.T + b, 1)), "softmax_one_output", "softmax"),
+    "standardised_inside": (logistic(lambda x, w, b: ((x - x.mean(0)) / x.std(0)) @ w.T + b), "batch_dependent",
+                            "other examples in the batch"),
+    "softmax_over_batch": (lambda n: nn.Sequential(nn.Linear(n, 1), nn.Softmax(dim=0)), "batch_dependent", "batch"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("answer", "mistake", "words"), REVIEW4.values(), ids=REVIEW4)
+def test_review4_predict_and_logistic_model_name_what_happened(answer, mistake, words):
+    exercise = check.predict_function if mistake in ("froze_parameters", "no_grad", "model_not_called") else None
+    verdict = (exercise or check.logistic_model)(answer)
+    assert verdict.mistake == mistake and words in verdict.message, verdict
+
+
+class _DropoutLogistic(nn.Module):
+    def __init__(self, n_features: int) -> None:
+        super().__init__()
+        self.drop, self.linear = nn.Dropout(0.2), nn.Linear(n_features, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.linear(self.drop(x)))
+
+
+def test_review5_a_dropout_in_logistic_regression_is_named_not_blamed_on_the_batch():
+    verdict = check.logistic_model(_DropoutLogistic)
+    assert verdict.mistake == "random_output" and "Dropout" in verdict.message, verdict
+
+
+def test_review5_layers_switched_to_eval_one_by_one_leave_the_model_in_training_mode():
+    def predict(model, x):
+        for layer in model.children():
+            layer.eval()
+        with torch.no_grad():
+            return model(x)
+
+    verdict = check.predict_function(predict)
+    assert verdict.mistake == "no_eval" and "model.training is True" in verdict.message, verdict
+
+
+class _WithConstant(nn.Module):  # a constant tensor attribute (not trained): fine, unlike a trainable plain tensor
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.c = (nn.Parameter(torch.randn(1)) for _ in range(3))
+        self.eps = torch.tensor(0.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.a + self.b * x + self.c * x**2 + self.eps
+
+
+def test_review6_a_constant_tensor_attribute_is_no_unregistered_parameter():
+    assert check.quadratic_class(_WithConstant).passed
+
+
+class _QuadraticThroughAList(nn.Module):  # the same Parameter objects kept in a plain list, for a polynomial loop
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.c = (nn.Parameter(torch.randn(1)) for _ in range(3))
+        self.coefficients = [self.a, self.b, self.c]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return sum(coef * x**power for power, coef in enumerate(self.coefficients))
+
+
+class _QuadraticInTheClassBody(nn.Module):  # class attributes: nn.Module registers none of them
+    a, b, c = (nn.Parameter(torch.randn(1)) for _ in range(3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.a + self.b * x + self.c * x**2
+
+
+def test_review8_a_quadratic_reading_its_parameters_through_a_list_passes():
+    assert check.quadratic_class(_QuadraticThroughAList).passed
+
+
+def test_review8_parameters_in_the_class_body_are_named_not_blamed_on_an_error():
+    verdict = check.quadratic_class(_QuadraticInTheClassBody)
+    assert verdict.mistake == "unregistered_parameter" and "class attributes" in verdict.message, verdict
+
+
+def _predict_in_float64(model, x):
+    model.eval().double()
+    with torch.no_grad():
+        return model(x.double())
+
+
+def _predict_then_halve(model, x):
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+        [parameter.mul_(0.5) for parameter in model.parameters()]
+    return out
+
+
+@pytest.mark.parametrize("answer", [_predict_in_float64, _predict_then_halve])
+def test_review8_a_predict_that_changes_the_callers_model_is_told_so(answer):
+    verdict = check.predict_function(answer)
+    assert verdict.mistake == "mutated_input" and "changed the model it was given" in verdict.message, verdict
+
+
+def test_review8_a_predict_that_puts_the_mode_back_still_passes():  # the mode is the exercise's business, not a change
+    assert check.predict_function(lambda model, x: (model.eval(), torch.no_grad()(model)(x), model.train())[1]).passed
+
+
+def test_review8_moving_a_copy_of_the_model_is_named():
+    verdict = check.run_on_device(lambda model, x, device: copy.deepcopy(model).to(device)(x.to(device)))
+    assert verdict.mistake == "moved_a_copy" and "moves the model itself, in place" in verdict.message, verdict
+
+
+def test_review8_a_default_device_set_inside_is_named_and_put_back():
+    def run_on(model, x, device):
+        torch.set_default_device(device)
+        return model.to(device)(x.to(device))
+
+    verdict = check.run_on_device(run_on)
+    assert verdict.mistake == "default_device_changed" and "to_empty" not in verdict.message, verdict
+    assert torch.empty(1).device.type == "cpu"
+
+
+def test_review8_a_squeezed_logistic_output_names_the_squeeze():
+    class Squeezed(nn.Module):
+        def __init__(self, n_features):
+            super().__init__()
+            self.linear = nn.Linear(n_features, 1)
+
+        def forward(self, x):
+            return torch.sigmoid(self.linear(x)).squeeze(1)
+
+    verdict = check.logistic_model(Squeezed)
+    assert verdict.mistake == "wrong_shape" and ".squeeze()" in verdict.message, verdict
