@@ -7,7 +7,8 @@ some in its linear part, so the per-sample losses are skewed: their median, thei
 prediction all differ from their mean. Eval mode is judged by the Dropout layer itself, the layer it changes (a copy's
 own, when the answer evaluates a copy), and the loss function must be left as it came (its reduction too). R² is
 judged on a second probe too, so a number typed in from a message does not pass; the first one's R² is negative,
-so a clip at 0 shows. The scaling probe's columns differ in spread and its two parts in mean, so every wrong choice of statistics shows.
+so a clip at 0 shows, and neither one's residuals average 0, so their variance is not their mean square. The scaling
+probe's columns differ in spread and its two parts in mean, so every wrong choice of statistics shows.
 """
 
 from functools import partial
@@ -165,13 +166,19 @@ def _r2_explain(got: list, expected: list) -> str:
     return f"expected R² = {expected[0]:.4f}, got {describe(got[0])}."
 
 
+_CENTRED_RESIDUALS = (
+    "the variance of the residuals, (y_true - y_pred).var(), subtracts their own mean, so it is the mean squared "
+    "error only when the residuals average 0: a model off by the same amount everywhere would score R² = 1 (that "
+    "ratio is the explained variance). Use the squared residuals themselves: 1 - ((y_true - y_pred) ** 2).sum() / "
+    "((y_true - y_true.mean()) ** 2).sum()."
+)
 r_squared = Exercise(
     name="r_squared",
     inputs=lambda: (
         torch.tensor([3.0, -0.5, 2.0, 7.0, 4.5, 1.0]),
-        torch.tensor([7.0, 3.0, -1.0, 2.0, 1.0, 5.0]),  # worse than the mean: R² below 0
+        torch.tensor([7.0, 3.0, -1.0, 2.0, 1.0, 7.0]),  # worse than the mean: R² below 0; residuals' mean -1/3
         torch.tensor([1.0, 4.0, -2.0, 0.5, 6.0]),
-        torch.tensor([1.5, 2.5, -1.0, 1.5, 4.0]),
+        torch.tensor([1.5, 2.5, -1.0, 1.5, 4.0]),  # the residuals' mean: 0.2
     ),
     reference=_r2,
     observe=lambda fn, args: [_number(fn(*args[start : start + 2])) for start in (0, 2)],  # each probe pair
@@ -186,6 +193,9 @@ r_squared = Exercise(
         Mistake("unbiased_variance", lambda y_true, y_pred: 1 - ((y_true - y_pred) ** 2).mean() / y_true.var()),
         Mistake("swapped_arguments", lambda y_true, y_pred: _r2(y_pred, y_true)),
         Mistake("clipped_r2", lambda y_true, y_pred: _r2(y_true, y_pred).clamp(min=0.0)),
+        Mistake(
+            "residual_variance", lambda y_true, y_pred: 1 - (y_true - y_pred).var() / y_true.var(), _CENTRED_RESIDUALS
+        ),
     ],
     alternatives=[lambda y_true, y_pred: 1 - ((y_true - y_pred) ** 2).mean() / y_true.var(unbiased=False)],
     library=[
@@ -216,6 +226,7 @@ _WRONG_SCALING = {
     "wrong_axis": lambda train, val, ddof: _scaled(train, train, val, dim=None, ddof=ddof),
 }
 _POPULATION = (20 / 19) ** 0.5  # a right pair scaled with the population std (ddof 0, as scikit-learn) is this larger
+_EPS = 1e-3  # rtol: an epsilon of 1e-5 added to the std, or to the variance as BatchNorm does, is right (std 0.1)
 standardize = Exercise(
     name="standardize",
     inputs=lambda: (
@@ -232,8 +243,15 @@ standardize = Exercise(
         *(Mistake(mistake, partial(wrong, ddof=ddof)) for mistake, wrong in _WRONG_SCALING.items() for ddof in (1, 0)),
         Mistake("no_std", lambda train, val: (train - train.mean(0), val - train.mean(0))),
     ],
-    alternatives=[lambda train, val: _scaled(train, train, val, ddof=0)],
-    same=lambda got, expected: close(got, expected) or close(got, tuple(part * _POPULATION for part in expected)),
+    alternatives=[
+        lambda train, val: _scaled(train, train, val, ddof=0),
+        lambda train, val: tuple(
+            (p - train.mean(0)) / (train.var(0, correction=0) + 1e-5) ** 0.5 for p in (train, val)
+        ),
+    ],
+    same=lambda got, expected: any(
+        close(got, tuple(part * scale for part in expected), rtol=_EPS) for scale in (1, _POPULATION)
+    ),
     explain=lambda got, _: "expected (x - mean) / std for both parts, with the mean and std of each column of x_train.",
     success="each column scaled with the mean and standard deviation of the training part only.",
 )

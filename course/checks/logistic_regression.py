@@ -1,9 +1,8 @@
 """Checks for lesson 12 (logistic regression): scaling three parts, fixing a setup, precision and recall, picking a
-threshold on validation, a model that reaches the target on validation. Models are judged by what they compute
-(course.checks.probes), never by their class, on copies of the data. The probes keep wrong answers apart: the last
-scaling rows are shifted and the indices unsorted; precision, recall and accuracy differ (TP 4, FP 2, FN 1, TN 5); the
-thresholds are the probabilities themselves, so a malignant tumour lies on a candidate and `>` and `>=` pick apart
-(and is the answer once). Precision and thresholds are judged on a second probe too: numbers typed in do not pass."""
+threshold, a model that reaches the target on validation. Models are judged by what they compute (not their class), on
+copies of the data. The probes keep wrong answers apart: the last scaling rows are shifted and the indices unsorted;
+precision, recall and accuracy differ (TP 4, FP 2, FN 1, TN 5); the thresholds are the probabilities, so a malignant one
+lies on a candidate and `>` and `>=` pick apart. Precision and thresholds run on two probes."""
 
 from __future__ import annotations
 
@@ -30,12 +29,10 @@ _X[30:] += [3.0, 200.0, 0.05, 10.0]
 _ROWS = np.split(np.random.RandomState(4).permutation(40), [24, 32])  # train, val, test: shuffled, as a split gives
 _PREDICTED_TRUE = [  # (predictions, targets): TP 4, FP 2, FN 1, TN 5; then TP 3, FP 1, FN 2, TN 2
     ([1.0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0], [1.0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 1, 0]),
-    ([1.0, 0, 1, 1, 0, 0, 1, 0], [1.0, 1, 1, 0, 0, 0, 1, 1]),
-]
-_PROBS_BENIGN = [  # (probabilities of benign, targets: 1 = benign, 0 = malignant), shuffled: no order relied on
+    ([1.0, 0, 1, 1, 0, 0, 1, 0], [1.0, 1, 1, 0, 0, 0, 1, 1])]  # fmt: skip
+_PROBS_BENIGN = [  # (probabilities of benign, targets: 1 benign, 0 malignant), shuffled; 0.6, 0.7 malignant in the 2nd
     ([0.55, 0.1, 0.85, 0.9, 0.6, 0.95, 0.2, 0.4, 0.05, 0.3, 0.7, 0.8], [1.0, 0, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1]),
-    ([0.3, 0.75, 0.15, 0.8, 0.5, 0.92, 0.35, 0.7, 0.45, 0.6], [0.0, 1, 0, 1, 0, 1, 1, 0, 1, 0]),  # 0.6, 0.7 malignant
-]
+    ([0.3, 0.75, 0.15, 0.8, 0.5, 0.92, 0.35, 0.7, 0.45, 0.6], [0.0, 1, 0, 1, 0, 1, 1, 0, 1, 0])]  # fmt: skip
 _ABOVE = object()  # marks a threshold above every probability: (_ABOVE, threshold)
 _is_above = lambda v: type(v) is tuple and len(v) == 2 and v[0] is _ABOVE  # noqa: E731
 _columns = lambda pairs: tuple(torch.tensor(v).reshape(-1, 1) for pair in pairs for v in pair)  # noqa: E731 (N, 1) each
@@ -162,11 +159,8 @@ fixed_setup = Exercise(
     success="the model's output and the loss agree: raw scores with BCEWithLogitsLoss (or a sigmoid with BCELoss).",
 )  # fmt: skip
 
-
 # (precision, recall): the true positives over the predicted positives, then over the truly positive
 _pr = lambda p, y, c=1.0: tuple(((p == c) & (y == c)).sum().item() / (t == c).sum().item() for t in (p, y))  # noqa: E731
-
-
 _SKLEARN = {  # scikit-learn's entry points, each with an answer that calls it; a verdict names the learner's call first
     "precision_score": lambda p, y: (metrics.precision_score(y.view(-1), p.view(-1)), _pr(p, y)[1]),
     "recall_score": lambda p, y: (_pr(p, y)[0], metrics.recall_score(y.view(-1), p.view(-1))),
@@ -219,6 +213,15 @@ def _pick(missed=lambda p, y, t: ((p >= t) & (y == 0)).sum(), smallest=True, wit
                                                    reverse=not smallest) if within(missed(p, y, t), k)), None)  # fmt: skip
 
 
+def _explain_pick(got: tuple, expected: tuple) -> str:  # the probe and max_missed of the first wrong threshold
+    i = next(i for i, (g, e) in enumerate(zip(got, expected, strict=True)) if not close(g, e))
+    probs, targets = _columns([_PROBS_BENIGN[i // 2]])
+    yours = "your function returned None" if got[i] is None else (f"your threshold calls the tumours from {got[i]:g} "
+            f"up benign, {int(((probs >= got[i]) & (targets == 0)).sum())} malignant among them")  # fmt: skip
+    return (f"on the check's {('first', 'second')[i // 2]} set of {len(probs)} tumours with max_missed={i % 2}, "
+            f"{yours}; the smallest with at most {i % 2} malignant called benign is {expected[i]:g}.")  # fmt: skip
+
+
 pick_threshold = Exercise(
     "pick_threshold", _pick(), observe=_decisions, inputs=lambda: _columns(_PROBS_BENIGN),
     alternatives=[lambda p, y, k: p[p > p[y == 0].sort(descending=True).values[k]].min().item(),  # above k+1 cancers
@@ -228,10 +231,13 @@ pick_threshold = Exercise(
             Guard("not_a_number", any_item(lambda v: v is not None and as_number(v) is None), lambda p, y, k: p)],
     mistakes=[Mistake("strict_threshold", _pick(lambda p, y, t: ((p > t) & (y == 0)).sum())),
               Mistake("missed_off_by_one", _pick(within=lambda m, k: m < k)),
-              Mistake("wrong_class", _pick(lambda p, y, t: ((p < t) & (y == 1)).sum())),
+              Mistake("smallest_probability", lambda p, y, k: p.min().item(), "that is the smallest probability of all: "
+                      "every tumour called benign, every cancer missed. The limit counts the malignant tumours (0) at "
+                      "or above the threshold; counting the benign ones (1) below it, or no limit, gives this number."),
               Mistake("largest_threshold", _pick(smallest=False)),
               Mistake("ignores_max_missed", _pick(within=lambda m, k: m <= 0)),
               Mistake("benign_candidates_only", _pick(pool=lambda p, y: p[y == 1]))],
+    explain=_explain_pick,
     success="the smallest threshold that keeps the missed cancers within the limit: as many benign found as allowed.",
 )  # fmt: skip
 

@@ -1,11 +1,13 @@
 """Checks for lesson 13 (multi-class classification): the uniform loss, cross-entropy's inputs, two accuracies.
 
-Probes: 7 samples of 10 classes for the loss (float64 labels, as read from a file); 8 samples of 5 classes for the
-accuracy, so an argmax over the wrong dimension gives 5 predictions and cannot pass unnoticed (and a flat
-argmax gives 0.25, not the 0.375 error rate); a row of the second accuracy probe has its largest logit 1.0 at class
-1, so comparing the max values with the targets matches once there and differs from an argmin or a guess; 11 samples of 4 uneven classes, each predicted at least once, so
-precision and per-class accuracy differ. Each function runs on a second, smaller probe too (5 samples, 3 classes),
-so a number typed in from a message, a batch size or a number of classes written into the code does not pass.
+Probes: 7 samples of 10 classes for the loss (float64 labels, as read from a file), whose graph must reach back to
+the logits; 8 samples of 5 classes for the accuracy, so an argmax over the wrong
+dimension gives 5 predictions and cannot pass unnoticed (and a flat argmax gives 0.25, not the 0.375 error rate); a
+row of the second accuracy probe has its largest logit 1.0 at class 1, so comparing the max values with the targets
+matches once there and differs from an argmin or a guess; 11 samples of 4 uneven classes, the last one never
+predicted right (bincount without minlength and torch.unique drop it), so precision and per-class accuracy differ,
+then 7 samples of 3 classes where class 1 is never predicted at all. Each function runs on a second, smaller probe
+too, so a number typed in from a message, a batch size or a number of classes written into the code does not pass.
 """
 
 import math
@@ -31,6 +33,13 @@ _SAY = {  # more than the vocabulary says
     "precision. Per-class accuracy divides by how many samples truly belong to the class (a row).",
     "flattened": "argmax() without dim returns one index into the flattened tensor; take it per row, argmax(dim=1).",
     "all samples": "you divided by all the samples; divide each class's correct count by the number of its samples.",
+    "cut": "backward() from your loss never reaches the logits: a new tensor made from its value (torch.tensor(loss"
+    ".item(), requires_grad=True)), or a loss computed under torch.no_grad() then given .requires_grad_(), has no "
+    "graph back to the model, so the model would not learn. Return the loss F.cross_entropy computes from the logits.",
+    "missing class": "a class that is never predicted right (or never predicted) got no entry: torch.bincount without "
+    "minlength stops at the largest class it sees, torch.unique and predictions.unique() skip the classes missing. "
+    "Return one share per class, num_classes of them: bincount(..., minlength=num_classes), or a loop over "
+    "range(num_classes).",
 }
 NOT_A_NUMBER = partial(Guard, "not_a_number", lambda got: as_number(got) is None)  # each with its own example
 
@@ -38,6 +47,46 @@ NOT_A_NUMBER = partial(Guard, "not_a_number", lambda got: as_number(got) is None
 def _on_each(size: int):
     """An observation: the answer run on each probe, the probe inputs being consecutive groups of ``size``."""
     return lambda answer, args: [answer(*args[start : start + size]) for start in range(0, len(args), size)]
+
+
+_CUT = object()  # what the loss observer records for a loss that no gradient can leave through to the logits
+
+
+def _loss_seen(out: object, logits: torch.Tensor) -> object:
+    """The loss ``out`` as it came, or what keeps backward() from training the model with it: FREED (its graph was
+    freed), _CUT (no gradient reaches the logits). A loss of the right value whose gradient differs (part of it
+    detached) is the engine's to find: it compares the gradients of every right answer with the reference's."""
+    if freed(out):
+        return FREED
+    if not isinstance(out, torch.Tensor) or not out.requires_grad or out.numel() != 1 or out.device.type != "cpu":
+        return out
+    try:
+        (gradient,) = torch.autograd.grad(out, logits, retain_graph=True, allow_unused=True)
+    except Exception:  # not a differentiable loss: the guards and the comparison say what it is
+        return out
+    return _CUT if gradient is None else out
+
+
+def _nan_marked(seen: object) -> object:
+    """The per-class vectors _as_vector made, a share of 0/0 (NaN) marked -1, which no share is; else as it came."""
+    if not isinstance(seen, list):
+        return seen
+    ours = lambda v: type(v) is torch.Tensor and v.dtype == torch.float64 and v.numel() <= 1000  # noqa: E731
+    return [torch.nan_to_num(v, nan=-1.0) if ours(v) else v for v in seen]
+
+
+def _same_shares(got: object, other: object) -> bool:
+    """close, where a share of 0/0 (a precision of a class never predicted) equals another."""
+    return close(_nan_marked(got), _nan_marked(other), rtol=1e-3)
+
+
+def _class_missing(got: list) -> bool:
+    """Whether a probe's answer is a vector without one share per class, 4 then 3: a class dropped."""
+    return any(type(g) is torch.Tensor and g.shape != (c,) for g, c in zip(got, (4, 3), strict=True))
+
+
+def _classes_predicted(p: torch.Tensor, t: torch.Tensor, c: int) -> torch.Tensor:  # a class never predicted: none
+    return torch.stack([(p[t == k] == k).float().mean() for k in p.unique()])
 
 
 def _as_vector(result: object) -> object:
@@ -78,9 +127,11 @@ digits_loss = Exercise(
                     torch.tensor([3.0, 0.0, 9.0, 3.0, 7.0, 1.0, 5.0], dtype=torch.float64),
                     torch.randn(5, 10, generator=torch.Generator().manual_seed(14)).mul(2).requires_grad_(),
                     torch.tensor([8.0, 2.0, 2.0, 6.0, 4.0], dtype=torch.float64)),
-    observe=lambda answer, args: [FREED if freed(out) else out for out in _on_each(2)(answer, args)],
+    observe=lambda answer, args: [_loss_seen(answer(*args[i : i + 2]), args[i]) for i in (0, 2)],
     guards=[Guard("graph_freed", any_item(lambda got: got is FREED),
                   freeing(lambda logits, labels: F.cross_entropy(logits, labels.long()))),
+            Guard("not_backpropagatable", any_item(lambda got: got is _CUT), lambda logits, labels: torch.tensor(
+                  F.cross_entropy(logits, labels.long()).item(), requires_grad=True), _SAY["cut"]),
             Guard("not_backpropagatable", any_item(lambda got: not isinstance(got, torch.Tensor) or not got.requires_grad),
                   lambda logits, labels: F.cross_entropy(logits, labels.long()).item(),
                   "the loss must stay a tensor connected to the graph so backward() can run: no .item(), .detach(), "
@@ -137,15 +188,17 @@ accuracy = Exercise(
 )  # fmt: skip
 per_class_accuracy = Exercise(
     "per_class_accuracy", lambda p, t, c: torch.stack([(p[t == k] == k).float().mean() for k in range(c)]),
-    inputs=lambda: (torch.tensor([0, 0, 0, 1, 1, 0, 2, 2, 3, 3, 3]),  # predictions
+    inputs=lambda: (torch.tensor([0, 0, 0, 1, 1, 0, 2, 2, 3, 2, 1]),  # predictions: class 3 never right
                     torch.tensor([0, 0, 0, 0, 1, 1, 2, 2, 2, 3, 3]), 4,  # targets, number of classes
-                    torch.tensor([2, 1, 1, 0, 2, 2, 0]), torch.tensor([2, 1, 0, 0, 2, 1, 0]), 3),
-    observe=lambda answer, args: [_as_vector(got) for got in _on_each(3)(answer, args)], same=partial(close, rtol=1e-3),
+                    torch.tensor([2, 0, 2, 0, 2, 2, 0]), torch.tensor([2, 1, 0, 0, 2, 1, 0]), 3),  # 1 never predicted
+    observe=lambda answer, args: [_as_vector(got) for got in _on_each(3)(answer, args)], same=_same_shares,
+    guards=[Guard("class_dropped", _class_missing, _classes_predicted, _SAY["missing class"])],
     mistakes=[
         Mistake("wrong_total", lambda p, t, c: _correct_per_class(p, t, c) / torch.bincount(p, minlength=c),
                 _SAY["precision"]),
         Mistake("wrong_total", lambda p, t, c: _correct_per_class(p, t, c) / len(t), _SAY["all samples"]),
         Mistake("count_not_share", _correct_per_class),
+        Mistake("class_dropped", lambda p, t, c: torch.bincount(t[p == t]) / torch.bincount(t), _SAY["missing class"]),
     ],
     alternatives=[
         lambda p, t, c: _correct_per_class(p, t, c) / torch.bincount(t, minlength=c),

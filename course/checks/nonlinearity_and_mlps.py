@@ -1,8 +1,6 @@
-"""Checks for lesson 08 (Nonlinearity and multilayer perceptrons): four exercises declared over one engine.
-
-Dead units and the clipped step each run on two probes (the second with other units, learning rate and max_norm), so
-that no answer typed in and no number of the first probe fits both; dead units and the count also run on a probe that
-no message shows, so that no answer typed in from the messages fits."""
+"""Checks for lesson 08 (Nonlinearity and multilayer perceptrons): four exercises declared over one engine. Dead units
+and the clipped step each run on two probes (the second with other units, learning rate and max_norm), so no answer
+typed in fits both; dead units and the count also run on a probe that no message shows, so none typed in fits."""
 
 from collections.abc import Callable
 from functools import cache, partial
@@ -88,14 +86,14 @@ class _LoopMLP(nn.Module):  # the output layer registered first; the hidden ones
 
 
 def _three_steps(step: object, args: tuple) -> tuple:
-    """What three calls return (three, so a missing zero_grad shows), the parameters they leave, and if these never
-    moved, why: each call's backward passes and steps in order (a step noting whether it found gradients)."""
+    """What three calls return (three, so a missing zero_grad shows), the parameters they leave, why these never moved
+    (each call's backward passes and steps, a step noting if it found gradients), the most steps found in one call."""
     model, calls, before = args[0], [], flat_parameters(args[0])
     for _ in range(3):
         start = len(model.log)
         calls.append((step(*args), tuple(model.log[start:])))
     (returned, logs), after = zip(*calls, strict=True), flat_parameters(model)
-    return list(returned), after, () if not torch.equal(after, before) else logs
+    return list(returned), after, () if not torch.equal(after, before) else logs, max(log.count("step") for log in logs)
 
 
 def _clip_probe(lr: float, max_norm: float) -> tuple:
@@ -124,12 +122,12 @@ def _step(order: str = "zero backward clip step", clip: Callable = clip_grad_nor
 
 
 def _dead_probe(flip: bool = False, roll: int = 0) -> tuple:
-    """Units: alive (weights <= 0, off for one input only), killed by its bias, exactly 0 everywhere (on ReLU's
-    threshold: `<` fails), on for the last input only and barely (2**-100, exact: its row is scaled by 2**-80, so any
-    tolerance fails), <= 0 with exactly 0 twice. ``flip`` reverses units and inputs: the second probe, so no answer
-    typed in fits both; ``roll`` shifts the units: the third, never shown, so none typed in from the messages fits."""
+    """Units: alive (weights <= 0, off for one input only), on for one input only (mean, sum, median < 0), exactly 0
+    everywhere (on ReLU's threshold: `<` fails), on for the last input only and barely (2**-100, exact: its row is
+    scaled by 2**-80, so any tolerance fails), <= 0 with exactly 0 twice. ``flip`` reverses units and inputs: the second
+    probe, so no answer typed in fits both; ``roll`` shifts the units: the third, never shown, none typed in fits."""
     weight = torch.tensor([[-0.5, -0.25], [0.5, 0.25], [0.0, 0.0], [-2.0 * 2**-80, -1.5 * 2**-80], [1.0, 0.0]])
-    bias = torch.tensor([0.75, -4.0, 0.0, (2**-20 - 2.5) * 2**-80, -1.0])
+    bias = torch.tensor([0.75, -0.6, 0.0, (2**-20 - 2.5) * 2**-80, -1.0])
     weight, bias = weight.roll(roll, 0), bias.roll(roll, 0)
     x = torch.tensor([[-1.0, 0.5], [1.0, 2.0], [0.5, -2.0], [1.0, -1.0], [-2.0, 1.5], [0.25, 0.75], [-0.5, -1.0]])
     return (_linear(weight.flip(0), bias.flip(0)), x.flip(0)) if flip else (_linear(weight, bias), x)
@@ -186,6 +184,9 @@ dead_units = Exercise(
         Mistake("inverted_mask", lambda layer, x: (layer(x) > 0).any(dim=0)),
         Mistake("weights_only", lambda layer, x: (layer.weight <= 0).all(dim=1)),
         Mistake("tolerance_threshold", lambda layer, x: (torch.relu(layer(x)) < 1e-6).all(dim=0)),
+        Mistake("dead_on_average", lambda layer, x: layer(x).mean(dim=0) <= 0, "a unit off on average (a mean, sum or "
+                "median <= 0, or off for most rows) can still be on for some input, where ReLU passes it: it is alive. "
+                "Dead means <= 0 for every input: (layer(x) <= 0).all(dim=0)."),
     ],
     explain=_explain_dead,
     alternatives=[lambda layer, x: (torch.relu(layer(x)) == 0).all(dim=0), lambda layer, x: ~(layer(x) > 0).any(dim=0),
@@ -249,9 +250,7 @@ count_parameters = Exercise(
     success="each nn.Linear(n_in, n_out) holds n_in * n_out weights and n_out biases; add them up over the layers.",
 )  # fmt: skip
 
-# lr, max_norm: far below the gradients' norms (48, ...), then above the third one (17): an answer that fits one
-# learning rate, one max_norm, or scales every gradient to max_norm fails the other
-CLIP_PROBES = ((0.2, 2.5), (0.03, 20.0))
+CLIP_PROBES = ((0.2, 2.5), (0.03, 20.0))  # lr, max_norm: below the norms (48, ...), then above the 3rd (17): none fits
 
 
 def _not_a_number(got: list, expected: list) -> str:
@@ -259,39 +258,40 @@ def _not_a_number(got: list, expected: list) -> str:
     return f"return the loss as a number, loss.item(); got {describe(value)}."
 
 
-def _returned(mistake: str, test: Callable, example: Callable, message: Callable | None = None) -> Guard:
-    """A guard on what the steps return: ``test`` holds for one of the losses of a run."""
-    return Guard(mistake, any_item(lambda run: any(map(test, run[0]))), example, message)
-
-
-_RETURNED = [  # what a step may return instead of the loss as a number, checked in this order
-    _returned("returned_none", lambda value: value is None, lambda *args: None),
-    _returned("returns_tensor", torch.is_tensor, lambda *args: torch.ones(())),
-    _returned("not_a_number", lambda value: as_number(value) is None, lambda *args: "loss", _not_a_number),
-]
+_RETURNED = [  # what a step may return instead of the loss as a number, checked in this order: a guard holds when
+    Guard(mistake, any_item(lambda run, test=test: any(map(test, run[0]))), example, message)  # a loss of a run fits
+    for mistake, test, example, message in [
+        ("returned_none", lambda value: value is None, lambda *args: None, None),
+        ("returns_tensor", torch.is_tensor, lambda *args: torch.ones(()), None),
+        ("not_a_number", lambda value: as_number(value) is None, lambda *args: "loss", _not_a_number)]]  # fmt: skip
 
 
 def _explain_clip(got: list, expected: list) -> str:
     for (lr, max_norm), (losses, *_), (right, *_) in zip(CLIP_PROBES, got, expected, strict=True):
         if not close(losses, right):
             return (f"with lr={lr:g} and max_norm={max_norm:g}, three calls returned the losses {_numbers(losses)}; "
-                    f"expected {_numbers(right)}. Return the loss computed first; clip after loss.backward(), before "
-                    "optimizer.step().")  # fmt: skip
+                    f"expected {_numbers(right)}. Each call: zero the gradients, compute the loss, backward(), "
+                    "clip_grad_norm_(model.parameters(), max_norm), step(), and return loss.item().")  # fmt: skip
     return "the losses are right, but not the parameters: clip_grad_norm_(model.parameters(), max_norm), then step()."
 
 
+_ORDERS = {"no_zero_grad": "backward clip step", "zero_grad_before_step": "backward clip zero step",
+           "step_before_backward": "zero step backward clip", "no_backward": "zero clip step",
+           "no_step": "zero backward clip"}  # fmt: skip
 clipped_step = Exercise(
-    name="clipped_step", inputs=lambda: _clip_probe(*CLIP_PROBES[0]), reference=_step(), guards=_RETURNED,
+    name="clipped_step", inputs=lambda: _clip_probe(*CLIP_PROBES[0]), reference=_step(),
+    guards=[*_RETURNED, Guard("step_twice", any_item(lambda run: run[3] > 1), _step("zero backward clip step step"),
+                              "optimizer.step() ran twice in one call, moving the parameters twice on the same "
+                              "gradients: each batch counts double. Call it once, after clipping.")],
     observe=lambda step, args: [_three_steps(step, args), _three_steps(step, _clip_probe(*CLIP_PROBES[1]))],
     mistakes=[
         Mistake("clip_misplaced", _step("zero clip backward step")),
         Mistake("clip_value_not_norm", _step(clip=clip_grad_value_)),
+        *(Mistake("wrong_norm_type", _step(clip=partial(clip_grad_norm_, norm_type=norm)), "clip_grad_norm_ was "
+                  "given another norm_type: max_norm limits the gradients' length, the default 2-norm (1 sums their "
+                  "sizes, inf takes the largest): leave norm_type out.") for norm in (1.0, float("inf"))),
         Mistake("clip_per_parameter", _step(clip=lambda params, limit: [clip_grad_norm_(p, limit) for p in params])),
-        Mistake("no_zero_grad", _step("backward clip step")),
-        Mistake("zero_grad_before_step", _step("backward clip zero step")),  # the parameters never moved: why
-        Mistake("step_before_backward", _step("zero step backward clip")),
-        Mistake("no_backward", _step("zero clip step")),
-        Mistake("no_step", _step("zero backward clip")),
+        *(Mistake(mistake, _step(order)) for mistake, order in _ORDERS.items()),  # the last 3 never move: told why
         Mistake("ignored_argument", _step(clip=lambda params, limit: clip_grad_norm_(params, 1.0))),
     ],
     alternatives=[_step("backward clip step zero")], explain=_explain_clip,

@@ -23,6 +23,7 @@ from course.checkpoints import load_checkpoint, save_checkpoint
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import flat_parameters, randomised, tag_is
 from course.checks.values import close, describe, safe_text
+from course.checks.vocabulary import MISTAKES
 from course.training import fit
 
 _EPOCHS, _DONE = 6, 3  # StepLR(step_size=2) halves the rate after epochs 2 and 4: once on each side of the checkpoint
@@ -96,7 +97,16 @@ _PROBLEMS = [  # (mistake, its test, the changes that make it), in order: each t
     ("missing_scheduler/fresh", lambda ckpt: ckpt["scheduler"]["last_epoch"] != ckpt["epoch"],  # stepped once an epoch
      {"scheduler": optim.lr_scheduler.StepLR(_sgd(), 2).state_dict()}),
 ]  # fmt: skip
+
+
+def _missing(key: str, got: tuple, expected: object) -> str:  # the keys there are, when this part's key is not
+    return MISTAKES[f"missing_{key}"] if key in got[1] else (f"the checkpoint has no key '{key}' (its keys: "
+           f"{', '.join(map(repr, got[1][:8])) or 'none'}): store each part under the name resuming reads it by: "
+           "'model', 'optimizer', 'scheduler', 'epoch' and 'history'.")  # fmt: skip
+
+
 _SAY = {  # more than the vocabulary says
+    **{f"missing_{key}": partial(_missing, key) for key in (*_STATES, "epoch")},
     **{f"state_dict_not_called/{key}": f"'{key}' holds the method {key}.state_dict itself, which cannot be saved: "
        f"call it, {key}.state_dict(), and store the dict it returns." for key in _PARTS},
     "missing_optimizer/fresh": "the optimizer's state is empty (no momentum buffers, no Adam averages): that is the "
@@ -109,10 +119,10 @@ _SAY = {  # more than the vocabulary says
 checkpoint_contents = Exercise(
     "checkpoint_contents", _checkpoint, "model, optimizer and scheduler states, the epoch and the history: all there, "
     "and it loads with torch.load(..., weights_only=True).", kind="value",
-    observe=lambda ckpt, args: next((problem for problem, found, _ in _PROBLEMS if found(ckpt)), "complete")
-    if isinstance(ckpt, Mapping) else "not_a_dict",  # the first thing that keeps the checkpoint from resuming a run
+    observe=lambda ckpt, args: (next((problem for problem, found, _ in _PROBLEMS if found(ckpt)), "complete"),
+    tuple(safe_text(key, 40) for key in ckpt)) if isinstance(ckpt, Mapping) else ("not_a_dict", ()),  # and its keys
     alternatives=[partial(_checkpoint, rng={"torch": torch.get_rng_state()}, note=["run 1"])],
-    guards=[Guard("not_a_dict", lambda got: got == "not_a_dict", lambda: [1, 2])],
+    guards=[Guard("not_a_dict", tag_is("not_a_dict"), lambda: [1, 2])], same=lambda got, other: got[0] == other[0],
     mistakes=[Mistake(problem.split("/")[0], partial(_checkpoint, **changes), _SAY.get(problem))
               for problem, _, changes in _PROBLEMS],
 )  # fmt: skip
@@ -212,6 +222,7 @@ def _resume(
     return fit(model, loss_fn, optimizer, loader, epochs, progress=False, **told)
 
 
+_history_kept = lambda *args: (torch.load(args[0], weights_only=True)["history"], _resume(*args))[0]  # noqa: E731
 resume = Exercise(
     "resume", _resume, "the resumed run ends with exactly the weights of a run that never stopped.",
     inputs=lambda: (_fresh_path(), *_parts(seed=99), _EPOCHS), observe=_resumed, explain=_explain_resume,
@@ -226,6 +237,8 @@ resume = Exercise(
               Mistake("wrong_start_epoch", partial(_resume, start_epoch=0)),
               Mistake("history_lost", partial(_resume, history=None)),
               Mistake("epochs_remaining", _epochs_left),
+              Mistake("returned_checkpoint_history", _history_kept, "your function returned the checkpoint's own history (the "
+                      "epochs before it only), not fit's: fit goes on with a copy of it. Return what fit returns."),
               Mistake("returned_none", lambda *args: _resume(*args) and None)],
 )  # fmt: skip
 

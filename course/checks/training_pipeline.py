@@ -5,8 +5,7 @@ every column of X, row by row) and whether a gradient reaches every parameter. T
 Dropout that starts in eval mode and logs its forward passes (in the Dropout layer's own mode), ``model(x)`` calls,
 ``backward``, ``step`` and ``zero_grad``; the updates are compared with those of the reference on the same data, so
 every right form passes. Its loss is a Huber loss and its optimizer SGD with momentum, so a step that brings its own
-MSE, its own optimizer or an update by hand does not land on the same parameters.
-"""
+MSE, its own optimizer or an update by hand does not land on the same parameters."""
 
 from __future__ import annotations
 
@@ -179,24 +178,26 @@ def _observe_factory(factory: object, args: tuple) -> tuple:
     model, log, step = args[0], args[0].log, factory(*args[:3])
     if not callable(step):
         return ("not_a_step",)
-    initial = flat_parameters(model)
-    returned, orders = [], []
+    initial, calls = flat_parameters(model), []
     for call in range(2):
         torch.manual_seed(call)  # the same Dropout masks for every program
         model.eval()  # as after an evaluation between two steps
         start = len(log)
-        returned.append(step(*args[3:]))
-        orders.append(_order(log[start:]))
-    params, forwards = flat_parameters(model), [event for event in log if event.startswith("forward")]
-    if factory is not _REFERENCE and torch.allclose(params, _observe_factory(_REFERENCE, _probe())[2]):
-        orders = []  # the updates are right: however the gradients were zeroed, it worked
+        calls.append((step(*args[3:]), log[start:]))
+    (returned, logs), params = zip(*calls, strict=True), flat_parameters(model)
+    right = None if factory is _REFERENCE else _observe_factory(_REFERENCE, _probe())
+    updates_right, orders = right is not None and torch.allclose(params, right[2]), [_order(events) for events in logs]
+    forwards = [event for event in log if event.startswith("forward")]
+    before = [events[: events.index("step")] if "step" in events else events for events in logs]  # the training part
     faults = [
         ("uses_globals", not forwards), ("unused_optimizer", "step" not in log and not torch.equal(params, initial)),
-        *[(order, True) for order in orders if order != "ok"],
-        ("no_train", not all(event == "forward" for event in forwards)),
+        *[(order, True) for order in orders if order != "ok" and not updates_right],  # zeroed some way: it worked
+        ("no_train", any("forward in eval" in events for events in before)),
         ("called_forward", log.count("call") != len(forwards)),
         ("returns_tensor", isinstance(returned[0], torch.Tensor)), ("returned_none", returned[0] is None),
         ("not_a_number", as_number(returned[0]) is None),
+        ("loss_after_step", updates_right and any(e.startswith("forward") for e in logs[0][len(before[0]):])
+         and not close(as_number(returned[0]), right[1])),  # the loss of a forward pass after the step returned
     ]  # fmt: skip
     return (next((fault for fault, found in faults if found), "ok"), as_number(returned[0]), params)
 
@@ -232,7 +233,7 @@ _FAULTS = dict(  # what each fault looks like, as a wrong program
     unused_optimizer=lambda model, loss_fn, _: _REFERENCE(model, loss_fn, torch.optim.SGD(model.parameters(), lr=0.1)),
     no_backward=_factory("fsz"), no_step=_factory("fbz"), no_zero_grad=_factory("fbs"),
     step_before_backward=_factory("fsbz"), zero_grad_before_step=_factory("fbzs"), backward_twice=_factory("fBbsz"),
-    step_twice=_factory("fbssz"), no_train=_factory(train=False),
+    step_twice=_factory("fbssz"), no_train=_factory(train=False), loss_after_step=_factory(item="after"),
     called_forward=_factory(call=False), returns_tensor=_factory(item=False), returned_none=_factory(item=None),
     not_a_number=lambda *parts: lambda x, y: [_REFERENCE(*parts)(x, y)],  # the updates are right, the result is not
 )  # fmt: skip
@@ -245,7 +246,6 @@ train_step_factory = Exercise(
     name="train_step_factory", inputs=_probe, reference=_REFERENCE, observe=_observe_factory,
     guards=[Guard(f, tag_is(f), wrong, _MESSAGES.get(f)) for f, wrong in _FAULTS.items()],
     alternatives=[_factory("zfbs"), _factory("fzbs")],
-    mistakes=[Mistake("loss_after_step", _factory(item="after"))],
     explain=lambda got, expected: f"the updates are right, but train_step returned {got[1]:.4g} for a loss of "
     f"{expected[1]:.4g}: return loss.item() as it is." if close(got[2], expected[2]) else "the order is right, but "
     "after two steps the parameters differ from those of one optimizer.step() on the gradients of loss_fn(model(x), "

@@ -27,6 +27,7 @@ MISTAKES: dict[str, str] = {
     "not_a_pair": "return a pair of values (first, second), got {got}.",
     "not_a_model": "this should be an nn.Module (a model), got {got}.",
     "wrong_shape": "the shape is not right: expected {expected}, got {got}.",
+    "class_dropped": "a class that is never predicted right (or never predicted) drops out of the counts, so the shares no longer line up with the classes: count with torch.bincount(..., minlength=num_classes).",
     "wrong_dtype": "the dtype is not right: expected {expected}, got {got}.",
     "wrong_device": "the tensor is on the wrong device: expected {expected}, got {got}.",
     "not_backpropagatable": "this must stay a tensor connected to the graph so backward() can run; a Python number (.item()) cuts it off.",
@@ -123,6 +124,7 @@ MISTAKES: dict[str, str] = {
     "grad_left_off": "gradient tracking stayed off after your function returned (torch.set_grad_enabled(False)), so training after it would not learn: use `with torch.no_grad():`, which switches it back on.",
     "strict_threshold": "a value exactly on the threshold is on the wrong side: use <= (or >=), not < (or >).",  # lesson 08 nonlinearity_and_mlps
     "any_not_all": "that marks what holds for *some* inputs; the exercise asks for what holds for every input: .all(), not .any().",
+    "dead_on_average": "a unit off on average (a mean, sum or median of its pre-activations at most 0) can still be on for some inputs, where it gets a gradient: a dead unit is off for every input, (pre <= 0).all(dim=0).",
     "inverted_mask": "the mask is inverted: True should mark the units asked for, not the others.",
     "weights_only": "you looked at the weights alone; what a unit does depends on its pre-activation x W^T + b over the data: compute layer(x).",
     "tolerance_threshold": "a unit whose pre-activation is only a little above 0 for some input is alive: ReLU passes it and its gradient there is 1. Compare with 0 itself (<= 0), not with a small tolerance.",
@@ -137,6 +139,7 @@ MISTAKES: dict[str, str] = {
     "missed_a_layer": "one layer is missing: k sizes make k - 1 nn.Linear layers, from the first size to the last.",
     "clip_misplaced": "the step used gradients that were not clipped: call clip_grad_norm_ after loss.backward() (which makes them) and before optimizer.step() (which uses them).",
     "clip_value_not_norm": "clip_grad_value_ cuts each gradient entry to [-max_norm, max_norm] and changes the direction; clip_grad_norm_ rescales all gradients together.",
+    "wrong_norm_type": "clip_grad_norm_ measures the usual Euclidean norm of all gradients together: leave norm_type at its default, 2.",
     "clip_per_parameter": "clipping each parameter on its own lets the total norm exceed max_norm: pass all the parameters to one clip_grad_norm_ call.",
     "ignored_argument": "your function does not use one of its arguments: it must work for whatever value the caller passes.",
     "wrong_input_size": "in_features must be the number of columns of X (X.shape[1]): it counts features, not samples.",  # lesson 09 training_pipeline
@@ -190,6 +193,7 @@ MISTAKES: dict[str, str] = {
     "missing_one_minus": "that is SS_res / SS_tot; R² is 1 minus that ratio.",
     "wrong_denominator": "the denominator is the spread of the targets around *their* mean: ((y_true - y_true.mean()) ** 2).sum(), not around the predictions' mean.",
     "not_centred": "the denominator must be centred: subtract y_true.mean() before squaring.",
+    "residual_variance": "1 - var(residuals) / var(y) is R² only when the residuals average 0: put the mean of the squared residuals, ((y_true - y_pred) ** 2).mean(), over the variance of y.",
     "mean_over_sum": "the numerator is a mean and the denominator a sum: use sums for both (or means for both).",
     "unbiased_variance": "y_true.var() divides by N - 1 (PyTorch's default, unbiased), the mean squared error by N: use y_true.var(unbiased=False), or sums for both.",
     "swapped_arguments": "y_true and y_pred are swapped: the mean and the spread in the denominator are those of y_true.",
@@ -211,6 +215,7 @@ MISTAKES: dict[str, str] = {
     "percent_not_share": "that is a percentage; return the share between 0 and 1 (do not multiply by 100).",
     "swapped_precision_recall": "precision and recall are swapped: precision divides TP by everything *predicted* positive (TP + FP), recall by everything *truly* positive (TP + FN).",
     "wrong_class": "that counts the other class: the positive class here is 1 (benign), and a missed cancer is a malignant tumour (0) predicted 1.",
+    "smallest_probability": "that is the smallest probability of all, which ignores max_missed: choose the threshold from the malignant tumours it would let through.",
     "accuracy_not_precision": "that is the accuracy (right / all); precision and recall only look at the positive class.",
     "missed_off_by_one": "the limit is off by one: up to max_missed missed cancers are allowed, so compare with <= max_missed.",
     "largest_threshold": "that is the largest threshold that works; the smallest one keeps the limit too and finds more benign tumours.",
@@ -249,6 +254,7 @@ MISTAKES: dict[str, str] = {
     "wrong_start_epoch": "training did not continue where the checkpoint stopped: fit(..., history=ckpt['history'], start_epoch=ckpt['epoch']).",
     "epochs_remaining": "no epoch ran after the checkpoint: fit's epochs is the total to reach, counted from the first epoch ever, not the number still to run: pass epochs as it came, with start_epoch=ckpt['epoch'].",
     "history_lost": "the returned history lost the epochs before the checkpoint: pass history=ckpt['history'] to fit.",
+    "returned_checkpoint_history": "your function returned the checkpoint's own history: return what fit returns, which holds the epochs before the checkpoint and those after it.",
     "model_not_restored": "the final weights are not those of training that never stopped: load the checkpoint into this very model before calling fit.",
     "mode_not_restored": "the model's mode changed: remember was_training = model.training and call model.train(was_training) at the end.",
     "per_process_batch": "you used the batch of one process; the global batch counts every process's batch.",  # lesson 15 beyond_one_machine

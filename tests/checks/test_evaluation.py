@@ -162,7 +162,8 @@ def test_r_squared_from_scikit_learn_is_told_so(answer):
 
 
 def test_r_squared_typed_in_from_a_message_does_not_pass():
-    verdict = check.r_squared(lambda y_true, y_pred: -1.5613)  # the number the success message shows
+    shown = check.r_squared.reference(*check.r_squared.inputs()[:2]).item()  # the number the success message shows
+    verdict = check.r_squared(lambda y_true, y_pred: shown)
     assert not verdict.passed and "another pair" in verdict.message, verdict
 
 
@@ -228,3 +229,20 @@ def test_review6_r_squared_through_scikit_learns_mean_squared_error_is_told_so()
 
     verdict = check.r_squared(lambda t, p: 1 - mean_squared_error(t.numpy(), p.numpy()) / t.numpy().var())
     assert verdict.mistake == "used_library" and "mean_squared_error" in verdict.message, verdict
+
+
+@pytest.mark.parametrize("answer", [
+    lambda y_true, y_pred: (1 - (y_true - y_pred).var() / y_true.var()).item(),
+    lambda y_true, y_pred: 1 - np.var(y_true.numpy() - y_pred.numpy()) / np.var(y_true.numpy()),
+    lambda y_true, y_pred: sklearn.metrics.explained_variance_score(y_true, y_pred)])  # fmt: skip
+def test_r_squared_from_the_variance_of_the_residuals_is_told_why_on_every_probe(answer):
+    for y_true, y_pred in (check.r_squared.inputs()[:2], check.r_squared.inputs()[2:]):
+        assert (y_true - y_pred).mean().abs() > 0.1  # centring the residuals changes R² on each probe
+    verdict = check.r_squared(answer)
+    assert verdict.mistake == "residual_variance" and "residuals" in verdict.message, verdict
+
+
+@pytest.mark.parametrize("eps_form", [lambda t: t.std(0) + 1e-5, lambda t: torch.sqrt(t.var(0, unbiased=False) + 1e-5),
+                                      lambda t: torch.sqrt(t.var(0) + 1e-8)])  # fmt: skip
+def test_standardize_accepts_an_epsilon_against_a_zero_spread_in_either_form(eps_form):
+    assert check.standardize(lambda t, v: tuple((p - t.mean(0)) / eps_form(t) for p in (t, v))).passed

@@ -49,12 +49,6 @@ def test_validation_accuracy_names_the_accuracy_and_restores_the_mode():
     assert trained.training and trained[1].training
 
 
-def test_pick_threshold_accepts_any_threshold_with_the_same_decisions():
-    # no probability of either probe lies within 0.01 below the right threshold: the same decisions
-    assert check.pick_threshold(lambda p, y, k: check._pick()(p, y, k) - 0.01).passed
-    assert not check.pick_threshold(lambda p, y, k: check._pick()(p, y, k) + 0.01).passed
-
-
 def test_checks_leave_the_learners_random_numbers_alone():
     torch.manual_seed(7)
     expected = torch.rand(3)
@@ -122,21 +116,6 @@ def test_numbers_typed_in_from_a_message_do_not_pass():
     assert not check.pick_threshold(lambda p, y, k: float(np.float32([0.9, 0.7][k]))).passed
 
 
-def test_pick_threshold_judges_decisions_as_torch_compares_them():
-    def rounded(p, y, k):  # p >= 0.9 compares in float32, where 0.9 is a probability of the probe
-        return round(check._pick()(p, y, k), 2)
-
-    assert check.pick_threshold(rounded).passed
-
-
-def test_pick_threshold_notices_the_probabilities_changed_in_place():
-    def squeezes(p, y, k):
-        p.squeeze_(1)
-        return check._pick()(p.unsqueeze(1), y, k)
-
-    assert check.pick_threshold(squeezes).mistake == "mutated_input"
-
-
 def test_precision_and_recall_from_scikit_learn_are_told_so():
     def from_sklearn(p, y):
         return precision_score(y.view(-1).numpy(), p.view(-1).numpy()), recall_score(y.view(-1), p.view(-1))
@@ -172,23 +151,6 @@ def test_fixed_setup_names_two_outputs_and_the_swapped_pair():
     assert two.mistake == "wrong_shape" and "not 2" in two.message and "fixed number" not in two.message, two
     swapped = check.fixed_setup(lambda n: (nn.BCELoss(), nn.Sequential(nn.Linear(n, 1), nn.Sigmoid())))
     assert swapped.mistake == "swapped_pair" and "(model, loss_fn)" in swapped.message, swapped
-
-
-@pytest.mark.parametrize(
-    "answer, shown, hint",
-    [
-        (lambda p, y, k: 100 * check._pick()(p, y, k), "90", "percentage"),  # 0.9 for the first probe
-        (lambda p, y, k: 0.97, "0.97", "probabilities themselves"),  # above 0.95, the first probe's largest
-    ],
-)
-def test_pick_threshold_shows_a_threshold_above_every_probability_as_returned(answer, shown, hint):
-    verdict = check.pick_threshold(answer)
-    assert verdict.mistake == "threshold_above_all" and shown in verdict.message and hint in verdict.message, verdict
-    assert "inf" not in verdict.message
-
-
-def test_pick_threshold_survives_a_tuple_returned():
-    assert not check.pick_threshold(lambda p, y, k: (0.9,)).passed
 
 
 def test_precision_recall_of_class_0_is_not_told_about_cancers():

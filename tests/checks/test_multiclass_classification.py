@@ -88,3 +88,52 @@ def test_an_accuracy_of_zero_everywhere_is_not_blamed_on_max_values():
     for answer in (lambda logits, targets: (logits.argmin(1) == targets).float().mean(), lambda logits, targets: 0.0):
         verdict = check.accuracy(answer)
         assert not verdict.passed and verdict.mistake != "max_values_not_indices", verdict
+
+
+def _rewrapped(logits, labels):  # "fixes" 'element 0 of tensors does not require grad' with a new leaf
+    return torch.tensor(nn.functional.cross_entropy(logits, labels.long()).item(), requires_grad=True)
+
+
+def _no_grad_then_requires_grad(logits, labels):
+    with torch.no_grad():
+        loss = nn.functional.cross_entropy(logits, labels.long())
+    return loss.requires_grad_()
+
+
+def _detached_logsumexp(logits, labels):  # the right value, but only the target's score gets a gradient
+    picked = logits[torch.arange(len(labels)), labels.long()]
+    return (torch.logsumexp(logits, dim=1).detach() - picked).mean()
+
+
+@pytest.mark.parametrize("answer", [_rewrapped, _no_grad_then_requires_grad])
+def test_digits_loss_needs_a_gradient_to_reach_the_logits(answer):
+    verdict = check.digits_loss(answer)
+    assert verdict.mistake == "not_backpropagatable" and "never reaches the logits" in verdict.message, verdict
+
+
+def test_digits_loss_of_the_right_value_needs_cross_entropys_gradient():
+    assert check.digits_loss(_detached_logsumexp).mistake == "partly_detached"
+
+
+def _bincount_without_minlength(p, t, c):
+    return torch.bincount(t[p == t]) / torch.bincount(t)
+
+
+def _unique_counts(p, t, c):
+    return torch.unique(t[p == t], return_counts=True)[1] / torch.unique(t, return_counts=True)[1]
+
+
+def _classes_predicted(p, t, c):  # a class never predicted drops out
+    return [(((p == k) & (t == k)).sum() / (t == k).sum()).item() for k in sorted(set(p.tolist()))]
+
+
+@pytest.mark.parametrize("answer", [_bincount_without_minlength, _unique_counts, _classes_predicted])
+def test_per_class_accuracy_needs_an_entry_for_a_class_never_predicted_right(answer):
+    verdict = check.per_class_accuracy(answer)
+    assert verdict.mistake == "class_dropped" and "never predicted right" in verdict.message, verdict
+
+
+def test_the_per_class_probes_hold_a_class_never_predicted_right_and_one_never_predicted():
+    (p, t, c), (p2, t2, c2) = (args := check.per_class_accuracy.inputs())[:3], args[3:]
+    assert check._correct_per_class(p, t, c)[-1] == 0  # the last class: no bincount without minlength fits
+    assert set(p2.tolist()) < set(t2.tolist()) == set(range(c2))  # every class is a target, one never predicted

@@ -10,24 +10,32 @@ from torch import nn
 from course.checks import nonlinearity_and_mlps as check
 
 
+def in_order(*stages, zero=lambda model, optimizer: optimizer.zero_grad()):
+    """A clipped step that runs ``stages`` (zero, backward, clip, clip1: the 1-norm, step) in order after the forward."""
+
+    def step(model, optimizer, x, y, max_norm):
+        loss = nn.MSELoss()(model(x), y)
+        clip = lambda norm_type: lambda: nn.utils.clip_grad_norm_(model.parameters(), max_norm, norm_type)  # noqa: E731
+        actions = {"zero": lambda: zero(model, optimizer), "backward": loss.backward, "step": optimizer.step,
+                   "clip": clip(2.0), "clip1": clip(1.0)}  # fmt: skip
+        for stage in stages:
+            actions[stage]()
+        return loss.item()
+
+    return step
+
+
 def test_a_step_without_any_clipping_or_clipping_after_the_step_is_misplaced_clipping():
-    def no_clip(model, optimizer, x, y, max_norm):
-        loss = nn.MSELoss()(model(x), y)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        return loss.item()
+    assert check.clipped_step(in_order("backward", "step", "zero")).mistake == "clip_misplaced"  # no clipping
+    assert check.clipped_step(in_order("zero", "backward", "step", "clip")).mistake == "clip_misplaced"
 
-    def clip_after_step(model, optimizer, x, y, max_norm):
-        optimizer.zero_grad()
-        loss = nn.MSELoss()(model(x), y)
-        loss.backward()
-        optimizer.step()
-        nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-        return loss.item()
 
-    assert check.clipped_step(no_clip).mistake == "clip_misplaced"
-    assert check.clipped_step(clip_after_step).mistake == "clip_misplaced"
+@pytest.mark.parametrize("answer, mistake, named", [
+    (in_order("zero", "backward", "step", "clip", "step"), "step_twice", "step() ran twice"),  # each with gradients
+    (in_order("zero", "backward", "clip1", "step"), "wrong_norm_type", "norm_type")])  # fmt: skip
+def test_a_clipped_step_that_steps_twice_or_measures_another_norm_is_told_so(answer, mistake, named):
+    verdict = check.clipped_step(answer)
+    assert verdict.mistake == mistake and named in verdict.message and "before optimizer.step()" not in verdict.message
 
 
 class NoActivation(nn.Module):
@@ -110,10 +118,10 @@ def test_a_wrong_type_of_count_names_what_came():
     ).passed
 
 
-def test_the_dead_units_probe_has_a_unit_exactly_on_the_threshold():
-    layer, x = check.dead_units.inputs()
-    pre_activation = layer(x)
+def test_the_dead_units_probe_has_a_unit_exactly_on_the_threshold_and_one_alive_but_off_on_average():
+    pre_activation = (lambda layer, x: layer(x))(*check.dead_units.inputs())
     assert (pre_activation[:, 2] == 0).all() and (pre_activation[:, 4] == 0).any()
+    assert pre_activation[:, 1].median() < pre_activation[:, 1].mean() < 0 < pre_activation[:, 1].max()
 
 
 def test_the_fallbacks_name_the_numbers():
@@ -127,8 +135,9 @@ def test_the_fallbacks_name_the_numbers():
         optimizer.step()
         return nn.MSELoss()(model(x), y).item()
 
-    verdict = check.clipped_step(loss_after_the_step)
+    verdict = check.clipped_step(loss_after_the_step)  # described, not blamed on the order of the clipping
     assert verdict.mistake == "other" and "expected 48.6625, 28.0163, 14.1437" in verdict.message, verdict
+    assert "clip after loss.backward()" not in verdict.message, verdict
 
 
 def test_a_model_for_two_hidden_layers_only_fails():
@@ -221,24 +230,6 @@ def test_make_mlp_that_appends_to_hidden_is_told_so_and_leaves_the_probe_as_it_w
     assert check.make_mlp(check.make_mlp.reference).passed
 
 
-def in_order(*stages, zero=lambda model, optimizer: optimizer.zero_grad()):
-    """A clipped step that runs ``stages`` (zero, backward, clip, step) in this order after the forward pass."""
-
-    def step(model, optimizer, x, y, max_norm):
-        loss = nn.MSELoss()(model(x), y)
-        actions = {
-            "zero": lambda: zero(model, optimizer),
-            "backward": loss.backward,
-            "clip": lambda: nn.utils.clip_grad_norm_(model.parameters(), max_norm),
-            "step": optimizer.step,
-        }
-        for stage in stages:
-            actions[stage]()
-        return loss.item()
-
-    return step
-
-
 @pytest.mark.parametrize("answer, mistake", [
     (in_order("backward", "clip", "zero", "step"), "zero_grad_before_step"),
     (in_order("backward", "clip", "zero", "step", zero=lambda m, o: o.zero_grad(False)), "zero_grad_before_step"),
@@ -287,6 +278,9 @@ _REVIEW4_DEAD = {  # an answer, and the mistake named (None: it passes)
     "left_in_eval": (lambda layer, x: (layer.eval()(x) <= 0).all(dim=0), "mutated_input"),
     "bias_zeroed": (lambda layer, x: (layer(x) <= 0).all(dim=0) | layer.bias.data.zero_().bool(), "mutated_input"),
     "mode_restored": (_mode_restored, None),
+    "mean": (lambda layer, x: layer(x).mean(dim=0) <= 0, "dead_on_average"),  # dead on average: alive for some input
+    "median": (lambda layer, x: layer(x).median(dim=0).values <= 0, "dead_on_average"),
+    "most_rows": (lambda layer, x: (layer(x) <= 0).float().mean(dim=0) > 0.5, "dead_on_average"),
 }  # fmt: skip
 
 

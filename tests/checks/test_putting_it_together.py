@@ -80,8 +80,6 @@ def _resume_then(path, model, loss_fn, optimizer, scheduler, loader, generator, 
 def test_resume_names_what_came_back_instead_of_a_history():
     assert check.resume(lambda *args: _resume_then(*args)[0]).mistake == "not_a_dict"  # not "returned None"
     assert check.resume(lambda *args: _resume_then(*args)[1]["train_loss"]).mistake == "not_a_dict"
-    verdict = check.resume(lambda *args: _resume_then(*args)[0]["history"])  # fit was given it, but copies it
-    assert verdict.mistake == "other" and "3 epochs" in verdict.message
 
 
 def test_predict_by_hand_judges_the_output_the_graph_and_dropout_each():
@@ -205,3 +203,30 @@ def test_review4_predict_by_hand_must_leave_the_parameters_as_they_were():
         return out
 
     assert check.predict_by_hand(freezes).mistake == "froze_parameters"
+
+
+def _tutorial_keys():  # the key names of PyTorch's own saving tutorial, and capitalised ones
+    ckpt = check._checkpoint()
+    tutorial = {f"{key}_state_dict" if key in check._PARTS else key: part for key, part in ckpt.items()}
+    return tutorial, {key.capitalize(): part for key, part in ckpt.items()}
+
+
+@pytest.mark.parametrize("ckpt", _tutorial_keys(), ids=["state_dict_suffix", "capitalised"])
+def test_a_checkpoint_under_other_key_names_is_told_which_key_is_missing_and_which_it_has(ckpt):
+    verdict = check.checkpoint_contents(ckpt)
+    assert verdict.mistake == "missing_model" and "no key 'model'" in verdict.message, verdict
+    assert repr(next(iter(ckpt))) in verdict.message and "'optimizer', 'scheduler', 'epoch'" in verdict.message
+
+
+def test_a_part_stored_under_its_key_but_not_as_a_state_dict_is_told_what_it_should_be():
+    verdict = check.checkpoint_contents(check._checkpoint(model=[torch.ones(1, 2), torch.zeros(1)]))
+    assert verdict.mistake == "missing_model" and "should be model.state_dict()" in verdict.message, verdict
+    verdict = check.checkpoint_contents(check._checkpoint(epoch=KeyError))
+    assert verdict.mistake == "missing_epoch" and "no key 'epoch'" in verdict.message, verdict
+
+
+def test_resume_returning_the_checkpoints_history_is_told_what_it_returned():
+    verdict = check.resume(lambda *args: _resume_then(*args)[0]["history"])  # fit continued a copy of it
+    assert (
+        verdict.mistake == "returned_checkpoint_history" and "returned the checkpoint's own history" in verdict.message
+    )

@@ -48,18 +48,12 @@ def zero_by_hand(model):
         p.grad = None
 
 
-@pytest.mark.parametrize(
-    "answer, mistake",
-    [
-        (colleague, "zero_grad_before_step"),
-        (fixed(("forward", "backward", "zero_grad", "step"), train=True, call=True), "zero_grad_before_step"),
-        (fixed(train=False, call=False, item=False), "no_train"),
-        (fixed(call=False, item=False), "called_forward"),
-        (fixed(item=False), "returns_tensor"),
-        (fixed(("forward", "step", "backward", "zero_grad")), "step_before_backward"),
-        (fixed(("forward", "backward", "step")), "no_zero_grad"),
-    ],
-)
+@pytest.mark.parametrize("answer, mistake", [
+    (colleague, "zero_grad_before_step"),
+    (fixed(("forward", "backward", "zero_grad", "step"), train=True, call=True), "zero_grad_before_step"),
+    (fixed(train=False, call=False, item=False), "no_train"), (fixed(call=False, item=False), "called_forward"),
+    (fixed(item=False), "returns_tensor"), (fixed(("forward", "step", "backward", "zero_grad")), "step_before_backward"),
+    (fixed(("forward", "backward", "step")), "no_zero_grad")])  # fmt: skip
 def test_the_colleagues_bugs_are_found_one_at_a_time(answer, mistake):
     assert check.train_step_factory(answer).mistake == mistake
 
@@ -236,16 +230,10 @@ def own_parts(loss=None, lr=None, by_hand=False):
     return factory
 
 
-@pytest.mark.parametrize(
-    "answer, mistake",
-    [
-        (own_parts(loss=nn.MSELoss()), "other"),
-        (own_parts(loss=lambda out, y: ((out - y) ** 2).mean()), "other"),
-        (own_parts(lr=0.1), "unused_optimizer"),
-        (own_parts(lr=0.01), "unused_optimizer"),
-        (own_parts(by_hand=True), "unused_optimizer"),
-    ],
-)
+@pytest.mark.parametrize("answer, mistake", [
+    (own_parts(loss=nn.MSELoss()), "other"), (own_parts(loss=lambda out, y: ((out - y) ** 2).mean()), "other"),
+    (own_parts(lr=0.1), "unused_optimizer"), (own_parts(lr=0.01), "unused_optimizer"),
+    (own_parts(by_hand=True), "unused_optimizer")])  # fmt: skip
 def test_a_step_must_train_with_the_loss_and_optimizer_it_is_given(answer, mistake):
     verdict = check.train_step_factory(answer)
     assert verdict.mistake == mistake, verdict
@@ -290,3 +278,18 @@ def test_train_mode_is_read_from_the_layer_it_changes():
     verdict = check.train_step_factory(step_body(top_flag_only))
     assert verdict.mistake == "no_train" and "model.train()" in verdict.message, verdict
     assert check.train_step_factory(step_body(dropout_only)).passed
+
+
+def trains_then_measures(returned):  # trains in train mode, then measures the updated model in eval mode
+    def body(model, loss_fn, optimizer, x, y):
+        loss = fixed()(model, loss_fn, optimizer)(x, y)
+        with torch.no_grad():
+            return {"step": loss, "after": loss_fn(model.eval()(x), y).item()}[returned]
+
+    return step_body(body)
+
+
+def test_a_loss_measured_after_the_step_in_eval_mode_is_named_not_blamed_on_train_mode():
+    verdict = check.train_step_factory(trains_then_measures("after"))
+    assert verdict.mistake == "loss_after_step" and "model.train()" not in verdict.message, verdict
+    assert check.train_step_factory(trains_then_measures("step")).passed  # measuring after the step is no fault

@@ -1,0 +1,62 @@
+"""Lesson 12's pick_threshold check: what the generated tests (test_declarations.py) cannot say."""
+
+from __future__ import annotations
+
+import pytest
+
+from course.checks import logistic_regression as check
+
+
+def test_pick_threshold_accepts_any_threshold_with_the_same_decisions():
+    # no probability of either probe lies within 0.01 below the right threshold: the same decisions
+    assert check.pick_threshold(lambda p, y, k: check._pick()(p, y, k) - 0.01).passed
+    assert not check.pick_threshold(lambda p, y, k: check._pick()(p, y, k) + 0.01).passed
+
+
+def test_pick_threshold_judges_decisions_as_torch_compares_them():
+    def rounded(p, y, k):  # p >= 0.9 compares in float32, where 0.9 is a probability of the probe
+        return round(check._pick()(p, y, k), 2)
+
+    assert check.pick_threshold(rounded).passed
+
+
+def test_pick_threshold_notices_the_probabilities_changed_in_place():
+    def squeezes(p, y, k):
+        p.squeeze_(1)
+        return check._pick()(p.unsqueeze(1), y, k)
+
+    assert check.pick_threshold(squeezes).mistake == "mutated_input"
+
+
+@pytest.mark.parametrize(
+    "answer, shown, hint",
+    [
+        (lambda p, y, k: 100 * check._pick()(p, y, k), "90", "percentage"),  # 0.9 for the first probe
+        (lambda p, y, k: 0.97, "0.97", "probabilities themselves"),  # above 0.95, the first probe's largest
+    ],
+)
+def test_pick_threshold_shows_a_threshold_above_every_probability_as_returned(answer, shown, hint):
+    verdict = check.pick_threshold(answer)
+    assert verdict.mistake == "threshold_above_all" and shown in verdict.message and hint in verdict.message, verdict
+    assert "inf" not in verdict.message
+
+
+def test_pick_threshold_survives_a_tuple_returned():
+    assert not check.pick_threshold(lambda p, y, k: (0.9,)).passed
+
+
+def test_the_smallest_probability_of_all_is_told_both_ways_it_comes():
+    verdict = check.pick_threshold(lambda p, y, k: p.min().item())  # the limit never checked
+    assert verdict.mistake == "smallest_probability" and "smallest probability of all" in verdict.message, verdict
+    assert "no limit" in verdict.message and "benign ones (1) below it" in verdict.message, verdict
+
+
+@pytest.mark.parametrize("answer, said", [
+    (lambda p, y, k: 0.5, "first set of 12 tumours with max_missed=0, your threshold calls the tumours from 0.55 up "
+                          "benign, 2 malignant among them; the smallest with at most 0 malignant called benign is 0.9"),
+    (lambda p, y, k: check._pick()(p, y, k) if len(p) == 12 else 0.8, "second set of 10 tumours with max_missed=0, "
+     "your threshold calls the tumours from 0.8 up benign, 0 malignant among them; the smallest with at most 0"),
+    (lambda p, y, k: None if k else check._pick()(p, y, k), "max_missed=1, your function returned None")])  # fmt: skip
+def test_a_wrong_threshold_is_named_with_its_probe_its_limit_and_the_cancers_it_lets_through(answer, said):
+    verdict = check.pick_threshold(answer)
+    assert verdict.mistake == "other" and said in verdict.message, verdict
