@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from course.checks.engine import Exercise, Guard, Library, Mistake
 from course.checks.probes import randomised
-from course.checks.values import as_number, close, describe, safe_text
+from course.checks.values import PerProbe, as_number, close, describe, safe_text
 
 
 def _number(value: object) -> object:
@@ -181,7 +181,7 @@ r_squared = Exercise(
         torch.tensor([1.5, 2.5, -1.0, 1.5, 4.0]),  # the residuals' mean: 0.2
     ),
     reference=_r2,
-    observe=lambda fn, args: [_number(fn(*args[start : start + 2])) for start in (0, 2)],  # each probe pair
+    observe=lambda fn, args: PerProbe(_number(fn(*args[start : start + 2])) for start in (0, 2)),  # each probe pair
     guards=[
         Guard("not_a_number", lambda got: not all(isinstance(v, float) for v in got), lambda y_true, y_pred: [0.5])
     ],

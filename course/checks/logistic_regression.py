@@ -19,7 +19,7 @@ from course.checks import probes
 from course.checks.engine import Exercise, Guard, Library, Mistake
 from course.checks.models import _untrainable
 from course.checks.probes import KIND_WORDS, any_item, binary_accuracy, loss_kind, model_kind, randomised, tag_is
-from course.checks.values import as_number, close
+from course.checks.values import PerProbe, as_number, close
 from course.checks.vocabulary import MISTAKES
 from course.data import load_breast_cancer_split
 
@@ -170,7 +170,7 @@ _SKLEARN = {  # scikit-learn's entry points, each with an answer that calls it; 
 }  # fmt: skip
 precision_recall = Exercise(
     "precision_recall", _pr, inputs=lambda: _columns(_PREDICTED_TRUE),
-    observe=lambda answer, args: [answer(*args[start : start + 2]) for start in (0, 2)],  # on each probe pair
+    observe=lambda answer, args: PerProbe(answer(*args[start : start + 2]) for start in (0, 2)),  # each probe pair
     guards=[Guard("not_a_pair", any_item(lambda got: not isinstance(got, (tuple, list)) or len(got) != 2),
                   lambda p, y: 0.5),
             Guard("not_a_number", any_item(any_item(lambda v: as_number(v) is None)), lambda p, y: (p, y),
@@ -187,7 +187,7 @@ precision_recall = Exercise(
 )  # fmt: skip
 
 
-def _decisions(answer, args) -> tuple:
+def _decisions(answer, args) -> PerProbe:
     """On each probe, for max_missed 0 and 1, the smallest probability the returned threshold keeps, compared as
     `probabilities >= threshold` compares (same decisions, same answer); (_ABOVE, threshold) when it keeps none."""
     pristine = [a.clone() for a in args]
@@ -196,8 +196,8 @@ def _decisions(answer, args) -> tuple:
         for max_missed in (0, 1):
             given = args[:2] if not got else [a.clone() for a in pristine[start : start + 2]]
             got.append((answer(*given, max_missed), pristine[start]))
-    return tuple(t if n is None else probs[probs >= n].min().item() if (probs >= n).any() else (_ABOVE, n)
-                 for t, n, probs in [(t, as_number(t), probs) for t, probs in got])  # fmt: skip
+    return PerProbe(t if n is None else probs[probs >= n].min().item() if (probs >= n).any() else (_ABOVE, n)
+                    for t, n, probs in [(t, as_number(t), probs) for t, probs in got])  # fmt: skip
 
 
 def _above_all(got: tuple, _: object) -> str:

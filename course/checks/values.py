@@ -24,6 +24,18 @@ class Raised:
     message: str
 
 
+class PerProbe(list):
+    """What an answer gave on each of the check's probe inputs, in order: told as what it returned on each (one
+    description when all agree), never as a list the learner did not make.
+
+    >>> describe(PerProbe([0.5, 0.5])), describe(PerProbe([0.25, 0.5]))
+    ('0.5', "0.25 on the check's first input, 0.5 on its second")
+    """
+
+
+_ORDINALS = ("first", "second", "third", "fourth")
+
+
 def safe_text(obj: object, limit: int = 200) -> str:
     """``str(obj)``, cut to ``limit`` characters, or a placeholder if ``__str__`` itself fails.
 
@@ -189,7 +201,18 @@ def describe(value: object) -> str:
         return f"an object of type {type(value).__name__}"
 
 
+def _describe_each(value: PerProbe) -> str:
+    each = [_describe(item) for item in value]
+    if len(set(each)) == 1:
+        return each[0]
+    where = ["the check's first input", *(f"its {nth}" for nth in _ORDINALS[1:])]
+    where += [f"its input {i + 1}" for i in range(len(where), len(each))]
+    return ", ".join(f"{text} on {place}" for text, place in zip(each, where, strict=False))
+
+
 def _describe(value: object) -> str:
+    if isinstance(value, PerProbe):
+        return _describe_each(value)
     if isinstance(value, Raised):
         return f"{value.kind}: {value.message}"
     if isinstance(value, torch.Tensor):
@@ -214,5 +237,7 @@ def _describe(value: object) -> str:
     if isinstance(value, (tuple, list)):
         if 0 < len(value) <= 4 and all(not isinstance(item, (tuple, list, dict)) for item in value):
             return f"a {type(value).__name__} ({'; '.join(_describe(item) for item in value)})"
+        return f"a {type(value).__name__} of {len(value)} items"
+    if isinstance(value, Mapping):
         return f"a {type(value).__name__} of {len(value)} items"
     return repr(safe_text(value, 60)) if isinstance(value, str) else f"an object of type {type(value).__name__}"

@@ -246,3 +246,12 @@ def test_r_squared_from_the_variance_of_the_residuals_is_told_why_on_every_probe
                                       lambda t: torch.sqrt(t.var(0) + 1e-8)])  # fmt: skip
 def test_standardize_accepts_an_epsilon_against_a_zero_spread_in_either_form(eps_form):
     assert check.standardize(lambda t, v: tuple((p - t.mean(0)) / eps_form(t) for p in (t, v))).passed
+
+
+@pytest.mark.parametrize(
+    ("answer", "told"),
+    [(lambda t, p: [0.5], "got a list (0.5)."), (lambda t, p: "0.5", "got '0.5'.")],
+)
+def test_r_squared_tells_what_the_function_returned_not_the_checks_list_of_probes(answer, told):
+    verdict = check.r_squared(answer)
+    assert verdict.mistake == "not_a_number" and verdict.message.endswith(told), verdict

@@ -269,3 +269,15 @@ def test_review6_precision_and_recall_through_a_confusion_matrix_per_label_is_to
 
     verdict = check.precision_recall(per_label)
     assert verdict.mistake == "used_library" and "multilabel_confusion_matrix" in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    ("answer", "told"),
+    [
+        (lambda p, y: 0.5, "return a pair of values (first, second), got 0.5."),
+        (lambda p, y: {"precision": 0.5, "recall": 0.5}, "got a dict of 2 items."),
+    ],
+)
+def test_a_wrong_form_is_told_as_what_the_function_returned_not_as_the_checks_list_of_probes(answer, told):
+    verdict = check.precision_recall(answer)
+    assert verdict.message.endswith(told), verdict
