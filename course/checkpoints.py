@@ -56,7 +56,7 @@ def _checkpoint_path(path: str | os.PathLike) -> Path:
 
 def _check_parts(path: object, model: object, optimizer: object, scheduler: object, verb: str) -> Path:
     """The path (first: a model in its place is the swap named), the model, the optimizer and scheduler if any."""
-    path = as_path(path, wrong_order("path", path, _ORDER))
+    path = as_path(path, wrong_order("path", path, _ORDER) if isinstance(path, nn.Module) else "")  # a model: swapped
     check_model(model, _ORDER)
     model_device(model)  # one real device: a meta model has no weights to save, nor keeps those loaded
     if optimizer is not None:

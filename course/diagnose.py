@@ -183,21 +183,19 @@ def _fails_alone(model: nn.Module, batch: Callable[[], object], device: torch.de
     return False
 
 
-def _first_layer(model: nn.Module) -> nn.Module | None:
-    """The first module registered without submodules (the model itself if it has none): where x goes first."""
-    return next((m for m in model.modules() if next(m.children(), None) is None), None)
+def _linears(model: nn.Module) -> list[nn.Linear]:
+    return [m for m in model.modules() if isinstance(m, nn.Linear) and m.in_features > 0]
 
 
-def _dtype_error(model: nn.Module, x: torch.Tensor, y: object) -> TypeError | None:
+def _dtype_error(model: nn.Module, x: torch.Tensor, y: object, text: str) -> TypeError | None:
     dtype = next((p.dtype for p in model.parameters()), None)
-    first = _first_layer(model)
-    if isinstance(first, (nn.Embedding, nn.EmbeddingBag)):  # its input is integer ids, never the parameters' dtype
-        if x.is_floating_point():
-            return TypeError(
-                f"the features x are {x.dtype}, but the model's first layer, {type(first).__name__}, takes integer "
-                "ids (whole numbers from 0 to num_embeddings - 1): x = x.long()."
-            )
-    elif dtype is not None and x.dtype != dtype:
+    takes_ids = any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in model.modules())
+    if "'indices'" in text and x.is_floating_point():  # torch's words for an Embedding given other than integers
+        return TypeError(
+            f"the features x are {x.dtype}, but the model's Embedding takes integer ids (whole numbers from 0 to "
+            "num_embeddings - 1): x = x.long()."
+        )
+    if dtype is not None and x.dtype != dtype and not (takes_ids and not x.is_floating_point()):  # ids: integers
         model_fix = ", or the model with model.to(x.dtype)" if x.is_floating_point() else ""
         return TypeError(
             f"the features x are {x.dtype} but the model's parameters are {dtype}; they must match. Convert the data "
@@ -213,11 +211,14 @@ def _dtype_error(model: nn.Module, x: torch.Tensor, y: object) -> TypeError | No
 
 
 def _width_error(model: nn.Module, x: torch.Tensor, text: str) -> ValueError | None:
-    """x's width blamed only if x goes straight into the first layer, a Linear (torch's shapes agreeing)."""
-    first, shapes, width = _first_layer(model), _PRODUCT.search(text), x.shape[-1] if x.ndim else 1
-    straight = isinstance(first, nn.Linear) and first.in_features > 0 and not (shapes and int(shapes[2]) != width)
-    if not straight or (x.ndim and width == first.in_features):  # reshaped before the Linear, or a later one
-        return _inner_width_error(model, x, shapes)
+    """The Linear torch names (by its shapes) and who gave it the wrong width: x itself when x's width arrived there
+    and fits no Linear of the model; else the layers before it. A scalar or 1-D x lacks a batch shape."""
+    linears, shapes = _linears(model), _PRODUCT.search(text)
+    named = next((m for m in linears if shapes and (m.in_features, m.out_features) == (int(shapes[3]), int(shapes[4]))),
+                 None)  # fmt: skip
+    first = named or (linears[0] if linears else None)
+    if first is None or (x.ndim >= 2 and named is None):
+        return None  # no Linear of the model (a product by hand): torch's own words
     if x.ndim == 0:
         return ValueError(
             f"x is a single number (shape ()), but the model takes a batch of samples, each of {first.in_features} "
@@ -228,22 +229,18 @@ def _width_error(model: nn.Module, x: torch.Tensor, text: str) -> ValueError | N
             f"the features x have shape {tuple(x.shape)}, but the model's first layer expects one feature per sample "
             "in a column, shape (N, 1): x = x.view(-1, 1) (or x.unsqueeze(1))."
         )
+    width = x.shape[-1]
+    if x.ndim == 1 or (int(shapes[2]) == width and not any(m.in_features == width for m in linears)):
+        return ValueError(
+            f"the features x have shape {tuple(x.shape)}, {width} per sample, but the layer that takes them, "
+            f"Linear(in_features={first.in_features}, out_features={first.out_features}), expects {first.in_features}. "
+            f"Build it as nn.Linear({width}, {first.out_features}), or pass the feature columns the model was built for."
+        )
     return ValueError(
-        f"the features x have shape {tuple(x.shape)}, {x.shape[-1]} per sample, but the model's first layer, "
-        f"Linear(in_features={first.in_features}, out_features={first.out_features}), expects {first.in_features}. "
-        f"Build the first layer as nn.Linear({x.shape[-1]}, ...), or pass the feature columns the model was built for."
-    )
-
-
-def _inner_width_error(model: nn.Module, x: torch.Tensor, shapes: re.Match | None) -> ValueError | None:
-    """The Linear that torch's shapes name, fed by the layers before it; None if none fits (a product by hand)."""
-    width, needed, out = (int(shapes[i]) for i in (2, 3, 4)) if shapes else (0, -1, -1)
-    if not any(isinstance(m, nn.Linear) and (m.in_features, m.out_features) == (needed, out) for m in model.modules()):
-        return None
-    return ValueError(
-        f"the layer Linear(in_features={needed}, out_features={out}) received inputs of width {width} (their last "
-        f"dimension; torch said: shapes cannot be multiplied {shapes[0]}), made by the layers before it from x of shape "
-        f"{tuple(x.shape)}. Build it as nn.Linear({width}, {out}), or change the layers before it."
+        f"the layer Linear(in_features={first.in_features}, out_features={first.out_features}) received inputs of "
+        f"width {shapes[2]} (their last dimension; torch said: shapes cannot be multiplied {shapes[0]}), made by the "
+        f"layers before it from x of shape {tuple(x.shape)}. Build it as nn.Linear({shapes[2]}, {first.out_features}), "
+        "or change the layers before it."
     )
 
 
@@ -267,7 +264,7 @@ def explain(error: RuntimeError, model: nn.Module, x: torch.Tensor, y: object) -
         return _device_error(model, x, y, text)
     found: BaseException | None = None
     if "dtype" in text or "scalar type" in text:
-        found = _dtype_error(model, x, y)
+        found = _dtype_error(model, x, y, text)
     elif "shapes cannot be multiplied" in text or "need to be at least 1D" in text:
         found = _width_error(model, x, text)
     elif "does not require grad and does not have a grad_fn" in text:

@@ -250,7 +250,11 @@ def nonfinite_step(value: float, model: nn.Module, x: object, y: object, first: 
             "~torch.isfinite(x).all(dim=1)); a lower learning rate will not help."
         )
     elif not _finite(model.parameters()) and first:
-        cause = f"{_NEVER_FINITE} {_NOT_THE_RATE}Rebuild the model and the optimizer (or load a checkpoint)."
+        cause = (
+            "The batch is finite: the weights were NaN or inf before this step function's first step, so an earlier "
+            "training of this model diverged (a learning rate too high, then?) or they were set so. Rebuild the model "
+            "and the optimizer, running their cells again (or load a checkpoint)."
+        )
     elif not _finite(model.parameters()):
         cause = (
             "The batch is finite, but the model's weights are NaN or inf: an earlier step diverged. Either the "

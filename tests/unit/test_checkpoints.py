@@ -273,3 +273,10 @@ def test_a_name_that_starts_with_a_tilde_but_is_no_home_is_not_told_to_expand(pa
     with pytest.raises(FileNotFoundError) as error:
         load_checkpoint(path, nn.Linear(1, 1))
     assert "expanduser" not in str(error.value), error.value
+
+
+@pytest.mark.parametrize("function", [save_checkpoint, load_checkpoint])
+def test_a_path_given_as_a_tuple_is_no_swapped_loader(tmp_path, function):
+    with pytest.raises(TypeError, match=r"path should be a file path such as 'checkpoint.pt'.*got tuple\.$") as info:
+        function((str(tmp_path), "c.pt"), nn.Linear(1, 1))
+    assert "swapped" not in str(info.value) and "loader" not in str(info.value)

@@ -68,7 +68,9 @@ def test_a_hand_written_product_keeps_torchs_own_words():
     ],
 )
 def test_x_going_straight_into_the_first_linear_is_still_blamed(model, x):
-    assert_clear_error(lambda: predict(model, x), ValueError, r"5 per sample.*Build the first layer as nn.Linear\(5,")
+    assert_clear_error(
+        lambda: predict(model, x), ValueError, r"5 per sample, but the layer that takes them.*Build it as nn.Linear\(5,"
+    )
 
 
 def embedded() -> nn.Module:
@@ -88,9 +90,65 @@ def test_integer_ids_for_an_embedding_are_not_blamed_the_targets_dtype_is():
 
 def test_float_ids_for_an_embedding_are_told_to_be_integers():
     x, y = torch.randint(0, 10, (5, 2)).double(), torch.ones(5, 1)
-    assert_clear_error(lambda: bce_step(embedded(), x, y), TypeError, r"Embedding, takes integer ids.*x = x.long\(\)")
+    assert_clear_error(lambda: bce_step(embedded(), x, y), TypeError, r"Embedding takes integer ids.*x = x.long\(\)")
 
 
 def test_integer_features_for_a_linear_model_are_still_blamed():
     x, y = torch.ones(4, 3, dtype=torch.long), torch.ones(4, 1)
     assert_clear_error(lambda: bce_step(nn.Sequential(nn.Linear(3, 1), nn.Sigmoid()), x, y), TypeError, r"x = x.to\(")
+
+
+class HeadFirst(nn.Module):
+    """The head registered before the body; forward runs the body first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head, self.body = nn.Linear(16, 1), nn.Linear(4, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.body(x)))
+
+
+class IdsAndFeatures(nn.Module):
+    """A learned position embedding registered before a Linear on float features."""
+
+    def __init__(self, head_first: bool = False) -> None:
+        super().__init__()
+        if head_first:
+            self.head = nn.Linear(4, 1)
+        self.position = nn.Embedding(10, 4)
+        if not head_first:
+            self.head = nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.position(x) if not x.is_floating_point() else x
+        return torch.sigmoid(self.head(features)).view(len(x), -1)[:, :1]
+
+
+def test_the_linear_torch_names_is_the_one_blamed_whatever_the_order_of_registration():
+    assert_clear_error(
+        lambda: predict(HeadFirst(), torch.ones(8, 5)),
+        ValueError,
+        r"Linear\(in_features=4, out_features=16\), expects 4.*nn.Linear\(5, 16\)",
+    )
+
+
+def test_a_one_dimensional_x_after_a_dropout_is_told_to_be_a_column_not_a_batch_sized_layer():
+    model = nn.Sequential(nn.Dropout(0.1), nn.Linear(1, 1))
+    with pytest.raises(ValueError, match=r"x = x.view\(-1, 1\)") as info:
+        make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))(torch.ones(4), torch.ones(4))
+    assert "nn.Linear(4" not in str(info.value)
+
+
+@pytest.mark.parametrize("head_first", [False, True])
+def test_float_features_in_a_model_with_an_embedding_are_told_their_dtype_not_to_be_ids(head_first):
+    x, y = torch.ones(5, 4, dtype=torch.float64), torch.ones(5, 1)
+    assert_clear_error(lambda: bce_step(IdsAndFeatures(head_first), x, y), TypeError, r"x = x.to\(torch.float32\)")
+
+
+@pytest.mark.parametrize("head_first", [False, True])
+def test_integer_ids_are_never_blamed_whatever_the_order_of_registration(head_first):
+    ids, y = torch.randint(0, 10, (5, 1)), torch.ones(5, 1).double()
+    with pytest.raises(TypeError, match=r"the targets y are torch.float64") as info:
+        bce_step(IdsAndFeatures(head_first), ids, y)
+    assert "the features x" not in str(info.value)
