@@ -248,7 +248,7 @@ def explain(error: RuntimeError, model: nn.Module, x: torch.Tensor, y: object) -
     """The error to raise for a batch on which the model or the loss failed: a clearer one when we know the cause.
 
     Recognises tensors on different devices (by PyTorch's exact message), data of the wrong dtype
-    and a Linear layer given the wrong width (x's, if x goes straight into it); anything else comes back unchanged.
+    and a Linear layer given the wrong width (x's, if x's width reached it); anything else comes back unchanged.
 
     Example:
         >>> model = nn.Linear(3, 1)
@@ -257,7 +257,7 @@ def explain(error: RuntimeError, model: nn.Module, x: torch.Tensor, y: object) -
         ...     model(x)
         ... except RuntimeError as error:
         ...     print(explain(error, model, x, None))
-        the features x have shape (2, 4), 4 per sample, but the model's first layer, Linear(in_features=3, ...
+        the features x have shape (2, 4), 4 per sample, but the layer that takes them, Linear(in_features=3, ...
     """
     text = str(error)
     if is_device_mismatch(error):
