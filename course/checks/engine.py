@@ -6,10 +6,11 @@ alternatives and how to compare. Called on a learner's answer it returns a :clas
 2. the answer is observed on fresh probe inputs, in a worker thread with a time limit; an answer that changed a
    global setting after any call (gradient tracking off, the default dtype or device: put back at once) is told so
    first, then one that called backward() on the inputs it was given, or changed them (a model's weights, dtype or
-   device too), where the right program does not;
+   device too) in a way the right program does not;
 3. guards (form checks: "return a tensor") are tried, then the reference: equal means *correct*, unless the
    answer called a library function the exercise asks the learner to write (``library``: "by hand"), or a result
-   the right program lets backward() run from has another gradient (part of it detached);
+   the right program lets backward() run from has another gradient (part of it detached, or not finite), or
+   backward() from it fails;
 4. otherwise the first mistake whose wrong program gives the same observation names the mistake;
 5. otherwise a fallback message says what was expected and what came.
 
@@ -31,11 +32,11 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from course.checks import probes, values
+from course.checks import probes, runner, values
 from course.checks.calls import Calls, Library, qualified
 from course.checks.runner import SETTINGS, Watched, names_restored, put_back, raised_in_stub, run_limited, settings
-from course.checks.values import Raised, changed, close, describe, safe_text
-from course.checks.vocabulary import MISTAKES
+from course.checks.values import Raised, close, describe, safe_text
+from course.checks.vocabulary import GRADIENT_ZEROED, MISTAKES, MODEL_CHANGED, SAVED_TENSOR_CHANGED
 from course.repro import preserved_rng
 
 _LEFT = (*SETTINGS, "backward_inside")  # what an answer can leave behind, in order
@@ -45,12 +46,6 @@ _PLACEHOLDER = "replace the placeholder (None or ...) with your answer, then run
 _STUB = "the function still raises NotImplementedError: write its body, then run the cell again."
 # what a check relies on: learner code that replaces a name here is told so, and the name is put back
 _TRUSTED = (builtins, math, np, torch, torch.Tensor, torch.nn.Module, torch.nn.functional, values, probes)
-_MODEL_CHANGED = (
-    "your function changed the model it was given (the values, dtype or device of its parameters or buffers: "
-    "model.double(), model.to(...), a weight updated in place), which the exercise does not ask for: the caller's model "
-    "stays changed, and its next prediction or training step runs with other weights or fails on a dtype mismatch. "
-    "Leave the model as it came: use it as it is (convert x to the model's dtype if they differ), change no weight."
-)
 _PREFIX = {"correct": "✅ Correct", "not_attempted": "⏳ Not attempted yet", "wrong": "❌ Not yet"}
 
 
@@ -103,18 +98,24 @@ def _wrong(mistake_id: str, got: object = None, expected: object = None, message
     return Verdict("wrong", text.replace("{got}", describe(got)).replace("{expected}", describe(expected)), mistake_id)
 
 
+def _gradient_fault(got: list, expected: list) -> Verdict | None:
+    """The verdict on a result whose gradients ``got`` (:func:`probes.gradients`) differ from the right program's
+    finite ones: not finite, 0 only where they differ (clamped, or a term detached), or otherwise (partly detached)."""
+    for mine, right in zip(got, expected, strict=False):
+        if mine is None or right is None or not all(bool(g.isfinite().all()) for g in right):
+            continue
+        mine, right = (torch.cat([g.detach().cpu().double().reshape(-1) for g in grads]) for grads in (mine, right))
+        if not bool(mine.isfinite().all()):
+            return _wrong("gradient_not_finite")
+        if bool((differs := ~torch.isclose(mine, right, rtol=1e-3, atol=1e-5)).any()):
+            return _wrong("partly_detached", message=GRADIENT_ZEROED if bool((mine[differs] == 0).all()) else None)
+    return None
+
+
 def _changed_inputs(inputs: list) -> Verdict | None:
     """The verdict on an answer that changed the ``inputs`` it was given (a model's own message), if any."""
     only_models = all(isinstance(arg, torch.nn.Module) for arg in inputs)
-    return _wrong("mutated_input", message=_MODEL_CHANGED if only_models else None) if inputs else None
-
-
-def _backward_watch(args: tuple) -> list:
-    """A list that grows each time a backward() accumulates a gradient into a leaf behind the probe inputs."""
-    accumulated: list = []
-    for leaf in probes.leaves(args):
-        leaf.register_post_accumulate_grad_hook(accumulated.append)
-    return accumulated
+    return _wrong("mutated_input", message=MODEL_CHANGED if only_models else None) if inputs else None
 
 
 def _nudged(args: tuple) -> tuple:
@@ -249,8 +250,8 @@ class Exercise:
         used = [entry for entry in self.library if calls.ran(entry.function)]
         if used:
             return _wrong(used[0].id, message=MISTAKES[used[0].id].replace("{got}", qualified(used[0].function)))
-        if self.kind == "function" and self.pure and self._gradient_differs(answer):
-            return _wrong("partly_detached")
+        if self.kind == "function" and self.pure and (fault := self._gradient_verdict(answer)):
+            return fault
         return Verdict("correct", self.success(expected) if callable(self.success) else self.success)
 
     def _state_left(self, left: set[str], ungraded: list[torch.Tensor]) -> str | None:
@@ -260,34 +261,33 @@ class Exercise:
             left = left | ({"backward_inside"} if not self._reference_effects()[0] else set())
         return next((name for name in _LEFT if name in left), None)
 
-    def _reference_effects(self) -> tuple[bool, list[bool]]:
+    def _reference_effects(self) -> tuple[bool, list[set[str]]]:
         """What the right program does to fresh probe inputs: whether it runs backward() into them (a training step
-        does), and which of them it changes (a training step's model; a model moved to the device)."""
+        does), and how it changes each (:func:`runner.how_changed`: a training step's model's values, a model moved)."""
         args = self.inputs()
-        backward_ran = _backward_watch(args)
+        backward_ran = runner.backward_watch(probes.leaves(args))
         self._own(self.reference, args)
-        return bool(backward_ran), [changed(used, fresh) for used, fresh in zip(args, self.inputs(), strict=False)]
+        return bool(backward_ran), [runner.how_changed(*pair) for pair in zip(args, self.inputs(), strict=False)]
 
     def _mutated(self, args: tuple) -> list:
-        """The models, tensors, arrays and lists given that the answer changed (see :func:`values.changed`) where
-        the right program leaves them as they came."""
-        found = [i for i, (used, fresh) in enumerate(zip(args, self.inputs(), strict=False)) if changed(used, fresh)]
-        if found:  # what the right program changes too (a model trained, or moved) is the exercise's job
-            own = self._reference_effects()[1]
-            found = [i for i in found if not own[i]]
-        return [args[i] for i in found]
+        """The models, tensors, arrays and lists given that the answer changed in a way the right program does not:
+        a model trained or moved is the exercise's job where the right program does it, never one cast to float64."""
+        kinds = [runner.how_changed(*pair) for pair in zip(args, self.inputs(), strict=False)]
+        own = self._reference_effects()[1] if any(kinds) else kinds
+        return [arg for arg, mine, right in zip(args, kinds, own, strict=False) if mine - right]
 
-    def _gradient_differs(self, answer: Any) -> bool:
-        """Whether a result the answer gets right has another gradient than the right program's (part of it detached),
-        on probe inputs nudged off the kinks where right formulas differ (:func:`_nudged`)."""
+    def _gradient_verdict(self, answer: Any) -> Verdict | None:
+        """The verdict on a result the answer gets right from which backward() fails, or whose gradient is not the
+        right program's (:func:`_gradient_fault`), on probe inputs nudged off the kinks where right formulas differ."""
         args, own_args = _nudged(self.inputs()), _nudged(self.inputs())
         with warnings.catch_warnings(action="ignore"):  # the learner saw its warnings on the first run
-            got = probes.gradients(self.observation(answer, args), args)
-        expected = probes.gradients(self._own(self.reference, own_args), own_args)
-        return any(
-            mine is not None and right is not None and all(bool(g.isfinite().all()) for g in right)
-            and not close(mine, right, rtol=1e-3, atol=1e-5) for mine, right in zip(got, expected, strict=False)
-        )  # fmt: skip
+            got = self.observation(answer, args)
+        try:
+            got = probes.gradients(got, args)
+        except RuntimeError as exc:  # a freed graph is not raised: the guards name it
+            error = Raised(type(exc).__name__, safe_text(exc))
+            return _wrong("backward_fails", error, message=SAVED_TENSOR_CHANGED if "inplace" in error.message else None)
+        return _gradient_fault(got, probes.gradients(self._own(self.reference, own_args), own_args))
 
     def _named_mistake(self, got: Any, expected: Any) -> Verdict | None:
         for mistake in self.mistakes:

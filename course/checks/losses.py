@@ -39,10 +39,14 @@ _GUARDS = [  # a Python number (.item()) cuts the graph; a loss per element is n
 
 
 def _reaches(loss: torch.Tensor, inputs: torch.Tensor) -> bool:
-    """Whether a gradient flows from ``loss`` back to ``inputs``: a tensor made anew from .item() lets none through."""
+    """Whether a gradient flows from ``loss`` back to ``inputs``: a tensor made anew from .item() lets none through;
+    a loss whose backward() fails is kept as it came, for the engine to name its error."""
     if not loss.requires_grad:
         return False
-    gradient = torch.autograd.grad(loss.sum(), inputs, allow_unused=True, retain_graph=True)[0]
+    try:
+        gradient = torch.autograd.grad(loss.sum(), inputs, allow_unused=True, retain_graph=True)[0]
+    except RuntimeError:
+        return True
     return gradient is not None and bool((gradient != 0).any())
 
 

@@ -186,11 +186,11 @@ _MODEL_LEFT = "the data went to the device but the model stayed on the CPU: call
 run_on_device = Exercise(
     name="run_on_device", inputs=lambda: _device_probe("meta"), observe=_on_devices,
     reference=lambda model, x, device: model.to(device)(x.to(device)),
-    guards=[
-        Guard("wrong_device", lambda got: isinstance(got, dict) and "read values" in got,
-              lambda model, x, device: model.to(device)(x.to(device)).cpu(), _STAY),  # right values, off the device
-        Guard("not_a_tensor", lambda got: not isinstance(got, dict), lambda model, x, device: [0.0]),
-    ],  # fmt: skip
+    guards=[Guard("wrong_device", lambda got: isinstance(got, dict) and "read values" in got,
+                  lambda model, x, device: model.to(device)(x.to(device)).cpu(), _STAY),  # right values, moved off
+            Guard("not_a_tensor", lambda got: not isinstance(got, dict), lambda model, x, device: [0.0]),
+            Guard("froze_parameters", _FAULTS["froze_parameters"][0],  # the right output, the model frozen for good
+                  lambda model, x, device: model.to(device).requires_grad_(False)(x.to(device)), _FROZE)],
     mistakes=[
         Mistake("device_mismatch", lambda model, x, device: model.to(device)(x), _KEEP_THE_COPY),  # x.to(device) lost
         Mistake("device_mismatch", lambda model, x, device: model(x.to(device)), _MODEL_LEFT),

@@ -62,7 +62,7 @@ def _loss_seen(out: object, logits: torch.Tensor) -> object:
         return out
     try:
         (gradient,) = torch.autograd.grad(out, logits, retain_graph=True, allow_unused=True)
-    except Exception:  # not a differentiable loss: the guards and the comparison say what it is
+    except Exception:  # not a differentiable loss: the guards, the comparison or the engine's backward() say so
         return out
     return _CUT if gradient is None else out
 

@@ -2,7 +2,9 @@
 code still running after ``limit`` seconds is stopped (an injected exception ends any pure-Python loop), SystemExit
 and every other exception become an :class:`Outcome`, and KeyboardInterrupt (the stop button) still stops the cell;
 what the code changes for the code after it is put back: names of trusted modules (:func:`names_restored`), and
-after each call the global settings, grad mode and the default dtype and device (:class:`Watched`)."""
+after each call the global settings, grad mode and the default dtype and device (:class:`Watched`); what it does to
+the inputs it was given is seen: how it changed them (:func:`how_changed`), a backward() into them
+(:func:`backward_watch`)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from course.checks.values import changed
 
 _GONE = object()  # a deleted name's value
 # names the libraries rebind themselves: builtins._ is the last result shown; copyreg caches a class's __slotnames__;
@@ -176,3 +180,26 @@ def raised_in_stub(exc: BaseException) -> bool:
     # torch raises from C++ with the learner's line as the last Python frame: only a `raise` line is a stub
     line = linecache.getline(filename, tb.tb_lineno, tb.tb_frame.f_globals)
     return not filename.startswith(_LIBRARIES) and ("raise" in line or not line)
+
+
+def how_changed(used: object, fresh: object) -> set[str]:
+    """How code changed the input ``used`` it was given, against a fresh copy (see :func:`values.changed`): the
+    "dtype" or "device" of a tensor, an array or a model's tensors, else its "values" (a list's items too).
+
+    >>> how_changed(torch.nn.Linear(2, 1).double(), torch.nn.Linear(2, 1)), how_changed([1, 2], [1, 3])
+    ({'dtype'}, {'values'})
+    """
+    if not changed(used, fresh):
+        return set()
+    used, fresh = ([*x.state_dict().values()] if isinstance(x, torch.nn.Module) else [x] for x in (used, fresh))
+    found = {kind for u, f in zip(used, fresh, strict=False) for kind in ("dtype", "device")
+             if getattr(u, kind, None) != getattr(f, kind, None)}  # fmt: skip
+    return found or {"values"}
+
+
+def backward_watch(leaves: list[torch.Tensor]) -> list:
+    """A list that grows each time a backward() accumulates a gradient into one of ``leaves``."""
+    accumulated: list = []
+    for leaf in leaves:
+        leaf.register_post_accumulate_grad_hook(accumulated.append)
+    return accumulated

@@ -50,7 +50,7 @@ def _reaching(out: object, predictions: torch.Tensor) -> object:
         return FREED
     try:
         gradient = torch.autograd.grad(out.sum(), predictions, retain_graph=True, allow_unused=True)[0]
-    except Exception:  # not a tensor, or no graph at all
+    except Exception:  # not a tensor, no graph at all, or a backward() that fails: the engine's to name
         return out
     return out if gradient is not None and bool(gradient.any()) else out.detach()  # + 0 * p.sum() reaches with 0s
 

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course.checks import probes
 from course.checks.engine import Exercise
 from course.checks.runner import Watched
 from course.checks.values import changed
@@ -76,8 +77,9 @@ def _halves_then_raises(model, x):
         (PREDICT, _halves_then_raises, "mutated_input"),
         (PREDICT, lambda model, x: (_predict(model, x), model.train())[0], None),  # the mode is the exercise's business
         (STEP, _step, None),
+        (STEP, lambda model, x: _step(model.double(), x), "mutated_input"),  # a step is its job, another dtype is not
     ],
-    ids=["double", "halved after", "halved then raised", "mode", "a step"],
+    ids=["double", "halved after", "halved then raised", "mode", "a step", "a step in float64"],
 )
 def test_an_answer_that_changes_a_model_is_told_so_unless_the_right_program_does_too(exercise, answer, mistake):
     verdict = exercise(answer)
@@ -93,6 +95,16 @@ RELU_SUM = Exercise(  # the probe holds 0, where relu, clamp and maximum have ot
 )
 
 
+class _Unknown(torch.autograd.Function):  # a function autograd cannot differentiate: its backward() raises
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError("no derivative here")
+
+
 @pytest.mark.parametrize(
     "answer, mistake",
     [
@@ -101,8 +113,26 @@ RELU_SUM = Exercise(  # the probe holds 0, where relu, clamp and maximum have ot
         (lambda x: (x.abs() + x).sum() / 2, None),
         (lambda x: (0.5 * F.relu(x) + 0.5 * F.relu(x).detach()).sum(), "partly_detached"),
         (lambda x: F.relu(x)[:2].sum() + F.relu(x.detach())[2], "partly_detached"),
+        (lambda x: torch.where(x < 0, 0.0, x.sqrt() ** 2).sum(), "gradient_not_finite"),  # NaN from the other branch
+        (lambda x: _Unknown.apply(x.clamp(min=0)).sum(), "backward_fails"),
+        (probes.freeing(lambda x: x.clamp(min=0).sum()), None),  # a freed graph is the guards' to name, not compared
     ],
-    ids=["relu", "maximum", "abs", "half detached", "one term detached"],
+    ids=["relu", "maximum", "abs", "half detached", "one term detached", "where", "no backward", "freed"],
 )
 def test_a_result_is_right_only_with_the_right_gradient_off_any_kink(answer, mistake):
     assert RELU_SUM(answer).mistake == mistake
+
+
+@pytest.mark.parametrize(
+    "answer, words",
+    [
+        (lambda x: (0.5 * F.relu(x) + 0.5 * F.relu(x).detach()).sum(), "computed off the graph"),  # half the gradient
+        (lambda x: F.relu(x)[:2].sum() + F.relu(x.detach())[2], "Clamping or detaching a term"),  # 0 where it differs
+        (lambda x: torch.where(x < 0, 0.0, x.sqrt() ** 2).sum(), "torch.where"),
+        (lambda x: _Unknown.apply(x.clamp(min=0)).sum(), "no derivative here"),  # the error itself, not "in-place"
+    ],
+    ids=["half detached", "one term detached", "where", "no backward"],
+)
+def test_a_wrong_gradient_or_a_failing_backward_is_told_by_what_it_shows(answer, words):
+    message = RELU_SUM(answer).message
+    assert words in message and "in-place" not in message, message

@@ -92,6 +92,28 @@ MODEL_CASES = [  # a function given a model that its right program leaves as it 
 ]
 
 
+CHANGING_MODEL_CASES = [  # a function whose right program changes the model it is given: trains it, or moves it
+    (module, exercise)
+    for module, exercise in FUNCTION_CASES
+    if exercise.pure
+    and (models := _models(exercise.inputs()))
+    and any(exercise._reference_effects()[1][i] for i in models)
+]
+
+
+@pytest.mark.parametrize("case", CHANGING_MODEL_CASES, ids=[_id(c) for c in CHANGING_MODEL_CASES])
+def test_an_answer_that_also_casts_the_model_it_changes_is_told_so(case):
+    # the right program's change, then model.double(), which it never makes: the caller's next float32 batch fails
+    _, exercise = case
+
+    def also_casts(*args):
+        result = exercise.reference(*args)
+        [model.double() for model in args if isinstance(model, nn.Module)]
+        return result
+
+    assert exercise(also_casts).mistake == "mutated_input"
+
+
 @pytest.mark.parametrize("case", MODEL_CASES, ids=[_id(c) for c in MODEL_CASES])
 @pytest.mark.parametrize("change", ["weights halved", "double"])
 def test_an_answer_that_changes_the_model_it_was_given_is_told_so(case, change):
@@ -130,6 +152,20 @@ def test_a_result_with_the_right_value_and_a_detached_part_is_told_so(case):
         return 0.5 * out + 0.5 * out.detach()  # the same value; half the gradient
 
     assert exercise(half_detached).mistake == "partly_detached"
+
+
+@pytest.mark.parametrize("case", GRADIENT_CASES, ids=[_id(c) for c in GRADIENT_CASES])
+def test_a_result_with_the_right_value_whose_backward_fails_is_told_so(case):
+    _, exercise = case
+
+    def changed_after_saved(*args):
+        out, one = exercise.reference(*args), torch.ones(())
+        result = out * one  # mul saves `one` for the gradient of out
+        one.mul_(1)  # the same value, but backward() now fails: a saved tensor was changed in place
+        return result
+
+    verdict = exercise(changed_after_saved)
+    assert verdict.mistake == "backward_fails" and "in-place" in verdict.message, verdict
 
 
 def test_every_exercise_that_needs_a_loss_tensor_compares_gradients():

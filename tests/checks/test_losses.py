@@ -213,3 +213,35 @@ def test_review8_every_form_of_max_z_0_passes_though_their_gradients_differ_at_0
     assert check.binary_loss_from_logits(
         lambda z, y: (relu(z) - z * y + torch.log1p(torch.exp(-z.abs()))).mean()
     ).passed
+
+
+def _negated_in_place(z, labels):  # log_softmax saves its output for backward(), and neg_ then changes it
+    nll = F.log_softmax(z, dim=1)
+    nll.neg_()
+    return nll[torch.arange(len(labels)), labels].mean()
+
+
+def test_review9_a_loss_whose_backward_fails_is_told_so_not_that_it_raised():
+    verdict = check.class_loss(_negated_in_place)
+    assert verdict.mistake == "backward_fails" and "out-of-place" in verdict.message, verdict
+
+
+def _where_stable(z, y):  # the value is exact for ±1000, but the branch torch.where discards overflows in backward()
+    return (torch.where(z >= 0, z + torch.log1p(torch.exp(-z)), torch.log1p(torch.exp(z))) - z * y).mean()
+
+
+def _clamped(p, y):  # past the clamp at 0.99 the gradient is 0; nothing is detached
+    return -(y * torch.log(p.clamp(1e-2, 1 - 1e-2)) + (1 - y) * torch.log((1 - p).clamp(1e-2, 1 - 1e-2))).mean()
+
+
+@pytest.mark.parametrize(
+    "name, answer, mistake, words, not_words",
+    [
+        ("binary_loss_from_logits", _where_stable, "gradient_not_finite", "torch.where", ".detach()"),
+        ("bce_by_hand", _clamped, "partly_detached", "Clamping or detaching a term", "NumPy"),
+    ],
+    ids=["where", "clamp"],
+)
+def test_review9_a_wrong_gradient_is_told_by_what_it_shows(name, answer, mistake, words, not_words):
+    verdict = getattr(check, name)(answer)
+    assert verdict.mistake == mistake and words in verdict.message and not_words not in verdict.message, verdict

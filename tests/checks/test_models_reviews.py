@@ -149,3 +149,14 @@ def test_review8_a_squeezed_logistic_output_names_the_squeeze():
 
     verdict = check.logistic_model(Squeezed)
     assert verdict.mistake == "wrong_shape" and ".squeeze()" in verdict.message, verdict
+
+
+def test_review9_run_on_device_that_also_casts_or_freezes_the_model_is_told_so():
+    def cast(model, x, device):
+        model.to(device, torch.float64)
+        return model(x.to(device, torch.float64))
+
+    verdict = check.run_on_device(cast)
+    assert verdict.mistake == "mutated_input" and "dtype" in verdict.message, verdict
+    verdict = check.run_on_device(lambda model, x, device: model.to(device).requires_grad_(False)(x.to(device)))
+    assert verdict.mistake == "froze_parameters" and "requires_grad_(False)" in verdict.message, verdict

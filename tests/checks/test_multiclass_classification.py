@@ -137,3 +137,14 @@ def test_the_per_class_probes_hold_a_class_never_predicted_right_and_one_never_p
     (p, t, c), (p2, t2, c2) = (args := check.per_class_accuracy.inputs())[:3], args[3:]
     assert check._correct_per_class(p, t, c)[-1] == 0  # the last class: no bincount without minlength fits
     assert set(p2.tolist()) < set(t2.tolist()) == set(range(c2))  # every class is a target, one never predicted
+
+
+def _negated_in_place(logits, labels):  # log_softmax saves its output for backward(), and mul_ then changes it
+    nll = torch.nn.functional.log_softmax(logits, dim=1)
+    nll.mul_(-1)
+    return nll.gather(1, labels.long().unsqueeze(1)).mean()
+
+
+def test_review9_a_loss_whose_backward_fails_is_told_so():
+    verdict = check.digits_loss(_negated_in_place)
+    assert verdict.mistake == "backward_fails" and "out-of-place" in verdict.message, verdict

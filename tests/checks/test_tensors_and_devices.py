@@ -117,3 +117,13 @@ def test_review7_every_global_change_is_put_back_whichever_is_named():
 
     assert check.mse(both).mistake == "grad_left_off"
     assert torch.get_default_dtype() == torch.float32
+
+
+def test_review9_a_loss_whose_backward_fails_is_told_so():
+    def mse(p, t):
+        error = (p.squeeze(1) - t).exp()  # exp saves its output for backward(), and log_ then changes it
+        error.log_()
+        return (error**2).mean()
+
+    verdict = check.mse(mse)
+    assert verdict.mistake == "backward_fails" and "out-of-place" in verdict.message, verdict
