@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import FREED, any_item, freed, freeing
-from course.checks.values import as_number, close, describe, exact_as_float
+from course.checks.values import PerProbe, as_number, close, describe, exact_as_float
 
 _SAY = {  # more than the vocabulary says
     "float": "the labels are still float64: CrossEntropyLoss wants class indices of dtype long. Use labels.long().",
@@ -127,7 +127,7 @@ digits_loss = Exercise(
                     torch.tensor([3.0, 0.0, 9.0, 3.0, 7.0, 1.0, 5.0], dtype=torch.float64),
                     torch.randn(5, 10, generator=torch.Generator().manual_seed(14)).mul(2).requires_grad_(),
                     torch.tensor([8.0, 2.0, 2.0, 6.0, 4.0], dtype=torch.float64)),
-    observe=lambda answer, args: [_loss_seen(answer(*args[i : i + 2]), args[i]) for i in (0, 2)],
+    observe=lambda answer, args: PerProbe(_loss_seen(answer(*args[i : i + 2]), args[i]) for i in (0, 2)),
     guards=[Guard("graph_freed", any_item(lambda got: got is FREED),
                   freeing(lambda logits, labels: F.cross_entropy(logits, labels.long()))),
             Guard("not_backpropagatable", any_item(lambda got: got is _CUT), lambda logits, labels: torch.tensor(
@@ -164,7 +164,7 @@ accuracy = Exercise(
                     torch.tensor([0, 1, 2, 4, 0, 2, 3, 1]),
                     torch.tensor([[0.3, 1.0, -0.4], [2.0, 0.1, 0.5], [0.2, 0.3, 0.9], [1.1, 0.8, -0.2], [0.0, 0.4, 0.1]]),
                     torch.tensor([1, 0, 1, 0, 2])),
-    observe=lambda answer, args: [exact_as_float(got) for got in _on_each(2)(answer, args)],
+    observe=lambda answer, args: PerProbe(exact_as_float(got) for got in _on_each(2)(answer, args)),
     guards=[Guard("not_a_number", any_item(lambda got: as_number(got) is None), lambda logits, targets: [0.5],
                   lambda got, exp: "return one number, the share (a float, e.g. with .item()); got "
                                    f"{describe(next(g for g in got if as_number(g) is None))}.")],
@@ -191,7 +191,7 @@ per_class_accuracy = Exercise(
     inputs=lambda: (torch.tensor([0, 0, 0, 1, 1, 0, 2, 2, 3, 2, 1]),  # predictions: class 3 never right
                     torch.tensor([0, 0, 0, 0, 1, 1, 2, 2, 2, 3, 3]), 4,  # targets, number of classes
                     torch.tensor([2, 0, 2, 0, 2, 2, 0]), torch.tensor([2, 1, 0, 0, 2, 1, 0]), 3),  # 1 never predicted
-    observe=lambda answer, args: [_as_vector(got) for got in _on_each(3)(answer, args)], same=_same_shares,
+    observe=lambda answer, args: PerProbe(_as_vector(got) for got in _on_each(3)(answer, args)), same=_same_shares,
     guards=[Guard("class_dropped", _class_missing, _classes_predicted, _SAY["missing class"])],
     mistakes=[
         Mistake("wrong_total", lambda p, t, c: _correct_per_class(p, t, c) / torch.bincount(p, minlength=c),

@@ -148,3 +148,9 @@ def _negated_in_place(logits, labels):  # log_softmax saves its output for backw
 def test_review9_a_loss_whose_backward_fails_is_told_so():
     verdict = check.digits_loss(_negated_in_place)
     assert verdict.mistake == "backward_fails" and "out-of-place" in verdict.message, verdict
+
+
+def test_a_wrong_accuracy_is_told_per_probe_input_not_as_a_list_of_the_checks():
+    verdict = check.accuracy(lambda logits, labels: (logits.argmax(1, keepdim=True) == labels).float().mean().item())
+    assert "got a list" not in verdict.message and "expected a list" not in verdict.message, verdict
+    assert "on the check's first input" in verdict.message and "on its second" in verdict.message, verdict
