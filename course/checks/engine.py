@@ -99,7 +99,7 @@ def _wrong(mistake_id: str, got: object = None, expected: object = None, message
 
 
 def _gradient_fault(got: list, expected: list) -> Verdict | None:
-    """The verdict on a result whose gradients ``got`` (:func:`probes.gradients`) differ from the right program's
+    """The verdict on a result whose gradients ``got`` (:func:`runner.gradients`) differ from the right program's
     finite ones: not finite, 0 only where they differ (clamped, or a term detached), or otherwise (partly detached)."""
     for mine, right in zip(got, expected, strict=False):
         if mine is None or right is None or not all(bool(g.isfinite().all()) for g in right):
@@ -283,11 +283,11 @@ class Exercise:
         with warnings.catch_warnings(action="ignore"):  # the learner saw its warnings on the first run
             got = self.observation(answer, args)
         try:
-            got = probes.gradients(got, args)
+            got = runner.gradients(got, args)
         except RuntimeError as exc:  # a freed graph is not raised: the guards name it
             error = Raised(type(exc).__name__, safe_text(exc))
             return _wrong("backward_fails", error, message=SAVED_TENSOR_CHANGED if "inplace" in error.message else None)
-        return _gradient_fault(got, probes.gradients(self._own(self.reference, own_args), own_args))
+        return _gradient_fault(got, runner.gradients(self._own(self.reference, own_args), own_args))
 
     def _named_mistake(self, got: Any, expected: Any) -> Verdict | None:
         for mistake in self.mistakes:

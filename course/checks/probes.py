@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from course.checks.values import as_number, close, tensors_in
+from course.checks.values import as_number, close
 
 KIND_WORDS = {  # what each kind that model_kind and loss_kind return means, for a learner's message
     "logits": "raw scores",
@@ -209,29 +209,6 @@ def leaves(args: tuple) -> list[torch.Tensor]:
     found += [t for t in tensors if t.is_leaf]
     found += [node.variable for node in graph_nodes(*(t.grad_fn for t in tensors)) if hasattr(node, "variable")]
     return [leaf for leaf in found if leaf.requires_grad]
-
-
-def gradients(observation: object, args: tuple) -> list[list[torch.Tensor] | None]:
-    """For each tensor of ``observation`` (:func:`values.tensors_in`), the gradient of a weighted sum of it with
-    respect to each leaf behind ``args`` (zeros where none reaches); None where no gradient reaches any of them, or
-    its graph was freed (:func:`freed`). Any other error of backward() (a saved tensor changed in place) is raised.
-
-    >>> a = torch.tensor([1.0, 2.0], requires_grad=True)
-    >>> gradients([(a**2).sum(), a.detach()], (a,))
-    [[tensor([2., 4.])], None]
-    """
-    found, result = [leaf for leaf in leaves(args) if leaf.device.type != "meta"], []
-    for out in tensors_in(observation):
-        grads = [None]
-        # a graph already freed has nothing to compare (the guards name it); any other error of backward() is raised
-        if found and out.requires_grad and out.is_floating_point() and out.device.type != "meta" and not freed(out):
-            weights = torch.linspace(1, 2, out.numel(), dtype=out.dtype, device=out.device).reshape(out.shape)
-            grads = torch.autograd.grad((out * weights).sum(), found, allow_unused=True, retain_graph=True)
-        reached = any(g is not None for g in grads)
-        result.append(
-            [torch.zeros_like(x) if g is None else g for x, g in zip(found, grads, strict=True)] if reached else None
-        )
-    return result
 
 
 def random_output(model: nn.Module, x: torch.Tensor) -> bool:

@@ -4,7 +4,7 @@ and every other exception become an :class:`Outcome`, and KeyboardInterrupt (the
 what the code changes for the code after it is put back: names of trusted modules (:func:`names_restored`), and
 after each call the global settings, grad mode and the default dtype and device (:class:`Watched`); what it does to
 the inputs it was given is seen: how it changed them (:func:`how_changed`), a backward() into them
-(:func:`backward_watch`)."""
+(:func:`backward_watch`), the gradients its result sends back into them (:func:`gradients`)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from course.checks.values import changed
+from course.checks.probes import freed, leaves
+from course.checks.values import changed, tensors_in
 
 _GONE = object()  # a deleted name's value
 # names the libraries rebind themselves: builtins._ is the last result shown; copyreg caches a class's __slotnames__;
@@ -203,3 +204,44 @@ def backward_watch(leaves: list[torch.Tensor]) -> list:
     for leaf in leaves:
         leaf.register_post_accumulate_grad_hook(accumulated.append)
     return accumulated
+
+
+def _grad(total: torch.Tensor, found: list[torch.Tensor]) -> tuple:
+    """``torch.autograd.grad`` of ``total``, or backward() where only that works (a reentrant checkpoint inside)."""
+    try:
+        return torch.autograd.grad(total, found, allow_unused=True, retain_graph=True)
+    except RuntimeError as exc:
+        if "use_reentrant=True" not in str(exc):
+            raise
+    kept = [leaf.grad for leaf in found]
+    try:
+        for leaf in found:
+            leaf.grad = None
+        total.backward(retain_graph=True)
+        return tuple(leaf.grad for leaf in found)
+    finally:
+        for leaf, grad in zip(found, kept, strict=True):
+            leaf.grad = grad
+
+
+def gradients(observation: object, args: tuple) -> list[list[torch.Tensor] | None]:
+    """For each tensor of ``observation`` (:func:`~course.checks.values.tensors_in`), the gradient of a weighted sum of it with
+    respect to each leaf behind ``args`` (zeros where none reaches); None where no gradient reaches any of them, or
+    its graph was freed (:func:`~course.checks.probes.freed`). Any other error of backward() (a saved tensor changed in place) is raised.
+
+    >>> a = torch.tensor([1.0, 2.0], requires_grad=True)
+    >>> gradients([(a**2).sum(), a.detach()], (a,))
+    [[tensor([2., 4.])], None]
+    """
+    found, result = [leaf for leaf in leaves(args) if leaf.device.type != "meta"], []
+    for out in tensors_in(observation):
+        grads = [None]
+        # a graph already freed has nothing to compare (the guards name it); any other error of backward() is raised
+        if found and out.requires_grad and out.is_floating_point() and out.device.type != "meta" and not freed(out):
+            weights = torch.linspace(1, 2, out.numel(), dtype=out.dtype, device=out.device).reshape(out.shape)
+            grads = _grad((out * weights).sum(), found)
+        reached = any(g is not None for g in grads)
+        result.append(
+            [torch.zeros_like(x) if g is None else g for x, g in zip(found, grads, strict=True)] if reached else None
+        )
+    return result

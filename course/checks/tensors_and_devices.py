@@ -18,7 +18,7 @@ ARRAYS = (
     np.array([0.25, -1.0], dtype=np.float32),
     np.array([1, 2, 3]),
     np.array([[1.5, -2.0, 0.0], [4.0, 0.5, -1.0]]),
-)  # "any NumPy array": a matrix too
+)  # vectors and matrices, as the statement asks
 NOT_A_TENSOR = Guard(  # the observation holds one answer per probe
     "not_a_tensor",
     any_item(lambda got: not isinstance(got, torch.Tensor)),

@@ -136,3 +136,15 @@ def test_a_result_is_right_only_with_the_right_gradient_off_any_kink(answer, mis
 def test_a_wrong_gradient_or_a_failing_backward_is_told_by_what_it_shows(answer, words):
     message = RELU_SUM(answer).message
     assert words in message and "in-place" not in message, message
+
+
+def test_a_loss_through_a_reentrant_checkpoint_is_judged_by_backward_which_it_allows():
+    from torch.utils.checkpoint import checkpoint
+
+    from course.checks import losses
+
+    def loss(z, y):  # a reentrant checkpoint refuses torch.autograd.grad, not backward()
+        stable = lambda z: (z.clamp(min=0) - z * y + torch.log1p(torch.exp(-z.abs()))).mean()  # noqa: E731
+        return checkpoint(stable, z, use_reentrant=True)
+
+    assert losses.binary_loss_from_logits(loss).status == "correct"

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from course.checks import probes
+from course.checks import probes, runner
 from tests.checks.test_declarations import FUNCTION_CASES, _id
 
 
@@ -135,7 +135,7 @@ def test_an_answer_that_changes_the_model_it_was_given_is_told_so(case, change):
 def _differentiable(exercise) -> bool:
     """Whether the right program's result is a tensor that backward() runs from into the probe inputs (a loss)."""
     args = exercise.inputs()
-    return any(grads is not None for grads in probes.gradients(exercise._own(exercise.reference, args), args))
+    return any(grads is not None for grads in runner.gradients(exercise._own(exercise.reference, args), args))
 
 
 GRADIENT_CASES = [
