@@ -221,6 +221,7 @@ class Exercise:
 
     def _judge(self, answer: Any) -> Verdict:
         args, start, function = self.inputs(), settings(), self.kind == "function"
+        owned = runner.parameters_of(args)  # the parameter objects of each model given, before the answer runs
         ungraded = [leaf for leaf in probes.leaves(args) if leaf.grad is None] if function and self.pure else []
         # each call puts back the settings it changed; a model handed in is left as it is for isinstance to see
         watched = Watched(answer) if function and not isinstance(answer, torch.nn.Module) else answer
@@ -228,7 +229,7 @@ class Exercise:
             got = self.observation(watched, args)
         if left := self._state_left(getattr(watched, "left", set()) | put_back(start), ungraded):
             return _wrong(left)
-        expected, mutated = self._own(self.reference), self._mutated(args) if function and self.pure else []
+        expected, mutated = self._own(self.reference), self._mutated(args, owned) if function and self.pure else []
         if isinstance(got, Raised):  # a call after one that changed what it was given may fail for that change
             return self._named_mistake(got, expected) or _changed_inputs(mutated) or _wrong("raised", got, expected)
         if got is None:
@@ -265,14 +266,14 @@ class Exercise:
         """What the right program does to fresh probe inputs: whether it runs backward() into them (a training step
         does), and how it changes each (:func:`runner.how_changed`: a training step's model's values, a model moved)."""
         args = self.inputs()
-        backward_ran = runner.backward_watch(probes.leaves(args))
+        backward_ran, owned = runner.backward_watch(probes.leaves(args)), runner.parameters_of(args)
         self._own(self.reference, args)
-        return bool(backward_ran), [runner.how_changed(*pair) for pair in zip(args, self.inputs(), strict=False)]
+        return bool(backward_ran), runner.changes(args, self.inputs(), owned)
 
-    def _mutated(self, args: tuple) -> list:
-        """The models, tensors, arrays and lists given that the answer changed in a way the right program does not:
-        a model trained or moved is the exercise's job where the right program does it, never one cast to float64."""
-        kinds = [runner.how_changed(*pair) for pair in zip(args, self.inputs(), strict=False)]
+    def _mutated(self, args: tuple, owned: list) -> list:
+        """The models, tensors, arrays and lists given that the answer changed in a way the right program does not (a
+        model trained or moved where it does so; never one cast to float64 or given new parameter objects)."""
+        kinds = runner.changes(args, self.inputs(), owned)
         own = self._reference_effects()[1] if any(kinds) else kinds
         return [arg for arg, mine, right in zip(args, kinds, own, strict=False) if mine - right]
 

@@ -198,6 +198,30 @@ def how_changed(used: object, fresh: object) -> set[str]:
     return found or {"values"}
 
 
+def parameters_of(args: tuple) -> list:
+    """For each input, the parameter objects of a model (None for anything else): :func:`replaced` compares them."""
+    return [list(arg.parameters()) if isinstance(arg, torch.nn.Module) else None for arg in args]
+
+
+def replaced(used: object, before: list | None) -> set[str]:
+    """{"replaced"} if the model ``used`` no longer holds the parameter objects ``before`` (new ``nn.Parameter``
+    objects put in their place, where ``model.to`` keeps them), else an empty set."""
+    if before is None or not isinstance(used, torch.nn.Module):
+        return set()
+    now = list(used.parameters())
+    return (
+        {"replaced"} if len(now) != len(before) or any(a is not b for a, b in zip(now, before, strict=False)) else set()
+    )
+
+
+def changes(args: tuple, fresh: tuple, owned: list) -> list[set[str]]:
+    """How code changed each input it was given: :func:`how_changed` against ``fresh`` copies, and :func:`replaced`
+    against the parameter objects ``owned`` before it ran (:func:`parameters_of`)."""
+    return [
+        how_changed(used, new) | replaced(used, before) for used, new, before in zip(args, fresh, owned, strict=False)
+    ]
+
+
 def backward_watch(leaves: list[torch.Tensor]) -> list:
     """A list that grows each time a backward() accumulates a gradient into one of ``leaves``."""
     accumulated: list = []

@@ -101,21 +101,34 @@ CHANGING_MODEL_CASES = [  # a function whose right program changes the model it 
 ]
 
 
-@pytest.mark.parametrize("case", CHANGING_MODEL_CASES, ids=[_id(c) for c in CHANGING_MODEL_CASES])
-def test_an_answer_that_also_casts_the_model_it_changes_is_told_so(case):
-    # the right program's change, then model.double(), which it never makes: the caller's next float32 batch fails
-    _, exercise = case
+def _new_parameters(model: nn.Module) -> None:
+    """Put new nn.Parameter objects of the same values in place of the model's own (an optimizer keeps the old)."""
+    for module in model.modules():
+        for name, parameter in list(module.named_parameters(recurse=False)):
+            setattr(module, name, nn.Parameter(parameter.detach().clone()))
 
-    def also_casts(*args):
+
+@pytest.mark.parametrize("case", CHANGING_MODEL_CASES, ids=[_id(c) for c in CHANGING_MODEL_CASES])
+@pytest.mark.parametrize("change", [nn.Module.double, _new_parameters])
+def test_an_answer_that_also_casts_or_replaces_the_model_it_changes_is_told_so(case, change):
+    # the right program's change, then one it never makes: model.double() (the caller's next float32 batch fails),
+    # or new parameter objects (the caller's optimizer no longer updates the model)
+    _, exercise = case
+    if change is _new_parameters and any("replaced" in kinds for kinds in exercise._reference_effects()[1]):
+        pytest.skip("the right program itself gives the model new parameter objects (moved off the meta device)")
+
+    def also_changes(*args):
         result = exercise.reference(*args)
-        [model.double() for model in args if isinstance(model, nn.Module)]
+        [change(model) for model in args if isinstance(model, nn.Module)]
         return result
 
-    assert exercise(also_casts).mistake == "mutated_input"
+    verdict = exercise(also_changes)
+    # a train step whose optimizer lost the model's parameters may be named by what follows first (no update)
+    assert verdict.mistake == "mutated_input" or (change is _new_parameters and verdict.status == "wrong"), verdict
 
 
 @pytest.mark.parametrize("case", MODEL_CASES, ids=[_id(c) for c in MODEL_CASES])
-@pytest.mark.parametrize("change", ["weights halved", "double"])
+@pytest.mark.parametrize("change", ["weights halved", "double", "new parameters"])
 def test_an_answer_that_changes_the_model_it_was_given_is_told_so(case, change):
     _, exercise = case
 
@@ -124,6 +137,8 @@ def test_an_answer_that_changes_the_model_it_was_given_is_told_so(case, change):
         for model in (arg for arg in args if isinstance(arg, nn.Module)):
             if change == "double":
                 model.double()
+            elif change == "new parameters":
+                _new_parameters(model)
             else:
                 with torch.no_grad():
                     [parameter.mul_(0.5) for parameter in model.parameters()]
