@@ -149,12 +149,13 @@ def check_loader(loader: object, name: str) -> None:
         Traceback (most recent call last):
         TypeError: loader should be a DataLoader (or any iterable) of (features, targets) batches, got None...
     """
-    if loader is None or not isinstance(loader, Iterable):
-        raise TypeError(
-            f"{name} should be a DataLoader (or any iterable) of (features, targets) batches, got "
-            f"{'None' if loader is None else type(loader).__name__}. Build one with "
-            "DataLoader(TensorDataset(x, y), batch_size=64), or wrap tensors as a one-batch list, [(x, y)]."
-        )
+    if isinstance(loader, Iterable):  # None is not
+        return
+    got = "None" if loader is None else type(loader).__name__
+    fix = (
+        "Build one with DataLoader(TensorDataset(x, y), batch_size=64), or wrap tensors as a one-batch list, [(x, y)]."
+    )
+    raise TypeError(f"{name} should be a DataLoader (or any iterable) of (features, targets) batches, got {got}. {fix}")
 
 
 def no_batches(loader: object, name: str) -> ValueError:
