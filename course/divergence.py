@@ -1,12 +1,12 @@
 """A loss that stops being finite: the cause named, and training put back on its feet.
 
-A loss that becomes NaN or inf is blamed on the data when the batch holds NaN or inf (or no
-sample at all); before any update (and in validation) on the first of the weights, the model's output
-(computed again) and the loss itself that is not finite; else on a gradient that is not finite though
-the loss is (computed again at the weights put back: a sqrt at 0), else on the learning rate. The loop puts back
-the weights and optimizer state of the start of the last epoch that began finite. The loss is checked
-before its step, so a bad batch never reaches the weights; nothing here runs while the loss stays
-finite, except one copy per epoch.
+A loss that becomes NaN or inf is blamed on the data when the batch holds NaN or inf (or no sample at all);
+at a call's first step on a model not known to be trained (the rate named in case it was) and in validation,
+on the first of the weights, the model's output (computed again) and the loss itself that is not finite; else on
+a gradient that is not finite though the loss is (computed again at the weights put back: a sqrt at 0), else on
+the learning rate. The loop puts back the weights and optimizer state of the start of the last epoch that began
+finite. The loss is checked before its step, so a bad batch never reaches the weights; nothing here runs while
+the loss stays finite, except one copy per epoch.
 """
 
 from __future__ import annotations
@@ -54,7 +54,11 @@ def empty_batch(number: int | None, x: object) -> ValueError | None:
     )
 
 
-_NOT_THE_RATE = "This was before any update, so the learning rate is not the cause. "
+_FIRST_STEP = (
+    " This was the first step of this call: if the model is fresh, it came before any update, so the learning rate is "
+    "not the cause; if the model was trained before (by hand, or with an optimizer since rebuilt), its weights may have "
+    "grown too large: then the rate is the likely cause (divide it by 10, and rebuild the model and the optimizer)."
+)
 _NEVER_FINITE = "The batch is finite: the weights were NaN or inf before this training began."
 
 
@@ -172,7 +176,7 @@ class LastFinite:
 
     Taken once per epoch (a copy per step would slow every step down); the non-finite loss itself
     is caught before its step. The loop counts the ``updates`` of the epoch under way, undone if
-    ``restored``: a run stopped in the middle can say what the model holds.
+    ``restored``: a run stopped in the middle can say what the model holds; ``trained``: updated before this call.
 
     Example:
         >>> model = nn.Linear(1, 1)
@@ -186,11 +190,13 @@ class LastFinite:
         True
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable | None = None) -> None:
-        self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
+    def __init__(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable | None = None, trained: bool = False
+    ) -> None:
+        self.model, self.optimizer, self.loss_fn, self.trained = model, optimizer, loss_fn, trained
         self.saved: tuple[dict, dict] | None = None
         self.epoch: int | None = None
-        self.passes = 0  # epochs begun: at step 1 of the first, no update has happened yet
+        self.passes = 0  # epochs begun: at step 1 of the first, this call has made no update yet
         self.updates, self.restored = 0, False
 
     def remember(self, epoch: int | None) -> None:
@@ -223,8 +229,8 @@ class LastFinite:
             )
         elif self.saved is None:
             cause = _NEVER_FINITE
-        elif step == 1 and self.passes == 1:
-            cause = _NOT_THE_RATE + finite_batch_cause(self.model, x)
+        elif step == 1 and self.passes == 1 and not self.trained:
+            cause = finite_batch_cause(self.model, x) + _FIRST_STEP
         else:
             cause = gradient_cause(self.model, self.loss_fn, x, y) or (
                 "The batch is finite, so training diverged: lower the learning rate (e.g. divide it by 10), "
@@ -238,7 +244,8 @@ class LastFinite:
 def nonfinite_step(value: float, model: nn.Module, x: object, y: object, first: bool = False) -> Exception:
     """The error for a training step whose loss is NaN or inf (checked before the step, so the weights did not change).
 
-    ``first``: no step has updated the weights yet, so the learning rate cannot be the cause.
+    ``first``: no step of this step function has updated the weights, and no earlier update is known: the learning
+    rate is not the cause if the model is fresh, the likely one if it was trained by other means.
 
     Example:
         >>> print(nonfinite_step(float("nan"), nn.Linear(1, 1), torch.tensor([[float("nan")]]), torch.ones(1, 1)))
@@ -263,7 +270,7 @@ def nonfinite_step(value: float, model: nn.Module, x: object, y: object, first: 
             "lower rate will not help). Then rebuild the model and the optimizer (or load a checkpoint)."
         )
     elif first:
-        cause = _NOT_THE_RATE + finite_batch_cause(model, x)
+        cause = finite_batch_cause(model, x) + _FIRST_STEP
     else:
         cause = "The batch and the weights are finite, so the loss overflowed: lower the learning rate, or standardise the features."
     return FloatingPointError(

@@ -4,7 +4,8 @@
 checkpoint. Each list of the history holds one value per epoch, so entry i is always epoch i + 1;
 a scheduler must last every epoch still to train, watch the loss fall (not rise), and keep the
 learning rate usable after each step. A run stopped in the middle (an error, an interrupt) says
-where, what the model holds, and hands over the history of its finished epochs to go on from.
+where, what the model holds, and hands over the history of its finished epochs to go on from; :data:`UPDATED`
+remembers which models were trained, so that a loss not finite at a call's first step is blamed on the right cause.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import math
 import numbers
 import warnings
+import weakref
 from collections.abc import Iterator
 
 import torch
@@ -21,6 +23,34 @@ from course.divergence import LastFinite
 from course.parts import History, bad_learning_rate, plain_history, wrong_order
 
 RECORDED = ("train_loss", "lr", "val_loss")  # the lists fit itself keeps; any other is the user's, left alone
+
+
+class UpdateLog(weakref.WeakValueDictionary):
+    """The models and optimizers the course's steps have updated, weakly (kept by id: a model may define ``__eq__``)."""
+
+    def remember(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        self[id(model)], self[id(optimizer)] = model, optimizer
+
+    def known(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> bool:
+        """Whether the weights are known to have been updated: by the course's steps, or as the optimizer's state says.
+
+        Momentum and Adam's buffers exist only after a step (a ``step`` count above 0, where the optimizer keeps
+        one). False means not known: a plain SGD stepped by hand keeps no state. Example:
+            >>> model = torch.nn.Linear(1, 1)
+            >>> opt = torch.optim.Adam(model.parameters())
+            >>> UPDATED.known(model, opt)
+            False
+            >>> model(torch.ones(1, 1)).sum().backward(); opt.step()
+            >>> UPDATED.known(model, opt)
+            True
+        """
+        if self.get(id(model)) is model or self.get(id(optimizer)) is optimizer:
+            return True
+        state = next((s for s in optimizer.state.values() if s), None)  # Adagrad's is there from the start, at step 0
+        return state is not None and ("step" not in state or float(state["step"]) > 0)
+
+
+UPDATED = UpdateLog()
 
 
 def check_epochs(epochs: object, start_epoch: object) -> None:

@@ -4,6 +4,8 @@
 raw scores drives its loss towards minus infinity. Shapes are :mod:`course.loss_checks`'s concern.
 The targets' range is checked on every batch (a comparison of the targets, small next to a forward
 pass); the log-probabilities once per pass, on its first batch (a logsumexp over the predictions).
+A loss that is not connected to the parameters the optimizer trains (rebuilt from a number) trains nothing
+without a word: :func:`backward_connected` refuses it, between backward and the step.
 """
 
 from __future__ import annotations
@@ -88,3 +90,27 @@ def _check_log_probabilities(pred: torch.Tensor) -> None:
             f"nn.LogSoftmax(dim={classes}) as its last layer (over the classes, not the samples), or use "
             "CrossEntropyLoss on the raw scores."
         )
+
+
+def backward_connected(loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+    """``loss.backward()``, then a ``ValueError`` naming the fix if none of the optimizer's parameters got a gradient.
+
+    The trainer zeroes the gradients (to None) before: if no parameter the optimizer holds gets one,
+    its step would change nothing. The check stops at the first that did (frozen ones never do).
+
+    Example:
+        >>> w = nn.Parameter(torch.ones(1))
+        >>> opt = torch.optim.SGD([w], lr=0.1)
+        >>> backward_connected(torch.tensor((w * 2).item(), requires_grad=True), opt)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: the loss is not connected to the model's parameters: backward() gave none of the parameters ...
+    """
+    loss.backward()
+    if any(p.grad is not None for group in optimizer.param_groups for p in group["params"]):
+        return
+    raise ValueError(
+        "the loss is not connected to the model's parameters: backward() gave none of the parameters the optimizer "
+        "trains a gradient, so the step would change nothing (the weights were left as they were). Compute the loss "
+        "from the model's output with torch operations only: no .item(), .detach(), .numpy() or torch.tensor(...) on "
+        "the way (torch.tensor(loss.item(), requires_grad=True) is a new tensor of its own, cut off from the model)."
+    )

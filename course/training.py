@@ -1,14 +1,10 @@
 """Training and validation steps, the epoch loop and ``fit``: the trainer the lessons build.
 
-The module grows by concepts, each a few short functions:
-
-- steps: :func:`make_train_step`, :func:`make_val_step` (one mini-batch each);
-- the loop: :func:`train_epoch` (one pass over a loader), :func:`fit` (epochs, validation,
-  scheduler, progress bar);
-- using a model: :func:`evaluate`, :func:`predict`.
-
-Saving and resuming live in :mod:`course.checkpoints`, the bar in :mod:`course.progress`; the checks
-that name the fix of bad input in parts, epochs, loaders, diagnose, loss_checks, loss_values and divergence.
+The module grows by concepts, each a few short functions: steps (:func:`make_train_step`, :func:`make_val_step`,
+one mini-batch each); the loop (:func:`train_epoch`, one pass over a loader; :func:`fit`: epochs, validation,
+scheduler, progress bar); using a model (:func:`evaluate`, :func:`predict`). Saving and resuming live in
+:mod:`course.checkpoints`, the bar in :mod:`course.progress`; the checks that name the fix of bad input in parts,
+epochs, loaders, diagnose, loss_checks, loss_values and divergence.
 """
 
 from __future__ import annotations
@@ -24,8 +20,9 @@ from torch import nn
 from course.device import model_device
 from course.diagnose import check_plain_step, check_run, check_tensors, explain, forward_loss
 from course.divergence import LastFinite, nonfinite_step, nonfinite_validation
-from course.epochs import check_schedule, continued_history, pad_history, step_scheduler, stop_noted
+from course.epochs import UPDATED, check_schedule, continued_history, pad_history, step_scheduler, stop_noted
 from course.loaders import batch_to, batches, check_loaders, no_batches, on_meta
+from course.loss_values import backward_connected
 from course.parts import check_mean_loss, check_model, check_parts, check_scheduler
 from course.progress import shown_bar
 
@@ -33,10 +30,11 @@ Step = Callable[[torch.Tensor, torch.Tensor], float]
 
 
 def make_train_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer) -> Step:
-    """Return ``train_step(x, y) -> float``: forward, loss, backward, step, zero the gradients.
+    """Return ``train_step(x, y) -> float``: zero the gradients, forward, loss, backward, step, zero them again.
 
-    ``x`` and ``y`` must already be on the model's device (the step does not move them). A NaN or inf
-    loss raises a ``FloatingPointError`` before the step (weights unchanged), an empty batch a ``ValueError``.
+    Zeroing first keeps gradients an earlier ``backward()`` left (a look at ``.grad``) out of the step. ``x`` and ``y``
+    must be on the model's device already (not moved). A NaN or inf loss raises a ``FloatingPointError`` before the
+    step (weights unchanged); an empty batch, or a loss not connected to the parameters, a ``ValueError``.
     Example:
         >>> model = nn.Linear(1, 1)
         >>> step = make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
@@ -45,22 +43,22 @@ def make_train_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.
     """
     check_parts(model, loss_fn, optimizer, training=True)
     check_plain_step(optimizer, "train_step")
-    steps = [0]  # updates done: before the first, a NaN loss is not the learning rate's fault
 
     def train_step(x: torch.Tensor, y: torch.Tensor) -> float:
         check_tensors(x, y)
         model.train()
+        optimizer.zero_grad()
         try:
             loss = forward_loss(model, loss_fn, x, y, values=True)
             value = loss.item()
             if not math.isfinite(value):  # checked before the step, so the weights stay as they were
-                raise nonfinite_step(value, model, x, y, first=not steps[0])
-            loss.backward()
+                raise nonfinite_step(value, model, x, y, first=not UPDATED.known(model, optimizer))
+            backward_connected(loss, optimizer)
         except RuntimeError as exc:
             raise explain(exc, model, x, y) from None
         optimizer.step()
         optimizer.zero_grad()
-        steps[0] += 1
+        UPDATED.remember(model, optimizer)  # a loss not finite at a later step may be the learning rate's fault
         return value
 
     return train_step
@@ -193,6 +191,7 @@ def _run_epoch(
     last_finite.remember(epoch)
     model.train()
     total, step = 0.0, 0
+    optimizer.zero_grad()  # gradients an earlier backward() left (a look at .grad) stay out of the first step
     for step, batch in enumerate(batches(loader, "train_loader"), start=1):  # noqa: B007 (step counts the batches)
         x, y = batch_to(batch, device)
         try:
@@ -200,11 +199,12 @@ def _run_epoch(
             value = loss.item()
             if not math.isfinite(value):  # checked before the step, so the weights stay finite
                 raise last_finite.diverged(value, epoch, step, x, y)
-            loss.backward()
+            backward_connected(loss, optimizer)
         except RuntimeError as exc:
             raise explain(exc, model, x, y) from None
         optimizer.step()
         optimizer.zero_grad()
+        UPDATED.remember(model, optimizer)
         total, last_finite.updates = total + value, last_finite.updates + 1
     if step == 0:
         raise no_batches(loader, "train_loader")
@@ -214,11 +214,10 @@ def _run_epoch(
 def train_epoch(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer, loader: Iterable) -> float:
     """Train on every mini-batch of ``loader`` once (moved to the model's device); return the mean loss.
 
-    The loop lesson 10 writes by hand: per batch, forward, loss, backward, step, zero the
-    gradients. If the loss becomes NaN or inf, training stops with a ``FloatingPointError`` that
-    says whether the data is at fault, and the model keeps its last finite weights. An endless
-    loader never ends the epoch (``itertools``' endless iterators are refused).
-
+    The loop lesson 10 writes by hand: per batch, forward, loss, backward, step, zero the gradients (zeroed before
+    the first batch too, so that gradients an earlier ``backward()`` left stay out of its step). If the loss becomes
+    NaN or inf, training stops with a ``FloatingPointError`` that says whether the data is at fault, and the model
+    keeps its last finite weights. An endless loader never ends the epoch (``itertools``' endless iterators are refused).
     Example:
         >>> from torch.utils.data import DataLoader, TensorDataset
         >>> loader = DataLoader(TensorDataset(torch.zeros(8, 1), torch.ones(8, 1)), batch_size=4)
@@ -230,7 +229,8 @@ def train_epoch(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Opti
     """
     check_parts(model, loss_fn, optimizer, training=True)
     check_run(model, optimizer, {"loader": loader}, 1, "train_epoch")
-    return _run_epoch(model, loss_fn, optimizer, loader, LastFinite(model, optimizer, loss_fn), None)
+    keeper = LastFinite(model, optimizer, loss_fn, trained=UPDATED.known(model, optimizer))
+    return _run_epoch(model, loss_fn, optimizer, loader, keeper, None)
 
 
 def fit(
@@ -283,7 +283,7 @@ def fit(
     history = continued_history(history, epochs, start_epoch, validating=val_loader is not None)
     check_schedule(scheduler, epochs - start_epoch, validating=val_loader is not None)
     check_run(model, optimizer, {"train_loader": train_loader, "val_loader": val_loader}, epochs - start_epoch, "fit")
-    last_finite = LastFinite(model, optimizer, loss_fn)
+    last_finite = LastFinite(model, optimizer, loss_fn, trained=start_epoch > 0 or UPDATED.known(model, optimizer))
     shown = ("train_loss", "val_loss") if val_loader is not None else ("train_loss",)  # the last is the watched one
     with shown_bar(progress, epochs, start_epoch) as bar, stop_noted(history, epochs, start_epoch, last_finite):
         for epoch in range(start_epoch, epochs):

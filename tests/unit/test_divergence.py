@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from course.divergence import finite_batch_cause
-from course.training import evaluate, fit, make_train_step, make_val_step
+from course.training import evaluate, fit, make_train_step, make_val_step, train_epoch
 
 ONES, ZEROS = torch.ones(4, 1), torch.zeros(4, 1)
 
@@ -101,3 +101,53 @@ def test_weights_never_finite_are_told_to_be_so_before_any_step_of_this_run():
         with pytest.raises(FloatingPointError, match=words) as info:
             run()
         assert "learning rate is not the cause" not in str(info.value), "an earlier run's rate may well be the cause"
+
+
+def diverging(call):
+    """Train a plain SGD model (no state tells that it stepped) one call at a time until a call's first step fails.
+
+    ``call(model, opt, batch, number)`` makes the number-th call; x up to 10 and lr 0.1 make the weights grow.
+    """
+    torch.manual_seed(0)
+    x = torch.rand(64, 1) * 10
+    model = nn.Linear(1, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(FloatingPointError) as info:
+        for number in range(60):
+            call(model, opt, [(x, 3 * x + 1)], number)
+    return str(info.value)
+
+
+def resumed(model, opt, data, number):
+    history = {"train_loss": [1.0] * number, "lr": [0.1] * number}  # the epochs done, as a checkpoint holds them
+    fit(model, nn.MSELoss(), opt, data, number + 1, history=history, start_epoch=number, progress=False)
+
+
+CALLS = {
+    "train_epoch": lambda model, opt, data, number: train_epoch(model, nn.MSELoss(), opt, data),
+    "a new train step": lambda model, opt, data, number: make_train_step(model, nn.MSELoss(), opt)(*data[0]),
+    "fit": lambda model, opt, data, number: fit(model, nn.MSELoss(), opt, data, 1, progress=False),
+    "fit resumed": resumed,
+}
+
+
+@pytest.mark.parametrize("call", CALLS.values(), ids=CALLS.keys())
+def test_a_model_trained_by_earlier_calls_is_not_told_the_rate_is_innocent(call):
+    text = diverging(call)
+    assert "step 1 (counting" in text or "the step was skipped" in text, text  # the first step of the call
+    assert "not the cause" not in text, text
+    assert "lower the learning rate" in text, text
+
+
+@pytest.mark.parametrize(("optimizer", "known"), [(torch.optim.Adam, True), (torch.optim.SGD, False)])
+@pytest.mark.parametrize("trainer", ["step", "epoch"])
+def test_an_optimizer_stepped_by_hand_is_known_by_its_state_else_the_rate_is_named_as_likely(optimizer, known, trainer):
+    model, loss_fn, x, y = overflowed()
+    opt = optimizer(model.parameters(), lr=0.1)
+    nn.MSELoss()(model(ZEROS), ZEROS).backward()  # a step by hand at x = 0, where the gradient of the weight is 0
+    opt.step()
+    with pytest.raises(FloatingPointError) as info:
+        make_train_step(model, loss_fn, opt)(x, y) if trainer == "step" else train_epoch(model, loss_fn, opt, [(x, y)])
+    text = str(info.value)
+    assert ("lower the learning rate" in text) is known, text
+    assert ("if the model was trained before" in text and "the rate is the likely cause" in text) is not known, text

@@ -52,6 +52,22 @@ def optimizer_with_lr(model, lr):
     return optimizer
 
 
+def leaf_rmse(pred, target):
+    """A loss rebuilt as a new leaf from its value: backward() runs, but reaches no parameter."""
+    return torch.tensor(((pred - target) ** 2).mean().sqrt().item(), requires_grad=True)
+
+
+class Detaching(nn.Module):
+    """Its first layer's output is detached: no loss reaches that layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.first, self.last = nn.Linear(3, 2), nn.Linear(2, 1)
+
+    def forward(self, x):
+        return self.last(self.first(x).detach())
+
+
 def frozen_first_layer():
     model = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 1))
     model[0].requires_grad_(False)
@@ -122,6 +138,10 @@ CASES = [  # (id, call, error, words in the message)
     ("BCE targets outside [0, 1]", lambda: run_fit(model=sigmoid_model(), loss_fn=nn.BCELoss(), train=batch(y=torch.full((4, 1), 2.0))), ValueError, r"targets.*between 0 and 1"),
     ("loss detached", lambda: run_fit(loss_fn=lambda p, t: ((p - t) ** 2).mean().detach()), ValueError, r"not connected to the model.*\.item\(\)"),
     ("loss rebuilt from a number", lambda: run_fit(loss_fn=lambda p, t: torch.tensor(((p - t) ** 2).mean().item())), ValueError, r"not connected"),
+    ("loss a new leaf, fit", lambda: run_fit(loss_fn=leaf_rmse), ValueError, r"not connected to the model.*change nothing.*\.item\(\)"),
+    ("loss a new leaf, train_epoch", lambda: train_epoch(m := nn.Linear(3, 1), leaf_rmse, sgd(m), batch()), ValueError, r"not connected"),
+    ("loss a new leaf, train step", lambda: make_train_step(m := nn.Linear(3, 1), leaf_rmse, sgd(m))(*batch()[0]), ValueError, r"not connected"),
+    ("loss reaches no trained layer", lambda: run_fit(model=(m := Detaching()), optimizer=torch.optim.SGD(m.first.parameters(), lr=0.1)), ValueError, r"not connected"),
     ("model returns a tuple", lambda: run_fit(model=Returns("tuple")), TypeError, r"model returned a tuple.*forward\(\) should return"),
     ("model returns a dict", lambda: run_fit(model=Returns("dict")), TypeError, r"model returned a dict"),
     ("batch of 1 with BatchNorm", lambda: run_fit(model=batchnorm_model(), train=batch(n=1)), ValueError, r"1 sample.*BatchNorm.*drop_last=True"),
@@ -214,6 +234,8 @@ RIGHT = [  # (id, call): inputs that are unusual but right, and must keep workin
     ("MSE with int targets", lambda: run_fit(train=batch(y=torch.ones(4, 1, dtype=LONG)))),
     ("lr zero", lambda: run_fit(optimizer=sgd(m := nn.Linear(3, 1), lr=0.0), model=m)),
     ("partly frozen model", lambda: run_fit(model=frozen_first_layer()[0], optimizer=None)),
+    ("partly frozen model, train step", lambda: make_train_step(m := frozen_first_layer()[0], nn.MSELoss(), sgd(m))(*batch()[0])),
+    ("a layer the loss does not reach", lambda: run_fit(model=Detaching())),
     ("x requires grad", lambda: run_fit(train=[(torch.ones(4, 3, requires_grad=True), torch.ones(4, 1))])),
     ("hand-written CE, (N, C) scores, N == C", lambda: run_fit(model=nn.Linear(3, 4), loss_fn=nn.functional.cross_entropy, train=batch(y=CLASSES))),
     ("hand-written loss with soft targets", lambda: run_fit(model=nn.Linear(3, 4), loss_fn=lambda p, t: -(t * p.log_softmax(1)).sum(1).mean(), train=batch(y=torch.full((4, 4), 0.25)))),
@@ -236,3 +258,22 @@ def test_unusual_but_right_input_still_works(call):
 
 def test_predict_on_a_single_sample_vector_still_works():
     assert predict(nn.Linear(3, 1), torch.ones(3)).shape == (1,)
+
+
+@pytest.mark.parametrize("trainer", ["fit", "train_epoch", "train step"])
+def test_gradients_left_by_a_backward_before_training_stay_out_of_its_first_step(trainer):
+    weights = []
+    for peek in (False, True):
+        torch.manual_seed(0)
+        model, (x, y) = nn.Linear(3, 1), batch()[0]
+        if peek:  # a look at the gradients, as the lessons take: backward() fills .grad
+            nn.MSELoss()(model(x), y).backward()
+        if trainer == "fit":
+            run_fit(model=model, train=[(x, y)], epochs=1)
+        elif trainer == "train_epoch":
+            train_epoch(model, nn.MSELoss(), sgd(model), [(x, y)])
+        else:
+            make_train_step(model, nn.MSELoss(), sgd(model))(x, y)
+        assert all(p.grad is None for p in model.parameters()), "the gradients are zeroed after training too"
+        weights.append(model.weight.detach().clone())
+    assert torch.equal(weights[0], weights[1])
