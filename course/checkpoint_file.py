@@ -48,7 +48,7 @@ def _seal(archive: bytes) -> bytes:
     return head + hashlib.sha256(head).hexdigest().encode()
 
 
-def damaged(path: Path, why: str) -> CheckpointError:
+def damaged(path: str | os.PathLike, why: str) -> CheckpointError:
     """The error for a file that is not a course checkpoint or is damaged: names the file (not its folder) and why.
 
     Example:
@@ -56,7 +56,7 @@ def damaged(path: Path, why: str) -> CheckpointError:
         'run.pt' is not a course checkpoint, or damaged: it is empty. Nothing was loaded. ...
     """
     return CheckpointError(
-        f"'{path.name}' is not a course checkpoint, or damaged: {why}. Nothing was loaded. Use an earlier "
+        f"'{Path(path).name}' is not a course checkpoint, or damaged: {why}. Nothing was loaded. Use an earlier "
         "checkpoint or save a new one with save_checkpoint; read files from plain torch.save with torch.load."
     )
 
@@ -70,9 +70,10 @@ def as_path(path: object, hint: str = "") -> Path:
     return Path(path)
 
 
-def unexpanded(path: Path) -> str:
+def unexpanded(path: str | os.PathLike) -> str:
     """The fix for a path that starts with '~', which no file function expands ('' for other paths, and where a
     folder really named so exists)."""
+    path = Path(path)
     first = path.parts[0] if path.parts else ""
     if not first.startswith("~") or Path(first).is_dir() or len(path.parts) == 1 or _no_home(first):
         return ""  # ~backup.pt is a file's name; ~nobody/ names no user's home
@@ -90,8 +91,9 @@ def _no_home(first: str) -> bool:
         return True
 
 
-def read_only(path: Path) -> PermissionError | None:
+def read_only(path: str | os.PathLike) -> PermissionError | None:
     """The error for an existing file that may not be written; renaming a new file over it would ignore that."""
+    path = Path(path)
     if not path.exists() or os.access(path, os.W_OK):
         return None
     return PermissionError(

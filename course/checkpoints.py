@@ -38,15 +38,18 @@ def _kind(part: object) -> str | None:
 
 def _checkpoint_path(path: str | os.PathLike) -> Path:
     path = as_path(path)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(
-            f"cannot save the checkpoint to '{path}': the folder '{path.parent}' does not exist."
-            + (
-                unexpanded(path)
-                or f" Create it first with Path('{path.parent}').mkdir(parents=True, exist_ok=True), "
-                "or choose a path in an existing folder."
-            )
+    if (blocker := next((p for p in path.parents if p.exists()), None)) is not None and not blocker.is_dir():
+        raise NotADirectoryError(
+            f"cannot save the checkpoint to '{path}': '{blocker}' is a file, not a folder, so nothing can be saved "
+            f"inside it. Choose a path in a folder, e.g. '{blocker.with_name(path.name)}'."
         )
+    if not path.parent.is_dir():
+        missing = f"cannot save the checkpoint to '{path}': the folder '{path.parent}' does not exist."
+        create = (
+            f" Create it first with Path('{path.parent}').mkdir(parents=True, exist_ok=True), "
+            "or choose a path in an existing folder."
+        )
+        raise FileNotFoundError(missing + (unexpanded(path) or create))
     if path.is_dir():
         raise IsADirectoryError(
             f"'{path}' is a folder; pass a file path for the checkpoint, e.g. '{path / 'checkpoint.pt'}'."
@@ -75,6 +78,19 @@ def _scheduler_needs_optimizer(optimizer: object, scheduler: object, verb: str) 
         )
 
 
+def _check_held(model: nn.Module, optimizer: torch.optim.Optimizer | None) -> None:
+    """Refuse an optimizer that trains tensors the model does not hold: the file would not keep their values."""
+    mine = {id(t) for t in (*model.parameters(), *model.buffers())}
+    other = [p for group in getattr(optimizer, "param_groups", ()) for p in group["params"] if id(p) not in mine]
+    if other:
+        raise ValueError(
+            f"nothing was saved: the optimizer trains {len(other)} tensor(s) that are not the model's (shapes "
+            f"{', '.join(str(tuple(p.shape)) for p in other[:3])}), and a checkpoint keeps only the model's weights, "
+            "so their trained values would be lost. Register each on the model as a parameter, e.g. in __init__, "
+            "self.temperature = nn.Parameter(torch.ones(1)), then build the optimizer from model.parameters()."
+        )
+
+
 def _nan_or_inf(tensor: torch.Tensor, inf_too: bool) -> bool:
     if not (tensor.is_floating_point() or tensor.is_complex()) or tensor.is_quantized:
         return False
@@ -86,18 +102,10 @@ def _nan_or_inf(tensor: torch.Tensor, inf_too: bool) -> bool:
 def _diverged(model: nn.Module, weights: Mapping[str, Any], optimizer_state: Any) -> list[str]:
     """What holds NaN (or, for a parameter, inf), the mark of a diverged run; a buffer may hold inf (a mask)."""
     params = dict(model.named_parameters())
-    bad = [
-        name
-        for name, value in weights.items()
-        if isinstance(value, torch.Tensor) and _nan_or_inf(value, name in params)
-    ]
+    bad = [name for name, v in weights.items() if isinstance(v, torch.Tensor) and _nan_or_inf(v, name in params)]
     states = optimizer_state["state"].items() if isinstance(optimizer_state, Mapping) else ()
-    bad += [
-        f"the optimizer's {key} of parameter {index}"
-        for index, state in states
-        for key, value in state.items()
-        if isinstance(value, torch.Tensor) and _nan_or_inf(value, False)
-    ]
+    bad += [f"the optimizer's {key} of parameter {index}" for index, state in states for key, value in state.items()
+            if isinstance(value, torch.Tensor) and _nan_or_inf(value, False)]  # fmt: skip
     return bad
 
 
@@ -128,6 +136,7 @@ def save_checkpoint(
         ['epoch', 'history', 'kinds', 'model', 'optimizer', 'rng', 'scheduler']
     """
     path = _check_parts(path, model, optimizer, scheduler, "saved")
+    _check_held(model, optimizer)
     if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
         raise ValueError(f"epoch should be the number of epochs done, a non-negative integer; got {epoch!r}.")
     check_saved_epoch(epoch, history)
@@ -282,13 +291,8 @@ def load_checkpoint(
         raise CheckpointError(f"'{path.name}' does not fit, so nothing was loaded: " + "; ".join(problems) + ".")
     before = _snapshot(model, optimizer, scheduler, generator)
     try:
-        _apply(
-            (checkpoint["model"], checkpoint["optimizer"], checkpoint["scheduler"], checkpoint["rng"]),
-            model,
-            optimizer,
-            scheduler,
-            generator,
-        )
+        parts = (checkpoint["model"], checkpoint["optimizer"], checkpoint["scheduler"], checkpoint["rng"])
+        _apply(parts, model, optimizer, scheduler, generator)
     except Exception as exc:  # whatever a custom scheduler raises, put everything back
         _apply(before, model, optimizer, scheduler, generator)
         raise CheckpointError(f"'{path.name}' does not fit, so nothing was loaded: {exc}") from None

@@ -54,6 +54,13 @@ def get_device() -> torch.device:
         device = torch.device(wanted)
     except RuntimeError as exc:
         raise ValueError(f"{DEVICE_ENV_VAR}={wanted!r} is not a valid device string: {exc}") from None
+    if device.type != "cuda" and device.index:  # one CPU, one MPS device: an index above 0 names none
+        raise ValueError(
+            f"{DEVICE_ENV_VAR}={wanted!r}: there is only one {device.type} device, so it takes no index. "
+            f"Use plain '{device.type}'."
+        )
+    if device.type == "cpu":
+        return torch.device("cpu")  # cpu:0 is the CPU, and compares equal to it only without the index
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise RuntimeError(
             f"{DEVICE_ENV_VAR}={wanted!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
@@ -138,6 +145,30 @@ def is_device_mismatch(error: BaseException) -> bool:
         False
     """
     return isinstance(error, RuntimeError) and _DEVICE_MISMATCH.search(str(error)) is not None
+
+
+def device_error(model: nn.Module, x: torch.Tensor, y: object, text: str) -> RuntimeError:
+    """The error for torch's words ``text`` of tensors on different devices met in ``model`` given ``x`` (and ``y``).
+
+    Example:
+        >>> print(device_error(nn.Linear(1, 1), torch.ones(1, device="meta"), None, "..."))  # doctest: +ELLIPSIS
+        tensors on different devices: x is on meta but the model on cpu. Move the batch to the model's device first...
+    """
+    devices = {p.device for p in model.parameters()} | {b.device for b in model.buffers()}
+    device = next(iter(devices)) if len(devices) == 1 else None
+    for name, tensor in (("x", x), ("y", y)):
+        if device is not None and isinstance(tensor, torch.Tensor) and tensor.device != device:
+            return RuntimeError(
+                f"tensors on different devices: {name} is on {tensor.device} but the model on {device}. Move the "
+                f"batch to the model's device first, x, y = x.to(device), y.to(device) (with device = torch.device('{device}'), "
+                f"or next(model.parameters()).device). torch said: {text}"
+            )
+    where = f"on the model's device ({device})" if device is not None else f"on {x.device}"
+    return RuntimeError(
+        f"tensors on different devices met in the model or the loss: the batch is {where}, but something else is "
+        f"elsewhere. torch said: {text} Create tensors inside forward() with device=x.device, and move the loss "
+        "function's tensors (e.g. class weights) and the model together with .to(device)."
+    )
 
 
 def model_device(model: nn.Module) -> torch.device:

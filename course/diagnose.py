@@ -1,12 +1,9 @@
 """Explain a mini-batch that fails: the step's inputs, the forward pass and the loss.
 
-Torch's own errors deep inside a model (``mat1 and mat2 shapes cannot be multiplied``) become
-errors that say which tensor, which shape, dtype or device, and the fix; the loss itself is checked
-by :mod:`course.loss_checks` and :mod:`course.loss_values`, a loss that stops being finite by
-:mod:`course.divergence`. Nothing here costs more than one shape comparison per mini-batch while
-all goes well. Before training, what would fail only in the middle of it, after changing the
-weights, is refused: a loader with no batch, a last batch of one sample that BatchNorm cannot take,
-an optimizer whose step needs a closure.
+Torch's errors inside a model (a Linear's or convolution's input shape, an Embedding's id) say which tensor,
+shape, dtype or device, and the fix; the loss is checked by :mod:`course.loss_checks` and :mod:`course.loss_values`,
+a loss no longer finite by :mod:`course.divergence`. Refused before training: a loader with no batch, a last batch
+of 1 for BatchNorm, an optimizer whose step needs a closure. All going well, a batch costs one shape comparison.
 """
 
 from __future__ import annotations
@@ -20,7 +17,7 @@ from torch import nn
 from torch.nn.modules.lazy import LazyModuleMixin
 from torch.utils.data import DataLoader
 
-from course.device import is_device_mismatch, model_device
+from course.device import device_error, is_device_mismatch, model_device
 from course.divergence import empty_batch, untouched
 from course.loaders import batch_to, check_loaders, no_batches, on_meta
 from course.loss_checks import loss_of
@@ -28,6 +25,10 @@ from course.loss_values import check_values
 
 _ONE_VALUE = "Expected more than 1 value per channel when training"  # BatchNorm's words for a batch of 1
 _PRODUCT = re.compile(r"\((\d+)x(\d+) and (\d+)x(\d+)\)")  # torch's mat1 (rows x width) and mat2 (in x out)
+_CONV_RANK = re.compile(r"input to conv(?P<d>\d)d, but got input of size: \[(?P<shape>[\d, ]*)\]")
+_CONV_CHANNELS = re.compile(
+    r"expected input\[(?P<shape>[\d, ]+)\] to have (?P<want>\d+) channels, but got (?P<have>\d+)"
+)
 
 
 def check_tensors(x: object, y: object) -> None:
@@ -65,6 +66,8 @@ def forward_loss(model: nn.Module, loss_fn: object, x: torch.Tensor, y: object, 
     """
     try:
         pred = model(x)
+    except IndexError as exc:  # an Embedding given an id it has no row for
+        raise _ids_error(model, x, exc) from None
     except ValueError as exc:
         if _ONE_VALUE not in str(exc):
             raise
@@ -94,20 +97,17 @@ def check_plain_step(optimizer: torch.optim.Optimizer, who: str) -> None:
         name = type(optimizer).__name__
         raise TypeError(
             f"{name}.step needs a closure (a function that computes the loss again, as it may several times per step), "
-            f"but {who} calls optimizer.step() without a closure. Train with an optimizer that needs none, e.g. "
-            "torch.optim.Adam(model.parameters(), lr=0.01), or write the loop yourself: def closure(): "
-            "optimizer.zero_grad(); loss = loss_fn(model(x), y); loss.backward(); return loss, then "
-            "optimizer.step(closure)."
+            f"but {who} calls optimizer.step() without a closure. Train with an optimizer that needs none, e.g. torch."
+            "optim.Adam(model.parameters(), lr=0.01), or write the loop yourself: def closure(): optimizer.zero_grad(); "
+            "loss = loss_fn(model(x), y); loss.backward(); return loss, then optimizer.step(closure)."
         )
 
 
 def check_run(
     model: nn.Module, optimizer: torch.optim.Optimizer, loaders: dict[str, object], passes: int, who: str
 ) -> None:
-    """Before ``who`` makes ``passes`` passes over ``loaders`` (the first is trained on): the optimizer and the loaders.
-
-    :func:`check_plain_step`, then :func:`course.loaders.check_loaders` and :func:`check_batches`.
-    """
+    """Before ``who`` passes over ``loaders`` (the first trained on): :func:`check_plain_step`, then
+    :func:`course.loaders.check_loaders` and :func:`check_batches`."""
     check_plain_step(optimizer, who)
     check_loaders(loaders, passes)
     check_batches(model, loaders, passes)
@@ -154,12 +154,8 @@ def _check_last_batch(model: nn.Module, loader: DataLoader, name: str, device: t
         return
     other = next((b for d in range(1, size + 2) for b in (size + d, size - d) if b > 1 and samples % b != 1), None)
     example = f" (e.g. {other})" if other else ""
-    fix = (
-        f"Choose a batch size of at least 2{example}"
-        if size == 1
-        else "Drop that batch with DataLoader(..., drop_last=True), or choose a batch size that leaves at least 2 "
-        f"samples in the last batch{example}"
-    )
+    drop = "Drop that batch with DataLoader(..., drop_last=True), or choose a batch size that leaves at least 2"
+    fix = f"{drop} samples in the last batch{example}" if size > 1 else f"Choose a batch size of at least 2{example}"
     raise ValueError(
         f"{name} ends every epoch on a batch of 1 sample ({samples} samples, batch_size={size}), but the model's "
         "BatchNorm layer needs at least 2 in training mode to compute a mean and a variance: training would fail at "
@@ -181,10 +177,6 @@ def _fails_alone(model: nn.Module, batch: Callable[[], object], device: torch.de
         for module, training in modes:
             module.training = training
     return False
-
-
-def _linears(model: nn.Module) -> list[nn.Linear]:
-    return [m for m in model.modules() if isinstance(m, nn.Linear) and m.in_features > 0]
 
 
 def _dtype_error(model: nn.Module, x: torch.Tensor, y: object, text: str) -> TypeError | None:
@@ -213,7 +205,8 @@ def _dtype_error(model: nn.Module, x: torch.Tensor, y: object, text: str) -> Typ
 def _width_error(model: nn.Module, x: torch.Tensor, text: str) -> ValueError | None:
     """The Linear torch names (by its shapes) and who gave it the wrong width: x itself when x's width arrived there
     and fits no Linear of the model; else the layers before it. A scalar or 1-D x lacks a batch shape."""
-    linears, shapes = _linears(model), _PRODUCT.search(text)
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear) and m.in_features > 0]
+    shapes = _PRODUCT.search(text)
     named = next((m for m in linears if shapes and (m.in_features, m.out_features) == (int(shapes[3]), int(shapes[4]))),
                  None)  # fmt: skip
     first = named or (linears[0] if linears else None)
@@ -247,26 +240,23 @@ def _width_error(model: nn.Module, x: torch.Tensor, text: str) -> ValueError | N
 def explain(error: RuntimeError, model: nn.Module, x: torch.Tensor, y: object) -> BaseException:
     """The error to raise for a batch on which the model or the loss failed: a clearer one when we know the cause.
 
-    Recognises tensors on different devices (by PyTorch's exact message), data of the wrong dtype
-    and a Linear layer given the wrong width (x's, if x's width reached it); anything else comes back unchanged.
+    Recognises tensors on different devices (PyTorch's exact message), the wrong dtype, a Linear given the wrong
+    width (x's, if it reached it), a convolution the wrong rank or channels; anything else comes back unchanged.
 
     Example:
-        >>> model = nn.Linear(3, 1)
-        >>> x = torch.ones(2, 4)
-        >>> try:
-        ...     model(x)
-        ... except RuntimeError as error:
-        ...     print(explain(error, model, x, None))
+        >>> print(explain(RuntimeError("shapes cannot be multiplied (2x4 and 3x1)"), nn.Linear(3, 1), torch.ones(2, 4), 0))
         the features x have shape (2, 4), 4 per sample, but the layer that takes them, Linear(in_features=3, ...
     """
     text = str(error)
     if is_device_mismatch(error):
-        return _device_error(model, x, y, text)
+        return device_error(model, x, y, text)
     found: BaseException | None = None
     if "dtype" in text or "scalar type" in text:
         found = _dtype_error(model, x, y, text)
     elif "shapes cannot be multiplied" in text or "need to be at least 1D" in text:
         found = _width_error(model, x, text)
+    elif "input to conv" in text or "channels, but got" in text:
+        found = _conv_error(x, text)
     elif "does not require grad and does not have a grad_fn" in text:
         found = ValueError(
             "the loss is not connected to the model's parameters (it has no grad_fn), so backward() cannot compute "
@@ -276,19 +266,34 @@ def explain(error: RuntimeError, model: nn.Module, x: torch.Tensor, y: object) -
     return found or error
 
 
-def _device_error(model: nn.Module, x: torch.Tensor, y: object, text: str) -> RuntimeError:
-    devices = {p.device for p in model.parameters()} | {b.device for b in model.buffers()}
-    device = next(iter(devices)) if len(devices) == 1 else None
-    for name, tensor in (("x", x), ("y", y)):
-        if device is not None and isinstance(tensor, torch.Tensor) and tensor.device != device:
-            return RuntimeError(
-                f"tensors on different devices: {name} is on {tensor.device} but the model on {device}. Move the "
-                f"batch to the model's device first, x, y = x.to(device), y.to(device) (with device = torch.device('{device}'), "
-                f"or next(model.parameters()).device). torch said: {text}"
-            )
-    where = f"on the model's device ({device})" if device is not None else f"on {x.device}"
-    return RuntimeError(
-        f"tensors on different devices met in the model or the loss: the batch is {where}, but something else is "
-        f"elsewhere. torch said: {text} Create tensors inside forward() with device=x.device, and move the loss "
-        "function's tensors (e.g. class weights) and the model together with .to(device)."
+def _conv_error(x: torch.Tensor, text: str) -> ValueError | None:
+    """A convolution given input of the wrong rank, or of the wrong number of channels (dimension 1)."""
+    if (found := _CONV_RANK.search(text) or _CONV_CHANNELS.search(text)) is None:
+        return None
+    shape = [int(v) for v in found["shape"].split(", ") if v]
+    mine, ranked, rank = shape == list(x.shape), found.re is _CONV_RANK, len(shape)
+    sizes = ("L", "H, W", "D, H, W")[min(3, max(1, int(found["d"]) if ranked else rank - 2)) - 1]
+    if ranked:
+        fix = f"N samples of C channels; reshape it, e.g. x = x.view(-1, 1, {sizes}) for flattened one-channel data"
+    elif mine and rank > 2 and shape[-1] == int(found["want"]):  # channels last, as NumPy and PIL keep images
+        fix = f"its channels come last, so x = x.permute(0, {rank - 1}, {', '.join(map(str, range(1, rank - 1)))})"
+    else:
+        fix = f"build the layer with in_channels={found['have']}, or give it inputs of {found['want']} channels"
+    got = "the features x have" if mine else f"earlier layers turned x of shape {tuple(x.shape)} into"
+    more = "" if ranked else f", here C = {found['want']}, but dimension 1 holds {found['have']}"
+    return ValueError(f"{got} shape {tuple(shape)}, but a convolution takes (N, C, {sizes}){more}: {fix}.")
+
+
+def _ids_error(model: nn.Module, x: torch.Tensor, error: IndexError) -> IndexError:
+    """The error for an Embedding given by x an id outside 0 to num_embeddings - 1 (else ``error``)."""
+    if "index out of range in self" not in str(error) or x.is_floating_point() or not x.numel():
+        return error
+    low, high = int(x.min()), int(x.max())
+    tables = (m for m in model.modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag)))
+    if (table := next((m for m in tables if low < 0 or high >= m.num_embeddings), None)) is None:
+        return error  # x's ids fit: the wrong ones came from elsewhere
+    fix = "number the ids from 0" if low < 0 else f"build it with num_embeddings={high + 1} or more, one row per id"
+    return IndexError(
+        f"the features x hold ids from {low} to {high}, but the model's {type(table).__name__} has rows for ids 0 to "
+        f"{table.num_embeddings - 1} only (num_embeddings={table.num_embeddings}): {fix}."
     )

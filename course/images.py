@@ -7,7 +7,7 @@ import html
 
 
 def png_with_alt(png: bytes, alt: str, text: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """A display bundle for a PNG that carries ``alt``: in the PNG's metadata, and in an ``<img alt>`` twin.
+    """A display bundle for a PNG that carries ``alt`` (not blank): in the PNG's metadata, and in an ``<img alt>`` twin.
 
     JupyterLab and nbconvert's classic template read the metadata; nbconvert's default (lab) HTML
     template ignores it, so an HTML ``<img>`` with the same picture and alt text comes along too.
@@ -24,6 +24,8 @@ def png_with_alt(png: bytes, alt: str, text: str) -> tuple[dict[str, str], dict[
     for name, value, meaning in (("alt", alt, "one sentence saying what it shows"), ("text", text, "its summary")):
         if not isinstance(value, str):
             raise TypeError(f"{name} should be a string, {meaning}; got {type(value).__name__}.")
+    if not alt.strip():  # as show() refuses: a picture without a description says nothing to a screen reader
+        raise ValueError("alt should be one sentence saying what the picture shows, for readers who cannot see it.")
     encoded = base64.b64encode(png).decode("ascii")
     tag = f'<img src="data:image/png;base64,{encoded}" alt="{html.escape(alt, quote=True)}"/>'
     return {"image/png": encoded, "text/html": tag, "text/plain": text}, {"image/png": {"alt": alt}}

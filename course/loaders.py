@@ -149,12 +149,19 @@ def check_loader(loader: object, name: str) -> None:
         Traceback (most recent call last):
         TypeError: loader should be a DataLoader (or any iterable) of (features, targets) batches, got None...
     """
-    if isinstance(loader, Iterable):  # None is not
-        return
-    got = "None" if loader is None else type(loader).__name__
     fix = (
         "Build one with DataLoader(TensorDataset(x, y), batch_size=64), or wrap tensors as a one-batch list, [(x, y)]."
     )
+    if isinstance(loader, (Mapping, str, bytes)):  # iterable, but over its keys or characters, not batches
+        parts = "keys" if isinstance(loader, Mapping) else "characters"
+        keys = f" with keys {sorted(map(str, loader))[:5]}" if isinstance(loader, Mapping) else ""
+        raise TypeError(
+            f"{name} should be a DataLoader (or any iterable) of (features, targets) batches, got a "
+            f"{type(loader).__name__}{keys}: going over it gives its {parts}, not batches. {fix}"
+        )
+    if isinstance(loader, Iterable):  # None is not
+        return
+    got = "None" if loader is None else type(loader).__name__
     raise TypeError(f"{name} should be a DataLoader (or any iterable) of (features, targets) batches, got {got}. {fix}")
 
 

@@ -1,14 +1,14 @@
 """The loss of a mini-batch, checked: predictions and targets that pair up, a scalar, and torch's errors explained.
 
-A loss silently broadcasts predictions against targets of another shape, and stretches one target over several
-predictions; both give a wrong number without an error, so :func:`check_pair` refuses them (for any loss: class
-indices, the one case where shapes rightly differ, are integers), and scores of a single class. (Values a loss
-misreads without an error are :mod:`course.loss_values`'s.) When the loss itself fails (class indices of the wrong
-shape or dtype, probabilities out of range), :func:`explain_loss` says what the targets or predictions should be.
+A loss silently broadcasts predictions against targets of another shape, or stretches one over several of the
+other: :func:`check_pair` refuses that (running a hand-written loss to see whether it does), and scores of a single
+class. (Values a loss misreads without an error are :mod:`course.loss_values`'s.) When the loss itself fails (class
+indices of the wrong shape or dtype, probabilities out of range), :func:`explain_loss` says what they should be.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import warnings
@@ -17,28 +17,14 @@ from collections.abc import Callable
 import torch
 from torch import nn
 from torch.nn import functional
+from torch.overrides import TorchFunctionMode
 
 # Losses that compare each prediction with the target in the same place: a target shape that differs is a bug.
-_ELEMENTWISE = (
-    nn.MSELoss,
-    nn.L1Loss,
-    nn.SmoothL1Loss,
-    nn.HuberLoss,
-    nn.BCELoss,
-    nn.BCEWithLogitsLoss,
-    nn.KLDivLoss,
-    nn.SoftMarginLoss,
-    nn.PoissonNLLLoss,
-)
-_ELEMENTWISE_FUNCTIONS = {
-    functional.mse_loss,
-    functional.l1_loss,
-    functional.smooth_l1_loss,
-    functional.huber_loss,
-    functional.binary_cross_entropy,
-    functional.binary_cross_entropy_with_logits,
-    functional.kl_div,
-}
+_ELEMENTWISE = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, nn.BCELoss, nn.BCEWithLogitsLoss,
+                nn.KLDivLoss, nn.SoftMarginLoss, nn.PoissonNLLLoss)  # fmt: skip
+_ELEMENTWISE_FUNCTIONS = {functional.mse_loss, functional.l1_loss, functional.smooth_l1_loss, functional.kl_div,
+                          functional.huber_loss, functional.binary_cross_entropy,
+                          functional.binary_cross_entropy_with_logits}  # fmt: skip
 # Losses of class indices: their targets rightly have another shape than the scores, (N,) for (N, C).
 _CLASS_INDICES = (nn.CrossEntropyLoss, nn.NLLLoss)
 _CLASS_INDEX_FUNCTIONS = {functional.cross_entropy, functional.nll_loss}
@@ -49,10 +35,7 @@ def _is(loss_fn: object, modules: tuple[type, ...], functions: set) -> bool:
     """Whether ``loss_fn`` is one of these losses, also behind ``functools.partial`` (a lambda cannot be told)."""
     while isinstance(loss_fn, functools.partial):
         loss_fn = loss_fn.func
-    try:
-        return isinstance(loss_fn, modules) or loss_fn in functions
-    except TypeError:  # an unhashable callable
-        return False
+    return isinstance(loss_fn, modules) or any(loss_fn is function for function in functions)
 
 
 def check_scalar(loss: object) -> torch.Tensor:
@@ -73,13 +56,7 @@ def check_scalar(loss: object) -> torch.Tensor:
 
 
 def _stretches(pred: torch.Tensor, target: torch.Tensor, loss_fn: object) -> bool | None:
-    """True if the loss would compare one target with several predictions (the shapes broadcast to pred's).
-
-    None when it may or may not: a hand-written loss given a floating-point target of the predictions'
-    rank (or a single number) stretches it if it compares element by element, ``((p - y) ** 2).mean()``,
-    but not if it uses the extra columns on purpose (quantiles, a mean and a variance): the shapes and
-    even the values are the same in both, so nothing can tell them apart.
-    """
+    """Whether the loss compares one target with several predictions; None: a hand-written loss may, on purpose."""
     if _is(loss_fn, _CLASS_INDICES, _CLASS_INDEX_FUNCTIONS):
         return target.ndim == 0 and target.is_floating_point()
     if _is(loss_fn, _ELEMENTWISE, _ELEMENTWISE_FUNCTIONS):
@@ -87,15 +64,23 @@ def _stretches(pred: torch.Tensor, target: torch.Tensor, loss_fn: object) -> boo
     return None if target.is_floating_point() and target.ndim in (0, pred.ndim) else False
 
 
-def _last_layer(model: object) -> str:
-    layers = [] if not isinstance(model, nn.Module) else [m for m in model.modules() if isinstance(m, nn.Linear)]
-    if not layers:  # no model known, or none with a Linear layer
-        return "Make the model's output match the targets (its last layer's out_features)"
-    last = layers[-1]
+def _last_layer(model: object, pred: torch.Tensor, target: torch.Tensor) -> str:
+    n = target.shape[-1] if pred.ndim == target.ndim > 1 and pred.shape[:-1] == target.shape[:-1] else 0
+    want = f"out_features={n}, one per target column" if n else "out_features = the number of target columns"
+    modules = reversed(list(model.modules())) if isinstance(model, nn.Module) else ()
+    if (last := next((m for m in modules if isinstance(m, nn.Linear)), None)) is None:  # no model, or no Linear
+        return f"Make the model's output match the targets (build its last layer with {want})"
     return (
         f"The model's last layer, Linear(in_features={last.in_features}, out_features={last.out_features}), gives "
-        f"{last.out_features} value(s) per sample: build it with out_features = the number of target columns"
+        f"{last.out_features} value(s) per sample: build it with {want}"
     )
+
+
+def _broadcast(*shapes: torch.Size) -> torch.Size | None:  # the shape they broadcast to, None if they do not
+    try:
+        return torch.broadcast_shapes(*shapes)
+    except RuntimeError:
+        return None
 
 
 def _reshape(pred: torch.Tensor, target: torch.Tensor) -> str:
@@ -108,20 +93,39 @@ def _reshape(pred: torch.Tensor, target: torch.Tensor) -> str:
     return f"give the targets the predictions' shape, y = y.view({view})"
 
 
-def check_pair(pred: object, target: object, loss_fn: object = None, model: nn.Module | None = None) -> None:
+class _Broadcasts(TorchFunctionMode):
+    """Notes whether a call inside a loss broadcast tensors of different shapes to ``shape``."""
+
+    shape, seen = torch.Size(), False
+
+    def __torch_function__(self, func: Callable, types: object, args: tuple = (), kwargs: dict | None = None) -> object:
+        shapes = {a.shape for a in (*args, *(kwargs or {}).values()) if isinstance(a, torch.Tensor)}
+        self.seen = self.seen or (len(shapes) > 1 and _broadcast(*shapes) == self.shape)
+        return func(*args, **(kwargs or {}))
+
+
+def _run(loss_fn: object, pred: torch.Tensor, target: torch.Tensor, shape: torch.Size) -> tuple[bool, tuple]:
+    """Whether a hand-written ``loss_fn`` broadcasts them to ``shape`` (others: True), and ``(its loss,)`` or ``()``."""
+    known = _is(loss_fn, _ELEMENTWISE, _ELEMENTWISE_FUNCTIONS) or _is(loss_fn, _CLASS_INDICES, _CLASS_INDEX_FUNCTIONS)
+    if known or not callable(loss_fn):
+        return True, ()
+    watch, loss = _Broadcasts(), ()
+    watch.shape = shape
+    with watch, contextlib.suppress(Exception), warnings.catch_warnings(action="ignore", category=UserWarning):
+        loss = (loss_fn(pred, target),)  # torch's broadcast warning: the course says more, or nothing broadcast
+    return watch.seen, loss
+
+
+def check_pair(pred: object, target: object, loss_fn: object = None, model: nn.Module | None = None) -> tuple:
     """Raise a clear error unless the model's output is a tensor whose samples pair up with the targets.
 
-    Predictions of shape (N, 1) against targets of shape (N,) broadcast to (N, N): every
-    prediction is compared with every target, and the loss is silently wrong. So is a batch of
-    N predictions with another number of targets, or one target stretched over several
-    predictions ((N, 2) against (N, 1)), whatever the loss. Class indices, integer targets of
-    ``nn.CrossEntropyLoss``-like losses, rightly have another shape than the scores (one column per
-    class: a single column, whose loss is always 0, is refused). A loss comparing
-    element by element (``nn.MSELoss()``, also behind ``functools.partial``) also refuses shapes that
-    do not broadcast. The ``model``, if given, is named in the message. Limit: a hand-written loss
-    (a function or lambda the course does not know) given more prediction columns than target
-    columns only gets a ``UserWarning``, since it may use them on purpose (quantiles, a mean and a
-    variance per sample) and nothing tells that apart from a loss that stretches the targets.
+    Predictions (N, 1) against targets (N,) broadcast to (N, N), every prediction against every
+    target: the loss is silently wrong. So are N predictions with another number of targets, and (N, 2)
+    predictions against (N, 1) targets, or the reverse. Class indices (integer targets of
+    ``nn.CrossEntropyLoss``-like losses) rightly have another shape; one column of scores is refused.
+    A hand-written loss given shapes that differ is run to see what it does (returned as ``(loss,)``,
+    else ``()``): one that pairs them itself (``p.squeeze(1) - t``) passes; one that broadcasts them
+    is refused, or only warned of given more prediction columns, which it may use on purpose.
 
     Example:
         >>> check_pair(torch.zeros(4, 1), torch.zeros(4))
@@ -135,58 +139,65 @@ def check_pair(pred: object, target: object, loss_fn: object = None, model: nn.M
         )
     _refuse_one_class(pred, target, loss_fn)
     if not isinstance(target, torch.Tensor) or pred.shape == target.shape:
-        return
+        return ()
     p, t = tuple(pred.shape), tuple(target.shape)
     if pred.ndim and target.ndim and p[0] != t[0]:
         raise ValueError(
-            f"the model gave {p[0]} predictions but {t[0]} target(s) came with them (shapes {p} and {t}): each "
-            "sample needs its own target. Check that features and targets have the same length, e.g. TensorDataset(x, y) "
-            "with len(x) == len(y)."
+            f"the model gave {p[0]} predictions but {t[0]} target(s) came with them (shapes {p} and {t}): each sample "
+            "needs its own target. Check that features and targets have the same length, e.g. TensorDataset(x, y) with "
+            "len(x) == len(y)."
         )
-    try:
-        both = torch.broadcast_shapes(pred.shape, target.shape)
-    except RuntimeError:
+    if (both := _broadcast(pred.shape, target.shape)) is None:
         if _is(loss_fn, _ELEMENTWISE, _ELEMENTWISE_FUNCTIONS):
-            raise _mismatch(pred, target, model) from None
-        return  # another loss may take such shapes (CrossEntropyLoss does), or says so itself
-    if both != pred.shape:
-        view = ", ".join(["-1", *map(str, p[1:])])
-        raise ValueError(
-            f"the predictions have shape {p} but the targets {t}: the loss would broadcast them to {tuple(both)} "
-            "and compare every prediction with every target, silently giving a wrong loss. Give the targets the "
-            f"predictions' shape, y = y.view({view}), or make the model's output match the targets."
-        )
+            raise _spread(pred, target, None, model)
+        return ()  # another loss may take such shapes (CrossEntropyLoss does), or says so itself
     stretches = _stretches(pred, target, loss_fn)
-    if stretches is False:
-        return
-    if pred.numel() == target.numel():
-        raise ValueError(
-            f"the predictions have shape {p} but the target {t}: one value each, but of different shapes, which the "
-            f"loss would broadcast (torch only warns): {_reshape(pred, target)}."
-        )
-    if stretches is None:  # a hand-written loss: only a warning, it may use the extra columns on purpose
-        warnings.warn(
-            f"the predictions have shape {p} but the targets {t}: a loss comparing them element by element would "
-            f"stretch each target over {pred.numel() // target.numel()} predictions and be silently wrong. If your "
-            "loss uses the extra columns on purpose (quantiles, a mean and a variance), all is well; otherwise "
-            f"{_last_layer(model)[0].lower()}{_last_layer(model)[1:]}.",
-            UserWarning,
-            stacklevel=2,
-        )
-        return
-    raise ValueError(
-        f"the predictions have shape {p} but the targets {t}: the loss would stretch the targets to {p}, "
-        "comparing one target with several predictions, silently giving a wrong loss. "
-        f"{_last_layer(model)}, or give the targets the predictions' shape."
-    )
+    if both == pred.shape and stretches is False:
+        return ()
+    broadcast, loss = _run(loss_fn, pred, target, both)  # a hand-written loss: does it broadcast them?
+    if not broadcast:
+        return loss
+    if both == pred.shape and pred.numel() != target.numel() and stretches is None:  # may be on purpose: warned
+        warnings.warn(str(_spread(pred, target, both, model, warn=True)), UserWarning, stacklevel=2)
+        return loss
+    raise _spread(pred, target, both, model)
 
 
-def _mismatch(pred: torch.Tensor, target: torch.Tensor, model: nn.Module | None) -> ValueError:
-    """The error for predictions and targets whose shapes cannot be compared element by element."""
-    fix = _reshape(pred, target) if pred.numel() == target.numel() else f"{_last_layer(model)}"
+def _spread(
+    pred: torch.Tensor, target: torch.Tensor, both: torch.Size | None, model: nn.Module | None, warn: bool = False
+) -> ValueError:
+    """The error (or ``warn``: the warning's text) for shapes that differ, broadcast to ``both`` (None: they do not)."""
+    p, t = tuple(pred.shape), tuple(target.shape)
+    start, fix = f"the predictions have shape {p} but the target", _last_layer(model, pred, target)
+    if both is None:  # a loss comparing element by element cannot pair them at all
+        fix = _reshape(pred, target) if pred.numel() == target.numel() else fix
+        return ValueError(
+            f"{start}s {t}: this loss compares each prediction with the target in the same place, so they need the "
+            f"same shape. {fix[0].upper()}{fix[1:]}."
+        )
+    if both.numel() == pred.numel() == target.numel():  # broadcasting enlarges neither
+        return ValueError(
+            f"{start} {t}: one value each, but of different shapes, which the loss would broadcast (torch only "
+            f"warns): {_reshape(pred, target)}."
+        )
+    if warn:
+        return ValueError(
+            f"{start}s {t}: a loss comparing them element by element would stretch each target over "
+            f"{pred.numel() // target.numel()} predictions and be silently wrong. If your loss uses the extra columns "
+            f"on purpose (quantiles, a mean and a variance), all is well; otherwise {fix[0].lower()}{fix[1:]}."
+        )
+    if both in (pred.shape, target.shape):
+        one, several = ("target", "predictions") if both == pred.shape else ("prediction", "targets")
+        return ValueError(
+            f"{start}s {t}: the loss would stretch the {one}s to {tuple(both)}, comparing one {one} with several "
+            f"{several}, silently giving a wrong loss. {fix}"
+            + (", or give the targets the predictions' shape." if both == pred.shape else ".")
+        )
+    view = ", ".join(["-1", *map(str, p[1:])])
     return ValueError(
-        f"the predictions have shape {tuple(pred.shape)} but the targets {tuple(target.shape)}: this loss compares "
-        f"each prediction with the target in the same place, so they need the same shape. {fix[0].upper()}{fix[1:]}."
+        f"{start}s {t}: the loss would broadcast them to {tuple(both)} and compare every prediction with every "
+        f"target, silently giving a wrong loss. Give the targets the predictions' shape, y = y.view({view}), or make "
+        "the model's output match the targets."
     )
 
 
@@ -243,12 +254,8 @@ def explain_loss(
     """The error to raise when ``loss_fn(pred, y)`` failed: a clearer one when we know the cause, else ``error``.
 
     Example:
-        >>> pred, y = torch.zeros(4, 3), torch.zeros(4, 1, dtype=torch.long)
-        >>> try:
-        ...     nn.CrossEntropyLoss()(pred, y)
-        ... except RuntimeError as error:
-        ...     print(explain_loss(error, pred, y))
-        this loss expects class indices of shape (4,), one integer class per sample, but the targets have shape (4, 1): ...
+        >>> print(explain_loss(RuntimeError("Target 7 is out of bounds."), torch.zeros(4, 3), torch.zeros(4).long()))
+        a target holds class 7, but the model gives 3 scores per sample (classes 0 to 2): build the last layer ...
     """
     if not isinstance(y, torch.Tensor):
         return error
@@ -269,31 +276,21 @@ def explain_loss(
             "the targets should be between 0 and 1 (class 0 or 1, or a probability), but some are not: "
             "check the labels (e.g. map the classes {1, 2} to {0, 1})."
         )
-    if "must match the size of tensor" in text and _broadcasts(pred, y) is False:
-        return _mismatch(pred, y, model)
+    if "must match the size of tensor" in text and _broadcast(pred.shape, y.shape) is None:
+        return _spread(pred, y, None, model)
     return _classes(pred, y, text) or error
-
-
-def _broadcasts(pred: torch.Tensor, y: torch.Tensor) -> bool:
-    try:
-        torch.broadcast_shapes(pred.shape, y.shape)
-    except RuntimeError:
-        return False
-    return True
 
 
 def loss_of(pred: object, loss_fn: Callable, y: object, model: nn.Module | None = None) -> torch.Tensor:
     """``loss_fn(pred, y)``, checked: predictions and targets that pair up, a scalar, and the loss's own errors explained.
 
-    ``model``, if given, is only named in the messages (its last layer's out_features).
-
     Example:
         >>> loss_of(torch.zeros(2, 1), nn.MSELoss(), torch.ones(2, 1))
         tensor(1.)
     """
-    check_pair(pred, y, loss_fn, model)
+    computed = check_pair(pred, y, loss_fn, model)  # a hand-written loss given other shapes was run there, once
     try:
-        loss = loss_fn(pred, y)
+        loss = computed[0] if computed else loss_fn(pred, y)
     except (RuntimeError, IndexError) as exc:
         raise explain_loss(exc, pred, y, loss_fn, model) from None
     return check_scalar(loss)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -47,6 +47,15 @@ def numeric(name: str, values: object) -> np.ndarray:
         odd = next((v for v in flat if not isinstance(v, numbers.Real)), flat[0] if flat else None)
         raise TypeError(f"{name} should hold only numbers, but it holds {odd!r} (dtype {result.dtype}).")
     return result
+
+
+def called(call: str, function: Callable, args: tuple, given: str, fix: str) -> object:
+    """``function(*args)``; if it fails with a ``TypeError`` or ``RuntimeError`` (most often torch refusing NumPy
+    arrays), a ``TypeError`` that quotes the error, says what ``call`` is called with (``given``) and the fix."""
+    try:
+        return function(*args)
+    except (TypeError, RuntimeError) as exc:
+        raise TypeError(f"{call} failed: {str(exc)[:200]}. It is called with {given}; {fix}.") from exc
 
 
 def array(name: str, values: object) -> np.ndarray:

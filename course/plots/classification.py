@@ -109,16 +109,6 @@ def _probabilities(values: object, count: int) -> np.ndarray:
     return p
 
 
-def _call(probability: Callable[[np.ndarray], object], grid: np.ndarray) -> object:
-    try:
-        return probability(grid)
-    except (TypeError, RuntimeError) as exc:  # most often torch refusing a NumPy array, or float64 for a float32 model
-        raise TypeError(
-            f"probability(grid) failed: {str(exc)[:200]}. It is called with a float64 NumPy array of shape (M, 2); "
-            "convert it for your model first, e.g. torch.as_tensor(grid, dtype=torch.float32)."
-        ) from exc
-
-
 def plot_decision_boundary(
     probability: Callable[[np.ndarray], object],
     x: object,
@@ -157,7 +147,9 @@ def plot_decision_boundary(
     low, high = points.min(axis=0) - 0.5, points.max(axis=0) + 0.5
     g1, g2 = np.meshgrid(np.linspace(low[0], high[0], 200), np.linspace(low[1], high[1], 200))
     grid = np.column_stack([g1.ravel(), g2.ravel()])
-    p = _probabilities(_call(probability, grid), len(grid)).reshape(g1.shape)
+    given = "a float64 NumPy array of shape (M, 2)"
+    fix = "convert it for your model first, e.g. torch.as_tensor(grid, dtype=torch.float32)"
+    p = _probabilities(check.called("probability(grid)", probability, (grid,), given, fix), len(grid)).reshape(g1.shape)
     fig, ax = plt.subplots(figsize=(6, 5))
     shading = ax.contourf(g1, g2, p, levels=np.linspace(0, 1, 11), cmap="RdBu", alpha=0.6)
     fig.colorbar(shading, ax=ax, label=f"probability of {class_names[1]}")

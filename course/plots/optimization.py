@@ -37,7 +37,15 @@ def _span(name: str, value: object) -> tuple[float, float]:
 def _surface(
     loss: Callable[[np.ndarray, np.ndarray], np.ndarray], a_grid: np.ndarray, b_grid: np.ndarray
 ) -> np.ndarray:
-    surface = check.array("loss(a_grid, b_grid)", loss(a_grid, b_grid))
+    given = f"two float64 NumPy arrays of shape {a_grid.shape}, every (a, b) of the ranges from np.meshgrid"
+    fix = (
+        "compute the loss at every point with NumPy and plain numbers, not torch (which refuses NumPy arrays), "
+        "summing over the data points one at a time, e.g. lambda a, b: sum((a + b * x - y) ** 2 for x, y in "
+        "zip(xs, ys)) / len(xs) with xs, ys = x.flatten().tolist(), y.flatten().tolist()"
+    )
+    surface = check.array(
+        "loss(a_grid, b_grid)", check.called("loss(a_grid, b_grid)", loss, (a_grid, b_grid), given, fix)
+    )
     if surface.shape != a_grid.shape:
         raise ValueError(f"loss(a_grid, b_grid) should return the grid's shape {a_grid.shape}, got {surface.shape}.")
     check.finite("loss(a_grid, b_grid)", surface.reshape(-1), "the contour lines would have holes")

@@ -172,6 +172,8 @@ SUMMED = functools.partial(nn.functional.mse_loss, reduction="sum")
 # fmt: off
 BEFORE_TRAINING = [  # (id, call, error, words in the message): none may compute a single loss
     ("loss class", lambda: run_fit(loss_fn=nn.MSELoss), TypeError, r"loss_fn is the class MSELoss.*nn\.MSELoss\(\)"),
+    ("train dict", lambda: run_fit(train={"x": torch.ones(4, 3), "y": torch.ones(4, 1)}), TypeError, r"train_loader should be a DataLoader.*got a dict with keys \['x', 'y'\]"),
+    ("evaluate dict", lambda: evaluate(nn.Linear(3, 1), counting_mse, {"x": torch.ones(4, 3)}), TypeError, r"got a dict with keys \['x'\]: going over it gives its keys"),
     ("loss not callable", lambda: run_fit(loss_fn="mse"), TypeError, r"loss_fn should be callable.*got str"),
     ("model class", lambda: fit(nn.Linear, counting_mse, None, loader(), 1), TypeError, r"model is the class Linear"),
     ("model not a module", lambda: run_fit(model=lambda x: x, optimizer=object()), TypeError, r"torch.nn.Module"),

@@ -189,3 +189,20 @@ def test_a_writable_checkpoint_is_still_overwritten_and_a_read_only_one_refused_
         save_checkpoint(path, nn.Linear(2, 1), epoch=3)
     monkeypatch.undo()
     assert load_checkpoint(path, nn.Linear(2, 1))["epoch"] == 2
+
+
+def test_the_path_helpers_take_a_str_as_well_as_a_path(tmp_path):
+    assert "'c.pt' is not a course checkpoint" in str(checkpoint_file.damaged(str(tmp_path / "c.pt"), "it is empty"))
+    assert checkpoint_file.unexpanded("~/runs/c.pt") == checkpoint_file.unexpanded(Path("~/runs/c.pt"))
+    assert checkpoint_file.unexpanded("runs/c.pt") == ""
+    (path := tmp_path / "c.pt").write_bytes(b"")
+    assert checkpoint_file.read_only(str(path)) is None
+
+
+@pytest.mark.parametrize("inside", [("c.pt",), ("runs", "c.pt")])
+def test_a_file_where_a_folder_should_be_is_called_a_file(tmp_path, inside):
+    (tmp_path / "good.pt").write_bytes(b"")
+    path = tmp_path.joinpath("good.pt", *inside)
+    with pytest.raises(NotADirectoryError, match=r"'.*good.pt' is a file, not a folder.*e.g. '.*c.pt'") as info:
+        save_checkpoint(path, nn.Linear(1, 1))
+    assert "mkdir" not in str(info.value) and "does not exist" not in str(info.value)

@@ -280,3 +280,15 @@ def test_a_path_given_as_a_tuple_is_no_swapped_loader(tmp_path, function):
     with pytest.raises(TypeError, match=r"path should be a file path such as 'checkpoint.pt'.*got tuple\.$") as info:
         function((str(tmp_path), "c.pt"), nn.Linear(1, 1))
     assert "swapped" not in str(info.value) and "loader" not in str(info.value)
+
+
+def test_a_trained_tensor_the_model_does_not_hold_is_refused_before_saving(tmp_path):
+    model, temperature = nn.Linear(1, 1), torch.ones(1, requires_grad=True)
+    with pytest.raises(ValueError, match=r"nothing was saved: the optimizer trains 1 tensor.*\(1,\).*nn.Parameter"):
+        save_checkpoint(tmp_path / "c.pt", model, torch.optim.Adam([*model.parameters(), temperature]))
+    assert list(tmp_path.iterdir()) == []
+    model.temperature = nn.Parameter(torch.full((1,), 0.25))  # registered, the optimizer built from the model: kept
+    save_checkpoint(tmp_path / "c.pt", model, torch.optim.Adam(model.parameters()))
+    (other := nn.Linear(1, 1)).temperature = nn.Parameter(torch.ones(1))
+    load_checkpoint(tmp_path / "c.pt", other, torch.optim.Adam(other.parameters()))
+    assert other.temperature.item() == 0.25

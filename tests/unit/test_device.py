@@ -123,3 +123,16 @@ def test_model_device_finds_the_one_device_and_explains_the_others():
         model_device(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1, device="meta")))
     with pytest.raises(RuntimeError, match=r"on the meta device: .*no values.*to_empty\(device='cpu'\)"):
         model_device(torch.nn.Linear(2, 1, device="meta"))
+
+
+@pytest.mark.parametrize("kind", ["cpu", "mps"])
+def test_an_index_on_a_device_there_is_one_of_is_refused(monkeypatch, kind):
+    monkeypatch.setenv("COURSE_DEVICE", f"{kind}:1")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    with pytest.raises(ValueError, match=rf"COURSE_DEVICE='{kind}:1': there is only one {kind} device.*plain '{kind}'"):
+        get_device()
+
+
+def test_cpu_0_is_the_cpu(monkeypatch):
+    monkeypatch.setenv("COURSE_DEVICE", "cpu:0")
+    assert get_device() == torch.device("cpu")

@@ -152,3 +152,56 @@ def test_integer_ids_are_never_blamed_whatever_the_order_of_registration(head_fi
     with pytest.raises(TypeError, match=r"the targets y are torch.float64") as info:
         bce_step(IdsAndFeatures(head_first), ids, y)
     assert "the features x" not in str(info.value)
+
+
+def five_ids() -> nn.Module:
+    return nn.Sequential(nn.Embedding(5, 2), nn.Flatten(), nn.Linear(4, 1))
+
+
+@pytest.mark.parametrize(
+    ("ids", "words"),
+    [
+        (
+            [[1, 7], [0, 2]],
+            r"ids from 0 to 7, but the model's Embedding has rows for ids 0 to 4 only.*num_embeddings=8",
+        ),
+        ([[1, -1], [0, 2]], r"ids from -1 to 2.*number the ids from 0"),
+    ],
+)
+def test_an_id_outside_the_embedding_is_named_with_the_fix(ids, words):
+    model = five_ids()
+    step = make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
+    assert_clear_error(lambda: step(torch.tensor(ids), torch.ones(2, 1)), IndexError, words)
+
+
+def test_ids_that_fit_keep_torchs_own_words_when_others_went_wrong():
+    class Shifted(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.table = nn.Embedding(5, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.table(x + 10).sum(1)
+
+    step = make_train_step(model := Shifted(), nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
+    with pytest.raises(IndexError, match=r"^index out of range in self$"):
+        step(torch.tensor([[1, 2], [0, 2]]), torch.ones(2, 1))
+
+
+def convolution(in_channels: int = 3) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(in_channels, 4, 3), nn.Flatten(), nn.LazyLinear(1))
+
+
+@pytest.mark.parametrize(
+    ("model", "x", "words"),
+    [
+        (convolution(), torch.ones(4, 64), r"x have shape \(4, 64\), but a convolution takes \(N, C, H, W\).*x.view\(-1, 1, H, W\)"),
+        (convolution(), torch.ones(4, 1, 8, 8), r"x have shape \(4, 1, 8, 8\).*C = 3, but dimension 1 holds 1: build the layer with in_channels=1"),
+        (convolution(), torch.ones(4, 8, 8, 3), r"\(4, 8, 8, 3\).*its channels come last, so x = x.permute\(0, 3, 1, 2\)"),
+        (nn.Sequential(nn.Conv2d(1, 2, 3), convolution()), torch.ones(4, 1, 8, 8), r"earlier layers turned x of shape \(4, 1, 8, 8\) into shape \(4, 2, 6, 6\).*in_channels=2"),
+    ],
+    ids=["flat", "channels", "channels last", "after another layer"],
+)  # fmt: skip
+def test_a_convolution_given_the_wrong_rank_or_channels_is_explained(model, x, words):
+    step = make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
+    assert_clear_error(lambda: step(x, torch.ones(4, 1)), ValueError, words)

@@ -169,6 +169,8 @@ CASES = [  # (id, call, error, words in the message)
     ("paths target short", lambda: plot_optimizer_paths(bowl, {"SGD": [(0, 0)]}, (-1, 1), (-1, 1), target=(0,)), TypeError, r"target should be a pair of numbers"),
     ("paths loss None out", lambda: plot_optimizer_paths(lambda a, b: None, {"SGD": [(0, 0)]}, (-1, 1), (-1, 1)), TypeError, r"loss\(a_grid, b_grid\) should be numbers"),
     ("paths loss NaN out", lambda: plot_optimizer_paths(lambda a, b: np.where(a > 0, a, NAN) + b, {"SGD": [(0, 0)]}, (-1, 1), (-1, 1)), ValueError, r"loss\(a_grid, b_grid\) holds .* NaN.*holes"),
+    ("paths loss of torch tensors", lambda: plot_optimizer_paths(lambda a, b: ((a + b * torch.ones(3, 1) - 2) ** 2).mean(), {"SGD": [(0, 0)]}, (-1, 1), (-1, 1)), TypeError, r"loss\(a_grid, b_grid\) failed: unsupported operand.*two float64 NumPy arrays of shape \(200, 200\).*NumPy and plain numbers"),
+    ("paths loss of torch functions", lambda: plot_optimizer_paths(lambda a, b: torch.sigmoid(a) + b**2, {"SGD": [(0, 0)]}, (-1, 1), (-1, 1)), TypeError, r"failed: sigmoid\(\).*must be Tensor.*NumPy arrays"),
     ("paths path NaN", lambda: plot_optimizer_paths(bowl, {"SGD": [(0, 0), (NAN, 1)]}, (-1, 1), (-1, 1)), ValueError, r"paths\['SGD'\] has a NaN or infinite point at step 1"),
     ("paths too many", lambda: plot_optimizer_paths(bowl, {str(i): [(0, 0)] for i in range(17)}, (-1, 1), (-1, 1)), ValueError, r"at most 16"),
     ("paths loss not callable", lambda: plot_optimizer_paths("bowl", {"SGD": [(0, 0)]}, (-1, 1), (-1, 1)), TypeError, r"loss should be a function"),
@@ -268,3 +270,17 @@ def test_a_linear_axis_draws_values_across_the_whole_float_range(values, recwarn
 def test_digit_titles_are_any_sequence_of_names(titles):
     fig = plot_digit_grid(np.zeros((2, 64)), titles)
     assert [ax.get_title() for ax in fig.axes[:2]] == [str(t) for t in titles]
+
+
+@pytest.mark.parametrize("alt", ["", "   "])
+def test_a_blank_alt_text_is_refused_by_the_bundle_as_by_show(alt):
+    import matplotlib.pyplot as plt
+
+    from course.images import png_with_alt
+    from course.plots.display import show
+
+    with pytest.raises(ValueError, match=r"alt should be one sentence saying what the picture shows"):
+        png_with_alt(b"\x89PNG", alt, "<Figure>")
+    with pytest.raises(ValueError, match=r"show\(\) needs alt text"):
+        show(plt.figure(), alt)
+    plt.close("all")

@@ -67,3 +67,13 @@ def test_pairs_of_tensors_in_any_form_and_numbers_a_dataloader_stacks_are_accept
     x, y = batch_to(next(iter(numbers)), CPU)
     assert x.shape == (4, 2) and y.shape == (4,)
     assert np.isfinite(one_epoch(DataLoader(Items(lambda i: (X[i], Y[i])), batch_size=4)))
+
+
+@pytest.mark.parametrize(
+    ("loader", "words"),
+    [({"x": X, "y": Y}, r"got a dict with keys \['x', 'y'\]: going over it gives its keys"), ("data.csv", r"a str")],
+)
+def test_a_dict_or_a_string_passed_as_the_loader_is_named_as_such(loader, words):
+    with pytest.raises(TypeError, match=r"should be a DataLoader .*" + words + r".*DataLoader\(TensorDataset") as info:
+        one_epoch(loader)
+    assert "it yielded" not in str(info.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 
 import pytest
 import torch
@@ -73,3 +74,50 @@ def test_class_indices_with_several_classes_and_other_single_outputs_are_still_a
     check_pair(torch.zeros(8, 1), torch.zeros(8, 1), nn.MSELoss())
     with pytest.raises(ValueError, match=r"shape \(1,\), one score per sample"):
         check_pair(torch.zeros(1), torch.tensor(0), nn.CrossEntropyLoss())  # unbatched, one class
+
+
+def squeezing_mse(pred, target):  # right for targets (N,): it pairs (N, 1) predictions with them itself
+    return ((pred.squeeze(1) - target) ** 2).mean()
+
+
+def test_a_hand_written_loss_that_pairs_other_shapes_itself_is_accepted_and_run_once():
+    x = torch.randn(8, 3)
+    model = nn.Linear(3, 1)
+    with torch.no_grad():
+        model.weight.fill_(1.0), model.bias.zero_()  # a perfect model for y = x.sum(1): its loss is 0
+    calls = []
+    step = make_train_step(
+        model, lambda p, t: calls.append(1) or squeezing_mse(p, t), torch.optim.SGD(model.parameters())
+    )
+    assert step(x, x.sum(1)) == 0.0 and len(calls) == 1
+    weighted = lambda p, t: (t[:, 1:] * (p - t[:, :1]) ** 2).mean()  # noqa: E731 (targets: a value and a weight)
+    check_pair(torch.zeros(8, 1), torch.ones(8, 2), weighted)
+
+
+@pytest.mark.filterwarnings("ignore:Using a target size")  # torch's own, from F.mse_loss run to see what it does
+@pytest.mark.parametrize(
+    "loss_fn",
+    [lambda p, t: ((p - t) ** 2).mean(), lambda p, t: functional.mse_loss(p, t), nn.MSELoss()],
+    ids=["by hand", "F.mse_loss in a lambda", "nn.MSELoss"],
+)
+def test_a_loss_that_broadcasts_n_1_against_n_is_still_refused(loss_fn):
+    with pytest.raises(ValueError, match=r"broadcast them to \(8, 8\).*y = y.view\(-1, 1\)"):
+        check_pair(torch.zeros(8, 1), torch.zeros(8), loss_fn)
+
+
+@pytest.mark.parametrize("loss_fn", [nn.MSELoss(), lambda p, t: ((p - t) ** 2).mean()], ids=["MSELoss", "by hand"])
+def test_fewer_prediction_columns_than_targets_asks_for_more_outputs(loss_fn):
+    model = nn.Linear(3, 1)
+    step = make_train_step(model, loss_fn, torch.optim.SGD(model.parameters(), lr=0.1))
+    with pytest.raises(
+        ValueError, match=r"\(8, 1\) but the targets \(8, 2\).*out_features=1\), gives 1.*out_features=2"
+    ) as error:
+        step(torch.randn(8, 3), torch.randn(8, 2))
+    assert "view" not in str(error.value)
+
+
+def test_a_hand_written_loss_that_picks_its_columns_is_not_warned():
+    gaussian_nll = lambda p, t: (p[:, 1:] + (t - p[:, :1]) ** 2 / p[:, 1:].exp()).mean()  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_pair(torch.zeros(8, 2), torch.zeros(8, 1), gaussian_nll)
