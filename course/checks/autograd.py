@@ -30,6 +30,10 @@ NO_GRAPH = (
 )
 RETAINED = "retain_graph=True hides the error, but each step reuses the first loss's gradients: compute it every epoch."
 NOT_A_TENSOR = "return the tensor itself, one torch tensor (not a list, a tuple or a number)."
+FROZEN = (
+    "a parameter no longer requires grad (requires_grad_(False), requires_grad = False or detach_()), so the next "
+    "backward() fails or leaves it out: leave requires_grad alone and update inside torch.no_grad() instead."
+)
 RATES = (0.05, 0.3)  # the step is taken twice, each time with fresh parameters
 DTYPE, DEVICE = "pass dtype=dtype: the parameter needs the dtype asked for.", "pass device=device: it must live there."
 NO_RETURN = "your function returned None: end it with `return a, b`, the parameters it updated, as the exercise asks."
@@ -89,18 +93,22 @@ def _parameters() -> list[torch.Tensor]:
 
 
 def _after_step(step: object, params: list, lr: float) -> list[tuple]:
-    """Each of the caller's parameters after the step: its value, its gradient ("zero" if cleared), still listed."""
+    """Each of the caller's parameters after the step: its value, its gradient ("zero" if cleared), still listed,
+    still a leaf that requires grad (the next backward() reaches it)."""
     originals = list(params)
     step(params, lr)
     grads = ["zero" if p.grad is None or not p.grad.any() else p.grad.clone() for p in originals]
     kept = [i < len(params) and params[i] is p for i, p in enumerate(originals)]
-    return list(zip([p.detach().clone() for p in originals], grads, kept, strict=True))
+    trained = [p.is_leaf and p.requires_grad for p in originals]
+    return list(zip([p.detach().clone() for p in originals], grads, kept, trained, strict=True))
 
 
 def _sgd_step(params: list[torch.Tensor], lr: float, variant: str = "") -> list[torch.Tensor]:
-    """The right step, a known mistake ("rebound": replaced outside no_grad), or "to_none": right too."""
+    """The right step, a known mistake ("rebound": replaced outside no_grad; "frozen"), or "to_none": right too."""
     with torch.enable_grad() if variant in ("outside_no_grad", "rebound") else torch.no_grad():
         for i, p in enumerate(params):
+            if variant == "frozen":  # then updated in place, as in no_grad
+                p.requires_grad_(False)
             if variant in ("replaced", "rebound"):  # a new tensor in the list, the caller's unchanged
                 params[i] = p - lr * (p.grad if p.is_leaf else None)  # a non-leaf has no .grad (and warns if asked)
             elif variant == "not_in_place":
@@ -122,7 +130,7 @@ def _step_explained(got: list, expected: list) -> str:
         f"its gradient {'was' if isinstance(g[1], str) else 'was not'} cleared"
         for i, (g, e) in enumerate(zip(got[0], expected[0], strict=False))
     ]
-    if not all(kept for _, _, kept in got[0]):
+    if not all(kept for _, _, kept, _ in got[0]):
         moves.insert(0, "the list itself changed (leave the caller's list as it is)")
     return "; ".join(moves) + ". Update every parameter in place inside torch.no_grad(), then zero every gradient."
 
@@ -131,6 +139,8 @@ sgd_step = Exercise(
     name="sgd_step", reference=_sgd_step, pure=False,
     inputs=lambda: (_parameters(), RATES[0], _parameters(), RATES[1]),
     observe=lambda step, args: [_after_step(step, *args[:2]), _after_step(step, *args[2:])],
+    guards=[Guard("froze_parameters", any_item(lambda run: not all(trained for *_, trained in run)),
+                  partial(_sgd_step, variant="frozen"), FROZEN)],
     mistakes=[
         *(Mistake(m, partial(_sgd_step, variant=m)) for m in ("outside_no_grad", "no_update", "not_in_place")),
         Mistake("not_in_place", partial(_sgd_step, variant="replaced"), REPLACED),

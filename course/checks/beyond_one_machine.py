@@ -2,7 +2,9 @@
 
 The probes tell the wrong answers apart: two jobs whose five factors all differ (the second one catches a typed-in
 0.6, and its ratio 2.5 an integer division), four processes of 2 machines x 4 where RANK, LOCAL_RANK and the
-last rank disagree, and a one-process run (WORLD_SIZE 1), which saves too. The epoch orders come from two samplers:
+last rank disagree, a one-process run (WORLD_SIZE 1), which saves too, and RANK 10 of 16, which holds the digit 0
+yet does not save; each env is a dict that notes whether the answer read it at all (not os.environ, which no
+launcher set here). The epoch orders come from two samplers:
 3 epochs of 12 items over 2 ranks, then 4 epochs of 13, which DistributedSampler pads (rank 1 gets the first index
 again), so neither a fixed number of epochs nor a shuffle written by hand without the padding fits both.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import operator
+import os
 from decimal import Decimal
 from fractions import Fraction
 
@@ -23,16 +26,21 @@ from course.checks.probes import any_item
 from course.checks.values import close, describe, exact_as_float
 
 _JOBS = ((0.1, 64, 32, 4, 3), (0.05, 256, 40, 8, 2))  # (base_lr, base_batch, batch_per_process, nproc_per_node, nnodes)
-_ENVS = [("0", "0", "8"), ("1", "1", "8"), ("4", "0", "8"), ("7", "3", "8"), ("0", "0", "1")]  # 4 of 8, then 1 of 1
-_RUNS = "RANK 0, 1, 4 and 7 of 8 processes and for a one-process run (RANK 0 of WORLD_SIZE 1)"
+_ENVS = [("0", "0", "8"), ("1", "1", "8"), ("4", "0", "8"), ("7", "3", "8"), ("0", "0", "1"), ("10", "2", "16")]
+_RUNS = "RANK 0, 1, 4 and 7 of 8 processes, a one-process run (RANK 0 of WORLD_SIZE 1) and RANK 10 of 16"
 _DIFFERS = ("the 3 epochs of 12 items", "4 epochs of 13 items over 2 ranks (padded to 14)")
 _SAY = {  # more than the vocabulary says
     "per_process_batch": "you used ONE process's batch; the global one is batch_per_process * nproc_per_node * nnodes.",
     "no_scaling": "you returned the base learning rate: a global batch 6x larger gets a learning rate 6x larger.",
     "local_rank": "your function says True for RANK 0 and RANK 4, the first process of EACH machine (LOCAL_RANK 0 "
     "there), so on 2 machines two processes would save: only the global RANK 0 should, int(env['RANK']) == 0.",
-    "string_rank": "no process would save in the job of 8 processes: if you compared RANK with the number 0, environment variables are "
-    "strings: convert with int() first.",
+    "string_rank": "no process would save, not even that of a one-process run: if you compared RANK with the number "
+    "0, environment variables are strings: convert with int() first.",
+    "nobody_saves": "no process of the job of 8 would save, only that of a one-process run: in every job, whatever "
+    "WORLD_SIZE, exactly one process saves, the one of global RANK 0, int(env['RANK']) == 0.",
+    "ignored_env": "your function never looked at env, the dict it is given: read the rank from it, int(env['RANK']). "
+    "The check passes each process's variables in env; os.environ is this notebook's own environment, which no "
+    "launcher set (RANK may not be there at all). In a real job you would call should_save(os.environ).",
     "flat": "return one list of indices per epoch: a list of `epochs` lists.",
     "not_indices": "each epoch's order should hold the integer indices themselves, as list(sampler) gives them.",
     "last_rank": "the last rank would do, but by convention it is RANK 0, which exists even in a one-process run.",
@@ -45,6 +53,44 @@ def _not_a_number(value: object) -> bool:
 
 def _bool_tensor(value: object) -> bool:
     return isinstance(value, torch.Tensor) and value.dtype == torch.bool and value.numel() == 1 and not value.is_meta
+
+
+class _Env(dict):
+    """One process's variables, as the probes pass them: each look into it (a key, a method) is noted in ``reads``."""
+
+    def __init__(self, env: dict, reads: list) -> None:
+        super().__init__(env)
+        self._reads = reads
+
+    def __getattribute__(self, name: str) -> object:
+        if not name.startswith("_"):  # get, keys, items, ...
+            object.__getattribute__(self, "_reads").append(name)
+        return super().__getattribute__(name)
+
+    def __getitem__(self, key: object) -> object:
+        self._reads.append(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self._reads.append(key)
+        return super().__contains__(key)
+
+    def __iter__(self):  # also makes dict(env) and {**env} ask for keys()
+        self._reads.append("iter")
+        return super().__iter__()
+
+
+def _saves(fn, envs: list) -> list | str:
+    """The answers for each env (:func:`_answers`); "ignored" when the function never looked into one (raising or
+    not: it read os.environ, or nothing)."""
+    reads: list = []
+    try:
+        got = [fn(_Env(env, reads)) for env in envs]
+    except Exception as exc:
+        if reads or isinstance(exc, NotImplementedError):  # a stub is not attempted, whatever it read
+            raise
+        return "ignored"
+    return _answers(got) if reads else "ignored"
 
 
 def _answers(values: list) -> list:
@@ -91,9 +137,15 @@ scaled_lr = Exercise(
 should_save = Exercise(
     name="should_save",
     inputs=lambda: ([{"RANK": rank, "LOCAL_RANK": local, "WORLD_SIZE": size} for rank, local, size in _ENVS],),
-    observe=lambda fn, args: _answers([fn(env) for env in args[0]]),
+    observe=lambda fn, args: _saves(fn, args[0]),
     reference=lambda env: int(env["RANK"]) == 0,
     guards=[
+        Guard(
+            "ignored_argument",
+            lambda got: got == "ignored",
+            lambda env: os.environ.get("RANK", "0") == "0",
+            _SAY["ignored_env"],
+        ),
         Guard(
             "wrong_dtype",
             any_item(lambda v: type(v) is not bool),
@@ -102,8 +154,14 @@ should_save = Exercise(
                 "return a bool, True for the one process that saves and False for the others: for "
                 f"{_RUNS} your function returned {', '.join(map(describe, got))}."
             ),
-        ),  # then no process of the 8 saves (a one-process run may)
-        Guard("string_rank", lambda got: not any(got[:4]), lambda env: env["RANK"] == 0, _SAY["string_rank"]),
+        ),  # then no process saves at all, or none of the job of 8 (the one of a one-process run does)
+        Guard("string_rank", lambda got: not any(got), lambda env: env["RANK"] == 0, _SAY["string_rank"]),
+        Guard(
+            "nobody_saves",
+            lambda got: not any(got[:4]),
+            lambda env: env["LOCAL_RANK"] == "0" and env["WORLD_SIZE"] == "1",
+            _SAY["nobody_saves"],
+        ),
     ],
     alternatives=[
         lambda env: env["RANK"] == "0",
@@ -113,7 +171,7 @@ should_save = Exercise(
     ],
     mistakes=[
         Mistake("local_rank", lambda env: env["LOCAL_RANK"] == "0", _SAY["local_rank"]),
-        Mistake("everyone", lambda env: True),
+        Mistake("everyone", lambda env: "RANK" in env),  # a distributed process: every one of them
         Mistake("last_rank", lambda env: int(env["RANK"]) == int(env["WORLD_SIZE"]) - 1, _SAY["last_rank"]),
     ],
     explain=lambda got, exp: (

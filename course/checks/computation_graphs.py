@@ -7,6 +7,7 @@ steps and then for two with another learning rate, so fixed numbers show.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Set
 from functools import partial
 
@@ -16,7 +17,7 @@ import torch
 from course.checks.autograd import before_backward
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import any_item
-from course.checks.values import close, describe
+from course.checks.values import as_number, close, describe, tensors_in
 
 NAMES = {"weight", "bias", "scale", "inputs", "targets", "out"}  # the exercise's variables
 FROZEN = (  # its own words: the vocabulary's froze_parameters speaks of a model being evaluated
@@ -71,11 +72,16 @@ def _count(tensor: torch.Tensor, fault: str = "") -> int:
     return count - (fault == "forgot_root")
 
 
+def _whole(count: object) -> object:
+    """A count as an int when it is a whole number in any form (8, 8.0, np.int64(8), torch.tensor(8)); else as it is."""
+    number = as_number(count)
+    return int(number) if number is not None and number.is_integer() else count
+
+
 count_nodes = Exercise(
     name="count_nodes", inputs=_graphs, reference=_count,
-    observe=lambda answer, graphs: [answer(graph) for graph in graphs],
-    guards=[Guard("not_a_number", lambda got: not all(type(n) is int or isinstance(n, np.integer) for n in got),
-                  lambda tensor: "7",
+    observe=lambda answer, graphs: [_whole(answer(graph)) for graph in graphs],
+    guards=[Guard("not_a_number", any_item(lambda n: type(n) is not int), lambda tensor: "7",
                   "return a whole number: len(...) of the set of nodes you collected.")],
     mistakes=[Mistake(fault, partial(_count, fault=fault))
               for fault in ("counted_data", "counted_shared_twice", "forgot_root", "no_accumulate_grad")]
@@ -87,6 +93,11 @@ count_nodes = Exercise(
 
 
 def _untracked(out: object, a: torch.Tensor, b: torch.Tensor) -> dict:
+    """What matters: the values (plain numbers to plot: a NumPy array or a list of them too), whether autograd
+    tracks them, whether a and b still require grad."""
+    if isinstance(out, np.ndarray) or type(out) is list and not tensors_in(out):
+        with contextlib.suppress(Exception):
+            out = torch.tensor(out)
     tracked = torch.is_tensor(out) and out.requires_grad
     return {"values": out, "tracked": tracked, "a, b require grad": [a.requires_grad, b.requires_grad]}
 
@@ -98,12 +109,14 @@ untracked_prediction = Exercise(
     observe=lambda answer, args: _untracked(answer(*args), *args[:2]),
     guards=[
         Guard("returned_none", lambda got: got["values"] is None, lambda a, b, x: None),
-        Guard("not_a_tensor", lambda got: not torch.is_tensor(got["values"]), lambda a, b, x: [0.0],
-              lambda got, _: f"return a torch tensor (with no grad_fn), got {describe(got['values'])}."),
+        Guard("froze_parameters", lambda got: not all(got["a, b require grad"]),  # either one is enough
+              lambda a, b, x: a.detach() + b.requires_grad_(False) * x, FROZEN),
+        Guard("not_a_tensor", lambda got: not torch.is_tensor(got["values"]), lambda a, b, x: 0.5,
+              lambda got, _: f"return the values as a tensor with no grad_fn (or a NumPy array), got "
+                             f"{describe(got['values'])}."),
     ],
     mistakes=[
         Mistake("still_tracked", lambda a, b, x: a + b * x),
-        Mistake("froze_parameters", lambda a, b, x: a.requires_grad_(False) + b.requires_grad_(False) * x, FROZEN),
         Mistake("rounded", lambda a, b, x: (a + b * x).detach().round(decimals=2)),
     ],
     alternatives=[lambda a, b, x: torch.no_grad()(lambda: a + b * x)()],

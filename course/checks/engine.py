@@ -2,7 +2,8 @@
 (or value), the known mistakes (each the *wrong program* or value, with the message that explains it), the right
 alternatives and how to compare. Called on a learner's answer it returns a :class:`Verdict`, one line to read:
 
-1. a placeholder (``None``, ``...``, a stub raising ``NotImplementedError``) is *not attempted*;
+1. a placeholder (``None``, ``...``, a dict or list of only ``...``, a stub raising ``NotImplementedError``) is *not
+   attempted*; a template with some ``...`` left, or a stub the answer calls, is named;
 2. the answer is observed on fresh probe inputs, in a worker thread with a time limit; an answer that changed a
    global setting after any call (gradient tracking off, the default dtype or device: put back at once) is told so
    first, then one that called backward() on the inputs it was given, or changed them (a model's weights, dtype or
@@ -34,7 +35,7 @@ import torch
 
 from course.checks import probes, runner, values
 from course.checks.calls import Calls, Library, qualified
-from course.checks.runner import SETTINGS, Watched, names_restored, put_back, raised_in_stub, run_limited, settings
+from course.checks.runner import SETTINGS, Watched, names_restored, put_back, run_limited, settings
 from course.checks.values import Raised, close, describe, safe_text
 from course.checks.vocabulary import GRADIENT_ZEROED, MISTAKES, MODEL_CHANGED, SAVED_TENSOR_CHANGED
 from course.repro import preserved_rng
@@ -44,6 +45,8 @@ TIME_LIMIT = 10.0  # seconds a check may take, learner's code included
 Message = str | Callable[[Any, Any], str] | None
 _PLACEHOLDER = "replace the placeholder (None or ...) with your answer, then run this cell again."
 _STUB = "the function still raises NotImplementedError: write its body, then run the cell again."
+_OTHER_STUB = "your code calls {}, which still raises NotImplementedError: write its body and run its cell first."
+_UNFILLED = "the placeholder ... is still there for {}: replace each with your answer, then run this cell again."
 # what a check relies on: learner code that replaces a name here is told so, and the name is put back
 _TRUSTED = (builtins, math, np, torch, torch.Tensor, torch.nn.Module, torch.nn.functional, values, probes)
 _PREFIX = {"correct": "✅ Correct", "not_attempted": "⏳ Not attempted yet", "wrong": "❌ Not yet"}
@@ -118,18 +121,6 @@ def _changed_inputs(inputs: list) -> Verdict | None:
     return _wrong("mutated_input", message=MODEL_CHANGED if only_models else None) if inputs else None
 
 
-def _nudged(args: tuple) -> tuple:
-    """``args`` with every float tensor that requires grad moved by about ±1e-4, computed from it (gradients still
-    reach its leaves): off the kinks (0 for relu, abs, clamp) where right formulas differ in gradient."""
-    moved = []
-    for arg in args:
-        if isinstance(arg, torch.Tensor) and arg.requires_grad and arg.is_floating_point():
-            index = torch.arange(arg.numel(), dtype=arg.dtype, device=arg.device).reshape(arg.shape)
-            arg = arg + 1e-4 * (0.6 + 0.3 * torch.sin(index)) * (1 - 2 * (index % 2))  # both signs, never 0
-        moved.append(arg)
-    return tuple(moved)
-
-
 def _holds(test: Callable[..., Any], *args: Any) -> bool:
     try:
         return bool(test(*args))
@@ -167,8 +158,11 @@ class Exercise:
 
     def __call__(self, *answers: object) -> Verdict:
         answer = answers[0] if len(answers) == 1 else answers
-        if any(a is None or a is Ellipsis for a in answers) or not answers:  # the placeholders a notebook ships
-            return Verdict("not_attempted", _PLACEHOLDER)
+        left = values.placeholders(answer)  # a template's keys (or items) still at ...
+        if not answers or any(a is None or a is Ellipsis for a in answers) or left and len(left) == len(answer):
+            return Verdict("not_attempted", _PLACEHOLDER)  # the placeholders a notebook ships
+        if left:  # named, and nothing about their answers
+            return _wrong("unreadable", message=_UNFILLED.format(", ".join(left)))
         if self.kind == "function" and not callable(answer):
             return _wrong("not_callable", answer)
         import torch._dynamo  # noqa: F401  (an optimizer's first step or a matmul on meta imports it: seconds, here)
@@ -179,8 +173,9 @@ class Exercise:
             return _wrong("timeout", message=f"{MISTAKES['timeout']} (limit {TIME_LIMIT:g} s)")
         if outcome.exited:
             return _wrong("exited")
-        if isinstance(outcome.error, _Stub):
-            return Verdict("not_attempted", _STUB)
+        if isinstance(outcome.error, _Stub):  # the answer's own, or one it calls: then named, not "not attempted"
+            name = runner.other_stub(outcome.error.args[0], answers)
+            return _wrong("raised", message=_OTHER_STUB.format(name)) if name else Verdict("not_attempted", _STUB)
         if outcome.error is not None:
             return _wrong("unreadable", Raised(type(outcome.error).__name__, safe_text(outcome.error)))
         return outcome.value
@@ -210,8 +205,8 @@ class Exercise:
                 return self.observe(answer, args)
             return answer(*args) if self.kind == "function" else answer
         except Exception as exc:
-            if isinstance(exc, NotImplementedError) and raised_in_stub(exc):
-                raise _Stub() from None
+            if isinstance(exc, NotImplementedError) and (code := runner.stub_code(exc)):
+                raise _Stub(code) from None
             return Raised(type(exc).__name__, safe_text(exc))
 
     def _own(self, program: Any, args: tuple | None = None) -> Any:
@@ -280,7 +275,7 @@ class Exercise:
     def _gradient_verdict(self, answer: Any) -> Verdict | None:
         """The verdict on a result the answer gets right from which backward() fails, or whose gradient is not the
         right program's (:func:`_gradient_fault`), on probe inputs nudged off the kinks where right formulas differ."""
-        args, own_args = _nudged(self.inputs()), _nudged(self.inputs())
+        args, own_args = probes.nudged(self.inputs()), probes.nudged(self.inputs())
         with warnings.catch_warnings(action="ignore"):  # the learner saw its warnings on the first run
             got = self.observation(answer, args)
         try:

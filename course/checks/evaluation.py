@@ -51,15 +51,24 @@ def _settings(loss_fn: object) -> dict:
     return {name: text(value) for name, value in attributes.items() if name[0] != "_" and name != "training"}
 
 
+def watch_layers(dropout: nn.Module, *layers: nn.Module) -> tuple[list, list]:
+    """Two lists that grow at each pass through these layers, of the model or a copy (deepcopy keeps hooks): the
+    Dropout layer's mode, and whether each layer's output required grad (a graph built, however the layers were
+    called: model(x), model.forward(x) or one by one; read as it is made, so a later .detach() undoes nothing)."""
+    modes, graphs = [], []
+    dropout.register_forward_hook(lambda layer, inputs, out: modes.append(layer.training))
+    for layer in layers:
+        layer.register_forward_hook(lambda layer, inputs, out: graphs.append(out.requires_grad))
+    return modes, graphs
+
+
 def _observe_val(fn: object, args: tuple) -> dict:
     """The number returned; the Dropout layer's modes and whether the output required grad at the model's forward
-    passes (each read by a hook from the layer it runs on, so a copy's passes count as its own); whether
-    model.forward(x) was called (its hooks skipped), whether the parameters were left untrainable, and the settings
-    of loss_fn left changed, (name, before, after); the number returned for a loader of 7 samples, so that a count
-    written in shows."""
-    (model, loss_fn, _), modes, graphs, calls, settings = args, [], [], [], _settings(args[1])
-    model[0].register_forward_hook(lambda dropout, inputs, out: modes.append(dropout.training))
-    model[1].register_forward_hook(lambda layer, inputs, out: graphs.append(out.requires_grad))
+    passes (:func:`watch_layers`); whether model.forward(x) was called (its hooks skipped), whether the parameters
+    were left untrainable, and the settings of loss_fn left changed, (name, before, after); the number returned for
+    a loader of 7 samples, so that a count written in shows."""
+    (model, loss_fn, _), calls, settings = args, [], _settings(args[1])
+    modes, graphs = watch_layers(model[0], model[1])
     model.register_forward_pre_hook(lambda *_: calls.append("call"))  # model.forward(x) skips this hook
     loss, after = _number(fn(*args)), _settings(loss_fn)
     return {"loss": loss, "modes": sorted(set(modes)), "graphs": sorted(set(graphs)),
@@ -108,9 +117,10 @@ def _loss_fn_changed(got: dict, expected: object) -> str:
 
 
 _MEAN = "weight each batch's loss by its size and divide by the number of samples, sum(loss * len(x)) / n."
-_NOT_THE_MEAN = [("median", "the median of the per-sample losses"),
-                 ("midrange", "halfway between the smallest and the largest per-sample loss"),
-                 ("loss_of_mean", "the loss of the mean prediction against the mean target")]  # fmt: skip
+_NOT_THE_MEAN = {fault: f"that is {what}, not the mean of the per-sample losses: {_MEAN}" for fault, what in [
+    ("median", "the median of the per-sample losses"),
+    ("midrange", "halfway between the smallest and the largest per-sample loss"),
+    ("loss_of_mean", "the loss of the mean prediction against the mean target")]}  # fmt: skip
 validation_loss = Exercise(
     name="validation_loss",
     inputs=_val_inputs,
@@ -131,14 +141,7 @@ validation_loss = Exercise(
     ],
     mistakes=[Mistake(f, partial(_val, fault=f)) for f in ("mean_of_batch_means", "sum_not_mean", "last_loss_only")]
     + [Mistake("wrong_total", partial(_val, fault="wrong_total"), _SHORT_LAST_BATCH)]
-    + [
-        Mistake(
-            "not_mean_of_losses",
-            partial(_val, fault=fault),
-            f"that is {what}, not the mean of the per-sample losses: {_MEAN}",
-        )
-        for fault, what in _NOT_THE_MEAN
-    ],  # fmt: skip
+    + [Mistake("not_mean_of_losses", partial(_val, fault=f), text) for f, text in _NOT_THE_MEAN.items()],
     alternatives=[lambda model, loss_fn, loader: _val(model, loss_fn, [loader.dataset.tensors])],  # one big batch
     explain=lambda got, expected: (
         f"right for this loader, but for a loader of 7 samples you returned {describe(got['other'])}, not "

@@ -19,7 +19,7 @@ from course.checks import probes
 from course.checks.engine import Exercise, Guard, Library, Mistake
 from course.checks.models import _untrainable
 from course.checks.probes import KIND_WORDS, any_item, binary_accuracy, loss_kind, model_kind, randomised, tag_is
-from course.checks.values import PerProbe, as_number, close
+from course.checks.values import PerProbe, as_number, close, safe_text
 from course.checks.vocabulary import MISTAKES
 from course.data import load_breast_cancer_split
 
@@ -45,20 +45,18 @@ def _not_a_column(model: object, n: int) -> bool:  # a copy in eval mode gives 3
 
 
 def _kind(model: object, n_features: int) -> str:
-    """model_kind, of a copy with random parameters when the model's own (zeros) make it constant: softmax stays so."""
-    kind = model_kind(model, n_features)
+    """model_kind in eval mode (as binary_accuracy), of a random copy where zeros make it constant (softmax stays)."""
     try:
-        return model_kind(randomised(copy.deepcopy(model), seed=5), n_features) if kind == "constant" else kind
+        kind = model_kind(model := copy.deepcopy(model).eval(), n_features)
+        return model_kind(randomised(model, seed=5), n_features) if kind == "constant" else kind
     except Exception:
-        return kind
+        return model_kind(model, n_features)
 
 
 def _scaler(ref=lambda parts, rows: parts[0], ddof=0, axis=0, dtype=torch.float32):
     """A scaling program: each part scaled with the mean and std of the rows ``ref`` picks (the training rows)."""
-    return lambda x, *parts: tuple(
-        torch.tensor((x[rows] - x[ref(parts, rows)].mean(axis)) / x[ref(parts, rows)].std(axis, ddof=ddof), dtype=dtype)
-        for rows in parts
-    )
+    return lambda x, *parts: tuple(torch.tensor((x[rows] - x[ref(parts, rows)].mean(axis)) / x[ref(parts, rows)].std(
+        axis, ddof=ddof), dtype=dtype) for rows in parts)  # fmt: skip
 
 
 _SAMPLE = (23 / 24) ** 0.5  # a right answer scaled with the sample std (ddof 1) of the 24 training rows is this smaller
@@ -68,15 +66,10 @@ _WRONG_ROWS = [("leakage", lambda parts, rows: slice(None), None),
                ("own_statistics", lambda parts, rows: rows, None)]  # fmt: skip
 _SORTED = ("each part holds the right rows, but sorted (a boolean mask, np.sort), not in the order of its indices, so "
            "row i of x[train_idx] no longer goes with label i of y[train_idx]: select with x[train_idx] as it comes.")  # fmt: skip
-_MUTATED = "you changed the array x in place (x -= ...): the caller's data changed too; compute on a copy (x - mean)."
-scale_features = Exercise(
-    "scale_features", _scaler(), observe=lambda answer, args: (  # "mutated" when the answer changed the caller's x in place
-        lambda x: (lambda got: got if np.array_equal(x, args[0]) else "mutated")(answer(*args)))(args[0].copy()), inputs=lambda: (_X.copy(), *(r.copy() for r in _ROWS)),
-    alternatives=[_scaler(ddof=1)],
+scale_features = Exercise(  # an x changed in place (x -= mean) is the engine's to find, like any input changed
+    "scale_features", _scaler(), inputs=lambda: (_X.copy(), *(r.copy() for r in _ROWS)), alternatives=[_scaler(ddof=1)],
     same=lambda got, exp: close(got, exp) or close(got, tuple(t * _SAMPLE for t in exp)),
-    guards=[Guard("mutated_input", lambda got: isinstance(got, str), lambda x, *rows: _scaler()(np.add(x, 1, out=x), *rows),
-                  _MUTATED),
-            Guard("not_three_parts", lambda got: not isinstance(got, (tuple, list)) or len(got) != 3, lambda *a: a[0]),
+    guards=[Guard("not_three_parts", lambda got: not isinstance(got, (tuple, list)) or len(got) != 3, lambda *a: a[0]),
             Guard("not_a_tensor", any_item(lambda t: type(t) is not torch.Tensor), lambda x, *rows: rows),
             Guard("wrong_shape", lambda got: [t.shape for t in got] != [(24, 4), (8, 4), (8, 4)],
                   lambda x, *rows: _scaler()(x, *[rows[0]] * 3), "select each part's rows with x[train_idx], "
@@ -101,6 +94,8 @@ def _setup(answer, args) -> tuple:
         return ("not_a_pair", "")
     if loss_kind(got[0]) != "unknown":
         return ("swapped", "")
+    if isinstance(got[1], type):  # nn.BCEWithLogitsLoss, not called
+        return ("loss_class", safe_text(got[1].__name__, 40))
     kinds = (_kind(got[0], args[0]), loss_kind(got[1]))
     out = probes.eval_output(got[0], torch.zeros(3, args[0])) if kinds[0] == "wrong_shape" else None
     if out is not None and out.dim() == 2 and len(out) == 3 and out.shape[1] > 1:  # runs, but not one output per row
@@ -111,15 +106,19 @@ def _setup(answer, args) -> tuple:
 
 
 def _stuck(model: nn.Module, n_features: int) -> tuple | None:
-    """("frozen" or "no_gradient", the names of the parameters training could never change), or None."""
+    """("frozen" or "no_gradient", the names of the parameters training could never change), ("no_bias", "") when
+    none moves the output at x = 0 (in eval mode), where a linear layer without bias scores 0 whatever it learns."""
     try:
         probe, x = copy.deepcopy(model).train(), torch.randn(8, n_features, generator=torch.Generator().manual_seed(1))
+        x = x.to(next((p.dtype for p in probe.parameters()), x.dtype))
         with torch.enable_grad():
-            stuck = _untrainable(probe, probe(x.to(next((p.dtype for p in probe.parameters()), x.dtype))))
+            stuck, pinned = _untrainable(probe, probe(x)), _untrainable(probe.eval(), probe(torch.zeros_like(x)))
         frozen = [name for name, p in probe.named_parameters() if not p.requires_grad]
     except Exception:
         return None
-    return (("frozen", ", ".join(frozen)) if frozen else ("no_gradient", ", ".join(stuck))) if stuck else None
+    if stuck:
+        return ("frozen", ", ".join(frozen)) if frozen else ("no_gradient", ", ".join(stuck))
+    return ("no_bias", "") if len(pinned) == len(list(probe.parameters())) else None
 
 
 _NEVER = "training could never change {} of the model: {}. Return nn.Linear(n_features, 1) as it comes, every parameter trainable and used."  # fmt: skip  # noqa: E501
@@ -142,7 +141,10 @@ fixed_setup = Exercise(
                   "nn.Linear(n_features, 1) (two outputs with CrossEntropyLoss are lesson 13's multi-class setup)."),
             Guard("wrong_shape", tag_is("not_a_column"), lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Flatten(0)),
                   nn.BCEWithLogitsLoss()), _NOT_A_COLUMN),
+            Guard("not_a_loss", tag_is("loss_class"), lambda n: (nn.Linear(n, 1), nn.BCEWithLogitsLoss), lambda got, _:
+                  f"you passed the class, not an instance: nn.{got[1]}() with brackets makes the loss function."),
             Guard("not_a_loss", tag_is("unknown", 1), lambda n: (nn.Linear(n, 1), nn.MSELoss())),
+            Guard("no_bias", tag_is("no_bias"), lambda n: (nn.Linear(n, 1, bias=False), nn.BCEWithLogitsLoss())),
             Guard("froze_parameters", tag_is("frozen"), lambda n: (nn.Linear(n, 1).requires_grad_(False),
                   nn.BCEWithLogitsLoss()), lambda got, _: _NEVER.format(got[1], "requires_grad is switched off")),
             Guard("not_backpropagatable", tag_is("no_gradient"), lambda n: ((m := nn.Linear(n, 1)),  # output detached
@@ -171,13 +173,11 @@ _SKLEARN = {  # scikit-learn's entry points, each with an answer that calls it; 
 precision_recall = Exercise(
     "precision_recall", _pr, inputs=lambda: _columns(_PREDICTED_TRUE),
     observe=lambda answer, args: PerProbe(answer(*args[start : start + 2]) for start in (0, 2)),  # each probe pair
-    guards=[Guard("not_a_pair", any_item(lambda got: not isinstance(got, (tuple, list)) or len(got) != 2),
-                  lambda p, y: 0.5),
+    guards=[Guard("not_a_pair", any_item(lambda got: not isinstance(got, (tuple, list)) or len(got) != 2), lambda p, y: 0.5),
             Guard("not_a_number", any_item(any_item(lambda v: as_number(v) is None)), lambda p, y: (p, y),
                   "precision and recall should each be one number (use .item() on a one-element tensor).")],
     mistakes=[Mistake("swapped_precision_recall", lambda p, y: _pr(p, y)[::-1]),
-              Mistake("wrong_class", lambda p, y: _pr(p, y, c=0.0), "that is precision and recall of class 0: "
-                      "the positive class is 1, so TP counts the predictions 1 whose target is 1."),
+              Mistake("wrong_class", lambda p, y: _pr(p, y, c=0.0)),
               Mistake("accuracy_not_precision", lambda p, y: ((p == y).float().mean().item(),) * 2),
               Mistake("percent_not_share", lambda p, y: tuple(100 * v for v in _pr(p, y)))],
     library=[Library(getattr(metrics, name), example) for name, example in _SKLEARN.items()],
@@ -202,6 +202,8 @@ def _decisions(answer, args) -> PerProbe:
 
 def _above_all(got: tuple, _: object) -> str:
     high = next(v[1] for v in got if _is_above(v))
+    if high != high:  # NaN
+        return "your threshold is NaN (not a number), which no probability reaches (every comparison with NaN is False): look for a mean of an empty selection or a 0 / 0."  # fmt: skip  # noqa: E501
     return f"your threshold, {high:g}, lies above every probability, so no tumour would be called benign: " + (
         "probabilities lie between 0 and 1: return one of them, not a percentage (90) or an index." if high > 1
         else "the smallest threshold that keeps the limit is one of the probabilities themselves.")  # fmt: skip
@@ -231,9 +233,7 @@ pick_threshold = Exercise(
             Guard("not_a_number", any_item(lambda v: v is not None and as_number(v) is None), lambda p, y, k: p)],
     mistakes=[Mistake("strict_threshold", _pick(lambda p, y, t: ((p > t) & (y == 0)).sum())),
               Mistake("missed_off_by_one", _pick(within=lambda m, k: m < k)),
-              Mistake("smallest_probability", lambda p, y, k: p.min().item(), "that is the smallest probability of all: "
-                      "every tumour called benign, every cancer missed. The limit counts the malignant tumours (0) at "
-                      "or above the threshold; counting the benign ones (1) below it, or no limit, gives this number."),
+              Mistake("smallest_probability", lambda p, y, k: p.min().item()),
               Mistake("largest_threshold", _pick(smallest=False)),
               Mistake("ignores_max_missed", _pick(within=lambda m, k: m <= 0)),
               Mistake("benign_candidates_only", _pick(pool=lambda p, y: p[y == 1]))],

@@ -8,6 +8,7 @@ unsafe formula breaks and is named. The last batch is never shown, so no loss ty
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 import numpy as np
 import torch
@@ -21,6 +22,17 @@ _SIGN = "the sign is wrong: log p < 0 for p < 1, so the formula starts with a mi
 _TWICE = "BCEWithLogitsLoss applies its own sigmoid, so after yours it saw sigmoid(sigmoid(z)): pass the raw logits."
 _COLUMNS = "logits[:, labels] takes whole columns, (N, N); one score per row is logits[torch.arange(N), labels]."
 _DETACHED = "no gradient flows from your loss back to the inputs: compute it from them, without .detach() or .item()."
+_ROUNDED = "for a logit of ±1000 sigmoid(z) rounds to exactly 1.0 or 0.0, and a clamp or an added epsilon only turns \
+log(0) into log(eps) (or not at all: 1 - 1e-8 is 1.0 in float32): an example with a logit of 1000 on the wrong side \
+loses -log(eps), 16 for 1e-7, instead of 1000, and gets no gradient. Compute from the logits: max(z, 0) - z y + \
+log(1 + exp(-|z|))."
+
+
+def _rounded_sigmoid(z: torch.Tensor, y: torch.Tensor, eps: float, add: bool) -> torch.Tensor:
+    """Binary cross-entropy of sigmoid(z) kept off log(0) by ``eps``: added inside each log, or a clamp to [eps, 1 -
+    eps] (BCELoss after the clamp gives the same)."""
+    p = z.sigmoid() if add else z.sigmoid().clamp(eps, 1 - eps)
+    return -(y * (p + add * eps).log() + (1 - y) * (1 - p + add * eps).log()).mean()
 
 
 def _cut_off(got: list, expected: list) -> str:
@@ -122,6 +134,7 @@ regression_loss = _exercise(  # MSE of (N, 1) predictions against (N,) targets
     [Mistake("shape_mismatch", lambda p, y: F.mse_loss(p, y)),
      Mistake("shape_mismatch", lambda p, y: ((p - y) ** 2).sum() / len(y)),  # the (N, N) matrix, over N
      Mistake("not_squared", lambda p, y: (p.squeeze(1) - y).abs().mean()),
+     Mistake("square_of_mean", lambda p, y: (p.squeeze(1) - y).mean() ** 2),  # (p - y).mean() ** 2 broadcast: the same
      Mistake("root_of_mse", lambda p, y: F.mse_loss(p.squeeze(1), y).sqrt())],
     [lambda p, y: torch.nn.MSELoss()(p, y.unsqueeze(1)), lambda p, y: ((p.view(-1) - y) ** 2).mean()],
     "the shapes agree, so each prediction meets its own target.", sign=False,
@@ -131,7 +144,8 @@ bce_by_hand = _exercise(  # from probabilities; 3 ones to 1 zero, so averaging p
     [([0.2, 0.9, 0.6, 0.4, 0.7, 0.1], [1.0, 0.0, 1.0, 1.0, 0.0, 0.0]), ([0.5, 0.02, 0.99, 0.3], [0.0, 1.0, 1.0, 1.0]),
      ([0.35, 0.8, 0.05, 0.65, 0.5, 0.9, 0.15], [0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0])],
     [Mistake("swapped_terms", lambda p, y: -(y * (1 - p).log() + (1 - y) * p.log()).mean()),
-     Mistake("missing_negative_term", lambda p, y: -(y * p.log()).mean())],
+     Mistake("missing_negative_term", lambda p, y: -(y * p.log()).mean()),
+     Mistake("log_base_10", lambda p, y: -(y * p.log10() + (1 - y) * (1 - p).log10()).mean())],
     [lambda p, y: -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean(),
      lambda p, y: -torch.where(y == 1, p, 1 - p).log().mean()],
     "your binary cross-entropy matches nn.BCELoss on every batch.",
@@ -148,6 +162,8 @@ binary_loss_from_logits = _exercise(  # from logits, the safe way; 1000 on the r
      ([1.2, -0.8, 3.5, -2.0, 0.4, -0.1], [1.0, 0.0, 0.0, 1.0, 1.0, 0.0])],
     [Mistake("sigmoid_then_bce", lambda z, y: F.binary_cross_entropy(z.sigmoid(), y)),
      Mistake("log_of_sigmoid", lambda z, y: -(y * z.sigmoid().log() + (1 - y) * (1 - z.sigmoid()).log()).mean()),
+     *(Mistake("log_of_sigmoid", partial(_rounded_sigmoid, eps=eps, add=add), _ROUNDED)  # the epsilons learners use
+       for eps in (1e-7, 1e-6, 1e-8, 1e-12, 1e-15) for add in (False, True)),
      Mistake("exp_overflow", lambda z, y: ((1 - y) * z + torch.log(1 + torch.exp(-z))).mean()),
      Mistake("exp_overflow", lambda z, y: (torch.log1p(torch.exp(z)) - z * y).mean()),
      Mistake("exp_overflow", lambda z, y: torch.log1p(torch.exp(-(2 * y - 1) * z)).mean()),  # F.soft_margin_loss's

@@ -7,6 +7,7 @@ so a missing eval() shows. A device's answer runs on meta (shapes and devices, n
 
 import copy
 from functools import partial
+from types import MethodType
 
 import torch
 from torch import nn
@@ -18,17 +19,15 @@ from course.checks.vocabulary import MISTAKES
 
 
 def _watched(program: object, args: tuple, record: object, summary: object = lambda out: out) -> object:
-    """The output's ``summary``, the distinct ``record(module, inputs, out)`` of the forward passes of args[0], the
-    layers inside it that never ran and its parameters left frozen; a non-tensor output as it came (grad mode left
-    off is the engine's to name)."""
-    seen, ran, model = [], set(), args[0]
+    """The output's ``summary``, the distinct ``record(module, inputs, out)`` of the forward passes of args[0] (which
+    model.forward(x) skips), whether its forward ran at all (a bound method: a copy.deepcopy(model) gets its own), and
+    its parameters left frozen; a non-tensor output as it came (grad mode left off is the engine's to name)."""
+    seen, model, ran = [], args[0], []
     model.register_forward_hook(lambda *call: seen.append(record(*call)))
-    for name, layer in model.named_modules():  # model.forward(x) runs them all, model[0](x) only one
-        layer.register_forward_hook(lambda *_, name=name: ran.add(name))
+    model.forward = MethodType(lambda self, *a, **k: ran.append(1) or type(self).forward(self, *a, **k), model)
     torch.manual_seed(2)  # the same dropout mask for every program
     out = program(*args)
-    return out if not torch.is_tensor(out) else {"output": summary(out), "calls": sorted(set(seen)),
-            "missed": [name for name, _ in model.named_modules() if name and name not in ran],
+    return out if not torch.is_tensor(out) else {"output": summary(out), "calls": sorted(set(seen)), "ran": bool(ran),
             "frozen": [name for name, p in model.named_parameters() if not p.requires_grad]}  # fmt: skip
 
 
@@ -60,17 +59,20 @@ def _quadratic(make: object, args: tuple) -> object:
     for name, value in zip("abc", (1.5, -2.0, 0.5), strict=True):
         parameters[name].data.fill_(value)  # the check's own instance: no graph, and frozen ones too
     out = model(torch.linspace(-1, 2, 5).unsqueeze(1))
+    return {**seen, "stuck": _untrainable(model, out), "output": out.detach() if torch.is_tensor(out) else out}
+
+
+def _untrainable(model: nn.Module, out: object) -> list:
+    """The names of the parameters training could never change: frozen, or no gradient of ``out`` reaches them (a
+    .detach(), torch.no_grad(), a number typed in)."""
+    parameters = dict(model.named_parameters())  # after a call: a lazy layer has them only then
     trainable = {name: p for name, p in parameters.items() if p.requires_grad}
-    stuck = [name for name in parameters if name not in trainable] + _unreached(out, trainable)
-    return {**seen, "stuck": stuck, "output": out.detach() if torch.is_tensor(out) else out}
-
-
-def _unreached(out: object, inputs: dict) -> list:
-    """The names of ``inputs`` that no gradient of ``out`` reaches (a .detach(), torch.no_grad(), a number typed in)."""
-    if not (torch.is_tensor(out) and out.requires_grad and out.is_floating_point()) or not inputs:
-        return list(inputs)
-    gradients = torch.autograd.grad(out.sum(), list(inputs.values()), allow_unused=True)
-    return [name for name, gradient in zip(inputs, gradients, strict=True) if gradient is None or not gradient.any()]
+    frozen = [name for name in parameters if name not in trainable]
+    if not (torch.is_tensor(out) and out.requires_grad and out.is_floating_point()) or not trainable:
+        return frozen + list(trainable)
+    weighted = out.flatten() * torch.linspace(1, 2, out.numel(), dtype=out.dtype, device=out.device)  # a softmax
+    gradients = torch.autograd.grad(weighted.sum(), list(trainable.values()), allow_unused=True)  # over rows sums to 1
+    return frozen + [name for name, grad in zip(trainable, gradients, strict=True) if grad is None or not grad.any()]
 
 
 def _stuck(got: dict | list, expected: object) -> str:
@@ -123,12 +125,12 @@ True): switching the layers one by one misses the top module, and any forward th
 model.eval(), which sets every module."
 _UNRECORDED = "gradient tracking was on while the model ran; nothing was recorded only because its parameters were \
 frozen at the time. Leave requires_grad alone and wrap the evaluation in `with torch.no_grad():`."
-_NOT_CALLED = "the model itself was never called: a layer of it (model[0](x)) gives that layer's output, not the \
-model's. Return model(x), which runs every layer in order, in eval mode and under torch.no_grad()."
+_NOT_CALLED = "the model you were given was never called: a layer of it (model[0](x)), a model of your own or a \
+formula with its weights (F.linear(x, model.weight, model.bias)) is not that model. Call model(x): it runs every layer."
 _FROZE = "your function left the parameters frozen (model.requires_grad_(False)): the model stays so for good, and \
 training it after a prediction silently stops learning. Use `with torch.no_grad():`, which stops only while it runs."
 _FAULTS = {  # each fault, seen in the calls the hook noted (_modes), the layers and parameters
-    "model_not_called": (lambda got: not got["calls"] and got["missed"], _NOT_CALLED),
+    "model_not_called": (lambda got: not got["calls"] and not got["ran"], _NOT_CALLED),
     "called_forward": (lambda got: not got["calls"], None),
     "froze_parameters": (lambda got: got["frozen"], _FROZE),
     "no_eval": (lambda got: any(top or dropout for top, dropout, *_ in got["calls"]),  # the top module's, Dropout's
@@ -169,14 +171,6 @@ def _on_devices(program: object, args: tuple) -> object:
     return {**on_meta, "model_on": str(args[0].weight.device), "cpu": program(*_device_probe("cpu"))}
 
 
-def _explain_device(got: dict, expected: dict) -> str:
-    if not got["calls"]:
-        return "the model you were given never ran: move it with model.to(device), then call model(x) on it."
-    if got["output"] != expected["output"]:
-        return f"expected the model's output, of shape (6, 1), on meta; got {got['output'][0]} on {got['output'][1]}."
-    return f"on the CPU your function gave {describe(got['cpu'])}, not model(x): use the x and the device it is given."
-
-
 _NO_VALUES = ("copy out of meta", "meta device type tensor to numpy", "on meta tensors")  # .cpu(), .numpy(), .item()
 _STAY = "your function copied the output off the device or read its values (.cpu(), .item(), .numpy(), .tolist()), \
 which the check's device (meta) cannot give: return model(x) as it is, on the device the model computed on."
@@ -189,39 +183,40 @@ run_on_device = Exercise(
     guards=[Guard("wrong_device", lambda got: isinstance(got, dict) and "read values" in got,
                   lambda model, x, device: model.to(device)(x.to(device)).cpu(), _STAY),  # right values, moved off
             Guard("not_a_tensor", lambda got: not isinstance(got, dict), lambda model, x, device: [0.0]),
-            Guard("froze_parameters", _FAULTS["froze_parameters"][0],  # the right output, the model frozen for good
-                  lambda model, x, device: model.to(device).requires_grad_(False)(x.to(device)), _FROZE)],
+            *(Guard(fault, _FAULTS[fault][0], wrong, _FAULTS[fault][1]) for fault, wrong in (  # the right output, but
+                ("froze_parameters", lambda model, x, device: model.to(device).requires_grad_(False)(x.to(device))),
+                ("model_not_called", lambda model, x, device: x.to(device) @ model.to(device).weight.T + model.bias),
+                ("called_forward", lambda model, x, device: model.to(device).forward(x.to(device))))),
+            Guard("ignored_argument", lambda got: got["model_on"] == got["output"][1] != "meta", lambda model, x,
+                  device: model.to("cpu")(x.to("cpu")), lambda got, _: f"the model and its output stayed on "
+                  f"{got['output'][1]}: your function ignored its device argument. Move both there, to `device`.")],
     mistakes=[
         Mistake("device_mismatch", lambda model, x, device: model.to(device)(x), _KEEP_THE_COPY),  # x.to(device) lost
         Mistake("device_mismatch", lambda model, x, device: model(x.to(device)), _MODEL_LEFT),
         Mistake("device_mismatch", lambda model, x, device: model(x).to(device), _OUTPUT_MOVED),
-        Mistake("called_forward", lambda model, x, device: model.to(device).forward(x.to(device))),
         Mistake("moved_a_copy", lambda model, x, device: copy.deepcopy(model).to(device)(x.to(device))),
     ],
-    explain=_explain_device,
+    explain=lambda got, expected: f"expected the model's output, of shape (6, 1), on meta; got {got['output'][0]} on "
+    f"{got['output'][1]}." if got["output"] != expected["output"] else f"on the CPU your function gave "
+    f"{describe(got['cpu'])}, not model(x): use the x and the device it is given.",
     success="model.to moved the model, x = x.to(device) kept the moved data, and model(x) ran there.",
 )  # fmt: skip
 
 
-def _ignored(model: nn.Module, n_features: int, dtype: torch.dtype) -> int:
-    """How many features leave the output unchanged when only they change."""
-    x = torch.randn(8, n_features, generator=torch.Generator().manual_seed(n_features), dtype=dtype)
+def _responses(model: nn.Module, x: torch.Tensor) -> tuple[int, bool]:
+    """How many features leave the output unchanged when only they change; whether rows of 2 x share the largest or
+    smallest output, as a clamp's do (read only where it is not sigmoid(w · x + b): float32 rounds that past 16.6)."""
     with torch.no_grad():
-        return sum(torch.equal(model(x + step), model(x)) for step in torch.eye(n_features, dtype=dtype))
-
-
-def _untrainable(model: nn.Module, out: object) -> list:
-    """The names of the parameters training could never change: frozen, or no gradient of ``out`` reaches them."""
-    parameters = dict(model.named_parameters())  # after a call: a lazy layer has them only then
-    trainable = {name: p for name, p in parameters.items() if p.requires_grad}
-    if torch.is_tensor(out) and out.is_floating_point():  # weighted: a softmax over the batch always sums to 1
-        out = out * torch.linspace(1, 2, out.numel(), dtype=out.dtype, device=out.device).reshape(out.shape)
-    return [name for name in parameters if name not in trainable] + _unreached(out, trainable)
+        out, wide = model(x), model(2 * x).flatten()
+        ignored = sum(torch.equal(model(x + step), out) for step in torch.eye(x.shape[1], dtype=x.dtype))
+    return ignored, bool((wide == wide.max()).sum() > 1 or (wide == wide.min()).sum() > 1)
 
 
 def _computes(make: object, args: tuple) -> object:
     """For 5 and 2 features: the output's shape, what the model computes (probes.model_kind), extra parameters,
     the features it ignores, the parameters no gradient reaches and whether it keeps tensors unregistered."""
+    if isinstance(make, nn.Module):
+        return "an instance"
     seen = []
     for n_features in (5, 2):
         torch.manual_seed(n_features)
@@ -232,15 +227,16 @@ def _computes(make: object, args: tuple) -> object:
         x = 2 * torch.randn(64, n_features, generator=torch.Generator().manual_seed(n_features), dtype=dtype)
         out, stuck = model(x[:12]), _untrainable(model, model(x))  # before model_kind, which may change the weights
         kind = model_kind(model, n_features)
-        if kind == "constant":  # all-zero weights are a right start: judge what the model computes with random ones
-            kind = model_kind(randomised(model, seed=n_features), n_features)
+        if kind in ("constant", "probabilities"):  # all-zero weights are a right start, and a clamp shows only on
+            kind = model_kind(randomised(model, n_features, scale=1.5), n_features)  # large scores: |z| up to 9.8
+        ignored, clamped = (0, False) if kind == "constant" or not torch.is_tensor(out) else _responses(model, x[:16])
         seen.append({
             "shape": tuple(out.shape) if torch.is_tensor(out) else describe(out), "kind": kind,
             "random": random_output(model, x[:12]), "batch": batch_dependent(model, x[:12]),
             "softmax": kind == "constant" and any("SoftmaxBackward" in type(node).__name__ for node in graph_nodes(
                 getattr(out, "grad_fn", None))),
             "extra": sum(p.numel() for p in model.parameters()) - n_features - 1,
-            "ignored": 0 if kind == "constant" or not torch.is_tensor(out) else _ignored(model, n_features, dtype),
+            "ignored": ignored, "clamped": clamped and kind == "other, squashed",
             "stuck": [] if kind == "constant" else stuck,  # a constant output (softmax of one) is a mistake of its own
             "unregistered": any(torch.is_tensor(value) and value.requires_grad for module in model.modules()
                                 for value in vars(module).values()),
@@ -272,6 +268,7 @@ nn.Linear(n_features, 1), or wrap each tensor in nn.Parameter."
 logistic_model = Exercise(
     name="logistic_model", reference=_WithSigmoid, observe=_computes,
     guards=[
+        Guard("instance_not_class", lambda got: got == "an instance", _WithSigmoid(3)),
         Guard("not_a_model", lambda got: got == "not a model", lambda n: "a model", _NEW_MODEL),
         Guard("wrong_shape", lambda got: got[0]["shape"] == (12,), lambda n: nn.Sequential(_WithSigmoid(n),
               nn.Flatten(0)), _FLAT),
@@ -290,6 +287,8 @@ logistic_model = Exercise(
               partial(_WithSigmoid, change=lambda x: (x - x.mean(0)) / x.std(0))),
         Guard("ignored_feature", any_item(lambda item: item["ignored"]),
               partial(_WithSigmoid, change=lambda x: x[:, :1].expand_as(x))),  # only the first feature, repeated
+        Guard("clamped_output", any_item(lambda item: item["clamped"]), lambda n: nn.Sequential(_WithSigmoid(n),
+              nn.Hardtanh(0.01, 0.99))),  # Hardtanh clamps: probabilities kept within [0.01, 0.99]
     ],
     mistakes=[Mistake("no_sigmoid", lambda n: nn.Linear(n, 1)),
               Mistake("sigmoid_first", lambda n: nn.Sequential(nn.Sigmoid(), nn.Linear(n, 1))),

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import FREED, any_item, freed, freeing
 from course.checks.values import PerProbe, as_number, close, describe, exact_as_float
+from course.checks.vocabulary import MISTAKES
 
 _SAY = {  # more than the vocabulary says
     "float": "the labels are still float64: CrossEntropyLoss wants class indices of dtype long. Use labels.long().",
@@ -80,9 +81,26 @@ def _same_shares(got: object, other: object) -> bool:
     return close(_nan_marked(got), _nan_marked(other), rtol=1e-3)
 
 
+def _misshapen(got: list) -> tuple | None:
+    """(shape, number of classes) of the first probe's answer that is a tensor but not one share per class, (4,)
+    then (3,); None when there is none."""
+    return next(((tuple(g.shape), c) for g, c in zip(got, (4, 3), strict=True)
+                 if type(g) is torch.Tensor and g.shape != (c,)), None)  # fmt: skip
+
+
 def _class_missing(got: list) -> bool:
-    """Whether a probe's answer is a vector without one share per class, 4 then 3: a class dropped."""
-    return any(type(g) is torch.Tensor and g.shape != (c,) for g, c in zip(got, (4, 3), strict=True))
+    """Whether a probe's answer is a vector with fewer shares than classes: a class dropped."""
+    return (found := _misshapen(got)) is not None and len(found[0]) == 1 and found[0][0] < found[1]
+
+
+def _say_shape(got: list, expected: object) -> str:
+    """What came back instead of one share per class: a matrix from broadcasting, one number, another shape."""
+    shape, c = _misshapen(got)
+    came = ("one number, an accuracy over all classes (the mean of the per-class shares is the balanced accuracy), "
+            "but the exercise wants each class's own share" if shape == () else f"a {shape} matrix: a vector (c,) and a column (c, 1) broadcast against "
+            "each other (m.diag() / m.sum(dim=1, keepdim=True), say), so every class's count met every class's total"
+            if shape == (c, c) else f"a tensor of shape {shape}")  # fmt: skip
+    return f"your function returned {came}. Return one share per class, a vector of shape (num_classes,), here ({c},)."
 
 
 def _classes_predicted(p: torch.Tensor, t: torch.Tensor, c: int) -> torch.Tensor:  # a class never predicted: none
@@ -90,11 +108,16 @@ def _classes_predicted(p: torch.Tensor, t: torch.Tensor, c: int) -> torch.Tensor
 
 
 def _as_vector(result: object) -> object:
-    """A few per-class numbers (a CPU tensor, a list, a tuple or an array) as a float64 tensor; else as it is."""
+    """A few per-class numbers (a CPU tensor, an array, a list or a tuple) as a float64 tensor, one number as a 0-d
+    one; else as it is."""
+    if isinstance(result, np.ndarray) and result.dtype.kind in "biuf" and result.size <= 1000:
+        result = torch.tensor(result, dtype=torch.float64)
     if isinstance(result, torch.Tensor):
         ordinary = result.device.type == "cpu" and result.numel() <= 1000 and not result.is_complex()
         return result.detach().double() if ordinary else result
-    if not isinstance(result, list | tuple | np.ndarray) or len(result) > 1000:
+    if (number := as_number(exact_as_float(result))) is not None:
+        return torch.tensor(number, dtype=torch.float64)
+    if not isinstance(result, list | tuple) or len(result) > 1000:
         return result
     numbers = [as_number(exact_as_float(v)) for v in result]
     return result if None in numbers else torch.tensor(numbers, dtype=torch.float64)
@@ -111,13 +134,25 @@ def _confusion_diagonal_share(predictions: torch.Tensor, targets: torch.Tensor, 
     return matrix.diagonal() / matrix.sum(axis=1)
 
 
+def _digits_right(got: object, expected: float) -> bool:
+    """Whether ``got`` is ``expected`` rounded to the decimals it shows (one at least: 2.3, 2.303, 2.3026), or as
+    float32 computes it (a relative error below 1e-6)."""
+    number, places = as_number(got), 0  # a float32 shows the digits typed in (2.3026) in its own shortest form
+    text = str(np.float32(number)) if number is not None and float(np.float32(number)) == number else repr(number)
+    if number is not None and "e" not in text:
+        places = len(text.partition(".")[2])
+    return number is not None and abs(number - expected) <= max(1e-6 * abs(expected), min(0.5 / 10**places, 0.05))
+
+
 uniform_loss = Exercise(
-    "uniform_loss", math.log(10), kind="value", same=partial(close, rtol=1e-2), guards=[NOT_A_NUMBER("2.3")],
+    "uniform_loss", math.log(10), kind="value", same=_digits_right, guards=[NOT_A_NUMBER("2.3")],
     observe=lambda value, args: exact_as_float(value), alternatives=[lambda: Decimal("2.3026")],
     mistakes=[Mistake("probability_not_loss", 0.1), Mistake("log_base_10", 1.0),
               Mistake("wrong_sign", -math.log(10), "a loss of -log(p) is never negative, since p is at most 1.")],
-    explain=lambda got, expected: "not quite. With 10 equal logits, what probability does softmax give each class? "
-    "The loss is minus the natural log of the right class's probability.",
+    explain=lambda got, expected: f"close, but {as_number(got):g} is not ln(10) = 2.302585... rounded (2.3, 2.303, "
+    "2.3026): give the digits you are sure of, or compute it, math.log(10)." if close(got, expected, rtol=1e-2) else
+    "not quite. With 10 equal logits, what probability does softmax give each class? The loss is minus the natural "
+    "log of the right class's probability.",
     success="equal logits give every class probability 1/10, so the loss is -ln(0.1) = ln(10) ≈ 2.3026, "
     "whatever the target. An untrained 10-class model should start near it.",
 )  # fmt: skip
@@ -174,6 +209,9 @@ accuracy = Exercise(
         Mistake("argmax_wrong_dim", lambda logits, targets: (targets == logits.argmax(dim=0)).float().mean()),
         Mistake("argmax_wrong_dim", lambda logits, targets: (logits.argmax() == targets).float().mean(),
                 _SAY["flattened"]),
+        Mistake("broadcast_pairs", lambda logits, targets: (logits.argmax(dim=1, keepdim=True) == targets).float()
+                .mean(), MISTAKES["broadcast_pairs"] + " argmax(dim=1, keepdim=True) gives that column (targets.view(-1, "
+                "1) too): compare the predictions (N,), argmax(dim=1) without keepdim, with the targets as they come."),
         Mistake("max_values_not_indices", lambda logits, targets: (logits.max(dim=1)[0] == targets).float().mean()),
         Mistake("count_not_share", lambda logits, targets: (logits.argmax(dim=1) == targets).sum()),
         Mistake("percent_not_share", lambda logits, targets: 100 * (logits.argmax(dim=1) == targets).float().mean()),
@@ -192,7 +230,9 @@ per_class_accuracy = Exercise(
                     torch.tensor([0, 0, 0, 0, 1, 1, 2, 2, 2, 3, 3]), 4,  # targets, number of classes
                     torch.tensor([2, 0, 2, 0, 2, 2, 0]), torch.tensor([2, 1, 0, 0, 2, 1, 0]), 3),  # 1 never predicted
     observe=lambda answer, args: PerProbe(_as_vector(got) for got in _on_each(3)(answer, args)), same=_same_shares,
-    guards=[Guard("class_dropped", _class_missing, _classes_predicted, _SAY["missing class"])],
+    guards=[Guard("class_dropped", _class_missing, _classes_predicted, _SAY["missing class"]),
+            Guard("wrong_shape", lambda got: _misshapen(got) is not None, lambda p, t, c: _correct_per_class(p, t, c)
+                  / torch.bincount(t, minlength=c).reshape(-1, 1), _say_shape)],
     mistakes=[
         Mistake("wrong_total", lambda p, t, c: _correct_per_class(p, t, c) / torch.bincount(p, minlength=c),
                 _SAY["precision"]),

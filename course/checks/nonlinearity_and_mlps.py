@@ -15,17 +15,14 @@ from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import any_item, fixed_values, flat_parameters, unregistered_modules
 from course.checks.values import as_number, close, describe
 
-PER_UNIT = "return one True/False per unit (a bool tensor of shape (5,)), got {got}: reduce over the rows, .all(dim=0)."
 MLP_SIZES = ((3, [5, 4], 2), (2, [3, 4, 3], 1), (2, [4, 4, 4], 1))  # 2 then 3 hidden layers; equal widths last
+_numbers = lambda values: ", ".join(f"{as_number(value):g}" for value in values)  # noqa: E731
 
 
 def _linear(weight: list, bias: list) -> nn.Linear:
     layer = nn.Linear(len(weight[0]), len(weight))
     layer.load_state_dict({"weight": torch.as_tensor(weight), "bias": torch.as_tensor(bias)})
     return layer
-
-
-_numbers = lambda values: ", ".join(f"{as_number(value):g}" for value in values)  # noqa: E731
 
 
 def _architecture(make: object, probes: tuple) -> object:
@@ -55,8 +52,16 @@ def _architecture(make: object, probes: tuple) -> object:
             hook.remove()
         shapes = sorted((m.in_features, m.out_features, m.bias is not None) for m in linears)
         frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
-        seen.append((shapes, unregistered_modules(model), output, frozen, len(calls) - len(set(calls))))
-    return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen, layers run again), per probe
+        odd = sorted({type(m).__name__ for m in model.modules() if m.__module__.rsplit(".")[-1] in _ODD} - {"ReLU"})
+        if odd and close(output, _architecture(_mlp, [(n_inputs, *sizes)])[2][0]):  # the right output: no fault
+            odd = []
+        seen.append((shapes, unregistered_modules(model), output, frozen, len(calls) - len(set(calls)), odd))
+    return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen, layers run again, odd), per probe
+
+
+_ODD = ("activation", "dropout", "batchnorm", "normalization", "instancenorm")  # of the layers an MLP does not hold
+_HOLDS = "the model holds {}, which changes what it computes: the exercise asks for nn.Linear layers with nn.ReLU() \
+after each hidden one and nothing else (no other activation, no Dropout, no normalisation layer)."
 
 
 def _explain_mlp(got: tuple, expected: tuple) -> str:
@@ -114,6 +119,7 @@ def _step(order: str = "zero backward clip step", clip: Callable = clip_grad_nor
         loss = nn.functional.mse_loss(model(x), y)
         stages = {"zero": optimizer.zero_grad, "backward": loss.backward, "step": optimizer.step}
         stages["clip"] = lambda: clip(model.parameters(), max_norm)
+        stages["keep"] = partial(loss.backward, retain_graph=True)  # backward keeping the graph: it can run again
         for stage in order.split():
             stages[stage]()
         return loss.item()
@@ -155,16 +161,10 @@ _CHANGED = "changed (its weights or its mode)", "Only read it: compare layer(x) 
 
 
 def _per_unit(got: tuple, expected: tuple) -> str:
-    """PER_UNIT, naming the first answer that is not one bool per unit."""
+    """What to return, naming the first answer that is not one bool per unit."""
     wrong = next(g for g in got if not (torch.is_tensor(g) and g.shape == (5,) and g.dtype == torch.bool))
-    return PER_UNIT.format(got=describe(wrong))
-
-
-def _explain_dead(got: tuple, expected: tuple) -> str:
-    pair = next(((g, e) for g, e in zip(got[:2], expected[:2], strict=True) if not close(g, e)), None)
-    if pair is None:  # only the probe never shown differs
-        return "right for the layers shown, but not for another: compute the mask from layer(x), no answer typed in."
-    return f"expected {describe(pair[1])}, got {describe(pair[0])}: True where layer(x) <= 0 in every row of x."
+    return (f"return one True/False per unit (a bool tensor of shape (5,)), got {describe(wrong)}: reduce over "
+            "the rows, .all(dim=0).")  # fmt: skip
 
 
 dead_units = Exercise(
@@ -188,7 +188,9 @@ dead_units = Exercise(
                 "median <= 0, or off for most rows) can still be on for some input, where ReLU passes it: it is alive. "
                 "Dead means <= 0 for every input: (layer(x) <= 0).all(dim=0)."),
     ],
-    explain=_explain_dead,
+    explain=lambda got, expected: "right for the layers shown, but not for another: compute the mask from layer(x), no "
+    "answer typed in." if close(got[:2], expected[:2]) else next(f"expected {describe(e)}, got {describe(g)}: True "
+    "where layer(x) <= 0 in every row of x." for g, e in zip(got, expected, strict=True) if not close(g, e)),
     alternatives=[lambda layer, x: (torch.relu(layer(x)) == 0).all(dim=0), lambda layer, x: ~(layer(x) > 0).any(dim=0),
                   lambda layer, x: layer(x).max(dim=0).values <= 0,
                   lambda layer, x: (x @ layer.weight.T + layer.bias <= 0).sum(dim=0) == len(x)],
@@ -197,7 +199,6 @@ dead_units = Exercise(
 )  # fmt: skip
 
 
-_OTHER_ACTIVATIONS = (nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.GELU, nn.ELU, nn.SiLU)
 make_mlp = Exercise(
     name="make_mlp", observe=_architecture, reference=_mlp,
     inputs=lambda: tuple((n_in, list(hidden), n_out) for n_in, hidden, n_out in MLP_SIZES),  # fresh lists each run
@@ -209,11 +210,14 @@ make_mlp = Exercise(
         Guard("froze_parameters", lambda got: any(got[3]), lambda *sizes: _mlp(*sizes).requires_grad_(False),
               lambda got, expected: f"{', '.join(next(f for f in got[3] if f))} do not require grad: no optimizer "
               "could train them. Leave nn.Linear's parameters as they are (requires_grad=True)."),
+        Guard("wrong_activation", lambda got: any(n in vars(nn.modules.activation) for odd in got[5] for n in odd),
+              partial(_mlp, activation=nn.Tanh), lambda got, _: _HOLDS.format(", ".join(next(filter(None, got[5]))))),
+        Guard("extra_layer", lambda got: any(got[5]), partial(_mlp, activation=partial(nn.Dropout, 0.5)),  # or a norm
+              lambda got, _: _HOLDS.format(", ".join(next(filter(None, got[5]))))),  # layer, with ReLUs or not
     ],
     mistakes=[
         Mistake("no_activation", lambda *sizes: _mlp(*sizes, activation=nn.Identity)),
         Mistake("activation_after_output", lambda *sizes: _mlp(*sizes, last=True)),
-        *(Mistake("wrong_activation", partial(_mlp, activation=other)) for other in _OTHER_ACTIVATIONS),
     ],
     alternatives=[_LoopMLP, lambda *sizes: _mlp(*sizes, activation=lambda: nn.ReLU(inplace=True)),
                   lambda *sizes: _mlp(*sizes, linear=lambda n_in, n_out: nn.LazyLinear(n_out)),  # sizes from a pass
@@ -224,19 +228,12 @@ make_mlp = Exercise(
 )  # fmt: skip
 
 
-def _explain_count(got: list, expected: list, sizes: tuple) -> str:
-    """The counts for the sizes shown (all but the last list, which no message prints)."""
-    if close(got, expected):
-        return "right for the sizes shown, but not for another list: compute the count from sizes, no number typed in."
-    return (f"for the sizes {sizes} your function gave {_numbers(got)}, expected {_numbers(expected)}: "
-            "n_in * n_out weights plus n_out biases for each pair of neighbouring sizes.")  # fmt: skip
-
-
 count_parameters = Exercise(
     name="count_parameters", observe=lambda count, probes: [count(sizes) for sizes in probes],
     inputs=lambda: ([3, 5, 4, 2], [1, 32, 32, 1], [7, 1], [4, 6, 3]),  # the last is never shown
     reference=lambda sizes: sum(n_in * n_out + n_out for n_in, n_out in pairwise(sizes)),
-    guards=[Guard("not_a_number", lambda got: None in map(as_number, got), str,
+    guards=[Guard("returned_none", any_item(lambda count: count is None), lambda sizes: print(sizes)),  # printed
+            Guard("not_a_number", lambda got: None in map(as_number, got), str,
                   lambda got, _: f"return the count as one number (an int), got {describe(got[0])}.")],
     mistakes=[
         Mistake("no_biases", lambda sizes: sum(n_in * n_out for n_in, n_out in pairwise(sizes))),
@@ -246,7 +243,10 @@ count_parameters = Exercise(
     ],
     alternatives=[lambda sizes: sum(p.numel() for p in _mlp(sizes[0], sizes[1:-1], sizes[-1]).parameters()),
                   lambda sizes: sum((sizes[i] + 1) * sizes[i + 1] for i in range(len(sizes) - 1))],
-    explain=lambda got, expected: _explain_count(got[:-1], expected[:-1], count_parameters.inputs()[:-1]),
+    explain=lambda got, expected: "right for the sizes shown, but not for another list: compute the count from sizes, "
+    "no number typed in." if close(got[:-1], expected[:-1]) else f"for the sizes {count_parameters.inputs()[:-1]} "
+    f"your function gave {_numbers(got[:-1])}, expected {_numbers(expected[:-1])}: n_in * n_out weights plus n_out "
+    "biases for each pair of neighbouring sizes.",  # the last list of sizes is never shown
     success="each nn.Linear(n_in, n_out) holds n_in * n_out weights and n_out biases; add them up over the layers.",
 )  # fmt: skip
 
@@ -277,7 +277,7 @@ def _explain_clip(got: list, expected: list) -> str:
 
 _ORDERS = {"no_zero_grad": "backward clip step", "zero_grad_before_step": "backward clip zero step",
            "step_before_backward": "zero step backward clip", "no_backward": "zero clip step",
-           "no_step": "zero backward clip"}  # fmt: skip
+           "no_step": "zero backward clip", "backward_twice": "zero keep backward clip step"}  # fmt: skip
 clipped_step = Exercise(
     name="clipped_step", inputs=lambda: _clip_probe(*CLIP_PROBES[0]), reference=_step(),
     guards=[*_RETURNED, Guard("step_twice", any_item(lambda run: run[3] > 1), _step("zero backward clip step step"),

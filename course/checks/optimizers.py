@@ -4,15 +4,19 @@ The probes watch what happens instead of reading code. The train step's SGD note
 closure has run) the backward passes so far and the gradients it finds, so each wrong order of ``backward``,
 ``step`` and ``zero_grad`` leaves its own trace; it runs on two probes (other points, count and rate), so that no
 count or rate typed in passes. The optimizers to rescale have three groups at three rates, one the default, then
-four, so that no number of groups typed in passes. The loop's step notes the rate, the scheduler's count and the batch of every call: 4 epochs of
-StepLR(step_size=2) tell places apart. The last two run twice, on other numbers, so that no number typed in passes.
+four, so that no number of groups typed in passes; each is rescaled twice, so a rate set from where it started
+(a scheduler's ``initial_lr``) shows. The loop's step notes the rate, the scheduler's count and the batch of every
+call: 4 epochs of StepLR(step_size=2) tell places apart. The last two run twice, on other numbers, so that no number
+typed in passes.
 """
 
 from __future__ import annotations
 
+from fractions import Fraction
 from functools import partial
 
 import torch
+from torch.optim.lr_scheduler import LambdaLR
 
 from course.checks.autograd import before_backward
 from course.checks.engine import Exercise, Guard, Mistake
@@ -20,7 +24,8 @@ from course.checks.probes import any_item
 from course.checks.values import close, describe
 
 STEPS = 3
-RATE_PROBES = (((0.1, 0.01), 0.05, 0.3), ((0.2, 0.004, 0.03), 0.07, 0.45))  # each: groups' own rates, default, factor
+RATE_PROBES = (((0.1, 0.01), 0.05, (0.3, 0.5)), ((0.2, 0.004, 0.03), 0.07, (0.45, 2.0)))  # own rates, default, factors
+CALLS = [(factor, again) for *_, factors in RATE_PROBES for again, factor in enumerate(factors)]
 SCHEDULE_PROBES = ((4, 3), (5, 2))  # epochs, batches: no fixed number of either fits both
 _WRONG_ORDERS = dict(no_zero_grad="backward step", no_backward="step zero_grad", no_step="backward zero_grad",
                      zero_grad_before_step="backward zero_grad step", step_before_backward="step backward zero_grad",
@@ -120,12 +125,32 @@ def _scale(optimizer, factor: float, new_lr=lambda lr, default, factor: lr * fac
         group["lr"] = new_lr(group["lr"], optimizer.defaults["lr"], factor)
 
 
-def _groups_probe(rates: tuple, default: float, factor: float) -> tuple:
-    """Groups at ``rates`` and one at the ``default``; the read gives each group's settings, lr and all the rest."""
+def _groups_probe(rates: tuple, default: float, factors: tuple) -> tuple:
+    """Groups at ``rates`` and one at the ``default``, scaled by each factor in turn; the read gives each group's
+    settings, lr and all the rest."""
     groups = [{"params": [torch.zeros(2, requires_grad=True)], "lr": lr} for lr in rates]
     optimizer = torch.optim.SGD([*groups, {"params": [torch.zeros(2, requires_grad=True)]}], lr=default, momentum=0.9)
     keys = [key for key in optimizer.param_groups[0] if key != "params"]
-    return optimizer, factor, lambda: [{key: group.get(key) for key in keys} for group in optimizer.param_groups]
+
+    def read() -> list:
+        return [{key: group.get(key) for key in keys} for group in optimizer.param_groups]
+
+    return tuple((optimizer, factor, read) for factor in factors)
+
+
+def _steps_with(lr: object) -> bool:
+    """Whether SGD's step() runs at the rate ``lr`` (a Fraction passes the optimizer's checks, then step() fails)."""
+    parameter = torch.zeros(1, requires_grad=True)
+    parameter.grad = torch.ones(1)
+    try:
+        torch.optim.SGD([parameter], lr=lr).step()
+    except Exception:
+        return False
+    return True
+
+
+def _refused(got: list) -> str:
+    return next(type(g["lr"]).__name__ for groups in got for g in groups if not _steps_with(g["lr"]))
 
 
 def _rates(groups: list) -> str:
@@ -133,9 +158,10 @@ def _rates(groups: list) -> str:
 
 
 def _explain_rates(got: list, expected: list) -> str:
-    for (_, _, factor), yours, right in zip(RATE_PROBES, got, expected, strict=True):
+    for (factor, again), yours, right in zip(CALLS, got, expected, strict=True):
         if not close([group["lr"] for group in yours], [group["lr"] for group in right]):
-            return f"with factor {factor:g} the rates became {_rates(yours)}; expected {_rates(right)}, each own rate times it."
+            return (f"{'called again, ' * again}with factor {factor:g} the rates became {_rates(yours)}; expected "
+                    f"{_rates(right)}, each rate the group {'then ' * again}held times it.")  # fmt: skip
         changed = [key for key in right[0] if not close([group.get(key) for group in yours], [g[key] for g in right])]
         if changed:
             return f"the rates are right, but {', '.join(changed)} changed too: change only group['lr']."
@@ -143,14 +169,18 @@ def _explain_rates(got: list, expected: list) -> str:
 
 
 scale_learning_rates = Exercise(
-    name="scale_learning_rates", inputs=lambda: tuple(_groups_probe(*probe) for probe in RATE_PROBES),
-    reference=_scale, observe=_on_each, explain=_explain_rates,
+    name="scale_learning_rates", reference=_scale, observe=_on_each, explain=_explain_rates,
+    inputs=lambda: tuple(call for probe in RATE_PROBES for call in _groups_probe(*probe)),  # two calls on each
+    guards=[Guard("not_a_number", any_item(lambda groups: not all(_steps_with(g["lr"]) for g in groups)),
+                  partial(_scale, new_lr=lambda lr, default, factor: Fraction(lr) * Fraction(factor)),
+                  lambda got, _: f"step() refuses a rate of type {_refused(got)}: keep each rate a float.")],
     mistakes=[
         Mistake("groups_unchanged", lambda optimizer, factor: optimizer.defaults.update(lr=factor * 0.05)),
         Mistake("only_first_group", lambda opt, factor: opt.param_groups[0].update(lr=opt.param_groups[0]["lr"] * factor)),
         Mistake("same_lr", partial(_scale, new_lr=lambda lr, default, factor: default * factor)),
         Mistake("lr_set_to_factor", partial(_scale, new_lr=lambda lr, default, factor: factor)),
-        Mistake("ignored_argument", lambda optimizer, factor: _scale(optimizer, RATE_PROBES[0][2])),
+        Mistake("ignored_argument", lambda optimizer, factor: _scale(optimizer, RATE_PROBES[0][2][0])),
+        Mistake("rate_from_initial_lr", lambda optimizer, factor: LambdaLR(optimizer, lambda epoch: factor)),
     ],
     alternatives=[lambda optimizer, factor: [g.update(lr=g["lr"] * factor) for g in optimizer.param_groups]],
     success="every group's own rate times the factor, changed in place: the next step() uses them.",

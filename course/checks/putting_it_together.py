@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from course.checkpoints import load_checkpoint, save_checkpoint
 from course.checks.engine import Exercise, Guard, Mistake
+from course.checks.evaluation import watch_layers
 from course.checks.probes import flat_parameters, randomised, tag_is
 from course.checks.values import close, describe, safe_text
 from course.checks.vocabulary import MISTAKES
@@ -201,10 +202,10 @@ def _epochs_left(path, *parts_and_epochs):  # the mistake of passing fit the epo
     return _resume(path, *parts_and_epochs[:-1], parts_and_epochs[-1] - done)
 
 
-def _by_hand(path, *parts, generator):  # load_checkpoint's work done by hand: right as well
+def _by_hand(path, *parts, generator):  # load_checkpoint's work by hand: right too (a part None: not restored, which
     ckpt = torch.load(path, weights_only=True)
     for part, key in zip(parts, ("model", "optimizer", "scheduler"), strict=True):
-        part.load_state_dict(ckpt[key])
+        part is None or part.load_state_dict(ckpt[key])  # load_checkpoint refuses for a scheduler without optimizer)
     generator.set_state(ckpt["rng"]["generator"])
     return ckpt
 
@@ -230,8 +231,8 @@ resume = Exercise(
     alternatives=[partial(_resume, load=_by_hand)],
     guards=[Guard("not_a_dict", lambda got: any(run[0] == "not_a_history" for run in got),
                   lambda *args: _resume(*args)["train_loss"], "return the history that fit returns, a dict of lists such as history['train_loss'].")],
-    mistakes=[*(Mistake(f"{part}_not_restored", partial(_resume, forget=part))
-                for part in ("scheduler", "optimizer", "generator", "model")),
+    mistakes=[*(Mistake(f"{part}_not_restored", partial(_resume, forget=part, load=_by_hand if part == "optimizer"
+                else load_checkpoint)) for part in ("scheduler", "optimizer", "generator", "model")),
               Mistake("scheduler_not_stepped", partial(_resume, scheduler=None)),
               Mistake("wrong_start_epoch", partial(_resume, history=None, start_epoch=0)),
               Mistake("wrong_start_epoch", partial(_resume, start_epoch=0)),
@@ -245,17 +246,16 @@ resume = Exercise(
 
 def _prediction(answer, args: tuple) -> tuple:
     """(form, equals the eval-mode output, graph built, Dropout active, every layer in training mode after a call in
-    train mode, any layer after one in eval mode), graph and Dropout as seen by a hook during the forward passes (a
-    later .detach() undoes nothing); the form is "froze" or "changed" when the parameters were left frozen or
-    changed: predicting only reads them."""
+    train mode, any layer after one in eval mode), graph and Dropout as the layers' hooks saw them (lesson 11's
+    :func:`watch_layers`); the form is "froze" or "changed" when the parameters were left frozen or changed:
+    predicting only reads them."""
     model, x = args
     expected, before = copy.deepcopy(model).eval()(x).detach(), flat_parameters(model)
-    seen = []  # (a graph built, Dropout in training mode) at each forward pass, of the model or a copy of it
-    model.register_forward_hook(lambda module, _, out: seen.append((out.requires_grad, module[2].training)))
+    modes, graphs = watch_layers(model[2], model[0], model[3])  # Dropout; each Linear
     out, after_train = answer(model.train(), x), all(module.training for module in model.modules())
     answer(model.eval(), x.clone())
     form = "not_a_tensor" if type(out) is not torch.Tensor else "wrong_shape" if out.shape != expected.shape else "ok"
-    graph, dropout = (any(flags) for flags in zip(*seen, strict=True)) if seen else (False, False)
+    graph, dropout = any(graphs), any(modes)
     after_eval = any(module.training for module in model.modules())
     frozen = not all(p.requires_grad for p in model.parameters())
     form = "froze" if frozen else "changed" if not torch.equal(flat_parameters(model), before) else form

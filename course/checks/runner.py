@@ -9,13 +9,15 @@ the inputs it was given is seen: how it changed them (:func:`how_changed`), a ba
 from __future__ import annotations
 
 import ctypes
+import inspect
 import linecache
 import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import ModuleType
+from functools import partial
+from types import CodeType, FunctionType, ModuleType
 from typing import Any
 
 import numpy as np
@@ -172,15 +174,38 @@ class Watched:
         return result
 
 
-def raised_in_stub(exc: BaseException) -> bool:
-    """Whether ``exc`` was raised by a `raise` line of the learner's own code (a stub), not inside a library."""
+def stub_code(exc: BaseException) -> CodeType | None:
+    """The code of the learner's function whose `raise` line raised ``exc`` (a stub), or None: raised in a library."""
     tb = exc.__traceback__  # caught, so it holds at least the frame that caught it
     while tb.tb_next is not None:
         tb = tb.tb_next
-    filename = tb.tb_frame.f_code.co_filename
+    code = tb.tb_frame.f_code
     # torch raises from C++ with the learner's line as the last Python frame: only a `raise` line is a stub
-    line = linecache.getline(filename, tb.tb_lineno, tb.tb_frame.f_globals)
-    return not filename.startswith(_LIBRARIES) and ("raise" in line or not line)
+    line = linecache.getline(code.co_filename, tb.tb_lineno, tb.tb_frame.f_globals)
+    return code if not code.co_filename.startswith(_LIBRARIES) and ("raise" in line or not line) else None
+
+
+def other_stub(code: CodeType, answers: tuple) -> str | None:
+    """The name of the stub ``code`` (:func:`stub_code`) when it is not the answer's own (a function given, one
+    defined inside it, a method of the class given or of the object's class) but a function the answer calls.
+
+    >>> def sgd_step(params, lr): raise NotImplementedError
+    >>> other_stub(sgd_step.__code__, (lambda a, b: sgd_step([a, b], 0.1),)), other_stub(sgd_step.__code__, (sgd_step,))
+    ('sgd_step', None)
+    """
+    try:  # an answer that cannot be read is taken for the stub itself, as before stubs were told apart
+        given = [inspect.unwrap(a.func if isinstance(a, partial) else getattr(a, "__func__", a)) for a in answers]
+        functions = [a for a in given if isinstance(a, FunctionType)]
+        for cls in [a if isinstance(a, type) else type(a) for a in given if not isinstance(a, FunctionType)]:
+            functions += [getattr(v, "__func__", getattr(v, "fget", v)) for c in cls.__mro__ for v in vars(c).values()]
+        own, todo = set(), [function.__code__ for function in functions if isinstance(function, FunctionType)]
+        while todo:  # with the functions defined inside them
+            if (mine := todo.pop()) not in own:
+                own.add(mine)
+                todo += [c for c in mine.co_consts if isinstance(c, CodeType)]
+    except Exception:
+        return None
+    return None if code in own or not own else code.co_qualname.rsplit("<locals>.", 1)[-1]
 
 
 def how_changed(used: object, fresh: object) -> set[str]:

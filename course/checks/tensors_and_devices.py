@@ -117,9 +117,18 @@ def _shape_text(value: object) -> str:
     return safe_text(value, 30)
 
 
+def _unfilled(value: object) -> bool:  # None or ... (in part): no prediction, so its answer is never told
+    return value is None or value is Ellipsis or isinstance(value, tuple | list) and any(item is ... for item in value)
+
+
 def _shapes_explained(got: dict, expected: dict) -> str:
-    wrong = [f"{k} is {v}, not {_shape_text(got[k])}" for k, v in SHAPES.items() if not close(got[k], v)]
-    return f"{len(wrong)} of {len(SHAPES)} predictions differ: {'; '.join(wrong)}. Run each one and read why."
+    """Each wrong prediction with its right shape (the solution is one click away); keys still unfilled by name."""
+    wrong = [f"{k} is {v}, not {_shape_text(got[k])}" for k, v in SHAPES.items() if not _unfilled(got[k])
+             and not close(got[k], v)]  # fmt: skip
+    unfilled = ", ".join(key for key in SHAPES if _unfilled(got[key]))
+    told = f"{len(wrong)} of {len(SHAPES)} predictions differ: {'; '.join(wrong)}. Run each one and read why."
+    missing = f"No prediction yet for {unfilled}: write each as a shape tuple."
+    return " ".join([told] * bool(wrong) + [missing] * bool(unfilled))
 
 
 predicted_shapes = Exercise(

@@ -1,11 +1,11 @@
 """Checks for lesson 09 (the training pipeline): model sizes, the order of a step, a buggy step, data as tensors.
 
-A model is judged on a copy with its parameters drawn anew, by what it computes on fresh rows (a linear map of
-every column of X, row by row) and whether a gradient reaches every parameter. The train-step probe is a model with
-Dropout that starts in eval mode and logs its forward passes (in the Dropout layer's own mode), ``model(x)`` calls,
-``backward``, ``step`` and ``zero_grad``; the updates are compared with those of the reference on the same data, so
-every right form passes. Its loss is a Huber loss and its optimizer SGD with momentum, so a step that brings its own
-MSE, its own optimizer or an update by hand does not land on the same parameters."""
+A model is judged on a copy with its parameters drawn anew, by what it computes on fresh rows (a linear map of every
+column of X, row by row, of rank 2) and whether a gradient reaches every parameter. The train-step probe is a model
+with Dropout that starts in eval mode and logs its forward passes (in the Dropout layer's own mode; a copy's too),
+``model(x)`` calls, ``backward``, ``step``, ``zero_grad`` and a loss cut off the model; the updates are compared with
+the reference's on the same data, so every right form passes. Its loss is a Huber loss and its optimizer SGD with
+momentum, so a step with its own MSE, its own optimizer or an update by hand lands on other parameters."""
 
 from __future__ import annotations
 
@@ -30,10 +30,8 @@ class _Written(nn.Module):
         self.W, self.b = nn.Parameter(torch.zeros(n_in, 2)), nn.Parameter(torch.zeros(2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fault == "bias only":
-            return self.b.expand(len(x), -1)
-        W = self.W.detach() if self.fault == "detached" else self.W
-        return (x[:, :2] if self.fault == "first two" else x) @ W + self.b
+        x = {"bias only": 0 * x, "first two": x[:, :2]}.get(self.fault, x)
+        return x @ (self.W.detach() if self.fault == "detached" else self.W) + self.b
 
 
 def _fault(probe: nn.Module, dtype: torch.dtype) -> str:
@@ -48,7 +46,7 @@ def _fault(probe: nn.Module, dtype: torch.dtype) -> str:
         if out.requires_grad:
             out.sum().backward()
     with torch.no_grad():
-        ignored = any(torch.equal(probe((fresh + step).to(dtype)), out) for step in torch.eye(3, dtype=fresh.dtype))
+        moved = torch.stack([probe((fresh + step).to(dtype)).double() - values for step in torch.eye(3).double()])
         alone = probe(fresh[:16].to(dtype, copy=True)).double()  # a row's output must not depend on the other rows
     rtol = 1e-4 if dtype in (torch.float32, torch.float64) else 3e-2  # half precision rounds more
     per_row = alone.shape == values[:16].shape and torch.allclose(alone, values[:16], rtol=rtol, atol=rtol)
@@ -56,7 +54,8 @@ def _fault(probe: nn.Module, dtype: torch.dtype) -> str:
         "fixed": not params or bool((values - values[0]).abs().max() < 1e-9),
         "frozen": not all(p.requires_grad for p in params), "no_gradient": any(p.grad is None for p in params),
         "not_linear": not per_row or not all(_is_affine(column, fresh, rtol) for column in values.T),
-        "ignored_feature": ignored,
+        "ignored_feature": bool((moved == 0).flatten(1).all(1).any()),  # one column of X changed: nothing did
+        "narrow": bool(torch.linalg.matrix_rank(moved[:, 0].reshape(3, -1), rtol=rtol) < 2),  # the slopes: rank 2
     }  # fmt: skip
     return next((fault for fault, found in faults.items() if found), "ok")
 
@@ -89,7 +88,7 @@ def _model_io(model: object, args: tuple) -> tuple:
         return ("fails on other rows", f"{type(exc).__name__}: {safe_text(exc)}")
 
 
-_LINEAR = "The exercise asks for a linear model: nn.Linear(3, 2) alone."
+_LINEAR = "The exercise asks for a linear model, such as nn.Linear(3, 2)."
 _EXPLAIN = {
     "fails": "model(X) raised {}", "shape": "model(X) should give 2 predictions per row of X, (5, 2); it gave {}.",
     "uncopyable": "copy.deepcopy(model) raised {}: the check tests a copy (nn.Linear and nn.Parameter copy).",
@@ -113,10 +112,14 @@ model_sizes = Exercise(  # X has 3 columns and y 2, so in and out sizes cannot b
               f"such as an activation (ReLU, Sigmoid), a hidden layer with one, or Dropout or BatchNorm. {_LINEAR}"),
         Guard("ignored_feature", tag_is("ignored_feature"), lambda: _Written("first two"), "the output does not "
               f"change when one column of X does: a linear model weighs every feature. {_LINEAR}"),
+        Guard("extra_layer", tag_is("narrow"), lambda: nn.Sequential(nn.Linear(3, 1), nn.Linear(1, 2)), "the two "
+              "outputs move together (a layer of 1 unit in between squeezes each row to one number): they cannot fit "
+              f"two targets that vary each on its own. {_LINEAR}"),
     ],
     alternatives=[lambda: nn.Sequential(nn.Linear(3, 2)), lambda: nn.Linear(3, 2).double(), lambda: nn.LazyLinear(2),
                   lambda: nn.Linear(3, 2).apply(lambda m: nn.init.zeros_(m.weight)),  # a zero start trains too
-                  lambda: nn.Linear(3, 2, bias=False), _Written],
+                  lambda: nn.Linear(3, 2, bias=False), _Written,  # linear layers in a row: one linear map
+                  lambda: nn.Sequential(nn.Linear(3, 8), nn.Linear(8, 2))],
     explain=lambda got, _: _EXPLAIN.get(got[0], _EXPLAIN["shape"]).format(got[2] if got[0] == "fails" else got[1]),
     success="3 features in (the columns of X), 2 outputs out (the columns of y), every weight trainable: a linear map.",
 )  # fmt: skip
@@ -147,19 +150,21 @@ step_orders = Exercise(
 
 
 def _probe() -> tuple:
-    """Dropout then Linear(2, 1), in eval mode; a log of forward passes, model(x) calls, backward, step, zero_grad."""
-    model, log = randomised(nn.Sequential(nn.Dropout(0.5), nn.Linear(2, 1)), seed=0).eval(), []
-    model.log = log
-    # the mode that matters is the Dropout layer's own: model.training = True sets only the outer flag
-    model[1].register_forward_pre_hook(lambda *_: log.append("forward" if model[0].training else "forward in eval"))
-    model.register_forward_pre_hook(lambda *_: log.append("call"))  # model.forward(x) skips this hook
+    """Dropout then Linear(2, 1), in eval mode, its loss and optimizer, the data, and a log of what a step did."""
+    model, log, loss_fn = randomised(nn.Sequential(nn.Dropout(0.5), nn.Linear(2, 1)), seed=0).eval(), [], nn.HuberLoss()
+    # Dropout's own mode matters (model.training = True sets only the outer flag); a copy runs the same hooks: "copy";
+    # model.forward(x) skips the outer hook ("call"); a loss of outputs cut off the graph (torch.no_grad()): "cut"
+    forward = lambda: "forward" if model[0].training else "forward in eval"  # noqa: E731
+    for module, event in ((model[1], forward), (model, lambda: "call")):
+        module.register_forward_pre_hook(lambda seen, _, m=module, e=event: log.append(e() if seen is m else "copy"))
+    loss_fn.register_forward_hook(lambda _, x, out: None if getattr(x[0], "requires_grad", 1) else log.append("cut"))
     model[1].weight.register_hook(lambda grad: log.append("backward"))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model.log, optimizer = log, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     for owner, name in ((optimizer, "step"), (optimizer, "zero_grad"), (model, "zero_grad")):
         method = getattr(owner, name)
         setattr(owner, name, lambda *a, _method=method, _name=name, **k: (log.append(_name), _method(*a, **k))[1])
     x = torch.tensor([[1.0, 2.0], [-1.0, 0.5], [3.0, -2.0], [0.5, 0.5], [2.0, 1.0]])
-    return model, nn.HuberLoss(delta=1.0), optimizer, x, x @ torch.tensor([[1.0], [2.0]]) - 1
+    return model, loss_fn, optimizer, x, x @ torch.tensor([[1.0], [2.0]]) - 1
 
 
 def _order(log: list[str]) -> str:
@@ -190,7 +195,9 @@ def _observe_factory(factory: object, args: tuple) -> tuple:
     forwards = [event for event in log if event.startswith("forward")]
     before = [events[: events.index("step")] if "step" in events else events for events in logs]  # the training part
     faults = [
-        ("uses_globals", not forwards), ("unused_optimizer", "step" not in log and not torch.equal(params, initial)),
+        ("copy", "copy" in log and not updates_right), ("uses_globals", not forwards),
+        ("unused_optimizer", "step" not in log and not torch.equal(params, initial)),
+        ("cut", "cut" in log and "backward" not in log),  # a loss made from a detached output: no backward reached
         *[(order, True) for order in orders if order != "ok" and not updates_right],  # zeroed some way: it worked
         ("no_train", any("forward in eval" in events for events in before)),
         ("called_forward", log.count("call") != len(forwards)),
@@ -230,6 +237,8 @@ _REFERENCE = _factory()
 _FAULTS = dict(  # what each fault looks like, as a wrong program
     not_a_step=lambda model, loss_fn, optimizer: 0.5,
     uses_globals=lambda model, *rest: _REFERENCE(nn.Linear(2, 1), *rest),  # trains another model than the one given
+    copy=lambda model, *rest: _REFERENCE(copy.deepcopy(model), *rest),  # the same, with a copy of the one given
+    cut=lambda model, loss_fn, opt: _REFERENCE(model, lambda out, y: loss_fn(out.detach(), y).requires_grad_(), opt),
     unused_optimizer=lambda model, loss_fn, _: _REFERENCE(model, loss_fn, torch.optim.SGD(model.parameters(), lr=0.1)),
     no_backward=_factory("fsz"), no_step=_factory("fbz"), no_zero_grad=_factory("fbs"),
     step_before_backward=_factory("fsbz"), zero_grad_before_step=_factory("fbzs"), backward_twice=_factory("fBbsz"),
@@ -237,14 +246,19 @@ _FAULTS = dict(  # what each fault looks like, as a wrong program
     called_forward=_factory(call=False), returns_tensor=_factory(item=False), returned_none=_factory(item=None),
     not_a_number=lambda *parts: lambda x, y: [_REFERENCE(*parts)(x, y)],  # the updates are right, the result is not
 )  # fmt: skip
+_IDS = {"copy": "uses_globals", "cut": "not_backpropagatable"}  # what is not a mistake's id, the id it names
 _MESSAGES = {
+    "copy": "your step trained a copy of the model it was given (copy.deepcopy), so the caller's model never changed: "
+    "train the model passed to the factory itself, with the optimizer passed along with it.",
+    "cut": "the loss was cut off the model (model(x) ran inside torch.no_grad(), or its output was detached): "
+    "backward() reaches no parameter, and loss.requires_grad_() only hides the error. Compute it with gradients on.",
     "no_train": "the Dropout layer ran in eval mode while training: call model.train() inside train_step, at every "
     "step (it sets every layer's mode; model.training = True sets only the outer model's flag).",
     "not_a_number": "train_step should return the loss as one number, loss.item(); it returned something else.",
 }
 train_step_factory = Exercise(
     name="train_step_factory", inputs=_probe, reference=_REFERENCE, observe=_observe_factory,
-    guards=[Guard(f, tag_is(f), wrong, _MESSAGES.get(f)) for f, wrong in _FAULTS.items()],
+    guards=[Guard(_IDS.get(f, f), tag_is(f), wrong, _MESSAGES.get(f)) for f, wrong in _FAULTS.items()],
     alternatives=[_factory("zfbs"), _factory("fzbs")],
     explain=lambda got, expected: f"the updates are right, but train_step returned {got[1]:.4g} for a loss of "
     f"{expected[1]:.4g}: return loss.item() as it is." if close(got[2], expected[2]) else "the order is right, but "
@@ -258,24 +272,10 @@ TENSORS = "return two torch tensors: torch.from_numpy(...) or torch.tensor(...) 
 FLOAT = "nn.Linear's weights are float32; other dtypes give 'mat1 and mat2 must have the same dtype': use .float()."
 
 
-def _arrays_kept(fn: object, args: tuple) -> object:
-    """What ``fn`` returns, or "mutated" when it changed the shape or values of the caller's arrays."""
-    copies = [array.copy() for array in args]
-    got = fn(*args)
-    return got if all(map(np.array_equal, args, copies)) else "mutated"  # array_equal compares the shapes too
-
-
-def _reshaped_in_place(X: np.ndarray, y: np.ndarray) -> tuple:
-    y.shape = (-1, 1)
-    return torch.Tensor(X), torch.Tensor(y)
-
-
-to_tensors = Exercise(
-    name="to_tensors", reference=lambda X, y: (torch.Tensor(X), torch.Tensor(y).reshape(-1, 1)), observe=_arrays_kept,
+to_tensors = Exercise(  # arrays reshaped in place (y.shape = ...): the engine names it (mutated_input)
+    name="to_tensors", reference=lambda X, y: (torch.Tensor(X), torch.Tensor(y).reshape(-1, 1)),
     inputs=lambda: (np.random.RandomState(0).randn(50, 3), np.random.RandomState(1).randn(50)),  # as in the lesson
     guards=[
-        Guard("mutated_input", lambda got: isinstance(got, str), _reshaped_in_place, "you reshaped the caller's "
-              "y_numpy in place (y.shape = ...): it changed outside the function too; reshape the tensor instead."),
         Guard("not_a_pair", lambda got: not isinstance(got, (tuple, list)) or len(got) != 2, lambda X, y: X),
         Guard("not_a_tensor", lambda got: not all(map(torch.is_tensor, got)), lambda X, y: (X, y), TENSORS),
         Guard("wrong_dtype", lambda got: {got[0].dtype, got[1].dtype} != {torch.float32},

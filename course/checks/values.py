@@ -75,6 +75,19 @@ def as_number(value: object) -> float | None:
     return float(array.reshape(())) if array.size == 1 and array.dtype.kind in "iuf" else None
 
 
+def placeholders(answer: object) -> list[str]:
+    """Where a dict, list or tuple as a notebook's template has it still holds the placeholder ``...``: its keys
+    (or item numbers), for a message that names them without their answers.
+
+    >>> placeholders({"a": ..., "b": (2, 3)}), placeholders([..., 1.5]), placeholders(...)
+    (['a'], ['item 1'], [])
+    """
+    if type(answer) is dict:
+        return [safe_text(key, 30) for key, value in answer.items() if value is Ellipsis]
+    items = enumerate(answer, 1) if type(answer) in (list, tuple) else ()
+    return [f"item {number}" for number, value in items if value is Ellipsis]
+
+
 def exact_as_float(value: object) -> object:
     """An exact number (Fraction, Decimal) as the float it stands for; anything else as it came."""
     return float(value) if isinstance(value, Fraction | Decimal) and as_number(value) is not None else value

@@ -176,3 +176,41 @@ def test_review8_a_default_dtype_set_inside_is_named_though_the_last_call_puts_i
 
     assert check.make_parameter(make_parameter).mistake == "default_dtype_changed"
     assert torch.get_default_dtype() == torch.float32
+
+
+def _frozen_by(how: str):
+    def sgd_step(params, lr):
+        with contextlib.nullcontext() if how == "requires_grad_" else torch.no_grad():
+            for p in params[how == "last only" :]:
+                if how in ("requires_grad_", "last only"):
+                    p.requires_grad_(False)
+                elif how == "detach_":
+                    p.detach_()
+                else:
+                    p.requires_grad = False
+            for p in params:
+                p -= lr * p.grad
+                p.grad.zero_()
+
+    return sgd_step
+
+
+@pytest.mark.parametrize("how", ["requires_grad_", "detach_", "requires_grad =", "last only"])
+def test_review9_a_step_that_freezes_the_parameters_is_named(how):
+    verdict = check.sgd_step(_frozen_by(how))
+    assert verdict.mistake == "froze_parameters" and "requires grad" in verdict.message, verdict
+
+
+def test_review9_a_loop_that_calls_an_unwritten_step_names_it_and_is_attempted():
+    def sgd_step(params, lr):
+        raise NotImplementedError  # your code here
+
+    def train(a, b, x, y, lr, epochs):
+        for _ in range(epochs):
+            torch.mean((a + b * x - y) ** 2).backward()
+            sgd_step([a, b], lr)
+        return a, b
+
+    verdict = check.train(train)
+    assert verdict.status == "wrong" and "calls sgd_step, which still raises" in verdict.message, verdict
+    assert check.sgd_step(sgd_step).status == "not_attempted"

@@ -33,8 +33,8 @@ def test_an_integer_division_of_the_batches_is_not_the_rule():
 
 
 def test_a_function_that_never_saves_is_told_so():
-    verdict = check.should_save(lambda env: env["WORLD_SIZE"] == "1")
-    assert verdict.mistake == "string_rank" and "no process would save" in verdict.message
+    verdict = check.should_save(lambda env: env["WORLD_SIZE"] == "1")  # saves only when alone: no string compared
+    assert verdict.mistake == "nobody_saves" and "no process of the job of 8 would save" in verdict.message
 
 
 def test_one_flat_list_of_indices_is_a_shape_mistake_not_an_error_in_the_code():
@@ -101,3 +101,27 @@ def test_review6_endless_orders_get_a_verdict_instead_of_filling_memory():
     for endless in (lambda s, n: [itertools.cycle(list(s)) for _ in range(n)], lambda s, n: itertools.repeat([0])):
         verdict = check.epoch_orders(endless)
         assert not verdict.passed and verdict.mistake != "timeout", verdict
+
+
+@pytest.mark.parametrize("rank_set", [None, "0"])
+def test_should_save_names_an_answer_that_reads_os_environ_instead_of_env(monkeypatch, rank_set):
+    import os
+
+    if rank_set is None:
+        monkeypatch.delenv("RANK", raising=False)
+    else:
+        monkeypatch.setenv("RANK", rank_set)
+    for answer in (lambda env: int(os.environ.get("RANK", "0")) == 0, lambda env: int(os.environ["RANK"]) == 0):
+        verdict = check.should_save(answer)
+        assert verdict.mistake == "ignored_argument" and "os.environ" in verdict.message, verdict
+
+
+def test_should_save_names_an_answer_that_no_process_of_a_job_saves():
+    verdict = check.should_save(lambda env: env["LOCAL_RANK"] == "0" and env["WORLD_SIZE"] == "1")
+    assert verdict.mistake == "nobody_saves", verdict
+    assert check.should_save(lambda env: env["RANK"] == 0).mistake == "string_rank"
+
+
+def test_should_save_probes_a_rank_of_two_digits():
+    assert not check.should_save(lambda env: "0" in env["RANK"]).passed
+    assert not check.should_save(lambda env: env["RANK"].endswith("0")).passed

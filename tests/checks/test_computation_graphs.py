@@ -78,8 +78,35 @@ def test_smoothed_training_accepts_data_and_diagnoses_the_buggy_loop():
 
 
 def test_untracked_prediction_names_what_came_instead_of_a_tensor():
-    verdict = check.untracked_prediction(lambda a, b, x: (a + b * x).detach().numpy())
-    assert verdict.mistake == "not_a_tensor" and "ndarray" in verdict.message, verdict
+    verdict = check.untracked_prediction(lambda a, b, x: str((a + b * x).tolist()))
+    assert verdict.mistake == "not_a_tensor" and "'[[0.81" in verdict.message, verdict
+
+
+@pytest.mark.parametrize("form", [lambda t: t.numpy(), lambda t: t.tolist()])
+def test_review9_plain_numbers_to_plot_may_come_as_an_array_or_a_list(form):
+    # the statement asks for "plain numbers" to plot: with no grad_fn, a NumPy array is them too
+    assert check.untracked_prediction(lambda a, b, x: form((a + b * x).detach())).passed
+
+
+@pytest.mark.parametrize("frozen", ["a", "b"])
+def test_review9_freezing_either_parameter_is_named(frozen):
+    def plot_values(a, b, x):
+        {"a": a, "b": b}[frozen].requires_grad_(False)
+        return (a + b * x).detach()
+
+    def detached_in_place(a, b, x):
+        {"a": a, "b": b}[frozen].detach_()
+        return a + b * x
+
+    for answer in (plot_values, detached_in_place):
+        assert check.untracked_prediction(answer).mistake == "froze_parameters"
+
+
+@pytest.mark.parametrize("form", [float, torch.tensor, lambda n: torch.tensor(float(n)), np.float64])
+def test_review9_a_whole_count_in_another_number_type_is_a_count(form):
+    assert check.count_nodes(lambda tensor: form(count_recursively(tensor))).passed
+    verdict = check.count_nodes(lambda tensor: form(count_recursively(tensor)) + 0.5)
+    assert verdict.mistake == "not_a_number", verdict
 
 
 @pytest.mark.parametrize("answer, named", [({"w", "b"}, "['b', 'w']"), ({"weight", "bias", "x"}, "['x'] are not")])

@@ -1,5 +1,5 @@
 """The engine on what an answer does beyond its result: global settings after each call, a model it was given, the
-gradient of a result whose value is right."""
+gradient of a result whose value is right; a template handed in unfilled, a stub the answer calls."""
 
 from __future__ import annotations
 
@@ -148,3 +148,52 @@ def test_a_loss_through_a_reentrant_checkpoint_is_judged_by_backward_which_it_al
         return checkpoint(stable, z, use_reentrant=True)
 
     assert losses.binary_loss_from_logits(loss).status == "correct"
+
+
+SHAPES = Exercise("shapes", lambda: {"a": (2, 3), "b": (4,), "c": (1,)}, "right", kind="value")
+
+
+@pytest.mark.parametrize("template", [{"a": ..., "b": ..., "c": ...}, [..., ...], (..., ...)])
+def test_a_template_left_unfilled_is_not_attempted(template):
+    assert SHAPES(template).status == "not_attempted"
+
+
+def test_a_template_filled_in_part_names_the_keys_left_and_none_of_their_answers():
+    verdict = SHAPES({"a": (2, 3), "b": ..., "c": ...})
+    assert verdict.mistake == "unreadable" and "for b, c:" in verdict.message, verdict
+    assert "(4,)" not in verdict.message and "(1,)" not in verdict.message
+
+
+DOUBLE = Exercise("double", lambda x: 2 * x, "right", inputs=lambda: (torch.tensor([1.0, -2.0]),))
+
+
+def helper(x):
+    raise NotImplementedError  # your code here
+
+
+class Stubbed(nn.Module):
+    def forward(self, x):
+        raise NotImplementedError
+
+
+class Unwritten:  # a class handed in, called with the inputs
+    def __init__(self, x):
+        raise NotImplementedError
+
+
+def test_a_finished_answer_that_calls_a_stub_is_told_which_one():
+    verdict = DOUBLE(lambda x: helper(x) * 2)
+    assert (verdict.status, verdict.mistake) == ("wrong", "raised") and "calls helper, which" in verdict.message
+    verdict = DOUBLE(lambda x: nn.Sequential(Stubbed())(x))
+    assert verdict.mistake == "raised" and "calls Stubbed.forward" in verdict.message, verdict
+
+
+def test_a_stub_of_the_answers_own_is_not_attempted():
+    def outer(x):
+        def inner(y):
+            raise NotImplementedError
+
+        return inner(x)
+
+    for answer in (helper, outer, Unwritten, Stubbed()):
+        assert DOUBLE(answer).status == "not_attempted", answer

@@ -281,3 +281,13 @@ def test_review6_precision_and_recall_through_a_confusion_matrix_per_label_is_to
 def test_a_wrong_form_is_told_as_what_the_function_returned_not_as_the_checks_list_of_probes(answer, told):
     verdict = check.precision_recall(answer)
     assert verdict.message.endswith(told), verdict
+
+
+def test_fixed_setup_judges_in_eval_mode_wants_a_bias_and_names_a_loss_class():
+    assert check.fixed_setup(lambda n: (nn.Sequential(nn.Dropout(0.2), nn.Linear(n, 1)), nn.BCEWithLogitsLoss())).passed
+    no_bias = [(nn.Linear(7, 1, bias=False), nn.BCEWithLogitsLoss()),
+               (nn.Sequential(nn.Linear(7, 1, bias=False), nn.Sigmoid()), nn.BCELoss())]  # fmt: skip
+    for pair in no_bias:
+        assert check.fixed_setup(lambda n, pair=pair: pair).mistake == "no_bias"
+    verdict = check.fixed_setup(lambda n: (nn.Linear(n, 1), nn.BCEWithLogitsLoss))
+    assert verdict.mistake == "not_a_loss" and "the class, not an instance: nn.BCEWithLogitsLoss()" in verdict.message

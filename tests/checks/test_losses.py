@@ -245,3 +245,28 @@ def _clamped(p, y):  # past the clamp at 0.99 the gradient is 0; nothing is deta
 def test_review9_a_wrong_gradient_is_told_by_what_it_shows(name, answer, mistake, words, not_words):
     verdict = getattr(check, name)(answer)
     assert verdict.mistake == mistake and words in verdict.message and not_words not in verdict.message, verdict
+
+
+def _rounded_sigmoid(eps, add):  # review 10: log(sigmoid(z)) kept off log(0) by a clamp or an added epsilon
+    def loss(z, y):
+        p = torch.sigmoid(z) if add else torch.sigmoid(z).clamp(eps, 1 - eps)
+        return -(y * torch.log(p + add * eps) + (1 - y) * torch.log(1 - p + add * eps)).mean()
+
+    return loss
+
+
+REVIEW10 = {  # an answer, the exercise, its diagnosis
+    "square_of_mean": (lambda p, y: (p.squeeze(1) - y).mean() ** 2, "regression_loss", "square_of_mean"),
+    "square_of_broadcast_mean": (lambda p, y: (p - y).mean() ** 2, "regression_loss", "square_of_mean"),
+    "log10": (lambda p, y: -(y * torch.log10(p) + (1 - y) * torch.log10(1 - p)).mean(), "bce_by_hand", "log_base_10"),
+    **{f"clamped_{eps:g}": (_rounded_sigmoid(eps, False), "binary_loss_from_logits", "log_of_sigmoid")
+       for eps in (1e-7, 1e-6, 1e-8, 1e-12)},
+    **{f"plus_{eps:g}": (_rounded_sigmoid(eps, True), "binary_loss_from_logits", "log_of_sigmoid")
+       for eps in (1e-7, 1e-8, 1e-15)},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("answer", "name", "mistake"), REVIEW10.values(), ids=REVIEW10)
+def test_review10_a_square_of_the_mean_log10_and_a_clamped_sigmoid_are_named(answer, name, mistake):
+    verdict = getattr(check, name)(answer)
+    assert verdict.mistake == mistake, verdict

@@ -77,7 +77,7 @@ def test_run_on_device_names_the_fix_from_the_exact_error():
     verdict = check.run_on_device(x_not_moved)
     assert verdict.mistake == "device_mismatch" and "x = x.to(device)" in verdict.message
     stayed_on_cpu = check.run_on_device(lambda model, x, device: model(x))
-    assert stayed_on_cpu.mistake == "other" and "on cpu" in stayed_on_cpu.message, stayed_on_cpu
+    assert stayed_on_cpu.mistake == "ignored_argument" and "on cpu" in stayed_on_cpu.message, stayed_on_cpu
     other_error = check.run_on_device(lambda model, x, device: model.to(device)(x.to(device).t()))
     assert other_error.mistake == "raised"
 
@@ -240,7 +240,7 @@ def test_run_on_device_checks_the_values_on_the_cpu_too(answer):
 
 def test_run_on_device_says_when_the_given_model_never_ran():
     verdict = check.run_on_device(lambda model, x, device: nn.Linear(4, 1).to(device)(x.to(device)))
-    assert verdict.mistake == "other" and "the model you were given" in verdict.message, verdict
+    assert verdict.mistake == "model_not_called" and "the model you were given" in verdict.message, verdict
 
 
 NO_GRADIENT = {  # a forward that leaves out or detaches the bias or the weight: that parameter never trains

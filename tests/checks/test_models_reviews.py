@@ -160,3 +160,34 @@ def test_review9_run_on_device_that_also_casts_or_freezes_the_model_is_told_so()
     assert verdict.mistake == "mutated_input" and "dtype" in verdict.message, verdict
     verdict = check.run_on_device(lambda model, x, device: model.to(device).requires_grad_(False)(x.to(device)))
     assert verdict.mistake == "froze_parameters" and "requires_grad_(False)" in verdict.message, verdict
+
+
+class _Clamped(check._WithSigmoid):  # review 10: probabilities clamped; past the bounds the gradient is 0
+    def __init__(self, n_features: int, low: float = 0.01) -> None:
+        super().__init__(n_features)
+        self.low = low
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x).clamp(self.low, 1 - self.low)
+
+
+def test_review10_a_logistic_model_that_clamps_its_probabilities_is_told_so():
+    verdict = check.logistic_model(_Clamped)
+    assert verdict.mistake == "clamped_output" and "gradient" in verdict.message, verdict
+    assert check.logistic_model(lambda n: _Clamped(n, low=1e-7)).passed  # it changes no probability the check sees
+    verdict = check.logistic_model(check._WithSigmoid(3))  # a model, not the function that builds one
+    assert verdict.mistake == "instance_not_class" and "make_logistic_regression" in verdict.message, verdict
+
+
+REVIEW10 = {  # run_on_device: an answer, its diagnosis and words of the message
+    "cpu_named": (lambda model, x, device: model.to("cpu")(x.to("cpu")), "ignored_argument", "device"),
+    "nothing_moved": (lambda model, x, device: model(x), "ignored_argument", "device"),
+    "by_hand": (lambda model, x, device: nn.functional.linear(x.to(device), model.to(device).weight, model.bias),
+                "model_not_called", "model(x)"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("answer", "mistake", "words"), REVIEW10.values(), ids=REVIEW10)
+def test_review10_run_on_device_names_a_device_typed_in_and_a_model_never_called(answer, mistake, words):
+    verdict = check.run_on_device(answer)
+    assert verdict.mistake == mistake and words in verdict.message and "forward(x)" not in verdict.message, verdict

@@ -151,6 +151,56 @@ def test_review9_a_loss_whose_backward_fails_is_told_so():
 
 
 def test_a_wrong_accuracy_is_told_per_probe_input_not_as_a_list_of_the_checks():
-    verdict = check.accuracy(lambda logits, labels: (logits.argmax(1, keepdim=True) == labels).float().mean().item())
+    verdict = check.accuracy(lambda logits, labels: (logits.argmax(1) != labels).float().mean().item())  # error rate
     assert "got a list" not in verdict.message and "expected a list" not in verdict.message, verdict
     assert "on the check's first input" in verdict.message and "on its second" in verdict.message, verdict
+
+
+@pytest.mark.parametrize("answer", [2.28, 2.31, 2.32, 2, torch.tensor(2.31)])
+def test_uniform_loss_refuses_what_is_not_ln10_to_the_digits_given(answer):
+    verdict = check.uniform_loss(answer)
+    assert not verdict.passed, verdict
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [2.303, 2.3026, 2.30259, torch.log(torch.tensor(10.0)), -math.log(0.1), torch.tensor(2.3026), np.float32(2.303)],
+)
+def test_uniform_loss_accepts_ln10_rounded_or_computed_in_float32(answer):
+    assert check.uniform_loss(answer).passed
+
+
+def test_uniform_loss_tells_a_near_miss_it_is_close():
+    verdict = check.uniform_loss(2.31)
+    assert "2.3026" in verdict.message and "close" in verdict.message, verdict
+
+
+def test_accuracy_names_a_column_of_predictions_broadcast_against_the_targets():
+    for answer in (lambda logits, targets: (logits.argmax(dim=1, keepdim=True) == targets).float().mean().item(),
+                   lambda logits, targets: (logits.argmax(dim=1) == targets.view(-1, 1)).float().mean()):  # fmt: skip
+        verdict = check.accuracy(answer)
+        assert verdict.mistake == "broadcast_pairs" and "keepdim" in verdict.message, verdict
+
+
+def _shares(p, t, c):
+    return torch.stack([(p[t == k] == k).float().mean() for k in range(c)])
+
+
+def _confusion(p, t, c):
+    return torch.zeros(c, c).index_put_((t, p), torch.ones(len(t)), accumulate=True)
+
+
+@pytest.mark.parametrize(
+    "answer, said",
+    [
+        (lambda p, t, c: _confusion(p, t, c).diag() / _confusion(p, t, c).sum(dim=1, keepdim=True), "broadcast"),
+        (lambda p, t, c: _shares(p, t, c).mean(), "balanced accuracy"),
+        (lambda p, t, c: _shares(p, t, c).reshape(-1, 1), "shape (4, 1)"),
+        (lambda p, t, c: _shares(p, t, c + 1), "shape (5,)"),
+    ],
+    ids=["broadcast", "balanced", "column", "one_more"],
+)
+def test_per_class_accuracy_says_what_shape_came_back(answer, said):
+    verdict = check.per_class_accuracy(answer)
+    assert verdict.mistake == "wrong_shape" and said in verdict.message, verdict
+    assert "(num_classes,)" in verdict.message and "bincount" not in verdict.message

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
+import pytest
 from torch import nn
 
 from course.checks import nonlinearity_and_mlps as check
@@ -19,3 +22,43 @@ def test_review9_a_clipped_step_that_casts_the_model_to_float64_is_told_so():
 
     verdict = check.clipped_step(clipped_step)
     assert verdict.mistake == "mutated_input" and "changed the model it was given" in verdict.message, verdict
+
+
+def test_review10_a_clipped_step_that_runs_backward_twice_is_told_so():
+    def clipped_step(model, optimizer, x, y, max_norm):
+        optimizer.zero_grad()
+        loss = nn.MSELoss()(model(x), y)
+        loss.backward(retain_graph=True)
+        loss.backward()  # the gradients add up: twice this batch's
+        nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        optimizer.step()
+        return loss.item()
+
+    verdict = check.clipped_step(clipped_step)
+    assert verdict.mistake == "backward_twice", verdict
+
+
+def mlp_with(*extra):  # review 10: each hidden nn.Linear followed by the layers extra(width) makes
+    def make_mlp(n_inputs, hidden, n_outputs):
+        layers = []
+        for n_in, n_out in pairwise([n_inputs, *hidden]):
+            layers += [nn.Linear(n_in, n_out), *(make(n_out) for make in extra)]
+        return nn.Sequential(*layers, nn.Linear(hidden[-1], n_outputs))
+
+    return make_mlp
+
+
+@pytest.mark.parametrize(("answer", "mistake", "named"), [
+    (mlp_with(lambda n: nn.ReLU(), lambda n: nn.Dropout(0.5)), "extra_layer", "Dropout"),
+    (mlp_with(nn.BatchNorm1d, lambda n: nn.ReLU()), "extra_layer", "BatchNorm1d"),
+    (mlp_with(lambda n: nn.ReLU6()), "wrong_activation", "ReLU6"),
+    (mlp_with(lambda n: nn.Tanh()), "wrong_activation", "Tanh")])  # fmt: skip
+def test_review10_make_mlp_names_a_layer_it_should_not_hold(answer, mistake, named):
+    verdict = check.make_mlp(answer)
+    assert verdict.mistake == mistake and named in verdict.message, verdict
+    assert check.make_mlp(mlp_with(lambda n: nn.ReLU(), lambda n: nn.Dropout(0.0))).passed  # changes nothing
+
+
+def test_review10_a_count_printed_instead_of_returned_is_told_to_return_it():
+    verdict = check.count_parameters(lambda sizes: print(sum(a * b + b for a, b in pairwise(sizes))))
+    assert verdict.mistake == "returned_none" and "return" in verdict.message, verdict

@@ -60,3 +60,8 @@ def test_the_smallest_probability_of_all_is_told_both_ways_it_comes():
 def test_a_wrong_threshold_is_named_with_its_probe_its_limit_and_the_cancers_it_lets_through(answer, said):
     verdict = check.pick_threshold(answer)
     assert verdict.mistake == "other" and said in verdict.message, verdict
+
+
+def test_pick_threshold_says_a_nan_threshold_is_not_a_number():
+    verdict = check.pick_threshold(lambda p, y, k: float("nan"))
+    assert "NaN" in verdict.message and "lies above" not in verdict.message, verdict

@@ -230,3 +230,33 @@ def test_resume_returning_the_checkpoints_history_is_told_what_it_returned():
     assert (
         verdict.mistake == "returned_checkpoint_history" and "returned the checkpoint's own history" in verdict.message
     )
+
+
+def _graph_built(model, x, by_layer=False):  # eval mode and the mode restored, but no torch.no_grad()
+    was_training = model.training
+    model.eval()
+    if by_layer:
+        for layer in model:
+            x = layer(x)
+    out = x if by_layer else model.forward(x)
+    model.train(was_training)
+    return out
+
+
+@pytest.mark.parametrize("by_layer", [False, True], ids=["model.forward", "layer_by_layer"])
+def test_predict_by_hand_sees_a_graph_built_without_the_models_own_call(by_layer):
+    verdict = check.predict_by_hand(functools.partial(_graph_built, by_layer=by_layer))
+    assert verdict.mistake == "no_grad", verdict
+
+
+def test_a_resume_restoring_all_but_the_optimizer_by_hand_is_named():
+    def no_optimizer(path, model, loss_fn, optimizer, scheduler, loader, generator, epochs):
+        ckpt = torch.load(path, weights_only=True)
+        model.load_state_dict(ckpt["model"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        generator.set_state(ckpt["rng"]["generator"])
+        return fit(model, loss_fn, optimizer, loader, epochs, scheduler=scheduler, history=ckpt["history"],
+                   start_epoch=ckpt["epoch"], progress=False)  # fmt: skip
+
+    verdict = check.resume(no_optimizer)
+    assert verdict.mistake == "optimizer_not_restored" and "load_state_dict" in verdict.message, verdict

@@ -127,3 +127,15 @@ def test_review9_a_loss_whose_backward_fails_is_told_so():
 
     verdict = check.mse(mse)
     assert verdict.mistake == "backward_fails" and "out-of-place" in verdict.message, verdict
+
+
+def test_review9_the_template_unfilled_is_not_attempted_and_no_missing_prediction_gets_its_answer():
+    assert check.predicted_shapes(dict.fromkeys(check.SHAPES, ...)).status == "not_attempted"
+    partly = {**check.SHAPES, "X @ w": ..., "m[:, -1]": ...}
+    verdict = check.predicted_shapes(partly)
+    assert verdict.mistake == "unreadable" and "m[:, -1], X @ w" in verdict.message, verdict
+    for left in ({**check.SHAPES, "X @ w": None}, {**check.SHAPES, "X @ w": (5, ...)}, dict.fromkeys(check.SHAPES)):
+        verdict = check.predicted_shapes(left)
+        assert not verdict.passed and "X @ w" in verdict.message and "(5, 1)" not in verdict.message, verdict
+    verdict = check.predicted_shapes({**check.SHAPES, "X @ w": None, "X * w.T": (5, 1)})  # a wrong one is told
+    assert "X * w.T is (5, 3), not (5, 1)" in verdict.message and "(5, 1), not" not in verdict.message, verdict

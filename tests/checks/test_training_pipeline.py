@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -22,14 +24,15 @@ def colleague(model, loss_fn, optimizer):
     return train_step
 
 
-def fixed(order=("zero_grad", "forward", "backward", "step"), train=True, call=True, item=True, zero=None):
+def fixed(order=("zero_grad", "forward", "backward", "step"), train=True, call=True, item=True, zero=None, cut=False):
     def factory(model, loss_fn, optimizer):
         def train_step(x, y):
             if train:
                 model.train()
             for action in order:
                 if action == "forward":
-                    loss = loss_fn(model(x) if call else model.forward(x), y)
+                    with torch.set_grad_enabled(not cut):  # cut: the loss is made to require grad, hiding the error
+                        loss = loss_fn(model(x) if call else model.forward(x), y).requires_grad_()
                 elif action == "backward":
                     loss.backward()
                 elif action == "step":
@@ -43,11 +46,6 @@ def fixed(order=("zero_grad", "forward", "backward", "step"), train=True, call=T
     return factory
 
 
-def zero_by_hand(model):
-    for p in model.parameters():
-        p.grad = None
-
-
 @pytest.mark.parametrize("answer, mistake", [
     (colleague, "zero_grad_before_step"),
     (fixed(("forward", "backward", "zero_grad", "step"), train=True, call=True), "zero_grad_before_step"),
@@ -58,7 +56,8 @@ def test_the_colleagues_bugs_are_found_one_at_a_time(answer, mistake):
     assert check.train_step_factory(answer).mistake == mistake
 
 
-@pytest.mark.parametrize("zero", [None, lambda model: model.zero_grad(), zero_by_hand])
+@pytest.mark.parametrize("zero", [None, lambda model: model.zero_grad(),
+                                  lambda model: [setattr(p, "grad", None) for p in model.parameters()]])  # fmt: skip
 def test_every_way_of_zeroing_passes(zero):
     assert check.train_step_factory(fixed(zero=zero)).passed
 
@@ -79,17 +78,14 @@ def test_model_sizes_names_what_was_used():
     assert no_linear.mistake == "other" and "(5, 3)" in no_linear.message, no_linear
 
 
-def zeroed(bias=True):
+def zeroed(bias=True):  # a right start: all-zero weights (and bias)
     model = nn.Linear(3, 2)
-    nn.init.zeros_(model.weight)
-    if bias:
-        nn.init.zeros_(model.bias)
+    for parameter in model.parameters() if bias else [model.weight]:
+        nn.init.zeros_(parameter)
     return model
 
 
-class XW(nn.Module):
-    """The linear map written out, its weights started at zero."""
-
+class XW(nn.Module):  # the linear map written out, its weights started at zero
     def __init__(self):
         super().__init__()
         self.W, self.b = nn.Parameter(torch.zeros(3, 2)), nn.Parameter(torch.zeros(2))
@@ -98,9 +94,8 @@ class XW(nn.Module):
         return x @ self.W + self.b
 
 
-@pytest.mark.parametrize(
-    "model", [zeroed(), zeroed(bias=False), nn.Linear(3, 2, bias=False), nn.LazyLinear(2), XW(), nn.Linear(3, 2).half()]
-)
+@pytest.mark.parametrize("model", [zeroed(), zeroed(bias=False), nn.Linear(3, 2, bias=False), nn.LazyLinear(2), XW(),
+                                   nn.Linear(3, 2).half(), nn.Sequential(nn.Linear(3, 8), nn.Linear(8, 2))])  # fmt: skip
 def test_model_sizes_judges_a_linear_map_whatever_its_start(model):
     assert check.model_sizes(model).passed, check.model_sizes(model)
 
@@ -143,12 +138,13 @@ def frozen_weight():
         (frozen_weight(), "froze_parameters"),
         (Detached(3, 2), "not_backpropagatable"),
         (FirstTwo(), "ignored_feature"),
+        (nn.Sequential(nn.Linear(3, 1), nn.Linear(1, 2)), "extra_layer"),  # review 10: rank 1, two linear layers
     ],
 )
 def test_model_sizes_wants_one_trainable_linear_map(model, mistake):
     verdict = check.model_sizes(model)
     assert verdict.mistake == mistake, verdict
-    assert "nn.Linear(3, 2)" in verdict.message
+    assert "nn.Linear(3, 2)" in verdict.message and "alone" not in verdict.message  # review 10: stacked ones pass
 
 
 def test_step_orders_accepts_any_spelling_and_lists_every_wrong_letter():
@@ -183,9 +179,7 @@ def test_to_tensors_notices_the_callers_array_reshaped_in_place():
     assert check.to_tensors(reshapes_y_numpy).mistake == "mutated_input"
 
 
-class IgnoresX(nn.Module):
-    """Two outputs per row, the right shape, but the same numbers whatever X holds."""
-
+class IgnoresX(nn.Module):  # two outputs per row, the right shape, but the same numbers whatever X holds
     def __init__(self):
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(2))
@@ -205,10 +199,11 @@ def test_step_orders_contradictory_spellings_of_a_letter_are_no_prediction():
     assert check.step_orders(answer).mistake == "not_a_prediction"
 
 
-def own_parts(loss=None, lr=None, by_hand=False):
-    """A step that trains with its own loss, its own SGD, or an update by hand, not with the parts it is given."""
+def own_parts(loss=None, lr=None, by_hand=False, twin=False):
+    """A step that trains with its own loss, its own SGD, or an update by hand, or a copy of the model (``twin``)."""
 
     def factory(model, loss_fn, optimizer):
+        model = copy.deepcopy(model) if twin else model
         opt = optimizer if lr is None else torch.optim.SGD(model.parameters(), lr=lr)
 
         def train_step(x, y):
@@ -293,3 +288,11 @@ def test_a_loss_measured_after_the_step_in_eval_mode_is_named_not_blamed_on_trai
     verdict = check.train_step_factory(trains_then_measures("after"))
     assert verdict.mistake == "loss_after_step" and "model.train()" not in verdict.message, verdict
     assert check.train_step_factory(trains_then_measures("step")).passed  # measuring after the step is no fault
+
+
+@pytest.mark.parametrize("answer, mistake, words", [
+    (own_parts(twin=True), "uses_globals", "a copy"), (own_parts(lr=0.1, twin=True), "uses_globals", "a copy"),
+    (fixed(cut=True), "not_backpropagatable", "torch.no_grad()")])  # fmt: skip
+def test_review10_a_step_that_trains_a_copy_or_cuts_the_loss_off_is_told_so(answer, mistake, words):
+    verdict = check.train_step_factory(answer)
+    assert verdict.mistake == mistake and words in verdict.message, verdict
