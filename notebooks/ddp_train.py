@@ -56,7 +56,7 @@ def make_dataset(seed: int = 0) -> TensorDataset:
 
 
 def make_model(seed: int = 0) -> nn.Module:
-    """A small MLP whose initial weights depend only on ``seed`` (so every process starts equal).
+    """A small MLP whose initial weights depend only on ``seed`` (the same in every process).
 
     Example:
         >>> sum(p.numel() for p in make_model().parameters())
@@ -244,14 +244,38 @@ def report_failure(exc: Exception, progress: Progress) -> None:
     traceback.print_exc()
 
 
+def ranks_agree_after_wrapping(
+    seed: int, rank: int, device: torch.device, device_ids: list | None
+) -> tuple[bool, bool]:
+    """Whether a model built from ``seed + rank`` is equal on all ranks: (before, after) DDP wraps it.
+
+    The ranks build different weights, but ``DistributedDataParallel``'s constructor copies rank 0's
+    parameters and buffers to every other rank.
+    """
+    model = make_model(seed + rank).to(device)
+
+    def agree() -> bool:
+        flat = nn.utils.parameters_to_vector(model.parameters()).detach()
+        copies = [torch.empty_like(flat) for _ in range(dist.get_world_size())]
+        dist.all_gather(copies, flat)  # every rank receives every rank's weights
+        return all(torch.equal(copy, flat) for copy in copies)
+
+    before = agree()
+    DistributedDataParallel(model, device_ids=device_ids)
+    return before, agree()
+
+
 def run(args: argparse.Namespace, local_rank: int, device: torch.device, backend: str, progress: Progress) -> None:
     """Train on this rank's share of every batch; rank 0 logs and saves the checkpoint."""
     rank, world_size = dist.get_rank(), dist.get_world_size()
     log = print if rank == 0 else (lambda *a, **k: None)  # only rank 0 talks
     log(f"world_size={world_size} backend={backend} device={device.type}")
 
-    model = make_model(args.seed).to(device)  # same seed: every rank starts with the same weights
-    ddp_model = DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
+    device_ids = [local_rank] if device.type == "cuda" else None
+    before, after = ranks_agree_after_wrapping(args.seed, rank, device, device_ids)
+    log(f"a model seeded with seed + rank, equal on all ranks: before DDP {before}, after DDP {after}")
+    model = make_model(args.seed).to(device)  # one seed on every rank (DDP would copy rank 0's weights anyway)
+    ddp_model = DistributedDataParallel(model, device_ids=device_ids)
     loader = make_loader(make_dataset(args.seed), args.global_batch, rank, world_size, args.seed)
     log(f"batch per process={loader.batch_size} global batch={args.global_batch} steps/epoch={len(loader)}")
 
@@ -265,7 +289,7 @@ def run(args: argparse.Namespace, local_rank: int, device: torch.device, backend
         args.out.mkdir(parents=True, exist_ok=True)
         path = save_checkpoint(args.out / "ddp.pt", ddp_model.module, epoch=args.epochs, history={"train_loss": losses})
         log(f"rank 0 saved {path.name}")
-    dist.barrier(device_ids=[local_rank] if device.type == "cuda" else None)  # wait for the checkpoint
+    dist.barrier(device_ids=device_ids)  # wait for the checkpoint
 
 
 # ---------------------------------------------------------------- starting torchrun from Python
