@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tools.grading.spec import Grader, real, require, same
-from tools.grading.watch import settled
+from tools.grading.spec import Grader, computed, real, require, same
+from tools.grading.watch import as_written, reseed, settled
 
 
 def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
@@ -41,6 +41,8 @@ def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
 
 grader = Grader(make_inputs)
 grader.helper(settled)
+grader.helper(reseed)
+grader.helper(as_written)
 
 
 # ------------------------------------------------------------------------------- probes (in the kernel)
@@ -53,12 +55,14 @@ def to_column(inputs, ns):
 def standardize(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers live inside it)
     import gc
     import sys
+    import threading
 
     import torch
     from torch.overrides import TorchFunctionMode
 
     libraries = (sys.prefix, sys.base_prefix, sys.exec_prefix)
     cells = ("<cell ", "<ipython-input-")  # the notebook's cells run here (ipykernel's are files in a temp folder)
+    generated = ("/site-packages/", "/dist-packages/", "/torchinductor_")  # libraries', and torch.compile's code
     count, hits = [0, 0, 0], {}  # lines, torch calls, function calls; how often each line of the student's ran
 
     class Count(TorchFunctionMode):  # torch functions called, even from builtins (map(torch.mean, columns))
@@ -66,11 +70,11 @@ def standardize(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers li
             count[1] += 1
             return func(*args, **(kwargs or {}))
 
-    def own(frame):  # the student's code: the cells' (and files' of their own), not a library's, nor compiled text
-        name = getattr(frame, "f_code", None) and frame.f_code.co_filename
+    def own(frame):  # the student's code: the cells' (and files' of their own), not a library's, nor compiled text,
+        name = getattr(frame, "f_code", None) and frame.f_code.co_filename  # nor what torch.compile writes
         return isinstance(name, str) and (
             name.startswith(cells)
-            or not (name.startswith(("<", *libraries)) or "/site-packages/" in name or "/dist-packages/" in name)
+            or not (name.startswith(("<", *libraries)) or any(part in name for part in generated))
         )
 
     def text(frame):  # code compiled from a string (exec, timeit): the student's too, for the hits; not the imports'
@@ -96,38 +100,36 @@ def standardize(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers li
         hits.clear()
         collecting = gc.isenabled()
         gc.disable()  # no finalizers run by a collection in the count
-        sys.settrace(trace)
-        sys.setprofile(profile)
-        try:
-            with Count():
-                result = settled(ns["standardize"](x))  # a lazy result's deferred work runs now, watched
-        finally:
-            sys.setprofile(None)
-            sys.settrace(None)
-            if collecting:
-                gc.enable()
+        with as_written():  # a function compiled with torch.compile runs its own lines, the cell's
+            threading.settrace(trace)  # threads the call starts are traced too (a pool's per-column work)
+            sys.settrace(trace)
+            sys.setprofile(profile)
+            try:
+                with Count():
+                    result = settled(ns["standardize"](x))  # a lazy result's deferred work runs now, watched
+            finally:
+                sys.setprofile(None)
+                sys.settrace(None)
+                threading.settrace(None)
+                if collecting:
+                    gc.enable()
         return result, (*count, max(hits.values(), default=0))
 
     x = inputs["x"]
+    reseed(inputs["seed"])  # the same random numbers for every call: only the input differs, or nothing
     result, work = watched(x.clone())
     kept = x.clone()
-    torch.manual_seed(inputs["seed"])  # the same random numbers for both calls: only the input differs
+    reseed(inputs["seed"])
     second, _ = watched(kept)
     # what the input holds now, read without letting it answer for itself (a Tensor subclass could show other values)
     plain = type(kept) is torch.Tensor
     after = torch.tensor(torch.Tensor.tolist(kept), dtype=torch.float32) if plain else None
-    torch.manual_seed(inputs["seed"])
+    reseed(inputs["seed"])
     other, _ = watched(inputs["other"].clone())
     shapes = [torch.rand(rows, cols) * 100 for rows, cols in ((4, 2), (4, 7), (9, 2))]  # no near-constant column
     sized = [(t, *watched(t.clone())) for t in shapes]
-    return {
-        "result": result,
-        "second": second,
-        "input_after": after,
-        "other": other,
-        "sized": [(t, got) for t, got, _ in sized],
-        "work": [w for _, _, w in sized] + [work],
-    }
+    found = {"result": result, "second": second, "input_after": after, "other": other}
+    return {**found, "sized": [(t, got) for t, got, _ in sized], "work": [w for _, _, w in sized] + [work]}
 
 
 @grader.probe
@@ -135,28 +137,24 @@ def move_batch(inputs, ns):
     import torch
 
     x, y = inputs["x"], inputs["y"]
-    moved = ns["move_batch"](x, y, torch.device("meta"))
-    inputs_on = [x.device.type, y.device.type]
-    return {
-        "moved": moved,
-        "inputs_on": inputs_on,
-        "on_cpu": ns["move_batch"](x.clone(), y.clone(), torch.device("cpu")),
-    }
+    found = {"moved": ns["move_batch"](x, y, torch.device("meta")), "inputs_on": [x.device.type, y.device.type]}
+    return {**found, "on_cpu": ns["move_batch"](x.clone(), y.clone(), torch.device("cpu"))}
 
 
 @grader.probe
 def fit_line(inputs, ns):
-    import torch
-
-    fit = ns["fit_line"](inputs["x"].clone(), inputs["y"].clone())
-    torch.manual_seed(inputs["seed"])  # the same random numbers as the first call: only the data differ
-    return {"fit": fit, "other": ns["fit_line"](inputs["x"].clone(), inputs["y_other"].clone())}
+    found = {}
+    for key, y in (("fit", "y"), ("other", "y_other"), ("again", "y")):  # the same random numbers for every call
+        reseed(inputs["seed"])
+        found[key] = settled(ns["fit_line"](inputs["x"].clone(), inputs[y].clone()))
+    return found
 
 
 # ------------------------------------------------------------------------------- checks (outside)
 # A cell that checks a form (a dtype, an input left alone, a pair of floats) also needs an answer computed from
-# the input: a different input must give a different answer, so a constant (torch.zeros(1), zeros_like(x),
-# (0.0, 0.0)) earns nothing there, while any honest attempt, right or wrong, keeps the point.
+# the input: a different input must give a different answer, and the same input the same answer (the random
+# numbers seeded alike), so a constant (torch.zeros(1), zeros_like(x), (0.0, 0.0)), a draw (random.random()) or a
+# count of the calls earns nothing there, while any honest attempt, right or wrong, keeps the point.
 def _holds(got: torch.Tensor, values) -> bool:
     """Whether ``got`` holds the numbers ``values``, in order, whatever its shape."""
     expected = torch.tensor(np.asarray(values, dtype=np.float64)).flatten()
@@ -230,8 +228,7 @@ def _(results, secrets):
         len({w[:2] for w in work}) == 1 and len({w[2] for w in work[:3]}) == 1,
         f"standardize runs (lines of your code, torch calls, function calls) {work[0][:3]} on a 4 x 2 tensor, "
         f"{work[1][:3]} on 4 x 7, {work[2][:3]} on 9 x 2 and {work[3][:2]} on {tuple(x.shape)}: a loop (a function "
-        "applied per column "
-        "by map, a comprehension, np.apply_along_axis or np.vectorize is one); Task 2 asks for broadcasting "
+        "applied per column by map, a comprehension, np.apply_along_axis or np.vectorize is one); Task 2 asks for broadcasting "
         "(x.mean(dim=0), x.std(dim=0)), no loops",
     )
 
@@ -249,10 +246,7 @@ def _(results, secrets):
         "standardize changed its input tensor in place (or turned it into another type of tensor)",
     )
     require(not same(got["second"], x), "standardize returned its input unchanged, expected the standardized tensor")
-    require(
-        not same(got["second"], got["other"]),
-        "standardize returned the same tensor for two different inputs: compute the result from the input",
-    )
+    computed(got["second"], got["other"], got["result"], "standardize", "compute the result from the input")
 
 
 @grader.check("test_move_batch", "move_batch")
@@ -270,12 +264,11 @@ def _(results, secrets):
     require(shapes == [tuple(given["x"].shape), tuple(given["y"].shape)], f"move_batch changed the shapes: {shapes}")
     require(got["inputs_on"] == ["cpu", "cpu"], "move_batch moved its input tensors instead of returning new ones")
     on_cpu = got["on_cpu"]  # meta tensors hold no values: moved to the CPU, the values must be the inputs'
+    pairs = (
+        list(zip(on_cpu, (given["x"], given["y"]), strict=True)) if type(on_cpu) is tuple and len(on_cpu) == 2 else []
+    )
     require(
-        isinstance(on_cpu, tuple)
-        and len(on_cpu) == 2
-        and all(isinstance(t, torch.Tensor) and t.device.type == "cpu" for t in on_cpu)
-        and torch.equal(on_cpu[0], given["x"])
-        and torch.equal(on_cpu[1], given["y"]),
+        pairs and all(isinstance(t, torch.Tensor) and t.device.type == "cpu" and torch.equal(t, w) for t, w in pairs),
         "moved to the CPU, move_batch did not return the tensors it was given (their values must travel with them)",
     )
 
@@ -287,7 +280,7 @@ def _(results, secrets):
         isinstance(got, tuple) and len(got) == 2 and all(isinstance(v, float) for v in got),
         f"fit_line returned {got!r:.60}, expected a pair of Python floats (a, b)",
     )
-    require(not same(got, other), f"fit_line returned {got!r:.60} for two different data sets: fit the x and y given")
+    computed(got, other, results["fit_line"]["again"], "fit_line", "fit the x and y given")
 
 
 @grader.check("test_fit_line_target", "fit_line")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tools.grading.spec import Grader, real, require, same
-from tools.grading.watch import settled
+from tools.grading.spec import Grader, computed, real, require
+from tools.grading.watch import as_written, reseed, settled
 
 NOISE = 0.1
 
@@ -25,10 +25,7 @@ def _line(rng: np.random.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor,
 def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
     """Fresh inputs for each probe, and what the checks need to know about them (the true lines)."""
     small = int(rng.integers(5, 10))
-    x, y = (
-        torch.tensor(rng.normal(size=(small, 1)), dtype=torch.float32),
-        torch.tensor(rng.normal(size=(small, 1)), dtype=torch.float32),
-    )
+    x, y = (torch.tensor(rng.normal(size=(small, 1)), dtype=torch.float32) for _ in range(2))
     steps_x, steps_y, _, _ = _line(rng, int(rng.integers(4, 8)))
     train_x, train_y, a, b = _line(rng, 80)
     inputs = {
@@ -50,50 +47,54 @@ def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
 
 grader = Grader(make_inputs)
 grader.helper(settled)
+grader.helper(reseed)
+grader.helper(as_written)
 
 
 # ------------------------------------------------------------------------------- probes (in the kernel)
 @grader.helper
-def watched(function, *arguments):
+def watched(function, *arguments):  # noqa: C901  (shipped whole into the probes)
     """``function(*arguments)``, called ONCE under a profile hook: its value, and the autograd it ran.
 
-    The judged value comes from this same call, so a function that behaves otherwise when watched (or
-    remembers an earlier call) is judged on what it does watched. ``losses``: the value of each loss given
-    to torch.autograd.backward or grad (Tensor.backward, torch.func.grad end there); ``engine``: calls of
-    the C autograd engine, however reached; ``forward``: forward-mode autodiff and torch.func transforms;
-    ``graph``: reads of a tensor's ``grad_fn`` (autograd's graph, whose nodes called by hand give the gradients);
-    ``unwatched``: the hook was switched off or replaced during the call. The value is read inside the watch
-    (:func:`settled`): a lazy value's deferred work (a float whose ``__float__`` runs backward) is watched too.
+    The judged value comes from this same call, so a function that behaves otherwise when watched (or remembers an
+    earlier call) is judged on what it does watched. ``losses``: the value of each loss given to torch.autograd.backward
+    or grad (Tensor.backward, torch.func.grad end there); ``engine``: calls of the C autograd engine, however reached;
+    ``forward``: forward-mode autodiff and torch.func's differentiating transforms (``torch.vmap`` alone differentiates
+    nothing); ``graph``: reads of a tensor's ``grad_fn`` (autograd's graph, whose nodes called by hand give the
+    gradients); ``unwatched``: the hook was switched off or replaced during the call; ``lost``: the watch's record was
+    rewritten during it. The value is read inside the watch (:func:`settled`): a lazy value's deferred work (a float
+    whose ``__float__`` runs backward) is watched too. Functions compiled with ``torch.compile`` run as written.
     """
     import sys
     import threading
 
     import torch
-    from torch._functorch import apis, eager_transforms
+    from torch._functorch import eager_transforms
     from torch.autograd import forward_ad
     from torch.overrides import TorchFunctionMode
 
     entries = {torch.autograd.backward.__code__: "tensors", torch.autograd.grad.__code__: "outputs"}
-    files = {forward_ad.__file__, apis.__file__, eager_transforms.__file__}
+    files = {forward_ad.__file__, eager_transforms.__file__}  # (torch.func's grad, jacrev, jvp... end there)
     printing = torch._tensor_str.__file__  # print(tensor) asks forward_ad whether the tensor is a dual one
     forward_c = {"_make_dual", "_enter_dual_level", "_grad_increment_nesting", "_jvp_increment_nesting"}
-    seen = {"losses": [], "engine": 0, "forward": 0, "graph": 0, "unwatched": False}
+    seen = {"losses": [], "engine": 0, "forward": 0, "unwatched": False}
+    reads = [0]  # the mode's own count, apart: torch.compile replays what a mode writes, never what the hook writes
 
     class Graph(TorchFunctionMode):  # a tensor's attributes are read through the mode too: grad_fn among them
         def __torch_function__(self, func, types, args=(), kwargs=None):
             result = func(*args, **(kwargs or {}))
-            seen["graph"] += getattr(func, "__self__", None) is torch.Tensor.grad_fn and result is not None  # a node
+            reads[0] += getattr(func, "__self__", None) is torch.Tensor.grad_fn and result is not None  # a node
             return result
 
     def loss_value(given):
         given = given[0] if isinstance(given, (tuple, list)) and given else given
-        reads = seen["graph"]  # the watch's own read of grad_fn is not the student's
+        count = reads[0]  # the watch's own read of grad_fn is not the student's
         try:
             return float(torch.Tensor.item(given.detach())) if given.grad_fn is not None else None
         except Exception:  # noqa: BLE001  (not a one-number tensor in a graph: not a loss)
             return None
         finally:
-            seen["graph"] = reads
+            reads[0] = count
 
     def note(frame, event, arg):
         if event == "c_call":
@@ -106,31 +107,35 @@ def watched(function, *arguments):
         elif event == "call" and frame.f_code.co_filename in files:
             seen["forward"] += getattr(getattr(frame.f_back, "f_code", None), "co_filename", None) != printing
 
-    threading.setprofile(note)  # threads the call starts are watched too
-    sys.setprofile(note)
-    try:
-        with Graph():
-            value = settled(function(*arguments))
-    finally:
-        unwatched = seen["unwatched"] or sys.getprofile() is not note  # before the hook sees its own removal
-        sys.setprofile(None)
-        threading.setprofile(None)
-    return value, {**seen, "unwatched": unwatched}
+    with as_written():
+        threading.setprofile(note)  # threads the call starts are watched too
+        sys.setprofile(note)
+        try:
+            with Graph():
+                value = settled(function(*arguments))
+        finally:
+            hooked, switched = sys.getprofile(), seen.get("unwatched")  # before the hook sees its own removal
+            sys.setprofile(None)
+            threading.setprofile(None)
+    record = {key: seen.get(key, start) for key, start in (("losses", []), ("engine", 0), ("forward", 0))}
+    lost = set(seen) != {"losses", "engine", "forward", "unwatched"}
+    unwatched = switched is not False or hooked is not note  # (the hooks came off first, whatever the record)
+    return value, {**record, "graph": reads[0], "unwatched": unwatched and not lost, "lost": lost}
 
 
 @grader.probe
 def mse_gradients(inputs, ns):
-    import torch
-
-    value, seen = watched(ns["mse_gradients"], inputs["a"], inputs["b"], inputs["x"].clone(), inputs["y"].clone())
-    torch.manual_seed(inputs["seed"])  # the same random numbers as the first call: only the input differs
-    a, b, x, y = inputs["other"]
-    other, _ = watched(ns["mse_gradients"], a, b, x.clone(), y.clone())
-    return {"value": value, "autograd": seen, "other": other}
+    found, given = {}, [inputs[key] for key in "abxy"]
+    for key, (a, b, x, y) in (("value", given), ("other", inputs["other"]), ("again", given)):
+        reseed(inputs["seed"])  # the same random numbers for every call: only the input differs, or nothing
+        found[key], seen = watched(ns["mse_gradients"], a, b, x.clone(), y.clone())
+        found.setdefault("autograd", seen)  # (the first call's)
+    return found
 
 
 @grader.probe
 def gradient_descent_steps(inputs, ns):
+    reseed(inputs["seed"])
     value, seen = watched(ns["gradient_descent"], inputs["x"], inputs["y"], inputs["lr"], inputs["epochs"])
     return {"value": value, "autograd": seen}
 
@@ -173,6 +178,13 @@ def _pair(got, what: str) -> tuple[float, float]:
     return values[0], values[1]
 
 
+def _watched_whole(seen: dict, what: str) -> None:
+    require(  # the record rewritten: torch.compile compiling inside the watched call replays what it traced
+        not seen.get("lost"), f"the grader could not watch {what} (torch.compile inside it?): compile outside it"
+    )
+    require(not seen["unwatched"], f"{what} switched off the grader's watch (sys.setprofile / sys.settrace)")
+
+
 def _close(got: tuple[float, float], want: tuple[float, float], tol: float) -> bool:
     return all(abs(g - w) <= tol * max(1.0, abs(w)) for g, w in zip(got, want, strict=True))
 
@@ -184,10 +196,8 @@ def _(results, secrets):
         isinstance(got, tuple) and len(got) == 2 and all(isinstance(v, float) for v in got),
         f"mse_gradients returned {got!r:.60}, expected a pair of Python floats",
     )
-    require(
-        not same(got, results["mse_gradients"]["other"]),
-        f"mse_gradients returned {got!r:.60} for two different inputs: compute the gradients from a, b, x and y",
-    )
+    other, again = results["mse_gradients"]["other"], results["mse_gradients"]["again"]
+    computed(got, other, again, "mse_gradients", "compute the gradients from a, b, x and y")
 
 
 @grader.check("test_mse_gradients_values", "mse_gradients")
@@ -202,19 +212,19 @@ def _(results, secrets):
         f"on new data mse_gradients gave {got[0]:.4f}, {got[1]:.4f}; expected {want[0]:.4f}, {want[1]:.4f}",
     )
     seen = results["mse_gradients"]["autograd"]
-    require(not seen["unwatched"], "mse_gradients switched off the grader's watch (sys.setprofile / sys.settrace)")
+    _watched_whole(seen, "mse_gradients")
     require(
         seen["engine"] == 0 and seen["forward"] == 0 and seen["graph"] == 0 and not seen["losses"],
-        "mse_gradients gets the numbers from autograd (backward(), torch.autograd.grad, forward-mode, torch.func or "
-        "the nodes of its graph, grad_fn); Task 1 asks for the two formulas, computed without autograd",
+        "mse_gradients gets the numbers from autograd (backward(), torch.autograd.grad, forward-mode, torch.func's "
+        "grad, jacrev or jvp, or the nodes of its graph, grad_fn); Task 1 asks for the two formulas, computed "
+        "without autograd",
     )
 
 
 def _descend(x: torch.Tensor, y: torch.Tensor, lr: float, epochs: int) -> tuple[tuple[float, float], list[float]]:
     """The line after ``epochs`` steps from a = b = 0, and the MSE loss at the start of each epoch."""
     x, y = x.double().flatten(), y.double().flatten()
-    a = b = 0.0
-    losses = []
+    a, b, losses = 0.0, 0.0, []
     for _ in range(epochs):
         error = a + b * x - y
         losses.append(error.pow(2).mean().item())
@@ -233,7 +243,7 @@ def _(results, secrets):
         f"b={got[1]:.4f}; expected a={want[0]:.4f}, b={want[1]:.4f}",
     )
     seen = results["gradient_descent_steps"]["autograd"]
-    require(not seen["unwatched"], "gradient_descent switched off the grader's watch (sys.setprofile / sys.settrace)")
+    _watched_whole(seen, "gradient_descent")
     # a backward pass counts when what it differentiates is the MSE of the current line (a throw-away
     # tensor's backward() does not), and the engine ran it
     found = [v for v in seen["losses"] if isinstance(v, float)]

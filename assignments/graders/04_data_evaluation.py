@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tools.grading.spec import Grader, require
-from tools.grading.watch import backward_watch, require_trained_steps
+from tools.grading.spec import Grader, computed, require
+from tools.grading.watch import backward_watch, require_trained_steps, reseed
 
 
 def _tensor(array) -> torch.Tensor:
@@ -67,6 +67,7 @@ def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
 
 grader = Grader(make_inputs)
 grader.helper(backward_watch)
+grader.helper(reseed)
 
 
 # ------------------------------------------------------------------------------- probes (in the kernel)
@@ -134,7 +135,7 @@ def train_classifier(inputs, ns):  # noqa: C901  (a probe ships whole: its helpe
     def train(x, y):  # the same random numbers for every call: only the data differ
         nonlocal watch
         watch = backward_watch()
-        torch.manual_seed(inputs["seed"])
+        reseed(inputs["seed"])
         generator = torch.Generator().manual_seed(inputs["seed"])
         loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True, generator=generator)
         losses.clear()
@@ -166,7 +167,8 @@ def train_classifier(inputs, ns):  # noqa: C901  (a probe ships whole: its helpe
         found["weight"], found["bias"] = weight.clone(), bias.clone()  # the held-out logits are judged against them
         return True
 
-    model = train(inputs["x_train"], inputs["y_train"])
+    split = inputs["x_train"], inputs["y_train"]
+    model = train(*split)
     batches = -(-len(inputs["x_train"]) // 32)
     found = {"is_module": model is not None, "losses": dict(losses), "batches": batches}
     if model is not None:
@@ -176,11 +178,13 @@ def train_classifier(inputs, ns):  # noqa: C901  (a probe ships whole: its helpe
         with torch.no_grad():
             found["logits"] = model(inputs["x_query"])
         # again on other data (the first 96 rows, labels flipped): a trained model changes
-        other = train(inputs["x_train"][:96], 1 - inputs["y_train"][:96])
-        if other is not None:
-            other.eval()
-            with torch.no_grad():
-                found["other_logits"] = other(inputs["x_query"])
+        # and again on the same data: the same model (the random numbers seeded alike)
+        for key, data in (("other", (inputs["x_train"][:96], 1 - inputs["y_train"][:96])), ("again", split)):
+            trained = train(*data)
+            if trained is not None:
+                trained.eval()
+                with torch.no_grad():
+                    found[f"{key}_logits"] = trained(inputs["x_query"])
     return found
 
 
@@ -251,10 +255,9 @@ def _(results, secrets):
     _affine(got)
     shape = tuple(getattr(got["logits"], "shape", ()))
     require(shape == (rows, 1), f"the model's output for {rows} rows has shape {shape}, expected ({rows}, 1)")
-    other = got.get("other_logits")
-    untrained = isinstance(other, torch.Tensor) and other.shape == got["logits"].shape
-    untrained = untrained and torch.allclose(other.double(), got["logits"].double(), rtol=0, atol=0, equal_nan=True)
-    require(not untrained, "trained on other data, train_classifier returned the same model: train it on the loader")
+    # trained on other data, the same model is untrained; trained again on the same data, another is a draw
+    other, again, what = got.get("other_logits"), got.get("again_logits"), "train_classifier (as its model's logits)"
+    computed(got["logits"], other, again, what, "train the model on the loader")
     losses, batches = got.get("losses", {}), got.get("batches", 1)
     used = ", ".join(f"{name} {count} times" for name, count in losses.items()) or "no loss of torch.nn"
     require(

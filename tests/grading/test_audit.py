@@ -98,3 +98,24 @@ def test_a_default_dtype_set_by_the_student_changes_no_library_function():
         assert libraries(audit.audit(before)) == []
     finally:
         torch.set_default_dtype(torch.float32)
+
+
+def test_a_display_hook_is_found_and_the_grader_sends_past_it(monkeypatch):
+    # a hook on ipykernel's display publisher sees, and may rewrite or drop, every message displayed: the audit's
+    # report and the probes' results too
+    from ipykernel.zmqshell import ZMQDisplayPublisher
+
+    from tools.grading import wire
+
+    shell = types.SimpleNamespace(display_pub=ZMQDisplayPublisher(), user_ns={})
+    monkeypatch.setattr(audit, "_shell", lambda: shell)
+    before = audit.snapshot()
+    forge = lambda message: None  # noqa: E731  (drops every message: the grader's results never leave)
+    shell.display_pub.register_hook(forge)
+    assert "IPython display publisher: a hook is registered (function)" in audit.audit(before)
+    sent = []
+    monkeypatch.setattr(wire, "PUBLISHER", shell.display_pub)
+    monkeypatch.setattr(wire, "DISPLAY", lambda data, raw: sent.append((data, list(shell.display_pub._hooks))))
+    wire.emit("[]")
+    assert sent == [({wire.MIME: "[]"}, [])], "the grader's message is sent with no hook in its way"
+    assert shell.display_pub._hooks == [forge], "and the hook is put back, for the audit to report"

@@ -214,7 +214,6 @@ HONEST = [
     "model = nn.Linear(2, 1)\nweight = getattr(model, 'weight')",
     "if hasattr(torch, 'compile'):\n    pass\nmodel = getattr(nn, 'ReLU', None)",
     "for _ in range(3):\n    _x1 = 2",
-    "def f(\n",  # a syntax error: the kernel reports it, nothing to flag
     "course.seed_everything(0)\ndevice = course.get_device()\nx, y = course.data.make_linear_data(10)",
     "from course.plots import plot_losses\nfig = course.plots.plot_curves({'a': [1.0]})\ncourse.doctor()",
     "from course.data import make_linear_data\nfrom course import seed_everything",

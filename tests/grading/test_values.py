@@ -107,3 +107,27 @@ def test_walking_autograds_graph_by_hand_is_flagged(code):
 
 def test_reading_grad_fn_alone_is_not_flagged():
     assert scan.scan_cell("print(loss.grad_fn)\nassert loss.grad_fn is not None", "cell", {"torch"}) == []
+
+
+def test_the_same_input_twice_may_differ_in_the_last_bits():
+    # honest training run twice on a busy machine: a library's threads may add in another order (a flaky 03 grade)
+    history = [0.52341, 0.31127, 0.2000001]
+    again = [0.52341, 0.31127 + 3e-9, 0.2000001 - 2e-9]
+    spec.computed(history, [0.9, 0.8, 0.7], again, "train_model", "record the losses")
+    tensor = torch.tensor([[0.25, -1.5]])
+    spec.computed(tensor, tensor + 1, tensor * (1 + 1e-7), "standardize", "compute it")
+    spec.computed((0.5, np.float32(2.0)), (0.6, 2.0), (0.5, 2.0000002), "fit_line", "fit it")
+
+
+@pytest.mark.parametrize(
+    ("got", "other", "again"),
+    [
+        ((1.0, 0.0), (2.0, 0.0), (3.0, 0.0)),  # a count of the calls
+        (0.42, 0.42, 0.42),  # a draw, seeded alike before each call
+        ([0.5, 0.4], [0.5, 0.4], [0.5, 0.4]),  # a constant history
+        ({"loss": 1.0}, {"loss": 2.0}, {"loss": 1.5}),  # the same input, another answer
+    ],
+)
+def test_an_answer_not_computed_from_its_input_is_wrong(got, other, again):
+    with pytest.raises(spec.Wrong):
+        spec.computed(got, other, again, "f", "compute it")

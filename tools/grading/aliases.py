@@ -21,6 +21,35 @@ def python_source(code: str) -> str:
         return code
 
 
+def leading_blank_lines(code: str) -> int:
+    """The blank lines IPython drops from the start of a cell before it runs it (its lines are numbered after them)."""
+    return next((i for i, line in enumerate(code.splitlines()) if line.strip()), 0)
+
+
+def timed_code(magic: str, line: str, cell: str | None) -> list[tuple[int, str]]:
+    """The code that ``%time``/``%timeit`` (a line) or ``%%time``/``%%timeit`` (a cell, under the magic's line) run,
+    read from the magic's line as IPython's own magics read it (options taken off; ``%%timeit``'s line is its
+    setup code): pairs (the cell's line it starts on, counted from the magic's, the code)."""
+    from types import SimpleNamespace
+
+    from IPython.core import magic_arguments
+    from IPython.core.magic import Magics
+    from IPython.core.magics.execution import ExecutionMagics
+
+    try:
+        if magic == "time":
+            code = " ".join(magic_arguments.parse_argstring(ExecutionMagics.time, line, partial=True)[1])
+        else:  # (IPython's option string for timeit, as ExecutionMagics.timeit reads it)
+            options = SimpleNamespace(options_table={})
+            code = Magics.parse_options(
+                options, line, "n:r:tcp:qov:", posix=False, strict=False, preserve_non_opts=True
+            )
+            code = code[1]
+    except (Exception, SystemExit):  # noqa: BLE001  (IPython refuses the line: it runs nothing; scanned as it is)
+        code = line
+    return [(0, code)] + ([] if cell is None else [(1, cell)])
+
+
 def dotted_name(node: ast.AST) -> str:
     """``a.b.c`` for ``a.b(...)[0].c``: the names and attributes of an expression, calls and subscripts skipped."""
     parts = []

@@ -1,18 +1,16 @@
 """A look at the kernel's machinery before and after the student's cells (shipped into the kernel).
 
-:func:`snapshot` runs first, before any student code; :func:`audit` runs after the last cell and
-lists what changed in the parts of the kernel that decide how later code runs: builtins, the
-import system, sys hooks, signal handlers, IPython's hooks and transformers, the functions of
-the libraries the probes use, and what carries results out of the kernel (``json``, the kernel's
-message session). Its report is a tamper *signal*, never a proof of innocence: code that
-knows this audit can hide from it, which is why the grader also scans every student cell
+:func:`snapshot` runs first, before any student code; :func:`audit` runs after the last cell and lists what changed
+in the parts of the kernel that decide how later code runs: builtins, the import system, sys hooks, signal handlers,
+IPython's hooks, transformers and display hooks, the functions of the libraries the probes use, and what carries
+results out of the kernel (``json``, the kernel's message session). Its report is a tamper *signal*, never a proof
+of innocence: code that knows this audit can hide from it, which is why the grader also scans every student cell
 (:mod:`tools.grading.scan`) and decides every point outside the kernel.
 
-Who made a replacement is judged by where its code lives (a file of the Python installation, or a
-notebook cell), never by what it says of itself (``__module__`` is the student's to set); the libraries'
-functions the probes use may not be replaced by anything (a ``MagicMock`` or another library function is
-code of the installation too); and what carries results, or runs the probes' watches (``sys.settrace``...),
-may not change at all.
+Who made a replacement is judged by where its code lives (a file of the Python installation, or a notebook cell),
+never by what it says of itself (``__module__`` is the student's to set); the libraries' functions the probes use
+may not be replaced by anything (a ``MagicMock`` or another library function is code of the installation too); and
+what carries results, or runs the probes' watches (``sys.settrace``...), may not change at all.
 """
 
 from __future__ import annotations
@@ -37,12 +35,10 @@ STRICT_OBJECTS = (
     ("json", "_default_decoder"),
     ("jupyter_client.session", "Session"),
 )
+_THREADING = ("settrace", "setprofile", "gettrace", "getprofile", "settrace_all_threads", "setprofile_all_threads")
 STRICT_NAMES = (
     ("sys", ("settrace", "setprofile", "gettrace", "getprofile", "_getframe", "exc_info", "addaudithook", "audit")),
-    (
-        "threading",
-        ("settrace", "setprofile", "gettrace", "getprofile", "settrace_all_threads", "setprofile_all_threads"),
-    ),
+    ("threading", _THREADING),
 )
 SHELL_METHODS = ("run_cell", "run_ast_nodes", "run_code", "showtraceback", "showsyntaxerror", "transform_cell")
 HEAPTYPE = 1 << 9  # a class made by a `class` statement (or type()), not one built into Python or a C extension
@@ -53,12 +49,8 @@ def _ids(namespace: dict) -> dict[str, int]:
 
 
 def _shell() -> Any:
-    try:
-        from IPython import get_ipython
-
-        return get_ipython()
-    except ImportError:
-        return None
+    ipython = _sys.modules.get("IPython")  # (the kernel's; None where IPython never ran)
+    return ipython.get_ipython() if ipython is not None else None
 
 
 def _namespace(obj: Any) -> dict:
@@ -165,6 +157,7 @@ def snapshot() -> dict[str, Any]:
         "shell": {name: id(getattr(type(shell), name, None)) for name in SHELL_METHODS} if shell else {},
         "transformers": _transformers(shell),
         "grading": _grading_state(shell),
+        "display_hooks": [id(hook) for hook in _display_hooks(shell)],
     }
 
 
@@ -180,6 +173,12 @@ def _grading_state(shell: Any) -> dict[str, int]:
         state["IPython display publisher"] = id(getattr(shell, "display_pub", None))
         state["IPython display publisher's publish"] = id(getattr(type(shell.display_pub), "publish", None))
     return state
+
+
+def _display_hooks(shell: Any) -> list:
+    """ipykernel's display hooks (per thread): each may rewrite or drop any message displayed, results included."""
+    hooks = getattr(getattr(getattr(shell, "display_pub", None), "_thread_local", None), "hooks", [])
+    return list(hooks) if isinstance(hooks, list) else [hooks]
 
 
 def _transformers(shell: Any) -> list[int]:
@@ -239,12 +238,10 @@ def _wraps(value: Any, ident: int) -> bool:
 
 
 def _hooks() -> dict[str, Any]:
-    import sys
-
-    threading = sys.modules.get("threading")
+    threading = _sys.modules.get("threading")
     return {
-        "excepthook": sys.excepthook,
-        "displayhook": sys.displayhook,
+        "excepthook": _sys.excepthook,
+        "displayhook": _sys.displayhook,
         "settrace": _GETTRACE(),
         "setprofile": _GETPROFILE(),
         "threading.settrace": getattr(threading, "_trace_hook", None),
@@ -290,6 +287,8 @@ def audit(before: dict[str, Any]) -> list[str]:
             for name, ident in before["shell"].items()
             if id(getattr(type(shell), name, None)) != ident
         ]
+        hooks = [hook for hook in _display_hooks(shell) if id(hook) not in before["display_hooks"]]
+        altered += [f"IPython display publisher: a hook is registered ({type(hook).__name__})" for hook in hooks]
         if _transformers(shell) != before["transformers"]:
             altered.append("IPython input or AST transformers")
         events = getattr(getattr(shell, "events", None), "callbacks", {})

@@ -5,6 +5,7 @@ always does:
 =================  ==========================================================================
 ``kernel``         IPython/ipykernel internals, ``get_ipython()``, magics other than timing and
                    ``%matplotlib``, signal handlers, ``faulthandler``, profilers (``torch.profiler``),
+                   tracers (``trace``, ``coverage``, debuggers), ``__future__`` imports that change the syntax,
                    replacing ``sys`` hooks or streams, ``sys`` or ``json`` (the grader's result
                    format) reached through another module
 ``builtins``       the ``builtins`` module, ``__builtins__``
@@ -12,6 +13,7 @@ always does:
 ``filesystem``     ``open``, file functions of ``os``, NumPy and torch (``np.fromfile``, ``torch.save``...),
                    ``shutil``, ``pathlib``, ``glob``, ``sqlite3``...
 ``process``        ``subprocess``, ``os.system``, threads, ``multiprocessing``, ``ctypes``, ``atexit``,
+                   thread and process pools (``joblib``, ``sklearn.utils.parallel``, ``n_jobs=2``...),
                    DataLoader workers (``num_workers``)
 ``network``        ``socket``, ``urllib``, ``http``, ``requests``
 ``dynamic_code``   ``exec``, ``eval``, ``compile``, ``__import__``, ``pickle``, ``marshal``, TorchScript
@@ -24,6 +26,9 @@ always does:
                    ``__dunder__`` of anything (``x.__class__ = ...``); ``unittest.mock`` (``mock.patch``),
                    ``functools.update_wrapper`` (it sets attributes on what it is given; ``@functools.wraps`` on a
                    decorator's own function is not flagged: what it would change in a library the audit sees)
+``unparsed``       a cell (or code a timing magic runs) that does not parse as Python: the scan cannot read
+                   it, the kernel may still run it (after ``from __future__ import barry_as_FLUFL``, flagged
+                   ``kernel``)
 ``course_answer``  the course's own implementations (``course.training``, ``course.checks``...):
                    an answer cell may use only what the assignments hand out (``COURSE_GIVEN``)
 =================  ==========================================================================
@@ -45,6 +50,10 @@ MODULES = {
         "profile",
         "pdb",
         "bdb",
+        "trace",  # the standard library's tracer: it takes sys.settrace over, like a debugger or coverage
+        "debugpy",
+        "pydevd",
+        "coverage",
     ),
     "builtins": ("builtins", "__builtin__"),
     "import_system": ("importlib", "imp", "pkgutil", "site", "zipimport", "runpy", "pydoc"),
@@ -62,8 +71,33 @@ MODULES = {
         "cffi",
         "resource",
         "sched",
+        # what runs a function in other threads or processes, out of the probes' hooks (joblib is scikit-learn's)
+        "joblib",
+        "loky",
+        "sklearn.utils.parallel",
+        "multiprocess",
+        "billiard",
+        "pathos",
+        "dask",
+        "ray",
+        "anyio",
+        "tornado",
+        "trio",
+        "gevent",
+        "eventlet",
+        "greenlet",
+        "execnet",
+        "xdist",
+        "pexpect",
+        "ptyprocess",
+        "psutil",
+        "terminado",
     ),
-    "network": ("socket", "urllib", "http", "requests", "ssl", "ftplib", "smtplib", "httpx", "aiohttp"),
+    "network": (
+        *("socket", "urllib", "http", "requests", "ssl", "ftplib", "smtplib", "httpx", "aiohttp", "urllib3", "h11"),
+        *("httpcore", "socketserver", "xmlrpc", "wsgiref", "websocket", "prometheus_client", "jupyter_server"),
+        "logging.config",  # logging.config.listen() serves in a thread of its own
+    ),
     "dynamic_code": ("code", "codeop", "pickle", "marshal", "dill", "cloudpickle", "shelve", "types", "numba"),
     "introspection": ("inspect", "gc", "sys._getframe", "traceback", "dis"),
     "monkeypatch": ("mock", "unittest.mock"),
@@ -136,7 +170,7 @@ SYS_ATTRS = {
 # modules a student imports by name, never reaches through another (``torch.hub.json``, ``getattr(torch, "sys")``):
 # the module is then bound to a name the scan cannot follow (the reach itself is flagged)
 REACHED = {
-    **MODULE_CATEGORY,
+    **{name: category for name, category in MODULE_CATEGORY.items() if name != "trace"},  # torch.trace: a function
     "os": "filesystem",
     "sys": "kernel",
     "json": "kernel",
@@ -163,6 +197,16 @@ FILE_LIBRARY = {"save", "load", "load_state_dict_from_url", "download_url_to_fil
 LIBRARIES = {"numpy", "np", "torch"}
 # torch's machinery behind hooks, the autograd engine and dispatch: a student never needs it, a forger does
 PRIVATE = re.compile(r"_\w*_hooks?(_\w*)?|_C|_VF|_execution_engine|_dynamo|_functorch|_python_dispatch|_ops")
+# names reached from a module that run a function in other threads or processes (``sklearn.utils.Parallel``,
+# re-exported by many modules), and the keywords that ask a library for parallel jobs (scikit-learn's, SciPy's)
+THREADED = {"Parallel", "delayed", "parallel_backend", "parallel_config", "register_parallel_backend", "Thread"}
+THREADED |= {"ThreadPool", "ThreadPoolExecutor", "ProcessPoolExecutor", "QueueListener", "start_new_thread"}
+JOBS = ("n_jobs", "workers")
+# ``from __future__ import barry_as_FLUFL`` changes how the kernel compiles every later cell (``1 <> 0``); these
+# change nothing in Python 3 (or only annotations)
+FUTURE_OK = {"annotations", "division", "absolute_import", "print_function", "unicode_literals", "generator_stop"}
+FUTURE_OK |= {"with_statement", "generators", "nested_scopes"}
+TIMED = {"time", "timeit"}  # the magics that run code given to them: that code is scanned as the cell's own
 PATCHERS = {"update_wrapper"}  # functools' setattr by another name: update_wrapper(torch, fake, ("allclose",))
 GETTERS = {"operator.attrgetter", "operator.methodcaller", "operator.itemgetter"}  # getattr by another name
 SYS_READ_OK = {"stdout", "stderr"}  # reading these is harmless (print(..., file=sys.stderr))

@@ -35,6 +35,7 @@ def __grading_setup__():
     exec(compile({wire!r}, "<grader wire>", "exec"), wire.__dict__)  # named: a probe tells its code from the student's
     exec(compile({audit!r}, "<grader audit>", "exec"), auditor.__dict__)
     wire.DISPLAY, wire.NAMESPACE, wire.auditor = display, get_ipython().user_ns, auditor
+    wire.PUBLISHER = get_ipython().display_pub
     sys.modules["__grading__"] = wire
 __grading_setup__()
 del __grading_setup__

@@ -10,7 +10,16 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from tools.grading.aliases import assigned_in, binds, dotted_name, imported_names, plain_chain, python_source, resolve
+from tools.grading.aliases import (
+    assigned_in,
+    binds,
+    dotted_name,
+    imported_names,
+    leading_blank_lines,
+    plain_chain,
+    python_source,
+    resolve,
+)
 from tools.grading.flagged import (
     BY_NAME,
     CALLS,
@@ -18,22 +27,24 @@ from tools.grading.flagged import (
     DUNDERS,
     FILE_ANY,
     FILE_LIBRARY,
+    FUTURE_OK,
     GETTERS,
     HARMLESS,
     HISTORY,
+    JOBS,
     LIBRARIES,
-    MAGICS_OK,
     MODULE_CATEGORY,
     NAMES,
     PATCHERS,
     PRIVATE,
     REACHED,
+    THREADED,
     borrows_an_answer,
     harmless,
     os_or_sys,
-    reached_by_name,
     star_category,
 )
+from tools.grading.scan_calls import Calls
 
 
 @dataclass(frozen=True)
@@ -49,7 +60,7 @@ class Finding:
         return f"{self.category}: {self.what} (cell {self.label}, line {self.line})"
 
 
-class _Scanner(ast.NodeVisitor):
+class _Scanner(Calls, ast.NodeVisitor):
     def __init__(self, label: str, aliases: dict[str, str]) -> None:
         self.label, self.aliases, self.found, self.allowed, self.judged = label, aliases, [], set(), set()
         self.own: list[set[str]] = [set()]  # names a function or comprehension binds itself (``def f(course)``)
@@ -61,6 +72,9 @@ class _Scanner(ast.NodeVisitor):
     def visit_Import(self, node: ast.Import | ast.ImportFrom) -> None:
         self.own[-1] -= {a.asname or a.name.split(".")[0] for a in node.names}  # the name is a module's again
         if isinstance(node, ast.ImportFrom):  # (module, what the name will stand for)
+            if node.module == "__future__":  # barry_as_FLUFL: later cells compile otherwise (``1 <> 0``)
+                for name in {a.name for a in node.names} - FUTURE_OK:
+                    self.flag("kernel", node, f"from __future__ import {name} (it changes how later cells compile)")
             imports = [(node.module or "", f"{node.module or ''}.{a.name}") for a in node.names]
             if any(a.name == "*" for a in node.names) and (category := star_category(node.module or "")):
                 self.flag(category, node, f"from {node.module} import * (names the scan cannot follow)")
@@ -80,51 +94,6 @@ class _Scanner(ast.NodeVisitor):
             self.flag("course_answer", node, f"import of {name}")
 
     visit_ImportFrom = visit_Import
-
-    def visit_Call(self, node: ast.Call) -> None:
-        func = node.func
-        if isinstance(func, ast.Attribute) and dotted_name(func.value) == "get_ipython":
-            magic = node.args[0].value if node.args and isinstance(node.args[0], ast.Constant) else None
-            if func.attr in ("run_line_magic", "run_cell_magic") and magic in MAGICS_OK:
-                self.allowed.add(id(func.value.func))
-            elif func.attr in ("system", "getoutput"):
-                self.flag("process", node, "a shell command (!)")
-        if isinstance(func, ast.Name) and func.id in BY_NAME and len(node.args) >= 2:
-            self._by_name(func.id, node)
-            self.allowed.add(id(func))
-        elif isinstance(func, (ast.Name, ast.Attribute)) and resolve(func, self.aliases) in GETTERS:
-            self._getter(resolve(func, self.aliases), node)
-            self.allowed.add(id(func))
-        workers = [k.value for k in node.keywords if k.arg == "num_workers"]
-        hidden = node.args[5:] + [a for a in node.args if isinstance(a, ast.Starred)]  # (data, 1, False, None, None, 2)
-        hidden += [k for k in node.keywords if k.arg is None]  # DataLoader(data, *args, **options): workers unseen
-        if any(not (isinstance(v, ast.Constant) and v.value in (0, None)) for v in workers) or (
-            hidden and resolve(func, self.aliases).endswith("DataLoader")
-        ):
-            self.flag("process", node, "DataLoader worker processes (num_workers)")
-        self.generic_visit(node)
-
-    def _getter(self, getter: str, node: ast.Call) -> None:
-        """``operator.attrgetter("setprofile")(sys)``: getattr by another name, judged by the names it is given."""
-        names = node.args[:1] if getter.endswith("methodcaller") else node.args
-        for arg in names or [None]:
-            if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
-                if not getter.endswith("itemgetter"):  # itemgetter(i) picks data; attrgetter(name) an attribute
-                    self.flag("introspection", node, f"{getter}(<a computed name>)")
-                continue
-            for category in {c for part in arg.value.split(".") for c in reached_by_name(part)}:
-                self.flag(category, node, f"{getter}({arg.value!r})")
-
-    def _by_name(self, function: str, node: ast.Call) -> None:
-        target, name = resolve(node.args[0], self.aliases), node.args[1]
-        constant = name.value if isinstance(name, ast.Constant) and isinstance(name.value, str) else None
-        if constant is None or constant in DUNDERS or constant.startswith("__"):
-            what = "<a computed name>" if constant is None else repr(constant)
-            self.flag("introspection", node, f"{function}({target}, {what})")  # a name built at run time
-        if function in ("setattr", "delattr") and dotted_name(node.args[0]).split(".")[0] in self.aliases:
-            self.flag("monkeypatch", node, f"{function}({target}, ...)")
-        if constant is not None:  # getattr(torch, "sys") is torch.sys
-            self._attribute(node.args[0], constant, node, assigned=function in ("setattr", "delattr"))
 
     def _course(self, node: ast.Name | ast.Attribute) -> None:
         """Judge the whole chain ``course.training.fit`` once, not its parts ``course.training`` and ``course``."""
@@ -189,8 +158,8 @@ class _Scanner(ast.NodeVisitor):
         name = node.value.strip() if isinstance(node.value, str) else ""
         if DOTTED.fullmatch(name) and borrows_an_answer(name):  # pydoc.locate("course.training.fit")
             self.flag("course_answer", node, f"the name {name!r}")
-        elif name == "num_workers":  # DataLoader(data, **{"num_workers": 2}), setattr(loader, "num_workers", 2)
-            self.flag("process", node, "DataLoader worker processes ('num_workers')")
+        elif name in ("num_workers", *JOBS):  # DataLoader(data, **{"num_workers": 2}), setattr(loader, ...)
+            self.flag("process", node, f"worker threads or processes ({name!r})")
 
     def visit_Name(self, node: ast.Name) -> None:
         self._course(node)
@@ -244,6 +213,8 @@ class _Scanner(ast.NodeVisitor):
         """``attr`` of the module ``reached`` (``from_module``): another module, file I/O, os or sys members."""
         if from_module and attr in REACHED:
             self.flag(REACHED[attr], node, f"{reached}.{attr} (the {attr} module, reached through another)")
+        if from_module and (f"{reached}.{attr}" in MODULE_CATEGORY or attr in THREADED):  # sklearn.utils.parallel
+            self.flag(MODULE_CATEGORY.get(f"{reached}.{attr}", "process"), node, f"{reached}.{attr}")
         if attr in FILE_ANY or (from_module and attr in FILE_LIBRARY and reached.split(".")[0] in LIBRARIES):
             self.flag("filesystem", node, f"{reached}.{attr}")
         if from_module and reached == "functools" and attr in PATCHERS:  # update_wrapper(torch, fake, ("allclose",))
@@ -291,9 +262,10 @@ def scan_cell(code: str, label: str, modules: dict[str, str] | set[str]) -> list
     """The findings in one student cell; ``modules`` are the names imports bind in the whole notebook."""
     try:
         tree = ast.parse(python_source(code))
-    except (SyntaxError, ValueError):
-        return []  # it cannot run either: the kernel reports the syntax error
+    except (SyntaxError, ValueError) as error:  # unread, yet the kernel may run it (after barry_as_FLUFL: ``1 <> 0``)
+        why = f"the cell does not parse as Python ({getattr(error, 'msg', error)}): the scan could not read it"
+        return [Finding("unparsed", label, getattr(error, "lineno", 0) or 0, why)]
     known = modules if isinstance(modules, dict) else {name: name for name in modules}
     scanner = _Scanner(label, imported_names([code], known))
-    scanner.visit(tree)
+    scanner.visit(ast.increment_lineno(tree, leading_blank_lines(code)))
     return sorted(set(scanner.found), key=lambda f: (f.line, f.category, f.what))

@@ -70,6 +70,36 @@ def same(a: Any, b: Any) -> bool:
     return repr(a) == repr(b)
 
 
+def alike(a: Any, b: Any) -> bool:
+    """Whether two results agree to float32's precision (relative 1e-4): tensors, NumPy arrays, numbers, and lists,
+    tuples or dicts of them; anything else by its text. Honest code run twice on one input may differ in the last
+    bits (a library's threads add in another order on a busy machine), so "the same answer" is judged by this.
+
+    >>> alike([1.0, (2.0, 3.0)], [1.00001, (2.0, 3.0)]), alike(1.0, 1.1), alike("a", "a")
+    (True, False, True)
+    """
+    import numpy as np
+    import torch
+
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(alike(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(alike(x, y) for x, y in zip(a, b, strict=True))
+    numeric = (torch.Tensor, np.ndarray, np.generic, int, float)
+    if isinstance(a, numeric) and isinstance(b, numeric) and not isinstance(a, bool) and not isinstance(b, bool):
+        x, y = (torch.as_tensor(np.asarray(v, dtype=float) if not isinstance(v, torch.Tensor) else v) for v in (a, b))
+        return x.shape == y.shape and torch.allclose(x.double(), y.double(), rtol=1e-4, atol=1e-7, equal_nan=True)
+    return repr(a) == repr(b)
+
+
+def computed(got: Any, other: Any, again: Any, what: str, fix: str) -> None:
+    """A form's check also wants an answer computed from the input: another answer for another input, and the same
+    answer for the same input twice (the random numbers seeded alike; :func:`alike`), so a constant, a draw
+    (``random.random()``) or a count of the calls fails (``what``: the function's name, ``fix``: what to do instead)."""
+    require(not alike(got, other), f"{what} returned {got!r:.60} for two different inputs: {fix}")
+    require(alike(got, again), f"{what} returned {got!r:.60}, then {again!r:.60}, for the same input: {fix}")
+
+
 def real(value: Any) -> float | None:
     """A real number as a float: Python's, NumPy's (``np.float32``), a one-element tensor's or array's, as the
     visible tests compute with any of them; None for anything else. (A check of a form, "a Python float", looks at

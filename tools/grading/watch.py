@@ -158,6 +158,33 @@ def backward_watch():  # noqa: C901  (shipped whole into the probes: ``grader.he
     return Watch()
 
 
+def reseed(seed):  # (shipped whole into the probes: ``grader.helper(reseed)``)
+    """Seed torch's, NumPy's and Python's random numbers with ``seed`` before a call of the student's function: an
+    honest answer is then the same for the same input, twice, and an answer drawn at random (``random.random()``)
+    the same for two different inputs. A form's check wants both: the same twice, another for another input."""
+    import random
+
+    import numpy as np
+    import torch
+
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def as_written():  # (shipped whole into the probes: ``grader.helper(as_written)``)
+    """A context in which functions compiled with ``torch.compile`` run as written, eagerly (``set_stance``): a probe's
+    hooks then see their own code, not the code torch.compile generates (nor its guards and compiler at work)."""
+    import contextlib
+    import sys
+
+    if "torch._dynamo" not in sys.modules:  # nothing was compiled (and importing it takes seconds)
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.compiler.set_stance("force_eager")
+
+
 def settled(value, depth=0):  # noqa: C901  (shipped whole into the probes: ``grader.helper(settled)``)
     """``value`` read now, into a copy of its own, to be called inside a watch on what the watched call returned: a
     float, int or str of a class of the student's becomes the plain one (its ``__float__`` runs now), a NumPy number

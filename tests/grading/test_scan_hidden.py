@@ -1,0 +1,88 @@
+"""Code the scan once could not read: the code the timing magics run, cells it cannot parse, and the modules that run
+a function in other threads or processes, out of the probes' hooks."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("nbgrader", reason='the grading tests need nbgrader: pip install -e ".[teach]"')
+
+from tools.grading import scan  # noqa: E402
+
+MODULES = {"torch", "nn", "np", "course", "DataLoader"}
+HIDDEN = {
+    # IPython hands the body of %%time (or the line of %time, %timeit, the setup of %%timeit) to the magic as a
+    # string, run in the notebook's namespace
+    "%%time\nimport sys\n\ndef f():\n    sys.settrace(None)": ("kernel", 5),
+    "%time sys.setprofile(None)": ("kernel", 1),
+    "%timeit -n1 -r1 g = standardize.__globals__": ("introspection", 1),
+    "%%timeit -n1 import sys\nsys.settrace(None)": ("kernel", 2),
+    "%%timeit -n1 -r1 sys.setprofile(None)\nx = 1": ("kernel", 1),
+    "%%time\nget_ipython().display_pub.register_hook(print)": ("kernel", 2),
+    "%%time\ntorch.allclose = lambda *a, **k: True": ("monkeypatch", 2),
+    "%%time\n%time import threading": ("process", 2),
+    "%%time\n\n\nimport os\nos.system('ls')": ("process", 5),
+    "%%time\n1 <> 0": ("unparsed", 1),
+    "get_ipython().run_cell_magic('time', '', code)": ("kernel", 1),
+    # a cell the scan cannot parse: the kernel may still run it (barry_as_FLUFL makes `<>` legal there)
+    "from __future__ import barry_as_FLUFL": ("kernel", 1),
+    "assert 1 <> 0": ("unparsed", 1),
+    "x = 1\ndef f(\n": ("unparsed", 2),
+    # threads and processes: joblib (scikit-learn's), its names reached through scikit-learn, parallel jobs
+    "from joblib import Parallel, delayed": ("process", 1),
+    "import joblib": ("process", 1),
+    "from sklearn.utils.parallel import Parallel": ("process", 1),
+    "from sklearn.utils import parallel": ("process", 1),
+    "import sklearn\np = sklearn.utils.parallel.Parallel": ("process", 2),
+    "from sklearn.model_selection._validation import Parallel": ("process", 1),
+    "import sklearn.utils.validation as v\nv.joblib.Parallel(n_jobs=2)": ("process", 2),
+    "from sklearn.model_selection import cross_val_score\ns = cross_val_score(m, x, y, n_jobs=2)": ("process", 2),
+    "from scipy.optimize import differential_evolution\nr = differential_evolution(f, b, workers=-1)": ("process", 2),
+    "options = {'n_jobs': 4}": ("process", 1),
+    "from tqdm.contrib.concurrent import thread_map": ("process", 1),
+    "import anyio": ("process", 1),
+    "import tornado.ioloop": ("process", 1),
+    "import psutil": ("process", 1),
+    "import pexpect": ("process", 1),
+    "from logging.handlers import QueueListener": ("process", 1),
+    "import logging.config": ("network", 1),
+    "import socketserver": ("network", 1),
+    # tracers take the probes' hook over
+    "import trace": ("kernel", 1),
+    "import coverage": ("kernel", 1),
+    "import debugpy": ("kernel", 1),
+}
+
+
+@pytest.mark.parametrize("code, expected", HIDDEN.items(), ids=list(HIDDEN))
+def test_hidden_code_is_flagged_on_its_line(code, expected):
+    found = {(f.category, f.line) for f in scan.scan_cell(code, "standardize", MODULES)}
+    assert expected in found, found
+
+
+HONEST = [
+    "%time x = torch.ones(3)\n%timeit -n 10 x.mean()\n%matplotlib inline",
+    "%%time\ny = torch.ones(3).mean()\nprint(y)",
+    "%%timeit -n 2 -r 1 z = torch.ones(9)\nz.std()",
+    "%%time\n%time w = torch.zeros(2)",
+    "%timeit -q -o torch.ones(3).sum()",
+    "from __future__ import annotations\nfrom __future__ import division, print_function",
+    "async def f():\n    return 1\n\nawait f()",  # top-level await: IPython runs it, and Python's parser reads it
+    "t = torch.trace(torch.eye(2))\nfrom torch import trace",
+    "from tqdm.notebook import tqdm\nfrom tqdm.auto import trange",
+    "from sklearn.linear_model import LogisticRegression\nmodel = LogisticRegression(n_jobs=None)",
+    "from sklearn.model_selection import train_test_split\nfrom sklearn.preprocessing import StandardScaler",
+    "import logging\nlogging.basicConfig(level=logging.INFO)",
+    "model = nn.DataParallel(nn.Linear(2, 1))",
+    "",
+]
+
+
+@pytest.mark.parametrize("code", HONEST)
+def test_honest_code_is_not_flagged(code):
+    assert scan.scan_cell(code, "cell", MODULES) == []
+
+
+def test_a_shell_command_is_still_flagged_and_still_parsed():
+    found = {f.category for f in scan.scan_cell("!pip install tqdm\nx = 1", "cell", MODULES)}
+    assert "process" in found and "unparsed" not in found
