@@ -2,8 +2,9 @@
 (or value), the known mistakes (each the *wrong program* or value, with the message that explains it), the right
 alternatives and how to compare. Called on a learner's answer it returns a :class:`Verdict`, one line to read:
 
-1. a placeholder (``None``, ``...``, a dict or list of only ``...``, a stub raising ``NotImplementedError``) is *not
-   attempted*; a template with some ``...`` left, or a stub the answer calls, is named;
+1. a placeholder (``None``, ``...``, a dict or list of only ``...``, a stub raising a bare ``NotImplementedError``) is
+   *not attempted*; a template with some ``...`` left, or a stub the answer calls, is named (one with a message is
+   an error the answer raised);
 2. the answer is observed on fresh probe inputs, in a worker thread with a time limit; an answer that changed a
    global setting after any call (gradient tracking off, the default dtype or device: put back at once) is told so
    first, then one that called backward() on the inputs it was given, or changed them (a model's weights, dtype or

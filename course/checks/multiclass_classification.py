@@ -82,10 +82,10 @@ def _same_shares(got: object, other: object) -> bool:
 
 
 def _misshapen(got: list) -> tuple | None:
-    """(shape, number of classes) of the first probe's answer that is a tensor but not one share per class, (4,)
-    then (3,); None when there is none."""
-    return next(((tuple(g.shape), c) for g, c in zip(got, (4, 3), strict=True)
-                 if type(g) is torch.Tensor and g.shape != (c,)), None)  # fmt: skip
+    """(shape, number of classes, answer) of the first probe's answer that is a tensor or an array but not one share
+    per class, (4,) then (3,); None when there is none."""
+    return next(((tuple(g.shape), c, g) for g, c in zip(got, (4, 3), strict=True)
+                 if type(g) in (torch.Tensor, np.ndarray) and g.shape != (c,)), None)  # fmt: skip
 
 
 def _class_missing(got: list) -> bool:
@@ -95,11 +95,14 @@ def _class_missing(got: list) -> bool:
 
 def _say_shape(got: list, expected: object) -> str:
     """What came back instead of one share per class: a matrix from broadcasting, one number, another shape."""
-    shape, c = _misshapen(got)
-    came = ("one number, an accuracy over all classes (the mean of the per-class shares is the balanced accuracy), "
-            "but the exercise wants each class's own share" if shape == () else f"a {shape} matrix: a vector (c,) and a column (c, 1) broadcast against "
-            "each other (m.diag() / m.sum(dim=1, keepdim=True), say), so every class's count met every class's total"
-            if shape == (c, c) else f"a tensor of shape {shape}")  # fmt: skip
+    shape, c, answer = _misshapen(got)
+    came = describe(answer) if type(answer) is np.ndarray else f"a tensor of shape {shape}"  # the kind it was
+    if shape == ():
+        came = ("one number, an accuracy over all classes (the mean of the per-class shares is the balanced "
+                "accuracy), but the exercise wants each class's own share")  # fmt: skip
+    elif shape == (c, c):
+        came = (f"a {shape} matrix: a vector (c,) and a column (c, 1) broadcast against each other (m.diag() / "
+                "m.sum(dim=1, keepdim=True), say), so every class's count met every class's total")  # fmt: skip
     return f"your function returned {came}. Return one share per class, a vector of shape (num_classes,), here ({c},)."
 
 
@@ -108,9 +111,9 @@ def _classes_predicted(p: torch.Tensor, t: torch.Tensor, c: int) -> torch.Tensor
 
 
 def _as_vector(result: object) -> object:
-    """A few per-class numbers (a CPU tensor, an array, a list or a tuple) as a float64 tensor, one number as a 0-d
-    one; else as it is."""
-    if isinstance(result, np.ndarray) and result.dtype.kind in "biuf" and result.size <= 1000:
+    """A few per-class numbers (a CPU tensor, an array of at most one dimension, a list or a tuple) as a float64
+    tensor, one number as a 0-d one; else as it is (an array (4, 1) is told as what it is)."""
+    if isinstance(result, np.ndarray) and result.dtype.kind in "biuf" and result.size <= 1000 and result.ndim <= 1:
         result = torch.tensor(result, dtype=torch.float64)
     if isinstance(result, torch.Tensor):
         ordinary = result.device.type == "cpu" and result.numel() <= 1000 and not result.is_complex()
@@ -135,13 +138,20 @@ def _confusion_diagonal_share(predictions: torch.Tensor, targets: torch.Tensor, 
 
 
 def _digits_right(got: object, expected: float) -> bool:
-    """Whether ``got`` is ``expected`` rounded to the decimals it shows (one at least: 2.3, 2.303, 2.3026), or as
-    float32 computes it (a relative error below 1e-6)."""
+    """Whether ``got`` is ``expected`` rounded or truncated to the decimals it shows (one at least: 2.3, 2.303 or
+    2.302, 2.3026 or 2.3025), or as float32 computes it (a relative error below 1e-6).
+
+    >>> [_digits_right(v, math.log(10)) for v in (2.3, 2.302, 2.30258, 2.3026, 2.28, 2.31, 2.2, 2.0)]
+    [True, True, True, True, False, False, False, False]
+    """
     number, places = as_number(got), 0  # a float32 shows the digits typed in (2.3026) in its own shortest form
     text = str(np.float32(number)) if number is not None and float(np.float32(number)) == number else repr(number)
-    if number is not None and "e" not in text:
+    if number is None:
+        return False
+    if "e" not in text:
         places = len(text.partition(".")[2])
-    return number is not None and abs(number - expected) <= max(1e-6 * abs(expected), min(0.5 / 10**places, 0.05))
+    cut = places > 0 and 0 <= expected - number < 10**-places  # the digits typed in, the rest dropped
+    return cut or abs(number - expected) <= max(1e-6 * abs(expected), min(0.5 / 10**places, 0.05))
 
 
 uniform_loss = Exercise(
@@ -149,8 +159,8 @@ uniform_loss = Exercise(
     observe=lambda value, args: exact_as_float(value), alternatives=[lambda: Decimal("2.3026")],
     mistakes=[Mistake("probability_not_loss", 0.1), Mistake("log_base_10", 1.0),
               Mistake("wrong_sign", -math.log(10), "a loss of -log(p) is never negative, since p is at most 1.")],
-    explain=lambda got, expected: f"close, but {as_number(got):g} is not ln(10) = 2.302585... rounded (2.3, 2.303, "
-    "2.3026): give the digits you are sure of, or compute it, math.log(10)." if close(got, expected, rtol=1e-2) else
+    explain=lambda got, expected: f"close, but {as_number(got):g} is not ln(10) = 2.302585... rounded or cut "
+    "(2.3, 2.303 or 2.302, 2.3026): give the digits you are sure of, or compute it, math.log(10)." if close(got, expected, rtol=1e-2) else
     "not quite. With 10 equal logits, what probability does softmax give each class? The loss is minus the natural "
     "log of the right class's probability.",
     success="equal logits give every class probability 1/10, so the loss is -ln(0.1) = ln(10) ≈ 2.3026, "

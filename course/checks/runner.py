@@ -175,7 +175,10 @@ class Watched:
 
 
 def stub_code(exc: BaseException) -> CodeType | None:
-    """The code of the learner's function whose `raise` line raised ``exc`` (a stub), or None: raised in a library."""
+    """The code of the learner's function whose `raise` line raised ``exc`` (a stub), or None: raised in a library,
+    or with a message (``NotImplementedError("only matrices")`` is an error raised on purpose; a stub is bare)."""
+    if exc.args:
+        return None
     tb = exc.__traceback__  # caught, so it holds at least the frame that caught it
     while tb.tb_next is not None:
         tb = tb.tb_next

@@ -205,6 +205,8 @@ def describe(value: object) -> str:
 
     >>> describe(torch.zeros(2, 4)), describe(0.123456), describe([1, 2]), describe(list(range(9)))
     ('a float32 tensor of shape (2, 4)', '0.1235', 'a list (1; 2)', 'a list of 9 items')
+    >>> describe(np.array([[0.5], [0.25]])), describe(np.zeros((3, 3), dtype=np.float32))
+    ('a float64 NumPy array of shape (2, 1): [[0.5], [0.25]]', 'a float32 NumPy array of shape (3, 3)')
     """
     try:
         return _describe(value)
@@ -223,25 +225,33 @@ def _describe_each(value: PerProbe) -> str:
     return ", ".join(f"{text} on {place}" for text, place in zip(each, where, strict=False))
 
 
+def _describe_array(value: torch.Tensor | np.ndarray) -> str:
+    """A tensor's or a numeric array's dtype, kind, shape (device) and, when few, its numbers rounded."""
+    if isinstance(value, np.ndarray):
+        text = f"a {value.dtype} NumPy array of shape {value.shape}"
+        numbers = np.round(value.astype(np.float64), 4) if value.dtype.kind == "f" else value
+        return text if value.size > 6 else f"{text}: {numbers.tolist()}"
+    where = "" if value.device.type == "cpu" else f" on {value.device}"
+    kind = (
+        "tensor"
+        if type(value) in (torch.Tensor, torch.nn.Parameter)
+        else f"tensor of class {type(value).__name__} (a subclass the check does not read: return a plain torch.Tensor)"
+    )
+    text = f"a {str(value.dtype).removeprefix('torch.')} {kind} of shape {tuple(value.shape)}{where}"
+    if value.numel() > 6 or value.device.type == "meta":
+        return text
+    plain = value.detach().cpu()
+    numbers = np.round(plain.double().numpy(), 4).tolist() if plain.is_floating_point() else plain.tolist()
+    return f"{text}: {numbers}"
+
+
 def _describe(value: object) -> str:
     if isinstance(value, PerProbe):
         return _describe_each(value)
     if isinstance(value, Raised):
         return f"{value.kind}: {value.message}"
-    if isinstance(value, torch.Tensor):
-        where = "" if value.device.type == "cpu" else f" on {value.device}"
-        kind = (
-            "tensor"
-            if type(value) in (torch.Tensor, torch.nn.Parameter)
-            else f"tensor of class \
-{type(value).__name__} (a subclass the check does not read: return a plain torch.Tensor)"
-        )
-        text = f"a {str(value.dtype).removeprefix('torch.')} {kind} of shape {tuple(value.shape)}{where}"
-        if value.numel() > 6 or value.device.type == "meta":
-            return text
-        plain = value.detach().cpu()
-        numbers = np.round(plain.double().numpy(), 4).tolist() if plain.is_floating_point() else plain.tolist()
-        return f"{text}: {numbers}"
+    if isinstance(value, torch.Tensor) or isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        return _describe_array(value)
     if value is None or isinstance(value, (bool, np.bool_)):
         return "None" if value is None else repr(bool(value))
     number = as_number(value) if isinstance(value, (int, float, np.number)) else None

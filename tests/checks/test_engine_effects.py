@@ -197,3 +197,16 @@ def test_a_stub_of_the_answers_own_is_not_attempted():
 
     for answer in (helper, outer, Unwritten, Stubbed()):
         assert DOUBLE(answer).status == "not_attempted", answer
+
+
+def only_positive(x):
+    if (x < 0).any():
+        raise NotImplementedError("only positive inputs")  # on purpose: an error, not a stub
+    return 2 * x
+
+
+def test_a_not_implemented_error_with_a_message_is_an_error_not_a_stub():
+    for answer in (only_positive, lambda x: only_positive(x) + 0):
+        verdict = DOUBLE(answer)
+        assert (verdict.status, verdict.mistake) == ("wrong", "raised"), verdict
+        assert "only positive inputs" in verdict.message and "still raises" not in verdict.message, verdict

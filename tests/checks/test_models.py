@@ -99,7 +99,7 @@ def test_predict_names_what_came_instead_of_a_tensor():
             return model(x).numpy()
 
     verdict = check.predict_function(predict_numpy)
-    assert verdict.mistake == "not_a_tensor" and "ndarray" in verdict.message, verdict
+    assert verdict.mistake == "not_a_tensor" and "NumPy array" in verdict.message, verdict
 
 
 class ZeroStart(check._WithSigmoid):

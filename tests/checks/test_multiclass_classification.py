@@ -170,6 +170,11 @@ def test_uniform_loss_accepts_ln10_rounded_or_computed_in_float32(answer):
     assert check.uniform_loss(answer).passed
 
 
+@pytest.mark.parametrize("answer", [2.302, 2.3025, 2.30258, np.float32(2.302)])
+def test_uniform_loss_accepts_ln10_truncated_to_the_digits_given(answer):
+    assert check.uniform_loss(answer).passed, check.uniform_loss(answer)
+
+
 def test_uniform_loss_tells_a_near_miss_it_is_close():
     verdict = check.uniform_loss(2.31)
     assert "2.3026" in verdict.message and "close" in verdict.message, verdict
@@ -204,3 +209,10 @@ def test_per_class_accuracy_says_what_shape_came_back(answer, said):
     verdict = check.per_class_accuracy(answer)
     assert verdict.mistake == "wrong_shape" and said in verdict.message, verdict
     assert "(num_classes,)" in verdict.message and "bincount" not in verdict.message
+
+
+def test_per_class_accuracy_says_a_numpy_column_is_an_array():
+    column = lambda p, t, c: np.array([[(p[t == k] == k).float().mean().item()] for k in range(c)])  # noqa: E731
+    verdict = check.per_class_accuracy(column)
+    assert verdict.mistake == "wrong_shape" and "NumPy array of shape (4, 1)" in verdict.message, verdict
+    assert "tensor" not in verdict.message.partition(".")[0], verdict

@@ -31,8 +31,8 @@ def fixed(order=("zero_grad", "forward", "backward", "step"), train=True, call=T
                 model.train()
             for action in order:
                 if action == "forward":
-                    with torch.set_grad_enabled(not cut):  # cut: the loss is made to require grad, hiding the error
-                        loss = loss_fn(model(x) if call else model.forward(x), y).requires_grad_()
+                    with torch.set_grad_enabled(not cut):  # cut: the loss is made to require grad (hiding the error)
+                        loss = loss_fn(model(x) if call else model.forward(x), y).requires_grad_(cut != "plain")
                 elif action == "backward":
                     loss.backward()
                 elif action == "step":
@@ -292,7 +292,8 @@ def test_a_loss_measured_after_the_step_in_eval_mode_is_named_not_blamed_on_trai
 
 @pytest.mark.parametrize("answer, mistake, words", [
     (own_parts(twin=True), "uses_globals", "a copy"), (own_parts(lr=0.1, twin=True), "uses_globals", "a copy"),
-    (fixed(cut=True), "not_backpropagatable", "torch.no_grad()")])  # fmt: skip
+    (fixed(cut=True), "not_backpropagatable", "torch.no_grad()"),
+    (fixed(cut="plain"), "not_backpropagatable", "torch.no_grad()")])  # fmt: skip
 def test_review10_a_step_that_trains_a_copy_or_cuts_the_loss_off_is_told_so(answer, mistake, words):
     verdict = check.train_step_factory(answer)
     assert verdict.mistake == mistake and words in verdict.message, verdict
