@@ -65,30 +65,35 @@ def _check_parts(path: object, model: object, optimizer: object, scheduler: obje
     if optimizer is not None:
         check_optimizer(optimizer, model)
     check_scheduler(scheduler, optimizer)
-    _scheduler_needs_optimizer(optimizer, scheduler, verb)
-    return path
-
-
-def _scheduler_needs_optimizer(optimizer: object, scheduler: object, verb: str) -> None:
     if scheduler is not None and optimizer is None:
         raise ValueError(
             f"a scheduler cannot be {verb} without its optimizer: the scheduler's state says which learning rate "
             "it set, but that rate lives in the optimizer's state. Pass both, "
             f"{'save' if verb == 'saved' else 'load'}_checkpoint(path, model, optimizer, scheduler)."
         )
+    return path
 
 
 def _check_held(model: nn.Module, optimizer: torch.optim.Optimizer | None) -> None:
     """Refuse an optimizer that trains tensors the model does not hold: the file would not keep their values."""
+    trained = {id(p): p for group in getattr(optimizer, "param_groups", ()) for p in group["params"]}
     mine = {id(t) for t in (*model.parameters(), *model.buffers())}
-    other = [p for group in getattr(optimizer, "param_groups", ()) for p in group["params"] if id(p) not in mine]
-    if other:
+    if not (other := [p for p in trained.values() if id(p) not in mine]):
+        return
+    shapes = ", ".join(str(tuple(p.shape)) for p in other[:3])
+    start = f"nothing was saved: the optimizer trains {len(other)} tensor(s) that are not the model's (shapes {shapes})"
+    if new := [p for p in model.parameters() if p.requires_grad and id(p) not in trained]:  # the model changed since
         raise ValueError(
-            f"nothing was saved: the optimizer trains {len(other)} tensor(s) that are not the model's (shapes "
-            f"{', '.join(str(tuple(p.shape)) for p in other[:3])}), and a checkpoint keeps only the model's weights, "
-            "so their trained values would be lost. Register each on the model as a parameter, e.g. in __init__, "
-            "self.temperature = nn.Parameter(torch.ones(1)), then build the optimizer from model.parameters()."
+            f"{start}, and the model has {len(new)} trainable parameter(s) it does not train: the optimizer was "
+            "built before the model changed (a parametrization such as weight_norm registered, a layer replaced), so "
+            "its steps change tensors the model no longer uses. Rebuild it from the model as it is now, e.g. "
+            "torch.optim.SGD(model.parameters(), lr=...), and train with it before saving."
         )
+    raise ValueError(
+        f"{start}, and a checkpoint keeps only the model's weights, so their trained values would be lost. Register "
+        "each on the model as a parameter, e.g. in __init__, self.temperature = nn.Parameter(torch.ones(1)), then "
+        "build the optimizer from model.parameters()."
+    )
 
 
 def _nan_or_inf(tensor: torch.Tensor, inf_too: bool) -> bool:
@@ -150,8 +155,7 @@ def save_checkpoint(
         "history": plain_history(history),
         "rng": rng_state(generator),
     }
-    diverged = _diverged(model, checkpoint["model"], checkpoint["optimizer"])
-    if diverged:
+    if diverged := _diverged(model, checkpoint["model"], checkpoint["optimizer"]):
         raise ValueError(
             f"nothing was saved: {', '.join(diverged[:5])} hold(s) NaN or inf, so the training diverged and this "
             "state cannot resume it. Keep the last checkpoint saved before it diverged (save an earlier state), "
@@ -164,13 +168,9 @@ def save_checkpoint(
 def _model_misfit(model: nn.Module, saved: Mapping[str, Any]) -> str | None:
     mine = model.state_dict()
     missing, unexpected = sorted(set(mine) - set(saved)), sorted(set(saved) - set(mine))
-    shapes = [
-        f"{key} is {tuple(saved[key].shape)} in the file but {tuple(mine[key].shape)} in your model"
-        for key in sorted(set(mine) & set(saved))
-        if isinstance(saved[key], torch.Tensor)
-        and isinstance(mine[key], torch.Tensor)
-        and saved[key].shape != mine[key].shape
-    ]
+    both = [k for k in sorted(set(mine) & set(saved)) if all(isinstance(d[k], torch.Tensor) for d in (mine, saved))]
+    shapes = [f"{k} is {tuple(saved[k].shape)} in the file but {tuple(mine[k].shape)} in your model" for k in both
+              if saved[k].shape != mine[k].shape]  # fmt: skip
     problems = [f"missing {missing}"] * bool(missing) + [f"unexpected {unexpected}"] * bool(unexpected) + shapes
     return "the model's weights do not fit (" + "; ".join(problems) + ")" if problems else None
 

@@ -1,4 +1,5 @@
-"""Pick the device a lesson runs on, find the one a model lives on, and get tensors back to NumPy safely."""
+"""Pick the device a lesson runs on, find the one a model lives on, explain a batch on another device or of another
+dtype than the model's, and get tensors back to NumPy safely."""
 
 from __future__ import annotations
 
@@ -169,6 +170,30 @@ def device_error(model: nn.Module, x: torch.Tensor, y: object, text: str) -> Run
         f"elsewhere. torch said: {text} Create tensors inside forward() with device=x.device, and move the loss "
         "function's tensors (e.g. class weights) and the model together with .to(device)."
     )
+
+
+def dtype_error(model: nn.Module, x: torch.Tensor, y: object, text: str) -> TypeError | None:
+    """The error for torch's words ``text`` of a dtype the model met given ``x`` (and ``y``); None if not theirs."""
+    dtype = next((p.dtype for p in model.parameters()), None)
+    takes_ids = any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in model.modules())
+    if "'indices'" in text and x.is_floating_point():  # torch's words for an Embedding given other than integers
+        return TypeError(
+            f"the features x are {x.dtype}, but the model's Embedding takes integer ids (whole numbers from 0 to "
+            "num_embeddings - 1): x = x.long()."
+        )
+    if dtype is not None and x.dtype != dtype and not (takes_ids and not x.is_floating_point()):  # ids: integers
+        model_fix = ", or the model with model.to(x.dtype)" if x.is_floating_point() else ""
+        return TypeError(
+            f"the features x are {x.dtype} but the model's parameters are {dtype}; they must match. Convert the data "
+            f"once, x = x.to({dtype}) (NumPy arrays are float64 by default: torch.as_tensor(array, dtype={dtype})"
+            f"){model_fix}."
+        )
+    if dtype is not None and isinstance(y, torch.Tensor) and y.is_floating_point() and y.dtype != dtype:
+        return TypeError(
+            f"the targets y are {y.dtype} but the model's parameters are {dtype}; the loss needs them to match. "
+            f"Convert the targets once, y = y.to({dtype})."
+        )
+    return None
 
 
 def model_device(model: nn.Module) -> torch.device:

@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn.modules.lazy import LazyModuleMixin
 from torch.utils.data import DataLoader
 
-from course.device import device_error, is_device_mismatch, model_device
+from course.device import device_error, dtype_error, is_device_mismatch, model_device
 from course.divergence import empty_batch, untouched
 from course.loaders import batch_to, check_loaders, no_batches, on_meta
 from course.loss_checks import loss_of
@@ -54,18 +54,10 @@ def check_tensors(x: object, y: object) -> None:
         raise empty
 
 
-def forward_loss(model: nn.Module, loss_fn: object, x: torch.Tensor, y: object, values: bool = False) -> torch.Tensor:
-    """The model's loss on one batch, checked (:func:`course.loss_checks.loss_of`); a batch of one sample explained.
-
-    The targets are checked against the loss's range (:func:`course.loss_values.check_values`); with
-    ``values``, the predictions too (a logsumexp: the trainer asks once per pass).
-
-    Example:
-        >>> forward_loss(nn.Linear(1, 1, bias=False).requires_grad_(False), nn.MSELoss(), torch.zeros(2, 1), torch.ones(2, 1))
-        tensor(1.)
-    """
+def model_output(model: nn.Module, x: torch.Tensor) -> object:
+    """``model(x)``; an id an Embedding has no row for, or a batch of one sample for BatchNorm, explained."""
     try:
-        pred = model(x)
+        return model(x)
     except IndexError as exc:  # an Embedding given an id it has no row for
         raise _ids_error(model, x, exc) from None
     except ValueError as exc:
@@ -76,6 +68,17 @@ def forward_loss(model: nn.Module, loss_fn: object, x: torch.Tensor, y: object, 
             "a mean and a variance. Drop the last, incomplete batch with DataLoader(..., drop_last=True), or choose "
             "a batch size that divides the number of samples."
         ) from None
+
+
+def forward_loss(model: nn.Module, loss_fn: object, x: torch.Tensor, y: object, values: bool = False) -> torch.Tensor:
+    """The model's loss on one batch (:func:`model_output`), checked (:func:`course.loss_checks.loss_of`).
+
+    The targets are checked against the loss's range (:func:`course.loss_values.check_values`); with
+    ``values``, the predictions too (a logsumexp: the trainer asks once per pass). Example:
+        >>> forward_loss(nn.Linear(1, 1, bias=False).requires_grad_(False), nn.MSELoss(), torch.zeros(2, 1), torch.ones(2, 1))
+        tensor(1.)
+    """
+    pred = model_output(model, x)
     loss = loss_of(pred, loss_fn, y, model)
     check_values(pred, y, loss_fn, first=values)  # after the loss, so that wrong shapes are named first
     return loss
@@ -179,29 +182,6 @@ def _fails_alone(model: nn.Module, batch: Callable[[], object], device: torch.de
     return False
 
 
-def _dtype_error(model: nn.Module, x: torch.Tensor, y: object, text: str) -> TypeError | None:
-    dtype = next((p.dtype for p in model.parameters()), None)
-    takes_ids = any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in model.modules())
-    if "'indices'" in text and x.is_floating_point():  # torch's words for an Embedding given other than integers
-        return TypeError(
-            f"the features x are {x.dtype}, but the model's Embedding takes integer ids (whole numbers from 0 to "
-            "num_embeddings - 1): x = x.long()."
-        )
-    if dtype is not None and x.dtype != dtype and not (takes_ids and not x.is_floating_point()):  # ids: integers
-        model_fix = ", or the model with model.to(x.dtype)" if x.is_floating_point() else ""
-        return TypeError(
-            f"the features x are {x.dtype} but the model's parameters are {dtype}; they must match. Convert the data "
-            f"once, x = x.to({dtype}) (NumPy arrays are float64 by default: torch.as_tensor(array, dtype={dtype})"
-            f"){model_fix}."
-        )
-    if dtype is not None and isinstance(y, torch.Tensor) and y.is_floating_point() and y.dtype != dtype:
-        return TypeError(
-            f"the targets y are {y.dtype} but the model's parameters are {dtype}; the loss needs them to match. "
-            f"Convert the targets once, y = y.to({dtype})."
-        )
-    return None
-
-
 def _width_error(model: nn.Module, x: torch.Tensor, text: str) -> ValueError | None:
     """The Linear torch names (by its shapes) and who gave it the wrong width: x itself when x's width arrived there
     and fits no Linear of the model; else the layers before it. A scalar or 1-D x lacks a batch shape."""
@@ -252,7 +232,7 @@ def explain(error: RuntimeError, model: nn.Module, x: torch.Tensor, y: object) -
         return device_error(model, x, y, text)
     found: BaseException | None = None
     if "dtype" in text or "scalar type" in text:
-        found = _dtype_error(model, x, y, text)
+        found = dtype_error(model, x, y, text)
     elif "shapes cannot be multiplied" in text or "need to be at least 1D" in text:
         found = _width_error(model, x, text)
     elif "input to conv" in text or "channels, but got" in text:
@@ -272,14 +252,20 @@ def _conv_error(x: torch.Tensor, text: str) -> ValueError | None:
         return None
     shape = [int(v) for v in found["shape"].split(", ") if v]
     mine, ranked, rank = shape == list(x.shape), found.re is _CONV_RANK, len(shape)
+    unbatched = not ranked and shape == [1, *x.shape]  # torch read x as one sample: it added the batch dimension
     sizes = ("L", "H, W", "D, H, W")[min(3, max(1, int(found["d"]) if ranked else rank - 2)) - 1]
     if ranked:
         fix = f"N samples of C channels; reshape it, e.g. x = x.view(-1, 1, {sizes}) for flattened one-channel data"
+    elif unbatched:
+        one = found["want"] == "1"
+        fix = "the channel dimension is missing, x = x.unsqueeze(1)" if one else f"give it x of shape (N, C, {sizes})"
     elif mine and rank > 2 and shape[-1] == int(found["want"]):  # channels last, as NumPy and PIL keep images
         fix = f"its channels come last, so x = x.permute(0, {rank - 1}, {', '.join(map(str, range(1, rank - 1)))})"
     else:
         fix = f"build the layer with in_channels={found['have']}, or give it inputs of {found['want']} channels"
     got = "the features x have" if mine else f"earlier layers turned x of shape {tuple(x.shape)} into"
+    if unbatched:
+        got = f"the features x of shape {tuple(x.shape)} lack a dimension: torch read them as one sample, of"
     more = "" if ranked else f", here C = {found['want']}, but dimension 1 holds {found['have']}"
     return ValueError(f"{got} shape {tuple(shape)}, but a convolution takes (N, C, {sizes}){more}: {fix}.")
 
@@ -289,11 +275,20 @@ def _ids_error(model: nn.Module, x: torch.Tensor, error: IndexError) -> IndexErr
     if "index out of range in self" not in str(error) or x.is_floating_point() or not x.numel():
         return error
     low, high = int(x.min()), int(x.max())
-    tables = (m for m in model.modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag)))
-    if (table := next((m for m in tables if low < 0 or high >= m.num_embeddings), None)) is None:
+    kinds = (nn.Embedding, nn.EmbeddingBag)
+    tables = [(f"model[{n}]" if n.isdigit() else n, m) for n, m in model.named_modules() if isinstance(m, kinds)]
+    if not (short := [n for n, m in tables if low < 0 or high >= m.num_embeddings]):
         return error  # x's ids fit: the wrong ones came from elsewhere
+    got, table = f"the features x hold ids from {low} to {high}, but", tables[0][1]
+    if len(tables) > 1:  # which ids go to which table, only the model knows: named, not guessed
+        rows = ", ".join(f"{n} (num_embeddings={m.num_embeddings})" for n, m in tables)
+        return IndexError(
+            f"{got} one of the model's {len(tables)} embedding tables got an id it has no row for: {rows}. Some of "
+            f"x's ids do not fit {', '.join(short)}. Check which ids each table gets: each needs a row for every id "
+            "it gets (num_embeddings = its largest id + 1), and the ids are numbered from 0."
+        )
     fix = "number the ids from 0" if low < 0 else f"build it with num_embeddings={high + 1} or more, one row per id"
     return IndexError(
-        f"the features x hold ids from {low} to {high}, but the model's {type(table).__name__} has rows for ids 0 to "
-        f"{table.num_embeddings - 1} only (num_embeddings={table.num_embeddings}): {fix}."
+        f"{got} the model's {type(table).__name__} has rows for ids 0 to {table.num_embeddings - 1} only "
+        f"(num_embeddings={table.num_embeddings}): {fix}."
     )

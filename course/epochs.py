@@ -47,7 +47,13 @@ class UpdateLog(weakref.WeakValueDictionary):
         if self.get(id(model)) is model or self.get(id(optimizer)) is optimizer:
             return True
         state = next((s for s in optimizer.state.values() if s), None)  # Adagrad's is there from the start, at step 0
-        return state is not None and ("step" not in state or float(state["step"]) > 0)
+        return state is not None and ("step" not in state or _positive(state["step"]))
+
+
+def _positive(step: object) -> bool:  # a custom optimizer may keep None as its step, or anything: never raises
+    with contextlib.suppress(Exception):  # a tensor of several values, or of none (meta)
+        return isinstance(step, (numbers.Real, torch.Tensor)) and float(step) > 0
+    return False
 
 
 UPDATED = UpdateLog()
@@ -103,9 +109,7 @@ def continued_history(history: object, epochs: object, start_epoch: object, vali
 def check_saved_epoch(epoch: int, history: object) -> None:
     """Refuse a checkpoint's ``epoch`` that is not the number of values in the lists ``fit`` records.
 
-    Resuming from it would misalign the history (and ``fit`` would refuse it only then).
-
-    Example:
+    Resuming from it would misalign the history (and ``fit`` would refuse it only then). Example:
         >>> check_saved_epoch(2, {"train_loss": [0.3, 0.2, 0.1]})  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ValueError: epoch=2 but the history holds 3 value(s) of train_loss: the epoch to save is the number of epochs...
@@ -171,10 +175,8 @@ def check_plateau_mode(scheduler: object, validating: bool) -> None:
 
 
 def check_schedule(scheduler: object, steps: int, validating: bool) -> None:
-    """``fit``'s scheduler: it lasts the ``steps`` epochs to train, and a plateau it watches for is one of a loss.
-
-    :func:`check_scheduler_steps`, then :func:`check_plateau_mode`.
-    """
+    """``fit``'s scheduler lasts the ``steps`` epochs to train (:func:`check_scheduler_steps`), and a plateau it
+    watches for is one of a loss (:func:`check_plateau_mode`)."""
     check_scheduler_steps(scheduler, steps)
     check_plateau_mode(scheduler, validating)
 
@@ -229,9 +231,7 @@ def step_scheduler(
 def pad_history(history: History, epochs: int) -> None:
     """Give each list ``fit`` records NaN up to ``epochs`` values: a quantity not recorded this epoch is a gap.
 
-    The user's own lists (any other key) are left alone.
-
-    Example:
+    The user's own lists (any other key) are left alone. Example:
         >>> history = {"train_loss": [0.5, 0.4], "val_loss": [0.6], "val_mae": [0.1]}
         >>> pad_history(history, 2)
         >>> history

@@ -1,9 +1,8 @@
 """The loss of a mini-batch, checked: predictions and targets that pair up, a scalar, and torch's errors explained.
 
-A loss silently broadcasts predictions against targets of another shape, or stretches one over several of the
-other: :func:`check_pair` refuses that (running a hand-written loss to see whether it does), and scores of a single
-class. (Values a loss misreads without an error are :mod:`course.loss_values`'s.) When the loss itself fails (class
-indices of the wrong shape or dtype, probabilities out of range), :func:`explain_loss` says what they should be.
+A loss silently broadcasts predictions against targets of another shape, or stretches one over several of the other:
+:func:`check_pair` refuses that, and scores of a single class (values a loss misreads: :mod:`course.loss_values`). When
+the loss fails (class indices of the wrong shape or dtype, probabilities out of range), :func:`explain_loss` says why.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ import contextlib
 import functools
 import re
 import warnings
+import weakref
 from collections.abc import Callable
 
 import torch
@@ -29,6 +29,7 @@ _ELEMENTWISE_FUNCTIONS = {functional.mse_loss, functional.l1_loss, functional.sm
 _CLASS_INDICES = (nn.CrossEntropyLoss, nn.NLLLoss)
 _CLASS_INDEX_FUNCTIONS = {functional.cross_entropy, functional.nll_loss}
 _OUT_OF_BOUNDS = re.compile(r"Target (-?\d+) is out of bounds")
+_PAIRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # a hand-written loss: the shapes it did not broadcast
 
 
 def _is(loss_fn: object, modules: tuple[type, ...], functions: set) -> bool:
@@ -40,7 +41,6 @@ def _is(loss_fn: object, modules: tuple[type, ...], functions: set) -> bool:
 
 def check_scalar(loss: object) -> torch.Tensor:
     """``loss`` as a scalar if it holds one value (``backward()`` takes ``()`` or ``(1,)``); else a ``ValueError``.
-
     Example:
         >>> check_scalar(torch.ones(3))
         Traceback (most recent call last):
@@ -77,10 +77,9 @@ def _last_layer(model: object, pred: torch.Tensor, target: torch.Tensor) -> str:
 
 
 def _broadcast(*shapes: torch.Size) -> torch.Size | None:  # the shape they broadcast to, None if they do not
-    try:
+    with contextlib.suppress(RuntimeError):
         return torch.broadcast_shapes(*shapes)
-    except RuntimeError:
-        return None
+    return None
 
 
 def _reshape(pred: torch.Tensor, target: torch.Tensor) -> str:
@@ -94,40 +93,47 @@ def _reshape(pred: torch.Tensor, target: torch.Tensor) -> str:
 
 
 class _Broadcasts(TorchFunctionMode):
-    """Notes whether a call inside a loss broadcast tensors of different shapes to ``shape``."""
+    """Notes whether a call in a loss broadcast the predictions and targets themselves (their shapes) to ``shape``."""
 
-    shape, seen = torch.Size(), False
+    pred, target, shape, seen = torch.Size(), torch.Size(), torch.Size(), False
 
     def __torch_function__(self, func: Callable, types: object, args: tuple = (), kwargs: dict | None = None) -> object:
         shapes = {a.shape for a in (*args, *(kwargs or {}).values()) if isinstance(a, torch.Tensor)}
-        self.seen = self.seen or (len(shapes) > 1 and _broadcast(*shapes) == self.shape)
+        both = self.pred in shapes and self.target in shapes and _broadcast(self.pred, self.target) == self.shape
+        self.seen = self.seen or (both and getattr(func, "__name__", "") not in ("view_as", "reshape_as"))
         return func(*args, **(kwargs or {}))
 
 
 def _run(loss_fn: object, pred: torch.Tensor, target: torch.Tensor, shape: torch.Size) -> tuple[bool, tuple]:
-    """Whether a hand-written ``loss_fn`` broadcasts them to ``shape`` (others: True), and ``(its loss,)`` or ``()``."""
+    """Whether a hand-written ``loss_fn`` broadcasts them to ``shape`` (others: True), and ``(its loss,)`` or ``()``;
+    its errors are its own. Once it did not broadcast these shapes, it is not run again here (``()``)."""
     known = _is(loss_fn, _ELEMENTWISE, _ELEMENTWISE_FUNCTIONS) or _is(loss_fn, _CLASS_INDICES, _CLASS_INDEX_FUNCTIONS)
     if known or not callable(loss_fn):
         return True, ()
-    watch, loss = _Broadcasts(), ()
-    watch.shape = shape
-    with watch, contextlib.suppress(Exception), warnings.catch_warnings(action="ignore", category=UserWarning):
-        loss = (loss_fn(pred, target),)  # torch's broadcast warning: the course says more, or nothing broadcast
+    with contextlib.suppress(TypeError):  # a loss that cannot be weakly referenced or hashed is watched each time
+        if (pair := (pred.shape, target.shape)) in _PAIRS.get(loss_fn, ()):
+            return False, ()
+    watch = _Broadcasts()
+    watch.pred, watch.target, watch.shape = *pair, shape
+    with watch, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Using a target size", UserWarning)  # torch's: the course says more
+        loss = (loss_fn(pred, target),)
+    with contextlib.suppress(TypeError):
+        if not watch.seen:
+            _PAIRS.setdefault(loss_fn, set()).add(pair)
     return watch.seen, loss
 
 
 def check_pair(pred: object, target: object, loss_fn: object = None, model: nn.Module | None = None) -> tuple:
     """Raise a clear error unless the model's output is a tensor whose samples pair up with the targets.
 
-    Predictions (N, 1) against targets (N,) broadcast to (N, N), every prediction against every
-    target: the loss is silently wrong. So are N predictions with another number of targets, and (N, 2)
-    predictions against (N, 1) targets, or the reverse. Class indices (integer targets of
-    ``nn.CrossEntropyLoss``-like losses) rightly have another shape; one column of scores is refused.
-    A hand-written loss given shapes that differ is run to see what it does (returned as ``(loss,)``,
-    else ``()``): one that pairs them itself (``p.squeeze(1) - t``) passes; one that broadcasts them
-    is refused, or only warned of given more prediction columns, which it may use on purpose.
-
-    Example:
+    Predictions (N, 1) against targets (N,) broadcast to (N, N), every prediction against every target: the loss is
+    silently wrong. So are N predictions with another number of targets, and (N, 2) predictions against (N, 1)
+    targets, or the reverse. Class indices (integer targets of ``nn.CrossEntropyLoss``-like losses) rightly have
+    another shape; one column of scores is refused. A hand-written loss given shapes that differ is run to see what it
+    does, once per loss and shapes (returned as ``(loss,)``, else ``()``; its errors are its own): one that pairs
+    them itself (``p.squeeze(1) - t``) passes; one that broadcasts them is refused, or only warned of given more
+    prediction columns, which it may use on purpose. Example:
         >>> check_pair(torch.zeros(4, 1), torch.zeros(4))
         Traceback (most recent call last):
         ValueError: the predictions have shape (4, 1) but the targets (4,): ... y = y.view(-1, 1), or make the model's ...
@@ -202,7 +208,7 @@ def _spread(
 
 
 def _classes(pred: torch.Tensor, y: torch.Tensor, text: str) -> BaseException | None:
-    """Errors of losses that take class indices (CrossEntropyLoss, NLLLoss)."""
+    """Errors of losses that take class indices (CrossEntropyLoss, NLLLoss); None for others."""
     if "target tensor expected, multi-target not supported" in text:
         return ValueError(
             f"this loss expects class indices of shape ({len(y)},), one integer class per sample, but the targets "
@@ -222,7 +228,6 @@ def _classes(pred: torch.Tensor, y: torch.Tensor, text: str) -> BaseException | 
             f"{scores - 1}): build the last layer with out_features = the number of classes, and number the "
             "classes from 0."
         )
-    return None
 
 
 def _refuse_one_class(pred: torch.Tensor, y: object, loss_fn: object) -> None:
@@ -252,7 +257,6 @@ def explain_loss(
     error: BaseException, pred: torch.Tensor, y: object, loss_fn: object = None, model: nn.Module | None = None
 ) -> BaseException:
     """The error to raise when ``loss_fn(pred, y)`` failed: a clearer one when we know the cause, else ``error``.
-
     Example:
         >>> print(explain_loss(RuntimeError("Target 7 is out of bounds."), torch.zeros(4, 3), torch.zeros(4).long()))
         a target holds class 7, but the model gives 3 scores per sample (classes 0 to 2): build the last layer ...
@@ -283,13 +287,12 @@ def explain_loss(
 
 def loss_of(pred: object, loss_fn: Callable, y: object, model: nn.Module | None = None) -> torch.Tensor:
     """``loss_fn(pred, y)``, checked: predictions and targets that pair up, a scalar, and the loss's own errors explained.
-
     Example:
         >>> loss_of(torch.zeros(2, 1), nn.MSELoss(), torch.ones(2, 1))
         tensor(1.)
     """
-    computed = check_pair(pred, y, loss_fn, model)  # a hand-written loss given other shapes was run there, once
     try:
+        computed = check_pair(pred, y, loss_fn, model)  # a hand-written loss given other shapes may be run there, once
         loss = computed[0] if computed else loss_fn(pred, y)
     except (RuntimeError, IndexError) as exc:
         raise explain_loss(exc, pred, y, loss_fn, model) from None

@@ -5,12 +5,13 @@ raw scores drives its loss towards minus infinity. Shapes are :mod:`course.loss_
 The targets' range is checked on every batch (a comparison of the targets, small next to a forward
 pass); the log-probabilities once per pass, on its first batch (a logsumexp over the predictions).
 A loss that is not connected to the parameters the optimizer trains (rebuilt from a number) trains nothing
-without a word: :func:`backward_connected` refuses it, between backward and the step.
+without a word: :class:`StepWatch` tells, after backward and the step.
 """
 
 from __future__ import annotations
 
 import functools
+import warnings
 
 import torch
 from torch import nn
@@ -92,25 +93,60 @@ def _check_log_probabilities(pred: torch.Tensor) -> None:
         )
 
 
-def backward_connected(loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
-    """``loss.backward()``, then a ``ValueError`` naming the fix if none of the optimizer's parameters got a gradient.
+NOT_TRAINED = (
+    "the loss is not connected to the model's parameters: backward() gave none of the parameters the optimizer "
+    "trains a gradient (nor changed them in place), so the optimizer's steps change nothing (the weights were left as "
+    "they were). Compute the loss from the model's output with torch operations only: no .item(), .detach(), .numpy() "
+    "or torch.tensor(...) on the way (torch.tensor(loss.item(), requires_grad=True) is a new tensor of its own, cut "
+    "off from the model)."
+)
 
-    The trainer zeroes the gradients (to None) before: if no parameter the optimizer holds gets one,
-    its step would change nothing. The check stops at the first that did (frozen ones never do).
+
+def _versions(optimizer: torch.optim.Optimizer) -> int:  # an in-place change of a tensor raises its version
+    return sum(p._version for group in optimizer.param_groups for p in group["params"])
+
+
+class StepWatch:
+    """Backward and the optimizer's step, watched: whether a step trained anything (:data:`NOT_TRAINED` if not).
+
+    A step trains nothing when after ``backward()`` none of the optimizer's parameters has a gradient (the
+    trainer zeroes them to None before) and none changed in place across backward and the step (their version
+    counters): a loss cut from the model. A masked loss may rightly give one batch ``torch.tensor(0.0,
+    requires_grad=True)``, an optimizer stepped in backward hooks leaves no gradient but changes the weights:
+    ``trained`` tells whether any step of a pass trained (not checked again once one did), :meth:`check_pass`
+    refuses a pass that did not; ``every`` (a single step, which cannot tell a batch ignored on purpose) checks
+    each step and warns.
 
     Example:
         >>> w = nn.Parameter(torch.ones(1))
-        >>> opt = torch.optim.SGD([w], lr=0.1)
-        >>> backward_connected(torch.tensor((w * 2).item(), requires_grad=True), opt)  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ValueError: the loss is not connected to the model's parameters: backward() gave none of the parameters ...
+        >>> watch = StepWatch(torch.optim.SGD([w], lr=0.5))
+        >>> watch.backward(torch.tensor((w * 2).item(), requires_grad=True))
+        >>> watch.step(), watch.trained
+        (False, False)
+        >>> watch.backward(w * 2)
+        >>> watch.step(), w.item()
+        (True, 0.0)
     """
-    loss.backward()
-    if any(p.grad is not None for group in optimizer.param_groups for p in group["params"]):
-        return
-    raise ValueError(
-        "the loss is not connected to the model's parameters: backward() gave none of the parameters the optimizer "
-        "trains a gradient, so the step would change nothing (the weights were left as they were). Compute the loss "
-        "from the model's output with torch operations only: no .item(), .detach(), .numpy() or torch.tensor(...) on "
-        "the way (torch.tensor(loss.item(), requires_grad=True) is a new tensor of its own, cut off from the model)."
-    )
+
+    def __init__(self, optimizer: torch.optim.Optimizer, every: bool = False) -> None:
+        self.optimizer, self.every, self.trained, self.before = optimizer, every, False, 0
+
+    def backward(self, loss: torch.Tensor) -> None:
+        if self.every or not self.trained:
+            self.before = _versions(self.optimizer)
+        loss.backward()
+
+    def step(self) -> bool:
+        """``optimizer.step()``; whether this step (or, unless ``every``, an earlier one of the pass) trained."""
+        self.optimizer.step()
+        if self.every or not self.trained:
+            params = [p for group in self.optimizer.param_groups for p in group["params"]]
+            self.trained = any(p.grad is not None for p in params) or _versions(self.optimizer) != self.before
+            if self.every and not self.trained:
+                warnings.warn(NOT_TRAINED, UserWarning, stacklevel=3)  # at the call of the course's train_step
+        return self.trained
+
+    def check_pass(self) -> None:
+        """After a pass: a ``ValueError`` naming the fix if none of its steps trained anything."""
+        if not self.trained:
+            raise ValueError(NOT_TRAINED)

@@ -1,10 +1,10 @@
 """Training and validation steps, the epoch loop and ``fit``: the trainer the lessons build.
 
-The module grows by concepts, each a few short functions: steps (:func:`make_train_step`, :func:`make_val_step`,
-one mini-batch each); the loop (:func:`train_epoch`, one pass over a loader; :func:`fit`: epochs, validation,
-scheduler, progress bar); using a model (:func:`evaluate`, :func:`predict`). Saving and resuming live in
-:mod:`course.checkpoints`, the bar in :mod:`course.progress`; the checks that name the fix of bad input in parts,
-epochs, loaders, diagnose, loss_checks, loss_values and divergence.
+The module grows by concepts: steps (:func:`make_train_step`, :func:`make_val_step`, one mini-batch each); the
+loop (:func:`train_epoch`, one pass over a loader; :func:`fit`: epochs, validation, scheduler, progress bar); using
+a model (:func:`evaluate`, :func:`predict`). Saving and resuming live in :mod:`course.checkpoints`, the bar in
+:mod:`course.progress`; the checks naming the fix of bad input in parts, epochs, loaders, diagnose, loss_checks,
+loss_values and divergence.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import torch
 from torch import nn
 
 from course.device import model_device
-from course.diagnose import check_plain_step, check_run, check_tensors, explain, forward_loss
+from course.diagnose import check_plain_step, check_run, check_tensors, explain, forward_loss, model_output
 from course.divergence import LastFinite, nonfinite_step, nonfinite_validation
 from course.epochs import UPDATED, check_schedule, continued_history, pad_history, step_scheduler, stop_noted
 from course.loaders import batch_to, batches, check_loaders, no_batches, on_meta
-from course.loss_values import backward_connected
+from course.loss_values import StepWatch
 from course.parts import check_mean_loss, check_model, check_parts, check_scheduler
 from course.progress import shown_bar
 
@@ -34,8 +34,8 @@ def make_train_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.
 
     Zeroing first keeps gradients an earlier ``backward()`` left (a look at ``.grad``) out of the step. ``x`` and ``y``
     must be on the model's device already (not moved). A NaN or inf loss raises a ``FloatingPointError`` before the
-    step (weights unchanged); an empty batch, or a loss not connected to the parameters, a ``ValueError``.
-    Example:
+    step (weights unchanged); an empty batch a ``ValueError``; a step that trained nothing (a loss cut from the model,
+    or a batch the loss rightly ignores: one step cannot tell) warns. Example:
         >>> model = nn.Linear(1, 1)
         >>> step = make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
         >>> isinstance(step(torch.ones(4, 1), torch.ones(4, 1)), float)
@@ -43,6 +43,7 @@ def make_train_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.
     """
     check_parts(model, loss_fn, optimizer, training=True)
     check_plain_step(optimizer, "train_step")
+    watch = StepWatch(optimizer, every=True)
 
     def train_step(x: torch.Tensor, y: torch.Tensor) -> float:
         check_tensors(x, y)
@@ -53,10 +54,10 @@ def make_train_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.
             value = loss.item()
             if not math.isfinite(value):  # checked before the step, so the weights stay as they were
                 raise nonfinite_step(value, model, x, y, first=not UPDATED.known(model, optimizer))
-            backward_connected(loss, optimizer)
+            watch.backward(loss)
         except RuntimeError as exc:
             raise explain(exc, model, x, y) from None
-        optimizer.step()
+        watch.step()  # warns if it trained nothing
         optimizer.zero_grad()
         UPDATED.remember(model, optimizer)  # a loss not finite at a later step may be the learning rate's fault
         return value
@@ -80,9 +81,7 @@ def make_val_step(model: nn.Module, loss_fn: Callable) -> Step:
     """Return ``val_step(x, y) -> float``: the loss in eval mode, without building a graph.
 
     As in :func:`make_train_step`, ``x`` and ``y`` must be on the model's device; a NaN or inf loss
-    raises a ``FloatingPointError``, an empty batch a ``ValueError``.
-
-    Example:
+    raises a ``FloatingPointError``, an empty batch a ``ValueError``. Example:
         >>> model = nn.Linear(1, 1)
         >>> val_step = make_val_step(model, nn.MSELoss())
         >>> isinstance(val_step(torch.ones(4, 1), torch.ones(4, 1)), float)
@@ -120,9 +119,7 @@ def evaluate(model: nn.Module, loss_fn: Callable, loader: Iterable) -> float:
     not its size). ``"sum"`` is refused, it grows with the batch size (a hand-written sum goes unnoticed).
     Batches move to the model's device; the model's previous mode is restored. A NaN or inf loss raises a
     ``FloatingPointError`` naming the first of the data, weights, output and loss that is not finite. An
-    endless loader never ends the pass (only ``itertools``' endless iterators are refused).
-
-    Example:
+    endless loader never ends the pass (only ``itertools``' endless iterators are refused). Example:
         >>> from torch.utils.data import DataLoader, TensorDataset
         >>> x, y = torch.zeros(5, 1), torch.tensor([[1.0], [1.0], [1.0], [1.0], [3.0]])
         >>> model = nn.Linear(1, 1)
@@ -173,7 +170,7 @@ def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     x = x.to(model_device(model))
     with _eval_mode(model):
         try:
-            return model(x)
+            return model_output(model, x)
         except RuntimeError as exc:
             raise explain(exc, model, x, None) from None
 
@@ -190,7 +187,7 @@ def _run_epoch(
     device = model_device(model)
     last_finite.remember(epoch)
     model.train()
-    total, step = 0.0, 0
+    total, step, watch = 0.0, 0, StepWatch(optimizer)
     optimizer.zero_grad()  # gradients an earlier backward() left (a look at .grad) stay out of the first step
     for step, batch in enumerate(batches(loader, "train_loader"), start=1):  # noqa: B007 (step counts the batches)
         x, y = batch_to(batch, device)
@@ -199,15 +196,18 @@ def _run_epoch(
             value = loss.item()
             if not math.isfinite(value):  # checked before the step, so the weights stay finite
                 raise last_finite.diverged(value, epoch, step, x, y)
-            backward_connected(loss, optimizer)
+            watch.backward(loss)
         except RuntimeError as exc:
             raise explain(exc, model, x, y) from None
-        optimizer.step()
+        watch.step()
         optimizer.zero_grad()
         UPDATED.remember(model, optimizer)
         total, last_finite.updates = total + value, last_finite.updates + 1
     if step == 0:
         raise no_batches(loader, "train_loader")
+    if not watch.trained:  # every step trained nothing: a loss cut from the model (one batch may be, on purpose)
+        last_finite.updates = 0  # none changed the model: fit's note says so
+        watch.check_pass()
     return total / step
 
 
@@ -217,8 +217,8 @@ def train_epoch(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Opti
     The loop lesson 10 writes by hand: per batch, forward, loss, backward, step, zero the gradients (zeroed before
     the first batch too, so that gradients an earlier ``backward()`` left stay out of its step). If the loss becomes
     NaN or inf, training stops with a ``FloatingPointError`` that says whether the data is at fault, and the model
-    keeps its last finite weights. An endless loader never ends the epoch (``itertools``' endless iterators are refused).
-    Example:
+    keeps its last finite weights. If no step trained anything (a loss cut from the model), a ``ValueError``. An
+    endless loader never ends the epoch (``itertools``' endless iterators are refused). Example:
         >>> from torch.utils.data import DataLoader, TensorDataset
         >>> loader = DataLoader(TensorDataset(torch.zeros(8, 1), torch.ones(8, 1)), batch_size=4)
         >>> model = nn.Linear(1, 1)

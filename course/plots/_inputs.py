@@ -51,11 +51,13 @@ def numeric(name: str, values: object) -> np.ndarray:
 
 def called(call: str, function: Callable, args: tuple, given: str, fix: str) -> object:
     """``function(*args)``; if it fails with a ``TypeError`` or ``RuntimeError`` (most often torch refusing NumPy
-    arrays), a ``TypeError`` that quotes the error, says what ``call`` is called with (``given``) and the fix."""
+    arrays) or a ``ValueError`` (NumPy's arrays that do not broadcast, the grid against the data), an error of the
+    same kind (``TypeError`` for torch's) that quotes it, says what ``call`` is called with (``given``) and the fix."""
     try:
         return function(*args)
-    except (TypeError, RuntimeError) as exc:
-        raise TypeError(f"{call} failed: {str(exc)[:200]}. It is called with {given}; {fix}.") from exc
+    except (TypeError, RuntimeError, ValueError) as exc:
+        kind = ValueError if isinstance(exc, ValueError) else TypeError
+        raise kind(f"{call} failed: {str(exc).strip()[:200]}. It is called with {given}; {fix}.") from exc
 
 
 def array(name: str, values: object) -> np.ndarray:

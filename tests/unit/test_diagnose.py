@@ -172,6 +172,26 @@ def test_an_id_outside_the_embedding_is_named_with_the_fix(ids, words):
     model = five_ids()
     step = make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
     assert_clear_error(lambda: step(torch.tensor(ids), torch.ones(2, 1)), IndexError, words)
+    assert_clear_error(lambda: predict(model, torch.tensor(ids)), IndexError, words)  # predict explains it too
+
+
+class TwoTables(nn.Module):
+    """Column 0 holds ids of the big table, column 1 of the small one: only the model knows which goes where."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.small, self.big, self.head = nn.Embedding(3, 2), nn.Embedding(100, 2), nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([self.big(x[:, 0]), self.small(x[:, 1])], 1))
+
+
+@pytest.mark.parametrize(("ids", "short"), [([150, 1], "small, big"), ([50, 3], "small")])
+def test_an_id_outside_one_of_several_tables_names_them_all_without_guessing(ids, short):
+    model = TwoTables()
+    step = make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
+    words = rf"one of the model's 2 embedding tables.*small \(num_embeddings=3\), big \(num_embeddings=100\).*do not fit {short}\."
+    assert_clear_error(lambda: step(torch.tensor([ids] * 2), torch.ones(2, 1)), IndexError, words)
 
 
 def test_ids_that_fit_keep_torchs_own_words_when_others_went_wrong():
@@ -199,8 +219,10 @@ def convolution(in_channels: int = 3) -> nn.Module:
         (convolution(), torch.ones(4, 1, 8, 8), r"x have shape \(4, 1, 8, 8\).*C = 3, but dimension 1 holds 1: build the layer with in_channels=1"),
         (convolution(), torch.ones(4, 8, 8, 3), r"\(4, 8, 8, 3\).*its channels come last, so x = x.permute\(0, 3, 1, 2\)"),
         (nn.Sequential(nn.Conv2d(1, 2, 3), convolution()), torch.ones(4, 1, 8, 8), r"earlier layers turned x of shape \(4, 1, 8, 8\) into shape \(4, 2, 6, 6\).*in_channels=2"),
+        (convolution(1), torch.ones(4, 8, 8), r"x of shape \(4, 8, 8\) lack a dimension: torch read them as one sample, of shape \(1, 4, 8, 8\).*the channel dimension is missing, x = x.unsqueeze\(1\)\.$"),
+        (nn.Sequential(nn.Conv1d(1, 2, 3), nn.Flatten(), nn.LazyLinear(1)), torch.ones(4, 8), r"x of shape \(4, 8\) lack a dimension.*\(N, C, L\).*x = x.unsqueeze\(1\)\.$"),
     ],
-    ids=["flat", "channels", "channels last", "after another layer"],
+    ids=["flat", "channels", "channels last", "after another layer", "no channel dimension", "conv1d, no channel dimension"],
 )  # fmt: skip
 def test_a_convolution_given_the_wrong_rank_or_channels_is_explained(model, x, words):
     step = make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))

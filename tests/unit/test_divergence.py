@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from course.divergence import finite_batch_cause
+from course.epochs import UPDATED
 from course.training import evaluate, fit, make_train_step, make_val_step, train_epoch
 
 ONES, ZEROS = torch.ones(4, 1), torch.zeros(4, 1)
@@ -151,3 +152,21 @@ def test_an_optimizer_stepped_by_hand_is_known_by_its_state_else_the_rate_is_nam
     text = str(info.value)
     assert ("lower the learning rate" in text) is known, text
     assert ("if the model was trained before" in text and "the rate is the likely cause" in text) is not known, text
+
+
+class LazyStep(torch.optim.SGD):
+    """A custom optimizer whose state holds step=None until its first step (or a step it cannot count)."""
+
+    def __init__(self, params, step: object = None) -> None:
+        super().__init__(params, lr=0.1)
+        for p in self.param_groups[0]["params"]:
+            self.state[p]["step"] = step
+
+
+@pytest.mark.parametrize("step", [None, "3", torch.ones(2), torch.tensor(0.0)])
+def test_an_optimizer_state_whose_step_is_not_a_positive_number_is_not_known_as_trained(step):
+    model = nn.Linear(3, 1)
+    assert train_epoch(model, nn.MSELoss(), LazyStep(model.parameters(), step), [(torch.ones(4, 3), ONES)]) >= 0
+    fresh = nn.Linear(1, 1)
+    assert UPDATED.known(fresh, LazyStep(fresh.parameters(), step)) is False
+    assert UPDATED.known(fresh, LazyStep(fresh.parameters(), torch.tensor(2))) is True

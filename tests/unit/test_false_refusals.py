@@ -223,3 +223,57 @@ def test_a_one_cycle_schedule_built_per_batch_is_trained_with_a_warning_naming_t
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a schedule that lasts exactly the epochs to train: no warning
         fitted(functools.partial(lr_scheduler.OneCycleLR, max_lr=0.1, total_steps=3), 3)
+
+
+def masked_mse(pred, target):
+    """Targets below 0 are missing: a batch without any left rightly gives a constant loss of 0."""
+    if not (mask := target >= 0).any():
+        return torch.tensor(0.0, requires_grad=True)
+    return ((pred[mask] - target[mask]) ** 2).mean()
+
+
+def test_a_masked_loss_may_skip_a_batch_while_the_others_train():
+    y = Y[:8].clone()
+    y[:4] = -1  # the first batch holds nothing to learn from
+    model = nn.Linear(3, 1)
+    before = model.weight.detach().clone()
+    train_epoch(model, masked_mse, torch.optim.SGD(model.parameters(), lr=0.1), [(X[:4], y[:4]), (X[4:8], y[4:])])
+    assert not torch.equal(model.weight, before)
+    with pytest.warns(UserWarning, match="not connected.*nor changed them in place"):  # one step alone cannot tell
+        make_train_step(model, masked_mse, torch.optim.SGD(model.parameters(), lr=0.1))(X[:4], y[:4])
+    assert_clear_error(  # every step trained nothing: refused, naming the fix
+        lambda: fit(model, masked_mse, torch.optim.SGD(model.parameters()), [(X[:4], y[:4])], 1, progress=False),
+        ValueError,
+        r"not connected.*\.item\(\)",
+    )
+
+
+@pytest.mark.parametrize("trainer", ["fit", "train step"])
+def test_an_optimizer_stepped_in_backward_hooks_trains(trainer):
+    model = nn.Linear(3, 1)
+    steppers = {p: torch.optim.SGD([p], lr=0.1) for p in model.parameters()}
+
+    def step(p):  # the optimizer runs as each gradient arrives, and frees it: none is left after backward()
+        steppers[p].step()
+        steppers[p].zero_grad()
+
+    for p in model.parameters():
+        p.register_post_accumulate_grad_hook(step)
+    before, idle = model.weight.detach().clone(), torch.optim.SGD(model.parameters(), lr=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        if trainer == "fit":
+            fit(model, nn.MSELoss(), idle, LOADER, 1, progress=False)
+        else:
+            make_train_step(model, nn.MSELoss(), idle)(X, Y)
+    assert not torch.equal(model.weight, before)
+
+
+def test_an_optimizer_built_before_weight_norm_is_told_to_be_rebuilt(tmp_path):
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    nn.utils.parametrizations.weight_norm(model[0])  # replaces the weight the optimizer holds by two new tensors
+    with pytest.raises(ValueError, match=r"built before the model changed.*Rebuild it") as info:
+        save_checkpoint(tmp_path / "c.pt", model, optimizer)
+    assert "nn.Parameter" not in str(info.value)
+    save_checkpoint(tmp_path / "c.pt", model, torch.optim.SGD(model.parameters(), lr=0.1))

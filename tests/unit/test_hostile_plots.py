@@ -183,6 +183,7 @@ CASES = [  # (id, call, error, words in the message)
     ("broadcast 13 values", lambda: plot_broadcast(np.ones(13), [1]), ValueError, r"column has 13 values.*at most 12"),
     ("boundary a model", lambda: plot_decision_boundary(torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.Sigmoid()), XY, [0, 1]), TypeError, r"probability is a model \(Sequential\).*Wrap it in a function.*torch.as_tensor"),
     ("boundary fails on numpy", lambda: plot_decision_boundary(lambda g: torch.nn.Linear(2, 1)(g), XY, [0, 1]), TypeError, r"probability\(grid\) failed.*NumPy array.*torch.as_tensor\(grid, dtype=torch.float32\)"),
+    ("paths NumPy grid against the data", lambda: plot_optimizer_paths(lambda a, b: np.mean((a + b * np.ones(20) - 1) ** 2), {"SGD": [(0, 0)]}, (-1, 1), (-1, 1)), ValueError, r"loss\(a_grid, b_grid\) failed: operands could not be broadcast.*\(200,200\) \(20,\)\. It is called with two float64 NumPy arrays.*one at a time"),
     ("boundary float64 into float32", lambda: plot_decision_boundary(lambda g: torch.nn.Linear(2, 1)(torch.as_tensor(g)), XY, [0, 1]), TypeError, r"failed.*dtype=torch.float32"),
     ("boundary x 1e308", lambda: plot_decision_boundary(half, [[1e308, 0], [-1e308, 1]], [0, 1]), ValueError, r"too large to draw.*Rescale"),
     ("fit x 1e308", lambda: plot_fit([-1e308, 1e308], [0, 1], [0, 1], [0, 1]), ValueError, r"x holds -1e\+308 at position 0, too large to draw"),

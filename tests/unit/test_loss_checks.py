@@ -121,3 +121,48 @@ def test_a_hand_written_loss_that_picks_its_columns_is_not_warned():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_pair(torch.zeros(8, 2), torch.zeros(8, 1), gaussian_nll)
+
+
+def pairwise_ranking(pred, target):  # RankNet: every pair of samples, on purpose
+    score = pred.squeeze(1)
+    return functional.binary_cross_entropy_with_logits(
+        score[:, None] - score[None, :], (target[:, None] > target[None, :]).float()
+    )
+
+
+def test_a_pairwise_loss_that_compares_samples_with_each_other_is_not_refused():
+    model = nn.Linear(3, 1)
+    step = make_train_step(model, pairwise_ranking, torch.optim.SGD(model.parameters(), lr=0.1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert step(torch.randn(8, 3), torch.randn(8)) > 0
+    check_pair(torch.zeros(8, 1), torch.zeros(8), lambda p, t: (p.view_as(t) - t).abs().mean())  # reshaped first
+
+
+def counted(calls, error=None):
+    def loss(pred, target):
+        calls.append(1)
+        warnings.warn("the learner's own warning", UserWarning, stacklevel=2)
+        if error is not None:
+            raise error
+        return ((pred.squeeze(1) - target) ** 2).mean()
+
+    return loss
+
+
+@pytest.mark.parametrize("error", [ValueError("my loss refuses"), RuntimeError("my loss failed")])
+def test_a_hand_written_loss_that_raises_is_called_once_and_its_error_is_its_own(error):
+    model, calls = nn.Linear(3, 1), []
+    step = make_train_step(model, counted(calls, error), torch.optim.SGD(model.parameters(), lr=0.1))
+    with pytest.raises(type(error), match=f"^{error}$"), pytest.warns(UserWarning, match="learner's own"):
+        step(torch.randn(8, 3), torch.randn(8))
+    assert len(calls) == 1
+
+
+def test_a_hand_written_loss_keeps_its_own_warnings_and_is_watched_once_per_shapes():
+    model, calls = nn.Linear(3, 1), []
+    step = make_train_step(model, counted(calls), torch.optim.SGD(model.parameters(), lr=0.1))
+    with pytest.warns(UserWarning, match="learner's own"):
+        for _ in range(3):
+            step(torch.randn(8, 3), torch.randn(8))
+    assert len(calls) == 3  # once per step: run to watch it on the first, plainly after
