@@ -21,7 +21,7 @@ from course.device import device_error, dtype_error, is_device_mismatch, model_d
 from course.divergence import empty_batch, untouched
 from course.loaders import batch_to, check_loaders, no_batches, on_meta
 from course.loss_checks import loss_of
-from course.loss_values import check_values
+from course.loss_values import check_not_inference, check_values
 
 _ONE_VALUE = "Expected more than 1 value per channel when training"  # BatchNorm's words for a batch of 1
 _PRODUCT = re.compile(r"\((\d+)x(\d+) and (\d+)x(\d+)\)")  # torch's mat1 (rows x width) and mat2 (in x out)
@@ -86,12 +86,13 @@ def forward_loss(model: nn.Module, loss_fn: object, x: torch.Tensor, y: object, 
 
 def check_plain_step(optimizer: torch.optim.Optimizer, who: str) -> None:
     """Refuse an optimizer whose ``step`` needs a closure (``LBFGS``): ``who`` calls ``optimizer.step()`` without one.
-
+    Its parameters must not be inference tensors (:func:`course.loss_values.check_not_inference`).
     Example:
         >>> check_plain_step(torch.optim.LBFGS(nn.Linear(1, 1).parameters()), "fit")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         TypeError: LBFGS.step needs a closure (a function that computes the loss again, as it may several times per step), but fit calls optimizer.step() without a closure...
     """
+    check_not_inference(optimizer)
     try:  # a scheduler wraps step: its signature may show self, (self, closure=None)
         closure = inspect.signature(optimizer.step).parameters.get("closure")
     except (TypeError, ValueError):  # no signature to read
@@ -109,8 +110,7 @@ def check_plain_step(optimizer: torch.optim.Optimizer, who: str) -> None:
 def check_run(
     model: nn.Module, optimizer: torch.optim.Optimizer, loaders: dict[str, object], passes: int, who: str
 ) -> None:
-    """Before ``who`` passes over ``loaders`` (the first trained on): :func:`check_plain_step`, then
-    :func:`course.loaders.check_loaders` and :func:`check_batches`."""
+    """Before ``who`` passes over ``loaders``: :func:`check_plain_step`, :func:`check_loaders`, :func:`check_batches`."""
     check_plain_step(optimizer, who)
     check_loaders(loaders, passes)
     check_batches(model, loaders, passes)
@@ -259,6 +259,9 @@ def _conv_error(x: torch.Tensor, text: str) -> ValueError | None:
     elif unbatched:
         one = found["want"] == "1"
         fix = "the channel dimension is missing, x = x.unsqueeze(1)" if one else f"give it x of shape (N, C, {sizes})"
+    elif not mine and rank > 2 and x.ndim and shape[:2] == [1, len(x)] > [1, 1]:  # the model's reshape dropped C
+        c = ", ".join(map(str, [found["want"], *shape[2:]]))
+        fix = f"the batch, read as one sample. Keep C where the model reshapes x: x.view(-1, {c}) or nn.Unflatten(1, ({c}))"
     elif mine and rank > 2 and shape[-1] == int(found["want"]):  # channels last, as NumPy and PIL keep images
         fix = f"its channels come last, so x = x.permute(0, {rank - 1}, {', '.join(map(str, range(1, rank - 1)))})"
     else:

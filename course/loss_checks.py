@@ -30,6 +30,7 @@ _CLASS_INDICES = (nn.CrossEntropyLoss, nn.NLLLoss)
 _CLASS_INDEX_FUNCTIONS = {functional.cross_entropy, functional.nll_loss}
 _OUT_OF_BOUNDS = re.compile(r"Target (-?\d+) is out of bounds")
 _PAIRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # a hand-written loss: the shapes it did not broadcast
+_CONVERTS = {"view_as", "reshape_as", "type_as", "to", "new_tensor"}  # take the other's shape, dtype or device only
 
 
 def _is(loss_fn: object, modules: tuple[type, ...], functions: set) -> bool:
@@ -93,19 +94,19 @@ def _reshape(pred: torch.Tensor, target: torch.Tensor) -> str:
 
 
 class _Broadcasts(TorchFunctionMode):
-    """Notes whether a call in a loss broadcast the predictions and targets themselves (their shapes) to ``shape``."""
+    """Notes whether a call in a loss broadcast the predictions and targets (their shapes), not only converted one."""
 
-    pred, target, shape, seen = torch.Size(), torch.Size(), torch.Size(), False
+    pred, target, seen = torch.Size(), torch.Size(), False
 
     def __torch_function__(self, func: Callable, types: object, args: tuple = (), kwargs: dict | None = None) -> object:
         shapes = {a.shape for a in (*args, *(kwargs or {}).values()) if isinstance(a, torch.Tensor)}
-        both = self.pred in shapes and self.target in shapes and _broadcast(self.pred, self.target) == self.shape
-        self.seen = self.seen or (both and getattr(func, "__name__", "") not in ("view_as", "reshape_as"))
+        both = self.pred in shapes and self.target in shapes  # shapes that differ and broadcast: checked before
+        self.seen = self.seen or (both and getattr(func, "__name__", "") not in _CONVERTS)
         return func(*args, **(kwargs or {}))
 
 
-def _run(loss_fn: object, pred: torch.Tensor, target: torch.Tensor, shape: torch.Size) -> tuple[bool, tuple]:
-    """Whether a hand-written ``loss_fn`` broadcasts them to ``shape`` (others: True), and ``(its loss,)`` or ``()``;
+def _run(loss_fn: object, pred: torch.Tensor, target: torch.Tensor) -> tuple[bool, tuple]:
+    """Whether a hand-written ``loss_fn`` broadcasts them (others: True), and ``(its loss,)`` or ``()``;
     its errors are its own. Once it did not broadcast these shapes, it is not run again here (``()``)."""
     known = _is(loss_fn, _ELEMENTWISE, _ELEMENTWISE_FUNCTIONS) or _is(loss_fn, _CLASS_INDICES, _CLASS_INDEX_FUNCTIONS)
     if known or not callable(loss_fn):
@@ -114,7 +115,7 @@ def _run(loss_fn: object, pred: torch.Tensor, target: torch.Tensor, shape: torch
         if (pair := (pred.shape, target.shape)) in _PAIRS.get(loss_fn, ()):
             return False, ()
     watch = _Broadcasts()
-    watch.pred, watch.target, watch.shape = *pair, shape
+    watch.pred, watch.target = pair
     with watch, warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Using a target size", UserWarning)  # torch's: the course says more
         loss = (loss_fn(pred, target),)
@@ -160,7 +161,7 @@ def check_pair(pred: object, target: object, loss_fn: object = None, model: nn.M
     stretches = _stretches(pred, target, loss_fn)
     if both == pred.shape and stretches is False:
         return ()
-    broadcast, loss = _run(loss_fn, pred, target, both)  # a hand-written loss: does it broadcast them?
+    broadcast, loss = _run(loss_fn, pred, target)  # a hand-written loss: does it broadcast them?
     if not broadcast:
         return loss
     if both == pred.shape and pred.numel() != target.numel() and stretches is None:  # may be on purpose: warned
@@ -263,8 +264,7 @@ def explain_loss(
     """
     if not isinstance(y, torch.Tensor):
         return error
-    text = str(error)
-    binary = isinstance(loss_fn, (nn.BCELoss, nn.BCEWithLogitsLoss))
+    text, binary = str(error), isinstance(loss_fn, (nn.BCELoss, nn.BCEWithLogitsLoss))
     if not y.is_floating_point() and (binary or "Found dtype" in text or "can't be cast" in text):
         return TypeError(
             f"the targets y are {y.dtype}, but this loss needs floating-point targets like the predictions "

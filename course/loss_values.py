@@ -16,6 +16,7 @@ import warnings
 import torch
 from torch import nn
 from torch.nn import functional
+from torch.nn.parameter import is_lazy
 
 
 def _is(loss_fn: object, modules: tuple[type, ...], functions: set) -> bool:
@@ -102,6 +103,25 @@ NOT_TRAINED = (
 )
 
 
+def check_not_inference(optimizer: torch.optim.Optimizer) -> None:
+    """A ``ValueError`` if the optimizer's parameters are inference tensors, which autograd cannot train.
+
+    Example:
+        >>> with torch.inference_mode():
+        ...     model = nn.Linear(1, 1)
+        >>> check_not_inference(torch.optim.SGD(model.parameters()))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: the model's parameters were created under torch.inference_mode() (inference tensors), ...
+    """
+    if any(not is_lazy(p) and p.is_inference() for group in optimizer.param_groups for p in group["params"]):
+        raise ValueError(
+            "the model's parameters were created under torch.inference_mode() (inference tensors), which autograd "
+            "cannot train. Build the model outside it, then the optimizer; to keep these weights, clone them outside "
+            "inference mode (model.weight = nn.Parameter(model.weight.clone()), each of them) or copy them into a "
+            "model built outside it, new_model.load_state_dict(model.state_dict())."
+        )
+
+
 def _versions(optimizer: torch.optim.Optimizer) -> int:  # an in-place change of a tensor raises its version
     return sum(p._version for group in optimizer.param_groups for p in group["params"])
 
@@ -113,9 +133,9 @@ class StepWatch:
     trainer zeroes them to None before) and none changed in place across backward and the step (their version
     counters): a loss cut from the model. A masked loss may rightly give one batch ``torch.tensor(0.0,
     requires_grad=True)``, an optimizer stepped in backward hooks leaves no gradient but changes the weights:
-    ``trained`` tells whether any step of a pass trained (not checked again once one did), :meth:`check_pass`
-    refuses a pass that did not; ``every`` (a single step, which cannot tell a batch ignored on purpose) checks
-    each step and warns.
+    ``trained`` tells whether any step of a pass trained, :meth:`check_pass` refuses a pass none of whose steps
+    trained and warns when at least half of them trained nothing; ``every`` (a single step, which cannot tell a
+    batch ignored on purpose) warns at each step that trained nothing.
 
     Example:
         >>> w = nn.Parameter(torch.ones(1))
@@ -130,23 +150,31 @@ class StepWatch:
 
     def __init__(self, optimizer: torch.optim.Optimizer, every: bool = False) -> None:
         self.optimizer, self.every, self.trained, self.before = optimizer, every, False, 0
+        self.steps = self.idle = 0  # the pass's steps, and those that trained nothing
 
     def backward(self, loss: torch.Tensor) -> None:
-        if self.every or not self.trained:
-            self.before = _versions(self.optimizer)
+        self.before = _versions(self.optimizer)
         loss.backward()
 
     def step(self) -> bool:
-        """``optimizer.step()``; whether this step (or, unless ``every``, an earlier one of the pass) trained."""
+        """``optimizer.step()``; whether this step trained (``every``: warned if not)."""
         self.optimizer.step()
-        if self.every or not self.trained:
-            params = [p for group in self.optimizer.param_groups for p in group["params"]]
-            self.trained = any(p.grad is not None for p in params) or _versions(self.optimizer) != self.before
-            if self.every and not self.trained:
-                warnings.warn(NOT_TRAINED, UserWarning, stacklevel=3)  # at the call of the course's train_step
-        return self.trained
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        trained = any(p.grad is not None for p in params) or _versions(self.optimizer) != self.before
+        self.steps, self.idle, self.trained = self.steps + 1, self.idle + (not trained), self.trained or trained
+        if self.every and not trained:
+            warnings.warn(NOT_TRAINED, UserWarning, stacklevel=3)  # at the call of the course's train_step
+        return trained
 
     def check_pass(self) -> None:
-        """After a pass: a ``ValueError`` naming the fix if none of its steps trained anything."""
+        """After a pass: a ``ValueError`` naming the fix if none of its steps trained anything, a warning if at least
+        half of them did not (a masked loss may rightly skip a batch, not most: the others never train)."""
         if not self.trained:
             raise ValueError(NOT_TRAINED)
+        if self.idle and 2 * self.idle >= self.steps:
+            warnings.warn(
+                f"{self.idle} of this pass's {self.steps} steps trained nothing, so their batches never train the "
+                f"model. On those steps {NOT_TRAINED}",
+                UserWarning,
+                stacklevel=4,  # at the call of train_epoch or fit
+            )

@@ -207,7 +207,7 @@ def _run_epoch(
         raise no_batches(loader, "train_loader")
     if not watch.trained:  # every step trained nothing: a loss cut from the model (one batch may be, on purpose)
         last_finite.updates = 0  # none changed the model: fit's note says so
-        watch.check_pass()
+    watch.check_pass()  # refused if no step trained, warned if half of them or more trained nothing
     return total / step
 
 

@@ -221,8 +221,9 @@ def convolution(in_channels: int = 3) -> nn.Module:
         (nn.Sequential(nn.Conv2d(1, 2, 3), convolution()), torch.ones(4, 1, 8, 8), r"earlier layers turned x of shape \(4, 1, 8, 8\) into shape \(4, 2, 6, 6\).*in_channels=2"),
         (convolution(1), torch.ones(4, 8, 8), r"x of shape \(4, 8, 8\) lack a dimension: torch read them as one sample, of shape \(1, 4, 8, 8\).*the channel dimension is missing, x = x.unsqueeze\(1\)\.$"),
         (nn.Sequential(nn.Conv1d(1, 2, 3), nn.Flatten(), nn.LazyLinear(1)), torch.ones(4, 8), r"x of shape \(4, 8\) lack a dimension.*\(N, C, L\).*x = x.unsqueeze\(1\)\.$"),
+        (nn.Sequential(nn.Unflatten(1, (8, 8)), convolution(1)), torch.ones(4, 64), r"into shape \(1, 4, 8, 8\).*holds 4: the batch, read as one sample.*x.view\(-1, 1, 8, 8\) or nn.Unflatten\(1, \(1, 8, 8\)\)\.$"),
     ],
-    ids=["flat", "channels", "channels last", "after another layer", "no channel dimension", "conv1d, no channel dimension"],
+    ids=["flat", "channels", "channels last", "after another layer", "no channel dimension", "conv1d, no channel dimension", "the model drops C"],
 )  # fmt: skip
 def test_a_convolution_given_the_wrong_rank_or_channels_is_explained(model, x, words):
     step = make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))

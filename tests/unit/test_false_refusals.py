@@ -233,11 +233,13 @@ def masked_mse(pred, target):
 
 
 def test_a_masked_loss_may_skip_a_batch_while_the_others_train():
-    y = Y[:8].clone()
+    y = Y[:12].clone()
     y[:4] = -1  # the first batch holds nothing to learn from
     model = nn.Linear(3, 1)
-    before = model.weight.detach().clone()
-    train_epoch(model, masked_mse, torch.optim.SGD(model.parameters(), lr=0.1), [(X[:4], y[:4]), (X[4:8], y[4:])])
+    before, loader = model.weight.detach().clone(), [(X[i : i + 4], y[i : i + 4]) for i in (0, 4, 8)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one step of three trained nothing: not warned
+        train_epoch(model, masked_mse, torch.optim.SGD(model.parameters(), lr=0.1), loader)
     assert not torch.equal(model.weight, before)
     with pytest.warns(UserWarning, match="not connected.*nor changed them in place"):  # one step alone cannot tell
         make_train_step(model, masked_mse, torch.optim.SGD(model.parameters(), lr=0.1))(X[:4], y[:4])
@@ -277,3 +279,21 @@ def test_an_optimizer_built_before_weight_norm_is_told_to_be_rebuilt(tmp_path):
         save_checkpoint(tmp_path / "c.pt", model, optimizer)
     assert "nn.Parameter" not in str(info.value)
     save_checkpoint(tmp_path / "c.pt", model, torch.optim.SGD(model.parameters(), lr=0.1))
+
+
+def test_a_loss_cut_from_the_model_on_most_batches_is_warned_of():
+    def cut_but_last(pred, target):  # trains only on the short last batch of each pass
+        loss = ((pred - target) ** 2).mean()
+        return loss if len(pred) < 8 else torch.tensor(loss.item(), requires_grad=True)
+
+    loader = DataLoader(TensorDataset(X[:30], Y[:30]), batch_size=8)  # batches of 8, 8, 8 and 6
+    with pytest.warns(UserWarning, match=r"^3 of this pass's 4 steps trained nothing.*not connected") as record:
+        fit(
+            model := nn.Linear(3, 1),
+            cut_but_last,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            loader,
+            2,
+            progress=False,
+        )
+    assert len(record) == 2 and record[0].filename == __file__  # once per epoch, at the call of fit

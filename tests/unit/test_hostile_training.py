@@ -170,6 +170,9 @@ CASES = [  # (id, call, error, words in the message)
     ("lr inf", lambda: run_fit(optimizer=optimizer_with_lr(m := nn.Linear(3, 1), INF), model=m), ValueError, r"learning rate is inf"),
     ("lr negative", lambda: run_fit(optimizer=optimizer_with_lr(m := nn.Linear(3, 1), -0.1), model=m), ValueError, r"learning rate is -0.1"),
     ("optimizer holds only frozen", lambda: only_frozen_in_optimizer(), ValueError, r"only frozen parameters"),
+    ("parameters made in inference_mode", lambda: run_fit(model=torch.inference_mode()(lambda: nn.Linear(3, 1))()), ValueError, r"created under torch.inference_mode\(\).*nn.Parameter\(model.weight.clone\(\)\)"),
+    ("inference_mode, train_epoch", lambda: train_epoch(m := torch.inference_mode()(lambda: nn.Linear(3, 1))(), nn.MSELoss(), sgd(m), batch()), ValueError, r"inference_mode\(\).*load_state_dict"),
+    ("inference_mode, train step", lambda: make_train_step(m := torch.inference_mode()(lambda: nn.Linear(3, 1))(), nn.MSELoss(), sgd(m)), ValueError, r"inference_mode\(\)"),
     ("train_epoch lr nan", lambda: train_epoch(m := nn.Linear(3, 1), nn.MSELoss(), optimizer_with_lr(m, NAN), batch()), ValueError, r"learning rate"),
     # targets a loss misreads without an error: labels outside [0, 1], raw scores for NLLLoss
     ("BCEWithLogits labels {-1, 1}", lambda: run_fit(loss_fn=nn.BCEWithLogitsLoss(), train=batch(y=labels(-1, 1, 1, -1))), ValueError, r"targets between 0 and 1.*map \{-1, 1\} to \{0, 1\}, y = \(y == 1\)"),

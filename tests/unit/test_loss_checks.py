@@ -166,3 +166,16 @@ def test_a_hand_written_loss_keeps_its_own_warnings_and_is_watched_once_per_shap
         for _ in range(3):
             step(torch.randn(8, 3), torch.randn(8))
     assert len(calls) == 3  # once per step: run to watch it on the first, plainly after
+
+
+@pytest.mark.filterwarnings("ignore:Using a target size", "ignore:To copy construct")  # torch's own
+@pytest.mark.parametrize(
+    "convert",
+    [lambda t, p: t.type_as(p), lambda t, p: t.to(p), lambda t, p: p.new_tensor(t)],
+    ids=["type_as", "to(tensor)", "new_tensor"],
+)
+def test_converting_the_targets_to_the_predictions_dtype_is_not_a_pairing(convert):
+    pred, target = torch.zeros(8, 1, dtype=torch.float64), torch.ones(8)
+    assert check_pair(pred, target, lambda p, t: ((p.squeeze(1) - convert(t, p)) ** 2).mean())[0] == 1.0
+    with pytest.raises(ValueError, match=r"broadcast them to \(8, 8\)"):  # converted, then broadcast: still refused
+        check_pair(pred, target, lambda p, t: ((p - convert(t, p)) ** 2).mean())
