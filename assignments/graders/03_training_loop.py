@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from tools.grading.spec import Grader, computed, require
-from tools.grading.watch import backward_watch, own_predictions, require_trained_steps, reseed, settled
+from tools.grading.watch import backward_watch, kept_state, own_predictions, require_trained_steps, reseed, settled
 
 NOISE = 0.1
 
@@ -52,10 +52,8 @@ def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
 
 
 grader = Grader(make_inputs)
-grader.helper(backward_watch)
-grader.helper(own_predictions)
-grader.helper(settled)
-grader.helper(reseed)
+for helper in (backward_watch, own_predictions, settled, reseed, kept_state):
+    grader.helper(helper)
 
 
 # ------------------------------------------------------------------------------- probes (in the kernel)
@@ -164,6 +162,7 @@ def train_model(inputs, ns):
     found["other_history"] = other[1] if isinstance(other, (tuple, list)) and len(other) == 2 else None
     again = train(inputs["x_train"], inputs["y_train"], inputs["x_val"], inputs["y_val"])[0]
     found["again_history"] = again[1] if isinstance(again, (tuple, list)) and len(again) == 2 else None
+    found["kept"] = kept_state(ns, "train_model")  # a model, optimizer or generator of the notebook's it trains on
     return found
 
 
@@ -235,8 +234,8 @@ def _(results, secrets):
         history[-1] < history[0],
         f"the validation loss did not go down on new data ({history[0]:.4f} -> {history[-1]:.4f})",
     )
-    what = "train_model (as its history)"  # by hand, or untrained: the same on other data; counted: another again
-    computed(history, got["other_history"], got["again_history"], what, "record the validation losses it measures")
+    what, fix = "train_model (as its history)", "record the validation losses it measures"  # not by hand, untrained
+    computed(history, got["other_history"], got["again_history"], what, fix, got.get("kept", False))
     _trained_in_a_loop(got)
 
 

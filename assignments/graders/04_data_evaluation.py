@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from tools.grading.spec import Grader, computed, require
-from tools.grading.watch import backward_watch, require_trained_steps, reseed
+from tools.grading.watch import backward_watch, kept_state, require_trained_steps, reseed
 
 
 def _tensor(array) -> torch.Tensor:
@@ -66,8 +66,8 @@ def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
 
 
 grader = Grader(make_inputs)
-grader.helper(backward_watch)
-grader.helper(reseed)
+for helper in (backward_watch, reseed, kept_state):
+    grader.helper(helper)
 
 
 # ------------------------------------------------------------------------------- probes (in the kernel)
@@ -185,6 +185,7 @@ def train_classifier(inputs, ns):  # noqa: C901  (a probe ships whole: its helpe
                 trained.eval()
                 with torch.no_grad():
                     found[f"{key}_logits"] = trained(inputs["x_query"])
+    found["kept"] = kept_state(ns, "train_classifier")  # a model, optimizer or generator of the notebook's it trains
     return found
 
 
@@ -257,7 +258,7 @@ def _(results, secrets):
     require(shape == (rows, 1), f"the model's output for {rows} rows has shape {shape}, expected ({rows}, 1)")
     # trained on other data, the same model is untrained; trained again on the same data, another is a draw
     other, again, what = got.get("other_logits"), got.get("again_logits"), "train_classifier (as its model's logits)"
-    computed(got["logits"], other, again, what, "train the model on the loader")
+    computed(got["logits"], other, again, what, "train the model on the loader", got.get("kept", False))
     losses, batches = got.get("losses", {}), got.get("batches", 1)
     used = ", ".join(f"{name} {count} times" for name, count in losses.items()) or "no loss of torch.nn"
     require(

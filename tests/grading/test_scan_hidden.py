@@ -22,12 +22,22 @@ HIDDEN = {
     "%%time\ntorch.allclose = lambda *a, **k: True": ("monkeypatch", 2),
     "%%time\n%time import threading": ("process", 2),
     "%%time\n\n\nimport os\nos.system('ls')": ("process", 5),
-    "%%time\n1 <> 0": ("unparsed", 1),
+    "from __future__ import barry_as_FLUFL\n%time 1 <> 0": ("unparsed", 2),  # the same cell's flag comes first
     "get_ipython().run_cell_magic('time', '', code)": ("kernel", 1),
-    # a cell the scan cannot parse: the kernel may still run it (barry_as_FLUFL makes `<>` legal there)
-    "from __future__ import barry_as_FLUFL": ("kernel", 1),
-    "assert 1 <> 0": ("unparsed", 1),
-    "x = 1\ndef f(\n": ("unparsed", 2),
+    "from __future__ import barry_as_FLUFL": ("kernel", 1),  # later cells that do not parse may run
+    # the allowed magics other than time/timeit expand {code} and $names in their line (IPython's var_expand)
+    "%xmode {get_ipython().user_ns.update(quiet=__import__('sys').settrace) or 'Context'}": ("kernel", 1),
+    "%precision $digits": ("kernel", 1),
+    "%pprint {print(1)}": ("kernel", 1),
+    "%matplotlib {backend}": ("kernel", 1),
+    "x = 1\nget_ipython().run_line_magic('xmode', mode)": ("kernel", 2),
+    # code the timeit module runs, given as text: scanned as the cell's own; text the scan cannot read
+    "import timeit\ntimeit.timeit(\"__import__('sys').settrace(None)\", number=1)": ("dynamic_code", 2),
+    "import timeit\nt = timeit.repeat('x', setup='import sys; sys.setprofile(None)')": ("kernel", 2),
+    "from timeit import Timer\nt = Timer(stmt='import os; os.system(\"ls\")')": ("process", 2),
+    "import timeit\ntimeit.timeit(code, number=1)": ("dynamic_code", 2),
+    "import timeit\ntimeit.timeit('pass', setup=f'{a}', number=1)": ("dynamic_code", 2),
+    "import timeit\ntimeit.main(['-n', '1', 'import sys'])": ("dynamic_code", 2),
     # threads and processes: joblib (scikit-learn's), its names reached through scikit-learn, parallel jobs
     "from joblib import Parallel, delayed": ("process", 1),
     "import joblib": ("process", 1),
@@ -74,6 +84,13 @@ HONEST = [
     "from sklearn.model_selection import train_test_split\nfrom sklearn.preprocessing import StandardScaler",
     "import logging\nlogging.basicConfig(level=logging.INFO)",
     "model = nn.DataParallel(nn.Linear(2, 1))",
+    "%matplotlib inline\n%xmode Context\n%precision 3\n%pprint",
+    "import timeit\nt = timeit.timeit(lambda: torch.ones(3).sum(), number=10)",
+    "import timeit\n\ndef f():\n    return 1\n\nt = timeit.repeat(f, number=3)\ntimeit.Timer('x.sum()', globals={'x': 1})",
+    # an honest syntax error: the kernel refuses it too, and the cell's tests fail on their own
+    'print "a typo"',
+    "x = 1\ndef f(\n",
+    "%%time\n1 <> 0",
     "",
 ]
 
@@ -86,3 +103,34 @@ def test_honest_code_is_not_flagged(code):
 def test_a_shell_command_is_still_flagged_and_still_parsed():
     found = {f.category for f in scan.scan_cell("!pip install tqdm\nx = 1", "cell", MODULES)}
     assert "process" in found and "unparsed" not in found
+
+
+@pytest.mark.parametrize("code", ["assert 1 <> 0", "x = 1\ndef f(\n", "%%time\n1 <> 0"])
+def test_a_cell_that_does_not_parse_is_flagged_after_a_flagged_cell(code):
+    # after `from __future__ import barry_as_FLUFL` (flagged `kernel`) the kernel runs `1 <> 0`: the scan cannot read it
+    assert "unparsed" in {f.category for f in scan.scan_cell(code, "cell", MODULES, after=True)}
+
+
+def _notebook_findings(name: str, cells: dict[str, str], tmp_path) -> set[str]:
+    """The categories the scan of a whole submission (cells replaced from the solution) flags."""
+    import nbformat
+
+    from tests.grading import scripted
+    from tools.grading import autograde, submission
+
+    nb = scripted.solution(name)
+    for gid, code in cells.items():
+        scripted.find_cell(nb, gid).source = code
+    nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    prepared = submission.prepare(scripted.source(name), tmp_path / f"{name}.ipynb")
+    return {f.category for f in autograde.findings(prepared)}
+
+
+def test_a_notebook_flags_a_cell_that_does_not_parse_only_after_a_flagged_one(tmp_path):
+    column = "def to_column(values):\n    return torch.as_tensor(values, dtype=torch.float32).reshape(-1, 1)\n"
+    typo = "def standardize(x):\n    print 'x'\n"
+    honest = _notebook_findings("01_tensors", {"to_column": column, "standardize": typo}, tmp_path)
+    assert honest == set(), "an honest syntax error: the kernel refuses the cell too"
+    barry = "from __future__ import barry_as_FLUFL\n" + column
+    flagged = _notebook_findings("01_tensors", {"to_column": barry, "standardize": "assert 1 <> 0"}, tmp_path)
+    assert flagged == {"kernel", "unparsed"}

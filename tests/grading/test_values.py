@@ -131,3 +131,27 @@ def test_the_same_input_twice_may_differ_in_the_last_bits():
 def test_an_answer_not_computed_from_its_input_is_wrong(got, other, again):
     with pytest.raises(spec.Wrong):
         spec.computed(got, other, again, "f", "compute it")
+
+
+def test_the_same_answer_twice_is_not_asked_of_a_function_that_keeps_torch_state():
+    # an honest training of a model made at cell level goes on where it stopped: another history on the same data
+    spec.computed([0.5, 0.4], [0.9, 0.8], [0.3, 0.2], "train_model", "record the losses", kept=True)
+    with pytest.raises(spec.Wrong, match="a count, a draw, or state kept between calls"):
+        spec.computed([0.5, 0.4], [0.9, 0.8], [0.3, 0.2], "train_model", "record the losses")
+
+
+def test_torch_state_a_function_reads_from_the_notebook_is_found():
+    notebook = {"torch": torch, "nn": torch.nn, "calls": [0], "gen": torch.Generator(), "pair": [torch.nn.Linear(1, 1)]}
+    code = {
+        "uses_model": "def f():\n    return model(1)",
+        "uses_pair": "def f():\n    return [m for m in pair]",
+        "uses_helper": "def helper():\n    return torch.randn(1, generator=gen)\n\ndef f():\n    return helper()",
+        "counts": "def f():\n    calls[0] += 1\n    return nn.Linear(1, 1), torch.randn(1)",
+        "own_model": "def f():\n    model = nn.Linear(1, 1)\n    return model",
+    }
+    found = {}
+    for name, source in code.items():
+        ns = {**notebook, "model": torch.nn.Linear(1, 1)}  # (own_model's is its own: a local name)
+        exec(source, ns)
+        found[name] = watch.kept_state(wire.Names(ns), "f")
+    assert found == {"uses_model": True, "uses_pair": True, "uses_helper": True, "counts": False, "own_model": False}

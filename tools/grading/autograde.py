@@ -74,13 +74,14 @@ def load_assignment(course: Path, name: str, seed: int | None) -> Assignment:
 
 
 def findings(prepared: submission.Prepared) -> list[scan.Finding]:
-    """The scan of every cell the student wrote (solution cells and added cells)."""
+    """The scan of every cell the student wrote (solution cells and added cells); a cell that does not parse is
+    flagged only after a flagged cell (barry_as_FLUFL), as the kernel runs it then, and refuses it otherwise."""
     codes = [cell.source for cell in prepared.notebook.cells if cell.cell_type == "code"]
     modules = aliases.imported_names(codes)
     found = []
     for cell, role in zip(prepared.notebook.cells, prepared.roles, strict=True):
         if role.kind in ("solution", "extra") and cell.cell_type == "code":
-            found += scan.scan_cell(cell.source, role.label, modules)
+            found += scan.scan_cell(cell.source, role.label, modules, after=bool(found))
     return found
 
 

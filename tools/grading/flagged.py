@@ -3,9 +3,9 @@ names, attributes and ``os``/``sys`` members that fall in it, things an assignme
 always does:
 
 =================  ==========================================================================
-``kernel``         IPython/ipykernel internals, ``get_ipython()``, magics other than timing and
-                   ``%matplotlib``, signal handlers, ``faulthandler``, profilers (``torch.profiler``),
-                   tracers (``trace``, ``coverage``, debuggers), ``__future__`` imports that change the syntax,
+``kernel``         IPython/ipykernel internals, ``get_ipython()``, magics other than ``MAGICS_OK`` (and
+                   those with ``{`` or ``$`` in their line: IPython runs it, var_expand), signal handlers,
+                   ``faulthandler``, profilers (``torch.profiler``), tracers (``trace``, ``coverage``, debuggers), ``__future__`` imports that change the syntax,
                    replacing ``sys`` hooks or streams, ``sys`` or ``json`` (the grader's result
                    format) reached through another module
 ``builtins``       the ``builtins`` module, ``__builtins__``
@@ -16,7 +16,8 @@ always does:
                    thread and process pools (``joblib``, ``sklearn.utils.parallel``, ``n_jobs=2``...),
                    DataLoader workers (``num_workers``)
 ``network``        ``socket``, ``urllib``, ``http``, ``requests``
-``dynamic_code``   ``exec``, ``eval``, ``compile``, ``__import__``, ``pickle``, ``marshal``, TorchScript
+``dynamic_code``   ``exec``, ``eval``, ``compile``, ``__import__``, ``pickle``, ``marshal``, TorchScript,
+                   ``timeit`` given code that is not written out (text is scanned as the cell's own)
 ``introspection``  frames, ``gc``, ``inspect``, ``globals()``/``vars()``, ``__dict__``, ``__globals__``,
                    autograd's graph walked by hand (``next_functions``),
                    torch's private machinery (``model._forward_hooks``, ``torch._C``...), a name looked up
@@ -26,9 +27,9 @@ always does:
                    ``__dunder__`` of anything (``x.__class__ = ...``); ``unittest.mock`` (``mock.patch``),
                    ``functools.update_wrapper`` (it sets attributes on what it is given; ``@functools.wraps`` on a
                    decorator's own function is not flagged: what it would change in a library the audit sees)
-``unparsed``       a cell (or code a timing magic runs) that does not parse as Python: the scan cannot read
-                   it, the kernel may still run it (after ``from __future__ import barry_as_FLUFL``, flagged
-                   ``kernel``)
+``unparsed``       a cell (or code a timing magic runs) that does not parse as Python after an earlier flag
+                   (``from __future__ import barry_as_FLUFL``, flagged ``kernel``): the kernel may then run
+                   it; otherwise it raises SyntaxError there too, and the cell's tests fail on their own
 ``course_answer``  the course's own implementations (``course.training``, ``course.checks``...):
                    an answer cell may use only what the assignments hand out (``COURSE_GIVEN``)
 =================  ==========================================================================
@@ -207,6 +208,7 @@ JOBS = ("n_jobs", "workers")
 FUTURE_OK = {"annotations", "division", "absolute_import", "print_function", "unicode_literals", "generator_stop"}
 FUTURE_OK |= {"with_statement", "generators", "nested_scopes"}
 TIMED = {"time", "timeit"}  # the magics that run code given to them: that code is scanned as the cell's own
+TIMEIT_CODE = {"timeit.timeit", "timeit.repeat", "timeit.Timer", "timeit.main"}  # the timeit module's, given code
 PATCHERS = {"update_wrapper"}  # functools' setattr by another name: update_wrapper(torch, fake, ("allclose",))
 GETTERS = {"operator.attrgetter", "operator.methodcaller", "operator.itemgetter"}  # getattr by another name
 SYS_READ_OK = {"stdout", "stderr"}  # reading these is harmless (print(..., file=sys.stderr))

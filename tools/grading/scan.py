@@ -258,14 +258,17 @@ class _Scanner(Calls, ast.NodeVisitor):
     visit_AugAssign = visit_AnnAssign = visit_Delete = visit_Assign
 
 
-def scan_cell(code: str, label: str, modules: dict[str, str] | set[str]) -> list[Finding]:
-    """The findings in one student cell; ``modules`` are the names imports bind in the whole notebook."""
+def scan_cell(code: str, label: str, modules: dict[str, str] | set[str], after: bool = False) -> list[Finding]:
+    """The findings in one student cell; ``modules`` are the names imports bind in the whole notebook; ``after``: an
+    earlier cell was flagged (``from __future__ import barry_as_FLUFL``: the kernel may then run what Python's parser
+    refuses, so a cell or timed code that does not parse is flagged ``unparsed``; else it raises SyntaxError there)."""
     try:
         tree = ast.parse(python_source(code))
     except (SyntaxError, ValueError) as error:  # unread, yet the kernel may run it (after barry_as_FLUFL: ``1 <> 0``)
         why = f"the cell does not parse as Python ({getattr(error, 'msg', error)}): the scan could not read it"
-        return [Finding("unparsed", label, getattr(error, "lineno", 0) or 0, why)]
+        return [Finding("unparsed", label, getattr(error, "lineno", 0) or 0, why)] if after else []
     known = modules if isinstance(modules, dict) else {name: name for name in modules}
     scanner = _Scanner(label, imported_names([code], known))
+    scanner.tree, scanner.after = tree, after
     scanner.visit(ast.increment_lineno(tree, leading_blank_lines(code)))
     return sorted(set(scanner.found), key=lambda f: (f.line, f.category, f.what))

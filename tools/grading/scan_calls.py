@@ -6,11 +6,12 @@ from __future__ import annotations
 import ast
 
 from tools.grading.aliases import dotted_name, leading_blank_lines, python_source, resolve, timed_code
-from tools.grading.flagged import BY_NAME, DUNDERS, GETTERS, JOBS, MAGICS_OK, TIMED, reached_by_name
+from tools.grading.flagged import BY_NAME, DUNDERS, GETTERS, JOBS, MAGICS_OK, TIMED, TIMEIT_CODE, reached_by_name
 
 
 class Calls:
-    """A mixin of the scanner: ``flag``, ``aliases``, ``allowed`` and ``_attribute`` are the scanner's."""
+    """A mixin of the scanner: ``flag``, ``aliases``, ``allowed``, ``found``, ``tree``, ``after`` (an earlier cell
+    was flagged) and ``_attribute`` are the scanner's."""
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
@@ -22,6 +23,8 @@ class Calls:
         elif isinstance(func, (ast.Name, ast.Attribute)) and resolve(func, self.aliases) in GETTERS:
             self._getter(resolve(func, self.aliases), node)
             self.allowed.add(id(func))
+        elif isinstance(func, (ast.Name, ast.Attribute)) and resolve(func, self.aliases) in TIMEIT_CODE:
+            self._timeit(resolve(func, self.aliases), node)
         self._workers(func, node)
         self.generic_visit(node)
 
@@ -36,6 +39,8 @@ class Calls:
                     self._timed(magic, text, node.lineno + offset, node)
             elif magic in TIMED:
                 self.flag("kernel", node, f"the {magic} magic given code built at run time")
+            elif len(texts) != len(node.args[1:2]) or any(c in texts[0] for c in "{$"):  # IPython's var_expand
+                self.flag("kernel", node, f"the {magic} magic's line (IPython runs the code of its {{braces}}, $names)")
         elif func.attr in ("system", "getoutput"):
             self.flag("process", node, "a shell command (!)")
 
@@ -52,12 +57,27 @@ class Calls:
         ):
             self.flag("process", node, "DataLoader worker processes (num_workers)")
 
+    def _timeit(self, function: str, node: ast.Call) -> None:
+        """``timeit.timeit("code", setup="code")``: code given as text is scanned as the cell's own (as ``%timeit``'s);
+        a lambda or a function of the cell is code the scan reads where it is written; other values may be text."""
+        if function == "timeit.main":  # its arguments, as the command line's, hold code
+            self.flag("dynamic_code", node, "timeit.main (it runs the code its arguments hold)")
+            return
+        given = [k.value for k in node.keywords if k.arg in ("stmt", "setup", None)] + node.args[:2]
+        functions = {n.name for n in ast.walk(self.tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+        for value in given:
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                self._timed("timeit", value.value, value.lineno, node)
+            elif not (isinstance(value, ast.Lambda) or getattr(value, "id", None) in functions):  # (**options too)
+                self.flag("dynamic_code", node, f"{function} given code the scan cannot read: pass a lambda")
+
     def _timed(self, magic: str, text: str, line: int, node: ast.AST) -> None:
         """Code ``%time``/``%timeit`` run (``%%time``'s cell): scanned as the cell's own, on the cell's lines."""
         try:
             tree = ast.parse(python_source(text))
-        except (SyntaxError, ValueError) as error:
-            self.flag("unparsed", node, f"code the {magic} magic runs does not parse ({getattr(error, 'msg', error)})")
+        except (SyntaxError, ValueError) as error:  # the kernel's SyntaxError, unless a flagged line came before
+            if self.after or self.found:
+                self.flag("unparsed", node, f"code {magic} runs does not parse ({getattr(error, 'msg', error)})")
             return
         ast.increment_lineno(tree, line - 1 + leading_blank_lines(text))
         self.visit(tree)

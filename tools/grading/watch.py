@@ -172,6 +172,36 @@ def reseed(seed):  # (shipped whole into the probes: ``grader.helper(reseed)``)
     random.seed(seed)
 
 
+def kept_state(ns, name):  # (shipped whole into the probes: ``grader.helper(kept_state)``)
+    """Whether the student's function ``name`` (or a function of the notebook it names, followed) reads a top-level
+    name of the notebook that holds torch state it may train or draw from between calls: an nn.Module, an
+    Optimizer, a torch.Generator, or a list, tuple or dict holding one. Trained again on the same data, such an
+    honest function answers otherwise (a known limit: a count kept beside such state then goes unseen)."""
+    import types
+
+    import torch
+
+    kinds = (torch.nn.Module, torch.optim.Optimizer, torch.Generator)
+    first = dict.get(ns, name)
+    notebook = getattr(first, "__globals__", None)  # the notebook's own globals (``ns`` is a copy)
+    todo, seen = [first], set()
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, types.FunctionType) or item.__globals__ is not notebook or id(item) in seen:
+            continue
+        seen.add(id(item))
+        codes = [item.__code__]
+        while codes:
+            code = codes.pop()
+            codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+            for value in (notebook[n] for n in code.co_names if n in notebook):
+                held = value.values() if isinstance(value, dict) else value if isinstance(value, list | tuple) else []
+                if isinstance(value, kinds) or any(isinstance(v, kinds) for v in held):
+                    return True
+                todo.append(value)
+    return False
+
+
 def as_written():  # (shipped whole into the probes: ``grader.helper(as_written)``)
     """A context in which functions compiled with ``torch.compile`` run as written, eagerly (``set_stance``): a probe's
     hooks then see their own code, not the code torch.compile generates (nor its guards and compiler at work)."""
