@@ -149,8 +149,13 @@ class StepWatch:
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, every: bool = False) -> None:
-        self.optimizer, self.every, self.trained, self.before = optimizer, every, False, 0
+        self.optimizer, self.every, self.before = optimizer, every, 0
         self.steps = self.idle = 0  # the pass's steps, and those that trained nothing
+
+    @property
+    def trained(self) -> bool:
+        """Whether any step of the pass trained."""
+        return self.idle < self.steps
 
     def backward(self, loss: torch.Tensor) -> None:
         self.before = _versions(self.optimizer)
@@ -161,7 +166,7 @@ class StepWatch:
         self.optimizer.step()
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
         trained = any(p.grad is not None for p in params) or _versions(self.optimizer) != self.before
-        self.steps, self.idle, self.trained = self.steps + 1, self.idle + (not trained), self.trained or trained
+        self.steps, self.idle = self.steps + 1, self.idle + (not trained)
         if self.every and not trained:
             warnings.warn(NOT_TRAINED, UserWarning, stacklevel=3)  # at the call of the course's train_step
         return trained

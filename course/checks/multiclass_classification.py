@@ -144,10 +144,10 @@ def _digits_right(got: object, expected: float) -> bool:
     >>> [_digits_right(v, math.log(10)) for v in (2.3, 2.302, 2.30258, 2.3026, 2.28, 2.31, 2.2, 2.0)]
     [True, True, True, True, False, False, False, False]
     """
-    number, places = as_number(got), 0  # a float32 shows the digits typed in (2.3026) in its own shortest form
-    text = str(np.float32(number)) if number is not None and float(np.float32(number)) == number else repr(number)
+    number, places = as_number(got), 0
     if number is None:
         return False
+    text = str(np.float32(number)) if float(np.float32(number)) == number else repr(number)  # a float32's own digits
     if "e" not in text:
         places = len(text.partition(".")[2])
     cut = places > 0 and 0 <= expected - number < 10**-places  # the digits typed in, the rest dropped

@@ -95,11 +95,6 @@ HONEST = [
 ]
 
 
-@pytest.mark.parametrize("code", HONEST)
-def test_honest_code_is_not_flagged(code):
-    assert scan.scan_cell(code, "cell", MODULES) == []
-
-
 def test_a_shell_command_is_still_flagged_and_still_parsed():
     found = {f.category for f in scan.scan_cell("!pip install tqdm\nx = 1", "cell", MODULES)}
     assert "process" in found and "unparsed" not in found
