@@ -36,7 +36,8 @@ import torch
 
 from course.checks import probes, runner, values
 from course.checks.calls import Calls, Library, qualified
-from course.checks.runner import SETTINGS, Watched, names_restored, put_back, run_limited, settings
+from course.checks.library_names import names_restored
+from course.checks.runner import SETTINGS, Watched, put_back, run_limited, settings
 from course.checks.values import Raised, close, describe, safe_text
 from course.checks.vocabulary import GRADIENT_ZEROED, MISTAKES, MODEL_CHANGED, SAVED_TENSOR_CHANGED
 from course.repro import preserved_rng

@@ -1,8 +1,7 @@
 """Run a learner's code in a worker thread so that a check always answers, within a time limit and never raising:
 code still running after ``limit`` seconds is stopped (an injected exception ends any pure-Python loop), SystemExit
 and every other exception become an :class:`Outcome`, and KeyboardInterrupt (the stop button) still stops the cell;
-what the code changes for the code after it is put back: names of trusted modules (:func:`names_restored`), and
-after each call the global settings, grad mode and the default dtype and device (:class:`Watched`); what it does to
+what the code changes for the code after it is put back: after each call the global settings, grad mode and the default dtype and device (:class:`Watched`); what it does to
 the inputs it was given is seen: how it changed them (:func:`how_changed`), a backward() into them
 (:func:`backward_watch`), the gradients its result sends back into them (:func:`gradients`)."""
 
@@ -13,11 +12,10 @@ import inspect
 import linecache
 import os
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from types import CodeType, FunctionType, ModuleType
+from types import CodeType, FunctionType
 from typing import Any
 
 import numpy as np
@@ -25,12 +23,6 @@ import torch
 
 from course.checks.probes import freed, leaves
 from course.checks.values import changed, tensors_in
-
-_GONE = object()  # a deleted name's value
-# names the libraries rebind themselves: builtins._ is the last result shown; copyreg caches a class's __slotnames__;
-# torch.set_default_dtype rebinds torch.Storage; a warning raised in a module adds its __warningregistry__
-_CACHES = {"_", "__slotnames__", "Storage", "__warningregistry__"}
-
 
 # a NotImplementedError raised in these folders (torch, NumPy, the course) is not the learner's stub
 _LIBRARIES = tuple(os.path.dirname(path) for path in (torch.__file__, np.__file__, os.path.dirname(__file__)))
@@ -88,44 +80,6 @@ def run_limited(fn: Callable[..., Any], *args: Any, limit: float) -> Outcome:
     if isinstance(box.get("error"), KeyboardInterrupt):
         raise box["error"]
     return Outcome(**box)
-
-
-@contextmanager
-def names_restored(*owners: object) -> Iterator[list[str]]:
-    """Put back every name of the modules or classes ``owners`` that the code run inside replaced, deleted or added
-    (a learner's ``torch.allclose = ...`` would fool the check and break the rest of the notebook); the list it
-    yields names them once the block ends. A library's own lazy work is left alone: a submodule imported, or a
-    function wrapped around the original (``__wrapped__``, as torch._dynamo does to ``torch.manual_seed``).
-
-    >>> import math
-    >>> with names_restored(math) as replaced:
-    ...     math.isclose = lambda *args, **kwargs: True
-    >>> replaced, math.isclose(1, 2)
-    (['math.isclose'], False)
-    """
-    saved = [(owner, dict(vars(owner))) for owner in owners]
-    replaced: list[str] = []
-    try:
-        yield replaced
-    except _Stop:  # stopped past its time limit: the check has answered and the test may have moved on, so
-        raise  # putting back what was true back then could undo later changes
-    except BaseException:
-        _put_back(saved, replaced)
-        raise
-    _put_back(saved, replaced)
-
-
-def _put_back(saved: list[tuple[Any, dict[str, Any]]], replaced: list[str]) -> None:
-    for owner, before in saved:
-        for name, value in list(vars(owner).items()):
-            if name not in before and name not in _CACHES and not isinstance(value, ModuleType):
-                delattr(owner, name)
-                replaced.append(f"{owner.__name__}.{name}")
-        for name, value in before.items():
-            now = vars(owner).get(name, _GONE)
-            if now is not value and getattr(now, "__wrapped__", None) is not value and name not in _CACHES:
-                setattr(owner, name, value)
-                replaced.append(f"{owner.__name__}.{name}")
 
 
 def settings() -> tuple[bool, torch.dtype, torch.device]:

@@ -289,3 +289,28 @@ def test_review5_a_tensor_subclass_is_named_as_such_in_the_message():
 
     verdict = start_here.first_tensor(torch.tensor([1, 2, 3]).as_subclass(Marked))
     assert not verdict.passed and "tensor of class Marked" in verdict.message, verdict
+
+
+def test_a_compiled_answer_is_not_told_it_replaced_library_names():
+    # torch.compile's first run wraps nn.Module.__init__ and __setstate__ itself (torch._dynamo.mutation_guard)
+    script = """import torch
+from course.checks import engine
+double = engine.Exercise("double", lambda x: 2 * x, "ok", inputs=lambda: (torch.ones(2),))
+compiled = torch.compile(lambda x: 2 * x, backend="eager")
+print(double(compiled).status, double(compiled).status, double(lambda x: 2 * x).status)"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["correct"] * 3, done.stdout
+
+
+def test_a_learners_own_wrapper_of_module_init_is_still_put_back():
+    original = torch.nn.Module.__init__
+
+    def answer(x):
+        def patched_init(self, *args, **kwargs):  # torch's name for its wrapper, but the learner's code
+            original(self, *args, **kwargs)
+
+        torch.nn.Module.__init__ = patched_init
+        return 2 * x
+
+    assert DOUBLE(answer).mistake == "patched_library"
+    assert torch.nn.Module.__init__ is original
