@@ -17,6 +17,7 @@ import io
 import os
 import pickle
 import secrets
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -26,13 +27,10 @@ SEAL = b"course-checkpoint 1 sha256:"
 _DIGEST = 64  # hex characters of a SHA-256
 _END = b"PK\x05\x06"  # a zip archive's end-of-central-directory record: 22 bytes, then the comment
 
-
 _PLAIN = (
     "A checkpoint holds only tensors, numbers, strings, and lists, tuples and dicts of them: convert the rest, "
     "e.g. float(x) for a NumPy number and x.tolist() for an array; leave out functions and other objects."
 )
-
-
 _SCALARS = (str, bytes, int, float, complex, bool, type(None))  # exactly these: a NumPy float is not a float here
 
 
@@ -103,11 +101,22 @@ def read_only(path: str | os.PathLike) -> PermissionError | None:
     )
 
 
+_SPECIAL = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"))
+
+
 def _file(path: object, verb: str) -> Path:
-    """``path`` as a ``Path`` to a file (not a folder) that may be read or written; a clear error otherwise."""
-    path = as_path(path)
+    """``path`` as a ``Path`` to a file (not a folder, pipe or device) to read or write; a clear error otherwise.
+    A symbolic link is written through, as ``open()`` does: its target gets the new file, the link stays."""
+    given = as_path(path)
+    path = Path(os.path.realpath(given)) if verb == "write" and given.is_symlink() else given
     if path.is_dir():
         raise IsADirectoryError(f"cannot {verb} '{path}': it is a folder. Pass a file's path, e.g. '{path / 'x.pt'}'.")
+    if path.exists() and not path.is_file():  # never replaced by a file, nor read (a pipe would block)
+        kind = next((name for test, name in _SPECIAL if test(path.stat().st_mode)), "a device")
+        raise ValueError(
+            f"cannot {verb} the checkpoint '{given.name}': '{path}' is {kind}, not a file, so it was left as it is. "
+            f"{'Save to' if verb == 'write' else 'Load from'} a file's path, e.g. '{given.with_name('checkpoint.pt')}'."
+        )
     if verb == "read" and not path.is_file():
         raise FileNotFoundError(f"cannot read '{path}': there is no such file.{unexpanded(path) or ' Check the path.'}")
     if verb == "write" and (error := read_only(path)) is not None:
@@ -115,11 +124,12 @@ def _file(path: object, verb: str) -> Path:
     return path
 
 
-def read_sealed(path: Path) -> object:
+def read_sealed(path: Path, entries: Mapping[str, type | tuple[type, ...]] | None = None) -> object:
     """Verify the checksum of the file at ``path``, then load it with ``torch.load(weights_only=True)``.
 
     Raises :class:`CheckpointError` ("not a course checkpoint, or damaged: ...") for a file
-    that is empty, cut short, changed by even one bit, or written by something else.
+    that is empty, cut short, changed by even one bit, or written by something else; given
+    ``entries`` (``{key: type}``), also for one that is no dict holding each key with a value of its type.
 
     Example:
         >>> import tempfile
@@ -143,6 +153,10 @@ def read_sealed(path: Path) -> object:
         checkpoint = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # the checksum matched, so the writer itself was different (another torch?)
         raise damaged(path, f"torch.load cannot read it ({type(exc).__name__}: {str(exc)[:200]})") from None
+    if missing := sorted(set(entries or ()) - set(checkpoint if isinstance(checkpoint, Mapping) else ())):
+        raise damaged(path, f"it lacks the keys {missing}")
+    if odd := next((key for key, kind in (entries or {}).items() if not isinstance(checkpoint[key], kind)), None):
+        raise damaged(path, f"its entry '{odd}' is {type(checkpoint[odd]).__name__}, not what save_checkpoint writes")
     return checkpoint
 
 

@@ -18,14 +18,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from course.checkpoint_file import CheckpointError, as_path, damaged, read_sealed, unexpanded, write_sealed
+from course.checkpoint_file import CheckpointError, as_path, read_sealed, unexpanded, write_sealed
 from course.device import model_device
 from course.divergence import state_copy
 from course.epochs import check_saved_epoch
 from course.parts import check_model, check_optimizer, check_scheduler, plain_history, wrong_order
 from course.repro import rng_state, set_rng_state
 
-_KEYS = {"model", "optimizer", "scheduler", "epoch", "history", "rng", "kinds"}
+_ENTRIES = {"model": dict, "optimizer": (dict, type(None)), "scheduler": (dict, type(None)), "epoch": int,
+            "history": dict, "rng": dict, "kinds": dict}  # fmt: skip
+_MOMENTS = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "exp_inf", "momentum_buffer", "square_avg", "acc_delta",
+            "grad_avg", "sum", "ax", "prev", "step_size", "variance"}  # fmt: skip
 _ORDER = (
     "the path, then the model, optimizer and scheduler: save_checkpoint(path, model, optimizer, scheduler, epoch, "
     "history), load_checkpoint(path, model, optimizer, scheduler)"
@@ -63,7 +66,7 @@ def _check_parts(path: object, model: object, optimizer: object, scheduler: obje
     check_model(model, _ORDER)
     model_device(model)  # one real device: a meta model has no weights to save, nor keeps those loaded
     if optimizer is not None:
-        check_optimizer(optimizer, model)
+        check_optimizer(optimizer, model, training=False, scheduler=scheduler)  # frozen, or set by the scheduler: fine
     check_scheduler(scheduler, optimizer)
     if scheduler is not None and optimizer is None:
         raise ValueError(
@@ -176,10 +179,9 @@ def _model_misfit(model: nn.Module, saved: Mapping[str, Any]) -> str | None:
 
 
 def _missing(name: str) -> str:
-    article = "an" if name[0] in "aeiou" else "a"
     return (
         f"the checkpoint holds no {name} state, so the {name} cannot be restored: save it with "
-        f"save_checkpoint(..., {name}={name}), or do not pass {article} {name} to load_checkpoint"
+        f"save_checkpoint(..., {name}={name}), or do not pass {'an' if name[0] in 'aeiou' else 'a'} {name} to load_checkpoint"
     )
 
 
@@ -192,9 +194,9 @@ def _optimizer_misfit(optimizer: torch.optim.Optimizer, saved: Any, kind: str | 
     sizes = [len(group["params"]) for group in optimizer.param_groups]
     if sizes != [len(group["params"]) for group in saved["param_groups"]]:
         return f"the optimizer's parameter groups hold {sizes} parameters, the file's {[len(g['params']) for g in saved['param_groups']]}"
-    for index, state in saved["state"].items():
+    for index, state in saved["state"].items():  # not LBFGS's flat vectors, nor Adafactor's row and column factors
         for name, value in state.items():
-            if isinstance(value, torch.Tensor) and value.ndim and value.shape != params[index].shape:
+            if name in _MOMENTS and isinstance(value, torch.Tensor) and value.shape != params[index].shape:
                 return f"the optimizer's {name} for parameter {index} is {tuple(value.shape)}, the parameter {tuple(params[index].shape)}"
     return None
 
@@ -270,16 +272,12 @@ def load_checkpoint(
         raise IsADirectoryError(
             f"'{path}' is a folder, not a checkpoint file: pass the file's path, e.g. '{path / 'checkpoint.pt'}'."
         )
-    if not path.is_file():
+    if not path.exists():  # a pipe or a device: read_sealed names it
         raise FileNotFoundError(
             f"no checkpoint file at '{path}'."
             + (unexpanded(path) or " Check the path, or save one first with save_checkpoint.")
         )
-    checkpoint = read_sealed(path)
-    if not isinstance(checkpoint, Mapping) or not _KEYS <= set(checkpoint):
-        raise damaged(
-            path, f"it lacks the keys {sorted(_KEYS - set(checkpoint if isinstance(checkpoint, Mapping) else ()))}"
-        )
+    checkpoint = read_sealed(path, _ENTRIES)  # a dict of these entries, each of its type
     problems = _misfits(checkpoint, model, optimizer, scheduler, generator)
     diverged = [] if problems else _diverged(model, checkpoint["model"], checkpoint["optimizer"] if optimizer else None)
     if diverged:
@@ -293,7 +291,9 @@ def load_checkpoint(
     try:
         parts = (checkpoint["model"], checkpoint["optimizer"], checkpoint["scheduler"], checkpoint["rng"])
         _apply(parts, model, optimizer, scheduler, generator)
-    except Exception as exc:  # whatever a custom scheduler raises, put everything back
+    except BaseException as exc:  # whatever a custom scheduler raises, or an interrupt: put everything back
         _apply(before, model, optimizer, scheduler, generator)
+        if not isinstance(exc, Exception):
+            raise
         raise CheckpointError(f"'{path.name}' does not fit, so nothing was loaded: {exc}") from None
     return {"epoch": checkpoint["epoch"], "history": checkpoint["history"]}

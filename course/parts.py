@@ -94,8 +94,11 @@ def _takes_two(loss_fn: object) -> bool:
     return True
 
 
-def check_optimizer(optimizer: object, model: nn.Module) -> None:
+def check_optimizer(optimizer: object, model: nn.Module, *, training: bool = True, scheduler: object = None) -> None:
     """Raise a clear error unless ``optimizer`` is an optimizer that updates at least one of the model's parameters.
+
+    Saving or loading a checkpoint (not ``training``) accepts frozen parameters, and a rate below 0 that the last
+    step of ``scheduler`` set (fit lets the last one overshoot, as it is never used; a resumed fit checks it).
 
     Example:
         >>> check_optimizer(torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1), nn.Linear(1, 1))
@@ -122,12 +125,12 @@ def check_optimizer(optimizer: object, model: nn.Module) -> None:
             "another model, or before the model was rebuilt or copied. Build the optimizer from this model, after "
             "creating it: torch.optim.SGD(model.parameters(), lr=...)."
         )
-    if not any(p.requires_grad for p in held):
+    if training and not any(p.requires_grad for p in held):
         raise ValueError(
             "the optimizer holds only frozen parameters of this model (requires_grad=False), so training would "
             "change nothing. Build it from the parameters to train: torch.optim.SGD(model.parameters(), lr=...)."
         )
-    _check_learning_rates(optimizer)
+    _check_learning_rates(optimizer, None if training else scheduler)
 
 
 def _broken(group: Mapping) -> float | None:
@@ -152,12 +155,20 @@ def bad_learning_rate(optimizer: torch.optim.Optimizer) -> float | None:
     return next((lr for group in optimizer.param_groups if (lr := _broken(group)) is not None), None)
 
 
-def _check_learning_rates(optimizer: torch.optim.Optimizer) -> None:
-    if (lr := bad_learning_rate(optimizer)) is not None:
-        raise ValueError(
-            f"the optimizer's learning rate is {lr}: it must be a finite number of at least 0, "
-            "e.g. torch.optim.SGD(model.parameters(), lr=0.01)."
-        )
+def _scheduled(scheduler: object, index: int, lr: object) -> bool:
+    """Whether the last step of ``scheduler`` set ``lr``, the rate of the ``index``-th parameter group."""
+    finite = isinstance(lr, int | float | torch.Tensor) and bool(torch.isfinite(torch.as_tensor(lr)))
+    return finite and isinstance(scheduler, _SCHEDULERS) and lr in scheduler.get_last_lr()[index : index + 1]
+
+
+def _check_learning_rates(optimizer: torch.optim.Optimizer, scheduler: object = None) -> None:
+    """Refuse a rate that is not a finite number of at least 0, unless the last step of ``scheduler`` set it."""
+    for index, group in enumerate(optimizer.param_groups):
+        if (lr := _broken(group)) is not None and not _scheduled(scheduler, index, group["lr"]):
+            raise ValueError(
+                f"the optimizer's learning rate is {lr}: it must be a finite number of at least 0, "
+                "e.g. torch.optim.SGD(model.parameters(), lr=0.01)."
+            )
 
 
 def check_trainable(model: nn.Module) -> None:

@@ -71,6 +71,22 @@ def test_a_sealed_file_of_another_shape_is_not_a_checkpoint(tmp_path):
         load_checkpoint(tmp_path / "c.pt", nn.Linear(1, 1))
 
 
+@pytest.mark.parametrize(("key", "value"), [("model", None), ("kinds", None), ("epoch", "three"), ("rng", [])])
+def test_a_sealed_checkpoint_with_a_malformed_entry_is_not_a_checkpoint(tmp_path, key, value):
+    path = trained_checkpoint(tmp_path)
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint[key] = value  # forged with the file's own writer, so the seal is right
+    checkpoint_file.write_sealed(checkpoint, path)
+    model, optimizer, scheduler, _, generator = make_setup(seed=7)
+    before = everything(model, optimizer, scheduler, generator)
+    with pytest.raises(
+        CheckpointError,
+        match=DAMAGED + rf"its entry '{key}' is {type(value).__name__}, not what save_checkpoint writes",
+    ):
+        load_checkpoint(path, model, optimizer, scheduler, generator=generator)
+    assert same(everything(model, optimizer, scheduler, generator), before)
+
+
 # ----------------------------------------------------------------------------- saves that a crash or a kill cannot half-write
 
 
@@ -206,3 +222,33 @@ def test_a_file_where_a_folder_should_be_is_called_a_file(tmp_path, inside):
     with pytest.raises(NotADirectoryError, match=r"'.*good.pt' is a file, not a folder.*e.g. '.*c.pt'") as info:
         save_checkpoint(path, nn.Linear(1, 1))
     assert "mkdir" not in str(info.value) and "does not exist" not in str(info.value)
+
+
+def test_a_symbolic_link_is_saved_through_to_its_target_and_kept(tmp_path):
+    (tmp_path / "runs").mkdir()
+    (target := tmp_path / "runs" / "best.pt").write_bytes(b"old")
+    (link := tmp_path / "latest.pt").symlink_to(target)
+    assert save_checkpoint(link, nn.Linear(2, 1), epoch=3) == link
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert load_checkpoint(target, nn.Linear(2, 1))["epoch"] == 3
+    (dangling := tmp_path / "next.pt").symlink_to(tmp_path / "runs" / "next.pt")  # its target does not exist yet
+    save_checkpoint(dangling, nn.Linear(2, 1), epoch=4)
+    assert dangling.is_symlink() and load_checkpoint(tmp_path / "runs" / "next.pt", nn.Linear(2, 1))["epoch"] == 4
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["best.pt", "latest.pt", "next.pt", "next.pt", "runs"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes of POSIX")
+@pytest.mark.parametrize("linked", [False, True])
+def test_a_path_that_is_no_regular_file_is_refused_and_left_as_it_is(tmp_path, linked):
+    os.mkfifo(pipe := tmp_path / "pipe")  # as a device or a socket: never to be replaced by a file
+    path = tmp_path / "c.pt" if linked else pipe
+    if linked:
+        path.symlink_to(pipe)
+    with pytest.raises(ValueError, match=r"cannot write the checkpoint '.*': '.*pipe' is a named pipe.*not a file.*"):
+        save_checkpoint(path, nn.Linear(2, 1))
+    with pytest.raises(ValueError, match=r"'.*pipe' is a named pipe"):
+        checkpoint_file.write_sealed({}, path)
+    with pytest.raises(ValueError, match=r"cannot read the checkpoint '.*': '.*' is a named pipe.*Load from a"):
+        load_checkpoint(path, nn.Linear(2, 1))  # not "no checkpoint file", and no read that waits for a writer
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode) and path.is_symlink() == linked
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt", "pipe"][1 - linked :]

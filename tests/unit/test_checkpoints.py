@@ -174,7 +174,18 @@ def test_a_checkpoint_that_does_not_fit_changes_nothing_and_says_what(tmp_path, 
     assert same(everything(*target), before)
 
 
-def test_a_failure_while_restoring_puts_everything_back(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("raised", "caught", "words"),
+    [
+        (
+            RuntimeError("something unforeseen"),
+            CheckpointError,
+            r"does not fit, so nothing was loaded: something unforeseen",
+        ),
+        (KeyboardInterrupt(), KeyboardInterrupt, r"^$"),  # an interrupt stays an interrupt, after the rollback
+    ],
+)
+def test_a_failure_while_restoring_puts_everything_back(tmp_path, monkeypatch, raised, caught, words):
     path = trained_checkpoint(tmp_path)
     model, optimizer, scheduler, _, generator = make_setup(seed=5)
     before = everything(model, optimizer, scheduler, generator)
@@ -185,11 +196,11 @@ def test_a_failure_while_restoring_puts_everything_back(tmp_path, monkeypatch):
     def fails_once(self, state_dict):  # the scheduler is restored last: everything before it was already loaded
         calls.append(1)
         if len(calls) == 1:
-            raise RuntimeError("something unforeseen")
+            raise raised
         return original(self, state_dict)
 
     monkeypatch.setattr(torch.optim.lr_scheduler.StepLR, "load_state_dict", fails_once)
-    with pytest.raises(CheckpointError, match=r"does not fit, so nothing was loaded: something unforeseen"):
+    with pytest.raises(caught, match=words):
         load_checkpoint(path, model, optimizer, scheduler, generator=generator)
     assert same(everything(model, optimizer, scheduler, generator), before)
     assert len(calls) == 2  # the failed restore, then the one that put the scheduler back
@@ -292,3 +303,98 @@ def test_a_trained_tensor_the_model_does_not_hold_is_refused_before_saving(tmp_p
     (other := nn.Linear(1, 1)).temperature = nn.Parameter(torch.ones(1))
     load_checkpoint(tmp_path / "c.pt", other, torch.optim.Adam(other.parameters()))
     assert other.temperature.item() == 0.25
+
+
+# ----------------------------------------------------------------------------- what fit leaves, saving keeps
+
+
+def tiny_fit(optimizer_class, scheduler_of, epochs, frozen=False, **kwargs):
+    """A model fit (or, for LBFGS, stepped with a closure) on one batch; frozen afterwards if asked."""
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 2), torch.randn(8, 1)
+    model = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+    optimizer = optimizer_class(model.parameters(), **kwargs)
+    scheduler = scheduler_of(optimizer) if scheduler_of else None
+    if optimizer_class is torch.optim.LBFGS:
+
+        def closure():  # fmt: skip
+            optimizer.zero_grad()
+            (loss := nn.MSELoss()(model(x), y)).backward()
+            return loss
+
+        history = {}
+        for _ in range(epochs):
+            optimizer.step(closure)
+    else:
+        history = fit(model, nn.MSELoss(), optimizer, [(x, y)], epochs, scheduler=scheduler, progress=False)
+    return model.requires_grad_(not frozen), optimizer, scheduler, history
+
+
+def fresh_like(optimizer, scheduler_of, **kwargs):
+    model = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+    new = type(optimizer)(model.parameters(), **kwargs)
+    return model, new, scheduler_of(new) if scheduler_of else None
+
+
+ONE_CYCLE = lambda o: torch.optim.lr_scheduler.OneCycleLR(o, 0.1, total_steps=5, anneal_strategy="linear")  # noqa: E731
+LINEAR_DECAY = lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda e: 1 - e / 3)  # noqa: E731
+
+
+@pytest.mark.parametrize(("scheduler_of", "epochs"), [(ONE_CYCLE, 5), (LINEAR_DECAY, 4)])
+def test_the_rate_below_0_that_the_last_scheduled_step_left_is_saved_and_loaded(tmp_path, scheduler_of, epochs):
+    model, optimizer, scheduler, history = tiny_fit(torch.optim.SGD, scheduler_of, epochs, lr=0.1)
+    lr = optimizer.param_groups[0]["lr"]
+    assert lr < -0.01  # fit lets the last epoch's step overshoot: that rate is never used
+    path = save_checkpoint(tmp_path / "c.pt", model, optimizer, scheduler, epochs, history)
+    assert load_checkpoint(path, model, optimizer, scheduler)["epoch"] == epochs  # into the same parts, too
+    other, new, new_scheduler = fresh_like(optimizer, scheduler_of, lr=0.1)
+    load_checkpoint(path, other, new, new_scheduler)
+    assert new.param_groups[0]["lr"] == lr and new_scheduler.get_last_lr() == [lr]
+    optimizer.param_groups[0]["lr"] = -0.5  # a rate the scheduler did not set: refused, as without a scheduler
+    for parts in [(optimizer, scheduler), (optimizer,)]:
+        with pytest.raises(ValueError, match=r"the optimizer's learning rate is -0.5: it must be a finite number"):
+            save_checkpoint(tmp_path / "d.pt", model, *parts)
+    assert not (tmp_path / "d.pt").exists()
+
+
+def test_a_rate_that_is_not_a_number_is_refused_even_when_the_scheduler_set_it(tmp_path):
+    model = nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: float("nan") if epoch else 1.0)
+    optimizer.step()
+    scheduler.step()
+    assert scheduler.get_last_lr()[0] != scheduler.get_last_lr()[0]
+    with pytest.raises(ValueError, match=r"the optimizer's learning rate is nan: it must be a finite number"):
+        save_checkpoint(tmp_path / "c.pt", model, optimizer, scheduler)
+
+
+@pytest.mark.parametrize("optimizer_class", [torch.optim.LBFGS, torch.optim.Adafactor])
+def test_optimizers_whose_state_is_not_shaped_like_the_parameters_load_back(tmp_path, optimizer_class):
+    """LBFGS keeps flat vectors over all the parameters, Adafactor a row and a column factor of each matrix."""
+    model, optimizer, _, history = tiny_fit(optimizer_class, None, 2, lr=0.01)
+    path = save_checkpoint(
+        tmp_path / "c.pt", model, optimizer, epoch=len(history.get("train_loss", [])), history=history
+    )
+    other, new, _ = fresh_like(optimizer, None, lr=0.01)
+    load_checkpoint(path, other, new)
+    assert same(new.state_dict(), optimizer.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), other.parameters(), strict=True))
+
+
+def test_an_adam_state_of_parameters_in_another_order_is_still_refused(tmp_path):
+    model, optimizer, _, history = tiny_fit(torch.optim.Adam, None, 1)
+    path = save_checkpoint(tmp_path / "c.pt", model, optimizer, epoch=1, history=history)
+    other = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+    reversed_order = torch.optim.Adam(list(other.parameters())[::-1])
+    with pytest.raises(CheckpointError, match=r"the optimizer's exp_avg for parameter 0 is \(3, 2\), the parameter"):
+        load_checkpoint(path, other, reversed_order)
+
+
+def test_a_frozen_model_is_saved_and_loaded_with_its_optimizer(tmp_path):
+    model, optimizer, _, history = tiny_fit(torch.optim.Adam, None, 2, frozen=True)  # frozen to predict or export
+    path = save_checkpoint(tmp_path / "c.pt", model, optimizer, epoch=2, history=history)
+    other, new, _ = fresh_like(optimizer, None)
+    other.requires_grad_(False)
+    assert load_checkpoint(path, other, new)["history"] == history
+    assert same(new.state_dict(), optimizer.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), other.parameters(), strict=True))
