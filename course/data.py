@@ -23,12 +23,18 @@ class Split(NamedTuple):
     y_val: np.ndarray
 
 
-def _check_number(name: str, value: object, low: float = -math.inf) -> None:
+def _check_number(name: str, value: object, low: float = -math.inf) -> float:
+    """``value`` as a float (a ``Fraction`` too: the data is computed in float64), once checked."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} should be a finite number, got {value!r}.")
-    if not (math.isfinite(value) and value >= low):
+    try:
+        number, shown = float(value), str(value)
+    except OverflowError:  # a whole number of 400 digits
+        number, shown = math.inf, "a number beyond float64 (about 1.8e308)"
+    if not (math.isfinite(number) and number >= low):
         bound = f" of at least {low:g}" if low > -math.inf else ""
-        raise ValueError(f"{name} should be a finite number{bound}, got {value}: the data would be NaN, inf or wrong.")
+        raise ValueError(f"{name} should be a finite number{bound}, got {shown}: the data would be NaN, inf or wrong.")
+    return number
 
 
 def _check_fraction(name: str, value: float) -> None:
@@ -63,9 +69,8 @@ def make_linear_data(
             f"n={n:,} points would need {24 * n / 2**30:,.1f} GiB of memory; make_linear_data makes at most "
             f"{MOST_POINTS:,} (the lesson uses 100). Pass a smaller n."
         )
-    _check_number("a", a)
-    _check_number("b", b)
-    _check_number("noise", noise, low=0.0)  # a standard deviation
+    a, b = _check_number("a", a), _check_number("b", b)
+    noise = _check_number("noise", noise, low=0.0)  # a standard deviation
     _check_fraction("train_fraction", train_fraction)
     seed = check_seed(seed)
     n_train = int(round(n * train_fraction))

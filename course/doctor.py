@@ -112,7 +112,8 @@ def check_environment() -> Report:
     report.lines.append(f"{'widgets':<13}{widgets}")
     if widgets == "missing":
         report.problems.append(
-            "Jupyter widgets are missing, so progress bars show as plain text: `pip install ipywidgets`."
+            "Jupyter widgets are missing, so fit shows no progress bar in a notebook (a terminal still shows its text "
+            "bar): `pip install ipywidgets` (it brings jupyterlab_widgets), then restart Jupyter."
         )
     report.problems.extend(p for p in (problem, graphviz_problem) if p)
     return report

@@ -1,11 +1,11 @@
 """The epochs of a run, checked: how many, the history it continues, a scheduler that lasts them; and a run stopped.
 
-``fit`` counts epochs from the very first one: resuming passes the history and the epoch of a
-checkpoint. Each list of the history holds one value per epoch, so entry i is always epoch i + 1;
-a scheduler must last every epoch still to train, watch the loss fall (not rise), and keep the
-learning rate usable after each step. A run stopped in the middle (an error, an interrupt) says
-where, what the model holds, and hands over the history of its finished epochs to go on from; :data:`UPDATED`
-remembers which models were trained, so that a loss not finite at a call's first step is blamed on the right cause.
+``fit`` counts epochs from the very first one: resuming passes the history and the epoch of a checkpoint. Each list of
+the history holds one value per epoch, so entry i is always epoch i + 1; a scheduler must last every epoch still to
+train, watch the loss fall (not rise), and keep the learning rate usable after each step. A run stopped in the middle
+(an error, an interrupt) says where, what the model holds, and hands over the history of its finished epochs to go on
+from; :data:`UPDATED` remembers which models were trained, so that a loss not finite at a call's first step is blamed
+on the right cause.
 """
 
 from __future__ import annotations
@@ -60,12 +60,10 @@ UPDATED = UpdateLog()
 
 
 def check_epochs(epochs: object, start_epoch: object) -> None:
-    """Check ``fit``'s ``epochs`` and ``start_epoch``.
-
-    Example:
-        >>> check_epochs(3, 5)
-        Traceback (most recent call last):
-        ValueError: start_epoch=5 is past epochs=3. epochs is the total to reach, counted from the first epoch ever...
+    """Check ``fit``'s ``epochs`` and ``start_epoch``. Example:
+    >>> check_epochs(3, 5)
+    Traceback (most recent call last):
+    ValueError: start_epoch=5 is past epochs=3. epochs is the total to reach, counted from the first epoch ever...
     """
     for name, value in (("epochs", epochs), ("start_epoch", start_epoch)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:  # NumPy ints are Integral
@@ -82,13 +80,10 @@ def check_epochs(epochs: object, start_epoch: object) -> None:
 def continued_history(history: object, epochs: object, start_epoch: object, validating: bool) -> History:
     """A checked copy of the history ``fit`` continues: every list holds one value per epoch, ``start_epoch`` of them.
 
-    A list ``fit`` records (``train_loss``, ``lr``, ``val_loss``) of another length is refused (its
-    values would be drawn at the wrong epochs). A quantity ``fit`` records but the history lacks
-    (``val_loss`` when the first run had no validation, or everything without a history) gets NaN
-    for the epochs before, which plots leave out: entry i is always epoch i + 1. Any other list is
-    the user's own (a metric appended after each call): kept as it is, never padded nor refused.
-
-    Example:
+    A list ``fit`` records (``train_loss``, ``lr``, ``val_loss``) of another length is refused (its values would be
+    drawn at the wrong epochs). A quantity ``fit`` records but the history lacks (``val_loss`` when the first run had
+    no validation, or everything without a history) gets NaN for the epochs before, which plots leave out: entry i is
+    always epoch i + 1. Any other list is the user's own (a metric appended after each call): kept as it is. Example:
         >>> continued_history({"train_loss": [0.5], "lr": [0.1]}, 3, 1, validating=True)
         {'train_loss': [0.5], 'lr': [0.1], 'val_loss': [nan]}
     """
@@ -123,46 +118,59 @@ def check_saved_epoch(epoch: int, history: object) -> None:
             )
 
 
+def _counted(scheduler: object, steps: int, cut: bool = False) -> Iterator[tuple[object, int, int, bool]]:
+    """Each scheduler with a ``total_steps`` (``OneCycleLR``) in ``scheduler``, itself or inside a ``ChainedScheduler``
+    (all step together) or ``SequentialLR`` (the one at position k starts from 0 at milestone k - 1): (it, the steps
+    ``steps`` more give it, the epochs before it starts, whether a later milestone ends it)."""
+    if isinstance(getattr(scheduler, "total_steps", None), numbers.Integral):
+        yield scheduler, steps, 0, cut
+    elif isinstance(scheduler, torch.optim.lr_scheduler.ChainedScheduler):
+        yield from (found for inner in scheduler._schedulers for found in _counted(inner, steps, cut))
+    elif isinstance(scheduler, torch.optim.lr_scheduler.SequentialLR):
+        now, marks = scheduler.last_epoch, [-math.inf, *scheduler._milestones, math.inf]
+        for inner, begin, end in zip(scheduler._schedulers, marks, marks[1:], strict=False):
+            last = min(now + steps, end - 1)  # the last epoch it is stepped at
+            if begin <= now < end:
+                yield from _counted(inner, last - now, cut or end < math.inf)
+            elif now < begin <= last and isinstance(getattr(inner, "total_steps", None), numbers.Integral):
+                yield inner, last - begin, begin - now, cut or end < math.inf
+
+
 def check_scheduler_steps(scheduler: object, steps: int) -> None:
-    """Raise a ``ValueError`` if ``scheduler`` has a total number of steps (``OneCycleLR``) below ``steps`` more.
-
-    ``fit`` steps its scheduler once per epoch, so it needs one step per epoch still to train; a warning if it has
-    more steps left than that (built per batch, its schedule would never end).
-
-    Example:
+    """Raise a ``ValueError`` if ``scheduler`` (or one inside it, :func:`_counted`) has a total number of steps
+    (``OneCycleLR``) below the ``steps`` more ``fit`` gives it, once per epoch; a warning if it has more left than
+    that and no milestone ends it (built per batch, its schedule would never end). Example:
         >>> opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)
         >>> check_scheduler_steps(torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=2), 5)
         Traceback (most recent call last):
         ValueError: the scheduler OneCycleLR was built for total_steps=2 and has 2 left, but fit steps it once per epoch, 5 more times...
     """
-    total = getattr(scheduler, "total_steps", None)
-    if not isinstance(total, numbers.Integral):
-        return
-    left = total - scheduler.last_epoch
-    if steps < left:  # valid when a later run resumes to the end; a schedule built per batch would never end
-        warnings.warn(
-            f"the scheduler {type(scheduler).__name__} has {left} of its total_steps={total} left, but fit steps it "
-            f"once per epoch, {steps} times, so its schedule will not finish. If you built it per batch "
-            "(steps_per_epoch=len(loader)), build it with total_steps=epochs; if a later run resumes to the end, "
-            "all is well.",
-            stacklevel=4,
-        )
-    elif steps > left:
-        raise ValueError(
-            f"the scheduler {type(scheduler).__name__} was built for total_steps={total} and has {left} left, but fit "
-            f"steps it once per epoch, {steps} more times (torch would fail after {left} epochs). Build it with "
-            "total_steps=epochs (fit steps it per epoch, not per batch), or train fewer epochs."
-        )
+    for inner, needed, wait, cut in _counted(scheduler, steps):
+        total, done = inner.total_steps, 0 if wait else inner.last_epoch  # one not started yet starts from 0
+        left, inside = total - done, "" if inner is scheduler else f" (inside {type(scheduler).__name__})"
+        name = type(inner).__name__ + inside
+        if needed < left and not cut:  # valid when a later run resumes to the end; built per batch it never ends
+            warnings.warn(
+                f"the scheduler {name} has {left} of its total_steps={total} left, but fit steps it once per epoch, "
+                f"{needed} times, so its schedule will not finish. If you built it per batch (steps_per_epoch="
+                "len(loader)), build it with total_steps=epochs; if a later run resumes to the end, all is well.",
+                stacklevel=4,
+            )
+        elif needed > left:
+            raise ValueError(
+                f"the scheduler {name} was built for total_steps={total} and has {left} left, but fit steps it once "
+                f"per epoch, {needed} more times (torch would fail after {wait + left} epochs). Build it with total_steps="
+                + ("epochs" if inner is scheduler else f"{done + needed}")
+                + " (fit steps it per epoch, not per batch), or train fewer epochs."
+            )
 
 
 def check_plateau_mode(scheduler: object, validating: bool) -> None:
-    """Refuse a ``ReduceLROnPlateau`` with ``mode="max"``: ``fit`` passes it a loss, which should fall.
-
-    Example:
-        >>> opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)
-        >>> check_plateau_mode(torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max"), validating=True)
-        Traceback (most recent call last):
-        ValueError: the scheduler ReduceLROnPlateau has mode='max', but fit passes it the validation loss, which should fall...
+    """Refuse a ``ReduceLROnPlateau`` with ``mode="max"``: ``fit`` passes it a loss, which should fall. Example:
+    >>> opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)
+    >>> check_plateau_mode(torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max"), validating=True)
+    Traceback (most recent call last):
+    ValueError: the scheduler ReduceLROnPlateau has mode='max', but fit passes it the validation loss, which should fall...
     """
     if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and scheduler.mode == "max":
         watched = "the validation loss" if validating else "the training loss (there is no val_loader)"
@@ -175,8 +183,7 @@ def check_plateau_mode(scheduler: object, validating: bool) -> None:
 
 
 def check_schedule(scheduler: object, steps: int, validating: bool) -> None:
-    """``fit``'s scheduler lasts the ``steps`` epochs to train (:func:`check_scheduler_steps`), and a plateau it
-    watches for is one of a loss (:func:`check_plateau_mode`)."""
+    """``fit``'s scheduler lasts the ``steps`` epochs to train, and watches a loss for its plateaus."""
     check_scheduler_steps(scheduler, steps)
     check_plateau_mode(scheduler, validating)
 
@@ -187,8 +194,7 @@ def check_scheduled_lr(optimizer: torch.optim.Optimizer, scheduler: object, epoc
     Example:
         >>> opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)
         >>> sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: -1.0 if e else 1.0)
-        >>> opt.step(), sched.step()
-        (None, None)
+        >>> _ = opt.step(), sched.step()
         >>> check_scheduled_lr(opt, sched, 1)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ValueError: the scheduler LambdaLR set the learning rate to -0.1 after epoch 1: it must stay a finite ...
@@ -208,9 +214,7 @@ def step_scheduler(
 
     ``ReduceLROnPlateau`` gets ``metric`` (the loss it watches); every other scheduler steps blind.
     After the ``last`` epoch the rate is not checked: it is never used (a schedule may overshoot
-    below 0 at its very end, ``OneCycleLR(anneal_strategy="linear")``); a later ``fit`` checks it.
-
-    Example:
+    below 0 at its very end, ``OneCycleLR(anneal_strategy="linear")``); a later ``fit`` checks it. Example:
         >>> opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)
         >>> sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
         >>> opt.step()
@@ -218,14 +222,11 @@ def step_scheduler(
         >>> opt.param_groups[0]["lr"]
         0.05
     """
-    if scheduler is None:
-        return
-    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        scheduler.step(metric)
-    else:
-        scheduler.step()
-    if not last:
-        check_scheduled_lr(optimizer, scheduler, epoch + 1)
+    if scheduler is not None:
+        plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        scheduler.step(*((metric,) if plateau else ()))
+        if not last:
+            check_scheduled_lr(optimizer, scheduler, epoch + 1)
 
 
 def pad_history(history: History, epochs: int) -> None:
@@ -242,26 +243,27 @@ def pad_history(history: History, epochs: int) -> None:
             history[key].extend([math.nan] * (epochs - len(history[key])))
 
 
-@contextlib.contextmanager
-def stop_noted(history: History, epochs: int, start_epoch: int, keeper: LastFinite) -> Iterator[None]:
-    """Run ``fit``'s epochs: an exception (an error, an interrupt) goes on, told by :func:`note_stop`."""
-    try:
-        yield
-    except BaseException as exc:
+def stop_noted(history: History, epochs: int, start_epoch: int, keeper: LastFinite) -> contextlib.ExitStack:
+    """Run ``fit``'s epochs: an exception (an error, an interrupt) goes on unchanged, told by :func:`note_stop`. Not a
+    ``contextmanager``: it sets the ``__traceback__`` of what it re-raises, which a frozen dataclass refuses."""
+
+    def told(kind: type | None, exc: BaseException | None, traceback: object) -> bool:
         with contextlib.suppress(Exception):  # an exception that takes no attribute (a frozen dataclass) goes on as is
-            note_stop(exc, history, epochs, start_epoch, keeper)
-        raise
+            if exc is not None:
+                note_stop(exc, history, epochs, start_epoch, keeper)
+        return False
+
+    (stack := contextlib.ExitStack()).push(told)
+    return stack
 
 
 def note_stop(exc: BaseException, history: History, epochs: int, start_epoch: int, keeper: LastFinite) -> None:
     """Tell a run stopped in the middle (an error, an interrupt): where, what the model holds, the history to go on from.
 
-    ``exc.history`` gets the history of the epochs finished (every list ``fit`` records cut to
-    them, the user's own kept as they are), and ``exc`` a note, unless nothing was trained and it is
-    an error (an interrupt always says where). ``keeper`` is the run's ``LastFinite``: its
-    ``updates`` in the epoch under way, and whether it ``restored`` the start of epoch ``keeper.epoch``.
-
-    Example:
+    ``exc.history`` gets the history of the epochs finished (every list ``fit`` records cut to them, the user's own
+    kept as they are), and ``exc`` a note, unless nothing was trained and it is an error (an interrupt always says
+    where). ``keeper`` is the run's ``LastFinite``: its ``updates`` in the epoch under way, and whether it
+    ``restored`` the start of epoch ``keeper.epoch``. Example:
         >>> from types import SimpleNamespace
         >>> exc = KeyboardInterrupt()
         >>> history = {"train_loss": [0.5, 0.4], "lr": [0.1, 0.1, 0.1]}

@@ -147,12 +147,11 @@ def show_graph(
 ) -> AutogradGraph:
     """Draw the autograd graph that produced ``tensor``.
 
-    ``params`` names the tensors that require gradients (``{"a": a, "b": b}``), so
-    their boxes say ``a (1)`` instead of an empty label; only such leaves have a box of their own,
-    so an intermediate result (``h = a * 2``) in ``params`` is refused; ``name`` labels the output
-    box (``name="loss"``). Graphs of more than ``MOST_OPERATIONS`` (1000) operations are refused:
-    too big to read. Node ids are numbered in the
-    order torchviz meets them, so two runs give the same graph, text and picture.
+    ``params`` names the tensors that require gradients (``{"a": a, "b": b}``), so their boxes say ``a (1)``
+    instead of an empty label; only such leaves have a box of their own, so an intermediate result (``h = a * 2``)
+    in ``params`` is refused; ``name`` labels the output box (``name="loss"``, a name of its own: not one of
+    ``params``). Graphs of more than ``MOST_OPERATIONS`` (1000) operations are refused: too big to read. Node ids
+    are numbered in the order torchviz meets them, so two runs give the same graph, text and picture.
 
     Example:
         >>> a = torch.ones(1, requires_grad=True)
@@ -167,6 +166,11 @@ def show_graph(
     params = _checked(tensor, params)
     if name is not None and not isinstance(name, str):
         raise TypeError(f"name labels the output box, so it should be a string such as 'loss'; got {name!r}.")
+    if name is not None and params.get(name, tensor) is not tensor:  # the leaf would lose its name to the output
+        raise ValueError(
+            f"name={name!r} is already the name of a tensor in params, and name labels the output box: one name "
+            f"for two boxes. Give the output a name of its own, e.g. name={'output' if name == 'loss' else 'loss'!r}."
+        )
     if name is not None:
         params[name] = tensor
     size = _graph_size(tensor.grad_fn)

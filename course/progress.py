@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import numbers
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -93,19 +93,15 @@ def epoch_bar(epochs: int, start_epoch: int = 0) -> Any | None:
     return bar
 
 
-@contextlib.contextmanager
-def shown_bar(progress: object, epochs: int, start_epoch: int = 0) -> Iterator[Any | None]:
+def shown_bar(progress: object, epochs: int, start_epoch: int = 0) -> contextlib.AbstractContextManager[Any | None]:
     """:func:`epoch_bar` if ``progress`` (checked: True or False) else None, closed when the block ends, even by an error.
 
-    Example:
+    Not a ``contextmanager``: an exception passing through one has its ``__traceback__`` set, which a frozen
+    dataclass refuses (a learner's own exception must reach them unchanged). Example:
         >>> with shown_bar(False, 3) as bar:
         ...     print(bar)
         None
     """
     check_progress(progress)
     bar = epoch_bar(epochs, start_epoch) if progress else None
-    try:
-        yield bar
-    finally:
-        if bar is not None:
-            bar.close()
+    return contextlib.nullcontext() if bar is None else contextlib.closing(bar)

@@ -36,6 +36,10 @@ def numeric(name: str, values: object) -> np.ndarray:
         raise TypeError(f"{name} should be numbers (a list, a NumPy array or a tensor), got {what(values)}.")
     if isinstance(values, torch.Tensor):
         values = _from_tensor(name, values)
+    elif isinstance(values, np.ma.MaskedArray):  # np.asarray would drop the mask: a masked entry becomes NaN, a gap
+        values = (
+            values.astype(float).filled(np.nan) if values.dtype.kind in "biuf" and values.mask.any() else values.data
+        )
     elif isinstance(values, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in values):
         values = [_from_tensor(f"{name}[{i}]", v) if isinstance(v, torch.Tensor) else v for i, v in enumerate(values)]
     try:
@@ -44,9 +48,40 @@ def numeric(name: str, values: object) -> np.ndarray:
         raise ValueError(f"{name} should be a regular array of numbers; its rows differ in length.") from None
     if result.dtype.kind not in "biuf":
         flat = result.reshape(-1).tolist()
+        if result.dtype.kind == "O" and flat and all(isinstance(v, numbers.Real) for v in flat):
+            floats = [_as_float(v) for v in flat]  # whole numbers beyond int64, fractions, decimals
+            if None not in floats:
+                return np.array(floats).reshape(result.shape)
+            raise ValueError(
+                f"{name} holds {_short(flat[floats.index(None)])}, a number too large for a float (beyond about "
+                "1.8e308): rescale the values (divide them by a power of ten)."
+            )
         odd = next((v for v in flat if not isinstance(v, numbers.Real)), flat[0] if flat else None)
-        raise TypeError(f"{name} should hold only numbers, but it holds {odd!r} (dtype {result.dtype}).")
+        raise TypeError(f"{name} should hold only numbers, but it holds {_short(odd)} (dtype {result.dtype}).")
     return result
+
+
+def _as_float(value: numbers.Real) -> float | None:
+    try:
+        return float(value)
+    except (OverflowError, ValueError):  # 10 ** 400; a signalling NaN
+        return None
+
+
+def _short(value: object) -> str:
+    """``repr(value)``, cut short when long (a whole number of 400 digits)."""
+    shown = repr(value)
+    return shown if len(shown) <= 40 else f"{shown[:20]}... ({len(shown)} characters)"
+
+
+def unmasked(name: str, values: object) -> None:
+    """Refuse a masked array with masked entries where every point is drawn (a scatter, a grid, a path)."""
+    if np.ma.is_masked(values):
+        raise ValueError(
+            f"{name} is a masked array with {np.ma.count_masked(values)} masked value(s), but this figure draws every "
+            f"point it is given: pass only those to draw, {name}[~{name}.mask] (and the same points of the arrays "
+            "that go with it)."
+        )
 
 
 def called(call: str, function: Callable, args: tuple, given: str, fix: str) -> object:
@@ -76,7 +111,10 @@ def finite(name: str, values: np.ndarray, why: str = "a figure would silently le
 
 
 def vector(name: str, values: object, *, allow_nonfinite: bool = False) -> np.ndarray:
-    """One value per point: shape ``(N,)``, ``(N, 1)`` or ``(1, N)``, at least one value, finite unless allowed."""
+    """One value per point: shape ``(N,)``, ``(N, 1)`` or ``(1, N)``, at least one value, finite unless allowed (a
+    masked entry is then NaN, a gap)."""
+    if not allow_nonfinite:
+        unmasked(name, values)
     result = array(name, values)
     if result.ndim == 2 and 1 in result.shape:
         result = result.reshape(-1)

@@ -43,6 +43,20 @@ def test_bad_arguments_explain_themselves(kwargs, message):
         make_linear_data(**kwargs)
 
 
+def test_any_real_number_that_a_float_holds_is_accepted_as_a_b_and_noise():
+    from fractions import Fraction
+
+    data = make_linear_data(a=Fraction(1, 3), b=Fraction(5, 2), noise=Fraction(0))
+    assert data.y_train.dtype == np.float64
+    np.testing.assert_allclose(data.y_train, 1 / 3 + 2.5 * data.x_train)
+
+
+def test_a_whole_number_beyond_a_float_is_refused_shortly():
+    with pytest.raises(ValueError, match=r"a should be a finite number, got a number beyond float64") as caught:
+        make_linear_data(a=10**400)
+    assert "0" * 50 not in str(caught.value)
+
+
 # --- the breast-cancer data of lesson 12 ---------------------------------------------------------
 
 

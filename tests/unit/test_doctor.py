@@ -62,3 +62,15 @@ def test_report_lists_versions_and_threads():
 def test_usage_message_for_unknown_command():
     result = subprocess.run([sys.executable, "-m", "course", "cure"], capture_output=True, text=True)
     assert result.returncode == 2 and "python -m course doctor" in result.stderr
+
+
+def test_missing_widgets_are_reported_as_what_a_notebook_then_shows(monkeypatch):
+    # in a notebook without ipywidgets fit's bar is not shown at all (a text bar would store timings in outputs)
+    progress = importlib.import_module("course.progress")
+    monkeypatch.setattr(progress, "in_notebook", lambda: True)
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # `import ipywidgets` fails
+    assert progress.epoch_bar(3) is None
+    real = doctor_module._version
+    monkeypatch.setattr(doctor_module, "_version", lambda package: None if package == "ipywidgets" else real(package))
+    problem = next(p for p in check_environment().problems if p.startswith("Jupyter widgets"))
+    assert "plain text" not in problem and "no progress bar in a notebook" in problem

@@ -325,3 +325,78 @@ def test_an_exception_that_takes_no_attribute_goes_on_as_it_was():
     model = nn.Linear(3, 1)
     with pytest.raises(BadRecord):
         fit(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1), Loader(), 2, progress=False)
+
+
+# ----------------------------------------------------------------------------- a OneCycleLR inside a wrapper
+
+
+def _wrapped(kind, opt):
+    sched = torch.optim.lr_scheduler
+    if kind == "SequentialLR":  # the OneCycleLR starts at milestone 2: 8 epochs step it 6 times
+        inner = [sched.LinearLR(opt, total_iters=2), sched.OneCycleLR(opt, max_lr=0.1, total_steps=3)]
+        return sched.SequentialLR(opt, inner, milestones=[2])
+    return sched.ChainedScheduler([sched.ExponentialLR(opt, 0.9), sched.OneCycleLR(opt, max_lr=0.1, total_steps=3)])
+
+
+@pytest.mark.parametrize("kind", ["SequentialLR", "ChainedScheduler"])
+def test_a_one_cycle_schedule_too_short_inside_a_wrapper_is_refused_before_training(kind):
+    model, loss_fn, opt = parts()
+    scheduler = _wrapped(kind, opt)
+    refused_before_training(
+        lambda: fit(model, loss_fn, opt, LOADER, 8, scheduler=scheduler, progress=False),
+        model,
+        ValueError,
+        rf"OneCycleLR \(inside {kind}\) was built for total_steps=3 and has 3 left.*"
+        + ("6 more times.*total_steps=6" if kind == "SequentialLR" else "8 more times.*total_steps=8"),
+    )
+
+
+@pytest.mark.parametrize(("milestone", "total"), [(2, 6), (9, 1)])
+def test_a_one_cycle_schedule_that_lasts_inside_a_sequence_trains_every_epoch(milestone, total, recwarn):
+    # 8 epochs: from milestone 2 it is stepped 6 times; from milestone 9 never (a later run may reach it)
+    model, loss_fn, opt = parts()
+    sched = torch.optim.lr_scheduler
+    inner = [sched.ConstantLR(opt, factor=0.5, total_iters=2), sched.OneCycleLR(opt, max_lr=0.1, total_steps=total)]
+    scheduler = sched.SequentialLR(opt, inner, milestones=[milestone])
+    assert len(fit(model, loss_fn, opt, LOADER, 8, scheduler=scheduler, progress=False)["lr"]) == 8
+    assert not [w for w in recwarn if "total_steps" in str(w.message)]
+
+
+def test_a_one_cycle_schedule_cut_by_a_later_milestone_is_neither_refused_nor_warned(recwarn):
+    model, loss_fn, opt = parts()
+    sched = torch.optim.lr_scheduler
+    inner = [sched.OneCycleLR(opt, max_lr=0.1, total_steps=50), sched.ConstantLR(opt, factor=0.1, total_iters=1)]
+    scheduler = sched.SequentialLR(opt, inner, milestones=[3])
+    assert len(fit(model, loss_fn, opt, LOADER, 8, scheduler=scheduler, progress=False)["lr"]) == 8
+    assert not [w for w in recwarn if "total_steps" in str(w.message)]
+
+
+def test_the_history_records_the_rate_of_the_first_parameter_group():
+    # the documented choice: one float per epoch (plots and checkpoints read plain floats), group 0's rate
+    frozen, trained = nn.Linear(2, 1), nn.Linear(2, 1)
+    opt = torch.optim.SGD([{"params": frozen.parameters(), "lr": 0.0}, {"params": trained.parameters(), "lr": 0.1}])
+    model = nn.ModuleList([frozen, trained])
+    model.forward = lambda x: frozen(x) + trained(x)
+    history = fit(model, nn.MSELoss(), opt, LOADER, 2, progress=False)
+    assert history["lr"] == [0.0, 0.0]
+
+
+def test_a_frozen_dataclass_exception_reaches_the_caller_unchanged():
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Refused(Exception):  # a learner's own exception: frozen, it takes no attribute, not even __traceback__
+        code: int
+
+    raised = Refused(7)
+
+    def loss_fn(pred, target):
+        raise raised
+
+    model = nn.Linear(2, 1)
+    with pytest.raises(Refused) as caught:
+        fit(model, loss_fn, torch.optim.SGD(model.parameters(), lr=0.1), LOADER, 2, progress=False)
+    assert caught.value is raised
+    with pytest.raises(Refused) as caught:  # with the progress bar too (its context closes the bar on the way out)
+        fit(model, loss_fn, torch.optim.SGD(model.parameters(), lr=0.1), LOADER, 2, progress=True)
+    assert caught.value is raised

@@ -84,3 +84,11 @@ def test_naming_an_intermediate_result_is_refused_not_silently_ignored():
     graph = show_graph(out, {"a": a, "frozen": torch.ones(1), "unused": torch.ones(1, requires_grad=True), "out": out})
     assert "[leaf] a (1)" in repr(graph) and "[output] out ()" in repr(graph)
     assert "[output] loss ()" in repr(show_graph(out, {"a": a}, name="loss"))
+
+
+def test_an_output_name_that_is_already_a_parameters_name_is_refused_not_relabelled():
+    a, b = torch.ones(2, requires_grad=True), torch.ones(2, requires_grad=True)
+    with pytest.raises(ValueError, match=r"name='a' is already the name of a tensor in params.*name='loss'"):
+        show_graph((a * b).sum(), params={"a": a, "b": b}, name="a")
+    loss = (a * b).sum()  # the output itself in params under that name is one box, one name: drawn as before
+    assert "[output] loss" in show_graph(loss, params={"a": a, "loss": loss}, name="loss").summary()

@@ -100,3 +100,21 @@ def test_a_one_point_model_line_of_plot_fits_is_drawn():
     fig = plot_fits([0, 1], [0, 1], [0.5], {"linear": [0.5], "MLP": [0.4]})
     for ax in fig.axes:
         assert visible(next(line for line in ax.get_lines() if line.get_label() == "model")) == [0]
+
+
+def test_masked_points_stay_hidden_on_a_curve_and_are_refused_where_every_point_is_drawn():
+    fig = plot_curves({"a": np.ma.masked_array([1.0, 99.0, 3.0], mask=[0, 1, 0])})
+    (line,) = fig.axes[0].get_lines()
+    assert 99.0 not in np.asarray(line.get_ydata(), dtype=float)
+    assert visible(line) == [0, 2]  # the two points on each side of the hidden one are still drawn
+    x = np.ma.masked_array([0.0, 1.0, 2.0], mask=[0, 0, 1])
+    with pytest.raises(ValueError, match=r"x is a masked array with 1 masked value.*x\[~x.mask\]"):
+        plot_fit(x, [0, 1, 2], [0, 1], [0, 1])
+
+
+def test_a_whole_number_too_large_for_a_float_is_named_shortly():
+    with pytest.raises(ValueError, match=r"too large for a float") as caught:
+        plot_curves({"a": [10**400, 1]})
+    assert "0" * 50 not in str(caught.value) and len(str(caught.value)) < 300
+    (line,) = plot_curves({"a": [2**70, 1]}).axes[0].get_lines()  # beyond int64, but a float holds it
+    assert np.asarray(line.get_ydata(), dtype=float).tolist() == [2.0**70, 1.0]
