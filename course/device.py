@@ -172,8 +172,23 @@ def device_error(model: nn.Module, x: torch.Tensor, y: object, text: str) -> Run
     )
 
 
+def _mixed_dtypes(model: nn.Module, text: str) -> TypeError | None:
+    """The error for a model whose floating-point parameters have several dtypes; None if they have one."""
+    dtypes = sorted({str(p.dtype) for p in model.parameters() if p.is_floating_point()})
+    if len(dtypes) < 2:
+        return None
+    one = "torch.float32" if "torch.float32" in dtypes else dtypes[0]
+    return TypeError(
+        f"the model's parameters have several dtypes ({', '.join(dtypes)}), e.g. a layer added or replaced after "
+        "model.double() or model.half(), so its layers cannot pass their outputs on: no dtype of the data fits them "
+        f"all. Convert the whole model to one dtype at once, model.to({one}), then give it data of that dtype. "
+        f"torch said: {text}"
+    )
+
+
 def dtype_error(model: nn.Module, x: torch.Tensor, y: object, text: str) -> TypeError | None:
-    """The error for torch's words ``text`` of a dtype the model met given ``x`` (and ``y``); None if not theirs."""
+    """The error for torch's words ``text`` of a dtype the model met given ``x`` (and ``y``); None if not theirs.
+    A model whose parameters have several dtypes is told to take one, as one spread over several devices is."""
     dtype = next((p.dtype for p in model.parameters()), None)
     takes_ids = any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in model.modules())
     if "'indices'" in text and x.is_floating_point():  # torch's words for an Embedding given other than integers
@@ -181,6 +196,8 @@ def dtype_error(model: nn.Module, x: torch.Tensor, y: object, text: str) -> Type
             f"the features x are {x.dtype}, but the model's Embedding takes integer ids (whole numbers from 0 to "
             "num_embeddings - 1): x = x.long()."
         )
+    if (mixed := _mixed_dtypes(model, text)) is not None:
+        return mixed
     if dtype is not None and x.dtype != dtype and not (takes_ids and not x.is_floating_point()):  # ids: integers
         model_fix = ", or the model with model.to(x.dtype)" if x.is_floating_point() else ""
         return TypeError(

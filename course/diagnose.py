@@ -21,7 +21,7 @@ from course.device import device_error, dtype_error, is_device_mismatch, model_d
 from course.divergence import empty_batch, untouched
 from course.loaders import batch_to, check_loaders, no_batches, on_meta
 from course.loss_checks import loss_of
-from course.loss_values import check_not_inference, check_values
+from course.loss_values import check_last_layer, check_not_inference, check_real, check_values, no_graph
 
 _ONE_VALUE = "Expected more than 1 value per channel when training"  # BatchNorm's words for a batch of 1
 _PRODUCT = re.compile(r"\((\d+)x(\d+) and (\d+)x(\d+)\)")  # torch's mat1 (rows x width) and mat2 (in x out)
@@ -74,13 +74,16 @@ def forward_loss(model: nn.Module, loss_fn: object, x: torch.Tensor, y: object, 
     """The model's loss on one batch (:func:`model_output`), checked (:func:`course.loss_checks.loss_of`).
 
     The targets are checked against the loss's range (:func:`course.loss_values.check_values`); with
-    ``values``, the predictions too (a logsumexp: the trainer asks once per pass). Example:
+    ``values``, the predictions too (a logsumexp: the trainer asks once per pass) and the model's last layer
+    (:func:`course.loss_values.check_last_layer`). A complex loss is refused. Example:
         >>> forward_loss(nn.Linear(1, 1, bias=False).requires_grad_(False), nn.MSELoss(), torch.zeros(2, 1), torch.ones(2, 1))
         tensor(1.)
     """
     pred = model_output(model, x)
-    loss = loss_of(pred, loss_fn, y, model)
+    loss = check_real(loss_of(pred, loss_fn, y, model))
     check_values(pred, y, loss_fn, first=values)  # after the loss, so that wrong shapes are named first
+    if values:
+        check_last_layer(model, loss_fn)
     return loss
 
 
@@ -238,11 +241,7 @@ def explain(error: RuntimeError, model: nn.Module, x: torch.Tensor, y: object) -
     elif "input to conv" in text or "channels, but got" in text:
         found = _conv_error(x, text)
     elif "does not require grad and does not have a grad_fn" in text:
-        found = ValueError(
-            "the loss is not connected to the model's parameters (it has no grad_fn), so backward() cannot compute "
-            "gradients. Compute the loss from the predictions with torch operations only: no .item(), .detach(), "
-            ".numpy() or torch.tensor(...) on the way."
-        )
+        found = no_graph(model)  # recording off, a frozen model, or a loss cut from the model
     return found or error
 
 

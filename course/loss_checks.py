@@ -30,7 +30,7 @@ _CLASS_INDICES = (nn.CrossEntropyLoss, nn.NLLLoss)
 _CLASS_INDEX_FUNCTIONS = {functional.cross_entropy, functional.nll_loss}
 _OUT_OF_BOUNDS = re.compile(r"Target (-?\d+) is out of bounds")
 _PAIRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # a hand-written loss: the shapes it did not broadcast
-_CONVERTS = {"view_as", "reshape_as", "type_as", "to", "new_tensor"}  # take the other's shape, dtype or device only
+_CONVERTS = {"view_as", "reshape_as", "type_as", "to", "new_tensor", "cross_entropy", "nll_loss"}  # pair, not broadcast
 
 
 def _is(loss_fn: object, modules: tuple[type, ...], functions: set) -> bool:
@@ -60,9 +60,9 @@ def _stretches(pred: torch.Tensor, target: torch.Tensor, loss_fn: object) -> boo
     """Whether the loss compares one target with several predictions; None: a hand-written loss may, on purpose."""
     if _is(loss_fn, _CLASS_INDICES, _CLASS_INDEX_FUNCTIONS):
         return target.ndim == 0 and target.is_floating_point()
-    if _is(loss_fn, _ELEMENTWISE, _ELEMENTWISE_FUNCTIONS):
-        return True
-    return None if target.is_floating_point() and target.ndim in (0, pred.ndim) else False
+    if (elementwise := _is(loss_fn, _ELEMENTWISE, _ELEMENTWISE_FUNCTIONS)) or not target.is_floating_point():
+        return elementwise  # below: float targets of fewer dims, (N,) for (N, C), line their samples up with columns
+    return None if target.ndim in (0, pred.ndim) else target.ndim < pred.ndim and len(target) > 1
 
 
 def _last_layer(model: object, pred: torch.Tensor, target: torch.Tensor) -> str:

@@ -1,11 +1,12 @@
 """Values a loss takes without an error but silently misreads: labels outside [0, 1], raw scores for NLLLoss.
 
-``nn.BCEWithLogitsLoss`` trains on labels {1, 2} or {-1, 1} without a word, and ``nn.NLLLoss`` on
-raw scores drives its loss towards minus infinity. Shapes are :mod:`course.loss_checks`'s concern.
-The targets' range is checked on every batch (a comparison of the targets, small next to a forward
-pass); the log-probabilities once per pass, on its first batch (a logsumexp over the predictions).
-A loss that is not connected to the parameters the optimizer trains (rebuilt from a number) trains nothing
-without a word: :class:`StepWatch` tells, after backward and the step.
+``nn.BCEWithLogitsLoss`` trains on labels {1, 2} or {-1, 1} without a word, ``nn.NLLLoss`` on
+raw scores drives its loss towards minus infinity, ``nn.KLDivLoss`` on probabilities below 0. Shapes
+are :mod:`course.loss_checks`'s concern. The targets' range is checked on every batch (a comparison of
+the targets, small next to a forward pass); the log-probabilities once per pass, on its first batch (a
+logsumexp over the predictions), as is a model ending in the sigmoid or softmax its loss applies again
+(:func:`check_last_layer`). A loss that is not connected to the parameters the optimizer trains (rebuilt
+from a number) trains nothing without a word: :class:`StepWatch` tells, after backward and the step.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def check_values(pred: object, target: object, loss_fn: object, first: bool = Tr
     Binary cross-entropy needs targets in [0, 1] (``BCEWithLogitsLoss`` trains on labels {1, 2}
     without a word), class probabilities too: checked on every batch. ``NLLLoss`` needs
     log-probabilities, whose exp sums to 1 over the classes (on raw scores the loss falls without
-    end): checked when ``first`` (the trainer's first batch of a pass). The losses are recognised as
+    end), ``KLDivLoss`` log-probabilities too, never above 0 (on probabilities it falls below 0):
+    checked when ``first`` (the trainer's first batch of a pass). The losses are recognised as
     modules, functions or ``functools.partial`` of them; a lambda or a function wrapping them cannot be.
 
     Example:
@@ -62,6 +64,8 @@ def check_values(pred: object, target: object, loss_fn: object, first: bool = Tr
         if first and isinstance(pred, torch.Tensor) and _is(loss_fn, (nn.NLLLoss,), {functional.nll_loss}):
             _check_log_probabilities(pred)
         return
+    if first and _is(loss_fn, (nn.KLDivLoss,), {functional.kl_div}):
+        _check_kl_input(pred)
     binary = _is(
         loss_fn,
         (nn.BCEWithLogitsLoss, nn.BCELoss),
@@ -94,6 +98,74 @@ def _check_log_probabilities(pred: torch.Tensor) -> None:
         )
 
 
+def _check_kl_input(pred: torch.Tensor) -> None:
+    """KLDivLoss's input: log-probabilities, never above 0 (its targets are probabilities, or log ones: log_target)."""
+    if not pred.is_floating_point() or pred.numel() == 0:
+        return
+    if (high := pred.detach().max().item()) > 0:  # NaN is not: blamed later
+        classes = 1 if pred.ndim > 1 else 0
+        raise ValueError(
+            f"KLDivLoss expects log-probabilities as its input (the model's outputs), which are never above 0, but "
+            f"they reach {high:.3g}: probabilities (a softmax) or raw scores, on which the loss falls below 0 and "
+            f"training goes the wrong way without an error. End the model with nn.LogSoftmax(dim={classes}) (over the "
+            f"classes) instead of nn.Softmax, or return F.log_softmax(scores, dim={classes}) from forward."
+        )
+
+
+def _last_module(model: object) -> object:
+    """The module that gives the model's output, as far as the structure tells: the last of nested nn.Sequential."""
+    while isinstance(model, nn.Sequential) and type(model).forward is nn.Sequential.forward and len(model):
+        model = model[-1]
+    return model
+
+
+def check_last_layer(model: object, loss_fn: object) -> None:
+    """Refuse a model that ends in the sigmoid or softmax its loss applies itself (a ``ValueError`` naming the fix).
+
+    ``BCEWithLogitsLoss`` applies a sigmoid, ``CrossEntropyLoss`` a log-softmax: after an ``nn.Sigmoid`` or
+    ``nn.Softmax`` layer they train without an error, but on squashed scores. Seen from the structure only (the
+    last module of a nested ``nn.Sequential``): a sigmoid applied in ``forward`` cannot be. Example:
+        >>> check_last_layer(nn.Sequential(nn.Linear(2, 1), nn.Sigmoid()), nn.BCEWithLogitsLoss())  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: the model ends with nn.Sigmoid, but BCEWithLogitsLoss applies the sigmoid itself...
+    """
+    last, name = _last_module(model), _name(loss_fn)
+    if isinstance(last, nn.Sigmoid) and _is(
+        loss_fn, (nn.BCEWithLogitsLoss,), {functional.binary_cross_entropy_with_logits}
+    ):
+        raise ValueError(
+            f"the model ends with nn.Sigmoid, but {name} applies the sigmoid itself: it takes raw scores (logits), "
+            "so the sigmoid is applied twice, the loss can never reach 0 and training goes wrong without an error. "
+            "Drop the last layer (the loss applies it; use torch.sigmoid(model(x)) to read probabilities), or keep "
+            "it and use nn.BCELoss() instead."
+        )
+    if isinstance(last, (nn.Softmax, nn.Softmax2d)) and _is(
+        loss_fn, (nn.CrossEntropyLoss,), {functional.cross_entropy}
+    ):
+        raise ValueError(
+            f"the model ends with nn.{type(last).__name__}, but {name} applies (log-)softmax itself: it takes raw scores (logits), "
+            "so softmax is applied twice, the loss can never reach 0 and its gradients shrink, without an error. "
+            "Drop the last layer (the loss applies it; use torch.softmax(model(x), dim=1) to read probabilities), "
+            "or end the model with nn.LogSoftmax(dim=1) instead and use nn.NLLLoss()."
+        )
+
+
+def check_real(loss: torch.Tensor) -> torch.Tensor:
+    """``loss``, unless it is complex (a ``TypeError``): training minimises a real number.
+    Example:
+        >>> check_real(torch.tensor(1.0 + 0j))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        TypeError: the loss is a complex number (torch.complex64), but training minimises a real one...
+    """
+    if loss.is_complex():
+        raise TypeError(
+            f"the loss is a complex number ({loss.dtype}), but training minimises a real one (complex numbers have no "
+            "order). Return a real loss: its real part, loss.real, if the imaginary part is 0 by construction, or a "
+            "magnitude, e.g. ((pred - y).abs() ** 2).mean() for complex predictions."
+        )
+    return loss
+
+
 NOT_TRAINED = (
     "the loss is not connected to the model's parameters: backward() gave none of the parameters the optimizer "
     "trains a gradient (nor changed them in place), so the optimizer's steps change nothing (the weights were left as "
@@ -101,6 +173,35 @@ NOT_TRAINED = (
     "or torch.tensor(...) on the way (torch.tensor(loss.item(), requires_grad=True) is a new tensor of its own, cut "
     "off from the model)."
 )
+
+
+def no_graph(model: nn.Module) -> ValueError:
+    """The error for a loss without a graph (no ``grad_fn``): gradient recording off, the model frozen, or else a loss
+    cut from the model.
+
+    Example:
+        >>> with torch.no_grad():
+        ...     print(no_graph(nn.Linear(1, 1)))  # doctest: +ELLIPSIS
+        gradient recording is off, so the loss has no graph...
+    """
+    if not torch.is_grad_enabled():  # also in torch.inference_mode()
+        return ValueError(
+            "gradient recording is off, so the loss has no graph and backward() cannot compute gradients: training "
+            "was called inside torch.no_grad() or torch.inference_mode(), or after torch.set_grad_enabled(False) (a "
+            "cell run earlier may have left it off). Train outside those blocks, or switch recording back on with "
+            "torch.set_grad_enabled(True)."
+        )
+    if (params := list(model.parameters())) and not any(p.requires_grad for p in params):
+        return ValueError(
+            "none of the model's parameters requires grad (the model is frozen, e.g. by model.requires_grad_(False)), "
+            "so the loss has no graph and backward() cannot compute gradients. Unfreeze it before training, "
+            "model.requires_grad_(True) (freeze only the layers you mean to keep as they are)."
+        )
+    return ValueError(
+        "the loss is not connected to the model's parameters (it has no grad_fn), so backward() cannot compute "
+        "gradients. Compute the loss from the predictions with torch operations only: no .item(), .detach(), "
+        ".numpy() or torch.tensor(...) on the way."
+    )
 
 
 def check_not_inference(optimizer: torch.optim.Optimizer) -> None:

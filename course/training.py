@@ -113,7 +113,7 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
 def evaluate(model: nn.Module, loss_fn: Callable, loader: Iterable) -> float:
     """The loss over every sample of the loader, in eval mode and without gradients.
 
-    Each batch's loss is weighted by its number of samples (a short last batch counts for what it holds),
+    Each batch's loss is weighted by its number of samples, len(y) (a short last batch counts for what it holds),
     so with a loss that averages over its batch (``reduction="mean"``) this is the loss of the whole set,
     unless that mean is weighted (class ``weight``, ``ignore_index``: divided by the batch's total weight,
     not its size). ``"sum"`` is refused, it grows with the batch size (a hand-written sum goes unnoticed).
@@ -143,7 +143,7 @@ def _mean_loss(model: nn.Module, loss_fn: Callable, loader: Iterable, name: str)
     with _eval_mode(model):
         for number, batch in enumerate(batches(loader, name), start=1):  # noqa: B007 (number counts them)
             x, y = batch_to(batch, device)
-            size = len(x) if x.ndim else 1
+            size = len(y) if y.ndim else 1  # the targets': x may be time-major, (T, N, F)
             total, count = total + _val_loss(model, loss_fn, x, y, number) * size, count + size
     if number == 0:
         raise no_batches(loader, name)
@@ -249,9 +249,9 @@ def fit(
     """Train for ``epochs`` epochs in total; return the history of plain floats.
 
     Each epoch is :func:`train_epoch`'s pass over ``train_loader``; fit records its mean loss and the learning
-    rate it used, evaluates on ``val_loader`` if given, then steps the scheduler (``ReduceLROnPlateau``, in
-    mode "min", gets the validation loss, or the training loss without validation) and checks the rate it set
-    for the next epoch (none after the last). ``epochs`` counts from the very first epoch: to resume, pass
+    rate it used (the first parameter group's), evaluates on ``val_loader`` if given, then steps the scheduler
+    (``ReduceLROnPlateau``, in mode "min", gets the validation loss, or the training loss without validation) and
+    checks the rate it set for the next epoch (none after the last). ``epochs`` counts from the very first epoch: to resume, pass
     ``history=ckpt["history"], start_epoch=ckpt["epoch"]`` and the same ``epochs``. Each history list fit
     records holds one value per epoch, NaN where not recorded (``val_loss`` without ``val_loader``); lists of
     your own (a metric appended after each call) are kept as they are. Every argument is checked before the

@@ -136,3 +136,24 @@ def test_an_index_on_a_device_there_is_one_of_is_refused(monkeypatch, kind):
 def test_cpu_0_is_the_cpu(monkeypatch):
     monkeypatch.setenv("COURSE_DEVICE", "cpu:0")
     assert get_device() == torch.device("cpu")
+
+
+# ----------------------------------------------------------------------------- a model of several dtypes
+
+
+def test_a_model_of_mixed_dtypes_is_told_to_take_one_not_to_convert_the_data():
+    from course.training import predict, train_epoch
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Linear(3, 1)).double()
+    model[1] = torch.nn.Linear(3, 1)  # a head replaced after .double(): float32 behind float64
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(8, 3), torch.randn(8, 1)
+    words = r"model's parameters have several dtypes \(torch.float32, torch.float64\).*model.to\(torch.float32\)"
+    for batch in ((x.double(), y), (x.double(), y.double()), (x, y)):
+        with pytest.raises(TypeError, match=words) as error:
+            train_epoch(model, torch.nn.MSELoss(), optimizer, [batch])
+        assert "y = y.to(" not in str(error.value) and "x = x.to(torch.float64)" not in str(error.value)
+    with pytest.raises(TypeError, match=words):
+        predict(model, x.double())
+    model.to(torch.float32)  # the fix it names
+    assert train_epoch(model, torch.nn.MSELoss(), optimizer, [(x, y)]) > 0

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from course.training import make_train_step, predict
+from course.training import fit, make_train_step, predict
 from tests.unit.clear_errors import assert_clear_error
 
 
@@ -228,3 +228,42 @@ def convolution(in_channels: int = 3) -> nn.Module:
 def test_a_convolution_given_the_wrong_rank_or_channels_is_explained(model, x, words):
     step = make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
     assert_clear_error(lambda: step(x, torch.ones(4, 1)), ValueError, words)
+
+
+def mse_step():
+    model = nn.Linear(3, 1)
+    step = make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
+    return model, lambda: step(torch.randn(4, 3), torch.randn(4, 1))
+
+
+@pytest.mark.parametrize(
+    "off", [torch.no_grad, lambda: torch.set_grad_enabled(False), torch.inference_mode], ids=["no_grad", "set", "inf"]
+)
+def test_training_with_gradient_recording_off_is_told_so_not_blamed_on_the_loss(off):
+    model, step = mse_step()
+    with off():
+        with pytest.raises(ValueError, match=r"gradient recording is off.*torch.set_grad_enabled\(True\)") as error:
+            step()
+    assert ".item()" not in str(error.value)
+    model2 = nn.Linear(3, 1)
+    torch.set_grad_enabled(False)
+    try:
+        with pytest.raises(ValueError, match=r"gradient recording is off"):
+            fit(model2, nn.MSELoss(), torch.optim.SGD(model2.parameters()), [(torch.ones(4, 3), torch.ones(4, 1))], 1,
+                progress=False)  # fmt: skip
+    finally:
+        torch.set_grad_enabled(True)
+
+
+def test_a_model_frozen_after_its_step_was_made_is_told_so_not_blamed_on_the_loss():
+    model, step = mse_step()
+    step()
+    model.requires_grad_(False)
+    with pytest.raises(ValueError, match=r"none of the model's parameters requires grad.*requires_grad_\(True\)") as e:
+        step()
+    assert ".item()" not in str(e.value)
+    model.requires_grad_(True)
+    cut_loss = lambda p, t: torch.tensor(((p - t) ** 2).mean().item())  # noqa: E731
+    cut = make_train_step(model, cut_loss, torch.optim.SGD(model.parameters()))
+    with pytest.raises(ValueError, match=r"not connected to the model's parameters.*\.item\(\)"):  # the loss's fault
+        cut(torch.randn(4, 3), torch.randn(4, 1))

@@ -378,7 +378,7 @@ def test_the_history_records_the_rate_of_the_first_parameter_group():
     model = nn.ModuleList([frozen, trained])
     model.forward = lambda x: frozen(x) + trained(x)
     history = fit(model, nn.MSELoss(), opt, LOADER, 2, progress=False)
-    assert history["lr"] == [0.0, 0.0]
+    assert history["lr"] == [0.0, 0.0] and "the first parameter group" in " ".join(fit.__doc__.split())
 
 
 def test_a_frozen_dataclass_exception_reaches_the_caller_unchanged():

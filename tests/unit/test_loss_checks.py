@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import warnings
 
@@ -9,9 +10,11 @@ import pytest
 import torch
 from torch import nn
 from torch.nn import functional
+from torch.utils.data import DataLoader, TensorDataset
 
 from course.loss_checks import check_pair, check_scalar
-from course.training import make_train_step
+from course.training import fit, make_train_step, train_epoch
+from tests.unit.clear_errors import assert_clear_error
 
 ONE_CLASS = (
     r"shape \(8, 1\), one score per sample, but cross-entropy needs a score per class.*nn\.Linear\(\.\.\., n_classes\)"
@@ -179,3 +182,90 @@ def test_converting_the_targets_to_the_predictions_dtype_is_not_a_pairing(conver
     assert check_pair(pred, target, lambda p, t: ((p.squeeze(1) - convert(t, p)) ** 2).mean())[0] == 1.0
     with pytest.raises(ValueError, match=r"broadcast them to \(8, 8\)"):  # converted, then broadcast: still refused
         check_pair(pred, target, lambda p, t: ((p - convert(t, p)) ** 2).mean())
+
+
+def fit_one_epoch(model, loss_fn, x, y):
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    return fit(model, loss_fn, torch.optim.SGD(model.parameters(), lr=1.0), loader, 1, progress=False)
+
+
+KL_LOSSES = {"KLDivLoss": nn.KLDivLoss(reduction="batchmean"), "F.kl_div partial": functools.partial(
+    functional.kl_div, reduction="batchmean")}  # fmt: skip
+
+
+@pytest.mark.parametrize("loss_fn", KL_LOSSES.values(), ids=KL_LOSSES.keys())
+def test_probabilities_given_to_kl_divergence_are_refused_with_log_softmax_as_the_fix(loss_fn):
+    x, target = torch.randn(64, 3), torch.tensor([[0.7, 0.3]]).expand(64, 2).contiguous()
+    model = nn.Sequential(nn.Linear(3, 2), nn.Softmax(dim=1))  # probabilities: its KL goes negative, silently
+    before = copy.deepcopy(model.state_dict())
+    with pytest.raises(ValueError, match=r"KLDivLoss expects log-probabilities.*nn.LogSoftmax\(dim=1\)"):
+        fit_one_epoch(model, loss_fn, x, target)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    model[1] = nn.LogSoftmax(dim=1)
+    assert fit_one_epoch(model, loss_fn, x, target)["train_loss"][0] >= 0
+
+
+STRUCTURAL = {
+    "Sigmoid + BCEWithLogitsLoss": (nn.Sequential(nn.Linear(3, 1), nn.Sigmoid()), nn.BCEWithLogitsLoss(),
+                                    torch.ones(8, 1), r"ends with nn.Sigmoid.*BCEWithLogitsLoss.*Drop the last layer.*nn.BCELoss"),
+    "nested Sigmoid + F.bce_with_logits": (nn.Sequential(nn.Linear(3, 1), nn.Sequential(nn.Sigmoid())),
+                                           functional.binary_cross_entropy_with_logits, torch.ones(8, 1),
+                                           r"ends with nn.Sigmoid.*Drop the last layer"),
+    "Softmax + CrossEntropyLoss": (nn.Sequential(nn.Linear(3, 4), nn.Softmax(dim=1)), nn.CrossEntropyLoss(),
+                                   torch.zeros(8, dtype=torch.long), r"ends with nn.Softmax.*CrossEntropyLoss.*Drop the last layer.*NLLLoss"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "loss_fn", "y", "words"), STRUCTURAL.values(), ids=STRUCTURAL.keys())
+@pytest.mark.parametrize("trainer", ["make_train_step", "train_epoch", "fit"])
+def test_a_last_layer_the_loss_applies_again_is_refused_before_any_step(model, loss_fn, y, words, trainer):
+    x, optimizer, before = torch.randn(8, 3), torch.optim.SGD(model.parameters(), lr=1.0), copy.deepcopy(model)
+    run = {"make_train_step": lambda: make_train_step(model, loss_fn, optimizer)(x, y),
+           "train_epoch": lambda: train_epoch(model, loss_fn, optimizer, [(x, y)]),
+           "fit": lambda: fit(model, loss_fn, optimizer, [(x, y)], 1, progress=False)}  # fmt: skip
+    with pytest.raises(ValueError, match=words):
+        run[trainer]()
+    assert all(torch.equal(v, before.state_dict()[k]) for k, v in model.state_dict().items())
+
+
+class FunctionalSigmoid(nn.Module):  # applies the sigmoid in forward: not seen from the structure, left alone
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.fc(x))
+
+
+def test_log_softmax_before_cross_entropy_and_right_pairs_are_not_refused():
+    x, classes = torch.randn(8, 3), torch.randint(0, 4, (8,))
+    for model, loss_fn, y in [(nn.Sequential(nn.Linear(3, 4), nn.LogSoftmax(dim=1)), nn.CrossEntropyLoss(), classes),
+                              (nn.Sequential(nn.Linear(3, 1), nn.Sigmoid()), nn.BCELoss(), torch.ones(8, 1)),
+                              (FunctionalSigmoid(), nn.BCEWithLogitsLoss(), torch.ones(8, 1)),
+                              (nn.Sequential(nn.Linear(3, 4), nn.Softmax(dim=1), nn.Linear(4, 4)),
+                               nn.CrossEntropyLoss(), classes)]:  # fmt: skip
+        assert make_train_step(model, loss_fn, torch.optim.SGD(model.parameters(), lr=0.1))(x, y) > 0
+
+
+def test_targets_of_n_against_n_by_n_predictions_are_refused_as_for_any_other_n():
+    mse = lambda p, t: ((p - t) ** 2).mean()  # noqa: E731
+    for n in (4, 5):  # (4, 4) and (4,) broadcast without an error, comparing target j with column j
+        model = nn.Linear(3, 4)
+        step = make_train_step(model, mse, torch.optim.SGD(model.parameters(), lr=0.1))
+        with pytest.raises(ValueError, match=rf"predictions have shape \({n}, 4\) but the targets \({n},\)"):
+            step(torch.randn(n, 3), torch.randn(n))
+    with warnings.catch_warnings():  # a loss that pairs them itself is accepted, without a warning
+        warnings.simplefilter("error")
+        assert check_pair(torch.zeros(4, 4), torch.ones(4), lambda p, t: ((p.mean(1) - t) ** 2).mean())[0] == 1.0
+        assert check_pair(torch.zeros(4, 4), torch.ones(4, 4), mse) == ()  # equal shapes: nothing to check
+        for indices in (
+            lambda p, t: functional.cross_entropy(p, t.long()),
+            lambda p, t: functional.nll_loss(p, t.long()),
+        ):
+            assert check_pair(torch.zeros(4, 4), torch.ones(4), indices)  # float class indices, converted: run, kept
+
+
+def test_a_complex_loss_is_refused_with_a_clear_message():
+    model = nn.Linear(3, 1)
+    step = make_train_step(model, lambda p, t: ((p - t) ** 2).mean() * (1 + 0j), torch.optim.SGD(model.parameters()))
+    assert_clear_error(lambda: step(torch.randn(8, 3), torch.randn(8, 1)), TypeError, r"complex.*\.real.*\.abs\(\)")

@@ -292,3 +292,40 @@ def test_a_step_on_a_bad_batch_leaves_the_weights_as_they_were():
         model.weight.fill_(float("inf"))  # the next loss says so
     with pytest.raises(FloatingPointError, match=r"weights are NaN or inf: an earlier step diverged.*rebuild"):
         step(torch.ones(4, 3), torch.ones(4, 1))
+
+
+class TimeMajorGRU(nn.Module):
+    """Takes x as (T, N, F), PyTorch's default layout for recurrent layers: len(x) is the sequence's length."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn, self.head = nn.GRU(3, 4), nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.rnn(x)[1][-1])
+
+
+def time_major(items):
+    return torch.stack([x for x, _ in items], dim=1), torch.stack([y for _, y in items])
+
+
+def test_evaluate_weights_each_batch_by_its_targets_not_by_the_length_of_time_major_features():
+    torch.manual_seed(0)
+    xs, ys = torch.randn(10, 5, 3), torch.randn(10, 1)  # 10 sequences of 5 steps: batches of 8 and 2
+    model, loss_fn = TimeMajorGRU(), nn.MSELoss()
+    loader = DataLoader(TensorDataset(xs, ys), batch_size=8, collate_fn=time_major)
+    with torch.no_grad():
+        whole = loss_fn(model(xs.transpose(0, 1)), ys).item()
+        batch_means = [loss_fn(model(x), y).item() for x, y in loader]
+    assert evaluate(model, loss_fn, loader) == pytest.approx(whole, rel=1e-6)
+    assert abs(sum(batch_means) / len(batch_means) - whole) > 1e-3  # so the test can tell them apart
+
+
+def test_evaluate_counts_a_sample_with_a_scalar_target_once():
+    x, y = torch.tensor([[0.0], [0.0], [0.0]]), torch.tensor([1.0, 1.0, 4.0])
+    model = nn.Sequential(nn.Linear(1, 1), nn.Flatten(0))  # one sample (1,) -> a prediction of shape (1,)
+    with torch.no_grad():
+        model[0].weight.zero_(), model[0].bias.zero_()
+    loader = DataLoader(TensorDataset(x, y), batch_size=None)  # samples one at a time: x (1,), y ()
+    loss_fn = lambda p, t: ((p.view(()) - t) ** 2).mean()  # noqa: E731
+    assert evaluate(model, loss_fn, loader) == pytest.approx((1 + 1 + 16) / 3)
