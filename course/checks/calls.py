@@ -66,6 +66,8 @@ class Calls:
 
 def qualified(function: Callable[..., Any]) -> str:
     """``F.cross_entropy``, ``sklearn.metrics.r2_score``: the name a learner imports it by (no private module)."""
+    if isinstance(function, torch._ops.OpOverloadPacket):  # an operator with no other name: torch.ops.aten.<name>
+        return f"torch.ops.{function._qualified_op_name.replace('::', '.')}"
     public = itertools.takewhile(lambda part: not part.startswith("_"), function.__module__.split("."))
     public = function.__module__ if inspect.isbuiltin(function) else ".".join(public)  # torch._C._nn's own entries
     module = {"torch.nn.functional": "F"}.get(function.__module__, public)

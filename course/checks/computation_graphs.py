@@ -2,7 +2,8 @@
 
 The node count runs on three small graphs (one with data, one with a leaf used twice, one with a frozen tensor),
 so each way of miscounting gives its own numbers; the prediction gets fresh leaves; the loop trains twice, for four
-steps and then for two with another learning rate, so fixed numbers show.
+steps and then for two with another learning rate, so fixed numbers show. Both give values with more digits than a
+rounding to 6 decimals keeps, so that values rounded to any number of decimals are named as rounded.
 """
 
 from __future__ import annotations
@@ -92,21 +93,90 @@ count_nodes = Exercise(
 )  # fmt: skip
 
 
-def _untracked(out: object, a: torch.Tensor, b: torch.Tensor) -> dict:
+def _numbers(values: object, count: int | None = None) -> torch.Tensor | None:
+    """``values`` (a number, a tensor, an array, a list of numbers) as float64 numbers in a row, ``count`` of them
+    when given; None when they are not numbers."""
+    try:
+        values = torch.from_numpy(values) if isinstance(values, np.ndarray) else values
+        number = None if isinstance(values, list | tuple) else as_number(values)
+        values = [number] if number is not None else values
+        size = values.numel() if isinstance(values, torch.Tensor) else len(values)
+        if count is not None and size != count or isinstance(values, torch.Tensor) and values.device.type == "meta":
+            return None
+        if isinstance(values, torch.Tensor):
+            return values.detach().cpu().double().reshape(-1)
+        numbers = [as_number(value) for value in values]
+        return None if None in numbers else torch.tensor(numbers, dtype=torch.float64)
+    except Exception:  # not numbers
+        return None
+
+
+def _on_grid(values: torch.Tensor, step: float, slack: torch.Tensor) -> bool:  # multiples of step, to within slack
+    return bool(((values / step).round() * step - values).abs().le(slack).all())
+
+
+def _decimals(got: object, exact: object) -> int:
+    """How many decimals (1 to 6) ``got`` is ``exact`` rounded to: every number a multiple of 10 ** -decimals within
+    half of one of its exact value, where the exact values are not (to float32's precision); 0 when none."""
+    exact = _numbers(exact)
+    numbers = None if exact is None else _numbers(got, len(exact))
+    if numbers is None:
+        return 0
+    slack = 2.5e-7 * exact.abs() + 1e-12  # float32 keeps 7 significant digits, not more
+    for decimals in range(1, 7):
+        step = 10.0**-decimals
+        near = bool((numbers - exact).abs().le(step / 2 + slack).all())
+        if near and _on_grid(numbers, step, slack) and not _on_grid(exact, step, slack):
+            return decimals
+    return 0
+
+
+def _rounded(what: str, decimals: int, exact: str) -> str:
+    """The message for values rounded to ``decimals`` decimals; ``exact``: what to return instead."""
+    return (f"the {what} are rounded to {decimals} decimal{'s' * (decimals > 1)}: return {exact} with every digit it "
+            "has (a plot or a print can round what it shows; the values themselves stay exact).")  # fmt: skip
+
+
+def _shown(got: object, expected: object) -> tuple[str, str]:
+    """describe() of each; when that reads the same for numbers that differ, the numbers themselves, with as many
+    significant digits as it takes to tell them apart."""
+    texts, right = (describe(got), describe(expected)), _numbers(expected)
+    mine = None if texts[0] != texts[1] or right is None else _numbers(got, len(right))
+    for digits in range(5, 18) if mine is not None else ():
+        shown = tuple(", ".join(f"{n:.{digits}g}" for n in numbers.tolist()) for numbers in (mine, right))
+        if shown[0] != shown[1]:
+            return shown if len(right) == 1 else (f"[{shown[0]}]", f"[{shown[1]}]")
+    return texts
+
+
+def _untracked(out: object, a: torch.Tensor, b: torch.Tensor, exact: torch.Tensor) -> dict:
     """What matters: the values (plain numbers to plot: a NumPy array or a list of them too), whether autograd
-    tracks them, whether a and b still require grad."""
+    tracks them (through a graph, or as a new leaf that requires grad), whether a and b still require grad, and how
+    many decimals the values were rounded to (0: none)."""
     if isinstance(out, np.ndarray) or type(out) is list and not tensors_in(out):
         with contextlib.suppress(Exception):
             out = torch.tensor(out)
-    tracked = torch.is_tensor(out) and out.requires_grad
-    return {"values": out, "tracked": tracked, "a, b require grad": [a.requires_grad, b.requires_grad]}
+    tracked = torch.is_tensor(out) and out.requires_grad and ("graph" if out.grad_fn is not None else "new leaf")
+    return {"values": out, "tracked": tracked, "a, b require grad": [a.requires_grad, b.requires_grad],
+            "rounded": _decimals(out, exact) if torch.is_tensor(out) else 0}  # fmt: skip
+
+
+def _observe_prediction(answer: object, args: tuple) -> dict:
+    a, b, x = args
+    exact = (a + b * x).detach()  # before the answer runs: it may change a or b
+    return _untracked(answer(*args), a, b, exact)
+
+
+def _prediction_explained(got: dict, expected: dict) -> str:
+    mine, right = _shown(got["values"], expected["values"])
+    return f"expected {right}, the values of a + b * x, with no grad_fn and a, b still requiring grad; got {mine}."
 
 
 untracked_prediction = Exercise(
     name="untracked_prediction", reference=lambda a, b, x: (a + b * x).detach(),
-    inputs=lambda: (torch.tensor([0.8137], requires_grad=True), torch.tensor([-0.4291], requires_grad=True),
-                    torch.tensor([[0.0], [0.53], [1.17], [2.5]])),  # values that rounding changes
-    observe=lambda answer, args: _untracked(answer(*args), *args[:2]),
+    inputs=lambda: (torch.tensor([0.813729], requires_grad=True), torch.tensor([-0.429137], requires_grad=True),
+                    torch.tensor([[0.0], [0.53], [1.17], [2.5]])),  # values that rounding to 1 to 6 decimals changes
+    observe=_observe_prediction,
     guards=[
         Guard("returned_none", lambda got: got["values"] is None, lambda a, b, x: None),
         Guard("froze_parameters", lambda got: not all(got["a, b require grad"]),  # either one is enough
@@ -114,14 +184,15 @@ untracked_prediction = Exercise(
         Guard("not_a_tensor", lambda got: not torch.is_tensor(got["values"]), lambda a, b, x: 0.5,
               lambda got, _: f"return the values as a tensor with no grad_fn (or a NumPy array), got "
                              f"{describe(got['values'])}."),
+        Guard("rounded", lambda got: got["rounded"] > 0, lambda a, b, x: (a + b * x).detach().round(decimals=2),
+              lambda got, _: _rounded("values", got["rounded"], "a + b * x")),
     ],
     mistakes=[
         Mistake("still_tracked", lambda a, b, x: a + b * x),
-        Mistake("rounded", lambda a, b, x: (a + b * x).detach().round(decimals=2)),
+        Mistake("new_leaf_requires_grad", lambda a, b, x: (a + b * x).detach().requires_grad_()),
     ],
     alternatives=[lambda a, b, x: torch.no_grad()(lambda: a + b * x)()],
-    explain=lambda got, expected: f"expected {describe(expected['values'])}, the values of a + b * x, with no grad_fn "
-                                  f"and a, b still requiring grad; got {describe(got['values'])}.",
+    explain=_prediction_explained,
     success="the right values, no grad_fn, and a and b still require grad for training.",
 )  # fmt: skip
 
@@ -146,10 +217,11 @@ def _smoothed(a, x, y, steps, lr=0.1, carry: str = "detach") -> list[float]:
 
 
 def _smoothed_inputs() -> tuple:
-    """Twice a, x, y, steps, lr: y = 2 x + 0.5 on five points for 4 steps, then y = 1 - x on three for 2."""
+    """Twice a, x, y, steps, lr: y = 2 x + 0.5 on five points for 4 steps, then y = 1 - x on three for 2; a starts
+    where the losses have more digits than a rounding to 6 decimals keeps."""
     x = torch.tensor([[0.0], [0.5], [1.0], [1.5], [3.0]])
-    return (torch.tensor([0.5], requires_grad=True), x, 2 * x + 0.5, 4, 0.1,
-            torch.tensor([-1.0], requires_grad=True), x[:3].clone(), 1 - x[:3], 2, 0.05)  # fmt: skip
+    return (torch.tensor([0.4871], requires_grad=True), x, 2 * x + 0.5, 4, 0.1,
+            torch.tensor([-0.9731], requires_grad=True), x[:3].clone(), 1 - x[:3], 2, 0.05)  # fmt: skip
 
 
 def _listed(losses: object) -> object:
@@ -159,25 +231,31 @@ def _listed(losses: object) -> object:
 
 
 def _runs(train: object, args: tuple) -> list[dict]:
-    """Each run's losses (a list, an array or a tensor) and the caller's ``a`` after it."""
+    """Each run's losses (a list, an array or a tensor), the caller's ``a`` after it, and how many decimals the
+    losses were rounded to (0: none)."""
     runs = [(before_backward(partial(train, *probe), probe[0]), probe[0]) for probe in (args[:5], args[5:])]
-    return [{"losses": _listed(losses), "a": a.detach().clone()} for losses, a in runs]
+    fresh = _smoothed_inputs()
+    exact = [_smoothed(*probe) for probe in (fresh[:5], fresh[5:])]
+    return [{"losses": _listed(losses), "a": a.detach().clone(), "rounded": _decimals(_listed(losses), right)}
+            for (losses, a), right in zip(runs, exact, strict=True)]  # fmt: skip
 
 
 def _smoothed_explained(got: list, expected: list) -> str:
     runs = ("after 4 steps with lr 0.1", "right for 4 steps with lr 0.1 but not for other data, steps and lr (use "
             "the arguments, never fixed numbers): after 2 steps with lr 0.05")  # fmt: skip
     where, run, right = next(case for case in zip(runs, got, expected, strict=True) if not close(*case[1:]))
-    return (
-        f"{where} a = {run['a'].item():.4f}, losses {describe(run['losses'])}; expected {right['a'].item():.4f}, "
-        f"{describe(right['losses'])}. Change only how state is carried."
-    )
+    a, right_a = _shown(run["a"].item(), right["a"].item())
+    losses, right_losses = _shown(run["losses"], right["losses"])
+    return f"{where} a = {a}, losses {losses}; expected {right_a}, {right_losses}. Change only how state is carried."
 
 
 smoothed_training = Exercise(
     name="smoothed_training", reference=_smoothed, pure=False,  # the loop updates a in place: that is its job
     inputs=_smoothed_inputs, observe=_runs,
-    guards=[Guard("returned_none", any_item(lambda run: run["losses"] is None), lambda *args: None)],
+    guards=[Guard("returned_none", any_item(lambda run: run["losses"] is None), lambda *args: None),
+            Guard("rounded", any_item(lambda run: run["rounded"] > 0), lambda *args: [round(loss, 3) for loss in
+                  _smoothed(*args)], lambda got, _: _rounded("losses", max(run["rounded"] for run in got),
+                                                             "each loss.item()"))],
     mistakes=[
         Mistake("retain_graph_not_detach", partial(_smoothed, carry="retain")),
         Mistake("state_not_carried", partial(_smoothed, carry="reset")),

@@ -1,6 +1,6 @@
 """Checks for lesson 10 (datasets and DataLoaders): a windowed Dataset, batch sizes, split loaders, one epoch.
 
-Every probe has a short last batch. Batch sizes are asked for by arithmetic: a DataLoader or BatchSampler that gives
+Probes mix batch sizes that leave a short last batch and ones that divide the number of samples. Batch sizes are asked for by arithmetic: a DataLoader or BatchSampler that gives
 them (iterated, or its len) is named. The loader check calls the learner's function with generators seeded alike
 and seeded differently and reads the batches the loaders yield over two epochs, however they were built; the epoch
 check hands over a stand-in step that records every batch and the ``meta`` device, which exists on every machine,
@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Subset, TensorDataset, random_split
 
@@ -23,6 +24,7 @@ SERIES, WINDOW = [0.5, 1.5, 3.0, 2.0, 4.5, 6.0, 5.0, 7.5, 9.0, 8.0], 3
 REVERSED = SERIES[::-1]  # the second probe's series, with a window of 4
 PAIR = "dataset[i] should be a pair: return features, target (a tuple of two tensors)."
 TENSORS = "return tensors (slices of series), not lists or numbers, so a DataLoader can stack them into batches."
+NUMPY = "dataset[i] holds NumPy arrays, not tensors: return the slices of series themselves, without .numpy()."
 
 
 class _Windows(Dataset):
@@ -42,14 +44,16 @@ def _windows(**methods: object) -> type:
 
 
 def _observe_windows(cls: object, args: tuple) -> tuple:
-    """(the items' form: "ok", "not_a_pair" or "not_a_tensor"; len(dataset); every item), then the items for the
-    series reversed with a window of 4, so a class that ignores its ``series`` or ``window`` shows."""
+    """(the items' form: "ok", "not_a_pair", "numpy_items" or "not_a_tensor"; len(dataset); every item), then the
+    items for the series reversed with a window of 4, so a class that ignores its ``series`` or ``window`` shows."""
     probes = [args, (args[0].flip(0), args[1] + 1)]
     datasets = [(cls(series, window), len(series) - window) for series, window in probes]
     items = [[data[i] for i in range(count)] for data, count in datasets]
     pairs = all(isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in items[0] + items[1])
-    tensors = pairs and all(torch.is_tensor(t) for pair in items[0] + items[1] for t in pair)
-    return ("ok" if tensors else "not_a_tensor" if pairs else "not_a_pair", len(datasets[0][0]), *items)
+    others = [t for pair in items[0] + items[1] for t in pair if not torch.is_tensor(t)] if pairs else [None]
+    numpy = others and all(isinstance(t, np.ndarray) for t in others)
+    return ("ok" if not others else "numpy_items" if numpy else "not_a_tensor" if pairs else "not_a_pair",
+            len(datasets[0][0]), *items)  # fmt: skip
 
 
 window_dataset = Exercise(
@@ -57,6 +61,8 @@ window_dataset = Exercise(
     guards=[
         Guard("not_a_pair", tag_is("not_a_pair"), _windows(__getitem__=lambda s, i: i), PAIR),
         Guard("not_a_tensor", tag_is("not_a_tensor"), _windows(__getitem__=lambda s, i: (i, i)), TENSORS),
+        Guard("not_a_tensor", tag_is("numpy_items"), _windows(__getitem__=lambda s, i: tuple(t.numpy() for t in
+              _Windows.__getitem__(s, i))), NUMPY),
     ],
     mistakes=[
         Mistake("len_off_by_one", _windows(__len__=lambda s: len(s.series) - s.window + 1)),
@@ -96,6 +102,8 @@ _LOADERS = [  # what batches a DataLoader, iterated or counted: the statement as
     Library(_named(BatchSampler.__iter__, "BatchSampler"), lambda n, b, d: [len(x) for x in BatchSampler(range(n), b, d)]),
     Library(_named(DataLoader.__len__, "DataLoader.__len__"),
             lambda n, b, d: [b] * len(DataLoader(range(n), b, drop_last=True)) + [n % b] * (not d and n % b > 0)),
+    Library(_named(BatchSampler.__len__, "BatchSampler.__len__"),
+            lambda n, b, d: [b] * len(BatchSampler(range(n), b, True)) + [n % b] * (not d and n % b > 0)),
 ]  # fmt: skip
 
 
@@ -232,13 +240,29 @@ def _summary(result: object, batches: list) -> object:
     return "the mean" if any(math.isclose(number, m, rel_tol=1e-6) for m in means) else number
 
 
+_OTHERS = {"other": (9, 2), "even": (8, 4)}  # 5 batches, the last short; 2 full ones: a count one too many shows
+
+
 def _observe_epoch(fn: object, args: tuple) -> dict:
-    """The batches the step saw and the result; then the result for 9 samples in batches of 2, so that a number
-    of batches or samples written in shows; then the result for the first probe again, afresh: state kept from one
-    call to the next shows."""
-    other, again = _epoch_inputs(9, 2), _epoch_inputs()
-    result, other_result = _summary(fn(*args), args[0]), _summary(fn(*other), other[0])
-    return {"result": result, "batches": list(args[0]), "other": other_result, "again": _summary(fn(*again), again[0])}
+    """The batches the step saw and the result; then the results for the loaders of _OTHERS, so that a number of
+    batches or samples written in (or counted wrong) shows; then the result for the first probe again, afresh: state
+    kept from one call to the next shows."""
+    got = {"result": _summary(fn(*args), args[0]), "batches": list(args[0])}
+    for key, (n, batch_size) in _OTHERS.items():
+        got[key] = _summary(fn(*(other := _epoch_inputs(n, batch_size))), other[0])
+    return got | {"again": _summary(fn(*(again := _epoch_inputs())), again[0])}
+
+
+def _explain_epoch(got: dict, expected: dict) -> str:
+    if not close([got["result"], got["batches"]], [expected["result"], expected["batches"]]):
+        return (f"the step ran on batches of {[b[2] for b in got['batches']]} samples and you returned "
+                f"{got['result']}; the loader's batches hold 4, 4 and 2: one step each, then the mean of their "
+                "losses.")  # fmt: skip
+    key = next((key for key in _OTHERS if not close(got[key], expected[key])), "other")
+    n, batch_size = _OTHERS[key]
+    return (f"right for this loader, but for {n} samples in batches of {batch_size} you returned "
+            f"{describe(got[key])}, not the mean of the {math.ceil(n / batch_size)} batch losses: divide by the "
+            "number of batches your loop ran, not by a number that only fits this loader.")  # fmt: skip
 
 
 def _epoch(move: str = "xy", skip_last: bool = False, result: str = "mean", keep: bool = False) -> object:
@@ -251,7 +275,8 @@ def _epoch(move: str = "xy", skip_last: bool = False, result: str = "mean", keep
         losses += [
             step(xb.to(device) if "x" in move else xb, yb.to(device) if "y" in move else yb) for xb, yb in batches
         ]
-        return {"mean": sum(losses) / len(losses), "sum": sum(losses), "last": losses[-1], "all": losses}[result]
+        count = len(loader.dataset) // loader.batch_size + 1 if result == "one_more" else len(losses)
+        return {"sum": sum(losses), "last": losses[-1], "all": losses}.get(result, sum(losses) / count)
 
     return train_one_epoch
 
@@ -267,13 +292,8 @@ train_one_epoch = Exercise(
               lambda got, _: f"return the mean loss as one number (a float); you returned {got['result'][1]}."),
         Guard("state_across_calls", lambda got: not close(got["again"], got["result"]), _epoch(keep=True)),
     ],
-    mistakes=[Mistake("last_loss_only", _epoch(result="last")), Mistake("sum_not_mean", _epoch(result="sum"))],
-    explain=lambda got, expected: (
-        f"right for this loader, but for 9 samples in batches of 2 you returned {describe(got['other'])}, not the "
-        "mean of the 5 batch losses: divide by the number of batches your loop ran, not by a number that only fits "
-        "this loader."
-        if close([got["result"], got["batches"]], [expected["result"], expected["batches"]])
-        else f"the step ran on batches of {[b[2] for b in got['batches']]} samples and you returned {got['result']}; "
-        "the loader's batches hold 4, 4 and 2: one step each, then the mean of their losses."),
+    mistakes=[Mistake("last_loss_only", _epoch(result="last")), Mistake("sum_not_mean", _epoch(result="sum")),
+              Mistake("batch_count_off", _epoch(result="one_more"))],
+    explain=_explain_epoch,
     success="every batch moved to the device, one step each, short last batch included, and the mean loss returned.",
 )  # fmt: skip

@@ -15,7 +15,7 @@ from functools import partial
 
 import numpy as np
 import torch
-from sklearn.metrics import mean_squared_error, r2_score
+from sklearn import metrics
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -175,6 +175,12 @@ _CENTRED_RESIDUALS = (
     "ratio is the explained variance). Use the squared residuals themselves: 1 - ((y_true - y_pred) ** 2).sum() / "
     "((y_true - y_true.mean()) ** 2).sum()."
 )
+_SKLEARN = {  # "no scikit-learn": what computes R², or the mean squared error (over the variance: R² too; a Tweedie
+    metrics.r2_score: lambda t, p: metrics.r2_score(t.numpy(), p.numpy()),  # deviance of power 0, the default, is
+    metrics.d2_tweedie_score: lambda t, p: metrics.d2_tweedie_score(t.numpy(), p.numpy()),  # the squared error), each
+    **{f: lambda t, p, f=f, k=k: 1 - f(t.numpy(), p.numpy()) ** k / t.numpy().var() for f, k in  # before those it
+       ((metrics.root_mean_squared_error, 2), (metrics.mean_tweedie_deviance, 1), (metrics.mean_squared_error, 1))},
+}  # fmt: skip  # calls, so that a verdict names the one called
 r_squared = Exercise(
     name="r_squared",
     inputs=lambda: (
@@ -201,13 +207,7 @@ r_squared = Exercise(
         ),
     ],
     alternatives=[lambda y_true, y_pred: 1 - ((y_true - y_pred) ** 2).mean() / y_true.var(unbiased=False)],
-    library=[
-        Library(r2_score, lambda y_true, y_pred: r2_score(y_true.numpy(), y_pred.numpy())),
-        Library(
-            mean_squared_error,  # "no scikit-learn": its mean squared error over the variance is R² too
-            lambda y_true, y_pred: 1 - mean_squared_error(y_true.numpy(), y_pred.numpy()) / y_true.numpy().var(),
-        ),
-    ],
+    library=[Library(function, example) for function, example in _SKLEARN.items()],
     explain=_r2_explain,
     success=lambda expected: f"R² = {expected[0]:.4f}, as sklearn.metrics.r2_score computes it.",
 )

@@ -166,9 +166,9 @@ _pr = lambda p, y, c=1.0: tuple(((p == c) & (y == c)).sum().item() / (t == c).su
 _SKLEARN = {  # scikit-learn's entry points, each with an answer that calls it; a verdict names the learner's call first
     "precision_score": lambda p, y: (metrics.precision_score(y.view(-1), p.view(-1)), _pr(p, y)[1]),
     "recall_score": lambda p, y: (_pr(p, y)[0], metrics.recall_score(y.view(-1), p.view(-1))),
-    "precision_recall_fscore_support": lambda p, y: (metrics.precision_recall_fscore_support(y, p), _pr(p, y))[1],
-    "multilabel_confusion_matrix": lambda p, y: (metrics.multilabel_confusion_matrix(y, p), _pr(p, y))[1],
-    "confusion_matrix": lambda p, y: (metrics.confusion_matrix(y.view(-1), p.view(-1)), _pr(p, y))[1],
+    **{name: lambda p, y, name=name: (getattr(metrics, name)(y.view(-1), p.view(-1)), _pr(p, y))[1]  # or curves
+       for name in ("precision_recall_fscore_support", "multilabel_confusion_matrix", "confusion_matrix",
+                    "precision_recall_curve", "roc_curve", "det_curve", "confusion_matrix_at_thresholds")},
 }  # fmt: skip
 precision_recall = Exercise(
     "precision_recall", _pr, inputs=lambda: _columns(_PREDICTED_TRUE),

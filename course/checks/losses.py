@@ -105,6 +105,11 @@ def _hot(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.one_hot(labels.long(), scores.shape[1]).to(scores.dtype)  # one row per label, for F.kl_div
 
 
+def _as_2d(log_p: torch.Tensor, labels: torch.Tensor) -> tuple:
+    """Log-probabilities (N, C) and labels (N,) as a 1 x 1 image per row, which the 2-d losses take."""
+    return log_p[..., None, None], labels.long()[..., None, None]
+
+
 def _cross_entropy_library(scores) -> list:
     """The library's cross-entropies, each with an answer that calls it on ``scores(inputs)``: (N, C) scores whose
     softmax gives each class's probability (for a binary loss, C = 2 columns for 0 and 1)."""
@@ -113,6 +118,10 @@ def _cross_entropy_library(scores) -> list:
             (torch._C._nn.cross_entropy_loss, lambda x, y: torch._C._nn.cross_entropy_loss(scores(x), y.long()).mean()),
             (torch._C._nn.nll_loss_nd, lambda x, y: torch._C._nn.nll_loss_nd(scores(x).log_softmax(1), y.long()).mean()),
             (torch._C._nn.nll_loss, lambda x, y: torch._C._nn.nll_loss(scores(x).log_softmax(1), y.long()).mean()),
+            (torch._C._nn.nll_loss2d, lambda x, y: torch._C._nn.nll_loss2d(*_as_2d(scores(x).log_softmax(1), y)).mean()),
+            *((op, lambda x, y, op=op, shape=shape: op(*shape(scores(x).log_softmax(1), y.long()), None, 1, -100)[0])
+              for op, shape in ((torch.ops.aten.nll_loss_forward, lambda *t: t),  # operators with no name in F
+                                (torch.ops.aten.nll_loss2d_forward, _as_2d))),
             (F.kl_div, lambda x, y: F.kl_div(scores(x).log_softmax(1), _hot(scores(x), y), reduction="batchmean")),
             (torch.kl_div, lambda x, y: torch.kl_div(scores(x).log_softmax(1), _hot(scores(x), y)).sum() / len(y))]  # fmt: skip
 

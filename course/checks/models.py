@@ -2,8 +2,7 @@
 
 They judge what a model *computes* on fresh inputs, that gradients reach its parameters, and watch each call through
 a forward hook (which a direct ``model.forward(x)`` skips); the predict probe has Dropout and starts in training mode,
-so a missing eval() shows. A device's answer runs on meta (shapes and devices, no values), then on the CPU (values).
-"""
+so a missing eval() shows. A device's answer runs on meta (shapes and devices, no values), then on the CPU (values)."""
 
 import copy
 from functools import partial
@@ -13,15 +12,14 @@ import torch
 from torch import nn
 
 from course.checks.engine import Exercise, Guard, Mistake
-from course.checks.probes import any_item, batch_dependent, graph_nodes, model_kind, random_output, randomised
+from course.checks.probes import _outputs, any_item, batch_dependent, graph_nodes, model_kind, random_output, randomised
 from course.checks.values import describe, safe_text
-from course.checks.vocabulary import MISTAKES
+from course.checks.vocabulary import LAYERS_ONLY, MISTAKES
 
 
 def _watched(program: object, args: tuple, record: object, summary: object = lambda out: out) -> object:
-    """The output's ``summary``, the distinct ``record(module, inputs, out)`` of the forward passes of args[0] (which
-    model.forward(x) skips), whether its forward ran at all (a bound method: a copy.deepcopy(model) gets its own), and
-    its parameters left frozen; a non-tensor output as it came (grad mode left off is the engine's to name)."""
+    """The output's ``summary``, the distinct ``record(module, inputs, out)`` of args[0]'s forward passes (which
+    model.forward(x) skips), if forward ran (a deep copy has its own), the parameters left frozen; or a non-tensor."""
     seen, model, ran = [], args[0], []
     model.register_forward_hook(lambda *call: seen.append(record(*call)))
     model.forward = MethodType(lambda self, *a, **k: ran.append(1) or type(self).forward(self, *a, **k), model)
@@ -63,8 +61,7 @@ def _quadratic(make: object, args: tuple) -> object:
 
 
 def _untrainable(model: nn.Module, out: object) -> list:
-    """The names of the parameters training could never change: frozen, or no gradient of ``out`` reaches them (a
-    .detach(), torch.no_grad(), a number typed in)."""
+    """The parameters training could never change: frozen, or no gradient of ``out`` reaches them (a .detach())."""
     parameters = dict(model.named_parameters())  # after a call: a lazy layer has them only then
     trainable = {name: p for name, p in parameters.items() if p.requires_grad}
     frozen = [name for name in parameters if name not in trainable]
@@ -75,8 +72,7 @@ def _untrainable(model: nn.Module, out: object) -> list:
     return frozen + [name for name, grad in zip(trainable, gradients, strict=True) if grad is None or not grad.any()]
 
 
-def _stuck(got: dict | list, expected: object) -> str:
-    """The parameters no gradient reaches, of the quadratic (a dict) or of the first logistic model that has some."""
+def _stuck(got: dict | list, expected: object) -> str:  # the quadratic's (a dict) or the first logistic model's
     stuck = got["stuck"] if isinstance(got, dict) else next(item["stuck"] for item in got if item["stuck"])
     return (f"no gradient reaches {', '.join(stuck)}, so training could never change it: forward must compute with "
             "every parameter itself (none left out, no .detach(), no torch.no_grad(), no number typed in), and each "
@@ -88,16 +84,14 @@ optimizer sees them, and all instances share them. Declare each in __init__: sel
 _ONE_NUMBER = "a, b and c should each hold one number: nn.Parameter(torch.randn(1))."
 quadratic_class = Exercise(
     name="quadratic_class", reference=_Quadratic, observe=_quadratic,
-    guards=[
-        Guard("instance_not_class", lambda got: got == "an instance", nn.Identity()),
+    guards=[Guard("instance_not_class", lambda got: got == "an instance", nn.Identity()),
         Guard("not_a_model", lambda got: got == "not a model", lambda: 42, "Quadratic() built no nn.Module."),
         Guard("unregistered_parameter", lambda got: bool(got["unregistered"]), partial(_Quadratic, register_c=False)),
         Guard("unregistered_parameter", lambda got: bool(got["in_class"]), type("Quadratic", (_Quadratic,), {  # in
               "__init__": nn.Module.__init__, **{n: nn.Parameter(torch.zeros(1)) for n in "abc"}}), _IN_CLASS),  # the body
         Guard("wrong_parameters", lambda got: sorted(got["sizes"]) != ["a", "b", "c"], lambda: nn.Linear(1, 1)),
         Guard("wrong_shape", lambda got: set(got["sizes"].values()) != {1}, partial(_Quadratic, size=2), _ONE_NUMBER),
-        Guard("not_backpropagatable", lambda got: bool(got["stuck"]), partial(_Quadratic, frozen=True), _stuck),
-    ],
+        Guard("not_backpropagatable", lambda got: bool(got["stuck"]), partial(_Quadratic, frozen=True), _stuck)],
     alternatives=[lambda: _Quadratic().double()],
     explain=lambda got, expected: f"with a = 1.5, b = -2, c = 0.5 and x = -1 ... 2, forward gave "
     f"{describe(got['output'])}, not {describe(expected['output'])}. Check forward's formula and keep x's shape.",
@@ -105,24 +99,20 @@ quadratic_class = Exercise(
 )  # fmt: skip
 
 
-def _predict(model: nn.Module, x: torch.Tensor, fault: str = "") -> object:
-    """predict done right, or with the fault named (a mistake id)."""
+def _predict(model: nn.Module, x: torch.Tensor, fault: str = "") -> object:  # right, or with the fault (an id) named
     model.train(fault == "no_eval").requires_grad_(fault != "froze_parameters")
     with torch.set_grad_enabled(fault == "no_grad"):
         return {"called_forward": model.forward, "model_not_called": model[0]}.get(fault, model)(x)
 
 
-def _modes(model: nn.Module, inputs: tuple, out: object) -> tuple:
-    """What a forward pass ran in: the model's mode, its Dropout's (whose mode matters), grad mode; if it recorded."""
+def _modes(model: nn.Module, inputs: tuple, out: object) -> tuple:  # the model's mode, its Dropout's, grad mode, graph
     return (model.training, any(m.training for m in model.modules() if isinstance(m, nn.Dropout)),
             torch.is_grad_enabled(), torch.is_tensor(out) and out.requires_grad)  # fmt: skip
 
 
 _TOP_ONLY = "the Dropout inside was still in training mode: assigning model.training = False changes only the top \
 module, while model.eval() sets every submodule. Call model.eval()."
-_LAYERS_ONLY = "the layers were in eval mode, but the model itself was still in training mode (model.training is \
-True): switching the layers one by one misses the top module, and any forward that reads self.training. Call \
-model.eval(), which sets every module."
+_LAYERS_ONLY = LAYERS_ONLY.format("eval", "training", True, "eval")
 _UNRECORDED = "gradient tracking was on while the model ran; nothing was recorded only because its parameters were \
 frozen at the time. Leave requires_grad alone and wrap the evaluation in `with torch.no_grad():`."
 _NOT_CALLED = "the model you were given was never called: a layer of it (model[0](x)), a model of your own or a \
@@ -156,8 +146,8 @@ def _device_probe(device: str) -> tuple:
 
 
 def _on_devices(program: object, args: tuple) -> object:
-    """On meta (no values): the output's shape and device, the device of each forward pass's input, where the model
-    is; then on the CPU: the output itself, values and all."""
+    """On meta (no values): the output's shape and device, each forward pass's input's device, the model's; on the CPU:
+    the output itself, values and all."""
     summary = partial(_watched, record=lambda model, inputs, out: str(inputs[0].device),  # forward() skips the hook
                       summary=lambda out: (tuple(out.shape), str(out.device)))  # fmt: skip
     try:
@@ -190,12 +180,10 @@ run_on_device = Exercise(
             Guard("ignored_argument", lambda got: got["model_on"] == got["output"][1] != "meta", lambda model, x,
                   device: model.to("cpu")(x.to("cpu")), lambda got, _: f"the model and its output stayed on "
                   f"{got['output'][1]}: your function ignored its device argument. Move both there, to `device`.")],
-    mistakes=[
-        Mistake("device_mismatch", lambda model, x, device: model.to(device)(x), _KEEP_THE_COPY),  # x.to(device) lost
+    mistakes=[Mistake("device_mismatch", lambda model, x, device: model.to(device)(x), _KEEP_THE_COPY),  # x.to() lost
         Mistake("device_mismatch", lambda model, x, device: model(x.to(device)), _MODEL_LEFT),
         Mistake("device_mismatch", lambda model, x, device: model(x).to(device), _OUTPUT_MOVED),
-        Mistake("moved_a_copy", lambda model, x, device: copy.deepcopy(model).to(device)(x.to(device))),
-    ],
+        Mistake("moved_a_copy", lambda model, x, device: copy.deepcopy(model).to(device)(x.to(device)))],
     explain=lambda got, expected: f"expected the model's output, of shape (6, 1), on meta; got {got['output'][0]} on "
     f"{got['output'][1]}." if got["output"] != expected["output"] else f"on the CPU your function gave "
     f"{describe(got['cpu'])}, not model(x): use the x and the device it is given.",
@@ -203,13 +191,22 @@ run_on_device = Exercise(
 )  # fmt: skip
 
 
-def _responses(model: nn.Module, x: torch.Tensor) -> tuple[int, bool]:
-    """How many features leave the output unchanged when only they change; whether rows of 2 x share the largest or
-    smallest output, as a clamp's do (read only where it is not sigmoid(w · x + b): float32 rounds that past 16.6)."""
+def _responses(model: nn.Module, x: torch.Tensor, kind: str) -> tuple[int, bool]:
+    """How many features leave the output unchanged when only they change (16 rows); whether it stops at a bound: rows
+    of 2 x share the largest or smallest output, or a sigmoid(w · x + b) (|z| < 10 in model_kind) stops short of it."""
     with torch.no_grad():
-        out, wide = model(x), model(2 * x).flatten()
-        ignored = sum(torch.equal(model(x + step), out) for step in torch.eye(x.shape[1], dtype=x.dtype))
-    return ignored, bool((wide == wide.max()).sum() > 1 or (wide == wide.min()).sum() > 1)
+        out, wide = model(x[:16]), model(2 * x[:16]).flatten()
+        ignored = sum(torch.equal(model(x[:16] + step), out) for step in torch.eye(x.shape[1], dtype=x.dtype))
+    if kind != "probabilities":
+        return ignored, kind == "other, squashed" and bool((wide == wide.max()).sum() + (wide == wide.min()).sum() > 2)
+    p, z = _outputs(model, x := x.double()), torch.linspace(-16, 16, 25, dtype=torch.float64)  # p to 1e-7 (float32's)
+    fit = (p > 0.01) & (p < 0.99)  # w and b are fitted where p is well measured, then rows built along w score z
+    coef = torch.linalg.lstsq(torch.cat([x, torch.ones_like(x[:, :1])], 1)[fit], torch.logit(p[fit])[:, None]).solution
+    q = _outputs(model, (z - coef[-1, 0])[:, None] * coef[:-1, 0] / coef[:-1, 0].square().sum())
+    return ignored, int(fit.sum()) > x.shape[1] + 1 and not isinstance(q, str) and bool(  # a clamp of z (to ±15)
+        ((q[:12].log() - nn.functional.logsigmoid(z[:12])).abs() > 0.1).any()  # or p (1e-6) shows in the log below
+        or (((1 - q[13:]) - torch.sigmoid(-z[13:])).abs()  # 0.5, in 1 - p above it, up to float32's rounding (its
+            > 0.1 * torch.sigmoid(-z[13:]) + 2.4e-7).any())  # sigmoid is 1 past 16.6: no clamp)  # fmt: skip
 
 
 def _computes(make: object, args: tuple) -> object:
@@ -228,15 +225,15 @@ def _computes(make: object, args: tuple) -> object:
         out, stuck = model(x[:12]), _untrainable(model, model(x))  # before model_kind, which may change the weights
         kind = model_kind(model, n_features)
         if kind in ("constant", "probabilities"):  # all-zero weights are a right start, and a clamp shows only on
-            kind = model_kind(randomised(model, n_features, scale=1.5), n_features)  # large scores: |z| up to 9.8
-        ignored, clamped = (0, False) if kind == "constant" or not torch.is_tensor(out) else _responses(model, x[:16])
+            kind = model_kind(randomised(model, n_features, scale=1.5), n_features)  # large scores: |z| to 9.8, 30
+        ignored, clamped = (0, False) if kind == "constant" or not torch.is_tensor(out) else _responses(model, x, kind)
         seen.append({
             "shape": tuple(out.shape) if torch.is_tensor(out) else describe(out), "kind": kind,
             "random": random_output(model, x[:12]), "batch": batch_dependent(model, x[:12]),
             "softmax": kind == "constant" and any("SoftmaxBackward" in type(node).__name__ for node in graph_nodes(
                 getattr(out, "grad_fn", None))),
             "extra": sum(p.numel() for p in model.parameters()) - n_features - 1,
-            "ignored": ignored, "clamped": clamped and kind == "other, squashed",
+            "ignored": ignored, "clamped": clamped,
             "stuck": [] if kind == "constant" else stuck,  # a constant output (softmax of one) is a mistake of its own
             "unregistered": any(torch.is_tensor(value) and value.requires_grad for module in model.modules()
                                 for value in vars(module).values()),
@@ -265,10 +262,11 @@ flattened it (.squeeze(), .view(-1), .flatten()). Return the column; reshape fla
 _NEW_MODEL = "make_logistic_regression(n_features) must return a model, an instance such as Logistic(n_features)."
 _PLAIN = "a weight or bias is a plain tensor attribute: parameters() misses it, so no optimizer would train it. Use \
 nn.Linear(n_features, 1), or wrap each tensor in nn.Parameter."
+_EXTRA = "your model is a sigmoid of one linear score, but with {} extra parameter{} (for 5 features) beyond its \
+weights and bias: a layer too many (layers in a row, two outputs, a scale). Use nn.Linear(n_features, 1), a sigmoid."
 logistic_model = Exercise(
     name="logistic_model", reference=_WithSigmoid, observe=_computes,
-    guards=[
-        Guard("instance_not_class", lambda got: got == "an instance", _WithSigmoid(3)),
+    guards=[Guard("instance_not_class", lambda got: got == "an instance", _WithSigmoid(3)),
         Guard("not_a_model", lambda got: got == "not a model", lambda n: "a model", _NEW_MODEL),
         Guard("wrong_shape", lambda got: got[0]["shape"] == (12,), lambda n: nn.Sequential(_WithSigmoid(n),
               nn.Flatten(0)), _FLAT),
@@ -281,19 +279,19 @@ logistic_model = Exercise(
               partial(_WithSigmoid, change=torch.zeros_like)),  # or linear(x) * 0 + bias: x is never used
         Guard("not_backpropagatable", any_item(lambda item: item["stuck"]),
               lambda n: _WithSigmoid(n).requires_grad_(False), _stuck),
-        Guard("random_output", any_item(lambda item: item["random"]),
-              partial(_WithSigmoid, change=nn.Dropout(0.2))),  # before batch_dependent: two runs differ too
-        Guard("batch_dependent", any_item(lambda item: item["batch"]),  # standardised inside forward
-              partial(_WithSigmoid, change=lambda x: (x - x.mean(0)) / x.std(0))),
+        Guard("random_output", any_item(lambda item: item["random"]), partial(_WithSigmoid, change=nn.Dropout(0.2))),
+        Guard("batch_dependent", any_item(lambda item: item["batch"]),  # after random_output: two runs differ there too
+              partial(_WithSigmoid, change=lambda x: (x - x.mean(0)) / x.std(0))),  # standardised inside forward
         Guard("ignored_feature", any_item(lambda item: item["ignored"]),
               partial(_WithSigmoid, change=lambda x: x[:, :1].expand_as(x))),  # only the first feature, repeated
         Guard("clamped_output", any_item(lambda item: item["clamped"]), lambda n: nn.Sequential(_WithSigmoid(n),
-              nn.Hardtanh(0.01, 0.99))),  # Hardtanh clamps: probabilities kept within [0.01, 0.99]
-    ],
+              nn.Hardtanh(0.01, 0.99)))],  # Hardtanh clamps: probabilities kept within [0.01, 0.99]
     mistakes=[Mistake("no_sigmoid", lambda n: nn.Linear(n, 1)),
               Mistake("sigmoid_first", lambda n: nn.Sequential(nn.Sigmoid(), nn.Linear(n, 1))),
-              Mistake("extra_layer", lambda n: nn.Sequential(nn.Linear(n, 4), nn.Sigmoid(), _WithSigmoid(4)))],
+              Mistake("extra_layer", lambda n: nn.Sequential(nn.Linear(n, 4), nn.Sigmoid(), _WithSigmoid(4))),
+              Mistake("no_bias", lambda n: nn.Sequential(nn.Linear(n, 1, bias=False), nn.Sigmoid()))],
     alternatives=[lambda n: nn.Sequential(nn.Linear(n, 1), nn.Sigmoid()), lambda n: _WithSigmoid(n).double()],
-    explain=lambda got, _: "not sigmoid(w · x + b): use one nn.Linear(n_features, 1), then a sigmoid, nothing else.",
+    explain=lambda got, _: _EXTRA.format(n, "s"[: n > 1]) if (n := got[0]["extra"]) > 0 and {i["kind"] for i in got} ==
+    {"probabilities"} else "not sigmoid(w · x + b): use one nn.Linear(n_features, 1), then a sigmoid, nothing else.",
     success="one nn.Linear to one output, then a sigmoid: each example's probability, as logistic regression gives.",
 )  # fmt: skip

@@ -9,7 +9,7 @@ from itertools import pairwise
 import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
-from torch.nn.utils import clip_grad_norm_, clip_grad_value_
+from torch.nn.utils import clip_grad_norm_, clip_grad_value_, get_total_norm
 
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import any_item, fixed_values, flat_parameters, unregistered_modules
@@ -53,8 +53,7 @@ def _architecture(make: object, probes: tuple) -> object:
         shapes = sorted((m.in_features, m.out_features, m.bias is not None) for m in linears)
         frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
         odd = sorted({type(m).__name__ for m in model.modules() if m.__module__.rsplit(".")[-1] in _ODD} - {"ReLU"})
-        if odd and close(output, _architecture(_mlp, [(n_inputs, *sizes)])[2][0]):  # the right output: no fault
-            odd = []
+        odd = [] if odd and close(output, _architecture(_mlp, [(n_inputs, *sizes)])[2][0]) else odd  # right output
         seen.append((shapes, unregistered_modules(model), output, frozen, len(calls) - len(set(calls)), odd))
     return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen, layers run again, odd), per probe
 
@@ -70,6 +69,13 @@ def _explain_mlp(got: tuple, expected: tuple) -> str:
             layers = ", ".join(f"Linear({a}, {b})" for a, b in pairwise([n_inputs, *hidden, n_outputs]))
             return f"make_mlp({n_inputs}, {hidden}, {n_outputs}) should hold {layers}, each with a bias."
     return "the layer sizes are right but the output is not: a ReLU after each hidden layer, none after the last."
+
+
+def _reshaped(got: tuple, _: object = None) -> str:  # an output of 6 rows' numbers in another shape than (6, n_out)
+    return next((f"for 6 rows make_mlp{sizes} gave shape {tuple(out.shape)}, not (6, {sizes[2]}): return the last "
+                 "nn.Linear's output as it is (no .squeeze(), .flatten() or .view(-1))." for sizes, out in
+                 zip(MLP_SIZES, got[2], strict=True) if torch.is_tensor(out) and out.shape != (6, sizes[2])
+                 and out.numel() == 6 * sizes[2]), "")  # fmt: skip
 
 
 def _mlp(n_inputs: int, hidden: list, n_outputs: int, activation: Callable = nn.ReLU, last=False, linear=nn.Linear):
@@ -92,22 +98,23 @@ class _LoopMLP(nn.Module):  # the output layer registered first; the hidden ones
 
 def _three_steps(step: object, args: tuple) -> tuple:
     """What three calls return (three, so a missing zero_grad shows), the parameters they leave, why these never moved
-    (each call's backward passes and steps, a step noting if it found gradients), the most steps found in one call."""
+    (each call's backward passes and steps), the most steps in one call; if a backward added to the call's gradients."""
     model, calls, before = args[0], [], flat_parameters(args[0])
     for _ in range(3):
         start = len(model.log)
         calls.append((step(*args), tuple(model.log[start:])))
     (returned, logs), after = zip(*calls, strict=True), flat_parameters(model)
-    return list(returned), after, () if not torch.equal(after, before) else logs, max(log.count("step") for log in logs)
+    twice = any("backward onto gradients" in [e for e in log if e.startswith("backward")][1:] for log in logs)
+    steps = max(log.count("step") for log in logs)
+    return list(returned), after, () if not torch.equal(after, before) else logs, steps, twice
 
 
 def _clip_probe(lr: float, max_norm: float) -> tuple:
-    model = _linear([[0.5, -1.0, 2.0]], [0.25])
+    model, y = _linear([[0.5, -1.0, 2.0]], [0.25]), torch.tensor([[1.0], [-2.0], [3.0], [0.5], [-1.0]])
     x = torch.tensor([[4.0, 1.0, -2.0], [-3.0, 2.0, 5.0], [6.0, -1.0, 0.5], [1.0, 4.0, -3.0], [-2.0, -5.0, 1.0]])
-    y = torch.tensor([[1.0], [-2.0], [3.0], [0.5], [-1.0]])
     optimizer, model.log = torch.optim.SGD(model.parameters(), lr=lr), []  # what each call did, for _three_steps
-    model.weight.register_hook(lambda grad: model.log.append("backward"))
-    found = lambda: any(p.grad is not None and bool(p.grad.any()) for p in model.parameters())  # noqa: E731
+    found = lambda *ps: any(p.grad is not None and bool(p.grad.any()) for p in ps or model.parameters())  # noqa: E731
+    model.weight.register_hook(lambda _: model.log.append("backward" + " onto gradients" * found(model.weight)))
     optimizer.register_step_pre_hook(lambda *_: model.log.append("step" if found() else "step without gradients"))
     return model, optimizer, x, y, max_norm
 
@@ -127,27 +134,28 @@ def _step(order: str = "zero backward clip step", clip: Callable = clip_grad_nor
     return step
 
 
-def _dead_probe(flip: bool = False, roll: int = 0) -> tuple:
+def _dead_probe(flip: bool = False, other: bool = False) -> tuple:
     """Units: alive (weights <= 0, off for one input only), on for one input only (mean, sum, median < 0), exactly 0
     everywhere (on ReLU's threshold: `<` fails), on for the last input only and barely (2**-100, exact: its row is
-    scaled by 2**-80, so any tolerance fails), <= 0 with exactly 0 twice. ``flip`` reverses units and inputs: the second
-    probe, so no answer typed in fits both; ``roll`` shifts the units: the third, never shown, none typed in fits."""
+    scaled by 2**-80, so any tolerance fails), <= 0 with exactly 0 twice; ``flip`` reverses units and inputs (the second
+    probe). ``other``: the third, never shown: alive units on only for inputs < 0, or with a bias > 0 but a mean < 0."""
+    if other:
+        weight, bias = [[-1.0, 0.0], [0.0, 4.0], [0.5, 0.5], [-0.5, -0.25], [1.0, -1.0]], [-0.5, 0.25, -3.0, 0.75, 0.0]
+        return _linear(weight, bias), torch.tensor([[-2.0, 1.0], [1.0, -0.5], [0.5, -0.25], [-1.0, -1.5], [0.75, -0.5]])
     weight = torch.tensor([[-0.5, -0.25], [0.5, 0.25], [0.0, 0.0], [-2.0 * 2**-80, -1.5 * 2**-80], [1.0, 0.0]])
     bias = torch.tensor([0.75, -0.6, 0.0, (2**-20 - 2.5) * 2**-80, -1.0])
-    weight, bias = weight.roll(roll, 0), bias.roll(roll, 0)
     x = torch.tensor([[-1.0, 0.5], [1.0, 2.0], [0.5, -2.0], [1.0, -1.0], [-2.0, 1.5], [0.25, 0.75], [-0.5, -1.0]])
     return (_linear(weight.flip(0), bias.flip(0)), x.flip(0)) if flip else (_linear(weight, bias), x)
 
 
-# what a function that only reads a layer leaves as it was: requires_grad, then modes, then values and dtypes
 _state = lambda layer: ([p.requires_grad for p in layer.parameters()], [m.training for m in layer.modules()],  # noqa: E731
                         [(t.dtype, t.tolist()) for t in (*layer.parameters(), *layer.buffers())])  # fmt: skip
 
 
 def _read_only(answer: Callable, args: tuple) -> tuple | str:
-    """The answers on the three probes; "froze" or "changed" when the answer left a layer it was given changed."""
+    """The answers on the three probes; "froze" or "changed" if one left its layer's _state (requires_grad first)."""
     got = []
-    for layer, x in (args, _dead_probe(True), _dead_probe(True, roll=2)):
+    for layer, x in (args, _dead_probe(True), _dead_probe(other=True)):
         before = _state(layer)
         got.append(answer(layer, x))
         if (after := _state(layer)) != before:
@@ -160,8 +168,7 @@ _FROZE = "switched off requires_grad on", "It could no longer be trained; for no
 _CHANGED = "changed (its weights or its mode)", "Only read it: compare layer(x) with 0, without assigning or .eval()."
 
 
-def _per_unit(got: tuple, expected: tuple) -> str:
-    """What to return, naming the first answer that is not one bool per unit."""
+def _per_unit(got: tuple, expected: tuple) -> str:  # what to return, naming the first answer not one bool per unit
     wrong = next(g for g in got if not (torch.is_tensor(g) and g.shape == (5,) and g.dtype == torch.bool))
     return (f"return one True/False per unit (a bool tensor of shape (5,)), got {describe(wrong)}: reduce over "
             "the rows, .all(dim=0).")  # fmt: skip
@@ -169,25 +176,23 @@ def _per_unit(got: tuple, expected: tuple) -> str:
 
 dead_units = Exercise(
     name="dead_units", grad_left_ok=True, inputs=_dead_probe, observe=_read_only, reference=lambda layer, x: (layer(x) <= 0).all(dim=0),
-    guards=[  # first the layer left changed, then the form of each answer
-        Guard("froze_parameters", lambda got: got == "froze", lambda layer, x: (layer.requires_grad_(False)(x) <= 0)
-              .all(0), _LEFT.format(*_FROZE)),
-        Guard("mutated_input", lambda got: got == "changed", lambda layer, x: (layer.eval()(x) <= 0).all(0),
-              _LEFT.format(*_CHANGED)),
-        Guard("not_a_tensor", any_item(lambda got: not torch.is_tensor(got)), lambda layer, x: [True] * 5, _per_unit),
-        Guard("wrong_shape", any_item(lambda got: got.shape != (5,)), lambda layer, x: layer(x) <= 0, _per_unit),
-        Guard("wrong_dtype", any_item(lambda got: got.dtype != torch.bool), lambda layer, x: layer(x)[0], _per_unit),
-    ],
-    mistakes=[
-        Mistake("strict_threshold", lambda layer, x: (layer(x) < 0).all(dim=0)),
-        Mistake("any_not_all", lambda layer, x: (layer(x) <= 0).any(dim=0)),
-        Mistake("inverted_mask", lambda layer, x: (layer(x) > 0).any(dim=0)),
-        Mistake("weights_only", lambda layer, x: (layer.weight <= 0).all(dim=1)),
-        Mistake("tolerance_threshold", lambda layer, x: (torch.relu(layer(x)) < 1e-6).all(dim=0)),
-        Mistake("dead_on_average", lambda layer, x: layer(x).mean(dim=0) <= 0, "a unit off on average (a mean, sum or "
-                "median <= 0, or off for most rows) can still be on for some input, where ReLU passes it: it is alive. "
-                "Dead means <= 0 for every input: (layer(x) <= 0).all(dim=0)."),
-    ],
+    guards=[Guard("froze_parameters", lambda got: got == "froze", lambda layer, x: (layer.requires_grad_(False)(x) <= 0)
+                  .all(0), _LEFT.format(*_FROZE)),  # first the layer left changed, then the form of each answer
+            Guard("mutated_input", lambda got: got == "changed", lambda layer, x: (layer.eval()(x) <= 0).all(0),
+                  _LEFT.format(*_CHANGED)),
+            Guard("not_a_tensor", any_item(lambda got: not torch.is_tensor(got)), lambda *_: [True] * 5, _per_unit),
+            Guard("wrong_shape", any_item(lambda got: got.shape != (5,)), lambda layer, x: layer(x) <= 0, _per_unit),
+            Guard("wrong_dtype", any_item(lambda g: g.dtype != torch.bool), lambda layer, x: layer(x)[0], _per_unit)],
+    mistakes=[Mistake("strict_threshold", lambda layer, x: (layer(x) < 0).all(dim=0)),
+              Mistake("any_not_all", lambda layer, x: (layer(x) <= 0).any(dim=0)),
+              Mistake("inverted_mask", lambda layer, x: (layer(x) > 0).any(dim=0)),
+              Mistake("weights_only", lambda layer, x: (layer.weight <= 0).all(dim=1)),
+              Mistake("tolerance_threshold", lambda layer, x: (torch.relu(layer(x)) < 1e-6).all(dim=0)),
+              Mistake("activation_on_inputs", lambda layer, x: (layer(torch.relu(x)) <= 0).all(dim=0)),
+              Mistake("bias_only", lambda layer, x: layer.bias <= 0),
+              Mistake("dead_on_average", lambda layer, x: layer(x).mean(dim=0) <= 0, "a unit off on average (a mean, "
+                      "sum or median <= 0, or off for most rows) can still be on for some input, where ReLU passes it: "
+                      "it is alive. Dead means <= 0 for every input: (layer(x) <= 0).all(dim=0).")],
     explain=lambda got, expected: "right for the layers shown, but not for another: compute the mask from layer(x), no "
     "answer typed in." if close(got[:2], expected[:2]) else next(f"expected {describe(e)}, got {describe(g)}: True "
     "where layer(x) <= 0 in every row of x." for g, e in zip(got, expected, strict=True) if not close(g, e)),
@@ -198,14 +203,12 @@ dead_units = Exercise(
     "too), so nothing can revive it.",
 )  # fmt: skip
 
-
 make_mlp = Exercise(
     name="make_mlp", observe=_architecture, reference=_mlp,
     inputs=lambda: tuple((n_in, list(hidden), n_out) for n_in, hidden, n_out in MLP_SIZES),  # fresh lists each run
-    guards=[
+    guards=[  # shared_layer: one nn.Linear per pair of widths, used again where the pair repeats ([4, 4, 4])
         Guard("not_a_model", lambda got: not isinstance(got, tuple), lambda n_in, hidden, n_out: [n_in]),
         Guard("plain_list", lambda got: any(got[1]), lambda *sizes: _LoopMLP(*sizes, container=list)),
-        # one nn.Linear per pair of widths, used again where the pair repeats: [4, 4, 4] runs one layer twice
         Guard("shared_layer", lambda got: any(got[4]), lambda *sizes: _mlp(*sizes, linear=cache(nn.Linear))),
         Guard("froze_parameters", lambda got: any(got[3]), lambda *sizes: _mlp(*sizes).requires_grad_(False),
               lambda got, expected: f"{', '.join(next(f for f in got[3] if f))} do not require grad: no optimizer "
@@ -214,19 +217,15 @@ make_mlp = Exercise(
               partial(_mlp, activation=nn.Tanh), lambda got, _: _HOLDS.format(", ".join(next(filter(None, got[5]))))),
         Guard("extra_layer", lambda got: any(got[5]), partial(_mlp, activation=partial(nn.Dropout, 0.5)),  # or a norm
               lambda got, _: _HOLDS.format(", ".join(next(filter(None, got[5]))))),  # layer, with ReLUs or not
-    ],
-    mistakes=[
-        Mistake("no_activation", lambda *sizes: _mlp(*sizes, activation=nn.Identity)),
-        Mistake("activation_after_output", lambda *sizes: _mlp(*sizes, last=True)),
-    ],
+        Guard("wrong_shape", _reshaped, lambda *sizes: nn.Sequential(_mlp(*sizes), nn.Flatten(0)), _reshaped)],
+    mistakes=[Mistake("no_activation", lambda *sizes: _mlp(*sizes, activation=nn.Identity)),
+              Mistake("activation_after_output", lambda *sizes: _mlp(*sizes, last=True))],
     alternatives=[_LoopMLP, lambda *sizes: _mlp(*sizes, activation=lambda: nn.ReLU(inplace=True)),
                   lambda *sizes: _mlp(*sizes, linear=lambda n_in, n_out: nn.LazyLinear(n_out)),  # sizes from a pass
-                  lambda *sizes: _mlp(*sizes).half()],  # half precision: the same layers
-    explain=_explain_mlp,
+                  lambda *sizes: _mlp(*sizes).half()], explain=_explain_mlp,  # half precision: the same layers
     success="nn.Linear layers from n_inputs through each hidden width to n_outputs, a ReLU after each hidden layer and "
     "none after the last, so the output can take any value.",
 )  # fmt: skip
-
 
 count_parameters = Exercise(
     name="count_parameters", observe=lambda count, probes: [count(sizes) for sizes in probes],
@@ -235,12 +234,10 @@ count_parameters = Exercise(
     guards=[Guard("returned_none", any_item(lambda count: count is None), lambda sizes: print(sizes)),  # printed
             Guard("not_a_number", lambda got: None in map(as_number, got), str,
                   lambda got, _: f"return the count as one number (an int), got {describe(got[0])}.")],
-    mistakes=[
-        Mistake("no_biases", lambda sizes: sum(n_in * n_out for n_in, n_out in pairwise(sizes))),
-        Mistake("bias_per_input", lambda sizes: sum(n_in * n_out + n_in for n_in, n_out in pairwise(sizes))),
-        Mistake("counted_units", lambda sizes: sum(sizes)),
-        Mistake("missed_a_layer", lambda sizes: sum(n_in * n_out + n_out for n_in, n_out in pairwise(sizes[:-1]))),
-    ],
+    mistakes=[Mistake("no_biases", lambda sizes: sum(n_in * n_out for n_in, n_out in pairwise(sizes))),
+              Mistake("bias_per_input", lambda sizes: sum(n_in * n_out + n_in for n_in, n_out in pairwise(sizes))),
+              Mistake("counted_units", lambda sizes: sum(sizes)),
+              Mistake("missed_a_layer", lambda sizes: sum(a * b + b for a, b in pairwise(sizes[:-1])))],
     alternatives=[lambda sizes: sum(p.numel() for p in _mlp(sizes[0], sizes[1:-1], sizes[-1]).parameters()),
                   lambda sizes: sum((sizes[i] + 1) * sizes[i + 1] for i in range(len(sizes) - 1))],
     explain=lambda got, expected: "right for the sizes shown, but not for another list: compute the count from sizes, "
@@ -250,7 +247,7 @@ count_parameters = Exercise(
     success="each nn.Linear(n_in, n_out) holds n_in * n_out weights and n_out biases; add them up over the layers.",
 )  # fmt: skip
 
-CLIP_PROBES = ((0.2, 2.5), (0.03, 20.0))  # lr, max_norm: below the norms (48, ...), then above the 3rd (17): none fits
+CLIP_PROBES = ((0.2, 2.5), (0.03, 40.0))  # lr, max_norm: below the norms (48, ...), then 2 x over the 2nd (17)
 
 
 def _not_a_number(got: list, expected: list) -> str:
@@ -293,6 +290,8 @@ clipped_step = Exercise(
         Mistake("clip_per_parameter", _step(clip=lambda params, limit: [clip_grad_norm_(p, limit) for p in params])),
         *(Mistake(mistake, _step(order)) for mistake, order in _ORDERS.items()),  # the last 3 never move: told why
         Mistake("ignored_argument", _step(clip=lambda params, limit: clip_grad_norm_(params, 1.0))),
+        Mistake("clip_always", _step(clip=lambda params, limit: torch._foreach_mul_(  # no "only if larger": rescaled
+            grads := [p.grad for p in params], limit / get_total_norm(grads)))),  # always (2 * loss: 17 x 2 < 40)
     ],
     alternatives=[_step("backward clip step zero")], explain=_explain_clip,
     success="backward() makes the gradients, clip_grad_norm_ shortens them to max_norm, then step() uses them.",

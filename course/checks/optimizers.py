@@ -29,7 +29,7 @@ CALLS = [(factor, again) for *_, factors in RATE_PROBES for again, factor in enu
 SCHEDULE_PROBES = ((4, 3), (5, 2))  # epochs, batches: no fixed number of either fits both
 _WRONG_ORDERS = dict(no_zero_grad="backward step", no_backward="step zero_grad", no_step="backward zero_grad",
                      zero_grad_before_step="backward zero_grad step", step_before_backward="step backward zero_grad",
-                     step_uses_old_gradient="step zero_grad backward",
+                     step_uses_old_gradient="step zero_grad backward", backward_twice="keep backward step zero_grad",
                      zeroed_before_backward="zero_by_hand backward step")  # fmt: skip
 STEP_PROBES = (  # seed, x, noise, lr: 7 points at lr 0.05, then 5 others at lr 0.1
     (5, [0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 3.5], [0.1, -0.2, 0.0, 0.3, -0.1, 0.2, -0.3], 0.05),
@@ -58,6 +58,10 @@ def _step(a, b, optimizer, x, y, fault: str = "", calls: str = "backward step ze
     for call in _WRONG_ORDERS.get(fault, calls).split():
         if call == "zero_by_hand":
             a.grad.zero_(), b.grad.zero_()  # None before the first backward()
+        elif call in ("a.grad", "b.grad"):  # one gradient emptied by hand, the other left to add up
+            (a if call == "a.grad" else b).grad = None
+        elif call == "keep":  # backward keeping the graph, so that it can run again
+            loss.backward(retain_graph=True)
         else:
             getattr(loss if call == "backward" else optimizer, call)()
     return (((a + b * x - y) ** 2).mean() if fault == "loss_after_step" else loss).item()
@@ -103,8 +107,10 @@ train_step = Exercise(
               lambda got, _: "return the loss as a Python float (loss.item()), got "
                              f"{next(filter(None, (_not_float(run['returned']) for run in got)))}."),
     ],
-    mistakes=[Mistake(fault, partial(_step, fault=fault), ZERO_BY_HAND if fault == "zeroed_before_backward" else None)
-              for fault in (*_WRONG_ORDERS, "loss_after_step", "sum_not_mean")],
+    mistakes=[*(Mistake(fault, partial(_step, fault=fault), ZERO_BY_HAND if fault == "zeroed_before_backward" else None)
+                for fault in (*_WRONG_ORDERS, "loss_after_step", "sum_not_mean")),
+              *(Mistake("zeroed_one_gradient", partial(_step, calls=f"backward step {grad}"))  # the other adds up
+                for grad in ("a.grad", "b.grad"))],
     alternatives=[partial(_step, calls="zero_grad backward step")],
     success="every step() used the fresh gradients of its own loss (backward() before step()), and the gradients "
     "were emptied between steps, so none piled up.",

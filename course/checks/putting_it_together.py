@@ -20,12 +20,12 @@ from torch import nn, optim
 from torch.utils.data import DataLoader, TensorDataset
 
 from course.checkpoints import load_checkpoint, save_checkpoint
-from course.checks.engine import Exercise, Guard, Mistake
+from course.checks.engine import Exercise, Guard, Library, Mistake
 from course.checks.evaluation import watch_layers
 from course.checks.probes import flat_parameters, randomised, tag_is
 from course.checks.values import close, describe, safe_text
 from course.checks.vocabulary import MISTAKES
-from course.training import fit
+from course.training import fit, predict
 
 _EPOCHS, _DONE = 6, 3  # StepLR(step_size=2) halves the rate after epochs 2 and 4: once on each side of the checkpoint
 _AGAIN = 8, 5  # a second run, stopped after 5 of 8 epochs: 6 and 3 typed into an answer do not fit it
@@ -255,11 +255,10 @@ def _prediction(answer, args: tuple) -> tuple:
     out, after_train = answer(model.train(), x), all(module.training for module in model.modules())
     answer(model.eval(), x.clone())
     form = "not_a_tensor" if type(out) is not torch.Tensor else "wrong_shape" if out.shape != expected.shape else "ok"
-    graph, dropout = any(graphs), any(modes)
     after_eval = any(module.training for module in model.modules())
     frozen = not all(p.requires_grad for p in model.parameters())
     form = "froze" if frozen else "changed" if not torch.equal(flat_parameters(model), before) else form
-    return (form, form == "ok" and close(out, expected), graph, dropout, after_train, after_eval)
+    return (form, form == "ok" and close(out, expected), any(graphs), any(modes), after_train, after_eval)
 
 
 _LEFT = "your function {}: the caller's model {}. Predicting only reads the model; for no graph use `with torch.no_grad():`, which changes nothing outside it."  # fmt: skip  # noqa: E501
@@ -282,6 +281,7 @@ predict_by_hand = Exercise(
     inputs=lambda: (randomised(nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 1)), 0, 0.5),
                     torch.linspace(-1, 1, 28).reshape(7, 4)),
     observe=_prediction, alternatives=[partial(_predict, grad=torch.inference_mode)],
+    library=[Library(predict, lambda model, x: predict(model, x))],  # the course's own: the statement asks for it
     guards=[Guard("froze_parameters", tag_is("froze"), lambda model, x: _predict(model.requires_grad_(False), x),
                   _LEFT.format("switched off requires_grad on the model's parameters", "could no longer be trained")),
             Guard("mutated_input", tag_is("changed"), lambda model, x: (_predict(model, x), model[0].weight.data

@@ -12,7 +12,7 @@ from course.checks.values import close, describe, safe_text
 SHAPES = {"column - vector": (4, 4), "m[:, -1]": (3,), "m[:, -1:]": (3, 1), "X @ w": (5, 1), "X * w.T": (5, 3)}
 KEYS = f"answer with a dict with exactly these keys, each a shape tuple such as (2, 3), not a string: {list(SHAPES)}."
 KEPT_DTYPE = "torch.tensor(array) copies but keeps the array's dtype (float64, int64): ask for dtype=torch.float32."
-# the float32 array shows the memory that .float() shares when there is nothing to convert
+# the float32 array shows the memory a conversion (.float(), np.asarray) shares when there is nothing to convert
 ARRAYS = (
     np.array([0.5, 1.5, 2.5]),
     np.array([0.25, -1.0], dtype=np.float32),
@@ -87,8 +87,14 @@ def _not_shapes(got: object) -> bool:  # a string such as "(4, 4)" is not a shap
     return not isinstance(got, dict) or set(got) != set(SHAPES) or any(isinstance(v, str) for v in got.values())
 
 
+def _is_float(size: object) -> bool:  # a size written as a float: 4.0, np.float32(4), torch.tensor(4.0)
+    if isinstance(size, torch.Tensor):
+        return size.is_floating_point()
+    return isinstance(size, float | np.floating) or isinstance(size, np.ndarray) and size.dtype.kind == "f"
+
+
 def _float_sizes(value: object) -> bool:  # a shape written with floats, such as (4.0, 4.0)
-    return isinstance(value, tuple | list) and any(isinstance(n, float | np.floating) for n in value)
+    return isinstance(value, tuple | list) and any(map(_is_float, value))
 
 
 def _floats_named(got: dict, _: object) -> str:
@@ -200,6 +206,7 @@ to_float32 = Exercise(
         Mistake("shares_memory", lambda a: torch.from_numpy(a)),
         Mistake("wrong_dtype", lambda a: torch.tensor(a), KEPT_DTYPE),
         Mistake("shares_when_same_dtype", lambda a: torch.from_numpy(a).float()),
+        Mistake("shares_when_same_dtype", lambda a: torch.from_numpy(np.asarray(a, dtype=np.float32))),
     ],
     alternatives=[lambda a: torch.tensor(a).float(), lambda a: torch.from_numpy(a.copy()).float()],
     explain=_copies_explained,

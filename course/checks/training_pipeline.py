@@ -1,13 +1,14 @@
 """Checks for lesson 09 (the training pipeline): model sizes, the order of a step, a buggy step, data as tensors.
 
 A model is judged on a copy with its parameters drawn anew, by what it computes on fresh rows (a linear map of every
-column of X, row by row, of rank 2) and whether a gradient reaches every parameter. The train-step probe is a model
-with Dropout that starts in eval mode and logs its forward passes (in the Dropout layer's own mode; a copy's too),
-``model(x)`` calls, ``backward``, ``step``, ``zero_grad`` and a loss cut off the model; the updates are compared with
-the reference's on the same data, so every right form passes. Its loss is a Huber loss and its optimizer SGD with
-momentum, so a step with its own MSE, its own optimizer or an update by hand lands on other parameters."""
+column of X, of rank 2) and whether a gradient reaches every parameter. The train-step probe, a model with Dropout
+starting in eval mode, logs forward passes (in the Dropout's mode), ``model(x)`` calls (in the model's), ``backward``,
+``step``, ``zero_grad`` and a loss cut off the model; updates are compared with the reference's on the same data, and
+its Huber loss and SGD with momentum put a step with its own MSE, optimizer or update by hand elsewhere."""
 
 import copy
+import io
+import warnings
 
 import numpy as np
 import torch
@@ -16,6 +17,7 @@ from torch import nn
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import _is_affine, flat_parameters, randomised, tag_is
 from course.checks.values import as_number, close, describe, safe_text
+from course.checks.vocabulary import LAYERS_ONLY
 
 
 class _Written(nn.Module):
@@ -65,8 +67,10 @@ def _model_io(model: object, args: tuple) -> tuple:
     act in one only): all-zero weights (a right start) are no fault, and the learner's model stays as it was."""
     if not isinstance(model, nn.Module):
         return ("not a model", f"the class {model.__name__}" if isinstance(model, type) else type(model).__name__)
-    try:
-        probe = copy.deepcopy(model)  # judged instead of the model: its parameters are drawn anew
+    scripted = isinstance(model, torch.jit.ScriptModule)  # a deep copy's gradients reach the original's parameters
+    try:  # judged instead of the model: its parameters are drawn anew
+        with warnings.catch_warnings(action="ignore", category=DeprecationWarning):  # torch.jit's, not theirs
+            probe = torch.jit.load(io.BytesIO(model.save_to_buffer())) if scripted else copy.deepcopy(model)
     except Exception as exc:
         return ("uncopyable", f"{type(exc).__name__}: {safe_text(exc)}")
     dtype = next((p.dtype for p in probe.parameters() if p.is_floating_point()), torch.float32)
@@ -151,7 +155,7 @@ def _probe() -> tuple:
     # Dropout's own mode matters (model.training = True sets only the outer flag); a copy runs the same hooks: "copy";
     # model.forward(x) skips the outer hook ("call"); a loss of outputs cut off the graph (torch.no_grad()): "cut"
     forward = lambda: "forward" if model[0].training else "forward in eval"  # noqa: E731
-    for module, event in ((model[1], forward), (model, lambda: "call")):
+    for module, event in ((model[1], forward), (model, lambda: "call" if model.training else "call in eval")):
         module.register_forward_pre_hook(lambda seen, _, m=module, e=event: log.append(e() if seen is m else "copy"))
     loss_fn.register_forward_hook(lambda _, x, out: None if getattr(x[0], "requires_grad", 1) else log.append("cut"))
     model[1].weight.register_hook(lambda grad: log.append("backward"))
@@ -166,11 +170,9 @@ def _probe() -> tuple:
 def _order(log: list[str]) -> str:
     """The first thing wrong with the order of one step's actions, or "ok"."""
     back, step = (log.index(action) if action in log else -1 for action in ("backward", "step"))
-    faults = {
-        "no_backward": back < 0, "no_step": step < 0, "step_before_backward": step < back,
-        "zero_grad_before_step": "zero_grad" in log[back:step], "backward_twice": log.count("backward") > 1,
-        "step_twice": log.count("step") > 1, "no_zero_grad": "zero_grad" not in log,
-    }  # fmt: skip
+    faults = {"no_backward": back < 0, "no_step": step < 0, "step_before_backward": step < back,
+              "zero_grad_before_step": "zero_grad" in log[back:step], "backward_twice": log.count("backward") > 1,
+              "step_twice": log.count("step") > 1, "no_zero_grad": "zero_grad" not in log}  # fmt: skip
     return next((fault for fault, found in faults.items() if found), "ok")
 
 
@@ -201,7 +203,9 @@ def _observe_factory(factory: object, args: tuple) -> tuple:
         ("cut", "cut" in log and "backward" not in log),  # a loss made from a detached output: no backward reached
         *[(order, True) for order in orders if order != "ok" and not updates_right],  # zeroed some way: it worked
         ("no_train", any("forward in eval" in events for events in before)),
-        ("called_forward", log.count("call") != len(forwards)),
+        ("top_in_eval", any("call in eval" in events for events in before)),  # the layers alone set to train
+        ("forward_twice", not updates_right and any(sum(e.startswith("forward") for e in ev) > 1 for ev in before)),
+        ("called_forward", sum(event.startswith("call") for event in log) != len(forwards)),
         ("returns_tensor", isinstance(returned[0], torch.Tensor)), ("returned_none", returned[0] is None),
         ("not_a_number", as_number(returned[0]) is None),
         ("loss_after_step", updates_right and any(e.startswith("forward") for e in logs[0][len(before[0]):])
@@ -243,18 +247,21 @@ _FAULTS = dict(  # what each fault looks like, as a wrong program
     no_backward=_factory("fsz"), no_step=_factory("fbz"), no_zero_grad=_factory("fbs"),
     step_before_backward=_factory("fsbz"), zero_grad_before_step=_factory("fbzs"), backward_twice=_factory("fBbsz"),
     step_twice=_factory("fbssz"), no_train=_factory(train=False), loss_after_step=_factory(item="after"),
+    top_in_eval=lambda model, *rest: lambda x, y: ([layer.train() for layer in model.children()],  # the layers only
+                                                   _factory(train=False)(model, *rest)(x, y))[1],
+    forward_twice=_factory("ffbsz"),  # the first forward's output unused
     called_forward=_factory(call=False), returns_tensor=_factory(item=False), returned_none=_factory(item=None),
     not_a_number=lambda *parts: lambda x, y: [_REFERENCE(*parts)(x, y)],  # the updates are right, the result is not
 )  # fmt: skip
-_IDS = {"copy": "uses_globals", "cut": "not_backpropagatable"}  # what is not a mistake's id, the id it names
+_IDS = {"copy": "uses_globals", "cut": "not_backpropagatable", "top_in_eval": "no_train"}  # not ids: the id named
 _MESSAGES = {
     "copy": "your step trained a copy of the model it was given (copy.deepcopy), so the caller's model never changed: "
     "train the model passed to the factory itself, with the optimizer passed along with it.",
-    "cut": "the loss was cut off the model (model(x) ran inside torch.no_grad(), or its output was detached): "
-    "backward() reaches no parameter, so it fails, and loss.requires_grad_() only hides the error. Compute it with "
-    "gradients on.",
+    "cut": "the loss was cut off the model (model(x) ran in torch.no_grad(), or its output was detached): backward() "
+    "reaches no parameter, so it fails, and loss.requires_grad_() only hides the error. Compute it with gradients on.",
     "no_train": "the Dropout layer ran in eval mode while training: call model.train() inside train_step, at every "
     "step (it sets every layer's mode; model.training = True sets only the outer model's flag).",
+    "top_in_eval": LAYERS_ONLY.format("training", "eval", False, "train"),
     "not_a_number": "train_step should return the loss as one number, loss.item(); it returned something else.",
 }
 train_step_factory = Exercise(
@@ -275,23 +282,17 @@ FLOAT = "nn.Linear's weights are float32; other dtypes give 'mat1 and mat2 must 
 to_tensors = Exercise(  # arrays reshaped in place (y.shape = ...): the engine names it (mutated_input)
     name="to_tensors", reference=lambda X, y: (torch.Tensor(X), torch.Tensor(y).reshape(-1, 1)),
     inputs=lambda: (np.random.RandomState(0).randn(50, 3), np.random.RandomState(1).randn(50)),  # as in the lesson
-    guards=[
-        Guard("not_a_pair", lambda got: not isinstance(got, (tuple, list)) or len(got) != 2, lambda X, y: X),
-        Guard("not_a_tensor", lambda got: not all(map(torch.is_tensor, got)), lambda X, y: (X, y), TENSORS),
-        Guard("wrong_dtype", lambda got: {got[0].dtype, got[1].dtype} != {torch.float32},
-              lambda X, y: (torch.from_numpy(X), torch.from_numpy(y).reshape(-1, 1)),
-              lambda got, _: f"you gave {got[0].dtype} and {got[1].dtype}; {FLOAT}"),
-        Guard("shape_mismatch", lambda got: got[1].ndim == 1, lambda X, y: (torch.Tensor(X), torch.Tensor(y))),
-    ],
-    mistakes=[
-        Mistake("target_row", lambda X, y: (torch.Tensor(X), torch.Tensor(y).reshape(1, -1))),
-        Mistake("features_flattened", lambda X, y: (torch.Tensor(X).reshape(-1, 1), torch.Tensor(y).reshape(-1, 1))),
-    ],
-    alternatives=[
-        lambda X, y: (torch.from_numpy(X).float(), torch.from_numpy(y).float().unsqueeze(1)),
-        lambda X, y: (torch.tensor(X, dtype=torch.float32), torch.tensor(y, dtype=torch.float32).view(50, 1)),
-        lambda X, y: (torch.as_tensor(X.astype(np.float32)), torch.as_tensor(y.astype(np.float32))[:, None]),
-    ],
+    guards=[Guard("not_a_pair", lambda got: not isinstance(got, (tuple, list)) or len(got) != 2, lambda X, y: X),
+            Guard("not_a_tensor", lambda got: not all(map(torch.is_tensor, got)), lambda X, y: (X, y), TENSORS),
+            Guard("wrong_dtype", lambda got: {got[0].dtype, got[1].dtype} != {torch.float32},
+                  lambda X, y: (torch.from_numpy(X), torch.from_numpy(y).reshape(-1, 1)),
+                  lambda got, _: f"you gave {got[0].dtype} and {got[1].dtype}; {FLOAT}"),
+            Guard("shape_mismatch", lambda got: got[1].ndim == 1, lambda X, y: (torch.Tensor(X), torch.Tensor(y)))],
+    mistakes=[Mistake("target_row", lambda X, y: (torch.Tensor(X), torch.Tensor(y).reshape(1, -1))),
+              Mistake("features_flattened", lambda X, y: (torch.Tensor(X).reshape(-1, 1), torch.Tensor(y)[:, None]))],
+    alternatives=[lambda X, y: (torch.from_numpy(X).float(), torch.from_numpy(y).float().unsqueeze(1)),
+                  lambda X, y: (torch.tensor(X, dtype=torch.float32), torch.tensor(y, dtype=torch.float32).view(50, 1)),
+                  lambda X, y: (torch.as_tensor(X.astype(np.float32)), torch.as_tensor(y.astype(np.float32))[:, None])],
     explain=lambda got, _: f"expected X (50, 3) and y (50, 1); got {tuple(got[0].shape)} and {tuple(got[1].shape)}."
     if (got[0].shape, got[1].shape) != ((50, 3), (50, 1)) else "the shapes are right, but the values are not the "
     "arrays' values: convert them as they are; only the dtype and the shape of y change.",

@@ -157,9 +157,9 @@ def close(got: object, expected: object, rtol: float = 1e-4, atol: float = 1e-6)
 
 def changed(used: object, fresh: object) -> bool:
     """Whether the probe input ``used`` no longer equals its fresh copy: a tensor or an array (values, shape, dtype,
-    device), a module (its parameters' and buffers' names, values, shape, dtype and device; its mode and
-    requires_grad are the exercise's business), or a list (its length, or a number, tensor, array or list in it,
-    also inside a tuple).
+    device), a module (its parameters' and buffers' names, values, shape, dtype and device; its layers' names and
+    types and their settings, :func:`_settings`; its mode and requires_grad are the exercise's business), or a list
+    (its length, or a number, tensor, array or list in it, also inside a tuple).
 
         >>> changed(torch.nn.Linear(2, 1).double(), torch.nn.Linear(2, 1)), changed([1, 2], [1, 2])
         (True, False)
@@ -167,6 +167,8 @@ def changed(used: object, fresh: object) -> bool:
     if type(used) is not type(fresh):
         return False
     if isinstance(used, torch.nn.Module):
+        if _settings(used) != _settings(fresh):  # a layer replaced (nn.Identity for a Dropout), or its p set to 0
+            return True
         state, before = (dict([*m.named_parameters(), *m.named_buffers()]) for m in (used, fresh))
         return state.keys() != before.keys() or any(changed(state[k].detach(), before[k].detach()) for k in state)
     if type(used) in (list, tuple):  # a tuple is not changed, but a list inside it may be
@@ -180,6 +182,33 @@ def changed(used: object, fresh: object) -> bool:
             return used.device != fresh.device
         return not torch.equal(used, fresh)
     return not np.array_equal(used, fresh, equal_nan=used.dtype.kind in "fc")
+
+
+_SETTING_TYPES = (int, float, bool, str, type(None))
+
+
+def _settings(module: torch.nn.Module) -> list:
+    """Each submodule's name and type, with its plain settings (numbers, strings, None, tuples in its ``__dict__``:
+    a Dropout's p, a LeakyReLU's negative_slope, inplace), but not its mode or private names; NaN equals itself.
+
+    >>> _settings(torch.nn.Dropout(0.5))
+    [('', <class 'torch.nn.modules.dropout.Dropout'>, {'p': 0.5, 'inplace': False})]
+    """
+    seen = [(name, type(m), vars(m).items()) for name, m in module.named_modules()]
+    return [(name, kind, {key: _plain(value) for key, value in items
+             if not key.startswith("_") and key != "training" and _plain(value) is not None})
+            for name, kind, items in seen]  # fmt: skip
+
+
+def _plain(value: object) -> object:
+    """A setting as compared: a number, bool, string or tuple of them as it is (NaN as "NaN"), None as "None";
+    None for anything else."""
+    if type(value) is tuple:
+        items = [_plain(item) for item in value]
+        return None if None in items else tuple(items)
+    if type(value) not in _SETTING_TYPES:
+        return None
+    return "None" if value is None else "NaN" if value != value else value
 
 
 def _item_changed(used: object, fresh: object) -> bool:

@@ -14,7 +14,7 @@ MISTAKES: dict[str, str] = {
     "mutated_input": "your function changed the tensor, array or list it was given, in place (values, shape or dtype; a list's items or length): the caller's data changed too. Work on a copy (x.clone(), x.copy(), list(sizes)) or use out-of-place operations (x = x - m, not x -= m).",
     "unreadable": "the check could not use your answer ({got}).",
     "other": "expected {expected}, got {got}.",
-    "used_library": "your numbers are right, but your function called {got}: the exercise asks you to write the formula with basic tensor operations, which is how you see what the library does (compare with the library outside your function).",
+    "used_library": "your numbers are right, but your function called {got}: the exercise asks you to write it yourself (the formula, or the steps) from basic operations, which is how you see what the library does (compare with the library outside your function).",
     "backward_inside": "your function called backward() itself, which left gradients in the .grad of the tensors (or the model) it was given: the next optimizer step would use them along with its own. Compute and return the result only; backward() belongs to the training step, once per batch (and a loss that backward() already ran through cannot run it again without retain_graph=True).",
     "default_dtype_changed": "your function changed torch's default dtype (torch.set_default_dtype), for every tensor the rest of the notebook makes too; it is put back now. Give a dtype to the tensors you make instead, e.g. torch.tensor(values, dtype=torch.float64), or x.double().",
     "default_device_changed": "your function changed torch's default device (torch.set_default_device), so every tensor the rest of the notebook makes lands there, the check's own included; it is put back now. Move what you need explicitly instead: model.to(device), x.to(device).",
@@ -54,7 +54,7 @@ MISTAKES: dict[str, str] = {
     "no_mean": "that is one squared error per sample; the loss is their mean, one number: add .mean().",
     "shares_memory": "this tensor shares memory with the array (torch.from_numpy, torch.as_tensor): change one and the other changes. torch.tensor(array, ...) copies.",
     "population_std": "that divides by the population standard deviation (correction=0, NumPy's default); x.std() in PyTorch divides by N - 1.",
-    "shares_when_same_dtype": "right for the float64 array, but the float32 array's tensor changed with it: .float() (like torch.as_tensor and torch.Tensor) keeps the same memory when there is nothing to convert. Copy explicitly: torch.tensor(array, dtype=torch.float32).",
+    "shares_when_same_dtype": "right for the float64 array, but the float32 array's tensor changed with it: a conversion that copies only when the dtype changes, in NumPy (np.asarray, np.float32(array), .astype(..., copy=False)) or in torch (torch.from_numpy, torch.as_tensor, .float(), .to()), keeps the same memory when there is nothing to convert. Copy explicitly: torch.tensor(array, dtype=torch.float32).",
     "shape_not_ints": "a shape holds whole numbers (ints), as .shape does: write (4, 4), not (4.0, 4.0).",
     "not_positive": "a learning rate is a positive step size: with 0 or less each step goes nowhere or uphill. The minus sign in the update already does the descending.",  # lesson 02 gradient_descent_numpy
     "diverges": "with this learning rate the loss grows instead of shrinking: each step overshoots the minimum by more than it was away from it. Try a smaller one.",
@@ -75,6 +75,7 @@ MISTAKES: dict[str, str] = {
     "no_update": "the parameters never changed: p = p - ... only makes a new tensor and rebinds the name (update in place: p -= ...), or the gradients were zeroed before the update used them.",
     "not_in_place": "w = w - lr * w.grad makes a new tensor, without a .grad (hence the error), and leaves the parameter as it was: update it in place, w -= lr * w.grad, inside torch.no_grad().",
     "loss_outside_loop": "the loss is computed once, before the loop, and the first backward() frees its graph, so the second one fails: compute the loss inside the loop, every epoch.",
+    "zeroed_one_gradient": "only one parameter's gradient was emptied between steps (p.grad = None by hand): the other's kept adding up in .grad, so its steps used the sum of every gradient so far. Call optimizer.zero_grad(), which empties every gradient the optimizer holds.",
     "zeroed_before_backward": ".grad is None until the first backward() fills it, so zeroing it before that fails ('NoneType' object has no attribute ...): zero the gradients after the step, or guard with `if a.grad is not None`.",
     "not_names": "answer with a set of variable names as strings, in quotes inside curly braces, like {'weight'}.",  # lesson 04 computation_graphs
     "frozen_counted": "`scale` had requires_grad switched off (requires_grad_(False)), so autograd does not track it: a frozen tensor gets no box.",
@@ -87,6 +88,7 @@ MISTAKES: dict[str, str] = {
     "no_accumulate_grad": "you left out the AccumulateGrad nodes. They are nodes too: the ones that store a leaf's gradient in .grad.",
     "still_tracked": "the prediction still has a grad_fn, so it is part of the graph. Compute it inside `with torch.no_grad():`, or call .detach() on the result.",
     "rounded": "the values are rounded: return a + b * x with every digit it has (a plot or a print can round what it shows, the values themselves stay exact).",
+    "new_leaf_requires_grad": "the values are right and have no grad_fn, but the tensor is a new leaf that asks for gradients (requires_grad=True): autograd tracks everything computed from it, and .numpy() refuses it. Don't ask for gradients: return (a + b * x).detach(), or compute it inside `with torch.no_grad():`.",
     "froze_parameters": "a or b no longer requires grad: you switched off the parameters themselves, so training would stop. Leave them alone and detach only the result, or compute it under torch.no_grad().",
     "retain_graph_not_detach": "the error is gone, but with retain_graph=True every backward() runs back through all the earlier steps too: the gradients are not this step's, and each step costs more time and memory. Detach the carried state instead.",
     "state_not_carried": "the state no longer carries half of its previous value: keep 0.5 * (previous state), detached, plus a * x.",
@@ -131,6 +133,8 @@ MISTAKES: dict[str, str] = {
     "dead_on_average": "a unit off on average (a mean, sum or median of its pre-activations at most 0) can still be on for some inputs, where it gets a gradient: a dead unit is off for every input, (pre <= 0).all(dim=0).",
     "inverted_mask": "the mask is inverted: True should mark the units asked for, not the others.",
     "weights_only": "you looked at the weights alone; what a unit does depends on its pre-activation x W^T + b over the data: compute layer(x).",
+    "activation_on_inputs": "ReLU was applied to the inputs before the layer, layer(relu(x)): that changes which units switch on (a unit on only for inputs with a negative entry looks dead). A unit is dead when its own pre-activation on x as given is <= 0 for every input: (layer(x) <= 0).all(dim=0).",
+    "bias_only": "you judged each unit by its bias alone: a unit with a negative bias can still be on for some input, where w · x outweighs it. A unit is dead when its pre-activation layer(x) is <= 0 for every input: (layer(x) <= 0).all(dim=0).",
     "tolerance_threshold": "a unit whose pre-activation is only a little above 0 for some input is alive: ReLU passes it and its gradient there is 1. Compare with 0 itself (<= 0), not with a small tolerance.",
     "no_activation": "there is no activation between the linear layers, so the whole model is still one linear map. Put nn.ReLU() after each hidden nn.Linear.",
     "activation_after_output": "there is an activation after the last layer: a ReLU there turns every negative prediction into 0. End with the last nn.Linear.",
@@ -144,6 +148,7 @@ MISTAKES: dict[str, str] = {
     "clip_misplaced": "the step used gradients that were not clipped: call clip_grad_norm_ after loss.backward() (which makes them) and before optimizer.step() (which uses them).",
     "clip_value_not_norm": "clip_grad_value_ cuts each gradient entry to [-max_norm, max_norm] and changes the direction; clip_grad_norm_ rescales all gradients together.",
     "wrong_norm_type": "clip_grad_norm_ measures the usual Euclidean norm of all gradients together: leave norm_type at its default, 2.",
+    "clip_always": "your clipping rescales the gradients to max_norm every time, also when their norm is already below it: short gradients are lengthened, so small steps grow. Rescale only when the total norm is larger, by max_norm / total only when total > max_norm, as clip_grad_norm_ does.",
     "clip_per_parameter": "clipping each parameter on its own lets the total norm exceed max_norm: pass all the parameters to one clip_grad_norm_ call.",
     "ignored_argument": "your function does not use one of its arguments: it must work for whatever value the caller passes.",
     "wrong_input_size": "in_features must be the number of columns of X (X.shape[1]): it counts features, not samples.",  # lesson 09 training_pipeline
@@ -162,6 +167,7 @@ MISTAKES: dict[str, str] = {
     "zero_grad_before_step": "the parameters never moved: optimizer.zero_grad() runs between loss.backward() and optimizer.step(), erasing the gradients before they are used.",
     "returns_tensor": "the step returns the loss tensor; return loss.item(), a plain float: it is what the loop prints and plots, and it does not hold the graph.",
     "step_twice": "optimizer.step() ran twice in one train_step: each call moves the parameters again, so every batch counts double. Call it once per step.",
+    "forward_twice": "model(x) ran twice in one training step: in training mode every forward pass draws another Dropout mask (and BatchNorm counts the batch again), so even a pass whose output goes unused changes the step. Call model(x) once per step and compute the loss from that output.",
     "backward_twice": "loss.backward() ran twice in one training step: the gradients add up in .grad, so the step used twice this batch's gradient. Call backward() once per step.",
     "target_row": "y became a row of shape (1, N); the target needs one row per sample: a column (N, 1), e.g. y.reshape(-1, 1).",
     "features_flattened": "X already has one row per sample and one column per feature; reshaping it into one column mixes the features of different samples. Leave its shape as it is.",
@@ -190,6 +196,7 @@ MISTAKES: dict[str, str] = {
     "batch_not_moved": "the batches reached the step on the CPU, not on `device`: move each one inside the loop, xb, yb = xb.to(device), yb.to(device).",
     "target_not_moved": "the inputs were moved to the device but the targets were not: move yb too.",
     "last_loss_only": "that is the last batch's loss; return the mean over all batches of the epoch.",
+    "batch_count_off": "your mean divides by one batch too many whenever the batch size divides the number of samples: 8 samples in batches of 4 make 2 batches, not len(dataset) // batch_size + 1 = 3. Divide by the number of batches the loop ran: len(loader), or count them as you go.",
     "state_across_calls": "called twice on the same loader, your function returned two different numbers: something carries over from one call to the next (a list or a total kept outside the function, or a default argument such as losses=[]). Create the losses list inside train_one_epoch, so each epoch averages only its own batches.",
     "model_not_called": "your function never called the model: loop over the loader and compute loss_fn(model(x), y) for each batch.",  # lesson 11 evaluation
     "mean_of_batch_means": "that is the mean of the batch means: the short last batch (2 samples) counts as much as a full one (4), so each of its samples weighs twice as much and the result depends on how the batches fall. Weight each batch by its size: sum(loss * len(x)) / number of samples.",
@@ -277,6 +284,7 @@ MISTAKES: dict[str, str] = {
 }
 
 # the engine's more specific messages for three of its ids, where it found the cause
-MODEL_CHANGED = "your function changed the model it was given (the values, dtype or device of its parameters or buffers: model.double(), model.to(...), a weight updated in place; or new nn.Parameter objects put in place of its own, which an optimizer built before no longer updates: model.to(device) moves a model keeping them) in a way the exercise does not ask for: the caller's model stays changed, and its next prediction or training step runs with other weights or fails on a dtype mismatch. Change only what the exercise asks: keep the model's dtype (convert x to it if they differ) and change no weight it does not ask you to train."  # mutated_input, a model
+MODEL_CHANGED = "your function changed the model it was given (the values, dtype or device of its parameters or buffers: model.double(), model.to(...), a weight updated in place; its layers or their settings: a layer replaced (a Dropout by nn.Identity), a Dropout's p set to 0; or new nn.Parameter objects put in place of its own, which an optimizer built before no longer updates: model.to(device) moves a model keeping them) in a way the exercise does not ask for: the caller's model stays changed, and its next prediction or training step runs with other weights or fails on a dtype mismatch. Change only what the exercise asks: keep the model's dtype (convert x to it if they differ) and change no weight it does not ask you to train."  # mutated_input, a model
+LAYERS_ONLY = "the layers were in {} mode, but the model itself was still in {} mode (model.training is {}): switching the layers one by one misses the top module, and any forward that reads self.training. Call model.{}(), which sets every module."  # no_eval, no_train: the layers' modes set one by one
 GRADIENT_ZEROED = "the value is right, but its gradient is not the loss's: it is 0 for some inputs where the loss's is not, so training would stop moving them. Clamping or detaching a term changes the gradient: past a clamp's bounds it is 0, and a detached term sends none back. Compute every term from the inputs, clamping only by a margin (1e-7) at most."  # partly_detached, 0 where the gradient differs
 SAVED_TENSOR_CHANGED = "the value is right, but backward() from it fails: an in-place operation (x.neg_(), x.mul_(-1), x.log_(), x += 1, x[i] = ...) changed a tensor that autograd saved to compute the gradient, so no training step could run from it. Use out-of-place operations (x = -x, x = x * -1, x = x.log()), which leave the saved tensor as it was."  # backward_fails, in place

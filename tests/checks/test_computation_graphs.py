@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from course.checks import computation_graphs as check
+from course.checks.values import describe
 
 
 @pytest.mark.parametrize("answer", [["weight", "bias"], ("bias ", "weight"), frozenset({"weight", "bias"})])
@@ -141,7 +142,8 @@ def test_review_a_summed_loss_shows_its_losses_when_a_ends_the_same():
             losses.append(loss.item())
         return losses
 
-    assert "losses a list (38.38" in check.smoothed_training(summed).message
+    first = summed(*check.smoothed_training.inputs()[:5])[0]  # the answer's own first loss, about 5 times the mean's
+    assert f"losses a list ({first:.4g}" in check.smoothed_training(summed).message
 
 
 def test_review2_other_right_forms_of_names_and_counts():
@@ -207,3 +209,100 @@ def test_review5_an_inner_node_reached_by_two_paths_counts_once():
 def test_review8_rounded_values_are_not_the_prediction(decimals):
     verdict = check.untracked_prediction(lambda a, b, x: (a + b * x).detach().round(decimals=decimals))
     assert not verdict.passed and verdict.mistake in ("rounded", "other"), verdict
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda a, b, x: torch.tensor((a + b * x).tolist(), requires_grad=True),
+        lambda a, b, x: (a + b * x).detach().requires_grad_(),
+    ],
+    ids=["new_tensor", "requires_grad_"],
+)
+def test_fix_a_new_leaf_that_asks_for_gradients_is_not_said_to_have_a_grad_fn(answer):
+    out = answer(*check.untracked_prediction.inputs())
+    assert out.grad_fn is None and out.requires_grad  # what the answer gives: a leaf, no graph behind it
+    verdict = check.untracked_prediction(answer)
+    assert verdict.mistake == "new_leaf_requires_grad", verdict
+    assert "still has a grad_fn" not in verdict.message and ".numpy()" in verdict.message, verdict
+
+
+@pytest.mark.parametrize("decimals", [1, 2, 3, 4, 5, 6])
+def test_fix_a_prediction_rounded_to_any_decimals_is_named(decimals):
+    for answer in (
+        lambda a, b, x: (a + b * x).detach().round(decimals=decimals),
+        lambda a, b, x: np.round((a + b * x).detach().numpy(), decimals),
+        lambda a, b, x: [[round(v, decimals) for v in row] for row in (a + b * x).tolist()],
+    ):
+        verdict = check.untracked_prediction(answer)
+        assert verdict.mistake == "rounded" and f"{decimals} decimal" in verdict.message, verdict
+
+
+def _logged(a, x, y, steps, lr=0.1, log=lambda loss: loss.item()):
+    state, losses = torch.zeros_like(y), []
+    for _ in range(steps):
+        state = 0.5 * state.detach() + a * x
+        loss = ((state - y) ** 2).mean()
+        loss.backward()
+        with torch.no_grad():
+            a -= lr * a.grad
+        a.grad = None
+        losses.append(log(loss))
+    return losses
+
+
+@pytest.mark.parametrize("decimals", [1, 2, 3, 4, 5, 6])
+def test_fix_losses_rounded_to_any_decimals_are_named(decimals):
+    for log in (lambda loss: round(loss.item(), decimals), lambda loss: loss.round(decimals=decimals).item()):
+        verdict = check.smoothed_training(partial(_logged, log=log))
+        assert verdict.mistake == "rounded" and f"{decimals} decimal" in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda a, b, x: (a.double() + b.double() * x.double()).detach(),
+        lambda a, b, x: (b * x + a).detach(),
+        lambda a, b, x: torch.addcmul(a, b, x).detach(),
+        lambda a, b, x: a.item() + b.item() * x.numpy().astype(np.float64),
+    ],
+    ids=["float64", "reordered", "addcmul", "numpy_float64"],
+)
+def test_fix_right_predictions_in_other_precisions_are_not_called_rounded(answer):
+    assert check.untracked_prediction(answer).passed
+
+
+def test_fix_right_losses_in_double_precision_are_not_called_rounded():
+    def in_float64(a, x, y, steps, lr=0.1):
+        weight = a.detach().double().requires_grad_()
+        losses = _logged(weight, x.double(), y.double(), steps, lr)
+        with torch.no_grad():
+            a.copy_(weight)
+        return losses
+
+    assert check.smoothed_training(in_float64).passed
+
+
+def test_fix_a_near_miss_shows_the_digits_where_it_differs():
+    def off_in_the_fifth_digit(a, x, y, steps, lr=0.1):
+        losses = _logged(a, x, y, steps, lr)
+        return [*losses[:2], losses[2] + 3.5e-5, *losses[3:]] if steps == 4 else losses  # beyond close(), not shown
+
+    args = check.smoothed_training.inputs()[:5]
+    assert describe(off_in_the_fifth_digit(*args)) == describe(_logged(*check.smoothed_training.inputs()[:5]))
+    verdict = check.smoothed_training(off_in_the_fifth_digit)
+    got, expected = verdict.message.split(" losses ")[1].split("; expected ")
+    assert verdict.mistake == "other" and got != expected.split(", ", 1)[1].removesuffix(
+        ". Change only how state is carried."
+    ), verdict
+
+    def off_in_one_value(a, b, x):
+        values = (a + b * x).detach()
+        values[3] += 3e-5
+        return values
+
+    right = (lambda a, b, x: (a + b * x).detach())(*check.untracked_prediction.inputs())
+    assert describe(off_in_one_value(*check.untracked_prediction.inputs())) == describe(right)
+    verdict = check.untracked_prediction(off_in_one_value)
+    expected, got = verdict.message.removeprefix("expected ").split(", the values of a + b * x")[0], verdict.message
+    assert verdict.mistake == "other" and expected not in got.split("; got ")[1], verdict

@@ -264,3 +264,36 @@ def test_review4_batch_sizes_from_a_dataloader_are_named(answer, named):
     verdict = check.batch_sizes(answer)
     assert verdict.mistake == "used_library" and f"called torch.utils.data.{named}" in verdict.message, verdict
     assert check.batch_sizes(lambda n, b, d: [min(b, n - s) for s in range(0, n, b) if not d or n - s >= b]).passed
+
+
+def one_batch_too_many(step, loader, device):  # the lesson's bug "fixed": right whenever the last batch is short
+    n_batches = len(loader.dataset) // loader.batch_size + 1
+    total = 0.0
+    for i, (xb, yb) in enumerate(loader):
+        if i == n_batches:
+            break
+        total += step(xb.to(device), yb.to(device))
+    return total / n_batches
+
+
+def test_fix_an_epoch_divided_by_one_batch_too_many_is_named():
+    verdict = check.train_one_epoch(one_batch_too_many)
+    assert verdict.mistake == "batch_count_off" and "len(loader)" in verdict.message, verdict
+
+
+class NumpyWindows(Windows):
+    def __getitem__(self, i):
+        return tuple(t.numpy() for t in Windows.__getitem__(self, i))
+
+
+def test_fix_numpy_items_are_named_without_a_false_reason():
+    verdict = check.window_dataset(NumpyWindows)
+    assert verdict.mistake == "not_a_tensor" and "NumPy arrays" in verdict.message, verdict
+    assert "can stack" not in verdict.message, verdict
+
+
+def test_fix_batch_sizes_from_the_len_of_a_batch_sampler_are_named():
+    verdict = check.batch_sizes(
+        lambda n, b, d: [b] * len(BatchSampler(range(n), b, drop_last=True)) + [n % b] * (not d and n % b > 0)
+    )
+    assert verdict.mistake == "used_library" and "BatchSampler.__len__" in verdict.message, verdict

@@ -46,12 +46,66 @@ def test_a_models_mode_and_requires_grad_are_no_change_but_its_weights_dtype_and
     assert changed(moved_buffer, _model())
 
 
+def _dropout_model() -> nn.Module:
+    return probes.randomised(nn.Sequential(nn.Linear(2, 4), nn.Dropout(0.5), nn.LeakyReLU(0.1), nn.Linear(4, 1)), 0)
+
+
+def _replaced_dropout() -> nn.Module:
+    model = _dropout_model()
+    model[1] = nn.Identity()  # no parameter or buffer differs: the layers do
+    return model
+
+
+def _with(**settings: object) -> nn.Module:
+    model = _dropout_model()
+    for name, value in settings.items():
+        setattr(model[1] if name in ("p", "inplace") else model[2], name, value)
+    return model
+
+
+@pytest.mark.parametrize(
+    "used, changes",
+    [
+        (_replaced_dropout, True),
+        (lambda: _with(p=0.0), True),
+        (lambda: _with(inplace=True), True),
+        (lambda: _with(negative_slope=0.2), True),
+        (lambda: nn.Sequential(*_dropout_model()[:3]), True),  # a layer left out
+        (lambda: _dropout_model().eval(), False),  # the mode is the exercise's business
+        (lambda: _with(_private=3), False),  # and so are names of its own
+    ],
+    ids=["replaced", "p", "inplace", "slope", "layer dropped", "mode", "private"],
+)
+def test_a_models_layers_and_their_settings_count_as_its_state(used, changes):
+    assert changed(used(), _dropout_model()) is changes
+
+
+def test_a_predict_that_switches_dropout_off_for_good_is_told_so():
+    def zero_dropout(model, x):
+        for module in model.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = 0.0
+        return _predict(model, x)
+
+    def swap_dropout(model, x):
+        model[1] = nn.Identity()
+        return _predict(model, x)
+
+    for answer in (zero_dropout, swap_dropout):
+        verdict = DROPOUT_PREDICT(answer)
+        assert verdict.mistake == "mutated_input" and "Dropout" in verdict.message, verdict
+    assert DROPOUT_PREDICT(_predict).passed
+
+
 def _predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         return model.eval()(x)
 
 
 PREDICT = Exercise("predict", _predict, "ok", inputs=lambda: (_model(), torch.tensor([[1.0, 2.0], [0.5, -1.0]])))
+
+
+DROPOUT_PREDICT = Exercise("predict", _predict, "ok", inputs=lambda: (_dropout_model(), torch.ones(3, 2)))
 
 
 def _step(model: nn.Module, x: torch.Tensor) -> torch.Tensor:

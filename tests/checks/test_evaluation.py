@@ -255,3 +255,20 @@ def test_standardize_accepts_an_epsilon_against_a_zero_spread_in_either_form(eps
 def test_r_squared_tells_what_the_function_returned_not_the_checks_list_of_probes(answer, told):
     verdict = check.r_squared(answer)
     assert verdict.mistake == "not_a_number" and verdict.message.endswith(told), verdict
+
+
+@pytest.mark.parametrize(
+    ("answer", "named"),
+    [
+        (lambda t, p: sklearn.metrics.d2_tweedie_score(t.numpy(), p.numpy(), power=0), "d2_tweedie_score"),
+        (lambda t, p: 1 - sklearn.metrics.mean_tweedie_deviance(t.numpy(), p.numpy()) / t.numpy().var(),
+         "mean_tweedie_deviance"),
+        (lambda t, p: 1 - sklearn.metrics.root_mean_squared_error(t.numpy(), p.numpy()) ** 2 / t.numpy().var(),
+         "root_mean_squared_error"),
+    ],
+)  # fmt: skip
+def test_fix_r_squared_through_any_scikit_learn_function_that_computes_it_is_told_so(answer, named):
+    y_true, y_pred = check.r_squared.inputs()[:2]
+    assert abs(answer(y_true, y_pred) - check.r_squared.reference(y_true, y_pred).item()) < 1e-5
+    verdict = check.r_squared(answer)
+    assert verdict.mistake == "used_library" and f"sklearn.metrics.{named}" in verdict.message, verdict

@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from sklearn import metrics
 from sklearn.metrics import classification_report, precision_recall_fscore_support, precision_score, recall_score
 from torch import nn
 
 from course.checks import logistic_regression as check
 from course.checks import models
+from course.checks.values import close
 
 
 def test_promised_diagnoses():
@@ -291,3 +293,43 @@ def test_fixed_setup_judges_in_eval_mode_wants_a_bias_and_names_a_loss_class():
         assert check.fixed_setup(lambda n, pair=pair: pair).mistake == "no_bias"
     verdict = check.fixed_setup(lambda n: (nn.Linear(n, 1), nn.BCEWithLogitsLoss))
     assert verdict.mistake == "not_a_loss" and "the class, not an instance: nn.BCEWithLogitsLoss()" in verdict.message
+
+
+def _from_pr_curve(p, y):
+    precision, recall, thresholds = metrics.precision_recall_curve(y.view(-1).numpy(), p.view(-1).numpy())
+    return precision[1], recall[1]  # thresholds 0 and 1: the second is the predictions themselves
+
+
+def _from_roc_curve(p, y):
+    fpr, tpr, thresholds = metrics.roc_curve(y.view(-1).numpy(), p.view(-1).numpy())
+    i, positives = list(thresholds).index(1.0), y.sum().item()
+    tp, fp = tpr[i] * positives, fpr[i] * (len(y) - positives)
+    return tp / (tp + fp), tpr[i]
+
+
+def _from_det_curve(p, y):
+    fpr, fnr, thresholds = metrics.det_curve(y.view(-1).numpy(), p.view(-1).numpy())
+    i, positives = list(thresholds).index(1.0), y.sum().item()
+    tp, fp = (1 - fnr[i]) * positives, fpr[i] * (len(y) - positives)
+    return tp / (tp + fp), 1 - fnr[i]
+
+
+def _from_counts_at_thresholds(p, y):
+    tns, fps, fns, tps, thresholds = metrics.confusion_matrix_at_thresholds(y.view(-1).numpy(), p.view(-1).numpy())
+    i = list(thresholds).index(1.0)
+    return tps[i] / (tps[i] + fps[i]), tps[i] / (tps[i] + fns[i])
+
+
+@pytest.mark.parametrize(
+    ("answer", "named"),
+    [
+        (_from_pr_curve, "precision_recall_curve"),
+        (_from_roc_curve, "roc_curve"),
+        (_from_det_curve, "det_curve"),
+        (_from_counts_at_thresholds, "confusion_matrix_at_thresholds"),
+    ],
+)
+def test_fix_precision_and_recall_from_scikit_learns_curves_are_told_so(answer, named):
+    assert close(answer(*check.precision_recall.inputs()[:2]), check._pr(*check.precision_recall.inputs()[:2]))
+    verdict = check.precision_recall(answer)
+    assert verdict.mistake == "used_library" and f"sklearn.metrics.{named}" in verdict.message, verdict

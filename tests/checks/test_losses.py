@@ -270,3 +270,29 @@ REVIEW10 = {  # an answer, the exercise, its diagnosis
 def test_review10_a_square_of_the_mean_log10_and_a_clamped_sigmoid_are_named(answer, name, mistake):
     verdict = getattr(check, name)(answer)
     assert verdict.mistake == mistake, verdict
+
+
+_TWO_CLASSES = lambda p: torch.stack([(1 - p).log(), p.log()], 1)  # noqa: E731  (a binary loss as two classes)
+REVIEW11_NLL = {  # review 11: the negative log-likelihood kernels, reached by their operator or 2-d names
+    "class_loss": [
+        lambda z, y: torch.ops.aten.nll_loss_forward(z.log_softmax(1), y, None, 1, -100)[0],
+        lambda z, y: torch.ops.aten.nll_loss2d(z.log_softmax(1)[:, :, None, None], y[:, None, None]),
+        lambda z, y: torch.ops.aten.nll_loss2d_forward(
+            z.log_softmax(1)[:, :, None, None], y[:, None, None], None, 1, -100
+        )[0],  # fmt: skip
+        lambda z, y: torch._C._nn.nll_loss2d(z.log_softmax(1)[:, :, None, None], y[:, None, None]).mean(),
+    ],
+    "bce_by_hand": [
+        lambda p, y: torch.ops.aten.nll_loss_forward(_TWO_CLASSES(p), y.long(), None, 1, -100)[0],
+        lambda p, y: torch.ops.aten.nll_loss2d(_TWO_CLASSES(p)[:, :, None, None], y.long()[:, None, None]),
+        lambda p, y: torch._C._nn.nll_loss2d(_TWO_CLASSES(p)[:, :, None, None], y.long()[:, None, None]).mean(),
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "answer"), [(n, a) for n, answers in REVIEW11_NLL.items() for a in answers], ids=lambda v: str(v)[:20]
+)
+def test_review11_the_nll_kernels_by_any_name_are_the_library(name, answer):
+    verdict = getattr(check, name)(answer)
+    assert verdict.mistake == "used_library" and "nll_loss" in verdict.message, verdict

@@ -39,7 +39,7 @@ class Flat(IntroLab):
 def test_logistic_model_is_judged_by_what_it_computes():
     assert check.logistic_model(IntroLab).passed
     assert check.logistic_model(lambda n: IntroLab(n).double()).passed
-    assert check.logistic_model(NoBias).mistake == "other"
+    assert check.logistic_model(NoBias).mistake == "no_bias"
     verdict = check.logistic_model(Flat)
     assert verdict.mistake == "wrong_shape" and "(12,)" in verdict.message, verdict
 

@@ -174,7 +174,8 @@ class _Clamped(check._WithSigmoid):  # review 10: probabilities clamped; past th
 def test_review10_a_logistic_model_that_clamps_its_probabilities_is_told_so():
     verdict = check.logistic_model(_Clamped)
     assert verdict.mistake == "clamped_output" and "gradient" in verdict.message, verdict
-    assert check.logistic_model(lambda n: _Clamped(n, low=1e-7)).passed  # it changes no probability the check sees
+    # a clamp at float32's precision (Keras's epsilon) changes p only past a score of 16: no fault
+    assert check.logistic_model(lambda n: _Clamped(n, low=1e-7)).passed
     verdict = check.logistic_model(check._WithSigmoid(3))  # a model, not the function that builds one
     assert verdict.mistake == "instance_not_class" and "make_logistic_regression" in verdict.message, verdict
 
@@ -191,3 +192,62 @@ REVIEW10 = {  # run_on_device: an answer, its diagnosis and words of the message
 def test_review10_run_on_device_names_a_device_typed_in_and_a_model_never_called(answer, mistake, words):
     verdict = check.run_on_device(answer)
     assert verdict.mistake == mistake and words in verdict.message and "forward(x)" not in verdict.message, verdict
+
+
+def _dropout_off_for_good(model, x):
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+    model.eval()
+    with torch.no_grad():
+        return model(x)
+
+
+def _dropout_replaced(model, x):
+    model[2] = nn.Identity()
+    with torch.no_grad():
+        return model.eval()(x)
+
+
+@pytest.mark.parametrize("answer", [_dropout_off_for_good, _dropout_replaced], ids=["p set to 0", "Identity"])
+def test_review11_a_predict_that_removes_the_callers_dropout_is_told_so(answer):
+    verdict = check.predict_function(answer)
+    assert verdict.mistake == "mutated_input" and "a Dropout's p set to 0" in verdict.message, verdict
+
+
+class _ClampedScore(check._WithSigmoid):  # review 11: the score clamped before the sigmoid
+    def __init__(self, n_features: int, bound: float = 15.0) -> None:
+        super().__init__(n_features)
+        self.bound = bound
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.linear(x).clamp(-self.bound, self.bound))
+
+
+class _SigmoidInFloat32(check._WithSigmoid):  # right: a float32 sigmoid rounds to 1 past a score of 16.6
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.linear(x).float())
+
+
+@pytest.mark.parametrize("answer", [
+    lambda n: _ClampedScore(n, 10.0), lambda n: _ClampedScore(n, 12.0), lambda n: _ClampedScore(n, 15.0),
+    lambda n: _Clamped(n, low=1e-5), lambda n: _Clamped(n, low=1e-6)],
+    ids=["score 10", "score 12", "score 15", "p 1e-5", "p 1e-6"])  # fmt: skip
+def test_review11_a_clamp_beyond_the_scores_shown_is_caught(answer):
+    verdict = check.logistic_model(answer)
+    assert verdict.mistake == "clamped_output", verdict
+
+
+@pytest.mark.parametrize("answer", [
+    check._WithSigmoid, _SigmoidInFloat32, lambda n: nn.Sequential(nn.Linear(n, 1), nn.Sigmoid()).double(),
+    lambda n: _Clamped(n, low=1e-7), lambda n: _ClampedScore(n, 20.0)],
+    ids=["float64 copy", "float32 sigmoid", "float64", "p 1e-7", "score 20"])  # fmt: skip
+def test_review11_a_sigmoid_that_saturates_in_float32_is_no_clamp(answer):
+    assert check.logistic_model(answer).passed
+
+
+def test_review11_a_logistic_model_with_extra_parameters_or_no_bias_is_told_which():
+    verdict = check.logistic_model(lambda n: nn.Sequential(nn.Linear(n, 4), nn.Linear(4, 1), nn.Sigmoid()))
+    assert "23 extra parameters" in verdict.message and "a layer too many" in verdict.message, verdict
+    verdict = check.logistic_model(lambda n: nn.Sequential(nn.Linear(n, 1, bias=False), nn.Sigmoid()))
+    assert verdict.mistake == "no_bias" and "no bias" in verdict.message, verdict

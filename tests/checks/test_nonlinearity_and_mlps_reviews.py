@@ -5,6 +5,7 @@ from __future__ import annotations
 from itertools import pairwise
 
 import pytest
+import torch
 from torch import nn
 
 from course.checks import nonlinearity_and_mlps as check
@@ -62,3 +63,67 @@ def test_review10_make_mlp_names_a_layer_it_should_not_hold(answer, mistake, nam
 def test_review10_a_count_printed_instead_of_returned_is_told_to_return_it():
     verdict = check.count_parameters(lambda sizes: print(sum(a * b + b for a, b in pairwise(sizes))))
     assert verdict.mistake == "returned_none" and "return" in verdict.message, verdict
+
+
+def hand_clipped(rescale_always=False, loss_scale=1.0):
+    def clipped_step(model, optimizer, x, y, max_norm):  # review 11: clipping written out
+        optimizer.zero_grad()
+        loss = nn.MSELoss()(model(x), y)
+        (loss_scale * loss).backward()
+        params = list(model.parameters())
+        total = torch.sqrt(sum((p.grad**2).sum() for p in params))
+        if rescale_always or total > max_norm:
+            for p in params:
+                p.grad *= max_norm / total
+        optimizer.step()
+        return loss.item()
+
+    return clipped_step
+
+
+def test_review11_clipping_by_hand_that_always_rescales_is_named():
+    assert check.clipped_step(hand_clipped()).passed
+    verdict = check.clipped_step(hand_clipped(rescale_always=True))
+    assert verdict.mistake == "clip_always" and "only when" in verdict.message, verdict
+
+
+def test_review11_a_scaled_loss_is_not_blamed_on_a_second_backward():
+    verdict = check.clipped_step(hand_clipped(loss_scale=2.0))
+    assert verdict.mistake not in ("backward_twice", "clip_always") and "twice" not in verdict.message, verdict
+
+
+def test_review11_backward_twice_with_the_gradients_emptied_between_is_no_fault():
+    def clipped_step(model, optimizer, x, y, max_norm):
+        loss = nn.MSELoss()(model(x), y)
+        loss.backward(retain_graph=True)
+        optimizer.zero_grad()  # the first backward's gradients emptied: the step uses one
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        optimizer.step()
+        return loss.item()
+
+    assert check.clipped_step(clipped_step).passed
+
+
+class Squeezed(nn.Module):
+    def __init__(self, n_inputs, hidden, n_outputs, end="squeeze"):
+        super().__init__()
+        self.net, self.end = check._mlp(n_inputs, hidden, n_outputs), end
+
+    def forward(self, x):
+        return getattr(self.net(x), self.end)()
+
+
+@pytest.mark.parametrize("end", ["squeeze", "flatten"])
+def test_review11_a_right_mlp_with_a_flattened_output_is_told_about_the_shape(end):
+    verdict = check.make_mlp(lambda *sizes: Squeezed(*sizes, end=end))
+    assert verdict.mistake == "wrong_shape" and "not (6, " in verdict.message and "ReLU" not in verdict.message, verdict
+
+
+@pytest.mark.parametrize(("answer", "mistake", "words"), [
+    (lambda layer, x: (layer(torch.relu(x)) <= 0).all(dim=0), "activation_on_inputs", "inputs"),
+    (lambda layer, x: layer.bias <= 0, "bias_only", "bias")], ids=["relu on x", "bias only"])  # fmt: skip
+def test_review11_dead_units_names_relu_on_the_inputs_and_the_bias_alone(answer, mistake, words):
+    verdict = check.dead_units(answer)
+    assert verdict.mistake == mistake and words in verdict.message, verdict
+    assert "tolerance" not in verdict.message and "mean" not in verdict.message, verdict

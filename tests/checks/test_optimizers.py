@@ -297,3 +297,36 @@ def test_review5_the_scheduler_counts_every_epoch_and_no_more(extra_steps, skip_
     verdict = check.scheduled_training(_epochs_then(extra_steps, skip_first))
     assert not verdict.passed and "the scheduler has counted" in verdict.message, verdict
     assert check.scheduled_training(_epochs_then(0, False)).passed
+
+
+def _mse(a, b, x, y):
+    return ((a + b * x - y) ** 2).mean()
+
+
+def zeroes_one(name):
+    def step(a, b, optimizer, x, y):  # review 11: one gradient emptied by hand, the other left to add up
+        loss = _mse(a, b, x, y)
+        loss.backward()
+        optimizer.step()
+        {"a": a, "b": b}[name].grad = None
+        return loss.item()
+
+    return step
+
+
+def backward_twice(a, b, optimizer, x, y):
+    loss = _mse(a, b, x, y)
+    loss.backward(retain_graph=True)
+    loss.backward()  # the gradients add up: twice this batch's
+    optimizer.step()
+    optimizer.zero_grad()
+    return loss.item()
+
+
+@pytest.mark.parametrize(("answer", "mistake", "words"), [
+    (zeroes_one("a"), "zeroed_one_gradient", "optimizer.zero_grad()"),
+    (zeroes_one("b"), "zeroed_one_gradient", "optimizer.zero_grad()"),
+    (backward_twice, "backward_twice", "twice")], ids=["only a", "only b", "backward twice"])  # fmt: skip
+def test_review11_a_step_that_empties_one_gradient_or_runs_backward_twice_is_named(answer, mistake, words):
+    verdict = check.train_step(answer)
+    assert verdict.mistake == mistake and words in verdict.message, verdict

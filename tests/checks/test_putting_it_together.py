@@ -260,3 +260,10 @@ def test_a_resume_restoring_all_but_the_optimizer_by_hand_is_named():
 
     verdict = check.resume(no_optimizer)
     assert verdict.mistake == "optimizer_not_restored" and "load_state_dict" in verdict.message, verdict
+
+
+def test_fix_predict_by_hand_through_the_courses_own_predict_is_told_so():
+    from course.training import predict
+
+    verdict = check.predict_by_hand(lambda model, x: predict(model, x))
+    assert verdict.mistake == "used_library" and "course.training.predict" in verdict.message, verdict

@@ -1,6 +1,7 @@
 """Lesson 01's checks, beyond the generated tests: what the messages name, and forms the statements allow."""
 
 import numpy as np
+import pytest
 import torch
 
 from course.checks import tensors_and_devices as check
@@ -139,3 +140,24 @@ def test_review9_the_template_unfilled_is_not_attempted_and_no_missing_predictio
         assert not verdict.passed and "X @ w" in verdict.message and "(5, 1)" not in verdict.message, verdict
     verdict = check.predicted_shapes({**check.SHAPES, "X @ w": None, "X * w.T": (5, 1)})  # a wrong one is told
     assert "X * w.T is (5, 3), not (5, 1)" in verdict.message and "(5, 1), not" not in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda a: torch.from_numpy(np.asarray(a, dtype=np.float32)),
+        lambda a: torch.from_numpy(a.astype(np.float32, copy=False)),
+        lambda a: torch.from_numpy(np.float32(a)),
+    ],
+    ids=["asarray", "astype_no_copy", "np_float32"],
+)
+def test_fix_sharing_through_numpy_is_not_blamed_on_float(answer):
+    verdict = check.to_float32(answer)
+    assert verdict.mistake == "shares_when_same_dtype", verdict
+    assert ".float() (like" not in verdict.message and "NumPy" in verdict.message, verdict
+
+
+def test_fix_sizes_written_as_float_tensors_are_not_whole_numbers():
+    verdict = check.predicted_shapes({**check.SHAPES, "column - vector": (torch.tensor(4.0), torch.tensor(4.0))})
+    assert verdict.mistake == "shape_not_ints" and "write (4, 4)" in verdict.message, verdict
+    assert check.predicted_shapes({**check.SHAPES, "X @ w": (5.0, 1.0)}).mistake == "shape_not_ints"

@@ -297,3 +297,48 @@ def test_a_loss_measured_after_the_step_in_eval_mode_is_named_not_blamed_on_trai
 def test_review10_a_step_that_trains_a_copy_or_cuts_the_loss_off_is_told_so(answer, mistake, words):
     verdict = check.train_step_factory(answer)
     assert verdict.mistake == mistake and words in verdict.message, verdict
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace:DeprecationWarning")  # the test's own tracing
+@pytest.mark.parametrize("compile_", [torch.jit.script, lambda m: torch.jit.trace(m, torch.ones(2, 3))])
+def test_review11_a_scripted_model_is_judged_and_left_as_it_came(compile_):
+    model = compile_(nn.Linear(3, 2)).eval()
+    before = [p.detach().clone() for p in model.parameters()]
+    verdict = check.model_sizes(model)
+    assert verdict.passed, verdict
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before, strict=True))
+    assert all(p.grad is None for p in model.parameters()) and not model.training
+    verdict = check.model_sizes(compile_(nn.Linear(3, 1)))  # judged as well: one output where y has two
+    assert not verdict.passed and "(5, 1)" in verdict.message, verdict
+
+
+def children_only(model, loss_fn, optimizer, x, y):
+    for child in model.children():
+        child.train()  # the layers, but model.training stays False
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    return loss.item()
+
+
+def unused_forward(model, loss_fn, optimizer, x, y):
+    model.train()
+    model(x)  # another forward in training mode: it draws another dropout mask
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    return loss.item()
+
+
+def test_review11_a_step_that_trains_only_the_layers_is_told_to_call_model_train():
+    verdict = check.train_step_factory(step_body(children_only))
+    assert verdict.mistake == "no_train" and "model.training is False" in verdict.message, verdict
+    assert "model.train()" in verdict.message
+
+
+def test_review11_an_extra_forward_pass_in_a_step_is_named():
+    verdict = check.train_step_factory(step_body(unused_forward))
+    assert verdict.mistake == "forward_twice" and "once per step" in verdict.message, verdict
+    assert "clipping" not in verdict.message
