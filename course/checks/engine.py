@@ -175,7 +175,7 @@ class Exercise:
             return _wrong("timeout", message=f"{MISTAKES['timeout']} (limit {TIME_LIMIT:g} s)")
         if outcome.exited:
             return _wrong("exited")
-        if isinstance(outcome.error, _Stub):  # the answer's own, or one it calls: then named, not "not attempted"
+        if type(outcome.error) is _Stub:  # the answer's own, or one it calls: then named, not "not attempted"
             name = runner.other_stub(outcome.error.args[0], answers)
             return _wrong("raised", message=_OTHER_STUB.format(name)) if name else Verdict("not_attempted", _STUB)
         if outcome.error is not None:

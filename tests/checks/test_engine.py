@@ -314,3 +314,40 @@ def test_a_learners_own_wrapper_of_module_init_is_still_put_back():
 
     assert DOUBLE(answer).mistake == "patched_library"
     assert torch.nn.Module.__init__ is original
+
+
+class _PosingAsInterrupt(BaseException):  # an exception whose __class__ claims to be KeyboardInterrupt
+    @property
+    def __class__(self):
+        return KeyboardInterrupt
+
+
+class _ClassExits(BaseException):
+    @property
+    def __class__(self):
+        raise SystemExit(7)
+
+
+class _StubWithExitingAttributes:  # a callable whose attributes exit, raising a bare NotImplementedError
+    def __getattr__(self, name):
+        raise SystemExit(5)
+
+    def __call__(self, x):
+        raise NotImplementedError
+
+
+def _raises(error_type):
+    def answer(x):
+        raise error_type()
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [_raises(_PosingAsInterrupt), _raises(_ClassExits), _StubWithExitingAttributes()],
+    ids=["posing as an interrupt", "class exits", "stub with exiting attributes"],
+)
+def test_exceptions_that_lie_about_their_class_still_give_a_verdict(answer):
+    verdict = DOUBLE(answer)
+    assert isinstance(verdict, engine.Verdict) and not verdict.passed, verdict
