@@ -351,3 +351,16 @@ def _raises(error_type):
 def test_exceptions_that_lie_about_their_class_still_give_a_verdict(answer):
     verdict = DOUBLE(answer)
     assert isinstance(verdict, engine.Verdict) and not verdict.passed, verdict
+
+
+def test_a_name_replaced_by_an_earlier_cell_is_put_back_before_the_check_trusts_it():
+    original = torch.allclose
+    torch.allclose = lambda *args, **kwargs: True  # an earlier cell, before this check ran
+    try:
+        verdict = DOUBLE(lambda x: x + 1)
+    finally:
+        replaced_still = torch.allclose is not original
+        torch.allclose = original
+    assert verdict.mistake == "patched_library" and "torch.allclose" in verdict.message, verdict
+    assert not replaced_still
+    assert not DOUBLE(lambda x: x + 1).passed and DOUBLE(lambda x: 2 * x).passed
