@@ -16,8 +16,8 @@ alternatives and how to compare. Called on a learner's answer it returns a :clas
 4. otherwise the first mistake whose wrong program gives the same observation names the mistake;
 5. otherwise a fallback message says what was expected and what came.
 
-A check never raises (``KeyboardInterrupt`` aside) and answers within ``TIME_LIMIT`` seconds; the verdict's
-``mistake`` names the diagnosis, so tests can assert which one was found.
+A check never raises (``KeyboardInterrupt`` aside) and answers within ``TIME_LIMIT`` seconds (code written to delay
+it can: README, "How to study"); the verdict's ``mistake`` names the diagnosis, so tests can assert which one was found.
 """
 
 from __future__ import annotations

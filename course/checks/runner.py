@@ -1,5 +1,5 @@
 """Run a learner's code in a worker thread so that a check always answers, within a time limit and never raising:
-code still running after ``limit`` seconds is stopped (an injected exception ends any pure-Python loop), SystemExit
+code still running after ``limit`` seconds is told to stop (an injected exception; a loop that catches it goes on), SystemExit
 and every other exception become an :class:`Outcome`, and KeyboardInterrupt (the stop button) still stops the cell;
 what the code changes for the code after it is put back: after each call the global settings, grad mode and the default dtype and device (:class:`Watched`); what it does to
 the inputs it was given is seen: how it changed them (:func:`how_changed`), a backward() into them
