@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from tools.grading.spec import Grader, computed, real, require, same
-from tools.grading.watch import as_written, reseed, settled
+from tools.grading.watch import UNWATCHED, as_written, reseed, settled
 
 
 def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
@@ -40,9 +40,8 @@ def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
 
 
 grader = Grader(make_inputs)
-grader.helper(settled)
-grader.helper(reseed)
-grader.helper(as_written)
+for helper in (settled, reseed, as_written):
+    grader.helper(helper)
 
 
 # ------------------------------------------------------------------------------- probes (in the kernel)
@@ -63,7 +62,7 @@ def standardize(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers li
     libraries = (sys.prefix, sys.base_prefix, sys.exec_prefix)
     cells = ("<cell ", "<ipython-input-")  # the notebook's cells run here (ipykernel's are files in a temp folder)
     generated = ("/site-packages/", "/dist-packages/", "/torchinductor_")  # libraries', and torch.compile's code
-    count, hits = [0, 0, 0], {}  # lines, torch calls, function calls; how often each line of the student's ran
+    count, hits, off = [0, 0, 0], {}, [False]  # lines, torch calls, function calls; runs per line; hooks lost
 
     class Count(TorchFunctionMode):  # torch functions called, even from builtins (map(torch.mean, columns))
         def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -104,10 +103,12 @@ def standardize(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers li
             threading.settrace(trace)  # threads the call starts are traced too (a pool's per-column work)
             sys.settrace(trace)
             sys.setprofile(profile)
+            hooks = sys.gettrace(), sys.getprofile()  # what is installed (a sys.setprofile replaced installs nothing)
             try:
                 with Count():
                     result = settled(ns["standardize"](x))  # a lazy result's deferred work runs now, watched
             finally:
+                off[0] |= sys.gettrace() is not hooks[0] or sys.getprofile() is not hooks[1]  # removed in the call
                 sys.setprofile(None)
                 sys.settrace(None)
                 threading.settrace(None)
@@ -128,7 +129,7 @@ def standardize(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers li
     other, _ = watched(inputs["other"].clone())
     shapes = [torch.rand(rows, cols) * 100 for rows, cols in ((4, 2), (4, 7), (9, 2))]  # no near-constant column
     sized = [(t, *watched(t.clone())) for t in shapes]
-    found = {"result": result, "second": second, "input_after": after, "other": other}
+    found = {"result": result, "second": second, "input_after": after, "other": other, "unwatched": off[0]}
     return {**found, "sized": [(t, got) for t, got, _ in sized], "work": [w for _, _, w in sized] + [work]}
 
 
@@ -216,6 +217,7 @@ def _(results, secrets):
     )
     for given, found in results["standardize"]["sized"]:
         require(_standardizes(found, given), f"on a new {tuple(given.shape)} tensor the columns are not standardized")
+    require(not results["standardize"].get("unwatched"), UNWATCHED.format("standardize"))  # the counts below need it
     work = results["standardize"]["work"]  # the calls counted on the sizes tried after three warm-up calls
     most = work[1][3]  # the most times one line of the student's code (or of text it compiled) ran, on 4 x 7
     require(

@@ -46,9 +46,8 @@ def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
 
 
 grader = Grader(make_inputs)
-grader.helper(settled)
-grader.helper(reseed)
-grader.helper(as_written)
+for helper in (settled, reseed, as_written):
+    grader.helper(helper)
 
 
 # ------------------------------------------------------------------------------- probes (in the kernel)
@@ -56,14 +55,13 @@ grader.helper(as_written)
 def watched(function, *arguments):  # noqa: C901  (shipped whole into the probes)
     """``function(*arguments)``, called ONCE under a profile hook: its value, and the autograd it ran.
 
-    The judged value comes from this same call, so a function that behaves otherwise when watched (or remembers an
-    earlier call) is judged on what it does watched. ``losses``: the value of each loss given to torch.autograd.backward
-    or grad (Tensor.backward, torch.func.grad end there); ``engine``: calls of the C autograd engine, however reached;
-    ``forward``: forward-mode autodiff and torch.func's differentiating transforms (``torch.vmap`` alone differentiates
-    nothing); ``graph``: reads of a tensor's ``grad_fn`` (autograd's graph, whose nodes called by hand give the
-    gradients); ``unwatched``: the hook was switched off or replaced during the call; ``lost``: the watch's record was
-    rewritten during it. The value is read inside the watch (:func:`settled`): a lazy value's deferred work (a float
-    whose ``__float__`` runs backward) is watched too. Functions compiled with ``torch.compile`` run as written.
+    The judged value comes from this same call: a function that behaves otherwise watched (or remembers an earlier
+    call) is judged on what it does watched. ``losses``: each loss given to torch.autograd.backward or grad (where
+    Tensor.backward and torch.func.grad end); ``used``: for each, whether a gradient it gave (a ``.grad`` read after
+    it, autograd.grad's result) went into a torch computation before the next; ``engine``: C autograd engine calls;
+    ``forward``: forward-mode autodiff, torch.func's differentiating transforms (not vmap); ``graph``: reads of
+    ``grad_fn`` (whose nodes give gradients); ``unwatched``: the hook switched off or replaced; ``lost``: the record
+    rewritten. The value is read inside the watch (:func:`settled`), lazy work too; compiled functions run as written.
     """
     import sys
     import threading
@@ -74,16 +72,23 @@ def watched(function, *arguments):  # noqa: C901  (shipped whole into the probes
     from torch.overrides import TorchFunctionMode
 
     entries = {torch.autograd.backward.__code__: "tensors", torch.autograd.grad.__code__: "outputs"}
+    returning = {torch.autograd.grad.__code__, eager_transforms.grad_impl.__code__}
     files = {forward_ad.__file__, eager_transforms.__file__}  # (torch.func's grad, jacrev, jvp... end there)
     printing = torch._tensor_str.__file__  # print(tensor) asks forward_ad whether the tensor is a dual one
     forward_c = {"_make_dual", "_enter_dual_level", "_grad_increment_nesting", "_jvp_increment_nesting"}
     seen = {"losses": [], "engine": 0, "forward": 0, "unwatched": False}
     reads = [0]  # the mode's own count, apart: torch.compile replays what a mode writes, never what the hook writes
+    passes = []  # each backward pass: [whether a gradient it gave went into a computation, the gradients read since]
 
-    class Graph(TorchFunctionMode):  # a tensor's attributes are read through the mode too: grad_fn among them
+    class Graph(TorchFunctionMode):  # a tensor's attributes are read through the mode too: grad_fn, grad among them
         def __torch_function__(self, func, types, args=(), kwargs=None):
-            result = func(*args, **(kwargs or {}))
-            reads[0] += getattr(func, "__self__", None) is torch.Tensor.grad_fn and result is not None  # a node
+            result, owner = func(*args, **(kwargs or {})), getattr(func, "__self__", None)
+            reads[0] += owner is torch.Tensor.grad_fn and result is not None  # a node
+            if passes and owner in (torch.Tensor.grad, torch.Tensor._grad) and isinstance(result, torch.Tensor):
+                passes[-1].append(result)  # a gradient read: used once it goes into a computation (not zeroed)
+            elif passes and len(passes[-1]) > 1 and getattr(func, "__name__", "") not in ("zero_", "detach_"):
+                given = [*args, *(kwargs or {}).values(), *(t for v in args if isinstance(v, list | tuple) for t in v)]
+                passes[-1][0] |= any(v is g for v in given for g in passes[-1][1:])
             return result
 
     def loss_value(given):
@@ -103,7 +108,10 @@ def watched(function, *arguments):  # noqa: C901  (shipped whole into the probes
             seen["forward"] += name in forward_c
             seen["unwatched"] |= name in ("setprofile", "settrace")
         elif event == "call" and frame.f_code in entries:
+            passes.append([False])
             seen["losses"].append(loss_value(frame.f_locals.get(entries[frame.f_code])))
+        elif event == "return" and frame.f_code in returning:
+            passes[-1] += [g for g in (arg if isinstance(arg, tuple | list) else [arg]) if isinstance(g, torch.Tensor)]
         elif event == "call" and frame.f_code.co_filename in files:
             seen["forward"] += getattr(getattr(frame.f_back, "f_code", None), "co_filename", None) != printing
 
@@ -120,7 +128,8 @@ def watched(function, *arguments):  # noqa: C901  (shipped whole into the probes
     record = {key: seen.get(key, start) for key, start in (("losses", []), ("engine", 0), ("forward", 0))}
     lost = set(seen) != {"losses", "engine", "forward", "unwatched"}
     unwatched = switched is not False or hooked is not note  # (the hooks came off first, whatever the record)
-    return value, {**record, "graph": reads[0], "unwatched": unwatched and not lost, "lost": lost}
+    used = [p[0] for p in passes]
+    return value, {**record, "graph": reads[0], "used": used, "unwatched": unwatched and not lost, "lost": lost}
 
 
 @grader.probe
@@ -178,10 +187,8 @@ def _pair(got, what: str) -> tuple[float, float]:
     return values[0], values[1]
 
 
-def _watched_whole(seen: dict, what: str) -> None:
-    require(  # the record rewritten: torch.compile compiling inside the watched call replays what it traced
-        not seen.get("lost"), f"the grader could not watch {what} (torch.compile inside it?): compile outside it"
-    )
+def _watched_whole(seen: dict, what: str) -> None:  # lost: torch.compile compiling inside the call replays its trace
+    require(not seen.get("lost"), f"the grader could not watch {what} (torch.compile inside it?): compile outside it")
     require(not seen["unwatched"], f"{what} switched off the grader's watch (sys.setprofile / sys.settrace)")
 
 
@@ -244,14 +251,13 @@ def _(results, secrets):
     )
     seen = results["gradient_descent_steps"]["autograd"]
     _watched_whole(seen, "gradient_descent")
-    # a backward pass counts when what it differentiates is the MSE of the current line (a throw-away
-    # tensor's backward() does not), and the engine ran it
-    found = [v for v in seen["losses"] if isinstance(v, float)]
-    done = sum(any(abs(v - want_loss) <= 1e-3 * max(1.0, want_loss) for v in found) for want_loss in losses)
+    found = [v for v, use in zip(seen["losses"], seen.get("used", []), strict=False) if use and isinstance(v, float)]
+    done = sum(any(abs(v - w) <= 1e-3 * max(1.0, w) for v in found) for w in losses)  # each epoch's MSE, and used
     require(
         done == given["epochs"] and seen["engine"] >= given["epochs"],
-        f"in {given['epochs']} epochs gradient_descent ran backward on the MSE loss of the current line in {done}: "
-        "Task 2 asks for the gradients from autograd at every epoch (loss.backward()), not from Task 1's formulas",
+        f"in {given['epochs']} epochs gradient_descent ran backward on the MSE loss of the current line and used the "
+        f"gradients it gave (a.grad, b.grad) in {done}: Task 2 asks to update a and b with the gradients from "
+        "autograd at every epoch (loss.backward()), not with Task 1's formulas",
     )
 
 
@@ -286,13 +292,7 @@ def _(results, secrets):
     from course.data import make_linear_data  # the notebook's own training data: this answer is a number
 
     data = make_linear_data(n=100, a=1.0, b=2.0, noise=0.1, seed=42)
-    x, y = torch.as_tensor(data.x_train, dtype=torch.float64), torch.as_tensor(data.y_train, dtype=torch.float64)
-    a = b = torch.zeros((), dtype=torch.float64)
-    losses = []
-    for _ in range(21):
-        error = a + b * x - y
-        losses.append(error.pow(2).mean().item())
-        a, b = a - lr * 2 * error.mean(), b - lr * 2 * (error * x).mean()
+    _, losses = _descend(torch.as_tensor(data.x_train), torch.as_tensor(data.y_train), lr, 21)  # 20 steps
     require(
         not losses[-1] <= losses[0],
         f"with lr={lr} the training loss went from {losses[0]:.4f} to {losses[-1]:.4g}: it does not grow",

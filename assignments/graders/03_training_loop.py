@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from tools.grading import watch as shared
 from tools.grading.spec import Grader, computed, require
 from tools.grading.watch import backward_watch, kept_state, own_predictions, require_trained_steps, reseed, settled
 
@@ -54,6 +55,7 @@ def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
 grader = Grader(make_inputs)
 for helper in (backward_watch, own_predictions, settled, reseed, kept_state):
     grader.helper(helper)
+as_written = grader.helper(shared.as_written)
 
 
 # ------------------------------------------------------------------------------- probes (in the kernel)
@@ -89,8 +91,7 @@ def train_step(inputs, ns):
     for _ in range(2):
         losses.append(ns["train_step"](model, nn.MSELoss(), optimizer, inputs["x"], inputs["y"]))
         weights.append(torch.cat([model.weight.detach().flatten(), model.bias.detach()]).clone())
-    grads = [p.grad for p in model.parameters()]
-    leftover = any(g is not None and g.abs().sum().item() > 0 for g in grads)
+    leftover = any(p.grad is not None and p.grad.abs().sum().item() > 0 for p in model.parameters())
     return {"losses": losses, "weights": weights, "leftover": leftover, "modes": [s["training"] for s in model.seen]}
 
 
@@ -118,7 +119,7 @@ def train_model(inputs, ns):
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
-    watch = None
+    watch, off = None, [False]  # off: the watch's hook was gone after a call (removed, or an error raised inside it)
 
     class Counted(DataLoader):  # counts the batches the training loop takes
         def __iter__(self):
@@ -132,14 +133,16 @@ def train_model(inputs, ns):
         reseed(inputs["seed"])
         generator = torch.Generator().manual_seed(inputs["seed"])
         loader = Counted(TensorDataset(x, y), batch_size=16, shuffle=True, generator=generator)
-        loader.served = 0
-        threading.setprofile(watch.note)
-        sys.setprofile(watch.note)
-        try:
-            return settled(ns["train_model"](loader, x_val, y_val)), loader.served  # read inside the watch
-        finally:
-            sys.setprofile(None)
-            threading.setprofile(None)
+        loader.served, note = 0, watch.note  # (one bound method: the hook installed is compared with it)
+        with as_written(load=True):  # a function compiled with torch.compile runs as written
+            threading.setprofile(note)
+            sys.setprofile(note)
+            try:
+                return settled(ns["train_model"](loader, x_val, y_val)), loader.served  # read inside the watch
+            finally:
+                off[0] |= sys.getprofile() is not note
+                sys.setprofile(None)
+                threading.setprofile(None)
 
     trained, served = train(inputs["x_train"], inputs["y_train"], inputs["x_val"], inputs["y_val"])
     sized = isinstance(trained, (tuple, list))  # "Return (model, history)": a list of two unpacks alike
@@ -156,21 +159,19 @@ def train_model(inputs, ns):
         with torch.enable_grad():  # the same model with grad on, as it trained: both must answer alike
             again = model(inputs["x_query"])
         found["predictions_grad"] = again.detach() if isinstance(again, torch.Tensor) else None
-    # again on other data (the first 32 rows, targets negated): a history computed from the data changes; and again
-    # on the same data: the same history (the random numbers seeded alike)
+    # again on other data (32 rows, targets negated): a history computed from the data changes; on the same: the same
     other = train(inputs["x_train"][:32], -inputs["y_train"][:32], inputs["x_val"], -inputs["y_val"])[0]
     found["other_history"] = other[1] if isinstance(other, (tuple, list)) and len(other) == 2 else None
     again = train(inputs["x_train"], inputs["y_train"], inputs["x_val"], inputs["y_val"])[0]
     found["again_history"] = again[1] if isinstance(again, (tuple, list)) and len(again) == 2 else None
-    found["kept"] = kept_state(ns, "train_model")  # a model, optimizer or generator of the notebook's it trains on
+    found.update(kept=kept_state(ns, "train_model"), unwatched=off[0])  # kept: the notebook's state it trains on
     return found
 
 
 # ------------------------------------------------------------------------------- checks (outside)
 def _reference(given: dict) -> tuple[list[float], list[torch.Tensor]]:
     w, b = given["weight"].double().flatten(), given["bias"].double().flatten()
-    x, y = given["x"].double(), given["y"].double()
-    losses, weights = [], []
+    x, y, losses, weights = given["x"].double(), given["y"].double(), [], []
     for _ in range(2):
         error = x @ w + b - y.flatten()
         losses.append(error.pow(2).mean().item())
@@ -247,9 +248,9 @@ def _trained_in_a_loop(got: dict) -> None:
     """Task 3's loop: every epoch (one history entry each; one more for a loss before training) has a backward
     pass for each training batch that leaves gradients on the returned model's parameters (or on those it is a
     copy of), and the parameters change after them (the optimizer's steps)."""
+    require(not got.get("unwatched"), shared.UNWATCHED.format("train_model"))  # the watch below counts its training
     per_epoch = -(-80 // 16)
-    history, batches = got.get("history"), got.get("batches", 0)
-    steps = got.get("steps", 0)
+    history, batches, steps = got.get("history"), got.get("batches", 0), got.get("steps", 0)
     epochs = len(history) if isinstance(history, list) else 0
     need = per_epoch * max(1, epochs - 1)
     require(

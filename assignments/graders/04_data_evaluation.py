@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from tools.grading.spec import Grader, computed, require
-from tools.grading.watch import backward_watch, kept_state, require_trained_steps, reseed
+from tools.grading.watch import UNWATCHED, as_written, backward_watch, kept_state, require_trained_steps, reseed
 
 
 def _tensor(array) -> torch.Tensor:
@@ -66,7 +66,7 @@ def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
 
 
 grader = Grader(make_inputs)
-for helper in (backward_watch, reseed, kept_state):
+for helper in (backward_watch, reseed, kept_state, as_written):
     grader.helper(helper)
 
 
@@ -111,7 +111,7 @@ def train_classifier(inputs, ns):  # noqa: C901  (a probe ships whole: its helpe
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
-    functional, losses = torch.nn.functional.__file__, {}
+    functional, losses, off, watch = torch.nn.functional.__file__, {}, [False], None  # off: the hook gone after a call
     library = torch.__file__.rsplit("/", 1)[0]  # torch's C entry counts when called from outside torch
 
     def count(name):
@@ -130,8 +130,6 @@ def train_classifier(inputs, ns):  # noqa: C901  (a probe ships whole: its helpe
             if not name.startswith("_") and ("loss" in name or "entropy" in name):
                 count(name)
 
-    watch = None
-
     def train(x, y):  # the same random numbers for every call: only the data differ
         nonlocal watch
         watch = backward_watch()
@@ -139,13 +137,15 @@ def train_classifier(inputs, ns):  # noqa: C901  (a probe ships whole: its helpe
         generator = torch.Generator().manual_seed(inputs["seed"])
         loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True, generator=generator)
         losses.clear()
-        threading.setprofile(note)
-        sys.setprofile(note)
-        try:
-            model = ns["train_classifier"](loader)
-        finally:
-            sys.setprofile(None)
-            threading.setprofile(None)
+        with as_written(load=True):  # a function compiled with torch.compile runs as written: its loss is seen
+            threading.setprofile(note)
+            sys.setprofile(note)
+            try:
+                model = ns["train_classifier"](loader)
+            finally:
+                off[0] |= sys.getprofile() is not note  # removed, or dropped after an error inside it
+                sys.setprofile(None)
+                threading.setprofile(None)
         return model if isinstance(model, nn.Module) else None
 
     def affine(model):  # whether the model (in eval mode) is x @ W.T + b of its own parameters: nn.Linear(30, 1)
@@ -177,15 +177,14 @@ def train_classifier(inputs, ns):  # noqa: C901  (a probe ships whole: its helpe
         found["affine"] = affine(model)
         with torch.no_grad():
             found["logits"] = model(inputs["x_query"])
-        # again on other data (the first 96 rows, labels flipped): a trained model changes
-        # and again on the same data: the same model (the random numbers seeded alike)
+        # again on other data (96 rows, labels flipped): a trained model changes; on the same data: the same model
         for key, data in (("other", (inputs["x_train"][:96], 1 - inputs["y_train"][:96])), ("again", split)):
             trained = train(*data)
             if trained is not None:
                 trained.eval()
                 with torch.no_grad():
                     found[f"{key}_logits"] = trained(inputs["x_query"])
-    found["kept"] = kept_state(ns, "train_classifier")  # a model, optimizer or generator of the notebook's it trains
+    found.update(kept=kept_state(ns, "train_classifier"), unwatched=off[0])  # kept: the notebook's state it trains
     return found
 
 
@@ -259,6 +258,7 @@ def _(results, secrets):
     # trained on other data, the same model is untrained; trained again on the same data, another is a draw
     other, again, what = got.get("other_logits"), got.get("again_logits"), "train_classifier (as its model's logits)"
     computed(got["logits"], other, again, what, "train the model on the loader", got.get("kept", False))
+    require(not got.get("unwatched"), UNWATCHED.format("train_classifier"))  # the watch below counts its training
     losses, batches = got.get("losses", {}), got.get("batches", 1)
     used = ", ".join(f"{name} {count} times" for name, count in losses.items()) or "no loss of torch.nn"
     require(

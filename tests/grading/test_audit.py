@@ -119,3 +119,62 @@ def test_a_display_hook_is_found_and_the_grader_sends_past_it(monkeypatch):
     wire.emit("[]")
     assert sent == [({wire.MIME: "[]"}, [])], "the grader's message is sent with no hook in its way"
     assert shell.display_pub._hooks == [forge], "and the hook is put back, for the audit to report"
+
+
+def _cell_function(name: str):
+    """A function as a notebook cell makes it (its code's file is the kernel's, not the Python installation's)."""
+    space: dict = {}
+    exec(compile(f"def {name}(*args, **kwargs):\n    return None", "/tmp/ipykernel_1/2.py", "exec"), space)
+    return space[name]
+
+
+def _send_hooked(session, stream, kernel):
+    session.send = _cell_function("send")  # every message the kernel sends, the grader's results included
+
+
+def _stream_session_replaced(session, stream, kernel):
+    stream.session = types.SimpleNamespace(send=_cell_function("send"))
+
+
+def _stream_write_replaced(session, stream, kernel):
+    stream.write = _cell_function("write")
+
+
+def _kernel_session_replaced(session, stream, kernel):
+    kernel.session = type("Session", (), {"send": _cell_function("send")})()
+
+
+def _prefix_moved(session, stream, kernel):
+    import sys
+
+    sys.prefix = "/tmp"  # the loop watch takes the cells' files (under /tmp) for the installation's
+
+
+@pytest.mark.parametrize(
+    "alter, expected",
+    [
+        (_send_hooked, "the kernel's message session.send (added)"),
+        (_stream_session_replaced, "sys.stdout.session"),
+        (_stream_write_replaced, "sys.stdout.write"),
+        (_kernel_session_replaced, "the IPython kernel.session"),
+        (_prefix_moved, "sys.prefix"),
+    ],
+)
+def test_the_kernels_message_session_and_streams_altered_are_found(alter, expected, monkeypatch):
+    # reached as sys.stdout.session (or exit._ip.kernel.session), the session sends every message: a hook on it
+    # rewrites the probes' results and the audit's report on their way out
+    import sys
+
+    from jupyter_client.session import Session
+
+    session = Session()
+    stream = types.SimpleNamespace(session=session, write=print, flush=lambda: None)
+    kernel = types.SimpleNamespace(session=session)
+    shell = types.SimpleNamespace(kernel=kernel, display_pub=None, user_ns={})
+    monkeypatch.setattr(audit, "_shell", lambda: shell)
+    monkeypatch.setattr(sys, "stdout", stream)
+    monkeypatch.setattr(sys, "prefix", sys.prefix)  # put back after the test
+    before = audit.snapshot()
+    assert expected not in audit.audit(before)
+    alter(session, stream, kernel)
+    assert expected in audit.audit(before)

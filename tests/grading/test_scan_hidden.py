@@ -61,6 +61,35 @@ HIDDEN = {
     "import trace": ("kernel", 1),
     "import coverage": ("kernel", 1),
     "import debugpy": ("kernel", 1),
+    # the kernel's message session (it sends every result out of the kernel), reached through the output streams
+    # or IPython's exit/quit (``exit._ip`` is the shell): only the streams' write and flush are for students
+    "import sys\n_session = sys.stdout.session": ("kernel", 2),
+    "import sys\n\nsys.stdout.session.send = print": ("kernel", 3),
+    "from sys import stderr\nstderr.pub_thread.schedule(print)": ("kernel", 2),
+    "import sys\nout = sys.stdout\nout.session.send = print": ("kernel", 3),
+    'import sys\nsession = getattr(sys.stderr, "session")': ("kernel", 2),
+    "import sys\nsys.stdout.write = print": ("kernel", 2),
+    "shell = exit._ip": ("kernel", 1),
+    "x = 1\nkernel = quit._ip.kernel": ("kernel", 2),
+    "leave = [exit]": ("kernel", 1),
+    "import sys\ndef hook(out):\n    out.session.send = print\nhook(sys.stdout)": ("kernel", 3),
+    "import sys\nsys.stdout\n_.session.send = print": ("kernel", 3),  # the last output, IPython's _
+    "import operator, sys\nsession = operator.attrgetter('session')([sys.stderr][0])": ("kernel", 2),
+    # a module passed to a function, or kept as a value: its members are reached through a name the scan does not
+    # follow, so the module used as a value is flagged, and the dangerous members whatever they are reached from
+    "import os\ndef run(o, command):\n    return o.system(command)\nrun(os, 'id')": ("process", 3),
+    "def run(o, command):\n    return o.system(command)": ("process", 2),
+    "import os\ndef listing(o):\n    return o.listdir('/')\nlisting(os)": ("filesystem", 4),
+    "import sys\ndef hook(s):\n    return s.getprofile(), s.setprofile\nhook(sys)": ("kernel", 3),
+    "def hook(s, work):\n    list(map(s.setprofile, [None]))": ("kernel", 2),
+    "import sys\ndef _set(where, value):\n    where.prefix = value\n_set(sys, '/tmp')": ("kernel", 4),
+    "def _set(where, value):\n    where.prefix = value": ("kernel", 2),
+    "def patch(module, value):\n    module.allclose = value": ("monkeypatch", 2),
+    "def patch(module, value):\n    module.allclose = value\npatch(torch, print)": ("monkeypatch", 3),
+    "import os\ndef run(command, o=os):\n    return o.popen(command)": ("filesystem", 2),
+    "import sys\nmodules = [sys][0].modules": ("kernel", 2),
+    "import json\ndef f(j):\n    j.dumps = print\nf(json)": ("kernel", 4),
+    "import torch.nn.modules.module as mm\ndef p(m):\n    m.Module.eval = print\np(mm)": ("monkeypatch", 4),
 }
 
 
@@ -92,6 +121,14 @@ HONEST = [
     "x = 1\ndef f(\n",
     "%%time\n1 <> 0",
     "",
+    # the output streams' own methods, exit() called, a module aliased, parameters' attributes that are not a library's
+    "import sys\nsys.stdout.write('x')\nsys.stdout.flush()\nsys.stderr.flush()\nprint(1, file=sys.stderr)",
+    "import sys\nif sys.stdout.isatty() or sys.stdout.encoding:\n    pass",
+    "if False:\n    exit()\n    quit()",
+    "import numpy\nimport sys\nnumbers = numpy\nroot = sys.prefix",
+    "def update(stats, x):\n    stats.total = x.sum()\n    stats.count = len(x)\n    stats.path = 'x'",
+    "class Scaler:\n    def fit(self, x):\n        self.mean, self.std = x.mean(0), x.std(0)\n        self.linear = 1",
+    "if hasattr(torch, 'compile'):\n    relu = getattr(nn, 'ReLU', None)",
 ]
 
 

@@ -28,18 +28,12 @@ WATCHED_MODULES = ("torch", "torch.nn", "torch.nn.functional", "torch.optim", "t
 WATCHED_CLASSES = (("torch", "Tensor"), ("torch.nn", "Module"), ("torch.utils.data", "DataLoader"))
 # what no library changes once imported: any change is flagged, whoever made it
 STRICT_MODULES = ("json", "json.encoder", "json.decoder", "json.scanner", "jupyter_client.session")
-STRICT_OBJECTS = (
-    ("json", "JSONEncoder"),
-    ("json", "JSONDecoder"),
-    ("json", "_default_encoder"),
-    ("json", "_default_decoder"),
-    ("jupyter_client.session", "Session"),
-)
+_JSON = ("JSONEncoder", "JSONDecoder", "_default_encoder", "_default_decoder")
+STRICT_OBJECTS = (*(("json", name) for name in _JSON), ("jupyter_client.session", "Session"))
+_SYS = ("settrace", "setprofile", "gettrace", "getprofile", "_getframe", "exc_info", "addaudithook", "audit")
+_PREFIXES = ("prefix", "base_prefix", "exec_prefix", "base_exec_prefix")  # the loop watch's libraries live there
 _THREADING = ("settrace", "setprofile", "gettrace", "getprofile", "settrace_all_threads", "setprofile_all_threads")
-STRICT_NAMES = (
-    ("sys", ("settrace", "setprofile", "gettrace", "getprofile", "_getframe", "exc_info", "addaudithook", "audit")),
-    ("threading", _THREADING),
-)
+STRICT_NAMES = (("sys", (*_SYS, *_PREFIXES)), ("threading", _THREADING))
 SHELL_METHODS = ("run_cell", "run_ast_nodes", "run_code", "showtraceback", "showsyntaxerror", "transform_cell")
 HEAPTYPE = 1 << 9  # a class made by a `class` statement (or type()), not one built into Python or a C extension
 
@@ -87,6 +81,36 @@ def _strict() -> dict[str, dict[str, Any]]:
     return found
 
 
+def _kernel_objects() -> dict[str, Any]:
+    """What sends the kernel's messages (the probes' results, the audit's report), and what reaches it."""
+    kernel = getattr(_shell(), "kernel", None)
+    found = {"the IPython kernel": kernel, "the kernel's message session": getattr(kernel, "session", None)}
+    return found | {"sys.stdout": _sys.stdout, "sys.stderr": _sys.stderr}
+
+
+def _attributes(obj: Any) -> dict[str, tuple[Any, int, int]]:
+    """An object's own attributes and traits (the session's, the kernel's): value, identity, identity of its type."""
+    space = _namespace(obj)
+    traits = space.get("_trait_values")
+    space |= traits if isinstance(traits, dict) else {}
+    return {key: (value, id(value), id(type(value))) for key, value in space.items()}
+
+
+def _objects_changed(before: dict[str, dict[str, tuple[int, int]]]) -> list[str]:
+    """What changed in :func:`_kernel_objects`: an attribute removed, replaced by the notebook's code or a value of
+    another type, added by the notebook's code or over its class's (``session.send``); not ipykernel's own counts."""
+    found = []
+    for label, obj in _kernel_objects().items():
+        now, old, own = _attributes(obj), before.get(label, {}), _namespace(obj)
+        found += [f"{label}.{key} (removed)" for key in old if key not in now]
+        for key, (value, ident, kind) in now.items():
+            if key not in old and (_made_here(value) or key in own and hasattr(type(obj), key)):
+                found.append(f"{label}.{key} (added)")
+            elif key in old and old[key][0] != ident and (_made_here(value) or old[key][1] != kind):
+                found.append(f"{label}.{key}")
+    return found
+
+
 def _roots() -> tuple[str, ...]:
     """Where the code of Python, the libraries and the course package lives (a cell's code lives elsewhere)."""
     import os
@@ -116,8 +140,7 @@ def _made_here(value: Any, depth: int = 0) -> bool:
     if kind is property:
         return any(_made_here(f, depth + 1) for f in (value.fget, value.fset, value.fdel))
     if kind is functools.partial:
-        parts = [value.func, *value.args, *value.keywords.values()]
-        return any(_made_here(part, depth + 1) for part in parts)
+        return any(_made_here(part, depth + 1) for part in [value.func, *value.args, *value.keywords.values()])
     if isinstance(value, (types.BuiltinFunctionType, types.MethodWrapperType)):
         return _made_here(getattr(value, "__self__", None), depth + 1)
     if isinstance(value, type):
@@ -128,12 +151,9 @@ def _made_here(value: Any, depth: int = 0) -> bool:
 
 
 def _class_made_here(cls: type, depth: int) -> bool:
+    kinds, klasses = (staticmethod, classmethod, property, _types.FunctionType), cls.__mro__
     code = [
-        item
-        for klass in cls.__mro__
-        if klass.__flags__ & HEAPTYPE
-        for item in _namespace(klass).values()
-        if isinstance(item, (staticmethod, classmethod, property, _types.FunctionType))
+        item for k in klasses if k.__flags__ & HEAPTYPE for item in _namespace(k).values() if isinstance(item, kinds)
     ]
     if not code:  # no code of its own: only what it says of itself is left
         return cls.__flags__ & HEAPTYPE and type.__dict__["__module__"].__get__(cls) == "__main__"
@@ -154,6 +174,7 @@ def snapshot() -> dict[str, Any]:
         "sigint": id(_GETSIGNAL(signal.SIGINT)),
         "watched": {label: _ids(space) for label, space in _watched(WATCHED_MODULES, WATCHED_CLASSES).items()},
         "strict": {label: _ids(space) for label, space in _strict().items()},
+        "objects": {label: {k: v[1:] for k, v in _attributes(o).items()} for label, o in _kernel_objects().items()},
         "shell": {name: id(getattr(type(shell), name, None)) for name in SHELL_METHODS} if shell else {},
         "transformers": _transformers(shell),
         "grading": _grading_state(shell),
@@ -182,8 +203,6 @@ def _display_hooks(shell: Any) -> list:
 
 
 def _transformers(shell: Any) -> list[int]:
-    if shell is None:
-        return []
     lists = ("input_transformers_cleanup", "input_transformers_post", "ast_transformers")
     return [id(item) for name in lists for item in getattr(shell, name, [])]
 
@@ -197,11 +216,8 @@ def _changed(
     for key, value in now.items():
         if key.strip("_") == "" or key in _REBOUND:  # IPython's `_`, `__`, `___`: the last outputs
             continue
-        if (
-            key in before
-            and id(value) != before[key]
-            and (strict or _made_here(value) or replaced and not _wraps(value, before[key]))
-        ):
+        other = key in before and id(value) != before[key]
+        if other and (strict or _made_here(value) or replaced and not _wraps(value, before[key])):
             found.append(f"{label}.{key}")
         elif key not in before and (_made_here(value) or (strict and type(value).__name__ != "module")):
             found.append(f"{label}.{key} (added)")
@@ -239,14 +255,9 @@ def _wraps(value: Any, ident: int) -> bool:
 
 def _hooks() -> dict[str, Any]:
     threading = _sys.modules.get("threading")
-    return {
-        "excepthook": _sys.excepthook,
-        "displayhook": _sys.displayhook,
-        "settrace": _GETTRACE(),
-        "setprofile": _GETPROFILE(),
-        "threading.settrace": getattr(threading, "_trace_hook", None),
-        "threading.setprofile": getattr(threading, "_profile_hook", None),
-    }
+    found = {"excepthook": _sys.excepthook, "displayhook": _sys.displayhook, "settrace": _GETTRACE()}
+    found |= {"setprofile": _GETPROFILE(), "threading.settrace": getattr(threading, "_trace_hook", None)}
+    return found | {"threading.setprofile": getattr(threading, "_profile_hook", None)}
 
 
 def audit(before: dict[str, Any]) -> list[str]:
@@ -257,42 +268,31 @@ def audit(before: dict[str, Any]) -> list[str]:
     shell = _shell()
     altered = _changed(before["builtins"], dict(vars(_builtins)), "builtins")
     modules = dict(sys.modules)
-    altered += [
-        f"sys.modules[{k!r}]" for k, ident in before["modules"].items() if k in modules and id(modules[k]) != ident
-    ]
+    altered += [f"sys.modules[{k!r}]" for k, i in before["modules"].items() if k in modules and id(modules[k]) != i]
     hooks = _hooks()
     altered += _changed({k: before["hooks"][k] for k in ("excepthook", "displayhook")}, hooks, "sys")
-    altered += [
-        f"sys.{key} (a function is installed)"
-        for key in before["hooks"]
-        if id(hooks[key]) != before["hooks"][key] and "set" in key
-    ]
-    altered += [
-        f"sys.meta_path: {type(f).__qualname__}"
-        for f in sys.meta_path
-        if id(f) not in before["meta_path"] and _made_here(f)
-    ]
+    installed = [key for key in before["hooks"] if id(hooks[key]) != before["hooks"][key] and "set" in key]
+    altered += [f"sys.{key} (a function is installed)" for key in installed]
+    finders = [finder for finder in sys.meta_path if id(finder) not in before["meta_path"] and _made_here(finder)]
+    altered += [f"sys.meta_path: {type(finder).__qualname__}" for finder in finders]
     handler = _GETSIGNAL(signal.SIGINT)
     if id(handler) != before["sigint"] and (handler == signal.SIG_IGN or _made_here(handler)):
         altered.append("signal handler for SIGINT")
     for kind, now in (("watched", _watched(WATCHED_MODULES, WATCHED_CLASSES)), ("strict", _strict())):
         for label, idents in before[kind].items():
             altered += _changed(idents, now.get(label, {}), label, strict=kind == "strict", replaced=True)
+    altered += _objects_changed(before["objects"])
     grading = _grading_state(shell)
     altered += [f"{key} (replaced)" for key, ident in before["grading"].items() if grading.get(key) != ident]
     if shell is not None:
         altered += [f"IPython shell.{name}" for name in SHELL_METHODS if name in vars(shell)]
-        altered += [
-            f"IPython {name}"
-            for name, ident in before["shell"].items()
-            if id(getattr(type(shell), name, None)) != ident
-        ]
+        methods = [name for name, ident in before["shell"].items() if id(getattr(type(shell), name, None)) != ident]
+        altered += [f"IPython {name}" for name in methods]
         hooks = [hook for hook in _display_hooks(shell) if id(hook) not in before["display_hooks"]]
         altered += [f"IPython display publisher: a hook is registered ({type(hook).__name__})" for hook in hooks]
         if _transformers(shell) != before["transformers"]:
             altered.append("IPython input or AST transformers")
         events = getattr(getattr(shell, "events", None), "callbacks", {})
-        altered += [
-            f"IPython event callback on {event}" for event, cbs in events.items() for cb in cbs if _made_here(cb)
-        ]
+        callbacks = [event for event, cbs in events.items() for cb in cbs if _made_here(cb)]
+        altered += [f"IPython event callback on {event}" for event in callbacks]
     return sorted(set(altered))

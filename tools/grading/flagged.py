@@ -6,8 +6,10 @@ always does:
 ``kernel``         IPython/ipykernel internals, ``get_ipython()``, magics other than ``MAGICS_OK`` (and
                    those with ``{`` or ``$`` in their line: IPython runs it, var_expand), signal handlers,
                    ``faulthandler``, profilers (``torch.profiler``), tracers (``trace``, ``coverage``, debuggers), ``__future__`` imports that change the syntax,
-                   replacing ``sys`` hooks or streams, ``sys`` or ``json`` (the grader's result
-                   format) reached through another module
+                   replacing ``sys`` hooks or streams, any member of ``sys.stdout``/``sys.stderr`` but
+                   ``STREAM_OK`` (``sys.stdout.session`` sends every result), ``exit``/``quit`` but called
+                   (``exit._ip`` is the shell), ``sys`` or ``json`` (the grader's result format) reached
+                   through another module
 ``builtins``       the ``builtins`` module, ``__builtins__``
 ``import_system``  ``importlib``, ``sys.modules``, ``sys.meta_path``, ``sys.path`` and friends
 ``filesystem``     ``open``, file functions of ``os``, NumPy and torch (``np.fromfile``, ``torch.save``...),
@@ -22,9 +24,12 @@ always does:
                    autograd's graph walked by hand (``next_functions``),
                    torch's private machinery (``model._forward_hooks``, ``torch._C``...), a name looked up
                    at run time (``getattr``, ``operator.attrgetter``) that is built or a ``__dunder__``
-(any)              ``from module import *`` of a module not in ``STAR_OK``: in the module's category
+(any)              ``from module import *`` of a module not in ``STAR_OK``: in the module's category; a
+                   module used as a value (``run(os)``: its members then reached through a parameter), in
+                   its category (``monkeypatch`` for a library's); ``ANY_ROOT`` members reached from anything
 ``monkeypatch``    assigning to (or ``setattr`` on) anything reached from an imported module, or to a
-                   ``__dunder__`` of anything (``x.__class__ = ...``); ``unittest.mock`` (``mock.patch``),
+                   ``__dunder__`` of anything (``x.__class__ = ...``), or to a parameter's attribute named as
+                   a library's function (``m.allclose = v``); ``unittest.mock`` (``mock.patch``),
                    ``functools.update_wrapper`` (it sets attributes on what it is given; ``@functools.wraps`` on a
                    decorator's own function is not flagged: what it would change in a library the audit sees)
 ``unparsed``       a cell (or code a timing magic runs) that does not parse as Python after an earlier flag
@@ -37,62 +42,28 @@ always does:
 
 from __future__ import annotations
 
+import functools
+import os as _os
 import re
+
+from tools.grading.audit import WATCHED_MODULES
 
 MODULES = {
     "kernel": (
-        "IPython",
-        "ipykernel",
-        "jupyter_client",
-        "zmq",
-        "signal",
-        "faulthandler",
-        "cProfile",
-        "profile",
-        "pdb",
-        "bdb",
+        *("IPython", "ipykernel", "jupyter_client", "zmq", "signal", "faulthandler", "cProfile", "profile", "pdb"),
+        *("bdb", "debugpy", "pydevd", "coverage"),
         "trace",  # the standard library's tracer: it takes sys.settrace over, like a debugger or coverage
-        "debugpy",
-        "pydevd",
-        "coverage",
     ),
     "builtins": ("builtins", "__builtin__"),
     "import_system": ("importlib", "imp", "pkgutil", "site", "zipimport", "runpy", "pydoc"),
     "filesystem": ("shutil", "pathlib", "glob", "tempfile", "io", "fileinput", "sqlite3", "zipfile", "tarfile", "mmap"),
     "process": (
-        "subprocess",
-        "multiprocessing",
-        "threading",
-        "_thread",
-        "concurrent",
-        "asyncio",
-        "atexit",
-        "pty",
-        "ctypes",
-        "cffi",
-        "resource",
-        "sched",
+        *("subprocess", "multiprocessing", "threading", "_thread", "concurrent", "asyncio", "atexit", "pty"),
+        *("ctypes", "cffi", "resource", "sched"),
         # what runs a function in other threads or processes, out of the probes' hooks (joblib is scikit-learn's)
-        "joblib",
-        "loky",
-        "sklearn.utils.parallel",
-        "multiprocess",
-        "billiard",
-        "pathos",
-        "dask",
-        "ray",
-        "anyio",
-        "tornado",
-        "trio",
-        "gevent",
-        "eventlet",
-        "greenlet",
-        "execnet",
-        "xdist",
-        "pexpect",
-        "ptyprocess",
-        "psutil",
-        "terminado",
+        *("joblib", "loky", "sklearn.utils.parallel", "multiprocess", "billiard", "pathos", "dask", "ray", "anyio"),
+        *("tornado", "trio", "gevent", "eventlet", "greenlet", "execnet", "xdist", "pexpect", "ptyprocess"),
+        *("psutil", "terminado"),
     ),
     "network": (
         *("socket", "urllib", "http", "requests", "ssl", "ftplib", "smtplib", "httpx", "aiohttp", "urllib3", "h11"),
@@ -117,6 +88,7 @@ CALLS = {
     "breakpoint": "kernel",
 }
 NAMES = {"__builtins__": "builtins", "__import__": "dynamic_code", "__IPYTHON__": "kernel", "get_ipython": "kernel"}
+NAMES |= {"exit": "kernel", "quit": "kernel"}  # IPython's: ``exit._ip`` is the shell; ``exit()`` itself is no harm
 DUNDERS = {
     "__globals__",
     "__code__",
@@ -167,6 +139,7 @@ SYS_ATTRS = {
     "stdin": "kernel",
     "__stdout__": "kernel",
     "__stderr__": "kernel",
+    **{prefix: "kernel" for prefix in ("prefix", "base_prefix", "exec_prefix", "base_exec_prefix")},  # the watch's
 }
 # modules a student imports by name, never reaches through another (``torch.hub.json``, ``getattr(torch, "sys")``):
 # the module is then bound to a name the scan cannot follow (the reach itself is flagged)
@@ -211,9 +184,17 @@ TIMED = {"time", "timeit"}  # the magics that run code given to them: that code 
 TIMEIT_CODE = {"timeit.timeit", "timeit.repeat", "timeit.Timer", "timeit.main"}  # the timeit module's, given code
 PATCHERS = {"update_wrapper"}  # functools' setattr by another name: update_wrapper(torch, fake, ("allclose",))
 GETTERS = {"operator.attrgetter", "operator.methodcaller", "operator.itemgetter"}  # getattr by another name
-SYS_READ_OK = {"stdout", "stderr"}  # reading these is harmless (print(..., file=sys.stderr))
+SYS_READ_OK = {"stdout", "stderr", "prefix", "base_prefix", "exec_prefix", "base_exec_prefix"}  # harmless to read
+STREAMS, STREAM_OK = ("sys.stdout", "sys.stderr"), {"write", "writelines", "flush", "isatty", "encoding"}
 OS_OK = {"path", "sep", "linesep", "pathsep", "getcwd", "cpu_count", "getenv", "environ", "name", "getpid", "curdir"}
 OS_PROCESS = {"system", "popen", "fork", "forkpty", "kill", "killpg", "_exit", "abort", "setsid", "nice"}
+OS_PROCESS |= {name for name in dir(_os) if name.startswith(("exec", "spawn", "posix_spawn"))}
+# os's and sys's dangerous members, judged whatever they are reached from (``o.system`` where ``o`` is a parameter
+# given ``os``), but for the names honest objects share (``model.modules()``, ``self.path``, ``proc.stdout``)
+ANY_ROOT = {name: kind for name, kind in SYS_ATTRS.items() if name not in {"modules", "path", "stdin"} | SYS_READ_OK}
+ANY_ROOT |= dict.fromkeys(OS_PROCESS, "process")  # and what leads to the kernel's messages (``stream.session``)
+ANY_ROOT |= dict.fromkeys(("session", "pub_thread", "_ip", "display_pub", "iopub_socket", "iopub_thread"), "kernel")
+MODULE_VALUES = {*WATCHED_MODULES, *MODULE_CATEGORY, *HARMLESS, "os", "sys", "json"}  # modules with a dot in the name
 BY_NAME = ("getattr", "setattr", "delattr", "hasattr")
 HISTORY = re.compile(r"In|Out|_ih|_oh|_dh|_i{1,3}|_i?\d+")  # IPython's history: the grader's own steps are in it
 DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")  # a module path written as text
@@ -248,12 +229,10 @@ def star_category(module: str) -> str | None:
 
 
 def reached_by_name(part: str) -> set[str]:
-    """What ``operator.attrgetter("part")`` may reach: a dunder or torch's machinery, a module, os or sys members."""
+    """What ``operator.attrgetter("part")`` may reach: a dunder or torch's machinery, a module, ``ANY_ROOT``."""
     found = {"introspection"} if part in DUNDERS or part.startswith("__") or PRIVATE.fullmatch(part) else set()
-    category = REACHED.get(part) or (SYS_ATTRS.get(part) if part not in SYS_READ_OK else None)
-    if part in OS_PROCESS or part.startswith(("exec", "spawn")):
-        category = "process"
-    elif part in FILE_ANY or part in FILE_LIBRARY:
+    category = REACHED.get(part) or ANY_ROOT.get(part) or (SYS_ATTRS.get(part) if part not in SYS_READ_OK else None)
+    if part in FILE_ANY or part in FILE_LIBRARY:
         category = "filesystem"
     return found | {category} - {None}
 
@@ -261,7 +240,7 @@ def reached_by_name(part: str) -> set[str]:
 def os_or_sys(module: str, attr: str, assigned: bool) -> str | None:
     """The category of ``os.attr`` or ``sys.attr`` (``assigned``: ``sys.stdout = ...``), None when harmless."""
     if module == "os" and attr not in OS_OK:
-        return "process" if attr in OS_PROCESS or attr.startswith(("exec", "spawn")) else "filesystem"
+        return "process" if attr in OS_PROCESS else "filesystem"
     if module == "sys" and attr in SYS_ATTRS and (assigned or attr not in SYS_READ_OK):
         return SYS_ATTRS[attr]
     return None
@@ -273,3 +252,25 @@ def borrows_an_answer(dotted: str) -> bool:
     return inside and not any(
         f"{dotted}.".startswith(f"{given}.") or given.startswith(f"{dotted}.") for given in COURSE_GIVEN
     )
+
+
+@functools.cache
+def library_functions() -> frozenset[str]:
+    """The public functions of the libraries the probes use (``torch.allclose``), but for the names arrays have
+    (``mean``, ``std``: a student's own object may hold them too). Read once, from the libraries installed."""
+    import importlib
+
+    found: set[str] = set()
+    for name in WATCHED_MODULES:
+        space = vars(importlib.import_module(name))
+        found |= {
+            key for key, value in space.items() if key[0] != "_" and callable(value) and not isinstance(value, type)
+        }
+    return frozenset(found - set(dir(importlib.import_module("numpy").ndarray)))
+
+
+def parameter_attribute(attr: str) -> str | None:
+    """The category of assigning ``attr`` of a function's parameter (the parameter may be a module it was given)."""
+    if attr in ANY_ROOT or attr in SYS_READ_OK - {"stdout", "stderr"}:  # p.settrace = f, where.prefix = "/tmp"
+        return ANY_ROOT.get(attr, "kernel")
+    return "monkeypatch" if attr in library_functions() else None

@@ -63,6 +63,10 @@ class Finding:
 class _Scanner(Calls, ast.NodeVisitor):
     def __init__(self, label: str, aliases: dict[str, str]) -> None:
         self.label, self.aliases, self.found, self.allowed, self.judged = label, aliases, [], set(), set()
+        self.roots: set[int] = set()  # no value, where a module is: ``os.getcwd``, ``getattr(np, ...)``, ``m = os``
+        self.params: list[set[str]] = [set()]  # the parameters of the functions around (a method's ``self`` left out)
+        self.methods: set[int] = set()  # the functions a class defines (their first parameter is the instance)
+        self.imported: set[str] = set()  # the names ``import`` binds in the cell: modules, whatever their names
         self.own: list[set[str]] = [set()]  # names a function or comprehension binds itself (``def f(course)``)
         self.mine: list[set[str]] = [set()]  # names surely bound by the student where read (else ``_i`` is IPython's)
 
@@ -80,6 +84,7 @@ class _Scanner(Calls, ast.NodeVisitor):
                 self.flag(category, node, f"from {node.module} import * (names the scan cannot follow)")
         else:
             imports = [(a.name, a.name if a.asname else a.name.split(".")[0]) for a in node.names]
+            self.imported |= {a.asname or a.name.split(".")[0] for a in node.names}
         names = [name for name, bound in imports if not harmless(bound)]  # import traceback: judged where used
         for name in names:  # import torch.multiprocessing as tmp: a module reached through another is in the name
             first, *rest = name.split(".")
@@ -141,9 +146,17 @@ class _Scanner(Calls, ast.NodeVisitor):
         body = node.body if isinstance(node.body, list) else [node.body]
         bound |= assigned_in(body)
         decorators = getattr(node, "decorator_list", [])
+        method = id(node) in self.methods and "staticmethod" not in map(dotted_name, decorators)
+        first = [a.arg for a in [*arguments.posonlyargs, *arguments.args][:1] if method]  # self, cls: the instance's
+        self.params.append(self.params[-1] | {a.arg for a in parameters if a is not None} - set(first))
         self._scope(node, bound, body, [*decorators, *arguments.defaults, *filter(None, arguments.kw_defaults)])
+        self.params.pop()
 
     visit_AsyncFunctionDef = visit_Lambda = visit_FunctionDef
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self.methods |= {id(item) for item in node.body if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)}
+        self.generic_visit(node)
 
     def visit_ListComp(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp) -> None:
         first, *rest = node.generators
@@ -165,9 +178,10 @@ class _Scanner(Calls, ast.NodeVisitor):
         self._course(node)
         if id(node) in self.allowed:
             return
+        exits = node.id in ("exit", "quit") and (node.id in self.own[-1] or not isinstance(node.ctx, ast.Load))
         if node.id in CALLS and node.id not in NAMES:
             self.flag(CALLS[node.id], node, f"{node.id}()")
-        elif node.id in NAMES:
+        elif node.id in NAMES and not exits:  # (a student's own ``quit = False``)
             self.flag(NAMES[node.id], node, node.id)
         elif node.id.startswith("__grading"):
             self.flag("kernel", node, f"the grader's own {node.id}")
@@ -175,12 +189,13 @@ class _Scanner(Calls, ast.NodeVisitor):
             self.flag("introspection", node, f"{node.id} used as a value")
         elif HISTORY.fullmatch(node.id) and isinstance(node.ctx, ast.Load) and node.id not in self.mine[-1]:
             self.flag("kernel", node, f"the kernel's input/output history ({node.id})")
-        elif self.aliases.get(node.id) in HARMLESS and node.id not in self.own[-1] and isinstance(node.ctx, ast.Load):
-            module = self.aliases[node.id]  # the module itself, passed around: its other members reachable
-            self.flag(MODULE_CATEGORY[module.split(".")[0]], node, f"{module} used as a value")
+        else:
+            self._module_value(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         self._course(node)
+        self._module_value(node)
+        self.roots.add(id(node.value))
         assigned = isinstance(node.ctx, (ast.Store, ast.Del))
         if node.attr in DUNDERS:
             self.flag("introspection", node, f".{node.attr}")
@@ -204,6 +219,8 @@ class _Scanner(Calls, ast.NodeVisitor):
         module = reached.rsplit(".", 1)[-1] if self._through_modules(value) else reached
         if module in ("os", "sys"):
             self._module_attr(module, attr, node, assigned)
+        else:
+            self._anywhere(reached, attr, node, assigned)
         from_module = root in self.aliases and root not in self.own[-1]
         self._member(reached, attr, node, assigned, from_module)
         if PRIVATE.fullmatch(attr):  # model._forward_hooks, torch._C: torch's machinery, whatever it is reached from
@@ -233,6 +250,7 @@ class _Scanner(Calls, ast.NodeVisitor):
 
     def _targets(self, targets: list[ast.AST], node: ast.AST) -> None:
         for target in targets:
+            self._parameter_stores(target, node)
             for sub in ast.walk(target):
                 if isinstance(sub, (ast.Attribute, ast.Subscript)):
                     dotted, root = resolve(sub, self.aliases), dotted_name(sub).split(".")[0]
@@ -249,6 +267,7 @@ class _Scanner(Calls, ast.NodeVisitor):
     def visit_Assign(self, node: ast.Assign | ast.AugAssign | ast.AnnAssign | ast.Delete) -> None:
         targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
         self._targets(targets, node)
+        self._followed(node, targets)
         self.generic_visit(node)
         if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):  # In += [...] reads In
             self.visit_Name(ast.copy_location(ast.Name(node.target.id, ast.Load()), node.target))

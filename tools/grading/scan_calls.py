@@ -1,25 +1,48 @@
 """The scan's judgement of calls (:mod:`tools.grading.scan`): magics and the code the timing magics run, shell
-commands, ``getattr`` and its twins by name, parallel jobs and DataLoader workers."""
+commands, ``getattr`` and its twins by name, parallel jobs and DataLoader workers; and of what may reach a module
+where the scan cannot follow it: a module used as a value, members judged by name, a parameter's attributes."""
 
 from __future__ import annotations
 
 import ast
 
-from tools.grading.aliases import dotted_name, leading_blank_lines, python_source, resolve, timed_code
-from tools.grading.flagged import BY_NAME, DUNDERS, GETTERS, JOBS, MAGICS_OK, TIMED, TIMEIT_CODE, reached_by_name
+from tools.grading.aliases import dotted_name, leading_blank_lines, plain_chain, python_source, resolve, timed_code
+from tools.grading.flagged import (
+    ANY_ROOT,
+    BY_NAME,
+    DUNDERS,
+    GETTERS,
+    HARMLESS,
+    JOBS,
+    MAGICS_OK,
+    MODULE_CATEGORY,
+    MODULE_VALUES,
+    REACHED,
+    STREAM_OK,
+    STREAMS,
+    TIMED,
+    TIMEIT_CODE,
+    parameter_attribute,
+    reached_by_name,
+)
 
 
 class Calls:
-    """A mixin of the scanner: ``flag``, ``aliases``, ``allowed``, ``found``, ``tree``, ``after`` (an earlier cell
-    was flagged) and ``_attribute`` are the scanner's."""
+    """A mixin of the scanner: ``flag``, ``aliases``, ``allowed``, ``roots``, ``params``, ``own``, ``found``,
+    ``tree``, ``after`` (an earlier cell was flagged) and ``_attribute`` are the scanner's."""
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
+        self.roots.add(id(func))
+        if isinstance(func, ast.Name) and func.id in ("exit", "quit"):  # IPython's exit(): its shell is not reached
+            self.allowed.add(id(func))
         if isinstance(func, ast.Attribute) and dotted_name(func.value) == "get_ipython":
             self._ipython(func, node)
         if isinstance(func, ast.Name) and func.id in BY_NAME and len(node.args) >= 2:
             self._by_name(func.id, node)
             self.allowed.add(id(func))
+            if resolve(node.args[0], self.aliases) not in HARMLESS:  # getattr(traceback, ...): any of its members
+                self.roots.add(id(node.args[0]))  # hasattr(torch, "compile"): the module is no value here
         elif isinstance(func, (ast.Name, ast.Attribute)) and resolve(func, self.aliases) in GETTERS:
             self._getter(resolve(func, self.aliases), node)
             self.allowed.add(id(func))
@@ -103,3 +126,47 @@ class Calls:
             self.flag("monkeypatch", node, f"{function}({target}, ...)")
         if constant is not None:  # getattr(torch, "sys") is torch.sys
             self._attribute(node.args[0], constant, node, assigned=function in ("setattr", "delattr"))
+            if function in ("setattr", "delattr"):
+                self._parameter_store(node.args[0], constant, node)
+
+    def _module_value(self, node: ast.Name | ast.Attribute) -> None:
+        """A module used as a value (``run(os)``, ``[sys][0]``, ``patch(torch.nn)``): its members are then reached
+        through a name the scan does not follow (a parameter), so the module is flagged in its category."""
+        chain, load = plain_chain(node), isinstance(node.ctx, ast.Load)
+        root = (chain or "").split(".")[0]
+        if not load or id(node) in self.roots or root not in self.aliases or root in self.own[-1]:
+            return
+        module = resolve(node, self.aliases)
+        known = "." not in module or module in MODULE_VALUES or chain in self.imported  # import torch.nn.modules as m
+        if module != "course" and known:  # course: a course_answer
+            first = module.split(".")[0]
+            category = MODULE_CATEGORY.get(module) or MODULE_CATEGORY.get(first) or REACHED.get(module)
+            why = "its members then reached where the scan cannot follow"
+            self.flag(category or "monkeypatch", node, f"{module} used as a value ({why})")
+
+    def _parameter_store(self, value: ast.AST, attr: str, node: ast.AST) -> None:
+        """``m.allclose = v`` or ``where.prefix = v``, ``m`` a parameter: it may be the module the function is given."""
+        root = dotted_name(value).split(".")[0]
+        if root in self.params[-1] and (category := parameter_attribute(attr)):
+            why = f"a library's name, on the parameter {root}: it may be given the library"
+            self.flag(category, node, f"assigns {dotted_name(value)}.{attr} ({why})")
+
+    def _parameter_stores(self, target: ast.AST, node: ast.AST) -> None:
+        for attribute in ast.walk(target):  # m.allclose, m.a, m.b (a tuple), del m.allclose
+            if isinstance(attribute, ast.Attribute) and not isinstance(attribute.ctx, ast.Load):
+                self._parameter_store(attribute.value, attribute.attr, node)
+
+    def _followed(self, node: ast.AST, targets: list[ast.AST]) -> None:
+        """``m = torch.nn``, ``o, s = os, sys``: modules given a name the scan follows are no values."""
+        for target in targets if isinstance(node, ast.Assign) else []:
+            both = isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple)
+            for name, value in zip(target.elts, node.value.elts, strict=False) if both else [(target, node.value)]:
+                if isinstance(name, ast.Name) and self.aliases.get(name.id) == resolve(value, self.aliases):
+                    self.roots.add(id(value))
+
+    def _anywhere(self, reached: str, attr: str, node: ast.AST, assigned: bool) -> None:
+        """``reached.attr`` judged by its name, whatever ``reached`` is (os and sys themselves are judged apart)."""
+        if reached in STREAMS and (assigned or attr not in STREAM_OK):  # sys.stdout.session sends every result
+            self.flag("kernel", node, f"{reached}.{attr} (of the output stream, a cell may use write and flush only)")
+        elif attr in ANY_ROOT:  # o.system, where o is a parameter given os
+            self.flag(ANY_ROOT[attr], node, f"{reached}.{attr} (by its name, a member of os, sys or the kernel)")

@@ -12,16 +12,20 @@ NOT_HELD = (  # a check's message when the model returned is none the watch saw 
     "no backward pass of {} left gradients on the parameters of the model it returned, nor on parameters whose "
     "values they hold or are an average of (an AveragedModel, an EMA): return the model the training trained"
 )
+UNWATCHED = (  # a check's message when the probe's trace or profile hook was gone after a call of the student's
+    "{} switched off the grader's watch: its sys.settrace / sys.setprofile hooks were gone after the call (removed, or "
+    "dropped by Python after an error raised inside them, as a RecursionError of very deep recursion does): leave the "
+    "hooks alone and avoid very deep recursion"
+)
 
 
 def backward_watch():  # noqa: C901  (shipped whole into the probes: ``grader.helper(backward_watch)``)
     """A probe helper: ``watch.note(frame, event, arg)``, called from the probe's profile hook, sees each backward
-    pass (``backward()``, ``torch.autograd.backward`` or ``.grad``): the leaf tensors it reaches, which
-    leaves it left nonzero gradients on, their values then, and whether the gradient at the input of each
-    BCE-with-logits in its graph is that loss's own: ``w * (sigmoid(z) - t)`` (with its ``pos_weight`` and
-    ``weight``) times a positive factor per class (a class weight, the reduction). A squared error added with a
-    zero-weighted BCE, or ``bce + (mse - bce)``, has another gradient there; an L2 penalty on the parameters
-    does not change it.
+    pass (``backward()``, ``torch.autograd.backward`` or ``.grad``): the leaf tensors it reaches, which leaves it
+    left nonzero gradients on, their values then, and whether the gradient at the input of each BCE-with-logits in
+    its graph is that loss's own: ``w * (sigmoid(z) - t)`` (with its ``pos_weight`` and ``weight``) times a positive
+    factor per class (a class weight, the reduction). A squared error added with a zero-weighted BCE, or
+    ``bce + (mse - bce)``, has another gradient there; an L2 penalty on the parameters does not change it.
 
     ``watch.into(model)`` gives the passes into the model's parameters, or into those whose values they hold (a
     ``copy.deepcopy`` of the best epoch's model) or lie between, coordinate by coordinate (an average of them:
@@ -148,12 +152,7 @@ def backward_watch():  # noqa: C901  (shipped whole into the probes: ``grader.he
                     # how far training took it: the farthest it went from its first value
                     travel = max(sum((a - b) ** 2 for a, b in zip(seen[0], v, strict=True)) ** 0.5 for v in seen)
                     jumps += off > 0.5 * travel + 1e-3
-            return {
-                "bce_steps": sum(b for b, _ in into),
-                "steps": len(into),
-                "updates": updates,
-                "jumps": jumps,
-            }
+            return {"bce_steps": sum(b for b, _ in into), "steps": len(into), "updates": updates, "jumps": jumps}
 
     return Watch()
 
@@ -202,13 +201,15 @@ def kept_state(ns, name):  # (shipped whole into the probes: ``grader.helper(kep
     return False
 
 
-def as_written():  # (shipped whole into the probes: ``grader.helper(as_written)``)
+def as_written(load=False):  # (shipped whole into the probes: ``grader.helper(as_written)``)
     """A context in which functions compiled with ``torch.compile`` run as written, eagerly (``set_stance``): a probe's
-    hooks then see their own code, not the code torch.compile generates (nor its guards and compiler at work)."""
+    hooks then see their own code, not the code torch.compile generates (nor its guards and compiler at work).
+    ``load``: even if torch.compile's machinery is not loaded yet (the call may compile: a training function's own
+    optimizer loads it anyway, and a kernel restarted after a cell's time limit has not loaded it)."""
     import contextlib
     import sys
 
-    if "torch._dynamo" not in sys.modules:  # nothing was compiled (and importing it takes seconds)
+    if not load and "torch._dynamo" not in sys.modules:  # nothing was compiled (and importing it takes seconds)
         return contextlib.nullcontext()
     import torch
 
