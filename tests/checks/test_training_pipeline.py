@@ -255,13 +255,17 @@ def step_body(body):
     return lambda model, loss_fn, optimizer: lambda x, y: body(model, loss_fn, optimizer, x, y)
 
 
-def top_flag_only(model, loss_fn, optimizer, x, y):
-    model.training = True  # the outer flag only: the Dropout layer inside stays in eval mode
+def _step_in_the_mode_it_finds(model, loss_fn, optimizer, x, y):
     loss = loss_fn(model(x), y)
     loss.backward()
     optimizer.step()
     optimizer.zero_grad()
     return loss.item()
+
+
+def top_flag_only(model, loss_fn, optimizer, x, y):
+    model.training = True  # the outer flag only: the Dropout layer inside stays in eval mode
+    return _step_in_the_mode_it_finds(model, loss_fn, optimizer, x, y)
 
 
 def dropout_only(model, loss_fn, optimizer, x, y):
@@ -315,11 +319,7 @@ def test_review11_a_scripted_model_is_judged_and_left_as_it_came(compile_):
 def children_only(model, loss_fn, optimizer, x, y):
     for child in model.children():
         child.train()  # the layers, but model.training stays False
-    loss = loss_fn(model(x), y)
-    loss.backward()
-    optimizer.step()
-    optimizer.zero_grad()
-    return loss.item()
+    return _step_in_the_mode_it_finds(model, loss_fn, optimizer, x, y)
 
 
 def unused_forward(model, loss_fn, optimizer, x, y):
