@@ -103,12 +103,11 @@ def standardize(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers li
             threading.settrace(trace)  # threads the call starts are traced too (a pool's per-column work)
             sys.settrace(trace)
             sys.setprofile(profile)
-            hooks = sys.gettrace(), sys.getprofile()  # what is installed (a sys.setprofile replaced installs nothing)
             try:
                 with Count():
                     result = settled(ns["standardize"](x))  # a lazy result's deferred work runs now, watched
             finally:
-                off[0] |= sys.gettrace() is not hooks[0] or sys.getprofile() is not hooks[1]  # removed in the call
+                off[0] |= sys.gettrace() is not trace or sys.getprofile() is not profile  # gone, or never installed
                 sys.setprofile(None)
                 sys.settrace(None)
                 threading.settrace(None)
