@@ -131,16 +131,7 @@ def test_review_a_set_of_nodes_holding_none_counts_data():
 
 def test_review_a_summed_loss_shows_its_losses_when_a_ends_the_same():
     def summed(a, x, y, steps, lr=0.1):
-        state, losses = torch.zeros_like(y), []
-        for _ in range(steps):
-            state = 0.5 * state.detach() + a * x
-            loss = ((state - y) ** 2).sum()
-            loss.backward()
-            with torch.no_grad():
-                a -= lr * a.grad
-            a.grad = None
-            losses.append(loss.item())
-        return losses
+        return _logged(a, x, y, steps, lr, reduce=torch.sum)
 
     first = summed(*check.smoothed_training.inputs()[:5])[0]  # the answer's own first loss, about 5 times the mean's
     assert f"losses a list ({first:.4g}" in check.smoothed_training(summed).message
@@ -238,11 +229,11 @@ def test_fix_a_prediction_rounded_to_any_decimals_is_named(decimals):
         assert verdict.mistake == "rounded" and f"{decimals} decimal" in verdict.message, verdict
 
 
-def _logged(a, x, y, steps, lr=0.1, log=lambda loss: loss.item()):
+def _logged(a, x, y, steps, lr=0.1, log=lambda loss: loss.item(), reduce=torch.mean):
     state, losses = torch.zeros_like(y), []
     for _ in range(steps):
         state = 0.5 * state.detach() + a * x
-        loss = ((state - y) ** 2).mean()
+        loss = reduce((state - y) ** 2)
         loss.backward()
         with torch.no_grad():
             a -= lr * a.grad
