@@ -26,7 +26,7 @@ NO_ZERO = "the gradients were never zeroed, so the next backward() adds to them:
 REPLACED = "the list holds new tensors, but the parameters never changed: update each in place, p -= lr * p.grad."
 NO_GRAPH = (
     "the loss had no graph: a = a - lr * a.grad in torch.no_grad() made a new a that needs no grad (update in place, "
-    "a -= lr * a.grad), or the loss itself was computed in torch.no_grad()."
+    "a -= lr * a.grad), or the loss itself was computed in torch.no_grad() (or torch.inference_mode())."
 )
 RETAINED = "retain_graph=True hides the error, but each step reuses the first loss's gradients: compute it every epoch."
 NOT_A_TENSOR = "return the tensor itself, one torch tensor (not a list, a tuple or a number)."
@@ -40,6 +40,11 @@ NO_RETURN = "your function returned None: end it with `return a, b`, the paramet
 NOT_A_PAIR = "return the pair a, b (the parameters your loop updated), got {}."
 COPIES = "you returned the right a, b, but the caller's tensors never changed: you trained copies (a.detach().clone(), \
 torch.tensor(...)). Update the a and b you were given in place, a -= lr * a.grad, as the exercise asks."
+INFERENCE = (
+    "the parameter was created inside torch.inference_mode(), so it is an inference tensor: autograd records nothing "
+    "done with it (backward() fails), and PyTorch refuses to update it in place outside inference mode. Create it "
+    "outside torch.inference_mode(); only the evaluation after training belongs in it."
+)
 GRAD_NONE = "'NoneType' object has no attribute ...: a .grad was used before any backward() filled it"
 
 
@@ -60,6 +65,7 @@ def _facts(t: object, device: str, dtype: torch.dtype) -> dict | str:
     if not isinstance(t, torch.Tensor):
         return type(t).__name__
     facts = dict(requires_grad=t.requires_grad, leaf=t.is_leaf, dtype=t.dtype == dtype, device=t.device.type == device)
+    facts["trainable"] = not t.is_inference()  # an inference tensor: no graph, no update outside inference mode
     return {**facts, "value": "no data" if t.device.type == "meta" else t.detach().cpu().reshape(-1).tolist()}
 
 
@@ -73,6 +79,8 @@ make_parameter = Exercise(
     observe=lambda make, args: [_facts(make(v, torch.device(d), t), d, t) for v, d, t in CASES],
     guards=[
         Guard("not_a_tensor", any_item(lambda facts: isinstance(facts, str)), lambda v, d, t: v, NOT_A_TENSOR),
+        Guard("not_backpropagatable", _lacks("trainable"), lambda v, d, t: torch.inference_mode()(torch.tensor)(
+            v, dtype=t, device=d, requires_grad=True), INFERENCE),
         Guard("no_requires_grad", _lacks("requires_grad"), lambda v, d, t: torch.tensor(v, dtype=t, device=d)),
         Guard("non_leaf", _lacks("leaf"), lambda v, d, t: torch.tensor(v, requires_grad=True).to(d, t)),
         Guard("wrong_dtype", _lacks("dtype"), lambda v, d, t: torch.tensor(v, device=d, requires_grad=True), DTYPE),

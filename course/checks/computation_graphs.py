@@ -37,6 +37,16 @@ def _names(answer: object, _: tuple) -> object:
     return frozenset(name.strip() for name in answer) if names else ("not names", type(answer).__name__)
 
 
+def _unknown_names(unknown: list[str]) -> str:
+    """What is wrong with names that are not the exercise's: another case of one (names are case-sensitive), or none."""
+    cased = {name: right for name in unknown for right in NAMES if name.lower() == right}
+    if cased:
+        fixes = "; ".join(f"{right!r}, not {name!r}" for name, right in cased.items())
+        return f"names are case-sensitive: write each as the code spells it: {fixes}."
+    verb = "is not a variable" if len(unknown) == 1 else "are not variables"
+    return f"{', '.join(map(repr, unknown))} {verb} of the exercise: which tensors require grad?"
+
+
 parameter_boxes = Exercise(
     name="parameter_boxes", kind="value", reference=lambda: {"weight", "bias"}, observe=_names,
     guards=[  # after not_names, every guard reads a frozenset
@@ -46,7 +56,7 @@ parameter_boxes = Exercise(
         Guard("output_counted", lambda got: "out" in got, lambda: {"weight", "bias", "out"}),
         Guard("missing_parameter", lambda got: got <= NAMES and not {"weight", "bias"} <= got, lambda: {"weight"}),
     ],
-    explain=lambda got, _: f"{sorted(got - NAMES)} are not variables of the exercise: which tensors require grad?",
+    explain=lambda got, _: _unknown_names(sorted(got - NAMES)),
     success="only `weight` and `bias` require grad; the frozen `scale` and the data get no box.",
 )  # fmt: skip
 
@@ -115,7 +125,7 @@ def _on_grid(values: torch.Tensor, step: float, slack: torch.Tensor) -> bool:  #
     return bool(((values / step).round() * step - values).abs().le(slack).all())
 
 
-def _decimals(got: object, exact: object) -> int:
+def rounded_decimals(got: object, exact: object) -> int:
     """How many decimals (1 to 6) ``got`` is ``exact`` rounded to: every number a multiple of 10 ** -decimals within
     half of one of its exact value, where the exact values are not (to float32's precision); 0 when none."""
     exact = _numbers(exact)
@@ -131,9 +141,9 @@ def _decimals(got: object, exact: object) -> int:
     return 0
 
 
-def _rounded(what: str, decimals: int, exact: str) -> str:
-    """The message for values rounded to ``decimals`` decimals; ``exact``: what to return instead."""
-    return (f"the {what} are rounded to {decimals} decimal{'s' * (decimals > 1)}: return {exact} with every digit it "
+def rounded_message(what: str, decimals: int, exact: str, verb: str = "return") -> str:
+    """The message for values rounded to ``decimals`` decimals; ``exact``: what to ``verb`` instead."""
+    return (f"the {what} are rounded to {decimals} decimal{'s' * (decimals > 1)}: {verb} {exact} with every digit it "
             "has (a plot or a print can round what it shows; the values themselves stay exact).")  # fmt: skip
 
 
@@ -150,15 +160,23 @@ def _shown(got: object, expected: object) -> tuple[str, str]:
 
 
 def _untracked(out: object, a: torch.Tensor, b: torch.Tensor, exact: torch.Tensor) -> dict:
-    """What matters: the values (plain numbers to plot: a NumPy array or a list of them too), whether autograd
-    tracks them (through a graph, or as a new leaf that requires grad), whether a and b still require grad, and how
-    many decimals the values were rounded to (0: none)."""
+    """What matters: the values (plain numbers to plot: a NumPy array or a list of them too; flat, (N,), they plot as
+    the column does), whether autograd tracks them (through a graph, or as a new leaf that requires grad), whether a
+    and b still require grad, and how many decimals the values were rounded to (0: none); "given": the answer itself
+    where it is not the tensor compared (a list, an array, a flat tensor), for the message, never compared."""
+    given = out
     if isinstance(out, np.ndarray) or type(out) is list and not tensors_in(out):
         with contextlib.suppress(Exception):
             out = torch.tensor(out)
     tracked = torch.is_tensor(out) and out.requires_grad and ("graph" if out.grad_fn is not None else "new leaf")
+    out = out.unsqueeze(1) if torch.is_tensor(out) and out.shape == exact.shape[:1] else out
     return {"values": out, "tracked": tracked, "a, b require grad": [a.requires_grad, b.requires_grad],
-            "rounded": _decimals(out, exact) if torch.is_tensor(out) else 0}  # fmt: skip
+            "rounded": rounded_decimals(out, exact) if torch.is_tensor(out) else 0,
+            "given": None if given is out else given}  # fmt: skip
+
+
+def _same_prediction(got: dict, expected: dict) -> bool:  # all but the answer itself, which only the message shows
+    return close(*({k: v for k, v in d.items() if k != "given"} for d in (got, expected)))
 
 
 def _observe_prediction(answer: object, args: tuple) -> dict:
@@ -168,7 +186,7 @@ def _observe_prediction(answer: object, args: tuple) -> dict:
 
 
 def _prediction_explained(got: dict, expected: dict) -> str:
-    mine, right = _shown(got["values"], expected["values"])
+    mine, right = _shown(got["values"] if got["given"] is None else got["given"], expected["values"])
     return f"expected {right}, the values of a + b * x, with no grad_fn and a, b still requiring grad; got {mine}."
 
 
@@ -176,7 +194,7 @@ untracked_prediction = Exercise(
     name="untracked_prediction", reference=lambda a, b, x: (a + b * x).detach(),
     inputs=lambda: (torch.tensor([0.813729], requires_grad=True), torch.tensor([-0.429137], requires_grad=True),
                     torch.tensor([[0.0], [0.53], [1.17], [2.5]])),  # values that rounding to 1 to 6 decimals changes
-    observe=_observe_prediction,
+    observe=_observe_prediction, same=_same_prediction,
     guards=[
         Guard("returned_none", lambda got: got["values"] is None, lambda a, b, x: None),
         Guard("froze_parameters", lambda got: not all(got["a, b require grad"]),  # either one is enough
@@ -185,7 +203,7 @@ untracked_prediction = Exercise(
               lambda got, _: f"return the values as a tensor with no grad_fn (or a NumPy array), got "
                              f"{describe(got['values'])}."),
         Guard("rounded", lambda got: got["rounded"] > 0, lambda a, b, x: (a + b * x).detach().round(decimals=2),
-              lambda got, _: _rounded("values", got["rounded"], "a + b * x")),
+              lambda got, _: rounded_message("values", got["rounded"], "a + b * x")),
     ],
     mistakes=[
         Mistake("still_tracked", lambda a, b, x: a + b * x),
@@ -236,7 +254,7 @@ def _runs(train: object, args: tuple) -> list[dict]:
     runs = [(before_backward(partial(train, *probe), probe[0]), probe[0]) for probe in (args[:5], args[5:])]
     fresh = _smoothed_inputs()
     exact = [_smoothed(*probe) for probe in (fresh[:5], fresh[5:])]
-    return [{"losses": _listed(losses), "a": a.detach().clone(), "rounded": _decimals(_listed(losses), right)}
+    return [{"losses": _listed(losses), "a": a.detach().clone(), "rounded": rounded_decimals(_listed(losses), right)}
             for (losses, a), right in zip(runs, exact, strict=True)]  # fmt: skip
 
 
@@ -254,7 +272,7 @@ smoothed_training = Exercise(
     inputs=_smoothed_inputs, observe=_runs,
     guards=[Guard("returned_none", any_item(lambda run: run["losses"] is None), lambda *args: None),
             Guard("rounded", any_item(lambda run: run["rounded"] > 0), lambda *args: [round(loss, 3) for loss in
-                  _smoothed(*args)], lambda got, _: _rounded("losses", max(run["rounded"] for run in got),
+                  _smoothed(*args)], lambda got, _: rounded_message("losses", max(run["rounded"] for run in got),
                                                              "each loss.item()"))],
     mistakes=[
         Mistake("retain_graph_not_detach", partial(_smoothed, carry="retain")),

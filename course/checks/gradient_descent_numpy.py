@@ -2,8 +2,9 @@
 
 Every check runs on the lesson's 80 training points from its seeded start (``np.random.seed(42)``, then
 ``np.random.randn(1)`` for a, then for b), and judges a learning rate by what it does there. Mini-batches of 32
-leave a short last batch of 16, so an epoch that skips it shows. The functions also run on a second probe (other
-points, start, batch size and learning rate), so an answer that hard-codes the lesson's numbers shows.
+leave a short last batch of 16, so an epoch that skips it shows. The functions also run on other probes (other
+points, start, batch size and learning rate), so an answer that hard-codes the lesson's numbers shows; the epoch's
+third leaves a last batch of one point, which a loop stopping at len(x) - 1 skips.
 """
 
 import math
@@ -43,6 +44,13 @@ _SAY = {  # more than the vocabulary says
     "after computing its gradients, so that the next batch starts from the new a, b.",
     "no_update": "a and b came back as they went in: update them once per batch, a = a - lr * grad_a and "
     "b = b - lr * grad_b, and return the new a, b.",
+    "stopped_one_short": "range(0, len(x) - 1, batch_size) stops one short: when the last batch holds a single point (49 "
+    "points in batches of 16) its start, len(x) - 1, is never reached and that point is dropped. Loop over range(0, "
+    "len(x), batch_size).",
+    "shuffled_in_place": "you shuffled x in place (rng.shuffle(x)) without y, so each x lost its y, and the caller's x "
+    "changed too: draw one order = rng.permutation(len(x)) and index both with it, x[order] and y[order].",
+    "inexact": "close, but not within the check's tolerance (1e-4 relative): a numerical approximation, such as a "
+    "finite difference (L(a + h) - L(a)) / h, is not exact. Compute the gradients from their formula.",
     "typed_start": "those are the gradients at the lesson's start, whatever a and b you are given: compute the error "
     "from the arguments, error = a + b * x - y.",
 }
@@ -99,6 +107,7 @@ def _epoch(a, b, x, y, lr, batch_size, rng, variant: str = "") -> tuple[float, f
     if variant == "reordered":  # the points put in the shuffled order first, then walked through in order
         x, y, order = x[order], y[order], np.arange(n)
     end = n - n % batch_size if variant == "skipped_last_batch" else n + (variant == "empty_last_batch")
+    end -= variant == "stopped_one_short"  # range(0, len(x) - 1, batch_size)
     starts = list(range(0, end, batch_size))  # "empty_last_batch": one more, empty, when batch_size divides n
     start_ab, grads = (a, b), []
     for start in starts[:1] if variant == "one_update_per_epoch" else starts:
@@ -117,13 +126,18 @@ def _epoch(a, b, x, y, lr, batch_size, rng, variant: str = "") -> tuple[float, f
     return start_ab if variant == "no_update" else (a, b)
 
 
-def _versus(*probes: str, advice: str) -> object:
-    """An ``explain``: the first probe whose pair is wrong, both pairs to 6 decimals (4 would hide a near miss)."""
+def _versus(*probes: tuple[str, str], advice: str, inexact: bool = False) -> object:
+    """An ``explain``: the first probe (its claim, its place) whose pair is wrong, both pairs to 6 decimals (4 would
+    hide a near miss). The claim (right on the probes before) is made only when those match to the last digits; with
+    ``inexact``, pairs all within 1% are told they are close but not exact (a finite difference)."""
 
     def explain(got: list, expected: list) -> str:
-        where, pair, right = next(case for case in zip(probes, got, expected, strict=True) if not close(*case[1:]))
-        numbers = "expected ({:.6f}, {:.6f}), got ({:.6f}, {:.6f})".format(*map(as_number, (*right, *pair)))
-        return f"{where} {numbers}. {advice}"
+        i = next(i for i, case in enumerate(zip(got, expected, strict=True)) if not close(*case))
+        numbers = "expected ({:.6f}, {:.6f}), got ({:.6f}, {:.6f})".format(*map(as_number, (*expected[i], *got[i])))
+        if inexact and all(close(g, e, rtol=1e-2) for g, e in zip(got, expected, strict=True)):
+            return f"{probes[i][1]} {numbers}: {_SAY['inexact']}"
+        exact = all(close(g, e, rtol=1e-12, atol=1e-12) for g, e in zip(got[:i], expected[:i], strict=True))
+        return f"{probes[i][0] * exact}{probes[i][1]} {numbers}. {advice}"
 
     return explain
 
@@ -134,13 +148,41 @@ RATE_GUARDS = [
 ]
 
 
-def _pairs(answer: object, args: tuple) -> list:
-    """The answer's result on each of the two probes (``args`` holds both); an array of two numbers is a pair too."""
-    results = [answer(*probe) for probe in (args[: len(args) // 2], args[len(args) // 2 :])]
+def _pairs(answer: object, args: tuple, size: int = 4, run: object = None) -> list:
+    """The answer's result on each probe (``size`` arguments each, given to ``run`` if any); an array of two numbers
+    is a pair too."""
+    results = [(run or _call)(answer, args[start : start + size]) for start in range(0, len(args), size)]
     return [
         tuple(got) if isinstance(got, np.ndarray | torch.Tensor) and got.ndim > 0 and len(got) == 2 else got
         for got in results
     ]
+
+
+APART = object()  # what a run that shuffled x and y apart in place gave, whatever it returned
+
+
+def _call(answer: object, probe: tuple) -> object:
+    return answer(*probe)
+
+
+def _run_apart(answer: object, probe: tuple) -> object:
+    """``answer(*probe)``; :data:`APART` when it shuffled the probe's x and y in place each its own way (both put
+    back: the message names that change, which the engine's "changed its input" alone would not explain)."""
+    xy, before = probe[2:4], (probe[2].copy(), probe[3].copy())
+    got = answer(*probe)
+    if any(v.shape != w.shape for v, w in zip(xy, before, strict=True)):
+        return got
+    pairs = [sorted(zip(*(v.ravel().tolist() for v in arrays), strict=True)) for arrays in (xy, before)]
+    kept = all(np.array_equal(np.sort(v, None), np.sort(w, None)) for v, w in zip(xy, before, strict=True))
+    if kept and pairs[0] != pairs[1]:  # each array holds its own values still, but they no longer pair up
+        xy[0][...], xy[1][...] = before
+        return APART
+    return got
+
+
+def _shuffled_in_place(a, b, x, y, lr, batch_size, rng) -> tuple[float, float]:
+    rng.shuffle(x)  # x alone, in place: then walked through in order
+    return _epoch(a, b, x, y, lr, batch_size, rng, "train_not_shuffled")
 
 
 def _not_a_pair(got: object) -> bool:
@@ -182,26 +224,32 @@ gradients = Exercise(
         Mistake("ignored_argument", lambda a, b, x, y: _gradients(*START, x, y), _SAY["typed_start"]),
     ],
     alternatives=[lambda a, b, x, y: (2 * np.sum(a + b * x - y) / len(x), 2 * np.sum((a + b * x - y) * x) / len(x))],
-    explain=_versus(f"at (a, b) = {START_TEXT}, on the {N} training points,", f"right at the lesson's start on its {N} "
-                    "points but not elsewhere (use the arguments a, b, x, y, never fixed numbers or counts): at (a, b) "
-                    "= (1.5, 0.5), on 30 others,",
+    explain=_versus(("", f"at (a, b) = {START_TEXT}, on the {N} training points,"), (f"right at the lesson's start on "
+                    f"its {N} points but not elsewhere (use the arguments a, b, x, y, never fixed numbers or counts): ",
+                    "at (a, b) = (1.5, 0.5), on 30 others,"), inexact=True,
                     advice="Start from error = a + b * x - y and apply the chain rule to mean(error²)."),
     success="2 * mean(error) and 2 * mean(error * x), with error = a + b * x - y.",
 )  # fmt: skip
 minibatch_epoch = Exercise(
-    "minibatch_epoch", _epoch, observe=_pairs, guards=[NOT_A_PAIR, Guard(  # nan: the mean of an empty batch
+    "minibatch_epoch", _epoch, observe=partial(_pairs, size=7, run=_run_apart), guards=[
+        Guard("shuffled_apart", any_item(lambda got: got is APART), _shuffled_in_place, _SAY["shuffled_in_place"]),
+        NOT_A_PAIR, Guard(  # nan: the mean of an empty batch
         "empty_last_batch", any_item(lambda pair: math.isnan(sum(map(as_number, pair)))),
         partial(_epoch, variant="empty_last_batch"), _SAY["empty_last_batch"])], alternatives=[partial(_epoch, variant="reordered")],
     inputs=lambda: (*START, X.copy(), Y.copy(), 0.05, 32, np.random.default_rng(1),
-                    *OTHER_START, X[32:].copy(), Y[32:].copy(), 0.1, 16, np.random.default_rng(2)),  # 3 full batches
+                    *OTHER_START, X[32:].copy(), Y[32:].copy(), 0.1, 16, np.random.default_rng(2),  # 3 full batches
+                    -0.5, 1.0, X[31:].copy(), Y[31:].copy(), 0.1, 16, np.random.default_rng(3)),  # 3 full, then 1
     mistakes=[Mistake(variant, partial(_epoch, variant=variant), _SAY.get(variant)) for variant in [
         "train_not_shuffled", "shuffled_apart", "one_update_per_epoch", "skipped_last_batch", "whole_data_gradient",
         "wrong_sign", "missing_factor_2", "sum_not_mean", "wrong_total", "sequential_update", "no_update"]]
         + [Mistake("wrong_total", partial(_epoch, variant="divided_by_n"), _SAY["divided_by_n"]),
-           Mistake("one_update_per_epoch", partial(_epoch, variant="averaged"), _SAY["averaged"])],
-    explain=_versus(f"after one epoch from {START_TEXT} (80 points, batch_size 32, lr 0.05)",
-                    "right for the lesson's numbers but not for others (use the arguments, never fixed numbers): after "
-                    "one epoch from (1.5, 0.5) (48 points, batch_size 16, lr 0.1)",
+           Mistake("one_update_per_epoch", partial(_epoch, variant="averaged"), _SAY["averaged"]),
+           Mistake("skipped_last_batch", partial(_epoch, variant="stopped_one_short"), _SAY["stopped_one_short"])],
+    explain=_versus(("", f"after one epoch from {START_TEXT} (80 points, batch_size 32, lr 0.05)"),
+                    ("right for the lesson's numbers but not for others (use the arguments, never fixed numbers): ",
+                     "after one epoch from (1.5, 0.5) (48 points, batch_size 16, lr 0.1)"),
+                    ("right where the last batch is full or holds 16 points, but not where it holds one: ",
+                     "after one epoch from (-0.5, 1.0) (49 points, batch_size 16, lr 0.1)"),
                     advice="Check each part: order = rng.permutation(len(x)) with the rng you are given (not "
                     "np.random); one update per slice order[start:start + batch_size], the last one shorter; each "
                     "with 2 * np.mean(...) over that slice, both gradients from the same a and b."),

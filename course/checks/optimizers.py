@@ -4,10 +4,10 @@ The probes watch what happens instead of reading code. The train step's SGD note
 closure has run) the backward passes so far and the gradients it finds, so each wrong order of ``backward``,
 ``step`` and ``zero_grad`` leaves its own trace; it runs on two probes (other points, count and rate), so that no
 count or rate typed in passes. The optimizers to rescale have three groups at three rates, one the default, then
-four, so that no number of groups typed in passes; each is rescaled twice, so a rate set from where it started
-(a scheduler's ``initial_lr``) shows. The loop's step notes the rate, the scheduler's count and the batch of every
-call: 4 epochs of StepLR(step_size=2) tell places apart. The last two run twice, on other numbers, so that no number
-typed in passes.
+five, so that no number of groups typed in passes, one at 3e-5, which a rounding changes; each is rescaled twice, so
+a rate set from where it started (a scheduler's ``initial_lr``) shows. The loop's step notes the rate, the
+scheduler's count and the batch of every call: 4 epochs of StepLR(step_size=2) tell places apart. The last two run
+twice, on other numbers, so that no number typed in passes.
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 
 from course.checks.autograd import before_backward
+from course.checks.computation_graphs import rounded_decimals, rounded_message
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import any_item
 from course.checks.values import close, describe
 
 STEPS = 3
-RATE_PROBES = (((0.1, 0.01), 0.05, (0.3, 0.5)), ((0.2, 0.004, 0.03), 0.07, (0.45, 2.0)))  # own rates, default, factors
+# each probe: the groups' own rates, the default one (a group of its own), the factors of two calls
+RATE_PROBES = (((0.1, 0.01), 0.05, (0.3, 0.5)), ((0.2, 3e-5, 0.004, 0.03), 0.07, (0.45, 2.0)))
 CALLS = [(factor, again) for *_, factors in RATE_PROBES for again, factor in enumerate(factors)]
 SCHEDULE_PROBES = ((4, 3), (5, 2))  # epochs, batches: no fixed number of either fits both
 _WRONG_ORDERS = dict(no_zero_grad="backward step", no_backward="step zero_grad", no_step="backward zero_grad",
@@ -34,6 +36,11 @@ _WRONG_ORDERS = dict(no_zero_grad="backward step", no_backward="step zero_grad",
 STEP_PROBES = (  # seed, x, noise, lr: 7 points at lr 0.05, then 5 others at lr 0.1
     (5, [0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 3.5], [0.1, -0.2, 0.0, 0.3, -0.1, 0.2, -0.3], 0.05),
     (6, [-1.0, 0.5, 1.5, 2.0, 4.0], [0.2, 0.1, -0.3, 0.0, -0.1], 0.1),
+)
+USED_UP = (
+    "only the first epoch ran any batches: the scheduler stepped every epoch, but the loop over the batches found "
+    "nothing after the first pass. An iterator (iter(batches), a generator, zip(...), map(...)) can be looped over "
+    "once only: loop over batches itself, a list or a DataLoader, which starts a new pass every epoch."
 )
 ZERO_BY_HAND = (
     "a.grad is None before the first backward(), so a.grad.zero_() fails there: call optimizer.zero_grad(), which "
@@ -49,7 +56,15 @@ def _step_probe(seed: int, x: list, noise: list, lr: float) -> tuple:
     optimizer.register_step_post_hook(lambda *_: steps.append((len(backward), [float(p.grad or 0) for p in (a, b)])))
     x = torch.tensor(x).reshape(-1, 1)
     y = 1 + 2 * x + torch.tensor(noise).reshape(-1, 1)
-    return a, b, optimizer, x, y, {"parameters": (a.detach(), b.detach()), "backward": backward, "steps": steps}
+    exact = []  # the loss at every step's start, every digit: what a step that rounds it leaves out
+
+    @torch.no_grad()
+    def note(*_):
+        exact.append(((a + b * x - y) ** 2).mean().item())
+
+    optimizer.register_step_pre_hook(note)
+    seen = {"parameters": (a.detach(), b.detach()), "backward": backward, "steps": steps, "exact": exact}
+    return a, b, optimizer, x, y, seen
 
 
 def _step(a, b, optimizer, x, y, fault: str = "", calls: str = "backward step zero_grad") -> float:
@@ -95,6 +110,10 @@ def _explain_steps(got: list, expected: list) -> str:
                    "are given, the mean squared error, and return loss.item().").format(STEPS, *shown)  # fmt: skip
 
 
+def _rounded_losses(got: list) -> int:  # the decimals the losses returned were rounded to (0: none)
+    return max(rounded_decimals(run["returned"], run["exact"]) for run in got)
+
+
 train_step = Exercise(
     name="train_step", inputs=lambda: tuple(_step_probe(*probe) for probe in STEP_PROBES), reference=_step,
     observe=lambda answer, probes: [_stepped(answer, probe) for probe in probes], explain=_explain_steps,
@@ -106,6 +125,8 @@ train_step = Exercise(
         Guard("not_a_number", any_item(lambda run: _not_float(run["returned"])), lambda *args: "0.5",
               lambda got, _: "return the loss as a Python float (loss.item()), got "
                              f"{next(filter(None, (_not_float(run['returned']) for run in got)))}."),
+        Guard("rounded", lambda got: _rounded_losses(got) > 0, lambda *args: round(_step(*args), 3),
+              lambda got, _: rounded_message("losses", _rounded_losses(got), "loss.item()")),
     ],
     mistakes=[*(Mistake(fault, partial(_step, fault=fault), ZERO_BY_HAND if fault == "zeroed_before_backward" else None)
                 for fault in (*_WRONG_ORDERS, "loss_after_step", "sum_not_mean")),
@@ -144,6 +165,22 @@ def _groups_probe(rates: tuple, default: float, factors: tuple) -> tuple:
     return tuple((optimizer, factor, read) for factor in factors)
 
 
+def _exact_rates() -> list[list[float]]:
+    """Each group's rate after each call, as the right answer leaves them: to tell a rounded rate from a right one."""
+    exact = []
+    for rates, default, factors in RATE_PROBES:
+        lrs = [*rates, default]
+        for factor in factors:
+            lrs = [lr * factor for lr in lrs]
+            exact.append(lrs)
+    return exact
+
+
+def _rounded_rates(got: list) -> int:  # the decimals the rates were rounded to (0: none)
+    rates = [[group["lr"] for group in groups] for groups in got]
+    return max(rounded_decimals(mine, exact) for mine, exact in zip(rates, _exact_rates(), strict=False))
+
+
 def _steps_with(lr: object) -> bool:
     """Whether SGD's step() runs at the rate ``lr`` (a Fraction passes the optimizer's checks, then step() fails)."""
     parameter = torch.zeros(1, requires_grad=True)
@@ -179,7 +216,9 @@ scale_learning_rates = Exercise(
     inputs=lambda: tuple(call for probe in RATE_PROBES for call in _groups_probe(*probe)),  # two calls on each
     guards=[Guard("not_a_number", any_item(lambda groups: not all(_steps_with(g["lr"]) for g in groups)),
                   partial(_scale, new_lr=lambda lr, default, factor: Fraction(lr) * Fraction(factor)),
-                  lambda got, _: f"step() refuses a rate of type {_refused(got)}: keep each rate a float.")],
+                  lambda got, _: f"step() refuses a rate of type {_refused(got)}: keep each rate a float."),
+            Guard("rounded", lambda got: _rounded_rates(got) > 0, partial(_scale, new_lr=lambda lr, _, f: round(lr * f, 4)),
+                  lambda got, _: rounded_message("rates", _rounded_rates(got), "group['lr'] * factor", "keep"))],
     mistakes=[
         Mistake("groups_unchanged", lambda optimizer, factor: optimizer.defaults.update(lr=factor * 0.05)),
         Mistake("only_first_group", lambda opt, factor: opt.param_groups[0].update(lr=opt.param_groups[0]["lr"] * factor)),
@@ -204,13 +243,16 @@ def _schedule_probe(epochs: int, n_batches: int) -> tuple:
         calls.append((optimizer.param_groups[0]["lr"], scheduler.last_epoch, *map(float, (*x, *y))))
         return _step(a, b, optimizer, x, y)
 
-    def read() -> list:  # the calls, then the scheduler's count after the loop (where the rates show it stepped)
-        return [*calls, ("after the loop", scheduler.last_epoch if len({call[0] for call in calls}) > 1 else None)]
+    def read() -> list:  # the calls, then the scheduler's count after the loop (where the rates show it stepped, or
+        # where batches are missing: one epoch, or an iterator used up in the first)
+        shown = len({call[0] for call in calls}) > 1 or len(calls) < epochs * n_batches
+        return [*calls, ("after the loop", scheduler.last_epoch if shown else None)]
 
     return step, optimizer, scheduler, batches, epochs, read
 
 
 def _train(step, optimizer, scheduler, batches, epochs, fault: str = "") -> None:
+    batches = iter(batches) if fault == "used_up_iterator" else batches  # one pass, then nothing left
     for _ in range(1 if fault == "one_epoch_only" else epochs):
         if fault == "scheduler_before_optimizer":
             scheduler.step()
@@ -218,7 +260,7 @@ def _train(step, optimizer, scheduler, batches, epochs, fault: str = "") -> None
             step(x, y)
             if fault == "scheduler_per_batch":
                 scheduler.step()
-        if not fault or fault == "one_epoch_only":
+        if fault in ("", "one_epoch_only", "used_up_iterator"):
             scheduler.step()
 
 
@@ -242,7 +284,8 @@ scheduled_training = Exercise(
     name="scheduled_training", inputs=lambda: tuple(_schedule_probe(*probe) for probe in SCHEDULE_PROBES),
     reference=_train, observe=_on_each,
     mistakes=[Mistake(fault, partial(_train, fault=fault)) for fault in
-              ("scheduler_per_batch", "scheduler_before_optimizer", "no_scheduler_step", "one_epoch_only")],
+              ("scheduler_per_batch", "scheduler_before_optimizer", "no_scheduler_step", "one_epoch_only")]
+             + [Mistake("one_epoch_only", partial(_train, fault="used_up_iterator"), USED_UP)],
     explain=_explain_schedule,
     success="one scheduler step per epoch: the learning rate halved every 2 epochs, as StepLR(step_size=2) says.",
 )  # fmt: skip

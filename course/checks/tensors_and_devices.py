@@ -10,7 +10,7 @@ from course.checks.probes import FREED, any_item, freed, freeing
 from course.checks.values import close, describe, safe_text
 
 SHAPES = {"column - vector": (4, 4), "m[:, -1]": (3,), "m[:, -1:]": (3, 1), "X @ w": (5, 1), "X * w.T": (5, 3)}
-KEYS = f"answer with a dict with exactly these keys, each a shape tuple such as (2, 3), not a string: {list(SHAPES)}."
+KEYS = f"answer with a dict with exactly these keys, each a shape tuple such as (2, 3): {list(SHAPES)}."
 KEPT_DTYPE = "torch.tensor(array) copies but keeps the array's dtype (float64, int64): ask for dtype=torch.float32."
 # the float32 array shows the memory a conversion (.float(), np.asarray) shares when there is nothing to convert
 ARRAYS = (
@@ -26,7 +26,10 @@ NOT_A_TENSOR = Guard(  # the observation holds one answer per probe
     lambda got, _: f"return a torch tensor, got {describe(next(g for g in got if not isinstance(g, torch.Tensor)))}.",
 )
 TENSORS = "return torch tensors, not NumPy arrays or lists: build each one with torch.tensor(...)."
-CUT = "the loss must stay a tensor in the graph for backward(): .item(), .detach(), NumPy and no_grad() cut it off."
+CUT = (
+    "the loss must stay a tensor in the graph for backward(): .item(), .detach(), NumPy, torch.no_grad() and "
+    "torch.inference_mode() cut it off."
+)
 AXIS = (
     "x.mean(dim) and x.std(dim) standardise each column or row; the exercise asks for one mean and one std of the "
     "whole tensor: x.mean() and x.std()."
@@ -87,6 +90,20 @@ def _not_shapes(got: object) -> bool:  # a string such as "(4, 4)" is not a shap
     return not isinstance(got, dict) or set(got) != set(SHAPES) or any(isinstance(v, str) for v in got.values())
 
 
+def _keys_named(got: object, _: object) -> str:
+    """What keeps a dict of predictions from being read: the keys missing or not the exercise's, or a string."""
+    if not isinstance(got, dict):
+        return KEYS
+    missing = [f"'{k}'" for k in SHAPES if k not in got]
+    extra = [f"'{safe_text(k, 40)}'" for k in got if k not in SHAPES]
+    told = [f"missing key{'s' * (len(missing) > 1)} {', '.join(missing)}"] * bool(missing)
+    told += [f"key{'s' * (len(extra) > 1)} {', '.join(extra)} not asked for"] * bool(extra)
+    if told:  # a key misspelled shows as one of each
+        return f"{'; '.join(told)}. Use exactly these keys, written as here (spaces count): {list(SHAPES)}."
+    key, value = next((k, v) for k, v in got.items() if isinstance(v, str))
+    return f"{key} is the string {safe_text(value, 30)!r}: write the shape as a tuple such as (2, 3), not a string."
+
+
 def _is_float(size: object) -> bool:  # a size written as a float: 4.0, np.float32(4), torch.tensor(4.0)
     if isinstance(size, torch.Tensor):
         return size.is_floating_point()
@@ -142,7 +159,7 @@ predicted_shapes = Exercise(
     kind="value",
     reference=lambda: dict(SHAPES),
     guards=[
-        Guard("unreadable", _not_shapes, dict, KEYS),
+        Guard("unreadable", _not_shapes, dict, _keys_named),
         Guard(
             "shape_not_ints",
             lambda got: any(map(_float_sizes, got.values())),

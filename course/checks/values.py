@@ -47,7 +47,7 @@ def safe_text(obj: object, limit: int = 200) -> str:
     except KeyboardInterrupt:
         raise
     except BaseException:  # SystemExit included: a learner's __str__ must not end the check
-        return f"<a {type(obj).__name__} that cannot be printed>"
+        return f"<{_a(type(obj).__name__)} that cannot be printed>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -245,6 +245,11 @@ def describe(value: object) -> str:
         return f"an object of type {type(value).__name__}"
 
 
+def _a(word: str) -> str:  # "an int64", "an OrderedDict"; "a float32", "a uint8" (said "you-int")
+    vowel = word[:1].lower() in "aeio" or (word[:1].lower() == "u" and not word.lower().startswith(("uint", "uni")))
+    return f"{'an' if vowel else 'a'} {word}"
+
+
 def _describe_each(value: PerProbe) -> str:
     each = [_describe(item) for item in value]
     if len(set(each)) == 1:
@@ -257,7 +262,7 @@ def _describe_each(value: PerProbe) -> str:
 def _describe_array(value: torch.Tensor | np.ndarray) -> str:
     """A tensor's or a numeric array's dtype, kind, shape (device) and, when few, its numbers rounded."""
     if isinstance(value, np.ndarray):
-        text = f"a {value.dtype} NumPy array of shape {value.shape}"
+        text = f"{_a(str(value.dtype))} NumPy array of shape {value.shape}"
         numbers = np.round(value.astype(np.float64), 4) if value.dtype.kind == "f" else value
         return text if value.size > 6 else f"{text}: {numbers.tolist()}"
     where = "" if value.device.type == "cpu" else f" on {value.device}"
@@ -266,7 +271,7 @@ def _describe_array(value: torch.Tensor | np.ndarray) -> str:
         if type(value) in (torch.Tensor, torch.nn.Parameter)
         else f"tensor of class {type(value).__name__} (a subclass the check does not read: return a plain torch.Tensor)"
     )
-    text = f"a {str(value.dtype).removeprefix('torch.')} {kind} of shape {tuple(value.shape)}{where}"
+    text = f"{_a(str(value.dtype).removeprefix('torch.'))} {kind} of shape {tuple(value.shape)}{where}"
     if value.numel() > 6 or value.device.type == "meta":
         return text
     plain = value.detach().cpu()
@@ -288,8 +293,8 @@ def _describe(value: object) -> str:
         return f"{number:.4g}"
     if isinstance(value, (tuple, list)):
         if 0 < len(value) <= 4 and all(not isinstance(item, (tuple, list, dict)) for item in value):
-            return f"a {type(value).__name__} ({'; '.join(_describe(item) for item in value)})"
-        return f"a {type(value).__name__} of {len(value)} items"
+            return f"{_a(type(value).__name__)} ({'; '.join(_describe(item) for item in value)})"
+        return f"{_a(type(value).__name__)} of {len(value)} items"
     if isinstance(value, Mapping):
-        return f"a {type(value).__name__} of {len(value)} items"
+        return f"{_a(type(value).__name__)} of {len(value)} items"
     return repr(safe_text(value, 60)) if isinstance(value, str) else f"an object of type {type(value).__name__}"

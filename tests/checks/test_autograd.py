@@ -214,3 +214,40 @@ def test_review9_a_loop_that_calls_an_unwritten_step_names_it_and_is_attempted()
     verdict = check.train(train)
     assert verdict.status == "wrong" and "calls sgd_step, which still raises" in verdict.message, verdict
     assert check.sgd_step(sgd_step).status == "not_attempted"
+
+
+def _made_in_inference_mode(value, device, dtype):
+    with torch.inference_mode():
+        return torch.tensor(value, dtype=dtype, device=device, requires_grad=True)
+
+
+def _parameter_made_in_inference_mode(value, device, dtype):
+    with torch.inference_mode():
+        return torch.nn.Parameter(torch.full((), value, dtype=dtype, device=device))
+
+
+@pytest.mark.parametrize("make", [_made_in_inference_mode, _parameter_made_in_inference_mode])
+def test_review10_a_parameter_made_in_inference_mode_cannot_train_and_is_told_so(make):
+    p = make(0.5, torch.device("cpu"), torch.float32)
+    with pytest.raises(RuntimeError):  # what the learner would meet: it is no parameter autograd can train
+        (p * p).backward()
+    verdict = check.make_parameter(make)
+    assert not verdict.passed, verdict
+    assert "inference_mode" in verdict.message and "outside" in verdict.message, verdict
+
+
+def test_review10_a_parameter_made_in_no_grad_still_passes():
+    def made_in_no_grad(value, device, dtype):
+        with torch.no_grad():
+            return torch.tensor(value, dtype=dtype, device=device, requires_grad=True)
+
+    assert check.make_parameter(made_in_no_grad).passed
+
+
+def test_review10_a_loop_run_in_inference_mode_names_it():
+    def all_in_inference_mode(a, b, x, y, lr, epochs):
+        with torch.inference_mode():
+            return _loop(a, b, x, y, lr, epochs)
+
+    verdict = check.train(all_in_inference_mode)
+    assert not verdict.passed and "inference_mode" in verdict.message, verdict

@@ -110,7 +110,7 @@ def test_review9_a_whole_count_in_another_number_type_is_a_count(form):
     assert verdict.mistake == "not_a_number", verdict
 
 
-@pytest.mark.parametrize("answer, named", [({"w", "b"}, "['b', 'w']"), ({"weight", "bias", "x"}, "['x'] are not")])
+@pytest.mark.parametrize("answer, named", [({"w", "b"}, "'b', 'w' are not"), ({"weight", "bias", "x"}, "'x' is not")])
 def test_review_unknown_names_are_named_not_called_a_missing_parameter(answer, named):
     verdict = check.parameter_boxes(answer)
     assert verdict.mistake == "other" and named in verdict.message
@@ -297,3 +297,52 @@ def test_fix_a_near_miss_shows_the_digits_where_it_differs():
     verdict = check.untracked_prediction(off_in_one_value)
     expected, got = verdict.message.removeprefix("expected ").split(", the values of a + b * x")[0], verdict.message
     assert verdict.mistake == "other" and expected not in got.split("; got ")[1], verdict
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda a, b, x: [(a + b * xi).item() for xi in x],
+        lambda a, b, x: np.array([(a + b * xi).item() for xi in x]),
+        lambda a, b, x: (a + b * x).detach().squeeze(),
+        lambda a, b, x: (a + b * x).detach().flatten().tolist(),
+        lambda a, b, x: (a + b * x).detach().view(-1).numpy(),
+    ],
+    ids=["list_of_items", "array_of_items", "squeeze", "flat_list", "flat_array"],
+)
+def test_review10_flat_values_plot_the_same_and_pass(answer):
+    assert check.untracked_prediction(answer).passed
+
+
+@pytest.mark.parametrize(
+    "answer, named",
+    [
+        (lambda a, b, x: [(b + a * xi).item() for xi in x], "a list"),
+        (lambda a, b, x: np.array([(b + a * xi).item() for xi in x]), "a float64 NumPy array of shape (4,)"),
+    ],
+    ids=["list", "array"],
+)
+def test_review10_wrong_values_are_described_as_the_learner_gave_them(answer, named):
+    verdict = check.untracked_prediction(answer)
+    assert verdict.mistake == "other" and f"got {named}" in verdict.message, verdict
+    assert "tensor of shape (4,)" not in verdict.message, verdict
+
+
+def test_review10_a_row_of_values_is_still_the_wrong_shape():
+    assert not check.untracked_prediction(lambda a, b, x: (a + b * x).detach().T).passed
+
+
+@pytest.mark.parametrize(
+    "answer, named",
+    [({"Weight", "Bias"}, ["case-sensitive", "'weight'", "'bias'"]), ({"weight", "Bias"}, ["'bias', not 'Bias'"])],
+)
+def test_review10_names_in_another_case_are_told_names_are_case_sensitive(answer, named):
+    verdict = check.parameter_boxes(answer)
+    assert not verdict.passed and all(word in verdict.message for word in named), verdict
+
+
+def test_review10_one_unknown_name_is_told_in_the_singular():
+    verdict = check.parameter_boxes({"weight", "bias", "x"})
+    assert "'x' is not a variable of the exercise" in verdict.message, verdict
+    verdict = check.parameter_boxes({"w", "b"})
+    assert "'b', 'w' are not variables of the exercise" in verdict.message, verdict

@@ -364,3 +364,18 @@ def test_a_name_replaced_by_an_earlier_cell_is_put_back_before_the_check_trusts_
     assert verdict.mistake == "patched_library" and "torch.allclose" in verdict.message, verdict
     assert not replaced_still
     assert not DOUBLE(lambda x: x + 1).passed and DOUBLE(lambda x: 2 * x).passed
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (torch.tensor([1, 2, 3]), "an int64 tensor of shape (3,)"),
+        (torch.tensor([1, 2], dtype=torch.uint8), "a uint8 tensor"),
+        (np.array([4, 4]), "an int64 NumPy array of shape (2,)"),
+        (torch.zeros(2), "a float32 tensor"),
+        (np.array([True]), "a bool NumPy array"),
+        (__import__("collections").OrderedDict(a=1), "an OrderedDict of 1 items"),
+    ],
+)
+def test_review10_describe_writes_an_before_a_vowel(value, text):
+    assert values.describe(value).startswith(text), values.describe(value)

@@ -129,3 +129,65 @@ def test_review4_an_exact_number_is_a_learning_rate_too():
     assert check.largest_stable_rate(Fraction(4, 5)).passed and check.largest_stable_rate(Decimal("0.80")).passed
     assert check.largest_stable_rate(Fraction(81, 100)).mistake == "diverges"
     assert check.largest_stable_rate(Decimal("sNaN")).mistake == "not_a_number"
+
+
+def _epoch_until(a, b, x, y, lr, batch_size, rng, stop=0):
+    """The right epoch, except that its loop over the starts ends at len(x) - stop."""
+    order = rng.permutation(len(x))
+    for start in range(0, len(x) - stop, batch_size):
+        batch = order[start : start + batch_size]
+        error = a + b * x[batch] - y[batch]
+        a, b = a - lr * 2 * np.mean(error), b - lr * 2 * np.mean(error * x[batch])
+    return a, b
+
+
+def test_review10_an_epoch_that_stops_one_short_is_named():
+    x, y = np.linspace(0, 1, 49).reshape(-1, 1), np.linspace(1, 3, 49).reshape(-1, 1)  # 3 batches of 16, then 1
+    right, short = (_epoch_until(0.5, -0.1, x, y, 0.1, 16, np.random.default_rng(0), stop) for stop in (0, 1))
+    assert right != short  # the last point is a batch of its own, which len(x) - 1 never reaches
+    verdict = check.minibatch_epoch(partial(_epoch_until, stop=1))
+    assert verdict.mistake == "skipped_last_batch" and "len(x) - 1" in verdict.message, verdict
+    assert check.minibatch_epoch(_epoch_until).passed
+
+
+def test_review10_an_epoch_that_shuffles_x_alone_in_place_is_told_both():
+    def shuffles_x_in_place(a, b, x, y, lr, batch_size, rng):
+        rng.shuffle(x)
+        for start in range(0, len(x), batch_size):
+            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+            error = a + b * xb - yb
+            a, b = a - lr * 2 * np.mean(error), b - lr * 2 * np.mean(error * xb)
+        return a, b
+
+    verdict = check.minibatch_epoch(shuffles_x_in_place)
+    assert verdict.mistake == "shuffled_apart", verdict
+    assert "lost its y" in verdict.message and "in place" in verdict.message, verdict
+
+
+def test_review10_an_epoch_that_shuffles_both_in_place_the_same_way_is_told_it_changed_them():
+    def shuffles_both_in_place(a, b, x, y, lr, batch_size, rng):
+        order = rng.permutation(len(x))
+        x[:], y[:] = x[order], y[order]
+        return _epoch_until(a, b, x, y, lr, batch_size, np.random.default_rng(0))
+
+    assert check.minibatch_epoch(shuffles_both_in_place).mistake == "mutated_input"
+
+
+def _finite_difference(a, b, x, y, h=1e-4):
+    loss = lambda a, b: np.mean((a + b * x - y) ** 2)  # noqa: E731
+    return (loss(a + h, b) - loss(a, b)) / h, (loss(a, b + h) - loss(a, b)) / h
+
+
+@pytest.mark.parametrize("h", [1e-4, 1e-3, 1e-2])
+def test_review10_a_finite_difference_is_told_it_is_not_exact_and_not_that_it_hard_codes(h):
+    verdict = check.gradients(partial(_finite_difference, h=h))
+    assert verdict.mistake == "other", verdict
+    assert "hard-coded" not in verdict.message and "never fixed numbers" not in verdict.message, verdict
+    if h < 1e-2:  # within 1% of the gradients: told it is close, not exact
+        assert "finite difference" in verdict.message and "not exact" in verdict.message, verdict
+
+
+def test_review10_gradients_right_only_at_the_lessons_start_are_told_to_use_the_arguments():
+    right = check._gradients(*check.START, check.X, check.Y)
+    verdict = check.gradients(lambda a, b, x, y: right)
+    assert verdict.mistake in ("other", "ignored_argument") and "never fixed numbers" in verdict.message, verdict

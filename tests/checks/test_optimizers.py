@@ -206,8 +206,8 @@ def test_review9_a_rate_set_from_initial_lr_is_named_on_a_second_call_and_a_rate
     verdict = check.scale_learning_rates(lambda opt, factor: torch.optim.lr_scheduler.LambdaLR(opt, lambda e: factor))
     assert verdict.mistake == "rate_from_initial_lr", verdict
     assert check.scale_learning_rates(lambda opt, factor: MultiplicativeLR(opt, lambda e: factor).step()).passed
-    verdict = check.scale_learning_rates(scale_and_round)  # right once, then 0.0015 rounds
-    assert "called again, with factor 0.5" in verdict.message and "[0.015, 0.0015, 0.0075]" in verdict.message
+    verdict = check.scale_learning_rates(scale_and_round)  # right once, then 0.0015 rounds: named since review 10
+    assert verdict.mistake == "rounded" and "rounded to 3 decimals" in verdict.message, verdict
     verdict = check.scale_learning_rates(partial(check._scale, new_lr=lambda lr, _, f: Fraction(lr) * Fraction(f)))
     assert verdict.mistake == "not_a_number" and "of type Fraction" in verdict.message, verdict
 
@@ -330,3 +330,40 @@ def backward_twice(a, b, optimizer, x, y):
 def test_review11_a_step_that_empties_one_gradient_or_runs_backward_twice_is_named(answer, mistake, words):
     verdict = check.train_step(answer)
     assert verdict.mistake == mistake and words in verdict.message, verdict
+
+
+@pytest.mark.parametrize("decimals", [1, 2, 3, 4])  # float32 keeps no more digits of a loss near 39
+def test_review10_a_loss_rounded_to_any_decimals_is_named(decimals):
+    verdict = check.train_step(lambda *args: round(check._step(*args), decimals))
+    assert verdict.mistake == "rounded" and f"{decimals} decimal" in verdict.message, verdict
+    assert "loss.item()" in verdict.message, verdict
+
+
+@pytest.mark.parametrize("decimals", [3, 4, 6])
+def test_review10_rates_rounded_to_any_decimals_are_named(decimals):
+    def scale_and_round(optimizer, factor):
+        for group in optimizer.param_groups:
+            group["lr"] = round(group["lr"] * factor, decimals)
+
+    verdict = check.scale_learning_rates(scale_and_round)
+    assert verdict.mistake == "rounded" and f"{decimals} decimal" in verdict.message, verdict
+
+
+def test_review10_rates_in_other_number_types_are_not_called_rounded():
+    for new_lr in (lambda lr, _, f: float(np.float32(lr * f)), lambda lr, _, f: torch.tensor(float(lr) * f)):
+        assert check.scale_learning_rates(partial(check._scale, new_lr=new_lr)).passed
+
+
+def test_review10_a_used_up_iterator_is_named_and_one_epoch_still_is_told_to_loop_over_epochs():
+    def loop_over_an_iterator(step, optimizer, scheduler, batches, epochs):
+        batches = iter(batches)
+        for _ in range(epochs):
+            for x, y in batches:
+                step(x, y)
+            scheduler.step()
+
+    verdict = check.scheduled_training(loop_over_an_iterator)
+    assert verdict.mistake == "one_epoch_only" and "iterator" in verdict.message, verdict
+    assert "loop over the epochs" not in verdict.message, verdict
+    verdict = check.scheduled_training(partial(check._train, fault="one_epoch_only"))
+    assert verdict.mistake == "one_epoch_only" and "loop over the epochs" in verdict.message, verdict

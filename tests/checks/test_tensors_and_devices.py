@@ -161,3 +161,37 @@ def test_fix_sizes_written_as_float_tensors_are_not_whole_numbers():
     verdict = check.predicted_shapes({**check.SHAPES, "column - vector": (torch.tensor(4.0), torch.tensor(4.0))})
     assert verdict.mistake == "shape_not_ints" and "write (4, 4)" in verdict.message, verdict
     assert check.predicted_shapes({**check.SHAPES, "X @ w": (5.0, 1.0)}).mistake == "shape_not_ints"
+
+
+def test_review10_a_loss_computed_in_inference_mode_is_told_it_is_cut_off():
+    def in_inference_mode(p, t):
+        with torch.inference_mode():
+            return ((p.squeeze(1) - t) ** 2).mean()
+
+    verdict = check.mse(in_inference_mode)
+    assert verdict.mistake == "not_backpropagatable" and "inference_mode" in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    "answer, named, not_named",
+    [
+        ({k: v for k, v in check.SHAPES.items() if k != "X @ w"}, ["missing", "'X @ w'"], ["extra"]),
+        ({**check.SHAPES, "extra": (1,)}, ["'extra'"], ["missing"]),
+        (
+            {("column-vector" if k == "column - vector" else k): v for k, v in check.SHAPES.items()},
+            ["'column - vector'", "'column-vector'"],
+            [],
+        ),
+    ],
+    ids=["missing", "extra", "misspelled"],
+)
+def test_review10_a_wrong_set_of_keys_names_the_keys(answer, named, not_named):
+    verdict = check.predicted_shapes(answer)
+    assert verdict.mistake == "unreadable" and "not a string" not in verdict.message, verdict
+    assert all(word in verdict.message for word in named), verdict
+    assert not any(word in verdict.message for word in not_named), verdict
+
+
+def test_review10_a_shape_written_as_a_string_is_named():
+    verdict = check.predicted_shapes({**check.SHAPES, "X @ w": "(5, 1)"})
+    assert verdict.mistake == "unreadable" and "X @ w is the string '(5, 1)'" in verdict.message, verdict
