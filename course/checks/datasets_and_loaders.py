@@ -4,8 +4,7 @@ Probes mix batch sizes that leave a short last batch and ones that divide the nu
 them (iterated, or its len) is named. The loader check calls the learner's function with generators seeded alike
 and seeded differently and reads the batches the loaders yield over two epochs, however they were built; the epoch
 check hands over a stand-in step that records every batch and the ``meta`` device, which exists on every machine,
-and calls the answer again on a fresh probe, so that state kept from one call to the next shows.
-"""
+and calls the answer again on a fresh probe, so that state kept from one call to the next shows."""
 
 from __future__ import annotations
 
@@ -38,9 +37,7 @@ class _Windows(Dataset):
         return self.series[i : i + self.window], self.series[i + self.window : i + self.window + 1]
 
 
-def _windows(**methods: object) -> type:
-    """The right class with some methods replaced: a wrong program."""
-    return type("Windows", (_Windows,), methods)
+_windows = lambda **methods: type("Windows", (_Windows,), methods)  # noqa: E731  (the right class, methods replaced)
 
 
 def _observe_windows(cls: object, args: tuple) -> tuple:
@@ -56,29 +53,32 @@ def _observe_windows(cls: object, args: tuple) -> tuple:
             len(datasets[0][0]), *items)  # fmt: skip
 
 
+def _explain_windows(got: tuple, expected: tuple) -> str:  # the first item not right (all alike: the index ignored)
+    if close(got[:3], expected[:3]):  # then the second probe's
+        return (f"for the series reversed and window=4, dataset[0] should be ({REVERSED[:4]}, [{REVERSED[4]}]); yours "
+                f"is {[t.tolist() for t in got[3][0]]}: use the series and the window the class is given.")  # fmt: skip
+    i = next((i for i, (mine, right) in enumerate(zip(got[2], expected[2], strict=True)) if not close(mine, right)), 0)
+    same = " (every item is the same: __getitem__ ignores its index)" * all(close(item, got[2][0]) for item in got[2])
+    at = f"dataset[{i}] is ({SERIES[i : i + 3]}, [{SERIES[i + 3]}]); yours has len {got[1]} and dataset[{i}] = "
+    return (f"with 10 values and window 3, len(dataset) is {expected[1]} and {at}"
+            f"{[t.tolist() for t in got[2][i]]}{same}.")  # fmt: skip
+
+
 window_dataset = Exercise(
     name="window_dataset", inputs=lambda: (torch.tensor(SERIES), WINDOW), reference=_Windows, observe=_observe_windows,
-    guards=[
-        Guard("not_a_pair", tag_is("not_a_pair"), _windows(__getitem__=lambda s, i: i), PAIR),
+    guards=[Guard("not_a_pair", tag_is("not_a_pair"), _windows(__getitem__=lambda s, i: i), PAIR),
         Guard("not_a_tensor", tag_is("not_a_tensor"), _windows(__getitem__=lambda s, i: (i, i)), TENSORS),
         Guard("not_a_tensor", tag_is("numpy_items"), _windows(__getitem__=lambda s, i: tuple(t.numpy() for t in
-              _Windows.__getitem__(s, i))), NUMPY),
-    ],
-    mistakes=[
-        Mistake("len_off_by_one", _windows(__len__=lambda s: len(s.series) - s.window + 1)),
+              _Windows.__getitem__(s, i))), NUMPY)],
+    mistakes=[Mistake("len_off_by_one", _windows(__len__=lambda s: len(s.series) - s.window + 1)),
         Mistake("len_of_series", _windows(__len__=lambda s: len(s.series))),
         Mistake("target_in_window", _windows(__getitem__=lambda s, i: (s.series[i : i + s.window],
                                                                        s.series[i + s.window - 1 : i + s.window]))),
         Mistake("target_not_column", _windows(__getitem__=lambda s, i: (s.series[i : i + s.window],
                                                                         s.series[i + s.window]))),
-        Mistake("swapped_pair", _windows(__getitem__=lambda s, i: _Windows.__getitem__(s, i)[::-1])),
-    ],
+        Mistake("swapped_pair", _windows(__getitem__=lambda s, i: _Windows.__getitem__(s, i)[::-1]))],
     alternatives=[_windows(__getitem__=lambda s, i: (s.series[i : i + s.window], s.series[i + s.window].unsqueeze(0)))],
-    explain=lambda got, expected: (
-        f"with 10 values and window 3, len(dataset) is {expected[1]} and dataset[0] is ({SERIES[:3]}, [{SERIES[3]}]); "
-        f"yours has len {got[1]} and dataset[0] = {[t.tolist() for t in got[2][0]]}." if not close(got[:3], expected[:3])
-        else f"for the series reversed and window=4, dataset[0] should be ({REVERSED[:4]}, [{REVERSED[4]}]); yours "
-        f"is {[t.tolist() for t in got[3][0]]}: use the series and the window the class is given."),
+    explain=_explain_windows,
     success="7 windows from 10 values: item i is (series[i:i+3], series[i+3:i+4]); batches of (B, 3) and (B, 1).",
 )  # fmt: skip
 
@@ -106,7 +106,6 @@ _LOADERS = [  # what batches a DataLoader, iterated or counted: the statement as
             lambda n, b, d: [b] * len(BatchSampler(range(n), b, True)) + [n % b] * (not d and n % b > 0)),
 ]  # fmt: skip
 
-
 batch_sizes = Exercise(
     name="batch_sizes", reference=_sizes, observe=lambda fn, args: [fn(*case) for case in CASES],
     guards=[Guard("not_a_list", lambda got: not all(isinstance(s, (list, tuple)) for s in got), lambda n, b, d: 4)],
@@ -126,13 +125,12 @@ batch_sizes = Exercise(
 
 # the bugs _loaders can make, and a part left out of both loaders: _observe_loaders reports the first it finds, in
 # this order (a wrong batch size first: with drop_last, it could leave training samples unseen)
-BUGS = ("wrong_batch_size", "swapped_split", "wrong_split_sizes", "overlap", "left_out", "unseeded_split",
-        "train_not_shuffled", "val_drop_last", "val_shuffled")  # fmt: skip
+BUGS = ("wrong_batch_size", "swapped_split", "whole_dataset", "resampled", "wrong_split_sizes", "overlap", "left_out",
+        "unseeded_split", "train_not_shuffled", "val_drop_last", "val_shuffled")  # fmt: skip
 
 
 def _loaders(bug: str = "") -> object:
-    """make_loaders as it should be, or with one of BUGS, or in another right form (sampler, batch_sampler, one
-    validation batch)."""
+    """make_loaders as it should be, with one of BUGS, or in another right form (a sampler, one validation batch)."""
 
     def make_loaders(dataset, batch_size, generator):
         parts = {"swapped_split": [0.2, 0.8], "wrong_split_sizes": [0.5, 0.5]}.get(bug, [0.8, 0.2])
@@ -142,6 +140,8 @@ def _loaders(bug: str = "") -> object:
         batch = 32 if bug == "wrong_batch_size" else batch_size
         train_loader = {
             "sampler": lambda: DataLoader(train, batch, sampler=RandomSampler(train)),
+            "whole_dataset": lambda: DataLoader(dataset, batch, shuffle=True),  # not train
+            "resampled": lambda: DataLoader(train, batch, sampler=RandomSampler(train, replacement=True)),
             "batch_sampler": lambda: DataLoader(train, batch_sampler=BatchSampler(RandomSampler(train), batch, False)),
         }.get(bug, lambda: DataLoader(train, batch, shuffle=bug != "train_not_shuffled"))()
         val_batch = len(val) if bug == "whole_validation" else batch
@@ -156,13 +156,11 @@ def _split_inputs(seed: int = 0, n: int = 50) -> tuple:
 
 
 def _epochs(loader: DataLoader) -> list[list[list[int]]]:
-    """The batches two epochs of ``loader`` yield, each batch as the numbers of its samples: what the loader does,
-    however it was built (shuffle=True, a sampler, a batch_sampler)."""
+    """The batches two epochs of ``loader`` yield, as their samples' numbers, however it was built (a sampler...)."""
     return [[[int(v) for v in batch[0].reshape(-1)] for batch in loader] for _ in range(2)]
 
 
-def _visited(epochs: list) -> set[int]:
-    return {v for epoch in epochs for batch in epoch for v in batch}
+_visited = lambda epochs: {v for epoch in epochs for batch in epoch for v in batch}  # noqa: E731  (sample numbers)
 
 
 def _train_size_of_60(fn: object) -> int | None:
@@ -187,27 +185,30 @@ def _observe_loaders(fn: object, args: tuple) -> tuple[str]:
     found = {
         "wrong_batch_size": any(s[:-1] != [8] * (len(s) - 1) or not 0 < s[-1] <= 8 for s in sizes if s),
         "swapped_split": len(part) == 10, "wrong_split_sizes": len(part) != 40 or _train_size_of_60(fn) != 48,
+        "whole_dataset": len(part) == 50, "resampled": any(sorted(sum(epoch, [])) != sorted(part) for epoch in train),
         "overlap": bool(part & _visited(val)),
         "left_out": any(unseen) and not getattr(runs[0][1].batch_sampler, "drop_last", False),  # found, then named
         "unseeded_split": splits[0] != part or splits[1] == part,  # same seed, same split; another, another
         "train_not_shuffled": train[0] == train[1], "val_drop_last": any(unseen),
-        "val_shuffled": val[0] != val[1],  # two epochs, two orders
-    }  # fmt: skip
+        "val_shuffled": val[0] != val[1]}  # two epochs, two orders  # fmt: skip
     return (next((bug for bug in BUGS if found[bug]), "ok"),)
 
 
+_IDS = {"left_out": "wrong_split_sizes", "whole_dataset": "overlap", "resampled": "wrong_split_sizes"}  # not ids
 MESSAGES = {
+    "left_out": "some samples are in neither loader: split the whole dataset, random_split(dataset, [0.8, 0.2], "
+    "generator=generator), and use both parts.",
+    "whole_dataset": "the training loader goes over all 50 samples, validation ones too: DataLoader(train_set, ...).",
+    "resampled": "the training loader does not visit every training sample once per epoch (a sampler with replacement, "
+    "num_samples or weights draws some twice and skips others): shuffle=True visits each once.",
     "unseeded_split": "the split must follow the generator you are given: random_split(..., generator=generator).",
-    "wrong_batch_size": "the training loader should yield batches of the batch_size you were given (the last may be "
-    "shorter).",
+    "wrong_batch_size": "the training loader should yield batches of the batch_size given (the last may be shorter).",
 }
 split_loaders = Exercise(
     name="split_loaders", inputs=_split_inputs, reference=_loaders(), observe=_observe_loaders,
     guards=[
         Guard("not_loaders", tag_is("not_loaders"), lambda dataset, batch_size, generator: dataset),
-        Guard("wrong_split_sizes", tag_is("left_out"), _loaders("left_out"), "some samples are in neither loader: "
-              "split the whole dataset, random_split(dataset, [0.8, 0.2], generator=generator), and use both parts."),
-        *(Guard(bug, tag_is(bug), _loaders(bug), MESSAGES.get(bug)) for bug in BUGS if bug != "left_out"),
+        *(Guard(_IDS.get(bug, bug), tag_is(bug), _loaders(bug), MESSAGES.get(bug)) for bug in BUGS),
     ],
     alternatives=[_loaders(form) for form in ("sampler", "batch_sampler", "whole_validation")],
     explain=lambda got, _: f"iterating your loaders raised {got[1]}: each batch should be (xb, yb), as a "
@@ -231,12 +232,11 @@ def _epoch_inputs(n: int = 10, batch_size: int = 4) -> tuple:
 
 
 def _summary(result: object, batches: list) -> object:
-    """What an epoch returned: "the mean" (over batches or samples), another number, or ("not a number", what)."""
+    """What an epoch returned: "the mean" (of batches or samples), another number, ("a tensor"/"not a number", what)."""
     losses, sizes = [3.0 / k**2 for k in range(1, len(batches) + 1)] or [0.0], [b[2] for b in batches] or [1]
     means = (sum(losses) / len(losses), sum(loss * n for loss, n in zip(losses, sizes, strict=True)) / sum(sizes))
-    number = as_number(result)
-    if number is None:
-        return ("not a number", describe(result))
+    if (number := None if torch.is_tensor(result) else as_number(result)) is None:
+        return ("a tensor" if torch.is_tensor(result) else "not a number", describe(result))
     return "the mean" if any(math.isclose(number, m, rel_tol=1e-6) for m in means) else number
 
 
@@ -244,9 +244,8 @@ _OTHERS = {"other": (9, 2), "even": (8, 4)}  # 5 batches, the last short; 2 full
 
 
 def _observe_epoch(fn: object, args: tuple) -> dict:
-    """The batches the step saw and the result; then the results for the loaders of _OTHERS, so that a number of
-    batches or samples written in (or counted wrong) shows; then the result for the first probe again, afresh: state
-    kept from one call to the next shows."""
+    """The batches the step saw and the result; the results for the loaders of _OTHERS (a count written in shows), then
+    for the first probe again, afresh (state kept from one call to the next shows)."""
     got = {"result": _summary(fn(*args), args[0]), "batches": list(args[0])}
     for key, (n, batch_size) in _OTHERS.items():
         got[key] = _summary(fn(*(other := _epoch_inputs(n, batch_size))), other[0])
@@ -272,9 +271,8 @@ def _epoch(move: str = "xy", skip_last: bool = False, result: str = "mean", keep
     def train_one_epoch(step, loader, device):
         batches = list(loader)[:-1] if skip_last else list(loader)
         losses = kept if keep else []
-        losses += [
-            step(xb.to(device) if "x" in move else xb, yb.to(device) if "y" in move else yb) for xb, yb in batches
-        ]
+        losses += [step(xb.to(device) if "x" in move else xb, yb.to(device) if "y" in move else yb)
+                   for xb, yb in batches]  # fmt: skip
         count = len(loader.dataset) // loader.batch_size + 1 if result == "one_more" else len(losses)
         return {"sum": sum(losses), "last": losses[-1], "all": losses}.get(result, sum(losses) / count)
 
@@ -288,6 +286,8 @@ train_one_epoch = Exercise(
         Guard("skipped_last_batch", lambda got: [b[2] for b in got["batches"]] == [4, 4], _epoch(skip_last=True)),
         Guard("batch_not_moved", lambda got: any(b[0] != "meta" for b in got["batches"]), _epoch(move="")),
         Guard("target_not_moved", lambda got: any(b[1] != "meta" for b in got["batches"]), _epoch(move="x")),
+        Guard("returns_tensor", lambda got: got["result"][0] == "a tensor", lambda *a: torch.tensor(_epoch()(*a)),
+              "return the mean loss as a plain float, not a tensor: average the floats step returns (or .item())."),
         Guard("not_a_number", lambda got: isinstance(got["result"], tuple), _epoch(result="all"),
               lambda got, _: f"return the mean loss as one number (a float); you returned {got['result'][1]}."),
         Guard("state_across_calls", lambda got: not close(got["again"], got["result"]), _epoch(keep=True)),

@@ -8,11 +8,13 @@ unsafe formula breaks and is named. The last batch is never shown, so no loss ty
 from __future__ import annotations
 
 import warnings
-from functools import partial
+from collections.abc import Callable
+from functools import partial, wraps
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.distributions import Bernoulli, Binomial, Categorical, Multinomial
 
 from course.checks.engine import Exercise, Guard, Library, Mistake
 from course.checks.probes import FREED, any_item, freed, freeing
@@ -36,10 +38,19 @@ def _rounded_sigmoid(z: torch.Tensor, y: torch.Tensor, eps: float, add: bool) ->
 
 
 def _cut_off(got: list, expected: list) -> str:
+    """What came back instead of a loss tensor, and its fix: a detached tensor, a number (.item(), NumPy), a tuple
+    holding the loss, the loss function itself (not called)."""
     value = next(x for x in got if not (torch.is_tensor(x) and x.requires_grad))
     if torch.is_tensor(value):
         return _DETACHED
-    return f"return the loss as a tensor, got {describe(value)}: .item() or NumPy cut it off, so backward() cannot run."
+    text = f"return the loss as a tensor, got {describe(value)}"
+    if isinstance(value, (tuple, list)) and any(torch.is_tensor(item) for item in value):
+        return f"{text}: return only the loss, nothing alongside it (print or log other values outside the function)."
+    if callable(value):  # a loss module or function handed back instead of called
+        return f"{text}, the loss function itself: call it on the inputs and return the result (nn.MSELoss()(p, y))."
+    if isinstance(value, (int, float, np.number, np.ndarray, tuple, list)):
+        return f"{text}: .item() or NumPy cut it off, so backward() cannot run."
+    return f"{text}: compute it with torch operations on the inputs, so that backward() can run."
 
 
 _GUARDS = [  # a Python number (.item()) cuts the graph; a loss per element is not one number
@@ -110,10 +121,20 @@ def _as_2d(log_p: torch.Tensor, labels: torch.Tensor) -> tuple:
     return log_p[..., None, None], labels.long()[..., None, None]
 
 
+def _log_prob(law: type) -> Callable:
+    """``law.log_prob``, watched as a library function under the name a learner knows: a distribution's
+    log-likelihood of the targets is the library's cross-entropy (torch.distributions.Binomial.log_prob)."""
+    watched = wraps(law.log_prob)(lambda *args, **kwargs: law.log_prob(*args, **kwargs))
+    watched.__module__, watched.__name__ = "torch.distributions", f"{law.__name__}.log_prob"
+    return watched
+
+
 def _cross_entropy_library(scores) -> list:
     """The library's cross-entropies, each with an answer that calls it on ``scores(inputs)``: (N, C) scores whose
     softmax gives each class's probability (for a binary loss, C = 2 columns for 0 and 1)."""
     return [(F.cross_entropy, lambda x, y: torch.nn.CrossEntropyLoss()(scores(x), y.long())),
+            (_log_prob(Categorical), lambda x, y: -Categorical(logits=scores(x)).log_prob(y.long()).mean()),
+            (_log_prob(Multinomial), lambda x, y: -Multinomial(1, logits=scores(x)).log_prob(_hot(scores(x), y)).mean()),
             (F.nll_loss, lambda x, y: F.nll_loss(F.log_softmax(scores(x), dim=1), y.long())),
             (torch._C._nn.cross_entropy_loss, lambda x, y: torch._C._nn.cross_entropy_loss(scores(x), y.long()).mean()),
             (torch._C._nn.nll_loss_nd, lambda x, y: torch._C._nn.nll_loss_nd(scores(x).log_softmax(1), y.long()).mean()),
@@ -128,7 +149,9 @@ def _cross_entropy_library(scores) -> list:
 
 def _logits_library(logits) -> list:
     """The library's binary cross-entropies from logits, each with an answer that calls it on ``logits(inputs)``."""
-    return [(F.binary_cross_entropy_with_logits, lambda x, y: torch.nn.BCEWithLogitsLoss()(logits(x), y)),
+    return [(_log_prob(Bernoulli), lambda x, y: -Bernoulli(logits=logits(x)).log_prob(y).mean()),  # named before the
+            (_log_prob(Binomial), lambda x, y: -Binomial(1, logits=logits(x)).log_prob(y).mean()),  # F. function inside
+            (F.binary_cross_entropy_with_logits, lambda x, y: torch.nn.BCEWithLogitsLoss()(logits(x), y)),
             (torch.binary_cross_entropy_with_logits,
              lambda x, y: torch.binary_cross_entropy_with_logits(logits(x), y).mean()),
             (F.multilabel_soft_margin_loss, lambda x, y: F.multilabel_soft_margin_loss(logits(x)[None], y[None])),
@@ -167,7 +190,8 @@ bce_by_hand = _exercise(  # from probabilities; 3 ones to 1 zero, so averaging p
 binary_loss_from_logits = _exercise(  # from logits, the safe way; 1000 on the right side, then on the wrong side
     "binary_loss_from_logits", lambda z, y: (z.clamp(min=0) - z * y + torch.log1p(torch.exp(-z.abs()))).mean(),
     [([2.0, -1.5, 0.0, 1000.0, -1000.0, 0.6, -0.3], [0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0]),
-     ([1000.0, -2.5, 0.7, 1.5], [0.0, 1.0, 0.0, 0.0]), ([-1000.0, 3.0, -0.4, 0.0], [1.0, 1.0, 0.0, 1.0]),
+     ([1000.0, -2.5, 0.7, 1.5], [0.0, 1.0, 0.0, 0.0]),  # then 50: sigmoid rounds to 1, exp(50) is finite
+     ([-1000.0, 3.0, -0.4, 0.0, 50.0], [1.0, 1.0, 0.0, 1.0, 0.0]),
      ([1.2, -0.8, 3.5, -2.0, 0.4, -0.1], [1.0, 0.0, 0.0, 1.0, 1.0, 0.0])],
     [Mistake("sigmoid_then_bce", lambda z, y: F.binary_cross_entropy(z.sigmoid(), y)),
      Mistake("log_of_sigmoid", lambda z, y: -(y * z.sigmoid().log() + (1 - y) * (1 - z.sigmoid()).log()).mean()),

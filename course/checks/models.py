@@ -1,8 +1,8 @@
 """Checks for lesson 07 (models): a module with registered parameters, predict, the data's device, logistic regression.
 
 They judge what a model *computes* on fresh inputs, that gradients reach its parameters, and watch each call through
-a forward hook (which a direct ``model.forward(x)`` skips); the predict probe has Dropout and starts in training mode,
-so a missing eval() shows. A device's answer runs on meta (shapes and devices, no values), then on the CPU (values)."""
+a forward hook (which a direct ``model.forward(x)`` skips); the predict probe has Dropout and starts in training mode
+(a missing eval() shows; the mode it is left in is the exercise's business). Device answers run on meta, then the CPU."""
 
 import copy
 from functools import partial
@@ -42,11 +42,8 @@ class _Quadratic(nn.Module):
 def _quadratic(make: object, args: tuple) -> object:
     """Parameter sizes, tensors kept as attributes of the instance or the class, forward for x = -1 ... 2 with a, b,
     c set in place to 1.5, -2, 0.5 (a list that holds them sees it too), and the parameters no gradient reaches."""
-    if isinstance(make, nn.Module):
-        return "an instance"
-    model = make()
-    if not isinstance(model, nn.Module):
-        return "not a model"
+    if isinstance(make, nn.Module) or not isinstance(model := make(), nn.Module):
+        return "an instance" if isinstance(make, nn.Module) else "not a model"
     parameters = dict(model.named_parameters())
     seen = {"sizes": {n: p.numel() for n, p in parameters.items()},
             "unregistered": [n for n, v in vars(model).items() if torch.is_tensor(v) and v.requires_grad],  # a constant: fine
@@ -105,9 +102,10 @@ def _predict(model: nn.Module, x: torch.Tensor, fault: str = "") -> object:  # r
         return {"called_forward": model.forward, "model_not_called": model[0]}.get(fault, model)(x)
 
 
-def _modes(model: nn.Module, inputs: tuple, out: object) -> tuple:  # the model's mode, its Dropout's, grad mode, graph
-    return (model.training, any(m.training for m in model.modules() if isinstance(m, nn.Dropout)),
-            torch.is_grad_enabled(), torch.is_tensor(out) and out.requires_grad)  # fmt: skip
+def _predicted(program: object, args: tuple) -> object:  # each call's modes: the model's, its Dropout's, grad, a graph
+    return _watched(program, args, record=lambda model, inputs, out: (model.training, any(m.training for m in
+                    model.modules() if isinstance(m, nn.Dropout)), torch.is_grad_enabled(), torch.is_tensor(out)
+                    and out.requires_grad))  # fmt: skip
 
 
 _TOP_ONLY = "the Dropout inside was still in training mode: assigning model.training = False changes only the top \
@@ -119,7 +117,7 @@ _NOT_CALLED = "the model you were given was never called: a layer of it (model[0
 formula with its weights (F.linear(x, model.weight, model.bias)) is not that model. Call model(x): it runs every layer."
 _FROZE = "your function left the parameters frozen (model.requires_grad_(False)): the model stays so for good, and \
 training it after a prediction silently stops learning. Use `with torch.no_grad():`, which stops only while it runs."
-_FAULTS = {  # each fault, seen in the calls the hook noted (_modes), the layers and parameters
+_FAULTS = {  # each fault, seen in the calls the hook noted (_predicted), the layers and parameters
     "model_not_called": (lambda got: not got["calls"] and not got["ran"], _NOT_CALLED),
     "called_forward": (lambda got: not got["calls"], None),
     "froze_parameters": (lambda got: got["frozen"], _FROZE),
@@ -130,7 +128,7 @@ _FAULTS = {  # each fault, seen in the calls the hook noted (_modes), the layers
                 lambda got, _: MISTAKES["no_grad"] if any(call[3] for call in got["calls"]) else _UNRECORDED),
 }  # fmt: skip
 predict_function = Exercise(
-    name="predict_function", reference=_predict, observe=partial(_watched, record=_modes),
+    name="predict_function", reference=_predict, observe=_predicted,
     inputs=lambda: (randomised(nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 1)), seed=1),
                     torch.linspace(-2, 2, 30).reshape(10, 3)),
     guards=[Guard("not_a_tensor", lambda got: not isinstance(got, dict), lambda model, x: 0.5),
@@ -146,19 +144,16 @@ def _device_probe(device: str) -> tuple:
 
 
 def _on_devices(program: object, args: tuple) -> object:
-    """On meta (no values): the output's shape and device, each forward pass's input's device, the model's; on the CPU:
-    the output itself, values and all."""
-    summary = partial(_watched, record=lambda model, inputs, out: str(inputs[0].device),  # forward() skips the hook
-                      summary=lambda out: (tuple(out.shape), str(out.device)))  # fmt: skip
-    try:
-        on_meta = summary(program, args)
+    """On meta: the output's shape and device, each forward's input's device, the model's; on the CPU: the output."""
+    try:  # forward() skips the hook
+        on_meta = _watched(program, args, record=lambda model, inputs, out: str(inputs[0].device),
+                           summary=lambda out: (tuple(out.shape), str(out.device)))  # fmt: skip
     except Exception as exc:  # the error of reading values on meta is the check's, not the learner's: say what it was
         if not any(text in safe_text(exc) for text in _NO_VALUES):
             raise
         return {"read values": safe_text(exc)}
-    if not isinstance(on_meta, dict):
-        return on_meta
-    return {**on_meta, "model_on": str(args[0].weight.device), "cpu": program(*_device_probe("cpu"))}
+    return on_meta if not isinstance(on_meta, dict) else {**on_meta, "model_on": str(args[0].weight.device),
+                                                           "cpu": program(*_device_probe("cpu"))}  # fmt: skip
 
 
 _NO_VALUES = ("copy out of meta", "meta device type tensor to numpy", "on meta tensors")  # .cpu(), .numpy(), .item()
@@ -217,11 +212,11 @@ def _computes(make: object, args: tuple) -> object:
     seen = []
     for n_features in (5, 2):
         torch.manual_seed(n_features)
-        model = make(n_features)
-        if not isinstance(model, nn.Module):
+        if not isinstance(model := make(n_features), nn.Module):
             return "not a model"
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
         x = 2 * torch.randn(64, n_features, generator=torch.Generator().manual_seed(n_features), dtype=dtype)
+        given = x.clone()  # a forward that changes its input in place (x /= 10) changes x at every call
         out, stuck = model(x[:12]), _untrainable(model, model(x))  # before model_kind, which may change the weights
         kind = model_kind(model, n_features)
         if kind in ("constant", "probabilities"):  # all-zero weights are a right start, and a clamp shows only on
@@ -233,7 +228,8 @@ def _computes(make: object, args: tuple) -> object:
             "softmax": kind == "constant" and any("SoftmaxBackward" in type(node).__name__ for node in graph_nodes(
                 getattr(out, "grad_fn", None))),
             "extra": sum(p.numel() for p in model.parameters()) - n_features - 1,
-            "ignored": ignored, "clamped": clamped,
+            "ignored": ignored, "clamped": clamped, "in_place": not torch.equal(x, given),
+            "rounded": bool(stuck) and torch.is_tensor(out) and bool((out == out.float().round(decimals=4)).all()),
             "stuck": [] if kind == "constant" else stuck,  # a constant output (softmax of one) is a mistake of its own
             "unregistered": any(torch.is_tensor(value) and value.requires_grad for module in model.modules()
                                 for value in vars(module).values()),
@@ -241,20 +237,14 @@ def _computes(make: object, args: tuple) -> object:
     return seen
 
 
-class _WithSigmoid(nn.Module):  # right; a guard's example passes change(x) to the linear layer instead of x
-    def __init__(self, n_features: int, change: object = None) -> None:
+class _WithSigmoid(nn.Module):  # right; a guard's example passes change(x) to the linear layer, or returns after(p)
+    def __init__(self, n_features: int, change: object = None, after: object = None) -> None:
         super().__init__()
-        self.change, self.linear = change, nn.Linear(n_features, 1)
+        self.change, self.after, self.linear = change, after, nn.Linear(n_features, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.linear(x if self.change is None else self.change(x)))
-
-
-class _Unregistered(nn.Module):  # the weights as plain tensors: parameters() misses them
-    def __init__(self, n_features: int) -> None:
-        super().__init__()
-        self.w, self.b = torch.randn(n_features, 1, requires_grad=True), torch.zeros(1, requires_grad=True)
-        self.forward = lambda x: torch.sigmoid(x @ self.w + self.b)
+        p = torch.sigmoid(self.linear(x if self.change is None else self.change(x)))
+        return p if self.after is None else self.after(p)
 
 
 _FLAT = "12 examples gave shape (12,), not the (12, 1) column of nn.Linear(n_features, 1): something in forward \
@@ -268,15 +258,20 @@ logistic_model = Exercise(
     name="logistic_model", reference=_WithSigmoid, observe=_computes,
     guards=[Guard("instance_not_class", lambda got: got == "an instance", _WithSigmoid(3)),
         Guard("not_a_model", lambda got: got == "not a model", lambda n: "a model", _NEW_MODEL),
-        Guard("wrong_shape", lambda got: got[0]["shape"] == (12,), lambda n: nn.Sequential(_WithSigmoid(n),
-              nn.Flatten(0)), _FLAT),
+        Guard("wrong_shape", lambda got: got[0]["shape"] == (12,), partial(_WithSigmoid, after=nn.Flatten(0)), _FLAT),
         Guard("wrong_shape", lambda got: got[0]["shape"] != (12, 1), lambda n: nn.Linear(n, 2), lambda got, _:
               f"12 examples gave an output {got[0]['shape']}, not (12, 1): use nn.Linear(n_features, 1)."),
-        Guard("unregistered_parameter", any_item(lambda item: item["unregistered"]), _Unregistered, _PLAIN),
-        Guard("softmax_one_output", any_item(lambda item: item["softmax"]),
-              lambda n: nn.Sequential(nn.Linear(n, 1), nn.Softmax(dim=1))),
+        Guard("mutated_input", any_item(lambda item: item["in_place"]), partial(_WithSigmoid, change=torch.relu_),
+              "forward changed its input x in place (x /= 10, x.clamp_(-3, 3)), so the caller's batch changed too: write "
+              "x = x / 10, x = x.clamp(-3, 3), which make new tensors (no /=, += or method ending in _ on x)."),
+        Guard("unregistered_parameter", any_item(lambda item: item["unregistered"]), lambda n: setattr(  # a plain
+              model := _WithSigmoid(n), "scale", torch.ones(1, requires_grad=True)) or model, _PLAIN),  # tensor
+        Guard("softmax_one_output", any_item(lambda item: item["softmax"]), partial(_WithSigmoid, after=nn.Softmax(1))),
         Guard("constant_output", any_item(lambda item: item["kind"] == "constant"),
               partial(_WithSigmoid, change=torch.zeros_like)),  # or linear(x) * 0 + bias: x is never used
+        Guard("rounded", any_item(lambda item: item["rounded"]), partial(_WithSigmoid, after=torch.round), "the outputs "
+              "are rounded (or thresholded): return the probabilities themselves, sigmoid(w · x + b): the loss needs how "
+              "sure each is, and no gradient passes a rounding; threshold at 0.5 only to read classes, outside the model."),
         Guard("not_backpropagatable", any_item(lambda item: item["stuck"]),
               lambda n: _WithSigmoid(n).requires_grad_(False), _stuck),
         Guard("random_output", any_item(lambda item: item["random"]), partial(_WithSigmoid, change=nn.Dropout(0.2))),
@@ -284,8 +279,8 @@ logistic_model = Exercise(
               partial(_WithSigmoid, change=lambda x: (x - x.mean(0)) / x.std(0))),  # standardised inside forward
         Guard("ignored_feature", any_item(lambda item: item["ignored"]),
               partial(_WithSigmoid, change=lambda x: x[:, :1].expand_as(x))),  # only the first feature, repeated
-        Guard("clamped_output", any_item(lambda item: item["clamped"]), lambda n: nn.Sequential(_WithSigmoid(n),
-              nn.Hardtanh(0.01, 0.99)))],  # Hardtanh clamps: probabilities kept within [0.01, 0.99]
+        Guard("clamped_output", any_item(lambda item: item["clamped"]), partial(_WithSigmoid,  # Hardtanh clamps:
+              after=nn.Hardtanh(0.01, 0.99)))],  # probabilities kept within [0.01, 0.99]
     mistakes=[Mistake("no_sigmoid", lambda n: nn.Linear(n, 1)),
               Mistake("sigmoid_first", lambda n: nn.Sequential(nn.Sigmoid(), nn.Linear(n, 1))),
               Mistake("extra_layer", lambda n: nn.Sequential(nn.Linear(n, 4), nn.Sigmoid(), _WithSigmoid(4))),

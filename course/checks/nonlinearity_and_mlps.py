@@ -4,12 +4,13 @@ typed in fits both; dead units and the count also run on a probe that no message
 
 from collections.abc import Callable
 from functools import cache, partial
-from itertools import pairwise
+from itertools import pairwise, product
 
 import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
 from torch.nn.utils import clip_grad_norm_, clip_grad_value_, get_total_norm
+from torch.nn.utils.parametrize import is_parametrized
 
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import any_item, fixed_values, flat_parameters, unregistered_modules
@@ -30,32 +31,31 @@ def _architecture(make: object, probes: tuple) -> object:
     layers run twice; lazy layers get their sizes from one pass first, and a half-precision MLP is judged in float64."""
     seen = []
     for n_inputs, *sizes in probes:
-        model = make(n_inputs, *sizes)
-        if not isinstance(model, nn.Module):
+        if not isinstance(model := make(n_inputs, *sizes), nn.Module):
             return model
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
         x = torch.linspace(-8.0, 8.0, 6 * n_inputs).reshape(6, n_inputs)  # beyond 6: where ReLU6 parts from ReLU
         if any(map(is_lazy, model.parameters())):  # a lazy layer learns its input size on the first pass
-            with torch.no_grad():
-                model(x.to(dtype))
+            torch.no_grad()(model)(x.to(dtype, copy=True))  # a copy: forward may change it in place
         if dtype.itemsize < 4:  # float16 rounds to 1e-3: judge the layers in float64, before the weights are set
             model, dtype = model.double(), torch.float64
-        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-        calls = []  # each Linear's id, once per time forward runs it: an MLP runs each of its layers once
+        linears, calls = [m for m in model.modules() if isinstance(m, nn.Linear)], []  # calls: an id per layer run
         hooks = [layer.register_forward_hook(lambda m, *_, note=calls.append: note(id(m))) for layer in linears]
-        with torch.no_grad():
-            for layer in linears:
-                for offset, parameter in enumerate(layer.parameters()):  # the weight, then the bias if any
-                    parameter.copy_(fixed_values(parameter.shape, float(offset)))
-            output = model(x.to(dtype))
+        with torch.no_grad():  # the weight, then the bias if any, as forward sees them (through a parametrization)
+            for layer, (offset, name) in product(linears, enumerate(("weight", "bias"))):
+                if (value := getattr(layer, name)) is not None:
+                    fixed = fixed_values(value.shape, float(offset)).to(value.dtype)
+                    setattr(layer, name, fixed) if is_parametrized(layer, name) else value.copy_(fixed)
+            output = model(given := x.to(dtype, copy=True))
         for hook in hooks:
             hook.remove()
         shapes = sorted((m.in_features, m.out_features, m.bias is not None) for m in linears)
         frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
         odd = sorted({type(m).__name__ for m in model.modules() if m.__module__.rsplit(".")[-1] in _ODD} - {"ReLU"})
         odd = [] if odd and close(output, _architecture(_mlp, [(n_inputs, *sizes)])[2][0]) else odd  # right output
-        seen.append((shapes, unregistered_modules(model), output, frozen, len(calls) - len(set(calls)), odd))
-    return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen, layers run again, odd), per probe
+        seen.append((shapes, unregistered_modules(model), output, frozen, len(calls) - len(set(calls)), odd,
+                     not torch.equal(given, x.to(dtype))))  # fmt: skip
+    return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen, layers run again, odd, in place)
 
 
 _ODD = ("activation", "dropout", "batchnorm", "normalization", "instancenorm")  # of the layers an MLP does not hold
@@ -127,6 +127,7 @@ def _step(order: str = "zero backward clip step", clip: Callable = clip_grad_nor
         stages = {"zero": optimizer.zero_grad, "backward": loss.backward, "step": optimizer.step}
         stages["clip"] = lambda: clip(model.parameters(), max_norm)
         stages["keep"] = partial(loss.backward, retain_graph=True)  # backward keeping the graph: it can run again
+        stages["own"] = lambda: torch.optim.SGD(model.parameters(), optimizer.param_groups[0]["lr"]).step()
         for stage in order.split():
             stages[stage]()
         return loss.item()
@@ -208,6 +209,8 @@ make_mlp = Exercise(
     inputs=lambda: tuple((n_in, list(hidden), n_out) for n_in, hidden, n_out in MLP_SIZES),  # fresh lists each run
     guards=[  # shared_layer: one nn.Linear per pair of widths, used again where the pair repeats ([4, 4, 4])
         Guard("not_a_model", lambda got: not isinstance(got, tuple), lambda n_in, hidden, n_out: [n_in]),
+        Guard("mutated_input", lambda got: any(got[6]), lambda *sizes: nn.Sequential(nn.ReLU(True), _mlp(*sizes)),
+              "forward changed its input in place (x /= 10, x.relu_()), the caller's batch too: use x = x / 10, x.relu()."),
         Guard("plain_list", lambda got: any(got[1]), lambda *sizes: _LoopMLP(*sizes, container=list)),
         Guard("shared_layer", lambda got: any(got[4]), lambda *sizes: _mlp(*sizes, linear=cache(nn.Linear))),
         Guard("froze_parameters", lambda got: any(got[3]), lambda *sizes: _mlp(*sizes).requires_grad_(False),
@@ -248,19 +251,14 @@ count_parameters = Exercise(
 )  # fmt: skip
 
 CLIP_PROBES = ((0.2, 2.5), (0.03, 40.0))  # lr, max_norm: below the norms (48, ...), then 2 x over the 2nd (17)
-
-
-def _not_a_number(got: list, expected: list) -> str:
-    value = next(value for losses, *_ in got for value in losses if as_number(value) is None)
-    return f"return the loss as a number, loss.item(); got {describe(value)}."
-
-
 _RETURNED = [  # what a step may return instead of the loss as a number, checked in this order: a guard holds when
     Guard(mistake, any_item(lambda run, test=test: any(map(test, run[0]))), example, message)  # a loss of a run fits
     for mistake, test, example, message in [
         ("returned_none", lambda value: value is None, lambda *args: None, None),
         ("returns_tensor", torch.is_tensor, lambda *args: torch.ones(()), None),
-        ("not_a_number", lambda value: as_number(value) is None, lambda *args: "loss", _not_a_number)]]  # fmt: skip
+        ("not_a_number", lambda value: as_number(value) is None, lambda *args: "loss", lambda got, _: "return the "
+         f"loss as a number, loss.item(); got {describe(next(v for r in got for v in r[0] if as_number(v) is None))}.")
+    ]]  # fmt: skip
 
 
 def _explain_clip(got: list, expected: list) -> str:
@@ -277,9 +275,12 @@ _ORDERS = {"no_zero_grad": "backward clip step", "zero_grad_before_step": "backw
            "no_step": "zero backward clip", "backward_twice": "zero keep backward clip step"}  # fmt: skip
 clipped_step = Exercise(
     name="clipped_step", inputs=lambda: _clip_probe(*CLIP_PROBES[0]), reference=_step(),
-    guards=[*_RETURNED, Guard("step_twice", any_item(lambda run: run[3] > 1), _step("zero backward clip step step"),
-                              "optimizer.step() ran twice in one call, moving the parameters twice on the same "
-                              "gradients: each batch counts double. Call it once, after clipping.")],
+    guards=[*_RETURNED, Guard("unused_optimizer", any_item(lambda run: run[2] == () and not run[3]),  # moved, no step
+                              _step("zero backward clip own"), "the parameters changed, but the optimizer you were "
+                              "given never stepped: call its step(), not an update by hand or an optimizer of yours."),
+            Guard("step_twice", any_item(lambda run: run[3] > 1), _step("zero backward clip step step"),
+                  "optimizer.step() ran twice in one call, moving the parameters twice on the same gradients: each "
+                  "batch counts double. Call it once, after clipping.")],
     observe=lambda step, args: [_three_steps(step, args), _three_steps(step, _clip_probe(*CLIP_PROBES[1]))],
     mistakes=[
         Mistake("clip_misplaced", _step("zero clip backward step")),

@@ -50,21 +50,18 @@ def _fault(probe: nn.Module, dtype: torch.dtype) -> str:
         alone = probe(fresh[:16].to(dtype, copy=True)).double()  # a row's output must not depend on the other rows
     rtol = 1e-4 if dtype in (torch.float32, torch.float64) else 3e-2  # half precision rounds more
     per_row = alone.shape == values[:16].shape and torch.allclose(alone, values[:16], rtol=rtol, atol=rtol)
-    faults = {
-        "fixed": not params or bool((values - values[0]).abs().max() < 1e-9),
+    faults = {"fixed": not params or bool((values - values[0]).abs().max() < 1e-9),
         "frozen": not all(p.requires_grad for p in params), "no_gradient": any(p.grad is None for p in params),
         "not_linear": not per_row or not all(_is_affine(column, fresh, rtol) for column in values.T),
         "ignored_feature": bool((moved == 0).flatten(1).all(1).any()),  # one column of X changed: nothing did
-        "narrow": bool(torch.linalg.matrix_rank(moved[:, 0].reshape(3, -1), rtol=rtol) < 2),  # the slopes: rank 2
-    }  # fmt: skip
+        "narrow": bool(torch.linalg.matrix_rank(moved[:, 0].reshape(3, -1), rtol=rtol) < 2)}  # slopes  # fmt: skip
     return next((fault for fault, found in faults.items() if found), "ok")
 
 
 def _model_io(model: object, args: tuple) -> tuple:
-    """("not a model", what), ("fails", sizes of the first Linear, the error) when model(X) raises, ("shape", the
-    output's shape, the last Linear's out_features) when it is not (5, 2); else (the fault or "ok",) of a copy with
-    parameters drawn anew, in training mode, then in eval mode, whatever mode the model came in (Dropout, BatchNorm
-    act in one only): all-zero weights (a right start) are no fault, and the learner's model stays as it was."""
+    """("not a model", what), ("fails", the first Linear's sizes, the error) when model(X) raises, ("shape", the
+    output's shape, the last Linear's out_features) when not (5, 2); else (the fault or "ok",) of a copy with new
+    parameters, in training, then eval mode (Dropout, BatchNorm act in one only); the learner's model stays as it is."""
     if not isinstance(model, nn.Module):
         return ("not a model", f"the class {model.__name__}" if isinstance(model, type) else type(model).__name__)
     scripted = isinstance(model, torch.jit.ScriptModule)  # a deep copy's gradients reach the original's parameters
@@ -277,16 +274,18 @@ train_step_factory = Exercise(
 )  # fmt: skip
 
 TENSORS = "return two torch tensors: torch.from_numpy(...) or torch.tensor(...) converts an array."
-FLOAT = "nn.Linear's weights are float32; other dtypes give 'mat1 and mat2 must have the same dtype': use .float()."
-
+FLOAT = {"X": "nn.Linear's weights are float32, so model(X) fails with 'mat1 and mat2 must have the same dtype'",
+         True: "nothing fails, but nn.MSELoss silently computes a float64 loss (twice the memory, slow on a GPU)",
+         False: "nothing fails, but the targets lost digits (rounded, or cut to whole numbers)"}  # fmt: skip
 to_tensors = Exercise(  # arrays reshaped in place (y.shape = ...): the engine names it (mutated_input)
     name="to_tensors", reference=lambda X, y: (torch.Tensor(X), torch.Tensor(y).reshape(-1, 1)),
     inputs=lambda: (np.random.RandomState(0).randn(50, 3), np.random.RandomState(1).randn(50)),  # as in the lesson
     guards=[Guard("not_a_pair", lambda got: not isinstance(got, (tuple, list)) or len(got) != 2, lambda X, y: X),
             Guard("not_a_tensor", lambda got: not all(map(torch.is_tensor, got)), lambda X, y: (X, y), TENSORS),
             Guard("wrong_dtype", lambda got: {got[0].dtype, got[1].dtype} != {torch.float32},
-                  lambda X, y: (torch.from_numpy(X), torch.from_numpy(y).reshape(-1, 1)),
-                  lambda got, _: f"you gave {got[0].dtype} and {got[1].dtype}; {FLOAT}"),
+                  lambda X, y: (torch.from_numpy(X), torch.from_numpy(y).reshape(-1, 1)), lambda got, _: "; ".join(
+                  f"{n} is {t.dtype}: {FLOAT['X'] if n == 'X' else FLOAT[t.dtype == torch.float64]}" for n, t in
+                  zip("Xy", got, strict=True) if t.dtype != torch.float32) + ". Convert both to float32: .float()."),
             Guard("shape_mismatch", lambda got: got[1].ndim == 1, lambda X, y: (torch.Tensor(X), torch.Tensor(y)))],
     mistakes=[Mistake("target_row", lambda X, y: (torch.Tensor(X), torch.Tensor(y).reshape(1, -1))),
               Mistake("features_flattened", lambda X, y: (torch.Tensor(X).reshape(-1, 1), torch.Tensor(y)[:, None]))],

@@ -12,6 +12,7 @@ from torch.utils.data import (
     SequentialSampler,
     Subset,
     SubsetRandomSampler,
+    WeightedRandomSampler,
     random_split,
 )
 
@@ -123,7 +124,7 @@ def test_a_dataset_with_the_examples_window_written_in_fails():
     assert not verdict.passed and "window=4" in str(verdict)
 
 
-def test_one_epoch_median_is_no_mean_and_a_tensor_mean_is():
+def test_one_epoch_median_is_no_mean_and_a_tensor_mean_is_no_float():  # review 10b: the statement asks a float
     def median(step, loader, device):
         losses = sorted(step(xb.to(device), yb.to(device)) for xb, yb in loader)
         return losses[len(losses) // 2]
@@ -132,7 +133,7 @@ def test_one_epoch_median_is_no_mean_and_a_tensor_mean_is():
         return torch.tensor([step(xb.to(device), yb.to(device)) for xb, yb in loader]).mean()  # float32
 
     assert not check.train_one_epoch(median).passed
-    assert check.train_one_epoch(tensor_mean).passed
+    assert check.train_one_epoch(tensor_mean).mistake == "returns_tensor"
 
 
 def test_the_validation_loader_may_use_a_larger_batch():
@@ -297,3 +298,63 @@ def test_fix_batch_sizes_from_the_len_of_a_batch_sampler_are_named():
         lambda n, b, d: [b] * len(BatchSampler(range(n), b, drop_last=True)) + [n % b] * (not d and n % b > 0)
     )
     assert verdict.mistake == "used_library" and "BatchSampler.__len__" in verdict.message, verdict
+
+
+class _IndexIgnored(Windows):  # review 10b: every item is the first window
+    def __getitem__(self, i):
+        return self.series[: self.window], self.series[self.window : self.window + 1]
+
+
+class _LastWrong(Windows):  # right but for the last item
+    def __getitem__(self, i):
+        return super().__getitem__(min(i, len(self) - 2))
+
+
+def test_review10b_window_dataset_names_an_ignored_index_or_the_first_item_that_differs():
+    verdict = check.window_dataset(_IndexIgnored)
+    assert "every" in verdict.message and "index" in verdict.message, verdict
+    verdict = check.window_dataset(_LastWrong)
+    assert "dataset[6]" in verdict.message and "dataset[0]" not in verdict.message, verdict
+
+
+def _whole_dataset(dataset, batch_size, generator):  # review 10b: the training loader over the dataset, not train_set
+    train_set, val_set = random_split(dataset, [0.8, 0.2], generator=generator)
+    return DataLoader(dataset, batch_size, shuffle=True, generator=generator), DataLoader(val_set, batch_size)
+
+
+def _resampled(**sampler):
+    def make_loaders(dataset, batch_size, generator):
+        train_set, val_set = random_split(dataset, [0.8, 0.2], generator=generator)
+        drawn = RandomSampler(train_set, generator=generator, **sampler)
+        return DataLoader(train_set, batch_size, sampler=drawn), DataLoader(val_set, batch_size)
+
+    return make_loaders
+
+
+def _weighted(dataset, batch_size, generator):
+    train_set, val_set = random_split(dataset, [0.8, 0.2], generator=generator)
+    drawn = WeightedRandomSampler([1.0] * len(train_set), len(train_set), generator=generator)
+    return DataLoader(train_set, batch_size, sampler=drawn), DataLoader(val_set, batch_size)
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        (_whole_dataset, "all 50 samples"),
+        (_resampled(replacement=True), "every training sample"),
+        (_resampled(num_samples=20), "every training sample"),
+        (_weighted, "every training sample"),
+    ],
+    ids=["whole_dataset", "replacement", "num_samples", "weighted"],
+)
+def test_review10b_a_training_loader_that_is_not_the_split_is_not_told_the_split_is_wrong(answer, words):
+    verdict = check.split_loaders(answer)
+    assert not verdict.passed and words in verdict.message and "80/20" not in verdict.message, verdict
+
+
+def test_review10b_train_one_epoch_returns_a_float_not_a_tensor():
+    def as_tensor(step, loader, device):
+        return torch.tensor([step(xb.to(device), yb.to(device)) for xb, yb in loader]).mean()
+
+    verdict = check.train_one_epoch(as_tensor)
+    assert verdict.mistake == "returns_tensor" and "float" in verdict.message, verdict

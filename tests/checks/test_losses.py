@@ -296,3 +296,57 @@ REVIEW11_NLL = {  # review 11: the negative log-likelihood kernels, reached by t
 def test_review11_the_nll_kernels_by_any_name_are_the_library(name, answer):
     verdict = getattr(check, name)(answer)
     assert verdict.mistake == "used_library" and "nll_loss" in verdict.message, verdict
+
+
+CUT_OFF = {  # review 10b: what came back instead of a loss tensor, and what the message must (and must not) say
+    "module": (lambda p, y: nn.MSELoss(), "call it", ".item()"),
+    "function": (lambda p, y: F.mse_loss, "call it", ".item()"),
+    "tuple": (lambda p, y: ((loss := F.mse_loss(p.squeeze(1), y)), loss.item()), "return only the loss", ".item() or"),
+    "number": (lambda p, y: F.mse_loss(p.squeeze(1), y).item(), ".item() or NumPy", "call it"),
+    "array": (lambda p, y: np.float32(F.mse_loss(p.squeeze(1), y).item()), ".item() or NumPy", "call it"),
+}
+
+
+@pytest.mark.parametrize(("answer", "words", "not_words"), CUT_OFF.values(), ids=CUT_OFF)
+def test_review10b_a_return_that_is_not_a_loss_tensor_is_told_what_it_is(answer, words, not_words):
+    verdict = check.regression_loss(answer)
+    assert verdict.mistake == "not_backpropagatable" and words in verdict.message, verdict
+    assert not_words not in verdict.message, verdict
+
+
+def test_review10b_log1p_of_minus_sigmoid_is_the_rounded_sigmoid_not_an_overflowing_exp():
+    verdict = check.binary_loss_from_logits(
+        lambda z, y: -(y * F.logsigmoid(z) + (1 - y) * torch.log1p(-torch.sigmoid(z))).mean()
+    )
+    assert verdict.mistake == "log_of_sigmoid" and "overflows" not in verdict.message, verdict
+
+
+def _categorical(p, y):
+    return -torch.distributions.Categorical(probs=torch.stack([1 - p, p], 1)).log_prob(y.long()).mean()
+
+
+def _multinomial(p, y):
+    one_hot = F.one_hot(y.long(), 2).float()
+    return -torch.distributions.Multinomial(1, probs=torch.stack([1 - p, p], 1)).log_prob(one_hot).mean()
+
+
+DISTRIBUTIONS = {  # review 10b: the log-likelihood of a distribution is the library's cross-entropy too
+    "bernoulli": ("bce_by_hand", lambda p, y: -torch.distributions.Bernoulli(probs=p).log_prob(y).mean()),
+    "binomial": ("bce_by_hand", lambda p, y: -torch.distributions.Binomial(1, probs=p).log_prob(y).mean()),
+    "categorical": ("bce_by_hand", _categorical),
+    "multinomial": ("bce_by_hand", _multinomial),
+    "binomial_logits": (
+        "binary_loss_from_logits",
+        lambda z, y: -torch.distributions.Binomial(1, logits=z).log_prob(y).mean(),
+    ),
+    "categorical_logits": (
+        "class_loss",
+        lambda z, y: -torch.distributions.Categorical(logits=z).log_prob(y).mean(),
+    ),
+}
+
+
+@pytest.mark.parametrize(("name", "answer"), DISTRIBUTIONS.values(), ids=DISTRIBUTIONS)
+def test_review10b_a_distributions_log_prob_is_the_library_in_every_form(name, answer):
+    verdict = getattr(check, name)(answer)
+    assert verdict.mistake == "used_library", verdict

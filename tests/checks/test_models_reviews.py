@@ -251,3 +251,55 @@ def test_review11_a_logistic_model_with_extra_parameters_or_no_bias_is_told_whic
     assert "23 extra parameters" in verdict.message and "a layer too many" in verdict.message, verdict
     verdict = check.logistic_model(lambda n: nn.Sequential(nn.Linear(n, 1, bias=False), nn.Sigmoid()))
     assert verdict.mistake == "no_bias" and "no bias" in verdict.message, verdict
+
+
+def _scaled_in_place(x, w, b):  # review 10b: forward divides the caller's batch itself
+    x /= 10.0
+    return x @ w.T + b
+
+
+def _clamped_in_place(x, w, b):
+    return x.clamp_(-3, 3) @ w.T + b
+
+
+@pytest.mark.parametrize("answer", [logistic(_scaled_in_place), logistic(_clamped_in_place)], ids=["div", "clamp"])
+def test_review10b_a_forward_that_changes_its_input_in_place_is_told_so(answer):
+    verdict = check.logistic_model(answer)
+    assert verdict.mistake == "mutated_input" and "in place" in verdict.message, verdict
+    assert "random" not in verdict.message and "stop at a bound" not in verdict.message, verdict
+
+
+def _train_after(model, x):  # review 10b: a model handed over in eval mode comes back in training mode
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+    model.train()
+    return out
+
+
+def _mode_restored(model, x):
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+    model.train(was_training)
+    return out
+
+
+def test_review10b_predict_may_leave_the_mode_as_it_likes_as_the_statement_says():  # lesson 11's predict restores it
+    assert check.predict_function(_train_after).passed and check.predict_function(_mode_restored).passed
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        type("R", (check._WithSigmoid,), {"forward": lambda self, x: torch.sigmoid(self.linear(x)).round()}),
+        type("T", (check._WithSigmoid,), {"forward": lambda self, x: (torch.sigmoid(self.linear(x)) > 0.5).float()}),
+        type("D", (check._WithSigmoid,), {"forward": lambda self, x: torch.sigmoid(self.linear(x)).round(decimals=2)}),
+    ],
+    ids=["round", "threshold", "two_decimals"],
+)
+def test_review10b_a_logistic_model_that_rounds_its_probabilities_is_told_to_keep_them(answer):
+    verdict = check.logistic_model(answer)
+    assert verdict.mistake == "rounded" and "probabilities" in verdict.message, verdict
+    assert ".detach()" not in verdict.message, verdict

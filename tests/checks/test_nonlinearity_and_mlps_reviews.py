@@ -127,3 +127,57 @@ def test_review11_dead_units_names_relu_on_the_inputs_and_the_bias_alone(answer,
     verdict = check.dead_units(answer)
     assert verdict.mistake == mistake and words in verdict.message, verdict
     assert "tolerance" not in verdict.message and "mean" not in verdict.message, verdict
+
+
+def _by_hand(model, optimizer, x, y, max_norm):  # review 10b: the given optimizer never steps
+    optimizer.zero_grad()
+    loss = nn.functional.mse_loss(model(x), y)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter -= optimizer.param_groups[0]["lr"] * parameter.grad
+    return loss.item()
+
+
+def _own_optimizer(model, optimizer, x, y, max_norm):
+    own = torch.optim.SGD(model.parameters(), lr=optimizer.param_groups[0]["lr"])
+    own.zero_grad()
+    loss = nn.functional.mse_loss(model(x), y)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    own.step()
+    return loss.item()
+
+
+@pytest.mark.parametrize("answer", [_by_hand, _own_optimizer], ids=["by_hand", "own_optimizer"])
+def test_review10b_a_clipped_step_that_bypasses_the_given_optimizer_is_told_so(answer):
+    verdict = check.clipped_step(answer)
+    assert verdict.mistake == "unused_optimizer" and "never stepped" in verdict.message, verdict
+    assert "not the parameters" not in verdict.message, verdict
+
+
+def _weight_normed(n_inputs, hidden, n_outputs):  # review 10b: the same MLP, its weights reparametrized
+    layers = [nn.Linear(n_in, n_out) for n_in, n_out in pairwise([n_inputs, *hidden, n_outputs])]
+    for layer in layers:
+        nn.utils.parametrizations.weight_norm(layer)
+    return nn.Sequential(*(m for layer in layers[:-1] for m in (layer, nn.ReLU())), layers[-1])
+
+
+def test_review10b_an_mlp_whose_linear_layers_are_parametrized_is_judged_by_its_effective_weights():
+    assert check.make_mlp(_weight_normed).passed
+
+
+class _ScaledInPlace(nn.Module):  # review 10b: the right layers, but forward divides the caller's batch itself
+    def __init__(self, n_inputs, hidden, n_outputs):
+        super().__init__()
+        self.mlp = check._mlp(n_inputs, hidden, n_outputs)
+
+    def forward(self, x):
+        x /= 10.0
+        return self.mlp(x)
+
+
+def test_review10b_an_mlp_whose_forward_changes_its_input_in_place_is_told_so():
+    verdict = check.make_mlp(_ScaledInPlace)
+    assert verdict.mistake == "mutated_input" and "in place" in verdict.message, verdict

@@ -342,3 +342,20 @@ def test_review11_an_extra_forward_pass_in_a_step_is_named():
     verdict = check.train_step_factory(step_body(unused_forward))
     assert verdict.mistake == "forward_twice" and "once per step" in verdict.message, verdict
     assert "clipping" not in verdict.message
+
+
+TENSOR_DTYPES = {  # review 10b: each tensor's dtype is told by what it does, X in nn.Linear, y in the loss only
+    "y_float64": (lambda X, y: (torch.from_numpy(X).float(), torch.from_numpy(y)[:, None]), "y is torch.float64",
+                  "float64", "mat1 and mat2"),
+    "y_int64": (lambda X, y: (torch.from_numpy(X).float(), torch.from_numpy(y).long()[:, None]), "y is torch.int64",
+                "whole numbers", "mat1 and mat2"),
+    "X_float64": (lambda X, y: (torch.from_numpy(X), torch.from_numpy(y).float()[:, None]), "X is torch.float64",
+                  "mat1 and mat2", "y is"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("answer", "named", "words", "not_words"), TENSOR_DTYPES.values(), ids=TENSOR_DTYPES)
+def test_review10b_to_tensors_tells_each_tensors_dtype_by_what_it_does(answer, named, words, not_words):
+    verdict = check.to_tensors(answer)
+    assert verdict.mistake == "wrong_dtype" and named in verdict.message and words in verdict.message, verdict
+    assert not_words not in verdict.message and ".float()" in verdict.message, verdict
