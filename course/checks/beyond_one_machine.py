@@ -23,7 +23,8 @@ from torch.utils.data import DistributedSampler
 
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import any_item
-from course.checks.values import close, describe, exact_as_float
+from course.checks.values import close, describe, exact_as_float, safe_text
+from course.checks.vocabulary import MISTAKES
 
 _JOBS = ((0.1, 64, 32, 4, 3), (0.05, 256, 40, 8, 2))  # (base_lr, base_batch, batch_per_process, nproc_per_node, nnodes)
 _ENVS = [("0", "0", "8"), ("1", "1", "8"), ("4", "0", "8"), ("7", "3", "8"), ("0", "0", "1"), ("10", "2", "16")]
@@ -183,15 +184,46 @@ should_save = Exercise(
 )
 
 
+class _Sampler(DistributedSampler):
+    """A DistributedSampler that notes the epochs set_epoch is given, for a message."""
+
+    def set_epoch(self, epoch: int) -> None:
+        self.__dict__.setdefault("epochs_set", []).append(epoch)
+        super().set_epoch(epoch)
+
+
+class _Orders(list):
+    """Each run's orders, compared as a list, with the epochs the answer gave the probe's sampler.set_epoch."""
+
+    epochs_set: list
+
+
 def _sampler(n: int, rank: int, seed: int) -> DistributedSampler:
-    return DistributedSampler(range(n), num_replicas=2, rank=rank, shuffle=True, seed=seed)
+    return _Sampler(range(n), num_replicas=2, rank=rank, shuffle=True, seed=seed)
 
 
 def _orders_of_both(fn, args: tuple) -> list | str | None:
-    """:func:`_orders` for the probe's sampler and epochs, then for 4 epochs of 13 items, padded (rank 1); the first
-    of "not_nested", "not_indices" or None found when an answer is not orders."""
-    both = [_orders(fn, args), _orders(fn, (_sampler(13, rank=1, seed=5), 4))]
+    """:func:`_orders` for the probe's sampler and epochs, then for 4 epochs of 13 items, padded (rank 1), with the
+    epochs set on the first; the first of "not_nested", "not_indices" or None found when an answer is not orders."""
+    both = _Orders([_orders(fn, args), _orders(fn, (_sampler(13, rank=1, seed=5), 4))])
+    both.epochs_set = list(getattr(args[0], "epochs_set", []))
     return next((run for run in both if run is None or isinstance(run, str)), both)
+
+
+def _one_epoch(got: object) -> str | None:
+    """The number the answer gave set_epoch each time, when it called it more than once and always with it."""
+    epochs = [safe_text(epoch, 20) for epoch in getattr(got, "epochs_set", ())]
+    return epochs[0] if len(epochs) > 1 and len(set(epochs)) == 1 else None
+
+
+def _same_epoch(got: object, _: object) -> str:
+    """The message for every epoch in one order: set_epoch never called, or always given the same number."""
+    if (epoch := _one_epoch(got)) is None:
+        return MISTAKES["no_set_epoch"]
+    return (
+        f"your loop calls sampler.set_epoch({epoch}) every epoch: the epoch number it passes never changes, so every "
+        "epoch has the same order. Pass the loop's epoch, set_epoch(epoch), which is 0, 1, 2, ... in turn."
+    )
 
 
 def _orders(fn, args: tuple) -> list | str | None:
@@ -219,18 +251,23 @@ epoch_orders = Exercise(
     reference=lambda sampler, epochs: [list(sampler) for _ in map(sampler.set_epoch, range(epochs))],  # set, then read
     alternatives=[lambda sampler, epochs: [(sampler.set_epoch(e), list(sampler))[1] for e in range(epochs)]],
     mistakes=[
-        Mistake("no_set_epoch", lambda sampler, epochs: [list(sampler) for _ in range(epochs)]),
+        Mistake("no_set_epoch", lambda sampler, epochs: [list(sampler) for _ in range(epochs)], _same_epoch),
+        Mistake("read_after_loop", lambda sampler, epochs: [sampler for _ in map(sampler.set_epoch, range(epochs))]),
         Mistake(
             "set_epoch_late", lambda sampler, epochs: [(list(sampler), sampler.set_epoch(e))[0] for e in range(epochs)]
         ),
     ],
     explain=lambda got, exp: (
-        "for each epoch e = 0, 1, ..., epochs - 1, return the order the sampler gives after sampler.set_epoch(e), "
-        "as many as epochs asks for, each as long as the sampler (it repeats indices to give every rank as many); "
-        + (
-            "yours are off by one epoch."
-            if all(g[:-1] == e[1:] for g, e in zip(got, exp, strict=True))
-            else f"yours differ for {_DIFFERS[got[0] == exp[0]]}."
+        _same_epoch(got, exp)  # set_epoch(5) every epoch, say
+        if _one_epoch(got) is not None
+        else (
+            "for each epoch e = 0, 1, ..., epochs - 1, return the order the sampler gives after sampler.set_epoch(e), "
+            "as many as epochs asks for, each as long as the sampler (it repeats indices to give every rank as many); "
+            + (
+                "yours are off by one epoch."
+                if all(g[:-1] == e[1:] for g, e in zip(got, exp, strict=True))
+                else f"yours differ for {_DIFFERS[got[0] == exp[0]]}."
+            )
         )
     ),
     success="set_epoch(epoch) before each epoch gives a new shuffle every epoch, the same one on every rank.",

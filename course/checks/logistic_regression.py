@@ -1,11 +1,12 @@
 """Checks for lesson 12 (logistic regression): scaling three parts, fixing a setup, precision and recall, picking a
-threshold, a model that reaches the target on validation. Models are judged by what they compute (not their class), on
-copies of the data. The probes keep wrong answers apart: the last scaling rows are shifted and the indices unsorted;
-precision, recall and accuracy differ (TP 4, FP 2, FN 1, TN 5); the thresholds are the probabilities, so a malignant one
-lies on a candidate and `>` and `>=` pick apart. Precision and thresholds run on two probes."""
+threshold, a model that reaches the target on validation. Models are judged by what they compute, on copies of the data.
+The probes keep wrong answers apart: the last scaling rows are shifted and the indices unsorted; precision, recall and
+accuracy differ (TP 4, FP 2, FN 1, TN 5); thresholds are probabilities, a malignant one on a candidate (`>` and `>=`
+differ), two cancers tie (`==` and `<=` differ). Two probes; thresholds on three."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 
@@ -17,6 +18,7 @@ from torch import nn
 
 from course.checks import probes
 from course.checks.engine import Exercise, Guard, Library, Mistake
+from course.checks.evaluation import _pair
 from course.checks.models import _untrainable
 from course.checks.probes import KIND_WORDS, any_item, binary_accuracy, loss_kind, model_kind, randomised, tag_is
 from course.checks.values import PerProbe, as_number, close, safe_text
@@ -32,23 +34,27 @@ _PREDICTED_TRUE = [  # (predictions, targets): TP 4, FP 2, FN 1, TN 5; then TP 3
     ([1.0, 0, 1, 1, 0, 0, 1, 0], [1.0, 1, 1, 0, 0, 0, 1, 1])]  # fmt: skip
 _PROBS_BENIGN = [  # (probabilities of benign, targets: 1 benign, 0 malignant), shuffled; 0.6, 0.7 malignant in the 2nd
     ([0.55, 0.1, 0.85, 0.9, 0.6, 0.95, 0.2, 0.4, 0.05, 0.3, 0.7, 0.8], [1.0, 0, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1]),
-    ([0.3, 0.75, 0.15, 0.8, 0.5, 0.92, 0.35, 0.7, 0.45, 0.6], [0.0, 1, 0, 1, 0, 1, 1, 0, 1, 0])]  # fmt: skip
+    ([0.3, 0.75, 0.15, 0.8, 0.5, 0.92, 0.35, 0.7, 0.45, 0.6], [0.0, 1, 0, 1, 0, 1, 1, 0, 1, 0]),
+    ([0.45, 0.2, 0.8, 0.6, 0.35, 0.9, 0.6, 0.7], [1.0, 0, 1, 0, 1, 1, 0, 1])]  # fmt: skip  # 3 cancers, two at 0.6
+_LIMITS = ((0, 1), (0, 1), (1, 2))  # each probe's max_missed: no threshold misses exactly 1 of the third's cancers
+_CALLS = sum(map(len, _LIMITS))  # the answer's calls; one more when it returned None to each
 _ABOVE = object()  # marks a threshold above every probability: (_ABOVE, threshold)
 _is_above = lambda v: type(v) is tuple and len(v) == 2 and v[0] is _ABOVE  # noqa: E731
 _columns = lambda pairs: tuple(torch.tensor(v).reshape(-1, 1) for pair in pairs for v in pair)  # noqa: E731 (N, 1) each
 _NOT_A_COLUMN = ("the model gives one number per row, but not as a column (N, 1) like the targets y: BCEWithLogitsLoss "
                  "and BCELoss refuse an output of shape (N,) against targets (N, 1). Drop the squeeze, flatten or view.")  # fmt: skip
-
-
-def _not_a_column(model: object, n: int) -> bool:  # a copy in eval mode gives 3 rows of zeros another shape
-    return (out := probes.eval_output(model, torch.zeros(3, n))) is not None and out.shape != (3, 1)
+_NO_THRESHOLD = ("your function returned None: no threshold met your condition, so the loop ended without returning "
+                 "one (check the shapes: probabilities and targets are (N, 1), and (N, 1) against (N,) broadcasts to (N, N))")  # fmt: skip
+_not_a_column = lambda model, n: (out := probes.eval_output(model, torch.zeros(3, n))) is not None and out.shape != (3, 1)  # fmt: skip  # noqa: E731 a copy in eval mode
 
 
 def _kind(model: object, n_features: int) -> str:
-    """model_kind in eval mode (as binary_accuracy), of a random copy where zeros make it constant (softmax stays)."""
+    """model_kind in eval mode (as binary_accuracy), or of a random copy where zeros or small weights (a clamp on its
+    straight part, as Hardsigmoid near 0, looks affine) hide what it computes (a softmax stays constant)."""
     try:
         kind = model_kind(model := copy.deepcopy(model).eval(), n_features)
-        return model_kind(randomised(model, seed=5), n_features) if kind == "constant" else kind
+        wide = model_kind(randomised(model, seed=5), n_features) if kind in ("constant", "logits") else kind
+        return wide if kind == "constant" or wide.startswith("other") else kind
     except Exception:
         return model_kind(model, n_features)
 
@@ -60,10 +66,9 @@ def _scaler(ref=lambda parts, rows: parts[0], ddof=0, axis=0, dtype=torch.float3
 
 
 _SAMPLE = (23 / 24) ** 0.5  # a right answer scaled with the sample std (ddof 1) of the 24 training rows is this smaller
-_WRONG_ROWS = [("leakage", lambda parts, rows: slice(None), None),
+_WRONG_ROWS = [("leakage", lambda parts, rows: slice(None), None), ("own_statistics", lambda parts, rows: rows, None),
                ("leakage", lambda parts, rows: np.concatenate(parts[:2]),
-                "the statistics came from the training *and* validation rows: validation leaked into training."),
-               ("own_statistics", lambda parts, rows: rows, None)]  # fmt: skip
+                "the statistics came from the training *and* validation rows: validation leaked into training.")]  # fmt: skip
 _SORTED = ("each part holds the right rows, but sorted (a boolean mask, np.sort), not in the order of its indices, so "
            "row i of x[train_idx] no longer goes with label i of y[train_idx]: select with x[train_idx] as it comes.")  # fmt: skip
 scale_features = Exercise(  # an x changed in place (x -= mean) is the engine's to find, like any input changed
@@ -87,8 +92,7 @@ scale_features = Exercise(  # an x changed in place (x -= mean) is the engine's 
 
 
 def _setup(answer, args) -> tuple:
-    """(what the model outputs, what the loss expects), or ("matched", "matched") when they agree; "swapped" when the
-    loss comes first, "2 outputs" (say) when the model runs but gives more than one number per row."""
+    """(what the model outputs, what the loss expects), ("matched", "matched") when they agree, or what is amiss."""
     got = answer(*args)
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         return ("not_a_pair", "")
@@ -155,7 +159,7 @@ fixed_setup = Exercise(
                       lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Sigmoid()), nn.BCEWithLogitsLoss())),
               Mistake("bce_on_logits", lambda n: (nn.Linear(n, 1), nn.BCELoss())),
               Mistake("softmax_one_output", lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Softmax(dim=1)), nn.BCELoss()))],
-    explain=lambda got, exp: f"the model outputs {KIND_WORDS.get(got[0], got[0])} and the loss expects "
+    explain=lambda got, exp: f"the model outputs {KIND_WORDS.get(got[0], got[0])}; the loss expects "
                              f"{KIND_WORDS.get(got[1], got[1])}: logistic regression is nn.Linear(n_features, 1) with "
                              "BCEWithLogitsLoss, or followed by a sigmoid with BCELoss.",
     success="the model's output and the loss agree: raw scores with BCEWithLogitsLoss (or a sigmoid with BCELoss).",
@@ -163,16 +167,13 @@ fixed_setup = Exercise(
 
 # (precision, recall): the true positives over the predicted positives, then over the truly positive
 _pr = lambda p, y, c=1.0: tuple(((p == c) & (y == c)).sum().item() / (t == c).sum().item() for t in (p, y))  # noqa: E731
-_SKLEARN = {  # scikit-learn's entry points, each with an answer that calls it; a verdict names the learner's call first
-    "precision_score": lambda p, y: (metrics.precision_score(y.view(-1), p.view(-1)), _pr(p, y)[1]),
-    "recall_score": lambda p, y: (_pr(p, y)[0], metrics.recall_score(y.view(-1), p.view(-1))),
-    **{name: lambda p, y, name=name: (getattr(metrics, name)(y.view(-1), p.view(-1)), _pr(p, y))[1]  # or curves
-       for name in ("precision_recall_fscore_support", "multilabel_confusion_matrix", "confusion_matrix",
-                    "precision_recall_curve", "roc_curve", "det_curve", "confusion_matrix_at_thresholds")},
-}  # fmt: skip
+_SKLEARN = {  # scikit-learn's entry points (scores, counts, curves), each with an answer that calls it; a verdict names
+    name: lambda p, y, name=name: (getattr(metrics, name)(y.view(-1), p.view(-1)), _pr(p, y))[1]  # the learner's first
+    for name in ("precision_score", "recall_score", "precision_recall_fscore_support", "multilabel_confusion_matrix",
+                 "confusion_matrix", "precision_recall_curve", "roc_curve", "det_curve", "confusion_matrix_at_thresholds")}  # fmt: skip
 precision_recall = Exercise(
     "precision_recall", _pr, inputs=lambda: _columns(_PREDICTED_TRUE),
-    observe=lambda answer, args: PerProbe(answer(*args[start : start + 2]) for start in (0, 2)),  # each probe pair
+    observe=lambda answer, args: PerProbe(_pair(answer(*args[start : start + 2])) for start in (0, 2)),  # a 1-d pair too
     guards=[Guard("not_a_pair", any_item(lambda got: not isinstance(got, (tuple, list)) or len(got) != 2), lambda p, y: 0.5),
             Guard("not_a_number", any_item(any_item(lambda v: as_number(v) is None)), lambda p, y: (p, y),
                   "precision and recall should each be one number (use .item() on a one-element tensor).")],
@@ -188,14 +189,16 @@ precision_recall = Exercise(
 
 
 def _decisions(answer, args) -> PerProbe:
-    """On each probe, for max_missed 0 and 1, the smallest probability the returned threshold keeps, compared as
+    """On each probe, for its max_missed, the smallest probability the returned threshold keeps, compared as
     `probabilities >= threshold` compares (same decisions, same answer); (_ABOVE, threshold) when it keeps none."""
-    pristine = [a.clone() for a in args]
-    got = []  # (threshold returned, the probe's probabilities); the first call gets the probe itself, then copies
-    for start in range(0, len(args), 2):
-        for max_missed in (0, 1):
+    pristine, got = [a.clone() for a in args], []  # got: (threshold, the probe's probabilities); the probe, then copies
+    for start, limits in zip(range(0, len(args), 2), _LIMITS, strict=True):
+        for max_missed in limits:
             given = args[:2] if not got else [a.clone() for a in pristine[start : start + 2]]
             got.append((answer(*given, max_missed), pristine[start]))
+    if all(t is None for t, _ in got):  # then a limit every threshold keeps: a loop that never returned, or no return?
+        with contextlib.suppress(Exception):  # an error here would hide the None the answer returned
+            got.append((answer(*[a.clone() for a in pristine[:2]], len(pristine[0])), pristine[0]))
     return PerProbe(t if n is None else probs[probs >= n].min().item() if (probs >= n).any() else (_ABOVE, n)
                     for t, n, probs in [(t, as_number(t), probs) for t, probs in got])  # fmt: skip
 
@@ -217,24 +220,25 @@ def _pick(missed=lambda p, y, t: ((p >= t) & (y == 0)).sum(), smallest=True, wit
 
 def _explain_pick(got: tuple, expected: tuple) -> str:  # the probe and max_missed of the first wrong threshold
     i = next(i for i, (g, e) in enumerate(zip(got, expected, strict=True)) if not close(g, e))
-    probs, targets = _columns([_PROBS_BENIGN[i // 2]])
-    yours = "your function returned None" if got[i] is None else (f"your threshold calls the tumours from {got[i]:g} "
+    (probs, targets), k = _columns([_PROBS_BENIGN[i // 2]]), [k for ks in _LIMITS for k in ks][i]
+    yours = _NO_THRESHOLD if got[i] is None else (f"your threshold calls the tumours from {got[i]:g} "
             f"up benign, {int(((probs >= got[i]) & (targets == 0)).sum())} malignant among them")  # fmt: skip
-    return (f"on the check's {('first', 'second')[i // 2]} set of {len(probs)} tumours with max_missed={i % 2}, "
-            f"{yours}; the smallest with at most {i % 2} malignant called benign is {expected[i]:g}.")  # fmt: skip
+    return (f"on the check's {('first', 'second', 'third')[i // 2]} set of {len(probs)} tumours with max_missed={k}, "
+            f"{yours}; the smallest with at most {k} malignant called benign is {expected[i]:g}.")  # fmt: skip
 
 
 pick_threshold = Exercise(
     "pick_threshold", _pick(), observe=_decisions, inputs=lambda: _columns(_PROBS_BENIGN),
-    alternatives=[lambda p, y, k: p[p > p[y == 0].sort(descending=True).values[k]].min().item(),  # above k+1 cancers
+    alternatives=[lambda p, y, k: p[p > (sorted(p[y == 0].tolist())[::-1] + [-1.0] * 9)[k]].min().item(),  # k+1 cancers
                   lambda p, y, k: next(t for t in torch.linspace(0, 1, 1001) if ((p >= t) & (y == 0)).sum() <= k)],
-    guards=[Guard("returned_none", lambda got: all(v is None for v in got), lambda p, y, k: None),
+    guards=[Guard("returned_none", lambda got: all(v is None for v in got[:_CALLS]), lambda p, y, k: None,
+                  lambda got, _: _NO_THRESHOLD if got[-1] is not None else MISTAKES["returned_none"]),
             Guard("threshold_above_all", any_item(_is_above), lambda p, y, k: 100 * _pick()(p, y, k), _above_all),
             Guard("not_a_number", any_item(lambda v: v is not None and as_number(v) is None), lambda p, y, k: p)],
     mistakes=[Mistake("strict_threshold", _pick(lambda p, y, t: ((p > t) & (y == 0)).sum())),
               Mistake("missed_off_by_one", _pick(within=lambda m, k: m < k)),
-              Mistake("smallest_probability", lambda p, y, k: p.min().item()),
-              Mistake("largest_threshold", _pick(smallest=False)),
+              Mistake("missed_exactly", _pick(within=lambda m, k: m == k)),
+              Mistake("smallest_probability", lambda p, y, k: p.min().item()), Mistake("largest_threshold", _pick(smallest=False)),
               Mistake("ignores_max_missed", _pick(within=lambda m, k: m <= 0)),
               Mistake("benign_candidates_only", _pick(pool=lambda p, y: p[y == 1]))],
     explain=_explain_pick,
@@ -267,10 +271,8 @@ def _validation(model, args) -> tuple:
     share = lambda t: ((out.reshape(-1) >= t) == benign).double().mean().item()  # noqa: E731
     if kind == "constant" and _kind(model, 30) != "constant" and out is not None:
         acc = share(0.5 if 0 <= out.min() <= out.max() <= 1 else 0.0)  # binary_accuracy's rule
-    if acc is None:
-        return (kind, None)
-    if _not_a_column(model, 30):
-        return ("not_a_column", acc)
+    if acc is None or _not_a_column(model, 30):  # not measured, and why; or measured, but not as a column
+        return (kind if acc is None else "not_a_column", acc)
     learned = out is not None and max(map(share, out.reshape(-1))) >= TARGET_ACCURACY
     return ("reached" if acc >= TARGET_ACCURACY else "opposite" if acc < 0.3 else "not_scores" if acc <= 0.7 and
             learned else "chance" if acc <= 0.7 else "below_target", acc)  # fmt: skip
@@ -293,7 +295,6 @@ validation_accuracy = Exercise(
               Mistake("below_target", lambda: _linear(-torch.eye(30)[6:7]), _with_accuracy("below_target")),
               Mistake("opposite_classes", lambda: _linear(-_fitted()[0]["weight"]), _with_accuracy("opposite_classes")),
               Mistake("untrained", lambda: _linear(torch.zeros(1, 30)), _with_accuracy("untrained")),  # all zeros
-              Mistake("outputs_not_scores", lambda: nn.Sequential(_linear(), nn.LogSigmoid()),
-                      _with_accuracy("outputs_not_scores"))],
+              Mistake("outputs_not_scores", lambda: nn.Sequential(_linear(), nn.LogSigmoid()), _with_accuracy("outputs_not_scores"))],
     success=f"validation accuracy at or above the target {TARGET_ACCURACY:.2f}; the test part stays untouched.",
 )  # fmt: skip

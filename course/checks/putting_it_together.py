@@ -10,6 +10,7 @@ import io
 import shutil
 import tempfile
 import uuid
+import warnings
 from collections.abc import Mapping
 from functools import cache, partial
 from pathlib import Path
@@ -44,9 +45,8 @@ def _checkpoint(**changes: object) -> dict:
 
 def _load_error(ckpt: Mapping) -> str:
     """What ``torch.load(..., weights_only=True)`` says when it cannot read ``ckpt`` back; "" when it can."""
-    buffer = io.BytesIO()
     try:
-        torch.save(ckpt, buffer)
+        torch.save(ckpt, buffer := io.BytesIO())
         torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
     except Exception as exc:
         return str(exc) or type(exc).__name__
@@ -62,22 +62,29 @@ def _lacks(ckpt: Mapping, key: str) -> bool:
     return _STATES[key] not in part
 
 
-def _sgd(momentum: float = 0.0) -> optim.SGD:
-    """An optimizer of one parameter, for the objects the declared mistakes store."""
-    return optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1, momentum=momentum)
-
-
-def _not_called(ckpt: Mapping, key: str) -> bool:
-    """Whether ckpt[key] is the method state_dict itself, not called (model.state_dict, without the brackets)."""
-    return inspect.ismethod(method := ckpt.get(key)) and method.__name__ == "state_dict"
+# an optimizer of one parameter, for the objects the declared mistakes store; whether ckpt[key] is the method
+# state_dict itself, not called (model.state_dict, without the brackets)
+_sgd = lambda momentum=0.0: optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1, momentum=momentum)  # noqa: E731
+_not_called = lambda ckpt, key: inspect.ismethod(method := ckpt.get(key)) and method.__name__ == "state_dict"  # noqa: E731
+# where one run's checkpoint goes, in a folder of its own, made when the run starts: an answer may delete it
+_fresh_path = lambda: Path(tempfile.gettempdir()) / f"course-check-{uuid.uuid4().hex}" / "resume.pt"  # noqa: E731
 
 
 def _fresh_optimizer(ckpt: Mapping) -> bool:
-    """Whether the optimizer's state is empty though its groups keep one (momentum, Adam's betas): the state_dict of
-    an optimizer that never stepped, not of the one that trained the model."""
+    """Whether the optimizer's state is empty though its groups keep one (momentum, Adam's betas): it never stepped."""
     groups = ckpt["optimizer"]["param_groups"]
     groups = [group for group in groups if isinstance(group, Mapping)] if isinstance(groups, list | tuple) else []
     return not ckpt["optimizer"].get("state") and any(group.get("momentum") or "betas" in group for group in groups)
+
+
+def _other_run(ckpt: Mapping) -> bool:
+    """Whether the scheduler stepped once an epoch of another run than the history's (Adam's step counts agree)."""
+    try:
+        steps, done = ckpt["scheduler"]["last_epoch"], len(ckpt["history"]["train_loss"])
+        every = [int(state.get("step", steps)) % steps for state in ckpt["optimizer"]["state"].values()]
+        return 0 < steps != done and ckpt["epoch"] in (steps, done) and not any(every)
+    except Exception:  # a part of another form: the tests after this one name it
+        return False
 
 
 _PARTS = ("model", "optimizer", "scheduler")
@@ -94,6 +101,7 @@ _PROBLEMS = [  # (mistake, its test, the changes that make it), in order: each t
     *[(f"missing_{key}", partial(_lacks, key=key), {key: KeyError}) for key in _STATES],
     ("missing_optimizer/fresh", _fresh_optimizer, {"optimizer": _sgd(momentum=0.9).state_dict()}),
     ("missing_epoch", lambda ckpt: type(ckpt.get("epoch")) is not int, {"epoch": 3.0}),
+    ("history_other_run", _other_run, {"history": {"train_loss": [0.5, 0.4], "val_loss": [0.6, 0.5], "lr": [0.1, 0.1]}}),
     ("wrong_epoch", lambda ckpt: ckpt["epoch"] != len(ckpt["history"]["train_loss"]), {"epoch": 0}),
     ("missing_scheduler/fresh", lambda ckpt: ckpt["scheduler"]["last_epoch"] != ckpt["epoch"],  # stepped once an epoch
      {"scheduler": optim.lr_scheduler.StepLR(_sgd(), 2).state_dict()}),
@@ -145,15 +153,8 @@ def _saved(done: int) -> tuple[bytes, list]:
     model, loss_fn, optimizer, scheduler, loader, generator = _parts(seed=0)
     history = fit(model, loss_fn, optimizer, loader, done, scheduler=scheduler, progress=False)
     with tempfile.TemporaryDirectory(prefix="course-check-") as folder:
-        saved = save_checkpoint(
-            Path(folder) / "resume.pt", model, optimizer, scheduler, done, history, generator=generator
-        )
+        saved = save_checkpoint(Path(folder) / "r.pt", model, optimizer, scheduler, done, history, generator=generator)
         return saved.read_bytes(), history["train_loss"]
-
-
-def _fresh_path() -> Path:
-    """Where one run's checkpoint goes, in a folder of its own, made when the run starts: an answer may delete it."""
-    return Path(tempfile.gettempdir()) / f"course-check-{uuid.uuid4().hex}" / "resume.pt"
 
 
 def _resumed_once(answer, args: tuple, done: int) -> tuple | None:
@@ -179,8 +180,7 @@ def _resumed_once(answer, args: tuple, done: int) -> tuple | None:
 def _resumed(answer, args: tuple) -> tuple | None:
     """The run of the probe's arguments, then a second one stopped at another epoch; None when the first gave None."""
     first = _resumed_once(answer, args, _DONE)
-    epochs, done = _AGAIN
-    return first and (first, _resumed_once(answer, (_fresh_path(), *_parts(seed=98), epochs), done))
+    return first and (first, _resumed_once(answer, (_fresh_path(), *_parts(seed=98), _AGAIN[0]), _AGAIN[1]))
 
 
 def _explain_resume(got: tuple, expected: object) -> str:
@@ -198,8 +198,7 @@ def _explain_resume(got: tuple, expected: object) -> str:
 
 
 def _epochs_left(path, *parts_and_epochs):  # the mistake of passing fit the epochs still to run
-    done = torch.load(path, weights_only=True)["epoch"]
-    return _resume(path, *parts_and_epochs[:-1], parts_and_epochs[-1] - done)
+    return _resume(path, *parts_and_epochs[:-1], parts_and_epochs[-1] - torch.load(path, weights_only=True)["epoch"])
 
 
 def _by_hand(path, *parts, generator):  # load_checkpoint's work by hand: right too (a part None: not restored, which
@@ -213,17 +212,18 @@ def _by_hand(path, *parts, generator):  # load_checkpoint's work by hand: right 
 def _resume(
     path, model, loss_fn, optimizer, scheduler, loader, generator, epochs, /, forget="", load=load_checkpoint, **told
 ):
-    """resume done right, or not restoring the part to ``forget`` (the model: into a copy), or telling fit ``told``
-    too (the parts are positional-only, so that ``scheduler=None`` reaches fit)."""
+    """resume done right, or not restoring the part to ``forget`` (the model: a copy), or telling fit ``told`` too."""
     parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "generator": generator}
     if forget:
         parts[forget] = copy.deepcopy(model) if forget == "model" else None
     ckpt = load(path, parts["model"], parts["optimizer"], parts["scheduler"], generator=parts["generator"])
     told = {"history": ckpt["history"], "start_epoch": ckpt["epoch"], "scheduler": scheduler} | told
-    return fit(model, loss_fn, optimizer, loader, epochs, progress=False, **told)
+    with warnings.catch_warnings(action="ignore"):  # fit's warning about a scheduler not loaded: the check's to tell
+        return fit(model, loss_fn, optimizer, loader, epochs, progress=False, **told)
 
 
 _history_kept = lambda *args: (torch.load(args[0], weights_only=True)["history"], _resume(*args))[0]  # noqa: E731
+_COPIED = "your code raised {got} Here the optimizer you were given holds the parameters of the model you were given: load the checkpoint into that model and train the model you were given, not a copy (copy.deepcopy makes new parameters, which the optimizer does not hold)."  # fmt: skip  # noqa: E501
 resume = Exercise(
     "resume", _resume, "the resumed run ends with exactly the weights of a run that never stopped.",
     inputs=lambda: (_fresh_path(), *_parts(seed=99), _EPOCHS), observe=_resumed, explain=_explain_resume,
@@ -231,8 +231,9 @@ resume = Exercise(
     alternatives=[partial(_resume, load=_by_hand)],
     guards=[Guard("not_a_dict", lambda got: any(run[0] == "not_a_history" for run in got),
                   lambda *args: _resume(*args)["train_loss"], "return the history that fit returns, a dict of lists such as history['train_loss'].")],
-    mistakes=[*(Mistake(f"{part}_not_restored", partial(_resume, forget=part, load=_by_hand if part == "optimizer"
-                else load_checkpoint)) for part in ("scheduler", "optimizer", "generator", "model")),
+    mistakes=[*(Mistake(f"{part}_not_restored", partial(_resume, forget=part, load=_by_hand if part in ("optimizer",
+                "model") else load_checkpoint)) for part in ("scheduler", "optimizer", "generator", "model")),
+              Mistake("raised", lambda path, model, *rest: _resume(path, copy.deepcopy(model), *rest), _COPIED),
               Mistake("scheduler_not_stepped", partial(_resume, scheduler=None)),
               Mistake("wrong_start_epoch", partial(_resume, history=None, start_epoch=0)),
               Mistake("wrong_start_epoch", partial(_resume, start_epoch=0)),

@@ -45,7 +45,7 @@ MISTAKES: dict[str, str] = {
     "no_step": "the parameters never changed: call optimizer.step() after loss.backward().",
     "no_backward": "no gradients were computed: call loss.backward() before optimizer.step().",
     "device_mismatch": "the model and the data are on different devices; move the data to the model's device with .to(device).",
-    "leakage": "the statistics came from all the data, test part included (leakage); compute them on the training part only.",
+    "leakage": "the statistics came from data beyond the training part, so the held-out rows shaped the scaling (leakage): compute the mean and std on the training part only.",
     # --- each lesson's own mistakes, in lesson order (a comment names the lesson at its first id) -----
     "broadcast_pairs": "a column (N, 1) and a vector (N,) broadcast to (N, N): the vector acts as a row (1, N), so every row meets every column.",  # lesson 01 tensors_and_devices
     "index_drops_axis": "an integer index removes its axis and a slice keeps it: m[:, -1] is flat, (3,); m[:, -1:] is a column, (3, 1).",
@@ -230,6 +230,7 @@ MISTAKES: dict[str, str] = {
     "smallest_probability": "that is the smallest probability of all: every tumour called benign, every cancer missed. The limit counts the malignant tumours (0) at or above the threshold; counting the benign ones (1) below it, or no limit, gives this number.",
     "accuracy_not_precision": "that is the accuracy (right / all); precision and recall only look at the positive class.",
     "missed_off_by_one": "the limit is off by one: up to max_missed missed cancers are allowed, so compare with <= max_missed.",
+    "missed_exactly": "you look for exactly max_missed malignant tumours called benign (== max_missed), but the limit is at most that many (<= max_missed): when two malignant tumours share a probability, or max_missed exceeds their number, no threshold misses exactly max_missed, and your function finds none.",
     "largest_threshold": "that is the largest threshold that works; the smallest one keeps the limit too and finds more benign tumours.",
     "ignores_max_missed": "the answer does not change with max_missed: use the argument instead of a fixed limit.",
     "benign_candidates_only": "some probabilities were never tried as thresholds: the smallest threshold that keeps the limit can be any of them, a malignant tumour's own too. Try every probability.",
@@ -268,6 +269,7 @@ MISTAKES: dict[str, str] = {
     "history_lost": "the returned history lost the epochs before the checkpoint: pass history=ckpt['history'] to fit.",
     "returned_checkpoint_history": "your function returned the checkpoint's own history: return what fit returns, which holds the epochs before the checkpoint and those after it.",
     "model_not_restored": "the final weights are not those of training that never stopped: load the checkpoint into this very model before calling fit.",
+    "history_other_run": "the history comes from another run than the model, the optimizer and the scheduler: the scheduler's last_epoch, which fit steps once per epoch (Adam's step count, where kept, fits it too), is not the number of epochs in the history. Store the history of the run that trained these states (what its fit returned), with 'epoch': len(history['train_loss']).",
     "mode_not_restored": "the model's mode changed: remember was_training = model.training and call model.train(was_training) at the end.",
     "per_process_batch": "you used the batch of one process; the global batch counts every process's batch.",  # lesson 15 beyond_one_machine
     "forgot_nodes": "you counted the processes of one machine only; multiply by the number of machines too.",
@@ -281,6 +283,7 @@ MISTAKES: dict[str, str] = {
     "last_rank": "by convention the process that logs and saves is RANK 0.",
     "no_set_epoch": "call sampler.set_epoch(epoch) at the start of every epoch, or every epoch has the same order.",
     "set_epoch_late": "set_epoch must come before the epoch's indices are read.",
+    "read_after_loop": "every epoch holds the last epoch's order: your list keeps the sampler itself (or something that reads it later), and it is read only after the loop, once set_epoch(epochs - 1) has run. Read each epoch's order inside the loop, right after set_epoch: list(sampler).",
 }
 
 # the engine's more specific messages for three of its ids, where it found the cause

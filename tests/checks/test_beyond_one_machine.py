@@ -125,3 +125,30 @@ def test_should_save_names_an_answer_that_no_process_of_a_job_saves():
 def test_should_save_probes_a_rank_of_two_digits():
     assert not check.should_save(lambda env: "0" in env["RANK"]).passed
     assert not check.should_save(lambda env: env["RANK"].endswith("0")).passed
+
+
+def test_fix10_set_epoch_with_a_number_that_never_changes_is_told_so():
+    def same_epoch(sampler, epochs):
+        orders = []
+        for _ in range(epochs):
+            sampler.set_epoch(0)
+            orders.append(list(sampler))
+        return orders
+
+    verdict = check.epoch_orders(same_epoch)
+    assert verdict.mistake == "no_set_epoch" and "never changes" in verdict.message, verdict
+    assert "set_epoch(0)" in verdict.message, verdict
+    never = check.epoch_orders(lambda sampler, epochs: [list(sampler) for _ in range(epochs)])
+    assert never.mistake == "no_set_epoch" and "never changes" not in never.message, never
+
+
+def test_fix10_orders_read_after_the_loop_are_told_so():
+    def reads_late(sampler, epochs):
+        kept = []
+        for epoch in range(epochs):
+            sampler.set_epoch(epoch)
+            kept.append(sampler)  # read only when the list is, after the loop: every epoch gets the last shuffle
+        return kept
+
+    verdict = check.epoch_orders(reads_late)
+    assert verdict.mistake == "read_after_loop" and "after the loop" in verdict.message, verdict

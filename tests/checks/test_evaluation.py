@@ -272,3 +272,13 @@ def test_fix_r_squared_through_any_scikit_learn_function_that_computes_it_is_tol
     assert abs(answer(y_true, y_pred) - check.r_squared.reference(y_true, y_pred).item()) < 1e-5
     verdict = check.r_squared(answer)
     assert verdict.mistake == "used_library" and f"sklearn.metrics.{named}" in verdict.message, verdict
+
+
+def test_fix10_leakage_is_told_without_a_test_part_lesson_11_does_not_have():
+    def leaky(x_train, x_val):
+        both = torch.cat([x_train, x_val])
+        return (x_train - both.mean(0)) / both.std(0), (x_val - both.mean(0)) / both.std(0)
+
+    verdict = check.standardize(leaky)
+    assert verdict.mistake == "leakage" and "test part" not in verdict.message, verdict
+    assert "training part" in verdict.message, verdict

@@ -333,3 +333,24 @@ def test_fix_precision_and_recall_from_scikit_learns_curves_are_told_so(answer, 
     assert close(answer(*check.precision_recall.inputs()[:2]), check._pr(*check.precision_recall.inputs()[:2]))
     verdict = check.precision_recall(answer)
     assert verdict.mistake == "used_library" and f"sklearn.metrics.{named}" in verdict.message, verdict
+
+
+@pytest.mark.parametrize("as_pair", [torch.stack, lambda pr: np.array([v.item() for v in pr]), list],
+                         ids=["tensor", "array", "list"])  # fmt: skip
+def test_fix10_precision_and_recall_as_a_two_element_tensor_array_or_list_is_a_pair(as_pair):
+    def answer(p, y):
+        tp = (p * y).sum()
+        return as_pair([tp / p.sum(), tp / y.sum()])
+
+    assert check.precision_recall(answer).passed
+    verdict = check.precision_recall(lambda p, y: torch.stack([*map(torch.tensor, check._pr(p, y))] * 2)[:3])
+    assert verdict.mistake == "not_a_pair", verdict  # three numbers are no pair
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fix10_a_clamped_output_in_0_1_is_not_called_raw_scores_whatever_its_initial_weights(seed):
+    torch.manual_seed(seed)  # small initial weights keep Hardsigmoid on its straight part, where it looks affine
+    for end in (nn.Hardsigmoid(), nn.Hardtanh(0.0, 1.0)):
+        verdict = check.fixed_setup(lambda n, end=end: (nn.Sequential(nn.Linear(n, 1), end), nn.BCELoss()))
+        assert not verdict.passed and "raw scores" not in verdict.message, verdict
+        assert "not a sigmoid" in verdict.message, verdict

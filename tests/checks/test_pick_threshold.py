@@ -65,3 +65,50 @@ def test_a_wrong_threshold_is_named_with_its_probe_its_limit_and_the_cancers_it_
 def test_pick_threshold_says_a_nan_threshold_is_not_a_number():
     verdict = check.pick_threshold(lambda p, y, k: float("nan"))
     assert "NaN" in verdict.message and "lies above" not in verdict.message, verdict
+
+
+def _exactly(p, y, k):  # == where the limit is <=: no threshold misses exactly k when cancers tie, or k > their number
+    for threshold in sorted(p.flatten().tolist()):
+        if ((p >= threshold) & (y == 0)).sum().item() == k:
+            return threshold
+
+
+def test_fix10_exactly_max_missed_is_not_at_most_max_missed():
+    verdict = check.pick_threshold(_exactly)
+    assert verdict.mistake == "missed_exactly" and "<= max_missed" in verdict.message, verdict
+
+
+def test_fix10_the_probes_hold_tied_cancers_where_no_threshold_misses_exactly_the_limit():
+    probes, limits = check._columns(check._PROBS_BENIGN), [k for ks in check._LIMITS for k in ks]
+    pairs = [(probes[i], probes[i + 1]) for i in range(0, len(probes), 2)]
+    assert any(len(set(p[y == 0].tolist())) < int((y == 0).sum()) for p, y in pairs)  # two cancers, one probability
+
+    def missed_counts(p, y):
+        return {int(((p >= t) & (y == 0)).sum()) for t in p.flatten().tolist()}
+
+    assert any(k not in missed_counts(p, y) for (p, y), ks in zip(pairs, check._LIMITS, strict=True) for k in ks)
+    assert len(limits) == 2 * len(pairs)
+
+
+def test_fix10_a_loop_that_never_meets_its_condition_is_told_so_not_a_missing_return():
+    def flattened(p, y, k):  # (N, 1) & (N,) broadcasts to (N, N): the count is never small enough
+        y = y.view(-1)
+        for threshold in sorted(p.flatten().tolist()):
+            if ((p >= threshold) & (y == 0)).sum().item() <= k:
+                return threshold
+
+    verdict = check.pick_threshold(flattened)
+    assert "forget the `return`" not in verdict.message, verdict
+    assert "loop ended without returning" in verdict.message and "(N, N)" in verdict.message, verdict
+
+
+def test_fix10_a_function_without_any_return_is_still_asked_about_its_return():
+    verdict = check.pick_threshold(lambda p, y, k: None)
+    assert verdict.mistake == "returned_none" and "`return`" in verdict.message, verdict
+
+
+def test_fix10_an_answer_read_off_the_sorted_cancers_is_right_for_every_limit_below_their_number():
+    def by_the_cancers(p, y, k):  # just above the (k+1)-th most benign-looking cancer
+        return p[p > p[y == 0].sort(descending=True).values[k]].min().item()
+
+    assert check.pick_threshold(by_the_cancers).passed

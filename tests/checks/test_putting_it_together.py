@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import shutil
@@ -267,3 +268,53 @@ def test_fix_predict_by_hand_through_the_courses_own_predict_is_told_so():
 
     verdict = check.predict_by_hand(lambda model, x: predict(model, x))
     assert verdict.mistake == "used_library" and "course.training.predict" in verdict.message, verdict
+
+
+def _run(seed: int, epochs: int) -> tuple:
+    """A small run as section 3 makes one (Adam, StepLR, a shuffling loader): model, optimizer, scheduler, history."""
+    generator = torch.Generator().manual_seed(seed)
+    data = torch.utils.data.TensorDataset(
+        torch.randn(64, 10, generator=generator), torch.randn(64, 1, generator=generator)
+    )
+    model = nn.Sequential(nn.Linear(10, 8), nn.ReLU(), nn.Linear(8, 1))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 10, 0.5)
+    loader = torch.utils.data.DataLoader(data, batch_size=32, shuffle=True, generator=generator)
+    history = fit(model, nn.MSELoss(), optimizer, loader, epochs, scheduler=scheduler, progress=False)
+    return model, optimizer, scheduler, history
+
+
+@pytest.mark.parametrize("epoch", ["run", "history"])
+def test_fix10_a_history_from_another_run_is_named_whichever_epoch_goes_with_it(epoch):
+    model, optimizer, scheduler, history = _run(12, 15)
+    other = _run(0, 6)[3]
+    ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "epoch": 15 if epoch == "run" else 6, "history": other}  # fmt: skip
+    verdict = check.checkpoint_contents(ckpt)
+    assert verdict.mistake == "history_other_run" and "another run" in verdict.message, verdict
+    assert "never stepped" not in verdict.message, verdict
+    assert check.checkpoint_contents(ckpt | {"history": history, "epoch": 15}).passed
+
+
+def test_fix10_a_resume_that_trains_a_copy_is_shown_its_own_error_not_told_about_final_weights():
+    def trains_a_copy(path, model, loss_fn, optimizer, scheduler, loader, generator, epochs):
+        ckpt = load_checkpoint(path, model, optimizer, scheduler, generator=generator)
+        return fit(copy.deepcopy(model), loss_fn, optimizer, loader, epochs, scheduler=scheduler,
+                   history=ckpt["history"], start_epoch=ckpt["epoch"], progress=False)  # fmt: skip
+
+    verdict = check.resume(trains_a_copy)
+    assert verdict.mistake != "model_not_restored" and "final weights" not in verdict.message, verdict
+    assert "ValueError: the optimizer holds none" in verdict.message, verdict
+    assert "train the model you were given" in verdict.message, verdict
+
+
+def test_fix10_a_resume_that_never_loads_the_model_is_told_so():
+    def forgets_the_model(path, model, loss_fn, optimizer, scheduler, loader, generator, epochs):
+        ckpt = torch.load(path, weights_only=True)
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        generator.set_state(ckpt["rng"]["generator"])
+        return fit(model, loss_fn, optimizer, loader, epochs, scheduler=scheduler,
+                   history=ckpt["history"], start_epoch=ckpt["epoch"], progress=False)  # fmt: skip
+
+    assert check.resume(forgets_the_model).mistake == "model_not_restored"
