@@ -147,8 +147,9 @@ def finite_batch_cause(model: nn.Module, x: object) -> str:
     """
     if not _finite(model.parameters()):
         return (
-            "The batch is finite, but the model's weights are NaN or inf (as after a training step that diverged): "
-            "retrain with a lower learning rate (e.g. divide it by 10), or load a checkpoint."
+            "The batch is finite, but the model's weights are NaN or inf, as after a training step that diverged (a "
+            "learning rate too high, or a gradient NaN where the loss has an infinite slope, as torch.sqrt at 0): "
+            "retrain from a fresh model, or load a checkpoint; fit and train_epoch name the cause as it happens."
         )
     out = _output(model, x)
     if bad := _count(out):
@@ -205,7 +206,7 @@ class LastFinite:
             weights = {key: state_copy(value) for key, value in self.model.state_dict().items()}
             self.saved, self.epoch = (weights, copy.deepcopy(self.optimizer.state_dict())), epoch
 
-    def _restore(self) -> str:
+    def restore(self) -> str:
         if self.saved is None:
             return (
                 "The weights were already NaN or inf when this epoch began, so there was no finite state to put "
@@ -221,7 +222,7 @@ class LastFinite:
         if (empty := empty_batch(step, x)) is not None:
             return empty
         where = f"epoch {epoch + 1}, step {step}" if epoch is not None else f"step {step}"
-        bad, restored = bad_values(x, y), self._restore()  # put back first: the gradient is computed again there
+        bad, restored = bad_values(x, y), self.restore()  # put back first: the gradient is computed again there
         if bad:
             cause = (
                 f"The batch itself is at fault: {bad}. Clean the data before training (find the rows with "

@@ -159,10 +159,29 @@ def check_loader(loader: object, name: str) -> None:
             f"{name} should be a DataLoader (or any iterable) of (features, targets) batches, got a "
             f"{type(loader).__name__}{keys}: going over it gives its {parts}, not batches. {fix}"
         )
+    if (error := _tensors_not_loader(loader, name)) is not None:
+        raise error
     if isinstance(loader, Iterable):  # None is not
         return
     got = "None" if loader is None else type(loader).__name__
     raise TypeError(f"{name} should be a DataLoader (or any iterable) of (features, targets) batches, got {got}. {fix}")
+
+
+def _tensors_not_loader(loader: object, name: str) -> TypeError | None:
+    """The error for tensors passed where a loader goes: going over them gives tensors (rows, or x then y), never
+    the (x, y) pairs a batch is; None for anything else."""
+    parts = len(loader) if isinstance(loader, (list, tuple)) else 0
+    if isinstance(loader, torch.Tensor):
+        what = f"a tensor of shape {tuple(loader.shape)}"
+    elif parts and all(isinstance(part, torch.Tensor) for part in loader):  # type: ignore[union-attr]
+        what = f"a {type(loader).__name__} of {parts} tensor{'s' if parts > 1 else ''}"
+    else:
+        return None
+    return TypeError(
+        f"{name} is {what}, not a loader: a loader yields (inputs, targets) batches, but going over tensors gives "
+        "their rows, and over (x, y) gives x, then y. For tensors x and y, pass [(x, y)] (one batch) or "
+        "DataLoader(TensorDataset(x, y), batch_size=32) (mini-batches)."
+    )
 
 
 def no_batches(loader: object, name: str) -> ValueError:
@@ -187,7 +206,10 @@ def no_batches(loader: object, name: str) -> ValueError:
     if size == 0:
         return ValueError(f"{name} yielded no batches: its dataset is empty (0 samples). Check how it was built.")
     if isinstance(loader, Iterator):
-        return ValueError(f"{name} yielded no batches: it is an iterator, used up by an earlier pass. Pass a list.")
+        return ValueError(
+            f"{name} yielded no batches: it is an iterator (a generator, or iter(...)) that yielded nothing: it is "
+            "empty, or an earlier pass used it up (an iterator runs once). Pass a list of batches or a DataLoader."
+        )
     return ValueError(f"{name} yielded no batches: check that its dataset is not empty.")
 
 

@@ -29,7 +29,15 @@ _TRAINER_ORDER = (
 
 
 def wrong_order(name: str, value: object, order: str = _TRAINER_ORDER) -> str:
-    """The hint for an argument that is another part of training: the arguments were given in the wrong ``order``."""
+    """The hint for an argument that is another part of training (the arguments in the wrong ``order``), or a tensor."""
+    if isinstance(value, torch.Tensor) and value.ndim == 0 and name in ("epochs", "start_epoch"):
+        return f" {name} got a tensor holding one number: pass a plain int, {name}={value.item()!r:.20} (int(t))."
+    if isinstance(value, torch.Tensor):  # data, which a trainer takes only as a loader
+        return (
+            f" {name} got a tensor of shape {tuple(value.shape)}: data goes in last, as a loader of (inputs, targets) "
+            "batches: for tensors x and y, [(x, y)] (one batch) or DataLoader(TensorDataset(x, y), batch_size=32) "
+            f"(mini-batches). Their order is {order}."
+        )
     kinds = ((nn.modules.loss._Loss, "a loss"), (torch.optim.Optimizer, "an optimizer"), (nn.Module, "a model"))
     kind = next((k for base, k in kinds if isinstance(value, base)), None)
     if kind is None and isinstance(value, Iterable) and not isinstance(value, (str, bytes, Mapping)):

@@ -1,10 +1,10 @@
 """Training and validation steps, the epoch loop and ``fit``: the trainer the lessons build.
 
-The module grows by concepts: steps (:func:`make_train_step`, :func:`make_val_step`, one mini-batch each); the
-loop (:func:`train_epoch`, one pass over a loader; :func:`fit`: epochs, validation, scheduler, progress bar); using
-a model (:func:`evaluate`, :func:`predict`). Saving and resuming live in :mod:`course.checkpoints`, the bar in
-:mod:`course.progress`; the checks naming the fix of bad input in parts, epochs, loaders, diagnose, loss_checks,
-loss_values and divergence.
+The module grows by concepts: steps (:func:`make_train_step`, :func:`make_val_step`, one mini-batch each); the loop
+(:func:`train_epoch`, one pass over a loader; :func:`fit`: epochs, validation, scheduler, progress bar); using a model
+(:func:`evaluate`, :func:`predict`). Saving and resuming live in :mod:`course.checkpoints`, the bar in
+:mod:`course.progress`; the checks naming the fix of bad input in parts, updates, epochs, loaders, diagnose,
+loss_checks, loss_values and divergence.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from course.loaders import batch_to, batches, check_loaders, no_batches, on_meta
 from course.loss_values import StepWatch
 from course.parts import check_mean_loss, check_model, check_parts, check_scheduler
 from course.progress import shown_bar
+from course.updates import check_resumed_schedule, check_training, finish_pass, finish_step, recorded_rate
 
 Step = Callable[[torch.Tensor, torch.Tensor], float]
 
@@ -33,15 +34,15 @@ def make_train_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.
     """Return ``train_step(x, y) -> float``: zero the gradients, forward, loss, backward, step, zero them again.
 
     Zeroing first keeps gradients an earlier ``backward()`` left (a look at ``.grad``) out of the step. ``x`` and ``y``
-    must be on the model's device already (not moved). A NaN or inf loss raises a ``FloatingPointError`` before the
-    step (weights unchanged); an empty batch a ``ValueError``; a step that trained nothing (a loss cut from the model,
-    or a batch the loss rightly ignores: one step cannot tell) warns. Example:
+    must be on the model's device already (not moved). A NaN or inf loss raises a ``FloatingPointError`` before the step
+    (weights unchanged), NaN or inf weights one after it; an empty batch a ``ValueError``; a step that trained nothing
+    (a loss cut from the model, or a batch the loss rightly ignores: one step cannot tell) warns. Example:
         >>> model = nn.Linear(1, 1)
         >>> step = make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
         >>> isinstance(step(torch.ones(4, 1), torch.ones(4, 1)), float)
         True
     """
-    check_parts(model, loss_fn, optimizer, training=True)
+    check_training(model, loss_fn, optimizer)
     check_plain_step(optimizer, "train_step")
     watch = StepWatch(optimizer, every=True)
 
@@ -58,8 +59,8 @@ def make_train_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.
         except RuntimeError as exc:
             raise explain(exc, model, x, y) from None
         watch.step()  # warns if it trained nothing
-        optimizer.zero_grad()
         UPDATED.remember(model, optimizer)  # a loss not finite at a later step may be the learning rate's fault
+        finish_step(model, optimizer, value)  # zeroes the gradients, after reading them if it made weights NaN or inf
         return value
 
     return train_step
@@ -188,8 +189,8 @@ def _run_epoch(
     last_finite.remember(epoch)
     model.train()
     total, step, watch = 0.0, 0, StepWatch(optimizer)
-    optimizer.zero_grad()  # gradients an earlier backward() left (a look at .grad) stay out of the first step
     for step, batch in enumerate(batches(loader, "train_loader"), start=1):  # noqa: B007 (step counts the batches)
+        optimizer.zero_grad()  # before the step, not after: the last step's gradients tell what broke the weights
         x, y = batch_to(batch, device)
         try:
             loss = forward_loss(model, loss_fn, x, y, values=step == 1)
@@ -200,11 +201,11 @@ def _run_epoch(
         except RuntimeError as exc:
             raise explain(exc, model, x, y) from None
         watch.step()
-        optimizer.zero_grad()
         UPDATED.remember(model, optimizer)
         total, last_finite.updates = total + value, last_finite.updates + 1
     if step == 0:
         raise no_batches(loader, "train_loader")
+    finish_pass(last_finite, epoch, step)  # zeroes the gradients; weights NaN or inf: put back, the cause named
     if not watch.trained:  # every step trained nothing: a loss cut from the model (one batch may be, on purpose)
         last_finite.updates = 0  # none changed the model: fit's note says so
     watch.check_pass()  # refused if no step trained, warned if half of them or more trained nothing
@@ -214,11 +215,11 @@ def _run_epoch(
 def train_epoch(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer, loader: Iterable) -> float:
     """Train on every mini-batch of ``loader`` once (moved to the model's device); return the mean loss.
 
-    The loop lesson 10 writes by hand: per batch, forward, loss, backward, step, zero the gradients (zeroed before
-    the first batch too, so that gradients an earlier ``backward()`` left stay out of its step). If the loss becomes
-    NaN or inf, training stops with a ``FloatingPointError`` that says whether the data is at fault, and the model
-    keeps its last finite weights. If no step trained anything (a loss cut from the model), a ``ValueError``. An
-    endless loader never ends the epoch (``itertools``' endless iterators are refused). Example:
+    The loop lesson 10 writes by hand: per batch, forward, loss, backward, step, zero the gradients (zeroed before the
+    first batch too, so that gradients an earlier ``backward()`` left stay out of its step). A loss or weights NaN or
+    inf stop it with a ``FloatingPointError`` naming the cause; the model keeps its last finite weights. If no step
+    trained anything (a loss cut from the model), a ``ValueError``. An endless loader never ends the epoch
+    (``itertools``' endless iterators are refused). Example:
         >>> from torch.utils.data import DataLoader, TensorDataset
         >>> loader = DataLoader(TensorDataset(torch.zeros(8, 1), torch.ones(8, 1)), batch_size=4)
         >>> model = nn.Linear(1, 1)
@@ -227,7 +228,7 @@ def train_epoch(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Opti
         >>> train_epoch(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.0), loader)
         0.25
     """
-    check_parts(model, loss_fn, optimizer, training=True)
+    check_training(model, loss_fn, optimizer)
     check_run(model, optimizer, {"loader": loader}, 1, "train_epoch")
     keeper = LastFinite(model, optimizer, loss_fn, trained=UPDATED.known(model, optimizer))
     return _run_epoch(model, loss_fn, optimizer, loader, keeper, None)
@@ -248,24 +249,22 @@ def fit(
 ) -> dict[str, list[float]]:
     """Train for ``epochs`` epochs in total; return the history of plain floats.
 
-    Each epoch is :func:`train_epoch`'s pass over ``train_loader``; fit records its mean loss and the learning
-    rate it used (the first parameter group's), evaluates on ``val_loader`` if given, then steps the scheduler
-    (``ReduceLROnPlateau``, in mode "min", gets the validation loss, or the training loss without validation) and
-    checks the rate it set for the next epoch (none after the last). ``epochs`` counts from the very first epoch: to resume, pass
-    ``history=ckpt["history"], start_epoch=ckpt["epoch"]`` and the same ``epochs``. Each history list fit
-    records holds one value per epoch, NaN where not recorded (``val_loss`` without ``val_loader``); lists of
-    your own (a metric appended after each call) are kept as they are. Every argument is checked before the
-    first epoch, as far as it can be known then (an optimizer that needs a closure, a loader of length 0, a
-    last batch of one sample for BatchNorm). If the loss becomes NaN or inf, the model and optimizer get their
-    last finite state back and a ``FloatingPointError`` says so. Any other stop in the middle (an error, or
-    Jupyter's "Interrupt kernel": the ``KeyboardInterrupt`` goes on) leaves them with the training done: a note
-    on the exception says where it stopped and what they hold, and ``exc.history`` is the history of the
-    epochs finished, to go on with ``fit(..., history=exc.history, start_epoch=len(exc.history["lr"]))`` (in
-    Jupyter, ``exc = sys.last_value``). An endless loader never ends an epoch (only ``itertools``' endless
-    iterators are refused). ``progress=True`` shows a bar: tqdm's text bar in a terminal, a widget (no text
-    output, so stored notebook outputs never change) in Jupyter; False (or None) shows none.
-
-    Example:
+    Each epoch is :func:`train_epoch`'s pass over ``train_loader``; fit records its mean loss and the learning rate it
+    used (the first parameter group's; NaN without one), evaluates on ``val_loader`` if given, then steps the scheduler
+    (``ReduceLROnPlateau``, in mode "min", gets the validation loss, or the training loss without validation) and checks
+    the rate it set for the next epoch (none after the last). ``epochs`` counts from the very first epoch: to resume,
+    ``ckpt = load_checkpoint(path, model, optimizer, scheduler)`` (the scheduler too: warned if not), then ``fit(...,
+    history=ckpt["history"], start_epoch=ckpt["epoch"])``, same ``epochs``. Each list fit records holds one value per
+    epoch, NaN where not recorded (``val_loss`` without ``val_loader``); lists of your own (a metric appended after each
+    call) are kept as they are. Every argument is checked before the first epoch, as far as it can be known then (an
+    optimizer that needs a closure, a loader of length 0, a last batch of one sample for BatchNorm). If the loss or the
+    weights become NaN or inf, the model and optimizer get their last finite state back and a ``FloatingPointError``
+    says so. Any other stop in the middle (an error, or Jupyter's "Interrupt kernel": the ``KeyboardInterrupt`` goes on)
+    leaves them with the training done: a note on the exception says where it stopped and what they hold, and
+    ``exc.history`` is the history of the epochs finished, to go on with ``fit(..., history=exc.history,
+    start_epoch=len(exc.history["lr"]))`` (in Jupyter, ``exc = sys.last_value``). An endless loader never ends an epoch
+    (only ``itertools``' endless iterators are refused). ``progress=True`` shows a bar: tqdm's text bar in a terminal, a
+    widget (no text output, so stored notebook outputs never change) in Jupyter; False (or None) shows none. Example:
         >>> from torch.utils.data import DataLoader, TensorDataset
         >>> _ = torch.manual_seed(0)
         >>> x = torch.rand(64, 1)
@@ -276,18 +275,19 @@ def fit(
         >>> sorted(history), len(history["train_loss"]), history["train_loss"][-1] < 0.01
         (['lr', 'train_loss'], 30, True)
     """
-    check_parts(model, loss_fn, optimizer, training=True)
+    check_training(model, loss_fn, optimizer)
     if val_loader is not None:
         check_mean_loss(loss_fn, "fit's validation (val_loader)")
     check_scheduler(scheduler, optimizer)
     history = continued_history(history, epochs, start_epoch, validating=val_loader is not None)
     check_schedule(scheduler, epochs - start_epoch, validating=val_loader is not None)
+    check_resumed_schedule(scheduler, start_epoch)
     check_run(model, optimizer, {"train_loader": train_loader, "val_loader": val_loader}, epochs - start_epoch, "fit")
     last_finite = LastFinite(model, optimizer, loss_fn, trained=start_epoch > 0 or UPDATED.known(model, optimizer))
     shown = ("train_loss", "val_loss") if val_loader is not None else ("train_loss",)  # the last is the watched one
     with shown_bar(progress, epochs, start_epoch) as bar, stop_noted(history, epochs, start_epoch, last_finite):
         for epoch in range(start_epoch, epochs):
-            history["lr"].append(float(optimizer.param_groups[0]["lr"]))
+            history["lr"].append(recorded_rate(optimizer))
             history["train_loss"].append(_run_epoch(model, loss_fn, optimizer, train_loader, last_finite, epoch))
             if val_loader is not None:
                 history["val_loss"].append(_mean_loss(model, loss_fn, val_loader, "val_loader"))

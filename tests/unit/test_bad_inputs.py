@@ -166,6 +166,33 @@ def moved_after_the_step_was_built():
 
 
 StepLR, LambdaLR = torch.optim.lr_scheduler.StepLR, torch.optim.lr_scheduler.LambdaLR
+
+
+def tweaked(**settings):
+    """fit with an SGD whose settings were changed after it was built, as optimizer.param_groups[0]["lr"] = ..."""
+    model = nn.Linear(3, 1)
+    optimizer = sgd(model)
+    optimizer.param_groups[0].update(settings)
+    return run_fit(model=model, optimizer=optimizer)
+
+
+def maximizing(make, everywhere=False):
+    """A model and an optimizer that climbs the loss: maximize=True for every group, or for the second only."""
+    model = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 1))
+    groups = [{"params": model[0].parameters()}, {"params": model[1].parameters(), "maximize": True}]
+    return {
+        "model": model,
+        "optimizer": make(model.parameters(), lr=0.1, maximize=True) if everywhere else make(groups, lr=0.1),
+    }
+
+
+def climbing(trainer):
+    parts = maximizing(torch.optim.SGD, everywhere=True)
+    if trainer == "step":
+        return make_train_step(parts["model"], nn.MSELoss(), parts["optimizer"])(torch.ones(4, 3), torch.ones(4, 1))
+    return train_epoch(parts["model"], nn.MSELoss(), parts["optimizer"], loader())
+
+
 SUMMED = functools.partial(nn.functional.mse_loss, reduction="sum")
 
 # One row per line: a table reads better than rows the formatter folds.
@@ -203,6 +230,18 @@ BEFORE_TRAINING = [  # (id, call, error, words in the message): none may compute
     ("OneCycleLR too short", lambda: with_scheduler(lambda o: torch.optim.lr_scheduler.OneCycleLR(o, 0.1, total_steps=2), 5), ValueError, r"OneCycleLR was built for total_steps=2.*5 more times.*total_steps=epochs"),
     ("val_loss longer than train_loss", lambda: run_fit(history={"train_loss": [0.5], "val_loss": [1.0, 2.0, 3.0], "lr": [0.1]}, start_epoch=1, val_loader=loader()), ValueError, r"3 epoch\(s\) of val_loss but start_epoch=1"),
     ("lr shorter than train_loss", lambda: run_fit(epochs=3, history={"train_loss": [0.5, 0.4], "lr": [0.1]}, start_epoch=2), ValueError, r"1 epoch\(s\) of lr"),
+    ("maximize, SGD", lambda: run_fit(**maximizing(torch.optim.SGD, everywhere=True)), ValueError, r"maximize=True.*climbs the loss.*maximize=False \(the default\)"),
+    ("maximize, Adam's second group", lambda: run_fit(**maximizing(torch.optim.Adam)), ValueError, r"maximize=True in parameter group 1.*maximize=False"),
+    ("lr None", lambda: tweaked(lr=None), TypeError, r"learning rate is None.*a float such as 0.01"),
+    ("lr a string", lambda: tweaked(lr="0.1"), TypeError, r"learning rate is '0.1' \(str\).*without quotes"),
+    ("lr True", lambda: tweaked(lr=True), TypeError, r"learning rate is True \(bool\).*a float such as 0.01"),
+    ("lr complex", lambda: tweaked(lr=0.1 + 0j), TypeError, r"learning rate is \(0.1\+0j\) \(complex\)"),
+    ("lr two values", lambda: tweaked(lr=torch.tensor([0.1, 0.2])), TypeError, r"learning rate is a tensor of shape \(2,\).*a float such as 0.01"),
+    ("weight_decay NaN", lambda: tweaked(weight_decay=NAN), ValueError, r"weight_decay is nan.*a finite number"),
+    ("tensors as loader and epochs", lambda: fit(m := nn.Linear(3, 1), counting_mse, sgd(m), torch.ones(4, 3), torch.ones(4, 1)), ValueError, r"epochs got a tensor of shape \(4, 1\).*\[\(x, y\)\].*DataLoader\(TensorDataset\(x, y\), batch_size="),
+    ("tensor as loader", lambda: run_fit(train=torch.ones(4, 3)), TypeError, r"train_loader is a tensor of shape \(4, 3\), not a loader.*\[\(x, y\)\].*TensorDataset\(x, y\)"),
+    ("tensor as model", lambda: fit(torch.ones(4, 3), counting_mse, None, loader(), 1), TypeError, r"model got a tensor of shape \(4, 3\).*\[\(x, y\)\]"),
+    ("start_epoch a tensor", lambda: run_fit(epochs=3, start_epoch=torch.tensor(0)), ValueError, r"start_epoch got a tensor holding one number: pass a plain int, start_epoch=0"),
 ]
 
 WHILE_TRAINING = [  # (id, call, error, words in the message)
@@ -257,6 +296,11 @@ OTHER_FUNCTIONS = [  # evaluate, predict, train_epoch and the step factories get
     ("val step NaN batch", lambda: step(torch.ones(2, 3), torch.full((2, 1), INF), make_val_step), FloatingPointError, r"loss of this batch is inf.*targets y"),
     ("train step, model moved", moved_after_the_step_was_built, RuntimeError, r"x is on cpu but the model on meta\. Move the batch.*x, y = x.to\(device\), y.to\(device\)"),
     ("val step, meta model", lambda: step_on(nn.Linear(3, 1, device="meta")), RuntimeError, r"x is on cpu but the model on meta"),
+    ("train_epoch on (x, y)", lambda: epoch_on((torch.ones(4, 3), torch.ones(4, 1))), TypeError, r"loader is a tuple of 2 tensors, not a loader.*\[\(x, y\)\].*TensorDataset\(x, y\)"),
+    ("evaluate on (x, y)", lambda: evaluate(nn.Linear(3, 1), nn.MSELoss(), (torch.ones(4, 3), torch.ones(4, 1))), TypeError, r"loader is a tuple of 2 tensors, not a loader"),
+    ("evaluate on an empty generator", lambda: evaluate(nn.Linear(3, 1), nn.MSELoss(), (b for b in [])), ValueError, r"yielded nothing: it is empty, or an earlier pass used it up"),
+    ("train_epoch maximize", lambda: climbing("epoch"), ValueError, r"maximize=True.*climbs the loss"),
+    ("train step maximize", lambda: climbing("step"), ValueError, r"maximize=True.*climbs the loss"),
     ("epoch_bar of a string", lambda: epoch_bar("3"), ValueError, r"epochs should be a non-negative integer, got '3'"),
     ("epoch_bar start past", lambda: epoch_bar(3, -1), ValueError, r"start_epoch should be a non-negative integer"),
 ]

@@ -6,6 +6,8 @@ ignore_index) is NaN from a finite output; neither may be blamed on the output."
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -170,3 +172,72 @@ def test_an_optimizer_state_whose_step_is_not_a_positive_number_is_not_known_as_
     fresh = nn.Linear(1, 1)
     assert UPDATED.known(fresh, LazyStep(fresh.parameters(), step)) is False
     assert UPDATED.known(fresh, LazyStep(fresh.parameters(), torch.tensor(2))) is True
+
+
+# ------------------------------------------------------ weights a last step made NaN or inf, though its loss was finite
+
+
+def rmse(pred, y):
+    return torch.sqrt(((pred - y) ** 2).mean())
+
+
+def perfect_fit() -> tuple[nn.Module, torch.optim.Optimizer, list]:
+    """An RMSE at a perfect fit: the loss is 0, finite, but the gradient of sqrt at 0 is NaN."""
+    torch.manual_seed(0)
+    model = nn.Linear(1, 1, bias=False)
+    nn.init.zeros_(model.weight)
+    return model, torch.optim.SGD(model.parameters(), lr=0.1), [(torch.randn(8, 1), torch.zeros(8, 1))]
+
+
+def too_fast() -> tuple[nn.Module, torch.optim.Optimizer, list]:
+    """A rate of 1e38: one step takes a weight past float32's largest value, with a finite loss and gradient."""
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    x = torch.randn(8, 2)
+    return model, torch.optim.SGD(model.parameters(), lr=1e38), [(x, 10 * x.sum(1, keepdim=True) + 5)]
+
+
+PASSES = {
+    "fit": lambda model, loss_fn, opt, data: fit(model, loss_fn, opt, data, 1, progress=False),
+    "fit, validating": lambda model, loss_fn, opt, data: fit(
+        model, loss_fn, opt, data, 3, val_loader=data, progress=False
+    ),
+    "train_epoch": lambda model, loss_fn, opt, data: train_epoch(model, loss_fn, opt, data),
+}
+BROKEN_BY = {  # how the weights broke, what the error must say, and what it must not
+    "nan gradient": (perfect_fit, rmse, r"gradient.*NaN or inf.*sqrt", "lower the learning rate"),
+    "rate too high": (too_fast, nn.MSELoss(), r"gradient was finite.*learning rate \(1e\+38\)", "sqrt"),
+}
+
+
+@pytest.mark.parametrize("how", BROKEN_BY.values(), ids=BROKEN_BY.keys())
+@pytest.mark.parametrize("run", PASSES.values(), ids=PASSES.keys())
+def test_weights_a_last_step_made_nan_are_put_back_and_the_cause_named(run, how):
+    make, loss_fn, cause, not_the_cause = how
+    model, opt, data = make()
+    before = {key: value.clone() for key, value in model.state_dict().items()}
+    with pytest.raises(FloatingPointError, match=r"the weights became NaN or inf \((weight|bias)") as info:
+        run(model, loss_fn, opt, data)
+    text = " ".join(str(info.value).split())
+    assert re.search(cause, text), text
+    assert not_the_cause not in text and "validation" not in text, text
+    assert "put back to their finite state at the start of" in text, text
+    assert all(torch.equal(value, before[key]) for key, value in model.state_dict().items())
+
+
+@pytest.mark.parametrize("how", BROKEN_BY.values(), ids=BROKEN_BY.keys())
+def test_a_train_step_that_breaks_the_weights_says_which_and_why(how):
+    make, loss_fn, cause, not_the_cause = how
+    model, opt, data = make()
+    with pytest.raises(FloatingPointError, match=r"the step made the weights NaN or inf \((weight|bias)") as info:
+        make_train_step(model, loss_fn, opt)(*data[0])
+    text = " ".join(str(info.value).split())
+    assert re.search(cause, text) and not_the_cause not in text, text
+    assert "rebuild the model and the optimizer" in text, text  # a step keeps no copy to put back
+
+
+def test_a_frozen_parameter_that_holds_inf_on_purpose_is_not_taken_for_broken_weights():
+    model = nn.Sequential(nn.Linear(1, 1))
+    model.mask = nn.Parameter(torch.tensor(float("-inf")), requires_grad=False)  # never updated, never used
+    opt = torch.optim.SGD(model[0].parameters(), lr=0.1)
+    assert make_train_step(model, nn.MSELoss(), opt)(ONES, ZEROS) >= 0

@@ -249,9 +249,10 @@ def test_a_step_after_a_nan_gradient_names_both_causes():
     model, _, opt = parts()
     nn.init.zeros_(model.weight), nn.init.zeros_(model.bias)
     step = make_train_step(model, rmse, opt)
-    step(X, torch.zeros(16, 1))  # loss 0, gradient NaN: the weights become NaN
+    with pytest.raises(FloatingPointError, match=r"made the weights NaN or inf \(weight, bias\).*gradient.*sqrt"):
+        step(X, torch.zeros(16, 1))  # loss 0, gradient NaN: the weights become NaN, and the step says so
     with pytest.raises(FloatingPointError, match=r"gradient was NaN or inf although its loss was finite.*sqrt"):
-        step(X, torch.zeros(16, 1))
+        step(X, torch.zeros(16, 1))  # a learner who goes on anyway
 
 
 # ----------------------------------------------------------------------------- 5: optimizers that need a closure
@@ -400,3 +401,65 @@ def test_a_frozen_dataclass_exception_reaches_the_caller_unchanged():
     with pytest.raises(Refused) as caught:  # with the progress bar too (its context closes the bar on the way out)
         fit(model, loss_fn, torch.optim.SGD(model.parameters(), lr=0.1), LOADER, 2, progress=True)
     assert caught.value is raised
+
+
+# ----------------------------------------------------------------------------- resuming with the scheduler's state
+
+
+def stepped_run(epochs, start_epoch=0, history=None, steps=0):
+    """fit with a StepLR that has stepped ``steps`` times before (a fresh one: 0)."""
+    model, loss_fn, opt = parts()
+    scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    for _ in range(steps):
+        opt.step(), scheduler.step()
+    return fit(
+        model,
+        loss_fn,
+        opt,
+        LOADER,
+        epochs,
+        scheduler=scheduler,
+        history=history,
+        start_epoch=start_epoch,
+        progress=False,
+    )
+
+
+def test_resuming_with_a_fresh_scheduler_warns_that_its_schedule_restarts():
+    done = {"train_loss": [1.0] * 3, "lr": [0.1, 0.1, 0.05]}
+    with pytest.warns(
+        UserWarning,
+        match=r"start_epoch=3.*StepLR has stepped 0 time.*load_checkpoint\(path, model, optimizer, scheduler\)",
+    ):
+        stepped_run(5, start_epoch=3, history=done)
+
+
+def test_resuming_with_the_scheduler_in_step_or_starting_over_does_not_warn(recwarn):
+    stepped_run(5, start_epoch=3, history={"train_loss": [1.0] * 3, "lr": [0.1, 0.1, 0.05]}, steps=3)
+    stepped_run(2, steps=4)  # a fit from 0 with a scheduler stepped before: its schedule goes on, as it should
+    assert not [w for w in recwarn if "scheduler" in str(w.message)]
+
+
+def test_fit_docstring_resumes_with_the_scheduler():
+    assert "load_checkpoint(path, model, optimizer, scheduler)" in " ".join(fit.__doc__.split())
+
+
+class NoRate(torch.optim.Optimizer):
+    """A custom optimizer whose only hyperparameter is ``step_size``: there is no "lr" to record."""
+
+    def __init__(self, params, step_size=0.1):
+        super().__init__(params, {"step_size": step_size})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.add_(p.grad, alpha=-group["step_size"])
+
+
+def test_an_optimizer_without_a_learning_rate_trains_and_records_no_rate():
+    model, loss_fn, _ = parts()
+    history = fit(model, loss_fn, NoRate(model.parameters()), LOADER, 2, progress=False)
+    assert len(history["train_loss"]) == 2 and history["train_loss"][1] < history["train_loss"][0]
+    assert len(history["lr"]) == 2 and all(np.isnan(history["lr"]))

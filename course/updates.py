@@ -1,0 +1,206 @@
+"""An optimizer's updates, checked: the settings that steer them, and weights an update broke.
+
+Before training (:func:`check_training`, with the parts' checks), a setting that would make every update wrong is
+refused, naming the fix: a learning rate that is no real number (None, a string, True, a tensor of several values);
+``maximize=True``, which climbs the loss as a negative rate does; any other setting that is NaN (a ``weight_decay``
+of NaN makes every weight NaN at the first update); a resumed run's scheduler not at its epoch is warned about. Each
+epoch records its rate (NaN for an optimizer without one). After the updates, weights NaN or inf though the loss was
+finite are named, with the cause read from the last step's gradients and the optimizer's settings: a gradient NaN
+where the loss has an infinite slope (torch.sqrt at 0), else a setting, else a rate too high.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from course.parts import check_parts
+
+if TYPE_CHECKING:
+    from course.divergence import LastFinite
+
+
+def _group(optimizer: torch.optim.Optimizer, index: int) -> str:
+    return f" in parameter group {index}" if len(optimizer.param_groups) > 1 else ""
+
+
+def check_rate_type(group: Mapping, index: int = 0, where: str = "") -> None:
+    """A ``TypeError`` naming the fix if the learning rate of the ``index``-th parameter group is no real number
+    (``where`` names the group to the learner); torch would fail later, or take True for 1.0. Example:
+        >>> check_rate_type({"lr": "0.1"})
+        Traceback (most recent call last):
+        TypeError: the optimizer's learning rate is '0.1' (str): it must be a real number of at least 0, a float such as 0.01. Set optimizer.param_groups[0]["lr"] = 0.01 (a number, without quotes), or build the optimizer with lr=0.01, e.g. torch.optim.SGD(model.parameters(), lr=0.01).
+    """
+    lr = group.get("lr", 0.0)
+    one = isinstance(lr, torch.Tensor) and lr.numel() == 1 and not (lr.is_complex() or lr.dtype == torch.bool)
+    if one or (isinstance(lr, numbers.Real) and not isinstance(lr, bool)):
+        return
+    shown = "None" if lr is None else f"{lr!r:.40} ({type(lr).__name__})"
+    if isinstance(lr, torch.Tensor):
+        shown = f"a tensor of shape {tuple(lr.shape)} ({lr.dtype})"
+    raise TypeError(
+        f"the optimizer's learning rate is {shown}{where}: it must be a real number of at least 0, a float such as "
+        f'0.01. Set optimizer.param_groups[{index}]["lr"] = 0.01 (a number, without quotes), or build the optimizer with '
+        "lr=0.01, e.g. torch.optim.SGD(model.parameters(), lr=0.01)."
+    )
+
+
+def _numbers(value: object) -> list[torch.Tensor]:
+    """A setting's numbers as float tensors: one, or each of a tuple such as Adam's betas (a bool, a string: none)."""
+    if isinstance(value, (tuple, list)):
+        return [number for item in value for number in _numbers(item)]
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return [torch.tensor(float(value))]
+    return [value.detach().float()] if isinstance(value, torch.Tensor) and value.is_floating_point() else []
+
+
+def _odd_setting(group: Mapping, test: object = torch.isnan) -> str | None:
+    """The first setting of a parameter group (its rate and parameters left out) with a value that ``test`` finds."""
+    odd = (key for key in group if key not in ("params", "lr"))
+    return next((key for key in odd if any(bool(test(n).any()) for n in _numbers(group[key]))), None)
+
+
+def check_training(model: object, loss_fn: object, optimizer: object) -> None:
+    """The parts' checks for training (:func:`course.parts.check_parts`), and the optimizer's settings: a learning
+    rate that is a real number, no ``maximize=True``, no setting that is NaN. Example:
+        >>> model = nn.Linear(1, 1)
+        >>> check_training(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1, maximize=True))
+        Traceback (most recent call last):
+        ValueError: the optimizer has maximize=True: each step climbs the loss instead of descending it, as a negative learning rate would, so training makes the model worse. Build it with maximize=False (the default), e.g. torch.optim.SGD(model.parameters(), lr=0.01).
+    """
+    groups = list(enumerate(optimizer.param_groups)) if isinstance(optimizer, torch.optim.Optimizer) else []
+    for index, group in groups:  # first: the parts' check of the rate's value would fail on one that is no number
+        check_rate_type(group, index, _group(optimizer, index))
+    check_parts(model, loss_fn, optimizer, training=True)
+    for index, group in groups:
+        where = _group(optimizer, index)
+        if group.get("maximize"):
+            raise ValueError(
+                f"the optimizer has maximize=True{where}: each step climbs the loss instead of descending it, as a "
+                "negative learning rate would, so training makes the model worse. Build it with maximize=False (the "
+                f"default), e.g. torch.optim.{type(optimizer).__name__}(model.parameters(), lr=0.01)."
+            )
+        if (nan := _odd_setting(group)) is not None:
+            raise ValueError(
+                f"the optimizer's {nan} is {group[nan]!r:.40}{where}: a NaN setting makes every weight NaN at the first "
+                f"update, whatever the learning rate. Make it a finite number: build the optimizer again, leaving {nan} "
+                f"at its default, or set optimizer.param_groups[{index}][{nan!r}] to a finite value."
+            )
+
+
+def check_resumed_schedule(scheduler: object, start_epoch: int) -> None:
+    """Warn if ``fit`` resumes at ``start_epoch`` with a scheduler that has not stepped once per epoch done (a fresh
+    one would restart its schedule); a new schedule may start there on purpose, hence no error. Example:
+        >>> opt = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1)
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     check_resumed_schedule(torch.optim.lr_scheduler.StepLR(opt, 2), start_epoch=3)
+        >>> print(caught[0].message)  # doctest: +ELLIPSIS
+        fit resumes at start_epoch=3, but the scheduler StepLR has stepped 0 time(s) (its last_epoch), not 3: ...
+    """
+    done = getattr(scheduler, "last_epoch", None)  # a ChainedScheduler keeps none: not checked
+    if start_epoch and isinstance(done, int) and done != start_epoch:
+        warnings.warn(
+            f"fit resumes at start_epoch={start_epoch}, but the scheduler {type(scheduler).__name__} has stepped {done} "
+            f"time(s) (its last_epoch), not {start_epoch}: fit steps it once per epoch, so its learning rates would be "
+            f"those of {'a schedule started over' if done == 0 else 'other epochs'}. To resume from a checkpoint, load "
+            "the scheduler with the rest, ckpt = load_checkpoint(path, model, optimizer, scheduler), then fit(..., "
+            "scheduler=scheduler, history=ckpt['history'], start_epoch=ckpt['epoch']). A new schedule started at this "
+            "epoch on purpose may ignore this warning.",
+            stacklevel=3,
+        )
+
+
+def recorded_rate(optimizer: torch.optim.Optimizer) -> float:
+    """The learning rate ``fit`` records for an epoch: the first parameter group's; NaN for an optimizer without one
+    (a custom optimizer whose step size has another name). Example:
+        >>> recorded_rate(torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1))
+        0.1
+    """
+    group = optimizer.param_groups[0]
+    return float(group["lr"]) if "lr" in group else math.nan
+
+
+def _not_finite(tensors: list[tuple[str, torch.Tensor | None]]) -> str:
+    """The names of the tensors that hold NaN or inf (three at most, then how many more), or "" (checked at each step:
+    one synchronisation when all are finite, on the one device a model trains on)."""
+    floats = [(name, t) for name, t in tensors if t is not None and t.is_floating_point()]
+    if len({t.device for _, t in floats}) == 1 and bool(
+        torch.stack([torch.isfinite(t).all() for _, t in floats]).all()
+    ):
+        return ""
+    bad = [name for name, t in floats if not torch.isfinite(t).all()]
+    return ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+
+
+def _trained(model: nn.Module) -> list[tuple[str, torch.Tensor | None]]:
+    """The parameters an update may change (a frozen one may hold inf on purpose, as a mask)."""
+    return [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+
+
+_SLOPE = (
+    "so the step made the weights NaN whatever the learning rate: a lower one will not help. The model's forward or "
+    "the loss has a point where its slope is infinite or undefined: torch.sqrt at 0 (an RMSE on a perfect fit, a "
+    "distance between equal points), x ** 0.5 or a log at 0. Keep its argument away from there, e.g. torch.sqrt(s + "
+    "1e-8), wherever it is computed (for an RMSE: train on the MSE and report its square root)."
+)
+
+
+def update_cause(model: nn.Module, optimizer: torch.optim.Optimizer) -> str:
+    """Why the last step made weights NaN or inf though its loss was finite, read from its gradients (still there)
+    and the optimizer's settings: a gradient NaN or inf, else a setting NaN or inf, else the rate. Example:
+        >>> model = nn.Linear(1, 1)
+        >>> model(torch.ones(1, 1)).sum().backward()
+        >>> update_cause(model, torch.optim.SGD(model.parameters(), lr=1e38))  # doctest: +ELLIPSIS
+        'The gradient was finite, so the update itself overflowed: the learning rate (1e+38) is too high ...'
+    """
+    if grads := _not_finite([(name, p.grad) for name, p in model.named_parameters()]):
+        return f"The step's gradient was NaN or inf ({grads}) though its loss was finite, " + _SLOPE
+    for index, group in enumerate(optimizer.param_groups):
+        if (odd := _odd_setting(group, lambda n: ~torch.isfinite(n))) is not None:
+            return (
+                f"The gradient was finite, but the optimizer's {odd} is {group[odd]!r:.40}{_group(optimizer, index)}: "
+                "a setting that is not a finite number breaks the update whatever the learning rate. Make it finite."
+            )
+    rates = [float(group["lr"]) for group in optimizer.param_groups if "lr" in group]
+    shown = f"the learning rate ({max(rates):g})" if rates else "the optimizer's step size"
+    return (
+        f"The gradient was finite, so the update itself overflowed: {shown} is too high for these gradients. Lower "
+        "the learning rate (divide it by 10, or more), or standardise the features; check any setting you changed too "
+        "(eps=0 in Adam divides 0 by 0 where a gradient is 0)."
+    )
+
+
+def finish_step(model: nn.Module, optimizer: torch.optim.Optimizer, value: float) -> None:
+    """End a training step whose loss ``value`` was finite: a ``FloatingPointError`` if it left a weight NaN or inf,
+    naming it and the cause read from the step's gradients (a step keeps no copy: the weights stay as it left them),
+    else zero the gradients."""
+    if names := _not_finite(_trained(model)):
+        raise FloatingPointError(
+            f"the step made the weights NaN or inf ({names}) though its loss ({value:.4g}) was finite. "
+            f"{update_cause(model, optimizer)} A step keeps no copy of the weights to put back: rebuild the model and "
+            "the optimizer, running their cells again (or load a checkpoint); fit and train_epoch put back the last "
+            "finite weights themselves."
+        )
+    optimizer.zero_grad()
+
+
+def finish_pass(keeper: LastFinite, epoch: int | None, step: int) -> None:
+    """End a pass whose every loss was finite, by zeroing the gradients; but if a weight is NaN or inf, the last step
+    (``step``) broke it: put the model and optimizer back to the start of the pass (``keeper``) and raise a
+    ``FloatingPointError`` naming the weights and the cause, read from that step's gradients before putting back."""
+    if not (names := _not_finite(_trained(keeper.model))):
+        keeper.optimizer.zero_grad()
+        return
+    cause = update_cause(keeper.model, keeper.optimizer)
+    keeper.updates = step - 1  # the updates before the one that broke them: a stopped fit says "at batch {step}"
+    where = f"epoch {epoch + 1}" if epoch is not None else "this epoch"
+    raise FloatingPointError(
+        f"the weights became NaN or inf ({names}) at the last step of {where} (step {step}, counting from 1), "
+        f"though every loss was finite; training stopped. {keeper.restore()} {cause}"
+    )
