@@ -1,9 +1,8 @@
 """Checkpoints: save everything needed to resume training, verified, and load it back all or nothing.
 
-:func:`save_checkpoint` stores the state of the model, optimizer and scheduler, the epoch, the
-history and every random state, in a file sealed with a checksum and written atomically
-(:mod:`course.checkpoint_file`). :func:`load_checkpoint` verifies the file, checks that everything
-in it fits what you load it into, and only then changes anything.
+:func:`save_checkpoint` stores the state of the model, optimizer and scheduler, the epoch, the history and every
+random state, in a file sealed with a checksum and written atomically (:mod:`course.checkpoint_file`).
+:func:`load_checkpoint` verifies it and that all in it fits what you load it into, and only then changes anything.
 """
 
 from __future__ import annotations
@@ -29,34 +28,33 @@ _ENTRIES = {"model": dict, "optimizer": (dict, type(None)), "scheduler": (dict, 
             "history": dict, "rng": dict, "kinds": dict}  # fmt: skip
 _MOMENTS = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "exp_inf", "momentum_buffer", "square_avg", "acc_delta",
             "grad_avg", "sum", "ax", "prev", "step_size", "variance"}  # fmt: skip
-_ORDER = (
-    "the path, then the model, optimizer and scheduler: save_checkpoint(path, model, optimizer, scheduler, epoch, "
-    "history), load_checkpoint(path, model, optimizer, scheduler)"
-)
+_ORDER = ("the path, then the model, optimizer and scheduler: save_checkpoint(path, model, optimizer, scheduler, "
+          "epoch, history), load_checkpoint(path, model, optimizer, scheduler)")  # fmt: skip
 
 
 def _kind(part: object) -> str | None:
     return type(part).__name__ if part is not None else None
 
 
+def _param_names(model: nn.Module, optimizer: Any) -> list[list[str]] | None:  # '?': a tensor not the model's
+    names = {id(t): name for name, t in (*model.named_parameters(), *model.named_buffers())}
+    return None if optimizer is None else [[names.get(id(p), "?") for p in g["params"]] for g in optimizer.param_groups]
+
+
 def _checkpoint_path(path: str | os.PathLike) -> Path:
     path = as_path(path)
     if (blocker := next((p for p in path.parents if p.exists()), None)) is not None and not blocker.is_dir():
-        raise NotADirectoryError(
-            f"cannot save the checkpoint to '{path}': '{blocker}' is a file, not a folder, so nothing can be saved "
-            f"inside it. Choose a path in a folder, e.g. '{blocker.with_name(path.name)}'."
-        )
+        raise NotADirectoryError(f"cannot save the checkpoint to '{path}': '{blocker}' is a file, not a folder, so "
+                                 f"nothing can be saved inside it. Choose a path in a folder, e.g. "
+                                 f"'{blocker.with_name(path.name)}'.")  # fmt: skip
     if not path.parent.is_dir():
         missing = f"cannot save the checkpoint to '{path}': the folder '{path.parent}' does not exist."
-        create = (
-            f" Create it first with Path('{path.parent}').mkdir(parents=True, exist_ok=True), "
-            "or choose a path in an existing folder."
-        )
+        create = (f" Create it first with Path('{path.parent}').mkdir(parents=True, exist_ok=True), "
+                  "or choose a path in an existing folder.")  # fmt: skip
         raise FileNotFoundError(missing + (unexpanded(path) or create))
     if path.is_dir():
-        raise IsADirectoryError(
-            f"'{path}' is a folder; pass a file path for the checkpoint, e.g. '{path / 'checkpoint.pt'}'."
-        )
+        raise IsADirectoryError(f"'{path}' is a folder; pass a file path for the checkpoint, e.g. "
+                                f"'{path / 'checkpoint.pt'}'.")  # fmt: skip
     return path
 
 
@@ -67,12 +65,14 @@ def _check_parts(path: object, model: object, optimizer: object, scheduler: obje
     model_device(model)  # one real device: a meta model has no weights to save, nor keeps those loaded
     if optimizer is not None:
         check_optimizer(optimizer, model, training=False, scheduler=scheduler)  # frozen, or set by the scheduler: fine
+    if isinstance(scheduler, (int, float, np.number)) and not isinstance(scheduler, bool):  # (path, m, o, 3)
+        fix = "the epoch comes back in ckpt['epoch']" if verb == "loaded" else f"pass it by name, epoch={scheduler:g}"
+        raise TypeError(f"{verb[:4]}_checkpoint's 4th argument is the scheduler, got the number {scheduler}: {fix}.")
     check_scheduler(scheduler, optimizer)
     if scheduler is not None and optimizer is None:
         raise ValueError(
-            f"a scheduler cannot be {verb} without its optimizer: the scheduler's state says which learning rate "
-            "it set, but that rate lives in the optimizer's state. Pass both, "
-            f"{'save' if verb == 'saved' else 'load'}_checkpoint(path, model, optimizer, scheduler)."
+            f"a scheduler cannot be {verb} without its optimizer: the scheduler's state says which learning rate it set, "
+            f"but that rate lives in the optimizer's state. Pass both, {verb[:4]}_checkpoint(path, model, optimizer, scheduler)."
         )
     return path
 
@@ -129,11 +129,10 @@ def save_checkpoint(
 ) -> Path:
     """Save everything needed to resume training, atomically and with a checksum; return the path.
 
-    The file holds the model's, optimizer's and scheduler's ``state_dict`` (and their kinds), the
-    number of epochs done, the history (as Python floats), and the states of the random number
-    generators: torch, NumPy, Python's ``random``, and ``generator`` if given (pass your
-    DataLoader's generator so the shuffling order resumes exactly). It loads with
-    ``torch.load(path, weights_only=True)``; :func:`load_checkpoint` also verifies it.
+    The file holds the model's, optimizer's and scheduler's ``state_dict`` (and their kinds), the number of epochs
+    done, the history (as Python floats), and the states of the random number generators: torch, NumPy, Python's
+    ``random``, and ``generator`` if given (pass your DataLoader's generator so the shuffling order resumes
+    exactly). It loads with ``torch.load(path, weights_only=True)``; :func:`load_checkpoint` also verifies it.
 
     Example:
         >>> import tempfile, pathlib
@@ -141,7 +140,7 @@ def save_checkpoint(
         >>> folder = pathlib.Path(tempfile.mkdtemp())
         >>> path = save_checkpoint(folder / "ckpt.pt", model, epoch=3, history={"train_loss": [0.3, 0.2, 0.1]})
         >>> sorted(torch.load(path, weights_only=True))
-        ['epoch', 'history', 'kinds', 'model', 'optimizer', 'rng', 'scheduler']
+        ['epoch', 'history', 'kinds', 'model', 'optimizer', 'param_names', 'rng', 'scheduler']
     """
     path = _check_parts(path, model, optimizer, scheduler, "saved")
     _check_held(model, optimizer)
@@ -154,6 +153,7 @@ def save_checkpoint(
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "kinds": {"optimizer": _kind(optimizer), "scheduler": _kind(scheduler)},
+        "param_names": _param_names(model, optimizer),  # the optimizer's state goes by position: names tell whose
         "epoch": int(epoch),
         "history": plain_history(history),
         "rng": rng_state(generator),
@@ -185,7 +185,8 @@ def _missing(name: str) -> str:
     )
 
 
-def _optimizer_misfit(optimizer: torch.optim.Optimizer, saved: Any, kind: str | None) -> str | None:
+def _optimizer_misfit(optimizer: torch.optim.Optimizer, checkpoint: Mapping[str, Any], model: nn.Module) -> str | None:
+    saved, kind, names = checkpoint["optimizer"], checkpoint["kinds"].get("optimizer"), checkpoint.get("param_names")
     if saved is None:
         return _missing("optimizer")
     if kind != type(optimizer).__name__:
@@ -194,6 +195,11 @@ def _optimizer_misfit(optimizer: torch.optim.Optimizer, saved: Any, kind: str | 
     sizes = [len(group["params"]) for group in optimizer.param_groups]
     if sizes != [len(group["params"]) for group in saved["param_groups"]]:
         return f"the optimizer's parameter groups hold {sizes} parameters, the file's {[len(g['params']) for g in saved['param_groups']]}"
+    mine = _param_names(model, optimizer)  # older files have none: their state is checked by its shapes only
+    if wrong := [i for i, group in enumerate(names or ()) if group != mine[i]]:  # as many groups, of the same sizes
+        return (f"the optimizer's parameter group {wrong[0]} holds {mine[wrong[0]]}, but the file's group {wrong[0]} held "
+                f"{names[wrong[0]]}: their state and learning rate would go to other parameters, without an error. "
+                "Build the optimizer with the same parameters in each group, in the order they were saved")  # fmt: skip
     for index, state in saved["state"].items():  # not LBFGS's flat vectors, nor Adafactor's row and column factors
         for name, value in state.items():
             if name in _MOMENTS and isinstance(value, torch.Tensor) and value.shape != params[index].shape:
@@ -210,7 +216,7 @@ def _misfits(
     if generator is not None and checkpoint["rng"].get("generator") is None:
         problems.append(_missing("generator"))
     if optimizer is not None:
-        problems.append(_optimizer_misfit(optimizer, checkpoint["optimizer"], kinds.get("optimizer")))
+        problems.append(_optimizer_misfit(optimizer, checkpoint, model))
     if scheduler is not None and checkpoint["scheduler"] is None:
         problems.append(_missing("scheduler"))
     elif scheduler is not None and kinds.get("scheduler") != type(scheduler).__name__:
@@ -249,12 +255,11 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """Verify and restore a checkpoint saved by :func:`save_checkpoint`; return ``{"epoch": ..., "history": ...}``.
 
-    Checks the file's SHA-256 seal, loads it with ``torch.load(weights_only=True)`` (no arbitrary
-    code runs), then restores the model, the optimizer and the scheduler when given, every random
-    number generator, and the DataLoader's ``generator`` when given. All or nothing: if anything
-    does not fit (other weights' shapes, an optimizer or scheduler of another kind, a state the
-    file lacks), a ``CheckpointError`` says what, and nothing has changed. Resume with
-    ``fit(..., history=ckpt["history"], start_epoch=ckpt["epoch"])``.
+    Checks the file's SHA-256 seal, loads it with ``torch.load(weights_only=True)`` (no arbitrary code runs), then
+    restores the model, the optimizer and the scheduler when given, every random number generator, and the
+    DataLoader's ``generator`` when given. All or nothing: if anything does not fit (other weights' shapes, an
+    optimizer or scheduler of another kind, optimizer groups of other parameters than saved, a state the file lacks),
+    a ``CheckpointError`` says what, and nothing has changed. Resume with ``fit(..., history=ckpt["history"], start_epoch=ckpt["epoch"])``.
 
     Example:
         >>> import tempfile, pathlib
@@ -265,26 +270,21 @@ def load_checkpoint(
     """
     path = _check_parts(path, model, optimizer, scheduler, "loaded")
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"generator should be the DataLoader's torch.Generator (or None), got {type(generator).__name__}."
-        )
+        raise TypeError(f"generator should be the DataLoader's torch.Generator (or None), got "
+                        f"{type(generator).__name__}.")  # fmt: skip
     if path.is_dir():
-        raise IsADirectoryError(
-            f"'{path}' is a folder, not a checkpoint file: pass the file's path, e.g. '{path / 'checkpoint.pt'}'."
-        )
+        raise IsADirectoryError(f"'{path}' is a folder, not a checkpoint file: pass the file's path, e.g. "
+                                f"'{path / 'checkpoint.pt'}'.")  # fmt: skip
     if not path.exists():  # a pipe or a device: read_sealed names it
-        raise FileNotFoundError(
-            f"no checkpoint file at '{path}'."
-            + (unexpanded(path) or " Check the path, or save one first with save_checkpoint.")
-        )
+        raise FileNotFoundError(f"no checkpoint file at '{path}'."
+                                + (unexpanded(path) or " Check the path, or save one first with save_checkpoint."))  # fmt: skip
     checkpoint = read_sealed(path, _ENTRIES)  # a dict of these entries, each of its type
     problems = _misfits(checkpoint, model, optimizer, scheduler, generator)
     diverged = [] if problems else _diverged(model, checkpoint["model"], checkpoint["optimizer"] if optimizer else None)
     if diverged:
-        raise CheckpointError(
-            f"'{path.name}' holds NaN or inf in {', '.join(diverged[:5])}: the training had diverged when it was "
-            "saved, so nothing was loaded. Load an earlier checkpoint, and train on with a lower learning rate."
-        )
+        raise CheckpointError(f"'{path.name}' holds NaN or inf in {', '.join(diverged[:5])}: the training had "
+                              "diverged when it was saved, so nothing was loaded. Load an earlier checkpoint, and "
+                              "train on with a lower learning rate.")  # fmt: skip
     if problems:
         raise CheckpointError(f"'{path.name}' does not fit, so nothing was loaded: " + "; ".join(problems) + ".")
     before = _snapshot(model, optimizer, scheduler, generator)

@@ -21,9 +21,14 @@ from course.device import device_error, dtype_error, is_device_mismatch, model_d
 from course.divergence import empty_batch, untouched
 from course.loaders import batch_to, check_loaders, no_batches, on_meta
 from course.loss_checks import loss_of
-from course.loss_values import check_last_layer, check_not_inference, check_real, check_values, no_graph
+from course.loss_result import check_real, check_scalar, no_graph
+from course.loss_values import check_last_layer, check_not_inference, check_values
 
 _ONE_VALUE = "Expected more than 1 value per channel when training"  # BatchNorm's words for a batch of 1
+_TRAINING = ("in training mode, which needs at least 2 to compute a mean and a variance. Drop the last, incomplete "
+             "batch with DataLoader(..., drop_last=True), or choose a batch size that divides the number of samples.")  # fmt: skip
+_NO_STATS = ("built with track_running_stats=False, which normalises with the batch's own mean and variance even in "
+             "eval mode, so it needs 2 samples or more: build it with track_running_stats=True, or pass batches of 2+.")  # fmt: skip
 _PRODUCT = re.compile(r"\((\d+)x(\d+) and (\d+)x(\d+)\)")  # torch's mat1 (rows x width) and mat2 (in x out)
 _CONV_RANK = re.compile(r"input to conv(?P<d>\d)d, but got input of size: \[(?P<shape>[\d, ]*)\]")
 _CONV_CHANNELS = re.compile(
@@ -61,13 +66,11 @@ def model_output(model: nn.Module, x: torch.Tensor) -> object:
     except IndexError as exc:  # an Embedding given an id it has no row for
         raise _ids_error(model, x, exc) from None
     except ValueError as exc:
-        if _ONE_VALUE not in str(exc):
-            raise
-        raise ValueError(
-            f"a batch of {len(x)} sample reached a BatchNorm layer in training mode, which needs at least 2 to compute "
-            "a mean and a variance. Drop the last, incomplete batch with DataLoader(..., drop_last=True), or choose "
-            "a batch size that divides the number of samples."
-        ) from None
+        norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if _ONE_VALUE not in str(exc) or not any(m.training or m.running_mean is None for m in norms):
+            raise  # another layer's words (GroupNorm's, a layer of your own)
+        why = _TRAINING if any(m.training for m in norms) else _NO_STATS
+        raise ValueError(f"a batch of {len(x)} sample reached a BatchNorm layer {why}") from None
 
 
 def forward_loss(model: nn.Module, loss_fn: object, x: torch.Tensor, y: object, values: bool = False) -> torch.Tensor:
@@ -75,12 +78,12 @@ def forward_loss(model: nn.Module, loss_fn: object, x: torch.Tensor, y: object, 
 
     The targets are checked against the loss's range (:func:`course.loss_values.check_values`); with
     ``values``, the predictions too (a logsumexp: the trainer asks once per pass) and the model's last layer
-    (:func:`course.loss_values.check_last_layer`). A complex loss is refused. Example:
+    (:func:`course.loss_values.check_last_layer`); what the loss returns too (:mod:`course.loss_result`). Example:
         >>> forward_loss(nn.Linear(1, 1, bias=False).requires_grad_(False), nn.MSELoss(), torch.zeros(2, 1), torch.ones(2, 1))
         tensor(1.)
     """
     pred = model_output(model, x)
-    loss = check_real(loss_of(pred, loss_fn, y, model))
+    loss = check_real(check_scalar(loss_of(pred, loss_fn, y, model)))
     check_values(pred, y, loss_fn, first=values)  # after the loss, so that wrong shapes are named first
     if values:
         check_last_layer(model, loss_fn)

@@ -112,7 +112,7 @@ def _checked(tensor: object, params: object) -> dict[str, torch.Tensor]:
         )
     if params is not None and not isinstance(params, Mapping):
         raise TypeError(f"params should be a dict of names to tensors, e.g. {{'a': a}}; got {type(params).__name__}.")
-    checked = dict(params or {})
+    checked, names = dict(params or {}), {}
     for key, value in checked.items():
         if not isinstance(value, torch.Tensor):
             raise TypeError(f"params[{key!r}] should be a tensor, got {type(value).__name__}.")
@@ -123,7 +123,18 @@ def _checked(tensor: object, params: object) -> dict[str, torch.Tensor]:
                 f"as the box of the operation that made it, {type(value.grad_fn).__name__}. Leave {key!r} out of "
                 "params (name the output with name=...)."
             )
+        _check_named(key, value, names.setdefault(id(value), key))
     return checked
+
+
+def _check_named(key: object, value: torch.Tensor, first: object) -> None:
+    """Refuse a second name ``key`` for a tensor already named ``first``: its one box can show one name."""
+    if first != key:  # torchviz keeps the last name: the first would vanish
+        second = f"name={key!r}" if value.grad_fn is not None else f"params[{key!r}]"  # the output, or a leaf
+        raise ValueError(
+            f"params[{first!r}] and {second} name the same tensor, which gets one box, so it can show only one name. "
+            "Keep one of the two."
+        )
 
 
 def _graph_size(root: object) -> int:
@@ -149,9 +160,11 @@ def show_graph(
 
     ``params`` names the tensors that require gradients (``{"a": a, "b": b}``), so their boxes say ``a (1)``
     instead of an empty label; only such leaves have a box of their own, so an intermediate result (``h = a * 2``)
-    in ``params`` is refused; ``name`` labels the output box (``name="loss"``, a name of its own: not one of
-    ``params``). Graphs of more than ``MOST_OPERATIONS`` (1000) operations are refused: too big to read. Node ids
-    are numbered in the order torchviz meets them, so two runs give the same graph, text and picture.
+    in ``params`` is refused, as is a second name for one tensor; ``name`` labels the output box (``name="loss"``,
+    a name of its own: not one of ``params``). Graphs of more than ``MOST_OPERATIONS`` (1000) operations are
+    refused: too big to read. Node ids are numbered in the order torchviz meets them, so two runs give the same
+    graph, text and picture. A frozen tensor (``requires_grad=False``) in ``params`` gets no box, as autograd records
+    nothing for it (lesson 04 draws one so).
 
     Example:
         >>> a = torch.ones(1, requires_grad=True)
@@ -171,6 +184,8 @@ def show_graph(
             f"name={name!r} is already the name of a tensor in params, and name labels the output box: one name "
             f"for two boxes. Give the output a name of its own, e.g. name={'output' if name == 'loss' else 'loss'!r}."
         )
+    for key in [key for key, value in params.items() if value is tensor] if name is not None else ():
+        _check_named(name, tensor, key)  # the output already named in params: name gives it a second name
     if name is not None:
         params[name] = tensor
     size = _graph_size(tensor.grad_fn)

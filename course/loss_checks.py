@@ -1,4 +1,4 @@
-"""The loss of a mini-batch, checked: predictions and targets that pair up, a scalar, and torch's errors explained.
+"""The loss of a mini-batch, checked: predictions and targets that pair up, and torch's errors explained.
 
 A loss silently broadcasts predictions against targets of another shape, or stretches one over several of the other:
 :func:`check_pair` refuses that, and scores of a single class (values a loss misreads: :mod:`course.loss_values`). When
@@ -30,7 +30,9 @@ _CLASS_INDICES = (nn.CrossEntropyLoss, nn.NLLLoss)
 _CLASS_INDEX_FUNCTIONS = {functional.cross_entropy, functional.nll_loss}
 _OUT_OF_BOUNDS = re.compile(r"Target (-?\d+) is out of bounds")
 _PAIRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # a hand-written loss: the shapes it did not broadcast
-_CONVERTS = {"view_as", "reshape_as", "type_as", "to", "new_tensor", "cross_entropy", "nll_loss"}  # pair, not broadcast
+# Pair, not broadcast: conversions, and the losses of class indices, (N,) for (N, C), a hand-written loss may call.
+_CONVERTS = {"view_as", "reshape_as", "type_as", "to", "new_tensor", "cross_entropy", "nll_loss",
+             "multi_margin_loss"}  # fmt: skip
 
 
 def _is(loss_fn: object, modules: tuple[type, ...], functions: set) -> bool:
@@ -40,28 +42,12 @@ def _is(loss_fn: object, modules: tuple[type, ...], functions: set) -> bool:
     return isinstance(loss_fn, modules) or any(loss_fn is function for function in functions)
 
 
-def check_scalar(loss: object) -> torch.Tensor:
-    """``loss`` as a scalar if it holds one value (``backward()`` takes ``()`` or ``(1,)``); else a ``ValueError``.
-    Example:
-        >>> check_scalar(torch.ones(3))
-        Traceback (most recent call last):
-        ValueError: the loss must be a scalar tensor, got (3,). Use a loss with reduction='mean' or 'sum', ...
-    """
-    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-        raise ValueError(
-            f"the loss must be a scalar tensor, got {shape}. Use a loss with reduction='mean' or 'sum', "
-            "or reduce it yourself with .mean()."
-        )
-    return loss.reshape(())  # a view: backward() still reaches the graph
-
-
 def _stretches(pred: torch.Tensor, target: torch.Tensor, loss_fn: object) -> bool | None:
     """Whether the loss compares one target with several predictions; None: a hand-written loss may, on purpose."""
     if _is(loss_fn, _CLASS_INDICES, _CLASS_INDEX_FUNCTIONS):
         return target.ndim == 0 and target.is_floating_point()
-    if (elementwise := _is(loss_fn, _ELEMENTWISE, _ELEMENTWISE_FUNCTIONS)) or not target.is_floating_point():
-        return elementwise  # below: float targets of fewer dims, (N,) for (N, C), line their samples up with columns
+    if elementwise := _is(loss_fn, _ELEMENTWISE, _ELEMENTWISE_FUNCTIONS):
+        return elementwise  # below: targets of fewer dims, (N,) for (N, C), line their samples up with columns
     return None if target.ndim in (0, pred.ndim) else target.ndim < pred.ndim and len(target) > 1
 
 
@@ -285,15 +271,22 @@ def explain_loss(
     return _classes(pred, y, text) or error
 
 
-def loss_of(pred: object, loss_fn: Callable, y: object, model: nn.Module | None = None) -> torch.Tensor:
-    """``loss_fn(pred, y)``, checked: predictions and targets that pair up, a scalar, and the loss's own errors explained.
-    Example:
+def loss_of(pred: object, loss_fn: Callable, y: object, model: nn.Module | None = None) -> object:
+    """``loss_fn(pred, y)``, checked: predictions and targets that pair up, and the loss's own errors explained (what it
+    returns is :mod:`course.loss_result`'s concern). Example:
         >>> loss_of(torch.zeros(2, 1), nn.MSELoss(), torch.ones(2, 1))
         tensor(1.)
     """
     try:
         computed = check_pair(pred, y, loss_fn, model)  # a hand-written loss given other shapes may be run there, once
-        loss = computed[0] if computed else loss_fn(pred, y)
+        return computed[0] if computed else loss_fn(pred, y)
     except (RuntimeError, IndexError) as exc:
         raise explain_loss(exc, pred, y, loss_fn, model) from None
-    return check_scalar(loss)
+    except (TypeError, AttributeError) as exc:  # torch's losses read y.size(): a list or a number has none
+        if isinstance(y, torch.Tensor) or not isinstance(pred, torch.Tensor):
+            raise
+        raise TypeError(
+            f"the targets y are a {type(y).__name__}, not a tensor, and the loss cannot take them "
+            f"({type(exc).__name__}: {exc}). Convert them once, y = torch.as_tensor(y, dtype=torch.float32) (class "
+            "indices: dtype=torch.long)."
+        ) from None

@@ -48,8 +48,9 @@ def _out_of_range(target: torch.Tensor, loss_fn: object, what: str) -> ValueErro
 def check_values(pred: object, target: object, loss_fn: object, first: bool = True) -> None:
     """Refuse values a loss takes without an error but silently misreads (a ``ValueError`` naming the fix).
 
-    Binary cross-entropy needs targets in [0, 1] (``BCEWithLogitsLoss`` trains on labels {1, 2}
-    without a word), class probabilities too: checked on every batch. ``NLLLoss`` needs
+    Binary cross-entropy needs targets in [0, 1] (``BCEWithLogitsLoss`` trains on labels {1, 2} without a word),
+    class probabilities too, in rows that each sum to 1 (``CrossEntropyLoss``'s targets of the predictions' shape,
+    ``KLDivLoss``'s: a row of zeros gives cross-entropy 0): checked on every batch. ``NLLLoss`` needs
     log-probabilities, whose exp sums to 1 over the classes (on raw scores the loss falls without
     end), ``KLDivLoss`` log-probabilities too, never above 0 (on probabilities it falls below 0):
     checked when ``first`` (the trainer's first batch of a pass). The losses are recognised as
@@ -76,12 +77,55 @@ def check_values(pred: object, target: object, loss_fn: object, first: bool = Tr
         raise _out_of_range(
             target, loss_fn, "class labels 0 or 1, or probabilities" if binary else "class probabilities"
         )
+    if (soft or _is(loss_fn, (nn.KLDivLoss,), {functional.kl_div})) and target.ndim and target.numel():
+        _check_rows(target.detach(), loss_fn, kl=not soft)
 
 
 def _outside(target: torch.Tensor) -> bool:
     if torch.equal(target, target.clamp(0, 1)):  # two cheap ops, one sync: this runs on every batch
         return False
     return bool(((target < 0) | (target > 1)).any())  # NaN differs from itself: not out of range, blamed later
+
+
+def _log_target(loss_fn: object) -> bool:  # KLDivLoss(log_target=True) takes log-probabilities as targets
+    while isinstance(loss_fn, functools.partial) and "log_target" not in loss_fn.keywords:
+        loss_fn = loss_fn.func
+    return bool(
+        loss_fn.keywords["log_target"] if isinstance(loss_fn, functools.partial) else getattr(loss_fn, "log_target", 0)
+    )
+
+
+def _check_rows(target: torch.Tensor, loss_fn: object, kl: bool) -> None:
+    """Refuse probability rows (soft CrossEntropyLoss targets, KLDivLoss's) whose sums are not 1 (to 1e-3, more for
+    float16): all-zero rows give cross-entropy a loss of 0 and no gradient, multi-hot rows train silently. Its classes
+    lie along dim 1; a KL divergence's distributions along dim 1 or the last (of (N, T, V), say)."""
+    log, classes = kl and _log_target(loss_fn), int(target.ndim > 1)
+    values = target.float().exp() if log else target.float()
+    sums = {dim: values.sum(dim) for dim in ({classes, target.ndim - 1} if kl else {classes})}
+    eps = 2 * torch.finfo(target.dtype).eps  # a sum of C values rounds by up to about C * eps / 2
+    bad = {dim: (total - 1).abs() > max(1e-3, eps * target.shape[dim]) for dim, total in sums.items()}
+    if not all(wrong.any() for wrong in bad.values()):  # NaN is not: blamed later
+        return
+    total, place = sums[classes], tuple(bad[classes].nonzero()[0].tolist())
+    row = (f"row {place[0] if len(place) == 1 else place}" if place else "the target") + ("'s exp" if log else "")
+    seen = total[~total.isnan()]
+    where = f"{row} sums to {total[place].item():g} (from {seen.min().item():g} to {seen.max().item():g})"
+    rows = f"y = y / y.sum(dim={classes}, keepdim=True)"
+    multi = "for several labels per sample (multi-label), use nn.BCEWithLogitsLoss() with 0/1 targets"
+    if not kl:
+        raise ValueError(
+            f"{_name(loss_fn)} reads targets of the predictions' shape {tuple(target.shape)} as class probabilities, "
+            f"each row (over dim {classes}) summing to 1, but {where}: a row of zeros gives a loss of 0 and no "
+            "gradient, a row summing to 2 counts its sample twice, without an error. For one class per sample pass "
+            f"class indices, y = y.argmax(dim={classes}), or one-hot rows; for probabilities divide each row by its "
+            f"sum, {rows} (a row of zeros has no class: give it one or leave the sample out); {multi}."
+        )
+    raise ValueError(
+        f"{_name(loss_fn)} compares probability distributions, so its targets should be rows of "
+        f"{'log-probabilities whose exp sums' if log else 'probabilities summing'} to 1 (over dim {classes}), but "
+        f"{where}: the loss is then no divergence, and training goes wrong without an error. Divide each row by its sum, {rows} (log-probabilities: y = y - y.logsumexp(dim={classes}, "
+        f"keepdim=True)); {multi} and raw scores."
+    )
 
 
 def _check_log_probabilities(pred: torch.Tensor) -> None:
@@ -112,10 +156,17 @@ def _check_kl_input(pred: torch.Tensor) -> None:
         )
 
 
-def _last_module(model: object) -> object:
-    """The module that gives the model's output, as far as the structure tells: the last of nested nn.Sequential."""
-    while isinstance(model, nn.Sequential) and type(model).forward is nn.Sequential.forward and len(model):
-        model = model[-1]
+_SHAPE_ONLY = (nn.Flatten, nn.Unflatten, nn.Identity, nn.modules.dropout._DropoutNd)  # none undoes a squashing
+
+
+def _last_module(model: object, after: list[str]) -> object:
+    """The module that gives the model's output, as far as the structure tells: the last of nested nn.Sequential but
+    for shape-only modules (named in ``after``, in order); None if the model only reshapes."""
+    if isinstance(model, _SHAPE_ONLY):
+        after.insert(0, type(model).__name__)
+        return None
+    if isinstance(model, nn.Sequential) and type(model).forward is nn.Sequential.forward:
+        return next((last for module in reversed(model) if (last := _last_module(module, after)) is not None), None)
     return model
 
 
@@ -124,46 +175,34 @@ def check_last_layer(model: object, loss_fn: object) -> None:
 
     ``BCEWithLogitsLoss`` applies a sigmoid, ``CrossEntropyLoss`` a log-softmax: after an ``nn.Sigmoid`` or
     ``nn.Softmax`` layer they train without an error, but on squashed scores. Seen from the structure only (the
-    last module of a nested ``nn.Sequential``): a sigmoid applied in ``forward`` cannot be. Example:
+    last module of a nested ``nn.Sequential``, past a trailing ``Flatten``, ``Unflatten``, ``Identity`` or dropout):
+    a sigmoid applied in ``forward`` cannot be. Example:
         >>> check_last_layer(nn.Sequential(nn.Linear(2, 1), nn.Sigmoid()), nn.BCEWithLogitsLoss())  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ValueError: the model ends with nn.Sigmoid, but BCEWithLogitsLoss applies the sigmoid itself...
     """
-    last, name = _last_module(model), _name(loss_fn)
+    after: list[str] = []
+    last, name = _last_module(model, after), _name(loss_fn)
+    layer, undo = f"nn.{type(last).__name__}", "which does not undo it" if len(after) == 1 else "which do not undo it"
+    ends = f"ends with {layer}" + (f" (then only {', '.join(after)}, {undo})" if after else "")
     if isinstance(last, nn.Sigmoid) and _is(
         loss_fn, (nn.BCEWithLogitsLoss,), {functional.binary_cross_entropy_with_logits}
     ):
         raise ValueError(
-            f"the model ends with nn.Sigmoid, but {name} applies the sigmoid itself: it takes raw scores (logits), "
+            f"the model {ends}, but {name} applies the sigmoid itself: it takes raw scores (logits), "
             "so the sigmoid is applied twice, the loss can never reach 0 and training goes wrong without an error. "
-            "Drop the last layer (the loss applies it; use torch.sigmoid(model(x)) to read probabilities), or keep "
-            "it and use nn.BCELoss() instead."
+            f"Drop the {layer} layer (the loss applies it; use torch.sigmoid(model(x)) to read probabilities), or "
+            "keep it and use nn.BCELoss() instead."
         )
     if isinstance(last, (nn.Softmax, nn.Softmax2d)) and _is(
         loss_fn, (nn.CrossEntropyLoss,), {functional.cross_entropy}
     ):
         raise ValueError(
-            f"the model ends with nn.{type(last).__name__}, but {name} applies (log-)softmax itself: it takes raw scores (logits), "
+            f"the model {ends}, but {name} applies (log-)softmax itself: it takes raw scores (logits), "
             "so softmax is applied twice, the loss can never reach 0 and its gradients shrink, without an error. "
-            "Drop the last layer (the loss applies it; use torch.softmax(model(x), dim=1) to read probabilities), "
+            f"Drop the {layer} layer (the loss applies it; use torch.softmax(model(x), dim=1) to read probabilities), "
             "or end the model with nn.LogSoftmax(dim=1) instead and use nn.NLLLoss()."
         )
-
-
-def check_real(loss: torch.Tensor) -> torch.Tensor:
-    """``loss``, unless it is complex (a ``TypeError``): training minimises a real number.
-    Example:
-        >>> check_real(torch.tensor(1.0 + 0j))  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        TypeError: the loss is a complex number (torch.complex64), but training minimises a real one...
-    """
-    if loss.is_complex():
-        raise TypeError(
-            f"the loss is a complex number ({loss.dtype}), but training minimises a real one (complex numbers have no "
-            "order). Return a real loss: its real part, loss.real, if the imaginary part is 0 by construction, or a "
-            "magnitude, e.g. ((pred - y).abs() ** 2).mean() for complex predictions."
-        )
-    return loss
 
 
 NOT_TRAINED = (
@@ -173,35 +212,6 @@ NOT_TRAINED = (
     "or torch.tensor(...) on the way (torch.tensor(loss.item(), requires_grad=True) is a new tensor of its own, cut "
     "off from the model)."
 )
-
-
-def no_graph(model: nn.Module) -> ValueError:
-    """The error for a loss without a graph (no ``grad_fn``): gradient recording off, the model frozen, or else a loss
-    cut from the model.
-
-    Example:
-        >>> with torch.no_grad():
-        ...     print(no_graph(nn.Linear(1, 1)))  # doctest: +ELLIPSIS
-        gradient recording is off, so the loss has no graph...
-    """
-    if not torch.is_grad_enabled():  # also in torch.inference_mode()
-        return ValueError(
-            "gradient recording is off, so the loss has no graph and backward() cannot compute gradients: training "
-            "was called inside torch.no_grad() or torch.inference_mode(), or after torch.set_grad_enabled(False) (a "
-            "cell run earlier may have left it off). Train outside those blocks, or switch recording back on with "
-            "torch.set_grad_enabled(True)."
-        )
-    if (params := list(model.parameters())) and not any(p.requires_grad for p in params):
-        return ValueError(
-            "none of the model's parameters requires grad (the model is frozen, e.g. by model.requires_grad_(False)), "
-            "so the loss has no graph and backward() cannot compute gradients. Unfreeze it before training, "
-            "model.requires_grad_(True) (freeze only the layers you mean to keep as they are)."
-        )
-    return ValueError(
-        "the loss is not connected to the model's parameters (it has no grad_fn), so backward() cannot compute "
-        "gradients. Compute the loss from the predictions with torch operations only: no .item(), .detach(), "
-        ".numpy() or torch.tensor(...) on the way."
-    )
 
 
 def check_not_inference(optimizer: torch.optim.Optimizer) -> None:

@@ -21,6 +21,16 @@ LOG_TOP = 1e200  # a log axis drawn higher needs ticks past float64's end (1.8e3
 LINEAR_TOP = check.AXIS_END  # a linear axis spanning more overflows its ticks and margins: it stops at +-1e300
 NOT_LOSSES = ("lr",)  # entries of fit's history that are not losses
 MOST_CLASSES = 30  # one text per cell: more would not fit
+PAD = (
+    "pad it with float('nan') where it has no value (NaN points are left out of the line), e.g. [nan, nan, 0.65] "
+    "for a validation loss recorded from epoch 3"
+)
+
+
+def _lengths(lines: Mapping[str, np.ndarray]) -> str | None:
+    """The curves' lengths when they differ, e.g. ``{'train': 4, 'val': 2}``; None when all are as long."""
+    lengths = {name: len(values) for name, values in lines.items()}
+    return str(lengths) if len(set(lengths.values())) > 1 else None
 
 
 def plot_split(x_train: object, y_train: object, x_val: object, y_val: object) -> Figure:
@@ -74,10 +84,11 @@ def plot_curves(
 ) -> Figure:
     """Draw several named curves on one axis (losses per epoch, learning rates, ...).
 
-    NaN and infinite values (a run that diverged) are left out of the line, and a point with no finite
-    neighbour (a single epoch, or the first validation after NaNs) gets a dot; with ``log_y`` every
-    finite value must be above zero, and the axis ends at 1e200 (a float64 run that grows to 1e300
-    leaves the top of the plot). A linear axis ends at -1e300 and 1e300 for the same reason.
+    Each curve starts at x = 1 (its value i at x = i); curves of different lengths are drawn so, with a warning
+    (pad one recorded from a later epoch with NaN). NaN and infinite values (a run that diverged) are left out of
+    the line, and a point with no finite neighbour (a single epoch, or the first validation after NaNs) gets a dot;
+    with ``log_y`` every finite value must be above zero, and the axis ends at 1e200 (a float64 run that grows to
+    1e300 leaves the top of the plot). A linear axis ends at -1e300 and 1e300 for the same reason.
 
     Example:
         >>> fig = plot_curves({"training": [1.0, 0.5], "validation": [1.1, 0.7]})
@@ -86,6 +97,13 @@ def plot_curves(
     """
     check.mapping("curves", curves, "{'training': losses}", most=MOST_CURVES)
     lines = {name: check.line(f"curves[{name!r}]", v) for name, v in curves.items()}
+    if (lengths := _lengths(lines)) is not None:
+        warnings.warn(
+            f"plot_curves drew curves of different lengths, {lengths}, each from x = 1 (its value i at x = i): right "
+            "for runs that all start at the first epoch or step, but a curve recorded from a later one, or every few, "
+            f"is drawn shifted; {PAD}.",
+            stacklevel=2,
+        )
     if check.flag("log_y", log_y):
         for name, values in lines.items():
             check.positive(f"curves[{name!r}]", values)
@@ -119,7 +137,8 @@ def plot_losses(history: Mapping[str, Sequence[float]], log_y: bool = False) -> 
     Only losses are drawn, on one loss axis: the entries whose name holds ``"loss"`` (``"train_loss"``,
     ``"val_loss"``), so that the ``"lr"`` of ``fit``'s history and metrics of your own (``"val_acc"``)
     are left out, with a warning that names them; draw those with ``plot_curves``. A dict with no
-    such name, e.g. ``{"training": ..., "validation": ...}``, is all losses (but for an ``"lr"``).
+    such name, e.g. ``{"training": ..., "validation": ...}``, is all losses (but for an ``"lr"``). Each loss
+    holds one value per epoch: losses of different lengths are refused (pad a late one with NaN).
 
     Example:
         >>> fig = plot_losses({"train_loss": [1.0, 0.5], "val_loss": [1.2, 0.6], "lr": [0.1, 0.1]})
@@ -137,7 +156,14 @@ def plot_losses(history: Mapping[str, Sequence[float]], log_y: bool = False) -> 
         )
     if not losses:
         raise ValueError(f"history holds no loss, only {sorted(history)}; plot those with plot_curves.")
-    return plot_curves(losses, xlabel="epoch", ylabel="loss", log_y=log_y, title="Loss per epoch")
+    lines = {name: check.line(f"history[{name!r}]", v) for name, v in losses.items()}
+    if (lengths := _lengths(lines)) is not None:  # one value per epoch each: else drawn at the wrong epochs
+        raise ValueError(
+            f"history's losses have different lengths, {lengths}, but each should hold one value per epoch, drawn "
+            f"from epoch 1: a loss recorded from a later epoch, or every few epochs, would be drawn at the wrong "
+            f"epochs. Give each loss one value per epoch: {PAD}."
+        )
+    return plot_curves(lines, xlabel="epoch", ylabel="loss", log_y=log_y, title="Loss per epoch")
 
 
 def plot_loss_surface(

@@ -115,7 +115,8 @@ def plot_optimizer_paths(
 
 
 def plot_lr_schedules(schedules: Mapping[str, Sequence[float]]) -> Figure:
-    """The learning rate used in each epoch, one staircase per scheduler, on a log scale.
+    """The learning rate used in each epoch, one staircase per scheduler, on a log scale (a linear one when a
+    schedule reaches 0 or below, which a log scale cannot show, e.g. ``LinearLR`` or ``PolynomialLR`` decaying to 0).
 
     Epoch ``e``'s rate is a step from ``e`` to ``e + 1``, so the last epoch (or the only one) shows too.
 
@@ -125,17 +126,16 @@ def plot_lr_schedules(schedules: Mapping[str, Sequence[float]]) -> Figure:
         ('log', ['StepLR', 'constant'])
     """
     check.mapping("schedules", schedules, "{'StepLR': lrs}", most=MOST_CURVES)
-    lines = {
-        name: check.positive(f"schedules[{name!r}]", check.vector(f"schedules[{name!r}]", v))
-        for name, v in schedules.items()
-    }
+    lines = {name: check.vector(f"schedules[{name!r}]", v) for name, v in schedules.items()}
+    if not (log := all((rates > 0).all() for rates in lines.values())):  # 0 or below: on a linear axis, +-1e300
+        lines = {name: check.drawable(f"schedules[{name!r}]", rates) for name, rates in lines.items()}
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for name, rates in lines.items():
         edges = np.arange(1, len(rates) + 2)  # epoch e spans [e, e + 1]: repeat the last rate to close its step
         ax.step(edges, np.append(rates, rates[-1]), where="post", label=name)
-    ax.set_yscale("log")
+    ax.set_yscale("log" if log else "linear")
     ax.set(xlabel="epoch", ylabel="learning rate", title="Learning rate per epoch")
     ax.legend()
     fig.tight_layout()

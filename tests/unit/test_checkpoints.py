@@ -72,7 +72,7 @@ def test_checkpoint_loads_with_weights_only_and_holds_plain_values(tmp_path):
     history = {"train_loss": [np.float64(0.5), np.float32(0.25)], "lr": [0.05, 0.05]}  # numpy scalars get converted
     path = save_checkpoint(tmp_path / "c.pt", model, optimizer, scheduler, 2, history, generator=generator)
     raw = torch.load(path, weights_only=True)
-    assert sorted(raw) == ["epoch", "history", "kinds", "model", "optimizer", "rng", "scheduler"]
+    assert sorted(raw) == ["epoch", "history", "kinds", "model", "optimizer", "param_names", "rng", "scheduler"]
     assert raw["epoch"] == 2 and all(type(v) is float for v in raw["history"]["train_loss"])
     assert raw["kinds"] == {"optimizer": "SGD", "scheduler": "StepLR"}
     assert sorted(raw["rng"]) == ["cuda", "generator", "numpy", "python", "torch"]
@@ -386,6 +386,11 @@ def test_an_adam_state_of_parameters_in_another_order_is_still_refused(tmp_path)
     path = save_checkpoint(tmp_path / "c.pt", model, optimizer, epoch=1, history=history)
     other = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
     reversed_order = torch.optim.Adam(list(other.parameters())[::-1])
+    with pytest.raises(CheckpointError, match=r"group 0 holds \['1.bias', '1.weight', '0.bias', '0.weight'\], but"):
+        load_checkpoint(path, other, reversed_order)
+    old = torch.load(path, weights_only=True)
+    del old["param_names"]  # a file saved before the names were kept: its state is checked by its shapes
+    checkpoint_file.write_sealed(old, path)
     with pytest.raises(CheckpointError, match=r"the optimizer's exp_avg for parameter 0 is \(3, 2\), the parameter"):
         load_checkpoint(path, other, reversed_order)
 
@@ -398,3 +403,55 @@ def test_a_frozen_model_is_saved_and_loaded_with_its_optimizer(tmp_path):
     assert load_checkpoint(path, other, new)["history"] == history
     assert same(new.state_dict(), optimizer.state_dict())
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), other.parameters(), strict=True))
+
+
+# ----------------------------------------------------------------------------- optimizer groups matched by name
+
+
+def two_groups(model, order):
+    groups = [{"params": model[0].parameters(), "lr": 0.1}, {"params": model[1].parameters(), "lr": 0.001}]
+    return torch.optim.Adam([groups[i] for i in order])
+
+
+def test_parameter_groups_holding_other_parameters_than_saved_are_refused_even_with_equal_shapes(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    optimizer = two_groups(model, (0, 1))
+    fit(model, nn.MSELoss(), optimizer, [(torch.randn(10, 2), torch.randn(10, 2))], 1, progress=False)
+    path = save_checkpoint(tmp_path / "c.pt", model, optimizer, epoch=1)
+    assert torch.load(path, weights_only=True)["param_names"] == [["0.weight", "0.bias"], ["1.weight", "1.bias"]]
+    other = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    swapped = two_groups(other, (1, 0))  # the same shapes: loaded by position, Adam's state would land on other layers
+    before = everything(other, swapped)
+    with pytest.raises(
+        CheckpointError,
+        match=r"does not fit, so nothing was loaded: the optimizer's parameter group 0 holds \['1.weight', '1.bias'\], "
+        r"but the file's group 0 held \['0.weight', '0.bias'\].*in the order they were saved",
+    ):
+        load_checkpoint(path, other, swapped)
+    assert same(everything(other, swapped), before)
+    same_order = two_groups(other, (0, 1))
+    load_checkpoint(path, other, same_order)
+    assert same(same_order.state_dict(), optimizer.state_dict())
+
+
+def test_a_checkpoint_saved_without_parameter_names_still_loads(tmp_path):
+    model, optimizer, scheduler, loader, generator = make_setup()
+    run_fit((model, optimizer, scheduler, loader, generator), 1)
+    path = save_checkpoint(tmp_path / "c.pt", model, optimizer, scheduler, 1, generator=generator)
+    old = torch.load(path, weights_only=True)
+    del old["param_names"]  # as written before the names were stored
+    checkpoint_file.write_sealed(old, path)
+    other, new, new_scheduler, _, new_generator = make_setup(seed=3)
+    assert load_checkpoint(path, other, new, new_scheduler, generator=new_generator)["epoch"] == 1
+    assert same(new.state_dict(), optimizer.state_dict())
+
+
+@pytest.mark.parametrize("number", [3, np.int64(3), 3.0])
+def test_an_epoch_given_in_the_scheduler_s_place_is_named_with_epoch_as_a_keyword(tmp_path, number):
+    model, optimizer, *_ = make_setup()
+    with pytest.raises(TypeError, match=r"save_checkpoint's 4th argument is the scheduler.*epoch=3\b"):
+        save_checkpoint(tmp_path / "c.pt", model, optimizer, number)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(TypeError, match=r"load_checkpoint's 4th argument is the scheduler.*ckpt\['epoch'\]"):
+        load_checkpoint(tmp_path / "c.pt", model, optimizer, number)

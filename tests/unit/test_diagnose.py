@@ -267,3 +267,33 @@ def test_a_model_frozen_after_its_step_was_made_is_told_so_not_blamed_on_the_los
     cut = make_train_step(model, cut_loss, torch.optim.SGD(model.parameters()))
     with pytest.raises(ValueError, match=r"not connected to the model's parameters.*\.item\(\)"):  # the loss's fault
         cut(torch.randn(4, 3), torch.randn(4, 1))
+
+
+# ----------------------------------------------------------------------------- one sample and BatchNorm in eval mode
+
+
+def without_running_stats():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3, track_running_stats=False), nn.Linear(3, 1))
+
+
+NO_STATS = r"1 sample reached a BatchNorm layer built with track_running_stats=False.*even in eval mode.*track_running_stats=True.*batches of 2\+"
+
+
+def test_one_sample_in_eval_mode_without_running_statistics_names_the_missing_statistics_not_training_mode():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from course.training import evaluate
+
+    x, y = torch.randn(5, 2), torch.randn(5, 1)
+    for call in (lambda: predict(without_running_stats(), x[:1]),  # last batch of 1: 5 samples, batch_size=4
+                 lambda: evaluate(without_running_stats(), nn.MSELoss(), DataLoader(TensorDataset(x, y), batch_size=4))):  # fmt: skip
+        with pytest.raises(ValueError, match=NO_STATS) as info:
+            call()
+        assert "training mode" not in str(info.value) and "drop_last" not in str(info.value)
+    with_stats = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3), nn.Linear(3, 1))
+    assert predict(with_stats, x[:1]).shape == (1, 1)  # running statistics: one sample is fine in eval mode
+    model = without_running_stats()
+    step = make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
+    with pytest.raises(ValueError, match=r"1 sample reached a BatchNorm layer in training mode.*drop_last=True"):
+        step(x[:1], y[:1])  # in training mode the old words are the right ones

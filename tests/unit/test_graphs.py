@@ -37,6 +37,16 @@ def test_a_frozen_parameter_disappears():
     assert [graph.nodes[n] for n, k in graph.kinds.items() if k == "leaf"] == ["a (1)"]
 
 
+def test_two_names_for_one_tensor_are_refused_not_one_silently_dropped():
+    a = torch.tensor(2.0, requires_grad=True)
+    with pytest.raises(ValueError, match=r"params\['a'\] and params\['w'\] name the same tensor.*one box.*one name"):
+        show_graph(a * 2, params={"a": a, "w": a})
+    out = a * 2
+    with pytest.raises(ValueError, match=r"params\['out'\] and name='loss' name the same tensor.*Keep one"):
+        show_graph(out, params={"a": a, "out": out}, name="loss")
+    assert "[output] loss ()" in show_graph(out, params={"a": a, "loss": out}, name="loss").summary()  # one name
+
+
 def test_dot_source_uses_stable_ids():
     graph = show_graph(*linear_loss())
     assert graph.dot_source == show_graph(*linear_loss()).dot_source

@@ -84,6 +84,8 @@ CASES = [  # (id, call, error, words in the message)
     ("losses only lr", lambda: plot_losses({"lr": [0.1]}), ValueError, r"history holds no loss, only \['lr'\].*plot_curves"),
     ("losses list", lambda: plot_losses([1.0, 0.5]), TypeError, r"history should be a non-empty dict.*got list"),
     ("losses log negative", lambda: plot_losses({"train_loss": [-1.0]}, log_y=True), ValueError, r"log scale"),
+    ("losses of different lengths", lambda: plot_losses({"train_loss": [1, 0.8, 0.6, 0.5], "val_loss": [1.1, 0.7]}), ValueError,
+     r"different lengths, \{'train_loss': 4, 'val_loss': 2\}.*one value per epoch.*float\('nan'\)"),
     ("surface None", lambda: plot_loss_surface(None, B, BOWL), TypeError, r"a_grid should be numbers.*got None"),
     ("surface 1x1", lambda: plot_loss_surface(np.ones((1, 1)), np.ones((1, 1)), np.ones((1, 1))), ValueError, r"at least 2x2"),
     ("surface NaN", lambda: plot_loss_surface(A, B, np.where(A > 0.9, NAN, BOWL)), ValueError, r"losses holds 5 NaN"),
@@ -174,7 +176,6 @@ CASES = [  # (id, call, error, words in the message)
     ("paths path NaN", lambda: plot_optimizer_paths(bowl, {"SGD": [(0, 0), (NAN, 1)]}, (-1, 1), (-1, 1)), ValueError, r"paths\['SGD'\] has a NaN or infinite point at step 1"),
     ("paths too many", lambda: plot_optimizer_paths(bowl, {str(i): [(0, 0)] for i in range(17)}, (-1, 1), (-1, 1)), ValueError, r"at most 16"),
     ("paths loss not callable", lambda: plot_optimizer_paths("bowl", {"SGD": [(0, 0)]}, (-1, 1), (-1, 1)), TypeError, r"loss should be a function"),
-    ("schedules zero lr", lambda: plot_lr_schedules({"a": [0.1, 0.0]}), ValueError, r"schedules\['a'\] holds 0 at position 1.*log scale"),
     ("schedules NaN", lambda: plot_lr_schedules({"a": [0.1, NAN]}), ValueError, r"schedules\['a'\] holds 1 NaN"),
     ("schedules list", lambda: plot_lr_schedules([0.1]), TypeError, r"schedules should be a non-empty dict"),
     ("schedules empty", lambda: plot_lr_schedules({"a": []}), ValueError, r"schedules\['a'\] is empty"),
@@ -285,3 +286,19 @@ def test_a_blank_alt_text_is_refused_by_the_bundle_as_by_show(alt):
     with pytest.raises(ValueError, match=r"show\(\) needs alt text"):
         show(plt.figure(), alt)
     plt.close("all")
+
+
+def test_curves_of_different_lengths_are_drawn_from_1_with_a_warning_that_says_so():
+    with pytest.warns(
+        UserWarning, match=r"different lengths, \{'train': 4, 'val': 2\}, each from x = 1.*float\('nan'\)"
+    ):
+        fig = plot_curves({"train": [1, 0.8, 0.6, 0.5], "val": [1.1, 0.7]})
+    assert [list(line.get_xdata()) for line in fig.axes[0].get_lines()] == [[1, 2, 3, 4], [1, 2]]
+
+
+@pytest.mark.parametrize("rates", [[0.1, 0.05, 0.0], [0.1, 0.0, -0.05]], ids=["reaches 0", "below 0"])
+def test_a_schedule_that_reaches_0_is_drawn_on_a_linear_scale(rates):
+    fig = plot_lr_schedules({"LinearLR to 0": rates, "constant": [0.1, 0.1, 0.1]})
+    assert fig.axes[0].get_yscale() == "linear"
+    assert list(fig.axes[0].get_lines()[0].get_ydata()) == [*rates, rates[-1]]  # every epoch's rate, 0 too
+    assert plot_lr_schedules({"constant": [0.1, 0.01]}).axes[0].get_yscale() == "log"  # all above 0: log scale

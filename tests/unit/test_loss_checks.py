@@ -12,7 +12,9 @@ from torch import nn
 from torch.nn import functional
 from torch.utils.data import DataLoader, TensorDataset
 
-from course.loss_checks import check_pair, check_scalar
+from course.loss_checks import check_pair, loss_of
+from course.loss_result import check_scalar
+from course.loss_values import check_values
 from course.training import fit, make_train_step, train_epoch
 from tests.unit.clear_errors import assert_clear_error
 
@@ -27,9 +29,7 @@ def test_a_loss_of_one_value_is_a_scalar_whatever_its_shape(shape):
     assert loss.shape == () and loss.item() == 2.5
 
 
-@pytest.mark.parametrize(
-    "loss", [torch.ones(3), torch.ones(0), torch.ones(1, 2), 2.5], ids=["(3,)", "(0,)", "(1, 2)", "float"]
-)
+@pytest.mark.parametrize("loss", [torch.ones(3), torch.ones(0), torch.ones(1, 2)], ids=["(3,)", "(0,)", "(1, 2)"])
 def test_a_loss_of_several_values_or_none_is_refused(loss):
     with pytest.raises(ValueError, match=r"the loss must be a scalar tensor.*reduction='mean'"):
         check_scalar(loss)
@@ -207,12 +207,12 @@ def test_probabilities_given_to_kl_divergence_are_refused_with_log_softmax_as_th
 
 STRUCTURAL = {
     "Sigmoid + BCEWithLogitsLoss": (nn.Sequential(nn.Linear(3, 1), nn.Sigmoid()), nn.BCEWithLogitsLoss(),
-                                    torch.ones(8, 1), r"ends with nn.Sigmoid.*BCEWithLogitsLoss.*Drop the last layer.*nn.BCELoss"),
+                                    torch.ones(8, 1), r"ends with nn.Sigmoid.*BCEWithLogitsLoss.*Drop the nn.Sigmoid layer.*nn.BCELoss"),
     "nested Sigmoid + F.bce_with_logits": (nn.Sequential(nn.Linear(3, 1), nn.Sequential(nn.Sigmoid())),
                                            functional.binary_cross_entropy_with_logits, torch.ones(8, 1),
-                                           r"ends with nn.Sigmoid.*Drop the last layer"),
+                                           r"ends with nn.Sigmoid.*Drop the nn.Sigmoid layer"),
     "Softmax + CrossEntropyLoss": (nn.Sequential(nn.Linear(3, 4), nn.Softmax(dim=1)), nn.CrossEntropyLoss(),
-                                   torch.zeros(8, dtype=torch.long), r"ends with nn.Softmax.*CrossEntropyLoss.*Drop the last layer.*NLLLoss"),
+                                   torch.zeros(8, dtype=torch.long), r"ends with nn.Softmax.*CrossEntropyLoss.*Drop the nn.Softmax layer.*NLLLoss"),
 }  # fmt: skip
 
 
@@ -269,3 +269,135 @@ def test_a_complex_loss_is_refused_with_a_clear_message():
     model = nn.Linear(3, 1)
     step = make_train_step(model, lambda p, t: ((p - t) ** 2).mean() * (1 + 0j), torch.optim.SGD(model.parameters()))
     assert_clear_error(lambda: step(torch.randn(8, 3), torch.randn(8, 1)), TypeError, r"complex.*\.real.*\.abs\(\)")
+
+
+# ----------------------------------------------------------------------------- soft targets that are no distributions
+
+
+def soft_rows(kind: str) -> torch.Tensor:
+    rows = {"all zero": torch.zeros(8, 3), "multi-hot": torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]] * 4),
+            "half a row": torch.full((8, 3), 1 / 6)}  # fmt: skip
+    return rows[kind]
+
+
+CROSS_ENTROPY = r"probabilities.*summing to 1.*row 0 sums to [\d.]+.*class indices, y = y\.argmax\(dim=1\).*one-hot"
+SOFT_LOSSES = {
+    "CrossEntropyLoss": (nn.Linear(4, 3), nn.CrossEntropyLoss(), CROSS_ENTROPY),
+    "F.cross_entropy partial": (nn.Linear(4, 3), functools.partial(functional.cross_entropy, label_smoothing=0.1),
+                                CROSS_ENTROPY),
+    "KLDivLoss": (nn.Sequential(nn.Linear(4, 3), nn.LogSoftmax(dim=1)), nn.KLDivLoss(reduction="batchmean"),
+                  r"KLDivLoss.*distributions.*summing to 1.*row 0 sums to [\d.]+.*y / y.sum\(dim=1, keepdim=True\)"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "loss_fn", "words"), SOFT_LOSSES.values(), ids=SOFT_LOSSES.keys())
+@pytest.mark.parametrize("kind", ["all zero", "multi-hot", "half a row"])
+def test_soft_targets_whose_rows_do_not_sum_to_1_are_refused_before_any_step(model, loss_fn, words, kind):
+    """All-zero rows give CrossEntropyLoss a loss of exactly 0 and no gradient; multi-hot rows train silently."""
+    y, before = soft_rows(kind), copy.deepcopy(model.state_dict())
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    assert_clear_error(
+        lambda: fit(model, loss_fn, optimizer, [(torch.randn(8, 4), y)], 1, progress=False),
+        ValueError,
+        words + r".*multi-label.*nn\.BCEWithLogitsLoss\(\)",
+    )
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def test_probability_rows_one_hot_rows_and_log_targets_are_still_accepted():
+    torch.manual_seed(0)
+    x, scores = torch.randn(8, 4), torch.randn(8, 3)
+    smoothed = functional.one_hot(torch.arange(8) % 3, 3).float() * 0.9 + 0.1 / 3
+    for model, loss_fn, y in [
+        (nn.Linear(4, 3), nn.CrossEntropyLoss(), scores.softmax(dim=1)),
+        (nn.Linear(4, 3), nn.CrossEntropyLoss(), functional.one_hot(torch.arange(8) % 3, 3).float()),
+        (nn.Linear(4, 3), nn.CrossEntropyLoss(), smoothed.half().float()),  # rows rounded in float16: 0.99976
+        (nn.Linear(4, 3), nn.CrossEntropyLoss(), torch.full((8, 3), float("nan"))),  # NaN: blamed elsewhere, later
+        (nn.Sequential(nn.Linear(4, 3), nn.LogSoftmax(dim=1)), nn.KLDivLoss(reduction="batchmean"), scores.softmax(1)),
+        (nn.Sequential(nn.Linear(4, 3), nn.LogSoftmax(dim=1)), nn.KLDivLoss(reduction="batchmean", log_target=True),
+         scores.log_softmax(1)),
+    ]:  # fmt: skip
+        check_values(model(x), y, loss_fn)
+    sequence = torch.randn(2, 5, 7).softmax(dim=-1)  # distillation over the last dim of (N, T, V): no false refusal
+    check_values(torch.randn(2, 5, 7).log_softmax(-1), sequence, nn.KLDivLoss(reduction="batchmean"))
+
+
+# ----------------------------------------------------------------------------- a sigmoid or softmax behind shape-only modules
+
+
+BEHIND = {
+    "Sigmoid, Flatten(0)": (nn.Sequential(nn.Linear(3, 1), nn.Sigmoid(), nn.Flatten(0)), nn.BCEWithLogitsLoss(),
+                            torch.ones(8), r"ends with nn.Sigmoid \(then only Flatten, which does not.*BCEWithLogitsLoss.*Drop the nn.Sigmoid layer"),
+    "Sigmoid, Identity": (nn.Sequential(nn.Linear(3, 1), nn.Sigmoid(), nn.Identity()), nn.BCEWithLogitsLoss(),
+                          torch.ones(8, 1), r"ends with nn.Sigmoid \(then only Identity"),
+    "Softmax, Dropout(0.)": (nn.Sequential(nn.Linear(3, 4), nn.Softmax(1), nn.Dropout(0.0)), nn.CrossEntropyLoss(),
+                             torch.zeros(8, dtype=torch.long), r"ends with nn.Softmax \(then only Dropout.*CrossEntropyLoss.*Drop the nn.Softmax layer"),
+    "nested, Unflatten": (nn.Sequential(nn.Linear(3, 4), nn.Sequential(nn.Softmax(1), nn.Sequential(nn.Identity())),
+                                        nn.Unflatten(1, (4, 1)), nn.Flatten()), nn.CrossEntropyLoss(),
+                          torch.zeros(8, dtype=torch.long), r"ends with nn.Softmax \(then only Identity, Unflatten, Flatten, which do not"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "loss_fn", "y", "words"), BEHIND.values(), ids=BEHIND.keys())
+def test_a_sigmoid_or_softmax_followed_only_by_shape_modules_is_still_refused(model, loss_fn, y, words):
+    before = copy.deepcopy(model.state_dict())
+    with pytest.raises(ValueError, match=words):
+        fit(model, loss_fn, torch.optim.SGD(model.parameters(), lr=1.0), [(torch.randn(8, 3), y)], 1, progress=False)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+# ----------------------------------------------------------------------------- what a loss returns
+
+
+RETURNED = {
+    "(loss, metrics)": (lambda p, t: (functional.mse_loss(p, t), {"mae": 0.1}), ValueError,
+                        r"got tuple: the loss function returned 2 items.*Return the loss tensor alone.*metrics"),
+    "dict": (lambda p, t: {"loss": functional.mse_loss(p, t)}, ValueError,
+             r"got dict \(keys \['loss'\]\).*Return the loss tensor alone.*my_loss\(pred, y\)\['loss'\]"),
+    "float": (lambda p, t: functional.mse_loss(p, t).item(), ValueError, r"got float, a number.*\.item\(\)"),
+    "int tensor": (lambda p, t: (p - t).abs().sum().long(), TypeError,
+                   r"integer tensor \(torch.int64\).*no gradient.*floating point"),
+    "bool tensor": (lambda p, t: ((p - t) > 0).any(), TypeError, r"torch.bool.*no gradient.*comparison"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("loss_fn", "error", "words"), RETURNED.values(), ids=RETURNED.keys())
+def test_a_loss_that_returns_no_float_tensor_is_named_with_its_fix(loss_fn, error, words):
+    model = nn.Linear(2, 1)
+    with pytest.raises(error, match=words) as info:
+        fit(model, loss_fn, torch.optim.SGD(model.parameters(), lr=0.1), [(torch.randn(8, 2), torch.randn(8, 1))], 1,
+            progress=False)  # fmt: skip
+    assert "reduction='mean'" not in str(info.value) and "grad_fn" not in str(info.value)
+
+
+def test_an_integer_loss_is_still_evaluated_without_gradients():
+    with torch.no_grad():
+        assert check_scalar(torch.tensor(3)).item() == 3  # e.g. a count of errors, evaluated: no gradient needed
+
+
+# ----------------------------------------------------------------------------- targets a loss cannot take
+
+
+@pytest.mark.parametrize(
+    ("y", "mse"),
+    [(torch.arange(6) % 3, lambda p, t: ((p - t) ** 2).mean()),
+     ((torch.arange(6) % 2).bool(), lambda p, t: ((p - t.float()) ** 2).mean())],
+    ids=["long", "bool"],
+)  # fmt: skip
+def test_integer_targets_of_n_against_n_by_n_predictions_are_refused_as_float_ones(y, mse):
+    with pytest.raises(ValueError, match=r"predictions have shape \(6, 6\) but the targets \(6,\).*stretch"):
+        check_pair(torch.zeros(6, 6), y, mse)
+    assert check_pair(torch.zeros(6, 6), y.long(), nn.MultiMarginLoss())  # class indices: run, not refused
+    assert check_pair(torch.zeros(6, 6), y.long(), lambda p, t: functional.multi_margin_loss(p, t))
+
+
+@pytest.mark.parametrize(
+    "y", [[[0.0], [1.0]], 1.0, __import__("numpy").zeros((2, 1))], ids=["list", "float", "NumPy array"]
+)
+@pytest.mark.parametrize("loss_fn", [nn.MSELoss(), functional.mse_loss], ids=["MSELoss", "F.mse_loss"])
+def test_targets_that_are_no_tensor_are_named_with_torch_as_tensor(loss_fn, y):
+
+    assert_clear_error(
+        lambda: loss_of(torch.zeros(2, 1), loss_fn, y), TypeError, r"targets y are a \w+, not a tensor.*torch.as_tensor"
+    )
+    assert loss_of(torch.zeros(2, 1), lambda p, t: ((p - t) ** 2).mean(), 1.0).item() == 1.0  # a loss that takes one

@@ -1,0 +1,111 @@
+"""What a loss returns, checked before ``backward()``: one real, floating-point number with a graph to the model.
+
+A loss function that returns ``(loss, metrics)`` or a dict, a Python number (``.item()`` on the way), an
+integer or bool tensor (no gradient), several values (``reduction='none'``) or a complex number is refused by
+:func:`check_scalar` and :func:`check_real`, each naming its own fix; :func:`no_graph` says why a loss has no graph.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def _not_a_tensor(loss: object) -> ValueError:
+    """The error for a loss function that returned no tensor: a tuple or dict of results, a number, or else."""
+    start = f"the loss must be a scalar tensor, got {type(loss).__name__}"
+    if isinstance(loss, (tuple, list)):
+        return ValueError(
+            f"{start}: the loss function returned {len(loss)} items, e.g. (loss, metrics), but the trainer calls "
+            "backward() on one number. Return the loss tensor alone (return loss, not (loss, metrics)), and compute "
+            "metrics elsewhere, e.g. with evaluate() or a loop of your own after training."
+        )
+    if isinstance(loss, dict):
+        key = next((k for k in loss if "loss" in str(k).lower()), next(iter(loss), "loss"))
+        return ValueError(
+            f"{start} (keys {list(loss)[:5]}): the trainer calls backward() on one number. Return the loss tensor "
+            f"alone, e.g. wrap the function, loss_fn = lambda pred, y: my_loss(pred, y)[{key!r}], and compute "
+            "metrics elsewhere."
+        )
+    if isinstance(loss, (numbers.Number, np.generic)):
+        return ValueError(
+            f"{start}, a number: the loss was turned into one (.item(), float(), NumPy) on the way, which cuts it off "
+            "from the model, so backward() cannot reach the weights. Compute the loss with torch operations on the "
+            "model's output and return that tensor."
+        )
+    return ValueError(f"{start}. Return the loss as a tensor, e.g. nn.MSELoss()(pred, y).")
+
+
+def check_scalar(loss: object) -> torch.Tensor:
+    """``loss`` as a scalar if it holds one value (``backward()`` takes ``()`` or ``(1,)``); else an error naming the
+    fix: for several values, a tuple or dict of results, a number, and (gradients recorded) an integer or bool tensor.
+    Example:
+        >>> check_scalar(torch.ones(3))
+        Traceback (most recent call last):
+        ValueError: the loss must be a scalar tensor, got (3,). Use a loss with reduction='mean' or 'sum', ...
+    """
+    if not isinstance(loss, torch.Tensor):
+        raise _not_a_tensor(loss)
+    if loss.numel() != 1:
+        raise ValueError(
+            f"the loss must be a scalar tensor, got {tuple(loss.shape)}. Use a loss with reduction='mean' or 'sum', "
+            "or reduce it yourself with .mean()."
+        )
+    if torch.is_grad_enabled() and not (loss.is_floating_point() or loss.is_complex()):  # evaluated, it may count
+        integer = f"an integer tensor ({loss.dtype})"
+        kind = "a bool tensor (torch.bool: a comparison, or .any())" if loss.dtype == torch.bool else integer
+        raise TypeError(
+            f"the loss is {kind}, and such tensors have no gradient, so backward() cannot train "
+            "the model with it. Compute it in floating point from the model's output: no .long(), .int(), .round(), "
+            "argmax or comparison on the way (a count of errors is a metric: report it, train on a loss such as "
+            "nn.CrossEntropyLoss())."
+        )
+    return loss.reshape(())  # a view: backward() still reaches the graph
+
+
+def check_real(loss: torch.Tensor) -> torch.Tensor:
+    """``loss``, unless it is complex (a ``TypeError``): training minimises a real number.
+    Example:
+        >>> check_real(torch.tensor(1.0 + 0j))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        TypeError: the loss is a complex number (torch.complex64), but training minimises a real one...
+    """
+    if loss.is_complex():
+        raise TypeError(
+            f"the loss is a complex number ({loss.dtype}), but training minimises a real one (complex numbers have no "
+            "order). Return a real loss: its real part, loss.real, if the imaginary part is 0 by construction, or a "
+            "magnitude, e.g. ((pred - y).abs() ** 2).mean() for complex predictions."
+        )
+    return loss
+
+
+def no_graph(model: nn.Module) -> ValueError:
+    """The error for a loss without a graph (no ``grad_fn``): gradient recording off, the model frozen, or else a loss
+    cut from the model.
+
+    Example:
+        >>> with torch.no_grad():
+        ...     print(no_graph(nn.Linear(1, 1)))  # doctest: +ELLIPSIS
+        gradient recording is off, so the loss has no graph...
+    """
+    if not torch.is_grad_enabled():  # also in torch.inference_mode()
+        return ValueError(
+            "gradient recording is off, so the loss has no graph and backward() cannot compute gradients: training "
+            "was called inside torch.no_grad() or torch.inference_mode(), or after torch.set_grad_enabled(False) (a "
+            "cell run earlier may have left it off). Train outside those blocks, or switch recording back on with "
+            "torch.set_grad_enabled(True)."
+        )
+    if (params := list(model.parameters())) and not any(p.requires_grad for p in params):
+        return ValueError(
+            "none of the model's parameters requires grad (the model is frozen, e.g. by model.requires_grad_(False)), "
+            "so the loss has no graph and backward() cannot compute gradients. Unfreeze it before training, "
+            "model.requires_grad_(True) (freeze only the layers you mean to keep as they are)."
+        )
+    return ValueError(
+        "the loss is not connected to the model's parameters (it has no grad_fn), so backward() cannot compute "
+        "gradients. Compute the loss from the predictions with torch operations only: no .item(), .detach(), "
+        ".numpy() or torch.tensor(...) on the way."
+    )
