@@ -36,6 +36,8 @@ _THREADING = ("settrace", "setprofile", "gettrace", "getprofile", "settrace_all_
 STRICT_NAMES = (("sys", (*_SYS, *_PREFIXES)), ("threading", _THREADING))
 SHELL_METHODS = ("run_cell", "run_ast_nodes", "run_code", "showtraceback", "showsyntaxerror", "transform_cell")
 HEAPTYPE = 1 << 9  # a class made by a `class` statement (or type()), not one built into Python or a C extension
+if __name__ == "tools.grading.audit":  # (in the kernel, tools.grading.jobs.PRE ran audit_state's source here first)
+    from tools.grading.audit_state import kernel_state, state_changed
 
 
 def _ids(namespace: dict) -> dict[str, int]:
@@ -161,17 +163,14 @@ def _class_made_here(cls: type, depth: int) -> bool:
 
 
 def snapshot() -> dict[str, Any]:
-    """What the audit compares against: identities of builtins, hooks, modules and shell methods."""
-    import signal
-    import sys
-
+    """What the audit compares against: identities of builtins, hooks, modules, shell methods; torch's state."""
     shell = _shell()
     return {
         "builtins": _ids(vars(_builtins)),
-        "modules": {name: id(module) for name, module in list(sys.modules.items())},
+        "modules": {name: id(module) for name, module in list(_sys.modules.items())},
         "hooks": _ids(_hooks()),
-        "meta_path": [id(finder) for finder in sys.meta_path],
-        "sigint": id(_GETSIGNAL(signal.SIGINT)),
+        "meta_path": [id(finder) for finder in _sys.meta_path],
+        "sigint": id(_GETSIGNAL(_signal.SIGINT)),
         "watched": {label: _ids(space) for label, space in _watched(WATCHED_MODULES, WATCHED_CLASSES).items()},
         "strict": {label: _ids(space) for label, space in _strict().items()},
         "objects": {label: {k: v[1:] for k, v in _attributes(o).items()} for label, o in _kernel_objects().items()},
@@ -179,6 +178,7 @@ def snapshot() -> dict[str, Any]:
         "transformers": _transformers(shell),
         "grading": _grading_state(shell),
         "display_hooks": [id(hook) for hook in _display_hooks(shell)],
+        "state": kernel_state(),  # torch's modes and global hooks, the grad mode, the threads
     }
 
 
@@ -281,7 +281,7 @@ def audit(before: dict[str, Any]) -> list[str]:
     for kind, now in (("watched", _watched(WATCHED_MODULES, WATCHED_CLASSES)), ("strict", _strict())):
         for label, idents in before[kind].items():
             altered += _changed(idents, now.get(label, {}), label, strict=kind == "strict", replaced=True)
-    altered += _objects_changed(before["objects"])
+    altered += _objects_changed(before["objects"]) + state_changed(before["state"], ROOTS)
     grading = _grading_state(shell)
     altered += [f"{key} (replaced)" for key, ident in before["grading"].items() if grading.get(key) != ident]
     if shell is not None:

@@ -21,9 +21,11 @@ always does:
 ``dynamic_code``   ``exec``, ``eval``, ``compile``, ``__import__``, ``pickle``, ``marshal``, TorchScript,
                    ``timeit`` given code that is not written out (text is scanned as the cell's own)
 ``introspection``  frames, ``gc``, ``inspect``, ``globals()``/``vars()``, ``__dict__``, ``__globals__``,
-                   autograd's graph walked by hand (``next_functions``),
-                   torch's private machinery (``model._forward_hooks``, ``torch._C``...), a name looked up
-                   at run time (``getattr``, ``operator.attrgetter``) that is built or a ``__dunder__``
+                   autograd's graph walked by hand (``next_functions``), a context entered by hand (``__enter__``),
+                   torch's private machinery (``model._forward_hooks``, ``torch._C``, ``torch.overrides._*``...),
+                   its global module hooks (``register_module_forward_hook``...) and modes (a class of
+                   ``TorchFunctionMode``), a name looked up at run time (``getattr``, ``operator.attrgetter``)
+                   that is built or a ``__dunder__``
 (any)              ``from module import *`` of a module not in ``STAR_OK``: in the module's category; a
                    module used as a value (``run(os)``: its members then reached through a parameter), in
                    its category (``monkeypatch`` for a library's); ``ANY_ROOT`` members reached from anything
@@ -120,6 +122,8 @@ DUNDERS = {
     "cr_frame",
     "co_code",
     "next_functions",  # autograd's graph walked by hand, its nodes called: gradients without backward()
+    "__enter__",  # a context entered by hand stays active after the cell (a torch mode, no_grad, saved-tensor hooks)
+    "__exit__",
 }
 SYS_ATTRS = {
     "modules": "import_system",
@@ -171,6 +175,11 @@ FILE_LIBRARY = {"save", "load", "load_state_dict_from_url", "download_url_to_fil
 LIBRARIES = {"numpy", "np", "torch"}
 # torch's machinery behind hooks, the autograd engine and dispatch: a student never needs it, a forger does
 PRIVATE = re.compile(r"_\w*_hooks?(_\w*)?|_C|_VF|_execution_engine|_dynamo|_functorch|_python_dispatch|_ops")
+# torch's modes, which see every later torch call (the grader's own too), and its global hooks on every module; any
+# private name of torch.overrides (``_pop_mode_temporarily`` switches the grader's mode off, as torch._C does)
+MODES = {"TorchFunctionMode", "TorchDispatchMode", "BaseTorchFunctionMode", "BaseTorchDispatchMode"}
+GLOBAL_HOOKS = re.compile(r"register_module_\w+|_pop_mode\w*|_push_mode\w*|_\w*(function|dispatch)_(mode|stack)\w*")
+PRIVATE_MODULES = ("torch.overrides",)
 # names reached from a module that run a function in other threads or processes (``sklearn.utils.Parallel``,
 # re-exported by many modules), and the keywords that ask a library for parallel jobs (scikit-learn's, SciPy's)
 THREADED = {"Parallel", "delayed", "parallel_backend", "parallel_config", "register_parallel_backend", "Thread"}
@@ -230,11 +239,18 @@ def star_category(module: str) -> str | None:
 
 def reached_by_name(part: str) -> set[str]:
     """What ``operator.attrgetter("part")`` may reach: a dunder or torch's machinery, a module, ``ANY_ROOT``."""
-    found = {"introspection"} if part in DUNDERS or part.startswith("__") or PRIVATE.fullmatch(part) else set()
+    found = {"introspection"} if part in DUNDERS or part.startswith("__") or torch_machinery("", part) else set()
     category = REACHED.get(part) or ANY_ROOT.get(part) or (SYS_ATTRS.get(part) if part not in SYS_READ_OK else None)
     if part in FILE_ANY or part in FILE_LIBRARY:
         category = "filesystem"
     return found | {category} - {None}
+
+
+def torch_machinery(reached: str, attr: str) -> bool:
+    """``reached.attr`` is torch's private machinery, a global module hook or a mode's stack: ``model._forward_hooks``,
+    ``torch._C``, ``register_module_forward_hook``, ``torch.overrides._pop_mode_temporarily`` (whatever the root)."""
+    private = reached in PRIVATE_MODULES and attr.startswith("_") and not attr.startswith("__")
+    return private or bool(PRIVATE.fullmatch(attr) or GLOBAL_HOOKS.fullmatch(attr))
 
 
 def os_or_sys(module: str, attr: str, assigned: bool) -> str | None:

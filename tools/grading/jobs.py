@@ -18,7 +18,7 @@ from typing import Any
 
 import nbformat
 
-from tools.grading import audit, wire
+from tools.grading import audit, audit_state, wire
 from tools.grading.spec import Grader, ProbeResult, Verdict, probe_result
 from tools.grading.submission import Prepared
 
@@ -33,10 +33,16 @@ def __grading_setup__():
     from IPython.display import display
     wire, auditor = types.ModuleType("__grading__"), types.ModuleType("__grading_audit__")
     exec(compile({wire!r}, "<grader wire>", "exec"), wire.__dict__)  # named: a probe tells its code from the student's
+    exec(compile({state!r}, "<grader audit>", "exec"), auditor.__dict__)  # torch's state, threads: the audit's
     exec(compile({audit!r}, "<grader audit>", "exec"), auditor.__dict__)
     wire.DISPLAY, wire.NAMESPACE, wire.auditor = display, get_ipython().user_ns, auditor
     wire.PUBLISHER = get_ipython().display_pub
     sys.modules["__grading__"] = wire
+    try:  # tqdm's bars start no monitor thread (it would run, unwatched, what a bar holds; the audit reports threads)
+        import tqdm.std
+        tqdm.std.tqdm.monitor_interval = 0
+    except ImportError:
+        pass
 __grading_setup__()
 del __grading_setup__
 {imports}
@@ -75,7 +81,11 @@ def library_imports(prepared: Prepared) -> str:
 def build(prepared: Prepared, grader: Grader, inputs: dict[str, str]) -> Steps:
     """The runner's steps for one submission (``inputs``: each probe's inputs as JSON text)."""
     steps = Steps()
-    source = {"wire": inspect.getsource(wire), "audit": inspect.getsource(audit)}
+    source = {
+        "wire": inspect.getsource(wire),
+        "audit": inspect.getsource(audit),
+        "state": inspect.getsource(audit_state),
+    }
     steps.add("pre", None, PRE.format(**source, imports=library_imports(prepared)), replay=True, timeout=PRE_TIMEOUT)
     for index, cell in enumerate(prepared.notebook.cells):
         if cell.cell_type == "code":

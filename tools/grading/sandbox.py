@@ -63,6 +63,9 @@ def environment(home: str) -> dict[str, str]:
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
         "COURSE_DEVICE": "cpu",
+        # torch.compile compiles in the kernel's own thread: it leaves no compile pool, nor the monitor thread of its
+        # progress bar, running (the audit reports every thread left running: it runs out of the probes' watches)
+        "TORCHINDUCTOR_COMPILE_THREADS": "1",
         "CUDA_VISIBLE_DEVICES": "",
         "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1",

@@ -36,13 +36,13 @@ from tools.grading.flagged import (
     MODULE_CATEGORY,
     NAMES,
     PATCHERS,
-    PRIVATE,
     REACHED,
     THREADED,
     borrows_an_answer,
     harmless,
     os_or_sys,
     star_category,
+    torch_machinery,
 )
 from tools.grading.scan_calls import Calls
 
@@ -85,6 +85,7 @@ class _Scanner(Calls, ast.NodeVisitor):
         else:
             imports = [(a.name, a.name if a.asname else a.name.split(".")[0]) for a in node.names]
             self.imported |= {a.asname or a.name.split(".")[0] for a in node.names}
+        self._imported_machinery(node)  # from torch import _C, import torch.utils._python_dispatch as d
         names = [name for name, bound in imports if not harmless(bound)]  # import traceback: judged where used
         for name in names:  # import torch.multiprocessing as tmp: a module reached through another is in the name
             first, *rest = name.split(".")
@@ -156,6 +157,7 @@ class _Scanner(Calls, ast.NodeVisitor):
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         self.methods |= {id(item) for item in node.body if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)}
+        self._mode_class(node)
         self.generic_visit(node)
 
     def visit_ListComp(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp) -> None:
@@ -223,7 +225,7 @@ class _Scanner(Calls, ast.NodeVisitor):
             self._anywhere(reached, attr, node, assigned)
         from_module = root in self.aliases and root not in self.own[-1]
         self._member(reached, attr, node, assigned, from_module)
-        if PRIVATE.fullmatch(attr):  # model._forward_hooks, torch._C: torch's machinery, whatever it is reached from
+        if torch_machinery(reached, attr):  # model._forward_hooks, torch._C: torch's machinery, whatever the root
             self.flag("introspection", node, f"{reached}.{attr}")
 
     def _member(self, reached: str, attr: str, node: ast.AST, assigned: bool, from_module: bool) -> None:

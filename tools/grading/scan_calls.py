@@ -15,6 +15,7 @@ from tools.grading.flagged import (
     HARMLESS,
     JOBS,
     MAGICS_OK,
+    MODES,
     MODULE_CATEGORY,
     MODULE_VALUES,
     REACHED,
@@ -24,6 +25,7 @@ from tools.grading.flagged import (
     TIMEIT_CODE,
     parameter_attribute,
     reached_by_name,
+    torch_machinery,
 )
 
 
@@ -50,6 +52,22 @@ class Calls:
             self._timeit(resolve(func, self.aliases), node)
         self._workers(func, node)
         self.generic_visit(node)
+
+    def _mode_class(self, node: ast.ClassDef) -> None:
+        """``class M(TorchFunctionMode)``: a torch mode sees every torch call made while it is active, the grader's own
+        reading of the results too (entered by hand, it stays active after the cell)."""
+        for base in node.bases:
+            if resolve(base, self.aliases).rsplit(".", 1)[-1] in MODES:
+                self.flag("introspection", node, f"a torch mode ({node.name}({ast.unparse(base)}))")
+
+    def _imported_machinery(self, node: ast.Import | ast.ImportFrom) -> None:
+        """``from torch import _C``, ``import torch.utils._python_dispatch as d``, ``from torch.overrides import
+        _pop_mode``: torch's private machinery or global hooks, imported (bound to a name the scan does not judge)."""
+        paths = [f"{node.module or ''}.{a.name}" for a in node.names] if isinstance(node, ast.ImportFrom) else []
+        for path in paths or [a.name for a in node.names]:
+            parts = path.split(".")
+            if any(torch_machinery(".".join(parts[:i]), part) for i, part in enumerate(parts) if i):
+                self.flag("introspection", node, f"import of {path}")
 
     def _ipython(self, func: ast.Attribute, node: ast.Call) -> None:
         """A magic (IPython's transformation of ``%time``), a shell command (of ``!ls``)."""

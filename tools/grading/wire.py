@@ -17,6 +17,7 @@ from __future__ import annotations
 import builtins as _builtins
 import json
 import math
+import sys as _sys
 from typing import Any
 
 __builtins__ = dict(
@@ -223,6 +224,7 @@ def run_probe(name: str, source: str, inputs_json: str, namespace: dict) -> str:
     torch's generator is seeded from ``inputs["seed"]`` first, so every run draws the same numbers.
     """
     scope: dict = {}
+    aside = modes_aside()  # the modes the notebook left active run nowhere in the probe (put back for the audit)
     try:
         exec(compile(source, f"<probe {name}>", "exec"), scope)  # the grader's own code, shipped with the job
         inputs = decode(_LOADS(inputs_json))
@@ -231,11 +233,58 @@ def run_probe(name: str, source: str, inputs_json: str, namespace: dict) -> str:
 
             torch.manual_seed(inputs["seed"])
         value = scope[name](inputs, Names(namespace))
-        return _DUMPS({"ok": True, "value": encode(value)})
+        return _DUMPS({"ok": True, "value": encode_plain(value)})
     except BaseException as error:  # noqa: BLE001  (the student's code may raise anything, even SystemExit)
         if isinstance(error, KeyboardInterrupt):
             raise
         return _DUMPS({"ok": False, "error": describe(error)})
+    finally:
+        modes_back(aside)
+
+
+def encode_plain(value: Any) -> Any:
+    """:func:`encode`, with torch's modes set aside and torch-function dispatch off: no mode the student's code
+    entered (in a cell or in the probe) and no tensor subclass's ``__torch_function__`` runs while the grader reads
+    the values (``.detach()``, ``.tolist()``): a mode that swaps the answer in there, after the watch, swaps nothing."""
+    torch, aside = _sys.modules.get("torch"), modes_aside()
+    try:
+        if torch is None:
+            return encode(value)
+        with torch._C.DisableTorchFunction():
+            return encode(value)
+    finally:
+        modes_back(aside)
+
+
+def modes_aside() -> list | None:
+    """Take torch's active function and dispatch modes off their stacks (a ``TorchFunctionMode`` entered by hand stays
+    active after its cell, and would see every torch call of a probe, its reading of the results too), but torch's own
+    ``DeviceContext`` (``torch.set_default_device``), which stays: what :func:`modes_back` puts back, bottom first."""
+    torch = _sys.modules.get("torch")
+    if torch is None:
+        return None
+    C, kept = torch._C, getattr(_sys.modules.get("torch.utils._device"), "DeviceContext", None)
+    functions = [C._pop_torch_function_stack() for _ in range(C._len_torch_function_stack())][::-1]
+    dispatch = [C._pop_torch_dispatch_stack(None) for _ in range(C._len_torch_dispatch_stack())][::-1]
+    for mode in functions:
+        if type(mode) is kept:
+            C._push_on_torch_function_stack(mode)
+    return [functions, dispatch]
+
+
+def modes_back(aside: list | None) -> None:
+    """Put back what :func:`modes_aside` took off, then the modes left on the stacks since (the audit reports them)."""
+    if aside is None:
+        return
+    C = _sys.modules["torch"]._C
+    stacks = (
+        (C._len_torch_function_stack, C._pop_torch_function_stack, C._push_on_torch_function_stack),
+        (C._len_torch_dispatch_stack, lambda: C._pop_torch_dispatch_stack(None), C._push_on_torch_dispatch_stack),
+    )
+    for before, (count, pop, push) in zip(aside, stacks, strict=True):
+        now = [pop() for _ in range(count())][::-1]
+        for mode in before + [mode for mode in now if not any(mode is old for old in before)]:
+            push(mode)
 
 
 def describe(error: BaseException) -> str:
