@@ -250,16 +250,21 @@ def test_predict_by_hand_sees_a_graph_built_without_the_models_own_call(by_layer
     assert verdict.mistake == "no_grad", verdict
 
 
-def test_a_resume_restoring_all_but_the_optimizer_by_hand_is_named():
-    def no_optimizer(path, model, loss_fn, optimizer, scheduler, loader, generator, epochs):
+def _by_hand(skip):  # a resume that loads each part by hand, all but ``skip``
+    def resume(path, model, loss_fn, optimizer, scheduler, loader, generator, epochs):
         ckpt = torch.load(path, weights_only=True)
-        model.load_state_dict(ckpt["model"])
-        scheduler.load_state_dict(ckpt["scheduler"])
+        for name, part in (("model", model), ("optimizer", optimizer), ("scheduler", scheduler)):
+            if name != skip:
+                part.load_state_dict(ckpt[name])
         generator.set_state(ckpt["rng"]["generator"])
         return fit(model, loss_fn, optimizer, loader, epochs, scheduler=scheduler, history=ckpt["history"],
                    start_epoch=ckpt["epoch"], progress=False)  # fmt: skip
 
-    verdict = check.resume(no_optimizer)
+    return resume
+
+
+def test_a_resume_restoring_all_but_the_optimizer_by_hand_is_named():
+    verdict = check.resume(_by_hand("optimizer"))
     assert verdict.mistake == "optimizer_not_restored" and "load_state_dict" in verdict.message, verdict
 
 
@@ -309,12 +314,4 @@ def test_fix10_a_resume_that_trains_a_copy_is_shown_its_own_error_not_told_about
 
 
 def test_fix10_a_resume_that_never_loads_the_model_is_told_so():
-    def forgets_the_model(path, model, loss_fn, optimizer, scheduler, loader, generator, epochs):
-        ckpt = torch.load(path, weights_only=True)
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        generator.set_state(ckpt["rng"]["generator"])
-        return fit(model, loss_fn, optimizer, loader, epochs, scheduler=scheduler,
-                   history=ckpt["history"], start_epoch=ckpt["epoch"], progress=False)  # fmt: skip
-
-    assert check.resume(forgets_the_model).mistake == "model_not_restored"
+    assert check.resume(_by_hand("model")).mistake == "model_not_restored"
