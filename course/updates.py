@@ -126,21 +126,31 @@ def recorded_rate(optimizer: torch.optim.Optimizer) -> float:
     return float(group["lr"]) if "lr" in group else math.nan
 
 
-def _not_finite(tensors: list[tuple[str, torch.Tensor | None]]) -> str:
-    """The names of the tensors that hold NaN or inf (three at most, then how many more), or "" (checked at each step:
-    one synchronisation when all are finite, on the one device a model trains on)."""
-    floats = [(name, t) for name, t in tensors if t is not None and t.is_floating_point()]
+def _dense(t: torch.Tensor) -> torch.Tensor:  # a sparse gradient (nn.Embedding(sparse=True)) by its stored values
+    return t.coalesce().values() if t.is_sparse else t
+
+
+def _not_finite(tensors: list[tuple[str, torch.Tensor | None]], broken: object = None) -> str:
+    """The names of the tensors that hold NaN or inf (or what ``broken`` finds in a tensor that does), three at most,
+    then how many more, or "" (checked at each step: one synchronisation when all are finite, on one device)."""
+    floats = [(name, _dense(t)) for name, t in tensors if t is not None and t.is_floating_point()]
     if len({t.device for _, t in floats}) == 1 and bool(
         torch.stack([torch.isfinite(t).all() for _, t in floats]).all()
     ):
         return ""
-    bad = [name for name, t in floats if not torch.isfinite(t).all()]
+    bad = [name for name, t in floats if not torch.isfinite(t).all() and (broken is None or broken(t))]
     return ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
 
 
-def _trained(model: nn.Module) -> list[tuple[str, torch.Tensor | None]]:
-    """The parameters an update may change (a frozen one may hold inf on purpose, as a mask)."""
-    return [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+def _updated_off(p: torch.Tensor) -> bool:
+    """A parameter a step broke: NaN, or inf where its gradient moved it (an inf a mask holds on purpose gets none)."""
+    moved = p.grad is not None and not p.grad.is_sparse and bool((p.isinf() & (p.grad != 0)).any())
+    return bool(p.isnan().any()) or moved or (p.grad is not None and p.grad.is_sparse)
+
+
+def _broken(model: nn.Module) -> str:
+    """The trained parameters an update made NaN or inf (a frozen one may hold inf on purpose, as a mask)."""
+    return _not_finite([(name, p) for name, p in model.named_parameters() if p.requires_grad], _updated_off)
 
 
 _SLOPE = (
@@ -162,7 +172,7 @@ def update_cause(model: nn.Module, optimizer: torch.optim.Optimizer) -> str:
     if grads := _not_finite([(name, p.grad) for name, p in model.named_parameters()]):
         return f"The step's gradient was NaN or inf ({grads}) though its loss was finite, " + _SLOPE
     for index, group in enumerate(optimizer.param_groups):
-        if (odd := _odd_setting(group, lambda n: ~torch.isfinite(n))) is not None:
+        if (odd := _odd_setting(group)) is not None:
             return (
                 f"The gradient was finite, but the optimizer's {odd} is {group[odd]!r:.40}{_group(optimizer, index)}: "
                 "a setting that is not a finite number breaks the update whatever the learning rate. Make it finite."
@@ -180,7 +190,7 @@ def finish_step(model: nn.Module, optimizer: torch.optim.Optimizer, value: float
     """End a training step whose loss ``value`` was finite: a ``FloatingPointError`` if it left a weight NaN or inf,
     naming it and the cause read from the step's gradients (a step keeps no copy: the weights stay as it left them),
     else zero the gradients."""
-    if names := _not_finite(_trained(model)):
+    if names := _broken(model):
         raise FloatingPointError(
             f"the step made the weights NaN or inf ({names}) though its loss ({value:.4g}) was finite. "
             f"{update_cause(model, optimizer)} A step keeps no copy of the weights to put back: rebuild the model and "
@@ -194,13 +204,22 @@ def finish_pass(keeper: LastFinite, epoch: int | None, step: int) -> None:
     """End a pass whose every loss was finite, by zeroing the gradients; but if a weight is NaN or inf, the last step
     (``step``) broke it: put the model and optimizer back to the start of the pass (``keeper``) and raise a
     ``FloatingPointError`` naming the weights and the cause, read from that step's gradients before putting back."""
-    if not (names := _not_finite(_trained(keeper.model))):
+    if not (names := _broken(keeper.model)):
         keeper.optimizer.zero_grad()
         return
-    cause = update_cause(keeper.model, keeper.optimizer)
-    keeper.updates = step - 1  # the updates before the one that broke them: a stopped fit says "at batch {step}"
+    try:  # read from the last step's gradients, before putting back; an earlier step may have done it
+        cause = update_cause(keeper.model, keeper.optimizer)
+    except Exception:  # noqa: BLE001 the weights go back whatever the cause's reading met
+        cause = ""
     where = f"epoch {epoch + 1}" if epoch is not None else "this epoch"
     raise FloatingPointError(
-        f"the weights became NaN or inf ({names}) at the last step of {where} (step {step}, counting from 1), "
-        f"though every loss was finite; training stopped. {keeper.restore()} {cause}"
+        f"the weights became NaN or inf ({names}) during {where} ({step} steps), though every loss was finite; "
+        f"training stopped. {keeper.restore()} At the last step: {cause or 'the cause could not be read.'}"
+        + (_EARLIER if step > 1 else "")
     )
+
+
+_EARLIER = (
+    " If that step's gradient was finite, an earlier one may have broken them: a gradient NaN where the loss has an "
+    "infinite slope (torch.sqrt at 0) breaks weights whatever the rate."
+)

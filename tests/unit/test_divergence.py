@@ -6,6 +6,7 @@ ignore_index) is NaN from a finite output; neither may be blamed on the output."
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -241,3 +242,57 @@ def test_a_frozen_parameter_that_holds_inf_on_purpose_is_not_taken_for_broken_we
     model.mask = nn.Parameter(torch.tensor(float("-inf")), requires_grad=False)  # never updated, never used
     opt = torch.optim.SGD(model[0].parameters(), lr=0.1)
     assert make_train_step(model, nn.MSELoss(), opt)(ONES, ZEROS) >= 0
+
+
+class _Masked(nn.Module):  # review 10b: a causal mask kept as a trainable parameter, -inf above the diagonal
+    def __init__(self):
+        super().__init__()
+        self.mask = nn.Parameter(torch.full((4, 4), float("-inf")).triu(1))
+        self.out = nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.out((torch.softmax(x[:, None, :] + self.mask, -1) * x[:, None, :]).sum(-1))
+
+
+def test_an_inf_a_trained_mask_holds_on_purpose_is_not_taken_for_broken_weights():
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 4), torch.randn(16, 1)
+    model = _Masked()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    assert math.isfinite(train_epoch(model, nn.MSELoss(), optimizer, [(x[:8], y[:8]), (x[8:], y[8:])]))
+    assert math.isfinite(make_train_step(model, nn.MSELoss(), optimizer)(x, y))
+
+
+def test_sparse_gradients_and_an_inf_setting_still_give_the_weights_back_and_blame_the_rate():
+    class Clipped(torch.optim.SGD):  # max_norm=inf, "no clipping", is a legitimate setting
+        def __init__(self, params, lr):
+            super().__init__(params, lr=lr)
+            self.param_groups[0]["max_norm"] = float("inf")
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(10, 3, sparse=True), nn.Linear(3, 1))
+    ids, y = torch.randint(0, 10, (8,)), torch.randn(8, 1) * 1e6
+    with pytest.raises(FloatingPointError, match=r"learning rate \(1e\+38\) is too high") as caught:
+        fit(model, nn.MSELoss(), Clipped(model.parameters(), lr=1e38), [(ids, y)], 2, progress=False)
+    assert "max_norm" not in str(caught.value)
+    assert all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+class _Lengths(nn.Module):  # review 10b: a vector length, sqrt at 0 for token 7, whose vector starts at 0
+    def __init__(self):
+        super().__init__()
+        self.emb, self.head = nn.Embedding(10, 3), nn.Linear(1, 1)
+        with torch.no_grad():
+            self.emb.weight[7] = 0.0
+
+    def forward(self, ids):
+        return self.head(torch.sqrt((self.emb(ids) ** 2).sum(-1, keepdim=True)))
+
+
+def test_weights_broken_by_an_earlier_step_of_the_pass_are_not_blamed_on_the_last_one_alone():
+    torch.manual_seed(0)
+    batches = [(torch.tensor(ids), torch.ones(3, 1)) for ids in ([1, 2, 3], [7, 4, 5], [1, 4, 6], [2, 3, 5])]
+    model = _Lengths()  # step 2 makes token 7's row NaN; steps 3 and 4 never look it up
+    with pytest.raises(FloatingPointError, match=r"during this epoch \(4 steps\).*an earlier one.*torch\.sqrt at 0"):
+        train_epoch(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1), batches)
+    assert bool(torch.isfinite(model.emb.weight).all())
