@@ -129,6 +129,17 @@ def test_a_default_device_is_no_mode_left():
         torch.set_default_device(None)
 
 
+def test_a_probe_that_sets_the_default_device_itself_runs_again_and_again():  # review 10b: no nested DeviceContext
+    probe = "def p(inputs, ns):\n    return ns['f']()\n"
+    torch.set_default_device("cpu")
+    try:
+        for _ in range(3):
+            out = json.loads(wire.run_probe("p", probe, "{}", {"f": lambda: (torch.set_default_device("cpu"), 1)[1]}))
+            assert out.get("ok"), out
+    finally:
+        torch.set_default_device(None)
+
+
 PROBE = "def p(inputs, ns):\n    import torch\n    return torch.ones(3)"
 ENTERING = "def p(inputs, ns):\n    ns['mode'].__enter__()\n    return ns['make']()"  # the student's code enters it
 
@@ -190,6 +201,10 @@ HONEST = [
     "class Timer:\n    def __enter__(self):\n        return self\n    def __exit__(self, *exc):\n        return False",
     "from tqdm import tqdm\nfor epoch in tqdm(range(3)):\n    pass",
     "model.register_forward_hook(print)\nhandle = model.register_forward_pre_hook(print)",
+    # review 10b: a context manager that delegates to the one it wraps, by attribute or by super()
+    "class Evaluating:\n    def __enter__(self):\n        return self.inner.__enter__()\n"
+    "    def __exit__(self, *exc):\n        return self.inner.__exit__(*exc)",
+    "class Counted(torch.no_grad):\n    def __enter__(self):\n        return super().__enter__()",
 ]
 
 

@@ -150,8 +150,10 @@ class _Scanner(Calls, ast.NodeVisitor):
         method = id(node) in self.methods and "staticmethod" not in map(dotted_name, decorators)
         first = [a.arg for a in [*arguments.posonlyargs, *arguments.args][:1] if method]  # self, cls: the instance's
         self.params.append(self.params[-1] | {a.arg for a in parameters if a is not None} - set(first))
+        self.defs = [*getattr(self, "defs", []), getattr(node, "name", "<lambda>")]
         self._scope(node, bound, body, [*decorators, *arguments.defaults, *filter(None, arguments.kw_defaults)])
         self.params.pop()
+        self.defs.pop()
 
     visit_AsyncFunctionDef = visit_Lambda = visit_FunctionDef
 
@@ -199,7 +201,8 @@ class _Scanner(Calls, ast.NodeVisitor):
         self._module_value(node)
         self.roots.add(id(node.value))
         assigned = isinstance(node.ctx, (ast.Store, ast.Del))
-        if node.attr in DUNDERS:
+        delegated = node.attr in ("__enter__", "__exit__") and getattr(self, "defs", [])[-1:] == [node.attr]
+        if node.attr in DUNDERS and not delegated:  # a context manager's own __enter__ may enter the one it wraps
             self.flag("introspection", node, f".{node.attr}")
         elif assigned and node.attr.startswith("__") and node.attr.endswith("__"):  # x.__class__ = Other
             self.flag("monkeypatch", node, f"assigns .{node.attr}")

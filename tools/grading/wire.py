@@ -259,7 +259,8 @@ def encode_plain(value: Any) -> Any:
 def modes_aside() -> list | None:
     """Take torch's active function and dispatch modes off their stacks (a ``TorchFunctionMode`` entered by hand stays
     active after its cell, and would see every torch call of a probe, its reading of the results too), but torch's own
-    ``DeviceContext`` (``torch.set_default_device``), which stays: what :func:`modes_back` puts back, bottom first."""
+    ``DeviceContext`` (``torch.set_default_device``), which stays: what :func:`modes_back` puts back (below the stack as
+    the probe left it, whose ``DeviceContext`` is the one a ``set_default_device`` in it made), bottom first."""
     torch = _sys.modules.get("torch")
     if torch is None:
         return None
@@ -269,7 +270,7 @@ def modes_aside() -> list | None:
     for mode in functions:
         if type(mode) is kept:
             C._push_on_torch_function_stack(mode)
-    return [functions, dispatch]
+    return [[mode for mode in functions if type(mode) is not kept], dispatch]  # a probe may set another device
 
 
 def modes_back(aside: list | None) -> None:
