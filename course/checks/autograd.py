@@ -41,9 +41,10 @@ NOT_A_PAIR = "return the pair a, b (the parameters your loop updated), got {}."
 COPIES = "you returned the right a, b, but the caller's tensors never changed: you trained copies (a.detach().clone(), \
 torch.tensor(...)). Update the a and b you were given in place, a -= lr * a.grad, as the exercise asks."
 INFERENCE = (
-    "the parameter was created inside torch.inference_mode(), so it is an inference tensor: autograd records nothing "
-    "done with it (backward() fails), and PyTorch refuses to update it in place outside inference mode. Create it "
-    "outside torch.inference_mode(); only the evaluation after training belongs in it."
+    "the parameter was created inside torch.inference_mode(), so it is an inference tensor: outside inference mode "
+    "PyTorch refuses to update it in place (a -= lr * a.grad and optimizer.step() raise), and autograd records nothing "
+    "for an operation on inference tensors alone (a * a has no grad_fn, so its backward() fails). Create it outside "
+    "torch.inference_mode(); only the evaluation after training belongs in it."
 )
 GRAD_NONE = "'NoneType' object has no attribute ...: a .grad was used before any backward() filled it"
 
@@ -65,7 +66,7 @@ def _facts(t: object, device: str, dtype: torch.dtype) -> dict | str:
     if not isinstance(t, torch.Tensor):
         return type(t).__name__
     facts = dict(requires_grad=t.requires_grad, leaf=t.is_leaf, dtype=t.dtype == dtype, device=t.device.type == device)
-    facts["trainable"] = not t.is_inference()  # an inference tensor: no graph, no update outside inference mode
+    facts["trainable"] = not t.is_inference()  # an inference tensor: no in-place update outside inference mode
     return {**facts, "value": "no data" if t.device.type == "meta" else t.detach().cpu().reshape(-1).tolist()}
 
 

@@ -236,6 +236,24 @@ def test_review10_a_parameter_made_in_inference_mode_cannot_train_and_is_told_so
     assert "inference_mode" in verdict.message and "outside" in verdict.message, verdict
 
 
+def test_review11_what_the_inference_message_claims_is_what_torch_does():
+    from course.checks.autograd import INFERENCE
+
+    with torch.inference_mode():
+        a = torch.tensor(0.5, requires_grad=True)
+    (a * torch.tensor(3.0)).backward()  # mixed with a normal tensor it is recorded: backward() works
+    assert a.grad is not None
+    assert "nothing done with it" not in INFERENCE  # the old, false claim
+    with pytest.raises(RuntimeError, match="Inplace update to inference tensor"), torch.no_grad():
+        a -= 0.1 * a.grad
+    with pytest.raises(RuntimeError, match="Inplace update to inference tensor"):
+        torch.optim.SGD([a], lr=0.1).step()
+    assert (a * a).grad_fn is None
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        (a * a).backward()
+    assert "a -= lr * a.grad" in INFERENCE and "optimizer.step()" in INFERENCE and "a * a has no grad_fn" in INFERENCE
+
+
 def test_review10_a_parameter_made_in_no_grad_still_passes():
     def made_in_no_grad(value, device, dtype):
         with torch.no_grad():
