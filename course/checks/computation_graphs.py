@@ -165,9 +165,9 @@ def _untracked(out: object, a: torch.Tensor, b: torch.Tensor, exact: torch.Tenso
     and b still require grad, and how many decimals the values were rounded to (0: none); "given": the answer itself
     where it is not the tensor compared (a list, an array, a flat tensor), for the message, never compared."""
     given = out
-    if isinstance(out, np.ndarray) or type(out) is list and not tensors_in(out):
+    if isinstance(out, np.ndarray) or type(out) in (list, tuple):  # numbers, or one tensor per x: stacked
         with contextlib.suppress(Exception):
-            out = torch.tensor(out)
+            out = torch.stack(list(out)) if tensors_in(out) else torch.tensor(out)
     tracked = torch.is_tensor(out) and out.requires_grad and ("graph" if out.grad_fn is not None else "new leaf")
     out = out.unsqueeze(1) if torch.is_tensor(out) and out.shape == exact.shape[:1] else out
     return {"values": out, "tracked": tracked, "a, b require grad": [a.requires_grad, b.requires_grad],

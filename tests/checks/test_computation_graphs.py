@@ -89,6 +89,25 @@ def test_review9_plain_numbers_to_plot_may_come_as_an_array_or_a_list(form):
     assert check.untracked_prediction(lambda a, b, x: form((a + b * x).detach())).passed
 
 
+@pytest.mark.parametrize(
+    "form",
+    [
+        lambda t: tuple(t.flatten().tolist()),  # a flat tuple of floats
+        lambda t: tuple(t.tolist()),  # a tuple of one-number lists
+        lambda t: list(t.flatten()),  # one 0-d tensor per x
+        lambda t: list(t),  # one (1,) tensor per x
+        lambda t: tuple(t.flatten()),
+    ],
+)
+def test_review11_plain_numbers_may_come_as_a_tuple_or_one_tensor_per_x(form):
+    assert check.untracked_prediction(lambda a, b, x: form((a + b * x).detach())).passed
+
+
+def test_review11_one_tracked_tensor_per_x_is_still_tracked():
+    verdict = check.untracked_prediction(lambda a, b, x: list((a + b * x).flatten()))
+    assert verdict.mistake == "still_tracked", verdict
+
+
 @pytest.mark.parametrize("frozen", ["a", "b"])
 def test_review9_freezing_either_parameter_is_named(frozen):
     def plot_values(a, b, x):
