@@ -8,6 +8,7 @@ third leaves a last batch of one point, which a loop stopping at len(x) - 1 skip
 """
 
 import math
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from functools import partial
@@ -15,6 +16,7 @@ from functools import partial
 import numpy as np
 import torch
 
+from course.checks.computation_graphs import rounded_decimals, rounded_message
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import any_item
 from course.checks.values import as_number, close, describe
@@ -27,6 +29,7 @@ N = len(X)  # the lesson's count, which a sum divided by a number may hard-code
 OTHER_START = (1.5, 0.5)  # the second probe's start, on other points than the first 80
 LEAST_SQUARES = np.linalg.lstsq(np.hstack([np.ones_like(X), X]), Y.ravel(), rcond=None)[0]
 STABLE_EPOCHS, BUDGET_EPOCHS, BUDGET_TOLERANCE = 1000, 100, 1e-3
+MEAN_X2 = tuple(float(np.mean(x**2)) for x in (X, X[50:]))  # for each probe of gradients: what a step h adds to b's
 _SAY = {  # more than the vocabulary says
     "both bugs": "both bugs remain: the error is prediction minus target, a + b * x - y, and grad_b a mean, not a sum.",
     "still a sum": "the signs are right now; grad_b is still a sum: the loss is a mean, so are its gradients.",
@@ -47,10 +50,13 @@ _SAY = {  # more than the vocabulary says
     "stopped_one_short": "range(0, len(x) - 1, batch_size) stops one short: when the last batch holds a single point (49 "
     "points in batches of 16) its start, len(x) - 1, is never reached and that point is dropped. Loop over range(0, "
     "len(x), batch_size).",
-    "shuffled_in_place": "you shuffled x in place (rng.shuffle(x)) without y, so each x lost its y, and the caller's x "
-    "changed too: draw one order = rng.permutation(len(x)) and index both with it, x[order] and y[order].",
-    "inexact": "close, but not within the check's tolerance (1e-4 relative): a numerical approximation, such as a "
-    "finite difference (L(a + h) - L(a)) / h, is not exact. Compute the gradients from their formula.",
+    "shuffled_in_place": "you shuffled {what} in place{how}, so each x lost its y, and the caller's {what} changed "
+    "too: draw one order = rng.permutation(len(x)) and index both with it, x[order] and y[order].",
+    "finite_difference": "close, but not within the check's tolerance (1e-4 relative): these are a finite difference, "
+    "(L(a + h) - L(a)) / h with h = {h:g}, which is off by h (for b, h * mean(x²)): it is not exact. Compute the "
+    "gradients from their formula.",
+    "inexact": "close, but not within the check's tolerance (1e-4 relative). Compute the gradients exactly, from their "
+    "formula, in float64: an approximation or a lower precision (float16) is not close enough.",
     "typed_start": "those are the gradients at the lesson's start, whatever a and b you are given: compute the error "
     "from the arguments, error = a + b * x - y.",
 }
@@ -126,14 +132,34 @@ def _epoch(a, b, x, y, lr, batch_size, rng, variant: str = "") -> tuple[float, f
     return start_ab if variant == "no_update" else (a, b)
 
 
-def _versus(*probes: tuple[str, str], advice: str, inexact: bool = False) -> object:
+def _forward_step(got: list, expected: list) -> float | None:
+    """The step h when the pairs ``got`` are a forward difference (L(a + h) - L(a)) / h of the loss (a backward one
+    when h < 0) with 0 < |h| <= 1e-2: on every probe, the gradient plus h for a, plus h * mean(x²) for b (either one
+    may be exact); None when they are not."""
+    steps = []
+    for column in range(2):  # a's step on each probe, then b's
+        mine = [(as_number(g[column]) - as_number(e[column])) / (m if column else 1)
+                for g, e, m in zip(got, expected, MEAN_X2, strict=True)]  # fmt: skip
+        if not all(math.isclose(mine[0], h, rel_tol=1e-3, abs_tol=1e-12) for h in mine):
+            return None
+        steps += [mine[0]] if abs(mine[0]) > 1e-12 else []
+    same = steps and all(math.isclose(steps[0], h, rel_tol=1e-3) for h in steps)
+    return float(f"{steps[0]:.3g}") if same and abs(steps[0]) <= 1.001e-2 else None
+
+
+def _versus(*probes: tuple[str, str], advice: str, what: str, inexact: bool = False) -> object:
     """An ``explain``: the first probe (its claim, its place) whose pair is wrong, both pairs to 6 decimals (4 would
-    hide a near miss). The claim (right on the probes before) is made only when those match to the last digits; with
-    ``inexact``, pairs all within 1% are told they are close but not exact (a finite difference)."""
+    hide a near miss). The claim (right on the probes before) is made only when those match to the last digits.
+    Pairs that are the right ones rounded are told so (``what``: the values' name); with ``inexact``, a finite
+    difference is named, and other pairs all within 1% are told they are close but not exact."""
 
     def explain(got: list, expected: list) -> str:
         i = next(i for i, case in enumerate(zip(got, expected, strict=True)) if not close(*case))
         numbers = "expected ({:.6f}, {:.6f}), got ({:.6f}, {:.6f})".format(*map(as_number, (*expected[i], *got[i])))
+        if decimals := rounded_decimals([v for pair in got for v in pair], [v for pair in expected for v in pair]):
+            return f"{probes[i][1]} {numbers}: {rounded_message(what, decimals, 'each one unrounded,')}"
+        if inexact and (step := _forward_step(got, expected)) is not None:
+            return f"{probes[i][1]} {numbers}: {_SAY['finite_difference'].format(h=step)}"
         if inexact and all(close(g, e, rtol=1e-2) for g, e in zip(got, expected, strict=True)):
             return f"{probes[i][1]} {numbers}: {_SAY['inexact']}"
         exact = all(close(g, e, rtol=1e-12, atol=1e-12) for g, e in zip(got[:i], expected[:i], strict=True))
@@ -158,7 +184,19 @@ def _pairs(answer: object, args: tuple, size: int = 4, run: object = None) -> li
     ]
 
 
-APART = object()  # what a run that shuffled x and y apart in place gave, whatever it returned
+@dataclass(frozen=True)
+class Apart:
+    """What a run that shuffled x and y apart in place gave, whatever it returned: the ``changed`` arrays' names."""
+
+    changed: tuple[str, ...]
+
+
+def _apart_message(got: list, expected: list) -> str:
+    """Which array the answer shuffled in place, alone or each with its own order: the ones the caller sees changed."""
+    changed = next(item.changed for item in got if isinstance(item, Apart))
+    alone = f" (rng.shuffle({changed[0]})) without {dict(x='y', y='x')[changed[0]]}"
+    how = ", each in its own order (two shuffles, two orders)" if len(changed) == 2 else alone
+    return _SAY["shuffled_in_place"].format(what=" and ".join(changed), how=how)
 
 
 def _call(answer: object, probe: tuple) -> object:
@@ -166,7 +204,7 @@ def _call(answer: object, probe: tuple) -> object:
 
 
 def _run_apart(answer: object, probe: tuple) -> object:
-    """``answer(*probe)``; :data:`APART` when it shuffled the probe's x and y in place each its own way (both put
+    """``answer(*probe)``; an :class:`Apart` when it shuffled the probe's x and y in place each its own way (both put
     back: the message names that change, which the engine's "changed its input" alone would not explain)."""
     xy, before = probe[2:4], (probe[2].copy(), probe[3].copy())
     got = answer(*probe)
@@ -175,8 +213,9 @@ def _run_apart(answer: object, probe: tuple) -> object:
     pairs = [sorted(zip(*(v.ravel().tolist() for v in arrays), strict=True)) for arrays in (xy, before)]
     kept = all(np.array_equal(np.sort(v, None), np.sort(w, None)) for v, w in zip(xy, before, strict=True))
     if kept and pairs[0] != pairs[1]:  # each array holds its own values still, but they no longer pair up
+        changed = tuple(name for name, v, w in zip("xy", xy, before, strict=True) if not np.array_equal(v, w))
         xy[0][...], xy[1][...] = before
-        return APART
+        return Apart(changed)
     return got
 
 
@@ -226,13 +265,13 @@ gradients = Exercise(
     alternatives=[lambda a, b, x, y: (2 * np.sum(a + b * x - y) / len(x), 2 * np.sum((a + b * x - y) * x) / len(x))],
     explain=_versus(("", f"at (a, b) = {START_TEXT}, on the {N} training points,"), (f"right at the lesson's start on "
                     f"its {N} points but not elsewhere (use the arguments a, b, x, y, never fixed numbers or counts): ",
-                    "at (a, b) = (1.5, 0.5), on 30 others,"), inexact=True,
+                    "at (a, b) = (1.5, 0.5), on 30 others,"), inexact=True, what="gradients",
                     advice="Start from error = a + b * x - y and apply the chain rule to mean(error²)."),
     success="2 * mean(error) and 2 * mean(error * x), with error = a + b * x - y.",
 )  # fmt: skip
 minibatch_epoch = Exercise(
     "minibatch_epoch", _epoch, observe=partial(_pairs, size=7, run=_run_apart), guards=[
-        Guard("shuffled_apart", any_item(lambda got: got is APART), _shuffled_in_place, _SAY["shuffled_in_place"]),
+        Guard("shuffled_apart", any_item(lambda got: isinstance(got, Apart)), _shuffled_in_place, _apart_message),
         NOT_A_PAIR, Guard(  # nan: the mean of an empty batch
         "empty_last_batch", any_item(lambda pair: math.isnan(sum(map(as_number, pair)))),
         partial(_epoch, variant="empty_last_batch"), _SAY["empty_last_batch"])], alternatives=[partial(_epoch, variant="reordered")],
@@ -249,7 +288,7 @@ minibatch_epoch = Exercise(
                     ("right for the lesson's numbers but not for others (use the arguments, never fixed numbers): ",
                      "after one epoch from (1.5, 0.5) (48 points, batch_size 16, lr 0.1)"),
                     ("right where the last batch is full or holds 16 points, but not where it holds one: ",
-                     "after one epoch from (-0.5, 1.0) (49 points, batch_size 16, lr 0.1)"),
+                     "after one epoch from (-0.5, 1.0) (49 points, batch_size 16, lr 0.1)"), what="new a and b",
                     advice="Check each part: order = rng.permutation(len(x)) with the rng you are given (not "
                     "np.random); one update per slice order[start:start + batch_size], the last one shorter; each "
                     "with 2 * np.mean(...) over that slice, both gradients from the same a and b."),

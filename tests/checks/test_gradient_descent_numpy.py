@@ -191,3 +191,103 @@ def test_review10_gradients_right_only_at_the_lessons_start_are_told_to_use_the_
     right = check._gradients(*check.START, check.X, check.Y)
     verdict = check.gradients(lambda a, b, x, y: right)
     assert verdict.mistake in ("other", "ignored_argument") and "never fixed numbers" in verdict.message, verdict
+
+
+def _formula(a, b, x, y):
+    error = a + b * x - y
+    return 2 * np.mean(error), 2 * np.mean(error * x)
+
+
+@pytest.mark.parametrize("decimals", [1, 2, 3, 4])
+def test_review11_rounded_gradients_are_told_they_are_rounded_not_a_finite_difference(decimals):
+    verdict = check.gradients(lambda a, b, x, y: tuple(round(float(g), decimals) for g in _formula(a, b, x, y)))
+    assert verdict.mistake == "other", verdict
+    assert f"rounded to {decimals} decimal" in verdict.message and "unrounded" in verdict.message, verdict
+    assert "finite difference" not in verdict.message and "approximation" not in verdict.message, verdict
+
+
+def test_review11_gradients_rounded_by_numpy_are_told_they_are_rounded():
+    verdict = check.gradients(lambda a, b, x, y: np.round(np.array(_formula(a, b, x, y)), 3))
+    assert verdict.mistake == "other" and "rounded to 3 decimals" in verdict.message, verdict
+
+
+def _difference(a, b, x, y, h, only_a=False):
+    loss = lambda a, b: np.mean((a + b * x - y) ** 2)  # noqa: E731
+    grad_b = _formula(a, b, x, y)[1] if only_a else (loss(a, b + h) - loss(a, b)) / h
+    return (loss(a + h, b) - loss(a, b)) / h, grad_b
+
+
+@pytest.mark.parametrize("h", [1e-2, 3e-3, 1e-4, -1e-2, -1e-4])  # h < 0: a backward difference
+def test_review11_a_forward_or_backward_difference_up_to_a_step_of_1e_2_is_named(h):
+    verdict = check.gradients(partial(_difference, h=h))
+    assert verdict.mistake == "other", verdict
+    assert "finite difference" in verdict.message and f"h = {h:g}" in verdict.message, verdict
+
+
+def test_review11_a_finite_difference_for_a_alone_is_named():
+    verdict = check.gradients(partial(_difference, h=1e-2, only_a=True))
+    assert "finite difference" in verdict.message and "h = 0.01" in verdict.message, verdict
+
+
+@pytest.mark.parametrize("h", [1e-5, 1e-6, 1e-8])
+def test_review11_a_central_or_small_step_difference_passes(h):
+    loss = lambda a, b, x, y: np.mean((a + b * x - y) ** 2)  # noqa: E731
+    assert check.gradients(partial(_difference, h=h)).passed
+    central = lambda a, b, x, y: (  # noqa: E731
+        (loss(a + h, b, x, y) - loss(a - h, b, x, y)) / (2 * h),
+        (loss(a, b + h, x, y) - loss(a, b - h, x, y)) / (2 * h),
+    )
+    assert check.gradients(central).passed
+
+
+def test_review11_a_near_miss_in_float16_is_not_called_a_finite_difference():
+    verdict = check.gradients(lambda a, b, x, y: _formula(*(np.asarray(v, np.float16) for v in (a, b, x, y))))
+    assert verdict.mistake == "other" and "close" in verdict.message, verdict
+    assert "finite difference" not in verdict.message and "rounded" not in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        lambda g: g,
+        lambda g: tuple(float(v) for v in g),
+        lambda g: [np.float64(v) for v in g],
+        lambda g: np.array(g),
+        lambda g: tuple(v * (1 + 1e-12) for v in g),  # float noise
+        lambda g: tuple(np.float32(v) for v in g),
+    ],
+)
+def test_review11_right_gradients_in_any_form_pass(form):
+    assert check.gradients(lambda a, b, x, y: form(_formula(a, b, x, y))).passed
+
+
+def test_review11_a_rounded_epoch_is_told_it_is_rounded():
+    verdict = check.minibatch_epoch(lambda *args: tuple(round(float(v), 2) for v in check._epoch(*args)))
+    assert verdict.mistake == "other" and "rounded to 2 decimals" in verdict.message, verdict
+
+
+def _shuffles_in_place(a, b, x, y, lr, batch_size, rng, which="x"):
+    for name in which:  # each its own rng.shuffle: its own order
+        rng.shuffle({"x": x, "y": y}[name])
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+        error = a + b * xb - yb
+        a, b = a - lr * 2 * np.mean(error), b - lr * 2 * np.mean(error * xb)
+    return a, b
+
+
+@pytest.mark.parametrize(
+    "which, named, changed",
+    [
+        ("x", "rng.shuffle(x)) without y", "the caller's x changed"),
+        ("y", "rng.shuffle(y)) without x", "the caller's y changed"),
+        ("xy", "x and y in place, each in its own order", "the caller's x and y changed"),
+        ("yx", "x and y in place, each in its own order", "the caller's x and y changed"),
+    ],
+)
+def test_review11_an_epoch_that_shuffles_in_place_is_told_which_array_changed(which, named, changed):
+    verdict = check.minibatch_epoch(partial(_shuffles_in_place, which=which))
+    assert verdict.mistake == "shuffled_apart", verdict
+    assert named in verdict.message and changed in verdict.message, verdict
+    if which == "y":
+        assert "shuffle(x)" not in verdict.message and "caller's x" not in verdict.message, verdict
