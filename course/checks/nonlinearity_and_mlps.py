@@ -8,9 +8,8 @@ from itertools import pairwise, product
 
 import torch
 from torch import nn
-from torch.nn.parameter import is_lazy
-from torch.nn.utils import clip_grad_norm_, clip_grad_value_, get_total_norm
-from torch.nn.utils.parametrize import is_parametrized
+from torch.nn.utils import clip_grad_norm_, clip_grad_value_, get_total_norm, parametrize
+from torch.nn.utils.weight_norm import WeightNorm, remove_weight_norm
 
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import any_item, fixed_values, flat_parameters, unregistered_modules
@@ -35,22 +34,24 @@ def _architecture(make: object, probes: tuple) -> object:
             return model
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
         x = torch.linspace(-8.0, 8.0, 6 * n_inputs).reshape(6, n_inputs)  # beyond 6: where ReLU6 parts from ReLU
-        if any(map(is_lazy, model.parameters())):  # a lazy layer learns its input size on the first pass
+        if any(map(nn.parameter.is_lazy, model.parameters())):  # a lazy layer learns its input size on the first pass
             torch.no_grad()(model)(x.to(dtype, copy=True))  # a copy: forward may change it in place
         if dtype.itemsize < 4:  # float16 rounds to 1e-3: judge the layers in float64, before the weights are set
             model, dtype = model.double(), torch.float64
+        frozen = [name for name, p in model.named_parameters() if not p.requires_grad]  # before old weight_norm goes:
+        for layer, hook in [(m, h) for m in model.modules() for h in m._forward_pre_hooks.values()]:  # its layers get
+            remove_weight_norm(layer, hook.name) if isinstance(hook, WeightNorm) else None  # the weight it computes
         linears, calls = [m for m in model.modules() if isinstance(m, nn.Linear)], []  # calls: an id per layer run
         hooks = [layer.register_forward_hook(lambda m, *_, note=calls.append: note(id(m))) for layer in linears]
         with torch.no_grad():  # the weight, then the bias if any, as forward sees them (through a parametrization)
             for layer, (offset, name) in product(linears, enumerate(("weight", "bias"))):
                 if (value := getattr(layer, name)) is not None:
                     fixed = fixed_values(value.shape, float(offset)).to(value.dtype)
-                    setattr(layer, name, fixed) if is_parametrized(layer, name) else value.copy_(fixed)
+                    setattr(layer, name, fixed) if parametrize.is_parametrized(layer, name) else value.copy_(fixed)
             output = model(given := x.to(dtype, copy=True))
         for hook in hooks:
             hook.remove()
         shapes = sorted((m.in_features, m.out_features, m.bias is not None) for m in linears)
-        frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
         odd = sorted({type(m).__name__ for m in model.modules() if m.__module__.rsplit(".")[-1] in _ODD} - {"ReLU"})
         odd = [] if odd and close(output, _architecture(_mlp, [(n_inputs, *sizes)])[2][0]) else odd  # right output
         seen.append((shapes, unregistered_modules(model), output, frozen, len(calls) - len(set(calls)), odd,
@@ -112,10 +113,10 @@ def _three_steps(step: object, args: tuple) -> tuple:
 def _clip_probe(lr: float, max_norm: float) -> tuple:
     model, y = _linear([[0.5, -1.0, 2.0]], [0.25]), torch.tensor([[1.0], [-2.0], [3.0], [0.5], [-1.0]])
     x = torch.tensor([[4.0, 1.0, -2.0], [-3.0, 2.0, 5.0], [6.0, -1.0, 0.5], [1.0, 4.0, -3.0], [-2.0, -5.0, 1.0]])
-    optimizer, model.log = torch.optim.SGD(model.parameters(), lr=lr), []  # what each call did, for _three_steps
+    optimizer, model.log = torch.optim.SGD(model.parameters(), lr=lr), []  # steps logged as they end: closures too
     found = lambda *ps: any(p.grad is not None and bool(p.grad.any()) for p in ps or model.parameters())  # noqa: E731
     model.weight.register_hook(lambda _: model.log.append("backward" + " onto gradients" * found(model.weight)))
-    optimizer.register_step_pre_hook(lambda *_: model.log.append("step" if found() else "step without gradients"))
+    optimizer.register_step_post_hook(lambda *_: model.log.append("step" if found() else "step without gradients"))
     return model, optimizer, x, y, max_norm
 
 
@@ -293,7 +294,6 @@ clipped_step = Exercise(
         Mistake("ignored_argument", _step(clip=lambda params, limit: clip_grad_norm_(params, 1.0))),
         Mistake("clip_always", _step(clip=lambda params, limit: torch._foreach_mul_(  # no "only if larger": rescaled
             grads := [p.grad for p in params], limit / get_total_norm(grads)))),  # always (2 * loss: 17 x 2 < 40)
-    ],
-    alternatives=[_step("backward clip step zero")], explain=_explain_clip,
+    ], alternatives=[_step("backward clip step zero")], explain=_explain_clip,
     success="backward() makes the gradients, clip_grad_norm_ shortens them to max_norm, then step() uses them.",
 )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from itertools import pairwise
 
 import pytest
@@ -181,3 +182,52 @@ class _ScaledInPlace(nn.Module):  # review 10b: the right layers, but forward di
 def test_review10b_an_mlp_whose_forward_changes_its_input_in_place_is_told_so():
     verdict = check.make_mlp(_ScaledInPlace)
     assert verdict.mistake == "mutated_input" and "in place" in verdict.message, verdict
+
+
+def closure_step(clip=True, zero="inside"):  # refix 10: the step run through optimizer.step(closure)
+    def clipped_step(model, optimizer, x, y, max_norm):
+        def closure():
+            if zero == "inside":
+                optimizer.zero_grad()
+            loss = nn.functional.mse_loss(model(x), y)
+            loss.backward()  # the gradients are made inside step(), after its pre-hooks ran
+            if clip:
+                nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+            return loss
+
+        loss = optimizer.step(closure)  # step(closure) returns what the closure returned: the loss tensor
+        if zero == "after":
+            optimizer.zero_grad()
+        return loss.item()  # the statement: returns the loss as a number
+
+    return clipped_step
+
+
+@pytest.mark.parametrize("zero", ["inside", "after"])
+def test_refix10_a_clipped_step_through_a_closure_passes(zero):
+    verdict = check.clipped_step(closure_step(zero=zero))
+    assert verdict.passed, verdict
+
+
+@pytest.mark.parametrize("zero", ["inside", "after"])
+def test_refix10_a_closure_that_forgets_to_clip_is_told_about_the_clipping(zero):
+    verdict = check.clipped_step(closure_step(clip=False, zero=zero))
+    assert verdict.mistake == "clip_misplaced" and "clip_grad_norm_ after loss.backward()" in verdict.message, verdict
+    assert "never stepped" not in verdict.message, verdict
+
+
+def _old_weight_normed(n_inputs, hidden, n_outputs, last=False, frozen=False):  # refix 10: the deprecated API
+    layers = [nn.utils.weight_norm(nn.Linear(a, b)) for a, b in pairwise([n_inputs, *hidden, n_outputs])]
+    layers[0].weight_g.requires_grad_(not frozen)
+    model = nn.Sequential(*(m for layer in layers for m in (layer, nn.ReLU())))
+    return model if last else model[:-1]
+
+
+@pytest.mark.filterwarnings("ignore:.*weight_norm. is deprecated:FutureWarning")  # deprecated, yet it still works
+def test_refix10_an_mlp_of_old_style_weight_normed_layers_is_judged_by_what_it_computes():
+    assert check.make_mlp(_old_weight_normed).passed
+    assert check.make_mlp(_weight_normed).passed  # the new API, the same verdict
+    verdict = check.make_mlp(partial(_old_weight_normed, last=True))
+    assert verdict.mistake == "activation_after_output", verdict
+    verdict = check.make_mlp(partial(_old_weight_normed, frozen=True))
+    assert verdict.mistake == "froze_parameters" and "0.weight_g" in verdict.message, verdict
