@@ -3,6 +3,7 @@
 Each answer must return a loss *tensor* for backward() (the probe inputs require grad) on a few batches: ordinary
 values, then extreme ones (logits of 1000 and -1000, too large for float64's exp too, and exactly 0) on which each
 unsafe formula breaks and is named. The last batch is never shown, so no loss typed in from a message passes.
+Where the log of a rounded sigmoid and an overflowing exp break on the same batches, the loss's graph tells them apart.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from torch.distributions import Bernoulli, Binomial, Categorical, Multinomial
 
 from course.checks.engine import Exercise, Guard, Library, Mistake
 from course.checks.probes import FREED, any_item, freed, freeing
-from course.checks.values import describe
+from course.checks.values import close, describe
 
 _SIGN = "the sign is wrong: log p < 0 for p < 1, so the formula starts with a minus; this loss is never negative."
 _TWICE = "BCEWithLogitsLoss applies its own sigmoid, so after yours it saw sigmoid(sigmoid(z)): pass the raw logits."
@@ -28,6 +29,15 @@ _ROUNDED = "for a logit of ±1000 sigmoid(z) rounds to exactly 1.0 or 0.0, and a
 log(0) into log(eps) (or not at all: 1 - 1e-8 is 1.0 in float32): an example with a logit of 1000 on the wrong side \
 loses -log(eps), 16 for 1e-7, instead of 1000, and gets no gradient. Compute from the logits: max(z, 0) - z y + \
 log(1 + exp(-|z|))."
+_LOG_OF_SIGMOID = "your loss is inf or nan for a logit of ±1000: sigmoid(-1000) and 1 - sigmoid(1000) are \
+exactly 0.0 in floating point (a sigmoid rounds to 0.0 or 1.0, as a softmax does), and the log of 0.0 is -inf however \
+it is taken (torch.log, torch.xlogy, log1p(-p)). Compute the log of the sigmoid from the logits: F.logsigmoid(z) and \
+F.logsigmoid(-z), or max(z, 0) - z y + log(1 + exp(-|z|))."
+_BY_HAND = "your sigmoid by hand breaks at a logit of ±1000: exp(1000) overflows to inf (beyond about exp(88) in \
+float32, exp(709) in float64), so the sigmoid comes out exactly 0.0 on one side (nan for exp(z) / (1 + exp(z))) and \
+rounds to exactly 1.0 on the other, and the log of 0.0 (or of 1 - 1.0) is -inf. Compute from the logits with exp(-|z|), \
+which never exceeds 1: max(z, 0) - z y + log(1 + exp(-|z|)), or F.logsigmoid(z) and F.logsigmoid(-z)."
+_ROUNDING = {"SigmoidBackward0", "SoftmaxBackward0"}  # a probability that rounds to exactly 0.0 or 1.0
 
 
 def _rounded_sigmoid(z: torch.Tensor, y: torch.Tensor, eps: float, add: bool) -> torch.Tensor:
@@ -35,6 +45,30 @@ def _rounded_sigmoid(z: torch.Tensor, y: torch.Tensor, eps: float, add: bool) ->
     eps] (BCELoss after the clamp gives the same)."""
     p = z.sigmoid() if add else z.sigmoid().clamp(eps, 1 - eps)
     return -(y * (p + add * eps).log() + (1 - y) * (1 - p + add * eps).log()).mean()
+
+
+def _from_rounded_probability(loss: object, limit: int = 10_000) -> bool:
+    """Whether ``loss`` is not finite and a sigmoid (or softmax) is in its graph: the log of a probability rounded to
+    0.0, not an overflowing exp. Its value cannot tell: sigmoid(-z) is 1 / (1 + exp(z)), 0.0 where exp(z) overflows."""
+    if not isinstance(loss, torch.Tensor) or bool(loss.isfinite().all()):
+        return False
+    seen, stack = set(), [loss.grad_fn]
+    while stack and len(seen) < limit:  # a bounded walk: an answer may build a long graph
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        if type(node).__name__ in _ROUNDING:
+            return True
+        seen.add(node)
+        stack.extend(function for function, _ in node.next_functions)
+    return False
+
+
+def _same_cause(got: object, other: object) -> bool:
+    """The same losses, and where they are inf or nan, broken by the same cause: a rounded sigmoid, or not."""
+    return close(got, other) and [_from_rounded_probability(x) for x in got] == [
+        _from_rounded_probability(x) for x in other
+    ]
 
 
 def _cut_off(got: list, expected: list) -> str:
@@ -98,13 +132,13 @@ def _explain(got: list, expected: list) -> str:
     return f"on the check's batches the losses should be {right}; yours are {yours}: compare with the lesson."
 
 
-def _exercise(name, reference, batches, mistakes, alternatives, success, sign=True, library=()) -> Exercise:
+def _exercise(name, reference, batches, mistakes, alternatives, success, sign=True, library=(), same=close) -> Exercise:
     """A loss on (inputs, targets) batches, the last one never shown; a wrong sign (if ``sign``) and a sum are
     mistakes of every one; ``library`` holds each torch function the exercise asks the learner to write, with an
-    answer that calls it."""
+    answer that calls it; ``same`` compares two answers' losses."""
     negated = [Mistake("wrong_sign", lambda x, y: -reference(x, y), _SIGN)] if sign else []
     return Exercise(
-        name, reference, success, alternatives=alternatives, observe=_on_batches, explain=_explain,
+        name, reference, success, alternatives=alternatives, observe=_on_batches, explain=_explain, same=same,
         guards=[Guard("graph_freed", any_item(lambda x: x is FREED), freeing(reference)), *_GUARDS],
         library=[Library(function, example) for function, example in library],
         inputs=lambda: tuple(t for x, y in batches for t in (torch.tensor(x).requires_grad_(), torch.tensor(y))),
@@ -194,12 +228,17 @@ binary_loss_from_logits = _exercise(  # from logits, the safe way; 1000 on the r
      ([-1000.0, 3.0, -0.4, 0.0, 50.0], [1.0, 1.0, 0.0, 1.0, 0.0]),
      ([1.2, -0.8, 3.5, -2.0, 0.4, -0.1], [1.0, 0.0, 0.0, 1.0, 1.0, 0.0])],
     [Mistake("sigmoid_then_bce", lambda z, y: F.binary_cross_entropy(z.sigmoid(), y)),
-     Mistake("log_of_sigmoid", lambda z, y: -(y * z.sigmoid().log() + (1 - y) * (1 - z.sigmoid()).log()).mean()),
+     Mistake("log_of_sigmoid", lambda z, y: -(y * z.sigmoid().log() + (1 - y) * (1 - z.sigmoid()).log()).mean(),
+             _LOG_OF_SIGMOID),  # and the log of each example's own sigmoid: breaks where an exp overflows
+     Mistake("log_of_sigmoid", lambda z, y: -torch.where(y == 1, z.sigmoid(), (-z).sigmoid()).log().mean(),
+             _LOG_OF_SIGMOID),
      *(Mistake("log_of_sigmoid", partial(_rounded_sigmoid, eps=eps, add=add), _ROUNDED)  # the epsilons learners use
        for eps in (1e-7, 1e-6, 1e-8, 1e-12, 1e-15) for add in (False, True)),
      Mistake("exp_overflow", lambda z, y: ((1 - y) * z + torch.log(1 + torch.exp(-z))).mean()),
      Mistake("exp_overflow", lambda z, y: (torch.log1p(torch.exp(z)) - z * y).mean()),
      Mistake("exp_overflow", lambda z, y: torch.log1p(torch.exp(-(2 * y - 1) * z)).mean()),  # F.soft_margin_loss's
+     Mistake("exp_overflow", lambda z, y: -(y * (1 + (-z).exp()).reciprocal().log()  # the sigmoid by hand
+                                            + (1 - y) * (1 - (1 + (-z).exp()).reciprocal()).log()).mean(), _BY_HAND),
      Mistake("sigmoid_before_logits_loss", lambda z, y: F.binary_cross_entropy_with_logits(z.sigmoid(), y), _TWICE),
      Mistake("missing_abs", lambda z, y: (z.clamp(min=0) - z * y + torch.log1p(torch.exp(-z))).mean()),
      Mistake("partly_detached", lambda z, y: (torch.from_numpy(np.maximum(z.detach().numpy(), 0)) - z * y  # NumPy's
@@ -207,7 +246,7 @@ binary_loss_from_logits = _exercise(  # from logits, the safe way; 1000 on the r
     [lambda z, y: (F.relu(z) - z * y + F.softplus(-z.abs())).mean(), lambda z, y: ((1 - y) * z - F.logsigmoid(z)).mean(),
      lambda z, y: ((z + z.abs()) / 2 - z * y + torch.log1p(torch.exp(-z.abs()))).mean()],  # other gradients at z = 0
     "max(z, 0) - z y + log(1 + exp(-|z|)): right even for logits of ±1000, where a sigmoid rounds to 1 or 0 and exp "
-    "overflows.", library=_logits_library(lambda z: z),
+    "overflows.", library=_logits_library(lambda z: z), same=_same_cause,
 )  # fmt: skip
 class_loss = _exercise(  # cross-entropy from logits and class indices, by hand and safely
     "class_loss", lambda z, y: (torch.logsumexp(z, dim=1) - z.gather(1, y.unsqueeze(1)).squeeze(1)).mean(),

@@ -350,3 +350,66 @@ DISTRIBUTIONS = {  # review 10b: the log-likelihood of a distribution is the lib
 def test_review10b_a_distributions_log_prob_is_the_library_in_every_form(name, answer):
     verdict = getattr(check, name)(answer)
     assert verdict.mistake == "used_library", verdict
+
+
+def _by_hand(z):  # a sigmoid written out: exp(-z) overflows to inf for z = -1000
+    return 1 / (1 + torch.exp(-z))
+
+
+LOG_OF_SIGMOID = {  # refix 10: the log of a sigmoid that rounded to 0.0 or 1.0, in every spelling, is not an overflow
+    "xlogy": lambda z, y: -(torch.xlogy(y, torch.sigmoid(z)) + torch.xlogy(1 - y, torch.sigmoid(-z))).mean(),
+    "xlogy_one_minus": lambda z, y: (
+        -(torch.xlogy(y, torch.sigmoid(z)) + torch.xlogy(1 - y, 1 - torch.sigmoid(z))).mean()
+    ),
+    "xlogy_float64": lambda z, y: (
+        -(torch.xlogy(y, torch.sigmoid(z.double())) + torch.xlogy(1 - y, torch.sigmoid(-z.double()))).mean()
+    ),
+    "log_two_terms": lambda z, y: -(y * torch.log(torch.sigmoid(z)) + (1 - y) * torch.log(torch.sigmoid(-z))).mean(),
+    "log_where": lambda z, y: -torch.where(y == 1, torch.log(torch.sigmoid(z)), torch.log(torch.sigmoid(-z))).mean(),
+    "log_signed": lambda z, y: -torch.log(torch.sigmoid((2 * y - 1) * z)).mean(),
+    "log1p_where": lambda z, y: -torch.where(y == 1, torch.sigmoid(z).log(), torch.log1p(-torch.sigmoid(z))).mean(),
+    "log1p_two_terms": lambda z, y: -(y * torch.sigmoid(z).log() + (1 - y) * torch.log1p(-torch.sigmoid(z))).mean(),
+    "two_class_softmax": lambda z, y: (
+        -F.softmax(torch.stack([torch.zeros_like(z), z], 1), 1)[torch.arange(len(y)), y.long()].log().mean()
+    ),
+}
+
+
+@pytest.mark.parametrize("answer", LOG_OF_SIGMOID.values(), ids=LOG_OF_SIGMOID)
+def test_refix10_the_log_of_a_rounded_sigmoid_is_named_as_such_not_as_an_overflowing_exp(answer):
+    verdict = check.binary_loss_from_logits(answer)
+    assert verdict.mistake == "log_of_sigmoid", verdict
+    assert "overflow" not in verdict.message and "exactly 0.0" in verdict.message, verdict
+    assert "F.logsigmoid" in verdict.message and "max(z, 0) - z y" in verdict.message, verdict
+
+
+EXP_OVERFLOW = {  # refix 10: an exp that really overflows keeps its message, a sigmoid by hand included
+    "softplus_by_exp": lambda z, y: (torch.log(1 + torch.exp(z)) - y * z).mean(),
+    "sigmoid_by_hand": lambda z, y: -(y * torch.log(_by_hand(z)) + (1 - y) * torch.log(1 - _by_hand(z))).mean(),
+    "sigmoid_by_hand_where": lambda z, y: -torch.where(y == 1, _by_hand(z), _by_hand(-z)).log().mean(),
+    "sigmoid_as_exp_ratio": lambda z, y: (
+        -(y * torch.log(torch.exp(z) / (1 + torch.exp(z))) + (1 - y) * torch.log(1 / (1 + torch.exp(z)))).mean()
+    ),
+}
+
+
+@pytest.mark.parametrize("answer", EXP_OVERFLOW.values(), ids=EXP_OVERFLOW)
+def test_refix10_an_exp_that_overflows_is_still_named_an_overflow(answer):
+    verdict = check.binary_loss_from_logits(answer)
+    assert verdict.mistake == "exp_overflow" and "overflow" in verdict.message and "exp(" in verdict.message, verdict
+
+
+RIGHT_LOG_SIGMOID = {  # refix 10: F.logsigmoid is the stable log of a sigmoid, in float32 and float64
+    "logsigmoid": lambda z, y: -(y * F.logsigmoid(z) + (1 - y) * F.logsigmoid(-z)).mean(),
+    "logsigmoid_signed": lambda z, y: -F.logsigmoid((2 * y - 1) * z).mean(),
+    "logsigmoid_float64": lambda z, y: -(y * F.logsigmoid(z.double()) + (1 - y) * F.logsigmoid(-z.double())).mean(),
+    "stable_float64": lambda z, y: (
+        z.double().clamp(min=0) - z.double() * y + torch.log1p(torch.exp(-z.double().abs()))
+    ).mean(),
+}
+
+
+@pytest.mark.parametrize("answer", RIGHT_LOG_SIGMOID.values(), ids=RIGHT_LOG_SIGMOID)
+def test_refix10_the_stable_log_sigmoid_is_right(answer):
+    verdict = check.binary_loss_from_logits(answer)
+    assert verdict.passed, verdict
