@@ -204,6 +204,14 @@ def _responses(model: nn.Module, x: torch.Tensor, kind: str) -> tuple[int, bool]
             > 0.1 * torch.sigmoid(-z[13:]) + 2.4e-7).any())  # sigmoid is 1 past 16.6: no clamp)  # fmt: skip
 
 
+def _decimals(out: torch.Tensor) -> str:  # "": none, or its dtype cannot tell (16 outputs need steps of 12 ulp)
+    """' to k decimals': the fewest k (0 to 8) to which every output is rounded, to 1.5 units in its last place."""
+    value = (out.detach() if out.is_floating_point() else out.detach().double()).flatten().abs()  # + float64's error
+    unit, value = 1.5 * (value.nextafter(value.new_tensor(torch.inf)) - value) + 2.3e-16 * value, value.double()
+    return next((f" to {k} decimal{'s'[: k > 1]}" if k else " (or thresholds them)" for k in range(9) if ((scaled :=
+        value * 10**k) - scaled.round()).abs().le(unit * 10**k).all() and (unit * 10**k <= 0.125).sum() >= 16), "")  # fmt: skip
+
+
 def _computes(make: object, args: tuple) -> object:
     """For 5 and 2 features: the output's shape, what the model computes (probes.model_kind), extra parameters,
     the features it ignores, the parameters no gradient reaches and whether it keeps tensors unregistered."""
@@ -217,7 +225,7 @@ def _computes(make: object, args: tuple) -> object:
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
         x = 2 * torch.randn(64, n_features, generator=torch.Generator().manual_seed(n_features), dtype=dtype)
         given = x.clone()  # a forward that changes its input in place (x /= 10) changes x at every call
-        out, stuck = model(x[:12]), _untrainable(model, model(x))  # before model_kind, which may change the weights
+        out, stuck = model(x[:12]), _untrainable(model, every := model(x))  # before model_kind changes weights
         kind = model_kind(model, n_features)
         if kind in ("constant", "probabilities"):  # all-zero weights are a right start, and a clamp shows only on
             kind = model_kind(randomised(model, n_features, scale=1.5), n_features)  # large scores: |z| to 9.8, 30
@@ -229,7 +237,7 @@ def _computes(make: object, args: tuple) -> object:
                 getattr(out, "grad_fn", None))),
             "extra": sum(p.numel() for p in model.parameters()) - n_features - 1,
             "ignored": ignored, "clamped": clamped, "in_place": not torch.equal(x, given),
-            "rounded": bool(stuck) and torch.is_tensor(out) and bool((out == out.float().round(decimals=4)).all()),
+            "rounded": _decimals(every) if stuck and torch.is_tensor(every) else "",  # no gradient passes a round
             "stuck": [] if kind == "constant" else stuck,  # a constant output (softmax of one) is a mistake of its own
             "unregistered": any(torch.is_tensor(value) and value.requires_grad for module in model.modules()
                                 for value in vars(module).values()),
@@ -269,9 +277,9 @@ logistic_model = Exercise(
         Guard("softmax_one_output", any_item(lambda item: item["softmax"]), partial(_WithSigmoid, after=nn.Softmax(1))),
         Guard("constant_output", any_item(lambda item: item["kind"] == "constant"),
               partial(_WithSigmoid, change=torch.zeros_like)),  # or linear(x) * 0 + bias: x is never used
-        Guard("rounded", any_item(lambda item: item["rounded"]), partial(_WithSigmoid, after=torch.round), "the outputs "
-              "are rounded (or thresholded): return the probabilities themselves, sigmoid(w · x + b): the loss needs how "
-              "sure each is, and no gradient passes a rounding; threshold at 0.5 only to read classes, outside the model."),
+        Guard("rounded", any_item(lambda item: item["rounded"]), partial(_WithSigmoid, after=torch.round), lambda got, _:
+              f"forward rounds the probabilities{max(item['rounded'] for item in got)}: no gradient passes a rounding, "
+              "and the loss needs every digit. Return sigmoid(w · x + b) as it is; round only when you print them."),
         Guard("not_backpropagatable", any_item(lambda item: item["stuck"]),
               lambda n: _WithSigmoid(n).requires_grad_(False), _stuck),
         Guard("random_output", any_item(lambda item: item["random"]), partial(_WithSigmoid, change=nn.Dropout(0.2))),

@@ -303,3 +303,31 @@ def test_review10b_a_logistic_model_that_rounds_its_probabilities_is_told_to_kee
     verdict = check.logistic_model(answer)
     assert verdict.mistake == "rounded" and "probabilities" in verdict.message, verdict
     assert ".detach()" not in verdict.message, verdict
+
+
+def _rounding(decimals, dtype=torch.float32, scaled=False):  # refix 10, 5: forward rounds its probabilities
+    after = (
+        (lambda p: torch.round(p * 10**decimals) / 10**decimals) if scaled else (lambda p: p.round(decimals=decimals))
+    )
+    return lambda n: check._WithSigmoid(n, after=after).to(dtype)
+
+
+ROUNDED = {  # an answer and the decimals its probabilities are rounded to
+    "5 decimals": (_rounding(5), 5), "6 decimals": (_rounding(6), 6),
+    "float64, 4 decimals": (_rounding(4, torch.float64), 4), "float64, 8 decimals": (_rounding(8, torch.float64), 8),
+    "round(p * 10**3) / 10**3": (_rounding(3, scaled=True), 3),
+    "float64, round(p * 10**7) / 10**7": (_rounding(7, torch.float64, scaled=True), 7),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("answer", "decimals"), ROUNDED.values(), ids=ROUNDED)
+def test_refix10_a_logistic_model_rounding_to_some_decimals_is_told_it_rounds(answer, decimals):
+    verdict = check.logistic_model(answer)
+    assert verdict.mistake == "rounded" and f"to {decimals} decimals" in verdict.message, verdict
+    assert "print" in verdict.message and ".detach()" not in verdict.message, verdict
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_refix10_a_detached_output_is_still_not_backpropagatable_not_rounded(dtype):
+    verdict = check.logistic_model(lambda n: check._WithSigmoid(n, after=torch.Tensor.detach).to(dtype))
+    assert verdict.mistake == "not_backpropagatable" and ".detach()" in verdict.message, verdict
