@@ -210,19 +210,23 @@ def _orders_of_both(fn, args: tuple) -> list | str | None:
     return next((run for run in both if run is None or isinstance(run, str)), both)
 
 
-def _one_epoch(got: object) -> str | None:
-    """The number the answer gave set_epoch each time, when it called it more than once and always with it."""
+def _one_epoch(got: object) -> tuple[str, int] | None:
+    """The number the answer gave set_epoch and how many times, when it always gave the same one and every epoch of
+    the first run came out in one order."""
     epochs = [safe_text(epoch, 20) for epoch in getattr(got, "epochs_set", ())]
-    return epochs[0] if len(epochs) > 1 and len(set(epochs)) == 1 else None
+    same_order = isinstance(got, list) and got and all(order == got[0][0] for order in got[0])
+    return (epochs[0], len(epochs)) if same_order and epochs and len(set(epochs)) == 1 else None
 
 
 def _same_epoch(got: object, _: object) -> str:
-    """The message for every epoch in one order: set_epoch never called, or always given the same number."""
-    if (epoch := _one_epoch(got)) is None:
+    """The message for every epoch in one order: set_epoch never called, called once, or always given one number."""
+    if (called := _one_epoch(got)) is None:
         return MISTAKES["no_set_epoch"]
+    epoch, times = called
+    where = "every epoch: the epoch number it passes never changes" if times > 1 else "once, not in each epoch"
     return (
-        f"your loop calls sampler.set_epoch({epoch}) every epoch: the epoch number it passes never changes, so every "
-        "epoch has the same order. Pass the loop's epoch, set_epoch(epoch), which is 0, 1, 2, ... in turn."
+        f"your loop calls sampler.set_epoch({epoch}) {where}, so every epoch has the same order. Call "
+        "sampler.set_epoch(epoch) at the start of each epoch, with the loop's epoch, which is 0, 1, 2, ... in turn."
     )
 
 
@@ -247,6 +251,12 @@ epoch_orders = Exercise(
     guards=[
         Guard("wrong_shape", lambda got: got == "not_nested", lambda sampler, n: list(range(n)), _SAY["flat"]),
         Guard("wrong_dtype", lambda got: got == "not_indices", lambda sampler, n: [[0.0]] * n, _SAY["not_indices"]),
+        Guard(
+            "no_set_epoch",
+            lambda got: _one_epoch(got) is not None,  # before the values compare: set_epoch(2) once reads as
+            lambda sampler, n: [list(sampler) for _ in [sampler.set_epoch(n - 1)] * n],
+            _same_epoch,
+        ),  # read_after_loop's orders, set_epoch(0) as no call at all
     ],
     reference=lambda sampler, epochs: [list(sampler) for _ in map(sampler.set_epoch, range(epochs))],  # set, then read
     alternatives=[lambda sampler, epochs: [(sampler.set_epoch(e), list(sampler))[1] for e in range(epochs)]],
@@ -258,16 +268,12 @@ epoch_orders = Exercise(
         ),
     ],
     explain=lambda got, exp: (
-        _same_epoch(got, exp)  # set_epoch(5) every epoch, say
-        if _one_epoch(got) is not None
-        else (
-            "for each epoch e = 0, 1, ..., epochs - 1, return the order the sampler gives after sampler.set_epoch(e), "
-            "as many as epochs asks for, each as long as the sampler (it repeats indices to give every rank as many); "
-            + (
-                "yours are off by one epoch."
-                if all(g[:-1] == e[1:] for g, e in zip(got, exp, strict=True))
-                else f"yours differ for {_DIFFERS[got[0] == exp[0]]}."
-            )
+        "for each epoch e = 0, 1, ..., epochs - 1, return the order the sampler gives after sampler.set_epoch(e), "
+        "as many as epochs asks for, each as long as the sampler (it repeats indices to give every rank as many); "
+        + (
+            "yours are off by one epoch."
+            if all(g[:-1] == e[1:] for g, e in zip(got, exp, strict=True))
+            else f"yours differ for {_DIFFERS[got[0] == exp[0]]}."
         )
     ),
     success="set_epoch(epoch) before each epoch gives a new shuffle every epoch, the same one on every rank.",

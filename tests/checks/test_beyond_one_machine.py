@@ -142,6 +142,27 @@ def test_fix10_set_epoch_with_a_number_that_never_changes_is_told_so():
     assert never.mistake == "no_set_epoch" and "never changes" not in never.message, never
 
 
+@pytest.mark.parametrize("epoch", [0, 3, "epochs - 1"])
+def test_review11_set_epoch_called_once_before_the_loop_is_told_so(epoch):
+    def once(sampler, epochs):
+        sampler.set_epoch(epochs - 1 if epoch == "epochs - 1" else epoch)
+        return [list(sampler) for _ in range(epochs)]
+
+    verdict = check.epoch_orders(once)
+    assert not verdict.passed and "once, not in each epoch" in verdict.message, verdict
+    assert "never called" not in verdict.message and "set_epoch(epoch) at the start of each epoch" in verdict.message
+
+
+def test_review11_one_set_epoch_call_with_orders_that_differ_is_not_called_the_same_order():
+    def once_then_reshuffled(sampler, epochs):
+        sampler.set_epoch(7)
+        first = list(sampler)
+        return [first[k:] + first[:k] for k in range(epochs)]  # differing orders: the "same order" message is false
+
+    verdict = check.epoch_orders(once_then_reshuffled)
+    assert not verdict.passed and "same order" not in verdict.message, verdict
+
+
 def test_fix10_orders_read_after_the_loop_are_told_so():
     def reads_late(sampler, epochs):
         kept = []
