@@ -211,10 +211,11 @@ def _orders_of_both(fn, args: tuple) -> list | str | None:
 
 
 def _one_epoch(got: object) -> tuple[str, int] | None:
-    """The number the answer gave set_epoch and how many times, when it always gave the same one and every epoch of
+    """The number the answer gave set_epoch and how many times, when it always gave the same one and the epochs of
     the first run came out in one order."""
     epochs = [safe_text(epoch, 20) for epoch in getattr(got, "epochs_set", ())]
-    same_order = isinstance(got, list) and got and all(order == got[0][0] for order in got[0])
+    runs = got if isinstance(got, _Orders) else [[]]  # the first run: epochs all alike (one alone: a loop cut short)
+    same_order = len(runs[0]) > 1 and all(order == runs[0][0] for order in runs[0])
     return (epochs[0], len(epochs)) if same_order and epochs and len(set(epochs)) == 1 else None
 
 

@@ -164,11 +164,12 @@ def _untracked(out: object, a: torch.Tensor, b: torch.Tensor, exact: torch.Tenso
     the column does), whether autograd tracks them (through a graph, or as a new leaf that requires grad), whether a
     and b still require grad, and how many decimals the values were rounded to (0: none); "given": the answer itself
     where it is not the tensor compared (a list, an array, a flat tensor), for the message, never compared."""
-    given = out
-    if isinstance(out, np.ndarray) or type(out) in (list, tuple):  # numbers, or one tensor per x: stacked
+    given, items = out, tensors_in(out) if type(out) in (list, tuple) else [out]  # one tensor per x: judged each
+    if isinstance(out, np.ndarray) or type(out) in (list, tuple):  # numbers, or those tensors stacked
         with contextlib.suppress(Exception):
             out = torch.stack(list(out)) if tensors_in(out) else torch.tensor(out)
-    tracked = torch.is_tensor(out) and out.requires_grad and ("graph" if out.grad_fn is not None else "new leaf")
+    grads = [t.grad_fn is not None for t in items if torch.is_tensor(t) and t.requires_grad]
+    tracked = torch.is_tensor(out) and bool(grads) and ("graph" if any(grads) else "new leaf")
     out = out.unsqueeze(1) if torch.is_tensor(out) and out.shape == exact.shape[:1] else out
     return {"values": out, "tracked": tracked, "a, b require grad": [a.requires_grad, b.requires_grad],
             "rounded": rounded_decimals(out, exact) if torch.is_tensor(out) else 0,

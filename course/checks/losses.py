@@ -37,7 +37,7 @@ _BY_HAND = "your sigmoid by hand breaks at a logit of ±1000: exp(1000) overflow
 float32, exp(709) in float64), so the sigmoid comes out exactly 0.0 on one side (nan for exp(z) / (1 + exp(z))) and \
 rounds to exactly 1.0 on the other, and the log of 0.0 (or of 1 - 1.0) is -inf. Compute from the logits with exp(-|z|), \
 which never exceeds 1: max(z, 0) - z y + log(1 + exp(-|z|)), or F.logsigmoid(z) and F.logsigmoid(-z)."
-_ROUNDING = {"SigmoidBackward0", "SoftmaxBackward0"}  # a probability that rounds to exactly 0.0 or 1.0
+_ROUNDING = {"SigmoidBackward0", "SoftmaxBackward0", "TanhBackward0"}  # a probability rounding to exactly 0.0 or 1.0
 
 
 def _rounded_sigmoid(z: torch.Tensor, y: torch.Tensor, eps: float, add: bool) -> torch.Tensor:

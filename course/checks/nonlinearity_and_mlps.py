@@ -38,9 +38,9 @@ def _architecture(make: object, probes: tuple) -> object:
             torch.no_grad()(model)(x.to(dtype, copy=True))  # a copy: forward may change it in place
         if dtype.itemsize < 4:  # float16 rounds to 1e-3: judge the layers in float64, before the weights are set
             model, dtype = model.double(), torch.float64
-        frozen = [name for name, p in model.named_parameters() if not p.requires_grad]  # before old weight_norm goes:
-        for layer, hook in [(m, h) for m in model.modules() for h in m._forward_pre_hooks.values()]:  # its layers get
-            remove_weight_norm(layer, hook.name) if isinstance(hook, WeightNorm) else None  # the weight it computes
+        frozen = [name for name, p in model.named_parameters() if not p.requires_grad]  # now, and after forward
+        for layer, hook in [(m, h) for m in model.modules() for h in m._forward_pre_hooks.values()]:  # old weight_norm:
+            remove_weight_norm(layer, hook.name) if isinstance(hook, WeightNorm) else None  # plain weights
         linears, calls = [m for m in model.modules() if isinstance(m, nn.Linear)], []  # calls: an id per layer run
         hooks = [layer.register_forward_hook(lambda m, *_, note=calls.append: note(id(m))) for layer in linears]
         with torch.no_grad():  # the weight, then the bias if any, as forward sees them (through a parametrization)
@@ -54,6 +54,7 @@ def _architecture(make: object, probes: tuple) -> object:
         shapes = sorted((m.in_features, m.out_features, m.bias is not None) for m in linears)
         odd = sorted({type(m).__name__ for m in model.modules() if m.__module__.rsplit(".")[-1] in _ODD} - {"ReLU"})
         odd = [] if odd and close(output, _architecture(_mlp, [(n_inputs, *sizes)])[2][0]) else odd  # right output
+        frozen += [name for name, p in model.named_parameters() if not p.requires_grad and name not in frozen]
         seen.append((shapes, unregistered_modules(model), output, frozen, len(calls) - len(set(calls)), odd,
                      not torch.equal(given, x.to(dtype))))  # fmt: skip
     return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen, layers run again, odd, in place)

@@ -173,3 +173,22 @@ def test_fix10_orders_read_after_the_loop_are_told_so():
 
     verdict = check.epoch_orders(reads_late)
     assert verdict.mistake == "read_after_loop" and "after the loop" in verdict.message, verdict
+
+
+def test_review11_a_loop_cut_short_is_not_told_set_epoch_was_called_once():
+    def returns_in_the_loop(sampler, epochs):
+        orders = []
+        for epoch in range(epochs):
+            sampler.set_epoch(epoch)
+            orders.append(list(sampler))
+            return orders  # indented one level too deep: one epoch only
+
+    def last_epoch_only(sampler, epochs):
+        for epoch in range(epochs):
+            sampler.set_epoch(epoch)
+        return [list(sampler)]
+
+    for answer in (returns_in_the_loop, last_epoch_only, lambda sampler, epochs: (sampler.set_epoch(0), [])[1]):
+        verdict = check.epoch_orders(answer)
+        assert not verdict.passed and "once" not in verdict.message, verdict
+        assert "as many as epochs asks for" in verdict.message, verdict

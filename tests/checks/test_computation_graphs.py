@@ -365,3 +365,12 @@ def test_review10_one_unknown_name_is_told_in_the_singular():
     assert "'x' is not a variable of the exercise" in verdict.message, verdict
     verdict = check.parameter_boxes({"w", "b"})
     assert "'b', 'w' are not variables of the exercise" in verdict.message, verdict
+
+
+def test_review11_one_new_leaf_per_x_is_told_it_is_a_new_leaf_not_that_it_has_a_grad_fn():
+    for answer in (
+        lambda a, b, x: [(a + b * xi).detach().requires_grad_() for xi in x],
+        lambda a, b, x: [torch.tensor((a + b * xi).item(), requires_grad=True) for xi in x],
+    ):
+        verdict = check.untracked_prediction(answer)
+        assert verdict.mistake == "new_leaf_requires_grad", verdict

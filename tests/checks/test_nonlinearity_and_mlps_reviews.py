@@ -231,3 +231,19 @@ def test_refix10_an_mlp_of_old_style_weight_normed_layers_is_judged_by_what_it_c
     assert verdict.mistake == "activation_after_output", verdict
     verdict = check.make_mlp(partial(_old_weight_normed, frozen=True))
     assert verdict.mistake == "froze_parameters" and "0.weight_g" in verdict.message, verdict
+
+
+def test_review11_a_forward_that_freezes_the_model_is_still_told_it_froze_parameters():
+    class Freezer(nn.Sequential):
+        def forward(self, x):
+            self.requires_grad_(False)  # every parameter frozen on the first call
+            return super().forward(x)
+
+    def make_mlp(n_inputs, hidden, n_outputs):
+        sizes, layers = [n_inputs, *hidden, n_outputs], []
+        for a, b in zip(sizes, sizes[1:], strict=False):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        return Freezer(*layers[:-1])
+
+    verdict = check.make_mlp(make_mlp)
+    assert verdict.mistake == "froze_parameters", verdict
