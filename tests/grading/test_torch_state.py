@@ -5,18 +5,26 @@ encode their results with torch's dispatch off; the scan flags the code that lea
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import json
+import sys
 import sysconfig
+import textwrap
 import threading
+import types
 
 import pytest
 
 pytest.importorskip("nbgrader", reason='the grading tests need nbgrader: pip install -e ".[teach]"')
 import torch  # noqa: E402
 from torch.overrides import TorchFunctionMode  # noqa: E402
+from torch.utils._device import DeviceContext  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
-from tools.grading import audit, sandbox, scan, wire  # noqa: E402
+from tools.grading import audit, audit_state, sandbox, scan, wire  # noqa: E402
+from tools.grading.watch import as_written, settled  # noqa: E402
 
 TORCH_ITEMS = ("torch", "thread")  # what the audit's lines about these start with
 
@@ -42,10 +50,7 @@ def entered(make):
 
 
 def registered(register):
-    def do():
-        return register(lambda *args: None).remove
-
-    return do
+    return lambda: register(lambda *args: None).remove
 
 
 def grad_off():
@@ -66,8 +71,20 @@ def cell_thread():  # a thread a notebook cell starts, still waiting when the ce
     return undo
 
 
+def forged_device(on_class=False):  # review 11: torch's own DeviceContext given a __torch_function__ of the notebook's
+    torch.set_default_device("cpu")
+    ctx, real = torch._GLOBAL_DEVICE_CONTEXT.device_context, DeviceContext.__torch_function__
+    if on_class:
+        DeviceContext.__torch_function__ = Later.__torch_function__
+    else:  # an instance's: functools.wraps(...)(ctx) is update_wrapper, which copies the __dict__
+        functools.wraps(types.SimpleNamespace(__torch_function__=types.MethodType(Later.__torch_function__, ctx)))(ctx)
+    return lambda: (torch.set_default_device(None), setattr(DeviceContext, "__torch_function__", real))
+
+
 module = torch.nn.modules.module
 LEFT = {
+    "torch's DeviceContext given a __torch_function__": (forged_device, "torch's DeviceContext"),
+    "DeviceContext's class given a __torch_function__": (lambda: forged_device(True), "torch's DeviceContext"),
     "a TorchFunctionMode entered by hand": (entered(Later), "torch function mode left active (Later)"),
     "a TorchDispatchMode entered by hand": (entered(Dispatched), "torch dispatch mode left active (Dispatched)"),
     "a global forward pre-hook": (registered(module.register_module_forward_pre_hook), "_global_forward_pre_hooks"),
@@ -211,3 +228,73 @@ HONEST = [
 @pytest.mark.parametrize("code", HONEST)
 def test_honest_contexts_and_hooks_are_not_flagged(code):
     assert scan.scan_cell(code, "cell", MODULES) == []
+
+
+@pytest.fixture
+def auditor(monkeypatch):  # as in the kernel (jobs.PRE): one module of audit_state's and audit's source, which the
+    module = types.ModuleType("__grading_audit__")  # probes' helpers reach through __grading__
+    for source in (audit_state, audit):
+        exec(compile(inspect.getsource(source), "<grader audit>", "exec"), module.__dict__)
+    monkeypatch.setitem(sys.modules, "__grading__", types.SimpleNamespace(auditor=module))
+    yield module
+    torch.set_default_device(None)
+    while torch._C._len_torch_function_stack():
+        torch._C._pop_torch_function_stack()
+
+
+def popping(back=True):  # review 11: the mode on top (the grader's watch) popped by an ExitStack, a dummy pushed back
+    torch.set_default_device("cpu")  # (with no dummy, the watch's exit pops torch's DeviceContext instead)
+    with contextlib.ExitStack() as off:  # its exit pops whatever mode is on top
+        off.push(TorchFunctionMode())
+    value = torch.ones(2).tolist()  # (read before the dummy, which answers no torch call)
+    if back:
+        contextlib.ExitStack().enter_context(TorchFunctionMode())
+    return value
+
+
+def between_calls(stacks=[]):  # noqa: B006  review 11: a mode entered at the end of one call, closed in the next
+    while stacks:
+        stacks.pop().close()
+    stacks.append(contextlib.ExitStack())
+    stacks[-1].enter_context(type("Swap", (Later,), {})())
+    return torch.ones(2)
+
+
+def in_device_block():
+    with torch.device("cpu"):
+        return torch.ones(2)
+
+
+def p(inputs, ns):  # shipped as a probe, with the helpers, as a grader ships it
+    class Watch(TorchFunctionMode):  # the grader's own mode, as 02's
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            return func(*args, **(kwargs or {}))
+
+    found = []
+    for _ in range(3):
+        with as_written(), Watch():
+            found.append(settled(ns["f"]()))
+    return found
+
+
+WATCHED = "from torch.overrides import TorchFunctionMode\n"
+WATCHED += "\n".join(textwrap.dedent(inspect.getsource(f)) for f in (settled, as_written, p))
+CALLS = {  # the student's function, and whether it changes torch's modes (the honest ones, as h_*.txt of review 11)
+    "popped": (popping, True),
+    "popped, none back": (functools.partial(popping, False), True),
+    "between calls": (between_calls, True),
+    "forged": (lambda: (forged_device(), torch.ones(2))[1], True),
+    "default device": (lambda: (torch.set_default_device("cpu"), torch.ones(2))[1], False),
+    "device block": (in_device_block, False),
+    "device block, default device": (lambda: (torch.set_default_device("cpu"), in_device_block())[1], False),
+    "no_grad, inference_mode": (torch.no_grad()(torch.inference_mode()(lambda: torch.ones(2) * 2)), False),
+}
+
+
+@pytest.mark.parametrize("student, changes", CALLS.values(), ids=list(CALLS))
+def test_a_mode_a_watched_call_changes_is_flagged_and_its_result_not_read(auditor, student, changes):
+    before = auditor.snapshot()
+    result = json.loads(wire.run_probe("p", WATCHED, "{}", {"f": student}))
+    found = [item for item in auditor.audit(before) if item.startswith("torch")]
+    assert result["ok"] is not changes and "mode" in result.get("error", "mode"), result
+    assert any("during a call" in item or "DeviceContext" in item for item in found) if changes else not found, found

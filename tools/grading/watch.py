@@ -1,11 +1,13 @@
 """The backward passes of a training run, for the graders of the training tasks (03, 04), and what they show.
 
 :func:`backward_watch` and :func:`own_predictions` are shipped whole into the probes (``grader.helper``);
-:func:`require_trained_steps` decides, outside the kernel, from what the watch sent back.
+:func:`require_trained_steps` decides, outside the kernel, from what the watch sent back. The helpers at the edges of
+any watched call (``as_written``, ``settled``) live in :mod:`tools.grading.probe_call`, and are imported from here too.
 """
 
 from __future__ import annotations
 
+from tools.grading.probe_call import as_written, settled  # noqa: F401  (the graders import them from here)
 from tools.grading.spec import require
 
 NOT_HELD = (  # a check's message when the model returned is none the watch saw trained
@@ -199,55 +201,6 @@ def kept_state(ns, name):  # (shipped whole into the probes: ``grader.helper(kep
                     return True
                 todo.append(value)
     return False
-
-
-def as_written(load=False):  # (shipped whole into the probes: ``grader.helper(as_written)``)
-    """A context in which functions compiled with ``torch.compile`` run as written, eagerly (``set_stance``): a probe's
-    hooks then see their own code, not the code torch.compile generates (nor its guards and compiler at work).
-    ``load``: even if torch.compile's machinery is not loaded yet (the call may compile: a training function's own
-    optimizer loads it anyway, and a kernel restarted after a cell's time limit has not loaded it)."""
-    import contextlib
-    import sys
-
-    if not load and "torch._dynamo" not in sys.modules:  # nothing was compiled (and importing it takes seconds)
-        return contextlib.nullcontext()
-    import torch
-
-    return torch.compiler.set_stance("force_eager")
-
-
-def settled(value, depth=0):  # noqa: C901  (shipped whole into the probes: ``grader.helper(settled)``)
-    """``value`` read now, into a copy of its own, to be called inside a watch on what the watched call returned: a
-    float, int or str of a class of the student's becomes the plain one (its ``__float__`` runs now), a NumPy number
-    of a subclass the plain NumPy number it holds, a tensor or array a plain copy (a subclass's
-    ``__torch_function__`` runs now), tuples, lists and dicts plain ones of settled items. Work deferred until the
-    result is read (a lazy value) thus runs watched, and nothing the student's code keeps (a finalizer, a hook, a
-    list of results) can change the values judged after the watch. Other objects (a model) are left as they are."""
-    import numpy as np
-    import torch
-
-    if depth > 12 or value is None or type(value) in (bool, int, float, str):
-        return value
-    if isinstance(value, np.generic):  # its data, as the NumPy type it is stored as: no method of a subclass runs
-        return np.array(value)[()]
-    for kind in (float, int, str):  # (bool, the one subclass of int, cannot be subclassed: returned above)
-        if isinstance(value, kind):
-            return kind(value)
-    if isinstance(value, torch.Tensor):
-        tracked = value.requires_grad
-        value = value.detach()  # a subclass's own dispatch runs here
-        if not isinstance(value, torch.Tensor):
-            return value
-        with torch._C.DisableTorchFunctionSubclass():  # the data it now holds, without asking it again
-            return torch.Tensor.as_subclass(value, torch.Tensor).clone().requires_grad_(tracked)
-    if isinstance(value, np.ndarray):
-        return np.array(value)  # a plain copy
-    if isinstance(value, (tuple, list)):
-        items = [settled(item, depth + 1) for item in value]
-        return tuple(items) if isinstance(value, tuple) else items
-    if isinstance(value, dict):
-        return {key: settled(item, depth + 1) for key, item in list(value.items())}
-    return value
 
 
 def own_predictions(model, x):
