@@ -41,6 +41,8 @@ _SAY = {  # more than the vocabulary says
     "minlength stops at the largest class it sees, torch.unique and predictions.unique() skip the classes missing. "
     "Return one share per class, num_classes of them: bincount(..., minlength=num_classes), or a loop over "
     "range(num_classes).",
+    "one short": "your shares are right, but the last class has none: range(num_classes - 1) stops one class short. "
+    "range(num_classes) runs over every class, 0 to num_classes - 1.",
 }
 NOT_A_NUMBER = partial(Guard, "not_a_number", lambda got: as_number(got) is None)  # each with its own example
 
@@ -137,21 +139,53 @@ def _confusion_diagonal_share(predictions: torch.Tensor, targets: torch.Tensor, 
     return matrix.diagonal() / matrix.sum(axis=1)
 
 
+def _per_class_shares(p: torch.Tensor, t: torch.Tensor, c: int) -> torch.Tensor:
+    return torch.stack([(p[t == k] == k).float().mean() for k in range(c)])
+
+
+def _per_class_probes() -> tuple:
+    return (torch.tensor([0, 0, 0, 1, 1, 0, 2, 2, 3, 2, 1]),  # predictions: class 3 never right
+            torch.tensor([0, 0, 0, 0, 1, 1, 2, 2, 2, 3, 3]), 4,  # targets, number of classes
+            torch.tensor([2, 0, 2, 0, 2, 2, 0]), torch.tensor([2, 1, 0, 0, 2, 1, 0]), 3)  # 1 never predicted  # fmt: skip
+
+
+def _last_class_left_out(got: list) -> bool:
+    """Whether the answer is right on each probe for every class but the last, which has no share: a loop over
+    range(num_classes - 1). (Class 3 of the first probe is never predicted right and class 2 of the second is, so
+    a bincount without minlength drops the last class on the first only.)"""
+    shares = _on_each(3)(_per_class_shares, _per_class_probes())
+    return _same_shares(got, [_as_vector(right[:-1]) for right in shares])
+
+
 def _digits_right(got: object, expected: float) -> bool:
-    """Whether ``got`` is ``expected`` rounded or truncated to the decimals it shows (one at least: 2.3, 2.303 or
-    2.302, 2.3026 or 2.3025), or as float32 computes it (a relative error below 1e-6).
+    """Whether ``got`` is ``expected`` rounded or truncated (toward zero) to the decimals it shows (one at least: 2.3,
+    2.303 or 2.302, 2.3026 or 2.3025), or as float32 computes it (a relative error below 1e-6). Digits are compared
+    in decimal, each number as written: in floats 1.0 - 0.9 falls short of 0.1, and 0.3 is 0.29999..., which would make
+    0.9 a cut of 1.0 and 0.2 one of 0.3.
 
     >>> [_digits_right(v, math.log(10)) for v in (2.3, 2.302, 2.30258, 2.3026, 2.28, 2.31, 2.2, 2.0)]
     [True, True, True, True, False, False, False, False]
+    >>> _digits_right(0.9, 1.0), _digits_right(0.9, 0.99)
+    (False, True)
     """
     number, places = as_number(got), 0
-    if number is None:
+    if number is None or not math.isfinite(number):
         return False
     text = str(np.float32(number)) if float(np.float32(number)) == number else repr(number)  # a float32's own digits
     if "e" not in text:
         places = len(text.partition(".")[2])
-    cut = places > 0 and 0 <= expected - number < 10**-places  # the digits typed in, the rest dropped
-    return cut or abs(number - expected) <= max(1e-6 * abs(expected), min(0.5 / 10**places, 0.05))
+    typed, exact, unit = Decimal(text), Decimal(repr(float(expected))), Decimal(10) ** -places  # 0.3, not 0.2999...
+    cut = places > 0 and typed * exact >= 0 and 0 <= abs(exact) - abs(typed) < unit  # the rest of the digits dropped
+    rounded = abs(typed - exact) <= min(unit / 2, Decimal("0.05"))
+    return cut or rounded or abs(number - expected) <= 1e-6 * abs(expected)
+
+
+def _same_loss(got: object, expected: object) -> bool:
+    """close, where a loss of one element in any shape ((1,) from a mean over dim=0 of a (N, 1) column) is the 0-d
+    loss: the exercise asks for a tensor backward() can use, and backward() runs from it alike, with the same
+    gradient (the engine compares it)."""
+    one = lambda g: g.reshape(()) if type(g) is torch.Tensor and g.numel() == 1 else g  # noqa: E731
+    return close(PerProbe(one(g) for g in got) if isinstance(got, PerProbe) else got, expected)
 
 
 uniform_loss = Exercise(
@@ -173,6 +207,7 @@ digits_loss = Exercise(
                     torch.randn(5, 10, generator=torch.Generator().manual_seed(14)).mul(2).requires_grad_(),
                     torch.tensor([8.0, 2.0, 2.0, 6.0, 4.0], dtype=torch.float64)),
     observe=lambda answer, args: PerProbe(_loss_seen(answer(*args[i : i + 2]), args[i]) for i in (0, 2)),
+    same=_same_loss,
     guards=[Guard("graph_freed", any_item(lambda got: got is FREED),
                   freeing(lambda logits, labels: F.cross_entropy(logits, labels.long()))),
             Guard("not_backpropagatable", any_item(lambda got: got is _CUT), lambda logits, labels: torch.tensor(
@@ -235,12 +270,11 @@ accuracy = Exercise(
     success="the predicted class is the argmax over the classes (dim=1); accuracy is the share that match.",
 )  # fmt: skip
 per_class_accuracy = Exercise(
-    "per_class_accuracy", lambda p, t, c: torch.stack([(p[t == k] == k).float().mean() for k in range(c)]),
-    inputs=lambda: (torch.tensor([0, 0, 0, 1, 1, 0, 2, 2, 3, 2, 1]),  # predictions: class 3 never right
-                    torch.tensor([0, 0, 0, 0, 1, 1, 2, 2, 2, 3, 3]), 4,  # targets, number of classes
-                    torch.tensor([2, 0, 2, 0, 2, 2, 0]), torch.tensor([2, 1, 0, 0, 2, 1, 0]), 3),  # 1 never predicted
+    "per_class_accuracy", _per_class_shares, inputs=_per_class_probes,
     observe=lambda answer, args: PerProbe(_as_vector(got) for got in _on_each(3)(answer, args)), same=_same_shares,
-    guards=[Guard("class_dropped", _class_missing, _classes_predicted, _SAY["missing class"]),
+    guards=[Guard("class_dropped", _last_class_left_out, lambda p, t, c: _per_class_shares(p, t, c - 1),
+                  _SAY["one short"]),
+            Guard("class_dropped", _class_missing, _classes_predicted, _SAY["missing class"]),
             Guard("wrong_shape", lambda got: _misshapen(got) is not None, lambda p, t, c: _correct_per_class(p, t, c)
                   / torch.bincount(t, minlength=c).reshape(-1, 1), _say_shape)],
     mistakes=[

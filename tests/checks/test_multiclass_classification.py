@@ -216,3 +216,77 @@ def test_per_class_accuracy_says_a_numpy_column_is_an_array():
     verdict = check.per_class_accuracy(column)
     assert verdict.mistake == "wrong_shape" and "NumPy array of shape (4, 1)" in verdict.message, verdict
     assert "tensor" not in verdict.message.partition(".")[0], verdict
+
+
+@pytest.mark.parametrize("typed, value", [(0.9, 1.0), (0.2, 0.3), (2.2, 2.3), (2.29, 2.3), (np.float32(0.9), 1.0)])
+def test_a_digit_below_is_not_the_value_cut_to_the_digits_given(typed, value):
+    # in floats 1.0 - 0.9 is 0.09999999999999998, under 0.1; in decimal it is a whole digit: 0.9 is no cut of 1.0
+    assert not check._digits_right(typed, value)
+
+
+@pytest.mark.parametrize("typed, value", [(2.3, 2.38), (0.9, 0.99), (1.29, 1.299), (-2.302, -math.log(10))])
+def test_a_value_cut_to_the_digits_given_is_still_taken_for_it(typed, value):
+    assert check._digits_right(typed, value)
+
+
+def test_uniform_loss_of_0_9_is_not_told_it_used_log_base_10():
+    verdict = check.uniform_loss(0.9)  # 1 - 1/10, the chance of being wrong: log10(10) is 1.0, not 0.9
+    assert verdict.mistake == "other" and "base 10" not in verdict.message, verdict
+    assert "10 equal logits" in verdict.message, verdict
+
+
+def test_uniform_loss_still_names_log_base_10_and_a_negative_cut_loss():
+    assert check.uniform_loss(1.0).mistake == "log_base_10"
+    assert check.uniform_loss(0.1).mistake == "probability_not_loss"
+    assert check.uniform_loss(-2.302).mistake == "wrong_sign"  # -ln(10) cut to three decimals, toward zero
+
+
+def _one_element_losses(logits, labels):  # cross-entropy by hand, each row's term kept as a column (N, 1)
+    return -(nn.functional.one_hot(labels.long(), 10) * logits.log_softmax(dim=1)).sum(dim=1, keepdim=True)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda logits, labels: _one_element_losses(logits, labels).mean(dim=0),  # shape (1,)
+        lambda logits, labels: _one_element_losses(logits, labels).mean(dim=0, keepdim=True),  # shape (1, 1)
+        lambda logits, labels: nn.functional.cross_entropy(logits, labels.long()).reshape(1),
+    ],
+    ids=["mean_dim0", "keepdim", "reshape"],
+)
+def test_digits_loss_accepts_a_right_loss_of_one_element_in_any_shape(answer):
+    # the statement asks for "a tensor that backward() can use": backward() runs from any one-element tensor
+    assert check.digits_loss(answer).passed, check.digits_loss(answer)
+
+
+def test_digits_loss_of_one_element_is_still_judged_on_its_value_and_gradient():
+    summed = check.digits_loss(lambda logits, labels: _one_element_losses(logits, labels).sum(dim=0))
+    assert summed.mistake == "sum_not_mean", summed
+    per_sample = check.digits_loss(lambda logits, labels: _one_element_losses(logits, labels).squeeze(1))
+    assert not per_sample.passed, per_sample  # N losses, not one
+    detached = check.digits_loss(lambda logits, labels: _detached_logsumexp(logits, labels).reshape(1))
+    assert detached.mistake == "partly_detached", detached
+
+
+def _one_short(p, t, c):  # the loop stops one class short
+    return torch.stack([(p[t == k] == k).float().mean() for k in range(c - 1)])
+
+
+def _one_short_list(predictions, targets, num_classes):
+    shares = []
+    for k in range(num_classes - 1):
+        shares.append(((predictions == k) & (targets == k)).sum().item() / (targets == k).sum().item())
+    return shares
+
+
+@pytest.mark.parametrize("answer", [_one_short, _one_short_list])
+def test_per_class_accuracy_names_a_loop_that_stops_one_class_short(answer):
+    verdict = check.per_class_accuracy(answer)
+    assert verdict.mistake == "class_dropped", verdict
+    assert "range(num_classes)" in verdict.message and "last class" in verdict.message, verdict
+    assert "bincount" not in verdict.message and "never predicted right" not in verdict.message, verdict
+
+
+def test_per_class_accuracy_with_the_first_class_missing_is_not_called_one_short():
+    verdict = check.per_class_accuracy(lambda p, t, c: _shares(p, t, c)[1:])
+    assert verdict.mistake == "class_dropped" and "last class" not in verdict.message, verdict
