@@ -1,10 +1,10 @@
 """Checks for lesson 10 (datasets and DataLoaders): a windowed Dataset, batch sizes, split loaders, one epoch.
 
-Probes mix batch sizes that leave a short last batch and ones that divide the number of samples. Batch sizes are asked for by arithmetic: a DataLoader or BatchSampler that gives
-them (iterated, or its len) is named. The loader check calls the learner's function with generators seeded alike
-and seeded differently and reads the batches the loaders yield over two epochs, however they were built; the epoch
-check hands over a stand-in step that records every batch and the ``meta`` device, which exists on every machine,
-and calls the answer again on a fresh probe, so that state kept from one call to the next shows."""
+Batch sizes are asked for by arithmetic: a DataLoader or BatchSampler that gives them (iterated, or its len) is named.
+The loader check calls the learner's function with generators seeded alike and seeded differently and reads the
+batches the loaders yield over two epochs, however they were built. The epoch check hands over a stand-in step that
+records every batch, a shuffled loader that records the batches it yields, and the ``meta`` device (on every machine);
+then the cpu, where the step reads its samples, and a fresh probe, so that state kept from one call to the next shows."""
 
 from __future__ import annotations
 
@@ -21,9 +21,12 @@ from course.checks.values import as_number, close, describe, safe_text
 
 SERIES, WINDOW = [0.5, 1.5, 3.0, 2.0, 4.5, 6.0, 5.0, 7.5, 9.0, 8.0], 3
 REVERSED = SERIES[::-1]  # the second probe's series, with a window of 4
+_windows = lambda **methods: type("Windows", (_Windows,), methods)  # noqa: E731  (the right class, methods replaced)
 PAIR = "dataset[i] should be a pair: return features, target (a tuple of two tensors)."
 TENSORS = "return tensors (slices of series), not lists or numbers, so a DataLoader can stack them into batches."
 NUMPY = "dataset[i] holds NumPy arrays, not tensors: return the slices of series themselves, without .numpy()."
+DTYPE = ("dataset[i] holds {} tensors, but series is float32: return slices of series as they are, in its dtype (no "
+         ".double(), no dtype=): nn.Linear's float32 weights fail on such batches, \"mat1 and mat2 must have the same dtype\".")  # fmt: skip
 
 
 class _Windows(Dataset):
@@ -37,9 +40,6 @@ class _Windows(Dataset):
         return self.series[i : i + self.window], self.series[i + self.window : i + self.window + 1]
 
 
-_windows = lambda **methods: type("Windows", (_Windows,), methods)  # noqa: E731  (the right class, methods replaced)
-
-
 def _observe_windows(cls: object, args: tuple) -> tuple:
     """(the items' form: "ok", "not_a_pair", "numpy_items" or "not_a_tensor"; len(dataset); every item), then the
     items for the series reversed with a window of 4, so a class that ignores its ``series`` or ``window`` shows."""
@@ -49,8 +49,9 @@ def _observe_windows(cls: object, args: tuple) -> tuple:
     pairs = all(isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in items[0] + items[1])
     others = [t for pair in items[0] + items[1] for t in pair if not torch.is_tensor(t)] if pairs else [None]
     numpy = others and all(isinstance(t, np.ndarray) for t in others)
-    return ("ok" if not others else "numpy_items" if numpy else "not_a_tensor" if pairs else "not_a_pair",
-            len(datasets[0][0]), *items)  # fmt: skip
+    cast = not others and any(t.dtype != args[0].dtype for pair in items[0] + items[1] for t in pair)  # not slices
+    return ("dtype_changed" if cast else "ok" if not others else "numpy_items" if numpy else "not_a_tensor" if pairs
+            else "not_a_pair", len(datasets[0][0]), *items)  # fmt: skip
 
 
 def _explain_windows(got: tuple, expected: tuple) -> str:  # the first item not right (all alike: the index ignored)
@@ -60,22 +61,19 @@ def _explain_windows(got: tuple, expected: tuple) -> str:  # the first item not 
     i = next((i for i, (mine, right) in enumerate(zip(got[2], expected[2], strict=True)) if not close(mine, right)), 0)
     same = " (every item is the same: __getitem__ ignores its index)" * all(close(item, got[2][0]) for item in got[2])
     at = f"dataset[{i}] is ({SERIES[i : i + 3]}, [{SERIES[i + 3]}]); yours has len {got[1]} and dataset[{i}] = "
-    return (f"with 10 values and window 3, len(dataset) is {expected[1]} and {at}"
-            f"{[t.tolist() for t in got[2][i]]}{same}.")  # fmt: skip
+    return f"with 10 values and window 3, len(dataset) is {expected[1]} and {at}{[t.tolist() for t in got[2][i]]}{same}."  # fmt: skip
 
 
 window_dataset = Exercise(
     name="window_dataset", inputs=lambda: (torch.tensor(SERIES), WINDOW), reference=_Windows, observe=_observe_windows,
     guards=[Guard("not_a_pair", tag_is("not_a_pair"), _windows(__getitem__=lambda s, i: i), PAIR),
         Guard("not_a_tensor", tag_is("not_a_tensor"), _windows(__getitem__=lambda s, i: (i, i)), TENSORS),
-        Guard("not_a_tensor", tag_is("numpy_items"), _windows(__getitem__=lambda s, i: tuple(t.numpy() for t in
-              _Windows.__getitem__(s, i))), NUMPY)],
-    mistakes=[Mistake("len_off_by_one", _windows(__len__=lambda s: len(s.series) - s.window + 1)),
-        Mistake("len_of_series", _windows(__len__=lambda s: len(s.series))),
-        Mistake("target_in_window", _windows(__getitem__=lambda s, i: (s.series[i : i + s.window],
-                                                                       s.series[i + s.window - 1 : i + s.window]))),
-        Mistake("target_not_column", _windows(__getitem__=lambda s, i: (s.series[i : i + s.window],
-                                                                        s.series[i + s.window]))),
+        Guard("not_a_tensor", tag_is("numpy_items"), _windows(__getitem__=lambda s, i: tuple(t.numpy() for t in _Windows.__getitem__(s, i))), NUMPY),
+        Guard("wrong_dtype", tag_is("dtype_changed"), _windows(__getitem__=lambda s, i: tuple(t.double() for t in _Windows.__getitem__(s, i))),
+              lambda got, _: DTYPE.format(next(str(t.dtype)[6:] for p in got[2] + got[3] for t in p if t.dtype != torch.float32)))],
+    mistakes=[Mistake("len_off_by_one", _windows(__len__=lambda s: len(s.series) - s.window + 1)), Mistake("len_of_series", _windows(__len__=lambda s: len(s.series))),
+        Mistake("target_in_window", _windows(__getitem__=lambda s, i: (s.series[i : i + s.window], s.series[i + s.window - 1 : i + s.window]))),
+        Mistake("target_not_column", _windows(__getitem__=lambda s, i: (s.series[i : i + s.window], s.series[i + s.window]))),
         Mistake("swapped_pair", _windows(__getitem__=lambda s, i: _Windows.__getitem__(s, i)[::-1]))],
     alternatives=[_windows(__getitem__=lambda s, i: (s.series[i : i + s.window], s.series[i + s.window].unsqueeze(0)))],
     explain=_explain_windows,
@@ -90,8 +88,7 @@ def _sizes(n: int, b: int, drop_last: bool) -> list[int]:
     return [b] * (n // b) + ([n % b] if n % b and not drop_last else [])
 
 
-def _named(method: object, name: str) -> object:
-    """``method``, watched as a library function, under the name a learner knows: torch.utils.data.DataLoader."""
+def _named(method: object, name: str) -> object:  # ``method``, watched, under the name a learner knows: DataLoader
     watched = functools.wraps(method)(lambda *args, **kwargs: method(*args, **kwargs))
     watched.__module__, watched.__name__ = "torch.utils.data", name
     return watched
@@ -100,25 +97,21 @@ def _named(method: object, name: str) -> object:
 _LOADERS = [  # what batches a DataLoader, iterated or counted: the statement asks for arithmetic instead
     Library(_named(DataLoader.__iter__, "DataLoader"), lambda n, b, d: [len(x) for x in DataLoader(range(n), b, drop_last=d)]),
     Library(_named(BatchSampler.__iter__, "BatchSampler"), lambda n, b, d: [len(x) for x in BatchSampler(range(n), b, d)]),
-    Library(_named(DataLoader.__len__, "DataLoader.__len__"),
-            lambda n, b, d: [b] * len(DataLoader(range(n), b, drop_last=True)) + [n % b] * (not d and n % b > 0)),
-    Library(_named(BatchSampler.__len__, "BatchSampler.__len__"),
-            lambda n, b, d: [b] * len(BatchSampler(range(n), b, True)) + [n % b] * (not d and n % b > 0)),
+    Library(_named(DataLoader.__len__, "DataLoader.__len__"), lambda n, b, d: [b] * len(DataLoader(range(n), b, drop_last=True)) + [n % b] * (not d and n % b > 0)),
+    Library(_named(BatchSampler.__len__, "BatchSampler.__len__"), lambda n, b, d: [b] * len(BatchSampler(range(n), b, True)) + [n % b] * (not d and n % b > 0)),
 ]  # fmt: skip
 
 batch_sizes = Exercise(
     name="batch_sizes", reference=_sizes, observe=lambda fn, args: [fn(*case) for case in CASES],
-    guards=[Guard("not_a_list", lambda got: not all(isinstance(s, (list, tuple)) for s in got), lambda n, b, d: 4)],
-    mistakes=[
-        Mistake("empty_last_batch", lambda n, b, d: [b] * (n // b) + ([] if d else [n % b])),
-        Mistake("ignores_drop_last", lambda n, b, d: _sizes(n, b, False)),
-        Mistake("always_drops", lambda n, b, d: _sizes(n, b, True)),
+    guards=[Guard("not_a_list", lambda got: not all(isinstance(s, (list, tuple)) for s in got), lambda n, b, d: 4),
+            Guard("wrong_dtype", lambda got: any(isinstance(s, float) for sizes in got for s in sizes), lambda n, b, d: [s / 1 for s in _sizes(n, b, d)],
+                  "batch sizes are integers: DataLoader rejects a float batch_size, and a batch holds whole samples: use n // batch_size and n % batch_size, not /.")],
+    mistakes=[Mistake("empty_last_batch", lambda n, b, d: [b] * (n // b) + ([] if d else [n % b])),
+        Mistake("ignores_drop_last", lambda n, b, d: _sizes(n, b, False)), Mistake("always_drops", lambda n, b, d: _sizes(n, b, True)),
         Mistake("drop_last_reversed", lambda n, b, d: _sizes(n, b, not d)),
-        Mistake("last_batch_full", lambda n, b, d: [b] * (n // b if d else math.ceil(n / b))),
-    ],
+        Mistake("last_batch_full", lambda n, b, d: [b] * (n // b if d else math.ceil(n / b)))],
     alternatives=[lambda n, b, d: [min(b, n - s) for s in range(0, n, b) if not d or n - s >= b]], library=_LOADERS,
-    explain=lambda got, expected: next(
-        f"for n_samples={n}, batch_size={b}, drop_last={d} a DataLoader gives {want}; you returned {had}."
+    explain=lambda got, expected: next(f"for n_samples={n}, batch_size={b}, drop_last={d} a DataLoader gives {want}; you returned {had}."
         for (n, b, d), had, want in zip(CASES, got, expected, strict=True) if not close(had, want)),
     success="full batches, then the remainder n % batch_size if there is one and drop_last is False.",
 )  # fmt: skip
@@ -127,6 +120,7 @@ batch_sizes = Exercise(
 # this order (a wrong batch size first: with drop_last, it could leave training samples unseen)
 BUGS = ("wrong_batch_size", "swapped_split", "whole_dataset", "resampled", "wrong_split_sizes", "overlap", "left_out",
         "unseeded_split", "train_not_shuffled", "val_drop_last", "val_shuffled")  # fmt: skip
+_visited = lambda epochs: {v for epoch in epochs for batch in epoch for v in batch}  # noqa: E731  (sample numbers)
 
 
 def _loaders(bug: str = "") -> object:
@@ -138,12 +132,11 @@ def _loaders(bug: str = "") -> object:
         val = Subset(dataset, train.indices[: len(val)]) if bug == "overlap" else val
         val = Subset(dataset, val.indices[:batch_size]) if bug == "left_out" else val
         batch = 32 if bug == "wrong_batch_size" else batch_size
-        train_loader = {
-            "sampler": lambda: DataLoader(train, batch, sampler=RandomSampler(train)),
+        train_loader = {"sampler": lambda: DataLoader(train, batch, sampler=RandomSampler(train)),
             "whole_dataset": lambda: DataLoader(dataset, batch, shuffle=True),  # not train
             "resampled": lambda: DataLoader(train, batch, sampler=RandomSampler(train, replacement=True)),
             "batch_sampler": lambda: DataLoader(train, batch_sampler=BatchSampler(RandomSampler(train), batch, False)),
-        }.get(bug, lambda: DataLoader(train, batch, shuffle=bug != "train_not_shuffled"))()
+        }.get(bug, lambda: DataLoader(train, batch, shuffle=bug != "train_not_shuffled"))()  # fmt: skip
         val_batch = len(val) if bug == "whole_validation" else batch
         return train_loader, DataLoader(val, val_batch, shuffle=bug == "val_shuffled", drop_last=bug == "val_drop_last")
 
@@ -155,16 +148,11 @@ def _split_inputs(seed: int = 0, n: int = 50) -> tuple:
     return data, 8, torch.Generator().manual_seed(seed)
 
 
-def _epochs(loader: DataLoader) -> list[list[list[int]]]:
-    """The batches two epochs of ``loader`` yield, as their samples' numbers, however it was built (a sampler...)."""
+def _epochs(loader: DataLoader) -> list[list[list[int]]]:  # two epochs' batches as samples' numbers, however built
     return [[[int(v) for v in batch[0].reshape(-1)] for batch in loader] for _ in range(2)]
 
 
-_visited = lambda epochs: {v for epoch in epochs for batch in epoch for v in batch}  # noqa: E731  (sample numbers)
-
-
-def _train_size_of_60(fn: object) -> int | None:
-    """How many of 60 samples the training loader visits (None if that fails): sizes written in for 50 show."""
+def _train_size_of_60(fn: object) -> int | None:  # how many of 60 samples it trains on: sizes written in for 50 show
     try:
         return len(_visited(_epochs(fn(*_split_inputs(n=60))[0])))
     except Exception:
@@ -185,8 +173,7 @@ def _observe_loaders(fn: object, args: tuple) -> tuple[str]:
     found = {
         "wrong_batch_size": any(s[:-1] != [8] * (len(s) - 1) or not 0 < s[-1] <= 8 for s in sizes if s),
         "swapped_split": len(part) == 10, "wrong_split_sizes": len(part) != 40 or _train_size_of_60(fn) != 48,
-        "whole_dataset": len(part) == 50, "resampled": any(sorted(sum(epoch, [])) != sorted(part) for epoch in train),
-        "overlap": bool(part & _visited(val)),
+        "whole_dataset": len(part) == 50, "resampled": any(sorted(sum(epoch, [])) != sorted(part) for epoch in train), "overlap": bool(part & _visited(val)),
         "left_out": any(unseen) and not getattr(runs[0][1].batch_sampler, "drop_last", False),  # found, then named
         "unseeded_split": splits[0] != part or splits[1] == part,  # same seed, same split; another, another
         "train_not_shuffled": train[0] == train[1], "val_drop_last": any(unseen),
@@ -195,40 +182,52 @@ def _observe_loaders(fn: object, args: tuple) -> tuple[str]:
 
 
 _IDS = {"left_out": "wrong_split_sizes", "whole_dataset": "overlap", "resampled": "wrong_split_sizes"}  # not ids
-MESSAGES = {
-    "left_out": "some samples are in neither loader: split the whole dataset, random_split(dataset, [0.8, 0.2], "
-    "generator=generator), and use both parts.",
+MESSAGES = {"left_out": "some samples are in neither loader: split the whole dataset, random_split(dataset, "
+    "[0.8, 0.2], generator=generator), and use both parts.",
     "whole_dataset": "the training loader goes over all 50 samples, validation ones too: DataLoader(train_set, ...).",
     "resampled": "the training loader does not visit every training sample once per epoch (a sampler with replacement, "
     "num_samples or weights draws some twice and skips others): shuffle=True visits each once.",
     "unseeded_split": "the split must follow the generator you are given: random_split(..., generator=generator).",
-    "wrong_batch_size": "the training loader should yield batches of the batch_size given (the last may be shorter).",
-}
+    "wrong_batch_size": "the training loader should yield batches of the batch_size given (the last may be shorter)."}  # fmt: skip
 split_loaders = Exercise(
     name="split_loaders", inputs=_split_inputs, reference=_loaders(), observe=_observe_loaders,
-    guards=[
-        Guard("not_loaders", tag_is("not_loaders"), lambda dataset, batch_size, generator: dataset),
-        *(Guard(_IDS.get(bug, bug), tag_is(bug), _loaders(bug), MESSAGES.get(bug)) for bug in BUGS),
-    ],
+    guards=[Guard("not_loaders", tag_is("not_loaders"), lambda dataset, batch_size, generator: dataset),
+            *(Guard(_IDS.get(bug, bug), tag_is(bug), _loaders(bug), MESSAGES.get(bug)) for bug in BUGS)],
     alternatives=[_loaders(form) for form in ("sampler", "batch_sampler", "whole_validation")],
     explain=lambda got, _: f"iterating your loaders raised {got[1]}: each batch should be (xb, yb), as a "
     "DataLoader over the dataset gives." if got[0] == "odd_batches" else f"expected ('ok',), got {got}.",
     success="a reproducible 40/10 split, shuffled training batches, every validation sample in a fixed order.",
 )  # fmt: skip
+_OTHERS = {"other": (9, 2), "even": (8, 4)}  # train_one_epoch's: 5 batches, the last short; 2 full (one too many shows)
 
 
-class _RecordingStep(list):
-    """Stands in for a train step: records each batch's devices and size; returns 3.0, 0.75, 0.333, ... (3 / k²),
-    so that the mean, the median and the mean weighted by batch size all differ."""
+class _Loader(DataLoader):  # the probe's loader, shuffled: records the batches it yields, as their samples' numbers
+    def __iter__(self) -> object:  # a generator, of the batches DataLoader.__iter__ gives
+        for xb, yb in super().__iter__():
+            self.yielded.append(tuple(int(v) for v in xb[:, 0]))
+            yield xb, yb
 
-    def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> float:
-        self.append((xb.device.type, yb.device.type, len(xb)))
+
+class _RecordingStep(list):  # a stand-in train step; 3 / k² at the k-th call: mean, median, weighted mean all differ
+    def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> float:  # devices, size, kinds (by width), samples' sets
+        kinds = tuple({(3,): "x", (1,): "y"}.get(tuple(t.shape[1:]), "?") for t in (xb, yb))  # x: (i, i, i), y: 100 + i
+        ids = {tuple(int(v) % 100 for v in t[:, 0]) for t, k in zip((xb, yb), kinds, strict=True) if k != "?" and not t.is_meta}  # fmt: skip
+        self.append((xb.device.type, yb.device.type, len(xb), kinds, ids))
         return 3.0 / len(self) ** 2
 
 
-def _epoch_inputs(n: int = 10, batch_size: int = 4) -> tuple:
-    loader = DataLoader(TensorDataset(torch.zeros(n, 1), torch.zeros(n, 1)), batch_size)  # batches 4, 4, 2
-    return _RecordingStep(), loader, torch.device("meta")
+def _epoch_inputs(n: int = 10, batch_size: int = 4, device: str = "meta") -> tuple:
+    ids = torch.arange(float(n)).unsqueeze(1)  # batches 4, 4, 2 of (x, y) = ((i, i, i), (100 + i,))
+    data, seeded = TensorDataset(ids.expand(n, 3).clone(), ids + 100), torch.Generator().manual_seed(n)
+    (loader := _Loader(data, batch_size, shuffle=True, generator=seeded)).yielded = []
+    return _RecordingStep(), loader, torch.device(device)
+
+
+def _fed(step: _RecordingStep, loader: _Loader, device: torch.device) -> str:
+    """What the step got: x and y "swapped", one "twice", batches not the loader's in its order ("elsewhere"), or "ok"."""
+    kinds, batches = {b[3] for b in step}, iter(loader.yielded)
+    elsewhere = any(len(b[4]) > 1 for b in step) or not all(ids in batches for b in step for ids in b[4])
+    return "swapped" if ("y", "x") in kinds else "twice" if kinds & {("x", "x"), ("y", "y")} else "elsewhere" if elsewhere else "ok"  # fmt: skip
 
 
 def _summary(result: object, batches: list) -> object:
@@ -240,23 +239,19 @@ def _summary(result: object, batches: list) -> object:
     return "the mean" if any(math.isclose(number, m, rel_tol=1e-6) for m in means) else number
 
 
-_OTHERS = {"other": (9, 2), "even": (8, 4)}  # 5 batches, the last short; 2 full ones: a count one too many shows
-
-
 def _observe_epoch(fn: object, args: tuple) -> dict:
-    """The batches the step saw and the result; the results for the loaders of _OTHERS (a count written in shows), then
-    for the first probe again, afresh (state kept from one call to the next shows)."""
-    got = {"result": _summary(fn(*args), args[0]), "batches": list(args[0])}
-    for key, (n, batch_size) in _OTHERS.items():
-        got[key] = _summary(fn(*(other := _epoch_inputs(n, batch_size))), other[0])
-    return got | {"again": _summary(fn(*(again := _epoch_inputs())), again[0])}
+    """The result and the batches the step saw; the results for the loaders of _OTHERS (a count written in shows), on
+    the cpu, where the step reads its samples; then for the first probe again, afresh (state kept from one call shows)."""
+    runs = [args, *(_epoch_inputs(n, size, "cpu") for n, size in _OTHERS.values()), _epoch_inputs()]
+    got, fed = [_summary(fn(*run), run[0]) for run in runs], [_fed(*run) for run in runs]
+    return {"result": got[0], "batches": [b[:3] for b in args[0]], **dict(zip(_OTHERS, got[1:3], strict=True)),
+            "again": got[3], "fed": next((fault for fault in fed if fault != "ok"), "ok")}  # fmt: skip
 
 
 def _explain_epoch(got: dict, expected: dict) -> str:
     if not close([got["result"], got["batches"]], [expected["result"], expected["batches"]]):
-        return (f"the step ran on batches of {[b[2] for b in got['batches']]} samples and you returned "
-                f"{got['result']}; the loader's batches hold 4, 4 and 2: one step each, then the mean of their "
-                "losses.")  # fmt: skip
+        return (f"the step ran on batches of {[b[2] for b in got['batches']]} samples and you returned {got['result']}; "
+                "the loader's batches hold 4, 4 and 2: one step each, then the mean of their losses.")  # fmt: skip
     key = next((key for key in _OTHERS if not close(got[key], expected[key])), "other")
     n, batch_size = _OTHERS[key]
     return (f"right for this loader, but for {n} samples in batches of {batch_size} you returned "
@@ -269,10 +264,9 @@ def _epoch(move: str = "xy", skip_last: bool = False, result: str = "mean", keep
     kept: list[float] = []
 
     def train_one_epoch(step, loader, device):
-        batches = list(loader)[:-1] if skip_last else list(loader)
         losses = kept if keep else []
-        losses += [step(xb.to(device) if "x" in move else xb, yb.to(device) if "y" in move else yb)
-                   for xb, yb in batches]  # fmt: skip
+        losses += [step(*(t.to(device) if c in move else t for c, t in zip("xy", b, strict=True)))
+                   for b in (list(loader)[:-1] if skip_last else loader)]  # fmt: skip
         count = len(loader.dataset) // loader.batch_size + 1 if result == "one_more" else len(losses)
         return {"sum": sum(losses), "last": losses[-1], "all": losses}.get(result, sum(losses) / count)
 
@@ -286,14 +280,20 @@ train_one_epoch = Exercise(
         Guard("skipped_last_batch", lambda got: [b[2] for b in got["batches"]] == [4, 4], _epoch(skip_last=True)),
         Guard("batch_not_moved", lambda got: any(b[0] != "meta" for b in got["batches"]), _epoch(move="")),
         Guard("target_not_moved", lambda got: any(b[1] != "meta" for b in got["batches"]), _epoch(move="x")),
+        Guard("swapped_pair", lambda got: got["fed"] == "swapped", lambda s, loader, d: _epoch()(lambda x, y: s(y, x), loader, d),
+              "x and y are swapped: step got the targets first; call step(xb, yb), features then targets, as the loader yields them."),
+        Guard("missing_x", lambda got: got["fed"] == "twice", lambda s, loader, d: _epoch()(lambda x, y: s(x, x), loader, d),
+              "step got the same tensor twice (xb and xb, or yb and yb): pass the batch's features then its targets, step(xb, yb)."),
+        Guard("ignored_argument", lambda got: got["fed"] == "elsewhere", lambda s, loader, d: _epoch()(s, DataLoader(loader.dataset,
+              loader.batch_size), d), "step did not get the loader's batches in the order it yields them (it shuffles; slicing "
+              "loader.dataset or reusing one batch misses that): iterate over the loader itself, for xb, yb in loader."),
         Guard("returns_tensor", lambda got: got["result"][0] == "a tensor", lambda *a: torch.tensor(_epoch()(*a)),
               "return the mean loss as a plain float, not a tensor: average the floats step returns (or .item())."),
         Guard("not_a_number", lambda got: isinstance(got["result"], tuple), _epoch(result="all"),
               lambda got, _: f"return the mean loss as one number (a float); you returned {got['result'][1]}."),
         Guard("state_across_calls", lambda got: not close(got["again"], got["result"]), _epoch(keep=True)),
     ],
-    mistakes=[Mistake("last_loss_only", _epoch(result="last")), Mistake("sum_not_mean", _epoch(result="sum")),
-              Mistake("batch_count_off", _epoch(result="one_more"))],
+    mistakes=[Mistake("last_loss_only", _epoch(result="last")), Mistake("sum_not_mean", _epoch(result="sum")), Mistake("batch_count_off", _epoch(result="one_more"))],
     explain=_explain_epoch,
     success="every batch moved to the device, one step each, short last batch included, and the mean loss returned.",
 )  # fmt: skip

@@ -358,3 +358,120 @@ def test_review10b_train_one_epoch_returns_a_float_not_a_tensor():
 
     verdict = check.train_one_epoch(as_tensor)
     assert verdict.mistake == "returns_tensor" and "float" in verdict.message, verdict
+
+
+def _mean_of(step, pairs):
+    losses = [step(xb, yb) for xb, yb in pairs]
+    return sum(losses) / len(losses)
+
+
+def _swapped(step, loader, device):  # review 11a: features and targets swapped
+    return _mean_of(step, ((yb.to(device), xb.to(device)) for xb, yb in loader))
+
+
+def _features_twice(step, loader, device):  # the target replaced by the features
+    return _mean_of(step, ((xb.to(device), xb.to(device)) for xb, yb in loader))
+
+
+def _targets_twice(step, loader, device):
+    return _mean_of(step, ((yb.to(device), yb.to(device)) for xb, yb in loader))
+
+
+def _first_batch_only(step, loader, device):  # the first batch's rows at every step
+    fx, fy = next(iter(loader))
+    return _mean_of(step, ((fx[: len(xb)].to(device), fy[: len(xb)].to(device)) for xb, yb in loader))
+
+
+def _bypass_loader(step, loader, device):  # slices the dataset: the loader's shuffle is ignored
+    x, y = loader.dataset.tensors
+    b = loader.batch_size
+    return _mean_of(step, ((x[s : s + b].to(device), y[s : s + b].to(device)) for s in range(0, len(x), b)))
+
+
+def _pairs_apart(step, loader, device):  # xb of one epoch's batch, yb of another's
+    return _mean_of(step, ((xb.to(device), yb.to(device)) for (xb, _), (_, yb) in zip(loader, loader, strict=True)))
+
+
+@pytest.mark.parametrize(
+    ("answer", "mistake", "words"),
+    [
+        (_swapped, "swapped_pair", "swapped"),
+        (_features_twice, "missing_x", "same tensor twice"),
+        (_targets_twice, "missing_x", "same tensor twice"),
+        (_first_batch_only, "ignored_argument", "for xb, yb in loader"),
+        (_bypass_loader, "ignored_argument", "for xb, yb in loader"),
+        (_pairs_apart, "ignored_argument", "for xb, yb in loader"),
+    ],
+    ids=["swapped", "features_twice", "targets_twice", "first_batch_only", "bypass_loader", "pairs_apart"],
+)
+def test_review11a_an_epoch_that_feeds_the_step_other_data_is_named(answer, mistake, words):
+    verdict = check.train_one_epoch(answer)
+    assert verdict.mistake == mistake and words in verdict.message, verdict
+
+
+def _as_tuple(step, loader, device):
+    losses = []
+    for batch in loader:
+        xb, yb = batch
+        losses.append(step(xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)))
+    return sum(losses) / len(losses)
+
+
+def _as_list_moved_target_first(step, loader, device):
+    losses = []
+    for batch in loader:
+        yb = batch[1].to(device)
+        xb = batch[0].to(device=device)
+        losses.append(step(xb, yb))
+    return sum(losses) / len(losses)
+
+
+def _running_mean(step, loader, device):
+    mean = 0.0
+    for i, (xb, yb) in enumerate(loader, start=1):
+        mean += (step(xb.to(device), yb.to(device)) - mean) / i
+    return mean
+
+
+def _float64_total(step, loader, device):
+    total = torch.zeros((), dtype=torch.float64)
+    for xb, yb in loader:
+        total += step(xb.to(device), yb.to(device))
+    return (total / len(loader)).item()
+
+
+def _listed_first(step, loader, device):  # the batches listed, then stepped through
+    batches = list(loader)
+    return sum(step(xb.to(device), yb.to(device)) for xb, yb in batches) / len(batches)
+
+
+def _by_next(step, loader, device):
+    batches, total = iter(loader), 0.0
+    for _ in range(len(loader)):
+        xb, yb = next(batches)
+        total += step(xb.to(device), yb.to(device))
+    return total / len(loader)
+
+
+@pytest.mark.parametrize(
+    "answer", [_as_tuple, _as_list_moved_target_first, _running_mean, _float64_total, _listed_first, _by_next]
+)
+def test_review11a_right_epochs_stay_accepted(answer):
+    verdict = check.train_one_epoch(answer)
+    assert verdict.passed, verdict
+
+
+class _Float64Windows(Windows):  # review 11a: the items are slices of a float64 copy
+    def __init__(self, series, window):
+        super().__init__(series.double(), window)
+
+
+def test_review11a_windows_of_another_dtype_are_named():
+    verdict = check.window_dataset(_Float64Windows)
+    assert verdict.mistake == "wrong_dtype" and "float64" in verdict.message, verdict
+    assert "mat1 and mat2 must have the same dtype" in verdict.message, verdict
+
+
+def test_review11a_float_batch_sizes_are_named():
+    verdict = check.batch_sizes(lambda n, b, d: [b / 1] * (n // b) + ([n % b / 1] if n % b and not d else []))
+    assert verdict.mistake == "wrong_dtype" and "integers" in verdict.message, verdict
