@@ -3,8 +3,8 @@
 Batch sizes are asked for by arithmetic: a DataLoader or BatchSampler that gives them (iterated, or its len) is named.
 The loader check calls the learner's function with generators seeded alike and seeded differently and reads the
 batches the loaders yield over two epochs, however they were built. The epoch check hands over a stand-in step that
-records every batch, a shuffled loader that records the batches it yields, and the ``meta`` device (on every machine);
-then the cpu, where the step reads its samples, and a fresh probe, so that state kept from one call to the next shows."""
+records every batch and a shuffled loader that records the batches it yields (:mod:`course.checks.epoch_probe`), on
+the ``meta`` device (on every machine), then on the cpu, where the step reads its samples."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Subset, TensorDataset, random_split
 
 from course.checks.engine import Exercise, Guard, Library, Mistake
+from course.checks.epoch_probe import OTHERS, epoch_inputs, observe_epoch
 from course.checks.probes import tag_is
-from course.checks.values import as_number, close, describe, safe_text
+from course.checks.values import close, describe, safe_text
 
 SERIES, WINDOW = [0.5, 1.5, 3.0, 2.0, 4.5, 6.0, 5.0, 7.5, 9.0, 8.0], 3
 REVERSED = SERIES[::-1]  # the second probe's series, with a window of 4
@@ -25,8 +26,11 @@ _windows = lambda **methods: type("Windows", (_Windows,), methods)  # noqa: E731
 PAIR = "dataset[i] should be a pair: return features, target (a tuple of two tensors)."
 TENSORS = "return tensors (slices of series), not lists or numbers, so a DataLoader can stack them into batches."
 NUMPY = "dataset[i] holds NumPy arrays, not tensors: return the slices of series themselves, without .numpy()."
-DTYPE = ("dataset[i] holds {} tensors, but series is float32: return slices of series as they are, in its dtype (no "
-         ".double(), no dtype=): nn.Linear's float32 weights fail on such batches, \"mat1 and mat2 must have the same dtype\".")  # fmt: skip
+DTYPE = (
+    "dataset[i] holds {} tensors, but series is float32: return slices of series as they are, in its dtype (no "
+    ".double(), no dtype=): nn.Linear's float32 weights fail on such batches, "
+    '"mat1 and mat2 must have the same dtype".'
+)
 
 
 class _Windows(Dataset):
@@ -61,20 +65,35 @@ def _explain_windows(got: tuple, expected: tuple) -> str:  # the first item not 
     i = next((i for i, (mine, right) in enumerate(zip(got[2], expected[2], strict=True)) if not close(mine, right)), 0)
     same = " (every item is the same: __getitem__ ignores its index)" * all(close(item, got[2][0]) for item in got[2])
     at = f"dataset[{i}] is ({SERIES[i : i + 3]}, [{SERIES[i + 3]}]); yours has len {got[1]} and dataset[{i}] = "
-    return f"with 10 values and window 3, len(dataset) is {expected[1]} and {at}{[t.tolist() for t in got[2][i]]}{same}."  # fmt: skip
+    return (
+        f"with 10 values and window 3, len(dataset) is {expected[1]} and {at}{[t.tolist() for t in got[2][i]]}" + same
+    )
+
+
+def _cast(got: tuple) -> str:  # the dtype an item was cast to, as the message names it: "float64"
+    items = [t for pair in got[2] + got[3] for t in pair]
+    return next(str(t.dtype).removeprefix("torch.") for t in items if t.dtype != torch.float32)
 
 
 window_dataset = Exercise(
     name="window_dataset", inputs=lambda: (torch.tensor(SERIES), WINDOW), reference=_Windows, observe=_observe_windows,
-    guards=[Guard("not_a_pair", tag_is("not_a_pair"), _windows(__getitem__=lambda s, i: i), PAIR),
+    guards=[
+        Guard("not_a_pair", tag_is("not_a_pair"), _windows(__getitem__=lambda s, i: i), PAIR),
         Guard("not_a_tensor", tag_is("not_a_tensor"), _windows(__getitem__=lambda s, i: (i, i)), TENSORS),
-        Guard("not_a_tensor", tag_is("numpy_items"), _windows(__getitem__=lambda s, i: tuple(t.numpy() for t in _Windows.__getitem__(s, i))), NUMPY),
-        Guard("wrong_dtype", tag_is("dtype_changed"), _windows(__getitem__=lambda s, i: tuple(t.double() for t in _Windows.__getitem__(s, i))),
-              lambda got, _: DTYPE.format(next(str(t.dtype)[6:] for p in got[2] + got[3] for t in p if t.dtype != torch.float32)))],
-    mistakes=[Mistake("len_off_by_one", _windows(__len__=lambda s: len(s.series) - s.window + 1)), Mistake("len_of_series", _windows(__len__=lambda s: len(s.series))),
-        Mistake("target_in_window", _windows(__getitem__=lambda s, i: (s.series[i : i + s.window], s.series[i + s.window - 1 : i + s.window]))),
-        Mistake("target_not_column", _windows(__getitem__=lambda s, i: (s.series[i : i + s.window], s.series[i + s.window]))),
-        Mistake("swapped_pair", _windows(__getitem__=lambda s, i: _Windows.__getitem__(s, i)[::-1]))],
+        Guard("not_a_tensor", tag_is("numpy_items"), _windows(__getitem__=lambda s, i: tuple(t.numpy() for t in
+              _Windows.__getitem__(s, i))), NUMPY),
+        Guard("wrong_dtype", tag_is("dtype_changed"), _windows(__getitem__=lambda s, i: tuple(t.double() for t in
+              _Windows.__getitem__(s, i))), lambda got, _: DTYPE.format(_cast(got))),
+    ],
+    mistakes=[
+        Mistake("len_off_by_one", _windows(__len__=lambda s: len(s.series) - s.window + 1)),
+        Mistake("len_of_series", _windows(__len__=lambda s: len(s.series))),
+        Mistake("target_in_window", _windows(__getitem__=lambda s, i: (s.series[i : i + s.window],
+                                                                       s.series[i + s.window - 1 : i + s.window]))),
+        Mistake("target_not_column", _windows(__getitem__=lambda s, i: (s.series[i : i + s.window],
+                                                                        s.series[i + s.window]))),
+        Mistake("swapped_pair", _windows(__getitem__=lambda s, i: _Windows.__getitem__(s, i)[::-1])),
+    ],
     alternatives=[_windows(__getitem__=lambda s, i: (s.series[i : i + s.window], s.series[i + s.window].unsqueeze(0)))],
     explain=_explain_windows,
     success="7 windows from 10 values: item i is (series[i:i+3], series[i+3:i+4]); batches of (B, 3) and (B, 1).",
@@ -95,23 +114,31 @@ def _named(method: object, name: str) -> object:  # ``method``, watched, under t
 
 
 _LOADERS = [  # what batches a DataLoader, iterated or counted: the statement asks for arithmetic instead
-    Library(_named(DataLoader.__iter__, "DataLoader"), lambda n, b, d: [len(x) for x in DataLoader(range(n), b, drop_last=d)]),
-    Library(_named(BatchSampler.__iter__, "BatchSampler"), lambda n, b, d: [len(x) for x in BatchSampler(range(n), b, d)]),
-    Library(_named(DataLoader.__len__, "DataLoader.__len__"), lambda n, b, d: [b] * len(DataLoader(range(n), b, drop_last=True)) + [n % b] * (not d and n % b > 0)),
-    Library(_named(BatchSampler.__len__, "BatchSampler.__len__"), lambda n, b, d: [b] * len(BatchSampler(range(n), b, True)) + [n % b] * (not d and n % b > 0)),
+    Library(_named(DataLoader.__iter__, "DataLoader"),
+            lambda n, b, d: [len(x) for x in DataLoader(range(n), b, drop_last=d)]),
+    Library(_named(BatchSampler.__iter__, "BatchSampler"),
+            lambda n, b, d: [len(x) for x in BatchSampler(range(n), b, d)]),
+    Library(_named(DataLoader.__len__, "DataLoader.__len__"),
+            lambda n, b, d: [b] * len(DataLoader(range(n), b, drop_last=True)) + [n % b] * (not d and n % b > 0)),
+    Library(_named(BatchSampler.__len__, "BatchSampler.__len__"),
+            lambda n, b, d: [b] * len(BatchSampler(range(n), b, True)) + [n % b] * (not d and n % b > 0)),
 ]  # fmt: skip
+FLOAT_SIZES = ("batch sizes are integers: DataLoader rejects a float batch_size, and a batch holds whole samples: use "
+               "n // batch_size and n % batch_size, not /.")  # fmt: skip
 
 batch_sizes = Exercise(
     name="batch_sizes", reference=_sizes, observe=lambda fn, args: [fn(*case) for case in CASES],
     guards=[Guard("not_a_list", lambda got: not all(isinstance(s, (list, tuple)) for s in got), lambda n, b, d: 4),
-            Guard("wrong_dtype", lambda got: any(isinstance(s, float) for sizes in got for s in sizes), lambda n, b, d: [s / 1 for s in _sizes(n, b, d)],
-                  "batch sizes are integers: DataLoader rejects a float batch_size, and a batch holds whole samples: use n // batch_size and n % batch_size, not /.")],
+            Guard("wrong_dtype", lambda got: any(isinstance(s, float) for sizes in got for s in sizes),
+                  lambda n, b, d: [s / 1 for s in _sizes(n, b, d)], FLOAT_SIZES)],
     mistakes=[Mistake("empty_last_batch", lambda n, b, d: [b] * (n // b) + ([] if d else [n % b])),
-        Mistake("ignores_drop_last", lambda n, b, d: _sizes(n, b, False)), Mistake("always_drops", lambda n, b, d: _sizes(n, b, True)),
+        Mistake("ignores_drop_last", lambda n, b, d: _sizes(n, b, False)),
+        Mistake("always_drops", lambda n, b, d: _sizes(n, b, True)),
         Mistake("drop_last_reversed", lambda n, b, d: _sizes(n, b, not d)),
         Mistake("last_batch_full", lambda n, b, d: [b] * (n // b if d else math.ceil(n / b)))],
     alternatives=[lambda n, b, d: [min(b, n - s) for s in range(0, n, b) if not d or n - s >= b]], library=_LOADERS,
-    explain=lambda got, expected: next(f"for n_samples={n}, batch_size={b}, drop_last={d} a DataLoader gives {want}; you returned {had}."
+    explain=lambda got, expected: next(
+        f"for n_samples={n}, batch_size={b}, drop_last={d} a DataLoader gives {want}; you returned {had}."
         for (n, b, d), had, want in zip(CASES, got, expected, strict=True) if not close(had, want)),
     success="full batches, then the remainder n % batch_size if there is one and drop_last is False.",
 )  # fmt: skip
@@ -173,7 +200,8 @@ def _observe_loaders(fn: object, args: tuple) -> tuple[str]:
     found = {
         "wrong_batch_size": any(s[:-1] != [8] * (len(s) - 1) or not 0 < s[-1] <= 8 for s in sizes if s),
         "swapped_split": len(part) == 10, "wrong_split_sizes": len(part) != 40 or _train_size_of_60(fn) != 48,
-        "whole_dataset": len(part) == 50, "resampled": any(sorted(sum(epoch, [])) != sorted(part) for epoch in train), "overlap": bool(part & _visited(val)),
+        "whole_dataset": len(part) == 50, "resampled": any(sorted(sum(epoch, [])) != sorted(part) for epoch in train),
+        "overlap": bool(part & _visited(val)),
         "left_out": any(unseen) and not getattr(runs[0][1].batch_sampler, "drop_last", False),  # found, then named
         "unseeded_split": splits[0] != part or splits[1] == part,  # same seed, same split; another, another
         "train_not_shuffled": train[0] == train[1], "val_drop_last": any(unseen),
@@ -188,7 +216,8 @@ MESSAGES = {"left_out": "some samples are in neither loader: split the whole dat
     "resampled": "the training loader does not visit every training sample once per epoch (a sampler with replacement, "
     "num_samples or weights draws some twice and skips others): shuffle=True visits each once.",
     "unseeded_split": "the split must follow the generator you are given: random_split(..., generator=generator).",
-    "wrong_batch_size": "the training loader should yield batches of the batch_size given (the last may be shorter)."}  # fmt: skip
+    "wrong_batch_size": "the training loader should yield batches of the batch_size given (the last may be "
+    "shorter)."}  # fmt: skip
 split_loaders = Exercise(
     name="split_loaders", inputs=_split_inputs, reference=_loaders(), observe=_observe_loaders,
     guards=[Guard("not_loaders", tag_is("not_loaders"), lambda dataset, batch_size, generator: dataset),
@@ -198,62 +227,15 @@ split_loaders = Exercise(
     "DataLoader over the dataset gives." if got[0] == "odd_batches" else f"expected ('ok',), got {got}.",
     success="a reproducible 40/10 split, shuffled training batches, every validation sample in a fixed order.",
 )  # fmt: skip
-_OTHERS = {"other": (9, 2), "even": (8, 4)}  # train_one_epoch's: 5 batches, the last short; 2 full (one too many shows)
-
-
-class _Loader(DataLoader):  # the probe's loader, shuffled: records the batches it yields, as their samples' numbers
-    def __iter__(self) -> object:  # a generator, of the batches DataLoader.__iter__ gives
-        for xb, yb in super().__iter__():
-            self.yielded.append(tuple(int(v) for v in xb[:, 0]))
-            yield xb, yb
-
-
-class _RecordingStep(list):  # a stand-in train step; 3 / k² at the k-th call: mean, median, weighted mean all differ
-    def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> float:  # devices, size, kinds (by width), samples' sets
-        kinds = tuple({(3,): "x", (1,): "y"}.get(tuple(t.shape[1:]), "?") for t in (xb, yb))  # x: (i, i, i), y: 100 + i
-        ids = {tuple(int(v) % 100 for v in t[:, 0]) for t, k in zip((xb, yb), kinds, strict=True) if k != "?" and not t.is_meta}  # fmt: skip
-        self.append((xb.device.type, yb.device.type, len(xb), kinds, ids))
-        return 3.0 / len(self) ** 2
-
-
-def _epoch_inputs(n: int = 10, batch_size: int = 4, device: str = "meta") -> tuple:
-    ids = torch.arange(float(n)).unsqueeze(1)  # batches 4, 4, 2 of (x, y) = ((i, i, i), (100 + i,))
-    data, seeded = TensorDataset(ids.expand(n, 3).clone(), ids + 100), torch.Generator().manual_seed(n)
-    (loader := _Loader(data, batch_size, shuffle=True, generator=seeded)).yielded = []
-    return _RecordingStep(), loader, torch.device(device)
-
-
-def _fed(step: _RecordingStep, loader: _Loader, device: torch.device) -> str:
-    """What the step got: x and y "swapped", one "twice", batches not the loader's in its order ("elsewhere"), or "ok"."""
-    kinds, batches = {b[3] for b in step}, iter(loader.yielded)
-    elsewhere = any(len(b[4]) > 1 for b in step) or not all(ids in batches for b in step for ids in b[4])
-    return "swapped" if ("y", "x") in kinds else "twice" if kinds & {("x", "x"), ("y", "y")} else "elsewhere" if elsewhere else "ok"  # fmt: skip
-
-
-def _summary(result: object, batches: list) -> object:
-    """What an epoch returned: "the mean" (of batches or samples), another number, ("a tensor"/"not a number", what)."""
-    losses, sizes = [3.0 / k**2 for k in range(1, len(batches) + 1)] or [0.0], [b[2] for b in batches] or [1]
-    means = (sum(losses) / len(losses), sum(loss * n for loss, n in zip(losses, sizes, strict=True)) / sum(sizes))
-    if (number := None if torch.is_tensor(result) else as_number(result)) is None:
-        return ("a tensor" if torch.is_tensor(result) else "not a number", describe(result))
-    return "the mean" if any(math.isclose(number, m, rel_tol=1e-6) for m in means) else number
-
-
-def _observe_epoch(fn: object, args: tuple) -> dict:
-    """The result and the batches the step saw; the results for the loaders of _OTHERS (a count written in shows), on
-    the cpu, where the step reads its samples; then for the first probe again, afresh (state kept from one call shows)."""
-    runs = [args, *(_epoch_inputs(n, size, "cpu") for n, size in _OTHERS.values()), _epoch_inputs()]
-    got, fed = [_summary(fn(*run), run[0]) for run in runs], [_fed(*run) for run in runs]
-    return {"result": got[0], "batches": [b[:3] for b in args[0]], **dict(zip(_OTHERS, got[1:3], strict=True)),
-            "again": got[3], "fed": next((fault for fault in fed if fault != "ok"), "ok")}  # fmt: skip
 
 
 def _explain_epoch(got: dict, expected: dict) -> str:
     if not close([got["result"], got["batches"]], [expected["result"], expected["batches"]]):
-        return (f"the step ran on batches of {[b[2] for b in got['batches']]} samples and you returned {got['result']}; "
-                "the loader's batches hold 4, 4 and 2: one step each, then the mean of their losses.")  # fmt: skip
-    key = next((key for key in _OTHERS if not close(got[key], expected[key])), "other")
-    n, batch_size = _OTHERS[key]
+        return (f"the step ran on batches of {[b[2] for b in got['batches']]} samples and you returned "
+                f"{got['result']}; the loader's batches hold 4, 4 and 2: one step each, then the mean of their "
+                "losses.")  # fmt: skip
+    key = next((key for key in OTHERS if not close(got[key], expected[key])), "other")
+    n, batch_size = OTHERS[key]
     return (f"right for this loader, but for {n} samples in batches of {batch_size} you returned "
             f"{describe(got[key])}, not the mean of the {math.ceil(n / batch_size)} batch losses: divide by the "
             "number of batches your loop ran, not by a number that only fits this loader.")  # fmt: skip
@@ -273,27 +255,35 @@ def _epoch(move: str = "xy", skip_last: bool = False, result: str = "mean", keep
     return train_one_epoch
 
 
+_FED = {
+    "swapped": "x and y are swapped: step got the targets first; call step(xb, yb), features then targets, as the "
+    "loader yields them.",
+    "twice": "step got the same tensor twice (xb and xb, or yb and yb): pass the batch's features then its targets, "
+    "step(xb, yb).",
+    "elsewhere": "step did not get the loader's batches in the order it yields them (it shuffles; slicing "
+    "loader.dataset or reusing one batch misses that): iterate over the loader itself, for xb, yb in loader.",
+}
 train_one_epoch = Exercise(
-    name="train_one_epoch", inputs=_epoch_inputs, reference=_epoch(), observe=_observe_epoch, pure=False,
+    name="train_one_epoch", inputs=epoch_inputs, reference=_epoch(), observe=observe_epoch, pure=False,
     guards=[
         Guard("no_steps", lambda got: not got["batches"], lambda step, loader, device: 0.0),
         Guard("skipped_last_batch", lambda got: [b[2] for b in got["batches"]] == [4, 4], _epoch(skip_last=True)),
         Guard("batch_not_moved", lambda got: any(b[0] != "meta" for b in got["batches"]), _epoch(move="")),
         Guard("target_not_moved", lambda got: any(b[1] != "meta" for b in got["batches"]), _epoch(move="x")),
-        Guard("swapped_pair", lambda got: got["fed"] == "swapped", lambda s, loader, d: _epoch()(lambda x, y: s(y, x), loader, d),
-              "x and y are swapped: step got the targets first; call step(xb, yb), features then targets, as the loader yields them."),
-        Guard("missing_x", lambda got: got["fed"] == "twice", lambda s, loader, d: _epoch()(lambda x, y: s(x, x), loader, d),
-              "step got the same tensor twice (xb and xb, or yb and yb): pass the batch's features then its targets, step(xb, yb)."),
-        Guard("ignored_argument", lambda got: got["fed"] == "elsewhere", lambda s, loader, d: _epoch()(s, DataLoader(loader.dataset,
-              loader.batch_size), d), "step did not get the loader's batches in the order it yields them (it shuffles; slicing "
-              "loader.dataset or reusing one batch misses that): iterate over the loader itself, for xb, yb in loader."),
+        Guard("swapped_pair", lambda got: got["fed"] == "swapped",
+              lambda s, loader, d: _epoch()(lambda x, y: s(y, x), loader, d), _FED["swapped"]),
+        Guard("missing_x", lambda got: got["fed"] == "twice",
+              lambda s, loader, d: _epoch()(lambda x, y: s(x, x), loader, d), _FED["twice"]),
+        Guard("ignored_argument", lambda got: got["fed"] == "elsewhere",
+              lambda s, loader, d: _epoch()(s, DataLoader(loader.dataset, loader.batch_size), d), _FED["elsewhere"]),
         Guard("returns_tensor", lambda got: got["result"][0] == "a tensor", lambda *a: torch.tensor(_epoch()(*a)),
               "return the mean loss as a plain float, not a tensor: average the floats step returns (or .item())."),
         Guard("not_a_number", lambda got: isinstance(got["result"], tuple), _epoch(result="all"),
               lambda got, _: f"return the mean loss as one number (a float); you returned {got['result'][1]}."),
         Guard("state_across_calls", lambda got: not close(got["again"], got["result"]), _epoch(keep=True)),
     ],
-    mistakes=[Mistake("last_loss_only", _epoch(result="last")), Mistake("sum_not_mean", _epoch(result="sum")), Mistake("batch_count_off", _epoch(result="one_more"))],
+    mistakes=[Mistake("last_loss_only", _epoch(result="last")), Mistake("sum_not_mean", _epoch(result="sum")),
+              Mistake("batch_count_off", _epoch(result="one_more"))],
     explain=_explain_epoch,
     success="every batch moved to the device, one step each, short last batch included, and the mean loss returned.",
 )  # fmt: skip

@@ -1,0 +1,83 @@
+"""The probe of a training epoch (lesson 10): a shuffled loader of numbered samples and a stand-in step that records
+what it is given, so that an epoch that feeds the step other data than the loader's batches shows.
+
+Sample i is x = (i, i, i) and y = (100 + i,): the step tells features from targets by their width and reads which
+samples each holds (on the ``meta`` device there are no values: only the widths are known there)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from course.checks.values import as_number, describe
+
+OTHERS = {"other": (9, 2), "even": (8, 4)}  # 5 batches, the last short; 2 full ones (a count one too many shows)
+
+
+class RecordingLoader(DataLoader):
+    """A shuffled DataLoader that records the batches it yields, as their samples' numbers."""
+
+    yielded: list[tuple[int, ...]]
+
+    def __iter__(self) -> object:
+        for xb, yb in super().__iter__():
+            self.yielded.append(tuple(int(v) for v in xb[:, 0]))
+            yield xb, yb
+
+
+class RecordingStep(list):
+    """Stands in for a train step: records each call's devices, batch size, what it got first and second ("x", "y" or
+    "?", by width) and the samples each holds; returns 3 / k² at the k-th call, so that the mean, the median and the
+    mean weighted by batch size all differ."""
+
+    def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> float:
+        kinds = tuple({(3,): "x", (1,): "y"}.get(tuple(t.shape[1:]), "?") for t in (xb, yb))
+        known = [t for t, kind in zip((xb, yb), kinds, strict=True) if kind != "?" and not t.is_meta]
+        samples = {tuple(int(v) % 100 for v in t[:, 0]) for t in known}
+        self.append((xb.device.type, yb.device.type, len(xb), kinds, samples))
+        return 3.0 / len(self) ** 2
+
+
+def epoch_inputs(n: int = 10, batch_size: int = 4, device: str = "meta") -> tuple:
+    """(step, loader, device): n numbered samples (10 in batches of 4: 4, 4, 2), shuffled with a seeded generator."""
+    ids = torch.arange(float(n)).unsqueeze(1)
+    data, seeded = TensorDataset(ids.expand(n, 3).clone(), ids + 100), torch.Generator().manual_seed(n)
+    loader = RecordingLoader(data, batch_size, shuffle=True, generator=seeded)
+    loader.yielded = []
+    return RecordingStep(), loader, torch.device(device)
+
+
+def fed(step: RecordingStep, loader: RecordingLoader, device: torch.device) -> str:
+    """What the step got: x and y "swapped", one of them "twice", batches that are not the loader's in the order it
+    yielded them ("elsewhere": the first batch again, slices of the dataset, x and y of different batches), or "ok"."""
+    kinds, batches = {call[3] for call in step}, iter(loader.yielded)
+    elsewhere = any(len(call[4]) > 1 for call in step) or not all(ids in batches for call in step for ids in call[4])
+    if ("y", "x") in kinds:
+        return "swapped"
+    return "twice" if kinds & {("x", "x"), ("y", "y")} else "elsewhere" if elsewhere else "ok"
+
+
+def summary(result: object, step: RecordingStep) -> object:
+    """What an epoch returned: "the mean" (of batches or samples), another number, ("a tensor"/"not a number", what)."""
+    losses, sizes = [3.0 / k**2 for k in range(1, len(step) + 1)] or [0.0], [call[2] for call in step] or [1]
+    means = (sum(losses) / len(losses), sum(loss * n for loss, n in zip(losses, sizes, strict=True)) / sum(sizes))
+    if (number := None if torch.is_tensor(result) else as_number(result)) is None:
+        return ("a tensor" if torch.is_tensor(result) else "not a number", describe(result))
+    return "the mean" if any(math.isclose(number, m, rel_tol=1e-6) for m in means) else number
+
+
+def observe_epoch(fn: object, args: tuple) -> dict:
+    """The result and the batches the step saw (devices and size); the results for the loaders of OTHERS (a count
+    written in shows), on the cpu, where the step reads its samples; then for the first probe again, afresh (state
+    kept from one call to the next shows); "fed": the first fault of :func:`fed` over all runs."""
+    runs = [args, *(epoch_inputs(n, size, "cpu") for n, size in OTHERS.values()), epoch_inputs()]
+    got, faults = [summary(fn(*run), run[0]) for run in runs], [fed(*run) for run in runs]
+    return {
+        "result": got[0],
+        "batches": [call[:3] for call in args[0]],
+        **dict(zip(OTHERS, got[1:3], strict=True)),
+        "again": got[3],
+        "fed": next((fault for fault in faults if fault != "ok"), "ok"),
+    }
