@@ -1,67 +1,65 @@
 """Checks for lesson 09 (the training pipeline): model sizes, the order of a step, a buggy step, data as tensors.
 
-A model is judged on a copy with its parameters drawn anew, by what it computes on fresh rows (a linear map of every
-column of X, of rank 2) and whether a gradient reaches every parameter. The train-step probe, a model with Dropout
-starting in eval mode, logs forward passes (in the Dropout's mode), ``model(x)`` calls (in the model's), ``backward``,
-``step``, ``zero_grad`` and a loss cut off the model; updates are compared with the reference's on the same data, and
-its Huber loss and SGD with momentum put a step with its own MSE, optimizer or update by hand elsewhere."""
+A model is judged by a copy's outputs on fresh rows and where its gradients go; a train step, run twice on a probe
+that logs what it does (:func:`_probe`), by each call's loss and the updates, against the reference's."""
 
 import copy
 import io
 import warnings
+from functools import partial
 
 import numpy as np
 import torch
 from torch import nn
 
 from course.checks.engine import Exercise, Guard, Mistake
-from course.checks.probes import _is_affine, flat_parameters, randomised, tag_is
+from course.checks.probes import _is_affine, flat_parameters, graph_nodes, randomised, tag_is
 from course.checks.values import as_number, close, describe, safe_text
 from course.checks.vocabulary import LAYERS_ONLY
 
 
 class _Written(nn.Module):
-    """X @ W + b written out, W and b started at zero (right), or with a fault: "bias only" (the same numbers
-    whatever X holds), "first two" (the third column of X never used), "detached" (no gradient reaches W)."""
+    """X @ W + b written out, W and b started at zero (right), or with a fault: "bias only" (the same numbers whatever
+    X holds), "first two" (X's third column unused), "detached" (no gradient to W), "plain tensor" (W unregistered)."""
 
     def __init__(self, fault: str = "") -> None:
         super().__init__()
-        self.fault, n_in = fault, 2 if fault == "first two" else 3
-        self.W, self.b = nn.Parameter(torch.zeros(n_in, 2)), nn.Parameter(torch.zeros(2))
+        self.fault, W = fault, torch.zeros(2 if fault == "first two" else 3, 2, requires_grad=True)
+        self.W, self.b = W if fault == "plain tensor" else nn.Parameter(W), nn.Parameter(torch.zeros(2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = {"bias only": 0 * x, "first two": x[:, :2]}.get(self.fault, x)
         return x @ (self.W.detach() if self.fault == "detached" else self.W) + self.b
 
 
-def _fault(probe: nn.Module, dtype: torch.dtype) -> str:
-    """What keeps ``probe`` (parameters drawn anew) from being one trainable linear map of all 3 columns, or "ok";
-    the model gets copies of the rows, so that one changing its input in place (x.clamp_) changes no rows judged."""
+def _fault(probe: nn.Module, dtype: torch.dtype) -> tuple[str, str]:
+    """(what keeps ``probe`` (parameters drawn anew) from being one trainable linear map of all 3 columns, or "ok"; the
+    weights forward uses that parameters() misses); the model gets copies of the rows (x.clamp_ changes none judged)."""
     nn.Module.zero_grad(probe)  # .grad = None: a trained model's copy keeps its old gradients
     params = list(probe.parameters())
     fresh = 2 * torch.randn(64, 3, generator=torch.Generator().manual_seed(9), dtype=torch.float64)  # never shown
     with torch.enable_grad():
         out = probe(fresh.to(dtype, copy=True))
-        values = out.detach().double()
-        if out.requires_grad:
-            out.sum().backward()
+        values, used = out.detach().double(), graph_nodes(out.grad_fn)  # its AccumulateGrads: the weights it used
+        out.sum().backward() if out.requires_grad else None
     with torch.no_grad():
         moved = torch.stack([probe((fresh + step).to(dtype)).double() - values for step in torch.eye(3).double()])
         alone = probe(fresh[:16].to(dtype, copy=True)).double()  # a row's output must not depend on the other rows
     rtol = 1e-4 if dtype in (torch.float32, torch.float64) else 3e-2  # half precision rounds more
     per_row = alone.shape == values[:16].shape and torch.allclose(alone, values[:16], rtol=rtol, atol=rtol)
-    faults = {"fixed": not params or bool((values - values[0]).abs().max() < 1e-9),
+    lost = [node.variable for node in used if hasattr(node, "variable") and all(node.variable is not p for p in params)]
+    faults = {"unregistered": bool(lost), "fixed": not params or bool((values - values[0]).abs().max() < 1e-9),
         "frozen": not all(p.requires_grad for p in params), "no_gradient": any(p.grad is None for p in params),
         "not_linear": not per_row or not all(_is_affine(column, fresh, rtol) for column in values.T),
         "ignored_feature": bool((moved == 0).flatten(1).all(1).any()),  # one column of X changed: nothing did
         "narrow": bool(torch.linalg.matrix_rank(moved[:, 0].reshape(3, -1), rtol=rtol) < 2)}  # slopes  # fmt: skip
-    return next((fault for fault, found in faults.items() if found), "ok")
+    return next(filter(faults.get, faults), "ok"), ", ".join(f"{type(w).__name__} {tuple(w.shape)}" for w in lost)
 
 
 def _model_io(model: object, args: tuple) -> tuple:
     """("not a model", what), ("fails", the first Linear's sizes, the error) when model(X) raises, ("shape", the
-    output's shape, the last Linear's out_features) when not (5, 2); else (the fault or "ok",) of a copy with new
-    parameters, in training, then eval mode (Dropout, BatchNorm act in one only); the learner's model stays as it is."""
+    output's shape, the last Linear's out_features) when not (5, 2); else (the fault, unregistered weights) or ("ok",)
+    of a copy with new parameters, in training, then eval mode (Dropout, BatchNorm act in one only); the model stays."""
     if not isinstance(model, nn.Module):
         return ("not a model", f"the class {model.__name__}" if isinstance(model, type) else type(model).__name__)
     scripted = isinstance(model, torch.jit.ScriptModule)  # a deep copy's gradients reach the original's parameters
@@ -82,7 +80,7 @@ def _model_io(model: object, args: tuple) -> tuple:
         return ("shape", tuple(out.shape) if type(out) is torch.Tensor else describe(out), last)
     try:
         faults = [_fault(randomised(probe.train(mode), seed=3), dtype) for mode in (True, False)]
-        return (next((fault for fault in faults if fault != "ok"), "ok"),)
+        return next((fault for fault in faults if fault[0] != "ok"), ("ok",))
     except Exception as exc:
         return ("fails on other rows", f"{type(exc).__name__}: {safe_text(exc)}")
 
@@ -101,6 +99,10 @@ model_sizes = Exercise(  # X has 3 columns and y 2, so in and out sizes cannot b
         Guard("swapped_sizes", lambda got: got[:2] == ("fails", (2, 3)), lambda: nn.Linear(2, 3)),
         Guard("wrong_input_size", lambda got: got[0] == "fails" and got[1][0] != 3, lambda: nn.Linear(64, 2)),
         Guard("wrong_output_size", lambda got: got[0] == "shape" and got[1] == (5, got[2]), lambda: nn.Linear(3, 1)),
+        Guard("unregistered_parameter", tag_is("unregistered"), lambda: _Written("plain tensor"), lambda got, _: "the "
+              f"forward pass uses weights that model.parameters() misses ({got[1]}), so no optimizer updates them: " + (
+              "keep layers in nn.ModuleList (or nn.Sequential), not a plain list, dict or global" if "Parameter" in
+              got[1] else "wrap a plain tensor in nn.Parameter") + "."),
         Guard("no_learnable_map", tag_is("fixed"), lambda: _Written("bias only")),
         Guard("froze_parameters", tag_is("frozen"), lambda: nn.Linear(3, 2).requires_grad_(False),
               f"some parameters have requires_grad switched off, so no optimizer could train them. {_LINEAR}"),
@@ -147,7 +149,8 @@ step_orders = Exercise(
 
 
 def _probe() -> tuple:
-    """Dropout then Linear(2, 1), in eval mode, its loss and optimizer, the data, and a log of what a step did."""
+    """Dropout then Linear(2, 1), in eval mode, its loss and optimizer, the data, and a log of what a step did; the
+    Huber loss and SGD with momentum tell a step with its own MSE, optimizer or update by hand."""
     model, log, loss_fn = randomised(nn.Sequential(nn.Dropout(0.5), nn.Linear(2, 1)), seed=0).eval(), [], nn.HuberLoss()
     # Dropout's own mode matters (model.training = True sets only the outer flag); a copy runs the same hooks: "copy";
     # model.forward(x) skips the outer hook ("call"); a loss of outputs cut off the graph (torch.no_grad()): "cut"
@@ -174,15 +177,14 @@ def _order(log: list[str]) -> str:
 
 
 def _observe_factory(factory: object, args: tuple) -> tuple:
-    """(the first fault found, or "ok"; the first loss returned; the parameters after two steps)."""
+    """(the first fault found, or "ok"; the loss each call returned; the parameters after two steps)."""
     model, log, step = args[0], args[0].log, factory(*args[:3])
     if not callable(step):
         return ("not_a_step",)
     initial, calls = flat_parameters(model), []
     for call in range(2):
         torch.manual_seed(call)  # the same Dropout masks for every program
-        model.eval()  # as after an evaluation between two steps
-        start = len(log)
+        start = len(model.eval().log)  # each step starts in eval mode, as after an evaluation between two steps
         try:
             calls.append((step(*args[3:]), log[start:]))
         except RuntimeError as exc:  # backward() from a loss of outputs made under torch.no_grad(): cut, named so
@@ -192,7 +194,7 @@ def _observe_factory(factory: object, args: tuple) -> tuple:
     (returned, logs), params = zip(*calls, strict=True), flat_parameters(model)
     right = None if factory is _REFERENCE else _observe_factory(_REFERENCE, _probe())
     updates_right, orders = right is not None and torch.allclose(params, right[2]), [_order(events) for events in logs]
-    forwards = [event for event in log if event.startswith("forward")]
+    forwards, numbers = [event for event in log if event.startswith("forward")], [*map(as_number, returned)]
     before = [events[: events.index("step")] if "step" in events else events for events in logs]  # the training part
     faults = [
         ("copy", "copy" in log and not updates_right), ("uses_globals", not forwards),
@@ -203,38 +205,34 @@ def _observe_factory(factory: object, args: tuple) -> tuple:
         ("top_in_eval", any("call in eval" in events for events in before)),  # the layers alone set to train
         ("forward_twice", not updates_right and any(sum(e.startswith("forward") for e in ev) > 1 for ev in before)),
         ("called_forward", sum(event.startswith("call") for event in log) != len(forwards)),
-        ("returns_tensor", isinstance(returned[0], torch.Tensor)), ("returned_none", returned[0] is None),
-        ("not_a_number", as_number(returned[0]) is None),
+        ("returns_tensor", any(isinstance(r, torch.Tensor) for r in returned)), ("returned_none", None in returned),
+        ("not_a_number", None in numbers),
         ("loss_after_step", updates_right and any(e.startswith("forward") for e in logs[0][len(before[0]):])
-         and not close(as_number(returned[0]), right[1])),  # the loss of a forward pass after the step returned
+         and not close(numbers, right[1])),  # the loss of a forward pass after the step returned
+        ("state_across_calls", updates_right and any(close(numbers, [*np.cumsum(right[1]) / d]) for d in (1, [1, 2]))),
     ]  # fmt: skip
-    return (next((fault for fault, found in faults if found), "ok"), as_number(returned[0]), params)
+    return (next((fault for fault, found in faults if found), "ok"), numbers, params)
 
 
 def _factory(order: str = "fbsz", train: bool = True, call: bool = True, item: bool | str | None = True) -> object:
     """A train-step factory: f(orward), b(ackward), B(ackward keeping the graph), s(tep), z(ero_grad), in order."""
 
-    def factory(model, loss_fn, optimizer):
-        def train_step(x, y):
-            if train:
-                model.train()
-            for action in order:
-                if action == "f":
-                    loss = loss_fn(model(x) if call else model.forward(x), y)
-                elif action in "bB":
-                    loss.backward(retain_graph=action == "B")
-                else:
-                    (optimizer.step if action == "s" else optimizer.zero_grad)()
-            if item == "after":  # the loss after the step, not the one the step used
-                return loss_fn(model(x), y).item()
-            return None if item is None else loss.item() if item else loss
+    def train_step(model, loss_fn, optimizer, seen, x, y):  # the first four bound below
+        model.train() if train else None
+        for action in order:
+            if action == "f":
+                loss = loss_fn(model(x) if call else model.forward(x), y)
+            elif action in "bB":
+                loss.backward(retain_graph=action == "B")
+            else:
+                (optimizer.step if action == "s" else optimizer.zero_grad)()
+        seen.append(loss_fn(model(x), y).item() if item == "after" else loss.item())  # "after": not the one it used
+        return {"total": sum(seen), False: loss, None: None}.get(item, seen[-1])  # "total": of every call's loss
 
-        return train_step
-
-    return factory
+    return lambda model, loss_fn, optimizer: partial(train_step, model, loss_fn, optimizer, [])
 
 
-_REFERENCE = _factory()
+_REFERENCE, _numbers = _factory(), lambda numbers: ", ".join(f"{number:.4g}" for number in numbers)  # each call's
 _FAULTS = dict(  # what each fault looks like, as a wrong program
     not_a_step=lambda model, loss_fn, optimizer: 0.5,
     uses_globals=lambda model, *rest: _REFERENCE(nn.Linear(2, 1), *rest),  # trains another model than the one given
@@ -246,12 +244,12 @@ _FAULTS = dict(  # what each fault looks like, as a wrong program
     step_twice=_factory("fbssz"), no_train=_factory(train=False), loss_after_step=_factory(item="after"),
     top_in_eval=lambda model, *rest: lambda x, y: ([layer.train() for layer in model.children()],  # the layers only
                                                    _factory(train=False)(model, *rest)(x, y))[1],
-    forward_twice=_factory("ffbsz"),  # the first forward's output unused
+    forward_twice=_factory("ffbsz"), state_across_calls=_factory(item="total"),  # an output unused; a running total
     called_forward=_factory(call=False), returns_tensor=_factory(item=False), returned_none=_factory(item=None),
     not_a_number=lambda *parts: lambda x, y: [_REFERENCE(*parts)(x, y)],  # the updates are right, the result is not
 )  # fmt: skip
 _IDS = {"copy": "uses_globals", "cut": "not_backpropagatable", "top_in_eval": "no_train"}  # not ids: the id named
-_MESSAGES = {
+_MESSAGES = {  # state_across_calls: a running total outgrows every loss, a running mean none
     "copy": "your step trained a copy of the model it was given (copy.deepcopy), so the caller's model never changed: "
     "train the model passed to the factory itself, with the optimizer passed along with it.",
     "cut": "the loss was cut off the model (model(x) ran in torch.no_grad(), or its output was detached): backward() "
@@ -260,16 +258,19 @@ _MESSAGES = {
     "step (it sets every layer's mode; model.training = True sets only the outer model's flag).",
     "top_in_eval": LAYERS_ONLY.format("training", "eval", False, "train"),
     "not_a_number": "train_step should return the loss as one number, loss.item(); it returned something else.",
-}
+    "state_across_calls": lambda got, expected: f"train_step returned {_numbers(got[1])} for losses of "
+    f"{_numbers(expected[1])}: a running {'total' if got[1][-1] > max(expected[1]) else 'mean'} of the losses, not "
+    "this step's loss. Return this step's loss.item(), and keep no losses from one call to the next.",
+}  # fmt: skip
 train_step_factory = Exercise(
     name="train_step_factory", inputs=_probe, reference=_REFERENCE, observe=_observe_factory,
     guards=[Guard(_IDS.get(f, f), tag_is(f), wrong, _MESSAGES.get(f)) for f, wrong in _FAULTS.items()],
     alternatives=[_factory("zfbs"), _factory("fzbs")],
-    explain=lambda got, expected: f"the updates are right, but train_step returned {got[1]:.4g} for a loss of "
-    f"{expected[1]:.4g}: return loss.item() as it is." if close(got[2], expected[2]) else "the order is right, but "
-    "after two steps the parameters differ from those of one optimizer.step() on the gradients of loss_fn(model(x), "
-    "y): train with the model, loss_fn and optimizer you are given, and change nothing in between (no other loss, "
-    "no clipping or scaling of the gradients).",
+    explain=lambda got, expected: f"the updates are right, but train_step returned {_numbers(got[1])} for losses of "
+    f"{_numbers(expected[1])}: return this step's loss.item() as it is." if close(got[2], expected[2]) else "the order "
+    "is right, but after two steps the parameters differ from those of one optimizer.step() on the gradients of "
+    "loss_fn(model(x), y): train with the model, loss_fn and optimizer you are given, and change nothing in between "
+    "(no other loss, no clipping or scaling of the gradients).",
     success="train mode, model(x), loss, backward, step, zero_grad, and a float returned: every bug fixed.",
 )  # fmt: skip
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -359,3 +360,114 @@ def test_review10b_to_tensors_tells_each_tensors_dtype_by_what_it_does(answer, n
     verdict = check.to_tensors(answer)
     assert verdict.mistake == "wrong_dtype" and named in verdict.message and words in verdict.message, verdict
     assert not_words not in verdict.message and ".float()" in verdict.message, verdict
+
+
+def keeps_losses(result):
+    """A right step that keeps its losses (the tensors, graph and all) and returns ``result(losses)``."""
+
+    def factory(model, loss_fn, optimizer):
+        losses = []
+
+        def train_step(x, y):
+            model.train()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            losses.append(loss)
+            return result(losses)
+
+        return train_step
+
+    return factory
+
+
+@pytest.mark.parametrize("result, words", [
+    (lambda losses: (sum(losses) / len(losses)).item(), "running mean"),
+    (lambda losses: sum(loss.item() for loss in losses), "running total"),
+    (lambda losses: sum(losses).item(), "running total")])  # fmt: skip
+def test_learn11a_a_step_returning_a_running_mean_or_total_is_told_so(result, words):
+    verdict = check.train_step_factory(keeps_losses(result))
+    assert verdict.mistake == "state_across_calls" and words in verdict.message, verdict
+    assert "this step's loss" in verdict.message and "loss.item()" in verdict.message
+
+
+def test_learn11a_a_step_returning_its_first_loss_again_is_told_the_numbers():
+    verdict = check.train_step_factory(keeps_losses(lambda losses: losses[0].item()))
+    model, loss_fn, optimizer, x, y = check._probe()  # the losses of a right step, on the check's data and masks
+    step, right = fixed()(model, loss_fn, optimizer), []
+    for call in range(2):
+        torch.manual_seed(call)
+        right.append(step(x.clone(), y.clone()))
+    assert verdict.mistake == "other" and "updates are right" in verdict.message, verdict
+    assert f"{right[1]:.4g}" in verdict.message and f"{right[0]:.4g}, {right[0]:.4g}" in verdict.message, verdict
+
+
+@pytest.mark.parametrize("result", [
+    lambda loss: loss.item(), float, lambda loss: loss.detach().item(), lambda loss: np.float32(loss.item()),
+    lambda loss: np.float64(loss.detach().numpy()), lambda loss: loss.detach().numpy()])  # fmt: skip
+@pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad=True:UserWarning")  # float(loss)'s
+def test_learn11a_every_way_of_returning_this_steps_loss_passes(result):
+    verdict = check.train_step_factory(keeps_losses(lambda losses: result(losses[-1])))
+    assert verdict.passed, verdict
+
+
+class PlainList(nn.Module):  # the first layer in a plain list: parameters() misses it
+    def __init__(self):
+        super().__init__()
+        self.blocks = [nn.Linear(3, 8)]
+        self.out = nn.Linear(8, 2)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.out(x)
+
+
+class PlainTensor(nn.Module):  # W is a plain tensor that requires grad, b a parameter
+    def __init__(self):
+        super().__init__()
+        self.W = torch.randn(3, 2, requires_grad=True)
+        self.b = nn.Parameter(torch.zeros(2))
+
+    def forward(self, x):
+        return x @ self.W + self.b
+
+
+def test_learn11a_an_optimizer_over_parameters_never_trains_an_unregistered_weight():
+    for model, weight in ((PlainList(), lambda m: m.blocks[0].weight), (PlainTensor(), lambda m: m.W)):
+        before, optimizer = weight(model).detach().clone(), torch.optim.SGD(model.parameters(), lr=0.1)
+        ((model(torch.randn(5, 3)) - torch.randn(5, 2)) ** 2).mean().backward()
+        optimizer.step()
+        assert torch.equal(weight(model), before) and weight(model).grad is not None
+
+
+@pytest.mark.parametrize("model, named, fix, wrong_fix", [
+    (PlainList(), ["Parameter (8, 3)", "Parameter (8,)"], "nn.ModuleList", "nn.Parameter"),  # the listed layer's
+    (PlainTensor(), ["Tensor (3, 2)"], "nn.Parameter", "nn.ModuleList")])  # fmt: skip
+def test_learn11a_a_weight_forward_uses_but_parameters_misses_is_named(model, named, fix, wrong_fix):
+    verdict = check.model_sizes(model)
+    assert verdict.mistake == "unregistered_parameter" and fix in verdict.message, verdict
+    assert all(weight in verdict.message for weight in named) and wrong_fix not in verdict.message, verdict
+
+
+class ModuleListed(PlainList):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList(self.blocks)
+
+
+class FunctionalDict(nn.Module):  # F.linear with parameters in a ParameterDict, and a constant buffer and tensor
+    def __init__(self):
+        super().__init__()
+        self.p = nn.ParameterDict({"W": nn.Parameter(torch.randn(2, 3)), "b": nn.Parameter(torch.zeros(2))})
+        self.register_buffer("scale", torch.ones(3))
+        self.shift = torch.zeros(2)  # a constant: no gradient asked for
+
+    def forward(self, x):
+        return nn.functional.linear(x * self.scale, self.p["W"], self.p["b"]) + self.shift
+
+
+@pytest.mark.parametrize("model", [ModuleListed(), FunctionalDict(), nn.Sequential(nn.Linear(3, 2))])
+def test_learn11a_registered_weights_and_constants_pass(model):
+    assert check.model_sizes(model).passed, check.model_sizes(model)
