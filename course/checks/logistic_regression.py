@@ -37,14 +37,15 @@ _PROBS_BENIGN = [  # (probabilities of benign, targets: 1 benign, 0 malignant), 
     ([0.3, 0.75, 0.15, 0.8, 0.5, 0.92, 0.35, 0.7, 0.45, 0.6], [0.0, 1, 0, 1, 0, 1, 1, 0, 1, 0]),
     ([0.45, 0.2, 0.8, 0.6, 0.35, 0.9, 0.6, 0.7], [1.0, 0, 1, 0, 1, 1, 0, 1])]  # fmt: skip  # 3 cancers, two at 0.6
 _LIMITS = ((0, 1), (0, 1), (1, 2))  # each probe's max_missed: no threshold misses exactly 1 of the third's cancers
-_CALLS = sum(map(len, _LIMITS))  # the answer's calls; one more when it returned None to each
+_CALLS = sum(map(len, _LIMITS))  # the answer's calls; two more when it returned None to all, as (N, N) counts make it
 _ABOVE = object()  # marks a threshold above every probability: (_ABOVE, threshold)
 _is_above = lambda v: type(v) is tuple and len(v) == 2 and v[0] is _ABOVE  # noqa: E731
 _columns = lambda pairs: tuple(torch.tensor(v).reshape(-1, 1) for pair in pairs for v in pair)  # noqa: E731 (N, 1) each
 _NOT_A_COLUMN = ("the model gives one number per row, but not as a column (N, 1) like the targets y: BCEWithLogitsLoss "
                  "and BCELoss refuse an output of shape (N,) against targets (N, 1). Drop the squeeze, flatten or view.")  # fmt: skip
-_NO_THRESHOLD = ("your function returned None: no threshold met your condition, so the loop ended without returning "
-                 "one (check the shapes: probabilities and targets are (N, 1), and (N, 1) against (N,) broadcasts to (N, N))")  # fmt: skip
+_no_threshold = lambda shapes: "your function returned None: no threshold met your condition, so the loop ended without " + (  # noqa: E731
+    "returning one (check the shapes: probabilities and targets are (N, 1), and (N, 1) against (N,) broadcasts to (N, N))"
+    if shapes else "returning one (check the condition: a missed cancer is a malignant tumour (target 0) called benign, probability >= threshold)")  # fmt: skip
 _not_a_column = lambda model, n: (out := probes.eval_output(model, torch.zeros(3, n))) is not None and out.shape != (3, 1)  # fmt: skip  # noqa: E731 a copy in eval mode
 
 
@@ -106,7 +107,7 @@ def _setup(answer, args) -> tuple:
         return (f"{out.shape[1]} outputs", kinds[1])
     if kinds[0] in KIND_WORDS and _not_a_column(got[0], args[0]):
         return ("not_a_column", kinds[1])
-    return (_stuck(got[0], args[0]) or ("matched", "matched")) if kinds[0] == kinds[1] else kinds
+    return (_stuck(got[0], args[0]) or ("matched", "matched")) if kinds[0] == kinds[1] else (*kinds, _applies(got[1]))
 
 
 def _stuck(model: nn.Module, n_features: int) -> tuple | None:
@@ -125,9 +126,12 @@ def _stuck(model: nn.Module, n_features: int) -> tuple | None:
     return ("no_bias", "") if len(pinned) == len(list(probe.parameters())) else None
 
 
+_applies = lambda loss: ("BCEWithLogitsLoss applies one" if isinstance(loss, nn.BCEWithLogitsLoss) else "your loss applies a sigmoid"  # noqa: E731
+    if loss is not nn.functional.binary_cross_entropy_with_logits else "binary_cross_entropy_with_logits applies one")  # fmt: skip
 _NEVER = "training could never change {} of the model: {}. Return nn.Linear(n_features, 1) as it comes, every parameter trainable and used."  # fmt: skip  # noqa: E501
 fixed_setup = Exercise(
     "fixed_setup", lambda n: (nn.Linear(n, 1), nn.BCEWithLogitsLoss()), inputs=lambda: (7,), observe=_setup,
+    same=lambda got, exp: close(got[:2], exp[:2]),  # a mismatch's third item, what the loss applies, is for a message
     alternatives=[lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Sigmoid()), nn.BCELoss()),
                   lambda n: (nn.Linear(n, 1).double(), nn.BCEWithLogitsLoss()),
                   lambda n: (randomised(nn.Linear(n, 1), 0, scale=0.0), nn.BCEWithLogitsLoss()),  # zeros: it trains
@@ -137,9 +141,8 @@ fixed_setup = Exercise(
                   "the first thing returned should be the model, an nn.Module such as nn.Linear(n_features, 1)."),
             Guard("swapped_pair", tag_is("swapped"), lambda n: (nn.BCEWithLogitsLoss(), nn.Linear(n, 1)),
                   "the pair is the wrong way round: return (model, loss_fn) in that order."),
-            Guard("wrong_shape", tag_is("wrong_shape"), lambda n: (nn.Linear(30, 1), nn.BCEWithLogitsLoss()),
-                  "the model cannot take a batch (N, n_features): build it from the argument, nn.Linear(n_features, "
-                  "1), not for a fixed number of features."),
+            Guard("wrong_shape", tag_is("wrong_shape"), lambda n: (nn.Linear(30, 1), nn.BCEWithLogitsLoss()), "the model cannot "
+                  "take a batch (N, n_features): build it from the argument, nn.Linear(n_features, 1), not for a fixed number of features."),
             Guard("wrong_shape", lambda got: got[0].endswith(" outputs"), lambda n: (nn.Linear(n, 2), nn.CrossEntropyLoss()),
                   lambda got, exp: f"the model gives {got[0]} per row: give one output, not {got[0].split()[0]}, "
                   "nn.Linear(n_features, 1) (two outputs with CrossEntropyLoss are lesson 13's multi-class setup)."),
@@ -152,11 +155,10 @@ fixed_setup = Exercise(
             Guard("froze_parameters", tag_is("frozen"), lambda n: (nn.Linear(n, 1).requires_grad_(False),
                   nn.BCEWithLogitsLoss()), lambda got, _: _NEVER.format(got[1], "requires_grad is switched off")),
             Guard("not_backpropagatable", tag_is("no_gradient"), lambda n: ((m := nn.Linear(n, 1)),  # output detached
-                  m.register_forward_hook(lambda module, x, out: out.detach()), nn.BCEWithLogitsLoss())[::2],
-                  lambda got, _: _NEVER.format(got[1], "no gradient reaches it (a .detach(), torch.no_grad(), or "
-                                               "forward never uses it)"))],
-    mistakes=[Mistake("sigmoid_before_logits_loss",  # the lesson's buggy setup
-                      lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Sigmoid()), nn.BCEWithLogitsLoss())),
+                  m.register_forward_hook(lambda module, x, out: out.detach()), nn.BCEWithLogitsLoss())[::2], lambda got, _:
+                  _NEVER.format(got[1], "no gradient reaches it (a .detach(), torch.no_grad(), or forward never uses it)"))],
+    mistakes=[Mistake("sigmoid_before_logits_loss", lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Sigmoid()), nn.BCEWithLogitsLoss()),
+                      lambda got, _: MISTAKES["sigmoid_before_logits_loss"].replace("BCEWithLogitsLoss applies one", got[2])),
               Mistake("bce_on_logits", lambda n: (nn.Linear(n, 1), nn.BCELoss())),
               Mistake("softmax_one_output", lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Softmax(dim=1)), nn.BCELoss()))],
     explain=lambda got, exp: f"the model outputs {KIND_WORDS.get(got[0], got[0])}; the loss expects "
@@ -192,13 +194,13 @@ def _decisions(answer, args) -> PerProbe:
     """On each probe, for its max_missed, the smallest probability the returned threshold keeps, compared as
     `probabilities >= threshold` compares (same decisions, same answer); (_ABOVE, threshold) when it keeps none."""
     pristine, got = [a.clone() for a in args], []  # got: (threshold, the probe's probabilities); the probe, then copies
-    for start, limits in zip(range(0, len(args), 2), _LIMITS, strict=True):
-        for max_missed in limits:
-            given = args[:2] if not got else [a.clone() for a in pristine[start : start + 2]]
-            got.append((answer(*given, max_missed), pristine[start]))
-    if all(t is None for t, _ in got):  # then a limit every threshold keeps: a loop that never returned, or no return?
-        with contextlib.suppress(Exception):  # an error here would hide the None the answer returned
-            got.append((answer(*[a.clone() for a in pristine[:2]], len(pristine[0])), pristine[0]))
+    for start, max_missed in [(2 * i, k) for i, ks in enumerate(_LIMITS) for k in ks]:
+        given = args[:2] if not got else [a.clone() for a in pristine[start : start + 2]]
+        got.append((answer(*given, max_missed), pristine[start]))
+    for shape, k in (((-1, 1), len(pristine[0])), ((-1,), _LIMITS[0][0])) if all(t is None for t, _ in got) else ():
+        got.append((None, pristine[0]))  # why None? max_missed=N gets one: a condition never met (else no return);
+        with contextlib.suppress(Exception):  # flat (N,) inputs do: (N, 1) met (N,), (N, N) counts (at least 3 cancers)
+            got[-1] = (answer(*[a.clone().reshape(shape) for a in pristine[:2]], k), pristine[0])  # errors: still None
     return PerProbe(t if n is None else probs[probs >= n].min().item() if (probs >= n).any() else (_ABOVE, n)
                     for t, n, probs in [(t, as_number(t), probs) for t, probs in got])  # fmt: skip
 
@@ -221,7 +223,7 @@ def _pick(missed=lambda p, y, t: ((p >= t) & (y == 0)).sum(), smallest=True, wit
 def _explain_pick(got: tuple, expected: tuple) -> str:  # the probe and max_missed of the first wrong threshold
     i = next(i for i, (g, e) in enumerate(zip(got, expected, strict=True)) if not close(g, e))
     (probs, targets), k = _columns([_PROBS_BENIGN[i // 2]]), [k for ks in _LIMITS for k in ks][i]
-    yours = _NO_THRESHOLD if got[i] is None else (f"your threshold calls the tumours from {got[i]:g} "
+    yours = _no_threshold(False) if got[i] is None else (f"your threshold calls the tumours from {got[i]:g} "
             f"up benign, {int(((probs >= got[i]) & (targets == 0)).sum())} malignant among them")  # fmt: skip
     return (f"on the check's {('first', 'second', 'third')[i // 2]} set of {len(probs)} tumours with max_missed={k}, "
             f"{yours}; the smallest with at most {k} malignant called benign is {expected[i]:g}.")  # fmt: skip
@@ -232,12 +234,11 @@ pick_threshold = Exercise(
     alternatives=[lambda p, y, k: p[p > (sorted(p[y == 0].tolist())[::-1] + [-1.0] * 9)[k]].min().item(),  # k+1 cancers
                   lambda p, y, k: next(t for t in torch.linspace(0, 1, 1001) if ((p >= t) & (y == 0)).sum() <= k)],
     guards=[Guard("returned_none", lambda got: all(v is None for v in got[:_CALLS]), lambda p, y, k: None,
-                  lambda got, _: _NO_THRESHOLD if got[-1] is not None else MISTAKES["returned_none"]),
+                  lambda got, _: MISTAKES["returned_none"] if all(v is None for v in got[-2:]) else _no_threshold(got[-1] is not None)),
             Guard("threshold_above_all", any_item(_is_above), lambda p, y, k: 100 * _pick()(p, y, k), _above_all),
             Guard("not_a_number", any_item(lambda v: v is not None and as_number(v) is None), lambda p, y, k: p)],
     mistakes=[Mistake("strict_threshold", _pick(lambda p, y, t: ((p > t) & (y == 0)).sum())),
-              Mistake("missed_off_by_one", _pick(within=lambda m, k: m < k)),
-              Mistake("missed_exactly", _pick(within=lambda m, k: m == k)),
+              Mistake("missed_off_by_one", _pick(within=lambda m, k: m < k)), Mistake("missed_exactly", _pick(within=lambda m, k: m == k)),
               Mistake("smallest_probability", lambda p, y, k: p.min().item()), Mistake("largest_threshold", _pick(smallest=False)),
               Mistake("ignores_max_missed", _pick(within=lambda m, k: m <= 0)),
               Mistake("benign_candidates_only", _pick(pool=lambda p, y: p[y == 1]))],
@@ -257,8 +258,7 @@ def _fitted() -> tuple:
 def _linear(weight=None, dtype=torch.float32) -> nn.Linear:
     """nn.Linear(30, 1) with these weights and no bias; by default scikit-learn's fitted weights and bias."""
     linear = nn.Linear(30, 1, dtype=dtype)
-    given = None if weight is None else {"weight": torch.as_tensor(weight), "bias": torch.zeros(1)}
-    linear.load_state_dict(given or _fitted()[0])
+    linear.load_state_dict(_fitted()[0] if weight is None else {"weight": torch.as_tensor(weight), "bias": torch.zeros(1)})  # fmt: skip
     return linear
 
 

@@ -354,3 +354,19 @@ def test_fix10_a_clamped_output_in_0_1_is_not_called_raw_scores_whatever_its_ini
         verdict = check.fixed_setup(lambda n, end=end: (nn.Sequential(nn.Linear(n, 1), end), nn.BCELoss()))
         assert not verdict.passed and "raw scores" not in verdict.message, verdict
         assert "not a sigmoid" in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    "loss_fn, named",
+    [
+        (nn.BCEWithLogitsLoss(), "BCEWithLogitsLoss applies"),
+        (nn.functional.binary_cross_entropy_with_logits, "binary_cross_entropy_with_logits applies"),
+        (lambda out, y: nn.functional.binary_cross_entropy(torch.sigmoid(out), y), "your loss applies a sigmoid again"),
+    ],
+)
+def test_fix11_a_double_sigmoid_names_the_loss_the_answer_uses(loss_fn, named):
+    verdict = check.fixed_setup(lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Sigmoid()), loss_fn))
+    assert verdict.mistake == "sigmoid_before_logits_loss" and named in verdict.message, verdict
+    assert "sigmoid(sigmoid(z))" in verdict.message, verdict
+    if not isinstance(loss_fn, nn.BCEWithLogitsLoss):  # a loss the answer never uses is not named
+        assert "BCEWithLogitsLoss" not in verdict.message, verdict

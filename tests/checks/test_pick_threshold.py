@@ -112,3 +112,35 @@ def test_fix10_an_answer_read_off_the_sorted_cancers_is_right_for_every_limit_be
         return p[p > p[y == 0].sort(descending=True).values[k]].min().item()
 
     assert check.pick_threshold(by_the_cancers).passed
+
+
+def _counts_benign(p, y, k):  # malignant is target 0: this counts the benign tumours (1) called benign
+    for threshold in sorted(p.flatten().tolist()):
+        if ((p >= threshold) & (y == 1)).sum().item() <= k:
+            return threshold
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _counts_benign,  # None on some calls: told by the explanation
+        lambda p, y, k: check._pick()(p, y, k) if k >= len(p) else None,  # None on every call, a threshold at k = N
+        lambda p, y, k: (p[:, 0], check._pick()(p, y, k) if k >= len(p) else None)[1],  # and flat (N,) inputs fail
+    ],
+)
+def test_fix11_a_none_from_well_shaped_inputs_is_not_blamed_on_the_shapes(answer):
+    verdict = check.pick_threshold(answer)
+    assert not verdict.passed and "returned None" in verdict.message, verdict
+    assert "(N, N)" not in verdict.message and "shapes" not in verdict.message, verdict
+    assert "malignant tumour (target 0)" in verdict.message, verdict
+
+
+def test_fix11_probabilities_squeezed_against_column_targets_are_told_the_shapes():
+    def squeezed(p, y, k):  # (N,) & (N, 1) broadcasts to (N, N): at least 3 cancers a row, above every limit
+        for threshold in sorted(p.flatten().tolist()):
+            if ((p.squeeze() >= threshold) & (y == 0)).sum().item() <= k:
+                return threshold
+
+    verdict = check.pick_threshold(squeezed)
+    assert verdict.mistake == "returned_none" and "(N, N)" in verdict.message, verdict
+    assert "malignant tumour (target 0)" not in verdict.message, verdict
