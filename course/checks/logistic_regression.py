@@ -6,7 +6,6 @@ differ), two cancers tie (`==` and `<=` differ). Two probes; thresholds on three
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 
@@ -21,6 +20,17 @@ from course.checks.engine import Exercise, Guard, Library, Mistake
 from course.checks.evaluation import _pair
 from course.checks.models import _untrainable
 from course.checks.probes import KIND_WORDS, any_item, binary_accuracy, loss_kind, model_kind, randomised, tag_is
+from course.checks.threshold_probe import (
+    CALLS,
+    PROBS_BENIGN,
+    above_all,
+    columns,
+    decisions,
+    explain_pick,
+    is_above,
+    no_threshold,
+    pick,
+)
 from course.checks.values import PerProbe, as_number, close, safe_text
 from course.checks.vocabulary import MISTAKES
 from course.data import load_breast_cancer_split
@@ -32,20 +42,8 @@ _ROWS = np.split(np.random.RandomState(4).permutation(40), [24, 32])  # train, v
 _PREDICTED_TRUE = [  # (predictions, targets): TP 4, FP 2, FN 1, TN 5; then TP 3, FP 1, FN 2, TN 2
     ([1.0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0], [1.0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 1, 0]),
     ([1.0, 0, 1, 1, 0, 0, 1, 0], [1.0, 1, 1, 0, 0, 0, 1, 1])]  # fmt: skip
-_PROBS_BENIGN = [  # (probabilities of benign, targets: 1 benign, 0 malignant), shuffled; 0.6, 0.7 malignant in the 2nd
-    ([0.55, 0.1, 0.85, 0.9, 0.6, 0.95, 0.2, 0.4, 0.05, 0.3, 0.7, 0.8], [1.0, 0, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1]),
-    ([0.3, 0.75, 0.15, 0.8, 0.5, 0.92, 0.35, 0.7, 0.45, 0.6], [0.0, 1, 0, 1, 0, 1, 1, 0, 1, 0]),
-    ([0.45, 0.2, 0.8, 0.6, 0.35, 0.9, 0.6, 0.7], [1.0, 0, 1, 0, 1, 1, 0, 1])]  # fmt: skip  # 3 cancers, two at 0.6
-_LIMITS = ((0, 1), (0, 1), (1, 2))  # each probe's max_missed: no threshold misses exactly 1 of the third's cancers
-_CALLS = sum(map(len, _LIMITS))  # the answer's calls; two more when it returned None to all, as (N, N) counts make it
-_ABOVE = object()  # marks a threshold above every probability: (_ABOVE, threshold)
-_is_above = lambda v: type(v) is tuple and len(v) == 2 and v[0] is _ABOVE  # noqa: E731
-_columns = lambda pairs: tuple(torch.tensor(v).reshape(-1, 1) for pair in pairs for v in pair)  # noqa: E731 (N, 1) each
 _NOT_A_COLUMN = ("the model gives one number per row, but not as a column (N, 1) like the targets y: BCEWithLogitsLoss "
                  "and BCELoss refuse an output of shape (N,) against targets (N, 1). Drop the squeeze, flatten or view.")  # fmt: skip
-_no_threshold = lambda shapes: "your function returned None: no threshold met your condition, so the loop ended without " + (  # noqa: E731
-    "returning one (check the shapes: probabilities and targets are (N, 1), and (N, 1) against (N,) broadcasts to (N, N))"
-    if shapes else "returning one (check the condition: a missed cancer is a malignant tumour (target 0) called benign, probability >= threshold)")  # fmt: skip
 _not_a_column = lambda model, n: (out := probes.eval_output(model, torch.zeros(3, n))) is not None and out.shape != (3, 1)  # fmt: skip  # noqa: E731 a copy in eval mode
 
 
@@ -126,9 +124,19 @@ def _stuck(model: nn.Module, n_features: int) -> tuple | None:
     return ("no_bias", "") if len(pinned) == len(list(probe.parameters())) else None
 
 
-_applies = lambda loss: ("BCEWithLogitsLoss applies one" if isinstance(loss, nn.BCEWithLogitsLoss) else "your loss applies a sigmoid"  # noqa: E731
-    if loss is not nn.functional.binary_cross_entropy_with_logits else "binary_cross_entropy_with_logits applies one")  # fmt: skip
-_NEVER = "training could never change {} of the model: {}. Return nn.Linear(n_features, 1) as it comes, every parameter trainable and used."  # fmt: skip  # noqa: E501
+def _applies(loss: object) -> str:
+    """What applies the second sigmoid, as the message names it: the loss of torch's the answer uses, or its own."""
+    if isinstance(loss, nn.BCEWithLogitsLoss):
+        return "BCEWithLogitsLoss applies one"
+    if loss is nn.functional.binary_cross_entropy_with_logits:
+        return "binary_cross_entropy_with_logits applies one"
+    return "your loss applies a sigmoid"
+
+
+_NEVER = ("training could never change {} of the model: {}. Return nn.Linear(n_features, 1) as it comes, every "
+          "parameter trainable and used.")  # fmt: skip
+_FIXED_FEATURES = ("the model cannot take a batch (N, n_features): build it from the argument, nn.Linear(n_features, "
+                   "1), not for a fixed number of features.")  # fmt: skip
 fixed_setup = Exercise(
     "fixed_setup", lambda n: (nn.Linear(n, 1), nn.BCEWithLogitsLoss()), inputs=lambda: (7,), observe=_setup,
     same=lambda got, exp: close(got[:2], exp[:2]),  # a mismatch's third item, what the loss applies, is for a message
@@ -141,9 +149,10 @@ fixed_setup = Exercise(
                   "the first thing returned should be the model, an nn.Module such as nn.Linear(n_features, 1)."),
             Guard("swapped_pair", tag_is("swapped"), lambda n: (nn.BCEWithLogitsLoss(), nn.Linear(n, 1)),
                   "the pair is the wrong way round: return (model, loss_fn) in that order."),
-            Guard("wrong_shape", tag_is("wrong_shape"), lambda n: (nn.Linear(30, 1), nn.BCEWithLogitsLoss()), "the model cannot "
-                  "take a batch (N, n_features): build it from the argument, nn.Linear(n_features, 1), not for a fixed number of features."),
-            Guard("wrong_shape", lambda got: got[0].endswith(" outputs"), lambda n: (nn.Linear(n, 2), nn.CrossEntropyLoss()),
+            Guard("wrong_shape", tag_is("wrong_shape"), lambda n: (nn.Linear(30, 1), nn.BCEWithLogitsLoss()),
+                  _FIXED_FEATURES),
+            Guard("wrong_shape", lambda got: got[0].endswith(" outputs"),
+                  lambda n: (nn.Linear(n, 2), nn.CrossEntropyLoss()),
                   lambda got, exp: f"the model gives {got[0]} per row: give one output, not {got[0].split()[0]}, "
                   "nn.Linear(n_features, 1) (two outputs with CrossEntropyLoss are lesson 13's multi-class setup)."),
             Guard("wrong_shape", tag_is("not_a_column"), lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Flatten(0)),
@@ -155,12 +164,16 @@ fixed_setup = Exercise(
             Guard("froze_parameters", tag_is("frozen"), lambda n: (nn.Linear(n, 1).requires_grad_(False),
                   nn.BCEWithLogitsLoss()), lambda got, _: _NEVER.format(got[1], "requires_grad is switched off")),
             Guard("not_backpropagatable", tag_is("no_gradient"), lambda n: ((m := nn.Linear(n, 1)),  # output detached
-                  m.register_forward_hook(lambda module, x, out: out.detach()), nn.BCEWithLogitsLoss())[::2], lambda got, _:
-                  _NEVER.format(got[1], "no gradient reaches it (a .detach(), torch.no_grad(), or forward never uses it)"))],
-    mistakes=[Mistake("sigmoid_before_logits_loss", lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Sigmoid()), nn.BCEWithLogitsLoss()),
-                      lambda got, _: MISTAKES["sigmoid_before_logits_loss"].replace("BCEWithLogitsLoss applies one", got[2])),
+                  m.register_forward_hook(lambda module, x, out: out.detach()), nn.BCEWithLogitsLoss())[::2],
+                  lambda got, _: _NEVER.format(got[1], "no gradient reaches it (a .detach(), torch.no_grad(), or "
+                                                       "forward never uses it)"))],
+    mistakes=[Mistake("sigmoid_before_logits_loss",
+                      lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Sigmoid()), nn.BCEWithLogitsLoss()),
+                      lambda got, _: MISTAKES["sigmoid_before_logits_loss"].replace("BCEWithLogitsLoss applies one",
+                                                                                    got[2])),
               Mistake("bce_on_logits", lambda n: (nn.Linear(n, 1), nn.BCELoss())),
-              Mistake("softmax_one_output", lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Softmax(dim=1)), nn.BCELoss()))],
+              Mistake("softmax_one_output",
+                      lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Softmax(dim=1)), nn.BCELoss()))],
     explain=lambda got, exp: f"the model outputs {KIND_WORDS.get(got[0], got[0])}; the loss expects "
                              f"{KIND_WORDS.get(got[1], got[1])}: logistic regression is nn.Linear(n_features, 1) with "
                              "BCEWithLogitsLoss, or followed by a sigmoid with BCELoss.",
@@ -174,7 +187,7 @@ _SKLEARN = {  # scikit-learn's entry points (scores, counts, curves), each with 
     for name in ("precision_score", "recall_score", "precision_recall_fscore_support", "multilabel_confusion_matrix",
                  "confusion_matrix", "precision_recall_curve", "roc_curve", "det_curve", "confusion_matrix_at_thresholds")}  # fmt: skip
 precision_recall = Exercise(
-    "precision_recall", _pr, inputs=lambda: _columns(_PREDICTED_TRUE),
+    "precision_recall", _pr, inputs=lambda: columns(_PREDICTED_TRUE),
     observe=lambda answer, args: PerProbe(_pair(answer(*args[start : start + 2])) for start in (0, 2)),  # a 1-d pair too
     guards=[Guard("not_a_pair", any_item(lambda got: not isinstance(got, (tuple, list)) or len(got) != 2), lambda p, y: 0.5),
             Guard("not_a_number", any_item(any_item(lambda v: as_number(v) is None)), lambda p, y: (p, y),
@@ -190,59 +203,23 @@ precision_recall = Exercise(
 )  # fmt: skip
 
 
-def _decisions(answer, args) -> PerProbe:
-    """On each probe, for its max_missed, the smallest probability the returned threshold keeps, compared as
-    `probabilities >= threshold` compares (same decisions, same answer); (_ABOVE, threshold) when it keeps none."""
-    pristine, got = [a.clone() for a in args], []  # got: (threshold, the probe's probabilities); the probe, then copies
-    for start, max_missed in [(2 * i, k) for i, ks in enumerate(_LIMITS) for k in ks]:
-        given = args[:2] if not got else [a.clone() for a in pristine[start : start + 2]]
-        got.append((answer(*given, max_missed), pristine[start]))
-    for shape, k in (((-1, 1), len(pristine[0])), ((-1,), _LIMITS[0][0])) if all(t is None for t, _ in got) else ():
-        got.append((None, pristine[0]))  # why None? max_missed=N gets one: a condition never met (else no return);
-        with contextlib.suppress(Exception):  # flat (N,) inputs do: (N, 1) met (N,), (N, N) counts (at least 3 cancers)
-            got[-1] = (answer(*[a.clone().reshape(shape) for a in pristine[:2]], k), pristine[0])  # errors: still None
-    return PerProbe(t if n is None else probs[probs >= n].min().item() if (probs >= n).any() else (_ABOVE, n)
-                    for t, n, probs in [(t, as_number(t), probs) for t, probs in got])  # fmt: skip
-
-
-def _above_all(got: tuple, _: object) -> str:
-    high = next(v[1] for v in got if _is_above(v))
-    if high != high:  # NaN
-        return "your threshold is NaN (not a number), which no probability reaches (every comparison with NaN is False): look for a mean of an empty selection or a 0 / 0."  # fmt: skip  # noqa: E501
-    return f"your threshold, {high:g}, lies above every probability, so no tumour would be called benign: " + (
-        "probabilities lie between 0 and 1: return one of them, not a percentage (90) or an index." if high > 1
-        else "the smallest threshold that keeps the limit is one of the probabilities themselves.")  # fmt: skip
-
-
-def _pick(missed=lambda p, y, t: ((p >= t) & (y == 0)).sum(), smallest=True, within=lambda m, k: m <= k, pool=None):
-    """A picking program: the first probability (smallest first) of ``pool`` whose missed cancers are ``within``."""
-    return lambda p, y, k: next((t for t in sorted((p if pool is None else pool(p, y)).reshape(-1).tolist(),
-                                                   reverse=not smallest) if within(missed(p, y, t), k)), None)  # fmt: skip
-
-
-def _explain_pick(got: tuple, expected: tuple) -> str:  # the probe and max_missed of the first wrong threshold
-    i = next(i for i, (g, e) in enumerate(zip(got, expected, strict=True)) if not close(g, e))
-    (probs, targets), k = _columns([_PROBS_BENIGN[i // 2]]), [k for ks in _LIMITS for k in ks][i]
-    yours = _no_threshold(False) if got[i] is None else (f"your threshold calls the tumours from {got[i]:g} "
-            f"up benign, {int(((probs >= got[i]) & (targets == 0)).sum())} malignant among them")  # fmt: skip
-    return (f"on the check's {('first', 'second', 'third')[i // 2]} set of {len(probs)} tumours with max_missed={k}, "
-            f"{yours}; the smallest with at most {k} malignant called benign is {expected[i]:g}.")  # fmt: skip
-
-
 pick_threshold = Exercise(
-    "pick_threshold", _pick(), observe=_decisions, inputs=lambda: _columns(_PROBS_BENIGN),
+    "pick_threshold", pick(), observe=decisions, inputs=lambda: columns(PROBS_BENIGN),
     alternatives=[lambda p, y, k: p[p > (sorted(p[y == 0].tolist())[::-1] + [-1.0] * 9)[k]].min().item(),  # k+1 cancers
                   lambda p, y, k: next(t for t in torch.linspace(0, 1, 1001) if ((p >= t) & (y == 0)).sum() <= k)],
-    guards=[Guard("returned_none", lambda got: all(v is None for v in got[:_CALLS]), lambda p, y, k: None,
-                  lambda got, _: MISTAKES["returned_none"] if all(v is None for v in got[-2:]) else _no_threshold(got[-1] is not None)),
-            Guard("threshold_above_all", any_item(_is_above), lambda p, y, k: 100 * _pick()(p, y, k), _above_all),
+    guards=[Guard("returned_none", lambda got: all(v is None for v in got[:CALLS]), lambda p, y, k: None,
+                  lambda got, _: MISTAKES["returned_none"] if all(v is None for v in got[-2:])
+                  else no_threshold(got[-1] is not None)),
+            Guard("threshold_above_all", any_item(is_above), lambda p, y, k: 100 * pick()(p, y, k), above_all),
             Guard("not_a_number", any_item(lambda v: v is not None and as_number(v) is None), lambda p, y, k: p)],
-    mistakes=[Mistake("strict_threshold", _pick(lambda p, y, t: ((p > t) & (y == 0)).sum())),
-              Mistake("missed_off_by_one", _pick(within=lambda m, k: m < k)), Mistake("missed_exactly", _pick(within=lambda m, k: m == k)),
-              Mistake("smallest_probability", lambda p, y, k: p.min().item()), Mistake("largest_threshold", _pick(smallest=False)),
-              Mistake("ignores_max_missed", _pick(within=lambda m, k: m <= 0)),
-              Mistake("benign_candidates_only", _pick(pool=lambda p, y: p[y == 1]))],
-    explain=_explain_pick,
+    mistakes=[Mistake("strict_threshold", pick(lambda p, y, t: ((p > t) & (y == 0)).sum())),
+              Mistake("missed_off_by_one", pick(within=lambda m, k: m < k)),
+              Mistake("missed_exactly", pick(within=lambda m, k: m == k)),
+              Mistake("smallest_probability", lambda p, y, k: p.min().item()),
+              Mistake("largest_threshold", pick(smallest=False)),
+              Mistake("ignores_max_missed", pick(within=lambda m, k: m <= 0)),
+              Mistake("benign_candidates_only", pick(pool=lambda p, y: p[y == 1]))],
+    explain=explain_pick,
     success="the smallest threshold that keeps the missed cancers within the limit: as many benign found as allowed.",
 )  # fmt: skip
 
@@ -278,7 +255,10 @@ def _validation(model, args) -> tuple:
             learned else "chance" if acc <= 0.7 else "below_target", acc)  # fmt: skip
 
 
-_with_accuracy = lambda mistake: lambda got, exp: MISTAKES[mistake].replace("the accuracy", f"the validation accuracy, {got[1]:.4f},")  # fmt: skip  # noqa: E731, E501
+def _with_accuracy(mistake: str) -> object:  # the vocabulary's message, with the validation accuracy the model has
+    return lambda got, exp: MISTAKES[mistake].replace("the accuracy", f"the validation accuracy, {got[1]:.4f},")
+
+
 validation_accuracy = Exercise(
     "validation_accuracy", _linear, kind="value", observe=_validation, same=lambda got, exp: got[0] == exp[0],
     alternatives=[lambda: nn.Sequential(_linear(), nn.Sigmoid()), lambda: _linear(dtype=torch.float64),
@@ -295,6 +275,7 @@ validation_accuracy = Exercise(
               Mistake("below_target", lambda: _linear(-torch.eye(30)[6:7]), _with_accuracy("below_target")),
               Mistake("opposite_classes", lambda: _linear(-_fitted()[0]["weight"]), _with_accuracy("opposite_classes")),
               Mistake("untrained", lambda: _linear(torch.zeros(1, 30)), _with_accuracy("untrained")),  # all zeros
-              Mistake("outputs_not_scores", lambda: nn.Sequential(_linear(), nn.LogSigmoid()), _with_accuracy("outputs_not_scores"))],
+              Mistake("outputs_not_scores", lambda: nn.Sequential(_linear(), nn.LogSigmoid()),
+                      _with_accuracy("outputs_not_scores"))],
     success=f"validation accuracy at or above the target {TARGET_ACCURACY:.2f}; the test part stays untouched.",
 )  # fmt: skip

@@ -5,17 +5,18 @@ from __future__ import annotations
 import pytest
 
 from course.checks import logistic_regression as check
+from course.checks import threshold_probe as probe
 
 
 def test_pick_threshold_accepts_any_threshold_with_the_same_decisions():
     # no probability of either probe lies within 0.01 below the right threshold: the same decisions
-    assert check.pick_threshold(lambda p, y, k: check._pick()(p, y, k) - 0.01).passed
-    assert not check.pick_threshold(lambda p, y, k: check._pick()(p, y, k) + 0.01).passed
+    assert check.pick_threshold(lambda p, y, k: probe.pick()(p, y, k) - 0.01).passed
+    assert not check.pick_threshold(lambda p, y, k: probe.pick()(p, y, k) + 0.01).passed
 
 
 def test_pick_threshold_judges_decisions_as_torch_compares_them():
     def rounded(p, y, k):  # p >= 0.9 compares in float32, where 0.9 is a probability of the probe
-        return round(check._pick()(p, y, k), 2)
+        return round(probe.pick()(p, y, k), 2)
 
     assert check.pick_threshold(rounded).passed
 
@@ -23,7 +24,7 @@ def test_pick_threshold_judges_decisions_as_torch_compares_them():
 def test_pick_threshold_notices_the_probabilities_changed_in_place():
     def squeezes(p, y, k):
         p.squeeze_(1)
-        return check._pick()(p.unsqueeze(1), y, k)
+        return probe.pick()(p.unsqueeze(1), y, k)
 
     assert check.pick_threshold(squeezes).mistake == "mutated_input"
 
@@ -31,7 +32,7 @@ def test_pick_threshold_notices_the_probabilities_changed_in_place():
 @pytest.mark.parametrize(
     "answer, shown, hint",
     [
-        (lambda p, y, k: 100 * check._pick()(p, y, k), "90", "percentage"),  # 0.9 for the first probe
+        (lambda p, y, k: 100 * probe.pick()(p, y, k), "90", "percentage"),  # 0.9 for the first probe
         (lambda p, y, k: 0.97, "0.97", "probabilities themselves"),  # above 0.95, the first probe's largest
     ],
 )
@@ -54,9 +55,9 @@ def test_the_smallest_probability_of_all_is_told_both_ways_it_comes():
 @pytest.mark.parametrize("answer, said", [
     (lambda p, y, k: 0.5, "first set of 12 tumours with max_missed=0, your threshold calls the tumours from 0.55 up "
                           "benign, 2 malignant among them; the smallest with at most 0 malignant called benign is 0.9"),
-    (lambda p, y, k: check._pick()(p, y, k) if len(p) == 12 else 0.8, "second set of 10 tumours with max_missed=0, "
+    (lambda p, y, k: probe.pick()(p, y, k) if len(p) == 12 else 0.8, "second set of 10 tumours with max_missed=0, "
      "your threshold calls the tumours from 0.8 up benign, 0 malignant among them; the smallest with at most 0"),
-    (lambda p, y, k: None if k else check._pick()(p, y, k), "max_missed=1, your function returned None")])  # fmt: skip
+    (lambda p, y, k: None if k else probe.pick()(p, y, k), "max_missed=1, your function returned None")])  # fmt: skip
 def test_a_wrong_threshold_is_named_with_its_probe_its_limit_and_the_cancers_it_lets_through(answer, said):
     verdict = check.pick_threshold(answer)
     assert verdict.mistake == "other" and said in verdict.message, verdict
@@ -79,14 +80,14 @@ def test_fix10_exactly_max_missed_is_not_at_most_max_missed():
 
 
 def test_fix10_the_probes_hold_tied_cancers_where_no_threshold_misses_exactly_the_limit():
-    probes, limits = check._columns(check._PROBS_BENIGN), [k for ks in check._LIMITS for k in ks]
+    probes, limits = probe.columns(probe.PROBS_BENIGN), [k for ks in probe.LIMITS for k in ks]
     pairs = [(probes[i], probes[i + 1]) for i in range(0, len(probes), 2)]
     assert any(len(set(p[y == 0].tolist())) < int((y == 0).sum()) for p, y in pairs)  # two cancers, one probability
 
     def missed_counts(p, y):
         return {int(((p >= t) & (y == 0)).sum()) for t in p.flatten().tolist()}
 
-    assert any(k not in missed_counts(p, y) for (p, y), ks in zip(pairs, check._LIMITS, strict=True) for k in ks)
+    assert any(k not in missed_counts(p, y) for (p, y), ks in zip(pairs, probe.LIMITS, strict=True) for k in ks)
     assert len(limits) == 2 * len(pairs)
 
 
@@ -124,8 +125,8 @@ def _counts_benign(p, y, k):  # malignant is target 0: this counts the benign tu
     "answer",
     [
         _counts_benign,  # None on some calls: told by the explanation
-        lambda p, y, k: check._pick()(p, y, k) if k >= len(p) else None,  # None on every call, a threshold at k = N
-        lambda p, y, k: (p[:, 0], check._pick()(p, y, k) if k >= len(p) else None)[1],  # and flat (N,) inputs fail
+        lambda p, y, k: probe.pick()(p, y, k) if k >= len(p) else None,  # None on every call, a threshold at k = N
+        lambda p, y, k: (p[:, 0], probe.pick()(p, y, k) if k >= len(p) else None)[1],  # and flat (N,) inputs fail
     ],
 )
 def test_fix11_a_none_from_well_shaped_inputs_is_not_blamed_on_the_shapes(answer):
