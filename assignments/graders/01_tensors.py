@@ -47,7 +47,8 @@ for helper in (settled, reseed, as_written):
 # ------------------------------------------------------------------------------- probes (in the kernel)
 @grader.probe
 def to_column(inputs, ns):
-    return {"ints": ns["to_column"](list(inputs["ints"])), "floats": ns["to_column"](inputs["floats"].copy())}
+    ints = settled(ns["to_column"](list(inputs["ints"])))  # each call read by settled: a torch mode it left stops it
+    return {"ints": ints, "floats": settled(ns["to_column"](inputs["floats"].copy()))}
 
 
 @grader.probe
@@ -137,8 +138,9 @@ def move_batch(inputs, ns):
     import torch
 
     x, y = inputs["x"], inputs["y"]
-    found = {"moved": ns["move_batch"](x, y, torch.device("meta")), "inputs_on": [x.device.type, y.device.type]}
-    return {**found, "on_cpu": ns["move_batch"](x.clone(), y.clone(), torch.device("cpu"))}
+    found = {"moved": settled(ns["move_batch"](x, y, torch.device("meta")))}  # (read as to_column's, then the inputs)
+    found["inputs_on"] = [x.device.type, y.device.type]
+    return {**found, "on_cpu": settled(ns["move_batch"](x.clone(), y.clone(), torch.device("cpu")))}
 
 
 @grader.probe

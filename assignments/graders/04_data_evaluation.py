@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from tools.grading.probe_call import as_written, settled
 from tools.grading.spec import Grader, computed, require
-from tools.grading.watch import UNWATCHED, as_written, backward_watch, kept_state, require_trained_steps, reseed
+from tools.grading.watch import UNWATCHED, backward_watch, kept_state, require_trained_steps, reseed
 
 
 def _tensor(array) -> torch.Tensor:
@@ -66,19 +67,19 @@ def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
 
 
 grader = Grader(make_inputs)
-for helper in (backward_watch, reseed, kept_state, as_written):
+for helper in (backward_watch, reseed, kept_state, as_written, settled):
     grader.helper(helper)
 
 
 # ------------------------------------------------------------------------------- probes (in the kernel)
 @grader.probe
 def standardize(inputs, ns):
-    return ns["standardize"](inputs["x_train"].clone(), inputs["x"].clone())
+    return settled(ns["standardize"](inputs["x_train"].clone(), inputs["x"].clone()))  # (as every call is read)
 
 
 @grader.probe
 def accuracy(inputs, ns):
-    return ns["accuracy"](inputs["logits"].clone(), inputs["targets"].clone())
+    return settled(ns["accuracy"](inputs["logits"].clone(), inputs["targets"].clone()))
 
 
 @grader.probe
@@ -88,17 +89,17 @@ def make_loader(inputs, ns):
     n = inputs["n"]
     x, y = torch.arange(2.0 * n).reshape(n, 2), torch.arange(float(n)).reshape(n, 1)
 
-    def epoch(loader):
-        batches = [(bx.tolist(), by.flatten().tolist()) for bx, by in loader]
+    def epoch(loader):  # (read by settled: a loader of the student's runs its code as it is read)
+        batches = settled([(bx.tolist(), by.flatten().tolist()) for bx, by in loader])
         return {
             "sizes": [len(by) for _, by in batches],
             "order": [v for _, by in batches for v in by],
             "pairs": all(row == [2 * v, 2 * v + 1] for bx, by in batches for row, v in zip(bx, by, strict=True)),
         }
 
-    loader = ns["make_loader"](x, y, inputs["batch_size"], torch.Generator().manual_seed(inputs["seed"]))
+    loader = settled(ns["make_loader"](x, y, inputs["batch_size"], torch.Generator().manual_seed(inputs["seed"])))
     first, second = epoch(loader), epoch(loader)
-    again = epoch(ns["make_loader"](x, y, inputs["batch_size"], torch.Generator().manual_seed(inputs["seed"])))
+    again = epoch(settled(ns["make_loader"](x, y, inputs["batch_size"], torch.Generator().manual_seed(inputs["seed"]))))
     return {"first": first, "second": second, "again": again}
 
 

@@ -46,6 +46,7 @@ ATTACKS = {
     "import sys; frame = sys._getframe(1)": "introspection",
     "import sys; sys.stdout = None": "kernel",
     "__grading__['run_probe'] = None": "kernel",
+    "import __grading__ as g\ng.auditor.NOTED.clear()": "kernel",  # the grader's own module (more: test_probe_calls)
     # the same attacks under another name: aliases, names assigned a module, names computed at run time
     "import os as o\no.system('ls')": "process",
     "import sys as s\ns.modules['torch'] = None": "import_system",

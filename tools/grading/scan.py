@@ -86,6 +86,7 @@ class _Scanner(Calls, ast.NodeVisitor):
             imports = [(a.name, a.name if a.asname else a.name.split(".")[0]) for a in node.names]
             self.imported |= {a.asname or a.name.split(".")[0] for a in node.names}
         self._imported_machinery(node)  # from torch import _C, import torch.utils._python_dispatch as d
+        self._graders_module(node, [name for name, _ in imports])  # import __grading__ (the auditor is there)
         names = [name for name, bound in imports if not harmless(bound)]  # import traceback: judged where used
         for name in names:  # import torch.multiprocessing as tmp: a module reached through another is in the name
             first, *rest = name.split(".")
@@ -173,6 +174,7 @@ class _Scanner(Calls, ast.NodeVisitor):
 
     def visit_Constant(self, node: ast.Constant) -> None:
         name = node.value.strip() if isinstance(node.value, str) else ""
+        self._graders_module(node, [name])  # sys.modules["__grading__"], importlib.import_module("__grading_audit__")
         if DOTTED.fullmatch(name) and borrows_an_answer(name):  # pydoc.locate("course.training.fit")
             self.flag("course_answer", node, f"the name {name!r}")
         elif name in ("num_workers", *JOBS):  # DataLoader(data, **{"num_workers": 2}), setattr(loader, ...)

@@ -5,6 +5,7 @@ where the scan cannot follow it: a module used as a value, members judged by nam
 from __future__ import annotations
 
 import ast
+import re
 
 from tools.grading.aliases import dotted_name, leading_blank_lines, plain_chain, python_source, resolve, timed_code
 from tools.grading.flagged import (
@@ -68,6 +69,14 @@ class Calls:
             parts = path.split(".")
             if any(torch_machinery(".".join(parts[:i]), part) for i, part in enumerate(parts) if i):
                 self.flag("introspection", node, f"import of {path}")
+
+    def _graders_module(self, node: ast.AST, names: list[str]) -> None:
+        """``import __grading__``, ``from __grading_audit__ import NOTED``, ``sys.modules["__grading__"]`` (the name
+        as text): the grader's own modules in the kernel, its wire and its auditor (whose record of what changed
+        during the probes a cell could clear, whose checks it could replace), are no student's to reach."""
+        for name in names:
+            if re.fullmatch(r"__grading\w*(\.\w+)*", name.strip()):
+                self.flag("kernel", node, f"the grader's own module {name.strip()}")
 
     def _ipython(self, func: ast.Attribute, node: ast.Call) -> None:
         """A magic (IPython's transformation of ``%time``), a shell command (of ``!ls``)."""
