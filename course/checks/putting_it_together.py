@@ -53,15 +53,12 @@ def _load_error(ckpt: Mapping) -> str:
     return ""
 
 
-def _lacks(ckpt: Mapping, key: str) -> bool:
-    part = ckpt.get(key)
-    if not isinstance(part, Mapping) or not part:
-        return True
-    if key == "model":  # a state_dict: parameter names to tensors, not wrapped in another dict
-        return not all(isinstance(value, torch.Tensor) for value in part.values())
-    return _STATES[key] not in part
-
-
+# whether ckpt[key] is no state dict: the model's maps names to tensors (not wrapped in another dict), others hold a key
+_lacks = lambda ckpt, key: not isinstance(part := ckpt.get(key), Mapping) or not part or (  # noqa: E731
+    not all(isinstance(value, torch.Tensor) for value in part.values()) if key == "model" else _STATES[key] not in part)  # fmt: skip
+# whether the optimizer's state is empty though its groups keep one (momentum, Adam's betas): it never stepped
+_fresh_optimizer = lambda ckpt: not ckpt["optimizer"].get("state") and isinstance(groups := ckpt["optimizer"][  # noqa: E731
+    "param_groups"], list | tuple) and any(isinstance(g, Mapping) and (g.get("momentum") or "betas" in g) for g in groups)  # fmt: skip
 # an optimizer of one parameter, for the objects the declared mistakes store; whether ckpt[key] is the method
 # state_dict itself, not called (model.state_dict, without the brackets)
 _sgd = lambda momentum=0.0: optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1, momentum=momentum)  # noqa: E731
@@ -70,19 +67,19 @@ _not_called = lambda ckpt, key: inspect.ismethod(method := ckpt.get(key)) and me
 _fresh_path = lambda: Path(tempfile.gettempdir()) / f"course-check-{uuid.uuid4().hex}" / "resume.pt"  # noqa: E731
 
 
-def _fresh_optimizer(ckpt: Mapping) -> bool:
-    """Whether the optimizer's state is empty though its groups keep one (momentum, Adam's betas): it never stepped."""
-    groups = ckpt["optimizer"]["param_groups"]
-    groups = [group for group in groups if isinstance(group, Mapping)] if isinstance(groups, list | tuple) else []
-    return not ckpt["optimizer"].get("state") and any(group.get("momentum") or "betas" in group for group in groups)
+def _off(ckpt: Mapping, epochs: object) -> int | None:
+    """The first optimizer step count (Adam's, one a batch) not ``epochs`` × batches per epoch, or None (none to read)."""
+    try:
+        return next(step for got in ckpt["optimizer"]["state"].values() if (step := int(got.get("step", 0))) % epochs)
+    except Exception:  # none off (SGD keeps no step count), or another form
+        return None
 
 
 def _other_run(ckpt: Mapping) -> bool:
     """Whether the scheduler stepped once an epoch of another run than the history's (Adam's step counts agree)."""
     try:
         steps, done = ckpt["scheduler"]["last_epoch"], len(ckpt["history"]["train_loss"])
-        every = [int(state.get("step", steps)) % steps for state in ckpt["optimizer"]["state"].values()]
-        return 0 < steps != done and ckpt["epoch"] in (steps, done) and not any(every)
+        return 0 < steps != done and ckpt["epoch"] in (steps, done) and _off(ckpt, steps) is None
     except Exception:  # a part of another form: the tests after this one name it
         return False
 
@@ -105,15 +102,14 @@ _PROBLEMS = [  # (mistake, its test, the changes that make it), in order: each t
     ("wrong_epoch", lambda ckpt: ckpt["epoch"] != len(ckpt["history"]["train_loss"]), {"epoch": 0}),
     ("missing_scheduler/fresh", lambda ckpt: ckpt["scheduler"]["last_epoch"] != ckpt["epoch"],  # stepped once an epoch
      {"scheduler": optim.lr_scheduler.StepLR(_sgd(), 2).state_dict()}),
+    ("missing_optimizer/other_run", lambda ckpt: _off(ckpt, ckpt["epoch"]) is not None, {"optimizer": {"state": {0: {"step": torch.tensor(4.0), "exp_avg": torch
+     .ones(1, 2)}}, "param_groups": [{"lr": 0.01, "betas": (0.9, 0.999), "params": [0]}]}}),  # 4 steps: not 3 epochs
 ]  # fmt: skip
 
 
-def _missing(key: str, got: tuple, expected: object) -> str:  # the keys there are, when this part's key is not
-    return MISTAKES[f"missing_{key}"] if key in got[1] else (f"the checkpoint has no key '{key}' (its keys: "
-           f"{', '.join(map(repr, got[1][:8])) or 'none'}): store each part under the name resuming reads it by: "
-           "'model', 'optimizer', 'scheduler', 'epoch' and 'history'.")  # fmt: skip
-
-
+_missing = lambda key, got, expected: MISTAKES[f"missing_{key}"] if key in got[1] else (  # noqa: E731  (the keys there are)
+    f"the checkpoint has no key '{key}' (its keys: {', '.join(map(repr, got[1][:8])) or 'none'}): store each part "
+    "under the name resuming reads it by: 'model', 'optimizer', 'scheduler', 'epoch' and 'history'.")  # fmt: skip
 _SAY = {  # more than the vocabulary says
     **{f"missing_{key}": partial(_missing, key) for key in (*_STATES, "epoch")},
     **{f"state_dict_not_called/{key}": f"'{key}' holds the method {key}.state_dict itself, which cannot be saved: "
@@ -124,16 +120,18 @@ _SAY = {  # more than the vocabulary says
     "missing_scheduler/fresh": "the scheduler's last_epoch is not the checkpoint's epoch: that is the state_dict() of "
     "a scheduler that never stepped (or stepped another number of times), so the learning-rate schedule would "
     "restart. Store scheduler.state_dict() of the scheduler fit stepped, once per epoch, after training.",
+    "missing_optimizer/other_run": lambda got, expected: f"the optimizer state comes from another run: its step count {got[2][0]} (Adam counts one step per batch) is not epoch × batches per epoch = {got[2][1]} × a whole number, as fit gives after the checkpoint's {got[2][1]} epochs. Store optimizer.state_dict() of the optimizer that trained this model, next to the scheduler, epoch and history of the same run.",  # noqa: E501
 }  # fmt: skip
 checkpoint_contents = Exercise(
     "checkpoint_contents", _checkpoint, "model, optimizer and scheduler states, the epoch and the history: all there, "
     "and it loads with torch.load(..., weights_only=True).", kind="value",
     observe=lambda ckpt, args: (next((problem for problem, found, _ in _PROBLEMS if found(ckpt)), "complete"),
-    tuple(safe_text(key, 40) for key in ckpt)) if isinstance(ckpt, Mapping) else ("not_a_dict", ()),  # and its keys
+    tuple(safe_text(key, 40) for key in ckpt), (_off(ckpt, ckpt.get("epoch")), safe_text(ckpt.get("epoch"), 20)))
+    if isinstance(ckpt, Mapping) else ("not_a_dict", ()),
     alternatives=[partial(_checkpoint, rng={"torch": torch.get_rng_state()}, note=["run 1"])],
     guards=[Guard("not_a_dict", tag_is("not_a_dict"), lambda: [1, 2])], same=lambda got, other: got[0] == other[0],
-    mistakes=[Mistake(problem.split("/")[0], partial(_checkpoint, **changes), _SAY.get(problem))
-              for problem, _, changes in _PROBLEMS],
+    mistakes=[Mistake(problem.split("/")[0], partial(_checkpoint, **changes), _SAY.get(problem))  # got: (problem, keys,
+              for problem, _, changes in _PROBLEMS],  # (an optimizer step count off, the epoch))
 )  # fmt: skip
 
 
@@ -158,10 +156,9 @@ def _saved(done: int) -> tuple[bytes, list]:
 
 
 def _resumed_once(answer, args: tuple, done: int) -> tuple | None:
-    """(the epochs in the returned history, whether it starts with the checkpoint's, the final weights), resumed from
-    a pristine checkpoint file in a new folder, removed afterwards; "not_a_history" first when what came back has no
-    list history["train_loss"]; ("check_failed", why, a token equal to nothing) when the check's own file could not
-    be written, so that no answer, mistake or reference can match it."""
+    """(epochs in the returned history, starts with the checkpoint's, final weights), resumed from a pristine file in a
+    new folder, removed after; "not_a_history" first when no list history["train_loss"] came back; ("check_failed",
+    why, a token equal to nothing) when the check's own file could not be written: no program can match it."""
     try:
         args[0].parent.mkdir(parents=True, exist_ok=True)
         args[0].write_bytes(_saved(done)[0])
@@ -177,17 +174,15 @@ def _resumed_once(answer, args: tuple, done: int) -> tuple | None:
     return (len(losses), close(list(losses[:done]), _saved(done)[1]), flat_parameters(args[1]))
 
 
-def _resumed(answer, args: tuple) -> tuple | None:
-    """The run of the probe's arguments, then a second one stopped at another epoch; None when the first gave None."""
-    first = _resumed_once(answer, args, _DONE)
-    return first and (first, _resumed_once(answer, (_fresh_path(), *_parts(seed=98), _AGAIN[0]), _AGAIN[1]))
+# the run of the probe's arguments, then a second one stopped at another epoch; None when the first gave None
+_resumed = lambda answer, args: (first := _resumed_once(answer, args, _DONE)) and (first, _resumed_once(answer, (  # noqa: E731
+    _fresh_path(), *_parts(seed=98), _AGAIN[0]), _AGAIN[1]))  # fmt: skip
 
 
 def _explain_resume(got: tuple, expected: object) -> str:
     """Why the runs differ; first, when the check's own file (or its own run) failed, that nothing was judged."""
     runs = [*got, *expected] if isinstance(expected, tuple) else [*got, ("check_failed", describe(expected))]
-    failed = next((run[1] for run in runs if run and run[0] == "check_failed"), None)
-    if failed is not None:  # the check's own doing, not the answer's
+    if (failed := next((run[1] for run in runs if run and run[0] == "check_failed"), None)) is not None:  # own failure
         return f"the check itself failed ({failed}), so your answer was not judged: run the cell again."
     return next(
         (f"the returned history has {g[0]} epochs; an unbroken run has {e[0]} (checked on two runs that stopped at "
@@ -195,10 +190,6 @@ def _explain_resume(got: tuple, expected: object) -> str:
          for g, e in zip(got, expected, strict=False) if g[0] != e[0]),
         "the final weights are not those of a run that never stopped: restore the model, the optimizer, the "
         "scheduler and the loader's generator from the checkpoint, then fit with history and start_epoch.")  # fmt: skip
-
-
-def _epochs_left(path, *parts_and_epochs):  # the mistake of passing fit the epochs still to run
-    return _resume(path, *parts_and_epochs[:-1], parts_and_epochs[-1] - torch.load(path, weights_only=True)["epoch"])
 
 
 def _by_hand(path, *parts, generator):  # load_checkpoint's work by hand: right too (a part None: not restored, which
@@ -209,19 +200,18 @@ def _by_hand(path, *parts, generator):  # load_checkpoint's work by hand: right 
     return ckpt
 
 
-def _resume(
-    path, model, loss_fn, optimizer, scheduler, loader, generator, epochs, /, forget="", load=load_checkpoint, **told
-):
+def _resume(path, model, loss_fn, optimizer, scheduler, loader, generator, epochs, /, forget="", load=load_checkpoint, **told):  # fmt: skip  # noqa: E501
     """resume done right, or not restoring the part to ``forget`` (the model: a copy), or telling fit ``told`` too."""
-    parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "generator": generator}
-    if forget:
-        parts[forget] = copy.deepcopy(model) if forget == "model" else None
+    parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "generator": generator} | (
+        {forget: copy.deepcopy(model) if forget == "model" else None} if forget else {})  # fmt: skip
     ckpt = load(path, parts["model"], parts["optimizer"], parts["scheduler"], generator=parts["generator"])
     told = {"history": ckpt["history"], "start_epoch": ckpt["epoch"], "scheduler": scheduler} | told
     with warnings.catch_warnings(action="ignore"):  # fit's warning about a scheduler not loaded: the check's to tell
         return fit(model, loss_fn, optimizer, loader, epochs, progress=False, **told)
 
 
+# the mistakes of passing fit the epochs still to run, and of returning the checkpoint's history
+_epochs_left = lambda path, *rest: _resume(path, *rest[:-1], rest[-1] - torch.load(path, weights_only=True)["epoch"])  # noqa: E731
 _history_kept = lambda *args: (torch.load(args[0], weights_only=True)["history"], _resume(*args))[0]  # noqa: E731
 _COPIED = "your code raised {got} Here the optimizer you were given holds the parameters of the model you were given: load the checkpoint into that model and train the model you were given, not a copy (copy.deepcopy makes new parameters, which the optimizer does not hold)."  # fmt: skip  # noqa: E501
 resume = Exercise(
@@ -246,25 +236,33 @@ resume = Exercise(
 
 
 def _prediction(answer, args: tuple) -> tuple:
-    """(form, equals the eval-mode output, graph built, Dropout active, every layer in training mode after a call in
-    train mode, any layer after one in eval mode), graph and Dropout as the layers' hooks saw them (lesson 11's
-    :func:`watch_layers`); the form is "froze" or "changed" when the parameters were left frozen or changed:
-    predicting only reads them."""
-    model, x = args
+    """(form, equals the eval-mode output, graph built, Dropout active, BatchNorm training, every layer training after
+    a call in train mode, any after one in eval mode), as hooks saw them (:func:`watch_layers`); the form is "froze" or
+    "changed" (parameters left so), or "p_set p" ("p_left p": left so) when Dropout trained with its p changed to p."""
+    model, x, drops = *args, []
     expected, before = copy.deepcopy(model).eval()(x).detach(), flat_parameters(model)
-    modes, graphs = watch_layers(model[2], model[0], model[3])  # Dropout; each Linear
+    stats = [buffer.clone() for buffer in model[1].buffers()]  # put back after each pass, which may update them
+    norms, graphs = watch_layers(model[1], model[0], model[4])  # BatchNorm; each Linear
+    model[1].register_forward_hook(lambda layer, inputs, out: (out, [b.copy_(s) for b, s in zip(layer.buffers(), stats, strict=False)])[0])  # fmt: skip  # noqa: E501
+    model[3].register_forward_hook(lambda layer, inputs, out: drops.append((layer.training, layer.p)))
     out, after_train = answer(model.train(), x), all(module.training for module in model.modules())
     answer(model.eval(), x.clone())
     form = "not_a_tensor" if type(out) is not torch.Tensor else "wrong_shape" if out.shape != expected.shape else "ok"
-    after_eval = any(module.training for module in model.modules())
+    after_eval, p_set = any(module.training for module in model.modules()), [p for t, p in drops if t and p != 0.5]
     frozen = not all(p.requires_grad for p in model.parameters())
     form = "froze" if frozen else "changed" if not torch.equal(flat_parameters(model), before) else form
-    return (form, form == "ok" and close(out, expected), any(graphs), any(modes), after_train, after_eval)
+    form = f"{'p_left' if model[3].p != 0.5 else 'p_set'} {safe_text(p_set[0], 20)}" if p_set else form
+    return (form, form == "ok" and close(out, expected), any(graphs), any(t for t, _ in drops), any(norms), after_train, after_eval)  # fmt: skip  # noqa: E501
 
 
+# eval mode for Dropout only, then back (or its p set instead, and left so): BatchNorm still in training mode
+_only_dropout = lambda model, x, p=None: (model[3].eval() if p is None else setattr(model[3], "p", p), torch.no_grad()(  # noqa: E731
+    model)(x), model[3].train(model.training))[1]  # fmt: skip
 _LEFT = "your function {}: the caller's model {}. Predicting only reads the model; for no graph use `with torch.no_grad():`, which changes nothing outside it."  # fmt: skip  # noqa: E501
-_FAULTS = ("the output is not model(x) in eval mode", "autograd recorded a graph", "Dropout was active",
-           "the model did not end in training mode", "the model did not end in eval mode")  # fmt: skip
+_FAULTS = ("the output is not model(x) in eval mode", "autograd recorded a graph", "Dropout was active", "BatchNorm was in training mode", "the model did not end in training mode", "the model did not end in eval mode")  # fmt: skip  # noqa: E501
+_EVERY_LAYER = "Call model.eval(), which switches every layer (Dropout stops dropping, BatchNorm uses its running statistics), then restore the mode with model.train(was_training)."  # fmt: skip  # noqa: E501
+_DROPOUT_ONLY = "only Dropout was in eval mode: BatchNorm was still in training mode, so it normalised x with the batch's own statistics instead of its running ones, and updated those (the caller's model changed). " + _EVERY_LAYER  # fmt: skip  # noqa: E501
+_P_SET = lambda got, expected: f"you set Dropout's p to {got[0].split()[1]} instead of switching to eval mode" + (", and left it so on the caller's model (its training changes too)" if "left" in got[0] else "") + ": the model stayed in training mode, so BatchNorm still normalised with the batch's statistics. Do not change p: " + _EVERY_LAYER[0].lower() + _EVERY_LAYER[1:]  # fmt: skip  # noqa: E501, E731
 
 
 def _predict(model, x, eval_mode=True, grad=torch.no_grad, restore=True):
@@ -279,12 +277,13 @@ def _predict(model, x, eval_mode=True, grad=torch.no_grad, restore=True):
 
 predict_by_hand = Exercise(
     "predict_by_hand", _predict, "eval mode, no graph, and the model's mode is restored afterwards.",
-    inputs=lambda: (randomised(nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 1)), 0, 0.5),
-                    torch.linspace(-1, 1, 28).reshape(7, 4)),
+    inputs=lambda: (randomised(nn.Sequential(nn.Linear(4, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5),
+                                             nn.Linear(16, 1)), 0, 0.5), torch.linspace(-1, 1, 28).reshape(7, 4)),
     observe=_prediction, alternatives=[partial(_predict, grad=torch.inference_mode)],
     library=[Library(predict, lambda model, x: predict(model, x))],  # the course's own: the statement asks for it
     guards=[Guard("froze_parameters", tag_is("froze"), lambda model, x: _predict(model.requires_grad_(False), x),
                   _LEFT.format("switched off requires_grad on the model's parameters", "could no longer be trained")),
+            Guard("no_eval", lambda got: got[0].startswith("p_"), partial(_only_dropout, p=0.0), _P_SET),
             Guard("mutated_input", tag_is("changed"), lambda model, x: (_predict(model, x), model[0].weight.data
                   .mul_(2))[0], _LEFT.format("changed the model's parameters", "changed too")),
             *(Guard(tag, tag_is(tag), example, f"return the model's output as it comes: {what}.")
@@ -292,9 +291,10 @@ predict_by_hand = Exercise(
                 ("not_a_tensor", lambda model, x: _predict(model, x).tolist(), "a tensor, not a list or a number"),
                 ("wrong_shape", lambda model, x: _predict(model, x).reshape(-1), "one row per example, shape (N, 1)")])],
     mistakes=[Mistake("no_eval", partial(_predict, eval_mode=False)),
+              Mistake("no_eval", _only_dropout, _DROPOUT_ONLY),
               Mistake("no_grad", partial(_predict, grad=torch.enable_grad)),
               Mistake("mode_not_restored", partial(_predict, restore=False)),
               Mistake("mode_not_restored", lambda model, x: _predict(model.train(), x))],  # left in train mode
     explain=lambda got, expected: "; ".join(text for text, ok, right in zip(_FAULTS, got[1:], (True, False, False,
-                                            True, False), strict=True) if ok != right) + ".",
+                                            False, True, False), strict=True) if ok != right) + ".",
 )  # fmt: skip

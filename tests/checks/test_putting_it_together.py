@@ -155,12 +155,13 @@ def test_checkpoint_contents_names_an_optimizer_that_never_stepped():
     fresh = check._checkpoint(optimizer=adam.state_dict())
     assert check.checkpoint_contents(fresh).mistake == "missing_optimizer"
     model(torch.ones(1, 2)).sum().backward()
-    adam.step()
+    for _ in range(3):  # one step an epoch for the 3 epochs of the checkpoint: a loader of one batch
+        adam.step()
     assert check.checkpoint_contents(check._checkpoint(optimizer=adam.state_dict())).passed
 
 
-def test_predict_by_hand_judges_eval_mode_by_the_dropout_layer_as_lesson_11_does():
-    def dropout_off(model, x):  # only the Dropout layers in eval mode, then back: Dropout was never active
+def test_fix11_eval_mode_for_the_dropout_layers_only_is_not_eval_mode():
+    def dropout_off(model, x):  # only the Dropout layers in eval mode, then back: BatchNorm still in training mode
         dropouts = [m for m in model.modules() if isinstance(m, nn.Dropout)]
         modes = [m.training for m in dropouts]
         for m in dropouts:
@@ -171,7 +172,9 @@ def test_predict_by_hand_judges_eval_mode_by_the_dropout_layer_as_lesson_11_does
             m.train(mode)
         return out
 
-    assert check.predict_by_hand(dropout_off).passed
+    verdict = check.predict_by_hand(dropout_off)
+    assert verdict.mistake == "no_eval" and "BatchNorm" in verdict.message, verdict
+    assert "model.eval()" in verdict.message and "model.train(was_training)" in verdict.message, verdict
 
 
 def right_resume(path, model, loss_fn, optimizer, scheduler, loader, generator, epochs, remove_folder=False):
@@ -315,3 +318,85 @@ def test_fix10_a_resume_that_trains_a_copy_is_shown_its_own_error_not_told_about
 
 def test_fix10_a_resume_that_never_loads_the_model_is_told_so():
     assert check.resume(_by_hand("model")).mistake == "model_not_restored"
+
+
+def _drop_nothing(model, x, restore_p=True):  # Dropout's p set to 0 instead of calling eval()
+    dropouts = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+    kept = [m.p for m in dropouts]
+    for m in dropouts:
+        m.p = 0.0
+    with torch.no_grad():
+        out = model(x)
+    for m, p in zip(dropouts, kept, strict=True):
+        m.p = p if restore_p else m.p
+    return out
+
+
+@pytest.mark.parametrize("restore_p", [True, False], ids=["p_put_back", "p_left_at_0"])
+def test_fix11_dropout_p_set_to_0_instead_of_eval_is_told_to_call_eval(restore_p):
+    verdict = check.predict_by_hand(functools.partial(_drop_nothing, restore_p=restore_p))
+    assert verdict.mistake == "no_eval" and "Dropout was active" not in verdict.message, verdict
+    assert "p to 0" in verdict.message and "model.eval()" in verdict.message, verdict
+    assert "model.train(was_training)" in verdict.message, verdict
+    assert ("left it so on the caller's model" in verdict.message) is not restore_p, verdict
+
+
+def _eval_then_back(model, x):  # every module's own mode kept, then put back one by one
+    modes = [(m, m.training) for m in model.modules()]
+    with torch.no_grad():
+        out = model.eval()(x)
+    for m, mode in modes:
+        m.training = mode
+    return out
+
+
+def _functional(model, x):
+    was_training = model.training
+    model.train(False)
+    with torch.no_grad():
+        out = torch.func.functional_call(model, {**dict(model.named_parameters()), **dict(model.named_buffers())}, x)
+    model.train(was_training)
+    return out
+
+
+def _inference_copy(model, x):
+    with torch.inference_mode():
+        return copy.deepcopy(model).eval()(x)
+
+
+@pytest.mark.parametrize("answer", [_eval_then_back, _functional, _inference_copy])
+def test_fix11_eval_mode_of_the_whole_model_in_any_right_form_passes(answer):
+    assert check.predict_by_hand(answer).passed, check.predict_by_hand(answer)
+
+
+def test_fix11_a_prediction_without_eval_is_told_no_eval_not_that_the_model_changed():
+    def no_eval(model, x):  # BatchNorm in training mode updates its running statistics, even under no_grad
+        with torch.no_grad():
+            return model(x)
+
+    verdict = check.predict_by_hand(no_eval)
+    assert verdict.mistake == "no_eval" and "changed the model" not in verdict.message, verdict
+
+
+@pytest.mark.parametrize("other_epochs", [6, 20])
+def test_fix11_an_optimizer_state_from_another_run_is_named(other_epochs):
+    model, optimizer, scheduler, history = _run(12, 15)  # 2 batches an epoch: Adam's step is 30
+    other = _run(0, other_epochs)[1]  # 12 or 40 steps: not 15 epochs of any whole number of batches
+    ckpt = {"model": model.state_dict(), "optimizer": other.state_dict(), "scheduler": scheduler.state_dict(),
+            "epoch": 15, "history": history}  # fmt: skip
+    verdict = check.checkpoint_contents(ckpt)
+    assert verdict.mistake == "missing_optimizer" and "another run" in verdict.message, verdict
+    assert f"step count {2 * other_epochs} " in verdict.message and "15" in verdict.message, verdict
+    assert check.checkpoint_contents(ckpt | {"optimizer": optimizer.state_dict()}).passed
+
+
+def test_fix11_an_optimizer_state_of_a_run_trained_in_two_fit_calls_passes():
+    model, optimizer, scheduler, history = _run(12, 5)
+    data = torch.utils.data.TensorDataset(torch.randn(40, 10), torch.randn(40, 1))  # 40 = one batch of 32, one of 8
+    loader = torch.utils.data.DataLoader(data, batch_size=32, shuffle=True)
+    history = fit(model, nn.MSELoss(), optimizer, loader, 9, scheduler=scheduler, history=history, start_epoch=5,
+                  progress=False)  # fmt: skip
+    ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "epoch": 9, "history": history}  # fmt: skip
+    assert int(optimizer.state_dict()["state"][0]["step"]) == 18
+    assert check.checkpoint_contents(ckpt).passed, check.checkpoint_contents(ckpt)
