@@ -1,7 +1,6 @@
 """Checks for lesson 09 (the training pipeline): model sizes, the order of a step, a buggy step, data as tensors.
 
-A model is judged by a copy's outputs on fresh rows and where its gradients go; a train step, run twice on a probe
-that logs what it does (:func:`_probe`), by each call's loss and the updates, against the reference's."""
+A model is judged by a copy's outputs on fresh rows and its gradients; a train step (:func:`_probe`) by each loss."""
 
 import copy
 import io
@@ -33,13 +32,13 @@ class _Written(nn.Module):
 
 
 def _fault(probe: nn.Module, dtype: torch.dtype) -> tuple[str, str]:
-    """(what keeps ``probe`` (parameters drawn anew) from being one trainable linear map of all 3 columns, or "ok"; the
-    weights forward uses that parameters() misses); the model gets copies of the rows (x.clamp_ changes none judged)."""
+    """(what keeps ``probe`` from being one trainable linear map of all 3 columns, or "ok"; the weights forward uses
+    that parameters() misses, the rows aside), on copies of fresh rows (x.clamp_ changes none), parameters anew."""
     nn.Module.zero_grad(probe)  # .grad = None: a trained model's copy keeps its old gradients
     params = list(probe.parameters())
     fresh = 2 * torch.randn(64, 3, generator=torch.Generator().manual_seed(9), dtype=torch.float64)  # never shown
     with torch.enable_grad():
-        out = probe(fresh.to(dtype, copy=True))
+        out = probe(given := fresh.to(dtype, copy=True))
         values, used = out.detach().double(), graph_nodes(out.grad_fn)  # its AccumulateGrads: the weights it used
         out.sum().backward() if out.requires_grad else None
     with torch.no_grad():
@@ -47,7 +46,8 @@ def _fault(probe: nn.Module, dtype: torch.dtype) -> tuple[str, str]:
         alone = probe(fresh[:16].to(dtype, copy=True)).double()  # a row's output must not depend on the other rows
     rtol = 1e-4 if dtype in (torch.float32, torch.float64) else 3e-2  # half precision rounds more
     per_row = alone.shape == values[:16].shape and torch.allclose(alone, values[:16], rtol=rtol, atol=rtol)
-    lost = [node.variable for node in used if hasattr(node, "variable") and all(node.variable is not p for p in params)]
+    lost = [v for v in (n.variable for n in used if hasattr(n, "variable")) if all(v is not p for p in params) and not
+            (v.shape == given.shape and torch.allclose(v.detach().double(), given.double()))]  # fmt: skip
     faults = {"unregistered": bool(lost), "fixed": not params or bool((values - values[0]).abs().max() < 1e-9),
         "frozen": not all(p.requires_grad for p in params), "no_gradient": any(p.grad is None for p in params),
         "not_linear": not per_row or not all(_is_affine(column, fresh, rtol) for column in values.T),
@@ -57,9 +57,8 @@ def _fault(probe: nn.Module, dtype: torch.dtype) -> tuple[str, str]:
 
 
 def _model_io(model: object, args: tuple) -> tuple:
-    """("not a model", what), ("fails", the first Linear's sizes, the error) when model(X) raises, ("shape", the
-    output's shape, the last Linear's out_features) when not (5, 2); else (the fault, unregistered weights) or ("ok",)
-    of a copy with new parameters, in training, then eval mode (Dropout, BatchNorm act in one only); the model stays."""
+    """("not a model", what), ("fails", first Linear's sizes, error), ("shape", output's shape, last out_features);
+    else (fault, unregistered weights) or ("ok",) of a copy with new parameters, in training, then eval mode."""
     if not isinstance(model, nn.Module):
         return ("not a model", f"the class {model.__name__}" if isinstance(model, type) else type(model).__name__)
     scripted = isinstance(model, torch.jit.ScriptModule)  # a deep copy's gradients reach the original's parameters
@@ -86,6 +85,8 @@ def _model_io(model: object, args: tuple) -> tuple:
 
 
 _LINEAR = "The exercise asks for a linear model, such as nn.Linear(3, 2)."
+_KEEP = ("keep layers in nn.ModuleList (or nn.Sequential), not a plain list, dict or global; make a Parameter once, in "
+         "__init__ (one made in forward is new at each call)", "wrap a plain tensor in nn.Parameter")  # fmt: skip
 _EXPLAIN = {
     "fails": "model(X) raised {}", "shape": "model(X) should give 2 predictions per row of X, (5, 2); it gave {}.",
     "uncopyable": "copy.deepcopy(model) raised {}: the check tests a copy (nn.Linear and nn.Parameter copy).",
@@ -100,9 +101,8 @@ model_sizes = Exercise(  # X has 3 columns and y 2, so in and out sizes cannot b
         Guard("wrong_input_size", lambda got: got[0] == "fails" and got[1][0] != 3, lambda: nn.Linear(64, 2)),
         Guard("wrong_output_size", lambda got: got[0] == "shape" and got[1] == (5, got[2]), lambda: nn.Linear(3, 1)),
         Guard("unregistered_parameter", tag_is("unregistered"), lambda: _Written("plain tensor"), lambda got, _: "the "
-              f"forward pass uses weights that model.parameters() misses ({got[1]}), so no optimizer updates them: " + (
-              "keep layers in nn.ModuleList (or nn.Sequential), not a plain list, dict or global" if "Parameter" in
-              got[1] else "wrap a plain tensor in nn.Parameter") + "."),
+              f"forward pass uses weights model.parameters() misses ({got[1]}), so no optimizer updates them: "
+              f"{_KEEP['Parameter' not in got[1]]}."),
         Guard("no_learnable_map", tag_is("fixed"), lambda: _Written("bias only")),
         Guard("froze_parameters", tag_is("frozen"), lambda: nn.Linear(3, 2).requires_grad_(False),
               f"some parameters have requires_grad switched off, so no optimizer could train them. {_LINEAR}"),

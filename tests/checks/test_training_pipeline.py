@@ -471,3 +471,31 @@ class FunctionalDict(nn.Module):  # F.linear with parameters in a ParameterDict,
 @pytest.mark.parametrize("model", [ModuleListed(), FunctionalDict(), nn.Sequential(nn.Linear(3, 2))])
 def test_learn11a_registered_weights_and_constants_pass(model):
     assert check.model_sizes(model).passed, check.model_sizes(model)
+
+
+class _TracksItsInput(nn.Module):
+    def __init__(self, clone: bool) -> None:
+        super().__init__()
+        self.clone, self.linear = clone, nn.Linear(3, 2)
+
+    def forward(self, x):
+        x = x.detach().clone().requires_grad_(True) if self.clone else x.requires_grad_()  # to read d(out)/dx later
+        return self.linear(x)
+
+
+@pytest.mark.parametrize("clone", [False, True])
+def test_review11_a_model_that_tracks_its_input_is_not_told_the_rows_are_a_weight(clone):
+    assert check.model_sizes(_TracksItsInput(clone)).passed
+
+
+def test_review11_a_parameter_made_inside_forward_is_told_to_make_it_once():
+    class MadeInForward(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.linear(x) + nn.Parameter(torch.zeros(2))
+
+    verdict = check.model_sizes(MadeInForward())
+    assert verdict.mistake == "unregistered_parameter" and "once, in __init__" in verdict.message, verdict
