@@ -260,8 +260,9 @@ _FED = {
     "loader yields them.",
     "twice": "step got the same tensor twice (xb and xb, or yb and yb): pass the batch's features then its targets, "
     "step(xb, yb).",
-    "elsewhere": "step did not get the loader's batches in the order it yields them (it shuffles; slicing "
-    "loader.dataset or reusing one batch misses that): iterate over the loader itself, for xb, yb in loader.",
+    "elsewhere": "step did not get the loader's batches as it yields them (in its order, as it shuffles; every "
+    "column, no value changed: slicing loader.dataset, reusing one batch or dropping a column misses that): iterate "
+    "over the loader itself, for xb, yb in loader, and pass xb and yb as they come, moved to the device.",
 }
 train_one_epoch = Exercise(
     name="train_one_epoch", inputs=epoch_inputs, reference=_epoch(), observe=observe_epoch, pure=False,

@@ -1,8 +1,8 @@
 """The probe of a training epoch (lesson 10): a shuffled loader of numbered samples and a stand-in step that records
 what it is given, so that an epoch that feeds the step other data than the loader's batches shows.
 
-Sample i is x = (i, i, i) and y = (100 + i,): the step tells features from targets by their width and reads which
-samples each holds (on the ``meta`` device there are no values: only the widths are known there)."""
+Sample i is x = (i, i, i) and y = (100 + i,): the step tells features from targets by their values (by their width on
+the ``meta`` device, which holds none) and reads which samples each holds."""
 
 from __future__ import annotations
 
@@ -27,15 +27,25 @@ class RecordingLoader(DataLoader):
             yield xb, yb
 
 
+def _kind(t: torch.Tensor) -> str:
+    """ "x" (3 columns of numbers below 100), "y" (numbers of 100 and more, in any shape) or "?": by width on meta."""
+    if t.is_meta:
+        return {(3,): "x", (1,): "y"}.get(tuple(t.shape[1:]), "?")
+    if bool((t >= 100).all()):
+        return "y"
+    whole = t.dim() == 2 and t.shape[1] == 3 and bool((t == t[:, :1]).all())  # (i, i, i): every column, unchanged
+    return "x" if whole else "changed" if bool((t < 100).all()) else "?"
+
+
 class RecordingStep(list):
-    """Stands in for a train step: records each call's devices, batch size, what it got first and second ("x", "y" or
-    "?", by width) and the samples each holds; returns 3 / k² at the k-th call, so that the mean, the median and the
-    mean weighted by batch size all differ."""
+    """Stands in for a train step: records each call's devices, batch size, what it got first and second ("x", "y",
+    "changed" or "?") and the samples each holds; returns 3 / k² at the k-th call, so that the mean, the median and
+    the mean weighted by batch size all differ."""
 
     def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> float:
-        kinds = tuple({(3,): "x", (1,): "y"}.get(tuple(t.shape[1:]), "?") for t in (xb, yb))
-        known = [t for t, kind in zip((xb, yb), kinds, strict=True) if kind != "?" and not t.is_meta]
-        samples = {tuple(int(v) % 100 for v in t[:, 0]) for t in known}
+        kinds = tuple(_kind(t) for t in (xb, yb))
+        known = [t for t, kind in zip((xb, yb), kinds, strict=True) if kind in ("x", "y") and not t.is_meta]
+        samples = {tuple(int(v) % 100 for v in t.reshape(len(t), -1)[:, 0]) for t in known}
         self.append((xb.device.type, yb.device.type, len(xb), kinds, samples))
         return 3.0 / len(self) ** 2
 
@@ -50,10 +60,12 @@ def epoch_inputs(n: int = 10, batch_size: int = 4, device: str = "meta") -> tupl
 
 
 def fed(step: RecordingStep, loader: RecordingLoader, device: torch.device) -> str:
-    """What the step got: x and y "swapped", one of them "twice", batches that are not the loader's in the order it
-    yielded them ("elsewhere": the first batch again, slices of the dataset, x and y of different batches), or "ok"."""
+    """What the step got: x and y "swapped", one of them "twice", batches that are not the loader's as it yielded them
+    ("elsewhere": the first batch again, slices of the dataset, x and y of different batches, a column dropped or
+    values changed), or "ok"."""
     kinds, batches = {call[3] for call in step}, iter(loader.yielded)
-    elsewhere = any(len(call[4]) > 1 for call in step) or not all(ids in batches for call in step for ids in call[4])
+    elsewhere = any(len(call[4]) > 1 or "changed" in call[3] for call in step)
+    elsewhere = elsewhere or not all(ids in batches for call in step for ids in call[4])
     if ("y", "x") in kinds:
         return "swapped"
     return "twice" if kinds & {("x", "x"), ("y", "y")} else "elsewhere" if elsewhere else "ok"

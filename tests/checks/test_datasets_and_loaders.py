@@ -475,3 +475,30 @@ def test_review11a_windows_of_another_dtype_are_named():
 def test_review11a_float_batch_sizes_are_named():
     verdict = check.batch_sizes(lambda n, b, d: [b / 1] * (n // b) + ([n % b / 1] if n % b and not d else []))
     assert verdict.mistake == "wrong_dtype" and "integers" in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    "feed",
+    [
+        lambda xb, yb: (yb.view(-1), xb),  # targets first, flattened
+        lambda xb, yb: (xb, xb[:, :1]),  # a column of x for the targets
+        lambda xb, yb: (xb, yb - 100),  # targets shifted
+        lambda xb, yb: (xb[:, :2], yb),  # a feature dropped
+    ],
+)
+def test_review11_a_step_fed_reshaped_or_altered_batches_is_refused(feed):
+    def train_one_epoch(step, loader, device):
+        losses = [step(*(t.to(device) for t in feed(xb, yb))) for xb, yb in loader]
+        return sum(losses) / len(losses)
+
+    verdict = check.train_one_epoch(train_one_epoch)
+    assert not verdict.passed and verdict.mistake in ("swapped_pair", "missing_x", "ignored_argument"), verdict
+
+
+@pytest.mark.parametrize("reshape", [lambda y: y.squeeze(1), lambda y: y.view(-1), lambda y: y.double()])
+def test_review11_targets_reshaped_or_cast_still_pass(reshape):
+    def train_one_epoch(step, loader, device):
+        losses = [step(xb.to(device), reshape(yb).to(device)) for xb, yb in loader]
+        return sum(losses) / len(losses)
+
+    assert check.train_one_epoch(train_one_epoch).passed
