@@ -120,7 +120,7 @@ _SAY = {  # more than the vocabulary says
     "missing_scheduler/fresh": "the scheduler's last_epoch is not the checkpoint's epoch: that is the state_dict() of "
     "a scheduler that never stepped (or stepped another number of times), so the learning-rate schedule would "
     "restart. Store scheduler.state_dict() of the scheduler fit stepped, once per epoch, after training.",
-    "missing_optimizer/other_run": lambda got, expected: f"the optimizer state comes from another run: its step count {got[2][0]} (Adam counts one step per batch) is not epoch × batches per epoch = {got[2][1]} × a whole number, as fit gives after the checkpoint's {got[2][1]} epochs. Store optimizer.state_dict() of the optimizer that trained this model, next to the scheduler, epoch and history of the same run.",  # noqa: E501
+    "missing_optimizer/other_run": lambda got, expected: f"the optimizer state comes from another run: its step count {safe_text(got[2][0], 20)} (Adam counts one step per batch) is not epoch × batches per epoch = {got[2][1]} × a whole number, as fit gives after the checkpoint's {got[2][1]} epochs. Store optimizer.state_dict() of the optimizer that trained this model, next to the scheduler, epoch and history of the same run.",  # noqa: E501
 }  # fmt: skip
 checkpoint_contents = Exercise(
     "checkpoint_contents", _checkpoint, "model, optimizer and scheduler states, the epoch and the history: all there, "
@@ -262,7 +262,7 @@ _LEFT = "your function {}: the caller's model {}. Predicting only reads the mode
 _FAULTS = ("the output is not model(x) in eval mode", "autograd recorded a graph", "Dropout was active", "BatchNorm was in training mode", "the model did not end in training mode", "the model did not end in eval mode")  # fmt: skip  # noqa: E501
 _EVERY_LAYER = "Call model.eval(), which switches every layer (Dropout stops dropping, BatchNorm uses its running statistics), then restore the mode with model.train(was_training)."  # fmt: skip  # noqa: E501
 _DROPOUT_ONLY = "only Dropout was in eval mode: BatchNorm was still in training mode, so it normalised x with the batch's own statistics instead of its running ones, and updated those (the caller's model changed). " + _EVERY_LAYER  # fmt: skip  # noqa: E501
-_P_SET = lambda got, expected: f"you set Dropout's p to {got[0].split()[1]} instead of switching to eval mode" + (", and left it so on the caller's model (its training changes too)" if "left" in got[0] else "") + ": the model stayed in training mode, so BatchNorm still normalised with the batch's statistics. Do not change p: " + _EVERY_LAYER[0].lower() + _EVERY_LAYER[1:]  # fmt: skip  # noqa: E501, E731
+_P_SET = lambda got, expected: f"you set Dropout's p to {got[0].partition(' ')[2]} instead of switching to eval mode" + (", and left it so on the caller's model (its training changes too)" if "left" in got[0] else "") + (": the model stayed in training mode, so BatchNorm still normalised with the batch's statistics" if got[4] else ": Dropout itself stayed in training mode") + ". Do not change p: " + _EVERY_LAYER[0].lower() + _EVERY_LAYER[1:]  # fmt: skip  # noqa: E501, E731
 
 
 def _predict(model, x, eval_mode=True, grad=torch.no_grad, restore=True):

@@ -400,3 +400,30 @@ def test_fix11_an_optimizer_state_of_a_run_trained_in_two_fit_calls_passes():
             "epoch": 9, "history": history}  # fmt: skip
     assert int(optimizer.state_dict()["state"][0]["step"]) == 18
     assert check.checkpoint_contents(ckpt).passed, check.checkpoint_contents(ckpt)
+
+
+def test_review11_p_set_with_batchnorm_in_eval_mode_does_not_blame_batchnorm():
+    def p_zero_batchnorm_eval(model, x):
+        was, p = model[1].training, model[3].p
+        model[3].p = 0.0
+        model[1].eval()
+        with torch.no_grad():
+            out = model(x)
+        model[3].p = p
+        model[1].train(was)
+        return out
+
+    verdict = check.predict_by_hand(p_zero_batchnorm_eval)
+    assert verdict.mistake == "no_eval" and "BatchNorm still normalised" not in verdict.message, verdict
+    assert "p to 0.0 instead of switching to eval mode" in verdict.message, verdict
+
+
+def test_review11_a_huge_step_count_is_cut_in_the_message():
+    model, optimizer, scheduler, history = _run(12, 15)
+    state = optimizer.state_dict()
+    for per_parameter in state["state"].values():
+        per_parameter["step"] = 10**400 + 1  # a hostile count: no step count is that long
+    ckpt = {"model": model.state_dict(), "optimizer": state, "scheduler": scheduler.state_dict(), "epoch": 15,
+            "history": history}  # fmt: skip
+    verdict = check.checkpoint_contents(ckpt)
+    assert not verdict.passed and len(verdict.message) < 600, verdict
