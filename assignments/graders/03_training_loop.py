@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from tools.grading import watch as shared
+from tools.grading.probe_call import model_held
 from tools.grading.spec import Grader, computed, require
 from tools.grading.watch import backward_watch, kept_state, own_predictions, require_trained_steps, reseed, settled
 
@@ -53,30 +54,30 @@ def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
 
 
 grader = Grader(make_inputs)
-for helper in (backward_watch, own_predictions, settled, reseed, kept_state):
+for helper in (backward_watch, own_predictions, settled, reseed, kept_state, model_held):
     grader.helper(helper)
 as_written = grader.helper(shared.as_written)
 
 
 # ------------------------------------------------------------------------------- probes (in the kernel)
 @grader.helper
-def recorded(weight, bias):
-    """An nn.Linear holding ``weight`` and ``bias`` whose own forward records its mode and grad mode (no hook to
-    remove: the record is taken inside the forward pass)."""
+def recorded(weight, bias, training):
+    """An nn.Linear holding ``weight`` and ``bias``, in training mode or not, whose own forward records its mode and
+    grad mode (no hook to remove: the record is taken inside the forward pass); with ``model_held``'s check, that
+    record and the parameters, all held by the grader (what it reads after the student's calls, not through them)."""
     import torch
     from torch import nn
 
     class Recorded(nn.Linear):
         def forward(self, x):
-            self.seen.append({"training": self.training, "grad": torch.is_grad_enabled()})
+            seen.append({"training": self.training, "grad": torch.is_grad_enabled()})
             return super().forward(x)
 
-    model = Recorded(weight.shape[1], 1)
-    model.seen = []
+    model, seen = Recorded(weight.shape[1], 1).train(training), []
     with torch.no_grad():
         model.weight.copy_(weight)
         model.bias.copy_(bias)
-    return model
+    return model, model_held(model), seen, list(model.parameters())
 
 
 @grader.probe
@@ -84,30 +85,27 @@ def train_step(inputs, ns):
     import torch
     from torch import nn
 
-    model = recorded(inputs["weight"], inputs["bias"])
-    model.eval()
-    optimizer = torch.optim.SGD(model.parameters(), lr=inputs["lr"])
-    losses, weights = [], []
+    model, kept, seen, (weight, bias) = recorded(inputs["weight"], inputs["bias"], False)
+    optimizer = torch.optim.SGD([weight, bias], lr=inputs["lr"])
+    losses, weights, modes = [], [], []  # modes: each call's forward passes (training mode or not)
     for _ in range(2):
         losses.append(settled(ns["train_step"](model, nn.MSELoss(), optimizer, inputs["x"], inputs["y"])))
-        weights.append(torch.cat([model.weight.detach().flatten(), model.bias.detach()]).clone())
-    leftover = any(p.grad is not None and p.grad.abs().sum().item() > 0 for p in model.parameters())
-    return {"losses": losses, "weights": weights, "leftover": leftover, "modes": [s["training"] for s in model.seen]}
+        kept("train_step")
+        weights.append(torch.cat([weight.detach().flatten(), bias.detach()]).clone())
+        modes.append([s["training"] for s in seen[sum(map(len, modes)) :]])
+    leftover = any(p.grad is not None and p.grad.abs().sum().item() > 0 for p in (weight, bias))
+    return {"losses": losses, "weights": weights, "leftover": leftover, "modes": modes}
 
 
 @grader.probe
 def evaluate(inputs, ns):
     from torch import nn
 
-    model = recorded(inputs["weight"], inputs["bias"])
-    model.train()
+    model, kept, seen, params = recorded(inputs["weight"], inputs["bias"], True)
     loss = settled(ns["evaluate"](model, nn.MSELoss(), inputs["x"], inputs["y"]))
-    return {
-        "loss": loss,
-        "training": model.training,
-        "grads": [p.grad is None for p in model.parameters()],
-        "graph": [s["grad"] for s in model.seen],
-    }
+    kept("evaluate")
+    graph = [s["grad"] for s in seen]
+    return {"loss": loss, "training": model.training, "grads": [p.grad is None for p in params], "graph": graph}
 
 
 @grader.probe
@@ -196,7 +194,9 @@ def _(results, secrets):
 @grader.check("test_train_step_updates", "train_step")
 def _(results, secrets):
     got = results["train_step"]
-    require(got["modes"] == [True, True], f"the forward passes ran with training={got['modes']}: call model.train()")
+    modes = got["modes"]  # each call's forward passes: at least one (torch.utils.checkpoint runs it again), training
+    require(all(modes), f"train_step ran {[len(m) for m in modes]} forward passes a call: call model(x) in every call")
+    require(all(map(all, modes)), f"train_step's forward passes ran with training={modes}: call model.train() first")
     want = _reference(secrets["train_step"])[1]
     for step, (found, right) in enumerate(zip(got["weights"], want, strict=True), start=1):
         require(

@@ -12,6 +12,8 @@ import json
 
 import numpy as np
 import pytest
+import torch
+import torch.utils.checkpoint
 
 pytest.importorskip("nbgrader", reason='the grading tests need nbgrader: pip install -e ".[teach]"')
 from torch.overrides import TorchFunctionMode  # noqa: E402
@@ -65,14 +67,14 @@ def solved(name: str) -> tuple[dict, spec.Grader]:
     return namespace, spec.load(scripted.GRADERS / f"{name}.py")
 
 
-def probe(auditor, name: str, probe: str, namespace: dict) -> tuple[dict, list[str], dict]:  # noqa: F811
-    """The probe run as in the kernel (its shipped source, its inputs as JSON), the audit's torch items after it, and
-    the secrets its checks decide with."""
+def probe(auditor, name: str, probe: str, namespace: dict, kept=("torch",)) -> tuple[dict, list[str], dict]:  # noqa: F811
+    """The probe run as in the kernel (its shipped source, its inputs as JSON), the audit's items after it (those that
+    start with one of ``kept``: torch's), and the secrets its checks decide with."""
     grader = solved(name)[1]
     inputs, secrets = grader.make_inputs(np.random.default_rng(0))
     before = auditor.snapshot()
     result = wire.run_probe(probe, grader.probes[probe].source, grader.encoded_inputs(inputs, 0)[probe], namespace)
-    return json.loads(result), [item for item in auditor.audit(before) if item.startswith("torch")], secrets
+    return json.loads(result), [item for item in auditor.audit(before) if item.startswith(kept)], secrets
 
 
 @pytest.mark.parametrize(
@@ -126,3 +128,54 @@ def test_a_cell_that_reaches_the_graders_own_modules_is_flagged_kernel(code):
 @pytest.mark.parametrize("code", NOT_THE_GRADERS)
 def test_names_that_only_look_like_the_graders_are_not_flagged(code):
     assert scan.scan_cell(code, "cell", {"torch", "np"}) == []
+
+
+class Shown(dict):  # review 11: a table of the grader's model that answers with values of the student's choosing
+    pass
+
+
+ALTERED = {  # what a call of the student's may do to the grader's model besides its work (each after the work)
+    "parameters_subclass": lambda model: setattr(model, "_parameters", Shown(model._parameters)),
+    "parameters_copy": lambda model: setattr(model, "_parameters", dict(model._parameters)),
+    "buffers_subclass": lambda model: setattr(model, "_buffers", Shown(model._buffers)),
+    "parameter_swapped": lambda model: model._parameters.update(bias=torch.nn.Parameter(model.bias.detach().clone())),
+    "class_swapped": lambda model: setattr(model, "__class__", torch.nn.Linear),
+}
+
+
+def altering(function, alter):
+    @functools.wraps(function)
+    def student(model, *args):
+        value = function(model, *args)
+        alter(model)
+        return value
+
+    return student
+
+
+@pytest.mark.parametrize("alter", ALTERED.values(), ids=ALTERED)
+@pytest.mark.parametrize("which", ["train_step", "evaluate"])
+def test_a_call_that_alters_the_graders_model_stops_the_probe(auditor, which, alter):  # noqa: F811
+    namespace = dict(solved("03_training_loop")[0])
+    namespace[which] = altering(namespace[which], alter)
+    result, found, _ = probe(auditor, "03_training_loop", which, namespace, kept=("torch", "the grader's model"))
+    assert result["ok"] is False and "the grader's model" in result["error"], result  # (before: read, full marks)
+    assert any(item.startswith("the grader's model") for item in found), found
+
+
+def test_a_step_through_checkpoint_earns_full_marks(auditor):  # noqa: F811  review 11: its forward runs twice a call
+    def train_step(model, loss_fn, optimizer, x, y):
+        model.train()
+        loss = loss_fn(torch.utils.checkpoint.checkpoint(model, x, use_reentrant=False), y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        return loss.item()
+
+    namespace, grader = solved("03_training_loop")
+    result, found, secrets = probe(auditor, "03_training_loop", "train_step", dict(namespace, train_step=train_step))
+    assert result["ok"] is True and found == [], (result, found)
+    points = scripted.points(scripted.source("03_training_loop"))
+    verdicts = grader.decide({"train_step": spec.probe_result("ok", json.dumps(result))}, secrets, points)
+    judged = [v for v in verdicts if grader.checks[v.grade_id].needs == ("train_step",)]
+    assert judged and all(v.points == v.max_points for v in judged), judged

@@ -33,7 +33,7 @@ MODULE = "torch.nn.modules.module"  # where nn.Module's global hooks live (``_gl
 # the kernel's own packages: a thread that runs their code only (pyzmq's garbage collector, started the first time
 # the kernel sends a large message) is the kernel's (a cell that uses them directly is flagged by the scan)
 KERNEL = ("/zmq/", "/ipykernel/", "/jupyter_client/", "/tornado/", "/IPython/")
-NOTED: list[str] = []  # what changed in torch's modes during the probes' watched calls (reported by the audit)
+NOTED: list[str] = []  # what changed in torch's modes, or a grader's model, during the probes' calls (audit reports)
 _WATCHING: list[list[tuple[str, Any]]] = []  # torch's modes as each watched call open now found them
 
 
@@ -194,6 +194,13 @@ def modes_kept(graders: bool = True) -> None:
             f"{changed[0]}; the grader reads no result while torch's modes are not as the call found them: enter a "
             "mode in a with block that ends inside the function, and leave torch's own (set_default_device's) alone"
         )
+
+
+def note(item: str) -> None:
+    """Note for the audit what a call of the notebook's code changed that a probe found (a model of the grader's
+    altered: ``model_held`` in :mod:`tools.grading.probe_call`)."""
+    if item not in NOTED:
+        NOTED.append(item)
 
 
 class watched_call:  # noqa: N801  (used as a function: ``with watched_call(inner):``)

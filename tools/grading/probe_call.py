@@ -68,3 +68,50 @@ def settled(value, depth=0, guard=True):  # noqa: C901  (shipped whole into the 
     if isinstance(value, dict):
         return {key: settled(item, depth + 1, False) for key, item in list(value.items())}
     return value
+
+
+def model_held(model):  # (shipped whole into the probes: ``grader.helper(model_held)``)
+    """A model the grader built, held as it is now: returns ``kept(what)``, to be called after each call of the
+    student's code (``what``: its name) before the probe reads the model. The probe reads the parameter tensors it
+    made itself, not through ``model.weight`` (``nn.Module.__getattr__`` reads the module's own ``_parameters``, which
+    the student's code can replace with a dict of its own); ``kept`` stops the probe (a RuntimeError) if any module of
+    the model changed class, or its ``_parameters``, ``_buffers`` or ``_modules`` is no longer the plain dict holding
+    the same tensors and modules (by identity), and notes it for the audit (``kernel_altered``)."""
+    import sys
+
+    def state(module, known, where, depth=0):  # [(what it is, the object)], read past the student's classes
+        kind = type(module)
+        if known is not None and not any(kind is k for k in known):
+            return [(f"{where}'s class", kind)]  # not the grader's: none of its code runs here
+        space = object.__getattribute__(module, "__dict__")
+        found = [(f"{where}'s class", kind), (f"{where}.__dict__", space)]
+        for key in ("_parameters", "_buffers", "_modules"):
+            table = dict.get(space, key) if type(space) is dict else None
+            found += [(f"{where}.{key}", table), (f"{where}.{key}'s class", type(table))]
+            for name, value in list(dict.items(table)) if type(table) is dict else ():
+                name = str.__repr__(name) if type(name) is str else "?"  # (no __repr__ of the student's runs)
+                found += [(f"{where}.{key}[{name}]", value), (f"{where}.{key}[{name}]'s class", type(value))]
+                if key == "_modules" and value is not None and depth < 16:
+                    found += state(value, known, f"{where}.{name[1:-1]}", depth + 1)
+        return found
+
+    held = state(model, None, "model")
+    known = [value for label, value in held if label.endswith("'s class") and isinstance(value, type)]
+
+    def kept(what):
+        now = state(model, known, "model")
+        changed = [
+            label for (label, value), (old, was) in zip(now, held, strict=False) if label != old or value is not was
+        ]
+        changed += [label for label, _ in (now[len(held) :] or held[len(now) :])]  # added, or gone
+        if not changed:
+            return
+        item = f"the grader's model was altered by a call of the notebook's code ({what}: {changed[0]} changed)"
+        noted = getattr(getattr(sys.modules.get("__grading__"), "auditor", None), "note", lambda item: None)
+        noted(item)
+        raise RuntimeError(
+            f"{item}; the grader reads no result from a model whose own tables were replaced: update the parameters "
+            "in place (optimizer.step()) and leave the model's _parameters, _buffers, _modules and class alone"
+        )
+
+    return kept
