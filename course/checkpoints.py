@@ -21,7 +21,8 @@ from course.checkpoint_file import CheckpointError, as_path, read_sealed, unexpa
 from course.device import model_device
 from course.divergence import state_copy
 from course.epochs import check_saved_epoch
-from course.parts import check_model, check_optimizer, check_scheduler, plain_history, wrong_order
+from course.history import plain_history
+from course.parts import built_before_change, check_model, check_optimizer, check_scheduler, wrong_order
 from course.repro import rng_state, set_rng_state
 
 _ENTRIES = {"model": dict, "optimizer": (dict, type(None)), "scheduler": (dict, type(None)), "epoch": int,
@@ -79,23 +80,18 @@ def _check_parts(path: object, model: object, optimizer: object, scheduler: obje
 
 def _check_held(model: nn.Module, optimizer: torch.optim.Optimizer | None) -> None:
     """Refuse an optimizer that trains tensors the model does not hold: the file would not keep their values."""
-    trained = {id(p): p for group in getattr(optimizer, "param_groups", ()) for p in group["params"]}
+    trained = [p for group in getattr(optimizer, "param_groups", ()) for p in group["params"]]
     mine = {id(t) for t in (*model.parameters(), *model.buffers())}
-    if not (other := [p for p in trained.values() if id(p) not in mine]):
+    if not (other := [p for p in trained if id(p) not in mine]):
         return
+    if changed := built_before_change(model, optimizer):  # the model changed since
+        raise ValueError(f"nothing was saved: {changed} before saving.")
     shapes = ", ".join(str(tuple(p.shape)) for p in other[:3])
-    start = f"nothing was saved: the optimizer trains {len(other)} tensor(s) that are not the model's (shapes {shapes})"
-    if new := [p for p in model.parameters() if p.requires_grad and id(p) not in trained]:  # the model changed since
-        raise ValueError(
-            f"{start}, and the model has {len(new)} trainable parameter(s) it does not train: the optimizer was "
-            "built before the model changed (a parametrization such as weight_norm registered, a layer replaced), so "
-            "its steps change tensors the model no longer uses. Rebuild it from the model as it is now, e.g. "
-            "torch.optim.SGD(model.parameters(), lr=...), and train with it before saving."
-        )
     raise ValueError(
-        f"{start}, and a checkpoint keeps only the model's weights, so their trained values would be lost. Register "
-        "each on the model as a parameter, e.g. in __init__, self.temperature = nn.Parameter(torch.ones(1)), then "
-        "build the optimizer from model.parameters()."
+        f"nothing was saved: the optimizer trains {len(other)} tensor(s) that are not the model's (shapes {shapes}), "
+        "and a checkpoint keeps only the model's weights, so their trained values would be lost. Register each on the "
+        "model as a parameter, e.g. in __init__, self.temperature = nn.Parameter(torch.ones(1)), then build the "
+        "optimizer from model.parameters()."
     )
 
 

@@ -20,7 +20,8 @@ from collections.abc import Iterator
 import torch
 
 from course.divergence import LastFinite
-from course.parts import History, bad_learning_rate, plain_history, wrong_order
+from course.history import History, plain_history
+from course.parts import bad_learning_rate, wrong_order
 
 RECORDED = ("train_loss", "lr", "val_loss")  # the lists fit itself keeps; any other is the user's, left alone
 

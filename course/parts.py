@@ -1,8 +1,7 @@
 """The parts of training, checked before it starts: each bad part gets an error that names the fix.
 
-The model, the loss, the optimizer, the scheduler and the history are checked once, before the first epoch, by the trainer (:mod:`course.training`) and by the
-checkpoints (:mod:`course.checkpoints`): a wrong part fails at once, not after an epoch of work.
-"""
+The model, the loss, the optimizer, the scheduler and the history are checked once, before the first epoch, by the
+trainer (:mod:`course.training`) and the checkpoints (:mod:`course.checkpoints`): a wrong part fails at once."""
 
 from __future__ import annotations
 
@@ -12,8 +11,6 @@ from collections.abc import Iterable, Mapping
 
 import torch
 from torch import nn
-
-History = dict[str, list[float]]
 
 _SCHEDULERS = (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
 
@@ -56,9 +53,8 @@ def check_model(model: object, order: str = _TRAINER_ORDER) -> None:
         TypeError: model is the class Linear, not a model: build one first, e.g. model = Linear(...).
     """
     if _a_class(model, nn.Module):
-        raise TypeError(
-            f"model is the class {model.__name__}, not a model: build one first, e.g. model = {model.__name__}(...)."
-        )
+        name = model.__name__
+        raise TypeError(f"model is the class {name}, not a model: build one first, e.g. model = {name}(...).")
     if isinstance(model, nn.modules.loss._Loss) or not isinstance(model, nn.Module):
         raise TypeError(
             f"model should be a torch.nn.Module, got {type(model).__name__}.{wrong_order('model', model, order)}"
@@ -74,9 +70,8 @@ def check_loss_fn(loss_fn: object) -> None:
         TypeError: loss_fn is the class MSELoss, not a loss: add the parentheses, loss_fn = nn.MSELoss().
     """
     if _a_class(loss_fn, nn.Module):
-        raise TypeError(
-            f"loss_fn is the class {loss_fn.__name__}, not a loss: add the parentheses, loss_fn = nn.{loss_fn.__name__}()."
-        )
+        name = loss_fn.__name__
+        raise TypeError(f"loss_fn is the class {name}, not a loss: add the parentheses, loss_fn = nn.{name}().")
     if not callable(loss_fn) or isinstance(loss_fn, torch.optim.Optimizer):
         raise TypeError(
             f"loss_fn should be callable (e.g. nn.MSELoss()), got {type(loss_fn).__name__}.{wrong_order('loss_fn', loss_fn)}"
@@ -133,12 +128,32 @@ def check_optimizer(optimizer: object, model: nn.Module, *, training: bool = Tru
             "another model, or before the model was rebuilt or copied. Build the optimizer from this model, after "
             "creating it: torch.optim.SGD(model.parameters(), lr=...)."
         )
+    if training and (changed := built_before_change(model, optimizer)):
+        raise ValueError(f"{changed} before training.")
     if training and not any(p.requires_grad for p in held):
         raise ValueError(
             "the optimizer holds only frozen parameters of this model (requires_grad=False), so training would "
             "change nothing. Build it from the parameters to train: torch.optim.SGD(model.parameters(), lr=...)."
         )
     _check_learning_rates(optimizer, None if training else scheduler)
+
+
+def built_before_change(model: nn.Module, optimizer: torch.optim.Optimizer) -> str:
+    """What is wrong ("": nothing) when ``optimizer`` trains tensors that are not the model's while the model has
+    trainable parameters it does not train: it was built before the model changed, and its steps miss the model."""
+    trained = {id(p): p for group in optimizer.param_groups for p in group["params"]}
+    mine = {id(t) for t in (*model.parameters(), *model.buffers())}
+    other = [p for p in trained.values() if id(p) not in mine]
+    new = [p for p in model.parameters() if p.requires_grad and id(p) not in trained]
+    if not (other and new):
+        return ""
+    return (
+        f"the optimizer trains {len(other)} tensor(s) that are not the model's (shapes "
+        f"{', '.join(str(tuple(p.shape)) for p in other[:3])}), and the model has {len(new)} trainable parameter(s) it "
+        "does not train: the optimizer was built before the model changed (a parametrization such as weight_norm "
+        "registered, a layer replaced), so its steps change tensors the model no longer uses. Rebuild it from the "
+        "model as it is now, e.g. torch.optim.SGD(model.parameters(), lr=...), and train with it"
+    )
 
 
 def _broken(group: Mapping) -> float | None:
@@ -254,32 +269,6 @@ def check_mean_loss(loss_fn: object, who: str) -> None:
             "reduction='mean' (the default), e.g. nn.MSELoss(), for evaluating"
             + ("; train with the sum if you like." if sums else ".")
         )
-
-
-def plain_history(history: object) -> History:
-    """A copy of ``history`` as ``{name: [float, ...]}``; a clear ``TypeError`` if it is not one.
-
-    NumPy scalars become Python floats (``torch.load(weights_only=True)`` refuses NumPy objects).
-
-    Example:
-        >>> plain_history({"train_loss": [0.5, 0.25]})
-        {'train_loss': [0.5, 0.25]}
-    """
-    wrong = TypeError(
-        "history should be a dict of lists of numbers, like the one fit() returns or ckpt['history'], "
-        f"e.g. {{'train_loss': [0.5, 0.3]}}; got {type(history).__name__}: {history!r:.60}."
-    )
-    if history is None:
-        return {}
-    if not isinstance(history, Mapping):
-        raise wrong
-    try:
-        plain = {str(key): [float(v) for v in values] for key, values in history.items()}
-    except (TypeError, ValueError, AttributeError):
-        raise wrong from None
-    if any(isinstance(values, (str, bytes)) for values in history.values()):
-        raise wrong
-    return plain
 
 
 def check_parts(model: object, loss_fn: object, optimizer: object = None, *, training: bool = False) -> None:

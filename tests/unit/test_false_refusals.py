@@ -281,6 +281,31 @@ def test_an_optimizer_built_before_weight_norm_is_told_to_be_rebuilt(tmp_path):
     save_checkpoint(tmp_path / "c.pt", model, torch.optim.SGD(model.parameters(), lr=0.1))
 
 
+@pytest.mark.parametrize("trainer", ["fit", "train_epoch", "train step"])
+@pytest.mark.parametrize("change", ["layer replaced", "weight_norm"])
+def test_an_optimizer_built_before_the_model_changed_is_refused_before_training(trainer, change):
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    if change == "layer replaced":
+        model[2] = nn.Linear(4, 1)  # the optimizer still holds the old head's tensors
+    else:
+        nn.utils.parametrizations.weight_norm(model[0])
+    before = [p.detach().clone() for p in model.parameters()]
+    run = {"fit": lambda: fit(model, nn.MSELoss(), optimizer, LOADER, 1, progress=False),
+           "train_epoch": lambda: train_epoch(model, nn.MSELoss(), optimizer, LOADER),
+           "train step": lambda: make_train_step(model, nn.MSELoss(), optimizer)(X, Y)}[trainer]  # fmt: skip
+    with pytest.raises(ValueError, match=r"built before the model changed.*Rebuild it.*before training"):
+        run()
+    assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before, strict=True))
+
+
+def test_an_optimizer_over_part_of_the_model_still_trains():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+    head = model[2].weight.detach().clone()
+    fit(model, nn.MSELoss(), torch.optim.SGD(model[2].parameters(), lr=0.1), LOADER, 1, progress=False)
+    assert not torch.equal(model[2].weight, head)
+
+
 def test_a_loss_cut_from_the_model_on_most_batches_is_warned_of():
     def cut_but_last(pred, target):  # trains only on the short last batch of each pass
         loss = ((pred - target) ** 2).mean()

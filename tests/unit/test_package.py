@@ -21,6 +21,7 @@ LAYERS = {  # a module may import only modules of a lower layer
     "checkpoint_file": 0,
     "progress": 0,
     "parts": 0,
+    "history": 0,
     "loss_checks": 0,
     "loss_values": 0,
     "loss_result": 0,
