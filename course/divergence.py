@@ -1,13 +1,11 @@
 """A loss that stops being finite: the cause named, and training put back on its feet.
 
-A loss that becomes NaN or inf is blamed on the data when the batch holds NaN or inf (or no sample at all);
-at a call's first step on a model not known to be trained (the rate named in case it was) and in validation,
-on the first of the weights, the model's output (computed again) and the loss itself that is not finite; else on
-a gradient that is not finite though the loss is (computed again at the weights put back: a sqrt at 0), else on
-the learning rate. The loop puts back the weights and optimizer state of the start of the last epoch that began
-finite. The loss is checked before its step, so a bad batch never reaches the weights; nothing here runs while
-the loss stays finite, except one copy per epoch.
-"""
+A loss that becomes NaN or inf is blamed on the data when the batch holds NaN or inf (or no sample at all); at a call's
+first step on a model not known to be trained (the rate named in case it was) and in validation, on the first of the
+weights, the model's output (computed again) and the loss itself that is not finite; else on a gradient that is not
+finite though the loss is (computed again at the weights put back: a sqrt at 0), else on the learning rate. The loop
+puts back the weights and optimizer state of the start of the last epoch that began finite. The loss is checked before
+its step, so a bad batch never reaches the weights; nothing runs while the loss stays finite but one copy per epoch."""
 
 from __future__ import annotations
 
@@ -19,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 
 def _count(tensor: object) -> str | None:
@@ -74,8 +73,9 @@ def _cuda_devices(model: nn.Module) -> list[int]:
     return sorted({p.device.index or 0 for p in model.parameters() if p.is_cuda})
 
 
-def _finite(tensors: Iterable[object]) -> bool:
-    return all(bool(torch.isfinite(t).all()) for t in tensors if isinstance(t, torch.Tensor) and t.is_floating_point())
+def _finite(tensors: Iterable[object]) -> bool:  # a lazy layer's weights, not made yet, hold no value to test
+    return all(bool(torch.isfinite(t).all()) for t in tensors if isinstance(t, torch.Tensor) and not is_lazy(t)
+               and t.is_floating_point())  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -198,19 +198,21 @@ class LastFinite:
         self.saved: tuple[dict, dict] | None = None
         self.epoch: int | None = None
         self.passes = 0  # epochs begun: at step 1 of the first, this call has made no update yet
-        self.updates, self.restored = 0, False
+        self.updates, self.restored, self.lazy = 0, False, False
 
-    def remember(self, epoch: int | None) -> None:
+    def remember(self, epoch: int | None) -> None:  # nothing to keep while a lazy layer has no weights yet
         self.passes, self.updates = self.passes + 1, 0
-        if _finite(self.model.parameters()):
+        self.lazy = any(map(is_lazy, self.model.parameters()))
+        if not self.lazy and _finite(self.model.parameters()):
             weights = {key: state_copy(value) for key, value in self.model.state_dict().items()}
             self.saved, self.epoch = (weights, copy.deepcopy(self.optimizer.state_dict())), epoch
 
     def restore(self) -> str:
         if self.saved is None:
+            began = "a lazy layer had no weights yet" if self.lazy else "the weights were already NaN or inf"
             return (
-                "The weights were already NaN or inf when this epoch began, so there was no finite state to put "
-                "back: rebuild the model and the optimizer (or load a checkpoint)."
+                f"When this epoch began {began}, so there was no finite state to put back: rebuild the model and "
+                "the optimizer (or load a checkpoint)."
             )
         self.model.load_state_dict(self.saved[0])
         self.optimizer.load_state_dict(copy.deepcopy(self.saved[1]))
@@ -228,7 +230,7 @@ class LastFinite:
                 f"The batch itself is at fault: {bad}. Clean the data before training (find the rows with "
                 "~torch.isfinite(x).all(dim=1)); a lower learning rate will not help."
             )
-        elif self.saved is None:
+        elif self.saved is None and not self.lazy:
             cause = _NEVER_FINITE
         elif step == 1 and self.passes == 1 and not self.trained:
             cause = finite_batch_cause(self.model, x) + _FIRST_STEP

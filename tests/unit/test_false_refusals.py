@@ -322,3 +322,14 @@ def test_a_loss_cut_from_the_model_on_most_batches_is_warned_of():
             progress=False,
         )
     assert len(record) == 2 and record[0].filename == __file__  # once per epoch, at the call of fit
+
+
+@pytest.mark.parametrize("trainer", ["fit", "train_epoch"])
+def test_a_lazy_model_with_its_optimizer_built_before_the_first_forward_trains(trainer):
+    model = nn.Sequential(nn.LazyLinear(4), nn.ReLU(), nn.Linear(4, 1))  # torch trains it so: the layer keeps its
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)  # parameter objects when the first forward makes them
+    if trainer == "fit":
+        fit(model, nn.MSELoss(), optimizer, LOADER, 2, progress=False)
+    else:
+        train_epoch(model, nn.MSELoss(), optimizer, LOADER)
+    assert not nn.parameter.is_lazy(model[0].weight) and torch.isfinite(model[0].weight).all()
