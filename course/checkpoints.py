@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 from course.checkpoint_file import CheckpointError, as_path, read_sealed, unexpanded, write_sealed
 from course.device import model_device
@@ -139,6 +140,9 @@ def save_checkpoint(
         ['epoch', 'history', 'kinds', 'model', 'optimizer', 'param_names', 'rng', 'scheduler']
     """
     path = _check_parts(path, model, optimizer, scheduler, "saved")
+    if lazy := [name for name, p in model.named_parameters() if is_lazy(p)]:
+        raise ValueError(f"nothing was saved: {lazy[0]} has no values yet (a lazy layer makes its weights at the first "
+                         "forward pass): run the model once, model(x[:1]), or train it, before saving.")  # fmt: skip
     _check_held(model, optimizer)
     if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
         raise ValueError(f"epoch should be the number of epochs done, a non-negative integer; got {epoch!r}.")
@@ -167,7 +171,8 @@ def save_checkpoint(
 def _model_misfit(model: nn.Module, saved: Mapping[str, Any]) -> str | None:
     mine = model.state_dict()
     missing, unexpected = sorted(set(mine) - set(saved)), sorted(set(saved) - set(mine))
-    both = [k for k in sorted(set(mine) & set(saved)) if all(isinstance(d[k], torch.Tensor) for d in (mine, saved))]
+    both = [k for k in sorted(set(mine) & set(saved)) if all(isinstance(d[k], torch.Tensor) for d in (mine, saved))
+            and not is_lazy(mine[k])]  # fmt: skip  # a lazy layer takes the file's shape, as load_state_dict does
     shapes = [f"{k} is {tuple(saved[k].shape)} in the file but {tuple(mine[k].shape)} in your model" for k in both
               if saved[k].shape != mine[k].shape]  # fmt: skip
     problems = [f"missing {missing}"] * bool(missing) + [f"unexpected {unexpected}"] * bool(unexpected) + shapes

@@ -163,13 +163,13 @@ def finite_batch_cause(model: nn.Module, x: object) -> str:
 
 
 def state_copy(value: object) -> object:
-    """A copy of one entry of a ``state_dict``: a tensor cloned, anything else (a custom extra state) deep-copied.
+    """A copy of one entry of a ``state_dict``: a tensor cloned (a lazy one, with no values, kept), else deep-copied.
 
     Example:
         >>> state_copy({"version": 2})
         {'version': 2}
     """
-    return value.detach().clone() if isinstance(value, torch.Tensor) else copy.deepcopy(value)
+    return value if is_lazy(value) else value.detach().clone() if torch.is_tensor(value) else copy.deepcopy(value)
 
 
 class LastFinite:

@@ -455,3 +455,25 @@ def test_an_epoch_given_in_the_scheduler_s_place_is_named_with_epoch_as_a_keywor
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(TypeError, match=r"load_checkpoint's 4th argument is the scheduler.*ckpt\['epoch'\]"):
         load_checkpoint(tmp_path / "c.pt", model, optimizer, number)
+
+
+def _lazy_model() -> nn.Module:
+    return nn.Sequential(nn.LazyLinear(2), nn.ReLU(), nn.Linear(2, 1))
+
+
+def test_a_checkpoint_loads_into_a_fresh_lazy_model_as_load_state_dict_does(tmp_path):
+    torch.manual_seed(0)
+    trained = _lazy_model()
+    trained(torch.randn(4, 3))  # the first forward makes the lazy layer's weights
+    save_checkpoint(tmp_path / "lazy.pt", trained)
+    fresh = _lazy_model()
+    load_checkpoint(tmp_path / "lazy.pt", fresh)
+    assert all(
+        torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), trained.state_dict().values(), strict=True)
+    )
+
+
+def test_a_lazy_model_with_no_weights_yet_is_told_to_run_once_before_saving(tmp_path):
+    with pytest.raises(ValueError, match=r"no values yet.*run the model once"):
+        save_checkpoint(tmp_path / "lazy.pt", _lazy_model())
+    assert not (tmp_path / "lazy.pt").exists()
