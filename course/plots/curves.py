@@ -226,7 +226,8 @@ def plot_confusion_matrix(matrix: object, labels: Sequence[str]) -> Figure:
     ax.imshow(counts, cmap="Blues")
     for (row, col), value in np.ndenumerate(counts):
         color = "white" if value > counts.max() / 2 else "black"
-        ax.text(col, row, str(value), ha="center", va="center", color=color)
+        text = str(value) if float(value).is_integer() else f"{value:.2f}"  # counts whole, fractions to 2 decimals
+        ax.text(col, row, text, ha="center", va="center", color=color)
     ticks = range(len(labels))
     ax.set(xticks=ticks, yticks=ticks, xticklabels=labels, yticklabels=labels, xlabel="predicted", ylabel="true")
     fig.tight_layout()

@@ -100,3 +100,10 @@ FOUND = [  # (id, call, error, words in the message)
 @pytest.mark.parametrize(("call", "error", "words"), [c[1:] for c in FOUND], ids=[c[0] for c in FOUND])
 def test_defects_of_the_first_round_get_a_clear_error(call, error, words):
     assert_clear_error(call, error, words)
+
+
+def test_a_confusion_matrix_of_fractions_shows_two_decimals_and_counts_stay_whole():
+    shares = plots.plot_confusion_matrix([[1 / 3, 2 / 3], [0.5, 0.5]], ["neg", "pos"])
+    counts = plots.plot_confusion_matrix([[3, 1], [0, 4]], ["neg", "pos"])
+    assert [t.get_text() for t in shares.axes[0].texts] == ["0.33", "0.67", "0.50", "0.50"]
+    assert [t.get_text() for t in counts.axes[0].texts] == ["3", "1", "0", "4"]
