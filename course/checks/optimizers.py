@@ -104,6 +104,9 @@ def _explain_steps(got: list, expected: list) -> str:
     where = ("", "right on the check's first 7 points at lr 0.05, but not on 5 other points at lr 0.1 (use x, y and "
              "the optimizer's own rate, never fixed numbers): ")  # fmt: skip
     text, yours, right = next(case for case in zip(where, got, expected, strict=True) if not close(*case[1:]))
+    if all(close(yours[key], right[key]) for key in ("parameters", "returned")):  # then what step() saw differs
+        return ("a and b are right, but step() used a gradient other than your MSE's (scaled), or did not make the "
+                "update: take the MSE as the loss, backward() on it, and let optimizer.step() update at the given rate.")  # fmt: skip
     shown = [", ".join(map("{:.4f}".format, map(float, run[key])))
              for key in ("parameters", "returned") for run in (yours, right)]  # fmt: skip
     return text + ("after {} calls a, b = {} (expected {}), the losses returned {} (expected {}). Use the optimizer you "
@@ -153,14 +156,17 @@ def _scale(optimizer, factor: float, new_lr=lambda lr, default, factor: lr * fac
 
 
 def _groups_probe(rates: tuple, default: float, factors: tuple) -> tuple:
-    """Groups at ``rates`` and one at the ``default``, scaled by each factor in turn; the read gives each group's
-    settings, lr and all the rest."""
+    """Groups at ``rates`` and one at the ``default``, stepped once, then scaled by each factor; read: their settings."""
     groups = [{"params": [torch.zeros(2, requires_grad=True)], "lr": lr} for lr in rates]
     optimizer = torch.optim.SGD([*groups, {"params": [torch.zeros(2, requires_grad=True)]}], lr=default, momentum=0.9)
     keys = [key for key in optimizer.param_groups[0] if key != "params"]
+    sum((i + 1) * g["params"][0] @ torch.tensor([1.0, -2.0]) for i, g in enumerate(optimizer.param_groups)).backward()
+    optimizer.step()  # one step first, so that there are momentum buffers to keep
 
-    def read() -> list:
-        return [{key: group.get(key) for key in keys} for group in optimizer.param_groups]
+    def read() -> list:  # each group's settings, and its parameters' momentum buffers: "state"
+        buffer = {p: state.get("momentum_buffer") for p, state in optimizer.state.items()}
+        return [{**{key: g.get(key) for key in keys}, "state": [buffer.get(p) for p in g["params"]]}
+                for g in optimizer.param_groups]  # fmt: skip
 
     return tuple((optimizer, factor, read) for factor in factors)
 
@@ -205,6 +211,9 @@ def _explain_rates(got: list, expected: list) -> str:
         if not close([group["lr"] for group in yours], [group["lr"] for group in right]):
             return (f"{'called again, ' * again}with factor {factor:g} the rates became {_rates(yours)}; expected "
                     f"{_rates(right)}, each rate the group {'then ' * again}held times it.")  # fmt: skip
+        if not close([group["state"] for group in yours], [group["state"] for group in right]):
+            return ("changing the rate must keep the optimizer's state: your code cleared (or changed) its momentum "
+                    "buffers; set group['lr'] in place.")  # fmt: skip
         changed = [key for key in right[0] if not close([group.get(key) for group in yours], [g[key] for g in right])]
         if changed:
             return f"the rates are right, but {', '.join(changed)} changed too: change only group['lr']."

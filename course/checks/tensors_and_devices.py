@@ -13,8 +13,8 @@ SHAPES = {"column - vector": (4, 4), "m[:, -1]": (3,), "m[:, -1:]": (3, 1), "X @
 KEYS = f"answer with a dict with exactly these keys, each a shape tuple such as (2, 3): {list(SHAPES)}."
 KEPT_DTYPE = "torch.tensor(array) copies but keeps the array's dtype (float64, int64): ask for dtype=torch.float32."
 # the float32 array shows the memory a conversion (.float(), np.asarray) shares when there is nothing to convert
-ARRAYS = (
-    np.array([0.5, 1.5, 2.5]),
+ARRAYS = (  # 0.1, 1234.567, 0.0123456 and 70000.0 (over float16's 65504) are float32's, not float16's or bfloat16's
+    np.array([0.5, 1.5, 2.5, 0.1, 1234.567, 0.0123456, 70000.0]),
     np.array([0.25, -1.0], dtype=np.float32),
     np.array([1, 2, 3]),
     np.array([[1.5, -2.0, 0.0], [4.0, 0.5, -1.0]]),
@@ -24,6 +24,10 @@ NOT_A_TENSOR = Guard(  # the observation holds one answer per probe
     any_item(lambda got: not isinstance(got, torch.Tensor)),
     lambda *args: [0.0],
     lambda got, _: f"return a torch tensor, got {describe(next(g for g in got if not isinstance(g, torch.Tensor)))}.",
+)
+HALF = (
+    "the values went through {}, which keeps only 2 to 3 significant digits (and float16 no number over 65504): "
+    "1234.567, 0.1 and 0.0123456 lost digits. Convert straight to float32: torch.tensor(array, dtype=torch.float32)."
 )
 TENSORS = "return torch tensors, not NumPy arrays or lists: build each one with torch.tensor(...)."
 CUT = (
@@ -124,8 +128,19 @@ def _floats_named(got: dict, _: object) -> str:
     return f"{key} is {safe_text(got[key], 30)}: a shape holds whole numbers (ints), as .shape does: {fix}."
 
 
+def _lost(array: np.ndarray, tensor: object) -> str:
+    """The first value of ``array`` that its float32 ``tensor`` does not hold, and what it became ("" if none)."""
+    try:
+        pairs = zip(array.ravel().tolist(), tensor.detach().cpu().double().ravel().tolist(), strict=True)
+        return next((f"; {a:g} became {b:g}" for a, b in pairs if not close(b, a)), "")
+    except Exception:  # no tensor of the array's size: the shape or the dtype already tells
+        return ""
+
+
 def _copies_explained(got: list, expected: list) -> str:
-    found = "; ".join(f"for {a.dtype} {a.tolist()}: {describe(t)}" for a, (_, t) in zip(ARRAYS, got, strict=True))
+    found = "; ".join(
+        f"for {a.dtype} {a.tolist()}: {describe(t)}{_lost(a, t)}" for a, (_, t) in zip(ARRAYS, got, strict=True)
+    )
     dtypes = sorted({dtype for dtype, _ in got} - {"torch.float32"})
     start = f"every tensor must be float32, not {', '.join(dtypes)}; " if dtypes else ""
     return f"{start}each tensor should be a float32 copy of its array; yours, after the arrays changed: {found}."
@@ -224,6 +239,10 @@ to_float32 = Exercise(
         Mistake("wrong_dtype", lambda a: torch.tensor(a), KEPT_DTYPE),
         Mistake("shares_when_same_dtype", lambda a: torch.from_numpy(a).float()),
         Mistake("shares_when_same_dtype", lambda a: torch.from_numpy(np.asarray(a, dtype=np.float32))),
+        *(
+            Mistake("rounded", lambda a, d=d: torch.tensor(a, dtype=d).float(), HALF.format(f"{d}".split(".")[1]))
+            for d in (torch.float16, torch.bfloat16)
+        ),
     ],
     alternatives=[lambda a: torch.tensor(a).float(), lambda a: torch.from_numpy(a.copy()).float()],
     explain=_copies_explained,

@@ -367,3 +367,63 @@ def test_review10_a_used_up_iterator_is_named_and_one_epoch_still_is_told_to_loo
     assert "loop over the epochs" not in verdict.message, verdict
     verdict = check.scheduled_training(partial(check._train, fault="one_epoch_only"))
     assert verdict.mistake == "one_epoch_only" and "loop over the epochs" in verdict.message, verdict
+
+
+def scale_then_clear(optimizer, factor):
+    for group in optimizer.param_groups:
+        group["lr"] *= factor
+    optimizer.state.clear()
+
+
+def scale_by_reinit(optimizer, factor):
+    groups = [dict(group, lr=group["lr"] * factor) for group in optimizer.param_groups]
+    type(optimizer).__init__(optimizer, groups, **optimizer.defaults)
+
+
+@pytest.mark.parametrize("answer", [scale_then_clear, scale_by_reinit], ids=["state_clear", "reinit"])
+def test_review11_scaling_the_rates_must_keep_the_momentum_buffers(answer):
+    verdict = check.scale_learning_rates(answer)
+    assert not verdict.passed and "cleared (or changed) its momentum buffers" in verdict.message, verdict
+
+
+def test_review11_scaling_in_place_in_any_loop_form_passes():
+    def loop(optimizer, factor):
+        for group in optimizer.param_groups:
+            group["lr"] = group["lr"] * factor
+
+    assert check.scale_learning_rates(loop).passed
+    assert check.scale_learning_rates(lambda o, f: [g.__setitem__("lr", g["lr"] * f) for g in o.param_groups]).passed
+
+
+def half_loss_double_rate(a, b, optimizer, x, y):
+    loss = 0.5 * ((a + b * x - y) ** 2).mean()
+    loss.backward()
+    for group in optimizer.param_groups:
+        group["lr"] *= 2
+    optimizer.step()
+    for group in optimizer.param_groups:
+        group["lr"] /= 2
+    optimizer.zero_grad()
+    return 2 * loss.item()
+
+
+def update_by_hand(a, b, optimizer, x, y):
+    loss = ((a + b * x - y) ** 2).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    lr = optimizer.param_groups[0]["lr"]
+    with torch.no_grad():
+        a -= lr * a.grad
+        b -= lr * b.grad
+    for group in optimizer.param_groups:  # step() runs, with nothing to update
+        saved, group["lr"] = group["lr"], 0.0
+    optimizer.step()
+    for group in optimizer.param_groups:
+        group["lr"] = saved
+    return loss.item()
+
+
+@pytest.mark.parametrize("answer", [half_loss_double_rate, update_by_hand], ids=["half_mse", "by_hand"])
+def test_review11_a_right_result_from_another_gradient_step_is_named(answer):
+    verdict = check.train_step(answer)
+    assert not verdict.passed and "a and b are right, but step() used a gradient" in verdict.message, verdict

@@ -195,3 +195,31 @@ def test_review10_a_wrong_set_of_keys_names_the_keys(answer, named, not_named):
 def test_review10_a_shape_written_as_a_string_is_named():
     verdict = check.predicted_shapes({**check.SHAPES, "X @ w": "(5, 1)"})
     assert verdict.mistake == "unreadable" and "X @ w is the string '(5, 1)'" in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    "answer, words",
+    [
+        (lambda a: torch.tensor(a, dtype=torch.float16).float(), "float16"),
+        (lambda a: torch.tensor(a, dtype=torch.bfloat16).float(), "bfloat16"),
+        (lambda a: torch.tensor(np.round(a, 3), dtype=torch.float32), "0.0123456 became 0.012"),
+    ],
+    ids=["via_float16", "via_bfloat16", "rounded_3_decimals"],
+)
+def test_review11_a_copy_that_loses_float32_precision_is_refused(answer, words):
+    verdict = check.to_float32(answer)
+    assert not verdict.passed and words in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda a: torch.tensor(a, dtype=torch.float32),
+        lambda a: torch.from_numpy(a.copy()).float(),
+        lambda a: torch.as_tensor(a.copy()).to(torch.float32),
+        lambda a: torch.tensor(a.astype(np.float64), dtype=torch.float32),
+    ],
+    ids=["tensor_float32", "from_numpy_copy_float", "as_tensor_to", "via_float64"],
+)
+def test_review11_copies_at_float32_precision_pass(answer):
+    assert check.to_float32(answer).passed
