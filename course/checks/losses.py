@@ -37,6 +37,9 @@ _BY_HAND = "your sigmoid by hand breaks at a logit of ±1000: exp(1000) overflow
 float32, exp(709) in float64), so the sigmoid comes out exactly 0.0 on one side (nan for exp(z) / (1 + exp(z))) and \
 rounds to exactly 1.0 on the other, and the log of 0.0 (or of 1 - 1.0) is -inf. Compute from the logits with exp(-|z|), \
 which never exceeds 1: max(z, 0) - z y + log(1 + exp(-|z|)), or F.logsigmoid(z) and F.logsigmoid(-z)."
+_LOG_OF_SOFTMAX = "torch.softmax is computed safely (it subtracts the largest score first, so nothing overflows), \
+but with a logit of 1000 the other classes' probabilities round to 0, exactly 0.0, whose log is -inf. Take the \
+log from the logits: F.log_softmax(logits, dim=1) at the label, or torch.logsumexp(logits, dim=1) minus its score."
 _ROUNDING = {"SigmoidBackward0", "SoftmaxBackward0", "TanhBackward0"}  # a probability rounding to exactly 0.0 or 1.0
 
 
@@ -255,6 +258,7 @@ class_loss = _exercise(  # cross-entropy from logits and class indices, by hand 
      ([[-0.6, 1.9, 0.3], [2.1, -0.2, -1.8], [0.0, 1.2, -2.3], [-1.1, -0.5, 2.6], [1.5, 0.8, -0.7]],
       [2, 0, 1, 1, 0])],  # 3 classes: no count of classes typed in
     [Mistake("unstable_softmax", lambda z, y: -(z.exp()[range(len(y)), y] / z.exp().sum(1)).log().mean()),
+     Mistake("unstable_softmax", lambda z, y: -z.softmax(1)[range(len(y)), y].log().mean(), _LOG_OF_SOFTMAX),
      Mistake("softmax_before_cross_entropy", lambda z, y: F.cross_entropy(z.softmax(dim=1), y)),
      Mistake("missing_logsumexp", lambda z, y: -z[range(len(y)), y].mean()),
      Mistake("shape_mismatch", lambda z, y: (torch.logsumexp(z, dim=1) - z[:, y]).mean(), _COLUMNS),
@@ -264,5 +268,5 @@ class_loss = _exercise(  # cross-entropy from logits and class indices, by hand 
      lambda z, y: ((m := z.max(1, keepdim=True).values.detach()).squeeze(1) + (z - m).exp().sum(1).log()  # a detached
                    - z[range(len(y)), y]).mean()],  # shift: its gradient cancels, so detaching it is right
     "log-sum-exp minus the right class's score, averaged: nn.CrossEntropyLoss's number, even with a logit of 1000.",
-    library=_cross_entropy_library(lambda z: z),
+    library=_cross_entropy_library(lambda z: z), same=_same_cause,
 )  # fmt: skip

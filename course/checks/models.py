@@ -53,8 +53,10 @@ def _quadratic(make: object, args: tuple) -> object:
         return seen  # a guard names it
     for name, value in zip("abc", (1.5, -2.0, 0.5), strict=True):
         parameters[name].data.fill_(value)  # the check's own instance: no graph, and frozen ones too
-    out = model(torch.linspace(-1, 2, 5).unsqueeze(1))
-    return {**seen, "stuck": _untrainable(model, out), "output": out.detach() if torch.is_tensor(out) else out}
+    out, wide = model(torch.linspace(-1, 2, 5).unsqueeze(1)), torch.tensor([[-40.0], [0.5], [40.0]])
+    model(wide)  # a forward that changes x in place (x.squeeze_(1), x.clamp_(-10, 10)) changes the caller's x
+    return {**seen, "stuck": _untrainable(model, out), "output": out.detach() if torch.is_tensor(out) else out,
+            "in_place": not torch.equal(wide, torch.tensor([[-40.0], [0.5], [40.0]]))}  # fmt: skip
 
 
 def _untrainable(model: nn.Module, out: object) -> list:
@@ -78,9 +80,11 @@ def _stuck(got: dict | list, expected: object) -> str:  # the quadratic's (a dic
 
 _IN_CLASS = "a, b and c are class attributes (declared in the class body), which nn.Module never registers: no \
 optimizer sees them, and all instances share them. Declare each in __init__: self.a = nn.Parameter(torch.randn(1))."
+_IN_PLACE = "forward changed its input x in place (x /= 10, x.clamp_(-3, 3), x.squeeze_(1)), so the caller's batch \
+changed too: write x = x / 10, x = x.clamp(-3, 3), which make new tensors (no /=, += or method ending in _ on x)."
 _ONE_NUMBER = "a, b and c should each hold one number: nn.Parameter(torch.randn(1))."
 quadratic_class = Exercise(
-    name="quadratic_class", reference=_Quadratic, observe=_quadratic,
+    name="quadratic_class", reference=_Quadratic, observe=_quadratic, alternatives=[lambda: _Quadratic().double()],
     guards=[Guard("instance_not_class", lambda got: got == "an instance", nn.Identity()),
         Guard("not_a_model", lambda got: got == "not a model", lambda: 42, "Quadratic() built no nn.Module."),
         Guard("unregistered_parameter", lambda got: bool(got["unregistered"]), partial(_Quadratic, register_c=False)),
@@ -88,8 +92,9 @@ quadratic_class = Exercise(
               "__init__": nn.Module.__init__, **{n: nn.Parameter(torch.zeros(1)) for n in "abc"}}), _IN_CLASS),  # the body
         Guard("wrong_parameters", lambda got: sorted(got["sizes"]) != ["a", "b", "c"], lambda: nn.Linear(1, 1)),
         Guard("wrong_shape", lambda got: set(got["sizes"].values()) != {1}, partial(_Quadratic, size=2), _ONE_NUMBER),
+        Guard("mutated_input", lambda got: got["in_place"], type("Quadratic", (_Quadratic,), {"forward": lambda self,
+              x: _Quadratic.forward(self, x.clamp_(-10, 10))}), _IN_PLACE),  # the caller's x changes too
         Guard("not_backpropagatable", lambda got: bool(got["stuck"]), partial(_Quadratic, frozen=True), _stuck)],
-    alternatives=[lambda: _Quadratic().double()],
     explain=lambda got, expected: f"with a = 1.5, b = -2, c = 0.5 and x = -1 ... 2, forward gave "
     f"{describe(got['output'])}, not {describe(expected['output'])}. Check forward's formula and keep x's shape.",
     success="a, b and c are registered parameters, and forward computes a + b x + c x² with shape (N, 1).",
@@ -137,10 +142,7 @@ predict_function = Exercise(
     explain=lambda got, _: f"predict gave {describe(got['output'])}, not model(x) in eval mode: return it as it is.",
     success="eval mode, no gradient tracking, and model(x) so that hooks run.",
 )  # fmt: skip
-
-
-def _device_probe(device: str) -> tuple:
-    return randomised(nn.Linear(4, 1), seed=3), torch.linspace(-1, 1, 24).reshape(6, 4), device
+_device_probe = lambda device: (randomised(nn.Linear(4, 1), seed=3), torch.linspace(-1, 1, 24).reshape(6, 4), device)  # noqa: E731
 
 
 def _on_devices(program: object, args: tuple) -> object:
@@ -269,9 +271,7 @@ logistic_model = Exercise(
         Guard("wrong_shape", lambda got: got[0]["shape"] == (12,), partial(_WithSigmoid, after=nn.Flatten(0)), _FLAT),
         Guard("wrong_shape", lambda got: got[0]["shape"] != (12, 1), lambda n: nn.Linear(n, 2), lambda got, _:
               f"12 examples gave an output {got[0]['shape']}, not (12, 1): use nn.Linear(n_features, 1)."),
-        Guard("mutated_input", any_item(lambda item: item["in_place"]), partial(_WithSigmoid, change=torch.relu_),
-              "forward changed its input x in place (x /= 10, x.clamp_(-3, 3)), so the caller's batch changed too: write "
-              "x = x / 10, x = x.clamp(-3, 3), which make new tensors (no /=, += or method ending in _ on x)."),
+        Guard("mutated_input", any_item(lambda i: i["in_place"]), partial(_WithSigmoid, change=torch.relu_), _IN_PLACE),
         Guard("unregistered_parameter", any_item(lambda item: item["unregistered"]), lambda n: setattr(  # a plain
               model := _WithSigmoid(n), "scale", torch.ones(1, requires_grad=True)) or model, _PLAIN),  # tensor
         Guard("softmax_one_output", any_item(lambda item: item["softmax"]), partial(_WithSigmoid, after=nn.Softmax(1))),

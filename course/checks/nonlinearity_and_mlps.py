@@ -1,6 +1,5 @@
-"""Checks for lesson 08 (Nonlinearity and multilayer perceptrons): four exercises declared over one engine. Dead units
-and the clipped step each run on two probes (the second with other units, learning rate and max_norm), so no answer
-typed in fits both; dead units and the count also run on a probe that no message shows, so none typed in fits."""
+"""Checks for lesson 08 (Nonlinearity and MLPs). Dead units and the clipped step run on two probes (the second with
+other units, lr and max_norm), dead units and the count also on one no message shows: no answer typed in fits."""
 
 from collections.abc import Callable
 from functools import cache, partial
@@ -42,6 +41,7 @@ def _architecture(make: object, probes: tuple) -> object:
         for layer, hook in [(m, h) for m in model.modules() for h in m._forward_pre_hooks.values()]:  # old weight_norm:
             remove_weight_norm(layer, hook.name) if isinstance(hook, WeightNorm) else None  # plain weights
         linears, calls = [m for m in model.modules() if isinstance(m, nn.Linear)], []  # calls: an id per layer run
+        alike = [bool(m.weight.min() == m.weight.max()) for m in linears if m.out_features != sizes[-1]]  # zeros_()
         hooks = [layer.register_forward_hook(lambda m, *_, note=calls.append: note(id(m))) for layer in linears]
         with torch.no_grad():  # the weight, then the bias if any, as forward sees them (through a parametrization)
             for layer, (offset, name) in product(linears, enumerate(("weight", "bias"))):
@@ -49,20 +49,21 @@ def _architecture(make: object, probes: tuple) -> object:
                     fixed = fixed_values(value.shape, float(offset)).to(value.dtype)
                     setattr(layer, name, fixed) if parametrize.is_parametrized(layer, name) else value.copy_(fixed)
             output = model(given := x.to(dtype, copy=True))
-        for hook in hooks:
-            hook.remove()
+        [hook.remove() for hook in hooks]  # the output was noted
         shapes = sorted((m.in_features, m.out_features, m.bias is not None) for m in linears)
         odd = sorted({type(m).__name__ for m in model.modules() if m.__module__.rsplit(".")[-1] in _ODD} - {"ReLU"})
         odd = [] if odd and close(output, _architecture(_mlp, [(n_inputs, *sizes)])[2][0]) else odd  # right output
         frozen += [name for name, p in model.named_parameters() if not p.requires_grad and name not in frozen]
         seen.append((shapes, unregistered_modules(model), output, frozen, len(calls) - len(set(calls)), odd,
-                     not torch.equal(given, x.to(dtype))))  # fmt: skip
-    return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen, layers run again, odd, in place)
+                     not torch.equal(given, x.to(dtype)), bool(alike) and all(alike)))  # fmt: skip
+    return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen, run again, odd, in place, alike)
 
 
 _ODD = ("activation", "dropout", "batchnorm", "normalization", "instancenorm")  # of the layers an MLP does not hold
 _HOLDS = "the model holds {}, which changes what it computes: the exercise asks for nn.Linear layers with nn.ReLU() \
 after each hidden one and nothing else (no other activation, no Dropout, no normalisation layer)."
+_ALIKE = "every hidden layer's weights start at one value (zeros_): its units get the same gradient and never differ; \
+all zero, ReLU(0) passes no gradient back and only the output bias moves. Leave nn.Linear's default initialisation."
 
 
 def _explain_mlp(got: tuple, expected: tuple) -> str:
@@ -81,8 +82,7 @@ def _reshaped(got: tuple, _: object = None) -> str:  # an output of 6 rows' numb
 
 
 def _mlp(n_inputs: int, hidden: list, n_outputs: int, activation: Callable = nn.ReLU, last=False, linear=nn.Linear):
-    pairs = pairwise([n_inputs, *hidden, n_outputs])
-    layers = [module for n_in, n_out in pairs for module in (linear(n_in, n_out), activation())]
+    layers = [m for a, b in pairwise([n_inputs, *hidden, n_outputs]) for m in (linear(a, b), activation())]
     return nn.Sequential(*(layers if last else layers[:-1]))
 
 
@@ -222,7 +222,9 @@ make_mlp = Exercise(
               partial(_mlp, activation=nn.Tanh), lambda got, _: _HOLDS.format(", ".join(next(filter(None, got[5]))))),
         Guard("extra_layer", lambda got: any(got[5]), partial(_mlp, activation=partial(nn.Dropout, 0.5)),  # or a norm
               lambda got, _: _HOLDS.format(", ".join(next(filter(None, got[5]))))),  # layer, with ReLUs or not
-        Guard("wrong_shape", _reshaped, lambda *sizes: nn.Sequential(_mlp(*sizes), nn.Flatten(0)), _reshaped)],
+        Guard("wrong_shape", _reshaped, lambda *sizes: nn.Sequential(_mlp(*sizes), nn.Flatten(0)), _reshaped),
+        Guard("not_backpropagatable", lambda got: any(got[7]), lambda *sizes: _mlp(*sizes).apply(  # every parameter 0
+              lambda m: [nn.init.zeros_(p) for p in m.parameters(recurse=False)]), _ALIKE)],
     mistakes=[Mistake("no_activation", lambda *sizes: _mlp(*sizes, activation=nn.Identity)),
               Mistake("activation_after_output", lambda *sizes: _mlp(*sizes, last=True))],
     alternatives=[_LoopMLP, lambda *sizes: _mlp(*sizes, activation=lambda: nn.ReLU(inplace=True)),
@@ -255,8 +257,7 @@ count_parameters = Exercise(
 CLIP_PROBES = ((0.2, 2.5), (0.03, 40.0))  # lr, max_norm: below the norms (48, ...), then 2 x over the 2nd (17)
 _RETURNED = [  # what a step may return instead of the loss as a number, checked in this order: a guard holds when
     Guard(mistake, any_item(lambda run, test=test: any(map(test, run[0]))), example, message)  # a loss of a run fits
-    for mistake, test, example, message in [
-        ("returned_none", lambda value: value is None, lambda *args: None, None),
+    for mistake, test, example, message in [("returned_none", lambda value: value is None, lambda *args: None, None),
         ("returns_tensor", torch.is_tensor, lambda *args: torch.ones(()), None),
         ("not_a_number", lambda value: as_number(value) is None, lambda *args: "loss", lambda got, _: "return the "
          f"loss as a number, loss.item(); got {describe(next(v for r in got for v in r[0] if as_number(v) is None))}.")
@@ -284,8 +285,7 @@ clipped_step = Exercise(
                   "optimizer.step() ran twice in one call, moving the parameters twice on the same gradients: each "
                   "batch counts double. Call it once, after clipping.")],
     observe=lambda step, args: [_three_steps(step, args), _three_steps(step, _clip_probe(*CLIP_PROBES[1]))],
-    mistakes=[
-        Mistake("clip_misplaced", _step("zero clip backward step")),
+    mistakes=[Mistake("clip_misplaced", _step("zero clip backward step")),
         Mistake("clip_value_not_norm", _step(clip=clip_grad_value_)),
         *(Mistake("wrong_norm_type", _step(clip=partial(clip_grad_norm_, norm_type=norm)), "clip_grad_norm_ was "
                   "given another norm_type: max_norm limits the gradients' length, the default 2-norm (1 sums their "

@@ -418,3 +418,22 @@ RIGHT_LOG_SIGMOID = {  # refix 10: F.logsigmoid is the stable log of a sigmoid, 
 def test_refix10_the_stable_log_sigmoid_is_right(answer):
     verdict = check.binary_loss_from_logits(answer)
     assert verdict.passed, verdict
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda z, y: -torch.log(torch.softmax(z, 1).gather(1, y[:, None])).mean(),
+        lambda z, y: -F.softmax(z, dim=1)[torch.arange(len(y)), y].log().mean(),
+    ],
+    ids=["gather", "index"],
+)
+def test_learn11c_the_log_of_a_softmax_is_not_blamed_on_an_overflow(answer):
+    verdict = check.class_loss(answer)  # torch.softmax subtracts the max: it rounds to 0.0, nothing overflows
+    assert verdict.mistake == "unstable_softmax" and "overflows to inf" not in verdict.message, verdict
+    assert "exactly 0.0" in verdict.message and "log_softmax" in verdict.message, verdict
+
+
+def test_learn11c_a_softmax_by_hand_keeps_the_overflow_message():
+    verdict = check.class_loss(naive_cross_entropy)  # exp(1000) is inf, inf / inf is nan
+    assert verdict.mistake == "unstable_softmax" and "overflows to inf" in verdict.message, verdict

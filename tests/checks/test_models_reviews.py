@@ -331,3 +331,25 @@ def test_refix10_a_logistic_model_rounding_to_some_decimals_is_told_it_rounds(an
 def test_refix10_a_detached_output_is_still_not_backpropagatable_not_rounded(dtype):
     verdict = check.logistic_model(lambda n: check._WithSigmoid(n, after=torch.Tensor.detach).to(dtype))
     assert verdict.mistake == "not_backpropagatable" and ".detach()" in verdict.message, verdict
+
+
+class _QuadraticSqueezingInPlace(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.c = (nn.Parameter(torch.randn(1)) for _ in range(3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x.squeeze_(1)  # the caller's x loses its column
+        return (self.a + self.b * x + self.c * x**2).unsqueeze(1)
+
+
+class _QuadraticClampingInPlace(_QuadraticSqueezingInPlace):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x.clamp_(-10, 10)  # the caller's large x change
+        return self.a + self.b * x + self.c * x**2
+
+
+@pytest.mark.parametrize("answer", [_QuadraticSqueezingInPlace, _QuadraticClampingInPlace], ids=["squeeze_", "clamp_"])
+def test_learn11c_a_quadratic_changing_its_input_in_place_is_named(answer):
+    verdict = check.quadratic_class(answer)
+    assert verdict.mistake == "mutated_input" and "in place" in verdict.message, verdict

@@ -247,3 +247,37 @@ def test_review11_a_forward_that_freezes_the_model_is_still_told_it_froze_parame
 
     verdict = check.make_mlp(make_mlp)
     assert verdict.mistake == "froze_parameters", verdict
+
+
+def _mlp_initialised(init, n_inputs, hidden, n_outputs, dtype=torch.float32):
+    sizes = [n_inputs, *hidden, n_outputs]
+    layers = [module for n_in, n_out in pairwise(sizes) for module in (nn.Linear(n_in, n_out), nn.ReLU())]
+    model = nn.Sequential(*layers[:-1]).to(dtype)
+    for parameter in model.parameters():
+        init(parameter)
+    return model
+
+
+@pytest.mark.parametrize(
+    "init",
+    [nn.init.zeros_, lambda p: nn.init.constant_(p, 0.5), lambda p: nn.init.zeros_(p) if p.dim() == 2 else None],
+    ids=["all_zero", "constant", "zero_weights_default_biases"],
+)
+def test_learn11c_an_mlp_whose_hidden_units_start_alike_is_refused(init):
+    verdict = check.make_mlp(partial(_mlp_initialised, init))  # symmetric units: training cannot tell them apart
+    assert not verdict.passed and "nn.Linear's default initialisation" in verdict.message, verdict
+    assert "same gradient" in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    ("init", "dtype"),
+    [
+        (lambda p: None, torch.float32),
+        (lambda p: None, torch.float64),
+        (lambda p: nn.init.normal_(p, 0, 0.1), torch.float32),
+        (lambda p: nn.init.xavier_uniform_(p) if p.dim() == 2 else nn.init.zeros_(p), torch.float32),
+    ],
+    ids=["default", "float64", "normal", "xavier_zero_bias"],
+)
+def test_learn11c_an_mlp_with_random_weights_passes(init, dtype):
+    assert check.make_mlp(partial(_mlp_initialised, init, dtype=dtype)).passed
