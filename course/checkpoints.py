@@ -85,8 +85,8 @@ def _check_held(model: nn.Module, optimizer: torch.optim.Optimizer | None) -> No
     mine = {id(t) for t in (*model.parameters(), *model.buffers())}
     if not (other := [p for p in trained if id(p) not in mine]):
         return
-    if changed := built_before_change(model, optimizer):  # the model changed since
-        raise ValueError(f"nothing was saved: {changed} before saving.")
+    if changed := built_before_change(model, optimizer, sure=True):  # the model changed since
+        raise ValueError(f"nothing was saved: {changed}, and train with it before saving.")
     shapes = ", ".join(str(tuple(p.shape)) for p in other[:3])
     raise ValueError(
         f"nothing was saved: the optimizer trains {len(other)} tensor(s) that are not the model's (shapes {shapes}), "
@@ -201,8 +201,8 @@ def _optimizer_misfit(optimizer: torch.optim.Optimizer, checkpoint: Mapping[str,
         return (f"the optimizer's parameter group {wrong[0]} holds {mine[wrong[0]]}, but the file's group {wrong[0]} held "
                 f"{names[wrong[0]]}: their state and learning rate would go to other parameters, without an error. "
                 "Build the optimizer with the same parameters in each group, in the order they were saved")  # fmt: skip
-    for index, state in saved["state"].items():  # not LBFGS's flat vectors, nor Adafactor's row and column factors
-        for name, value in state.items():
+    for index, state in [(i, s) for i, s in saved["state"].items() if not is_lazy(params[i])]:  # a lazy one loads
+        for name, value in state.items():  # _MOMENTS: not LBFGS's flat vectors, nor Adafactor's row/column factors
             if name in _MOMENTS and isinstance(value, torch.Tensor) and value.shape != params[index].shape:
                 return f"the optimizer's {name} for parameter {index} is {tuple(value.shape)}, the parameter {tuple(params[index].shape)}"
     return None

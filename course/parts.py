@@ -129,7 +129,7 @@ def check_optimizer(optimizer: object, model: nn.Module, *, training: bool = Tru
             "creating it: torch.optim.SGD(model.parameters(), lr=...)."
         )
     if training and (changed := built_before_change(model, optimizer)):
-        raise ValueError(f"{changed} before training.")
+        raise ValueError(f"{changed}, before training.")
     if training and not any(p.requires_grad for p in held):
         raise ValueError(
             "the optimizer holds only frozen parameters of this model (requires_grad=False), so training would "
@@ -138,21 +138,26 @@ def check_optimizer(optimizer: object, model: nn.Module, *, training: bool = Tru
     _check_learning_rates(optimizer, None if training else scheduler)
 
 
-def built_before_change(model: nn.Module, optimizer: torch.optim.Optimizer) -> str:
+def built_before_change(model: nn.Module, optimizer: torch.optim.Optimizer, *, sure: bool = False) -> str:
     """What is wrong ("": nothing) when ``optimizer`` trains tensors that are not the model's while the model has
-    trainable parameters it does not train: it was built before the model changed, and its steps miss the model."""
+    trainable parameters it does not train: it was built before the model changed. Unless ``sure`` (a checkpoint,
+    which could not keep those tensors anyway), only with evidence: the untrained ones are a parametrization's
+    (weight_norm), or have the stale ones' shapes (a layer replaced); a partial optimizer plus a tensor of its own
+    trains."""
     trained = {id(p): p for group in optimizer.param_groups for p in group["params"]}
     mine = {id(t) for t in (*model.parameters(), *model.buffers())}
     other = [p for p in trained.values() if id(p) not in mine]
-    new = [p for p in model.parameters() if p.requires_grad and id(p) not in trained]
-    if not (other and new):
+    new = {name: p for name, p in model.named_parameters() if p.requires_grad and id(p) not in trained}
+    shapes = sorted(tuple(p.shape) for p in new.values())
+    parametrized = any(".original" in name or name.endswith(("_g", "_v")) for name in new)
+    if not (other and new) or not (sure or parametrized or all(tuple(p.shape) in shapes for p in other)):
         return ""
     return (
         f"the optimizer trains {len(other)} tensor(s) that are not the model's (shapes "
         f"{', '.join(str(tuple(p.shape)) for p in other[:3])}), and the model has {len(new)} trainable parameter(s) it "
         "does not train: the optimizer was built before the model changed (a parametrization such as weight_norm "
         "registered, a layer replaced), so its steps change tensors the model no longer uses. Rebuild it from the "
-        "model as it is now, e.g. torch.optim.SGD(model.parameters(), lr=...), and train with it"
+        "model as it is now, e.g. torch.optim.SGD(model.parameters(), lr=...)"
     )
 
 

@@ -477,3 +477,17 @@ def test_a_lazy_model_with_no_weights_yet_is_told_to_run_once_before_saving(tmp_
     with pytest.raises(ValueError, match=r"no values yet.*run the model once"):
         save_checkpoint(tmp_path / "lazy.pt", _lazy_model())
     assert not (tmp_path / "lazy.pt").exists()
+
+
+def test_a_checkpoint_with_momentum_loads_into_a_fresh_lazy_model_and_its_optimizer(tmp_path):
+    torch.manual_seed(0)
+    trained = _lazy_model()
+    optimizer = torch.optim.SGD(trained.parameters(), lr=0.1, momentum=0.9)
+    nn.functional.mse_loss(trained(torch.randn(4, 3)), torch.zeros(4, 1)).backward()
+    optimizer.step()  # momentum buffers of the lazy layer's (now made) shapes
+    save_checkpoint(tmp_path / "lazy.pt", trained, optimizer)
+    fresh = _lazy_model()
+    fresh_optimizer = torch.optim.SGD(fresh.parameters(), lr=0.1, momentum=0.9)
+    load_checkpoint(tmp_path / "lazy.pt", fresh, fresh_optimizer)
+    assert torch.equal(fresh[0].weight, trained[0].weight)
+    assert fresh_optimizer.state[fresh[0].weight]["momentum_buffer"].shape == (2, 3)

@@ -333,3 +333,19 @@ def test_a_lazy_model_with_its_optimizer_built_before_the_first_forward_trains(t
     else:
         train_epoch(model, nn.MSELoss(), optimizer, LOADER)
     assert not nn.parameter.is_lazy(model[0].weight) and torch.isfinite(model[0].weight).all()
+
+
+@pytest.mark.parametrize("trainer", ["fit", "train step"])
+def test_a_partial_optimizer_with_a_tensor_of_its_own_still_trains(trainer):
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))  # the first layer trainable but not trained
+    temperature = torch.ones(1, requires_grad=True)  # a learnable tensor of the loss, outside the model
+
+    def loss_fn(pred, target):
+        return ((pred / temperature - target) ** 2).mean()
+
+    optimizer = torch.optim.SGD([*model[2].parameters(), temperature], lr=0.01)
+    if trainer == "fit":
+        fit(model, loss_fn, optimizer, LOADER, 1, progress=False)
+    else:
+        make_train_step(model, loss_fn, optimizer)(X, Y)
+    assert not torch.equal(temperature, torch.ones(1))
