@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch.distributions import Bernoulli, Binomial, Categorical, Multinomial
 
 from course.checks.engine import Exercise, Guard, Library, Mistake
-from course.checks.probes import FREED, any_item, freed, freeing
+from course.checks.probes import FREED, any_item, freed, freeing, graph_nodes
 from course.checks.values import close, describe
 
 _SIGN = "the sign is wrong: log p < 0 for p < 1, so the formula starts with a minus; this loss is never negative."
@@ -50,21 +50,12 @@ def _rounded_sigmoid(z: torch.Tensor, y: torch.Tensor, eps: float, add: bool) ->
     return -(y * (p + add * eps).log() + (1 - y) * (1 - p + add * eps).log()).mean()
 
 
-def _from_rounded_probability(loss: object, limit: int = 10_000) -> bool:
+def _from_rounded_probability(loss: object) -> bool:
     """Whether ``loss`` is not finite and a sigmoid (or softmax) is in its graph: the log of a probability rounded to
     0.0, not an overflowing exp. Its value cannot tell: sigmoid(-z) is 1 / (1 + exp(z)), 0.0 where exp(z) overflows."""
     if not isinstance(loss, torch.Tensor) or bool(loss.isfinite().all()):
         return False
-    seen, stack = set(), [loss.grad_fn]
-    while stack and len(seen) < limit:  # a bounded walk: an answer may build a long graph
-        node = stack.pop()
-        if node is None or node in seen:
-            continue
-        if type(node).__name__ in _ROUNDING:
-            return True
-        seen.add(node)
-        stack.extend(function for function, _ in node.next_functions)
-    return False
+    return any(type(node).__name__ in _ROUNDING for node in graph_nodes(loss.grad_fn))
 
 
 def _same_cause(got: object, other: object) -> bool:
