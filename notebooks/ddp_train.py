@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import threading
-import traceback
 from datetime import timedelta
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from ddp_failures import Progress, report_failure
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
@@ -171,30 +170,6 @@ def pick_device(local_rank: int) -> tuple[torch.device, str]:
     return torch.device("cpu"), "gloo"
 
 
-class Progress:
-    """Each rank records the step it reached in torchrun's key-value store, so a rank that stops can be named.
-
-    A collective (all-reduce) waits for every rank; when one stops answering, the others time out without
-    knowing who is missing. The store tells them: the rank whose last step is behind is the stuck one.
-    """
-
-    def __init__(self, rank: int, world_size: int, timeout: timedelta) -> None:
-        self.rank, self.world_size = rank, world_size
-        self.store = dist.TCPStore(
-            os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False, timeout=timeout
-        )
-
-    def reached(self, step: int) -> None:
-        self.store.set(f"course/progress/{self.rank}", str(step))
-
-    def stuck_ranks(self) -> list[int]:
-        steps = {}
-        for rank in range(self.world_size):
-            key = f"course/progress/{rank}"
-            steps[rank] = int(self.store.get(key)) if self.store.check([key]) else -1
-        return [rank for rank, step in steps.items() if step < max(steps.values())]
-
-
 # ---------------------------------------------------------------- what each process runs
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -230,18 +205,6 @@ def main(argv: list[str] | None = None) -> None:
         # aborts the process with "terminate called without an active exception" (pytorch/pytorch#190489).
         sys.stdout.flush(), sys.stderr.flush()
         os._exit(code)
-
-
-def report_failure(exc: Exception, progress: Progress) -> None:
-    """Print this rank's failure in one line (and the ranks that stopped answering, if it timed out), then the traceback."""
-    try:
-        stuck = progress.stuck_ranks() if "Timed out" in str(exc) else []
-    except Exception:  # the store may be gone too
-        stuck = []
-    blame = f" (rank {', '.join(map(str, stuck))} stopped answering)" if stuck else ""
-    message = re.sub(r"^\[[^\]]*\] ", "", str(exc))  # gloo prefixes its messages with its source file
-    print(f"rank {dist.get_rank()} failed: {type(exc).__name__}: {message}{blame}", file=sys.stderr, flush=True)
-    traceback.print_exc()
 
 
 def ranks_agree_after_wrapping(
