@@ -155,7 +155,7 @@ class Exercise:
     alternatives: Sequence[Any] = ()
     same: Callable[[Any, Any], bool] = close
     explain: Callable[[Any, Any], str] | None = None
-    pure: bool = True
+    pure: bool = True  # False: the answer trains what it is given (a .grad left, its result's gradient: its business)
     grad_left_ok: bool = False  # the answer may read gradients it made itself (dead units: a zero gradient)
     library: Sequence[Library] = ()
 
@@ -227,7 +227,7 @@ class Exercise:
             got = self.observation(watched, args)
         if left := self._state_left(getattr(watched, "left", set()) | put_back(start), ungraded):
             return _wrong(left)
-        expected, mutated = self._own(self.reference), self._mutated(args, owned) if function and self.pure else []
+        expected, mutated = self._own(self.reference), self._mutated(args, owned) if function else []
         if isinstance(got, Raised):  # a call after one that changed what it was given may fail for that change
             return self._named_mistake(got, expected) or _changed_inputs(mutated) or _wrong("raised", got, expected)
         if got is None:

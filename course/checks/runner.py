@@ -169,13 +169,17 @@ def other_stub(code: CodeType, answers: tuple) -> str | None:
 
 def how_changed(used: object, fresh: object) -> set[str]:
     """How code changed the input ``used`` it was given, against a fresh copy (see :func:`values.changed`): the
-    "dtype" or "device" of a tensor, an array or a model's tensors, else its "values" (a list's items too).
+    "dtype" or "device" of a tensor, an array or a model's tensors, else its "values" (a list's items too); for a
+    tuple (a probe's parts) how each item changed, named by its place.
 
     >>> how_changed(torch.nn.Linear(2, 1).double(), torch.nn.Linear(2, 1)), how_changed([1, 2], [1, 3])
     ({'dtype'}, {'values'})
     """
     if not changed(used, fresh):
         return set()
+    if type(used) is tuple and type(fresh) is tuple and len(used) == len(fresh):  # a probe's parts: each its own
+        pairs = enumerate(zip(used, fresh, strict=True))
+        return {f"{kind} of item {i}" for i, pair in pairs for kind in how_changed(*pair)}
     used, fresh = ([*x.state_dict().values()] if isinstance(x, torch.nn.Module) else [x] for x in (used, fresh))
     found = {kind for u, f in zip(used, fresh, strict=False) for kind in ("dtype", "device")
              if getattr(u, kind, None) != getattr(f, kind, None)}  # fmt: skip
