@@ -112,8 +112,8 @@ _missing = lambda key, got, expected: MISTAKES[f"missing_{key}"] if key in got[1
     "under the name resuming reads it by: 'model', 'optimizer', 'scheduler', 'epoch' and 'history'.")  # fmt: skip
 _SAY = {  # more than the vocabulary says
     **{f"missing_{key}": partial(_missing, key) for key in (*_STATES, "epoch")},
-    **{f"state_dict_not_called/{key}": f"'{key}' holds the method {key}.state_dict itself, which cannot be saved: "
-       f"call it, {key}.state_dict(), and store the dict it returns." for key in _PARTS},
+    **{f"state_dict_not_called/{key}": f"'{key}' holds the method {key}.state_dict itself, not its result: torch.save pickles the whole {key} with it, and torch.load(weights_only=True) refuses to load it back. "
+       f"Call it, {key}.state_dict(), and store the dict it returns." for key in _PARTS},  # noqa: E501
     "missing_optimizer/fresh": "the optimizer's state is empty (no momentum buffers, no Adam averages): that is the "
     "state_dict() of an optimizer that never stepped. Store optimizer.state_dict() of the optimizer that trained "
     "the model, after training.",

@@ -251,7 +251,7 @@ MISTAKES: dict[str, str] = {
     "whole_model": "'model' holds the nn.Module itself. torch.load(weights_only=True) refuses to unpickle classes: store model.state_dict(), a dict of tensors.",
     "optimizer_object": "'optimizer' holds the optimizer object itself, which weights_only loading refuses: store optimizer.state_dict().",
     "scheduler_object": "'scheduler' holds the scheduler object itself, which weights_only loading refuses: store scheduler.state_dict().",
-    "state_dict_not_called": "the checkpoint holds the method state_dict itself, not called, which cannot be saved: call it, e.g. model.state_dict(), and store the dict it returns.",
+    "state_dict_not_called": "the checkpoint holds the method state_dict itself, not its result: torch.save pickles the whole object with it, and torch.load(weights_only=True) refuses to load it back. Call it, e.g. model.state_dict(), and store the dict it returns.",
     "numpy_scalars": "the checkpoint holds NumPy scalars (e.g. from np.mean), which torch.load(weights_only=True) rejects: store plain Python numbers, float(value) (or int(value) for a count).",
     "not_loadable": "torch.load(weights_only=True) cannot read this dict back: store only tensors, state_dicts, lists, dicts, and plain numbers and strings.",
     "missing_model": "'model' should be model.state_dict(), a dict of parameter names to tensors.",

@@ -427,3 +427,44 @@ def test_review11_a_huge_step_count_is_cut_in_the_message():
             "history": history}  # fmt: skip
     verdict = check.checkpoint_contents(ckpt)
     assert not verdict.passed and len(verdict.message) < 600, verdict
+
+
+def _unsaved_method(key):
+    """A checkpoint holding ``key``'s bound method state_dict (no brackets), from a model trained for one step."""
+    model = nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 2)
+    model(torch.ones(1, 2)).sum().backward()
+    optimizer.step()
+    part = {"model": model, "optimizer": optimizer, "scheduler": scheduler}[key]
+    return check._checkpoint(**{key: part.state_dict}), part
+
+
+@pytest.mark.parametrize("key", ["model", "optimizer", "scheduler"])
+def test_fix12_a_state_dict_method_not_called_is_not_said_to_be_unsavable(key):
+    from course.checks.vocabulary import MISTAKES
+
+    verdict = check.checkpoint_contents(_unsaved_method(key)[0])
+    assert verdict.mistake == "state_dict_not_called", verdict
+    for message in (verdict.message, MISTAKES["state_dict_not_called"]):
+        assert "cannot be saved" not in message and "torch.load(weights_only=True) refuses" in message, message
+        assert "state_dict()" in message, message  # the fix stays: call it
+    assert f"'{key}' holds the method {key}.state_dict itself, not its result" in verdict.message, verdict
+
+
+@pytest.mark.parametrize("key", ["model", "optimizer", "scheduler"])
+def test_fix12_what_the_message_says_of_an_uncalled_state_dict_is_what_torch_does(key):
+    import io
+    import pickle
+
+    ckpt, part = _unsaved_method(key)
+    message = check.checkpoint_contents(ckpt).message
+    buffer = io.BytesIO()
+    torch.save(ckpt, buffer)  # saving works: the bound method is pickled, and with it the whole object
+    assert f"torch.save pickles the whole {key} with it" in message, message
+    with pytest.raises(pickle.UnpicklingError, match="getattr"):  # ... but the safe load refuses it
+        torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
+    assert "torch.load(weights_only=True) refuses to load it back" in message, message
+    back = torch.load(io.BytesIO(buffer.getvalue()), weights_only=False)[key]  # an unsafe load: the method, no weights
+    assert not isinstance(back, dict) and back.__name__ == "state_dict" and type(back.__self__) is type(part), back
+    assert back().keys() == part.state_dict().keys()  # the whole object came along, to be called after loading
