@@ -5,9 +5,10 @@ the logits; 8 samples of 5 classes for the accuracy, so an argmax over the wrong
 dimension gives 5 predictions and cannot pass unnoticed (and a flat argmax gives 0.25, not the 0.375 error rate); a
 row of the second accuracy probe has its largest logit 1.0 at class 1, so comparing the max values with the targets
 matches once there and differs from an argmin or a guess; 11 samples of 4 uneven classes, the last one never
-predicted right (bincount without minlength and torch.unique drop it), so precision and per-class accuracy differ,
-then 7 samples of 3 classes where class 1 is never predicted at all. Each function runs on a second, smaller probe
-too, so a number typed in from a message, a batch size or a number of classes written into the code does not pass.
+predicted (predictions.max() + 1, bincount without minlength and torch.unique drop it), so precision and per-class
+accuracy differ, then 7 samples of 3 classes, each predicted, class 1 never right (so a count of the classes
+predicted is not one short on both). Each function runs on a second, smaller probe too, so a number typed in from a
+message, a batch size or a number of classes written into the code does not pass.
 """
 
 import math
@@ -37,9 +38,10 @@ _SAY = {  # more than the vocabulary says
     "cut": "backward() from your loss never reaches the logits: a new tensor made from its value (torch.tensor(loss"
     ".item(), requires_grad=True)), or a loss computed under torch.no_grad() then given .requires_grad_(), has no "
     "graph back to the model, so the model would not learn. Return the loss F.cross_entropy computes from the logits.",
-    "missing class": "a class that is never predicted right (or never predicted) got no entry: torch.bincount without "
-    "minlength stops at the largest class it sees, torch.unique and predictions.unique() skip the classes missing. "
-    "Return one share per class, num_classes of them: bincount(..., minlength=num_classes), or a loop over "
+    "missing class": "a class got no share: size the result by num_classes, never by what the data holds. Class 3 "
+    "(num_classes - 1) never appears in the predictions of the check's first input, so is never predicted right: "
+    "predictions.max() + 1 and torch.bincount without minlength stop before it, torch.unique and "
+    "predictions.unique() skip it. Return num_classes shares: bincount(..., minlength=num_classes), or a loop over "
     "range(num_classes).",
     "one short": "your shares are right, but the last class has none: range(num_classes - 1) stops one class short. "
     "range(num_classes) runs over every class, 0 to num_classes - 1.",
@@ -144,9 +146,9 @@ def _per_class_shares(p: torch.Tensor, t: torch.Tensor, c: int) -> torch.Tensor:
 
 
 def _per_class_probes() -> tuple:
-    return (torch.tensor([0, 0, 0, 1, 1, 0, 2, 2, 3, 2, 1]),  # predictions: class 3 never right
+    return (torch.tensor([0, 0, 0, 1, 1, 0, 2, 2, 1, 2, 1]),  # predictions: class 3 never predicted
             torch.tensor([0, 0, 0, 0, 1, 1, 2, 2, 2, 3, 3]), 4,  # targets, number of classes
-            torch.tensor([2, 0, 2, 0, 2, 2, 0]), torch.tensor([2, 1, 0, 0, 2, 1, 0]), 3)  # 1 never predicted  # fmt: skip
+            torch.tensor([2, 0, 2, 0, 1, 2, 0]), torch.tensor([2, 1, 0, 0, 2, 1, 0]), 3)  # 1 never right  # fmt: skip
 
 
 def _last_class_left_out(got: list) -> bool:
@@ -280,6 +282,8 @@ per_class_accuracy = Exercise(
     mistakes=[
         Mistake("wrong_total", lambda p, t, c: _correct_per_class(p, t, c) / torch.bincount(p, minlength=c),
                 _SAY["precision"]),
+        Mistake("wrong_total", lambda p, t, c: torch.nan_to_num(_correct_per_class(p, t, c) / torch.bincount(
+                p, minlength=c)), _SAY["precision"]),  # precision with 0, not NaN, for a class never predicted
         Mistake("wrong_total", lambda p, t, c: _correct_per_class(p, t, c) / len(t), _SAY["all samples"]),
         Mistake("count_not_share", _correct_per_class),
         Mistake("class_dropped", lambda p, t, c: torch.bincount(t[p == t]) / torch.bincount(t), _SAY["missing class"]),

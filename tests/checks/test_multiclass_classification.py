@@ -133,10 +133,12 @@ def test_per_class_accuracy_needs_an_entry_for_a_class_never_predicted_right(ans
     assert verdict.mistake == "class_dropped" and "never predicted right" in verdict.message, verdict
 
 
-def test_the_per_class_probes_hold_a_class_never_predicted_right_and_one_never_predicted():
+def test_the_per_class_probes_hold_a_last_class_never_predicted_and_keep_the_statements_promise():
     (p, t, c), (p2, t2, c2) = (args := check.per_class_accuracy.inputs())[:3], args[3:]
     assert check._correct_per_class(p, t, c)[-1] == 0  # the last class: no bincount without minlength fits
-    assert set(p2.tolist()) < set(t2.tolist()) == set(range(c2))  # every class is a target, one never predicted
+    assert int(p.max()) + 1 < c  # the last class never predicted: no count guessed from the predictions fits
+    assert set(p2.tolist()) == set(range(c2))  # each predicted, so counting them is not one short on both probes
+    assert set(t.tolist()) == set(range(c)) and set(t2.tolist()) == set(range(c2))  # "every class appears ..."
 
 
 def _negated_in_place(logits, labels):  # log_softmax saves its output for backward(), and mul_ then changes it
@@ -290,3 +292,53 @@ def test_per_class_accuracy_names_a_loop_that_stops_one_class_short(answer):
 def test_per_class_accuracy_with_the_first_class_missing_is_not_called_one_short():
     verdict = check.per_class_accuracy(lambda p, t, c: _shares(p, t, c)[1:])
     assert verdict.mistake == "class_dropped" and "last class" not in verdict.message, verdict
+
+
+def _sized_by_largest_prediction(predictions, targets, num_classes):  # the class count guessed from the data
+    return torch.stack([(predictions[targets == k] == k).float().mean() for k in range(int(predictions.max()) + 1)])
+
+
+def _bincount_sized_by_largest_prediction(p, t, c):
+    return torch.bincount(p[p == t], minlength=int(p.max()) + 1) / torch.bincount(t, minlength=int(p.max()) + 1)
+
+
+def _sized_by_classes_predicted(p, t, c):
+    return torch.stack([(p[t == k] == k).float().mean() for k in range(len(torch.unique(p)))])
+
+
+def _sized_by_bincount_of_predictions(p, t, c):
+    return torch.stack([(p[t == k] == k).float().mean() for k in range(len(torch.bincount(p)))])
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _sized_by_largest_prediction,
+        _bincount_sized_by_largest_prediction,
+        _sized_by_classes_predicted,
+        _sized_by_bincount_of_predictions,
+    ],
+    ids=["max_loop", "max_bincount", "unique_loop", "bincount_loop"],
+)
+def test_per_class_accuracy_refuses_a_class_count_guessed_from_the_predictions(answer):
+    verdict = check.per_class_accuracy(answer)
+    assert verdict.mistake == "class_dropped", verdict
+    assert "size the result by num_classes" in verdict.message and "never predicted" in verdict.message, verdict
+    assert "range(num_classes - 1)" not in verdict.message, verdict  # not taken for a loop stopping one short
+
+
+def _precision_zero_by_sklearn(p, t, c):
+    from sklearn.metrics import precision_score
+
+    return precision_score(t, p, average=None, labels=range(c), zero_division=0)
+
+
+def _precision_zero_by_nan_to_num(p, t, c):
+    correct = torch.bincount(t[p == t], minlength=c)
+    return torch.nan_to_num(correct / torch.bincount(p, minlength=c))
+
+
+@pytest.mark.parametrize("answer", [_precision_zero_by_sklearn, _precision_zero_by_nan_to_num])
+def test_per_class_precision_with_0_for_a_class_never_predicted_is_named_precision(answer):
+    verdict = check.per_class_accuracy(answer)
+    assert verdict.mistake == "wrong_total" and "precision" in verdict.message, verdict
