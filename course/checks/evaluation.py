@@ -12,6 +12,7 @@ probe's columns differ in spread and its two parts in mean, so every wrong choic
 """
 
 from functools import partial
+from traceback import walk_stack
 
 import numpy as np
 import torch
@@ -31,6 +32,7 @@ def _number(value: object) -> object:
 
 
 _RESIDUALS = torch.tensor([0.1, -1.6, 0.3, 2.4, -0.2, 0.05, 1.1, -0.4, 3.0, -0.7])  # around Huber's delta 0.5
+_FORWARD = nn.Sequential.forward.__code__  # up the stack when a layer runs inside model(x) or model.forward(x)
 
 
 def _val_inputs(n: int = 10) -> tuple:
@@ -64,15 +66,16 @@ def watch_layers(dropout: nn.Module, *layers: nn.Module) -> tuple[list, list]:
 
 def _observe_val(fn: object, args: tuple) -> dict:
     """The number returned; the Dropout layer's modes and whether the output required grad at the model's forward
-    passes (:func:`watch_layers`); whether model.forward(x) was called (its hooks skipped), whether the parameters
-    were left untrainable, and the settings of loss_fn left changed, (name, before, after); the number returned for
-    a loader of 7 samples, so that a count written in shows."""
-    (model, loss_fn, _), calls, settings = args, [], _settings(args[1])
+    passes (:func:`watch_layers`); whether model.forward(x) was called or the layers one by one (the model's hooks
+    skipped), whether the parameters were left untrainable, and the settings of loss_fn left changed, (name, before,
+    after); the number returned for a loader of 7 samples, so that a count written in shows."""
+    (model, loss_fn, _), calls, settings, passes = args, [], _settings(args[1]), []
     modes, graphs = watch_layers(model[0], model[1])
     model.register_forward_pre_hook(lambda *_: calls.append("call"))  # model.forward(x) skips this hook
+    model[1].register_forward_hook(lambda *_: passes.append(any(f.f_code is _FORWARD for f, _ in walk_stack(None))))
     loss, after = _number(fn(*args)), _settings(loss_fn)
     return {"loss": loss, "modes": sorted(set(modes)), "graphs": sorted(set(graphs)),
-            "called_forward": len(calls) < len(graphs),
+            "called_forward": len(calls) < passes.count(True), "layers": False in passes,
             "froze_parameters": not all(p.requires_grad for p in model.parameters()),
             "loss_fn_changed": [(k, settings.get(k), after.get(k)) for k in sorted(settings.keys() | after.keys())
                                 if settings.get(k) != after.get(k)],
@@ -80,10 +83,9 @@ def _observe_val(fn: object, args: tuple) -> dict:
 
 
 def _val(model: nn.Module, loss_fn: object, loader: object, fault: str = "") -> object:
-    """validation_loss done right, or with the fault named (a guard or mistake id)."""
-    model.train(fault == "no_eval")
-    model.requires_grad_(fault != "froze_parameters")
-    forward = model.forward if fault == "called_forward" else model
+    """validation_loss done right, or with the fault named (a guard or mistake id; "layers": called one by one)."""
+    model.train(fault == "no_eval").requires_grad_(fault != "froze_parameters")
+    forward = {"called_forward": model.forward, "layers": lambda x: model[1](model[0](x))}.get(fault, model)
     with torch.set_grad_enabled(fault == "no_grad"):
         losses, sizes = np.array([(loss_fn(forward(x), y).item(), len(x)) for x, y in loader]).T
         each = [loss_fn(forward(x[i : i + 1]), y[i : i + 1]).item() for x, y in loader for i in range(len(x))]
@@ -96,11 +98,10 @@ def _val(model: nn.Module, loss_fn: object, loader: object, fault: str = "") -> 
 
 
 _ONE_NUMBER = "return the mean loss as one number (a float, e.g. with .item())."
+_LAYERS = "you ran the layers one by one, skipping the model's own forward (it may do more) and hooks: call model(x)."
 _SHORT_LAST_BATCH = "the last batch is short: divide by the number of samples."
-_FROZEN = (
-    "you turned off requires_grad on the model's parameters, so training could no longer update them: use "
-    "`with torch.no_grad():`, which stops recording only while the evaluation runs."
-)
+_FROZEN = "you turned off requires_grad on the model's parameters, so training could no longer update them: use \
+`with torch.no_grad():`, which stops recording only while the evaluation runs."
 
 
 def _sums(model: nn.Module, loss_fn: nn.Module, loader: object) -> float:
@@ -131,6 +132,7 @@ validation_loss = Exercise(
         Guard("no_eval", lambda got: any(got["modes"]), partial(_val, fault="no_eval")),
         Guard("no_grad", lambda got: any(got["graphs"]), partial(_val, fault="no_grad")),
         Guard("called_forward", lambda got: got["called_forward"], partial(_val, fault="called_forward")),
+        Guard("called_forward", lambda got: got["layers"], partial(_val, fault="layers"), _LAYERS),
         Guard(
             "froze_parameters", lambda got: got["froze_parameters"], partial(_val, fault="froze_parameters"), _FROZEN
         ),
@@ -169,12 +171,10 @@ def _r2_explain(got: list, expected: list) -> str:
     return f"expected R² = {expected[0]:.4f}, got {describe(got[0])}."
 
 
-_CENTRED_RESIDUALS = (
-    "the variance of the residuals, (y_true - y_pred).var(), subtracts their own mean, so it is the mean squared "
-    "error only when the residuals average 0: a model off by the same amount everywhere would score R² = 1 (that "
-    "ratio is the explained variance). Use the squared residuals themselves: 1 - ((y_true - y_pred) ** 2).sum() / "
-    "((y_true - y_true.mean()) ** 2).sum()."
-)
+_CENTRED_RESIDUALS = "the variance of the residuals, (y_true - y_pred).var(), subtracts their own mean, so it \
+measures their spread around that mean, not their size: it matches the squared error only when the residuals average \
+0, and a model off by the same amount everywhere would score R² = 1 (that ratio is the explained variance). Use the \
+squared residuals themselves: 1 - ((y_true - y_pred) ** 2).sum() / ((y_true - y_true.mean()) ** 2).sum()."
 _SKLEARN = {  # "no scikit-learn": what computes R², or the mean squared error (over the variance: R² too; a Tweedie
     metrics.r2_score: lambda t, p: metrics.r2_score(t.numpy(), p.numpy()),  # deviance of power 0, the default, is
     metrics.d2_tweedie_score: lambda t, p: metrics.d2_tweedie_score(t.numpy(), p.numpy()),  # the squared error), each

@@ -282,3 +282,43 @@ def test_fix10_leakage_is_told_without_a_test_part_lesson_11_does_not_have():
     verdict = check.standardize(leaky)
     assert verdict.mistake == "leakage" and "test part" not in verdict.message, verdict
     assert "training part" in verdict.message, verdict
+
+
+def layers_one_by_one(model, loss_fn, loader):
+    """Every layer called in turn (h = layer(h)): the model itself, model(x), never runs."""
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for x, y in loader:
+            h = x
+            for layer in model:
+                h = layer(h)
+            total += loss_fn(h, y).item() * len(x)
+    return total / len(loader.dataset)
+
+
+def test_fix11_layers_called_one_by_one_are_not_told_model_forward():
+    verdict = check.validation_loss(layers_one_by_one)
+    assert verdict.mistake == "called_forward", verdict  # the same mistake: the model's own call skipped
+    assert "forward(x) directly" not in verdict.message and "one by one" in verdict.message, verdict
+    assert "model(x)" in verdict.message, verdict
+
+
+def test_fix11_model_forward_is_still_named_as_model_forward():
+    def calls_forward(model, loss_fn, loader):
+        model.eval()
+        with torch.no_grad():
+            return sum(loss_fn(model.forward(x), y).item() * len(x) for x, y in loader) / len(loader.dataset)
+
+    verdict = check.validation_loss(calls_forward)
+    assert verdict.mistake == "called_forward" and "model.forward(x)" in verdict.message, verdict
+    assert "one by one" not in verdict.message, verdict
+
+
+def test_fix11_residual_variance_message_does_not_equate_var_with_the_mse():
+    residuals = torch.tensor([1.0, -1.0, 2.0, -2.0])  # average 0, yet var() divides by N - 1: not the MSE
+    assert residuals.mean() == 0 and not torch.isclose(residuals.var(), (residuals**2).mean())
+    verdict = check.r_squared(lambda y_true, y_pred: (1 - (y_true - y_pred).var() / y_true.var()).item())
+    assert verdict.mistake == "residual_variance", verdict
+    assert "is the mean squared error only when" not in verdict.message, verdict
+    assert "average 0" in verdict.message and "((y_true - y_pred) ** 2).sum()" in verdict.message, verdict
