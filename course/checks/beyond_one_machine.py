@@ -4,9 +4,9 @@ The probes tell the wrong answers apart: two jobs whose five factors all differ 
 0.6, and its ratio 2.5 an integer division), four processes of 2 machines x 4 where RANK, LOCAL_RANK and the
 last rank disagree, a one-process run (WORLD_SIZE 1), which saves too, and RANK 10 of 16, which holds the digit 0
 yet does not save; each env is a dict that notes whether the answer read it at all (not os.environ, which no
-launcher set here). The epoch orders come from two samplers:
-3 epochs of 12 items over 2 ranks, then 4 epochs of 13, which DistributedSampler pads (rank 1 gets the first index
-again), so neither a fixed number of epochs nor a shuffle written by hand without the padding fits both.
+launcher set here). The epoch orders come from 3 epochs of 12 items at rank 2 of 3, 4 of 13 at rank 1 of 2, padded
+(rank 1 gets the first index again), and 2 of 10 at rank 0 of 4: neither a fixed number of epochs, a shuffle by hand
+without the padding or for 2 ranks, nor an epoch or seed computed from the rank (0 * epoch on rank 0) fits them all.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import operator
 import os
+from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
 
@@ -29,7 +30,8 @@ from course.checks.vocabulary import MISTAKES
 _JOBS = ((0.1, 64, 32, 4, 3), (0.05, 256, 40, 8, 2))  # (base_lr, base_batch, batch_per_process, nproc_per_node, nnodes)
 _ENVS = [("0", "0", "8"), ("1", "1", "8"), ("4", "0", "8"), ("7", "3", "8"), ("0", "0", "1"), ("10", "2", "16")]
 _RUNS = "RANK 0, 1, 4 and 7 of 8 processes, a one-process run (RANK 0 of WORLD_SIZE 1) and RANK 10 of 16"
-_DIFFERS = ("the 3 epochs of 12 items", "4 epochs of 13 items over 2 ranks (padded to 14)")
+_SAMPLERS = ((12, 3, 2, 3, 3), (13, 2, 1, 5, 4), (10, 4, 0, 7, 2))  # (items, num_replicas, rank, seed, epochs)
+_DIFFERS = [f"the {e} epochs of {n} items at rank {r} of {k}" for n, k, r, _, e in _SAMPLERS]
 _SAY = {  # more than the vocabulary says
     "per_process_batch": "you used ONE process's batch; the global one is batch_per_process * nproc_per_node * nnodes.",
     "no_scaling": "you returned the base learning rate: a global batch 6x larger gets a learning rate 6x larger.",
@@ -45,6 +47,12 @@ _SAY = {  # more than the vocabulary says
     "flat": "return one list of indices per epoch: a list of `epochs` lists.",
     "not_indices": "each epoch's order should hold the integer indices themselves, as list(sampler) gives them.",
     "last_rank": "the last rank would do, but by convention it is RANK 0, which exists even in a one-process run.",
+    "shuffled_apart": "the rank changes your shuffle (set_epoch(epoch * rank) or (epoch + rank), seed + rank): each "
+    "rank slices another permutation, so shares can overlap, some samples seen twice in an epoch, others never (with "
+    "epoch * rank, rank 0 repeats one order). Every rank must shuffle with the same seed and epoch, only the slice "
+    "differs: keep the sampler's seed, call sampler.set_epoch(epoch); seed + rank is for dropout and augmentation.",
+    "hard_coded_count": "your shard takes every second index as if there were always 2 ranks (of 3, each takes every "
+    "third): pad to sampler.total_size, slice [rank::sampler.num_replicas], or read list(sampler) after set_epoch.",
 }
 
 
@@ -185,7 +193,10 @@ should_save = Exercise(
 
 
 class _Sampler(DistributedSampler):
-    """A DistributedSampler that notes the epochs set_epoch is given, for a message."""
+    """A shuffling DistributedSampler of range(n) that notes the epochs set_epoch is given, for a message."""
+
+    def __init__(self, n: int, replicas: int, rank: int, seed: int) -> None:
+        super().__init__(range(n), num_replicas=replicas, rank=rank, shuffle=True, seed=seed)
 
     def set_epoch(self, epoch: int) -> None:
         self.__dict__.setdefault("epochs_set", []).append(epoch)
@@ -198,16 +209,21 @@ class _Orders(list):
     epochs_set: list
 
 
-def _sampler(n: int, rank: int, seed: int) -> DistributedSampler:
-    return _Sampler(range(n), num_replicas=2, rank=rank, shuffle=True, seed=seed)
+def _orders_of_all(fn, args: tuple) -> list | str | None:
+    """:func:`_orders` for each of :data:`_SAMPLERS`, the first the probe's, whose set_epoch calls are noted; the first
+    of "not_nested", "not_indices" or None found when an answer is not orders."""
+    runs = _Orders([_orders(fn, args), *(_orders(fn, (_Sampler(*run[:4]), run[4])) for run in _SAMPLERS[1:])])
+    runs.epochs_set = list(getattr(args[0], "epochs_set", []))
+    return next((run for run in runs if run is None or isinstance(run, str)), runs)
 
 
-def _orders_of_both(fn, args: tuple) -> list | str | None:
-    """:func:`_orders` for the probe's sampler and epochs, then for 4 epochs of 13 items, padded (rank 1), with the
-    epochs set on the first; the first of "not_nested", "not_indices" or None found when an answer is not orders."""
-    both = _Orders([_orders(fn, args), _orders(fn, (_sampler(13, rank=1, seed=5), 4))])
-    both.epochs_set = list(getattr(args[0], "epochs_set", []))
-    return next((run for run in both if run is None or isinstance(run, str)), both)
+def _two_ranks(s: DistributedSampler, n: int) -> list:  # a shuffle by hand for 2 ranks: padded to even, every 2nd
+    orders = (torch.randperm(len(s.dataset), generator=torch.Generator().manual_seed(s.seed + e)) for e in range(n))
+    return [torch.cat([o, o[: len(o) % 2]])[s.rank :: 2].tolist() for o in orders]
+
+
+def _by_rank(by: Callable[[int, int], int]) -> Callable[..., list]:  # the loop calling set_epoch(by(epoch, rank))
+    return lambda s, n: [list(s) for _ in map(s.set_epoch, map(by, range(n), [s.rank] * n))]
 
 
 def _one_epoch(got: object) -> tuple[str, int] | None:
@@ -247,8 +263,8 @@ def _orders(fn, args: tuple) -> list | str | None:
 
 epoch_orders = Exercise(
     name="epoch_orders",
-    inputs=lambda: (_sampler(12, rank=1, seed=3), 3),
-    observe=_orders_of_both,
+    inputs=lambda: (_Sampler(*_SAMPLERS[0][:4]), _SAMPLERS[0][4]),
+    observe=_orders_of_all,
     guards=[
         Guard("wrong_shape", lambda got: got == "not_nested", lambda sampler, n: list(range(n)), _SAY["flat"]),
         Guard("wrong_dtype", lambda got: got == "not_indices", lambda sampler, n: [[0.0]] * n, _SAY["not_indices"]),
@@ -267,6 +283,8 @@ epoch_orders = Exercise(
         Mistake(
             "set_epoch_late", lambda sampler, epochs: [(list(sampler), sampler.set_epoch(e))[0] for e in range(epochs)]
         ),
+        *(Mistake("shuffled_apart", _by_rank(by), _SAY["shuffled_apart"]) for by in (operator.mul, operator.add)),
+        Mistake("hard_coded_count", _two_ranks, _SAY["hard_coded_count"]),
     ],
     explain=lambda got, exp: (
         "for each epoch e = 0, 1, ..., epochs - 1, return the order the sampler gives after sampler.set_epoch(e), "
@@ -274,7 +292,7 @@ epoch_orders = Exercise(
         + (
             "yours are off by one epoch."
             if all(g[:-1] == e[1:] for g, e in zip(got, exp, strict=True))
-            else f"yours differ for {_DIFFERS[got[0] == exp[0]]}."
+            else f"yours differ for {next(d for d, g, e in zip(_DIFFERS, got, exp, strict=True) if g != e)}."
         )
     ),
     success="set_epoch(epoch) before each epoch gives a new shuffle every epoch, the same one on every rank.",

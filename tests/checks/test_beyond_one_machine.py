@@ -192,3 +192,84 @@ def test_review11_a_loop_cut_short_is_not_told_set_epoch_was_called_once():
         verdict = check.epoch_orders(answer)
         assert not verdict.passed and "once" not in verdict.message, verdict
         assert "as many as epochs asks for" in verdict.message, verdict
+
+
+def shard_by_hand(sampler, epochs, replicas=None):  # DistributedSampler's shuffle written out, padding included
+    replicas = sampler.num_replicas if replicas is None else replicas
+    orders = []
+    for epoch in range(epochs):
+        order = torch.randperm(len(sampler.dataset), generator=torch.Generator().manual_seed(sampler.seed + epoch))
+        order = order.tolist()
+        order += order[: -len(order) % replicas]  # padded with the first indices to a multiple of the replicas
+        orders.append(order[sampler.rank :: replicas])
+    return orders
+
+
+def test_fix_a_shuffle_written_by_hand_for_any_number_of_replicas_passes():
+    assert check.epoch_orders(shard_by_hand).passed
+
+
+def test_fix_a_shard_written_for_two_replicas_is_refused_and_named():
+    verdict = check.epoch_orders(lambda sampler, epochs: shard_by_hand(sampler, epochs, replicas=2))
+    assert verdict.mistake == "hard_coded_count", verdict
+    assert "sampler.num_replicas" in verdict.message and "every third" in verdict.message, verdict
+
+
+def test_fix_set_epoch_times_the_rank_is_refused_and_named():
+    def times_rank(sampler, epochs):
+        orders = []
+        for epoch in range(epochs):
+            sampler.set_epoch(epoch * sampler.rank)  # rank 0: always set_epoch(0)
+            orders.append(list(sampler))
+        return orders
+
+    verdict = check.epoch_orders(times_rank)
+    assert verdict.mistake == "shuffled_apart", verdict
+    assert "same seed and epoch" in verdict.message and "rank 0" in verdict.message, verdict
+
+
+def seeded_with_the_rank(sampler, epochs):  # the review's reproducer: seed + rank, meant for dropout, not the sampler
+    from torch.utils.data.distributed import DistributedSampler
+
+    mine = DistributedSampler(
+        sampler.dataset,
+        num_replicas=sampler.num_replicas,
+        rank=sampler.rank,
+        shuffle=True,
+        seed=sampler.seed + sampler.rank,
+    )
+    out = []
+    for e in range(epochs):
+        mine.set_epoch(e)
+        out.append(list(mine))
+    return out
+
+
+def epoch_plus_rank(sampler, epochs):
+    return [list(sampler) for _ in map(sampler.set_epoch, (e + sampler.rank for e in range(epochs)))]
+
+
+@pytest.mark.parametrize("answer", [seeded_with_the_rank, epoch_plus_rank], ids=["seed_plus_rank", "epoch_plus_rank"])
+def test_fix_a_shuffle_that_depends_on_the_rank_is_not_called_off_by_one_epoch(answer):
+    verdict = check.epoch_orders(answer)
+    assert verdict.mistake == "shuffled_apart" and "off by one" not in verdict.message, verdict
+    assert "only the slice differs" in verdict.message and "seed + rank" in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    "epoch_of",
+    [lambda s, e: e if s.rank else e + 1, lambda s, e: e if s.num_replicas == 2 else e + 1, lambda s, e: e + 1],
+    ids=["wrong_on_rank_0_only", "wrong_unless_two_replicas", "off_by_one_everywhere"],
+)
+def test_fix_the_probes_include_rank_0_and_a_world_size_other_than_two(epoch_of):
+    verdict = check.epoch_orders(
+        lambda sampler, epochs: [
+            list(sampler) for _ in map(sampler.set_epoch, (epoch_of(sampler, e) for e in range(epochs)))
+        ]
+    )
+    assert not verdict.passed, verdict
+
+
+def test_fix_set_epoch_off_by_one_on_every_rank_is_still_told_so():
+    verdict = check.epoch_orders(lambda s, n: [list(s) for _ in map(s.set_epoch, range(1, n + 1))])
+    assert verdict.mistake == "other" and "off by one epoch" in verdict.message, verdict
