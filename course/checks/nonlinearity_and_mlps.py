@@ -11,6 +11,7 @@ from torch.nn.utils import clip_grad_norm_, clip_grad_value_, get_total_norm, pa
 from torch.nn.utils.weight_norm import WeightNorm, remove_weight_norm
 
 from course.checks.engine import Exercise, Guard, Mistake
+from course.checks.mlp_probe import cannot_learn, start, zeroed
 from course.checks.probes import any_item, fixed_values, flat_parameters, unregistered_modules
 from course.checks.values import as_number, close, describe
 
@@ -41,7 +42,7 @@ def _architecture(make: object, probes: tuple) -> object:
         for layer, hook in [(m, h) for m in model.modules() for h in m._forward_pre_hooks.values()]:  # old weight_norm:
             remove_weight_norm(layer, hook.name) if isinstance(hook, WeightNorm) else None  # plain weights
         linears, calls = [m for m in model.modules() if isinstance(m, nn.Linear)], []  # calls: an id per layer run
-        alike = [bool(m.weight.min() == m.weight.max()) for m in linears if m.out_features != sizes[-1]]  # zeros_()
+        started = start(linears)  # before the weights are fixed: can training tell the units apart?
         hooks = [layer.register_forward_hook(lambda m, *_, note=calls.append: note(id(m))) for layer in linears]
         with torch.no_grad():  # the weight, then the bias if any, as forward sees them (through a parametrization)
             for layer, (offset, name) in product(linears, enumerate(("weight", "bias"))):
@@ -55,15 +56,13 @@ def _architecture(make: object, probes: tuple) -> object:
         odd = [] if odd and close(output, _architecture(_mlp, [(n_inputs, *sizes)])[2][0]) else odd  # right output
         frozen += [name for name, p in model.named_parameters() if not p.requires_grad and name not in frozen]
         seen.append((shapes, unregistered_modules(model), output, frozen, len(calls) - len(set(calls)), odd,
-                     not torch.equal(given, x.to(dtype)), bool(alike) and all(alike)))  # fmt: skip
-    return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen, run again, odd, in place, alike)
+                     not torch.equal(given, x.to(dtype)), cannot_learn(started, calls)))  # fmt: skip
+    return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen, run again, odd, in place, stuck)
 
 
 _ODD = ("activation", "dropout", "batchnorm", "normalization", "instancenorm")  # of the layers an MLP does not hold
 _HOLDS = "the model holds {}, which changes what it computes: the exercise asks for nn.Linear layers with nn.ReLU() \
 after each hidden one and nothing else (no other activation, no Dropout, no normalisation layer)."
-_ALIKE = "every hidden layer's weights start at one value (zeros_): its units get the same gradient and never differ; \
-all zero, ReLU(0) passes no gradient back and only the output bias moves. Leave nn.Linear's default initialisation."
 
 
 def _explain_mlp(got: tuple, expected: tuple) -> str:
@@ -223,8 +222,8 @@ make_mlp = Exercise(
         Guard("extra_layer", lambda got: any(got[5]), partial(_mlp, activation=partial(nn.Dropout, 0.5)),  # or a norm
               lambda got, _: _HOLDS.format(", ".join(next(filter(None, got[5]))))),  # layer, with ReLUs or not
         Guard("wrong_shape", _reshaped, lambda *sizes: nn.Sequential(_mlp(*sizes), nn.Flatten(0)), _reshaped),
-        Guard("not_backpropagatable", lambda got: any(got[7]), lambda *sizes: _mlp(*sizes).apply(  # every parameter 0
-              lambda m: [nn.init.zeros_(p) for p in m.parameters(recurse=False)]), _ALIKE)],
+        Guard("not_backpropagatable", lambda got: any(got[7]), lambda *sizes: zeroed(_mlp(*sizes)),  # every parameter 0
+              lambda got, _: next(filter(None, got[7])))],  # hidden layers all 0, or alike units before one weight
     mistakes=[Mistake("no_activation", lambda *sizes: _mlp(*sizes, activation=nn.Identity)),
               Mistake("activation_after_output", lambda *sizes: _mlp(*sizes, last=True))],
     alternatives=[_LoopMLP, lambda *sizes: _mlp(*sizes, activation=lambda: nn.ReLU(inplace=True)),

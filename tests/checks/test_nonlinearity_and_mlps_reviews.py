@@ -258,15 +258,110 @@ def _mlp_initialised(init, n_inputs, hidden, n_outputs, dtype=torch.float32):
     return model
 
 
-@pytest.mark.parametrize(
-    "init",
-    [nn.init.zeros_, lambda p: nn.init.constant_(p, 0.5), lambda p: nn.init.zeros_(p) if p.dim() == 2 else None],
-    ids=["all_zero", "constant", "zero_weights_default_biases"],
-)
-def test_learn11c_an_mlp_whose_hidden_units_start_alike_is_refused(init):
-    verdict = check.make_mlp(partial(_mlp_initialised, init))  # symmetric units: training cannot tell them apart
-    assert not verdict.passed and "nn.Linear's default initialisation" in verdict.message, verdict
-    assert "same gradient" in verdict.message, verdict
+def _in_order(model):  # its nn.Linear layers in the order forward runs them (_LoopMLP registers its output first)
+    if isinstance(model, check._LoopMLP):
+        return [*model.layers, model.output]
+    return [m for m in model.modules() if isinstance(m, nn.Linear)]
+
+
+def _started(weight, bias=None, layers=slice(None), output=None, loop=False, sizes=check.MLP_SIZES[0]):
+    """The reference MLP (``loop``: a _LoopMLP) whose hidden layers in ``layers`` start with every weight ``weight`` and
+    every bias ``bias`` (None: nn.Linear's random default); ``output``: the output layer's every weight and bias."""
+    model = (check._LoopMLP if loop else check._mlp)(*sizes)
+    *hidden, last = _in_order(model)
+    with torch.no_grad():
+        for layer in hidden[layers]:
+            layer.weight.fill_(weight)
+            layer.bias.fill_(bias) if bias is not None else None
+        [last.weight.fill_(output), last.bias.fill_(output)] if output is not None else None
+    return model
+
+
+def _answer(**start):  # a make_mlp answer returning _started(**start) for each probe's sizes
+    return lambda *sizes: _started(**start, sizes=sizes)
+
+
+def _spread_after_training(model, sizes, steps=50):
+    """Per nn.Linear in forward order: how far its units' weights and biases lie apart after ``steps`` SGD steps."""
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(32, sizes[0], generator=gen), torch.randn(32, sizes[2], generator=gen)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        nn.functional.mse_loss(model(x), y).backward()
+        optimizer.step()
+    spread = lambda t: float((t - t[0]).abs().max())  # noqa: E731
+    return [max(spread(m.weight.detach()), spread(m.bias.detach())) for m in _in_order(model)]
+
+
+@pytest.mark.parametrize("loop", [False, True])
+def test_fix11c_an_mlp_whose_hidden_layers_all_start_at_zero_is_refused_as_dead(loop):
+    for sizes in check.MLP_SIZES:  # torch: no hidden parameter ever moves, only the output bias
+        model = _started(0.0, 0.0, loop=loop, sizes=sizes)
+        params = lambda model=model: [t.detach().clone() for m in _in_order(model) for t in (m.weight, m.bias)]  # noqa: E731
+        before = params()
+        _spread_after_training(model, sizes)
+        moved = [not torch.equal(old, new) for old, new in zip(before, params(), strict=True)]
+        assert moved == [False] * (len(moved) - 1) + [True], moved
+    for answer in (_answer(weight=0.0, bias=0.0, loop=loop), partial(_mlp_initialised, nn.init.zeros_)):
+        verdict = check.make_mlp(answer)
+        assert verdict.mistake == "not_backpropagatable", verdict
+        assert "every hidden layer starts at zero: ReLU(0) passes no gradient back" in verdict.message, verdict
+        assert "only the output bias moves" in verdict.message and "copies" not in verdict.message, verdict
+
+
+@pytest.mark.parametrize("layer", [1, 2])
+def test_one_hidden_layer_at_zero_is_refused_as_it_and_the_layers_before_it_never_change(layer):
+    for sizes in check.MLP_SIZES:  # torch: that layer and those before it never move; the output ignores the input
+        model = _started(0.0, 0.0, layers=slice(layer - 1, layer), sizes=sizes)
+        kept = lambda model=model: [t.detach().clone() for m in _in_order(model)[:layer] for t in (m.weight, m.bias)]  # noqa: E731
+        before = kept()
+        _spread_after_training(model, sizes)
+        assert all(map(torch.equal, before, kept())), "the zero layer and those before it never change"
+        outputs = model(torch.randn(16, sizes[0], generator=torch.Generator().manual_seed(1)))
+        assert torch.equal(outputs, outputs[:1].expand_as(outputs)), "one output whatever the input"
+    verdict = check.make_mlp(_answer(weight=0.0, bias=0.0, layers=slice(layer - 1, layer)))
+    assert verdict.mistake == "not_backpropagatable", verdict
+    assert f"hidden layer {layer} starts at zero" in verdict.message and "never change" in verdict.message, verdict
+
+
+@pytest.mark.parametrize(("value", "loop"), [(0.1, False), (0.5, False), (0.1, True)])
+def test_fix11c_hidden_units_alike_before_a_layer_of_one_weight_are_refused_as_copies(value, loop):
+    assert all(len(hidden) >= 2 for _, hidden, _ in check.MLP_SIZES)  # each probe: a hidden layer after the 1st
+    for sizes in check.MLP_SIZES:  # torch: but for rounding, each hidden layer but the last stays copies
+        spread = _spread_after_training(_started(value, value, loop=loop, sizes=sizes), sizes)
+        assert max(spread[:-2]) < 1e-6 < 1e-3 < spread[-2], spread
+    verdict = check.make_mlp(_answer(weight=value, bias=value, loop=loop))
+    assert verdict.mistake == "not_backpropagatable", verdict
+    assert "hidden layer 1 starts with its units alike" in verdict.message and "copies" in verdict.message, verdict
+    assert "zeros_" not in verdict.message and "ReLU(0)" not in verdict.message, verdict
+
+
+def test_fix11c_the_last_hidden_layer_alike_before_an_output_layer_of_one_weight_is_refused_as_copies():
+    for sizes in check.MLP_SIZES:  # torch: the last hidden layer's units stay copies
+        assert _spread_after_training(_started(0.1, 0.1, slice(-1, None), output=0.2, sizes=sizes), sizes)[-2] < 1e-6
+    verdict = check.make_mlp(_answer(weight=0.1, bias=0.1, layers=slice(-1, None), output=0.2))
+    assert verdict.mistake == "not_backpropagatable" and "hidden layer 2 starts" in verdict.message, verdict
+
+
+@pytest.mark.parametrize("start", [
+    {"weight": 0.1},  # one weight value, nn.Linear's random biases: no two units alike
+    {"weight": 0.0},
+    {"weight": 0.1, "bias": 0.1, "layers": slice(-1, None)},  # alike, but before the random output layer
+    {"weight": 0.1, "bias": 0.1, "layers": slice(0, None, 2)},  # each before a random layer
+    {"weight": 0.1, "layers": slice(0, 1), "output": 0.1, "loop": True},  # the output layer registered first
+], ids=["constant_weights", "zero_weights", "last_hidden_alike", "every_other_alike", "loop_constant_output"])  # fmt: skip
+def test_fix11c_an_mlp_whose_units_training_tells_apart_passes(start):
+    for sizes in check.MLP_SIZES:  # torch: after 50 steps no hidden layer's units are alike
+        assert min(_spread_after_training(_started(**start, sizes=sizes), sizes)[:-1]) > 1e-3
+    assert check.make_mlp(_answer(**start)).passed
+
+
+def test_fix11c_an_mlp_of_zero_weights_and_random_biases_passes():
+    init = partial(_mlp_initialised, lambda p: nn.init.zeros_(p) if p.dim() == 2 else None)  # the output's weights too
+    for sizes in check.MLP_SIZES:
+        assert min(_spread_after_training(init(*sizes), sizes)[:-1]) > 1e-3
+    assert check.make_mlp(init).passed
 
 
 @pytest.mark.parametrize(
