@@ -8,6 +8,7 @@ with one ``variant``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -40,6 +41,11 @@ NO_RETURN = "your function returned None: end it with `return a, b`, the paramet
 NOT_A_PAIR = "return the pair a, b (the parameters your loop updated), got {}."
 COPIES = "you returned the right a, b, but the caller's tensors never changed: you trained copies (a.detach().clone(), \
 torch.tensor(...)). Update the a and b you were given in place, a -= lr * a.grad, as the exercise asks."
+REBOUND = (
+    "you returned the right a, b, but the caller's tensors never changed: a = a - lr * a.grad makes a new tensor, and "
+    "requires_grad_() made that one trainable, so your loop trained it instead. Update the a and b you were given in "
+    "place, a -= lr * a.grad inside torch.no_grad(), as the exercise asks."
+)
 INFERENCE = (
     "the parameter was created inside torch.inference_mode(), so it is an inference tensor: outside inference mode "
     "PyTorch refuses to update it in place (a -= lr * a.grad and optimizer.step() raise), and autograd records nothing "
@@ -49,14 +55,19 @@ INFERENCE = (
 GRAD_NONE = "'NoneType' object has no attribute ...: a .grad was used before any backward() filled it"
 
 
+def _used_on_a_gradient(name: str | None) -> bool:
+    """Whether ``name`` is what code looks up on a .grad: ``data`` or an in-place method (``zero_``, ``fill_``)."""
+    return name is not None and (name == "data" or name.endswith("_") and not name.startswith("_"))
+
+
 def before_backward(run: Callable[[], Any], *params: torch.Tensor) -> Any:
-    """``run()``, where an attribute looked up on None while every one of ``params`` still has no .grad (zeroed
-    before the first backward(), ``a.grad.zero_()`` or ``a.grad.data.zero_()``) raises one same AttributeError,
-    which a mistake can name; any other error goes on as it was."""
+    """``run()``, where a gradient's attribute looked up on None while every one of ``params`` still has no .grad
+    (zeroed before the first backward(), ``a.grad.zero_()`` or ``a.grad.data.zero_()``) raises one same
+    AttributeError, which a mistake can name; any other error (``losses.append`` on None too) goes on as it was."""
     try:
         return run()
     except AttributeError as exc:
-        if exc.name is None or exc.obj is not None or any(p.grad is not None for p in params):
+        if not _used_on_a_gradient(exc.name) or exc.obj is not None or any(p.grad is not None for p in params):
             raise
         raise AttributeError(GRAD_NONE) from None
 
@@ -90,7 +101,7 @@ make_parameter = Exercise(
     alternatives=[lambda v, d, t: torch.full((1,), v, dtype=t, device=d).requires_grad_()],
     explain=lambda got, _: "the parameter should hold the one number asked for: " + "; ".join(
         f"asked for {case[0]}, it holds {facts['value']}" for case, facts in zip(CASES, got, strict=True)),
-    success="a leaf that requires grad, born with the right dtype on the right device: backward() fills its .grad.",
+    success="a leaf that requires grad, with the right dtype on the right device: backward() fills its .grad.",
 )  # fmt: skip
 
 
@@ -113,18 +124,21 @@ def _after_step(step: object, params: list, lr: float) -> list[tuple]:
 
 
 def _sgd_step(params: list[torch.Tensor], lr: float, variant: str = "") -> list[torch.Tensor]:
-    """The right step, a known mistake ("rebound": replaced outside no_grad; "frozen"), or "to_none": right too."""
+    """The right step, a known mistake ("rebound": replaced outside no_grad; "regraded": replaced, then made to
+    require grad again; "frozen"), or "to_none": right too."""
     with torch.enable_grad() if variant in ("outside_no_grad", "rebound") else torch.no_grad():
         for i, p in enumerate(params):
             if variant == "frozen":  # then updated in place, as in no_grad
                 p.requires_grad_(False)
-            if variant in ("replaced", "rebound"):  # a new tensor in the list, the caller's unchanged
+            if variant in ("replaced", "rebound", "regraded"):  # a new tensor in the list, the caller's unchanged
                 params[i] = p - lr * (p.grad if p.is_leaf else None)  # a non-leaf has no .grad (and warns if asked)
+                if variant == "regraded":  # the new tensor made a leaf that requires grad: trained on
+                    params[i].requires_grad_()
             elif variant == "not_in_place":
                 (p - lr * p.grad).grad.zero_()  # the new tensor has no .grad
             elif variant != "no_update":
                 p -= (-1.0 if variant == "wrong_sign" else 1.0) * lr * p.grad
-    for p in () if variant in ("no_zero_grad", "replaced", "rebound") else params:
+    for p in () if variant in ("no_zero_grad", "replaced", "rebound", "regraded") else params:
         p.grad = None if variant == "to_none" else p.grad.zero_()
     return params  # what _train rebinds a and b to
 
@@ -190,16 +204,29 @@ def _train_inputs() -> tuple:
 def _returned(value: object) -> object:
     """What a run returned: None, a pair of numbers (tensors or floats, or one tensor or array of two), or what it
     is instead, described."""
-    if isinstance(value, torch.Tensor | np.ndarray) and value.ndim == 1 and len(value) == 2:  # torch.stack([a, b])
-        value = tuple(value)
+    if isinstance(value, torch.Tensor | np.ndarray) and math.prod(value.shape) == 2:  # torch.stack([a, b]), any shape
+        value = tuple(value.reshape(-1))
     pair = [as_number(v) for v in value] if isinstance(value, tuple | list) and len(value) == 2 else [None]
     return None if value is None else tuple(pair) if None not in pair else describe(value)
 
 
+def _rebound(ab: tuple, before: list, returned: object) -> bool:
+    """Whether the caller's ``ab`` took part in a backward() but kept their values (``before``) while the run returned
+    other numbers: it trained new tensors, a = a - lr * a.grad made trainable again (copies never get a .grad)."""
+    kept = all(torch.equal(p.detach(), v) for p, v in zip(ab, before, strict=True))
+    other = isinstance(returned, tuple) and not close(returned, tuple(v.item() for v in before))
+    return kept and other and any(p.grad is not None for p in ab)
+
+
 def _trained(fit: object, args: tuple) -> list[dict]:
-    """The caller's a and b after each run (the loop must update them in place) and what the run returned."""
-    runs = [(probe[:2], before_backward(partial(fit, *probe), *probe[:2])) for probe in (args[:6], args[6:])]
-    return [{"a, b": tuple(p.detach().clone() for p in ab), "returned": _returned(out)} for ab, out in runs]
+    """The caller's a and b after each run (the loop must update them in place), what the run returned, and whether
+    it trained other tensors than the caller's after theirs took part in a backward() (:func:`_rebound`)."""
+    runs = []
+    for probe in (args[:6], args[6:]):
+        before = [p.detach().clone() for p in probe[:2]]
+        runs.append((probe[:2], before, _returned(before_backward(partial(fit, *probe), *probe[:2]))))
+    return [{"a, b": tuple(p.detach().clone() for p in ab), "returned": out, "rebound": _rebound(ab, before, out)}
+            for ab, before, out in runs]  # fmt: skip
 
 
 def _loop_explained(got: list, expected: list) -> str:
@@ -212,8 +239,8 @@ def _loop_explained(got: list, expected: list) -> str:
     (a, b), (a_right, b_right) = run["a, b"], right["a, b"]
     if close(run["a, b"], right["a, b"]):
         return f"{where} a and b end right, but train returned {describe(run['returned'])}: return a, b."
-    if close(run["returned"], right["returned"]):  # copies trained, by whatever means
-        return COPIES
+    if close(run["returned"], right["returned"]):  # other tensors trained, by whatever means
+        return REBOUND if run["rebound"] else COPIES
     return f"{where} expected a = {a_right:.4f}, b = {b_right:.4f}; got a = {a:.4f}, b = {b:.4f}."
 
 
@@ -233,10 +260,11 @@ train = Exercise(
         Mistake("no_update", partial(_train, variant="no_update")),  # zeroed before the update, or never updated
         *(Mistake("not_in_place", partial(_train, variant=m)) for m in ("not_in_place", "rebound")),  # a = a - ...
         Mistake("not_in_place", partial(_train, variant="replaced"), NO_GRAPH),
+        Mistake("not_in_place", partial(_train, variant="regraded"), REBOUND),
         Mistake("not_in_place", partial(_train, variant="copies"), COPIES),
     ],
     alternatives=[partial(_train, variant="zero_first"), lambda *args: torch.stack(_train(*args))],
     explain=_loop_explained,
-    success="a fresh loss every epoch, backward(), the update inside torch.no_grad(), and the gradients zeroed "
-    "before the next backward().",
+    success="the a and b you were given end where full-batch gradient descent takes them, and are returned: on the "
+    "lesson's data and on other data, epochs and learning rate.",
 )  # fmt: skip

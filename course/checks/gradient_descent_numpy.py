@@ -175,11 +175,11 @@ RATE_GUARDS = [
 
 
 def _pairs(answer: object, args: tuple, size: int = 4, run: object = None) -> list:
-    """The answer's result on each probe (``size`` arguments each, given to ``run`` if any); an array of two numbers
-    is a pair too."""
+    """The answer's result on each probe (``size`` arguments each, given to ``run`` if any); an array or a tensor of
+    two elements, whatever its shape ((2,), (2, 1) or (1, 2)), is the pair of them in that order."""
     results = [(run or _call)(answer, args[start : start + size]) for start in range(0, len(args), size)]
     return [
-        tuple(got) if isinstance(got, np.ndarray | torch.Tensor) and got.ndim > 0 and len(got) == 2 else got
+        tuple(got.reshape(-1)) if isinstance(got, np.ndarray | torch.Tensor) and math.prod(got.shape) == 2 else got
         for got in results
     ]
 
@@ -292,5 +292,6 @@ minibatch_epoch = Exercise(
                     advice="Check each part: order = rng.permutation(len(x)) with the rng you are given (not "
                     "np.random); one update per slice order[start:start + batch_size], the last one shorter; each "
                     "with 2 * np.mean(...) over that slice, both gradients from the same a and b."),
-    success="one update per batch of the shuffled order, the last, shorter batch included: 3 updates of 32, 32, 16.",
+    success="a and b end where one epoch takes them, one update per batch of the shuffled order, the short last batch "
+    "included, on all three probes.",
 )  # fmt: skip

@@ -269,3 +269,104 @@ def test_review10_a_loop_run_in_inference_mode_names_it():
 
     verdict = check.train(all_in_inference_mode)
     assert not verdict.passed and "inference_mode" in verdict.message, verdict
+
+
+def _slipped_loop(a, b, x, y, lr, epochs, slip="append"):
+    """The lesson's loop, .grad set to None after each step, with a slip that raises on None but is no .grad's."""
+
+    def compute_loss(a, b):
+        loss = torch.mean((a + b * x - y) ** 2)
+        return loss if slip != "no return" else None
+
+    losses = []
+    for _ in range(epochs):
+        loss = compute_loss(a, b)
+        loss.backward()
+        with torch.no_grad():
+            a -= lr * a.grad
+            b -= lr * b.grad
+        a.grad = b.grad = None
+        losses = losses.append(loss.item())  # None from the first epoch on: the second one raises
+    return a, b
+
+
+def _slipped_smoothing(a, x, y, steps, lr=0.1, slip="append"):
+    """Lesson 04's fixed loop, with the same slips."""
+
+    def compute_loss(prediction):
+        loss = ((prediction - y) ** 2).mean()
+        return loss if slip != "no return" else None
+
+    state, losses = torch.zeros_like(y), []
+    for _ in range(steps):
+        state = 0.5 * state.detach() + a * x
+        loss = compute_loss(state)
+        loss.backward()
+        with torch.no_grad():
+            a -= lr * a.grad
+        a.grad = None
+        losses = losses.append(loss.item())
+    return losses
+
+
+@pytest.mark.parametrize("slip, attribute", [("append", "append"), ("no return", "backward")])
+@pytest.mark.parametrize("lesson", ["train", "smoothed_training"])
+def test_review12_an_attribute_error_on_none_that_is_no_gradients_is_reported_as_raised(lesson, slip, attribute):
+    from course.checks import computation_graphs
+
+    answer = partial(_slipped_loop if lesson == "train" else _slipped_smoothing, slip=slip)
+    verdict = (check.train if lesson == "train" else computation_graphs.smoothed_training)(answer)
+    assert verdict.mistake == "raised", verdict
+    assert f"'NoneType' object has no attribute '{attribute}'" in verdict.message, verdict
+    assert "before the first backward()" not in verdict.message and "zeroing" not in verdict.message, verdict
+
+
+def test_review12_zeroing_before_the_first_backward_is_still_named_in_lesson_04():
+    from course.checks import computation_graphs
+
+    def zeroes_first(a, x, y, steps, lr=0.1):
+        a.grad.fill_(0.0)
+        return computation_graphs._smoothed(a, x, y, steps, lr)
+
+    verdict = computation_graphs.smoothed_training(zeroes_first)
+    assert verdict.mistake == "zeroed_before_backward" and "None" in verdict.message, verdict
+
+
+def _by_hand(a, b, x, y, lr, epochs):
+    """The right loop with the gradients derived by hand: no backward(), nothing zeroed."""
+    with torch.no_grad():
+        for _ in range(epochs):
+            error = a + b * x - y
+            a -= lr * 2 * error.mean()
+            b -= lr * 2 * (error * x).mean()
+    return a, b
+
+
+def test_review12_the_success_of_train_states_what_was_verified_not_how():
+    verdict = check.train(_by_hand)
+    assert verdict.passed, verdict
+    assert "backward()" not in verdict.message and "no_grad" not in verdict.message, verdict
+    assert "end where full-batch gradient descent takes them" in verdict.message, verdict
+
+
+def test_review12_a_pair_as_a_1_by_2_or_2_by_1_tensor_is_a_pair():
+    for shape in ((1, 2), (2, 1)):
+        verdict = check.train(
+            lambda a, b, x, y, lr, epochs, s=shape: torch.stack(_by_hand(a, b, x, y, lr, epochs)).reshape(s)
+        )
+        assert verdict.passed, verdict
+
+
+def _rebinds_then_regrads(a, b, x, y, lr, epochs):
+    for _ in range(epochs):
+        torch.mean((a + b * x - y) ** 2).backward()
+        with torch.no_grad():
+            a, b = a - lr * a.grad, b - lr * b.grad
+        a.requires_grad_(), b.requires_grad_()
+    return a, b
+
+
+def test_review12_a_rebinding_made_trainable_again_is_told_of_the_rebinding_not_of_copies():
+    verdict = check.train(_rebinds_then_regrads)
+    assert verdict.mistake == "not_in_place", verdict
+    assert "a = a - lr * a.grad" in verdict.message and "copies" not in verdict.message, verdict

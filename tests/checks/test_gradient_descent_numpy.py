@@ -291,3 +291,35 @@ def test_review11_an_epoch_that_shuffles_in_place_is_told_which_array_changed(wh
     assert named in verdict.message and changed in verdict.message, verdict
     if which == "y":
         assert "shuffle(x)" not in verdict.message and "caller's x" not in verdict.message, verdict
+
+
+def _matrix_gradients(a, b, x, y, shape=(1, 2)):
+    """The gradients as the matrix formula gives them: 2 (Xw - y)^T X / n, a (1, 2) row, or its transpose."""
+    design, w = np.hstack([np.ones_like(x), x]), np.array([[a], [b]])
+    row = 2 * (design @ w - y).T @ design / len(x)
+    return row.reshape(shape)
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        _matrix_gradients,
+        partial(_matrix_gradients, shape=(2, 1)),
+        lambda *args: torch.from_numpy(_matrix_gradients(*args)),
+    ],
+    ids=["row", "column", "tensor_row"],
+)
+def test_review12_gradients_as_any_array_of_two_elements_pass(form):
+    verdict = check.gradients(form)
+    assert verdict.passed, verdict
+
+
+def test_review12_an_epoch_as_a_1_by_2_array_passes_and_three_numbers_are_no_pair():
+    assert check.minibatch_epoch(lambda *args: np.array([check._epoch(*args)])).passed
+    verdict = check.gradients(lambda a, b, x, y: np.array([*check._gradients(a, b, x, y), 0.0]).reshape(1, 3))
+    assert verdict.mistake == "not_a_pair" and "shape (1, 3)" in verdict.message, verdict
+
+
+def test_review12_success_texts_state_what_was_observed_not_how_it_was_written():
+    verdict = check.minibatch_epoch(partial(check._epoch, variant="reordered"))  # walked in another way
+    assert verdict.passed and "a and b end where" in verdict.message and "updates of" not in verdict.message, verdict
