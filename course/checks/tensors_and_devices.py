@@ -26,7 +26,7 @@ NOT_A_TENSOR = Guard(  # the observation holds one answer per probe
     lambda got, _: f"return a torch tensor, got {describe(next(g for g in got if not isinstance(g, torch.Tensor)))}.",
 )
 HALF = (
-    "the values went through {}, which keeps only 2 to 3 significant digits (and float16 no number over 65504): "
+    "the values went through {}, which keeps only {} significant digits{}: "
     "1234.567, 0.1 and 0.0123456 lost digits. Convert straight to float32: torch.tensor(array, dtype=torch.float32)."
 )
 TENSORS = "return torch tensors, not NumPy arrays or lists: build each one with torch.tensor(...)."
@@ -240,8 +240,11 @@ to_float32 = Exercise(
         Mistake("shares_when_same_dtype", lambda a: torch.from_numpy(a).float()),
         Mistake("shares_when_same_dtype", lambda a: torch.from_numpy(np.asarray(a, dtype=np.float32))),
         *(
-            Mistake("rounded", lambda a, d=d: torch.tensor(a, dtype=d).float(), HALF.format(f"{d}".split(".")[1]))
-            for d in (torch.float16, torch.bfloat16)
+            Mistake("rounded", lambda a, d=d: torch.tensor(a, dtype=d).float(), HALF.format(*kept))
+            for d, kept in {
+                torch.float16: ("float16", "3 to 4", " and no number over 65504"),
+                torch.bfloat16: ("bfloat16", "2 to 3", ""),
+            }.items()
         ),
     ],
     alternatives=[lambda a: torch.tensor(a).float(), lambda a: torch.from_numpy(a.copy()).float()],

@@ -223,3 +223,11 @@ def test_review11_a_copy_that_loses_float32_precision_is_refused(answer, words):
 )
 def test_review11_copies_at_float32_precision_pass(answer):
     assert check.to_float32(answer).passed
+
+
+@pytest.mark.parametrize(("dtype", "digits"), [(torch.float16, "3 to 4"), (torch.bfloat16, "2 to 3")])
+def test_a_half_precision_detour_is_told_the_digits_torch_keeps(dtype, digits):
+    verdict = check.to_float32(lambda a: torch.tensor(a, dtype=dtype).float())
+    assert verdict.mistake == "rounded" and f"keeps only {digits} significant digits" in verdict.message, verdict
+    kept = torch.tensor([1234.567]).to(dtype).item()  # torch: float16 1235.0 (4 digits), bfloat16 1232.0 (3)
+    assert f"{kept:.0f}" == {torch.float16: "1235", torch.bfloat16: "1232"}[dtype]
