@@ -40,7 +40,8 @@ MISTAKES: dict[str, str] = {
     "no_eval": "the model was still in training mode, so layers such as Dropout behave as in training. Call model.eval() first.",
     "no_train": "the model was left in evaluation mode while training; call model.train() before the training steps.",
     "no_grad": "autograd recorded a graph you never use (wasted time and memory). Wrap the evaluation in `with torch.no_grad():`.",
-    "called_forward": "you called model.forward(x) directly; call model(x) so PyTorch's hooks run.",
+    "called_forward": "you ran the model without calling it (model.forward(x), or its layers one by one), so its own "
+    "hooks never ran: call model(x).",
     "no_zero_grad": "the gradients were never zeroed, so each backward() adds to the last ones. Call optimizer.zero_grad() every step.",
     "no_step": "the parameters never changed: call optimizer.step() after loss.backward().",
     "no_backward": "no gradients were computed: call loss.backward() before optimizer.step().",

@@ -499,3 +499,22 @@ def test_review11_a_parameter_made_inside_forward_is_told_to_make_it_once():
 
     verdict = check.model_sizes(MadeInForward())
     assert verdict.mistake == "unregistered_parameter" and "once, in __init__" in verdict.message, verdict
+
+
+def test_a_step_that_runs_the_layers_one_by_one_is_not_told_it_called_model_forward():
+    def make_train_step(model, loss_fn, optimizer):
+        def step(x, y):
+            model.train()
+            for layer in model:  # the model's own hooks never run
+                x = layer(x)
+            loss = loss_fn(x, y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            return loss.item()
+
+        return step
+
+    verdict = check.train_step_factory(make_train_step)
+    assert verdict.mistake == "called_forward", verdict
+    assert "its layers one by one" in verdict.message and "called model.forward" not in verdict.message, verdict
