@@ -193,14 +193,15 @@ should_save = Exercise(
 
 
 class _Sampler(DistributedSampler):
-    """A shuffling DistributedSampler of range(n) that notes the epochs set_epoch is given, for a message."""
-
-    def __init__(self, n: int, replicas: int, rank: int, seed: int) -> None:
-        super().__init__(range(n), num_replicas=replicas, rank=rank, shuffle=True, seed=seed)
+    """A DistributedSampler that notes the epochs set_epoch is given; built as its parent is (type(sampler)(...))."""
 
     def set_epoch(self, epoch: int) -> None:
         self.__dict__.setdefault("epochs_set", []).append(epoch)
         super().set_epoch(epoch)
+
+
+def _sampler(n: int, replicas: int, rank: int, seed: int) -> _Sampler:  # a shuffling one, of range(n)
+    return _Sampler(range(n), num_replicas=replicas, rank=rank, shuffle=True, seed=seed)
 
 
 class _Orders(list):
@@ -212,7 +213,7 @@ class _Orders(list):
 def _orders_of_all(fn, args: tuple) -> list | str | None:
     """:func:`_orders` for each of :data:`_SAMPLERS`, the first the probe's, whose set_epoch calls are noted; the first
     of "not_nested", "not_indices" or None found when an answer is not orders."""
-    runs = _Orders([_orders(fn, args), *(_orders(fn, (_Sampler(*run[:4]), run[4])) for run in _SAMPLERS[1:])])
+    runs = _Orders([_orders(fn, args), *(_orders(fn, (_sampler(*run[:4]), run[4])) for run in _SAMPLERS[1:])])
     runs.epochs_set = list(getattr(args[0], "epochs_set", []))
     return next((run for run in runs if run is None or isinstance(run, str)), runs)
 
@@ -263,7 +264,7 @@ def _orders(fn, args: tuple) -> list | str | None:
 
 epoch_orders = Exercise(
     name="epoch_orders",
-    inputs=lambda: (_Sampler(*_SAMPLERS[0][:4]), _SAMPLERS[0][4]),
+    inputs=lambda: (_sampler(*_SAMPLERS[0][:4]), _SAMPLERS[0][4]),
     observe=_orders_of_all,
     guards=[
         Guard("wrong_shape", lambda got: got == "not_nested", lambda sampler, n: list(range(n)), _SAY["flat"]),

@@ -273,3 +273,11 @@ def test_fix_the_probes_include_rank_0_and_a_world_size_other_than_two(epoch_of)
 def test_fix_set_epoch_off_by_one_on_every_rank_is_still_told_so():
     verdict = check.epoch_orders(lambda s, n: [list(s) for _ in map(s.set_epoch, range(1, n + 1))])
     assert verdict.mistake == "other" and "off by one epoch" in verdict.message, verdict
+
+
+def test_an_answer_that_builds_a_sampler_of_the_same_class_passes():
+    def rebuilt(sampler, epochs):
+        again = type(sampler)(sampler.dataset, num_replicas=sampler.num_replicas, rank=sampler.rank, seed=sampler.seed)
+        return [(again.set_epoch(epoch), list(again))[1] for epoch in range(epochs)]
+
+    assert check.epoch_orders(rebuilt).passed
