@@ -172,8 +172,8 @@ def _r2_explain(got: list, expected: list) -> str:
 
 
 _CENTRED_RESIDUALS = "the variance of the residuals, (y_true - y_pred).var(), subtracts their own mean, so it \
-measures their spread around that mean, not their size: it matches the squared error only when the residuals average \
-0, and a model off by the same amount everywhere would score R² = 1 (that ratio is the explained variance). Use the \
+measures their spread around that mean, not their size: its ratio to y_true.var() is 1 - R² only when the residuals \
+average 0, and a model off by the same amount everywhere would score R² = 1 (the explained variance). Use the \
 squared residuals themselves: 1 - ((y_true - y_pred) ** 2).sum() / ((y_true - y_true.mean()) ** 2).sum()."
 _SKLEARN = {  # "no scikit-learn": what computes R², or the mean squared error (over the variance: R² too; a Tweedie
     metrics.r2_score: lambda t, p: metrics.r2_score(t.numpy(), p.numpy()),  # deviance of power 0, the default, is

@@ -1,12 +1,11 @@
 """Checks for lesson 13 (multi-class classification): the uniform loss, cross-entropy's inputs, two accuracies.
 
-Probes: 7 samples of 10 classes for the loss (float64 labels, as read from a file), whose graph must reach back to
-the logits; 8 samples of 5 classes for the accuracy, so an argmax over the wrong
-dimension gives 5 predictions and cannot pass unnoticed (and a flat argmax gives 0.25, not the 0.375 error rate); a
-row of the second accuracy probe has its largest logit 1.0 at class 1, so comparing the max values with the targets
-matches once there and differs from an argmin or a guess; 11 samples of 4 uneven classes, the last one never
-predicted (predictions.max() + 1, bincount without minlength and torch.unique drop it), so precision and per-class
-accuracy differ, then 7 samples of 3 classes, each predicted, class 1 never right (so a count of the classes
+Probes: 7 samples of 10 classes for the loss (float64 labels, as read from a file), whose graph must reach back to the
+logits; 8 samples of 5 classes for the accuracy, so an argmax over the wrong dimension gives 5 predictions and cannot
+pass unnoticed ; a row of the second accuracy probe has its largest logit 1.0 at class 1, so comparing the max values
+with the targets matches once there and differs from an argmin or a guess; 11 samples of 4 uneven classes, the last
+one never predicted (predictions.max() + 1, bincount without minlength and torch.unique drop it), so precision and
+per-class accuracy differ, then 7 samples of 3 classes, each predicted, class 1 never right (so a count of the classes
 predicted is not one short on both). Each function runs on a second, smaller probe too, so a number typed in from a
 message, a batch size or a number of classes written into the code does not pass.
 """
@@ -39,10 +38,9 @@ _SAY = {  # more than the vocabulary says
     ".item(), requires_grad=True)), or a loss computed under torch.no_grad() then given .requires_grad_(), has no "
     "graph back to the model, so the model would not learn. Return the loss F.cross_entropy computes from the logits.",
     "missing class": "a class got no share: size the result by num_classes, never by what the data holds. Class 3 "
-    "(num_classes - 1) never appears in the predictions of the check's first input, so is never predicted right: "
-    "predictions.max() + 1 and torch.bincount without minlength stop before it, torch.unique and "
-    "predictions.unique() skip it. Return num_classes shares: bincount(..., minlength=num_classes), or a loop over "
-    "range(num_classes).",
+    "(num_classes - 1) is never predicted right in the check's first input, nor predicted: predictions.max() + 1 and "
+    "a bincount without minlength stop before it, unique() skips it. Return num_classes shares (minlength=num_classes).",
+    "no share": "your result has {} shares for {} classes: each class, 0 to num_classes - 1, needs one, in order.",
     "one short": "your shares are right, but the last class has none: range(num_classes - 1) stops one class short. "
     "range(num_classes) runs over every class, 0 to num_classes - 1.",
 }
@@ -97,6 +95,12 @@ def _class_missing(got: list) -> bool:
     return (found := _misshapen(got)) is not None and len(found[0]) == 1 and found[0][0] < found[1]
 
 
+def _say_missing(got: list, expected: list) -> str:  # the last classes cut off (a count read from the data), or others
+    yours, right = next((g, e) for g, e in zip(got, expected, strict=True) if len(g) < len(e))
+    cut = _same_shares(torch.as_tensor(yours, dtype=torch.float64), right[: len(yours)])
+    return _SAY["missing class"] if cut else _SAY["no share"].format(len(yours), len(right))
+
+
 def _say_shape(got: list, expected: object) -> str:
     """What came back instead of one share per class: a matrix from broadcasting, one number, another shape."""
     shape, c, answer = _misshapen(got)
@@ -108,10 +112,6 @@ def _say_shape(got: list, expected: object) -> str:
         came = (f"a {shape} matrix: a vector (c,) and a column (c, 1) broadcast against each other (m.diag() / "
                 "m.sum(dim=1, keepdim=True), say), so every class's count met every class's total")  # fmt: skip
     return f"your function returned {came}. Return one share per class, a vector of shape (num_classes,), here ({c},)."
-
-
-def _classes_predicted(p: torch.Tensor, t: torch.Tensor, c: int) -> torch.Tensor:  # a class never predicted: none
-    return torch.stack([(p[t == k] == k).float().mean() for k in p.unique()])
 
 
 def _as_vector(result: object) -> object:
@@ -162,8 +162,7 @@ def _last_class_left_out(got: list) -> bool:
 def _digits_right(got: object, expected: float) -> bool:
     """Whether ``got`` is ``expected`` rounded or truncated (toward zero) to the decimals it shows (one at least: 2.3,
     2.303 or 2.302, 2.3026 or 2.3025), or as float32 computes it (a relative error below 1e-6). Digits are compared
-    in decimal, each number as written: in floats 1.0 - 0.9 falls short of 0.1, and 0.3 is 0.29999..., which would make
-    0.9 a cut of 1.0 and 0.2 one of 0.3.
+    in decimal, as written (in floats 0.3 is 0.29999..., which would make 0.2 a cut of 0.3).
 
     >>> [_digits_right(v, math.log(10)) for v in (2.3, 2.302, 2.30258, 2.3026, 2.28, 2.31, 2.2, 2.0)]
     [True, True, True, True, False, False, False, False]
@@ -276,7 +275,7 @@ per_class_accuracy = Exercise(
     observe=lambda answer, args: PerProbe(_as_vector(got) for got in _on_each(3)(answer, args)), same=_same_shares,
     guards=[Guard("class_dropped", _last_class_left_out, lambda p, t, c: _per_class_shares(p, t, c - 1),
                   _SAY["one short"]),
-            Guard("class_dropped", _class_missing, _classes_predicted, _SAY["missing class"]),
+            Guard("class_dropped", _class_missing, lambda p, t, c: _per_class_shares(p, t, c)[p.unique()], _say_missing),
             Guard("wrong_shape", lambda got: _misshapen(got) is not None, lambda p, t, c: _correct_per_class(p, t, c)
                   / torch.bincount(t, minlength=c).reshape(-1, 1), _say_shape)],
     mistakes=[

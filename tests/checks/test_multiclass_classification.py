@@ -342,3 +342,17 @@ def _precision_zero_by_nan_to_num(p, t, c):
 def test_per_class_precision_with_0_for_a_class_never_predicted_is_named_precision(answer):
     verdict = check.per_class_accuracy(answer)
     assert verdict.mistake == "wrong_total" and "precision" in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda p, t, c: torch.stack([(p[t == k] == k).float().mean() for k in range(1, c)]),  # starts at class 1
+        lambda p, t, c: (torch.bincount(t[p == t], minlength=c) / torch.bincount(t, minlength=c))[1:],
+    ],
+    ids=["loop from 1", "first share cut"],
+)
+def test_a_result_without_the_first_class_is_not_told_about_the_last_class(answer):
+    verdict = check.per_class_accuracy(answer)
+    assert verdict.mistake == "class_dropped" and "3 shares for 4 classes" in verdict.message, verdict
+    assert "Class 3" not in verdict.message and "max() + 1" not in verdict.message, verdict
