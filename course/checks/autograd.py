@@ -43,8 +43,8 @@ COPIES = "you returned the right a, b, but the caller's tensors never changed: y
 torch.tensor(...)). Update the a and b you were given in place, a -= lr * a.grad, as the exercise asks."
 REBOUND = (
     "you returned the right a, b, but the caller's tensors never changed: a = a - lr * a.grad makes a new tensor, and "
-    "requires_grad_() made that one trainable, so your loop trained it instead. Update the a and b you were given in "
-    "place, a -= lr * a.grad inside torch.no_grad(), as the exercise asks."
+    "your loop made that one trainable (requires_grad_(), retain_grad() or a new tensor) and trained it instead. "
+    "Update the a and b you were given in place, a -= lr * a.grad inside torch.no_grad(), as the exercise asks."
 )
 INFERENCE = (
     "the parameter was created inside torch.inference_mode(), so it is an inference tensor: outside inference mode "

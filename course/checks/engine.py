@@ -39,7 +39,7 @@ from course.checks.calls import Calls, Library, qualified
 from course.checks.library_names import names_restored, remember
 from course.checks.runner import SETTINGS, Watched, put_back, run_limited, settings
 from course.checks.values import Raised, close, describe, safe_text
-from course.checks.vocabulary import GRADIENT_ZEROED, MISTAKES, MODEL_CHANGED, SAVED_TENSOR_CHANGED
+from course.checks.vocabulary import DATA_CHANGED, GRADIENT_ZEROED, MISTAKES, MODEL_CHANGED, SAVED_TENSOR_CHANGED
 from course.repro import preserved_rng
 
 _LEFT = (*SETTINGS, "backward_inside")  # what an answer can leave behind, in order
@@ -118,10 +118,12 @@ def _gradient_fault(got: list, expected: list) -> Verdict | None:
     return None
 
 
-def _changed_inputs(inputs: list) -> Verdict | None:
-    """The verdict on an answer that changed the ``inputs`` it was given (a model's own message), if any."""
+def _changed_inputs(inputs: list, trains: bool = False) -> Verdict | None:
+    """The verdict on an answer that changed the ``inputs`` it was given (a model's own message; an answer that
+    ``trains`` some of them, the data's), if any."""
     only_models = all(isinstance(arg, torch.nn.Module) for arg in inputs)
-    return _wrong("mutated_input", message=MODEL_CHANGED if only_models else None) if inputs else None
+    message = MODEL_CHANGED if only_models else DATA_CHANGED if trains else None
+    return _wrong("mutated_input", message=message) if inputs else None
 
 
 def _holds(test: Callable[..., Any], *args: Any) -> bool:
@@ -228,17 +230,18 @@ class Exercise:
         if left := self._state_left(getattr(watched, "left", set()) | put_back(start), ungraded):
             return _wrong(left)
         expected, mutated = self._own(self.reference), self._mutated(args, owned) if function else []
+        changed = _changed_inputs(mutated, trains=not self.pure)
         if isinstance(got, Raised):  # a call after one that changed what it was given may fail for that change
-            return self._named_mistake(got, expected) or _changed_inputs(mutated) or _wrong("raised", got, expected)
+            return self._named_mistake(got, expected) or changed or _wrong("raised", got, expected)
         if got is None:
             return _wrong("returned_none")
         if any(not isinstance(arg, torch.nn.Module) for arg in mutated):
-            return _changed_inputs(mutated)
+            return changed
         for guard in self.guards:
             if _holds(guard.when, got):
                 return _wrong(guard.id, got, expected, guard.message)
         if mutated:  # only models: after the guards, which may say how the exercise's own model was changed
-            return _changed_inputs(mutated)
+            return changed
         if self.same(got, expected):
             return self._right_value(watched, calls, expected)
         return self._named_mistake(got, expected) or _wrong("other", got, expected, self.explain)

@@ -1,9 +1,12 @@
 """What lesson 08's make_mlp check reads of an MLP's starting weights: whether training could ever tell its units apart.
 
-Two starts cannot learn, whatever the optimizer: a hidden layer at zero (ReLU(0) passes no gradient back), and a
-hidden layer whose units are alike (one value for all its weights, one for all its biases) before a layer whose weights
-are one value (the units get identical gradients). Any other start can: one weight value with nn.Linear's random biases
-makes no two units alike, and alike units before a layer of random weights get different gradients."""
+It refuses two starts that cannot learn, whatever the optimizer: a dead hidden layer (weights 0, biases 0 or below:
+ReLU gives 0 for every input and passes no gradient back), and a hidden layer whose units are alike (one value for all
+its weights, one for all its biases) before a layer whose weights are one value (the units get identical gradients).
+Starts it passes that do learn: one weight value with nn.Linear's random biases (no two units alike), alike units before
+a layer of random weights (different gradients). Rarer starts that cannot learn may pass (rows equal but not one value).
+Layers are taken in the order forward runs them, then any it did not run as a module (F.linear(x, layer.weight, ...)).
+"""
 
 from __future__ import annotations
 
@@ -13,14 +16,13 @@ import torch
 from torch import nn
 
 _FIX = "Leave nn.Linear's default initialisation (random weights and biases)."
-DEAD = (
-    "every hidden layer starts at zero: ReLU(0) passes no gradient back, so no hidden weight ever changes and only the "
-    f"output bias moves. {_FIX}"
-)
+_NONE = "(weights 0, biases 0 or below): its ReLU gives 0 whatever the input and passes no gradient back"
+DEAD = f"every hidden layer starts dead {_NONE}, so no hidden layer ever learns and only the output bias does. {_FIX}"
 ZERO = (
-    "hidden layer {} starts at zero (all its weights and biases): ReLU(0) is 0 whatever the input and passes no "
-    "gradient back, so it and the layers before it never change, and the output can never depend on the input. "
-    f"{_FIX}"
+    "hidden layer {} starts dead "
+    + _NONE
+    + ", so it and the layers before it get no gradient and never learn, and the "
+    f"output can never depend on the input. {_FIX}"
 )
 COPIES = (
     "hidden layer {} starts with its units alike (one value for all its weights, one for all its biases) and the layer "
@@ -34,18 +36,19 @@ def _one_value(tensor: torch.Tensor | None) -> bool:  # no bias: all 0
 
 
 def start(layers: list[nn.Linear]) -> dict[int, tuple[bool, bool, bool]]:
-    """Per layer (by id), before the check sets its weights: one weight value, one bias value, every parameter 0."""
-    zero = lambda t: t is None or not t.any()  # noqa: E731
-    return {id(m): (_one_value(m.weight), _one_value(m.bias), zero(m.weight) and zero(m.bias)) for m in layers}
+    """Per layer (by id, in module order), before the check sets its weights: one weight value, one bias value, dead
+    (weights 0, biases 0 or below)."""
+    dead = lambda m: not m.weight.any() and (m.bias is None or bool(m.bias.max() <= 0))  # noqa: E731
+    return {id(m): (_one_value(m.weight), _one_value(m.bias), dead(m)) for m in layers}
 
 
 def cannot_learn(started: dict[int, tuple[bool, bool, bool]], calls: list[int]) -> str:
     """Why an MLP whose layers (ids) ran in the order ``calls``, with the :func:`start` ``started``, cannot learn; ""
-    if it can. The last layer run is the output layer, the others hidden ones."""
-    order = [started[i] for i in dict.fromkeys(calls) if i in started]
-    if len(order) > 1 and all(zero for *_, zero in order[:-1]):
+    if it can. The last layer is the output layer, the others hidden ones."""
+    order = [started[i] for i in dict.fromkeys([*calls, *started]) if i in started]  # then those not run as modules
+    if len(order) > 1 and all(dead for *_, dead in order[:-1]):
         return DEAD
-    if k := next((k for k, (*_, zero) in enumerate(order[:-1], 1) if zero), 0):
+    if k := next((k for k, (*_, dead) in enumerate(order[:-1], 1) if dead), 0):
         return ZERO.format(k)
     alike = (k for k, (layer, after) in enumerate(pairwise(order), 1) if layer[0] and layer[1] and after[0])
     return next((COPIES.format(k) for k in alike), "")

@@ -306,8 +306,8 @@ def test_fix11c_an_mlp_whose_hidden_layers_all_start_at_zero_is_refused_as_dead(
     for answer in (_answer(weight=0.0, bias=0.0, loop=loop), partial(_mlp_initialised, nn.init.zeros_)):
         verdict = check.make_mlp(answer)
         assert verdict.mistake == "not_backpropagatable", verdict
-        assert "every hidden layer starts at zero: ReLU(0) passes no gradient back" in verdict.message, verdict
-        assert "only the output bias moves" in verdict.message and "copies" not in verdict.message, verdict
+        assert "every hidden layer starts dead (weights 0, biases 0 or below)" in verdict.message, verdict
+        assert "only the output bias does" in verdict.message and "copies" not in verdict.message, verdict
 
 
 @pytest.mark.parametrize("layer", [1, 2])
@@ -322,7 +322,35 @@ def test_one_hidden_layer_at_zero_is_refused_as_it_and_the_layers_before_it_neve
         assert torch.equal(outputs, outputs[:1].expand_as(outputs)), "one output whatever the input"
     verdict = check.make_mlp(_answer(weight=0.0, bias=0.0, layers=slice(layer - 1, layer)))
     assert verdict.mistake == "not_backpropagatable", verdict
-    assert f"hidden layer {layer} starts at zero" in verdict.message and "never change" in verdict.message, verdict
+    assert f"hidden layer {layer} starts dead" in verdict.message and "never learn" in verdict.message, verdict
+
+
+@pytest.mark.parametrize("layer", [1, 2])
+def test_a_hidden_layer_of_zero_weights_and_negative_biases_is_dead_too(layer):
+    model = _started(0.0, -0.5, layers=slice(layer - 1, layer), sizes=check.MLP_SIZES[0])
+    _spread_after_training(model, check.MLP_SIZES[0])  # torch: its ReLU gives 0 for every input, as at zero
+    outputs = model(torch.randn(16, check.MLP_SIZES[0][0], generator=torch.Generator().manual_seed(1)))
+    assert torch.equal(outputs, outputs[:1].expand_as(outputs)), "one output whatever the input"
+    verdict = check.make_mlp(_answer(weight=0.0, bias=-0.5, layers=slice(layer - 1, layer)))
+    assert verdict.mistake == "not_backpropagatable" and f"hidden layer {layer} starts dead" in verdict.message
+
+
+def test_an_all_zero_mlp_whose_forward_calls_f_linear_is_still_refused():
+    class Functional(nn.Module):
+        def __init__(self, n_inputs, hidden, n_outputs):
+            super().__init__()
+            sizes = [n_inputs, *hidden, n_outputs]
+            self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
+            for parameter in self.parameters():
+                nn.init.zeros_(parameter)
+
+        def forward(self, x):
+            for layer in self.layers[:-1]:
+                x = torch.relu(nn.functional.linear(x, layer.weight, layer.bias))  # no module call: no hook runs
+            return nn.functional.linear(x, self.layers[-1].weight, self.layers[-1].bias)
+
+    verdict = check.make_mlp(Functional)
+    assert verdict.mistake == "not_backpropagatable" and "every hidden layer starts dead" in verdict.message, verdict
 
 
 @pytest.mark.parametrize(("value", "loop"), [(0.1, False), (0.5, False), (0.1, True)])
