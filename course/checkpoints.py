@@ -25,6 +25,7 @@ from course.epochs import check_saved_epoch
 from course.history import plain_history
 from course.parts import built_before_change, check_model, check_optimizer, check_scheduler, wrong_order
 from course.repro import rng_state, set_rng_state
+from course.updates import nan_or_inf, trained_weights
 
 _ENTRIES = {"model": dict, "optimizer": (dict, type(None)), "scheduler": (dict, type(None)), "epoch": int,
             "history": dict, "rng": dict, "kinds": dict}  # fmt: skip
@@ -85,32 +86,28 @@ def _check_held(model: nn.Module, optimizer: torch.optim.Optimizer | None) -> No
     mine = {id(t) for t in (*model.parameters(), *model.buffers())}
     if not (other := [p for p in trained if id(p) not in mine]):
         return
-    if changed := built_before_change(model, optimizer, sure=True):  # the model changed since
+    none = len(other) == len(trained)  # another model's tensors, or the loss's (a temperature): both causes named
+    if not none and (changed := built_before_change(model, optimizer, sure=True)):  # the model changed since
         raise ValueError(f"nothing was saved: {changed}, and train with it before saving.")
-    shapes = ", ".join(str(tuple(p.shape)) for p in other[:3])
+    shapes, why = ", ".join(str(tuple(p.shape)) for p in other[:3]), "and "
+    if none:
+        why = ("and holds none of this model's parameters. If it was built for another model, build it from this one, "
+               "torch.optim.SGD(model.parameters(), lr=...). If they are tensors of the loss (a temperature): ")  # fmt: skip
     raise ValueError(
         f"nothing was saved: the optimizer trains {len(other)} tensor(s) that are not the model's (shapes {shapes}), "
-        "and a checkpoint keeps only the model's weights, so their trained values would be lost. Register each on the "
-        "model as a parameter, e.g. in __init__, self.temperature = nn.Parameter(torch.ones(1)), then build the "
+        f"{why}a checkpoint keeps only the model's weights, so their trained values would be lost. Register each on "
+        "the model as a parameter, e.g. in __init__, self.temperature = nn.Parameter(torch.ones(1)), then build the "
         "optimizer from model.parameters()."
     )
 
 
-def _nan_or_inf(tensor: torch.Tensor, inf_too: bool) -> bool:
-    if not (tensor.is_floating_point() or tensor.is_complex()) or tensor.is_quantized:
-        return False
-    tensor = tensor.to_dense() if tensor.layout != torch.strided else tensor
-    tensor = tensor.float() if tensor.element_size() == 1 else tensor  # float8 has no isnan of its own
-    return bool(torch.isnan(tensor).any() or (inf_too and torch.isinf(tensor).any()))
-
-
 def _diverged(model: nn.Module, weights: Mapping[str, Any], optimizer_state: Any) -> list[str]:
-    """What holds NaN (or, for a parameter, inf), the mark of a diverged run; a buffer may hold inf (a mask)."""
-    params = dict(model.named_parameters())
-    bad = [name for name, v in weights.items() if isinstance(v, torch.Tensor) and _nan_or_inf(v, name in params)]
+    """What holds NaN, or inf where training allows none (:func:`course.updates.trained_weights`): divergence."""
+    trained = {name for name, _ in trained_weights(model)}
+    bad = [name for name, v in weights.items() if isinstance(v, torch.Tensor) and nan_or_inf(v, name in trained)]
     states = optimizer_state["state"].items() if isinstance(optimizer_state, Mapping) else ()
     bad += [f"the optimizer's {key} of parameter {index}" for index, state in states for key, value in state.items()
-            if isinstance(value, torch.Tensor) and _nan_or_inf(value, False)]  # fmt: skip
+            if isinstance(value, torch.Tensor) and nan_or_inf(value, False)]  # fmt: skip
     return bad
 
 
@@ -160,9 +157,10 @@ def save_checkpoint(
     }
     if diverged := _diverged(model, checkpoint["model"], checkpoint["optimizer"]):
         raise ValueError(
-            f"nothing was saved: {', '.join(diverged[:5])} hold(s) NaN or inf, so the training diverged and this "
-            "state cannot resume it. Keep the last checkpoint saved before it diverged (save an earlier state), "
-            "and resume from there with a lower learning rate."
+            f"nothing was saved: {', '.join(diverged[:5])} hold(s) NaN or inf, so the training diverged and this state cannot "
+            "resume it. Keep the last checkpoint saved before it diverged (save an earlier state), and resume from there with a "
+            "lower learning rate. A mask holding inf on purpose is saved if it is frozen, p.requires_grad_(False), or a "
+            "buffer, self.register_buffer('mask', m)."
         )
     write_sealed(checkpoint, path)  # refuses what load_checkpoint could not read back, e.g. a custom extra state
     return path

@@ -98,12 +98,9 @@ def _takes_two(loss_fn: object) -> bool:
 
 
 def check_optimizer(optimizer: object, model: nn.Module, *, training: bool = True, scheduler: object = None) -> None:
-    """Raise a clear error unless ``optimizer`` is an optimizer that updates at least one of the model's parameters.
-
+    """Raise a clear error unless ``optimizer`` is an optimizer that may train something (:func:`trains_nothing`).
     Saving or loading a checkpoint (not ``training``) accepts frozen parameters, and a rate below 0 that the last
-    step of ``scheduler`` set (fit lets the last one overshoot, as it is never used; a resumed fit checks it).
-
-    Example:
+    step of ``scheduler`` set (fit lets the last one overshoot, as it is never used; a resumed fit checks it). Example:
         >>> check_optimizer(torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1), nn.Linear(1, 1))
         Traceback (most recent call last):
         ValueError: the optimizer holds none of this model's parameters, so training would change nothing...
@@ -120,37 +117,58 @@ def check_optimizer(optimizer: object, model: nn.Module, *, training: bool = Tru
             f"optimizer should be a torch.optim.Optimizer, got {type(optimizer).__name__}. "
             f"{wrong_order('optimizer', optimizer).strip() or build}"
         )
-    mine = {id(p) for p in model.parameters()}
-    held = [p for group in optimizer.param_groups for p in group["params"] if id(p) in mine]
-    if not held:
-        raise ValueError(
-            "the optimizer holds none of this model's parameters, so training would change nothing. It was built for "
-            "another model, or before the model was rebuilt or copied. Build the optimizer from this model, after "
-            "creating it: torch.optim.SGD(model.parameters(), lr=...)."
-        )
-    if training and (changed := built_before_change(model, optimizer)):
-        raise ValueError(f"{changed}, before training.")
-    if training and not any(p.requires_grad for p in held):
-        raise ValueError(
-            "the optimizer holds only frozen parameters of this model (requires_grad=False), so training would "
-            "change nothing. Build it from the parameters to train: torch.optim.SGD(model.parameters(), lr=...)."
-        )
+    held = {id(p) for p in model.parameters()} & {id(p) for group in optimizer.param_groups for p in group["params"]}
+    if not (training or held) and trains_nothing(model, optimizer):  # a checkpoint of another model's optimizer
+        raise ValueError(f"the optimizer holds none of this model's parameters, so training would change nothing. {_REBUILD}")  # fmt: skip
+    if training and ((why := trains_nothing(model, optimizer)) or (why := built_before_change(model, optimizer))):
+        raise ValueError(why if why.endswith(".") else f"{why}, before training.")
     _check_learning_rates(optimizer, None if training else scheduler)
+
+
+_REBUILD = ("It was built for another model, or before the model was rebuilt or copied. Build the optimizer from this "
+            "model, after creating it: torch.optim.SGD(model.parameters(), lr=...).")  # fmt: skip
+
+
+def _copies(tensors: list[torch.Tensor], params: list[torch.Tensor]) -> bool:  # one shape alike is chance (T, PReLU)
+    return len(tensors) >= 2 and sorted(tuple(p.shape) for p in tensors) == sorted(tuple(p.shape) for p in params)
+
+
+def trains_nothing(model: nn.Module, optimizer: object = None, *, sure: bool = False) -> str:
+    """Why training ``model`` with ``optimizer`` changes nothing ("" if it may): it updates no trainable parameter of
+    the model. Unless ``sure`` (a step gave no tensor it holds a gradient), only on evidence, as its tensors not the
+    model's may be the loss's (a temperature): none requires grad, or they copy the model's parameters' shapes."""
+    params, tensors = list(model.parameters()), [p for g in getattr(optimizer, "param_groups", ()) for p in g["params"]]
+    mine = {id(t) for t in (*params, *model.buffers())}
+    trainable, held = [p for p in params if p.requires_grad], [p for p in tensors if id(p) in mine]
+    other = [p for p in tensors if id(p) not in mine and p.requires_grad]
+    if any(p.requires_grad for p in held) or (other and not sure and not _copies(other, trainable or params)):
+        return ""
+    why, fix = "the optimizer holds none of this model's parameters", _REBUILD
+    if not params:
+        why = "the model has no parameters at all"
+        fix = ("Layers must be attributes of the module (self.linear = nn.Linear(...)), in nn.Sequential or "
+               "nn.ModuleList (not a plain Python list), and hand-made weights must be nn.Parameter(...).")  # fmt: skip
+    elif not trainable:
+        why = f"the model has no trainable parameters ({len(params)} frozen, none requires grad)"
+        fix = "Unfreeze the ones to train: for p in model.parameters(): p.requires_grad_(True)."
+    elif held:
+        why = "the optimizer holds only frozen parameters of this model (requires_grad=False)"
+        fix = "Build it from the parameters to train: torch.optim.SGD(model.parameters(), lr=...)."
+    return f"{why}, so training would change nothing. {fix}"
 
 
 def built_before_change(model: nn.Module, optimizer: torch.optim.Optimizer, *, sure: bool = False) -> str:
     """What is wrong ("": nothing) when ``optimizer`` trains tensors that are not the model's while the model has
     trainable parameters it does not train: it was built before the model changed. Unless ``sure`` (a checkpoint,
     which could not keep those tensors anyway), only with evidence: the untrained ones are a parametrization's
-    (weight_norm), or have the stale ones' shapes (a layer replaced); a partial optimizer plus a tensor of its own
-    trains."""
+    (weight_norm), or the stale ones are copies of them (a layer replaced); a partial optimizer plus a tensor of the
+    loss trains, whatever its shape."""
     trained = {id(p): p for group in optimizer.param_groups for p in group["params"]}
     mine = {id(t) for t in (*model.parameters(), *model.buffers())}
     other = [p for p in trained.values() if id(p) not in mine]
     new = {name: p for name, p in model.named_parameters() if p.requires_grad and id(p) not in trained}
-    shapes = sorted(tuple(p.shape) for p in new.values())
     parametrized = any(".original" in name or name.endswith(("_g", "_v")) for name in new)
-    if not (other and new) or not (sure or parametrized or all(tuple(p.shape) in shapes for p in other)):
+    if not (other and new) or not (sure or parametrized or _copies(other, list(new.values()))):
         return ""
     return (
         f"the optimizer trains {len(other)} tensor(s) that are not the model's (shapes "
@@ -199,27 +217,15 @@ def _check_learning_rates(optimizer: torch.optim.Optimizer, scheduler: object = 
             )
 
 
-def check_trainable(model: nn.Module) -> None:
-    """Raise a ``ValueError`` if no parameter of ``model`` requires grad (training could change nothing).
-
-    Example:
+def check_trainable(model: nn.Module, optimizer: object = None) -> None:
+    """Raise a ``ValueError`` if no parameter of ``model`` requires grad, unless ``optimizer`` holds tensors of the
+    loss it may train instead (a temperature: :func:`trains_nothing`). Example:
         >>> check_trainable(nn.Linear(2, 1).requires_grad_(False))
         Traceback (most recent call last):
         ValueError: the model has no trainable parameters (2 frozen, none requires grad)...
     """
-    params = list(model.parameters())
-    if any(p.requires_grad for p in params):
-        return
-    if params:
-        raise ValueError(
-            f"the model has no trainable parameters ({len(params)} frozen, none requires grad), so training would "
-            "change nothing. Unfreeze the ones to train: for p in model.parameters(): p.requires_grad_(True)."
-        )
-    raise ValueError(
-        "the model has no parameters at all, so training would change nothing. Layers must be attributes of the "
-        "module (self.linear = nn.Linear(...)), in nn.Sequential or nn.ModuleList (not a plain Python list), and "
-        "hand-made weights must be nn.Parameter(...)."
-    )
+    if not any(p.requires_grad for p in model.parameters()) and (why := trains_nothing(model, optimizer)):
+        raise ValueError(why)
 
 
 def check_scheduler(scheduler: object, optimizer: torch.optim.Optimizer | None) -> None:
@@ -289,5 +295,5 @@ def check_parts(model: object, loss_fn: object, optimizer: object = None, *, tra
     check_model(model)
     check_loss_fn(loss_fn)
     if training:
-        check_trainable(model)
+        check_trainable(model, optimizer)
         check_optimizer(optimizer, model)

@@ -196,8 +196,9 @@ def plot_loss_surface(
 
 
 def _counts(matrix: object) -> np.ndarray:
-    """The counts (or fractions) of a confusion matrix: finite, not negative, integers kept as integers."""
+    """The counts (or fractions) of a confusion matrix: finite, not negative; booleans counted as 1 and 0."""
     counts = check.numeric("matrix", matrix)
+    counts = counts.astype(int) if counts.dtype == bool else counts
     check.finite("matrix", counts.reshape(-1).astype(float), "a cell would be left blank")
     if (counts < 0).any():
         raise ValueError(f"matrix holds a negative count, {counts.min():g}; a confusion matrix counts examples.")
@@ -205,7 +206,8 @@ def _counts(matrix: object) -> np.ndarray:
 
 
 def plot_confusion_matrix(matrix: object, labels: Sequence[str]) -> Figure:
-    """Show a confusion matrix (rows: true class, columns: predicted class) with counts.
+    """Show a confusion matrix (rows: true class, columns: predicted class) with counts: whole numbers, or, for a
+    matrix of fractions (normalised by row), every cell to 2 decimals; booleans count as 1 and 0.
 
     Example:
         >>> fig = plot_confusion_matrix([[5, 1], [2, 7]], labels=["no", "yes"])
@@ -224,10 +226,10 @@ def plot_confusion_matrix(matrix: object, labels: Sequence[str]) -> Figure:
 
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.imshow(counts, cmap="Blues")
+    whole = bool((counts == np.round(counts)).all())  # every cell a count (5.0 too), or fractions: 2 decimals each
     for (row, col), value in np.ndenumerate(counts):
         color = "white" if value > counts.max() / 2 else "black"
-        text = str(value) if float(value).is_integer() else f"{value:.2f}"  # counts whole, fractions to 2 decimals
-        ax.text(col, row, text, ha="center", va="center", color=color)
+        ax.text(col, row, str(int(value)) if whole else f"{value:.2f}", ha="center", va="center", color=color)
     ticks = range(len(labels))
     ax.set(xticks=ticks, yticks=ticks, xticklabels=labels, yticklabels=labels, xlabel="predicted", ylabel="true")
     fig.tight_layout()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,14 @@ def _cell(x: float, y: float, color: str, alpha: float) -> object:
     from matplotlib.patches import Rectangle
 
     return Rectangle((x, y), 1, 1, facecolor=color, edgecolor="black", alpha=alpha)
+
+
+def _difference(a: float, b: float) -> float:
+    """``a - b`` to the digits the operands show (``:g``, 6 significant): the float error of a value they show
+    exactly (3.9 in float32 is 3.9000001) is no digit of its own, and no digit they show is lost (1e-05 - 0)."""
+    if not (math.isfinite(a - b) and (a or b)):
+        return a - b + 0.0
+    return round(a - b, 5 - math.floor(math.log10(max(abs(a), abs(b))))) + 0.0  # + 0.0: no -0
 
 
 def plot_broadcast(column: Sequence[float], vector: Sequence[float]) -> Figure:
@@ -83,7 +92,7 @@ def plot_broadcast(column: Sequence[float], vector: Sequence[float]) -> Figure:
     )
     _grid(
         axes[2],
-        np.round(col[:, None] - vec[None, :], 4),
+        np.array([[_difference(a, b) for b in vec] for a in col]),
         np.ones((n, m), bool),
         f"column - vector, shape ({n}, {m})\nevery pair",
         "C2",

@@ -209,8 +209,8 @@ BEFORE_TRAINING = [  # (id, call, error, words in the message): none may compute
     ("model as optimizer", lambda: run_fit(optimizer=nn.Linear(3, 1)), TypeError, r"got a model \(Linear\)"),
     ("parameters as optimizer", lambda: run_fit(optimizer=[torch.zeros(1)]), TypeError, r"got list"),
     ("other model's optimizer", lambda: run_fit(optimizer=sgd(nn.Linear(3, 1))), ValueError, r"holds none of this"),
-    ("frozen model", lambda: run_fit(model=frozen(), optimizer=sgd(nn.Linear(1, 1))), ValueError, r"2 frozen"),
-    ("no parameters", lambda: run_fit(model=ListOfLayers(), optimizer=sgd(nn.Linear(1, 1))), ValueError, r"ModuleList"),
+    ("frozen model", lambda: run_fit(model=(m := frozen()), optimizer=sgd(m)), ValueError, r"2 frozen.*requires_grad_\(True\)"),
+    ("no parameters, frozen tensors", lambda: run_fit(model=ListOfLayers(), optimizer=sgd(frozen())), ValueError, r"no parameters at all.*ModuleList"),
     ("meta model", lambda: run_fit(model=nn.Linear(3, 1, device="meta")), RuntimeError, r"meta device.*to_empty"),
     ("two devices", lambda: run_fit(model=two_devices()), RuntimeError, r"on one device, but they are on cpu, meta"),
     ("scheduler list", lambda: run_fit(scheduler=[0.1, 0.01]), TypeError, r"scheduler should be .*got list"),
@@ -245,6 +245,9 @@ BEFORE_TRAINING = [  # (id, call, error, words in the message): none may compute
 ]
 
 WHILE_TRAINING = [  # (id, call, error, words in the message)
+    # an optimizer over tensors that are not the model's may train the loss's (a temperature): only a step tells
+    ("frozen model, other tensors", lambda: run_fit(model=frozen(), optimizer=sgd(nn.Linear(1, 1))), ValueError, r"the model is frozen.*Unfreeze it"),
+    ("no parameters", lambda: run_fit(model=ListOfLayers(), optimizer=sgd(nn.Linear(1, 1))), ValueError, r"no tensor the optimizer holds received a gradient.*no parameters at all.*ModuleList"),
     ("empty list", lambda: run_fit(train=[]), ValueError, r"yielded no batches: check"),
     ("empty dataset", lambda: run_fit(train=loader(n=0)), ValueError, r"dataset is empty \(0 samples\)"),
     ("drop_last too few", lambda: run_fit(train=loader(n=5, drop_last=True)), ValueError, r"drop_last=True.*5 samples"),
