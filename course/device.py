@@ -1,5 +1,5 @@
 """Pick the device a lesson runs on, find the one a model lives on, explain a batch on another device or of another
-dtype than the model's, and get tensors back to NumPy safely."""
+dtype than the model's (or with ids an Embedding has no row for), and get tensors back to NumPy safely."""
 
 from __future__ import annotations
 
@@ -157,14 +157,15 @@ def device_error(model: nn.Module, x: torch.Tensor, y: object, text: str) -> Run
     """
     devices = {p.device for p in model.parameters()} | {b.device for b in model.buffers()}
     device = next(iter(devices)) if len(devices) == 1 else None
-    for name, tensor in (("x", x), ("y", y)):
+    inputs = list(x.values()) if isinstance(x, dict) else list(x) if isinstance(x, (list, tuple)) else [x]  # a model's
+    for name, tensor in [*(("x", part) for part in inputs), ("y", y)]:  # several inputs: each one
         if device is not None and isinstance(tensor, torch.Tensor) and tensor.device != device:
             return RuntimeError(
                 f"tensors on different devices: {name} is on {tensor.device} but the model on {device}. Move the "
                 f"batch to the model's device first, x, y = x.to(device), y.to(device) (with device = torch.device('{device}'), "
                 f"or next(model.parameters()).device). torch said: {text}"
             )
-    where = f"on the model's device ({device})" if device is not None else f"on {x.device}"
+    where = f"on the model's device ({device})" if device is not None else f"on {getattr(inputs[0], 'device', 'cpu')}"
     return RuntimeError(
         f"tensors on different devices met in the model or the loss: the batch is {where}, but something else is "
         f"elsewhere. torch said: {text} Create tensors inside forward() with device=x.device, and move the loss "
@@ -186,9 +187,32 @@ def _mixed_dtypes(model: nn.Module, text: str) -> TypeError | None:
     )
 
 
+# PyTorch's words when an operation meets two dtypes (a layer's input and its weights): no other dtype error is x's.
+_DTYPE_MISMATCH = re.compile(
+    r"same dtype|should be the same|expected scalar type|mixed dtype|share same datatype|Type promoting not supported"
+    r"|Found dtype \w+ but expected|does not match weight dtype"
+)
+_NAMES = {torch.uint8: "Byte|unsigned char", torch.int8: "Char|signed char", torch.int16: "Short|short int",
+          torch.int32: "Int|int", torch.int64: "Long|long int|long", torch.float16: "Half", torch.bfloat16: "BFloat16",
+          torch.float32: "Float|float", torch.float64: "Double|double", torch.bool: "Bool|bool"}  # fmt: skip
+_ANY_NAME = "|".join(f"{names}|{str(dtype)[6:]}" for dtype, names in _NAMES.items())
+
+
+def is_dtype_mismatch(text: str) -> bool:  # "mat1 and mat2 must have the same dtype", not "Expected dtype int64"
+    return _DTYPE_MISMATCH.search(text) is not None
+
+
+def _named(dtype: torch.dtype, text: str) -> bool:
+    """Whether torch's words name ``dtype`` (``Byte``, ``unsigned char``, ``torch.uint8``), or name no dtype at all."""
+    names = f"{_NAMES.get(dtype, '')}|{str(dtype).removeprefix('torch.')}".strip("|")
+    pattern = r"(?<![\w:])(?:c10::)?(?:{})(?:Tensor)?(?!\w)"
+    return re.search(pattern.format(names), text) is not None or re.search(pattern.format(_ANY_NAME), text) is None
+
+
 def dtype_error(model: nn.Module, x: torch.Tensor, y: object, text: str) -> TypeError | None:
     """The error for torch's words ``text`` of a dtype the model met given ``x`` (and ``y``); None if not theirs.
-    A model whose parameters have several dtypes is told to take one, as one spread over several devices is."""
+    A model whose parameters have several dtypes is told to take one, as one spread over several devices is; x (or y)
+    is blamed only if torch says two dtypes met, naming x's (or y's): a model that converts x has errors of its own."""
     dtype = next((p.dtype for p in model.parameters()), None)
     takes_ids = any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in model.modules())
     if "'indices'" in text and x.is_floating_point():  # torch's words for an Embedding given other than integers
@@ -196,21 +220,51 @@ def dtype_error(model: nn.Module, x: torch.Tensor, y: object, text: str) -> Type
             f"the features x are {x.dtype}, but the model's Embedding takes integer ids (whole numbers from 0 to "
             "num_embeddings - 1): x = x.long()."
         )
+    if not is_dtype_mismatch(text):
+        return None
     if (mixed := _mixed_dtypes(model, text)) is not None:
         return mixed
-    if dtype is not None and x.dtype != dtype and not (takes_ids and not x.is_floating_point()):  # ids: integers
+    ids = takes_ids and not x.is_floating_point()  # integer ids: rightly not the weights' dtype
+    if dtype is not None and x.dtype != dtype and not ids and _named(x.dtype, text):
         model_fix = ", or the model with model.to(x.dtype)" if x.is_floating_point() else ""
         return TypeError(
             f"the features x are {x.dtype} but the model's parameters are {dtype}; they must match. Convert the data "
             f"once, x = x.to({dtype}) (NumPy arrays are float64 by default: torch.as_tensor(array, dtype={dtype})"
             f"){model_fix}."
         )
-    if dtype is not None and isinstance(y, torch.Tensor) and y.is_floating_point() and y.dtype != dtype:
+    wrong_y = isinstance(y, torch.Tensor) and y.is_floating_point() and y.dtype not in (dtype, None)
+    if dtype is not None and wrong_y and _named(y.dtype, text):  # type: ignore[union-attr]
         return TypeError(
-            f"the targets y are {y.dtype} but the model's parameters are {dtype}; the loss needs them to match. "
+            f"the targets y are {y.dtype} but the model's parameters are {dtype}; the loss needs them to match. "  # type: ignore[union-attr]
             f"Convert the targets once, y = y.to({dtype})."
         )
     return None
+
+
+def ids_error(model: nn.Module, x: torch.Tensor, error: IndexError) -> IndexError:
+    """The error for an Embedding given by x an id outside 0 to num_embeddings - 1 (else ``error``)."""
+    if "index out of range in self" not in str(error) or not isinstance(x, torch.Tensor) or not x.numel():
+        return error  # features of several tensors: which one went to the table, only the model knows
+    if x.is_floating_point():
+        return error
+    low, high = int(x.min()), int(x.max())
+    kinds = (nn.Embedding, nn.EmbeddingBag)
+    tables = [(f"model[{n}]" if n.isdigit() else n, m) for n, m in model.named_modules() if isinstance(m, kinds)]
+    if not (short := [n for n, m in tables if low < 0 or high >= m.num_embeddings]):
+        return error  # x's ids fit: the wrong ones came from elsewhere
+    got, table = f"the features x hold ids from {low} to {high}, but", tables[0][1]
+    if len(tables) > 1:  # which ids go to which table, only the model knows: named, not guessed
+        rows = ", ".join(f"{n} (num_embeddings={m.num_embeddings})" for n, m in tables)
+        return IndexError(
+            f"{got} one of the model's {len(tables)} embedding tables got an id it has no row for: {rows}. Some of "
+            f"x's ids do not fit {', '.join(short)}. Check which ids each table gets: each needs a row for every id "
+            "it gets (num_embeddings = its largest id + 1), and the ids are numbered from 0."
+        )
+    fix = "number the ids from 0" if low < 0 else f"build it with num_embeddings={high + 1} or more, one row per id"
+    return IndexError(
+        f"{got} the model's {type(table).__name__} has rows for ids 0 to {table.num_embeddings - 1} only "
+        f"(num_embeddings={table.num_embeddings}): {fix}."
+    )
 
 
 def model_device(model: nn.Module) -> torch.device:

@@ -17,11 +17,11 @@ from torch import nn
 from torch.nn.modules.lazy import LazyModuleMixin
 from torch.utils.data import DataLoader
 
-from course.device import device_error, dtype_error, is_device_mismatch, model_device
+from course.device import device_error, dtype_error, ids_error, is_device_mismatch, is_dtype_mismatch, model_device
 from course.divergence import empty_batch, untouched
-from course.loaders import batch_to, check_loaders, no_batches, on_meta
+from course.loaders import batch_to, check_loaders, no_batches, on_meta, several_inputs_error, tensors_in
 from course.loss_checks import loss_of
-from course.loss_result import check_real, check_scalar, no_graph
+from course.loss_result import check_real, check_scalar, no_graph, outputs_loss
 from course.loss_values import check_last_layer, check_not_inference, check_values
 
 _ONE_VALUE = "Expected more than 1 value per channel when training"  # BatchNorm's words for a batch of 1
@@ -39,38 +39,40 @@ _CONV_CHANNELS = re.compile(
 def check_tensors(x: object, y: object) -> None:
     """Raise a clear error unless the features ``x`` and targets ``y`` are tensors with values and samples.
 
-    A step's batch must be tensors (``TypeError``), not on the meta device and not empty (a
-    ``ValueError``: an empty batch's mean loss is NaN). Only attributes are read: no device sync.
+    A step's batch must be tensors (``TypeError``; x: or a tuple, list or dict of them, a model's inputs), not on the
+    meta device and not empty (a ``ValueError``: an empty batch's mean loss is NaN). Only attributes are read.
 
     Example:
         >>> check_tensors([1.0], torch.ones(1))
         Traceback (most recent call last):
         TypeError: x should be a torch.Tensor, got list. Convert it once with torch.as_tensor(x, dtype=torch.float32).
     """
-    for name, value in (("x", x), ("y", y)):
-        if not isinstance(value, torch.Tensor):
+    for name, tensors in (("x", tensors_in(x)), ("y", [y] if isinstance(y, torch.Tensor) else [])):
+        if not tensors:
             raise TypeError(
-                f"{name} should be a torch.Tensor, got {type(value).__name__}. "
+                f"{name} should be a torch.Tensor, got {type(x if name == 'x' else y).__name__}. "
                 f"Convert it once with torch.as_tensor({name}, dtype=torch.float32)."
             )
-        if value.is_meta:
+        if any(t.is_meta for t in tensors):
             raise on_meta(name)
-    if (empty := empty_batch(None, x)) is not None:
+    if (empty := empty_batch(None, tensors_in(x)[0])) is not None:
         raise empty
 
 
 def model_output(model: nn.Module, x: torch.Tensor) -> object:
-    """``model(x)``; an id an Embedding has no row for, or a batch of one sample for BatchNorm, explained."""
+    """``model(x)``; an Embedding's id out of range, a batch of 1 for BatchNorm, x of several tensors: explained."""
     try:
         return model(x)
     except IndexError as exc:  # an Embedding given an id it has no row for
-        raise _ids_error(model, x, exc) from None
+        raise ids_error(model, x, exc) from None
     except ValueError as exc:
         norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         if _ONE_VALUE not in str(exc) or not any(m.training or m.running_mean is None for m in norms):
             raise  # another layer's words (GroupNorm's, a layer of your own)
         why = _TRAINING if any(m.training for m in norms) else _NO_STATS
-        raise ValueError(f"a batch of {len(x)} sample reached a BatchNorm layer {why}") from None
+        raise ValueError(f"a batch of {len(tensors_in(x)[0])} sample reached a BatchNorm layer {why}") from None
+    except (TypeError, AttributeError) as exc:  # x of several tensors: a list of features, or a model's inputs
+        raise exc if isinstance(x, torch.Tensor) else several_inputs_error(x, exc)  # noqa: B904 (chained: exc shows)
 
 
 def forward_loss(model: nn.Module, loss_fn: object, x: torch.Tensor, y: object, values: bool = False) -> torch.Tensor:
@@ -82,8 +84,9 @@ def forward_loss(model: nn.Module, loss_fn: object, x: torch.Tensor, y: object, 
         >>> forward_loss(nn.Linear(1, 1, bias=False).requires_grad_(False), nn.MSELoss(), torch.zeros(2, 1), torch.ones(2, 1))
         tensor(1.)
     """
-    pred = model_output(model, x)
-    loss = check_real(check_scalar(loss_of(pred, loss_fn, y, model)))
+    pred = model_output(model, x)  # a tensor, or several (a tuple, a dict) for a loss of one's own
+    computed = loss_of(pred, loss_fn, y, model) if isinstance(pred, torch.Tensor) else outputs_loss(pred, loss_fn, y)
+    loss = check_real(check_scalar(computed))
     check_values(pred, y, loss_fn, first=values)  # after the loss, so that wrong shapes are named first
     if values:
         check_last_layer(model, loss_fn)
@@ -188,9 +191,28 @@ def _fails_alone(model: nn.Module, batch: Callable[[], object], device: torch.de
     return False
 
 
+def _first_layer(model: nn.Module) -> nn.Module | None:  # of a plain nn.Sequential (nested too): x reaches it first
+    while isinstance(model, nn.Sequential) and type(model).forward is nn.Sequential.forward:
+        model = next((m for m in model if next(m.parameters(), None) is not None), None)  # type: ignore[assignment]
+    return model
+
+
+def _unbatched(model: nn.Module, x: torch.Tensor, text: str) -> ValueError | None:
+    """The error for x of one sample without its batch dimension: a convolution takes it, a Linear after it fails."""
+    conv = next((m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
+    if conv is None or x.ndim != len(conv.kernel_size) + 1 or x.shape[0] != conv.in_channels:
+        return None
+    sizes = ("C, L", "C, H, W", "C, D, H, W")[min(3, x.ndim - 1) - 1]
+    return ValueError(
+        f"the features x have shape {tuple(x.shape)}, which the model's {type(conv).__name__} reads as one sample without a "
+        f"batch dimension, ({sizes}), so the layers after it see none either (torch said: {text}). Add it: x = "
+        f"x.unsqueeze(0), of shape {(1, *x.shape)} (a batch of N samples has shape (N, {sizes}))."
+    )
+
+
 def _width_error(model: nn.Module, x: torch.Tensor, text: str) -> ValueError | None:
-    """The Linear torch names (by its shapes) and who gave it the wrong width: x itself when x's width arrived there
-    and fits no Linear of the model; else the layers before it. A scalar or 1-D x lacks a batch shape."""
+    """The Linear torch names (by its shapes) and who gave it the wrong width: x (it is the first layer, or x's width
+    fits no Linear), x lacking its batch dimension (a conv took it), else the layers before it; also a 0-D or 1-D x."""
     linears = [m for m in model.modules() if isinstance(m, nn.Linear) and m.in_features > 0]
     shapes = _PRODUCT.search(text)
     named = next((m for m in linears if shapes and (m.in_features, m.out_features) == (int(shapes[3]), int(shapes[4]))),
@@ -209,13 +231,14 @@ def _width_error(model: nn.Module, x: torch.Tensor, text: str) -> ValueError | N
             "in a column, shape (N, 1): x = x.view(-1, 1) (or x.unsqueeze(1))."
         )
     width = x.shape[-1]
-    if x.ndim == 1 or (int(shapes[2]) == width and not any(m.in_features == width for m in linears)):
+    reached = named is _first_layer(model) or not any(m.in_features == width for m in linears)
+    if x.ndim == 1 or (int(shapes[2]) == width and reached):
         return ValueError(
             f"the features x have shape {tuple(x.shape)}, {width} per sample, but the layer that takes them, "
             f"Linear(in_features={first.in_features}, out_features={first.out_features}), expects {first.in_features}. "
             f"Build it as nn.Linear({width}, {first.out_features}), or pass the feature columns the model was built for."
         )
-    return ValueError(
+    return _unbatched(model, x, text) or ValueError(
         f"the layer Linear(in_features={first.in_features}, out_features={first.out_features}) received inputs of "
         f"width {shapes[2]} (their last dimension; torch said: shapes cannot be multiplied {shapes[0]}), made by the "
         f"layers before it from x of shape {tuple(x.shape)}. Build it as nn.Linear({shapes[2]}, {first.out_features}), "
@@ -226,9 +249,8 @@ def _width_error(model: nn.Module, x: torch.Tensor, text: str) -> ValueError | N
 def explain(error: RuntimeError, model: nn.Module, x: torch.Tensor, y: object) -> BaseException:
     """The error to raise for a batch on which the model or the loss failed: a clearer one when we know the cause.
 
-    Recognises tensors on different devices (PyTorch's exact message), the wrong dtype, a Linear given the wrong
-    width (x's, if it reached it), a convolution the wrong rank or channels; anything else comes back unchanged.
-
+    Recognises tensors on different devices (PyTorch's exact message), x's dtype not the weights', a Linear given the
+    wrong width (x's, if it reached it), a convolution the wrong rank or channels (x of one tensor); else torch's error.
     Example:
         >>> print(explain(RuntimeError("shapes cannot be multiplied (2x4 and 3x1)"), nn.Linear(3, 1), torch.ones(2, 4), 0))
         the features x have shape (2, 4), 4 per sample, but the layer that takes them, Linear(in_features=3, ...
@@ -237,14 +259,16 @@ def explain(error: RuntimeError, model: nn.Module, x: torch.Tensor, y: object) -
     if is_device_mismatch(error):
         return device_error(model, x, y, text)
     found: BaseException | None = None
-    if "dtype" in text or "scalar type" in text:
+    if "does not require grad and does not have a grad_fn" in text:
+        found = no_graph(model)  # recording off, a frozen model, or a loss cut from the model
+    elif not isinstance(x, torch.Tensor):  # several inputs: which one met the layer, only the model knows
+        found = None
+    elif is_dtype_mismatch(text) or "'indices'" in text:
         found = dtype_error(model, x, y, text)
     elif "shapes cannot be multiplied" in text or "need to be at least 1D" in text:
         found = _width_error(model, x, text)
     elif "input to conv" in text or "channels, but got" in text:
         found = _conv_error(x, text)
-    elif "does not require grad and does not have a grad_fn" in text:
-        found = no_graph(model)  # recording off, a frozen model, or a loss cut from the model
     return found or error
 
 
@@ -273,27 +297,3 @@ def _conv_error(x: torch.Tensor, text: str) -> ValueError | None:
         got = f"the features x of shape {tuple(x.shape)} lack a dimension: torch read them as one sample, of"
     more = "" if ranked else f", here C = {found['want']}, but dimension 1 holds {found['have']}"
     return ValueError(f"{got} shape {tuple(shape)}, but a convolution takes (N, C, {sizes}){more}: {fix}.")
-
-
-def _ids_error(model: nn.Module, x: torch.Tensor, error: IndexError) -> IndexError:
-    """The error for an Embedding given by x an id outside 0 to num_embeddings - 1 (else ``error``)."""
-    if "index out of range in self" not in str(error) or x.is_floating_point() or not x.numel():
-        return error
-    low, high = int(x.min()), int(x.max())
-    kinds = (nn.Embedding, nn.EmbeddingBag)
-    tables = [(f"model[{n}]" if n.isdigit() else n, m) for n, m in model.named_modules() if isinstance(m, kinds)]
-    if not (short := [n for n, m in tables if low < 0 or high >= m.num_embeddings]):
-        return error  # x's ids fit: the wrong ones came from elsewhere
-    got, table = f"the features x hold ids from {low} to {high}, but", tables[0][1]
-    if len(tables) > 1:  # which ids go to which table, only the model knows: named, not guessed
-        rows = ", ".join(f"{n} (num_embeddings={m.num_embeddings})" for n, m in tables)
-        return IndexError(
-            f"{got} one of the model's {len(tables)} embedding tables got an id it has no row for: {rows}. Some of "
-            f"x's ids do not fit {', '.join(short)}. Check which ids each table gets: each needs a row for every id "
-            "it gets (num_embeddings = its largest id + 1), and the ids are numbered from 0."
-        )
-    fix = "number the ids from 0" if low < 0 else f"build it with num_embeddings={high + 1} or more, one row per id"
-    return IndexError(
-        f"{got} the model's {type(table).__name__} has rows for ids 0 to {table.num_embeddings - 1} only "
-        f"(num_embeddings={table.num_embeddings}): {fix}."
-    )

@@ -1,11 +1,12 @@
 """A loss that stops being finite: the cause named, and training put back on its feet.
 
-A loss that becomes NaN or inf is blamed on the data when the batch holds NaN or inf (or no sample at all); at a call's
-first step on a model not known to be trained (the rate named in case it was) and in validation, on the first of the
-weights, the model's output (computed again) and the loss itself that is not finite; else on a gradient that is not
-finite though the loss is (computed again at the weights put back: a sqrt at 0), else on the learning rate. The loop
-puts back the weights and optimizer state of the start of the last epoch that began finite. The loss is checked before
-its step, so a bad batch never reaches the weights; nothing runs while the loss stays finite but one copy per epoch."""
+A loss that becomes NaN or inf is blamed on the data when the batch holds NaN or inf (or no sample at all, or, the
+weights finite, only targets equal to the loss's ignore_index); at a call's first step on a model not known to be
+trained (the rate named in case it was) and in validation, on the first of the weights, the model's output (computed
+again) and the loss itself that is not finite; else on a gradient that is not finite though the loss is (computed again
+at the weights put back: a sqrt at 0), else on the learning rate. The loop puts back the weights and optimizer state of
+the start of the last epoch that began finite. The loss is checked before its step, so a bad batch never reaches the
+weights; nothing runs while the loss stays finite but one copy per epoch."""
 
 from __future__ import annotations
 
@@ -20,16 +21,15 @@ from torch import nn
 from torch.nn.parameter import is_lazy
 
 
-def _count(tensor: object) -> str | None:
-    if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point():
-        return None
-    bad = (~torch.isfinite(tensor)).sum().item()
-    return f"{bad} of {tensor.numel()} values are NaN or inf" if bad else None
+def _count(tensor: object) -> str | None:  # a tensor, or a tuple, list or dict of them (a model's inputs, outputs)
+    parts = tensor.values() if isinstance(tensor, dict) else tensor if isinstance(tensor, (list, tuple)) else [tensor]
+    floats = [t for t in parts if isinstance(t, torch.Tensor) and t.is_floating_point()]
+    bad = sum(int((~torch.isfinite(t)).sum()) for t in floats)
+    return f"{bad} of {sum(t.numel() for t in floats)} values are NaN or inf" if bad else None
 
 
 def bad_values(x: object, y: object) -> str | None:
     """Say which of a batch's tensors hold NaN or inf, and how many; None if both are finite.
-
     Example:
         >>> bad_values(torch.tensor([[1.0], [float("nan")]]), torch.ones(2, 1))
         'in the features x, 1 of 2 values are NaN or inf'
@@ -40,7 +40,6 @@ def bad_values(x: object, y: object) -> str | None:
 
 def empty_batch(number: int | None, x: object) -> ValueError | None:
     """The error for a batch of 0 samples (whose mean loss is NaN), or None if ``x`` holds samples.
-
     Example:
         >>> print(empty_batch(3, torch.ones(0, 2)))  # doctest: +ELLIPSIS
         batch 3 is empty (0 samples), so its mean loss is NaN...
@@ -59,8 +58,7 @@ _FIRST_STEP = (
     "grown too large: then the rate is the likely cause (divide it by 10, and rebuild the model and the optimizer)."
 )
 _NEVER_FINITE = "The batch is finite: the weights were NaN or inf before this training began."
-
-
+_CLEAN = "Clean the data before training (find the rows with ~torch.isfinite(x).all(dim=1)); a lower learning rate will not help."
 _LOSS_ITSELF = (
     "an error of 1e20 squared overflows (1e40 is beyond float32's largest value, about 3.4e38), and a mean over "
     "no sample is NaN (every target equal to ignore_index). Check the targets and the loss (KLDivLoss takes "
@@ -220,18 +218,19 @@ class LastFinite:
         when = f"epoch {self.epoch + 1}" if self.epoch is not None else "this epoch"
         return f"The model and optimizer were put back to their finite state at the start of {when}."
 
-    def diverged(self, value: float, epoch: int | None, step: int, x: object, y: object) -> Exception:
+    def diverged(
+        self, value: float, epoch: int | None, step: int, x: object, y: object, ignored: str | None = None
+    ) -> Exception:  # ignored: why the loss is NaN, if every target is the loss's ignore_index
         if (empty := empty_batch(step, x)) is not None:
             return empty
         where = f"epoch {epoch + 1}, step {step}" if epoch is not None else f"step {step}"
         bad, restored = bad_values(x, y), self.restore()  # put back first: the gradient is computed again there
         if bad:
-            cause = (
-                f"The batch itself is at fault: {bad}. Clean the data before training (find the rows with "
-                "~torch.isfinite(x).all(dim=1)); a lower learning rate will not help."
-            )
+            cause = f"The batch itself is at fault: {bad}. {_CLEAN}"
         elif self.saved is None and not self.lazy:
             cause = _NEVER_FINITE
+        elif ignored:  # and the weights put back are finite
+            cause = ignored
         elif step == 1 and self.passes == 1 and not self.trained:
             cause = finite_batch_cause(self.model, x) + _FIRST_STEP
         else:
@@ -244,21 +243,21 @@ class LastFinite:
         )
 
 
-def nonfinite_step(value: float, model: nn.Module, x: object, y: object, first: bool = False) -> Exception:
+def nonfinite_step(
+    value: float, model: nn.Module, x: object, y: object, first: bool = False, ignored: str | None = None
+) -> Exception:
     """The error for a training step whose loss is NaN or inf (checked before the step, so the weights did not change).
 
     ``first``: no step of this step function has updated the weights, and no earlier update is known: the learning
-    rate is not the cause if the model is fresh, the likely one if it was trained by other means.
-
-    Example:
+    rate is not the cause if the model is fresh, the likely one if it was trained by other means. ``ignored``: why, if
+    every target of the batch is the loss's ignore_index. Example:
         >>> print(nonfinite_step(float("nan"), nn.Linear(1, 1), torch.tensor([[float("nan")]]), torch.ones(1, 1)))
         the training loss is nan; the step was skipped, so the weights did not change. The batch itself is at fault: in the features x, 1 of 1 values are NaN or inf. Clean the data before training (find the rows with ~torch.isfinite(x).all(dim=1)); a lower learning rate will not help.
     """
     if bad := bad_values(x, y):
-        cause = (
-            f"The batch itself is at fault: {bad}. Clean the data before training (find the rows with "
-            "~torch.isfinite(x).all(dim=1)); a lower learning rate will not help."
-        )
+        cause = f"The batch itself is at fault: {bad}. {_CLEAN}"
+    elif ignored and _finite(model.parameters()):
+        cause = ignored
     elif not _finite(model.parameters()) and first:
         cause = (
             "The batch is finite: the weights were NaN or inf before this step function's first step, so an earlier "
@@ -281,9 +280,10 @@ def nonfinite_step(value: float, model: nn.Module, x: object, y: object, first: 
     )
 
 
-def nonfinite_validation(value: float, batch: int | None, model: nn.Module, x: object, y: object) -> Exception:
+def nonfinite_validation(
+    value: float, batch: int | None, model: nn.Module, x: object, y: object, ignored: str | None = None
+) -> Exception:
     """The error for a validation loss that is NaN or inf: the data, the weights, the model's output or the loss itself.
-
     Example:
         >>> print(nonfinite_validation(float("nan"), 2, nn.Linear(1, 1), torch.tensor([float("inf")]), torch.ones(1)))
         the validation loss of batch 2 (counting from 1) is nan. The data is at fault: in the features x, 1 of 1 values are NaN or inf. Clean it (find the rows with ~torch.isfinite(x).all(dim=1)).
@@ -294,7 +294,7 @@ def nonfinite_validation(value: float, batch: int | None, model: nn.Module, x: o
     cause = (
         f"The data is at fault: {bad}. Clean it (find the rows with ~torch.isfinite(x).all(dim=1))."
         if bad
-        else finite_batch_cause(model, x)
+        else (_finite(model.parameters()) and ignored) or finite_batch_cause(model, x)
     )
     which = "this batch" if batch is None else f"batch {batch} (counting from 1)"
     return FloatingPointError(f"the validation loss of {which} is {value}. {cause}")

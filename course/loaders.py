@@ -1,7 +1,8 @@
 """The loaders: checked before training, their batches unpacked, and their failures explained.
 
 A loader is anything that yields ``(features, targets)`` batches: a ``DataLoader``, a list, a
-one-pass generator. Mistakes show up before the first epoch (not iterable, a one-pass iterator
+one-pass generator; the features are a tensor, or a tuple, list or dict of them for a model of several inputs
+(a ``Dataset`` whose items are ``((x1, x2), y)``). Mistakes show up before the first epoch (not iterable, a one-pass iterator
 needed for several epochs, an endless ``itertools`` iterator) or while batching (a ``Dataset``
 whose items the ``DataLoader`` cannot stack, items that are not pairs, no batches at all).
 """
@@ -46,8 +47,28 @@ _PARTS = {  # a part of a (features, targets) pair, and how __getitem__ makes it
 }
 
 
+def tensors_in(value: object) -> list[torch.Tensor]:
+    """The tensors of a tensor, or of a tuple, list or dict of them, nested (a model's inputs); [] if else is in it."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    parts = list(value.values()) if isinstance(value, Mapping) else value if isinstance(value, (list, tuple)) else []
+    found = [tensors_in(part) for part in parts]
+    return [t for tensors in found for t in tensors] if found and all(found) else []
+
+
+def to_device(value: object, device: torch.device) -> object:
+    """A tensor, or a tuple, list or dict of them (:func:`tensors_in`), moved to ``device``, in the same form."""
+    if isinstance(value, torch.Tensor) or not tensors_in(value):  # else: an AttributeError, as for any non-tensor
+        return value.to(device)  # type: ignore[attr-defined]
+    if isinstance(value, Mapping):
+        return {key: to_device(part, device) for key, part in value.items()}
+    moved = [to_device(part, device) for part in value]  # type: ignore[attr-defined]
+    return moved if isinstance(value, list) else type(value)(*moved) if hasattr(value, "_fields") else tuple(moved)
+
+
 def not_tensors(batch: object) -> TypeError | None:
-    """The error for a ``(features, targets)`` pair of which a part is not a tensor, naming that part.
+    """The error for a ``(features, targets)`` pair of which a part is not a tensor (features: nor tensors in a tuple,
+    list or dict, as a model of several inputs takes them), naming that part.
 
     Example:
         >>> print(not_tensors((torch.ones(2, 3), [torch.zeros(2)])))  # doctest: +ELLIPSIS
@@ -55,7 +76,8 @@ def not_tensors(batch: object) -> TypeError | None:
     """
     if not isinstance(batch, (list, tuple)) or len(batch) != 2:
         return None
-    odd = [(name, part) for name, part in zip(_PARTS, batch, strict=True) if not isinstance(part, torch.Tensor)]
+    tensors = {"features x": tensors_in, "targets y": lambda part: isinstance(part, torch.Tensor)}
+    odd = [(name, part) for name, part in zip(_PARTS, batch, strict=True) if not tensors[name](part)]
     if not odd:
         return None
     name, part = odd[0]
@@ -68,8 +90,22 @@ def not_tensors(batch: object) -> TypeError | None:
     )
 
 
+def several_inputs_error(x: object, error: Exception) -> TypeError:
+    """The error for a model that failed (``error``) on features of several tensors (a tuple, list or dict of them):
+    a model of several inputs takes them so, but a ``DataLoader`` also makes of each item's list of features a list
+    of batches, one per feature."""
+    return TypeError(
+        f"the features x are {_describe(x)}, not one tensor, and the model could not take them "
+        f"({type(error).__name__}: {error}). If the model takes one tensor: a DataLoader batches each part of an item's "
+        f"list, tuple or dict of features apart, so make __getitem__ return one tensor, e.g. {_PARTS['features x']}. "
+        "If the model takes several inputs (forward(self, x) with x1, x2 = x), the error is in its forward: it gets "
+        "them as they come here, as one argument."
+    )
+
+
 def batch_to(batch: object, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Unpack a ``(features, targets)`` batch and move both to ``device``; a clear error if it is not one.
+    """Unpack a ``(features, targets)`` batch and move both to ``device`` (features of several tensors: each one, in
+    their tuple, list or dict); a clear error if it is not one.
 
     Example:
         >>> x, y = batch_to([torch.ones(2, 1), torch.zeros(2)], torch.device("cpu"))
@@ -82,7 +118,7 @@ def batch_to(batch: object, device: torch.device) -> tuple[torch.Tensor, torch.T
         if isinstance(batch, torch.Tensor):
             raise TypeError
         x, y = batch
-        return x.to(device), y.to(device)
+        return to_device(x, device), y.to(device)  # type: ignore[return-value]
     except (TypeError, ValueError, AttributeError):
         raise not_a_pair(batch) from None
     except NotImplementedError:  # "Cannot copy out of meta tensor"

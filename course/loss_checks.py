@@ -29,6 +29,7 @@ _ELEMENTWISE_FUNCTIONS = {functional.mse_loss, functional.l1_loss, functional.sm
 _CLASS_INDICES = (nn.CrossEntropyLoss, nn.NLLLoss)
 _CLASS_INDEX_FUNCTIONS = {functional.cross_entropy, functional.nll_loss}
 _OUT_OF_BOUNDS = re.compile(r"Target (-?\d+) is out of bounds")
+_SIZES = re.compile(r"must match the size|batch_size|size mismatch|be multiplied|input samples|target size")
 _PAIRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # a hand-written loss: the shapes it did not broadcast
 # Pair, not broadcast: conversions, and the losses of class indices, (N,) for (N, C), a hand-written loss may call.
 _CONVERTS = {"view_as", "reshape_as", "type_as", "to", "new_tensor", "cross_entropy", "nll_loss",
@@ -112,34 +113,28 @@ def _run(loss_fn: object, pred: torch.Tensor, target: torch.Tensor) -> tuple[boo
 
 
 def check_pair(pred: object, target: object, loss_fn: object = None, model: nn.Module | None = None) -> tuple:
-    """Raise a clear error unless the model's output is a tensor whose samples pair up with the targets.
+    """Raise a clear error unless the model's output pairs up with the targets, sample by sample.
 
     Predictions (N, 1) against targets (N,) broadcast to (N, N), every prediction against every target: the loss is
     silently wrong. So are N predictions with another number of targets, and (N, 2) predictions against (N, 1)
     targets, or the reverse. Class indices (integer targets of ``nn.CrossEntropyLoss``-like losses) rightly have
     another shape; one column of scores is refused. A hand-written loss given shapes that differ is run to see what it
     does, once per loss and shapes (returned as ``(loss,)``, else ``()``; its errors are its own): one that pairs
-    them itself (``p.squeeze(1) - t``) passes; one that broadcasts them is refused, or only warned of given more
-    prediction columns, which it may use on purpose. Example:
+    them itself (``p.squeeze(1) - t``, or ``out[-1]`` of (T, N, C) given N targets) passes; one that broadcasts them is
+    refused, or warned of given more prediction columns, which it may use on purpose. Example:
         >>> check_pair(torch.zeros(4, 1), torch.zeros(4))
         Traceback (most recent call last):
         ValueError: the predictions have shape (4, 1) but the targets (4,): ... y = y.view(-1, 1), or make the model's ...
     """
-    if not isinstance(pred, torch.Tensor):
-        raise TypeError(
-            f"the model returned a {type(pred).__name__}, not a tensor: forward() should return a tensor of "
-            "predictions (if it computes several things, return only the predictions)."
-        )
+    if not isinstance(pred, torch.Tensor):  # the trainer gives a tuple or dict to a loss of one's own, unchecked
+        raise TypeError(f"the model returned a {type(pred).__name__}, not a tensor of predictions to check.")
     _refuse_one_class(pred, target, loss_fn)
     if not isinstance(target, torch.Tensor) or pred.shape == target.shape:
         return ()
-    p, t = tuple(pred.shape), tuple(target.shape)
-    if pred.ndim and target.ndim and p[0] != t[0]:
-        raise ValueError(
-            f"the model gave {p[0]} predictions but {t[0]} target(s) came with them (shapes {p} and {t}): each sample "
-            "needs its own target. Check that features and targets have the same length, e.g. TensorDataset(x, y) with "
-            "len(x) == len(y)."
-        )
+    if pred.ndim and target.ndim and len(pred) != len(target):  # a loss of one's own may pair them (an RNN's out[-1])
+        if (ran := _run(loss_fn, pred, target))[0]:  # torch's own losses, or one that broadcasts them: refused
+            raise _lengths(pred, target)
+        return ran[1]
     if (both := _broadcast(pred.shape, target.shape)) is None:
         if _is(loss_fn, _ELEMENTWISE, _ELEMENTWISE_FUNCTIONS):
             raise _spread(pred, target, None, model)
@@ -154,6 +149,16 @@ def check_pair(pred: object, target: object, loss_fn: object = None, model: nn.M
         warnings.warn(str(_spread(pred, target, both, model, warn=True)), UserWarning, stacklevel=2)
         return loss
     raise _spread(pred, target, both, model)
+
+
+def _lengths(pred: torch.Tensor, target: torch.Tensor, text: str = "") -> ValueError:  # text: torch's, if it failed
+    fix = "Check that features and targets have the same length, e.g. TensorDataset(x, y) with len(x) == len(y)."
+    if pred.ndim > 2 and pred.shape[1] == len(target):  # time-major, (T, N, ...): an RNN's without batch_first=True
+        fix = "Its dimension 1 holds them: build the RNN with batch_first=True, or score out[-1] in a loss of your own."
+    return ValueError(
+        f"the model gave {len(pred)} predictions but {len(target)} target(s) came with them (shapes {tuple(pred.shape)} "
+        f"and {tuple(target.shape)}){f' (torch said: {text})' if text else ''}: each sample needs its own target. {fix}"
+    )
 
 
 def _spread(
@@ -251,6 +256,8 @@ def explain_loss(
     if not isinstance(y, torch.Tensor):
         return error
     text, binary = str(error), isinstance(loss_fn, (nn.BCELoss, nn.BCEWithLogitsLoss))
+    if pred.ndim and y.ndim and len(pred) != len(y) and _SIZES.search(text):  # a loss of one's own, run on them
+        return _lengths(pred, y, text)
     if not y.is_floating_point() and (binary or "Found dtype" in text or "can't be cast" in text):
         return TypeError(
             f"the targets y are {y.dtype}, but this loss needs floating-point targets like the predictions "

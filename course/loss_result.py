@@ -1,17 +1,112 @@
-"""What a loss returns, checked before ``backward()``: one real, floating-point number with a graph to the model.
+"""What a loss takes and returns, checked before ``backward()``: one real, floating-point number, with a graph.
 
-A loss function that returns ``(loss, metrics)`` or a dict, a Python number (``.item()`` on the way), an
-integer or bool tensor (no gradient), several values (``reduction='none'``) or a complex number is refused by
-:func:`check_scalar` and :func:`check_real`, each naming its own fix; :func:`no_graph` says why a loss has no graph.
+A model may return several things (a tuple, a dict) to a loss written for them, not to one of torch's losses
+(:func:`outputs_loss`). A loss function that returns ``(loss, metrics)`` or a dict, a Python
+number (``.item()`` on the way), an integer or bool tensor (no gradient), several values (``reduction='none'``) or a
+complex number is refused by :func:`check_scalar` and :func:`check_real`, each naming its own fix; :func:`no_graph`
+says why a loss has no graph, :func:`all_ignored` why it is NaN on a batch of ignored targets.
 """
 
 from __future__ import annotations
 
+import functools
 import numbers
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional
+
+
+def _unwrapped(loss_fn: object) -> tuple[object, dict]:
+    """The loss behind ``functools.partial`` (nested too), and the keywords given to it."""
+    keywords: dict = {}
+    while isinstance(loss_fn, functools.partial):
+        loss_fn, keywords = loss_fn.func, {**loss_fn.keywords, **keywords}
+    return loss_fn, keywords
+
+
+def is_torch_loss(loss_fn: object) -> bool:
+    """Whether ``loss_fn`` is one of torch's losses, a module or a function (also behind ``functools.partial``): they
+    take one tensor of predictions, one per target; a loss of one's own may take anything and compare any shapes.
+    Example:
+        >>> is_torch_loss(nn.MSELoss()), is_torch_loss(functional.cross_entropy), is_torch_loss(lambda out, y: out)
+        (True, True, False)
+    """
+    base = _unwrapped(loss_fn)[0]
+    return (getattr(type(base) if isinstance(base, nn.Module) else base, "__module__", "") or "").startswith("torch.")
+
+
+def _outputs(pred: object) -> tuple[str, str]:
+    """What the model returned, in words, and how a loss picks the predictions out of it (if they come first)."""
+    if isinstance(pred, Mapping):
+        return f"a {type(pred).__name__} with keys {list(pred)[:5]}", f"out[{next(iter(pred), 'pred')!r}]"
+    if isinstance(pred, (tuple, list)):
+        return f"a {type(pred).__name__} of {len(pred)} items", "out[0]"
+    return f"a {type(pred).__name__}", "out.predictions"
+
+
+def several_outputs(pred: object, loss_fn: object) -> TypeError:
+    """The error for a model's output that is not one tensor (a tuple, a dict) given to one of torch's losses.
+    Example:
+        >>> print(several_outputs((torch.ones(2, 1), torch.ones(())), nn.MSELoss()))  # doctest: +ELLIPSIS
+        the model returned a tuple of 2 items, not a tensor, but MSELoss takes one tensor of predictions...
+    """
+    what, pick = _outputs(pred)
+    base = _unwrapped(loss_fn)[0]
+    name = type(base).__name__ if isinstance(base, nn.Module) else getattr(base, "__name__", "the loss")
+    return TypeError(
+        f"the model returned {what}, not a tensor, but {name} takes one tensor of predictions. Make forward() return "
+        "the predictions alone, or, if the model returns more on purpose (an auxiliary output, a hidden state), give "
+        f"the trainer a loss written for its output, which it hands over as it is: e.g. loss_fn = lambda out, y: "
+        f"criterion({pick}, y), where criterion is the {name} you pass now."
+    )
+
+
+def outputs_loss(pred: object, loss_fn: Callable, y: object) -> object:
+    """``loss_fn(pred, y)`` for a model's output that is not one tensor (a tuple, a dict): refused by torch's losses
+    (:func:`several_outputs`), given as it is to a loss of one's own, whose own error gets a note of what it got.
+    Example:
+        >>> outputs_loss((torch.ones(2, 1), torch.zeros(())), lambda out, y: ((out[0] - y) ** 2).mean() + out[1], torch.zeros(2, 1))
+        tensor(1.)
+    """
+    if is_torch_loss(loss_fn):
+        raise several_outputs(pred, loss_fn)
+    try:
+        return loss_fn(pred, y)
+    except Exception as exc:
+        what, pick = _outputs(pred)
+        exc.add_note(
+            f"(the model returned {what}, not one tensor, and the trainer hands it to the loss as it is: the loss must "
+            f"take it so, e.g. picking the predictions with {pick}, or forward() must return the predictions alone.)"
+        )
+        raise
+
+
+def all_ignored(loss_fn: object, y: object) -> str | None:
+    """Why the loss is NaN on a batch whose every target is the loss's ``ignore_index``: a mean over no sample.
+    None for other batches and losses (also for a function around one: it cannot be told). Example:
+        >>> print(all_ignored(nn.CrossEntropyLoss(), torch.full((4,), -100)))  # doctest: +ELLIPSIS
+        The batch is finite, but every target of this batch equals the loss's ignore_index (-100): ...
+    """
+    base, keywords = _unwrapped(loss_fn)
+    if isinstance(base, (nn.CrossEntropyLoss, nn.NLLLoss)):
+        index, reduction = base.ignore_index, base.reduction
+    elif any(base is f for f in (functional.cross_entropy, functional.nll_loss)):
+        index, reduction = keywords.get("ignore_index", -100), keywords.get("reduction", "mean")
+    else:
+        return None
+    if not isinstance(y, torch.Tensor) or y.is_floating_point() or not y.numel() or reduction != "mean":
+        return None
+    if not bool((y == index).all()):
+        return None
+    return (
+        f"The batch is finite, but every target of this batch equals the loss's ignore_index ({index}): the loss is a "
+        "mean over no sample, 0 / 0, which is NaN whatever the weights, so a lower learning rate will not help. Leave "
+        "out batches that hold only ignored targets (padding only), or keep them with a loss summed and divided by the "
+        "targets it counts: reduction='sum', then divide by max(1, (y != ignore_index).sum())."
+    )
 
 
 def _not_a_tensor(loss: object) -> ValueError:

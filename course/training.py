@@ -21,7 +21,8 @@ from course.device import model_device
 from course.diagnose import check_plain_step, check_run, check_tensors, explain, forward_loss, model_output
 from course.divergence import LastFinite, nonfinite_step, nonfinite_validation
 from course.epochs import UPDATED, check_schedule, continued_history, pad_history, step_scheduler, stop_noted
-from course.loaders import batch_to, batches, check_loaders, no_batches, on_meta
+from course.loaders import batch_to, batches, check_loaders, no_batches, on_meta, tensors_in, to_device
+from course.loss_result import all_ignored
 from course.loss_values import StepWatch
 from course.parts import check_mean_loss, check_model, check_parts, check_scheduler
 from course.progress import shown_bar
@@ -54,7 +55,7 @@ def make_train_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.
             loss = forward_loss(model, loss_fn, x, y, values=True)
             value = loss.item()
             if not math.isfinite(value):  # checked before the step, so the weights stay as they were
-                raise nonfinite_step(value, model, x, y, first=not UPDATED.known(model, optimizer))
+                raise nonfinite_step(value, model, x, y, not UPDATED.known(model, optimizer), all_ignored(loss_fn, y))
             watch.backward(loss)
         except RuntimeError as exc:
             raise explain(exc, model, x, y) from None
@@ -74,7 +75,7 @@ def _val_loss(model: nn.Module, loss_fn: Callable, x: torch.Tensor, y: torch.Ten
     except RuntimeError as exc:
         raise explain(exc, model, x, y) from None
     if not math.isfinite(value):
-        raise nonfinite_validation(value, batch, model, x, y)
+        raise nonfinite_validation(value, batch, model, x, y, all_ignored(loss_fn, y))
     return value
 
 
@@ -152,23 +153,23 @@ def _mean_loss(model: nn.Module, loss_fn: Callable, loader: Iterable, name: str)
 
 
 def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The model's output for ``x``, in eval mode and without gradients (``x`` moves to the model's device).
+    """The model's output for ``x`` (a tensor, or several as a tuple), in eval mode and without gradients.
 
-    The model's previous mode is restored afterwards. Example:
+    ``x`` moves to the model's device; the model's previous mode is restored afterwards. Example:
         >>> model = nn.Sequential(nn.Linear(2, 1), nn.Dropout(0.5))
         >>> out = predict(model, torch.ones(3, 2))
         >>> out.shape, out.requires_grad, model.training
         (torch.Size([3, 1]), False, True)
     """
     check_model(model)
-    if not isinstance(x, torch.Tensor):
+    if not tensors_in(x):  # a tensor, or a tuple, list or dict of them: a model's several inputs
         raise TypeError(
             f"x should be a torch.Tensor of features, got {type(x).__name__}. "
             "Convert arrays with torch.as_tensor(x, dtype=torch.float32)."
         )
-    if x.is_meta:
+    if any(t.is_meta for t in tensors_in(x)):
         raise on_meta("x")
-    x = x.to(model_device(model))
+    x = to_device(x, model_device(model))
     with _eval_mode(model):
         try:
             return model_output(model, x)
@@ -196,7 +197,7 @@ def _run_epoch(
             loss = forward_loss(model, loss_fn, x, y, values=step == 1)
             value = loss.item()
             if not math.isfinite(value):  # checked before the step, so the weights stay finite
-                raise last_finite.diverged(value, epoch, step, x, y)
+                raise last_finite.diverged(value, epoch, step, x, y, all_ignored(loss_fn, y))
             watch.backward(loss)
         except RuntimeError as exc:
             raise explain(exc, model, x, y) from None

@@ -49,7 +49,8 @@ def broken() -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor]:
 
 
 LOSS = "The batch, the weights and the model's output are finite, so the loss itself is the cause"
-CASES = [(ignored, LOSS), (overflowed, LOSS), (inside, "finite, but the model's output is not (4 of 4 values")]
+IGNORED = "every target of this batch equals the loss's ignore_index (0): the loss is a mean over no sample"
+CASES = [(ignored, IGNORED), (overflowed, LOSS), (inside, "finite, but the model's output is not (4 of 4 values")]
 CASES_VAL = [*CASES, (broken, "the model's weights are NaN or inf")]
 
 
@@ -78,11 +79,14 @@ def test_a_validation_loss_names_what_is_not_finite(make, cause):
 def test_a_first_training_step_names_what_is_not_finite(make, cause):
     model, loss_fn, x, y = make()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    rate = (
+        "a lower learning rate will not help" if make is ignored else "before any update, so the learning rate is not"
+    )
     for run in (
         lambda: make_train_step(model, loss_fn, opt)(x, y),
         lambda: fit(model, loss_fn, opt, [(x, y)], 1, progress=False),
     ):
-        with pytest.raises(FloatingPointError, match="before any update, so the learning rate is not") as info:
+        with pytest.raises(FloatingPointError, match=rate) as info:
             run()
         assert cause in str(info.value)
 

@@ -142,7 +142,7 @@ CASES = [  # (id, call, error, words in the message)
     ("loss a new leaf, train_epoch", lambda: train_epoch(m := nn.Linear(3, 1), leaf_rmse, sgd(m), batch()), ValueError, r"not connected"),
     ("loss a new leaf, train step (warned)", lambda: make_train_step(m := nn.Linear(3, 1), leaf_rmse, sgd(m))(*batch()[0]), UserWarning, r"not connected.*\.item\(\)"),
     ("loss reaches no trained layer", lambda: run_fit(model=(m := Detaching()), optimizer=torch.optim.SGD(m.first.parameters(), lr=0.1)), ValueError, r"not connected"),
-    ("model returns a tuple", lambda: run_fit(model=Returns("tuple")), TypeError, r"model returned a tuple.*forward\(\) should return"),
+    ("model returns a tuple", lambda: run_fit(model=Returns("tuple")), TypeError, r"model returned a tuple of 2 items.*MSELoss takes one tensor.*forward\(\) return the predictions alone"),
     ("model returns a dict", lambda: run_fit(model=Returns("dict")), TypeError, r"model returned a dict"),
     ("batch of 1 with BatchNorm", lambda: run_fit(model=batchnorm_model(), train=batch(n=1)), ValueError, r"1 sample.*BatchNorm.*drop_last=True"),
     # targets that would silently be stretched, or do not match the batch

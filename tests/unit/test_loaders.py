@@ -36,7 +36,6 @@ def one_epoch(loader):
 
 PART_NOT_A_TENSOR = {
     "target in a list": (DataLoader(Items(lambda i: (X[i], [Y[i, 0].item()])), batch_size=4), r"targets y are a list of 1 item\(s\).*\(x, torch\.tensor\(\[y\]\)\) rather than \(x, \[y\]\)"),
-    "features as a list": (DataLoader(Items(lambda i: (X[i].tolist(), Y[i])), batch_size=4), r"features x are a list of 2 item\(s\).*torch\.tensor\(features, dtype=torch\.float32\)"),
     "hand-made NumPy batch": ([(X.numpy(), Y)], r"features x are a ndarray.*torch\.as_tensor"),
     "hand-made float target": ([(X, 1.5)], r"targets y are a float"),
 }  # fmt: skip
@@ -49,6 +48,14 @@ def test_a_part_that_is_not_a_tensor_is_named(loader, words):
     ) as error:
         one_epoch(loader)
     assert "return (x, y)" not in str(error.value)  # it already does
+
+
+def test_features_as_a_list_are_named_once_a_model_of_one_input_fails_on_them():
+    # a list of tensors may be a model's several inputs: it is named only when the model cannot take it
+    loader = DataLoader(Items(lambda i: (X[i].tolist(), Y[i])), batch_size=4)
+    words = r"features x are a list of 2 item\(s\): Tensor, Tensor, not one tensor, and the model could not take them"
+    with pytest.raises(TypeError, match=words + r".*torch\.tensor\(features, dtype=torch\.float32\)"):
+        one_epoch(loader)
 
 
 def test_what_is_not_a_pair_is_still_called_so():
