@@ -207,11 +207,11 @@ def check_last_layer(model: object, loss_fn: object) -> None:
 
 
 NOT_TRAINED = (
-    "the loss is not connected to the model's parameters: backward() gave none of the parameters the optimizer "
-    "trains a gradient (nor changed them in place), so the optimizer's steps change nothing (the weights were left as "
-    "they were). Compute the loss from the model's output with torch operations only: no .item(), .detach(), .numpy() "
-    "or torch.tensor(...) on the way (torch.tensor(loss.item(), requires_grad=True) is a new tensor of its own, cut "
-    "off from the model)."
+    "the loss is not connected to what the optimizer trains: backward() gave none of its tensors a gradient (nor "
+    "changed them in place), so the optimizer's steps change nothing (the weights were left as they were). Compute the "
+    "loss from the model's output with torch operations only: no .item(), .detach(), .numpy() or torch.tensor(...) on "
+    "the way (torch.tensor(loss.item(), requires_grad=True) is a new tensor of its own, cut off from the model); and "
+    "build the optimizer from this model's parameters, not another model's."
 )
 
 

@@ -138,7 +138,7 @@ CASES = [  # (id, call, error, words in the message)
     ("BCE targets outside [0, 1]", lambda: run_fit(model=sigmoid_model(), loss_fn=nn.BCELoss(), train=batch(y=torch.full((4, 1), 2.0))), ValueError, r"targets.*between 0 and 1"),
     ("loss detached", lambda: run_fit(loss_fn=lambda p, t: ((p - t) ** 2).mean().detach()), ValueError, r"not connected to the model.*\.item\(\)"),
     ("loss rebuilt from a number", lambda: run_fit(loss_fn=lambda p, t: torch.tensor(((p - t) ** 2).mean().item())), ValueError, r"not connected"),
-    ("loss a new leaf, fit", lambda: run_fit(loss_fn=leaf_rmse), ValueError, r"not connected to the model.*change nothing.*\.item\(\)"),
+    ("loss a new leaf, fit", lambda: run_fit(loss_fn=leaf_rmse), ValueError, r"not connected to what the optimizer trains.*change nothing.*\.item\(\)"),
     ("loss a new leaf, train_epoch", lambda: train_epoch(m := nn.Linear(3, 1), leaf_rmse, sgd(m), batch()), ValueError, r"not connected"),
     ("loss a new leaf, train step (warned)", lambda: make_train_step(m := nn.Linear(3, 1), leaf_rmse, sgd(m))(*batch()[0]), UserWarning, r"not connected.*\.item\(\)"),
     ("loss reaches no trained layer", lambda: run_fit(model=(m := Detaching()), optimizer=torch.optim.SGD(m.first.parameters(), lr=0.1)), ValueError, r"not connected"),
