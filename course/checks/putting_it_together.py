@@ -7,29 +7,27 @@
 import copy
 import inspect
 import io
-import shutil
-import tempfile
-import uuid
 import warnings
 from collections.abc import Mapping
-from functools import cache, partial
-from pathlib import Path
+from functools import partial
 
 import numpy as np
 import torch
 from torch import nn, optim
-from torch.utils.data import DataLoader, TensorDataset
 
-from course.checkpoints import load_checkpoint, save_checkpoint
+from course.checkpoints import load_checkpoint
 from course.checks.engine import Exercise, Guard, Library, Mistake
 from course.checks.evaluation import watch_layers
 from course.checks.probes import flat_parameters, randomised, tag_is
+from course.checks.resume_probe import EPOCHS as _EPOCHS
+from course.checks.resume_probe import epochs_by_hand
+from course.checks.resume_probe import fresh_path as _fresh_path
+from course.checks.resume_probe import parts as _parts
+from course.checks.resume_probe import resumed as _resumed
 from course.checks.values import close, describe, safe_text
 from course.checks.vocabulary import MISTAKES
 from course.training import fit, predict
 
-_EPOCHS, _DONE = 6, 3  # StepLR(step_size=2) halves the rate after epochs 2 and 4: once on each side of the checkpoint
-_AGAIN = 8, 5  # a second run, stopped after 5 of 8 epochs: 6 and 3 typed into an answer do not fit it
 _STATES = {"model": None, "optimizer": "param_groups", "scheduler": "last_epoch", "history": "train_loss"}  # and a key
 
 
@@ -63,8 +61,6 @@ _fresh_optimizer = lambda ckpt: not ckpt["optimizer"].get("state") and isinstanc
 # state_dict itself, not called (model.state_dict, without the brackets)
 _sgd = lambda momentum=0.0: optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1, momentum=momentum)  # noqa: E731
 _not_called = lambda ckpt, key: inspect.ismethod(method := ckpt.get(key)) and method.__name__ == "state_dict"  # noqa: E731
-# where one run's checkpoint goes, in a folder of its own, made when the run starts: an answer may delete it
-_fresh_path = lambda: Path(tempfile.gettempdir()) / f"course-check-{uuid.uuid4().hex}" / "resume.pt"  # noqa: E731
 
 
 def _off(ckpt: Mapping, epochs: object) -> int | None:
@@ -135,48 +131,13 @@ checkpoint_contents = Exercise(
 )  # fmt: skip
 
 
-def _parts(seed: int) -> list:
-    """model, loss_fn, SGD with momentum, StepLR, a shuffling loader (batches 10, 10, 10, 2) and its generator."""
-    model = randomised(nn.Linear(3, 1), seed)
-    optimizer = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    generator = torch.Generator().manual_seed(seed)
-    data = TensorDataset(*torch.randn(32, 4, generator=torch.Generator().manual_seed(0)).split([3, 1], dim=1))
-    loader = DataLoader(data, batch_size=10, shuffle=True, generator=generator)
-    return [model, nn.MSELoss(), optimizer, optim.lr_scheduler.StepLR(optimizer, 2, gamma=0.5), loader, generator]
-
-
-@cache
-def _saved(done: int) -> tuple[bytes, list]:
-    """A probe checkpoint's bytes and its train losses: the run of seed 0 after ``done`` epochs."""
-    model, loss_fn, optimizer, scheduler, loader, generator = _parts(seed=0)
-    history = fit(model, loss_fn, optimizer, loader, done, scheduler=scheduler, progress=False)
-    with tempfile.TemporaryDirectory(prefix="course-check-") as folder:
-        saved = save_checkpoint(Path(folder) / "r.pt", model, optimizer, scheduler, done, history, generator=generator)
-        return saved.read_bytes(), history["train_loss"]
-
-
-def _resumed_once(answer, args: tuple, done: int) -> tuple | None:
-    """(epochs in the returned history, starts with the checkpoint's, final weights), resumed from a pristine file in a
-    new folder, removed after; "not_a_history" first when no list history["train_loss"] came back; ("check_failed",
-    why, a token equal to nothing) when the check's own file could not be written: no program can match it."""
-    try:
-        args[0].parent.mkdir(parents=True, exist_ok=True)
-        args[0].write_bytes(_saved(done)[0])
-    except Exception as exc:
-        return ("check_failed", f"{type(exc).__name__}: {safe_text(exc)}", object())
-    try:
-        history = answer(*args)
-    finally:
-        shutil.rmtree(args[0].parent, ignore_errors=True)
-    losses = history.get("train_loss") if isinstance(history, Mapping) else None
-    if not isinstance(losses, list | tuple):
-        return None if history is None else ("not_a_history", False, flat_parameters(args[1]))
-    return (len(losses), close(list(losses[:done]), _saved(done)[1]), flat_parameters(args[1]))
-
-
-# the run of the probe's arguments, then a second one stopped at another epoch; None when the first gave None
-_resumed = lambda answer, args: (first := _resumed_once(answer, args, _DONE)) and (first, _resumed_once(answer, (  # noqa: E731
-    _fresh_path(), *_parts(seed=98), _AGAIN[0]), _AGAIN[1]))  # fmt: skip
+_LOSSES = "each epoch's mean loss (the mean of its batch losses, as fit records it, or the mean over its samples)"
+_OTHER_HISTORY = f"the final weights are right, but the returned history is not the run's: it should hold the checkpoint's history, then {_LOSSES} for each epoch after it. Return the history fit returns."  # fmt: skip  # noqa: E501
+_HISTORIES = {  # a history of the right run with other losses for the resumed epochs: the form, its mistake and message
+    "sum": ("sum_not_mean", "the epoch's loss is the mean of its batch losses, not their sum: each resumed epoch in your history holds its batch losses added up. Divide the total by the number of batches, as fit does (add loss.item(), a float: adding the loss tensor keeps every batch's graph)."),  # noqa: E501
+    "last": ("last_loss_only", "each resumed epoch in your history holds only the last batch's loss, not the mean of all its batch losses: add up loss.item() over the epoch's batches and divide by their number, as fit does."),  # noqa: E501
+    "made_up": ("history_other_run", f"the resumed epochs' losses are not the ones the run had: the final weights are right, but history['train_loss'] after the checkpoint does not hold {_LOSSES}. Return the history fit returns, or record each epoch's loss as it trains."),  # noqa: E501
+}  # fmt: skip
 
 
 def _explain_resume(got: tuple, expected: object) -> str:
@@ -184,12 +145,14 @@ def _explain_resume(got: tuple, expected: object) -> str:
     runs = [*got, *expected] if isinstance(expected, tuple) else [*got, ("check_failed", describe(expected))]
     if (failed := next((run[1] for run in runs if run and run[0] == "check_failed"), None)) is not None:  # own failure
         return f"the check itself failed ({failed}), so your answer was not judged: run the cell again."
+    weights_right = all(close(g[-1], e[-1], rtol=1e-6, atol=1e-7) for g, e in zip(got, expected, strict=False))
     return next(
         (f"the returned history has {g[0]} epochs; an unbroken run has {e[0]} (checked on two runs that stopped at "
          "different epochs: take both numbers from the checkpoint and the argument)."
          for g, e in zip(got, expected, strict=False) if g[0] != e[0]),
-        "the final weights are not those of a run that never stopped: restore the model, the optimizer, the "
-        "scheduler and the loader's generator from the checkpoint, then fit with history and start_epoch.")  # fmt: skip
+        _OTHER_HISTORY if weights_right else "the final weights are not those of a run that never stopped: restore "
+        "the model, the optimizer, the scheduler and the loader's generator from the checkpoint, then fit with "
+        "history and start_epoch.")  # fmt: skip
 
 
 def _by_hand(path, *parts, generator):  # load_checkpoint's work by hand: right too (a part None: not restored, which
@@ -210,15 +173,25 @@ def _resume(path, model, loss_fn, optimizer, scheduler, loader, generator, epoch
         return fit(model, loss_fn, optimizer, loader, epochs, progress=False, **told)
 
 
+def _resume_by_hand(path, model, loss_fn, optimizer, scheduler, loader, generator, epochs, /, form="mean"):  # fmt: skip
+    """resume with a loop of one's own for fit's, its history holding each resumed epoch's loss in ``form``
+    (:data:`course.checks.resume_probe.FORMS`; "made_up": other numbers)."""
+    ckpt = load_checkpoint(path, model, optimizer, scheduler, generator=generator)
+    run = epochs_by_hand(model, loss_fn, optimizer, scheduler, loader, ckpt["epoch"], epochs)
+    losses = run.get(form, [123.0] * (epochs - ckpt["epoch"]))
+    return {"train_loss": ckpt["history"]["train_loss"] + losses, "lr": ckpt["history"]["lr"] + run["lr"]}
+
+
 # the mistakes of passing fit the epochs still to run, and of returning the checkpoint's history
 _epochs_left = lambda path, *rest: _resume(path, *rest[:-1], rest[-1] - torch.load(path, weights_only=True)["epoch"])  # noqa: E731
 _history_kept = lambda *args: (torch.load(args[0], weights_only=True)["history"], _resume(*args))[0]  # noqa: E731
 _COPIED = "your code raised {got} Here the optimizer you were given holds the parameters of the model you were given: load the checkpoint into that model and train the model you were given, not a copy (copy.deepcopy makes new parameters, which the optimizer does not hold)."  # fmt: skip  # noqa: E501
 resume = Exercise(
-    "resume", _resume, "the resumed run ends with exactly the weights of a run that never stopped.",
+    "resume", _resume, "the resumed run ends with exactly the weights of a run that never stopped, and its history "
+    "holds that run's losses (each epoch's mean batch loss, as fit records it; the mean over its samples is right too).",
     inputs=lambda: (_fresh_path(), *_parts(seed=99), _EPOCHS), observe=_resumed, explain=_explain_resume,
     pure=False, same=partial(close, rtol=1e-6, atol=1e-7),  # not pure: no tensor among the arguments
-    alternatives=[partial(_resume, load=_by_hand)],
+    alternatives=[partial(_resume, load=_by_hand), *(partial(_resume_by_hand, form=form) for form in ("mean", "samples"))],
     guards=[Guard("not_a_dict", lambda got: any(run[0] == "not_a_history" for run in got),
                   lambda *args: _resume(*args)["train_loss"], "return the history that fit returns, a dict of lists such as history['train_loss'].")],
     mistakes=[*(Mistake(f"{part}_not_restored", partial(_resume, forget=part, load=_by_hand if part in ("optimizer",
@@ -231,6 +204,7 @@ resume = Exercise(
               Mistake("epochs_remaining", _epochs_left),
               Mistake("returned_checkpoint_history", _history_kept, "your function returned the checkpoint's own history (the "
                       "epochs before it only), not fit's: fit goes on with a copy of it. Return what fit returns."),
+              *(Mistake(mistake, partial(_resume_by_hand, form=form), say) for form, (mistake, say) in _HISTORIES.items()),
               Mistake("returned_none", lambda *args: _resume(*args) and None)],
 )  # fmt: skip
 

@@ -13,6 +13,7 @@ from torch import nn
 
 from course.checkpoints import load_checkpoint
 from course.checks import putting_it_together as check
+from course.checks import resume_probe
 from course.training import fit
 
 
@@ -193,7 +194,7 @@ def test_review4_an_answer_that_removes_the_checkpoint_folder_breaks_nothing_for
 
 def test_review4_the_checks_own_file_failing_is_told_as_such_never_as_a_mistake(tmp_path, monkeypatch):
     (tmp_path / "a_file").write_text("")  # no folder can be made under a file
-    monkeypatch.setattr(check.tempfile, "gettempdir", lambda: str(tmp_path / "a_file"))
+    monkeypatch.setattr(resume_probe.tempfile, "gettempdir", lambda: str(tmp_path / "a_file"))
     for answer in (right_resume, check.resume.mistakes[0].wrong):
         verdict = check.resume(answer)
         assert verdict.mistake == "other" and "the check itself failed" in verdict.message, verdict
@@ -468,3 +469,80 @@ def test_fix12_what_the_message_says_of_an_uncalled_state_dict_is_what_torch_doe
     back = torch.load(io.BytesIO(buffer.getvalue()), weights_only=False)[key]  # an unsafe load: the method, no weights
     assert not isinstance(back, dict) and back.__name__ == "state_dict" and type(back.__self__) is type(part), back
     assert back().keys() == part.state_dict().keys()  # the whole object came along, to be called after loading
+
+
+def _resume_by_hand(epoch_loss):
+    """A resume that trains with a loop of its own: ``epoch_loss(losses, sizes)`` makes an epoch's loss from its batch
+    losses (tensors, graph kept) and batch sizes; the rate each epoch used is recorded as fit records it."""
+
+    def resume(path, model, loss_fn, optimizer, scheduler, loader, generator, epochs):
+        ckpt = load_checkpoint(path, model, optimizer, scheduler, generator=generator)
+        history = copy.deepcopy(ckpt["history"])
+        for _ in range(ckpt["epoch"], epochs):
+            history["lr"].append(optimizer.param_groups[0]["lr"])
+            losses, sizes = [], []
+            for xb, yb in loader:
+                optimizer.zero_grad()
+                loss = loss_fn(model(xb), yb)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss)
+                sizes.append(len(yb))
+            history["train_loss"].append(float(epoch_loss(losses, sizes)))
+            scheduler.step()
+        return history
+
+    return resume
+
+
+def _running_total(losses, sizes):  # running = running + loss, never divided
+    running = 0
+    for loss in losses:
+        running = running + loss
+    return running.detach()
+
+
+@pytest.mark.parametrize(
+    ("epoch_loss", "mistake", "said"),
+    [
+        (_running_total, "sum_not_mean", "the epoch's loss is the mean of its batch losses, not their sum"),
+        (lambda losses, sizes: losses[-1].item(), "last_loss_only", "only the last batch's loss"),
+        (lambda losses, sizes: sum(loss.item() for loss in losses) / 32 / 4, "history_other_run", "not the ones"),
+    ],
+    ids=["running_total", "last_batch", "divided_twice"],
+)
+def test_fix14_a_resume_whose_history_holds_other_losses_than_the_run_had_is_named(epoch_loss, mistake, said):
+    verdict = check.resume(_resume_by_hand(epoch_loss))
+    assert verdict.mistake == mistake and said in verdict.message, verdict
+
+
+def test_fix14_a_resume_whose_resumed_epochs_losses_are_made_up_is_named():
+    def made_up(path, model, loss_fn, optimizer, scheduler, loader, generator, epochs):
+        ckpt, history = _resume_then(path, model, loss_fn, optimizer, scheduler, loader, generator, epochs)
+        return {"train_loss": history["train_loss"][: ckpt["epoch"]] + [123.0] * (epochs - ckpt["epoch"])}
+
+    verdict = check.resume(made_up)
+    assert verdict.mistake == "history_other_run", verdict
+    assert "the resumed epochs' losses are not the ones the run had" in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    "epoch_loss",
+    [
+        lambda losses, sizes: sum(loss.item() for loss in losses) / len(losses),  # as fit: the mean of the batch losses
+        lambda losses, sizes: sum(loss.item() * n for loss, n in zip(losses, sizes, strict=True)) / sum(sizes),
+    ],
+    ids=["mean_of_batch_losses", "mean_over_samples"],
+)
+def test_fix14_a_hand_written_loop_recording_either_mean_loss_passes(epoch_loss):
+    verdict = check.resume(_resume_by_hand(epoch_loss))
+    assert verdict.passed, verdict
+
+
+@pytest.mark.parametrize("epochs", [resume_probe.EPOCHS, resume_probe.AGAIN[0]])
+def test_fix14_the_checks_record_of_the_run_never_stopped_is_what_fit_records(epochs):
+    model, loss_fn, optimizer, scheduler, loader, _ = resume_probe.parts(seed=0)
+    history = fit(model, loss_fn, optimizer, loader, epochs, scheduler=scheduler, progress=False)
+    run = resume_probe.unbroken(epochs)
+    assert run["mean"] == pytest.approx(history["train_loss"], rel=1e-6) and run["lr"] == history["lr"], (run, history)
+    assert run["samples"] != pytest.approx(run["mean"], rel=1e-3)  # the short last batch: the two means differ
