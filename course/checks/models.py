@@ -21,7 +21,7 @@ def _watched(program: object, args: tuple, record: object, summary: object = lam
     """The output's ``summary``, the distinct ``record(module, inputs, out)`` of args[0]'s forward passes (which
     model.forward(x) skips), if forward ran (a deep copy has its own), the parameters left frozen; or a non-tensor."""
     seen, model, ran = [], args[0], []
-    model.register_forward_hook(lambda *call: seen.append(record(*call)))
+    model.register_forward_hook(lambda m, a, k, out: seen.append(record(m, (*a, *k.values()), out)), with_kwargs=True)
     model.forward = MethodType(lambda self, *a, **k: ran.append(1) or type(self).forward(self, *a, **k), model)
     torch.manual_seed(2)  # the same dropout mask for every program
     out = program(*args)

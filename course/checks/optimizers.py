@@ -7,7 +7,7 @@ count or rate typed in passes. The optimizers to rescale have three groups at th
 five, so that no number of groups typed in passes, one at 3e-5, which a rounding changes; each is rescaled twice, so
 a rate set from where it started (a scheduler's ``initial_lr``) shows. The loop's step notes the rate, the
 scheduler's count and the batch of every call: 4 epochs of StepLR(step_size=2) tell places apart. The last two run
-twice, on other numbers, so that no number typed in passes.
+twice, on other numbers, so that no number typed in passes. The train step's probe: :mod:`course.checks.step_probe`.
 """
 
 from __future__ import annotations
@@ -18,25 +18,16 @@ from functools import partial
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from course.checks.autograd import before_backward
 from course.checks.computation_graphs import rounded_decimals, rounded_message
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import any_item
+from course.checks.step_probe import _WRONG_ORDERS, COPIED, STEP_PROBES, STEPS, _step, _step_probe, _stepped
 from course.checks.values import close, describe
 
-STEPS = 3
 # each probe: the groups' own rates, the default one (a group of its own), the factors of two calls
 RATE_PROBES = (((0.1, 0.01), 0.05, (0.3, 0.5)), ((0.2, 3e-5, 0.004, 0.03), 0.07, (0.45, 2.0)))
 CALLS = [(factor, again) for *_, factors in RATE_PROBES for again, factor in enumerate(factors)]
 SCHEDULE_PROBES = ((4, 3), (5, 2))  # epochs, batches: no fixed number of either fits both
-_WRONG_ORDERS = dict(no_zero_grad="backward step", no_backward="step zero_grad", no_step="backward zero_grad",
-                     zero_grad_before_step="backward zero_grad step", step_before_backward="step backward zero_grad",
-                     step_uses_old_gradient="step zero_grad backward", backward_twice="keep backward step zero_grad",
-                     zeroed_before_backward="zero_by_hand backward step")  # fmt: skip
-STEP_PROBES = (  # seed, x, noise, lr: 7 points at lr 0.05, then 5 others at lr 0.1
-    (5, [0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 3.5], [0.1, -0.2, 0.0, 0.3, -0.1, 0.2, -0.3], 0.05),
-    (6, [-1.0, 0.5, 1.5, 2.0, 4.0], [0.2, 0.1, -0.3, 0.0, -0.1], 0.1),
-)
 USED_UP = (
     "only the first epoch ran any batches: the scheduler stepped every epoch, but the loop over the batches found "
     "nothing after the first pass. An iterator (iter(batches), a generator, zip(...), map(...)) can be looped over "
@@ -46,46 +37,6 @@ ZERO_BY_HAND = (
     "a.grad is None before the first backward(), so a.grad.zero_() fails there: call optimizer.zero_grad(), which "
     "empties every gradient of the optimizer, None or not (after step(), or first)."
 )
-
-
-def _step_probe(seed: int, x: list, noise: list, lr: float) -> tuple:
-    generator = torch.Generator().manual_seed(seed)
-    a, b = (torch.randn(1, generator=generator).requires_grad_() for _ in range(2))
-    optimizer, backward, steps = torch.optim.SGD([a, b], lr=lr), [], []
-    a.register_hook(backward.append)  # a's gradient at every backward pass; at every step, a and b's (None is 0)
-    optimizer.register_step_post_hook(lambda *_: steps.append((len(backward), [float(p.grad or 0) for p in (a, b)])))
-    x = torch.tensor(x).reshape(-1, 1)
-    y = 1 + 2 * x + torch.tensor(noise).reshape(-1, 1)
-    exact = []  # the loss at every step's start, every digit: what a step that rounds it leaves out
-
-    @torch.no_grad()
-    def note(*_):
-        exact.append(((a + b * x - y) ** 2).mean().item())
-
-    optimizer.register_step_pre_hook(note)
-    seen = {"parameters": (a.detach(), b.detach()), "backward": backward, "steps": steps, "exact": exact}
-    return a, b, optimizer, x, y, seen
-
-
-def _step(a, b, optimizer, x, y, fault: str = "", calls: str = "backward step zero_grad") -> float:
-    """The train step doing ``calls`` after the forward pass, or the wrong one ``fault`` (a mistake id) names."""
-    loss = ((a + b * x - y) ** 2).sum() if fault == "sum_not_mean" else ((a + b * x - y) ** 2).mean()
-    for call in _WRONG_ORDERS.get(fault, calls).split():
-        if call == "zero_by_hand":
-            a.grad.zero_(), b.grad.zero_()  # None before the first backward()
-        elif call in ("a.grad", "b.grad"):  # one gradient emptied by hand, the other left to add up
-            (a if call == "a.grad" else b).grad = None
-        elif call == "keep":  # backward keeping the graph, so that it can run again
-            loss.backward(retain_graph=True)
-        else:
-            getattr(loss if call == "backward" else optimizer, call)()
-    return (((a + b * x - y) ** 2).mean() if fault == "loss_after_step" else loss).item()
-
-
-def _stepped(answer, probe: tuple) -> dict:
-    """The answer called STEPS times on one probe: what it returned, and what the probe's hooks saw."""
-    a, b, *_, seen = probe
-    return {"returned": before_backward(lambda: [answer(*probe[:5]) for _ in range(STEPS)], a, b), **seen}
 
 
 def _not_float(values: list) -> str:
@@ -122,6 +73,8 @@ train_step = Exercise(
     observe=lambda answer, probes: [_stepped(answer, probe) for probe in probes], explain=_explain_steps,
     pure=False,  # a train step changes a and b in place: that is its job
     guards=[
+        Guard("unused_optimizer", any_item(lambda run: run["stepped_a_copy"]),
+              partial(_step, calls="copy backward step zero_grad"), COPIED.format("a and b")),
         Guard("returned_none", any_item(lambda run: any(v is None for v in run["returned"])), lambda *args: None),
         Guard("returns_tensor", any_item(lambda run: any(map(torch.is_tensor, run["returned"]))),
               lambda *args: torch.ones(())),
@@ -281,8 +234,10 @@ def _explain_schedule(got: list, expected: list) -> str:
                     f"expected {len(right)} times at {right_rates}.")  # fmt: skip
         if not close([call[2:] for call in yours], [call[2:] for call in right]):
             return "the rates are right, but step(x, y) did not get each (x, y) of batches, in order, every epoch."
-        if not close(yours, right):
-            return "the rates are right, but the scheduler you were given did not count the epochs: call its step()."
+        if not close(yours, right):  # the count each epoch began with: never stepped, or twice every second epoch
+            counts = [", ".join(str(call[1]) for call in calls[::n_batches]) for calls in (yours, right)]
+            return (f"the rates are right, but the scheduler you were given had counted {counts[0]} when each epoch "
+                    f"began (expected {counts[1]}): call its step() once per epoch, after that epoch's batches.")  # fmt: skip
         if end != right_end:  # the last epoch's scheduler.step() left out, or one more after the loop
             return (f"the rates are right, but after {epochs} epochs the scheduler has counted {end[1]}: call "
                     "scheduler.step() once per epoch, after that epoch's batches, so a checkpoint resumes right.")  # fmt: skip

@@ -1,6 +1,7 @@
 """Checks for lesson 09 (the training pipeline): model sizes, the order of a step, a buggy step, data as tensors.
 
-A model is judged by a copy's outputs on fresh rows and its gradients; a train step (:func:`_probe`) by each loss."""
+A model is judged by a copy's outputs on fresh rows and its gradients; a train step (:func:`_probe`, in
+:mod:`course.checks.step_probe`) by each loss."""
 
 import copy
 import io
@@ -13,6 +14,7 @@ from torch import nn
 
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import _is_affine, flat_parameters, graph_nodes, randomised, tag_is
+from course.checks.step_probe import COPIED, _order, _probe, copies_stepped
 from course.checks.values import as_number, close, describe, safe_text
 from course.checks.vocabulary import LAYERS_ONLY
 
@@ -148,49 +150,22 @@ step_orders = Exercise(
 )  # fmt: skip
 
 
-def _probe() -> tuple:
-    """Dropout then Linear(2, 1), in eval mode, its loss and optimizer, the data, and a log of what a step did; the
-    Huber loss and SGD with momentum tell a step with its own MSE, optimizer or update by hand."""
-    model, log, loss_fn = randomised(nn.Sequential(nn.Dropout(0.5), nn.Linear(2, 1)), seed=0).eval(), [], nn.HuberLoss()
-    # Dropout's own mode matters (model.training = True sets only the outer flag); a copy runs the same hooks: "copy";
-    # model.forward(x) skips the outer hook ("call"); a loss of outputs cut off the graph (torch.no_grad()): "cut"
-    forward = lambda: "forward" if model[0].training else "forward in eval"  # noqa: E731
-    for module, event in ((model[1], forward), (model, lambda: "call" if model.training else "call in eval")):
-        module.register_forward_pre_hook(lambda seen, _, m=module, e=event: log.append(e() if seen is m else "copy"))
-    loss_fn.register_forward_hook(lambda _, x, out: None if getattr(x[0], "requires_grad", 1) else log.append("cut"))
-    model[1].weight.register_hook(lambda grad: log.append("backward"))
-    model.log, optimizer = log, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    for owner, name in ((optimizer, "step"), (optimizer, "zero_grad"), (model, "zero_grad")):
-        method = getattr(owner, name)
-        setattr(owner, name, lambda *a, _method=method, _name=name, **k: (log.append(_name), _method(*a, **k))[1])
-    x = torch.tensor([[1.0, 2.0], [-1.0, 0.5], [3.0, -2.0], [0.5, 0.5], [2.0, 1.0]])
-    return model, loss_fn, optimizer, x, x @ torch.tensor([[1.0], [2.0]]) - 1
-
-
-def _order(log: list[str]) -> str:
-    """The first thing wrong with the order of one step's actions, or "ok"."""
-    back, step = (log.index(action) if action in log else -1 for action in ("backward", "step"))
-    faults = {"no_backward": back < 0, "no_step": step < 0, "step_before_backward": step < back,
-              "zero_grad_before_step": "zero_grad" in log[back:step], "backward_twice": log.count("backward") > 1,
-              "step_twice": log.count("step") > 1, "no_zero_grad": "zero_grad" not in log}  # fmt: skip
-    return next((fault for fault, found in faults.items() if found), "ok")
-
-
 def _observe_factory(factory: object, args: tuple) -> tuple:
     """(the first fault found, or "ok"; the loss each call returned; the parameters after two steps)."""
-    model, log, step = args[0], args[0].log, factory(*args[:3])
-    if not callable(step):
-        return ("not_a_step",)
-    initial, calls = flat_parameters(model), []
-    for call in range(2):
-        torch.manual_seed(call)  # the same Dropout masks for every program
-        start = len(model.eval().log)  # each step starts in eval mode, as after an evaluation between two steps
-        try:
-            calls.append((step(*args[3:]), log[start:]))
-        except RuntimeError as exc:  # backward() from a loss of outputs made under torch.no_grad(): cut, named so
-            if "cut" in log[start:] and "does not require grad" in str(exc):
-                return ("cut",)
-            raise
+    model, log = args[0], args[0].log
+    with copies_stepped(args[2]) as copies:  # copy.deepcopy(optimizer), in the factory or in the step
+        if not callable(step := factory(*args[:3])):
+            return ("not_a_step",)
+        initial, calls = flat_parameters(model), []
+        for call in range(2):
+            torch.manual_seed(call)  # the same Dropout masks for every program
+            start = len(model.eval().log)  # each step starts in eval mode, as after an evaluation between two steps
+            try:
+                calls.append((step(*args[3:]), log[start:]))
+            except RuntimeError as exc:  # backward() from a loss of outputs made under torch.no_grad(): cut, named so
+                if "cut" in log[start:] and "does not require grad" in str(exc):
+                    return ("cut",)
+                raise
     (returned, logs), params = zip(*calls, strict=True), flat_parameters(model)
     right = None if factory is _REFERENCE else _observe_factory(_REFERENCE, _probe())
     updates_right, orders = right is not None and torch.allclose(params, right[2]), [_order(events) for events in logs]
@@ -199,14 +174,15 @@ def _observe_factory(factory: object, args: tuple) -> tuple:
     faults = [
         ("copy", "copy" in log and not updates_right), ("uses_globals", not forwards),
         ("unused_optimizer", "step" not in log and not torch.equal(params, initial)),
+        ("stepped_copy", "step" not in log and bool(copies)),  # only a copy stepped: its parameters are copies
         ("cut", "cut" in log and "backward" not in log),  # a loss made from a detached output: no backward reached
         *[(order, True) for order in orders if order != "ok" and not updates_right],  # zeroed some way: it worked
         ("no_train", any("forward in eval" in events for events in before)),
         ("top_in_eval", any("call in eval" in events for events in before)),  # the layers alone set to train
         ("forward_twice", not updates_right and any(sum(e.startswith("forward") for e in ev) > 1 for ev in before)),
         ("called_forward", sum(event.startswith("call") for event in log) != len(forwards)),
-        ("returns_tensor", any(isinstance(r, torch.Tensor) for r in returned)), ("returned_none", None in returned),
-        ("not_a_number", None in numbers),
+        ("returns_tensor", any(isinstance(r, torch.Tensor) for r in returned)),
+        ("returned_none", any(r is None for r in returned)), ("not_a_number", any(n is None for n in numbers)),
         ("loss_after_step", updates_right and any(e.startswith("forward") for e in logs[0][len(before[0]):])
          and not close(numbers, right[1])),  # the loss of a forward pass after the step returned
         ("state_across_calls", updates_right and any(close(numbers, [*np.cumsum(right[1]) / d]) for d in (1, [1, 2]))),
@@ -239,6 +215,7 @@ _FAULTS = dict(  # what each fault looks like, as a wrong program
     copy=lambda model, *rest: _REFERENCE(copy.deepcopy(model), *rest),  # the same, with a copy of the one given
     cut=lambda model, loss_fn, opt: _REFERENCE(model, lambda out, y: loss_fn(out.detach(), y).requires_grad_(), opt),
     unused_optimizer=lambda model, loss_fn, _: _REFERENCE(model, loss_fn, torch.optim.SGD(model.parameters(), lr=0.1)),
+    stepped_copy=lambda model, loss_fn, optimizer: _REFERENCE(model, loss_fn, copy.deepcopy(optimizer)),
     no_backward=_factory("fsz"), no_step=_factory("fbz"), no_zero_grad=_factory("fbs"),
     step_before_backward=_factory("fsbz"), zero_grad_before_step=_factory("fbzs"), backward_twice=_factory("fBbsz"),
     step_twice=_factory("fbssz"), no_train=_factory(train=False), loss_after_step=_factory(item="after"),
@@ -248,7 +225,8 @@ _FAULTS = dict(  # what each fault looks like, as a wrong program
     called_forward=_factory(call=False), returns_tensor=_factory(item=False), returned_none=_factory(item=None),
     not_a_number=lambda *parts: lambda x, y: [_REFERENCE(*parts)(x, y)],  # the updates are right, the result is not
 )  # fmt: skip
-_IDS = {"copy": "uses_globals", "cut": "not_backpropagatable", "top_in_eval": "no_train"}  # not ids: the id named
+_IDS = {"copy": "uses_globals", "cut": "not_backpropagatable", "top_in_eval": "no_train",  # not ids: the id named
+        "stepped_copy": "unused_optimizer"}  # fmt: skip
 _MESSAGES = {  # state_across_calls: a running total outgrows every loss, a running mean none
     "copy": "your step trained a copy of the model it was given (copy.deepcopy), so the caller's model never changed: "
     "train the model passed to the factory itself, with the optimizer passed along with it.",
@@ -256,7 +234,7 @@ _MESSAGES = {  # state_across_calls: a running total outgrows every loss, a runn
     "reaches no parameter, so it fails, and loss.requires_grad_() only hides the error. Compute it with gradients on.",
     "no_train": "the Dropout layer ran in eval mode while training: call model.train() inside train_step, at every "
     "step (it sets every layer's mode; model.training = True sets only the outer model's flag).",
-    "top_in_eval": LAYERS_ONLY.format("training", "eval", False, "train"),
+    "top_in_eval": LAYERS_ONLY.format("training", "eval", False, "train"), "stepped_copy": COPIED.format("the model's"),
     "not_a_number": "train_step should return the loss as one number, loss.item(); it returned something else.",
     "state_across_calls": lambda got, expected: f"train_step returned {_numbers(got[1])} for losses of "
     f"{_numbers(expected[1])}: a running {'total' if got[1][-1] > max(expected[1]) else 'mean'} of the losses, not "

@@ -353,3 +353,8 @@ class _QuadraticClampingInPlace(_QuadraticSqueezingInPlace):
 def test_learn11c_a_quadratic_changing_its_input_in_place_is_named(answer):
     verdict = check.quadratic_class(answer)
     assert verdict.mistake == "mutated_input" and "in place" in verdict.message, verdict
+
+
+def test_a_model_called_with_its_input_as_a_keyword_runs_on_the_device():
+    verdict = check.run_on_device(lambda model, x, device: model.to(device)(input=x.to(device)))
+    assert verdict.passed, verdict

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from fractions import Fraction
 from functools import partial
 
@@ -427,3 +428,57 @@ def update_by_hand(a, b, optimizer, x, y):
 def test_review11_a_right_result_from_another_gradient_step_is_named(answer):
     verdict = check.train_step(answer)
     assert not verdict.passed and "a and b are right, but step() used a gradient" in verdict.message, verdict
+
+
+def step_on_a_copy(once: bool):
+    """A step on copy.deepcopy(optimizer), made at every call or once: its parameters are copies, not a and b."""
+    copies = {}
+
+    def step(a, b, optimizer, x, y):
+        opt = copies.setdefault(id(optimizer), copy.deepcopy(optimizer)) if once else copy.deepcopy(optimizer)
+        loss = ((a + b * x - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss.item()
+
+    return step
+
+
+@pytest.mark.parametrize("once", [False, True], ids=["every_call", "once"])
+def test_learnD_a_step_on_a_copy_of_the_optimizer_is_told_so(once):
+    verdict = check.train_step(step_on_a_copy(once))
+    assert verdict.mistake == "unused_optimizer" and "copy of the optimizer" in verdict.message, verdict
+    assert "never changed" not in verdict.message and "use the optimizer you are given" in verdict.message, verdict
+
+
+def test_learnD_a_new_optimizer_over_a_and_b_is_not_called_a_copy():
+    verdict = check.train_step(step_on_a_new_optimizer)
+    assert "copy" not in verdict.message and "optimizer.step() never ran" in verdict.message, verdict
+
+
+def test_learnD_a_scheduler_stepped_twice_every_second_epoch_is_told_how_it_counted():
+    def twice_every_second(step, optimizer, scheduler, batches, epochs):
+        for epoch in range(epochs):
+            for x, y in batches:
+                step(x, y)
+            if epoch % 2 == 1:  # the right rates, but the count jumps by two
+                scheduler.step()
+                scheduler.step()
+
+    verdict = check.scheduled_training(twice_every_second)
+    assert not verdict.passed and "did not count" not in verdict.message, verdict
+    assert "0, 0, 2, 2" in verdict.message and "0, 1, 2, 3" in verdict.message, verdict
+    assert "once per epoch" in verdict.message, verdict
+
+
+def test_learnD_a_right_step_that_also_copies_the_optimizer_passes():
+    def step(a, b, optimizer, x, y):
+        loss = ((a + b * x - y) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+        copy.deepcopy(optimizer).step()  # a copy stepped too, over copies: a and b are as the given step left them
+        optimizer.zero_grad()
+        return loss.item()
+
+    assert check.train_step(step).passed

@@ -518,3 +518,69 @@ def test_a_step_that_runs_the_layers_one_by_one_is_not_told_it_called_model_forw
     verdict = check.train_step_factory(make_train_step)
     assert verdict.mistake == "called_forward", verdict
     assert "its layers one by one" in verdict.message and "called model.forward" not in verdict.message, verdict
+
+
+def loss_by_keyword(form: str, cut: bool = False):
+    """A step calling loss_fn with keywords: input= and target= (``form`` "both") or target= only; ``cut``: the output
+    detached, the loss made to require grad (hiding the error)."""
+
+    def factory(model, loss_fn, optimizer):
+        def train_step(x, y):
+            model.train()
+            out = model(x).detach() if cut else model(x)
+            loss = loss_fn(input=out, target=y) if form == "both" else loss_fn(out, target=y)
+            loss = loss.requires_grad_() if cut else loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            return loss.item()
+
+        return train_step
+
+    return factory
+
+
+@pytest.mark.parametrize("form", ["both", "target"])
+def test_learnD_a_loss_called_with_keywords_passes_and_a_cut_one_is_still_named(form):
+    assert check.train_step_factory(loss_by_keyword(form)).passed
+    verdict = check.train_step_factory(loss_by_keyword(form, cut=True))
+    assert verdict.mistake == "not_backpropagatable" and "torch.no_grad()" in verdict.message, verdict
+
+
+def steps_a_copy(in_factory: bool):
+    """A step on copy.deepcopy(optimizer), made in the factory or at every call: its parameters are copies."""
+
+    def factory(model, loss_fn, optimizer):
+        made = copy.deepcopy(optimizer) if in_factory else None
+
+        def train_step(x, y):
+            opt = made or copy.deepcopy(optimizer)
+            model.train()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            return loss.item()
+
+        return train_step
+
+    return factory
+
+
+@pytest.mark.parametrize("in_factory", [True, False], ids=["in_factory", "every_call"])
+def test_learnD_a_step_on_a_copy_of_the_optimizer_is_told_so(in_factory):
+    verdict = check.train_step_factory(steps_a_copy(in_factory))
+    assert verdict.mistake == "unused_optimizer" and "copy of the optimizer" in verdict.message, verdict
+    assert "never changed" not in verdict.message and "use the optimizer you are given" in verdict.message, verdict
+
+
+class EqualsAll(float):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = float.__hash__
+
+
+def test_learnD_a_float_equal_to_everything_is_not_called_none():
+    verdict = check.train_step_factory(keeps_losses(lambda losses: EqualsAll(losses[-1].item())))
+    assert verdict.mistake != "returned_none" and "None" not in verdict.message, verdict
