@@ -29,7 +29,9 @@ from course.checks.threshold_probe import (
     explain_pick,
     is_above,
     no_threshold,
+    on_a_cancer,
     pick,
+    same_for_every_limit,
 )
 from course.checks.values import PerProbe, as_number, close, safe_text
 from course.checks.vocabulary import MISTAKES
@@ -47,11 +49,11 @@ _NOT_A_COLUMN = ("the model gives one number per row, but not as a column (N, 1)
 _not_a_column = lambda model, n: (out := probes.eval_output(model, torch.zeros(3, n))) is not None and out.shape != (3, 1)  # fmt: skip  # noqa: E731 a copy in eval mode
 
 
-def _kind(model: object, n_features: int) -> str:
-    """model_kind in eval mode (as binary_accuracy), or of a random copy where zeros or small weights (a clamp on its
-    straight part, as Hardsigmoid near 0, looks affine) hide what it computes (a softmax stays constant)."""
+def _kind(model: object, n_features: int, train: bool = False) -> str:
+    """model_kind in eval mode (as binary_accuracy) or training mode, or of a random copy where zeros or small weights
+    (a clamp on its straight part, as Hardsigmoid near 0, looks affine) hide what it computes (softmax: constant)."""
     try:
-        kind = model_kind(model := copy.deepcopy(model).eval(), n_features)
+        kind = model_kind(model := copy.deepcopy(model).train(train), n_features)
         wide = model_kind(randomised(model, seed=5), n_features) if kind in ("constant", "logits") else kind
         return wide if kind == "constant" or wide.startswith("other") else kind
     except Exception:
@@ -99,13 +101,27 @@ def _setup(answer, args) -> tuple:
         return ("swapped", "")
     if isinstance(got[1], type):  # nn.BCEWithLogitsLoss, not called
         return ("loss_class", safe_text(got[1].__name__, 40))
-    kinds = (_kind(got[0], args[0]), loss_kind(got[1]))
+    kinds, note = _trained_kind(got[0], args[0]), ""
+    if kinds[0] != kinds[1]:  # the loss sees the training mode's output; eval mode's only makes the predictions
+        note = f" while training (in eval mode it outputs {KIND_WORDS.get(kinds[1], kinds[1]).split(' (')[0]})"
+    kinds = (kinds[0], loss_kind(got[1]))
     out = probes.eval_output(got[0], torch.zeros(3, args[0])) if kinds[0] == "wrong_shape" else None
     if out is not None and out.dim() == 2 and len(out) == 3 and out.shape[1] > 1:  # runs, but not one output per row
         return (f"{out.shape[1]} outputs", kinds[1])
     if kinds[0] in KIND_WORDS and _not_a_column(got[0], args[0]):
         return ("not_a_column", kinds[1])
-    return (_stuck(got[0], args[0]) or ("matched", "matched")) if kinds[0] == kinds[1] else (*kinds, _applies(got[1]))
+    return (
+        (_stuck(got[0], args[0]) or ("matched", "matched"))
+        if kinds[0] == kinds[1]
+        else (*kinds, _applies(got[1]), note)
+    )
+
+
+def _trained_kind(model: object, n_features: int) -> tuple[str, str]:
+    """(the kind the loss sees, in training mode as training runs it, the kind in eval mode): where training mode
+    gives no clear kind (dropout's random masks), eval mode's stands for it, as it does on average."""
+    seen, trained = _kind(model, n_features), _kind(model, n_features, train=True)
+    return (trained if trained in ("logits", "probabilities") else seen, seen)
 
 
 def _stuck(model: nn.Module, n_features: int) -> tuple | None:
@@ -170,11 +186,13 @@ fixed_setup = Exercise(
     mistakes=[Mistake("sigmoid_before_logits_loss",
                       lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Sigmoid()), nn.BCEWithLogitsLoss()),
                       lambda got, _: MISTAKES["sigmoid_before_logits_loss"].replace("BCEWithLogitsLoss applies one",
-                                                                                    got[2])),
-              Mistake("bce_on_logits", lambda n: (nn.Linear(n, 1), nn.BCELoss())),
+                                                                                    got[2])
+                      .replace("ends with a sigmoid", "ends with a sigmoid" + got[3])),
+              Mistake("bce_on_logits", lambda n: (nn.Linear(n, 1), nn.BCELoss()),
+                      lambda got, _: MISTAKES["bce_on_logits"].replace("raw scores:", f"raw scores{got[3]}:")),
               Mistake("softmax_one_output",
                       lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Softmax(dim=1)), nn.BCELoss()))],
-    explain=lambda got, exp: f"the model outputs {KIND_WORDS.get(got[0], got[0])}; the loss expects "
+    explain=lambda got, exp: f"the model outputs {KIND_WORDS.get(got[0], got[0])}{''.join(got[3:])}; the loss expects "
                              f"{KIND_WORDS.get(got[1], got[1])}: logistic regression is nn.Linear(n_features, 1) with "
                              "BCEWithLogitsLoss, or followed by a sigmoid with BCELoss.",
     success="the model's output and the loss agree: raw scores with BCEWithLogitsLoss (or a sigmoid with BCELoss).",
@@ -212,12 +230,12 @@ pick_threshold = Exercise(
                   else no_threshold(got[-1] is not None)),
             Guard("threshold_above_all", any_item(is_above), lambda p, y, k: 100 * pick()(p, y, k), above_all),
             Guard("not_a_number", any_item(lambda v: v is not None and as_number(v) is None), lambda p, y, k: p)],
-    mistakes=[Mistake("strict_threshold", pick(lambda p, y, t: ((p > t) & (y == 0)).sum())),
+    mistakes=[Mistake("strict_threshold", pick(lambda p, y, t: ((p > t) & (y == 0)).sum()), on_a_cancer),
               Mistake("missed_off_by_one", pick(within=lambda m, k: m < k)),
               Mistake("missed_exactly", pick(within=lambda m, k: m == k)),
               Mistake("smallest_probability", lambda p, y, k: p.min().item()),
               Mistake("largest_threshold", pick(smallest=False)),
-              Mistake("ignores_max_missed", pick(within=lambda m, k: m <= 0)),
+              Mistake("ignores_max_missed", pick(within=lambda m, k: m <= 0), same_for_every_limit),
               Mistake("benign_candidates_only", pick(pool=lambda p, y: p[y == 1]))],
     explain=explain_pick,
     success="the smallest threshold that keeps the missed cancers within the limit: as many benign found as allowed.",

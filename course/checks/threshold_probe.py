@@ -67,10 +67,47 @@ def pick(missed=lambda p, y, t: ((p >= t) & (y == 0)).sum(), smallest=True, with
                                                    reverse=not smallest) if within(missed(p, y, t), k)), None)  # fmt: skip
 
 
-def explain_pick(got: tuple, expected: tuple) -> str:  # the probe and max_missed of the first wrong threshold
+def _first_wrong(got: tuple, expected: tuple) -> tuple:
+    """(index, the probe's probabilities and targets, its max_missed, its set's name) of the first wrong threshold."""
     i = next(i for i, (g, e) in enumerate(zip(got, expected, strict=True)) if not close(g, e))
     (probs, targets), k = columns([PROBS_BENIGN[i // 2]]), [k for ks in LIMITS for k in ks][i]
+    return i, probs, targets, k, f"the check's {('first', 'second', 'third')[i // 2]} set of {len(probs)} tumours"
+
+
+def _missed(probs: torch.Tensor, targets: torch.Tensor, threshold: float) -> int:
+    return int(((probs >= threshold) & (targets == 0)).sum())
+
+
+def explain_pick(got: tuple, expected: tuple) -> str:  # the probe and max_missed of the first wrong threshold
+    i, probs, targets, k, where = _first_wrong(got, expected)
     yours = no_threshold(False) if got[i] is None else (f"your threshold calls the tumours from {got[i]:g} "
-            f"up benign, {int(((probs >= got[i]) & (targets == 0)).sum())} malignant among them")  # fmt: skip
-    return (f"on the check's {('first', 'second', 'third')[i // 2]} set of {len(probs)} tumours with max_missed={k}, "
-            f"{yours}; the smallest with at most {k} malignant called benign is {expected[i]:g}.")  # fmt: skip
+            f"up benign, {_missed(probs, targets, got[i])} malignant among them")  # fmt: skip
+    best = f"the smallest with at most {k} malignant called benign is {expected[i]:g}"
+    return f"on {where} with max_missed={k}, {yours}; {best}."
+
+
+def on_a_cancer(got: tuple, expected: tuple) -> str:
+    """A threshold on a malignant tumour's own probability, where more cancers are called benign than allowed: what
+    a strict count (probabilities > threshold) returns, and a cancer's probability taken as the threshold too."""
+    i, probs, targets, k, where = _first_wrong(got, expected)
+    if got[i] is None or not bool(((probs == got[i]) & (targets == 0)).any()):
+        return explain_pick(got, expected)
+    n = _missed(probs, targets, got[i])
+    return (f"on {where} with max_missed={k}, your threshold, {got[i]:g}, is a malignant tumour's own probability, "
+            f"and a tumour exactly at the threshold is called benign (probability >= threshold), so {n} malignant "
+            f"{'is' if n == 1 else 'are'} called benign; the smallest with at most {k} malignant called benign is "
+            f"{expected[i]:g}, the next probability up. If you counted the missed cancers with > (probabilities > "
+            "threshold), count with >= as the exercise does.")  # fmt: skip
+
+
+def same_for_every_limit(got: tuple, expected: tuple) -> str:
+    """Thresholds that stay the same whatever max_missed allows (a fixed limit, or an index that does not follow it)."""
+    i, probs, targets, k, where = _first_wrong(got, expected)
+    calls = [j for j in range(CALLS) if j // 2 == i // 2]
+    if got[i] is None or len({got[j] for j in calls}) > 1:
+        return explain_pick(got, expected)
+    limits = " and ".join(f"max_missed={limit}" for limit in LIMITS[i // 2])
+    return (f"on {where}, your threshold is the same for {limits}: with max_missed={k} it calls the tumours from "
+            f"{got[i]:g} up benign, {_missed(probs, targets, got[i])} malignant among them, but the smallest with at "
+            f"most {k} malignant called benign is {expected[i]:g}. The threshold should follow max_missed: up to "
+            "max_missed malignant tumours called benign are allowed, not a fixed number of them.")  # fmt: skip

@@ -238,8 +238,8 @@ MISTAKES: dict[str, str] = {
     "threshold_above_all": "the threshold lies above every probability, so no tumour would be called benign: return one of the probabilities themselves, a number between 0 and 1.",
     "not_finite": "the model outputs NaN or inf: training diverged. Lower the learning rate and train a fresh model.",
     "untrained": "the accuracy is no better than guessing: did the training loop run, and did it update this very model?",
-    "opposite_classes": "the accuracy is far below guessing: the model calls almost every tumour the other class, so it learned, but the classes are flipped. Did you train on flipped labels (1 - y), or negate the score (or return 1 - probability) in the model?",
-    "below_target": "the accuracy is below the target of 0.95: train longer or with a larger learning rate.",
+    "opposite_classes": "the accuracy is far below guessing: the model calls almost every tumour the other class. If you trained it, the classes are flipped: did you train on flipped labels (1 - y), or negate the score (or return 1 - probability) in the model? If not, train it first: an untrained model's random weights can land this far off too.",
+    "below_target": "the accuracy is below the target of 0.95: if you trained the model, train it longer or with a larger learning rate; if not, train it first (did the training loop run, and update this very model?).",
     "outputs_not_scores": "the accuracy is at chance, yet some threshold on the model's outputs separates the classes: it learned, but its outputs are neither raw scores (benign above 0) nor probabilities (benign above 0.5). End the model with its linear layer, or with a sigmoid (not LogSigmoid, nothing scaled or shifted).",
     "softmax_before_cross_entropy": "you applied softmax before CrossEntropyLoss, which applies log-softmax itself: pass the raw logits.",  # lesson 13 multiclass_classification
     "probability_not_loss": "that is a probability; the loss is minus the log of the probability given to the right class.",

@@ -370,3 +370,41 @@ def test_fix11_a_double_sigmoid_names_the_loss_the_answer_uses(loss_fn, named):
     assert "sigmoid(sigmoid(z))" in verdict.message, verdict
     if not isinstance(loss_fn, nn.BCEWithLogitsLoss):  # a loss the answer never uses is not named
         assert "BCEWithLogitsLoss" not in verdict.message, verdict
+
+
+class _Logits(nn.Module):  # raw scores while training, probabilities in eval mode (for predictions): a known idiom
+    def __init__(self, n):
+        super().__init__()
+        self.linear = nn.Linear(n, 1)
+
+    def forward(self, x):
+        z = self.linear(x)
+        return z if self.training else torch.sigmoid(z)
+
+
+class _Squashed(_Logits):  # the other way round: a sigmoid while training, raw scores in eval mode
+    def forward(self, x):
+        z = self.linear(x)
+        return torch.sigmoid(z) if self.training else z
+
+
+def test_fix12_fixed_setup_judges_what_the_loss_sees_while_training():
+    assert check.fixed_setup(lambda n: (_Logits(n), nn.BCEWithLogitsLoss())).passed  # it trains properly
+    assert check.fixed_setup(lambda n: (_Squashed(n), nn.BCELoss())).passed
+    verdict = check.fixed_setup(lambda n: (_Squashed(n), nn.BCEWithLogitsLoss()))  # it stalls: sigmoid(sigmoid(z))
+    assert verdict.mistake == "sigmoid_before_logits_loss" and "sigmoid(sigmoid(z))" in verdict.message, verdict
+    assert "while training" in verdict.message and "in eval mode it outputs raw scores" in verdict.message, verdict
+    verdict = check.fixed_setup(lambda n: (_Logits(n), nn.BCELoss()))
+    assert verdict.mistake == "bce_on_logits" and "while training" in verdict.message, verdict
+    assert "in eval mode it outputs probabilities" in verdict.message, verdict
+    verdict = check.fixed_setup(lambda n: (nn.Sequential(nn.Linear(n, 1), nn.Sigmoid()), nn.BCEWithLogitsLoss()))
+    assert "eval mode" not in verdict.message, verdict  # one kind in both modes: nothing to add
+
+
+@pytest.mark.parametrize("seed", [1, 3, 6, 9, 10])  # untrained nn.Linear(30, 1): far below guessing, or below target
+def test_fix12_an_untrained_model_is_not_told_it_learned_or_to_train_longer(seed):
+    torch.manual_seed(seed)
+    verdict = check.validation_accuracy(nn.Linear(30, 1))
+    assert verdict.mistake in ("opposite_classes", "below_target"), verdict
+    assert "so it learned" not in verdict.message and "train it first" in verdict.message, verdict
+    assert not verdict.message.split(": ", 1)[1].startswith("train longer"), verdict

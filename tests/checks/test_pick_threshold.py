@@ -145,3 +145,33 @@ def test_fix11_probabilities_squeezed_against_column_targets_are_told_the_shapes
     verdict = check.pick_threshold(squeezed)
     assert verdict.mistake == "returned_none" and "(N, N)" in verdict.message, verdict
     assert "malignant tumour (target 0)" not in verdict.message, verdict
+
+
+def test_fix12_a_threshold_on_a_cancer_is_told_what_it_lets_through_however_it_was_computed():
+    def by_the_cancers(p, y, k):  # the (k+1)-th most benign-looking cancer itself: no comparison at all
+        return p[y == 0].sort(descending=True).values[k].item()
+
+    def strict(p, y, k):  # > where the exercise calls benign at or above the threshold
+        return next(t for t in sorted(p.flatten().tolist()) if ((p > t) & (y == 0)).sum() <= k)
+
+    for answer in (by_the_cancers, strict):
+        verdict = check.pick_threshold(answer)
+        assert verdict.mistake == "strict_threshold", verdict
+        assert "with max_missed=0, your threshold, 0.85, is a malignant tumour's own probability" in verdict.message
+        assert "so 1 malignant is called benign" in verdict.message and "is 0.9" in verdict.message, verdict
+        assert "if you counted the missed cancers with >" in verdict.message.lower(), verdict
+
+
+def test_fix12_a_threshold_that_ignores_the_limit_is_told_so_without_blaming_a_fixed_limit():
+    def kth_cancer(p, y, k):  # uses k, one cancer too high: the same thresholds as a fixed limit of 0 here
+        return p[y == 0].sort(descending=True).values[max(k - 1, 0)].item() + 1e-6
+
+    for answer in (kth_cancer, lambda p, y, k: probe.pick()(p, y, 0)):
+        verdict = check.pick_threshold(answer)
+        assert verdict.mistake == "ignores_max_missed", verdict
+        assert "same for max_missed=0 and max_missed=1" in verdict.message, verdict
+        assert (
+            "0 malignant among them" in verdict.message
+            and "at most 1 malignant called benign is 0.7" in verdict.message
+        )
+        assert "instead of a fixed limit" not in verdict.message, verdict
