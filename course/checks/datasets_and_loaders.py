@@ -16,12 +16,12 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Subset, TensorDataset, random_split
 
 from course.checks.engine import Exercise, Guard, Library, Mistake
-from course.checks.epoch_probe import OTHERS, epoch_inputs, observe_epoch
+from course.checks.epoch_probe import GRAD_OFF, OTHERS, epoch_inputs, lost_batch, observe_epoch
 from course.checks.probes import tag_is
 from course.checks.values import close, describe, safe_text
 
 SERIES, WINDOW = [0.5, 1.5, 3.0, 2.0, 4.5, 6.0, 5.0, 7.5, 9.0, 8.0], 3
-REVERSED = SERIES[::-1]  # the second probe's series, with a window of 4
+REVERSED, SIZES = SERIES[::-1], ((10, 3), (9, 4))  # the probes' sizes, windows: the second's is REVERSED[:-1]
 _windows = lambda **methods: type("Windows", (_Windows,), methods)  # noqa: E731  (the right class, methods replaced)
 PAIR = "dataset[i] should be a pair: return features, target (a tuple of two tensors)."
 TENSORS = "return tensors (slices of series), not lists or numbers, so a DataLoader can stack them into batches."
@@ -45,9 +45,9 @@ class _Windows(Dataset):
 
 
 def _observe_windows(cls: object, args: tuple) -> tuple:
-    """(the items' form: "ok", "not_a_pair", "numpy_items" or "not_a_tensor"; len(dataset); every item), then the
-    items for the series reversed with a window of 4, so a class that ignores its ``series`` or ``window`` shows."""
-    probes = [args, (args[0].flip(0), args[1] + 1)]
+    """(the items' form: "ok", "not_a_pair", "numpy_items" or "not_a_tensor"; both probes' len; every item), then the
+    items for 9 values with a window of 4: a class that ignores its ``series`` or ``window`` (its len too) shows."""
+    probes = [args, (args[0].flip(0)[:-1], args[1] + 1)]
     datasets = [(cls(series, window), len(series) - window) for series, window in probes]
     items = [[data[i] for i in range(count)] for data, count in datasets]
     pairs = all(isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in items[0] + items[1])
@@ -55,19 +55,25 @@ def _observe_windows(cls: object, args: tuple) -> tuple:
     numpy = others and all(isinstance(t, np.ndarray) for t in others)
     cast = not others and any(t.dtype != args[0].dtype for pair in items[0] + items[1] for t in pair)  # not slices
     return ("dtype_changed" if cast else "ok" if not others else "numpy_items" if numpy else "not_a_tensor" if pairs
-            else "not_a_pair", len(datasets[0][0]), *items)  # fmt: skip
+            else "not_a_pair", [len(data) for data, _ in datasets], *items)  # fmt: skip
+
+
+def _explain_length(got: tuple, expected: tuple) -> str:  # every item right: a len wrong for one probe
+    (n, w), mine = next(((SIZES[k], got[1][k]) for k in (0, 1) if got[1][k] != expected[1][k]), (SIZES[0], 0))
+    return (f"the items are right, but for {n} values and window {w}, len(dataset) is {n - w}, len(series) - window; "
+            f"yours is {mine}: {'its last items have empty targets' if mine > n - w else 'the last windows go unused'}"
+            " (compute it from the series and the window the class is given, not from a fixed number).")  # fmt: skip
 
 
 def _explain_windows(got: tuple, expected: tuple) -> str:  # the first item not right (all alike: the index ignored)
-    if close(got[:3], expected[:3]):  # then the second probe's
-        return (f"for the series reversed and window=4, dataset[0] should be ({REVERSED[:4]}, [{REVERSED[4]}]); yours "
-                f"is {[t.tolist() for t in got[3][0]]}: use the series and the window the class is given.")  # fmt: skip
+    if close(got[2], expected[2]):  # then the second probe's, then the lengths
+        return _explain_length(got, expected) if close(got[3], expected[3]) else (f"for 9 values (the series "
+            f"reversed, less its last) and window=4, dataset[0] should be ({REVERSED[:4]}, [{REVERSED[4]}]); yours is "
+            f"{[t.tolist() for t in got[3][0]]}: use the series and the window the class is given.")  # fmt: skip
     i = next((i for i, (mine, right) in enumerate(zip(got[2], expected[2], strict=True)) if not close(mine, right)), 0)
     same = " (every item is the same: __getitem__ ignores its index)" * all(close(item, got[2][0]) for item in got[2])
-    at = f"dataset[{i}] is ({SERIES[i : i + 3]}, [{SERIES[i + 3]}]); yours has len {got[1]} and dataset[{i}] = "
-    return (
-        f"with 10 values and window 3, len(dataset) is {expected[1]} and {at}{[t.tolist() for t in got[2][i]]}" + same
-    )
+    at = f"dataset[{i}] is ({SERIES[i : i + 3]}, [{SERIES[i + 3]}]); yours has len {got[1][0]} and dataset[{i}] = "
+    return f"with 10 values, window 3, len(dataset) is {expected[1][0]} and {at}{[t.tolist() for t in got[2][i]]}{same}"
 
 
 def _cast(got: tuple) -> str:  # the dtype an item was cast to, as the message names it: "float64"
@@ -268,9 +274,12 @@ train_one_epoch = Exercise(
     name="train_one_epoch", inputs=epoch_inputs, reference=_epoch(), observe=observe_epoch, pure=False,
     guards=[
         Guard("no_steps", lambda got: not got["batches"], lambda step, loader, device: 0.0),
+        Guard("grad_left_off", lambda got: got["grad_off"], lambda *a: torch.no_grad()(_epoch())(*a), GRAD_OFF),
         Guard("skipped_last_batch", lambda got: [b[2] for b in got["batches"]] == [4, 4], _epoch(skip_last=True)),
         Guard("batch_not_moved", lambda got: any(b[0] != "meta" for b in got["batches"]), _epoch(move="")),
         Guard("target_not_moved", lambda got: any(b[1] != "meta" for b in got["batches"]), _epoch(move="x")),
+        Guard("shape_mismatch", lambda got: got["shapes"] is not None,
+              lambda s, loader, d: _epoch()(lambda x, y: s(x, y.squeeze()), loader, d), lost_batch),
         Guard("swapped_pair", lambda got: got["fed"] == "swapped",
               lambda s, loader, d: _epoch()(lambda x, y: s(y, x), loader, d), _FED["swapped"]),
         Guard("missing_x", lambda got: got["fed"] == "twice",

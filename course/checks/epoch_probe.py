@@ -37,16 +37,23 @@ def _kind(t: torch.Tensor) -> str:
     return "x" if whole else "changed" if bool((t < 100).all()) else "?"
 
 
+def _rows(t: torch.Tensor) -> int:  # len(t), and 1 for a 0-d tensor (one number), which has no len
+    return t.shape[0] if t.dim() else 1
+
+
 class RecordingStep(list):
     """Stands in for a train step: records each call's devices, batch size, what it got first and second ("x", "y",
-    "changed" or "?") and the samples each holds; returns 3 / k² at the k-th call, so that the mean, the median and
-    the mean weighted by batch size all differ."""
+    "changed" or "?"), the samples each holds, whether gradients were recorded, and the shapes where the targets do
+    not hold one row per sample (or None); returns 3 / k² at the k-th call, so that the mean, the median and the mean
+    weighted by batch size all differ."""
 
     def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> float:
         kinds = tuple(_kind(t) for t in (xb, yb))
         known = [t for t, kind in zip((xb, yb), kinds, strict=True) if kind in ("x", "y") and not t.is_meta]
-        samples = {tuple(int(v) % 100 for v in t.reshape(len(t), -1)[:, 0]) for t in known}
-        self.append((xb.device.type, yb.device.type, len(xb), kinds, samples))
+        samples = {tuple(int(v) % 100 for v in t.reshape(_rows(t), -1)[:, 0]) for t in known}
+        lost = yb.dim() == 0 or xb.dim() > 0 and yb.shape[0] != xb.shape[0]  # y.squeeze() of a batch of one: ()
+        shapes = (tuple(xb.shape), tuple(yb.shape)) if lost else None
+        self.append((xb.device.type, yb.device.type, _rows(xb), kinds, samples, torch.is_grad_enabled(), shapes))
         return 3.0 / len(self) ** 2
 
 
@@ -83,7 +90,8 @@ def summary(result: object, step: RecordingStep) -> object:
 def observe_epoch(fn: object, args: tuple) -> dict:
     """The result and the batches the step saw (devices and size); the results for the loaders of OTHERS (a count
     written in shows), on the cpu, where the step reads its samples; then for the first probe again, afresh (state
-    kept from one call to the next shows); "fed": the first fault of :func:`fed` over all runs."""
+    kept from one call to the next shows); "fed": the first fault of :func:`fed` over all runs; "grad_off": whether a
+    step ran with gradients off; "shapes": the first (features, targets) shapes that lost the batch's rows, or None."""
     runs = [args, *(epoch_inputs(n, size, "cpu") for n, size in OTHERS.values()), epoch_inputs()]
     got, faults = [summary(fn(*run), run[0]) for run in runs], [fed(*run) for run in runs]
     return {
@@ -92,4 +100,26 @@ def observe_epoch(fn: object, args: tuple) -> dict:
         **dict(zip(OTHERS, got[1:3], strict=True)),
         "again": got[3],
         "fed": next((fault for fault in faults if fault != "ok"), "ok"),
+        "grad_off": any(not call[5] for run in runs for call in run[0]),  # also off in torch.inference_mode()
+        "shapes": next((call[6] for run in runs for call in run[0] if call[6]), None),
     }
+
+
+GRAD_OFF = (
+    "the epoch ran with gradient recording off (torch.no_grad()/inference_mode()): the steps could not train (the "
+    'course\'s train step raises "gradient recording is off"); only evaluation runs without gradients. Call the '
+    "steps outside those blocks."
+)
+
+
+def lost_batch(got: dict, _: object) -> str:
+    """The message for targets that no longer hold one row per sample, with the shapes the step got."""
+    (x, y) = got["shapes"]
+    why = (
+        "y.squeeze() turns the targets of a batch of one into a 0-d tensor"
+        if y == ()
+        else f"{x[0]} samples need {x[0]} rows"
+    )
+    return (f"step got features of shape {x} and targets of shape {y}: the targets lost the batch's rows ({why}). "
+            "The course's train step refuses targets whose shape is not the predictions' ((B, 1) for a model with one output; (B,) against "
+            "(B, 1) too): pass yb as the loader yields it, step(xb.to(device), yb.to(device)).")  # fmt: skip

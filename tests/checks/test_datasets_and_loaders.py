@@ -502,3 +502,61 @@ def test_review11_targets_reshaped_or_cast_still_pass(reshape):
         return sum(losses) / len(losses)
 
     assert check.train_one_epoch(train_one_epoch).passed
+
+
+class _LenOff(Windows):  # review learnC: a len typed in, or computed from the example's numbers
+    def __init__(self, series, window, length=None):
+        super().__init__(series, window)
+        self.length = length
+
+    def __len__(self):
+        return self.length(self)
+
+
+def _with_len(length):
+    return type(
+        "LenWindows", (_LenOff,), {"__init__": lambda s, series, window: _LenOff.__init__(s, series, window, length)}
+    )
+
+
+@pytest.mark.parametrize(
+    "length",
+    [lambda s: len(s.series) - 3, lambda s: 7, lambda s: 10 - s.window],
+    ids=["minus_3", "seven", "ten_minus_window"],
+)
+def test_fix_a_len_written_in_or_from_a_fixed_count_is_refused(length):
+    verdict = check.window_dataset(_with_len(length))
+    assert not verdict.passed and "len(series) - window" in verdict.message, verdict
+    assert "len(dataset) is 5" in verdict.message, verdict  # 9 values, window 4: the probe that shows it
+
+
+def test_fix_a_len_one_too_small_is_named_as_a_length_not_an_item():
+    verdict = check.window_dataset(_with_len(lambda s: len(s.series) - s.window - 1))
+    assert not verdict.passed and "len(dataset) is 7" in verdict.message and "yours is 6" in verdict.message, verdict
+    assert "dataset[0]" not in verdict.message, verdict
+
+
+def _epoch_in(mode):
+    def train_one_epoch(step, loader, device):
+        with mode():
+            losses = [step(xb.to(device), yb.to(device)) for xb, yb in loader]
+        return sum(losses) / len(losses)
+
+    return train_one_epoch
+
+
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode], ids=["no_grad", "inference_mode"])
+def test_fix_an_epoch_run_with_gradient_recording_off_is_refused(mode):
+    verdict = check.train_one_epoch(_epoch_in(mode))
+    assert not verdict.passed and verdict.mistake == "grad_left_off", verdict
+    assert "gradient recording off" in verdict.message and "could not train" in verdict.message, verdict
+
+
+def test_fix_targets_squeezed_to_0d_are_named_not_blamed_on_a_crash():
+    def squeezed(step, loader, device):  # a batch of one sample gives a 0-d target
+        losses = [step(xb.to(device), yb.squeeze().to(device)) for xb, yb in loader]
+        return sum(losses) / len(losses)
+
+    verdict = check.train_one_epoch(squeezed)
+    assert verdict.mistake == "shape_mismatch" and "shape ()" in verdict.message, verdict
+    assert "len() of a 0-d tensor" not in verdict.message and "yb.to(device)" in verdict.message, verdict
