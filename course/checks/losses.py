@@ -15,14 +15,24 @@ from functools import partial, wraps
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.distributions import Bernoulli, Binomial, Categorical, Multinomial
+from torch.distributions import Bernoulli, Binomial, Categorical, Multinomial, OneHotCategorical, kl_divergence
+from torch.distributions.kl import _KL_REGISTRY
 
 from course.checks.engine import Exercise, Guard, Library, Mistake
 from course.checks.probes import FREED, any_item, freed, freeing, graph_nodes
 from course.checks.values import close, describe
 
 _SIGN = "the sign is wrong: log p < 0 for p < 1, so the formula starts with a minus; this loss is never negative."
-_TWICE = "BCEWithLogitsLoss applies its own sigmoid, so after yours it saw sigmoid(sigmoid(z)): pass the raw logits."
+_TWICE = "a sigmoid applied before a loss that applies its own: BCEWithLogitsLoss, like max(z, 0) - z y + log(1 + \
+exp(-|z|)), takes logits and applies the sigmoid inside, so given sigmoid(z) it computed the loss of \
+sigmoid(sigmoid(z)). Pass the raw logits z."
+_SOFTMAX_TWICE = "softmax applied before a log-softmax: a cross-entropy takes raw logits and applies log-softmax \
+itself (nn.CrossEntropyLoss does, as does logsumexp(z) minus the label's score), so given softmax(z) it computed the \
+loss of softmax(softmax(z)). Pass the raw logits z."
+_CAPPED = "the loss is capped at 100 where log(0) would be: for a large logit the sigmoid rounds to exactly 1.0 (or \
+0.0), in float32 or float64, and its log is -inf; with the cap (BCELoss clamps each log at -100, and nan_to_num or a \
+clamp can do the same) an example with a logit of 1000 on the wrong side loses 100 instead of 1000. Compute from the \
+logits: max(z, 0) - z y + log(1 + exp(-|z|))."
 _COLUMNS = "logits[:, labels] takes whole columns, (N, N); one score per row is logits[torch.arange(N), labels]."
 _DETACHED = "no gradient flows from your loss back to the inputs: compute it from them, without .detach() or .item()."
 _ROUNDED = "for a logit of ±1000 sigmoid(z) rounds to exactly 1.0 or 0.0, and a clamp or an added epsilon only turns \
@@ -186,6 +196,18 @@ def _logits_library(logits) -> list:
             *_cross_entropy_library(lambda x: torch.stack([torch.zeros_like(logits(x)), logits(x)], dim=1))]  # fmt: skip
 
 
+_KL_LAWS = [  # each registered KL function, with a distribution over the labels 0 and 1 from the probability of a 1
+    (_KL_REGISTRY[Bernoulli, Bernoulli], lambda q: Bernoulli(probs=q)),
+    (_KL_REGISTRY[Binomial, Binomial], lambda q: Binomial(1, logits=torch.logit(q, 1e-7))),
+    (_KL_REGISTRY[OneHotCategorical, OneHotCategorical], lambda q: OneHotCategorical(probs=torch.stack([1 - q, q], 1))),
+    (_KL_REGISTRY[Categorical, Categorical], lambda q: Categorical(probs=torch.stack([1 - q, q], 1))),  # after the
+]  # one-hot's KL, which calls it
+# the KL divergence of the labels' distribution from the predicted one: for labels 0 and 1, the cross-entropy;
+# kl_divergence (named first), then the registered KL functions it dispatches to, each with an answer that calls it
+_KL_LIBRARY = [(kl_divergence, lambda p, y: kl_divergence(Bernoulli(probs=y), Bernoulli(probs=p)).mean()),
+               *((kl, lambda p, y, kl=kl, law=law: kl(law(y), law(p)).mean()) for kl, law in _KL_LAWS)]  # fmt: skip
+
+
 regression_loss = _exercise(  # MSE of (N, 1) predictions against (N,) targets
     "regression_loss", lambda p, y: F.mse_loss(p.squeeze(1), y),
     [([[0.3], [-1.6], [1.1], [0.9], [-0.2], [1.7], [2.0], [-1.3]], [0.5, -1.0, 2.0, 0.0, 1.5, -0.5, 3.0, 1.0]),
@@ -212,7 +234,7 @@ bce_by_hand = _exercise(  # from probabilities; 3 ones to 1 zero, so averaging p
     library=[(F.binary_cross_entropy, lambda p, y: torch.nn.BCELoss()(p, y)),
              (torch._C._nn.binary_cross_entropy, lambda p, y: torch._C._nn.binary_cross_entropy(p, y).mean()),
              (F.soft_margin_loss, lambda p, y: F.soft_margin_loss(torch.logit(p), 2 * y - 1)),  # labels ±1
-             *_logits_library(torch.logit),
+             *_logits_library(torch.logit), *_KL_LIBRARY,
              *_cross_entropy_library(lambda p: torch.stack([(1 - p).log(), p.log()], dim=1))],
 )  # fmt: skip
 binary_loss_from_logits = _exercise(  # from logits, the safe way; 1000 on the right side, then on the wrong side
@@ -221,7 +243,7 @@ binary_loss_from_logits = _exercise(  # from logits, the safe way; 1000 on the r
      ([1000.0, -2.5, 0.7, 1.5], [0.0, 1.0, 0.0, 0.0]),  # then 50: sigmoid rounds to 1, exp(50) is finite
      ([-1000.0, 3.0, -0.4, 0.0, 50.0], [1.0, 1.0, 0.0, 1.0, 0.0]),
      ([1.2, -0.8, 3.5, -2.0, 0.4, -0.1], [1.0, 0.0, 0.0, 1.0, 1.0, 0.0])],
-    [Mistake("sigmoid_then_bce", lambda z, y: F.binary_cross_entropy(z.sigmoid(), y)),
+    [Mistake("sigmoid_then_bce", lambda z, y: F.binary_cross_entropy(z.sigmoid(), y), _CAPPED),
      Mistake("log_of_sigmoid", lambda z, y: -(y * z.sigmoid().log() + (1 - y) * (1 - z.sigmoid()).log()).mean(),
              _LOG_OF_SIGMOID),  # and the log of each example's own sigmoid: breaks where an exp overflows
      Mistake("log_of_sigmoid", lambda z, y: -torch.where(y == 1, z.sigmoid(), (-z).sigmoid()).log().mean(),
@@ -250,7 +272,7 @@ class_loss = _exercise(  # cross-entropy from logits and class indices, by hand 
       [2, 0, 1, 1, 0])],  # 3 classes: no count of classes typed in
     [Mistake("unstable_softmax", lambda z, y: -(z.exp()[range(len(y)), y] / z.exp().sum(1)).log().mean()),
      Mistake("unstable_softmax", lambda z, y: -z.softmax(1)[range(len(y)), y].log().mean(), _LOG_OF_SOFTMAX),
-     Mistake("softmax_before_cross_entropy", lambda z, y: F.cross_entropy(z.softmax(dim=1), y)),
+     Mistake("softmax_before_cross_entropy", lambda z, y: F.cross_entropy(z.softmax(dim=1), y), _SOFTMAX_TWICE),
      Mistake("missing_logsumexp", lambda z, y: -z[range(len(y)), y].mean()),
      Mistake("shape_mismatch", lambda z, y: (torch.logsumexp(z, dim=1) - z[:, y]).mean(), _COLUMNS),
      Mistake("all_classes", lambda z, y: (torch.logsumexp(z, dim=1, keepdim=True) - z).mean()),

@@ -7,6 +7,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.distributions import (
+    Bernoulli,
+    Binomial,
+    Categorical,
+    Independent,
+    OneHotCategorical,
+    kl,
+    kl_divergence,
+)
 
 from course.checks import losses as check
 
@@ -437,3 +446,78 @@ def test_learn11c_the_log_of_a_softmax_is_not_blamed_on_an_overflow(answer):
 def test_learn11c_a_softmax_by_hand_keeps_the_overflow_message():
     verdict = check.class_loss(naive_cross_entropy)  # exp(1000) is inf, inf / inf is nan
     assert verdict.mistake == "unstable_softmax" and "overflows to inf" in verdict.message, verdict
+
+
+def _two(q):  # probabilities of the classes 0 and 1, one row per example
+    return torch.stack([1 - q, q], 1)
+
+
+KL_ROUTES = {  # fix learnC-1: the KL divergence of the labels' distribution from the predicted one is the library's BCE
+    "kl_bernoulli": lambda p, y: kl_divergence(Bernoulli(probs=y), Bernoulli(probs=p)).mean(),
+    "kl_bernoulli_logits": lambda p, y: kl_divergence(Bernoulli(probs=y), Bernoulli(logits=torch.logit(p))).mean(),
+    "kl_categorical": lambda p, y: kl_divergence(Categorical(probs=_two(y)), Categorical(probs=_two(p))).mean(),
+    "kl_one_hot": lambda p, y: kl_divergence(OneHotCategorical(probs=_two(y)), OneHotCategorical(probs=_two(p))).mean(),
+    "kl_binomial": lambda p, y: kl_divergence(Binomial(1, logits=torch.logit(y, 1e-7)), Binomial(1, probs=p)).mean(),
+    "kl_independent": lambda p, y: (
+        kl_divergence(Independent(Bernoulli(probs=y), 1), Independent(Bernoulli(probs=p), 1)) / len(y)
+    ),
+    "registered_bernoulli": lambda p, y: kl._kl_bernoulli_bernoulli(Bernoulli(probs=y), Bernoulli(probs=p)).mean(),
+    "registered_categorical": lambda p, y: kl._kl_categorical_categorical(
+        Categorical(probs=_two(y)), Categorical(probs=_two(p))
+    ).mean(),
+}
+
+
+@pytest.mark.parametrize("answer", KL_ROUTES.values(), ids=KL_ROUTES)
+def test_fix_learnc1_a_kl_divergence_of_distributions_is_the_library_by_hand(answer):
+    verdict = check.bce_by_hand(answer)
+    assert verdict.mistake == "used_library" and "torch.distributions.kl." in verdict.message, verdict
+
+
+MATH_FAULTS = {  # fix learnC-2: one diagnosis for a library call and a formula names the fault, true of both
+    "logits_formula_on_sigmoid": (
+        check.binary_loss_from_logits,
+        lambda z, y: (F.softplus(torch.sigmoid(z)) - torch.sigmoid(z) * y).mean(),
+        "sigmoid_before_logits_loss",
+        "a sigmoid applied before a loss that applies its own",
+    ),
+    "bce_with_logits_on_sigmoid": (
+        check.binary_loss_from_logits,
+        lambda z, y: nn.BCEWithLogitsLoss()(torch.sigmoid(z), y),
+        "sigmoid_before_logits_loss",
+        "a sigmoid applied before a loss that applies its own",
+    ),
+    "logsumexp_of_softmax": (
+        check.class_loss,
+        lambda z, y: (torch.logsumexp(z.softmax(1), 1) - z.softmax(1)[torch.arange(len(y)), y]).mean(),
+        "softmax_before_cross_entropy",
+        "softmax applied before a log-softmax",
+    ),
+    "cross_entropy_of_softmax": (
+        check.class_loss,
+        lambda z, y: F.cross_entropy(z.softmax(dim=1), y),
+        "softmax_before_cross_entropy",
+        "softmax applied before a log-softmax",
+    ),
+    "nan_to_num_100": (
+        check.binary_loss_from_logits,
+        lambda z, y: torch.nan_to_num(
+            -(y * torch.log(torch.sigmoid(z)) + (1 - y) * torch.log(1 - torch.sigmoid(z))), posinf=100.0
+        ).mean(),
+        "sigmoid_then_bce",
+        "the loss is capped at 100 where log(0) would be",
+    ),
+    "bce_after_sigmoid": (
+        check.binary_loss_from_logits,
+        lambda z, y: F.binary_cross_entropy(torch.sigmoid(z), y),
+        "sigmoid_then_bce",
+        "the loss is capped at 100 where log(0) would be",
+    ),
+}
+
+
+@pytest.mark.parametrize(("exercise", "answer", "mistake", "fault"), MATH_FAULTS.values(), ids=MATH_FAULTS)
+def test_fix_learnc2_the_message_names_the_mathematical_fault_not_a_call_never_made(exercise, answer, mistake, fault):
+    verdict = exercise(answer)
+    assert verdict.mistake == mistake and verdict.message.startswith(fault), verdict
+    assert "you applied" not in verdict.message and "after yours it saw" not in verdict.message, verdict
