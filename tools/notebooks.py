@@ -166,6 +166,35 @@ def normalize_widget_state(path: Path) -> bool:
     return True
 
 
+def joined_streams(outputs: list) -> list:
+    """``outputs`` with each run of stream outputs of one name (stdout, stderr) joined into one: how the kernel
+    splits a cell's prints depends on the machine's timing, never on the code.
+
+    >>> joined_streams([{"output_type": "stream", "name": "stdout", "text": "a\\n"},
+    ...                 {"output_type": "stream", "name": "stdout", "text": "b\\n"}])
+    [{'output_type': 'stream', 'name': 'stdout', 'text': 'a\\nb\\n'}]
+    """
+    joined: list = []
+    for output in outputs:
+        before = joined[-1] if joined else {}
+        if output.get("output_type") == before.get("output_type") == "stream" and output["name"] == before["name"]:
+            before["text"] = "".join(before["text"]) + "".join(output["text"])
+        else:
+            joined.append(output)
+    return joined
+
+
+def normalize_streams(path: Path) -> bool:
+    """Join the split stream outputs of every code cell (:func:`joined_streams`). Returns whether the file changed."""
+    nb, changed = read(path), False
+    for cell in nb.cells:
+        if cell.cell_type == "code" and len(joined := joined_streams(cell.outputs)) != len(cell.outputs):
+            cell.outputs, changed = joined, True
+    if changed:
+        nbformat.write(nb, path)
+    return changed
+
+
 if __name__ == "__main__":  # python -m tools.notebooks normalize NOTEBOOK...
     import sys
 
@@ -174,3 +203,5 @@ if __name__ == "__main__":  # python -m tools.notebooks normalize NOTEBOOK...
     for name in sys.argv[2:]:
         if normalize_widget_state(Path(name)):
             print(f"{name}: widget state stored as JupyterLab saves it")
+        if normalize_streams(Path(name)):
+            print(f"{name}: split print outputs joined")

@@ -73,3 +73,12 @@ def test_pictures_are_drawn_on_a_stated_grey_scale(path):
     for index, cell in enumerate(_code_cells(path)):
         for call in re.findall(r"\.imshow\((.*)\)", cell.source):
             assert "vmin=" in call and "vmax=" in call, f"code cell {index}: imshow({call}) without vmin and vmax"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_each_cells_prints_are_stored_joined_as_jupyterlab_saves_them(path):
+    """`make notebooks` joins a run of stream outputs (the kernel splits them by the machine's timing)."""
+    for index, cell in enumerate(_code_cells(path)):
+        kinds = [(o.output_type, o.get("name")) for o in cell.get("outputs", [])]
+        split = [a for a, b in zip(kinds, kinds[1:], strict=False) if a == b and a[0] == "stream"]
+        assert not split, f"{path.name} cell {index}: {split} stored split; run python -m tools.notebooks normalize"
