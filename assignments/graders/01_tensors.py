@@ -1,8 +1,7 @@
 """Hidden checks of assignment 01_tensors: the student's functions on fresh inputs, decided outside the kernel.
 
 See tools/grading/spec.py for how a grader is written. The probes below run in the student's kernel;
-everything else runs in the teacher's grading process.
-"""
+everything else runs in the teacher's grading process."""
 
 from __future__ import annotations
 
@@ -60,7 +59,7 @@ def standardize(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers li
     import torch
     from torch.overrides import TorchFunctionMode
 
-    libraries = (sys.prefix, sys.base_prefix, sys.exec_prefix)
+    libraries, graders = (sys.prefix, sys.base_prefix, sys.exec_prefix), ("<probe", "<grader")  # graders': its code
     cells = ("<cell ", "<ipython-input-")  # the notebook's cells run here (ipykernel's are files in a temp folder)
     generated = ("/site-packages/", "/dist-packages/", "/torchinductor_")  # libraries', and torch.compile's code
     count, hits, off = [0, 0, 0], {}, [False]  # lines, torch calls, function calls; runs per line; hooks lost
@@ -90,10 +89,11 @@ def standardize(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers li
             hits[frame.f_code, frame.f_lineno] = hits.get((frame.f_code, frame.f_lineno), 0) + 1
         return trace
 
-    def profile(frame, event, arg):  # the functions the student's code calls, itself or through builtins (map) or
-        caller = frame if event == "c_call" else frame.f_back  # NumPy's loops over slices (apply_along_axis)
-        looping = getattr(getattr(caller, "f_code", None), "co_name", "") in ("apply_along_axis", "_vectorize_call")
-        count[2] += event in ("call", "c_call") and (own(caller) or looping)
+    def profile(frame, event, arg):  # the functions the student's code calls: itself, through builtins (map), or
+        caller = (frame if event == "c_call" else frame.f_back) if event in ("call", "c_call") else None
+        while caller is not None and not own(caller) and not caller.f_code.co_filename.startswith(graders):
+            caller = caller.f_back  # inside a library's function it called (np.apply_along_axis's loop, tree_map's)
+        count[2] += own(caller)
 
     def watched(x):  # every call is watched, and judged: a loop runs more lines or calls on more columns
         count[:] = [0, 0, 0]
@@ -231,8 +231,8 @@ def _(results, secrets):
         len({w[:2] for w in work}) == 1 and len({w[2] for w in work[:3]}) == 1,
         f"standardize runs (lines of your code, torch calls, function calls) {work[0][:3]} on a 4 x 2 tensor, "
         f"{work[1][:3]} on 4 x 7, {work[2][:3]} on 9 x 2 and {work[3][:2]} on {tuple(x.shape)}: a loop (a function "
-        "applied per column by map, a comprehension, np.apply_along_axis or np.vectorize is one); Task 2 asks for broadcasting "
-        "(x.mean(dim=0), x.std(dim=0)), no loops",
+        "applied per column by map, a comprehension, np.apply_along_axis, np.vectorize or another library's function is "
+        "one); Task 2 asks for broadcasting (x.mean(dim=0), x.std(dim=0)), no loops",
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from tools.grading.autograd_watch import watched
 from tools.grading.spec import Grader, computed, real, require
 from tools.grading.watch import as_written, reseed, settled
 
@@ -46,92 +47,11 @@ def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
 
 
 grader = Grader(make_inputs)
-for helper in (settled, reseed, as_written):
+for helper in (settled, reseed, as_written, watched):  # watched: the autograd a call runs (Task 1 forbids it)
     grader.helper(helper)
 
 
 # ------------------------------------------------------------------------------- probes (in the kernel)
-@grader.helper
-def watched(function, *arguments):  # noqa: C901  (shipped whole into the probes)
-    """``function(*arguments)``, called ONCE under a profile hook: its value, and the autograd it ran.
-
-    The judged value comes from this same call: a function that behaves otherwise watched (or remembers an earlier
-    call) is judged on what it does watched. ``losses``: each loss given to torch.autograd.backward or grad (where
-    Tensor.backward and torch.func.grad end); ``used``: for each, whether a gradient it gave (a ``.grad`` read after
-    it, autograd.grad's result) went into a torch computation before the next; ``engine``: C autograd engine calls;
-    ``forward``: forward-mode autodiff, torch.func's differentiating transforms (not vmap); ``graph``: reads of
-    ``grad_fn`` (whose nodes give gradients); ``unwatched``: the hook switched off or replaced; ``lost``: the record
-    rewritten. The value is read inside the watch (:func:`settled`), lazy work too; compiled functions run as written.
-    """
-    import sys
-    import threading
-
-    import torch
-    from torch._functorch import eager_transforms
-    from torch.autograd import forward_ad
-    from torch.overrides import TorchFunctionMode
-
-    entries = {torch.autograd.backward.__code__: "tensors", torch.autograd.grad.__code__: "outputs"}
-    returning = {torch.autograd.grad.__code__, eager_transforms.grad_impl.__code__}
-    files = {forward_ad.__file__, eager_transforms.__file__}  # (torch.func's grad, jacrev, jvp... end there)
-    printing = torch._tensor_str.__file__  # print(tensor) asks forward_ad whether the tensor is a dual one
-    forward_c = {"_make_dual", "_enter_dual_level", "_grad_increment_nesting", "_jvp_increment_nesting"}
-    seen = {"losses": [], "engine": 0, "forward": 0, "unwatched": False}
-    reads = [0]  # the mode's own count, apart: torch.compile replays what a mode writes, never what the hook writes
-    passes = []  # each backward pass: [whether a gradient it gave went into a computation, the gradients read since]
-
-    class Graph(TorchFunctionMode):  # a tensor's attributes are read through the mode too: grad_fn, grad among them
-        def __torch_function__(self, func, types, args=(), kwargs=None):
-            result, owner = func(*args, **(kwargs or {})), getattr(func, "__self__", None)
-            reads[0] += owner is torch.Tensor.grad_fn and result is not None  # a node
-            if passes and owner in (torch.Tensor.grad, torch.Tensor._grad) and isinstance(result, torch.Tensor):
-                passes[-1].append(result)  # a gradient read: used once it goes into a computation (not zeroed)
-            elif passes and len(passes[-1]) > 1 and getattr(func, "__name__", "") not in ("zero_", "detach_"):
-                given = [*args, *(kwargs or {}).values(), *(t for v in args if isinstance(v, list | tuple) for t in v)]
-                passes[-1][0] |= any(v is g for v in given for g in passes[-1][1:])
-            return result
-
-    def loss_value(given):
-        given = given[0] if isinstance(given, (tuple, list)) and given else given
-        count = reads[0]  # the watch's own read of grad_fn is not the student's
-        try:
-            return float(torch.Tensor.item(given.detach())) if given.grad_fn is not None else None
-        except Exception:  # noqa: BLE001  (not a one-number tensor in a graph: not a loss)
-            return None
-        finally:
-            reads[0] = count
-
-    def note(frame, event, arg):
-        if event == "c_call":
-            name = getattr(arg, "__name__", "")
-            seen["engine"] += name == "run_backward"
-            seen["forward"] += name in forward_c
-            seen["unwatched"] |= name in ("setprofile", "settrace")
-        elif event == "call" and frame.f_code in entries:
-            passes.append([False])
-            seen["losses"].append(loss_value(frame.f_locals.get(entries[frame.f_code])))
-        elif event == "return" and frame.f_code in returning:
-            passes[-1] += [g for g in (arg if isinstance(arg, tuple | list) else [arg]) if isinstance(g, torch.Tensor)]
-        elif event == "call" and frame.f_code.co_filename in files:
-            seen["forward"] += getattr(getattr(frame.f_back, "f_code", None), "co_filename", None) != printing
-
-    with as_written():
-        threading.setprofile(note)  # threads the call starts are watched too
-        sys.setprofile(note)
-        try:
-            with Graph():
-                value = settled(function(*arguments))
-        finally:
-            hooked, switched = sys.getprofile(), seen.get("unwatched")  # before the hook sees its own removal
-            sys.setprofile(None)
-            threading.setprofile(None)
-    record = {key: seen.get(key, start) for key, start in (("losses", []), ("engine", 0), ("forward", 0))}
-    lost = set(seen) != {"losses", "engine", "forward", "unwatched"}
-    unwatched = switched is not False or hooked is not note  # (the hooks came off first, whatever the record)
-    used = [p[0] for p in passes]
-    return value, {**record, "graph": reads[0], "used": used, "unwatched": unwatched and not lost, "lost": lost}
-
-
 @grader.probe
 def mse_gradients(inputs, ns):
     found, given = {}, [inputs[key] for key in "abxy"]
@@ -225,6 +145,12 @@ def _(results, secrets):
         "mse_gradients gets the numbers from autograd (backward(), torch.autograd.grad, forward-mode, torch.func's "
         "grad, jacrev or jvp, or the nodes of its graph, grad_fn); Task 1 asks for the two formulas, computed "
         "without autograd",
+    )
+    require(
+        not seen.get("traced"),
+        "mse_gradients runs code generated from a traced graph (torch.fx's make_fx, functorch's aot_function, "
+        "torch.export, a torch.compile backend's graph: autograd's gradients written out as plain operations); Task 1 "
+        "asks for the two formulas, computed by your own code without autograd",
     )
 
 

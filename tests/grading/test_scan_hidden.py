@@ -90,6 +90,22 @@ HIDDEN = {
     "import sys\nmodules = [sys][0].modules": ("kernel", 2),
     "import json\ndef f(j):\n    j.dumps = print\nf(json)": ("kernel", 4),
     "import torch.nn.modules.module as mm\ndef p(m):\n    m.Module.eval = print\np(mm)": ("monkeypatch", 4),
+    # autograd run ahead of time: traced or compiled into code torch.fx generates (no autograd in the later call)
+    "from torch.fx.experimental.proxy_tensor import make_fx": ("dynamic_code", 1),
+    "import torch.fx\ng = torch.fx.symbolic_trace(model)": ("dynamic_code", 1),
+    "x = 1\ng = torch.fx.experimental.proxy_tensor.make_fx(f)(a)": ("dynamic_code", 2),
+    "from functorch.compile import aot_function, make_boxed_func": ("dynamic_code", 1),
+    "import functorch\nf = functorch.compile.aot_function(g, fw_compiler=keep)": ("dynamic_code", 2),
+    "from functorch import make_fx": ("dynamic_code", 1),
+    "import functorch\ng = functorch.make_fx(f)(a)": ("dynamic_code", 2),
+    "from torch.export import export": ("dynamic_code", 1),
+    "x = 1\nprogram = torch.export.export(model, (x,))": ("dynamic_code", 2),
+    "from torch._inductor.compile_fx import compile_fx": ("dynamic_code", 1),
+    "import operator\nfx = operator.attrgetter('fx')(torch)": ("dynamic_code", 2),
+    # torch.utils' private modules: a loop over the columns hidden in torch's own code (tree_map)
+    "from torch.utils._pytree import tree_map": ("introspection", 1),
+    "from torch.utils import _pytree": ("introspection", 1),
+    "x = 1\nm = torch.utils._pytree.tree_map(np.mean, columns)": ("introspection", 2),
 }
 
 
@@ -129,6 +145,10 @@ HONEST = [
     "def update(stats, x):\n    stats.total = x.sum()\n    stats.count = len(x)\n    stats.path = 'x'",
     "class Scaler:\n    def fit(self, x):\n        self.mean, self.std = x.mean(0), x.std(0)\n        self.linear = 1",
     "if hasattr(torch, 'compile'):\n    relu = getattr(nn, 'ReLU', None)",
+    # torch.compile (compiled functions run as written under the grader's watch), torch.func, torch.utils' public parts
+    "@torch.compile\ndef f(x):\n    return x.mean(dim=0)\ng = torch.compile(f, backend='aot_eager', dynamic=True)",
+    "from torch.func import grad, vmap\nfrom torch.utils.data import DataLoader, TensorDataset",
+    "import torch.utils.checkpoint\ny = torch.utils.checkpoint.checkpoint(f, x, use_reentrant=False)",
 ]
 
 

@@ -11,6 +11,7 @@
 - :mod:`~tools.grading.spec` is how ``assignments/graders/<assignment>.py`` declare fresh inputs, probes, checks;
 - :mod:`~tools.grading.watch` is the graders' watch on a training run's backward passes (03, 04), and the helpers
   every probe shares (results read inside the watch, random numbers seeded alike, compiled code run as written);
+  :mod:`~tools.grading.autograd_watch` is 02's watch on the autograd a call runs (traced graphs' code included);
 - :mod:`~tools.grading.autograde` grades in parallel; :mod:`~tools.grading.record` writes the gradebook
   and the files; :mod:`~tools.grading.export` writes ``grades.csv`` with flags;
 - :mod:`~tools.grading.local` grades trusted code in process, without a kernel (for the tests).

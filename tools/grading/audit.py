@@ -2,15 +2,14 @@
 
 :func:`snapshot` runs first, before any student code; :func:`audit` runs after the last cell and lists what changed
 in the parts of the kernel that decide how later code runs: builtins, the import system, sys hooks, signal handlers,
-IPython's hooks, transformers and display hooks, the functions of the libraries the probes use, and what carries
-results out of the kernel (``json``, the kernel's message session). Its report is a tamper *signal*, never a proof
-of innocence: code that knows this audit can hide from it, which is why the grader also scans every student cell
-(:mod:`tools.grading.scan`) and decides every point outside the kernel.
-
-Who made a replacement is judged by where its code lives (a file of the Python installation, or a notebook cell),
-never by what it says of itself (``__module__`` is the student's to set); the libraries' functions the probes use
-may not be replaced by anything (a ``MagicMock`` or another library function is code of the installation too); and
-what carries results, or runs the probes' watches (``sys.settrace``...), may not change at all.
+IPython's hooks, transformers and display hooks, the functions and classes of the libraries the probes use (every
+class of torch.nn, torch.optim and torch.utils.data: ``nn.Linear.forward``), and what carries results out of the
+kernel (``json``, the kernel's message session). Its report is a tamper *signal*, never a proof of innocence: code that
+knows this audit can hide from it, which is why the grader also scans every student cell (:mod:`tools.grading.scan`)
+and decides every point outside the kernel. Who made a replacement is judged by where its code lives (a file of the
+Python installation, or a notebook cell), never by what it says of itself (``__module__``); the libraries' functions
+and classes the probes use may not be replaced by anything (a ``MagicMock`` or another library function is code of
+the installation too); what carries results, or runs the probes' watches (``sys.settrace``...), may not change at all.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ __builtins__ = dict(vars(_builtins))  # its own copy: a notebook that replaces `
 _GETTRACE, _GETPROFILE, _GETSIGNAL = _sys.gettrace, _sys.getprofile, _signal.getsignal  # the real ones, kept
 
 WATCHED_MODULES = ("torch", "torch.nn", "torch.nn.functional", "torch.optim", "torch.utils.data", "numpy")
-WATCHED_CLASSES = (("torch", "Tensor"), ("torch.nn", "Module"), ("torch.utils.data", "DataLoader"))
+WATCHED_CLASSES = (("torch", "Tensor"), ("torch.nn", "*"), ("torch.optim", "*"), ("torch.utils.data", "*"))
 # what no library changes once imported: any change is flagged, whoever made it
 STRICT_MODULES = ("json", "json.encoder", "json.decoder", "json.scanner", "jupyter_client.session")
 _JSON = ("JSONEncoder", "JSONDecoder", "_default_encoder", "_default_decoder")
@@ -63,9 +62,10 @@ def _watched(modules: tuple, classes: tuple) -> dict[str, dict[str, Any]]:
     import sys
 
     found = {name: dict(vars(sys.modules[name])) for name in modules if name in sys.modules}
-    for module, attr in classes:
-        if module in sys.modules and attr in vars(sys.modules[module]):
-            found[f"{module}.{attr}"] = _namespace(vars(sys.modules[module])[attr])
+    for module, attr in classes:  # ("torch.nn", "*"): every class the module holds
+        space = dict(vars(sys.modules[module])) if module in sys.modules else {}
+        names = [key for key, value in space.items() if isinstance(value, type)] if attr == "*" else [attr]
+        found |= {f"{module}.{name}": _namespace(space[name]) for name in names if name in space}
     return found
 
 
@@ -226,18 +226,19 @@ def _changed(
 
 _REBOUND = {"Storage"}  # torch.set_default_dtype (or set_default_tensor_type) rebinds torch.Storage itself
 
-# torch's own wrappers of the very function they replace: torch._dynamo wraps torch.manual_seed on import
-# (torch._disable_dynamo's ``inner``), and Module.__init__ and __setstate__ when a compiled model first runs
+# torch's own wrappers of the very function they replace: of torch.manual_seed on import (``inner``), of Module.__init__
+# and __setstate__ when a compiled model first runs, of optimizers' methods (``disable``'s ``_fn``, the first instance's)
 _TORCH_WRAPPERS = {
     "/torch/_compile.py": {"inner"},
     "/torch/_dynamo/mutation_guard.py": {"patched_init", "patched_setstate"},
+    "/torch/_dynamo/eval_frame.py": {"_fn"},
+    "/torch/optim/optimizer.py": {"wrapper"},
 }
 
 
-def _wraps(value: Any, ident: int) -> bool:
-    """One of torch's own wrappers (:data:`_TORCH_WRAPPERS`), holding the original in its closure. No other
-    wrapper: ``contextlib.contextmanager(torch.allclose)`` is a library function holding the original too, and
-    returns a context manager that is always true."""
+def _wraps(value: Any, ident: int, depth: int = 0) -> bool:
+    """One of torch's own wrappers (:data:`_TORCH_WRAPPERS`) holding the original in its closure, or one that does. No
+    other wrapper: ``contextlib.contextmanager(torch.allclose)`` holds it too, and is a context manager, always true."""
     if type(value) is not _types.FunctionType or _made_here(value):
         return False
     code = value.__code__
@@ -246,10 +247,11 @@ def _wraps(value: Any, ident: int) -> bool:
         return False
     for cell in value.__closure__ or ():
         try:
-            if id(cell.cell_contents) == ident:
-                return True
+            inner = cell.cell_contents
         except ValueError:  # an empty cell
             continue
+        if id(inner) == ident or depth < 4 and _wraps(inner, ident, depth + 1):
+            return True
     return False
 
 

@@ -19,10 +19,11 @@ always does:
                    DataLoader workers (``num_workers``)
 ``network``        ``socket``, ``urllib``, ``http``, ``requests``
 ``dynamic_code``   ``exec``, ``eval``, ``compile``, ``__import__``, ``pickle``, ``marshal``, TorchScript,
-                   ``timeit`` given code that is not written out (text is scanned as the cell's own)
+                   ``timeit`` given code that is not written out (text is scanned as the cell's own), autograd
+                   traced ahead of time into torch.fx code (``torch.fx``, ``make_fx``, ``functorch.compile``, ``torch.export``)
 ``introspection``  frames, ``gc``, ``inspect``, ``globals()``/``vars()``, ``__dict__``, ``__globals__``,
                    autograd's graph walked by hand (``next_functions``), a context entered by hand (``__enter__``),
-                   torch's private machinery (``model._forward_hooks``, ``torch._C``, ``torch.overrides._*``...),
+                   torch's private machinery (``model._forward_hooks``, ``torch._C``, ``torch.overrides._*``, ``torch.utils._*``...),
                    its global module hooks (``register_module_forward_hook``...) and modes (a class of
                    ``TorchFunctionMode``), a name looked up at run time (``getattr``, ``operator.attrgetter``)
                    that is built or a ``__dunder__``
@@ -72,7 +73,10 @@ MODULES = {
         *("httpcore", "socketserver", "xmlrpc", "wsgiref", "websocket", "prometheus_client", "jupyter_server"),
         "logging.config",  # logging.config.listen() serves in a thread of its own
     ),
-    "dynamic_code": ("code", "codeop", "pickle", "marshal", "dill", "cloudpickle", "shelve", "types", "numba"),
+    "dynamic_code": (
+        *("code", "codeop", "pickle", "marshal", "dill", "cloudpickle", "shelve", "types", "numba"),
+        "functorch.compile",  # aot_function, aot_module: autograd's graphs traced ahead of time, run as torch.fx code
+    ),
     "introspection": ("inspect", "gc", "sys._getframe", "traceback", "dis"),
     "monkeypatch": ("mock", "unittest.mock"),
 }
@@ -160,6 +164,7 @@ REACHED = {
     "jit": "dynamic_code",  # TorchScript: loops and autograd run in C++, out of the probes' watch
     "cpp_extension": "dynamic_code",
     "profiler": "kernel",  # torch.profiler(with_stack=True) takes the profile hook over
+    **dict.fromkeys(("fx", "export", "_export", "_inductor"), "dynamic_code"),  # autograd traced into generated code
 }
 # modules flagged but for a few harmless members, judged where they are used (``traceback.print_exc()``)
 HARMLESS = {
@@ -179,11 +184,13 @@ PRIVATE = re.compile(r"_\w*_hooks?(_\w*)?|_C|_VF|_execution_engine|_dynamo|_func
 # private name of torch.overrides (``_pop_mode_temporarily`` switches the grader's mode off, as torch._C does)
 MODES = {"TorchFunctionMode", "TorchDispatchMode", "BaseTorchFunctionMode", "BaseTorchDispatchMode"}
 GLOBAL_HOOKS = re.compile(r"register_module_\w+|_pop_mode\w*|_push_mode\w*|_\w*(function|dispatch)_(mode|stack)\w*")
-PRIVATE_MODULES = ("torch.overrides",)
+PRIVATE_MODULES = ("torch.overrides", "torch.utils")  # torch.utils._pytree.tree_map: a loop in torch's own code
 # names reached from a module that run a function in other threads or processes (``sklearn.utils.Parallel``,
 # re-exported by many modules), and the keywords that ask a library for parallel jobs (scikit-learn's, SciPy's)
 THREADED = {"Parallel", "delayed", "parallel_backend", "parallel_config", "register_parallel_backend", "Thread"}
 THREADED |= {"ThreadPool", "ThreadPoolExecutor", "ProcessPoolExecutor", "QueueListener", "start_new_thread"}
+TRACERS = {"make_fx", "aot_function", "aot_module", "aot_module_simplified", "symbolic_trace"}  # functorch.make_fx
+MEMBERS = dict.fromkeys(THREADED, "process") | dict.fromkeys(TRACERS, "dynamic_code")  # flagged by name, from a module
 JOBS = ("n_jobs", "workers")
 # ``from __future__ import barry_as_FLUFL`` changes how the kernel compiles every later cell (``1 <> 0``); these
 # change nothing in Python 3 (or only annotations)

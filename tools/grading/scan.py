@@ -33,11 +33,11 @@ from tools.grading.flagged import (
     HISTORY,
     JOBS,
     LIBRARIES,
+    MEMBERS,
     MODULE_CATEGORY,
     NAMES,
     PATCHERS,
     REACHED,
-    THREADED,
     borrows_an_answer,
     harmless,
     os_or_sys,
@@ -237,8 +237,8 @@ class _Scanner(Calls, ast.NodeVisitor):
         """``attr`` of the module ``reached`` (``from_module``): another module, file I/O, os or sys members."""
         if from_module and attr in REACHED:
             self.flag(REACHED[attr], node, f"{reached}.{attr} (the {attr} module, reached through another)")
-        if from_module and (f"{reached}.{attr}" in MODULE_CATEGORY or attr in THREADED):  # sklearn.utils.parallel
-            self.flag(MODULE_CATEGORY.get(f"{reached}.{attr}", "process"), node, f"{reached}.{attr}")
+        if from_module and (f"{reached}.{attr}" in MODULE_CATEGORY or attr in MEMBERS):  # sklearn.utils.parallel
+            self.flag(MODULE_CATEGORY.get(f"{reached}.{attr}") or MEMBERS[attr], node, f"{reached}.{attr}")
         if attr in FILE_ANY or (from_module and attr in FILE_LIBRARY and reached.split(".")[0] in LIBRARIES):
             self.flag("filesystem", node, f"{reached}.{attr}")
         if from_module and reached == "functools" and attr in PATCHERS:  # update_wrapper(torch, fake, ("allclose",))

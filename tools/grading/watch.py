@@ -204,10 +204,12 @@ def kept_state(ns, name):  # (shipped whole into the probes: ``grader.helper(kep
 
 
 def own_predictions(model, x):
-    """What the model's parameters compute for ``x``, by torch's own layers, never by the model's forward where that
-    is the student's: torch.nn layers (in nn.Sequential) run torch's forward, hooks left out; a model of two
-    one-element parameters (an nn.Linear(1, 1) in a class of the student's) is the line of their values, read
-    either way. None for another model: its predictions cannot be told from its parameters."""
+    """What the model's parameters compute for ``x``, never by the model's forward where that is the student's: an
+    nn.Linear's output is computed here from its weight and bias (``x @ weight.T + bias``, whatever nn.Linear.forward
+    is now), other torch.nn layers (in nn.Sequential) run torch's forward (a class of torch.nn changed is the audit's
+    to report), hooks left out; a model of two one-element parameters (an nn.Linear(1, 1) in a class of the
+    student's) is the line of their values, read either way. None for another model: its predictions cannot be told
+    from its parameters."""
     import torch
     from torch import nn
 
@@ -219,8 +221,14 @@ def own_predictions(model, x):
             return x
         if kind is not getattr(nn, kind.__name__, None):
             raise TypeError(kind.__name__)
-        own = [p for p in module.parameters(recurse=False)]
-        return kind.forward(module, x.to(own[0].dtype) if own else x)
+        own = dict(module.named_parameters(recurse=False))
+        if kind is nn.Linear:  # x @ weight.T + bias, as 04's check of an nn.Linear(30, 1) computes it
+            weight, bias = own.get("weight"), own.get("bias")
+            if weight is None:  # (its weight deleted: not a line the grader can read)
+                raise TypeError("Linear")
+            out = x.to(weight.dtype) @ weight.T
+            return out if bias is None else out + bias
+        return kind.forward(module, x.to(next(iter(own.values())).dtype) if own else x)
 
     with torch.no_grad():
         try:
