@@ -74,7 +74,7 @@ train_step = Exercise(
     pure=False,  # a train step changes a and b in place: that is its job
     guards=[
         Guard("unused_optimizer", any_item(lambda run: run["stepped_a_copy"]),
-              partial(_step, calls="copy backward step zero_grad"), COPIED.format("a and b")),
+              partial(_step, calls="copy backward step zero_grad"), COPIED.format("a and b", "clones of them")),
         Guard("returned_none", any_item(lambda run: any(v is None for v in run["returned"])), lambda *args: None),
         Guard("returns_tensor", any_item(lambda run: any(map(torch.is_tensor, run["returned"]))),
               lambda *args: torch.ones(())),

@@ -1,8 +1,10 @@
 """The probes of a training step: lesson 05's train_step (a and b, an SGD that notes what every step saw), lesson
-09's train-step factory (Dropout then Linear, a log of what a step did), and a step of a copy of the optimizer.
+09's train-step factory (Dropout then Linear, a log of what a step did), and the steps of other optimizers.
 
-``copy.deepcopy(optimizer)`` copies the parameters too, and none of the hooks: a step on the copy changes nothing
-the check gave, and only a hook on every optimizer (:func:`copies_stepped`) sees that it ran.
+An optimizer's own step hooks run at ``optimizer.step()`` and ``type(optimizer).step(optimizer)``, but not at a step
+of ``copy.copy(optimizer)``, which shares its param_groups and state and so updates the same parameters: a hook on
+every optimizer (:func:`steps_watched`) runs them there too. ``copy.deepcopy(optimizer)`` (or one built over clones
+of the parameters) copies the parameters: a step on it changes nothing the check gave, and only that hook sees it.
 """
 
 from __future__ import annotations
@@ -13,32 +15,45 @@ from contextlib import contextmanager
 
 import torch
 from torch import nn
-from torch.optim.optimizer import register_optimizer_step_post_hook
+from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
 from course.checks.autograd import before_backward
 from course.checks.probes import randomised
 
-COPIED = ("step() ran on a copy of the optimizer (copy.deepcopy), whose parameters are copies, not {}, so it changed "
-          "nothing: use the optimizer you are given.")  # fmt: skip
+COPIED = ("step() ran on an optimizer whose parameters are copies, not {} (copy.deepcopy of the optimizer, or one "
+          "built over {}), so it changed nothing: use the optimizer you are given.")  # fmt: skip
+
+
+def _shares(other: torch.optim.Optimizer, optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``other`` is a shallow copy of ``optimizer`` (copy.copy): its step() is the given one's, in effect."""
+    return other is not optimizer and (other.param_groups is optimizer.param_groups or other.state is optimizer.state)
 
 
 @contextmanager
-def copies_stepped(optimizer: torch.optim.Optimizer) -> Iterator[list]:
-    """A list that grows at each step() of another optimizer of the same kind whose parameters are copies of
-    ``optimizer``'s (the same shapes, none of them one of its own): a deep copy's, whose step changes none of them."""
+def steps_watched(optimizer: torch.optim.Optimizer) -> Iterator[list]:
+    """Runs ``optimizer``'s own step hooks at every step() of a shallow copy of it; yields a list that grows at each
+    step() of another optimizer of the same kind whose parameters are copies of ``optimizer``'s (the same shapes, none
+    of them one of its own): a deep copy's, or one's over clones, whose step changes none of them."""
     own, stepped = [p for group in optimizer.param_groups for p in group["params"]], []
 
-    def note(other: torch.optim.Optimizer, *_: object) -> None:  # at every step() of every optimizer
+    def before(other: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:  # at every step() of every optimizer
+        for hook in [*optimizer._optimizer_step_pre_hooks.values()] if _shares(other, optimizer) else []:
+            hook(optimizer, args, kwargs)
+
+    def after(other: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
+        for hook in [*optimizer._optimizer_step_post_hooks.values()] if _shares(other, optimizer) else []:
+            hook(optimizer, args, kwargs)
         theirs = [p for group in other.param_groups for p in group["params"]]
         alike = len(theirs) == len(own) and all(p.shape == q.shape for p, q in zip(theirs, own, strict=True))
         if type(other) is type(optimizer) and alike and not any(p is q for p in theirs for q in own):
             stepped.append(type(other).__name__)
 
-    handle = register_optimizer_step_post_hook(note)
+    handles = register_optimizer_step_pre_hook(before), register_optimizer_step_post_hook(after)
     try:
         yield stepped
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
 
 
 STEPS = 3
@@ -89,10 +104,10 @@ def _step(a, b, optimizer, x, y, fault: str = "", calls: str = "backward step ze
 
 
 def _stepped(answer, probe: tuple) -> dict:
-    """The answer called STEPS times on one probe: what it returned, what the probe's hooks saw, and whether only a
-    copy of its optimizer stepped (:func:`copies_stepped`)."""
+    """The answer called STEPS times on one probe: what it returned, what the probe's hooks saw, and whether only an
+    optimizer over copies of a and b stepped (:func:`steps_watched`)."""
     a, b, optimizer, *_, seen = probe
-    with copies_stepped(optimizer) as copies:
+    with steps_watched(optimizer) as copies:
         returned = before_backward(lambda: [answer(*probe[:5]) for _ in range(STEPS)], a, b)
     return {"returned": returned, **seen, "stepped_a_copy": bool(copies) and not seen["steps"]}
 
@@ -113,7 +128,8 @@ def _probe() -> tuple:
     loss_fn.register_forward_hook(cut, with_kwargs=True)
     model[1].weight.register_hook(lambda grad: log.append("backward"))
     model.log, optimizer = log, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    for owner, name in ((optimizer, "step"), (optimizer, "zero_grad"), (model, "zero_grad")):
+    optimizer.register_step_pre_hook(lambda *_: log.append("step"))  # type(optimizer).step(optimizer) runs it too
+    for owner, name in ((optimizer, "zero_grad"), (model, "zero_grad")):
         method = getattr(owner, name)
         setattr(owner, name, lambda *a, _method=method, _name=name, **k: (log.append(_name), _method(*a, **k))[1])
     x = torch.tensor([[1.0, 2.0], [-1.0, 0.5], [3.0, -2.0], [0.5, 0.5], [2.0, 1.0]])

@@ -14,7 +14,7 @@ from torch import nn
 
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.probes import _is_affine, flat_parameters, graph_nodes, randomised, tag_is
-from course.checks.step_probe import COPIED, _order, _probe, copies_stepped
+from course.checks.step_probe import COPIED, _order, _probe, steps_watched
 from course.checks.values import as_number, close, describe, safe_text
 from course.checks.vocabulary import LAYERS_ONLY
 
@@ -153,7 +153,7 @@ step_orders = Exercise(
 def _observe_factory(factory: object, args: tuple) -> tuple:
     """(the first fault found, or "ok"; the loss each call returned; the parameters after two steps)."""
     model, log = args[0], args[0].log
-    with copies_stepped(args[2]) as copies:  # copy.deepcopy(optimizer), in the factory or in the step
+    with steps_watched(args[2]) as copies:  # an optimizer over copies (copy.deepcopy), in the factory or the step
         if not callable(step := factory(*args[:3])):
             return ("not_a_step",)
         initial, calls = flat_parameters(model), []
@@ -174,7 +174,7 @@ def _observe_factory(factory: object, args: tuple) -> tuple:
     faults = [
         ("copy", "copy" in log and not updates_right), ("uses_globals", not forwards),
         ("unused_optimizer", "step" not in log and not torch.equal(params, initial)),
-        ("stepped_copy", "step" not in log and bool(copies)),  # only a copy stepped: its parameters are copies
+        ("stepped_copy", "step" not in log and bool(copies)),  # only an optimizer over copies stepped
         ("cut", "cut" in log and "backward" not in log),  # a loss made from a detached output: no backward reached
         *[(order, True) for order in orders if order != "ok" and not updates_right],  # zeroed some way: it worked
         ("no_train", any("forward in eval" in events for events in before)),
@@ -234,7 +234,8 @@ _MESSAGES = {  # state_across_calls: a running total outgrows every loss, a runn
     "reaches no parameter, so it fails, and loss.requires_grad_() only hides the error. Compute it with gradients on.",
     "no_train": "the Dropout layer ran in eval mode while training: call model.train() inside train_step, at every "
     "step (it sets every layer's mode; model.training = True sets only the outer model's flag).",
-    "top_in_eval": LAYERS_ONLY.format("training", "eval", False, "train"), "stepped_copy": COPIED.format("the model's"),
+    "top_in_eval": LAYERS_ONLY.format("training", "eval", False, "train"),
+    "stepped_copy": COPIED.format("the model's", "clones or a copy of the model"),
     "not_a_number": "train_step should return the loss as one number, loss.item(); it returned something else.",
     "state_across_calls": lambda got, expected: f"train_step returned {_numbers(got[1])} for losses of "
     f"{_numbers(expected[1])}: a running {'total' if got[1][-1] > max(expected[1]) else 'mean'} of the losses, not "

@@ -482,3 +482,41 @@ def test_learnD_a_right_step_that_also_copies_the_optimizer_passes():
         return loss.item()
 
     assert check.train_step(step).passed
+
+
+def step_by(how: str):
+    """A right step whose step() runs on copy.copy(optimizer) (which shares its param_groups and state, so it
+    updates a and b) or as the class's step called on the given optimizer."""
+
+    def step(a, b, optimizer, x, y):
+        loss = ((a + b * x - y) ** 2).mean()
+        loss.backward()
+        copy.copy(optimizer).step() if how == "shallow_copy" else type(optimizer).step(optimizer)
+        optimizer.zero_grad()
+        return loss.item()
+
+    return step
+
+
+@pytest.mark.parametrize("how", ["shallow_copy", "class_step"])
+def test_review12_a_step_of_the_given_optimizer_by_another_route_passes(how):
+    verdict = check.train_step(step_by(how))
+    assert verdict.passed, verdict
+
+
+def step_over_clones(a, b, optimizer, x, y):
+    """A new SGD over clones of a and b, given a and b's gradients: no copy of the optimizer, and a, b never move."""
+    clones = [p.detach().clone().requires_grad_() for p in (a, b)]
+    loss = ((a + b * x - y) ** 2).mean()
+    loss.backward()
+    clones[0].grad, clones[1].grad = a.grad, b.grad
+    torch.optim.SGD(clones, lr=optimizer.param_groups[0]["lr"]).step()
+    optimizer.zero_grad()
+    return loss.item()
+
+
+def test_review12_an_optimizer_over_clones_is_not_said_to_copy_the_optimizer():
+    verdict = check.train_step(step_over_clones)
+    assert verdict.mistake == "unused_optimizer" and "ran on a copy of the optimizer" not in verdict.message, verdict
+    assert "an optimizer whose parameters are copies, not a and b" in verdict.message, verdict
+    assert "built over clones" in verdict.message and "use the optimizer you are given" in verdict.message, verdict

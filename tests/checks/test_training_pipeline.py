@@ -584,3 +584,39 @@ class EqualsAll(float):
 def test_learnD_a_float_equal_to_everything_is_not_called_none():
     verdict = check.train_step_factory(keeps_losses(lambda losses: EqualsAll(losses[-1].item())))
     assert verdict.mistake != "returned_none" and "None" not in verdict.message, verdict
+
+
+def steps_by(how: str):
+    """A right step whose step() runs on copy.copy(optimizer) (sharing its param_groups and state, so the model's
+    parameters are updated), as the class's step on the given optimizer, or on a new SGD over a copy of the model."""
+
+    def factory(model, loss_fn, optimizer):
+        def train_step(x, y):
+            model.train()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            if how == "shallow_copy":
+                copy.copy(optimizer).step()
+            elif how == "class_step":
+                type(optimizer).step(optimizer)
+            else:  # no copy of the optimizer: an optimizer over a copy of the model
+                torch.optim.SGD(copy.deepcopy(model).parameters(), lr=0.1, momentum=0.9).step()
+            optimizer.zero_grad()
+            return loss.item()
+
+        return train_step
+
+    return factory
+
+
+@pytest.mark.parametrize("how", ["shallow_copy", "class_step"])
+def test_review12_a_step_of_the_given_optimizer_by_another_route_passes(how):
+    verdict = check.train_step_factory(steps_by(how))
+    assert verdict.passed, verdict
+
+
+def test_review12_an_optimizer_over_a_copy_of_the_model_is_not_said_to_copy_the_optimizer():
+    verdict = check.train_step_factory(steps_by("model_copy"))
+    assert verdict.mistake == "unused_optimizer" and "ran on a copy of the optimizer" not in verdict.message, verdict
+    assert "an optimizer whose parameters are copies, not the model's" in verdict.message, verdict
+    assert "a copy of the model" in verdict.message and "use the optimizer you are given" in verdict.message, verdict
