@@ -47,13 +47,14 @@ _PREDICTED_TRUE = [  # (predictions, targets): TP 4, FP 2, FN 1, TN 5; then TP 3
 _NOT_A_COLUMN = ("the model gives one number per row, but not as a column (N, 1) like the targets y: BCEWithLogitsLoss "
                  "and BCELoss refuse an output of shape (N,) against targets (N, 1). Drop the squeeze, flatten or view.")  # fmt: skip
 _not_a_column = lambda model, n: (out := probes.eval_output(model, torch.zeros(3, n))) is not None and out.shape != (3, 1)  # fmt: skip  # noqa: E731 a copy in eval mode
+_still = lambda m: isinstance(m, (nn.modules.dropout._DropoutNd, nn.AlphaDropout, nn.FeatureAlphaDropout)) and m.eval()  # noqa: E731
 
 
 def _kind(model: object, n_features: int, train: bool = False) -> str:
-    """model_kind in eval mode (as binary_accuracy) or training mode, or of a random copy where zeros or small weights
-    (a clamp on its straight part, as Hardsigmoid near 0, looks affine) hide what it computes (softmax: constant)."""
+    """model_kind in eval mode (as binary_accuracy) or training mode, dropout still (batch norm: affine on a batch), or
+    of a random copy where zeros or small weights (Hardsigmoid near 0 looks affine) hide what it computes (softmax)."""
     try:
-        kind = model_kind(model := copy.deepcopy(model).train(train), n_features)
+        kind = model_kind(model := copy.deepcopy(model).train(train).apply(_still), n_features)
         wide = model_kind(randomised(model, seed=5), n_features) if kind in ("constant", "logits") else kind
         return wide if kind == "constant" or wide.startswith("other") else kind
     except Exception:
@@ -118,8 +119,7 @@ def _setup(answer, args) -> tuple:
 
 
 def _trained_kind(model: object, n_features: int) -> tuple[str, str]:
-    """(the kind the loss sees, in training mode as training runs it, the kind in eval mode): where training mode
-    gives no clear kind (dropout's random masks), eval mode's stands for it, as it does on average."""
+    """(the kind the loss sees: training mode's, dropout still; eval mode's if unclear, as F.dropout makes it; eval's)."""
     seen, trained = _kind(model, n_features), _kind(model, n_features, train=True)
     return (trained if trained in ("logits", "probabilities") else seen, seen)
 

@@ -408,3 +408,46 @@ def test_fix12_an_untrained_model_is_not_told_it_learned_or_to_train_longer(seed
     assert verdict.mistake in ("opposite_classes", "below_target"), verdict
     assert "so it learned" not in verdict.message and "train it first" in verdict.message, verdict
     assert not verdict.message.split(": ", 1)[1].startswith("train longer"), verdict
+
+
+class _Dropped(nn.Module):  # _Logits or _Squashed behind a Dropout and a BatchNorm: random masks while training
+    def __init__(self, n, squash_while_training, p=0.3, batch_norm=False):
+        super().__init__()
+        self.norm, self.drop, self.linear = nn.BatchNorm1d(n) if batch_norm else nn.Identity(), nn.Dropout(p), nn.Linear(n, 1)  # fmt: skip
+        self.squash_while_training = squash_while_training
+
+    def forward(self, x):
+        z = self.linear(self.drop(self.norm(x)))
+        return torch.sigmoid(z) if self.training == self.squash_while_training else z
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+@pytest.mark.parametrize("p", [0.3, 0.5])
+def test_fix12_dropout_does_not_hide_what_the_loss_sees_while_training(p, batch_norm):
+    right = check.fixed_setup(lambda n: (_Dropped(n, False, p, batch_norm), nn.BCEWithLogitsLoss()))
+    assert right.passed, right  # raw scores while training, probabilities in eval mode: it trains properly
+    verdict = check.fixed_setup(lambda n: (_Dropped(n, True, p, batch_norm), nn.BCEWithLogitsLoss()))
+    assert verdict.mistake == "sigmoid_before_logits_loss" and "sigmoid(sigmoid(z))" in verdict.message, verdict
+    assert "ends with a sigmoid while training (in eval mode it outputs raw scores)" in verdict.message, verdict
+    verdict = check.fixed_setup(lambda n: (_Dropped(n, False, p, batch_norm), nn.BCELoss()))
+    assert verdict.mistake == "bce_on_logits" and "raw scores while training" in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    "layers",
+    [
+        lambda n: [nn.Dropout(0.3), nn.Linear(n, 1)],
+        lambda n: [nn.BatchNorm1d(n), nn.Dropout(0.5), nn.Linear(n, 1)],
+        lambda n: [nn.AlphaDropout(0.3), nn.Linear(n, 1)],
+        lambda n: [nn.FeatureAlphaDropout(0.3), nn.Linear(n, 1)],
+        lambda n: [nn.Unflatten(1, (n, 1)), nn.Dropout1d(0.3), nn.Flatten(), nn.Linear(n, 1)],
+        lambda n: [nn.BatchNorm1d(n), nn.Linear(n, 1), nn.BatchNorm1d(1)],  # normalised by the batch while training
+    ],
+)
+def test_fix12_dropout_and_batch_norm_right_in_both_modes_pass_and_their_mistakes_are_told(layers):
+    assert check.fixed_setup(lambda n: (nn.Sequential(*layers(n)), nn.BCEWithLogitsLoss())).passed
+    assert check.fixed_setup(lambda n: (nn.Sequential(*layers(n), nn.Sigmoid()), nn.BCELoss())).passed
+    verdict = check.fixed_setup(lambda n: (nn.Sequential(*layers(n), nn.Sigmoid()), nn.BCEWithLogitsLoss()))
+    assert verdict.mistake == "sigmoid_before_logits_loss" and "eval mode" not in verdict.message, verdict
+    verdict = check.fixed_setup(lambda n: (nn.Sequential(*layers(n)), nn.BCELoss()))
+    assert verdict.mistake == "bce_on_logits" and "eval mode" not in verdict.message, verdict
