@@ -60,9 +60,8 @@ def _observe_windows(cls: object, args: tuple) -> tuple:
 
 def _explain_length(got: tuple, expected: tuple) -> str:  # every item right: a len wrong for one probe
     (n, w), mine = next(((SIZES[k], got[1][k]) for k in (0, 1) if got[1][k] != expected[1][k]), (SIZES[0], 0))
-    return (f"the items are right, but for {n} values and window {w}, len(dataset) is {n - w}, len(series) - window; "
-            f"yours is {mine}: {'its last items have empty targets' if mine > n - w else 'the last windows go unused'}"
-            " (compute it from the series and the window the class is given, not from a fixed number).")  # fmt: skip
+    return (f"the items are right, but len(dataset) should be len(series) - window = {n - w} for {n} values and window "
+            f"{w}; yours is {mine}.")  # fmt: skip
 
 
 def _explain_windows(got: tuple, expected: tuple) -> str:  # the first item not right (all alike: the index ignored)

@@ -17,13 +17,15 @@ OTHERS = {"other": (9, 2), "even": (8, 4)}  # 5 batches, the last short; 2 full 
 
 
 class RecordingLoader(DataLoader):
-    """A shuffled DataLoader that records the batches it yields, as their samples' numbers."""
+    """A shuffled DataLoader that records the batches it yields, as their samples' numbers and their shapes."""
 
     yielded: list[tuple[int, ...]]
+    shapes: list[tuple[tuple[int, ...], tuple[int, ...]]]
 
     def __iter__(self) -> object:
         for xb, yb in super().__iter__():
             self.yielded.append(tuple(int(v) for v in xb[:, 0]))
+            self.shapes.append((tuple(xb.shape), tuple(yb.shape)))
             yield xb, yb
 
 
@@ -41,18 +43,27 @@ def _rows(t: torch.Tensor) -> int:  # len(t), and 1 for a 0-d tensor (one number
     return t.shape[0] if t.dim() else 1
 
 
+def _reshaped(got: tuple, batch: tuple) -> tuple | None:
+    """("features" or "targets", the shape the step got, the batch's) for the first of the two that holds as many
+    numbers as the batch's but in another shape (squeezed, viewed, flattened, transposed), or None."""
+    pairs = zip(("features", "targets"), got, batch, strict=True)
+    return next(((name, g, b) for name, g, b in pairs if g != b and math.prod(g) == math.prod(b)), None)
+
+
 class RecordingStep(list):
     """Stands in for a train step: records each call's devices, batch size, what it got first and second ("x", "y",
-    "changed" or "?"), the samples each holds, whether gradients were recorded, and the shapes where the targets do
-    not hold one row per sample (or None); returns 3 / k² at the k-th call, so that the mean, the median and the mean
-    weighted by batch size all differ."""
+    "changed" or "?"), the samples each holds, whether gradients were recorded, and what :func:`_reshaped` finds
+    against the k-th batch the loader yielded (``batches``: their shapes); returns 3 / k² at the k-th call, so that the
+    mean, the median and the mean weighted by batch size all differ."""
+
+    batches: list[tuple[tuple[int, ...], tuple[int, ...]]]
 
     def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> float:
         kinds = tuple(_kind(t) for t in (xb, yb))
         known = [t for t, kind in zip((xb, yb), kinds, strict=True) if kind in ("x", "y") and not t.is_meta]
         samples = {tuple(int(v) % 100 for v in t.reshape(_rows(t), -1)[:, 0]) for t in known}
-        lost = yb.dim() == 0 or xb.dim() > 0 and yb.shape[0] != xb.shape[0]  # y.squeeze() of a batch of one: ()
-        shapes = (tuple(xb.shape), tuple(yb.shape)) if lost else None
+        batch = self.batches[len(self)] if len(self) < len(self.batches) else None  # none: the loader not iterated
+        shapes = _reshaped((tuple(xb.shape), tuple(yb.shape)), batch) if batch else None
         self.append((xb.device.type, yb.device.type, _rows(xb), kinds, samples, torch.is_grad_enabled(), shapes))
         return 3.0 / len(self) ** 2
 
@@ -62,8 +73,9 @@ def epoch_inputs(n: int = 10, batch_size: int = 4, device: str = "meta") -> tupl
     ids = torch.arange(float(n)).unsqueeze(1)
     data, seeded = TensorDataset(ids.expand(n, 3).clone(), ids + 100), torch.Generator().manual_seed(n)
     loader = RecordingLoader(data, batch_size, shuffle=True, generator=seeded)
-    loader.yielded = []
-    return RecordingStep(), loader, torch.device(device)
+    loader.yielded, loader.shapes, step = [], [], RecordingStep()
+    step.batches = loader.shapes
+    return step, loader, torch.device(device)
 
 
 def fed(step: RecordingStep, loader: RecordingLoader, device: torch.device) -> str:
@@ -91,7 +103,7 @@ def observe_epoch(fn: object, args: tuple) -> dict:
     """The result and the batches the step saw (devices and size); the results for the loaders of OTHERS (a count
     written in shows), on the cpu, where the step reads its samples; then for the first probe again, afresh (state
     kept from one call to the next shows); "fed": the first fault of :func:`fed` over all runs; "grad_off": whether a
-    step ran with gradients off; "shapes": the first (features, targets) shapes that lost the batch's rows, or None."""
+    step ran with gradients off; "shapes": the first reshaped tensor the step got (:func:`_reshaped`), or None."""
     runs = [args, *(epoch_inputs(n, size, "cpu") for n, size in OTHERS.values()), epoch_inputs()]
     got, faults = [summary(fn(*run), run[0]) for run in runs], [fed(*run) for run in runs]
     return {
@@ -113,13 +125,11 @@ GRAD_OFF = (
 
 
 def lost_batch(got: dict, _: object) -> str:
-    """The message for targets that no longer hold one row per sample, with the shapes the step got."""
-    (x, y) = got["shapes"]
-    why = (
-        "y.squeeze() turns the targets of a batch of one into a 0-d tensor"
-        if y == ()
-        else f"{x[0]} samples need {x[0]} rows"
-    )
-    return (f"step got features of shape {x} and targets of shape {y}: the targets lost the batch's rows ({why}). "
-            "The course's train step refuses targets whose shape is not the predictions' ((B, 1) for a model with one output; (B,) against "
-            "(B, 1) too): pass yb as the loader yields it, step(xb.to(device), yb.to(device)).")  # fmt: skip
+    """The message for features or targets given to the step in another shape than the loader's batch."""
+    name, mine, batch = got["shapes"]
+    one = batch[0] == 1 and len(mine) < len(batch)
+    why = " (.squeeze() of a batch of one sample drops its rows' dimension too)" * one
+    return (f"pass xb and yb as the loader yields them, moved with .to(device): the step was given {name} of shape "
+            f"{mine} for a batch whose {name} are {batch}{why}. The course's train step refuses such a batch: the "
+            "model takes (B, 3) features here and predicts (B, 1), and the targets must have the predictions' "
+            "shape. Call step(xb.to(device), yb.to(device)), with no squeeze, view, flatten or indexing.")  # fmt: skip

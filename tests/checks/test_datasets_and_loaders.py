@@ -495,13 +495,58 @@ def test_review11_a_step_fed_reshaped_or_altered_batches_is_refused(feed):
     assert not verdict.passed and verdict.mistake in ("swapped_pair", "missing_x", "ignored_argument"), verdict
 
 
-@pytest.mark.parametrize("reshape", [lambda y: y.squeeze(1), lambda y: y.view(-1), lambda y: y.double()])
-def test_review11_targets_reshaped_or_cast_still_pass(reshape):
+def _fed(features=lambda x: x, targets=lambda y: y):  # an epoch that alters the batch before the step
     def train_one_epoch(step, loader, device):
-        losses = [step(xb.to(device), reshape(yb).to(device)) for xb, yb in loader]
+        losses = [step(features(xb.to(device)), targets(yb.to(device))) for xb, yb in loader]
         return sum(losses) / len(losses)
 
-    assert check.train_one_epoch(train_one_epoch).passed
+    return train_one_epoch
+
+
+@pytest.mark.parametrize("cast", [lambda y: y.double(), lambda y: y.long()], ids=["double", "long"])
+def test_review11_targets_cast_still_pass(cast):  # the course's train step takes them (MSELoss casts)
+    assert check.train_one_epoch(_fed(targets=cast)).passed
+
+
+@pytest.mark.parametrize(
+    ("reshape", "shape"),
+    [
+        (lambda y: y.squeeze(1), "(4,)"),
+        (lambda y: y.view(-1), "(4,)"),
+        (lambda y: y.flatten(), "(4,)"),
+        (lambda y: y[:, 0], "(4,)"),
+        (lambda y: y.unsqueeze(-1), "(4, 1, 1)"),
+        (lambda y: y.T, "(1, 4)"),
+    ],
+    ids=["squeeze_1", "view", "flatten", "column", "unsqueeze", "transposed"],
+)
+def test_review12_targets_reshaped_before_the_step_are_refused(reshape, shape):
+    # the course's train step refuses (B,), (B, 1, 1) and (1, B) targets against (B, 1) predictions
+    verdict = check.train_one_epoch(_fed(targets=reshape))
+    assert not verdict.passed and verdict.mistake == "shape_mismatch", verdict
+    assert f"targets of shape {shape} for a batch whose targets are (4, 1)" in verdict.message, verdict
+    assert "as the loader yields them" in verdict.message and "features of shape" not in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    ("reshape", "words"),
+    [
+        (lambda x: x.squeeze(), "features of shape (3,) for a batch whose features are (1, 3)"),
+        (lambda x: x.view(-1), "features of shape (12,) for a batch whose features are (4, 3)"),
+        (lambda x: x.unsqueeze(0), "features of shape (1, 4, 3) for a batch whose features are (4, 3)"),
+    ],
+    ids=["squeeze", "view", "unsqueeze"],
+)
+def test_review12_features_reshaped_are_named_not_blamed_on_the_targets(reshape, words):
+    verdict = check.train_one_epoch(_fed(features=reshape))
+    assert not verdict.passed and verdict.mistake == "shape_mismatch", verdict
+    assert words in verdict.message and "targets of shape" not in verdict.message, verdict
+    assert "samples need" not in verdict.message, verdict  # 3 is the features' width, not a number of samples
+
+
+def test_review12_features_squeezed_name_the_batch_of_one():
+    verdict = check.train_one_epoch(_fed(features=lambda x: x.squeeze()))
+    assert "batch of one sample drops its rows' dimension" in verdict.message, verdict
 
 
 class _LenOff(Windows):  # review learnC: a len typed in, or computed from the example's numbers
@@ -526,14 +571,29 @@ def _with_len(length):
 )
 def test_fix_a_len_written_in_or_from_a_fixed_count_is_refused(length):
     verdict = check.window_dataset(_with_len(length))
-    assert not verdict.passed and "len(series) - window" in verdict.message, verdict
-    assert "len(dataset) is 5" in verdict.message, verdict  # 9 values, window 4: the probe that shows it
+    assert not verdict.passed, verdict  # 9 values, window 4: the probe that shows it
+    assert "len(dataset) should be len(series) - window = 5 for 9 values and window 4" in verdict.message, verdict
 
 
 def test_fix_a_len_one_too_small_is_named_as_a_length_not_an_item():
     verdict = check.window_dataset(_with_len(lambda s: len(s.series) - s.window - 1))
-    assert not verdict.passed and "len(dataset) is 7" in verdict.message and "yours is 6" in verdict.message, verdict
+    assert not verdict.passed and "yours is 6" in verdict.message, verdict
+    assert "len(dataset) should be len(series) - window = 7 for 10 values and window 3" in verdict.message, verdict
     assert "dataset[0]" not in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    ("length", "words"),
+    [
+        (lambda s: len(s.series) - s.window - 1, "= 7 for 10 values and window 3; yours is 6."),
+        (lambda s: len(s.series) // s.window, "= 7 for 10 values and window 3; yours is 3."),
+    ],
+    ids=["minus_one_more", "floor_division"],
+)
+def test_review12_a_len_from_the_series_and_window_is_not_told_it_is_a_fixed_number(length, words):
+    verdict = check.window_dataset(_with_len(length))
+    assert not verdict.passed and words in verdict.message, verdict
+    assert "fixed number" not in verdict.message and "go unused" not in verdict.message, verdict
 
 
 def _epoch_in(mode):
@@ -558,5 +618,14 @@ def test_fix_targets_squeezed_to_0d_are_named_not_blamed_on_a_crash():
         return sum(losses) / len(losses)
 
     verdict = check.train_one_epoch(squeezed)
-    assert verdict.mistake == "shape_mismatch" and "shape ()" in verdict.message, verdict
+    assert verdict.mistake == "shape_mismatch", verdict
     assert "len() of a 0-d tensor" not in verdict.message and "yb.to(device)" in verdict.message, verdict
+    # review 12: the first batch already shows it, (4,) targets, which the course's train step refuses too
+    assert "targets of shape (4,) for a batch whose targets are (4, 1)" in verdict.message, verdict
+
+
+def test_review12_targets_squeezed_to_0d_name_the_batch_of_one():
+    verdict = check.train_one_epoch(_fed(targets=lambda y: y.squeeze() if len(y) == 1 else y))
+    assert verdict.mistake == "shape_mismatch", verdict
+    assert "targets of shape () for a batch whose targets are (1, 1)" in verdict.message, verdict
+    assert "batch of one sample" in verdict.message, verdict
