@@ -20,7 +20,7 @@ from course.checks.engine import Exercise, Guard, Library, Mistake
 from course.checks.evaluation import watch_layers
 from course.checks.probes import flat_parameters, randomised, tag_is
 from course.checks.resume_probe import EPOCHS as _EPOCHS
-from course.checks.resume_probe import epochs_by_hand
+from course.checks.resume_probe import epochs_by_hand, fault_message, faults, rates_message
 from course.checks.resume_probe import fresh_path as _fresh_path
 from course.checks.resume_probe import parts as _parts
 from course.checks.resume_probe import resumed as _resumed
@@ -146,6 +146,8 @@ def _explain_resume(got: tuple, expected: object) -> str:
     if (failed := next((run[1] for run in runs if run and run[0] == "check_failed"), None)) is not None:  # own failure
         return f"the check itself failed ({failed}), so your answer was not judged: run the cell again."
     weights_right = all(close(g[-1], e[-1], rtol=1e-6, atol=1e-7) for g, e in zip(got, expected, strict=False))
+    if weights_right and all(g[:3] == e[:3] and g[3] != e[3] for g, e in zip(got, expected, strict=False)):
+        return rates_message(got)  # the rates alone are not the run's
     return next(
         (f"the returned history has {g[0]} epochs; an unbroken run has {e[0]} (checked on two runs that stopped at "
          "different epochs: take both numbers from the checkpoint and the argument)."
@@ -188,12 +190,17 @@ _history_kept = lambda *args: (torch.load(args[0], weights_only=True)["history"]
 _COPIED = "your code raised {got} Here the optimizer you were given holds the parameters of the model you were given: load the checkpoint into that model and train the model you were given, not a copy (copy.deepcopy makes new parameters, which the optimizer does not hold)."  # fmt: skip  # noqa: E501
 resume = Exercise(
     "resume", _resume, "the resumed run ends with exactly the weights of a run that never stopped, and its history "
-    "holds that run's losses (each epoch's mean batch loss, as fit records it; the mean over its samples is right too).",
+    "holds that run's losses (each epoch's mean batch loss, as fit records it; the mean over its samples is right too) "
+    "and learning rates, one float per epoch in every list.",
     inputs=lambda: (_fresh_path(), *_parts(seed=99), _EPOCHS), observe=_resumed, explain=_explain_resume,
     pure=False, same=partial(close, rtol=1e-6, atol=1e-7),  # not pure: no tensor among the arguments
     alternatives=[partial(_resume, load=_by_hand), *(partial(_resume_by_hand, form=form) for form in ("mean", "samples"))],
     guards=[Guard("not_a_dict", lambda got: any(run[0] == "not_a_history" for run in got),
-                  lambda *args: _resume(*args)["train_loss"], "return the history that fit returns, a dict of lists such as history['train_loss'].")],
+                  lambda *args: _resume(*args)["train_loss"], "return the history that fit returns, a dict of lists such as history['train_loss']."),
+            Guard("history_lost", lambda got: any(fault[0] != "value" for fault in faults(got)), lambda *args: _resume(
+                *args) | {"lr": torch.load(args[0], weights_only=True)["history"]["lr"]}, fault_message),  # lr not extended
+            Guard("not_a_number", lambda got: bool(faults(got)), lambda *args: {key: [torch.tensor(value,
+                  requires_grad=True) * 1 for value in values] for key, values in _resume(*args).items()}, fault_message)],
     mistakes=[*(Mistake(f"{part}_not_restored", partial(_resume, forget=part, load=_by_hand if part in ("optimizer",
                 "model") else load_checkpoint)) for part in ("scheduler", "optimizer", "generator", "model")),
               Mistake("raised", lambda path, model, *rest: _resume(path, copy.deepcopy(model), *rest), _COPIED),

@@ -1,7 +1,9 @@
 """The probe of lesson 14's resume exercise: a small run (SGD with momentum, StepLR, a shuffling loader whose last
 batch is short), its checkpoint after some epochs, the losses of the same run never stopped, and what an answer's
-resumed run gives: the epochs in its history, whether they start with the checkpoint's, which losses the resumed
-epochs hold (the run's, in either mean form; their sum; the last batch's; others), and the final weights."""
+resumed run gives: the epochs in its history, whether they start with the checkpoint's, which losses and rates the
+resumed epochs hold (the run's losses, in either mean form; their sum; the last batch's; the rates the run used, or
+each the next epoch's; others), the first fault of the history's form (a list not one value per epoch, a value not
+a float), and the final weights; and what to say of each fault."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from course.checkpoints import save_checkpoint
 from course.checks.probes import flat_parameters, randomised
 from course.checks.values import close, safe_text
+from course.epochs import RECORDED
 from course.training import fit
 
 EPOCHS, DONE = 6, 3  # StepLR(step_size=2) halves the rate after epochs 2 and 4: once on each side of the checkpoint
@@ -91,10 +94,87 @@ def _form(losses: list | tuple, done: int, epochs: int) -> str:
     return next((what for form, what in FORMS.items() if close(resumed, truth[form][done:], 1e-5, 1e-6)), "made_up")
 
 
+def _rates(rates: object, done: int, epochs: int) -> str:
+    """What the rates after the first ``done`` are: those the run used ("right"), each the rate after that epoch's
+    scheduler.step(), the next epoch's ("after_step"), or "made_up"."""
+    truth = {"right": unbroken(epochs)["lr"], "after_step": unbroken(epochs + 1)["lr"][1:]}
+    resumed = list(rates[done:]) if isinstance(rates, list | tuple) else None
+    return next((what for what, rate in truth.items() if close(resumed, rate[done:], 1e-6, 1e-9)), "made_up")
+
+
+def _is_float(value: object) -> bool:  # a Python float (NumPy's float64 is one) or int, as fit's history holds
+    return isinstance(value, float | int) and not isinstance(value, bool)
+
+
+def history_fault(history: Mapping, epochs: int) -> tuple:
+    """The first fault of the form of a history of ``epochs`` epochs, or (): ("no_lr",); ("not_a_list", key, type);
+    ("length", key, its length, epochs) for a list not one value per epoch when the lists disagree (all of one other
+    length: the epochs run are wrong, told apart); ("value", key, index, type, grad_fn) for a value not a float."""
+    lists = {safe_text(key, 30): values for key, values in history.items()}
+    if "lr" not in lists:
+        return ("no_lr",)
+    if wrong := next(((key, type(values).__name__) for key, values in lists.items()
+                      if not isinstance(values, list | tuple)), None):  # fmt: skip
+        return ("not_a_list", *wrong)
+    if len(set((lengths := {key: len(values) for key, values in lists.items()}).values())) > 1:
+        return next(("length", key, n, epochs) for key, n in lengths.items() if n != epochs)
+    for key, values in lists.items():
+        if (at := next((i for i, value in enumerate(values) if not _is_float(value)), None)) is not None:
+            graph = getattr(values[at], "grad_fn", None) if isinstance(values[at], torch.Tensor) else None
+            return ("value", key, at, type(values[at]).__name__, "" if graph is None else type(graph).__name__)
+    return ()
+
+
+def faults(got: object) -> list[tuple]:
+    """The history faults (:func:`history_fault`) of the runs observed, first run first."""
+    return [run[4] for run in got if isinstance(run, tuple) and len(run) == 6 and run[4]]
+
+
+def fault_message(got: tuple, expected: object) -> str:
+    """What to say of the first run's history fault (:func:`history_fault`); ``expected`` unused (a guard's message)."""
+    fault = faults(got)[0]
+    if fault[0] == "no_lr":
+        return ("the returned history has no 'lr' list: the checkpoint's history holds the learning rate of each "
+                "epoch, and fit adds each resumed epoch's. Keep ckpt['history'] and append "
+                "optimizer.param_groups[0]['lr'] at the start of each epoch, or return what fit returns.")  # fmt: skip
+    if fault[0] == "not_a_list":
+        return f"history['{fault[1]}'] is a {fault[2]}, not a list: keep one value per epoch in a list, as fit does."
+    if fault[0] == "length":
+        key, n, epochs = fault[1:]
+        said = f"history['{key}'] holds {n} value(s) after {epochs} epochs, not one per epoch"
+        if key not in RECORDED:
+            return (f"{said}: entry i of every list is epoch i + 1, so a list that misses epochs is drawn at the "
+                    "wrong ones. fit records only 'train_loss', 'lr' and 'val_loss': a list of your own you fill "
+                    "every epoch yourself, or leave out (the exercise asks only for the run's history).")  # fmt: skip
+        what = {"lr": "the rate the epoch trains with, optimizer.param_groups[0]['lr'] at its start",
+                "train_loss": "the epoch's mean batch loss"}.get(key, "the epoch's value")  # fmt: skip
+        return (f"{said}: every list must hold one value per epoch, and the course's save_checkpoint refuses such a "
+                f"history ('epoch={epochs} but the history holds {n} value(s) of {key}'), as fit refuses to resume "
+                f"from it. Append one value to history['{key}'] each epoch ({what}), or return what fit returns.")  # fmt: skip
+    where = f"history['{fault[1]}'][{fault[2]}]"
+    if fault[4]:
+        return (f"{where} is a tensor with grad_fn={fault[4]}, not a float: store loss.item() (a float): a tensor "
+                "keeps its whole graph alive (that of every batch added into it) for as long as the history holds it. Add "
+                "loss.item() to the epoch's total, as fit does.")  # fmt: skip
+    return (f"{where} is a {fault[3]}, not a Python float: fit's history holds plain floats in every list (store "
+            "loss.item(), or float(...)), and the lesson keeps the history so.")  # fmt: skip
+
+
+def rates_message(got: tuple) -> str:
+    """What to say of resumed epochs whose rates are not the run's, the weights and losses being right."""
+    start = "the final weights and the losses are right, but history['lr'] after the checkpoint "
+    if any(run[3] == "after_step" for run in got):
+        return (f"{start}holds each epoch's rate read after scheduler.step(): that is the next epoch's rate. Record "
+                "optimizer.param_groups[0]['lr'] at the start of the epoch, before scheduler.step(), as fit does: "
+                "history['lr'][i] is the rate epoch i + 1 trained with.")  # fmt: skip
+    return (f"{start}does not hold the rates the resumed epochs trained with: record optimizer.param_groups[0]['lr'] "
+            "at the start of each epoch, as fit does, or return what fit returns.")  # fmt: skip
+
+
 def resumed_once(answer: Callable, args: tuple, done: int) -> tuple | None:
-    """(epochs in the returned history, starts with the checkpoint's, what the resumed epochs' losses are, final
-    weights), resumed from a pristine file in a new folder, removed after; "not_a_history" first when no list
-    history["train_loss"] came back; ("check_failed", why, a token equal to nothing) when the check's own file could
+    """(epochs in the returned history, starts with the checkpoint's, what the resumed epochs' losses are, what their
+    rates are, the history's first fault of form (() if none), final weights), resumed from a pristine file in a new
+    folder, removed after; "not_a_history" first when no list history["train_loss"] came back; ("check_failed", why, a token equal to nothing) when the check's own file could
     not be written: no program can match it."""
     try:
         args[0].parent.mkdir(parents=True, exist_ok=True)
@@ -107,9 +187,10 @@ def resumed_once(answer: Callable, args: tuple, done: int) -> tuple | None:
         shutil.rmtree(args[0].parent, ignore_errors=True)
     losses = history.get("train_loss") if isinstance(history, Mapping) else None
     if not isinstance(losses, list | tuple):
-        return None if history is None else ("not_a_history", False, "", flat_parameters(args[1]))
-    starts = close(list(losses[:done]), saved(done)[1])
-    return (len(losses), starts, _form(losses, done, args[-1]), flat_parameters(args[1]))
+        return None if history is None else ("not_a_history", False, "", "", (), flat_parameters(args[1]))
+    starts, rates = close(list(losses[:done]), saved(done)[1]), _rates(history.get("lr"), done, args[-1])
+    fault = history_fault(history, args[-1])
+    return (len(losses), starts, _form(losses, done, args[-1]), rates, fault, flat_parameters(args[1]))
 
 
 def resumed(answer: Callable, args: tuple) -> tuple | None:

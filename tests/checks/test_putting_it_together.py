@@ -519,7 +519,8 @@ def test_fix14_a_resume_whose_history_holds_other_losses_than_the_run_had_is_nam
 def test_fix14_a_resume_whose_resumed_epochs_losses_are_made_up_is_named():
     def made_up(path, model, loss_fn, optimizer, scheduler, loader, generator, epochs):
         ckpt, history = _resume_then(path, model, loss_fn, optimizer, scheduler, loader, generator, epochs)
-        return {"train_loss": history["train_loss"][: ckpt["epoch"]] + [123.0] * (epochs - ckpt["epoch"])}
+        made_up = history["train_loss"][: ckpt["epoch"]] + [123.0] * (epochs - ckpt["epoch"])
+        return {"train_loss": made_up, "lr": history["lr"]}  # the rates kept: only the losses are made up
 
     verdict = check.resume(made_up)
     assert verdict.mistake == "history_other_run", verdict
@@ -546,3 +547,76 @@ def test_fix14_the_checks_record_of_the_run_never_stopped_is_what_fit_records(ep
     run = resume_probe.unbroken(epochs)
     assert run["mean"] == pytest.approx(history["train_loss"], rel=1e-6) and run["lr"] == history["lr"], (run, history)
     assert run["samples"] != pytest.approx(run["mean"], rel=1e-3)  # the short last batch: the two means differ
+
+
+def _hand_loop(record_lr="before", loss_as="float", extra=None):
+    """A resume with a loop of its own, recording each epoch's mean batch loss (``loss_as``: a float, a tensor, or
+    the running total of the loss tensors, graph kept, divided); the rate ``record_lr`` ("before" scheduler.step(),
+    as fit; "after" it; "never"), and ``extra``, a list of its own, only for the resumed epochs."""
+
+    def resume(path, model, loss_fn, optimizer, scheduler, loader, generator, epochs):
+        ckpt = load_checkpoint(path, model, optimizer, scheduler, generator=generator)
+        history = ckpt["history"]
+        for _ in range(ckpt["epoch"], epochs):
+            if record_lr == "before":
+                history["lr"].append(optimizer.param_groups[0]["lr"])
+            total, batches = 0.0, 0
+            for xb, yb in loader:
+                optimizer.zero_grad()
+                loss = loss_fn(model(xb), yb)
+                loss.backward()
+                optimizer.step()
+                total, batches = (total + loss if loss_as == "graph" else total + loss.item()), batches + 1
+            history["train_loss"].append(torch.tensor(total / batches) if loss_as == "tensor" else total / batches)
+            if extra:
+                history.setdefault(extra, []).append(0.5)
+            scheduler.step()
+            if record_lr == "after":
+                history["lr"].append(optimizer.param_groups[0]["lr"])
+        return history
+
+    return resume
+
+
+def test_fix15_a_hand_loop_that_never_extends_lr_is_named_as_save_checkpoint_and_fit_would_refuse_it():
+    verdict = check.resume(_hand_loop(record_lr="never"))
+    assert verdict.mistake == "history_lost", verdict
+    assert "history['lr'] holds 3 value(s)" in verdict.message and "6 epochs" in verdict.message, verdict
+    assert "save_checkpoint" in verdict.message and "fit" in verdict.message, verdict
+
+
+def test_fix15_a_list_of_ones_own_filled_only_for_the_resumed_epochs_is_named():
+    verdict = check.resume(_hand_loop(extra="acc"))
+    assert verdict.mistake == "history_lost" and "history['acc'] holds 3 value(s)" in verdict.message, verdict
+    assert "save_checkpoint" not in verdict.message, verdict  # the course's tools keep a list of one's own as it is
+
+
+def test_fix15_a_history_without_lr_is_named():
+    def no_lr(*args):
+        return {"train_loss": _resume_then(*args)[1]["train_loss"]}
+
+    verdict = check.resume(no_lr)
+    assert verdict.mistake == "history_lost" and "no 'lr'" in verdict.message, verdict
+
+
+def test_fix15_rates_recorded_after_scheduler_step_are_named_the_next_epochs():
+    verdict = check.resume(_hand_loop(record_lr="after"))
+    assert not verdict.passed and "after scheduler.step()" in verdict.message, verdict
+    assert "next epoch's rate" in verdict.message, verdict
+
+
+def test_fix15_loss_tensors_with_their_graph_in_the_history_are_named():
+    verdict = check.resume(_hand_loop(loss_as="graph"))
+    assert verdict.mistake == "not_a_number" and "loss.item()" in verdict.message, verdict
+    assert "keeps its whole graph alive" in verdict.message and "grad_fn" in verdict.message, verdict
+
+
+def test_fix15_detached_loss_tensors_in_the_history_are_named_without_blaming_a_graph():
+    verdict = check.resume(_hand_loop(loss_as="tensor"))
+    assert verdict.mistake == "not_a_number" and "not a Python float" in verdict.message, verdict
+    assert "graph" not in verdict.message, verdict
+
+
+def test_fix15_a_hand_loop_recording_the_rate_before_the_schedulers_step_passes():
+    verdict = check.resume(_hand_loop())
+    assert verdict.passed, verdict
