@@ -25,7 +25,7 @@ from course.epochs import check_saved_epoch
 from course.history import plain_history
 from course.parts import built_before_change, check_model, check_optimizer, check_scheduler, wrong_order
 from course.repro import rng_state, set_rng_state
-from course.updates import nan_or_inf, trained_weights
+from course.weights import nan_or_inf, trained_weights
 
 _ENTRIES = {"model": dict, "optimizer": (dict, type(None)), "scheduler": (dict, type(None)), "epoch": int,
             "history": dict, "rng": dict, "kinds": dict}  # fmt: skip
@@ -102,7 +102,7 @@ def _check_held(model: nn.Module, optimizer: torch.optim.Optimizer | None) -> No
 
 
 def _diverged(model: nn.Module, weights: Mapping[str, Any], optimizer_state: Any) -> list[str]:
-    """What holds NaN, or inf where training allows none (:func:`course.updates.trained_weights`): divergence."""
+    """What holds NaN, or inf where training allows none (:func:`course.weights.trained_weights`): divergence."""
     trained = {name for name, _ in trained_weights(model)}
     bad = [name for name, v in weights.items() if isinstance(v, torch.Tensor) and nan_or_inf(v, name in trained)]
     states = optimizer_state["state"].items() if isinstance(optimizer_state, Mapping) else ()

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from course.nested import nested_tensors
+
 DEVICE_ENV_VAR = "COURSE_DEVICE"
 DEVICE_CHOICES = ("cuda", "mps", "cpu")
 
@@ -149,21 +151,22 @@ def is_device_mismatch(error: BaseException) -> bool:
 
 
 def device_error(model: nn.Module, x: torch.Tensor, y: object, text: str) -> RuntimeError:
-    """The error for torch's words ``text`` of tensors on different devices met in ``model`` given ``x`` (and ``y``).
-
-    Example:
+    """The error for torch's words ``text`` of tensors on different devices met in ``model`` given ``x`` (and ``y``);
+    x may be a model's several inputs, nested. Example:
         >>> print(device_error(nn.Linear(1, 1), torch.ones(1, device="meta"), None, "..."))  # doctest: +ELLIPSIS
         tensors on different devices: x is on meta but the model on cpu. Move the batch to the model's device first...
     """
     devices = {p.device for p in model.parameters()} | {b.device for b in model.buffers()}
     device = next(iter(devices)) if len(devices) == 1 else None
-    inputs = list(x.values()) if isinstance(x, dict) else list(x) if isinstance(x, (list, tuple)) else [x]  # a model's
-    for name, tensor in [*(("x", part) for part in inputs), ("y", y)]:  # several inputs: each one
+    inputs, move = nested_tensors(x) or [x], "x, y = x.to(device), y.to(device)"  # inputs however nested: each one
+    if not isinstance(x, torch.Tensor):  # the course's to_device moves each tensor of x, in its tuple, list or dict
+        move = "from course.loaders import to_device, then x, y = to_device(x, device), y.to(device)"
+    for name, tensor in [*(("x", part) for part in inputs), ("y", y)]:
         if device is not None and isinstance(tensor, torch.Tensor) and tensor.device != device:
             return RuntimeError(
-                f"tensors on different devices: {name} is on {tensor.device} but the model on {device}. Move the "
-                f"batch to the model's device first, x, y = x.to(device), y.to(device) (with device = torch.device('{device}'), "
-                f"or next(model.parameters()).device). torch said: {text}"
+                f"tensors on different devices: {name} is on {tensor.device} but the model on {device}. Move the batch "
+                f"to the model's device first, {move} (with device = torch.device('{device}'), or "
+                f"next(model.parameters()).device). torch said: {text}"
             )
     where = f"on the model's device ({device})" if device is not None else f"on {getattr(inputs[0], 'device', 'cpu')}"
     return RuntimeError(

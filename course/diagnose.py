@@ -19,10 +19,11 @@ from torch.utils.data import DataLoader
 
 from course.device import device_error, dtype_error, ids_error, is_device_mismatch, is_dtype_mismatch, model_device
 from course.divergence import empty_batch, untouched
-from course.loaders import batch_to, check_loaders, no_batches, on_meta, several_inputs_error, tensors_in
+from course.loaders import batch_to, check_loaders, no_batches, on_meta, several_inputs_error
 from course.loss_checks import loss_of
-from course.loss_result import check_real, check_scalar, no_graph, outputs_loss
+from course.loss_result import check_outputs, check_real, check_scalar, no_graph
 from course.loss_values import check_last_layer, check_not_inference, check_values
+from course.nested import tensors_in
 
 _ONE_VALUE = "Expected more than 1 value per channel when training"  # BatchNorm's words for a batch of 1
 _TRAINING = ("in training mode, which needs at least 2 to compute a mean and a variance. Drop the last, incomplete "
@@ -84,9 +85,8 @@ def forward_loss(model: nn.Module, loss_fn: object, x: torch.Tensor, y: object, 
         >>> forward_loss(nn.Linear(1, 1, bias=False).requires_grad_(False), nn.MSELoss(), torch.zeros(2, 1), torch.ones(2, 1))
         tensor(1.)
     """
-    pred = model_output(model, x)  # a tensor, or several (a tuple, a dict) for a loss of one's own
-    computed = loss_of(pred, loss_fn, y, model) if isinstance(pred, torch.Tensor) else outputs_loss(pred, loss_fn, y)
-    loss = check_real(check_scalar(computed))
+    pred = check_outputs(model_output(model, x), loss_fn)  # a tensor, or a tuple or dict for a loss of one's own
+    loss = check_real(check_scalar(loss_of(pred, loss_fn, y, model)))
     check_values(pred, y, loss_fn, first=values)  # after the loss, so that wrong shapes are named first
     if values:
         check_last_layer(model, loss_fn)

@@ -13,17 +13,19 @@ from __future__ import annotations
 import contextlib
 import copy
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
 
+from course.nested import nested_tensors
+from course.weights import holds_inf, weights_diverged
 
-def _count(tensor: object) -> str | None:  # a tensor, or a tuple, list or dict of them (a model's inputs, outputs)
-    parts = tensor.values() if isinstance(tensor, dict) else tensor if isinstance(tensor, (list, tuple)) else [tensor]
-    floats = [t for t in parts if isinstance(t, torch.Tensor) and t.is_floating_point()]
+
+def _count(value: object) -> str | None:  # a tensor, or tuples, lists or dicts of them, nested (inputs, outputs)
+    floats = [t for t in nested_tensors(value) if t.is_floating_point()]
     bad = sum(int((~torch.isfinite(t)).sum()) for t in floats)
     return f"{bad} of {sum(t.numel() for t in floats)} values are NaN or inf" if bad else None
 
@@ -69,11 +71,6 @@ _LOSS_ITSELF = (
 def _cuda_devices(model: nn.Module) -> list[int]:
     """The CUDA devices the model's parameters are on: their generators, with the CPU's, are put back after a rerun."""
     return sorted({p.device.index or 0 for p in model.parameters() if p.is_cuda})
-
-
-def _finite(tensors: Iterable[object]) -> bool:  # a lazy layer's weights, not made yet, hold no value to test
-    return all(bool(torch.isfinite(t).all()) for t in tensors if isinstance(t, torch.Tensor) and not is_lazy(t)
-               and t.is_floating_point())  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -134,30 +131,31 @@ def gradient_cause(model: nn.Module, loss_fn: Callable | None, x: object, y: obj
 
 
 def finite_batch_cause(model: nn.Module, x: object) -> str:
-    """Why a finite batch gave a NaN or inf loss: the weights, else the model's output (recomputed), else the loss itself.
-
-    Example:
+    """Why a finite batch gave a NaN or inf loss: the weights, else the model's output (recomputed), else the loss itself
+    (a mask's inf, which a frozen parameter or a buffer may hold, named with the weights). Example:
         >>> model = nn.Linear(1, 1)
         >>> with torch.no_grad():
         ...     _ = model.weight.fill_(1e20)
         >>> print(finite_batch_cause(model, torch.ones(2, 1)))  # doctest: +ELLIPSIS
         The batch, the weights and the model's output are finite, so the loss itself is the cause: an error of 1e20 squared overflows ...
     """
-    if not _finite(model.parameters()):
+    if weights_diverged(model):
         return (
             "The batch is finite, but the model's weights are NaN or inf, as after a training step that diverged (a "
             "learning rate too high, or a gradient NaN where the loss has an infinite slope, as torch.sqrt at 0): "
             "retrain from a fresh model, or load a checkpoint; fit and train_epoch name the cause as it happens."
         )
-    out = _output(model, x)
+    out, masked = _output(model, x), holds_inf(model)  # the weights not diverged: an inf is a mask's
+    weights = "the weights (but for a mask's inf)" if masked else "the weights"
     if bad := _count(out):
         return (
-            f"The batch and the weights are finite, but the model's output is not ({bad}): a value overflowed inside "
-            "the model. Are some weights huge? (max(p.abs().max() for p in model.parameters()))"
+            f"The batch and {weights} are finite, but the model's output is not ({bad}): a value overflowed inside the "
+            f"model{', or a row of the mask all -inf made a softmax NaN' * masked}. Are some weights huge? "
+            "(max(p.abs().max() for p in model.parameters()))"
         )
     if not (isinstance(out, torch.Tensor) and out.is_floating_point()):  # an output we cannot read: both named
-        return "The batch and the weights are finite, so the model's output or the loss itself is not: " + _LOSS_ITSELF
-    return "The batch, the weights and the model's output are finite, so the loss itself is the cause: " + _LOSS_ITSELF
+        return f"The batch and {weights} are finite, so the model's output or the loss itself is not: " + _LOSS_ITSELF
+    return f"The batch, {weights} and the model's output are finite, so the loss itself is the cause: " + _LOSS_ITSELF
 
 
 def state_copy(value: object) -> object:
@@ -201,7 +199,7 @@ class LastFinite:
     def remember(self, epoch: int | None) -> None:  # nothing to keep while a lazy layer has no weights yet
         self.passes, self.updates = self.passes + 1, 0
         self.lazy = any(map(is_lazy, self.model.parameters()))
-        if not self.lazy and _finite(self.model.parameters()):
+        if not self.lazy and not weights_diverged(self.model):  # a frozen mask may hold inf
             weights = {key: state_copy(value) for key, value in self.model.state_dict().items()}
             self.saved, self.epoch = (weights, copy.deepcopy(self.optimizer.state_dict())), epoch
 
@@ -256,15 +254,15 @@ def nonfinite_step(
     """
     if bad := bad_values(x, y):
         cause = f"The batch itself is at fault: {bad}. {_CLEAN}"
-    elif ignored and _finite(model.parameters()):
+    elif ignored and not weights_diverged(model):
         cause = ignored
-    elif not _finite(model.parameters()) and first:
+    elif weights_diverged(model) and first:
         cause = (
             "The batch is finite: the weights were NaN or inf before this step function's first step, so an earlier "
             "training of this model diverged (a learning rate too high, then?) or they were set so. Rebuild the model "
             "and the optimizer, running their cells again (or load a checkpoint)."
         )
-    elif not _finite(model.parameters()):
+    elif weights_diverged(model):
         cause = (
             "The batch is finite, but the model's weights are NaN or inf: an earlier step diverged. Either the "
             "learning rate is too high (divide it by 10), or that step's gradient was NaN or inf although its loss "
@@ -294,7 +292,7 @@ def nonfinite_validation(
     cause = (
         f"The data is at fault: {bad}. Clean it (find the rows with ~torch.isfinite(x).all(dim=1))."
         if bad
-        else (_finite(model.parameters()) and ignored) or finite_batch_cause(model, x)
+        else (not weights_diverged(model) and ignored) or finite_batch_cause(model, x)
     )
     which = "this batch" if batch is None else f"batch {batch} (counting from 1)"
     return FloatingPointError(f"the validation loss of {which} is {value}. {cause}")

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator, Mapping
 
 import torch
 
+from course.nested import tensors_in
+
 
 def _describe(batch: object) -> str:
     if isinstance(batch, torch.Tensor):
@@ -45,15 +47,6 @@ _PARTS = {  # a part of a (features, targets) pair, and how __getitem__ makes it
     "features x": "(torch.tensor(features, dtype=torch.float32), y) rather than (a list of features, y)",
     "targets y": "(x, torch.tensor([y])) rather than (x, [y])",
 }
-
-
-def tensors_in(value: object) -> list[torch.Tensor]:
-    """The tensors of a tensor, or of a tuple, list or dict of them, nested (a model's inputs); [] if else is in it."""
-    if isinstance(value, torch.Tensor):
-        return [value]
-    parts = list(value.values()) if isinstance(value, Mapping) else value if isinstance(value, (list, tuple)) else []
-    found = [tensors_in(part) for part in parts]
-    return [t for tensors in found for t in tensors] if found and all(found) else []
 
 
 def to_device(value: object, device: torch.device) -> object:

@@ -19,6 +19,9 @@ from torch import nn
 from torch.nn import functional
 from torch.overrides import TorchFunctionMode
 
+from course.nested import described, nested_tensors
+from course.pair_errors import broadcast_shape, lengths_error, spread_error, time_major
+
 # Losses that compare each prediction with the target in the same place: a target shape that differs is a bug.
 _ELEMENTWISE = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, nn.BCELoss, nn.BCEWithLogitsLoss,
                 nn.KLDivLoss, nn.SoftMarginLoss, nn.PoissonNLLLoss)  # fmt: skip
@@ -52,151 +55,112 @@ def _stretches(pred: torch.Tensor, target: torch.Tensor, loss_fn: object) -> boo
     return None if target.ndim in (0, pred.ndim) else target.ndim < pred.ndim and len(target) > 1
 
 
-def _last_layer(model: object, pred: torch.Tensor, target: torch.Tensor) -> str:
-    n = target.shape[-1] if pred.ndim == target.ndim > 1 and pred.shape[:-1] == target.shape[:-1] else 0
-    want = f"out_features={n}, one per target column" if n else "out_features = the number of target columns"
-    modules = reversed(list(model.modules())) if isinstance(model, nn.Module) else ()
-    if (last := next((m for m in modules if isinstance(m, nn.Linear)), None)) is None:  # no model, or no Linear
-        return f"Make the model's output match the targets (build its last layer with {want})"
-    return (
-        f"The model's last layer, Linear(in_features={last.in_features}, out_features={last.out_features}), gives "
-        f"{last.out_features} value(s) per sample: build it with {want}"
-    )
-
-
-def _broadcast(*shapes: torch.Size) -> torch.Size | None:  # the shape they broadcast to, None if they do not
-    with contextlib.suppress(RuntimeError):
-        return torch.broadcast_shapes(*shapes)
-    return None
-
-
-def _reshape(pred: torch.Tensor, target: torch.Tensor) -> str:
-    view = ", ".join(["-1", *map(str, pred.shape[1:])]) if pred.ndim > 1 else str(pred.numel())
-    if target.ndim == 0 and pred.numel() == 1:
-        return (
-            f"give the target the prediction's shape, y = y.view({view}) (a loader with batch_size=None yields one "
-            "sample at a time: build its data set with targets of shape (N, 1), TensorDataset(x, y.view(-1, 1)))"
-        )
-    return f"give the targets the predictions' shape, y = y.view({view})"
-
-
 class _Broadcasts(TorchFunctionMode):
-    """Notes whether a call in a loss broadcast the predictions and targets (their shapes), not only converted one."""
+    """Notes the first of the predictions' shapes (``preds``: several for a model's several outputs) that a call in a
+    loss met with the targets' (``took``), and the first that a call broadcast against them, not only converted one
+    (``seen``: a shape other than the targets'; one alike is no broadcast)."""
 
-    pred, target, seen = torch.Size(), torch.Size(), False
+    preds: tuple[torch.Size, ...] = ()
+    target, took, seen = torch.Size(), None, None
 
     def __torch_function__(self, func: Callable, types: object, args: tuple = (), kwargs: dict | None = None) -> object:
         shapes = {a.shape for a in (*args, *(kwargs or {}).values()) if isinstance(a, torch.Tensor)}
-        both = self.pred in shapes and self.target in shapes  # shapes that differ and broadcast: checked before
-        self.seen = self.seen or (both and getattr(func, "__name__", "") not in _CONVERTS)
+        if self.target in shapes and (met := [shape for shape in self.preds if shape in shapes]):
+            other = [shape for shape in met if shape != self.target]  # the targets' own shape is met by any call on y
+            self.took = (other or met)[0] if self.took is None else self.took
+            if other and self.seen is None and getattr(func, "__name__", "") not in _CONVERTS:
+                self.seen = other[0]
         return func(*args, **(kwargs or {}))
 
 
-def _run(loss_fn: object, pred: torch.Tensor, target: torch.Tensor) -> tuple[bool, tuple]:
-    """Whether a hand-written ``loss_fn`` broadcasts them (others: True), and ``(its loss,)`` or ``()``;
-    its errors are its own. Once it did not broadcast these shapes, it is not run again here (``()``)."""
+def _taken(out: object, shape: torch.Size | None) -> torch.Tensor | None:  # the predictions the loss took (a shape)
+    return out if isinstance(out, torch.Tensor) else next((t for t in nested_tensors(out) if t.shape == shape), None)
+
+
+def _call(loss_fn: Callable, out: object, y: object, pred: torch.Tensor | None, model: nn.Module | None) -> object:
+    """``loss_fn(out, y)``, its errors explained (:func:`explain_loss`) as the errors of predictions ``pred``."""
+    try:
+        return loss_fn(out, y)
+    except (RuntimeError, IndexError, ValueError) as exc:  # ValueError: F.cross_entropy's batch sizes, a loss's own
+        raise explain_loss(exc, pred, y, loss_fn, model) from None
+
+
+def _run(
+    loss_fn: object, out: object, target: torch.Tensor, preds: tuple, model: nn.Module | None = None
+) -> tuple[bool, torch.Size | None, tuple]:
+    """Whether a hand-written ``loss_fn(out, target)`` broadcasts one of the predictions' shapes ``preds`` against the
+    targets (others: True, not run), the one it took, and ``(its loss,)`` or ``()``; its errors are explained as about
+    the one it took. Once it did not broadcast these shapes, it is not run again here (``()``)."""
     known = _is(loss_fn, _ELEMENTWISE, _ELEMENTWISE_FUNCTIONS) or _is(loss_fn, _CLASS_INDICES, _CLASS_INDEX_FUNCTIONS)
     if known or not callable(loss_fn):
-        return True, ()
+        return True, None, ()
+    watch, error, key = _Broadcasts(), None, (preds, target.shape)
     with contextlib.suppress(TypeError):  # a loss that cannot be weakly referenced or hashed is watched each time
-        if (pair := (pred.shape, target.shape)) in _PAIRS.get(loss_fn, ()):
-            return False, ()
-    watch = _Broadcasts()
-    watch.pred, watch.target = pair
+        if key in (done := _PAIRS.get(loss_fn, {})):
+            return False, done[key], ()
+    watch.preds, watch.target = key
     with watch, warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Using a target size", UserWarning)  # torch's: the course says more
-        loss = (loss_fn(pred, target),)
+        try:
+            loss = (loss_fn(out, target),)
+        except (RuntimeError, IndexError, ValueError) as exc:  # explained outside the watch
+            error = exc
+    if error is not None:
+        raise explain_loss(error, _taken(out, watch.took), target, loss_fn, model) from None
     with contextlib.suppress(TypeError):
-        if not watch.seen:
-            _PAIRS.setdefault(loss_fn, set()).add(pair)
-    return watch.seen, loss
+        if watch.seen is None:
+            _PAIRS.setdefault(loss_fn, {})[key] = watch.took
+    return watch.seen is not None, watch.took if watch.seen is None else watch.seen, loss
+
+
+def _refuse_broadcast(pred: torch.Tensor, target: torch.Tensor, loss_fn: object, model: nn.Module | None) -> None:
+    """Refuse a loss seen broadcasting ``pred`` against ``target`` (other lengths: :func:`lengths_error`), or warn if
+    it gives more prediction columns than targets, which a loss of one's own may use on purpose."""
+    if pred.ndim and target.ndim and len(pred) != len(target):
+        raise lengths_error(pred, target)
+    both, stretches = broadcast_shape(pred.shape, target.shape), _stretches(pred, target, loss_fn)
+    if both is None or (both == pred.shape and stretches is False):  # not a broadcast, or one target for one sample
+        return
+    if both == pred.shape and pred.numel() != target.numel() and stretches is None:  # may be on purpose: warned
+        warnings.warn(str(spread_error(pred, target, both, model, warn=True)), UserWarning, stacklevel=3)
+        return
+    raise spread_error(pred, target, both, model)
 
 
 def check_pair(pred: object, target: object, loss_fn: object = None, model: nn.Module | None = None) -> tuple:
     """Raise a clear error unless the model's output pairs up with the targets, sample by sample.
 
     Predictions (N, 1) against targets (N,) broadcast to (N, N), every prediction against every target: the loss is
-    silently wrong. So are N predictions with another number of targets, and (N, 2) predictions against (N, 1)
-    targets, or the reverse. Class indices (integer targets of ``nn.CrossEntropyLoss``-like losses) rightly have
-    another shape; one column of scores is refused. A hand-written loss given shapes that differ is run to see what it
-    does, once per loss and shapes (returned as ``(loss,)``, else ``()``; its errors are its own): one that pairs
-    them itself (``p.squeeze(1) - t``, or ``out[-1]`` of (T, N, C) given N targets) passes; one that broadcasts them is
-    refused, or warned of given more prediction columns, which it may use on purpose. Example:
+    silently wrong. So are N predictions with another number of targets (whatever the loss does with them: a loss of
+    one's own may reshape them away), and (N, 2) predictions against (N, 1) targets, or the reverse. Class indices
+    (integer targets of ``nn.CrossEntropyLoss``-like losses) rightly have another shape; one column of scores is
+    refused. A hand-written loss given shapes that differ is run to see what it does, once per loss and shapes
+    (returned as ``(loss,)``, else ``()``; its errors explained): one that pairs them itself (``p.squeeze(1) - t``, or
+    ``out[-1]`` of an evidently time-major (T, N, C) given N targets, the one other length it may take) passes; one
+    that broadcasts them is refused, or warned of given more prediction columns, which it may use on purpose. Example:
         >>> check_pair(torch.zeros(4, 1), torch.zeros(4))
         Traceback (most recent call last):
         ValueError: the predictions have shape (4, 1) but the targets (4,): ... y = y.view(-1, 1), or make the model's ...
     """
-    if not isinstance(pred, torch.Tensor):  # the trainer gives a tuple or dict to a loss of one's own, unchecked
+    if not isinstance(pred, torch.Tensor):  # the trainer gives a tuple or dict to a loss of one's own: loss_of
         raise TypeError(f"the model returned a {type(pred).__name__}, not a tensor of predictions to check.")
     _refuse_one_class(pred, target, loss_fn)
     if not isinstance(target, torch.Tensor) or pred.shape == target.shape:
         return ()
-    if pred.ndim and target.ndim and len(pred) != len(target):  # a loss of one's own may pair them (an RNN's out[-1])
-        if (ran := _run(loss_fn, pred, target))[0]:  # torch's own losses, or one that broadcasts them: refused
-            raise _lengths(pred, target)
-        return ran[1]
-    if (both := _broadcast(pred.shape, target.shape)) is None:
+    if pred.ndim and target.ndim and len(pred) != len(target):  # refused, unless time-major for a loss of one's own
+        if not time_major(pred, target) or (ran := _run(loss_fn, pred, target, (pred.shape,), model))[0]:
+            raise lengths_error(pred, target)
+        return ran[2]
+    if (both := broadcast_shape(pred.shape, target.shape)) is None:
         if _is(loss_fn, _ELEMENTWISE, _ELEMENTWISE_FUNCTIONS):
-            raise _spread(pred, target, None, model)
+            raise spread_error(pred, target, None, model)
         return ()  # another loss may take such shapes (CrossEntropyLoss does), or says so itself
-    stretches = _stretches(pred, target, loss_fn)
-    if both == pred.shape and stretches is False:
+    if both == pred.shape and _stretches(pred, target, loss_fn) is False:
         return ()
-    broadcast, loss = _run(loss_fn, pred, target)  # a hand-written loss: does it broadcast them?
-    if not broadcast:
-        return loss
-    if both == pred.shape and pred.numel() != target.numel() and stretches is None:  # may be on purpose: warned
-        warnings.warn(str(_spread(pred, target, both, model, warn=True)), UserWarning, stacklevel=2)
-        return loss
-    raise _spread(pred, target, both, model)
-
-
-def _lengths(pred: torch.Tensor, target: torch.Tensor, text: str = "") -> ValueError:  # text: torch's, if it failed
-    fix = "Check that features and targets have the same length, e.g. TensorDataset(x, y) with len(x) == len(y)."
-    if pred.ndim > 2 and pred.shape[1] == len(target):  # time-major, (T, N, ...): an RNN's without batch_first=True
-        fix = "Its dimension 1 holds them: build the RNN with batch_first=True, or score out[-1] in a loss of your own."
-    return ValueError(
-        f"the model gave {len(pred)} predictions but {len(target)} target(s) came with them (shapes {tuple(pred.shape)} "
-        f"and {tuple(target.shape)}){f' (torch said: {text})' if text else ''}: each sample needs its own target. {fix}"
-    )
-
-
-def _spread(
-    pred: torch.Tensor, target: torch.Tensor, both: torch.Size | None, model: nn.Module | None, warn: bool = False
-) -> ValueError:
-    """The error (or ``warn``: the warning's text) for shapes that differ, broadcast to ``both`` (None: they do not)."""
-    p, t = tuple(pred.shape), tuple(target.shape)
-    start, fix = f"the predictions have shape {p} but the target", _last_layer(model, pred, target)
-    if both is None:  # a loss comparing element by element cannot pair them at all
-        fix = _reshape(pred, target) if pred.numel() == target.numel() else fix
-        return ValueError(
-            f"{start}s {t}: this loss compares each prediction with the target in the same place, so they need the "
-            f"same shape. {fix[0].upper()}{fix[1:]}."
-        )
-    if both.numel() == pred.numel() == target.numel():  # broadcasting enlarges neither
-        return ValueError(
-            f"{start} {t}: one value each, but of different shapes, which the loss would broadcast (torch only "
-            f"warns): {_reshape(pred, target)}."
-        )
-    if warn:
-        return ValueError(
-            f"{start}s {t}: a loss comparing them element by element would stretch each target over "
-            f"{pred.numel() // target.numel()} predictions and be silently wrong. If your loss uses the extra columns "
-            f"on purpose (quantiles, a mean and a variance), all is well; otherwise {fix[0].lower()}{fix[1:]}."
-        )
-    if both in (pred.shape, target.shape):
-        one, several = ("target", "predictions") if both == pred.shape else ("prediction", "targets")
-        return ValueError(
-            f"{start}s {t}: the loss would stretch the {one}s to {tuple(both)}, comparing one {one} with several "
-            f"{several}, silently giving a wrong loss. {fix}"
-            + (", or give the targets the predictions' shape." if both == pred.shape else ".")
-        )
-    view = ", ".join(["-1", *map(str, p[1:])])
-    return ValueError(
-        f"{start}s {t}: the loss would broadcast them to {tuple(both)} and compare every prediction with every "
-        f"target, silently giving a wrong loss. Give the targets the predictions' shape, y = y.view({view}), or make "
-        "the model's output match the targets."
-    )
+    broadcast, _, loss = _run(loss_fn, pred, target, (pred.shape,), model)  # a hand-written loss: does it broadcast?
+    if broadcast:
+        _refuse_broadcast(pred, target, loss_fn, model)
+    return loss
 
 
 def _classes(pred: torch.Tensor, y: torch.Tensor, text: str) -> BaseException | None:
@@ -246,18 +210,18 @@ def _probabilities_or_indices(pred: torch.Tensor, y: torch.Tensor) -> BaseExcept
 
 
 def explain_loss(
-    error: BaseException, pred: torch.Tensor, y: object, loss_fn: object = None, model: nn.Module | None = None
+    error: BaseException, pred: torch.Tensor | None, y: object, loss_fn: object = None, model: nn.Module | None = None
 ) -> BaseException:
-    """The error to raise when ``loss_fn(pred, y)`` failed: a clearer one when we know the cause, else ``error``.
-    Example:
+    """The error to raise when ``loss_fn(pred, y)`` failed (``pred``: the predictions it took, None if not known): a
+    clearer one when we know the cause, else ``error``. Example:
         >>> print(explain_loss(RuntimeError("Target 7 is out of bounds."), torch.zeros(4, 3), torch.zeros(4).long()))
         a target holds class 7, but the model gives 3 scores per sample (classes 0 to 2): build the last layer ...
     """
-    if not isinstance(y, torch.Tensor):
+    if not isinstance(y, torch.Tensor) or not isinstance(pred, torch.Tensor):
         return error
     text, binary = str(error), isinstance(loss_fn, (nn.BCELoss, nn.BCEWithLogitsLoss))
     if pred.ndim and y.ndim and len(pred) != len(y) and _SIZES.search(text):  # a loss of one's own, run on them
-        return _lengths(pred, y, text)
+        return lengths_error(pred, y, text)
     if not y.is_floating_point() and (binary or "Found dtype" in text or "can't be cast" in text):
         return TypeError(
             f"the targets y are {y.dtype}, but this loss needs floating-point targets like the predictions "
@@ -273,24 +237,53 @@ def explain_loss(
             "the targets should be between 0 and 1 (class 0 or 1, or a probability), but some are not: "
             "check the labels (e.g. map the classes {1, 2} to {0, 1})."
         )
-    if "must match the size of tensor" in text and _broadcast(pred.shape, y.shape) is None:
-        return _spread(pred, y, None, model)
+    if "must match the size of tensor" in text and broadcast_shape(pred.shape, y.shape) is None:
+        return spread_error(pred, y, None, model)
     return _classes(pred, y, text) or error
 
 
+def _several(out: object, loss_fn: Callable, y: object, model: nn.Module | None) -> object:
+    """``loss_fn(out, y)`` for a model's several outputs (a tuple, a dict), which a loss of one's own takes as they are,
+    checked as :func:`check_pair` checks one: run watching every tensor in them as the predictions, one it broadcasts
+    against the targets is refused (warned of given more prediction columns), and its errors are explained as about the
+    one it took; an error about the tuple or dict itself gets a note of what it got."""
+    preds = [t for t in nested_tensors(out) if t.ndim]  # the predictions may be any of them: all are watched
+    try:
+        if not (isinstance(y, torch.Tensor) and preds):
+            return loss_fn(out, y)
+        if all(t.shape == y.shape for t in preds):  # nothing to broadcast
+            return _call(loss_fn, out, y, preds[0], model)
+        broadcast, took, loss = _run(loss_fn, out, y, tuple(dict.fromkeys(t.shape for t in preds)), model)
+        if broadcast and (taken := _taken(out, took)) is not None:
+            _refuse_broadcast(taken, y, loss_fn, model)
+        return loss[0] if loss else _call(loss_fn, out, y, _taken(out, took), model)
+    except (TypeError, AttributeError) as exc:
+        kinds = {type(out).__name__, *(k.__name__ for k in (tuple, list, dict) if isinstance(out, k))}
+        if re.search(rf"\b({'|'.join(map(re.escape, kinds))})\b", str(exc)):  # about what the model returned
+            what, pick = described(out)
+            exc.add_note(
+                f"(the model returned {what}, not one tensor, and the trainer hands it to the loss as it is: the loss "
+                f"must take it so, e.g. picking the predictions with {pick}, or forward() must return the predictions "
+                "alone.)"
+            )
+        raise
+
+
 def loss_of(pred: object, loss_fn: Callable, y: object, model: nn.Module | None = None) -> object:
-    """``loss_fn(pred, y)``, checked: predictions and targets that pair up, and the loss's own errors explained (what it
-    returns is :mod:`course.loss_result`'s concern). Example:
+    """``loss_fn(pred, y)``, checked: predictions and targets that pair up (a model's several outputs, a tuple or a
+    dict, too), and the loss's own errors explained (what it returns is :mod:`course.loss_result`'s concern). Example:
         >>> loss_of(torch.zeros(2, 1), nn.MSELoss(), torch.ones(2, 1))
         tensor(1.)
     """
+    if not isinstance(pred, torch.Tensor):
+        return _several(pred, loss_fn, y, model)
+    computed = check_pair(pred, y, loss_fn, model)  # a hand-written loss given other shapes may be run there, once
+    if computed:
+        return computed[0]
     try:
-        computed = check_pair(pred, y, loss_fn, model)  # a hand-written loss given other shapes may be run there, once
-        return computed[0] if computed else loss_fn(pred, y)
-    except (RuntimeError, IndexError) as exc:
-        raise explain_loss(exc, pred, y, loss_fn, model) from None
+        return _call(loss_fn, pred, y, pred, model)
     except (TypeError, AttributeError) as exc:  # torch's losses read y.size(): a list or a number has none
-        if isinstance(y, torch.Tensor) or not isinstance(pred, torch.Tensor):
+        if isinstance(y, torch.Tensor):
             raise
         raise TypeError(
             f"the targets y are a {type(y).__name__}, not a tensor, and the loss cannot take them "

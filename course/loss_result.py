@@ -1,7 +1,7 @@
 """What a loss takes and returns, checked before ``backward()``: one real, floating-point number, with a graph.
 
 A model may return several things (a tuple, a dict) to a loss written for them, not to one of torch's losses
-(:func:`outputs_loss`). A loss function that returns ``(loss, metrics)`` or a dict, a Python
+(:func:`check_outputs`). A loss function that returns ``(loss, metrics)`` or a dict, a Python
 number (``.item()`` on the way), an integer or bool tensor (no gradient), several values (``reduction='none'``) or a
 complex number is refused by :func:`check_scalar` and :func:`check_real`, each naming its own fix; :func:`no_graph`
 says why a loss has no graph, :func:`all_ignored` why it is NaN on a batch of ignored targets.
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import functools
 import numbers
-from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional
+
+from course.nested import described
 
 
 def _unwrapped(loss_fn: object) -> tuple[object, dict]:
@@ -38,22 +39,13 @@ def is_torch_loss(loss_fn: object) -> bool:
     return (getattr(type(base) if isinstance(base, nn.Module) else base, "__module__", "") or "").startswith("torch.")
 
 
-def _outputs(pred: object) -> tuple[str, str]:
-    """What the model returned, in words, and how a loss picks the predictions out of it (if they come first)."""
-    if isinstance(pred, Mapping):
-        return f"a {type(pred).__name__} with keys {list(pred)[:5]}", f"out[{next(iter(pred), 'pred')!r}]"
-    if isinstance(pred, (tuple, list)):
-        return f"a {type(pred).__name__} of {len(pred)} items", "out[0]"
-    return f"a {type(pred).__name__}", "out.predictions"
-
-
 def several_outputs(pred: object, loss_fn: object) -> TypeError:
     """The error for a model's output that is not one tensor (a tuple, a dict) given to one of torch's losses.
     Example:
         >>> print(several_outputs((torch.ones(2, 1), torch.ones(())), nn.MSELoss()))  # doctest: +ELLIPSIS
         the model returned a tuple of 2 items, not a tensor, but MSELoss takes one tensor of predictions...
     """
-    what, pick = _outputs(pred)
+    what, pick = described(pred)
     base = _unwrapped(loss_fn)[0]
     name = type(base).__name__ if isinstance(base, nn.Module) else getattr(base, "__name__", "the loss")
     return TypeError(
@@ -64,24 +56,15 @@ def several_outputs(pred: object, loss_fn: object) -> TypeError:
     )
 
 
-def outputs_loss(pred: object, loss_fn: Callable, y: object) -> object:
-    """``loss_fn(pred, y)`` for a model's output that is not one tensor (a tuple, a dict): refused by torch's losses
-    (:func:`several_outputs`), given as it is to a loss of one's own, whose own error gets a note of what it got.
-    Example:
-        >>> outputs_loss((torch.ones(2, 1), torch.zeros(())), lambda out, y: ((out[0] - y) ** 2).mean() + out[1], torch.zeros(2, 1))
-        tensor(1.)
+def check_outputs(out: object, loss_fn: object) -> object:
+    """``out``, the model's output, unless it is not one tensor (a tuple, a dict) and ``loss_fn`` one of torch's losses,
+    which take one (:func:`several_outputs`); a loss of one's own takes it as it is. Example:
+        >>> check_outputs((torch.ones(2, 1), torch.zeros(())), lambda out, y: ((out[0] - y) ** 2).mean())[0].shape
+        torch.Size([2, 1])
     """
-    if is_torch_loss(loss_fn):
-        raise several_outputs(pred, loss_fn)
-    try:
-        return loss_fn(pred, y)
-    except Exception as exc:
-        what, pick = _outputs(pred)
-        exc.add_note(
-            f"(the model returned {what}, not one tensor, and the trainer hands it to the loss as it is: the loss must "
-            f"take it so, e.g. picking the predictions with {pick}, or forward() must return the predictions alone.)"
-        )
-        raise
+    if not isinstance(out, torch.Tensor) and is_torch_loss(loss_fn):
+        raise several_outputs(out, loss_fn)
+    return out
 
 
 def all_ignored(loss_fn: object, y: object) -> str | None:

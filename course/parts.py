@@ -174,8 +174,8 @@ def built_before_change(model: nn.Module, optimizer: torch.optim.Optimizer, *, s
         f"the optimizer trains {len(other)} tensor(s) that are not the model's (shapes "
         f"{', '.join(str(tuple(p.shape)) for p in other[:3])}), and the model has {len(new)} trainable parameter(s) it "
         "does not train: the optimizer was built before the model changed (a parametrization such as weight_norm "
-        "registered, a layer replaced), so its steps change tensors the model no longer uses. Rebuild it from the "
-        "model as it is now, e.g. torch.optim.SGD(model.parameters(), lr=...)"
+        "registered, a layer replaced) or for another model, so its steps change tensors this model does not use. "
+        "Rebuild it from the model as it is now, e.g. torch.optim.SGD(model.parameters(), lr=...)"
     )
 
 

@@ -21,23 +21,25 @@ from course.device import model_device
 from course.diagnose import check_plain_step, check_run, check_tensors, explain, forward_loss, model_output
 from course.divergence import LastFinite, nonfinite_step, nonfinite_validation
 from course.epochs import UPDATED, check_schedule, continued_history, pad_history, step_scheduler, stop_noted
-from course.loaders import batch_to, batches, check_loaders, no_batches, on_meta, tensors_in, to_device
+from course.loaders import batch_to, batches, check_loaders, no_batches, on_meta, to_device
 from course.loss_result import all_ignored
 from course.loss_values import StepWatch
+from course.nested import tensors_in
 from course.parts import check_mean_loss, check_model, check_parts, check_scheduler
 from course.progress import shown_bar
-from course.updates import check_resumed_schedule, check_training, finish_pass, finish_step, recorded_rate
+from course.updates import check_grads, check_resumed_schedule, check_training, finish_pass, finish_step, recorded_rate
 
 Step = Callable[[torch.Tensor, torch.Tensor], float]
 
 
 def make_train_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer) -> Step:
     """Return ``train_step(x, y) -> float``: zero the gradients, forward, loss, backward, step, zero them again.
-
     Zeroing first keeps gradients an earlier ``backward()`` left (a look at ``.grad``) out of the step. ``x`` and ``y``
     must be on the model's device already (not moved). A NaN or inf loss raises a ``FloatingPointError`` before the step
-    (weights unchanged), NaN or inf weights one after it; an empty batch a ``ValueError``; a step that trained nothing
-    (a loss cut from the model, or a batch the loss rightly ignores: one step cannot tell) warns. Example:
+    (weights unchanged), NaN or inf weights one after it; an empty batch a ``ValueError``, as does an optimizer that
+    trains nothing of the model, told by the gradients before it steps (:func:`course.updates.check_grads`); a step
+    that trained nothing (a loss cut from the model, or a batch the loss rightly ignores: one step cannot tell) warns.
+    Example:
         >>> model = nn.Linear(1, 1)
         >>> step = make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
         >>> isinstance(step(torch.ones(4, 1), torch.ones(4, 1)), float)
@@ -59,6 +61,7 @@ def make_train_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.
             watch.backward(loss)
         except RuntimeError as exc:
             raise explain(exc, model, x, y) from None
+        check_grads(model, optimizer, watch.trained)  # till a step trains: an optimizer that trains nothing
         watch.step()  # warns if it trained nothing
         UPDATED.remember(model, optimizer)  # a loss not finite at a later step may be the learning rate's fault
         finish_step(model, optimizer, value)  # zeroes the gradients, after reading them if it made weights NaN or inf
@@ -81,7 +84,6 @@ def _val_loss(model: nn.Module, loss_fn: Callable, x: torch.Tensor, y: torch.Ten
 
 def make_val_step(model: nn.Module, loss_fn: Callable) -> Step:
     """Return ``val_step(x, y) -> float``: the loss in eval mode, without building a graph.
-
     As in :func:`make_train_step`, ``x`` and ``y`` must be on the model's device; a NaN or inf loss
     raises a ``FloatingPointError``, an empty batch a ``ValueError``. Example:
         >>> model = nn.Linear(1, 1)
@@ -114,7 +116,6 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
 
 def evaluate(model: nn.Module, loss_fn: Callable, loader: Iterable) -> float:
     """The loss over every sample of the loader, in eval mode and without gradients.
-
     Each batch's loss is weighted by its number of samples, len(y) (a short last batch counts for what it holds),
     so with a loss that averages over its batch (``reduction="mean"``) this is the loss of the whole set,
     unless that mean is weighted (class ``weight``, ``ignore_index``: divided by the batch's total weight,
@@ -154,7 +155,6 @@ def _mean_loss(model: nn.Module, loss_fn: Callable, loader: Iterable, name: str)
 
 def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The model's output for ``x`` (a tensor, or several as a tuple), in eval mode and without gradients.
-
     ``x`` moves to the model's device; the model's previous mode is restored afterwards. Example:
         >>> model = nn.Sequential(nn.Linear(2, 1), nn.Dropout(0.5))
         >>> out = predict(model, torch.ones(3, 2))
@@ -201,6 +201,7 @@ def _run_epoch(
             watch.backward(loss)
         except RuntimeError as exc:
             raise explain(exc, model, x, y) from None
+        check_grads(model, optimizer, watch.trained or last_finite.passes > 1)  # till a step trains
         watch.step()
         UPDATED.remember(model, optimizer)
         total, last_finite.updates = total + value, last_finite.updates + 1
@@ -215,12 +216,12 @@ def _run_epoch(
 
 def train_epoch(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer, loader: Iterable) -> float:
     """Train on every mini-batch of ``loader`` once (moved to the model's device); return the mean loss.
-
     The loop lesson 10 writes by hand: per batch, forward, loss, backward, step, zero the gradients (zeroed before the
     first batch too, so that gradients an earlier ``backward()`` left stay out of its step). A loss or weights NaN or
     inf stop it with a ``FloatingPointError`` naming the cause; the model keeps its last finite weights. If no step
-    trained anything (a loss cut from the model), a ``ValueError``. An endless loader never ends the epoch
-    (``itertools``' endless iterators are refused). Example:
+    trained anything (a loss cut from the model), a ``ValueError``; at the first step, before it changes anything, for
+    an optimizer that trains nothing of the model (another model's, or built before a layer was replaced). An endless
+    loader never ends the epoch (``itertools``' endless iterators are refused). Example:
         >>> from torch.utils.data import DataLoader, TensorDataset
         >>> loader = DataLoader(TensorDataset(torch.zeros(8, 1), torch.ones(8, 1)), batch_size=4)
         >>> model = nn.Linear(1, 1)
@@ -249,7 +250,6 @@ def fit(
     progress: bool = True,
 ) -> dict[str, list[float]]:
     """Train for ``epochs`` epochs in total; return the history of plain floats.
-
     Each epoch is :func:`train_epoch`'s pass over ``train_loader``; fit records its mean loss and the learning rate it
     used (the first parameter group's; NaN without one), evaluates on ``val_loader`` if given, then steps the scheduler
     (``ReduceLROnPlateau``, in mode "min", gets the validation loss, or the training loss without validation) and checks

@@ -6,7 +6,9 @@ refused, naming the fix: a learning rate that is no real number (None, a string,
 of NaN makes every weight NaN at the first update); a resumed run's scheduler not at its epoch is warned about. Each
 epoch records its rate (NaN for an optimizer without one). After the updates, weights NaN or inf though the loss was
 finite are named, with the cause read from the last step's gradients and the optimizer's settings: a gradient NaN
-where the loss has an infinite slope (torch.sqrt at 0), else a setting, else a rate too high.
+where the loss has an infinite slope (torch.sqrt at 0), else a setting, else a rate too high. Before the first step
+that trains, its gradients tell an optimizer that trains nothing it should (another model's, or one built before a
+layer was replaced): refused before it steps (:func:`check_grads`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from course.parts import check_parts, trains_nothing
+from course.parts import built_before_change, check_parts, trains_nothing
+from course.weights import trained_weights
 
 if TYPE_CHECKING:
     from course.divergence import LastFinite
@@ -148,44 +151,32 @@ def _updated_off(p: torch.Tensor) -> bool:
     return bool(p.isnan().any()) or moved or (p.grad is not None and p.grad.is_sparse)
 
 
-def trained_weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
-    """The parameters training updates (requires_grad), under each of their names: the weights that must stay finite,
-    the rule training and checkpoints share. NaN is divergence anywhere, inf only in these: a frozen parameter or a
-    buffer may hold inf on purpose, as a mask (a step, which sees the gradients, also lets a trained one keep an inf
-    its gradient never moves; a checkpoint, which sees none, asks to freeze such a mask). Example:
-        >>> model = nn.Linear(2, 1)
-        >>> _ = model.bias.requires_grad_(False)
-        >>> [name for name, _ in trained_weights(model)]
-        ['weight']
-    """
-    return [(name, p) for name, p in model.named_parameters(remove_duplicate=False) if p.requires_grad]
-
-
-def nan_or_inf(tensor: torch.Tensor, inf_too: bool = True) -> bool:
-    """Whether ``tensor`` holds NaN (or, with ``inf_too``, inf); never for integers or a quantized tensor. Example:
-    >>> nan_or_inf(torch.tensor([0.0, float("-inf")]), inf_too=False)
-    False
-    """
-    if not (tensor.is_floating_point() or tensor.is_complex()) or tensor.is_quantized:
-        return False
-    tensor = tensor.to_dense() if tensor.layout != torch.strided else tensor
-    tensor = tensor.float() if tensor.element_size() == 1 else tensor  # float8 has no isnan of its own
-    return bool(torch.isnan(tensor).any() or (inf_too and torch.isinf(tensor).any()))
-
-
 def _broken(model: nn.Module) -> str:
     """The trained parameters an update made NaN or inf (:func:`trained_weights`)."""
     return _not_finite(trained_weights(model), _updated_off)
 
 
-def _trained_nothing(model: nn.Module, optimizer: torch.optim.Optimizer) -> str:
-    """Why the last step trained nothing, if the optimizer holds no trainable parameter of the model (tensors of the
-    loss, maybe: only a step tells) and none of the tensors it holds received a gradient; else ""."""
-    if any(p.grad is not None for group in optimizer.param_groups for p in group["params"]):
-        return ""
-    why = trains_nothing(model, optimizer, sure=True)
-    own = " If it holds tensors the loss should train (a temperature), compute the loss with them."
-    return why and f"no tensor the optimizer holds received a gradient at the last step: {why}{own}"
+def check_grads(model: nn.Module, optimizer: torch.optim.Optimizer, trained: bool = False) -> None:
+    """Between ``backward()`` and the optimizer's step, till a step of the call has ``trained``: a ``ValueError``, the
+    weights unchanged, if the gradients show the optimizer trains nothing it should. None of the tensors it holds got
+    one, and it holds no trainable parameter of the model (:func:`course.parts.trains_nothing`: another model's); or
+    the tensors it holds that are not the model's got none while parameters of the model it does not hold did (it was
+    built before a layer was replaced, whatever the layer's shape: :func:`course.parts.built_before_change`). A tensor
+    of the loss it trains (a temperature) gets a gradient, so it is never refused."""
+    if trained:  # the hot path: one test per step
+        return
+    tensors = [p for group in optimizer.param_groups for p in group["params"]]
+    if not any(p.grad is not None for p in tensors):
+        if why := trains_nothing(model, optimizer, sure=True):
+            own = " If it holds tensors the loss should train (a temperature), compute the loss with them."
+            raise ValueError(f"no tensor the optimizer holds received a gradient (from the first step on): {why}{own}")
+        return
+    held, mine = {id(p) for p in tensors}, {id(t) for t in (*model.parameters(), *model.buffers())}
+    if any(id(p) not in mine and p.requires_grad and p.grad is None for p in tensors) and any(
+        p.grad is not None and id(p) not in held for p in model.parameters()
+    ):
+        why = built_before_change(model, optimizer, sure=True)
+        raise ValueError(f"{why}. (Told by the gradients, before the optimizer's step: the weights did not change.)")
 
 
 _SLOPE = (
@@ -224,8 +215,7 @@ def update_cause(model: nn.Module, optimizer: torch.optim.Optimizer) -> str:
 def finish_step(model: nn.Module, optimizer: torch.optim.Optimizer, value: float) -> None:
     """End a training step whose loss ``value`` was finite: a ``FloatingPointError`` if it left a weight NaN or inf,
     naming it and the cause read from the step's gradients (a step keeps no copy: the weights stay as it left them);
-    a ``ValueError`` if the optimizer trains no parameter of the model and no tensor it holds got a gradient; else
-    zero the gradients."""
+    else zero the gradients."""
     if names := _broken(model):
         raise FloatingPointError(
             f"the step made the weights NaN or inf ({names}) though its loss ({value:.4g}) was finite. "
@@ -233,19 +223,14 @@ def finish_step(model: nn.Module, optimizer: torch.optim.Optimizer, value: float
             "the optimizer, running their cells again (or load a checkpoint); fit and train_epoch put back the last "
             "finite weights themselves."
         )
-    if why := _trained_nothing(model, optimizer):
-        raise ValueError(why)
     optimizer.zero_grad()
 
 
 def finish_pass(keeper: LastFinite, epoch: int | None, step: int) -> None:
     """End a pass whose every loss was finite, by zeroing the gradients; but if a weight is NaN or inf, the last step
     (``step``) broke it: put the model and optimizer back to the start of the pass (``keeper``) and raise a
-    ``FloatingPointError`` naming the weights and the cause, read from that step's gradients before putting back
-    (a ``ValueError`` if the optimizer trains no parameter of the model and that step gave its tensors no gradient)."""
+    ``FloatingPointError`` naming the weights and the cause, read from that step's gradients before putting back."""
     if not (names := _broken(keeper.model)):
-        if why := _trained_nothing(keeper.model, keeper.optimizer):
-            raise ValueError(why)
         keeper.optimizer.zero_grad()
         return
     try:  # read from the last step's gradients, before putting back; an earlier step may have done it

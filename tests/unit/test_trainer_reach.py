@@ -183,10 +183,9 @@ def test_other_lengths_are_still_refused_for_a_built_in_loss_or_one_that_broadca
     model = nn.Linear(3, 1)
     words = r"gave 8 predictions but 3 target"
     assert_clear_error(lambda: make_train_step(model, nn.MSELoss(), sgd(model))(X, Y[:3]), ValueError, words)
-    # (8, 1) against (3,) broadcasts to (8, 3); against (3, 1) it fails
+    # (8, 1) against (3,) broadcasts to (8, 3); against (3, 1) it fails: a loss of one's own is refused before it runs
     assert_clear_error(lambda: make_train_step(model, squared_error, sgd(model))(X, Y[:3, 0]), ValueError, words)
-    with pytest.raises(ValueError, match=words + r".*torch said: The size of tensor a \(8\) must match"):
-        make_train_step(model, squared_error, sgd(model))(X, Y[:3])
+    assert_clear_error(lambda: make_train_step(model, squared_error, sgd(model))(X, Y[:3]), ValueError, words)
 
 
 # ----------------------------------------------------------------------------- dtype errors that are not x's

@@ -1,0 +1,111 @@
+"""Predictions and targets that do not pair up sample by sample, told in words that name the fix.
+
+Other lengths (:func:`lengths_error`: another number of targets, or a time-major output, :func:`time_major`), and
+shapes a loss would broadcast, stretch, or cannot compare place by place (:func:`spread_error`), the model's last
+layer named when it gives the wrong number of values per sample. :mod:`course.loss_checks` finds them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+
+def broadcast_shape(*shapes: torch.Size) -> torch.Size | None:
+    """The shape tensors of these shapes broadcast to, None if they do not. Example:
+    >>> broadcast_shape(torch.Size([4, 1]), torch.Size([4])), broadcast_shape(torch.Size([4, 2]), torch.Size([3]))
+    (torch.Size([4, 4]), None)
+    """
+    with contextlib.suppress(RuntimeError):
+        return torch.broadcast_shapes(*shapes)
+    return None
+
+
+def time_major(pred: torch.Tensor, target: torch.Tensor) -> bool:
+    """Whether ``pred`` is evidently time-major, (T, N, ...) for N targets: an RNN's output without batch_first=True,
+    whose last step ``out[-1]`` a loss of one's own may score. Example:
+    >>> time_major(torch.zeros(5, 8, 2), torch.zeros(8)), time_major(torch.zeros(5, 2), torch.zeros(8))
+    (True, False)
+    """
+    return pred.ndim >= 3 and target.ndim > 0 and pred.shape[1] == len(target)
+
+
+def _last_layer(model: object, pred: torch.Tensor, target: torch.Tensor) -> str:
+    n = target.shape[-1] if pred.ndim == target.ndim > 1 and pred.shape[:-1] == target.shape[:-1] else 0
+    want = f"out_features={n}, one per target column" if n else "out_features = the number of target columns"
+    modules = reversed(list(model.modules())) if isinstance(model, nn.Module) else ()
+    if (last := next((m for m in modules if isinstance(m, nn.Linear)), None)) is None:  # no model, or no Linear
+        return f"Make the model's output match the targets (build its last layer with {want})"
+    return (
+        f"The model's last layer, Linear(in_features={last.in_features}, out_features={last.out_features}), gives "
+        f"{last.out_features} value(s) per sample: build it with {want}"
+    )
+
+
+def _reshape(pred: torch.Tensor, target: torch.Tensor) -> str:
+    view = ", ".join(["-1", *map(str, pred.shape[1:])]) if pred.ndim > 1 else str(pred.numel())
+    if target.ndim == 0 and pred.numel() == 1:
+        return (
+            f"give the target the prediction's shape, y = y.view({view}) (a loader with batch_size=None yields one "
+            "sample at a time: build its data set with targets of shape (N, 1), TensorDataset(x, y.view(-1, 1)))"
+        )
+    return f"give the targets the predictions' shape, y = y.view({view})"
+
+
+def lengths_error(pred: torch.Tensor, target: torch.Tensor, text: str = "") -> ValueError:
+    """The error for predictions of another length than the targets (``text``: torch's words, if the loss failed).
+    Example:
+        >>> print(lengths_error(torch.zeros(1, 1), torch.zeros(8)))  # doctest: +ELLIPSIS
+        the model gave 1 predictions but 8 target(s) came with them (shapes (1, 1) and (8,)): each sample needs ...
+    """
+    fix = "Check that features and targets have the same length, e.g. TensorDataset(x, y) with len(x) == len(y)."
+    if time_major(pred, target):
+        fix = "Its dimension 1 holds them: build the RNN with batch_first=True, or score out[-1] in a loss of your own."
+    return ValueError(
+        f"the model gave {len(pred)} predictions but {len(target)} target(s) came with them (shapes {tuple(pred.shape)} "
+        f"and {tuple(target.shape)}){f' (torch said: {text})' if text else ''}: each sample needs its own target. {fix}"
+    )
+
+
+def spread_error(
+    pred: torch.Tensor, target: torch.Tensor, both: torch.Size | None, model: nn.Module | None, warn: bool = False
+) -> ValueError:
+    """The error (or ``warn``: the warning's text) for shapes that differ, broadcast to ``both`` (None: they do not).
+    Example:
+        >>> print(spread_error(torch.zeros(4, 1), torch.zeros(4), torch.Size([4, 4]), None))  # doctest: +ELLIPSIS
+        the predictions have shape (4, 1) but the targets (4,): the loss would broadcast them to (4, 4) and compare ...
+    """
+    p, t = tuple(pred.shape), tuple(target.shape)
+    start, fix = f"the predictions have shape {p} but the target", _last_layer(model, pred, target)
+    if both is None:  # a loss comparing element by element cannot pair them at all
+        fix = _reshape(pred, target) if pred.numel() == target.numel() else fix
+        return ValueError(
+            f"{start}s {t}: this loss compares each prediction with the target in the same place, so they need the "
+            f"same shape. {fix[0].upper()}{fix[1:]}."
+        )
+    if both.numel() == pred.numel() == target.numel():  # broadcasting enlarges neither
+        return ValueError(
+            f"{start} {t}: one value each, but of different shapes, which the loss would broadcast (torch only "
+            f"warns): {_reshape(pred, target)}."
+        )
+    if warn:
+        return ValueError(
+            f"{start}s {t}: a loss comparing them element by element would stretch each target over "
+            f"{pred.numel() // target.numel()} predictions and be silently wrong. If your loss uses the extra columns "
+            f"on purpose (quantiles, a mean and a variance), all is well; otherwise {fix[0].lower()}{fix[1:]}."
+        )
+    if both in (pred.shape, target.shape):
+        one, several = ("target", "predictions") if both == pred.shape else ("prediction", "targets")
+        return ValueError(
+            f"{start}s {t}: the loss would stretch the {one}s to {tuple(both)}, comparing one {one} with several "
+            f"{several}, silently giving a wrong loss. {fix}"
+            + (", or give the targets the predictions' shape." if both == pred.shape else ".")
+        )
+    view = ", ".join(["-1", *map(str, p[1:])])
+    return ValueError(
+        f"{start}s {t}: the loss would broadcast them to {tuple(both)} and compare every prediction with every "
+        f"target, silently giving a wrong loss. Give the targets the predictions' shape, y = y.view({view}), or make "
+        "the model's output match the targets."
+    )
