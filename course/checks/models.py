@@ -12,7 +12,9 @@ import torch
 from torch import nn
 
 from course.checks.engine import Exercise, Guard, Mistake
-from course.checks.probes import _outputs, any_item, batch_dependent, graph_nodes, model_kind, random_output, randomised
+from course.checks.model_probe import computes
+from course.checks.model_probe import untrainable as _untrainable  # logistic_regression's name for it
+from course.checks.probes import any_item, randomised
 from course.checks.values import describe, safe_text
 from course.checks.vocabulary import LAYERS_ONLY, MISTAKES
 
@@ -57,18 +59,6 @@ def _quadratic(make: object, args: tuple) -> object:
     model(wide)  # a forward that changes x in place (x.squeeze_(1), x.clamp_(-10, 10)) changes the caller's x
     return {**seen, "stuck": _untrainable(model, out), "output": out.detach() if torch.is_tensor(out) else out,
             "in_place": not torch.equal(wide, torch.tensor([[-40.0], [0.5], [40.0]]))}  # fmt: skip
-
-
-def _untrainable(model: nn.Module, out: object) -> list:
-    """The parameters training could never change: frozen, or no gradient of ``out`` reaches them (a .detach())."""
-    parameters = dict(model.named_parameters())  # after a call: a lazy layer has them only then
-    trainable = {name: p for name, p in parameters.items() if p.requires_grad}
-    frozen = [name for name in parameters if name not in trainable]
-    if not (torch.is_tensor(out) and out.requires_grad and out.is_floating_point()) or not trainable:
-        return frozen + list(trainable)
-    weighted = out.flatten() * torch.linspace(1, 2, out.numel(), dtype=out.dtype, device=out.device)  # a softmax
-    gradients = torch.autograd.grad(weighted.sum(), list(trainable.values()), allow_unused=True)  # over rows sums to 1
-    return frozen + [name for name, grad in zip(trainable, gradients, strict=True) if grad is None or not grad.any()]
 
 
 def _stuck(got: dict | list, expected: object) -> str:  # the quadratic's (a dict) or the first logistic model's
@@ -151,6 +141,8 @@ def _on_devices(program: object, args: tuple) -> object:
         on_meta = _watched(program, args, record=lambda model, inputs, out: str(inputs[0].device),
                            summary=lambda out: (tuple(out.shape), str(out.device)))  # fmt: skip
     except Exception as exc:  # the error of reading values on meta is the check's, not the learner's: say what it was
+        if _SET_DATA in safe_text(exc):  # p.data = p.data.to(device): set_data refuses a meta tensor for a CPU one
+            return {"set data": safe_text(exc)}
         if not any(text in safe_text(exc) for text in _NO_VALUES):
             raise
         return {"read values": safe_text(exc)}
@@ -158,7 +150,17 @@ def _on_devices(program: object, args: tuple) -> object:
                                                            "cpu": program(*_device_probe("cpu"))}  # fmt: skip
 
 
+def _moved_data(model: nn.Module, x: torch.Tensor, device: str) -> torch.Tensor:  # right on a GPU, refused on meta
+    for parameter in model.parameters():
+        parameter.data = parameter.data.to(device)
+    return model(x.to(device))
+
+
 _NO_VALUES = ("copy out of meta", "meta device type tensor to numpy", "on meta tensors")  # .cpu(), .numpy(), .item()
+_SET_DATA = "variable.set_data(tensor)`, but `variable` and `tensor` have incompatible tensor type"
+_DATA_MOVE = "your function moved the parameters by assigning p.data = p.data.to(device): the check runs on the meta \
+device, where .data = cannot move a tensor (between the CPU and a GPU it can, but buffers stay behind). model.to(device) \
+moves every parameter and buffer, onto any device: use it, and keep x = x.to(device)."
 _STAY = "your function copied the output off the device or read its values (.cpu(), .item(), .numpy(), .tolist()), \
 which the check's device (meta) cannot give: return model(x) as it is, on the device the model computed on."
 _KEEP_THE_COPY = "x.to(device) returns a moved copy, leaving x on the CPU (unlike model.to): keep it, x = x.to(device)."
@@ -169,6 +171,7 @@ run_on_device = Exercise(
     reference=lambda model, x, device: model.to(device)(x.to(device)),
     guards=[Guard("wrong_device", lambda got: isinstance(got, dict) and "read values" in got,
                   lambda model, x, device: model.to(device)(x.to(device)).cpu(), _STAY),  # right values, moved off
+            Guard("wrong_device", lambda got: isinstance(got, dict) and "set data" in got, _moved_data, _DATA_MOVE),
             Guard("not_a_tensor", lambda got: not isinstance(got, dict), lambda model, x, device: [0.0]),
             *(Guard(fault, _FAULTS[fault][0], wrong, _FAULTS[fault][1]) for fault, wrong in (  # the right output, but
                 ("froze_parameters", lambda model, x, device: model.to(device).requires_grad_(False)(x.to(device))),
@@ -188,65 +191,6 @@ run_on_device = Exercise(
 )  # fmt: skip
 
 
-def _responses(model: nn.Module, x: torch.Tensor, kind: str) -> tuple[int, bool]:
-    """How many features leave the output unchanged when only they change (16 rows); whether it stops at a bound: rows
-    of 2 x share the largest or smallest output, or a sigmoid(w · x + b) (|z| < 10 in model_kind) stops short of it."""
-    with torch.no_grad():
-        out, wide = model(x[:16]), model(2 * x[:16]).flatten()
-        ignored = sum(torch.equal(model(x[:16] + step), out) for step in torch.eye(x.shape[1], dtype=x.dtype))
-    if kind != "probabilities":
-        return ignored, kind == "other, squashed" and bool((wide == wide.max()).sum() + (wide == wide.min()).sum() > 2)
-    p, z = _outputs(model, x := x.double()), torch.linspace(-16, 16, 25, dtype=torch.float64)  # p to 1e-7 (float32's)
-    fit = (p > 0.01) & (p < 0.99)  # w and b are fitted where p is well measured, then rows built along w score z
-    coef = torch.linalg.lstsq(torch.cat([x, torch.ones_like(x[:, :1])], 1)[fit], torch.logit(p[fit])[:, None]).solution
-    q = _outputs(model, (z - coef[-1, 0])[:, None] * coef[:-1, 0] / coef[:-1, 0].square().sum())
-    return ignored, int(fit.sum()) > x.shape[1] + 1 and not isinstance(q, str) and bool(  # a clamp of z (to ±15)
-        ((q[:12].log() - nn.functional.logsigmoid(z[:12])).abs() > 0.1).any()  # or p (1e-6) shows in the log below
-        or (((1 - q[13:]) - torch.sigmoid(-z[13:])).abs()  # 0.5, in 1 - p above it, up to float32's rounding (its
-            > 0.1 * torch.sigmoid(-z[13:]) + 2.4e-7).any())  # sigmoid is 1 past 16.6: no clamp)  # fmt: skip
-
-
-def _decimals(out: torch.Tensor) -> str:  # "": none, or its dtype cannot tell (16 outputs need steps of 12 ulp)
-    """' to k decimals': the fewest k (0 to 8) to which every output is rounded, to 1.5 units in its last place."""
-    value = (out.detach() if out.is_floating_point() else out.detach().double()).flatten().abs()  # + float64's error
-    unit, value = 1.5 * (value.nextafter(value.new_tensor(torch.inf)) - value) + 2.3e-16 * value, value.double()
-    return next((f" to {k} decimal{'s'[: k > 1]}" if k else " (or thresholds them)" for k in range(9) if ((scaled :=
-        value * 10**k) - scaled.round()).abs().le(unit * 10**k).all() and (unit * 10**k <= 0.125).sum() >= 16), "")  # fmt: skip
-
-
-def _computes(make: object, args: tuple) -> object:
-    """For 5 and 2 features: the output's shape, what the model computes (probes.model_kind), extra parameters,
-    the features it ignores, the parameters no gradient reaches and whether it keeps tensors unregistered."""
-    if isinstance(make, nn.Module):
-        return "an instance"
-    seen = []
-    for n_features in (5, 2):
-        torch.manual_seed(n_features)
-        if not isinstance(model := make(n_features), nn.Module):
-            return "not a model"
-        dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-        x = 2 * torch.randn(64, n_features, generator=torch.Generator().manual_seed(n_features), dtype=dtype)
-        given = x.clone()  # a forward that changes its input in place (x /= 10) changes x at every call
-        out, stuck = model(x[:12]), _untrainable(model, every := model(x))  # before model_kind changes weights
-        kind = model_kind(model, n_features)
-        if kind in ("constant", "probabilities"):  # all-zero weights are a right start, and a clamp shows only on
-            kind = model_kind(randomised(model, n_features, scale=1.5), n_features)  # large scores: |z| to 9.8, 30
-        ignored, clamped = (0, False) if kind == "constant" or not torch.is_tensor(out) else _responses(model, x, kind)
-        seen.append({
-            "shape": tuple(out.shape) if torch.is_tensor(out) else describe(out), "kind": kind,
-            "random": random_output(model, x[:12]), "batch": batch_dependent(model, x[:12]),
-            "softmax": kind == "constant" and any("SoftmaxBackward" in type(node).__name__ for node in graph_nodes(
-                getattr(out, "grad_fn", None))),
-            "extra": sum(p.numel() for p in model.parameters()) - n_features - 1,
-            "ignored": ignored, "clamped": clamped, "in_place": not torch.equal(x, given),
-            "rounded": _decimals(every) if stuck and torch.is_tensor(every) else "",  # no gradient passes a round
-            "stuck": [] if kind == "constant" else stuck,  # a constant output (softmax of one) is a mistake of its own
-            "unregistered": any(torch.is_tensor(value) and value.requires_grad for module in model.modules()
-                                for value in vars(module).values()),
-        })  # fmt: skip
-    return seen
-
-
 class _WithSigmoid(nn.Module):  # right; a guard's example passes change(x) to the linear layer, or returns after(p)
     def __init__(self, n_features: int, change: object = None, after: object = None) -> None:
         super().__init__()
@@ -257,6 +201,15 @@ class _WithSigmoid(nn.Module):  # right; a guard's example passes change(x) to t
         return p if self.after is None else self.after(p)
 
 
+class _Listed(_WithSigmoid):  # right, but the layer is kept in a plain list, where parameters() never sees it
+    def __init__(self, n_features: int) -> None:
+        super().__init__(n_features)
+        self.layers = [self._modules.pop("linear")]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.layers[0](x))
+
+
 _FLAT = "12 examples gave shape (12,), not the (12, 1) column of nn.Linear(n_features, 1): something in forward \
 flattened it (.squeeze(), .view(-1), .flatten()). Return the column; reshape flat targets to (N, 1) instead."
 _NEW_MODEL = "make_logistic_regression(n_features) must return a model, an instance such as Logistic(n_features)."
@@ -265,7 +218,7 @@ nn.Linear(n_features, 1), or wrap each tensor in nn.Parameter."
 _EXTRA = "your model is a sigmoid of one linear score, but with {} extra parameter{} (for 5 features) beyond its \
 weights and bias: a layer too many (layers in a row, two outputs, a scale). Use nn.Linear(n_features, 1), a sigmoid."
 logistic_model = Exercise(
-    name="logistic_model", reference=_WithSigmoid, observe=_computes,
+    name="logistic_model", reference=_WithSigmoid, observe=computes,
     guards=[Guard("instance_not_class", lambda got: got == "an instance", _WithSigmoid(3)),
         Guard("not_a_model", lambda got: got == "not a model", lambda n: "a model", _NEW_MODEL),
         Guard("wrong_shape", lambda got: got[0]["shape"] == (12,), partial(_WithSigmoid, after=nn.Flatten(0)), _FLAT),
@@ -274,6 +227,7 @@ logistic_model = Exercise(
         Guard("mutated_input", any_item(lambda i: i["in_place"]), partial(_WithSigmoid, change=torch.relu_), _IN_PLACE),
         Guard("unregistered_parameter", any_item(lambda item: item["unregistered"]), lambda n: setattr(  # a plain
               model := _WithSigmoid(n), "scale", torch.ones(1, requires_grad=True)) or model, _PLAIN),  # tensor
+        Guard("plain_list", any_item(lambda item: item["unlisted"]), _Listed),  # parameters() is empty: say why
         Guard("softmax_one_output", any_item(lambda item: item["softmax"]), partial(_WithSigmoid, after=nn.Softmax(1))),
         Guard("constant_output", any_item(lambda item: item["kind"] == "constant"),
               partial(_WithSigmoid, change=torch.zeros_like)),  # or linear(x) * 0 + bias: x is never used
@@ -285,6 +239,8 @@ logistic_model = Exercise(
         Guard("random_output", any_item(lambda item: item["random"]), partial(_WithSigmoid, change=nn.Dropout(0.2))),
         Guard("batch_dependent", any_item(lambda item: item["batch"]),  # after random_output: two runs differ there too
               partial(_WithSigmoid, change=lambda x: (x - x.mean(0)) / x.std(0))),  # standardised inside forward
+        Guard("extra_layer", any_item(lambda item: item["more"]), lambda n: nn.Sequential(  # a hidden layer: before
+              nn.Linear(n, 4), nn.ReLU(), nn.Linear(4, 1), nn.Sigmoid())),  # features and bounds dead units can show
         Guard("ignored_feature", any_item(lambda item: item["ignored"]),
               partial(_WithSigmoid, change=lambda x: x[:, :1].expand_as(x))),  # only the first feature, repeated
         Guard("clamped_output", any_item(lambda item: item["clamped"]), partial(_WithSigmoid,  # Hardtanh clamps:

@@ -1,5 +1,6 @@
 """Checks for lesson 01 (tensors and devices): shapes predicted, a loss's shape bug, copies from NumPy, in-place."""
 
+import numbers
 from functools import partial
 
 import numpy as np
@@ -28,6 +29,10 @@ NOT_A_TENSOR = Guard(  # the observation holds one answer per probe
 HALF = (
     "the values went through {}, which keeps only {} significant digits{}: "
     "1234.567, 0.1 and 0.0123456 lost digits. Convert straight to float32: torch.tensor(array, dtype=torch.float32)."
+)
+READ_ONLY = (
+    "your function made the array it was given read-only (array.setflags(write=False)): the caller can no longer "
+    "change its own array. Leave the array as it is; torch.tensor(array, dtype=torch.float32) already copies it."
 )
 TENSORS = "return torch tensors, not NumPy arrays or lists: build each one with torch.tensor(...)."
 CUT = (
@@ -81,9 +86,16 @@ def _after_source_changes(convert: object, arrays: tuple) -> list:
     tensors = [convert(array) for array in arrays]
     if any(a.dtype != b.dtype or not np.array_equal(a, b) for a, b in zip(arrays, ARRAYS, strict=True)):
         return "changed its array"  # values, shape or dtype
+    if not all(array.flags.writeable for array in arrays):  # array.setflags(write=False): the caller's can't change
+        return "made its array read-only"
     for array in arrays:
         array += 100
     return [(str(getattr(tensor, "dtype", type(tensor).__name__)), tensor) for tensor in tensors]
+
+
+def _read_only(array: np.ndarray) -> torch.Tensor:  # right values, but the caller's array can no longer change
+    array.setflags(write=False)
+    return torch.tensor(array, dtype=torch.float32)
 
 
 def _cut_off(got: object) -> bool:  # a number (from .item()) or a detached tensor: backward() cannot run through it
@@ -150,7 +162,7 @@ def _shape_text(value: object) -> str:
     """A predicted shape as the learner wrote it, with what is wrong with its form, if something is."""
     if isinstance(value, torch.Tensor | np.ndarray):
         return f"{describe(value)}, an array, not a shape: write the tuple (or use .shape)"
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, numbers.Integral | float) and not isinstance(value, bool):  # np.int64(3) too
         return f"the number {value}: a tuple of one item needs a comma, ({value},)"
     return safe_text(value, 30)
 
@@ -232,6 +244,7 @@ to_float32 = Exercise(
     observe=_after_source_changes,
     guards=[
         Guard("mutated_input", lambda got: got == "changed its array", lambda a: torch.tensor(np.negative(a, out=a))),
+        Guard("mutated_input", lambda got: got == "made its array read-only", _read_only, READ_ONLY),
         Guard("not_a_tensor", lambda got: not all(torch.is_tensor(t) for _, t in got), np.float32, TENSORS),
     ],
     mistakes=[

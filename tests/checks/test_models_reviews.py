@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+from functools import partial
 
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from course.checks import models as check
 from tests.checks.test_models import logistic
@@ -358,3 +360,50 @@ def test_learn11c_a_quadratic_changing_its_input_in_place_is_named(answer):
 def test_a_model_called_with_its_input_as_a_keyword_runs_on_the_device():
     verdict = check.run_on_device(lambda model, x, device: model.to(device)(input=x.to(device)))
     assert verdict.passed, verdict
+
+
+def _hidden(activation, width, bias=True):  # learn E: a hidden layer between the features and the sigmoid
+    return lambda n: nn.Sequential(nn.Linear(n, width, bias), activation(), nn.Linear(width, 1, bias), nn.Sigmoid())
+
+
+@pytest.mark.parametrize("width", [2, 4, 5, 8])
+@pytest.mark.parametrize("activation", [nn.ReLU, nn.Tanh, nn.LeakyReLU], ids=["ReLU", "Tanh", "LeakyReLU"])
+def test_learnE_a_logistic_model_with_a_hidden_layer_is_told_it_is_more_not_clamped(activation, width):
+    verdict = check.logistic_model(_hidden(activation, width))
+    assert verdict.mistake == "extra_layer" and "more than logistic regression" in verdict.message, verdict
+    assert "bound" not in verdict.message and "clamp" not in verdict.message, verdict
+
+
+def test_learnE_a_hidden_layer_without_biases_is_more_than_logistic_regression_too():
+    verdict = check.logistic_model(_hidden(nn.ReLU, 1, bias=False))  # n + 1 parameters, as many as logistic regression
+    assert verdict.mistake == "extra_layer", verdict
+    parametrized = lambda n: parametrize.register_parametrization(nn.Linear(n, 1), "weight", nn.Identity())  # noqa: E731
+    assert check.logistic_model(lambda n: nn.Sequential(parametrized(n), nn.Sigmoid())).passed  # one layer all the same
+
+
+class _LayerInAList(nn.Module):  # learn E: the layer kept where parameters() never sees it
+    def __init__(self, n_features: int, container: type = list) -> None:
+        super().__init__()
+        self.layers = [nn.Linear(n_features, 1)] if container is list else {0: nn.Linear(n_features, 1)}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.layers[0](x))
+
+
+@pytest.mark.parametrize("container", [list, dict])
+def test_learnE_a_logistic_layer_in_a_plain_list_or_dict_is_told_it_is_unregistered(container):
+    verdict = check.logistic_model(partial(_LayerInAList, container=container))
+    assert verdict.mistake == "plain_list" and "parameters() misses them" in verdict.message, verdict
+    assert "not sigmoid(w · x + b)" not in verdict.message, verdict
+
+
+def _moved_through_data(model, x, device):  # learn E: moves each parameter's tensor (CPU <-> GPU allows it)
+    for p in model.parameters():
+        p.data = p.data.to(device)
+    return model(x.to(device))
+
+
+def test_learnE_a_move_through_p_data_is_told_why_the_meta_check_cannot_take_it():
+    verdict = check.run_on_device(_moved_through_data)
+    assert verdict.mistake == "wrong_device" and "raised" not in verdict.message, verdict
+    assert "meta" in verdict.message and ".data" in verdict.message and "model.to(device)" in verdict.message, verdict

@@ -231,3 +231,19 @@ def test_a_half_precision_detour_is_told_the_digits_torch_keeps(dtype, digits):
     assert verdict.mistake == "rounded" and f"keeps only {digits} significant digits" in verdict.message, verdict
     kept = torch.tensor([1234.567]).to(dtype).item()  # torch: float16 1235.0 (4 digits), bfloat16 1232.0 (3)
     assert f"{kept:.0f}" == {torch.float16: "1235", torch.bfloat16: "1232"}[dtype]
+
+
+def test_learnE_a_copy_that_makes_the_array_read_only_is_told_so_not_blamed_for_the_checks_error():
+    def read_only(array):
+        array.setflags(write=False)
+        return torch.tensor(array, dtype=torch.float32)
+
+    verdict = check.to_float32(read_only)
+    assert verdict.mistake == "mutated_input" and "read-only" in verdict.message, verdict
+    assert "raised an error" not in verdict.message, verdict
+
+
+@pytest.mark.parametrize("number", [3, np.int64(3), np.int32(3), np.uint8(3)], ids=["int", "int64", "int32", "uint8"])
+def test_learnE_a_one_item_shape_written_as_any_integer_is_told_it_needs_a_comma(number):
+    verdict = check.predicted_shapes({**check.SHAPES, "m[:, -1]": number})
+    assert "the number 3: a tuple of one item needs a comma, (3,)" in verdict.message, verdict
