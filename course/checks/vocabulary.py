@@ -140,7 +140,7 @@ MISTAKES: dict[str, str] = {
     "no_activation": "there is no activation between the linear layers, so the whole model is still one linear map. Put nn.ReLU() after each hidden nn.Linear.",
     "activation_after_output": "there is an activation after the last layer: a ReLU there turns every negative prediction into 0. End with the last nn.Linear.",
     "wrong_activation": "the exercise asks for nn.ReLU() between the layers; you used another activation.",
-    "plain_list": "layers kept in a plain Python list are not registered: parameters() misses them, so the optimizer never trains them. Use nn.ModuleList (or nn.Sequential).",
+    "plain_list": "layers kept in a plain Python list, tuple or dict are not registered: parameters() misses them, so the optimizer never trains them. Use nn.ModuleList (or nn.Sequential), or nn.ModuleDict for a dict.",
     "shared_layer": "one nn.Linear object is used twice (where two hidden widths are equal): the two places share their weights and learn as one layer. Build a new nn.Linear for each place, inside the loop.",
     "no_biases": "you counted the weights only: each nn.Linear(n_in, n_out) also has n_out biases.",
     "bias_per_input": "each layer has one bias per *output* unit (n_out), not one per input.",
