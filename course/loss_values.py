@@ -283,11 +283,14 @@ class StepWatch:
             warnings.warn(NOT_TRAINED, UserWarning, stacklevel=3)  # at the call of the course's train_step
         return trained
 
-    def check_pass(self) -> None:
-        """After a pass: a ``ValueError`` naming the fix if none of its steps trained anything, a warning if at least
-        half of them did not (a masked loss may rightly skip a batch, not most: the others never train)."""
+    def check_pass(self, why: str = "") -> None:
+        """After a pass: a ``ValueError`` naming the fix if none of its steps trained anything (``why``, when the
+        caller can tell more: a model without parameters), a warning if at least half of them did not (a masked loss
+        may rightly skip a batch, not most: the others never train)."""
         if not self.trained:
-            raise ValueError(NOT_TRAINED)
+            raise ValueError(
+                f"no tensor the optimizer holds received a gradient in this pass: {why}" if why else NOT_TRAINED
+            )
         if self.idle and 2 * self.idle >= self.steps:
             warnings.warn(
                 f"{self.idle} of this pass's {self.steps} steps trained nothing, so their batches never train the "

@@ -3,8 +3,7 @@
 The module grows by concepts: steps (:func:`make_train_step`, :func:`make_val_step`, one mini-batch each); the loop
 (:func:`train_epoch`, one pass over a loader; :func:`fit`: epochs, validation, scheduler, progress bar); using a model
 (:func:`evaluate`, :func:`predict`). Saving and resuming live in :mod:`course.checkpoints`, the bar in
-:mod:`course.progress`; the checks naming the fix of bad input in parts, updates, epochs, loaders, diagnose,
-loss_checks, loss_values and divergence.
+:mod:`course.progress`; the checks naming the fix of bad input in the modules imported below.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from course.loaders import batch_to, batches, check_loaders, no_batches, on_meta
 from course.loss_result import all_ignored
 from course.loss_values import StepWatch
 from course.nested import tensors_in
-from course.parts import check_mean_loss, check_model, check_parts, check_scheduler
+from course.parts import check_mean_loss, check_model, check_parts, check_scheduler, trains_nothing
 from course.progress import shown_bar
 from course.updates import check_grads, check_resumed_schedule, check_training, finish_pass, finish_step, recorded_rate
 
@@ -37,8 +36,8 @@ def make_train_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.
     Zeroing first keeps gradients an earlier ``backward()`` left (a look at ``.grad``) out of the step. ``x`` and ``y``
     must be on the model's device already (not moved). A NaN or inf loss raises a ``FloatingPointError`` before the step
     (weights unchanged), NaN or inf weights one after it; an empty batch a ``ValueError``, as does an optimizer that
-    trains nothing of the model, told by the gradients before it steps (:func:`course.updates.check_grads`); a step
-    that trained nothing (a loss cut from the model, or a batch the loss rightly ignores: one step cannot tell) warns.
+    trains nothing of the model, told by the gradients before it steps (:func:`course.updates.check_grads`, again after
+    a layer is replaced); a step that trained nothing (a loss cut from the model, or a batch ignored) warns.
     Example:
         >>> model = nn.Linear(1, 1)
         >>> step = make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
@@ -47,7 +46,7 @@ def make_train_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.
     """
     check_training(model, loss_fn, optimizer)
     check_plain_step(optimizer, "train_step")
-    watch = StepWatch(optimizer, every=True)
+    watch, layout = StepWatch(optimizer, every=True), [tuple(map(id, model.parameters()))]
 
     def train_step(x: torch.Tensor, y: torch.Tensor) -> float:
         check_tensors(x, y)
@@ -61,7 +60,8 @@ def make_train_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.
             watch.backward(loss)
         except RuntimeError as exc:
             raise explain(exc, model, x, y) from None
-        check_grads(model, optimizer, watch.trained)  # till a step trains: an optimizer that trains nothing
+        same, layout[0] = layout[0] == (now := tuple(map(id, model.parameters()))), now  # a layer replaced since?
+        check_grads(model, optimizer, watch.trained and same)  # till a step trains, and after the model changed
         watch.step()  # warns if it trained nothing
         UPDATED.remember(model, optimizer)  # a loss not finite at a later step may be the learning rate's fault
         finish_step(model, optimizer, value)  # zeroes the gradients, after reading them if it made weights NaN or inf
@@ -210,7 +210,7 @@ def _run_epoch(
     finish_pass(last_finite, epoch, step)  # zeroes the gradients; weights NaN or inf: put back, the cause named
     if not watch.trained:  # every step trained nothing: a loss cut from the model (one batch may be, on purpose)
         last_finite.updates = 0  # none changed the model: fit's note says so
-    watch.check_pass()  # refused if no step trained, warned if half of them or more trained nothing
+    watch.check_pass("" if watch.trained else trains_nothing(model, optimizer, sure=True))  # none trained: refused
     return total / step
 
 

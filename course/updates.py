@@ -159,22 +159,22 @@ def _broken(model: nn.Module) -> str:
 def check_grads(model: nn.Module, optimizer: torch.optim.Optimizer, trained: bool = False) -> None:
     """Between ``backward()`` and the optimizer's step, till a step of the call has ``trained``: a ``ValueError``, the
     weights unchanged, if the gradients show the optimizer trains nothing it should. None of the tensors it holds got
-    one, and it holds no trainable parameter of the model (:func:`course.parts.trains_nothing`: another model's); or
-    the tensors it holds that are not the model's got none while parameters of the model it does not hold did (it was
-    built before a layer was replaced, whatever the layer's shape: :func:`course.parts.built_before_change`). A tensor
-    of the loss it trains (a temperature) gets a gradient, so it is never refused."""
+    one, and it holds no trainable parameter of the model nor a tensor that may be the loss's
+    (:func:`course.parts.trains_nothing`; a pass that never trains is refused at its end); or the tensors it holds that
+    are not the model's got none while parameters of the model it does not hold, of the very same shapes, did (it was built before a layer was replaced: :func:`course.parts.built_before_change`). A tensor of
+    the loss that a batch leaves out (a term used later, a head used in turn) is not evidence of either."""
     if trained:  # the hot path: one test per step
         return
     tensors = [p for group in optimizer.param_groups for p in group["params"]]
-    if not any(p.grad is not None for p in tensors):
-        if why := trains_nothing(model, optimizer, sure=True):
+    if not any(p.grad is not None for p in tensors):  # tensors not the model's may be a loss's, unused by this batch
+        if why := trains_nothing(model, optimizer):
             own = " If it holds tensors the loss should train (a temperature), compute the loss with them."
             raise ValueError(f"no tensor the optimizer holds received a gradient (from the first step on): {why}{own}")
         return
     held, mine = {id(p) for p in tensors}, {id(t) for t in (*model.parameters(), *model.buffers())}
-    if any(id(p) not in mine and p.requires_grad and p.grad is None for p in tensors) and any(
-        p.grad is not None and id(p) not in held for p in model.parameters()
-    ):
+    stale = [p for p in tensors if id(p) not in mine and p.requires_grad and p.grad is None]
+    new = [p for p in model.parameters() if p.grad is not None and id(p) not in held]
+    if stale and sorted(p.shape for p in stale) == sorted(p.shape for p in new):  # a layer replaced by its like
         why = built_before_change(model, optimizer, sure=True)
         raise ValueError(f"{why}. (Told by the gradients, before the optimizer's step: the weights did not change.)")
 
