@@ -31,6 +31,18 @@ if platform.machine().lower() in ("x86_64", "amd64"):
 
 
 @pytest.fixture(autouse=True)
+def _seeded():
+    """Every test starts from one random state: torch draws its default seed anew in each process, so a test that
+    builds a model with nn.Linear's random weights would otherwise see other weights on every run."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(0), np.random.seed(0), torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
 def _close_figures():
     """Figures a test or a doctest drew are closed after it (a worker runs hundreds of tests)."""
     yield

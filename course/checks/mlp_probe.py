@@ -10,10 +10,12 @@ Layers are taken in the order forward runs them, then any it did not run as a mo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import pairwise
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 _FIX = "Leave nn.Linear's default initialisation (random weights and biases)."
 _NONE = "(weights 0, biases 0 or below): its ReLU gives 0 whatever the input and passes no gradient back"
@@ -60,3 +62,86 @@ def zeroed(model: nn.Module) -> nn.Module:
         for parameter in model.parameters():
             parameter.zero_()
     return model
+
+
+def set_as_seen(layer: nn.Module, name: str, value: torch.Tensor) -> None:
+    """Sets ``layer``'s weight or bias ``name`` to ``value`` as forward sees it: through a parametrization's
+    right_inverse, or, where it has none or it gives another weight (spectral_norm, orthogonal), with the
+    parametrization removed, its weight made plain."""
+    if parametrize.is_parametrized(layer, name):
+        try:
+            setattr(layer, name, value)
+            if torch.allclose(getattr(layer, name), value, rtol=1e-5, atol=1e-6):
+                return
+        except (NotImplementedError, RuntimeError):  # "parametrization ... does not implement right_inverse"
+            pass
+        parametrize.remove_parametrizations(layer, name, leave_parametrized=True)
+    getattr(layer, name).copy_(value)
+
+
+def random_forward(model: nn.Module, x: torch.Tensor) -> bool:
+    """Whether forward draws random numbers (a dropout, noise): two runs differ, but not two from one random state
+    (a forward whose state changes at each run, as spectral_norm's does, is not random)."""
+
+    def run(seed: int) -> object:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return model(x.clone())
+
+    try:
+        return not torch.equal(run(0), run(1)) and torch.equal(run(0), run(0))
+    except Exception:  # not a tensor: other guards say so
+        return False
+
+
+def noting(calls: list[int], flow: list[tuple]) -> Callable[..., None]:
+    """A forward hook for each nn.Linear: its id in ``calls`` as it runs, its input and output in ``flow``."""
+    copy = lambda t: t.clone() if torch.is_tensor(t) else None  # noqa: E731 (forward may change it in place after)
+
+    def hook(module: nn.Module, args: tuple, output: object) -> None:  # returns None: the output is left as it is
+        calls.append(id(module))
+        flow.append((copy(args[0]) if args else None, copy(output)))
+
+    return hook
+
+
+def _same(a: torch.Tensor | None, b: torch.Tensor | None) -> bool:
+    try:
+        return a.shape == b.shape and bool(torch.allclose(a, b, rtol=1e-5, atol=1e-6))
+    except Exception:  # not tensors, or of another dtype: not the same
+        return False
+
+
+def where_changed(x: torch.Tensor, flow: list[tuple], output: object) -> str:
+    """Where forward computes more than its nn.Linear layers (each run's input and output in ``flow``) with a ReLU
+    between: a key of :data:`CHANGED`; "" where nothing shows, a ReLU is missing, or a layer was not seen."""
+    if not flow or any(t is None for pair in flow for t in pair):
+        return ""
+    if not _same(flow[0][0], x):
+        return "before"
+    links = [(after, before.relu(), before) for (_, before), (after, _) in pairwise(flow)]
+    if any(not _same(after, relu) and not _same(after, plain) for after, relu, plain in links):
+        return "between"
+    relus = all(_same(after, relu) for after, relu, _ in links)
+    return "after" if relus and not _same(output, flow[-1][1]) else ""
+
+
+_LAYERS = "the output differs from these nn.Linear layers with a ReLU between them"
+CHANGED = {
+    "": "the layer sizes are right but the output is not: a ReLU after each hidden layer, none after the last.",
+    "before": f"the layer sizes are right, but forward changes the input before the first nn.Linear (a scaling, a "
+    f"normalisation, ...): {_LAYERS}. Pass x to the first layer as it is.",
+    "between": f"the layer sizes are right, but between two nn.Linear layers forward computes more than a ReLU, or "
+    f"something else (another activation, a layer norm, a scaling, ...): {_LAYERS}. Put only a ReLU between them.",
+    "after": "the layer sizes and the ReLUs are right, but forward changes the output after the last nn.Linear (an "
+    "activation, a scaling, ...): return that layer's output as it is, so the output can take any value.",
+}
+NO_LINEAR = (" Your model holds no nn.Linear layer: the exercise asks for nn.Linear layers, not weights of your own "
+             "(nn.Parameter used with F.linear or @).")  # fmt: skip
+
+
+class Noisy(nn.Module):
+    """A ReLU that adds noise: a forward that is random."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x) + 0.01 * torch.randn_like(x)

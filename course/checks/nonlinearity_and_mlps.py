@@ -1,5 +1,6 @@
 """Checks for lesson 08 (Nonlinearity and MLPs). Dead units and the clipped step run on two probes (the second with
-other units, lr and max_norm), dead units and the count also on one no message shows: no answer typed in fits."""
+other units, lr and max_norm), dead units and the count also on one no message shows: no answer typed in fits; the
+clipped step also on two layers (clip_probe.py)."""
 
 from collections.abc import Callable
 from functools import cache, partial
@@ -7,22 +8,29 @@ from itertools import pairwise, product
 
 import torch
 from torch import nn
-from torch.nn.utils import clip_grad_norm_, clip_grad_value_, get_total_norm, parametrize
+from torch.nn.utils import clip_grad_norm_, clip_grad_value_, get_total_norm
 from torch.nn.utils.weight_norm import WeightNorm, remove_weight_norm
 
+from course.checks.clip_probe import CLIP_PROBES, STARVED, clip_probe, step, three_steps
+from course.checks.clip_probe import linear as _linear
 from course.checks.engine import Exercise, Guard, Mistake
-from course.checks.mlp_probe import cannot_learn, start, zeroed
-from course.checks.probes import any_item, fixed_values, flat_parameters, unregistered_modules
+from course.checks.mlp_probe import (
+    CHANGED,
+    NO_LINEAR,
+    Noisy,
+    cannot_learn,
+    noting,
+    random_forward,
+    set_as_seen,
+    start,
+    where_changed,
+    zeroed,
+)
+from course.checks.probes import any_item, fixed_values, unregistered_modules
 from course.checks.values import as_number, close, describe
 
 MLP_SIZES = ((3, [5, 4], 2), (2, [3, 4, 3], 1), (2, [4, 4, 4], 1))  # 2 then 3 hidden layers; equal widths last
 _numbers = lambda values: ", ".join(f"{as_number(value):g}" for value in values)  # noqa: E731
-
-
-def _linear(weight: list, bias: list) -> nn.Linear:
-    layer = nn.Linear(len(weight[0]), len(weight))
-    layer.load_state_dict({"weight": torch.as_tensor(weight), "bias": torch.as_tensor(bias)})
-    return layer
 
 
 def _architecture(make: object, probes: tuple) -> object:
@@ -41,23 +49,24 @@ def _architecture(make: object, probes: tuple) -> object:
         frozen = [name for name, p in model.named_parameters() if not p.requires_grad]  # now, and after forward
         for layer, hook in [(m, h) for m in model.modules() for h in m._forward_pre_hooks.values()]:  # old weight_norm:
             remove_weight_norm(layer, hook.name) if isinstance(hook, WeightNorm) else None  # plain weights
-        linears, calls = [m for m in model.modules() if isinstance(m, nn.Linear)], []  # calls: an id per layer run
+        linears, calls, flow = [m for m in model.modules() if isinstance(m, nn.Linear)], [], []  # per run: id; in, out
         started = start(linears)  # before the weights are fixed: can training tell the units apart?
-        hooks = [layer.register_forward_hook(lambda m, *_, note=calls.append: note(id(m))) for layer in linears]
+        hooks = [layer.register_forward_hook(noting(calls, flow)) for layer in linears]
         with torch.no_grad():  # the weight, then the bias if any, as forward sees them (through a parametrization)
             for layer, (offset, name) in product(linears, enumerate(("weight", "bias"))):
                 if (value := getattr(layer, name)) is not None:
-                    fixed = fixed_values(value.shape, float(offset)).to(value.dtype)
-                    setattr(layer, name, fixed) if parametrize.is_parametrized(layer, name) else value.copy_(fixed)
+                    set_as_seen(layer, name, fixed_values(value.shape, float(offset)).to(value.dtype))
             output = model(given := x.to(dtype, copy=True))
-        [hook.remove() for hook in hooks]  # the output was noted
+        [hook.remove() for hook in hooks]  # the output was noted; then run twice more: do two runs differ?
         shapes = sorted((m.in_features, m.out_features, m.bias is not None) for m in linears)
         odd = sorted({type(m).__name__ for m in model.modules() if m.__module__.rsplit(".")[-1] in _ODD} - {"ReLU"})
         odd = [] if odd and close(output, _architecture(_mlp, [(n_inputs, *sizes)])[2][0]) else odd  # right output
         frozen += [name for name, p in model.named_parameters() if not p.requires_grad and name not in frozen]
         seen.append((shapes, unregistered_modules(model), output, frozen, len(calls) - len(set(calls)), odd,
-                     not torch.equal(given, x.to(dtype)), cannot_learn(started, calls)))  # fmt: skip
-    return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen, run again, odd, in place, stuck)
+                     not torch.equal(given, x.to(dtype)), cannot_learn(started, calls),
+                     where_changed(x.to(dtype), flow, output), torch.no_grad()(random_forward)(model, x.to(dtype))))  # fmt: skip
+    return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen, run again, odd, in place, stuck,
+    # where forward does more than Linear and ReLU layers, random)
 
 
 _ODD = ("activation", "dropout", "batchnorm", "normalization", "instancenorm")  # of the layers an MLP does not hold
@@ -69,8 +78,10 @@ def _explain_mlp(got: tuple, expected: tuple) -> str:
     for (n_inputs, hidden, n_outputs), yours, right in zip(MLP_SIZES, got[0], expected[0], strict=True):
         if yours != right:
             layers = ", ".join(f"Linear({a}, {b})" for a, b in pairwise([n_inputs, *hidden, n_outputs]))
-            return f"make_mlp({n_inputs}, {hidden}, {n_outputs}) should hold {layers}, each with a bias."
-    return "the layer sizes are right but the output is not: a ReLU after each hidden layer, none after the last."
+            return f"make_mlp({n_inputs}, {hidden}, {n_outputs}) should hold {layers}, each with a bias." + (
+                "" if yours else NO_LINEAR
+            )
+    return CHANGED[next(filter(None, got[8]), "")]  # where forward does more than the layers and ReLUs, if seen
 
 
 def _reshaped(got: tuple, _: object = None) -> str:  # an output of 6 rows' numbers in another shape than (6, n_out)
@@ -95,45 +106,6 @@ class _LoopMLP(nn.Module):  # the output layer registered first; the hidden ones
         for layer in self.layers:
             x = nn.functional.relu(layer(x))
         return self.output(x)
-
-
-def _three_steps(step: object, args: tuple) -> tuple:
-    """What three calls return (three, so a missing zero_grad shows), the parameters they leave, why these never moved
-    (each call's backward passes and steps), the most steps in one call; if a backward added to the call's gradients."""
-    model, calls, before = args[0], [], flat_parameters(args[0])
-    for _ in range(3):
-        start = len(model.log)
-        calls.append((step(*args), tuple(model.log[start:])))
-    (returned, logs), after = zip(*calls, strict=True), flat_parameters(model)
-    twice = any("backward onto gradients" in [e for e in log if e.startswith("backward")][1:] for log in logs)
-    steps = max(log.count("step") for log in logs)
-    return list(returned), after, () if not torch.equal(after, before) else logs, steps, twice
-
-
-def _clip_probe(lr: float, max_norm: float) -> tuple:
-    model, y = _linear([[0.5, -1.0, 2.0]], [0.25]), torch.tensor([[1.0], [-2.0], [3.0], [0.5], [-1.0]])
-    x = torch.tensor([[4.0, 1.0, -2.0], [-3.0, 2.0, 5.0], [6.0, -1.0, 0.5], [1.0, 4.0, -3.0], [-2.0, -5.0, 1.0]])
-    optimizer, model.log = torch.optim.SGD(model.parameters(), lr=lr), []  # steps logged as they end: closures too
-    found = lambda *ps: any(p.grad is not None and bool(p.grad.any()) for p in ps or model.parameters())  # noqa: E731
-    model.weight.register_hook(lambda _: model.log.append("backward" + " onto gradients" * found(model.weight)))
-    optimizer.register_step_post_hook(lambda *_: model.log.append("step" if found() else "step without gradients"))
-    return model, optimizer, x, y, max_norm
-
-
-def _step(order: str = "zero backward clip step", clip: Callable = clip_grad_norm_) -> Callable:
-    """A training step that runs the stages of ``order`` in turn, clipping with ``clip``."""
-
-    def step(model, optimizer, x, y, max_norm):
-        loss = nn.functional.mse_loss(model(x), y)
-        stages = {"zero": optimizer.zero_grad, "backward": loss.backward, "step": optimizer.step}
-        stages["clip"] = lambda: clip(model.parameters(), max_norm)
-        stages["keep"] = partial(loss.backward, retain_graph=True)  # backward keeping the graph: it can run again
-        stages["own"] = lambda: torch.optim.SGD(model.parameters(), optimizer.param_groups[0]["lr"]).step()
-        for stage in order.split():
-            stages[stage]()
-        return loss.item()
-
-    return step
 
 
 def _dead_probe(flip: bool = False, other: bool = False) -> tuple:
@@ -221,6 +193,7 @@ make_mlp = Exercise(
               partial(_mlp, activation=nn.Tanh), lambda got, _: _HOLDS.format(", ".join(next(filter(None, got[5]))))),
         Guard("extra_layer", lambda got: any(got[5]), partial(_mlp, activation=partial(nn.Dropout, 0.5)),  # or a norm
               lambda got, _: _HOLDS.format(", ".join(next(filter(None, got[5]))))),  # layer, with ReLUs or not
+        Guard("random_output", lambda got: any(got[9]), partial(_mlp, activation=Noisy)),  # F.dropout, noise
         Guard("wrong_shape", _reshaped, lambda *sizes: nn.Sequential(_mlp(*sizes), nn.Flatten(0)), _reshaped),
         Guard("not_backpropagatable", lambda got: any(got[7]), lambda *sizes: zeroed(_mlp(*sizes)),  # every parameter 0
               lambda got, _: next(filter(None, got[7])))],  # hidden layers all 0, or alike units before one weight
@@ -253,7 +226,6 @@ count_parameters = Exercise(
     success="each nn.Linear(n_in, n_out) holds n_in * n_out weights and n_out biases; add them up over the layers.",
 )  # fmt: skip
 
-CLIP_PROBES = ((0.2, 2.5), (0.03, 40.0))  # lr, max_norm: below the norms (48, ...), then 2 x over the 2nd (17)
 _RETURNED = [  # what a step may return instead of the loss as a number, checked in this order: a guard holds when
     Guard(mistake, any_item(lambda run, test=test: any(map(test, run[0]))), example, message)  # a loss of a run fits
     for mistake, test, example, message in [("returned_none", lambda value: value is None, lambda *args: None, None),
@@ -276,24 +248,30 @@ _ORDERS = {"no_zero_grad": "backward clip step", "zero_grad_before_step": "backw
            "step_before_backward": "zero step backward clip", "no_backward": "zero clip step",
            "no_step": "zero backward clip", "backward_twice": "zero keep backward clip step"}  # fmt: skip
 clipped_step = Exercise(
-    name="clipped_step", inputs=lambda: _clip_probe(*CLIP_PROBES[0]), reference=_step(),
+    name="clipped_step", inputs=lambda: clip_probe(*CLIP_PROBES[0]), reference=step(),
     guards=[*_RETURNED, Guard("unused_optimizer", any_item(lambda run: run[2] == () and not run[3]),  # moved, no step
-                              _step("zero backward clip own"), "the parameters changed, but the optimizer you were "
+                              step("zero backward clip own"), "the parameters changed, but the optimizer you were "
                               "given never stepped: call its step(), not an update by hand or an optimizer of yours."),
-            Guard("step_twice", any_item(lambda run: run[3] > 1), _step("zero backward clip step step"),
+            Guard("step_twice", any_item(lambda run: run[3] > 1), step("zero backward clip step step"),
                   "optimizer.step() ran twice in one call, moving the parameters twice on the same gradients: each "
-                  "batch counts double. Call it once, after clipping.")],
-    observe=lambda step, args: [_three_steps(step, args), _three_steps(step, _clip_probe(*CLIP_PROBES[1]))],
-    mistakes=[Mistake("clip_misplaced", _step("zero clip backward step")),
-        Mistake("clip_value_not_norm", _step(clip=clip_grad_value_)),
-        *(Mistake("wrong_norm_type", _step(clip=partial(clip_grad_norm_, norm_type=norm)), "clip_grad_norm_ was "
+                  "batch counts double. Call it once, after clipping."),  # then a clip given no gradients:
+            Guard("clip_misplaced", any_item(lambda run: run[5]), step(clip=lambda params, limit: clip_grad_norm_(
+                [p.data for p in params], limit)), STARVED)],  # not blamed on the order
+    observe=lambda answer, args: [three_steps(answer, args), *(three_steps(answer, clip_probe(*CLIP_PROBES[k], layers=k))
+                                                               for k in (1, 2))],  # the last: two layers
+    mistakes=[Mistake("clip_misplaced", step("zero clip backward step")),
+        Mistake("clip_value_not_norm", step(clip=clip_grad_value_)),
+        *(Mistake("wrong_norm_type", step(clip=partial(clip_grad_norm_, norm_type=norm)), "clip_grad_norm_ was "
                   "given another norm_type: max_norm limits the gradients' length, the default 2-norm (1 sums their "
                   "sizes, inf takes the largest): leave norm_type out.") for norm in (1.0, float("inf"))),
-        Mistake("clip_per_parameter", _step(clip=lambda params, limit: [clip_grad_norm_(p, limit) for p in params])),
-        *(Mistake(mistake, _step(order)) for mistake, order in _ORDERS.items()),  # the last 3 never move: told why
-        Mistake("ignored_argument", _step(clip=lambda params, limit: clip_grad_norm_(params, 1.0))),
-        Mistake("clip_always", _step(clip=lambda params, limit: torch._foreach_mul_(  # no "only if larger": rescaled
+        Mistake("clip_per_parameter", step(clip=lambda params, limit: [clip_grad_norm_(p, limit) for p in params])),
+        Mistake("clip_per_parameter", step("zero backward layers step"), "clipping each layer on its own lets the "
+                "total norm exceed max_norm (up to √2 × max_norm for two layers): pass all the parameters to one "
+                "clip_grad_norm_ call, clip_grad_norm_(model.parameters(), max_norm)."),
+        *(Mistake(mistake, step(order)) for mistake, order in _ORDERS.items()),  # the last 3 never move: told why
+        Mistake("ignored_argument", step(clip=lambda params, limit: clip_grad_norm_(params, 1.0))),
+        Mistake("clip_always", step(clip=lambda params, limit: torch._foreach_mul_(  # no "only if larger": rescaled
             grads := [p.grad for p in params], limit / get_total_norm(grads)))),  # always (2 * loss: 17 x 2 < 40)
-    ], alternatives=[_step("backward clip step zero")], explain=_explain_clip,
+    ], alternatives=[step("backward clip step zero")], explain=_explain_clip,
     success="backward() makes the gradients, clip_grad_norm_ shortens them to max_norm, then step() uses them.",
 )  # fmt: skip

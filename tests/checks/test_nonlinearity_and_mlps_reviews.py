@@ -385,8 +385,13 @@ def test_fix11c_an_mlp_whose_units_training_tells_apart_passes(start):
     assert check.make_mlp(_answer(**start)).passed
 
 
-def test_fix11c_an_mlp_of_zero_weights_and_random_biases_passes():
-    init = partial(_mlp_initialised, lambda p: nn.init.zeros_(p) if p.dim() == 2 else None)  # the output's weights too
+def _zero_weights_spread_biases(p: torch.Tensor) -> None:  # biases apart, some above 0: no layer dead
+    with torch.no_grad():
+        p.zero_() if p.dim() == 2 else p.copy_(torch.linspace(-0.5, 0.5, len(p)))
+
+
+def test_fix11c_an_mlp_of_zero_weights_and_biases_apart_passes():
+    init = partial(_mlp_initialised, _zero_weights_spread_biases)  # the output's weights too
     for sizes in check.MLP_SIZES:
         assert min(_spread_after_training(init(*sizes), sizes)[:-1]) > 1e-3
     assert check.make_mlp(init).passed
@@ -404,3 +409,148 @@ def test_fix11c_an_mlp_of_zero_weights_and_random_biases_passes():
 )
 def test_learn11c_an_mlp_with_random_weights_passes(init, dtype):
     assert check.make_mlp(partial(_mlp_initialised, init, dtype=dtype)).passed
+
+
+def _clip_each_layer(model, optimizer, x, y, max_norm):  # learnE: each nn.Linear clipped on its own
+    optimizer.zero_grad()
+    loss = nn.MSELoss()(model(x), y)
+    loss.backward()
+    for layer in model.modules():
+        if isinstance(layer, nn.Linear):
+            nn.utils.clip_grad_norm_(layer.parameters(), max_norm)
+    optimizer.step()
+    return loss.item()
+
+
+def test_learnE_clipping_each_layer_on_its_own_is_refused_as_the_total_norm_exceeds_max_norm():
+    model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1))  # torch: two layers, each clipped to 1
+    x, y = torch.linspace(-5, 5, 48).reshape(16, 3), torch.linspace(3, -4, 16).reshape(16, 1)
+    nn.MSELoss()(model(x), y).backward()
+    for layer in (model[0], model[2]):
+        nn.utils.clip_grad_norm_(layer.parameters(), 1.0)
+    assert nn.utils.get_total_norm([p.grad for p in model.parameters()]) > 1.2
+    verdict = check.clipped_step(_clip_each_layer)
+    assert verdict.mistake == "clip_per_parameter" and "each layer" in verdict.message, verdict
+    assert "one clip_grad_norm_ call" in verdict.message, verdict
+
+
+class _Same(nn.Module):  # learnE: a parametrization with no right_inverse
+    def forward(self, weight):
+        return weight
+
+
+_PARAMETRIZE = {  # learnE: how each nn.Linear's weight is parametrized
+    "no_right_inverse": lambda layer: nn.utils.parametrize.register_parametrization(layer, "weight", _Same()),
+    "spectral_norm": nn.utils.parametrizations.spectral_norm,  # its right_inverse gives another weight
+    "orthogonal": nn.utils.parametrizations.orthogonal,
+}
+
+
+def _parametrized_mlp(n_inputs, hidden, n_outputs, kind="no_right_inverse", last=False):
+    model = check._mlp(n_inputs, hidden, n_outputs, last=last)
+    for index, layer in enumerate(model):
+        model[index] = _PARAMETRIZE[kind](layer) if isinstance(layer, nn.Linear) else layer
+    return model
+
+
+@pytest.mark.parametrize("kind", _PARAMETRIZE)
+def test_learnE_an_mlp_whose_weights_the_check_cannot_set_through_the_parametrization_is_judged_by_its_layers(kind):
+    x = torch.randn(4, 3)
+    model = _parametrized_mlp(3, [5, 4], 2, kind)  # torch: the model runs, and trains
+    nn.functional.mse_loss(model(x), torch.zeros(4, 2)).backward()
+    assert all(p.grad is not None for p in model.parameters())
+    verdict = check.make_mlp(partial(_parametrized_mlp, kind=kind))
+    assert verdict.passed, verdict  # not "your code raised an error: ... does not implement right_inverse"
+    verdict = check.make_mlp(partial(_parametrized_mlp, kind=kind, last=True))
+    assert verdict.mistake == "activation_after_output", verdict
+
+
+class _OwnParameters(nn.Module):  # learnE: weights of its own, F.linear and F.relu between
+    def __init__(self, n_inputs, hidden, n_outputs):
+        super().__init__()
+        sizes = list(pairwise([n_inputs, *hidden, n_outputs]))
+        self.weights = nn.ParameterList(nn.Parameter(torch.randn(b, a) / a**0.5) for a, b in sizes)
+        self.biases = nn.ParameterList(nn.Parameter(0.1 * torch.randn(b)) for a, b in sizes)
+
+    def forward(self, x):
+        for i, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+            x = nn.functional.linear(x, weight, bias)
+            x = nn.functional.relu(x) if i < len(self.weights) - 1 else x
+        return x
+
+
+def test_learnE_an_mlp_of_its_own_parameters_is_told_the_exercise_asks_for_nn_linear_layers():
+    verdict = check.make_mlp(_OwnParameters)
+    assert verdict.mistake == "other" and "holds no nn.Linear layer" in verdict.message, verdict
+    assert "make_mlp(3, [5, 4], 2) should hold Linear(3, 5)" in verdict.message, verdict
+
+
+def _extra(between=None, after=None, before=None):  # learnE: the right layers, forward doing more
+    class MLP(nn.Module):
+        def __init__(self, n_inputs, hidden, n_outputs):
+            super().__init__()
+            self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise([n_inputs, *hidden, n_outputs]))
+
+        def forward(self, x):
+            x = x if before is None else before(self, x)
+            for layer in self.layers[:-1]:
+                x = nn.functional.relu(layer(x))
+                x = x if between is None else between(self, x)
+            x = self.layers[-1](x)
+            return x if after is None else after(self, x)
+
+    return MLP
+
+
+@pytest.mark.parametrize("between", [
+    lambda self, h: nn.functional.dropout(h, 0.5, self.training),
+    lambda self, h: nn.functional.dropout(h, 0.5),
+    lambda self, h: h + 0.01 * torch.randn_like(h)], ids=["dropout_training", "dropout", "noise"])  # fmt: skip
+def test_learnE_a_forward_that_is_random_is_told_so_not_blamed_on_the_relus(between):
+    verdict = check.make_mlp(_extra(between=between))
+    assert verdict.mistake == "random_output" and "random" in verdict.message, verdict
+    assert "a ReLU after each hidden layer" not in verdict.message, verdict
+
+
+@pytest.mark.parametrize(("extra", "where"), [
+    ({"between": lambda self, h: nn.functional.layer_norm(h, h.shape[-1:])}, "between"),
+    ({"between": lambda self, h: 2 * h}, "between"),
+    ({"after": lambda self, out: torch.sigmoid(out)}, "after the last"),
+    ({"before": lambda self, x: x / 10}, "before the first")])  # fmt: skip
+def test_learnE_a_forward_that_does_more_than_relus_is_told_where_not_blamed_on_the_relus(extra, where):
+    verdict = check.make_mlp(_extra(**extra))
+    assert verdict.mistake == "other" and where in verdict.message, verdict
+    assert "a ReLU after each hidden layer, none after the last" not in verdict.message, verdict
+
+
+def _starved(kind):  # learnE: a clip_grad_norm_ call in the right place that receives no gradients
+    def clipped_step(model, optimizer, x, y, max_norm):
+        params = model.parameters()
+        optimizer.zero_grad()
+        loss = nn.MSELoss()(model(x), y)
+        loss.backward()
+        if kind == "used_generator":
+            print_norm = sum(float(p.grad.norm()) for p in params)  # the generator is used up here  # noqa: F841
+            nn.utils.clip_grad_norm_(params, max_norm)
+        elif kind == "data":
+            nn.utils.clip_grad_norm_([p.data for p in model.parameters()], max_norm)
+        else:  # right, then one more call on the used-up generator: harmless
+            nn.utils.clip_grad_norm_(params, max_norm)
+            nn.utils.clip_grad_norm_(params, max_norm)
+        optimizer.step()
+        return loss.item()
+
+    return clipped_step
+
+
+@pytest.mark.filterwarnings("ignore:.*empty generator")  # torch warns the learner too
+@pytest.mark.parametrize("kind", ["used_generator", "data"])
+def test_learnE_a_clip_that_receives_no_gradients_is_told_so_not_blamed_on_the_order(kind):
+    verdict = check.clipped_step(_starved(kind))
+    assert verdict.mistake == "clip_misplaced" and "received no gradients" in verdict.message, verdict
+    assert "after loss.backward()" not in verdict.message, verdict
+
+
+@pytest.mark.filterwarnings("ignore:.*empty generator")
+def test_learnE_a_right_clip_followed_by_one_that_receives_nothing_passes():
+    assert check.clipped_step(_starved("right_then_used_generator")).passed
