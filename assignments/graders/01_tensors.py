@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from tools.grading.call_watch import call_watch
 from tools.grading.spec import Grader, computed, real, require, same
 from tools.grading.watch import UNWATCHED, as_written, reseed, settled
 
@@ -39,7 +40,7 @@ def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
 
 
 grader = Grader(make_inputs)
-for helper in (settled, reseed, as_written):
+for helper in (settled, reseed, as_written, call_watch):
     grader.helper(helper)
 
 
@@ -59,10 +60,10 @@ def standardize(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers li
     import torch
     from torch.overrides import TorchFunctionMode
 
-    libraries, graders = (sys.prefix, sys.base_prefix, sys.exec_prefix), ("<probe", "<grader")  # graders': its code
+    libraries = (sys.prefix, sys.base_prefix, sys.exec_prefix)
     cells = ("<cell ", "<ipython-input-")  # the notebook's cells run here (ipykernel's are files in a temp folder)
     generated = ("/site-packages/", "/dist-packages/", "/torchinductor_")  # libraries', and torch.compile's code
-    count, hits, off = [0, 0, 0], {}, [False]  # lines, torch calls, function calls; runs per line; hooks lost
+    count, hits, off = [0, 0], {}, [False]  # lines, torch calls (function calls: call_watch); runs per line; hooks lost
 
     class Count(TorchFunctionMode):  # torch functions called, even from builtins (map(torch.mean, columns))
         def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -89,15 +90,12 @@ def standardize(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers li
             hits[frame.f_code, frame.f_lineno] = hits.get((frame.f_code, frame.f_lineno), 0) + 1
         return trace
 
-    def profile(frame, event, arg):  # the functions the student's code calls: itself, through builtins (map), or
-        caller = (frame if event == "c_call" else frame.f_back) if event in ("call", "c_call") else None
-        while caller is not None and not own(caller) and not caller.f_code.co_filename.startswith(graders):
-            caller = caller.f_back  # inside a library's function it called (np.apply_along_axis's loop, tree_map's)
-        count[2] += own(caller)
+    profile, restart, calls = call_watch(own, {Count.__torch_function__.__code__})  # the function calls it makes
 
     def watched(x):  # every call is watched, and judged: a loop runs more lines or calls on more columns
-        count[:] = [0, 0, 0]
+        count[:] = [0, 0]
         hits.clear()
+        restart()
         collecting = gc.isenabled()
         gc.disable()  # no finalizers run by a collection in the count
         with as_written():  # a function compiled with torch.compile runs its own lines, the cell's
@@ -114,7 +112,7 @@ def standardize(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers li
                 threading.settrace(None)
                 if collecting:
                     gc.enable()
-        return result, (*count, max(hits.values(), default=0))
+        return result, (count[0], count[1], calls(), max(hits.values(), default=0))
 
     x = inputs["x"]
     reseed(inputs["seed"])  # the same random numbers for every call: only the input differs, or nothing
@@ -231,8 +229,8 @@ def _(results, secrets):
         len({w[:2] for w in work}) == 1 and len({w[2] for w in work[:3]}) == 1,
         f"standardize runs (lines of your code, torch calls, function calls) {work[0][:3]} on a 4 x 2 tensor, "
         f"{work[1][:3]} on 4 x 7, {work[2][:3]} on 9 x 2 and {work[3][:2]} on {tuple(x.shape)}: a loop (a function "
-        "applied per column by map, a comprehension, np.apply_along_axis, np.vectorize or another library's function is "
-        "one); Task 2 asks for broadcasting (x.mean(dim=0), x.std(dim=0)), no loops",
+        "applied per column by map, a comprehension, or a library function it is handed to, such as np.apply_along_axis "
+        "or np.vectorize, is one); Task 2 asks for broadcasting (x.mean(dim=0), x.std(dim=0)), no loops",
     )
 
 

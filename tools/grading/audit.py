@@ -3,13 +3,13 @@
 :func:`snapshot` runs first, before any student code; :func:`audit` runs after the last cell and lists what changed
 in the parts of the kernel that decide how later code runs: builtins, the import system, sys hooks, signal handlers,
 IPython's hooks, transformers and display hooks, the functions and classes of the libraries the probes use (every
-class of torch.nn, torch.optim and torch.utils.data: ``nn.Linear.forward``), and what carries results out of the
-kernel (``json``, the kernel's message session). Its report is a tamper *signal*, never a proof of innocence: code that
-knows this audit can hide from it, which is why the grader also scans every student cell (:mod:`tools.grading.scan`)
-and decides every point outside the kernel. Who made a replacement is judged by where its code lives (a file of the
-Python installation, or a notebook cell), never by what it says of itself (``__module__``); the libraries' functions
-and classes the probes use may not be replaced by anything (a ``MagicMock`` or another library function is code of
-the installation too); what carries results, or runs the probes' watches (``sys.settrace``...), may not change at all.
+class of torch.nn, torch.optim, torch.utils.data and torch's classes they inherit from: ``nn.Linear.forward``,
+``_ConstantPadNd.forward``), what carries results out of the kernel (``json``, the kernel's message session). Its report
+is a tamper *signal*, never a proof of innocence: code that knows this audit can hide from it, so the grader also scans
+every student cell (:mod:`tools.grading.scan`) and decides every point outside the kernel. Who made a replacement is
+judged by where its code lives (the Python installation, or a cell), never by its ``__module__``; the libraries' code the
+probes use may not be replaced by anything (a ``MagicMock`` is the installation's code too); what carries results, or
+runs the probes' watches (``sys.settrace``...), may not change at all.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from typing import Any
 
 __builtins__ = dict(vars(_builtins))  # its own copy: a notebook that replaces `id` or `isinstance` fools no one
 _GETTRACE, _GETPROFILE, _GETSIGNAL = _sys.gettrace, _sys.getprofile, _signal.getsignal  # the real ones, kept
-
 WATCHED_MODULES = ("torch", "torch.nn", "torch.nn.functional", "torch.optim", "torch.utils.data", "numpy")
 WATCHED_CLASSES = (("torch", "Tensor"), ("torch.nn", "*"), ("torch.optim", "*"), ("torch.utils.data", "*"))
 # what no library changes once imported: any change is flagged, whoever made it
@@ -36,7 +35,7 @@ STRICT_NAMES = (("sys", (*_SYS, *_PREFIXES)), ("threading", _THREADING))
 SHELL_METHODS = ("run_cell", "run_ast_nodes", "run_code", "showtraceback", "showsyntaxerror", "transform_cell")
 HEAPTYPE = 1 << 9  # a class made by a `class` statement (or type()), not one built into Python or a C extension
 if __name__ == "tools.grading.audit":  # (in the kernel, tools.grading.jobs.PRE ran audit_state's source here first)
-    from tools.grading.audit_state import kernel_state, state_changed
+    from tools.grading.audit_state import kernel_state, state_changed, torch_bases
 
 
 def _ids(namespace: dict) -> dict[str, int]:
@@ -61,12 +60,13 @@ def _namespace(obj: Any) -> dict:
 def _watched(modules: tuple, classes: tuple) -> dict[str, dict[str, Any]]:
     import sys
 
-    found = {name: dict(vars(sys.modules[name])) for name in modules if name in sys.modules}
+    found, kinds = {name: dict(vars(sys.modules[name])) for name in modules if name in sys.modules}, {}
     for module, attr in classes:  # ("torch.nn", "*"): every class the module holds
         space = dict(vars(sys.modules[module])) if module in sys.modules else {}
         names = [key for key, value in space.items() if isinstance(value, type)] if attr == "*" else [attr]
-        found |= {f"{module}.{name}": _namespace(space[name]) for name in names if name in space}
-    return found
+        kinds |= {id(space[n]): (f"{module}.{n}", space[n]) for n in names if n in space and id(space[n]) not in kinds}
+    kinds = torch_bases(kinds)  # and torch's classes they inherit from (ZeroPad1d's forward is _ConstantPadNd's)
+    return found | {label: _namespace(k) | mro for label, (k, mro) in kinds.items()}
 
 
 def _strict() -> dict[str, dict[str, Any]]:

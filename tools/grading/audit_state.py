@@ -37,6 +37,18 @@ NOTED: list[str] = []  # what changed in torch's modes, or a grader's model, dur
 _WATCHING: list[list[tuple[str, Any]]] = []  # torch's modes as each watched call open now found them
 
 
+def torch_bases(kinds: dict[int, tuple[str, Any]]) -> dict[str, tuple[Any, dict]]:
+    """``kinds`` (by identity: a label, a class or an object) and torch's classes they inherit from, labelled by module
+    and name, which the audit watches too (``nn.ZeroPad1d``'s forward is ``_ConstantPadNd``'s, in no namespace of
+    torch.nn): label -> (the object, its ``__mro__`` where a class, which ``__bases__`` reassigned changes)."""
+    found = dict(kinds)
+    for base in [base for _, cls in kinds.values() if isinstance(cls, type) for base in cls.__mro__[1:]]:
+        where = str(getattr(base, "__module__", ""))
+        if where.startswith("torch") and id(base) not in found:
+            found[id(base)] = (f"{where}.{base.__qualname__}", base)
+    return {label: (k, {"__mro__": k.__mro__} if isinstance(k, type) else {}) for label, k in found.values()}
+
+
 def _functions() -> dict[str, Any]:
     torch = _sys.modules.get("torch")
     if torch is not None and not _TORCH:

@@ -1,12 +1,14 @@
 """The backward passes of a training run, for the graders of the training tasks (03, 04), and what they show.
 
-:func:`backward_watch` and :func:`own_predictions` are shipped whole into the probes (``grader.helper``);
-:func:`require_trained_steps` decides, outside the kernel, from what the watch sent back. The helpers at the edges of
-any watched call (``as_written``, ``settled``) live in :mod:`tools.grading.probe_call`, and are imported from here too.
+:func:`backward_watch` is shipped whole into the probes (``grader.helper``), as :func:`own_predictions`
+(:mod:`tools.grading.predictions`); :func:`require_trained_steps` decides, outside the kernel, from what the watch sent
+back. The helpers at the edges of any watched call (``as_written``, ``settled``) live in
+:mod:`tools.grading.probe_call`. All are imported from here too.
 """
 
 from __future__ import annotations
 
+from tools.grading.predictions import own_predictions  # noqa: F401  (the graders import it from here)
 from tools.grading.probe_call import as_written, settled  # noqa: F401  (the graders import them from here)
 from tools.grading.spec import require
 
@@ -38,6 +40,11 @@ def backward_watch():  # noqa: C901  (shipped whole into the probes: ``grader.he
     import torch
 
     entries = {torch.autograd.backward.__code__: "tensors", torch.autograd.grad.__code__: "outputs"}
+    layer_call, nn = torch.nn.Module._call_impl.__code__, torch.nn
+
+    def settings(module):  # a layer's own plain attributes (LeakyReLU's negative_slope, Softshrink's lambd, eps...)
+        plain = (int, float, bool, str, tuple, type(None))
+        return {k: v for k, v in vars(module).items() if k[0] != "_" and k != "training" and type(v) in plain}
 
     def values(t):  # a tensor's shape and values (a hash of them for a large one), read without its own methods
         flat = tuple(torch.Tensor.tolist(torch.Tensor.detach(t).double().flatten()))
@@ -94,9 +101,15 @@ def backward_watch():  # noqa: C901  (shipped whole into the probes: ``grader.he
     class Watch:
         def __init__(self):
             self.keep, self.known, self.passes, self.pending = {}, {}, [], []  # leaves reached (kept alive) ...
+            self.layers = {}  # each module called, by identity: (it, kept alive; its settings when first called)
 
         def note(self, frame, event, arg):
             code = frame.f_code
+            if code is layer_call:
+                module = frame.f_locals.get("self") if event == "call" else None
+                if isinstance(module, nn.Module) and id(module) not in self.layers:
+                    self.layers[id(module)] = (module, settings(module))
+                return True
             if code not in entries:
                 return False
             if event == "call":
@@ -154,7 +167,22 @@ def backward_watch():  # noqa: C901  (shipped whole into the probes: ``grader.he
                     # how far training took it: the farthest it went from its first value
                     travel = max(sum((a - b) ** 2 for a, b in zip(seen[0], v, strict=True)) ** 0.5 for v in seen)
                     jumps += off > 0.5 * travel + 1e-3
-            return {"bce_steps": sum(b for b, _ in into), "steps": len(into), "updates": updates, "jumps": jumps}
+            altered, layers = [], [model]  # the settings of the torch.nn layers own_predictions runs (in
+            while layers:  # nn.Sequential) changed since they first ran, or never ran: set after training, as
+                m = layers.pop()  # parameters are (a Linear's output is computed from its parameters)
+                kind, now = type(m), settings(m)
+                if kind is nn.Sequential:
+                    layers += reversed(list(m))
+                if kind is not getattr(nn, kind.__name__, None) or kind in (nn.Linear, nn.Sequential):
+                    continue
+                first = self.layers.get(id(m), (None, None))[1]
+                keys = sorted(set(now) | set(first or {}))
+                altered += [
+                    f"{kind.__name__}.{k}" for k in keys if first is not None and now.get(k, ...) != first.get(k, ...)
+                ]
+                altered += [f"{kind.__name__} (never ran in training)"] if first is None else []
+            found = {"bce_steps": sum(b for b, _ in into), "steps": len(into), "updates": updates, "jumps": jumps}
+            return found | {"altered": altered}
 
     return Watch()
 
@@ -203,45 +231,6 @@ def kept_state(ns, name):  # (shipped whole into the probes: ``grader.helper(kep
     return False
 
 
-def own_predictions(model, x):
-    """What the model's parameters compute for ``x``, never by the model's forward where that is the student's: an
-    nn.Linear's output is computed here from its weight and bias (``x @ weight.T + bias``, whatever nn.Linear.forward
-    is now), other torch.nn layers (in nn.Sequential) run torch's forward (a class of torch.nn changed is the audit's
-    to report), hooks left out; a model of two one-element parameters (an nn.Linear(1, 1) in a class of the
-    student's) is the line of their values, read either way. None for another model: its predictions cannot be told
-    from its parameters."""
-    import torch
-    from torch import nn
-
-    def run(module, x):
-        kind = type(module)
-        if kind is nn.Sequential:
-            for child in module:
-                x = run(child, x)
-            return x
-        if kind is not getattr(nn, kind.__name__, None):
-            raise TypeError(kind.__name__)
-        own = dict(module.named_parameters(recurse=False))
-        if kind is nn.Linear:  # x @ weight.T + bias, as 04's check of an nn.Linear(30, 1) computes it
-            weight, bias = own.get("weight"), own.get("bias")
-            if weight is None:  # (its weight deleted: not a line the grader can read)
-                raise TypeError("Linear")
-            out = x.to(weight.dtype) @ weight.T
-            return out if bias is None else out + bias
-        return kind.forward(module, x.to(next(iter(own.values())).dtype) if own else x)
-
-    with torch.no_grad():
-        try:
-            return [run(model, x).double()]
-        except TypeError:
-            pass
-        params = [p.detach().double().flatten() for p in model.parameters()]
-        if len(params) != 2 or any(p.numel() != 1 for p in params):
-            return None
-        x = x.double()
-        return [params[0] * x + params[1], params[1] * x + params[0]]
-
-
 def require_trained_steps(got: dict, need: int, function: str, task: str) -> None:
     """Fail the check unless the returned model's parameters changed after the backward passes (the optimizer's
     steps; accumulating over two batches is fine) and were not set after training (``jumps``)."""
@@ -251,6 +240,13 @@ def require_trained_steps(got: dict, need: int, function: str, task: str) -> Non
         2 * updates >= need,
         f"the parameters of the model {function} returned changed after {updates} of its {steps} backward passes: "
         f"{task} asks for an optimizer step after each",
+    )
+    altered = ", ".join(got.get("altered", []))
+    require(
+        not altered,
+        f"settings of the layers of the model {function} returned changed after they first ran in training ({altered}):"
+        " set after training, they make it another model than the one its loop trained; leave a layer's settings as "
+        "created (and run every layer in training)",
     )
     require(
         got.get("jumps", 0) == 0,
