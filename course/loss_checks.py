@@ -1,8 +1,7 @@
 """The loss of a mini-batch, checked: predictions and targets that pair up, and torch's errors explained.
 
-A loss silently broadcasts predictions against targets of another shape, or stretches one over several of the other:
-:func:`check_pair` refuses that, and scores of a single class (values a loss misreads: :mod:`course.loss_values`). When
-the loss fails (class indices of the wrong shape or dtype, probabilities out of range), :func:`explain_loss` says why.
+A loss silently broadcasts predictions against targets of another shape, or stretches one over several: :func:`check_pair`
+refuses that, and scores of one class (values misread: :mod:`course.loss_values`); :func:`explain_loss` says why one fails.
 """
 
 from __future__ import annotations
@@ -127,6 +126,17 @@ def _refuse_broadcast(pred: torch.Tensor, target: torch.Tensor, loss_fn: object,
     raise spread_error(pred, target, both, model)
 
 
+def _time_step_paired(pred: torch.Tensor, target: torch.Tensor, loss_fn: object, model: nn.Module | None) -> tuple:
+    """Other lengths: ``(loss,)`` of one's own loss of an evidently time-major output, or of one step of it (out[-1])."""
+    steps = (pred.shape, pred.shape[1:])  # (T, N, ...) and one time step (N, ...), each watched against N targets
+    broadcast, seen, loss = _run(loss_fn, pred, target, steps, model) if time_major(pred, target) else (True, None, ())
+    if broadcast and seen == steps[1]:  # out[-1] of shape (N, 1) against targets (N,)
+        raise spread_error(pred[-1], target, broadcast_shape(seen, target.shape), model)
+    if broadcast:
+        raise lengths_error(pred, target)
+    return loss
+
+
 def check_pair(pred: object, target: object, loss_fn: object = None, model: nn.Module | None = None) -> tuple:
     """Raise a clear error unless the model's output pairs up with the targets, sample by sample.
 
@@ -148,9 +158,7 @@ def check_pair(pred: object, target: object, loss_fn: object = None, model: nn.M
     if not isinstance(target, torch.Tensor) or pred.shape == target.shape:
         return ()
     if pred.ndim and target.ndim and len(pred) != len(target):  # refused, unless time-major for a loss of one's own
-        if not time_major(pred, target) or (ran := _run(loss_fn, pred, target, (pred.shape,), model))[0]:
-            raise lengths_error(pred, target)
-        return ran[2]
+        return _time_step_paired(pred, target, loss_fn, model)
     if (both := broadcast_shape(pred.shape, target.shape)) is None:
         if _is(loss_fn, _ELEMENTWISE, _ELEMENTWISE_FUNCTIONS):
             raise spread_error(pred, target, None, model)

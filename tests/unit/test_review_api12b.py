@@ -400,3 +400,21 @@ def test_a_layer_replaced_after_the_first_train_step_is_refused_before_the_next_
     model[2] = nn.Linear(8, 1)  # the optimizer still holds the old layer's tensors
     with pytest.raises(ValueError, match="built before the model changed"):
         step(x, y)
+
+
+class _TimeMajor(nn.Module):  # a GRU without batch_first: its output is (T, N, 1)
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru, self.linear = nn.GRU(4, 5), nn.Linear(5, 1)
+
+    def forward(self, x):
+        return self.linear(self.gru(x.transpose(0, 1))[0])
+
+
+def test_the_last_time_step_of_a_time_major_output_broadcast_against_the_targets_is_refused():
+    x, model = torch.randn(8, 6, 4), _TimeMajor()
+    with pytest.raises(ValueError, match=r"shape \(8, 1\) but the targets \(8,\): the loss would broadcast them"):
+        fit(model, lambda out, y: ((out[-1] - y) ** 2).mean(), sgd(model), [(x, torch.randn(8))], 1, progress=False)
+    for y, loss in ((torch.randn(8, 1), lambda out, y: ((out[-1] - y) ** 2).mean()),
+                    (torch.randn(8), lambda out, y: ((out[-1].squeeze(1) - y) ** 2).mean())):  # fmt: skip
+        assert len(fit(model, loss, sgd(model), [(x, y)], 1, progress=False)["train_loss"]) == 1
