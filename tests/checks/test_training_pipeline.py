@@ -547,29 +547,9 @@ def test_learnD_a_loss_called_with_keywords_passes_and_a_cut_one_is_still_named(
     assert verdict.mistake == "not_backpropagatable" and "torch.no_grad()" in verdict.message, verdict
 
 
-def steps_a_copy(in_factory: bool):
-    """A step on copy.deepcopy(optimizer), made in the factory or at every call: its parameters are copies."""
-
-    def factory(model, loss_fn, optimizer):
-        made = copy.deepcopy(optimizer) if in_factory else None
-
-        def train_step(x, y):
-            opt = made or copy.deepcopy(optimizer)
-            model.train()
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            opt.step()
-            opt.zero_grad()
-            return loss.item()
-
-        return train_step
-
-    return factory
-
-
-@pytest.mark.parametrize("in_factory", [True, False], ids=["in_factory", "every_call"])
-def test_learnD_a_step_on_a_copy_of_the_optimizer_is_told_so(in_factory):
-    verdict = check.train_step_factory(steps_a_copy(in_factory))
+@pytest.mark.parametrize("how", ["copy_in_factory", "copy_every_call"])
+def test_learnD_a_step_on_a_copy_of_the_optimizer_is_told_so(how):
+    verdict = check.train_step_factory(stepping(how))
     assert verdict.mistake == "unused_optimizer" and "copy of the optimizer" in verdict.message, verdict
     assert "never changed" not in verdict.message and "use the optimizer you are given" in verdict.message, verdict
 
@@ -586,22 +566,31 @@ def test_learnD_a_float_equal_to_everything_is_not_called_none():
     assert verdict.mistake != "returned_none" and "None" not in verdict.message, verdict
 
 
-def steps_by(how: str):
-    """A right step whose step() runs on copy.copy(optimizer) (sharing its param_groups and state, so the model's
-    parameters are updated), as the class's step on the given optimizer, or on a new SGD over a copy of the model."""
+def stepping(how: str):
+    """A step whose step() runs on copy.deepcopy(optimizer), made in the factory ("copy_in_factory") or at every call
+    ("copy_every_call"), whose parameters are copies; on copy.copy(optimizer) ("shallow_copy", sharing its param_groups
+    and state, so the model's parameters are updated); as the class's step on the given optimizer ("class_step"); or
+    on a new SGD over a copy of the model ("model_copy")."""
 
     def factory(model, loss_fn, optimizer):
+        made = copy.deepcopy(optimizer) if how == "copy_in_factory" else None
+        routes = {
+            "copy_in_factory": lambda copied: (copied.step(), copied.zero_grad()),
+            "copy_every_call": lambda copied: (copied.step(), copied.zero_grad()),
+            "shallow_copy": lambda _: (copy.copy(optimizer).step(), optimizer.zero_grad()),
+            "class_step": lambda _: (type(optimizer).step(optimizer), optimizer.zero_grad()),
+            "model_copy": lambda _: (
+                torch.optim.SGD(copy.deepcopy(model).parameters(), lr=0.1, momentum=0.9).step(),
+                optimizer.zero_grad(),
+            ),
+        }
+
         def train_step(x, y):
+            copied = made or (copy.deepcopy(optimizer) if how == "copy_every_call" else None)
             model.train()
             loss = loss_fn(model(x), y)
             loss.backward()
-            if how == "shallow_copy":
-                copy.copy(optimizer).step()
-            elif how == "class_step":
-                type(optimizer).step(optimizer)
-            else:  # no copy of the optimizer: an optimizer over a copy of the model
-                torch.optim.SGD(copy.deepcopy(model).parameters(), lr=0.1, momentum=0.9).step()
-            optimizer.zero_grad()
+            routes[how](copied)
             return loss.item()
 
         return train_step
@@ -611,12 +600,12 @@ def steps_by(how: str):
 
 @pytest.mark.parametrize("how", ["shallow_copy", "class_step"])
 def test_review12_a_step_of_the_given_optimizer_by_another_route_passes(how):
-    verdict = check.train_step_factory(steps_by(how))
+    verdict = check.train_step_factory(stepping(how))
     assert verdict.passed, verdict
 
 
 def test_review12_an_optimizer_over_a_copy_of_the_model_is_not_said_to_copy_the_optimizer():
-    verdict = check.train_step_factory(steps_by("model_copy"))
+    verdict = check.train_step_factory(stepping("model_copy"))
     assert verdict.mistake == "unused_optimizer" and "ran on a copy of the optimizer" not in verdict.message, verdict
     assert "an optimizer whose parameters are copies, not the model's" in verdict.message, verdict
     assert "a copy of the model" in verdict.message and "use the optimizer you are given" in verdict.message, verdict
