@@ -137,8 +137,9 @@ def _check_named(key: object, value: torch.Tensor, first: object) -> None:
         )
 
 
-def _graph_size(root: object) -> int:
-    """How many operations the graph that ends in ``root`` holds; a clear error past ``MOST_OPERATIONS``."""
+def _graph_size(root: object, params: Mapping[str, torch.Tensor]) -> int:
+    """How many operations the graph that ends in ``root`` holds; a clear error past ``MOST_OPERATIONS``. Warns of
+    the tensors in ``params`` that require grad but that the graph never used: their names would vanish unsaid."""
     seen, todo = {root}, [root]
     while todo:
         for child, _ in getattr(todo.pop(), "next_functions", ()):
@@ -150,6 +151,16 @@ def _graph_size(root: object) -> int:
                     )
                 seen.add(child)
                 todo.append(child)
+    used = {id(node.variable) for node in seen if hasattr(node, "variable")}  # AccumulateGrad: a leaf's box
+    if unused := [
+        key for key, value in params.items() if value.requires_grad and value.grad_fn is None and id(value) not in used
+    ]:
+        warnings.warn(  # not an error: dict(model.named_parameters()) may name layers this output never reached
+            f"params {unused} require grad but this computation never used them, so the graph has no box for them "
+            "to name. Is one a tensor from an earlier run of a cell, since replaced? Pass the tensors the "
+            "computation used.",
+            stacklevel=3,
+        )
     return len(seen)
 
 
@@ -188,7 +199,7 @@ def show_graph(
         _check_named(name, tensor, key)  # the output already named in params: name gives it a second name
     if name is not None:
         params[name] = tensor
-    size = _graph_size(tensor.grad_fn)
+    size = _graph_size(tensor.grad_fn, params)
     from torchviz import make_dot
 
     limit = sys.getrecursionlimit()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MappingView, Sequence, Set
 
 import numpy as np
 import torch
@@ -34,6 +34,12 @@ def numeric(name: str, values: object) -> np.ndarray:
     """``values`` (list, NumPy array or tensor, even one that requires grad) as a NumPy array of numbers."""
     if values is None or isinstance(values, (str, bytes, Mapping)):
         raise TypeError(f"{name} should be numbers (a list, a NumPy array or a tensor), got {what(values)}.")
+    if isinstance(values, (Iterator, MappingView, Set)):  # NumPy would make one object of it, not numbers
+        kind = "a set has no order" if isinstance(values, Set) else "NumPy cannot read numbers from it one by one"
+        raise TypeError(
+            f"{name} should be numbers (a list, a NumPy array or a tensor), got a {type(values).__name__} ({kind}): "
+            f"pass {'sorted' if isinstance(values, Set) else 'list'}(...) of it."
+        )
     if isinstance(values, torch.Tensor):
         values = _from_tensor(name, values)
     elif isinstance(values, np.ma.MaskedArray):  # np.asarray would drop the mask: a masked entry becomes NaN, a gap
@@ -228,13 +234,21 @@ def names(name: str, value: object, count: int | None, example: str, noun: str =
         raise TypeError(f"{name} should hold only strings (or numbers), e.g. {example}; got {odd[0]!r} among them.")
 
 
-def mapping(name: str, value: object, example: str, most: int | None = None) -> None:
+def mapping(name: str, value: object, example: str, most: int | None = None, labels: bool = False) -> None:
+    """A non-empty dict of at most ``most`` entries; with ``labels``, its keys name curves in a legend, which shows
+    no entry for ``None``, ``""`` or a name that starts with ``_``: those are refused (draw with ``label=str(key)``)."""
     if not isinstance(value, Mapping):
         raise TypeError(f"{name} should be a non-empty dict, e.g. {example}; got {what(value)}.")
     if not value:
         raise ValueError(f"{name} should be a non-empty dict, e.g. {example}; got an empty one.")
     if most is not None and len(value) > most:
         raise ValueError(f"{name} has {len(value)} entries; the figure has room for at most {most}. Draw fewer.")
+    hidden = [key for key in value if key is None or (isinstance(key, str) and (not key or key.startswith("_")))]
+    if labels and hidden:
+        raise ValueError(
+            f"{name} has a curve named {hidden[0]!r}, which the legend would leave out without a word (matplotlib "
+            "shows no entry for None, '' or a name that starts with '_'): name it with a string such as 'training'."
+        )
 
 
 def grids(names_: Sequence[str], *values: object) -> tuple[np.ndarray, ...]:

@@ -48,7 +48,7 @@ def plot_fits(x: object, y: object, x_line: object, predictions: Mapping[str, ob
 
 
 def _layer_curves(name: str, curves: object) -> dict[str, np.ndarray]:
-    check.mapping(name, curves, "{'Kaiming': stds}", most=MOST_CURVES)
+    check.mapping(name, curves, "{'Kaiming': stds}", most=MOST_CURVES, labels=True)
     return {key: check.positive(f"{name}[{key!r}]", check.line(f"{name}[{key!r}]", v)) for key, v in curves.items()}
 
 
@@ -73,7 +73,7 @@ def plot_layer_scales(
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
     for ax, (title, curves) in zip(axes[0], checked.items(), strict=True):
         for name, values in curves.items():
-            ax.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3, label=name)
+            ax.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3, label=str(name))
         ax.set_yscale("log")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(title=title, xlabel="layer", ylabel=ylabel)

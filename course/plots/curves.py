@@ -95,7 +95,7 @@ def plot_curves(
         >>> [line.get_label() for line in fig.axes[0].get_lines()]
         ['training', 'validation']
     """
-    check.mapping("curves", curves, "{'training': losses}", most=MOST_CURVES)
+    check.mapping("curves", curves, "{'training': losses}", most=MOST_CURVES, labels=True)
     lines = {name: check.line(f"curves[{name!r}]", v) for name, v in curves.items()}
     if (lengths := _lengths(lines)) is not None:
         warnings.warn(
@@ -120,7 +120,7 @@ def plot_curves(
             low, high = min(low, 0.0), max(high, 0.0)
         ax.set_ylim(low, high)  # before plotting, so matplotlib never computes the overflowing limits
     for name, values in lines.items():
-        ax.plot(np.arange(1, len(values) + 1), values, label=name, **check.marks(values))
+        ax.plot(np.arange(1, len(values) + 1), values, label=str(name), **check.marks(values))
     if log_y and finite.max() > LOG_TOP:  # its ticks and margin would pass float64's end
         ax.set_ylim(min(finite.min() / 2, LOG_TOP / 1e10), LOG_TOP)  # all above it: an empty axis, the right way up
     if log_y:
@@ -156,6 +156,7 @@ def plot_losses(history: Mapping[str, Sequence[float]], log_y: bool = False) -> 
         )
     if not losses:
         raise ValueError(f"history holds no loss, only {sorted(history)}; plot those with plot_curves.")
+    check.mapping("history", losses, "{'train_loss': losses}", labels=True)  # each loss names a curve
     lines = {name: check.line(f"history[{name!r}]", v) for name, v in losses.items()}
     if (lengths := _lengths(lines)) is not None:  # one value per epoch each: else drawn at the wrong epochs
         raise ValueError(

@@ -34,6 +34,15 @@ def _span(name: str, value: object) -> tuple[float, float]:
     return low, high
 
 
+def _covering(span: tuple[float, float], values: np.ndarray) -> tuple[float, float]:
+    """``span`` widened (by a margin of 5 %) to hold every one of ``values``: no point falls outside the axes."""
+    low, high = min(span[0], float(values.min())), max(span[1], float(values.max()))
+    if (low, high) == span:
+        return span
+    margin = 0.05 * (high - low)
+    return low - margin, high + margin
+
+
 def _surface(
     loss: Callable[[np.ndarray, np.ndarray], np.ndarray], a_grid: np.ndarray, b_grid: np.ndarray
 ) -> np.ndarray:
@@ -69,7 +78,9 @@ def plot_optimizer_paths(
 
     ``loss`` takes two NumPy grids (from ``np.meshgrid``) and returns the loss at every point; the
     contour lines are spaced logarithmically, so a long narrow valley stays readable. ``target``
-    marks the minimum with a star.
+    marks the minimum with a star. ``a_range`` and ``b_range`` are the least the axes show: they widen to
+    hold every point of every path and the target, so a path that overshoots (a learning rate too large)
+    is drawn whole, never cut off at the frame.
 
     Example:
         >>> bowl = lambda a, b: a**2 + 10 * b**2
@@ -84,6 +95,8 @@ def plot_optimizer_paths(
     a_range, b_range = _span("a_range", a_range), _span("b_range", b_range)
     target = None if target is None else _pair("target", target, "(0, 2)")
     columns = check.integer("columns", columns, 1)
+    every = np.concatenate([*points_of.values(), np.reshape(target or (), (-1, 2))])
+    a_range, b_range = _covering(a_range, every[:, 0]), _covering(b_range, every[:, 1])
     a_grid, b_grid = np.meshgrid(np.linspace(*a_range, 200), np.linspace(*b_range, 200))
     surface = _surface(loss, a_grid, b_grid)
     import matplotlib.pyplot as plt
@@ -125,7 +138,7 @@ def plot_lr_schedules(schedules: Mapping[str, Sequence[float]]) -> Figure:
         >>> fig.axes[0].get_yscale(), [line.get_label() for line in fig.axes[0].get_lines()]
         ('log', ['StepLR', 'constant'])
     """
-    check.mapping("schedules", schedules, "{'StepLR': lrs}", most=MOST_CURVES)
+    check.mapping("schedules", schedules, "{'StepLR': lrs}", most=MOST_CURVES, labels=True)
     lines = {name: check.vector(f"schedules[{name!r}]", v) for name, v in schedules.items()}
     if not (log := all((rates > 0).all() for rates in lines.values())):  # 0 or below: on a linear axis, +-1e300
         lines = {name: check.drawable(f"schedules[{name!r}]", rates) for name, rates in lines.items()}
@@ -134,7 +147,7 @@ def plot_lr_schedules(schedules: Mapping[str, Sequence[float]]) -> Figure:
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for name, rates in lines.items():
         edges = np.arange(1, len(rates) + 2)  # epoch e spans [e, e + 1]: repeat the last rate to close its step
-        ax.step(edges, np.append(rates, rates[-1]), where="post", label=name)
+        ax.step(edges, np.append(rates, rates[-1]), where="post", label=str(name))
     ax.set_yscale("log" if log else "linear")
     ax.set(xlabel="epoch", ylabel="learning rate", title="Learning rate per epoch")
     ax.legend()

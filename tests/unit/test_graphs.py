@@ -90,8 +90,10 @@ def test_naming_an_intermediate_result_is_refused_not_silently_ignored():
     out = (h * 3).sum()
     with pytest.raises(ValueError, match=r"params\['h'\] was computed by an operation.*MulBackward0.*only tensors you"):
         show_graph(out, {"a": a, "h": h})
-    # still accepted: leaves, frozen leaves, a leaf outside the graph, and the output itself under params or name
-    graph = show_graph(out, {"a": a, "frozen": torch.ones(1), "unused": torch.ones(1, requires_grad=True), "out": out})
+    # still accepted: leaves, frozen leaves, a leaf outside the graph (named in a warning), and the output itself
+    unused = torch.ones(1, requires_grad=True)
+    with pytest.warns(UserWarning, match=r"params \['unused'\] require grad but this computation never used them"):
+        graph = show_graph(out, {"a": a, "frozen": torch.ones(1), "unused": unused, "out": out})
     assert "[leaf] a (1)" in repr(graph) and "[output] out ()" in repr(graph)
     assert "[output] loss ()" in repr(show_graph(out, {"a": a}, name="loss"))
 
@@ -102,3 +104,16 @@ def test_an_output_name_that_is_already_a_parameters_name_is_refused_not_relabel
         show_graph((a * b).sum(), params={"a": a, "b": b}, name="a")
     loss = (a * b).sum()  # the output itself in params under that name is one box, one name: drawn as before
     assert "[output] loss" in show_graph(loss, params={"a": a, "loss": loss}, name="loss").summary()
+
+
+def test_a_named_leaf_the_computation_never_used_is_named_in_a_warning_not_dropped_unsaid():
+    a, stale = torch.ones(1, requires_grad=True), torch.ones(1, requires_grad=True)  # stale: an earlier cell's `a`
+    with pytest.warns(UserWarning, match=r"params \['a_old'\] require grad but this computation never used them"):
+        graph = show_graph((2 * a).sum(), params={"a": a, "a_old": stale})
+    assert "a (1)" in graph.nodes.values()
+
+
+def test_every_named_leaf_used_and_a_frozen_one_give_no_warning(recwarn):
+    a, frozen = torch.ones(1, requires_grad=True), torch.ones(1)
+    show_graph((2 * a * frozen).sum(), params={"a": a, "frozen": frozen}, name="loss")
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
