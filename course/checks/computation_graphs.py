@@ -29,6 +29,10 @@ GRAPH_KEPT = (  # lesson 03's loss_outside_loop, here through the state
     "the state carries the previous step's graph, which the first backward() freed, so the second backward() fails: "
     "carry only its value, state = 0.5 * state.detach() + a * x."
 )
+LOSSES_KEPT = (  # lesson 05's returns_tensor, here for a list of losses; a detached tensor holds no graph
+    "the losses are kept as tensors with their graphs (a grad_fn): append loss.item(), a plain float. A loss tensor "
+    "holds its whole graph, so keeping them keeps every step's graph in memory, as a running total of tensors does."
+)
 
 
 def _names(answer: object, _: tuple) -> object:
@@ -250,12 +254,13 @@ def _listed(losses: object) -> object:
 
 
 def _runs(train: object, args: tuple) -> list[dict]:
-    """Each run's losses (a list, an array or a tensor), the caller's ``a`` after it, and how many decimals the
-    losses were rounded to (0: none)."""
+    """Each run's losses (a list, an array or a tensor), the caller's ``a`` after it, how many decimals the losses
+    were rounded to (0: none), and whether they keep a graph (a tensor with a grad_fn among them)."""
     runs = [(before_backward(partial(train, *probe), probe[0]), probe[0]) for probe in (args[:5], args[5:])]
     fresh = _smoothed_inputs()
     exact = [_smoothed(*probe) for probe in (fresh[:5], fresh[5:])]
-    return [{"losses": _listed(losses), "a": a.detach().clone(), "rounded": rounded_decimals(_listed(losses), right)}
+    return [{"losses": _listed(losses), "a": a.detach().clone(), "rounded": rounded_decimals(_listed(losses), right),
+             "graph kept": any(tensor.grad_fn is not None for tensor in tensors_in(losses))}
             for (losses, a), right in zip(runs, exact, strict=True)]  # fmt: skip
 
 
@@ -272,6 +277,8 @@ smoothed_training = Exercise(
     name="smoothed_training", reference=_smoothed, pure=False,  # the loop updates a in place: that is its job
     inputs=_smoothed_inputs, observe=_runs,
     guards=[Guard("returned_none", any_item(lambda run: run["losses"] is None), lambda *args: None),
+            Guard("returns_tensor", any_item(lambda run: run["graph kept"]), lambda *args: [torch.tensor(loss,
+                  requires_grad=True) * 1 for loss in _smoothed(*args)], LOSSES_KEPT),
             Guard("rounded", any_item(lambda run: run["rounded"] > 0), lambda *args: [round(loss, 3) for loss in
                   _smoothed(*args)], lambda got, _: rounded_message("losses", max(run["rounded"] for run in got),
                                                              "each loss.item()"))],

@@ -374,3 +374,26 @@ def test_review11_one_new_leaf_per_x_is_told_it_is_a_new_leaf_not_that_it_has_a_
     ):
         verdict = check.untracked_prediction(answer)
         assert verdict.mistake == "new_leaf_requires_grad", verdict
+
+
+@pytest.mark.parametrize(
+    "log", [lambda loss: loss, lambda loss: loss.reshape(1), lambda loss: [loss]], ids=["tensor", "1d", "nested"]
+)
+def test_fix2_losses_kept_with_their_graphs_are_named(log):
+    verdict = check.smoothed_training(partial(_logged, log=log))
+    assert verdict.mistake == "returns_tensor" and "loss.item()" in verdict.message, verdict
+    assert "graph" in verdict.message and "memory" in verdict.message, verdict
+
+
+def test_fix2_losses_stacked_into_one_tensor_with_its_graph_are_named():
+    def stacked(a, x, y, steps, lr=0.1):
+        return torch.stack(_logged(a, x, y, steps, lr, log=lambda loss: loss))
+
+    assert check.smoothed_training(stacked).mistake == "returns_tensor"
+
+
+@pytest.mark.parametrize(
+    "log", [lambda loss: loss.detach(), lambda loss: loss.detach().clone()], ids=["detach", "clone"]
+)
+def test_fix2_detached_losses_hold_no_graph_and_pass(log):  # values only, as a tensor of losses does
+    assert check.smoothed_training(partial(_logged, log=log)).passed

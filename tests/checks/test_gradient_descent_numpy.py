@@ -323,3 +323,17 @@ def test_review12_an_epoch_as_a_1_by_2_array_passes_and_three_numbers_are_no_pai
 def test_review12_success_texts_state_what_was_observed_not_how_it_was_written():
     verdict = check.minibatch_epoch(partial(check._epoch, variant="reordered"))  # walked in another way
     assert verdict.passed and "a and b end where" in verdict.message and "updates of" not in verdict.message, verdict
+
+
+@pytest.mark.parametrize("lr, shown", [(0.805, "0.805"), (0.8055, "0.8055"), (0.796, "0.796"), (0.8, "0.8")])
+def test_fix2_the_largest_stable_rate_says_what_was_given(lr, shown):
+    verdict = check.largest_stable_rate(lr)
+    assert verdict.passed and verdict.message.startswith(f"{shown}:") and "0.80" in verdict.message, verdict
+    assert "0.81" in verdict.message, verdict  # the rate that diverges, named as such
+    assert not verdict.message.startswith("0.80:"), verdict  # not the answer quoted whatever was typed
+
+
+def test_fix2_an_exact_largest_stable_rate_is_shown_as_a_number():
+    for lr in (Fraction(4, 5), Decimal("0.80")):
+        verdict = check.largest_stable_rate(lr)
+        assert verdict.passed and "Fraction" not in verdict.message and "Decimal" not in verdict.message, verdict
