@@ -112,6 +112,15 @@ def _same(a: torch.Tensor | None, b: torch.Tensor | None) -> bool:
         return False
 
 
+def once(calls: list[int], flow: list[tuple]) -> list[tuple]:
+    """``flow`` without the runs that repeat an earlier run of the same layer (id in ``calls``) on the same input, as
+    l(x) * (l(x) > 0) or a check of l(x) before x = relu(l(x)) does: the chain of layers forward computes."""
+    runs = list(zip(calls, flow, strict=True))
+    return [
+        run for k, (call, run) in enumerate(runs) if not any(c == call and _same(r[0], run[0]) for c, r in runs[:k])
+    ]
+
+
 def where_changed(x: torch.Tensor, flow: list[tuple], output: object) -> str:
     """Where forward computes more than its nn.Linear layers (each run's input and output in ``flow``) with a ReLU
     between: a key of :data:`CHANGED`; "" where nothing shows, a ReLU is missing, or a layer was not seen."""

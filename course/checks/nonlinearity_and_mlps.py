@@ -20,6 +20,7 @@ from course.checks.mlp_probe import (
     Noisy,
     cannot_learn,
     noting,
+    once,
     random_forward,
     set_as_seen,
     start,
@@ -35,7 +36,9 @@ _numbers = lambda values: ", ".join(f"{as_number(value):g}" for value in values)
 
 def _architecture(make: object, probes: tuple) -> object:
     """Per probe's sizes: layer shapes, unregistered layers, the output with weights fixed by shape, frozen names, and
-    layers run twice; lazy layers get their sizes from one pass first, and a half-precision MLP is judged in float64."""
+    a layer shared (one run again while fewer layers run than the chain needs: one run twice in its one place, as in
+    l(x) * (l(x) > 0), is not shared); lazy layers get their sizes from one pass first, and a half-precision MLP is
+    judged in float64."""
     seen = []
     for n_inputs, *sizes in probes:
         if not isinstance(model := make(n_inputs, *sizes), nn.Module):
@@ -62,10 +65,11 @@ def _architecture(make: object, probes: tuple) -> object:
         odd = sorted({type(m).__name__ for m in model.modules() if m.__module__.rsplit(".")[-1] in _ODD} - {"ReLU"})
         odd = [] if odd and close(output, _architecture(_mlp, [(n_inputs, *sizes)])[2][0]) else odd  # right output
         frozen += [name for name, p in model.named_parameters() if not p.requires_grad and name not in frozen]
-        seen.append((shapes, unregistered_modules(model), output, frozen, len(calls) - len(set(calls)), odd,
+        shared = len(set(calls)) < len(calls) and len(set(calls)) < len(sizes[0]) + 1  # a run again, not in 2 places
+        seen.append((shapes, unregistered_modules(model), output, frozen, shared, odd,
                      not torch.equal(given, x.to(dtype)), cannot_learn(started, calls),
-                     where_changed(x.to(dtype), flow, output), torch.no_grad()(random_forward)(model, x.to(dtype))))  # fmt: skip
-    return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen, run again, odd, in place, stuck,
+                     where_changed(x.to(dtype), once(calls, flow), output), torch.no_grad()(random_forward)(model, x.to(dtype))))  # fmt: skip
+    return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen, shared, odd, in place, stuck,
     # where forward does more than Linear and ReLU layers, random)
 
 

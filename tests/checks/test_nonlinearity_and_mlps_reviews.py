@@ -554,3 +554,60 @@ def test_learnE_a_clip_that_receives_no_gradients_is_told_so_not_blamed_on_the_o
 @pytest.mark.filterwarnings("ignore:.*empty generator")
 def test_learnE_a_right_clip_followed_by_one_that_receives_nothing_passes():
     assert check.clipped_step(_starved("right_then_used_generator")).passed
+
+
+class _RunsALayerAgain(nn.Module):  # learnB: right, one new nn.Linear per pair of widths; forward runs one twice
+    def __init__(self, n_inputs, hidden, n_outputs, how="mask"):
+        super().__init__()
+        self.how, self.layers = how, nn.ModuleList(nn.Linear(a, b) for a, b in pairwise([n_inputs, *hidden, n_outputs]))
+
+    def forward(self, x):
+        if self.how == "assert":  # a shape check that runs the first layer once more (3 -> 5: no width repeats)
+            assert self.layers[0](x).shape[1] == self.layers[0].out_features
+        if self.how == "logged":  # the whole chain run once more, for a log
+            logged = x
+            for layer in self.layers[:-1]:
+                logged = nn.functional.relu(layer(logged))
+            self.logged = self.layers[-1](logged).detach()
+        for layer in self.layers[:-1]:
+            if self.how == "mask":
+                x = layer(x) * (layer(x) > 0)  # a ReLU as a mask
+            elif self.how == "where":
+                x = torch.where(layer(x) > 0, layer(x), 0.0)
+            else:
+                if layer(x).isnan().any():  # a sanity check
+                    raise ValueError("nan")
+                x = nn.functional.relu(layer(x))
+        return self.layers[-1](x)
+
+
+@pytest.mark.parametrize("how", ["mask", "where", "nan_check", "assert", "logged"])
+def test_learnB_a_forward_that_runs_one_layer_twice_in_one_place_is_not_shared(how):
+    verdict = check.make_mlp(partial(_RunsALayerAgain, how=how))
+    assert verdict.passed, verdict
+
+
+def _cached(n_inputs, hidden, n_outputs, sanity=False):  # one nn.Linear per (in, out): [4, 4, 4] shares one
+    layers = {}
+    net = check.make_mlp.reference(
+        n_inputs, hidden, n_outputs, linear=lambda a, b: layers.setdefault((a, b), nn.Linear(a, b))
+    )
+    if not sanity:
+        return net
+
+    class Checked(nn.Module):  # and a sanity run of the first layer, as above
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            assert self.net[0](x).shape[1] == self.net[0].out_features
+            return self.net(x)
+
+    return Checked()
+
+
+@pytest.mark.parametrize("sanity", [False, True])
+def test_learnB_a_layer_shared_by_two_places_is_still_told_so(sanity):
+    verdict = check.make_mlp(partial(_cached, sanity=sanity))
+    assert verdict.mistake == "shared_layer", verdict
