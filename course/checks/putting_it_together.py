@@ -20,7 +20,7 @@ from course.checks.engine import Exercise, Guard, Library, Mistake
 from course.checks.evaluation import watch_layers
 from course.checks.probes import flat_parameters, randomised, tag_is
 from course.checks.resume_probe import EPOCHS as _EPOCHS
-from course.checks.resume_probe import epochs_by_hand, fault_message, faults, rates_message
+from course.checks.resume_probe import epochs_by_hand, fault_message, faults, judged, loop_message, rates_message
 from course.checks.resume_probe import fresh_path as _fresh_path
 from course.checks.resume_probe import parts as _parts
 from course.checks.resume_probe import resumed as _resumed
@@ -71,6 +71,18 @@ def _off(ckpt: Mapping, epochs: object) -> int | None:
         return None
 
 
+def _untrained(ckpt: Mapping) -> bool:
+    """Whether every layer's weights and bias (a 2-D or larger "*weight" and its "*bias") still lie within ±1/sqrt(fan
+    in), where PyTorch's default initialisation draws them, though the optimizer stepped: an untrained model's."""
+    try:
+        layers = [(w, ckpt["model"].get(key[:-6] + "bias", w)) for key, w in ckpt["model"].items() if key.endswith(
+            "weight") and w.dim() > 1]  # fmt: skip
+        return bool(layers and ckpt["optimizer"].get("state")) and all(
+            bool(max(w.abs().max(), b.abs().max()) <= w[0].numel() ** -0.5 + 1e-6) for w, b in layers)  # fmt: skip
+    except Exception:  # empty or meta tensors, another form: nothing to tell
+        return False
+
+
 def _other_run(ckpt: Mapping) -> bool:
     """Whether the scheduler stepped once an epoch of another run than the history's (Adam's step counts agree)."""
     try:
@@ -100,6 +112,7 @@ _PROBLEMS = [  # (mistake, its test, the changes that make it), in order: each t
      {"scheduler": optim.lr_scheduler.StepLR(_sgd(), 2).state_dict()}),
     ("missing_optimizer/other_run", lambda ckpt: _off(ckpt, ckpt["epoch"]) is not None, {"optimizer": {"state": {0: {"step": torch.tensor(4.0), "exp_avg": torch
      .ones(1, 2)}}, "param_groups": [{"lr": 0.01, "betas": (0.9, 0.999), "params": [0]}]}}),  # 4 steps: not 3 epochs
+    ("missing_model/untrained", _untrained, {"model": {"weight": torch.tensor([[0.5, -0.6]]), "bias": torch.zeros(1)}}),
 ]  # fmt: skip
 
 
@@ -116,6 +129,10 @@ _SAY = {  # more than the vocabulary says
     "missing_scheduler/fresh": "the scheduler's last_epoch is not the checkpoint's epoch: that is the state_dict() of "
     "a scheduler that never stepped (or stepped another number of times), so the learning-rate schedule would "
     "restart. Store scheduler.state_dict() of the scheduler fit stepped, once per epoch, after training.",
+    "missing_model/untrained": "the model's weights are not the trained run's: every layer's weights and bias "
+    "still lie within ±1/√(its inputs), where PyTorch's initialisation draws them, as in a model that never trained, "
+    "though the optimizer state has stepped. Save model.state_dict() of the model you trained (the one fit trained "
+    "with this optimizer), next to its optimizer, scheduler, epoch and history.",
     "missing_optimizer/other_run": lambda got, expected: f"the optimizer state comes from another run: its step count {safe_text(got[2][0], 20)} (Adam counts one step per batch) is not epoch × batches per epoch = {got[2][1]} × a whole number, as fit gives after the checkpoint's {got[2][1]} epochs. Store optimizer.state_dict() of the optimizer that trained this model, next to the scheduler, epoch and history of the same run.",  # noqa: E501
 }  # fmt: skip
 checkpoint_contents = Exercise(
@@ -152,9 +169,9 @@ def _explain_resume(got: tuple, expected: object) -> str:
         (f"the returned history has {g[0]} epochs; an unbroken run has {e[0]} (checked on two runs that stopped at "
          "different epochs: take both numbers from the checkpoint and the argument)."
          for g, e in zip(got, expected, strict=False) if g[0] != e[0]),
-        _OTHER_HISTORY if weights_right else "the final weights are not those of a run that never stopped: restore "
-        "the model, the optimizer, the scheduler and the loader's generator from the checkpoint, then fit with "
-        "history and start_epoch.")  # fmt: skip
+        _OTHER_HISTORY if weights_right else loop_message(got) or "the final weights are not those of a run that "
+        "never stopped: restore the model, the optimizer, the scheduler and the loader's generator from the "
+        "checkpoint, then fit with history and start_epoch.")  # fmt: skip
 
 
 def _by_hand(path, *parts, generator):  # load_checkpoint's work by hand: right too (a part None: not restored, which
@@ -193,7 +210,7 @@ resume = Exercise(
     "holds that run's losses (each epoch's mean batch loss, as fit records it; the mean over its samples is right too) "
     "and learning rates, one float per epoch in every list.",
     inputs=lambda: (_fresh_path(), *_parts(seed=99), _EPOCHS), observe=_resumed, explain=_explain_resume,
-    pure=False, same=partial(close, rtol=1e-6, atol=1e-7),  # not pure: no tensor among the arguments
+    pure=False, same=lambda got, other: close(judged(got), judged(other), rtol=1e-6, atol=1e-7),  # not pure: no tensor
     alternatives=[partial(_resume, load=_by_hand), *(partial(_resume_by_hand, form=form) for form in ("mean", "samples"))],
     guards=[Guard("not_a_dict", lambda got: any(run[0] == "not_a_history" for run in got),
                   lambda *args: _resume(*args)["train_loss"], "return the history that fit returns, a dict of lists such as history['train_loss']."),

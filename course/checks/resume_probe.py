@@ -7,6 +7,7 @@ a float), and the final weights; and what to say of each fault."""
 
 from __future__ import annotations
 
+import io
 import shutil
 import tempfile
 import uuid
@@ -127,7 +128,7 @@ def history_fault(history: Mapping, epochs: int) -> tuple:
 
 def faults(got: object) -> list[tuple]:
     """The history faults (:func:`history_fault`) of the runs observed, first run first."""
-    return [run[4] for run in got if isinstance(run, tuple) and len(run) == 6 and run[4]]
+    return [run[4] for run in got if isinstance(run, tuple) and len(run) == 7 and run[4]]
 
 
 def fault_message(got: tuple, expected: object) -> str:
@@ -171,26 +172,89 @@ def rates_message(got: tuple) -> str:
             "at the start of each epoch, as fit does, or return what fit returns.")  # fmt: skip
 
 
+def _same(got: object, saved: object) -> bool:  # equal states: tensors bit for bit, dicts and lists item by item
+    if isinstance(saved, Mapping):
+        return isinstance(got, Mapping) and got.keys() == saved.keys() and all(_same(got[k], saved[k]) for k in saved)
+    if isinstance(saved, torch.Tensor):
+        return isinstance(got, torch.Tensor) and got.shape == saved.shape and torch.equal(got, saved)
+    return got == saved
+
+
+def _watch(args: tuple, done: int) -> Callable[[], tuple]:
+    """Hooks on the probe's model: at its first call, whether the model, the optimizer's state and the batch are the
+    checkpoint's (the batch the restored generator draws first), and the rate; and what to make of it after the run:
+    the parts seen restored (the scheduler: it ended at the run's epoch), the rate seen and the run's, or ()."""
+    model, optimizer, scheduler, loader, epochs = args[1], args[3], args[4], args[5], args[-1]
+    ckpt, seen = torch.load(io.BytesIO(saved(done)[0]), weights_only=True), {}
+    generator = torch.Generator()
+    generator.set_state(ckpt["rng"]["generator"])
+    first = next(iter(DataLoader(loader.dataset, loader.batch_size, shuffle=True, generator=generator)))[0]
+
+    def hook(module: nn.Module, inputs: tuple) -> None:
+        if not seen:
+            seen.update(model=_same(module.state_dict(), ckpt["model"]), generator=_same(inputs[0], first),
+                        optimizer=_same(optimizer.state_dict()["state"], ckpt["optimizer"]["state"]),
+                        lr=optimizer.param_groups[0]["lr"])  # fmt: skip
+
+    handle = model.register_forward_pre_hook(hook)
+
+    def restored() -> tuple:
+        handle.remove()
+        if not seen:
+            return ()
+        parts = (*(part for part in ("model", "optimizer", "generator") if seen[part] is True),
+                 *(("scheduler",) if getattr(scheduler, "last_epoch", None) == epochs else ()))  # fmt: skip
+        return parts, seen["lr"], unbroken(epochs)["lr"][done]
+
+    return restored
+
+
+def loop_message(got: tuple) -> str | None:
+    """What to say of resumed runs whose final weights are not the run's though every part was seen restored (the
+    difference then comes from the training loop); None when a part was not seen restored."""
+    runs = [run[5] for run in got if isinstance(run, tuple) and len(run) == 7]
+    if not runs or any(len(run) != 3 or len(run[0]) != 4 for run in runs):
+        return None
+    rate = next((f" Your first resumed batch trained with a learning rate of {safe_text(lr, 20)} where the run used "
+                 f"{safe_text(right, 20)}." for _, lr, right in runs if lr != right), "")  # fmt: skip
+    return ("the final weights are not those of a run that never stopped, yet everything was restored from the "
+            "checkpoint: at your first batch the model's weights and the optimizer's state were the checkpoint's and "
+            "the batch was the one the run drew next (the loader's generator was restored), and the scheduler ended "
+            "at the run's epoch. So the difference comes from your training loop itself." + rate + " Call fit with "
+            "history=ckpt['history'] and start_epoch=ckpt['epoch'], or train as fit does: optimizer.zero_grad() "
+            "before each backward(), optimizer.step() after it, and scheduler.step() once at the end of each epoch, "
+            "after its batches.")  # fmt: skip
+
+
+def judged(got: object) -> object:
+    """The observation without what the probe saw restored (index 5 of each run), which no verdict compares."""
+    return tuple(run[:5] + run[6:] if isinstance(run, tuple) and len(run) == 7 else run for run in got) if (
+        isinstance(got, tuple)) else got  # fmt: skip
+
+
 def resumed_once(answer: Callable, args: tuple, done: int) -> tuple | None:
     """(epochs in the returned history, starts with the checkpoint's, what the resumed epochs' losses are, what their
-    rates are, the history's first fault of form (() if none), final weights), resumed from a pristine file in a new
-    folder, removed after; "not_a_history" first when no list history["train_loss"] came back; ("check_failed", why, a token equal to nothing) when the check's own file could
+    rates are, the history's first fault of form (() if none), what :func:`_watch` saw restored, final weights),
+    resumed from a pristine file in a new folder, removed after; "not_a_history" first when no list
+    history["train_loss"] came back; ("check_failed", why, a token equal to nothing) when the check's own file could
     not be written: no program can match it."""
     try:
         args[0].parent.mkdir(parents=True, exist_ok=True)
         args[0].write_bytes(saved(done)[0])
     except Exception as exc:
         return ("check_failed", f"{type(exc).__name__}: {safe_text(exc)}", object())
+    restored = _watch(args, done)
     try:
         history = answer(*args)
     finally:
         shutil.rmtree(args[0].parent, ignore_errors=True)
+        seen = restored()
     losses = history.get("train_loss") if isinstance(history, Mapping) else None
     if not isinstance(losses, list | tuple):
-        return None if history is None else ("not_a_history", False, "", "", (), flat_parameters(args[1]))
+        return None if history is None else ("not_a_history", False, "", "", (), seen, flat_parameters(args[1]))
     starts, rates = close(list(losses[:done]), saved(done)[1]), _rates(history.get("lr"), done, args[-1])
     fault = history_fault(history, args[-1])
-    return (len(losses), starts, _form(losses, done, args[-1]), rates, fault, flat_parameters(args[1]))
+    return (len(losses), starts, _form(losses, done, args[-1]), rates, fault, seen, flat_parameters(args[1]))
 
 
 def resumed(answer: Callable, args: tuple) -> tuple | None:

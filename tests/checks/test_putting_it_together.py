@@ -620,3 +620,67 @@ def test_fix15_detached_loss_tensors_in_the_history_are_named_without_blaming_a_
 def test_fix15_a_hand_loop_recording_the_rate_before_the_schedulers_step_passes():
     verdict = check.resume(_hand_loop())
     assert verdict.passed, verdict
+
+
+def test_fix16_a_checkpoint_holding_an_untrained_models_weights_is_named():
+    torch.manual_seed(13)
+    model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1))
+    fresh = copy.deepcopy(model.state_dict())  # the rest of the checkpoint: the trained run's, after 3 epochs
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    model(torch.ones(4, 10)).pow(2).mean().backward()
+    [optimizer.step() for _ in range(3)]
+    trained = {key: value.detach().clone() for key, value in model.state_dict().items()}
+    assert check.checkpoint_contents(check._checkpoint(model=trained, optimizer=optimizer.state_dict())).passed
+    verdict = check.checkpoint_contents(check._checkpoint(model=fresh, optimizer=optimizer.state_dict()))
+    assert verdict.mistake == "missing_model", verdict
+    assert "the model's weights are not the trained run's" in verdict.message, verdict
+    assert "model.state_dict() of the model you trained" in verdict.message, verdict
+
+
+def _restores_all_then(loop_bug, generator=True):
+    """A resume that restores every part with load_checkpoint (the loader's generator too, unless not ``generator``),
+    then trains with a loop of its own with ``loop_bug``: "step_first" (scheduler.step() at the start of each epoch)
+    or "no_zero_grad"."""
+
+    def resume(path, model, loss_fn, optimizer, scheduler, loader, rng, epochs):
+        ckpt = load_checkpoint(path, model, optimizer, scheduler, generator=rng if generator else None)
+        history = {key: list(values) for key, values in ckpt["history"].items()}
+        for _ in range(ckpt["epoch"], epochs):
+            if loop_bug == "step_first":
+                scheduler.step()
+            history["lr"].append(optimizer.param_groups[0]["lr"])
+            losses = []
+            for xb, yb in loader:
+                if loop_bug != "no_zero_grad":
+                    optimizer.zero_grad()
+                loss = loss_fn(model(xb), yb)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+            history["train_loss"].append(sum(losses) / len(losses))
+            if loop_bug != "step_first":
+                scheduler.step()
+        return history
+
+    return resume
+
+
+@pytest.mark.parametrize(
+    ("loop_bug", "said"),
+    [("step_first", "scheduler.step() once at the end of each epoch"), ("no_zero_grad", "optimizer.zero_grad()")],
+)
+def test_fix16_a_resume_that_restores_everything_but_trains_with_a_buggy_loop_is_told_the_loop_differs(loop_bug, said):
+    verdict = check.resume(_restores_all_then(loop_bug))
+    assert not verdict.passed, verdict
+    assert "everything was restored from the checkpoint" in verdict.message, verdict
+    assert "comes from your training loop" in verdict.message and said in verdict.message, verdict
+    assert "restore the model, the optimizer" not in verdict.message, verdict
+    if loop_bug == "step_first":  # seen: the first resumed batch trained with the next epoch's rate
+        assert "learning rate of 0.0125 where the run used 0.025" in verdict.message, verdict
+
+
+def test_fix16_a_resume_with_a_loop_of_its_own_that_skips_the_generator_is_still_told_to_restore():
+    skips_generator = _restores_all_then("no_zero_grad", generator=False)
+    verdict = check.resume(skips_generator)
+    assert not verdict.passed and "everything was restored" not in verdict.message, verdict
+    assert "restore the model, the optimizer, the scheduler and the loader's generator" in verdict.message, verdict
