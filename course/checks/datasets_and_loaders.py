@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Subset, TensorDataset, random_split
 
+from course.checks import epoch_probe as probe
 from course.checks.engine import Exercise, Guard, Library, Mistake
 from course.checks.epoch_probe import GRAD_OFF, OTHERS, epoch_inputs, lost_batch, observe_epoch
 from course.checks.probes import tag_is
@@ -260,31 +261,27 @@ def _epoch(move: str = "xy", skip_last: bool = False, result: str = "mean", keep
     return train_one_epoch
 
 
-_FED = {
-    "swapped": "x and y are swapped: step got the targets first; call step(xb, yb), features then targets, as the "
-    "loader yields them.",
-    "twice": "step got the same tensor twice (xb and xb, or yb and yb): pass the batch's features then its targets, "
-    "step(xb, yb).",
-    "elsewhere": "step did not get the loader's batches as it yields them (in its order, as it shuffles; every "
-    "column, no value changed: slicing loader.dataset, reusing one batch or dropping a column misses that): iterate "
-    "over the loader itself, for xb, yb in loader, and pass xb and yb as they come, moved to the device.",
-}
 train_one_epoch = Exercise(
     name="train_one_epoch", inputs=epoch_inputs, reference=_epoch(), observe=observe_epoch, pure=False,
     guards=[
         Guard("no_steps", lambda got: not got["batches"], lambda step, loader, device: 0.0),
         Guard("grad_left_off", lambda got: got["grad_off"], lambda *a: torch.no_grad()(_epoch())(*a), GRAD_OFF),
         Guard("skipped_last_batch", lambda got: [b[2] for b in got["batches"]] == [4, 4], _epoch(skip_last=True)),
+        Guard("one_update_per_epoch", lambda got: [b[2] for b in got["batches"]] == [4],
+              lambda s, loader, d: _epoch()(s, [next(iter(loader))], d), probe.RETURNED),
         Guard("batch_not_moved", lambda got: any(b[0] != "meta" for b in got["batches"]), _epoch(move="")),
         Guard("target_not_moved", lambda got: any(b[1] != "meta" for b in got["batches"]), _epoch(move="x")),
         Guard("shape_mismatch", lambda got: got["shapes"] is not None,
               lambda s, loader, d: _epoch()(lambda x, y: s(x, y.squeeze()), loader, d), lost_batch),
+        Guard("wrong_dtype", lambda got: got["dtype"] is not None,
+              lambda s, loader, d: _epoch()(lambda x, y: s(x.double(), y), loader, d), probe.cast_features),
         Guard("swapped_pair", lambda got: got["fed"] == "swapped",
-              lambda s, loader, d: _epoch()(lambda x, y: s(y, x), loader, d), _FED["swapped"]),
+              lambda s, loader, d: _epoch()(lambda x, y: s(y, x), loader, d), probe.FED["swapped"]),
         Guard("missing_x", lambda got: got["fed"] == "twice",
-              lambda s, loader, d: _epoch()(lambda x, y: s(x, x), loader, d), _FED["twice"]),
+              lambda s, loader, d: _epoch()(lambda x, y: s(x, x), loader, d), probe.FED["twice"]),
         Guard("ignored_argument", lambda got: got["fed"] == "elsewhere",
-              lambda s, loader, d: _epoch()(s, DataLoader(loader.dataset, loader.batch_size), d), _FED["elsewhere"]),
+              lambda s, loader, d: _epoch()(s, DataLoader(loader.dataset, loader.batch_size), d),
+              probe.FED["elsewhere"]),
         Guard("returns_tensor", lambda got: got["result"][0] == "a tensor", lambda *a: torch.tensor(_epoch()(*a)),
               "return the mean loss as a plain float, not a tensor: average the floats step returns (or .item())."),
         Guard("not_a_number", lambda got: isinstance(got["result"], tuple), _epoch(result="all"),

@@ -43,18 +43,20 @@ def _rows(t: torch.Tensor) -> int:  # len(t), and 1 for a 0-d tensor (one number
     return t.shape[0] if t.dim() else 1
 
 
-def _reshaped(got: tuple, batch: tuple) -> tuple | None:
+def _reshaped(got: tuple, batch: tuple, kinds: tuple) -> tuple | None:
     """("features" or "targets", the shape the step got, the batch's) for the first of the two that holds as many
-    numbers as the batch's but in another shape (squeezed, viewed, flattened, transposed), or None."""
-    pairs = zip(("features", "targets"), got, batch, strict=True)
-    return next(((name, g, b) for name, g, b in pairs if g != b and math.prod(g) == math.prod(b)), None)
+    numbers as the batch's but in another shape (squeezed, viewed, flattened, transposed), or targets ("y") repeated
+    (.repeat, .expand: a multiple of the batch's numbers), or None."""
+    pairs = zip(("features", "targets"), got, batch, kinds, strict=True)
+    return next(((name, g, b) for name, g, b, kind in pairs if g != b and (math.prod(g) == math.prod(b) or (
+        name == "targets" and kind == "y" and math.prod(g) % max(math.prod(b), 1) == 0))), None)  # fmt: skip
 
 
 class RecordingStep(list):
     """Stands in for a train step: records each call's devices, batch size, what it got first and second ("x", "y",
-    "changed" or "?"), the samples each holds, whether gradients were recorded, and what :func:`_reshaped` finds
-    against the k-th batch the loader yielded (``batches``: their shapes); returns 3 / k² at the k-th call, so that the
-    mean, the median and the mean weighted by batch size all differ."""
+    "changed" or "?"), the samples each holds, whether gradients were recorded, what :func:`_reshaped` finds
+    against the k-th batch the loader yielded (``batches``: their shapes) and the features' dtype; returns 3 / k²
+    at the k-th call, so that the mean, the median and the mean weighted by batch size all differ."""
 
     batches: list[tuple[tuple[int, ...], tuple[int, ...]]]
 
@@ -63,8 +65,9 @@ class RecordingStep(list):
         known = [t for t, kind in zip((xb, yb), kinds, strict=True) if kind in ("x", "y") and not t.is_meta]
         samples = {tuple(int(v) % 100 for v in t.reshape(_rows(t), -1)[:, 0]) for t in known}
         batch = self.batches[len(self)] if len(self) < len(self.batches) else None  # none: the loader not iterated
-        shapes = _reshaped((tuple(xb.shape), tuple(yb.shape)), batch) if batch else None
-        self.append((xb.device.type, yb.device.type, _rows(xb), kinds, samples, torch.is_grad_enabled(), shapes))
+        shapes = _reshaped((tuple(xb.shape), tuple(yb.shape)), batch, kinds) if batch else None
+        self.append((xb.device.type, yb.device.type, _rows(xb), kinds, samples, torch.is_grad_enabled(), shapes,
+                     xb.dtype))  # fmt: skip
         return 3.0 / len(self) ** 2
 
 
@@ -103,7 +106,8 @@ def observe_epoch(fn: object, args: tuple) -> dict:
     """The result and the batches the step saw (devices and size); the results for the loaders of OTHERS (a count
     written in shows), on the cpu, where the step reads its samples; then for the first probe again, afresh (state
     kept from one call to the next shows); "fed": the first fault of :func:`fed` over all runs; "grad_off": whether a
-    step ran with gradients off; "shapes": the first reshaped tensor the step got (:func:`_reshaped`), or None."""
+    step ran with gradients off; "shapes": the first reshaped tensor the step got (:func:`_reshaped`), or None;
+    "dtype": (the features' dtype, the loader's) where the step got features cast to another, or None."""
     runs = [args, *(epoch_inputs(n, size, "cpu") for n, size in OTHERS.values()), epoch_inputs()]
     got, faults = [summary(fn(*run), run[0]) for run in runs], [fed(*run) for run in runs]
     return {
@@ -114,7 +118,12 @@ def observe_epoch(fn: object, args: tuple) -> dict:
         "fed": next((fault for fault in faults if fault != "ok"), "ok"),
         "grad_off": any(not call[5] for run in runs for call in run[0]),  # also off in torch.inference_mode()
         "shapes": next((call[6] for run in runs for call in run[0] if call[6]), None),
+        "dtype": next(((call[7], own) for run in runs for call in run[0] if call[7] != (own := _dtype(run[1]))), None),
     }
+
+
+def _dtype(loader: RecordingLoader) -> torch.dtype:  # the features' dtype, as the loader yields them: float32
+    return loader.dataset.tensors[0].dtype
 
 
 GRAD_OFF = (
@@ -127,9 +136,36 @@ GRAD_OFF = (
 def lost_batch(got: dict, _: object) -> str:
     """The message for features or targets given to the step in another shape than the loader's batch."""
     name, mine, batch = got["shapes"]
-    one = batch[0] == 1 and len(mine) < len(batch)
-    why = " (.squeeze() of a batch of one sample drops its rows' dimension too)" * one
+    one, more = batch[0] == 1 and len(mine) < len(batch), math.prod(mine) > math.prod(batch)
+    why = (
+        " (.squeeze() of a batch of one sample drops its rows' dimension too)" * one
+        + (" (the targets repeated: .repeat() or .expand() copies each target into more numbers than the batch holds)")
+        * more
+    )
     return (f"pass xb and yb as the loader yields them, moved with .to(device): the step was given {name} of shape "
             f"{mine} for a batch whose {name} are {batch}{why}. The course's train step refuses such a batch: the "
             "model takes (B, 3) features here and predicts (B, 1), and the targets must have the predictions' "
             "shape. Call step(xb.to(device), yb.to(device)), with no squeeze, view, flatten or indexing.")  # fmt: skip
+
+
+def cast_features(got: dict, _: object) -> str:
+    """The message for features given to the step in another dtype than the loader's batch."""
+    mine, own = (str(dtype).removeprefix("torch.") for dtype in got["dtype"])
+    return (f"the step was given features of dtype {mine}, but the loader's batches hold {own}: the course's train "
+            f"step refuses them, as the model's weights are {own} (\"the features x are torch.{mine} but the model's "
+            f"parameters are torch.{own}\"). Pass xb as the loader yields it, moved with xb.to(device), with no "
+            ".double(), .half(), .long() or dtype=.")  # fmt: skip
+
+
+RETURNED = ("your function returned after the first batch: the step ran once, on 4 samples, but the loader's batches "
+            "hold 4, 4 and 2. A return inside the loop (or a break) ends the epoch there: put the return after the "
+            "loop, once every batch has had its step, and return the mean of their losses.")  # fmt: skip
+FED = {
+    "swapped": "x and y are swapped: step got the targets first; call step(xb, yb), features then targets, as the "
+    "loader yields them.",
+    "twice": "step got the same tensor twice (xb and xb, or yb and yb): pass the batch's features then its targets, "
+    "step(xb, yb).",
+    "elsewhere": "step did not get the loader's batches as it yields them (in its order, as it shuffles; every "
+    "column, no value changed: slicing loader.dataset, reusing one batch or dropping a column misses that): iterate "
+    "over the loader itself, for xb, yb in loader, and pass xb and yb as they come, moved to the device.",
+}

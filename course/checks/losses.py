@@ -50,7 +50,15 @@ which never exceeds 1: max(z, 0) - z y + log(1 + exp(-|z|)), or F.logsigmoid(z) 
 _LOG_OF_SOFTMAX = "torch.softmax is computed safely (it subtracts the largest score first, so nothing overflows), \
 but with a logit of 1000 the other classes' probabilities round to 0, exactly 0.0, whose log is -inf. Take the \
 log from the logits: F.log_softmax(logits, dim=1) at the label, or torch.logsumexp(logits, dim=1) minus its score."
+_KL = "torch.distributions' kl_divergence is inf wherever the predicted probability of the label is exactly 0.0, \
+and the probabilities it computes from the logits (a sigmoid, a softmax) round to 0.0 or 1.0 for a logit of 1000: on \
+the wrong side it gives inf where the loss is about 1000 (not an exp that broke). With one-hot targets the KL \
+divergence is the cross-entropy itself: compute it from the logits, {}."
+_BATCH_DIM = "the softmax ran over the batch, dim=0: each score was compared with the other examples' scores for its \
+class, not with the other classes of its own row, so each example's loss depends on the rest of the batch. Take it \
+over the classes, dim=1: F.log_softmax(logits, dim=1) at the label, or torch.logsumexp(logits, dim=1) minus its score."
 _ROUNDING = {"SigmoidBackward0", "SoftmaxBackward0", "TanhBackward0"}  # a probability rounding to exactly 0.0 or 1.0
+_WRITTEN = {"IndexPutBackward0", "MaskedFillBackward0"}  # inf written in where a probability is 0.0: distributions' KL
 
 
 def _rounded_sigmoid(z: torch.Tensor, y: torch.Tensor, eps: float, add: bool) -> torch.Tensor:
@@ -60,19 +68,19 @@ def _rounded_sigmoid(z: torch.Tensor, y: torch.Tensor, eps: float, add: bool) ->
     return -(y * (p + add * eps).log() + (1 - y) * (1 - p + add * eps).log()).mean()
 
 
-def _from_rounded_probability(loss: object) -> bool:
-    """Whether ``loss`` is not finite and a sigmoid (or softmax) is in its graph: the log of a probability rounded to
-    0.0, not an overflowing exp. Its value cannot tell: sigmoid(-z) is 1 / (1 + exp(z)), 0.0 where exp(z) overflows."""
+def _cause(loss: object) -> str:
+    """Why ``loss`` is not finite, from its graph: "" (it is), "rounded" (a sigmoid or softmax in it: the log of a
+    probability rounded to 0.0; its value cannot tell: sigmoid(-z) is 1 / (1 + exp(z)), 0.0 where exp(z) overflows),
+    "written" (inf written in by a mask, as torch.distributions' KL does where a probability is 0.0) or "overflow"."""
     if not isinstance(loss, torch.Tensor) or bool(loss.isfinite().all()):
-        return False
-    return any(type(node).__name__ in _ROUNDING for node in graph_nodes(loss.grad_fn))
+        return ""
+    names = {type(node).__name__ for node in graph_nodes(loss.grad_fn)}
+    return "rounded" if names & _ROUNDING else "written" if names & _WRITTEN else "overflow"
 
 
 def _same_cause(got: object, other: object) -> bool:
-    """The same losses, and where they are inf or nan, broken by the same cause: a rounded sigmoid, or not."""
-    return close(got, other) and [_from_rounded_probability(x) for x in got] == [
-        _from_rounded_probability(x) for x in other
-    ]
+    """The same losses, and where they are inf or nan, broken by the same cause (:func:`_cause`)."""
+    return close(got, other) and [_cause(x) for x in got] == [_cause(x) for x in other]
 
 
 def _cut_off(got: list, expected: list) -> str:
@@ -256,6 +264,8 @@ binary_loss_from_logits = _exercise(  # from logits, the safe way; 1000 on the r
      Mistake("exp_overflow", lambda z, y: -(y * (1 + (-z).exp()).reciprocal().log()  # the sigmoid by hand
                                             + (1 - y) * (1 - (1 + (-z).exp()).reciprocal()).log()).mean(), _BY_HAND),
      Mistake("sigmoid_before_logits_loss", lambda z, y: F.binary_cross_entropy_with_logits(z.sigmoid(), y), _TWICE),
+     Mistake("log_of_sigmoid", lambda z, y: kl_divergence(Bernoulli(probs=y), Bernoulli(logits=z)).mean(),
+             _KL.format("max(z, 0) - z y + log(1 + exp(-|z|))")),
      Mistake("missing_abs", lambda z, y: (z.clamp(min=0) - z * y + torch.log1p(torch.exp(-z))).mean()),
      Mistake("partly_detached", lambda z, y: (torch.from_numpy(np.maximum(z.detach().numpy(), 0)) - z * y  # NumPy's
                                               + torch.log1p(torch.exp(-z.abs()))).mean())],  # max: the right value
@@ -276,6 +286,10 @@ class_loss = _exercise(  # cross-entropy from logits and class indices, by hand 
      Mistake("missing_logsumexp", lambda z, y: -z[range(len(y)), y].mean()),
      Mistake("shape_mismatch", lambda z, y: (torch.logsumexp(z, dim=1) - z[:, y]).mean(), _COLUMNS),
      Mistake("all_classes", lambda z, y: (torch.logsumexp(z, dim=1, keepdim=True) - z).mean()),
+     Mistake("wrong_axis", lambda z, y: (torch.logsumexp(z, dim=0)[y] - z[range(len(y)), y]).mean(), _BATCH_DIM),
+     Mistake("wrong_axis", lambda z, y: -z.softmax(dim=0)[range(len(y)), y].log().mean(), _BATCH_DIM),
+     Mistake("unstable_softmax", lambda z, y: kl_divergence(Categorical(probs=_hot(z, y)), Categorical(logits=z))
+             .mean(), _KL.format("torch.logsumexp(logits, dim=1) minus the label's score")),
      Mistake("partly_detached", lambda z, y: (torch.logsumexp(z, dim=1) - z.detach()[range(len(y)), y]).mean())],
     [lambda z, y: -F.log_softmax(z, dim=1)[torch.arange(len(y)), y].mean(),
      lambda z, y: ((m := z.max(1, keepdim=True).values.detach()).squeeze(1) + (z - m).exp().sum(1).log()  # a detached

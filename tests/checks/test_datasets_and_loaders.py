@@ -629,3 +629,57 @@ def test_review12_targets_squeezed_to_0d_name_the_batch_of_one():
     assert verdict.mistake == "shape_mismatch", verdict
     assert "targets of shape () for a batch whose targets are (1, 1)" in verdict.message, verdict
     assert "batch of one sample" in verdict.message, verdict
+
+
+def _returns_in_loop(break_out):  # fix learnB-10: the return (or a break) inside the loop: one batch, one step
+    def train_one_epoch(step, loader, device):
+        losses = []
+        for xb, yb in loader:
+            losses.append(step(xb.to(device), yb.to(device)))
+            if not break_out:
+                return sum(losses) / len(losses)
+            break
+        return sum(losses) / len(losses)
+
+    return train_one_epoch
+
+
+@pytest.mark.parametrize("break_out", [False, True], ids=["return", "break"])
+def test_fix_learnb10_an_epoch_ended_after_the_first_batch_is_told_so(break_out):
+    verdict = check.train_one_epoch(_returns_in_loop(break_out))
+    assert verdict.mistake == "one_update_per_epoch", verdict
+    assert "returned the mean" not in verdict.message and "after the first batch" in verdict.message, verdict
+    assert "after the loop" in verdict.message, verdict
+
+
+@pytest.mark.parametrize(
+    ("cast", "dtype"),
+    [(lambda x: x.double(), "float64"), (lambda x: x.half(), "float16"), (lambda x: x.long(), "int64")],
+    ids=["double", "half", "long"],
+)
+def test_fix_learnb10_features_cast_to_another_dtype_are_refused(cast, dtype):
+    # the course's train step refuses them: "the features x are torch.float64 but the model's parameters are ..."
+    verdict = check.train_one_epoch(_fed(features=cast))
+    assert not verdict.passed and verdict.mistake == "wrong_dtype", verdict
+    assert f"features of dtype {dtype}" in verdict.message and "float32" in verdict.message, verdict
+
+
+@pytest.mark.parametrize("feed", [lambda x: x.float(), lambda x: x.to(torch.float32)], ids=["float", "to_float32"])
+def test_fix_learnb10_features_kept_in_the_loaders_dtype_pass(feed):
+    assert check.train_one_epoch(_fed(features=feed)).passed
+
+
+@pytest.mark.parametrize(
+    ("repeat", "shapes"),
+    [
+        (lambda y: y.repeat(1, 3), "(2, 3) for a batch whose targets are (2, 1)"),  # on the cpu, where values show
+        (lambda y: y.expand(-1, 3), "(2, 3) for a batch whose targets are (2, 1)"),
+        (lambda y: y.repeat(2, 1), "(8, 1) for a batch whose targets are (4, 1)"),
+    ],
+    ids=["repeat_columns", "expand", "repeat_rows"],
+)
+def test_fix_learnb10_targets_repeated_are_named_not_the_same_tensor_twice(repeat, shapes):
+    verdict = check.train_one_epoch(_fed(targets=repeat))
+    assert verdict.mistake == "shape_mismatch", verdict
+    assert f"targets of shape {shapes}" in verdict.message, verdict
+    assert "repeat" in verdict.message and "same tensor twice" not in verdict.message, verdict

@@ -521,3 +521,54 @@ def test_fix_learnc2_the_message_names_the_mathematical_fault_not_a_call_never_m
     verdict = exercise(answer)
     assert verdict.mistake == mistake and verdict.message.startswith(fault), verdict
     assert "you applied" not in verdict.message and "after yours it saw" not in verdict.message, verdict
+
+
+BATCH_SOFTMAX = {  # fix learnB-06: a softmax (or log-sum-exp) over the batch, dim=0, instead of over the classes
+    "log_softmax_dim0": lambda z, y: -F.log_softmax(z, dim=0)[range(len(y)), y].mean(),
+    "logsumexp_dim0": lambda z, y: (torch.logsumexp(z, dim=0)[y] - z[range(len(y)), y]).mean(),
+    "gather_dim0": lambda z, y: -torch.log_softmax(z, 0).gather(1, y[:, None]).mean(),
+    "log_of_softmax_dim0": lambda z, y: -z.softmax(dim=0)[range(len(y)), y].log().mean(),
+}
+
+
+@pytest.mark.parametrize("answer", BATCH_SOFTMAX.values(), ids=BATCH_SOFTMAX)
+def test_fix_learnb06_a_softmax_over_the_batch_is_named(answer):
+    verdict = check.class_loss(answer)
+    assert verdict.mistake == "wrong_axis", verdict
+    assert "dim=0" in verdict.message and "dim=1" in verdict.message and "batch" in verdict.message, verdict
+
+
+def _two_logits(z):  # the logits of the classes 0 and 1: 0 and z
+    return torch.stack([torch.zeros_like(z), z], 1)
+
+
+KL_OF_LOGITS = {  # fix learnB-06: torch.distributions' KL writes inf where the label's probability rounds to 0.0
+    "bernoulli": lambda z, y: kl_divergence(Bernoulli(probs=y), Bernoulli(logits=z)).mean(),
+    "categorical": lambda z, y: kl_divergence(Categorical(probs=_two(y)), Categorical(logits=_two_logits(z))).mean(),
+    "one_hot": lambda z, y: kl_divergence(
+        OneHotCategorical(probs=_two(y)), OneHotCategorical(logits=_two_logits(z))
+    ).mean(),
+    "registered": lambda z, y: kl._kl_bernoulli_bernoulli(Bernoulli(probs=y), Bernoulli(logits=z)).mean(),
+}
+
+
+@pytest.mark.parametrize("answer", KL_OF_LOGITS.values(), ids=KL_OF_LOGITS)
+def test_fix_learnb06_a_kl_divergence_from_logits_is_not_blamed_on_an_overflowing_exp(answer):
+    verdict = check.binary_loss_from_logits(answer)  # inf where the loss is 1000: refused, for what it does
+    assert not verdict.passed and "overflow" not in verdict.message, verdict
+    assert "kl_divergence" in verdict.message and "exactly 0.0" in verdict.message, verdict
+
+
+@pytest.mark.parametrize("form", [Categorical, OneHotCategorical], ids=["categorical", "one_hot"])
+def test_fix_learnb06_a_kl_divergence_of_classes_is_not_blamed_on_an_overflowing_exp(form):
+    verdict = check.class_loss(
+        lambda z, y: kl_divergence(form(probs=F.one_hot(y, z.shape[1]).float()), form(logits=z)).mean()
+    )
+    assert not verdict.passed and "overflow" not in verdict.message, verdict
+    assert "kl_divergence" in verdict.message and "logsumexp" in verdict.message, verdict
+
+
+@pytest.mark.parametrize("answer", EXP_OVERFLOW.values(), ids=EXP_OVERFLOW)
+def test_fix_learnb06_an_overflowing_exp_is_not_told_it_is_a_kl_divergence(answer):
+    verdict = check.binary_loss_from_logits(answer)
+    assert verdict.mistake == "exp_overflow" and "kl_divergence" not in verdict.message, verdict
