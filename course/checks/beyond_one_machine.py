@@ -45,6 +45,8 @@ _SAY = {  # more than the vocabulary says
     "The check passes each process's variables in env; os.environ is this notebook's own environment, which no "
     "launcher set (RANK may not be there at all). In a real job you would call should_save(os.environ).",
     "flat": "return one list of indices per epoch: a list of `epochs` lists.",
+    "reread": "your loop calls sampler.set_epoch(epoch) in each epoch, but reads the order only once (before the "
+    "loop, say), so every epoch has the same order: read list(sampler) inside the loop, after each set_epoch(epoch).",
     "not_indices": "each epoch's order should hold the integer indices themselves, as list(sampler) gives them.",
     "last_rank": "the last rank would do, but by convention it is RANK 0, which exists even in a one-process run.",
     "shuffled_apart": "the rank changes your shuffle (set_epoch(epoch * rank) or (epoch + rank), seed + rank): each "
@@ -237,9 +239,9 @@ def _one_epoch(got: object) -> tuple[str, int] | None:
 
 
 def _same_epoch(got: object, _: object) -> str:
-    """The message for every epoch in one order: set_epoch never called, called once, or always given one number."""
-    if (called := _one_epoch(got)) is None:
-        return MISTAKES["no_set_epoch"]
+    """The message for every epoch in one order: set_epoch never called, called once, given one number, or read once."""
+    if (called := _one_epoch(got)) is None:  # one order each epoch, yet set_epoch given several numbers: read once
+        return _SAY["reread"] if getattr(got, "epochs_set", None) else MISTAKES["no_set_epoch"]
     epoch, times = called
     where = "every epoch: the epoch number it passes never changes" if times > 1 else "once, not in each epoch"
     return (
@@ -281,9 +283,7 @@ epoch_orders = Exercise(
     mistakes=[
         Mistake("no_set_epoch", lambda sampler, epochs: [list(sampler) for _ in range(epochs)], _same_epoch),
         Mistake("read_after_loop", lambda sampler, epochs: [sampler for _ in map(sampler.set_epoch, range(epochs))]),
-        Mistake(
-            "set_epoch_late", lambda sampler, epochs: [(list(sampler), sampler.set_epoch(e))[0] for e in range(epochs)]
-        ),
+        Mistake("set_epoch_late", lambda s, n: [(list(s), s.set_epoch(e))[0] for e in range(n)]),
         *(Mistake("shuffled_apart", _by_rank(by), _SAY["shuffled_apart"]) for by in (operator.mul, operator.add)),
         Mistake("hard_coded_count", _two_ranks, _SAY["hard_coded_count"]),
     ],

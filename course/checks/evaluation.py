@@ -264,6 +264,9 @@ standardize = Exercise(
 _WRONG_PAIRS = dict(tie_is_improvement=(10, 7), patience_off_by_one=(11, 7), no_early_stop=(12, 7), zero_based=(5, 2),
                     training_data=(12, 12), restored_last=(6, 6))  # fmt: skip
 _TWO_EPOCHS = "return a pair of two epoch numbers, (stop_epoch, best_epoch); got {got}."
+_PATIENCE = "is not it: count the epochs since the best so far; stop when that count reaches patience (3)."
+_NUMBERS = "the pair's items should be numbers, epoch numbers such as 4, not {}: (stop_epoch, best_epoch)."
+_not_numbers = lambda got, _: _NUMBERS.format(describe(next(i for i in got if type(i) is not float)))  # noqa: E731
 
 
 def _pair(answer: object) -> object:
@@ -282,18 +285,13 @@ early_stopping = Exercise(
     observe=lambda answer, _: _pair(answer),
     guards=[
         Guard("not_a_pair", lambda got: not isinstance(got, tuple) or len(got) != 2, lambda: 6, _TWO_EPOCHS),
-        Guard(
-            "not_a_number",
-            lambda got: set(map(type, got)) != {float},
-            lambda: ("6", "3"),
-            "the pair's items should be numbers, epoch numbers such as 4, not {got}: (stop_epoch, best_epoch).",
-        ),
+        Guard("not_a_number", lambda got: set(map(type, got)) != {float}, lambda: ("6", "3"), _not_numbers),
     ],  # fmt: skip
     mistakes=[
         *(Mistake(m, lambda pair=pair: pair) for m, pair in _WRONG_PAIRS.items()),
         Mistake("swapped_pair", lambda: (3, 6), "the pair is the wrong way round: (stop_epoch, best_epoch)."),
     ],
-    explain=lambda got, _: f"({got[0]:g}, {got[1]:g}) is not it: count the epochs since the best so far; stop at 3.",
+    explain=lambda got, _: f"({got[0]:g}, {got[1]:g}) {_PATIENCE}",
     success="the lowest validation loss is at epoch 3; epochs 4, 5 and 6 do not beat it (a tie is no "
     "improvement), so training stops after epoch 6 and the weights of epoch 3 are restored.",
 )

@@ -34,6 +34,8 @@ _SAY = {  # more than the vocabulary says
     "precision. Per-class accuracy divides by how many samples truly belong to the class (a row).",
     "flattened": "argmax() without dim returns one index into the flattened tensor; take it per row, argmax(dim=1).",
     "all samples": "you divided by all the samples; divide each class's correct count by the number of its samples.",
+    "count": "that is each class's count of correct predictions; divide each count by the number of samples of that "
+    "class (not by all the samples) to get a share between 0 and 1.",
     "cut": "backward() from your loss never reaches the logits: a new tensor made from its value (torch.tensor(loss"
     ".item(), requires_grad=True)), or a loss computed under torch.no_grad() then given .requires_grad_(), has no "
     "graph back to the model, so the model would not learn. Return the loss F.cross_entropy computes from the logits.",
@@ -216,7 +218,7 @@ digits_loss = Exercise(
             Guard("not_backpropagatable", any_item(lambda got: not isinstance(got, torch.Tensor) or not got.requires_grad),
                   lambda logits, labels: F.cross_entropy(logits, labels.long()).item(),
                   "the loss must stay a tensor connected to the graph so backward() can run: no .item(), .detach(), "
-                  "NumPy or torch.no_grad() on the way.")],
+                  ".data, NumPy or torch.no_grad() on the way.")],
     mistakes=[
         Mistake("softmax_before_cross_entropy",
                 lambda logits, labels: F.cross_entropy(logits.softmax(1), labels.long())),
@@ -284,7 +286,7 @@ per_class_accuracy = Exercise(
         Mistake("wrong_total", lambda p, t, c: torch.nan_to_num(_correct_per_class(p, t, c) / torch.bincount(
                 p, minlength=c)), _SAY["precision"]),  # precision with 0, not NaN, for a class never predicted
         Mistake("wrong_total", lambda p, t, c: _correct_per_class(p, t, c) / len(t), _SAY["all samples"]),
-        Mistake("count_not_share", _correct_per_class),
+        Mistake("count_not_share", _correct_per_class, _SAY["count"]),
         Mistake("class_dropped", lambda p, t, c: torch.bincount(t[p == t]) / torch.bincount(t), _SAY["missing class"]),
     ],
     alternatives=[

@@ -36,8 +36,8 @@ READ_ONLY = (
 )
 TENSORS = "return torch tensors, not NumPy arrays or lists: build each one with torch.tensor(...)."
 CUT = (
-    "the loss must stay a tensor in the graph for backward(): .item(), .detach(), NumPy, torch.no_grad() and "
-    "torch.inference_mode() cut it off."
+    "the loss must stay a tensor in the graph for backward(): .item(), .detach(), .data, NumPy, torch.no_grad() "
+    "and torch.inference_mode() cut it off."
 )
 AXIS = (
     "x.mean(dim) and x.std(dim) standardise each column or row; the exercise asks for one mean and one std of the "

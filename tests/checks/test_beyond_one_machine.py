@@ -281,3 +281,16 @@ def test_an_answer_that_builds_a_sampler_of_the_same_class_passes():
         return [(again.set_epoch(epoch), list(again))[1] for epoch in range(epochs)]
 
     assert check.epoch_orders(rebuilt).passed
+
+
+def test_fix13_set_epoch_called_each_epoch_with_the_order_read_once_before_the_loop_is_told_so():
+    def read_once(sampler, epochs):
+        order, out = list(sampler), []
+        for epoch in range(epochs):
+            sampler.set_epoch(epoch)
+            out.append(order)
+        return out
+
+    verdict = check.epoch_orders(read_once)
+    assert verdict.mistake == "no_set_epoch" and "reads the order only once" in verdict.message, verdict
+    assert "call sampler.set_epoch(epoch) at the start of every epoch" not in verdict.message, verdict

@@ -322,3 +322,12 @@ def test_fix11_residual_variance_message_does_not_equate_var_with_the_mse():
     assert verdict.mistake == "residual_variance", verdict
     assert "is the mean squared error only when" not in verdict.message, verdict
     assert "average 0" in verdict.message and "((y_true - y_pred) ** 2).sum()" in verdict.message, verdict
+
+
+def test_fix13_early_stopping_says_stop_when_the_count_reaches_patience_and_names_a_bool_item():
+    verdict = check.early_stopping((7, 3))
+    assert "patience (3)" in verdict.message and "stop at 3" not in verdict.message, verdict
+    flagged = check.early_stopping((True, 3))
+    assert flagged.mistake == "not_a_number" and "not True" in flagged.message, flagged
+    assert "tuple" not in flagged.message, flagged
+    assert "not '6'" in check.early_stopping(("6", "3")).message

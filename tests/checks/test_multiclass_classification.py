@@ -356,3 +356,16 @@ def test_a_result_without_the_first_class_is_not_told_about_the_last_class(answe
     verdict = check.per_class_accuracy(answer)
     assert verdict.mistake == "class_dropped" and "3 shares for 4 classes" in verdict.message, verdict
     assert "Class 3" not in verdict.message and "max() + 1" not in verdict.message, verdict
+
+
+def test_fix13_per_class_counts_are_told_to_divide_by_each_class_size_not_all_samples():
+    verdict = check.per_class_accuracy(lambda p, t, c: torch.bincount(t[p == t], minlength=c))
+    assert verdict.mistake == "count_not_share" and "of that class" in verdict.message, verdict
+    assert "divide by the number of samples to get" not in verdict.message, verdict
+    counted = check.accuracy(lambda logits, targets: (logits.argmax(dim=1) == targets).sum())
+    assert counted.mistake == "count_not_share" and "divide by the number of samples" in counted.message, counted
+
+
+def test_fix13_a_loss_from_logits_data_names_data_as_what_cut_it_off():
+    verdict = check.digits_loss(lambda logits, labels: nn.functional.cross_entropy(logits.data, labels.long()))
+    assert verdict.mistake == "not_backpropagatable" and ".data" in verdict.message, verdict

@@ -247,3 +247,8 @@ def test_learnE_a_copy_that_makes_the_array_read_only_is_told_so_not_blamed_for_
 def test_learnE_a_one_item_shape_written_as_any_integer_is_told_it_needs_a_comma(number):
     verdict = check.predicted_shapes({**check.SHAPES, "m[:, -1]": number})
     assert "the number 3: a tuple of one item needs a comma, (3,)" in verdict.message, verdict
+
+
+def test_fix13_a_loss_from_data_names_data_as_what_cut_it_off():
+    verdict = check.mse(lambda p, t: ((p.data.squeeze(1) - t) ** 2).mean())
+    assert verdict.mistake == "not_backpropagatable" and ".data" in verdict.message, verdict
