@@ -25,6 +25,7 @@ from course.epochs import check_saved_epoch
 from course.history import plain_history
 from course.parts import built_before_change, check_model, check_optimizer, check_scheduler, wrong_order
 from course.repro import rng_state, set_rng_state
+from course.updates import note_restored
 from course.weights import nan_or_inf, trained_weights
 
 _ENTRIES = {"model": dict, "optimizer": (dict, type(None)), "scheduler": (dict, type(None)), "epoch": int,
@@ -295,4 +296,5 @@ def load_checkpoint(
         if not isinstance(exc, Exception):
             raise
         raise CheckpointError(f"'{path.name}' does not fit, so nothing was loaded: {exc}") from None
+    note_restored(scheduler)  # fit from epoch 0 with it (history and start_epoch forgotten) is warned about
     return {"epoch": checkpoint["epoch"], "history": checkpoint["history"]}

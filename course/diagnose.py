@@ -24,6 +24,7 @@ from course.loss_checks import loss_of
 from course.loss_result import check_outputs, check_real, check_scalar, no_graph
 from course.loss_values import check_last_layer, check_not_inference, check_values
 from course.nested import tensors_in
+from course.pair_errors import float_targets
 
 _ONE_VALUE = "Expected more than 1 value per channel when training"  # BatchNorm's words for a batch of 1
 _TRAINING = ("in training mode, which needs at least 2 to compute a mean and a variance. Drop the last, incomplete "
@@ -264,7 +265,7 @@ def explain(error: RuntimeError, model: nn.Module, x: torch.Tensor, y: object) -
     elif not isinstance(x, torch.Tensor):  # several inputs: which one met the layer, only the model knows
         found = None
     elif is_dtype_mismatch(text) or "'indices'" in text:
-        found = dtype_error(model, x, y, text)
+        found = dtype_error(model, x, y, text) or float_targets(y, text)  # y's: a loss's backward
     elif "shapes cannot be multiplied" in text or "need to be at least 1D" in text:
         found = _width_error(model, x, text)
     elif "input to conv" in text or "channels, but got" in text:

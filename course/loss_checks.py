@@ -19,7 +19,7 @@ from torch.nn import functional
 from torch.overrides import TorchFunctionMode
 
 from course.nested import described, nested_tensors
-from course.pair_errors import broadcast_shape, lengths_error, spread_error, time_major
+from course.pair_errors import broadcast_shape, float_targets, lengths_error, spread_error, time_major
 
 # Losses that compare each prediction with the target in the same place: a target shape that differs is a bug.
 _ELEMENTWISE = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, nn.BCELoss, nn.BCEWithLogitsLoss,
@@ -116,7 +116,7 @@ def _refuse_broadcast(pred: torch.Tensor, target: torch.Tensor, loss_fn: object,
     """Refuse a loss seen broadcasting ``pred`` against ``target`` (other lengths: :func:`lengths_error`), or warn if
     it gives more prediction columns than targets, which a loss of one's own may use on purpose."""
     if pred.ndim and target.ndim and len(pred) != len(target):
-        raise lengths_error(pred, target)
+        raise lengths_error(pred, target, model=model)
     both, stretches = broadcast_shape(pred.shape, target.shape), _stretches(pred, target, loss_fn)
     if both is None or (both == pred.shape and stretches is False):  # not a broadcast, or one target for one sample
         return
@@ -133,7 +133,7 @@ def _time_step_paired(pred: torch.Tensor, target: torch.Tensor, loss_fn: object,
     if broadcast and seen == steps[1]:  # out[-1] of shape (N, 1) against targets (N,)
         raise spread_error(pred[-1], target, broadcast_shape(seen, target.shape), model)
     if broadcast:
-        raise lengths_error(pred, target)
+        raise lengths_error(pred, target, model=model)
     return loss
 
 
@@ -227,14 +227,11 @@ def explain_loss(
     """
     if not isinstance(y, torch.Tensor) or not isinstance(pred, torch.Tensor):
         return error
-    text, binary = str(error), isinstance(loss_fn, (nn.BCELoss, nn.BCEWithLogitsLoss))
+    text = str(error)
     if pred.ndim and y.ndim and len(pred) != len(y) and _SIZES.search(text):  # a loss of one's own, run on them
-        return lengths_error(pred, y, text)
-    if not y.is_floating_point() and (binary or "Found dtype" in text or "can't be cast" in text):
-        return TypeError(
-            f"the targets y are {y.dtype}, but this loss needs floating-point targets like the predictions "
-            f"({pred.dtype}): y = y.float()."
-        )
+        return lengths_error(pred, y, text, model)
+    if (floats := float_targets(y, text, pred, loss_fn)) is not None:  # a dtype or a kernel y's: or arguments swapped
+        return floats
     if "all elements of input should be between 0 and 1" in text:
         return ValueError(
             "BCELoss expects probabilities between 0 and 1 as predictions, but the model's outputs leave that "

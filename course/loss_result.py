@@ -9,7 +9,6 @@ says why a loss has no graph, :func:`all_ignored` why it is NaN on a batch of ig
 
 from __future__ import annotations
 
-import functools
 import numbers
 
 import numpy as np
@@ -18,25 +17,7 @@ from torch import nn
 from torch.nn import functional
 
 from course.nested import described
-
-
-def _unwrapped(loss_fn: object) -> tuple[object, dict]:
-    """The loss behind ``functools.partial`` (nested too), and the keywords given to it."""
-    keywords: dict = {}
-    while isinstance(loss_fn, functools.partial):
-        loss_fn, keywords = loss_fn.func, {**loss_fn.keywords, **keywords}
-    return loss_fn, keywords
-
-
-def is_torch_loss(loss_fn: object) -> bool:
-    """Whether ``loss_fn`` is one of torch's losses, a module or a function (also behind ``functools.partial``): they
-    take one tensor of predictions, one per target; a loss of one's own may take anything and compare any shapes.
-    Example:
-        >>> is_torch_loss(nn.MSELoss()), is_torch_loss(functional.cross_entropy), is_torch_loss(lambda out, y: out)
-        (True, True, False)
-    """
-    base = _unwrapped(loss_fn)[0]
-    return (getattr(type(base) if isinstance(base, nn.Module) else base, "__module__", "") or "").startswith("torch.")
+from course.pair_errors import is_torch_loss, unwrapped_loss
 
 
 def several_outputs(pred: object, loss_fn: object) -> TypeError:
@@ -46,7 +27,7 @@ def several_outputs(pred: object, loss_fn: object) -> TypeError:
         the model returned a tuple of 2 items, not a tensor, but MSELoss takes one tensor of predictions...
     """
     what, pick = described(pred)
-    base = _unwrapped(loss_fn)[0]
+    base = unwrapped_loss(loss_fn)[0]
     name = type(base).__name__ if isinstance(base, nn.Module) else getattr(base, "__name__", "the loss")
     return TypeError(
         f"the model returned {what}, not a tensor, but {name} takes one tensor of predictions. Make forward() return "
@@ -73,7 +54,7 @@ def all_ignored(loss_fn: object, y: object) -> str | None:
         >>> print(all_ignored(nn.CrossEntropyLoss(), torch.full((4,), -100)))  # doctest: +ELLIPSIS
         The batch is finite, but every target of this batch equals the loss's ignore_index (-100): ...
     """
-    base, keywords = _unwrapped(loss_fn)
+    base, keywords = unwrapped_loss(loss_fn)
     if isinstance(base, (nn.CrossEntropyLoss, nn.NLLLoss)):
         index, reduction = base.ignore_index, base.reduction
     elif any(base is f for f in (functional.cross_entropy, functional.nll_loss)):
@@ -181,6 +162,15 @@ def no_graph(model: nn.Module) -> ValueError:
             "none of the model's parameters requires grad (the model is frozen, e.g. by model.requires_grad_(False)), "
             "so the loss has no graph and backward() cannot compute gradients. Unfreeze it before training, "
             "model.requires_grad_(True) (freeze only the layers you mean to keep as they are)."
+        )
+    if not params:  # nothing of the model can reach the loss: tensors kept as plain attributes, layers unregistered
+        return ValueError(
+            "the loss has no graph (no grad_fn), so backward() cannot compute gradients, and the model has no "
+            "parameters at all: hand-made weights stored as plain tensors, not nn.Parameter(...), or layers it does "
+            "not register (a plain Python list, not nn.ModuleList or nn.Sequential). Make layers attributes of the "
+            "module (self.linear = nn.Linear(...)) and weights nn.Parameter(...), then build the optimizer from "
+            "model.parameters(). (A loss training a tensor of its own, a temperature, must compute the loss from it: "
+            "no .item() or .detach().)"
         )
     return ValueError(
         "the loss is not connected to the model's parameters (it has no grad_fn), so backward() cannot compute "

@@ -2,15 +2,41 @@
 
 Other lengths (:func:`lengths_error`: another number of targets, or a time-major output, :func:`time_major`), and
 shapes a loss would broadcast, stretch, or cannot compare place by place (:func:`spread_error`), the model's last
-layer named when it gives the wrong number of values per sample. :mod:`course.loss_checks` finds them.
+layer named when it gives the wrong number of values per sample; targets of an integer or bool dtype a loss needs
+as floats, or given first (:func:`float_targets`). :mod:`course.loss_checks` finds them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import re
 
 import torch
 from torch import nn
+
+# layers whose outputs are time-major (T, N, ...) without batch_first=True, or (cells) stacked by a loop over steps
+_TIME_MAJOR = (nn.RNNBase, nn.RNNCellBase, nn.MultiheadAttention, nn.Transformer, nn.TransformerEncoderLayer,
+               nn.TransformerDecoderLayer)  # fmt: skip
+
+
+def unwrapped_loss(loss_fn: object) -> tuple[object, dict]:
+    """The loss behind ``functools.partial`` (nested too), and the keywords given to it."""
+    keywords: dict = {}
+    while isinstance(loss_fn, functools.partial):
+        loss_fn, keywords = loss_fn.func, {**loss_fn.keywords, **keywords}
+    return loss_fn, keywords
+
+
+def is_torch_loss(loss_fn: object) -> bool:
+    """Whether ``loss_fn`` is one of torch's losses, a module or a function (also behind ``functools.partial``): they
+    take one tensor of predictions, one per target; a loss of one's own may take anything and compare any shapes.
+    Example:
+        >>> is_torch_loss(nn.MSELoss()), is_torch_loss(nn.functional.cross_entropy), is_torch_loss(lambda out, y: out)
+        (True, True, False)
+    """
+    base = unwrapped_loss(loss_fn)[0]
+    return (getattr(type(base) if isinstance(base, nn.Module) else base, "__module__", "") or "").startswith("torch.")
 
 
 def broadcast_shape(*shapes: torch.Size) -> torch.Size | None:
@@ -54,15 +80,21 @@ def _reshape(pred: torch.Tensor, target: torch.Tensor) -> str:
     return f"give the targets the predictions' shape, y = y.view({view})"
 
 
-def lengths_error(pred: torch.Tensor, target: torch.Tensor, text: str = "") -> ValueError:
+def lengths_error(pred: torch.Tensor, target: torch.Tensor, text: str = "", model: object = None) -> ValueError:
     """The error for predictions of another length than the targets (``text``: torch's words, if the loss failed).
-    Example:
+    An evidently time-major output (:func:`time_major`) of a ``model`` with a recurrent or attention layer (or of one
+    not known) is told how to put its samples first; any other model's, its shapes plainly. Example:
         >>> print(lengths_error(torch.zeros(1, 1), torch.zeros(8)))  # doctest: +ELLIPSIS
         the model gave 1 predictions but 8 target(s) came with them (shapes (1, 1) and (8,)): each sample needs ...
     """
     fix = "Check that features and targets have the same length, e.g. TensorDataset(x, y) with len(x) == len(y)."
-    if time_major(pred, target):
-        fix = "Its dimension 1 holds them: build the RNN with batch_first=True, or score out[-1] in a loss of your own."
+    known = isinstance(model, nn.Module)  # a model not known: an RNN's words
+    layer = next((m for m in model.modules() if isinstance(m, _TIME_MAJOR)), None) if known else None
+    if time_major(pred, target) and (layer is not None or not known):
+        name = type(layer).__name__.removesuffix("Base") if layer is not None else "RNN"
+        cell = isinstance(layer, nn.RNNCellBase)
+        first = f"stack the {name}'s steps on dimension 1" if cell else f"build the {name} with batch_first=True"
+        fix = f"Its dimension 1 holds them: {first}, or score out[-1] in a loss of your own."
     return ValueError(
         f"the model gave {len(pred)} predictions but {len(target)} target(s) came with them (shapes {tuple(pred.shape)} "
         f"and {tuple(target.shape)}){f' (torch said: {text})' if text else ''}: each sample needs its own target. {fix}"
@@ -108,4 +140,42 @@ def spread_error(
         f"{start}s {t}: the loss would broadcast them to {tuple(both)} and compare every prediction with every "
         f"target, silently giving a wrong loss. Give the targets the predictions' shape, y = y.view({view}), or make "
         "the model's output match the targets."
+    )
+
+
+# torch's words for an integer or bool tensor where a loss (or its backward) needs floats, each with the dtype it names
+_FLOAT_ONLY = re.compile(
+    r"Found dtype (?P<found>\w+) but expected|can't be cast|Integral inputs not supported"
+    r"|the `-` operator, \w+ (?:a|two) (?P<bool>bool) tensor|not implemented for '(?P<kernel>\w+)'"
+)
+_TORCH_NAMES = {torch.int64: "Long", torch.int32: "Int", torch.int16: "Short", torch.int8: "Char", torch.uint8: "Byte",
+                torch.bool: "Bool"}  # fmt: skip
+
+
+def float_targets(y: object, text: str, pred: object = None, loss_fn: object = None) -> TypeError | None:
+    """The error for targets ``y`` of an integer or bool dtype that the loss needed as floats, as torch's words
+    ``text`` tell (a dtype found in its backward, ``HuberLoss``'s; a bool subtraction, ``L1Loss``'s), naming the dtype
+    of ``y`` where they name one; None if not theirs. A float-only kernel given them in a loss of one's own: its
+    arguments may be swapped. Example:
+        >>> print(float_targets(torch.ones(2, dtype=torch.long), "Found dtype Long but expected Float"))
+        the targets y are torch.int64, but this loss needs floating-point targets like the predictions: y = y.float().
+    """
+    if not isinstance(y, torch.Tensor) or y.is_floating_point() or y.is_complex():
+        return None
+    binary, found, named = isinstance(loss_fn, (nn.BCELoss, nn.BCEWithLogitsLoss)), _FLOAT_ONLY.search(text), ""
+    if found:  # the dtype torch names, y's if it names none
+        named = next((name for name in found.groupdict().values() if name), _TORCH_NAMES.get(y.dtype, "")).capitalize()
+    if not binary and (not found or named != _TORCH_NAMES.get(y.dtype, "")):
+        return None
+    like = f" ({pred.dtype})" if isinstance(pred, torch.Tensor) else ""
+    if not binary and found["kernel"] and not is_torch_loss(loss_fn):  # F.cross_entropy(y, out): log_softmax of y
+        return TypeError(
+            f"the loss ran an operation that takes floating-point tensors only on the targets y ({y.dtype}; torch "
+            f"said: {text}): its arguments may be swapped. The trainer calls loss_fn(output, target), the model's "
+            "output first, and torch's losses take them in that order too: F.cross_entropy(output, target), not "
+            "F.cross_entropy(target, output). If the loss does need float targets, convert them once: y = y.float()."
+        )
+    return TypeError(
+        f"the targets y are {y.dtype}, but this loss needs floating-point targets like the predictions{like}: "
+        "y = y.float()."
     )

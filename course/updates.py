@@ -3,7 +3,7 @@
 Before training (:func:`check_training`, with the parts' checks), a setting that would make every update wrong is
 refused, naming the fix: a learning rate that is no real number (None, a string, True, a tensor of several values);
 ``maximize=True``, which climbs the loss as a negative rate does; any other setting that is NaN (a ``weight_decay``
-of NaN makes every weight NaN at the first update); a resumed run's scheduler not at its epoch is warned about. Each
+of NaN makes every weight NaN at the first update); a scheduler not at the epoch fit starts from is warned about. Each
 epoch records its rate (NaN for an optimizer without one). After the updates, weights NaN or inf though the loss was
 finite are named, with the cause read from the last step's gradients and the optimizer's settings: a gradient NaN
 where the loss has an infinite slope (torch.sqrt at 0), else a setting, else a rate too high. Before the first step
@@ -13,9 +13,11 @@ layer was replaced): refused before it steps (:func:`check_grads`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import warnings
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -97,9 +99,25 @@ def check_training(model: object, loss_fn: object, optimizer: object) -> None:
             )
 
 
+_RESTORED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # scheduler: its last_epoch as a checkpoint left it
+
+
+def note_restored(scheduler: object) -> None:
+    """Remember that ``load_checkpoint`` restored ``scheduler``, at the ``last_epoch`` it has now (one that cannot be
+    weakly referenced is not remembered), for :func:`check_resumed_schedule`."""
+    if isinstance(done := getattr(scheduler, "last_epoch", None), int):
+        with contextlib.suppress(TypeError):
+            _RESTORED[scheduler] = done
+
+
 def check_resumed_schedule(scheduler: object, start_epoch: int) -> None:
-    """Warn if ``fit`` resumes at ``start_epoch`` with a scheduler that has not stepped once per epoch done (a fresh
-    one would restart its schedule); a new schedule may start there on purpose, hence no error. Example:
+    """Warn if ``fit`` starts at ``start_epoch`` with a scheduler not at that epoch: resumed with one that has not
+    stepped once per epoch done (a fresh one would restart its schedule), or started at epoch 0 with one restored by
+    ``load_checkpoint`` and not stepped since (its rates would be later epochs', the history counting from epoch 1:
+    history and start_epoch were forgotten). ``fit`` steps every scheduler once per epoch, so its ``last_epoch`` is
+    the epochs done (``OneCycleLR``'s and ``ReduceLROnPlateau``'s too); one stepped before a fit from 0 (an earlier
+    fit, by hand) goes on with its schedule, as it should. A new schedule may start there on purpose: no error.
+    Example:
         >>> opt = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1)
         >>> with warnings.catch_warnings(record=True) as caught:
         ...     check_resumed_schedule(torch.optim.lr_scheduler.StepLR(opt, 2), start_epoch=3)
@@ -107,14 +125,25 @@ def check_resumed_schedule(scheduler: object, start_epoch: int) -> None:
         fit resumes at start_epoch=3, but the scheduler StepLR has stepped 0 time(s) (its last_epoch), not 3: ...
     """
     done = getattr(scheduler, "last_epoch", None)  # a ChainedScheduler keeps none: not checked
-    if start_epoch and isinstance(done, int) and done != start_epoch:
+    if not isinstance(done, int) or isinstance(done, bool) or done == start_epoch:
+        return
+    name, resume = type(scheduler).__name__, "ckpt = load_checkpoint(path, model, optimizer, scheduler), then fit("
+    if start_epoch:
         warnings.warn(
-            f"fit resumes at start_epoch={start_epoch}, but the scheduler {type(scheduler).__name__} has stepped {done} "
+            f"fit resumes at start_epoch={start_epoch}, but the scheduler {name} has stepped {done} "
             f"time(s) (its last_epoch), not {start_epoch}: fit steps it once per epoch, so its learning rates would be "
             f"those of {'a schedule started over' if done == 0 else 'other epochs'}. To resume from a checkpoint, load "
-            "the scheduler with the rest, ckpt = load_checkpoint(path, model, optimizer, scheduler), then fit(..., "
-            "scheduler=scheduler, history=ckpt['history'], start_epoch=ckpt['epoch']). A new schedule started at this "
-            "epoch on purpose may ignore this warning.",
+            f"the scheduler with the rest, {resume}..., scheduler=scheduler, history=ckpt['history'], start_epoch="
+            "ckpt['epoch']). A new schedule started at this epoch on purpose may ignore this warning.",
+            stacklevel=3,
+        )
+    elif _RESTORED.get(scheduler) == done:
+        warnings.warn(
+            f"fit starts at epoch 1 (start_epoch=0, no history), but the scheduler {name} was restored by "
+            f"load_checkpoint after {done} step(s) (its last_epoch): its learning rates would be those of epochs "
+            f"{done + 1} on, while the history counts from epoch 1. To resume, pass what the checkpoint saved: "
+            f"{resume}..., scheduler=scheduler, history=ckpt['history'], start_epoch=ckpt['epoch']), with epochs the "
+            "total to reach; to start over, build a new optimizer and scheduler.",
             stacklevel=3,
         )
 

@@ -1,0 +1,210 @@
+"""Review 13 of the API: a loaded scheduler restarted at epoch 0, targets of integer or bool dtype a loss needs as
+floats, a model without parameters, a time-major hint only for recurrent models, and a loss's arguments swapped."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional
+from torch.optim import lr_scheduler
+
+from course.checkpoints import load_checkpoint, save_checkpoint
+from course.training import evaluate, fit, make_train_step, train_epoch
+from tests.unit.clear_errors import assert_clear_error
+
+torch.manual_seed(0)
+X, Y = torch.randn(16, 2), torch.randn(16, 1)
+
+
+def linear() -> nn.Linear:
+    torch.manual_seed(0)
+    return nn.Linear(2, 1)
+
+
+def sgd(model: nn.Module) -> torch.optim.SGD:
+    return torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+# ------------------------------------------------------------------ F4: a loaded scheduler, fit restarted at epoch 0
+
+
+def _checkpointed(tmp_path, make, epochs: int = 3):
+    """A run of ``epochs`` epochs saved, and fresh parts with the checkpoint loaded into them: (model, optimizer,
+    scheduler, ckpt)."""
+    model = linear()
+    optimizer = sgd(model)
+    scheduler = make(optimizer)
+    history = fit(model, nn.MSELoss(), optimizer, [(X, Y)], epochs, scheduler=scheduler, progress=False)
+    save_checkpoint(tmp_path / "c.pt", model, optimizer, scheduler, epochs, history)
+    model = linear()
+    optimizer = sgd(model)
+    scheduler = make(optimizer)
+    ckpt = load_checkpoint(tmp_path / "c.pt", model, optimizer, scheduler)
+    return model, optimizer, scheduler, ckpt
+
+
+def test_a_loaded_scheduler_restarted_at_epoch_0_warns(tmp_path):
+    model, optimizer, scheduler, _ = _checkpointed(tmp_path, lambda o: lr_scheduler.StepLR(o, 1, 0.5))
+    assert scheduler.last_epoch == 3
+    words = r"restored by load_checkpoint after 3 step.*history=ckpt\['history'\], start_epoch=ckpt\['epoch'\]"
+    with pytest.warns(UserWarning, match=words):
+        fit(model, nn.MSELoss(), optimizer, [(X, Y)], 5, scheduler=scheduler, progress=False)
+
+
+def test_a_scheduler_stepped_by_an_earlier_fit_goes_on_silently():
+    model = linear()
+    optimizer = sgd(model)
+    scheduler = lr_scheduler.StepLR(optimizer, 1, 0.5)
+    fit(model, nn.MSELoss(), optimizer, [(X, Y)], 2, scheduler=scheduler, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        history = fit(model, nn.MSELoss(), optimizer, [(X, Y)], 2, scheduler=scheduler, progress=False)
+    assert history["lr"] == pytest.approx([0.025, 0.0125])
+
+
+SCHEDULERS = {
+    "StepLR": lambda o: lr_scheduler.StepLR(o, 1, 0.5),
+    "ReduceLROnPlateau": lambda o: lr_scheduler.ReduceLROnPlateau(o, patience=0),
+    "OneCycleLR": lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=6),
+    "CyclicLR": lambda o: lr_scheduler.CyclicLR(o, 0.01, 0.1, step_size_up=2),
+    "CosineAnnealingWarmRestarts": lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, 2),
+    "SequentialLR": lambda o: lr_scheduler.SequentialLR(
+        o, [lr_scheduler.ConstantLR(o, 0.5, 2), lr_scheduler.StepLR(o, 1, 0.5)], [2]
+    ),
+    "ChainedScheduler": lambda o: lr_scheduler.ChainedScheduler(
+        [lr_scheduler.ConstantLR(o), lr_scheduler.StepLR(o, 1)]
+    ),
+    "LambdaLR": lambda o: lr_scheduler.LambdaLR(o, lambda e: 1 / (1 + e)),
+}
+
+
+@pytest.mark.parametrize("make", SCHEDULERS.values(), ids=SCHEDULERS)
+def test_fresh_and_rightly_resumed_schedulers_are_silent(tmp_path, make):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fresh scheduler at epoch 0: silent (OneCycleLR is told its schedule goes on)
+        warnings.filterwarnings("ignore", "the scheduler OneCycleLR has 6 of its total_steps=6 left")
+        model, optimizer, scheduler, ckpt = _checkpointed(tmp_path, make)
+        warnings.resetwarnings()
+        warnings.simplefilter("error")
+        history = fit(model, nn.MSELoss(), optimizer, [(X, Y)], 6, scheduler=scheduler, progress=False,
+                      history=ckpt["history"], start_epoch=ckpt["epoch"])  # fmt: skip
+    assert len(history["lr"]) == 6
+
+
+def test_a_run_stopped_and_continued_as_its_note_says_is_silent():
+    model = linear()
+    optimizer = sgd(model)
+    scheduler = lr_scheduler.StepLR(optimizer, 1, 0.5)
+
+    class Loader:
+        def __iter__(self):
+            yield X, Y
+            if scheduler.last_epoch == 2:
+                raise KeyError("stop")
+
+    with pytest.raises(KeyError) as info:
+        fit(model, nn.MSELoss(), optimizer, Loader(), 5, scheduler=scheduler, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        history = fit(model, nn.MSELoss(), optimizer, [(X, Y)], 5, scheduler=scheduler, progress=False,
+                      history=info.value.history, start_epoch=len(info.value.history["lr"]))  # fmt: skip
+    assert history["lr"] == pytest.approx([0.1, 0.05, 0.025, 0.0125, 0.00625])
+
+
+# ---------------------------------------------------------- F5, F6: integer or bool targets a loss needs as floats
+
+TARGETS = {"long": Y.round().long(), "int": Y.round().int(), "bool": Y > 0}
+HUBER = {
+    "HuberLoss": nn.HuberLoss(),
+    "F.huber_loss": functional.huber_loss,
+    "own": lambda p, y: functional.huber_loss(p, y),
+}
+
+
+@pytest.mark.parametrize("loss_fn", HUBER.values(), ids=HUBER)
+@pytest.mark.parametrize("y", TARGETS.values(), ids=TARGETS)
+def test_huber_with_integer_or_bool_targets_names_y_float(loss_fn, y):
+    model = linear()
+    before = model.weight.detach().clone()
+    assert_clear_error(lambda: fit(model, loss_fn, sgd(model), [(X, y)], 1, progress=False), TypeError,
+                       r"targets y are torch\.(int64|int32|bool).*y = y\.float\(\)")  # fmt: skip
+    assert torch.equal(model.weight, before)
+    assert_clear_error(lambda: make_train_step(model, loss_fn, sgd(model))(X, y), TypeError, r"y = y\.float\(\)")
+    assert_clear_error(lambda: train_epoch(model, loss_fn, sgd(model), [(X, y)]), TypeError, r"y = y\.float\(\)")
+
+
+L1 = {"L1Loss": nn.L1Loss(), "F.l1_loss": functional.l1_loss, "own": lambda p, y: (p - y).abs().mean()}
+
+
+@pytest.mark.parametrize("loss_fn", L1.values(), ids=L1)
+def test_l1_with_bool_targets_names_y_float(loss_fn):
+    y = Y > 0
+    model = linear()
+    assert_clear_error(lambda: evaluate(model, loss_fn, [(X, y)]), TypeError, r"torch\.bool.*y = y\.float\(\)")
+    assert_clear_error(lambda: fit(model, loss_fn, sgd(model), [(X, y)], 1, progress=False), TypeError,
+                       r"torch\.bool.*y = y\.float\(\)")  # fmt: skip
+
+
+def test_integer_targets_a_loss_takes_still_train():
+    for loss_fn in (nn.MSELoss(), nn.L1Loss(), nn.SmoothL1Loss()):
+        model = linear()
+        assert len(fit(model, loss_fn, sgd(model), [(X, TARGETS["long"])], 2, progress=False)["train_loss"]) == 2
+
+
+# ------------------------------------------------------------------ F7: a model without parameters
+
+
+class Summed(nn.Module):
+    def forward(self, x):
+        return x.sum(1, keepdim=True)
+
+
+def test_a_model_without_parameters_is_told_so():
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    assert_clear_error(lambda: fit(Summed(), nn.MSELoss(), optimizer, [(X, Y)], 1, progress=False), ValueError,
+                       r"the model has no parameters at all.*nn\.Parameter")  # fmt: skip
+
+
+def test_a_model_without_parameters_and_a_loss_with_one_trains():
+    temperature = torch.ones(1, requires_grad=True)
+    history = fit(Summed(), lambda p, y: nn.functional.mse_loss(p * temperature, y),
+                  torch.optim.SGD([temperature], lr=0.01), [(X, Y)], 3, progress=False)  # fmt: skip
+    assert history["train_loss"][-1] < history["train_loss"][0]
+
+
+# ------------------------------------------------------------------ F8: the time-major hint, only for recurrent models
+
+
+def test_a_linear_model_given_another_length_is_not_told_of_rnns():
+    with pytest.raises(ValueError, match=r"4 predictions but 16 target.*same length") as info:
+        evaluate(linear(), nn.MSELoss(), [(torch.randn(4, 16, 2), Y)])
+    assert "RNN" not in str(info.value) and "batch_first" not in str(info.value)
+
+
+class TimeMajor(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn, self.head = nn.RNN(2, 3), nn.Linear(3, 1)
+
+    def forward(self, x):
+        return self.head(self.rnn(x)[0])
+
+
+def test_a_time_major_rnn_is_still_told_batch_first():
+    assert_clear_error(lambda: evaluate(TimeMajor(), nn.MSELoss(), [(torch.randn(4, 16, 2), Y)]), ValueError,
+                       r"batch_first=True, or score out\[-1\]")  # fmt: skip
+
+
+# ------------------------------------------------------------------ F10: a loss of one's own with its arguments swapped
+
+
+def test_swapped_cross_entropy_arguments_are_named():
+    model = nn.Linear(2, 3)
+    labels = torch.randint(0, 3, (16,))
+    swapped = lambda p, y: functional.cross_entropy(y, p)  # noqa: E731
+    for call in (lambda: fit(model, swapped, sgd(model), [(X, labels)], 1, progress=False),
+                 lambda: evaluate(model, swapped, [(X, labels)])):  # fmt: skip
+        assert_clear_error(call, TypeError, r"swapped.*loss_fn\(output, target\).*cross_entropy\(output, target\)")
