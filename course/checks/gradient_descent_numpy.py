@@ -177,8 +177,7 @@ RATE_GUARDS = [
 def _pairs(answer: object, args: tuple, size: int = 4, run: object = None) -> list:
     """The answer's result on each probe (``size`` arguments each, given to ``run`` if any); an array or a tensor of
     two elements, whatever its shape ((2,), (2, 1) or (1, 2)), is the pair of them in that order."""
-    probes = [args[start : start + size] for start in range(0, len(args), size)]
-    results = [run(answer, probe) if run else answer(*probe) for probe in probes]
+    results = [run(answer, p) if run else answer(*p) for p in (args[s : s + size] for s in range(0, len(args), size))]
     return [tuple(got.reshape(-1)) if isinstance(got, np.ndarray | torch.Tensor) and math.prod(got.shape) == 2 else got
             for got in results]  # fmt: skip
 
@@ -231,10 +230,11 @@ def _pair_expected(got: list, expected: list) -> str:
 NOT_A_PAIR = Guard("not_a_pair", any_item(_not_a_pair), lambda *args: 0.0, _pair_expected)
 
 
-class _Rate(Exercise):  # a ✅ that names the rate given: 0.796 to 0.8055 pass, not all 0.80 when rounded
+class _Rate(Exercise):  # a ✅ naming the rate given (a float32 one to 7 digits): 0.796 to 0.8055 pass
     def __call__(self, *answers: object) -> Verdict:
-        verdict = super().__call__(*answers)
-        return Verdict("correct", f"{as_number(answers[0]):g}{verdict.message}") if verdict.passed else verdict
+        verdict, rate = super().__call__(*answers), as_number(answers[0])
+        shown = f"{rate:.7g}" if float(np.float32(rate)) == rate else repr(rate)
+        return Verdict("correct", f"{shown}{verdict.message}") if verdict.passed else verdict
 
 
 largest_stable_rate = _Rate(

@@ -325,7 +325,9 @@ def test_review12_success_texts_state_what_was_observed_not_how_it_was_written()
     assert verdict.passed and "a and b end where" in verdict.message and "updates of" not in verdict.message, verdict
 
 
-@pytest.mark.parametrize("lr, shown", [(0.805, "0.805"), (0.8055, "0.8055"), (0.796, "0.796"), (0.8, "0.8")])
+@pytest.mark.parametrize(
+    "lr, shown", [(0.805, "0.805"), (0.8055, "0.8055"), (0.796, "0.796"), (0.8, "0.8"), (0.8000001, "0.8000001")]
+)
 def test_fix2_the_largest_stable_rate_says_what_was_given(lr, shown):
     verdict = check.largest_stable_rate(lr)
     assert verdict.passed and verdict.message.startswith(f"{shown}:") and "0.80" in verdict.message, verdict
