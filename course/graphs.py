@@ -139,7 +139,7 @@ def _check_named(key: object, value: torch.Tensor, first: object) -> None:
 
 def _graph_size(root: object, params: Mapping[str, torch.Tensor]) -> int:
     """How many operations the graph that ends in ``root`` holds; a clear error past ``MOST_OPERATIONS``. Warns of
-    the tensors in ``params`` that require grad but that the graph never used: their names would vanish unsaid."""
+    the tensors in ``params`` that require grad but that the graph never reaches: their names would vanish unsaid."""
     seen, todo = {root}, [root]
     while todo:
         for child, _ in getattr(todo.pop(), "next_functions", ()):
@@ -156,9 +156,10 @@ def _graph_size(root: object, params: Mapping[str, torch.Tensor]) -> int:
         key for key, value in params.items() if value.requires_grad and value.grad_fn is None and id(value) not in used
     ]:
         warnings.warn(  # not an error: dict(model.named_parameters()) may name layers this output never reached
-            f"params {unused} require grad but this computation never used them, so the graph has no box for them "
-            "to name. Is one a tensor from an earlier run of a cell, since replaced? Pass the tensors the "
-            "computation used.",
+            f"params {unused} require grad but have no box in this graph: autograd's graph of this output never "
+            "reaches them (not used for it, or used inside a torch.utils.checkpoint with use_reentrant=True, whose "
+            "backward hides them). A whole model's parameters named for a part of it is fine; otherwise, is one a "
+            "tensor from an earlier run of a cell, since replaced?",
             stacklevel=3,
         )
     return len(seen)

@@ -30,16 +30,25 @@ def _from_tensor(name: str, tensor: torch.Tensor) -> np.ndarray:
     return to_numpy(tensor)
 
 
+def _not_one_by_one(name: str, values: object) -> None:
+    """Refuse what NumPy would turn into one object, not numbers: an iterator, a dict view, a set."""
+    if isinstance(values, (Iterator, MappingView)):  # NumPy would make one object of it, not numbers
+        raise TypeError(
+            f"{name} should be numbers (a list, a NumPy array or a tensor), got a {type(values).__name__}, which "
+            "NumPy cannot read as numbers: pass list(...) of it."
+        )
+    if isinstance(values, Set):
+        raise TypeError(
+            f"{name} should be numbers in order (a list, a NumPy array or a tensor), got a {type(values).__name__}, "
+            "which keeps neither their order nor repeated values: collect them in a list instead."
+        )
+
+
 def numeric(name: str, values: object) -> np.ndarray:
     """``values`` (list, NumPy array or tensor, even one that requires grad) as a NumPy array of numbers."""
     if values is None or isinstance(values, (str, bytes, Mapping)):
         raise TypeError(f"{name} should be numbers (a list, a NumPy array or a tensor), got {what(values)}.")
-    if isinstance(values, (Iterator, MappingView, Set)):  # NumPy would make one object of it, not numbers
-        kind = "a set has no order" if isinstance(values, Set) else "NumPy cannot read numbers from it one by one"
-        raise TypeError(
-            f"{name} should be numbers (a list, a NumPy array or a tensor), got a {type(values).__name__} ({kind}): "
-            f"pass {'sorted' if isinstance(values, Set) else 'list'}(...) of it."
-        )
+    _not_one_by_one(name, values)
     if isinstance(values, torch.Tensor):
         values = _from_tensor(name, values)
     elif isinstance(values, np.ma.MaskedArray):  # np.asarray would drop the mask: a masked entry becomes NaN, a gap
@@ -220,8 +229,9 @@ def text(name: str, value: object, optional: bool = False) -> None:
         raise TypeError(f"{name} should be a string, got {what(value)}.")
 
 
-def names(name: str, value: object, count: int | None, example: str, noun: str = "names") -> None:
-    """``count`` labels (any number if None), strings or numbers, e.g. class or feature names: a list, tuple or 1-D array."""
+def names(name: str, value: object, count: int | None, example: str, noun: str = "names", legend: bool = False) -> None:
+    """``count`` labels (any number if None), strings or numbers, e.g. class or feature names: a list, tuple or 1-D
+    array; with ``legend``, each labels a legend entry, so none may be one the legend drops."""
     wanted = f"{name} should be a list of {f'{count} ' if count else ''}{noun}, e.g. {example}"
     if isinstance(value, str) or not isinstance(value, (Sequence, np.ndarray)):
         raise TypeError(f"{wanted}; got {what(value)}.")
@@ -232,6 +242,8 @@ def names(name: str, value: object, count: int | None, example: str, noun: str =
     odd = [v for v in value if isinstance(v, bool) or not isinstance(v, (str, numbers.Number))]
     if odd:
         raise TypeError(f"{name} should hold only strings (or numbers), e.g. {example}; got {odd[0]!r} among them.")
+    if legend:
+        legend_labels(name, list(value), "the name")
 
 
 def mapping(name: str, value: object, example: str, most: int | None = None, labels: bool = False) -> None:
@@ -243,11 +255,18 @@ def mapping(name: str, value: object, example: str, most: int | None = None, lab
         raise ValueError(f"{name} should be a non-empty dict, e.g. {example}; got an empty one.")
     if most is not None and len(value) > most:
         raise ValueError(f"{name} has {len(value)} entries; the figure has room for at most {most}. Draw fewer.")
-    hidden = [key for key in value if key is None or (isinstance(key, str) and (not key or key.startswith("_")))]
-    if labels and hidden:
+    if labels:
+        legend_labels(name, list(value), "a curve named")
+
+
+def legend_labels(name: str, keys: list, what: str) -> None:
+    """Refuse labels that matplotlib's legend drops without a word: ``None``, and any whose ``str`` is empty or
+    starts with ``_`` (a label is drawn as ``str(key)``)."""
+    if hidden := [key for key in keys if key is None or str(key)[:1] in ("", "_")]:
+        fix = f"e.g. {str(hidden[0]).lstrip('_')!r}" if str(hidden[0]).lstrip("_") else "e.g. 'training'"
         raise ValueError(
-            f"{name} has a curve named {hidden[0]!r}, which the legend would leave out without a word (matplotlib "
-            "shows no entry for None, '' or a name that starts with '_'): name it with a string such as 'training'."
+            f"{name} has {what} {hidden[0]!r}, which the legend would leave out without a word (matplotlib shows no "
+            f"entry for None, '' or a name that starts with '_'): name it with a string without the leading '_', {fix}."
         )
 
 

@@ -58,7 +58,7 @@ def plot_sigmoid_threshold(
     """
     threshold = _check_threshold(threshold)
     examples = _examples(scores, targets)
-    check.names("class_names", class_names, 2, "['malignant', 'benign']")
+    check.names("class_names", class_names, 2, "['malignant', 'benign']", legend=True)
     import matplotlib.pyplot as plt
 
     cut = float(np.log(threshold / (1 - threshold)))
@@ -141,7 +141,7 @@ def plot_decision_boundary(
         )
     points, classes = _points_and_classes(x, y)
     check.names("feature_names", feature_names, 2, "['radius', 'texture']")
-    check.names("class_names", class_names, 2, "['malignant', 'benign']")
+    check.names("class_names", class_names, 2, "['malignant', 'benign']", legend=True)
     import matplotlib.pyplot as plt
 
     low, high = points.min(axis=0) - 0.5, points.max(axis=0) + 0.5

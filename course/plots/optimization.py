@@ -34,13 +34,10 @@ def _span(name: str, value: object) -> tuple[float, float]:
     return low, high
 
 
-def _covering(span: tuple[float, float], values: np.ndarray) -> tuple[float, float]:
-    """``span`` widened (by a margin of 5 %) to hold every one of ``values``: no point falls outside the axes."""
-    low, high = min(span[0], float(values.min())), max(span[1], float(values.max()))
-    if (low, high) == span:
-        return span
-    margin = 0.05 * (high - low)
-    return low - margin, high + margin
+def _outside(points: np.ndarray, a_range: tuple[float, float], b_range: tuple[float, float]) -> np.ndarray:
+    """Which of ``points`` fall outside the frame the ranges draw."""
+    return ~((a_range[0] <= points[:, 0]) & (points[:, 0] <= a_range[1]) & (b_range[0] <= points[:, 1])
+             & (points[:, 1] <= b_range[1]))  # fmt: skip
 
 
 def _surface(
@@ -78,9 +75,9 @@ def plot_optimizer_paths(
 
     ``loss`` takes two NumPy grids (from ``np.meshgrid``) and returns the loss at every point; the
     contour lines are spaced logarithmically, so a long narrow valley stays readable. ``target``
-    marks the minimum with a star. ``a_range`` and ``b_range`` are the least the axes show: they widen to
-    hold every point of every path and the target, so a path that overshoots (a learning rate too large)
-    is drawn whole, never cut off at the frame.
+    marks the minimum with a star; it must lie inside the ranges. A path may leave them (a learning rate
+    too large): the frame stays on the ranges, where the loss is drawn, and the panel's title says how
+    many of its points lie outside, so none vanishes unsaid.
 
     Example:
         >>> bowl = lambda a, b: a**2 + 10 * b**2
@@ -95,8 +92,11 @@ def plot_optimizer_paths(
     a_range, b_range = _span("a_range", a_range), _span("b_range", b_range)
     target = None if target is None else _pair("target", target, "(0, 2)")
     columns = check.integer("columns", columns, 1)
-    every = np.concatenate([*points_of.values(), np.reshape(target or (), (-1, 2))])
-    a_range, b_range = _covering(a_range, every[:, 0]), _covering(b_range, every[:, 1])
+    if target is not None and _outside(np.array([target]), a_range, b_range).any():
+        raise ValueError(
+            f"target {target} lies outside a_range {a_range} and b_range {b_range}, so its star would not show: "
+            "widen the ranges to hold it."
+        )
     a_grid, b_grid = np.meshgrid(np.linspace(*a_range, 200), np.linspace(*b_range, 200))
     surface = _surface(loss, a_grid, b_grid)
     import matplotlib.pyplot as plt
@@ -114,7 +114,9 @@ def plot_optimizer_paths(
         ax.plot(*points[-1], marker="o", color="C3", markersize=5)
         if target is not None:
             ax.plot(*target, marker="*", color="C2", markersize=11)
-        ax.set_title(name, fontsize=10)
+        outside = int(_outside(points, a_range, b_range).sum())
+        note = f"\n({outside} of {len(points)} points outside the frame)" if outside else ""
+        ax.set_title(f"{name}{note}", fontsize=10)
         ax.set_xlim(*a_range)
         ax.set_ylim(*b_range)
     for ax in axes[len(paths) :]:

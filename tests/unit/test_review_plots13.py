@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import matplotlib
 import numpy as np
 import pytest
+import torch
 
 matplotlib.use("Agg")  # tests draw off-screen
 
 from course.plots.activations import plot_layer_scales  # noqa: E402
+from course.plots.classification import plot_sigmoid_threshold  # noqa: E402
 from course.plots.curves import plot_curves, plot_losses  # noqa: E402
 from course.plots.optimization import plot_lr_schedules, plot_optimizer_paths  # noqa: E402
 
@@ -44,26 +48,43 @@ def test_keys_that_are_not_strings_are_labelled_as_str_writes_them():
     ("values", "fix"),
     [
         ((v for v in [1.0, 2.0]), r"pass list\(\.\.\.\)"),
-        ({1.0, 2.0}, r"pass sorted\(\.\.\.\)"),
         ({"a": 1.0}.values(), r"pass list\(\.\.\.\)"),
+        ({1.0: 0}.keys(), r"pass list\(\.\.\.\)"),  # a dict's keys keep their order: not a set's advice
+        ({3.0, 1.0, 2.0}, "keeps neither their order nor repeated values: collect them in a list"),
     ],
-    ids=["generator", "set", "dict_values"],
+    ids=["generator", "dict_values", "dict_keys", "set"],
 )
 def test_numbers_given_as_an_iterator_or_a_set_are_told_the_fix(values, fix):
     with pytest.raises(TypeError, match=fix):
         plot_curves({"a": values})
 
 
-def test_a_path_that_overshoots_the_ranges_widens_the_axes_to_show_every_point_and_the_target():
+def test_a_key_whose_str_is_hidden_and_class_names_the_legend_drops_are_refused():
+    with pytest.raises(ValueError, match=HIDDEN):
+        plot_curves({pathlib.Path("_runs/a"): [1.0, 0.5], "b": [1.0, 0.6]})
+    with pytest.raises(ValueError, match=f"class_names has the name '_neg', {HIDDEN}.*e.g. 'neg'"):
+        plot_sigmoid_threshold(0.5, torch.tensor([-1.0, 1.0]), torch.tensor([0, 1]), class_names=["_neg", "pos"])
+
+
+def test_a_loss_renamed_as_the_refusal_says_is_still_a_loss():
+    with pytest.raises(ValueError, match="e.g. 'val_loss'"):
+        plot_losses({"train_loss": [1.0, 0.5], "_val_loss": [1.0, 0.6]})
+
+
+def test_a_path_that_leaves_the_frame_is_counted_in_its_title_and_the_frame_stays_on_the_ranges():
     fig = plot_optimizer_paths(
-        lambda a, b: a**2 + b**2,
-        {"SGD, lr too big": [(0.5, 0.5), (5.0, -4.0), (0.2, 0.1)]},
+        lambda a, b: np.exp(a) + b**2,  # no finite value at a = 800: the loss is drawn only over the ranges
+        {"Adam": [(0.5, 0.5), (0.0, 0.0)], "SGD, lr too big": [(0.5, 0.5), (800.0, -4.0), (1e6, 0.1)]},
         (-1, 1),
         (-1, 1),
-        target=(3, 3),
     )
-    (low_a, high_a), (low_b, high_b) = fig.axes[0].get_xlim(), fig.axes[0].get_ylim()
-    assert low_a < -1 and high_a > 5 and low_b < -4 and high_b > 3
+    assert [ax.get_title() for ax in fig.axes] == ["Adam", "SGD, lr too big\n(2 of 3 points outside the frame)"]
+    assert np.allclose(fig.axes[0].get_xlim(), (-1, 1)) and np.allclose(fig.axes[1].get_ylim(), (-1, 1))
+
+
+def test_a_target_outside_the_ranges_is_refused_with_the_fix():
+    with pytest.raises(ValueError, match="target .* lies outside a_range .* widen the ranges"):
+        plot_optimizer_paths(lambda a, b: a**2 + b**2, {"SGD": [(0.5, 0.5)]}, (-1, 1), (-1, 1), target=(3, 3))
 
 
 def test_paths_inside_the_ranges_keep_the_ranges_given():
