@@ -112,13 +112,46 @@ def _same(a: torch.Tensor | None, b: torch.Tensor | None) -> bool:
         return False
 
 
-def once(calls: list[int], flow: list[tuple]) -> list[tuple]:
-    """``flow`` without the runs that repeat an earlier run of the same layer (id in ``calls``) on the same input, as
-    l(x) * (l(x) > 0) or a check of l(x) before x = relu(l(x)) does: the chain of layers forward computes."""
+def _feeds(run_in: torch.Tensor, out: torch.Tensor) -> bool:
+    return _same(run_in, out) or _same(run_in, out.relu())
+
+
+def chain(x: torch.Tensor, calls: list[int], flow: list[tuple], output: object) -> list[int]:
+    """The runs (indices into ``calls`` and ``flow``) that made ``output``: from the last run whose output it is, back
+    through the latest earlier run whose output (or its ReLU) is this run's input, to a run given x as it is. Runs off
+    that chain are left out: a layer run for a log (on zeros, on x again), or again on its input, as l(x) * (l(x) > 0)
+    does. Where no chain from x to the output shows (forward changes values around or between its layers), every run
+    but those that repeat an earlier run of the same layer on the same input."""
+    if flow and all(t is not None for pair in flow for t in pair):
+        found = [k for k in reversed(range(len(flow))) if _same(flow[k][1], output)][:1]
+        while found and not _same(flow[found[-1]][0], x):
+            back = (j for j in reversed(range(found[-1])) if _feeds(flow[found[-1]][0], flow[j][1]))
+            found = found + [j] if (j := next(back, None)) is not None else []
+        if found:
+            return found[::-1]
     runs = list(zip(calls, flow, strict=True))
-    return [
-        run for k, (call, run) in enumerate(runs) if not any(c == call and _same(r[0], run[0]) for c, r in runs[:k])
-    ]
+    return [k for k, (call, run) in enumerate(runs) if not any(c == call and _same(r[0], run[0]) for c, r in runs[:k])]
+
+
+def repeats(ids: list[int], layers: dict[int, nn.Module], places: int) -> tuple[str, str]:
+    """Along a chain of layers (ids, ``layers`` by id) that should hold ``places`` layers: what two places share with
+    fewer layers than places, "layer" or "parameter" (tied weights), "" if none; then, where none is shared, the
+    layer run again in another place, as "nn.Linear(4, 4)" ("" if none): one layer more than the sizes ask."""
+    own = {i: {id(p) for p in layers[i].parameters()} or {i} for i in ids}  # its parameters' ids
+    groups: list[set] = []  # the layers that share a Parameter, their parameters' ids joined
+    for mine in own.values():
+        groups = [g for g in groups if not g & mine] + [mine.union(*(g for g in groups if g & mine))]
+    group = [next(k for k, g in enumerate(groups) if g >= own[i]) for i in ids]
+    if len(groups) < min(len(ids), places):
+        return "layer" if len(own) < min(len(ids), places) else "parameter", ""
+    again = next((layers[i] for k, i in enumerate(ids) if group[k] in group[:k]), None)
+    return "", "" if again is None else f"nn.Linear({again.in_features}, {again.out_features})"
+
+
+TIED = (
+    "two nn.Linear layers hold one Parameter (as b.weight = a.weight makes them): the two places share their weights "
+    "and learn as one layer. Leave each nn.Linear the weight and bias it makes itself."
+)
 
 
 def where_changed(x: torch.Tensor, flow: list[tuple], output: object) -> str:

@@ -17,11 +17,13 @@ from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.mlp_probe import (
     CHANGED,
     NO_LINEAR,
+    TIED,
     Noisy,
     cannot_learn,
+    chain,
     noting,
-    once,
     random_forward,
+    repeats,
     set_as_seen,
     start,
     where_changed,
@@ -29,6 +31,7 @@ from course.checks.mlp_probe import (
 )
 from course.checks.probes import any_item, fixed_values, unregistered_modules
 from course.checks.values import as_number, close, describe
+from course.checks.vocabulary import MISTAKES
 
 MLP_SIZES = ((3, [5, 4], 2), (2, [3, 4, 3], 1), (2, [4, 4, 4], 1))  # 2 then 3 hidden layers; equal widths last
 _numbers = lambda values: ", ".join(f"{as_number(value):g}" for value in values)  # noqa: E731
@@ -36,9 +39,10 @@ _numbers = lambda values: ", ".join(f"{as_number(value):g}" for value in values)
 
 def _architecture(make: object, probes: tuple) -> object:
     """Per probe's sizes: layer shapes, unregistered layers, the output with weights fixed by shape, frozen names, and
-    a layer shared (one run again while fewer layers run than the chain needs: one run twice in its one place, as in
-    l(x) * (l(x) > 0), is not shared); lazy layers get their sizes from one pass first, and a half-precision MLP is
-    judged in float64."""
+    a layer shared (along the chain of runs that made the output, fewer layers, or layers with a Parameter of their
+    own, than places: one run twice in its one place, as in l(x) * (l(x) > 0), or for a log, is not shared), and a
+    layer run again along that chain where none is shared; lazy layers get their sizes from one pass first, and a
+    half-precision MLP is judged in float64."""
     seen = []
     for n_inputs, *sizes in probes:
         if not isinstance(model := make(n_inputs, *sizes), nn.Module):
@@ -65,12 +69,14 @@ def _architecture(make: object, probes: tuple) -> object:
         odd = sorted({type(m).__name__ for m in model.modules() if m.__module__.rsplit(".")[-1] in _ODD} - {"ReLU"})
         odd = [] if odd and close(output, _architecture(_mlp, [(n_inputs, *sizes)])[2][0]) else odd  # right output
         frozen += [name for name, p in model.named_parameters() if not p.requires_grad and name not in frozen]
-        shared = len(set(calls)) < len(calls) and len(set(calls)) < len(sizes[0]) + 1  # a run again, not in 2 places
+        runs = chain(x.to(dtype), calls, flow, output)  # the runs that made the output: not those for a log
+        shared, again = repeats([calls[k] for k in runs], {id(m): m for m in linears}, len(sizes[0]) + 1)
         seen.append((shapes, unregistered_modules(model), output, frozen, shared, odd,
                      not torch.equal(given, x.to(dtype)), cannot_learn(started, calls),
-                     where_changed(x.to(dtype), once(calls, flow), output), torch.no_grad()(random_forward)(model, x.to(dtype))))  # fmt: skip
+                     where_changed(x.to(dtype), [flow[k] for k in runs], output),
+                     torch.no_grad()(random_forward)(model, x.to(dtype)), again))  # fmt: skip
     return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen, shared, odd, in place, stuck,
-    # where forward does more than Linear and ReLU layers, random)
+    # where forward does more than Linear and ReLU layers, random, a layer run again along the chain)
 
 
 _ODD = ("activation", "dropout", "batchnorm", "normalization", "instancenorm")  # of the layers an MLP does not hold
@@ -98,6 +104,11 @@ def _reshaped(got: tuple, _: object = None) -> str:  # an output of 6 rows' numb
 def _mlp(n_inputs: int, hidden: list, n_outputs: int, activation: Callable = nn.ReLU, last=False, linear=nn.Linear):
     layers = [m for a, b in pairwise([n_inputs, *hidden, n_outputs]) for m in (linear(a, b), activation())]
     return nn.Sequential(*(layers if last else layers[:-1]))
+
+
+def _again(*sizes: object) -> nn.Sequential:  # the last hidden layer run again, on its output, where it is square
+    *hidden, last, relu, output = _mlp(*sizes)
+    return nn.Sequential(*hidden, last, relu, *([last, relu] if last.in_features == last.out_features else []), output)
 
 
 class _LoopMLP(nn.Module):  # the output layer registered first; the hidden ones in `container` (a list hides them)
@@ -189,7 +200,12 @@ make_mlp = Exercise(
         Guard("mutated_input", lambda got: any(got[6]), lambda *sizes: nn.Sequential(nn.ReLU(True), _mlp(*sizes)),
               "forward changed its input in place (x /= 10, x.relu_()), the caller's batch too: use x = x / 10, x.relu()."),
         Guard("plain_list", lambda got: any(got[1]), lambda *sizes: _LoopMLP(*sizes, container=list)),
-        Guard("shared_layer", lambda got: any(got[4]), lambda *sizes: _mlp(*sizes, linear=cache(nn.Linear))),
+        Guard("shared_layer", lambda got: any(got[4]), lambda *sizes: _mlp(*sizes, linear=cache(nn.Linear)),
+              lambda got, _: MISTAKES["shared_layer"] if "layer" in got[4] else TIED),  # or tied weights
+        Guard("extra_layer", lambda got: any(got[10]), _again,  # all layers distinct, one run again on its output
+              lambda got, _: f"forward runs {next(filter(None, got[10]))} twice along the chain, the second time on "
+              "its own output (after a ReLU): one layer more than the sizes ask. Run each nn.Linear once, in order, "
+              "a ReLU after each hidden one."),
         Guard("froze_parameters", lambda got: any(got[3]), lambda *sizes: _mlp(*sizes).requires_grad_(False),
               lambda got, expected: f"{', '.join(next(f for f in got[3] if f))} do not require grad: no optimizer "
               "could train them. Leave nn.Linear's parameters as they are (requires_grad=True)."),

@@ -611,3 +611,54 @@ def _cached(n_inputs, hidden, n_outputs, sanity=False):  # one nn.Linear per (in
 def test_learnB_a_layer_shared_by_two_places_is_still_told_so(sanity):
     verdict = check.make_mlp(partial(_cached, sanity=sanity))
     assert verdict.mistake == "shared_layer", verdict
+
+
+class _SideRuns(nn.Module):  # review (second look) on e72a235: one nn.Linear per pair of widths, and runs beside them
+    def __init__(self, n_inputs, hidden, n_outputs, how="zero_log"):
+        super().__init__()
+        self.how, sizes = how, [n_inputs, *hidden, n_outputs]
+        if how == "shared_plus_log":  # one nn.Linear per pair of widths ([4, 4, 4] shares one) and one for a log only
+            made = {}
+            self.layers = nn.ModuleList(made.setdefault(pair, nn.Linear(*pair)) for pair in pairwise(sizes))
+            self.probe = nn.Linear(hidden[-1], hidden[-1]) if len(made) < len(sizes) - 1 else None
+        else:
+            self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
+
+    def forward(self, x):
+        if self.how == "zero_log":  # the first layer's answer to a zero input, kept for a log: not on the chain
+            self.bias_response = self.layers[0](torch.zeros_like(x[:1])).detach()
+        for layer in self.layers[:-1]:
+            x = nn.functional.relu(layer(x))
+        if self.how == "again" and self.layers[-2].in_features == self.layers[-2].out_features:
+            x = nn.functional.relu(self.layers[-2](x))  # the last hidden layer once more, on its own output
+        if self.how == "shared_plus_log" and self.probe is not None:
+            self.stat = self.probe(x).detach()
+        return self.layers[-1](x)
+
+
+def test_second_look_a_layer_run_on_another_input_for_a_log_beside_a_right_mlp_passes():
+    verdict = check.make_mlp(_SideRuns)
+    assert verdict.passed, verdict
+
+
+def _tied(n_inputs, hidden, n_outputs):  # the right nn.Sequential, then neighbours of one shape tied to one Parameter
+    net = check.make_mlp.reference(n_inputs, hidden, n_outputs)
+    for a, b in pairwise([m for m in net if isinstance(m, nn.Linear)]):
+        if a.weight.shape == b.weight.shape:
+            b.weight, b.bias = a.weight, a.bias
+    return net
+
+
+def test_second_look_layers_that_share_their_parameters_are_told_shared():
+    verdict = check.make_mlp(_tied)
+    assert verdict.mistake == "shared_layer" and "hold one Parameter" in verdict.message, verdict
+
+
+def test_second_look_a_shared_layer_beside_one_run_only_for_a_log_is_told_shared():
+    verdict = check.make_mlp(partial(_SideRuns, how="shared_plus_log"))
+    assert verdict.mistake == "shared_layer", verdict
+
+
+def test_second_look_a_layer_applied_twice_along_the_chain_is_told_so():
+    verdict = check.make_mlp(partial(_SideRuns, how="again"))
+    assert verdict.mistake == "extra_layer" and "nn.Linear(4, 4) twice" in verdict.message, verdict
