@@ -7,6 +7,7 @@ a float), and the final weights; and what to say of each fault."""
 
 from __future__ import annotations
 
+import copy
 import io
 import shutil
 import tempfile
@@ -180,50 +181,86 @@ def _same(got: object, saved: object) -> bool:  # equal states: tensors bit for 
     return got == saved
 
 
+def _steps_past(state: Mapping, saved: Mapping) -> int | None:
+    """How many steps past the checkpoint's a scheduler's state is (0: the checkpoint's), or None: another state."""
+    ahead = state["last_epoch"] - saved["last_epoch"] if isinstance(state.get("last_epoch"), int) else -1
+    rest = [{key: s[key] for key in s if key not in ("last_epoch", "_step_count", "_last_lr")} for s in (state, saved)]
+    stepped = ahead > 0 and state.get("_step_count") == saved["_step_count"] + ahead and _same(*rest)
+    return 0 if _same(state, saved) else ahead if stepped else None
+
+
+def _settings(groups: list, saved: list, at: Mapping, steps: int | None) -> tuple:
+    """(name, value, the checkpoint's) for each setting of the checkpoint's param_groups but params (the rate: its
+    StepLR's, ``steps`` past its state ``at``) that the optimizer's ``groups`` do not hold, once per name."""
+    lr = at["base_lrs"][0] * at["gamma"] ** ((at["last_epoch"] + (steps or 0)) // at["step_size"])
+    wrong = {key: (group.get(key, "missing"), want) for group, saved_group in zip(groups, saved, strict=False)
+             for key, want in (saved_group | {"lr": lr}).items()
+             if key != "params" and not close(group.get(key, "missing"), want, 1e-9, 1e-12)}  # fmt: skip
+    wrong |= {"the number of param_groups": (len(groups), len(saved))} if len(groups) != len(saved) else {}
+    return tuple((safe_text(key, 30), *values) for key, values in wrong.items())
+
+
 def _watch(args: tuple, done: int) -> Callable[[], tuple]:
-    """Hooks on the probe's model: at its first call, whether the model, the optimizer's state and the batch are the
-    checkpoint's (the batch the restored generator draws first), and the rate; and what to make of it after the run:
-    the parts seen restored (the scheduler: it ended at the run's epoch), the rate seen and the run's, or ()."""
+    """Hooks on the probe's model: at its first call, what of the checkpoint the parts hold (the batch: the restored
+    generator's first); after it, (): nothing seen, or the parts seen restored, the rate seen and the run's, the
+    settings not the checkpoint's, the scheduler's steps past it then, its last_epoch at the end, done and epochs."""
     model, optimizer, scheduler, loader, epochs = args[1], args[3], args[4], args[5], args[-1]
     ckpt, seen = torch.load(io.BytesIO(saved(done)[0]), weights_only=True), {}
-    generator = torch.Generator()
-    generator.set_state(ckpt["rng"]["generator"])
+    (generator := torch.Generator()).set_state(ckpt["rng"]["generator"])
     first = next(iter(DataLoader(loader.dataset, loader.batch_size, shuffle=True, generator=generator)))[0]
 
     def hook(module: nn.Module, inputs: tuple) -> None:
         if not seen:
-            seen.update(model=_same(module.state_dict(), ckpt["model"]), generator=_same(inputs[0], first),
-                        optimizer=_same(optimizer.state_dict()["state"], ckpt["optimizer"]["state"]),
-                        lr=optimizer.param_groups[0]["lr"])  # fmt: skip
+            try:
+                seen.update(model=_same(module.state_dict(), ckpt["model"]), generator=_same(inputs[0], first),
+                            states=copy.deepcopy((optimizer.state_dict(), scheduler.state_dict())))  # fmt: skip
+            except Exception:  # the answer's parts are not the probe's kind: nothing seen
+                seen["broken"] = True
 
     handle = model.register_forward_pre_hook(hook)
 
     def restored() -> tuple:
         handle.remove()
-        if not seen:
+        if not seen or "broken" in seen:
             return ()
-        parts = (*(part for part in ("model", "optimizer", "generator") if seen[part] is True),
-                 *(("scheduler",) if getattr(scheduler, "last_epoch", None) == epochs else ()))  # fmt: skip
-        return parts, seen["lr"], unbroken(epochs)["lr"][done]
+        steps, (kept, _) = _steps_past(seen["states"][1], ckpt["scheduler"]), seen["states"]
+        seen.update(optimizer=_same(kept["state"], ckpt["optimizer"]["state"]), scheduler=steps is not None)
+        parts = tuple(part for part in ("model", "optimizer", "generator", "scheduler") if seen[part] is True)
+        wrong = _settings(kept["param_groups"], ckpt["optimizer"]["param_groups"], ckpt["scheduler"], steps)
+        lr, end = next(iter(kept["param_groups"]), {}).get("lr"), getattr(scheduler, "last_epoch", None)
+        return parts, lr, unbroken(epochs)["lr"][done], wrong, steps, end, done, epochs
 
     return restored
 
 
 def loop_message(got: tuple) -> str | None:
-    """What to say of resumed runs whose final weights are not the run's though every part was seen restored (the
-    difference then comes from the training loop); None when a part was not seen restored."""
+    """What to say of resumed runs whose final weights are not the run's though every part was seen restored: the
+    optimizer's settings seen not the checkpoint's, or the training loop; None when a part was not seen restored."""
     runs = [run[5] for run in got if isinstance(run, tuple) and len(run) == 7]
-    if not runs or any(len(run) != 3 or len(run[0]) != 4 for run in runs):
+    if not runs or any(len(run) != 8 or len(run[0]) != 4 for run in runs):
         return None
+    steps, end, done, epochs = runs[0][4:]
+    start = ("the final weights are not those of a run that never stopped{}: at your first batch the model's weights "
+             "and the optimizer's state{} were the checkpoint's, the batch was the one the run drew next (the loader's "
+             "generator was restored) and the scheduler" + (f" was {'one step' if steps == 1 else f'{steps} steps'} "
+             "past the checkpoint's (scheduler.step() ran before the first batch)" if steps else "'s state was the "
+             "checkpoint's"))  # fmt: skip
+    if wrong := next((run[3] for run in runs if run[3]), ()):
+        said = ", ".join(f"{key} {safe_text(value, 20)} where the checkpoint's " + ("scheduler gives " if steps and key
+                         == "lr" else "is ") + safe_text(want, 20) for key, value, want in wrong)  # fmt: skip
+        return (start.format("", "") + f", but the optimizer's settings were not the checkpoint's: {said}. They are "
+                "its param_groups, in optimizer.state_dict() with its state: load the whole of it (load_checkpoint "
+                "does) and change none of them after; the scheduler sets the rate itself.")  # fmt: skip
     rate = next((f" Your first resumed batch trained with a learning rate of {safe_text(lr, 20)} where the run used "
-                 f"{safe_text(right, 20)}." for _, lr, right in runs if lr != right), "")  # fmt: skip
-    return ("the final weights are not those of a run that never stopped, yet everything was restored from the "
-            "checkpoint: at your first batch the model's weights and the optimizer's state were the checkpoint's and "
-            "the batch was the one the run drew next (the loader's generator was restored), and the scheduler ended "
-            "at the run's epoch. So the difference comes from your training loop itself." + rate + " Call fit with "
-            "history=ckpt['history'] and start_epoch=ckpt['epoch'], or train as fit does: optimizer.zero_grad() "
-            "before each backward(), optimizer.step() after it, and scheduler.step() once at the end of each epoch, "
-            "after its batches.")  # fmt: skip
+                 f"{safe_text(right, 20)}." for _, lr, right, *_ in runs if lr != right), "")  # fmt: skip
+    return (start.format(", yet everything was restored from the checkpoint", " and settings") + ". The scheduler "
+            + ("ended at the run's epoch." if end == epochs else f"ended at epoch {safe_text(end, 20)} where the run's "
+            f"ends at {epochs}: over the {epochs - done} epochs after the checkpoint it was stepped "
+            f"{'more' if isinstance(end, int) and end > epochs else 'less'} often than once per epoch.") + " So the "
+            "difference comes from your training loop itself." + rate + " Call fit with history=ckpt['history'] and "
+            "start_epoch=ckpt['epoch'], or train as fit does: optimizer.zero_grad() before each backward(), "
+            "optimizer.step() after it, and scheduler.step() once at the end of each epoch, after its batches."
+            )  # fmt: skip
 
 
 def judged(got: object) -> object:

@@ -639,8 +639,8 @@ def test_fix16_a_checkpoint_holding_an_untrained_models_weights_is_named():
 
 def _restores_all_then(loop_bug, generator=True):
     """A resume that restores every part with load_checkpoint (the loader's generator too, unless not ``generator``),
-    then trains with a loop of its own with ``loop_bug``: "step_first" (scheduler.step() at the start of each epoch)
-    or "no_zero_grad"."""
+    then trains with a loop of its own with ``loop_bug``: "step_first" (scheduler.step() at the start of each epoch),
+    "step_per_batch" (scheduler.step() after each batch's optimizer.step()) or "no_zero_grad"."""
 
     def resume(path, model, loss_fn, optimizer, scheduler, loader, rng, epochs):
         ckpt = load_checkpoint(path, model, optimizer, scheduler, generator=rng if generator else None)
@@ -656,9 +656,11 @@ def _restores_all_then(loop_bug, generator=True):
                 loss = loss_fn(model(xb), yb)
                 loss.backward()
                 optimizer.step()
+                if loop_bug == "step_per_batch":
+                    scheduler.step()
                 losses.append(loss.item())
             history["train_loss"].append(sum(losses) / len(losses))
-            if loop_bug != "step_first":
+            if loop_bug not in ("step_first", "step_per_batch"):
                 scheduler.step()
         return history
 
@@ -684,3 +686,62 @@ def test_fix16_a_resume_with_a_loop_of_its_own_that_skips_the_generator_is_still
     verdict = check.resume(skips_generator)
     assert not verdict.passed and "everything was restored" not in verdict.message, verdict
     assert "restore the model, the optimizer, the scheduler and the loader's generator" in verdict.message, verdict
+
+
+def _fit_after(change):
+    """A resume that restores every part with load_checkpoint, calls ``change(optimizer)``, then fits as it should."""
+
+    def resume(path, model, loss_fn, optimizer, scheduler, loader, rng, epochs):
+        ckpt = load_checkpoint(path, model, optimizer, scheduler, generator=rng)
+        change(optimizer)
+        return fit(model, loss_fn, optimizer, loader, epochs, scheduler=scheduler, history=ckpt["history"],
+                   start_epoch=ckpt["epoch"], progress=False)  # fmt: skip
+
+    return resume
+
+
+@pytest.mark.parametrize(("key", "value", "said"), [
+    ("lr", 0.05, "lr 0.05 where the checkpoint's is 0.025"), ("momentum", 0.5, "momentum 0.5 where the checkpoint's "
+     "is 0.9"), ("weight_decay", 0.1, "weight_decay 0.1 where the checkpoint's is 0"),
+])  # fmt: skip
+def test_fix17_a_resume_that_changes_the_optimizers_settings_after_restoring_is_told_which(key, value, said):
+    verdict = check.resume(
+        _fit_after(lambda optimizer: [group.update({key: value}) for group in optimizer.param_groups])
+    )
+    assert not verdict.passed, verdict
+    assert "the optimizer's settings were not the checkpoint's" in verdict.message and said in verdict.message, verdict
+    assert "everything was restored" not in verdict.message and "training loop" not in verdict.message, verdict
+    assert "Call fit with history" not in verdict.message, verdict
+
+
+def test_fix17_restoring_the_optimizers_state_but_not_its_param_groups_is_told_the_rate_is_not_the_checkpoints():
+    def state_only(path, model, loss_fn, optimizer, scheduler, loader, rng, epochs):
+        ckpt = torch.load(path, weights_only=True)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(optimizer.state_dict() | {"state": ckpt["optimizer"]["state"]})
+        scheduler.load_state_dict(ckpt["scheduler"])
+        rng.set_state(ckpt["rng"]["generator"])
+        return fit(model, loss_fn, optimizer, loader, epochs, scheduler=scheduler, history=ckpt["history"],
+                   start_epoch=ckpt["epoch"], progress=False)  # fmt: skip
+
+    verdict = check.resume(state_only)
+    assert not verdict.passed, verdict
+    assert "the optimizer's settings were not the checkpoint's" in verdict.message, verdict
+    assert "lr 0.05 where the checkpoint's is 0.025" in verdict.message, verdict
+    assert "momentum" not in verdict.message and "everything was restored" not in verdict.message, verdict
+
+
+def test_fix17_a_loop_that_steps_the_scheduler_every_batch_is_told_so_not_to_restore():
+    verdict = check.resume(_restores_all_then("step_per_batch"))
+    assert not verdict.passed, verdict
+    assert "restore the model, the optimizer" not in verdict.message, verdict
+    assert "comes from your training loop" in verdict.message, verdict
+    assert "stepped more often than once per epoch" in verdict.message, verdict
+    assert "the scheduler ended at the run's epoch" not in verdict.message, verdict
+    assert "scheduler ended at epoch 15 where the run's ends at 6" in verdict.message, verdict
+
+
+def test_fix17_a_loop_whose_scheduler_steps_before_the_batches_is_told_what_was_seen():
+    verdict = check.resume(_restores_all_then("step_first"))
+    assert "one step past the checkpoint's" in verdict.message, verdict
+    assert "the optimizer's settings were not" not in verdict.message, verdict
