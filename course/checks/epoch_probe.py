@@ -43,31 +43,45 @@ def _rows(t: torch.Tensor) -> int:  # len(t), and 1 for a 0-d tensor (one number
     return t.shape[0] if t.dim() else 1
 
 
-def _reshaped(got: tuple, batch: tuple, kinds: tuple) -> tuple | None:
+def _reshaped(got: tuple, batch: tuple, copies: bool | None) -> tuple | None:
     """("features" or "targets", the shape the step got, the batch's) for the first of the two that holds as many
-    numbers as the batch's but in another shape (squeezed, viewed, flattened, transposed), or targets ("y") repeated
-    (.repeat, .expand: a multiple of the batch's numbers), or None."""
-    pairs = zip(("features", "targets"), got, batch, kinds, strict=True)
-    return next(((name, g, b) for name, g, b, kind in pairs if g != b and (math.prod(g) == math.prod(b) or (
-        name == "targets" and kind == "y" and math.prod(g) % max(math.prod(b), 1) == 0))), None)  # fmt: skip
+    numbers as the batch's but in another shape (squeezed, viewed, flattened, transposed), or targets in more numbers
+    that may be the batch's repeated (.repeat, .expand): ``copies`` True, or None (on meta) for a multiple; or None."""
+    pairs = zip(("features", "targets"), got, batch, (False, copies), strict=True)
+    return next(((name, g, b) for name, g, b, copied in pairs if g != b and (math.prod(g) == math.prod(b) or (
+        math.prod(g) > math.prod(b) and (copied or copied is None and math.prod(g) % max(math.prod(b), 1) == 0)))),
+        None)  # fmt: skip
+
+
+def _copies(yb: torch.Tensor, ids: tuple[int, ...] | None) -> bool | None:
+    """Whether the targets' values are those of the batch of samples ``ids``, each target of the batch at least once
+    (the batch's own targets, repeated or expanded or not); None on the meta device, where no values show."""
+    return None if yb.is_meta else ids is not None and set(yb.flatten().tolist()) == {100 + i for i in ids}
+
+
+def _more(call: tuple, copied: bool) -> bool:  # a reshaped tensor, or more numbers where a run showed their copies
+    return bool(call[6]) and (math.prod(call[6][1]) == math.prod(call[6][2]) or copied)
 
 
 class RecordingStep(list):
     """Stands in for a train step: records each call's devices, batch size, what it got first and second ("x", "y",
     "changed" or "?"), the samples each holds, whether gradients were recorded, what :func:`_reshaped` finds
-    against the k-th batch the loader yielded (``batches``: their shapes) and the features' dtype; returns 3 / k²
-    at the k-th call, so that the mean, the median and the mean weighted by batch size all differ."""
+    against the k-th batch the loader yielded (``batches``: their shapes; ``ids``: their samples), the features' dtype
+    and whether the targets are copies of the batch's (:func:`_copies`); returns 3 / k² at the k-th call, so that
+    the mean, the median and the mean weighted by batch size all differ."""
 
     batches: list[tuple[tuple[int, ...], tuple[int, ...]]]
+    ids: list[tuple[int, ...]]  # the samples of each batch the loader yielded
 
     def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> float:
         kinds = tuple(_kind(t) for t in (xb, yb))
         known = [t for t, kind in zip((xb, yb), kinds, strict=True) if kind in ("x", "y") and not t.is_meta]
         samples = {tuple(int(v) % 100 for v in t.reshape(_rows(t), -1)[:, 0]) for t in known}
         batch = self.batches[len(self)] if len(self) < len(self.batches) else None  # none: the loader not iterated
-        shapes = _reshaped((tuple(xb.shape), tuple(yb.shape)), batch, kinds) if batch else None
+        copies = kinds[1] == "y" and _copies(yb, self.ids[len(self)] if len(self) < len(self.ids) else None)
+        shapes = _reshaped((tuple(xb.shape), tuple(yb.shape)), batch, copies) if batch else None
         self.append((xb.device.type, yb.device.type, _rows(xb), kinds, samples, torch.is_grad_enabled(), shapes,
-                     xb.dtype))  # fmt: skip
+                     xb.dtype, copies))  # fmt: skip
         return 3.0 / len(self) ** 2
 
 
@@ -77,7 +91,7 @@ def epoch_inputs(n: int = 10, batch_size: int = 4, device: str = "meta") -> tupl
     data, seeded = TensorDataset(ids.expand(n, 3).clone(), ids + 100), torch.Generator().manual_seed(n)
     loader = RecordingLoader(data, batch_size, shuffle=True, generator=seeded)
     loader.yielded, loader.shapes, step = [], [], RecordingStep()
-    step.batches = loader.shapes
+    step.batches, step.ids = loader.shapes, loader.yielded
     return step, loader, torch.device(device)
 
 
@@ -106,10 +120,12 @@ def observe_epoch(fn: object, args: tuple) -> dict:
     """The result and the batches the step saw (devices and size); the results for the loaders of OTHERS (a count
     written in shows), on the cpu, where the step reads its samples; then for the first probe again, afresh (state
     kept from one call to the next shows); "fed": the first fault of :func:`fed` over all runs; "grad_off": whether a
-    step ran with gradients off; "shapes": the first reshaped tensor the step got (:func:`_reshaped`), or None;
+    step ran with gradients off; "shapes": the first reshaped tensor the step got (:func:`_reshaped`; targets in more
+    numbers only where a run on the cpu showed them the batch's repeated), or None;
     "dtype": (the features' dtype, the loader's) where the step got features cast to another, or None."""
     runs = [args, *(epoch_inputs(n, size, "cpu") for n, size in OTHERS.values()), epoch_inputs()]
     got, faults = [summary(fn(*run), run[0]) for run in runs], [fed(*run) for run in runs]
+    copied = any(call[8] and call[6] for run in runs for call in run[0])  # targets repeated, as the cpu shows
     return {
         "result": got[0],
         "batches": [call[:3] for call in args[0]],
@@ -117,7 +133,7 @@ def observe_epoch(fn: object, args: tuple) -> dict:
         "again": got[3],
         "fed": next((fault for fault in faults if fault != "ok"), "ok"),
         "grad_off": any(not call[5] for run in runs for call in run[0]),  # also off in torch.inference_mode()
-        "shapes": next((call[6] for run in runs for call in run[0] if call[6]), None),
+        "shapes": next((call[6] for run in runs for call in run[0] if _more(call, copied)), None),
         "dtype": next(((call[7], own) for run in runs for call in run[0] if call[7] != (own := _dtype(run[1]))), None),
     }
 
@@ -157,9 +173,10 @@ def cast_features(got: dict, _: object) -> str:
             ".double(), .half(), .long() or dtype=.")  # fmt: skip
 
 
-RETURNED = ("your function returned after the first batch: the step ran once, on 4 samples, but the loader's batches "
-            "hold 4, 4 and 2. A return inside the loop (or a break) ends the epoch there: put the return after the "
-            "loop, once every batch has had its step, and return the mean of their losses.")  # fmt: skip
+RETURNED = ("the step ran on the first batch only: once, on 4 samples, but the loader's batches hold 4, 4 and 2. A "
+            "return or a break inside the loop ends the epoch after the first batch, and a step called for one batch "
+            "only (under an if) leaves the others untrained: call step on every batch, and return the mean of their "
+            "losses after the loop.")  # fmt: skip
 FED = {
     "swapped": "x and y are swapped: step got the targets first; call step(xb, yb), features then targets, as the "
     "loader yields them.",

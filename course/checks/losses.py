@@ -58,24 +58,25 @@ _BATCH_DIM = "the softmax ran over the batch, dim=0: each score was compared wit
 class, not with the other classes of its own row, so each example's loss depends on the rest of the batch. Take it \
 over the classes, dim=1: F.log_softmax(logits, dim=1) at the label, or torch.logsumexp(logits, dim=1) minus its score."
 _ROUNDING = {"SigmoidBackward0", "SoftmaxBackward0", "TanhBackward0"}  # a probability rounding to exactly 0.0 or 1.0
+_EXP = {"ExpBackward0", "Exp2Backward0", "Expm1Backward0", "PowBackward1", "PowBackward2"}  # each keeps its result
 _WRITTEN = {"IndexPutBackward0", "MaskedFillBackward0"}  # inf written in where a probability is 0.0: distributions' KL
 
 
 def _rounded_sigmoid(z: torch.Tensor, y: torch.Tensor, eps: float, add: bool) -> torch.Tensor:
-    """Binary cross-entropy of sigmoid(z) kept off log(0) by ``eps``: added inside each log, or a clamp to [eps, 1 -
-    eps] (BCELoss after the clamp gives the same)."""
+    """Binary cross-entropy of sigmoid(z) kept off log(0) by ``eps``: added inside each log, or a clamp (BCELoss's)."""
     p = z.sigmoid() if add else z.sigmoid().clamp(eps, 1 - eps)
     return -(y * (p + add * eps).log() + (1 - y) * (1 - p + add * eps).log()).mean()
 
 
 def _cause(loss: object) -> str:
-    """Why ``loss`` is not finite, from its graph: "" (it is), "rounded" (a sigmoid or softmax in it: the log of a
-    probability rounded to 0.0; its value cannot tell: sigmoid(-z) is 1 / (1 + exp(z)), 0.0 where exp(z) overflows),
-    "written" (inf written in by a mask, as torch.distributions' KL does where a probability is 0.0) or "overflow"."""
+    """Why ``loss`` is not finite, from its graph: "" (it is), "rounded" (a sigmoid or softmax in it: a probability
+    rounded to 0.0; its value cannot tell: sigmoid(-z) is 1 / (1 + exp(z)), 0.0 where exp(z) overflows), "written" (no
+    exp gave inf, but a mask or an index-put wrote in, as torch.distributions' KL writes inf) or "overflow"."""
     if not isinstance(loss, torch.Tensor) or bool(loss.isfinite().all()):
         return ""
-    names = {type(node).__name__ for node in graph_nodes(loss.grad_fn)}
-    return "rounded" if names & _ROUNDING else "written" if names & _WRITTEN else "overflow"
+    names, nodes = {type(node).__name__ for node in graph_nodes(loss.grad_fn)}, graph_nodes(loss.grad_fn)  # intact
+    overflowed = any(type(node).__name__ in _EXP and not node._saved_result.isfinite().all() for node in nodes)
+    return "rounded" if names & _ROUNDING else "written" if names & _WRITTEN and not overflowed else "overflow"
 
 
 def _same_cause(got: object, other: object) -> bool:

@@ -683,3 +683,29 @@ def test_fix_learnb10_targets_repeated_are_named_not_the_same_tensor_twice(repea
     assert verdict.mistake == "shape_mismatch", verdict
     assert f"targets of shape {shapes}" in verdict.message, verdict
     assert "repeat" in verdict.message and "same tensor twice" not in verdict.message, verdict
+
+
+def _whole_epoch_in_one_step(step, loader, device):  # fix second-10 M3: every batch concatenated, one step
+    xs, ys = zip(*loader, strict=True)
+    return float(step(torch.cat(xs).to(device), torch.cat(ys).to(device)))
+
+
+def test_fix_second10_a_whole_epoch_in_one_step_is_not_told_its_targets_were_repeated():
+    verdict = check.train_one_epoch(_whole_epoch_in_one_step)
+    assert verdict.mistake == "ignored_argument", verdict
+    assert "did not get the loader's batches" in verdict.message and "repeat" not in verdict.message, verdict
+
+
+def _first_step_only(step, loader, device):  # fix second-10 L2: every batch iterated, a step for the first only
+    losses = []
+    for i, (xb, yb) in enumerate(loader):
+        if i == 0:
+            losses.append(step(xb.to(device), yb.to(device)))
+    return sum(losses) / len(losses)
+
+
+def test_fix_second10_a_step_for_the_first_batch_only_is_not_told_it_returned():
+    verdict = check.train_one_epoch(_first_step_only)
+    assert verdict.mistake == "one_update_per_epoch", verdict
+    assert "your function returned" not in verdict.message, verdict
+    assert "first batch only" in verdict.message and "a step called for one batch only" in verdict.message, verdict

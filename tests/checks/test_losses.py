@@ -572,3 +572,41 @@ def test_fix_learnb06_a_kl_divergence_of_classes_is_not_blamed_on_an_overflowing
 def test_fix_learnb06_an_overflowing_exp_is_not_told_it_is_a_kl_divergence(answer):
     verdict = check.binary_loss_from_logits(answer)
     assert verdict.mistake == "exp_overflow" and "kl_divergence" not in verdict.message, verdict
+
+
+def _label_score_put(z, y):  # the label's score written into a new tensor with an index-put
+    score = torch.zeros(len(y), dtype=z.dtype)
+    score[torch.arange(len(y))] = z[torch.arange(len(y)), y]
+    return score
+
+
+def _masked_score(z, y):  # the label's score picked with a mask: the other classes filled with 0
+    return z.masked_fill(~F.one_hot(y, z.shape[1]).bool(), 0).sum(1)
+
+
+OVERFLOW_WITH_A_WRITE = {  # fix second-06 M1: an exp by hand that overflows, beside a masked_fill or an index-put
+    "masked_fill_score": lambda z, y: (z.exp().sum(1).log() - _masked_score(z, y)).mean(),
+    "index_put_score": lambda z, y: (z.exp().sum(1).log() - _label_score_put(z, y)).mean(),
+    "masked_fill_exp": lambda z, y: (z.exp().masked_fill(z < -50, 0).sum(1).log() - z[range(len(y)), y]).mean(),
+}
+
+
+@pytest.mark.parametrize("answer", OVERFLOW_WITH_A_WRITE.values(), ids=OVERFLOW_WITH_A_WRITE)
+def test_fix_second06_an_overflowing_exp_beside_a_mask_is_not_blamed_on_distributions(answer):
+    verdict = check.class_loss(answer)
+    assert verdict.mistake == "unstable_softmax", verdict
+    assert "exp(1000) overflows" in verdict.message, verdict
+    assert "kl_divergence" not in verdict.message and "distributions" not in verdict.message, verdict
+
+
+@pytest.mark.parametrize("answer", [_masked_score, _label_score_put], ids=["masked_fill", "index_put"])
+def test_fix_second06_a_mask_or_index_put_with_logsumexp_still_passes(answer):
+    assert check.class_loss(lambda z, y: (torch.logsumexp(z, 1) - answer(z, y)).mean()).passed
+
+
+def test_fix_second06_missing_abs_with_a_masked_fill_max_is_named():
+    verdict = check.binary_loss_from_logits(
+        lambda z, y: (z.masked_fill(z < 0, 0.0) - z * y + torch.log1p(torch.exp(-z))).mean()
+    )
+    assert verdict.mistake == "missing_abs", verdict
+    assert "exp(-|z|)" in verdict.message and "kl_divergence" not in verdict.message, verdict
