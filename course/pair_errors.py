@@ -3,7 +3,8 @@
 Other lengths (:func:`lengths_error`: another number of targets, or a time-major output, :func:`time_major`), and
 shapes a loss would broadcast, stretch, or cannot compare place by place (:func:`spread_error`), the model's last
 layer named when it gives the wrong number of values per sample; targets of an integer or bool dtype a loss needs
-as floats, or given first (:func:`float_targets`). :mod:`course.loss_checks` finds them.
+as floats, or given first (:func:`float_targets`), and a model's output of such a dtype, its scores rounded away
+(:func:`integer_output`). :mod:`course.loss_checks` finds them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import warnings
 
 import torch
 from torch import nn
@@ -80,6 +82,30 @@ def _reshape(pred: torch.Tensor, target: torch.Tensor) -> str:
     return f"give the targets the predictions' shape, y = y.view({view})"
 
 
+def _batch_first(layer: nn.Module) -> bool:  # a TransformerEncoderLayer's is its attention's
+    return bool(getattr(layer, "batch_first", getattr(getattr(layer, "self_attn", None), "batch_first", False)))
+
+
+def _samples_first(layers: list) -> str:
+    """How to put the samples first in the time-major output of a model with these recurrent or attention
+    ``layers`` (none: a model not known, an RNN's words): build one with batch_first=True, stack a cell's steps on
+    dimension 1, or, every layer batch_first already, what else puts time first."""
+    if not layers or (late := [m for m in layers if not isinstance(m, nn.RNNCellBase) and not _batch_first(m)]):
+        name = type(late[0]).__name__.removesuffix("Base") if layers else "RNN"
+        return f"build the {name} with batch_first=True, or score out[-1] in a loss of your own"
+    if cells := [m for m in layers if isinstance(m, nn.RNNCellBase)]:
+        return f"stack the {type(cells[0]).__name__}'s steps on dimension 1, or score out[-1] in a loss of your own"
+    name = type(layers[0]).__name__.removesuffix("Base")
+    hidden = isinstance(layers[0], nn.RNNBase)  # h_n (and c_n) are (num_layers, N, H) whatever batch_first
+    return (
+        f"the {name} is already batch_first=True, so something else puts time (or layers) first. "
+        + ("Its last hidden state h_n is (num_layers, N, H) whatever batch_first: score h_n[-1], the last "
+           "layer's; or " if hidden else "Either forward() transposes or permutes its output (keep the samples "
+           "first), or ")
+        + "the data is time-major, (T, N, F), where the layer takes (N, T, F): give it x.transpose(0, 1)"
+    )  # fmt: skip
+
+
 def lengths_error(pred: torch.Tensor, target: torch.Tensor, text: str = "", model: object = None) -> ValueError:
     """The error for predictions of another length than the targets (``text``: torch's words, if the loss failed).
     An evidently time-major output (:func:`time_major`) of a ``model`` with a recurrent or attention layer (or of one
@@ -89,12 +115,9 @@ def lengths_error(pred: torch.Tensor, target: torch.Tensor, text: str = "", mode
     """
     fix = "Check that features and targets have the same length, e.g. TensorDataset(x, y) with len(x) == len(y)."
     known = isinstance(model, nn.Module)  # a model not known: an RNN's words
-    layer = next((m for m in model.modules() if isinstance(m, _TIME_MAJOR)), None) if known else None
-    if time_major(pred, target) and (layer is not None or not known):
-        name = type(layer).__name__.removesuffix("Base") if layer is not None else "RNN"
-        cell = isinstance(layer, nn.RNNCellBase)
-        first = f"stack the {name}'s steps on dimension 1" if cell else f"build the {name} with batch_first=True"
-        fix = f"Its dimension 1 holds them: {first}, or score out[-1] in a loss of your own."
+    layers = [m for m in model.modules() if isinstance(m, _TIME_MAJOR)] if known else []
+    if time_major(pred, target) and (layers or not known):
+        fix = f"Its dimension 1 holds them: {_samples_first(layers)}."
     return ValueError(
         f"the model gave {len(pred)} predictions but {len(target)} target(s) came with them (shapes {tuple(pred.shape)} "
         f"and {tuple(target.shape)}){f' (torch said: {text})' if text else ''}: each sample needs its own target. {fix}"
@@ -152,14 +175,47 @@ _TORCH_NAMES = {torch.int64: "Long", torch.int32: "Int", torch.int16: "Short", t
                 torch.bool: "Bool"}  # fmt: skip
 
 
+def integer_output(pred: object, text: str) -> TypeError | None:
+    """The error for a model whose output ``pred`` is of an integer or bool dtype, that the loss failed on as torch's
+    words ``text`` tell (a float-only kernel, a cast, a bool subtraction, a mean): its scores were rounded, argmaxed or
+    compared away, and the targets are not to blame. None for floating-point predictions. Example:
+        >>> print(integer_output(torch.ones(2, dtype=torch.bool), "not implemented for 'Bool'"))  # doctest: +ELLIPSIS
+        the model's output is torch.bool, but a loss needs floating-point predictions (torch said: not ...
+    """
+    if not isinstance(pred, torch.Tensor) or pred.is_floating_point() or pred.is_complex():
+        return None
+    if not _FLOAT_ONLY.search(text) and "could not infer output dtype" not in text:
+        return None
+    return TypeError(
+        f"the model's output is {pred.dtype}, but a loss needs floating-point predictions (torch said: {text}), and "
+        "integers or bools carry no gradient to train on: return the raw scores from forward(), not .round(), "
+        ".argmax(), .long() or a comparison of them (round or argmax them afterwards, to report a metric)."
+    )
+
+
+def _swapped(loss_fn: object, pred: torch.Tensor, y: torch.Tensor) -> bool:
+    """Whether ``loss_fn`` runs once given its arguments the other way round (``y`` as it is, or as floats): the
+    evidence that a loss of one's own takes them swapped; it cannot be told otherwise (a tensor made from y fails
+    alike)."""
+    for first in (y, y.float()):
+        with torch.no_grad(), warnings.catch_warnings(), contextlib.suppress(Exception):
+            warnings.simplefilter("ignore")
+            loss_fn(first, pred)
+            return True
+    return False
+
+
 def float_targets(y: object, text: str, pred: object = None, loss_fn: object = None) -> TypeError | None:
     """The error for targets ``y`` of an integer or bool dtype that the loss needed as floats, as torch's words
     ``text`` tell (a dtype found in its backward, ``HuberLoss``'s; a bool subtraction, ``L1Loss``'s), naming the dtype
-    of ``y`` where they name one; None if not theirs. A float-only kernel given them in a loss of one's own: its
-    arguments may be swapped. Example:
+    of ``y`` where they name one; None if not theirs. Predictions ``pred`` of an integer dtype are the model's fault
+    (:func:`integer_output`). A float-only kernel given them in a loss of one's own: its arguments may be swapped,
+    when it runs given them the other way round (:func:`_swapped`), else a tensor made from ``y`` needs floats. Example:
         >>> print(float_targets(torch.ones(2, dtype=torch.long), "Found dtype Long but expected Float"))
         the targets y are torch.int64, but this loss needs floating-point targets like the predictions: y = y.float().
     """
+    if (wrong := integer_output(pred, text)) is not None:
+        return wrong
     if not isinstance(y, torch.Tensor) or y.is_floating_point() or y.is_complex():
         return None
     binary, found, named = isinstance(loss_fn, (nn.BCELoss, nn.BCEWithLogitsLoss)), _FLOAT_ONLY.search(text), ""
@@ -169,9 +225,15 @@ def float_targets(y: object, text: str, pred: object = None, loss_fn: object = N
         return None
     like = f" ({pred.dtype})" if isinstance(pred, torch.Tensor) else ""
     if not binary and found["kernel"] and not is_torch_loss(loss_fn):  # F.cross_entropy(y, out): log_softmax of y
+        if not isinstance(pred, torch.Tensor) or not callable(loss_fn) or not _swapped(loss_fn, pred, y):
+            return TypeError(
+                f"the loss ran an operation that takes floating-point tensors only on an integer tensor, the targets "
+                f"y ({y.dtype}) or one made from them, as F.one_hot(y, C) is (torch said: {text}): convert it where "
+                "the loss needs floats, e.g. F.one_hot(y, C).float(), or y.float()."
+            )
         return TypeError(
             f"the loss ran an operation that takes floating-point tensors only on the targets y ({y.dtype}; torch "
-            f"said: {text}): its arguments may be swapped. The trainer calls loss_fn(output, target), the model's "
+            f"said: {text}): its arguments are swapped. The trainer calls loss_fn(output, target), the model's "
             "output first, and torch's losses take them in that order too: F.cross_entropy(output, target), not "
             "F.cross_entropy(target, output). If the loss does need float targets, convert them once: y = y.float()."
         )

@@ -113,10 +113,11 @@ def note_restored(scheduler: object) -> None:
 def check_resumed_schedule(scheduler: object, start_epoch: int) -> None:
     """Warn if ``fit`` starts at ``start_epoch`` with a scheduler not at that epoch: resumed with one that has not
     stepped once per epoch done (a fresh one would restart its schedule), or started at epoch 0 with one restored by
-    ``load_checkpoint`` and not stepped since (its rates would be later epochs', the history counting from epoch 1:
-    history and start_epoch were forgotten). ``fit`` steps every scheduler once per epoch, so its ``last_epoch`` is
-    the epochs done (``OneCycleLR``'s and ``ReduceLROnPlateau``'s too); one stepped before a fit from 0 (an earlier
-    fit, by hand) goes on with its schedule, as it should. A new schedule may start there on purpose: no error.
+    ``load_checkpoint`` and not stepped since (its rates would be later epochs', ``ReduceLROnPlateau``'s those its
+    losses set, the history counting from epoch 1: history and start_epoch were forgotten). ``fit`` steps every
+    scheduler once per epoch, so its ``last_epoch`` is the epochs done (``OneCycleLR``'s and ``ReduceLROnPlateau``'s
+    too); one stepped before a fit from 0 (an earlier fit, by hand) goes on with its schedule, as it should. A new
+    schedule may start there on purpose: no error.
     Example:
         >>> opt = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1)
         >>> with warnings.catch_warnings(record=True) as caught:
@@ -138,10 +139,16 @@ def check_resumed_schedule(scheduler: object, start_epoch: int) -> None:
             stacklevel=3,
         )
     elif _RESTORED.get(scheduler) == done:
+        rates = (  # ReduceLROnPlateau's rate follows the losses, not the epochs
+            "its rate does not depend on the epoch count: it goes on from the restored rate, best loss and count of "
+            f"epochs without improvement, and its last_epoch from {done}"
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+            else f"its learning rates would be those of epochs {done + 1} on"
+        )
         warnings.warn(
-            f"fit starts at epoch 1 (start_epoch=0, no history), but the scheduler {name} was restored by "
-            f"load_checkpoint after {done} step(s) (its last_epoch): its learning rates would be those of epochs "
-            f"{done + 1} on, while the history counts from epoch 1. To resume, pass what the checkpoint saved: "
+            f"fit starts at epoch 1 (start_epoch=0), but the scheduler {name} was restored by load_checkpoint after "
+            f"{done} step(s) (its last_epoch): {rates}, while the history counts from epoch 1. To resume, pass what "
+            "the checkpoint saved: "
             f"{resume}..., scheduler=scheduler, history=ckpt['history'], start_epoch=ckpt['epoch']), with epochs the "
             "total to reach; to start over, build a new optimizer and scheduler.",
             stacklevel=3,

@@ -208,3 +208,141 @@ def test_swapped_cross_entropy_arguments_are_named():
     for call in (lambda: fit(model, swapped, sgd(model), [(X, labels)], 1, progress=False),
                  lambda: evaluate(model, swapped, [(X, labels)])):  # fmt: skip
         assert_clear_error(call, TypeError, r"swapped.*loss_fn\(output, target\).*cross_entropy\(output, target\)")
+
+
+# ------------------------------------------------------------------ second look M1: a model whose output is integers
+
+
+class Rounded(nn.Module):
+    """A model whose forward returns integers (or, ``bool``, a comparison): no scores to train."""
+
+    def __init__(self, out: int = 3, kind: str = "long"):
+        super().__init__()
+        self.kind, self.linear = kind, nn.Linear(2, out)
+
+    def forward(self, x):
+        scores = self.linear(x)
+        return scores > 0 if self.kind == "bool" else scores.round().long()
+
+
+LONG3, LABELS = torch.randint(0, 3, (16, 3)), torch.randint(0, 3, (16,))
+INTEGER_OUTPUTS = {
+    "CE long": (3, "long", nn.CrossEntropyLoss(), LABELS),
+    "own CE right order": (3, "long", lambda p, y: functional.cross_entropy(p, y), LABELS),
+    "MSE long": (3, "long", nn.MSELoss(), LONG3),
+    "Huber long": (3, "long", nn.HuberLoss(), LONG3),
+    "Huber float y": (3, "long", nn.HuberLoss(), LONG3.float()),
+    "L1 long": (3, "long", nn.L1Loss(), LONG3),
+    "L1 bool": (1, "bool", nn.L1Loss(), Y > 0),
+    "L1 bool, float y": (1, "bool", nn.L1Loss(), Y),
+}
+
+
+@pytest.mark.parametrize(("out", "kind", "loss_fn", "y"), INTEGER_OUTPUTS.values(), ids=INTEGER_OUTPUTS)
+def test_a_model_returning_integers_is_told_so_not_y(out, kind, loss_fn, y):
+    model = Rounded(out, kind)
+    words = rf"the model's output is torch\.{'bool' if kind == 'bool' else 'int64'}.*return .*scores.*not \.round\(\)"
+    for call in (lambda: evaluate(model, loss_fn, [(X, y)]),
+                 lambda: fit(model, loss_fn, sgd(model), [(X, y)], 1, progress=False)):  # fmt: skip
+        with pytest.raises(TypeError, match=words) as info:
+            call()
+        assert "y = y.float()" not in str(info.value) and "swapped" not in str(info.value)
+
+
+# ------------------------------------------------------------------ second look M2: a swap claimed only when it is one
+
+
+def test_a_loss_making_floats_from_y_is_not_told_its_arguments_are_swapped():
+    model = nn.Linear(2, 3)
+    own = lambda p, y: functional.kl_div(  # noqa: E731
+        functional.log_softmax(p, 1), functional.softmax(functional.one_hot(y, 3), 1), reduction="batchmean"
+    )
+    with pytest.raises(TypeError, match=r"torch\.int64.*made from them.*\.float\(\)") as info:
+        fit(model, own, sgd(model), [(X, LABELS)], 1, progress=False)
+    assert "swapped" not in str(info.value)
+
+
+def test_swapped_binary_cross_entropy_arguments_are_named():
+    model = linear()
+    swapped = lambda p, y: functional.binary_cross_entropy_with_logits(y, p)  # noqa: E731
+    assert_clear_error(lambda: fit(model, swapped, sgd(model), [(X, (Y > 0).long())], 1, progress=False), TypeError,
+                       r"swapped.*loss_fn\(output, target\)")  # fmt: skip
+
+
+# ------------------------------------------------------------------ second look M3: batch_first layers, other causes
+
+
+class LastState(nn.Module):
+    """A batch_first LSTM (or a 2-layer GRU) whose model returns head(h_n): h_n is (layers, N, H) all the same."""
+
+    def __init__(self, gru: bool = False):
+        super().__init__()
+        self.gru = gru
+        self.rnn = nn.GRU(2, 4, 2, batch_first=True) if gru else nn.LSTM(2, 4, batch_first=True)
+        self.head = nn.Linear(4, 1)
+
+    def forward(self, x):
+        h = self.rnn(x)[1] if self.gru else self.rnn(x)[1][0]
+        return self.head(h)
+
+
+class Steps(nn.Module):
+    """A batch_first LSTM's output at every step."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn, self.head = nn.LSTM(2, 4, batch_first=True), nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.head(self.rnn(x)[0])
+
+
+class Transposed(nn.Module):
+    """A batch_first TransformerEncoderLayer whose output the model transposes to time-major."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp, self.enc = nn.Linear(2, 4), nn.TransformerEncoderLayer(4, 2, 8, batch_first=True)
+        self.head = nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.head(self.enc(self.inp(x)).transpose(0, 1))
+
+
+BATCH_FIRST = {
+    "LSTM h_n": (LastState(), torch.randn(16, 5, 2), r"h_n\[-1\]"),
+    "GRU 2 layers h_n": (LastState(gru=True), torch.randn(16, 5, 2), r"h_n\[-1\]"),
+    "LSTM fed (T, N, F)": (Steps(), torch.randn(5, 16, 2), r"x\.transpose\(0, 1\)"),
+    "Transformer transposed": (Transposed(), torch.randn(16, 5, 2), r"transpose"),
+}
+
+
+@pytest.mark.parametrize(("model", "x", "words"), BATCH_FIRST.values(), ids=BATCH_FIRST)
+def test_a_batch_first_layer_is_told_the_other_causes(model, x, words):
+    with pytest.raises(ValueError, match=rf"already batch_first=True.*{words}") as info:
+        evaluate(model, nn.MSELoss(), [(x, Y)])
+    assert "build the" not in str(info.value)
+
+
+def test_a_time_major_transformer_is_still_told_batch_first():
+    model = nn.Sequential(nn.Linear(2, 4), nn.TransformerEncoderLayer(4, 2, 8), nn.Linear(4, 1))
+    assert_clear_error(lambda: evaluate(model, nn.MSELoss(), [(torch.randn(5, 16, 2), Y)]), ValueError,
+                       r"build the TransformerEncoderLayer with batch_first=True")  # fmt: skip
+
+
+# ------------------------------------------------------------------ second look L3: the restored scheduler's warning
+
+
+def test_a_restored_scheduler_warning_does_not_claim_no_history_when_one_was_given(tmp_path):
+    model, optimizer, scheduler, _ = _checkpointed(tmp_path, lambda o: lr_scheduler.StepLR(o, 1, 0.5))
+    with pytest.warns(UserWarning, match=r"restored by load_checkpoint") as caught:
+        fit(model, nn.MSELoss(), optimizer, [(X, Y)], 2, scheduler=scheduler, progress=False,
+            history={"lr": [], "train_loss": []}, start_epoch=0)  # fmt: skip
+    assert not any("no history" in str(w.message) for w in caught)
+
+
+def test_a_restored_plateau_scheduler_is_not_said_to_give_later_epochs_rates(tmp_path):
+    model, optimizer, scheduler, _ = _checkpointed(tmp_path, lambda o: lr_scheduler.ReduceLROnPlateau(o, patience=0))
+    with pytest.warns(UserWarning, match=r"ReduceLROnPlateau.*does not depend on the epoch") as caught:
+        fit(model, nn.MSELoss(), optimizer, [(X, Y)], 2, scheduler=scheduler, progress=False)
+    assert not any("those of epochs" in str(w.message) for w in caught)
