@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from course.checks.vocabulary import MISTAKES
+
 _FIX = "Leave nn.Linear's default initialisation (random weights and biases)."
 _NONE = "(weights 0, biases 0 or below): its ReLU gives 0 whatever the input and passes no gradient back"
 DEAD = f"every hidden layer starts dead {_NONE}, so no hidden layer ever learns and only the output bias does. {_FIX}"
@@ -94,20 +96,32 @@ def random_forward(model: nn.Module, x: torch.Tensor) -> bool:
         return False
 
 
-def noting(calls: list[int], flow: list[tuple]) -> Callable[..., None]:
-    """A forward hook for each nn.Linear: its id in ``calls`` as it runs, its input and output in ``flow``."""
-    copy = lambda t: t.clone() if torch.is_tensor(t) else None  # noqa: E731 (forward may change it in place after)
+def noting(calls: list[int], flow: list[tuple], nodes: list) -> Callable[..., None]:
+    """A forward hook (with_kwargs=True) for each nn.Linear: its id in ``calls`` as it runs, its input (given by
+    position or by keyword) and output in ``flow``, the autograd node that made the output in ``nodes``."""
+    copy = lambda t: t.detach().clone() if torch.is_tensor(t) else None  # noqa: E731 (forward may change it after)
 
-    def hook(module: nn.Module, args: tuple, output: object) -> None:  # returns None: the output is left as it is
+    def hook(module: nn.Module, args: tuple, kwargs: dict, output: object) -> None:  # None: the output is left as is
         calls.append(id(module))
-        flow.append((copy(args[0]) if args else None, copy(output)))
+        flow.append((copy(args[0] if args else kwargs.get("input", next(iter(kwargs.values()), None))), copy(output)))
+        nodes.append(output.grad_fn if torch.is_tensor(output) else None)
 
     return hook
 
 
+def _reached(output: object) -> set:
+    """The autograd nodes ``output`` was computed through (none for a tensor without a graph)."""
+    todo, seen = [getattr(output, "grad_fn", None)], set()
+    while todo:
+        if (node := todo.pop()) is not None and node not in seen:
+            seen.add(node)
+            todo += [after for after, _ in node.next_functions]
+    return seen
+
+
 def _same(a: torch.Tensor | None, b: torch.Tensor | None) -> bool:
     try:
-        return a.shape == b.shape and bool(torch.allclose(a, b, rtol=1e-5, atol=1e-6))
+        return a.numel() == b.numel() and bool(torch.allclose(a.flatten(), b.flatten(), rtol=1e-5, atol=1e-6))
     except Exception:  # not tensors, or of another dtype: not the same
         return False
 
@@ -116,12 +130,19 @@ def _feeds(run_in: torch.Tensor, out: torch.Tensor) -> bool:
     return _same(run_in, out) or _same(run_in, out.relu())
 
 
-def chain(x: torch.Tensor, calls: list[int], flow: list[tuple], output: object) -> list[int]:
-    """The runs (indices into ``calls`` and ``flow``) that made ``output``: from the last run whose output it is, back
-    through the latest earlier run whose output (or its ReLU) is this run's input, to a run given x as it is. Runs off
-    that chain are left out: a layer run for a log (on zeros, on x again), or again on its input, as l(x) * (l(x) > 0)
-    does. Where no chain from x to the output shows (forward changes values around or between its layers), every run
-    but those that repeat an earlier run of the same layer on the same input."""
+def chain(x: torch.Tensor, calls: list[int], flow: list[tuple], nodes: list, output: object) -> list[int]:
+    """The runs (indices into ``calls``, ``flow`` and ``nodes``) that made ``output``: those whose output's autograd
+    node ``output`` was computed through, a run that repeats an earlier one (the same layer on the same numbers) left
+    out. Runs off the graph are left out: a layer run for a log (detached, under no_grad, on zeros), or again on its
+    input only for a test, as l(x) * (l(x) > 0) does. Where those runs do not start from x (the output detached, the
+    input scaled), from the last run whose output it is, back through the latest earlier run whose output (or its ReLU)
+    is this run's input, to a run given x as it is; where no such chain shows, every run but those that repeat one."""
+    reached = _reached(output)  # the graph's nodes; then whether run k repeats run j (one layer, one input)
+    repeat = lambda j, k: calls[j] == calls[k] and _same(flow[j][0], flow[k][0])  # noqa: E731
+    firsts = lambda runs: [k for k in runs if not any(repeat(j, k) for j in runs if j < k)]  # noqa: E731
+    graphed = [k for k, node in enumerate(nodes) if node is not None and node in reached]
+    if graphed and _same(flow[graphed[0]][0], x):  # from x: not a graph cut (a reentrant checkpoint runs no_grad)
+        return firsts(graphed)
     if flow and all(t is not None for pair in flow for t in pair):
         found = [k for k in reversed(range(len(flow))) if _same(flow[k][1], output)][:1]
         while found and not _same(flow[found[-1]][0], x):
@@ -129,15 +150,18 @@ def chain(x: torch.Tensor, calls: list[int], flow: list[tuple], output: object) 
             found = found + [j] if (j := next(back, None)) is not None else []
         if found:
             return found[::-1]
-    runs = list(zip(calls, flow, strict=True))
-    return [k for k, (call, run) in enumerate(runs) if not any(c == call and _same(r[0], run[0]) for c, r in runs[:k])]
+    return firsts(range(len(flow)))
+
+
+def _storage(p: torch.Tensor) -> tuple:  # one for two Parameters over the same numbers (b.weight.data = a.weight.data)
+    return p.untyped_storage().data_ptr(), p.storage_offset(), tuple(p.stride()), tuple(p.shape)
 
 
 def repeats(ids: list[int], layers: dict[int, nn.Module], places: int) -> tuple[str, str]:
     """Along a chain of layers (ids, ``layers`` by id) that should hold ``places`` layers: what two places share with
     fewer layers than places, "layer" or "parameter" (tied weights), "" if none; then, where none is shared, the
     layer run again in another place, as "nn.Linear(4, 4)" ("" if none): one layer more than the sizes ask."""
-    own = {i: {id(p) for p in layers[i].parameters()} or {i} for i in ids}  # its parameters' ids
+    own = {i: {_storage(p) for p in layers[i].parameters()} or {i} for i in ids}  # where its parameters' numbers lie
     groups: list[set] = []  # the layers that share a Parameter, their parameters' ids joined
     for mine in own.values():
         groups = [g for g in groups if not g & mine] + [mine.union(*(g for g in groups if g & mine))]
@@ -149,9 +173,39 @@ def repeats(ids: list[int], layers: dict[int, nn.Module], places: int) -> tuple[
 
 
 TIED = (
-    "two nn.Linear layers hold one Parameter (as b.weight = a.weight makes them): the two places share their weights "
-    "and learn as one layer. Leave each nn.Linear the weight and bias it makes itself."
+    "two nn.Linear layers hold one Parameter, or two over the same numbers (as b.weight = a.weight, b.weight = "
+    "nn.Parameter(a.weight.data) or b.weight.data = a.weight.data make them): the two places share their weights and "
+    "learn as one layer. Leave each nn.Linear the weight and bias it makes itself."
 )
+UNUSED = (
+    "{} gets no gradient from the output: forward never runs it (it runs another layer in its place, or the same one "
+    "twice through F.linear or .forward, or skips it), so it never learns. Run each nn.Linear once, in order, a ReLU "
+    "after each hidden one."
+)
+
+
+def unused(output: object, layers: list[nn.Module]) -> str:
+    """The first of ``layers`` whose parameters (those that require grad) get no gradient from ``output`` while
+    another's do, as "nn.Linear(4, 4)"; "" if none (or the output has no graph). By backward(), as training does
+    (torch.autograd.grad misses a reentrant checkpoint's), each parameter's .grad put back after."""
+    asked = [[p for p in layer.parameters() if p.requires_grad] for layer in layers]
+    kept = {p: p.grad for ps in asked for p in ps}
+    try:
+        for p in kept:
+            p.grad = None
+        output.sum().backward()
+        got = [any(p.grad is not None for p in ps) if ps else None for ps in asked]  # None: nothing asked of it
+    except Exception:  # not a tensor, no graph: nothing to say
+        got = []
+    for p, grad in kept.items():
+        p.grad = grad
+    late = next((layer for layer, g in zip(layers, got, strict=False) if g is False), None)
+    return f"nn.Linear({late.in_features}, {late.out_features})" if late is not None and any(got) else ""
+
+
+def shared_message(kind: str) -> str:
+    """What the shared_layer guard says of :func:`repeats`' "layer" or "parameter", or of an :func:`unused` layer."""
+    return MISTAKES["shared_layer"] if kind == "layer" else TIED if kind == "parameter" else UNUSED.format(kind)
 
 
 def where_changed(x: torch.Tensor, flow: list[tuple], output: object) -> str:

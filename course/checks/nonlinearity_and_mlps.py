@@ -17,7 +17,6 @@ from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.mlp_probe import (
     CHANGED,
     NO_LINEAR,
-    TIED,
     Noisy,
     cannot_learn,
     chain,
@@ -25,13 +24,14 @@ from course.checks.mlp_probe import (
     random_forward,
     repeats,
     set_as_seen,
+    shared_message,
     start,
+    unused,
     where_changed,
     zeroed,
 )
 from course.checks.probes import any_item, fixed_values, unregistered_modules
 from course.checks.values import as_number, close, describe
-from course.checks.vocabulary import MISTAKES
 
 MLP_SIZES = ((3, [5, 4], 2), (2, [3, 4, 3], 1), (2, [4, 4, 4], 1))  # 2 then 3 hidden layers; equal widths last
 _numbers = lambda values: ", ".join(f"{as_number(value):g}" for value in values)  # noqa: E731
@@ -56,23 +56,24 @@ def _architecture(make: object, probes: tuple) -> object:
         frozen = [name for name, p in model.named_parameters() if not p.requires_grad]  # now, and after forward
         for layer, hook in [(m, h) for m in model.modules() for h in m._forward_pre_hooks.values()]:  # old weight_norm:
             remove_weight_norm(layer, hook.name) if isinstance(hook, WeightNorm) else None  # plain weights
-        linears, calls, flow = [m for m in model.modules() if isinstance(m, nn.Linear)], [], []  # per run: id; in, out
+        linears, calls, flow, nodes = [m for m in model.modules() if isinstance(m, nn.Linear)], [], [], []  # per run
         started = start(linears)  # before the weights are fixed: can training tell the units apart?
-        hooks = [layer.register_forward_hook(noting(calls, flow)) for layer in linears]
+        hooks = [layer.register_forward_hook(noting(calls, flow, nodes), with_kwargs=True) for layer in linears]
         with torch.no_grad():  # the weight, then the bias if any, as forward sees them (through a parametrization)
             for layer, (offset, name) in product(linears, enumerate(("weight", "bias"))):
                 if (value := getattr(layer, name)) is not None:
                     set_as_seen(layer, name, fixed_values(value.shape, float(offset)).to(value.dtype))
-            output = model(given := x.to(dtype, copy=True))
+        output = model(given := x.to(dtype, copy=True).requires_grad_() * 1)  # a graph from x, frozen layers too
         [hook.remove() for hook in hooks]  # the output was noted; then run twice more: do two runs differ?
+        runs = chain(x.to(dtype), calls, flow, nodes, output)  # the runs that made the output: not those for a log
+        shared, again = repeats([calls[k] for k in runs], {id(m): m for m in linears}, len(sizes[0]) + 1)
+        shared, output = shared or unused(output, linears), output.detach() if torch.is_tensor(output) else output
         shapes = sorted((m.in_features, m.out_features, m.bias is not None) for m in linears)
         odd = sorted({type(m).__name__ for m in model.modules() if m.__module__.rsplit(".")[-1] in _ODD} - {"ReLU"})
         odd = [] if odd and close(output, _architecture(_mlp, [(n_inputs, *sizes)])[2][0]) else odd  # right output
         frozen += [name for name, p in model.named_parameters() if not p.requires_grad and name not in frozen]
-        runs = chain(x.to(dtype), calls, flow, output)  # the runs that made the output: not those for a log
-        shared, again = repeats([calls[k] for k in runs], {id(m): m for m in linears}, len(sizes[0]) + 1)
         seen.append((shapes, unregistered_modules(model), output, frozen, shared, odd,
-                     not torch.equal(given, x.to(dtype)), cannot_learn(started, calls),
+                     not torch.equal(given.detach(), x.to(dtype)), cannot_learn(started, calls),
                      where_changed(x.to(dtype), [flow[k] for k in runs], output),
                      torch.no_grad()(random_forward)(model, x.to(dtype)), again))  # fmt: skip
     return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen, shared, odd, in place, stuck,
@@ -201,11 +202,11 @@ make_mlp = Exercise(
               "forward changed its input in place (x /= 10, x.relu_()), the caller's batch too: use x = x / 10, x.relu()."),
         Guard("plain_list", lambda got: any(got[1]), lambda *sizes: _LoopMLP(*sizes, container=list)),
         Guard("shared_layer", lambda got: any(got[4]), lambda *sizes: _mlp(*sizes, linear=cache(nn.Linear)),
-              lambda got, _: MISTAKES["shared_layer"] if "layer" in got[4] else TIED),  # or tied weights
+              lambda got, _: shared_message(next(filter(None, got[4])))),  # tied weights, a layer never run
         Guard("extra_layer", lambda got: any(got[10]), _again,  # all layers distinct, one run again on its output
               lambda got, _: f"forward runs {next(filter(None, got[10]))} twice along the chain, the second time on "
-              "its own output (after a ReLU): one layer more than the sizes ask. Run each nn.Linear once, in order, "
-              "a ReLU after each hidden one."),
+              "what its first run led to (a ReLU between or not): one layer more than the sizes ask. Run each "
+              "nn.Linear once, in order, a ReLU after each hidden one."),
         Guard("froze_parameters", lambda got: any(got[3]), lambda *sizes: _mlp(*sizes).requires_grad_(False),
               lambda got, expected: f"{', '.join(next(f for f in got[3] if f))} do not require grad: no optimizer "
               "could train them. Leave nn.Linear's parameters as they are (requires_grad=True)."),

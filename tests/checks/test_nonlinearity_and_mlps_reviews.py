@@ -662,3 +662,71 @@ def test_second_look_a_shared_layer_beside_one_run_only_for_a_log_is_told_shared
 def test_second_look_a_layer_applied_twice_along_the_chain_is_told_so():
     verdict = check.make_mlp(partial(_SideRuns, how="again"))
     assert verdict.mistake == "extra_layer" and "nn.Linear(4, 4) twice" in verdict.message, verdict
+
+
+class _ThirdLook(nn.Module):  # review (third look) on 76188e9: one nn.Linear per place, run in other ways
+    def __init__(self, n_inputs, hidden, n_outputs, how="kwarg_mask"):
+        super().__init__()
+        self.how, sizes = how, [n_inputs, *hidden, n_outputs]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
+        square = [(a, b) for a, b in pairwise(self.layers) if a.weight.shape == b.weight.shape]
+        for a, b in square if how in ("storage_tied", "data_tied") else []:  # neighbours of one shape: one storage
+            if how == "storage_tied":
+                b.weight, b.bias = nn.Parameter(a.weight.data), nn.Parameter(a.bias.data)
+            else:
+                b.weight.data, b.bias.data = a.weight.data, a.bias.data
+        self.square = bool(square)  # [4, 4, 4]: layers 2 and 3 of one shape
+
+    def forward(self, x):
+        layers, relu, how = list(self.layers), nn.functional.relu, self.how
+        if how == "reuse_log" and self.square:  # layer 2 twice along the chain, layer 3 only for a log
+            h = relu(layers[1](relu(layers[0](x))))
+            again, self.log = layers[1](h), layers[2](h).detach()
+            return layers[3](relu(again))
+        if how in ("flinear", "forward") and self.square:  # layer 2 in place of layer 3: hooks never see it
+            layers[2] = layers[1]
+        if how.startswith("unsq"):  # 3-D through the layers, and a log of each layer on zeros
+            x = x.unsqueeze(1)
+            self.logs = [layer(torch.zeros(1, layer.in_features)).detach() for layer in layers] if how[-1] == "g" else 0
+        for layer in layers[:-1]:
+            if how == "kwarg_mask":
+                x = layer(input=x) * (layer(input=x) > 0)
+            elif how in ("flinear", "forward"):
+                x = relu(nn.functional.linear(x, layer.weight, layer.bias) if how == "flinear" else layer.forward(x))
+            else:
+                x = relu(layer(input=x) if how == "kwarg" else layer(x))
+        if how == "again_no_relu" and self.square:  # the last hidden layer twice more, with no ReLU between
+            x = relu(layers[-2](layers[-2](x)))
+        if how in ("flinear", "forward"):
+            out = layers[-1]
+            return nn.functional.linear(x, out.weight, out.bias) if how == "flinear" else out.forward(x)
+        return layers[-1](x).squeeze(1) if how.startswith("unsq") else layers[-1](input=x)
+
+
+@pytest.mark.parametrize("how", ["kwarg", "kwarg_mask", "unsq", "unsq_log"])
+def test_third_look_a_right_mlp_called_by_keyword_or_on_3d_batches_passes(how):
+    verdict = check.make_mlp(partial(_ThirdLook, how=how))
+    assert verdict.passed, verdict
+
+
+def test_third_look_a_layer_run_twice_along_the_chain_beside_a_log_of_another_is_told_shared():
+    verdict = check.make_mlp(partial(_ThirdLook, how="reuse_log"))
+    assert verdict.mistake == "shared_layer", verdict
+
+
+@pytest.mark.parametrize("how", ["storage_tied", "data_tied"])
+def test_third_look_layers_whose_weights_share_one_storage_are_told_shared(how):
+    verdict = check.make_mlp(partial(_ThirdLook, how=how))
+    assert verdict.mistake == "shared_layer" and "hold one Parameter" in verdict.message, verdict
+
+
+@pytest.mark.parametrize("how", ["flinear", "forward"])
+def test_third_look_a_layer_the_output_never_uses_is_named(how):
+    verdict = check.make_mlp(partial(_ThirdLook, how=how))
+    assert verdict.mistake == "shared_layer" and "nn.Linear(4, 4) gets no gradient" in verdict.message, verdict
+
+
+def test_third_look_a_layer_applied_twice_with_no_relu_between_is_not_told_there_was_one():
+    verdict = check.make_mlp(partial(_ThirdLook, how="again_no_relu"))
+    assert verdict.mistake == "extra_layer" and "nn.Linear(4, 4) twice" in verdict.message, verdict
+    assert "(after a ReLU)" not in verdict.message, verdict
