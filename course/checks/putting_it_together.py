@@ -219,7 +219,8 @@ resume = Exercise(
             Guard("not_a_number", lambda got: bool(faults(got)), lambda *args: {key: [torch.tensor(value,
                   requires_grad=True) * 1 for value in values] for key, values in _resume(*args).items()}, fault_message)],
     mistakes=[*(Mistake(f"{part}_not_restored", partial(_resume, forget=part, load=_by_hand if part in ("optimizer",
-                "model") else load_checkpoint)) for part in ("scheduler", "optimizer", "generator", "model")),
+                "model") else load_checkpoint), lambda got, _, part=part: loop_message(got) or MISTAKES[
+                f"{part}_not_restored"]) for part in ("scheduler", "optimizer", "generator", "model")),  # seen restored?
               Mistake("raised", lambda path, model, *rest: _resume(path, copy.deepcopy(model), *rest), _COPIED),
               Mistake("scheduler_not_stepped", partial(_resume, scheduler=None)),
               Mistake("wrong_start_epoch", partial(_resume, history=None, start_epoch=0)),

@@ -1,9 +1,7 @@
-"""The probe of lesson 14's resume exercise: a small run (SGD with momentum, StepLR, a shuffling loader whose last
-batch is short), its checkpoint after some epochs, the losses of the same run never stopped, and what an answer's
-resumed run gives: the epochs in its history, whether they start with the checkpoint's, which losses and rates the
-resumed epochs hold (the run's losses, in either mean form; their sum; the last batch's; the rates the run used, or
-each the next epoch's; others), the first fault of the history's form (a list not one value per epoch, a value not
-a float), and the final weights; and what to say of each fault."""
+"""The probe of lesson 14's resume exercise: a small run (SGD with momentum, StepLR, a shuffling loader, its last
+batch short), its checkpoint, the same run never stopped, and what an answer's resumed run gives (its history's
+epochs, losses, rates and first fault of form; what was restored at its first batch; its final weights) and what to
+say of each fault."""
 
 from __future__ import annotations
 
@@ -74,10 +72,8 @@ def epochs_by_hand(model: nn.Module, loss_fn: Callable, optimizer: optim.Optimiz
             optimizer.step()
             losses.append(loss.item())
             sizes.append(len(yb))
-        mean_over_samples = sum(loss * size for loss, size in zip(losses, sizes, strict=True)) / sum(sizes)
-        for form, value in zip(
-            FORMS, (sum(losses) / len(losses), mean_over_samples, sum(losses), losses[-1]), strict=True
-        ):
+        over_samples = sum(loss * size for loss, size in zip(losses, sizes, strict=True)) / sum(sizes)
+        for form, value in zip(FORMS, (sum(losses) / len(losses), over_samples, sum(losses), losses[-1]), strict=True):
             run[form].append(value)
         scheduler.step()
     return run
@@ -234,8 +230,9 @@ def _watch(args: tuple, done: int) -> Callable[[], tuple]:
 
 
 def loop_message(got: tuple) -> str | None:
-    """What to say of resumed runs whose final weights are not the run's though every part was seen restored: the
-    optimizer's settings seen not the checkpoint's, or the training loop; None when a part was not seen restored."""
+    """What to say of resumed runs whose final weights are not the run's though every part was seen restored (a known
+    mistake's too: a part restored, then stepped or left, may run as one never restored): the optimizer's settings
+    seen not the checkpoint's, or the training loop; None when a part was not seen restored."""
     runs = [run[5] for run in got if isinstance(run, tuple) and len(run) == 7]
     if not runs or any(len(run) != 8 or len(run[0]) != 4 for run in runs):
         return None
@@ -243,11 +240,13 @@ def loop_message(got: tuple) -> str | None:
     start = ("the final weights are not those of a run that never stopped{}: at your first batch the model's weights "
              "and the optimizer's state{} were the checkpoint's, the batch was the one the run drew next (the loader's "
              "generator was restored) and the scheduler" + (f" was {'one step' if steps == 1 else f'{steps} steps'} "
-             "past the checkpoint's (scheduler.step() ran before the first batch)" if steps else "'s state was the "
-             "checkpoint's"))  # fmt: skip
+             f"past the checkpoint's (its last_epoch {done + steps} where the checkpoint's is {done}: an extra "
+             "scheduler.step() after restoring, before the first batch)" if steps else "'s state was the checkpoint's"
+             ))  # fmt: skip
     if wrong := next((run[3] for run in runs if run[3]), ()):
-        said = ", ".join(f"{key} {safe_text(value, 20)} where the checkpoint's " + ("scheduler gives " if steps and key
-                         == "lr" else "is ") + safe_text(want, 20) for key, value, want in wrong)  # fmt: skip
+        said = ", ".join(f"{key} {safe_text(value, 20)} where the checkpoint's " + ("scheduler so stepped gives "
+                         if steps and key == "lr" else "is ") + safe_text(want, 20)
+                         for key, value, want in wrong)  # fmt: skip
         return (start.format("", "") + f", but the optimizer's settings were not the checkpoint's: {said}. They are "
                 "its param_groups, in optimizer.state_dict() with its state: load the whole of it (load_checkpoint "
                 "does) and change none of them after; the scheduler sets the rate itself.")  # fmt: skip

@@ -745,3 +745,65 @@ def test_fix17_a_loop_whose_scheduler_steps_before_the_batches_is_told_what_was_
     verdict = check.resume(_restores_all_then("step_first"))
     assert "one step past the checkpoint's" in verdict.message, verdict
     assert "the optimizer's settings were not" not in verdict.message, verdict
+
+
+def _restores_all_and(before_fit=lambda optimizer, scheduler: None, skip_first_step=False):
+    """A resume that restores every part with load_checkpoint, calls ``before_fit(optimizer, scheduler)``, then fits
+    (its first resumed epoch without the scheduler when ``skip_first_step``: it is not stepped after that epoch)."""
+
+    def resume(path, model, loss_fn, optimizer, scheduler, loader, rng, epochs):
+        ckpt = load_checkpoint(path, model, optimizer, scheduler, generator=rng)
+        before_fit(optimizer, scheduler)
+        history, start = ckpt["history"], ckpt["epoch"]
+        if skip_first_step:
+            history = fit(model, loss_fn, optimizer, loader, start + 1, history=history, start_epoch=start,
+                          progress=False)  # fmt: skip
+            start += 1
+        return fit(model, loss_fn, optimizer, loader, epochs, scheduler=scheduler, history=history,
+                   start_epoch=start, progress=False)  # fmt: skip
+
+    return resume
+
+
+def _step_then_rate_back(optimizer, scheduler):  # an extra scheduler.step() after restoring, the rate then set back
+    rate = optimizer.param_groups[0]["lr"]
+    scheduler.step()
+    for group in optimizer.param_groups:
+        group["lr"] = rate
+
+
+def test_fix18_an_extra_scheduler_step_after_restoring_is_told_what_was_seen_not_that_it_started_afresh():
+    verdict = check.resume(_restores_all_and(_step_then_rate_back))
+    assert not verdict.passed, verdict
+    assert "started afresh" not in verdict.message and "pass the scheduler to load_checkpoint" not in verdict.message
+    seen = "one step past the checkpoint's (its last_epoch 4 where the checkpoint's is 3: an extra scheduler.step()"
+    assert f"the scheduler was {seen} after restoring, before the first batch)" in verdict.message, verdict
+    assert "lr 0.025 where the checkpoint's scheduler so stepped gives 0.0125" in verdict.message, verdict
+
+
+def test_fix18_a_restored_scheduler_not_stepped_after_the_first_resumed_epoch_is_told_so_not_that_it_started_afresh():
+    verdict = check.resume(_restores_all_and(skip_first_step=True))
+    assert not verdict.passed, verdict
+    assert "started afresh" not in verdict.message and "pass the scheduler to load_checkpoint" not in verdict.message
+    assert (
+        "everything was restored" in verdict.message and "the scheduler's state was the checkpoint's" in verdict.message
+    )
+    assert "scheduler ended at epoch 5 where the run's ends at 6" in verdict.message, verdict
+    assert "stepped less often than once per epoch" in verdict.message, verdict
+
+
+@pytest.mark.parametrize("fresh", ["not_loaded", "new_after_loading"])
+def test_fix18_a_scheduler_started_afresh_is_told_so_only_when_the_one_given_was_not_restored(fresh):
+    def new_scheduler(path, model, loss_fn, optimizer, scheduler, loader, rng, epochs):
+        ckpt = load_checkpoint(path, model, optimizer, scheduler, generator=rng)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 2, gamma=0.5)
+        return fit(model, loss_fn, optimizer, loader, epochs, scheduler=scheduler, history=ckpt["history"],
+                   start_epoch=ckpt["epoch"], progress=False)  # fmt: skip
+
+    verdict = check.resume(check.resume.mistakes[0].wrong if fresh == "not_loaded" else new_scheduler)
+    assert verdict.mistake == "scheduler_not_restored", verdict
+    if fresh == "not_loaded":
+        assert "the scheduler started afresh" in verdict.message, verdict
+    else:  # the scheduler given was restored, then left (a new one set the rates): what was seen of it
+        assert "pass the scheduler to load_checkpoint" not in verdict.message, verdict
+        assert "The scheduler ended at epoch 3 where the run's ends at 6" in verdict.message, verdict
