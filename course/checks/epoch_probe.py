@@ -43,14 +43,20 @@ def _rows(t: torch.Tensor) -> int:  # len(t), and 1 for a 0-d tensor (one number
     return t.shape[0] if t.dim() else 1
 
 
-def _reshaped(got: tuple, batch: tuple, copies: bool | None) -> tuple | None:
+def _reshaped(got: tuple, batch: tuple, more: bool) -> tuple | None:
     """("features" or "targets", the shape the step got, the batch's) for the first of the two that holds as many
     numbers as the batch's but in another shape (squeezed, viewed, flattened, transposed), or targets in more numbers
-    that may be the batch's repeated (.repeat, .expand): ``copies`` True, or None (on meta) for a multiple; or None."""
-    pairs = zip(("features", "targets"), got, batch, (False, copies), strict=True)
-    return next(((name, g, b) for name, g, b, copied in pairs if g != b and (math.prod(g) == math.prod(b) or (
-        math.prod(g) > math.prod(b) and (copied or copied is None and math.prod(g) % max(math.prod(b), 1) == 0)))),
-        None)  # fmt: skip
+    where ``more`` (:func:`_more`); or None."""
+    pairs = zip(("features", "targets"), got, batch, (False, more), strict=True)
+    return next(((name, g, b) for name, g, b, over in pairs if g != b and (
+        math.prod(g) == math.prod(b) or over and math.prod(g) > math.prod(b))), None)  # fmt: skip
+
+
+def _more(got: tuple, batch: tuple, kinds: tuple, copies: bool | None) -> bool:
+    """Whether targets in more numbers than the batch's are its targets mangled: ``copies`` of them (repeated,
+    expanded), or targets (no features) beside the batch's own features, padded; a whole epoch in one step (more
+    features too) is not one batch reshaped."""
+    return bool(copies) or kinds[1] != "x" and got[0] == batch[0]
 
 
 def _copies(yb: torch.Tensor, ids: tuple[int, ...] | None) -> bool | None:
@@ -59,8 +65,8 @@ def _copies(yb: torch.Tensor, ids: tuple[int, ...] | None) -> bool | None:
     return None if yb.is_meta else ids is not None and set(yb.flatten().tolist()) == {100 + i for i in ids}
 
 
-def _more(call: tuple, copied: bool) -> bool:  # a reshaped tensor, or more numbers where a run showed their copies
-    return bool(call[6]) and (math.prod(call[6][1]) == math.prod(call[6][2]) or copied)
+def _repeated(call: tuple) -> bool:  # targets in more numbers than the batch's, which a run on the cpu showed copies
+    return bool(call[8] and call[6] and math.prod(call[6][1]) > math.prod(call[6][2]))
 
 
 class RecordingStep(list):
@@ -79,7 +85,8 @@ class RecordingStep(list):
         samples = {tuple(int(v) % 100 for v in t.reshape(_rows(t), -1)[:, 0]) for t in known}
         batch = self.batches[len(self)] if len(self) < len(self.batches) else None  # none: the loader not iterated
         copies = kinds[1] == "y" and _copies(yb, self.ids[len(self)] if len(self) < len(self.ids) else None)
-        shapes = _reshaped((tuple(xb.shape), tuple(yb.shape)), batch, copies) if batch else None
+        got = tuple(xb.shape), tuple(yb.shape)
+        shapes = _reshaped(got, batch, _more(got, batch, kinds, copies)) if batch else None
         self.append((xb.device.type, yb.device.type, _rows(xb), kinds, samples, torch.is_grad_enabled(), shapes,
                      xb.dtype, copies))  # fmt: skip
         return 3.0 / len(self) ** 2
@@ -120,12 +127,11 @@ def observe_epoch(fn: object, args: tuple) -> dict:
     """The result and the batches the step saw (devices and size); the results for the loaders of OTHERS (a count
     written in shows), on the cpu, where the step reads its samples; then for the first probe again, afresh (state
     kept from one call to the next shows); "fed": the first fault of :func:`fed` over all runs; "grad_off": whether a
-    step ran with gradients off; "shapes": the first reshaped tensor the step got (:func:`_reshaped`; targets in more
-    numbers only where a run on the cpu showed them the batch's repeated), or None;
+    step ran with gradients off; "shapes": the first reshaped tensor the step got (:func:`_reshaped`), or None;
+    "repeated": whether a run on the cpu showed targets in more numbers to be the batch's repeated;
     "dtype": (the features' dtype, the loader's) where the step got features cast to another, or None."""
     runs = [args, *(epoch_inputs(n, size, "cpu") for n, size in OTHERS.values()), epoch_inputs()]
     got, faults = [summary(fn(*run), run[0]) for run in runs], [fed(*run) for run in runs]
-    copied = any(call[8] and call[6] for run in runs for call in run[0])  # targets repeated, as the cpu shows
     return {
         "result": got[0],
         "batches": [call[:3] for call in args[0]],
@@ -133,7 +139,8 @@ def observe_epoch(fn: object, args: tuple) -> dict:
         "again": got[3],
         "fed": next((fault for fault in faults if fault != "ok"), "ok"),
         "grad_off": any(not call[5] for run in runs for call in run[0]),  # also off in torch.inference_mode()
-        "shapes": next((call[6] for run in runs for call in run[0] if _more(call, copied)), None),
+        "shapes": next((call[6] for run in runs for call in run[0] if call[6]), None),
+        "repeated": any(_repeated(call) for run in runs for call in run[0]),
         "dtype": next(((call[7], own) for run in runs for call in run[0] if call[7] != (own := _dtype(run[1]))), None),
     }
 
@@ -152,7 +159,7 @@ GRAD_OFF = (
 def lost_batch(got: dict, _: object) -> str:
     """The message for features or targets given to the step in another shape than the loader's batch."""
     name, mine, batch = got["shapes"]
-    one, more = batch[0] == 1 and len(mine) < len(batch), math.prod(mine) > math.prod(batch)
+    one, more = batch[0] == 1 and len(mine) < len(batch), math.prod(mine) > math.prod(batch) and got["repeated"]
     why = (
         " (.squeeze() of a batch of one sample drops its rows' dimension too)" * one
         + (" (the targets repeated: .repeat() or .expand() copies each target into more numbers than the batch holds)")

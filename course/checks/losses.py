@@ -1,16 +1,15 @@
 """Checks for lesson 06 (losses): MSE with the right shapes, binary cross-entropy by hand, the safe versions.
 
-Each answer must return a loss *tensor* for backward() (the probe inputs require grad) on a few batches: ordinary
-values, then extreme ones (logits of 1000 and -1000, too large for float64's exp too, and exactly 0) on which each
-unsafe formula breaks and is named. The last batch is never shown, so no loss typed in from a message passes.
-Where the log of a rounded sigmoid and an overflowing exp break on the same batches, the loss's graph tells them apart.
+Each answer must return a loss *tensor* for backward() on a few batches: ordinary values, then extreme ones (logits
+of ±1000, too large for float64's exp too, and 0) on which each unsafe formula breaks and is named; the last batch is
+never shown. Where a rounded sigmoid and an overflowing exp break on the same batches, the graph tells them apart.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from functools import partial, wraps
+from functools import wraps
 
 import numpy as np
 import torch
@@ -57,26 +56,27 @@ divergence is the cross-entropy itself: compute it from the logits, {}."
 _BATCH_DIM = "the softmax ran over the batch, dim=0: each score was compared with the other examples' scores for its \
 class, not with the other classes of its own row, so each example's loss depends on the rest of the batch. Take it \
 over the classes, dim=1: F.log_softmax(logits, dim=1) at the label, or torch.logsumexp(logits, dim=1) minus its score."
+_RELOGGED = "the probability rounds to 0 before the log (exp(-1000) is 0.0, and 1 - p is 0.0 where p is 1.0), whose \
+log is -inf: take the log in one step, F.log_softmax / F.logsigmoid, and do not exp and log it again."
 _ROUNDING = {"SigmoidBackward0", "SoftmaxBackward0", "TanhBackward0"}  # a probability rounding to exactly 0.0 or 1.0
 _EXP = {"ExpBackward0", "Exp2Backward0", "Expm1Backward0", "PowBackward1", "PowBackward2"}  # each keeps its result
+_LOGS = {"LogBackward0": 0.0, "Log2Backward0": 0.0, "Log10Backward0": 0.0, "Log1pBackward0": -1.0}  # -inf there
 _WRITTEN = {"IndexPutBackward0", "MaskedFillBackward0"}  # inf written in where a probability is 0.0: distributions' KL
 
 
-def _rounded_sigmoid(z: torch.Tensor, y: torch.Tensor, eps: float, add: bool) -> torch.Tensor:
-    """Binary cross-entropy of sigmoid(z) kept off log(0) by ``eps``: added inside each log, or a clamp (BCELoss's)."""
-    p = z.sigmoid() if add else z.sigmoid().clamp(eps, 1 - eps)
-    return -(y * (p + add * eps).log() + (1 - y) * (1 - p + add * eps).log()).mean()
-
-
 def _cause(loss: object) -> str:
-    """Why ``loss`` is not finite, from its graph: "" (it is), "rounded" (a sigmoid or softmax in it: a probability
-    rounded to 0.0; its value cannot tell: sigmoid(-z) is 1 / (1 + exp(z)), 0.0 where exp(z) overflows), "written" (no
-    exp gave inf, but a mask or an index-put wrote in, as torch.distributions' KL writes inf) or "overflow"."""
+    """Why ``loss`` is not finite: "" (it is), "overflow" (an exp gave inf), behind a log of 0.0 "rounded" (a sigmoid,
+    a softmax) or "zero" (an exp of log-probabilities), "written" (a mask wrote inf: distributions' KL), "overflow"."""
     if not isinstance(loss, torch.Tensor) or bool(loss.isfinite().all()):
         return ""
-    names, nodes = {type(node).__name__ for node in graph_nodes(loss.grad_fn)}, graph_nodes(loss.grad_fn)  # intact
-    overflowed = any(type(node).__name__ in _EXP and not node._saved_result.isfinite().all() for node in nodes)
-    return "rounded" if names & _ROUNDING else "written" if names & _WRITTEN and not overflowed else "overflow"
+    nodes, kind = graph_nodes(loss.grad_fn), lambda node: type(node).__name__
+    if any(kind(node) in _EXP and not node._saved_result.isfinite().all() for node in nodes):
+        return "overflow"
+    zeros = [node for node in nodes if kind(node) in _LOGS and bool((node._saved_self == _LOGS[kind(node)]).any())]
+    behind = graph_nodes(*zeros) if zeros else nodes  # what made the log's 0.0
+    names, zero = {kind(node) for node in behind}, zeros and any(
+        kind(node) in _EXP and bool((node._saved_result <= 1).all()) for node in behind)  # fmt: skip
+    return "rounded" if names & _ROUNDING else "zero" if zero else "written" if names & _WRITTEN else "overflow"
 
 
 def _same_cause(got: object, other: object) -> bool:
@@ -85,8 +85,7 @@ def _same_cause(got: object, other: object) -> bool:
 
 
 def _cut_off(got: list, expected: list) -> str:
-    """What came back instead of a loss tensor, and its fix: a detached tensor, a number (.item(), NumPy), a tuple
-    holding the loss, the loss function itself (not called)."""
+    """What came back instead of a loss tensor, and its fix: detached, a number, a tuple, the function uncalled."""
     value = next(x for x in got if not (torch.is_tensor(x) and x.requires_grad))
     if torch.is_tensor(value):
         return _DETACHED
@@ -109,8 +108,7 @@ _GUARDS = [  # a Python number (.item()) cuts the graph; a loss per element is n
 
 
 def _reaches(loss: torch.Tensor, inputs: torch.Tensor) -> bool:
-    """Whether a gradient flows from ``loss`` back to ``inputs``: a tensor made anew from .item() lets none through;
-    a loss whose backward() fails is kept as it came, for the engine to name its error."""
+    """Whether a gradient flows from ``loss`` to ``inputs`` (none from .item()); True where backward() fails."""
     if not loss.requires_grad:
         return False
     try:
@@ -121,8 +119,7 @@ def _reaches(loss: torch.Tensor, inputs: torch.Tensor) -> bool:
 
 
 def _on_batches(answer, args: tuple) -> list:
-    """The loss on each (inputs, targets) batch; one number becomes 0-d, detached if no gradient reaches the inputs,
-    and nan becomes inf: both broke."""
+    """The loss on each batch: one number as 0-d, detached if no gradient reaches the inputs, nan as inf (broke)."""
     seen = []
     for inputs, targets in zip(args[::2], args[1::2], strict=True):
         with warnings.catch_warnings(action="ignore"):  # the broadcast warning belongs to a mistake the verdict names
@@ -146,9 +143,8 @@ def _explain(got: list, expected: list) -> str:
 
 
 def _exercise(name, reference, batches, mistakes, alternatives, success, sign=True, library=(), same=close) -> Exercise:
-    """A loss on (inputs, targets) batches, the last one never shown; a wrong sign (if ``sign``) and a sum are
-    mistakes of every one; ``library`` holds each torch function the exercise asks the learner to write, with an
-    answer that calls it; ``same`` compares two answers' losses."""
+    """A loss on (inputs, targets) batches, the last never shown; a wrong sign (if ``sign``) and a sum are mistakes of
+    each; ``library``: each torch function asked for, with an answer that calls it; ``same`` compares losses."""
     negated = [Mistake("wrong_sign", lambda x, y: -reference(x, y), _SIGN)] if sign else []
     return Exercise(
         name, reference, success, alternatives=alternatives, observe=_on_batches, explain=_explain, same=same,
@@ -257,8 +253,11 @@ binary_loss_from_logits = _exercise(  # from logits, the safe way; 1000 on the r
              _LOG_OF_SIGMOID),  # and the log of each example's own sigmoid: breaks where an exp overflows
      Mistake("log_of_sigmoid", lambda z, y: -torch.where(y == 1, z.sigmoid(), (-z).sigmoid()).log().mean(),
              _LOG_OF_SIGMOID),
-     *(Mistake("log_of_sigmoid", partial(_rounded_sigmoid, eps=eps, add=add), _ROUNDED)  # the epsilons learners use
-       for eps in (1e-7, 1e-6, 1e-8, 1e-12, 1e-15) for add in (False, True)),
+     Mistake("log_of_sigmoid", lambda z, y: -(y * F.logsigmoid(z) + (1 - y) * (1 - F.logsigmoid(z).exp()).log()).mean(),
+             _RELOGGED),
+     *(Mistake("log_of_sigmoid", lambda z, y, e=eps, a=add: -(  # the epsilons learners use: in each log, or a clamp
+         y * ((p := z.sigmoid() if a else z.sigmoid().clamp(e, 1 - e)) + a * e).log() + (1 - y) * (1 - p + a * e).log()
+     ).mean(), _ROUNDED) for eps in (1e-7, 1e-6, 1e-8, 1e-12, 1e-15) for add in (False, True)),
      Mistake("exp_overflow", lambda z, y: ((1 - y) * z + torch.log(1 + torch.exp(-z))).mean()),
      Mistake("exp_overflow", lambda z, y: (torch.log1p(torch.exp(z)) - z * y).mean()),
      Mistake("exp_overflow", lambda z, y: torch.log1p(torch.exp(-(2 * y - 1) * z)).mean()),  # F.soft_margin_loss's
@@ -283,6 +282,7 @@ class_loss = _exercise(  # cross-entropy from logits and class indices, by hand 
       [2, 0, 1, 1, 0])],  # 3 classes: no count of classes typed in
     [Mistake("unstable_softmax", lambda z, y: -(z.exp()[range(len(y)), y] / z.exp().sum(1)).log().mean()),
      Mistake("unstable_softmax", lambda z, y: -z.softmax(1)[range(len(y)), y].log().mean(), _LOG_OF_SOFTMAX),
+     Mistake("unstable_softmax", lambda z, y: -F.log_softmax(z, 1).exp()[range(len(y)), y].log().mean(), _RELOGGED),
      Mistake("softmax_before_cross_entropy", lambda z, y: F.cross_entropy(z.softmax(dim=1), y), _SOFTMAX_TWICE),
      Mistake("missing_logsumexp", lambda z, y: -z[range(len(y)), y].mean()),
      Mistake("shape_mismatch", lambda z, y: (torch.logsumexp(z, dim=1) - z[:, y]).mean(), _COLUMNS),

@@ -709,3 +709,22 @@ def test_fix_second10_a_step_for_the_first_batch_only_is_not_told_it_returned():
     assert verdict.mistake == "one_update_per_epoch", verdict
     assert "your function returned" not in verdict.message, verdict
     assert "first batch only" in verdict.message and "a step called for one batch only" in verdict.message, verdict
+
+
+PADDED_TARGETS = {  # fix third-10 H1: targets in more numbers than the batch, not copies of its own
+    "rows_of_zeros": lambda y: torch.cat([y, y.new_zeros(len(y), 1)]),
+    "a_column_of_zeros": lambda y: torch.cat([y, y.new_zeros(len(y), 1)], dim=1),
+    "shifted_copy": lambda y: torch.cat([y, y + 1]),
+}
+
+
+@pytest.mark.parametrize("pad", PADDED_TARGETS.values(), ids=PADDED_TARGETS)
+def test_fix_third10_targets_padded_to_more_numbers_are_refused_not_called_repeated(pad):
+    def train_one_epoch(step, loader, device):  # padded before the move, as in the review's case
+        losses = [step(xb.to(device), pad(yb).to(device)) for xb, yb in loader]
+        return sum(losses) / len(losses)
+
+    verdict = check.train_one_epoch(train_one_epoch)
+    assert not verdict.passed and verdict.mistake == "shape_mismatch", verdict
+    assert "for a batch whose targets are (4, 1)" in verdict.message, verdict
+    assert "repeat" not in verdict.message.split("The course's")[0], verdict

@@ -610,3 +610,42 @@ def test_fix_second06_missing_abs_with_a_masked_fill_max_is_named():
     )
     assert verdict.mistake == "missing_abs", verdict
     assert "exp(-|z|)" in verdict.message and "kl_divergence" not in verdict.message, verdict
+
+
+RELOGGED = {  # fix third-06 M2: a safe log-softmax or log-sigmoid, exp'd back to a probability, then logged again
+    "class_loss": lambda z, y: -(F.log_softmax(z, 1).exp()[range(len(y)), y]).log().mean(),
+    "binary_loss_from_logits": lambda z, y: (
+        -(y * F.logsigmoid(z) + (1 - y) * torch.log(1 - torch.exp(F.logsigmoid(z)))).mean()
+    ),
+}
+
+
+@pytest.mark.parametrize(("name", "answer"), RELOGGED.items(), ids=RELOGGED)
+def test_fix_third06_a_log_exp_d_and_logged_again_is_told_it_rounds_to_0_not_overflow(name, answer):
+    verdict = getattr(check, name)(answer)
+    assert not verdict.passed, verdict
+    assert "rounds to 0 before the log" in verdict.message and "overflow" not in verdict.message, verdict
+    assert "F.log_softmax" in verdict.message and "F.logsigmoid" in verdict.message, verdict
+
+
+def test_fix_third06_a_softmax_by_hand_shifted_by_its_max_is_not_told_exp_overflows():
+    def answer(z, y):  # no exp overflows: exp(z - max) underflows to 0 for a score 1000 below the largest
+        e = (z - z.max(1, keepdim=True).values).exp()
+        return -(e / e.sum(1, keepdim=True))[range(len(y)), y].log().mean()
+
+    verdict = check.class_loss(answer)
+    assert not verdict.passed and "overflow" not in verdict.message, verdict
+    assert "rounds to 0" in verdict.message, verdict
+
+
+def test_fix_third06_an_overflowing_exp_beside_an_unused_softmax_is_told_the_exp_overflows():
+    verdict = check.class_loss(
+        lambda z, y: (z.exp().sum(1).log() - z[range(len(y)), y] + 0 * z.softmax(1).sum()).mean()
+    )
+    assert verdict.mistake == "unstable_softmax", verdict
+    assert "exp(1000) overflows" in verdict.message and "computed safely" not in verdict.message, verdict
+
+
+def test_fix_third06_a_softmax_beside_an_exp_that_did_not_overflow_is_told_it_rounds():
+    verdict = check.class_loss(lambda z, y: -(z.softmax(1)[range(len(y)), y] + 0 * z.tanh().exp().sum()).log().mean())
+    assert verdict.mistake == "unstable_softmax" and "computed safely" in verdict.message, verdict
