@@ -184,23 +184,56 @@ UNUSED = (
 )
 
 
-def unused(output: object, layers: list[nn.Module]) -> str:
-    """The first of ``layers`` whose parameters (those that require grad) get no gradient from ``output`` while
-    another's do, as "nn.Linear(4, 4)"; "" if none (or the output has no graph). By backward(), as training does
-    (torch.autograd.grad misses a reentrant checkpoint's), each parameter's .grad put back after."""
+def _gradients(output: object, layers: list[nn.Module]) -> list:
+    """Per layer, whether its parameters that require grad get a gradient from ``output`` (None: none require it; []
+    if the output is not a tensor with a graph). By backward(), as training does (torch.autograd.grad misses a
+    reentrant checkpoint's), each parameter's .grad put back after."""
     asked = [[p for p in layer.parameters() if p.requires_grad] for layer in layers]
     kept = {p: p.grad for ps in asked for p in ps}
     try:
         for p in kept:
             p.grad = None
-        output.sum().backward()
-        got = [any(p.grad is not None for p in ps) if ps else None for ps in asked]  # None: nothing asked of it
-    except Exception:  # not a tensor, no graph: nothing to say
+        output.sum().backward(retain_graph=True)  # asked twice: cut, then unused
+        got = [any(p.grad is not None for p in ps) if ps else None for ps in asked]
+    except Exception:  # not a tensor, no graph: nothing to say here
         got = []
     for p, grad in kept.items():
         p.grad = grad
+    return got
+
+
+def unused(output: object, layers: list[nn.Module]) -> str:
+    """The first of ``layers`` whose parameters (those that require grad) get no gradient from ``output`` while
+    another's do, as "nn.Linear(4, 4)"; "" if none (or the output has no graph)."""
+    got = _gradients(output, layers)
     late = next((layer for layer, g in zip(layers, got, strict=False) if g is False), None)
     return f"nn.Linear({late.in_features}, {late.out_features})" if late is not None and any(got) else ""
+
+
+CUT = (
+    "forward's output has no graph back to the weights ({}): the loss could not reach them, so backward() would give "
+    "them no gradient and training would change nothing. Compute forward with autograd on, from the layers' own "
+    "parameters: no torch.no_grad(), .detach() or .data inside forward."
+)
+
+
+def cut(output: object, layers: list[nn.Module], nodes: list) -> str:
+    """Why no parameter of ``layers`` that requires grad gets a gradient from a floating-point ``output`` (:data:`CUT`,
+    naming torch.no_grad() where a layer ran without a graph, .detach() or .data where the output has none, .data on
+    the weights otherwise); "" where one does, none requires grad, or the output is not such a tensor."""
+    if not (torch.is_tensor(output) and output.is_floating_point()) or not any(
+        p.requires_grad for m in layers for p in m.parameters()
+    ):
+        return ""
+    if output.requires_grad and any(_gradients(output, layers)):
+        return ""
+    if nodes and all(node is None for node in nodes) and not output.requires_grad:
+        return CUT.format("forward ran under torch.no_grad()")
+    return CUT.format(
+        "its output was .detach()ed or taken as .data"
+        if not output.requires_grad
+        else "forward used the weights through .data or .detach()"
+    )
 
 
 def shared_message(kind: str) -> str:

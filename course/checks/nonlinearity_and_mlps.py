@@ -20,6 +20,7 @@ from course.checks.mlp_probe import (
     Noisy,
     cannot_learn,
     chain,
+    cut,
     noting,
     random_forward,
     repeats,
@@ -63,8 +64,9 @@ def _architecture(make: object, probes: tuple) -> object:
             for layer, (offset, name) in product(linears, enumerate(("weight", "bias"))):
                 if (value := getattr(layer, name)) is not None:
                     set_as_seen(layer, name, fixed_values(value.shape, float(offset)).to(value.dtype))
-        output = model(given := x.to(dtype, copy=True).requires_grad_() * 1)  # a graph from x, frozen layers too
+        output = torch.enable_grad()(model)(given := x.to(dtype, copy=True).requires_grad_() * 1)  # frozen too
         [hook.remove() for hook in hooks]  # the output was noted; then run twice more: do two runs differ?
+        cut_off = cut(output, linears, nodes)  # no gradient reaches the weights: no_grad, .detach(), .data
         runs = chain(x.to(dtype), calls, flow, nodes, output)  # the runs that made the output: not those for a log
         shared, again = repeats([calls[k] for k in runs], {id(m): m for m in linears}, len(sizes[0]) + 1)
         shared, output = shared or unused(output, linears), output.detach() if torch.is_tensor(output) else output
@@ -73,10 +75,10 @@ def _architecture(make: object, probes: tuple) -> object:
         odd = [] if odd and close(output, _architecture(_mlp, [(n_inputs, *sizes)])[2][0]) else odd  # right output
         frozen += [name for name, p in model.named_parameters() if not p.requires_grad and name not in frozen]
         seen.append((shapes, unregistered_modules(model), output, frozen, shared, odd,
-                     not torch.equal(given.detach(), x.to(dtype)), cannot_learn(started, calls),
+                     not torch.equal(given.detach(), x.to(dtype)), cut_off or cannot_learn(started, calls),
                      where_changed(x.to(dtype), [flow[k] for k in runs], output),
                      torch.no_grad()(random_forward)(model, x.to(dtype)), again))  # fmt: skip
-    return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen, shared, odd, in place, stuck,
+    return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen, shared, odd, in place, cut/stuck,
     # where forward does more than Linear and ReLU layers, random, a layer run again along the chain)
 
 
@@ -217,7 +219,7 @@ make_mlp = Exercise(
         Guard("random_output", lambda got: any(got[9]), partial(_mlp, activation=Noisy)),  # F.dropout, noise
         Guard("wrong_shape", _reshaped, lambda *sizes: nn.Sequential(_mlp(*sizes), nn.Flatten(0)), _reshaped),
         Guard("not_backpropagatable", lambda got: any(got[7]), lambda *sizes: zeroed(_mlp(*sizes)),  # every parameter 0
-              lambda got, _: next(filter(None, got[7])))],  # hidden layers all 0, or alike units before one weight
+              lambda got, _: next(filter(None, got[7])))],  # cut off, hidden layers 0, alike units before 1 weight
     mistakes=[Mistake("no_activation", lambda *sizes: _mlp(*sizes, activation=nn.Identity)),
               Mistake("activation_after_output", lambda *sizes: _mlp(*sizes, last=True))],
     alternatives=[_LoopMLP, lambda *sizes: _mlp(*sizes, activation=lambda: nn.ReLU(inplace=True)),

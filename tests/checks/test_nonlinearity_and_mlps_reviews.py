@@ -730,3 +730,53 @@ def test_third_look_a_layer_applied_twice_with_no_relu_between_is_not_told_there
     verdict = check.make_mlp(partial(_ThirdLook, how="again_no_relu"))
     assert verdict.mistake == "extra_layer" and "nn.Linear(4, 4) twice" in verdict.message, verdict
     assert "(after a ReLU)" not in verdict.message, verdict
+
+
+class _Cut(nn.Module):  # the right layers, but forward's output cut from the weights: training could change nothing
+    def __init__(self, n_inputs, hidden, n_outputs, how="no_grad"):
+        super().__init__()
+        self.how, self.net = how, check.make_mlp.reference(n_inputs, hidden, n_outputs)
+
+    def forward(self, x):
+        if self.how == "no_grad":
+            with torch.no_grad():
+                return self.net(x)
+        if self.how == "weights_data":  # every layer through F.linear on its weights' .data
+            for k, layer in enumerate(m for m in self.net if isinstance(m, nn.Linear)):
+                x = nn.functional.linear(x.relu() if k else x, layer.weight.data, layer.bias.data)
+            return x
+        return self.net(x).detach() if self.how == "detach" else self.net(x).data
+
+
+@pytest.mark.parametrize(("how", "named"), [
+    ("no_grad", "ran under torch.no_grad()"), ("detach", "output was .detach()"), ("data", "taken as .data"),
+    ("weights_data", "weights through .data")])  # fmt: skip
+def test_fourth_look_an_mlp_whose_output_is_cut_from_the_weights_is_told_it_could_not_train(how, named):
+    verdict = check.make_mlp(partial(_Cut, how=how))
+    assert verdict.mistake == "not_backpropagatable" and named in verdict.message, verdict
+    assert "training would change nothing" in verdict.message, verdict
+
+
+class _Checkpointed(nn.Module):  # each layer through torch.utils.checkpoint (the reentrant one runs it under no_grad)
+    def __init__(self, n_inputs, hidden, n_outputs, reentrant=True, dtype=torch.float32):
+        super().__init__()
+        self.reentrant, self.net = reentrant, check.make_mlp.reference(n_inputs, hidden, n_outputs).to(dtype)
+
+    def forward(self, x):
+        for layer in self.net:
+            x = torch.utils.checkpoint.checkpoint(layer, x, use_reentrant=self.reentrant)
+        return x
+
+
+@pytest.mark.parametrize(("reentrant", "dtype"), [(True, torch.float32), (False, torch.float32),
+                                                  (True, torch.float64)])  # fmt: skip
+def test_fourth_look_a_checkpointed_or_float64_mlp_still_passes(reentrant, dtype):
+    verdict = check.make_mlp(partial(_Checkpointed, reentrant=reentrant, dtype=dtype))
+    assert verdict.passed, verdict
+    assert check.make_mlp(lambda *sizes: check.make_mlp.reference(*sizes).double()).passed
+
+
+def test_fourth_look_a_right_mlp_checked_under_no_grad_still_passes():
+    with torch.no_grad():
+        verdict = check.make_mlp(check.make_mlp.reference)
+    assert verdict.passed, verdict
