@@ -19,7 +19,7 @@ from torch.nn import functional
 from torch.overrides import TorchFunctionMode
 
 from course.nested import described, nested_tensors
-from course.pair_errors import broadcast_shape, float_targets, lengths_error, spread_error, time_major
+from course.pair_errors import broadcast_shape, float_targets, integer_cut, lengths_error, spread_error, time_major
 
 # Losses that compare each prediction with the target in the same place: a target shape that differs is a bug.
 _ELEMENTWISE = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, nn.BCELoss, nn.BCEWithLogitsLoss,
@@ -283,10 +283,8 @@ def loss_of(pred: object, loss_fn: Callable, y: object, model: nn.Module | None 
     if not isinstance(pred, torch.Tensor):
         return _several(pred, loss_fn, y, model)
     computed = check_pair(pred, y, loss_fn, model)  # a hand-written loss given other shapes may be run there, once
-    if computed:
-        return computed[0]
     try:
-        return _call(loss_fn, pred, y, pred, model)
+        loss = computed[0] if computed else _call(loss_fn, pred, y, pred, model)
     except (TypeError, AttributeError) as exc:  # torch's losses read y.size(): a list or a number has none
         if isinstance(y, torch.Tensor):
             raise
@@ -295,3 +293,4 @@ def loss_of(pred: object, loss_fn: Callable, y: object, model: nn.Module | None 
             f"({type(exc).__name__}: {exc}). Convert them once, y = torch.as_tensor(y, dtype=torch.float32) (class "
             "indices: dtype=torch.long)."
         ) from None
+    return integer_cut(pred, loss, model)  # an integer output a float loss took: no graph, the model's fault

@@ -4,7 +4,7 @@ Other lengths (:func:`lengths_error`: another number of targets, or a time-major
 shapes a loss would broadcast, stretch, or cannot compare place by place (:func:`spread_error`), the model's last
 layer named when it gives the wrong number of values per sample; targets of an integer or bool dtype a loss needs
 as floats, or given first (:func:`float_targets`), and a model's output of such a dtype, its scores rounded away
-(:func:`integer_output`). :mod:`course.loss_checks` finds them.
+(:func:`integer_output`; a float loss that took it, :func:`integer_cut`). :mod:`course.loss_checks` finds them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-import warnings
 
 import torch
 from torch import nn
@@ -86,24 +85,38 @@ def _batch_first(layer: nn.Module) -> bool:  # a TransformerEncoderLayer's is it
     return bool(getattr(layer, "batch_first", getattr(getattr(layer, "self_attn", None), "batch_first", False)))
 
 
-def _samples_first(layers: list) -> str:
-    """How to put the samples first in the time-major output of a model with these recurrent or attention
-    ``layers`` (none: a model not known, an RNN's words): build one with batch_first=True, stack a cell's steps on
-    dimension 1, or, every layer batch_first already, what else puts time first."""
+def _named(layers: list) -> str:
+    names = list(dict.fromkeys(type(m).__name__.removesuffix("Base") for m in layers))
+    return " and the ".join([", the ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
+def _samples_first(layers: list, first: int, n: int) -> str:
+    """How to put the samples first in the time-major output (``first`` its dimension 0, ``n`` targets) of a model
+    with these recurrent or attention ``layers`` (none: a model not known, an RNN's words): build every one not
+    batch_first with batch_first=True, stack a cell's steps on dimension 1, or, every layer batch_first already, the
+    causes that apply: an RNN's h_n (named first when ``first`` is its number of layers), a transposed output, x
+    time-major."""
     if not layers or (late := [m for m in layers if not isinstance(m, nn.RNNCellBase) and not _batch_first(m)]):
-        name = type(late[0]).__name__.removesuffix("Base") if layers else "RNN"
-        return f"build the {name} with batch_first=True, or score out[-1] in a loss of your own"
+        which = _named(late) if layers else "RNN"
+        return f"build the {which} with batch_first=True, or score out[-1] in a loss of your own"
     if cells := [m for m in layers if isinstance(m, nn.RNNCellBase)]:
         return f"stack the {type(cells[0]).__name__}'s steps on dimension 1, or score out[-1] in a loss of your own"
-    name = type(layers[0]).__name__.removesuffix("Base")
-    hidden = isinstance(layers[0], nn.RNNBase)  # h_n (and c_n) are (num_layers, N, H) whatever batch_first
+    rnns = [m for m in layers if isinstance(m, nn.RNNBase)]  # h_n (and c_n): (layers * directions, N, H) always
+    stacked = [m for m in rnns if m.num_layers * (2 if m.bidirectional else 1) == first != n]
+    causes = [
+        "forward() transposes or permutes its output (keep the samples first)",
+        "the data is time-major, (T, N, F), where the layers take (N, T, F): give them x.transpose(0, 1)",
+    ]
+    if rnns:
+        rnn = (stacked or rnns)[0]
+        h_n = (f"the {type(rnn).__name__}'s last hidden state h_n is (num_layers * directions, N, H) whatever "
+               "batch_first: score h_n[-1], the last layer's")  # fmt: skip
+        causes.insert(0 if stacked else 2, h_n)
+    named = _named(layers)
     return (
-        f"the {name} is already batch_first=True, so something else puts time (or layers) first. "
-        + ("Its last hidden state h_n is (num_layers, N, H) whatever batch_first: score h_n[-1], the last "
-           "layer's; or " if hidden else "Either forward() transposes or permutes its output (keep the samples "
-           "first), or ")
-        + "the data is time-major, (T, N, F), where the layer takes (N, T, F): give it x.transpose(0, 1)"
-    )  # fmt: skip
+        f"the {named} {'are' if ' and the ' in named else 'is'} already batch_first=True, so something else puts "
+        f"time (or layers) first. Either {'; or '.join(causes)}"
+    )
 
 
 def lengths_error(pred: torch.Tensor, target: torch.Tensor, text: str = "", model: object = None) -> ValueError:
@@ -116,8 +129,10 @@ def lengths_error(pred: torch.Tensor, target: torch.Tensor, text: str = "", mode
     fix = "Check that features and targets have the same length, e.g. TensorDataset(x, y) with len(x) == len(y)."
     known = isinstance(model, nn.Module)  # a model not known: an RNN's words
     layers = [m for m in model.modules() if isinstance(m, _TIME_MAJOR)] if known else []
+    inner = {id(part) for m in layers for part in list(m.modules())[1:]}  # a Transformer layer's attention: its own
+    layers = [m for m in layers if id(m) not in inner]
     if time_major(pred, target) and (layers or not known):
-        fix = f"Its dimension 1 holds them: {_samples_first(layers)}."
+        fix = f"Its dimension 1 holds them: {_samples_first(layers, len(pred), len(target))}."
     return ValueError(
         f"the model gave {len(pred)} predictions but {len(target)} target(s) came with them (shapes {tuple(pred.shape)} "
         f"and {tuple(target.shape)}){f' (torch said: {text})' if text else ''}: each sample needs its own target. {fix}"
@@ -193,24 +208,29 @@ def integer_output(pred: object, text: str) -> TypeError | None:
     )
 
 
-def _swapped(loss_fn: object, pred: torch.Tensor, y: torch.Tensor) -> bool:
-    """Whether ``loss_fn`` runs once given its arguments the other way round (``y`` as it is, or as floats): the
-    evidence that a loss of one's own takes them swapped; it cannot be told otherwise (a tensor made from y fails
-    alike)."""
-    for first in (y, y.float()):
-        with torch.no_grad(), warnings.catch_warnings(), contextlib.suppress(Exception):
-            warnings.simplefilter("ignore")
-            loss_fn(first, pred)
-            return True
-    return False
+def integer_cut(pred: object, loss: object, model: nn.Module | None) -> object:
+    """``loss``, unless gradients are recorded for a model that trains but the loss has no graph because the model's
+    output ``pred`` is of an integer or bool dtype (a float loss took it, e.g. nn.MSELoss()): a ``TypeError``."""
+    if not (isinstance(pred, torch.Tensor) and isinstance(loss, torch.Tensor) and torch.is_grad_enabled()):
+        return loss
+    if loss.requires_grad or pred.is_floating_point() or pred.is_complex() or not isinstance(model, nn.Module):
+        return loss
+    if not any(p.requires_grad for p in model.parameters()):  # a frozen model: no_graph's words
+        return loss
+    raise TypeError(
+        f"the model's output is {pred.dtype} (from .argmax(), .round(), .long() or a comparison), and integers or "
+        "bools carry no gradient, so the loss is not connected to the model's parameters and backward() cannot "
+        "compute gradients: return the raw scores from forward() (round or argmax them afterwards, to report a metric)."
+    )
 
 
 def float_targets(y: object, text: str, pred: object = None, loss_fn: object = None) -> TypeError | None:
     """The error for targets ``y`` of an integer or bool dtype that the loss needed as floats, as torch's words
     ``text`` tell (a dtype found in its backward, ``HuberLoss``'s; a bool subtraction, ``L1Loss``'s), naming the dtype
     of ``y`` where they name one; None if not theirs. Predictions ``pred`` of an integer dtype are the model's fault
-    (:func:`integer_output`). A float-only kernel given them in a loss of one's own: its arguments may be swapped,
-    when it runs given them the other way round (:func:`_swapped`), else a tensor made from ``y`` needs floats. Example:
+    (:func:`integer_output`). A float-only kernel given them in a loss of one's own: either y (or a tensor made from
+    it) needs floats or the loss takes its arguments swapped, which cannot be told without running the loss again
+    (with its side effects, its memory and time): both fixes are named, each with its condition. Example:
         >>> print(float_targets(torch.ones(2, dtype=torch.long), "Found dtype Long but expected Float"))
         the targets y are torch.int64, but this loss needs floating-point targets like the predictions: y = y.float().
     """
@@ -224,18 +244,13 @@ def float_targets(y: object, text: str, pred: object = None, loss_fn: object = N
     if not binary and (not found or named != _TORCH_NAMES.get(y.dtype, "")):
         return None
     like = f" ({pred.dtype})" if isinstance(pred, torch.Tensor) else ""
-    if not binary and found["kernel"] and not is_torch_loss(loss_fn):  # F.cross_entropy(y, out): log_softmax of y
-        if not isinstance(pred, torch.Tensor) or not callable(loss_fn) or not _swapped(loss_fn, pred, y):
-            return TypeError(
-                f"the loss ran an operation that takes floating-point tensors only on an integer tensor, the targets "
-                f"y ({y.dtype}) or one made from them, as F.one_hot(y, C) is (torch said: {text}): convert it where "
-                "the loss needs floats, e.g. F.one_hot(y, C).float(), or y.float()."
-            )
+    if not binary and found["kernel"] and not is_torch_loss(loss_fn):  # F.cross_entropy(y, out), or softmax(y)
         return TypeError(
-            f"the loss ran an operation that takes floating-point tensors only on the targets y ({y.dtype}; torch "
-            f"said: {text}): its arguments are swapped. The trainer calls loss_fn(output, target), the model's "
-            "output first, and torch's losses take them in that order too: F.cross_entropy(output, target), not "
-            "F.cross_entropy(target, output). If the loss does need float targets, convert them once: y = y.float()."
+            f"the targets y ({y.dtype}), or a tensor made from them, reached an operation of the loss that takes "
+            f"floating-point tensors only (torch said: {text}). The trainer calls loss_fn(output, target): if your "
+            "loss takes (output, target), convert the target: y.float() (or F.one_hot(y, C).float() for class indices "
+            "made into a distribution); if its arguments are swapped, taking (target, output), put them in that "
+            "order: loss_fn(output, target), e.g. F.cross_entropy(output, target)."
         )
     return TypeError(
         f"the targets y are {y.dtype}, but this loss needs floating-point targets like the predictions{like}: "

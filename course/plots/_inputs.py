@@ -263,10 +263,11 @@ def legend_labels(name: str, keys: list, what: str) -> None:
     """Refuse labels that matplotlib's legend drops without a word: ``None``, and any whose ``str`` is empty or
     starts with ``_`` (a label is drawn as ``str(key)``)."""
     if hidden := [key for key in keys if key is None or str(key)[:1] in ("", "_")]:
-        fix = f"e.g. {str(hidden[0]).lstrip('_')!r}" if str(hidden[0]).lstrip("_") else "e.g. 'training'"
+        bare = "" if hidden[0] is None else str(hidden[0]).lstrip("_")
+        fix = "a non-empty string" if hidden[0] is None or not str(hidden[0]) else "a string without the leading '_'"
         raise ValueError(
             f"{name} has {what} {hidden[0]!r}, which the legend would leave out without a word (matplotlib shows no "
-            f"entry for None, '' or a name that starts with '_'): name it with a string without the leading '_', {fix}."
+            f"entry for None, '' or a name that starts with '_'): name it with {fix}, e.g. {bare or 'training'!r}."
         )
 
 

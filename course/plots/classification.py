@@ -58,7 +58,8 @@ def plot_sigmoid_threshold(
     """
     threshold = _check_threshold(threshold)
     examples = _examples(scores, targets)
-    check.names("class_names", class_names, 2, "['malignant', 'benign']", legend=True)
+    # the examples' legend entries are the class names; without them, only "predicted <class 1>" is drawn
+    check.names("class_names", class_names, 2, "['malignant', 'benign']", legend=examples is not None)
     import matplotlib.pyplot as plt
 
     cut = float(np.log(threshold / (1 - threshold)))

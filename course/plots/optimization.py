@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from course.plots import _inputs as check
 
@@ -21,6 +22,8 @@ MOST_CURVES = 20  # more lines than a legend can tell apart
 
 
 def _pair(name: str, value: object, example: str) -> tuple[float, float]:
+    if isinstance(value, torch.Tensor) and value.ndim == 1 and not value.is_meta:  # as a path's points may be
+        value = value.tolist()
     if isinstance(value, (str, Mapping)) or not isinstance(value, (Sequence, np.ndarray)) or len(value) != 2:
         raise TypeError(f"{name} should be a pair of numbers, e.g. {example}; got {value!r}.")
     first, second = (check.real(f"{name}[{i}]", v, "1.5") for i, v in enumerate(value))
@@ -34,10 +37,16 @@ def _span(name: str, value: object) -> tuple[float, float]:
     return low, high
 
 
+def _inside(values: np.ndarray, span: tuple[float, float]) -> np.ndarray:
+    """Which ``values`` lie in ``span``, up to float32 rounding (1e-6 of the span's size or its edges'): a point
+    computed in float32 at an edge (0.1 is 0.10000000149) is on it."""
+    slack = 1e-6 * max(abs(span[0]), abs(span[1]), span[1] - span[0])
+    return (span[0] - slack <= values) & (values <= span[1] + slack)
+
+
 def _outside(points: np.ndarray, a_range: tuple[float, float], b_range: tuple[float, float]) -> np.ndarray:
     """Which of ``points`` fall outside the frame the ranges draw."""
-    return ~((a_range[0] <= points[:, 0]) & (points[:, 0] <= a_range[1]) & (b_range[0] <= points[:, 1])
-             & (points[:, 1] <= b_range[1]))  # fmt: skip
+    return ~(_inside(points[:, 0], a_range) & _inside(points[:, 1], b_range))
 
 
 def _surface(
@@ -92,10 +101,12 @@ def plot_optimizer_paths(
     a_range, b_range = _span("a_range", a_range), _span("b_range", b_range)
     target = None if target is None else _pair("target", target, "(0, 2)")
     columns = check.integer("columns", columns, 1)
-    if target is not None and _outside(np.array([target]), a_range, b_range).any():
+    spans = {"a_range": a_range, "b_range": b_range}
+    if off := [n for (n, span), v in zip(spans.items(), target or (), strict=False) if not _inside(v, span)]:
+        where = " and ".join(f"{n} {spans[n]}" for n in off)
         raise ValueError(
-            f"target {target} lies outside a_range {a_range} and b_range {b_range}, so its star would not show: "
-            "widen the ranges to hold it."
+            f"target {target} lies outside {where}, so its star would not show: widen "
+            f"{'the ranges' if len(off) > 1 else off[0]} to hold it."
         )
     a_grid, b_grid = np.meshgrid(np.linspace(*a_range, 200), np.linspace(*b_range, 200))
     surface = _surface(loss, a_grid, b_grid)
@@ -116,6 +127,7 @@ def plot_optimizer_paths(
             ax.plot(*target, marker="*", color="C2", markersize=11)
         outside = int(_outside(points, a_range, b_range).sum())
         note = f"\n({outside} of {len(points)} points outside the frame)" if outside else ""
+        note = "\n(its only point outside the frame)" if outside == len(points) == 1 else note
         ax.set_title(f"{name}{note}", fontsize=10)
         ax.set_xlim(*a_range)
         ax.set_ylim(*b_range)

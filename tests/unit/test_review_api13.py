@@ -259,7 +259,8 @@ def test_a_loss_making_floats_from_y_is_not_told_its_arguments_are_swapped():
     )
     with pytest.raises(TypeError, match=r"torch\.int64.*made from them.*\.float\(\)") as info:
         fit(model, own, sgd(model), [(X, LABELS)], 1, progress=False)
-    assert "swapped" not in str(info.value)
+    assert ": its arguments are swapped" not in str(info.value)  # a swap is named only as one possible cause
+    assert "if your loss takes (output, target), convert the target" in str(info.value)
 
 
 def test_swapped_binary_cross_entropy_arguments_are_named():
@@ -346,3 +347,121 @@ def test_a_restored_plateau_scheduler_is_not_said_to_give_later_epochs_rates(tmp
     with pytest.warns(UserWarning, match=r"ReduceLROnPlateau.*does not depend on the epoch") as caught:
         fit(model, nn.MSELoss(), optimizer, [(X, Y)], 2, scheduler=scheduler, progress=False)
     assert not any("those of epochs" in str(w.message) for w in caught)
+
+
+# ------------------------------------------------------------------ third look M1-M3, L2: the loss is never re-run
+
+CONDITIONAL = (r"torch\.int64.*if your loss takes \(output, target\), convert the target: y\.float\(\) \(or "
+               r"F\.one_hot\(y, C\)\.float\(\).*if its arguments are swapped.*loss_fn\(output, target\), e\.g\. "
+               r"F\.cross_entropy\(output, target\)")  # fmt: skip
+
+
+def _counted(loss):
+    """``loss`` and the list of its calls: a loss of one's own is run once, by the trainer, and never again."""
+    calls = []
+
+    def counted(out, y):
+        calls.append(1)
+        return loss(out, y)
+
+    return counted, calls
+
+
+OWN_FLOAT_LOSSES = {  # right order, y.float() forgotten; and truly swapped: the message is true of both
+    "softmax(y) right order": (3, lambda out, y: functional.mse_loss(torch.softmax(out, 1), torch.softmax(y, 1)),
+                               LONG3),
+    "log_softmax over the batch": (1, lambda out, y: functional.mse_loss(out.view(-1), torch.log_softmax(y, 0)),
+                                   LABELS),
+    "CE swapped": (3, lambda out, y: functional.cross_entropy(y, out), LABELS),
+    "SystemExit when swapped": (3, lambda out, y: functional.mse_loss(out, torch.softmax(y, 1))
+                                if out.is_floating_point() else exec("raise SystemExit('no')"), LONG3),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("out", "loss", "y"), OWN_FLOAT_LOSSES.values(), ids=OWN_FLOAT_LOSSES)
+def test_a_loss_needing_float_targets_is_told_both_fixes_and_never_rerun(out, loss, y):
+    model = nn.Linear(2, out)
+    counted, calls = _counted(loss)
+    with pytest.raises(TypeError, match=CONDITIONAL) as info:
+        fit(model, counted, sgd(model), [(X, y)], 1, progress=False)
+    assert len(calls) == 1 and ": its arguments are swapped" not in str(info.value)
+
+
+class Pair(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 3)
+
+    def forward(self, x):
+        scores = self.linear(x)
+        return scores, torch.tanh(scores)
+
+
+def test_a_swapped_loss_of_a_tuple_output_is_told_the_swap_among_the_fixes():
+    model = Pair()
+    counted, calls = _counted(lambda out, y: functional.cross_entropy(y, out[0]))
+    assert_clear_error(lambda: fit(model, counted, sgd(model), [(X, LABELS)], 1, progress=False), TypeError,
+                       CONDITIONAL)  # fmt: skip
+    assert len(calls) == 1
+
+
+# ------------------------------------------------------------------ third look M4, M5: every recurrent layer counts
+
+
+class Recurrent(nn.Module):
+    """A batch_first LSTM of 2 layers (after a batch_first attention, with ``attention``) whose model returns
+    head(h_n) (``mode='hn'``) or its output transposed to time-major (``'transpose'``)."""
+
+    def __init__(self, mode: str, attention: bool = False, first: bool = True):
+        super().__init__()
+        self.mode = mode
+        self.attention = nn.MultiheadAttention(2, 1, batch_first=first) if attention else None
+        self.rnn, self.head = nn.LSTM(2, 4, 2, batch_first=True), nn.Linear(4, 1)
+
+    def forward(self, x):
+        if self.attention is not None:
+            x = self.attention(x, x, x)[0]
+        out, (h, _) = self.rnn(x)
+        return self.head(h) if self.mode == "hn" else self.head(out).transpose(0, 1)
+
+
+def test_a_batch_first_lstm_whose_forward_transposes_is_told_so():
+    with pytest.raises(ValueError, match=r"already batch_first=True.*transposes or permutes its output") as info:
+        evaluate(Recurrent("transpose"), nn.MSELoss(), [(torch.randn(16, 5, 2), Y)])
+    assert "build the" not in str(info.value)
+
+
+def test_attention_then_a_batch_first_lstm_scoring_h_n_is_told_h_n_first():
+    with pytest.raises(ValueError, match=r"already batch_first=True.*h_n\[-1\]") as info:
+        evaluate(Recurrent("hn", attention=True), nn.MSELoss(), [(torch.randn(16, 5, 2), Y)])
+    text = str(info.value)
+    assert "LSTM" in text and text.index("h_n[-1]") < text.index("x.transpose(0, 1)")
+
+
+def test_a_later_layer_not_batch_first_is_told_batch_first():
+    model = Recurrent("transpose", attention=True, first=False)
+    assert_clear_error(lambda: evaluate(model, nn.MSELoss(), [(torch.randn(16, 5, 2), Y)]), ValueError,
+                       r"build the MultiheadAttention with batch_first=True")  # fmt: skip
+
+
+# ------------------------------------------------------------------ third look M6: an integer output, no graph
+
+
+class Picked(nn.Module):
+    def __init__(self, kind: str):
+        super().__init__()
+        self.kind, self.linear = kind, nn.Linear(2, 3 if kind == "argmax" else 1)
+
+    def forward(self, x):
+        scores = self.linear(x)
+        return {"argmax": lambda: scores.argmax(1), "round": lambda: scores.round().long(),
+                "byte": lambda: scores.clamp(0).byte()}[self.kind]()  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["argmax", "round", "byte"])
+def test_an_integer_output_a_float_loss_takes_is_told_to_return_raw_scores(kind):
+    model = Picked(kind)
+    y = LABELS.float() if kind == "argmax" else Y
+    words = r"the model's output is torch\.(int64|uint8).*\.argmax\(\).*return the raw scores"
+    assert_clear_error(lambda: fit(model, nn.MSELoss(), sgd(model), [(X, y)], 1, progress=False), TypeError, words)
+    assert_clear_error(lambda: make_train_step(model, nn.MSELoss(), sgd(model))(X, y), TypeError, words)

@@ -90,3 +90,58 @@ def test_a_target_outside_the_ranges_is_refused_with_the_fix():
 def test_paths_inside_the_ranges_keep_the_ranges_given():
     fig = plot_optimizer_paths(lambda a, b: a**2 + b**2, {"SGD": [(0.5, 0.5), (0.0, 0.0)]}, (-1, 1), (-2, 2))
     assert np.allclose(fig.axes[0].get_xlim(), (-1, 1)) and np.allclose(fig.axes[0].get_ylim(), (-2, 2))
+
+
+# ------------------------------------------------------------------ third look L3-L5
+
+
+def test_class_names_the_legend_does_not_draw_as_labels_are_not_refused():
+    for names in (["_neg", "pos"], ["neg", "_pos"], ["", "pos"]):  # without examples: only "predicted pos" is drawn
+        fig = plot_sigmoid_threshold(0.5, class_names=names)
+        assert f"predicted {names[1]}" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    with pytest.raises(ValueError, match=f"class_names has the name '_pos', {HIDDEN}"):  # examples: labels, refused
+        plot_sigmoid_threshold(0.5, [-1.0, 1.0], [0, 1], class_names=["neg", "_pos"])
+
+
+BOWL = lambda a, b: a**2 + b**2  # noqa: E731
+
+
+def test_a_point_on_the_edge_up_to_float32_rounding_is_inside_the_frame():
+    fig = plot_optimizer_paths(BOWL, {"SGD": torch.tensor([[0.1, 0.1], [0.0, 0.0]])}, (-0.1, 0.1), (-0.1, 0.1))
+    assert fig.axes[0].get_title() == "SGD"
+    fig = plot_optimizer_paths(BOWL, {"SGD": [(0.1 + 0.2, 0.0), (0.0, 0.0)]}, (-0.3, 0.3), (-1, 1))
+    assert fig.axes[0].get_title() == "SGD"
+    fig = plot_optimizer_paths(BOWL, {"SGD": [(0.0, 0.0), (0.1001, 0.0)]}, (-0.1, 0.1), (-1, 1))
+    assert fig.axes[0].get_title() == "SGD\n(1 of 2 points outside the frame)"  # beyond rounding: still counted
+
+
+@pytest.mark.parametrize(
+    "target",
+    [np.array([0.1, 0.0], dtype=np.float32), torch.tensor([0.1, 0.0]), torch.tensor([0.0, 0.0])],
+    ids=["numpy float32 at the edge", "tensor at the edge", "tensor"],
+)
+def test_a_target_on_the_edge_in_float32_or_a_tensor_is_accepted(target):
+    fig = plot_optimizer_paths(BOWL, {"SGD": [(0.0, 0.0)]}, (-0.1, 0.1), (-1, 1), target=target)
+    assert fig.axes[0].get_title() == "SGD"
+
+
+def test_a_target_refusal_names_only_the_coordinate_outside():
+    with pytest.raises(
+        ValueError, match=r"target \(2(\.0)?, 0(\.0)?\) lies outside a_range \(-1(\.0)?, 1(\.0)?\)"
+    ) as info:
+        plot_optimizer_paths(BOWL, {"SGD": [(0.0, 0.0)]}, (-1, 1), (-1, 1), target=(2, 0))
+    assert "b_range" not in str(info.value)
+    with pytest.raises(ValueError, match=r"lies outside b_range") as info:
+        plot_optimizer_paths(BOWL, {"SGD": [(0.0, 0.0)]}, (-1, 1), (-1, 1), target=(0, 2))
+    assert "a_range" not in str(info.value)
+
+
+def test_a_lone_point_outside_is_told_as_its_only_point():
+    fig = plot_optimizer_paths(BOWL, {"SGD": [(5.0, 5.0)]}, (-1, 1), (-1, 1))
+    assert fig.axes[0].get_title() == "SGD\n(its only point outside the frame)"
+
+
+def test_a_none_key_is_not_told_to_be_named_none():
+    with pytest.raises(ValueError, match=HIDDEN) as info:
+        plot_curves({None: [1.0, 0.5]})
+    assert "'None'" not in str(info.value) and "leading '_'" not in str(info.value)
