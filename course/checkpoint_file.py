@@ -17,11 +17,12 @@ import io
 import os
 import pickle
 import secrets
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+
+from course.checkpoint_path import checked_file, refused, unexpanded
 
 SEAL = b"course-checkpoint 1 sha256:"
 _DIGEST = 64  # hex characters of a SHA-256
@@ -59,71 +60,6 @@ def damaged(path: str | os.PathLike, why: str) -> CheckpointError:
     )
 
 
-def as_path(path: object, hint: str = "") -> Path:
-    """``path`` as a ``Path``; a ``TypeError`` naming the fix for anything else (None, bytes, a number), then ``hint``."""
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(
-            f"path should be a file path such as 'checkpoint.pt' (a str or Path), got {type(path).__name__}.{hint}"
-        )
-    return Path(path)
-
-
-def unexpanded(path: str | os.PathLike) -> str:
-    """The fix for a path that starts with '~', which no file function expands ('' for other paths, and where a
-    folder really named so exists)."""
-    path = Path(path)
-    first = path.parts[0] if path.parts else ""
-    if not first.startswith("~") or Path(first).is_dir() or len(path.parts) == 1 or _no_home(first):
-        return ""  # ~backup.pt is a file's name; ~nobody/ names no user's home
-    return (
-        f" '~' is not expanded here (nor by open() or torch.save): it would mean a folder named '{path.parts[0]}'. "
-        f"For your home folder, pass Path('{path}').expanduser()."
-    )
-
-
-def _no_home(first: str) -> bool:
-    """Whether ``~`` or ``~user`` names no home folder that expanduser() would find."""
-    try:
-        return Path(first).expanduser() == Path(first)
-    except RuntimeError:  # "Could not determine home directory"
-        return True
-
-
-def read_only(path: str | os.PathLike) -> PermissionError | None:
-    """The error for an existing file that may not be written; renaming a new file over it would ignore that."""
-    path = Path(path)
-    if not path.exists() or os.access(path, os.W_OK):
-        return None
-    return PermissionError(
-        f"cannot write the checkpoint '{path.name}' in '{path.parent}': the file is read-only (protected, say, as a "
-        "best model to keep), so it was left as it is. Save to another path, or make it writable first, "
-        f"os.chmod('{path}', 0o644) (chmod u+w in a shell)."
-    )
-
-
-_SPECIAL = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"))
-
-
-def _file(path: object, verb: str) -> Path:
-    """``path`` as a ``Path`` to a file (not a folder, pipe or device) to read or write; a clear error otherwise.
-    A symbolic link is written through, as ``open()`` does: its target gets the new file, the link stays."""
-    given = as_path(path)
-    path = Path(os.path.realpath(given)) if verb == "write" and given.is_symlink() else given
-    if path.is_dir():
-        raise IsADirectoryError(f"cannot {verb} '{path}': it is a folder. Pass a file's path, e.g. '{path / 'x.pt'}'.")
-    if path.exists() and not path.is_file():  # never replaced by a file, nor read (a pipe would block)
-        kind = next((name for test, name in _SPECIAL if test(path.stat().st_mode)), "a device")
-        raise ValueError(
-            f"cannot {verb} the checkpoint '{given.name}': '{path}' is {kind}, not a file, so it was left as it is. "
-            f"{'Save to' if verb == 'write' else 'Load from'} a file's path, e.g. '{given.with_name('checkpoint.pt')}'."
-        )
-    if verb == "read" and not path.is_file():
-        raise FileNotFoundError(f"cannot read '{path}': there is no such file.{unexpanded(path) or ' Check the path.'}")
-    if verb == "write" and (error := read_only(path)) is not None:
-        raise error
-    return path
-
-
 def read_sealed(path: Path, entries: Mapping[str, type | tuple[type, ...]] | None = None) -> object:
     """Verify the checksum of the file at ``path``, then load it with ``torch.load(weights_only=True)``.
 
@@ -142,8 +78,11 @@ def read_sealed(path: Path, entries: Mapping[str, type | tuple[type, ...]] | Non
         Traceback (most recent call last):
         course.checkpoint_file.CheckpointError: 'x.pt' is not a course checkpoint, or damaged: no course checksum ...
     """
-    path = _file(path, "read")
-    data = path.read_bytes()
+    path = checked_file(path, "read")
+    try:
+        data = path.read_bytes()
+    except PermissionError:  # what os.access did not tell (an access control list, say)
+        raise refused(path, "read", denied=True) from None
     head, digest = data[:-_DIGEST], data[-_DIGEST:]
     if len(data) < 22 + len(SEAL) + _DIGEST or not head.endswith(SEAL):
         raise damaged(path, f"no course checksum at its end ({len(data)} bytes: empty, cut short, or another format)")
@@ -269,7 +208,7 @@ def write_sealed(obj: object, path: Path) -> None:
         >>> torch.load(path, weights_only=True)
         {'weights': tensor([1., 1.])}
     """
-    path = _file(path, "write")
+    path = checked_file(path, "write")
     buffer = io.BytesIO()
     try:
         torch.save(obj, buffer)

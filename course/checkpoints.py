@@ -18,7 +18,8 @@ import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
 
-from course.checkpoint_file import CheckpointError, as_path, read_sealed, unexpanded, write_sealed
+from course.checkpoint_file import CheckpointError, read_sealed, write_sealed
+from course.checkpoint_path import as_path, save_path, unexpanded
 from course.device import model_device
 from course.divergence import state_copy
 from course.epochs import check_saved_epoch
@@ -43,23 +44,6 @@ def _kind(part: object) -> str | None:
 def _param_names(model: nn.Module, optimizer: Any) -> list[list[str]] | None:  # '?': a tensor not the model's
     names = {id(t): name for name, t in (*model.named_parameters(), *model.named_buffers())}
     return None if optimizer is None else [[names.get(id(p), "?") for p in g["params"]] for g in optimizer.param_groups]
-
-
-def _checkpoint_path(path: str | os.PathLike) -> Path:
-    path = as_path(path)
-    if (blocker := next((p for p in path.parents if p.exists()), None)) is not None and not blocker.is_dir():
-        raise NotADirectoryError(f"cannot save the checkpoint to '{path}': '{blocker}' is a file, not a folder, so "
-                                 f"nothing can be saved inside it. Choose a path in a folder, e.g. "
-                                 f"'{blocker.with_name(path.name)}'.")  # fmt: skip
-    if not path.parent.is_dir():
-        missing = f"cannot save the checkpoint to '{path}': the folder '{path.parent}' does not exist."
-        create = (f" Create it first with Path('{path.parent}').mkdir(parents=True, exist_ok=True), "
-                  "or choose a path in an existing folder.")  # fmt: skip
-        raise FileNotFoundError(missing + (unexpanded(path) or create))
-    if path.is_dir():
-        raise IsADirectoryError(f"'{path}' is a folder; pass a file path for the checkpoint, e.g. "
-                                f"'{path / 'checkpoint.pt'}'.")  # fmt: skip
-    return path
 
 
 def _check_parts(path: object, model: object, optimizer: object, scheduler: object, verb: str) -> Path:
@@ -145,7 +129,7 @@ def save_checkpoint(
     if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
         raise ValueError(f"epoch should be the number of epochs done, a non-negative integer; got {epoch!r}.")
     check_saved_epoch(epoch, history)
-    path = _checkpoint_path(path)
+    path = save_path(path)
     checkpoint = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
@@ -175,6 +159,12 @@ def _model_misfit(model: nn.Module, saved: Mapping[str, Any]) -> str | None:
     shapes = [f"{k} is {tuple(saved[k].shape)} in the file but {tuple(mine[k].shape)} in your model" for k in both
               if saved[k].shape != mine[k].shape]  # fmt: skip
     problems = [f"missing {missing}"] * bool(missing) + [f"unexpected {unexpected}"] * bool(unexpected) + shapes
+    for wrapper, extra, less in (("_orig_mod.", unexpected, missing), ("module.", unexpected, missing),
+                                 ("_orig_mod.", missing, unexpected), ("module.", missing, unexpected)):  # fmt: skip
+        if extra and sorted(wrapper + key for key in less) == extra:  # torch.compile's or DataParallel's wrapper
+            inner = f"model.{wrapper[:-1]}"
+            problems.append(f"every key of one is the other's with the prefix '{wrapper}': save {inner}, the model it "
+                            f"wraps, or load into the wrapped model (or, here, into {inner})")  # fmt: skip
     return "the model's weights do not fit (" + "; ".join(problems) + ")" if problems else None
 
 
@@ -259,7 +249,8 @@ def load_checkpoint(
     restores the model, the optimizer and the scheduler when given, every random number generator, and the
     DataLoader's ``generator`` when given. All or nothing: if anything does not fit (other weights' shapes, an
     optimizer or scheduler of another kind, optimizer groups of other parameters than saved, a state the file lacks),
-    a ``CheckpointError`` says what, and nothing has changed. Resume with ``fit(..., history=ckpt["history"], start_epoch=ckpt["epoch"])``.
+    a ``CheckpointError`` says what, and nothing has changed. The optimizer's settings (``lr`` included) come from the
+    file, as ``load_state_dict`` sets them: change them after loading. Resume with ``fit(..., history=ckpt["history"], start_epoch=ckpt["epoch"])``.
 
     Example:
         >>> import tempfile, pathlib
@@ -283,8 +274,9 @@ def load_checkpoint(
     diverged = [] if problems else _diverged(model, checkpoint["model"], checkpoint["optimizer"] if optimizer else None)
     if diverged:
         raise CheckpointError(f"'{path.name}' holds NaN or inf in {', '.join(diverged[:5])}: the training had "
-                              "diverged when it was saved, so nothing was loaded. Load an earlier checkpoint, and "
-                              "train on with a lower learning rate.")  # fmt: skip
+                              "diverged when it was saved, so nothing was loaded. Load an earlier checkpoint, then, "
+                              "as loading restores the optimizer's learning rate, set a lower one after loading: "
+                              "for g in optimizer.param_groups: g['lr'] = ...")  # fmt: skip
     if problems:
         raise CheckpointError(f"'{path.name}' does not fit, so nothing was loaded: " + "; ".join(problems) + ".")
     before = _snapshot(model, optimizer, scheduler, generator)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 
 History = dict[str, list[float]]
 
@@ -10,7 +10,8 @@ History = dict[str, list[float]]
 def plain_history(history: object) -> History:
     """A copy of ``history`` as ``{name: [float, ...]}``; a clear ``TypeError`` if it is not one.
 
-    NumPy scalars become Python floats (``torch.load(weights_only=True)`` refuses NumPy objects).
+    NumPy scalars become Python floats (``torch.load(weights_only=True)`` refuses NumPy objects). Each name's values
+    must come in order: a dict of them (``{epoch: loss}``) or a set is refused, not turned into its keys.
 
     Example:
         >>> plain_history({"train_loss": [0.5, 0.25]})
@@ -24,10 +25,25 @@ def plain_history(history: object) -> History:
         return {}
     if not isinstance(history, Mapping):
         raise wrong
-    try:
-        plain = {str(key): [float(v) for v in values] for key, values in history.items()}
-    except (TypeError, ValueError, AttributeError):
-        raise wrong from None
+    for name, values in history.items():
+        if isinstance(values, (Mapping, Set)):  # a dict's keys, a set's elements: no list of values in order
+            raise TypeError(
+                f"{wrong} Its '{name}' is a {type(values).__name__}, whose values have no order as a list's do. Pass "
+                "a list: list(d.values()) if the dict's keys are the epochs in order, sorted by epoch otherwise."
+            )
+    plain: History = {}
+    for key, values in history.items():
+        if str(key) in plain:
+            first = next(k for k in history if str(k) == str(key))
+            raise ValueError(f"history names {first!r} and {key!r} are both '{key}' as text: rename one.")
+        try:
+            plain[str(key)] = [float(v) for v in values]
+        except OverflowError:
+            raise ValueError(
+                f"history's '{key}' holds a number too large for a float: pass its values as floats."
+            ) from None
+        except (TypeError, ValueError, AttributeError, RuntimeError):
+            raise wrong from None
     if any(isinstance(values, (str, bytes)) for values in history.values()):
         raise wrong
     return plain

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import itertools
 import operator
-import re
 from collections.abc import Iterable, Iterator, Mapping
 
 import torch
 
+from course.collate_errors import not_collatable
 from course.nested import tensors_in
 
 
@@ -131,13 +131,6 @@ def on_meta(what: str) -> ValueError:
     )
 
 
-# The DataLoader's own words when it cannot stack the items of a batch (default_collate).
-_NOT_COLLATABLE = re.compile(
-    r"default_collate: batch must contain [^\n]*found [^\n]*|stack expects each tensor to be equal size[^\n]*"
-    r"|each element in list of batch should be of equal size"
-)
-
-
 def batches(loader: Iterable, name: str) -> Iterator[object]:
     """The loader's batches; a ``DataLoader`` that cannot batch its ``Dataset``'s items gets an error naming the fix.
 
@@ -156,17 +149,10 @@ def batches(loader: Iterable, name: str) -> Iterator[object]:
             batch = next(iterator)
         except StopIteration:
             return
-        except (TypeError, RuntimeError) as exc:
-            found = _NOT_COLLATABLE.search(str(exc))
-            if found is None:
+        except (TypeError, RuntimeError, KeyError, ValueError, AttributeError) as exc:
+            if (error := not_collatable(exc, name)) is None:
                 raise
-            kind = TypeError if isinstance(exc, TypeError) else ValueError  # an object, or items of two shapes
-            raise kind(
-                f"{name} could not batch its Dataset's items: {found.group(0)}. Make __getitem__ return tensors "
-                "(or numbers) of one shape for every item, e.g. (torch.as_tensor(features, dtype=torch.float32), "
-                "torch.as_tensor(target)), or pass the DataLoader a collate_fn that builds a batch from items of "
-                "different sizes (e.g. torch.nn.utils.rnn.pad_sequence)."
-            ) from None
+            raise error from None
         yield batch
 
 

@@ -46,7 +46,11 @@ def check_progress(progress: object) -> None:
         Traceback (most recent call last):
         TypeError: progress should be True or False, got the string 'False' (a non-empty string is true, so the bar would show): write fit(..., progress=False (or True), without quotes).
     """
-    if progress is None or isinstance(progress, (bool, np.bool_)) or (type(progress) is int and progress in (0, 1)):
+    if (
+        progress is None
+        or isinstance(progress, (bool, np.bool_))
+        or (type(progress) in (int, np.int64, np.int32) and progress in (0, 1))
+    ):
         return  # 0 and 1 are as plain as False and True
     if isinstance(progress, str):
         got = f"the string {progress!r:.30} (a non-empty string is true, so the bar would show)"

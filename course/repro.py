@@ -109,14 +109,44 @@ def _scratch() -> tuple[np.random.RandomState, random.Random]:
     return np.random.RandomState(0), random.Random(0)
 
 
+def _integers(values: object, count: int, top: int) -> bool:
+    """Whether ``values`` is a list, tuple or integer tensor of ``count`` integers from 0 to ``top``."""
+    if isinstance(values, torch.Tensor):
+        if values.dtype.is_floating_point or values.dtype.is_complex or values.dtype == torch.bool:
+            return False
+        values = values.tolist()
+    if not isinstance(values, (list, tuple)) or len(values) != count:
+        return False
+    return all(type(v) is int and 0 <= v <= top for v in values)
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
+
+
 def _numpy_setter(n: Mapping[str, Any]) -> Callable[[], None]:
-    native = (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    """NumPy's own set_state takes a position out of range or keys it wraps around: checked here (a segfault later)."""
+    if not isinstance(n["keys"], torch.Tensor) or not _integers(n["keys"], 624, 2**32 - 1):
+        raise ValueError("its keys should be a tensor of 624 integers from 0 to 2**32 - 1")
+    if type(n["pos"]) is not int or not 0 <= n["pos"] <= 624:
+        raise ValueError(f"its pos should be an integer from 0 to 624, got {n['pos']!r}")
+    if n["has_gauss"] not in (0, 1) or not _finite(n["cached_gaussian"]):
+        raise ValueError(f"its has_gauss should be 0 or 1 and its cached_gaussian a finite float, got "
+                         f"{n['has_gauss']!r} and {n['cached_gaussian']!r}")  # fmt: skip
+    native = (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], int(n["has_gauss"]), n["cached_gaussian"])
     _scratch()[0].set_state(native)
     return lambda: np.random.set_state(native)
 
 
 def _python_setter(p: Mapping[str, Any]) -> Callable[[], None]:
-    native = (p["version"], tuple(p["state"]), p["gauss"])
+    """Python's setstate truncates numbers past 2**32 and takes any gauss: checked here."""
+    internal = p["state"]
+    if type(p["version"]) is not int or not _integers(internal, 625, 2**32 - 1) or internal[-1] > 624:
+        raise ValueError("its version should be an integer and its state 625 integers from 0 to 2**32 - 1 (the last, "
+                         "a position, at most 624)")  # fmt: skip
+    if p["gauss"] is not None and not (isinstance(p["gauss"], float) and _finite(p["gauss"])):
+        raise ValueError(f"its gauss should be None or a finite float, got {p['gauss']!r}")
+    native = (p["version"], tuple(internal), p["gauss"])
     _scratch()[1].setstate(native)
     return lambda: random.setstate(native)
 
@@ -133,6 +163,10 @@ def _cuda_setter(states: list) -> Callable[[], None]:
     return set_cuda
 
 
+class _OtherDevice(ValueError):
+    """A generator state of another device's size: its own fix, not "pass the dict unchanged"."""
+
+
 def _generator_setter(state: object, generator: torch.Generator) -> Callable[[], None]:
     if state is None:
         raise ValueError(
@@ -140,6 +174,13 @@ def _generator_setter(state: object, generator: torch.Generator) -> Callable[[],
             "Save it with save_checkpoint(..., generator=the_loaders_generator)"
         )
     scratch = torch.Generator(device=generator.device)
+    size = scratch.get_state().numel()
+    if isinstance(state, torch.Tensor) and state.dtype == torch.uint8 and state.numel() != size:
+        raise _OtherDevice(
+            f"the generator state was saved from a generator on another device: it is {state.numel()} bytes, but a "
+            f"{generator.device.type} generator's is {size} (CUDA's is 16, the CPU's 5056). Pass a generator of that "
+            "device, e.g. generator=torch.Generator(device='cuda'), or none"
+        )
     scratch.set_state(state)
     return lambda: generator.set_state(state)
 
@@ -160,6 +201,8 @@ def _setters(state: object, generator: torch.Generator | None) -> list[Callable[
     for name, build in parts:
         try:
             setters.append(build())
+        except _OtherDevice as exc:
+            raise ValueError(f"the saved random state does not fit: {exc}.") from None
         except Exception as exc:  # tried on scratch generators only, so whatever a bad part raises changes nothing
             raise ValueError(
                 f"the saved random state does not fit: its '{name}' part is unusable ({exc}). "

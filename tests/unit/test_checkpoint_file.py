@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch import nn
 
-from course import checkpoint_file
+from course import checkpoint_file, checkpoint_path
 from course.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from tests.unit.test_checkpoints import everything, make_setup, same, trained_checkpoint
 
@@ -209,10 +209,10 @@ def test_a_writable_checkpoint_is_still_overwritten_and_a_read_only_one_refused_
 
 def test_the_path_helpers_take_a_str_as_well_as_a_path(tmp_path):
     assert "'c.pt' is not a course checkpoint" in str(checkpoint_file.damaged(str(tmp_path / "c.pt"), "it is empty"))
-    assert checkpoint_file.unexpanded("~/runs/c.pt") == checkpoint_file.unexpanded(Path("~/runs/c.pt"))
-    assert checkpoint_file.unexpanded("runs/c.pt") == ""
+    assert checkpoint_path.unexpanded("~/runs/c.pt") == checkpoint_path.unexpanded(Path("~/runs/c.pt"))
+    assert checkpoint_path.unexpanded("runs/c.pt") == ""
     (path := tmp_path / "c.pt").write_bytes(b"")
-    assert checkpoint_file.read_only(str(path)) is None
+    assert checkpoint_path.read_only(str(path)) is None
 
 
 @pytest.mark.parametrize("inside", [("c.pt",), ("runs", "c.pt")])

@@ -17,6 +17,8 @@ LAYERS = {  # a module may import only modules of a lower layer
     "nested": -1,  # the basement: what several ground-floor modules share
     "weights": -1,
     "pair_errors": -1,
+    "checkpoint_path": -1,
+    "collate_errors": -1,
     "device": 0,
     "repro": 0,
     "show": 0,
