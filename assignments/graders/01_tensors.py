@@ -25,10 +25,11 @@ def make_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
     line_y = a + b * line_x + rng.normal(0, 0.1, size=line_x.shape)
     other_x = rng.normal(size=x.shape) * 5  # drawn last, so the draws above stay what they were
     other_y = rng.uniform(2, 4) - b * line_x + rng.normal(0, 0.1, size=line_x.shape)  # another line
+    wide = int(rng.integers(50, 201))  # columns: more than code unrolled by hand, column by column, covers
     f32 = torch.float32
     inputs = {
         "to_column": {"ints": ints, "floats": floats},
-        "standardize": {"x": torch.tensor(x, dtype=f32), "other": torch.tensor(other_x, dtype=f32)},
+        "standardize": {"x": torch.tensor(x, dtype=f32), "other": torch.tensor(other_x, dtype=f32), "wide": wide},
         "move_batch": {"x": torch.rand(rows, cols), "y": torch.rand(rows, 1)},
         "fit_line": {
             "x": torch.tensor(line_x, dtype=f32),
@@ -53,6 +54,7 @@ def to_column(inputs, ns):
 
 @grader.probe
 def standardize(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers live inside it)
+    import contextlib
     import gc
     import sys
     import threading
@@ -121,12 +123,13 @@ def standardize(inputs, ns):  # noqa: C901  (a probe ships whole: its helpers li
     reseed(inputs["seed"])
     second, _ = watched(kept)
     # what the input holds now, read without letting it answer for itself (a Tensor subclass could show other values)
-    plain = type(kept) is torch.Tensor
-    after = torch.tensor(torch.Tensor.tolist(kept), dtype=torch.float32) if plain else None
+    after = torch.tensor(torch.Tensor.tolist(kept), dtype=torch.float32) if type(kept) is torch.Tensor else None
     reseed(inputs["seed"])
     other, _ = watched(inputs["other"].clone())
-    shapes = [torch.rand(rows, cols) * 100 for rows, cols in ((4, 2), (4, 7), (9, 2))]  # no near-constant column
-    sized = [(t, *watched(t.clone())) for t in shapes]
+    shapes = [torch.rand(rows, cols) * 100 for rows, cols in ((4, 2), (4, 7), (9, 2), (6, inputs["wide"]))]
+    sized = [(t, *watched(t.clone())) for t in shapes[:3]] + [(shapes[3], None, None)]  # no near-constant column
+    with contextlib.suppress(Exception):  # code unrolled by hand for a fixed number of columns fails on the widest
+        sized[3] = (shapes[3], *watched(shapes[3].clone()))
     found = {"result": result, "second": second, "input_after": after, "other": other, "unwatched": off[0]}
     return {**found, "sized": [(t, got) for t, got, _ in sized], "work": [w for _, _, w in sized] + [work]}
 
@@ -210,14 +213,12 @@ def _(results, secrets):
         f"standardize returned {getattr(got, 'shape', type(got).__name__)} for a tensor of shape {tuple(x.shape)}",
     )
     means = got.double().mean(dim=0).abs().max().item()
-    require(
-        _standardizes(got, x),
-        f"on a new {tuple(x.shape)} tensor the columns are not standardized (largest |column mean| {means:.3g})",
-    )
+    why = f"on a new {tuple(x.shape)} tensor the columns are not standardized (largest |column mean| {means:.3g})"
+    require(_standardizes(got, x), why)
     for given, found in results["standardize"]["sized"]:
         require(_standardizes(found, given), f"on a new {tuple(given.shape)} tensor the columns are not standardized")
     require(not results["standardize"].get("unwatched"), UNWATCHED.format("standardize"))  # the counts below need it
-    work = results["standardize"]["work"]  # the calls counted on the sizes tried after three warm-up calls
+    work = results["standardize"]["work"]  # the calls counted on the sizes tried after three warm-up calls, x last
     most = work[1][3]  # the most times one line of the student's code (or of text it compiled) ran, on 4 x 7
     require(
         most < 7,
@@ -228,9 +229,9 @@ def _(results, secrets):
     require(
         len({w[:2] for w in work}) == 1 and len({w[2] for w in work[:3]}) == 1,
         f"standardize runs (lines of your code, torch calls, function calls) {work[0][:3]} on a 4 x 2 tensor, "
-        f"{work[1][:3]} on 4 x 7, {work[2][:3]} on 9 x 2 and {work[3][:2]} on {tuple(x.shape)}: a loop (a function "
-        "applied per column by map, a comprehension, or a library function it is handed to, such as np.apply_along_axis "
-        "or np.vectorize, is one); Task 2 asks for broadcasting (x.mean(dim=0), x.std(dim=0)), no loops",
+        f"{work[1][:3]} on 4 x 7, {work[2][:3]} on 9 x 2, {work[3][:2]} on 6 x {secrets['standardize']['wide']} and "
+        f"{work[4][:2]} on {tuple(x.shape)}: a loop (a function applied per column by map, a comprehension, or a "
+        "library function it is handed to: np.apply_along_axis, np.vectorize); Task 2 asks for broadcasting, no loops",
     )
 
 

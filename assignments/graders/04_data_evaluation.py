@@ -25,7 +25,8 @@ def _logits(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     logits[:4] = rng.uniform(0.05, 0.45, size=(4, 1))  # probability above 0.5, logit below 0.5 ...
     targets = (rng.uniform(size=(n, 1)) < 0.5).astype(float)
     targets[:4] = 1.0  # ... and right: thresholding the logit at 0.5 gets these four wrong
-    logits[4:6] = 0.0  # probability exactly 0.5: not above it, class 0
+    logits[4:6], targets[4:6] = 0.0, [[0.0], [1.0]]  # probability exactly 0.5: Task 2's "above" and lesson 12's >=
+    # each get one of the two right, so the tie never decides the score (its targets were once drawn at random)
     return _tensor(logits), _tensor(targets)
 
 
@@ -212,13 +213,10 @@ def _(results, secrets):
 @grader.check("test_accuracy", "accuracy")
 def _(results, secrets):
     got, given = results["accuracy"], secrets["accuracy"]
-    want = (
-        ((torch.sigmoid(given["logits"].double()) > 0.5).double() == given["targets"].double()).double().mean().item()
-    )
+    prob, t = torch.sigmoid(given["logits"].double()), given["targets"].double()  # (> and >= agree: see _logits)
+    want = ((prob > 0.5).double() == t).double().mean().item()
     require(isinstance(got, float), f"accuracy returned {type(got).__name__}, expected a Python float")
-    require(
-        abs(got - want) < 1e-6, f"on {len(given['logits'])} new logits accuracy returned {got:.4f}, expected {want:.4f}"
-    )
+    require(abs(got - want) < 1e-6, f"on {len(t)} new logits accuracy returned {got:.4f}, expected {want:.4f}")
 
 
 @grader.check("test_make_loader", "make_loader")

@@ -17,7 +17,7 @@ pytest.importorskip("nbgrader", reason='the grading tests need nbgrader: pip ins
 import sklearn.datasets  # noqa: E402, F401  (imported once here, so no notebook's set-up pays for it under a time limit)
 
 from tests.grading import scripted  # noqa: E402
-from tools.grading import local, spec  # noqa: E402
+from tools.grading import local, spec, wire  # noqa: E402
 
 NAMES = scripted.NAMES
 # torch.compile (a scripted honest submission) imports modules that use torch.jit.script_method, deprecated in torch
@@ -81,6 +81,28 @@ def test_scripted_submission_earns_its_points(script):
     want = script.expected(full)
     assert script.score == sum(want.values()), f"header score {script.score} != max minus failed cells"
     assert grade(script.assignment, script.notebook(), seeds=(3,), timeout=script.timeout) == [want]
+
+
+def probed(nb, name: str, probe: str, cells: dict[str, float], seeds) -> list[list[spec.Verdict]]:
+    """The verdicts of ``cells`` from ``probe`` alone, once per seed (the other probes, a training's, are not run)."""
+    grader = spec.load(scripted.GRADERS / f"{name}.py")
+    namespace, _ = local.run_cells(nb)
+    runs = []
+    for seed in seeds:
+        inputs, secrets = grader.make_inputs(__import__("numpy").random.default_rng(seed))
+        text = wire.run_probe(probe, grader.probes[probe].source, grader.encoded_inputs(inputs, seed)[probe], namespace)
+        runs.append(grader.decide({probe: spec.probe_result("ok", text)}, secrets, cells))
+    return runs
+
+
+def test_a_tie_at_probability_half_never_decides_the_accuracy_cell():
+    # the grader's two ties (logit 0) once had random targets: `sigmoid(logits) >= 0.5` (lesson 12's rule, where Task 2
+    # says "above") earned 2 points on some draws and none on others; now it earns them on every draw, as `>` does
+    script = next(s for s in scripted.scripts("04_data_evaluation") if s.name == "sigmoid_at_least_half")
+    seeds, cell = range(8), {"test_accuracy": 2.0}
+    for notebook in (script.notebook(), scripted.solution(script.assignment)):
+        runs = probed(notebook, script.assignment, "accuracy", cell, seeds)
+        assert all(verdict.points == 2 for [verdict] in runs), [v.message for [v] in runs]
 
 
 def test_every_assignment_has_scripted_mistakes():
