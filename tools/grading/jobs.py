@@ -19,6 +19,7 @@ from typing import Any
 import nbformat
 
 from tools.grading import audit, audit_state, wire
+from tools.grading.aliases import parse_cell
 from tools.grading.spec import Grader, ProbeResult, Verdict, probe_result
 from tools.grading.submission import Prepared
 
@@ -71,7 +72,7 @@ def library_imports(prepared: Prepared) -> str:
     for cell, role in zip(prepared.notebook.cells, prepared.roles, strict=True):
         if role.kind == "locked" and cell.cell_type == "code":
             try:
-                tree = ast.parse(cell.source)
+                tree = parse_cell(cell.source)
             except SyntaxError:
                 continue
             lines += [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]

@@ -16,8 +16,8 @@ from tools.grading.aliases import (
     dotted_name,
     imported_names,
     leading_blank_lines,
+    parse_cell,
     plain_chain,
-    python_source,
     resolve,
 )
 from tools.grading.flagged import (
@@ -289,7 +289,7 @@ def scan_cell(code: str, label: str, modules: dict[str, str] | set[str], after: 
     earlier cell was flagged (``from __future__ import barry_as_FLUFL``: the kernel may then run what Python's parser
     refuses, so a cell or timed code that does not parse is flagged ``unparsed``; else it raises SyntaxError there)."""
     try:
-        tree = ast.parse(python_source(code))
+        tree = parse_cell(code)
     except (SyntaxError, ValueError) as error:  # unread, yet the kernel may run it (after barry_as_FLUFL: ``1 <> 0``)
         why = f"the cell does not parse as Python ({getattr(error, 'msg', error)}): the scan could not read it"
         return [Finding("unparsed", label, getattr(error, "lineno", 0) or 0, why)] if after else []

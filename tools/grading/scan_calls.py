@@ -7,7 +7,14 @@ from __future__ import annotations
 import ast
 import re
 
-from tools.grading.aliases import dotted_name, leading_blank_lines, plain_chain, python_source, resolve, timed_code
+from tools.grading.aliases import (
+    dotted_name,
+    leading_blank_lines,
+    parse_cell,
+    plain_chain,
+    resolve,
+    timed_code,
+)
 from tools.grading.flagged import (
     ANY_ROOT,
     BY_NAME,
@@ -124,7 +131,7 @@ class Calls:
     def _timed(self, magic: str, text: str, line: int, node: ast.AST) -> None:
         """Code ``%time``/``%timeit`` run (``%%time``'s cell): scanned as the cell's own, on the cell's lines."""
         try:
-            tree = ast.parse(python_source(text))
+            tree = parse_cell(text)
         except (SyntaxError, ValueError) as error:  # the kernel's SyntaxError, unless a flagged line came before
             if self.after or self.found:
                 self.flag("unparsed", node, f"code {magic} runs does not parse ({getattr(error, 'msg', error)})")
