@@ -8,7 +8,7 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args != ["doctor"]:
-        asked = args in (["--help"], ["-h"])  # help asked for: to stdout, and no error
+        asked = args in (["--help"], ["-h"], ["doctor", "--help"], ["doctor", "-h"])  # to stdout, and no error
         print("usage: python -m course doctor    (checks versions, device, Graphviz and widgets)",
               file=sys.stdout if asked else sys.stderr)  # fmt: skip
         return 0 if asked else 2

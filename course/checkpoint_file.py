@@ -99,14 +99,24 @@ def read_sealed(path: Path, entries: Mapping[str, type | tuple[type, ...]] | Non
     return checkpoint
 
 
+def _stem(path: Path) -> str:
+    """The name part of ``path``'s temporary files: its name, cut to 230 bytes so that with the rest (at most
+    '.' + '.<pid>.<8 hex>.tmp', 25 bytes) it stays within the 255 bytes a name may have."""
+    stem = path.name
+    while len(os.fsencode(stem)) > 230:  # whole characters only
+        stem = stem[:-1]
+    return stem
+
+
 def _temporary_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    return path.with_name(f".{_stem(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
 
 def _remove_stale(path: Path) -> None:
     """Remove temporary files an earlier, killed save of ``path`` left (their process no longer exists)."""
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        pid = tmp.name[len(path.name) + 2 :].split(".")[0]
+    stem = _stem(path)
+    for tmp in path.parent.glob(f".{glob.escape(stem)}.*.tmp"):
+        pid = tmp.name[len(stem) + 2 :].split(".")[0]
         with contextlib.suppress(ValueError, OSError):
             try:
                 os.kill(int(pid), 0)
@@ -226,6 +236,8 @@ def write_sealed(obj: object, path: Path) -> None:
     try:
         _atomic_write(_seal(buffer.getvalue()), path)
     except OSError as exc:  # named after the checkpoint, not the temporary file the caller never chose
+        if isinstance(exc, PermissionError) and (error := refused(path, "write", denied=True)) is not None:
+            raise error from None
         raise type(exc)(
             f"cannot write the checkpoint '{path.name}' in '{path.parent}': {exc.strerror or exc}."
             f"{unexpanded(path) or ' Choose a folder you can write to, with enough free space.'}"

@@ -29,12 +29,25 @@ def as_path(path: object, hint: str = "") -> Path:
         raise refused(Path(text), "use") or PermissionError(f"cannot use the path '{text}': {exc.strerror}.") from None
     except OSError as exc:
         if exc.errno == errno.ENAMETOOLONG:
-            raise OSError(exc.errno, f"the path '{text:.60}...' is too long for the system (a name may have at most 255 "
-                          "bytes): choose a shorter name.") from None  # fmt: skip
+            raise OSError(exc.errno, _too_long(text)) from None
     if text.endswith((os.sep, os.altsep or os.sep)) and not Path(text).is_dir():
+        if Path(bare := text.rstrip(os.sep + (os.altsep or ""))).is_file():
+            raise ValueError(f"'{text}' ends in '{text[-1]}', but '{Path(bare).name}' is a file, not a folder: "
+                             f"drop the trailing '{text[-1]}', e.g. '{bare}'.")  # fmt: skip
         raise ValueError(f"'{text}' ends in '{text[-1]}', so it names a folder, not a file: give a file name, e.g. "
                          f"'{text}epoch1.pt'.")  # fmt: skip
     return Path(path)
+
+
+def _too_long(text: str) -> str:
+    """Why the system finds ``text`` too long: one name over 255 bytes, or the whole path over its limit."""
+    name = max(Path(text).parts or [text], key=lambda part: len(os.fsencode(part)))
+    if (size := len(os.fsencode(name))) > 255:
+        return (f"the name '{name:.60}...' is too long for the system: it has {size} bytes, and a name may have at "
+                "most 255 bytes. Choose a shorter name.")  # fmt: skip
+    return (f"the path '{text:.60}...' is too long for the system: it has {len(os.fsencode(text))} bytes in all, "
+            "more than the system allows for a whole path. Choose a shorter path, e.g. in a folder nearer the "
+            "root.")  # fmt: skip
 
 
 def unexpanded(path: str | os.PathLike) -> str:
@@ -59,12 +72,15 @@ def _no_home(first: str) -> bool:
 
 
 def refused(path: Path, verb: str, denied: bool = False) -> PermissionError | None:
-    """The error for a path the system refuses: a folder on it you may not enter, an existing file you may not read,
-    or may not write (renaming a new file over it would ignore that); None where it lets you."""
-    shut = next((f for f in reversed(path.absolute().parents) if os.path.isdir(f) and not os.access(f, os.X_OK)), None)
+    """The error for a path the system refused (``denied``, or where ``verb`` is "use"): a folder the path names that
+    you may not enter, a file you may not read, a folder you may not write in; and, before any refusal, an existing
+    file you may not write (renaming a new file over it would ignore that). None where it lets you."""
+    failed = denied or verb == "use"  # only a refusal the system made is explained, never one above the working folder
+    shut = next((f for f in reversed(path.parents) if failed and os.path.isdir(f) and not os.access(f, os.X_OK)), None)
     if shut is not None:
+        shut = os.path.abspath(shut)
         why, fix = f"you may not enter the folder '{shut}' (it lacks execute permission)", f"os.chmod('{shut}', 0o755)"
-    elif verb == "read" and (denied or not os.access(path, os.R_OK)):
+    elif verb == "read" and denied:
         why, fix = "you may not read the file", f"os.chmod('{path}', 0o644) (chmod u+r in a shell)"
     elif verb == "write" and path.exists() and not os.access(path, os.W_OK):
         return PermissionError(
@@ -72,6 +88,8 @@ def refused(path: Path, verb: str, denied: bool = False) -> PermissionError | No
             "a best model to keep), so it was left as it is. Save to another path, or make it writable first, "
             f"os.chmod('{path}', 0o644) (chmod u+w in a shell)."
         )
+    elif verb == "write" and denied and os.path.isdir(path.parent) and not os.access(path.parent, os.W_OK):
+        why, fix = f"you may not write in the folder '{path.parent}'", f"os.chmod('{path.parent}', 0o755)"
     else:
         return None
     return PermissionError(

@@ -35,6 +35,11 @@ _MOMENTS = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "exp_inf", "momentum_buff
             "grad_avg", "sum", "ax", "prev", "step_size", "variance"}  # fmt: skip
 _ORDER = ("the path, then the model, optimizer and scheduler: save_checkpoint(path, model, optimizer, scheduler, "
           "epoch, history), load_checkpoint(path, model, optimizer, scheduler)")  # fmt: skip
+_RATES = ("; a scheduler computes the rate again at each step from rates of its own, and would set the old one "
+          "back: lower those too, e.g. by 10, for g in optimizer.param_groups: g.update({k: v / 10 for k, v in "
+          "g.items() if k in ('lr', 'initial_lr', 'max_lr', 'min_lr')}), then scheduler.base_lrs = [r / 10 for r in "
+          "scheduler.base_lrs] (OneCycleLR keeps them in the groups, LambdaLR and CosineAnnealingLR in "
+          "base_lrs)")  # fmt: skip
 
 
 def _kind(part: object) -> str | None:
@@ -128,6 +133,7 @@ def save_checkpoint(
     _check_held(model, optimizer)
     if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
         raise ValueError(f"epoch should be the number of epochs done, a non-negative integer; got {epoch!r}.")
+    history = plain_history(history)  # once: values given as an iterator (map, generator) are used up by reading
     check_saved_epoch(epoch, history)
     path = save_path(path)
     checkpoint = {
@@ -137,7 +143,7 @@ def save_checkpoint(
         "kinds": {"optimizer": _kind(optimizer), "scheduler": _kind(scheduler)},
         "param_names": _param_names(model, optimizer),  # the optimizer's state goes by position: names tell whose
         "epoch": int(epoch),
-        "history": plain_history(history),
+        "history": history,
         "rng": rng_state(generator),
     }
     if diverged := _diverged(model, checkpoint["model"], checkpoint["optimizer"]):
@@ -162,9 +168,10 @@ def _model_misfit(model: nn.Module, saved: Mapping[str, Any]) -> str | None:
     for wrapper, extra, less in (("_orig_mod.", unexpected, missing), ("module.", unexpected, missing),
                                  ("_orig_mod.", missing, unexpected), ("module.", missing, unexpected)):  # fmt: skip
         if extra and sorted(wrapper + key for key in less) == extra:  # torch.compile's or DataParallel's wrapper
-            inner = f"model.{wrapper[:-1]}"
-            problems.append(f"every key of one is the other's with the prefix '{wrapper}': save {inner}, the model it "
-                            f"wraps, or load into the wrapped model (or, here, into {inner})")  # fmt: skip
+            inner, wrap = f"model.{wrapper[:-1]}", "torch.compile" if wrapper == "_orig_mod." else "nn.DataParallel"
+            fix = (f"your model is wrapped: load into {inner}", f"the file's model was wrapped: save {inner}, the "
+                   f"model it wraps, or load into {wrap}(model), wrapped alike")[extra is unexpected]  # fmt: skip
+            problems.append(f"every key of one is the other's with the prefix '{wrapper}', {fix}")
     return "the model's weights do not fit (" + "; ".join(problems) + ")" if problems else None
 
 
@@ -276,7 +283,8 @@ def load_checkpoint(
         raise CheckpointError(f"'{path.name}' holds NaN or inf in {', '.join(diverged[:5])}: the training had "
                               "diverged when it was saved, so nothing was loaded. Load an earlier checkpoint, then, "
                               "as loading restores the optimizer's learning rate, set a lower one after loading: "
-                              "for g in optimizer.param_groups: g['lr'] = ...")  # fmt: skip
+                              "for g in optimizer.param_groups: g['lr'] = ..."
+                              + _RATES * bool(checkpoint["scheduler"]))  # fmt: skip
     if problems:
         raise CheckpointError(f"'{path.name}' does not fit, so nothing was loaded: " + "; ".join(problems) + ".")
     before = _snapshot(model, optimizer, scheduler, generator)

@@ -14,6 +14,12 @@ _NOT_COLLATABLE = re.compile(
 )
 
 
+def _kind(item: object) -> str:
+    """An item's kind in words: 'None', 'an int', 'a Tensor'."""
+    name = type(item).__name__
+    return "None" if item is None else f"{'an' if name[0].lower() in 'aeiou' else 'a'} {name}"
+
+
 def _items_differ(exc: BaseException) -> str | None:
     """What differs among the items default_collate failed to batch (kinds, or dicts' keys), or its last words when a
     worker ran it; None for an error it did not raise (the Dataset's own code)."""
@@ -22,13 +28,15 @@ def _items_differ(exc: BaseException) -> str | None:
         frames += [tb.tb_frame.f_locals.get("batch")] * tb.tb_frame.f_code.co_filename.endswith(_COLLATE)
         tb = tb.tb_next
     for items in [i for i in reversed(frames) if isinstance(i, (list, tuple))]:  # the innermost batch first
-        if len(kinds := sorted({type(item).__name__ for item in items})) > 1:
-            return f"some items hold a {' where others hold a '.join(kinds)}"
-        if len(keys := sorted({str(sorted(map(str, i))) for i in items if isinstance(i, Mapping)})) > 1:
-            return f"its items' dicts have different keys, {' and '.join(keys)}"
+        if len(kinds := sorted({_kind(item) for item in items})) > 1:
+            return f"some items hold {' where others hold '.join(kinds)}"
+        if len(keys := sorted({f"[{', '.join(sorted(map(repr, i)))}]" for i in items if isinstance(i, Mapping)})) > 1:
+            return f"its items' dicts have different keys, {' and '.join(keys)}"  # repr: the key 1 is not '1'
     text = str(exc.args[0]) if exc.args else ""  # a KeyError's str() would quote it
     if frames or (_COLLATE in text and "DataLoader worker" in text):
-        return f"default_collate failed ({type(exc).__name__}: {text.strip().splitlines()[-1]})"
+        last = (text.strip().splitlines() or [""])[-1]  # a worker's traceback ends in "KeyError: 'x'"
+        said = last if last.startswith(f"{type(exc).__name__}:") else f"{type(exc).__name__}: {last}"
+        return f"default_collate failed ({said.rstrip(': ')})"
     return None
 
 

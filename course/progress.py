@@ -49,7 +49,7 @@ def check_progress(progress: object) -> None:
     if (
         progress is None
         or isinstance(progress, (bool, np.bool_))
-        or (type(progress) in (int, np.int64, np.int32) and progress in (0, 1))
+        or (isinstance(progress, numbers.Integral) and progress in (0, 1))  # NumPy's integers and IntEnum too
     ):
         return  # 0 and 1 are as plain as False and True
     if isinstance(progress, str):

@@ -5,6 +5,7 @@ divergence, a path naming a folder, a generator of another device, a wrapped mod
 from __future__ import annotations
 
 import copy
+import enum
 import os
 import pathlib
 import random
@@ -12,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Mapping
 
 import numpy as np
 import pytest
@@ -283,5 +285,257 @@ def test_check_progress_takes_numpy_integers_zero_and_one():
 @pytest.mark.parametrize("flag", ["--help", "-h"])
 def test_help_prints_usage_to_stdout_and_succeeds(flag, capsys):
     assert main([flag]) == 0
+    out, err = capsys.readouterr()
+    assert "usage: python -m course doctor" in out and err == ""
+
+
+# ================================================================== second look at review 13 (second part)
+# ------------------------------------------------------------------ 1: only the folders a path names are checked
+
+
+def test_a_relative_path_below_a_folder_one_may_not_enter_is_still_saved_and_loaded(tmp_path, monkeypatch):
+    inner = tmp_path / "shut" / "inner"
+    inner.mkdir(parents=True)
+    monkeypatch.chdir(inner)
+    real_access = os.access
+
+    def shut(p, mode, **kw):  # the folder above the working directory lacks execute permission
+        return False if os.path.abspath(p) == str(tmp_path / "shut") and mode & os.X_OK else real_access(p, mode, **kw)
+
+    monkeypatch.setattr(os, "access", shut)
+    save_checkpoint("y.pt", nn.Linear(1, 1), epoch=1)
+    assert load_checkpoint("y.pt", nn.Linear(1, 1))["epoch"] == 1
+
+
+SHUT_ABOVE = textwrap.dedent("""
+    import os, pathlib, sys, tempfile
+    sys.path.insert(0, sys.argv[1])
+    from torch import nn
+    from course.checkpoints import load_checkpoint, save_checkpoint
+    folder = pathlib.Path(tempfile.mkdtemp())
+    inner = folder / "shut" / "inner"; inner.mkdir(parents=True); os.chdir(inner); os.chmod(folder / "shut", 0o600)
+    try:
+        save_checkpoint("y.pt", nn.Linear(1, 1), epoch=1)
+        print("loaded", load_checkpoint("y.pt", nn.Linear(1, 1))["epoch"])
+    except Exception as exc:
+        print(type(exc).__name__, exc)
+    os.chmod(folder / "shut", 0o700)
+""")
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root")
+def test_a_relative_path_below_a_shut_folder_saves_as_another_user():
+    run = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                          SHUT_ABOVE, str(ROOT)], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "TMPDIR": "/tmp"})  # fmt: skip
+    assert run.stdout.strip() == "loaded 1", run.stdout + run.stderr
+
+
+# ------------------------------------------------------------------ 2: an exception with no message
+
+
+class NoMessage(Mapping):
+    """A Mapping item whose rebuild by default_collate raises ValueError() with no message."""
+
+    frozen = False
+
+    def __init__(self, data):
+        if NoMessage.frozen:
+            raise ValueError()
+        self.data = dict(data)
+
+    def __getitem__(self, key):
+        return self.data[key]
+
+    def __iter__(self):
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+def test_a_collate_error_with_no_message_is_named(monkeypatch):
+    items = [NoMessage({"x": torch.ones(2)}), NoMessage({"x": torch.ones(2)})]
+    monkeypatch.setattr(NoMessage, "frozen", True)
+    assert_clear_error(lambda: evaluate(nn.Linear(2, 1), nn.MSELoss(), DataLoader(items, batch_size=2)), TypeError,
+                       r"could not batch.*default_collate failed \(ValueError\)")  # fmt: skip
+
+
+# ------------------------------------------------------------------ 3: a history of iterators
+
+
+@pytest.mark.parametrize("make", [lambda v: map(float, v), lambda v: (x for x in v), lambda v: iter(v)])
+def test_a_history_of_iterators_is_saved_whole(tmp_path, make):
+    path = save_checkpoint(tmp_path / "h.pt", nn.Linear(1, 1), epoch=2, history={"train_loss": make([0.5, 0.4])})
+    assert torch.load(path, weights_only=True)["history"] == {"train_loss": [0.5, 0.4]}
+
+
+# ------------------------------------------------------------------ 4: the divergence advice with a scheduler
+
+
+def _lower_as_advised(optimizer, scheduler) -> None:
+    for g in optimizer.param_groups:
+        g.update({k: v / 10 for k, v in g.items() if k in ("lr", "initial_lr", "max_lr", "min_lr")})
+    scheduler.base_lrs = [r / 10 for r in scheduler.base_lrs]
+
+
+SCHEDULERS = [lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=100),
+              lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda e: 0.99**e),
+              lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=50),
+              lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=5)]  # fmt: skip
+
+
+@pytest.mark.parametrize("build", SCHEDULERS)
+def test_the_divergence_advice_with_a_scheduler_lowers_the_rate_for_good(tmp_path, build):
+    model = nn.Linear(2, 1)
+    optimizer = sgd(model)
+    scheduler = build(optimizer)
+    for _ in range(30):
+        optimizer.step()
+        scheduler.step()
+    good = save_checkpoint(tmp_path / "good.pt", model, optimizer, scheduler)
+    checkpoint = torch.load(good, weights_only=True)
+    checkpoint["model"]["weight"].fill_(float("inf"))
+    write_sealed(checkpoint, tmp_path / "bad.pt")
+    fresh = nn.Linear(2, 1)
+    opt = sgd(fresh)
+    sched = build(opt)
+    assert_clear_error(
+        lambda: load_checkpoint(tmp_path / "bad.pt", fresh, opt, sched),
+        ValueError,
+        r"g\['lr'\].*scheduler.*'max_lr'.*scheduler\.base_lrs = \[r / 10 for r in scheduler\.base_lrs\]",
+    )
+    rates = []
+    for lower in (False, True):
+        load_checkpoint(good, fresh, opt, sched)
+        if lower:
+            _lower_as_advised(opt, sched)
+        for _ in range(3):
+            opt.step()
+            sched.step()
+        rates.append(opt.param_groups[0]["lr"])
+    assert rates[1] == pytest.approx(rates[0] / 10)
+
+
+def test_the_divergence_advice_without_a_scheduler_does_not_name_one(tmp_path):
+    path = save_checkpoint(tmp_path / "a.pt", nn.Linear(1, 1))
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["model"]["weight"][0, 0] = float("nan")
+    write_sealed(checkpoint, tmp_path / "nan.pt")
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(tmp_path / "nan.pt", nn.Linear(1, 1))
+    assert "base_lrs" not in str(info.value)
+
+
+# ------------------------------------------------------------------ 5: a wrapped model's keys, advice by direction
+
+
+@pytest.mark.parametrize(("wrap", "attribute"), [(nn.DataParallel, "module"), (torch.compile, "_orig_mod")])
+def test_a_wrapped_file_into_a_plain_model_is_not_told_to_load_into_the_inner_model(tmp_path, wrap, attribute):
+    path = save_checkpoint(tmp_path / "w.pt", wrap(nn.Linear(2, 1)))
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(path, nn.Linear(2, 1))
+    assert f"save model.{attribute}" in str(info.value) and "load into model." not in str(info.value)
+    assert ("nn.DataParallel(model)" if attribute == "module" else "torch.compile(model)") in str(info.value)
+
+
+def test_a_plain_file_into_a_wrapped_model_is_told_to_load_into_the_inner_model(tmp_path):
+    path = save_checkpoint(tmp_path / "p.pt", nn.Linear(2, 1))
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(path, nn.DataParallel(nn.Linear(2, 1)))
+    assert "load into model.module" in str(info.value) and "save model.module" not in str(info.value)
+
+
+# ------------------------------------------------------------------ 6: names of 233 to 255 bytes
+
+
+@pytest.mark.parametrize("name", ["c" * 230 + ".pt", "c" * 252 + ".pt", "é" * 126 + ".pt"])
+def test_a_long_valid_name_is_saved_and_loaded(tmp_path, name):
+    path = save_checkpoint(tmp_path / name, nn.Linear(1, 1), epoch=1)
+    assert load_checkpoint(path, nn.Linear(1, 1))["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_a_stale_temporary_file_of_a_long_name_is_removed(tmp_path, monkeypatch):
+    from course import checkpoint_file
+
+    target = tmp_path / ("c" * 252 + ".pt")
+    monkeypatch.setattr(os, "getpid", lambda: 2**22 + 1)  # above Linux's largest pid: no such process
+    stale = checkpoint_file._temporary_name(target)
+    monkeypatch.undo()
+    assert len(stale.name.encode()) <= 255
+    stale.write_bytes(b"left by a killed save")
+    save_checkpoint(target, nn.Linear(1, 1))
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+# ------------------------------------------------------------------ 7: a trailing separator after a file's name
+
+
+def test_a_trailing_separator_after_an_existing_file_says_to_drop_it(tmp_path):
+    path = save_checkpoint(tmp_path / "target.pt", nn.Linear(1, 1))
+    for call in (
+        lambda: save_checkpoint(f"{path}/", nn.Linear(1, 1)),
+        lambda: load_checkpoint(f"{path}/", nn.Linear(1, 1)),
+    ):
+        with pytest.raises(ValueError, match=r"'target.pt' is a file.*drop the trailing '/'") as info:
+            call()
+        assert "epoch1.pt" not in str(info.value)
+
+
+# ------------------------------------------------------------------ 8: a name too long or a whole path too long
+
+
+def test_a_path_too_long_in_all_is_not_blamed_on_a_name(tmp_path):
+    deep = "/".join(["dd"] * 2100) + "/x.pt"
+    with pytest.raises(OSError, match=r"too long.*in all.*shorter") as info:
+        load_checkpoint(deep, nn.Linear(1, 1))
+    assert "255" not in str(info.value)
+    with pytest.raises(OSError, match=r"name 'x{40}.*303 bytes.*at most 255.*shorter"):
+        save_checkpoint(tmp_path / ("x" * 300 + ".pt"), nn.Linear(1, 1))
+
+
+# ------------------------------------------------------------------ 9: every integer type's 0 and 1
+
+
+class Switch(enum.IntEnum):
+    ON = 1
+
+
+@pytest.mark.parametrize("value", [np.int8(1), np.uint8(0), np.int16(1), np.uint64(1), np.longlong(0), Switch.ON])
+def test_check_progress_takes_every_integer_zero_and_one(value):
+    check_progress(value)
+
+
+def test_check_progress_still_refuses_other_integers():
+    with pytest.raises(TypeError):
+        check_progress(np.int8(2))
+
+
+# ------------------------------------------------------------------ 10: wording
+
+
+def test_a_worker_collate_failure_does_not_repeat_the_error_type():
+    loader = DataLoader([{"x": torch.ones(2)}, {"z": torch.ones(2)}], batch_size=2, num_workers=1)
+    with pytest.raises(TypeError, match=r"could not batch") as info:
+        evaluate(nn.Linear(2, 1), nn.MSELoss(), loader)
+    assert "KeyError: KeyError" not in str(info.value) and "KeyError: 'x'" in str(info.value)
+
+
+def test_items_of_none_and_an_int_are_named_in_plain_words():
+    loader = DataLoader([(torch.ones(1), 1), (torch.ones(1), None)], batch_size=2)
+    assert_clear_error(lambda: evaluate(nn.Linear(1, 1), nn.MSELoss(), loader), TypeError,
+                       r"some items hold None where others hold an int\.")  # fmt: skip
+
+
+def test_dict_keys_1_and_the_string_1_are_told_apart():
+    loader = DataLoader([{1: torch.ones(1)}, {"1": torch.ones(1)}], batch_size=2)
+    assert_clear_error(lambda: evaluate(nn.Linear(1, 1), nn.MSELoss(), loader), TypeError,
+                       r"different keys, \['1'\] and \[1\]|different keys, \[1\] and \['1'\]")  # fmt: skip
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_the_doctor_subcommands_help_succeeds(flag, capsys):
+    assert main(["doctor", flag]) == 0
     out, err = capsys.readouterr()
     assert "usage: python -m course doctor" in out and err == ""
