@@ -1,8 +1,8 @@
 """Checks for lesson 06 (losses): MSE with the right shapes, binary cross-entropy by hand, the safe versions.
 
-Each answer must return a loss *tensor* for backward() on a few batches: ordinary values, then extreme ones (logits
-of ±1000, too large for float64's exp too, and 0) on which each unsafe formula breaks and is named; the last batch is
-never shown. Where a rounded sigmoid and an overflowing exp break on the same batches, the graph tells them apart.
+Each answer must return a loss *tensor* for backward() on a few batches: ordinary values, then logits of ±1000 (too
+large for float64's exp too) and 0, on which each unsafe formula breaks and is named (the graph tells a rounded sigmoid
+from an overflowing exp, which break on the same batches); the last batch is never shown.
 """
 
 from __future__ import annotations
@@ -58,9 +58,13 @@ class, not with the other classes of its own row, so each example's loss depends
 over the classes, dim=1: F.log_softmax(logits, dim=1) at the label, or torch.logsumexp(logits, dim=1) minus its score."
 _RELOGGED = "the probability rounds to 0 before the log (exp(-1000) is 0.0, and 1 - p is 0.0 where p is 1.0), whose \
 log is -inf: take the log in one step, F.log_softmax / F.logsigmoid, and do not exp and log it again."
+_EPSILON_SOFTMAX = "an epsilon or a clamp keeps the log finite, but for a logit of 1000 the other classes' \
+probabilities round to exactly 0.0: a label scored 1000 below the largest loses -log(eps), 21 for 1e-9, not 1000, and \
+gets no gradient. Take the log from the logits, as F.cross_entropy does: F.log_softmax, or logsumexp minus the score."
+_EPSILONS = (1e-7, 1e-6, 1e-8, 1e-9, 1e-12, 1e-15)  # the epsilons learners add to a probability, or clamp it at
 _ROUNDING = {"SigmoidBackward0", "SoftmaxBackward0", "TanhBackward0"}  # a probability rounding to exactly 0.0 or 1.0
 _EXP = {"ExpBackward0", "Exp2Backward0", "Expm1Backward0", "PowBackward1", "PowBackward2"}  # each keeps its result
-_LOGS = {"LogBackward0": 0.0, "Log2Backward0": 0.0, "Log10Backward0": 0.0, "Log1pBackward0": -1.0}  # -inf there
+_LOGS = {"LogBackward0": 0.0, "Log2Backward0": 0.0, "Log10Backward0": 0.0, "Log1PBackward0": -1.0}  # -inf there
 _WRITTEN = {"IndexPutBackward0", "MaskedFillBackward0"}  # inf written in where a probability is 0.0: distributions' KL
 
 
@@ -109,12 +113,10 @@ _GUARDS = [  # a Python number (.item()) cuts the graph; a loss per element is n
 
 def _reaches(loss: torch.Tensor, inputs: torch.Tensor) -> bool:
     """Whether a gradient flows from ``loss`` to ``inputs`` (none from .item()); True where backward() fails."""
-    if not loss.requires_grad:
-        return False
     try:
         gradient = torch.autograd.grad(loss.sum(), inputs, allow_unused=True, retain_graph=True)[0]
-    except RuntimeError:
-        return True
+    except RuntimeError:  # also raised for a loss that does not require grad
+        return loss.requires_grad
     return gradient is not None and bool((gradient != 0).any())
 
 
@@ -124,9 +126,8 @@ def _on_batches(answer, args: tuple) -> list:
     for inputs, targets in zip(args[::2], args[1::2], strict=True):
         with warnings.catch_warnings(action="ignore"):  # the broadcast warning belongs to a mistake the verdict names
             loss = answer(inputs, targets)
-        if freed(loss):
-            loss = FREED
-        elif isinstance(loss, torch.Tensor) and loss.numel() == 1 and loss.is_floating_point():
+        loss = FREED if freed(loss) else loss
+        if isinstance(loss, torch.Tensor) and loss.numel() == 1 and loss.is_floating_point():
             loss = torch.where(loss.isnan(), torch.inf, loss).reshape(())
             loss = loss if _reaches(loss, inputs) else loss.detach()
         seen.append(loss)
@@ -165,16 +166,14 @@ def _as_2d(log_p: torch.Tensor, labels: torch.Tensor) -> tuple:
 
 
 def _log_prob(law: type) -> Callable:
-    """``law.log_prob``, watched as a library function under the name a learner knows: a distribution's
-    log-likelihood of the targets is the library's cross-entropy (torch.distributions.Binomial.log_prob)."""
+    """``law.log_prob`` under the name a learner knows (torch.distributions.Binomial.log_prob): a cross-entropy."""
     watched = wraps(law.log_prob)(lambda *args, **kwargs: law.log_prob(*args, **kwargs))
     watched.__module__, watched.__name__ = "torch.distributions", f"{law.__name__}.log_prob"
     return watched
 
 
 def _cross_entropy_library(scores) -> list:
-    """The library's cross-entropies, each with an answer that calls it on ``scores(inputs)``: (N, C) scores whose
-    softmax gives each class's probability (for a binary loss, C = 2 columns for 0 and 1)."""
+    """The library's cross-entropies, each with an answer that calls it on ``scores(inputs)``: (N, C) logits."""
     return [(F.cross_entropy, lambda x, y: torch.nn.CrossEntropyLoss()(scores(x), y.long())),
             (_log_prob(Categorical), lambda x, y: -Categorical(logits=scores(x)).log_prob(y.long()).mean()),
             (_log_prob(Multinomial), lambda x, y: -Multinomial(1, logits=scores(x)).log_prob(_hot(scores(x), y)).mean()),
@@ -207,8 +206,7 @@ _KL_LAWS = [  # each registered KL function, with a distribution over the labels
     (_KL_REGISTRY[OneHotCategorical, OneHotCategorical], lambda q: OneHotCategorical(probs=torch.stack([1 - q, q], 1))),
     (_KL_REGISTRY[Categorical, Categorical], lambda q: Categorical(probs=torch.stack([1 - q, q], 1))),  # after the
 ]  # one-hot's KL, which calls it
-# the KL divergence of the labels' distribution from the predicted one: for labels 0 and 1, the cross-entropy;
-# kl_divergence (named first), then the registered KL functions it dispatches to, each with an answer that calls it
+# the labels' KL divergence from the predictions (for labels 0 and 1, the cross-entropy): kl_divergence, named first
 _KL_LIBRARY = [(kl_divergence, lambda p, y: kl_divergence(Bernoulli(probs=y), Bernoulli(probs=p)).mean()),
                *((kl, lambda p, y, kl=kl, law=law: kl(law(y), law(p)).mean()) for kl, law in _KL_LAWS)]  # fmt: skip
 
@@ -257,7 +255,7 @@ binary_loss_from_logits = _exercise(  # from logits, the safe way; 1000 on the r
              _RELOGGED),
      *(Mistake("log_of_sigmoid", lambda z, y, e=eps, a=add: -(  # the epsilons learners use: in each log, or a clamp
          y * ((p := z.sigmoid() if a else z.sigmoid().clamp(e, 1 - e)) + a * e).log() + (1 - y) * (1 - p + a * e).log()
-     ).mean(), _ROUNDED) for eps in (1e-7, 1e-6, 1e-8, 1e-12, 1e-15) for add in (False, True)),
+     ).mean(), _ROUNDED) for eps in _EPSILONS for add in (False, True)),
      Mistake("exp_overflow", lambda z, y: ((1 - y) * z + torch.log(1 + torch.exp(-z))).mean()),
      Mistake("exp_overflow", lambda z, y: (torch.log1p(torch.exp(z)) - z * y).mean()),
      Mistake("exp_overflow", lambda z, y: torch.log1p(torch.exp(-(2 * y - 1) * z)).mean()),  # F.soft_margin_loss's
@@ -283,6 +281,8 @@ class_loss = _exercise(  # cross-entropy from logits and class indices, by hand 
     [Mistake("unstable_softmax", lambda z, y: -(z.exp()[range(len(y)), y] / z.exp().sum(1)).log().mean()),
      Mistake("unstable_softmax", lambda z, y: -z.softmax(1)[range(len(y)), y].log().mean(), _LOG_OF_SOFTMAX),
      Mistake("unstable_softmax", lambda z, y: -F.log_softmax(z, 1).exp()[range(len(y)), y].log().mean(), _RELOGGED),
+     *(Mistake("unstable_softmax", lambda z, y, e=eps, a=add: -(z.softmax(1) + e if a else z.softmax(1).clamp(min=e))
+               .log()[range(len(y)), y].mean(), _EPSILON_SOFTMAX) for eps in _EPSILONS for add in (False, True)),
      Mistake("softmax_before_cross_entropy", lambda z, y: F.cross_entropy(z.softmax(dim=1), y), _SOFTMAX_TWICE),
      Mistake("missing_logsumexp", lambda z, y: -z[range(len(y)), y].mean()),
      Mistake("shape_mismatch", lambda z, y: (torch.logsumexp(z, dim=1) - z[:, y]).mean(), _COLUMNS),

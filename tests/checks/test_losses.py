@@ -649,3 +649,30 @@ def test_fix_third06_an_overflowing_exp_beside_an_unused_softmax_is_told_the_exp
 def test_fix_third06_a_softmax_beside_an_exp_that_did_not_overflow_is_told_it_rounds():
     verdict = check.class_loss(lambda z, y: -(z.softmax(1)[range(len(y)), y] + 0 * z.tanh().exp().sum()).log().mean())
     assert verdict.mistake == "unstable_softmax" and "computed safely" in verdict.message, verdict
+
+
+def _relog1p(z, y):  # fix fourth-06 M1: log1p(-p) of a probability exp'd back from F.logsigmoid
+    return -(y * F.logsigmoid(z) + (1 - y) * torch.log1p(-F.logsigmoid(z).exp())).mean()
+
+
+def test_fix_fourth06_log1p_of_an_exp_d_logsigmoid_is_told_it_rounds_to_0_not_overflow():
+    z, y = torch.tensor([1000.0, -1000.0, 0.0], requires_grad=True), torch.tensor([0.0, 1.0, 1.0])
+    assert check._cause(_relog1p(z, y)) == "zero"
+    verdict = check.binary_loss_from_logits(_relog1p)
+    assert verdict.mistake == "log_of_sigmoid", verdict
+    assert "rounds to 0 before the log" in verdict.message and "overflow" not in verdict.message, verdict
+
+
+EPSILON_SOFTMAX = {  # fix fourth-06 L2: a softmax kept off log(0) by a clamp or an added epsilon
+    **{f"clamp_{eps:g}": lambda z, y, e=eps: -z.softmax(1).clamp(min=e).log()[range(len(y)), y].mean()
+       for eps in (1e-9, 1e-7, 1e-12)},
+    **{f"plus_{eps:g}": lambda z, y, e=eps: -torch.log(F.softmax(z, dim=1) + e)[range(len(y)), y].mean()
+       for eps in (1e-12, 1e-8, 1e-15)},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("answer", EPSILON_SOFTMAX.values(), ids=EPSILON_SOFTMAX)
+def test_fix_fourth06_a_clamped_or_epsilon_softmax_is_named(answer):
+    verdict = check.class_loss(answer)
+    assert verdict.mistake == "unstable_softmax" and "compare with the lesson" not in verdict.message, verdict
+    assert "epsilon" in verdict.message and "F.log_softmax" in verdict.message, verdict
