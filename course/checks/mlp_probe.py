@@ -22,17 +22,11 @@ from course.checks.vocabulary import MISTAKES
 _FIX = "Leave nn.Linear's default initialisation (random weights and biases)."
 _NONE = "(weights 0, biases 0 or below): its ReLU gives 0 whatever the input and passes no gradient back"
 DEAD = f"every hidden layer starts dead {_NONE}, so no hidden layer ever learns and only the output bias does. {_FIX}"
-ZERO = (
-    "hidden layer {} starts dead "
-    + _NONE
-    + ", so it and the layers before it get no gradient and never learn, and the "
-    f"output can never depend on the input. {_FIX}"
-)
-COPIES = (
-    "hidden layer {} starts with its units alike (one value for all its weights, one for all its biases) and the layer "
-    "after it with one value for all its weights: those units get identical gradients and stay copies of one another "
-    f"(but for rounding), as if the layer had one unit. {_FIX}"
-)
+ZERO = (f"hidden layer {{}} starts dead {_NONE}, so it and the layers before it get no gradient and never learn, and "
+        f"the output can never depend on the input. {_FIX}")  # fmt: skip
+COPIES = ("hidden layer {} starts with its units alike (one value for all its weights, one for all its biases) and "
+          "the layer after it with one value for all its weights: those units get identical gradients and stay copies "
+          f"of one another (but for rounding), as if the layer had one unit. {_FIX}")  # fmt: skip
 
 
 def _one_value(tensor: torch.Tensor | None) -> bool:  # no bias: all 0
@@ -96,12 +90,15 @@ def random_forward(model: nn.Module, x: torch.Tensor) -> bool:
         return False
 
 
-def noting(calls: list[int], flow: list[tuple], nodes: list) -> Callable[..., None]:
-    """A forward hook (with_kwargs=True) for each nn.Linear: its id in ``calls`` as it runs, its input (given by
-    position or by keyword) and output in ``flow``, the autograd node that made the output in ``nodes``."""
+def noting(calls: list[int], flow: list[tuple], nodes: list, owner: nn.Module | None = None) -> Callable[..., None]:
+    """A forward hook (with_kwargs=True) for the nn.Linear ``owner``: its id in ``calls`` as it runs, its input (by
+    position or by keyword) and output in ``flow``, the autograd node that made the output in ``nodes``; a copy of the
+    layer (copy.deepcopy inside forward) carries the hook too: its runs are not noted."""
     copy = lambda t: t.detach().clone() if torch.is_tensor(t) else None  # noqa: E731 (forward may change it after)
 
     def hook(module: nn.Module, args: tuple, kwargs: dict, output: object) -> None:  # None: the output is left as is
+        if owner is not None and module is not owner:
+            return
         calls.append(id(module))
         flow.append((copy(args[0] if args else kwargs.get("input", next(iter(kwargs.values()), None))), copy(output)))
         nodes.append(output.grad_fn if torch.is_tensor(output) else None)
@@ -172,72 +169,101 @@ def repeats(ids: list[int], layers: dict[int, nn.Module], places: int) -> tuple[
     return "", "" if again is None else f"nn.Linear({again.in_features}, {again.out_features})"
 
 
-TIED = (
-    "two nn.Linear layers hold one Parameter, or two over the same numbers (as b.weight = a.weight, b.weight = "
-    "nn.Parameter(a.weight.data) or b.weight.data = a.weight.data make them): the two places share their weights and "
-    "learn as one layer. Leave each nn.Linear the weight and bias it makes itself."
-)
-UNUSED = (
-    "{} gets no gradient from the output: forward never runs it (it runs another layer in its place, or the same one "
-    "twice through F.linear or .forward, or skips it), so it never learns. Run each nn.Linear once, in order, a ReLU "
-    "after each hidden one."
-)
+TIED = ("two nn.Linear layers hold one Parameter, or two over the same numbers (as b.weight = a.weight, b.weight = "
+        "nn.Parameter(a.weight.data) or b.weight.data = a.weight.data make them): the two places share their weights "
+        "and learn as one layer. Leave each nn.Linear the weight and bias it makes itself.")  # fmt: skip
+UNUSED = ("{} gets no gradient from the output: forward never runs it (it runs another layer in its place, or the same "
+          "one twice through F.linear or .forward, or skips it), so it never learns. Run each nn.Linear once, in order,"
+          " a ReLU after each hidden one.")  # fmt: skip
 
 
-def _gradients(output: object, layers: list[nn.Module]) -> list:
+def _gradients(output: object, layers: list[nn.Module], each: bool = False) -> list:
     """Per layer, whether its parameters that require grad get a gradient from ``output`` (None: none require it; []
-    if the output is not a tensor with a graph). By backward(), as training does (torch.autograd.grad misses a
-    reentrant checkpoint's), each parameter's .grad put back after."""
-    asked = [[p for p in layer.parameters() if p.requires_grad] for layer in layers]
-    kept = {p: p.grad for ps in asked for p in ps}
+    if the output is not a tensor with a graph); ``each``: per layer, (name, got one) per such parameter. By backward(),
+    as training does (torch.autograd.grad misses a reentrant checkpoint's), each parameter's .grad put back after."""
+    asked = [[(n, p) for n, p in layer.named_parameters() if p.requires_grad] for layer in layers]
+    kept = {p: p.grad for ps in asked for _, p in ps}
     try:
-        for p in kept:
-            p.grad = None
-        output.sum().backward(retain_graph=True)  # asked twice: cut, then unused
-        got = [any(p.grad is not None for p in ps) if ps else None for ps in asked]
+        [setattr(p, "grad", None) for p in kept]
+        output.sum().backward(retain_graph=True)  # asked twice: cut, then starved
+        got = [[(n, p.grad is not None) for n, p in ps] for ps in asked]
     except Exception:  # not a tensor, no graph: nothing to say here
         got = []
-    for p, grad in kept.items():
-        p.grad = grad
-    return got
+    [setattr(p, "grad", grad) for p, grad in kept.items()]
+    return got if each else [any(g for _, g in ps) if ps else None for ps in got]
 
 
-def unused(output: object, layers: list[nn.Module]) -> str:
-    """The first of ``layers`` whose parameters (those that require grad) get no gradient from ``output`` while
-    another's do, as "nn.Linear(4, 4)"; "" if none (or the output has no graph)."""
-    got = _gradients(output, layers)
-    late = next((layer for layer, g in zip(layers, got, strict=False) if g is False), None)
-    return f"nn.Linear({late.in_features}, {late.out_features})" if late is not None and any(got) else ""
+def _depends(model: nn.Module, x: torch.Tensor, params: list[torch.Tensor]) -> bool:
+    """Whether ``model``'s output for ``x`` (from one random state) changes when ``params`` change."""
+    kept = [p.detach().clone() for p in params]
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        try:
+            torch.manual_seed(0), (before := model(x.clone())), [p.add_(1.0) for p in params], torch.manual_seed(0)
+            return torch.is_tensor(before) and not _same(before, model(x.clone()))
+        except Exception:  # forward failed: other guards say so
+            return False
+        finally:
+            [p.copy_(k) for p, k in zip(params, kept, strict=True)]
 
 
-CUT = (
-    "forward's output has no graph back to the weights ({}): the loss could not reach them, so backward() would give "
-    "them no gradient and training would change nothing. Compute forward with autograd on, from the layers' own "
-    "parameters: no torch.no_grad(), .detach() or .data inside forward."
-)
+CUT = ("forward's output has no graph back to the weights ({}): the loss could not reach them, so backward() would give"
+       " them no gradient and training would change nothing. Compute forward with autograd on, from the layers' own "
+       "parameters: no torch.no_grad(), .detach() or .data inside forward.")  # fmt: skip
 
 
 def cut(output: object, layers: list[nn.Module], nodes: list) -> str:
     """Why no parameter of ``layers`` that requires grad gets a gradient from a floating-point ``output`` (:data:`CUT`,
     naming torch.no_grad() where a layer ran without a graph, .detach() or .data where the output has none, .data on
     the weights otherwise); "" where one does, none requires grad, or the output is not such a tensor."""
-    if not (torch.is_tensor(output) and output.is_floating_point()) or not any(
-        p.requires_grad for m in layers for p in m.parameters()
-    ):
+    asked = any(p.requires_grad for m in layers for p in m.parameters())
+    if not (asked and torch.is_tensor(output) and output.is_floating_point()) or any(_gradients(output, layers)):
         return ""
-    if output.requires_grad and any(_gradients(output, layers)):
-        return ""
-    if nodes and all(node is None for node in nodes) and not output.requires_grad:
-        return CUT.format("forward ran under torch.no_grad()")
-    return CUT.format(
-        "its output was .detach()ed or taken as .data"
-        if not output.requires_grad
-        else "forward used the weights through .data or .detach()"
-    )
+    if not output.requires_grad:  # what shows: the last layer run had no graph, the output has none, no layer ran
+        also = "" if nodes else ", or forward ran under torch.no_grad()"  # as a module: not seen
+        ran = "forward ran under torch.no_grad()" if nodes and nodes[-1] is None else ""
+        return CUT.format(ran or f"its output was .detach()ed or taken as .data{also}")
+    leaf = "its output was cut (torch.no_grad(), .detach() or .data), then made a leaf with .requires_grad_()"
+    return CUT.format("forward used the weights through .data or .detach()" if output.grad_fn else leaf)
+
+
+PART = ("the {} of nn.Linear({}, {}) {} no gradient from the output, though the output depends on {}: forward {}, so "
+        "training never changes {}. Compute forward with autograd on, from the layers' own parameters: no "
+        "torch.no_grad(), .detach() or .data inside forward.")  # fmt: skip
+_HOW = ("uses {} through .detach() or .data", "runs it under torch.no_grad()", "runs it, but what it computes is cut "
+        "from the graph further on (.detach(), .data or torch.no_grad())", "uses {} through torch.no_grad(), "
+        ".detach() or .data (or a copy of the layer)")  # fmt: skip
+
+
+def starved(output: object, layers: list, nodes: list, calls: list[int], model: nn.Module, x: torch.Tensor) -> tuple:
+    """:func:`cut`'s message, or :data:`PART` for the first layer whose parameters (some) get no gradient though
+    ``model(x)`` depends on them; the layer ("nn.Linear(4, 4)") that gets none and it does not depend on; whether a
+    layer learns with no run its hook noted (F.linear, @) beside one run as a module (where_changed cannot read)."""
+    if message := cut(output, layers, nodes):
+        return message, "", False
+    got = _gradients(output, layers, each=True)
+    learns = [any(g for _, g in ps) for ps in got]
+    for layer, ps, some in zip(layers, got, learns, strict=False):
+        if not (none := [n for n, g in ps if not g]) or not any(learns):
+            continue
+        shape = layer.in_features, layer.out_features
+        if not some and not _depends(model, x, [p for n, p in layer.named_parameters() if n in none]):
+            return "", "nn.Linear({}, {})".format(*shape), False
+        runs = [nodes[k] for k, i in enumerate(calls) if i == id(layer)]
+        how = _HOW[0 if some else 3 if not runs else 1 if all(n is None for n in runs) else 2]
+        kinds = [k for k in ("weights", "bias") if any((n == "bias") == (k == "bias") for n in none)]
+        one, them = kinds == ["bias"], "it" if kinds == ["bias"] else "them"
+        return PART.format(" and ".join(kinds), *shape, "gets" if one else "get", them, how.format(them), them), "", 0
+    return "", "", bool(calls) and any(some and id(m) not in calls for m, some in zip(layers, learns, strict=False))
+
+
+def moded(model: nn.Module) -> bool:
+    """Whether ``model`` holds a layer that computes otherwise in training: a dropout that drops, a norm layer."""
+    kinds = [(m.__module__.rsplit(".")[-1], m) for m in model.modules()]
+    return any(k in ("batchnorm", "normalization", "instancenorm") or k == "dropout" and m.p > 0 for k, m in kinds)
 
 
 def shared_message(kind: str) -> str:
-    """What the shared_layer guard says of :func:`repeats`' "layer" or "parameter", or of an :func:`unused` layer."""
+    """What the shared_layer guard says of :func:`repeats`' "layer" or "parameter", or of an unused layer."""
     return MISTAKES["shared_layer"] if kind == "layer" else TIED if kind == "parameter" else UNUSED.format(kind)
 
 
@@ -256,15 +282,13 @@ def where_changed(x: torch.Tensor, flow: list[tuple], output: object) -> str:
 
 
 _LAYERS = "the output differs from these nn.Linear layers with a ReLU between them"
-CHANGED = {
-    "": "the layer sizes are right but the output is not: a ReLU after each hidden layer, none after the last.",
+CHANGED = {"": "the layer sizes are right but the output is not: a ReLU after each hidden layer, none after the last.",
     "before": f"the layer sizes are right, but forward changes the input before the first nn.Linear (a scaling, a "
     f"normalisation, ...): {_LAYERS}. Pass x to the first layer as it is.",
     "between": f"the layer sizes are right, but between two nn.Linear layers forward computes more than a ReLU, or "
     f"something else (another activation, a layer norm, a scaling, ...): {_LAYERS}. Put only a ReLU between them.",
     "after": "the layer sizes and the ReLUs are right, but forward changes the output after the last nn.Linear (an "
-    "activation, a scaling, ...): return that layer's output as it is, so the output can take any value.",
-}
+    "activation, a scaling, ...): return that layer's output as it is, so the output can take any value."}  # fmt: skip
 NO_LINEAR = (" Your model holds no nn.Linear layer: the exercise asks for nn.Linear layers, not weights of your own "
              "(nn.Parameter used with F.linear or @).")  # fmt: skip
 

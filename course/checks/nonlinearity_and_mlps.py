@@ -20,14 +20,14 @@ from course.checks.mlp_probe import (
     Noisy,
     cannot_learn,
     chain,
-    cut,
+    moded,
     noting,
     random_forward,
     repeats,
     set_as_seen,
     shared_message,
     start,
-    unused,
+    starved,
     where_changed,
     zeroed,
 )
@@ -59,24 +59,24 @@ def _architecture(make: object, probes: tuple) -> object:
             remove_weight_norm(layer, hook.name) if isinstance(hook, WeightNorm) else None  # plain weights
         linears, calls, flow, nodes = [m for m in model.modules() if isinstance(m, nn.Linear)], [], [], []  # per run
         started = start(linears)  # before the weights are fixed: can training tell the units apart?
-        hooks = [layer.register_forward_hook(noting(calls, flow, nodes), with_kwargs=True) for layer in linears]
+        hooks = [layer.register_forward_hook(noting(calls, flow, nodes, layer), with_kwargs=True) for layer in linears]
         with torch.no_grad():  # the weight, then the bias if any, as forward sees them (through a parametrization)
             for layer, (offset, name) in product(linears, enumerate(("weight", "bias"))):
                 if (value := getattr(layer, name)) is not None:
                     set_as_seen(layer, name, fixed_values(value.shape, float(offset)).to(value.dtype))
         output = torch.enable_grad()(model)(given := x.to(dtype, copy=True).requires_grad_() * 1)  # frozen too
         [hook.remove() for hook in hooks]  # the output was noted; then run twice more: do two runs differ?
-        cut_off = cut(output, linears, nodes)  # no gradient reaches the weights: no_grad, .detach(), .data
+        cut_off, never, mixed = starved(output, linears, nodes, calls, model, x.to(dtype))  # cut, unused
         runs = chain(x.to(dtype), calls, flow, nodes, output)  # the runs that made the output: not those for a log
         shared, again = repeats([calls[k] for k in runs], {id(m): m for m in linears}, len(sizes[0]) + 1)
-        shared, output = shared or unused(output, linears), output.detach() if torch.is_tensor(output) else output
+        shared, output = shared or never, output.detach() if torch.is_tensor(output) else output
         shapes = sorted((m.in_features, m.out_features, m.bias is not None) for m in linears)
         odd = sorted({type(m).__name__ for m in model.modules() if m.__module__.rsplit(".")[-1] in _ODD} - {"ReLU"})
-        odd = [] if odd and close(output, _architecture(_mlp, [(n_inputs, *sizes)])[2][0]) else odd  # right output
+        odd = [] if odd and not moded(model) and close(output, _architecture(_mlp, [(n_inputs, *sizes)])[2][0]) else odd
         frozen += [name for name, p in model.named_parameters() if not p.requires_grad and name not in frozen]
         seen.append((shapes, unregistered_modules(model), output, frozen, shared, odd,
                      not torch.equal(given.detach(), x.to(dtype)), cut_off or cannot_learn(started, calls),
-                     where_changed(x.to(dtype), [flow[k] for k in runs], output),
+                     "" if mixed else where_changed(x.to(dtype), [flow[k] for k in runs], output),
                      torch.no_grad()(random_forward)(model, x.to(dtype)), again))  # fmt: skip
     return tuple(zip(*seen, strict=True))  # (shapes, unregistered, outputs, frozen, shared, odd, in place, cut/stuck,
     # where forward does more than Linear and ReLU layers, random, a layer run again along the chain)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from functools import partial
 from itertools import pairwise
 
@@ -779,4 +780,86 @@ def test_fourth_look_a_checkpointed_or_float64_mlp_still_passes(reentrant, dtype
 def test_fourth_look_a_right_mlp_checked_under_no_grad_still_passes():
     with torch.no_grad():
         verdict = check.make_mlp(check.make_mlp.reference)
+    assert verdict.passed, verdict
+
+
+class _FifthLook(nn.Module):  # the right layers in a list, forward run in one of the ways a reviewer wrote (fifth look)
+    def __init__(self, n_inputs, hidden, n_outputs, how="deepcopy"):
+        super().__init__()
+        self.how, self.ls = how, nn.ModuleList(nn.Linear(a, b) for a, b in pairwise([n_inputs, *hidden, n_outputs]))
+
+    def layer(self, k, x):
+        layer, last, how = self.ls[k], k == len(self.ls) - 1, self.how
+        if how == "deepcopy" and k == 0:
+            return copy.deepcopy(layer)(x)
+        if how in ("weights_detached", "weights_data"):
+            weight = layer.weight.detach() if how == "weights_detached" else layer.weight.data
+            return nn.functional.linear(x, weight, layer.bias)
+        if how == "first_no_grad" and k == 0:
+            with torch.no_grad():
+                return layer(x)
+        if how == "output_data" and last:
+            return nn.functional.linear(x, layer.weight.data, layer.bias.data)
+        if how == "mixed_first_flinear" and k == 0:
+            return nn.functional.linear(x, layer.weight, layer.bias)
+        if how == "mixed_first_forward" and k == 0:
+            return layer.forward(x)
+        if how == "mixed_output_matmul" and last:
+            return x @ layer.weight.T + layer.bias
+        return layer(x)
+
+    def forward(self, x):
+        for k in range(len(self.ls) - 1):
+            x = torch.relu(self.layer(k, x))
+            x = x.detach() if self.how == "detach_after_first" and k == 0 else x
+        return self.layer(len(self.ls) - 1, x)
+
+
+def test_fifth_look_a_layer_deep_copied_inside_forward_does_not_crash_the_check():
+    verdict = check.make_mlp(partial(_FifthLook, how="deepcopy"))
+    assert not verdict.passed and "raised an error" not in verdict.message, verdict
+
+
+@pytest.mark.parametrize("how", ["weights_detached", "weights_data"])
+def test_fifth_look_weights_cut_while_the_biases_learn_is_told_so(how):
+    verdict = check.make_mlp(partial(_FifthLook, how=how))
+    assert verdict.mistake == "not_backpropagatable", verdict
+    assert "the weights of nn.Linear(3, 5) get no gradient" in verdict.message, verdict
+    assert ".detach() or .data" in verdict.message and "no_grad" not in verdict.message.split(":")[1], verdict
+
+
+def _extra_after_each(extra, mode):  # each nn.Linear but the last followed by extra(width), then a ReLU
+    def make_mlp(n_inputs, hidden, n_outputs):
+        layers = [m for a, b in pairwise([n_inputs, *hidden]) for m in (nn.Linear(a, b), extra(b), nn.ReLU())]
+        model = nn.Sequential(*layers, nn.Linear(hidden[-1], n_outputs))
+        return model.eval() if mode == "eval" else model.train()
+
+    return make_mlp
+
+
+@pytest.mark.parametrize(("extra", "named"), [(lambda n: nn.Dropout(0.5), "Dropout"),
+                                              (nn.BatchNorm1d, "BatchNorm1d")])  # fmt: skip
+def test_fifth_look_dropout_or_batchnorm_returned_in_eval_mode_is_refused(extra, named):
+    verdict = check.make_mlp(_extra_after_each(extra, "eval"))
+    assert verdict.mistake == "extra_layer" and named in verdict.message, verdict
+
+
+def test_fifth_look_dropout_of_zero_still_passes():
+    assert check.make_mlp(_extra_after_each(lambda n: nn.Dropout(0.0), "train")).passed
+    assert check.make_mlp(_extra_after_each(lambda n: nn.Dropout(0.0), "eval")).passed
+
+
+@pytest.mark.parametrize(("how", "named", "cause"), [
+    ("first_no_grad", "the weights and bias of nn.Linear(3, 5)", "torch.no_grad()"),
+    ("detach_after_first", "the weights and bias of nn.Linear(3, 5)", "cut from the graph"),
+    ("output_data", "the weights and bias of nn.Linear(4, 2)", "no_grad(), .detach() or .data")])  # fmt: skip
+def test_fifth_look_a_layer_cut_from_the_graph_is_not_said_never_to_run(how, named, cause):
+    verdict = check.make_mlp(partial(_FifthLook, how=how))
+    assert verdict.mistake == "not_backpropagatable" and "never runs it" not in verdict.message, verdict
+    assert f"{named} get no gradient" in verdict.message and cause in verdict.message, verdict
+
+
+@pytest.mark.parametrize("how", ["mixed_first_flinear", "mixed_first_forward", "mixed_output_matmul"])
+def test_fifth_look_right_mlps_mixing_module_calls_with_f_linear_pass(how):
+    verdict = check.make_mlp(partial(_FifthLook, how=how))
     assert verdict.passed, verdict
