@@ -23,10 +23,15 @@ def as_path(path: object, hint: str = "") -> Path:
     text = str(os.fspath(path))
     if "\0" in text:
         raise ValueError(f"the path {text!r:.80} holds a NUL character ('\\x00'), which no file name may: remove it.")
+    linked = False
     try:
         os.lstat(text)
+        linked = True  # the link itself is there: its target, a folder of which may be shut, is looked at next
+        os.stat(text)
     except PermissionError as exc:
-        raise refused(Path(text), "use") or PermissionError(f"cannot use the path '{text}': {exc.strerror}.") from None
+        shown = Path(os.path.realpath(text) if linked else text)  # a link: the folders of its target are named
+        error = refused(shown, "use") or PermissionError(f"cannot use the path '{shown}': {exc.strerror}.")
+        raise (PermissionError(f"'{text}' is a symbolic link, and {error}") if linked else error) from None
     except OSError as exc:
         if exc.errno == errno.ENAMETOOLONG:
             raise OSError(exc.errno, _too_long(text)) from None

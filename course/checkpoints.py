@@ -24,6 +24,7 @@ from course.device import model_device
 from course.divergence import state_copy
 from course.epochs import check_saved_epoch
 from course.history import plain_history
+from course.lower_rates import ADVICE as _RATES
 from course.parts import built_before_change, check_model, check_optimizer, check_scheduler, wrong_order
 from course.repro import rng_state, set_rng_state
 from course.updates import note_restored
@@ -35,11 +36,6 @@ _MOMENTS = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "exp_inf", "momentum_buff
             "grad_avg", "sum", "ax", "prev", "step_size", "variance"}  # fmt: skip
 _ORDER = ("the path, then the model, optimizer and scheduler: save_checkpoint(path, model, optimizer, scheduler, "
           "epoch, history), load_checkpoint(path, model, optimizer, scheduler)")  # fmt: skip
-_RATES = ("; a scheduler computes the rate again at each step from rates of its own, and would set the old one "
-          "back: lower those too, e.g. by 10, for g in optimizer.param_groups: g.update({k: v / 10 for k, v in "
-          "g.items() if k in ('lr', 'initial_lr', 'max_lr', 'min_lr')}), then scheduler.base_lrs = [r / 10 for r in "
-          "scheduler.base_lrs] (OneCycleLR keeps them in the groups, LambdaLR and CosineAnnealingLR in "
-          "base_lrs)")  # fmt: skip
 
 
 def _kind(part: object) -> str | None:
@@ -182,6 +178,10 @@ def _missing(name: str) -> str:
     )
 
 
+def _unwrapped(names: list[str]) -> list[str]:  # torch.compile's or DataParallel's prefix: the model's advice names it
+    return [name.removeprefix("_orig_mod.").removeprefix("module.") for name in names]
+
+
 def _optimizer_misfit(optimizer: torch.optim.Optimizer, checkpoint: Mapping[str, Any], model: nn.Module) -> str | None:
     saved, kind, names = checkpoint["optimizer"], checkpoint["kinds"].get("optimizer"), checkpoint.get("param_names")
     if saved is None:
@@ -193,7 +193,7 @@ def _optimizer_misfit(optimizer: torch.optim.Optimizer, checkpoint: Mapping[str,
     if sizes != [len(group["params"]) for group in saved["param_groups"]]:
         return f"the optimizer's parameter groups hold {sizes} parameters, the file's {[len(g['params']) for g in saved['param_groups']]}"
     mine = _param_names(model, optimizer)  # older files have none: their state is checked by its shapes only
-    if wrong := [i for i, group in enumerate(names or ()) if group != mine[i]]:  # as many groups, of the same sizes
+    if wrong := [i for i, group in enumerate(names or ()) if _unwrapped(group) != _unwrapped(mine[i])]:  # same sizes
         return (f"the optimizer's parameter group {wrong[0]} holds {mine[wrong[0]]}, but the file's group {wrong[0]} held "
                 f"{names[wrong[0]]}: their state and learning rate would go to other parameters, without an error. "
                 "Build the optimizer with the same parameters in each group, in the order they were saved")  # fmt: skip

@@ -24,6 +24,7 @@ LAYERS = {  # a module may import only modules of a lower layer
     "show": 0,
     "images": 0,
     "checkpoint_file": 0,
+    "lower_rates": 0,
     "progress": 0,
     "parts": 0,
     "history": 0,

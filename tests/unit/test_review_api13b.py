@@ -9,6 +9,7 @@ import enum
 import os
 import pathlib
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -373,26 +374,50 @@ def test_a_history_of_iterators_is_saved_whole(tmp_path, make):
 # ------------------------------------------------------------------ 4: the divergence advice with a scheduler
 
 
-def _lower_as_advised(optimizer, scheduler) -> None:
-    for g in optimizer.param_groups:
-        g.update({k: v / 10 for k, v in g.items() if k in ("lr", "initial_lr", "max_lr", "min_lr")})
-    scheduler.base_lrs = [r / 10 for r in scheduler.base_lrs]
+def _lower_as_advised(message: str, optimizer, scheduler) -> None:
+    """Run the recipe the message prints, as a learner would paste it."""
+    recipe = re.search(
+        r"from course\.lower_rates import lower_rates; lower_rates\(optimizer, scheduler, by=10\)", message
+    )
+    assert recipe, message
+    exec(recipe.group(0), {"optimizer": optimizer, "scheduler": scheduler})
 
 
-SCHEDULERS = [lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=100),
-              lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda e: 0.99**e),
-              lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=50),
-              lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=5)]  # fmt: skip
+L = torch.optim.lr_scheduler
+SCHEDULERS = {
+    "StepLR": lambda o: L.StepLR(o, step_size=5),
+    "MultiStepLR": lambda o: L.MultiStepLR(o, milestones=[10, 40]),
+    "ExponentialLR": lambda o: L.ExponentialLR(o, gamma=0.95),
+    "CosineAnnealingLR": lambda o: L.CosineAnnealingLR(o, T_max=50, eta_min=0.001),
+    "CosineAnnealingWarmRestarts": lambda o: L.CosineAnnealingWarmRestarts(o, T_0=7, eta_min=0.001),
+    "OneCycleLR": lambda o: L.OneCycleLR(o, max_lr=0.1, total_steps=100),
+    "CyclicLR": lambda o: L.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=4),
+    "LambdaLR": lambda o: L.LambdaLR(o, lambda e: 0.99**e),
+    "MultiplicativeLR": lambda o: L.MultiplicativeLR(o, lambda e: 0.99),
+    "LinearLR": lambda o: L.LinearLR(o, start_factor=0.1, total_iters=40),
+    "ConstantLR": lambda o: L.ConstantLR(o, factor=0.5, total_iters=40),
+    "PolynomialLR": lambda o: L.PolynomialLR(o, total_iters=60),
+    "ReduceLROnPlateau": lambda o: L.ReduceLROnPlateau(o, factor=0.5, patience=4),
+    "SequentialLR": lambda o: L.SequentialLR(
+        o, [L.LinearLR(o, 0.1, total_iters=3), L.CosineAnnealingLR(o, 50)], milestones=[33]
+    ),
+    "ChainedScheduler": lambda o: L.ChainedScheduler([L.ExponentialLR(o, 0.97), L.CyclicLR(o, 0.01, 0.1, 4)]),
+}
 
 
-@pytest.mark.parametrize("build", SCHEDULERS)
-def test_the_divergence_advice_with_a_scheduler_lowers_the_rate_for_good(tmp_path, build):
+def _step(optimizer, scheduler, loss: float = 1.0) -> None:
+    optimizer.step()
+    scheduler.step(loss) if isinstance(scheduler, L.ReduceLROnPlateau) else scheduler.step()
+
+
+@pytest.mark.parametrize("kind", SCHEDULERS)
+def test_the_divergence_advice_with_a_scheduler_lowers_the_rate_for_good(tmp_path, kind):
+    build = SCHEDULERS[kind]
     model = nn.Linear(2, 1)
     optimizer = sgd(model)
     scheduler = build(optimizer)
     for _ in range(30):
-        optimizer.step()
-        scheduler.step()
+        _step(optimizer, scheduler)
     good = save_checkpoint(tmp_path / "good.pt", model, optimizer, scheduler)
     checkpoint = torch.load(good, weights_only=True)
     checkpoint["model"]["weight"].fill_(float("inf"))
@@ -400,21 +425,30 @@ def test_the_divergence_advice_with_a_scheduler_lowers_the_rate_for_good(tmp_pat
     fresh = nn.Linear(2, 1)
     opt = sgd(fresh)
     sched = build(opt)
-    assert_clear_error(
-        lambda: load_checkpoint(tmp_path / "bad.pt", fresh, opt, sched),
-        ValueError,
-        r"g\['lr'\].*scheduler.*'max_lr'.*scheduler\.base_lrs = \[r / 10 for r in scheduler\.base_lrs\]",
-    )
+    with pytest.raises(ValueError, match=r"g\['lr'\].*scheduler.*lower_rates") as info:
+        load_checkpoint(tmp_path / "bad.pt", fresh, opt, sched)
+    assert "base_lrs" not in str(info.value)
     rates = []
     for lower in (False, True):
         load_checkpoint(good, fresh, opt, sched)
         if lower:
-            _lower_as_advised(opt, sched)
-        for _ in range(3):
-            opt.step()
-            sched.step()
-        rates.append(opt.param_groups[0]["lr"])
-    assert rates[1] == pytest.approx(rates[0] / 10)
+            _lower_as_advised(str(info.value), opt, sched)
+        rates.append([])
+        for _ in range(40):
+            _step(opt, sched)
+            rates[-1].append(opt.param_groups[0]["lr"])
+    assert rates[1] == pytest.approx([r / 10 for r in rates[0]]), kind
+
+
+def test_lower_rates_refuses_a_factor_that_would_not_lower():
+    from course.lower_rates import lower_rates
+
+    optimizer = sgd(nn.Linear(1, 1))
+    for by in (0, -2, 0.5, float("nan"), "10"):
+        with pytest.raises((TypeError, ValueError), match=r"by should be"):
+            lower_rates(optimizer, by=by)
+    lower_rates(optimizer)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.01)
 
 
 def test_the_divergence_advice_without_a_scheduler_does_not_name_one(tmp_path):
@@ -539,3 +573,55 @@ def test_the_doctor_subcommands_help_succeeds(flag, capsys):
     assert main(["doctor", flag]) == 0
     out, err = capsys.readouterr()
     assert "usage: python -m course doctor" in out and err == ""
+
+
+# ------------------------------------------------------------------ 11: a link into a shut folder; a wrapped optimizer
+
+LINK_TO_SHUT = textwrap.dedent("""
+    import os, pathlib, sys, tempfile
+    sys.path.insert(0, sys.argv[1])
+    from torch import nn
+    from course.checkpoints import load_checkpoint, save_checkpoint
+    folder = pathlib.Path(tempfile.mkdtemp()); os.chdir(folder)
+    shut = folder / "shut"; shut.mkdir(); save_checkpoint(shut / "a.pt", nn.Linear(1, 1))
+    os.symlink("shut/a.pt", "link.pt"); os.chmod(shut, 0o600)
+    for call in (lambda: load_checkpoint("link.pt", nn.Linear(1, 1)), lambda: save_checkpoint("link.pt", nn.Linear(1, 1))):
+        try:
+            call()
+        except PermissionError as exc:
+            tb = exc.__traceback__
+            while tb.tb_next: tb = tb.tb_next
+            print(tb.tb_frame.f_code.co_filename, "|", exc)
+    os.chmod(shut, 0o700)
+""")
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root")
+def test_a_link_to_a_file_in_a_shut_folder_names_the_links_target_folder():
+    run = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                          LINK_TO_SHUT, str(ROOT)], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "TMPDIR": "/tmp"})  # fmt: skip
+    lines = run.stdout.strip().splitlines()
+    assert len(lines) == 2, run.stdout + run.stderr
+    for line in lines:
+        where, message = line.split(" | ")
+        assert "site-packages" not in where and "/lib/python" not in where, line
+        assert "'link.pt' is a symbolic link" in message and "shut'" in message and "chmod" in message, line
+
+
+def test_a_compiled_models_file_with_its_optimizer_gets_the_model_advice_only(tmp_path):
+    def net():
+        return nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+
+    model = torch.compile(net())
+    optimizer = torch.optim.Adam(model.parameters())
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    optimizer.step()
+    path = save_checkpoint(tmp_path / "c.pt", model, optimizer)
+    plain = net()
+    with pytest.raises(ValueError, match=r"save model\._orig_mod") as info:
+        load_checkpoint(path, plain, torch.optim.Adam(plain.parameters()))
+    assert "parameter group" not in str(info.value) and "other parameters" not in str(info.value)
+    inner = torch.compile(plain)  # wrapped alike, as advised: it loads
+    load_checkpoint(path, inner, torch.optim.Adam(inner.parameters()))
