@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from course.checks.mlp_modes import linear_size
 from course.checks.vocabulary import MISTAKES
 
 _FIX = "Leave nn.Linear's default initialisation (random weights and biases)."
@@ -35,7 +36,8 @@ def _one_value(tensor: torch.Tensor | None) -> bool:  # no bias: all 0
 
 def start(layers: list[nn.Linear]) -> dict[int, tuple[bool, bool, bool]]:
     """Per layer (by id, in module order), before the check sets its weights: one weight value, one bias value, dead
-    (weights 0, biases 0 or below)."""
+    (weights 0, biases 0 or below); a lazy layer not yet run (no weights) is left out."""
+    layers = [m for m in layers if not any(map(nn.parameter.is_lazy, m.parameters()))]
     dead = lambda m: not m.weight.any() and (m.bias is None or bool(m.bias.max() <= 0))  # noqa: E731
     return {id(m): (_one_value(m.weight), _one_value(m.bias), dead(m)) for m in layers}
 
@@ -166,7 +168,7 @@ def repeats(ids: list[int], layers: dict[int, nn.Module], places: int) -> tuple[
     if len(groups) < min(len(ids), places):
         return "layer" if len(own) < min(len(ids), places) else "parameter", ""
     again = next((layers[i] for k, i in enumerate(ids) if group[k] in group[:k]), None)
-    return "", "" if again is None else f"nn.Linear({again.in_features}, {again.out_features})"
+    return "", "" if again is None else "nn.Linear({}, {})".format(*linear_size(again))
 
 
 TIED = ("two nn.Linear layers hold one Parameter, or two over the same numbers (as b.weight = a.weight, b.weight = "
@@ -194,16 +196,19 @@ def _gradients(output: object, layers: list[nn.Module], each: bool = False) -> l
 
 
 def _depends(model: nn.Module, x: torch.Tensor, params: list[torch.Tensor]) -> bool:
-    """Whether ``model``'s output for ``x`` (from one random state) changes when ``params`` change."""
-    kept = [p.detach().clone() for p in params]
-    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+    """Whether ``model``'s output for ``x`` (from one random state, autograd on: forward may need it) changes when
+    ``params`` change; True where a run fails (it cannot tell: not said never to run)."""
+    if any(map(nn.parameter.is_lazy, params)):  # a lazy layer never run (no weights): the output cannot depend on it
+        return False
+    kept, run = [p.detach().clone() for p in params], lambda: model(x.clone().requires_grad_() * 1)
+    with torch.random.fork_rng(devices=[]), torch.enable_grad():
         try:
-            torch.manual_seed(0), (before := model(x.clone())), [p.add_(1.0) for p in params], torch.manual_seed(0)
-            return torch.is_tensor(before) and not _same(before, model(x.clone()))
-        except Exception:  # forward failed: other guards say so
-            return False
+            torch.manual_seed(0), (before := run()), torch.no_grad()(lambda: [p.add_(1.0) for p in params])()
+            return torch.is_tensor(before) and not _same(before.detach(), torch.manual_seed(0) and run().detach())
+        except Exception:  # forward failed on a run: cannot tell
+            return True
         finally:
-            [p.copy_(k) for p, k in zip(params, kept, strict=True)]
+            torch.no_grad()(lambda: [p.copy_(k) for p, k in zip(params, kept, strict=True)])()
 
 
 CUT = ("forward's output has no graph back to the weights ({}): the loss could not reach them, so backward() would give"
@@ -223,7 +228,8 @@ def cut(output: object, layers: list[nn.Module], nodes: list) -> str:
         ran = "forward ran under torch.no_grad()" if nodes and nodes[-1] is None else ""
         return CUT.format(ran or f"its output was .detach()ed or taken as .data{also}")
     leaf = "its output was cut (torch.no_grad(), .detach() or .data), then made a leaf with .requires_grad_()"
-    return CUT.format("forward used the weights through .data or .detach()" if output.grad_fn else leaf)
+    copied = "forward used the weights through .data or .detach(), or a copy of the layers"
+    return CUT.format(copied if output.grad_fn else leaf)
 
 
 PART = ("the {} of nn.Linear({}, {}) {} no gradient from the output, though the output depends on {}: forward {}, so "
@@ -245,7 +251,7 @@ def starved(output: object, layers: list, nodes: list, calls: list[int], model: 
     for layer, ps, some in zip(layers, got, learns, strict=False):
         if not (none := [n for n, g in ps if not g]) or not any(learns):
             continue
-        shape = layer.in_features, layer.out_features
+        shape = linear_size(layer)
         if not some and not _depends(model, x, [p for n, p in layer.named_parameters() if n in none]):
             return "", "nn.Linear({}, {})".format(*shape), False
         runs = [nodes[k] for k, i in enumerate(calls) if i == id(layer)]
@@ -254,12 +260,6 @@ def starved(output: object, layers: list, nodes: list, calls: list[int], model: 
         one, them = kinds == ["bias"], "it" if kinds == ["bias"] else "them"
         return PART.format(" and ".join(kinds), *shape, "gets" if one else "get", them, how.format(them), them), "", 0
     return "", "", bool(calls) and any(some and id(m) not in calls for m, some in zip(layers, learns, strict=False))
-
-
-def moded(model: nn.Module) -> bool:
-    """Whether ``model`` holds a layer that computes otherwise in training: a dropout that drops, a norm layer."""
-    kinds = [(m.__module__.rsplit(".")[-1], m) for m in model.modules()]
-    return any(k in ("batchnorm", "normalization", "instancenorm") or k == "dropout" and m.p > 0 for k, m in kinds)
 
 
 def shared_message(kind: str) -> str:

@@ -9,18 +9,17 @@ from itertools import pairwise, product
 import torch
 from torch import nn
 from torch.nn.utils import clip_grad_norm_, clip_grad_value_, get_total_norm
-from torch.nn.utils.weight_norm import WeightNorm, remove_weight_norm
 
 from course.checks.clip_probe import CLIP_PROBES, STARVED, clip_probe, step, three_steps
 from course.checks.clip_probe import linear as _linear
 from course.checks.engine import Exercise, Guard, Mistake
+from course.checks.mlp_modes import MODES, TRAINING, linear_size, moded, odd_layers, plain_weights, trains_otherwise
 from course.checks.mlp_probe import (
     CHANGED,
     NO_LINEAR,
     Noisy,
     cannot_learn,
     chain,
-    moded,
     noting,
     random_forward,
     repeats,
@@ -55,14 +54,13 @@ def _architecture(make: object, probes: tuple) -> object:
         if dtype.itemsize < 4:  # float16 rounds to 1e-3: judge the layers in float64, before the weights are set
             model, dtype = model.double(), torch.float64
         frozen = [name for name, p in model.named_parameters() if not p.requires_grad]  # now, and after forward
-        for layer, hook in [(m, h) for m in model.modules() for h in m._forward_pre_hooks.values()]:  # old weight_norm:
-            remove_weight_norm(layer, hook.name) if isinstance(hook, WeightNorm) else None  # plain weights
+        plain_weights(model)  # old weight_norm, spectral_norm: a pre-hook rebuilds the weight at each call
         linears, calls, flow, nodes = [m for m in model.modules() if isinstance(m, nn.Linear)], [], [], []  # per run
         started = start(linears)  # before the weights are fixed: can training tell the units apart?
         hooks = [layer.register_forward_hook(noting(calls, flow, nodes, layer), with_kwargs=True) for layer in linears]
         with torch.no_grad():  # the weight, then the bias if any, as forward sees them (through a parametrization)
-            for layer, (offset, name) in product(linears, enumerate(("weight", "bias"))):
-                if (value := getattr(layer, name)) is not None:
+            for layer, (offset, name) in product(linears, enumerate(("weight", "bias"))):  # a lazy one never run: left
+                if (value := getattr(layer, name)) is not None and not nn.parameter.is_lazy(value):
                     set_as_seen(layer, name, fixed_values(value.shape, float(offset)).to(value.dtype))
         output = torch.enable_grad()(model)(given := x.to(dtype, copy=True).requires_grad_() * 1)  # frozen too
         [hook.remove() for hook in hooks]  # the output was noted; then run twice more: do two runs differ?
@@ -70,9 +68,11 @@ def _architecture(make: object, probes: tuple) -> object:
         runs = chain(x.to(dtype), calls, flow, nodes, output)  # the runs that made the output: not those for a log
         shared, again = repeats([calls[k] for k in runs], {id(m): m for m in linears}, len(sizes[0]) + 1)
         shared, output = shared or never, output.detach() if torch.is_tensor(output) else output
-        shapes = sorted((m.in_features, m.out_features, m.bias is not None) for m in linears)
-        odd = sorted({type(m).__name__ for m in model.modules() if m.__module__.rsplit(".")[-1] in _ODD} - {"ReLU"})
+        shapes = sorted((*linear_size(m), m.bias is not None) for m in linears)
+        odd = odd_layers(model)  # then a layer that matches ReLU or does nothing, as Dropout(0), is not odd:
         odd = [] if odd and not moded(model) and close(output, _architecture(_mlp, [(n_inputs, *sizes)])[2][0]) else odd
+        trains = not model.training and trains_otherwise(model, x.to(dtype))  # returned in eval: F.dropout(x, p,
+        odd = odd or ([TRAINING] if trains else [])  # self.training) (in training mode: other guards see it as run)
         frozen += [name for name, p in model.named_parameters() if not p.requires_grad and name not in frozen]
         seen.append((shapes, unregistered_modules(model), output, frozen, shared, odd,
                      not torch.equal(given.detach(), x.to(dtype)), cut_off or cannot_learn(started, calls),
@@ -82,7 +82,6 @@ def _architecture(make: object, probes: tuple) -> object:
     # where forward does more than Linear and ReLU layers, random, a layer run again along the chain)
 
 
-_ODD = ("activation", "dropout", "batchnorm", "normalization", "instancenorm")  # of the layers an MLP does not hold
 _HOLDS = "the model holds {}, which changes what it computes: the exercise asks for nn.Linear layers with nn.ReLU() \
 after each hidden one and nothing else (no other activation, no Dropout, no normalisation layer)."
 
@@ -215,7 +214,8 @@ make_mlp = Exercise(
         Guard("wrong_activation", lambda got: any(n in vars(nn.modules.activation) for odd in got[5] for n in odd),
               partial(_mlp, activation=nn.Tanh), lambda got, _: _HOLDS.format(", ".join(next(filter(None, got[5]))))),
         Guard("extra_layer", lambda got: any(got[5]), partial(_mlp, activation=partial(nn.Dropout, 0.5)),  # or a norm
-              lambda got, _: _HOLDS.format(", ".join(next(filter(None, got[5]))))),  # layer, with ReLUs or not
+              lambda got, _: MODES if (odd := next(filter(None, got[5]))) == [TRAINING] else _HOLDS.format(", ".join(
+                  odd))),  # layer, with ReLUs or not; or forward computes otherwise in training mode
         Guard("random_output", lambda got: any(got[9]), partial(_mlp, activation=Noisy)),  # F.dropout, noise
         Guard("wrong_shape", _reshaped, lambda *sizes: nn.Sequential(_mlp(*sizes), nn.Flatten(0)), _reshaped),
         Guard("not_backpropagatable", lambda got: any(got[7]), lambda *sizes: zeroed(_mlp(*sizes)),  # every parameter 0

@@ -863,3 +863,91 @@ def test_fifth_look_a_layer_cut_from_the_graph_is_not_said_never_to_run(how, nam
 def test_fifth_look_right_mlps_mixing_module_calls_with_f_linear_pass(how):
     verdict = check.make_mlp(partial(_FifthLook, how=how))
     assert verdict.passed, verdict
+
+
+class _SixthLook(nn.Module):  # the right layers in a list, forward run in one of the ways a reviewer wrote (sixth look)
+    def __init__(self, n_inputs, hidden, n_outputs, how="", lazy=False):
+        super().__init__()
+        sizes = list(pairwise([n_inputs, *hidden, n_outputs]))
+        self.how, self.ls = how, nn.ModuleList(nn.LazyLinear(b) if lazy else nn.Linear(a, b) for a, b in sizes)
+        self.extra = nn.LazyLinear(7) if how == "unused_lazy" else None
+
+    def forward(self, x):
+        if self.how == "deepcopy_all":  # the copies' weights are not the model's: they never learn
+            self, self.how = copy.copy(self), ""
+            self.ls = copy.deepcopy(self.ls)
+        for k, layer in enumerate(self.ls[:-1]):
+            if self.how == "lazy_skipped" and k == len(self.ls) - 2:
+                continue  # never run: it stays uninitialised
+            data = self.how == "first_data_retain_grad" and k == 0  # the weights cut from the graph
+            x = nn.functional.relu(nn.functional.linear(x, layer.weight.data, layer.bias.data) if data else layer(x))
+            if self.how == "first_data_retain_grad":
+                x.retain_grad()  # needs autograd on
+            if self.how == "dropout_training":
+                x = nn.functional.dropout(x, 0.5, self.training)
+            if self.how == "batch_norm_training":
+                n = x.shape[1]
+                x = nn.functional.batch_norm(x, torch.zeros(n), torch.ones(n), training=self.training)
+        out = self.ls[-1](x)
+        return out.relu() if self.how == "relu_in_training" and self.training else out
+
+
+@pytest.mark.parametrize(("how", "lazy"), [("unused_lazy", True), ("lazy_skipped", True)])
+def test_sixth_look_an_uninitialised_lazy_linear_is_judged_not_blamed_on_the_learner(how, lazy):
+    verdict = check.make_mlp(partial(_SixthLook, how=how, lazy=lazy))
+    assert not verdict.passed and verdict.mistake != "raised", verdict
+
+
+def test_sixth_look_a_linear_subclass_without_in_features_is_judged():
+    class MyLinear(nn.Linear):
+        def __init__(self, a, b):
+            nn.Module.__init__(self)
+            self.weight, self.bias = nn.Parameter(torch.randn(b, a) * 0.3), nn.Parameter(torch.zeros(b))
+
+    def make_mlp(n_inputs, hidden, n_outputs):
+        sizes = list(pairwise([n_inputs, *hidden, n_outputs]))
+        return nn.Sequential(*[m for a, b in sizes for m in (MyLinear(a, b), nn.ReLU())][:-1])
+
+    verdict = check.make_mlp(make_mlp)
+    assert verdict.passed, verdict
+
+
+class _Drop(nn.Dropout):
+    pass
+
+
+class _Norm(nn.BatchNorm1d):
+    pass
+
+
+@pytest.mark.parametrize(("extra", "named"), [(lambda n: _Drop(0.5), "Dropout"), (_Norm, "BatchNorm1d")])
+def test_sixth_look_dropout_or_batchnorm_subclasses_returned_in_eval_mode_are_refused(extra, named):
+    verdict = check.make_mlp(_extra_after_each(extra, "eval"))
+    assert verdict.mistake == "extra_layer" and named in verdict.message, verdict
+
+
+@pytest.mark.parametrize("how", ["dropout_training", "batch_norm_training", "relu_in_training"])
+def test_sixth_look_a_forward_that_computes_otherwise_in_training_mode_is_refused(how):
+    verdict = check.make_mlp(lambda *sizes: _SixthLook(*sizes, how=how).eval())
+    assert verdict.mistake == "extra_layer" and "training mode" in verdict.message, verdict
+
+
+def test_sixth_look_a_forward_that_needs_autograd_is_not_said_never_to_run_a_layer():
+    verdict = check.make_mlp(partial(_SixthLook, how="first_data_retain_grad"))
+    assert verdict.mistake == "not_backpropagatable" and "never runs it" not in verdict.message, verdict
+    assert "nn.Linear(3, 5) get no gradient" in verdict.message, verdict
+
+
+def test_sixth_look_a_right_mlp_with_the_old_spectral_norm_passes():
+    def make_mlp(n_inputs, hidden, n_outputs):
+        sizes = list(pairwise([n_inputs, *hidden, n_outputs]))
+        layers = [m for a, b in sizes for m in (nn.utils.spectral_norm(nn.Linear(a, b)), nn.ReLU())]
+        return nn.Sequential(*layers[:-1])
+
+    verdict = check.make_mlp(make_mlp)
+    assert verdict.passed, verdict
+
+
+def test_sixth_look_layers_deep_copied_inside_forward_are_named():
+    verdict = check.make_mlp(lambda *sizes: _SixthLook(*sizes, how="deepcopy_all"))
+    assert verdict.mistake == "not_backpropagatable" and "a copy of the layers" in verdict.message, verdict
