@@ -22,6 +22,9 @@ PIP    := PYTHONWARNINGS=ignore $(BIN)/python -m pip --quiet --disable-pip-versi
 STUDENT_JUPYTER := $(VENV)/etc/course-student
 NEEDS_311 := import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)
 CUDA_BUILD := import sys, torch; sys.exit(0 if torch.version.cuda else 1)
+# A .venv whose Python no longer runs, or is older than 3.11, loses its set-up stamps before make reads them, so
+# every target that needs the set-up (doctor, lint, ...) rebuilds it after python-version has removed it.
+$(shell { [ -e $(BIN)/python ] || [ -L $(BIN)/python ]; } && ! $(BIN)/python -c '$(NEEDS_311)' 2>/dev/null && rm -f $(VENV)/.installed-*)
 
 .PHONY: setup lab test notebooks bench portability lint doctor graphviz graphviz-warn python-version student-jupyter teach-setup assignments clean
 
