@@ -34,6 +34,9 @@ from tests.unit.clear_errors import assert_clear_error
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 X, Y = torch.ones(4, 1), torch.ones(4, 1)
 
+# torch.compile (a wrapped model's checkpoint) scripts a helper of torch's with a deprecated decorator on first use
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+
 
 def sgd(model: nn.Module, lr: float = 0.1) -> torch.optim.SGD:
     return torch.optim.SGD(model.parameters(), lr=lr)
