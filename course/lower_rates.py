@@ -58,6 +58,13 @@ def lower_rates(optimizer: torch.optim.Optimizer, scheduler: Any | None = None, 
         raise TypeError(f"optimizer should be a torch.optim optimizer, got {type(optimizer).__name__}.")
     if isinstance(by, bool) or not isinstance(by, (int, float)) or not math.isfinite(by) or by <= 1:
         raise ValueError(f"by should be the number to divide the rates by, greater than 1 (e.g. 10), got {by!r}.")
+    schedulers = (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    if scheduler is not None and not isinstance(scheduler, schedulers):
+        raise TypeError(
+            f"scheduler should be a torch.optim.lr_scheduler scheduler or None, got {type(scheduler).__name__}."
+        )
+    if scheduler is not None and getattr(scheduler, "optimizer", optimizer) is not optimizer:
+        raise ValueError("scheduler drives another optimizer than the one given: pass the optimizer it was built with.")
     for group in optimizer.param_groups:
         for key in _GROUP_RATES:
             if key in group:

@@ -628,3 +628,15 @@ def test_a_compiled_models_file_with_its_optimizer_gets_the_model_advice_only(tm
     assert "parameter group" not in str(info.value) and "other parameters" not in str(info.value)
     inner = torch.compile(plain)  # wrapped alike, as advised: it loads
     load_checkpoint(path, inner, torch.optim.Adam(inner.parameters()))
+
+
+def test_lower_rates_refuses_a_scheduler_that_is_not_one_or_drives_another_optimizer():
+    from course.lower_rates import lower_rates
+
+    model = nn.Linear(1, 1)
+    optimizer, other = torch.optim.SGD(model.parameters(), lr=0.1), torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(TypeError, match="scheduler should be a torch.optim.lr_scheduler scheduler or None, got Linear"):
+        lower_rates(optimizer, model)
+    with pytest.raises(ValueError, match="drives another optimizer than the one given"):
+        lower_rates(optimizer, torch.optim.lr_scheduler.StepLR(other, step_size=2))
+    assert optimizer.param_groups[0]["lr"] == 0.1  # nothing lowered
