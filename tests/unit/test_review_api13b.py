@@ -32,6 +32,35 @@ from course.training import evaluate, fit
 from tests.unit.clear_errors import assert_clear_error
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+# What a script run as another user (nobody, uid 65534) starts with: the course's checkpoint functions, and
+# refusals(*calls), which prints where each PermissionError was raised (the innermost frame's file) and its message.
+NOBODY_HEADER = """
+import os, pathlib, sys, tempfile
+sys.path.insert(0, sys.argv[1])
+from torch import nn
+from course.checkpoints import load_checkpoint, save_checkpoint
+
+def refusals(*calls):
+    for call in calls:
+        try:
+            call()
+        except PermissionError as exc:
+            tb = exc.__traceback__
+            while tb.tb_next: tb = tb.tb_next
+            print(tb.tb_frame.f_code.co_filename, "|", exc)
+"""
+AS_NOBODY = pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root (setpriv to nobody)"
+)
+
+
+def as_nobody(script: str) -> subprocess.CompletedProcess:
+    """``script`` (after NOBODY_HEADER) run as user nobody, with the repository first on its path."""
+    command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c"]
+    return subprocess.run([*command, NOBODY_HEADER + textwrap.dedent(script), str(ROOT)], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "TMPDIR": "/tmp"})  # fmt: skip
+
+
 X, Y = torch.ones(4, 1), torch.ones(4, 1)
 
 # torch.compile (a wrapped model's checkpoint) scripts a helper of torch's with a deprecated decorator on first use
@@ -181,30 +210,19 @@ def test_an_unreadable_file_is_named_with_the_fix(tmp_path, monkeypatch):
     assert_clear_error(lambda: load_checkpoint(path, nn.Linear(1, 1)), PermissionError, r"a\.pt'.*chmod")
 
 
-NOBODY = textwrap.dedent("""
-    import os, pathlib, sys, tempfile
-    sys.path.insert(0, sys.argv[1])
-    from torch import nn
-    from course.checkpoints import load_checkpoint, save_checkpoint
+NOBODY = """
     folder = pathlib.Path(tempfile.mkdtemp())
     unread = save_checkpoint(folder / "unread.pt", nn.Linear(1, 1)); os.chmod(unread, 0o000)
     shut = folder / "shut"; shut.mkdir(); save_checkpoint(shut / "a.pt", nn.Linear(1, 1)); os.chmod(shut, 0o600)
-    for call in (lambda: load_checkpoint(unread, nn.Linear(1, 1)), lambda: load_checkpoint(shut / "a.pt", nn.Linear(1, 1)),
-                 lambda: save_checkpoint(shut / "b.pt", nn.Linear(1, 1))):
-        try:
-            call()
-        except PermissionError as exc:
-            tb = exc.__traceback__
-            while tb.tb_next: tb = tb.tb_next
-            print(tb.tb_frame.f_code.co_filename, "|", exc)
+    refusals(lambda: load_checkpoint(unread, nn.Linear(1, 1)), lambda: load_checkpoint(shut / "a.pt", nn.Linear(1, 1)),
+             lambda: save_checkpoint(shut / "b.pt", nn.Linear(1, 1)))
     os.chmod(shut, 0o700)
-""")
+"""
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root")
+@AS_NOBODY
 def test_permission_errors_met_as_another_user_name_the_path_and_fix():
-    run = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", NOBODY,
-                          str(ROOT)], capture_output=True, text=True, timeout=120, env={**os.environ, "TMPDIR": "/tmp"})  # fmt: skip
+    run = as_nobody(NOBODY)
     lines = run.stdout.strip().splitlines()
     assert len(lines) == 3, run.stdout + run.stderr
     for line in lines:
@@ -311,11 +329,7 @@ def test_a_relative_path_below_a_folder_one_may_not_enter_is_still_saved_and_loa
     assert load_checkpoint("y.pt", nn.Linear(1, 1))["epoch"] == 1
 
 
-SHUT_ABOVE = textwrap.dedent("""
-    import os, pathlib, sys, tempfile
-    sys.path.insert(0, sys.argv[1])
-    from torch import nn
-    from course.checkpoints import load_checkpoint, save_checkpoint
+SHUT_ABOVE = """
     folder = pathlib.Path(tempfile.mkdtemp())
     inner = folder / "shut" / "inner"; inner.mkdir(parents=True); os.chdir(inner); os.chmod(folder / "shut", 0o600)
     try:
@@ -324,14 +338,12 @@ SHUT_ABOVE = textwrap.dedent("""
     except Exception as exc:
         print(type(exc).__name__, exc)
     os.chmod(folder / "shut", 0o700)
-""")
+"""
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root")
+@AS_NOBODY
 def test_a_relative_path_below_a_shut_folder_saves_as_another_user():
-    run = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
-                          SHUT_ABOVE, str(ROOT)], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "TMPDIR": "/tmp"})  # fmt: skip
+    run = as_nobody(SHUT_ABOVE)
     assert run.stdout.strip() == "loaded 1", run.stdout + run.stderr
 
 
@@ -580,30 +592,18 @@ def test_the_doctor_subcommands_help_succeeds(flag, capsys):
 
 # ------------------------------------------------------------------ 11: a link into a shut folder; a wrapped optimizer
 
-LINK_TO_SHUT = textwrap.dedent("""
-    import os, pathlib, sys, tempfile
-    sys.path.insert(0, sys.argv[1])
-    from torch import nn
-    from course.checkpoints import load_checkpoint, save_checkpoint
+LINK_TO_SHUT = """
     folder = pathlib.Path(tempfile.mkdtemp()); os.chdir(folder)
     shut = folder / "shut"; shut.mkdir(); save_checkpoint(shut / "a.pt", nn.Linear(1, 1))
     os.symlink("shut/a.pt", "link.pt"); os.chmod(shut, 0o600)
-    for call in (lambda: load_checkpoint("link.pt", nn.Linear(1, 1)), lambda: save_checkpoint("link.pt", nn.Linear(1, 1))):
-        try:
-            call()
-        except PermissionError as exc:
-            tb = exc.__traceback__
-            while tb.tb_next: tb = tb.tb_next
-            print(tb.tb_frame.f_code.co_filename, "|", exc)
+    refusals(lambda: load_checkpoint("link.pt", nn.Linear(1, 1)), lambda: save_checkpoint("link.pt", nn.Linear(1, 1)))
     os.chmod(shut, 0o700)
-""")
+"""
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root")
+@AS_NOBODY
 def test_a_link_to_a_file_in_a_shut_folder_names_the_links_target_folder():
-    run = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
-                          LINK_TO_SHUT, str(ROOT)], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "TMPDIR": "/tmp"})  # fmt: skip
+    run = as_nobody(LINK_TO_SHUT)
     lines = run.stdout.strip().splitlines()
     assert len(lines) == 2, run.stdout + run.stderr
     for line in lines:
