@@ -1,12 +1,12 @@
 """Checks for lesson 15 (beyond one machine): the global batch and its learning rate, who saves, set_epoch.
 
-The probes tell the wrong answers apart: two jobs whose five factors all differ (the second one catches a typed-in
-0.6, and its ratio 2.5 an integer division), four processes of 2 machines x 4 where RANK, LOCAL_RANK and the
-last rank disagree, a one-process run (WORLD_SIZE 1), which saves too, and RANK 10 of 16, which holds the digit 0
-yet does not save; each env is a dict that notes whether the answer read it at all (not os.environ, which no
-launcher set here). The epoch orders come from 3 epochs of 12 items at rank 2 of 3, 4 of 13 at rank 1 of 2, padded
-(rank 1 gets the first index again), and 2 of 10 at rank 0 of 4: neither a fixed number of epochs, a shuffle by hand
-without the padding or for 2 ranks, nor an epoch or seed computed from the rank (0 * epoch on rank 0) fits them all.
+The probes tell the wrong answers apart: two jobs whose five factors all differ (the second catches a typed-in 0.6,
+its ratio 2.5 an integer division), four processes of 2 machines x 4 where RANK, LOCAL_RANK and the last rank
+disagree, a one-process run (WORLD_SIZE 1), which saves too, and RANK 10 of 16, which holds the digit 0 yet does not
+save; each env a dict noting whether the answer read it (not os.environ, which no launcher set here). The epoch orders
+come from 3 epochs of 12 items at rank 2 of 3, 4 of 13 at rank 1 of 2, padded (rank 1 gets the first index again),
+2 of 10 at rank 0 of 4, the last two samplers left at epoch 9 by an earlier run: no fixed number of epochs, shuffle by
+hand without the padding or for 2 ranks, epoch or seed from the rank (0 * epoch on rank 0) fits them all.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from course.checks.vocabulary import MISTAKES
 _JOBS = ((0.1, 64, 32, 4, 3), (0.05, 256, 40, 8, 2))  # (base_lr, base_batch, batch_per_process, nproc_per_node, nnodes)
 _ENVS = [("0", "0", "8"), ("1", "1", "8"), ("4", "0", "8"), ("7", "3", "8"), ("0", "0", "1"), ("10", "2", "16")]
 _RUNS = "RANK 0, 1, 4 and 7 of 8 processes, a one-process run (RANK 0 of WORLD_SIZE 1) and RANK 10 of 16"
-_SAMPLERS = ((12, 3, 2, 3, 3), (13, 2, 1, 5, 4), (10, 4, 0, 7, 2))  # (items, num_replicas, rank, seed, epochs)
-_DIFFERS = [f"the {e} epochs of {n} items at rank {r} of {k}" for n, k, r, _, e in _SAMPLERS]
+_SAMPLERS = ((12, 3, 2, 3, 3, 0), (13, 2, 1, 5, 4, 9), (10, 4, 0, 7, 2, 9))  # items, replicas, rank, seed, epochs, at
+_DIFFERS = [f"the {e} epochs of {n} items at rank {r} of {k}" + f", a sampler an earlier run left at epoch {at}" * bool(at)
+            for n, k, r, _, e, at in _SAMPLERS]  # fmt: skip
 _SAY = {  # more than the vocabulary says
     "per_process_batch": "you used ONE process's batch; the global one is batch_per_process * nproc_per_node * nnodes.",
     "no_scaling": "you returned the base learning rate: a global batch 6x larger gets a learning rate 6x larger.",
@@ -58,12 +59,8 @@ _SAY = {  # more than the vocabulary says
 }
 
 
-def _not_a_number(value: object) -> bool:
-    return isinstance(value, (str, bool, list, tuple))
-
-
-def _bool_tensor(value: object) -> bool:
-    return isinstance(value, torch.Tensor) and value.dtype == torch.bool and value.numel() == 1 and not value.is_meta
+_not_a_number = lambda value: isinstance(value, (str, bool, list, tuple))  # noqa: E731
+_bool_tensor = lambda v: isinstance(v, torch.Tensor) and v.dtype == torch.bool and v.numel() == 1 and not v.is_meta  # noqa: E731
 
 
 class _Env(dict):
@@ -202,8 +199,10 @@ class _Sampler(DistributedSampler):
         super().set_epoch(epoch)
 
 
-def _sampler(n: int, replicas: int, rank: int, seed: int) -> _Sampler:  # a shuffling one, of range(n)
-    return _Sampler(range(n), num_replicas=replicas, rank=rank, shuffle=True, seed=seed)
+def _sampler(n: int, replicas: int, rank: int, seed: int, at: int = 0) -> _Sampler:  # a shuffling one, of range(n)
+    sampler = _Sampler(range(n), num_replicas=replicas, rank=rank, shuffle=True, seed=seed)
+    sampler.epoch = at  # where an earlier run left it: a loop calling set_epoch(epoch + 1) at the end of each fails
+    return sampler
 
 
 class _Orders(list):
@@ -215,7 +214,7 @@ class _Orders(list):
 def _orders_of_all(fn, args: tuple) -> list | str | None:
     """:func:`_orders` for each of :data:`_SAMPLERS`, the first the probe's, whose set_epoch calls are noted; the first
     of "not_nested", "not_indices" or None found when an answer is not orders."""
-    runs = _Orders([_orders(fn, args), *(_orders(fn, (_sampler(*run[:4]), run[4])) for run in _SAMPLERS[1:])])
+    runs = _Orders([_orders(fn, args), *(_orders(fn, (_sampler(*run[:4], run[5]), run[4])) for run in _SAMPLERS[1:])])
     runs.epochs_set = list(getattr(args[0], "epochs_set", []))
     return next((run for run in runs if run is None or isinstance(run, str)), runs)
 

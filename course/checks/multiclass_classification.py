@@ -2,12 +2,11 @@
 
 Probes: 7 samples of 10 classes for the loss (float64 labels, as read from a file), whose graph must reach back to the
 logits; 8 samples of 5 classes for the accuracy, so an argmax over the wrong dimension gives 5 predictions and cannot
-pass unnoticed ; a row of the second accuracy probe has its largest logit 1.0 at class 1, so comparing the max values
-with the targets matches once there and differs from an argmin or a guess; 11 samples of 4 uneven classes, the last
-one never predicted (predictions.max() + 1, bincount without minlength and torch.unique drop it), so precision and
-per-class accuracy differ, then 7 samples of 3 classes, each predicted, class 1 never right (so a count of the classes
-predicted is not one short on both). Each function runs on a second, smaller probe too, so a number typed in from a
-message, a batch size or a number of classes written into the code does not pass.
+pass unnoticed; a row of the second accuracy probe has its largest logit 1.0 at class 1, so comparing the max values
+with the targets matches once there and differs from an argmin or a guess; a third of 40 rows (a function reading only
+10 fails); 11 samples of 4 uneven classes, the last never predicted (predictions.max() + 1, bincount without
+minlength, torch.unique drop it), so precision and per-class accuracy differ, then 7 of 3 classes, each predicted,
+class 1 never right. Each function runs on a second probe too: numbers typed in or written into the code fail.
 """
 
 import math
@@ -86,8 +85,7 @@ def _same_shares(got: object, other: object) -> bool:
 
 
 def _misshapen(got: list) -> tuple | None:
-    """(shape, number of classes, answer) of the first probe's answer that is a tensor or an array but not one share
-    per class, (4,) then (3,); None when there is none."""
+    """(shape, classes, answer) of the first answer, a tensor or an array, not one share per class; else None."""
     return next(((tuple(g.shape), c, g) for g, c in zip(got, (4, 3), strict=True)
                  if type(g) in (torch.Tensor, np.ndarray) and g.shape != (c,)), None)  # fmt: skip
 
@@ -117,8 +115,8 @@ def _say_shape(got: list, expected: object) -> str:
 
 
 def _as_vector(result: object) -> object:
-    """A few per-class numbers (a CPU tensor, an array of at most one dimension, a list or a tuple) as a float64
-    tensor, one number as a 0-d one; else as it is (an array (4, 1) is told as what it is)."""
+    """A few per-class numbers (a CPU tensor, a 1-d array, a list, a tuple) as a float64 tensor, one number as a
+    0-d one; else as it is."""
     if isinstance(result, np.ndarray) and result.dtype.kind in "biuf" and result.size <= 1000 and result.ndim <= 1:
         result = torch.tensor(result, dtype=torch.float64)
     if isinstance(result, torch.Tensor):
@@ -132,8 +130,8 @@ def _as_vector(result: object) -> object:
     return result if None in numbers else torch.tensor(numbers, dtype=torch.float64)
 
 
-def _correct_per_class(predictions: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
-    return torch.bincount(targets[predictions == targets], minlength=num_classes)
+def _correct_per_class(p: torch.Tensor, t: torch.Tensor, num_classes: int) -> torch.Tensor:  # predictions, targets
+    return torch.bincount(t[p == t], minlength=num_classes)
 
 
 def _confusion_diagonal_share(predictions: torch.Tensor, targets: torch.Tensor, num_classes: int) -> np.ndarray:
@@ -153,18 +151,27 @@ def _per_class_probes() -> tuple:
             torch.tensor([2, 0, 2, 0, 1, 2, 0]), torch.tensor([2, 1, 0, 0, 2, 1, 0]), 3)  # 1 never right  # fmt: skip
 
 
+def _accuracy_probes() -> tuple:  # then 40 rows of 10 classes, 65 % right: reading only the first or last 10 fails
+    logits, right = torch.randn(40, 10, generator=(g := torch.Generator().manual_seed(13))), torch.rand(40, generator=g)
+    return (torch.tensor([[2.5, 0.1, -1.0, 0.3, 0.2], [0.2, 1.7, 0.4, -0.6, 0.0], [-0.3, 0.2, 0.9, 1.4, 0.1],
+                          [0.6, 0.5, 0.4, 0.3, 1.1], [1.2, -0.5, 0.3, 0.8, 0.1], [0.1, 0.2, 2.1, 0.3, -0.4],
+                          [0.4, 1.3, 0.2, 0.5, 0.6], [-1.1, 0.3, 0.2, 2.2, 0.9]]),
+            torch.tensor([0, 1, 2, 4, 0, 2, 3, 1]),
+            torch.tensor([[0.3, 1.0, -0.4], [2.0, 0.1, 0.5], [0.2, 0.3, 0.9], [1.1, 0.8, -0.2], [0.0, 0.4, 0.1]]),
+            torch.tensor([1, 0, 1, 0, 2]),
+            logits, torch.where(right < 0.6, logits.argmax(1), torch.randint(10, (40,), generator=g)))  # fmt: skip
+
+
 def _last_class_left_out(got: list) -> bool:
     """Whether the answer is right on each probe for every class but the last, which has no share: a loop over
-    range(num_classes - 1). (Class 3 of the first probe is never predicted right and class 2 of the second is, so
-    a bincount without minlength drops the last class on the first only.)"""
+    range(num_classes - 1) (a bincount without minlength drops class 3 of the first probe only)."""
     shares = _on_each(3)(_per_class_shares, _per_class_probes())
     return _same_shares(got, [_as_vector(right[:-1]) for right in shares])
 
 
 def _digits_right(got: object, expected: float) -> bool:
-    """Whether ``got`` is ``expected`` rounded or truncated (toward zero) to the decimals it shows (one at least: 2.3,
-    2.303 or 2.302, 2.3026 or 2.3025), or as float32 computes it (a relative error below 1e-6). Digits are compared
-    in decimal, as written (in floats 0.3 is 0.29999..., which would make 0.2 a cut of 0.3).
+    """Whether ``got`` is ``expected`` rounded or cut to the decimals it shows (2.3, 2.303 or 2.302, 2.3026 or 2.3025),
+    or as float32 computes it; compared in decimal, as written (in floats 0.3 is 0.29999..., 0.2 no cut of it).
 
     >>> [_digits_right(v, math.log(10)) for v in (2.3, 2.302, 2.30258, 2.3026, 2.28, 2.31, 2.2, 2.0)]
     [True, True, True, True, False, False, False, False]
@@ -185,8 +192,7 @@ def _digits_right(got: object, expected: float) -> bool:
 
 def _same_loss(got: object, expected: object) -> bool:
     """close, where a loss of one element in any shape ((1,) from a mean over dim=0 of a (N, 1) column) is the 0-d
-    loss: the exercise asks for a tensor backward() can use, and backward() runs from it alike, with the same
-    gradient (the engine compares it)."""
+    loss: backward() runs from it alike, with the same gradient (the engine compares it)."""
     one = lambda g: g.reshape(()) if type(g) is torch.Tensor and g.numel() == 1 else g  # noqa: E731
     return close(PerProbe(one(g) for g in got) if isinstance(got, PerProbe) else got, expected)
 
@@ -241,12 +247,7 @@ digits_loss = Exercise(
 )  # fmt: skip
 accuracy = Exercise(
     "accuracy", lambda logits, targets: (logits.argmax(dim=1) == targets).float().mean().item(),
-    inputs=lambda: (torch.tensor([[2.5, 0.1, -1.0, 0.3, 0.2], [0.2, 1.7, 0.4, -0.6, 0.0], [-0.3, 0.2, 0.9, 1.4, 0.1],
-                                  [0.6, 0.5, 0.4, 0.3, 1.1], [1.2, -0.5, 0.3, 0.8, 0.1], [0.1, 0.2, 2.1, 0.3, -0.4],
-                                  [0.4, 1.3, 0.2, 0.5, 0.6], [-1.1, 0.3, 0.2, 2.2, 0.9]]),
-                    torch.tensor([0, 1, 2, 4, 0, 2, 3, 1]),
-                    torch.tensor([[0.3, 1.0, -0.4], [2.0, 0.1, 0.5], [0.2, 0.3, 0.9], [1.1, 0.8, -0.2], [0.0, 0.4, 0.1]]),
-                    torch.tensor([1, 0, 1, 0, 2])),
+    inputs=_accuracy_probes,
     observe=lambda answer, args: PerProbe(exact_as_float(got) for got in _on_each(2)(answer, args)),
     guards=[Guard("not_a_number", any_item(lambda got: as_number(got) is None), lambda logits, targets: [0.5],
                   lambda got, exp: "return one number, the share (a float, e.g. with .item()); got "

@@ -1,6 +1,5 @@
 """Checks for lesson 08 (Nonlinearity and MLPs). Dead units and the clipped step run on two probes (the second with
-other units, lr and max_norm), dead units and the count also on one no message shows: no answer typed in fits; the
-clipped step also on two layers (clip_probe.py)."""
+other units, lr and max_norm), dead units and the count on one no message shows too, the clipped step on two layers."""
 
 from collections.abc import Callable
 from functools import cache, partial
@@ -161,8 +160,9 @@ _CHANGED = "changed (its weights or its mode)", "Only read it: compare layer(x) 
 
 def _per_unit(got: tuple, expected: tuple) -> str:  # what to return, naming the first answer not one bool per unit
     wrong = next(g for g in got if not (torch.is_tensor(g) and g.shape == (5,) and g.dtype == torch.bool))
-    return (f"return one True/False per unit (a bool tensor of shape (5,)), got {describe(wrong)}: reduce over "
-            "the rows, .all(dim=0).")  # fmt: skip
+    fix = ("return the tensor itself" if not torch.is_tensor(wrong) else "keep the comparison's bools (no .float() or "
+           ".int())" if wrong.shape == (5,) else "reduce over the rows")  # fmt: skip
+    return f"return one True/False per unit (a bool tensor of shape (5,)), got {describe(wrong)}: {fix}, .all(dim=0)."
 
 
 dead_units = Exercise(

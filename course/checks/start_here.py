@@ -6,7 +6,7 @@ from course.checks.engine import Exercise, Guard, Mistake
 
 FLOATS = (
     "the values are right but they are floats: write 1, 2, 3 without decimal points, in torch.tensor (lowercase: "
-    "torch.Tensor always makes floats), to get integers."
+    "torch.Tensor makes floats from a list), to get integers."
 )
 NESTED = "the values are right but the shape is (1, 3), one row of a matrix: pass a flat list, [1, 2, 3]."
 NOT_A_TENSOR = "this is {got}, not a tensor. Wrap the list: torch.tensor([1, 2, 3])."

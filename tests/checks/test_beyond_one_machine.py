@@ -294,3 +294,25 @@ def test_fix13_set_epoch_called_each_epoch_with_the_order_read_once_before_the_l
     verdict = check.epoch_orders(read_once)
     assert verdict.mistake == "no_set_epoch" and "reads the order only once" in verdict.message, verdict
     assert "call sampler.set_epoch(epoch) at the start of every epoch" not in verdict.message, verdict
+
+
+def _orders_set_at_the_end(sampler, epochs):  # right for a fresh sampler only: its first epoch is wherever it was
+    orders = []
+    for epoch in range(epochs):
+        orders.append(list(sampler))
+        sampler.set_epoch(epoch + 1)
+    return orders
+
+
+def test_setting_the_next_epoch_at_the_end_of_each_fails_on_a_sampler_used_before():
+    verdict = check.epoch_orders(_orders_set_at_the_end)
+    assert not verdict.passed and "left at epoch 9" in verdict.message, verdict
+
+
+def test_setting_the_epoch_first_passes_on_a_sampler_used_before():
+    def orders(sampler, epochs):
+        for epoch in range(epochs):
+            sampler.set_epoch(epoch)
+            yield list(sampler)
+
+    assert check.epoch_orders(orders).passed

@@ -379,3 +379,9 @@ def test_a_name_replaced_by_an_earlier_cell_is_put_back_before_the_check_trusts_
 )
 def test_review10_describe_writes_an_before_a_vowel(value, text):
     assert values.describe(value).startswith(text), values.describe(value)
+
+
+def test_the_floats_message_says_what_torch_tensor_does_with_a_list_only():
+    verdict = start_here.first_tensor(torch.tensor([1.0, 2.0, 3.0]))
+    assert "torch.Tensor makes floats from a list" in verdict.message, verdict
+    assert torch.Tensor(torch.tensor([1, 2, 3])).dtype == torch.int64  # why "always" was wrong

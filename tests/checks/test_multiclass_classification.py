@@ -369,3 +369,9 @@ def test_fix13_per_class_counts_are_told_to_divide_by_each_class_size_not_all_sa
 def test_fix13_a_loss_from_logits_data_names_data_as_what_cut_it_off():
     verdict = check.digits_loss(lambda logits, labels: nn.functional.cross_entropy(logits.data, labels.long()))
     assert verdict.mistake == "not_backpropagatable" and ".data" in verdict.message, verdict
+
+
+@pytest.mark.parametrize("rows", [slice(None, 10), slice(-10, None)], ids=["first 10", "last 10"])
+def test_an_accuracy_of_ten_rows_only_fails(rows):
+    verdict = check.accuracy(lambda logits, targets: (logits[rows].argmax(1) == targets[rows]).float().mean().item())
+    assert not verdict.passed and "0.65 on its third" in verdict.message, verdict

@@ -297,3 +297,15 @@ def test_review7_dead_units_read_from_the_gradients_it_made_itself_are_right():
         return layer.bias.grad == 0
 
     assert check.dead_units(from_gradients).passed
+
+
+@pytest.mark.parametrize("cast", ["float", "int"])
+def test_dead_units_cast_at_the_end_is_told_to_keep_the_bools_not_to_reduce(cast):
+    verdict = check.dead_units(lambda layer, x: getattr((layer(x) <= 0).all(dim=0), cast)())
+    assert not verdict.passed and "keep the comparison's bools" in verdict.message, verdict
+    assert "reduce over the rows" not in verdict.message
+
+
+def test_dead_units_as_a_list_is_told_to_return_the_tensor():
+    verdict = check.dead_units(lambda layer, x: list((layer(x) <= 0).all(dim=0)))
+    assert not verdict.passed and "return the tensor itself" in verdict.message, verdict
