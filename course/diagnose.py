@@ -146,7 +146,7 @@ def check_batches(model: nn.Module, loaders: dict[str, object], passes: int) -> 
             continue
         if empty:
             raise ValueError(f"{no_batches(loader, name)} (Its length is 0, found before training: nothing changed.)")
-    name, loader = next(iter(loaders.items()))
+    name, loader = next(iter(loaders.items()), ("", None))  # no loader at all: nothing to check
     if passes and isinstance(loader, DataLoader) and loader.batch_size and not loader.drop_last:
         _check_last_batch(model, loader, name, device)
 

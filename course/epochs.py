@@ -104,7 +104,6 @@ def continued_history(history: object, epochs: object, start_epoch: object, vali
 
 def check_saved_epoch(epoch: int, history: object) -> None:
     """Refuse a checkpoint's ``epoch`` that is not the number of values in the lists ``fit`` records.
-
     Resuming from it would misalign the history (and ``fit`` would refuse it only then). Example:
         >>> check_saved_epoch(2, {"train_loss": [0.3, 0.2, 0.1]})  # doctest: +ELLIPSIS
         Traceback (most recent call last):
@@ -191,7 +190,6 @@ def check_schedule(scheduler: object, steps: int, validating: bool) -> None:
 
 def check_scheduled_lr(optimizer: torch.optim.Optimizer, scheduler: object, epoch: int) -> None:
     """After ``scheduler.step()`` at the end of ``epoch`` (counting from 1): a ``ValueError`` if it broke the rate.
-
     Example:
         >>> opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)
         >>> sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: -1.0 if e else 1.0)
@@ -231,14 +229,16 @@ def step_scheduler(
 
 
 def pad_history(history: History, epochs: int) -> None:
-    """Give each list ``fit`` records NaN up to ``epochs`` values: a quantity not recorded this epoch is a gap.
-
-    The user's own lists (any other key) are left alone. Example:
+    """Give each list ``fit`` records NaN up to ``epochs`` values: a quantity not recorded this epoch is a gap. The
+    user's own lists (any other key) are left alone; a history that is no dict of lists is refused. Example:
         >>> history = {"train_loss": [0.5, 0.4], "val_loss": [0.6], "val_mae": [0.1]}
         >>> pad_history(history, 2)
         >>> history
         {'train_loss': [0.5, 0.4], 'val_loss': [0.6, nan], 'val_mae': [0.1]}
     """
+    got = {k: type(v).__name__ for k, v in history.items() if k in RECORDED} if isinstance(history, dict) else None
+    if got is None or set(got.values()) - {"list"}:  # plain_history(history) makes one
+        raise TypeError(f"history should be a dict of lists, as fit returns, got {got or type(history).__name__}.")
     for key in RECORDED:
         if key in history:
             history[key].extend([math.nan] * (epochs - len(history[key])))

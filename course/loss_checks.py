@@ -20,6 +20,7 @@ from torch.overrides import TorchFunctionMode
 
 from course.nested import described, nested_tensors
 from course.pair_errors import broadcast_shape, float_targets, integer_cut, lengths_error, spread_error, time_major
+from course.pair_errors import complex_error as complex_targets
 
 # Losses that compare each prediction with the target in the same place: a target shape that differs is a bug.
 _ELEMENTWISE = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, nn.BCELoss, nn.BCEWithLogitsLoss,
@@ -155,6 +156,8 @@ def check_pair(pred: object, target: object, loss_fn: object = None, model: nn.M
     if not isinstance(pred, torch.Tensor):  # the trainer gives a tuple or dict to a loss of one's own: loss_of
         raise TypeError(f"the model returned a {type(pred).__name__}, not a tensor of predictions to check.")
     _refuse_one_class(pred, target, loss_fn)
+    if (wrong := complex_targets(pred, target, "", loss_fn)) is not None:  # complex targets for a torch loss
+        raise wrong
     if not isinstance(target, torch.Tensor) or pred.shape == target.shape:
         return ()
     if pred.ndim and target.ndim and len(pred) != len(target):  # refused, unless time-major for a loss of one's own

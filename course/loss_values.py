@@ -1,12 +1,12 @@
 """Values a loss takes without an error but silently misreads: labels outside [0, 1], raw scores for NLLLoss.
 
-``nn.BCEWithLogitsLoss`` trains on labels {1, 2} or {-1, 1} without a word, ``nn.NLLLoss`` on
-raw scores drives its loss towards minus infinity, ``nn.KLDivLoss`` on probabilities below 0. Shapes
-are :mod:`course.loss_checks`'s concern. The targets' range is checked on every batch (a comparison of
-the targets, small next to a forward pass); the log-probabilities once per pass, on its first batch (a
-logsumexp over the predictions), as is a model ending in the sigmoid or softmax its loss applies again
-(:func:`check_last_layer`). A loss that is not connected to the parameters the optimizer trains (rebuilt
-from a number) trains nothing without a word: :class:`StepWatch` tells, after backward and the step.
+``nn.BCEWithLogitsLoss`` trains on labels {1, 2} or {-1, 1} without a word (0/1 labels for a loss of -1/+1 targets:
+:mod:`course.signed_targets`), ``nn.NLLLoss`` on raw scores drives its loss towards minus infinity, ``nn.KLDivLoss``
+on probabilities below 0. Shapes are :mod:`course.loss_checks`'s concern. The targets' range is checked on every batch
+(a comparison of the targets, small next to a forward pass); the log-probabilities once per pass, on its first batch
+(a logsumexp over the predictions), as is a model ending in the sigmoid or softmax its loss applies again
+(:func:`check_last_layer`). A loss that is not connected to the parameters the optimizer trains (rebuilt from a
+number) trains nothing without a word: :class:`StepWatch` tells, after backward and the step.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ import torch
 from torch import nn
 from torch.nn import functional
 from torch.nn.parameter import is_lazy
+
+from course.signed_targets import check_signs
+
+_BINARY_FUNCTIONS = {functional.binary_cross_entropy_with_logits, functional.binary_cross_entropy}
 
 
 def _is(loss_fn: object, modules: tuple[type, ...], functions: set) -> bool:
@@ -50,33 +54,29 @@ def check_values(pred: object, target: object, loss_fn: object, first: bool = Tr
 
     Binary cross-entropy needs targets in [0, 1] (``BCEWithLogitsLoss`` trains on labels {1, 2} without a word),
     class probabilities too, in rows that each sum to 1 (``CrossEntropyLoss``'s targets of the predictions' shape,
-    ``KLDivLoss``'s: a row of zeros gives cross-entropy 0): checked on every batch. ``NLLLoss`` needs
-    log-probabilities, whose exp sums to 1 over the classes (on raw scores the loss falls without
-    end), ``KLDivLoss`` log-probabilities too, never above 0 (on probabilities it falls below 0):
-    checked when ``first`` (the trainer's first batch of a pass). The losses are recognised as
-    modules, functions or ``functools.partial`` of them; a lambda or a function wrapping them cannot be.
+    ``KLDivLoss``'s: a row of zeros gives cross-entropy 0), ``SoftMarginLoss``'s and ``HingeEmbeddingLoss``'s -1
+    or +1 (:func:`course.signed_targets.check_signs`): checked on every batch. ``NLLLoss`` needs log-probabilities,
+    whose exp sums to 1 over the classes (on raw scores the loss falls without end), ``KLDivLoss`` log-probabilities
+    too, never above 0 (on probabilities it falls below 0): checked when ``first`` (a pass's first batch). The losses
+    are recognised as modules, functions or ``functools.partial`` of them; a function wrapping them cannot be.
 
     Example:
         >>> check_values(torch.zeros(2, 1), torch.tensor([[1.0], [2.0]]), nn.BCEWithLogitsLoss())
         Traceback (most recent call last):
         ValueError: BCEWithLogitsLoss expects targets between 0 and 1 (class labels 0 or 1, or probabilities), but they hold the values {1, 2}: map {1, 2} to {0, 1}, y = (y == 2).float().
     """
+    check_signs(target, loss_fn)  # SoftMarginLoss, HingeEmbeddingLoss: -1 or +1, of any dtype
     if not isinstance(pred, torch.Tensor) or not isinstance(target, torch.Tensor) or not target.is_floating_point():
         if first and isinstance(pred, torch.Tensor) and _is(loss_fn, (nn.NLLLoss,), {functional.nll_loss}):
             _check_log_probabilities(pred)
         return
     if first and _is(loss_fn, (nn.KLDivLoss,), {functional.kl_div}):
         _check_kl_input(pred)
-    binary = _is(
-        loss_fn,
-        (nn.BCEWithLogitsLoss, nn.BCELoss),
-        {functional.binary_cross_entropy_with_logits, functional.binary_cross_entropy},
-    )
+    binary = _is(loss_fn, (nn.BCEWithLogitsLoss, nn.BCELoss), _BINARY_FUNCTIONS)
     soft = target.shape == pred.shape and _is(loss_fn, (nn.CrossEntropyLoss,), {functional.cross_entropy})
+    what = "class labels 0 or 1, or probabilities" if binary else "class probabilities"
     if (binary or soft) and target.numel() and _outside(target.detach()):
-        raise _out_of_range(
-            target, loss_fn, "class labels 0 or 1, or probabilities" if binary else "class probabilities"
-        )
+        raise _out_of_range(target, loss_fn, what)
     if (soft or _is(loss_fn, (nn.KLDivLoss,), {functional.kl_div})) and target.ndim and target.numel():
         _check_rows(target.detach(), loss_fn, kl=not soft)
 

@@ -4,7 +4,8 @@ Other lengths (:func:`lengths_error`: another number of targets, or a time-major
 shapes a loss would broadcast, stretch, or cannot compare place by place (:func:`spread_error`), the model's last
 layer named when it gives the wrong number of values per sample; targets of an integer or bool dtype a loss needs
 as floats, or given first (:func:`float_targets`), and a model's output of such a dtype, its scores rounded away
-(:func:`integer_output`; a float loss that took it, :func:`integer_cut`). :mod:`course.loss_checks` finds them.
+(:func:`integer_output`; a float loss that took it, :func:`integer_cut`), complex numbers where real ones are taken
+(:func:`complex_error`). :mod:`course.loss_checks` finds them.
 """
 
 from __future__ import annotations
@@ -73,6 +74,12 @@ def _last_layer(model: object, pred: torch.Tensor, target: torch.Tensor) -> str:
 
 def _reshape(pred: torch.Tensor, target: torch.Tensor) -> str:
     view = ", ".join(["-1", *map(str, pred.shape[1:])]) if pred.ndim > 1 else str(pred.numel())
+    if pred.ndim < target.ndim and len(target) == 1 and pred.shape == tuple(d for d in target.shape if d != 1):
+        return (
+            "a batch of one sample (as a loader's last batch may be), whose batch dimension the model's output lost, "
+            "most likely to .squeeze() in forward(), which drops every dimension of size 1, the samples' too: squeeze "
+            "only the output's column, out.squeeze(-1) (or out.squeeze(1)), not out.squeeze()"
+        )
     if target.ndim == 0 and pred.numel() == 1:
         return (
             f"give the target the prediction's shape, y = y.view({view}) (a loader with batch_size=None yields one "
@@ -234,7 +241,7 @@ def float_targets(y: object, text: str, pred: object = None, loss_fn: object = N
         >>> print(float_targets(torch.ones(2, dtype=torch.long), "Found dtype Long but expected Float"))
         the targets y are torch.int64, but this loss needs floating-point targets like the predictions: y = y.float().
     """
-    if (wrong := integer_output(pred, text)) is not None:
+    if (wrong := integer_output(pred, text) or complex_error(pred, y, text, loss_fn)) is not None:
         return wrong
     if not isinstance(y, torch.Tensor) or y.is_floating_point() or y.is_complex():
         return None
@@ -255,4 +262,39 @@ def float_targets(y: object, text: str, pred: object = None, loss_fn: object = N
     return TypeError(
         f"the targets y are {y.dtype}, but this loss needs floating-point targets like the predictions{like}: "
         "y = y.float()."
+    )
+
+
+def complex_error(pred: object, y: object, text: str = "", loss_fn: object = None) -> TypeError | None:
+    """The error for complex numbers where real ones are taken: without torch's words ``text``, targets ``y`` of one of
+    torch's losses given real predictions ``pred`` (refused before it runs: L1Loss trains on them without a word);
+    with words naming a complex dtype, the targets, the model's output, or (``pred`` None: the model failed) x. Example:
+        >>> print(complex_error(torch.zeros(1), torch.ones(1) * 1j, "", nn.L1Loss()))  # doctest: +ELLIPSIS
+        the targets y are torch.complex64, complex numbers, but this loss takes real ones: ...
+    """
+    complex_y, complex_pred = (isinstance(t, torch.Tensor) and t.is_complex() for t in (y, pred))
+    if not re.search("complex", text, re.IGNORECASE) if text else complex_pred or not is_torch_loss(loss_fn):
+        return None
+    said, two = f" (torch said: {text})" if text else "", "torch.cat([{0}.real, {0}.imag], dim=1) (twice the columns"
+    if pred is None:  # the model (or its backward) met a complex tensor: x's, or one forward() made
+        return TypeError(
+            f"a complex tensor met the model's real weights{said}: the features x are complex (or forward() made a "
+            "complex tensor from them, e.g. with torch.fft), but the model's layers take real numbers. Give it real "
+            f"features: x = x.real if their imaginary parts are 0, x.abs() for magnitudes, or both parts, x = "
+            f"{two.format('x')}: build the first layer with twice the in_features, or in_channels); or build the "
+            "layers complex, e.g. nn.Linear(..., dtype=torch.cfloat), and train on a real loss."
+        )
+    if complex_pred:
+        return TypeError(
+            f"the model's output is {pred.dtype}{', and so are the targets' if complex_y else ''}, but this loss takes "
+            f"real numbers{said}: return a real output from forward(), out.real, out.abs() or torch.cat([out.real, "
+            "out.imag], dim=1), or write a real loss of complex predictions, e.g. ((pred - y).abs() ** 2).mean()."
+        )
+    if not complex_y:  # a loss of one's own made complex numbers from real ones
+        return None
+    return TypeError(
+        f"the targets y are {y.dtype}, complex numbers, but this loss takes real ones{said}: the model's real "
+        "predictions cannot reach their imaginary parts, and training goes wrong. Give it real targets: y = y.real if "
+        f"their imaginary parts are 0, y.abs() for magnitudes, or both parts, y = {two.format('y')}: build the last "
+        "layer with twice the outputs)."
     )

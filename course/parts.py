@@ -76,13 +76,13 @@ def check_loss_fn(loss_fn: object) -> None:
         raise TypeError(
             f"loss_fn should be callable (e.g. nn.MSELoss()), got {type(loss_fn).__name__}.{wrong_order('loss_fn', loss_fn)}"
         )
-    if not _takes_two(loss_fn):
+    if not (two := _takes_two(loss_fn)) or getattr(loss_fn, "__module__", None) == "builtins":  # print, max, dict
         model = isinstance(loss_fn, nn.Module) and next(loss_fn.parameters(), None) is not None
         hint = wrong_order("loss_fn", loss_fn) if model else " Define it as def loss_fn(pred, target): ..."
         name = type(loss_fn).__name__ if isinstance(loss_fn, nn.Module) else getattr(loss_fn, "__name__", "it")
+        why = f"is Python's built-in {name}, not a loss such as nn.MSELoss()" if two else "cannot take two arguments"
         raise TypeError(
-            f"loss_fn should take the predictions and the targets, loss_fn(pred, y), but {name} cannot take two "
-            f"arguments.{hint}"
+            f"loss_fn should take the predictions and the targets, loss_fn(pred, y), but {name} {why}.{hint}"
         )
 
 
@@ -105,6 +105,7 @@ def check_optimizer(optimizer: object, model: nn.Module, *, training: bool = Tru
         Traceback (most recent call last):
         ValueError: the optimizer holds none of this model's parameters, so training would change nothing...
     """
+    check_model(model)
     build = "Build one after the model with e.g. torch.optim.SGD(model.parameters(), lr=0.1)."
     if _a_class(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer is the class {optimizer.__name__}, not an optimizer. {build}")

@@ -8,9 +8,8 @@ The module grows by concepts: steps (:func:`make_train_step`, :func:`make_val_st
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -27,6 +26,7 @@ from course.nested import tensors_in
 from course.parts import check_mean_loss, check_model, check_parts, check_scheduler, trains_nothing
 from course.progress import shown_bar
 from course.updates import check_grads, check_resumed_schedule, check_training, finish_pass, finish_step, recorded_rate
+from course.whole_pass import Untrained, check_every_sample, eval_mode, float_loss
 
 Step = Callable[[torch.Tensor, torch.Tensor], float]
 
@@ -74,7 +74,7 @@ def _val_loss(model: nn.Module, loss_fn: Callable, x: torch.Tensor, y: torch.Ten
     """The finite loss of one mini-batch (number ``batch``, values checked on the first) without building a graph."""
     try:
         with torch.no_grad():
-            value = forward_loss(model, loss_fn, x, y, values=batch in (None, 1)).item()
+            value = float_loss(forward_loss(model, loss_fn, x, y, values=batch in (None, 1))).item()
     except RuntimeError as exc:
         raise explain(exc, model, x, y) from None
     if not math.isfinite(value):
@@ -101,25 +101,14 @@ def make_val_step(model: nn.Module, loss_fn: Callable) -> Step:
     return val_step
 
 
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    """Eval mode and no_grad inside; afterwards every submodule gets its own previous mode back."""
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        for module, training in modes:
-            module.training = training
-
-
 def evaluate(model: nn.Module, loss_fn: Callable, loader: Iterable) -> float:
     """The loss over every sample of the loader, in eval mode and without gradients.
-    Each batch's loss is weighted by its number of samples, len(y) (a short last batch counts for what it holds),
-    so with a loss that averages over its batch (``reduction="mean"``) this is the loss of the whole set,
+    Each batch's loss is weighted by its number of target values, y.numel() (a short last batch counts for what it
+    holds, time-major targets (T, N, 1) for T x N), so with a loss that averages over its batch (``reduction="mean"``,
+    over each value or over samples of as many values each) this is the loss of the whole set,
     unless that mean is weighted (class ``weight``, ``ignore_index``: divided by the batch's total weight,
-    not its size). ``"sum"`` is refused, it grows with the batch size (a hand-written sum goes unnoticed).
+    not its size). ``"sum"`` is refused, it grows with the batch size (a hand-written sum goes unnoticed), as are a
+    loss that is no float and a ``DataLoader`` whose ``drop_last=True`` leaves samples out.
     Batches move to the model's device; the model's previous mode is restored. A NaN or inf loss raises a
     ``FloatingPointError`` naming the first of the data, weights, output and loss that is not finite. An
     endless loader never ends the pass (only ``itertools``' endless iterators are refused). Example:
@@ -136,6 +125,7 @@ def evaluate(model: nn.Module, loss_fn: Callable, loader: Iterable) -> float:
     check_parts(model, loss_fn)
     check_mean_loss(loss_fn, "evaluate")
     check_loaders({"loader": loader}, passes=1)
+    check_every_sample(loader, "loader", "evaluate")
     return _mean_loss(model, loss_fn, loader, "loader")
 
 
@@ -143,10 +133,10 @@ def _mean_loss(model: nn.Module, loss_fn: Callable, loader: Iterable, name: str)
     """:func:`evaluate`'s loop, after its checks; ``name`` is the loader's name in the error if it yields nothing."""
     device = model_device(model)
     total, count, number = 0.0, 0, 0
-    with _eval_mode(model):
+    with eval_mode(model):
         for number, batch in enumerate(batches(loader, name), start=1):  # noqa: B007 (number counts them)
             x, y = batch_to(batch, device)
-            size = len(y) if y.ndim else 1  # the targets': x may be time-major, (T, N, F)
+            size = max(y.numel(), 1)  # the targets' values: y may be time-major, (T, N, 1), x (T, N, F)
             total, count = total + _val_loss(model, loss_fn, x, y, number) * size, count + size
     if number == 0:
         raise no_batches(loader, name)
@@ -170,7 +160,7 @@ def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     if any(t.is_meta for t in tensors_in(x)):
         raise on_meta("x")
     x = to_device(x, model_device(model))
-    with _eval_mode(model):
+    with eval_mode(model):
         try:
             return model_output(model, x)
         except RuntimeError as exc:
@@ -184,6 +174,7 @@ def _run_epoch(
     loader: Iterable,
     last_finite: LastFinite,
     epoch: int | None,
+    untrained: Untrained | None = None,
 ) -> float:
     """One pass over the loader; return the mean of the mini-batch losses (the hot path: keep it lean)."""
     device = model_device(model)
@@ -202,6 +193,8 @@ def _run_epoch(
         except RuntimeError as exc:
             raise explain(exc, model, x, y) from None
         check_grads(model, optimizer, watch.trained or last_finite.passes > 1)  # till a step trains
+        if untrained is not None and untrained.left:  # fit's: till every tensor it holds has had a gradient
+            untrained.update()
         watch.step()
         UPDATED.remember(model, optimizer)
         total, last_finite.updates = total + value, last_finite.updates + 1
@@ -215,12 +208,13 @@ def _run_epoch(
 
 
 def train_epoch(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer, loader: Iterable) -> float:
-    """Train on every mini-batch of ``loader`` once (moved to the model's device); return the mean loss.
+    """Train on every mini-batch of ``loader`` once (moved to the model's device); return the mean of its batch losses.
     The loop lesson 10 writes by hand: per batch, forward, loss, backward, step, zero the gradients (zeroed before the
     first batch too, so that gradients an earlier ``backward()`` left stay out of its step). A loss or weights NaN or
-    inf stop it with a ``FloatingPointError`` naming the cause; the model keeps its last finite weights. If no step
-    trained anything (a loss cut from the model), a ``ValueError``; at the first step, before it changes anything, for
-    an optimizer that trains nothing of the model (another model's, or built before a layer was replaced). An endless
+    inf stop it with a ``FloatingPointError`` naming the cause; model and optimizer are put back as the epoch found
+    them. If no step trained anything (a loss cut from the model), a ``ValueError``; at the first step, before it
+    changes anything, for an optimizer that trains nothing of the model (another model's, or built before a layer was
+    replaced). An endless
     loader never ends the epoch (``itertools``' endless iterators are refused). Example:
         >>> from torch.utils.data import DataLoader, TensorDataset
         >>> loader = DataLoader(TensorDataset(torch.zeros(8, 1), torch.ones(8, 1)), batch_size=4)
@@ -250,22 +244,23 @@ def fit(
     progress: bool = True,
 ) -> dict[str, list[float]]:
     """Train for ``epochs`` epochs in total; return the history of plain floats.
-    Each epoch is :func:`train_epoch`'s pass over ``train_loader``; fit records its mean loss and the learning rate it
-    used (the first parameter group's; NaN without one), evaluates on ``val_loader`` if given, then steps the scheduler
-    (``ReduceLROnPlateau``, in mode "min", gets the validation loss, or the training loss without validation) and checks
-    the rate it set for the next epoch (none after the last). ``epochs`` counts from the very first epoch: to resume,
-    ``ckpt = load_checkpoint(path, model, optimizer, scheduler)`` (the scheduler too: warned if not), then ``fit(...,
-    history=ckpt["history"], start_epoch=ckpt["epoch"])``, same ``epochs``. Each list fit records holds one value per
-    epoch, NaN where not recorded (``val_loss`` without ``val_loader``); lists of your own (a metric appended after each
-    call) are kept as they are. Every argument is checked before the first epoch, as far as it can be known then (an
-    optimizer that needs a closure, a loader of length 0, a last batch of one sample for BatchNorm). If the loss or the
-    weights become NaN or inf, the model and optimizer get their last finite state back and a ``FloatingPointError``
-    says so. Any other stop in the middle (an error, or Jupyter's "Interrupt kernel": the ``KeyboardInterrupt`` goes on)
-    leaves them with the training done: a note on the exception says where it stopped and what they hold, and
-    ``exc.history`` is the history of the epochs finished, to go on with ``fit(..., history=exc.history,
-    start_epoch=len(exc.history["lr"]))`` (in Jupyter, ``exc = sys.last_value``). An endless loader never ends an epoch
-    (only ``itertools``' endless iterators are refused). ``progress=True`` shows a bar: tqdm's text bar in a terminal, a
-    widget (no text output, so stored notebook outputs never change) in Jupyter; False (or None) shows none. Example:
+    Each epoch is :func:`train_epoch`'s pass over ``train_loader``; fit records its mean batch loss and the learning
+    rate it used (the first parameter group's; NaN without one), evaluates on ``val_loader`` if given, then steps the
+    scheduler (``ReduceLROnPlateau``, in mode "min", gets the validation loss, or the training loss without validation)
+    and checks the rate it set for the next epoch (none after the last). ``epochs`` counts from the very first epoch: to
+    resume, ``ckpt = load_checkpoint(path, model, optimizer, scheduler)`` (the scheduler too: warned if not), then
+    ``fit(..., history=ckpt["history"], start_epoch=ckpt["epoch"])``, same ``epochs``. Each list fit records holds one
+    value per epoch, NaN where not recorded (``val_loss`` without ``val_loader``); lists of your own (a metric appended
+    after each call) are kept as they are. Every argument is checked before the first epoch, as far as it can be known
+    then (an optimizer that needs a closure, a loader of length 0, a last batch of one sample for BatchNorm). If the
+    loss or the weights become NaN or inf, the model and optimizer get back their state at the start of that epoch and a
+    ``FloatingPointError`` says so. Any other stop in the middle (an error, or Jupyter's "Interrupt kernel": the
+    ``KeyboardInterrupt`` goes on) leaves them with the training done: a note on the exception says where it stopped and
+    what they hold, and ``exc.history`` is the history of the epochs finished, to go on with ``fit(...,
+    history=exc.history, start_epoch=len(exc.history["lr"]))`` (in Jupyter, ``exc = sys.last_value``). An endless loader
+    never ends an epoch (only ``itertools``' endless iterators are refused). ``progress=True`` shows a bar: tqdm's text
+    bar in a terminal, a widget (no text output, so stored notebook outputs never change) in Jupyter; False (or None)
+    shows none. Example:
         >>> from torch.utils.data import DataLoader, TensorDataset
         >>> _ = torch.manual_seed(0)
         >>> x = torch.rand(64, 1)
@@ -279,17 +274,21 @@ def fit(
     check_training(model, loss_fn, optimizer)
     if val_loader is not None:
         check_mean_loss(loss_fn, "fit's validation (val_loader)")
+        check_every_sample(val_loader, "val_loader", "fit's validation")
     check_scheduler(scheduler, optimizer)
     history = continued_history(history, epochs, start_epoch, validating=val_loader is not None)
     check_schedule(scheduler, epochs - start_epoch, validating=val_loader is not None)
     check_resumed_schedule(scheduler, start_epoch)
     check_run(model, optimizer, {"train_loader": train_loader, "val_loader": val_loader}, epochs - start_epoch, "fit")
     last_finite = LastFinite(model, optimizer, loss_fn, trained=start_epoch > 0 or UPDATED.known(model, optimizer))
+    untrained = Untrained(model, optimizer)  # warned about at the end: trainable, but never given a gradient
     shown = ("train_loss", "val_loss") if val_loader is not None else ("train_loss",)  # the last is the watched one
     with shown_bar(progress, epochs, start_epoch) as bar, stop_noted(history, epochs, start_epoch, last_finite):
         for epoch in range(start_epoch, epochs):
             history["lr"].append(recorded_rate(optimizer))
-            history["train_loss"].append(_run_epoch(model, loss_fn, optimizer, train_loader, last_finite, epoch))
+            history["train_loss"].append(
+                _run_epoch(model, loss_fn, optimizer, train_loader, last_finite, epoch, untrained)
+            )
             if val_loader is not None:
                 history["val_loss"].append(_mean_loss(model, loss_fn, val_loader, "val_loader"))
             pad_history(history, epoch + 1)
@@ -297,4 +296,5 @@ def fit(
             if bar is not None:
                 bar.set_postfix({k: f"{history[k][-1]:.4g}" for k in shown}, refresh=False)
                 bar.update()
+    untrained.warn(epochs - start_epoch)
     return history

@@ -157,12 +157,17 @@ def check_resumed_schedule(scheduler: object, start_epoch: int) -> None:
 
 def recorded_rate(optimizer: torch.optim.Optimizer) -> float:
     """The learning rate ``fit`` records for an epoch: the first parameter group's; NaN for an optimizer without one
-    (a custom optimizer whose step size has another name). Example:
+    (a custom optimizer whose step size has another name, or without parameter groups). Example:
         >>> recorded_rate(torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1))
         0.1
     """
-    group = optimizer.param_groups[0]
-    return float(group["lr"]) if "lr" in group else math.nan
+    groups = getattr(optimizer, "param_groups", None)
+    if not isinstance(groups, list) or not all(isinstance(group, Mapping) for group in groups):
+        raise TypeError(
+            f"optimizer should be a torch.optim.Optimizer, got {type(optimizer).__name__}: build one after the model, "
+            "e.g. torch.optim.SGD(model.parameters(), lr=0.1)."
+        )
+    return float(groups[0]["lr"]) if groups and "lr" in groups[0] else math.nan
 
 
 def _dense(t: torch.Tensor) -> torch.Tensor:  # a sparse gradient (nn.Embedding(sparse=True)) by its stored values

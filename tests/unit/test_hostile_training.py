@@ -7,6 +7,7 @@ deep traceback from inside torch, never a silently wrong loss), or in the right 
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -55,6 +56,12 @@ def optimizer_with_lr(model, lr):
 def leaf_rmse(pred, target):
     """A loss rebuilt as a new leaf from its value: backward() runs, but reaches no parameter."""
     return torch.tensor(((pred - target) ** 2).mean().sqrt().item(), requires_grad=True)
+
+
+def warned(call, words: str):
+    """Run ``call``, which must warn with ``words`` in its message."""
+    with pytest.warns(UserWarning, match=re.escape(words)):
+        return call()
 
 
 class Detaching(nn.Module):
@@ -238,7 +245,7 @@ RIGHT = [  # (id, call): inputs that are unusual but right, and must keep workin
     ("lr zero", lambda: run_fit(optimizer=sgd(m := nn.Linear(3, 1), lr=0.0), model=m)),
     ("partly frozen model", lambda: run_fit(model=frozen_first_layer()[0], optimizer=None)),
     ("partly frozen model, train step", lambda: make_train_step(m := frozen_first_layer()[0], nn.MSELoss(), sgd(m))(*batch()[0])),
-    ("a layer the loss does not reach", lambda: run_fit(model=Detaching())),
+    ("a layer the loss does not reach, warned", lambda: warned(lambda: run_fit(model=Detaching()), "first.weight, first.bias")),
     ("x requires grad", lambda: run_fit(train=[(torch.ones(4, 3, requires_grad=True), torch.ones(4, 1))])),
     ("hand-written CE, (N, C) scores, N == C", lambda: run_fit(model=nn.Linear(3, 4), loss_fn=nn.functional.cross_entropy, train=batch(y=CLASSES))),
     ("hand-written loss with soft targets", lambda: run_fit(model=nn.Linear(3, 4), loss_fn=lambda p, t: -(t * p.log_softmax(1)).sum(1).mean(), train=batch(y=torch.full((4, 4), 0.25)))),
