@@ -47,16 +47,16 @@ def get_device() -> torch.device:
             f"Valid choices: {', '.join(DEVICE_CHOICES)} (optionally with an index, e.g. cuda:1), "
             f"or unset {DEVICE_ENV_VAR} to pick automatically."
         )
+    try:  # a malformed index ('cuda:abc') is the setting's fault, whatever this machine has
+        device = torch.device(wanted)
+    except RuntimeError as exc:
+        raise ValueError(f"{DEVICE_ENV_VAR}={wanted!r} is not a valid device string: {exc}") from None
     if not _is_available(kind):
         available = [k for k in DEVICE_CHOICES if _is_available(k)]
         raise RuntimeError(
             f"{DEVICE_ENV_VAR}={wanted!r} asks for {kind}, but it is not available on this machine. "
             f"Available here: {', '.join(available)}. Change or unset {DEVICE_ENV_VAR}."
         )
-    try:
-        device = torch.device(wanted)
-    except RuntimeError as exc:
-        raise ValueError(f"{DEVICE_ENV_VAR}={wanted!r} is not a valid device string: {exc}") from None
     if device.type != "cuda" and device.index:  # one CPU, one MPS device: an index above 0 names none
         raise ValueError(
             f"{DEVICE_ENV_VAR}={wanted!r}: there is only one {device.type} device, so it takes no index. "

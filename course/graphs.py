@@ -228,7 +228,8 @@ def show_graph(
         elif (node := _NODE.match(line)) is not None:
             key = node_id(node.group(1))
             nodes[key] = _label_text(node.group(2))
-            kinds[key] = _KIND_BY_COLOR.get(node.group(3) or "", "operation")
+            kind = _KIND_BY_COLOR.get(node.group(3) or "", "operation")
+            kinds[key] = "leaf" if kinds.get(key) == "leaf" else kind  # a leaf a custom Function saved: drawn again
             body.append(f"\t{key}" + line[len(node.group(1)) + 1 :])
         else:
             raise RuntimeError(f"show_graph could not read this line of torchviz's output: {line!r}")

@@ -5,12 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Set
 
 History = dict[str, list[float]]
+_BOOLS = ("bool", "torch.bool")  # the dtype of NumPy's and torch's truth values
+
+
+def _number(value: object) -> float:
+    """``float(value)``; a ``TypeError`` for text or a truth value, which ``float`` would pass off as a number."""
+    if isinstance(value, (str, bytes, bool)) or str(getattr(value, "dtype", "")) in _BOOLS:
+        raise TypeError
+    return float(value)  # type: ignore[arg-type]
 
 
 def plain_history(history: object) -> History:
     """A copy of ``history`` as ``{name: [float, ...]}``; a clear ``TypeError`` if it is not one.
 
-    NumPy scalars become Python floats (``torch.load(weights_only=True)`` refuses NumPy objects). Each name's values
+    NumPy scalars become Python floats (``torch.load(weights_only=True)`` refuses NumPy objects); strings and
+    booleans are refused, not read as numbers (``"0.5"``, ``True``). Each name's values
     must come in order: a dict of them (``{epoch: loss}``) or a set is refused, not turned into its keys.
 
     Example:
@@ -37,7 +46,7 @@ def plain_history(history: object) -> History:
             first = next(k for k in history if str(k) == str(key))
             raise ValueError(f"history names {first!r} and {key!r} are both '{key}' as text: rename one.")
         try:
-            plain[str(key)] = [float(v) for v in values]
+            plain[str(key)] = [_number(v) for v in values]
         except OverflowError:
             raise ValueError(
                 f"history's '{key}' holds a number too large for a float: pass its values as floats."

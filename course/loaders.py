@@ -51,8 +51,14 @@ _PARTS = {  # a part of a (features, targets) pair, and how __getitem__ makes it
 
 def to_device(value: object, device: torch.device) -> object:
     """A tensor, or a tuple, list or dict of them (:func:`tensors_in`), moved to ``device``, in the same form."""
-    if isinstance(value, torch.Tensor) or not tensors_in(value):  # else: an AttributeError, as for any non-tensor
+    nested = not isinstance(value, torch.Tensor) and bool(tensors_in(value))
+    if not nested and callable(getattr(value, "to", None)):  # a tensor, or a batch object with a .to() of its own
         return value.to(device)  # type: ignore[attr-defined]
+    if not nested:
+        raise TypeError(
+            f"to_device moves a tensor, or a tuple, list or dict of tensors, to a device; got {_describe(value)}: "
+            "make it a tensor first, torch.as_tensor(value)."
+        )
     if isinstance(value, Mapping):
         return {key: to_device(part, device) for key, part in value.items()}
     moved = [to_device(part, device) for part in value]  # type: ignore[attr-defined]
@@ -272,6 +278,9 @@ def check_loaders(loaders: Mapping[str, object], passes: int) -> None:
         Traceback (most recent call last):
         TypeError: loader should be a DataLoader (or any iterable) of (features, targets) batches, got None...
     """
+    if not isinstance(loaders, Mapping):
+        raise TypeError(f"check_loaders expects a dict of names to loaders, e.g. {{'train_loader': loader}}; got "
+                        f"{type(loaders).__name__}.")  # fmt: skip
     for name, loader in loaders.items():
         if loader is not None or name != "val_loader":
             check_loader(loader, name)

@@ -61,7 +61,8 @@ def check_progress(progress: object) -> None:
 
 
 def epoch_bar(epochs: int, start_epoch: int = 0) -> Any | None:
-    """A bar counting epochs up to ``epochs``, starting at ``start_epoch``; None where none can be shown.
+    """A bar counting epochs up to ``epochs``, starting at ``start_epoch`` (at most ``epochs``); None where none can be
+    shown.
 
     In a terminal: tqdm's text bar on stderr. In a notebook: tqdm's widget, displayed with NO text
     (tqdm's own display stores a text repr, and a text bar streams rates to stderr: both would make
@@ -80,6 +81,9 @@ def epoch_bar(epochs: int, start_epoch: int = 0) -> Any | None:
     for name, value in (("epochs", epochs), ("start_epoch", start_epoch)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
             raise ValueError(f"{name} should be a non-negative integer, got {value!r}: e.g. epoch_bar(10).")
+    if start_epoch > epochs:  # the bar would start past its end, at n > total
+        raise ValueError(f"start_epoch={start_epoch} is past epochs={epochs}: a bar counts up to epochs, so start "
+                         "at most there, e.g. epoch_bar(10, start_epoch=3).")  # fmt: skip
     settings = dict(total=epochs, initial=start_epoch, desc="fit", unit="epoch", leave=True)
     if not in_notebook():
         from tqdm.std import tqdm

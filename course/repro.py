@@ -120,6 +120,15 @@ def _integers(values: object, count: int, top: int) -> bool:
     return all(type(v) is int and 0 <= v <= top for v in values)
 
 
+def _degenerate(keys: list[int]) -> bool:
+    """Whether a Mersenne Twister state of 624 ``keys`` is the one it cannot leave: every bit that counts (all but the
+    first key's lower 31) zero, so it returns 0 forever. Seeding never makes it; torch refuses it."""
+    return keys[0] < 2**31 and not any(keys[1:])
+
+
+_ZERO = "are all zero, a state the Mersenne Twister never leaves (it would return 0 forever)"
+
+
 def _finite(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
 
@@ -128,6 +137,8 @@ def _numpy_setter(n: Mapping[str, Any]) -> Callable[[], None]:
     """NumPy's own set_state takes a position out of range or keys it wraps around: checked here (a segfault later)."""
     if not isinstance(n["keys"], torch.Tensor) or not _integers(n["keys"], 624, 2**32 - 1):
         raise ValueError("its keys should be a tensor of 624 integers from 0 to 2**32 - 1")
+    if _degenerate(n["keys"].tolist()):
+        raise ValueError(f"its keys {_ZERO}")
     if type(n["pos"]) is not int or not 0 <= n["pos"] <= 624:
         raise ValueError(f"its pos should be an integer from 0 to 624, got {n['pos']!r}")
     if n["has_gauss"] not in (0, 1) or not _finite(n["cached_gaussian"]):
@@ -144,6 +155,8 @@ def _python_setter(p: Mapping[str, Any]) -> Callable[[], None]:
     if type(p["version"]) is not int or not _integers(internal, 625, 2**32 - 1) or internal[-1] > 624:
         raise ValueError("its version should be an integer and its state 625 integers from 0 to 2**32 - 1 (the last, "
                          "a position, at most 624)")  # fmt: skip
+    if _degenerate([int(v) for v in internal[:624]]):
+        raise ValueError(f"its state's 624 keys {_ZERO}")
     if p["gauss"] is not None and not (isinstance(p["gauss"], float) and _finite(p["gauss"])):
         raise ValueError(f"its gauss should be None or a finite float, got {p['gauss']!r}")
     native = (p["version"], tuple(internal), p["gauss"])

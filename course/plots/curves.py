@@ -5,6 +5,7 @@ matplotlib is imported inside each function, so ``import course`` stays cheap.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -19,12 +20,30 @@ if TYPE_CHECKING:
 MOST_CURVES = 20  # more lines than a legend can tell apart
 LOG_TOP = 1e200  # a log axis drawn higher needs ticks past float64's end (1.8e308): it stops here
 LINEAR_TOP = check.AXIS_END  # a linear axis spanning more overflows its ticks and margins: it stops at +-1e300
-NOT_LOSSES = ("lr",)  # entries of fit's history that are not losses
+RATE_WORDS = ({"lr"}, {"learningrate"}, {"learning", "rate"})  # a name holding one of these names a learning rate
+METRIC_WORDS = {"acc", "accuracy", "auc", "f1", "precision", "recall", "score"}  # of a metric, not a loss
+METRIC_NAMES = ", ".join(sorted(METRIC_WORDS))
 MOST_CLASSES = 30  # one text per cell: more would not fit
 PAD = (
     "pad it with float('nan') where it has no value (NaN points are left out of the line), e.g. [nan, nan, 0.65] "
     "for a validation loss recorded from epoch 3"
 )
+
+
+def _words(name: object) -> set[str]:
+    """The words of a history's name, lower case: ``'valAcc'``, ``'val_acc'`` and ``'Val Acc'`` give val and acc."""
+    return set(re.findall(r"[a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(name)).lower()))
+
+
+def _kind(name: object) -> str:
+    """What a history's name names: a loss (it holds 'loss'), a learning rate, a metric, or other. A name with a
+    number beside its lr (``'training, lr 0.1'``) labels a run made at that rate: other, not a rate."""
+    if "loss" in str(name).lower():
+        return "loss"
+    words = _words(name)
+    if any(rate <= words for rate in RATE_WORDS) and not any(word.isdigit() for word in words):
+        return "rate"
+    return "metric" if words & METRIC_WORDS else "other"
 
 
 def _lengths(lines: Mapping[str, np.ndarray]) -> str | None:
@@ -134,11 +153,15 @@ def plot_curves(
 def plot_losses(history: Mapping[str, Sequence[float]], log_y: bool = False) -> Figure:
     """Training (and validation) loss per epoch, from a history dict such as the one ``fit`` returns.
 
-    Only losses are drawn, on one loss axis: the entries whose name holds ``"loss"`` (``"train_loss"``,
-    ``"val_loss"``), so that the ``"lr"`` of ``fit``'s history and metrics of your own (``"val_acc"``)
-    are left out, with a warning that names them; draw those with ``plot_curves``. A dict with no
-    such name, e.g. ``{"training": ..., "validation": ...}``, is all losses (but for an ``"lr"``). Each loss
-    holds one value per epoch: losses of different lengths are refused (pad a late one with NaN).
+    Only losses are drawn, on one loss axis. The rule, by name (any case): a name holding ``"loss"``
+    (``"train_loss"``, ``"valLoss"``) is a loss; a name with the word ``lr`` or ``learning rate`` (``"lr"``,
+    ``"LR"``, ``"base_lr"``, ``"learning_rate"``, ``"learningRate"``) and no number is a learning rate, never
+    drawn here, without a word (with a number, ``"training, lr 0.1"``, it labels a run); a name with a
+    metric's word (``acc``, ``accuracy``, ``auc``, ``f1``, ``precision``, ``recall``, ``score``) is a metric.
+    If some name holds ``"loss"``, only those are drawn; else, e.g. ``{"training": ..., "validation": ...}``,
+    every name but the rates and metrics is. Whatever else is left out (metrics, other names beside losses)
+    is named in a warning: draw it with ``plot_curves``. Each loss holds one value per epoch: losses of
+    different lengths are refused (pad a late one with NaN).
 
     Example:
         >>> fig = plot_losses({"train_loss": [1.0, 0.5], "val_loss": [1.2, 0.6], "lr": [0.1, 0.1]})
@@ -146,12 +169,14 @@ def plot_losses(history: Mapping[str, Sequence[float]], log_y: bool = False) -> 
         ('loss', ['train_loss', 'val_loss'])
     """
     check.mapping("history", history, "{'train_loss': losses, 'val_loss': val_losses}")
-    named = {name: v for name, v in history.items() if "loss" in str(name).lower()}
-    losses = named or {name: values for name, values in history.items() if name not in NOT_LOSSES}
-    if left := [name for name in history if name not in losses and name not in NOT_LOSSES]:
+    kinds = {name: _kind(name) for name in history}
+    drawn = ("loss",) if "loss" in kinds.values() else ("loss", "other")
+    losses = {name: values for name, values in history.items() if kinds[name] in drawn}
+    if left := [name for name in history if name not in losses and kinds[name] != "rate"]:
+        why = "whose names hold no 'loss'" if drawn == ("loss",) else f"whose names are a metric's ({METRIC_NAMES})"
         warnings.warn(
-            f"plot_losses drew the losses {list(losses)} and left out {left}, whose names hold no 'loss': draw "
-            "those with plot_curves, or name a loss so (e.g. 'train_loss').",
+            f"plot_losses drew the losses {list(losses)} and left out {left}, {why}: draw those with plot_curves, or "
+            "name a loss so (e.g. 'train_loss').",
             stacklevel=2,
         )
     if not losses:

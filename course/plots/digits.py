@@ -20,20 +20,23 @@ MOST_IMAGES = 200  # one small axis each: more takes minutes to draw
 MOST_COLUMNS = 20
 
 
-def _as_images(images: object) -> np.ndarray:
+def _as_images(images: object) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The pictures, shape (n, height, width), and the shape they were given in."""
     array = check.array("images", images)
+    given = array.shape
     if array.ndim == 2 and array.shape[1] == 64:
         array = array.reshape(-1, 8, 8)
     if array.ndim != 3 or array.shape[0] == 0:
+        one = f" One picture? Pass it as a stack of one, images[None], shape (1, {array.shape[0]}, {array.shape[1]})."
         raise ValueError(
             f"images should be a non-empty stack of pictures, shape (n, height, width) or (n, 64) for 8x8 digits; "
-            f"got shape {array.shape}."
+            f"got shape {array.shape}.{one if array.ndim == 2 else ''}"
         )
     if len(array) > MOST_IMAGES:
         raise ValueError(
             f"got {len(array)} images; a grid here shows at most {MOST_IMAGES}, pass a slice, images[:64]."
         )
-    return check.finite("images", array.reshape(-1), "those pixels would be blank").reshape(array.shape)
+    return check.finite("images", array.reshape(-1), "those pixels would be blank").reshape(array.shape), given
 
 
 def plot_digit_grid(images: object, titles: Sequence[str], columns: int = 8) -> Figure:
@@ -51,10 +54,17 @@ def plot_digit_grid(images: object, titles: Sequence[str], columns: int = 8) -> 
         >>> len(fig.axes), fig.axes[2].get_title()
         (4, 'c')
     """
-    pictures = _as_images(images)
+    pictures, shape = _as_images(images)
     check.names("titles", titles, None, "['true 3, said 8', ...], one per image", noun="strings")
     if len(titles) != len(pictures):
-        raise ValueError(f"got {len(pictures)} images but {len(titles)} titles; give one title per image.")
+        read = (
+            f" images of shape {shape} were read as {len(pictures)} images of 8x8, from its rows of 64 pixels (the "
+            f"flat digits of load_digits, one a row); to draw one picture of {shape[0]}x64, pass it as shape "
+            f"(1, {shape[0]}, 64), images[None]."
+            if len(shape) == 2
+            else ""
+        )
+        raise ValueError(f"got {len(pictures)} images but {len(titles)} titles; give one title per image.{read}")
     columns = check.integer("columns", columns, 1, MOST_COLUMNS)
     import matplotlib.pyplot as plt
 
