@@ -26,7 +26,7 @@ from course.nested import tensors_in
 from course.parts import check_mean_loss, check_model, check_parts, check_scheduler, trains_nothing
 from course.progress import shown_bar
 from course.updates import check_grads, check_resumed_schedule, check_training, finish_pass, finish_step, recorded_rate
-from course.whole_pass import Untrained, check_every_sample, eval_mode, float_loss
+from course.whole_pass import Untrained, check_every_sample, eval_mode, float_loss, mean_weight
 
 Step = Callable[[torch.Tensor, torch.Tensor], float]
 
@@ -103,12 +103,12 @@ def make_val_step(model: nn.Module, loss_fn: Callable) -> Step:
 
 def evaluate(model: nn.Module, loss_fn: Callable, loader: Iterable) -> float:
     """The loss over every sample of the loader, in eval mode and without gradients.
-    Each batch's loss is weighted by its number of target values, y.numel() (a short last batch counts for what it
-    holds, time-major targets (T, N, 1) for T x N), so with a loss that averages over its batch (``reduction="mean"``,
-    over each value or over samples of as many values each) this is the loss of the whole set,
-    unless that mean is weighted (class ``weight``, ``ignore_index``: divided by the batch's total weight,
-    not its size). ``"sum"`` is refused, it grows with the batch size (a hand-written sum goes unnoticed), as are a
-    loss that is no float and a ``DataLoader`` whose ``drop_last=True`` leaves samples out.
+    Each batch's loss is weighted by what its mean divides by (:func:`course.whole_pass.mean_weight`): its number of
+    target values, y.numel() (a short last batch counts for what it holds, time-major targets (T, N, 1) for T x N),
+    or, for torch's cross-entropy and NLL with a class ``weight`` or ``ignore_index``, the batch's total weight, so
+    with a loss that averages over its batch (``reduction="mean"``) this is the loss of the whole set (a function
+    wrapping a weighted one cannot be told). ``"sum"`` is refused, it grows with the batch size (a hand-written sum
+    goes unnoticed), as are a loss that is no float and a ``DataLoader`` whose ``drop_last=True`` leaves samples out.
     Batches move to the model's device; the model's previous mode is restored. A NaN or inf loss raises a
     ``FloatingPointError`` naming the first of the data, weights, output and loss that is not finite. An
     endless loader never ends the pass (only ``itertools``' endless iterators are refused). Example:
@@ -136,8 +136,8 @@ def _mean_loss(model: nn.Module, loss_fn: Callable, loader: Iterable, name: str)
     with eval_mode(model):
         for number, batch in enumerate(batches(loader, name), start=1):  # noqa: B007 (number counts them)
             x, y = batch_to(batch, device)
-            size = max(y.numel(), 1)  # the targets' values: y may be time-major, (T, N, 1), x (T, N, F)
-            total, count = total + _val_loss(model, loss_fn, x, y, number) * size, count + size
+            value, weight = _val_loss(model, loss_fn, x, y, number), mean_weight(loss_fn, y)  # y: (T, N, 1) too
+            total, count = total + value * weight, count + weight
     if number == 0:
         raise no_batches(loader, name)
     return total / count

@@ -1,4 +1,4 @@
-"""course.training.evaluate: the loss of the whole set for a plain mean, not for a weighted one, as its docstring says."""
+"""course.training.evaluate: the loss of the whole set for a plain mean and for torch's class-weighted means too."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ BATCHES = [(X[:4], Y[:4]), (X[4:], Y[4:])]
     [
         (nn.CrossEntropyLoss(), True),
         (nn.CrossEntropyLoss(label_smoothing=0.1), True),
-        (nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 3.0])), False),
-        (nn.CrossEntropyLoss(ignore_index=1), False),
+        (nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 3.0])), True),
+        (nn.CrossEntropyLoss(ignore_index=1), True),
     ],
 )
-def test_evaluate_is_the_whole_set_loss_only_for_an_unweighted_mean(loss_fn, whole):
+def test_evaluate_is_the_whole_set_loss_for_plain_and_class_weighted_means(loss_fn, whole):
     torch.manual_seed(0)
     model = nn.Linear(3, 3)
     with torch.no_grad():
@@ -31,7 +31,9 @@ def test_evaluate_is_the_whole_set_loss_only_for_an_unweighted_mean(loss_fn, who
 
 def test_the_docstring_names_the_weighted_means():
     doc = " ".join(evaluate.__doc__.split())
-    assert "unless that mean is weighted (class ``weight``, ``ignore_index``" in doc
+    assert (
+        "for torch's cross-entropy and NLL with a class ``weight`` or ``ignore_index``, the batch's total weight" in doc
+    )
 
 
 @pytest.mark.parametrize(
