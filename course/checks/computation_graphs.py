@@ -130,8 +130,9 @@ def _on_grid(values: torch.Tensor, step: float, slack: torch.Tensor) -> bool:  #
 
 
 def rounded_decimals(got: object, exact: object) -> int:
-    """How many decimals (1 to 6) ``got`` is ``exact`` rounded to: every number a multiple of 10 ** -decimals within
-    half of one of its exact value, where the exact values are not (to float32's precision); 0 when none."""
+    """How many decimals (1 to 6) ``got`` is ``exact`` rounded to: every number within half a 10 ** -decimals of its
+    exact value, and those float32 keeps to a quarter of that step multiples of it, where their exact values are not
+    (a larger number, 749.68376 for 4 decimals, sits on that grid by chance); 0 when none."""
     exact = _numbers(exact)
     numbers = None if exact is None else _numbers(got, len(exact))
     if numbers is None:
@@ -139,8 +140,9 @@ def rounded_decimals(got: object, exact: object) -> int:
     slack = 2.5e-7 * exact.abs() + 1e-12  # float32 keeps 7 significant digits, not more
     for decimals in range(1, 7):
         step = 10.0**-decimals
-        near = bool((numbers - exact).abs().le(step / 2 + slack).all())
-        if near and _on_grid(numbers, step, slack) and not _on_grid(exact, step, slack):
+        near, telling = bool((numbers - exact).abs().le(step / 2 + slack).all()), slack < step / 4
+        on_grid = [_on_grid(values[telling], step, slack[telling]) for values in (numbers, exact)]
+        if near and bool(telling.any()) and on_grid[0] and not on_grid[1]:
             return decimals
     return 0
 

@@ -128,8 +128,8 @@ def _on_batches(answer, args: tuple) -> list:
             loss = answer(inputs, targets)
         loss = FREED if freed(loss) else loss
         if isinstance(loss, torch.Tensor) and loss.numel() == 1 and loss.is_floating_point():
-            loss = torch.where(loss.isnan(), torch.inf, loss).reshape(())
-            loss = loss if _reaches(loss, inputs) else loss.detach()
+            reaches, loss = _reaches(loss, inputs), torch.where(loss.isnan(), torch.inf, loss).reshape(())
+            loss = loss if reaches else loss.detach()  # asked of the NaN itself: torch.where's 0 would hide the graph
         seen.append(loss)
     return seen
 

@@ -15,7 +15,7 @@ from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.model_probe import computes
 from course.checks.model_probe import untrainable as _untrainable  # logistic_regression's name for it
 from course.checks.probes import any_item, randomised
-from course.checks.values import describe, safe_text
+from course.checks.values import close, describe, safe_text
 from course.checks.vocabulary import LAYERS_ONLY, MISTAKES
 
 
@@ -56,8 +56,9 @@ def _quadratic(make: object, args: tuple) -> object:
     for name, value in zip("abc", (1.5, -2.0, 0.5), strict=True):
         parameters[name].data.fill_(value)  # the check's own instance: no graph, and frozen ones too
     out, wide = model(torch.linspace(-1, 2, 5).unsqueeze(1)), torch.tensor([[-40.0], [0.5], [40.0]])
-    model(wide)  # a forward that changes x in place (x.squeeze_(1), x.clamp_(-10, 10)) changes the caller's x
+    far = model(wide)  # a forward that changes x in place (x.squeeze_(1), x.clamp_(-10, 10)) changes the caller's x
     return {**seen, "stuck": _untrainable(model, out), "output": out.detach() if torch.is_tensor(out) else out,
+            "far": far.detach() if torch.is_tensor(far) else far,  # right for small x only: a clamp, a cut-off
             "in_place": not torch.equal(wide, torch.tensor([[-40.0], [0.5], [40.0]]))}  # fmt: skip
 
 
@@ -73,6 +74,19 @@ optimizer sees them, and all instances share them. Declare each in __init__: sel
 _IN_PLACE = "forward changed its input x in place (x /= 10, x.clamp_(-3, 3), x.squeeze_(1)), so the caller's batch \
 changed too: write x = x / 10, x = x.clamp(-3, 3), which make new tensors (no /=, += or method ending in _ on x)."
 _ONE_NUMBER = "a, b and c should each hold one number: nn.Parameter(torch.randn(1))."
+_FIXES = {  # where forward's outputs differ, and the fix: on x = -1 ... 2, or only far out (a clamp, a cut-off)
+    "output": ("-1 ... 2", "Check forward's formula and keep x's shape."),
+    "far": ("-40, 0.5, 40", "It is right for small x only: compute a + b * x + c * x**2 from x itself, for every x."),
+}
+
+
+def _formula_explained(got: dict, expected: dict) -> str:
+    key = "output" if not close(got["output"], expected["output"]) else "far"
+    xs, fix = _FIXES[key]
+    shown = f"forward gave {describe(got[key])}, not {describe(expected[key])}"
+    return f"with a = 1.5, b = -2, c = 0.5 and x = {xs}, {shown}. {fix}"
+
+
 quadratic_class = Exercise(
     name="quadratic_class", reference=_Quadratic, observe=_quadratic, alternatives=[lambda: _Quadratic().double()],
     guards=[Guard("instance_not_class", lambda got: got == "an instance", nn.Identity()),
@@ -85,8 +99,7 @@ quadratic_class = Exercise(
         Guard("mutated_input", lambda got: got["in_place"], type("Quadratic", (_Quadratic,), {"forward": lambda self,
               x: _Quadratic.forward(self, x.clamp_(-10, 10))}), _IN_PLACE),  # the caller's x changes too
         Guard("not_backpropagatable", lambda got: bool(got["stuck"]), partial(_Quadratic, frozen=True), _stuck)],
-    explain=lambda got, expected: f"with a = 1.5, b = -2, c = 0.5 and x = -1 ... 2, forward gave "
-    f"{describe(got['output'])}, not {describe(expected['output'])}. Check forward's formula and keep x's shape.",
+    explain=_formula_explained,
     success="a, b and c are registered parameters, and forward computes a + b x + c x² with shape (N, 1).",
 )  # fmt: skip
 
@@ -215,6 +228,7 @@ flattened it (.squeeze(), .view(-1), .flatten()). Return the column; reshape fla
 _NEW_MODEL = "make_logistic_regression(n_features) must return a model, an instance such as Logistic(n_features)."
 _PLAIN = "a weight or bias is a plain tensor attribute: parameters() misses it, so no optimizer would train it. Use \
 nn.Linear(n_features, 1), or wrap each tensor in nn.Parameter."
+_ONE_TENSOR = "forward must return one tensor, the probabilities, and nothing alongside them (no tuple or list)."
 _EXTRA = "your model is a sigmoid of one linear score, but with {} extra parameter{} (for 5 features) beyond its \
 weights and bias: a layer too many (layers in a row, two outputs, a scale). Use nn.Linear(n_features, 1), a sigmoid."
 logistic_model = Exercise(
@@ -223,7 +237,8 @@ logistic_model = Exercise(
         Guard("not_a_model", lambda got: got == "not a model", lambda n: "a model", _NEW_MODEL),
         Guard("wrong_shape", lambda got: got[0]["shape"] == (12,), partial(_WithSigmoid, after=nn.Flatten(0)), _FLAT),
         Guard("wrong_shape", lambda got: got[0]["shape"] != (12, 1), lambda n: nn.Linear(n, 2), lambda got, _:
-              f"12 examples gave an output {got[0]['shape']}, not (12, 1): use nn.Linear(n_features, 1)."),
+              f"12 examples gave an output {got[0]['shape']}, not (12, 1): " + (_ONE_TENSOR if isinstance(
+              got[0]["shape"], str) else "use nn.Linear(n_features, 1).")),  # a tuple, a list: described
         Guard("mutated_input", any_item(lambda i: i["in_place"]), partial(_WithSigmoid, change=torch.relu_), _IN_PLACE),
         Guard("unregistered_parameter", any_item(lambda item: item["unregistered"]), lambda n: setattr(  # a plain
               model := _WithSigmoid(n), "scale", torch.ones(1, requires_grad=True)) or model, _PLAIN),  # tensor

@@ -676,3 +676,18 @@ def test_fix_fourth06_a_clamped_or_epsilon_softmax_is_named(answer):
     verdict = check.class_loss(answer)
     assert verdict.mistake == "unstable_softmax" and "compare with the lesson" not in verdict.message, verdict
     assert "epsilon" in verdict.message and "F.log_softmax" in verdict.message, verdict
+
+
+def _naive_bce_of_clamped_logits(bound):  # learn1: logits clamped to ±bound, then the log of the sigmoid
+    def loss(z, y):
+        p = z.clamp(-bound, bound).sigmoid()
+        return -(y * p.log() + (1 - y) * (1 - p).log()).mean()
+
+    return loss
+
+
+@pytest.mark.parametrize("bound", [100.0, 200.0])
+def test_learn1_a_nan_loss_behind_clamped_logits_is_not_said_to_be_detached(bound):
+    """The clamp's backward zeroes the clipped logit's NaN gradient: the loss still reaches the other logits."""
+    verdict = check.binary_loss_from_logits(_naive_bce_of_clamped_logits(bound))
+    assert verdict.mistake == "log_of_sigmoid" and "detach" not in verdict.message, verdict

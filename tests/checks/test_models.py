@@ -272,3 +272,27 @@ READ_BACK = {  # what copies the output off the device, or reads its values
 def test_run_on_device_names_an_output_copied_off_the_device(read):
     verdict = check.run_on_device(lambda model, x, device: read(model.to(device)(x.to(device))))
     assert verdict.mistake == "wrong_device" and verdict.message.startswith("your function copied the output"), verdict
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        quadratic(lambda self, x: (lambda x: self.a + self.b * x + self.c * x**2)(x.clamp(-10, 10))),
+        quadratic(lambda self, x: self.a + self.b * x + self.c * x**2 * (x.abs() < 5)),  # c only near 0
+    ],
+    ids=["x_clamped", "square_cut_off"],
+)
+def test_learn1_a_quadratic_right_only_for_small_x_is_not_passed(answer):
+    verdict = check.quadratic_class(answer)
+    assert verdict.mistake == "other" and "x = -40, 0.5, 40" in verdict.message, verdict
+
+
+class ProbabilitiesAndScores(IntroLab):
+    def forward(self, x):
+        return self.linear(x), self.linear[0](x)  # the probabilities and the scores, both (N, 1)
+
+
+def test_learn1_a_model_returning_two_tensors_is_told_to_return_one_not_to_change_its_layer():
+    verdict = check.logistic_model(ProbabilitiesAndScores)
+    assert verdict.mistake == "wrong_shape" and "nn.Linear" not in verdict.message, verdict
+    assert "a tuple" in verdict.message and "one tensor" in verdict.message, verdict

@@ -520,3 +520,19 @@ def test_review12_an_optimizer_over_clones_is_not_said_to_copy_the_optimizer():
     assert verdict.mistake == "unused_optimizer" and "ran on a copy of the optimizer" not in verdict.message, verdict
     assert "an optimizer whose parameters are copies, not a and b" in verdict.message, verdict
     assert "built over clones" in verdict.message and "use the optimizer you are given" in verdict.message, verdict
+
+
+def sum_backward_mean_reported(a, b, optimizer, x, y):
+    """Backward on the sum (gradients len(x) times too large), the mean reported: the losses grow past 100, where
+    float32 keeps fewer than 4 decimals, so they sit on the grid of 4 decimals by chance."""
+    loss = ((a + b * x - y) ** 2).sum()
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    return loss.item() / len(x)
+
+
+def test_learn1_losses_too_large_for_their_decimals_are_not_called_rounded():
+    verdict = check.train_step(sum_backward_mean_reported)
+    assert verdict.mistake == "other" and "rounded" not in verdict.message, verdict
+    assert "a, b = " in verdict.message and "mean squared error" in verdict.message, verdict
