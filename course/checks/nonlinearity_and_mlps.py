@@ -191,7 +191,7 @@ dead_units = Exercise(
                   lambda layer, x: layer(x).max(dim=0).values <= 0,
                   lambda layer, x: (x @ layer.weight.T + layer.bias <= 0).sum(dim=0) == len(x)],
     success="a unit is dead when its pre-activation is <= 0 for every input: ReLU's gradient is 0 there (at exactly 0 "
-    "too), so nothing can revive it.",
+    "too), so the loss's gradient can no longer move its weights or bias.",
 )  # fmt: skip
 
 make_mlp = Exercise(

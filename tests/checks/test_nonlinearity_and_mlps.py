@@ -309,3 +309,11 @@ def test_dead_units_cast_at_the_end_is_told_to_keep_the_bools_not_to_reduce(cast
 def test_dead_units_as_a_list_is_told_to_return_the_tensor():
     verdict = check.dead_units(lambda layer, x: list((layer(x) <= 0).all(dim=0)))
     assert not verdict.passed and "return the tensor itself" in verdict.message, verdict
+
+
+def test_dead_units_success_does_not_say_nothing_can_revive_a_dead_unit():
+    # Only the loss's gradient is 0 for a dead unit: Adam's weight_decay (lesson 08, section 7) still moves its
+    # weights and can switch it back on, so "nothing can revive it" was false.
+    verdict = check.dead_units(lambda layer, x: (layer(x) <= 0).all(dim=0))
+    assert verdict.passed, verdict
+    assert "nothing can revive" not in verdict.message and "gradient can no longer move" in verdict.message
