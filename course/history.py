@@ -9,10 +9,13 @@ _BOOLS = ("bool", "torch.bool")  # the dtype of NumPy's and torch's truth values
 
 
 def _number(value: object) -> float:
-    """``float(value)``; a ``TypeError`` for text or a truth value, which ``float`` would pass off as a number."""
-    if isinstance(value, (str, bytes, bool)) or str(getattr(value, "dtype", "")) in _BOOLS:
+    """``float(value)``; a ``TypeError`` for text, a truth value or a complex number (NumPy's ``float`` would drop its
+    imaginary part with only a warning), which ``float`` would pass off as a number."""
+    dtype = str(getattr(value, "dtype", ""))
+    if isinstance(value, (str, bytes, bool)) or dtype in _BOOLS or "complex" in dtype:
         raise TypeError
-    return float(value)  # type: ignore[arg-type]
+    detach = getattr(value, "detach", None)  # a tensor that requires grad: its value, without torch's warning
+    return float(detach() if callable(detach) else value)  # type: ignore[arg-type]
 
 
 def plain_history(history: object) -> History:

@@ -64,10 +64,15 @@ def _cuda_in_use() -> bool:
     return torch.cuda.is_available() and torch.cuda.is_initialized()
 
 
+def _mps_in_use() -> bool:
+    """True on a Mac whose GPU torch can use (Apple's MPS): its generator is one more to save and restore."""
+    return torch.backends.mps.is_available()
+
+
 def rng_state(generator: torch.Generator | None = None) -> RngState:
     """The state of every global random number generator, and of ``generator`` if given, as plain data.
 
-    Covers torch (CPU, and CUDA once it is in use), NumPy's global generator and Python's
+    Covers torch (CPU, CUDA once it is in use, and MPS on a Mac), NumPy's global generator and Python's
     ``random``. The result holds only tensors, numbers, strings and lists, so a checkpoint
     holding it loads with ``torch.load(..., weights_only=True)``.
 
@@ -95,6 +100,7 @@ def rng_state(generator: torch.Generator | None = None) -> RngState:
         },
         "python": {"version": int(version), "state": list(internal), "gauss": gauss},
         "generator": generator.get_state() if generator is not None else None,
+        **({"mps": torch.mps.get_rng_state()} if _mps_in_use() else {}),  # only on a Mac that has it
     }
 
 
@@ -176,6 +182,16 @@ def _cuda_setter(states: list) -> Callable[[], None]:
     return set_cuda
 
 
+def _mps_setter(state: object) -> Callable[[], None]:
+    """Saved without MPS (no such part) or restored without it: nothing to set."""
+    if state is None or not _mps_in_use():
+        return lambda: None
+    before = torch.mps.get_rng_state()
+    torch.mps.set_rng_state(state)  # no scratch MPS generator to try it on: try it, then put the state back
+    torch.mps.set_rng_state(before)
+    return lambda: torch.mps.set_rng_state(state)
+
+
 class _OtherDevice(ValueError):
     """A generator state of another device's size: its own fix, not "pass the dict unchanged"."""
 
@@ -205,6 +221,7 @@ def _setters(state: object, generator: torch.Generator | None) -> list[Callable[
     parts: list[tuple[str, Callable[[], Callable[[], None]]]] = [
         ("torch", lambda: _torch_setter(state["torch"], torch.Generator())),
         ("cuda", lambda: _cuda_setter(state["cuda"])),
+        ("mps", lambda: _mps_setter(state.get("mps"))),
         ("numpy", lambda: _numpy_setter(state["numpy"])),
         ("python", lambda: _python_setter(state["python"])),
     ]
@@ -263,6 +280,7 @@ def preserved_rng(generator: torch.Generator | None = None) -> Iterator[None]:
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator should be a torch.Generator (or None), got {type(generator).__name__}.")
     cuda = torch.cuda.get_rng_state_all() if _cuda_in_use() else None
+    mps = torch.mps.get_rng_state() if _mps_in_use() else None
     states = (torch.get_rng_state(), np.random.get_state(), random.getstate())
     own = generator.get_state() if generator is not None else None
     try:
@@ -273,5 +291,7 @@ def preserved_rng(generator: torch.Generator | None = None) -> Iterator[None]:
         random.setstate(states[2])
         if cuda is not None:
             torch.cuda.set_rng_state_all(cuda)
+        if mps is not None:
+            torch.mps.set_rng_state(mps)
         if generator is not None:
             generator.set_state(own)

@@ -261,7 +261,7 @@ def mapping(name: str, value: object, example: str, most: int | None = None, lab
 
 def legend_labels(name: str, keys: list, what: str) -> None:
     """Refuse labels that matplotlib's legend drops without a word: ``None``, and any whose ``str`` is empty or
-    starts with ``_`` (a label is drawn as ``str(key)``)."""
+    starts with ``_`` (a label is drawn as ``str(key)``); and two that read the same, which it cannot tell apart."""
     if hidden := [key for key in keys if key is None or str(key)[:1] in ("", "_")]:
         bare = "" if hidden[0] is None else str(hidden[0]).lstrip("_")
         fix = "a non-empty string" if hidden[0] is None or not str(hidden[0]) else "a string without the leading '_'"
@@ -269,6 +269,8 @@ def legend_labels(name: str, keys: list, what: str) -> None:
             f"{name} has {what} {hidden[0]!r}, which the legend would leave out without a word (matplotlib shows no "
             f"entry for None, '' or a name that starts with '_'): name it with {fix}, e.g. {bare or 'training'!r}."
         )
+    if twins := [key for i, key in enumerate(keys) if str(key) in map(str, keys[:i])]:
+        raise ValueError(f"{name} has two labels {str(twins[0])!r}: the legend could not tell them apart. Rename one.")
 
 
 def grids(names_: Sequence[str], *values: object) -> tuple[np.ndarray, ...]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from course.plots import _inputs as check
+from course.plots.curves import log_axis
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -57,7 +58,8 @@ def plot_layer_scales(
 ) -> Figure:
     """One panel per title; in each, one curve per name: a value per layer (layer 1 first), on a log scale.
 
-    NaN and infinite values (an overflow) are left out of the line; every finite value must be above zero.
+    NaN and infinite values (an overflow) are left out of the line; every finite value must be above zero. The axis
+    ends at 1e200 (past it, float64 ticks overflow): a value beyond leaves the top.
 
     Example:
         >>> fig = plot_layer_scales({"ReLU": {"too small": [1e-1, 1e-3], "Kaiming": [0.8, 0.7]}})
@@ -74,7 +76,7 @@ def plot_layer_scales(
     for ax, (title, curves) in zip(axes[0], checked.items(), strict=True):
         for name, values in curves.items():
             ax.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3, label=str(name))
-        ax.set_yscale("log")
+        log_axis(ax, np.concatenate(list(curves.values())))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(title=title, xlabel="layer", ylabel=ylabel)
         ax.legend()

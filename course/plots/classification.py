@@ -103,9 +103,10 @@ def _probabilities(values: object, count: int) -> np.ndarray:
         )
     check.finite("probability(grid)", p, "part of the plane would be left blank")
     if p.min() < 0 or p.max() > 1:
+        low, high = (f"{v:.3g}" if f"{v:.3g}" not in ("-0", "0", "1") else repr(float(v)) for v in (p.min(), p.max()))
         raise ValueError(
-            f"probability(grid) should return probabilities from 0 to 1, got values from {p.min():.3g} to "
-            f"{p.max():.3g}; if the model returns scores (logits), apply torch.sigmoid to them."
+            f"probability(grid) should return probabilities from 0 to 1, got values from {low} to {high}; if the "
+            "model returns scores (logits), apply torch.sigmoid to them."
         )
     return p
 
@@ -198,7 +199,7 @@ def plot_roc_pr(targets: object, scores: object, threshold: float | None = None)
         chosen = s >= threshold
         tp, fp = np.sum(chosen & (y == 1)), np.sum(chosen & (y == 0))
         point_recall, point_fpr = tp / np.sum(y == 1), fp / np.sum(y == 0)
-        point_precision = tp / max(tp + fp, 1)
+        point_precision = tp / (tp + fp) if tp + fp else 1.0  # none predicted 1: the curve's end, as sklearn's
         roc.scatter([point_fpr], [point_recall], color="C3", zorder=3, label=f"threshold {threshold:.4g}")
         pr.scatter([point_recall], [point_precision], color="C3", zorder=3, label=f"threshold {threshold:.4g}")
     for ax in (roc, pr):

@@ -15,6 +15,7 @@ import numpy as np
 from course.plots import _inputs as check
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 MOST_CURVES = 20  # more lines than a legend can tell apart
@@ -50,6 +51,15 @@ def _lengths(lines: Mapping[str, np.ndarray]) -> str | None:
     """The curves' lengths when they differ, e.g. ``{'train': 4, 'val': 2}``; None when all are as long."""
     lengths = {name: len(values) for name, values in lines.items()}
     return str(lengths) if len(set(lengths.values())) > 1 else None
+
+
+def log_axis(ax: Axes, values: np.ndarray) -> None:
+    """Put ``ax``'s y axis on a log scale that ends at LOG_TOP when ``values`` pass it: above, its ticks and margin
+    would pass float64's end (matplotlib fails, or draws 1 to 10 and hides the points)."""
+    finite = values[np.isfinite(values)]
+    if finite.size and finite.max() > LOG_TOP:  # all above it: an empty axis, the right way up
+        ax.set_ylim(min(finite.min() / 2, LOG_TOP / 1e10), LOG_TOP)
+    ax.set_yscale("log")
 
 
 def plot_split(x_train: object, y_train: object, x_val: object, y_val: object) -> Figure:
@@ -140,10 +150,8 @@ def plot_curves(
         ax.set_ylim(low, high)  # before plotting, so matplotlib never computes the overflowing limits
     for name, values in lines.items():
         ax.plot(np.arange(1, len(values) + 1), values, label=str(name), **check.marks(values))
-    if log_y and finite.max() > LOG_TOP:  # its ticks and margin would pass float64's end
-        ax.set_ylim(min(finite.min() / 2, LOG_TOP / 1e10), LOG_TOP)  # all above it: an empty axis, the right way up
     if log_y:
-        ax.set_yscale("log")
+        log_axis(ax, finite)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title or "")
     ax.legend()
     fig.tight_layout()

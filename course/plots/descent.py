@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from course.plots import _inputs as check
+from course.plots.curves import log_axis
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -46,7 +47,8 @@ def plot_learning_rates(a_grid: object, b_grid: object, surface: object, runs: M
 
     ``runs`` maps a title (say ``"lr = 0.1"``) to ``(path, losses)``. A black square marks each start,
     a star the lowest point of the grid. Paths that leave the grid are cut at its edge; the loss axis is
-    logarithmic, so a loss that grows a millionfold still fits (a loss that became NaN or inf is not drawn).
+    logarithmic, so a loss that grows a millionfold still fits (a loss that became NaN or inf is not drawn;
+    the axis ends at 1e200, past which float64 ticks overflow: a loss that grows beyond leaves the top).
 
     Example:
         >>> a, b = np.meshgrid(np.linspace(-1, 1, 5), np.linspace(-1, 1, 5))
@@ -76,7 +78,8 @@ def plot_learning_rates(a_grid: object, b_grid: object, surface: object, runs: M
         top.plot(a_grid[lowest], b_grid[lowest], "k*", markersize=9)
         top.set(xlim=(a_grid.min(), a_grid.max()), ylim=(b_grid.min(), b_grid.max()), title=title, xlabel="a")
         bottom.plot(np.arange(1, len(losses) + 1), losses, color="C3", **check.marks(losses))
-        bottom.set(yscale="log", xlabel="epoch")
+        log_axis(bottom, losses)
+        bottom.set(xlabel="epoch")
     axes[0, 0].set_ylabel("b")
     axes[1, 0].set_ylabel("training loss")
     fig.tight_layout()

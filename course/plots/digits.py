@@ -5,6 +5,7 @@ Each helper returns its ``Figure``; show it with ``course.plots.show(fig, alt)``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -26,11 +27,19 @@ def _as_images(images: object) -> tuple[np.ndarray, tuple[int, ...]]:
     given = array.shape
     if array.ndim == 2 and array.shape[1] == 64:
         array = array.reshape(-1, 8, 8)
+    if array.ndim == 4 and 1 in (array.shape[1], array.shape[3]):  # one channel, as a loader gives: (n, 1, h, w)
+        array = array[:, 0] if array.shape[1] == 1 else array[..., 0]
     if array.ndim != 3 or array.shape[0] == 0:
-        one = f" One picture? Pass it as a stack of one, images[None], shape (1, {array.shape[0]}, {array.shape[1]})."
+        hint = ""
+        if array.ndim == 2:
+            hint = (
+                f" One picture? Pass it as a stack of one, images[None], shape (1, {array.shape[0]}, {array.shape[1]})."
+            )
+            if (side := math.isqrt(array.shape[1])) > 1 and side * side == array.shape[1]:
+                hint += f" A row of {side}x{side} pixels per picture? Reshape them, images.reshape(-1, {side}, {side})."
         raise ValueError(
-            f"images should be a non-empty stack of pictures, shape (n, height, width) or (n, 64) for 8x8 digits; "
-            f"got shape {array.shape}.{one if array.ndim == 2 else ''}"
+            f"images should be a non-empty stack of pictures, shape (n, height, width), (n, 1, height, width) or "
+            f"(n, 64) for 8x8 digits; got shape {array.shape}.{hint}"
         )
     if len(array) > MOST_IMAGES:
         raise ValueError(
@@ -42,7 +51,8 @@ def _as_images(images: object) -> tuple[np.ndarray, tuple[int, ...]]:
 def plot_digit_grid(images: object, titles: Sequence[str], columns: int = 8) -> Figure:
     """Draw small grey-scale images in a grid, each with its title (e.g. ``"true 3, said 8"``).
 
-    ``images`` has shape ``(n, height, width)``, or ``(n, 64)`` for the 8x8 digits of
+    ``images`` has shape ``(n, height, width)`` (or ``(n, 1, height, width)``, one channel, as a loader gives it),
+    or ``(n, 64)`` for the 8x8 digits of
     ``sklearn.datasets.load_digits``; dark is ink, as on paper, on one grey scale for the whole grid:
     white at its smallest value, black at its largest (for the digits 0 and 16, once one pixel is fully
     inked), so one grey means one value in every picture (``imshow`` alone would stretch each picture
@@ -89,9 +99,11 @@ def plot_digit_confusion(matrix: object, title: str = "") -> Figure:
     """
     counts = check.numeric("matrix", matrix)
     if counts.shape != (10, 10) or counts.dtype.kind not in "iu":
+        whole = counts.shape == (10, 10) and counts.dtype.kind == "f" and bool((counts == np.round(counts)).all())
+        fix = " Make them integers: matrix.astype(int), or matrix.long() for a tensor." if whole else ""
         raise ValueError(
             f"matrix should be 10x10 integer counts (sklearn.metrics.confusion_matrix); "
-            f"got shape {counts.shape}, dtype {counts.dtype}."
+            f"got shape {counts.shape}, dtype {counts.dtype}.{fix}"
         )
     if (counts < 0).any():
         raise ValueError(f"matrix holds a negative count, {counts.min()}; a confusion matrix counts examples.")

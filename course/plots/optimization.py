@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from course.plots import _inputs as check
+from course.plots.curves import log_axis
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -146,6 +147,7 @@ def plot_lr_schedules(schedules: Mapping[str, Sequence[float]]) -> Figure:
     schedule reaches 0 or below, which a log scale cannot show, e.g. ``LinearLR`` or ``PolynomialLR`` decaying to 0).
 
     Epoch ``e``'s rate is a step from ``e`` to ``e + 1``, so the last epoch (or the only one) shows too.
+    A log axis ends at 1e200 (past it, float64 ticks overflow): a rate beyond leaves the top.
 
     Example:
         >>> fig = plot_lr_schedules({"StepLR": [0.1, 0.1, 0.05, 0.05], "constant": [0.1] * 4})
@@ -162,7 +164,8 @@ def plot_lr_schedules(schedules: Mapping[str, Sequence[float]]) -> Figure:
     for name, rates in lines.items():
         edges = np.arange(1, len(rates) + 2)  # epoch e spans [e, e + 1]: repeat the last rate to close its step
         ax.step(edges, np.append(rates, rates[-1]), where="post", label=str(name))
-    ax.set_yscale("log" if log else "linear")
+    if log:
+        log_axis(ax, np.concatenate(list(lines.values())))
     ax.set(xlabel="epoch", ylabel="learning rate", title="Learning rate per epoch")
     ax.legend()
     fig.tight_layout()
