@@ -691,3 +691,28 @@ def test_learn1_a_nan_loss_behind_clamped_logits_is_not_said_to_be_detached(boun
     """The clamp's backward zeroes the clipped logit's NaN gradient: the loss still reaches the other logits."""
     verdict = check.binary_loss_from_logits(_naive_bce_of_clamped_logits(bound))
     assert verdict.mistake == "log_of_sigmoid" and "detach" not in verdict.message, verdict
+
+
+def _kept_off_zero(eps, add, softmax):  # learn3: a probability kept off log(0) by an epsilon not among _EPSILONS
+    def loss(z, y):
+        if softmax:
+            p = z.softmax(1)[range(len(y)), y]
+            return -(p + eps if add else p.clamp(min=eps)).log().mean()
+        kept = [p + eps if add else p.clamp(min=eps) for p in (torch.sigmoid(z), 1 - torch.sigmoid(z))]
+        return -(y * torch.log(kept[0]) + (1 - y) * torch.log(kept[1])).mean()  # (1 - 1e-10 is 1.0: clamp 1 - p)
+
+    return loss
+
+
+@pytest.mark.parametrize("softmax", [False, True], ids=["sigmoid", "softmax"])
+@pytest.mark.parametrize("add", [False, True], ids=["clamp", "plus"])
+@pytest.mark.parametrize("eps", [1e-10, 1e-5, 1e-20, 1e-30])
+def test_learn3_an_epsilon_of_any_size_is_named_not_left_to_compare_with_the_lesson(eps, add, softmax):
+    verdict = (check.class_loss if softmax else check.binary_loss_from_logits)(_kept_off_zero(eps, add, softmax))
+    assert not verdict.passed and "compare with the lesson" not in verdict.message, verdict
+    assert "epsilon" in verdict.message and ("F.log_softmax" if softmax else "max(z, 0)") in verdict.message, verdict
+
+
+def test_learn3_a_sigmoid_of_probabilities_is_not_called_an_epsilon():
+    verdict = check.bce_by_hand(lambda p, y: -(y * p.sigmoid().log() + (1 - y) * (1 - p.sigmoid()).log()).mean())
+    assert verdict.mistake == "other" and "epsilon" not in verdict.message, verdict
