@@ -279,6 +279,8 @@ train_one_epoch = Exercise(
               lambda s, loader, d: _epoch()(lambda x, y: s(y, x), loader, d), probe.FED["swapped"]),
         Guard("missing_x", lambda got: got["fed"] == "twice",
               lambda s, loader, d: _epoch()(lambda x, y: s(x, x), loader, d), probe.FED["twice"]),
+        Guard("step_twice", lambda got: got["fed"] == "again",
+              lambda s, loader, d: _epoch()(lambda x, y: (s(x, y), s(x, y))[1], loader, d), probe.FED["again"]),
         Guard("ignored_argument", lambda got: got["fed"] == "elsewhere",
               lambda s, loader, d: _epoch()(s, DataLoader(loader.dataset, loader.batch_size), d),
               probe.FED["elsewhere"]),

@@ -103,15 +103,18 @@ def epoch_inputs(n: int = 10, batch_size: int = 4, device: str = "meta") -> tupl
 
 
 def fed(step: RecordingStep, loader: RecordingLoader, device: torch.device) -> str:
-    """What the step got: x and y "swapped", one of them "twice", batches that are not the loader's as it yielded them
+    """What the step got: x and y "swapped", one of them "twice", each of the loader's batches in turn, some more than
+    once ("again": the step called twice per batch), batches that are not the loader's as it yielded them
     ("elsewhere": the first batch again, slices of the dataset, x and y of different batches, a column dropped or
     values changed), or "ok"."""
-    kinds, batches = {call[3] for call in step}, iter(loader.yielded)
+    kinds, batches, order = {call[3] for call in step}, iter(loader.yielded), [ids for call in step for ids in call[4]]
+    again = len(order) > len(loader.yielded) and [k for i, k in enumerate(order) if not i or k != order[i - 1]] == (
+        loader.yielded)  # fmt: skip
     elsewhere = any(len(call[4]) > 1 or "changed" in call[3] for call in step)
     elsewhere = elsewhere or not all(ids in batches for call in step for ids in call[4])
     if ("y", "x") in kinds:
         return "swapped"
-    return "twice" if kinds & {("x", "x"), ("y", "y")} else "elsewhere" if elsewhere else "ok"
+    return "twice" if kinds & {("x", "x"), ("y", "y")} else "again" if again else "elsewhere" if elsewhere else "ok"
 
 
 def summary(result: object, step: RecordingStep) -> object:
@@ -187,6 +190,9 @@ RETURNED = ("the step ran on the first batch only: once, on 4 samples, but the l
 FED = {
     "swapped": "x and y are swapped: step got the targets first; call step(xb, yb), features then targets, as the "
     "loader yields them.",
+    "again": "step ran more than once on the same batch (two calls of step(xb, yb) in the loop body, e.g. one to "
+    "train and one to record the loss): each call is a training step, so that batch trained twice. Call it once per "
+    "batch and keep what it returns: loss = step(xb, yb), then add loss to the epoch's total.",
     "twice": "step got the same tensor twice (xb and xb, or yb and yb): pass the batch's features then its targets, "
     "step(xb, yb).",
     "elsewhere": "step did not get the loader's batches as it yields them (in its order, as it shuffles; every "

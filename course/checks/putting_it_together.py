@@ -236,14 +236,15 @@ resume = Exercise(
 
 def _prediction(answer, args: tuple) -> tuple:
     """(form, equals the eval-mode output, graph built, Dropout active, BatchNorm training, every layer training after
-    a call in train mode, any after one in eval mode), as hooks saw them (:func:`watch_layers`); the form is "froze" or
-    "changed" (parameters left so), or "p_set p" ("p_left p": left so) when Dropout trained with its p changed to p."""
-    model, x, drops = *args, []
+    a call in train mode, any after one in eval mode), as hooks saw them (:func:`watch_layers`); the form: "froze" or
+    "changed" (parameters left so), "forward" (all else right, model(x) not called), "p_set p" ("p_left p": left so)."""
+    model, x, drops, calls = *args, [], []
     expected, before = copy.deepcopy(model).eval()(x).detach(), flat_parameters(model)
     stats = [buffer.clone() for buffer in model[1].buffers()]  # put back after each pass, which may update them
     norms, graphs = watch_layers(model[1], model[0], model[4])  # BatchNorm; each Linear
     model[1].register_forward_hook(lambda layer, inputs, out: (out, [b.copy_(s) for b, s in zip(layer.buffers(), stats, strict=False)])[0])  # fmt: skip  # noqa: E501
     model[3].register_forward_hook(lambda layer, inputs, out: drops.append((layer.training, layer.p)))
+    model.register_forward_pre_hook(lambda *_: calls.append(1))  # one per model(x): model.forward(x) skips it
     out, after_train = answer(model.train(), x), all(module.training for module in model.modules())
     answer(model.eval(), x.clone())
     form = "not_a_tensor" if type(out) is not torch.Tensor else "wrong_shape" if out.shape != expected.shape else "ok"
@@ -251,26 +252,26 @@ def _prediction(answer, args: tuple) -> tuple:
     frozen = not all(p.requires_grad for p in model.parameters())
     form = "froze" if frozen else "changed" if not torch.equal(flat_parameters(model), before) else form
     form = f"{'p_left' if model[3].p != 0.5 else 'p_set'} {safe_text(p_set[0], 20)}" if p_set else form
-    return (form, form == "ok" and close(out, expected), any(graphs), any(t for t, _ in drops), any(norms), after_train, after_eval)  # fmt: skip  # noqa: E501
+    seen = (form == "ok" and close(out, expected), any(graphs), any(t for t, _ in drops), any(norms), after_train, after_eval)  # fmt: skip  # noqa: E501
+    return ("forward" if seen == _RIGHT and len(calls) < len(drops) else form, *seen)  # named when all else is right
 
 
 # eval mode for Dropout only, then back (or its p set instead, and left so): BatchNorm still in training mode
 _only_dropout = lambda model, x, p=None: (model[3].eval() if p is None else setattr(model[3], "p", p), torch.no_grad()(  # noqa: E731
     model)(x), model[3].train(model.training))[1]  # fmt: skip
 _LEFT = "your function {}: the caller's model {}. Predicting only reads the model; for no graph use `with torch.no_grad():`, which changes nothing outside it."  # fmt: skip  # noqa: E501
-_FAULTS = ("the output is not model(x) in eval mode", "autograd recorded a graph", "Dropout was active", "BatchNorm was in training mode", "the model did not end in training mode", "the model did not end in eval mode")  # fmt: skip  # noqa: E501
+_RIGHT, _FAULTS = (True, False, False, False, True, False), ("the output is not model(x) in eval mode", "autograd recorded a graph", "Dropout was active", "BatchNorm was in training mode", "the model did not end in training mode", "the model did not end in eval mode")  # fmt: skip  # noqa: E501
 _EVERY_LAYER = "Call model.eval(), which switches every layer (Dropout stops dropping, BatchNorm uses its running statistics), then restore the mode with model.train(was_training)."  # fmt: skip  # noqa: E501
 _DROPOUT_ONLY = "only Dropout was in eval mode: BatchNorm was still in training mode, so it normalised x with the batch's own statistics instead of its running ones, and updated those (the caller's model changed). " + _EVERY_LAYER  # fmt: skip  # noqa: E501
 _P_SET = lambda got, expected: f"you set Dropout's p to {got[0].partition(' ')[2]} instead of switching to eval mode" + (", and left it so on the caller's model (its training changes too)" if "left" in got[0] else "") + (": the model stayed in training mode, so BatchNorm still normalised with the batch's statistics" if got[4] else ": Dropout itself stayed in training mode") + ". Do not change p: " + _EVERY_LAYER[0].lower() + _EVERY_LAYER[1:]  # fmt: skip  # noqa: E501, E731
 
 
-def _predict(model, x, eval_mode=True, grad=torch.no_grad, restore=True):
-    """predict_by_hand done right, or without eval mode, with a graph (``grad``), or without restoring the mode."""
+def _predict(model, x, eval_mode=True, grad=torch.no_grad, restore=True, call="__call__"):
+    """predict_by_hand done right, or without eval mode, with a graph (``grad``), the mode not restored, or ``call``."""
     was_training = model.training
     with grad():
-        out = model.train(was_training and not eval_mode)(x)
-    if restore:
-        model.train(was_training)
+        out = getattr(model.train(was_training and not eval_mode), call)(x)
+    model.train(was_training) if restore else None
     return out
 
 
@@ -282,6 +283,7 @@ predict_by_hand = Exercise(
     library=[Library(predict, lambda model, x: predict(model, x))],  # the course's own: the statement asks for it
     guards=[Guard("froze_parameters", tag_is("froze"), lambda model, x: _predict(model.requires_grad_(False), x),
                   _LEFT.format("switched off requires_grad on the model's parameters", "could no longer be trained")),
+            Guard("called_forward", tag_is("forward"), partial(_predict, call="forward")),
             Guard("no_eval", lambda got: got[0].startswith("p_"), partial(_only_dropout, p=0.0), _P_SET),
             Guard("mutated_input", tag_is("changed"), lambda model, x: (_predict(model, x), model[0].weight.data
                   .mul_(2))[0], _LEFT.format("changed the model's parameters", "changed too")),
@@ -294,6 +296,5 @@ predict_by_hand = Exercise(
               Mistake("no_grad", partial(_predict, grad=torch.enable_grad)),
               Mistake("mode_not_restored", partial(_predict, restore=False)),
               Mistake("mode_not_restored", lambda model, x: _predict(model.train(), x))],  # left in train mode
-    explain=lambda got, expected: "; ".join(text for text, ok, right in zip(_FAULTS, got[1:], (True, False, False,
-                                            False, True, False), strict=True) if ok != right) + ".",
+    explain=lambda got, _: "; ".join(t for t, ok, r in zip(_FAULTS, got[1:], _RIGHT, strict=True) if ok != r) + ".",
 )  # fmt: skip

@@ -100,10 +100,6 @@ def _rates(rates: object, done: int, epochs: int) -> str:
     return next((what for what, rate in truth.items() if close(resumed, rate[done:], 1e-6, 1e-9)), "made_up")
 
 
-def _is_float(value: object) -> bool:  # a Python float (NumPy's float64 is one) or int, as fit's history holds
-    return isinstance(value, float | int) and not isinstance(value, bool)
-
-
 def history_fault(history: Mapping, epochs: int) -> tuple:
     """The first fault of the form of a history of ``epochs`` epochs, or (): ("no_lr",); ("not_a_list", key, type);
     ("length", key, its length, epochs) for a list not one value per epoch when the lists disagree (all of one other
@@ -117,7 +113,8 @@ def history_fault(history: Mapping, epochs: int) -> tuple:
     if len(set((lengths := {key: len(values) for key, values in lists.items()}).values())) > 1:
         return next(("length", key, n, epochs) for key, n in lengths.items() if n != epochs)
     for key, values in lists.items():
-        if (at := next((i for i, value in enumerate(values) if not _is_float(value)), None)) is not None:
+        plain = [isinstance(value, float | int) and not isinstance(value, bool) for value in values]  # np.float64 too
+        if (at := next((i for i, ok in enumerate(plain) if not ok), None)) is not None:
             graph = getattr(values[at], "grad_fn", None) if isinstance(values[at], torch.Tensor) else None
             return ("value", key, at, type(values[at]).__name__, "" if graph is None else type(graph).__name__)
     return ()
@@ -254,8 +251,10 @@ def loop_message(got: tuple) -> str | None:
                  f"{safe_text(right, 20)}." for _, lr, right, *_ in runs if lr != right), "")  # fmt: skip
     return (start.format(", yet everything was restored from the checkpoint", " and settings") + ". The scheduler "
             + ("ended at the run's epoch." if end == epochs else f"ended at epoch {safe_text(end, 20)} where the run's "
-            f"ends at {epochs}: over the {epochs - done} epochs after the checkpoint it was stepped "
-            f"{'more' if isinstance(end, int) and end > epochs else 'less'} often than once per epoch.") + " So the "
+            f"ends at {epochs}: over the {epochs - done} epochs after the checkpoint it was " + ("never stepped: fit "
+            "stepped another scheduler (one built anew) or none. Give fit the one you restored, scheduler=scheduler."
+            if end == done else f"stepped {'more' if isinstance(end, int) and end > epochs else 'less'} often than "
+            "once per epoch.")) + " So the "
             "difference comes from your training loop itself." + rate + " Call fit with history=ckpt['history'] and "
             "start_epoch=ckpt['epoch'], or train as fit does: optimizer.zero_grad() before each backward(), "
             "optimizer.step() after it, and scheduler.step() once at the end of each epoch, after its batches."

@@ -728,3 +728,16 @@ def test_fix_third10_targets_padded_to_more_numbers_are_refused_not_called_repea
     assert not verdict.passed and verdict.mistake == "shape_mismatch", verdict
     assert "for a batch whose targets are (4, 1)" in verdict.message, verdict
     assert "repeat" not in verdict.message.split("The course's")[0], verdict
+
+
+def test_an_epoch_that_calls_the_step_twice_per_batch_is_told_so():
+    def two_calls(step, loader, device):  # one call to train, one to record: each batch trains twice
+        losses = []
+        for xb, yb in loader:
+            xb, yb = xb.to(device), yb.to(device)
+            step(xb, yb)
+            losses.append(step(xb, yb))
+        return sum(losses) / len(losses)
+
+    verdict = check.train_one_epoch(two_calls)
+    assert verdict.mistake == "step_twice" and "more than once on the same batch" in verdict.message, verdict

@@ -810,3 +810,48 @@ def test_fix18_a_scheduler_started_afresh_is_told_so_only_when_the_one_given_was
     else:  # the scheduler given was restored, then left (a new one set the rates): what was seen of it
         assert "pass the scheduler to load_checkpoint" not in verdict.message, verdict
         assert "The scheduler ended at epoch 3 where the run's ends at 6" in verdict.message, verdict
+
+
+def test_predict_by_hand_that_skips_the_models_own_call_is_named():
+    # lesson 09 calls model.forward(x) a bug (the model's hooks skipped), as lesson 11's validation check does
+    def by_forward(model, x):
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            out = model.forward(x)
+        model.train(was_training)
+        return out
+
+    def layer_by_layer(model, x):
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            for layer in model:
+                x = layer(x)
+        model.train(was_training)
+        return x
+
+    def row_by_row(model, x):  # every pass through the layers is a call of the model: right
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            out = torch.cat([model(row.unsqueeze(0)) for row in x])
+        model.train(was_training)
+        return out
+
+    assert check.predict_by_hand(by_forward).mistake == "called_forward"
+    assert "model(x)" in check.predict_by_hand(layer_by_layer).message
+    assert check.predict_by_hand(row_by_row).passed
+
+
+def test_a_resume_that_gives_fit_a_new_scheduler_is_told_the_restored_one_never_stepped():
+    def new_scheduler(path, model, loss_fn, optimizer, scheduler, loader, generator, epochs):
+        ckpt = load_checkpoint(path, model, optimizer, scheduler, generator=generator)
+        fresh = torch.optim.lr_scheduler.StepLR(optimizer, 2, gamma=0.5)  # built anew: its epochs count from 0
+        return fit(model, loss_fn, optimizer, loader, epochs, scheduler=fresh, history=ckpt["history"],
+                   start_epoch=ckpt["epoch"], progress=False)  # fmt: skip
+
+    with pytest.warns(UserWarning, match="has stepped 0 time"):  # fit's own warning, as the learner would see it
+        verdict = check.resume(new_scheduler)
+    assert "never stepped" in verdict.message and "scheduler=scheduler" in verdict.message, verdict
+    assert "less often" not in verdict.message, verdict
