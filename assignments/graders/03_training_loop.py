@@ -69,9 +69,10 @@ def recorded(weight, bias, training):
     from torch import nn
 
     class Recorded(nn.Linear):
-        def forward(self, x):
-            seen.append({"training": self.training, "grad": torch.is_grad_enabled()})
-            return super().forward(x)
+        def forward(self, x):  # (and whether its output is in a graph: not under no_grad, nor of detached parameters)
+            seen.append({"training": self.training, "grad": torch.is_grad_enabled(), "built": True})
+            seen[-1]["built"] = (out := super().forward(x)).requires_grad
+            return out
 
     model, seen = Recorded(weight.shape[1], 1).train(training), []
     with torch.no_grad():
@@ -104,7 +105,7 @@ def evaluate(inputs, ns):
     model, kept, seen, params = recorded(inputs["weight"], inputs["bias"], True)
     loss = settled(ns["evaluate"](model, nn.MSELoss(), inputs["x"], inputs["y"]))
     kept("evaluate")
-    graph = [s["grad"] for s in seen]
+    graph = [s["grad"] and ("graph" if s["built"] else "no graph") for s in seen]  # grad mode on: with a graph or not
     return {"loss": loss, "training": model.training, "grads": [p.grad is None for p in params], "graph": graph}
 
 
@@ -219,7 +220,8 @@ def _(results, secrets):
     )
     require(got["training"] is False, "the model was left in training mode: call model.eval()")
     require(all(got["grads"]), "evaluate produced gradients: do not call backward() when evaluating")
-    require(got["graph"] == [False], "evaluate built a graph: wrap the forward pass in torch.no_grad()")
+    # no graph, as Task 2 asks: torch.no_grad(), or parameters kept out of one (the notebook's own test accepts both)
+    require(got["graph"] in ([False], ["no graph"]), "evaluate built a graph: wrap the forward pass in torch.no_grad()")
 
 
 @grader.check("test_history", "train_model")

@@ -139,3 +139,11 @@ except CellTimeout:
     print("stopped")"""
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=20)
     assert done.stdout.strip() == "stopped", done.stderr
+
+
+def test_an_evaluation_that_builds_no_graph_without_no_grad_earns_its_points():
+    # detached parameters keep the forward pass out of a graph with gradients on: what Task 2 asks (no graph), what
+    # the notebook's own test accepts; the hidden check once took the points, saying "evaluate built a graph"
+    script = next(s for s in scripted.scripts("03_training_loop") if s.name == "evaluate_detached_params")
+    [verdict] = probed(script.notebook(), script.assignment, "evaluate", {"test_evaluate": 2.0}, seeds=(0,))[0]
+    assert verdict.points == 2.0, verdict.message
