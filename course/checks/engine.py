@@ -228,7 +228,7 @@ class Exercise:
         with Calls(self.library) if self.library else contextlib.nullcontext() as calls:  # only where one is banned
             got = self.observation(watched, args)
         if left := self._state_left(getattr(watched, "left", set()) | put_back(start), ungraded):
-            return _wrong(left)
+            return _wrong(left) if left in MISTAKES else _wrong("patched_library", message=runner.MODE_LEFT)
         expected, mutated = self._own(self.reference), self._mutated(args, owned) if function else []
         changed = _changed_inputs(mutated, trains=not self.pure)
         if isinstance(got, Raised):  # a call after one that changed what it was given may fail for that change

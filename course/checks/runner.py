@@ -20,6 +20,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.overrides import _get_current_function_mode_stack as _function_modes
+from torch.utils import _python_dispatch as _dispatch
+from torch.utils._device import DeviceContext
 
 from course.checks.probes import freed, leaves
 from course.checks.values import changed, tensors_in
@@ -27,7 +30,14 @@ from course.checks.values import changed, tensors_in
 # a NotImplementedError raised in these folders (torch, NumPy, the course) is not the learner's stub
 _LIBRARIES = tuple(os.path.dirname(path) for path in (torch.__file__, np.__file__, os.path.dirname(__file__)))
 # the global settings learner code can leave changed for every later cell, as a mistake id each (in this order)
-SETTINGS = ("grad_left_off", "default_dtype_changed", "default_device_changed")
+SETTINGS = ("mode_left_on", "grad_left_off", "default_dtype_changed", "default_device_changed")
+# a torch function or dispatch mode entered and never left: every torch call after it (the check's own comparisons
+# too) goes through the learner's __torch_function__, which may answer torch.allclose with True
+MODE_LEFT = (
+    "your function entered a torch mode (a TorchFunctionMode or TorchDispatchMode) and never left it, so every torch "
+    "call after it, the check's own comparisons too, went through that mode: nothing the check measured can be "
+    "trusted. Enter it in a with-block inside your function; it is switched off now."
+)
 
 
 class _Stop(BaseException):
@@ -58,14 +68,18 @@ def run_limited(fn: Callable[..., Any], *args: Any, limit: float) -> Outcome:
     box: dict[str, Any] = {}  # the Outcome's fields, as the worker sets them
 
     def target() -> None:
+        before = settings()
         try:
             box["value"] = fn(*args)
         except SystemExit:
             box["exited"] = True
         except _Stop:
             box["timed_out"] = True
+            return  # past the limit: the default dtype may be another cell's now
         except BaseException as exc:  # reported as an outcome, never raised in the worker
             box["error"] = exc
+        if "late" not in box:  # what a __del__ or hook of the code changed after fn's own checks (the dtype is global)
+            put_back(before)
 
     thread = threading.Thread(target=target, name="course-check", daemon=True)
     thread.start()
@@ -75,6 +89,7 @@ def run_limited(fn: Callable[..., Any], *args: Any, limit: float) -> Outcome:
         _stop(thread)
         raise
     if thread.is_alive() or "timed_out" in box:
+        box["late"] = True
         _stop(thread)
         return Outcome(timed_out=True)
     if issubclass(type(box.get("error")), KeyboardInterrupt):  # its type: isinstance would ask its __class__
@@ -82,28 +97,46 @@ def run_limited(fn: Callable[..., Any], *args: Any, limit: float) -> Outcome:
     return Outcome(**box)
 
 
-def settings() -> tuple[bool, torch.dtype, torch.device]:
-    """This thread's global settings of :data:`SETTINGS`: grad mode, the default dtype, the default device."""
-    return torch.is_grad_enabled(), torch.get_default_dtype(), torch.get_default_device()
+def settings() -> tuple[bool, torch.dtype, torch.device, list]:
+    """This thread's global settings of :data:`SETTINGS`: grad mode, the default dtype, the default device, and the
+    torch function and dispatch modes entered (the default device's own aside: it is the device)."""
+    modes = [*_function_modes(), *_dispatch._get_current_dispatch_mode_stack()]
+    return torch.is_grad_enabled(), torch.get_default_dtype(), torch.get_default_device(), modes
 
 
-def put_back(before: tuple[bool, torch.dtype, torch.device]) -> set[str]:
+def _leave_modes(before: list) -> bool:
+    """Leave every torch function and dispatch mode entered since ``before``; whether there was any."""
+    kept = [mode for mode in _function_modes() if any(mode is m for m in before) or isinstance(mode, DeviceContext)]
+    left = len(_function_modes()) != len(kept)
+    if left:
+        for _ in range(torch._C._len_torch_function_stack()):
+            torch._C._pop_torch_function_stack()
+        for mode in kept:
+            torch._C._push_on_torch_function_stack(mode)
+    while (stack := _dispatch._get_current_dispatch_mode_stack()) and not any(stack[-1] is m for m in before):
+        _dispatch._pop_mode(getattr(stack[-1], "_mode_key", None))
+        left = True
+    return left
+
+
+def put_back(before: tuple[bool, torch.dtype, torch.device, list]) -> set[str]:
     """Put back the settings ``before`` (from :func:`settings`); the mistake ids of those that had changed. Tracking
-    switched *on* is put back but not named: it harms nothing.
+    switched *on* is put back but not named: it harms nothing; a torch mode entered is left.
 
     >>> before = settings()
     >>> torch.set_default_dtype(torch.float64)
     >>> put_back(before), torch.get_default_dtype()
     ({'default_dtype_changed'}, torch.float32)
     """
-    grad, dtype, device = before
+    grad, dtype, device, modes = before
+    mode_left = _leave_modes(modes)
     now = settings()
     if now[1] != dtype:
         torch.set_default_dtype(dtype)
     if now[2] != device:
         torch.set_default_device(None if device.type == "cpu" else device)
     torch.set_grad_enabled(grad)
-    changed = [grad and not now[0], now[1] != dtype, now[2] != device]
+    changed = [mode_left, grad and not now[0], now[1] != dtype, now[2] != device]
     return {name for name, found in zip(SETTINGS, changed, strict=True) if found}
 
 

@@ -57,22 +57,21 @@ def as_number(value: object) -> float | None:
     >>> as_number(torch.tensor([2.5])), as_number(np.float64(1.0)), as_number(Fraction(4, 5)), as_number("3")
     (2.5, 1.0, 0.8, None)
     """
-    if isinstance(value, (bool, np.bool_)):
-        return None
-    if isinstance(value, (Fraction, Decimal)):  # exact numbers: float() reads them
-        try:
-            number = float(value)
-        except (ArithmeticError, ValueError):  # a signalling NaN, a subclass that refuses
+    kind = type(value)  # read by its type, not the __class__ it claims
+    try:
+        if issubclass(kind, (Fraction, Decimal)):  # exact numbers: float() reads them
+            return number if math.isfinite(number := float(value)) else None
+        if kind in (torch.Tensor, torch.nn.Parameter):  # a subclass's own __torch_function__ would answer for it
+            ok = value.numel() == 1 and value.device.type != "meta" and value.dtype != torch.bool
+            return float(value.detach().cpu().reshape(())) if ok and not value.is_complex() else None
+        if issubclass(kind, (bool, np.bool_)) or not issubclass(kind, (int, float, np.number, np.ndarray)):
             return None
-        return number if math.isfinite(number) else None
-    if not isinstance(value, (int, float, np.number, np.ndarray, torch.Tensor)):
+        array = np.asarray(value)
+        return float(array.reshape(())) if array.size == 1 and array.dtype.kind in "iuf" else None
+    except BaseException as exc:  # a method that refuses or exits: no number (an interrupt, a stop go on)
+        if issubclass(type(exc), KeyboardInterrupt) or type(exc).__name__ == "_Stop":
+            raise
         return None
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1 or value.device.type == "meta" or value.dtype == torch.bool or value.is_complex():
-            return None
-        return float(value.detach().cpu().reshape(()))
-    array = np.asarray(value)
-    return float(array.reshape(())) if array.size == 1 and array.dtype.kind in "iuf" else None
 
 
 def placeholders(answer: object) -> list[str]:

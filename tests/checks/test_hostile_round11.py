@@ -1,0 +1,122 @@
+"""Hostile answers, round 11: torch modes left on, the library watch switched off or dodged in a thread, objects that
+claim to be tensors, and settings changed after the check's own put-back."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import pytest
+import torch
+from torch.nn import functional as F
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from course.checks import gradient_descent_numpy, losses, tensors_and_devices
+from course.checks.values import as_number
+
+
+class _SaysEqual(TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", "") in ("allclose", "equal"):
+            return True
+        return func(*args, **(kwargs or {}))
+
+
+class _Passes(TorchDispatchMode):
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("mode", [_SaysEqual, _Passes])
+def test_a_torch_mode_left_on_is_told_so_and_left(mode):
+    def standardize(x):
+        mode().__enter__()  # never left
+        return torch.zeros_like(x)
+
+    verdict = tensors_and_devices.standardize(standardize)
+    assert not verdict.passed and "never left it" in verdict.message, verdict
+    assert tensors_and_devices.standardize(lambda x: (x - x.mean()) / x.std()).passed
+
+
+def test_a_default_device_set_with_a_mode_left_on_is_put_back_too():
+    def standardize(x):
+        torch.set_default_device("meta")
+        _SaysEqual().__enter__()
+        return torch.zeros_like(x)
+
+    assert not tensors_and_devices.standardize(standardize).passed
+    assert torch.empty(1).device.type == "cpu"
+
+
+def _cross_entropy_unwatched(logits, targets, *args, **kwargs):
+    sys.setprofile(None)
+    return F.cross_entropy(logits, targets, *args, **kwargs)
+
+
+def _cross_entropy_in_a_thread(logits, targets, *args, **kwargs):
+    box = {}
+    worker = threading.Thread(target=lambda: box.setdefault("loss", F.cross_entropy(logits, targets, *args, **kwargs)))
+    worker.start()
+    worker.join()
+    return box["loss"]
+
+
+def _cross_entropy_swallowing(logits, targets, *args, **kwargs):
+    try:
+        threading.setprofile(None)
+    except RuntimeError:
+        pass
+    return _cross_entropy_in_a_thread(logits, targets, *args, **kwargs)
+
+
+@pytest.mark.parametrize("answer", [_cross_entropy_unwatched, _cross_entropy_in_a_thread, _cross_entropy_swallowing])
+def test_the_library_called_with_the_watch_off_or_in_another_thread_is_not_correct(answer):
+    verdict = losses.class_loss(answer)
+    assert not verdict.passed, verdict
+    assert sys.getprofile() is None and threading.getprofile() is None
+
+
+class _ClaimsToBeATensor:
+    __class__ = property(lambda self: torch.Tensor)  # isinstance(x, torch.Tensor) is True
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: True
+
+
+class _Exits(torch.Tensor):
+    def __float__(self):
+        sys.exit(5)
+
+
+class _Lies(torch.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        with torch._C.DisableTorchFunctionSubclass():
+            out = func(*args, **(kwargs or {}))
+        return torch.tensor(0.8) if getattr(func, "__name__", "") == "reshape" else out
+
+
+@pytest.mark.parametrize("answer", [_ClaimsToBeATensor(), torch.tensor(0.8).as_subclass(_Exits)])
+def test_the_rate_check_answers_a_fake_or_exiting_tensor_without_raising(answer):
+    assert not gradient_descent_numpy.largest_stable_rate(answer).passed
+
+
+def test_as_number_reads_no_number_from_what_claims_or_refuses_it():
+    assert as_number(_ClaimsToBeATensor()) is None
+    assert as_number(torch.tensor(0.8).as_subclass(_Exits)) is None
+    assert as_number(torch.tensor(0.1).as_subclass(_Lies)) is None  # its __torch_function__ would say 0.8
+    assert as_number(torch.nn.Parameter(torch.tensor([0.5]))) == 0.5
+
+
+class _Sticky:
+    def __del__(self):
+        torch.set_default_dtype(torch.float64)
+
+
+def test_a_del_that_changes_the_default_dtype_after_the_check_is_put_back():
+    try:
+        assert not tensors_and_devices.mse(lambda p, t: _Sticky()).passed
+        assert torch.get_default_dtype() == torch.float32
+    finally:
+        torch.set_default_dtype(torch.float32)
