@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from types import FunctionType, ModuleType
 from typing import Any
 
-from course.checks.runner import _Stop
+from course.checks.runner import _LIBRARIES, _Stop
 
 _GONE = object()  # a deleted name's value
 # names the libraries rebind themselves: builtins._ is the last result shown; copyreg caches a class's __slotnames__;
@@ -73,9 +73,10 @@ def _put_back(saved: list[tuple[Any, dict[str, Any]]], replaced: list[str]) -> N
 
 
 def _wraps(now: Any, value: Any) -> bool:
-    """Whether ``now`` is a library's own wrapper of ``value``: ``__wrapped__``, or torch's (:data:`_TORCH_WRAPPERS`)."""
+    """Whether ``now`` is a library's own wrapper of ``value``: ``__wrapped__`` on a function of torch, NumPy or the
+    course (``functools.wraps`` in a notebook sets it too), or torch's (:data:`_TORCH_WRAPPERS`)."""
     if getattr(now, "__wrapped__", None) is value:
-        return True
+        return isinstance(now, FunctionType) and now.__code__.co_filename.startswith(_LIBRARIES)
     if type(now) is not FunctionType or (now.__module__, now.__code__.co_name) not in _TORCH_WRAPPERS:
         return False
     try:

@@ -3,6 +3,7 @@ claim to be tensors, and settings changed after the check's own put-back."""
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 
@@ -120,3 +121,27 @@ def test_a_del_that_changes_the_default_dtype_after_the_check_is_put_back():
         assert torch.get_default_dtype() == torch.float32
     finally:
         torch.set_default_dtype(torch.float32)
+
+
+def _wrapped_allclose_in_an_earlier_cell():
+    torch.allclose = functools.wraps(torch.allclose)(lambda *args, **kwargs: True)  # __wrapped__ is the original
+
+
+def _wrapped_allclose_in_the_answer(x):
+    torch.allclose = functools.wraps(torch.allclose)(lambda *args, **kwargs: True)  # a factory called once
+    return torch.zeros_like(x)
+
+
+@pytest.mark.parametrize("where", ["earlier cell", "answer"])
+def test_a_trusted_name_replaced_by_a_functools_wraps_wrapper_is_put_back_and_named(where):
+    original = torch.allclose
+    try:
+        if where == "earlier cell":
+            _wrapped_allclose_in_an_earlier_cell()
+            verdict = tensors_and_devices.standardize(lambda x: torch.zeros_like(x))
+        else:
+            verdict = tensors_and_devices.standardize(_wrapped_allclose_in_the_answer)
+        assert not verdict.passed and "torch.allclose" in verdict.message, verdict
+        assert torch.allclose is original
+    finally:
+        torch.allclose = original
