@@ -8,11 +8,20 @@ History = dict[str, list[float]]
 _BOOLS = ("bool", "torch.bool")  # the dtype of NumPy's and torch's truth values
 
 
+class _Complex(TypeError):
+    """A complex value in a history: its own fix."""
+
+
 def _number(value: object) -> float:
     """``float(value)``; a ``TypeError`` for text, a truth value or a complex number (NumPy's ``float`` would drop its
     imaginary part with only a warning), which ``float`` would pass off as a number."""
     dtype = str(getattr(value, "dtype", ""))
-    if isinstance(value, (str, bytes, bool)) or dtype in _BOOLS or "complex" in dtype:
+    if isinstance(value, complex) or "complex" in dtype:
+        raise _Complex(
+            "holds a complex number, but a loss or metric is a real one: record the loss of a real output "
+            "(loss.item()), or, if it is complex on purpose, its size, z.abs()."
+        )
+    if isinstance(value, (str, bytes, bool)) or dtype in _BOOLS:
         raise TypeError
     detach = getattr(value, "detach", None)  # a tensor that requires grad: its value, without torch's warning
     return float(detach() if callable(detach) else value)  # type: ignore[arg-type]
@@ -54,8 +63,8 @@ def plain_history(history: object) -> History:
             raise ValueError(
                 f"history's '{key}' holds a number too large for a float: pass its values as floats."
             ) from None
-        except (TypeError, ValueError, AttributeError, RuntimeError):
-            raise wrong from None
+        except (TypeError, ValueError, AttributeError, RuntimeError) as exc:
+            raise TypeError(f"{wrong} Its '{key}' {exc}" if isinstance(exc, _Complex) else str(wrong)) from None
     if any(isinstance(values, (str, bytes)) for values in history.values()):
         raise wrong
     return plain

@@ -29,16 +29,18 @@ _SIGNED = (
 )  # fmt: skip
 
 
-def _signed(loss_fn: object) -> tuple[str, str] | None:
-    """The name of this loss and what a label 0 does, if it takes -1/+1 targets and ``loss_fn(pred, y)`` gives it
-    y as its target (also behind ``functools.partial``), else None."""
+def _signed(loss_fn: object) -> tuple[str, str, object] | None:
+    """The name of this loss, what a label 0 does and the target a partial gives it (None: y is the target), if it
+    takes -1/+1 targets and ``loss_fn(pred, y)`` reaches them (also behind ``functools.partial``), else None."""
     given, keywords = 0, {}  # the tensors and keywords the partials give, before pred and y
     while isinstance(loss_fn, functools.partial):
         given, keywords, loss_fn = given + len(loss_fn.args), {**loss_fn.keywords, **keywords}, loss_fn.func
     for module, function, before, harm in _SIGNED:
         if isinstance(loss_fn, module) or loss_fn is function:
             name = type(loss_fn).__name__ if isinstance(loss_fn, module) else function.__name__
-            return (name, harm) if given + 1 == before and "target" not in keywords else None
+            if "target" in keywords:  # partial(F.margin_ranking_loss, target=t): pred and y are the two inputs
+                return (name, harm, keywords["target"]) if given + 1 == before - 1 else None
+            return (name, harm, None) if given + 1 == before else None
     return None
 
 
@@ -46,32 +48,35 @@ def check_signs(target: object, loss_fn: object) -> None:
     """Refuse targets other than -1 and +1 for a loss that reads the class as a sign (a ``ValueError`` naming the fix).
 
     ``SoftMarginLoss`` and ``HingeEmbeddingLoss`` (modules, functions, ``functools.partial`` of them; the three-tensor
-    ``MarginRankingLoss`` and ``CosineEmbeddingLoss`` when ``target`` is the loader's y) take -1 or +1 per target:
-    given 0/1 labels they train without an error, but class 0 teaches nothing (a constant loss, no gradient) or, for
-    HingeEmbeddingLoss, only to stay below the margin. NaN is left to the checks of a loss that is not finite. Example:
+    ``MarginRankingLoss`` and ``CosineEmbeddingLoss`` when ``target`` is the loader's y or the partial's own) take -1 or
+    +1 per target: given 0/1 labels they train without an error, but class 0 teaches nothing (a constant loss, no
+    gradient) or, for HingeEmbeddingLoss, only to stay below the margin. NaN is left to the checks of a loss that is not finite. Example:
         >>> check_signs(torch.tensor([0.0, 1.0]), nn.SoftMarginLoss())  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ValueError: SoftMarginLoss expects targets -1 or +1 (the class as a sign), but they hold the values {0, 1}...
     """
-    if not isinstance(target, torch.Tensor) or target.is_complex() or not target.numel():
-        return
     if (signed := _signed(loss_fn)) is None:
         return
-    name, harm = signed
+    name, harm, given = signed
+    y = "y" if given is None else "target"  # the partial's own target=..., the same for every batch
+    target = target if given is None else given
+    if not isinstance(target, torch.Tensor) or target.is_complex() or not target.numel():
+        return
     values = target.detach().unique()
     values = values[~values.isnan()] if values.is_floating_point() else values
     if not values.numel() or bool(((values == 1) | (values == -1)).all()):
         return
     low, high = (f"{v:g}" for v in (float(values.min()), float(values.max())))
-    y = "y" if target.is_floating_point() else "y.float()"
+    they = "they" if given is None else "the targets your functools.partial gives (target=..., for every batch)"
+    as_float = y if target.is_floating_point() else f"{y}.float()"
     if values.numel() == 1:
-        fix = f"they are all {low}: check how the labels were made"
+        fix = f"{they} are all {low}: check how the labels were made"
     elif values.numel() == 2 and (low, high) == ("0", "1"):
-        fix = f"they hold the values {{0, 1}}: map them to {{-1, +1}}, y = 2 * {y} - 1"
+        fix = f"{they} hold the values {{0, 1}}: map them to {{-1, +1}}, {y} = 2 * {as_float} - 1"
     elif values.numel() == 2:
-        fix = f"they hold the values {{{low}, {high}}}: map them to {{-1, +1}}, y = torch.where(y == {high}, 1.0, -1.0)"
+        fix = f"{they} hold the values {{{low}, {high}}}: map them to {{-1, +1}}, {y} = torch.where({y} == {high}, 1.0, -1.0)"
     else:
-        fix = f"they range from {low} to {high}: it takes a class as a sign, not a value to fit (MSELoss fits values)"
+        fix = f"{they} range from {low} to {high}: it takes a class as a sign, not a value to fit (MSELoss fits values)"
     soft = name in ("SoftMarginLoss", "soft_margin_loss")
     other = " (or keep 0/1 targets and use nn.BCEWithLogitsLoss(), the same loss for them)" if soft else ""
     raise ValueError(

@@ -100,7 +100,8 @@ def mean_weight(loss_fn: object, y: torch.Tensor) -> float:
     classes = isinstance(base, (nn.CrossEntropyLoss, nn.NLLLoss)) or any(base is f for f in _CLASS_LOSSES)
     if classes and not (y.is_floating_point() or y.is_complex()):  # class indices (probabilities: a plain mean)
         kept, weight = y[y != setting("ignore_index", -100)], setting("weight", None)
-        return float(weight[kept].sum()) if weight is not None else float(kept.numel())
+        # .long(): uint8 targets, which torch takes, would index the weights as a mask
+        return float(weight[kept.long()].sum()) if weight is not None else float(kept.numel())
     if (isinstance(base, nn.KLDivLoss) or base is functional.kl_div) and setting("reduction", "mean") == "batchmean":
         return float(len(y)) if y.ndim else 1.0
     return float(max(y.numel(), 1))

@@ -29,17 +29,21 @@ def _as_images(images: object) -> tuple[np.ndarray, tuple[int, ...]]:
         array = array.reshape(-1, 8, 8)
     if array.ndim == 4 and 1 in (array.shape[1], array.shape[3]):  # one channel, as a loader gives: (n, 1, h, w)
         array = array[:, 0] if array.shape[1] == 1 else array[..., 0]
-    if array.ndim != 3 or array.shape[0] == 0:
+    pixels = array.shape[-1] if array.ndim == 2 else max(array.shape[1:]) if array.ndim == 3 else 0
+    row = array.ndim == 2 or (array.ndim == 3 and 1 in array.shape[1:])  # one row of pixels per picture: a strip
+    side = math.isqrt(pixels)
+    square = row and side > 1 and side * side == pixels
+    if array.ndim != 3 or array.shape[0] == 0 or square:
         hint = ""
         if array.ndim == 2:
             hint = (
                 f" One picture? Pass it as a stack of one, images[None], shape (1, {array.shape[0]}, {array.shape[1]})."
             )
-            if (side := math.isqrt(array.shape[1])) > 1 and side * side == array.shape[1]:
-                hint += f" A row of {side}x{side} pixels per picture? Reshape them, images.reshape(-1, {side}, {side})."
+        if square:
+            hint += f" A row of {side}x{side} pixels per picture? Reshape them, images.reshape(-1, {side}, {side})."
         raise ValueError(
             f"images should be a non-empty stack of pictures, shape (n, height, width), (n, 1, height, width) or "
-            f"(n, 64) for 8x8 digits; got shape {array.shape}.{hint}"
+            f"(n, 64) for 8x8 digits; got shape {tuple(given)}.{hint}"
         )
     if len(array) > MOST_IMAGES:
         raise ValueError(
@@ -100,6 +104,7 @@ def plot_digit_confusion(matrix: object, title: str = "") -> Figure:
     counts = check.numeric("matrix", matrix)
     if counts.shape != (10, 10) or counts.dtype.kind not in "iu":
         whole = counts.shape == (10, 10) and counts.dtype.kind == "f" and bool((counts == np.round(counts)).all())
+        whole = whole and bool(np.isfinite(counts).all())  # inf is "whole" too, but astype(int) makes it garbage
         fix = " Make them integers: matrix.astype(int), or matrix.long() for a tensor." if whole else ""
         raise ValueError(
             f"matrix should be 10x10 integer counts (sklearn.metrics.confusion_matrix); "
