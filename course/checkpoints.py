@@ -38,10 +38,6 @@ _ORDER = ("the path, then the model, optimizer and scheduler: save_checkpoint(pa
           "epoch, history), load_checkpoint(path, model, optimizer, scheduler)")  # fmt: skip
 
 
-def _kind(part: object) -> str | None:
-    return type(part).__name__ if part is not None else None
-
-
 def _param_names(model: nn.Module, optimizer: Any) -> list[list[str]] | None:  # '?': a tensor not the model's
     names = {id(t): name for name, t in (*model.named_parameters(), *model.named_buffers())}
     return None if optimizer is None else [[names.get(id(p), "?") for p in g["params"]] for g in optimizer.param_groups]
@@ -127,16 +123,19 @@ def save_checkpoint(
         raise ValueError(f"nothing was saved: {lazy[0]} has no values yet (a lazy layer makes its weights at the first "
                          "forward pass): run the model once, model(x[:1]), or train it, before saving.")  # fmt: skip
     _check_held(model, optimizer)
+    epoch = epoch.item() if isinstance(epoch, torch.Tensor) and epoch.ndim == 0 and not epoch.is_meta else epoch  # 0-d
     if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
-        raise ValueError(f"epoch should be the number of epochs done, a non-negative integer; got {epoch!r}.")
+        late = " The history comes after the epoch: pass it by name, history=history." * isinstance(epoch, Mapping)
+        raise ValueError(f"epoch should be the number of epochs done, a non-negative integer; got {epoch!r}.{late}")
     history = plain_history(history)  # once: values given as an iterator (map, generator) are used up by reading
     check_saved_epoch(epoch, history)
     path = save_path(path)
+    kinds = {k: p if p is None else type(p).__name__ for k, p in (("optimizer", optimizer), ("scheduler", scheduler))}  # fmt: skip
     checkpoint = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "kinds": {"optimizer": _kind(optimizer), "scheduler": _kind(scheduler)},
+        "kinds": kinds,
         "param_names": _param_names(model, optimizer),  # the optimizer's state goes by position: names tell whose
         "epoch": int(epoch),
         "history": history,

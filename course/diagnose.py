@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 from torch.nn.modules.lazy import LazyModuleMixin
-from torch.utils.data import DataLoader
+from torch.utils.data import BatchSampler, DataLoader
 
 from course.device import device_error, dtype_error, ids_error, is_device_mismatch, is_dtype_mismatch, model_device
 from course.divergence import empty_batch, untouched
@@ -147,18 +147,17 @@ def check_batches(model: nn.Module, loaders: dict[str, object], passes: int) -> 
         if empty:
             raise ValueError(f"{no_batches(loader, name)} (Its length is 0, found before training: nothing changed.)")
     name, loader = next(iter(loaders.items()), ("", None))  # no loader at all: nothing to check
-    if passes and isinstance(loader, DataLoader) and loader.batch_size and not loader.drop_last:
+    batcher = getattr(loader, "batch_sampler", None)  # batch_size=n makes one too; batch_sampler=... is one
+    if passes and isinstance(loader, DataLoader) and isinstance(batcher, BatchSampler) and not batcher.drop_last:
         _check_last_batch(model, loader, name, device)
 
 
 def _check_last_batch(model: nn.Module, loader: DataLoader, name: str, device: torch.device) -> None:
-    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()) or any(
-        isinstance(m, LazyModuleMixin) and m.has_uninitialized_params()
-        for m in model.modules()  # type: ignore[operator]
-    ):
+    lazy = any(isinstance(m, LazyModuleMixin) and m.has_uninitialized_params() for m in model.modules())  # type: ignore[operator]
+    if lazy or not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         return
     try:
-        samples, size = len(loader.sampler), loader.batch_size  # type: ignore[arg-type]
+        samples, size = len(loader.batch_sampler.sampler), loader.batch_sampler.batch_size  # type: ignore[union-attr]
         if (samples % size or size) != 1 or not _fails_alone(
             model, lambda: loader.collate_fn([loader.dataset[0]]), device
         ):
@@ -167,7 +166,8 @@ def _check_last_batch(model: nn.Module, loader: DataLoader, name: str, device: t
         return
     other = next((b for d in range(1, size + 2) for b in (size + d, size - d) if b > 1 and samples % b != 1), None)
     example = f" (e.g. {other})" if other else ""
-    drop = "Drop that batch with DataLoader(..., drop_last=True), or choose a batch size that leaves at least 2"
+    where = "DataLoader" if loader.batch_size else "the BatchSampler given as batch_sampler, BatchSampler"
+    drop = f"Drop that batch with {where}(..., drop_last=True), or choose a batch size that leaves at least 2"
     fix = f"{drop} samples in the last batch{example}" if size > 1 else f"Choose a batch size of at least 2{example}"
     raise ValueError(
         f"{name} ends every epoch on a batch of 1 sample ({samples} samples, batch_size={size}), but the model's "

@@ -6,7 +6,7 @@ import re
 import shutil
 import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -110,9 +110,7 @@ def _checked(tensor: object, params: object) -> dict[str, torch.Tensor]:
             "This tensor has no autograd graph (its grad_fn is None): nothing that requires grad went into it. "
             "Create a parameter with requires_grad=True and compute from it, outside torch.no_grad()."
         )
-    if params is not None and not isinstance(params, Mapping):
-        raise TypeError(f"params should be a dict of names to tensors, e.g. {{'a': a}}; got {type(params).__name__}.")
-    checked, names = dict(params or {}), {}
+    checked, names = _as_dict(params), {}
     for key, value in checked.items():
         if not isinstance(value, torch.Tensor):
             raise TypeError(f"params[{key!r}] should be a tensor, got {type(value).__name__}.")
@@ -127,6 +125,18 @@ def _checked(tensor: object, params: object) -> dict[str, torch.Tensor]:
     return checked
 
 
+def _as_dict(params: object) -> dict:
+    """``params`` as a new dict: a dict, an ``nn.ParameterDict``, or (name, tensor) pairs (``model.named_parameters()``)."""
+    if params is None or isinstance(params, (Mapping, torch.nn.ParameterDict)):
+        return dict(params.items()) if params is not None else {}
+    listed = isinstance(params, Iterable) and not isinstance(params, (str, bytes, torch.Tensor))
+    pairs = list(params) if listed else None  # type: ignore[call-overload]
+    if pairs is None or not all(isinstance(p, tuple) and len(p) == 2 and torch.is_tensor(p[1]) for p in pairs):
+        raise TypeError(f"params should be a dict of names to tensors, e.g. {{'a': a}} or dict(model.named_parameters()); "
+                        f"got {type(params).__name__}.")  # fmt: skip
+    return dict(pairs)
+
+
 def _check_named(key: object, value: torch.Tensor, first: object) -> None:
     """Refuse a second name ``key`` for a tensor already named ``first``: its one box can show one name."""
     if first != key:  # torchviz keeps the last name: the first would vanish
@@ -135,6 +145,12 @@ def _check_named(key: object, value: torch.Tensor, first: object) -> None:
             f"params[{first!r}] and {second} name the same tensor, which gets one box, so it can show only one name. "
             "Keep one of the two."
         )
+
+
+def _memory(t: torch.Tensor) -> tuple | None:
+    """Where ``t``'s values lie (None for a tensor without memory, on the meta device): a view shares it exactly."""
+    ptr = t.untyped_storage().data_ptr() if not t.is_meta else 0
+    return (t.device, ptr, t.storage_offset(), tuple(t.shape), t.stride()) if ptr else None
 
 
 def _graph_size(root: object, params: Mapping[str, torch.Tensor]) -> int:
@@ -151,7 +167,14 @@ def _graph_size(root: object, params: Mapping[str, torch.Tensor]) -> int:
                     )
                 seen.add(child)
                 todo.append(child)
-    used = {id(node.variable) for node in seen if hasattr(node, "variable")}  # AccumulateGrad: a leaf's box
+    leaves = [node.variable for node in seen if hasattr(node, "variable")]  # AccumulateGrad: a leaf's box
+    used, memory = {id(leaf) for leaf in leaves}, {_memory(leaf) for leaf in leaves} - {None}
+    if copies := [k for k, v in params.items() if v.grad_fn is None and id(v) not in used and _memory(v) in memory]:
+        raise ValueError(
+            f"params {copies} are detached copies of tensors this graph holds (they share their memory, as those of "
+            "model.state_dict() or p.detach() do), not those tensors, so their names would name no box. Pass the "
+            "tensors themselves, e.g. params=dict(model.named_parameters())."
+        )
     if unused := [
         key for key, value in params.items() if value.requires_grad and value.grad_fn is None and id(value) not in used
     ]:

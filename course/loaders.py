@@ -13,6 +13,7 @@ import itertools
 import operator
 from collections.abc import Iterable, Iterator, Mapping
 
+import numpy as np
 import torch
 
 from course.collate_errors import not_collatable
@@ -191,17 +192,19 @@ def check_loader(loader: object, name: str) -> None:
 def _tensors_not_loader(loader: object, name: str) -> TypeError | None:
     """The error for tensors passed where a loader goes: going over them gives tensors (rows, or x then y), never
     the (x, y) pairs a batch is; None for anything else."""
-    parts = len(loader) if isinstance(loader, (list, tuple)) else 0
-    if isinstance(loader, torch.Tensor):
-        what = f"a tensor of shape {tuple(loader.shape)}"
-    elif parts and all(isinstance(part, torch.Tensor) for part in loader):  # type: ignore[union-attr]
-        what = f"a {type(loader).__name__} of {parts} tensor{'s' if parts > 1 else ''}"
+    parts, arrays = len(loader) if isinstance(loader, (list, tuple)) else 0, (torch.Tensor, np.ndarray)
+    if isinstance(loader, arrays):
+        what = f"a {'tensor' if isinstance(loader, torch.Tensor) else 'NumPy array'} of shape {tuple(loader.shape)}"
+    elif parts and all(isinstance(part, arrays) for part in loader):  # type: ignore[union-attr]
+        what = f"a {type(loader).__name__} of {parts} {'tensor' if isinstance(loader[0], torch.Tensor) else 'array'}"  # type: ignore[index]
+        what += "s" * (parts > 1)
     else:
         return None
+    numpy = " (NumPy arrays: make them tensors first, torch.as_tensor(x, dtype=torch.float32))" * ("tensor" not in what)
     return TypeError(
         f"{name} is {what}, not a loader: a loader yields (inputs, targets) batches, but going over tensors gives "
         "their rows, and over (x, y) gives x, then y. For tensors x and y, pass [(x, y)] (one batch) or "
-        "DataLoader(TensorDataset(x, y), batch_size=32) (mini-batches)."
+        f"DataLoader(TensorDataset(x, y), batch_size=32) (mini-batches){numpy}."
     )
 
 

@@ -10,6 +10,7 @@ SequentialLR and ChainedScheduler. :func:`lower_rates` divides them all, so the 
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import torch
@@ -26,7 +27,8 @@ def _divided(value: Any, by: float) -> Any:
         return value.div_(by)
     if isinstance(value, (list, tuple)):
         return type(value)(_divided(v, by) for v in value)
-    return value / by if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)  # NumPy's too: SGD(lr=np.float32(0.1))
+    return float(value) / by if real else value
 
 
 def _lower_scheduler(scheduler: Any, by: float, seen: set[int]) -> None:
@@ -56,8 +58,11 @@ def lower_rates(optimizer: torch.optim.Optimizer, scheduler: Any | None = None, 
     """
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer should be a torch.optim optimizer, got {type(optimizer).__name__}.")
-    if isinstance(by, bool) or not isinstance(by, (int, float)) or not math.isfinite(by) or by <= 1:
+    if isinstance(by, torch.Tensor) and by.ndim == 0 and not by.is_meta:  # a 0-d tensor: the number it holds
+        by = by.item()
+    if isinstance(by, bool) or not isinstance(by, numbers.Real) or not math.isfinite(by) or by <= 1:
         raise ValueError(f"by should be the number to divide the rates by, greater than 1 (e.g. 10), got {by!r}.")
+    by = float(by)  # NumPy's numbers too: a rate stays a Python float, which a checkpoint can hold
     schedulers = (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     if scheduler is not None and not isinstance(scheduler, schedulers):
         raise TypeError(
