@@ -1,9 +1,8 @@
 """Training and validation steps, the epoch loop and ``fit``: the trainer the lessons build.
 
-The module grows by concepts: steps (:func:`make_train_step`, :func:`make_val_step`, one mini-batch each); the loop
-(:func:`train_epoch`, one pass over a loader; :func:`fit`: epochs, validation, scheduler, progress bar); using a model
-(:func:`evaluate`, :func:`predict`). Saving and resuming live in :mod:`course.checkpoints`, the bar in
-:mod:`course.progress`; the checks naming the fix of bad input in the modules imported below.
+The module grows by concepts: steps (:func:`make_train_step`, :func:`make_val_step`); the loop (:func:`train_epoch`;
+:func:`fit`: epochs, validation, scheduler, progress bar); using a model (:func:`evaluate`, :func:`predict`). Saving
+lives in :mod:`course.checkpoints`, the bar in :mod:`course.progress`, the checks of bad input in the modules below.
 """
 
 from __future__ import annotations
@@ -132,12 +131,15 @@ def evaluate(model: nn.Module, loss_fn: Callable, loader: Iterable) -> float:
 def _mean_loss(model: nn.Module, loss_fn: Callable, loader: Iterable, name: str) -> float:
     """:func:`evaluate`'s loop, after its checks; ``name`` is the loader's name in the error if it yields nothing."""
     device = model_device(model)
-    total, count, number = 0.0, 0, 0
+    total, count, number, ignored = 0.0, 0, 0, None
     with eval_mode(model):
         for number, batch in enumerate(batches(loader, name), start=1):  # noqa: B007 (number counts them)
             x, y = batch_to(batch, device)
-            value, weight = _val_loss(model, loss_fn, x, y, number), mean_weight(loss_fn, y)  # y: (T, N, 1) too
-            total, count = total + value * weight, count + weight
+            weight = mean_weight(loss_fn, y)  # 0 where every target is ignored (or of weight 0): it adds nothing
+            total, count = total + (_val_loss(model, loss_fn, x, y, number) * weight if weight else 0), count + weight
+            ignored = ignored if weight else (x, y, number)
+        if not count and ignored:  # every target of every batch: the loss is NaN, explained
+            _val_loss(model, loss_fn, *ignored)
     if number == 0:
         raise no_batches(loader, name)
     return total / count
@@ -263,10 +265,8 @@ def fit(
     shows none. Example:
         >>> from torch.utils.data import DataLoader, TensorDataset
         >>> _ = torch.manual_seed(0)
-        >>> x = torch.rand(64, 1)
-        >>> loader = DataLoader(TensorDataset(x, 2 * x + 1), batch_size=16)
-        >>> model = nn.Linear(1, 1)
-        >>> opt = torch.optim.SGD(model.parameters(), lr=0.5)
+        >>> loader = DataLoader(TensorDataset(x := torch.rand(64, 1), 2 * x + 1), batch_size=16)
+        >>> opt = torch.optim.SGD((model := nn.Linear(1, 1)).parameters(), lr=0.5)
         >>> history = fit(model, nn.MSELoss(), opt, loader, epochs=30, progress=False)
         >>> sorted(history), len(history["train_loss"]), history["train_loss"][-1] < 0.01
         (['lr', 'train_loss'], 30, True)

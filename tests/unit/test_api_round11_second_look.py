@@ -113,3 +113,27 @@ def test_confusion_hint_not_given_for_infinite_counts() -> None:
     assert "astype(int)" not in str(error.value)
     with pytest.raises(ValueError, match=r"astype\(int\)"):  # whole, finite counts as floats: the hint stays
         plot_digit_confusion(np.ones((10, 10)))
+
+
+class _Scores(nn.Module):  # the features are the scores: no parameters to train, nothing random
+    def forward(self, x):
+        return x
+
+
+@pytest.mark.parametrize(
+    ("loss_fn", "first_batch"),
+    [(nn.CrossEntropyLoss(), -100), (nn.CrossEntropyLoss(weight=torch.tensor([0.0, 1.0, 1.0, 1.0])), 0)],
+    ids=["ignore_index", "class_weight_0"],
+)
+def test_a_batch_whose_every_target_is_ignored_adds_nothing_to_torchs_whole_set_loss(loss_fn, first_batch):
+    x = torch.randn(10, 4, generator=torch.Generator().manual_seed(3))
+    y = torch.randint(1, 4, (10,), generator=torch.Generator().manual_seed(4))
+    y[:3] = first_batch  # the first batch of 3: its own mean is 0 / 0
+    whole = loss_fn(x, y).item()
+    assert evaluate(_Scores(), loss_fn, DataLoader(TensorDataset(x, y), batch_size=3)) == pytest.approx(whole, 1e-6)
+
+
+def test_a_set_whose_every_target_is_ignored_is_still_explained():
+    x, y = torch.randn(6, 4), torch.full((6,), -100)
+    with pytest.raises(FloatingPointError, match="ignore_index"):
+        evaluate(_Scores(), nn.CrossEntropyLoss(), DataLoader(TensorDataset(x, y), batch_size=3))

@@ -243,11 +243,18 @@ def test_a_batch_of_padding_only_is_not_blamed_on_the_learning_rate():
         lambda m: train_epoch(m, nn.CrossEntropyLoss(), sgd(m), [GOOD, PAD]),
         lambda m: (step := make_train_step(m, nn.CrossEntropyLoss(), sgd(m)))(*GOOD) + step(*PAD),
         lambda m: make_train_step(m, nn.CrossEntropyLoss(), sgd(m))(*PAD),
-        lambda m: evaluate(m, nn.CrossEntropyLoss(), [GOOD, PAD]),
+        lambda m: evaluate(m, nn.CrossEntropyLoss(), [PAD, PAD]),
     ):
         with pytest.raises(FloatingPointError, match=IGNORED) as info:
             call(nn.Linear(4, 3))
         assert "lower the learning rate" not in str(info.value)
+
+
+def test_evaluate_counts_a_batch_of_padding_only_for_nothing_as_torch_does():
+    model = nn.Linear(4, 3)
+    with torch.no_grad():
+        whole = nn.CrossEntropyLoss()(model(torch.cat([GOOD[0], PAD[0]])), torch.cat([GOOD[1], PAD[1]])).item()
+    assert evaluate(model, nn.CrossEntropyLoss(), [GOOD, PAD]) == pytest.approx(whole, rel=1e-6)
 
 
 def test_a_batch_with_some_targets_kept_is_not_called_padding_only():
