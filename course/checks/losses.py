@@ -101,10 +101,8 @@ def _cut_off(got: list, expected: list) -> str:
 
 
 _GUARDS = [  # a Python number (.item()) cuts the graph; a loss per element is not one number
-    Guard("not_backpropagatable", any_item(lambda x: not (torch.is_tensor(x) and x.requires_grad)), lambda x, y: 0.5,
-          _cut_off),
-    Guard("wrong_shape", any_item(lambda x: x.numel() != 1), lambda x, y: x.abs(),
-          "a loss is one number, but your function returned one value per element: average them."),
+    Guard("not_backpropagatable", any_item(lambda x: not (torch.is_tensor(x) and x.requires_grad)), lambda x, y: 0.5, _cut_off),  # noqa: E501
+    Guard("wrong_shape", any_item(lambda x: x.numel() != 1), lambda x, y: x.abs(), "a loss is one number, but your function returned one value per element: average them."),  # noqa: E501
 ]  # fmt: skip
 
 
@@ -122,8 +120,7 @@ def _on_batches(answer, args: tuple) -> list:
     seen = []
     for inputs, targets in zip(args[::2], args[1::2], strict=True):
         with warnings.catch_warnings(action="ignore"):  # the broadcast warning belongs to a mistake the verdict names
-            loss = answer(inputs, targets)
-        loss = FREED if freed(loss) else loss
+            loss = FREED if freed(loss := answer(inputs, targets)) else loss
         if isinstance(loss, torch.Tensor) and loss.numel() == 1 and loss.is_floating_point():
             reaches, loss = _reaches(loss, inputs), torch.where(loss.isnan(), torch.inf, loss).reshape(())
             loss = loss if reaches else loss.detach()  # asked of the NaN itself: torch.where's 0 would hide the graph
@@ -133,9 +130,12 @@ def _on_batches(answer, args: tuple) -> list:
 
 def _explain(got: list, expected: list) -> str:
     """The losses on the batches shown (all but the last, which no message prints), or why some are capped."""
-    low = [g.grad_fn for g, e in zip(got, expected, strict=True) if g.isfinite() and g < e and not close(g, e)]
-    if any(map(close, got, expected)) and (names := {type(n).__name__ for n in graph_nodes(*low)}) & _ROUNDING:
-        return _EPSILON_SOFTMAX if "SoftmaxBackward0" in names else _ROUNDED  # an epsilon or a clamp, of any size
+    low = graph_nodes(*(g.grad_fn for g, e in zip(got, expected, strict=True) if g.isfinite() and g < e and not close(g, e)))  # fmt: skip  # noqa: E501
+    kind, near = lambda node: type(node).__name__, lambda t, at: bool((t - at).abs().lt(1e-3).any())  # -inf at `at`
+    names = {kind(n) for n in low if kind(n) in _ROUNDING and bool((n._saved_result.abs() % 1 == 0).any())}  # 0.0, 1.0
+    kept = any(near(n._saved_self, _LOGS[kind(n)]) if kind(n) in _LOGS else kind(n) == "XlogyBackward0" and near(n._saved_other, 0) for n in low)  # fmt: skip  # noqa: E501
+    if any(map(close, got, expected)) and names and kept:  # a rounded probability's log kept finite: an epsilon,
+        return _EPSILON_SOFTMAX if "SoftmaxBackward0" in names else _ROUNDED  # or a clamp, of any size
     yours, right = (", ".join(f"{loss.item():.4f}" for loss in losses[:-1]) for losses in (got, expected))
     if yours == right:  # only the batch never shown differs: numbers typed in, or fitted to the batches shown
         return (f"your losses match the batches shown ({right}) but not another batch: compute the loss from the "

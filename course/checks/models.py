@@ -228,7 +228,8 @@ flattened it (.squeeze(), .view(-1), .flatten()). Return the column; reshape fla
 _NEW_MODEL = "make_logistic_regression(n_features) must return a model, an instance such as Logistic(n_features)."
 _PLAIN = "a weight or bias is a plain tensor attribute: parameters() misses it, so no optimizer would train it. Use \
 nn.Linear(n_features, 1), or wrap each tensor in nn.Parameter."
-_ONE_TENSOR = "forward must return one tensor, the probabilities, and nothing alongside them (no tuple or list)."
+_ONE_TENSOR = "forward must return the probabilities as one tensor: not a tuple or list holding other values too, \
+not None (a return statement missing), not a NumPy array or a number (no .numpy(), .item() or .tolist())."
 _EXTRA = "your model is a sigmoid of one linear score, but with {} extra parameter{} (for 5 features) beyond its \
 weights and bias: a layer too many (layers in a row, two outputs, a scale). Use nn.Linear(n_features, 1), a sigmoid."
 logistic_model = Exercise(

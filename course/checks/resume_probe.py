@@ -251,8 +251,8 @@ def loop_message(got: tuple) -> str | None:
                  f"{safe_text(right, 20)}." for _, lr, right, *_ in runs if lr != right), "")  # fmt: skip
     return (start.format(", yet everything was restored from the checkpoint", " and settings") + ". The scheduler "
             + ("ended at the run's epoch." if end == epochs else f"ended at epoch {safe_text(end, 20)} where the run's "
-            f"ends at {epochs}: over the {epochs - done} epochs after the checkpoint it was " + ("never stepped: fit "
-            "stepped another scheduler (one built anew) or none. Give fit the one you restored, scheduler=scheduler."
+            f"ends at {epochs}: over the {epochs - done} epochs after the checkpoint it was " + ("never stepped: "
+            "another (built anew) or none was. Step the one you restored: fit(..., scheduler=scheduler), or its step()."
             if end == done else f"stepped {'more' if isinstance(end, int) and end > epochs else 'less'} often than "
             "once per epoch.")) + " So the "
             "difference comes from your training loop itself." + rate + " Call fit with history=ckpt['history'] and "
