@@ -14,12 +14,24 @@ from torch import nn
 from torch.nn.utils.spectral_norm import SpectralNorm, remove_spectral_norm
 from torch.nn.utils.weight_norm import WeightNorm, remove_weight_norm
 
+from course.checks.values import describe
+from course.checks.vocabulary import MISTAKES
+
 _KINDS = ("activation", "dropout", "batchnorm", "normalization", "instancenorm")  # of the layers an MLP does not hold
 TRAINING = "training mode"  # in the odd layers: forward computes otherwise in training mode
 MODES = ("forward computes otherwise in training mode (model.train()) than in eval mode: F.dropout(x, p, "
          "self.training), F.batch_norm(..., training=self.training), or a step run only when self.training, which "
          "changes what it computes while it learns. The exercise asks for nn.Linear layers with nn.ReLU() after each "
          "hidden one and nothing else, which compute the same in both modes.")  # fmt: skip
+SCRIPTED = ("torch.jit.script turned the model into TorchScript, whose layers are no longer nn.Linear modules the "
+            "check can read or run one by one: return the model itself (nn.Sequential or your class), and script it "
+            "later, when you export it.")  # fmt: skip
+
+
+def not_a_model(got: object, _: object = None) -> str:
+    """What make_mlp's not_a_model guard says: a TorchScript model hides its layers; anything else is no nn.Module."""
+    scripted = isinstance(got, torch.jit.ScriptModule)
+    return SCRIPTED if scripted else MISTAKES["not_a_model"].replace("{got}", describe(got))
 
 
 def _kind(module: nn.Module) -> tuple[str, str]:

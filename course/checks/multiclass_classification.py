@@ -29,6 +29,9 @@ _SAY = {  # more than the vocabulary says
     "one-hot": "one-hot rows are read as class probabilities, which must be floats (.float()); simpler still, pass "
     "the class indices themselves, labels.long().",
     "column": "the targets must be one class index per sample, shape (N,), not a column (N, 1): drop the reshape.",
+    "per sample": "that is one loss per sample (reduction='none'); the loss is their mean, one number: drop reduction.",
+    "classes": "a mean over all N x 10 entries divides by the 10 classes too: sum over them (dim=1), then .mean().",
+    "nll": "nll_loss needs log-probabilities: F.log_softmax(logits, dim=1) first, or F.cross_entropy on the raw logits.",
     "precision": "you divided by how often each class was *predicted* (a column of the confusion matrix): that is "
     "precision. Per-class accuracy divides by how many samples truly belong to the class (a row).",
     "flattened": "argmax() without dim returns one index into the flattened tensor; take it per row, argmax(dim=1).",
@@ -45,7 +48,6 @@ _SAY = {  # more than the vocabulary says
     "one short": "your shares are right, but the last class has none: range(num_classes - 1) stops one class short. "
     "range(num_classes) runs over every class, 0 to num_classes - 1.",
 }
-NOT_A_NUMBER = partial(Guard, "not_a_number", lambda got: as_number(got) is None)  # each with its own example
 
 
 def _on_each(size: int):
@@ -198,8 +200,8 @@ def _same_loss(got: object, expected: object) -> bool:
 
 
 uniform_loss = Exercise(
-    "uniform_loss", math.log(10), kind="value", same=_digits_right, guards=[NOT_A_NUMBER("2.3")],
-    observe=lambda value, args: exact_as_float(value), alternatives=[lambda: Decimal("2.3026")],
+    "uniform_loss", math.log(10), kind="value", guards=[Guard("not_a_number", lambda g: as_number(g) is None, "2.3")],
+    observe=lambda value, args: exact_as_float(value), alternatives=[lambda: Decimal("2.3026")], same=_digits_right,
     mistakes=[Mistake("probability_not_loss", 0.1), Mistake("log_base_10", 1.0),
               Mistake("wrong_sign", -math.log(10), "a loss of -log(p) is never negative, since p is at most 1.")],
     explain=lambda got, expected: f"close, but {as_number(got):g} is not ln(10) = 2.302585... rounded or cut "
@@ -217,31 +219,29 @@ digits_loss = Exercise(
                     torch.tensor([8.0, 2.0, 2.0, 6.0, 4.0], dtype=torch.float64)),
     observe=lambda answer, args: PerProbe(_loss_seen(answer(*args[i : i + 2]), args[i]) for i in (0, 2)),
     same=_same_loss,
-    guards=[Guard("graph_freed", any_item(lambda got: got is FREED),
-                  freeing(lambda logits, labels: F.cross_entropy(logits, labels.long()))),
+    guards=[Guard("graph_freed", any_item(lambda got: got is FREED), freeing(lambda z, y: F.cross_entropy(z, y.long()))),
             Guard("not_backpropagatable", any_item(lambda got: got is _CUT), lambda logits, labels: torch.tensor(
                   F.cross_entropy(logits, labels.long()).item(), requires_grad=True), _SAY["cut"]),
             Guard("not_backpropagatable", any_item(lambda got: not isinstance(got, torch.Tensor) or not got.requires_grad),
                   lambda logits, labels: F.cross_entropy(logits, labels.long()).item(),
                   "the loss must stay a tensor connected to the graph so backward() can run: no .item(), .detach(), "
                   ".data, NumPy or torch.no_grad() on the way.")],
-    mistakes=[
-        Mistake("softmax_before_cross_entropy",
-                lambda logits, labels: F.cross_entropy(logits.softmax(1), labels.long())),
-        Mistake("wrong_dtype", lambda logits, labels: F.cross_entropy(logits, labels), _SAY["float"]),
-        Mistake("wrong_dtype", lambda logits, labels: F.cross_entropy(logits, labels.int()), _SAY["int32"]),
-        Mistake("wrong_dtype", lambda logits, labels: F.cross_entropy(logits, F.one_hot(labels.long(), 10)),
-                _SAY["one-hot"]),
-        Mistake("wrong_shape", lambda logits, labels: F.cross_entropy(logits, labels.long().reshape(-1, 1)),
-                _SAY["column"]),
-        Mistake("sum_not_mean", lambda logits, labels: F.cross_entropy(logits, labels.long(), reduction="sum")),
+    mistakes=[  # logits z, labels y
+        Mistake("softmax_before_cross_entropy", lambda z, y: F.cross_entropy(z.softmax(1), y.long())),
+        Mistake("wrong_dtype", lambda z, y: F.cross_entropy(z, y), _SAY["float"]),
+        Mistake("wrong_dtype", lambda z, y: F.cross_entropy(z, y.int()), _SAY["int32"]),
+        Mistake("wrong_dtype", lambda z, y: F.cross_entropy(z, F.one_hot(y.long(), 10)), _SAY["one-hot"]),
+        Mistake("wrong_shape", lambda z, y: F.cross_entropy(z, y.long().reshape(-1, 1)), _SAY["column"]),
+        Mistake("sum_not_mean", lambda z, y: F.cross_entropy(z, y.long(), reduction="sum")),
+        Mistake("no_mean", lambda z, y: F.cross_entropy(z, y.long(), reduction="none"), _SAY["per sample"]),
+        Mistake("wrong_total", lambda z, y: -(F.one_hot(y.long(), 10) * z.log_softmax(1)).mean(), _SAY["classes"]),
+        *(Mistake("missing_logsumexp", lambda z, y, f=f: F.nll_loss(f(z), y.long()), _SAY["nll"])
+          for f in (torch.clone, partial(F.softmax, dim=1))),  # raw logits or probabilities: no log-softmax
     ],
     alternatives=[
-        lambda logits, labels: torch.nn.CrossEntropyLoss()(logits, labels.to(torch.int64)),
-        lambda logits, labels: F.cross_entropy(logits, F.one_hot(labels.long(), 10).float()),
-        lambda logits, labels: F.nll_loss(F.log_softmax(logits, dim=1), labels.long()),
+        lambda z, y: torch.nn.CrossEntropyLoss()(z, y.to(torch.int64)), lambda z, y: F.cross_entropy(z, y.to(torch.uint8)),
+        lambda z, y: F.cross_entropy(z, F.one_hot(y.long(), 10).float()), lambda z, y: F.nll_loss(z.log_softmax(1), y.long()),
         lambda logits, labels: -F.log_softmax(logits, dim=1)[torch.arange(len(labels)), labels.long()].mean(),
-        lambda logits, labels: F.cross_entropy(logits, labels.to(torch.uint8)),
     ],
     success="raw logits, class indices of dtype long and shape (N,), and the loss kept as a tensor for backward().",
 )  # fmt: skip

@@ -13,6 +13,7 @@ from course.checks.clip_probe import CLIP_PROBES, STARVED, clip_probe, step, thr
 from course.checks.clip_probe import linear as _linear
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.mlp_modes import MODES, TRAINING, linear_size, moded, odd_layers, plain_weights, trains_otherwise
+from course.checks.mlp_modes import not_a_model as _not_a_model
 from course.checks.mlp_probe import (
     CHANGED,
     NO_LINEAR,
@@ -44,7 +45,7 @@ def _architecture(make: object, probes: tuple) -> object:
     half-precision MLP is judged in float64."""
     seen = []
     for n_inputs, *sizes in probes:
-        if not isinstance(model := make(n_inputs, *sizes), nn.Module):
+        if not isinstance(model := make(n_inputs, *sizes), nn.Module) or isinstance(model, torch.jit.ScriptModule):
             return model
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
         x = torch.linspace(-8.0, 8.0, 6 * n_inputs).reshape(6, n_inputs)  # beyond 6: where ReLU6 parts from ReLU
@@ -89,17 +90,16 @@ def _explain_mlp(got: tuple, expected: tuple) -> str:
     for (n_inputs, hidden, n_outputs), yours, right in zip(MLP_SIZES, got[0], expected[0], strict=True):
         if yours != right:
             layers = ", ".join(f"Linear({a}, {b})" for a, b in pairwise([n_inputs, *hidden, n_outputs]))
-            return f"make_mlp({n_inputs}, {hidden}, {n_outputs}) should hold {layers}, each with a bias." + (
-                "" if yours else NO_LINEAR
-            )
+            tail = "" if yours else NO_LINEAR  # no nn.Linear at all: weights of its own
+            return f"make_mlp({n_inputs}, {hidden}, {n_outputs}) should hold {layers}, each with a bias.{tail}"
     return CHANGED[next(filter(None, got[8]), "")]  # where forward does more than the layers and ReLUs, if seen
 
 
-def _reshaped(got: tuple, _: object = None) -> str:  # an output of 6 rows' numbers in another shape than (6, n_out)
-    return next((f"for 6 rows make_mlp{sizes} gave shape {tuple(out.shape)}, not (6, {sizes[2]}): return the last "
-                 "nn.Linear's output as it is (no .squeeze(), .flatten() or .view(-1))." for sizes, out in
-                 zip(MLP_SIZES, got[2], strict=True) if torch.is_tensor(out) and out.shape != (6, sizes[2])
-                 and out.numel() == 6 * sizes[2]), "")  # fmt: skip
+def _reshaped(got: tuple, _: object = None) -> str:  # 6 rows' numbers in another shape than (6, n_out), or no tensor
+    return next((f"for 6 rows make_mlp{sizes} gave {f'shape {tuple(o.shape)}' if torch.is_tensor(o) else describe(o)}, "
+                 f"not (6, {sizes[2]}): return the last nn.Linear's output as it is, one tensor (no tuple, .squeeze(), "
+                 ".flatten() or .view(-1))." for sizes, o in zip(MLP_SIZES, got[2], strict=True) if not
+                 torch.is_tensor(o) or o.shape != (6, sizes[2]) and o.numel() == 6 * sizes[2]), "")  # fmt: skip
 
 
 def _mlp(n_inputs: int, hidden: list, n_outputs: int, activation: Callable = nn.ReLU, last=False, linear=nn.Linear):
@@ -198,7 +198,7 @@ make_mlp = Exercise(
     name="make_mlp", observe=_architecture, reference=_mlp,
     inputs=lambda: tuple((n_in, list(hidden), n_out) for n_in, hidden, n_out in MLP_SIZES),  # fresh lists each run
     guards=[  # shared_layer: one nn.Linear per pair of widths, used again where the pair repeats ([4, 4, 4])
-        Guard("not_a_model", lambda got: not isinstance(got, tuple), lambda n_in, hidden, n_out: [n_in]),
+        Guard("not_a_model", lambda got: not isinstance(got, tuple), lambda n_in, hidden, n_out: [n_in], _not_a_model),
         Guard("mutated_input", lambda got: any(got[6]), lambda *sizes: nn.Sequential(nn.ReLU(True), _mlp(*sizes)),
               "forward changed its input in place (x /= 10, x.relu_()), the caller's batch too: use x = x / 10, x.relu()."),
         Guard("plain_list", lambda got: any(got[1]), lambda *sizes: _LoopMLP(*sizes, container=list)),

@@ -375,3 +375,16 @@ def test_fix13_a_loss_from_logits_data_names_data_as_what_cut_it_off():
 def test_an_accuracy_of_ten_rows_only_fails(rows):
     verdict = check.accuracy(lambda logits, targets: (logits[rows].argmax(1) == targets[rows]).float().mean().item())
     assert not verdict.passed and "0.65 on its third" in verdict.message, verdict
+
+
+_F = nn.functional
+
+
+@pytest.mark.parametrize("loss, mistake, named", [  # learn4: realistic losses that only got "expected ..., got ..."
+    (lambda logits, labels: _F.nll_loss(logits, labels.long()), "missing_logsumexp", "log_softmax"),
+    (lambda logits, labels: _F.nll_loss(logits.softmax(dim=1), labels.long()), "missing_logsumexp", "log_softmax"),
+    (lambda logits, labels: _F.cross_entropy(logits, labels.long(), reduction="none"), "no_mean", "one loss per sample"),
+    (lambda logits, labels: -(_F.one_hot(labels.long(), 10) * logits.log_softmax(1)).mean(), "wrong_total", "dim=1")])  # fmt: skip
+def test_learn4_a_loss_through_nll_loss_unreduced_or_averaged_over_the_classes_is_named(loss, mistake, named):
+    verdict = check.digits_loss(loss)
+    assert verdict.mistake == mistake and named in verdict.message, verdict

@@ -317,3 +317,28 @@ def test_dead_units_success_does_not_say_nothing_can_revive_a_dead_unit():
     verdict = check.dead_units(lambda layer, x: (layer(x) <= 0).all(dim=0))
     assert verdict.passed, verdict
     assert "nothing can revive" not in verdict.message and "gradient can no longer move" in verdict.message
+
+
+def _scripted(n_inputs, hidden, n_outputs, cls=False):  # learn4: torch.jit.script hides the nn.Linear layers
+    sizes = [n_inputs, *hidden, n_outputs]
+    layers = [m for a, b in zip(sizes, sizes[1:], strict=False) for m in (nn.Linear(a, b), nn.ReLU())][:-1]
+    return torch.jit.script(NoActivation(n_inputs, hidden, n_outputs) if cls else nn.Sequential(*layers))
+
+
+@pytest.mark.parametrize("cls", [False, True])
+def test_learn4_a_scripted_mlp_is_told_that_scripting_hides_its_layers(cls):
+    verdict = check.make_mlp(lambda *sizes: _scripted(*sizes, cls=cls))
+    assert not verdict.passed and "torch.jit.script" in verdict.message and "holds no nn.Linear" not in verdict.message
+
+
+class _WithHidden(NoActivation):  # learn4: the output returned beside the last hidden activations
+    def forward(self, x):
+        for layer in self.layers[:-1]:
+            x = torch.relu(layer(x))
+        return self.layers[-1](x), x
+
+
+def test_learn4_an_mlp_returning_a_tuple_is_told_to_return_one_tensor_not_that_it_changes_the_output():
+    verdict = check.make_mlp(_WithHidden)
+    assert verdict.mistake == "wrong_shape" and "a tuple" in verdict.message, verdict
+    assert "changes the output" not in verdict.message, verdict
