@@ -30,7 +30,8 @@ class UpdateLog(weakref.WeakValueDictionary):
     """The models and optimizers the course's steps have updated, weakly (kept by id: a model may define ``__eq__``)."""
 
     def remember(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
-        self[id(model)], self[id(optimizer)] = model, optimizer
+        if self.get(id(model)) is not model or self.get(id(optimizer)) is not optimizer:  # each step: a look is cheaper
+            self[id(model)], self[id(optimizer)] = model, optimizer
 
     def known(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> bool:
         """Whether the weights are known to have been updated: by the course's steps, or as the optimizer's state says.

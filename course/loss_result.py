@@ -122,7 +122,7 @@ def check_scalar(loss: object) -> torch.Tensor:
             "argmax or comparison on the way (a count of errors is a metric: report it, train on a loss such as "
             "nn.CrossEntropyLoss())."
         )
-    return loss.reshape(())  # a view: backward() still reaches the graph
+    return loss if loss.ndim == 0 else loss.reshape(())  # a view: backward() still reaches the graph
 
 
 def check_real(loss: torch.Tensor) -> torch.Tensor:
