@@ -129,11 +129,9 @@ def check_run(
 def check_batches(model: nn.Module, loaders: dict[str, object], passes: int) -> None:
     """Before training: a ``ValueError`` for a loader whose length is 0, or if the first (trained on), a ``DataLoader``,
     ends each epoch on a batch of one sample, which a BatchNorm layer of the model cannot take in training mode.
-
-    Found only in the middle of training, either would leave the model changed. A loader without a length
-    (a generator) is not checked, nor are batches whose size the ``DataLoader`` alone does not decide.
-
-    Example:
+    Found only in the middle of training, either would leave the model changed. A loader without a length (a
+    generator) is not checked, nor are batches whose size the ``DataLoader`` alone does not decide (a ``BatchSampler``
+    subclass's own). Example:
         >>> check_batches(nn.Linear(1, 1), {"train_loader": [(torch.ones(2, 1), torch.ones(2, 1))], "val_loader": []}, 1)
         Traceback (most recent call last):
         ValueError: val_loader yielded no batches: check that its dataset is not empty. (Its length is 0, found before training: nothing changed.)
@@ -147,8 +145,9 @@ def check_batches(model: nn.Module, loaders: dict[str, object], passes: int) -> 
         if empty:
             raise ValueError(f"{no_batches(loader, name)} (Its length is 0, found before training: nothing changed.)")
     name, loader = next(iter(loaders.items()), ("", None))  # no loader at all: nothing to check
-    batcher = getattr(loader, "batch_sampler", None)  # batch_size=n makes one too; batch_sampler=... is one
-    if passes and isinstance(loader, DataLoader) and isinstance(batcher, BatchSampler) and not batcher.drop_last:
+    batcher = getattr(loader, "batch_sampler", None)  # batch_size=n makes one; batch_sampler=... is one
+    plain = isinstance(batcher, BatchSampler) and type(batcher).__iter__ is BatchSampler.__iter__  # a subclass's: any
+    if passes and isinstance(loader, DataLoader) and plain and not batcher.drop_last:  # type: ignore[union-attr]
         _check_last_batch(model, loader, name, device)
 
 

@@ -131,7 +131,7 @@ def _as_dict(params: object) -> dict:
         return dict(params.items()) if params is not None else {}
     listed = isinstance(params, Iterable) and not isinstance(params, (str, bytes, torch.Tensor))
     pairs = list(params) if listed else None  # type: ignore[call-overload]
-    if pairs is None or not all(isinstance(p, tuple) and len(p) == 2 and torch.is_tensor(p[1]) for p in pairs):
+    if pairs is None or not all(isinstance(p, (tuple, list)) and len(p) == 2 and torch.is_tensor(p[1]) for p in pairs):
         raise TypeError(f"params should be a dict of names to tensors, e.g. {{'a': a}} or dict(model.named_parameters()); "
                         f"got {type(params).__name__}.")  # fmt: skip
     return dict(pairs)
@@ -148,9 +148,13 @@ def _check_named(key: object, value: torch.Tensor, first: object) -> None:
 
 
 def _memory(t: torch.Tensor) -> tuple | None:
-    """Where ``t``'s values lie (None for a tensor without memory, on the meta device): a view shares it exactly."""
-    ptr = t.untyped_storage().data_ptr() if not t.is_meta else 0
-    return (t.device, ptr, t.storage_offset(), tuple(t.shape), t.stride()) if ptr else None
+    """Where ``t``'s values lie (None for a tensor without memory of its own: on the meta device, sparse, nested...):
+    a view shares it exactly."""
+    try:
+        ptr = t.untyped_storage().data_ptr() if t.layout == torch.strided and not (t.is_meta or t.is_nested) else 0
+        return (t.device, ptr, t.storage_offset(), tuple(t.shape), t.stride()) if ptr else None
+    except (NotImplementedError, RuntimeError):  # a tensor subclass without storage
+        return None
 
 
 def _graph_size(root: object, params: Mapping[str, torch.Tensor]) -> int:
@@ -168,7 +172,8 @@ def _graph_size(root: object, params: Mapping[str, torch.Tensor]) -> int:
                 seen.add(child)
                 todo.append(child)
     leaves = [node.variable for node in seen if hasattr(node, "variable")]  # AccumulateGrad: a leaf's box
-    used, memory = {id(leaf) for leaf in leaves}, {_memory(leaf) for leaf in leaves} - {None}
+    named = {id(v) for v in params.values()}  # a copy next to its leaf, named too: a constant (w * w.detach())
+    used, memory = {id(leaf) for leaf in leaves}, {_memory(leaf) for leaf in leaves if id(leaf) not in named} - {None}
     if copies := [k for k, v in params.items() if v.grad_fn is None and id(v) not in used and _memory(v) in memory]:
         raise ValueError(
             f"params {copies} are detached copies of tensors this graph holds (they share their memory, as those of "

@@ -196,11 +196,11 @@ def _tensors_not_loader(loader: object, name: str) -> TypeError | None:
     if isinstance(loader, arrays):
         what = f"a {'tensor' if isinstance(loader, torch.Tensor) else 'NumPy array'} of shape {tuple(loader.shape)}"
     elif parts and all(isinstance(part, arrays) for part in loader):  # type: ignore[union-attr]
-        what = f"a {type(loader).__name__} of {parts} {'tensor' if isinstance(loader[0], torch.Tensor) else 'array'}"  # type: ignore[index]
-        what += "s" * (parts > 1)
+        kinds = sorted({"tensor" if isinstance(part, torch.Tensor) else "array" for part in loader}, reverse=True)  # type: ignore[union-attr]
+        what = f"a {type(loader).__name__} of {parts} " + " and ".join(k + "s" * (parts > 1) for k in kinds)  # mixed
     else:
         return None
-    numpy = " (NumPy arrays: make them tensors first, torch.as_tensor(x, dtype=torch.float32))" * ("tensor" not in what)
+    numpy = " (NumPy arrays: make them tensors first, torch.as_tensor(x, dtype=torch.float32))" * ("array" in what)
     return TypeError(
         f"{name} is {what}, not a loader: a loader yields (inputs, targets) batches, but going over tensors gives "
         "their rows, and over (x, y) gives x, then y. For tensors x and y, pass [(x, y)] (one batch) or "

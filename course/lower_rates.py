@@ -13,6 +13,7 @@ import math
 import numbers
 from typing import Any
 
+import numpy as np
 import torch
 
 _GROUP_RATES = ("lr", "initial_lr", "max_lr", "min_lr")  # OneCycleLR keeps its rates in the groups
@@ -22,11 +23,18 @@ ADVICE = ("; a scheduler computes the rate again at each step from rates of its 
           "lower_rates(optimizer, scheduler, by=10)")  # fmt: skip  # load_checkpoint's advice after a divergence
 
 
-def _divided(value: Any, by: float) -> Any:
-    if isinstance(value, torch.Tensor):  # a tensor rate (capturable, compiled): changed in place, as it is shared
-        return value.div_(by)
+def _number(value: Any) -> Any:
+    """A 0-d tensor or NumPy array as the number it holds (SGD(lr=np.array(0.1)) trains), else ``value`` as is."""
+    zero_d = isinstance(value, np.ndarray) or isinstance(value, torch.Tensor) and not value.is_meta
+    return value.item() if zero_d and value.ndim == 0 and value.dtype != bool else value
+
+
+def _divided(value: Any, by: float, seen: set[int]) -> Any:
+    if isinstance(value, torch.Tensor):  # a tensor rate (capturable, compiled): changed in place, as it is shared,
+        return value if id(value) in seen or seen.add(id(value)) else value.div_(by)  # once: groups share lr=tensor
     if isinstance(value, (list, tuple)):
-        return type(value)(_divided(v, by) for v in value)
+        return type(value)(_divided(v, by, seen) for v in value)
+    value = _number(value) if isinstance(value, np.ndarray) else value  # a new float: a shared array is lowered once
     real = isinstance(value, numbers.Real) and not isinstance(value, bool)  # NumPy's too: SGD(lr=np.float32(0.1))
     return float(value) / by if real else value
 
@@ -37,7 +45,7 @@ def _lower_scheduler(scheduler: Any, by: float, seen: set[int]) -> None:
     seen.add(id(scheduler))
     for name in _SCHEDULER_RATES:
         if name in vars(scheduler):
-            setattr(scheduler, name, _divided(getattr(scheduler, name), by))
+            setattr(scheduler, name, _divided(getattr(scheduler, name), by, seen))
     for inner in getattr(scheduler, "_schedulers", ()):  # SequentialLR, ChainedScheduler
         _lower_scheduler(inner, by, seen)
 
@@ -58,8 +66,7 @@ def lower_rates(optimizer: torch.optim.Optimizer, scheduler: Any | None = None, 
     """
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer should be a torch.optim optimizer, got {type(optimizer).__name__}.")
-    if isinstance(by, torch.Tensor) and by.ndim == 0 and not by.is_meta:  # a 0-d tensor: the number it holds
-        by = by.item()
+    by = _number(by)  # a 0-d tensor or array: the number it holds
     if isinstance(by, bool) or not isinstance(by, numbers.Real) or not math.isfinite(by) or by <= 1:
         raise ValueError(f"by should be the number to divide the rates by, greater than 1 (e.g. 10), got {by!r}.")
     by = float(by)  # NumPy's numbers too: a rate stays a Python float, which a checkpoint can hold
@@ -70,8 +77,9 @@ def lower_rates(optimizer: torch.optim.Optimizer, scheduler: Any | None = None, 
         )
     if scheduler is not None and getattr(scheduler, "optimizer", optimizer) is not optimizer:
         raise ValueError("scheduler drives another optimizer than the one given: pass the optimizer it was built with.")
+    seen: set[int] = set()  # the schedulers and tensor rates done: each is lowered once
     for group in optimizer.param_groups:
         for key in _GROUP_RATES:
             if key in group:
-                group[key] = _divided(group[key], by)
-    _lower_scheduler(scheduler, by, set())
+                group[key] = _divided(group[key], by, seen)
+    _lower_scheduler(scheduler, by, seen)

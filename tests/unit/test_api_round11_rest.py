@@ -149,3 +149,72 @@ def test_a_batch_sampler_ending_on_one_sample_for_batchnorm_is_refused_before_tr
     with pytest.raises(ValueError, match=r"batch of 1 sample.*BatchSampler\(\.\.\., drop_last=True\)"):
         fit(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1), loader, 2, progress=False)
     assert all(torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))
+
+
+# ----------------------------------------------------------------------------- second look (round 11, the rest)
+
+
+def test_lower_rates_lowers_a_0d_numpy_array_rate_that_sgd_trains_with() -> None:
+    optimizer = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=np.array(0.1))  # torch takes it, and trains
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2)
+    lower_rates(optimizer, scheduler, by=np.array(10))
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.01) and scheduler.base_lrs == [pytest.approx(0.01)]
+
+
+def test_lower_rates_lowers_a_tensor_rate_shared_by_two_groups_once() -> None:
+    a, b = nn.Linear(1, 1), nn.Linear(1, 1)
+    groups = [{"params": a.parameters()}, {"params": b.parameters()}]
+    optimizer = torch.optim.Adam(groups, lr=torch.tensor(0.01), foreach=False)  # one tensor, in both groups
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2)
+    lower_rates(optimizer, scheduler, by=10)
+    assert [float(g["lr"]) for g in optimizer.param_groups] == [pytest.approx(0.001)] * 2
+    assert [float(lr) for lr in scheduler.base_lrs] == [pytest.approx(0.001)] * 2
+
+
+class _FoldLastBatch(BatchSampler):
+    """A BatchSampler of one's own: a last batch of 1 sample joins the batch before it (5 samples: batches 2, 3)."""
+
+    def __iter__(self):
+        batches = list(super().__iter__())
+        if len(batches) > 1 and len(batches[-1]) == 1:
+            last = batches.pop()
+            batches[-1] = batches[-1] + last
+        return iter(batches)
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+
+def test_a_batch_sampler_subclass_with_batches_of_its_own_is_not_refused_for_batchnorm() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    data = TensorDataset(torch.randn(5, 2), torch.randn(5, 2))
+    loader = DataLoader(data, batch_sampler=_FoldLastBatch(SequentialSampler(data), 2, drop_last=False))
+    assert [len(x) for x, _ in loader] == [2, 3]  # torch trains on it: no batch of 1
+    history = fit(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1), loader, 2, progress=False)
+    assert len(history["train_loss"]) == 2
+
+
+def test_show_graph_takes_a_detached_constant_named_next_to_its_leaf() -> None:
+    w = torch.ones(2, requires_grad=True)
+    const = w.detach()  # a stop-gradient demo: the constant gets no box, as a frozen tensor does
+    assert "w (2)" in show_graph((w * const).sum(), {"w": w, "const": const}).summary()
+
+
+def test_show_graph_draws_a_graph_with_a_sparse_tensor() -> None:
+    index = torch.tensor([[0, 1], [1, 0]])
+    sparse = torch.sparse_coo_tensor(index, torch.tensor([1.0, 2.0]), (2, 2), check_invariants=True)
+    assert "s (2, 2)" in show_graph(torch.sparse.sum(sparse.requires_grad_()), {"s": sparse}).summary()
+    w = torch.ones(2, requires_grad=True)
+    assert "w (2)" in show_graph((w * 2).sum(), {"w": w, "frozen": sparse.detach()}).summary()
+
+
+def test_show_graph_takes_name_tensor_pairs_given_as_lists() -> None:
+    w = torch.ones(2, requires_grad=True)
+    assert show_graph((w * 2).sum(), [["w", w]]).summary() == show_graph((w * 2).sum(), {"w": w}).summary()
+
+
+@pytest.mark.parametrize("loader", [(torch.ones(4, 2), np.ones((4, 1))), (np.ones((4, 2)), torch.ones(4, 1))])
+def test_a_tensor_and_a_numpy_array_passed_as_a_loader_are_both_named(loader: tuple) -> None:
+    with pytest.raises(TypeError, match=r"a tuple of 2 tensors and arrays, not a loader.*torch\.as_tensor\(x"):
+        check_loaders({"train_loader": loader}, passes=2)
