@@ -28,7 +28,8 @@ from course.pair_errors import float_targets
 
 _ONE_VALUE = "Expected more than 1 value per channel when training"  # BatchNorm's words for a batch of 1
 _TRAINING = ("in training mode, which needs at least 2 to compute a mean and a variance. Drop the last, incomplete "
-             "batch with DataLoader(..., drop_last=True), or choose a batch size that divides the number of samples.")  # fmt: skip
+             "batch with DataLoader(..., drop_last=True) (a batch_sampler: BatchSampler(..., drop_last=True), or no batch of 1 "
+             "in your own), or choose a batch size that divides the number of samples.")  # fmt: skip
 _NO_STATS = ("built with track_running_stats=False, which normalises with the batch's own mean and variance even in "
              "eval mode, so it needs 2 samples or more: build it with track_running_stats=True, or pass batches of 2+.")  # fmt: skip
 _PRODUCT = re.compile(r"\((\d+)x(\d+) and (\d+)x(\d+)\)")  # torch's mat1 (rows x width) and mat2 (in x out)

@@ -218,3 +218,15 @@ def test_show_graph_takes_name_tensor_pairs_given_as_lists() -> None:
 def test_a_tensor_and_a_numpy_array_passed_as_a_loader_are_both_named(loader: tuple) -> None:
     with pytest.raises(TypeError, match=r"a tuple of 2 tensors and arrays, not a loader.*torch\.as_tensor\(x"):
         check_loaders({"train_loader": loader}, passes=2)
+
+
+def test_a_batch_sampler_of_lists_reaching_batchnorm_with_one_sample_names_its_own_fix() -> None:
+    """torch refuses DataLoader(drop_last=True) with a batch_sampler: the message names the batch_sampler's fix too."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    data = TensorDataset(torch.randn(5, 2), torch.randn(5, 2))
+    with pytest.raises(ValueError):
+        DataLoader(data, batch_sampler=[[0, 1], [2, 3], [4]], drop_last=True)
+    loader = DataLoader(data, batch_sampler=[[0, 1], [2, 3], [4]])
+    with pytest.raises(ValueError, match=r"batch of 1 sample.*a batch_sampler: BatchSampler\(\.\.\., drop_last=True\)"):
+        fit(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1), loader, 2, progress=False)
