@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import torch
 
 _OP_CALLS = {torch._ops.OpOverloadPacket.__call__.__code__, torch._ops.OpOverload.__call__.__code__}
+_START = threading.Thread.start.__code__  # a thread the watched code starts is watched too
 _COURSE = os.path.dirname(__file__)  # the checks' own probes set a hook of their own, chained to this one
 _BLINDS = "the check notes which functions your code calls (sys.setprofile): an answer may not switch that off."
 
@@ -46,12 +47,32 @@ class Calls:
 
     def __enter__(self) -> Calls:
         self.seen: set = set()
-        self.blinded, self._done, self._before, self._threads = False, False, sys.getprofile(), threading.getprofile()
-        threading.setprofile(self._note)  # a thread the answer starts is watched too
+        self.blinded, self._done, self._before = False, False, sys.getprofile()
         sys.setprofile(self._note)
         return self
 
+    def _adopt(self, thread: threading.Thread) -> None:
+        """Watch ``thread``, which a watched thread starts, from its first line (not the process-wide
+        ``threading.setprofile``: a check stopped late would hand its watch to every thread started after it)."""
+        run = thread.run
+
+        def watched_run() -> None:
+            sys.setprofile(None if self._done else self._note)
+            try:
+                run()
+            finally:
+                sys.setprofile(None)
+
+        try:
+            thread.run = watched_run
+        except BaseException:  # a run that cannot be replaced: what it calls is not seen
+            self.blinded = True
+
     def _note(self, frame: Any, event: str, arg: Any) -> None:
+        if self._done:  # a thread the answer started and left running: watched no longer
+            return sys.setprofile(None)
+        if event == "call" and frame.f_code is _START:
+            self._adopt(frame.f_locals.get("self"))
         blinds = (event == "c_call" and arg is sys.setprofile) or frame.f_code is threading.setprofile.__code__
         if blinds and not self._done and not frame.f_code.co_filename.startswith(_COURSE):
             self.blinded = True  # the hook is gone once this raises: what follows is not seen
@@ -68,7 +89,6 @@ class Calls:
     def __exit__(self, *exc: object) -> None:
         self._done = True
         sys.setprofile(self._before)
-        threading.setprofile(self._threads)
 
     def ran(self, function: Callable[..., Any]) -> bool:
         """Whether ``function`` ran (the function inside its decorators: scikit-learn wraps its metrics)."""

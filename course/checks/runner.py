@@ -28,7 +28,9 @@ from course.checks.probes import freed, leaves
 from course.checks.values import changed, tensors_in
 
 # a NotImplementedError raised in these folders (torch, NumPy, the course) is not the learner's stub
-_LIBRARIES = tuple(os.path.dirname(path) for path in (torch.__file__, np.__file__, os.path.dirname(__file__)))
+_LIBRARIES = tuple(
+    os.path.join(os.path.dirname(p), "") for p in (torch.__file__, np.__file__, os.path.dirname(__file__))
+)
 # the global settings learner code can leave changed for every later cell, as a mistake id each (in this order)
 SETTINGS = ("mode_left_on", "grad_left_off", "default_dtype_changed", "default_device_changed")
 # a torch function or dispatch mode entered and never left: every torch call after it (the check's own comparisons

@@ -145,3 +145,56 @@ def test_a_trusted_name_replaced_by_a_functools_wraps_wrapper_is_put_back_and_na
         assert torch.allclose is original
     finally:
         torch.allclose = original
+
+
+def test_a_check_stopped_late_hands_its_library_watch_to_no_thread_started_after_it():
+    # a check past its time limit whose answer is still busy in C (a cold torch.compile) is still inside its watch;
+    # a thread started meanwhile (the next check's own worker) was watched by it, and the next check's watch was
+    # taken for the answer switching it off: a right answer refused
+    from course.checks.calls import Calls, Library
+
+    library = [Library(F.cross_entropy, None)]
+    inside, release, seen = threading.Event(), threading.Event(), []
+
+    def stopped_late():
+        with Calls(library):
+            inside.set()
+            release.wait(10)
+
+    def next_check():
+        seen.append(sys.getprofile())
+        try:
+            with Calls(library) as calls:
+                F.cross_entropy(torch.zeros(1, 2), torch.tensor([0]))
+            seen.append(calls.ran(F.cross_entropy))
+        except RuntimeError as exc:
+            seen.append(exc)
+
+    late = threading.Thread(target=stopped_late)
+    late.start()
+    try:
+        assert inside.wait(10)
+        worker = threading.Thread(target=next_check)
+        worker.start()
+        worker.join(10)
+    finally:
+        release.set()
+        late.join(10)
+    assert seen == [None, True], seen
+    assert sys.getprofile() is None and threading.getprofile() is None
+
+
+def test_a_wrapper_from_a_folder_that_only_starts_like_torchs_is_not_torchs_own():
+    """torch's folder is .../torch/: code in .../torchvision/ (or any .../torch_something/) is not torch's."""
+    import os
+
+    namespace: dict = {}
+    fake = os.path.dirname(torch.__file__) + "vision" + os.sep + "ops.py"
+    exec(compile("def always(*args, **kwargs):\n    return True\n", fake, "exec"), namespace)  # noqa: S102
+    original = torch.allclose
+    try:
+        torch.allclose = functools.wraps(original)(namespace["always"])
+        verdict = tensors_and_devices.standardize(lambda x: torch.zeros_like(x))
+        assert not verdict.passed and "torch.allclose" in verdict.message, verdict
+    finally:
+        torch.allclose = original
