@@ -4,9 +4,7 @@
 the history holds one value per epoch, so entry i is always epoch i + 1; a scheduler must last every epoch still to
 train, watch the loss fall (not rise), and keep the learning rate usable after each step. A run stopped in the middle
 (an error, an interrupt) says where, what the model holds, and hands over the history of its finished epochs to go on
-from; :data:`UPDATED` remembers which models were trained, so that a loss not finite at a call's first step is blamed
-on the right cause.
-"""
+from; :data:`UPDATED` remembers which models were trained, so a loss not finite at a first step is blamed rightly."""
 
 from __future__ import annotations
 
