@@ -104,3 +104,16 @@ def test_every_dependency_is_pinned_exactly():
     specs = project["dependencies"] + [s for extra in project["optional-dependencies"].values() for s in extra]
     loose = [s for s in specs if "==" not in s]
     assert not loose, f"pin exactly (a loose torch pulls a multi-GB CUDA build): {loose}"
+
+
+LONGEST = 300  # lines: one idea per module (the house rule, README)
+
+
+@pytest.mark.parametrize("folder", ["course", "tools/grading", "assignments/graders"])
+def test_no_module_is_longer_than_the_house_rule(folder):
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in (ROOT / folder).rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > LONGEST
+    }
+    assert not long, f"modules over {LONGEST} lines (split them by idea): {long}"
