@@ -6,12 +6,14 @@ import ast
 import builtins
 import json
 import re
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,15 +123,12 @@ def kernel(timeout: int = 120) -> Iterator[Callable[[list], list]]:
 
 
 def execute(nb: nbformat.NotebookNode, timeout: int = 120, allow_errors: bool = False) -> nbformat.NotebookNode:
-    """Run a notebook top to bottom in the notebooks folder (raises-exception cells may raise)."""
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        allow_errors=allow_errors,
-        resources=_IN_NOTEBOOKS,
-    )
-    return client.execute()
+    """Run a notebook top to bottom in the notebooks folder (raises-exception cells may raise). The kernel talks over
+    local sockets in a private folder (IPC), as in `make notebooks`, not over TCP."""
+    with tempfile.TemporaryDirectory() as sockets:
+        kernel = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
+        client = NotebookClient(nb, km=kernel, timeout=timeout, allow_errors=allow_errors, resources=_IN_NOTEBOOKS)
+        return client.execute(cleanup_kc=True)  # shut the kernel down: the client does not own this manager
 
 
 def run_cells(*sources: str, allow_errors: bool = False) -> list:
