@@ -130,7 +130,7 @@ def _on_batches(answer, args: tuple) -> list:
 
 def _explain(got: list, expected: list) -> str:
     """The losses on the batches shown (all but the last, which no message prints), or why some are capped."""
-    low = graph_nodes(*(g.grad_fn for g, e in zip(got, expected, strict=True) if g.isfinite() and g < e and not close(g, e)))  # fmt: skip  # noqa: E501
+    low = graph_nodes(*(g.grad_fn for g, e in zip(got, expected, strict=True) if g.is_floating_point() and g.isfinite() and g < e and not close(g, e)))  # fmt: skip  # noqa: E501
     kind, near = lambda node: type(node).__name__, lambda t, at: bool((t - at).abs().lt(1e-3).any())  # -inf at `at`
     names = {kind(n) for n in low if kind(n) in _ROUNDING and bool((n._saved_result.abs() % 1 == 0).any())}  # 0.0, 1.0
     kept = any(near(n._saved_self, _LOGS[kind(n)]) if kind(n) in _LOGS else kind(n) == "XlogyBackward0" and near(n._saved_other, 0) for n in low)  # fmt: skip  # noqa: E501

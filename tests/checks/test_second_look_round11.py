@@ -92,3 +92,12 @@ def test_a_loop_of_ones_own_that_steps_a_new_scheduler_is_not_told_about_fit():
     verdict = putting_it_together.resume(resume)
     assert "never stepped" in verdict.message and "fit stepped" not in verdict.message, verdict
     assert "the one you restored" in verdict.message, verdict
+
+
+@pytest.mark.parametrize("exercise", ["binary_loss_from_logits", "class_loss"])
+def test_a_complex_loss_gets_its_numbers_not_a_failure_of_the_check(exercise):
+    """The epsilon rule compares losses with <, which complex numbers do not have: it looks at real losses only."""
+    right = getattr(losses, exercise).reference
+    verdict = getattr(losses, exercise)(lambda z, y: right(z, y) + 0j)
+    assert not verdict.passed and "could not use your answer" not in verdict.message, verdict
+    assert "j" in verdict.message, verdict  # the numbers shown are complex: they point at the mistake
