@@ -21,7 +21,8 @@ import torch
 
 _OP_CALLS = {torch._ops.OpOverloadPacket.__call__.__code__, torch._ops.OpOverload.__call__.__code__}
 _START = threading.Thread.start.__code__  # a thread the watched code starts is watched too
-_COURSE = os.path.dirname(__file__)  # the checks' own probes set a hook of their own, chained to this one
+# the checks' own probes set a hook of their own, chained to this one
+_COURSE = os.path.join(os.path.dirname(__file__), "")
 _BLINDS = "the check notes which functions your code calls (sys.setprofile): an answer may not switch that off."
 
 
