@@ -27,6 +27,7 @@ from course.history import plain_history
 from course.lower_rates import ADVICE as _RATES
 from course.parts import built_before_change, check_model, check_optimizer, check_scheduler, wrong_order
 from course.repro import rng_state, set_rng_state
+from course.scalars import number_held
 from course.updates import note_restored
 from course.weights import nan_or_inf, trained_weights
 
@@ -123,7 +124,7 @@ def save_checkpoint(
         raise ValueError(f"nothing was saved: {lazy[0]} has no values yet (a lazy layer makes its weights at the first "
                          "forward pass): run the model once, model(x[:1]), or train it, before saving.")  # fmt: skip
     _check_held(model, optimizer)
-    epoch = epoch.item() if isinstance(epoch, torch.Tensor) and epoch.ndim == 0 and not epoch.is_meta else epoch  # 0-d
+    epoch = number_held(epoch)  # a 0-d tensor or array: the number it holds
     if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
         late = " The history comes after the epoch: pass it by name, history=history." * isinstance(epoch, Mapping)
         raise ValueError(f"epoch should be the number of epochs done, a non-negative integer; got {epoch!r}.{late}")

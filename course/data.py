@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from course.repro import check_seed
+from course.scalars import number_held
 
 MOST_POINTS = 10_000_000  # x, y and the shuffled indices take 24 bytes a point: 240 MB at most
 
@@ -37,13 +38,6 @@ def _check_number(name: str, value: object, low: float = -math.inf) -> float:
     return number
 
 
-def _scalar(value: object) -> object:
-    """A 0-d tensor as the Python number it holds (as NumPy's scalars are taken: ``torch.tensor(50)`` is 50); else as is."""
-    if isinstance(value, torch.Tensor) and value.ndim == 0 and not value.is_meta:
-        return value.item()
-    return value
-
-
 def _check_fraction(name: str, value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} should be a number strictly between 0 and 1, e.g. 0.8; got {value!r}.")
@@ -69,7 +63,7 @@ def make_linear_data(
         >>> data.x_train.shape, data.x_val.shape
         ((80, 1), (20, 1))
     """
-    n, a, b, noise, train_fraction, seed = map(_scalar, (n, a, b, noise, train_fraction, seed))
+    n, a, b, noise, train_fraction, seed = map(number_held, (n, a, b, noise, train_fraction, seed))
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
         raise ValueError(f"n must be an integer of at least 2 (one point for each split), got {n!r}.")
     if n > MOST_POINTS:
@@ -129,7 +123,7 @@ def load_breast_cancer_split(val_fraction: float = 0.2, test_fraction: float = 0
         >>> round(parts.x_train.mean().item(), 4) == 0.0
         True
     """
-    val_fraction, test_fraction, seed = map(_scalar, (val_fraction, test_fraction, seed))
+    val_fraction, test_fraction, seed = map(number_held, (val_fraction, test_fraction, seed))
     _check_fraction("val_fraction", val_fraction)
     _check_fraction("test_fraction", test_fraction)
     if val_fraction + test_fraction >= 0.9:

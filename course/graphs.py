@@ -126,7 +126,8 @@ def _checked(tensor: object, params: object) -> dict[str, torch.Tensor]:
 
 
 def _as_dict(params: object) -> dict:
-    """``params`` as a new dict: a dict, an ``nn.ParameterDict``, or (name, tensor) pairs (``model.named_parameters()``)."""
+    """``params`` as a new dict: a dict, an ``nn.ParameterDict``, or (name, tensor) pairs
+    (``model.named_parameters()``)."""
     if params is None or isinstance(params, (Mapping, torch.nn.ParameterDict)):
         return dict(params.items()) if params is not None else {}
     listed = isinstance(params, Iterable) and not isinstance(params, (str, bytes, torch.Tensor))

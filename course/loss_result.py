@@ -4,12 +4,15 @@ A model may return several things (a tuple, a dict) to a loss written for them, 
 (:func:`check_outputs`). A loss function that returns ``(loss, metrics)`` or a dict, a Python
 number (``.item()`` on the way), an integer or bool tensor (no gradient), several values (``reduction='none'``) or a
 complex number is refused by :func:`check_scalar` and :func:`check_real`, each naming its own fix; :func:`no_graph`
-says why a loss has no graph, :func:`all_ignored` why it is NaN on a batch of ignored targets.
+says why a loss has no graph, :func:`all_ignored` why it is NaN on a batch of ignored targets, :func:`mean_weight`
+what a batch's mean divides by (whole-set losses weigh batches by it).
 """
 
 from __future__ import annotations
 
+import functools
 import numbers
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -48,19 +51,47 @@ def check_outputs(out: object, loss_fn: object) -> object:
     return out
 
 
+_CLASS_LOSSES = ((nn.CrossEntropyLoss, nn.NLLLoss), (functional.cross_entropy, functional.nll_loss))
+
+
+def _settings(loss_fn: object, kind: tuple) -> Callable[[str, object], object] | None:
+    """A reader of ``loss_fn``'s settings (``setting(name, default)``) if it is one of ``kind``'s modules or functions
+    (also behind ``functools.partial``, whose keywords are its settings), else None."""
+    base, keywords = unwrapped_loss(loss_fn)
+    if isinstance(base, kind[0]):
+        return functools.partial(getattr, base)
+    return keywords.get if any(base is f for f in kind[1]) else None
+
+
+def mean_weight(loss_fn: object, y: torch.Tensor) -> float:
+    """What ``loss_fn``'s mean over a batch of targets ``y`` divides by (up to a factor the batches share), so that
+    batches weighted by it average to the loss of the whole set. Torch's cross-entropy and NLL on class indices count
+    the targets that are not ``ignore_index``, each by its class ``weight``; ``KLDivLoss(reduction="batchmean")``
+    counts the samples; any other mean its target values, ``y.numel()`` (time-major targets (T, N, 1): T x N). A
+    function around a loss cannot be told: its batches count by their target values. Example:
+        >>> mean_weight(nn.CrossEntropyLoss(weight=torch.tensor([1.0, 3.0])), torch.tensor([0, 1, 1, -100]))
+        7.0
+    """
+    classes = _settings(loss_fn, _CLASS_LOSSES)
+    if classes is not None and not (y.is_floating_point() or y.is_complex()):  # class indices (probabilities: plain)
+        kept, weight = y[y != classes("ignore_index", -100)], classes("weight", None)
+        # .long(): uint8 targets, which torch takes, would index the weights as a mask
+        return float(weight[kept.long()].sum()) if weight is not None else float(kept.numel())  # type: ignore[index]
+    kl = _settings(loss_fn, ((nn.KLDivLoss,), (functional.kl_div,)))
+    if kl is not None and kl("reduction", "mean") == "batchmean":
+        return float(len(y)) if y.ndim else 1.0
+    return float(max(y.numel(), 1))
+
+
 def all_ignored(loss_fn: object, y: object) -> str | None:
     """Why the loss is NaN on a batch whose every target is the loss's ``ignore_index``: a mean over no sample.
     None for other batches and losses (also for a function around one: it cannot be told). Example:
         >>> print(all_ignored(nn.CrossEntropyLoss(), torch.full((4,), -100)))  # doctest: +ELLIPSIS
         The batch is finite, but every target of this batch equals the loss's ignore_index (-100): ...
     """
-    base, keywords = unwrapped_loss(loss_fn)
-    if isinstance(base, (nn.CrossEntropyLoss, nn.NLLLoss)):
-        index, reduction = base.ignore_index, base.reduction
-    elif any(base is f for f in (functional.cross_entropy, functional.nll_loss)):
-        index, reduction = keywords.get("ignore_index", -100), keywords.get("reduction", "mean")
-    else:
+    if (setting := _settings(loss_fn, _CLASS_LOSSES)) is None:
         return None
+    index, reduction = setting("ignore_index", -100), setting("reduction", "mean")
     if not isinstance(y, torch.Tensor) or y.is_floating_point() or not y.numel() or reduction != "mean":
         return None
     if not bool((y == index).all()):

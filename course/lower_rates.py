@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from course.scalars import number_held
+
 _GROUP_RATES = ("lr", "initial_lr", "max_lr", "min_lr")  # OneCycleLR keeps its rates in the groups
 _SCHEDULER_RATES = ("base_lrs", "max_lrs", "min_lrs", "eta_min", "_last_lr")
 ADVICE = ("; a scheduler computes the rate again at each step from rates of its own, and would set the old one back: "
@@ -23,18 +25,14 @@ ADVICE = ("; a scheduler computes the rate again at each step from rates of its 
           "lower_rates(optimizer, scheduler, by=10)")  # fmt: skip  # load_checkpoint's advice after a divergence
 
 
-def _number(value: Any) -> Any:
-    """A 0-d tensor or NumPy array as the number it holds (SGD(lr=np.array(0.1)) trains), else ``value`` as is."""
-    zero_d = isinstance(value, np.ndarray) or isinstance(value, torch.Tensor) and not value.is_meta
-    return value.item() if zero_d and value.ndim == 0 and value.dtype != bool else value
-
-
 def _divided(value: Any, by: float, seen: set[int]) -> Any:
     if isinstance(value, torch.Tensor):  # a tensor rate (capturable, compiled): changed in place, as it is shared,
         return value if id(value) in seen or seen.add(id(value)) else value.div_(by)  # once: groups share lr=tensor
     if isinstance(value, (list, tuple)):
         return type(value)(_divided(v, by, seen) for v in value)
-    value = _number(value) if isinstance(value, np.ndarray) else value  # a new float: a shared array is lowered once
+    value = (
+        number_held(value) if isinstance(value, np.ndarray) else value
+    )  # a new float: a shared array is lowered once
     real = isinstance(value, numbers.Real) and not isinstance(value, bool)  # NumPy's too: SGD(lr=np.float32(0.1))
     return float(value) / by if real else value
 
@@ -66,7 +64,7 @@ def lower_rates(optimizer: torch.optim.Optimizer, scheduler: Any | None = None, 
     """
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer should be a torch.optim optimizer, got {type(optimizer).__name__}.")
-    by = _number(by)  # a 0-d tensor or array: the number it holds
+    by = number_held(by)  # a 0-d tensor or array: the number it holds
     if isinstance(by, bool) or not isinstance(by, numbers.Real) or not math.isfinite(by) or by <= 1:
         raise ValueError(f"by should be the number to divide the rates by, greater than 1 (e.g. 10), got {by!r}.")
     by = float(by)  # NumPy's numbers too: a rate stays a Python float, which a checkpoint can hold

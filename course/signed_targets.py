@@ -50,7 +50,8 @@ def check_signs(target: object, loss_fn: object) -> None:
     ``SoftMarginLoss`` and ``HingeEmbeddingLoss`` (modules, functions, ``functools.partial`` of them; the three-tensor
     ``MarginRankingLoss`` and ``CosineEmbeddingLoss`` when ``target`` is the loader's y or the partial's own) take -1 or
     +1 per target: given 0/1 labels they train without an error, but class 0 teaches nothing (a constant loss, no
-    gradient) or, for HingeEmbeddingLoss, only to stay below the margin. NaN is left to the checks of a loss that is not finite. Example:
+    gradient) or, for HingeEmbeddingLoss, only to stay below the margin. NaN is left to the checks of a loss that is
+    not finite. Example:
         >>> check_signs(torch.tensor([0.0, 1.0]), nn.SoftMarginLoss())  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ValueError: SoftMarginLoss expects targets -1 or +1 (the class as a sign), but they hold the values {0, 1}...

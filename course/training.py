@@ -19,13 +19,13 @@ from course.diagnose import check_plain_step, check_run, check_tensors, explain,
 from course.divergence import LastFinite, nonfinite_step, nonfinite_validation
 from course.epochs import UPDATED, check_schedule, continued_history, pad_history, step_scheduler, stop_noted
 from course.loaders import batch_to, batches, check_loaders, no_batches, on_meta, to_device
-from course.loss_result import all_ignored
+from course.loss_result import all_ignored, mean_weight
 from course.loss_values import StepWatch
 from course.nested import tensors_in
 from course.parts import check_mean_loss, check_model, check_parts, check_scheduler, trains_nothing
 from course.progress import shown_bar
 from course.updates import check_grads, check_resumed_schedule, check_training, finish_pass, finish_step, recorded_rate
-from course.whole_pass import Untrained, check_every_sample, eval_mode, float_loss, mean_weight
+from course.whole_pass import Untrained, check_every_sample, eval_mode, float_loss
 
 Step = Callable[[torch.Tensor, torch.Tensor], float]
 
@@ -102,7 +102,7 @@ def make_val_step(model: nn.Module, loss_fn: Callable) -> Step:
 
 def evaluate(model: nn.Module, loss_fn: Callable, loader: Iterable) -> float:
     """The loss over every sample of the loader, in eval mode and without gradients.
-    Each batch's loss is weighted by what its mean divides by (:func:`course.whole_pass.mean_weight`): its number of
+    Each batch's loss is weighted by what its mean divides by (:func:`course.loss_result.mean_weight`): its number of
     target values, y.numel() (a short last batch counts for what it holds, time-major targets (T, N, 1) for T x N),
     or, for torch's cross-entropy and NLL with a class ``weight`` or ``ignore_index``, the batch's total weight, so
     with a loss that averages over its batch (``reduction="mean"``) this is the loss of the whole set (a function

@@ -11,18 +11,12 @@ gradient (a forward that cuts them off with ``.detach()``, a layer never called)
 from __future__ import annotations
 
 import contextlib
-import functools
 import warnings
 from collections.abc import Iterator
 
 import torch
 from torch import nn
-from torch.nn import functional
 from torch.utils.data import DataLoader
-
-from course.pair_errors import unwrapped_loss
-
-_CLASS_LOSSES = (functional.cross_entropy, functional.nll_loss)
 
 
 @contextlib.contextmanager
@@ -84,27 +78,6 @@ def float_loss(loss: torch.Tensor) -> torch.Tensor:
         "0, and .long(), .int() or .round() cut it to a whole number. Return it in floating point, e.g. ((pred - y) "
         "** 2).mean(); for a share of samples, such as an accuracy, (pred.argmax(1) == y).float().mean()."
     )
-
-
-def mean_weight(loss_fn: object, y: torch.Tensor) -> float:
-    """What ``loss_fn``'s mean over a batch of targets ``y`` divides by (up to a factor the batches share), so that
-    batches weighted by it average to the loss of the whole set. Torch's cross-entropy and NLL on class indices count
-    the targets that are not ``ignore_index``, each by its class ``weight``; ``KLDivLoss(reduction="batchmean")``
-    counts the samples; any other mean its target values, ``y.numel()`` (time-major targets (T, N, 1): T x N). A
-    function around a loss cannot be told: its batches count by their target values. Example:
-        >>> mean_weight(nn.CrossEntropyLoss(weight=torch.tensor([1.0, 3.0])), torch.tensor([0, 1, 1, -100]))
-        7.0
-    """
-    base, keywords = unwrapped_loss(loss_fn)
-    setting = functools.partial(getattr, base) if isinstance(base, nn.Module) else keywords.get
-    classes = isinstance(base, (nn.CrossEntropyLoss, nn.NLLLoss)) or any(base is f for f in _CLASS_LOSSES)
-    if classes and not (y.is_floating_point() or y.is_complex()):  # class indices (probabilities: a plain mean)
-        kept, weight = y[y != setting("ignore_index", -100)], setting("weight", None)
-        # .long(): uint8 targets, which torch takes, would index the weights as a mask
-        return float(weight[kept.long()].sum()) if weight is not None else float(kept.numel())
-    if (isinstance(base, nn.KLDivLoss) or base is functional.kl_div) and setting("reduction", "mean") == "batchmean":
-        return float(len(y)) if y.ndim else 1.0
-    return float(max(y.numel(), 1))
 
 
 class Untrained:

@@ -20,6 +20,7 @@ LAYERS = {  # a module may import only modules of a lower layer
     "checkpoint_path": -1,
     "collate_errors": -1,
     "signed_targets": -1,
+    "scalars": -1,
     "device": 0,
     "repro": 0,
     "show": 0,
