@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from types import FunctionType, ModuleType
 from typing import Any
 
-from course.checks.runner import _LIBRARIES, _Stop
+from course.checks.runner import _LIBRARIES
+from course.checks.stopping import _Stop
 
 _GONE = object()  # a deleted name's value
 # names the libraries rebind themselves: builtins._ is the last result shown; copyreg caches a class's __slotnames__;

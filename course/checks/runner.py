@@ -7,7 +7,6 @@ the inputs it was given is seen: how it changed them (:func:`how_changed`), a ba
 
 from __future__ import annotations
 
-import ctypes
 import inspect
 import linecache
 import os
@@ -25,6 +24,7 @@ from torch.utils import _python_dispatch as _dispatch
 from torch.utils._device import DeviceContext
 
 from course.checks.probes import freed, leaves
+from course.checks.stopping import _Stop, stop
 from course.checks.values import changed, tensors_in
 
 # a NotImplementedError raised in these folders (torch, NumPy, the course) is not the learner's stub
@@ -42,10 +42,6 @@ MODE_LEFT = (
 )
 
 
-class _Stop(BaseException):
-    """Injected into a thread past its time limit (not an ``Exception``: ``except Exception`` lets it through)."""
-
-
 @dataclass(frozen=True)
 class Outcome:
     """What running the code gave: its value, or the exception it raised, or that it timed out or exited."""
@@ -54,11 +50,6 @@ class Outcome:
     error: BaseException | None = None
     timed_out: bool = False
     exited: bool = False
-
-
-def _stop(thread: threading.Thread) -> None:
-    if thread.ident is not None and thread.is_alive():
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(_Stop))
 
 
 def run_limited(fn: Callable[..., Any], *args: Any, limit: float) -> Outcome:
@@ -88,11 +79,11 @@ def run_limited(fn: Callable[..., Any], *args: Any, limit: float) -> Outcome:
     try:
         thread.join(limit)
     except BaseException:  # the stop button: stop the learner's code too, then stop the cell
-        _stop(thread)
+        stop(thread)
         raise
     if thread.is_alive() or "timed_out" in box:
         box["late"] = True
-        _stop(thread)
+        stop(thread)
         return Outcome(timed_out=True)
     if issubclass(type(box.get("error")), KeyboardInterrupt):  # its type: isinstance would ask its __class__
         raise box["error"]
