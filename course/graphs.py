@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from course.images import png_with_alt
+from course.plots._labels import shown
 
 INSTALL_HINT = (
     "Graphviz's `dot` program is not installed, so the picture cannot be drawn. "
@@ -91,7 +92,7 @@ class AutogradGraph:
 
 
 def _label_text(raw: str) -> str:
-    text = raw[1:-1] if raw.startswith('"') else raw
+    text = re.sub(r"\\(.)", r"\1", raw[1:-1]) if raw.startswith('"') else raw  # graphviz's \" and \\ as written
     parts = [p.strip() for p in text.split("\n") if p.strip()]
     return " ".join(parts)
 
@@ -122,7 +123,22 @@ def _checked(tensor: object, params: object) -> dict[str, torch.Tensor]:
                 "params (name the output with name=...)."
             )
         _check_named(key, value, names.setdefault(id(value), key))
+    _distinct_names(list(checked))
     return checked
+
+
+def _distinct_names(keys: list) -> None:
+    """Refuse a blank name, a box that would show none, and two names that read the same (``'a'``, ``'a '``)."""
+    if blank := [key for key in keys if not shown(key)]:
+        raise ValueError(
+            f"params has the name {blank[0]!r}, which would leave its box with no name: name it with a string that "
+            "has a letter or digit, e.g. 'w'."
+        )
+    if twins := [(first, key) for i, key in enumerate(keys) for first in keys[:i] if shown(key) == shown(first)]:
+        raise ValueError(
+            f"params has the names {twins[0][0]!r} and {twins[0][1]!r}, which read the same in the picture, for two "
+            "tensors: nobody could tell their boxes apart. Rename one."
+        )
 
 
 def _as_dict(params: object) -> dict:
@@ -220,9 +236,13 @@ def show_graph(
     params = _checked(tensor, params)
     if name is not None and not isinstance(name, str):
         raise TypeError(f"name labels the output box, so it should be a string such as 'loss'; got {name!r}.")
-    if name is not None and params.get(name, tensor) is not tensor:  # the leaf would lose its name to the output
+    if name is not None and not shown(name):
+        raise ValueError(f"name={name!r} would leave the output box with no name: name it, e.g. name='loss'.")
+    named_so = [key for key in params if name is not None and shown(key) == shown(name)]  # 'loss ' reads as 'loss'
+    if named_so and params[named_so[0]] is not tensor:  # the leaf would lose its name to the output
+        same = "" if named_so[0] == name else f" ({named_so[0]!r}, which reads the same)"
         raise ValueError(
-            f"name={name!r} is already the name of a tensor in params, and name labels the output box: one name "
+            f"name={name!r} is already the name of a tensor in params{same}, and name labels the output box: one name "
             f"for two boxes. Give the output a name of its own, e.g. name={'output' if name == 'loss' else 'loss'!r}."
         )
     for key in [key for key, value in params.items() if value is tensor] if name is not None else ():
@@ -237,7 +257,7 @@ def show_graph(
         sys.setrecursionlimit(limit + size + 100)
         with warnings.catch_warnings():  # torchviz 0.0.3 compares versions with the deprecated distutils
             warnings.simplefilter("ignore", DeprecationWarning)
-            dot = make_dot(tensor, params=params)
+            dot = make_dot(tensor, params={str(k).replace("\\", "\\\\"): v for k, v in params.items()})  # \\ draws \
     finally:
         sys.setrecursionlimit(limit)
     stable: dict[str, str] = {}

@@ -24,6 +24,11 @@ def png_with_alt(png: bytes, alt: str, text: str) -> tuple[dict[str, str], dict[
     for name, value, meaning in (("alt", alt, "one sentence saying what it shows"), ("text", text, "its summary")):
         if not isinstance(value, str):
             raise TypeError(f"{name} should be a string, {meaning}; got {type(value).__name__}.")
+    if (head := bytes(png)[:8])[:4] != b"\x89PNG":  # what is sent as image/png: anything else shows as a broken picture
+        raise ValueError(
+            f"png should be a PNG picture's bytes, which start with b'\\x89PNG'; these start with {head!r}. "
+            "Save the figure as PNG, fig.savefig(buffer, format='png')."
+        )
     if not alt.strip():  # as show() refuses: a picture without a description says nothing to a screen reader
         raise ValueError("alt should be one sentence saying what the picture shows, for readers who cannot see it.")
     encoded = base64.b64encode(png).decode("ascii")

@@ -14,14 +14,14 @@ import numpy as np
 import torch
 
 from course.device import to_numpy
+from course.plots._labels import legend_labels as legend_labels
+from course.plots._labels import mapping as mapping
+from course.plots._labels import names as names
+from course.plots._labels import text as text
+from course.plots._labels import what
+from course.scalars import number_held
 
 AXIS_END = 1e300  # an axis spanning more overflows float64 (1.8e308) in matplotlib's ticks and margins
-
-
-def what(value: object) -> str:
-    if value is None or isinstance(value, (bool, str)):
-        return repr(value)
-    return type(value).__name__
 
 
 def _from_tensor(name: str, tensor: torch.Tensor) -> np.ndarray:
@@ -134,7 +134,8 @@ def vector(name: str, values: object, *, allow_nonfinite: bool = False) -> np.nd
     if result.ndim == 2 and 1 in result.shape:
         result = result.reshape(-1)
     if result.ndim != 1:
-        raise ValueError(f"{name} should be one value per point, shape (N,) or (N, 1); got shape {result.shape}.")
+        one = " One point? Pass it in a list, [value]." if result.ndim == 0 else ""
+        raise ValueError(f"{name} should be one value per point, shape (N,) or (N, 1); got shape {result.shape}.{one}")
     if result.size == 0:
         raise ValueError(f"{name} is empty; it needs at least one value to draw.")
     return result if allow_nonfinite else finite(name, result)
@@ -158,6 +159,15 @@ def marks(values: np.ndarray) -> dict[str, object]:
     padded = np.pad(finite_, 1)
     lone = np.flatnonzero(finite_ & ~padded[:-2] & ~padded[2:]).tolist()
     return {"marker": "o", "markersize": 4, "markevery": lone} if lone else {}
+
+
+def line_style(index: int) -> str:
+    """The style of an axis's ``index``-th line: solid while the colour cycle (10 colours by default) gives it a colour
+    of its own, then dashed, dotted...: else the 11th line would look just like the 1st, and the legend too."""
+    import matplotlib.pyplot as plt
+
+    colours = len(plt.rcParams["axes.prop_cycle"].by_key().get("color", ())) or 1
+    return ("-", "--", ":", "-.")[index // colours % 4]
 
 
 def drawable(name: str, values: np.ndarray) -> np.ndarray:
@@ -199,9 +209,17 @@ def zero_one(name: str, values: np.ndarray) -> np.ndarray:
     return values
 
 
+def _held(name: str, value: object) -> object:
+    """The number a 0-d tensor or array holds (a one-element tensor's too, as ``.item()`` reads it); else ``value``."""
+    if isinstance(value, torch.Tensor) and value.is_meta:
+        raise ValueError(f"{name} is a tensor on the meta device: it has a shape but no value to use.")
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    return number_held(value)
+
+
 def real(name: str, value: object, example: str) -> float:
-    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_meta:
-        value = value.item()
+    value = _held(name, value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} should be a number, e.g. {example}; got {what(value)}.")
     if not math.isfinite(value):
@@ -210,6 +228,7 @@ def real(name: str, value: object, example: str) -> float:
 
 
 def integer(name: str, value: object, low: int, high: int | None = None, why: str = "") -> int:
+    value = _held(name, value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} should be a whole number, e.g. {max(low, 2)}; got {what(value)}.")
     if value < low or (high is not None and value > high):
@@ -222,55 +241,6 @@ def flag(name: str, value: object) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} should be True or False, got {what(value)}.")
     return bool(value)
-
-
-def text(name: str, value: object, optional: bool = False) -> None:
-    if not (isinstance(value, str) or (optional and value is None)):
-        raise TypeError(f"{name} should be a string, got {what(value)}.")
-
-
-def names(name: str, value: object, count: int | None, example: str, noun: str = "names", legend: bool = False) -> None:
-    """``count`` labels (any number if None), strings or numbers, e.g. class or feature names: a list, tuple or 1-D
-    array; with ``legend``, each labels a legend entry, so none may be one the legend drops."""
-    wanted = f"{name} should be a list of {f'{count} ' if count else ''}{noun}, e.g. {example}"
-    if isinstance(value, str) or not isinstance(value, (Sequence, np.ndarray)):
-        raise TypeError(f"{wanted}; got {what(value)}.")
-    if isinstance(value, np.ndarray) and value.ndim != 1:
-        raise TypeError(f"{wanted}; got an array of shape {value.shape}.")
-    if count is not None and len(value) != count:
-        raise ValueError(f"{name} should hold {count} {noun}, e.g. {example}; got {len(value)}.")
-    odd = [v for v in value if isinstance(v, bool) or not isinstance(v, (str, numbers.Number))]
-    if odd:
-        raise TypeError(f"{name} should hold only strings (or numbers), e.g. {example}; got {odd[0]!r} among them.")
-    if legend:
-        legend_labels(name, list(value), "the name")
-
-
-def mapping(name: str, value: object, example: str, most: int | None = None, labels: bool = False) -> None:
-    """A non-empty dict of at most ``most`` entries; with ``labels``, its keys name curves in a legend, which shows
-    no entry for ``None``, ``""`` or a name that starts with ``_``: those are refused (draw with ``label=str(key)``)."""
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{name} should be a non-empty dict, e.g. {example}; got {what(value)}.")
-    if not value:
-        raise ValueError(f"{name} should be a non-empty dict, e.g. {example}; got an empty one.")
-    if most is not None and len(value) > most:
-        raise ValueError(f"{name} has {len(value)} entries; the figure has room for at most {most}. Draw fewer.")
-    if labels:
-        legend_labels(name, list(value), "a curve named")
-
-
-def legend_labels(name: str, keys: list, what: str) -> None:
-    """Refuse labels that matplotlib's legend drops without a word: ``None``, and any whose ``str`` is empty or
-    starts with ``_`` (a label is drawn as ``str(key)``); and two that read the same, which it cannot tell apart."""
-    if hidden := [key for key in keys if key is None or str(key)[:1] in ("", "_")]:
-        bare = "" if hidden[0] is None else str(hidden[0]).lstrip("_")
-        fix = "a non-empty string" if hidden[0] is None or not str(hidden[0]) else "a string without the leading '_'"
-        raise ValueError(
-            f"{name} has {what} {hidden[0]!r}, which the legend would leave out without a word (matplotlib shows no "
-            f"entry for None, '' or a name that starts with '_'): name it with {fix}, e.g. {bare or 'training'!r}."
-        )
-    if twins := [key for i, key in enumerate(keys) if str(key) in map(str, keys[:i])]:
-        raise ValueError(f"{name} has two labels {str(twins[0])!r}: the legend could not tell them apart. Rename one.")
 
 
 def grids(names_: Sequence[str], *values: object) -> tuple[np.ndarray, ...]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from course.plots import _inputs as check
-from course.plots.curves import log_axis
+from course.plots.curves import below_log_top, log_axis
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -31,7 +31,7 @@ def plot_fits(x: object, y: object, x_line: object, predictions: Mapping[str, ob
         >>> [ax.get_title() for ax in fig.axes]
         ['line', 'curve']
     """
-    check.mapping("predictions", predictions, "{'linear': y_linear, 'MLP': y_mlp}", most=MOST_PANELS)
+    check.mapping("predictions", predictions, "{'linear': y_linear, 'MLP': y_mlp}", most=MOST_PANELS, titled=True)
     x_data, y_data = check.paired("x", x, "y", y)
     lines = {name: check.paired("x_line", x_line, f"predictions[{name!r}]", v) for name, v in predictions.items()}
     import matplotlib.pyplot as plt
@@ -50,7 +50,10 @@ def plot_fits(x: object, y: object, x_line: object, predictions: Mapping[str, ob
 
 def _layer_curves(name: str, curves: object) -> dict[str, np.ndarray]:
     check.mapping(name, curves, "{'Kaiming': stds}", most=MOST_CURVES, labels=True)
-    return {key: check.positive(f"{name}[{key!r}]", check.line(f"{name}[{key!r}]", v)) for key, v in curves.items()}
+    return {
+        key: below_log_top(f"{name}[{key!r}]", check.positive(f"{name}[{key!r}]", check.line(f"{name}[{key!r}]", v)))
+        for key, v in curves.items()
+    }
 
 
 def plot_layer_scales(
@@ -59,14 +62,14 @@ def plot_layer_scales(
     """One panel per title; in each, one curve per name: a value per layer (layer 1 first), on a log scale.
 
     NaN and infinite values (an overflow) are left out of the line; every finite value must be above zero. The axis
-    ends at 1e200 (past it, float64 ticks overflow): a value beyond leaves the top.
+    ends at 1e200 (past it, float64 ticks overflow): a value beyond leaves the top (a curve wholly beyond is refused).
 
     Example:
         >>> fig = plot_layer_scales({"ReLU": {"too small": [1e-1, 1e-3], "Kaiming": [0.8, 0.7]}})
         >>> fig.axes[0].get_yscale(), [line.get_label() for line in fig.axes[0].get_lines()]
         ('log', ['too small', 'Kaiming'])
     """
-    check.mapping("panels", panels, "{'ReLU': {'Kaiming': stds}}", most=MOST_PANELS)
+    check.mapping("panels", panels, "{'ReLU': {'Kaiming': stds}}", most=MOST_PANELS, titled=True)
     checked = {title: _layer_curves(f"panels[{title!r}]", curves) for title, curves in panels.items()}
     check.text("ylabel", ylabel)
     import matplotlib.pyplot as plt
@@ -74,8 +77,9 @@ def plot_layer_scales(
 
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
     for ax, (title, curves) in zip(axes[0], checked.items(), strict=True):
-        for name, values in curves.items():
-            ax.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3, label=str(name))
+        for i, (name, values) in enumerate(curves.items()):
+            x = np.arange(1, len(values) + 1)
+            ax.plot(x, values, check.line_style(i), marker="o", markersize=3, label=str(name))
         log_axis(ax, np.concatenate(list(curves.values())))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(title=title, xlabel="layer", ylabel=ylabel)

@@ -123,7 +123,8 @@ def plot_decision_boundary(
 
     ``probability`` maps an ``(M, 2)`` float64 NumPy array of points to ``M`` probabilities (wrap a
     model: ``lambda g: torch.sigmoid(model(torch.as_tensor(g, dtype=torch.float32)))``); ``x`` is ``(N, 2)``
-    and ``y`` holds the 0/1 classes of those points, drawn on top.
+    and ``y`` holds the 0/1 classes of those points, drawn on top. Where the probability never crosses ``threshold``
+    in the plane drawn, the legend says so (no boundary; all predicted one class) instead of naming a line not drawn.
 
     Example:
         >>> fig = plot_decision_boundary(lambda g: 1 / (1 + np.exp(-g.sum(axis=1))), [[0, 1], [1, -2]], [1, 0])
@@ -159,7 +160,10 @@ def plot_decision_boundary(
     for label, (marker, color) in enumerate((("x", "C1"), ("o", "C0"))):
         chosen = classes == label
         ax.scatter(*points[chosen].T, marker=marker, s=16, color=color, label=class_names[label])
-    ax.plot([], [], color="black", label=f"decision boundary (p = {threshold:g})")
+    everywhere = class_names[1] if p.min() >= threshold else class_names[0] if p.max() < threshold else None
+    boundary = f"decision boundary (p = {threshold:g})"  # the contour draws none where p never crosses it: say so
+    boundary = boundary if everywhere is None else f"no {boundary} in this plane: all predicted {everywhere}"
+    ax.plot([], [], color="black", linestyle="-" if everywhere is None else "none", label=boundary)
     ax.set(xlabel=feature_names[0], ylabel=feature_names[1])
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()

@@ -62,6 +62,17 @@ def log_axis(ax: Axes, values: np.ndarray) -> None:
     ax.set_yscale("log")
 
 
+def below_log_top(name: str, values: np.ndarray, fix: str = "rescale it (divide it by a power of ten)") -> np.ndarray:
+    """Refuse values for a log axis none of which lies at or below LOG_TOP, where the axis ends: not one would show."""
+    finite = values[np.isfinite(values)]
+    if finite.size and finite.min() > LOG_TOP:
+        raise ValueError(
+            f"{name} lies wholly above 1e200 (its smallest value is {finite.min():g}), where a log axis ends (past it, "
+            f"its ticks would pass float64's end, 1.8e308), so not one of its points would show: {fix}."
+        )
+    return values
+
+
 def plot_split(x_train: object, y_train: object, x_val: object, y_val: object) -> Figure:
     """Scatter the training and validation sets side by side.
 
@@ -117,7 +128,8 @@ def plot_curves(
     (pad one recorded from a later epoch with NaN). NaN and infinite values (a run that diverged) are left out of
     the line, and a point with no finite neighbour (a single epoch, or the first validation after NaNs) gets a dot;
     with ``log_y`` every finite value must be above zero, and the axis ends at 1e200 (a float64 run that grows to
-    1e300 leaves the top of the plot). A linear axis ends at -1e300 and 1e300 for the same reason.
+    1e300 leaves the top of the plot; a curve wholly above it is refused). A linear axis ends at -1e300 and 1e300
+    for the same reason.
 
     Example:
         >>> fig = plot_curves({"training": [1.0, 0.5], "validation": [1.1, 0.7]})
@@ -136,6 +148,9 @@ def plot_curves(
     if check.flag("log_y", log_y):
         for name, values in lines.items():
             check.positive(f"curves[{name!r}]", values)
+            reach = values[np.isfinite(values)].max() <= LINEAR_TOP
+            linear = "draw it with log_y=False (a linear axis reaches 1e300), or " if reach else ""
+            below_log_top(f"curves[{name!r}]", values, f"{linear}rescale it (divide it by a power of ten)")
     for name, value in (("xlabel", xlabel), ("ylabel", ylabel)):
         check.text(name, value)
     check.text("title", title, optional=True)
@@ -148,8 +163,9 @@ def plot_curves(
         if low == high:  # all beyond one end
             low, high = min(low, 0.0), max(high, 0.0)
         ax.set_ylim(low, high)  # before plotting, so matplotlib never computes the overflowing limits
-    for name, values in lines.items():
-        ax.plot(np.arange(1, len(values) + 1), values, label=str(name), **check.marks(values))
+    for i, (name, values) in enumerate(lines.items()):
+        style = check.line_style(i)
+        ax.plot(np.arange(1, len(values) + 1), values, style, label=str(name), **check.marks(values))
     if log_y:
         log_axis(ax, finite)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title or "")
@@ -248,7 +264,7 @@ def plot_confusion_matrix(matrix: object, labels: Sequence[str]) -> Figure:
         >>> fig.axes[0].get_xlabel()
         'predicted'
     """
-    check.names("labels", labels, None, "['neg', 'pos']")
+    check.names("labels", labels, None, "['neg', 'pos']", distinct=True)
     counts = _counts(matrix)
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.shape[0] != len(labels):
         raise ValueError(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from course.plots import _inputs as check
-from course.plots.curves import log_axis
+from course.plots.curves import below_log_top, log_axis
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -27,7 +27,7 @@ def _checked(a_grid: object, b_grid: object, surface: object, runs: object) -> t
             f"{grids[2].min():g} to {grids[2].max():g}. Widen the grid or check the loss."
         )
     example = "{'lr = 0.1': (path, losses)}"
-    check.mapping("runs", runs, example, most=MOST_RUNS)
+    check.mapping("runs", runs, example, most=MOST_RUNS, titled=True)
     for title, run in runs.items():
         if isinstance(run, (str, Mapping)) or not isinstance(run, Sequence) or len(run) != 2:
             raise TypeError(
@@ -38,7 +38,7 @@ def _checked(a_grid: object, b_grid: object, surface: object, runs: object) -> t
 
 def _losses(name: str, losses: object) -> np.ndarray:
     """Losses for a log axis: NaN or inf (a run that diverged) become gaps, not shifted points."""
-    values = check.positive(name, check.line(name, losses))
+    values = below_log_top(name, check.positive(name, check.line(name, losses)))
     return np.where(np.isfinite(values), values, np.nan)
 
 
@@ -48,7 +48,8 @@ def plot_learning_rates(a_grid: object, b_grid: object, surface: object, runs: M
     ``runs`` maps a title (say ``"lr = 0.1"``) to ``(path, losses)``. A black square marks each start,
     a star the lowest point of the grid. Paths that leave the grid are cut at its edge; the loss axis is
     logarithmic, so a loss that grows a millionfold still fits (a loss that became NaN or inf is not drawn;
-    the axis ends at 1e200, past which float64 ticks overflow: a loss that grows beyond leaves the top).
+    the axis ends at 1e200, past which float64 ticks overflow: a loss that grows beyond leaves the top; a run's losses
+    wholly beyond are refused).
 
     Example:
         >>> a, b = np.meshgrid(np.linspace(-1, 1, 5), np.linspace(-1, 1, 5))

@@ -49,7 +49,15 @@ def _as_images(images: object) -> tuple[np.ndarray, tuple[int, ...]]:
         raise ValueError(
             f"got {len(array)} images; a grid here shows at most {MOST_IMAGES}, pass a slice, images[:64]."
         )
-    return check.finite("images", array.reshape(-1), "those pixels would be blank").reshape(array.shape), given
+    pixels = check.finite("images", array.reshape(-1), "those pixels would be blank")
+    if not math.isfinite(
+        float(pixels.max()) - float(pixels.min())
+    ):  # one grey scale from the smallest to the largest: it overflows
+        raise ValueError(
+            f"images run from {pixels.min():g} to {pixels.max():g}, a span too large for a float (beyond about "
+            "1.8e308), so the grey scale would leave pictures blank: rescale them, e.g. images / abs(images).max()."
+        )
+    return pixels.reshape(array.shape), given
 
 
 def plot_digit_grid(images: object, titles: Sequence[str], columns: int = 8) -> Figure:

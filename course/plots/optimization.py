@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from course.plots import _inputs as check
-from course.plots.curves import log_axis
+from course.plots.curves import below_log_top, log_axis
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -95,7 +95,7 @@ def plot_optimizer_paths(
         >>> [ax.get_title() for ax in fig.axes]
         ['SGD']
     """
-    check.mapping("paths", paths, "{'SGD': [(0, 0), (0.1, 0.4)]}", most=MOST_PANELS)
+    check.mapping("paths", paths, "{'SGD': [(0, 0), (0.1, 0.4)]}", most=MOST_PANELS, titled=True)
     if not callable(loss):
         raise TypeError(f"loss should be a function loss(a_grid, b_grid) -> losses, got {type(loss).__name__}.")
     points_of = {name: check.path(f"paths[{name!r}]", path) for name, path in paths.items()}
@@ -147,7 +147,8 @@ def plot_lr_schedules(schedules: Mapping[str, Sequence[float]]) -> Figure:
     schedule reaches 0 or below, which a log scale cannot show, e.g. ``LinearLR`` or ``PolynomialLR`` decaying to 0).
 
     Epoch ``e``'s rate is a step from ``e`` to ``e + 1``, so the last epoch (or the only one) shows too.
-    A log axis ends at 1e200 (past it, float64 ticks overflow): a rate beyond leaves the top.
+    A log axis ends at 1e200 (past it, float64 ticks overflow): a rate beyond leaves the top (a schedule wholly beyond
+    is refused).
 
     Example:
         >>> fig = plot_lr_schedules({"StepLR": [0.1, 0.1, 0.05, 0.05], "constant": [0.1] * 4})
@@ -158,12 +159,14 @@ def plot_lr_schedules(schedules: Mapping[str, Sequence[float]]) -> Figure:
     lines = {name: check.vector(f"schedules[{name!r}]", v) for name, v in schedules.items()}
     if not (log := all((rates > 0).all() for rates in lines.values())):  # 0 or below: on a linear axis, +-1e300
         lines = {name: check.drawable(f"schedules[{name!r}]", rates) for name, rates in lines.items()}
+    for name, rates in lines.items() if log else ():
+        below_log_top(f"schedules[{name!r}]", rates)
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    for name, rates in lines.items():
+    for i, (name, rates) in enumerate(lines.items()):
         edges = np.arange(1, len(rates) + 2)  # epoch e spans [e, e + 1]: repeat the last rate to close its step
-        ax.step(edges, np.append(rates, rates[-1]), where="post", label=str(name))
+        ax.step(edges, np.append(rates, rates[-1]), check.line_style(i), where="post", label=str(name))
     if log:
         log_axis(ax, np.concatenate(list(lines.values())))
     ax.set(xlabel="epoch", ylabel="learning rate", title="Learning rate per epoch")

@@ -92,7 +92,7 @@ def plot_broadcast(column: Sequence[float], vector: Sequence[float]) -> Figure:
     )
     _grid(
         axes[2],
-        np.array([[_difference(a, b) for b in vec] for a in col]),
+        np.array([[_difference(a, b) for b in vec.tolist()] for a in col.tolist()]),
         np.ones((n, m), bool),
         f"column - vector, shape ({n}, {m})\nevery pair",
         "C2",
