@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from course.images import png_with_alt
-from course.plots._labels import shown
+from course.images import png_with_alt, shown
 
 INSTALL_HINT = (
     "Graphviz's `dot` program is not installed, so the picture cannot be drawn. "

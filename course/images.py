@@ -34,3 +34,9 @@ def png_with_alt(png: bytes, alt: str, text: str) -> tuple[dict[str, str], dict[
     encoded = base64.b64encode(png).decode("ascii")
     tag = f'<img src="data:image/png;base64,{encoded}" alt="{html.escape(alt, quote=True)}"/>'
     return {"image/png": encoded, "text/html": tag, "text/plain": text}, {"image/png": {"alt": alt}}
+
+
+def shown(value: object) -> str:
+    """How a label reads on a figure: ``str`` of it, without whitespace at its ends, each run inside as one space
+    (``'a'``, ``'a '`` and ``' a'`` read the same)."""
+    return " ".join(str(value).split())

@@ -11,17 +11,13 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from course.images import shown
+
 
 def what(value: object) -> str:
     if value is None or isinstance(value, (bool, str)):
         return repr(value)
     return type(value).__name__
-
-
-def shown(value: object) -> str:
-    """How a label reads on a figure: ``str`` of it, without whitespace at its ends, each run inside as one space
-    (``'a'``, ``'a '`` and ``' a'`` read the same)."""
-    return " ".join(str(value).split())
 
 
 def drawable_text(name: str, value: object) -> None:
