@@ -41,10 +41,8 @@ _CONV_CHANNELS = re.compile(
 
 def check_tensors(x: object, y: object) -> None:
     """Raise a clear error unless the features ``x`` and targets ``y`` are tensors with values and samples.
-
     A step's batch must be tensors (``TypeError``; x: or a tuple, list or dict of them, a model's inputs), not on the
     meta device and not empty (a ``ValueError``: an empty batch's mean loss is NaN). Only attributes are read.
-
     Example:
         >>> check_tensors([1.0], torch.ones(1))
         Traceback (most recent call last):
@@ -78,18 +76,21 @@ def model_output(model: nn.Module, x: torch.Tensor) -> object:
         raise exc if isinstance(x, torch.Tensor) else several_inputs_error(x, exc)  # noqa: B904 (chained: exc shows)
 
 
-def forward_loss(model: nn.Module, loss_fn: object, x: torch.Tensor, y: object, values: bool = False) -> torch.Tensor:
-    """The model's loss on one batch (:func:`model_output`), checked (:func:`course.loss_checks.loss_of`).
-
-    The targets are checked against the loss's range (:func:`course.loss_values.check_values`); with
-    ``values``, the predictions too (a logsumexp: the trainer asks once per pass) and the model's last layer
-    (:func:`course.loss_values.check_last_layer`); what the loss returns too (:mod:`course.loss_result`). Example:
+def forward_loss(
+    model: nn.Module, loss_fn: object, x: torch.Tensor, y: object, values: bool = False, seen: Callable | None = None
+) -> torch.Tensor:
+    """The model's loss on one batch (:func:`model_output`), checked (:func:`course.loss_checks.loss_of`), targets in
+    the loss's range (:func:`course.loss_values.check_values`); with ``values``, the predictions (a logsumexp: once per
+    pass) and the last layer (:func:`course.loss_values.check_last_layer`) too; ``seen``: :mod:`course.seen_batches`.
         >>> forward_loss(nn.Linear(1, 1, bias=False).requires_grad_(False), nn.MSELoss(), torch.zeros(2, 1), torch.ones(2, 1))
         tensor(1.)
     """
     pred = check_outputs(model_output(model, x), loss_fn)  # a tensor, or a tuple or dict for a loss of one's own
-    loss = check_real(check_scalar(loss_of(pred, loss_fn, y, model)))
-    check_values(pred, y, loss_fn, first=values)  # after the loss, so that wrong shapes are named first
+    if seen is not None:  # the same checks, those of shapes and dtypes once per signature of the pass's batches
+        loss = seen(pred, loss_fn, y, model, values)
+    else:
+        loss = check_real(check_scalar(loss_of(pred, loss_fn, y, model)))
+        check_values(pred, y, loss_fn, first=values)  # after the loss, so that wrong shapes are named first
     if values:
         check_last_layer(model, loss_fn)
     return loss
@@ -97,8 +98,7 @@ def forward_loss(model: nn.Module, loss_fn: object, x: torch.Tensor, y: object, 
 
 def check_plain_step(optimizer: torch.optim.Optimizer, who: str) -> None:
     """Refuse an optimizer whose ``step`` needs a closure (``LBFGS``): ``who`` calls ``optimizer.step()`` without one.
-    Its parameters must not be inference tensors (:func:`course.loss_values.check_not_inference`).
-    Example:
+    Its parameters must not be inference tensors (:func:`course.loss_values.check_not_inference`). Example:
         >>> check_plain_step(torch.optim.LBFGS(nn.Linear(1, 1).parameters()), "fit")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         TypeError: LBFGS.step needs a closure (a function that computes the loss again, as it may several times per step), but fit calls optimizer.step() without a closure...

@@ -24,6 +24,7 @@ from course.loss_values import StepWatch
 from course.nested import tensors_in
 from course.parts import check_mean_loss, check_model, check_parts, check_scheduler, trains_nothing
 from course.progress import shown_bar
+from course.seen_batches import SeenBatches
 from course.updates import check_grads, check_resumed_schedule, check_training, finish_pass, finish_step, recorded_rate
 from course.whole_pass import Untrained, check_every_sample, eval_mode, float_loss
 
@@ -182,12 +183,12 @@ def _run_epoch(
     device = model_device(model)
     last_finite.remember(epoch)
     model.train()
-    total, step, watch = 0.0, 0, StepWatch(optimizer)
+    total, step, watch, seen = 0.0, 0, StepWatch(optimizer), SeenBatches()  # seen: shapes checked once each
     for step, batch in enumerate(batches(loader, "train_loader"), start=1):  # noqa: B007 (step counts the batches)
         optimizer.zero_grad()  # before the step, not after: the last step's gradients tell what broke the weights
         x, y = batch_to(batch, device)
         try:
-            loss = forward_loss(model, loss_fn, x, y, values=step == 1)
+            loss = forward_loss(model, loss_fn, x, y, values=step == 1, seen=seen)
             value = loss.item()
             if not math.isfinite(value):  # checked before the step, so the weights stay finite
                 raise last_finite.diverged(value, epoch, step, x, y, all_ignored(loss_fn, y))
@@ -216,8 +217,7 @@ def train_epoch(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Opti
     inf stop it with a ``FloatingPointError`` naming the cause; model and optimizer are put back as the epoch found
     them. If no step trained anything (a loss cut from the model), a ``ValueError``; at the first step, before it
     changes anything, for an optimizer that trains nothing of the model (another model's, or built before a layer was
-    replaced). An endless
-    loader never ends the epoch (``itertools``' endless iterators are refused). Example:
+    replaced). An endless loader never ends the epoch (``itertools``' endless iterators are refused). Example:
         >>> from torch.utils.data import DataLoader, TensorDataset
         >>> loader = DataLoader(TensorDataset(torch.zeros(8, 1), torch.ones(8, 1)), batch_size=4)
         >>> model = nn.Linear(1, 1)

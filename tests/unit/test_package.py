@@ -39,6 +39,7 @@ LAYERS = {  # a module may import only modules of a lower layer
     "epochs": 1,
     "updates": 1,
     "diagnose": 1,
+    "seen_batches": 1,
     "checkpoints": 2,
     "data": 1,
     "graphs": 1,
