@@ -33,44 +33,40 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from torch.utils._device import DeviceContext
 
 from course.checks import probes, runner, values
 from course.checks.calls import Calls, Library, qualified
+from course.checks.leftovers import THREAD_LEFT, put_back, settings, stop_started, threads_now
 from course.checks.library_names import names_restored, remember
-from course.checks.runner import SETTINGS, Watched, put_back, run_limited, settings
-from course.checks.values import Raised, close, describe, safe_text
-from course.checks.vocabulary import DATA_CHANGED, GRADIENT_ZEROED, MISTAKES, MODEL_CHANGED, SAVED_TENSOR_CHANGED
+from course.checks.runner import Watched, run_limited
+from course.checks.values import Raised, close, safe_text
+from course.checks.verdicts import Message, Verdict, left_verdict
+from course.checks.verdicts import changed_inputs as _changed_inputs
+from course.checks.verdicts import gradient_fault as _gradient_fault
+from course.checks.verdicts import wrong as _wrong
+from course.checks.vocabulary import MISTAKES, SAVED_TENSOR_CHANGED
 from course.repro import preserved_rng
 
-_LEFT = (*SETTINGS, "backward_inside")  # what an answer can leave behind, in order
 TIME_LIMIT = 10.0  # seconds a check may take, learner's code included
-Message = str | Callable[[Any, Any], str] | None
 _PLACEHOLDER = "replace the placeholder (None or ...) with your answer, then run this cell again."
 _STUB = "the function still raises NotImplementedError: write its body, then run the cell again."
 _OTHER_STUB = "your code calls {}, which still raises NotImplementedError: write its body and run its cell first."
 _UNFILLED = "the placeholder ... is still there for {}: replace each with your answer, then run this cell again."
 # what a check relies on: learner code that replaces a name here is told so, and the name is put back
-_TRUSTED = (builtins, math, np, torch, torch.Tensor, torch.nn.Module, torch.nn.functional, values, probes)
+_TRUSTED = (
+    builtins,
+    math,
+    np,
+    torch,
+    torch.Tensor,
+    torch.nn.Module,
+    torch.nn.functional,
+    values,
+    probes,
+    DeviceContext,
+)
 remember(*_TRUSTED[1:])  # as imported; not builtins, whose input() the kernel replaces at each cell
-_PREFIX = {"correct": "✅ Correct", "not_attempted": "⏳ Not attempted yet", "wrong": "❌ Not yet"}
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The outcome of a check: *correct*, *not attempted yet*, or *not yet* with a diagnosis, shown as one line."""
-
-    status: Literal["correct", "not_attempted", "wrong"]
-    message: str
-    mistake: str | None = None
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "correct"
-
-    def __repr__(self) -> str:
-        return f"{_PREFIX[self.status]}: {self.message}"
-
-    __str__ = __repr__
 
 
 @dataclass(frozen=True)
@@ -94,36 +90,6 @@ class Guard:
 
 class _Stub(Exception):
     """The learner's function still raises NotImplementedError."""
-
-
-def _wrong(mistake_id: str, got: object = None, expected: object = None, message: Message = None) -> Verdict:
-    """The verdict naming ``mistake_id``: its own message or the vocabulary's, ``{got}``/``{expected}`` filled in."""
-    if callable(message):
-        return Verdict("wrong", message(got, expected), mistake_id)
-    text = MISTAKES[mistake_id] if message is None else message
-    return Verdict("wrong", text.replace("{got}", describe(got)).replace("{expected}", describe(expected)), mistake_id)
-
-
-def _gradient_fault(got: list, expected: list) -> Verdict | None:
-    """The verdict on a result whose gradients ``got`` (:func:`runner.gradients`) differ from the right program's
-    finite ones: not finite, 0 only where they differ (clamped, or a term detached), or otherwise (partly detached)."""
-    for mine, right in zip(got, expected, strict=False):
-        if mine is None or right is None or not all(bool(g.isfinite().all()) for g in right):
-            continue
-        mine, right = (torch.cat([g.detach().cpu().double().reshape(-1) for g in grads]) for grads in (mine, right))
-        if not bool(mine.isfinite().all()):
-            return _wrong("gradient_not_finite")
-        if bool((differs := ~torch.isclose(mine, right, rtol=1e-3, atol=1e-5)).any()):
-            return _wrong("partly_detached", message=GRADIENT_ZEROED if bool((mine[differs] == 0).all()) else None)
-    return None
-
-
-def _changed_inputs(inputs: list, trains: bool = False) -> Verdict | None:
-    """The verdict on an answer that changed the ``inputs`` it was given (a model's own message; an answer that
-    ``trains`` some of them, the data's), if any."""
-    only_models = all(isinstance(arg, torch.nn.Module) for arg in inputs)
-    message = MODEL_CHANGED if only_models else DATA_CHANGED if trains else None
-    return _wrong("mutated_input", message=message) if inputs else None
 
 
 def _holds(test: Callable[..., Any], *args: Any) -> bool:
@@ -186,14 +152,25 @@ class Exercise:
         return outcome.value
 
     def _judge_with_trusted_names(self, answer: Any) -> Verdict:
-        """:meth:`_judge`, after which every trusted name the learner's code replaced is put back and named."""
+        """:meth:`_judge`, after which every trusted name the learner's code replaced is put back and named, then the
+        settings and torch modes it left changed and the threads it left running, whenever its code ran (the check
+        reads a result's own methods, and calls the answer again for the gradient, after its first look)."""
         with names_restored(*_TRUSTED, sys.modules[__name__]) as replaced:
+            start, threads = settings(), threads_now()
+            # each call puts back the settings it changed; a model handed in is left as it is for isinstance to see
+            called = self.kind == "function" and not isinstance(answer, torch.nn.Module)
+            watched = Watched(answer) if called else answer
             try:
-                verdict = self._judge(answer)
+                verdict = self._judge(watched)
             except Exception as exc:  # the replacement may have broken the check itself
                 verdict = exc
+            left = (
+                getattr(watched, "left", set()) | put_back(start) | ({THREAD_LEFT} if stop_started(threads) else set())
+            )
         if replaced:
             return _wrong("patched_library", message=MISTAKES["patched_library"].replace("{got}", ", ".join(replaced)))
+        if late := left_verdict(left):  # the verdict (or an error of the check) came with it in force
+            return late
         if isinstance(verdict, Exception):
             raise verdict
         return verdict
@@ -219,16 +196,15 @@ class Exercise:
         with warnings.catch_warnings(action="ignore"):
             return self.observation(self._materialise(program), args)
 
-    def _judge(self, answer: Any) -> Verdict:
+    def _judge(self, watched: Any) -> Verdict:
+        """The verdict on the answer ``watched`` (a function's in a :class:`Watched`)."""
         args, start, function = self.inputs(), settings(), self.kind == "function"
         owned = runner.parameters_of(args)  # the parameter objects of each model given, before the answer runs
         ungraded = [leaf for leaf in probes.leaves(args) if leaf.grad is None] if function and self.pure else []
-        # each call puts back the settings it changed; a model handed in is left as it is for isinstance to see
-        watched = Watched(answer) if function and not isinstance(answer, torch.nn.Module) else answer
         with Calls(self.library) if self.library else contextlib.nullcontext() as calls:  # only where one is banned
             got = self.observation(watched, args)
         if left := self._state_left(getattr(watched, "left", set()) | put_back(start), ungraded):
-            return _wrong(left) if left in MISTAKES else _wrong("patched_library", message=runner.MODE_LEFT)
+            return left
         expected, mutated = self._own(self.reference), self._mutated(args, owned) if function else []
         changed = _changed_inputs(mutated, trains=not self.pure)
         if isinstance(got, Raised):  # a call after one that changed what it was given may fail for that change
@@ -256,12 +232,12 @@ class Exercise:
             return fault
         return Verdict("correct", self.success(expected) if callable(self.success) else self.success)
 
-    def _state_left(self, left: set[str], ungraded: list[torch.Tensor]) -> str | None:
-        """What the answer left changed for the code after it, as a mistake id, or None: the :data:`SETTINGS` it
-        changed after any call (already put back), or .grad left filled on what it was given."""
+    def _state_left(self, left: set[str], ungraded: list[torch.Tensor]) -> Verdict | None:
+        """The verdict on what the answer left changed for the code after it, or None: the settings it changed after
+        any call (already put back: :func:`~course.checks.leftovers.put_back`), or .grad left filled on its inputs."""
         if not self.grad_left_ok and any(leaf.grad is not None for leaf in ungraded):
             left = left | ({"backward_inside"} if not self._reference_effects()[0] else set())
-        return next((name for name in _LEFT if name in left), None)
+        return left_verdict(left)
 
     def _reference_effects(self) -> tuple[bool, list[set[str]]]:
         """What the right program does to fresh probe inputs: whether it runs backward() into them (a training step

@@ -1,7 +1,8 @@
 """Run a learner's code in a worker thread so that a check always answers, within a time limit and never raising:
 code still running after ``limit`` seconds is told to stop (an injected exception; a loop that catches it goes on), SystemExit
 and every other exception become an :class:`Outcome`, and KeyboardInterrupt (the stop button) still stops the cell;
-what the code changes for the code after it is put back: after each call the global settings, grad mode and the default dtype and device (:class:`Watched`); what it does to
+what the code changes for the code after it is put back: after each call the global settings, grad mode, the default
+dtype and device and the torch modes entered (:class:`Watched`, :mod:`course.checks.leftovers`); what it does to
 the inputs it was given is seen: how it changed them (:func:`how_changed`), a backward() into them
 (:func:`backward_watch`), the gradients its result sends back into them (:func:`gradients`)."""
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 import inspect
 import linecache
 import os
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -19,26 +19,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.overrides import _get_current_function_mode_stack as _function_modes
-from torch.utils import _python_dispatch as _dispatch
-from torch.utils._device import DeviceContext
 
+from course.checks.leftovers import put_back, settings
 from course.checks.probes import freed, leaves
-from course.checks.stopping import _Stop, stop
+from course.checks.stopping import Worker, _Stop, stop
 from course.checks.values import changed, tensors_in
 
 # a NotImplementedError raised in these folders (torch, NumPy, the course) is not the learner's stub
 _LIBRARIES = tuple(
     os.path.join(os.path.dirname(p), "") for p in (torch.__file__, np.__file__, os.path.dirname(__file__))
-)
-# the global settings learner code can leave changed for every later cell, as a mistake id each (in this order)
-SETTINGS = ("mode_left_on", "grad_left_off", "default_dtype_changed", "default_device_changed")
-# a torch function or dispatch mode entered and never left: every torch call after it (the check's own comparisons
-# too) goes through the learner's __torch_function__, which may answer torch.allclose with True
-MODE_LEFT = (
-    "your function entered a torch mode (a TorchFunctionMode or TorchDispatchMode) and never left it, so every torch "
-    "call after it, the check's own comparisons too, went through that mode: nothing the check measured can be "
-    "trusted. Enter it in a with-block inside your function; it is switched off now."
 )
 
 
@@ -74,7 +63,7 @@ def run_limited(fn: Callable[..., Any], *args: Any, limit: float) -> Outcome:
         if "late" not in box:  # what a __del__ or hook of the code changed after fn's own checks (the dtype is global)
             put_back(before)
 
-    thread = threading.Thread(target=target, name="course-check", daemon=True)
+    thread = Worker(target)  # stopped only while it runs fn or puts back, never in threading's clean-up
     thread.start()
     try:
         thread.join(limit)
@@ -90,53 +79,11 @@ def run_limited(fn: Callable[..., Any], *args: Any, limit: float) -> Outcome:
     return Outcome(**box)
 
 
-def settings() -> tuple[bool, torch.dtype, torch.device, list]:
-    """This thread's global settings of :data:`SETTINGS`: grad mode, the default dtype, the default device, and the
-    torch function and dispatch modes entered (the default device's own aside: it is the device)."""
-    modes = [*_function_modes(), *_dispatch._get_current_dispatch_mode_stack()]
-    return torch.is_grad_enabled(), torch.get_default_dtype(), torch.get_default_device(), modes
-
-
-def _leave_modes(before: list) -> bool:
-    """Leave every torch function and dispatch mode entered since ``before``; whether there was any."""
-    kept = [mode for mode in _function_modes() if any(mode is m for m in before) or isinstance(mode, DeviceContext)]
-    left = len(_function_modes()) != len(kept)
-    if left:
-        for _ in range(torch._C._len_torch_function_stack()):
-            torch._C._pop_torch_function_stack()
-        for mode in kept:
-            torch._C._push_on_torch_function_stack(mode)
-    while (stack := _dispatch._get_current_dispatch_mode_stack()) and not any(stack[-1] is m for m in before):
-        _dispatch._pop_mode(getattr(stack[-1], "_mode_key", None))
-        left = True
-    return left
-
-
-def put_back(before: tuple[bool, torch.dtype, torch.device, list]) -> set[str]:
-    """Put back the settings ``before`` (from :func:`settings`); the mistake ids of those that had changed. Tracking
-    switched *on* is put back but not named: it harms nothing; a torch mode entered is left.
-
-    >>> before = settings()
-    >>> torch.set_default_dtype(torch.float64)
-    >>> put_back(before), torch.get_default_dtype()
-    ({'default_dtype_changed'}, torch.float32)
-    """
-    grad, dtype, device, modes = before
-    mode_left = _leave_modes(modes)
-    now = settings()
-    if now[1] != dtype:
-        torch.set_default_dtype(dtype)
-    if now[2] != device:
-        torch.set_default_device(None if device.type == "cpu" else device)
-    torch.set_grad_enabled(grad)
-    changed = [mode_left, grad and not now[0], now[1] != dtype, now[2] != device]
-    return {name for name, found in zip(SETTINGS, changed, strict=True) if found}
-
-
 class Watched:
-    """A learner's callable, called as it is, whose every call then puts back the :data:`SETTINGS` it changed and
-    notes them in ``left``: a change undone by a later call (the default dtype of the last probe) is still seen,
-    and the check's own code after a call runs with the settings it expects."""
+    """A learner's callable, called as it is, whose every call then puts back the settings it changed
+    (:func:`~course.checks.leftovers.put_back`) and notes them in ``left``: a change undone by a later call (the
+    default dtype of the last probe) is still seen, and the check's own code after a call runs with the settings it
+    expects."""
 
     def __init__(self, answer: Callable[..., Any]) -> None:
         self.answer, self.left = answer, set()

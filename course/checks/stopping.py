@@ -1,23 +1,35 @@
 """Stop a learner's code that ran past its time limit, without harming the checks after it.
 
-The stop is an exception injected into the worker thread (``PyThreadState_SetAsyncExc``), raised at its next Python
-instruction. A thread inside a long C call (``time.sleep``, a lock, a cold ``torch.compile``) sees it only when that
-call returns, and until then CPython 3.11 keeps a process-wide "an exception is pending" signal up, on which every
-thread with a profile function spins without end: the next check that watches library calls would not finish. So a
-stop not seen within :data:`GRACE` seconds is handed to a helper thread, which clears the process-wide signal (it
-raises a stop of its own; the stopped thread's stop stays pending, for that thread alone) and then, until the stopped
-thread ends, wakes every :data:`NUDGE` seconds: asking for the interpreter lock makes the stopped thread look at its
-pending stop as soon as it runs Python again, even when no other thread does."""
+The stop is an exception injected into the check's :class:`Worker` thread (``PyThreadState_SetAsyncExc``), raised at
+its next Python instruction; a thread inside a long C call (``time.sleep``, a lock, a cold ``torch.compile``) raises
+it as soon as that call returns. While it is pending, CPython 3.11 keeps a process-wide "an exception is pending"
+signal up, on which every thread with a profile or trace function spins at its next function call: the next check
+that watches library calls, or a notebook under a profiler or debugger, would not go on. So the thread that stops a
+worker lowers the signal at once (it raises a stop of its own, :class:`_Cleared`: a thread that takes its own pending
+exception lowers the signal), and makes only C calls while it may be up. The stop stays pending, for the worker alone:
+when the worker takes the interpreter lock back, the signal goes up again and the worker raises its stop.
+
+A stop reaches a :class:`Worker` only while it runs the learner's code (``answering``), never in threading's own
+clean-up after it, where it would print a traceback; another thread, while threading lists it as running.
+``Thread.is_alive`` is not asked: on CPython 3.11 a ``join`` stopped by the stop button (KeyboardInterrupt) marks the
+thread stopped while it runs on. Left as it is: C code that takes the interpreter lock back again and again without
+running Python (a long SQL query, read row by row) raises the signal each time, so a check with a library watch that
+starts meanwhile waits for it."""
 
 from __future__ import annotations
 
 import ctypes
 import threading
 import time
+from collections.abc import Callable
 
-GRACE = 0.2  # seconds a stopped thread running Python needs at most to see its stop (it takes microseconds)
-NUDGE = 0.05  # seconds between the helper's requests for the interpreter lock
-HELPER = "course-check-stopper"  # the helper thread's name
+GRACE = 0.2  # seconds a stopped worker running Python needs at most to see its stop (it takes milliseconds)
+# PyThreadState_SetAsyncExc(thread id, exception class) puts an exception pending in a thread. Called through a ctypes
+# prototype of its own, so that a call is one C call (no Python frame to spin on).
+_put = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.py_object)(
+    ("PyThreadState_SetAsyncExc", ctypes.pythonapi)
+)
+_ACTIVE = threading._active  # type: ignore[attr-defined]  # threading's table of running threads, by ident
 
 
 class _Stop(BaseException):
@@ -25,41 +37,63 @@ class _Stop(BaseException):
 
 
 class _Cleared(BaseException):
-    """The helper's own stop: raising it takes down the process-wide signal."""
+    """A thread's stop of its own: raising it lowers the process-wide signal."""
 
 
-def _inject(ident: int, exc: type[BaseException]) -> None:
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc))
+class Worker(threading.Thread):
+    """A check's worker thread, running ``work()`` once; :func:`stop` stops it only while ``answering`` is True."""
+
+    def __init__(self, work: Callable[[], object]) -> None:
+        super().__init__(name="course-check", daemon=True)
+        self.work, self.answering = work, True
+
+    def run(self) -> None:
+        try:
+            self.work()
+        except _Stop:  # one that landed after the work's own handlers
+            pass
+        finally:
+            self.answering = False  # no switch to another thread can come between this and the thread's end
+
+
+def runs(thread: threading.Thread) -> bool:
+    """Whether a stop may go into ``thread``: a :class:`Worker` while it runs the learner's code, another thread while
+    threading lists it as running. C calls only (``getattr``, a dict lookup): :func:`stop` inlines it where a Python
+    call could spin."""
+    return getattr(thread, "answering", _ACTIVE.get(thread.ident) is thread)
+
+
+def _raised() -> None:
+    """Called with a :class:`_Cleared` pending in this thread: raises it, at the latest at the loop's first jump."""
+    for _ in range(10**7):
+        pass
 
 
 def stop(thread: threading.Thread) -> None:
-    """Stop ``thread`` (a check's worker); if it is inside a C call, leave its stop pending without harming others.
+    """Stop ``thread`` if it still :func:`runs`; wait up to :data:`GRACE` seconds for it to end.
 
     >>> def sleeps():
-    ...     try:
-    ...         time.sleep(0.5)  # C code: the stop is seen when it returns
-    ...     except _Stop:
-    ...         pass
-    >>> stopped = threading.Thread(target=sleeps, daemon=True)
-    >>> stopped.start(); stop(stopped); stopped.is_alive(), any(t.name == HELPER for t in threading.enumerate())
-    (True, True)
+    ...     time.sleep(0.3)  # C code: the stop is raised when it returns
+    >>> worker = Worker(sleeps)
+    >>> worker.start(); stop(worker); worker.answering, worker.join(1) or worker.answering
+    (True, False)
     """
-    if thread.ident is None or not thread.is_alive():
+    me, ident = threading.get_ident(), thread.ident or 0
+    if not runs(thread):
         return
-    _inject(thread.ident, _Stop)
-    thread.join(GRACE)
-    if thread.is_alive():
-        cleared = threading.Event()
-        threading.Thread(target=_clear_then_nudge, args=(thread, cleared), name=HELPER, daemon=True).start()
-        cleared.wait(1.0)  # a few microseconds: the next check starts with the signal down
-
-
-def _clear_then_nudge(thread: threading.Thread, cleared: threading.Event) -> None:
+    # until the signal is down again, only C calls in this thread (a Python call spins if it has a profile function)
     try:
-        _inject(threading.get_ident(), _Cleared)
-        for _ in range(10**7):  # raised at the loop's first jump back
-            pass
+        if runs(thread):  # no switch of threads can come between its answer and the call
+            _put(ident, _Stop)
+        _put(me, _Cleared)
+        _raised()
     except _Cleared:
-        cleared.set()
-    while thread.is_alive():
-        time.sleep(NUDGE)
+        pass
+    deadline = time.monotonic() + GRACE
+    while getattr(thread, "answering", _ACTIVE.get(ident) is thread) and time.monotonic() < deadline:
+        time.sleep(0.001)  # asking for the lock back makes a thread running Python look at its stop
+    try:  # lowered again: a worker in C that took the lock back meanwhile raised it
+        _put(me, _Cleared)
+        _raised()
+    except _Cleared:
+        pass
