@@ -51,9 +51,15 @@ def clip_probe(lr: float, max_norm: float, layers: int = 1) -> tuple:
     return model, optimizer, x, y, max_norm
 
 
+ORDERS = {  # the wrong orders of a clipped step's stages (step() runs them), by mistake id
+    "no_zero_grad": "backward clip step", "zero_grad_before_step": "backward clip zero step",
+    "step_before_backward": "zero step backward clip", "no_backward": "zero clip step", "no_step": "zero backward clip",
+    "backward_twice": "zero keep backward clip step", "loss_after_step": "zero backward clip step again"}  # fmt: skip
+
+
 def step(order: str = "zero backward clip step", clip: Callable = clip_grad_norm_) -> Callable:
     """A training step that runs the stages of ``order`` in turn, clipping with ``clip`` (``layers``: each nn.Linear's
-    parameters on their own)."""
+    parameters on their own); with "again" it returns the loss computed again after them."""
 
     def clipped_step(model, optimizer, x, y, max_norm):
         loss = nn.functional.mse_loss(model(x), y)
@@ -62,9 +68,9 @@ def step(order: str = "zero backward clip step", clip: Callable = clip_grad_norm
         stages["layers"] = lambda: [clip(m.parameters(), max_norm) for m in model.modules() if isinstance(m, nn.Linear)]
         stages["keep"] = partial(loss.backward, retain_graph=True)  # backward keeping the graph: it can run again
         stages["own"] = lambda: torch.optim.SGD(model.parameters(), optimizer.param_groups[0]["lr"]).step()
-        for stage in order.split():
+        for stage in order.replace("again", "").split():
             stages[stage]()
-        return loss.item()
+        return (nn.functional.mse_loss(model(x), y) if "again" in order.split() else loss).item()
 
     return clipped_step
 

@@ -224,18 +224,19 @@ untracked_prediction = Exercise(
 
 def _smoothed(a, x, y, steps, lr=0.1, carry: str = "detach") -> list[float]:
     """The exercise's loop; ``carry``: "detach" the state (before or after use), "retain" the graph, "reset", "cut",
-    "zero first" (a.grad zeroed before its first backward()), or anything else: the buggy loop, state kept whole."""
+    "zero first" (a.grad zeroed before its first backward()), "no zero" (detached, a.grad never emptied), or
+    anything else: the buggy loop, state kept whole."""
     state, losses = torch.zeros_like(y), []
     for _ in range(steps):
         if carry == "zero first":
             a.grad.zero_()
-        kept = {"detach": state.detach(), "reset": torch.zeros_like(y)}.get(carry, state)
+        kept = {"detach": state.detach(), "no zero": state.detach(), "reset": torch.zeros_like(y)}.get(carry, state)
         state = 0.5 * kept + a * x
         loss = (((state.detach() if carry == "cut" else state) - y) ** 2).mean()
         loss.backward(retain_graph=carry == "retain")
         with torch.no_grad():
             a -= lr * a.grad
-        a.grad = None
+        a.grad = a.grad if carry == "no zero" else None
         losses.append(loss.item())
         state = state.detach() if carry == "detach after" else state
     return losses
@@ -290,6 +291,8 @@ smoothed_training = Exercise(
         Mistake("detached_too_much", partial(_smoothed, carry="cut")),
         Mistake("loss_outside_loop", partial(_smoothed, carry="keep"), GRAPH_KEPT),
         Mistake("zeroed_before_backward", partial(_smoothed, carry="zero first")),
+        Mistake("no_zero_grad", partial(_smoothed, carry="no zero"), "the gradients were never zeroed, so each "
+                "backward() adds to the last ones: keep a.grad = None after each update (the state is carried right)."),
     ],
     alternatives=[partial(_smoothed, carry="detach after"), lambda *args: torch.tensor(_smoothed(*args))],
     explain=_smoothed_explained,

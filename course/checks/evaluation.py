@@ -228,6 +228,8 @@ _WRONG_SCALING = {
     "own_statistics": lambda train, val, ddof: _scaled(train, train, ddof=ddof) + _scaled(val, val, ddof=ddof),
     "wrong_axis": lambda train, val, ddof: _scaled(train, train, val, dim=None, ddof=ddof),
 }
+_by_row = lambda train, val, ddof: tuple(_scaled(p.T, p.T, ddof=ddof)[0].T for p in (train, val))  # noqa: E731
+_BY_ROW = "each row was scaled by its own mean and std (dim=1), which mixes features: use x_train's per column (dim=0)."
 _POPULATION = (20 / 19) ** 0.5  # a right pair scaled with the population std (ddof 0, as scikit-learn) is this larger
 _EPS = 1e-3  # rtol: an epsilon of 1e-5 added to the std, or to the variance as BatchNorm does, is right (std 0.1)
 standardize = Exercise(
@@ -244,6 +246,7 @@ standardize = Exercise(
     ],
     mistakes=[  # each with the sample std (ddof 1) and the population std (ddof 0)
         *(Mistake(mistake, partial(wrong, ddof=ddof)) for mistake, wrong in _WRONG_SCALING.items() for ddof in (1, 0)),
+        *(Mistake("wrong_axis", partial(_by_row, ddof=ddof), _BY_ROW) for ddof in (1, 0)),
         Mistake("no_std", lambda train, val: (train - train.mean(0), val - train.mean(0))),
     ],
     alternatives=[

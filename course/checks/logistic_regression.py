@@ -16,12 +16,14 @@ from sklearn.linear_model import LogisticRegression
 from torch import nn
 
 from course.checks import probes
+from course.checks.computation_graphs import _shown
 from course.checks.engine import Exercise, Guard, Library, Mistake
 from course.checks.evaluation import _pair
 from course.checks.models import _untrainable
 from course.checks.probes import KIND_WORDS, any_item, binary_accuracy, loss_kind, model_kind, randomised, tag_is
 from course.checks.threshold_probe import (
     CALLS,
+    PICK_MISTAKES,
     PROBS_BENIGN,
     above_all,
     columns,
@@ -29,9 +31,7 @@ from course.checks.threshold_probe import (
     explain_pick,
     is_above,
     no_threshold,
-    on_a_cancer,
     pick,
-    same_for_every_limit,
 )
 from course.checks.values import PerProbe, as_number, close, safe_text
 from course.checks.vocabulary import MISTAKES
@@ -204,6 +204,15 @@ _SKLEARN = {  # scikit-learn's entry points (scores, counts, curves), each with 
     name: lambda p, y, name=name: (getattr(metrics, name)(y.view(-1), p.view(-1)), _pr(p, y))[1]  # the learner's first
     for name in ("precision_score", "recall_score", "precision_recall_fscore_support", "multilabel_confusion_matrix",
                  "confusion_matrix", "precision_recall_curve", "roc_curve", "det_curve", "confusion_matrix_at_thresholds")}  # fmt: skip
+
+
+def _pr_explained(got: tuple, expected: tuple) -> str:
+    """The first wrong probe's pair and the right one, each number shown alike (more digits where 4 read the same)."""
+    pair, right = next(case for case in zip(got, expected, strict=True) if not close(*case))
+    (p, right_p), (r, right_r) = (_shown(mine, theirs) for mine, theirs in zip(pair, right, strict=True))
+    return f"expected precision {right_p} and recall {right_r}, got {p} and {r}."
+
+
 precision_recall = Exercise(
     "precision_recall", _pr, inputs=lambda: columns(_PREDICTED_TRUE),
     observe=lambda answer, args: PerProbe(_pair(answer(*args[start : start + 2])) for start in (0, 2)),  # a 1-d pair too
@@ -215,8 +224,7 @@ precision_recall = Exercise(
               Mistake("accuracy_not_precision", lambda p, y: ((p == y).float().mean().item(),) * 2),
               Mistake("percent_not_share", lambda p, y: tuple(100 * v for v in _pr(p, y)))],
     library=[Library(getattr(metrics, name), example) for name, example in _SKLEARN.items()],
-    explain=lambda got, exp: next(f"expected precision {e[0]:.4f} and recall {e[1]:.4f}, got {g[0]} and {g[1]}."
-                                  for g, e in zip(got, exp, strict=True) if not close(g, e)),
+    explain=_pr_explained,
     success=lambda exp: f"precision {exp[0][0]:.4f} (TP / predicted 1), recall {exp[0][1]:.4f} (TP / truly 1).",
 )  # fmt: skip
 
@@ -230,14 +238,7 @@ pick_threshold = Exercise(
                   else no_threshold(got[-1] is not None)),
             Guard("threshold_above_all", any_item(is_above), lambda p, y, k: 100 * pick()(p, y, k), above_all),
             Guard("not_a_number", any_item(lambda v: v is not None and as_number(v) is None), lambda p, y, k: p)],
-    mistakes=[Mistake("strict_threshold", pick(lambda p, y, t: ((p > t) & (y == 0)).sum()), on_a_cancer),
-              Mistake("missed_off_by_one", pick(within=lambda m, k: m < k)),
-              Mistake("missed_exactly", pick(within=lambda m, k: m == k)),
-              Mistake("smallest_probability", lambda p, y, k: p.min().item()),
-              Mistake("largest_threshold", pick(smallest=False)),
-              Mistake("ignores_max_missed", pick(within=lambda m, k: m <= 0), same_for_every_limit),
-              Mistake("benign_candidates_only", pick(pool=lambda p, y: p[y == 1]))],
-    explain=explain_pick,
+    mistakes=PICK_MISTAKES, explain=explain_pick,
     success="the smallest threshold that keeps the missed cancers within the limit: as many benign found as allowed.",
 )  # fmt: skip
 

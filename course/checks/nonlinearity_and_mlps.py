@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn.utils import clip_grad_norm_, clip_grad_value_, get_total_norm
 
-from course.checks.clip_probe import CLIP_PROBES, STARVED, clip_probe, step, three_steps
+from course.checks.clip_probe import CLIP_PROBES, ORDERS, STARVED, clip_probe, step, three_steps
 from course.checks.clip_probe import linear as _linear
 from course.checks.engine import Exercise, Guard, Mistake
 from course.checks.mlp_modes import MODES, TRAINING, linear_size, moded, odd_layers, plain_weights, trains_otherwise
@@ -267,9 +267,6 @@ def _explain_clip(got: list, expected: list) -> str:
     return "the losses are right, but not the parameters: clip_grad_norm_(model.parameters(), max_norm), then step()."
 
 
-_ORDERS = {"no_zero_grad": "backward clip step", "zero_grad_before_step": "backward clip zero step",
-           "step_before_backward": "zero step backward clip", "no_backward": "zero clip step",
-           "no_step": "zero backward clip", "backward_twice": "zero keep backward clip step"}  # fmt: skip
 clipped_step = Exercise(
     name="clipped_step", inputs=lambda: clip_probe(*CLIP_PROBES[0]), reference=step(),
     guards=[*_RETURNED, Guard("unused_optimizer", any_item(lambda run: run[2] == () and not run[3]),  # moved, no step
@@ -291,7 +288,7 @@ clipped_step = Exercise(
         Mistake("clip_per_parameter", step("zero backward layers step"), "clipping each layer on its own lets the "
                 "total norm exceed max_norm (up to √2 × max_norm for two layers): pass all the parameters to one "
                 "clip_grad_norm_ call, clip_grad_norm_(model.parameters(), max_norm)."),
-        *(Mistake(mistake, step(order)) for mistake, order in _ORDERS.items()),  # the last 3 never move: told why
+        *(Mistake(mistake, step(order)) for mistake, order in ORDERS.items()),  # 3 of them never move: told why
         Mistake("ignored_argument", step(clip=lambda params, limit: clip_grad_norm_(params, 1.0))),
         Mistake("clip_always", step(clip=lambda params, limit: torch._foreach_mul_(  # no "only if larger": rescaled
             grads := [p.grad for p in params], limit / get_total_norm(grads)))),  # always (2 * loss: 17 x 2 < 40)

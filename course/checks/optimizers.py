@@ -1,8 +1,9 @@
 """Checks for lesson 05 (optimizers): one training step, every group's learning rate, where ``scheduler.step()`` goes.
 
 The probes watch what happens instead of reading code. The train step's SGD notes at every ``step()`` (after a
-closure has run) the backward passes so far and the gradients it finds, so each wrong order of ``backward``,
-``step`` and ``zero_grad`` leaves its own trace; it runs on two probes (other points, count and rate), so that no
+closure has run) the gradients it finds, however they were made (backward(), torch.func, formulas by hand), and
+where it finds none the backward passes so far, so each wrong order of ``backward``, ``step`` and ``zero_grad``
+leaves its own trace; it runs on two probes (other points, count and rate), so that no
 count or rate typed in passes. The optimizers to rescale have three groups at three rates, one the default, then
 five, so that no number of groups typed in passes, one at 3e-5, which a rounding changes; each is rescaled twice, so
 a rate set from where it started (a scheduler's ``initial_lr``) shows. The loop's step notes the rate, the
@@ -58,10 +59,17 @@ def _explain_steps(got: list, expected: list) -> str:
     if all(close(yours[key], right[key]) for key in ("parameters", "returned")):  # then what step() saw differs
         return ("a and b are right, but step() used a gradient other than your MSE's (scaled), or did not make the "
                 "update: take the MSE as the loss, backward() on it, and let optimizer.step() update at the given rate.")  # fmt: skip
-    shown = [", ".join(map("{:.4f}".format, map(float, run[key])))
-             for key in ("parameters", "returned") for run in (yours, right)]  # fmt: skip
-    return text + ("after {} calls a, b = {} (expected {}), the losses returned {} (expected {}). Use the optimizer you "
-                   "are given, the mean squared error, and return loss.item().").format(STEPS, *shown)  # fmt: skip
+    shown = [_numbers(run[key]) for key in ("parameters", "returned") for run in (yours, right)]
+    text += "after {} calls a, b = {} (expected {}), the losses returned {} (expected {}). ".format(STEPS, *shown)
+    found, own = (run["steps"][0][1] for run in (yours, right))  # the first step starts where the right one does
+    if not close(found, own):  # gradients from a formula by hand, or from another loss
+        text += (f"At the first call step() found the gradients {_numbers(found)} (a.grad, b.grad), but the mean "
+                 f"squared error's are {_numbers(own)}: compute its gradients (loss.backward() does). ")  # fmt: skip
+    return text + "Use the optimizer you are given, the mean squared error, and return loss.item()."
+
+
+def _numbers(values) -> str:
+    return ", ".join(map("{:.4f}".format, map(float, values)))
 
 
 def _rounded_losses(got: list) -> int:  # the decimals the losses returned were rounded to (0: none)
@@ -89,7 +97,7 @@ train_step = Exercise(
               *(Mistake("zeroed_one_gradient", partial(_step, calls=f"backward step {grad}"))  # the other adds up
                 for grad in ("a.grad", "b.grad"))],
     alternatives=[partial(_step, calls="zero_grad backward step")],
-    success="every step() used the fresh gradients of its own loss (backward() before step()), and the gradients "
+    success="every step() used the fresh gradients of its own loss (computed before step()), and the gradients "
     "were emptied between steps, so none piled up.",
 )  # fmt: skip
 

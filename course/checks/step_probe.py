@@ -71,8 +71,8 @@ def _step_probe(seed: int, x: list, noise: list, lr: float) -> tuple:
     generator = torch.Generator().manual_seed(seed)
     a, b = (torch.randn(1, generator=generator).requires_grad_() for _ in range(2))
     optimizer, backward, steps = torch.optim.SGD([a, b], lr=lr), [], []
-    a.register_hook(backward.append)  # a's gradient at every backward pass; at every step, a and b's (None is 0)
-    optimizer.register_step_post_hook(lambda *_: steps.append((len(backward), [float(p.grad or 0) for p in (a, b)])))
+    a.register_hook(backward.append)  # a backward pass (none where torch.func or a formula made the gradients)
+    optimizer.register_step_post_hook(lambda *_: steps.append(_found(a, b, len(backward))))
     x = torch.tensor(x).reshape(-1, 1)
     y = 1 + 2 * x + torch.tensor(noise).reshape(-1, 1)
     exact = []  # the loss at every step's start, every digit: what a step that rounds it leaves out
@@ -82,8 +82,15 @@ def _step_probe(seed: int, x: list, noise: list, lr: float) -> tuple:
         exact.append(((a + b * x - y) ** 2).mean().item())
 
     optimizer.register_step_pre_hook(note)
-    seen = {"parameters": (a.detach(), b.detach()), "backward": backward, "steps": steps, "exact": exact}
+    seen = {"parameters": (a.detach(), b.detach()), "steps": steps, "exact": exact}
     return a, b, optimizer, x, y, seen
+
+
+def _found(a: torch.Tensor, b: torch.Tensor, backward: int) -> tuple:
+    """What a step() found: a and b's gradients (None is 0), judged whichever way they were made; where it found
+    none, the count of backward passes so far tells why (none yet, or one before it, emptied by zero_grad)."""
+    gradients = [float(p.grad or 0) for p in (a, b)]
+    return None if any(gradients) else backward, gradients
 
 
 def _step(a, b, optimizer, x, y, fault: str = "", calls: str = "backward step zero_grad") -> float:

@@ -10,6 +10,7 @@ import contextlib
 
 import torch
 
+from course.checks.engine import Mistake
 from course.checks.values import PerProbe, as_number, close
 
 PROBS_BENIGN = [  # (probabilities of benign, targets: 1 benign, 0 malignant), shuffled; 0.6, 0.7 malignant in the 2nd
@@ -111,3 +112,15 @@ def same_for_every_limit(got: tuple, expected: tuple) -> str:
             f"{got[i]:g} up benign, {_missed(probs, targets, got[i])} malignant among them, but the smallest with at "
             f"most {k} malignant called benign is {expected[i]:g}. The threshold should follow max_missed: up to "
             "max_missed malignant tumours called benign are allowed, not a fixed number of them.")  # fmt: skip
+
+
+PICK_MISTAKES = [  # pick_threshold's wrong programs
+    Mistake("strict_threshold", pick(lambda p, y, t: ((p > t) & (y == 0)).sum()), on_a_cancer),
+    Mistake("missed_off_by_one", pick(within=lambda m, k: m < k)),
+    Mistake("missed_exactly", pick(within=lambda m, k: m == k)),
+    Mistake("smallest_probability", lambda p, y, k: p.min().item()),
+    Mistake("largest_threshold", pick(smallest=False)),
+    Mistake("ignores_max_missed", pick(within=lambda m, k: m <= 0), same_for_every_limit),
+    Mistake("benign_candidates_only", pick(pool=lambda p, y: p[y == 1])),
+    Mistake("malignant_candidates_only", pick(pool=lambda p, y: p[y == 0])),
+]

@@ -235,6 +235,7 @@ MISTAKES: dict[str, str] = {
     "largest_threshold": "that is the largest threshold that works; the smallest one keeps the limit too and finds more benign tumours.",
     "ignores_max_missed": "the answer does not change with max_missed: use the argument instead of a fixed limit.",
     "benign_candidates_only": "some probabilities were never tried as thresholds: the smallest threshold that keeps the limit can be any of them, a malignant tumour's own too. Try every probability.",
+    "malignant_candidates_only": "only the malignant tumours' probabilities were tried as thresholds: at a malignant tumour's own probability that tumour is called benign (probability >= threshold), so it counts as missed, and with max_missed=0 none of them keeps the limit; the smallest threshold that does is often a benign tumour's probability. Try every probability.",
     "threshold_above_all": "the threshold lies above every probability, so no tumour would be called benign: return one of the probabilities themselves, a number between 0 and 1.",
     "not_finite": "the model outputs NaN or inf: training diverged. Lower the learning rate and train a fresh model.",
     "untrained": "the accuracy is no better than guessing: did the training loop run, and did it update this very model?",

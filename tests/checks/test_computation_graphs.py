@@ -397,3 +397,22 @@ def test_fix2_losses_stacked_into_one_tensor_with_its_graph_are_named():
 )
 def test_fix2_detached_losses_hold_no_graph_and_pass(log):  # values only, as a tensor of losses does
     assert check.smoothed_training(partial(_logged, log=log)).passed
+
+
+def smoothed_without_emptying_grad(a, x, y, steps, lr=0.1):
+    """alt5: the state detached right, but a.grad = None dropped from the template: the gradients pile up."""
+    state, losses = torch.zeros_like(y), []
+    for _ in range(steps):
+        state = 0.5 * state.detach() + a * x
+        loss = ((state - y) ** 2).mean()
+        loss.backward()
+        with torch.no_grad():
+            a -= lr * a.grad
+        losses.append(loss.item())
+    return losses
+
+
+def test_alt5_a_grad_never_emptied_is_named_not_the_state():
+    verdict = check.smoothed_training(smoothed_without_emptying_grad)
+    assert verdict.mistake == "no_zero_grad" and "a.grad = None" in verdict.message, verdict
+    assert "how state is carried" not in verdict.message, verdict

@@ -331,3 +331,11 @@ def test_fix13_early_stopping_says_stop_when_the_count_reaches_patience_and_name
     assert flagged.mistake == "not_a_number" and "not True" in flagged.message, flagged
     assert "tuple" not in flagged.message, flagged
     assert "not '6'" in check.early_stopping(("6", "3")).message
+
+
+def test_alt5_standardizing_each_row_is_named_as_the_wrong_axis():
+    def per_row(x_train, x_val):
+        return tuple((x - x.mean(1, keepdim=True)) / x.std(1, keepdim=True) for x in (x_train, x_val))
+
+    verdict = check.standardize(per_row)
+    assert verdict.mistake == "wrong_axis" and "each row" in verdict.message and "(dim=0)" in verdict.message, verdict

@@ -451,3 +451,22 @@ def test_fix12_dropout_and_batch_norm_right_in_both_modes_pass_and_their_mistake
     assert verdict.mistake == "sigmoid_before_logits_loss" and "eval mode" not in verdict.message, verdict
     verdict = check.fixed_setup(lambda n: (nn.Sequential(*layers(n)), nn.BCELoss()))
     assert verdict.mistake == "bce_on_logits" and "eval mode" not in verdict.message, verdict
+
+
+def test_alt5_thresholds_tried_among_the_malignant_tumours_only_are_named():
+    def malignant_candidates(p, y, k):
+        for t in sorted(p[y == 0].flatten().tolist()):
+            if ((p >= t) & (y == 0)).sum().item() <= k:
+                return t
+
+    verdict = check.pick_threshold(malignant_candidates)
+    assert verdict.mistake == "malignant_candidates_only" and "check the condition" not in verdict.message, verdict
+    assert "only the malignant tumours' probabilities" in verdict.message, verdict
+    assert "Try every probability" in verdict.message, verdict
+
+
+def test_alt5_precision_and_recall_of_the_generic_message_are_rounded_alike():
+    verdict = check.precision_recall(lambda p, y: (2 / 3, 4 / 9))
+    assert verdict.mistake == "other" and "got 0.6667 and 0.4444." in verdict.message, verdict
+    verdict = check.precision_recall(lambda p, y: (2 / 3 + 7.5e-5, 0.8))  # not close, yet 0.6667 both to 4 digits
+    assert "expected precision 0.66667 and recall 0.8, got 0.66674 and 0.8." in verdict.message, verdict

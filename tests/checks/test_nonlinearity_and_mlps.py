@@ -128,14 +128,15 @@ def test_the_fallbacks_name_the_numbers():
     verdict = check.count_parameters(lambda sizes: check.count_parameters.reference(sizes) + 1)
     assert verdict.mistake == "other" and "gave 55, 1154, 9, expected 54, 1153, 8" in verdict.message, verdict
 
-    def loss_after_the_step(model, optimizer, x, y, max_norm):
+    def half_the_loss(model, optimizer, x, y, max_norm):  # the loss after the step is named (alt5): a halved one not
         optimizer.zero_grad()
-        nn.MSELoss()(model(x), y).backward()
+        loss = nn.MSELoss()(model(x), y)
+        loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), max_norm)
         optimizer.step()
-        return nn.MSELoss()(model(x), y).item()
+        return loss.item() / 2
 
-    verdict = check.clipped_step(loss_after_the_step)  # described, not blamed on the order of the clipping
+    verdict = check.clipped_step(half_the_loss)  # described, not blamed on the order of the clipping
     assert verdict.mistake == "other" and "expected 48.6625, 28.0163, 14.1437" in verdict.message, verdict
     assert "clip after loss.backward()" not in verdict.message, verdict
 
@@ -342,3 +343,15 @@ def test_learn4_an_mlp_returning_a_tuple_is_told_to_return_one_tensor_not_that_i
     verdict = check.make_mlp(_WithHidden)
     assert verdict.mistake == "wrong_shape" and "a tuple" in verdict.message, verdict
     assert "changes the output" not in verdict.message, verdict
+
+
+def test_alt5_a_clipped_step_returning_the_loss_after_the_step_is_named_as_in_lesson_05():
+    def loss_after_the_step(model, optimizer, x, y, max_norm):
+        optimizer.zero_grad()
+        nn.MSELoss()(model(x), y).backward()
+        nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        optimizer.step()
+        return nn.MSELoss()(model(x), y).item()
+
+    verdict = check.clipped_step(loss_after_the_step)
+    assert verdict.mistake == "loss_after_step" and "loss computed before the step" in verdict.message, verdict

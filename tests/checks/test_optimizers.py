@@ -536,3 +536,44 @@ def test_learn1_losses_too_large_for_their_decimals_are_not_called_rounded():
     verdict = check.train_step(sum_backward_mean_reported)
     assert verdict.mistake == "other" and "rounded" not in verdict.message, verdict
     assert "a, b = " in verdict.message and "mean squared error" in verdict.message, verdict
+
+
+def step_by_torch_func(a, b, optimizer, x, y):
+    """Right (alt5 F1): the gradients from torch.func on detached a and b, written into .grad, then step()."""
+    mse = lambda a_, b_: ((a_ + b_ * x - y) ** 2).mean()  # noqa: E731
+    (ga, gb), loss = torch.func.grad_and_value(mse, argnums=(0, 1))(a.detach(), b.detach())
+    a.grad, b.grad = ga, gb
+    optimizer.step()
+    optimizer.zero_grad()
+    return loss.item()
+
+
+def step_by_formulas(factor: float = 2.0, reduce=torch.mean):
+    """Lesson 02's gradients of the MSE written by hand into .grad (right with 2 and the mean; wrong otherwise)."""
+
+    def step(a, b, optimizer, x, y):
+        with torch.no_grad():
+            e = a + b * x - y
+            loss = (e**2).mean()
+            a.grad, b.grad = (factor * reduce(term).reshape(1) for term in (e, e * x))
+        optimizer.step()
+        optimizer.zero_grad()
+        return loss.item()
+
+    return step
+
+
+@pytest.mark.parametrize("answer", [step_by_torch_func, step_by_formulas()], ids=["torch_func", "by_hand"])
+def test_alt5_right_gradients_not_from_backward_pass(answer):
+    verdict = check.train_step(answer)
+    assert verdict.passed, verdict
+
+
+@pytest.mark.parametrize(("answer", "seen"), [
+    (step_by_formulas(factor=1.0), "-5.2995, -12.0005"), (step_by_formulas(reduce=torch.sum), "-74.1933, -168.0070")],
+    ids=["no_factor_2", "sum_not_mean"])  # fmt: skip
+def test_alt5_wrong_gradients_written_by_hand_are_refused_and_shown(answer, seen):
+    verdict = check.train_step(answer)
+    assert not verdict.passed and "a and b are right" not in verdict.message, verdict
+    assert f"step() found the gradients {seen}" in verdict.message, verdict
+    assert "the mean squared error's are -10.5990, -24.0010" in verdict.message, verdict
