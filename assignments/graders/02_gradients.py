@@ -147,6 +147,11 @@ def _(results, secrets):
         "without autograd",
     )
     require(
+        not seen.get("formulas"),
+        "mse_gradients calls autograd's own derivative formulas (torch.ops.aten's *_backward operators, such as "
+        "mse_loss_backward); Task 1 asks for the two formulas, written and computed by your own code",
+    )
+    require(
         not seen.get("traced"),
         "mse_gradients runs code generated from a traced graph (torch.fx's make_fx, functorch's aot_function, "
         "torch.export, a torch.compile backend's graph: autograd's gradients written out as plain operations); Task 1 "

@@ -35,13 +35,16 @@ def watched(function, *arguments):  # noqa: C901  (shipped whole into the probes
     printing = torch._tensor_str.__file__  # print(tensor) asks forward_ad whether the tensor is a dual one
     forward_c = {"_make_dual", "_enter_dual_level", "_grad_increment_nesting", "_jvp_increment_nesting"}
     seen = {"losses": [], "engine": 0, "forward": 0, "traced": 0, "unwatched": False}
-    reads = [0]  # the mode's own count, apart: torch.compile replays what a mode writes, never what the hook writes
+    reads = [0, 0]  # the mode's own counts (nodes read, autograd's backward formulas called: aten's mse_loss_backward),
+    # apart: torch.compile replays what a mode writes, never what the hook writes
     passes = []  # each backward pass: [whether a gradient it gave went into a computation, the gradients read since]
 
     class Graph(TorchFunctionMode):  # a tensor's attributes are read through the mode too: grad_fn, grad among them
         def __torch_function__(self, func, types, args=(), kwargs=None):
             result, owner = func(*args, **(kwargs or {})), getattr(func, "__self__", None)
             reads[0] += owner is torch.Tensor.grad_fn and result is not None  # a node
+            op = getattr(func, "_qualified_op_name", None) or getattr(func, "_name", None)  # an operator of torch.ops
+            reads[1] += isinstance(op, str) and "_backward" in op.partition("::")[2]  # autograd's derivative formula
             if passes and owner in (torch.Tensor.grad, torch.Tensor._grad) and isinstance(result, torch.Tensor):
                 passes[-1].append(result)  # a gradient read: used once it goes into a computation (not zeroed)
             elif passes and len(passes[-1]) > 1 and getattr(func, "__name__", "") not in ("zero_", "detach_"):
@@ -91,4 +94,11 @@ def watched(function, *arguments):  # noqa: C901  (shipped whole into the probes
     lost = set(seen) != {"losses", "engine", "forward", "traced", "unwatched"}
     unwatched = switched is not False or hooked is not note  # (the hooks came off first, whatever the record)
     used = [p[0] for p in passes]
-    return value, {**record, "graph": reads[0], "used": used, "unwatched": unwatched and not lost, "lost": lost}
+    return value, {
+        **record,
+        "graph": reads[0],
+        "formulas": reads[1],
+        "used": used,
+        "unwatched": unwatched and not lost,
+        "lost": lost,
+    }
