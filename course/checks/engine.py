@@ -37,7 +37,7 @@ from torch.utils._device import DeviceContext
 
 from course.checks import probes, runner, values
 from course.checks.calls import Calls, Library, qualified
-from course.checks.leftovers import THREAD_LEFT, put_back, settings, stop_started, threads_now
+from course.checks.leftovers import put_back, settings
 from course.checks.library_names import names_restored, remember
 from course.checks.runner import Watched, run_limited
 from course.checks.values import Raised, close, safe_text
@@ -153,10 +153,10 @@ class Exercise:
 
     def _judge_with_trusted_names(self, answer: Any) -> Verdict:
         """:meth:`_judge`, after which every trusted name the learner's code replaced is put back and named, then the
-        settings and torch modes it left changed and the threads it left running, whenever its code ran (the check
+        settings and torch modes it left changed, whenever its code ran (the check
         reads a result's own methods, and calls the answer again for the gradient, after its first look)."""
         with names_restored(*_TRUSTED, sys.modules[__name__]) as replaced:
-            start, threads = settings(), threads_now()
+            start = settings()
             # each call puts back the settings it changed; a model handed in is left as it is for isinstance to see
             called = self.kind == "function" and not isinstance(answer, torch.nn.Module)
             watched = Watched(answer) if called else answer
@@ -164,9 +164,7 @@ class Exercise:
                 verdict = self._judge(watched)
             except Exception as exc:  # the replacement may have broken the check itself
                 verdict = exc
-            left = (
-                getattr(watched, "left", set()) | put_back(start) | ({THREAD_LEFT} if stop_started(threads) else set())
-            )
+            left = getattr(watched, "left", set()) | put_back(start)
         if replaced:
             return _wrong("patched_library", message=MISTAKES["patched_library"].replace("{got}", ", ".join(replaced)))
         if late := left_verdict(left):  # the verdict (or an error of the check) came with it in force

@@ -1,18 +1,14 @@
 """What a learner's code can leave changed for the code after it, read and put back: this thread's global settings
 (grad mode, the default dtype and device, the torch function and dispatch modes entered: :func:`settings`,
-:func:`put_back`) and the threads it started that still run when the check answers (:func:`stop_started`).
+:func:`put_back`). A thread the code started and left running is not stopped: nothing tells for sure whose it is (a
+Timer an earlier cell re-arms runs the notebook's code too), and a thread stopped inside a lock it holds would leave
+that lock held for good.
 
 Grad mode, the default device and the mode stacks are per thread in torch, so what a check's worker thread leaves
 ends with it, but the check's own code after the learner's runs in that thread; the default dtype is process-wide."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-import sysconfig
-import threading
-from functools import partial
 from typing import Any, NamedTuple
 
 import torch
@@ -21,13 +17,10 @@ from torch.utils import _device
 from torch.utils import _python_dispatch as _dispatch
 from torch.utils._device import DeviceContext
 
-from course.checks.stopping import _Stop, stop
-
 # the global settings learner code can leave changed for every later cell, as a mistake id each (in this order);
 # DEVICE_BY_HAND marks a default_device_changed made by a device context entered by hand
 SETTINGS = ("mode_left_on", "grad_left_off", "default_dtype_changed", "default_device_changed")
 DEVICE_BY_HAND = "device_entered_by_hand"
-THREAD_LEFT = "thread_left_running"  # a mistake id of the engine's, with its message here
 # a torch function or dispatch mode entered and never left: every torch call after it (the check's own comparisons
 # too) goes through the learner's __torch_function__, which may answer torch.allclose with True
 MODE_LEFT = (
@@ -40,17 +33,7 @@ DEVICE_LEFT = (
     "tensor made after it, the check's own included, landed on that device; it is switched off now. Use a with-block "
     "inside your function (with torch.device(...):), or move what you need explicitly: model.to(device), x.to(device)."
 )
-THREAD_MESSAGE = (
-    "your function started a thread and returned while it still ran (a threading.Thread or Timer never joined), so "
-    "it could go on changing things (the default dtype, a tensor) after the check, in every later cell: the check "
-    "stopped it. Wait for it with thread.join() before returning, or do the work in the function itself."
-)
 _DEVICE_FUNCTION = vars(DeviceContext)["__torch_function__"]  # torch's own: a device context with another is a mode
-# where library code lives: a thread running only code from these folders is a library's (a DataLoader's pinning
-# thread, a thread pool's idle worker), not the learner's
-_FOLDERS = [*(sysconfig.get_paths()[key] for key in ("stdlib", "purelib", "platlib")), os.path.dirname(__file__)]
-_LIBRARY_CODE = tuple({os.path.join(path(os.path.dirname(f) if f == _FOLDERS[-1] else f), "") for f in _FOLDERS
-                       for path in (os.path.abspath, os.path.realpath)})  # fmt: skip
 
 
 class State(NamedTuple):
@@ -130,51 +113,3 @@ def put_back(before: State) -> set[str]:
     changed = [modes_left, before.grad and not now.grad, now.dtype != before.dtype, moved]
     found = {name for name, seen in zip(SETTINGS, changed, strict=True) if seen}
     return found | ({DEVICE_BY_HAND} if moved and any(mode is not now.held for mode in devices) else set())
-
-
-def _learners(code: object) -> bool:
-    filename = getattr(code, "co_filename", None)
-    return isinstance(filename, str) and not filename.startswith(("<frozen", *_LIBRARY_CODE))
-
-
-def _code_of(function: object) -> object:
-    function = getattr(function, "func", function)  # a functools.partial's
-    return getattr(getattr(function, "__func__", function), "__code__", None)
-
-
-def _runs_learner_code(thread: threading.Thread) -> bool:
-    """Whether ``thread`` runs the learner's code: a Timer (a call put off), a thread class, target or function
-    defined in it, or a frame of it on the thread's stack now."""
-    if isinstance(thread, threading.Timer):
-        return not thread.finished.is_set()
-    codes = [_code_of(type(thread).run), _code_of(vars(thread).get("_target"))]
-    frame = sys._current_frames().get(thread.ident)
-    while frame is not None:
-        codes.append(frame.f_code)
-        frame = frame.f_back
-    return any(_learners(code) for code in codes)
-
-
-def threads_now() -> list[threading.Thread]:
-    """The threads running now, for :func:`stop_started` (threading's: not one started with ``_thread``)."""
-    return threading.enumerate()
-
-
-def stop_started(before: list[threading.Thread]) -> list[threading.Thread]:
-    """The threads started since ``before`` (:func:`threads_now`) that still run the learner's code
-    (:func:`_runs_learner_code`), stopped: a Timer cancelled first. A thread inside a long C call, or one that catches
-    the stop, may go on (see :mod:`course.checks.stopping`)."""
-    real = [thread for thread in threading.enumerate() if not isinstance(thread, threading._DummyThread)]
-    started = [t for t in real if not _among(t, before) and threading.Thread.is_alive(t) and _runs_learner_code(t)]
-    for thread in started:
-        if isinstance(thread, threading.Timer):
-            thread.cancel()
-        with contextlib.suppress(AttributeError):  # CPython's per-thread hook: the stop ends it without a traceback
-            thread._invoke_excepthook = partial(_unless_stopped, thread._invoke_excepthook)
-        stop(thread)
-    return started
-
-
-def _unless_stopped(invoke: Any, thread: threading.Thread) -> None:
-    if sys.exc_info()[0] is not _Stop:
-        invoke(thread)

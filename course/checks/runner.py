@@ -192,10 +192,13 @@ def backward_watch(leaves: list[torch.Tensor]) -> list:
 
 
 def _grad(total: torch.Tensor, found: list[torch.Tensor]) -> tuple:
-    """``torch.autograd.grad`` of ``total``, or backward() where only that works (a reentrant checkpoint inside)."""
+    """``torch.autograd.grad`` of ``total``, once only where the graph allows one pass (a compiled function's, whose
+    backward owns its buffers), or backward() where only that works (a reentrant checkpoint inside)."""
     try:
         return torch.autograd.grad(total, found, allow_unused=True, retain_graph=True)
     except RuntimeError as exc:
+        if "donated buffers" in str(exc):
+            return torch.autograd.grad(total, found, allow_unused=True)
         if "use_reentrant=True" not in str(exc):
             raise
     kept = [leaf.grad for leaf in found]

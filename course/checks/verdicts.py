@@ -9,14 +9,14 @@ from typing import Any, Literal
 
 import torch
 
-from course.checks.leftovers import DEVICE_BY_HAND, DEVICE_LEFT, MODE_LEFT, SETTINGS, THREAD_LEFT, THREAD_MESSAGE
+from course.checks.leftovers import DEVICE_BY_HAND, DEVICE_LEFT, MODE_LEFT, SETTINGS
 from course.checks.values import describe
 from course.checks.vocabulary import DATA_CHANGED, GRADIENT_ZEROED, MISTAKES, MODEL_CHANGED
 
 Message = str | Callable[[Any, Any], str] | None
 _PREFIX = {"correct": "✅ Correct", "not_attempted": "⏳ Not attempted yet", "wrong": "❌ Not yet"}
-_LEFT = (*SETTINGS, "backward_inside", THREAD_LEFT)  # what an answer can leave behind, in order
-_OWN_MESSAGE = {"mode_left_on": MODE_LEFT, THREAD_LEFT: THREAD_MESSAGE}  # engine ids with no vocabulary entry
+_LEFT = (*SETTINGS, "backward_inside")  # what an answer can leave behind, in order
+_OWN_MESSAGE = {"mode_left_on": MODE_LEFT}  # engine ids with no vocabulary entry
 
 
 @dataclass(frozen=True)
