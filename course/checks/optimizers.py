@@ -57,7 +57,7 @@ def _explain_steps(got: list, expected: list) -> str:
              "the optimizer's own rate, never fixed numbers): ")  # fmt: skip
     text, yours, right = next(case for case in zip(where, got, expected, strict=True) if not close(*case[1:]))
     if all(close(yours[key], right[key]) for key in ("parameters", "returned")):  # then what step() saw differs
-        return ("a and b are right, but step() used a gradient other than your MSE's (scaled), or did not make the "
+        return ("a and b are right, but step() used a gradient other than your MSE's (scaled or rounded), or did not make the "
                 "update: take the MSE as the loss, backward() on it, and let optimizer.step() update at the given rate.")  # fmt: skip
     shown = [_numbers(run[key]) for key in ("parameters", "returned") for run in (yours, right)]
     text += "after {} calls a, b = {} (expected {}), the losses returned {} (expected {}). ".format(STEPS, *shown)
