@@ -23,7 +23,9 @@ import threading
 import time
 from collections.abc import Callable
 
-GRACE = 0.2  # seconds a stopped worker running Python needs at most to see its stop (it takes milliseconds)
+# seconds to wait for a stopped worker to end: one running Python sees its stop within milliseconds (the next check
+# then starts with it gone); one in C does not, and waiting longer would not help
+GRACE = 0.05
 # PyThreadState_SetAsyncExc(thread id, exception class) puts an exception pending in a thread. Called through a ctypes
 # prototype of its own, so that a call is one C call (no Python frame to spin on).
 _put = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.py_object)(
