@@ -63,9 +63,9 @@ def run_limited(fn: Callable[..., Any], *args: Any, limit: float) -> Outcome:
         if "late" not in box:  # what a __del__ or hook of the code changed after fn's own checks (the dtype is global)
             put_back(before)
 
-    thread = Worker(target)  # stopped only while it runs fn or puts back, never in threading's clean-up
-    thread.start()
+    thread = Worker(target)  # stopped only while it runs fn or puts back, never in threading's start-up or clean-up
     try:
+        thread.start()
         thread.join(limit)
     except BaseException:  # the stop button: stop the learner's code too, then stop the cell
         stop(thread)

@@ -43,15 +43,18 @@ class _Cleared(BaseException):
 
 
 class Worker(threading.Thread):
-    """A check's worker thread, running ``work()`` once; :func:`stop` stops it only while ``answering`` is True."""
+    """A check's worker thread, running ``work()`` once; :func:`stop` stops it only while ``answering`` is True (from
+    the start of :meth:`run`, never in threading's own start-up or clean-up); one stopped before that never runs it."""
 
     def __init__(self, work: Callable[[], object]) -> None:
         super().__init__(name="course-check", daemon=True)
-        self.work, self.answering = work, True
+        self.work, self.answering, self.cancelled = work, False, False
 
     def run(self) -> None:
         try:
-            self.work()
+            self.answering = True  # first, then cancelled is read: stop() sets them the other way round
+            if not self.cancelled:
+                self.work()
         except _Stop:  # one that landed after the work's own handlers
             pass
         finally:
@@ -63,6 +66,13 @@ def runs(thread: threading.Thread) -> bool:
     threading lists it as running. C calls only (``getattr``, a dict lookup): :func:`stop` inlines it where a Python
     call could spin."""
     return getattr(thread, "answering", _ACTIVE.get(thread.ident) is thread)
+
+
+def _cancel(thread: threading.Thread) -> bool:
+    """Cancel a :class:`Worker` whose work has not begun (it then never runs it); whether ``thread`` :func:`runs`."""
+    if isinstance(thread, Worker):
+        thread.cancelled = True
+    return runs(thread)
 
 
 def _raised() -> None:
@@ -81,21 +91,32 @@ def stop(thread: threading.Thread) -> None:
     (True, False)
     """
     me, ident = threading.get_ident(), thread.ident or 0
-    if not runs(thread):
+    if not _cancel(thread):
         return
     # until the signal is down again, only C calls in this thread (a Python call spins if it has a profile function)
     try:
-        if runs(thread):  # no switch of threads can come between its answer and the call
-            _put(ident, _Stop)
-        _put(me, _Cleared)
-        _raised()
-    except _Cleared:
-        pass
-    deadline = time.monotonic() + GRACE
-    while getattr(thread, "answering", _ACTIVE.get(ident) is thread) and time.monotonic() < deadline:
-        time.sleep(0.001)  # asking for the lock back makes a thread running Python look at its stop
-    try:  # lowered again: a worker in C that took the lock back meanwhile raised it
-        _put(me, _Cleared)
-        _raised()
-    except _Cleared:
-        pass
+        try:
+            if runs(thread):  # no switch of threads can come between its answer and the call
+                _put(ident, _Stop)
+            _put(me, _Cleared)
+            _raised()
+        except _Cleared:
+            pass
+        deadline = time.monotonic() + GRACE
+        while getattr(thread, "answering", _ACTIVE.get(ident) is thread) and time.monotonic() < deadline:
+            time.sleep(0.001)  # asking for the lock back makes a thread running Python look at its stop
+    finally:  # lowered again (a worker in C that took the lock back meanwhile raised it), inline: a Python call would
+        interrupted = None  # spin. An interrupt raised first (the stop button pressed again: a signal is handled
+        try:  # before a pending exception) is raised once the signal is down, this thread's own stop taken
+            while True:
+                try:
+                    _put(me, _Cleared)
+                    _raised()
+                except _Cleared:
+                    break
+                except BaseException as exc:  # noqa: BLE001 (raised below, once the signal is down)
+                    interrupted = exc
+        except _Cleared:  # the one an interrupt left pending, raised at the loop's jump back
+            pass
+        if interrupted is not None:
+            raise interrupted

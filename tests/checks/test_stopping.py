@@ -6,10 +6,13 @@ on which a thread with a profile function (the library watch of lessons 06, 10, 
 
 from __future__ import annotations
 
+import ctypes
+import operator
 import signal
 import sys
 import threading
 import time
+from functools import partial
 
 import pytest
 import torch
@@ -147,18 +150,60 @@ def test_a_notebook_under_a_profiler_gets_its_answer_when_the_code_is_stuck_in_c
     assert verdict.mistake == "timeout" and took < 2.0, f"the check answered after {took:.2f} s"
 
 
-def test_a_worker_is_never_stopped_after_its_work_ended():
-    # a stop that lands in threading's own clean-up prints a traceback and may leave the thread listed as running
-    caught, hook = [], threading.excepthook
-    threading.excepthook = caught.append
+def test_a_worker_is_never_stopped_in_threadings_own_start_up_or_clean_up():
+    # a stop that lands there prints a traceback ("Exception ignored in thread started by") and may leave the thread
+    # listed as running; threads switched every microsecond, so that stops land everywhere
+    caught, hook, unraisable = [], threading.excepthook, sys.unraisablehook
+    threading.excepthook = sys.unraisablehook = caught.append
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
     try:
-        for i in range(200):
+        for i in range(1000):
             worker = stopping.Worker(lambda: sum(range(2000)))
             worker.start()
-            time.sleep(i % 7 * 1e-5)
+            for _ in range(i % 97):
+                pass
             stopping.stop(worker)
             worker.join(1.0)
-            assert not worker.answering and not stopping.runs(worker)
+            assert not stopping.runs(worker) and worker.ident not in threading._active
     finally:
-        threading.excepthook = hook
-    assert not caught, [c.exc_type for c in caught]
+        sys.setswitchinterval(interval)
+        threading.excepthook, sys.unraisablehook = hook, unraisable
+    assert not caught, [getattr(c, "exc_type", None) for c in caught]
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="the stop button is a signal")
+@pytest.mark.parametrize("at", [0, 1, 2])
+def test_the_stop_button_pressed_again_inside_stop_leaves_nothing_behind(monkeypatch, at):
+    # an interrupt right after stop()'s n-th call of PyThreadState_SetAsyncExc (a signal is handled before a pending
+    # exception): the signal was left up (a profiled thread then spun), or the stop's own _Cleared reached the caller
+    put, calls, interrupt = stopping._put, [], ctypes.pythonapi.PyErr_SetInterrupt
+
+    def put_then_interrupt(ident, exc):
+        calls.append(exc)
+        if len(calls) != at + 1:
+            return put(ident, exc)
+        # both in C, one after the other, as a SIGINT arriving during the call would (map and operator.call are C)
+        return list(map(operator.call, [partial(put, ident, exc), interrupt]))[0]
+
+    release = threading.Event()
+    worker = stopping.Worker(lambda: release.wait(10))
+    worker.start()
+    monkeypatch.setattr(stopping, "_put", put_then_interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            stopping.stop(worker)
+        for _ in range(1000):  # a stop of this thread's own left pending would be raised here
+            pass
+        sys.setprofile(lambda *args: None)
+        try:
+            start = time.perf_counter()
+            sum(1 for _ in range(10))
+            took = time.perf_counter() - start
+        finally:
+            sys.setprofile(None)
+        assert took < 0.5, f"a profiled call took {took:.2f} s: the signal was left up"
+    finally:
+        release.set()
+    worker.join(2)
+    assert not worker.answering
