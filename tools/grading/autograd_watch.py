@@ -32,6 +32,10 @@ def watched(function, *arguments):  # noqa: C901  (shipped whole into the probes
     returning = {torch.autograd.grad.__code__, eager_transforms.grad_impl.__code__}
     files = {forward_ad.__file__, eager_transforms.__file__}  # (torch.func's grad, jacrev, jvp... end there)
     fx, inductor = "<eval_with_key>", "/torchinductor_"  # the code torch.fx generates, and inductor's files
+    import torch._decomp.decompositions as decompositions  # autograd's formulas in Python: mse_loss_backward, ...
+
+    formulas, torch_files = decompositions.__file__, torch.__file__.rpartition("/")[0]
+    wrapping = (formulas.rpartition("/")[0], torch_files + "/_prims_common/")  # between a formula and its caller
     printing = torch._tensor_str.__file__  # print(tensor) asks forward_ad whether the tensor is a dual one
     forward_c = {"_make_dual", "_enter_dual_level", "_grad_increment_nesting", "_jvp_increment_nesting"}
     seen = {"losses": [], "engine": 0, "forward": 0, "traced": 0, "unwatched": False}
@@ -77,6 +81,12 @@ def watched(function, *arguments):  # noqa: C901  (shipped whole into the probes
             seen["forward"] += getattr(getattr(frame.f_back, "f_code", None), "co_filename", None) != printing
         elif event == "call" and (frame.f_code.co_filename.startswith(fx) or inductor in frame.f_code.co_filename):
             seen["traced"] += 1
+        elif event == "call" and frame.f_code.co_filename == formulas and "_backward" in frame.f_code.co_name:
+            caller = frame.f_back
+            while caller is not None and caller.f_code.co_filename.startswith(wrapping):
+                caller = caller.f_back
+            outside = caller is not None and not caller.f_code.co_filename.startswith(torch_files)
+            reads[1] += outside  # called by the student's code, not by a compile's tracing
 
     with as_written():
         threading.setprofile(note)  # threads the call starts are watched too
