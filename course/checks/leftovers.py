@@ -1,8 +1,6 @@
 """What a learner's code can leave changed for the code after it, read and put back: this thread's global settings
 (grad mode, the default dtype and device, the torch function and dispatch modes entered: :func:`settings`,
-:func:`put_back`). A thread the code started and left running is not stopped: nothing tells for sure whose it is (a
-Timer an earlier cell re-arms runs the notebook's code too), and a thread stopped inside a lock it holds would leave
-that lock held for good.
+:func:`put_back`).
 
 Grad mode, the default device and the mode stacks are per thread in torch, so what a check's worker thread leaves
 ends with it, but the check's own code after the learner's runs in that thread; the default dtype is process-wide."""

@@ -10,7 +10,7 @@ exception lowers the signal), and makes only C calls while it may be up. The sto
 when the worker takes the interpreter lock back, the signal goes up again and the worker raises its stop.
 
 A stop reaches a :class:`Worker` only while it runs the learner's code (``answering``), never in threading's own
-clean-up after it, where it would print a traceback; another thread, while threading lists it as running.
+clean-up after it, where it would print a traceback.
 ``Thread.is_alive`` is not asked: on CPython 3.11 a ``join`` stopped by the stop button (KeyboardInterrupt) marks the
 thread stopped while it runs on. Left as it is: C code that takes the interpreter lock back again and again without
 running Python (a long SQL query, read row by row) raises the signal each time, so a check with a library watch that
@@ -31,7 +31,6 @@ GRACE = 0.05
 _put = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.py_object)(
     ("PyThreadState_SetAsyncExc", ctypes.pythonapi)
 )
-_ACTIVE = threading._active  # type: ignore[attr-defined]  # threading's table of running threads, by ident
 
 
 class _Stop(BaseException):
@@ -58,21 +57,7 @@ class Worker(threading.Thread):
         except _Stop:  # one that landed after the work's own handlers
             pass
         finally:
-            self.answering = False  # no switch to another thread can come between this and the thread's end
-
-
-def runs(thread: threading.Thread) -> bool:
-    """Whether a stop may go into ``thread``: a :class:`Worker` while it runs the learner's code, another thread while
-    threading lists it as running. C calls only (``getattr``, a dict lookup): :func:`stop` inlines it where a Python
-    call could spin."""
-    return getattr(thread, "answering", _ACTIVE.get(thread.ident) is thread)
-
-
-def _cancel(thread: threading.Thread) -> bool:
-    """Cancel a :class:`Worker` whose work has not begun (it then never runs it); whether ``thread`` :func:`runs`."""
-    if isinstance(thread, Worker):
-        thread.cancelled = True
-    return runs(thread)
+            self.answering = False  # then no check point for a switch of threads before the thread ends
 
 
 def _raised() -> None:
@@ -81,8 +66,9 @@ def _raised() -> None:
         pass
 
 
-def stop(thread: threading.Thread) -> None:
-    """Stop ``thread`` if it still :func:`runs`; wait up to :data:`GRACE` seconds for it to end.
+def stop(worker: Worker) -> None:
+    """Stop ``worker`` if it runs the learner's code (one whose work has not begun never runs it); wait up to
+    :data:`GRACE` seconds for it to end. Only C calls (attribute reads, ctypes) while the signal may be up.
 
     >>> def sleeps():
     ...     time.sleep(0.3)  # C code: the stop is raised when it returns
@@ -90,20 +76,21 @@ def stop(thread: threading.Thread) -> None:
     >>> worker.start(); stop(worker); worker.answering, worker.join(1) or worker.answering
     (True, False)
     """
-    me, ident = threading.get_ident(), thread.ident or 0
-    if not _cancel(thread):
+    me, ident = threading.get_ident(), worker.ident or 0
+    worker.cancelled = True  # first, then answering is read: Worker.run sets them the other way round
+    if not worker.answering:
         return
     # until the signal is down again, only C calls in this thread (a Python call spins if it has a profile function)
     try:
         try:
-            if runs(thread):  # no switch of threads can come between its answer and the call
+            if worker.answering:  # no check point for a switch of threads between the test and the call
                 _put(ident, _Stop)
             _put(me, _Cleared)
             _raised()
         except _Cleared:
             pass
         deadline = time.monotonic() + GRACE
-        while getattr(thread, "answering", _ACTIVE.get(ident) is thread) and time.monotonic() < deadline:
+        while worker.answering and time.monotonic() < deadline:
             time.sleep(0.001)  # asking for the lock back makes a thread running Python look at its stop
     finally:  # lowered again (a worker in C that took the lock back meanwhile raised it), inline: a Python call would
         interrupted = None  # spin. An interrupt raised first (the stop button pressed again: a signal is handled

@@ -165,7 +165,7 @@ def test_a_worker_is_never_stopped_in_threadings_own_start_up_or_clean_up():
                 pass
             stopping.stop(worker)
             worker.join(1.0)
-            assert not stopping.runs(worker) and worker.ident not in threading._active
+            assert not worker.answering and worker.ident not in threading._active
     finally:
         sys.setswitchinterval(interval)
         threading.excepthook, sys.unraisablehook = hook, unraisable
