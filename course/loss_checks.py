@@ -77,7 +77,7 @@ def _taken(out: object, shape: torch.Size | None) -> torch.Tensor | None:  # the
     return out if isinstance(out, torch.Tensor) else next((t for t in nested_tensors(out) if t.shape == shape), None)
 
 
-def _call(loss_fn: Callable, out: object, y: object, pred: torch.Tensor | None, model: nn.Module | None) -> object:
+def call_loss(loss_fn: Callable, out: object, y: object, pred: torch.Tensor | None, model: nn.Module | None) -> object:
     """``loss_fn(out, y)``, its errors explained (:func:`explain_loss`) as the errors of predictions ``pred``."""
     try:
         return loss_fn(out, y)
@@ -260,11 +260,11 @@ def _several(out: object, loss_fn: Callable, y: object, model: nn.Module | None)
         if not (isinstance(y, torch.Tensor) and preds):
             return loss_fn(out, y)
         if all(t.shape == y.shape for t in preds):  # nothing to broadcast
-            return _call(loss_fn, out, y, preds[0], model)
+            return call_loss(loss_fn, out, y, preds[0], model)
         broadcast, took, loss = _run(loss_fn, out, y, tuple(dict.fromkeys(t.shape for t in preds)), model)
         if broadcast and (taken := _taken(out, took)) is not None:
             _refuse_broadcast(taken, y, loss_fn, model)
-        return loss[0] if loss else _call(loss_fn, out, y, _taken(out, took), model)
+        return loss[0] if loss else call_loss(loss_fn, out, y, _taken(out, took), model)
     except (TypeError, AttributeError) as exc:
         kinds = {type(out).__name__, *(k.__name__ for k in (tuple, list, dict) if isinstance(out, k))}
         if re.search(rf"\b({'|'.join(map(re.escape, kinds))})\b", str(exc)):  # about what the model returned
@@ -287,7 +287,7 @@ def loss_of(pred: object, loss_fn: Callable, y: object, model: nn.Module | None 
         return _several(pred, loss_fn, y, model)
     computed = check_pair(pred, y, loss_fn, model)  # a hand-written loss given other shapes may be run there, once
     try:
-        loss = computed[0] if computed else _call(loss_fn, pred, y, pred, model)
+        loss = computed[0] if computed else call_loss(loss_fn, pred, y, pred, model)
     except (TypeError, AttributeError) as exc:  # torch's losses read y.size(): a list or a number has none
         if isinstance(y, torch.Tensor):
             raise

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from course.loss_checks import check_pair, explain_loss, loss_of
+from course.loss_checks import call_loss, check_pair, loss_of
 from course.loss_result import check_real, check_scalar
 from course.loss_values import check_values
 from course.pair_errors import integer_cut
@@ -39,21 +39,13 @@ def signature(pred: object, y: object) -> Signature | None:
     return (pred.shape, pred.dtype, pred.layout, pred.device, pred.requires_grad, y.shape, y.dtype, y.layout, y.device)
 
 
-def _called(loss_fn: Callable, pred: torch.Tensor, y: torch.Tensor, model: nn.Module | None) -> object:
-    """``loss_fn(pred, y)``, its errors explained as :func:`course.loss_checks.loss_of` explains them for tensors."""
-    try:
-        return loss_fn(pred, y)
-    except (RuntimeError, IndexError, ValueError) as exc:
-        raise explain_loss(exc, pred, y, loss_fn, model) from None
-
-
 def paired_loss(pred: object, loss_fn: Callable, y: object, model: nn.Module | None) -> tuple[object, bool]:
     """:func:`course.loss_checks.loss_of`'s loss, and whether its pairing checks alone decided (they did not run the
     loss, nor warn): only then may a batch of the same signature skip them."""
     if not (isinstance(pred, torch.Tensor) and isinstance(y, torch.Tensor)):
         return loss_of(pred, loss_fn, y, model), False
     computed = check_pair(pred, y, loss_fn, model)  # a hand-written loss given other shapes may be run there
-    loss = computed[0] if computed else _called(loss_fn, pred, y, model)
+    loss = computed[0] if computed else call_loss(loss_fn, pred, y, pred, model)
     return integer_cut(pred, loss, model), not computed
 
 
@@ -90,7 +82,7 @@ class SeenBatches:
         """The checked loss of a batch whose signature was seen (its values checked), None for a signature not seen."""
         if (values := self.seen.get(signature(pred, y))) is None:  # type: ignore[arg-type]
             return None
-        loss = check_real(check_scalar(integer_cut(pred, _called(loss_fn, pred, y, model), model)))  # type: ignore[arg-type]
+        loss = check_real(check_scalar(integer_cut(pred, call_loss(loss_fn, pred, y, pred, model), model)))  # type: ignore[arg-type]
         if values:
             check_values(pred, y, loss_fn, first=False)
         return loss
