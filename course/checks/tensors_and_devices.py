@@ -60,6 +60,8 @@ def _reaching(out: object, predictions: torch.Tensor) -> object:
         out = out.reshape(())
     if freed(out):
         return FREED
+    if isinstance(out, torch.Tensor) and out.numel() > predictions.numel() ** 2:  # a huge view: hours of C to sum
+        return out.detach()
     try:
         gradient = torch.autograd.grad(out.sum(), predictions, retain_graph=True, allow_unused=True)[0]
     except Exception:  # not a tensor, no graph at all, or a backward() that fails: the engine's to name

@@ -170,10 +170,14 @@ def test_hostile_answers_get_a_verdict_in_time_and_never_pass(case, monkeypatch)
     limit = 0.05 if name in NEVER_END else 0.2  # an answer that never ends meets the limit whatever the exercise
     monkeypatch.setattr(engine, "TIME_LIMIT", limit)
     answer = HOSTILE_FUNCTIONS[name] if exercise.kind == "function" else HOSTILE_VALUES[name]()
+    workers = {thread for thread in threading.enumerate() if thread.name == "course-check"}
     started, cpu_started = time.perf_counter(), time.process_time()
     verdict = exercise(answer)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     Gate.open()
+    for worker in {thread for thread in threading.enumerate() if thread.name == "course-check"} - workers:
+        worker.join(5)  # once its answer gave up, nothing of the check's own may go on computing (a huge view summed)
+        assert not worker.is_alive(), f"a check's worker still runs after {name}"
     assert isinstance(verdict, Verdict)
     assert not verdict.passed, verdict
     assert verdict.mistake == "timeout" or name not in NEVER_END, verdict
