@@ -8,19 +8,12 @@ import threading
 import pytest
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
 from torch.utils import _device
 from torch.utils._device import DeviceContext
 
 from course.checks import leftovers, logistic_regression, models, tensors_and_devices, training_pipeline
 from course.checks.runner import Watched
-
-
-class _SaysEqual(TorchFunctionMode):
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        if getattr(func, "__name__", "") in ("allclose", "equal"):
-            return True
-        return func(*args, **(kwargs or {}))
+from tests.checks.lying_modes import SaysEqual
 
 
 def _zeros_standardize(x):
@@ -29,7 +22,7 @@ def _zeros_standardize(x):
 
 def test_a_mode_left_on_by_the_answer_has_its_own_id_and_message():
     def standardize(x):
-        _SaysEqual().__enter__()
+        SaysEqual().__enter__()
         return (x - x.mean()) / x.std()
 
     verdict = tensors_and_devices.standardize(standardize)
@@ -43,7 +36,7 @@ def test_a_mode_left_on_by_a_models_forward_has_its_own_id():
             self.a, self.b, self.c = (nn.Parameter(torch.randn(())) for _ in range(3))
 
         def forward(self, x):
-            _SaysEqual().__enter__()
+            SaysEqual().__enter__()
             return self.a + self.b * x + self.c * x**2
 
     assert models.quadratic_class(Quadratic).mistake == "mode_left_on"
@@ -53,7 +46,7 @@ class _Sly(list):
     """A result whose own __len__ (read while the check compares it) enters a mode that makes torch agree."""
 
     def __len__(self):
-        _SaysEqual().__enter__()
+        SaysEqual().__enter__()
         return list.__len__(self)
 
 

@@ -10,18 +10,11 @@ import threading
 import pytest
 import torch
 from torch.nn import functional as F
-from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from course.checks import gradient_descent_numpy, losses, tensors_and_devices
 from course.checks.values import as_number
-
-
-class _SaysEqual(TorchFunctionMode):
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        if getattr(func, "__name__", "") in ("allclose", "equal"):
-            return True
-        return func(*args, **(kwargs or {}))
+from tests.checks.lying_modes import SaysEqual
 
 
 class _Passes(TorchDispatchMode):
@@ -29,7 +22,7 @@ class _Passes(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-@pytest.mark.parametrize("mode", [_SaysEqual, _Passes])
+@pytest.mark.parametrize("mode", [SaysEqual, _Passes])
 def test_a_torch_mode_left_on_is_told_so_and_left(mode):
     def standardize(x):
         mode().__enter__()  # never left
@@ -42,7 +35,7 @@ def test_a_torch_mode_left_on_is_told_so_and_left(mode):
 def test_a_default_device_set_with_a_mode_left_on_is_put_back_too():
     def standardize(x):
         torch.set_default_device("meta")
-        _SaysEqual().__enter__()
+        SaysEqual().__enter__()
         return torch.zeros_like(x)
 
     verdict = tensors_and_devices.standardize(standardize)  # the device context is a mode too: not blamed as one
